@@ -1,0 +1,87 @@
+"""Media types of OCI and Docker manifests, configs and layers, and how they relate."""
+
+from __future__ import annotations
+
+from typing import Final
+
+OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
+OCI_EMPTY: Final = "application/vnd.oci.empty.v1+json"
+OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP: Final = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD: Final = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_ND: Final = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_LAYER_ND_GZIP: Final = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+OCI_LAYER_ND_ZSTD: Final = "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
+
+DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_SCHEMA1: Final = "application/vnd.docker.distribution.manifest.v1+json"
+DOCKER_SCHEMA1_SIGNED: Final = "application/vnd.docker.distribution.manifest.v1+prettyjws"
+DOCKER_CONFIG: Final = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
+DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
+DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+
+INDEX_TYPES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
+IMAGE_MANIFEST_TYPES: Final = frozenset(
+    {OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
+)
+MANIFEST_TYPES: Final = INDEX_TYPES | IMAGE_MANIFEST_TYPES
+"""Everything a registry may return for a manifest request (the Accept list)."""
+
+# Compression names used across boxwright: "gzip", "zstd" or "none".
+_LAYER_COMPRESSION: Final = {
+    OCI_LAYER: "none",
+    OCI_LAYER_GZIP: "gzip",
+    OCI_LAYER_ZSTD: "zstd",
+    OCI_LAYER_ND: "none",
+    OCI_LAYER_ND_GZIP: "gzip",
+    OCI_LAYER_ND_ZSTD: "zstd",
+    DOCKER_LAYER: "none",
+    DOCKER_LAYER_GZIP: "gzip",
+    DOCKER_LAYER_ZSTD: "zstd",
+    DOCKER_FOREIGN_LAYER: "gzip",
+}
+
+LAYER_TYPES: Final = frozenset(_LAYER_COMPRESSION)
+
+
+def is_index(media_type: str) -> bool:
+    """True for an OCI index or a Docker manifest list."""
+    return media_type in INDEX_TYPES
+
+
+def is_layer(media_type: str) -> bool:
+    """True for any OCI or Docker layer media type this module knows."""
+    return media_type in _LAYER_COMPRESSION
+
+
+def layer_compression(media_type: str) -> str | None:
+    """The compression ("gzip", "zstd", "none") a layer media type declares, if it is known."""
+    return _LAYER_COMPRESSION.get(media_type)
+
+
+def oci_layer_type(compression: str, nondistributable: bool = False) -> str:
+    """The OCI layer media type for ``compression``."""
+    if nondistributable:
+        return {"none": OCI_LAYER_ND, "gzip": OCI_LAYER_ND_GZIP, "zstd": OCI_LAYER_ND_ZSTD}[
+            compression
+        ]
+    return {"none": OCI_LAYER, "gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD}[compression]
+
+
+def docker_layer_type(compression: str, foreign: bool = False) -> str:
+    """The Docker schema 2 layer media type for ``compression``."""
+    if foreign:
+        return DOCKER_FOREIGN_LAYER
+    return {"none": DOCKER_LAYER, "gzip": DOCKER_LAYER_GZIP, "zstd": DOCKER_LAYER_ZSTD}[
+        compression
+    ]
+
+
+def is_nondistributable(media_type: str) -> bool:
+    """True for OCI non-distributable and Docker foreign layers."""
+    return media_type in (OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_FOREIGN_LAYER)
