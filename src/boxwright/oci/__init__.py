@@ -1,0 +1,49 @@
+"""The pure OCI/Docker image model: bytes in, objects out, no I/O.
+
+Digests, media types, descriptors, platforms, image manifests (OCI and Docker schema 2),
+indexes (OCI index and Docker manifest list), Docker schema 1, image configs, image
+references and runtime specs. Every parsed document keeps its exact raw bytes, and its
+digest is the digest of those bytes.
+"""
+
+from boxwright.oci import mediatype
+from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import (
+    Digest,
+    HashingReader,
+    VerifyingReader,
+    digest_of_stream,
+    verify_bytes,
+)
+from boxwright.oci.index import ImageIndex
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import AnyManifest, guess_media_type, parse_manifest
+from boxwright.oci.platform import Platform
+from boxwright.oci.reference import Reference, parse_normalized
+from boxwright.oci.runtime_spec import parse_user, runtime_spec
+from boxwright.oci.schema1 import Schema1Manifest
+
+__all__ = [
+    "AnyManifest",
+    "ContainerConfig",
+    "Descriptor",
+    "Digest",
+    "HashingReader",
+    "HistoryEntry",
+    "ImageConfig",
+    "ImageIndex",
+    "ImageManifest",
+    "Platform",
+    "Reference",
+    "Schema1Manifest",
+    "VerifyingReader",
+    "digest_of_stream",
+    "guess_media_type",
+    "mediatype",
+    "parse_manifest",
+    "parse_normalized",
+    "parse_user",
+    "runtime_spec",
+    "verify_bytes",
+]

@@ -10,6 +10,9 @@ from boxwright.errors import DigestError, ManifestError
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 
+MAX_SIZE = (1 << 63) - 1
+"""The largest size a descriptor may state (Go's int64, as every peer reads it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Descriptor:
@@ -35,14 +38,18 @@ class Descriptor:
         size = obj.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ManifestError(f"{where}: size must be a non-negative integer")
+        if size > MAX_SIZE:
+            raise ManifestError(f"{where}: size {size} is larger than any blob can be")
         try:
             digest = Digest.parse(obj.get("digest"))  # type: ignore[arg-type]
         except DigestError as e:
             raise ManifestError(f"{where}: {e}") from None
-        urls = obj.get("urls") or []
+        urls = obj.get("urls")
+        urls = [] if urls is None else urls
         if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
             raise ManifestError(f"{where}: urls must be an array of strings")
-        annotations = obj.get("annotations") or {}
+        annotations = obj.get("annotations")
+        annotations = {} if annotations is None else annotations
         if not isinstance(annotations, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
         ):

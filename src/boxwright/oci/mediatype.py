@@ -24,6 +24,7 @@ DOCKER_LAYER: Final = "application/vnd.docker.image.rootfs.diff.tar"
 DOCKER_LAYER_GZIP: Final = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
 DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+DOCKER_FOREIGN_LAYER_TAR: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 
 INDEX_TYPES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
 IMAGE_MANIFEST_TYPES: Final = frozenset(
@@ -44,6 +45,7 @@ _LAYER_COMPRESSION: Final = {
     DOCKER_LAYER_GZIP: "gzip",
     DOCKER_LAYER_ZSTD: "zstd",
     DOCKER_FOREIGN_LAYER: "gzip",
+    DOCKER_FOREIGN_LAYER_TAR: "none",
 }
 
 LAYER_TYPES: Final = frozenset(_LAYER_COMPRESSION)
@@ -76,12 +78,16 @@ def oci_layer_type(compression: str, nondistributable: bool = False) -> str:
 def docker_layer_type(compression: str, foreign: bool = False) -> str:
     """The Docker schema 2 layer media type for ``compression``."""
     if foreign:
-        return DOCKER_FOREIGN_LAYER
-    return {"none": DOCKER_LAYER, "gzip": DOCKER_LAYER_GZIP, "zstd": DOCKER_LAYER_ZSTD}[
-        compression
-    ]
+        return {"none": DOCKER_FOREIGN_LAYER_TAR, "gzip": DOCKER_FOREIGN_LAYER}[compression]
+    return {"none": DOCKER_LAYER, "gzip": DOCKER_LAYER_GZIP, "zstd": DOCKER_LAYER_ZSTD}[compression]
 
 
 def is_nondistributable(media_type: str) -> bool:
     """True for OCI non-distributable and Docker foreign layers."""
-    return media_type in (OCI_LAYER_ND, OCI_LAYER_ND_GZIP, OCI_LAYER_ND_ZSTD, DOCKER_FOREIGN_LAYER)
+    return media_type in (
+        OCI_LAYER_ND,
+        OCI_LAYER_ND_GZIP,
+        OCI_LAYER_ND_ZSTD,
+        DOCKER_FOREIGN_LAYER,
+        DOCKER_FOREIGN_LAYER_TAR,
+    )

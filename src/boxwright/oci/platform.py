@@ -82,6 +82,8 @@ class Platform:
             raise ManifestError("platform variant and os.version must be strings")
         if not isinstance(os_features, list | tuple) or not isinstance(features, list | tuple):
             raise ManifestError("platform os.features and features must be arrays")
+        if not all(isinstance(f, str) for f in (*os_features, *features)):
+            raise ManifestError("platform os.features and features must hold strings")
         return cls(os_, arch, variant, os_version, tuple(os_features), tuple(features))
 
     def to_dict(self) -> dict[str, Any]:

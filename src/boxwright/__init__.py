@@ -1,0 +1,182 @@
+"""boxwright: a daemonless, rootless toolkit for OCI container images.
+
+The library face: everything the ``boxwright`` command does is a function or class here. ::
+
+    import boxwright
+
+    image = boxwright.inspect_image("oci:examples/hello:latest")
+    boxwright.copy_image("oci:examples/hello:latest", "docker-archive:/tmp/hello.tar")
+    boxwright.unpack_image("oci:examples/hello:latest", "/tmp/hello")
+
+Names are re-exported lazily (PEP 562): ``import boxwright`` loads nothing but this file, and
+each name imports its module on first access, so the command line starts fast. Every error is a
+subclass of :class:`BoxwrightError` (the tree is drawn in :mod:`boxwright.errors`).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    # oci: the pure model
+    "Descriptor": "boxwright.oci.descriptor",
+    "Digest": "boxwright.oci.digest",
+    "ImageConfig": "boxwright.oci.config",
+    "ImageIndex": "boxwright.oci.index",
+    "ImageManifest": "boxwright.oci.manifest",
+    "Platform": "boxwright.oci.platform",
+    "Reference": "boxwright.oci.reference",
+    "Schema1Manifest": "boxwright.oci.schema1",
+    "parse_manifest": "boxwright.oci.parse",
+    # layer: tar streams
+    "apply_layer": "boxwright.layer.apply",
+    "generate_layer": "boxwright.layer.generate",
+    # transport: where images live
+    "Image": "boxwright.transport.image",
+    "ImageDestination": "boxwright.transport.base",
+    "ImageSource": "boxwright.transport.base",
+    "TransportReference": "boxwright.transport.reference",
+    "open_image": "boxwright.transport.image",
+    "parse_transport_reference": "boxwright.transport.reference",
+    # operations
+    "CopyOptions": "boxwright.copy",
+    "CopyResult": "boxwright.copy",
+    "HistoryOptions": "boxwright.unpack",
+    "InspectInfo": "boxwright.inspect",
+    "RepackResult": "boxwright.unpack",
+    "UnpackResult": "boxwright.unpack",
+    "copy_image": "boxwright.copy",
+    "inspect_image": "boxwright.inspect",
+    "repack_image": "boxwright.unpack",
+    "unpack_image": "boxwright.unpack",
+    # errors
+    "BlobNotFoundError": "boxwright.errors",
+    "BoxwrightError": "boxwright.errors",
+    "CompressionError": "boxwright.errors",
+    "DigestError": "boxwright.errors",
+    "DigestMismatchError": "boxwright.errors",
+    "ImageNotFoundError": "boxwright.errors",
+    "InvalidReferenceError": "boxwright.errors",
+    "LayerError": "boxwright.errors",
+    "ManifestError": "boxwright.errors",
+    "PlatformNotFoundError": "boxwright.errors",
+    "TransportError": "boxwright.errors",
+    "UnpackError": "boxwright.errors",
+    "UnsafePathError": "boxwright.errors",
+    "UnsupportedMediaTypeError": "boxwright.errors",
+    "UsageError": "boxwright.errors",
+}
+
+#: Submodules offered as attributes (``boxwright.errors.DigestError``).
+_SUBMODULES = frozenset({"errors"})
+
+__all__ = [
+    "BlobNotFoundError",
+    "BoxwrightError",
+    "CompressionError",
+    "CopyOptions",
+    "CopyResult",
+    "Descriptor",
+    "Digest",
+    "DigestError",
+    "DigestMismatchError",
+    "HistoryOptions",
+    "Image",
+    "ImageConfig",
+    "ImageDestination",
+    "ImageIndex",
+    "ImageManifest",
+    "ImageNotFoundError",
+    "ImageSource",
+    "InspectInfo",
+    "InvalidReferenceError",
+    "LayerError",
+    "ManifestError",
+    "Platform",
+    "PlatformNotFoundError",
+    "Reference",
+    "RepackResult",
+    "Schema1Manifest",
+    "TransportError",
+    "TransportReference",
+    "UnpackError",
+    "UnpackResult",
+    "UnsafePathError",
+    "UnsupportedMediaTypeError",
+    "UsageError",
+    "__version__",
+    "apply_layer",
+    "copy_image",
+    "errors",
+    "generate_layer",
+    "inspect_image",
+    "open_image",
+    "parse_manifest",
+    "parse_transport_reference",
+    "repack_image",
+    "unpack_image",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name on first access and cache the name here."""
+    if name in _SUBMODULES:
+        return import_module(f"boxwright.{name}")
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'boxwright' has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
+    from boxwright import errors
+    from boxwright.copy import CopyOptions, CopyResult, copy_image
+    from boxwright.errors import (
+        BlobNotFoundError,
+        BoxwrightError,
+        CompressionError,
+        DigestError,
+        DigestMismatchError,
+        ImageNotFoundError,
+        InvalidReferenceError,
+        LayerError,
+        ManifestError,
+        PlatformNotFoundError,
+        TransportError,
+        UnpackError,
+        UnsafePathError,
+        UnsupportedMediaTypeError,
+        UsageError,
+    )
+    from boxwright.inspect import InspectInfo, inspect_image
+    from boxwright.layer.apply import apply_layer
+    from boxwright.layer.generate import generate_layer
+    from boxwright.oci.config import ImageConfig
+    from boxwright.oci.descriptor import Descriptor
+    from boxwright.oci.digest import Digest
+    from boxwright.oci.index import ImageIndex
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.oci.parse import parse_manifest
+    from boxwright.oci.platform import Platform
+    from boxwright.oci.reference import Reference
+    from boxwright.oci.schema1 import Schema1Manifest
+    from boxwright.transport.base import ImageDestination, ImageSource
+    from boxwright.transport.image import Image, open_image
+    from boxwright.transport.reference import TransportReference, parse_transport_reference
+    from boxwright.unpack import (
+        HistoryOptions,
+        RepackResult,
+        UnpackResult,
+        repack_image,
+        unpack_image,
+    )

@@ -1,0 +1,205 @@
+"""Image indexes: the OCI image index and the Docker manifest list, one class for both.
+
+:meth:`ImageIndex.select` picks the manifest for a platform the way containers/image does
+(``internal/pkg/platform``): an exact OS/architecture/variant match first, then the
+variants an ARM CPU can also run (v7 runs v6 and v5 images), then an entry without variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from boxwright.errors import ManifestError, PlatformNotFoundError, UnsupportedMediaTypeError
+from boxwright.oci import mediatype as mt
+from boxwright.oci._json import dumps_compact, load_object
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.oci.manifest import (
+    check_schema_version,
+    docker_descriptor,
+    read_annotations,
+    read_artifact_type,
+    read_descriptor,
+    reject_ambiguous,
+    resolve_media_type,
+)
+from boxwright.oci.platform import Platform, normalize_arch
+
+INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_LIST)
+
+# Variants a CPU of an architecture can run, best first (containers/image's table).
+_COMPATIBLE_VARIANTS = {"arm": ("v8", "v7", "v6", "v5"), "arm64": ("v8",)}
+
+
+def wanted_variants(architecture: str, variant: str) -> list[str]:
+    """The variants acceptable for a wanted platform, in order of preference.
+
+    A wanted variant accepts itself, then the older variants of its family, then an entry
+    without a variant; no wanted variant prefers an entry without one, then any known
+    variant from the newest down.
+    """
+    family = _COMPATIBLE_VARIANTS.get(architecture)
+    if variant:
+        if family and variant in family:
+            return [*family[family.index(variant) :], ""]
+        return [variant, ""]
+    return ["", *(family or ())]
+
+
+@dataclass(frozen=True)
+class ImageIndex:
+    """An OCI image index or a Docker manifest list, with its exact raw bytes."""
+
+    raw: bytes
+    media_type: str
+    manifests: tuple[Descriptor, ...]
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
+    subject: Descriptor | None = None
+    artifact_type: str = ""
+
+    @property
+    def digest(self) -> Digest:
+        """The sha256 digest of the raw bytes."""
+        return Digest.from_bytes(self.raw)
+
+    def descriptor(self) -> Descriptor:
+        """A descriptor pointing at these exact bytes."""
+        return Descriptor(self.media_type, self.digest, len(self.raw))
+
+    @classmethod
+    def parse(cls, raw: bytes, media_type: str | None = None) -> ImageIndex:
+        """Validate ``raw`` as an index; ``media_type`` is the out-of-band type, if known."""
+        kind = "image index"
+        obj = load_object(raw, kind)
+        check_schema_version(obj, 2, kind)
+        media_type = resolve_media_type(obj, media_type, INDEX_TYPES, mt.OCI_INDEX, kind)
+        reject_ambiguous(obj, kind, {"manifests"})
+        entries = obj.get("manifests")
+        if entries is None:
+            entries = []
+        if not isinstance(entries, list):
+            raise ManifestError(f"{kind}: manifests must be an array")
+        manifests = []
+        for i, entry in enumerate(entries):
+            where = f"{kind} manifests[{i}]"
+            desc = read_descriptor(entry, where)
+            if media_type == mt.DOCKER_LIST and desc.platform is None:
+                raise ManifestError(f"{where}: a Docker manifest list entry needs a platform")
+            manifests.append(desc)
+        subject = None
+        if obj.get("subject") is not None:
+            subject = read_descriptor(obj["subject"], f"{kind} subject")
+        return cls(
+            raw=bytes(raw),
+            media_type=media_type,
+            manifests=tuple(manifests),
+            annotations=read_annotations(obj, kind),
+            subject=subject,
+            artifact_type=read_artifact_type(obj, kind),
+        )
+
+    @classmethod
+    def build(
+        cls,
+        media_type: str,
+        manifests: Sequence[Descriptor],
+        annotations: Mapping[str, str] | None = None,
+        subject: Descriptor | None = None,
+        artifact_type: str = "",
+    ) -> ImageIndex:
+        """A new index, serialized once, compactly, in containers/image's field order."""
+        if media_type not in INDEX_TYPES:
+            raise UnsupportedMediaTypeError(f"cannot build an index of type {media_type!r}")
+        obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+        if media_type == mt.DOCKER_LIST:
+            if annotations or subject is not None or artifact_type:
+                raise UnsupportedMediaTypeError(
+                    "a Docker manifest list has no annotations, subject or artifactType"
+                )
+            entries = []
+            for i, d in enumerate(manifests):
+                if d.platform is None:
+                    raise ManifestError(
+                        f"manifest {i} ({d.digest}) has no platform, which a Docker "
+                        "manifest list requires"
+                    )
+                entry = docker_descriptor(d)
+                entry["platform"] = d.platform.to_dict()
+                entries.append(entry)
+            obj["manifests"] = entries
+        else:
+            if artifact_type:
+                obj["artifactType"] = artifact_type
+            obj["manifests"] = [d.to_dict() for d in manifests]
+            if subject is not None:
+                obj["subject"] = subject.to_dict()
+            if annotations:
+                obj["annotations"] = dict(annotations)
+        return cls(
+            raw=dumps_compact(obj),
+            media_type=media_type,
+            manifests=tuple(manifests),
+            annotations=dict(annotations or {}),
+            subject=subject,
+            artifact_type=artifact_type,
+        )
+
+    def with_manifests(self, manifests: Sequence[Descriptor]) -> ImageIndex:
+        """A new index of the same type listing ``manifests`` instead."""
+        return ImageIndex.build(
+            self.media_type, manifests, self.annotations, self.subject, self.artifact_type
+        )
+
+    def platforms(self) -> list[Platform]:
+        """The platforms the entries declare, in order (entries without one are skipped)."""
+        return [d.platform for d in self.manifests if d.platform is not None]
+
+    def select(self, platform: Platform) -> Descriptor:
+        """The entry that best serves ``platform``; :class:`PlatformNotFoundError` if none.
+
+        OS and architecture must match (after normalizing aliases such as aarch64); among
+        variants the order of :func:`wanted_variants` decides, then the order of entries.
+        An entry without a platform is never chosen.
+        """
+        arch, variant = normalize_arch(platform.architecture, platform.variant)
+        os_ = platform.os.lower()
+        candidates = []
+        for d in self.manifests:
+            if d.platform is None:
+                continue
+            have_arch, have_var = normalize_arch(d.platform.architecture, d.platform.variant)
+            if d.platform.os.lower() == os_ and have_arch == arch:
+                candidates.append((have_var, d))
+        for want in wanted_variants(arch, variant):
+            for have_var, d in candidates:
+                if have_var == want:
+                    return d
+        available = ", ".join(str(p) for p in self.platforms()) or "none"
+        raise PlatformNotFoundError(
+            f"no image for platform {platform} in the index (available: {available})"
+        )
+
+    def convert(self, target_media_type: str) -> ImageIndex:
+        """This index as an OCI index or a Docker manifest list (containers/image's mapping).
+
+        Entries keep media type, digest, size, URLs and platform (without the ``features``
+        field OCI dropped); annotations, subject and artifactType exist only in OCI.
+        """
+        if target_media_type not in INDEX_TYPES:
+            raise UnsupportedMediaTypeError(f"cannot convert an index to {target_media_type!r}")
+        if target_media_type == self.media_type:
+            return self
+        entries = []
+        for d in self.manifests:
+            plat = d.platform
+            if plat is not None:
+                plat = Platform(
+                    plat.os, plat.architecture, plat.variant, plat.os_version, plat.os_features
+                )
+            entries.append(Descriptor(d.media_type, d.digest, d.size, d.urls, platform=plat))
+        return ImageIndex.build(target_media_type, entries)
+
+
+__all__ = ["ImageIndex", "wanted_variants"]
