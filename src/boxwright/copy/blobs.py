@@ -1,0 +1,176 @@
+"""Moving blobs from a source to a destination: skip, stream verified, or recompress.
+
+One blob goes through a chain of readers, one named step each (as in containers/image):
+the source's verifying reader → progress → [detect compression → decompress, checking the
+diff_id → compress] → the destination's ``put_blob``, which hashes what it writes. Nothing is
+ever held whole in memory, and a failure anywhere makes ``put_blob`` fail and leave nothing.
+
+A :class:`BlobCopier` is shared by the worker threads of one copy: it remembers the blobs it
+has already handled, so a layer named twice (or by two images of an index) moves once.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import IO
+
+from boxwright.copy.progress import (
+    DONE,
+    PROGRESS,
+    SKIPPED,
+    STARTED,
+    ProgressCallback,
+    ProgressEvent,
+    ProgressReader,
+)
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.transport.base import ImageDestination, ImageSource
+
+
+@dataclass(frozen=True, slots=True)
+class BlobOutcome:
+    """What became of one source blob.
+
+    ``stored`` is the blob as it is in the destination: the source descriptor itself when the
+    bytes were copied or already present, or the new digest and size (media type still the
+    source's, the caller picks the final one) after a recompression. ``compression`` is set
+    when the stored blob's compression differs from what the source media type declares:
+    the new one after a recompression, or the one detected in a blob whose media type was
+    wrong.
+    ``transferred`` is false when the destination already had the blob.
+    """
+
+    source: Descriptor
+    stored: Descriptor
+    compression: str | None
+    transferred: bool
+
+
+class BlobCopier:
+    """Copies the blobs of one copy operation, each at most once, from several threads."""
+
+    def __init__(
+        self,
+        source: ImageSource,
+        dest: ImageDestination,
+        *,
+        level: int | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self._source = source
+        self._dest = dest
+        self._level = level
+        self._on_progress = on_progress
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[Digest, str | None], Future[BlobOutcome]] = {}
+
+    def copy(
+        self, descriptor: Descriptor, target: str | None = None, diff_id: Digest | None = None
+    ) -> BlobOutcome:
+        """Copy ``descriptor``'s blob unchanged (``target`` None) or recompressed to ``target``.
+
+        With a ``target``, the uncompressed content is checked against ``diff_id`` (when
+        known) while it streams. A blob already handled in this copy is not moved again.
+        """
+        key = (descriptor.digest, target)
+        with self._lock:
+            future = self._seen.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._seen[key] = future
+        if not owner:
+            return future.result()
+        try:
+            if target is None:
+                outcome = self._copy_unchanged(descriptor)
+            else:
+                outcome = self._recompress(descriptor, target, diff_id)
+        except BaseException as error:
+            future.set_exception(error)
+            raise
+        future.set_result(outcome)
+        return outcome
+
+    def put_small(self, descriptor: Descriptor, data: bytes) -> bool:
+        """Store a small blob already read and verified (a config); False if it was present."""
+        if self._dest.has_blob(descriptor):
+            self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
+            return False
+        self._dest.put_blob(io.BytesIO(data), descriptor)
+        self._emit(DONE, descriptor, descriptor.size, descriptor.size)
+        return True
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _copy_unchanged(self, descriptor: Descriptor) -> BlobOutcome:
+        if self._dest.has_blob(descriptor):
+            self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
+            return BlobOutcome(descriptor, descriptor, None, transferred=False)
+        self._emit(STARTED, descriptor, 0, descriptor.size)
+        stream = self._source.get_blob(descriptor)
+        try:
+            reader, actual = _detect_layer_compression(stream, descriptor.media_type)
+            self._dest.put_blob(self._with_progress(reader, descriptor), descriptor)
+        finally:
+            stream.close()
+        self._emit(DONE, descriptor, descriptor.size, descriptor.size)
+        return BlobOutcome(descriptor, descriptor, actual, transferred=True)
+
+    def _recompress(
+        self, descriptor: Descriptor, target: str, diff_id: Digest | None
+    ) -> BlobOutcome:
+        from boxwright.layer.compression import CompressingReader
+        from boxwright.layer.streams import LayerReader
+
+        self._emit(STARTED, descriptor, 0, descriptor.size)
+        stream = self._source.get_blob(descriptor)
+        try:
+            plain = LayerReader(self._with_progress(stream, descriptor), None, diff_id)
+            try:
+                packed = CompressingReader(plain, target, self._level)  # type: ignore[arg-type]
+                put = self._dest.put_blob(packed)  # type: ignore[arg-type]
+            finally:
+                plain.close()
+        finally:
+            stream.close()
+        stored = descriptor.with_(digest=put.digest, size=put.size, urls=())
+        self._emit(DONE, descriptor, descriptor.size, descriptor.size)
+        return BlobOutcome(descriptor, stored, target, transferred=True)
+
+    def _with_progress(self, stream: IO[bytes], descriptor: Descriptor) -> IO[bytes]:
+        if self._on_progress is None:
+            return stream
+
+        def report(count: int) -> None:
+            self._emit(PROGRESS, descriptor, count, descriptor.size)
+
+        return ProgressReader(stream, report)  # type: ignore[return-value]
+
+    def _emit(self, kind: str, descriptor: Descriptor, done: int, total: int | None) -> None:
+        if self._on_progress is not None:
+            self._on_progress(
+                ProgressEvent(kind, descriptor.digest, descriptor.media_type, done, total)
+            )
+
+
+def _detect_layer_compression(stream: IO[bytes], media_type: str) -> tuple[IO[bytes], str | None]:
+    """Peek at a layer's first bytes: the compression it really has, when its media type
+    says otherwise (docker archives label uncompressed layers as gzip, as containers/image
+    does), else None. The returned reader still yields every byte."""
+    from boxwright.layer.compression import PEEK_SIZE, PeekableReader, detect_compression
+    from boxwright.oci.mediatype import layer_compression
+
+    declared = layer_compression(media_type)
+    if declared is None:
+        return stream, None
+    peekable = PeekableReader(stream)
+    actual = detect_compression(peekable.peek(PEEK_SIZE))
+    return peekable, (None if actual == declared else actual)  # type: ignore[return-value]
+
+
+__all__ = ["BlobCopier", "BlobOutcome"]

@@ -1,0 +1,433 @@
+"""The one copy pipeline: any image source to any image destination.
+
+The steps, in order, each a method of :class:`_Pipeline`:
+
+1. **resolve** the source's top manifest (an index, an image manifest, or Docker schema 1);
+2. **choose images**: with ``all_platforms`` every image of an index (then the index itself),
+   else the one image for the wanted platform (default: this machine's);
+3. for each image, **plan**: the manifest type to write (the source's when the destination
+   stores it, else ``format`` or the destination's preferred) and each layer's compression
+   (``dest_compress``, the destination's required compression, zstd never in Docker schema 2);
+4. **blobs**, in parallel: skip what the destination has, else stream the verified source
+   blob, recompressing when planned (the diff_id is checked as the uncompressed bytes pass);
+5. **config**, converted as containers/image does when Docker schema 2 becomes OCI;
+6. **manifest**: the ORIGINAL raw bytes when nothing changed, so the digest is unchanged,
+   else a converted manifest; then the index, rebuilt only when one of its images changed;
+7. **commit** the top manifest under the destination reference.
+
+A failure anywhere (a corrupt blob, a missing platform, an unsupported conversion) raises the
+typed error and nothing is committed: the destination shows no image under its reference.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from boxwright.copy.blobs import BlobCopier, BlobOutcome
+from boxwright.copy.convert import (
+    COMPRESSIONS,
+    FORMATS,
+    choose_manifest_type,
+    index_type_for,
+    layer_target_compression,
+    recompressed_layer_type,
+)
+from boxwright.copy.progress import MANIFEST, ProgressCallback, ProgressEvent
+from boxwright.errors import ManifestError, UnsupportedMediaTypeError, UsageError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.oci.index import ImageIndex
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.platform import Platform
+from boxwright.transport.base import ImageDestination, ImageSource
+
+if TYPE_CHECKING:
+    from boxwright.transport.reference import TransportReference
+
+DEFAULT_PARALLEL: Final = 4
+"""Blobs moved at once by default (containers/image uses 6 for registries; local disks
+gain little beyond 4 on two cores)."""
+
+MAX_CONFIG_SIZE: Final = 4 << 20
+"""Largest image config read into memory (containers/image's limit too)."""
+
+_MAX_INDEX_DEPTH: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOptions:
+    """How :func:`copy_image` copies.
+
+    ``all_platforms``: copy every image of an index, and the index (``--all``).
+    ``platform``: the image to pick out of an index (default: this machine's platform).
+    ``format``: ``"oci"`` or ``"v2s2"`` manifests; None keeps the source's when the
+    destination stores it, else uses the destination's preferred type.
+    ``dest_compress``: ``"gzip"``, ``"zstd"`` or ``"none"`` to recompress every layer (diff_ids
+    stay, digests, sizes and media types change); None keeps each layer as it is unless the
+    destination requires a compression. ``compression_level``: gzip 0-9 (0-3 ISA-L, default 1),
+    zstd 1-22 (default 3). ``parallel``: blobs moved at once. ``on_progress``: receives a
+    :class:`~boxwright.copy.progress.ProgressEvent` per step, possibly from several threads.
+    """
+
+    all_platforms: bool = False
+    platform: Platform | None = None
+    format: str | None = None
+    dest_compress: str | None = None
+    compression_level: int | None = None
+    parallel: int = DEFAULT_PARALLEL
+    on_progress: ProgressCallback | None = None
+
+    def check(self) -> None:
+        """Raise :class:`UsageError` for options that contradict each other or are unknown."""
+        if self.format is not None and self.format not in FORMATS:
+            raise UsageError(f"unknown manifest format {self.format!r}: expected oci or v2s2")
+        if self.dest_compress is not None and self.dest_compress not in COMPRESSIONS:
+            raise UsageError(
+                f"unknown compression {self.dest_compress!r}: expected gzip, zstd or none"
+            )
+        if self.all_platforms and self.platform is not None:
+            raise UsageError("--all copies every platform: drop --platform, or drop --all")
+        if self.parallel < 1:
+            raise UsageError(f"parallel must be at least 1, not {self.parallel}")
+        level = self.compression_level
+        if level is not None:
+            if self.dest_compress is None or self.dest_compress == "none":
+                raise UsageError("a compression level needs --dest-compress gzip or zstd")
+            low, high = (0, 9) if self.dest_compress == "gzip" else (1, 22)
+            if not low <= level <= high:
+                raise UsageError(
+                    f"{self.dest_compress} compression level {level} is out of range {low}-{high}"
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedImage:
+    """One image manifest as written to the destination."""
+
+    source_digest: Digest
+    descriptor: Descriptor
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    platform: Platform | None
+
+    @property
+    def converted(self) -> bool:
+        """Whether the manifest was rewritten (its digest differs from the source's)."""
+        return self.descriptor.digest != self.source_digest
+
+
+@dataclass(frozen=True, slots=True)
+class CopyResult:
+    """What :func:`copy_image` did.
+
+    ``descriptor`` is the committed top manifest (an index with ``all_platforms``), ``images``
+    every image manifest written, ``blobs_written``/``blobs_skipped`` the blobs that were
+    transferred or already present (layers and configs, each once, in order of first use).
+    """
+
+    descriptor: Descriptor
+    images: tuple[CopiedImage, ...]
+    blobs_written: tuple[Digest, ...]
+    blobs_skipped: tuple[Digest, ...]
+
+    @property
+    def digest(self) -> Digest:
+        """The digest of the committed top manifest (what skopeo's ``--digestfile`` holds)."""
+        return self.descriptor.digest
+
+    @property
+    def media_type(self) -> str:
+        """The media type of the committed top manifest."""
+        return self.descriptor.media_type
+
+
+def copy_image(
+    src: str | TransportReference | ImageSource,
+    dst: str | TransportReference | ImageDestination,
+    options: CopyOptions | None = None,
+) -> CopyResult:
+    """Copy an image (or with ``all_platforms`` a whole index) from ``src`` to ``dst``.
+
+    ``src`` and ``dst`` are reference strings (``oci:DIR:TAG``, ``docker-archive:FILE``, ...),
+    parsed references, or already opened sources and destinations (which are then left open
+    for the caller to close). Blobs are streamed and verified, never held whole in memory.
+    Raises a :class:`~boxwright.errors.BoxwrightError` subclass on failure, and then nothing
+    is committed at the destination.
+    """
+    options = options or CopyOptions()
+    options.check()
+    source, own_source = _open_source(src)
+    try:
+        dest, own_dest = _open_destination(dst)
+        try:
+            with ThreadPoolExecutor(options.parallel, thread_name_prefix="boxwright-copy") as pool:
+                pipeline = _Pipeline(source, dest, options, pool)
+                top = pipeline.run()
+            dest.commit(top)
+            return pipeline.result(top)
+        finally:
+            if own_dest:
+                dest.close()
+    finally:
+        if own_source:
+            source.close()
+
+
+def _open_source(src: str | TransportReference | ImageSource) -> tuple[ImageSource, bool]:
+    if isinstance(src, str):
+        from boxwright.transport.reference import parse_transport_reference
+
+        return parse_transport_reference(src).open_source(), True
+    if not hasattr(src, "get_manifest") and hasattr(src, "open_source"):
+        return src.open_source(), True
+    return src, False  # type: ignore[return-value]
+
+
+def _open_destination(
+    dst: str | TransportReference | ImageDestination,
+) -> tuple[ImageDestination, bool]:
+    if isinstance(dst, str):
+        from boxwright.transport.reference import parse_transport_reference
+
+        return parse_transport_reference(dst).open_destination(), True
+    if not hasattr(dst, "put_blob") and hasattr(dst, "open_destination"):
+        return dst.open_destination(), True
+    return dst, False  # type: ignore[return-value]
+
+
+class _Pipeline:
+    """The steps of one copy; holds what was done so far for the :class:`CopyResult`."""
+
+    def __init__(
+        self,
+        source: ImageSource,
+        dest: ImageDestination,
+        options: CopyOptions,
+        pool: ThreadPoolExecutor,
+    ) -> None:
+        self.source = source
+        self.dest = dest
+        self.options = options
+        self.pool = pool
+        self.blobs = BlobCopier(
+            source, dest, level=options.compression_level, on_progress=options.on_progress
+        )
+        self.images: list[CopiedImage] = []
+        self.written: dict[Digest, None] = {}
+        self.skipped: dict[Digest, None] = {}
+
+    def result(self, top: Descriptor) -> CopyResult:
+        return CopyResult(top, tuple(self.images), tuple(self.written), tuple(self.skipped))
+
+    # -- 1. resolve and 2. choose images ---------------------------------------------------
+
+    def run(self) -> Descriptor:
+        """Copy what the source reference names; return the descriptor to commit."""
+        from boxwright.oci.parse import parse_manifest
+
+        raw, media_type = self.source.get_manifest()
+        top = parse_manifest(raw, media_type)
+        if isinstance(top, ImageIndex):
+            if self.options.all_platforms:
+                if not self.dest.supports_index:
+                    raise UsageError(
+                        f"{self.dest.name} cannot store a multi-platform image: "
+                        "drop --all to copy one platform (see --platform)"
+                    )
+                return self.copy_index(top, 0)
+            return self.copy_selected(top, 0)
+        if isinstance(top, ImageManifest):
+            return self.copy_manifest(top, None)
+        return self.copy_schema1()
+
+    def copy_selected(self, index: ImageIndex, depth: int) -> Descriptor:
+        """Copy the one image of ``index`` for the wanted platform."""
+        from boxwright.oci.parse import parse_manifest
+
+        platform = self.options.platform or Platform.host()
+        entry = index.select(platform)
+        child = parse_manifest(*self.source.get_manifest(entry.digest))
+        if isinstance(child, ImageIndex):
+            self._check_depth(depth)
+            return self.copy_selected(child, depth + 1)
+        if not isinstance(child, ImageManifest):
+            raise UnsupportedMediaTypeError(
+                f"index entry {entry.digest} is a Docker schema 1 manifest, "
+                "which cannot be part of an index"
+            )
+        return self.copy_manifest(child, entry.platform)
+
+    def copy_index(self, index: ImageIndex, depth: int) -> Descriptor:
+        """Copy every image of ``index`` (nested indexes too), then the index itself."""
+        from boxwright.oci.parse import parse_manifest
+
+        children: list[Descriptor] = []
+        for entry in index.manifests:
+            child = parse_manifest(*self.source.get_manifest(entry.digest))
+            if isinstance(child, ImageIndex):
+                self._check_depth(depth)
+                written = self.copy_index(child, depth + 1)
+            elif isinstance(child, ImageManifest):
+                written = self.copy_manifest(child, entry.platform)
+            else:
+                raise UnsupportedMediaTypeError(
+                    f"index entry {entry.digest} is a Docker schema 1 manifest, "
+                    "which cannot be part of an index"
+                )
+            children.append(
+                entry.with_(media_type=written.media_type, digest=written.digest, size=written.size)
+            )
+        index_type = index_type_for(
+            index.media_type, self.options.format, self.dest.supported_manifest_types
+        )
+        if tuple(children) == index.manifests and index_type == index.media_type:
+            return self.put_manifest(index.raw, index.media_type)
+        rebuilt = index.with_manifests(children).convert(index_type)
+        return self.put_manifest(rebuilt.raw, rebuilt.media_type)
+
+    def copy_schema1(self) -> Descriptor:
+        """Copy a Docker schema 1 image as the schema 2/OCI image it converts to."""
+        from boxwright.transport.image import open_image
+
+        image = open_image(self.source, self.options.platform)
+        return self.copy_manifest(
+            image.manifest, image.config.platform(), config_bytes=image.config_bytes
+        )
+
+    @staticmethod
+    def _check_depth(depth: int) -> None:
+        if depth + 1 >= _MAX_INDEX_DEPTH:
+            raise ManifestError(f"indexes are nested more than {_MAX_INDEX_DEPTH} deep")
+
+    # -- 3. plan, 4. blobs, 5. config, 6. manifest -------------------------------------------
+
+    def copy_manifest(
+        self,
+        manifest: ImageManifest,
+        platform: Platform | None,
+        *,
+        config_bytes: bytes | None = None,
+    ) -> Descriptor:
+        """Copy one image: its layers, its config, then its (possibly converted) manifest.
+
+        ``config_bytes`` is given when the config does not come from the source (a schema 1
+        image, whose manifest and config ``open_image`` synthesized).
+        """
+        opts = self.options
+        target = choose_manifest_type(
+            manifest.media_type, self.dest.supported_manifest_types, opts.format
+        )
+        plans = [
+            layer_target_compression(
+                layer, target, opts.dest_compress, self.dest.required_compression
+            )
+            for layer in manifest.layers
+        ]
+        if config_bytes is None:
+            config_bytes = self._read_config(manifest.config)
+        diff_ids = self._diff_ids(manifest, config_bytes, plans)
+        outcomes = self._copy_layers(manifest.layers, plans, diff_ids)
+
+        config = manifest.config
+        if target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST:
+            converted = ImageConfig.parse(config_bytes).to_oci()
+            config_bytes, config = converted.raw, converted.descriptor(mt.OCI_CONFIG)
+        self._note(config.digest, self.blobs.put_small(config, config_bytes))
+
+        actual = [outcome.compression for outcome in outcomes]
+        if target != manifest.media_type or any(c is not None for c in actual):
+            layer_types = [
+                layer.media_type
+                if compression is None
+                else recompressed_layer_type(layer.media_type, target, compression)
+                for layer, compression in zip(manifest.layers, actual, strict=True)
+            ]
+            stored = tuple(outcome.stored for outcome in outcomes)
+            new = dataclasses.replace(manifest, layers=stored).convert(
+                target, layer_types, config=config
+            )
+            written = self.put_manifest(new.raw, new.media_type)
+            layers = new.layers
+        else:
+            written = self.put_manifest(manifest.raw, manifest.media_type)
+            layers = manifest.layers
+        self.images.append(CopiedImage(manifest.digest, written, config, layers, platform))
+        return written
+
+    def _read_config(self, descriptor: Descriptor) -> bytes:
+        """The config blob, verified; configs are small, so they may live in memory."""
+        if descriptor.size > MAX_CONFIG_SIZE:
+            raise ManifestError(
+                f"config {descriptor.digest} is {descriptor.size} bytes, more than the limit "
+                f"of {MAX_CONFIG_SIZE}"
+            )
+        stream = self.source.get_blob(descriptor)
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _diff_ids(
+        manifest: ImageManifest, config_bytes: bytes, plans: Sequence[str | None]
+    ) -> list[Digest | None]:
+        """The diff_id of each layer to recompress, from the config (to check the new blob)."""
+        if all(plan is None for plan in plans):
+            return [None] * len(plans)
+        diff_ids = ImageConfig.parse(config_bytes).diff_ids
+        if len(diff_ids) != len(manifest.layers):
+            raise ManifestError(
+                f"image {manifest.digest} has {len(manifest.layers)} layers but its config "
+                f"lists {len(diff_ids)} diff_ids"
+            )
+        return list(diff_ids)
+
+    def _copy_layers(
+        self,
+        layers: Sequence[Descriptor],
+        plans: Sequence[str | None],
+        diff_ids: Sequence[Digest | None],
+    ) -> list[BlobOutcome]:
+        """Move the layer blobs on the thread pool; results in layer order."""
+        futures: list[Future[BlobOutcome]] = [
+            self.pool.submit(self.blobs.copy, layer, plan, diff_id)
+            for layer, plan, diff_id in zip(layers, plans, diff_ids, strict=True)
+        ]
+        try:
+            outcomes = [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        for outcome in outcomes:
+            self._note(outcome.stored.digest, outcome.transferred)
+        return outcomes
+
+    def _note(self, digest: Digest, transferred: bool) -> None:
+        if digest in self.written or digest in self.skipped:
+            return
+        (self.written if transferred else self.skipped)[digest] = None
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        """Store a manifest or index exactly as ``raw`` and report it."""
+        descriptor = self.dest.put_manifest(raw, media_type)
+        if self.options.on_progress is not None:
+            self.options.on_progress(
+                ProgressEvent(MANIFEST, descriptor.digest, media_type, len(raw), len(raw))
+            )
+        return descriptor
+
+
+__all__ = [
+    "DEFAULT_PARALLEL",
+    "CopiedImage",
+    "CopyOptions",
+    "CopyResult",
+    "copy_image",
+]

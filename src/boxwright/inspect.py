@@ -1,0 +1,391 @@
+"""What ``skopeo inspect`` tells about an image, from any reference.
+
+:func:`inspect_image` returns an :class:`InspectInfo` with the fields skopeo prints and the
+same values: ``Digest`` is the digest of the top manifest (the index when the reference names
+one, as skopeo), the other fields come from the image chosen for the platform. ``Name`` is the
+Docker reference the transport reference carries (a ``docker-archive:FILE:NAME:TAG``), empty
+otherwise, and ``RepoTags`` is empty for every local transport (skopeo lists tags only for a
+registry). ``Created`` is written as Go's ``time.Time`` marshals it (RFC 3339 with up to nine
+fraction digits, trailing zeros dropped, ``Z`` for UTC).
+
+Documented differences from skopeo 1.9.3 (Debian 12): ``LayersData`` (layer media type,
+digest, size, annotations) is printed as newer skopeo releases print it, and ``Variant`` is
+printed after ``Architecture`` when the image has one; 1.9.3 prints neither.
+
+:func:`raw_manifest` is ``skopeo inspect --raw`` (the top manifest bytes, exactly),
+:func:`config` is ``--config`` (the config as containers/image converts it to an OCI config)
+and :func:`raw_config` is ``--config --raw`` (the config blob bytes, exactly).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from boxwright.errors import UnsupportedMediaTypeError, UsageError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.digest import Digest
+from boxwright.oci.platform import Platform
+from boxwright.transport.base import ImageSource
+
+if TYPE_CHECKING:
+    from boxwright.transport.image import Image
+    from boxwright.transport.reference import TransportReference
+
+
+@dataclass(frozen=True, slots=True)
+class LayerData:
+    """One element of ``LayersData``: a layer as its manifest describes it."""
+
+    mime_type: str
+    digest: Digest
+    size: int
+    annotations: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object skopeo prints (``Annotations`` is null when there are none)."""
+        return {
+            "MIMEType": self.mime_type,
+            "Digest": str(self.digest),
+            "Size": self.size,
+            "Annotations": dict(self.annotations) if self.annotations else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InspectInfo:
+    """The summary ``skopeo inspect`` prints, field for field.
+
+    ``labels`` and ``env`` are None when the config does not have them (skopeo prints null),
+    ``created`` None when the config has no creation time.
+    """
+
+    name: str
+    digest: Digest
+    repo_tags: tuple[str, ...]
+    created: str | None
+    docker_version: str
+    labels: dict[str, str] | None
+    architecture: str
+    os: str
+    layers: tuple[Digest, ...]
+    layers_data: tuple[LayerData, ...]
+    env: tuple[str, ...] | None
+    variant: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object in skopeo's field order (empty ``Name`` and ``Variant`` omitted)."""
+        out: dict[str, Any] = {}
+        if self.name:
+            out["Name"] = self.name
+        out["Digest"] = str(self.digest)
+        out["RepoTags"] = list(self.repo_tags)
+        out["Created"] = self.created
+        out["DockerVersion"] = self.docker_version
+        out["Labels"] = dict(self.labels) if self.labels is not None else None
+        out["Architecture"] = self.architecture
+        if self.variant:
+            out["Variant"] = self.variant
+        out["Os"] = self.os
+        out["Layers"] = [str(d) for d in self.layers]
+        out["LayersData"] = [layer.to_dict() for layer in self.layers_data]
+        out["Env"] = list(self.env) if self.env is not None else None
+        return out
+
+    def to_json(self) -> str:
+        """The text ``skopeo inspect`` prints (without the final newline)."""
+        return go_json_indent(self.to_dict())
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
+_GO_ESCAPES["\u2029"] = "\\u2029"
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+def go_json_indent(obj: Any) -> str:
+    """``obj`` as Go's ``json.MarshalIndent(obj, "", "    ")`` writes it.
+
+    Go escapes ``<``, ``>``, ``&``, U+2028 and U+2029 and keeps other characters as UTF-8;
+    these characters only ever occur inside strings, so a textual pass is exact.
+    """
+    text = json.dumps(obj, indent=4, ensure_ascii=False)
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+
+
+# -- Go-template-like output (``--format``) ----------------------------------------------------
+
+_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
+_PATH = re.compile(r"\.(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)?")
+_INDEX = re.compile(r'index\s+(\.[A-Za-z_][A-Za-z0-9_.]*)\s+"((?:[^"\\]|\\.)*)"')
+_GO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})")
+_NO_VALUE = "<no value>"
+_MAPS = frozenset({"Labels", "Annotations"})
+_OMITTED_WHEN_EMPTY = frozenset({"Name", "Variant"})
+
+
+def render_template(info: InspectInfo, template: str) -> str:
+    """Fill a Go-template-like ``template`` with ``info``'s fields, as ``--format`` does.
+
+    Supported actions (anything else is refused with :class:`UsageError`, nothing is
+    evaluated): ``{{.Field}}`` for a top-level field (Name, Digest, RepoTags, Created,
+    DockerVersion, Labels, Architecture, Variant, Os, Layers, LayersData, Env);
+    ``{{.Labels.KEY}}`` for a map entry; ``{{index .Labels "KEY"}}`` for any key;
+    ``{{json .Field}}`` and ``{{json .}}`` for compact JSON; ``{{.}}`` for the whole value.
+    Values print as Go's ``%v`` does (``[a b]`` for lists, ``map[k:v]`` for maps, Go's
+    ``time.Time`` form for Created). Literal ``\\t`` and ``\\n`` become a tab and a newline,
+    and the result ends with a newline, as in podman and skopeo.
+    """
+    data = info.to_dict()
+
+    def action(match: re.Match[str]) -> str:
+        return _evaluate(match.group(1), data)
+
+    text = template.replace("\\t", "\t").replace("\\n", "\n")
+    out = _ACTION.sub(action, text)
+    return out if out.endswith("\n") else out + "\n"
+
+
+def _evaluate(expr: str, data: dict[str, Any]) -> str:
+    if expr.startswith("json ") or expr == "json":
+        arg = expr[4:].strip()
+        if not _PATH.fullmatch(arg):
+            raise UsageError(f"unsupported template argument to json: {arg!r}")
+        return _go_json_compact(_lookup(arg, data, expr), arg.rsplit(".", 1)[-1])
+    index = _INDEX.fullmatch(expr)
+    if index is not None:
+        value = _lookup(index.group(1), data, expr)
+        key = json.loads(f'"{index.group(2)}"')
+        if not isinstance(value, dict):
+            raise UsageError(f"template {{{{{expr}}}}}: {index.group(1)} is not a map")
+        return _go_string(value.get(key, _NO_VALUE), "")
+    if _PATH.fullmatch(expr):
+        return _go_string(_lookup(expr, data, expr), expr.rsplit(".", 1)[-1])
+    raise UsageError(
+        f"unsupported template action {{{{{expr}}}}}: use {{{{.Field}}}}, "
+        '{{.Labels.KEY}}, {{index .Labels "KEY"}} or {{json .Field}}'
+    )
+
+
+def _lookup(path: str, data: dict[str, Any], expr: str) -> Any:
+    value: Any = data
+    if path == ".":
+        return value
+    parts = path[1:].split(".")
+    for depth, part in enumerate(parts):
+        if depth == 0:
+            if part in _OMITTED_WHEN_EMPTY:
+                value = data.get(part, "")
+                continue
+            if part not in data:
+                raise UsageError(
+                    f"template {{{{{expr}}}}}: no field {part!r} "
+                    f"(fields: {', '.join(sorted({*data, *_OMITTED_WHEN_EMPTY}))})"
+                )
+            value = data[part]
+        elif isinstance(value, dict) and parts[depth - 1] in _MAPS:
+            value = value.get(part, _NO_VALUE)
+        elif value is None:
+            return _NO_VALUE
+        else:
+            raise UsageError(f"template {{{{{expr}}}}}: {parts[depth - 1]} has no field {part!r}")
+    return value
+
+
+def _go_string(value: Any, field_name: str) -> str:
+    """A value as Go's ``fmt`` ``%v`` prints it."""
+    if value is None:
+        return (
+            "[]"
+            if field_name in ("Layers", "Env", "RepoTags", "LayersData")
+            else ("<nil>" if field_name == "Created" else "map[]")
+        )
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _go_time_string(value) if field_name == "Created" else value
+    if isinstance(value, list):
+        return "[" + " ".join(_go_string(v, "") for v in value) + "]"
+    if isinstance(value, dict):
+        if set(value) == {"MIMEType", "Digest", "Size", "Annotations"}:
+            return "{" + " ".join(_go_string(value[k], k) for k in value) + "}"
+        return "map[" + " ".join(f"{k}:{_go_string(value[k], '')}" for k in sorted(value)) + "]"
+    return str(value)
+
+
+def _go_time_string(value: str) -> str:
+    """An RFC 3339 time as Go's ``time.Time.String`` writes it."""
+    m = _GO_TIME.fullmatch(value)
+    if m is None:
+        return value
+    date, clock, zone = m.groups()
+    if zone == "Z":
+        return f"{date} {clock} +0000 UTC"
+    offset = zone.replace(":", "")
+    return f"{date} {clock} {offset} {offset}"
+
+
+def _go_json_compact(value: Any, name: str) -> str:
+    """``value`` (the field ``name``) as Go's ``json.Marshal`` writes it: map keys sorted,
+    HTML characters escaped."""
+    text = json.dumps(_sort_maps(value, name), separators=(",", ":"), ensure_ascii=False)
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+
+
+def _sort_maps(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        items = sorted(value.items()) if key in _MAPS else value.items()
+        return {k: _sort_maps(v, k) for k, v in items}
+    if isinstance(value, list):
+        return [_sort_maps(v) for v in value]
+    return value
+
+
+def inspect_image(
+    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+) -> InspectInfo:
+    """Inspect the image ``ref`` names (for an index: the image for ``platform``, default
+    this machine's) as ``skopeo inspect`` does."""
+    from boxwright.oci._json import go_time
+
+    reference, source, own = _open(ref)
+    try:
+        top_raw, top_type = source.get_manifest()
+        top_digest = _manifest_digest(top_raw, top_type)
+        image = _open_image(source, platform)
+        config = image.config
+        _require_image_config(image)
+        container = config.data.get("config")
+        container = container if isinstance(container, dict) else {}
+        labels = container.get("Labels")
+        env = container.get("Env")
+        created = config.created
+        docker_version = config.data.get("docker_version")
+        return InspectInfo(
+            name=_docker_name(reference),
+            digest=top_digest,
+            repo_tags=(),
+            created=go_time(created, "image config: created") if created else None,
+            docker_version=docker_version if isinstance(docker_version, str) else "",
+            labels=dict(labels) if isinstance(labels, dict) else None,
+            architecture=config.architecture,
+            variant=config.variant,
+            os=config.os,
+            layers=tuple(layer.digest for layer in image.layers),
+            layers_data=tuple(
+                LayerData(layer.media_type, layer.digest, layer.size, layer.annotations or None)
+                for layer in image.layers
+            ),
+            env=tuple(env) if isinstance(env, list) else None,
+        )
+    finally:
+        if own:
+            source.close()
+
+
+def raw_manifest(ref: str | TransportReference | ImageSource) -> bytes:
+    """The top manifest's bytes exactly as stored (``skopeo inspect --raw``).
+
+    For a multi-platform image this is the index, as skopeo prints it.
+    """
+    _, source, own = _open(ref)
+    try:
+        return source.get_manifest()[0]
+    finally:
+        if own:
+            source.close()
+
+
+def raw_config(
+    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+) -> bytes:
+    """The config blob's bytes exactly (``skopeo inspect --config --raw``)."""
+    _, source, own = _open(ref)
+    try:
+        image = _open_image(source, platform)
+        return image.config_bytes
+    finally:
+        if own:
+            source.close()
+
+
+def config(
+    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+) -> ImageConfig:
+    """The image config as an OCI config, as ``skopeo inspect --config`` shows it.
+
+    containers/image decodes every config (OCI or Docker) into the OCI ``Image`` structure
+    and encodes it again: Docker-only fields go, keys come in the OCI order. Print
+    ``go_json_indent(config(ref).data)`` for skopeo's exact text.
+    """
+    _, source, own = _open(ref)
+    try:
+        image = _open_image(source, platform)
+        _require_image_config(image)
+        return image.config.to_oci()
+    finally:
+        if own:
+            source.close()
+
+
+def _open(
+    ref: str | TransportReference | ImageSource,
+) -> tuple[TransportReference | None, ImageSource, bool]:
+    """The reference (when known), an open source, and whether this call owns it."""
+    if isinstance(ref, str):
+        from boxwright.transport.reference import parse_transport_reference
+
+        reference = parse_transport_reference(ref)
+        return reference, reference.open_source(), True
+    if not hasattr(ref, "get_manifest") and hasattr(ref, "open_source"):
+        return ref, ref.open_source(), True
+    return None, ref, False  # type: ignore[return-value]
+
+
+def _open_image(source: ImageSource, platform: Platform | None) -> Image:
+    from boxwright.transport.image import open_image
+
+    return open_image(source, platform)
+
+
+def _manifest_digest(raw: bytes, media_type: str) -> Digest:
+    """The digest skopeo reports: of the bytes, or of the payload of a signed schema 1."""
+    if media_type == mt.DOCKER_SCHEMA1_SIGNED:
+        from boxwright.oci.schema1 import Schema1Manifest
+
+        return Schema1Manifest.parse(raw, media_type).digest
+    return Digest.from_bytes(raw)
+
+
+def _require_image_config(image: Image) -> None:
+    """Refuse OCI artifacts, as containers/image's Inspect does."""
+    config_type = image.manifest.config.media_type
+    if config_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG):
+        raise UnsupportedMediaTypeError(
+            f"not a container image: its config has media type {config_type!r} "
+            "(an OCI artifact?); use --raw to see its manifest"
+        )
+
+
+def _docker_name(reference: TransportReference | None) -> str:
+    """The Docker repository name the transport reference carries, if any."""
+    if reference is None:
+        return ""
+    docker_ref = reference.docker_reference
+    if docker_ref is None:
+        return ""
+    return str(docker_ref.name)
+
+
+__all__ = [
+    "InspectInfo",
+    "LayerData",
+    "config",
+    "go_json_indent",
+    "inspect_image",
+    "raw_config",
+    "raw_manifest",
+    "render_template",
+]

@@ -1,0 +1,516 @@
+"""Layer compression: detection by magic bytes and streaming codecs for gzip, zstd and none.
+
+Compression names are the strings used across boxwright: ``"gzip"``, ``"zstd"`` and ``"none"``.
+Every codec here streams: no blob is ever held whole in memory. Decoding errors of any kind
+(truncated input, corrupt data, bad checksums, trailing garbage) surface as
+:class:`~boxwright.errors.CompressionError` with a message that names the codec and the cause;
+errors raised by the source stream itself (for example a digest mismatch from a verifying
+reader) pass through unchanged.
+
+gzip is decoded with ISA-L (``isal.igzip_threaded``: the inflate runs in a worker thread, so it
+overlaps with tar parsing and file writing) and encoded with ISA-L at level 1 by default. ISA-L
+levels are 0-3: level 1 compresses at roughly 350 MB/s per core against about 25 MB/s for
+zlib level 6, at the price of output a few percent larger. Levels 4-9 select zlib, for callers
+who prefer size over speed. zstd uses the ``zstandard`` bindings at level 3 (zstd's own default).
+
+The ``isal`` and ``zstandard`` modules are imported inside functions so that importing this
+module stays cheap on the command line start-up path.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from typing import IO, Any, Final
+
+from boxwright.errors import BoxwrightError, CompressionError
+
+GZIP: Final = "gzip"
+ZSTD: Final = "zstd"
+NONE: Final = "none"
+COMPRESSIONS: Final = (GZIP, ZSTD, NONE)
+
+DEFAULT_GZIP_LEVEL: Final = 1
+DEFAULT_ZSTD_LEVEL: Final = 3
+CHUNK: Final = 1 << 20
+PEEK_SIZE: Final = 8
+
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_UNSUPPORTED_MAGIC: Final = (
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+)
+
+
+def detect_compression(prefix: bytes) -> str:
+    """Name the compression of a stream from its first bytes (at least 6 for a sure answer).
+
+    Returns ``"gzip"``, ``"zstd"`` or ``"none"``; raises :class:`CompressionError` for formats
+    that layers may not use (bzip2, xz), so they are refused clearly instead of failing later
+    as a corrupt tar.
+    """
+    if prefix.startswith(_GZIP_MAGIC):
+        return GZIP
+    if prefix.startswith(_ZSTD_MAGIC):
+        return ZSTD
+    for magic, name in _UNSUPPORTED_MAGIC:
+        if prefix.startswith(magic):
+            raise CompressionError(
+                f"layer is {name}-compressed, which OCI layers do not support "
+                "(supported: gzip, zstd, uncompressed)"
+            )
+    return NONE
+
+
+def check_compression(compression: str) -> str:
+    """Return ``compression`` if it is a known name, else raise :class:`CompressionError`."""
+    if compression not in COMPRESSIONS:
+        raise CompressionError(
+            f"unknown compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}"
+        )
+    return compression
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _wrap_codec_error(codec: str, exc: BaseException) -> CompressionError:
+    if isinstance(exc, EOFError):
+        return CompressionError(f"{codec} stream is truncated: {exc}")
+    return CompressionError(f"{codec} stream is corrupt: {exc}")
+
+
+class _CheckedReader(io.RawIOBase):
+    """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
+
+    def __init__(self, inner: IO[bytes], codec: str, errors: tuple[type[BaseException], ...]):
+        super().__init__()
+        self._inner = inner
+        self._codec = codec
+        self._errors = errors
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self._inner.readinto(buffer)  # type: ignore[attr-defined, no-any-return]
+        except BoxwrightError:
+            raise
+        except self._errors as exc:
+            raise _wrap_codec_error(self._codec, exc) from exc
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            if size is None or size < 0:
+                return self._inner.read()
+            return self._inner.read(size)
+        except BoxwrightError:
+            raise
+        except self._errors as exc:
+            raise _wrap_codec_error(self._codec, exc) from exc
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._inner.close()
+            finally:
+                super().close()
+
+
+def _gzip_errors() -> tuple[type[BaseException], ...]:
+    import gzip
+
+    from isal import isal_zlib
+
+    isal_error: type[BaseException] = isal_zlib.error  # type: ignore[assignment]
+    return (zlib.error, isal_error, EOFError, gzip.BadGzipFile)
+
+
+def _open_gzip_reader(stream: IO[bytes], threaded: bool) -> IO[bytes]:
+    if threaded:
+        from isal import igzip_threaded
+
+        inner: IO[bytes] = igzip_threaded.open(  # type: ignore[no-untyped-call]
+            stream, "rb", threads=1, block_size=CHUNK
+        )
+    else:
+        from isal import igzip
+
+        inner = igzip.open(stream, "rb")  # type: ignore[no-untyped-call]
+    return inner
+
+
+class _ZstdFrameChecker:
+    """Follows the frame structure of a zstd stream to tell a complete stream from a cut one.
+
+    The ``zstandard`` stream reader returns a clean EOF when its input stops in the middle of a
+    frame, so a truncated layer would decode "successfully". This checker walks the frame and
+    block headers of the compressed bytes as they pass (a few operations per 128 KiB block)
+    and reports, at the end, whether the input stopped on a frame boundary.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._need = 4  # bytes wanted for the current state
+        self._state = "magic"
+        self._skip = 0
+        self._checksum = False
+        self.frames = 0
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._skip:
+                step = min(self._skip, len(view))
+                self._skip -= step
+                view = view[step:]
+                continue
+            take = self._need - len(self._pending)
+            self._pending += bytes(view[:take])
+            view = view[take:]
+            if len(self._pending) == self._need:
+                head, self._pending = self._pending, b""
+                self._advance(head)
+
+    def _advance(self, head: bytes) -> None:
+        state = self._state
+        if state == "magic":
+            magic = int.from_bytes(head, "little")
+            if magic == 0xFD2FB528:
+                self._state, self._need = "descriptor", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self._state, self._need = "skippable", 4
+            else:
+                raise CompressionError(
+                    "zstd stream is corrupt: unknown frame magic after frame "
+                    f"{self.frames} (trailing garbage?)"
+                )
+        elif state == "skippable":
+            self._skip = int.from_bytes(head, "little")
+            self._state, self._need = "magic", 4
+        elif state == "descriptor":
+            fd = head[0]
+            fcs_flag, single, self._checksum, did_flag = (
+                fd >> 6,
+                (fd >> 5) & 1,
+                bool((fd >> 2) & 1),
+                fd & 3,
+            )
+            if (fd >> 3) & 1:
+                raise CompressionError("zstd stream is corrupt: reserved frame header bit set")
+            fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
+            self._skip = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + fcs
+            self._state, self._need = "block", 3
+        elif state == "block":
+            header = int.from_bytes(head, "little")
+            last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+            if kind == 3:
+                raise CompressionError("zstd stream is corrupt: reserved block type")
+            self._skip = 1 if kind == 1 else size
+            if last:
+                if self._checksum:
+                    self._skip += 4
+                self.frames += 1
+                self._state, self._need = "magic", 4
+        self._pending = b""
+
+    def finish(self) -> None:
+        """Raise :class:`CompressionError` unless the input ended exactly between frames."""
+        if self._state != "magic" or self._pending or self._skip:
+            raise CompressionError(
+                "zstd stream is truncated: the input ended inside a frame "
+                f"(after {self.frames} complete frame(s))"
+            )
+        if self.frames == 0:
+            raise CompressionError("zstd stream is empty: it holds no frame")
+
+
+class _TeeToChecker:
+    """The compressed source of a zstd decoder, feeding each chunk to a frame checker."""
+
+    def __init__(self, stream: IO[bytes], checker: _ZstdFrameChecker) -> None:
+        self._stream = stream
+        self._checker = checker
+        self._done = False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            self._checker.feed(data)
+        elif not self._done:
+            self._done = True
+            self._checker.finish()
+        return data
+
+
+def _open_zstd_reader(stream: IO[bytes]) -> IO[bytes]:
+    import zstandard
+
+    source = _TeeToChecker(stream, _ZstdFrameChecker())
+    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+        source,  # type: ignore[arg-type]
+        read_size=CHUNK,
+        read_across_frames=True,
+        closefd=False,
+    )
+    return reader
+
+
+def _zstd_errors() -> tuple[type[BaseException], ...]:
+    import zstandard
+
+    return (zstandard.ZstdError, EOFError)
+
+
+def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) -> IO[bytes]:
+    """A reader of the uncompressed bytes of ``stream``, compressed with ``compression``.
+
+    gzip may hold several members (they decode as one stream, as gzip(1) does); zstd may
+    hold several frames. With ``threaded`` (the default) gzip inflates in a worker thread
+    that also reads ``stream``, so the caller's work overlaps with decompression; closing
+    the returned reader stops the worker. Closing never closes ``stream`` itself.
+    Truncated or corrupt input raises :class:`CompressionError` while reading.
+    """
+    compression = check_compression(compression)
+    if compression == NONE:
+        return stream
+    if compression == GZIP:
+        inner = _open_gzip_reader(stream, threaded)
+        errors = _gzip_errors()
+    else:
+        inner = _open_zstd_reader(stream)
+        errors = _zstd_errors()
+    return io.BufferedReader(_CheckedReader(inner, compression, errors), buffer_size=CHUNK)
+
+
+class PeekableReader:
+    """A reader that lets its first bytes be inspected without consuming them."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._head = b""
+
+    def peek(self, size: int) -> bytes:
+        """Return up to ``size`` first unread bytes (fewer only at EOF), keeping them unread."""
+        while len(self._head) < size:
+            more = self._stream.read(size - len(self._head))
+            if not more:
+                break
+            self._head += more
+        return self._head[:size]
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head, b""
+                return data + self._stream.read()
+            data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[bytes], str]:
+    """Detect the compression of ``stream`` by its magic bytes and return a decoder for it.
+
+    The peeked bytes are not lost: the returned reader yields the whole uncompressed content.
+    Returns ``(reader, compression)``.
+    """
+    peekable = PeekableReader(stream)
+    compression = detect_compression(peekable.peek(PEEK_SIZE))
+    if compression == NONE:
+        return peekable, NONE  # type: ignore[return-value]
+    return decompress(peekable, compression, threaded=threaded), compression  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def _gzip_compressobj(level: int | None) -> Any:
+    """A gzip-framed (wbits 31) deflate compressor: ISA-L for levels 0-3, zlib for 4-9."""
+    level = DEFAULT_GZIP_LEVEL if level is None else level
+    if not 0 <= level <= 9:
+        raise CompressionError(f"gzip level {level} is out of range 0-9")
+    if level <= 3:
+        from isal import isal_zlib
+
+        return isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
+    return zlib.compressobj(level, zlib.DEFLATED, 31)
+
+
+def _zstd_compressobj(level: int | None) -> Any:
+    import zstandard
+
+    level = DEFAULT_ZSTD_LEVEL if level is None else level
+    if not 1 <= level <= 22:
+        raise CompressionError(f"zstd level {level} is out of range 1-22")
+    return zstandard.ZstdCompressor(level=level).compressobj()
+
+
+class _ChunkedCompressor:
+    """Feeds a compressor in fixed ``CHUNK``-sized pieces so its output never depends on how
+    the caller split the input: the same bytes always compress to the same blob (ISA-L and
+    zstd both emit block boundaries that follow the input calls)."""
+
+    def __init__(self, compression: str, level: int | None) -> None:
+        compression = check_compression(compression)
+        if compression == GZIP:
+            self._obj: Any = _gzip_compressobj(level)
+        elif compression == ZSTD:
+            self._obj = _zstd_compressobj(level)
+        else:
+            self._obj = None
+        self._pending = bytearray()
+
+    def feed(self, data: Any) -> bytes:
+        if self._obj is None:
+            return bytes(data)
+        pending = self._pending
+        pending += data
+        if len(pending) < CHUNK:
+            return b""
+        out = []
+        whole = len(pending) - len(pending) % CHUNK
+        view = memoryview(pending)
+        for start in range(0, whole, CHUNK):
+            out.append(self._obj.compress(view[start : start + CHUNK]))
+        view.release()
+        del pending[:whole]
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        if self._obj is None:
+            return b""
+        head: bytes = self._obj.compress(bytes(self._pending)) if self._pending else b""
+        self._pending = bytearray()
+        tail: bytes = self._obj.flush()
+        return head + tail
+
+
+class CompressWriter(io.RawIOBase):
+    """A writable that compresses what it receives into ``out``; ``close()`` ends the stream.
+
+    Closing writes the trailer (gzip CRC and size, zstd frame end) and flushes ``out`` but does
+    not close it. The output is deterministic: the same input and level give the same bytes
+    (the gzip header carries no name and a zero mtime).
+    """
+
+    def __init__(self, out: IO[bytes], compression: str, level: int | None = None) -> None:
+        super().__init__()
+        self._out = out
+        self._compressor = _ChunkedCompressor(compression, level)
+        self.compression = compression
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        if self.closed:
+            raise ValueError("write to a closed compressing writer")
+        size = len(data) if isinstance(data, bytes) else memoryview(data).nbytes
+        chunk = self._compressor.feed(data)
+        if chunk:
+            self._out.write(chunk)
+        return size
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            tail = self._compressor.finish()
+            if tail:
+                self._out.write(tail)
+            self._out.flush()
+        finally:
+            super().close()
+
+
+def compress_writer(out: IO[bytes], compression: str, level: int | None = None) -> CompressWriter:
+    """A writable compressing into ``out`` with ``compression`` ("gzip", "zstd", "none").
+
+    ``level``: gzip 0-3 use ISA-L (default 1, fast with slightly larger output), 4-9 zlib;
+    zstd 1-22 (default 3). Call ``close()`` to finish the stream; ``out`` stays open.
+    """
+    return CompressWriter(out, compression, level)
+
+
+class CompressingReader(io.RawIOBase):
+    """A readable yielding the compressed form of an uncompressed source, as it is read.
+
+    Used to recompress a blob while streaming it into a destination: memory use is bounded by
+    one input chunk and its compressed output. ``stream`` is not closed by ``close()``.
+    """
+
+    def __init__(self, stream: IO[bytes], compression: str, level: int | None = None) -> None:
+        super().__init__()
+        self._stream = stream
+        self._compressor = _ChunkedCompressor(compression, level)
+        self._buffer = bytearray()
+        self._eof = False
+        self.compression = compression
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, want: int) -> None:
+        while len(self._buffer) < want and not self._eof:
+            chunk = self._stream.read(CHUNK)
+            if not chunk:
+                self._eof = True
+                self._buffer += self._compressor.finish()
+                break
+            self._buffer += self._compressor.feed(chunk)
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            parts = []
+            while chunk := self.read(CHUNK):
+                parts.append(chunk)
+            return b"".join(parts)
+        self._fill(size)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+__all__ = [
+    "COMPRESSIONS",
+    "DEFAULT_GZIP_LEVEL",
+    "DEFAULT_ZSTD_LEVEL",
+    "GZIP",
+    "NONE",
+    "ZSTD",
+    "CompressWriter",
+    "CompressingReader",
+    "PeekableReader",
+    "auto_decompress",
+    "check_compression",
+    "compress_writer",
+    "decompress",
+    "detect_compression",
+]

@@ -1,0 +1,463 @@
+"""The ``docker-archive:FILE[:NAME:TAG | :@N]`` transport: ``docker save`` / ``podman save``.
+
+The archive is a tar holding ``manifest.json`` (a list of images: ``Config``, ``RepoTags``,
+``Layers``), each image's config (``HEX.json``), its layer tars (``HEX.tar``, or the older
+``ID/layer.tar`` next to ``ID/json`` and ``ID/VERSION``), and the legacy ``repositories`` map.
+
+Reading (in place, nothing extracted) presents the chosen image as a Docker schema 2 manifest
+generated as containers/image does: the config as stored, and one layer per tar whose digest
+is its diff_id (from the config) and whose size is that of the uncompressed tar. A layer file
+that is compressed (some tools write gzip) is detected by its magic bytes and decompressed
+when read, so the blob always matches its digest. The layers are labelled
+``rootfs.diff.tar.gzip`` exactly as containers/image labels them (the bytes are an uncompressed
+tar): the generated manifest is then byte for byte skopeo's, and so is its digest. Consumers
+detect the real compression from the content, as containers/image's copy does.
+
+Paths in ``manifest.json`` are hostile: absolute paths and ``..`` are refused.
+
+Writing needs uncompressed layers and a Docker schema 2 manifest (no index). Blobs are staged
+in a temporary directory next to the target; :meth:`DockerArchiveDestination.commit` writes
+the tar (``HEX.json``, ``HEX.tar``, the legacy per-layer directories, ``manifest.json`` and
+``repositories``, as containers/image lays them out) to a temporary name and renames it into
+place. As skopeo does, an existing non-empty archive is not modified; extra tags for the one
+image go in ``additional_tags``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from boxwright.errors import (
+    BlobNotFoundError,
+    DigestMismatchError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+    ManifestError,
+    TransportError,
+    UnsupportedMediaTypeError,
+)
+from boxwright.oci import mediatype as mt
+from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_go
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
+from boxwright.oci.manifest import ImageManifest
+from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, BlobWriter
+from boxwright.transport.tarindex import TarIndex, safe_member_name
+
+if TYPE_CHECKING:
+    from boxwright.oci.reference import Reference
+    from boxwright.transport.reference import TransportReference
+
+MANIFEST_FILE = "manifest.json"
+REPOSITORIES_FILE = "repositories"
+MAX_MANIFEST_JSON = 16 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestItem:
+    """One image of an archive's ``manifest.json``, its paths validated."""
+
+    config: str
+    repo_tags: tuple[str, ...]
+    layers: tuple[str, ...]
+
+
+def _normalized(tag: str) -> Reference:
+    from boxwright.oci.reference import Reference
+
+    return Reference.parse_normalized(tag, default_tag=True)
+
+
+def parse_manifest_json(raw: bytes, where: str) -> list[ManifestItem]:
+    """Validate an archive's ``manifest.json``; paths leaving the archive are refused."""
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError) as e:
+        raise ManifestError(f"{where}/{MANIFEST_FILE} is not valid JSON: {e}") from None
+    if not isinstance(obj, list):
+        raise ManifestError(f"{where}/{MANIFEST_FILE} must be a JSON array of images")
+    items = []
+    for i, entry in enumerate(obj):
+        what = f"{where}/{MANIFEST_FILE} item {i}"
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{what} must be an object")
+        config = entry.get("Config")
+        tags = entry.get("RepoTags") or []
+        layers = entry.get("Layers") or []
+        if not isinstance(config, str) or not config:
+            raise ManifestError(f"{what}: Config must be a file name")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ManifestError(f"{what}: RepoTags must be an array of strings")
+        if not isinstance(layers, list):
+            raise ManifestError(f"{what}: Layers must be an array of file names")
+        items.append(
+            ManifestItem(
+                safe_member_name(config, f"{what} Config"),
+                tuple(tags),
+                tuple(safe_member_name(p, f"{what} layer path") for p in layers),
+            )
+        )
+    return items
+
+
+class _Stacked:
+    """A reader over ``top`` that closes ``below`` too (a decoder over an archive window)."""
+
+    def __init__(self, top: IO[bytes], below: IO[bytes]) -> None:
+        self._top = top
+        self._below = below
+
+    def read(self, n: int = -1) -> bytes:
+        return self._top.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        try:
+            self._top.close()
+        finally:
+            self._below.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    path: str
+    compression: str
+    size: int
+
+
+class DockerArchiveSource:
+    """An :class:`~boxwright.transport.base.ImageSource` reading one image of an archive."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], image: str = "", source_index: int = -1
+    ) -> None:
+        self.path = Path(path)
+        self._name = f"docker-archive:{self.path}" + (f":{image}" if image else "")
+        self.tar = TarIndex(self.path)
+        try:
+            raw = self.tar.read(MANIFEST_FILE, MAX_MANIFEST_JSON)
+        except FileNotFoundError:
+            raise ImageNotFoundError(
+                f"{self.path} is not a docker archive: it has no {MANIFEST_FILE} (archives "
+                "from docker < 1.10 without it are not supported)"
+            ) from None
+        self.items = parse_manifest_json(raw, str(self.path))
+        self.item = self._choose(image, source_index)
+        self.repo_tags = self.item.repo_tags
+        self._config = self._read_config()
+        self._config_digest = Digest.from_bytes(self._config)
+        config = ImageConfig.parse(self._config)
+        if len(config.diff_ids) != len(self.item.layers):
+            raise ManifestError(
+                f"{self._name}: {len(self.item.layers)} layers in {MANIFEST_FILE} but "
+                f"{len(config.diff_ids)} diff_ids in the config"
+            )
+        self._layers: dict[Digest, _Layer] = {}
+        descriptors = []
+        for diff_id, layer_path in zip(config.diff_ids, self.item.layers, strict=True):
+            if diff_id not in self._layers:
+                self._layers[diff_id] = self._measure(layer_path)
+            size = self._layers[diff_id].size
+            # containers/image's (historical) label for these layers; see the module docstring.
+            descriptors.append(Descriptor(mt.DOCKER_LAYER_GZIP, diff_id, size))
+        config_desc = Descriptor(mt.DOCKER_CONFIG, self._config_digest, len(self._config))
+        self._manifest = ImageManifest.build(mt.DOCKER_MANIFEST, config_desc, descriptors)
+
+    def _choose(self, image: str, source_index: int) -> ManifestItem:
+        items = self.items
+        if source_index >= 0:
+            if source_index >= len(items):
+                raise ImageNotFoundError(
+                    f"{self._name}: invalid source index @{source_index}, the archive holds "
+                    f"{len(items)} images"
+                )
+            return items[source_index]
+        if image:
+            want = str(_normalized(image))
+            for item in items:
+                for tag in item.repo_tags:
+                    try:
+                        if str(_normalized(tag)) == want:
+                            return item
+                    except InvalidReferenceError:
+                        raise ManifestError(
+                            f"{self.path}/{MANIFEST_FILE}: invalid tag {tag!r}"
+                        ) from None
+            raise ImageNotFoundError(f"no image tagged {image} in {self.path} ({self._tags()})")
+        if len(items) != 1:
+            raise ImageNotFoundError(
+                f"{self.path} holds {len(items)} images; name one as "
+                f"docker-archive:{self.path}:NAME:TAG or :@N ({self._tags()})"
+            )
+        return items[0]
+
+    def _tags(self) -> str:
+        tags = [t for item in self.items for t in item.repo_tags]
+        return "tags: " + (", ".join(tags) if tags else "none")
+
+    def _read_config(self) -> bytes:
+        try:
+            return self.tar.read(self.item.config, MAX_DOCUMENT_SIZE)
+        except FileNotFoundError:
+            raise BlobNotFoundError(
+                f"{self._name}: config file {self.item.config} is missing from the archive"
+            ) from None
+
+    def _measure(self, layer_path: str) -> _Layer:
+        from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
+
+        member = self.tar.find(layer_path)
+        if member is None:
+            raise BlobNotFoundError(f"{self._name}: layer file {layer_path} is missing")
+        with self.tar.open(layer_path) as window:
+            compression = detect_compression(window.read(PEEK_SIZE))
+        if compression == "none":
+            return _Layer(layer_path, compression, member.size)
+        size = 0
+        with self.tar.open(layer_path) as window:
+            plain = decompress(window, compression)  # type: ignore[arg-type]
+            while chunk := plain.read(CHUNK):
+                size += len(chunk)
+            plain.close()
+        return _Layer(layer_path, compression, size)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def config_bytes(self) -> bytes:
+        """The chosen image's config, exactly as stored."""
+        return self._config
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is not None and digest != self._manifest.digest:
+            raise ImageNotFoundError(
+                f"{self._name} has no manifest {digest}: docker archives hold one image "
+                "manifest per image and no index"
+            )
+        return self._manifest.raw, mt.DOCKER_MANIFEST
+
+    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        size = descriptor.size if descriptor.size >= 0 else None
+        if descriptor.digest == self._config_digest:
+            data = io.BytesIO(self._config)
+            return VerifyingReader(data, descriptor.digest, size)  # type: ignore[return-value]
+        layer = self._layers.get(descriptor.digest)
+        if layer is None:
+            raise BlobNotFoundError(f"blob {descriptor.digest} is not part of {self._name}")
+        window = self.tar.open(layer.path)
+        stream: IO[bytes] = window  # type: ignore[assignment]
+        if layer.compression != "none":
+            from boxwright.layer.compression import decompress
+
+            stream = _Stacked(decompress(stream, layer.compression), stream)  # type: ignore[assignment]
+        return VerifyingReader(stream, descriptor.digest, size)  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Nothing to release: every blob reader owns its file handle."""
+
+
+def _legacy_layer_ids(layers: Sequence[Digest], config: bytes) -> list[tuple[str, bytes]]:
+    """The legacy ``ID/json`` documents containers/image writes, one per layer (base first)."""
+    try:
+        full = json.loads(config)
+    except ValueError:
+        full = {}
+    out = []
+    chain: str = ""
+    parent = ""
+    for i, digest in enumerate(layers):
+        layer_config: dict[str, Any] = {}
+        if parent:
+            layer_config["parent"] = parent
+        if i == len(layers) - 1:
+            for key in (
+                "architecture",
+                "config",
+                "container",
+                "container_config",
+                "created",
+                "docker_version",
+                "os",
+            ):
+                layer_config[key] = full.get(key)
+        if not chain:
+            chain = str(digest)
+        else:
+            chain = "sha256:" + hashlib.sha256(f"{chain} {digest}".encode()).hexdigest()
+        layer_config["layer_id"] = chain
+        layer_id = hashlib.sha256(dumps_go(dict(sorted(layer_config.items())))).hexdigest()
+        del layer_config["layer_id"]
+        layer_config["id"] = layer_id
+        out.append((layer_id, dumps_go(dict(sorted(layer_config.items())))))
+        parent = layer_id
+    return out
+
+
+class DockerArchiveDestination:
+    """An :class:`~boxwright.transport.base.ImageDestination` writing a docker archive."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        image: str = "",
+        additional_tags: Sequence[str] = (),
+    ) -> None:
+        self.path = Path(path)
+        self._name = f"docker-archive:{self.path}" + (f":{image}" if image else "")
+        self._tags = [_normalized(t) for t in ([image] if image else []) + list(additional_tags)]
+        if self.path.is_dir():
+            raise TransportError(f"{self.path} is a directory; docker-archive: needs a file path")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            raise TransportError(
+                f"{self.path} already exists; docker-archive: does not modify existing archives "
+                "(as skopeo): remove it or choose another file"
+            )
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._stage = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+        except OSError as e:
+            raise TransportError(f"cannot stage {self._name} in {parent}: {e.strerror}") from None
+        self._blobs = BlobWriter(self._stage, lambda d: self._stage / d.hex)
+        self._manifests: dict[Digest, bytes] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def supported_manifest_types(self) -> Sequence[str]:
+        return (mt.DOCKER_MANIFEST,)
+
+    @property
+    def supports_index(self) -> bool:
+        return False
+
+    @property
+    def required_compression(self) -> str | None:
+        return "none"
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        try:
+            return self._blobs.path_for(descriptor.digest).stat().st_size == descriptor.size
+        except FileNotFoundError:
+            return False
+
+    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+        return self._blobs.write(stream, descriptor)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        if media_type != mt.DOCKER_MANIFEST:
+            raise UnsupportedMediaTypeError(
+                f"{self._name} stores only Docker schema 2 manifests, not {media_type}"
+            )
+        digest = Digest.from_bytes(raw)
+        self._manifests[digest] = bytes(raw)
+        return Descriptor(media_type, digest, len(raw))
+
+    def _staged(self, digest: Digest) -> Path:
+        path = self._blobs.path_for(digest)
+        if not path.is_file():
+            raise BlobNotFoundError(f"cannot commit {self._name}: blob {digest} was not stored")
+        return path
+
+    def commit(self, top: Descriptor) -> None:
+        raw = self._manifests.get(top.digest)
+        if raw is None:
+            raise BlobNotFoundError(
+                f"cannot commit {self._name}: manifest {top.digest} was not stored first"
+            )
+        verify_bytes(raw, top.digest, top.size)
+        manifest = ImageManifest.parse(raw, mt.DOCKER_MANIFEST)
+        config = self._staged(manifest.config.digest).read_bytes()
+        verify_bytes(config, manifest.config.digest)
+        diff_ids = ImageConfig.parse(config).diff_ids
+        layers = [d.digest for d in manifest.layers]
+        if list(diff_ids) != layers:
+            raise DigestMismatchError(
+                f"{self._name} stores uncompressed layers: every layer digest must equal its "
+                "diff_id (copy with the destination's required compression 'none')"
+            )
+        for digest in layers:
+            self._staged(digest)
+        with AtomicFile(self.path) as out:
+            self._write_tar(out, manifest.config.digest, config, layers)
+
+    def _write_tar(
+        self, out: IO[bytes], config_digest: Digest, config: bytes, layers: list[Digest]
+    ) -> None:
+        import tarfile
+
+        def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o444
+            tar.addfile(info, io.BytesIO(data))
+
+        with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+            written: set[Digest] = set()
+            for digest in layers:
+                if digest in written:
+                    continue
+                written.add(digest)
+                path = self._staged(digest)
+                info = tarfile.TarInfo(f"{digest.hex}.tar")
+                info.size, info.mode = path.stat().st_size, 0o444
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            add_bytes(tar, f"{config_digest.hex}.json", config)
+            legacy = _legacy_layer_ids(layers, config)
+            for (layer_id, layer_json), digest in zip(legacy, layers, strict=True):
+                link = tarfile.TarInfo(f"{layer_id}/layer.tar")
+                link.type, link.linkname = tarfile.SYMTYPE, f"../{digest.hex}.tar"
+                tar.addfile(link)
+                add_bytes(tar, f"{layer_id}/VERSION", b"1.0")
+                add_bytes(tar, f"{layer_id}/json", layer_json)
+            tags = [f"{t.name}:{t.tag}" for t in self._tags]
+            item = {
+                "Config": f"{config_digest.hex}.json",
+                "RepoTags": tags,
+                "Layers": [f"{d.hex}.tar" for d in layers],
+            }
+            add_bytes(tar, MANIFEST_FILE, dumps_go([item]))
+            repositories: dict[str, dict[str, str]] = {}
+            if legacy:
+                for t in self._tags:
+                    repositories.setdefault(t.name, {})[t.tag] = legacy[-1][0]
+            add_bytes(tar, REPOSITORIES_FILE, dumps_go(repositories))
+
+    def close(self) -> None:
+        shutil.rmtree(self._stage, ignore_errors=True)
+
+
+def open_source(ref: TransportReference) -> DockerArchiveSource:
+    """Open a ``docker-archive:`` reference for reading."""
+    return DockerArchiveSource(ref.path, ref.image, ref.source_index)
+
+
+def open_destination(ref: TransportReference) -> DockerArchiveDestination:
+    """Open a ``docker-archive:`` reference for writing."""
+    return DockerArchiveDestination(ref.path, ref.image)
+
+
+__all__ = [
+    "DockerArchiveDestination",
+    "DockerArchiveSource",
+    "ManifestItem",
+    "open_destination",
+    "open_source",
+    "parse_manifest_json",
+]

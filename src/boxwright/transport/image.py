@@ -1,0 +1,214 @@
+"""One image of a source: its manifest, config and layers, derived from the minimal protocol.
+
+An :class:`~boxwright.transport.base.ImageSource` only hands out manifests and blobs.
+:func:`open_image` turns it into an :class:`Image`: it follows indexes (nested ones too) to
+the image for the wanted platform, converts a Docker schema 1 manifest on the fly (the image
+then presents itself as Docker schema 2 with a generated config whose diff_ids were measured
+by decompressing each layer once, as containers/image does), and reads the config lazily.
+
+Layer streams come verified: :meth:`Image.open_layer` checks the blob against its digest and
+size, :meth:`Image.open_layer_uncompressed` also checks the uncompressed tar against the
+diff_id when the stream ends. A descriptor size of ``-1`` means "unknown" (schema 1 does not
+record sizes); sources then verify the digest only.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import IO, Final
+
+from boxwright.errors import ManifestError, UnsupportedMediaTypeError
+from boxwright.layer.streams import LayerReader
+from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import CHUNK, Digest
+from boxwright.oci.index import ImageIndex
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import parse_manifest
+from boxwright.oci.platform import Platform
+from boxwright.oci.schema1 import Schema1Manifest
+from boxwright.transport.base import ImageSource
+
+MAX_INDEX_DEPTH: Final = 8
+MAX_CONFIG_SIZE: Final = 4 << 20
+UNKNOWN_SIZE: Final = -1
+
+
+class _OwnedLayerReader(LayerReader):
+    """A :class:`LayerReader` that also closes the blob stream it decompresses."""
+
+    def __init__(self, stream: IO[bytes], compression: str | None, diff_id: Digest) -> None:
+        super().__init__(stream, compression, diff_id)
+        self._owned = stream
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._owned.close()
+
+
+class Image:
+    """A source plus one chosen image manifest, with what it implies.
+
+    ``manifest`` is an OCI or Docker schema 2 manifest (a schema 1 manifest is converted;
+    ``schema1`` keeps the original); ``manifest_digest`` is the digest under which the source
+    knows the chosen manifest; ``index`` is the index it was chosen from, if any.
+    """
+
+    def __init__(
+        self,
+        source: ImageSource,
+        manifest: ImageManifest,
+        manifest_digest: Digest,
+        index: ImageIndex | None = None,
+        *,
+        schema1: Schema1Manifest | None = None,
+        config_bytes: bytes | None = None,
+    ) -> None:
+        self.source = source
+        self.manifest = manifest
+        self.manifest_digest = manifest_digest
+        self.index = index
+        self.schema1 = schema1
+        self._config_bytes = config_bytes
+
+    @property
+    def layers(self) -> tuple[Descriptor, ...]:
+        """The layer descriptors, base first."""
+        return self.manifest.layers
+
+    @cached_property
+    def config_bytes(self) -> bytes:
+        """The config blob's exact bytes, verified against the manifest's config descriptor."""
+        if self._config_bytes is not None:
+            return self._config_bytes
+        desc = self.manifest.config
+        if desc.size > MAX_CONFIG_SIZE:
+            raise ManifestError(
+                f"image config {desc.digest} is {desc.size} bytes, more than the limit of "
+                f"{MAX_CONFIG_SIZE}"
+            )
+        with self.source.get_blob(desc) as stream:
+            parts = []
+            while chunk := stream.read(CHUNK):
+                parts.append(chunk)
+        return b"".join(parts)
+
+    @cached_property
+    def config(self) -> ImageConfig:
+        """The parsed image config."""
+        return ImageConfig.parse(self.config_bytes)
+
+    @property
+    def diff_ids(self) -> tuple[Digest, ...]:
+        """The uncompressed digests of the layers, base first (from the config)."""
+        diff_ids = self.config.diff_ids
+        if len(diff_ids) != len(self.layers):
+            raise ManifestError(
+                f"image {self.manifest_digest}: the config lists {len(diff_ids)} diff_ids for "
+                f"{len(self.layers)} layers"
+            )
+        return diff_ids
+
+    def _descriptor(self, layer: int | Descriptor) -> Descriptor:
+        if isinstance(layer, Descriptor):
+            return layer
+        try:
+            return self.layers[layer]
+        except IndexError:
+            raise ManifestError(
+                f"image {self.manifest_digest} has {len(self.layers)} layers, no layer {layer}"
+            ) from None
+
+    def open_layer(self, layer: int | Descriptor) -> IO[bytes]:
+        """The layer blob as stored (compressed), verified against its descriptor."""
+        return self.source.get_blob(self._descriptor(layer))
+
+    def open_layer_uncompressed(self, layer: int) -> IO[bytes]:
+        """The layer's tar, decompressed, verified against the blob digest and the diff_id.
+
+        The compression is detected from the content (media types of some sources, such
+        as docker archives, do not say whether a layer file is compressed).
+        """
+        desc = self._descriptor(layer)
+        diff_id = self.diff_ids[layer]
+        reader = _OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
+        return reader  # type: ignore[return-value]
+
+
+def _choose(index: ImageIndex, platform: Platform | None) -> Descriptor:
+    """The entry of ``index`` for ``platform``.
+
+    A lone entry without a platform is taken whatever the platform (an index wrapping another
+    index, or a single image whose index does not say its platform).
+    """
+    if len(index.manifests) == 1 and index.manifests[0].platform is None:
+        return index.manifests[0]
+    if not index.manifests:
+        raise ManifestError(f"index {index.digest} lists no images")
+    return index.select(platform or Platform.host())
+
+
+def _from_schema1(source: ImageSource, schema1: Schema1Manifest) -> Image:
+    """Present a schema 1 image as Docker schema 2: measure each layer once for its diff_id."""
+    measured: dict[Digest, tuple[Descriptor, Digest]] = {}
+    layers: list[Descriptor] = []
+    diff_ids: list[Digest] = []
+    for digest in schema1.non_empty_layers():
+        if digest not in measured:
+            probe = Descriptor(mt.DOCKER_LAYER_GZIP, digest, UNKNOWN_SIZE)
+            with source.get_blob(probe) as blob:
+                reader = LayerReader(blob)
+                result = reader.result()
+                reader.close()
+            media_type = mt.docker_layer_type(result.compression)
+            if result.compression == "zstd":
+                raise UnsupportedMediaTypeError(
+                    f"schema 1 layer {digest} is zstd-compressed, which Docker images cannot carry"
+                )
+            measured[digest] = (Descriptor(media_type, digest, result.size), result.diff_id)
+        desc, diff_id = measured[digest]
+        layers.append(desc)
+        diff_ids.append(diff_id)
+    config = schema1.to_config(diff_ids)
+    config_desc = Descriptor(mt.DOCKER_CONFIG, Digest.from_bytes(config), len(config))
+    manifest = schema1.to_manifest(config_desc, layers, mt.DOCKER_MANIFEST)
+    return Image(source, manifest, schema1.digest, schema1=schema1, config_bytes=config)
+
+
+def open_image(
+    source: ImageSource, platform: Platform | None = None, digest: Digest | None = None
+) -> Image:
+    """The image ``source`` names (or the manifest ``digest`` of it), for ``platform``.
+
+    An index is followed to the entry for ``platform`` (default: this machine's); indexes
+    may nest up to :data:`MAX_INDEX_DEPTH` deep. A Docker schema 1 manifest is converted.
+    """
+    raw, media_type = source.get_manifest(digest)
+    index: ImageIndex | None = None
+    chosen_digest = digest
+    for _ in range(MAX_INDEX_DEPTH + 1):
+        parsed = parse_manifest(raw, media_type or None)
+        if isinstance(parsed, ImageIndex):
+            index = parsed
+            entry = _choose(parsed, platform)
+            raw, media_type = source.get_manifest(entry.digest)
+            chosen_digest = entry.digest
+            if not media_type:
+                media_type = entry.media_type
+            continue
+        if isinstance(parsed, Schema1Manifest):
+            image = _from_schema1(source, parsed)
+            image.index = index
+            return image
+        if not isinstance(parsed, ImageManifest):
+            raise UnsupportedMediaTypeError(f"{source.name}: not an image manifest")
+        return Image(source, parsed, chosen_digest or parsed.digest, index)
+    raise ManifestError(
+        f"{source.name}: indexes nest more than {MAX_INDEX_DEPTH} levels deep; refusing to follow"
+    )
+
+
+__all__ = ["Image", "open_image"]

@@ -1,0 +1,418 @@
+"""The ``oci:DIR[:REF]`` transport: an OCI image layout 1.0 directory, read and written.
+
+A layout holds ``oci-layout`` (``{"imageLayoutVersion": "1.0.0"}``), ``index.json`` (an image
+index whose entries name images with the ``org.opencontainers.image.ref.name`` annotation) and
+``blobs/ALG/HEX``. Several images share one layout; an entry may point at an index (a
+multi-platform image), which :mod:`boxwright.transport.image` resolves.
+
+Choosing the image, as containers/image's ``oci:`` transport does:
+
+* ``oci:DIR:NAME`` — the entry whose ref name is ``NAME``;
+* ``oci:DIR:@N`` — the N-th entry of ``index.json`` (0-based; sources only);
+* ``oci:DIR`` — the only entry; an error lists the names when there are several.
+
+Writing follows containers/image too: blobs and manifests are stored as blobs (atomically, by
+:class:`~boxwright.transport.atomic.BlobWriter`), and :meth:`commit` adds the top manifest to
+``index.json``: an older entry with the same name loses the name (it stays, untagged, so its
+blobs remain referenced), and an untagged entry with the same digest is replaced. The read,
+change and atomic rewrite of ``index.json`` happen under an exclusive ``flock`` on
+``index.json.lock``, so concurrent writers to one layout never lose each other's entries.
+
+The reading half works over any :class:`LayoutFiles`, so ``oci-archive:`` reuses it on a tar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
+
+from boxwright.errors import (
+    BlobNotFoundError,
+    ImageNotFoundError,
+    ManifestError,
+    TransportError,
+)
+from boxwright.oci import mediatype as mt
+from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_compact, load_object
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
+from boxwright.oci.index import ImageIndex
+from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
+from boxwright.transport.reference import validate_ref_name
+
+if TYPE_CHECKING:
+    from boxwright.transport.reference import TransportReference
+
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+LAYOUT_FILE = "oci-layout"
+INDEX_FILE = "index.json"
+LOCK_FILE = "index.json.lock"
+BLOBS_DIR = "blobs"
+LAYOUT_VERSION = "1.0.0"
+
+
+def blob_relpath(digest: Digest) -> str:
+    """``blobs/ALG/HEX`` for a validated digest (never built from unvalidated text)."""
+    if not isinstance(digest, Digest):
+        raise TypeError("blob paths are built only from validated Digest objects")
+    return f"{BLOBS_DIR}/{digest.algorithm}/{digest.hex}"
+
+
+def guess_manifest_type(raw: bytes) -> str:
+    """The media type of a manifest whose type was not stored with it (sniffed)."""
+    from boxwright.oci.parse import parse_manifest
+
+    return parse_manifest(raw).media_type
+
+
+class LayoutFiles(Protocol):
+    """Read access to the files of a layout, wherever they are (a directory or a tar)."""
+
+    def open(self, name: str) -> IO[bytes]:
+        """A reader of the file; raises FileNotFoundError when it is missing."""
+        ...
+
+    def read(self, name: str, limit: int) -> bytes:
+        """A small file's content (at most ``limit`` bytes); FileNotFoundError if missing."""
+        ...
+
+
+class DirectoryFiles:
+    """:class:`LayoutFiles` for a directory on disk."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def open(self, name: str) -> IO[bytes]:
+        path = self.root / name
+        try:
+            return open(path, "rb")
+        except IsADirectoryError:
+            raise FileNotFoundError(name) from None
+
+    def read(self, name: str, limit: int) -> bytes:
+        with self.open(name) as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise TransportError(f"{self.root / name} is larger than the limit of {limit} bytes")
+        return data
+
+
+class LayoutReader:
+    """Reads one OCI layout: its index, manifests and blobs, every byte verified."""
+
+    def __init__(self, files: LayoutFiles, where: str) -> None:
+        self.files = files
+        self.where = where
+        self._index: ImageIndex | None = None
+        self._types: dict[Digest, str] = {}
+
+    def _check_layout_file(self) -> None:
+        try:
+            raw = self.files.read(LAYOUT_FILE, 64 << 10)
+        except FileNotFoundError:
+            raise ImageNotFoundError(
+                f"{self.where} is not an OCI image layout: it has no {LAYOUT_FILE} file"
+            ) from None
+        obj = load_object(raw, f"{self.where}/{LAYOUT_FILE}")
+        version = obj.get("imageLayoutVersion")
+        if not isinstance(version, str) or not version.startswith("1."):
+            raise ManifestError(
+                f"{self.where}/{LAYOUT_FILE}: unsupported imageLayoutVersion {version!r} "
+                f"(boxwright reads {LAYOUT_VERSION})"
+            )
+
+    @property
+    def index(self) -> ImageIndex:
+        """``index.json``, parsed (and validated: every digest in it is well-formed)."""
+        if self._index is None:
+            self._check_layout_file()
+            try:
+                raw = self.files.read(INDEX_FILE, MAX_DOCUMENT_SIZE)
+            except FileNotFoundError:
+                raise ImageNotFoundError(
+                    f"{self.where} is not an OCI image layout: it has no {INDEX_FILE}"
+                ) from None
+            try:
+                self._index = ImageIndex.parse(raw)
+            except ManifestError as e:
+                raise ManifestError(f"{self.where}/{INDEX_FILE}: {e}") from None
+            self._remember(self._index)
+        return self._index
+
+    def _remember(self, index: ImageIndex) -> None:
+        for d in index.manifests:
+            self._types.setdefault(d.digest, d.media_type)
+
+    def names(self) -> list[str]:
+        """The ref names of the entries of ``index.json``, in order."""
+        return [
+            d.annotations[REF_NAME_ANNOTATION]
+            for d in self.index.manifests
+            if REF_NAME_ANNOTATION in d.annotations
+        ]
+
+    def resolve(self, name: str = "", source_index: int = -1) -> Descriptor:
+        """The ``index.json`` entry the reference names (see the module docstring)."""
+        entries = self.index.manifests
+        if source_index >= 0:
+            if source_index >= len(entries):
+                raise ImageNotFoundError(
+                    f"{self.where}: invalid source index @{source_index}, the layout has only "
+                    f"{len(entries)} entries"
+                )
+            return entries[source_index]
+        if not name:
+            if len(entries) == 1:
+                return entries[0]
+            if not entries:
+                raise ImageNotFoundError(f"{self.where}: the layout holds no image")
+            listed = ", ".join(self.names()) or "none named"
+            raise ImageNotFoundError(
+                f"{self.where} holds {len(entries)} images; name one as "
+                f"oci:{self.where}:NAME or oci:{self.where}:@N (names: {listed})"
+            )
+        for d in entries:
+            if d.media_type not in mt.MANIFEST_TYPES:
+                continue
+            if d.annotations.get(REF_NAME_ANNOTATION) == name:
+                return d
+        listed = ", ".join(self.names()) or "none"
+        raise ImageNotFoundError(f"no image named {name!r} in {self.where} (names: {listed})")
+
+    def open_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        """A verifying reader of a blob; :class:`BlobNotFoundError` if it is missing."""
+        try:
+            f = self.files.open(blob_relpath(descriptor.digest))
+        except FileNotFoundError:
+            raise BlobNotFoundError(
+                f"blob {descriptor.digest} is missing from {self.where}"
+            ) from None
+        size = descriptor.size if descriptor.size >= 0 else None
+        return VerifyingReader(f, descriptor.digest, size)  # type: ignore[return-value]
+
+    def read_blob(self, digest: Digest, size: int | None = None) -> bytes:
+        """A small blob (a manifest or config), verified against its digest."""
+        try:
+            raw = self.files.read(blob_relpath(digest), MAX_DOCUMENT_SIZE)
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"blob {digest} is missing from {self.where}") from None
+        verify_bytes(raw, digest, size)
+        return raw
+
+    def manifest(self, descriptor: Descriptor) -> tuple[bytes, str]:
+        """The raw bytes and media type of the manifest ``descriptor`` points at."""
+        raw = self.read_blob(descriptor.digest, descriptor.size)
+        media_type = descriptor.media_type or guess_manifest_type(raw)
+        self._types[descriptor.digest] = media_type
+        if mt.is_index(media_type):
+            with contextlib.suppress(ManifestError):
+                self._remember(ImageIndex.parse(raw, media_type))
+        return raw, media_type
+
+    def manifest_by_digest(self, digest: Digest) -> tuple[bytes, str]:
+        """A manifest known only by its digest; its type comes from the index that lists it."""
+        raw = self.read_blob(digest)
+        media_type = self._types.get(digest) or guess_manifest_type(raw)
+        if mt.is_index(media_type):
+            with contextlib.suppress(ManifestError):
+                self._remember(ImageIndex.parse(raw, media_type))
+        return raw, media_type
+
+
+class OCILayoutSource:
+    """An :class:`~boxwright.transport.base.ImageSource` reading one image of a layout."""
+
+    def __init__(
+        self,
+        reader: LayoutReader,
+        image: str = "",
+        source_index: int = -1,
+        name: str = "",
+    ) -> None:
+        self._reader = reader
+        self._name = name or f"oci:{reader.where}" + (f":{image}" if image else "")
+        self.top = reader.resolve(image, source_index)
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], image: str = "", source_index: int = -1
+    ) -> OCILayoutSource:
+        """Open ``oci:PATH[:IMAGE]`` for reading."""
+        if not Path(path).is_dir():
+            raise ImageNotFoundError(f"OCI layout directory {path} does not exist")
+        reader = LayoutReader(DirectoryFiles(path), str(path))
+        return cls(reader, image, source_index)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def reader(self) -> LayoutReader:
+        """The layout reader (the whole layout: other images, ``index.json``)."""
+        return self._reader
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None or digest == self.top.digest:
+            return self._reader.manifest(self.top)
+        return self._reader.manifest_by_digest(digest)
+
+    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        return self._reader.open_blob(descriptor)
+
+    def close(self) -> None:
+        """Nothing to release: every blob reader owns its file."""
+
+
+@contextlib.contextmanager
+def locked(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if needed) for the block."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def add_index_entry(entries: Sequence[Descriptor], new: Descriptor) -> list[Descriptor]:
+    """``entries`` with ``new`` added as containers/image's ``addManifest`` does it.
+
+    A named entry takes the name from an older entry of that name (which stays, untagged);
+    an untagged entry with the same digest is replaced; otherwise ``new`` is appended.
+    """
+    out = list(entries)
+    name = new.annotations.get(REF_NAME_ANNOTATION, "")
+    if name:
+        for i, d in enumerate(out):
+            if d.annotations.get(REF_NAME_ANNOTATION) == name:
+                kept = {k: v for k, v in d.annotations.items() if k != REF_NAME_ANNOTATION}
+                out[i] = d.with_(annotations=kept)
+                break
+    for i, d in enumerate(out):
+        if d.digest == new.digest and not d.annotations.get(REF_NAME_ANNOTATION):
+            out[i] = new
+            return out
+    out.append(new)
+    return out
+
+
+class OCILayoutDestination:
+    """An :class:`~boxwright.transport.base.ImageDestination` writing into a layout."""
+
+    def __init__(self, path: str | os.PathLike[str], image: str = "", name: str = "") -> None:
+        self.root = Path(path)
+        self.image = validate_ref_name(image) if image else ""
+        self._name = name or f"oci:{self.root}" + (f":{image}" if image else "")
+        self._prepare()
+        self._blobs = BlobWriter(self.root / BLOBS_DIR)
+
+    def _prepare(self) -> None:
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise TransportError(f"{root} exists and is not a directory; cannot write a layout")
+        ours = {LAYOUT_FILE, INDEX_FILE, BLOBS_DIR, LOCK_FILE}
+        foreign = root.is_dir() and any(
+            p.name not in ours and not p.name.startswith(TEMP_PREFIX) for p in root.iterdir()
+        )
+        if foreign and not (root / LAYOUT_FILE).exists():
+            raise TransportError(
+                f"{root} is a non-empty directory without an {LAYOUT_FILE} file; refusing to "
+                "write an OCI layout into it (choose an empty or new directory)"
+            )
+        try:
+            (root / BLOBS_DIR).mkdir(parents=True, exist_ok=True)
+            if not (root / LAYOUT_FILE).exists():
+                atomic_write(
+                    root / LAYOUT_FILE, dumps_compact({"imageLayoutVersion": LAYOUT_VERSION})
+                )
+        except OSError as e:
+            raise TransportError(f"cannot create the OCI layout {root}: {e.strerror}") from None
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def supported_manifest_types(self) -> Sequence[str]:
+        return (mt.OCI_MANIFEST, mt.OCI_INDEX)
+
+    @property
+    def supports_index(self) -> bool:
+        return True
+
+    @property
+    def required_compression(self) -> str | None:
+        return None
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        path = self._blobs.path_for(descriptor.digest)
+        try:
+            return path.stat().st_size == descriptor.size
+        except FileNotFoundError:
+            return False
+
+    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+        return self._blobs.write(stream, descriptor)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        stored = self._blobs.write_bytes(raw)
+        return stored.with_(media_type=media_type)
+
+    def commit(self, top: Descriptor) -> None:
+        if not self.has_blob(top):
+            raise BlobNotFoundError(
+                f"cannot commit {self.name}: manifest {top.digest} was not stored first"
+            )
+        annotations = {REF_NAME_ANNOTATION: self.image} if self.image else {}
+        entry = Descriptor(top.media_type, top.digest, top.size, annotations=annotations)
+        with locked(self.root / LOCK_FILE):
+            index_path = self.root / INDEX_FILE
+            try:
+                raw = index_path.read_bytes()
+            except FileNotFoundError:
+                current = ImageIndex.build(mt.OCI_INDEX, [])
+            else:
+                try:
+                    current = ImageIndex.parse(raw)
+                except ManifestError as e:
+                    raise ManifestError(
+                        f"{index_path}: {e}; refusing to overwrite it (fix or remove it)"
+                    ) from None
+            updated = add_index_entry(current.manifests, entry)
+            if current.media_type != mt.OCI_INDEX:
+                current = ImageIndex.build(mt.OCI_INDEX, [])
+            atomic_write(index_path, current.with_manifests(updated).raw)
+
+    def close(self) -> None:
+        """Nothing staged outside the blob store; uncommitted blobs stay as free content."""
+
+
+def open_source(ref: TransportReference) -> OCILayoutSource:
+    """Open an ``oci:`` reference for reading."""
+    return OCILayoutSource.open(ref.path, ref.image, ref.source_index)
+
+
+def open_destination(ref: TransportReference) -> OCILayoutDestination:
+    """Open an ``oci:`` reference for writing."""
+    return OCILayoutDestination(ref.path, ref.image)
+
+
+__all__ = [
+    "REF_NAME_ANNOTATION",
+    "DirectoryFiles",
+    "LayoutFiles",
+    "LayoutReader",
+    "OCILayoutDestination",
+    "OCILayoutSource",
+    "add_index_entry",
+    "blob_relpath",
+    "open_destination",
+    "open_source",
+    "validate_ref_name",
+]

@@ -1,0 +1,175 @@
+"""Transport references: ``TRANSPORT:WHERE`` strings, as skopeo takes them, parsed and opened.
+
+Known transports (the registry ``docker://`` and the local store arrive in later issues)::
+
+    oci:DIR[:NAME | :@INDEX]                 an OCI image layout directory
+    oci-archive:FILE[:NAME | :@INDEX]        a tar of an OCI image layout
+    docker-archive:FILE[:NAME:TAG | :@INDEX] the format of ``docker save`` / ``podman save``
+    dir:DIR                                  skopeo's directory format
+
+The path is everything up to the first colon (paths with colons are refused, as skopeo does).
+The mapping from prefix to module is the explicit :data:`TRANSPORTS` table; a module is
+imported only when a reference of its transport is opened, so parsing stays cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, Final
+
+from boxwright.errors import InvalidReferenceError
+
+if TYPE_CHECKING:
+    from boxwright.oci.reference import Reference
+    from boxwright.transport.base import ImageDestination, ImageSource
+
+TRANSPORTS: Final[dict[str, str]] = {
+    "oci": "boxwright.transport.oci_layout",
+    "oci-archive": "boxwright.transport.oci_archive",
+    "docker-archive": "boxwright.transport.docker_archive",
+    "dir": "boxwright.transport.dir",
+}
+"""Transport name → module offering ``open_source(ref)`` and ``open_destination(ref)``."""
+
+_LATER: Final = {
+    "docker": "the registry transport (docker://)",
+    "containers-storage": "a local image store",
+    "store": "the local store (store:)",
+    "docker-daemon": "a Docker daemon",
+}
+_TRANSPORT_NAME = re.compile(r"[a-z][a-z0-9-]*")
+
+
+# The ref name grammar of the image-spec annotation, as containers/image validates it.
+_REF_SEPARATOR = r"(?:[-._:@+]|--)"
+_REF_ALNUM = r"(?:[A-Za-z0-9]+)"
+_REF_COMPONENT = rf"(?:{_REF_ALNUM}(?:{_REF_SEPARATOR}{_REF_ALNUM})*)"
+_REF_NAME = re.compile(rf"{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
+
+
+def validate_ref_name(name: str) -> str:
+    """Return ``name`` if it is a valid OCI ref name, else raise InvalidReferenceError."""
+    if not _REF_NAME.fullmatch(name):
+        raise InvalidReferenceError(
+            f"invalid image name {name!r} in an OCI layout reference: names are components "
+            "of letters and digits joined by one of - . _ : @ + (or --), separated by /"
+        )
+    return name
+
+
+def _known() -> str:
+    return ", ".join(f"{name}:" for name in TRANSPORTS)
+
+
+@dataclass(frozen=True, slots=True)
+class TransportReference:
+    """A parsed transport reference; :meth:`open_source` / :meth:`open_destination` use it.
+
+    ``image`` is the OCI ref name (``oci``, ``oci-archive``) or the normalized ``NAME:TAG``
+    (``docker-archive``), ``""`` when none was given; ``source_index`` is the ``@N`` form
+    (``-1`` when absent).
+    """
+
+    transport: str
+    path: str
+    image: str = ""
+    source_index: int = -1
+
+    def __str__(self) -> str:
+        out = f"{self.transport}:{self.path}"
+        if self.image:
+            out += f":{self.image}"
+        elif self.source_index >= 0:
+            out += f":@{self.source_index}"
+        return out
+
+    @property
+    def docker_reference(self) -> Reference | None:
+        """The Docker ``NAME:TAG`` a docker-archive reference carries, else None."""
+        if self.transport != "docker-archive" or not self.image:
+            return None
+        from boxwright.oci.reference import Reference
+
+        return Reference.parse_normalized(self.image)
+
+    def open_source(self) -> ImageSource:
+        """Open the image this reference names for reading."""
+        source: ImageSource = import_module(TRANSPORTS[self.transport]).open_source(self)
+        return source
+
+    def open_destination(self) -> ImageDestination:
+        """Open this reference for writing an image (visible only after ``commit``)."""
+        if self.source_index >= 0:
+            raise InvalidReferenceError(
+                f"{self}: a source index (@{self.source_index}) cannot name a destination"
+            )
+        dest: ImageDestination = import_module(TRANSPORTS[self.transport]).open_destination(self)
+        return dest
+
+
+def _parse_index(text: str, whole: str) -> int:
+    digits = text[1:]
+    if not digits.isdigit():
+        raise InvalidReferenceError(
+            f"invalid source index {text!r} in {whole!r}: expected @ and a number"
+        )
+    return int(digits)
+
+
+def _split(rest: str, transport: str, whole: str) -> tuple[str, str]:
+    path, _, tail = rest.partition(":")
+    if not path:
+        raise InvalidReferenceError(f"{whole!r}: {transport}: needs a path")
+    return path, tail
+
+
+def parse_transport_reference(text: str) -> TransportReference:
+    """Parse ``TRANSPORT:WHERE``; :class:`InvalidReferenceError` says what is wrong."""
+    if not isinstance(text, str):
+        raise InvalidReferenceError(f"reference must be a string, not {type(text).__name__}")
+    transport, sep, rest = text.partition(":")
+    if not sep or not _TRANSPORT_NAME.fullmatch(transport):
+        raise InvalidReferenceError(
+            f"invalid image reference {text!r}: it needs a transport prefix; "
+            f"boxwright knows {_known()} (e.g. oci:./layout:latest)"
+        )
+    if transport not in TRANSPORTS:
+        later = _LATER.get(transport)
+        note = f" ({later} is not supported yet)" if later else ""
+        raise InvalidReferenceError(
+            f"unknown transport {transport!r} in {text!r}{note}; boxwright knows {_known()}"
+        )
+    if transport == "dir":
+        if not rest:
+            raise InvalidReferenceError(f"{text!r}: dir: needs a directory path")
+        return TransportReference("dir", rest)
+    path, tail = _split(rest, transport, text)
+    if transport in ("oci", "oci-archive"):
+        if tail.startswith("@"):
+            return TransportReference(transport, path, "", _parse_index(tail, text))
+        if tail:
+            validate_ref_name(tail)
+        return TransportReference(transport, path, tail)
+    # docker-archive: FILE[:NAME:TAG | :@INDEX]
+    if tail.startswith("@"):
+        return TransportReference(transport, path, "", _parse_index(tail, text))
+    if not tail:
+        return TransportReference(transport, path)
+    from boxwright.oci.reference import Reference
+
+    ref = Reference.parse_normalized(tail, default_tag=True)
+    if ref.digest is not None:
+        raise InvalidReferenceError(
+            f"{text!r}: docker-archive: takes NAME:TAG, not a digest reference"
+        )
+    return TransportReference(transport, path, f"{ref.name}:{ref.tag}")
+
+
+__all__ = [
+    "TRANSPORTS",
+    "TransportReference",
+    "parse_transport_reference",
+    "validate_ref_name",
+]
