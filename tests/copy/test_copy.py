@@ -490,7 +490,26 @@ def test_a_layer_labelled_with_the_wrong_compression_is_relabelled(tmp_path: Pat
     )
     writer.index_json([dict(manifest, annotations={"org.opencontainers.image.ref.name": "x"})])
     out = tmp_path / "out"
-    result = copy_image(f"oci:{src}:x", f"oci:{out}:x")
-    _, copied = read_manifest(out, "x")
+    result = copy_image(f"oci:{src}:x", f"dir:{out}")  # dir: keeps layers as they are
+    copied = json.loads((out / "manifest.json").read_bytes())
     assert copied["layers"] == [dict(layer, mediaType=LAYER_TYPES["none"])]
     assert result.images[0].converted
+
+
+def test_uncompressed_layers_are_gzipped_into_an_oci_layout(peer_images: Any, tmp_path: Path) -> None:
+    """As skopeo does: an OCI layout destination compresses layers that arrive plain."""
+    import gzip
+
+    out = tmp_path / "out"
+    result = copy_image(peer_images.refs["docker-archive"], f"oci:{out}:x")
+    _, copied = read_manifest(out, "x")
+    config = read_config(out, copied)
+    assert [layer["mediaType"] for layer in copied["layers"]] == [
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ] * len(config["rootfs"]["diff_ids"])
+    for layer, diff_id in zip(copied["layers"], config["rootfs"]["diff_ids"], strict=True):
+        blob = blob_path(out, layer["digest"]).read_bytes()
+        assert blob[:2] == b"\x1f\x8b"
+        assert sha256(blob) == layer["digest"] and len(blob) == layer["size"]
+        assert sha256(gzip.decompress(blob)) == diff_id
+    assert len(result.images[0].layers) == len(copied["layers"])

@@ -28,6 +28,7 @@ from boxwright.copy.progress import (
 )
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.mediatype import layer_compression
 from boxwright.transport.base import ImageDestination, ImageSource
 
 
@@ -60,10 +61,12 @@ class BlobCopier:
         *,
         level: int | None = None,
         on_progress: ProgressCallback | None = None,
+        compress_plain: str | None = None,
     ) -> None:
         self._source = source
         self._dest = dest
         self._level = level
+        self._compress_plain = compress_plain
         self._on_progress = on_progress
         self._lock = threading.Lock()
         self._seen: dict[tuple[Digest, str | None], Future[BlobOutcome]] = {}
@@ -74,7 +77,9 @@ class BlobCopier:
         """Copy ``descriptor``'s blob unchanged (``target`` None) or recompressed to ``target``.
 
         With a ``target``, the uncompressed content is checked against ``diff_id`` (when
-        known) while it streams. A blob already handled in this copy is not moved again.
+        known) while it streams. Without one, a layer found to be uncompressed is compressed
+        to ``compress_plain`` when the destination asked for that (as containers/image's OCI
+        destinations do). A blob already handled in this copy is not moved again.
         """
         key = (descriptor.digest, target)
         with self._lock:
@@ -115,6 +120,11 @@ class BlobCopier:
         stream = self._source.get_blob(descriptor)
         try:
             reader, actual = _detect_layer_compression(stream, descriptor.media_type)
+            effective = actual or layer_compression(descriptor.media_type)
+            if effective == "none" and self._compress_plain not in (None, "none"):
+                # An uncompressed layer's digest is its diff_id: the source's verifying
+                # reader already checks the content, so no second check is needed.
+                return self._compress_stream(reader, descriptor, self._compress_plain, None)
             self._dest.put_blob(self._with_progress(reader, descriptor), descriptor)
         finally:
             stream.close()
@@ -124,20 +134,26 @@ class BlobCopier:
     def _recompress(
         self, descriptor: Descriptor, target: str, diff_id: Digest | None
     ) -> BlobOutcome:
-        from boxwright.layer.compression import CompressingReader
-        from boxwright.layer.streams import LayerReader
-
         self._emit(STARTED, descriptor, 0, descriptor.size)
         stream = self._source.get_blob(descriptor)
         try:
-            plain = LayerReader(self._with_progress(stream, descriptor), None, diff_id)
-            try:
-                packed = CompressingReader(plain, target, self._level)  # type: ignore[arg-type]
-                put = self._dest.put_blob(packed)  # type: ignore[arg-type]
-            finally:
-                plain.close()
+            return self._compress_stream(stream, descriptor, target, diff_id)
         finally:
             stream.close()
+
+    def _compress_stream(
+        self, stream: IO[bytes], descriptor: Descriptor, target: str, diff_id: Digest | None
+    ) -> BlobOutcome:
+        """Decompress ``stream`` (checking ``diff_id``), compress to ``target``, put it."""
+        from boxwright.layer.compression import CompressingReader
+        from boxwright.layer.streams import LayerReader
+
+        plain = LayerReader(self._with_progress(stream, descriptor), None, diff_id)
+        try:
+            packed = CompressingReader(plain, target, self._level)  # type: ignore[arg-type]
+            put = self._dest.put_blob(packed)  # type: ignore[arg-type]
+        finally:
+            plain.close()
         stored = descriptor.with_(digest=put.digest, size=put.size, urls=())
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
         return BlobOutcome(descriptor, stored, target, transferred=True)
@@ -163,7 +179,6 @@ def _detect_layer_compression(stream: IO[bytes], media_type: str) -> tuple[IO[by
     says otherwise (docker archives label uncompressed layers as gzip, as containers/image
     does), else None. The returned reader still yields every byte."""
     from boxwright.layer.compression import PEEK_SIZE, PeekableReader, detect_compression
-    from boxwright.oci.mediatype import layer_compression
 
     declared = layer_compression(media_type)
     if declared is None:

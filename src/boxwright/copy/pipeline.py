@@ -216,7 +216,11 @@ class _Pipeline:
         self.options = options
         self.pool = pool
         self.blobs = BlobCopier(
-            source, dest, level=options.compression_level, on_progress=options.on_progress
+            source,
+            dest,
+            level=options.compression_level,
+            on_progress=options.on_progress,
+            compress_plain=None if options.dest_compress else dest.desired_compression,
         )
         self.images: list[CopiedImage] = []
         self.written: dict[Digest, None] = {}

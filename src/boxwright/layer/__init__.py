@@ -1,0 +1,71 @@
+"""Layer tar streams: compression, one-pass digests, applying and generating layers.
+
+Read side: :func:`detect_compression`, :func:`decompress`, :func:`auto_decompress`,
+:class:`LayerReader` (diff_id verified at EOF) and :func:`apply_layer` (OCI whiteouts, links,
+devices, xattrs, owners, modes, mtimes; hostile-input safe; rootless with an
+:class:`OwnershipRecord`). Write side: :class:`Snapshot`, :func:`generate_layer` (a
+deterministic tar of what changed), :class:`TarWriter`, :class:`LayerWriter` (digest and
+diff_id in one pass), :func:`compress_writer` and :class:`CompressingReader`.
+
+The codecs (isal, zstandard) and tarfile are imported inside functions, so importing this
+package stays cheap.
+"""
+
+from boxwright.layer.apply import ApplyOptions, ApplyResult, apply_layer, apply_layers
+from boxwright.layer.compression import (
+    CompressingReader,
+    CompressWriter,
+    auto_decompress,
+    compress_writer,
+    decompress,
+    detect_compression,
+)
+from boxwright.layer.generate import (
+    GenerateOptions,
+    GenerateResult,
+    generate_layer,
+    tree_layer,
+)
+from boxwright.layer.ownership import Intended, OwnershipEntry, OwnershipRecord
+from boxwright.layer.pathsafe import (
+    RootDir,
+    clean_entry_name,
+    mkdir_parents_in_root,
+    remove_tree,
+    resolve_in_root,
+)
+from boxwright.layer.snapshot import Snapshot, SnapshotEntry
+from boxwright.layer.streams import LayerDigests, LayerReader, LayerWriter
+from boxwright.layer.tarwriter import TarHeader, TarWriter
+
+__all__ = [
+    "ApplyOptions",
+    "ApplyResult",
+    "CompressWriter",
+    "CompressingReader",
+    "GenerateOptions",
+    "GenerateResult",
+    "Intended",
+    "LayerDigests",
+    "LayerReader",
+    "LayerWriter",
+    "OwnershipEntry",
+    "OwnershipRecord",
+    "RootDir",
+    "Snapshot",
+    "SnapshotEntry",
+    "TarHeader",
+    "TarWriter",
+    "apply_layer",
+    "apply_layers",
+    "auto_decompress",
+    "clean_entry_name",
+    "compress_writer",
+    "decompress",
+    "detect_compression",
+    "generate_layer",
+    "mkdir_parents_in_root",
+    "remove_tree",
+    "resolve_in_root",
+    "tree_layer",
+]

@@ -75,6 +75,16 @@ class ImageDestination(Protocol):
         """A layer compression ("gzip", "zstd", "none") the destination insists on, if any."""
         ...
 
+    @property
+    def desired_compression(self) -> str | None:
+        """The compression for layers that arrive uncompressed, if the destination wants one.
+
+        Like containers/image's ``DesiredLayerCompression = Compress``: OCI layouts and
+        archives gzip uncompressed layers (a docker archive's, say); compressed layers are
+        kept as they are unless ``--dest-compress`` asks otherwise.
+        """
+        ...
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         """Whether the blob is already present (and so need not be put again)."""
         ...

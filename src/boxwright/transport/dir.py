@@ -154,6 +154,10 @@ class DirDestination:
     def required_compression(self) -> str | None:
         return None
 
+    @property
+    def desired_compression(self) -> str | None:
+        return None
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         path = self._blobs.path_for(descriptor.digest)
         try:

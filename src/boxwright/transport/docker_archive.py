@@ -351,6 +351,10 @@ class DockerArchiveDestination:
     def required_compression(self) -> str | None:
         return "none"
 
+    @property
+    def desired_compression(self) -> str | None:
+        return None
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         try:
             return self._blobs.path_for(descriptor.digest).stat().st_size == descriptor.size

@@ -126,6 +126,10 @@ class OCIArchiveDestination:
     def required_compression(self) -> str | None:
         return None
 
+    @property
+    def desired_compression(self) -> str | None:
+        return "gzip"
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self._layout.has_blob(descriptor)
 

@@ -350,6 +350,10 @@ class OCILayoutDestination:
     def required_compression(self) -> str | None:
         return None
 
+    @property
+    def desired_compression(self) -> str | None:
+        return "gzip"
+
     def has_blob(self, descriptor: Descriptor) -> bool:
         path = self._blobs.path_for(descriptor.digest)
         try:
