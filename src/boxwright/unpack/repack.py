@@ -1,0 +1,301 @@
+"""Directory → image: append what changed in an unpacked tree as one new layer.
+
+The new layer holds exactly what differs from the snapshot taken at unpack (or at the last
+repack): new and changed paths, and a whiteout per deleted path. It is appended to the very
+image that was unpacked — its saved manifest and config — with a history entry
+(``created_by: "boxwright repack"`` unless told otherwise, as ``umoci repack`` writes
+``"umoci repack"``), and the result goes to any writable reference through the copy
+pipeline, which copies the base layers from where the image was unpacked from when the
+destination lacks them (and converts format and compression as the destination needs).
+
+With nothing changed, the new layer is an empty tar (two zero blocks), as umoci writes it:
+the image still gains one layer and one history entry, so every repack is visible in the
+history and a script that counts layers never has to special-case "no changes".
+
+Afterwards the state is refreshed: the snapshot becomes the tree as it was just packed, and
+the base image becomes the new one at ``dst_ref``, so a second repack captures only newer
+changes (umoci's ``--refresh-bundle``, always on here).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest, VerifyingReader
+from boxwright.unpack.state import UnpackState, locate_rootfs
+from boxwright.unpack.unpack import UnpackProgress, _absolute_reference
+
+if TYPE_CHECKING:
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.transport.base import ImageSource
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CREATED_BY = "boxwright repack"
+#: Copy progress kinds as the unpack progress callback names them (a written manifest ends).
+_EVENT_KINDS = {"started": "start", "manifest": "done"}
+COMPRESSIONS = ("gzip", "zstd", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOptions:
+    """The history entry of the new layer (``created`` defaults to now, in UTC)."""
+
+    created_by: str = DEFAULT_CREATED_BY
+    author: str = ""
+    comment: str = ""
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepackResult:
+    """What :func:`repack_image` wrote."""
+
+    reference: str  #: where the new image went
+    manifest_digest: Digest
+    layer: Descriptor  #: the new layer's descriptor (as in the written manifest)
+    diff_id: Digest
+    layers: int  #: layers of the new image
+    added: tuple[str, ...] = ()  #: paths new since unpack (or the last repack)
+    modified: tuple[str, ...] = ()  #: paths changed
+    deleted: tuple[str, ...] = ()  #: paths whited out
+
+
+def _timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, as the image spec and umoci write ``created``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
+class _OverlaySource:
+    """An :class:`~boxwright.transport.base.ImageSource` of the repacked image.
+
+    Its top manifest is the new one; the new config and layer come from local files; every
+    other blob (the base layers) comes from the source the tree was unpacked from, opened
+    only when the copy actually needs a blob the destination lacks.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        manifest: bytes,
+        media_type: str,
+        local: dict[Digest, Path],
+        base_ref: str,
+    ) -> None:
+        self._name = name
+        self._manifest = manifest
+        self._media_type = media_type
+        self._digest = Digest.from_bytes(manifest)
+        self._local = local
+        self._base_ref = base_ref
+        self._base: ImageSource | None = None
+        self._lock = threading.Lock()  # the copy pipeline asks for blobs from several threads
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is not None and digest != self._digest:
+            raise BlobNotFoundError(f"{self._name} has no manifest {digest}")
+        return self._manifest, self._media_type
+
+    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        path = self._local.get(descriptor.digest)
+        if path is not None:
+            return VerifyingReader(path.open("rb"), descriptor.digest, descriptor.size)  # type: ignore[return-value]
+        return self._base_source().get_blob(descriptor)
+
+    def _base_source(self) -> ImageSource:
+        with self._lock:
+            return self._open_base()
+
+    def _open_base(self) -> ImageSource:
+        if self._base is None:
+            from boxwright.transport.reference import parse_transport_reference
+
+            try:
+                self._base = parse_transport_reference(self._base_ref).open_source()
+            except Exception as error:
+                raise UnpackError(
+                    f"cannot read the base layers from {self._base_ref} (where this tree was "
+                    f"unpacked from): {error}"
+                ) from error
+        return self._base
+
+    def close(self) -> None:
+        with self._lock:
+            if self._base is not None:
+                self._base.close()
+                self._base = None
+
+
+def repack_image(
+    unpacked: str | os.PathLike[str],
+    dst_ref: str,
+    *,
+    history: HistoryOptions | None = None,
+    compression: str = "gzip",
+    clamp_mtime: int | None = None,
+    rootless: bool | None = None,
+    on_progress: UnpackProgress | None = None,
+) -> RepackResult:
+    """Append what changed in ``unpacked`` since unpack as a new layer; write to ``dst_ref``.
+
+    ``unpacked`` is the directory given to unpack (a bundle or a rootfs). ``compression`` is
+    the new layer's ("gzip", "zstd" or "none"); ``clamp_mtime`` (seconds since the epoch)
+    caps the mtimes written into the layer and, unless ``history.created`` is set, is the
+    history entry's time, for reproducible layers. ``rootless`` (default: as unpacked) writes
+    the owners, modes and devices recorded at unpack instead of what the unprivileged files
+    show. Raises :class:`UnpackError` when ``unpacked`` has no usable state.
+    """
+    from boxwright.layer.generate import GenerateOptions, generate_layer
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.layer.snapshot import Snapshot
+    from boxwright.layer.streams import LayerWriter
+    from boxwright.oci.config import HistoryEntry, ImageConfig
+
+    if compression not in COMPRESSIONS:
+        raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
+    rootfs = locate_rootfs(Path(unpacked))
+    state = UnpackState.load(rootfs)
+    if rootless is None:
+        rootless = state.rootless
+    manifest_raw = state.read_manifest()
+    base_config = ImageConfig.parse(state.read_config())
+    before = Snapshot.load(state.snapshot_path)
+    record = OwnershipRecord.load(state.ownership_path)
+    base_manifest = _parse_manifest(manifest_raw, state.manifest_media_type)
+
+    history = history or HistoryOptions()
+    if history.created is not None:
+        created = _timestamp(history.created)
+    elif clamp_mtime is not None:
+        created = _timestamp(datetime.fromtimestamp(clamp_mtime, UTC))
+    else:
+        created = _timestamp(datetime.now(UTC))
+    entry = HistoryEntry(
+        created=created,
+        created_by=history.created_by,
+        author=history.author,
+        comment=history.comment,
+    )
+    docker = state.manifest_media_type == mt.DOCKER_MANIFEST
+    if docker and compression == "zstd":
+        raise UsageError(
+            "the unpacked image is Docker schema 2, which has no zstd layers: "
+            "use --compress gzip or none"
+        )
+    layer_type = mt.docker_layer_type(compression) if docker else mt.oci_layer_type(compression)
+
+    with tempfile.TemporaryDirectory(prefix="repack-", dir=state.directory) as tmp:
+        work = Path(tmp)
+        layer_path = work / "layer"
+        if on_progress is not None:
+            on_progress("start", "layer", 0, None)
+        with layer_path.open("wb") as out:
+            writer = LayerWriter(out, compression)
+            generated = generate_layer(
+                rootfs,
+                before,
+                cast("IO[bytes]", writer),
+                GenerateOptions(clamp_mtime=clamp_mtime, ownership=record, rootless=rootless),
+            )
+            digests = writer.close()
+            out.flush()
+            os.fsync(out.fileno())
+        if on_progress is not None:
+            on_progress("done", str(digests.digest), digests.size, digests.size)
+        layer = Descriptor(layer_type, digests.digest, digests.size)
+
+        config = base_config.with_layer_added(digests.diff_id, entry).with_changes(created=created)
+        config_path = work / "config"
+        config_path.write_bytes(config.raw)
+        config_desc = Descriptor(base_manifest.config.media_type, config.digest, len(config.raw))
+        manifest = base_manifest.with_layers([*base_manifest.layers, layer], config_desc)
+        source = _OverlaySource(
+            f"repack of {rootfs}",
+            manifest.raw,
+            manifest.media_type,
+            {digests.digest: layer_path, config.digest: config_path},
+            state.source,
+        )
+        written = _copy(source, dst_ref, layer, layer_path, compression, on_progress)
+
+    new_source = _absolute_reference(dst_ref)
+    after = generated.snapshot
+    for path in [p for p in record if p not in after]:
+        record.remove(path)
+    record.save(state.ownership_path)
+    after.save(state.snapshot_path)
+    state.with_image(new_source, manifest.digest, manifest.media_type, config.digest).save(
+        manifest=manifest.raw, config=config.raw
+    )
+    return RepackResult(
+        reference=dst_ref,
+        manifest_digest=written,
+        layer=layer,
+        diff_id=digests.diff_id,
+        layers=len(manifest.layers),
+        added=tuple(generated.added),
+        modified=tuple(generated.modified),
+        deleted=tuple(generated.deleted),
+    )
+
+
+def _parse_manifest(raw: bytes, media_type: str) -> ImageManifest:
+    from boxwright.oci.manifest import ImageManifest
+
+    return ImageManifest.parse(raw, media_type)
+
+
+def _copy(
+    source: _OverlaySource,
+    dst_ref: str,
+    layer: Descriptor,
+    layer_path: Path,
+    compression: str,
+    on_progress: UnpackProgress | None,
+) -> Digest:
+    """Copy the overlay image to ``dst_ref``; the digest of the manifest written there.
+
+    The new layer is put first, as written, whenever the destination does not insist on
+    another compression: the copy pipeline then finds it present and keeps it, so the
+    compression asked for (``none`` included) is what the image gets, while base layers
+    are copied by the pipeline's own rules.
+    """
+    from boxwright.copy import CopyOptions, copy_image
+    from boxwright.transport.reference import parse_transport_reference
+
+    def relay(event: Any) -> None:
+        if on_progress is not None:
+            kind = _EVENT_KINDS.get(event.kind, event.kind)
+            on_progress(kind, str(event.digest), event.done, event.total)
+
+    try:
+        dest = parse_transport_reference(dst_ref).open_destination()
+        try:
+            if dest.required_compression in (None, compression) and not dest.has_blob(layer):
+                with layer_path.open("rb") as stream:
+                    dest.put_blob(stream, layer)
+            result = copy_image(source, dest, CopyOptions(on_progress=relay))
+        finally:
+            dest.close()
+    finally:
+        source.close()
+    return result.digest
+
+
+__all__ = ["DEFAULT_CREATED_BY", "HistoryOptions", "RepackResult", "repack_image"]
