@@ -496,7 +496,9 @@ def test_a_layer_labelled_with_the_wrong_compression_is_relabelled(tmp_path: Pat
     assert result.images[0].converted
 
 
-def test_uncompressed_layers_are_gzipped_into_an_oci_layout(peer_images: Any, tmp_path: Path) -> None:
+def test_uncompressed_layers_are_gzipped_into_an_oci_layout(
+    peer_images: Any, tmp_path: Path
+) -> None:
     """As skopeo does: an OCI layout destination compresses layers that arrive plain."""
     import gzip
 

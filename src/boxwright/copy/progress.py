@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Final
 
 from boxwright.oci.digest import Digest
+from boxwright.oci.readers import WrappedReader
 
 #: Event kinds, in the order one blob goes through them.
 STARTED: Final = "started"
@@ -53,7 +54,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 """What :class:`~boxwright.copy.CopyOptions` ``on_progress`` receives."""
 
 
-class ProgressReader:
+class ProgressReader(WrappedReader):
     """A reader passing bytes through and reporting ``progress`` events about every MiB."""
 
     def __init__(
@@ -76,17 +77,6 @@ class ProgressReader:
                 self._next = self.count + self._every
                 self._report(self.count)
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 __all__ = [

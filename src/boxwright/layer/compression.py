@@ -24,6 +24,7 @@ import zlib
 from typing import IO, Any, Final
 
 from boxwright.errors import BoxwrightError, CompressionError
+from boxwright.oci.readers import WrappedReader
 
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
@@ -289,7 +290,7 @@ def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) ->
     return io.BufferedReader(_CheckedReader(inner, compression, errors), buffer_size=CHUNK)
 
 
-class PeekableReader:
+class PeekableReader(WrappedReader):
     """A reader that lets its first bytes be inspected without consuming them."""
 
     def __init__(self, stream: IO[bytes]) -> None:
@@ -313,17 +314,6 @@ class PeekableReader:
             data, self._head = self._head[:size], self._head[size:]
             return data
         return self._stream.read(size)
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[bytes], str]:

@@ -24,6 +24,7 @@ from boxwright.layer.compression import (
     decompress,
 )
 from boxwright.oci.digest import Digest
+from boxwright.oci.readers import WrappedReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,7 @@ class LayerWriter(io.RawIOBase):
         return self
 
 
-class _CountingReader:
+class _CountingReader(WrappedReader):
     """The compressed side of a :class:`LayerReader`: hashes and counts what is read."""
 
     def __init__(self, stream: IO[bytes]) -> None:
@@ -121,14 +122,6 @@ class _CountingReader:
             self.hasher.update(data)
             self.size += len(data)
         return data
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
 
     def drain(self) -> None:
         while self.read(CHUNK):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from boxwright.errors import DigestError, DigestMismatchError
+from boxwright.oci.readers import WrappedReader
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[a-f0-9]+")
@@ -65,7 +66,7 @@ def new_hasher(algorithm: str = "sha256") -> Any:
     return hashlib.new(algorithm)
 
 
-class VerifyingReader:
+class VerifyingReader(WrappedReader):
     """A binary reader that hashes what passes and fails at EOF on a wrong digest or size.
 
     Reads stop at ``size`` bytes when the size is known: a source sending more is an error
@@ -100,11 +101,6 @@ class VerifyingReader:
         self._count += len(data)
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def _finish(self) -> None:
         if self.verified:
             return
@@ -120,20 +116,8 @@ class VerifyingReader:
             )
         self.verified = True
 
-    def readable(self) -> bool:
-        return True
 
-    def close(self) -> None:
-        self._stream.close()
-
-    def __enter__(self) -> VerifyingReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class HashingReader:
+class HashingReader(WrappedReader):
     """A binary reader that counts and hashes what passes, for content of unknown digest."""
 
     def __init__(self, stream: IO[bytes], algorithm: str = "sha256") -> None:
@@ -149,20 +133,9 @@ class HashingReader:
             self.size += len(data)
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
     def digest(self) -> Digest:
         """The digest of everything read so far."""
         return Digest(self._algorithm, self._hasher.hexdigest())
-
-    def close(self) -> None:
-        self._stream.close()
 
 
 def digest_of_stream(stream: IO[bytes], algorithm: str = "sha256") -> tuple[Digest, int]:

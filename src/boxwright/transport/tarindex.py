@@ -16,9 +16,9 @@ import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from boxwright.errors import ImageNotFoundError, TransportError, UnsafePathError
+from boxwright.oci.readers import WrappedReader
 
 _MAX_LINK_HOPS = 1
 
@@ -56,7 +56,7 @@ class Member:
     linkname: str = ""
 
 
-class Window:
+class Window(WrappedReader):
     """A reader of ``size`` bytes of ``file`` starting at ``offset`` (its own file handle)."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
@@ -78,22 +78,8 @@ class Window:
         self._left -= len(data)
         return data
 
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def readable(self) -> bool:
-        return True
-
     def close(self) -> None:
         self._file.close()
-
-    def __enter__(self) -> Window:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class TarIndex:

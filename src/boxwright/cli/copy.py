@@ -1,0 +1,171 @@
+"""``boxwright copy``: a thin shell over :func:`boxwright.copy.copy_image`.
+
+Progress goes to stderr: live bars on a terminal, skopeo-style lines when piped
+(``Copying blob sha256:... done``), nothing with ``--quiet``. The digest of the committed
+manifest is printed on stdout as the last line, so scripts can capture it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import IO, TYPE_CHECKING
+
+import click
+
+from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
+from boxwright.oci import mediatype
+
+if TYPE_CHECKING:
+    from boxwright.cli.output import ProgressReporter
+    from boxwright.oci.platform import Platform
+
+_CONFIG_TYPES = frozenset({mediatype.OCI_CONFIG, mediatype.DOCKER_CONFIG})
+
+EXAMPLES = """\b
+Examples:
+  boxwright copy oci:./layout:latest docker-archive:/tmp/app.tar:app:latest
+  boxwright copy --all oci-archive:multi.tar oci:./mirror:multi
+  boxwright copy --platform linux/arm64 oci:./multi:1.0 dir:/tmp/app-arm64
+  boxwright copy --format oci --dest-compress zstd docker-archive:app.tar oci:./app:zstd
+"""
+
+
+class SkopeoLines:
+    """Progress as skopeo prints it when piped: one line per blob and manifest, when done."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind not in (DONE, SKIPPED, MANIFEST):
+            return
+        if event.kind == MANIFEST:
+            line = f"Writing manifest {event.digest} to image destination"
+        else:
+            what = "config" if event.media_type in _CONFIG_TYPES else "blob"
+            word = "done" if event.kind == DONE else "skipped: already exists"
+            line = f"Copying {what} {event.digest} {word}"
+        with self._lock:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+
+def _parse_platform(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Platform | None:
+    if value is None:
+        return None
+    from boxwright.errors import UsageError
+    from boxwright.oci.platform import Platform
+
+    try:
+        return Platform.parse(value)
+    except UsageError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@click.command(
+    "copy",
+    epilog=EXAMPLES,
+    short_help="Copy an image between two references.",
+)
+@click.option("--all", "all_platforms", is_flag=True, help="Copy every image of an index.")
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    callback=_parse_platform,
+    help="The image to pick out of an index (default: this machine's platform).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "v2s2"]),
+    default=None,
+    help="Manifest format to write (default: keep the source's when the destination can).",
+)
+@click.option(
+    "--dest-compress",
+    type=click.Choice(["gzip", "zstd", "none"]),
+    default=None,
+    help="Recompress every layer (diff_ids stay; digests, sizes and media types change).",
+)
+@click.option(
+    "--dest-compress-level",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Compression level: gzip 0-9 (default 1), zstd 1-22 (default 3).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Blobs moved at once (default 4).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
+@click.argument("source")
+@click.argument("destination")
+def copy_command(
+    all_platforms: bool,
+    platform: Platform | None,
+    fmt: str | None,
+    dest_compress: str | None,
+    dest_compress_level: int | None,
+    parallel: int | None,
+    quiet: bool,
+    source: str,
+    destination: str,
+) -> None:
+    """Copy an image from SOURCE to DESTINATION (any two references).
+
+    Layers the destination already has are not copied again. Converting between OCI and
+    Docker schema 2 happens when --format or the destination asks for it; the manifest is
+    otherwise written byte for byte, so its digest stays the same.
+    """
+    from boxwright.cli.main import current_state
+    from boxwright.cli.output import make_progress
+    from boxwright.copy import DEFAULT_PARALLEL, CopyOptions, copy_image
+
+    quiet = quiet or current_state().quiet
+    terminal = not quiet and sys.stderr.isatty()
+    reporter = make_progress(quiet=False, force_terminal=True) if terminal else None
+    on_progress: ProgressCallback | None
+    if quiet:
+        on_progress = None
+    elif reporter is not None:
+        on_progress = _to_reporter(reporter)
+    else:
+        on_progress = SkopeoLines(sys.stderr)
+    options = CopyOptions(
+        all_platforms=all_platforms,
+        platform=platform,
+        format=fmt,
+        dest_compress=dest_compress,
+        compression_level=dest_compress_level,
+        parallel=parallel or DEFAULT_PARALLEL,
+        on_progress=on_progress,
+    )
+    if reporter is not None:
+        with reporter:
+            result = copy_image(source, destination, options)
+    else:
+        result = copy_image(source, destination, options)
+    click.echo(str(result.digest))
+
+
+def _to_reporter(reporter: ProgressReporter) -> ProgressCallback:
+    """Adapt :class:`ProgressEvent` values to the ``(kind, name, done, total)`` reporters."""
+    words = {DONE: "done", SKIPPED: "skipped"}
+
+    def on_progress(event: ProgressEvent) -> None:
+        if event.kind == MANIFEST:
+            return
+        kind = words.get(event.kind, event.kind)
+        reporter(kind, str(event.digest), event.done, event.total)
+
+    return on_progress
+
+
+__all__ = ["SkopeoLines", "copy_command"]

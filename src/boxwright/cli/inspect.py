@@ -1,0 +1,103 @@
+"""``boxwright inspect``: a thin shell over :mod:`boxwright.inspect`, printing as skopeo does.
+
+``--raw`` writes the top manifest's bytes exactly (no newline added); ``--config`` the config
+as skopeo shows it (``--config --raw``: the config blob exactly); otherwise the summary as
+indented JSON, or filled into ``--format TEMPLATE`` (the supported template forms are listed
+in :func:`boxwright.inspect.render_template`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from boxwright.oci.platform import Platform
+
+EXAMPLES = """\b
+Examples:
+  boxwright inspect oci:./layout:latest
+  boxwright inspect --raw oci-archive:app.tar
+  boxwright inspect --config docker-archive:app.tar
+  boxwright inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' dir:/tmp/app
+  boxwright inspect --format '{{json .Labels}}' oci:./layout:latest
+
+\b
+--format forms: {{.Field}}, {{.Labels.KEY}}, {{index .Labels "KEY"}}, {{json .Field}},
+{{json .}}; fields: Name Digest RepoTags Created DockerVersion Labels Architecture Variant
+Os Layers LayersData Env.
+"""
+
+
+def _parse_platform(
+    _ctx: click.Context, _param: click.Parameter, value: str | None
+) -> Platform | None:
+    if value is None:
+        return None
+    from boxwright.errors import UsageError
+    from boxwright.oci.platform import Platform
+
+    try:
+        return Platform.parse(value)
+    except UsageError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+@click.command("inspect", epilog=EXAMPLES, short_help="Describe an image from any reference.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Print the top manifest (or with --config the config) exactly as stored.",
+)
+@click.option("--config", "show_config", is_flag=True, help="Print the image config.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    default=None,
+    metavar="json|TEMPLATE",
+    help="Output format: json (the default) or a Go-template-like TEMPLATE.",
+)
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    callback=_parse_platform,
+    help="The image to describe out of an index (default: this machine's platform).",
+)
+@click.argument("reference")
+def inspect_command(
+    raw: bool, show_config: bool, fmt: str | None, platform: Platform | None, reference: str
+) -> None:
+    """Describe the image REFERENCE names, with the fields skopeo inspect prints."""
+    from boxwright import inspect as lib
+
+    if raw and fmt is not None:
+        raise click.UsageError("--raw output does not support --format")
+    if raw and not show_config:
+        _write_bytes(lib.raw_manifest(reference))
+        return
+    if raw:
+        _write_bytes(lib.raw_config(reference, platform))
+        return
+    template = None if fmt is None or fmt.strip().lower() == "json" else fmt
+    if show_config:
+        if template is not None:
+            raise click.UsageError("--config prints JSON only: drop --format, or use jq")
+        click.echo(lib.go_json_indent(lib.config(reference, platform).data))
+        return
+    info = lib.inspect_image(reference, platform)
+    if template is None:
+        click.echo(info.to_json())
+    else:
+        click.echo(lib.render_template(info, template), nl=False)
+
+
+def _write_bytes(data: bytes) -> None:
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+__all__ = ["inspect_command"]

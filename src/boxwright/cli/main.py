@@ -1,0 +1,287 @@
+"""The ``boxwright`` command group: global options, lazy subcommands, and the one error handler.
+
+Start-up time matters (``boxwright --help`` must answer in well under 150 ms), so nothing here
+imports the library, rich, or any subcommand module at import time. Subcommands are listed in
+:data:`COMMANDS` as ``"module:attr"`` strings with a short help line; :class:`LazyGroup` shows
+that table in ``--help`` and imports a command's module only when the command is run (or its
+own ``--help`` is asked for).
+
+Errors are mapped to exit codes in exactly one place, :meth:`BoxwrightGroup.invoke`:
+
+* :class:`~boxwright.errors.BoxwrightError` → ``Error: <message>`` (one line on stderr), exit 1;
+* a click usage error → click's usage message, exit 2;
+* ``KeyboardInterrupt`` → exit 130;
+* ``OSError`` (a file, permission or disk problem) → ``Error: <what>: <path>``, exit 1;
+* anything else → ``Error: internal error: ...`` plus a hint to rerun with ``--debug``, exit 1.
+
+A traceback is printed only with ``--debug`` or ``BOXWRIGHT_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import click
+
+from boxwright import __version__
+from boxwright.errors import BoxwrightError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DEBUG_ENV = "BOXWRIGHT_DEBUG"
+ROOT_ENV = "BOXWRIGHT_ROOT"
+
+
+class LazyCommand(NamedTuple):
+    """Where a subcommand lives (``"package.module:attr"``) and its one-line help."""
+
+    target: str
+    short_help: str
+
+
+#: Every subcommand, by name. Adding a command is one line here; its module is imported only
+#: when the command runs.
+COMMANDS: Mapping[str, LazyCommand] = {
+    "copy": LazyCommand("boxwright.cli.copy:copy_command", "Copy an image between two references."),
+    "inspect": LazyCommand(
+        "boxwright.cli.inspect:inspect_command", "Describe an image from any reference."
+    ),
+    "unpack": LazyCommand(
+        "boxwright.cli.unpack:unpack_command", "Unpack an image into a rootfs or OCI bundle."
+    ),
+    "repack": LazyCommand(
+        "boxwright.cli.unpack:repack_command",
+        "Append what changed in an unpacked directory as a new layer.",
+    ),
+}
+
+
+@dataclass
+class CliState:
+    """Global options, kept as the root context's ``obj`` for every subcommand to read.
+
+    ``root`` is the local store root (``--root`` or ``$BOXWRIGHT_ROOT``); it is reserved for the
+    store and carried here so that later commands find it in one place.
+    """
+
+    debug: bool = False
+    quiet: bool = False
+    root: Path | None = None
+
+
+def debug_enabled(ctx: click.Context | None = None) -> bool:
+    """Whether tracebacks should be shown: ``--debug`` was given or ``BOXWRIGHT_DEBUG=1``."""
+    if os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if ctx is not None:
+        state = ctx.find_object(CliState)
+        if state is not None:
+            return state.debug
+    return False
+
+
+def current_state() -> CliState:
+    """The :class:`CliState` of the running command (defaults when run outside the CLI)."""
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx is not None else None
+    return state if state is not None else CliState()
+
+
+def _one_line(text: str) -> str:
+    """Collapse a message onto one line, so every error is exactly one line on stderr."""
+    return " ".join(text.split())
+
+
+def _describe_os_error(error: OSError) -> str:
+    """``strerror: filename`` for an OSError, the way a person reads it."""
+    what = error.strerror or str(error)
+    if error.filename is not None and error.filename2 is not None:
+        return f"{what}: {error.filename} -> {error.filename2}"
+    if error.filename is not None:
+        return f"{what}: {error.filename}"
+    return what
+
+
+def report_error(message: str, *, debug: bool) -> None:
+    """Print the traceback of the exception being handled (only when ``debug``) and one line."""
+    if debug:
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+    click.echo(f"Error: {_one_line(message)}", err=True)
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use from a static table.
+
+    ``--help`` renders the table's short help strings, so listing the commands imports none of
+    them. Commands registered with :meth:`add_command` still work as in a plain group.
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: Mapping[str, LazyCommand] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, LazyCommand] = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in self.lazy_commands:
+            return command
+        command = self._load(cmd_name)
+        self.commands[cmd_name] = command
+        return command
+
+    def _load(self, cmd_name: str) -> click.Command:
+        """Import ``module:attr`` for ``cmd_name``; it must be a click command."""
+        module_name, _, attr = self.lazy_commands[cmd_name].target.partition(":")
+        command = getattr(import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{module_name}:{attr} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in self.commands:
+                command = self.commands[name]
+                if command.hidden:
+                    continue
+                rows.append((name, command.get_short_help_str(limit=formatter.width)))
+            else:
+                rows.append((name, self.lazy_commands[name].short_help))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+class BoxwrightGroup(LazyGroup):
+    """The top-level group: a :class:`LazyGroup` plus the one place errors become exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except BoxwrightError as error:
+            report_error(str(error) or type(error).__name__, debug=debug_enabled(ctx))
+            raise click.exceptions.Exit(EXIT_ERROR) from error
+        except KeyboardInterrupt as error:
+            if debug_enabled(ctx):
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
+            click.echo("Interrupted.", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from error
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            report_error(_describe_os_error(error), debug=debug_enabled(ctx))
+            raise click.exceptions.Exit(EXIT_ERROR) from error
+        except Exception as error:
+            debug = debug_enabled(ctx)
+            hint = "" if debug else f" (rerun with --debug or {DEBUG_ENV}=1 for the traceback)"
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+            report_error(f"internal error: {detail}{hint}", debug=debug)
+            raise click.exceptions.Exit(EXIT_ERROR) from error
+
+
+def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """Send the library's log records to stderr: warnings always, everything with --debug.
+
+    The handler is replaced on every run, so it always writes to the current ``sys.stderr``,
+    and the logger is put back as it was when the command ends, so a program that calls
+    ``main`` in-process keeps its own logging.
+    """
+    import logging
+
+    logger = logging.getLogger("boxwright")
+    level, propagate = logger.level, logger.propagate
+
+    def restore() -> None:
+        for added in [h for h in logger.handlers if getattr(h, "_boxwright_cli", False)]:
+            logger.removeHandler(added)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+    ctx.call_on_close(restore)
+    for old in [h for h in logger.handlers if getattr(h, "_boxwright_cli", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._boxwright_cli = True  # type: ignore[attr-defined]
+    if debug:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.setLevel(logging.DEBUG)
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
+@click.group(
+    "boxwright",
+    cls=BoxwrightGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog="\b\nExample:\n  boxwright copy oci:examples/hello:latest docker-archive:/tmp/hello.tar",
+)
+@click.version_option(
+    __version__, "--version", prog_name="boxwright", message="%(prog)s %(version)s"
+)
+@click.option(
+    "--debug",
+    is_flag=True,
+    help=f"Show tracebacks and debug logs (also {DEBUG_ENV}=1).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar=ROOT_ENV,
+    default=None,
+    help=f"Local store root (default: ${ROOT_ENV}, /var/lib/boxwright for root, "
+    "else ~/.local/share/boxwright).",
+)
+@click.pass_context
+def main(ctx: click.Context, debug: bool, quiet: bool, root: Path | None) -> None:
+    """boxwright: daemonless, rootless toolkit for OCI container images.
+
+    Image references carry a transport prefix, as in skopeo:
+
+    \b
+      oci:DIR[:TAG]  oci-archive:FILE[:TAG]  docker-archive:FILE[:NAME:TAG]  dir:DIR
+    """
+    state = ctx.ensure_object(CliState)
+    state.debug = debug or debug_enabled()
+    state.quiet = quiet
+    state.root = root
+    _configure_logging(ctx, state.debug, quiet)
+
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "BoxwrightGroup",
+    "CliState",
+    "LazyCommand",
+    "LazyGroup",
+    "current_state",
+    "debug_enabled",
+    "main",
+]

@@ -1,0 +1,403 @@
+"""Output helpers every command shares: JSON, progress, tables, sizes.
+
+The library never prints; it reports progress through a plain callback
+``(event_kind, descriptor_or_name, done, total)`` (see :data:`ProgressCallback`). This module
+turns those calls into rich progress bars when stderr is a terminal, into one plain line per
+finished item when it is piped, and into nothing with ``--quiet``. Data goes to stdout (JSON or a
+table), progress and messages to stderr, so ``boxwright inspect ... | jq`` always works.
+
+rich is imported inside the functions that need it, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from enum import Enum
+from pathlib import PurePath
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+import click
+
+#: ``(event_kind, descriptor_or_name, done, total)``: what the library's progress callbacks
+#: receive. ``event_kind`` is a short word; the reporters here treat :data:`FINISHED_KINDS` as
+#: "this item is complete" and every other kind ("start", "progress", "write", ...) as "still
+#: running". ``descriptor_or_name`` identifies the item (a digest string, or a name such as
+#: ``"config"`` or a path); ``done`` counts bytes (or items) so far; ``total`` is the expected
+#: amount, or ``None`` when it is unknown.
+ProgressCallback = Callable[[str, str, int, "int | None"], None]
+
+#: Event kinds that end an item: its bar is completed and, when piped, it is reported as one
+#: line. ("manifest" is what the copy pipeline reports when it writes a manifest.)
+FINISHED_KINDS = frozenset(
+    {"done", "finished", "skipped", "exists", "reused", "manifest", "failed", "error"}
+)
+
+
+class ProgressEventLike(Protocol):
+    """An event object a reporter accepts instead of the four positional values.
+
+    The copy pipeline's :class:`boxwright.copy.progress.ProgressEvent` is one: ``kind``,
+    ``digest`` (or ``name``), ``done`` and ``total`` are read from it.
+    """
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def done(self) -> int: ...
+
+    @property
+    def total(self) -> int | None: ...
+
+
+def _fields(
+    event: str | ProgressEventLike, name: str | None, done: int, total: int | None
+) -> tuple[str, str, int, int | None]:
+    """``(kind, name, done, total)`` from either calling convention."""
+    if isinstance(event, str):
+        return event, name if name is not None else "", done, total
+    label = getattr(event, "digest", None) or getattr(event, "name", None) or ""
+    return event.kind, str(label), event.done, event.total
+
+
+#: The words shown for finished kinds in plain (piped) output.
+_FINISHED_WORDS = {
+    "done": "done",
+    "manifest": "written",
+    "finished": "done",
+    "skipped": "already present",
+    "exists": "already present",
+    "reused": "reused",
+    "failed": "failed",
+    "error": "failed",
+}
+
+
+def human_size(size: int | None) -> str:
+    """A size the way docker and skopeo print it: decimal units, three significant digits."""
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            if unit == "B":
+                return f"{int(value)} B"
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def short_name(name: str, width: int = 19) -> str:
+    """``sha256:0123456789ab`` for a digest (12 hex digits, as docker shows); other names as is.
+
+    Names longer than ``width`` keep their tail, which is the informative part of a path.
+    """
+    algorithm, sep, encoded = name.partition(":")
+    if sep and algorithm in {"sha256", "sha512"} and len(encoded) > 12:
+        return f"{algorithm}:{encoded[:12]}"
+    if len(name) > width:
+        return "…" + name[-(width - 1) :]
+    return name
+
+
+def _json_default(obj: Any) -> Any:
+    """Make the library's values JSON-able: ``to_dict()``, digests, dataclasses, paths, times."""
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, Enum):
+        return obj.value
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    if isinstance(obj, PurePath):
+        return str(obj)
+    to_dict = getattr(obj, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    if getattr(type(obj), "__str__", None) is not object.__str__:
+        return str(obj)  # Digest, Platform, Reference: their text form is canonical
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    raise TypeError(f"cannot render {type(obj).__name__} as JSON")
+
+
+def to_json(obj: Any, *, indent: int | None = 4) -> str:
+    """``obj`` as JSON text (4-space indent like skopeo, key order kept, UTF-8 unescaped)."""
+    import json
+
+    return json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default)
+
+
+def emit_json(obj: Any, *, stream: IO[str] | None = None, indent: int | None = 4) -> None:
+    """Write ``obj`` as JSON and a newline to stdout (or ``stream``)."""
+    click.echo(to_json(obj, indent=indent), file=stream if stream is not None else sys.stdout)
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
+def _quiet_from_context() -> bool:
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    state = ctx.find_root().obj
+    return bool(getattr(state, "quiet", False))
+
+
+class ProgressReporter(Protocol):
+    """A progress callback that is also a context manager (entering starts a live display).
+
+    Call it as ``reporter(kind, name, done, total)`` or with one event object
+    (:class:`ProgressEventLike`, e.g. the copy pipeline's ``ProgressEvent``).
+    """
+
+    def __call__(
+        self,
+        event: str | ProgressEventLike,
+        name: str | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> None: ...
+
+    def __enter__(self) -> ProgressReporter: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class SilentProgress:
+    """Reports nothing (``--quiet``)."""
+
+    def __call__(
+        self,
+        event: str | ProgressEventLike,
+        name: str | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> None:
+        return None
+
+    def __enter__(self) -> SilentProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class PlainProgress:
+    """One line per finished item, for logs and pipes: ``sha256:0123456789ab: done (1.2 MB)``.
+
+    Safe to call from several threads (the copy pipeline moves blobs in parallel).
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._reported: set[str] = set()
+
+    def __call__(
+        self,
+        event: str | ProgressEventLike,
+        name: str | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> None:
+        event_kind, name, done, total = _fields(event, name, done, total)
+        if event_kind not in FINISHED_KINDS:
+            return
+        with self._lock:
+            if name in self._reported:
+                return
+            self._reported.add(name)
+            word = _FINISHED_WORDS[event_kind]
+            size = total if total is not None else done
+            self._stream.write(f"{short_name(name, 64)}: {word} ({human_size(size)})\n")
+            self._stream.flush()
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class RichProgress:
+    """Live progress bars on a terminal, one per item, driven by the same callback."""
+
+    def __init__(self, stream: IO[str], *, force_terminal: bool | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(file=stream, force_terminal=force_terminal)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=False),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self._tasks: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(
+        self,
+        event: str | ProgressEventLike,
+        name: str | None = None,
+        done: int = 0,
+        total: int | None = None,
+    ) -> None:
+        event_kind, name, done, total = _fields(event, name, done, total)
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                task = self._progress.add_task(short_name(name), total=total)
+                self._tasks[name] = task
+            finished = event_kind in FINISHED_KINDS
+            if finished and total is None:
+                total = done
+            description = short_name(name)
+            if finished and event_kind != "done":
+                description = f"{description} ({_FINISHED_WORDS[event_kind]})"
+            self._progress.update(task, completed=done, total=total, description=description)
+            if finished:
+                self._progress.update(task, completed=total)
+
+    def __enter__(self) -> RichProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+
+def make_progress(
+    quiet: bool | None = None,
+    *,
+    stream: IO[str] | None = None,
+    force_terminal: bool | None = None,
+) -> ProgressReporter:
+    """The reporter fitting where stderr goes: bars on a terminal, lines when piped, or nothing.
+
+    ``quiet`` defaults to the global ``--quiet``. Use it as a context manager and pass it as the
+    library's progress callback::
+
+        with make_progress() as progress:
+            copy_image(src, dst, progress=progress)
+    """
+    if quiet is None:
+        quiet = _quiet_from_context()
+    if quiet:
+        return SilentProgress()
+    out = stream if stream is not None else sys.stderr
+    terminal = force_terminal if force_terminal is not None else _is_tty(out)
+    if terminal:
+        return RichProgress(out, force_terminal=True)
+    return PlainProgress(out)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    return str(value)
+
+
+def render_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    stream: IO[str] | None = None,
+    force_terminal: bool | None = None,
+) -> None:
+    """Print rows under upper-case headers: a rich table on a terminal, plain columns otherwise.
+
+    Plain output is what podman and skopeo print when piped: columns padded with spaces, at
+    least two between them, no trailing spaces, so ``awk``/``cut`` work on it.
+    """
+    out = stream if stream is not None else sys.stdout
+    headers = [column.upper() for column in columns]
+    body = [[_cell(value) for value in row] for row in rows]
+    for row in body:
+        if len(row) != len(headers):
+            raise ValueError(f"row has {len(row)} cells, expected {len(headers)}: {row!r}")
+    terminal = force_terminal if force_terminal is not None else _is_tty(out)
+    if terminal:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in body:
+            table.add_row(*row)
+        Console(file=out, force_terminal=True).print(table)
+        return
+    widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
+    for row in [headers, *body]:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        out.write(line.rstrip() + "\n")
+    out.flush()
+
+
+def render_mapping(data: Mapping[str, object], *, stream: IO[str] | None = None) -> None:
+    """Print ``key: value`` lines with aligned values (for one-object summaries)."""
+    out = stream if stream is not None else sys.stdout
+    width = max((len(key) for key in data), default=0)
+    for key, value in data.items():
+        out.write(f"{(key + ':').ljust(width + 1)} {_cell(value)}".rstrip() + "\n")
+    out.flush()
+
+
+__all__ = [
+    "FINISHED_KINDS",
+    "PlainProgress",
+    "ProgressCallback",
+    "ProgressEventLike",
+    "ProgressReporter",
+    "RichProgress",
+    "SilentProgress",
+    "emit_json",
+    "human_size",
+    "make_progress",
+    "render_mapping",
+    "render_table",
+    "short_name",
+    "to_json",
+]
