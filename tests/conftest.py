@@ -243,3 +243,39 @@ def write_oci_index(
 def oci_index_writer() -> Callable[..., dict[str, Any]]:
     """:func:`write_oci_index`, for tests in other packages (conftest is not importable)."""
     return write_oci_index
+
+
+# -- the OCI JSON schemas (Debian's image-spec and runtime-spec -dev packages) ----------------
+
+GOCODE = Path("/usr/share/gocode/src/github.com")
+IMAGE_SPEC_SCHEMAS = GOCODE / "opencontainers/image-spec/schema"
+RUNTIME_SPEC_SCHEMAS = GOCODE / "opencontainers/runtime-spec/schema"
+
+
+def _validator(directory: Path, schema_name: str) -> Any:
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    def retrieve(uri: str) -> Resource[Any]:
+        name = uri.rstrip("/").rsplit("/", 1)[-1]
+        return DRAFT4.create_resource(json.loads((directory / name).read_text()))
+
+    schema = json.loads((directory / schema_name).read_text())
+    schema.setdefault("id", f"https://schemas.test/{schema_name}")
+    registry: Registry[Any] = Registry(retrieve=retrieve)  # type: ignore[call-arg]
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+@pytest.fixture(scope="session")
+def image_spec_validator() -> Callable[[str], Any]:
+    """A Draft 4 validator for one of image-spec's schemas (refs resolved from its folder)."""
+    assert IMAGE_SPEC_SCHEMAS.is_dir(), "missing image-spec schemas: run scripts/install-test-deps"
+    return lambda name: _validator(IMAGE_SPEC_SCHEMAS, name)
+
+
+@pytest.fixture(scope="session")
+def runtime_spec_validator() -> Any:
+    """A Draft 4 validator for runtime-spec's config-schema.json."""
+    assert RUNTIME_SPEC_SCHEMAS.is_dir(), "missing runtime-spec schemas"
+    return _validator(RUNTIME_SPEC_SCHEMAS, "config-schema.json")
