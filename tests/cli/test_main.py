@@ -51,7 +51,7 @@ def test_help_lists_every_command_with_its_short_help() -> None:
         line = next(line for line in result.output.splitlines() if line.strip().startswith(name))
         assert line.split(None, 1) == [name, lazy.short_help]
     assert {"copy", "inspect", "unpack", "repack"} <= set(COMMANDS)
-    assert "--debug" in result.output and "--root" in result.output
+    assert "--debug" in result.output and "--quiet" in result.output
 
 
 def test_version_matches_package_and_distribution() -> None:
@@ -157,13 +157,13 @@ def test_global_options_reach_commands(
         assert isinstance(make_progress(), SilentProgress) == current_state().quiet
 
     add_command(state)
-    assert _run("--root", str(tmp_path), "-q", "t-state").exit_code == 0
-    assert _run("t-state", env={"BOXWRIGHT_ROOT": str(tmp_path / "env")}).exit_code == 0
+    assert _run("-q", "t-state").exit_code == 0
+    assert _run("t-state", env={"BOXWRIGHT_DEBUG": "1"}).exit_code == 0
     assert _run("t-state").exit_code == 0
     assert seen == [
-        CliState(debug=False, quiet=True, root=tmp_path),
-        CliState(debug=False, quiet=False, root=tmp_path / "env"),
-        CliState(debug=False, quiet=False, root=None),
+        CliState(debug=False, quiet=True),
+        CliState(debug=True, quiet=False),
+        CliState(debug=False, quiet=False),
     ]
 
 

@@ -24,7 +24,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import click
@@ -38,7 +37,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 DEBUG_ENV = "BOXWRIGHT_DEBUG"
-ROOT_ENV = "BOXWRIGHT_ROOT"
 
 
 class LazyCommand(NamedTuple):
@@ -67,15 +65,10 @@ COMMANDS: Mapping[str, LazyCommand] = {
 
 @dataclass
 class CliState:
-    """Global options, kept as the root context's ``obj`` for every subcommand to read.
-
-    ``root`` is the local store root (``--root`` or ``$BOXWRIGHT_ROOT``); it is reserved for the
-    store and carried here so that later commands find it in one place.
-    """
+    """Global options, kept as the root context's ``obj`` for every subcommand to read."""
 
     debug: bool = False
     quiet: bool = False
-    root: Path | None = None
 
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
@@ -247,16 +240,8 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     help=f"Show tracebacks and debug logs (also {DEBUG_ENV}=1).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only.")
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar=ROOT_ENV,
-    default=None,
-    help=f"Local store root (default: ${ROOT_ENV}, /var/lib/boxwright for root, "
-    "else ~/.local/share/boxwright).",
-)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, quiet: bool, root: Path | None) -> None:
+def main(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """boxwright: daemonless, rootless toolkit for OCI container images.
 
     Image references carry a transport prefix, as in skopeo:
@@ -267,7 +252,6 @@ def main(ctx: click.Context, debug: bool, quiet: bool, root: Path | None) -> Non
     state = ctx.ensure_object(CliState)
     state.debug = debug or debug_enabled()
     state.quiet = quiet
-    state.root = root
     _configure_logging(ctx, state.debug, quiet)
 
 
