@@ -154,7 +154,7 @@ def test_global_options_reach_commands(
     @click.command("t-state")
     def state() -> None:
         seen.append(current_state())
-        assert isinstance(make_progress(), SilentProgress) == current_state().quiet
+        assert (type(make_progress()) is SilentProgress) == current_state().quiet
 
     add_command(state)
     assert _run("-q", "t-state").exit_code == 0

@@ -86,7 +86,7 @@ def test_to_json_refuses_unknown_objects() -> None:
 
 
 def test_make_progress_picks_by_quiet_and_terminal() -> None:
-    assert isinstance(make_progress(quiet=True, stream=io.StringIO()), SilentProgress)
+    assert type(make_progress(quiet=True, stream=io.StringIO())) is SilentProgress
     assert isinstance(make_progress(quiet=False, stream=io.StringIO()), PlainProgress)
     rich = make_progress(quiet=False, stream=io.StringIO(), force_terminal=True)
     assert isinstance(rich, RichProgress)

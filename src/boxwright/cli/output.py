@@ -19,7 +19,7 @@ from datetime import date, datetime
 from enum import Enum
 from pathlib import PurePath
 from types import TracebackType
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Self
 
 import click
 
@@ -179,7 +179,7 @@ class ProgressReporter(Protocol):
 
 
 class SilentProgress:
-    """Reports nothing (``--quiet``)."""
+    """Reports nothing (``--quiet``); the base of the reporters that need no live display."""
 
     def __call__(
         self,
@@ -190,7 +190,7 @@ class SilentProgress:
     ) -> None:
         return None
 
-    def __enter__(self) -> SilentProgress:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -202,7 +202,7 @@ class SilentProgress:
         return None
 
 
-class PlainProgress:
+class PlainProgress(SilentProgress):
     """One line per finished item, for logs and pipes: ``sha256:0123456789ab: done (1.2 MB)``.
 
     Safe to call from several threads (the copy pipeline moves blobs in parallel).
@@ -231,17 +231,6 @@ class PlainProgress:
             size = total if total is not None else done
             self._stream.write(f"{short_name(name, 64)}: {word} ({human_size(size)})\n")
             self._stream.flush()
-
-    def __enter__(self) -> PlainProgress:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
 
 class RichProgress:
