@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO, Any
 
 import pytest
 
 from boxwright.errors import DigestError, DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest
+from boxwright.oci.digest import Digest, VerifyingReader
+from boxwright.transport import atomic
 from boxwright.transport.atomic import AtomicFile, BlobWriter, atomic_write
 
 DATA = b"hello blob\n" * 1000
@@ -91,3 +96,159 @@ def test_blob_paths_only_from_valid_digests(tmp_path: Path) -> None:
     with pytest.raises(DigestError):
         writer.path_for("sha256:../../etc/passwd")
     assert writer.path_for("sha256:" + "a" * 64) == tmp_path / "sha256" / ("a" * 64)
+
+
+# -- fast paths: trusting a verifying reader, writing behind, deferred directory fsyncs ---------
+
+BIG = b"".join(i.to_bytes(4, "big") * 8 for i in range(170_000))  # 5.4 MB, over WRITE_BEHIND_MIN
+"""Content large enough for the helper-thread writer, with no repeating 1 MiB chunk."""
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "boxwright-blob-write"]
+
+
+def _no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(algorithm: str = "sha256") -> Any:
+        raise AssertionError(f"BlobWriter hashed ({algorithm}) a stream that verifies itself")
+
+    monkeypatch.setattr(atomic, "new_hasher", refuse)
+
+
+def test_big_content_is_big_enough() -> None:
+    assert len(BIG) >= atomic.WRITE_BEHIND_MIN + 1
+
+
+@pytest.mark.parametrize("data", [DATA, BIG], ids=["small", "write-behind"])
+def test_blob_writer_trusts_a_verifying_reader_instead_of_hashing_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    desc = Descriptor("application/x", Digest.from_bytes(data), len(data))
+    reader = VerifyingReader(io.BytesIO(data), desc.digest, len(data))
+    _no_hashing(monkeypatch)
+    assert BlobWriter(tmp_path).write(reader, desc) is desc
+    assert reader.verified
+    assert (tmp_path / "sha256" / desc.digest.hex).read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == ["sha256"]
+    assert _writer_threads() == []
+
+
+@pytest.mark.parametrize("data", [DATA, BIG], ids=["small", "write-behind"])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d[:-1] + b"X", "does not match its digest"),
+        (lambda d: d[:-1], "truncated"),
+        (lambda d: d + b"more", "longer than its expected size"),
+    ],
+    ids=["corrupt", "truncated", "longer"],
+)
+def test_a_trusted_reader_still_fails_the_write_on_wrong_content(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data: bytes,
+    change: Callable[[bytes], bytes],
+    message: str,
+) -> None:
+    desc = Descriptor("application/x", Digest.from_bytes(data), len(data))
+    reader = VerifyingReader(io.BytesIO(change(data)), desc.digest, len(data))
+    _no_hashing(monkeypatch)
+    with pytest.raises(DigestMismatchError, match=message):
+        BlobWriter(tmp_path).write(reader, desc)
+    assert os.listdir(tmp_path) == []
+    assert _writer_threads() == []
+
+
+class _Claims:
+    """A reader claiming to verify ``verifies``; ``verified`` says what it is told to."""
+
+    def __init__(self, data: bytes, verifies: Digest, verified: bool) -> None:
+        self._stream = io.BytesIO(data)
+        self.verifies = verifies
+        self.verified = verified
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+
+def test_a_reader_that_never_verified_is_refused(tmp_path: Path) -> None:
+    desc = Descriptor("application/x", Digest.from_bytes(DATA), len(DATA))
+    with pytest.raises(DigestMismatchError, match="was not verified by its reader"):
+        BlobWriter(tmp_path).write(_Claims(DATA, desc.digest, False), desc)  # type: ignore[arg-type]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_reader_verifying_another_digest_is_not_trusted(tmp_path: Path) -> None:
+    desc = Descriptor("application/x", Digest.from_bytes(DATA), len(DATA))
+    wrong = DATA[:-1] + b"X"
+    claims = _Claims(wrong, Digest.from_bytes(wrong), True)
+    with pytest.raises(DigestMismatchError, match="does not match its digest"):
+        BlobWriter(tmp_path).write(claims, desc)  # type: ignore[arg-type]
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_untrusted_big_blob_is_hashed_and_written_behind(tmp_path: Path) -> None:
+    writer = BlobWriter(tmp_path)
+    desc = Descriptor("application/x", Digest.from_bytes(BIG), len(BIG))
+    assert writer.write(io.BytesIO(BIG), desc) is desc
+    assert (tmp_path / "sha256" / desc.digest.hex).read_bytes() == BIG
+    wrong = Descriptor("application/x", Digest.from_bytes(b"x"), len(BIG))
+    with pytest.raises(DigestMismatchError, match="does not match its digest"):
+        writer.write(io.BytesIO(BIG), wrong)
+    assert sorted(os.listdir(tmp_path / "sha256")) == [desc.digest.hex]
+    assert _writer_threads() == []
+
+
+class _FullDisk:
+    """A file whose writes fail with ENOSPC once ``room`` bytes were written."""
+
+    def __init__(self, real: IO[bytes], room: int) -> None:
+        self._real = real
+        self._room = room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self._room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self._room -= len(data)
+        return self._real.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("data", [DATA * 200, BIG], ids=["direct", "write-behind"])
+def test_a_full_disk_is_a_transport_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    real_open = AtomicFile.open
+
+    def open_full(self: AtomicFile) -> IO[bytes]:
+        return _FullDisk(real_open(self), 1 << 20)  # type: ignore[return-value]
+
+    monkeypatch.setattr(AtomicFile, "open", open_full)
+    desc = Descriptor("application/x", Digest.from_bytes(data), len(data))
+    reader = VerifyingReader(io.BytesIO(data), desc.digest, len(data))
+    with pytest.raises(TransportError, match=r"cannot write a blob in .*No space left on device"):
+        BlobWriter(tmp_path).write(reader, desc)
+    assert os.listdir(tmp_path) == []
+    assert _writer_threads() == []
+
+
+def test_deferred_directory_fsyncs_happen_once_in_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(atomic, "fsync_dir", lambda path: synced.append(Path(path)))
+    writer = BlobWriter(tmp_path, defer_dir_sync=True)
+    for data in (b"one", b"two", DATA):
+        writer.write(io.BytesIO(data))
+    writer.write(io.BytesIO(DATA), Descriptor("x", Digest.from_bytes(DATA, "sha512"), len(DATA)))
+    assert synced == []
+    writer.sync()
+    assert synced == [tmp_path / "sha256", tmp_path / "sha512"]
+    writer.sync()
+    assert len(synced) == 2
+    eager = BlobWriter(tmp_path / "eager")
+    eager.write(io.BytesIO(b"one"))
+    eager.write(io.BytesIO(b"two"))
+    assert synced[2:] == [tmp_path / "eager" / "sha256"] * 2

@@ -125,12 +125,14 @@ def copy_command(
     otherwise written byte for byte, so its digest stays the same.
     """
     from boxwright.cli.main import current_state
-    from boxwright.cli.output import make_progress
     from boxwright.copy import DEFAULT_PARALLEL, CopyOptions, copy_image
 
     quiet = quiet or current_state().quiet
-    terminal = not quiet and sys.stderr.isatty()
-    reporter = make_progress(quiet=False, force_terminal=True) if terminal else None
+    reporter: ProgressReporter | None = None
+    if not quiet and sys.stderr.isatty():
+        from boxwright.cli.output import make_progress
+
+        reporter = make_progress(quiet=False, force_terminal=True)
     on_progress: ProgressCallback | None
     if quiet:
         on_progress = None

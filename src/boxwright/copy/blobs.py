@@ -4,6 +4,9 @@ One blob goes through a chain of readers, one named step each (as in containers/
 the source's verifying reader → progress → [detect compression → decompress, checking the
 diff_id → compress] → the destination's ``put_blob``, which hashes what it writes. Nothing is
 ever held whole in memory, and a failure anywhere makes ``put_blob`` fail and leave nothing.
+A blob copied unchanged is hashed once: the readers on its way pass the source's
+self-verification through (:class:`~boxwright.transport.atomic.VerifiedStream`), so the
+destination trusts it instead of hashing the same bytes again.
 
 A :class:`BlobCopier` is shared by the worker threads of one copy: it remembers the blobs it
 has already handled, so a layer named twice (or by two images of an index) moves once.
@@ -29,6 +32,7 @@ from boxwright.copy.progress import (
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import layer_compression
+from boxwright.oci.readers import WrappedReader
 from boxwright.transport.base import ImageDestination, ImageSource
 
 
@@ -178,14 +182,53 @@ def _detect_layer_compression(stream: IO[bytes], media_type: str) -> tuple[IO[by
     """Peek at a layer's first bytes: the compression it really has, when its media type
     says otherwise (docker archives label uncompressed layers as gzip, as containers/image
     does), else None. The returned reader still yields every byte."""
-    from boxwright.layer.compression import PEEK_SIZE, PeekableReader, detect_compression
-
     declared = layer_compression(media_type)
     if declared is None:
         return stream, None
-    peekable = PeekableReader(stream)
-    actual = detect_compression(peekable.peek(PEEK_SIZE))
-    return peekable, (None if actual == declared else actual)  # type: ignore[return-value]
+    from boxwright.layer.compression import PEEK_SIZE, detect_compression
+
+    replay = _Replay(stream, PEEK_SIZE)
+    actual = detect_compression(replay.head)
+    return replay, (None if actual == declared else actual)  # type: ignore[return-value]
+
+
+class _Replay(WrappedReader):
+    """Reads the first bytes of ``stream`` at once (:attr:`head`), then yields every byte.
+
+    Unlike a generic peeking reader it passes the stream's self-verification through
+    (``verifies``/``verified``): the bytes come out unchanged and in order, so a verifying
+    source reader still vouches for all of them.
+    """
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self._stream = stream
+        head = b""
+        while len(head) < size and (more := stream.read(size - len(head))):
+            head += more
+        self.head = head
+        self._pending = head
+
+    @property
+    def verifies(self) -> Digest | None:
+        """The digest the wrapped reader checks its bytes against, if it does."""
+        return getattr(self._stream, "verifies", None)
+
+    @property
+    def verified(self) -> bool:
+        """Whether the wrapped reader reached EOF and found its content right."""
+        return getattr(self._stream, "verified", False) is True
+
+    def read(self, n: int = -1) -> bytes:
+        pending = self._pending
+        if not pending:
+            return self._stream.read(n)
+        self._pending = b""
+        if n is None or n < 0:
+            return pending + self._stream.read()
+        if n <= len(pending):
+            self._pending = pending[n:]
+            return pending[:n]
+        return pending + self._stream.read(n - len(pending))
 
 
 __all__ = ["BlobCopier", "BlobOutcome"]

@@ -39,7 +39,6 @@ from boxwright.copy.convert import (
 from boxwright.copy.progress import MANIFEST, ProgressCallback, ProgressEvent
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError, UsageError
 from boxwright.oci import mediatype as mt
-from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex
@@ -340,6 +339,8 @@ class _Pipeline:
 
         config = manifest.config
         if target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST:
+            from boxwright.oci.config import ImageConfig
+
             converted = ImageConfig.parse(config_bytes).to_oci()
             config_bytes, config = converted.raw, converted.descriptor(mt.OCI_CONFIG)
         self._note(config.digest, self.blobs.put_small(config, config_bytes))
@@ -384,6 +385,8 @@ class _Pipeline:
         """The diff_id of each layer to recompress, from the config (to check the new blob)."""
         if all(plan is None for plan in plans):
             return [None] * len(plans)
+        from boxwright.oci.config import ImageConfig
+
         diff_ids = ImageConfig.parse(config_bytes).diff_ids
         if len(diff_ids) != len(manifest.layers):
             raise ManifestError(
@@ -398,11 +401,17 @@ class _Pipeline:
         plans: Sequence[str | None],
         diff_ids: Sequence[Digest | None],
     ) -> list[BlobOutcome]:
-        """Move the layer blobs on the thread pool; results in layer order."""
-        futures: list[Future[BlobOutcome]] = [
-            self.pool.submit(self.blobs.copy, layer, plan, diff_id)
-            for layer, plan, diff_id in zip(layers, plans, diff_ids, strict=True)
-        ]
+        """Move the layer blobs on the thread pool; results in layer order.
+
+        The largest blobs are started first: the copy takes at least as long as its largest
+        blob, so that one must never wait in the queue behind small ones.
+        """
+        jobs = list(zip(layers, plans, diff_ids, strict=True))
+        biggest_first = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].size)
+        by_layer: dict[int, Future[BlobOutcome]] = {
+            i: self.pool.submit(self.blobs.copy, *jobs[i]) for i in biggest_first
+        }
+        futures = [by_layer[i] for i in range(len(jobs))]
         try:
             outcomes = [future.result() for future in futures]
         except BaseException:

@@ -55,7 +55,11 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 class ProgressReader(WrappedReader):
-    """A reader passing bytes through and reporting ``progress`` events about every MiB."""
+    """A reader passing bytes through and reporting ``progress`` events about every MiB.
+
+    The bytes pass unchanged, so the self-verification of the wrapped reader (``verifies``
+    and ``verified``, see :class:`~boxwright.transport.atomic.VerifiedStream`) shows through.
+    """
 
     def __init__(
         self,
@@ -68,6 +72,16 @@ class ProgressReader(WrappedReader):
         self._every = every
         self._next = every
         self.count = 0
+
+    @property
+    def verifies(self) -> Digest | None:
+        """The digest the wrapped reader checks its bytes against, if it does."""
+        return getattr(self._stream, "verifies", None)
+
+    @property
+    def verified(self) -> bool:
+        """Whether the wrapped reader reached EOF and found its content right."""
+        return getattr(self._stream, "verified", False) is True
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n)

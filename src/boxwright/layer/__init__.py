@@ -7,36 +7,48 @@ devices, xattrs, owners, modes, mtimes; hostile-input safe; rootless with an
 deterministic tar of what changed), :class:`TarWriter`, :class:`LayerWriter` (digest and
 diff_id in one pass), :func:`compress_writer` and :class:`CompressingReader`.
 
-The codecs (isal, zstandard) and tarfile are imported inside functions, so importing this
-package stays cheap.
+Names are re-exported lazily (PEP 562): importing one module of this package (say
+``boxwright.layer.compression`` on the copy path) loads neither the others (apply, generate,
+snapshot) nor the codecs (isal, zstandard) and tarfile, so the command line starts fast.
 """
 
-from boxwright.layer.apply import ApplyOptions, ApplyResult, apply_layer, apply_layers
-from boxwright.layer.compression import (
-    CompressingReader,
-    CompressWriter,
-    auto_decompress,
-    compress_writer,
-    decompress,
-    detect_compression,
-)
-from boxwright.layer.generate import (
-    GenerateOptions,
-    GenerateResult,
-    generate_layer,
-    tree_layer,
-)
-from boxwright.layer.ownership import Intended, OwnershipEntry, OwnershipRecord
-from boxwright.layer.pathsafe import (
-    RootDir,
-    clean_entry_name,
-    mkdir_parents_in_root,
-    remove_tree,
-    resolve_in_root,
-)
-from boxwright.layer.snapshot import Snapshot, SnapshotEntry
-from boxwright.layer.streams import LayerDigests, LayerReader, LayerWriter
-from boxwright.layer.tarwriter import TarHeader, TarWriter
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "ApplyOptions": "boxwright.layer.apply",
+    "ApplyResult": "boxwright.layer.apply",
+    "CompressWriter": "boxwright.layer.compression",
+    "CompressingReader": "boxwright.layer.compression",
+    "GenerateOptions": "boxwright.layer.generate",
+    "GenerateResult": "boxwright.layer.generate",
+    "Intended": "boxwright.layer.ownership",
+    "LayerDigests": "boxwright.layer.streams",
+    "LayerReader": "boxwright.layer.streams",
+    "LayerWriter": "boxwright.layer.streams",
+    "OwnershipEntry": "boxwright.layer.ownership",
+    "OwnershipRecord": "boxwright.layer.ownership",
+    "RootDir": "boxwright.layer.pathsafe",
+    "Snapshot": "boxwright.layer.snapshot",
+    "SnapshotEntry": "boxwright.layer.snapshot",
+    "TarHeader": "boxwright.layer.tarwriter",
+    "TarWriter": "boxwright.layer.tarwriter",
+    "apply_layer": "boxwright.layer.apply",
+    "apply_layers": "boxwright.layer.apply",
+    "auto_decompress": "boxwright.layer.compression",
+    "clean_entry_name": "boxwright.layer.pathsafe",
+    "compress_writer": "boxwright.layer.compression",
+    "decompress": "boxwright.layer.compression",
+    "detect_compression": "boxwright.layer.compression",
+    "generate_layer": "boxwright.layer.generate",
+    "mkdir_parents_in_root": "boxwright.layer.pathsafe",
+    "remove_tree": "boxwright.layer.pathsafe",
+    "resolve_in_root": "boxwright.layer.pathsafe",
+    "tree_layer": "boxwright.layer.generate",
+}
 
 __all__ = [
     "ApplyOptions",
@@ -69,3 +81,46 @@ __all__ = [
     "resolve_in_root",
     "tree_layer",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name on first access and cache the name here."""
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
+    from boxwright.layer.apply import ApplyOptions, ApplyResult, apply_layer, apply_layers
+    from boxwright.layer.compression import (
+        CompressingReader,
+        CompressWriter,
+        auto_decompress,
+        compress_writer,
+        decompress,
+        detect_compression,
+    )
+    from boxwright.layer.generate import (
+        GenerateOptions,
+        GenerateResult,
+        generate_layer,
+        tree_layer,
+    )
+    from boxwright.layer.ownership import Intended, OwnershipEntry, OwnershipRecord
+    from boxwright.layer.pathsafe import (
+        RootDir,
+        clean_entry_name,
+        mkdir_parents_in_root,
+        remove_tree,
+        resolve_in_root,
+    )
+    from boxwright.layer.snapshot import Snapshot, SnapshotEntry
+    from boxwright.layer.streams import LayerDigests, LayerReader, LayerWriter
+    from boxwright.layer.tarwriter import TarHeader, TarWriter

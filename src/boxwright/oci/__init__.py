@@ -4,25 +4,43 @@ Digests, media types, descriptors, platforms, image manifests (OCI and Docker sc
 indexes (OCI index and Docker manifest list), Docker schema 1, image configs, image
 references and runtime specs. Every parsed document keeps its exact raw bytes, and its
 digest is the digest of those bytes.
+
+Names are re-exported lazily (PEP 562): importing one module of this package (say
+``boxwright.oci.digest`` on the copy path) does not load the others (configs, schema 1,
+references, runtime specs), so the command line starts fast.
 """
 
-from boxwright.oci import mediatype
-from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig
-from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import (
-    Digest,
-    HashingReader,
-    VerifyingReader,
-    digest_of_stream,
-    verify_bytes,
-)
-from boxwright.oci.index import ImageIndex
-from boxwright.oci.manifest import ImageManifest
-from boxwright.oci.parse import AnyManifest, guess_media_type, parse_manifest
-from boxwright.oci.platform import Platform
-from boxwright.oci.reference import Reference, parse_normalized
-from boxwright.oci.runtime_spec import parse_user, runtime_spec
-from boxwright.oci.schema1 import Schema1Manifest
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AnyManifest": "boxwright.oci.parse",
+    "ContainerConfig": "boxwright.oci.config",
+    "Descriptor": "boxwright.oci.descriptor",
+    "Digest": "boxwright.oci.digest",
+    "HashingReader": "boxwright.oci.digest",
+    "HistoryEntry": "boxwright.oci.config",
+    "ImageConfig": "boxwright.oci.config",
+    "ImageIndex": "boxwright.oci.index",
+    "ImageManifest": "boxwright.oci.manifest",
+    "Platform": "boxwright.oci.platform",
+    "Reference": "boxwright.oci.reference",
+    "Schema1Manifest": "boxwright.oci.schema1",
+    "VerifyingReader": "boxwright.oci.digest",
+    "digest_of_stream": "boxwright.oci.digest",
+    "guess_media_type": "boxwright.oci.parse",
+    "parse_manifest": "boxwright.oci.parse",
+    "parse_normalized": "boxwright.oci.reference",
+    "parse_user": "boxwright.oci.runtime_spec",
+    "runtime_spec": "boxwright.oci.runtime_spec",
+    "verify_bytes": "boxwright.oci.digest",
+}
+
+#: Submodules offered as attributes (``boxwright.oci.mediatype.OCI_INDEX``).
+_SUBMODULES = frozenset({"mediatype"})
 
 __all__ = [
     "AnyManifest",
@@ -47,3 +65,39 @@ __all__ = [
     "runtime_spec",
     "verify_bytes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name on first access and cache the name here."""
+    if name in _SUBMODULES:
+        return import_module(f"{__name__}.{name}")
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
+    from boxwright.oci import mediatype
+    from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig
+    from boxwright.oci.descriptor import Descriptor
+    from boxwright.oci.digest import (
+        Digest,
+        HashingReader,
+        VerifyingReader,
+        digest_of_stream,
+        verify_bytes,
+    )
+    from boxwright.oci.index import ImageIndex
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.oci.parse import AnyManifest, guess_media_type, parse_manifest
+    from boxwright.oci.platform import Platform
+    from boxwright.oci.reference import Reference, parse_normalized
+    from boxwright.oci.runtime_spec import parse_user, runtime_spec
+    from boxwright.oci.schema1 import Schema1Manifest

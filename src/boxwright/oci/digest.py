@@ -71,6 +71,10 @@ class VerifyingReader(WrappedReader):
 
     Reads stop at ``size`` bytes when the size is known: a source sending more is an error
     too. ``verified`` becomes true once EOF was reached and everything matched.
+
+    :attr:`verifies` names the digest checked, so that a consumer which would hash the same
+    bytes again (:class:`~boxwright.transport.atomic.BlobWriter`) can trust this reader
+    instead: it yields the bytes of that digest or raises at EOF.
     """
 
     def __init__(self, stream: IO[bytes], digest: Digest, size: int | None = None) -> None:
@@ -80,6 +84,11 @@ class VerifyingReader(WrappedReader):
         self._hasher = digest.hasher()
         self._count = 0
         self.verified = False
+
+    @property
+    def verifies(self) -> Digest:
+        """The digest this reader checks what it yields against."""
+        return self._digest
 
     def read(self, n: int = -1) -> bytes:
         if self._size is not None:

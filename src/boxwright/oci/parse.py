@@ -8,16 +8,31 @@ it from the content exactly as containers/image's ``manifest.GuessMIMEType`` doe
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import load_object
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
-from boxwright.oci.schema1 import Schema1Manifest
 
-AnyManifest = ImageManifest | ImageIndex | Schema1Manifest
+if TYPE_CHECKING:
+    from boxwright.oci.schema1 import Schema1Manifest
+
+    AnyManifest = ImageManifest | ImageIndex | Schema1Manifest
+else:
+
+    def __getattr__(name: str) -> Any:
+        """``AnyManifest``, built on first use: Docker schema 1 (and the image config it
+        converts to) loads only when needed, keeping the copy and inspect start-up short."""
+        if name == "AnyManifest":
+            from boxwright.oci.schema1 import Schema1Manifest
+
+            union = ImageManifest | ImageIndex | Schema1Manifest
+            globals()[name] = union
+            return union
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
 """Content types that say nothing about which manifest format a document is."""
@@ -94,6 +109,8 @@ def _parse_as(raw: bytes, media_type: str, *, explicit: bool) -> AnyManifest:
     if media_type in (mt.OCI_INDEX, mt.DOCKER_LIST):
         return ImageIndex.parse(raw, given)
     if media_type in (mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED):
+        from boxwright.oci.schema1 import Schema1Manifest
+
         return Schema1Manifest.parse(raw, given)
     raise UnsupportedMediaTypeError(f"unsupported manifest media type {media_type!r}")
 

@@ -8,18 +8,30 @@ under a real name.
 
 :class:`BlobWriter` applies the same rule to content-addressed blobs: the stream is copied in
 1 MiB chunks while it is hashed, checked against the expected descriptor (digest and size) when
-one is given, and only then renamed to the name derived from its (validated) digest.
+one is given, and only then renamed to the name derived from its (validated) digest. Two
+shortcuts keep a copy as fast as the disk allows without weakening that rule:
+
+* a stream that verifies itself (a :class:`~boxwright.oci.digest.VerifyingReader` for the
+  expected digest, or a byte-preserving wrapper that forwards its ``verifies`` and
+  ``verified``: see :class:`VerifiedStream`) is not hashed a second time; the blob is still
+  renamed into place only after that reader reached EOF with everything matching;
+* a large blob is written by a helper thread while the caller's thread reads and hashes the
+  next chunk (hashlib and ``write`` release the GIL), so hashing and writing use two cores.
+
+A writer may also defer the directory fsyncs of its renames (``defer_dir_sync``) and do them
+once, in :meth:`BlobWriter.sync`, before anything that refers to the blobs (an OCI layout's
+``index.json``) is written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Final, Protocol
 
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
@@ -29,6 +41,43 @@ TEMP_PREFIX = ".tmp-"
 """Prefix of every temporary file boxwright writes; such files are never content."""
 
 OCTET_STREAM = "application/octet-stream"
+
+WRITE_BEHIND_MIN: Final = 4 * CHUNK
+"""Blobs at least this large are written by a helper thread (smaller ones are not worth one)."""
+
+_WRITE_BEHIND_DEPTH: Final = 4
+"""Chunks queued for the helper thread at most: bounds the memory of one blob to ~5 MiB."""
+
+_TEMP_ATTEMPTS: Final = 100
+
+
+class VerifiedStream(Protocol):
+    """A reader that checks its own content: what :class:`BlobWriter` need not hash again.
+
+    ``verifies`` is the digest the bytes it yields must have; it raises
+    :class:`~boxwright.errors.DigestMismatchError` when they do not, at the latest when EOF is
+    read, and ``verified`` is true once EOF was reached and everything matched. Only readers
+    that yield exactly the bytes they verified may offer this (a decompressor may not).
+    """
+
+    @property
+    def verifies(self) -> Digest:
+        """The digest the yielded bytes are checked against."""
+        ...
+
+    @property
+    def verified(self) -> bool:
+        """True once EOF was read and the content matched."""
+        ...
+
+    def read(self, n: int = -1, /) -> bytes:
+        """The next at most ``n`` bytes (b"" at EOF)."""
+        ...
+
+
+def self_verifies(stream: object, digest: Digest) -> bool:
+    """Whether ``stream`` checks its own content against ``digest`` (a :class:`VerifiedStream`)."""
+    return getattr(stream, "verifies", None) == digest and hasattr(stream, "verified")
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -61,20 +110,19 @@ class AtomicFile:
 
     def open(self) -> IO[bytes]:
         """Create the temporary file next to the target and return it for writing."""
-        directory = self.path.parent
-        try:
-            fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=directory)
-        except OSError as e:
-            raise TransportError(f"cannot create a file in {directory}: {e.strerror}") from None
-        self.temp_path = Path(name)
+        fd, self.temp_path = _create_temp(self.path.parent)
         self._file = os.fdopen(fd, "wb")
         return self._file
 
     def __enter__(self) -> IO[bytes]:
         return self.open()
 
-    def commit(self) -> None:
-        """Make the written content visible under the target name, durably."""
+    def commit(self, *, sync_dir: bool = True) -> None:
+        """Make the written content visible under the target name, durably.
+
+        With ``sync_dir`` false the caller takes over the fsync of the directory, which makes
+        the rename durable (:meth:`BlobWriter.sync` does it once for many blobs).
+        """
         if self._file is None or self.temp_path is None:
             raise TransportError(f"{self.path}: atomic file was not opened or already closed")
         f, self._file = self._file, None
@@ -89,7 +137,8 @@ class AtomicFile:
             self._remove_temp()
             raise TransportError(f"cannot write {self.path}: {e.strerror}") from None
         self.temp_path = None
-        fsync_dir(self.path.parent)
+        if sync_dir:
+            fsync_dir(self.path.parent)
 
     def discard(self) -> None:
         """Remove the temporary file; the target keeps whatever it had before."""
@@ -117,6 +166,23 @@ class AtomicFile:
             self.discard()
 
 
+def _create_temp(directory: Path) -> tuple[int, Path]:
+    """Create a new ``.tmp-*`` file (mode 0600, ``O_EXCL``) in ``directory``; its fd and path.
+
+    (``tempfile.mkstemp`` does the same, but importing :mod:`tempfile` costs start-up time.)
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for _ in range(_TEMP_ATTEMPTS):
+        path = directory / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
+        try:
+            return os.open(path, flags, 0o600), path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise TransportError(f"cannot create a file in {directory}: {e.strerror}") from None
+    raise TransportError(f"cannot create a file in {directory}: no free temporary name")
+
+
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
     """Write ``data`` to ``path`` atomically: the file is either the old one or the new one."""
     with AtomicFile(path, mode) as f:
@@ -134,12 +200,55 @@ def copy_stream(source: IO[bytes], out: IO[bytes], hasher: Any | None = None) ->
     return total
 
 
+class _WriteBehind:
+    """Writes chunks to a file on a helper thread, so the caller can read and hash meanwhile.
+
+    At most ``_WRITE_BEHIND_DEPTH`` chunks wait in the queue (the caller blocks when it is
+    full), so memory stays bounded. The first write error is kept and raised to the caller by
+    its next :meth:`write` or by :meth:`close`; later chunks are dropped.
+    """
+
+    def __init__(self, out: IO[bytes]) -> None:
+        import queue
+
+        self._out = out
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_WRITE_BEHIND_DEPTH)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="boxwright-blob-write")
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._out.write(chunk)
+                except BaseException as e:  # handed to the caller's thread
+                    self._error = e
+
+    def write(self, chunk: bytes) -> None:
+        """Queue ``chunk`` (bytes are immutable: the caller may go on at once)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        """Wait until every queued chunk is written; raise the first write error."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class BlobWriter:
     """Writes blobs into a content-addressed directory, visible only once verified.
 
     ``path_for`` maps a validated :class:`Digest` to the blob's final path (for an OCI layout
     ``blobs/ALG/HEX``, for ``dir:`` just ``HEX``); temporary files go to ``temp_dir``, which
     must be on the same filesystem. The default layout is ``root/ALG/HEX``.
+
+    With ``defer_dir_sync``, the directories that received blobs are fsynced by :meth:`sync`
+    (once each) instead of after every rename; the owner must call it before writing anything
+    that refers to the blobs.
     """
 
     def __init__(
@@ -148,10 +257,15 @@ class BlobWriter:
         path_for: Callable[[Digest], Path] | None = None,
         *,
         temp_dir: str | os.PathLike[str] | None = None,
+        defer_dir_sync: bool = False,
     ) -> None:
         self.root = Path(root)
         self._path_for = path_for or (lambda d: self.root / d.algorithm / d.hex)
         self._temp_dir = Path(temp_dir) if temp_dir is not None else self.root
+        self._defer_dir_sync = defer_dir_sync
+        self._lock = threading.Lock()
+        self._made: set[Path] = set()
+        self._unsynced: set[Path] = set()
 
     def path_for(self, digest: Digest | str) -> Path:
         """The final path of a blob; a digest given as text is validated first."""
@@ -171,17 +285,23 @@ class BlobWriter:
         With ``expected``, the content must have its digest and size (a longer stream is
         refused without reading it all); the returned descriptor is ``expected`` itself. Without
         one, the digest (``algorithm``) and size are measured and the media type is
-        ``application/octet-stream``. On any failure nothing is left under a blob name.
+        ``application/octet-stream``. A stream that verifies itself against the expected
+        digest (:class:`VerifiedStream`) is trusted instead of hashed again. On any failure
+        nothing is left under a blob name.
         """
+        trusted = expected is not None and self_verifies(stream, expected.digest)
         if expected is not None:
             algorithm = expected.digest.algorithm
-        hasher = new_hasher(algorithm)
+        hasher = None if trusted else new_hasher(algorithm)
         limit = expected.size if expected is not None else None
-        self._temp_dir.mkdir(parents=True, exist_ok=True)
-        atomic: AtomicFile | None = None
+        self._makedirs(self._temp_dir)
+        atomic = AtomicFile(self._temp_dir / "blob")
+        behind: _WriteBehind | None = None
         try:
-            atomic = AtomicFile(self._temp_dir / "blob")
             out = atomic.open()
+            if limit is not None and limit >= WRITE_BEHIND_MIN:
+                behind = _WriteBehind(out)
+            put = out.write if behind is None else behind.write
             size = 0
             while True:
                 want = CHUNK if limit is None else min(CHUNK, limit - size + 1)
@@ -194,30 +314,100 @@ class BlobWriter:
                     raise DigestMismatchError(
                         f"blob {expected.digest} is longer than its expected size {limit}"
                     )
-                hasher.update(chunk)
-                out.write(chunk)
-            digest = Digest(algorithm, hasher.hexdigest())
-            if expected is not None:
-                if size != expected.size:
-                    raise DigestMismatchError(
-                        f"blob {expected.digest} is truncated: got {size} of {expected.size} bytes"
-                    )
-                if digest != expected.digest:
-                    raise DigestMismatchError(
-                        f"blob content does not match its digest: expected {expected.digest}, "
-                        f"got {digest}"
-                    )
+                if hasher is not None:
+                    hasher.update(chunk)
+                try:
+                    put(chunk)
+                except OSError as e:
+                    raise self._write_failed(e) from None
+            if behind is not None:
+                pending = behind
+                behind = None  # closed here: nothing left for _abandon to stop
+                try:
+                    pending.close()
+                except OSError as e:
+                    raise self._write_failed(e) from None
+            digest = self._check(stream, expected, hasher, algorithm, size)
             final = self._path_for(digest)
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self._makedirs(final.parent)
             atomic.path = final
-            atomic.commit()
+            atomic.commit(sync_dir=not self._defer_dir_sync)
         except BaseException:
-            if atomic is not None:
-                atomic.discard()
+            self._abandon(atomic, behind)
             raise
+        if self._defer_dir_sync:
+            with self._lock:
+                self._unsynced.add(final.parent)
         if expected is not None:
             return expected
         return Descriptor(OCTET_STREAM, digest, size)
+
+    @staticmethod
+    def _check(
+        stream: IO[bytes],
+        expected: Descriptor | None,
+        hasher: Any | None,
+        algorithm: str,
+        size: int,
+    ) -> Digest:
+        """The digest of what was written, checked against ``expected`` (when given)."""
+        if expected is None:
+            assert hasher is not None
+            return Digest(algorithm, hasher.hexdigest())
+        if size != expected.size:
+            raise DigestMismatchError(
+                f"blob {expected.digest} is truncated: got {size} of {expected.size} bytes"
+            )
+        if hasher is None:
+            # The stream checked the bytes itself; it must have seen EOF and found them right.
+            if getattr(stream, "verified", False) is not True:
+                raise DigestMismatchError(
+                    f"blob {expected.digest} was not verified by its reader before EOF"
+                )
+            return expected.digest
+        digest = Digest(algorithm, hasher.hexdigest())
+        if digest != expected.digest:
+            raise DigestMismatchError(
+                f"blob content does not match its digest: expected {expected.digest}, got {digest}"
+            )
+        return digest
+
+    def _write_failed(self, error: OSError) -> TransportError:
+        return TransportError(f"cannot write a blob in {self._temp_dir}: {error.strerror or error}")
+
+    @staticmethod
+    def _abandon(atomic: AtomicFile, behind: _WriteBehind | None) -> None:
+        """Stop the helper thread (its error, if any, is superseded) and drop the temp file."""
+        if behind is not None:
+            with contextlib.suppress(BaseException):
+                behind.close()
+        atomic.discard()
+
+    def _makedirs(self, directory: Path) -> None:
+        """Create ``directory`` (and parents) once per writer, not once per blob."""
+        if directory in self._made:
+            return
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TransportError(f"cannot create the directory {directory}: {e.strerror}") from None
+        with self._lock:
+            self._made.add(directory)
+
+    def sync(self) -> None:
+        """fsync, once each, the directories whose renames were deferred (``defer_dir_sync``).
+
+        After it returns, every blob written so far survives a crash.
+        """
+        with self._lock:
+            pending, self._unsynced = self._unsynced, set()
+        for directory in sorted(pending):
+            try:
+                fsync_dir(directory)
+            except OSError as e:
+                raise TransportError(
+                    f"cannot sync the directory {directory}: {e.strerror}"
+                ) from None
 
     def write_bytes(self, data: bytes, expected: Descriptor | None = None) -> Descriptor:
         """Store a small in-memory document (a manifest or config) as a blob."""
@@ -230,7 +420,9 @@ __all__ = [
     "TEMP_PREFIX",
     "AtomicFile",
     "BlobWriter",
+    "VerifiedStream",
     "atomic_write",
     "copy_stream",
     "fsync_dir",
+    "self_verifies",
 ]

@@ -134,7 +134,8 @@ class DirDestination:
             atomic_write(self.root / VERSION_FILE, VERSION.encode())
         except OSError as e:
             raise TransportError(f"cannot create {self.root}: {e.strerror}") from None
-        self._blobs = BlobWriter(self.root, lambda d: self.root / d.hex)
+        # Blob renames are made durable together, by one directory fsync in commit().
+        self._blobs = BlobWriter(self.root, lambda d: self.root / d.hex, defer_dir_sync=True)
         self._used: set[str] = {VERSION_FILE, MANIFEST_FILE}
         self._manifests: dict[Digest, str] = {}
 
@@ -189,6 +190,7 @@ class DirDestination:
                 f"cannot commit {self._name}: manifest {top.digest} was not stored first"
             ) from None
         verify_bytes(raw, top.digest, top.size)
+        self._blobs.sync()  # every blob is durable before manifest.json names the image
         atomic_write(self.root / MANIFEST_FILE, raw)
         # The top manifest lives in manifest.json only (children keep HEX.manifest.json).
         self._used.discard(staged.name)

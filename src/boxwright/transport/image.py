@@ -15,10 +15,9 @@ record sizes); sources then verify the digest only.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
-from boxwright.layer.streams import LayerReader
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
@@ -27,26 +26,14 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
-from boxwright.oci.schema1 import Schema1Manifest
 from boxwright.transport.base import ImageSource
+
+if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
+    from boxwright.oci.schema1 import Schema1Manifest
 
 MAX_INDEX_DEPTH: Final = 8
 MAX_CONFIG_SIZE: Final = 4 << 20
 UNKNOWN_SIZE: Final = -1
-
-
-class _OwnedLayerReader(LayerReader):
-    """A :class:`LayerReader` that also closes the blob stream it decompresses."""
-
-    def __init__(self, stream: IO[bytes], compression: str | None, diff_id: Digest) -> None:
-        super().__init__(stream, compression, diff_id)
-        self._owned = stream
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._owned.close()
 
 
 class Image:
@@ -132,9 +119,11 @@ class Image:
         The compression is detected from the content (media types of some sources, such
         as docker archives, do not say whether a layer file is compressed).
         """
+        from boxwright.transport.owned_layer import OwnedLayerReader
+
         desc = self._descriptor(layer)
         diff_id = self.diff_ids[layer]
-        reader = _OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
+        reader = OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
         return reader  # type: ignore[return-value]
 
 
@@ -153,6 +142,8 @@ def _choose(index: ImageIndex, platform: Platform | None) -> Descriptor:
 
 def _from_schema1(source: ImageSource, schema1: Schema1Manifest) -> Image:
     """Present a schema 1 image as Docker schema 2: measure each layer once for its diff_id."""
+    from boxwright.layer.streams import LayerReader
+
     measured: dict[Digest, tuple[Descriptor, Digest]] = {}
     layers: list[Descriptor] = []
     diff_ids: list[Digest] = []
@@ -199,13 +190,15 @@ def open_image(
             if not media_type:
                 media_type = entry.media_type
             continue
-        if isinstance(parsed, Schema1Manifest):
-            image = _from_schema1(source, parsed)
-            image.index = index
-            return image
-        if not isinstance(parsed, ImageManifest):
+        if isinstance(parsed, ImageManifest):
+            return Image(source, parsed, chosen_digest or parsed.digest, index)
+        from boxwright.oci.schema1 import Schema1Manifest
+
+        if not isinstance(parsed, Schema1Manifest):
             raise UnsupportedMediaTypeError(f"{source.name}: not an image manifest")
-        return Image(source, parsed, chosen_digest or parsed.digest, index)
+        image = _from_schema1(source, parsed)
+        image.index = index
+        return image
     raise ManifestError(
         f"{source.name}: indexes nest more than {MAX_INDEX_DEPTH} levels deep; refusing to follow"
     )

@@ -310,7 +310,8 @@ class OCILayoutDestination:
         self.image = validate_ref_name(image) if image else ""
         self._name = name or f"oci:{self.root}" + (f":{image}" if image else "")
         self._prepare()
-        self._blobs = BlobWriter(self.root / BLOBS_DIR)
+        # Blob renames are made durable together, by one fsync of blobs/ALG in commit().
+        self._blobs = BlobWriter(self.root / BLOBS_DIR, defer_dir_sync=True)
 
     def _prepare(self) -> None:
         root = self.root
@@ -375,6 +376,7 @@ class OCILayoutDestination:
             )
         annotations = {REF_NAME_ANNOTATION: self.image} if self.image else {}
         entry = Descriptor(top.media_type, top.digest, top.size, annotations=annotations)
+        self._blobs.sync()  # every blob the new entry refers to is durable before index.json
         with locked(self.root / LOCK_FILE):
             index_path = self.root / INDEX_FILE
             try:
