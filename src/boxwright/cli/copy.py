@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
+from boxwright.cli.params import parse_platform
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -52,20 +53,6 @@ class SkopeoLines:
             self._stream.flush()
 
 
-def _parse_platform(
-    _ctx: click.Context, _param: click.Parameter, value: str | None
-) -> Platform | None:
-    if value is None:
-        return None
-    from boxwright.errors import UsageError
-    from boxwright.oci.platform import Platform
-
-    try:
-        return Platform.parse(value)
-    except UsageError as error:
-        raise click.BadParameter(str(error)) from None
-
-
 @click.command(
     "copy",
     epilog=EXAMPLES,
@@ -75,7 +62,7 @@ def _parse_platform(
 @click.option(
     "--platform",
     metavar="OS/ARCH[/VARIANT]",
-    callback=_parse_platform,
+    callback=parse_platform,
     help="The image to pick out of an index (default: this machine's platform).",
 )
 @click.option(

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from boxwright.cli.params import parse_platform
+
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
 
@@ -29,20 +31,6 @@ Examples:
 {{json .}}; fields: Name Digest RepoTags Created DockerVersion Labels Architecture Variant
 Os Layers LayersData Env.
 """
-
-
-def _parse_platform(
-    _ctx: click.Context, _param: click.Parameter, value: str | None
-) -> Platform | None:
-    if value is None:
-        return None
-    from boxwright.errors import UsageError
-    from boxwright.oci.platform import Platform
-
-    try:
-        return Platform.parse(value)
-    except UsageError as error:
-        raise click.BadParameter(str(error)) from None
 
 
 @click.command("inspect", epilog=EXAMPLES, short_help="Describe an image from any reference.")
@@ -63,7 +51,7 @@ def _parse_platform(
 @click.option(
     "--platform",
     metavar="OS/ARCH[/VARIANT]",
-    callback=_parse_platform,
+    callback=parse_platform,
     help="The image to describe out of an index (default: this machine's platform).",
 )
 @click.argument("reference")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from boxwright.cli.output import make_progress
+from boxwright.cli.params import parse_platform
+
+if TYPE_CHECKING:
+    from boxwright.oci.platform import Platform
 
 
 @click.command(
@@ -28,11 +33,16 @@ from boxwright.cli.output import make_progress
     help="Keep owners, modes and devices in a side record instead of applying them "
     "(default: on when not running as root).",
 )
-@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]", help="Image to pick.")
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    callback=parse_platform,
+    help="The image to unpack out of an index (default: this machine's platform).",
+)
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def unpack_command(
-    bundle: bool, rootless: bool | None, platform: str | None, ref: str, directory: Path
+    bundle: bool, rootless: bool | None, platform: Platform | None, ref: str, directory: Path
 ) -> None:
     """Unpack the image REF into DIRECTORY (new or empty), as umoci unpack does.
 
