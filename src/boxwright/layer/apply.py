@@ -1,6 +1,7 @@
 """Applying a layer (an uncompressed tar stream) onto a directory, with the OCI rules.
 
-The tar is read in stream mode, one header at a time; ``extractall`` is never used. Each
+The tar is read one header at a time by :class:`~boxwright.layer.tarread.TarReader` (file
+content goes from its chunks straight to ``os.write``); ``extractall`` is never used. Each
 entry name is cleaned and contained (see :mod:`boxwright.layer.pathsafe`: ``../x`` and
 ``/x`` both land on ``x`` inside the root, as umoci does), its parent is resolved inside the
 root through directory handles, and the last component is never followed, so an entry over
@@ -11,8 +12,10 @@ an existing symlink replaces the link. What the OCI image spec asks for:
 * Regular files, directories (an existing directory is kept and its metadata updated),
   symlinks (stored verbatim, never followed), hardlinks (the target is resolved inside the
   root, must exist and must not be a directory), fifos, character and block devices.
-* Owners (``chown`` as root), modes including setuid/setgid/sticky (set after ``chown``,
-  which clears them), ``SCHILY.xattr.*`` PAX records (set after ``chown``, which clears
+* Owners (``chown`` as root, skipped when the new file already has the entry's owner),
+  modes including setuid/setgid/sticky (set after ``chown``, which clears them; a file is
+  created with its mode, so ``chmod`` is needed only for special bits or a narrower
+  umask), ``SCHILY.xattr.*`` PAX records (set after ``chown``, which clears
   ``security.capability``), and mtimes (directories last, deepest first, since writing
   their children changes them). A directory the layer writes into (or removes from)
   without an entry of its own keeps the times it had, as umoci does.
@@ -36,7 +39,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 
 from boxwright.errors import BoxwrightError, LayerError, UnsafePathError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
@@ -47,15 +50,10 @@ from boxwright.layer.pathsafe import (
     remove_at,
     split_parent,
 )
+from boxwright.layer.tarread import TarEntry, TarReader
 
-if TYPE_CHECKING:
-    import tarfile
-
-CHUNK = 1 << 20
-TAR_BUFSIZE = 16 * 1024
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
-_XATTR_PREFIX = "SCHILY.xattr."
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
@@ -102,27 +100,6 @@ class ApplyResult:
         return self.symlinks + self.hardlinks
 
 
-def _parse_ns(text: str) -> int:
-    """A PAX time (``"1700000000.123456789"``, maybe negative) in nanoseconds, exactly."""
-    text = text.strip()
-    negative = text.startswith("-")
-    whole, _, frac = text.lstrip("+-").partition(".")
-    value = int(whole or "0") * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
-    return -value if negative else value
-
-
-def _times(member: tarfile.TarInfo) -> tuple[int, int]:
-    pax = member.pax_headers
-    text = pax.get("mtime")
-    try:
-        mtime = _parse_ns(text) if text else int(member.mtime * 1_000_000_000)
-        text = pax.get("atime")
-        atime = _parse_ns(text) if text else mtime
-    except ValueError as exc:
-        raise LayerError(f"tar entry {member.name!r} has an invalid time: {exc}") from exc
-    return atime, mtime
-
-
 def _read_umask() -> int | None:
     try:
         with open("/proc/self/status", "rb") as status:
@@ -132,14 +109,6 @@ def _read_umask() -> int | None:
     except (OSError, ValueError):
         pass
     return None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    written = os.write(fd, data)
-    if written < len(data):
-        view = memoryview(data)
-        while written < len(data):
-            written += os.write(fd, view[written:])
 
 
 class _Applier:
@@ -156,30 +125,17 @@ class _Applier:
         self.holders: set[str] = {""}
         umask = _read_umask()
         self.umask = 0o7777 if umask is None else umask
+        self.euid = os.geteuid()
 
     # -- driver ---------------------------------------------------------------------------------
 
     def run(self, stream: IO[bytes]) -> ApplyResult:
-        import tarfile
-
+        reader = TarReader(stream)
         try:
-            try:
-                archive = tarfile.open(  # noqa: SIM115 - the stream is not ours to close
-                    fileobj=stream,
-                    mode="r|",
-                    bufsize=TAR_BUFSIZE,
-                    encoding="utf-8",
-                    errors="surrogateescape",
-                )
-                members: list[tarfile.TarInfo] = archive.members  # type: ignore[attr-defined]
-                while (member := archive.next()) is not None:
-                    members.clear()  # stream mode needs no index; keep memory flat
-                    self.tree.trim()
-                    self._entry(archive, member)
-            except tarfile.TarError as exc:
-                raise LayerError(f"layer is not a valid tar stream: {exc}") from exc
-            while stream.read(CHUNK):  # let a verifying reader see EOF (tar end padding)
-                pass
+            while (entry := reader.next()) is not None:
+                self.tree.trim()
+                self._entry(reader, entry)
+            reader.drain()  # let a verifying reader see EOF (tar end padding)
             self._restore_dir_times()  # before modes: a restored mode may deny search
             if self.rootless:
                 self.tree.restore_modes()
@@ -187,11 +143,11 @@ class _Applier:
             self.tree.close()
         return self.result
 
-    def _entry(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+    def _entry(self, reader: TarReader, member: TarEntry) -> None:
         name = clean_entry_name(member.name, allow_root=True)
         try:
             if not name:
-                if not member.isdir():
+                if member.type != b"5":
                     raise UnsafePathError(
                         f"tar entry {member.name!r} would replace the root directory with a "
                         "non-directory; refusing it"
@@ -209,8 +165,8 @@ class _Applier:
             if pcanon not in self.dir_times:
                 self._keep_times(pfd, pcanon)
             kind = member.type
-            if member.isreg():
-                self._file(archive, member, pfd, base, path)
+            if kind == b"0":
+                self._file(reader, member, pfd, base, path)
             elif kind == b"5":  # DIRTYPE
                 self._dir(member, pfd, base, path)
             elif kind == b"2":  # SYMTYPE
@@ -271,7 +227,7 @@ class _Applier:
     def _note(
         self,
         path: str,
-        member: tarfile.TarInfo,
+        member: TarEntry,
         *,
         mode: int | None = None,
         rdev: tuple[int, int] | None = None,
@@ -287,15 +243,11 @@ class _Applier:
         elif len(record):
             record.remove(path)
 
-    def _xattrs(self, target: int | str, member: tarfile.TarInfo) -> dict[str, bytes]:
+    def _xattrs(self, target: int | str, member: TarEntry) -> dict[str, bytes]:
         """Set the entry's xattrs on ``target`` (an fd, or a path whose last part is not
         followed); return those the kernel refused."""
         refused: dict[str, bytes] = {}
-        for key, value in member.pax_headers.items():
-            if not key.startswith(_XATTR_PREFIX):
-                continue
-            attr = key[len(_XATTR_PREFIX) :]
-            data = value.encode("utf-8", "surrogateescape")
+        for attr, data in (member.xattrs or {}).items():
             try:
                 if isinstance(target, int):
                     os.setxattr(target, attr, data)
@@ -311,8 +263,14 @@ class _Applier:
                 )
         return refused
 
-    def _set_owner_mode_fd(self, fd: int, member: tarfile.TarInfo, created_mode: int) -> None:
-        if self.chown:
+    def _set_owner_mode_fd(
+        self, fd: int, member: TarEntry, created_mode: int, pfd: int, pcanon: str
+    ) -> None:
+        """Owner and mode of a file just created in ``pfd``: a chown that would change
+        nothing (the owner is who created it) is skipped, and so is a chmod."""
+        if self.chown and (
+            member.uid != self.euid or self.tree.creation_gid(pcanon, pfd) != member.gid
+        ):
             os.fchown(fd, member.uid, member.gid)
         mode = member.mode & 0o7777
         if mode != created_mode & ~self.umask or (mode & 0o7000 and self.chown):
@@ -329,8 +287,8 @@ class _Applier:
 
     def _file(
         self,
-        archive: tarfile.TarFile,
-        member: tarfile.TarInfo,
+        reader: TarReader,
+        member: TarEntry,
         pfd: int,
         base: str,
         path: str,
@@ -338,30 +296,17 @@ class _Applier:
         created = member.mode & 0o777
         fd = self._create_file(pfd, base, path, created)
         try:
-            size = member.size
-            if size:
-                source: Any = (
-                    archive.fileobj if member.sparse is None else archive.extractfile(member)
-                )
-                left = size
-                while left:
-                    chunk = source.read(left if left < CHUNK else CHUNK)
-                    if not chunk:
-                        raise LayerError(
-                            f"tar entry {member.name!r} is truncated: the layer ends inside it"
-                        )
-                    _write_all(fd, chunk)
-                    left -= len(chunk)
-                self.result.bytes += size
-            self._set_owner_mode_fd(fd, member, created)
-            refused = self._xattrs(fd, member) if member.pax_headers else None
-            os.utime(fd, ns=_times(member))
+            if member.size:
+                self.result.bytes += reader.copy_to(fd)
+            self._set_owner_mode_fd(fd, member, created, pfd, split_parent(path)[0])
+            refused = self._xattrs(fd, member) if member.xattrs else None
+            os.utime(fd, ns=(member.atime_ns, member.mtime_ns))
         finally:
             os.close(fd)
         self._note(path, member, xattrs=refused)
         self.result.files += 1
 
-    def _dir(self, member: tarfile.TarInfo, pfd: int, base: str, path: str) -> None:
+    def _dir(self, member: TarEntry, pfd: int, base: str, path: str) -> None:
         try:
             os.mkdir(base, 0o700, dir_fd=pfd)
         except FileExistsError:
@@ -375,7 +320,7 @@ class _Applier:
         self._dir_metadata(fd, path, member)
         self.result.dirs += 1
 
-    def _dir_metadata(self, fd: int, path: str, member: tarfile.TarInfo) -> None:
+    def _dir_metadata(self, fd: int, path: str, member: TarEntry) -> None:
         if self.chown:
             os.fchown(fd, member.uid, member.gid)
         mode = member.mode & 0o7777
@@ -384,13 +329,14 @@ class _Applier:
             self.tree.defer_mode(path, mode)
         else:
             os.fchmod(fd, mode)
-        refused = self._xattrs(fd, member) if member.pax_headers else None
-        self.dir_times[path] = _times(member)
+        self.tree.changed(path)
+        refused = self._xattrs(fd, member) if member.xattrs else None
+        self.dir_times[path] = (member.atime_ns, member.mtime_ns)
         self._note(path, member, xattrs=refused)
         if path:
             self.written.add(path)
 
-    def _symlink(self, member: tarfile.TarInfo, pfd: int, base: str, path: str) -> None:
+    def _symlink(self, member: TarEntry, pfd: int, base: str, path: str) -> None:
         target = member.linkname
         if not target:
             raise LayerError(f"symlink entry {member.name!r} has an empty target")
@@ -404,7 +350,7 @@ class _Applier:
 
     def _path_metadata(
         self,
-        member: tarfile.TarInfo,
+        member: TarEntry,
         pfd: int,
         base: str,
         path: str,
@@ -419,12 +365,12 @@ class _Applier:
         if chmod:
             chmod_at(pfd, base, member.mode & 0o7777)
         refused = None
-        if member.pax_headers:
+        if member.xattrs:
             refused = self._xattrs(f"/proc/self/fd/{pfd}/{base}", member)
-        os.utime(base, ns=_times(member), dir_fd=pfd, follow_symlinks=False)
+        os.utime(base, ns=(member.atime_ns, member.mtime_ns), dir_fd=pfd, follow_symlinks=False)
         self._note(path, member, mode=mode, rdev=rdev, xattrs=refused)
 
-    def _hardlink(self, member: tarfile.TarInfo, pfd: int, base: str, path: str) -> None:
+    def _hardlink(self, member: TarEntry, pfd: int, base: str, path: str) -> None:
         linkname = clean_entry_name(member.linkname, allow_root=True)
         missing = LayerError(
             f"hardlink {member.name!r} points to {member.linkname!r}, which does not exist "
@@ -464,7 +410,7 @@ class _Applier:
                     self.record.remove(path)
         self.result.hardlinks += 1
 
-    def _fifo(self, member: tarfile.TarInfo, pfd: int, base: str, path: str) -> None:
+    def _fifo(self, member: TarEntry, pfd: int, base: str, path: str) -> None:
         try:
             os.mkfifo(base, 0o600, dir_fd=pfd)
         except FileExistsError:
@@ -473,7 +419,7 @@ class _Applier:
         self._path_metadata(member, pfd, base, path, chmod=True)
         self.result.fifos += 1
 
-    def _device(self, member: tarfile.TarInfo, pfd: int, base: str, path: str) -> None:
+    def _device(self, member: TarEntry, pfd: int, base: str, path: str) -> None:
         kind = stat.S_IFCHR if member.type == b"3" else stat.S_IFBLK
         rdev = (member.devmajor, member.devminor)
         self.result.devices += 1
@@ -503,7 +449,7 @@ class _Applier:
 
     # -- whiteouts ----------------------------------------------------------------------------
 
-    def _whiteout(self, parent: str, base: str, member: tarfile.TarInfo) -> None:
+    def _whiteout(self, parent: str, base: str, member: TarEntry) -> None:
         self.result.whiteouts += 1
         opaque = base == OPAQUE_WHITEOUT
         victim = base[len(WHITEOUT_PREFIX) :]

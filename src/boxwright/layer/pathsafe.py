@@ -47,6 +47,15 @@ def clean_entry_name(name: str, *, allow_root: bool = False) -> str:
     Raises :class:`UnsafePathError` for a NUL byte, a component longer than 255 bytes, a path
     longer than 4095 bytes, or a name that reduces to the root when ``allow_root`` is false.
     """
+    # Fast path: an already clean short ASCII name ("./" prefix and trailing "/" allowed),
+    # which is what almost every entry of a real layer looks like.
+    rel = name[2:] if name.startswith("./") else name
+    if rel.endswith("/"):
+        rel = rel.rstrip("/")
+    if rel and len(rel) <= NAME_MAX and rel.isascii() and rel[0] != "/" and "\x00" not in rel:
+        fast = rel.split("/")
+        if "" not in fast and "." not in fast and ".." not in fast:
+            return rel
     if "\x00" in name:
         raise UnsafePathError(f"tar entry {_short(name)} contains a NUL byte")
     parts: list[str] = []
@@ -238,6 +247,7 @@ class RootDir:
         self.on_create = on_create
         self.dir_mode = dir_mode
         self._cache: OrderedDict[str, int] = OrderedDict()
+        self._gids: dict[str, int | None] = {}  # creation_gid() of cached directories
         self._restore: dict[str, int] = {}
         if rootless:
             self._ensure_writable(self.fd, "")
@@ -249,6 +259,7 @@ class RootDir:
         for fd in self._cache.values():
             os.close(fd)
         self._cache.clear()
+        self._gids.clear()
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
@@ -362,8 +373,9 @@ class RootDir:
         so every handle returned since the last ``trim()`` stays valid until the next one.
         """
         while len(self._cache) > _CACHE_SIZE:
-            _, fd = self._cache.popitem(last=False)
+            key, fd = self._cache.popitem(last=False)
             os.close(fd)
+            self._gids.pop(key, None)
 
     # -- rootless permissions -----------------------------------------------------------------
 
@@ -414,6 +426,8 @@ class RootDir:
         doomed = [k for k in self._cache if k == rel or k.startswith(prefix)]
         for key in doomed:
             os.close(self._cache.pop(key))
+            self._gids.pop(key, None)
+        self._gids.pop(rel, None)
         for key in [k for k in self._restore if k == rel or k.startswith(prefix)]:
             del self._restore[key]
 
@@ -422,7 +436,32 @@ class RootDir:
         old = self._cache.pop(rel, None)
         if old is not None:
             os.close(old)
+        self._gids.pop(rel, None)
         self._cache[rel] = fd
+
+    # -- what creating a file gives -----------------------------------------------------------
+
+    def creation_gid(self, rel: str, fd: int) -> int | None:
+        """The group a file created now in directory ``rel`` (the handle ``fd`` that
+        :meth:`open_dir` returned for it) surely gets, or None when that is not certain.
+
+        A new file takes the directory's group when the directory is setgid (or on a
+        filesystem mounted with ``grpid``), else the caller's effective group: when the
+        directory's group is the effective group, or the directory is setgid, both rules
+        agree. Cached with the handle, so applying a layer can skip a ``chown`` that would
+        change nothing.
+        """
+        gid = self._gids.get(rel, -1)
+        if gid == -1:
+            st = os.fstat(fd)
+            sure = st.st_mode & stat.S_ISGID or st.st_gid == os.getegid()
+            gid = st.st_gid if sure else None
+            self._gids[rel] = gid
+        return gid
+
+    def changed(self, rel: str) -> None:
+        """Directory ``rel`` had its owner or mode changed: forget what was derived from them."""
+        self._gids.pop(rel, None)
 
 
 def mkdir_parents_in_root(root: Path | str, rel: str, mode: int = 0o755) -> Path:

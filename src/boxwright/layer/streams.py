@@ -4,15 +4,17 @@ A layer has two identities: its *digest* (sha256 of the compressed blob, named b
 manifest) and its *diff_id* (sha256 of the uncompressed tar, listed in the image config).
 :class:`LayerWriter` produces both while compressing a tar as it is written;
 :class:`LayerReader` decompresses a blob, hashes both sides as they pass and checks the
-diff_id (and optionally the digest) when the stream ends.
+diff_id (and optionally the digest) when the stream ends; threaded, it does that work in a
+worker thread ahead of its consumer, which is how ``unpack`` uses both cores.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from boxwright.errors import DigestMismatchError, LayerError
 from boxwright.layer.compression import (
@@ -109,23 +111,186 @@ class LayerWriter(io.RawIOBase):
 
 
 class _CountingReader(WrappedReader):
-    """The compressed side of a :class:`LayerReader`: hashes and counts what is read."""
+    """The compressed side of a :class:`LayerReader`: hashes and counts what is read.
+
+    When ``stream`` is itself a verifying reader of a sha256 digest (it has a ``verifies``
+    digest and raises at EOF on a mismatch, as :class:`~boxwright.oci.digest.VerifyingReader`
+    does), its digest is trusted instead of hashing the same bytes a second time.
+    """
 
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
+        self.trusted: Digest | None = None
+        verifies = getattr(stream, "verifies", None)
+        if isinstance(verifies, Digest) and verifies.algorithm == "sha256":
+            self.trusted = verifies
         self.hasher = hashlib.sha256()
         self.size = 0
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         if data:
-            self.hasher.update(data)
+            if self.trusted is None:
+                self.hasher.update(data)
             self.size += len(data)
         return data
 
     def drain(self) -> None:
         while self.read(CHUNK):
             pass
+
+    def digest(self) -> Digest:
+        """The sha256 of everything read (call after :meth:`drain`)."""
+        if self.trusted is not None:
+            return self.trusted
+        return Digest("sha256", self.hasher.hexdigest())
+
+
+_EOF: Final = object()
+#: Size of the decoded chunks a threaded reader hands out: large, so that the worker
+#: thread needs the GIL (and takes it from the consumer) only a few hundred times a layer.
+PUMP_CHUNK: Final = 1 << 20
+#: Decoded chunks the worker may hold ready, and decoded chunks that may wait to be
+#: hashed (bounded: memory stays flat).
+_DEPTH: Final = 16
+
+
+class _Pump:
+    """A worker thread that reads and decompresses a layer ahead of its consumer.
+
+    The worker reads the blob (a verifying source hashes it there) and inflates it,
+    which releases the GIL, so this overlaps with what the consumer does (parsing tar
+    headers, making syscalls) on the other core. Decoded chunks travel through a
+    C-implemented ``SimpleQueue`` bounded by slot tokens, so memory stays flat and handing
+    a chunk over costs no Python-level locking.
+
+    The diff_id hash of the decoded chunks is work without a thread of its own: chunks
+    wait in a backlog, hashed in order under a lock by whichever of the two threads would
+    otherwise sit idle — the consumer while it waits for data, the worker while its
+    consumer is behind — so the process keeps two busy threads on two cores instead of
+    three threads taking turns. The worker hashes what is left before it reports the end.
+
+    An error of the worker is handed to the consumer in order, after the chunks that
+    preceded it; the end is only reported once the diff_id is known.
+
+    ``after``: another pump whose blob must be read to its end before this one starts
+    (so the next layer of an image inflates while the consumer still writes the tail of
+    the current one, without competing with the current one's inflate for a core).
+    """
+
+    def __init__(
+        self, plain: IO[bytes], raw: _CountingReader, hasher: Any, after: _Pump | None = None
+    ) -> None:
+        import collections
+        import queue
+        import threading
+
+        self._lock = threading.Lock()
+        self._produced = False
+        self._then: list[Callable[[], None]] = []
+        self._go = threading.Event()
+        if after is None:
+            self._go.set()
+        else:
+            after.when_produced(self._go.set)
+        self._plain = plain
+        self._raw = raw
+        self._hasher = hasher
+        self.size = 0
+        self._stop = False
+        self._ready: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(_DEPTH):
+            self._slots.put(None)
+        self._backlog: collections.deque[bytes] = collections.deque()
+        self._hash_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="boxwright-layer", daemon=True)
+        self._thread.start()
+
+    def when_produced(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in some thread) once this pump has read its blob to the end,
+        failed, or been stopped; at once if that already happened."""
+        with self._lock:
+            if not self._produced:
+                self._then.append(callback)
+                return
+        callback()
+
+    def _hash_one(self, wait: bool) -> bool:
+        """Hash the oldest chunk of the backlog; False if there was none (or, without
+        ``wait``, if the other thread is hashing right now)."""
+        if not self._hash_lock.acquire(wait):
+            return False
+        try:
+            if not self._backlog:
+                return False
+            self._hasher.update(self._backlog.popleft())
+            return True
+        finally:
+            self._hash_lock.release()
+
+    def _run(self) -> None:
+        try:
+            self._go.wait()
+            if not self._stop:
+                self._pump()
+        finally:
+            with self._lock:
+                self._produced = True
+                then, self._then = self._then, []
+            for callback in then:
+                callback()
+
+    def _pump(self) -> None:
+        import queue
+
+        ready = self._ready.put
+        slot = self._slots.get
+        backlog = self._backlog
+        try:
+            read = self._plain.read
+            size = 0
+            while True:
+                data = read(PUMP_CHUNK)
+                if not data:
+                    self._raw.drain()
+                    while self._hash_one(True):
+                        pass
+                    self.size = size
+                    ready(_EOF)
+                    return
+                backlog.append(data)
+                while len(backlog) > _DEPTH:
+                    self._hash_one(True)
+                size += len(data)
+                try:
+                    slot(False)
+                except queue.Empty:  # the consumer is behind: hash while waiting for it
+                    while self._slots.empty() and self._hash_one(False):
+                        pass
+                    slot()
+                if self._stop:
+                    return
+                ready(data)
+        except BaseException as exc:  # handed to the consumer, raised there
+            ready(exc)
+
+    def get(self) -> object:
+        """The next decoded chunk, :data:`_EOF`, or the worker's exception."""
+        ready = self._ready
+        while ready.empty() and self._hash_one(False):
+            pass  # nothing to take yet: hash instead of waiting
+        item = ready.get()
+        if isinstance(item, bytes):
+            self._slots.put(None)
+        return item
+
+    def stop(self) -> None:
+        """Stop the worker and wait for it (it may be waiting for a free slot)."""
+        self._stop = True
+        self._go.set()
+        self._slots.put(None)
+        self._thread.join()
 
 
 class LayerReader(io.RawIOBase):
@@ -136,6 +301,15 @@ class LayerReader(io.RawIOBase):
     equal ``expected_digest``; otherwise :class:`DigestMismatchError` is raised from the read
     that reached EOF. After EOF, ``diff_id``, ``digest``, ``size`` (compressed) and
     ``uncompressed_size`` hold what was measured. ``close()`` does not close ``stream``.
+
+    ``threaded``: read, decompress and hash in a worker thread, a few chunks ahead (see
+    :class:`_Pump`); reads then return whole decoded chunks of up to :data:`PUMP_CHUNK`
+    bytes when asked for that much. Verification is unchanged: the read that reaches EOF
+    raises on a mismatch, and errors of the worker (a corrupt stream, a digest mismatch of
+    the blob) are raised by the read that reaches them. ``close()`` stops the worker.
+    ``start_after`` (another threaded reader) delays the work until that reader's blob has
+    been read to its end: the way to read the next layer of an image ahead without slowing
+    the current one.
     """
 
     def __init__(
@@ -145,17 +319,28 @@ class LayerReader(io.RawIOBase):
         expected_diff_id: Digest | None = None,
         *,
         expected_digest: Digest | None = None,
+        threaded: bool = False,
+        start_after: LayerReader | None = None,
     ) -> None:
         super().__init__()
         for want in (expected_diff_id, expected_digest):
             if want is not None and want.algorithm != "sha256":
                 raise LayerError(f"layer digests must be sha256, not {want}")
         self._raw = _CountingReader(stream)
+        # In a threaded reader the worker thread is the only thread the decoder needs.
+        inner_threads = not threaded
         if compression is None:
-            self._plain, self.compression = auto_decompress(self._raw)  # type: ignore[arg-type]
+            self._plain, self.compression = auto_decompress(
+                self._raw,  # type: ignore[arg-type]
+                threaded=inner_threads,
+            )
         else:
             self.compression = check_compression(compression)
-            self._plain = decompress(self._raw, compression)  # type: ignore[arg-type]
+            self._plain = decompress(
+                self._raw,  # type: ignore[arg-type]
+                compression,
+                threaded=inner_threads,
+            )
         self._expected_diff_id = expected_diff_id
         self._expected_digest = expected_digest
         self._hasher = hashlib.sha256()
@@ -163,6 +348,12 @@ class LayerReader(io.RawIOBase):
         self.diff_id: Digest | None = None
         self.digest: Digest | None = None
         self.size: int | None = None
+        self._pump: _Pump | None = None
+        self._rest: memoryview | None = None
+        self._error: BaseException | None = None
+        if threaded:
+            after = start_after._pump if start_after is not None else None
+            self._pump = _Pump(self._plain, self._raw, self._hasher, after)
 
     def readable(self) -> bool:
         return True
@@ -181,6 +372,8 @@ class LayerReader(io.RawIOBase):
             while chunk := self.read(CHUNK):
                 parts.append(chunk)
             return b"".join(parts)
+        if self._pump is not None:
+            return self._read_pumped(size)
         data = self._plain.read(size)
         if data:
             self._hasher.update(data)
@@ -189,13 +382,39 @@ class LayerReader(io.RawIOBase):
         self._finish()
         return b""
 
+    def _read_pumped(self, size: int) -> bytes:
+        rest = self._rest
+        if rest is not None:
+            if len(rest) > size:
+                self._rest = rest[size:]
+                return bytes(rest[:size])
+            self._rest = None
+            return bytes(rest)
+        if self._error is not None:
+            raise self._error
+        assert self._pump is not None
+        item = self._pump.get()
+        if isinstance(item, bytes):
+            if len(item) > size:
+                self._rest = memoryview(item)[size:]
+                return item[:size]
+            return item
+        if item is _EOF:
+            self.uncompressed_size = self._pump.size
+            self._finish()
+            return b""
+        assert isinstance(item, BaseException)
+        self._error = item
+        raise item
+
     def readall(self) -> bytes:
         return self.read()
 
     def _finish(self) -> None:
-        self._raw.drain()
+        if self._pump is None:
+            self._raw.drain()
         self.diff_id = Digest("sha256", self._hasher.hexdigest())
-        self.digest = Digest("sha256", self._raw.hasher.hexdigest())
+        self.digest = self._raw.digest()
         self.size = self._raw.size
         want = self._expected_diff_id
         if want is not None and want != self.diff_id:
@@ -220,6 +439,8 @@ class LayerReader(io.RawIOBase):
     def close(self) -> None:
         if not self.closed:
             try:
+                if self._pump is not None:
+                    self._pump.stop()
                 if self.compression != NONE:  # a decoder of ours; never the caller's stream
                     self._plain.close()
             finally:
@@ -229,4 +450,4 @@ class LayerReader(io.RawIOBase):
         return self
 
 
-__all__ = ["LayerDigests", "LayerReader", "LayerWriter"]
+__all__ = ["PUMP_CHUNK", "LayerDigests", "LayerReader", "LayerWriter"]

@@ -1,7 +1,9 @@
 """Image → directory: a rootfs, or an OCI runtime bundle, as ``umoci unpack`` makes them.
 
 Each layer's uncompressed stream is applied in order onto a new rootfs; each stream is read to
-its end, so it is verified against the image config's diff_id before the next layer starts.
+its end, so it is verified against its digest and the image config's diff_id before the next
+layer's files are written. Reading, hashing and inflating run in worker threads, ahead: the
+next layer inflates while the current one's last files are still being written.
 The destination must be new or empty (as umoci asks), and on any error everything unpack
 created is removed again: no half-unpacked tree is ever left behind.
 
@@ -19,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from boxwright.errors import UsageError
 from boxwright.oci.digest import CHUNK, Digest
@@ -27,6 +29,8 @@ from boxwright.unpack.state import UnpackState, is_state_dir, state_dir_for, wri
 from boxwright.unpack.users import resolve_user
 
 if TYPE_CHECKING:
+    from boxwright.layer.apply import ApplyOptions
+    from boxwright.layer.streams import LayerReader
     from boxwright.oci.platform import Platform
     from boxwright.transport.image import Image
 
@@ -124,6 +128,66 @@ def _drain(stream: Any) -> None:
         pass
 
 
+def _open_layer(
+    image: Image, index: int, after: LayerReader | None
+) -> tuple[IO[bytes], LayerReader]:
+    """The blob of layer ``index`` and a threaded, verifying reader of its tar.
+
+    The reader reads, hashes and decompresses in worker threads (see
+    :class:`~boxwright.layer.streams.LayerReader`), starting once the reader ``after`` (the
+    previous layer's) has read its blob, so the next layer inflates while this thread still
+    writes the files of the current one. The reader raises :class:`DigestMismatchError`
+    from the read that reaches the end if the blob or the tar does not match.
+    """
+    from boxwright.layer.streams import LayerReader
+
+    blob = image.open_layer(index)
+    try:
+        reader = LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
+    except BaseException:
+        blob.close()
+        raise
+    return blob, reader
+
+
+def _apply_layers(
+    image: Image,
+    rootfs: Path,
+    options: ApplyOptions,
+    on_progress: UnpackProgress | None,
+) -> int:
+    """Apply every layer of ``image`` onto ``rootfs`` in order, each verified against its
+    digest and diff_id before the next one's files are written; return how many."""
+    from contextlib import ExitStack
+
+    from boxwright.layer.apply import apply_layer
+
+    layers = image.layers
+    with ExitStack() as open_streams:  # closes (and stops) every reader, also on errors
+        nxt: tuple[IO[bytes], LayerReader] | None = None
+        if layers:
+            nxt = _open_layer(image, 0, None)
+            open_streams.callback(nxt[0].close)
+            open_streams.callback(nxt[1].close)
+        for index, layer in enumerate(layers):
+            assert nxt is not None
+            blob, stream = nxt
+            if index + 1 < len(layers):
+                nxt = _open_layer(image, index + 1, stream)
+                open_streams.callback(nxt[0].close)
+                open_streams.callback(nxt[1].close)
+            name = str(layer.digest)
+            if on_progress is not None:
+                on_progress("start", name, 0, layer.size)
+            apply_layer(rootfs, stream, options)  # type: ignore[arg-type]
+            _drain(stream)
+            stream.close()
+            blob.close()
+            if on_progress is not None:
+                on_progress("done", name, layer.size, layer.size)
+    return len(layers)
+
+
 def unpack_image(
     ref: str | Image,
     dest: str | os.PathLike[str],
@@ -142,7 +206,7 @@ def unpack_image(
     index (default: the host's). ``dest`` must not exist or be an empty directory; on failure
     everything created is removed and the error is raised.
     """
-    from boxwright.layer.apply import ApplyOptions, apply_layer
+    from boxwright.layer.apply import ApplyOptions
     from boxwright.layer.ownership import OwnershipRecord
 
     dest = Path(os.path.abspath(dest))
@@ -157,25 +221,13 @@ def unpack_image(
     created_state = False
     try:
         manifest = image.manifest
-        layers = list(image.layers)
         dest.mkdir(mode=0o755, parents=True, exist_ok=True)
         if bundle:
             os.chmod(dest, 0o700)  # as umoci: the bundle holds a rootfs with setuid files
             rootfs.mkdir(mode=0o755)
         record = OwnershipRecord()
         options = ApplyOptions(rootless=rootless, ownership=record)
-        for index, layer in enumerate(layers):
-            name = str(layer.digest)
-            if on_progress is not None:
-                on_progress("start", name, 0, layer.size)
-            stream = image.open_layer_uncompressed(index)
-            try:
-                apply_layer(rootfs, stream, options)
-                _drain(stream)
-            finally:
-                stream.close()
-            if on_progress is not None:
-                on_progress("done", name, layer.size, layer.size)
+        applied = _apply_layers(image, rootfs, options, on_progress)
         created_state = True
         state_dir.mkdir(mode=0o700)
         _save_state(image, rootfs, source_ref, bundle, rootless, record)
@@ -195,7 +247,7 @@ def unpack_image(
         state_dir=state_dir,
         source=source_ref,
         manifest_digest=manifest.digest,
-        layers=len(layers),
+        layers=applied,
         rootless=rootless,
     )
 
