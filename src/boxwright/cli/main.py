@@ -60,6 +60,11 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.unpack:repack_command",
         "Append what changed in an unpacked directory as a new layer.",
     ),
+    "diff": LazyCommand("boxwright.cli.diff:diff_command", "Show what differs between two images."),
+    "explain": LazyCommand(
+        "boxwright.cli.explain:explain_command",
+        "Show how history, layers and files of an image fit together.",
+    ),
 }
 
 

@@ -28,6 +28,7 @@ import contextlib
 import os
 import struct
 import zlib
+from collections.abc import Iterator
 from typing import IO, Final
 
 from boxwright.errors import LayerError
@@ -312,6 +313,26 @@ class TarReader:
         self._left = 0
         self._finish_content()
         return total
+
+    def iter_content(self) -> Iterator[memoryview]:
+        """The current entry's remaining content, piece by piece, without holding it whole.
+
+        Each piece is a memoryview of the read buffer, valid until the next piece is asked
+        for (hash it or write it at once). Content left unread when the iteration stops
+        early is skipped by the next call to :meth:`next`.
+        """
+        while self._left:
+            avail = len(self._buf) - self._pos
+            if not avail:
+                if not self._fill():
+                    raise self._truncated()
+                avail = len(self._buf)
+            pos = self._pos
+            step = avail if avail < self._left else self._left
+            self._pos = pos + step
+            self._left -= step
+            yield self._view[pos : pos + step]
+        self._finish_content()
 
     def read_content(self, limit: int = MAX_SPECIAL_SIZE) -> bytes:
         """The current entry's remaining content as bytes, for small entries: more than

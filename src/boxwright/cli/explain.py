@@ -1,0 +1,241 @@
+"""``boxwright explain``: a thin shell over :func:`boxwright.explain.explain_image`.
+
+On a terminal: the path from the reference to the bytes as a rich tree, then tables (history
+joined to layers, waste, with ``--files`` each layer's changes) and the final config. Piped:
+the same sections as plain text. ``--format json``: the report as JSON. ``--ci``: dive's gate
+(exit 1 with a one-line reason on stderr when a threshold is passed).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING
+
+import click
+
+from boxwright.cli.output import human_size, render_mapping, render_table, short_name
+from boxwright.cli.params import parse_platform
+
+if TYPE_CHECKING:
+    from boxwright.explain.model import ExplainReport
+    from boxwright.oci.platform import Platform
+
+EXAMPLES = """\b
+Examples:
+  boxwright explain oci:./layout:latest
+  boxwright explain --files docker-archive:app.tar
+  boxwright explain --format json oci-archive:app.tar | jq .waste
+  boxwright explain --ci --lowest-efficiency 0.95 --highest-wasted-bytes 20MB oci:./layout
+"""
+
+#: How many entries of each change list ``--files`` prints per layer on a terminal/pipe.
+MAX_LISTED = 50
+
+
+@click.command(
+    "explain", epilog=EXAMPLES, short_help="Show how history, layers and files fit together."
+)
+@click.option("--files", is_flag=True, help="List what each layer added, changed and deleted.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--platform",
+    metavar="OS/ARCH[/VARIANT]",
+    callback=parse_platform,
+    help="The image to explain out of an index (default: this machine's platform).",
+)
+@click.option("--ci", is_flag=True, help="Fail (exit 1) when the image wastes too much, as dive.")
+@click.option(
+    "--lowest-efficiency",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.9,
+    show_default=True,
+    help="--ci: fail below this efficiency (0 disables).",
+)
+@click.option(
+    "--highest-wasted-bytes",
+    metavar="SIZE",
+    default=None,
+    help="--ci: fail above this many wasted bytes, e.g. 20MB (default: disabled).",
+)
+@click.option(
+    "--highest-user-wasted-percent",
+    type=click.FloatRange(0.0),
+    default=0.1,
+    show_default=True,
+    help="--ci: fail above this share of wasted bytes in the layers above the base.",
+)
+@click.argument("reference")
+def explain_command(
+    files: bool,
+    fmt: str,
+    platform: Platform | None,
+    ci: bool,
+    lowest_efficiency: float,
+    highest_wasted_bytes: str | None,
+    highest_user_wasted_percent: float,
+    reference: str,
+) -> None:
+    """Explain the image REFERENCE: from the reference to the bytes, each history step joined
+    to its layer, what the layers wasted, and the final config."""
+    from boxwright.explain import CiRules, evaluate, explain_image
+    from boxwright.explain.ci import parse_size
+
+    limit = parse_size(highest_wasted_bytes) if highest_wasted_bytes is not None else None
+    report = explain_image(reference, files=files, platform=platform)
+    if fmt == "json":
+        click.echo(report.to_json())
+    else:
+        _render(report, sys.stdout)
+    if ci:
+        rules = CiRules(
+            lowest_efficiency=lowest_efficiency or None,
+            highest_wasted_bytes=limit,
+            highest_user_wasted_percent=highest_user_wasted_percent,
+        )
+        result = evaluate(report, rules)
+        for name, outcome, detail in result.results:
+            click.echo(f"{outcome}: {name}: {detail}", err=True)
+        if result.failure is not None:
+            click.echo(f"Error: CI gate failed: {result.failure}", err=True)
+            raise click.exceptions.Exit(1)
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _section(title: str, out: IO[str]) -> None:
+    out.write(f"\n{title}\n")
+
+
+def _render_path(report: ExplainReport, out: IO[str]) -> None:
+    lines = [
+        f"{step.kind} {step.digest} {step.media_type} {human_size(step.size)}"
+        + (f" [{step.platform}]" if step.platform else "")
+        for step in report.path
+    ]
+    if _is_tty(out):
+        from rich.console import Console
+        from rich.tree import Tree
+
+        tree = Tree(report.reference or "image")
+        node = tree
+        for step, line in zip(report.path, lines, strict=True):
+            if step.kind == "layer":
+                node.add(line)
+            else:
+                node = node.add(line)
+        Console(file=out, force_terminal=True).print(tree)
+        return
+    out.write(f"{report.reference or 'image'}\n")
+    depth = 1
+    for step, line in zip(report.path, lines, strict=True):
+        out.write("  " * depth + line + "\n")
+        if step.kind != "layer":
+            depth += 1
+
+
+def _json_list(value: tuple[str, ...] | None) -> str:
+    import json
+
+    return "" if value is None else json.dumps(list(value))
+
+
+def _render(report: ExplainReport, out: IO[str]) -> None:
+    _render_path(report, out)
+    _section("History:", out)
+    rows = []
+    for row in report.history:
+        joined = "-" if row.layer is None else str(row.layer)
+        if row.empty_layer:
+            joined = "(metadata)"
+        rows.append(
+            [
+                "-" if row.history is None else row.history,
+                joined,
+                (row.created or "")[:19],
+                "" if row.size is None else human_size(row.size),
+                "" if row.uncompressed_size is None else human_size(row.uncompressed_size),
+                "" if row.files is None else row.files,
+                (row.instruction or "") + (f"  [{row.note}]" if row.note else ""),
+            ]
+        )
+    render_table(
+        ["step", "layer", "created", "size", "unpacked", "files", "created by"], rows, stream=out
+    )
+    if report.history_note:
+        out.write(f"Note: {report.history_note}\n")
+    waste = report.waste
+    _section("Waste:", out)
+    render_mapping(
+        {
+            "wasted": f"{human_size(waste.wasted_bytes)} ({waste.wasted_bytes} bytes)",
+            "efficiency": f"{waste.efficiency * 100:.2f} %",
+            "user wasted": f"{waste.user_wasted_percent * 100:.2f} %",
+        },
+        stream=out,
+    )
+    if waste.offenders:
+        render_table(
+            ["wasted", "copies", "layers", "path"],
+            [
+                [human_size(o.wasted_bytes), o.copies, ",".join(map(str, o.layers)), "/" + o.path]
+                for o in waste.offenders
+            ],
+            stream=out,
+        )
+    if report.files is not None:
+        for layer in report.files:
+            _section(
+                f"Layer {layer.layer}: {len(layer.added)} added, {len(layer.changed)} changed, "
+                f"{len(layer.deleted)} deleted, {len(layer.shadowed)} shadowed later",
+                out,
+            )
+            changes: list[tuple[str, str, int | str]] = [
+                ("A", "/" + e.path, e.size) for e in layer.added
+            ]
+            changes += [("M", "/" + e.path, e.size) for e in layer.changed]
+            changes += [("D", "/" + p, "") for p in layer.deleted]
+            changes += [("W", "/" + p, "") for p in layer.whiteouts]
+            changes += [("O", "/" + (p + "/" if p else ""), "") for p in layer.opaque_dirs]
+            changes += [
+                ("S", f"/{s.path} ({s.how} by layer {s.by})", s.size) for s in layer.shadowed
+            ]
+            shown = changes[:MAX_LISTED]
+            render_table(["op", "path", "size"], [list(c) for c in shown], stream=out)
+            if len(changes) > MAX_LISTED:
+                out.write(f"... {len(changes) - MAX_LISTED} more (see --format json)\n")
+    _section("Config:", out)
+    cfg = report.config
+    render_mapping(
+        {
+            "platform": report.platform,
+            "entrypoint": _json_list(cfg.entrypoint),
+            "cmd": _json_list(cfg.cmd),
+            "env": ", ".join(cfg.env),
+            "user": cfg.user,
+            "workdir": cfg.working_dir,
+            "ports": ", ".join(cfg.exposed_ports),
+            "labels": ", ".join(f"{k}={v}" for k, v in sorted(cfg.labels.items())),
+        },
+        stream=out,
+    )
+    out.write(
+        f"\nTotal: {len(report.layers)} layers, {human_size(report.size)} compressed, "
+        f"{human_size(report.uncompressed_size)} uncompressed; manifest "
+        f"{short_name(next((s.digest for s in report.path if s.kind == 'manifest'), ''))}\n"
+    )
+
+
+__all__ = ["explain_command"]
