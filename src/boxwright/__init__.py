@@ -50,6 +50,10 @@ _EXPORTS: dict[str, str] = {
     "RepackResult": "boxwright.unpack",
     "UnpackResult": "boxwright.unpack",
     "copy_image": "boxwright.copy",
+    "ExplainReport": "boxwright.explain",
+    "ImageDiff": "boxwright.explain",
+    "diff_images": "boxwright.explain",
+    "explain_image": "boxwright.explain",
     "inspect_image": "boxwright.inspect",
     "repack_image": "boxwright.unpack",
     "unpack_image": "boxwright.unpack",
@@ -84,10 +88,12 @@ __all__ = [
     "Digest",
     "DigestError",
     "DigestMismatchError",
+    "ExplainReport",
     "HistoryOptions",
     "Image",
     "ImageConfig",
     "ImageDestination",
+    "ImageDiff",
     "ImageIndex",
     "ImageManifest",
     "ImageNotFoundError",
@@ -111,7 +117,9 @@ __all__ = [
     "__version__",
     "apply_layer",
     "copy_image",
+    "diff_images",
     "errors",
+    "explain_image",
     "generate_layer",
     "inspect_image",
     "open_image",
@@ -158,6 +166,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
         UnsupportedMediaTypeError,
         UsageError,
     )
+    from boxwright.explain import ExplainReport, ImageDiff, diff_images, explain_image
     from boxwright.inspect import InspectInfo, inspect_image
     from boxwright.layer.apply import apply_layer
     from boxwright.layer.generate import generate_layer

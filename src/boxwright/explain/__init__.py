@@ -1,12 +1,14 @@
 """Reports on images: what each layer holds, how history maps to layers, what is wasted.
 
 :mod:`boxwright.explain.layerfiles` reads layers entry by entry and merges them into the
-final filesystem; :func:`explain_image` builds the report ``boxwright explain`` prints.
+final filesystem; :func:`explain_image` builds the report ``boxwright explain`` prints and
+:func:`diff_images` the comparison ``boxwright diff`` prints.
 """
 
 from __future__ import annotations
 
 from boxwright.explain.ci import CiResult, CiRules, evaluate
+from boxwright.explain.diff import FileChange, FilesDiff, ImageDiff, diff_images
 from boxwright.explain.layerfiles import (
     FileEntry,
     FileSystemView,
@@ -34,9 +36,12 @@ __all__ = [
     "CiRules",
     "ConfigSummary",
     "ExplainReport",
+    "FileChange",
     "FileEntry",
     "FileSystemView",
+    "FilesDiff",
     "HistoryRow",
+    "ImageDiff",
     "LayerChanges",
     "LayerFileReport",
     "LayerFiles",
@@ -46,6 +51,7 @@ __all__ = [
     "Shadowed",
     "Waste",
     "clean_instruction",
+    "diff_images",
     "evaluate",
     "explain",
     "explain_image",
