@@ -248,3 +248,21 @@ def test_schema_version_must_be_the_integer_two(version: object) -> None:
     raw = _manifest(schemaVersion=version)
     with pytest.raises(ManifestError, match="schemaVersion must be 2"):
         ImageManifest.parse(raw, mt.OCI_MANIFEST)
+
+
+def test_verifying_reader_checks_a_blob_read_in_one_call() -> None:
+    """A single read() of the whole blob (as configs are read) must not bypass the check."""
+    import io
+
+    from boxwright.errors import DigestMismatchError
+    from boxwright.oci.digest import Digest, VerifyingReader
+
+    good = Digest.from_bytes(b"config")
+    assert VerifyingReader(io.BytesIO(b"config"), good, 6).read() == b"config"
+    for size in (6, None):
+        with pytest.raises(DigestMismatchError):
+            VerifyingReader(io.BytesIO(b"CONFIG"), good, size).read()
+        with pytest.raises(DigestMismatchError):  # stopping at the size without asking for EOF
+            VerifyingReader(io.BytesIO(b"CONFIG"), good, 6).read(6)
+    with pytest.raises(DigestMismatchError, match="longer"):
+        VerifyingReader(io.BytesIO(b"config!"), good, 6).read(6)

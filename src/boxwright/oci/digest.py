@@ -91,24 +91,41 @@ class VerifyingReader(WrappedReader):
         return self._digest
 
     def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all that is left when ``n`` is negative).
+
+        The bytes that complete the blob are returned only after the whole blob verified:
+        a caller reading the blob in one call, or stopping at the expected size without
+        asking for EOF, never gets unchecked content.
+        """
+        if n is None or n < 0:
+            chunks = []
+            while chunk := self.read(CHUNK):
+                chunks.append(chunk)
+            return b"".join(chunks)
         if self._size is not None:
-            left = self._size - self._count
-            n = left if n is None or n < 0 else min(n, left)
+            n = min(n, self._size - self._count)
             if n == 0:
-                # Probe one byte: a stream longer than promised is as bad as a short one.
-                if self._stream.read(1):
-                    raise DigestMismatchError(
-                        f"blob {self._digest} is longer than its expected size {self._size}"
-                    )
-                self._finish()
+                self._end_of_sized()
                 return b""
-        data = self._stream.read(n) if n is not None and n >= 0 else self._stream.read()
+        data = self._stream.read(n)
         if not data:
             self._finish()
             return b""
         self._hasher.update(data)
         self._count += len(data)
+        if self._size is not None and self._count == self._size:
+            self._end_of_sized()
         return data
+
+    def _end_of_sized(self) -> None:
+        if self.verified:
+            return
+        # Probe one byte: a stream longer than promised is as bad as a short one.
+        if self._stream.read(1):
+            raise DigestMismatchError(
+                f"blob {self._digest} is longer than its expected size {self._size}"
+            )
+        self._finish()
 
     def _finish(self) -> None:
         if self.verified:
