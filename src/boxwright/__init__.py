@@ -59,6 +59,10 @@ _EXPORTS: dict[str, str] = {
     "unpack_image": "boxwright.unpack",
     # errors
     "BlobNotFoundError": "boxwright.errors",
+    "TLSError": "boxwright.errors",
+    "RegistryError": "boxwright.errors",
+    "ConfigError": "boxwright.errors",
+    "AuthenticationError": "boxwright.errors",
     "BoxwrightError": "boxwright.errors",
     "CompressionError": "boxwright.errors",
     "DigestError": "boxwright.errors",
@@ -79,9 +83,11 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = frozenset({"errors"})
 
 __all__ = [
+    "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
     "CompressionError",
+    "ConfigError",
     "CopyOptions",
     "CopyResult",
     "Descriptor",
@@ -105,8 +111,10 @@ __all__ = [
     "Platform",
     "PlatformNotFoundError",
     "Reference",
+    "RegistryError",
     "RepackResult",
     "Schema1Manifest",
+    "TLSError",
     "TransportError",
     "TransportReference",
     "UnpackError",
@@ -150,9 +158,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
     from boxwright import errors
     from boxwright.copy import CopyOptions, CopyResult, copy_image
     from boxwright.errors import (
+        AuthenticationError,
         BlobNotFoundError,
         BoxwrightError,
         CompressionError,
+        ConfigError,
         DigestError,
         DigestMismatchError,
         ImageNotFoundError,
@@ -160,6 +170,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
         LayerError,
         ManifestError,
         PlatformNotFoundError,
+        RegistryError,
+        TLSError,
         TransportError,
         UnpackError,
         UnsafePathError,

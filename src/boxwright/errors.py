@@ -7,6 +7,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
 
     BoxwrightError
     ├── UsageError                 a request that makes no sense (bad option combination)
+    ├── ConfigError                a malformed registries.conf, auth.json or certs.d folder
     ├── InvalidReferenceError      an image reference or transport string that does not parse
     ├── DigestError                a digest that is malformed, unsupported, or does not match
     │   └── DigestMismatchError    content whose digest or size differs from what was expected
@@ -18,7 +19,10 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   └── UnsafePathError        a tar entry, link or whiteout that would escape its root
     ├── TransportError             a place images live that cannot be read or written
     │   ├── ImageNotFoundError     the reference names no image there
-    │   └── BlobNotFoundError      a blob the manifest names is missing
+    │   ├── BlobNotFoundError      a blob the manifest names is missing
+    │   └── RegistryError          a registry answered with an error (``status``, ``code``)
+    │       ├── AuthenticationError  credentials missing, refused, or a token not granted
+    │       └── TLSError             a certificate or TLS handshake that failed
     └── UnpackError                an unpacked directory boxwright cannot repack
 """
 
@@ -31,6 +35,13 @@ class BoxwrightError(Exception):
 
 class UsageError(BoxwrightError):
     """A request whose options contradict each other or name nothing usable."""
+
+
+class ConfigError(BoxwrightError):
+    """A configuration file (registries.conf, auth.json, certs.d) that is malformed or unusable.
+
+    The message names the file and what is wrong with it, never a secret it holds.
+    """
 
 
 class InvalidReferenceError(BoxwrightError):
@@ -81,14 +92,38 @@ class BlobNotFoundError(TransportError):
     """A blob named by a manifest is missing from the source."""
 
 
+class RegistryError(TransportError):
+    """A registry request that failed: an HTTP error status, a network error, or a bad answer.
+
+    ``status`` is the HTTP status (0 when no answer arrived) and ``code`` the first error code
+    of the distribution API's error body (``MANIFEST_UNKNOWN``, ``DENIED``, ...) when there was
+    one. Messages never contain credentials or tokens.
+    """
+
+    def __init__(self, message: str, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthenticationError(RegistryError):
+    """Credentials that are missing or refused, or a token the token service did not grant."""
+
+
+class TLSError(RegistryError):
+    """A TLS handshake that failed: an untrusted or invalid certificate, or a bad client key."""
+
+
 class UnpackError(BoxwrightError):
     """An unpacked directory that cannot be repacked (missing or corrupt state)."""
 
 
 __all__ = [
+    "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
     "CompressionError",
+    "ConfigError",
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",
@@ -96,6 +131,8 @@ __all__ = [
     "LayerError",
     "ManifestError",
     "PlatformNotFoundError",
+    "RegistryError",
+    "TLSError",
     "TransportError",
     "UnpackError",
     "UnsafePathError",

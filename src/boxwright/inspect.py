@@ -33,6 +33,7 @@ from boxwright.transport.base import ImageSource
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 
@@ -244,13 +245,22 @@ def _sort_maps(value: Any, key: str = "") -> Any:
 
 
 def inspect_image(
-    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+    ref: str | TransportReference | ImageSource,
+    platform: Platform | None = None,
+    options: TransportOptions | None = None,
+    *,
+    tags: bool = True,
 ) -> InspectInfo:
     """Inspect the image ``ref`` names (for an index: the image for ``platform``, default
-    this machine's) as ``skopeo inspect`` does."""
+    this machine's) as ``skopeo inspect`` does.
+
+    ``options`` reach a registry source (credentials, TLS). For a registry, ``RepoTags``
+    lists every tag of the repository, as skopeo does (``tags=False``: skopeo's
+    ``--no-tags``, one request fewer).
+    """
     from boxwright.oci._json import go_time
 
-    reference, source, own = _open(ref)
+    reference, source, own = _open(ref, options)
     try:
         top_raw, top_type = source.get_manifest()
         top_digest = _manifest_digest(top_raw, top_type)
@@ -263,10 +273,12 @@ def inspect_image(
         env = container.get("Env")
         created = config.created
         docker_version = config.data.get("docker_version")
+        list_tags = getattr(source, "registry_tags", None)
+        repo_tags = tuple(list_tags()) if tags and list_tags is not None else ()
         return InspectInfo(
             name=_docker_name(reference),
             digest=top_digest,
-            repo_tags=(),
+            repo_tags=repo_tags,
             created=go_time(created, "image config: created") if created else None,
             docker_version=docker_version if isinstance(docker_version, str) else "",
             labels=dict(labels) if isinstance(labels, dict) else None,
@@ -285,12 +297,14 @@ def inspect_image(
             source.close()
 
 
-def raw_manifest(ref: str | TransportReference | ImageSource) -> bytes:
+def raw_manifest(
+    ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
+) -> bytes:
     """The top manifest's bytes exactly as stored (``skopeo inspect --raw``).
 
     For a multi-platform image this is the index, as skopeo prints it.
     """
-    _, source, own = _open(ref)
+    _, source, own = _open(ref, options)
     try:
         return source.get_manifest()[0]
     finally:
@@ -299,10 +313,12 @@ def raw_manifest(ref: str | TransportReference | ImageSource) -> bytes:
 
 
 def raw_config(
-    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+    ref: str | TransportReference | ImageSource,
+    platform: Platform | None = None,
+    options: TransportOptions | None = None,
 ) -> bytes:
     """The config blob's bytes exactly (``skopeo inspect --config --raw``)."""
-    _, source, own = _open(ref)
+    _, source, own = _open(ref, options)
     try:
         image = _open_image(source, platform)
         return image.config_bytes
@@ -312,7 +328,9 @@ def raw_config(
 
 
 def config(
-    ref: str | TransportReference | ImageSource, platform: Platform | None = None
+    ref: str | TransportReference | ImageSource,
+    platform: Platform | None = None,
+    options: TransportOptions | None = None,
 ) -> ImageConfig:
     """The image config as an OCI config, as ``skopeo inspect --config`` shows it.
 
@@ -320,7 +338,7 @@ def config(
     and encodes it again: Docker-only fields go, keys come in the OCI order. Print
     ``go_json_indent(config(ref).data)`` for skopeo's exact text.
     """
-    _, source, own = _open(ref)
+    _, source, own = _open(ref, options)
     try:
         image = _open_image(source, platform)
         _require_image_config(image)
@@ -331,16 +349,16 @@ def config(
 
 
 def _open(
-    ref: str | TransportReference | ImageSource,
+    ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
 ) -> tuple[TransportReference | None, ImageSource, bool]:
     """The reference (when known), an open source, and whether this call owns it."""
     if isinstance(ref, str):
         from boxwright.transport.reference import parse_transport_reference
 
         reference = parse_transport_reference(ref)
-        return reference, reference.open_source(), True
+        return reference, reference.open_source(options), True
     if not hasattr(ref, "get_manifest") and hasattr(ref, "open_source"):
-        return ref, ref.open_source(), True
+        return ref, ref.open_source(options), True
     return None, ref, False  # type: ignore[return-value]
 
 

@@ -45,7 +45,9 @@ def test_parse(text: str, expected: TransportReference, canonical: str | None) -
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("docker://busybox", r"unknown transport 'docker'.*registry.*not supported yet.*oci:"),
+        ("store:busybox", r"unknown transport 'store'.*local store.*not supported yet.*oci:"),
+        ("docker:busybox", r"docker://HOST/REPO"),
+        ("docker://busybox:1@sha256:" + "0" * 64, "a tag or a digest, not both"),
         ("busybox", "needs a transport prefix; boxwright knows oci:, oci-archive:"),
         ("app:1", "unknown transport 'app'"),
         ("", "needs a transport prefix"),
@@ -78,10 +80,10 @@ def test_source_index_cannot_name_a_destination(tmp_path: object) -> None:
 def test_parsing_imports_no_transport_module() -> None:
     probe = (
         "import sys; from boxwright.transport.reference import parse_transport_reference as p;"
-        "p('oci:x:y'); p('dir:x');"
+        "p('oci:x:y'); p('dir:x'); p('docker://busybox');"
         "print(sorted(m for m in sys.modules if m.startswith('boxwright.transport.')))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = eval(done.stdout)
     assert loaded == ["boxwright.transport.reference"]
-    assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir"}
+    assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir", "docker"}

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import IO, TYPE_CHECKING
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from boxwright.cli.params import parse_platform
+from boxwright.cli.transport_options import authfile_option, side_options, transport_options
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -29,6 +31,8 @@ Examples:
   boxwright copy --all oci-archive:multi.tar oci:./mirror:multi
   boxwright copy --platform linux/arm64 oci:./multi:1.0 dir:/tmp/app-arm64
   boxwright copy --format oci --dest-compress zstd docker-archive:app.tar oci:./app:zstd
+  boxwright copy --dest-creds user:pass oci:./layout:latest docker://registry.example/app:1
+  boxwright copy --src-tls-verify=false docker://localhost:5000/app:1 oci:./app:1
 """
 
 
@@ -91,6 +95,16 @@ class SkopeoLines:
     default=None,
     help="Blobs moved at once (default 4).",
 )
+@click.option(
+    "--dest-chunk-size",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="BYTES",
+    help="Upload blobs to a registry in chunks of this size (default: one request per blob).",
+)
+@side_options("src-", "source")
+@side_options("dest-", "destination")
+@authfile_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("source")
 @click.argument("destination")
@@ -101,9 +115,12 @@ def copy_command(
     dest_compress: str | None,
     dest_compress_level: int | None,
     parallel: int | None,
+    dest_chunk_size: int | None,
+    authfile: Path | None,
     quiet: bool,
     source: str,
     destination: str,
+    **registry: Any,
 ) -> None:
     """Copy an image from SOURCE to DESTINATION (any two references).
 
@@ -135,6 +152,10 @@ def copy_command(
         compression_level=dest_compress_level,
         parallel=parallel or DEFAULT_PARALLEL,
         on_progress=on_progress,
+        src_options=transport_options(registry, "src-", authfile=authfile),
+        dest_options=transport_options(
+            registry, "dest-", authfile=authfile, chunk_size=dest_chunk_size
+        ),
     )
     if reporter is not None:
         with reporter:

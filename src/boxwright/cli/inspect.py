@@ -9,11 +9,12 @@ in :func:`boxwright.inspect.render_template`).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from boxwright.cli.params import parse_platform
+from boxwright.cli.transport_options import side_options, transport_options
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -25,6 +26,7 @@ Examples:
   boxwright inspect --config docker-archive:app.tar
   boxwright inspect --format '{{.Digest}} {{.Os}}/{{.Architecture}}' dir:/tmp/app
   boxwright inspect --format '{{json .Labels}}' oci:./layout:latest
+  boxwright inspect --tls-verify=false docker://localhost:5000/app:1
 
 \b
 --format forms: {{.Field}}, {{.Labels.KEY}}, {{index .Labels "KEY"}}, {{json .Field}},
@@ -54,28 +56,41 @@ Os Layers LayersData Env.
     callback=parse_platform,
     help="The image to describe out of an index (default: this machine's platform).",
 )
+@click.option("--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")
+@side_options("", "image's")
 @click.argument("reference")
 def inspect_command(
-    raw: bool, show_config: bool, fmt: str | None, platform: Platform | None, reference: str
+    raw: bool,
+    show_config: bool,
+    fmt: str | None,
+    platform: Platform | None,
+    no_tags: bool,
+    reference: str,
+    **registry: Any,
 ) -> None:
-    """Describe the image REFERENCE names, with the fields skopeo inspect prints."""
+    """Describe the image REFERENCE names, with the fields skopeo inspect prints.
+
+    For a registry image, RepoTags lists the repository's tags, as skopeo does.
+    """
     from boxwright import inspect as lib
+
+    options = transport_options(registry)
 
     if raw and fmt is not None:
         raise click.UsageError("--raw output does not support --format")
     if raw and not show_config:
-        _write_bytes(lib.raw_manifest(reference))
+        _write_bytes(lib.raw_manifest(reference, options))
         return
     if raw:
-        _write_bytes(lib.raw_config(reference, platform))
+        _write_bytes(lib.raw_config(reference, platform, options))
         return
     template = None if fmt is None or fmt.strip().lower() == "json" else fmt
     if show_config:
         if template is not None:
             raise click.UsageError("--config prints JSON only: drop --format, or use jq")
-        click.echo(lib.go_json_indent(lib.config(reference, platform).data))
+        click.echo(lib.go_json_indent(lib.config(reference, platform, options).data))
         return
-    info = lib.inspect_image(reference, platform)
+    info = lib.inspect_image(reference, platform, options, tags=not no_tags)
     if template is None:
         click.echo(info.to_json())
     else:

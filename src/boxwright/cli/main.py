@@ -50,6 +50,8 @@ class LazyCommand(NamedTuple):
 #: when the command runs.
 COMMANDS: Mapping[str, LazyCommand] = {
     "copy": LazyCommand("boxwright.cli.copy:copy_command", "Copy an image between two references."),
+    "login": LazyCommand("boxwright.cli.login:login_command", "Log in to a registry."),
+    "logout": LazyCommand("boxwright.cli.login:logout_command", "Log out of a registry."),
     "inspect": LazyCommand(
         "boxwright.cli.inspect:inspect_command", "Describe an image from any reference."
     ),
@@ -65,6 +67,9 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.explain:explain_command",
         "Show how history, layers and files of an image fit together.",
     ),
+    "list-tags": LazyCommand("boxwright.cli.registry:list_tags_command", "List repository tags."),
+    "delete": LazyCommand("boxwright.cli.registry:delete_command", "Delete a registry image."),
+    "sync": LazyCommand("boxwright.cli.registry:sync_command", "Copy many images between places."),
 }
 
 

@@ -47,6 +47,7 @@ from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageDestination, ImageSource
 
 if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 DEFAULT_PARALLEL: Final = 4
@@ -72,6 +73,9 @@ class CopyOptions:
     destination requires a compression. ``compression_level``: gzip 0-9 (0-3 ISA-L, default 1),
     zstd 1-22 (default 3). ``parallel``: blobs moved at once. ``on_progress``: receives a
     :class:`~boxwright.copy.progress.ProgressEvent` per step, possibly from several threads.
+    ``src_options``/``dest_options``: credentials, TLS and tuning for a registry source or
+    destination (:class:`~boxwright.transport.options.TransportOptions`; other transports
+    ignore them).
     """
 
     all_platforms: bool = False
@@ -81,6 +85,8 @@ class CopyOptions:
     compression_level: int | None = None
     parallel: int = DEFAULT_PARALLEL
     on_progress: ProgressCallback | None = None
+    src_options: TransportOptions | None = None
+    dest_options: TransportOptions | None = None
 
     def check(self) -> None:
         """Raise :class:`UsageError` for options that contradict each other or are unknown."""
@@ -128,12 +134,15 @@ class CopyResult:
     ``descriptor`` is the committed top manifest (an index with ``all_platforms``), ``images``
     every image manifest written, ``blobs_written``/``blobs_skipped`` the blobs that were
     transferred or already present (layers and configs, each once, in order of first use).
+    ``unchanged`` is true when the destination already held exactly this image under its
+    reference, so nothing was written (a registry destination checks that with one request).
     """
 
     descriptor: Descriptor
     images: tuple[CopiedImage, ...]
     blobs_written: tuple[Digest, ...]
     blobs_skipped: tuple[Digest, ...]
+    unchanged: bool = False
 
     @property
     def digest(self) -> Digest:
@@ -161,9 +170,9 @@ def copy_image(
     """
     options = options or CopyOptions()
     options.check()
-    source, own_source = _open_source(src)
+    source, own_source = _open_source(src, options.src_options)
     try:
-        dest, own_dest = _open_destination(dst)
+        dest, own_dest = _open_destination(dst, options.dest_options)
         try:
             with ThreadPoolExecutor(options.parallel, thread_name_prefix="boxwright-copy") as pool:
                 pipeline = _Pipeline(source, dest, options, pool)
@@ -178,25 +187,27 @@ def copy_image(
             source.close()
 
 
-def _open_source(src: str | TransportReference | ImageSource) -> tuple[ImageSource, bool]:
+def _open_source(
+    src: str | TransportReference | ImageSource, options: TransportOptions | None = None
+) -> tuple[ImageSource, bool]:
     if isinstance(src, str):
         from boxwright.transport.reference import parse_transport_reference
 
-        return parse_transport_reference(src).open_source(), True
+        return parse_transport_reference(src).open_source(options), True
     if not hasattr(src, "get_manifest") and hasattr(src, "open_source"):
-        return src.open_source(), True
+        return src.open_source(options), True
     return src, False  # type: ignore[return-value]
 
 
 def _open_destination(
-    dst: str | TransportReference | ImageDestination,
+    dst: str | TransportReference | ImageDestination, options: TransportOptions | None = None
 ) -> tuple[ImageDestination, bool]:
     if isinstance(dst, str):
         from boxwright.transport.reference import parse_transport_reference
 
-        return parse_transport_reference(dst).open_destination(), True
+        return parse_transport_reference(dst).open_destination(options), True
     if not hasattr(dst, "put_blob") and hasattr(dst, "open_destination"):
-        return dst.open_destination(), True
+        return dst.open_destination(options), True
     return dst, False  # type: ignore[return-value]
 
 
@@ -224,9 +235,12 @@ class _Pipeline:
         self.images: list[CopiedImage] = []
         self.written: dict[Digest, None] = {}
         self.skipped: dict[Digest, None] = {}
+        self.unchanged = False
 
     def result(self, top: Descriptor) -> CopyResult:
-        return CopyResult(top, tuple(self.images), tuple(self.written), tuple(self.skipped))
+        return CopyResult(
+            top, tuple(self.images), tuple(self.written), tuple(self.skipped), self.unchanged
+        )
 
     # -- 1. resolve and 2. choose images ---------------------------------------------------
 
@@ -236,6 +250,10 @@ class _Pipeline:
 
         raw, media_type = self.source.get_manifest()
         top = parse_manifest(raw, media_type)
+        already = self.already_there(top)
+        if already is not None:
+            self.unchanged = True
+            return already
         if isinstance(top, ImageIndex):
             if self.options.all_platforms:
                 if not self.dest.supports_index:
@@ -248,6 +266,91 @@ class _Pipeline:
         if isinstance(top, ImageManifest):
             return self.copy_manifest(top, None)
         return self.copy_schema1()
+
+    # -- 1b. nothing to do ----------------------------------------------------------------
+
+    def already_there(self, top: object) -> Descriptor | None:
+        """The descriptor to commit when the destination already holds exactly what this copy
+        would write under its reference, else None.
+
+        Only destinations that can say what their reference names now take part (a registry:
+        ``current_manifest()``, one HEAD). The copy would write the source's bytes unchanged
+        when no conversion or recompression is planned; then equal digests mean equal images,
+        and nothing else is read or written (issue 3, part 6).
+        """
+        current_manifest = getattr(self.dest, "current_manifest", None)
+        if current_manifest is None:
+            return None
+        from boxwright.oci.parse import parse_manifest
+
+        images: list[tuple[ImageManifest, Platform | None]] = []
+
+        def unchanged(node: object, platform: Platform | None, depth: int) -> Descriptor | None:
+            if isinstance(node, ImageManifest):
+                if not self._keeps_bytes(node):
+                    return None
+                images.append((node, platform))
+                return Descriptor(node.media_type, node.digest, len(node.raw))
+            if not isinstance(node, ImageIndex):
+                return None
+            if depth + 1 >= _MAX_INDEX_DEPTH:
+                return None
+            if not self.options.all_platforms:
+                entry = node.select(self.options.platform or Platform.host())
+                child = parse_manifest(*self.source.get_manifest(entry.digest))
+                return unchanged(child, entry.platform, depth + 1)
+            index_type = index_type_for(
+                node.media_type, self.options.format, self.dest.supported_manifest_types
+            )
+            if index_type != node.media_type or not self.dest.supports_index:
+                return None
+            for entry in node.manifests:
+                child = parse_manifest(*self.source.get_manifest(entry.digest))
+                if unchanged(child, entry.platform, depth + 1) is None:
+                    return None
+            return Descriptor(node.media_type, node.digest, len(node.raw))
+
+        wanted = unchanged(top, None, 0)
+        if wanted is None:
+            return None
+        current: Descriptor | None = current_manifest()
+        if current is None or current.digest != wanted.digest:
+            return None
+        for manifest, platform in images:
+            self.images.append(
+                CopiedImage(
+                    manifest.digest,
+                    Descriptor(manifest.media_type, manifest.digest, len(manifest.raw)),
+                    manifest.config,
+                    manifest.layers,
+                    platform,
+                )
+            )
+            for blob in (*manifest.layers, manifest.config):
+                self._note(blob.digest, False)
+        return wanted
+
+    def _keeps_bytes(self, manifest: ImageManifest) -> bool:
+        """Whether copying ``manifest`` would write it byte for byte (no conversion planned)."""
+        opts = self.options
+        target = choose_manifest_type(
+            manifest.media_type, self.dest.supported_manifest_types, opts.format
+        )
+        if target != manifest.media_type:
+            return False
+        compress_plain = None if opts.dest_compress else self.dest.desired_compression
+        for layer in manifest.layers:
+            plan = layer_target_compression(
+                layer, target, opts.dest_compress, self.dest.required_compression
+            )
+            if plan is not None:
+                return False
+            if mt.layer_compression(layer.media_type) == "none" and compress_plain not in (
+                None,
+                "none",
+            ):
+                return False
+        return True
 
     def copy_selected(self, index: ImageIndex, depth: int) -> Descriptor:
         """Copy the one image of ``index`` for the wanted platform."""

@@ -1,7 +1,8 @@
 """Transport references: ``TRANSPORT:WHERE`` strings, as skopeo takes them, parsed and opened.
 
-Known transports (the registry ``docker://`` and the local store arrive in later issues)::
+Known transports (the local store arrives in a later issue)::
 
+    docker://HOST/REPO[:TAG | @DIGEST]       a registry (docker.io/library/ when no host)
     oci:DIR[:NAME | :@INDEX]                 an OCI image layout directory
     oci-archive:FILE[:NAME | :@INDEX]        a tar of an OCI image layout
     docker-archive:FILE[:NAME:TAG | :@INDEX] the format of ``docker save`` / ``podman save``
@@ -24,17 +25,23 @@ from boxwright.errors import InvalidReferenceError
 if TYPE_CHECKING:
     from boxwright.oci.reference import Reference
     from boxwright.transport.base import ImageDestination, ImageSource
+    from boxwright.transport.options import TransportOptions
 
 TRANSPORTS: Final[dict[str, str]] = {
     "oci": "boxwright.transport.oci_layout",
     "oci-archive": "boxwright.transport.oci_archive",
     "docker-archive": "boxwright.transport.docker_archive",
     "dir": "boxwright.transport.dir",
+    "docker": "boxwright.transport.docker",
 }
 """Transport name → module offering ``open_source(ref)`` and ``open_destination(ref)``."""
 
+TAKES_OPTIONS: Final = frozenset({"docker"})
+"""Transports whose ``open_source``/``open_destination`` take a
+:class:`~boxwright.transport.options.TransportOptions` as second argument (the others have
+nothing to configure and ignore options, as skopeo's do)."""
+
 _LATER: Final = {
-    "docker": "the registry transport (docker://)",
     "containers-storage": "a local image store",
     "store": "the local store (store:)",
     "docker-daemon": "a Docker daemon",
@@ -60,7 +67,7 @@ def validate_ref_name(name: str) -> str:
 
 
 def _known() -> str:
-    return ", ".join(f"{name}:" for name in TRANSPORTS)
+    return ", ".join(f"{name}://" if name == "docker" else f"{name}:" for name in TRANSPORTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,8 @@ class TransportReference:
     source_index: int = -1
 
     def __str__(self) -> str:
+        if self.transport == "docker":
+            return f"docker://{self.path}"
         out = f"{self.transport}:{self.path}"
         if self.image:
             out += f":{self.image}"
@@ -87,25 +96,35 @@ class TransportReference:
 
     @property
     def docker_reference(self) -> Reference | None:
-        """The Docker ``NAME:TAG`` a docker-archive reference carries, else None."""
-        if self.transport != "docker-archive" or not self.image:
-            return None
+        """The Docker reference a docker:// or docker-archive reference carries, else None."""
         from boxwright.oci.reference import Reference
 
+        if self.transport == "docker":
+            return Reference.parse(self.path)
+        if self.transport != "docker-archive" or not self.image:
+            return None
         return Reference.parse_normalized(self.image)
 
-    def open_source(self) -> ImageSource:
-        """Open the image this reference names for reading."""
-        source: ImageSource = import_module(TRANSPORTS[self.transport]).open_source(self)
+    def open_source(self, options: TransportOptions | None = None) -> ImageSource:
+        """Open the image this reference names for reading (``options``: credentials, TLS)."""
+        module = import_module(TRANSPORTS[self.transport])
+        if self.transport in TAKES_OPTIONS:
+            with_options: ImageSource = module.open_source(self, options)
+            return with_options
+        source: ImageSource = module.open_source(self)
         return source
 
-    def open_destination(self) -> ImageDestination:
+    def open_destination(self, options: TransportOptions | None = None) -> ImageDestination:
         """Open this reference for writing an image (visible only after ``commit``)."""
         if self.source_index >= 0:
             raise InvalidReferenceError(
                 f"{self}: a source index (@{self.source_index}) cannot name a destination"
             )
-        dest: ImageDestination = import_module(TRANSPORTS[self.transport]).open_destination(self)
+        module = import_module(TRANSPORTS[self.transport])
+        if self.transport in TAKES_OPTIONS:
+            with_options: ImageDestination = module.open_destination(self, options)
+            return with_options
+        dest: ImageDestination = module.open_destination(self)
         return dest
 
 
@@ -125,6 +144,22 @@ def _split(rest: str, transport: str, whole: str) -> tuple[str, str]:
     return path, tail
 
 
+def _parse_docker(rest: str, whole: str) -> str:
+    """``//NAME[:TAG|@DIGEST]`` → the normalized reference (``latest`` when neither given)."""
+    from boxwright.oci.reference import Reference
+
+    if not rest.startswith("//"):
+        raise InvalidReferenceError(
+            f"{whole!r}: a registry reference is docker://HOST/REPO[:TAG|@DIGEST]"
+        )
+    ref = Reference.parse_normalized(rest[2:], default_tag=True)
+    if ref.tag and ref.digest is not None:
+        raise InvalidReferenceError(
+            f"{whole!r}: give a tag or a digest, not both (as skopeo requires)"
+        )
+    return str(ref)
+
+
 def parse_transport_reference(text: str) -> TransportReference:
     """Parse ``TRANSPORT:WHERE``; :class:`InvalidReferenceError` says what is wrong."""
     if not isinstance(text, str):
@@ -141,6 +176,8 @@ def parse_transport_reference(text: str) -> TransportReference:
         raise InvalidReferenceError(
             f"unknown transport {transport!r} in {text!r}{note}; boxwright knows {_known()}"
         )
+    if transport == "docker":
+        return TransportReference("docker", _parse_docker(rest, text))
     if transport == "dir":
         if not rest:
             raise InvalidReferenceError(f"{text!r}: dir: needs a directory path")

@@ -1,0 +1,210 @@
+"""``login`` and ``logout``: credentials checked against the registry, kept in auth.json.
+
+As ``podman login``: the user name and password come from ``-u``/``-p``,
+``--password-stdin``, or prompts when stdin is a terminal; they are verified with one request
+to the registry's ``/v2/`` endpoint (Basic or Bearer, whatever the registry asks for) before
+anything is written, then stored in the auth file (``--authfile``, ``$REGISTRY_AUTH_FILE``, or
+``$XDG_RUNTIME_DIR/containers/auth.json``) or the credential helper that file names for the
+host. ``HOST`` may carry a repository path (``quay.io/team``) to scope the credentials.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from boxwright.config.auth import Credentials
+
+LOGIN_EXAMPLES = """\b
+Examples:
+  boxwright login -u alice quay.io
+  echo "$TOKEN" | boxwright login -u ci --password-stdin registry.example:5000
+  boxwright login --tls-verify=false -u dev -p dev localhost:5000
+"""
+
+LOGOUT_EXAMPLES = """\b
+Examples:
+  boxwright logout quay.io
+  boxwright logout --all
+"""
+
+_DOCKER_HUB_API = "registry-1.docker.io"
+
+
+def login_key(value: str) -> str:
+    """The auth-file key for a ``HOST[/PATH]`` argument (scheme and ``docker://`` dropped).
+
+    Raises :class:`~boxwright.errors.UsageError` for a tag, a digest or an empty host.
+    """
+    from boxwright.config.auth import normalize_key
+    from boxwright.errors import UsageError
+
+    text = value.strip()
+    for prefix in ("docker://", "https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.rstrip("/")
+    host, _, path = text.partition("/")
+    if not host or any(c.isspace() for c in text) or "@" in text or ":" in path:
+        raise UsageError(
+            f"{value!r} is not a registry: give HOST[:PORT] or HOST[:PORT]/NAMESPACE "
+            "(no tag or digest)"
+        )
+    return normalize_key(text)
+
+
+def verify_login(
+    key: str,
+    credentials: Credentials,
+    *,
+    tls_verify: bool | None = None,
+    cert_dir: Path | None = None,
+) -> None:
+    """Check ``credentials`` against the registry of ``key`` (one authenticated ``/v2/`` ping).
+
+    Plain HTTP and unverified TLS are allowed with ``tls_verify=False`` or when
+    registries.conf marks the host ``insecure``, exactly as for a copy.
+    """
+    from boxwright.config.registries import RegistriesConfig
+    from boxwright.transport.docker import Endpoint, make_client
+    from boxwright.transport.options import TransportOptions
+
+    host = key.split("/", 1)[0]
+    registry = RegistriesConfig.load().lookup(key)
+    insecure = registry is not None and registry.insecure
+    api_host = _DOCKER_HUB_API if host == "docker.io" else host
+    options = TransportOptions(credentials=credentials, tls_verify=tls_verify, cert_dir=cert_dir)
+    client = make_client(Endpoint(api_host, "", insecure), options)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _read_password_stdin() -> str:
+    data = sys.stdin.read()
+    if data.endswith("\n"):
+        data = data[:-1]
+    if data.endswith("\r"):
+        data = data[:-1]
+    return data
+
+
+@click.command("login", epilog=LOGIN_EXAMPLES, short_help="Log in to a registry.")
+@click.option("-u", "--username", help="User name (prompted for on a terminal when missing).")
+@click.option("-p", "--password", help="Password (prefer --password-stdin or the prompt).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option(
+    "--authfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="auth.json to write (default: $REGISTRY_AUTH_FILE, then the containers default).",
+)
+@click.option(
+    "--tls-verify",
+    type=click.BOOL,
+    default=None,
+    metavar="BOOL",
+    help="Verify the registry's TLS certificate; =false also allows plain HTTP.",
+)
+@click.option(
+    "--cert-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="CA (*.crt) and client (*.cert, *.key) files for the registry.",
+)
+@click.option("--get-login", is_flag=True, help="Print the user name stored for HOST and exit.")
+@click.argument("host")
+def login_command(
+    host: str,
+    username: str | None,
+    password: str | None,
+    password_stdin: bool,
+    authfile: Path | None,
+    tls_verify: bool | None,
+    cert_dir: Path | None,
+    get_login: bool,
+) -> None:
+    """Log in to the registry HOST and store the credentials in the auth file."""
+    from boxwright.config.auth import AuthStore, Credentials
+    from boxwright.errors import AuthenticationError, UsageError
+
+    key = login_key(host)
+    store = AuthStore(authfile)
+    if get_login:
+        found = store.lookup(key)
+        if found is None or not found.username:
+            raise UsageError(f"not logged into {key}")
+        click.echo(found.username)
+        return
+    if password is not None and password_stdin:
+        raise click.UsageError("--password and --password-stdin cannot be used together")
+    interactive = sys.stdin.isatty()
+    if password_stdin:
+        if not username:
+            raise click.UsageError("--password-stdin needs --username")
+        password = _read_password_stdin()
+    if not username:
+        if not interactive:
+            raise click.UsageError("no user name: give -u USER (stdin is not a terminal)")
+        previous = store.lookup(key)
+        username = click.prompt("Username", default=previous.username if previous else None)
+    if password is None:
+        if not interactive:
+            raise click.UsageError(
+                "no password: give --password-stdin or -p (stdin is not a terminal)"
+            )
+        password = click.prompt("Password", hide_input=True)
+    if not username:
+        raise click.UsageError("the user name must not be empty")
+    credentials = Credentials(str(username), password)
+    try:
+        verify_login(key, credentials, tls_verify=tls_verify, cert_dir=cert_dir)
+    except AuthenticationError as error:
+        raise AuthenticationError(
+            f"login to {key} failed: {error}", error.status, error.code
+        ) from None
+    store.store(key, credentials)
+    click.echo("Login Succeeded!")
+
+
+@click.command("logout", epilog=LOGOUT_EXAMPLES, short_help="Log out of a registry.")
+@click.option("-a", "--all", "all_hosts", is_flag=True, help="Remove every stored login.")
+@click.option(
+    "--authfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="auth.json to change (default: $REGISTRY_AUTH_FILE, then the containers default).",
+)
+@click.argument("host", required=False)
+def logout_command(host: str | None, all_hosts: bool, authfile: Path | None) -> None:
+    """Remove the stored credentials for HOST (or all of them with --all)."""
+    from boxwright.config.auth import AuthStore
+    from boxwright.errors import UsageError
+
+    if all_hosts == (host is not None):
+        raise click.UsageError("give either HOST or --all")
+    store = AuthStore(authfile)
+    if all_hosts:
+        store.remove_all()
+        click.echo("Removed login credentials for all registries")
+        return
+    assert host is not None
+    key = login_key(host)
+    if store.remove(key):
+        click.echo(f"Removed login credentials for {key}")
+        return
+    elsewhere = store.source_of(key)
+    if elsewhere is not None:
+        raise UsageError(
+            f"not logged into {key} in {store.write_path}; the credentials in use come from "
+            f"{elsewhere}: log out with the tool that wrote them, or edit that file"
+        )
+    raise UsageError(f"not logged into {key}")
+
+
+__all__ = ["login_command", "login_key", "logout_command", "verify_login"]

@@ -1,0 +1,178 @@
+"""Registry commands: ``list-tags``, ``delete`` and ``sync``, thin shells over the library.
+
+``list-tags`` prints skopeo's JSON (``{"Repository": ..., "Tags": [...]}``); ``delete``
+removes the manifest a reference names; ``sync`` copies many tags or a whole repository
+(see :mod:`boxwright.copy.sync`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from boxwright.cli.transport_options import (
+    authfile_option,
+    side_options,
+    transport_options,
+)
+
+LIST_TAGS_EXAMPLES = """\b
+Examples:
+  boxwright list-tags docker://docker.io/library/busybox
+  boxwright list-tags --tls-verify=false docker://localhost:5000/app
+"""
+
+DELETE_EXAMPLES = """\b
+Examples:
+  boxwright delete docker://localhost:5000/app:1
+  boxwright delete --creds user:pass docker://registry.example/app@sha256:...
+"""
+
+SYNC_EXAMPLES = """\b
+Examples:
+  boxwright sync --src docker --dest docker docker://quay.io/org/app registry.example/mirror
+  boxwright sync --src docker --dest dir --tag-regex '^1\\.' docker://localhost:5000/app /srv/app
+  boxwright sync --src yaml --dest docker images.yaml localhost:5000/mirror
+  boxwright sync --src docker --dest docker --semver '>=1.2,<2' docker://r/app r2/mirror
+"""
+
+
+def _docker_argument(reference: str) -> str:
+    if not reference.startswith("docker://"):
+        raise click.BadParameter(
+            f"{reference!r} is not a registry reference: give docker://HOST/REPO",
+            param_hint="REFERENCE",
+        )
+    return reference
+
+
+@click.command("list-tags", epilog=LIST_TAGS_EXAMPLES, short_help="List repository tags.")
+@side_options("", "repository's")
+@click.argument("repository")
+def list_tags_command(repository: str, **registry: Any) -> None:
+    """List the tags of the registry REPOSITORY (docker://HOST/REPO), as skopeo does."""
+    from boxwright.errors import UsageError
+    from boxwright.oci.reference import Reference
+    from boxwright.transport.docker import list_tags
+
+    _docker_argument(repository)
+    name = repository[len("docker://") :]
+    parsed = Reference.parse_normalized(name)
+    if parsed.tag or parsed.digest is not None:
+        raise UsageError(
+            f"{repository}: list-tags takes a repository, without a tag or digest "
+            f"(docker://{parsed.name})"
+        )
+    tags = list_tags(parsed.with_default_tag(), transport_options(registry))
+    document = {"Repository": parsed.name, "Tags": tags}
+    click.echo(json.dumps(document, indent=4))
+
+
+@click.command("delete", epilog=DELETE_EXAMPLES, short_help="Delete a registry image.")
+@side_options("", "image's")
+@click.argument("reference")
+def delete_command(reference: str, **registry: Any) -> None:
+    """Delete the image REFERENCE names (docker://HOST/REPO:TAG or @DIGEST) from its registry.
+
+    As with skopeo, deleting by tag deletes the manifest the tag points to, so every tag
+    naming the same manifest goes with it. Prints the deleted manifest's digest.
+    """
+    from boxwright.transport.docker import delete_image
+
+    _docker_argument(reference)
+    digest = delete_image(reference, transport_options(registry))
+    click.echo(str(digest))
+
+
+@click.command("sync", epilog=SYNC_EXAMPLES, short_help="Copy many images between places.")
+@click.option(
+    "--src",
+    "src_kind",
+    type=click.Choice(["docker", "yaml"]),
+    required=True,
+    help="SOURCE is a registry repository (docker) or a YAML/JSON list of images (yaml).",
+)
+@click.option(
+    "--dest",
+    "dest_kind",
+    type=click.Choice(["docker", "dir"]),
+    required=True,
+    help="DESTINATION is a registry prefix (docker) or a directory of OCI layouts (dir).",
+)
+@click.option("--tag-regex", default=None, help="Only tags matching this regular expression.")
+@click.option("--semver", default=None, metavar="RANGE", help="Only tags in a version range.")
+@click.option("--all", "all_platforms", is_flag=True, help="Copy every image of each index.")
+@click.option(
+    "--scoped",
+    is_flag=True,
+    help="Keep the source's registry host in the destination names (as skopeo --scoped).",
+)
+@click.option(
+    "--parallel",
+    type=click.IntRange(min=1, max=32),
+    default=None,
+    help="Images copied at once (default 2).",
+)
+@side_options("src-", "source")
+@side_options("dest-", "destination")
+@authfile_option
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
+@click.argument("source")
+@click.argument("destination")
+def sync_command(
+    src_kind: str,
+    dest_kind: str,
+    tag_regex: str | None,
+    semver: str | None,
+    all_platforms: bool,
+    scoped: bool,
+    parallel: int | None,
+    authfile: Path | None,
+    quiet: bool,
+    source: str,
+    destination: str,
+    **registry: Any,
+) -> None:
+    """Copy every (filtered) tag of SOURCE to DESTINATION, as skopeo sync does.
+
+    Images the destination already holds cost one manifest check each. Prints one line per
+    image copied and a summary; exits 1 if any image failed (the others are still copied).
+    """
+    from boxwright.cli.main import current_state
+    from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
+
+    quiet = quiet or current_state().quiet
+    from boxwright.errors import TransportError
+
+    def report(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    options = SyncOptions(
+        source_kind=src_kind,
+        dest_kind=dest_kind,
+        tag_regex=tag_regex,
+        semver=semver,
+        all_platforms=all_platforms,
+        scoped=scoped,
+        parallel=parallel or DEFAULT_SYNC_PARALLEL,
+        src_options=transport_options(registry, "src-", authfile=authfile),
+        dest_options=transport_options(registry, "dest-", authfile=authfile),
+        on_image=report,
+    )
+    result = sync(source, destination, options)
+    click.echo(
+        f"{len(result.copied)} copied, {len(result.unchanged)} already there, "
+        f"{len(result.failed)} failed"
+    )
+    if result.failed:
+        first_name, first_error = result.failed[0]
+        raise TransportError(
+            f"{len(result.failed)} image(s) failed to sync; first: {first_name}: {first_error}"
+        )
+
+
+__all__ = ["delete_command", "list_tags_command", "sync_command"]

@@ -1,0 +1,109 @@
+"""Registry options shared by copy, inspect, list-tags, delete and sync, as skopeo spells them.
+
+Each side of a copy has its own (``--src-creds``, ``--dest-tls-verify=false``, ...); commands
+with one reference take the plain forms (``--creds``, ``--tls-verify``). The values become a
+:class:`~boxwright.transport.options.TransportOptions`; transports other than ``docker://``
+ignore them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> object:
+    """``USER[:PASSWORD]`` → Credentials (a usage error names the option, never the value)."""
+    if value is None:
+        return None
+    from boxwright.config.auth import parse_creds
+    from boxwright.errors import BoxwrightError
+
+    try:
+        return parse_creds(value)
+    except BoxwrightError as error:
+        raise click.BadParameter(str(error), param=param) from None
+
+
+def side_options(prefix: str, what: str) -> Callable[[F], F]:
+    """Add ``--{prefix}creds``, ``--{prefix}tls-verify``, ``--{prefix}cert-dir`` and
+    ``--{prefix}authfile`` (``prefix`` is ``"src-"``, ``"dest-"`` or ``""``)."""
+
+    def decorate(function: F) -> F:
+        options = [
+            click.option(
+                f"--{prefix}creds",
+                metavar="USER[:PASS]",
+                callback=_creds,
+                help=f"Credentials for the {what} registry (default: the auth file).",
+            ),
+            click.option(
+                f"--{prefix}tls-verify",
+                type=click.BOOL,
+                default=None,
+                metavar="BOOL",
+                help=f"Verify TLS for the {what} registry; =false also allows plain HTTP.",
+            ),
+            click.option(
+                f"--{prefix}cert-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                default=None,
+                help=f"CA (*.crt) and client (*.cert, *.key) files for the {what} registry.",
+            ),
+            click.option(
+                f"--{prefix}authfile",
+                type=click.Path(dir_okay=False, path_type=Path),
+                default=None,
+                help=f"auth.json for the {what} registry (default: --authfile).",
+            ),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def authfile_option(function: F) -> F:
+    """``--authfile FILE`` for both sides of a copy (the auth store itself falls back to
+    ``$REGISTRY_AUTH_FILE`` and the containers defaults)."""
+    decorated: F = click.option(
+        "--authfile",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="auth.json to read credentials from (default: $REGISTRY_AUTH_FILE, then "
+        "$XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json).",
+    )(function)
+    return decorated
+
+
+def transport_options(
+    params: dict[str, Any],
+    prefix: str = "",
+    *,
+    authfile: Path | None = None,
+    chunk_size: int | None = None,
+) -> TransportOptions:
+    """Take the side's option values out of ``params`` (a command's keyword arguments)."""
+    from boxwright.transport.options import TransportOptions
+
+    key = prefix.replace("-", "_")
+    side_authfile = params.pop(f"{key}authfile", None)
+    return TransportOptions(
+        credentials=params.pop(f"{key}creds", None),
+        authfile=side_authfile or authfile,
+        tls_verify=params.pop(f"{key}tls_verify", None),
+        cert_dir=params.pop(f"{key}cert_dir", None),
+        chunk_size=chunk_size,
+    )
+
+
+__all__ = ["authfile_option", "side_options", "transport_options"]

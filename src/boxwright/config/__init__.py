@@ -1,0 +1,63 @@
+"""Configuration the container tools share: paths, auth files, certificates, registries.conf.
+
+* :mod:`~boxwright.config.paths` — store, config, cache and runtime directories (XDG, root vs
+  rootless) and where the shared files live;
+* :mod:`~boxwright.config.auth` — :class:`Credentials`, :func:`parse_creds` and
+  :class:`AuthStore` (auth.json chain, Docker config, credential helpers);
+* :mod:`~boxwright.config.certs` — :class:`TLSSettings` and :func:`tls_settings_for`
+  (certs.d folders);
+* :mod:`~boxwright.config.registries` — :class:`RegistriesConfig` (registries.conf v2 with
+  drop-ins: prefixes, rewrites, mirrors, blocked and insecure registries, short names).
+
+Names are re-exported lazily (PEP 562), so importing one module loads none of the others.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AuthStore": "boxwright.config.auth",
+    "Credentials": "boxwright.config.auth",
+    "Mirror": "boxwright.config.registries",
+    "PullSource": "boxwright.config.registries",
+    "RegistriesConfig": "boxwright.config.registries",
+    "Registry": "boxwright.config.registries",
+    "TLSSettings": "boxwright.config.certs",
+    "parse_creds": "boxwright.config.auth",
+    "tls_settings_for": "boxwright.config.certs",
+}
+
+__all__ = [
+    "AuthStore",
+    "Credentials",
+    "Mirror",
+    "PullSource",
+    "RegistriesConfig",
+    "Registry",
+    "TLSSettings",
+    "parse_creds",
+    "tls_settings_for",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module behind a public name on first access and cache the name here."""
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
+    from boxwright.config.auth import AuthStore, Credentials, parse_creds
+    from boxwright.config.certs import TLSSettings, tls_settings_for
+    from boxwright.config.registries import Mirror, PullSource, RegistriesConfig, Registry

@@ -1,0 +1,180 @@
+"""Where boxwright and the container tools keep things on disk: store, config, cache, runtime.
+
+Every function reads the environment when it is called (never at import time), so a program or
+a test that changes ``$XDG_*`` or ``$HOME`` sees the change. The rules are those of
+``../shared/DESIGN.md`` and of podman/containers-image, so boxwright finds the files users
+already have:
+
+* store root: ``$BOXWRIGHT_ROOT``, else ``/var/lib/boxwright`` for root, else
+  ``$XDG_DATA_HOME/boxwright`` (``~/.local/share/boxwright``);
+* boxwright's own config: ``$XDG_CONFIG_HOME/boxwright`` (``~/.config/boxwright``);
+* cache: ``$XDG_CACHE_HOME/boxwright`` (``~/.cache/boxwright``);
+* runtime: ``$XDG_RUNTIME_DIR/boxwright``, else ``/run/boxwright`` for root, else
+  ``/tmp/boxwright-run-UID`` (podman's fallback shape);
+* the containers auth file written by ``login``: ``$REGISTRY_AUTH_FILE``, else
+  ``$XDG_RUNTIME_DIR/containers/auth.json``, else ``/run/containers/UID/auth.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT_ENV = "BOXWRIGHT_ROOT"
+AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
+REGISTRIES_CONF_ENV = "CONTAINERS_REGISTRIES_CONF"
+
+SYSTEM_CONTAINERS_DIR = Path("/etc/containers")
+"""Where the system-wide containers configuration lives (registries.conf, certs.d)."""
+
+SYSTEM_DOCKER_CERTS_DIR = Path("/etc/docker/certs.d")
+
+
+def is_rootless() -> bool:
+    """Whether this process runs without root (its effective uid is not 0)."""
+    return os.geteuid() != 0
+
+
+def home_dir() -> Path:
+    """``$HOME``, else the password database's home of the effective user."""
+    home = os.environ.get("HOME")
+    if home:
+        return Path(home)
+    return Path.home()
+
+
+def _xdg(variable: str, default: str) -> Path:
+    """An XDG base directory: the variable when set to an absolute path, else ``~/default``."""
+    value = os.environ.get(variable, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return home_dir() / default
+
+
+def xdg_config_home() -> Path:
+    """``$XDG_CONFIG_HOME``, else ``~/.config``."""
+    return _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def xdg_data_home() -> Path:
+    """``$XDG_DATA_HOME``, else ``~/.local/share``."""
+    return _xdg("XDG_DATA_HOME", ".local/share")
+
+
+def xdg_cache_home() -> Path:
+    """``$XDG_CACHE_HOME``, else ``~/.cache``."""
+    return _xdg("XDG_CACHE_HOME", ".cache")
+
+
+def xdg_runtime_dir() -> Path | None:
+    """``$XDG_RUNTIME_DIR`` when it is set to an absolute path, else None."""
+    value = os.environ.get("XDG_RUNTIME_DIR", "")
+    return Path(value) if value and os.path.isabs(value) else None
+
+
+def store_root() -> Path:
+    """The local store: ``$BOXWRIGHT_ROOT``, ``/var/lib/boxwright`` (root), or the XDG data dir."""
+    explicit = os.environ.get(ROOT_ENV, "")
+    if explicit:
+        return Path(explicit)
+    if not is_rootless():
+        return Path("/var/lib/boxwright")
+    return xdg_data_home() / "boxwright"
+
+
+def config_dir() -> Path:
+    """boxwright's own configuration directory: ``$XDG_CONFIG_HOME/boxwright``."""
+    return xdg_config_home() / "boxwright"
+
+
+def cache_dir() -> Path:
+    """boxwright's cache directory (the blob-location cache): ``$XDG_CACHE_HOME/boxwright``."""
+    return xdg_cache_home() / "boxwright"
+
+
+def runtime_dir() -> Path:
+    """Where boxwright keeps files that must not outlive a boot (locks, mounts)."""
+    runtime = xdg_runtime_dir()
+    if runtime is not None:
+        return runtime / "boxwright"
+    if not is_rootless():
+        return Path("/run/boxwright")
+    return Path(f"/tmp/boxwright-run-{os.geteuid()}")
+
+
+def default_auth_file() -> Path:
+    """The auth file ``login`` writes and every lookup reads first (as podman chooses it)."""
+    explicit = os.environ.get(AUTH_FILE_ENV, "")
+    if explicit:
+        return Path(explicit)
+    runtime = xdg_runtime_dir()
+    if runtime is not None:
+        return runtime / "containers" / "auth.json"
+    return Path(f"/run/containers/{os.geteuid()}/auth.json")
+
+
+def docker_config_file() -> Path:
+    """Docker's client config: ``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json``."""
+    docker_config = os.environ.get("DOCKER_CONFIG", "")
+    if docker_config:
+        return Path(docker_config) / "config.json"
+    return home_dir() / ".docker" / "config.json"
+
+
+def auth_file_chain() -> list[Path]:
+    """The default auth files, read in this order (the first that knows a host wins).
+
+    ``$XDG_RUNTIME_DIR/containers/auth.json`` (or ``/run/containers/UID/auth.json``),
+    ``$XDG_CONFIG_HOME/containers/auth.json``, Docker's ``config.json`` and the legacy
+    ``~/.dockercfg``. An explicit ``--authfile`` or ``$REGISTRY_AUTH_FILE`` replaces the whole
+    chain, as in podman and skopeo.
+    """
+    runtime = xdg_runtime_dir()
+    first = (
+        runtime / "containers" / "auth.json"
+        if runtime is not None
+        else Path(f"/run/containers/{os.geteuid()}/auth.json")
+    )
+    return [
+        first,
+        xdg_config_home() / "containers" / "auth.json",
+        docker_config_file(),
+        home_dir() / ".dockercfg",
+    ]
+
+
+def certs_dirs() -> list[Path]:
+    """The base directories searched for ``HOST[:PORT]/`` certificate folders, in order."""
+    dirs = [SYSTEM_CONTAINERS_DIR / "certs.d", SYSTEM_DOCKER_CERTS_DIR]
+    if is_rootless():
+        dirs.insert(0, xdg_config_home() / "containers" / "certs.d")
+    return dirs
+
+
+def user_registries_conf() -> Path:
+    """The per-user registries.conf: ``$XDG_CONFIG_HOME/containers/registries.conf``."""
+    return xdg_config_home() / "containers" / "registries.conf"
+
+
+__all__ = [
+    "AUTH_FILE_ENV",
+    "REGISTRIES_CONF_ENV",
+    "ROOT_ENV",
+    "SYSTEM_CONTAINERS_DIR",
+    "SYSTEM_DOCKER_CERTS_DIR",
+    "auth_file_chain",
+    "cache_dir",
+    "certs_dirs",
+    "config_dir",
+    "default_auth_file",
+    "docker_config_file",
+    "home_dir",
+    "is_rootless",
+    "runtime_dir",
+    "store_root",
+    "user_registries_conf",
+    "xdg_cache_home",
+    "xdg_config_home",
+    "xdg_data_home",
+    "xdg_runtime_dir",
+]

@@ -1,0 +1,504 @@
+"""The ``docker://`` transport: images in a registry, read and written through the client.
+
+``docker://HOST/REPO[:TAG|@DIGEST]`` is parsed with the distribution grammar (``busybox`` is
+``docker.io/library/busybox:latest``), then resolved through registries.conf: a ``location``
+rewrites the name, ``blocked`` refuses it, ``insecure`` allows plain HTTP and untrusted
+certificates; pulls try the mirrors first, in order, then the primary. Credentials come from
+the options (``--creds``) or the auth files (:class:`~boxwright.config.auth.AuthStore`), TLS
+from the options (``--tls-verify``, ``--cert-dir``) or the certs.d directories.
+
+The source reads the top manifest by tag or digest, child manifests by digest (verified
+against the digest asked for), and blobs through the client's verifying stream.
+
+The destination stores every manifest type and indexes. It skips blobs the registry has (a
+HEAD), and instead of uploading a blob that another repository of the same registry holds it
+mounts it (cross-repository mount), knowing such repositories from the persistent
+:mod:`~boxwright.transport.blobinfocache` and from the sources open in this process. Child
+manifests are pushed by digest; :meth:`DockerDestination.commit` pushes the top manifest under
+the tag (or by digest). :meth:`DockerDestination.current_manifest` answers, with one HEAD,
+what the tag names now, so that a copy of an image the registry already has does nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from boxwright.errors import (
+    ImageNotFoundError,
+    InvalidReferenceError,
+    RegistryError,
+    TransportError,
+    UsageError,
+)
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest, verify_bytes
+from boxwright.oci.readers import WrappedReader
+from boxwright.oci.reference import Reference
+from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
+from boxwright.transport.options import TransportOptions
+
+if TYPE_CHECKING:
+    from boxwright.config.certs import TLSSettings
+    from boxwright.transport.reference import TransportReference
+    from boxwright.transport.registry.client import RegistryClient
+
+_LOG = logging.getLogger(__name__)
+
+SUPPORTED_MANIFEST_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.OCI_INDEX, mt.DOCKER_LIST)
+"""What a registry stores, the preferred first (containers/image's docker destination order)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One place to talk to: ``host`` (``HOST[:PORT]``), ``repo`` inside it, and whether
+    plain HTTP and unverified TLS are allowed there."""
+
+    host: str
+    repo: str
+    insecure: bool
+
+    @property
+    def name(self) -> str:
+        """``host/repo``, as registries.conf and the cache name it."""
+        return f"{self.host}/{self.repo}"
+
+
+def resolve_endpoints(
+    ref: Reference, options: TransportOptions | None = None, *, pull: bool
+) -> list[Endpoint]:
+    """Where ``ref`` lives, per registries.conf: for a pull the mirrors in order then the
+    primary, for a push the primary only. A blocked registry raises
+    :class:`~boxwright.errors.ConfigError`."""
+    from boxwright.config.registries import RegistriesConfig
+
+    opts = options or TransportOptions()
+    config = RegistriesConfig.load(opts.registries_conf)
+    name = str(ref)
+    sources = config.pull_sources(name) if pull else [config.push_destination(name)]
+    endpoints = []
+    for source in sources:
+        located = Reference.parse(source.reference)
+        if not located.domain:
+            raise InvalidReferenceError(
+                f"registries.conf rewrites {ref.name} to {source.reference!r}, "
+                "which names no registry host"
+            )
+        endpoints.append(Endpoint(located.domain, located.path, bool(source.insecure)))
+    return endpoints
+
+
+def _tls_settings(host: str, options: TransportOptions, insecure: bool) -> TLSSettings:
+    """TLS for ``host``: the options' cert dir when given, else certs.d; verification off
+    when ``--tls-verify=false`` or registries.conf says ``insecure``."""
+    from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
+
+    verify = options.tls_verify
+    if verify is None and insecure:
+        verify = False
+    if options.cert_dir is None:
+        return tls_settings_for(host, verify)
+    directory = Path(options.cert_dir)
+    if not directory.is_dir():
+        raise UsageError(f"certificate directory {directory} does not exist")
+    cas, client = read_cert_dir(directory)
+    return TLSSettings(verify=verify is not False, ca_files=cas, client_cert=client)
+
+
+def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> RegistryClient:
+    """A :class:`RegistryClient` for ``endpoint`` with the options' credentials and TLS."""
+    from boxwright.transport.registry.client import RegistryClient
+
+    opts = options or TransportOptions()
+    credentials = opts.credentials
+    if credentials is None:
+        from boxwright.config.auth import AuthStore
+
+        credentials = AuthStore(opts.authfile).lookup(endpoint.name)
+    insecure = endpoint.insecure or opts.tls_verify is False
+    kwargs: dict[str, Any] = {}
+    if opts.retries is not None:
+        from boxwright.transport.registry.retry import RetryPolicy
+
+        kwargs["retries"] = RetryPolicy(attempts=opts.retries + 1)
+    return RegistryClient(
+        endpoint.host,
+        insecure=insecure,
+        tls=_tls_settings(endpoint.host, opts, endpoint.insecure),
+        credentials=credentials,
+        chunk_size=opts.chunk_size,
+        **kwargs,
+    )
+
+
+def _cache_for(options: TransportOptions) -> BlobInfoCache:
+    if not options.use_blob_info_cache:
+        return shared_cache(None, use_default=False)
+    return shared_cache(options.blob_info_cache)
+
+
+def _docker_ref(ref: TransportReference | Reference | str) -> Reference:
+    if isinstance(ref, Reference):
+        return ref
+    if isinstance(ref, str):
+        from boxwright.transport.reference import parse_transport_reference
+
+        if not ref.startswith("docker://"):
+            ref = "docker://" + ref
+        ref = parse_transport_reference(ref)
+    docker = ref.docker_reference
+    if ref.transport != "docker" or docker is None:
+        raise InvalidReferenceError(f"{ref} is not a registry reference (docker://...)")
+    return docker
+
+
+def _image_manifest_blobs(raw: bytes, media_type: str) -> list[Digest]:
+    """The config and layer digests an image manifest names ([] for anything else)."""
+    if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
+        return []
+    from boxwright.oci.manifest import ImageManifest
+
+    try:
+        manifest = ImageManifest.parse(raw, media_type)
+    except Exception:  # a manifest the copy will reject with its own error
+        return []
+    return [manifest.config.digest, *(layer.digest for layer in manifest.layers)]
+
+
+class _Recording(WrappedReader):
+    """Passes a verifying blob stream through; at its verified EOF, records the location."""
+
+    def __init__(self, stream: IO[bytes], on_verified: Any) -> None:
+        self._stream = stream
+        self._on_verified = on_verified
+        self._done = False
+
+    @property
+    def verifies(self) -> Digest | None:
+        """The digest the wrapped stream checks its bytes against."""
+        return getattr(self._stream, "verifies", None)
+
+    @property
+    def verified(self) -> bool:
+        """Whether the wrapped stream reached EOF with the right content."""
+        return getattr(self._stream, "verified", False) is True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        if not data and not self._done and (n is None or n != 0):
+            self._done = True
+            try:
+                self._on_verified()
+            except Exception as error:  # the cache never fails a copy
+                _LOG.debug("blob-info cache: %s", error)
+        return data
+
+
+class DockerSource:
+    """Reads one image (or index) from a registry; mirrors are tried in order."""
+
+    def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
+        self.reference = ref
+        self.options = options or TransportOptions()
+        self._cache = _cache_for(self.options)
+        self._endpoints = resolve_endpoints(ref, self.options, pull=True)
+        self._endpoint: Endpoint | None = None
+        self._client: RegistryClient | None = None
+        self._top: tuple[bytes, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"docker://{self.reference}"
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """Where the image was found (resolved on the first manifest read)."""
+        self._resolve()
+        assert self._endpoint is not None
+        return self._endpoint
+
+    @property
+    def client(self) -> RegistryClient:
+        """The client talking to :attr:`endpoint`."""
+        self._resolve()
+        assert self._client is not None
+        return self._client
+
+    def _ref_string(self) -> str:
+        ref = self.reference
+        return str(ref.digest) if ref.digest is not None else ref.tag or "latest"
+
+    def _resolve(self) -> None:
+        """Fetch the top manifest from the first endpoint that has it (mirrors, then primary)."""
+        if self._client is not None:
+            return
+        last: Exception | None = None
+        for endpoint in self._endpoints:
+            client = make_client(endpoint, self.options)
+            try:
+                raw, media_type, _ = client.get_manifest(endpoint.repo, self._ref_string())
+            except TransportError as error:
+                client.close()
+                if len(self._endpoints) > 1:
+                    _LOG.info("%s: %s; trying the next location", endpoint.name, error)
+                last = error
+                continue
+            if self.reference.digest is not None:
+                verify_bytes(raw, self.reference.digest)
+            self._endpoint, self._client, self._top = endpoint, client, (raw, media_type)
+            self._hint(raw, media_type)
+            return
+        assert last is not None
+        if isinstance(last, RegistryError) and last.status == 404:
+            raise ImageNotFoundError(f"{self.name}: no such image ({last})") from last
+        raise last
+
+    def _hint(self, raw: bytes, media_type: str) -> None:
+        assert self._endpoint is not None
+        blobs = _image_manifest_blobs(raw, media_type)
+        if blobs:
+            self._cache.add_hint(self._endpoint.host, self._endpoint.repo, blobs)
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        self._resolve()
+        if digest is None:
+            assert self._top is not None
+            return self._top
+        assert self._endpoint is not None and self._client is not None
+        raw, media_type, _ = self._client.get_manifest(self._endpoint.repo, str(digest))
+        verify_bytes(raw, digest)
+        self._hint(raw, media_type)
+        return raw, media_type
+
+    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        endpoint, client = self.endpoint, self.client
+        stream = client.get_blob(endpoint.repo, descriptor)
+
+        def record() -> None:
+            if getattr(stream, "verified", True):
+                self._cache.record_location(endpoint.host, endpoint.repo, descriptor.digest)
+
+        return _Recording(stream, record)  # type: ignore[return-value]
+
+    def registry_tags(self) -> list[str]:
+        """Every tag of the repository (for ``inspect``'s RepoTags, as skopeo lists them)."""
+        return list(self.client.list_tags(self.endpoint.repo))
+
+    def close(self) -> None:
+        self._cache.flush()
+        if self._client is not None:
+            self._client.close()
+
+
+class DockerDestination:
+    """Writes one image (or index) to a registry; nothing is tagged before :meth:`commit`."""
+
+    def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
+        self.reference = ref
+        self.options = options or TransportOptions()
+        self.endpoint = resolve_endpoints(ref, self.options, pull=False)[0]
+        self._cache = _cache_for(self.options)
+        self._client: RegistryClient | None = None
+        self._client_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._present: set[Digest] = set()
+        self._manifests: dict[Digest, tuple[bytes, str]] = {}
+        self._pending: Digest | None = None
+        self._pushed: set[Digest] = set()
+        self._current: Descriptor | None = None
+        self.mounted: list[Digest] = []
+        """Blobs this destination mounted from another repository instead of uploading."""
+        self.uploaded: list[Digest] = []
+        """Blobs this destination uploaded."""
+
+    @property
+    def name(self) -> str:
+        return f"docker://{self.reference}"
+
+    @property
+    def client(self) -> RegistryClient:
+        """The client for the destination registry, made on first use."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = make_client(self.endpoint, self.options)
+            return self._client
+
+    @property
+    def supported_manifest_types(self) -> Sequence[str]:
+        return SUPPORTED_MANIFEST_TYPES
+
+    @property
+    def supports_index(self) -> bool:
+        return True
+
+    @property
+    def required_compression(self) -> str | None:
+        return None
+
+    @property
+    def desired_compression(self) -> str | None:
+        return "gzip"
+
+    def current_manifest(self) -> Descriptor | None:
+        """What the reference names in the registry now (one HEAD), or None if nothing."""
+        ref = self.reference
+        target = str(ref.digest) if ref.digest is not None else ref.tag or "latest"
+        self._current = self.client.head_manifest(self.endpoint.repo, target)
+        return self._current
+
+    # -- blobs -------------------------------------------------------------------------------
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        """Whether the repository has the blob, after mounting it from another repository of
+        the same registry when one is known to hold it."""
+        digest = descriptor.digest
+        with self._lock:
+            if digest in self._present:
+                return True
+        host, repo = self.endpoint.host, self.endpoint.repo
+        client = self.client
+        if client.head_blob(repo, digest) is not None:
+            self._note_present(digest)
+            return True
+        for source_repo in self._cache.candidate_repos(host, digest, exclude=repo):
+            try:
+                mounted = client.mount_blob(repo, digest, source_repo)
+            except RegistryError as error:
+                _LOG.debug("mount of %s from %s failed: %s", digest, source_repo, error)
+                mounted = False
+            if mounted:
+                self._note_present(digest)
+                with self._lock:
+                    self.mounted.append(digest)
+                return True
+            self._cache.forget_location(host, source_repo, digest)
+        return False
+
+    def _note_present(self, digest: Digest) -> None:
+        with self._lock:
+            self._present.add(digest)
+        self._cache.record_location(self.endpoint.host, self.endpoint.repo, digest)
+
+    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+        stored = self.client.upload_blob(self.endpoint.repo, stream, descriptor)
+        if descriptor is not None:
+            stored = descriptor.with_(digest=stored.digest, size=stored.size)
+        with self._lock:
+            self.uploaded.append(stored.digest)
+        self._note_present(stored.digest)
+        return stored
+
+    # -- manifests ---------------------------------------------------------------------------
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        """Keep the manifest; push the one before it by digest (children go before the index
+        that names them, and the last one, the top, waits for :meth:`commit` and its tag)."""
+        digest = Digest.from_bytes(raw)
+        with self._lock:
+            self._manifests[digest] = (raw, media_type)
+            previous, self._pending = self._pending, digest
+        if previous is not None and previous != digest:
+            self._push(previous, str(previous))
+        return Descriptor(media_type, digest, len(raw))
+
+    def _push(self, digest: Digest, target: str) -> None:
+        raw, media_type = self._manifests[digest]
+        written = self.client.put_manifest(self.endpoint.repo, target, raw, media_type)
+        if written != digest:
+            raise RegistryError(
+                f"{self.name}: the registry stored manifest {digest} as {written}", 0
+            )
+        with self._lock:
+            self._pushed.add(digest)
+
+    def commit(self, top: Descriptor) -> None:
+        """Push ``top`` under the tag (or by the reference's digest)."""
+        ref = self.reference
+        if ref.digest is not None and ref.digest != top.digest:
+            raise UsageError(
+                f"{self.name} names digest {ref.digest}, but the image written is {top.digest}"
+            )
+        current = self._current
+        if (
+            current is not None
+            and current.digest == top.digest
+            and top.digest not in self._manifests
+        ):
+            return  # the registry already holds exactly this image under the reference
+        if top.digest not in self._manifests:
+            raise TransportError(f"{self.name}: manifest {top.digest} was never written")
+        self._push(top.digest, str(ref.digest) if ref.digest is not None else ref.tag)
+        self._cache.flush()
+
+    def close(self) -> None:
+        self._cache.flush()
+        if self._client is not None:
+            self._client.close()
+
+
+def open_source(ref: TransportReference, options: TransportOptions | None = None) -> DockerSource:
+    """Open ``docker://…`` for reading (``open_source`` of the transport table)."""
+    return DockerSource(_docker_ref(ref), options)
+
+
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> DockerDestination:
+    """Open ``docker://…`` for writing (``open_destination`` of the transport table)."""
+    docker = _docker_ref(ref)
+    return DockerDestination(docker, options)
+
+
+def list_tags(
+    ref: TransportReference | Reference | str, options: TransportOptions | None = None
+) -> list[str]:
+    """Every tag of the repository ``ref`` names (a tag or digest in it is ignored, as
+    ``skopeo list-tags`` refuses them: see the CLI), following pagination."""
+    docker = _docker_ref(ref)
+    endpoint = resolve_endpoints(docker, options, pull=False)[0]
+    client = make_client(endpoint, options)
+    try:
+        return list(client.list_tags(endpoint.repo))
+    finally:
+        client.close()
+
+
+def delete_image(
+    ref: TransportReference | Reference | str, options: TransportOptions | None = None
+) -> Digest:
+    """Delete the manifest ``ref`` names (by tag: the manifest the tag points to, which
+    removes every tag naming it, as ``skopeo delete`` does); returns its digest."""
+    docker = _docker_ref(ref)
+    endpoint = resolve_endpoints(docker, options, pull=False)[0]
+    client = make_client(endpoint, options)
+    try:
+        if docker.digest is not None:
+            digest = docker.digest
+        else:
+            found = client.head_manifest(endpoint.repo, docker.tag or "latest")
+            if found is None:
+                raise ImageNotFoundError(f"docker://{docker}: no such image")
+            digest = found.digest
+        client.delete_manifest(endpoint.repo, digest)
+        return digest
+    finally:
+        client.close()
+
+
+__all__ = [
+    "SUPPORTED_MANIFEST_TYPES",
+    "DockerDestination",
+    "DockerSource",
+    "Endpoint",
+    "delete_image",
+    "list_tags",
+    "make_client",
+    "open_destination",
+    "open_source",
+    "resolve_endpoints",
+]

@@ -1,0 +1,57 @@
+"""Per-side transport options: credentials, TLS, auth file and tuning for one source or sink.
+
+skopeo takes these per side (``--src-creds``/``--dest-creds``, ``--src-tls-verify``, ...); a
+copy carries one :class:`TransportOptions` for its source and one for its destination
+(:class:`~boxwright.copy.CopyOptions` ``src_options``/``dest_options``). Transports that do not
+talk to a registry ignore them, as skopeo's do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.errors import UsageError
+
+if TYPE_CHECKING:
+    from boxwright.config.auth import Credentials
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """How to reach one side of a copy.
+
+    ``credentials``: use these instead of the auth file (``--creds USER:PASS``).
+    ``authfile``: the auth.json to read (``--authfile``; default: the containers chain).
+    ``tls_verify``: False allows an untrusted certificate and plain HTTP (``--tls-verify=false``);
+    None follows registries.conf (``insecure = true``).
+    ``cert_dir``: a directory of ``*.crt`` CAs and ``*.cert``/``*.key`` client pairs used
+    instead of the certs.d directories (``--cert-dir``).
+    ``registries_conf``: a registries.conf to use instead of the system ones.
+    ``chunk_size``: upload blobs in PATCH chunks of this many bytes (None: one PUT).
+    ``retries``: how often a failed request is retried (None: the client's default).
+    ``blob_info_cache``: the cache file; None uses the default, ``use_blob_info_cache`` False
+    keeps the cache in memory only.
+    """
+
+    credentials: Credentials | None = field(default=None, repr=False)
+    authfile: Path | None = None
+    tls_verify: bool | None = None
+    cert_dir: Path | None = None
+    registries_conf: Path | None = None
+    chunk_size: int | None = None
+    retries: int | None = None
+    blob_info_cache: Path | None = None
+    use_blob_info_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.chunk_size is not None and self.chunk_size < 1:
+            raise UsageError(
+                f"chunk size must be a positive number of bytes, not {self.chunk_size}"
+            )
+        if self.retries is not None and self.retries < 0:
+            raise UsageError(f"retries must be 0 or more, not {self.retries}")
+
+
+__all__ = ["TransportOptions"]

@@ -1,0 +1,157 @@
+"""Blob downloads that survive dropped connections.
+
+:class:`ResumingReader` reads a blob's HTTP body and, when the connection drops or stalls
+before ``size`` bytes arrived, asks again with ``Range: bytes=N-`` from the first byte not yet
+received (a bounded number of times, with the session's backoff). The caller wraps it in one
+:class:`~boxwright.oci.digest.VerifyingReader`, so the digest covers the whole blob across
+every resumed piece: a registry that answers a Range with different bytes fails the digest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+
+from boxwright.errors import RegistryError
+from boxwright.oci.readers import WrappedReader
+from boxwright.transport.registry.failures import network_error, status_error
+from boxwright.transport.registry.session import Session
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
+_SKIP_CHUNK = 1 << 20
+
+
+class ResumingReader(WrappedReader):
+    """A binary reader over a blob GET that resumes with Range requests (see module doc)."""
+
+    def __init__(
+        self,
+        session: Session,
+        url: httpx.URL,
+        *,
+        size: int,
+        what: str,
+        scopes: tuple[str, ...],
+        response: httpx.Response,
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._size = size
+        self._what = what
+        self._scopes = scopes
+        self._response: httpx.Response | None = response
+        self._chunks: Iterator[bytes] = response.iter_raw()
+        self._pending = memoryview(b"")
+        self._received = 0
+        self._eof = False
+        self.resumes = 0
+        """How many times the download was resumed (for tests and progress)."""
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.read(1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
+        out = bytearray()
+        while len(out) < n:
+            if not self._pending and not self._fill():
+                break
+            take = self._pending[: n - len(out)]
+            out += take
+            self._pending = self._pending[len(take) :]
+        return bytes(out)
+
+    def _fill(self) -> bool:
+        """Get the next piece of the body into ``_pending``; False at the end of the blob."""
+        while not self._eof:
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                if self._received >= self._size:
+                    self._finish()
+                    return False
+                self._resume(None)
+                continue
+            except httpx.TransportError as e:
+                self._resume(e)
+                continue
+            if chunk:
+                self._received += len(chunk)
+                self._pending = memoryview(chunk)
+                return True
+        return False
+
+    def _finish(self) -> None:
+        self._eof = True
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    def _resume(self, error: Exception | None) -> None:
+        """Ask again from byte ``_received``; raise when the attempts are used up."""
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+        if not self._session.retries.wait(self.resumes):
+            self._eof = True
+            if error is not None:
+                raise network_error(error, self._session.host, self._what, self._session.timeout)
+            raise RegistryError(
+                f"{self._session.host}: the connection ended after {self._received} of "
+                f"{self._size} bytes of {self._what}, and resuming did not succeed"
+            )
+        self.resumes += 1
+        start = self._received
+        response = self._session.send(
+            "GET",
+            self._url,
+            what=self._what,
+            scopes=self._scopes,
+            headers={"Range": f"bytes={start}-"},
+        )
+        if response.status_code == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+            if match is None or int(match.group(1)) != start:
+                response.close()
+                raise RegistryError(
+                    f"{self._session.host}: a resumed download of {self._what} did not start "
+                    f"at byte {start}"
+                )
+            self._attach(response)
+        elif response.status_code == 200:
+            # The server ignored the Range: read again from the start, dropping what we have.
+            self._attach(response)
+            self._skip(start)
+        else:
+            raise status_error(response, self._session.host, self._what)
+
+    def _attach(self, response: httpx.Response) -> None:
+        self._response = response
+        self._chunks = response.iter_raw()
+
+    def _skip(self, count: int) -> None:
+        left = count
+        while left > 0:
+            try:
+                chunk = next(self._chunks, b"")
+            except httpx.TransportError as e:
+                host, timeout = self._session.host, self._session.timeout
+                raise network_error(e, host, self._what, timeout) from None
+            if not chunk:
+                raise RegistryError(
+                    f"{self._session.host}: a resumed download of {self._what} ended early"
+                )
+            if len(chunk) > left:
+                self._pending = memoryview(chunk)[left:]
+                self._received += len(chunk) - left
+                return
+            left -= len(chunk)
+
+    def close(self) -> None:
+        self._eof = True
+        if self._response is not None:
+            self._response.close()
+            self._response = None

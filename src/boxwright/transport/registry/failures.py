@@ -1,0 +1,157 @@
+"""Turning registry answers and network failures into boxwright's typed errors.
+
+Every message is one line that names the registry and what failed, never a URL query, a
+header or a credential: the distribution API's error body contributes its ``code`` and a
+trimmed ``message``, and network exceptions contribute their class of failure.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+
+import httpx
+
+from boxwright.errors import (
+    AuthenticationError,
+    BlobNotFoundError,
+    ImageNotFoundError,
+    RegistryError,
+    TLSError,
+)
+
+MAX_ERROR_BODY = 64 * 1024
+_MESSAGE_LIMIT = 200
+
+
+def error_codes(body: bytes) -> list[tuple[str, str]]:
+    """``(code, message)`` pairs of a distribution API error body (``{"errors": [...]}``)."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return []
+    errors = doc.get("errors") if isinstance(doc, dict) else None
+    if not isinstance(errors, list):
+        return []
+    out = []
+    for item in errors:
+        if isinstance(item, dict):
+            code = item.get("code")
+            message = item.get("message")
+            out.append(
+                (
+                    code if isinstance(code, str) else "",
+                    message[:_MESSAGE_LIMIT] if isinstance(message, str) else "",
+                )
+            )
+    return out
+
+
+def read_error_body(response: httpx.Response) -> bytes:
+    """The first bytes of an error answer (bounded), closing the response."""
+    data = bytearray()
+    try:
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) >= MAX_ERROR_BODY:
+                break
+    except httpx.HTTPError:
+        pass
+    finally:
+        response.close()
+    return bytes(data[:MAX_ERROR_BODY])
+
+
+def status_error(
+    response: httpx.Response,
+    host: str,
+    what: str,
+    *,
+    authenticated: bool = False,
+    not_found: type[Exception] | None = None,
+) -> Exception:
+    """The typed error for an unexpected status answering a request about ``what``.
+
+    ``not_found`` is the class a 404 becomes (:class:`ImageNotFoundError` for manifests and
+    repositories, :class:`BlobNotFoundError` for blobs); ``authenticated`` says whether
+    credentials were given, which decides the advice of a 401.
+    """
+    status = response.status_code
+    body = read_error_body(response)
+    codes = error_codes(body)
+    code = codes[0][0] if codes else ""
+    detail = "; ".join(f"{c}: {m}" if m else c for c, m in codes if c or m)
+    suffix = f" ({detail})" if detail else ""
+    if status == 401:
+        if authenticated:
+            return AuthenticationError(
+                f"{host}: the registry refused the credentials for {what}{suffix}", status, code
+            )
+        return AuthenticationError(
+            f"{host}: authentication required for {what}; log in with "
+            f"'boxwright login {host}' or give --creds{suffix}",
+            status,
+            code,
+        )
+    if status == 403:
+        return AuthenticationError(f"{host}: access to {what} denied{suffix}", status, code)
+    if status == 404 and not_found is not None:
+        if not_found is ImageNotFoundError:
+            return ImageNotFoundError(f"{host}: {what} not found{suffix}")
+        if not_found is BlobNotFoundError:
+            return BlobNotFoundError(f"{host}: {what} not found{suffix}")
+    if status == 429:
+        return RegistryError(
+            f"{host}: too many requests for {what}; the registry asks to slow down", status, code
+        )
+    reason = response.reason_phrase or "error"
+    return RegistryError(f"{host}: HTTP {status} {reason} for {what}{suffix}", status, code)
+
+
+def network_error(error: Exception, host: str, what: str, timeout: float) -> RegistryError:
+    """The typed error for a network failure (connect, TLS, read, timeout, protocol)."""
+    if _is_tls(error):
+        return TLSError(
+            f"{host}: TLS failed for {what}: {_tls_reason(error)} (trust its CA in "
+            f"/etc/containers/certs.d/{host}/ or use --tls-verify=false)"
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return RegistryError(f"{host}: no answer within {timeout:g} s for {what}")
+    if isinstance(error, httpx.ConnectError):
+        return RegistryError(f"{host}: cannot connect for {what}: {_short(error)}")
+    if isinstance(error, httpx.RemoteProtocolError):
+        return RegistryError(f"{host}: the connection broke during {what}: {_short(error)}")
+    if isinstance(error, httpx.HTTPError):
+        return RegistryError(f"{host}: network error during {what}: {_short(error)}")
+    return RegistryError(f"{host}: {type(error).__name__} during {what}: {_short(error)}")
+
+
+def _is_tls(error: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError | ssl.CertificateError):
+            return True
+        if "SSL" in str(current) or "CERTIFICATE" in str(current).upper():
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _tls_reason(error: BaseException) -> str:
+    current: BaseException | None = error
+    while current is not None:
+        verify_message = getattr(current, "verify_message", "")
+        if isinstance(current, ssl.SSLCertVerificationError) and verify_message:
+            return str(verify_message)
+        reason = getattr(current, "reason", "")
+        if isinstance(current, ssl.SSLError) and reason:
+            return str(reason).lower().replace("_", " ")
+        current = current.__cause__ or current.__context__
+    return _short(error)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:_MESSAGE_LIMIT]

@@ -1,0 +1,106 @@
+"""When and how long to wait before a registry request is tried again.
+
+Pure policy, no I/O: :class:`RetryPolicy` says how many attempts a request gets, which answers
+are worth another try (429 and the transient 5xx statuses) and how long to wait: exponential
+backoff with jitter, or what the registry asked for in ``Retry-After`` (seconds or an HTTP
+date), capped so that a registry cannot park a copy for an hour.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random as _random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+
+RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses that say "not now" rather than "no": worth another attempt."""
+
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+"""Methods a request may be sent again with after a lost connection (RFC 9110 §9.2.2).
+
+A PUT whose body was streamed from a file cannot be sent again from the same stream: the
+uploader restarts the whole upload instead (``uploads.py``).
+"""
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    ``None`` when the header is missing or unreadable; never negative.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = now if now is not None else datetime.now(UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter.
+
+    ``attempts`` is the total number of tries (1 = no retry). The n-th wait (n from 0) is
+    ``base_delay * 2**n`` scaled by a random factor in [0.5, 1.0), capped at ``max_delay``;
+    a ``Retry-After`` from the registry replaces it when present, up to ``max_retry_after``
+    (a longer demand ends the retries: waiting that long is not what a user expects).
+    ``sleep`` and ``random`` are injectable for tests.
+    """
+
+    attempts: int = 5
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """One attempt, no retries."""
+        return cls(attempts=1)
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        delay = min(self.max_delay, self.base_delay * (2.0**retry))
+        factor: float = 0.5 + self.random() / 2
+        return delay * factor
+
+    def delay(self, retry: int, retry_after: float | None = None) -> float | None:
+        """Seconds to wait before retry ``retry``, or ``None`` when no retry is left.
+
+        ``retry_after`` is what the registry asked for; it wins over the backoff, but a
+        demand above ``max_retry_after`` means giving up.
+        """
+        if retry + 1 >= self.attempts:
+            return None
+        if retry_after is not None:
+            if retry_after > self.max_retry_after:
+                return None
+            return retry_after
+        return self.backoff(retry)
+
+    def wait(self, retry: int, retry_after: float | None = None) -> bool:
+        """Sleep before retry ``retry``; False (no sleep) when the retries are used up."""
+        seconds = self.delay(retry, retry_after)
+        if seconds is None:
+            return False
+        if seconds > 0:
+            self.sleep(seconds)
+        return True

@@ -1,0 +1,206 @@
+"""One registry's HTTP session: TLS, scheme, authentication and bounded retries.
+
+:class:`Session` owns the ``httpx.Client`` (a connection pool shared by every thread that
+moves blobs), the :class:`~boxwright.transport.registry.auth.RegistryAuth` state and the
+:class:`~boxwright.transport.registry.retry.RetryPolicy`. :meth:`Session.send` is the one
+place a request leaves: it retries 429/5xx answers and lost connections when the request
+can safely be sent again, and turns every network failure into a typed error.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from boxwright.errors import RegistryError, TLSError
+from boxwright.transport.registry.auth import SCOPE_EXTENSION, CredentialsLike, RegistryAuth
+from boxwright.transport.registry.failures import network_error
+from boxwright.transport.registry.retry import (
+    IDEMPOTENT_METHODS,
+    RETRY_STATUSES,
+    RetryPolicy,
+    parse_retry_after,
+)
+
+
+def _user_agent() -> str:
+    """``boxwright/VERSION`` (from the installed metadata: the package root is a higher layer)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"boxwright/{version('boxwright')}"
+    except PackageNotFoundError:
+        return "boxwright"
+
+
+USER_AGENT = _user_agent()
+Content = bytes | Iterator[bytes] | Iterable[bytes] | None
+
+
+class TLSSettingsLike(Protocol):
+    """What the client reads from :class:`boxwright.config.certs.TLSSettings`."""
+
+    @property
+    def verify(self) -> bool: ...
+
+    @property
+    def ca_files(self) -> tuple[Path, ...]: ...
+
+    @property
+    def client_cert(self) -> tuple[Path, Path] | None: ...
+
+
+def ssl_context(host: str, tls: TLSSettingsLike | None, insecure: bool) -> ssl.SSLContext:
+    """The TLS context for ``host``: system trust plus certs.d CAs, an optional client pair.
+
+    ``insecure`` or ``tls.verify == False`` turn verification off (the client certificate is
+    still presented).
+    """
+    context = ssl.create_default_context()
+    try:
+        if tls is not None:
+            for ca in tls.ca_files:
+                context.load_verify_locations(cafile=str(ca))
+            if tls.client_cert is not None:
+                cert, key = tls.client_cert
+                context.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    except (OSError, ssl.SSLError) as e:
+        raise TLSError(f"{host}: cannot load TLS certificates: {e}") from None
+    if insecure or (tls is not None and not tls.verify):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Session:
+    """HTTP plumbing for one registry host (see the module docstring)."""
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        scheme: str | None = None,
+        insecure: bool = False,
+        tls: TLSSettingsLike | None = None,
+        credentials: CredentialsLike | None = None,
+        retries: RetryPolicy | None = None,
+        timeout: float = 60,
+    ) -> None:
+        if scheme not in (None, "http", "https"):
+            raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
+        self.host = host
+        self.insecure = insecure
+        self.timeout = timeout
+        self.retries = retries if retries is not None else RetryPolicy()
+        self.auth = RegistryAuth(host, credentials)
+        self.authenticated = credentials is not None and bool(
+            credentials.username or credentials.identity_token
+        )
+        self._scheme = scheme if scheme is not None else (None if insecure else "https")
+        self._scheme_lock = threading.Lock()
+        self._client = httpx.Client(
+            verify=ssl_context(host, tls, insecure),
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            follow_redirects=True,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        )
+
+    # -- scheme ------------------------------------------------------------------------------
+
+    @property
+    def scheme(self) -> str:
+        """``https``, or ``http`` for an insecure registry that does not speak TLS.
+
+        An insecure registry is tried with HTTPS (unverified) first and plain HTTP after a
+        connection or TLS failure, once, as containers/image does.
+        """
+        if self._scheme is None:
+            with self._scheme_lock:
+                if self._scheme is None:
+                    self._scheme = self._probe_scheme()
+        return self._scheme
+
+    def _probe_scheme(self) -> str:
+        try:
+            response = self._client.get(f"https://{self.host}/v2/")
+        except httpx.TransportError:
+            return "http"
+        response.close()
+        return "https"
+
+    def url(self, path: str) -> httpx.URL:
+        """The absolute URL of ``path`` (starting with ``/v2/``) on this registry."""
+        return httpx.URL(f"{self.scheme}://{self.host}{path}")
+
+    def resolve(self, location: str) -> httpx.URL:
+        """An absolute URL from a ``Location`` header (which may be relative)."""
+        return self.url("/v2/").join(location)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def send(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        what: str,
+        scopes: tuple[str, ...] = (),
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        content: Content = None,
+        retry: bool | None = None,
+    ) -> httpx.Response:
+        """Send one request (with auth), retrying when safe; the response is streaming.
+
+        ``what`` names the object for messages. By default (``retry=None``) a request with a
+        replayable body is retried on retryable statuses (429, 5xx; honouring
+        ``Retry-After``), and on lost connections too when its method is idempotent.
+        ``retry=True`` allows both for a non-idempotent method (opening an upload session,
+        which a lost answer leaves unused and harmless); ``retry=False`` sends once. A
+        streamed body is never sent twice. The caller checks the status and closes the
+        response.
+        """
+        replayable = (content is None or isinstance(content, bytes)) and retry is not False
+        network_retry = replayable and (method in IDEMPOTENT_METHODS if retry is None else retry)
+        attempt = 0
+        while True:
+            request = self._client.build_request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                content=content,
+                extensions={SCOPE_EXTENSION: scopes},
+            )
+            try:
+                response = self._client.send(request, auth=self.auth, stream=True)
+            except RegistryError as e:
+                # Raised by the token flow: a token service that answered 5xx or 429.
+                if e.status in RETRY_STATUSES and replayable and self.retries.wait(attempt):
+                    attempt += 1
+                    continue
+                raise
+            except httpx.TransportError as e:
+                if network_retry and self.retries.wait(attempt):
+                    attempt += 1
+                    continue
+                raise network_error(e, self.host, what, self.timeout) from None
+            except httpx.HTTPError as e:
+                raise network_error(e, self.host, what, self.timeout) from None
+            if response.status_code in RETRY_STATUSES and replayable:
+                after = parse_retry_after(response.headers.get("retry-after"))
+                if self.retries.delay(attempt, after) is not None:
+                    response.close()
+                    self.retries.wait(attempt, after)
+                    attempt += 1
+                    continue
+            return response
+
+    def close(self) -> None:
+        self._client.close()

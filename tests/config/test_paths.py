@@ -1,0 +1,84 @@
+"""Store, config, cache, runtime and auth-file paths for root and rootless users."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from boxwright.config import paths
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in (
+        "BOXWRIGHT_ROOT",
+        "XDG_DATA_HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_RUNTIME_DIR",
+        "REGISTRY_AUTH_FILE",
+        "DOCKER_CONFIG",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return tmp_path
+
+
+def test_rootless_defaults(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "is_rootless", lambda: True)
+    uid = os.geteuid()
+    assert paths.store_root() == env / ".local/share/boxwright"
+    assert paths.config_dir() == env / ".config/boxwright"
+    assert paths.cache_dir() == env / ".cache/boxwright"
+    assert paths.runtime_dir() == Path(f"/tmp/boxwright-run-{uid}")
+    assert paths.default_auth_file() == Path(f"/run/containers/{uid}/auth.json")
+    assert paths.auth_file_chain() == [
+        Path(f"/run/containers/{uid}/auth.json"),
+        env / ".config/containers/auth.json",
+        env / ".docker/config.json",
+        env / ".dockercfg",
+    ]
+    assert paths.user_registries_conf() == env / ".config/containers/registries.conf"
+
+
+def test_root_defaults(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "is_rootless", lambda: False)
+    assert paths.store_root() == Path("/var/lib/boxwright")
+    assert paths.runtime_dir() == Path("/run/boxwright")
+
+
+def test_environment_overrides(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "is_rootless", lambda: True)
+    monkeypatch.setenv("BOXWRIGHT_ROOT", "/srv/bw")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/cfg")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/cache")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    monkeypatch.setenv("DOCKER_CONFIG", "/dock")
+    assert paths.store_root() == Path("/srv/bw")
+    assert paths.config_dir() == Path("/cfg/boxwright")
+    assert paths.cache_dir() == Path("/cache/boxwright")
+    assert paths.runtime_dir() == Path("/run/user/1000/boxwright")
+    assert paths.default_auth_file() == Path("/run/user/1000/containers/auth.json")
+    assert paths.auth_file_chain()[:3] == [
+        Path("/run/user/1000/containers/auth.json"),
+        Path("/cfg/containers/auth.json"),
+        Path("/dock/config.json"),
+    ]
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", "/a/auth.json")
+    assert paths.default_auth_file() == Path("/a/auth.json")
+    monkeypatch.delenv("BOXWRIGHT_ROOT")
+    monkeypatch.setenv("XDG_DATA_HOME", "/data")
+    assert paths.store_root() == Path("/data/boxwright")
+
+
+def test_relative_xdg_values_are_ignored(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/dir")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "also-relative")
+    assert paths.xdg_config_home() == env / ".config"
+    assert paths.xdg_runtime_dir() is None
+
+
+def test_is_rootless_follows_euid() -> None:
+    assert paths.is_rootless() is (os.geteuid() != 0)
