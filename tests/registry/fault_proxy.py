@@ -21,6 +21,7 @@ exactly which requests a client made, e.g. "one manifest HEAD and nothing else".
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import socket
 import threading
@@ -331,6 +332,14 @@ class FaultProxy:
         rfile = client.makefile("rb")
         try:
             while not self._stopping.is_set():
+                if rfile.peek(1)[:1] == b"\x16":
+                    # A TLS ClientHello (a client trying https first): answer as Go's plain
+                    # HTTP server does, so the client falls back to http at once instead of
+                    # waiting for its handshake timeout. Not a request: not recorded.
+                    client.sendall(
+                        b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent a TLS handshake.\n"
+                    )
+                    return
                 head = _read_head(rfile)
                 if head is None:
                     return
@@ -342,7 +351,7 @@ class FaultProxy:
             rfile.close()
             self._forget(client)
 
-    def _exchange(self, client: socket.socket, rfile: BinaryIO, head: list[bytes]) -> bool:
+    def _exchange(self, client: socket.socket, rfile: io.BufferedReader, head: list[bytes]) -> bool:
         """Handle one request; True to keep the client connection for another."""
         method, target, _ = head[0].decode("latin-1").split(" ", 2)
         if target.startswith(("http://", "https://")):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import shutil
 import socket
 import ssl
@@ -148,6 +149,13 @@ def _config_yaml(
     return "\n".join(lines) + "\n"
 
 
+def _registry_env() -> dict[str, str]:
+    """The environment without ``REGISTRY_*``: distribution reads every ``REGISTRY_A_B`` as an
+    override of config key ``a.b``, so a client-side ``REGISTRY_AUTH_FILE`` (set by a test or
+    a user) would turn into a broken ``auth: file:`` section."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
+
 def _answers(server: RegistryServer, context: ssl.SSLContext | None) -> bool:
     """True once ``GET /v2/`` gets any HTTP answer (200, or 401 behind auth)."""
     conn: http.client.HTTPConnection
@@ -216,6 +224,7 @@ def start_registry(
             server.process = subprocess.Popen(
                 [REGISTRY_BINARY, "serve", str(config)],
                 stdin=subprocess.DEVNULL,
+                env=_registry_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
