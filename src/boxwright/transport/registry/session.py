@@ -61,19 +61,24 @@ def ssl_context(host: str, tls: TLSSettingsLike | None, insecure: bool) -> ssl.S
     ``insecure`` or ``tls.verify == False`` turn verification off (the client certificate is
     still presented).
     """
-    context = ssl.create_default_context()
+    verify = not insecure and (tls is None or tls.verify)
+    if verify:
+        context = ssl.create_default_context()
+    else:
+        # No trust store to load (that costs ~20 ms of start-up) when nothing is verified.
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
         if tls is not None:
-            for ca in tls.ca_files:
-                context.load_verify_locations(cafile=str(ca))
+            if verify:
+                for ca in tls.ca_files:
+                    context.load_verify_locations(cafile=str(ca))
             if tls.client_cert is not None:
                 cert, key = tls.client_cert
                 context.load_cert_chain(certfile=str(cert), keyfile=str(key))
     except (OSError, ssl.SSLError) as e:
         raise TLSError(f"{host}: cannot load TLS certificates: {e}") from None
-    if insecure or (tls is not None and not tls.verify):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
     return context
 
 
