@@ -110,6 +110,9 @@ class RegistryAuth(httpx.Auth):
         self.host = host
         self.credentials = credentials
         self._lock = threading.Lock()
+        # Held while one thread fetches a token: parallel blob requests refused at the same
+        # moment wait for that token instead of each asking the token service again.
+        self._fetching = threading.Lock()
         self._tokens: dict[frozenset[str], Token] = {}
         self._basic = False
         self._refresh_token = credentials.identity_token if credentials else ""
@@ -120,7 +123,7 @@ class RegistryAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         needed = _scopes_of(request)
-        self._authorize(request, needed)
+        sent = self._authorize(request, needed)
         response = yield request
         if response.status_code != 401:
             return
@@ -138,10 +141,13 @@ class RegistryAuth(httpx.Auth):
             return
         if bearer is not None and bearer.realm:
             scopes = frozenset(bearer.scopes) | needed
-            token = yield from self._fetch_token(bearer, scopes)
-            with self._lock:
-                self._tokens[scopes] = token
-                self._tokens[needed] = token
+            with self._fetching:
+                token = self._cached(needed, refused=sent)
+                if token is None:
+                    token = yield from self._fetch_token(bearer, scopes)
+                    with self._lock:
+                        self._tokens[scopes] = token
+                        self._tokens[needed] = token
             request.headers["Authorization"] = f"Bearer {token.value}"
         else:
             if self.credentials is None or not self.credentials.username:
@@ -151,17 +157,30 @@ class RegistryAuth(httpx.Auth):
             request.headers["Authorization"] = _basic_header(self.credentials)
         yield request
 
-    def _authorize(self, request: httpx.Request, needed: frozenset[str]) -> None:
-        """Attach what is already known to work: a cached token covering ``needed``, or Basic."""
+    def _authorize(self, request: httpx.Request, needed: frozenset[str]) -> str:
+        """Attach what is already known to work: a cached token covering ``needed``, or Basic.
+
+        Returns the Bearer token attached ("" for none), so that a 401 can tell a token
+        refused from one another thread fetched meanwhile.
+        """
         with self._lock:
             if self._basic and self.credentials is not None and self.credentials.username:
                 request.headers["Authorization"] = _basic_header(self.credentials)
-                return
+                return ""
+        token = self._cached(needed)
+        if token is None:
+            return ""
+        request.headers["Authorization"] = f"Bearer {token.value}"
+        return token.value
+
+    def _cached(self, needed: frozenset[str], refused: str = "") -> Token | None:
+        """A valid cached token covering ``needed``, other than the ``refused`` one."""
+        with self._lock:
             now = time.monotonic()
             for scopes, token in self._tokens.items():
-                if covers(scopes, needed) and token.valid(now):
-                    request.headers["Authorization"] = f"Bearer {token.value}"
-                    return
+                if covers(scopes, needed) and token.valid(now) and token.value != refused:
+                    return token
+        return None
 
     # -- token service -----------------------------------------------------------------------
 
