@@ -15,8 +15,9 @@ subclass of :class:`BoxwrightError` (the tree is drawn in :mod:`boxwright.errors
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -138,20 +139,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module behind a public name on first access and cache the name here."""
-    if name in _SUBMODULES:
-        return import_module(f"boxwright.{name}")
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'boxwright' has no attribute {name!r}")
-    value = getattr(import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), submodules=_SUBMODULES)
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
