@@ -30,6 +30,7 @@ from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageSource
+from boxwright.transport.reference import open_reference
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
@@ -260,13 +261,13 @@ def inspect_image(
     """
     from boxwright.oci._json import go_time
 
-    reference, source, own = _open(ref, options)
+    reference, source, own = open_reference(ref, options)
     try:
         top_raw, top_type = source.get_manifest()
         top_digest = _manifest_digest(top_raw, top_type)
         image = _open_image(source, platform)
         config = image.config
-        _require_image_config(image)
+        require_image_config(image)
         container = config.data.get("config")
         container = container if isinstance(container, dict) else {}
         labels = container.get("Labels")
@@ -304,7 +305,7 @@ def raw_manifest(
 
     For a multi-platform image this is the index, as skopeo prints it.
     """
-    _, source, own = _open(ref, options)
+    _, source, own = open_reference(ref, options)
     try:
         return source.get_manifest()[0]
     finally:
@@ -318,7 +319,7 @@ def raw_config(
     options: TransportOptions | None = None,
 ) -> bytes:
     """The config blob's bytes exactly (``skopeo inspect --config --raw``)."""
-    _, source, own = _open(ref, options)
+    _, source, own = open_reference(ref, options)
     try:
         image = _open_image(source, platform)
         return image.config_bytes
@@ -338,28 +339,14 @@ def config(
     and encodes it again: Docker-only fields go, keys come in the OCI order. Print
     ``go_json_indent(config(ref).data)`` for skopeo's exact text.
     """
-    _, source, own = _open(ref, options)
+    _, source, own = open_reference(ref, options)
     try:
         image = _open_image(source, platform)
-        _require_image_config(image)
+        require_image_config(image)
         return image.config.to_oci()
     finally:
         if own:
             source.close()
-
-
-def _open(
-    ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
-) -> tuple[TransportReference | None, ImageSource, bool]:
-    """The reference (when known), an open source, and whether this call owns it."""
-    if isinstance(ref, str):
-        from boxwright.transport.reference import parse_transport_reference
-
-        reference = parse_transport_reference(ref)
-        return reference, reference.open_source(options), True
-    if not hasattr(ref, "get_manifest") and hasattr(ref, "open_source"):
-        return ref, ref.open_source(options), True
-    return None, ref, False  # type: ignore[return-value]
 
 
 def _open_image(source: ImageSource, platform: Platform | None) -> Image:
@@ -377,7 +364,7 @@ def _manifest_digest(raw: bytes, media_type: str) -> Digest:
     return Digest.from_bytes(raw)
 
 
-def _require_image_config(image: Image) -> None:
+def require_image_config(image: Image) -> None:
     """Refuse OCI artifacts, as containers/image's Inspect does."""
     config_type = image.manifest.config.media_type
     if config_type not in (mt.OCI_CONFIG, mt.DOCKER_CONFIG):
@@ -406,4 +393,5 @@ __all__ = [
     "raw_config",
     "raw_manifest",
     "render_template",
+    "require_image_config",
 ]

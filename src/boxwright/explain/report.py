@@ -40,9 +40,9 @@ def _config_summary(config: ImageConfig) -> ConfigSummary:
 
 def explain(image: Image, *, files: bool = False, reference: str = "") -> ExplainReport:
     """The report on an open ``image`` (see :func:`explain_image`)."""
-    from boxwright.inspect import _require_image_config
+    from boxwright.inspect import require_image_config
 
-    _require_image_config(image)
+    require_image_config(image)
     config = image.config
     view = FileSystemView()
     tracker = WasteTracker(files=files)
@@ -93,10 +93,10 @@ def explain_image(
     """
     if isinstance(ref, Image):
         return explain(ref, files=files)
-    from boxwright.inspect import _open
     from boxwright.transport.image import open_image
+    from boxwright.transport.reference import open_reference
 
-    reference, source, own = _open(ref)
+    reference, source, own = open_reference(ref)
     try:
         image = open_image(source, platform)
         return explain(image, files=files, reference=str(reference) if reference else "")

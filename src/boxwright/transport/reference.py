@@ -204,9 +204,26 @@ def parse_transport_reference(text: str) -> TransportReference:
     return TransportReference(transport, path, f"{ref.name}:{ref.tag}")
 
 
+def open_reference(
+    ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
+) -> tuple[TransportReference | None, ImageSource, bool]:
+    """Open what a caller named: a reference string, a parsed reference, or an open source.
+
+    Returns the reference (None for a source given already open), the source, and whether
+    the caller now owns it (must close it): a source passed in stays the passer's to close.
+    """
+    if isinstance(ref, str):
+        reference = parse_transport_reference(ref)
+        return reference, reference.open_source(options), True
+    if not hasattr(ref, "get_manifest") and hasattr(ref, "open_source"):
+        return ref, ref.open_source(options), True
+    return None, ref, False  # type: ignore[return-value]
+
+
 __all__ = [
     "TRANSPORTS",
     "TransportReference",
+    "open_reference",
     "parse_transport_reference",
     "validate_ref_name",
 ]
