@@ -446,6 +446,21 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def replace_section(text: str, start: str, end: str) -> Path:
+    """Put ``text`` (which begins with ``start`` and ends with ``end``) into
+    docs/performance.md, replacing the section between those markers or appending it."""
+    path = REPO / "docs" / "performance.md"
+    page = path.read_text() if path.exists() else "# Performance\n"
+    if start in page and end in page:
+        head, _, rest = page.partition(start)
+        _, _, tail = rest.partition(end)
+        page = head + text.rstrip("\n") + tail
+    else:
+        page = page.rstrip("\n") + "\n\n" + text
+    path.write_text(page)
+    return path
+
+
 def write_docs(rows: list[Row], info: dict[str, str], notes: str) -> Path:
     doc = REPO / "docs" / "performance.md"
     machine_lines = "\n".join(f"- {k}: {v}" for k, v in info.items() if k not in {"image", "runs"})
