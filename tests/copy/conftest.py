@@ -139,3 +139,12 @@ def layout_copy(tmp_path: Path, peer_layout: Path) -> Iterator[Path]:
     dest = tmp_path / "layout-copy"
     shutil.copytree(peer_layout, dest)
     yield dest
+
+
+@pytest.fixture(autouse=True)
+def _private_blob_info_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own blob-info cache file (copies that recompress record digest
+    pairs there), so no test sees what another one, or the user's own copies, recorded."""
+    path = tmp_path / "blob-info-cache.json"
+    monkeypatch.setenv("BOXWRIGHT_BLOB_INFO_CACHE", str(path))
+    return path

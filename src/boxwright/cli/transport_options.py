@@ -33,6 +33,35 @@ def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> ob
         raise click.BadParameter(str(error), param=param) from None
 
 
+class OptionalBool(click.Option):
+    """A boolean option that may also stand alone, as skopeo's (Go pflag) boolean flags do.
+
+    ``--tls-verify`` means ``--tls-verify=true``; ``--tls-verify=false`` and
+    ``--tls-verify=true`` say it explicitly. A bare flag never takes the next word as its value
+    (``--src-tls-verify docker://…`` leaves the reference alone), so a separate value is not
+    accepted: ``--tls-verify false`` is the flag followed by the argument ``false``, as in
+    skopeo. Click cannot express "optional value, only after ``=``", so the parser's argument
+    list is rewritten before parsing: a bare occurrence of the flag becomes ``FLAG=true``
+    (only before ``--``, where options end).
+    """
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        bare = frozenset(self.opts)
+        parse_args: Callable[[list[str]], Any] = parser.parse_args
+
+        def with_bare_flags(args: list[str]) -> Any:
+            rewritten: list[str] = []
+            for position, arg in enumerate(args):
+                if arg == "--":
+                    rewritten.extend(args[position:])
+                    break
+                rewritten.append(f"{arg}=true" if arg in bare else arg)
+            return parse_args(rewritten)
+
+        parser.parse_args = with_bare_flags
+
+
 def side_options(prefix: str, what: str) -> Callable[[F], F]:
     """Add ``--{prefix}creds``, ``--{prefix}tls-verify``, ``--{prefix}cert-dir`` and
     ``--{prefix}authfile`` (``prefix`` is ``"src-"``, ``"dest-"`` or ``""``)."""
@@ -47,10 +76,12 @@ def side_options(prefix: str, what: str) -> Callable[[F], F]:
             ),
             click.option(
                 f"--{prefix}tls-verify",
+                cls=OptionalBool,
                 type=click.BOOL,
                 default=None,
-                metavar="BOOL",
-                help=f"Verify TLS for the {what} registry; =false also allows plain HTTP.",
+                metavar="[=BOOL]",
+                help=f"Verify TLS for the {what} registry (the bare flag means =true); "
+                "=false also allows plain HTTP.",
             ),
             click.option(
                 f"--{prefix}cert-dir",
@@ -106,4 +137,4 @@ def transport_options(
     )
 
 
-__all__ = ["authfile_option", "side_options", "transport_options"]
+__all__ = ["OptionalBool", "authfile_option", "side_options", "transport_options"]

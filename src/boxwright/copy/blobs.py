@@ -10,15 +10,24 @@ destination trusts it instead of hashing the same bytes again.
 
 A :class:`BlobCopier` is shared by the worker threads of one copy: it remembers the blobs it
 has already handled, so a layer named twice (or by two images of an index) moves once.
+
+With a :class:`~boxwright.transport.blobinfocache.BlobInfoCache`, every layer the copier
+decompresses or compresses leaves its verified digest pairs there (the source blob and the
+new blob ↔ the diff_id computed from the bytes, with compressions and sizes); and a layer
+about to be recompressed is first looked up there: when the destination already holds a blob
+of the same diff_id in the wanted compression, that blob is used and nothing is compressed
+or sent (containers/image's substitution of a blob by another compression of it). A cache
+that fails is logged and ignored; it never fails a copy.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from boxwright.copy.progress import (
     DONE,
@@ -34,6 +43,12 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import layer_compression
 from boxwright.oci.readers import WrappedReader
 from boxwright.transport.base import ImageDestination, ImageSource
+
+if TYPE_CHECKING:
+    from boxwright.layer.streams import LayerReader
+    from boxwright.transport.blobinfocache import BlobInfoCache
+
+_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +81,21 @@ class BlobCopier:
         level: int | None = None,
         on_progress: ProgressCallback | None = None,
         compress_plain: str | None = None,
+        cache: BlobInfoCache | None = None,
     ) -> None:
         self._source = source
         self._dest = dest
+        self._cache = cache
         self._level = level
         self._compress_plain = compress_plain
         self._on_progress = on_progress
         self._lock = threading.Lock()
         self._seen: dict[tuple[Digest, str | None], Future[BlobOutcome]] = {}
+
+    @property
+    def cache(self) -> BlobInfoCache | None:
+        """The blob-info cache this copier reads and records digest pairs in, if any."""
+        return self._cache
 
     def copy(
         self, descriptor: Descriptor, target: str | None = None, diff_id: Digest | None = None
@@ -98,7 +120,9 @@ class BlobCopier:
             if target is None:
                 outcome = self._copy_unchanged(descriptor)
             else:
-                outcome = self._recompress(descriptor, target, diff_id)
+                outcome = self._reuse(descriptor, target, diff_id) or self._recompress(
+                    descriptor, target, diff_id
+                )
         except BaseException as error:
             future.set_exception(error)
             raise
@@ -120,6 +144,13 @@ class BlobCopier:
         if self._dest.has_blob(descriptor):
             self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
             return BlobOutcome(descriptor, descriptor, None, transferred=False)
+        plain = self._compress_plain
+        if plain not in (None, "none") and layer_compression(descriptor.media_type) == "none":
+            assert plain is not None
+            # An uncompressed layer's digest is its diff_id.
+            reused = self._reuse(descriptor, plain, descriptor.digest)
+            if reused is not None:
+                return reused
         self._emit(STARTED, descriptor, 0, descriptor.size)
         stream = self._source.get_blob(descriptor)
         try:
@@ -159,8 +190,52 @@ class BlobCopier:
         finally:
             plain.close()
         stored = descriptor.with_(digest=put.digest, size=put.size, urls=())
+        self._record(descriptor, plain, stored, target)
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
         return BlobOutcome(descriptor, stored, target, transferred=True)
+
+    def _reuse(
+        self, descriptor: Descriptor, target: str, diff_id: Digest | None
+    ) -> BlobOutcome | None:
+        """The outcome of using a blob the destination already holds instead of recompressing
+        ``descriptor`` to ``target``: one the cache knows to have the same diff_id, in the
+        ``target`` compression. None when there is none (or no cache)."""
+        cache = self._cache
+        if cache is None:
+            return None
+        try:
+            uncompressed = diff_id or cache.uncompressed_digest(descriptor.digest)
+            variants = cache.compressed_variants(uncompressed) if uncompressed else []
+        except Exception as error:  # the cache never fails a copy
+            _LOG.debug("blob-info cache: %s", error)
+            return None
+        for digest, compression, size in reversed(variants):
+            if compression != target:
+                continue
+            candidate = descriptor.with_(digest=digest, size=size, urls=())
+            if self._dest.has_blob(candidate):
+                self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
+                return BlobOutcome(descriptor, candidate, target, transferred=False)
+        return None
+
+    def _record(
+        self, source: Descriptor, plain: LayerReader, stored: Descriptor, target: str
+    ) -> None:
+        """Record the pairs a recompression verified: the source blob and the stored one ↔
+        the diff_id computed from the decompressed bytes."""
+        cache = self._cache
+        diff_id = plain.diff_id
+        if cache is None or diff_id is None:
+            return
+        try:
+            if plain.digest == source.digest:
+                cache.record_digest_pair(
+                    source.digest, diff_id, compression=plain.compression, size=source.size
+                )
+            cache.record_digest_pair(stored.digest, diff_id, compression=target, size=stored.size)
+            cache.record_blob_info(diff_id, "none", plain.uncompressed_size)
+        except Exception as error:  # the cache never fails a copy
+            _LOG.debug("blob-info cache: %s", error)
 
     def _with_progress(self, stream: IO[bytes], descriptor: Descriptor) -> IO[bytes]:
         if self._on_progress is None:

@@ -47,6 +47,7 @@ from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageDestination, ImageSource
 
 if TYPE_CHECKING:
+    from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
@@ -178,6 +179,8 @@ def copy_image(
                 pipeline = _Pipeline(source, dest, options, pool)
                 top = pipeline.run()
             dest.commit(top)
+            if pipeline.blobs_cache is not None:
+                pipeline.blobs_cache.flush()
             return pipeline.result(top)
         finally:
             if own_dest:
@@ -211,6 +214,24 @@ def _open_destination(
     return dst, False  # type: ignore[return-value]
 
 
+def _blob_info_cache(
+    source: ImageSource, dest: ImageDestination, options: CopyOptions
+) -> BlobInfoCache:
+    """The blob-info cache of this copy: a registry side's own, else the one the options name
+    (the default file unless ``use_blob_info_cache`` is off), as containers/image uses its
+    default cache for every transport."""
+    for side in (dest, source):
+        cache = getattr(side, "blob_info_cache", None)
+        if cache is not None:
+            return cache  # type: ignore[no-any-return]
+    from boxwright.transport.blobinfocache import shared_cache
+
+    opts = options.dest_options or options.src_options
+    if opts is not None and not opts.use_blob_info_cache:
+        return shared_cache(None, use_default=False)
+    return shared_cache(opts.blob_info_cache if opts is not None else None)
+
+
 class _Pipeline:
     """The steps of one copy; holds what was done so far for the :class:`CopyResult`."""
 
@@ -231,7 +252,9 @@ class _Pipeline:
             level=options.compression_level,
             on_progress=options.on_progress,
             compress_plain=None if options.dest_compress else dest.desired_compression,
+            cache=_blob_info_cache(source, dest, options),
         )
+        self.blobs_cache = self.blobs.cache
         self.images: list[CopiedImage] = []
         self.written: dict[Digest, None] = {}
         self.skipped: dict[Digest, None] = {}

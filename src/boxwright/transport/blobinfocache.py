@@ -6,11 +6,17 @@ push of the same layers costs nothing:
 * **locations**: per registry host, the repositories known to hold a blob. A destination
   that lacks a blob asks which repositories of the same registry have it and mounts it from
   one of them instead of uploading it again;
-* **digest pairs**: a compressed blob's digest ↔ its uncompressed digest (the diff_id).
+* **digest pairs**: a compressed blob's digest ↔ its uncompressed digest (the diff_id), with
+  each blob's compression and size. A copy that would recompress a layer asks for the
+  variants of its diff_id (:meth:`BlobInfoCache.compressed_variants`): when the destination
+  already holds one in the wanted compression, that blob is used instead of compressing and
+  uploading the layer again (containers/image's ``CanSubstitute`` reuse).
 
 Only locally verified facts are recorded: a location after a blob was read and verified from
 it, uploaded to it, or mounted into it; a pair after both digests were computed from the
-bytes. The cache is a hint, never an authority: a registry still answers every mount, and a
+bytes (the copy pipeline records them when it decompresses or compresses a layer; a diff_id
+that an image config merely claims is not recorded: only the diff_id a copy checked while
+decompressing). The cache is a hint, never an authority: a registry still answers every mount, and a
 cache that cannot be read or written is ignored (logged at debug level) and never fails a
 copy.
 
@@ -74,6 +80,8 @@ class BlobInfoCache:
         # host → digest → repos, most recent last
         self._locations: dict[str, dict[str, list[str]]] = {}
         self._uncompressed: dict[str, str] = {}
+        # digest → [compression, size] of blobs whose pair was recorded
+        self._blobs: dict[str, list[Any]] = {}
         self._hints: dict[str, dict[str, list[str]]] = {}
 
     # -- queries -----------------------------------------------------------------------------
@@ -104,6 +112,29 @@ class BlobInfoCache:
         except DigestError:
             return None
 
+    def compressed_variants(self, uncompressed: Digest) -> list[tuple[Digest, str, int]]:
+        """Every blob known to decompress to ``uncompressed``: (digest, compression, size).
+
+        The uncompressed blob itself is among them (compression ``"none"``) when its size was
+        recorded. Most recently recorded last.
+        """
+        want = str(uncompressed)
+        with self._lock:
+            self._load()
+            found = [k for k, v in self._uncompressed.items() if v == want]
+            if self._blobs.get(want, [""])[0] == "none":
+                found.append(want)
+            infos = [(k, self._blobs.get(k)) for k in found]
+        out: list[tuple[Digest, str, int]] = []
+        for key, info in infos:
+            if info is None:
+                continue
+            try:
+                out.append((Digest.parse(key), info[0], info[1]))
+            except DigestError:
+                continue
+        return out
+
     # -- recording ---------------------------------------------------------------------------
 
     def record_location(self, host: str, repo: str, digest: Digest) -> None:
@@ -130,15 +161,38 @@ class BlobInfoCache:
                     repos.remove(repo)
                     self._dirty = self._dirty or table is self._locations
 
-    def record_digest_pair(self, compressed: Digest, uncompressed: Digest) -> None:
-        """Record a compressed blob's uncompressed digest (both computed from the bytes)."""
-        if compressed == uncompressed:
-            return
+    def record_digest_pair(
+        self,
+        compressed: Digest,
+        uncompressed: Digest,
+        *,
+        compression: str | None = None,
+        size: int | None = None,
+    ) -> None:
+        """Record a compressed blob's uncompressed digest (both computed from the bytes), and
+        when given the blob's ``compression`` (``"gzip"``, ``"zstd"``) and ``size``."""
         with self._lock:
             self._load()
-            if self._uncompressed.get(str(compressed)) != str(uncompressed):
+            if compressed != uncompressed and self._uncompressed.get(str(compressed)) != str(
+                uncompressed
+            ):
                 self._uncompressed[str(compressed)] = str(uncompressed)
                 self._dirty = True
+            if compression is not None and size is not None:
+                self._set_info(compressed, compression, size)
+
+    def record_blob_info(self, digest: Digest, compression: str, size: int) -> None:
+        """Record what a verified blob is: its ``compression`` (``"none"`` for a plain tar)
+        and ``size``."""
+        with self._lock:
+            self._load()
+            self._set_info(digest, compression, size)
+
+    def _set_info(self, digest: Digest, compression: str, size: int) -> None:
+        info = [compression, size]
+        if self._blobs.get(str(digest)) != info:
+            self._blobs[str(digest)] = info
+            self._dirty = True
 
     def add_hint(self, host: str, repo: str, digests: Iterable[Digest]) -> None:
         """Note, for this process only, that ``host/repo`` probably holds ``digests``."""
@@ -183,6 +237,19 @@ class BlobInfoCache:
             self._uncompressed = {
                 k: v for k, v in pairs.items() if isinstance(k, str) and isinstance(v, str)
             }
+        blobs = data.get("blobs") if isinstance(data, dict) else None
+        if isinstance(blobs, dict):
+            self._blobs = {
+                k: [v[0], v[1]]
+                for k, v in blobs.items()
+                if isinstance(k, str)
+                and isinstance(v, list)
+                and len(v) == 2
+                and isinstance(v[0], str)
+                and isinstance(v[1], int)
+                and not isinstance(v[1], bool)
+                and v[1] >= 0
+            }
 
     def _write(self, path: Path) -> None:
         from boxwright.transport.atomic import atomic_write
@@ -197,8 +264,15 @@ class BlobInfoCache:
                 merged = [r for r in theirs.get(digest, []) if r not in repos] + repos
                 theirs[digest] = merged[-MAX_REPOS_PER_BLOB:]
         fresh._uncompressed.update(self._uncompressed)
+        fresh._blobs.update(self._blobs)
         self._locations, self._uncompressed = fresh._locations, fresh._uncompressed
-        payload = {"version": 1, "locations": self._locations, "uncompressed": self._uncompressed}
+        self._blobs = fresh._blobs
+        payload = {
+            "version": 1,
+            "locations": self._locations,
+            "uncompressed": self._uncompressed,
+            "blobs": self._blobs,
+        }
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write(path, json.dumps(payload, separators=(",", ":")).encode(), mode=0o600)
 

@@ -285,6 +285,11 @@ class DockerSource:
 
         return _Recording(stream, record)  # type: ignore[return-value]
 
+    @property
+    def blob_info_cache(self) -> BlobInfoCache:
+        """The cache of blob locations and digest pairs this source records in."""
+        return self._cache
+
     def registry_tags(self) -> list[str]:
         """Every tag of the repository (for ``inspect``'s RepoTags, as skopeo lists them)."""
         return list(self.client.list_tags(self.endpoint.repo))
@@ -344,6 +349,11 @@ class DockerDestination:
     def desired_compression(self) -> str | None:
         return "gzip"
 
+    @property
+    def blob_info_cache(self) -> BlobInfoCache:
+        """The cache of blob locations and digest pairs this destination uses."""
+        return self._cache
+
     def current_manifest(self) -> Descriptor | None:
         """What the reference names in the registry now (one HEAD), or None if nothing."""
         ref = self.reference
@@ -354,15 +364,16 @@ class DockerDestination:
     # -- blobs -------------------------------------------------------------------------------
 
     def has_blob(self, descriptor: Descriptor) -> bool:
-        """Whether the repository has the blob, after mounting it from another repository of
-        the same registry when one is known to hold it."""
+        """Whether the repository has the blob (with the descriptor's size), after mounting it
+        from another repository of the same registry when one is known to hold it."""
         digest = descriptor.digest
         with self._lock:
             if digest in self._present:
                 return True
         host, repo = self.endpoint.host, self.endpoint.repo
         client = self.client
-        if client.head_blob(repo, digest) is not None:
+        size = client.head_blob(repo, digest)
+        if size is not None and size == descriptor.size:
             self._note_present(digest)
             return True
         for source_repo in self._cache.candidate_repos(host, digest, exclude=repo):

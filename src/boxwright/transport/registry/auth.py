@@ -32,9 +32,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import httpx
-
 from boxwright.errors import AuthenticationError, RegistryError
+from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
 
 SCOPE_EXTENSION = "boxwright.scopes"

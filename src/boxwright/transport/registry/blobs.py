@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import httpx
-
 from boxwright.errors import RegistryError
 from boxwright.oci.readers import WrappedReader
+from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.failures import network_error, status_error
 from boxwright.transport.registry.session import Session
 
@@ -43,29 +42,41 @@ class ResumingReader(WrappedReader):
         self._scopes = scopes
         self._response: httpx.Response | None = response
         self._chunks: Iterator[bytes] = response.iter_raw()
-        self._pending = memoryview(b"")
+        self._chunk = b""
+        self._offset = 0
         self._received = 0
         self._eof = False
         self.resumes = 0
         """How many times the download was resumed (for tests and progress)."""
 
     def read(self, n: int = -1) -> bytes:
+        """At most ``n`` bytes: what the connection delivered so far, without copying it.
+
+        Like a raw stream's ``read``, it may return fewer bytes than asked for (one network
+        piece at a time, so no byte is copied on its way to the caller); b"" means the whole
+        blob arrived.
+        """
         if n is None or n < 0:
             parts = []
             while chunk := self.read(1 << 20):
                 parts.append(chunk)
             return b"".join(parts)
-        out = bytearray()
-        while len(out) < n:
-            if not self._pending and not self._fill():
-                break
-            take = self._pending[: n - len(out)]
-            out += take
-            self._pending = self._pending[len(take) :]
-        return bytes(out)
+        if n == 0:
+            return b""
+        chunk, offset = self._chunk, self._offset
+        if offset >= len(chunk):
+            if not self._fill():
+                return b""
+            chunk, offset = self._chunk, 0
+        end = offset + n
+        if offset == 0 and end >= len(chunk):
+            self._offset = len(chunk)
+            return chunk
+        self._offset = min(end, len(chunk))
+        return chunk[offset:end]
 
     def _fill(self) -> bool:
-        """Get the next piece of the body into ``_pending``; False at the end of the blob."""
+        """Get the next piece of the body into ``_chunk``; False at the end of the blob."""
         while not self._eof:
             try:
                 chunk = next(self._chunks)
@@ -80,7 +91,7 @@ class ResumingReader(WrappedReader):
                 continue
             if chunk:
                 self._received += len(chunk)
-                self._pending = memoryview(chunk)
+                self._chunk, self._offset = chunk, 0
                 return True
         return False
 
@@ -145,7 +156,7 @@ class ResumingReader(WrappedReader):
                     f"{self._session.host}: a resumed download of {self._what} ended early"
                 )
             if len(chunk) > left:
-                self._pending = memoryview(chunk)[left:]
+                self._chunk, self._offset = chunk, left
                 self._received += len(chunk) - left
                 return
             left -= len(chunk)

@@ -25,8 +25,6 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, Self, cast
 
-import httpx
-
 from boxwright.errors import (
     BlobNotFoundError,
     DigestError,
@@ -37,6 +35,7 @@ from boxwright.errors import (
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
+from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.auth import CredentialsLike
 from boxwright.transport.registry.blobs import ResumingReader
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import ssl
 
-import httpx
-
 from boxwright.errors import (
     AuthenticationError,
     BlobNotFoundError,
@@ -19,6 +17,7 @@ from boxwright.errors import (
     RegistryError,
     TLSError,
 )
+from boxwright.transport.registry._httpx import httpx
 
 MAX_ERROR_BODY = 64 * 1024
 _MESSAGE_LIMIT = 200

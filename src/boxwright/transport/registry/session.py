@@ -15,9 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-import httpx
-
 from boxwright.errors import RegistryError, TLSError
+from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.auth import SCOPE_EXTENSION, CredentialsLike, RegistryAuth
 from boxwright.transport.registry.failures import network_error
 from boxwright.transport.registry.retry import (

@@ -12,9 +12,11 @@ nothing partial behind.
   (for proxies that limit request bodies).
 - The digest unknown: one streamed ``PATCH``, hashed on the way, then ``PUT ?digest=``.
 
-Bodies are streamed from the caller's stream in :data:`CHUNK` pieces and hashed as they go;
-the last piece is held back until the digest and size are checked, so content that does not
-match ``expected`` is never completed on the registry. A streamed request cannot be sent
+Bodies are streamed from the caller's stream in :data:`CHUNK` pieces and hashed as they go
+(once: a stream that verifies itself against ``expected``, as the copy pipeline's source
+readers do, is trusted instead of hashed again); the last piece is held back until the digest
+and size are checked, so content that does not match ``expected`` is never completed on the
+registry. A streamed request cannot be sent
 twice, so a failed upload restarts as a whole (new session) when the stream can seek back;
 when it cannot, the error is raised.
 """
@@ -25,11 +27,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import IO, Any
 
-import httpx
-
 from boxwright.errors import DigestMismatchError, RegistryError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, new_hasher
+from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.challenge import repository_scope
 from boxwright.transport.registry.failures import status_error
 from boxwright.transport.registry.retry import RETRY_STATUSES
@@ -41,16 +42,26 @@ _RESTART_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 
 
 class _Counter:
-    """Hash and size of what was sent, and the check against what was expected."""
+    """Hash and size of what was sent, and the check against what was expected.
 
-    def __init__(self, expected: Descriptor | None, algorithm: str) -> None:
+    A stream that verifies itself against the expected digest (a
+    :class:`~boxwright.oci.digest.VerifyingReader`, or a wrapper forwarding its ``verifies``
+    and ``verified``, as :class:`~boxwright.transport.atomic.BlobWriter` trusts them) is not
+    hashed a second time: the check then requires the stream to have reached EOF verified.
+    """
+
+    def __init__(self, expected: Descriptor | None, algorithm: str, stream: object = None) -> None:
         self.expected = expected
-        self.hasher: Any = new_hasher(algorithm)
+        self.trusted: object = None
+        if expected is not None and getattr(stream, "verifies", None) == expected.digest:
+            self.trusted = stream
+        self.hasher: Any = None if self.trusted is not None else new_hasher(algorithm)
         self.algorithm = algorithm
         self.size = 0
 
     def add(self, data: bytes) -> None:
-        self.hasher.update(data)
+        if self.hasher is not None:
+            self.hasher.update(data)
         self.size += len(data)
         if self.expected is not None and self.size > self.expected.size:
             raise DigestMismatchError(
@@ -58,6 +69,9 @@ class _Counter:
             )
 
     def digest(self) -> Digest:
+        if self.hasher is None:
+            assert self.expected is not None
+            return self.expected.digest
         return Digest(self.algorithm, self.hasher.hexdigest())
 
     def check(self) -> None:
@@ -68,6 +82,12 @@ class _Counter:
             raise DigestMismatchError(
                 f"blob {expected.digest} is truncated: got {self.size} of {expected.size} bytes"
             )
+        if self.trusted is not None:
+            if getattr(self.trusted, "verified", False) is not True:
+                raise DigestMismatchError(
+                    f"blob {expected.digest} was not verified by its reader before EOF"
+                )
+            return
         got = self.digest()
         if got != expected.digest:
             raise DigestMismatchError(
@@ -147,7 +167,7 @@ class Uploader:
         start = _tell(stream)
         attempt = 0
         while True:
-            counter = _Counter(expected, algorithm)
+            counter = _Counter(expected, algorithm, stream)
             url = session_url if session_url is not None else self.start(repo)
             session_url = None
             try:
@@ -156,7 +176,7 @@ class Uploader:
                 _cancel(self.session, url, repo)
                 if not _restartable(e) or not self.session.retries.wait(attempt):
                     raise
-                if counter.size and not _rewind(stream, start):
+                if counter.size and (counter.trusted is not None or not _rewind(stream, start)):
                     raise RegistryError(
                         f"{e} (the upload cannot restart: its source stream cannot seek back)",
                         e.status,
