@@ -58,11 +58,21 @@ _EXPORTS: dict[str, str] = {
     "inspect_image": "boxwright.inspect",
     "repack_image": "boxwright.unpack",
     "unpack_image": "boxwright.unpack",
+    # store: the local image store
+    "Store": "boxwright.store.store",
+    "open_store": "boxwright.store.store",
+    # runtime: a process in a rootfs
+    "RunOptions": "boxwright.runtime",
+    "run_in_rootfs": "boxwright.runtime",
     # errors
     "BlobNotFoundError": "boxwright.errors",
+    "AmbiguousImageError": "boxwright.errors",
+    "StoreError": "boxwright.errors",
     "TLSError": "boxwright.errors",
     "RegistryError": "boxwright.errors",
+    "RunError": "boxwright.errors",
     "ConfigError": "boxwright.errors",
+    "ContainerNotFoundError": "boxwright.errors",
     "AuthenticationError": "boxwright.errors",
     "BoxwrightError": "boxwright.errors",
     "CompressionError": "boxwright.errors",
@@ -84,11 +94,13 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = frozenset({"errors"})
 
 __all__ = [
+    "AmbiguousImageError",
     "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
     "CompressionError",
     "ConfigError",
+    "ContainerNotFoundError",
     "CopyOptions",
     "CopyResult",
     "Descriptor",
@@ -114,7 +126,11 @@ __all__ = [
     "Reference",
     "RegistryError",
     "RepackResult",
+    "RunError",
+    "RunOptions",
     "Schema1Manifest",
+    "Store",
+    "StoreError",
     "TLSError",
     "TransportError",
     "TransportReference",
@@ -132,9 +148,11 @@ __all__ = [
     "generate_layer",
     "inspect_image",
     "open_image",
+    "open_store",
     "parse_manifest",
     "parse_transport_reference",
     "repack_image",
+    "run_in_rootfs",
     "unpack_image",
 ]
 
@@ -146,11 +164,13 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
     from boxwright import errors
     from boxwright.copy import CopyOptions, CopyResult, copy_image
     from boxwright.errors import (
+        AmbiguousImageError,
         AuthenticationError,
         BlobNotFoundError,
         BoxwrightError,
         CompressionError,
         ConfigError,
+        ContainerNotFoundError,
         DigestError,
         DigestMismatchError,
         ImageNotFoundError,
@@ -159,6 +179,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
         ManifestError,
         PlatformNotFoundError,
         RegistryError,
+        RunError,
+        StoreError,
         TLSError,
         TransportError,
         UnpackError,
@@ -179,6 +201,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
     from boxwright.oci.platform import Platform
     from boxwright.oci.reference import Reference
     from boxwright.oci.schema1 import Schema1Manifest
+    from boxwright.runtime import RunOptions, run_in_rootfs
+    from boxwright.store.store import Store, open_store
     from boxwright.transport.base import ImageDestination, ImageSource
     from boxwright.transport.image import Image, open_image
     from boxwright.transport.reference import TransportReference, parse_transport_reference

@@ -7,6 +7,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
 
     BoxwrightError
     ├── UsageError                 a request that makes no sense (bad option combination)
+    │   └── AmbiguousImageError    a short name or ID prefix that matches several stored images
     ├── ConfigError                a malformed registries.conf, auth.json or certs.d folder
     ├── InvalidReferenceError      an image reference or transport string that does not parse
     ├── DigestError                a digest that is malformed, unsupported, or does not match
@@ -23,7 +24,10 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   └── RegistryError          a registry answered with an error (``status``, ``code``)
     │       ├── AuthenticationError  credentials missing, refused, or a token not granted
     │       └── TLSError             a certificate or TLS handshake that failed
-    └── UnpackError                an unpacked directory boxwright cannot repack
+    ├── UnpackError                an unpacked directory boxwright cannot repack
+    ├── RunError                   a container process that could not be started
+    └── StoreError                 the local store refused an operation (busy, in use, damaged)
+        └── ContainerNotFoundError  no working container has that name or ID
 """
 
 from __future__ import annotations
@@ -35,6 +39,13 @@ class BoxwrightError(Exception):
 
 class UsageError(BoxwrightError):
     """A request whose options contradict each other or name nothing usable."""
+
+
+class AmbiguousImageError(UsageError):
+    """A short name or image ID prefix that matches more than one image in the local store.
+
+    The message lists the candidates, so the user can name one exactly.
+    """
 
 
 class ConfigError(BoxwrightError):
@@ -118,12 +129,36 @@ class UnpackError(BoxwrightError):
     """An unpacked directory that cannot be repacked (missing or corrupt state)."""
 
 
+class RunError(BoxwrightError):
+    """A container process that could not be started: a command that is not found or not
+    executable, namespaces or mounts the kernel refuses, a user the namespace cannot hold.
+
+    ``exit_code`` follows podman: 125 when the container could not be set up, 126 when the
+    command cannot be executed, 127 when it is not found.
+    """
+
+    def __init__(self, message: str, exit_code: int = 125) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StoreError(BoxwrightError):
+    """An operation the local store refuses or cannot do: a lock that is busy, an image a
+    container still uses, a damaged metadata file."""
+
+
+class ContainerNotFoundError(StoreError):
+    """No working container of the local store has the name or ID asked for."""
+
+
 __all__ = [
+    "AmbiguousImageError",
     "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
     "CompressionError",
     "ConfigError",
+    "ContainerNotFoundError",
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",
@@ -132,6 +167,8 @@ __all__ = [
     "ManifestError",
     "PlatformNotFoundError",
     "RegistryError",
+    "RunError",
+    "StoreError",
     "TLSError",
     "TransportError",
     "UnpackError",

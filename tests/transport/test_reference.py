@@ -45,11 +45,14 @@ def test_parse(text: str, expected: TransportReference, canonical: str | None) -
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("store:busybox", r"unknown transport 'store'.*local store.*not supported yet.*oci:"),
+        ("store:", "store: needs an image name or ID"),
+        ("store:Upper:1", "store: takes NAME"),
+        ("floppy:/dev/fd0", r"unknown transport 'floppy'.*store:"),
+        ("/abs/path", "needs a transport prefix, or must be an image name of the local store"),
         ("docker:busybox", r"docker://HOST/REPO"),
         ("docker://busybox:1@sha256:" + "0" * 64, "a tag or a digest, not both"),
-        ("busybox", "needs a transport prefix; boxwright knows oci:, oci-archive:"),
-        ("app:1", "unknown transport 'app'"),
+        ("Busybox", "needs a transport prefix, or must be .*; boxwright knows oci:, oci-archive:"),
+        ("app:1:2", "unknown transport 'app'"),
         ("", "needs a transport prefix"),
         ("oci:", "needs a path"),
         ("dir:", "needs a directory path"),
@@ -63,6 +66,30 @@ def test_parse(text: str, expected: TransportReference, canonical: str | None) -
 def test_errors_name_the_problem(text: str, message: str) -> None:
     with pytest.raises(InvalidReferenceError, match=message):
         parse_transport_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "implicit"),
+    [
+        ("busybox", "busybox", True),
+        ("app:1", "app:1", True),
+        ("localhost:5000/app", "localhost:5000/app", True),
+        ("docker.io/library/busybox:1.36", "docker.io/library/busybox:1.36", True),
+        ("app@sha256:" + "a" * 64, "app@sha256:" + "a" * 64, True),
+        ("3f2a9c", "3f2a9c", True),
+        ("sha256:" + "b" * 64, "sha256:" + "b" * 64, True),
+        ("store:app:1", "app:1", False),
+        ("store:localhost:5000/team/app", "localhost:5000/team/app", False),
+    ],
+)
+def test_bare_names_and_store_prefix_name_the_local_store(
+    text: str, path: str, implicit: bool
+) -> None:
+    """A reference without a known transport prefix that is an image name or ID is store:."""
+    ref = parse_transport_reference(text)
+    assert (ref.transport, ref.path, ref.implicit) == ("store", path, implicit)
+    assert str(ref) == f"store:{path}"
+    assert parse_transport_reference(str(ref)) == ref
 
 
 def test_docker_reference_only_for_docker_archive() -> None:
@@ -86,4 +113,5 @@ def test_parsing_imports_no_transport_module() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = eval(done.stdout)
     assert loaded == ["boxwright.transport.reference"]
-    assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir", "docker"}
+    assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir", "docker", "store"}
+    assert TRANSPORTS["store"] == "boxwright.store.transport"  # the one upward plug-in, by name

@@ -70,6 +70,18 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "list-tags": LazyCommand("boxwright.cli.registry:list_tags_command", "List repository tags."),
     "delete": LazyCommand("boxwright.cli.registry:delete_command", "Delete a registry image."),
     "sync": LazyCommand("boxwright.cli.registry:sync_command", "Copy many images between places."),
+    "images": LazyCommand("boxwright.cli.store:images_command", "List the local store's images."),
+    "tag": LazyCommand("boxwright.cli.store:tag_command", "Add names to a stored image."),
+    "rmi": LazyCommand("boxwright.cli.store:rmi_command", "Remove images from the local store."),
+    "pull": LazyCommand("boxwright.cli.store:pull_command", "Copy an image into the local store."),
+    "push": LazyCommand("boxwright.cli.store:push_command", "Copy a stored image elsewhere."),
+    "prune": LazyCommand(
+        "boxwright.cli.store:prune_command", "Remove what nothing uses from the local store."
+    ),
+    "df": LazyCommand("boxwright.cli.store:df_command", "Show the local store's disk usage."),
+    "container": LazyCommand(
+        "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
+    ),
 }
 
 
@@ -250,19 +262,50 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     help=f"Show tracebacks and debug logs (also {DEBUG_ENV}=1).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; errors only.")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    metavar="DIR",
+    help="The local store's directory (default: $BOXWRIGHT_ROOT, /var/lib/boxwright for "
+    "root, ~/.local/share/boxwright for others).",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, quiet: bool) -> None:
+def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None:
     """boxwright: daemonless, rootless toolkit for OCI container images.
 
     Image references carry a transport prefix, as in skopeo:
 
     \b
       oci:DIR[:TAG]  oci-archive:FILE[:TAG]  docker-archive:FILE[:NAME:TAG]  dir:DIR
+      docker://HOST/REPO[:TAG]  store:NAME[:TAG] (or a bare NAME[:TAG]: the local store)
     """
     state = ctx.ensure_object(CliState)
     state.debug = debug or debug_enabled()
     state.quiet = quiet
     _configure_logging(ctx, state.debug, quiet)
+    if root is not None:
+        _use_store_root(ctx, root)
+
+
+def _use_store_root(ctx: click.Context, root: str) -> None:
+    """Make ``root`` the store of every library call of this command (``$BOXWRIGHT_ROOT``).
+
+    The variable is put back when the command ends, so a program calling ``main`` in-process
+    keeps its own environment.
+    """
+    from boxwright.config.paths import ROOT_ENV
+
+    previous = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = os.path.abspath(root)
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(ROOT_ENV, None)
+        else:
+            os.environ[ROOT_ENV] = previous
+
+    ctx.call_on_close(restore)
 
 
 __all__ = [

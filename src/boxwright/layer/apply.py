@@ -26,6 +26,17 @@ are kept in the :class:`~boxwright.layer.ownership.OwnershipRecord` given in the
 directories without owner ``rwx`` stay writable while the layer applies and get their mode
 at the end.
 
+Overlay mode (``ApplyOptions.overlay``, for the store's snapshots): the layer is applied alone
+into an empty directory in the format of :mod:`boxwright.layer.overlayfs`, to be stacked as an
+overlay lower directory. A whiteout becomes a whiteout node (char device 0:0), an opaque
+marker sets ``user.overlay.opaque="y"`` on its directory, and a directory written over a
+whiteout node of the same layer is made opaque (the lower one it replaces is gone). Nothing is
+deleted: the lower layers are not in this directory. With ``overlay_lowers`` (the snapshots
+below, top first), a parent directory the layer writes into without an entry of its own gets
+the metadata the lower layers give it (as an overlay copy-up would), rather than a default
+mode and the time of applying; and a hardlink to a file of a lower layer copies that file up
+first, since a link cannot cross layers.
+
 On error the function raises (:class:`~boxwright.errors.LayerError` or a subclass naming
 the entry); the caller deletes the partial tree (:func:`boxwright.layer.pathsafe.remove_tree`
 works for an unprivileged caller too).
@@ -36,12 +47,19 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from boxwright.errors import BoxwrightError, LayerError, UnsafePathError
+from boxwright.layer.overlayfs import (
+    OPAQUE_VALUE,
+    OPAQUE_XATTR,
+    OVERLAY_XATTR_PREFIX,
+    LowerView,
+    is_whiteout,
+)
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import (
     RootDir,
@@ -71,12 +89,17 @@ class ApplyOptions:
     side record to update (None: the facts are dropped). ``keep_ownership``: as root, chown
     entries to the owners in the tar (false: everything stays owned by the caller).
     ``on_warning``: called with each warning as it happens (they are also in the result).
+    ``overlay``: write the overlay format of a store snapshot (see the module docstring);
+    ``overlay_lowers``: in overlay mode, the snapshot directories below as
+    ``(diff directory, its side record or None)``, top first.
     """
 
     rootless: bool = field(default_factory=_default_rootless)
     ownership: OwnershipRecord | None = None
     keep_ownership: bool = True
     on_warning: Callable[[str], None] | None = None
+    overlay: bool = False
+    overlay_lowers: Sequence[tuple[Path, OwnershipRecord | None]] = ()
 
 
 @dataclass
@@ -119,7 +142,12 @@ class _Applier:
         self.record = options.ownership
         self.result = ApplyResult()
         self.written = self.result.written
-        self.tree = RootDir(root, rootless=self.rootless, on_create=self.written.add)
+        self.overlay = options.overlay
+        #: Overlay mode: parents created without an entry, whiteout nodes this layer made.
+        self.implicit: set[str] = set()
+        self.whiteout_nodes: set[str] = set()
+        self.lowers = LowerView([p for p, _ in options.overlay_lowers]) if self.overlay else None
+        self.tree = RootDir(root, rootless=self.rootless, on_create=self._created_parent)
         self.dir_times: dict[str, tuple[int, int]] = {}
         # Directories holding something this layer wrote: an opaque whiteout keeps them.
         self.holders: set[str] = {""}
@@ -136,6 +164,8 @@ class _Applier:
                 self.tree.trim()
                 self._entry(reader, entry)
             reader.drain()  # let a verifying reader see EOF (tar end padding)
+            if self.implicit and self.lowers is not None:
+                self._lower_parent_metadata()
             self._restore_dir_times()  # before modes: a restored mode may deny search
             if self.rootless:
                 self.tree.restore_modes()
@@ -193,6 +223,11 @@ class _Applier:
             ) from exc
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _created_parent(self, path: str) -> None:
+        self.written.add(path)
+        if self.overlay:
+            self.implicit.add(path)
 
     def _keep_times(self, fd: int, path: str) -> None:
         """Remember the times of a directory this layer writes into without describing it,
@@ -317,6 +352,10 @@ class _Applier:
         fd, canon = self.tree.open_dir(path)
         if canon != path:  # cannot happen unless the tree changes under us
             raise UnsafePathError(f"directory entry {member.name!r} moved while applying")
+        if self.overlay:
+            self.implicit.discard(path)
+            if path in self.whiteout_nodes:
+                os.setxattr(fd, OPAQUE_XATTR, OPAQUE_VALUE)
         self._dir_metadata(fd, path, member)
         self.result.dirs += 1
 
@@ -380,6 +419,8 @@ class _Applier:
             raise UnsafePathError(f"hardlink {member.name!r} points to the root directory")
         tparent, tbase = split_parent(linkname)
         try:
+            if self.lowers is not None and not self._copy_up(linkname):
+                raise FileNotFoundError(linkname)
             tfd, tcanon = self.tree.open_dir(tparent)
             tst = os.lstat(tbase, dir_fd=tfd)
         except (FileNotFoundError, NotADirectoryError, LayerError):
@@ -462,6 +503,9 @@ class _Applier:
             if victim.startswith(WHITEOUT_PREFIX):
                 self._warn(f"{member.name}: unknown whiteout metadata entry ignored")
                 return
+        if self.overlay:
+            self._overlay_whiteout(parent, victim, opaque)
+            return
         try:
             pfd, pcanon = self.tree.open_dir(parent)
         except (FileNotFoundError, LayerError):
@@ -500,6 +544,148 @@ class _Applier:
             self.tree.forget(path)
             if self.record is not None:
                 self.record.drop_subtree(path)
+
+    # -- overlay format -----------------------------------------------------------------------
+
+    def _overlay_whiteout(self, parent: str, victim: str, opaque: bool) -> None:
+        """Record a whiteout in overlay form: a 0:0 node, or the opaque xattr on the parent."""
+        pfd, pcanon = self.tree.open_dir(parent, create=True)
+        if pcanon not in self.holders:
+            self._hold(pcanon)
+        if pcanon not in self.dir_times:
+            self._keep_times(pfd, pcanon)
+        if opaque:
+            os.setxattr(pfd, OPAQUE_XATTR, OPAQUE_VALUE)
+            return
+        path = f"{pcanon}/{victim}" if pcanon else victim
+        if path in self.written:
+            return  # whiteouts only hide lower layers
+        try:
+            os.mknod(victim, stat.S_IFCHR, os.makedev(0, 0), dir_fd=pfd)
+        except FileExistsError:
+            return  # the same whiteout twice
+        except PermissionError as exc:
+            raise LayerError(
+                f"cannot create the whiteout node for {path!r} ({exc.strerror}): the store's "
+                "overlay format needs Linux 5.8 or later for unprivileged users; use the copy "
+                "driver (BOXWRIGHT_DRIVER=copy)"
+            ) from exc
+        self.whiteout_nodes.add(path)
+
+    def _lower(self, path: str) -> tuple[Path, os.stat_result, OwnershipRecord | None] | None:
+        """Where ``path`` lives in the lower layers: its real path, lstat and side record."""
+        assert self.lowers is not None
+        found = self.lowers.lookup(path)
+        if found is None:
+            return None
+        index, st = found
+        diff, record = self.options.overlay_lowers[index]
+        return Path(diff, path), st, record
+
+    def _copy_lower_record(self, path: str, record: OwnershipRecord | None) -> None:
+        if self.record is None:
+            return
+        entry = record.get(path) if record is not None else None
+        if entry is not None:
+            self.record.set(path, entry)
+        else:
+            self.record.remove(path)
+
+    def _lower_parent_metadata(self) -> None:
+        """Give each parent created without an entry the owner, mode, times and xattrs the
+        lower layers give that directory (what an overlay copy-up keeps)."""
+        for path in sorted(self.implicit):
+            lower = self._lower(path)
+            if lower is None or not stat.S_ISDIR(lower[1].st_mode):
+                continue
+            real, st, record = lower
+            try:
+                fd, canon = self.tree.open_dir(path)
+            except (FileNotFoundError, NotADirectoryError, LayerError):
+                continue  # replaced later in the layer
+            if canon != path:
+                continue
+            if self.chown:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            mode = stat.S_IMODE(st.st_mode)
+            if self.rootless:
+                os.fchmod(fd, mode | 0o700)
+                self.tree.defer_mode(path, mode)
+            else:
+                os.fchmod(fd, mode)
+            self._copy_xattrs(str(real), fd)
+            self.dir_times[path] = (st.st_atime_ns, st.st_mtime_ns)
+            self._copy_lower_record(path, record)
+            self.tree.trim()
+
+    def _copy_xattrs(self, source: str, fd: int) -> None:
+        """Copy the xattrs of ``source`` (not followed) to ``fd``; overlay's own and refused
+        ones are left out."""
+        try:
+            names = os.listxattr(source, follow_symlinks=False)
+        except OSError:
+            return
+        for attr in names:
+            if attr.startswith(OVERLAY_XATTR_PREFIX):
+                continue
+            try:
+                os.setxattr(fd, attr, os.getxattr(source, attr, follow_symlinks=False))
+            except OSError as exc:
+                if exc.errno not in _XATTR_REFUSED:
+                    raise
+
+    def _copy_up(self, path: str) -> bool:
+        """Make lower file ``path`` part of this layer (for a hardlink to it); False when it
+        is in neither this layer nor below."""
+        parent, base = split_parent(path)
+        try:
+            pfd, _ = self.tree.open_dir(parent)
+            st = os.lstat(base, dir_fd=pfd)
+        except (FileNotFoundError, NotADirectoryError, LayerError):
+            pass
+        else:
+            return not is_whiteout(st)
+        lower = self._lower(path)
+        if lower is None or stat.S_ISDIR(lower[1].st_mode):
+            return False
+        real, st, record = lower
+        pfd, pcanon = self.tree.open_dir(parent, create=True)
+        if pcanon not in self.dir_times:
+            self._keep_times(pfd, pcanon)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(real), base, dir_fd=pfd)
+        elif stat.S_ISREG(st.st_mode):
+            self._copy_up_file(real, st, pfd, base)
+        else:
+            os.mknod(base, st.st_mode, st.st_rdev, dir_fd=pfd)
+        if self.chown:
+            os.chown(base, st.st_uid, st.st_gid, dir_fd=pfd, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            chmod_at(pfd, base, stat.S_IMODE(st.st_mode))
+        os.utime(base, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=pfd, follow_symlinks=False)
+        self._copy_lower_record(path, record)
+        self.written.add(path)
+        return True
+
+    def _copy_up_file(self, real: Path, st: os.stat_result, pfd: int, base: str) -> None:
+        fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        try:
+            with open(real, "rb") as source:
+                try:
+                    left = st.st_size
+                    while left and (copied := os.copy_file_range(source.fileno(), fd, left)):
+                        left -= copied
+                except OSError:  # no in-kernel copy between these file systems
+                    os.ftruncate(fd, 0)
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    source.seek(0)
+                    while chunk := source.read(1 << 20):
+                        view = memoryview(chunk)
+                        while view:
+                            view = view[os.write(fd, view) :]
+            self._copy_xattrs(str(real), fd)
+        finally:
+            os.close(fd)
 
     # -- the end ------------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class TransportOptions:
     ``retries``: how often a failed request is retried (None: the client's default).
     ``blob_info_cache``: the cache file; None uses the default, ``use_blob_info_cache`` False
     keeps the cache in memory only.
+    ``store_root``: the local store a ``store:`` reference opens (None: ``$BOXWRIGHT_ROOT``,
+    else the default store root).
     """
 
     credentials: Credentials | None = field(default=None, repr=False)
@@ -44,6 +46,7 @@ class TransportOptions:
     retries: int | None = None
     blob_info_cache: Path | None = None
     use_blob_info_cache: bool = True
+    store_root: Path | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size is not None and self.chunk_size < 1:

@@ -1,22 +1,30 @@
 """Transport references: ``TRANSPORT:WHERE`` strings, as skopeo takes them, parsed and opened.
 
-Known transports (the local store arrives in a later issue)::
+Known transports::
 
     docker://HOST/REPO[:TAG | @DIGEST]       a registry (docker.io/library/ when no host)
     oci:DIR[:NAME | :@INDEX]                 an OCI image layout directory
     oci-archive:FILE[:NAME | :@INDEX]        a tar of an OCI image layout
     docker-archive:FILE[:NAME:TAG | :@INDEX] the format of ``docker save`` / ``podman save``
     dir:DIR                                  skopeo's directory format
+    store:NAME[:TAG | @DIGEST] | store:ID    the local store (boxwright.store)
+
+A reference without a known transport prefix that is a valid image name or ID (``app:1``,
+``localhost:5000/app``, ``busybox``, an image ID) names an image in the local store, as a bare
+name does for podman; it parses to a ``store`` reference with ``implicit`` set. Anything else
+without a known prefix is an error naming the transports.
 
 The path is everything up to the first colon (paths with colons are refused, as skopeo does).
 The mapping from prefix to module is the explicit :data:`TRANSPORTS` table; a module is
-imported only when a reference of its transport is opened, so parsing stays cheap.
+imported only when a reference of its transport is opened, so parsing stays cheap. The
+``store`` entry is the one place where ``transport/`` names a higher layer (``boxwright.store``),
+by string, as a plug-in: nothing here imports it.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Final
 
@@ -33,17 +41,17 @@ TRANSPORTS: Final[dict[str, str]] = {
     "docker-archive": "boxwright.transport.docker_archive",
     "dir": "boxwright.transport.dir",
     "docker": "boxwright.transport.docker",
+    "store": "boxwright.store.transport",
 }
 """Transport name → module offering ``open_source(ref)`` and ``open_destination(ref)``."""
 
-TAKES_OPTIONS: Final = frozenset({"docker"})
+TAKES_OPTIONS: Final = frozenset({"docker", "store"})
 """Transports whose ``open_source``/``open_destination`` take a
 :class:`~boxwright.transport.options.TransportOptions` as second argument (the others have
 nothing to configure and ignore options, as skopeo's do)."""
 
 _LATER: Final = {
     "containers-storage": "a local image store",
-    "store": "the local store (store:)",
     "docker-daemon": "a Docker daemon",
 }
 _TRANSPORT_NAME = re.compile(r"[a-z][a-z0-9-]*")
@@ -70,19 +78,26 @@ def _known() -> str:
     return ", ".join(f"{name}://" if name == "docker" else f"{name}:" for name in TRANSPORTS)
 
 
+def known_transports() -> str:
+    """The transport prefixes boxwright knows, as messages list them (``oci:, ..., store:``)."""
+    return _known()
+
+
 @dataclass(frozen=True, slots=True)
 class TransportReference:
     """A parsed transport reference; :meth:`open_source` / :meth:`open_destination` use it.
 
     ``image`` is the OCI ref name (``oci``, ``oci-archive``) or the normalized ``NAME:TAG``
     (``docker-archive``), ``""`` when none was given; ``source_index`` is the ``@N`` form
-    (``-1`` when absent).
+    (``-1`` when absent). For ``store``, ``path`` is the image name or ID as given, and
+    ``implicit`` says it was given bare, without the ``store:`` prefix.
     """
 
     transport: str
     path: str
     image: str = ""
     source_index: int = -1
+    implicit: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         if self.transport == "docker":
@@ -165,10 +180,13 @@ def parse_transport_reference(text: str) -> TransportReference:
     if not isinstance(text, str):
         raise InvalidReferenceError(f"reference must be a string, not {type(text).__name__}")
     transport, sep, rest = text.partition(":")
+    if transport not in TRANSPORTS and _is_store_name(text):
+        return TransportReference("store", text, implicit=True)
     if not sep or not _TRANSPORT_NAME.fullmatch(transport):
         raise InvalidReferenceError(
-            f"invalid image reference {text!r}: it needs a transport prefix; "
-            f"boxwright knows {_known()} (e.g. oci:./layout:latest)"
+            f"invalid image reference {text!r}: it needs a transport prefix, or must be an "
+            f"image name of the local store; boxwright knows {_known()} "
+            "(e.g. oci:./layout:latest, or app:1 for store:app:1)"
         )
     if transport not in TRANSPORTS:
         later = _LATER.get(transport)
@@ -178,6 +196,15 @@ def parse_transport_reference(text: str) -> TransportReference:
         )
     if transport == "docker":
         return TransportReference("docker", _parse_docker(rest, text))
+    if transport == "store":
+        if not rest:
+            raise InvalidReferenceError(f"{text!r}: store: needs an image name or ID")
+        if not _is_store_name(rest):
+            raise InvalidReferenceError(
+                f"{text!r}: store: takes NAME[:TAG], NAME@DIGEST or an image ID; {rest!r} is "
+                "none of them (names are lowercase, like app:1 or localhost:5000/team/app)"
+            )
+        return TransportReference("store", rest)
     if transport == "dir":
         if not rest:
             raise InvalidReferenceError(f"{text!r}: dir: needs a directory path")
@@ -204,6 +231,24 @@ def parse_transport_reference(text: str) -> TransportReference:
     return TransportReference(transport, path, f"{ref.name}:{ref.tag}")
 
 
+_STORE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{3,64}")
+
+
+def _is_store_name(text: str) -> bool:
+    """Whether ``text`` is an image name (``NAME[:TAG][@DIGEST]``) or ID the store could hold."""
+    if not text:
+        return False
+    if _STORE_ID.fullmatch(text):
+        return True
+    from boxwright.oci.reference import Reference
+
+    try:
+        Reference.parse(text)
+    except InvalidReferenceError:
+        return False
+    return True
+
+
 def open_reference(
     ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
 ) -> tuple[TransportReference | None, ImageSource, bool]:
@@ -223,6 +268,7 @@ def open_reference(
 __all__ = [
     "TRANSPORTS",
     "TransportReference",
+    "known_transports",
     "open_reference",
     "parse_transport_reference",
     "validate_ref_name",

@@ -1,0 +1,58 @@
+"""Running a process in a rootfs: OCI runtime spec generation and two runners.
+
+:func:`run_in_rootfs` generates the spec from an image config and :class:`RunOptions` and
+runs it with the ``native`` runner (Linux namespaces made by boxwright, root or rootless) or
+the ``oci`` runner (``runc``/``crun``). See ``docs/runtime.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_CAPABILITIES": "boxwright.runtime.spec",
+    "IDMapping": "boxwright.runtime.idmap",
+    "IDRange": "boxwright.runtime.idmap",
+    "Mount": "boxwright.runtime.spec",
+    "NativeRunner": "boxwright.runtime.native",
+    "OCIRunner": "boxwright.runtime.ocirunner",
+    "RunOptions": "boxwright.runtime.spec",
+    "Runner": "boxwright.runtime.runner",
+    "default_mapping": "boxwright.runtime.idmap",
+    "find_oci_runtime": "boxwright.runtime.ocirunner",
+    "generate_spec": "boxwright.runtime.spec",
+    "get_runner": "boxwright.runtime.runner",
+    "rootless_mapping": "boxwright.runtime.idmap",
+    "run_in_container": "boxwright.runtime.container",
+    "run_in_rootfs": "boxwright.runtime.runner",
+}
+
+__all__ = [
+    "DEFAULT_CAPABILITIES",
+    "IDMapping",
+    "IDRange",
+    "Mount",
+    "NativeRunner",
+    "OCIRunner",
+    "RunOptions",
+    "Runner",
+    "default_mapping",
+    "find_oci_runtime",
+    "generate_spec",
+    "get_runner",
+    "rootless_mapping",
+    "run_in_container",
+    "run_in_rootfs",
+]
+
+if TYPE_CHECKING:
+    from boxwright.runtime.container import run_in_container
+    from boxwright.runtime.idmap import IDMapping, IDRange, default_mapping, rootless_mapping
+    from boxwright.runtime.native import NativeRunner
+    from boxwright.runtime.ocirunner import OCIRunner, find_oci_runtime
+    from boxwright.runtime.runner import Runner, get_runner, run_in_rootfs
+    from boxwright.runtime.spec import DEFAULT_CAPABILITIES, Mount, RunOptions, generate_spec
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

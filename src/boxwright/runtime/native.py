@@ -1,0 +1,622 @@
+"""The native runner: a runtime spec executed with Linux namespaces made from Python.
+
+Three processes, as runc and crun arrange them:
+
+* the **caller** forks, writes the ID mapping with ``newuidmap``/``newgidmap`` when the spec
+  maps subordinate IDs, relays a terminal, forwards signals and returns the exit code;
+* the **keeper** (first child) leaves the caller's session, enters a new user namespace when
+  the spec has one (writing a single-ID map itself), then new PID, UTS, IPC, cgroup and
+  (``network: none``) network namespaces, brings ``lo`` up, forks the container process and
+  waits for it, passing its signals on and its exit status back (128 + signal when killed);
+* the **container** (PID 1 of the new PID namespace) makes its own mount namespace, binds the
+  rootfs onto itself, mounts ``/proc``, a tmpfs ``/dev`` with the host's null, zero, full,
+  random, urandom and tty bound in, ``/dev/pts``, ``/dev/shm``, ``/dev/mqueue``, ``/sys``
+  read-only and the spec's bind mounts, masks and write-protects the spec's paths,
+  ``pivot_root``\\s into the rootfs, sets the hostname, rlimits, groups, IDs and capabilities,
+  and execs the command (looked up in the container's ``PATH``).
+
+Where a mount is refused (inside an unprivileged container, /proc or /sys may not be mounted
+anew) the host's is bound read-only instead and a warning is logged. A failure before exec
+comes back as a :class:`~boxwright.errors.RunError` with podman's exit codes (125 set-up,
+126 not executable, 127 not found). Everything the children run is imported before the fork:
+after ``pivot_root`` nothing of the host's file system is reachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import logging
+import os
+import resource
+import select
+import signal
+import sys
+import termios
+import threading
+import tty
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from boxwright.errors import RunError
+from boxwright.layer.pathsafe import resolve_in_root
+from boxwright.runtime import linux
+from boxwright.runtime.idmap import (
+    IDMapping,
+    write_mapping_with_helpers,
+    write_self_mapping,
+)
+from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
+
+log = logging.getLogger("boxwright.runtime")
+
+#: Signals the caller passes on to the container (SIGWINCH resizes the terminal instead).
+FORWARDED_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGTERM,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGCONT,
+)
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+    ("core", "/proc/kcore"),
+)
+_NAMESPACE_FLAGS = {
+    "pid": linux.CLONE_NEWPID,
+    "uts": linux.CLONE_NEWUTS,
+    "ipc": linux.CLONE_NEWIPC,
+    "network": linux.CLONE_NEWNET,
+    "cgroup": linux.CLONE_NEWCGROUP,
+}
+_MOUNT_FLAGS = {
+    "ro": linux.MS_RDONLY,
+    "nosuid": linux.MS_NOSUID,
+    "nodev": linux.MS_NODEV,
+    "noexec": linux.MS_NOEXEC,
+    "noatime": 1024,
+    "nodiratime": 2048,
+    "relatime": 1 << 21,
+    "strictatime": 1 << 24,
+    "sync": 16,
+    "dirsync": 128,
+}
+_IGNORED_OPTIONS = frozenset(
+    {"rw", "bind", "rbind", "private", "rprivate", "slave", "rslave", "shared", "rshared"}
+)
+# statvfs f_flag bits → the mount flags a bind remount in a user namespace must keep.
+_LOCKED = ((1, linux.MS_RDONLY), (2, linux.MS_NOSUID), (4, linux.MS_NODEV), (8, linux.MS_NOEXEC),
+           (1024, 1024), (2048, 2048), (4096, 1 << 21))  # fmt: skip
+
+
+@dataclass
+class _Plan:
+    """Everything the children need, computed before the fork."""
+
+    rootfs: str
+    args: list[str]
+    env: dict[str, str]
+    cwd: str
+    uid: int
+    gid: int
+    groups: list[int]
+    hostname: str | None
+    clone_flags: int
+    new_network: bool
+    mapping: IDMapping | None
+    mounts: list[dict[str, Any]]
+    masked: list[str]
+    readonly: list[str]
+    bounding: int
+    granted: int
+    rlimits: list[tuple[int, int, int]]
+    no_new_privileges: bool
+    readonly_root: bool
+    terminal: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def _caps_mask(names: Sequence[str]) -> int:
+    mask = 0
+    for name in names:
+        number = CAPABILITY_NUMBERS.get(name)
+        if number is None:
+            raise RunError(f"unknown capability {name!r} in the runtime spec")
+        mask |= 1 << number
+    return mask
+
+
+def _plan(spec: dict[str, Any]) -> _Plan:
+    process = spec["process"]
+    linux_spec = spec.get("linux") or {}
+    kinds = {ns["type"] for ns in linux_spec.get("namespaces") or ()}
+    flags = 0
+    for kind, flag in _NAMESPACE_FLAGS.items():
+        if kind in kinds:
+            flags |= flag
+    env: dict[str, str] = {}
+    for entry in process.get("env") or ():
+        name, _, value = entry.partition("=")
+        env[name] = value
+    user = process.get("user") or {}
+    caps = process.get("capabilities") or {}
+    rlimits = []
+    for item in process.get("rlimits") or ():
+        number = getattr(resource, item["type"], None)
+        if number is None:
+            raise RunError(f"unknown rlimit {item['type']!r} in the runtime spec")
+        rlimits.append((number, int(item["soft"]), int(item["hard"])))
+    root = spec["root"]["path"]
+    if not os.path.isabs(root):
+        raise RunError(f"the native runner needs an absolute root path, not {root!r}")
+    if not os.path.isdir(root):
+        raise RunError(f"rootfs {root} is not a directory")
+    return _Plan(
+        rootfs=root,
+        args=list(process["args"]),
+        env=env,
+        cwd=process.get("cwd") or "/",
+        uid=int(user.get("uid", 0)),
+        gid=int(user.get("gid", 0)),
+        groups=[int(g) for g in user.get("additionalGids") or ()],
+        hostname=spec.get("hostname") if "uts" in kinds else None,
+        clone_flags=flags,
+        new_network="network" in kinds,
+        mapping=spec_mapping(spec),
+        mounts=[dict(m) for m in spec.get("mounts") or ()],
+        masked=list(linux_spec.get("maskedPaths") or ()),
+        readonly=list(linux_spec.get("readonlyPaths") or ()),
+        bounding=_caps_mask(caps.get("bounding") or ()),
+        granted=_caps_mask(caps.get("effective") or ()),
+        rlimits=rlimits,
+        no_new_privileges=bool(process.get("noNewPrivileges")),
+        readonly_root=bool(spec["root"].get("readonly")),
+        terminal=bool(process.get("terminal")),
+    )
+
+
+class _Report:
+    """The child → caller channel: warnings and the one error, as lines on a pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def warn(self, text: str) -> None:
+        os.write(self.fd, f"W {text}\n".encode(errors="replace"))
+
+    def fail(self, code: int, text: str) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self.fd, f"E {code} {text}\n".encode(errors="replace"))
+
+
+class _SetupError(Exception):
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------------------------
+# The container process (PID 1 of its namespace)
+
+
+def _split_options(options: Sequence[str]) -> tuple[int, str]:
+    flags = 0
+    data: list[str] = []
+    for option in options:
+        if option in _MOUNT_FLAGS:
+            flags |= _MOUNT_FLAGS[option]
+        elif option not in _IGNORED_OPTIONS:
+            data.append(option)
+    return flags, ",".join(data)
+
+
+def _locked_flags(path: str) -> int:
+    try:
+        current = os.statvfs(path).f_flag
+    except OSError:
+        return 0
+    return sum(ms for st, ms in _LOCKED if current & st)
+
+
+def _ensure_mountpoint(path: str, is_file: bool) -> None:
+    if os.path.lexists(path):
+        return
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if is_file:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    else:
+        os.mkdir(path, 0o755)
+
+
+def _bind(source: str, target: str, flags: int, recursive: bool = True) -> None:
+    linux.mount(source, target, None, linux.MS_BIND | (linux.MS_REC if recursive else 0))
+    extra = flags & ~(linux.MS_BIND | linux.MS_REC)
+    if extra:
+        remount = linux.MS_REMOUNT | linux.MS_BIND | extra | _locked_flags(target)
+        linux.mount(None, target, None, remount)
+
+
+def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
+    kind = mount.get("type") or "bind"
+    destination = mount["destination"]
+    options = list(mount.get("options") or ())
+    flags, data = _split_options(options)
+    is_bind = kind == "bind" or "bind" in options or "rbind" in options
+    if kind == "cgroup":
+        return  # cgroup file systems are left to OCI runtimes (docs/runtime.md)
+    target = str(resolve_in_root(plan.rootfs, destination, follow_last=True))
+    source = mount.get("source") or kind
+    _ensure_mountpoint(target, is_bind and not os.path.isdir(source))
+    try:
+        if is_bind:
+            _bind(source, target, flags, recursive="bind" not in options)
+            return
+        try:
+            linux.mount(source, target, kind, flags, data or None)
+        except OSError as error:
+            if kind == "devpts" and "gid=" in data:
+                data = ",".join(d for d in data.split(",") if not d.startswith("gid="))
+                linux.mount(source, target, kind, flags, data or None)
+                return
+            host = {"proc": "/proc", "sysfs": "/sys", "devpts": "/dev/pts", "mqueue": "/dev/mqueue"}
+            if error.errno not in (errno.EPERM, errno.EACCES) or kind not in host:
+                raise
+            report.warn(
+                f"cannot mount a new {kind} at {destination} here ({error.strerror}): "
+                f"the host's {host[kind]} is bound instead"
+            )
+            _bind(host[kind], target, flags | (linux.MS_RDONLY if kind != "devpts" else 0))
+    except OSError as error:
+        raise _SetupError(
+            125, f"cannot mount {kind} {source} at {destination}: {error.strerror}"
+        ) from error
+
+
+def _populate_dev(plan: _Plan, slave_name: str | None) -> None:
+    dev = str(resolve_in_root(plan.rootfs, "/dev", follow_last=True))
+    for name in DEVICES:
+        target = os.path.join(dev, name)
+        _ensure_mountpoint(target, True)
+        _bind(f"/dev/{name}", target, 0, recursive=False)
+    for name, link in DEV_LINKS:
+        path = os.path.join(dev, name)
+        if name == "core" and not os.path.exists("/proc/kcore"):
+            continue  # as runc: only where the host has one
+        if not os.path.lexists(path):
+            os.symlink(link, path)
+    if slave_name:
+        target = os.path.join(dev, "console")
+        _ensure_mountpoint(target, True)
+        _bind(slave_name, target, 0, recursive=False)
+
+
+def _protect_paths(plan: _Plan) -> None:
+    for path in plan.masked:
+        target = str(resolve_in_root(plan.rootfs, path, follow_last=True))
+        with contextlib.suppress(OSError):
+            if os.path.isdir(target):
+                linux.mount("tmpfs", target, "tmpfs", linux.MS_RDONLY)
+            elif os.path.exists(target):
+                _bind("/dev/null", target, 0, recursive=False)
+    for path in plan.readonly:
+        target = str(resolve_in_root(plan.rootfs, path, follow_last=True))
+        if os.path.exists(target):
+            with contextlib.suppress(OSError):
+                _bind(target, target, linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
+
+
+def _setgroups_allowed() -> bool:
+    try:
+        with open("/proc/self/setgroups", "rb") as f:
+            return f.read().strip() != b"deny"
+    except OSError:
+        return True
+
+
+def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
+    """Mounts and ``pivot_root``; returns whether setgroups(2) is allowed."""
+    linux.unshare(linux.CLONE_NEWNS)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.mount(plan.rootfs, plan.rootfs, None, linux.MS_BIND | linux.MS_REC)
+    dev_is_tmpfs = False
+    for mount in plan.mounts:
+        _mount_one(plan, report, mount)
+        if mount["destination"].rstrip("/") == "/dev" and mount.get("type") == "tmpfs":
+            dev_is_tmpfs = True
+    if dev_is_tmpfs:
+        _populate_dev(plan, slave_name)
+    _protect_paths(plan)
+    if plan.readonly_root:
+        flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
+        linux.mount(None, plan.rootfs, None, flags | _locked_flags(plan.rootfs))
+    groups_allowed = _setgroups_allowed()
+    if plan.hostname is not None:
+        linux.sethostname(plan.hostname)
+    os.chdir(plan.rootfs)
+    linux.pivot_root(".", ".")
+    linux.umount2(".", linux.MNT_DETACH)
+    os.chdir("/")
+    return groups_allowed
+
+
+def _become_user(plan: _Plan, groups_allowed: bool) -> None:
+    for number, soft, hard in plan.rlimits:
+        resource.setrlimit(number, (soft, hard))
+    for cap in range(linux.last_capability() + 1):
+        if not plan.bounding & (1 << cap):
+            with contextlib.suppress(OSError):
+                linux.drop_bounding_capability(cap)
+    try:
+        if groups_allowed:
+            os.setgroups(plan.groups)
+        os.setresgid(plan.gid, plan.gid, plan.gid)
+        os.setresuid(plan.uid, plan.uid, plan.uid)
+    except OSError as error:
+        raise _SetupError(
+            125,
+            f"cannot switch to uid {plan.uid} gid {plan.gid}: {error.strerror} "
+            "(an ID the user namespace does not map?)",
+        ) from error
+    if plan.uid == 0:
+        linux.capset(plan.granted, plan.granted, plan.granted & plan.bounding)
+    if plan.no_new_privileges:
+        linux.set_no_new_privs()
+
+
+def _exec(plan: _Plan) -> None:
+    program = plan.args[0]
+    try:
+        os.execvpe(program, plan.args, plan.env)
+    except OSError as error:
+        if error.errno == errno.ENOENT:
+            where = "" if "/" in program else " in $PATH"
+            raise _SetupError(127, f"executable file `{program}` not found{where}") from error
+        raise _SetupError(126, f"cannot execute `{program}`: {error.strerror}") from error
+
+
+def _container(plan: _Plan, report: _Report, slave: int | None) -> None:
+    try:
+        for signum in signal.valid_signals():
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        slave_name = os.ttyname(slave) if slave is not None else None
+        groups_allowed = _enter_rootfs(plan, report, slave_name)
+        if slave is not None:
+            os.setsid()
+            fcntl.ioctl(slave, getattr(termios, "TIOCSCTTY", 0x540E), 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            if slave > 2:
+                os.close(slave)
+        os.makedirs(plan.cwd, exist_ok=True)
+        _become_user(plan, groups_allowed)
+        try:
+            os.chdir(plan.cwd)
+        except OSError as error:
+            raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
+        _exec(plan)
+    except _SetupError as error:
+        report.fail(error.code, str(error))
+        os._exit(error.code)
+    except BaseException as error:
+        report.fail(125, f"setting up the container failed: {error}")
+        os._exit(125)
+
+
+# ---------------------------------------------------------------------------------------------
+# The keeper: namespaces, then wait for the container process
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | None) -> None:
+    try:
+        os.setsid()
+        linux.set_parent_death_signal(signal.SIGKILL)
+        if plan.mapping is not None:
+            linux.unshare(linux.CLONE_NEWUSER)
+            if plan.mapping.single and plan.mapping.uids[0].host_id == os.geteuid():
+                write_self_mapping(plan.mapping)
+            else:
+                os.write(sync[1], b"u")
+                if os.read(sync[0], 1) != b"m":
+                    os._exit(125)
+        os.close(sync[0])
+        os.close(sync[1])
+        try:
+            linux.unshare(plan.clone_flags)
+        except OSError as error:
+            raise _SetupError(
+                125,
+                f"cannot create namespaces ({error.strerror}): the kernel or the container "
+                "boxwright runs in does not allow them",
+            ) from error
+        if plan.new_network:
+            linux.loopback_up()
+        child = os.fork()
+        if child == 0:
+            linux.set_parent_death_signal(signal.SIGKILL)
+            _container(plan, report, slave)
+        os.close(report.fd)
+        if slave is not None:
+            os.close(slave)
+        for signum in (*FORWARDED_SIGNALS, signal.SIGWINCH):
+            signal.signal(signum, lambda s, _f: os.kill(child, s))
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        _, status = os.waitpid(child, 0)
+        os._exit(_exit_code(status))
+    except _SetupError as error:
+        report.fail(error.code, str(error))
+        os._exit(error.code)
+    except BaseException as error:
+        report.fail(125, f"setting up the container failed: {error}")
+        os._exit(125)
+
+
+# ---------------------------------------------------------------------------------------------
+# The caller
+
+
+@contextlib.contextmanager
+def _forwarding(pid: int, master: int | None) -> Iterator[None]:
+    """Pass the caller's signals to ``pid`` while the container runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    def resize(_signum: int, _frame: object) -> None:
+        if master is not None:
+            _copy_window_size(master)
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _copy_window_size(master: int) -> None:
+    with contextlib.suppress(OSError):
+        termios.tcsetwinsize(master, termios.tcgetwinsize(sys.stdin.fileno()))
+
+
+def _relay(master: int) -> None:
+    """Copy the caller's stdin to the terminal and the terminal to stdout until it closes."""
+    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+    saved = None
+    if os.isatty(stdin):
+        saved = termios.tcgetattr(stdin)
+        tty.setraw(stdin)
+        _copy_window_size(master)
+    watched = [master, stdin]
+    try:
+        while True:
+            try:
+                ready, _, _ = select.select(watched, [], [])
+            except InterruptedError:
+                continue
+            if stdin in ready:
+                data = os.read(stdin, 65536)
+                if data:
+                    os.write(master, data)
+                else:
+                    watched.remove(stdin)
+            if master in ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    return
+                os.write(stdout, data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+class NativeRunner:
+    """Runs a runtime spec with namespaces made by boxwright itself (no runtime needed)."""
+
+    name = "native"
+
+    def run(self, spec: dict[str, Any]) -> int:
+        """Run the spec's process to its end and return its exit code (128+N for signal N)."""
+        plan = _plan(spec)
+        master = slave = None
+        if plan.terminal:
+            master, slave = os.openpty()
+            os.set_inheritable(slave, False)
+        report_r, report_w = os.pipe2(os.O_CLOEXEC)
+        to_parent = os.pipe2(os.O_CLOEXEC)
+        to_child = os.pipe2(os.O_CLOEXEC)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            raise
+        if pid == 0:  # the keeper
+            os.close(report_r)
+            if master is not None:
+                os.close(master)
+            os.close(to_parent[0])
+            os.close(to_child[1])
+            _keeper(plan, _Report(report_w), (to_child[0], to_parent[1]), slave)
+            os._exit(125)
+        os.close(report_w)
+        os.close(to_parent[1])
+        os.close(to_child[0])
+        if slave is not None:
+            os.close(slave)
+        try:
+            with _forwarding(pid, master):
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                self._map(pid, plan, to_parent[0], to_child[1])
+                if master is not None:
+                    _relay(master)
+                text = _read_all(report_r).decode(errors="replace")
+                _, status = os.waitpid(pid, 0)
+        finally:
+            for fd in (report_r, to_parent[0], to_child[1], master):
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        error = None
+        for line in text.splitlines():
+            if line.startswith("W "):
+                log.warning("%s", line[2:])
+            elif line.startswith("E "):
+                code, _, message = line[2:].partition(" ")
+                error = RunError(message, int(code))
+        if error is not None:
+            raise error
+        return _exit_code(status)
+
+    @staticmethod
+    def _map(pid: int, plan: _Plan, from_child: int, to_child: int) -> None:
+        """Write the ID mapping of the keeper's new user namespace when helpers must."""
+        if plan.mapping is None:
+            return
+        if os.read(from_child, 1) != b"u":
+            return  # mapped by the child itself, or it failed (its report says why)
+        try:
+            write_mapping_with_helpers(pid, plan.mapping)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
+        os.write(to_child, b"m")
+
+
+__all__ = ["FORWARDED_SIGNALS", "NativeRunner"]

@@ -1,0 +1,168 @@
+"""One interface over the runners, and the one call that runs a command in a rootfs.
+
+:func:`run_in_rootfs` is what ``container run``, ``boxwright run`` and a build's ``RUN`` use:
+it generates the spec (:mod:`boxwright.runtime.spec`), writes the container's ``/etc/hosts``
+and ``/etc/resolv.conf`` into a private run directory and binds them in, creates the mount
+points the rootfs lacks (and removes those it created, while still empty, afterwards: a
+committed layer never gains an empty ``/proc`` or ``/etc/hosts`` it did not have), then hands
+the spec to the chosen runner.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from boxwright.errors import UsageError
+from boxwright.layer.pathsafe import resolve_in_root
+from boxwright.oci.config import ImageConfig
+from boxwright.runtime.idmap import default_mapping
+from boxwright.runtime.spec import RunOptions, bind_mount, generate_spec
+
+ISOLATIONS = ("native", "oci")
+_RESOLV_STUB = "nameserver 127.0.0.53"
+_SYSTEMD_RESOLV = Path("/run/systemd/resolve/resolv.conf")
+
+
+class Runner(Protocol):
+    """Runs a runtime spec's process to its end."""
+
+    name: str
+
+    def run(self, spec: dict[str, Any]) -> int:
+        """Run it and return its exit code (128+N when killed by signal N)."""
+        ...
+
+
+def get_runner(isolation: str = "native") -> Runner:
+    """The runner for ``isolation`` (``native`` or ``oci``)."""
+    if isolation == "native":
+        from boxwright.runtime.native import NativeRunner
+
+        return NativeRunner()
+    if isolation == "oci":
+        from boxwright.runtime.ocirunner import OCIRunner
+
+        return OCIRunner()
+    raise UsageError(f"unknown isolation {isolation!r}: expected one of {', '.join(ISOLATIONS)}")
+
+
+def hosts_file(hostname: str, network: str) -> str:
+    """The container's ``/etc/hosts``: the host's with ``network=host``, else loopback only."""
+    lines = ["127.0.0.1\tlocalhost localhost.localdomain", "::1\tlocalhost ip6-localhost"]
+    if network == "host":
+        with suppress(OSError):
+            lines = Path("/etc/hosts").read_text(encoding="utf-8", errors="replace").splitlines()
+    if not any(hostname in line.split()[1:] for line in lines if line.strip()):
+        lines.append(f"127.0.1.1\t{hostname}")
+    return "\n".join(lines) + "\n"
+
+
+def resolv_conf() -> str:
+    """The host's resolver configuration (systemd-resolved's upstream file for its stub)."""
+    text = ""
+    for path in (Path("/etc/resolv.conf"), _SYSTEMD_RESOLV):
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if _RESOLV_STUB not in text:
+            break
+    return text
+
+
+@contextmanager
+def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[list[Path]]:
+    """Create the missing top-level mount destinations; remove them afterwards if still empty.
+
+    A destination under another mount of the spec (``/dev/pts`` under the ``/dev`` tmpfs) is
+    left to the runner: it lands on that mount, not in the rootfs.
+    """
+    destinations = [m["destination"].rstrip("/") or "/" for m in spec.get("mounts") or ()]
+    created: list[Path] = []
+    try:
+        for mount in spec.get("mounts") or ():
+            dest = mount["destination"].rstrip("/")
+            if any(dest.startswith(other + "/") for other in destinations if other != "/"):
+                continue
+            source = mount.get("source") or ""
+            is_file = mount.get("type") == "bind" and os.path.isfile(source)
+            path = resolve_in_root(rootfs, dest, follow_last=True)
+            missing: list[Path] = []
+            probe = path
+            while not os.path.lexists(probe) and probe != rootfs:
+                missing.append(probe)
+                probe = probe.parent
+            for item in reversed(missing):
+                if item == path and is_file:
+                    item.touch(mode=0o644)
+                else:
+                    item.mkdir(mode=0o755)
+                created.append(item)
+        yield created
+    finally:
+        for item in reversed(created):
+            try:
+                if item.is_dir() and not item.is_symlink():
+                    item.rmdir()
+                elif item.stat().st_size == 0:
+                    item.unlink()
+            except OSError:
+                pass
+
+
+def run_in_rootfs(
+    rootfs: Path | str,
+    image_config: ImageConfig,
+    options: RunOptions | None = None,
+    isolation: str = "native",
+) -> int:
+    """Run ``options``' command (else the image's) in ``rootfs``; return its exit code.
+
+    Changes the process makes to the rootfs stay there. Raises
+    :class:`~boxwright.errors.RunError` when the container cannot be started (with podman's
+    exit code in ``exit_code``) and :class:`UsageError` for bad options.
+    """
+    rootfs = Path(rootfs).absolute()
+    options = options or RunOptions()
+    runner = get_runner(isolation)
+    hostname = options.hostname or "boxwright"
+    rootless = os.geteuid() != 0
+    base = os.environ.get("XDG_RUNTIME_DIR") if rootless else None
+    if base and not os.access(base, os.W_OK):
+        base = None
+    run_dir = Path(tempfile.mkdtemp(prefix="boxwright-run-", dir=base))
+    try:
+        run_dir.chmod(0o755)
+        hosts = run_dir / "hosts"
+        hosts.write_text(hosts_file(hostname, options.network), encoding="utf-8")
+        resolv = run_dir / "resolv.conf"
+        resolv.write_text(resolv_conf(), encoding="utf-8")
+        for path in (hosts, resolv):
+            path.chmod(0o644)
+        extra = (
+            *options.extra_mounts,
+            bind_mount(hosts, "/etc/hosts"),
+            bind_mount(resolv, "/etc/resolv.conf"),
+        )
+        options = replace(options, hostname=hostname, extra_mounts=extra)
+        spec = generate_spec(
+            rootfs,
+            image_config,
+            options,
+            rootless=rootless,
+            id_map=default_mapping(),
+        )
+        with mount_points(rootfs, spec):
+            return runner.run(spec)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+__all__ = ["ISOLATIONS", "Runner", "get_runner", "hosts_file", "resolv_conf", "run_in_rootfs"]

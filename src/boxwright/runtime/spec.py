@@ -1,0 +1,315 @@
+"""Run options and the OCI runtime spec (``config.json``) both runners execute.
+
+:func:`generate_spec` starts from :func:`boxwright.oci.runtime_spec.runtime_spec` (umoci's
+conversion of an image config) and applies what a ``run`` asks for, the way Docker and podman
+define it:
+
+* the command: ``--entrypoint`` replaces the image's ``Entrypoint`` and then drops its ``Cmd``;
+  a command given on the line replaces ``Cmd``; the process runs ``Entrypoint + Cmd``, and
+  neither being set is an error ("no command specified"), never an implicit shell;
+* the environment: the image's, then ``-e K=V`` (``-e K`` takes ``K`` from the caller's
+  environment when it is set), with ``HOME`` from the user's passwd entry unless given;
+* the user and groups: ``USER[:GROUP]`` resolved against the rootfs's own ``/etc/passwd`` and
+  ``/etc/group`` (:func:`boxwright.unpack.users.resolve_user`, never the host's);
+* the working directory, hostname, capabilities (containers.conf's default set; only the
+  bounding set for a non-root user, as podman does), rlimits (none unless asked: a limit
+  above the caller's own would be refused), no-new-privileges, bind mounts (volumes), the
+  network namespace (``host`` shares the caller's, ``none`` is a fresh loopback-only one) and,
+  for an unprivileged caller, the user namespace with its ID mapping.
+
+The image's declared ``Volumes`` are not mounted over (umoci mounts a tmpfs there): a run
+writes into the container's own files, as a build step must.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from boxwright.errors import RunError, UsageError
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.runtime_spec import DEFAULT_HOSTNAME, runtime_spec
+from boxwright.runtime.idmap import IDMapping, IDRange
+from boxwright.unpack.users import resolve_user
+
+#: containers.conf's ``default_capabilities`` (podman 4, buildah): what a container's root keeps.
+DEFAULT_CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
+)
+
+#: Capability names → numbers (linux/capability.h).
+CAPABILITY_NUMBERS: dict[str, int] = {
+    name: number
+    for number, name in enumerate(
+        (
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_FOWNER",
+            "CAP_FSETID",
+            "CAP_KILL",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETPCAP",
+            "CAP_LINUX_IMMUTABLE",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_NET_BROADCAST",
+            "CAP_NET_ADMIN",
+            "CAP_NET_RAW",
+            "CAP_IPC_LOCK",
+            "CAP_IPC_OWNER",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_SYS_CHROOT",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_PACCT",
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_NICE",
+            "CAP_SYS_RESOURCE",
+            "CAP_SYS_TIME",
+            "CAP_SYS_TTY_CONFIG",
+            "CAP_MKNOD",
+            "CAP_LEASE",
+            "CAP_AUDIT_WRITE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SETFCAP",
+            "CAP_MAC_OVERRIDE",
+            "CAP_MAC_ADMIN",
+            "CAP_SYSLOG",
+            "CAP_WAKE_ALARM",
+            "CAP_BLOCK_SUSPEND",
+            "CAP_AUDIT_READ",
+            "CAP_PERFMON",
+            "CAP_BPF",
+            "CAP_CHECKPOINT_RESTORE",
+        )
+    )
+}
+
+_RLIMITS = "AS CORE CPU DATA FSIZE LOCKS MEMLOCK MSGQUEUE NICE NOFILE NPROC RSS RTPRIO RTTIME"
+RLIMIT_NAMES = frozenset(f"RLIMIT_{n}" for n in [*_RLIMITS.split(), "SIGPENDING", "STACK"])
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A host path bound into the container (a volume): ``-v SOURCE:DESTINATION[:ro]``."""
+
+    source: str
+    destination: str
+    read_only: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Mount:
+        """``SRC:DST[:ro|rw]`` as ``-v`` takes it."""
+        parts = text.split(":")
+        mode = ""
+        if len(parts) == 3:
+            mode = parts.pop()
+        if len(parts) != 2 or not parts[0] or not parts[1] or mode not in ("", "ro", "rw"):
+            raise UsageError(f"invalid volume {text!r}: expected SOURCE:DESTINATION[:ro|rw]")
+        return cls(parts[0], parts[1], mode == "ro")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run changes from the image's defaults (all optional)."""
+
+    args: tuple[str, ...] = ()
+    """The command; replaces the image's ``Cmd`` when non-empty."""
+    entrypoint: tuple[str, ...] | None = None
+    """Replaces the image's ``Entrypoint`` (and drops its ``Cmd``); ``()`` clears it."""
+    env: tuple[str, ...] = ()
+    """``K=V`` entries added to (or replacing) the image's; ``K`` alone takes the caller's."""
+    workdir: str | None = None
+    user: str | None = None
+    volumes: tuple[Mount, ...] = ()
+    network: Literal["host", "none"] = "host"
+    hostname: str | None = None
+    terminal: bool = False
+    rlimits: tuple[tuple[str, int, int], ...] = ()
+    """``(RLIMIT_NAME, soft, hard)`` limits to set."""
+    capabilities: tuple[str, ...] | None = None
+    """The capabilities root in the container keeps; ``None`` means the default set."""
+    no_new_privileges: bool = False
+    read_only: bool = False
+    """Mount the rootfs read-only."""
+    extra_mounts: tuple[dict[str, Any], ...] = field(default=())
+    """Runtime-spec mount objects appended after the volumes (``/etc/hosts`` and the like)."""
+
+
+def _set_env(env: list[str], entry: str) -> None:
+    name = entry.partition("=")[0]
+    for i, old in enumerate(env):
+        if old.partition("=")[0] == name:
+            env[i] = entry
+            return
+    env.append(entry)
+
+
+def _command(config: ImageConfig, options: RunOptions) -> list[str]:
+    cc = config.config
+    if options.entrypoint is not None:
+        entrypoint = list(options.entrypoint)
+        cmd = list(options.args)
+    else:
+        entrypoint = list(cc.entrypoint or ())
+        cmd = list(options.args) or list(cc.cmd or ())
+    args = entrypoint + cmd
+    if not args:
+        raise UsageError("no command specified: the image has no Entrypoint or Cmd; give one")
+    return args
+
+
+def _capabilities(options: RunOptions, uid: int) -> dict[str, list[str]]:
+    names = DEFAULT_CAPABILITIES if options.capabilities is None else options.capabilities
+    caps: list[str] = []
+    for name in names:
+        full = name.upper() if name.upper().startswith("CAP_") else f"CAP_{name.upper()}"
+        if full not in CAPABILITY_NUMBERS:
+            raise UsageError(f"unknown capability {name!r}")
+        if full not in caps:
+            caps.append(full)
+    granted = caps if uid == 0 else []
+    return {"bounding": caps, "effective": granted, "permitted": granted, "ambient": []}
+
+
+def bind_mount(source: str | Path, destination: str, *, read_only: bool = False) -> dict[str, Any]:
+    """A runtime-spec bind mount of host path ``source`` at ``destination``."""
+    options = ["rbind", "rprivate"] + (["ro"] if read_only else [])
+    return {"destination": destination, "type": "bind", "source": str(source), "options": options}
+
+
+def _volume(mount: Mount) -> dict[str, Any]:
+    source = os.path.abspath(mount.source)
+    if not os.path.exists(source):
+        raise UsageError(f"volume source {mount.source!r} does not exist")
+    if not mount.destination.startswith("/"):
+        raise UsageError(f"volume destination {mount.destination!r} must be an absolute path")
+    return bind_mount(source, mount.destination, read_only=mount.read_only)
+
+
+def generate_spec(
+    rootfs: Path | str,
+    image_config: ImageConfig,
+    options: RunOptions,
+    *,
+    rootless: bool,
+    id_map: IDMapping | None = None,
+) -> dict[str, Any]:
+    """The runtime spec that runs ``options`` in ``rootfs`` (an absolute ``root.path``).
+
+    ``rootless`` asks for a user namespace mapped by ``id_map`` (default: the caller's own
+    IDs only). Raises :class:`UsageError` for contradictory options and
+    :class:`~boxwright.errors.UnpackError` for a user or group the image does not define.
+    """
+    rootfs = Path(rootfs).absolute()
+    cc = image_config.config
+    user_spec = cc.user if options.user is None else options.user
+    exec_user = resolve_user(rootfs, user_spec)
+    if rootless and id_map is None:
+        id_map = IDMapping((IDRange(0, os.geteuid(), 1),), (IDRange(0, os.getegid(), 1),))
+    if rootless and id_map is not None:
+        for what, number, ok in (
+            ("uid", exec_user.uid, id_map.maps_uid(exec_user.uid)),
+            ("gid", exec_user.gid, id_map.maps_gid(exec_user.gid)),
+        ):
+            if not ok:
+                raise RunError(
+                    f"{what} {number} (user {user_spec!r}) is not mapped in the user namespace: "
+                    "configure subordinate IDs in /etc/subuid and /etc/subgid for this user"
+                )
+    spec = runtime_spec(
+        image_config,
+        rootfs=str(rootfs),
+        uid=exec_user.uid,
+        gid=exec_user.gid,
+        additional_gids=exec_user.additional_gids,
+        terminal=options.terminal,
+        rootless=rootless,
+        hostname=options.hostname or DEFAULT_HOSTNAME,
+        home=exec_user.home,
+    )
+    spec["root"] = {"path": str(rootfs), "readonly": options.read_only}
+    process = spec["process"]
+    process["args"] = _command(image_config, options)
+    env: list[str] = process["env"]
+    for entry in options.env:
+        name, sep, _ = entry.partition("=")
+        if not name:
+            raise UsageError(f"invalid environment variable {entry!r}: expected NAME=VALUE")
+        if sep:
+            _set_env(env, entry)
+        elif name in os.environ:
+            _set_env(env, f"{name}={os.environ[name]}")
+    if options.workdir is not None:
+        if not options.workdir.startswith("/"):
+            raise UsageError(f"working directory {options.workdir!r} must be an absolute path")
+        process["cwd"] = options.workdir
+    process["capabilities"] = _capabilities(options, exec_user.uid)
+    process["noNewPrivileges"] = options.no_new_privileges
+    rlimits = []
+    for name, soft, hard in options.rlimits:
+        if name not in RLIMIT_NAMES or soft > hard:
+            raise UsageError(f"invalid rlimit {name}={soft}:{hard}")
+        rlimits.append({"type": name, "soft": soft, "hard": hard})
+    if rlimits:
+        process["rlimits"] = rlimits
+    else:
+        process.pop("rlimits", None)
+
+    volumes = set(cc.volumes)
+    mounts = [
+        m
+        for m in spec["mounts"]
+        if not (m["type"] == "tmpfs" and m["source"] == "none" and m["destination"] in volumes)
+    ]
+    mounts += [_volume(v) for v in options.volumes]
+    mounts += [dict(m) for m in options.extra_mounts]
+    spec["mounts"] = mounts
+
+    linux = spec["linux"]
+    kinds = [ns["type"] for ns in linux["namespaces"]]
+    if options.network == "host":
+        kinds = [k for k in kinds if k != "network"]
+    elif "network" not in kinds:
+        kinds.insert(1, "network")
+    linux["namespaces"] = [{"type": k} for k in kinds]
+    if rootless and id_map is not None:
+        # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
+        linux.update(id_map.to_spec())
+        if not id_map.single and exec_user.additional_gids:
+            process["user"]["additionalGids"] = list(exec_user.additional_gids)
+    return spec
+
+
+def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:
+    """The ID mapping a spec asks for, or ``None`` when it has no user namespace."""
+    linux = spec.get("linux") or {}
+    if not any(ns.get("type") == "user" for ns in linux.get("namespaces") or ()):
+        return None
+    return IDMapping.from_spec(linux)
+
+
+__all__ = [
+    "CAPABILITY_NUMBERS",
+    "DEFAULT_CAPABILITIES",
+    "Mount",
+    "RunOptions",
+    "bind_mount",
+    "generate_spec",
+    "spec_mapping",
+]

@@ -1,0 +1,350 @@
+"""Committing a working container: one new layer of what changed, a new config and manifest.
+
+What :func:`commit_container` writes, as ``buildah commit`` does:
+
+* **the layer**: the driver's ``write_changes`` (every change since the container was created,
+  whiteouts included; a commit does not reset the container) streams through a
+  :class:`~boxwright.layer.streams.LayerWriter` (compressed digest and diff_id in one pass)
+  into a temporary file under ``R/tmp`` and from there into the blob store. Nothing changed:
+  no layer, and the history entry says ``empty_layer``. ``squash``: one layer holding the
+  whole merged tree instead of the base layers plus the new one.
+* **the config**: the container's pending config, ``rootfs.diff_ids`` extended, ``created``
+  set, and history entries: first the container's pending notes marked ``empty_layer`` (as
+  ``buildah copy --add-history`` keeps them), then the new layer's entry with ``created_by``
+  from the argument, else the container's last layer note, else buildah's ``/bin/sh``, its
+  ``comment`` ending with ``FROM <base image>`` when there is a base, and the config's author.
+  ``squash`` keeps that one entry only. ``timestamp`` (seconds since the epoch) is the
+  ``created`` of the config and every new entry, and clamps the mtimes in the new layer.
+* **the manifest**: OCI or Docker schema 2 (``format``, else the container's), the base layers'
+  media types converted to that format.
+
+Then :meth:`ImageStore.add` records the image under ``name``. All of it runs inside
+``Store.writing()``: ``prune`` cannot delete a blob between its write and the record naming
+it, and a process killed in the middle leaves only unreferenced blobs and ``R/tmp`` files,
+which ``prune`` removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from boxwright.errors import ImageNotFoundError, StoreError, UsageError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+
+if TYPE_CHECKING:
+    from boxwright.layer.streams import LayerDigests
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.store.containers import ContainerRecord
+    from boxwright.store.images import ImageRecord
+    from boxwright.store.snapshots import Snapshot
+    from boxwright.store.store import Store
+
+DEFAULT_CREATED_BY = "/bin/sh"
+FORMATS = {"oci": mt.OCI_MANIFEST, "docker": mt.DOCKER_MANIFEST}
+COMPRESSIONS = ("gzip", "zstd", "none")
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z`` and no zero fraction, as buildah writes ``created``."""
+    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return text.replace(".000000Z", "Z")
+
+
+def commit_container(
+    store: Store,
+    record: ContainerRecord,
+    name: str | None,
+    *,
+    squash: bool = False,
+    format: str | None = None,
+    timestamp: int | None = None,
+    created_by: str | None = None,
+    compression: str = "gzip",
+    annotations: dict[str, str] | None = None,
+) -> ImageRecord:
+    """Write the container ``record`` as a new image named ``name`` (none: an unnamed image).
+
+    Raises :class:`UsageError` for an unknown format or compression, zstd or annotations in
+    a Docker image; :class:`StoreError` when the base image's blobs are gone.
+    """
+    fmt = format or record.manifest_format
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown image format {fmt!r}: expected oci or docker")
+    if compression not in COMPRESSIONS:
+        raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
+    docker = fmt == "docker"
+    if docker and compression == "zstd":
+        raise UsageError("a Docker schema 2 image has no zstd layers: use --format oci or gzip")
+    if docker and annotations:
+        raise UsageError("a Docker schema 2 image has no annotations: use --format oci")
+    if timestamp is not None:
+        created = rfc3339(datetime.fromtimestamp(timestamp, UTC))
+    else:
+        created = rfc3339(datetime.now(UTC))
+
+    with store.writing():
+        store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="commit-", dir=store.layout.tmp_dir))
+        try:
+            return _commit(
+                store,
+                record,
+                name,
+                work,
+                squash=squash,
+                docker=docker,
+                timestamp=timestamp,
+                created=created,
+                created_by=created_by,
+                compression=compression,
+                annotations=annotations,
+            )
+        finally:
+            from boxwright.layer.pathsafe import remove_tree
+
+            remove_tree(work)
+
+
+def _commit(
+    store: Store,
+    record: ContainerRecord,
+    name: str | None,
+    work: Path,
+    *,
+    squash: bool,
+    docker: bool,
+    timestamp: int | None,
+    created: str,
+    created_by: str | None,
+    compression: str,
+    annotations: dict[str, str] | None,
+) -> ImageRecord:
+    from boxwright.oci.config import ImageConfig
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.store.rootfs import driver_by_name
+
+    driver = driver_by_name(record.driver)
+    cdir = store.layout.container_dir(record.id)
+    snapshots = [store.snapshots.get(c) for c in record.layer_chain]
+    base = _base_image(store, record)
+    base_layers: list[Descriptor] = []
+    if base is not None and not squash:
+        base_layers = list(ImageManifest.parse(store.images.manifest(base)).layers)
+
+    layer_path = work / "layer"
+    if squash:
+        digests: LayerDigests | None = _squashed_layer(
+            store, driver, cdir, snapshots, base, work, layer_path, compression, timestamp
+        )
+    else:
+        digests = _changes_layer(driver, cdir, snapshots, layer_path, compression, timestamp)
+
+    layer_type = (mt.docker_layer_type if docker else mt.oci_layer_type)(compression)
+    layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
+    if digests is not None:
+        layer = Descriptor(layer_type, digests.digest, digests.size)
+        with layer_path.open("rb") as stream:
+            store.blobs.put(stream, layer)
+        layers.append(layer)
+
+    config_data = _new_config(
+        record,
+        digests.diff_id if digests is not None else None,
+        squash=squash,
+        created=created,
+        timestamp=timestamp,
+        created_by=created_by,
+    )
+    config = ImageConfig.from_data(config_data)
+    config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
+    config_desc = Descriptor(config_type, config.digest, len(config.raw))
+    store.blobs.put_bytes(config.raw, config_desc)
+    manifest: ImageManifest = ImageManifest.build(
+        mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST,
+        config_desc,
+        layers,
+        annotations or None,
+    )
+    return store.images.add(manifest.raw, manifest.media_type, [name] if name else [])
+
+
+def _base_image(store: Store, record: ContainerRecord) -> ImageRecord | None:
+    if record.image_id is None:
+        return None
+    try:
+        return store.images.get(record.image_id)
+    except ImageNotFoundError:
+        raise StoreError(
+            f"the base image {record.image_id[:12]} of container {record.name} was removed; "
+            "its layers cannot be written into a new image (remove the container)"
+        ) from None
+
+
+def _write_layer(path: Path, compression: str, produce: Any) -> tuple[LayerDigests, Any]:
+    """Run ``produce(writer)`` into a compressed, hashed, fsynced temporary layer file."""
+    from boxwright.layer.streams import LayerWriter
+
+    with path.open("wb") as out:
+        writer = LayerWriter(out, compression)
+        produced = produce(cast("IO[bytes]", writer))
+        digests = writer.close()
+        out.flush()
+        os.fsync(out.fileno())
+    return digests, produced
+
+
+def _changes_layer(
+    driver: Any,
+    cdir: Path,
+    snapshots: list[Snapshot],
+    path: Path,
+    compression: str,
+    timestamp: int | None,
+) -> LayerDigests | None:
+    """The layer of every change since the container was made; None when nothing changed."""
+    from boxwright.layer.generate import GenerateOptions
+
+    options = GenerateOptions(clamp_mtime=timestamp)
+    digests, result = _write_layer(
+        path,
+        compression,
+        lambda out: driver.write_changes(cdir, snapshots, out, options),
+    )
+    return None if result.empty else digests
+
+
+def _squashed_layer(
+    store: Store,
+    driver: Any,
+    cdir: Path,
+    snapshots: list[Snapshot],
+    base: ImageRecord | None,
+    work: Path,
+    path: Path,
+    compression: str,
+    timestamp: int | None,
+) -> LayerDigests:
+    """One layer of the whole merged tree: base layers and changes applied into ``work``.
+
+    The tree is rebuilt from the verified base blobs and the uncompressed changes, whatever
+    the driver, so both drivers (and root and rootless) give the same squashed layer.
+    """
+    from boxwright.layer.apply import ApplyOptions, apply_layer
+    from boxwright.layer.generate import GenerateOptions, tree_layer
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.layer.streams import LayerReader
+
+    changes = work / "changes.tar"
+    options = GenerateOptions(clamp_mtime=None)
+    with changes.open("wb") as out:
+        driver.write_changes(cdir, snapshots, out, options)
+    tree = work / "tree"
+    ownership = OwnershipRecord()
+    apply_options = ApplyOptions(ownership=ownership)
+    if base is not None:
+        for blob, diff_id in zip(base.layers, base.diff_ids, strict=True):
+            with store.blobs.open(blob) as stream:
+                reader = LayerReader(stream, None, diff_id)
+                try:
+                    apply_layer(tree, cast("IO[bytes]", reader), apply_options)
+                finally:
+                    reader.close()
+    with changes.open("rb") as stream:
+        apply_layer(tree, stream, apply_options)
+    tree_options = GenerateOptions(
+        clamp_mtime=timestamp, ownership=ownership, rootless=apply_options.rootless
+    )
+    digests, _ = _write_layer(path, compression, lambda out: tree_layer(tree, out, tree_options))
+    return digests
+
+
+def _convert_layer(layer: Descriptor, docker: bool, index: int) -> Descriptor:
+    """A base layer's descriptor with its media type in the target format."""
+    compression = mt.layer_compression(layer.media_type)
+    if compression is None:
+        raise UsageError(
+            f"base layer {index} has media type {layer.media_type!r}, which cannot be "
+            "written into an image manifest"
+        )
+    foreign = mt.is_nondistributable(layer.media_type)
+    if docker:
+        if compression == "zstd":
+            raise UsageError(
+                f"base layer {index} is zstd-compressed, which a Docker schema 2 image cannot "
+                "hold: commit with --format oci"
+            )
+        media_type = mt.docker_layer_type(compression, foreign)
+    else:
+        media_type = mt.oci_layer_type(compression, foreign)
+    return layer.with_(media_type=media_type)
+
+
+def _notes(record: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The container's pending history notes: the empty-layer ones, and the last layer note."""
+    empty = [dict(n) for n in record.history if n.get("empty_layer")]
+    layer_notes = [n for n in record.history if not n.get("empty_layer")]
+    return empty, dict(layer_notes[-1]) if layer_notes else {}
+
+
+def _new_config(
+    record: ContainerRecord,
+    diff_id: Digest | None,
+    *,
+    squash: bool,
+    created: str,
+    timestamp: int | None,
+    created_by: str | None,
+) -> dict[str, Any]:
+    """The config JSON of the new image (module docstring), key order of the base kept."""
+    data: dict[str, Any] = json.loads(json.dumps(record.config))
+    author = data.get("author") if isinstance(data.get("author"), str) else ""
+    empty_notes, layer_note = _notes(record)
+    comment = str(layer_note.get("comment", ""))
+    if record.image_name:
+        comment += f"FROM {record.image_name}"
+    entry: dict[str, Any] = {
+        "created": created,
+        "created_by": created_by or layer_note.get("created_by") or DEFAULT_CREATED_BY,
+    }
+    if author:
+        entry["author"] = author
+    if comment:
+        entry["comment"] = comment
+    if diff_id is None:
+        entry["empty_layer"] = True
+    rootfs = data.get("rootfs")
+    if not isinstance(rootfs, dict):
+        rootfs = {"type": "layers"}
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
+    history = data.get("history") if isinstance(data.get("history"), list) else []
+    assert isinstance(diff_ids, list) and isinstance(history, list)
+    if squash:
+        history, diff_ids = [entry], [str(diff_id)]
+    else:
+        for note in empty_notes:
+            item = {k: v for k, v in note.items() if k != "created"}
+            if timestamp is None and isinstance(note.get("created"), str):
+                item = {"created": note["created"], **item}
+            else:
+                item = {"created": created, **item}
+            item["empty_layer"] = True
+            history.append(item)
+        history.append(entry)
+        if diff_id is not None:
+            diff_ids.append(str(diff_id))
+    data["created"] = created
+    rootfs["type"] = "layers"
+    rootfs["diff_ids"] = diff_ids
+    data["rootfs"] = rootfs
+    data["history"] = history
+    return data
+
+
+__all__ = ["DEFAULT_CREATED_BY", "commit_container", "rfc3339"]

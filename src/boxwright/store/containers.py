@@ -1,0 +1,478 @@
+"""Working containers: a writable root file system over an image's snapshots, and its record.
+
+A working container is what ``buildah from`` makes: the layers of an image (or nothing, for
+``scratch``) seen through a rootfs driver, plus the pending image config and history that the
+next ``commit`` writes. The record lives in ``R/containers.json``, replaced whole (temp file,
+fsync, rename) while the metadata lock is held, so parallel processes never lose a record or
+an update; the files live in ``R/containers/<id>/``, managed by the driver recorded for the
+container (see :mod:`boxwright.store.rootfs`).
+
+Names follow buildah: ``<short image name>-working-container``, then ``-1``, ``-2``... when
+taken, and ``working-container`` for ``scratch``. A container is found by exact name, full
+ID, or a unique ID prefix.
+
+``history`` holds the pending history notes (OCI history objects) that the builder adds for
+``copy``/``add``/``run`` steps: notes with ``"empty_layer": true`` become entries before the
+new layer's entry at commit (as buildah's ``--add-history`` writes them), and the last note
+without it describes the new layer itself (its ``created_by`` and ``comment``); see
+:mod:`boxwright.store.commit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from boxwright.errors import (
+    BoxwrightError,
+    ContainerNotFoundError,
+    ImageNotFoundError,
+    StoreError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.store.images import ImageRecord
+    from boxwright.store.rootfs import RootfsDriver
+    from boxwright.store.snapshots import Snapshot
+    from boxwright.store.store import Store
+
+T = TypeVar("T")
+_Records = list["ContainerRecord"]
+_Snapshots = list["Snapshot"]
+
+FORMAT = "boxwright-containers"
+VERSION = 1
+SCRATCH = "scratch"
+SUFFIX = "working-container"
+MANIFEST_FORMATS = ("oci", "docker")
+#: Fields ``update`` may change; id, driver (the driver's own truth) and created stay.
+UPDATABLE = frozenset({"name", "config", "manifest_format", "history", "mounted"})
+
+
+@dataclass(frozen=True)
+class ContainerRecord:
+    """What the store knows of one working container (one element of containers.json)."""
+
+    id: str  #: 64 hex
+    name: str  #: unique in the store
+    image_id: str | None  #: the base image's ID, None for scratch
+    image_name: str | None  #: the name the base image was asked for by
+    layer_chain: tuple[str, ...]  #: chain IDs ("sha256:...") of the base layers, bottom first
+    driver: str  #: "overlay" or "copy"
+    config: dict[str, Any]  #: the full pending image config JSON
+    manifest_format: str  #: "oci" or "docker"
+    created: str  #: RFC 3339, UTC
+    history: tuple[dict[str, Any], ...] = ()  #: pending history notes (module docstring)
+    mounted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored in containers.json."""
+        out = dataclasses.asdict(self)
+        out["layer_chain"] = list(self.layer_chain)
+        out["history"] = [dict(h) for h in self.history]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> ContainerRecord:
+        """Read one stored record; ValueError when it is malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("a container record must be an object")
+        try:
+            record = cls(
+                id=str(data["id"]),
+                name=str(data["name"]),
+                image_id=data.get("image_id"),
+                image_name=data.get("image_name"),
+                layer_chain=tuple(str(c) for c in data.get("layer_chain", ())),
+                driver=str(data["driver"]),
+                config=dict(data["config"]),
+                manifest_format=str(data.get("manifest_format", "oci")),
+                created=str(data["created"]),
+                history=tuple(dict(h) for h in data.get("history", ())),
+                mounted=bool(data.get("mounted", False)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"missing or malformed field {exc}") from exc
+        return record
+
+
+def short_image_name(image: str) -> str:
+    """The prefix of a container name for ``image``, as buildah derives it.
+
+    ``docker.io/library/busybox:1`` gives ``busybox``, ``localhost:5000/app@sha256:...``
+    gives ``app``; a transport prefix (``oci:DIR:TAG``) is dropped with its path.
+    """
+    text = image.split("@", 1)[0]
+    last = text.rstrip("/").rsplit("/", 1)[-1]
+    return last.split(":", 1)[0] or "image"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ContainerStore:
+    """The working containers of one store (``store.containers``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._layout = store.layout
+
+    # -- records --------------------------------------------------------------------------------
+
+    def list(self) -> _Records:
+        """Every container of the store, oldest first (read without a lock: renames are atomic)."""
+        path = self._layout.containers_file
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        try:
+            doc = json.loads(raw)
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise ValueError(f"not a {FORMAT} file")
+            if doc.get("version") != VERSION:
+                raise ValueError(f"unsupported version {doc.get('version')!r}")
+            return [ContainerRecord.from_json(c) for c in doc.get("containers", [])]
+        except ValueError as exc:
+            raise StoreError(
+                f"{path} is corrupt ({exc}); restore it or remove it (the containers it "
+                "listed are then lost, their files stay under containers/)"
+            ) from exc
+
+    def _save(self, records: _Records) -> None:
+        from boxwright.transport.atomic import atomic_write
+
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "containers": [r.to_json() for r in records],
+        }
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        atomic_write(self._layout.containers_file, data, 0o600)
+
+    def get(self, name_or_id: str) -> ContainerRecord:
+        """The container named ``name_or_id``, or with that ID or unique ID prefix."""
+        return _find(self.list(), name_or_id)
+
+    @contextmanager
+    def _editing(self) -> Iterator[_Records]:
+        """The records, under the metadata lock; saved if the block changed the list."""
+        with self._store.metadata_lock():
+            records = self.list()
+            before = list(records)
+            yield records
+            if records != before:
+                self._save(records)
+
+    def update(self, name_or_id: str, **changes: Any) -> ContainerRecord:
+        """Change fields of a record (name, config, manifest_format, history, mounted).
+
+        Read, changed and written under the metadata lock, so two processes updating the
+        same store never lose each other's change.
+        """
+        unknown = sorted(set(changes) - UPDATABLE)
+        if unknown:
+            raise UsageError(
+                f"cannot update container field(s) {', '.join(unknown)}: "
+                f"updatable are {', '.join(sorted(UPDATABLE))}"
+            )
+        if "manifest_format" in changes and changes["manifest_format"] not in MANIFEST_FORMATS:
+            raise UsageError(
+                f"unknown image format {changes['manifest_format']!r}: expected oci or docker"
+            )
+        if "history" in changes:
+            changes["history"] = tuple(dict(h) for h in changes["history"])
+        with self._editing() as records:
+            current = _find(records, name_or_id)
+            new_name = changes.get("name")
+            if new_name is not None and new_name != current.name:
+                _check_name(new_name)
+                if any(r.name == new_name for r in records):
+                    raise StoreError(f'the container name "{new_name}" is already in use')
+            new = dataclasses.replace(current, **changes)
+            records[records.index(current)] = new
+        return new
+
+    # -- creating and removing --------------------------------------------------------------------
+
+    def create(
+        self, image: str | None, name: str | None = None, driver: str | None = None
+    ) -> ContainerRecord:
+        """A new working container from ``image`` (a stored image, a transport reference that
+        is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
+
+        ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
+        kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
+        :class:`StoreError` when ``name`` is taken.
+        """
+        from boxwright.store.rootfs import choose_driver
+
+        if name is not None:
+            _check_name(name)
+            if any(r.name == name for r in self.list()):
+                raise StoreError(f'the container name "{name}" is already in use')
+        with self._store.writing():
+            base: ImageRecord | None = None
+            if image is not None and image != SCRATCH:
+                base = self._resolve_image(image)
+            chosen = choose_driver(self._store, driver)
+            snapshots = self._store.snapshots.ensure(base) if base is not None else []
+            config, manifest_format = self._base_config(base)
+            container_id = secrets.token_hex(32)
+            cdir = self._layout.container_dir(container_id)
+            cdir.parent.mkdir(parents=True, exist_ok=True)
+            cdir.mkdir(mode=0o700)
+            try:
+                chosen.create(cdir, snapshots, self._store)
+                prefix = SUFFIX
+                image_name = None
+                if base is not None:
+                    image_name = _display_name(image or "", base)
+                    prefix = f"{short_image_name(image_name)}-{SUFFIX}"
+                with self._editing() as records:
+                    taken = {r.name for r in records}
+                    if name is not None and name in taken:
+                        raise StoreError(f'the container name "{name}" is already in use')
+                    record = ContainerRecord(
+                        id=container_id,
+                        name=name if name is not None else _free_name(prefix, taken),
+                        image_id=base.id if base is not None else None,
+                        image_name=image_name,
+                        layer_chain=tuple(str(s.chain_id) for s in snapshots),
+                        driver=_driver_of(cdir, chosen.name),
+                        config=config,
+                        manifest_format=manifest_format,
+                        created=_now(),
+                    )
+                    records.append(record)
+            except BaseException:
+                _discard(chosen, cdir)
+                raise
+        return record
+
+    def _resolve_image(self, image: str) -> ImageRecord:
+        """The stored image ``image`` names; a transport reference is pulled in first."""
+        from boxwright.transport.reference import TRANSPORTS
+
+        prefix, sep, _ = image.partition(":")
+        if sep and prefix in TRANSPORTS and prefix != "store":
+            from boxwright.store.pullpush import pull
+
+            return pull(image, store=self._store)
+        name = image[len("store:") :] if image.startswith("store:") else image
+        try:
+            return self._store.images.get(name)
+        except ImageNotFoundError as exc:
+            raise ImageNotFoundError(
+                f"{exc}; pull it first (boxwright pull REF) or name a transport reference "
+                "such as oci:DIR:TAG or docker://HOST/REPO:TAG"
+            ) from exc
+
+    def _base_config(self, base: ImageRecord | None) -> tuple[dict[str, Any], str]:
+        """The base image's config JSON and manifest format (a fresh config for scratch)."""
+        from boxwright.oci import mediatype
+        from boxwright.oci.config import ImageConfig
+        from boxwright.oci.platform import Platform
+
+        if base is None:
+            config = ImageConfig.new(Platform.host())
+            return json.loads(config.raw), "oci"
+        image_config = self._store.images.config(base)
+        fmt = "docker" if base.manifest_media_type == mediatype.DOCKER_MANIFEST else "oci"
+        return json.loads(image_config.raw), fmt
+
+    def remove(self, name_or_id: str) -> None:
+        """Unmount and delete the container: its files, then its record."""
+        from boxwright.layer.pathsafe import remove_tree
+
+        record = self.get(name_or_id)
+        cdir = self._layout.container_dir(record.id)
+        if cdir.exists():
+            driver = self._driver(record)
+            if driver.is_mounted(cdir):
+                driver.umount(cdir)
+            driver.remove(cdir)
+            remove_tree(cdir)
+        with self._editing() as records:
+            records[:] = [r for r in records if r.id != record.id]
+
+    # -- the files ----------------------------------------------------------------------------
+
+    def _driver(self, record: ContainerRecord) -> RootfsDriver:
+        from boxwright.store.rootfs import driver_by_name
+
+        return driver_by_name(record.driver)
+
+    def snapshots(self, record: ContainerRecord) -> _Snapshots:
+        """The base snapshots of ``record``, bottom first."""
+        return [self._store.snapshots.get(c) for c in record.layer_chain]
+
+    def directory(self, name_or_id: str) -> Path:
+        """The container's directory ``R/containers/<id>/`` (driver specific content)."""
+        return self._layout.container_dir(self.get(name_or_id).id)
+
+    def with_rootfs(self, name_or_id: str, fn: Callable[[Path, OwnershipRecord], T]) -> T:
+        """Run ``fn(rootfs, ownership)`` on a writable view of the container's files.
+
+        The side record is saved after ``fn`` returns. For a rootless overlay container,
+        ``fn`` runs in a forked child inside a user and mount namespace: its result must
+        pickle, and an exception comes back as the same :class:`BoxwrightError` class.
+        """
+        record = self.get(name_or_id)
+        cdir = self._layout.container_dir(record.id)
+        return self._driver(record).run(cdir, self.snapshots(record), fn)
+
+    def ownership(self, name_or_id: str) -> OwnershipRecord:
+        """The container's rootless side record (owners, modes, devices it could not write)."""
+        from boxwright.layer.ownership import OwnershipRecord
+
+        return OwnershipRecord.load(self.directory(name_or_id) / "ownership.json")
+
+    def mount(self, name_or_id: str) -> Path:
+        """A path where the container's files can be edited directly, until :meth:`umount`.
+
+        A rootless overlay container cannot be mounted where the caller sees it: the driver
+        then turns it into a copy-driver container, and the record follows.
+        """
+        record = self.get(name_or_id)
+        cdir = self._layout.container_dir(record.id)
+        path = self._driver(record).mount(cdir, self.snapshots(record))
+        driver = _driver_of(cdir, record.driver)
+        with self._editing() as records:
+            current = _find(records, record.id)
+            records[records.index(current)] = dataclasses.replace(
+                current, driver=driver, mounted=True
+            )
+        return path
+
+    def umount(self, name_or_id: str) -> None:
+        """Undo :meth:`mount` (nothing happens for a container that is not mounted)."""
+        record = self.get(name_or_id)
+        cdir = self._layout.container_dir(record.id)
+        driver = self._driver(record)
+        if driver.is_mounted(cdir):
+            driver.umount(cdir)
+        if record.mounted:
+            self.update(record.id, mounted=False)
+
+    def commit(
+        self,
+        name_or_id: str,
+        name: str | None,
+        *,
+        squash: bool = False,
+        format: str | None = None,
+        timestamp: int | None = None,
+        created_by: str | None = None,
+        compression: str = "gzip",
+        annotations: dict[str, str] | None = None,
+    ) -> ImageRecord:
+        """Write what changed in the container as a new image (see :func:`commit_container`)."""
+        from boxwright.store.commit import commit_container
+
+        return commit_container(
+            self._store,
+            self.get(name_or_id),
+            name,
+            squash=squash,
+            format=format,
+            timestamp=timestamp,
+            created_by=created_by,
+            compression=compression,
+            annotations=annotations,
+        )
+
+
+def _find(records: list[ContainerRecord], name_or_id: str) -> ContainerRecord:
+    for record in records:
+        if record.name == name_or_id:
+            return record
+    for record in records:
+        if record.id == name_or_id:
+            return record
+    if len(name_or_id) >= 3 and all(c in "0123456789abcdef" for c in name_or_id):
+        found = [r for r in records if r.id.startswith(name_or_id)]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            names = ", ".join(sorted(r.name for r in found))
+            raise UsageError(f"container ID prefix {name_or_id!r} matches several: {names}")
+    raise ContainerNotFoundError(
+        f"no working container named {name_or_id!r} (nor with that ID): "
+        "see `boxwright container ls`"
+    )
+
+
+def _check_name(name: str) -> None:
+    if not name or "/" in name or name in (".", "..") or any(c.isspace() for c in name):
+        raise UsageError(
+            f"invalid container name {name!r}: use letters, digits and '_.-', no slash or space"
+        )
+
+
+def _free_name(prefix: str, taken: set[str]) -> str:
+    """buildah's rule: ``prefix``, else ``prefix-1``, ``prefix-2``..."""
+    if prefix not in taken:
+        return prefix
+    n = 1
+    while f"{prefix}-{n}" in taken:
+        n += 1
+    return f"{prefix}-{n}"
+
+
+def _display_name(asked: str, base: ImageRecord) -> str:
+    """The image name a container remembers (buildah's ``FromImage``): the stored name that
+    ``asked`` resolved to, the pulled image's name, or what was asked when nothing fits."""
+    from boxwright.store.names import normalize_name
+    from boxwright.transport.reference import TRANSPORTS
+
+    prefix, sep, _ = asked.partition(":")
+    if sep and prefix in TRANSPORTS and prefix != "store":
+        return base.names[0] if base.names else asked
+    asked = asked.removeprefix("store:")
+    try:
+        normalized = normalize_name(asked)
+    except BoxwrightError:
+        normalized = asked
+    if normalized in base.names:
+        return normalized
+    for name in base.names:  # a short name: "busybox" for docker.io/library/busybox:latest
+        if short_image_name(name) == short_image_name(asked):
+            return name
+    return base.names[0] if base.names else asked
+
+
+def _driver_of(cdir: Path, default: str) -> str:
+    """The driver a container's files are managed by: the driver's own ``driver`` file wins."""
+    try:
+        name = (cdir / "driver").read_text().strip()
+    except FileNotFoundError:
+        return default
+    return name or default
+
+
+def _discard(driver: RootfsDriver, cdir: Path) -> None:
+    """Undo a half-made container directory; an error here must not hide the first one."""
+    from boxwright.layer.pathsafe import remove_tree
+
+    try:
+        if driver.is_mounted(cdir):
+            driver.umount(cdir)
+        driver.remove(cdir)
+    except (BoxwrightError, OSError):
+        pass
+    with suppress(OSError):
+        remove_tree(cdir)
+
+
+__all__ = ["ContainerRecord", "ContainerStore", "short_image_name"]

@@ -1,0 +1,414 @@
+"""Image records of the local store: ``R/images.json``, names, tags, lookup and removal.
+
+An image is one single-platform manifest (OCI or Docker schema 2) whose blobs are in the
+:class:`~boxwright.store.blobs.BlobStore`; its ID is the hex of its config digest, as in
+podman. Names are normalized (:func:`~boxwright.store.names.normalize_name`) and belong to one
+image at a time: adding or tagging an image with a name moves the name off any other image,
+which stays, listed as ``<none>`` when it has no name left.
+
+``images.json`` is only ever replaced whole (temporary file, fsync, rename) while the store's
+metadata lock is held exclusively, and every change re-reads it under that lock, so parallel
+processes never lose each other's updates; readers read it without a lock (a rename is atomic).
+
+Lookup (:meth:`ImageStore.get`), in podman's order: the exact normalized name (or
+``NAME@DIGEST`` against the manifest digests of that repository); a full image ID, bare or
+``sha256:``-prefixed; a unique ID prefix of at least 3 hex digits; a short name matching one
+image on any host (``busybox`` finds ``docker.io/library/busybox:latest``).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from boxwright.errors import (
+    AmbiguousImageError,
+    BlobNotFoundError,
+    BoxwrightError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+    ManifestError,
+    StoreError,
+)
+from boxwright.oci.digest import Digest
+from boxwright.store.names import ImageName, normalize_name, parse_name, short_name_matches
+
+if TYPE_CHECKING:
+    from boxwright.oci.config import ImageConfig
+    from boxwright.store.store import Store
+
+FILE_FORMAT: Final = "boxwright-images"
+FILE_VERSION: Final = 1
+MIN_ID_PREFIX: Final = 3
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One stored image: its manifest, config, layers and names (see the module docstring)."""
+
+    id: str
+    manifest: Digest
+    manifest_media_type: str
+    config: Digest
+    names: tuple[str, ...]
+    created: str | None
+    size: int
+    layers: tuple[Digest, ...]
+    diff_ids: tuple[Digest, ...]
+    added: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as stored in ``images.json``."""
+        return {
+            "id": self.id,
+            "manifest": str(self.manifest),
+            "manifest_media_type": self.manifest_media_type,
+            "config": str(self.config),
+            "names": list(self.names),
+            "created": self.created,
+            "size": self.size,
+            "layers": [str(d) for d in self.layers],
+            "diff_ids": [str(d) for d in self.diff_ids],
+            "added": self.added,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ImageRecord:
+        """Read a record written by :meth:`to_json`; StoreError if it is damaged."""
+        try:
+            return cls(
+                id=str(obj["id"]),
+                manifest=Digest.parse(obj["manifest"]),
+                manifest_media_type=str(obj["manifest_media_type"]),
+                config=Digest.parse(obj["config"]),
+                names=tuple(str(n) for n in obj["names"]),
+                created=None if obj["created"] is None else str(obj["created"]),
+                size=int(obj["size"]),
+                layers=tuple(Digest.parse(d) for d in obj["layers"]),
+                diff_ids=tuple(Digest.parse(d) for d in obj["diff_ids"]),
+                added=str(obj["added"]),
+            )
+        except (KeyError, TypeError, ValueError, BoxwrightError) as e:
+            raise StoreError(f"damaged image record {obj!r:.100}: {e}") from None
+
+    @property
+    def short_id(self) -> str:
+        """The first 12 hex digits of the ID, as podman prints it."""
+        return self.id[:12]
+
+    @property
+    def digests(self) -> tuple[Digest, ...]:
+        """Every blob the record references: manifest, config, layers."""
+        return (self.manifest, self.config, *self.layers)
+
+
+def now_rfc3339() -> str:
+    """The current UTC time in RFC 3339 with microseconds (``2024-05-01T12:00:00.123456Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class ImageStore:
+    """The image records of one :class:`~boxwright.store.store.Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.layout = store.layout
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list(self) -> list[ImageRecord]:
+        """Every image, in the order they were first added."""
+        path = self.layout.images_file
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return []
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise StoreError(
+                f"{path} is damaged ({e}); restore it or remove it to start an empty image list"
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
+            raise StoreError(f"{path} is not a boxwright image list")
+        if data.get("version") != FILE_VERSION:
+            raise StoreError(f"{path} has version {data.get('version')!r}, not {FILE_VERSION}")
+        images = data.get("images")
+        if not isinstance(images, list):
+            raise StoreError(f"{path}: 'images' must be a list")
+        return [ImageRecord.from_json(obj) for obj in images]
+
+    def get(self, name_or_id: str) -> ImageRecord:
+        """The image ``name_or_id`` names (lookup order in the module docstring)."""
+        return self.resolve(name_or_id)[0]
+
+    def resolve(self, name_or_id: str) -> tuple[ImageRecord, str | None]:
+        """The image ``name_or_id`` names, and the stored name that matched (None for an ID)."""
+        return _resolve(self.list(), name_or_id, str(self.layout.root))
+
+    def exists(self, name_or_id: str) -> bool:
+        """Whether :meth:`get` would find an image (ambiguity counts as found)."""
+        try:
+            self.get(name_or_id)
+        except ImageNotFoundError:
+            return False
+        except AmbiguousImageError:
+            return True
+        return True
+
+    def manifest(self, record: ImageRecord) -> bytes:
+        """The raw manifest bytes, verified against the record's digest."""
+        return self.store.blobs.read(record.manifest)
+
+    def config(self, record: ImageRecord) -> ImageConfig:
+        """The parsed image config, verified against the record's digest."""
+        from boxwright.oci.config import ImageConfig
+
+        return ImageConfig.parse(self.store.blobs.read(record.config))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, manifest_raw: bytes, media_type: str, names: Iterable[str] = ()) -> ImageRecord:
+        """Record the image of ``manifest_raw`` under ``names`` and return its record.
+
+        The config and layer blobs must be in the blob store already (the manifest is stored
+        here). The names move off any other image. Adding an image whose ID is stored already
+        updates that record: the new manifest replaces the old one and the names are merged.
+        """
+        from boxwright.oci import mediatype as mt
+        from boxwright.oci.config import ImageConfig
+        from boxwright.oci.manifest import ImageManifest
+
+        if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
+            raise ManifestError(
+                f"the local store holds single-platform images (OCI or Docker schema 2 "
+                f"manifests), not {media_type}"
+            )
+        manifest = ImageManifest.parse(manifest_raw, media_type)
+        blobs = self.store.blobs
+        for blob in (manifest.config, *manifest.layers):
+            if not blobs.has(blob.digest, blob.size):
+                raise BlobNotFoundError(
+                    f"cannot record the image {manifest.digest}: blob {blob.digest} is not in "
+                    "the store (store every blob before the manifest)"
+                )
+        config = ImageConfig.parse(blobs.read(manifest.config))
+        blobs.put_bytes(manifest_raw, manifest.descriptor())
+        blobs.sync()  # every blob the record names is durable before the record
+        wanted = _normalized(names)
+        record = ImageRecord(
+            id=manifest.config.digest.hex,
+            manifest=manifest.digest,
+            manifest_media_type=media_type,
+            config=manifest.config.digest,
+            names=tuple(wanted),
+            created=config.created,
+            size=manifest.config.size + sum(layer.size for layer in manifest.layers),
+            layers=tuple(layer.digest for layer in manifest.layers),
+            diff_ids=tuple(config.diff_ids),
+            added=now_rfc3339(),
+        )
+        with self.store.metadata_lock():
+            records = _without_names(self.list(), wanted)
+            for i, old in enumerate(records):
+                if old.id == record.id:
+                    merged = (*old.names, *(n for n in wanted if n not in old.names))
+                    record = replace(record, names=merged)
+                    records[i] = record
+                    break
+            else:
+                records.append(record)
+            self._write(records)
+        return record
+
+    def tag(self, name_or_id: str, *new: str) -> ImageRecord:
+        """Give the image more names (each moved off any other image); return the new record."""
+        if not new:
+            raise InvalidReferenceError("tag needs at least one new name")
+        wanted = _normalized(new)
+        for name in wanted:
+            if "@" in name:
+                raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+        with self.store.metadata_lock():
+            record = self.get(name_or_id)
+            records = _without_names(self.list(), wanted)
+            current = _current(records, record)
+            updated = replace(current, names=(*current.names, *wanted))
+            self._write([updated if r.id == record.id else r for r in records])
+        return updated
+
+    def untag(self, name_or_id: str, name: str) -> ImageRecord:
+        """Take ``name`` off the image (which stays, maybe with no name); return the record."""
+        target = normalize_name(name)
+        with self.store.metadata_lock():
+            record = self.get(name_or_id)
+            if target not in record.names:
+                raise ImageNotFoundError(
+                    f"image {record.short_id} is not tagged {target} "
+                    f"(its names: {', '.join(record.names) or 'none'})"
+                )
+            updated = replace(record, names=tuple(n for n in record.names if n != target))
+            self._write([updated if r.id == record.id else r for r in self.list()])
+        return updated
+
+    def remove(self, name_or_id: str, force: bool = False) -> builtins.list[str]:
+        """Remove an image as ``podman rmi`` does; return the lines podman prints.
+
+        By a name, when the image has other names too, only that name goes (``Untagged:``).
+        Otherwise the record goes (``Untagged:`` each name, then ``Deleted: ID``); this is
+        refused with :class:`StoreError` when a working container uses the image, or when an
+        ID names an image with several names, unless ``force``. Forced, an image a container
+        uses loses its names only (it stays as ``<none>``, so its blobs outlive the container
+        that needs them). Blobs and snapshots stay until :func:`~boxwright.store.gc.prune`.
+        """
+        with self.store.metadata_lock():
+            record, matched = self.resolve(name_or_id)
+            if matched is not None and len(record.names) > 1:
+                updated = replace(record, names=tuple(n for n in record.names if n != matched))
+                self._write([updated if r.id == record.id else r for r in self.list()])
+                return [f"Untagged: {matched}"]
+            users = self._containers_using(record.id)
+            if users and force:
+                # The containers still need the image's blobs (a commit names its layers):
+                # the names go, the record stays as <none> until the containers are gone.
+                updated = replace(record, names=())
+                self._write([updated if r.id == record.id else r for r in self.list()])
+                return [f"Untagged: {n}" for n in record.names]
+            if not force:
+                if users:
+                    raise StoreError(
+                        f"image {record.short_id} is in use by container(s) "
+                        f"{', '.join(users)}: remove them first, or use --force"
+                    )
+                if matched is None and len(record.names) > 1:
+                    raise StoreError(
+                        f"image {record.short_id} has several names ({', '.join(record.names)}):"
+                        " remove them one by one, or use --force"
+                    )
+            self._write([r for r in self.list() if r.id != record.id])
+        return [*(f"Untagged: {n}" for n in record.names), f"Deleted: {record.id}"]
+
+    def _containers_using(self, image_id: str) -> builtins.list[str]:
+        """Names of working containers made from the image (none when no container exists)."""
+        if not self.layout.containers_file.exists():
+            return []
+        return [c.name for c in self.store.containers.list() if c.image_id == image_id]
+
+    def _write(self, records: Sequence[ImageRecord]) -> None:
+        """Replace ``images.json`` atomically (callers hold the metadata lock)."""
+        from boxwright.transport.atomic import atomic_write
+
+        doc = {
+            "format": FILE_FORMAT,
+            "version": FILE_VERSION,
+            "images": [r.to_json() for r in records],
+        }
+        atomic_write(self.layout.images_file, json.dumps(doc, indent=1).encode() + b"\n", 0o600)
+
+
+def _normalized(names: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        normal = normalize_name(name)
+        if normal not in out:
+            out.append(normal)
+    return out
+
+
+def _current(records: Sequence[ImageRecord], record: ImageRecord) -> ImageRecord:
+    return next(r for r in records if r.id == record.id)
+
+
+def _without_names(records: Iterable[ImageRecord], names: Sequence[str]) -> list[ImageRecord]:
+    """``records`` with ``names`` taken off every image that has them."""
+    taken = set(names)
+    return [
+        replace(r, names=tuple(n for n in r.names if n not in taken))
+        if taken.intersection(r.names)
+        else r
+        for r in records
+    ]
+
+
+def _unique(found: list[ImageRecord], what: str) -> ImageRecord | None:
+    unique = list({r.id: r for r in found}.values())
+    if len(unique) > 1:
+        listed = ", ".join(f"{r.short_id} ({', '.join(r.names) or '<none>'})" for r in unique)
+        raise AmbiguousImageError(f"{what} matches several images: {listed}; name one exactly")
+    return unique[0] if unique else None
+
+
+def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRecord, str | None]:
+    if not isinstance(text, str) or not text:
+        raise InvalidReferenceError("an image name or ID must not be empty")
+    tried: list[str] = []
+    wanted: ImageName | None = None
+    try:
+        wanted = parse_name(text)
+    except InvalidReferenceError:
+        wanted = None
+    if wanted is not None:
+        exact = str(wanted)
+        tried.append(f"the name {exact}")
+        for r in records:
+            if exact in r.names:
+                return r, exact
+        if wanted.digest is not None:
+            found = [
+                r
+                for r in records
+                if r.manifest == wanted.digest and any(_same_repository(wanted, n) for n in r.names)
+            ]
+            hit = _unique(found, text)
+            if hit is not None:
+                return hit, None
+    ident = text.removeprefix("sha256:")
+    if _HEX.fullmatch(ident) and len(ident) >= MIN_ID_PREFIX:
+        tried.append(f"the image ID {ident}" if len(ident) == 64 else f"an ID prefix {ident}")
+        hit = _unique([r for r in records if r.id.startswith(ident)], f"the ID prefix {ident}")
+        if hit is not None:
+            return hit, None
+    if wanted is not None and not wanted.qualified:
+        tried.append(f"short-name matches of {text}")
+        if wanted.digest is not None:
+            found = [
+                r
+                for r in records
+                if r.manifest == wanted.digest and any(_same_path(wanted, n) for n in r.names)
+            ]
+            hit = _unique(found, text)
+            if hit is not None:
+                return hit, None
+        else:
+            pairs = [(r, n) for r in records for n in r.names if short_name_matches(wanted, n)]
+            hit = _unique([r for r, _ in pairs], f"the short name {text}")
+            if hit is not None:
+                return hit, next(n for r, n in pairs if r.id == hit.id)
+    raise ImageNotFoundError(
+        f"no image {text!r} in the local store at {where} (tried {'; '.join(tried)}); "
+        "see `boxwright images`"
+    )
+
+
+def _same_repository(wanted: ImageName, stored: str) -> bool:
+    try:
+        return parse_name(stored).repository == wanted.repository
+    except InvalidReferenceError:
+        return False
+
+
+def _same_path(wanted: ImageName, stored: str) -> bool:
+    try:
+        path = parse_name(stored).path
+    except InvalidReferenceError:
+        return False
+    return path in (wanted.path, "library/" + wanted.path)
+
+
+__all__ = ["ImageRecord", "ImageStore", "normalize_name", "now_rfc3339"]

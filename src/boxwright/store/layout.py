@@ -1,0 +1,186 @@
+"""Where everything of the local store lives under its root, and creating that skeleton.
+
+The layout is the one described in ``docs/store.md``::
+
+    R/boxwright-store      marker {"format": "boxwright-store", "version": 1}
+    R/lock                 flock target for metadata read-modify-write
+    R/gc.lock              flock: writers shared, prune exclusive
+    R/blobs/sha256/<hex>   content-addressed blobs
+    R/images.json          image records
+    R/snapshots/<hex>/     unpacked layers by chain ID
+    R/containers.json      working container records
+    R/containers/<id>/     a working container's files
+    R/tmp/                 staging; garbage once no writer holds gc.lock
+
+Paths are built only from validated :class:`~boxwright.oci.digest.Digest` objects and
+container IDs of 64 hex digits, never from unchecked text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from boxwright.errors import StoreError
+from boxwright.oci.digest import Digest
+
+MARKER_FORMAT: Final = "boxwright-store"
+MARKER_VERSION: Final = 1
+DIR_MODE: Final = 0o700
+"""Every store directory is private to its owner, as podman's storage is."""
+
+_CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """The paths of one store rooted at ``root`` (nothing is created until :meth:`ensure`)."""
+
+    root: Path
+
+    @property
+    def marker(self) -> Path:
+        """The file saying "this directory is a boxwright store" (format and version)."""
+        return self.root / "boxwright-store"
+
+    @property
+    def lock_file(self) -> Path:
+        """Held exclusively while images.json or containers.json is read, changed, replaced."""
+        return self.root / "lock"
+
+    @property
+    def gc_lock_file(self) -> Path:
+        """Held shared by writers for a whole operation, exclusively by prune."""
+        return self.root / "gc.lock"
+
+    @property
+    def blobs_dir(self) -> Path:
+        """``R/blobs``: content-addressed blobs under ``ALG/HEX``."""
+        return self.root / "blobs"
+
+    def blob_path(self, digest: Digest) -> Path:
+        """``R/blobs/ALG/HEX`` for a validated digest."""
+        if not isinstance(digest, Digest):
+            raise TypeError("blob paths are built only from validated Digest objects")
+        return self.blobs_dir / digest.algorithm / digest.hex
+
+    @property
+    def images_file(self) -> Path:
+        """``R/images.json``: every image record."""
+        return self.root / "images.json"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        """``R/snapshots``: one directory per layer chain ID."""
+        return self.root / "snapshots"
+
+    def snapshot_dir(self, chain_id: Digest) -> Path:
+        """``R/snapshots/<chain hex>`` for a validated chain ID."""
+        if not isinstance(chain_id, Digest):
+            raise TypeError("snapshot paths are built only from validated Digest objects")
+        return self.snapshots_dir / chain_id.hex
+
+    @property
+    def containers_file(self) -> Path:
+        """``R/containers.json``: every working container record."""
+        return self.root / "containers.json"
+
+    @property
+    def containers_dir(self) -> Path:
+        """``R/containers``: one directory per working container."""
+        return self.root / "containers"
+
+    def container_dir(self, container_id: str) -> Path:
+        """``R/containers/<id>`` for a container ID of 64 lowercase hex digits."""
+        if not isinstance(container_id, str) or not _CONTAINER_ID.fullmatch(container_id):
+            raise StoreError(f"invalid container ID {container_id!r}: expected 64 hex digits")
+        return self.containers_dir / container_id
+
+    @property
+    def tmp_dir(self) -> Path:
+        """``R/tmp``: staging for blobs and snapshot builds."""
+        return self.root / "tmp"
+
+    def exists(self) -> bool:
+        """Whether a store was created here already (its marker file exists)."""
+        return self.marker.is_file()
+
+    def ensure(self) -> None:
+        """Create the directories and the marker when missing; check the marker when present.
+
+        Every directory is mode 0700. Safe to run concurrently: ``mkdir`` tolerates a racing
+        creator and the marker is written atomically with the same content by every racer.
+        """
+        if not self.exists():
+            self._refuse_foreign_directory()
+        try:
+            for path in (
+                self.root,
+                self.blobs_dir,
+                self.snapshots_dir,
+                self.containers_dir,
+                self.tmp_dir,
+            ):
+                path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            if not self.marker.exists():
+                from boxwright.transport.atomic import atomic_write
+
+                marker = {"format": MARKER_FORMAT, "version": MARKER_VERSION}
+                atomic_write(self.marker, json.dumps(marker).encode() + b"\n", 0o600)
+            for lock in (self.lock_file, self.gc_lock_file):
+                if not lock.exists():
+                    os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as e:
+            raise StoreError(
+                f"cannot create the store at {self.root}: {e.strerror} "
+                "(choose another root with --root or $BOXWRIGHT_ROOT)"
+            ) from None
+        self.check_marker()
+
+    def _refuse_foreign_directory(self) -> None:
+        """A store is never created over a directory that holds something else."""
+        ours = {
+            self.marker.name,
+            self.lock_file.name,
+            self.gc_lock_file.name,
+            self.blobs_dir.name,
+            self.images_file.name,
+            self.snapshots_dir.name,
+            self.containers_file.name,
+            self.containers_dir.name,
+            self.tmp_dir.name,
+        }
+        try:
+            entries = os.listdir(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as e:
+            raise StoreError(f"cannot read the store directory {self.root}: {e.strerror}") from None
+        foreign = sorted(e for e in entries if e not in ours and not e.startswith(".tmp-"))
+        if foreign:
+            raise StoreError(
+                f"{self.root} is not empty and is not a boxwright store (it holds "
+                f"{', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); choose an "
+                "empty or new directory for --root or $BOXWRIGHT_ROOT"
+            )
+
+    def check_marker(self) -> None:
+        """Refuse a root whose marker is not a boxwright store of a version this code reads."""
+        try:
+            data = json.loads(self.marker.read_bytes())
+        except (OSError, ValueError) as e:
+            raise StoreError(f"{self.marker} is unreadable or damaged: {e}") from None
+        if not isinstance(data, dict) or data.get("format") != MARKER_FORMAT:
+            raise StoreError(f"{self.root} is not a boxwright store ({self.marker} says otherwise)")
+        if data.get("version") != MARKER_VERSION:
+            raise StoreError(
+                f"{self.root} is a boxwright store of version {data.get('version')!r}; this "
+                f"boxwright reads version {MARKER_VERSION}"
+            )
+
+
+__all__ = ["DIR_MODE", "MARKER_FORMAT", "MARKER_VERSION", "StoreLayout"]

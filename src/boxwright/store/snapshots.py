@@ -1,0 +1,246 @@
+"""Layer snapshots: each layer of the store unpacked once, keyed by its chain ID.
+
+A snapshot is one layer alone, applied in overlay format into ``R/snapshots/<chain-hex>/diff``
+(whiteouts as 0/0 character devices, opaque directories marked with the xattr
+``user.overlay.opaque="y"``), so that a stack of snapshot diffs is directly the lower
+directories of an overlay mount, and every image and container above the same layers shares
+them. Beside the diff: ``info.json`` (chain ID, diff_id, parent chain ID, size) and, when the
+layer holds what an unprivileged user cannot write (other owners, devices, refused xattrs),
+``ownership.json``, the rootless side record of :mod:`boxwright.layer.ownership`.
+
+The chain ID is the OCI image spec's: ``ChainID(L0) = DiffID(L0)`` and
+``ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln))``, so a snapshot names its whole
+stack below it, not just its own content.
+
+A snapshot is built under ``R/tmp/`` and renamed into place: a snapshot directory that exists
+is complete and is never modified afterwards. Two processes building the same snapshot at once
+both succeed: one rename wins, the loser deletes its copy and uses the winner's. The layer is
+read from the blob store through a verifying reader and its diff_id checked at the end of the
+stream, before the rename.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from boxwright.errors import BoxwrightError, LayerError, StoreError
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.oci.digest import Digest
+
+if TYPE_CHECKING:
+    from boxwright.store.images import ImageRecord
+    from boxwright.store.store import Store
+
+DIFF = "diff"
+INFO = "info.json"
+OWNERSHIP = "ownership.json"
+
+
+def chain_ids(diff_ids: tuple[Digest, ...] | list[Digest]) -> list[Digest]:
+    """The chain ID of every layer of a stack of ``diff_ids`` (bottom first), as OCI defines it."""
+    out: list[Digest] = []
+    for diff_id in diff_ids:
+        if not out:
+            out.append(diff_id)
+        else:
+            text = f"{out[-1]} {diff_id}".encode()
+            out.append(Digest("sha256", hashlib.sha256(text).hexdigest()))
+    return out
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One applied layer: where its diff lives, what it is, and its rootless side record."""
+
+    chain_id: Digest
+    diff_id: Digest
+    path: Path  #: the snapshot directory ``R/snapshots/<chain-hex>``
+    diff: Path  #: the layer alone, in overlay format
+    ownership: OwnershipRecord | None  #: what the diff's files could not hold (rootless)
+    parent: Digest | None = None  #: the chain ID of the snapshot below, None for a base layer
+    size: int = 0  #: bytes of file content in the diff
+
+
+_Snapshots = list[Snapshot]
+
+
+class SnapshotStore:
+    """The snapshots of one store (``store.snapshots``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._layout = store.layout
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, chain_id: Digest | str) -> Snapshot:
+        """The complete snapshot ``chain_id``; :class:`StoreError` when it does not exist."""
+        digest = chain_id if isinstance(chain_id, Digest) else Digest.parse(chain_id)
+        path = self._layout.snapshot_dir(digest)
+        try:
+            raw = (path / INFO).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(
+                f"snapshot {digest} is not in the store at {self._store.root}: the image it "
+                "belongs to was removed and pruned; pull or build the image again"
+            ) from None
+        return self._read(path, raw)
+
+    def list(self) -> _Snapshots:
+        """Every complete snapshot of the store, in chain ID order."""
+        out: _Snapshots = []
+        try:
+            names = sorted(os.listdir(self._layout.snapshots_dir))
+        except FileNotFoundError:
+            return out
+        for name in names:
+            path = self._layout.snapshots_dir / name
+            try:
+                raw = (path / INFO).read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not a snapshot (being removed)
+            out.append(self._read(path, raw))
+        return out
+
+    def has(self, chain_id: Digest) -> bool:
+        """Whether the snapshot ``chain_id`` exists (and so is complete)."""
+        return (self._layout.snapshot_dir(chain_id) / INFO).is_file()
+
+    def _read(self, path: Path, raw: bytes) -> Snapshot:
+        try:
+            info = json.loads(raw)
+            chain = Digest.parse(info["chain_id"])
+            diff_id = Digest.parse(info["diff_id"])
+            parent = Digest.parse(info["parent"]) if info.get("parent") else None
+            size = int(info.get("size", 0))
+        except (ValueError, KeyError, TypeError, BoxwrightError) as exc:
+            raise StoreError(
+                f"snapshot {path} has a corrupt {INFO} ({exc}); remove the directory and "
+                "create the container again"
+            ) from exc
+        record_path = path / OWNERSHIP
+        ownership = OwnershipRecord.load(record_path) if record_path.is_file() else None
+        return Snapshot(chain, diff_id, path, path / DIFF, ownership, parent, size)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def ensure(self, record: ImageRecord) -> _Snapshots:
+        """The snapshots of every layer of ``record``, bottom first, applying the missing ones.
+
+        Each missing layer is applied once, from its verified blob, on top of nothing (a
+        snapshot holds its layer alone). Raises :class:`LayerError` or a digest error when a
+        blob does not match the image record, leaving no snapshot behind.
+        """
+        if len(record.layers) != len(record.diff_ids):
+            raise StoreError(
+                f"image {record.id[:12]} has {len(record.layers)} layers but "
+                f"{len(record.diff_ids)} diff_ids; remove it and pull it again"
+            )
+        out: _Snapshots = []
+        with self._store.writing():
+            chains = chain_ids(record.diff_ids)
+            parent: Digest | None = None
+            for blob, diff_id, chain in zip(record.layers, record.diff_ids, chains, strict=True):
+                path = self._layout.snapshot_dir(chain)
+                if not (path / INFO).is_file():
+                    self._build(blob, diff_id, chain, parent, out)
+                out.append(self.get(chain))
+                parent = chain
+        return out
+
+    def _build(
+        self,
+        blob: Digest,
+        diff_id: Digest,
+        chain: Digest,
+        parent: Digest | None,
+        below: _Snapshots,
+    ) -> None:
+        """Apply layer ``blob`` into a fresh directory under R/tmp and rename it into place.
+
+        ``below`` (bottom first) are the snapshots under it: an implicit parent directory
+        takes their metadata and a hardlink to one of their files copies the file up, as an
+        overlay mount would.
+        """
+        from boxwright.layer.apply import ApplyOptions, apply_layer
+        from boxwright.layer.pathsafe import remove_tree
+        from boxwright.layer.streams import LayerReader
+
+        tmp_root = self._layout.tmp_dir
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
+        try:
+            ownership = OwnershipRecord(work / OWNERSHIP)
+            lowers = [(snap.diff, snap.ownership) for snap in reversed(below)]
+            options = ApplyOptions(overlay=True, overlay_lowers=lowers, ownership=ownership)
+            with self._store.blobs.open(blob) as stream:
+                reader = LayerReader(stream, None, diff_id)
+                try:
+                    result = apply_layer(work / DIFF, cast("IO[bytes]", reader), options)
+                finally:
+                    reader.close()
+            if len(ownership):
+                ownership.save()
+            info: dict[str, Any] = {
+                "chain_id": str(chain),
+                "diff_id": str(diff_id),
+                "parent": str(parent) if parent is not None else None,
+                "size": result.bytes,
+            }
+            (work / INFO).write_text(json.dumps(info, sort_keys=True))
+            _syncfs(work)
+            final = self._layout.snapshot_dir(chain)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(work, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                remove_tree(work)  # another process renamed the same snapshot first
+        except BaseException:
+            remove_tree(work)
+            raise
+
+    def remove(self, chain_id: Digest | str) -> None:
+        """Delete snapshot ``chain_id`` (nothing happens if it does not exist).
+
+        The directory is first renamed into R/tmp, so a reader never sees half a snapshot.
+        The caller makes sure nothing uses it (``prune`` does, under the exclusive gc lock).
+        """
+        from boxwright.layer.pathsafe import remove_tree
+
+        digest = chain_id if isinstance(chain_id, Digest) else Digest.parse(chain_id)
+        path = self._layout.snapshot_dir(digest)
+        self._layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+        doomed = Path(tempfile.mkdtemp(prefix="removed-snapshot-", dir=self._layout.tmp_dir))
+        try:
+            os.rename(path, doomed / "snapshot")
+        except FileNotFoundError:
+            os.rmdir(doomed)
+            return
+        except OSError as exc:
+            os.rmdir(doomed)
+            raise LayerError(f"cannot remove snapshot {path}: {exc.strerror or exc}") from exc
+        remove_tree(doomed)
+
+
+def _syncfs(path: Path) -> None:
+    """Flush the file system holding ``path`` (one call for the many files a layer wrote)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        syncfs = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+        if syncfs is None or syncfs(fd) != 0:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["Snapshot", "SnapshotStore", "chain_ids"]

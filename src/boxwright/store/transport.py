@@ -1,0 +1,174 @@
+"""The ``store:`` transport: images of the local store as a source and a destination.
+
+``store:NAME`` (or a bare ``NAME`` with no known transport prefix) reads the image the name or
+ID resolves to (:meth:`~boxwright.store.images.ImageStore.get`), and writes an image under
+that name. The destination keeps single-platform images only (a copy picks one platform out of
+an index), accepts OCI and Docker schema 2 manifests as they come, keeps each layer's
+compression, and records the image at commit, all while holding the store's writer lock
+(:meth:`~boxwright.store.store.Store.writing`), so a concurrent prune never removes its blobs.
+The store root is ``TransportOptions.store_root``, else the configured default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING
+
+from boxwright.errors import (
+    BlobNotFoundError,
+    ImageNotFoundError,
+    InvalidReferenceError,
+)
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.store.images import ImageRecord, normalize_name
+from boxwright.store.store import Store
+
+if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
+    from boxwright.transport.reference import TransportReference
+
+
+class StoreSource:
+    """An :class:`~boxwright.transport.base.ImageSource` reading one image of the store."""
+
+    def __init__(self, store: Store, name_or_id: str, name: str = "") -> None:
+        self.store = store
+        self.record: ImageRecord = store.images.get(name_or_id)
+        self._name = name or f"store:{name_or_id}"
+        self._raw = store.images.manifest(self.record)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None or digest == self.record.manifest:
+            return self._raw, self.record.manifest_media_type
+        from boxwright.oci.parse import parse_manifest
+
+        try:
+            raw = self.store.blobs.read(digest)
+        except BlobNotFoundError:
+            raise ImageNotFoundError(f"manifest {digest} is not in {self._name}") from None
+        return raw, parse_manifest(raw).media_type
+
+    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+        return self.store.blobs.open(descriptor)
+
+    def close(self) -> None:
+        """Nothing to release: every blob reader owns its file."""
+
+
+class StoreDestination:
+    """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
+
+    ``names`` are recorded for the image at commit (none: an untagged image). The store's
+    writer lock is held from construction to :meth:`close`. After commit, :attr:`record`
+    is the image's record.
+    """
+
+    def __init__(self, store: Store, names: Sequence[str] = (), name: str = "") -> None:
+        self.store = store
+        self.names = tuple(normalize_name(n) for n in names)
+        self._name = name or "store:" + (self.names[0] if self.names else "<none>")
+        self._manifests: dict[Digest, tuple[bytes, str]] = {}
+        self.record: ImageRecord | None = None
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(store.writing())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def supported_manifest_types(self) -> Sequence[str]:
+        return (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
+
+    @property
+    def supports_index(self) -> bool:
+        return False
+
+    @property
+    def required_compression(self) -> str | None:
+        return None
+
+    @property
+    def desired_compression(self) -> str | None:
+        return None
+
+    def current_manifest(self) -> Descriptor | None:
+        """What the destination name names now (so a repeated pull does nothing), or None."""
+        if not self.names:
+            return None
+        for record in self.store.images.list():
+            if self.names[0] in record.names:
+                size = self.store.blobs.size(record.manifest)
+                return Descriptor(record.manifest_media_type, record.manifest, size)
+        return None
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return self.store.blobs.has(descriptor.digest, descriptor.size)
+
+    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+        return self.store.blobs.put(stream, descriptor)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        stored = self.store.blobs.put_bytes(raw)
+        self._manifests[stored.digest] = (raw, media_type)
+        return stored.with_(media_type=media_type)
+
+    def commit(self, top: Descriptor) -> None:
+        staged = self._manifests.get(top.digest)
+        if staged is None:
+            raw = self.store.blobs.read(Descriptor(top.media_type, top.digest, top.size))
+            staged = (raw, top.media_type)
+        self.record = self.store.images.add(staged[0], staged[1], self.names)
+
+    def close(self) -> None:
+        """Release the writer lock; blobs stored without a commit stay until prune."""
+        self._stack.close()
+
+
+def _store_of(options: TransportOptions | None) -> Store:
+    return Store(options.store_root if options is not None else None)
+
+
+def _hint(ref: TransportReference, error: Exception) -> Exception:
+    """For a bare ``word:rest`` that is no stored image, say the prefix is no transport."""
+    from boxwright.transport.reference import TRANSPORTS, known_transports
+
+    word, sep, _ = ref.path.partition(":")
+    if not (ref.implicit and sep and "/" not in word and word not in TRANSPORTS):
+        return error
+    return InvalidReferenceError(
+        f"unknown transport {word!r} in {ref.path!r}, and {error}; boxwright knows "
+        f"{known_transports()} (a bare NAME[:TAG] names an image of the local store)"
+    )
+
+
+def open_source(ref: TransportReference, options: TransportOptions | None = None) -> StoreSource:
+    """Open a ``store:`` reference for reading (a missing store is not created)."""
+    name = f"store:{ref.path}" if not ref.implicit else ref.path
+    try:
+        store = Store(options.store_root if options is not None else None, create=False)
+        return StoreSource(store, ref.path, name)
+    except ImageNotFoundError as e:
+        raise _hint(ref, e) from None
+
+
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> StoreDestination:
+    """Open a ``store:`` reference for writing an image under its name."""
+    name = normalize_name(ref.path)  # an invalid name fails before a store is created
+    if "@" in name:
+        raise InvalidReferenceError(
+            f"cannot store an image under the digest reference {ref.path!r}: give NAME[:TAG]"
+        )
+    return StoreDestination(_store_of(options), [name], f"store:{name}")
+
+
+__all__ = ["StoreDestination", "StoreSource", "open_destination", "open_source"]

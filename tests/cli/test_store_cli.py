@@ -1,0 +1,158 @@
+"""The store commands: images, tag, rmi, pull, push, prune, df, and the global --root."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from boxwright.cli.main import main
+from boxwright.cli.store import human_duration
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+from store_helpers import MadeImage, make_oci_image
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("BOXWRIGHT_ROOT", raising=False)
+    return tmp_path / "root"
+
+
+def bw(root: Path, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--root", str(root), *args])
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[MadeImage]:
+    return [make_oci_image(tmp_path / "layout", f"t{i}", seed=str(i)) for i in range(2)]
+
+
+def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
+    pulled = bw(root, "pull", "-q", images[0].ref)
+    assert pulled.exit_code == 0, pulled.stderr
+    assert pulled.stdout == images[0].id + "\n"
+    assert "BOXWRIGHT_ROOT" not in os.environ  # --root is put back after the command
+    assert bw(root, "tag", images[0].id[:6], "app:1", "quay.io/x/app:2").exit_code == 0
+    assert bw(root, "pull", "-q", images[1].ref).exit_code == 0
+
+    table = bw(root, "images")
+    assert table.exit_code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    rows = sorted(line.split()[:3] for line in lines[1:])
+    layout = f"localhost{images[0].layout}"
+    assert rows == sorted(
+        [
+            [layout, "t0", images[0].id[:12]],
+            ["localhost/app", "1", images[0].id[:12]],
+            ["quay.io/x/app", "2", images[0].id[:12]],
+            [layout, "t1", images[1].id[:12]],
+        ]
+    )
+    assert all(" ago " in line and line.endswith(" B") for line in lines[1:])
+
+    quiet = bw(root, "images", "-q", "--no-trunc")
+    assert sorted(quiet.stdout.split()) == sorted([images[0].id, images[1].id])
+    data = json.loads(bw(root, "images", "--format", "json").stdout)
+    by_id = {d["Id"]: d for d in data}
+    assert by_id[images[0].id]["Names"] == [f"{layout}:t0", "localhost/app:1", "quay.io/x/app:2"]
+    assert by_id[images[0].id]["Digest"] == images[0].manifest_digest
+    assert by_id[images[0].id]["Size"] == images[0].size
+    assert by_id[images[0].id]["Created"] == 1704164645  # 2024-01-02T03:04:05Z
+
+    removed = bw(root, "rmi", "app:1")
+    assert removed.stdout == "Untagged: localhost/app:1\n"
+    refused = bw(root, "rmi", images[0].id)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("Error: image ") and "use --force" in refused.stderr
+    forced = bw(root, "rmi", "-f", images[0].id)
+    assert forced.stdout.splitlines() == [
+        f"Untagged: {layout}:t0",
+        "Untagged: quay.io/x/app:2",
+        f"Deleted: {images[0].id}",
+    ]
+    missing = bw(root, "rmi", "nope")
+    assert missing.exit_code == 1
+    assert "no image 'nope' in the local store" in missing.stderr
+
+    df = bw(root, "df", "--format", "json")
+    usage = json.loads(df.stdout)
+    assert usage["root"] == str(root) and usage["images"] == 1
+    assert usage["blobs_reclaimable"] == images[0].size + len(
+        Path(images[0].layout, "blobs", "sha256", images[0].manifest_digest[7:]).read_bytes()
+    )
+    table = bw(root, "df").stdout.splitlines()
+    assert table[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
+    assert table[1].split()[:3] == ["Images", "1", "0"]
+
+    pruned = bw(root, "prune")
+    assert pruned.exit_code == 0, pruned.stderr
+    assert pruned.stdout.splitlines()[0] == "Removed 4 blobs, 0 snapshots, 0 temporary entries"
+    assert pruned.stdout.splitlines()[1].startswith("Total reclaimed space: ")
+    assert json.loads(bw(root, "prune", "--format", "json").stdout) == {
+        "blobs": 0,
+        "snapshots": 0,
+        "tmp": 0,
+        "bytes": 0,
+    }
+
+
+def test_listing_an_absent_store_creates_nothing(root: Path) -> None:
+    listed = bw(root, "images")
+    assert listed.exit_code == 0
+    assert listed.stdout == "REPOSITORY  TAG  IMAGE ID  CREATED  SIZE\n"
+    assert bw(root, "images", "--format", "json").stdout.strip() == "[]"
+    assert json.loads(bw(root, "df", "--format", "json").stdout)["reclaimable"] == 0
+    assert not root.exists()
+
+
+def test_pull_prints_progress_when_piped(root: Path, images: list[MadeImage]) -> None:
+    pulled = bw(root, "pull", images[0].ref)
+    assert pulled.exit_code == 0
+    assert f"Writing manifest {images[0].manifest_digest} to image destination" in pulled.stderr
+    assert pulled.stdout.splitlines()[-1] == images[0].id
+
+
+def test_push_to_another_transport(root: Path, images: list[MadeImage], tmp_path: Path) -> None:
+    assert bw(root, "pull", "-q", "--", images[0].ref).exit_code == 0
+    assert bw(root, "tag", images[0].id, "app:1").exit_code == 0
+    pushed = bw(root, "push", "-q", "app:1", f"oci-archive:{tmp_path / 'a.tar'}:x")
+    assert pushed.exit_code == 0, pushed.stderr
+    assert pushed.stdout == images[0].manifest_digest + "\n"
+    by_id = bw(root, "push", "-q", images[0].id)
+    assert by_id.exit_code == 1
+    assert "is an image ID: give a destination" in by_id.stderr
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.5, "Less than a second"),
+        (1, "1 second"),
+        (59, "59 seconds"),
+        (60, "About a minute"),
+        (59 * 60, "59 minutes"),
+        (3600, "About an hour"),
+        (47 * 3600, "47 hours"),
+        (13 * 86400, "13 days"),
+        (20 * 86400, "2 weeks"),
+        (100 * 86400, "3 months"),
+        (800 * 86400, "2 years"),
+    ],
+)
+def test_human_duration_as_podman(seconds: float, text: str) -> None:
+    assert human_duration(seconds) == text
+
+
+def test_every_command_has_an_example() -> None:
+    for command in ("images", "tag", "rmi", "pull", "push", "prune", "df"):
+        shown = CliRunner().invoke(main, [command, "--help"])
+        assert shown.exit_code == 0
+        assert "Example" in shown.stdout, command
+    assert "--root DIR" in CliRunner().invoke(main, ["--help"]).stdout

@@ -1,0 +1,153 @@
+"""Fixtures for the runtime tests: a busybox rootfs and unprivileged users.
+
+The rootfs is busybox-static with its applets as links, an ``/etc/passwd`` and ``/etc/group``
+naming ``alice`` (1000) and a ``staff`` group (50) she belongs to, and a sticky ``/tmp``. It
+has no ``/proc``, ``/dev``, ``/sys`` or ``/etc/hosts``: runs must leave it that way. Commands
+write what they see into files of the rootfs; the tests read those files afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from runtime_helpers import User
+
+BUSYBOX = "/bin/busybox"
+APPLETS = [
+    "sh",
+    "cat",
+    "echo",
+    "id",
+    "ls",
+    "ps",
+    "mkdir",
+    "touch",
+    "chmod",
+    "chown",
+    "ln",
+    "rm",
+    "sleep",
+    "kill",
+    "hostname",
+    "pwd",
+    "env",
+    "stat",
+    "readlink",
+    "test",
+    "mount",
+    "grep",
+    "wc",
+    "sort",
+    "tr",
+    "cut",
+    "true",
+    "false",
+]
+PASSWD = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n"
+GROUP = "root:x:0:\nalice:x:1000:\nstaff:x:50:alice\n"
+
+
+@pytest.fixture(scope="session")
+def rootfs_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The read-only busybox rootfs every test copies."""
+    if not os.path.exists(BUSYBOX):
+        pytest.skip(f"{BUSYBOX} is not installed (busybox-static)")
+    root = tmp_path_factory.mktemp("runtime-rootfs") / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
+    for name in APPLETS:
+        (root / "bin" / name).symlink_to("busybox")
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text(PASSWD)
+    (root / "etc" / "group").write_text(GROUP)
+    (root / "tmp").mkdir()
+    (root / "tmp").chmod(0o1777)
+    (root / "home" / "alice").mkdir(parents=True)
+    os.chown(root / "home" / "alice", 1000, 1000)
+    return root
+
+
+@pytest.fixture
+def rootfs(rootfs_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the busybox rootfs for one test (as root)."""
+    dest = tmp_path / "rootfs"
+    shutil.copytree(rootfs_template, dest, symlinks=True)
+    return dest
+
+
+def _make_user(name: str, *, system: bool) -> User:
+    args = ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+    if system:
+        args.insert(1, "--system")
+    subprocess.run(args, check=True, capture_output=True)
+    entry = pwd.getpwnam(name)
+    return User(name, entry.pw_uid, entry.pw_gid)
+
+
+def _has_range(path: str, user: User) -> bool:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split(":")[0] in (user.name, str(user.uid)) for line in lines)
+
+
+def _need_root_tools() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("creating a user needs root")
+    for tool in ("useradd", "userdel", "usermod", "newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+
+
+@pytest.fixture(scope="session")
+def mapped_user() -> Iterator[User]:
+    """An unprivileged user with /etc/subuid and /etc/subgid ranges (podman's usual setup)."""
+    _need_root_tools()
+    user = _make_user(f"bxrtm{os.getpid() % 100000}", system=False)
+    try:
+        if not (_has_range("/etc/subuid", user) and _has_range("/etc/subgid", user)):
+            start = 3_000_000 + (os.getpid() % 1000) * 65536
+            subprocess.run(
+                [
+                    "usermod",
+                    "--add-subuids",
+                    f"{start}-{start + 65535}",
+                    "--add-subgids",
+                    f"{start}-{start + 65535}",
+                    user.name,
+                ],
+                check=True,
+                capture_output=True,
+            )
+        yield user
+    finally:
+        subprocess.run(["userdel", user.name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def single_user() -> Iterator[User]:
+    """An unprivileged system user with no subordinate IDs (a single-ID user namespace)."""
+    _need_root_tools()
+    user = _make_user(f"bxrts{os.getpid() % 100000}", system=True)
+    try:
+        assert not _has_range("/etc/subuid", user)
+        yield user
+    finally:
+        subprocess.run(["userdel", user.name], capture_output=True, check=False)
+
+
+@pytest.fixture
+def user_dir() -> Iterator[Path]:
+    """A world-searchable scratch directory under /tmp (tmp_path is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="bx-runtime-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

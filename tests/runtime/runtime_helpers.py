@@ -1,0 +1,102 @@
+"""Helpers for the runtime tests: image configs, forked (unprivileged) runs, users.
+
+A uniquely named module, so importing it from a test never collides with another directory's
+conftest. Every module a forked child needs is imported here, before any child drops to an
+unprivileged user who cannot read the interpreter's files.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boxwright.runtime.idmap
+import boxwright.runtime.native
+import boxwright.runtime.ocirunner
+import boxwright.runtime.runner
+import boxwright.runtime.spec  # noqa: F401 - loaded before any child drops privileges
+from boxwright.oci.config import ImageConfig
+
+
+def image_config(**config: Any) -> ImageConfig:
+    """An amd64 Linux image config with the given ``config`` object (PATH set)."""
+    body = {"Env": ["PATH=/usr/bin:/bin"], **config}
+    return ImageConfig.from_data(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": body,
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
+    )
+
+
+def tree_owned_by(path: Path, uid: int, gid: int) -> None:
+    """chown a whole tree (links themselves, not their targets)."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [*dirnames, *filenames]:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+    os.lchown(path, uid, gid)
+
+
+@dataclass(frozen=True)
+class User:
+    """A throw-away unprivileged account."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+def in_child(
+    func: Callable[..., Any], *args: Any, user: User | None = None, timeout: float = 60
+) -> Any:
+    """Run ``func(*args)`` in a forked child (as ``user`` when given); return or re-raise.
+
+    The child's stdout and stderr go to /dev/null, so a container's output cannot garble the
+    test run. Its result comes back pickled; an exception comes back as an AssertionError
+    carrying its type, message and traceback (and ``exit_code`` for a RunError).
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            if user is not None:
+                os.setgroups([])
+                os.setresgid(user.gid, user.gid, user.gid)
+                os.setresuid(user.uid, user.uid, user.uid)
+                os.environ.pop("XDG_RUNTIME_DIR", None)
+            outcome: tuple[str, Any] = ("ok", func(*args))
+        except BaseException as error:
+            code = getattr(error, "exit_code", None)
+            outcome = ("error", (type(error).__name__, str(error), code, traceback.format_exc()))
+        with os.fdopen(write_fd, "wb") as out:
+            out.write(pickle.dumps(outcome))
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise ChildError(*value)
+    return value
+
+
+class ChildError(AssertionError):
+    """An exception raised in :func:`in_child`: its class name, message and exit code."""
+
+    def __init__(self, kind: str, message: str, exit_code: int | None, trace: str) -> None:
+        super().__init__(f"{kind}: {message}\n{trace}")
+        self.kind = kind
+        self.message = message
+        self.exit_code = exit_code

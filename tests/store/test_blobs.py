@@ -1,0 +1,117 @@
+"""The content-addressed blob store: atomic, verified, idempotent."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+from boxwright.errors import BlobNotFoundError, DigestMismatchError
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.store import Store
+
+DATA = b"hello blob\n" * 1000
+DIGEST = Digest("sha256", hashlib.sha256(DATA).hexdigest())
+DESC = Descriptor("application/octet-stream", DIGEST, len(DATA))
+
+
+class Exploding(io.RawIOBase):
+    """A stream that fails after ``good`` bytes (a dropped network connection)."""
+
+    def __init__(self, good: int) -> None:
+        self.left = good
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.left <= 0:
+            raise OSError("connection reset")
+        n = min(len(b), self.left)
+        b[:n] = b"x" * n
+        self.left -= n
+        return n
+
+
+def test_put_then_read_back_verified(store: Store) -> None:
+    stored = store.blobs.put(io.BytesIO(DATA), DESC)
+    assert stored == DESC
+    assert store.blobs.has(DIGEST) and store.blobs.has(DIGEST, len(DATA))
+    assert not store.blobs.has(DIGEST, len(DATA) + 1)
+    assert store.blobs.size(DIGEST) == len(DATA)
+    assert store.blobs.path(DIGEST) == store.root / "blobs" / "sha256" / DIGEST.hex
+    with store.blobs.open(DESC) as f:
+        assert f.read() == DATA
+    assert store.blobs.read(DIGEST) == DATA
+    assert list(store.blobs.iter_digests()) == [DIGEST]
+
+
+def test_put_without_descriptor_measures(store: Store) -> None:
+    stored = store.blobs.put(io.BytesIO(DATA))
+    assert (stored.digest, stored.size, stored.media_type) == (
+        DIGEST,
+        len(DATA),
+        "application/octet-stream",
+    )
+
+
+def test_put_is_idempotent_and_does_not_rewrite(store: Store) -> None:
+    store.blobs.put(io.BytesIO(DATA), DESC)
+    before = store.blobs.path(DIGEST).stat()
+    unread = io.BytesIO(DATA)
+    assert store.blobs.put(unread, DESC) == DESC
+    assert unread.tell() == 0  # the stream was not even read
+    after = store.blobs.path(DIGEST).stat()
+    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+
+
+def test_wrong_content_leaves_nothing(store: Store) -> None:
+    with pytest.raises(DigestMismatchError):
+        store.blobs.put(io.BytesIO(DATA[:-1] + b"?"), DESC)
+    with pytest.raises(DigestMismatchError, match="truncated"):
+        store.blobs.put(io.BytesIO(DATA[:-1]), DESC)
+    assert not store.blobs.has(DIGEST)
+    assert os.listdir(store.layout.tmp_dir) == []
+    assert list(store.blobs.iter_digests()) == []
+
+
+def test_a_failing_stream_leaves_nothing(store: Store) -> None:
+    big = Descriptor("x", Digest("sha256", "0" * 64), 10 << 20)
+    with pytest.raises(OSError, match="connection reset"):
+        store.blobs.put(io.BufferedReader(Exploding(5 << 20)), big)
+    assert os.listdir(store.layout.tmp_dir) == []
+    assert list(store.blobs.iter_digests()) == []
+
+
+def test_reads_are_verified(store: Store) -> None:
+    store.blobs.put(io.BytesIO(DATA), DESC)
+    path = store.blobs.path(DIGEST)
+    os.chmod(path, 0o644)
+    path.write_bytes(DATA.replace(b"hello", b"HELLO"))  # corruption on disk
+    with pytest.raises(DigestMismatchError), store.blobs.open(DESC) as f:
+        f.read()
+    with pytest.raises(DigestMismatchError):
+        store.blobs.read(DIGEST)
+
+
+def test_missing_blob_and_delete(store: Store) -> None:
+    with pytest.raises(BlobNotFoundError, match=f"blob {DIGEST} is missing from the store"):
+        store.blobs.open(DIGEST)
+    with pytest.raises(BlobNotFoundError):
+        store.blobs.size(DIGEST)
+    assert store.blobs.delete(DIGEST) == 0
+    store.blobs.put(io.BytesIO(DATA), DESC)
+    assert store.blobs.delete(DIGEST) == len(DATA)
+    assert not store.blobs.has(DIGEST)
+
+
+def test_iteration_skips_temporary_and_foreign_names(store: Store, tmp_path: Path) -> None:
+    store.blobs.put(io.BytesIO(DATA), DESC)
+    shelf = store.layout.blobs_dir / "sha256"
+    (shelf / ".tmp-123").write_bytes(b"partial")
+    (shelf / "not-a-digest").write_bytes(b"?")
+    assert list(store.blobs.iter_digests()) == [DIGEST]

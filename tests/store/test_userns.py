@@ -1,0 +1,94 @@
+"""run_in_namespace: results and errors cross the fork; an unprivileged user is root of a
+single-ID user namespace whose mounts the caller never sees."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rootfs_helpers import as_user
+
+from boxwright.errors import LayerError, StoreError
+from boxwright.store.userns import inside_single_id_namespace, mount, run_in_namespace
+
+
+def test_the_result_comes_back() -> None:
+    result = run_in_namespace(lambda: {"child": os.getpid(), "n": 42}, user=False, mount=False)
+    assert result["n"] == 42
+    assert result["child"] != os.getpid()
+
+
+def _fail() -> None:
+    raise LayerError("layer broken: retry")
+
+
+def test_a_boxwright_error_comes_back_as_the_same_class() -> None:
+    with pytest.raises(LayerError, match=r"^layer broken: retry$"):
+        run_in_namespace(_fail, user=False, mount=False)
+
+
+def _oserror() -> None:
+    os.rmdir("/nonexistent-boxwright-dir")
+
+
+def test_an_oserror_becomes_a_store_error_with_its_message() -> None:
+    with pytest.raises(StoreError, match="No such file or directory"):
+        run_in_namespace(_oserror, user=False, mount=False)
+
+
+def test_an_unpicklable_result_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="cannot be sent back"):
+        run_in_namespace(lambda: lambda: 1, user=False, mount=False)
+
+
+@pytest.fixture(scope="module")
+def user() -> Iterator[tuple[int, int]]:
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        pytest.skip("creating an unprivileged user needs root and useradd")
+    name = f"bwn{uuid.uuid4().hex[:10]}"
+    subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
+    import pwd
+
+    entry = pwd.getpwnam(name)
+    try:
+        yield entry.pw_uid, entry.pw_gid
+    finally:
+        subprocess.run(["userdel", name], check=False)
+
+
+def _inside(where: str) -> tuple[int, int, bool, list[str]]:
+    os.mkdir(os.path.join(where, "m"))
+    mount("tmpfs", os.path.join(where, "m"), "tmpfs", 0, "size=1m")
+    Path(where, "m", "x").write_text("x")
+    return (
+        os.geteuid(),
+        os.stat(where).st_uid,
+        inside_single_id_namespace(),
+        os.listdir(os.path.join(where, "m")),
+    )
+
+
+def _as_user(where: str) -> tuple[tuple[int, int, bool, list[str]], list[str], bool]:
+    inside = run_in_namespace(lambda: _inside(where), user=True, mount=True)
+    return inside, os.listdir(os.path.join(where, "m")), inside_single_id_namespace()
+
+
+def test_an_unprivileged_user_is_root_inside_and_its_mounts_stay_inside(
+    user: tuple[int, int],
+) -> None:
+    where = tempfile.mkdtemp(prefix="bw-userns-", dir="/tmp")
+    try:
+        os.chmod(where, 0o755)
+        os.chown(where, *user)
+        inside, outside, outside_flag = as_user(*user, _as_user, where)
+        assert inside == (0, 0, True, ["x"])
+        assert outside == []  # the tmpfs went away with the namespace
+        assert outside_flag is False
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
