@@ -99,6 +99,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
         "blobs": 0,
         "snapshots": 0,
         "tmp": 0,
+        "containers": 0,
         "bytes": 0,
     }
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import pytest
 from store_helpers import MadeImage
 
+from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store import Store, disk_usage, prune, pull
-from boxwright.store.gc import chain_ids
 
 
 def _snapshot(store: Store, chain: Digest, content: bytes = b"x" * 100) -> None:
@@ -110,3 +110,28 @@ def test_containers_keep_their_image_and_snapshots(
     result = prune(store)
     assert (result.blobs, result.snapshots) == (4, 2)
     assert os.listdir(store.layout.snapshots_dir) == []
+
+
+def test_prune_removes_container_directories_without_a_record(
+    store: Store, make_image: Callable[..., MadeImage]
+) -> None:
+    """A `container from` killed between making its directory and recording it leaves an
+    orphan (here: a mounted one, as `container mount` leaves it): prune unmounts and removes
+    it, and keeps the directory of the container that has a record."""
+    import json
+
+    pull(make_image("base").ref, store=store, name="base:1")
+    kept = store.containers.create("base:1", name="kept")
+    lost = store.containers.create("base:1", name="lost")
+    store.containers.mount("lost")
+    doc = json.loads(store.layout.containers_file.read_bytes())
+    doc["containers"] = [c for c in doc["containers"] if c["id"] != lost.id]
+    store.layout.containers_file.write_bytes(json.dumps(doc).encode())
+
+    result = prune(store)
+
+    assert result.containers == 1
+    assert sorted(os.listdir(store.layout.containers_dir)) == [kept.id]
+    with open("/proc/self/mountinfo") as mounts:
+        assert str(store.layout.container_dir(lost.id)) not in mounts.read()
+    assert [c.name for c in store.containers.list()] == ["kept"]

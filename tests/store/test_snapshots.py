@@ -15,9 +15,9 @@ import pytest
 from container_helpers import import_oci
 
 from boxwright.errors import DigestMismatchError, StoreError
+from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store.images import ImageRecord
-from boxwright.store.snapshots import chain_ids
 from boxwright.store.store import Store
 
 pytestmark = pytest.mark.peers

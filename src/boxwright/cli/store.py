@@ -323,7 +323,7 @@ def push_command(
 )
 def prune_command(fmt: str) -> None:
     """Remove blobs no image references, snapshots nothing uses, and leftover staging files
-    (from interrupted pulls and commits), then say how much space came back."""
+    (from interrupted pulls, commits and container creations), then say how much space came back."""
     from boxwright.cli.output import human_size
     from boxwright.store.gc import prune
 
@@ -342,6 +342,7 @@ def prune_command(fmt: str) -> None:
                 "blobs": result.blobs,
                 "snapshots": result.snapshots,
                 "tmp": result.tmp,
+                "containers": result.containers,
                 "bytes": result.bytes,
             }
         )
@@ -349,6 +350,7 @@ def prune_command(fmt: str) -> None:
     click.echo(
         f"Removed {result.blobs} blobs, {result.snapshots} snapshots, "
         f"{result.tmp} temporary entries"
+        + (f", {result.containers} orphaned container directories" if result.containers else "")
     )
     click.echo(f"Total reclaimed space: {human_size(result.bytes)}")
 

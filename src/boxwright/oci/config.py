@@ -8,7 +8,8 @@ and serialize it once, compactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -447,4 +448,17 @@ def _assign(obj: dict[str, Any], key: str, value: Any) -> None:
         obj[key] = value
 
 
-__all__ = ["ContainerConfig", "HistoryEntry", "ImageConfig"]
+def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
+    """The chain ID of every layer of a stack (bottom first), as the image spec defines it:
+    the first is its diff_id, each next one ``sha256(parent_chain_id + " " + diff_id)``."""
+    out: list[Digest] = []
+    for diff_id in diff_ids:
+        if out:
+            text = f"{out[-1]} {diff_id}".encode()
+            out.append(Digest("sha256", hashlib.sha256(text).hexdigest()))
+        else:
+            out.append(diff_id)
+    return out
+
+
+__all__ = ["ContainerConfig", "HistoryEntry", "ImageConfig", "chain_ids"]

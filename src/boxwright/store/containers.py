@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,20 +180,23 @@ class ContainerStore:
         Read, changed and written under the metadata lock, so two processes updating the
         same store never lose each other's change.
         """
-        unknown = sorted(set(changes) - UPDATABLE)
-        if unknown:
-            raise UsageError(
-                f"cannot update container field(s) {', '.join(unknown)}: "
-                f"updatable are {', '.join(sorted(UPDATABLE))}"
-            )
-        if "manifest_format" in changes and changes["manifest_format"] not in MANIFEST_FORMATS:
-            raise UsageError(
-                f"unknown image format {changes['manifest_format']!r}: expected oci or docker"
-            )
-        if "history" in changes:
-            changes["history"] = tuple(dict(h) for h in changes["history"])
+        return self.edit(name_or_id, lambda _current: changes)
+
+    def edit(
+        self,
+        name_or_id: str,
+        change: Callable[[ContainerRecord], Mapping[str, Any]],
+    ) -> ContainerRecord:
+        """Change a record by what ``change`` computes from its current state.
+
+        ``change`` is called under the metadata lock with the record as it is now and returns
+        the fields to set (as :meth:`update` takes them), so a read-modify-write such as
+        ``container config --env`` never loses a change another process made in between.
+        """
         with self._editing() as records:
             current = _find(records, name_or_id)
+            changes = dict(change(current))
+            _check_changes(changes)
             new_name = changes.get("name")
             if new_name is not None and new_name != current.name:
                 _check_name(new_name)
@@ -391,6 +394,22 @@ class ContainerStore:
             compression=compression,
             annotations=annotations,
         )
+
+
+def _check_changes(changes: dict[str, Any]) -> None:
+    """Refuse fields a record update may not set; normalize the history to dicts."""
+    unknown = sorted(set(changes) - UPDATABLE)
+    if unknown:
+        raise UsageError(
+            f"cannot update container field(s) {', '.join(unknown)}: "
+            f"updatable are {', '.join(sorted(UPDATABLE))}"
+        )
+    if "manifest_format" in changes and changes["manifest_format"] not in MANIFEST_FORMATS:
+        raise UsageError(
+            f"unknown image format {changes['manifest_format']!r}: expected oci or docker"
+        )
+    if "history" in changes:
+        changes["history"] = tuple(dict(h) for h in changes["history"])
 
 
 def _find(records: list[ContainerRecord], name_or_id: str) -> ContainerRecord:

@@ -7,7 +7,9 @@ holds the lock shared for its whole operation. Under that lock it removes:
 * blobs no image record references (manifest, config, layers);
 * snapshots whose chain ID no image's layers and no working container's base layers use
   (each is first renamed into ``R/tmp``, so a half-deleted snapshot never looks complete);
-* everything in ``R/tmp`` (staging left by killed processes).
+* everything in ``R/tmp`` (staging left by killed processes);
+* container directories no container record names (a ``container from`` killed before it
+  recorded the container), unmounted first.
 
 :func:`disk_usage` reports what the store holds and what prune would free, without a lock
 (the figures are a snapshot of a moving store).
@@ -16,16 +18,15 @@ holds the lock shared for its whole operation. Under that lock it removes:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.errors import DigestError, StoreError
+from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store.locking import file_lock
 
@@ -35,12 +36,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PruneResult:
-    """What :func:`prune` removed: blob and snapshot counts, entries of ``R/tmp``, and bytes."""
+    """What :func:`prune` removed: blob and snapshot counts, entries of ``R/tmp``, orphaned
+    container directories, and bytes."""
 
     blobs: int
     snapshots: int
     bytes: int
     tmp: int
+    containers: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,18 +70,6 @@ class DiskUsage:
     containers_bytes: int
     tmp_bytes: int
     reclaimable: int
-
-
-def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
-    """OCI chain IDs of a layer stack (bottom first): ``sha256(parent + " " + diff_id)``."""
-    out: list[Digest] = []
-    for diff_id in diff_ids:
-        if out:
-            text = f"{out[-1]} {diff_id}".encode()
-            out.append(Digest("sha256", hashlib.sha256(text).hexdigest()))
-        else:
-            out.append(diff_id)
-    return out
 
 
 def _tree_bytes(path: Path) -> int:
@@ -181,7 +172,39 @@ def prune(store: Store) -> PruneResult:
                 tmp += 1
                 freed += _tree_bytes(path)
             _remove_tree(path)
-    return PruneResult(blobs=blobs, snapshots=snapshots, bytes=freed, tmp=tmp)
+        orphans, orphan_bytes = _remove_orphan_containers(store)
+    return PruneResult(
+        blobs=blobs, snapshots=snapshots, bytes=freed + orphan_bytes, tmp=tmp, containers=orphans
+    )
+
+
+def _remove_orphan_containers(store: Store) -> tuple[int, int]:
+    """Remove container directories without a record; their count and bytes."""
+    from boxwright.store.rootfs import driver_by_name
+
+    try:
+        entries = sorted(os.listdir(store.layout.containers_dir))
+    except FileNotFoundError:
+        return 0, 0
+    known = (
+        {c.id for c in store.containers.list()} if store.layout.containers_file.exists() else set()
+    )
+    removed = freed = 0
+    for entry in entries:
+        if entry in known:
+            continue
+        cdir = store.layout.containers_dir / entry
+        try:
+            name = (cdir / "driver").read_text().strip()
+        except OSError:
+            name = "copy"
+        driver = driver_by_name(name if name in ("overlay", "copy") else "copy")
+        with contextlib.suppress(OSError, StoreError):
+            driver.umount(cdir)
+        freed += _tree_bytes(cdir)
+        driver.remove(cdir)
+        removed += 1
+    return removed, freed
 
 
 def disk_usage(store: Store) -> DiskUsage:
@@ -222,4 +245,4 @@ def disk_usage(store: Store) -> DiskUsage:
     )
 
 
-__all__ = ["DiskUsage", "PruneResult", "chain_ids", "disk_usage", "prune"]
+__all__ = ["DiskUsage", "PruneResult", "disk_usage", "prune"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import hashlib
 import json
 import os
 import tempfile
@@ -33,6 +32,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from boxwright.errors import BoxwrightError, LayerError, StoreError
 from boxwright.layer.ownership import OwnershipRecord
+from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 
 if TYPE_CHECKING:
@@ -42,18 +42,6 @@ if TYPE_CHECKING:
 DIFF = "diff"
 INFO = "info.json"
 OWNERSHIP = "ownership.json"
-
-
-def chain_ids(diff_ids: tuple[Digest, ...] | list[Digest]) -> list[Digest]:
-    """The chain ID of every layer of a stack of ``diff_ids`` (bottom first), as OCI defines it."""
-    out: list[Digest] = []
-    for diff_id in diff_ids:
-        if not out:
-            out.append(diff_id)
-        else:
-            text = f"{out[-1]} {diff_id}".encode()
-            out.append(Digest("sha256", hashlib.sha256(text).hexdigest()))
-    return out
 
 
 @dataclass(frozen=True)
@@ -243,4 +231,4 @@ def _syncfs(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["Snapshot", "SnapshotStore", "chain_ids"]
+__all__ = ["Snapshot", "SnapshotStore"]

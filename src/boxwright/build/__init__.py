@@ -1,0 +1,36 @@
+"""Step-by-step builds: the :class:`Builder` (buildah's verbs as a Python object), the config
+changes of ``container config`` (:class:`ConfigChanges`, :func:`apply_changes`) and the
+copy/add file rules (:mod:`boxwright.build.files`).
+
+Names are re-exported lazily (PEP 562), so importing this package loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_exports
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Builder": "boxwright.build.builder",
+    "ConfigChanges": "boxwright.build.configedit",
+    "CopyResult": "boxwright.build.files",
+    "apply_annotations": "boxwright.build.configedit",
+    "apply_changes": "boxwright.build.configedit",
+}
+
+__all__ = [
+    "Builder",
+    "ConfigChanges",
+    "CopyResult",
+    "apply_annotations",
+    "apply_changes",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:
+    from boxwright.build.builder import Builder
+    from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
+    from boxwright.build.files import CopyResult

@@ -1,0 +1,613 @@
+"""Copying host files into a container's rootfs: the rules of ``buildah copy`` and ``COPY``.
+
+Sources are host paths (globs expand, sorted; a pattern that matches nothing is an error). A
+top-level source that is a symlink is followed; inside a copied directory links are copied as
+links, and files hard-linked together stay hard-linked. The destination is a path *inside the
+rootfs*, relative to the working directory when not absolute:
+
+* it names a directory (the content goes inside it) when it ends with ``/`` or is an existing
+  directory (symlinks in the rootfs are resolved inside the rootfs, never on the host);
+  otherwise it is the new name of the (single) source; several sources need a directory;
+* a directory source copies its *contents* (``contents_only``, as ``COPY``); with
+  ``contents_only=False`` the directory itself is copied under the destination, as ``cp -r``;
+* missing parents are created (mode 0755, owned like the copied files), an existing entry in
+  the way is replaced (a directory merges with a directory), the last component is never
+  followed, and everything is written through directory handles (``layer.pathsafe.RootDir``);
+* mtimes are kept, owners are ``0:0`` unless ``owner`` is given, the source mode is kept unless
+  ``chmod`` is given (then files and directories both get it).
+
+Rootless (``rootless=True``: the process cannot chown), every written path gets an explicit
+entry in the container's side record (:class:`~boxwright.layer.ownership.OwnershipRecord`), so
+a commit writes the owner that was asked for even where a lower layer recorded another one.
+Devices become empty files with the device recorded, as a rootless unpack does; sockets are
+skipped, as buildah skips them.
+
+Archives (:func:`extract_archive`, for ``add``): gzip, zstd, xz, bzip2 or plain tar, applied by
+:func:`boxwright.layer.apply.apply_layer` inside the destination directory, with its safety
+rules; the archive's owners are kept (``--chown`` does not apply to extracted content, as in
+buildah and Docker).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from boxwright.errors import BoxwrightError, UsageError
+from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
+
+_CHUNK = 1 << 20
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+PARENT_MODE = 0o755
+
+
+@dataclass
+class CopyResult:
+    """What a copy wrote: counts, bytes of content, and a digest describing the content.
+
+    ``digest`` is ``file:<hex>`` (one regular file: the sha256 of its content), ``dir:<hex>``
+    (one directory) or ``multi:<hex>`` (several sources), the latter two over every path,
+    type and content in order; buildah's ``--add-history`` notes name the content that way.
+    """
+
+    files: int = 0
+    dirs: int = 0
+    links: int = 0
+    bytes: int = 0
+    digest: str = ""
+    written: list[str] = field(default_factory=list)
+
+
+# -- host side: sources, owners, modes -------------------------------------------------------
+
+
+def expand_sources(
+    sources: Iterable[str | os.PathLike[str]], base: Path | None = None
+) -> list[Path]:
+    """Host paths for ``sources``: globs expanded (sorted), relative ones under ``base``.
+
+    Raises :class:`UsageError` when a source does not exist or a pattern matches nothing.
+    """
+    found: list[Path] = []
+    for source in sources:
+        text = os.fspath(source)
+        if base is not None and not os.path.isabs(text):
+            text = os.path.join(base, text)
+        if glob.has_magic(text):
+            matches = sorted(glob.glob(text, recursive=False))
+            if not matches:
+                raise UsageError(f"no files match {os.fspath(source)!r}")
+            found.extend(Path(m) for m in matches)
+        elif os.path.lexists(text):
+            found.append(Path(text))
+        else:
+            raise UsageError(f"source {os.fspath(source)!r} does not exist")
+    if not found:
+        raise UsageError("nothing to copy: give at least one source")
+    return found
+
+
+def parse_chmod(value: str | int | None) -> int | None:
+    """``--chmod`` as a mode: an octal string (``0640``, ``755``) or an int; None stays None."""
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and not 0 <= value <= 0o7777:
+            raise UsageError(f"mode {value:o} is out of range (0000-7777)")
+        return value
+    text = value.strip()
+    if not text or any(c not in "01234567" for c in text) or int(text, 8) > 0o7777:
+        raise UsageError(f"--chmod {value!r} is not an octal mode such as 0644 or 755")
+    return int(text, 8)
+
+
+def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``--chown USER[:GROUP]`` as numbers, names looked up in the rootfs' own files.
+
+    Numbers need no lookup; names are resolved in the container's ``/etc/passwd`` and
+    ``/etc/group`` (read inside the rootfs, never the host's), and a user given alone takes
+    its primary group, as the runtime rules of :mod:`boxwright.unpack.users` say.
+    """
+    if spec is None:
+        return (0, 0)
+    if isinstance(spec, tuple):
+        return spec
+    user, sep, group = spec.partition(":")
+    if not user or (sep and not group):
+        raise UsageError(f"--chown {spec!r} is not USER[:GROUP]")
+    if user.isdigit() and group.isdigit():
+        return int(user), int(group)
+    from boxwright.unpack.users import resolve_user
+
+    try:
+        found = resolve_user(root, spec)
+    except BoxwrightError as error:
+        raise UsageError(f"--chown {spec!r}: {error}") from None
+    return found.uid, found.gid
+
+
+# -- the copier ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Meta:
+    owner: tuple[int, int]
+    chmod: int | None
+    rootless: bool
+
+
+class _Copier:
+    """One copy into a rootfs: the RootDir walk, owners, deferred directory metadata."""
+
+    def __init__(self, root: Path, record: OwnershipRecord, meta: _Meta) -> None:
+        self.record = record
+        self.meta = meta
+        self.created: list[str] = []
+        self.tree = RootDir(root, rootless=meta.rootless, on_create=self.created.append)
+        self.dir_times: dict[str, tuple[int, int]] = {}
+        self.links: dict[tuple[int, int], str] = {}
+        self.result = CopyResult()
+        self.hasher = hashlib.sha256()
+        self.last_file_digest = ""
+
+    def close(self) -> None:
+        try:
+            for rel in self.created:
+                self._own_dir(rel, PARENT_MODE, None)
+            for rel in sorted(self.dir_times, key=lambda p: (-p.count("/"), p)):
+                parent, name = split_parent(rel)
+                pfd, _ = self.tree.open_dir(parent)
+                os.utime(name, ns=self.dir_times[rel], dir_fd=pfd, follow_symlinks=False)
+            if self.meta.rootless:
+                self.tree.restore_modes()
+        finally:
+            self.tree.close()
+
+    # -- ownership ------------------------------------------------------------------------------
+
+    def _own(self, pfd: int, name: str, rel: str, st_mode: int, rdev: int | None = None) -> None:
+        """Give ``name`` its owner: chown as root, a side-record entry rootless."""
+        uid, gid = self.meta.owner
+        if self.meta.rootless:
+            device = stat.S_ISCHR(st_mode) or stat.S_ISBLK(st_mode)
+            self.record.set(
+                rel,
+                OwnershipEntry(
+                    uid,
+                    gid,
+                    st_mode if device else None,
+                    (os.major(rdev), os.minor(rdev)) if device and rdev is not None else None,
+                ),
+            )
+        else:
+            os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        self.result.written.append(rel)
+
+    def _own_dir(self, rel: str, mode: int, times: tuple[int, int] | None) -> None:
+        parent, name = split_parent(rel)
+        pfd, _ = self.tree.open_dir(parent)
+        self._own(pfd, name, rel, stat.S_IFDIR | mode)
+        self._dir_mode(pfd, name, rel, mode)
+        if times is not None:
+            self.dir_times[rel] = times
+
+    def _dir_mode(self, pfd: int, name: str, rel: str, mode: int) -> None:
+        if self.meta.rootless and mode & 0o700 != 0o700:
+            os.chmod(name, mode | 0o700, dir_fd=pfd, follow_symlinks=False)
+            self.tree.defer_mode(rel, mode)
+        else:
+            os.chmod(name, mode, dir_fd=pfd, follow_symlinks=False)
+        self.tree.changed(rel)
+
+    # -- entries --------------------------------------------------------------------------------
+
+    def _note(self, rel: str, kind: bytes, data: bytes = b"") -> None:
+        self.hasher.update(rel.encode("utf-8", "surrogateescape") + b"\0" + kind + b"\0" + data)
+
+    def _clear(self, pfd: int, name: str, rel: str, keep_dir: bool) -> bool:
+        """Remove what is at ``name`` unless it is a directory and ``keep_dir``; True if a
+        directory was kept."""
+        try:
+            st = os.lstat(name, dir_fd=pfd)
+        except FileNotFoundError:
+            return False
+        if keep_dir and stat.S_ISDIR(st.st_mode):
+            return True
+        self.tree.forget(rel)
+        remove_at(pfd, name, force_writable=self.meta.rootless)
+        self.record.drop_subtree(rel)
+        return False
+
+    def directory(self, rel: str, st: os.stat_result | None) -> None:
+        """Make directory ``rel`` (canonical); ``st`` of its source, None for a plain target."""
+        parent, name = split_parent(rel)
+        pfd, _ = self.tree.open_dir(parent, create=True)
+        if not self._clear(pfd, name, rel, keep_dir=True):
+            os.mkdir(name, 0o700, dir_fd=pfd)
+        mode, times = PARENT_MODE, None
+        if st is not None:  # a copied directory: its mode (or --chmod) and times
+            mode = stat.S_IMODE(st.st_mode) if self.meta.chmod is None else self.meta.chmod
+            times = (st.st_atime_ns, st.st_mtime_ns)
+        self._own_dir(rel, mode, times)
+        self.result.dirs += 1
+        self._note(rel, b"d")
+
+    def entry(self, source: Path, st: os.stat_result, rel: str) -> None:
+        """Copy one non-directory ``source`` to ``rel`` (canonical parent)."""
+        self.tree.trim()
+        parent, name = split_parent(rel)
+        pfd, _ = self.tree.open_dir(parent, create=True)
+        self._clear(pfd, name, rel, keep_dir=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if self.meta.chmod is not None and not stat.S_ISLNK(st.st_mode):
+            mode = self.meta.chmod
+        times = (st.st_atime_ns, st.st_mtime_ns)
+        if stat.S_ISREG(st.st_mode):
+            if st.st_nlink > 1 and (st.st_dev, st.st_ino) in self.links:
+                first = self.links[(st.st_dev, st.st_ino)]
+                fparent, fname = split_parent(first)
+                ffd, _ = self.tree.open_dir(fparent)
+                os.link(fname, name, src_dir_fd=ffd, dst_dir_fd=pfd, follow_symlinks=False)
+                self.result.links += 1
+                self._note(rel, b"h", first.encode())
+                if self.meta.rootless:
+                    self.record.set(rel, self.record.get(first) or OwnershipEntry(0, 0))
+                return
+            self._file(source, pfd, name, rel, mode, times)
+            if st.st_nlink > 1:
+                self.links[(st.st_dev, st.st_ino)] = rel
+            return
+        if stat.S_ISLNK(st.st_mode):
+            target = os.readlink(source)
+            os.symlink(target, name, dir_fd=pfd)
+            self._own(pfd, name, rel, st.st_mode)
+            os.utime(name, ns=times, dir_fd=pfd, follow_symlinks=False)
+            self.result.links += 1
+            self._note(rel, b"l", os.fsencode(target))
+            return
+        if stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(name, 0o600, dir_fd=pfd)
+            self._finish_special(pfd, name, rel, stat.S_IFIFO | mode, times)
+            self._note(rel, b"p")
+            return
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            kind = stat.S_IFMT(st.st_mode)
+            if self.meta.rootless:
+                os.close(os.open(name, _NEW_FILE, 0o600, dir_fd=pfd))
+            else:
+                os.mknod(name, kind | 0o600, st.st_rdev, dir_fd=pfd)
+            self._finish_special(pfd, name, rel, kind | mode, times, st.st_rdev)
+            self._note(rel, b"c", f"{st.st_rdev}".encode())
+            return
+        # sockets and other kinds are skipped, as buildah skips them
+
+    def _finish_special(
+        self,
+        pfd: int,
+        name: str,
+        rel: str,
+        full_mode: int,
+        times: tuple[int, int],
+        rdev: int | None = None,
+    ) -> None:
+        self._own(pfd, name, rel, full_mode, rdev)
+        os.chmod(name, stat.S_IMODE(full_mode), dir_fd=pfd, follow_symlinks=False)
+        os.utime(name, ns=times, dir_fd=pfd, follow_symlinks=False)
+        self.result.files += 1
+
+    def _file(
+        self, source: Path, pfd: int, name: str, rel: str, mode: int, times: tuple[int, int]
+    ) -> None:
+        digest = hashlib.sha256()
+        src = os.open(source, _READ)
+        try:
+            dst = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+            try:
+                while chunk := os.read(src, _CHUNK):
+                    digest.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(dst, view) :]
+                    self.result.bytes += len(chunk)
+                if not self.meta.rootless:
+                    os.fchown(dst, *self.meta.owner)
+                os.fchmod(dst, mode)
+                os.utime(dst, ns=times)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        if self.meta.rootless:
+            self._own(pfd, name, rel, stat.S_IFREG | mode)
+        else:
+            self.result.written.append(rel)
+        self.result.files += 1
+        self._note(rel, b"f", digest.digest())
+        self.last_file_digest = digest.hexdigest()
+
+    def tree_copy(self, source: Path, rel: str) -> None:
+        """Copy the contents of host directory ``source`` into directory ``rel``."""
+        with os.scandir(source) as entries:
+            children = sorted(entries, key=lambda e: e.name)
+        for child in children:
+            child_rel = f"{rel}/{child.name}" if rel else child.name
+            st = child.stat(follow_symlinks=False)
+            if stat.S_ISDIR(st.st_mode):
+                self.directory(child_rel, st)
+                self.tree_copy(Path(child.path), child_rel)
+            else:
+                self.entry(Path(child.path), st, child_rel)
+
+
+def _target(dest: str, workdir: str) -> tuple[str, bool]:
+    """The cleaned destination inside the rootfs and whether it was written as a directory."""
+    text = dest if dest.startswith("/") else f"{workdir.rstrip('/')}/{dest}"
+    as_dir = dest.endswith(("/", "/.")) or dest in ("", ".")
+    return clean_entry_name(text, allow_root=True), as_dir
+
+
+def _existing_dir(tree: RootDir, rel: str) -> str | None:
+    """The canonical path of ``rel`` when it is a directory in the rootfs (links followed
+    inside the root), else None."""
+    from boxwright.errors import LayerError
+
+    try:
+        _, canon = tree.open_dir(rel)
+    except (FileNotFoundError, NotADirectoryError, LayerError):
+        return None
+    return canon
+
+
+def copy_into(
+    root: Path,
+    record: OwnershipRecord,
+    sources: Sequence[Path],
+    dest: str,
+    *,
+    workdir: str = "/",
+    owner: tuple[int, int] = (0, 0),
+    chmod: int | None = None,
+    contents_only: bool = True,
+    rootless: bool | None = None,
+) -> CopyResult:
+    """Copy host ``sources`` to ``dest`` inside the rootfs ``root`` (module docstring rules).
+
+    ``record`` is the container's side record (updated in place; the caller saves it).
+    ``rootless`` defaults to "not running as root".
+    """
+    meta = _Meta(owner, chmod, os.geteuid() != 0 if rootless is None else rootless)
+    rel, as_dir = _target(dest, workdir)
+    copier = _Copier(root, record, meta)
+    try:
+        existing = _existing_dir(copier.tree, rel)
+        into = as_dir or existing is not None
+        if len(sources) > 1 and not into:
+            raise UsageError(
+                f"copying {len(sources)} sources needs a directory destination: "
+                f"end {dest!r} with '/' or create it first"
+            )
+        if existing is None and into:
+            copier.directory(rel, None)
+            existing = _existing_dir(copier.tree, rel)
+        for source in sources:
+            real = Path(os.path.realpath(source))  # a top-level link is followed
+            st = os.stat(real)
+            if stat.S_ISDIR(st.st_mode):
+                if contents_only and existing is not None:
+                    target = existing
+                elif contents_only:
+                    copier.directory(rel, None)
+                    target = _existing_dir(copier.tree, rel) or rel
+                else:
+                    target = (
+                        f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+                    )
+                    copier.directory(target, st)
+                copier.tree_copy(real, target)
+            else:
+                target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+                if not target:
+                    raise UsageError(f"cannot replace the root directory with {source}")
+                copier.entry(real, st, target)
+        kind = "multi"
+        if len(sources) == 1:
+            kind = "dir" if os.path.isdir(sources[0]) else "file"
+        if kind == "file" and copier.last_file_digest:
+            copier.result.digest = f"file:{copier.last_file_digest}"
+        else:
+            copier.result.digest = f"{kind}:{copier.hasher.hexdigest()}"
+    finally:
+        copier.close()
+    return copier.result
+
+
+# -- archives -------------------------------------------------------------------------------
+
+_ARCHIVE_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"BZh", "bzip2"),
+)
+
+
+def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
+    """The uncompressed bytes of ``path`` and the compression name (``none`` when plain)."""
+    raw = path.open("rb")
+    head = raw.read(6)
+    raw.seek(0)
+    for magic, name in _ARCHIVE_MAGIC:
+        if head.startswith(magic):
+            if name in ("gzip", "zstd"):
+                from boxwright.layer.compression import decompress
+
+                return decompress(raw, name, threaded=False), name
+            if name == "xz":
+                import lzma
+
+                return lzma.open(raw, "rb"), name
+            import bz2
+
+            return bz2.open(raw, "rb"), name
+    return raw, "none"
+
+
+def _is_tar_header(block: bytes) -> bool:
+    """Whether a 512-byte block is a tar header: ustar magic, or a valid v7 checksum."""
+    if len(block) < 512 or block == bytes(512):
+        return False
+    if block[257:262] == b"ustar":
+        return True
+    try:
+        stored = int(block[148:156].strip(b"\0 ") or b"-1", 8)
+    except ValueError:
+        return False
+    computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
+    return stored == computed
+
+
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` is a (possibly compressed) tar archive that ``add`` extracts."""
+    import lzma
+
+    if not path.is_file():
+        return False
+    try:
+        stream, _ = _open_decompressed(path)
+        with stream:
+            return _is_tar_header(stream.read(512))
+    except (OSError, EOFError, BoxwrightError, ValueError, lzma.LZMAError):
+        return False
+
+
+def extract_archive(
+    root: Path,
+    record: OwnershipRecord,
+    archive: Path,
+    dest: str,
+    *,
+    workdir: str = "/",
+    rootless: bool | None = None,
+) -> list[str]:
+    """Extract ``archive`` into directory ``dest`` of the rootfs; return the paths written.
+
+    The destination is created when missing (owned by 0:0, mode 0755); the tar is applied
+    with :func:`~boxwright.layer.apply.apply_layer` (contained names, links, whiteouts,
+    owners kept). Rootless, the side record gets an explicit entry for every written path.
+    """
+    from boxwright.layer.apply import ApplyOptions, apply_layer
+
+    rootless = os.geteuid() != 0 if rootless is None else rootless
+    rel, _ = _target(dest if dest.endswith("/") else dest + "/", workdir)
+    copier = _Copier(root, record, _Meta((0, 0), None, rootless))
+    try:
+        canon = _existing_dir(copier.tree, rel)
+        if canon is None:
+            copier.directory(rel, None)
+            canon = _existing_dir(copier.tree, rel) or rel
+    finally:
+        copier.close()
+    local = OwnershipRecord()
+    stream, _ = _open_decompressed(archive)
+    with stream:
+        result = apply_layer(
+            root.joinpath(*canon.split("/")) if canon else root,
+            stream,
+            ApplyOptions(rootless=rootless, ownership=local),
+        )
+    prefix = f"{canon}/" if canon else ""
+    written = sorted(result.written)
+    if rootless:
+        for path in written:
+            record.set(prefix + path, local.get(path) or OwnershipEntry(0, 0))
+    return [prefix + p for p in written]
+
+
+# -- downloads ------------------------------------------------------------------------------
+
+
+def download(
+    url: str,
+    directory: Path,
+    *,
+    checksum: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Path, str, int | None]:
+    """Fetch ``url`` into a new file under ``directory``; return (path, file name, mtime).
+
+    The file name is the last path component of the URL (``index.html`` when there is
+    none); the mtime comes from ``Last-Modified`` when the server sends it. With
+    ``checksum`` (``sha256:<hex>``) the content is verified while it is written and a
+    mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file.
+    """
+    import email.utils
+    import tempfile
+    from urllib.parse import unquote, urlparse
+
+    import httpx
+
+    from boxwright.errors import DigestMismatchError, TransportError
+    from boxwright.oci.digest import Digest
+
+    expected = Digest.parse(checksum) if checksum else None
+    name = unquote(urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]) or "index.html"
+    fd, tmp = tempfile.mkstemp(prefix=".download-", dir=directory)
+    path = Path(tmp)
+    hasher = hashlib.new(expected.algorithm if expected else "sha256")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+                    if response.status_code != 200:
+                        raise TransportError(
+                            f"downloading {url} failed: HTTP {response.status_code}"
+                        )
+                    modified = response.headers.get("last-modified")
+                    for chunk in response.iter_bytes(_CHUNK):
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+            except httpx.HTTPError as error:
+                raise TransportError(f"downloading {url} failed: {error}") from None
+            out.flush()
+            os.fsync(out.fileno())
+        if expected is not None and hasher.hexdigest() != expected.encoded:
+            raise DigestMismatchError(
+                f"{url} has digest {expected.algorithm}:{hasher.hexdigest()}, "
+                f"not the expected {expected}"
+            )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    mtime: int | None = None
+    if modified:
+        try:
+            mtime = int(email.utils.parsedate_to_datetime(modified).timestamp())
+        except (TypeError, ValueError):
+            mtime = None
+    return path, name, mtime
+
+
+def is_url(source: str) -> bool:
+    """Whether an ``add`` source is an http(s) URL."""
+    return source.startswith(("http://", "https://"))
+
+
+__all__ = [
+    "CopyResult",
+    "copy_into",
+    "download",
+    "expand_sources",
+    "extract_archive",
+    "is_archive",
+    "is_url",
+    "parse_chmod",
+    "resolve_owner",
+]
