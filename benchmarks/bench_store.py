@@ -173,9 +173,21 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
         )
     ]
     info = machine()
+    info["buildah"] = run(["buildah", "--version"]).stdout.decode().strip()
+    info["boxwright driver"] = _driver(workdir / "boxwright-root")
     info["base"] = "Debian bookworm minbase (mmdebstrap), one layer, loaded into both stores"
     info["work directory"] = str(workdir)
     return rows, info
+
+
+def _driver(root: Path) -> str:
+    """The rootfs driver boxwright chose for its containers in this run (from the probe)."""
+    import json
+
+    probe = root / "overlay-probe.json"
+    if not probe.exists():
+        return "copy (no overlay probe recorded)"
+    return "overlay" if json.loads(probe.read_text()).get("overlay") else "copy"
 
 
 def section(rows: list[Row], info: dict[str, str], runs: int, files: int) -> str:

@@ -46,13 +46,12 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     rows = sorted(line.split()[:3] for line in lines[1:])
-    layout = f"localhost{images[0].layout}"
     assert rows == sorted(
         [
-            [layout, "t0", images[0].id[:12]],
+            ["localhost/t0", "latest", images[0].id[:12]],
             ["localhost/app", "1", images[0].id[:12]],
             ["quay.io/x/app", "2", images[0].id[:12]],
-            [layout, "t1", images[1].id[:12]],
+            ["localhost/t1", "latest", images[1].id[:12]],
         ]
     )
     assert all(" ago " in line and line.endswith(" B") for line in lines[1:])
@@ -61,7 +60,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     assert sorted(quiet.stdout.split()) == sorted([images[0].id, images[1].id])
     data = json.loads(bw(root, "images", "--format", "json").stdout)
     by_id = {d["Id"]: d for d in data}
-    assert by_id[images[0].id]["Names"] == [f"{layout}:t0", "localhost/app:1", "quay.io/x/app:2"]
+    assert by_id[images[0].id]["Names"] == ["localhost/t0:latest", "localhost/app:1", "quay.io/x/app:2"]
     assert by_id[images[0].id]["Digest"] == images[0].manifest_digest
     assert by_id[images[0].id]["Size"] == images[0].size
     assert by_id[images[0].id]["Created"] == 1704164645  # 2024-01-02T03:04:05Z
@@ -73,7 +72,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     assert refused.stderr.startswith("Error: image ") and "use --force" in refused.stderr
     forced = bw(root, "rmi", "-f", images[0].id)
     assert forced.stdout.splitlines() == [
-        f"Untagged: {layout}:t0",
+        "Untagged: localhost/t0:latest",
         "Untagged: quay.io/x/app:2",
         f"Deleted: {images[0].id}",
     ]

@@ -105,7 +105,7 @@ def test_unprivileged_user_has_its_own_store(
 
         seen = as_user(uid, gid, work)
         assert seen["root"] == str(home / "data" / "boxwright")
-        assert seen["names"] == (f"localhost{home}/layout:v1", "localhost/mine:1")
+        assert seen["names"] == ("localhost/v1:latest", "localhost/mine:1")
         assert seen["untagged"] == ["Untagged: localhost/mine:2"]
         assert seen["id"] == image.id
         assert (seen["mode"], seen["owner"]) == (0o700, uid)

@@ -111,9 +111,12 @@ def test_pulled_names_follow_podman() -> None:
 
     assert name("docker://busybox") == "docker.io/library/busybox:latest"
     assert name("docker://localhost:5000/a/b:2") == "localhost:5000/a/b:2"
-    assert name("oci:/tmp/lay:v1") == "localhost/tmp/lay:v1"
-    assert name("oci:/tmp/lay") == "localhost/tmp/lay:latest"
-    assert name("dir:/tmp/Upper") is None  # not a valid name: stored untagged
+    assert name("oci:/tmp/lay:v1") == "localhost/v1:latest"
+    assert name("oci:/tmp/lay:app:1") == "localhost/app:1"
+    assert name("oci-archive:/tmp/lay.tar:quay.io/x/app:2") == "quay.io/x/app:2"
+    assert name("oci:/tmp/lay") is None  # a path is not a name: stored untagged
+    assert name("oci:/tmp/lay:Upper") is None  # not a valid name
+    assert name("dir:/tmp/lay") is None
     assert name("docker-archive:/x.tar:app:3") == "docker.io/library/app:3"
     assert name("docker-archive:/x.tar") is None
 
@@ -122,7 +125,7 @@ def test_pull_twice_is_a_no_op_and_store_pull_is_refused(
     store: Store, oci_image: MadeImage
 ) -> None:
     first = pull(oci_image.ref, store=store)
-    assert first.names == (f"localhost{oci_image.layout}:latest",)
+    assert first.names == (f"localhost/{oci_image.ref.rpartition(':')[2]}:latest",)
     again = pull(oci_image.ref, store=store)
     assert (again.id, again.manifest) == (first.id, first.manifest)
     with pytest.raises(UsageError, match="is in the local store already"):

@@ -4,8 +4,10 @@
   A reference without a transport prefix is a registry image (``busybox`` is
   ``docker://docker.io/library/busybox:latest``), as ``podman pull`` reads it. The stored name
   is the registry reference for ``docker://``; the archive's ``NAME:TAG`` for
-  ``docker-archive:``; ``localhost/PATH:TAG`` for ``oci:``, ``oci-archive:`` and ``dir:``
-  (podman's rule for local sources, keeping the layout's tag); ``name=`` overrides it.
+  ``docker-archive:``; for ``oci:`` and ``oci-archive:`` the layout's image name normalized
+  (``oci:dir:app:1`` is ``localhost/app:1``, ``oci:dir:v1`` is ``localhost/v1:latest``) and no
+  name when the reference gives none; no name for ``dir:`` (a path is not a name) — podman's
+  rule (containers/common libimage); ``name=`` overrides it.
 * :func:`push` copies a stored image to any reference; without a destination, to the registry
   its own name names (``push localhost:5000/app`` is ``docker://localhost:5000/app:latest``),
   as ``podman push NAME`` does. A destination without a transport prefix is a registry.
@@ -13,7 +15,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from boxwright.errors import InvalidReferenceError, UsageError
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
-
-_TAG = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
-
 
 def _registry_or(text: str) -> TransportReference:
     """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
@@ -45,13 +43,12 @@ def pulled_name(ref: TransportReference) -> str | None:
     """The name a pulled image gets in the store (see the module docstring); None: untagged."""
     if ref.transport == "docker":
         return ref.path
-    if ref.transport == "docker-archive":
-        return ref.image or None
-    tag = ref.image if ref.image and _TAG.fullmatch(ref.image) else "latest"
-    try:
-        return normalize_name(f"localhost/{ref.path.strip('/')}:{tag}")
-    except InvalidReferenceError:
-        return None
+    if ref.transport in ("docker-archive", "oci", "oci-archive") and ref.image:
+        try:
+            return normalize_name(ref.image)
+        except InvalidReferenceError:
+            return None
+    return None
 
 
 def pull(
