@@ -60,7 +60,11 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     assert sorted(quiet.stdout.split()) == sorted([images[0].id, images[1].id])
     data = json.loads(bw(root, "images", "--format", "json").stdout)
     by_id = {d["Id"]: d for d in data}
-    assert by_id[images[0].id]["Names"] == ["localhost/t0:latest", "localhost/app:1", "quay.io/x/app:2"]
+    assert by_id[images[0].id]["Names"] == [
+        "localhost/t0:latest",
+        "localhost/app:1",
+        "quay.io/x/app:2",
+    ]
     assert by_id[images[0].id]["Digest"] == images[0].manifest_digest
     assert by_id[images[0].id]["Size"] == images[0].size
     assert by_id[images[0].id]["Created"] == 1704164645  # 2024-01-02T03:04:05Z

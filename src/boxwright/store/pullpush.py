@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
+
 def _registry_or(text: str) -> TransportReference:
     """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
     from boxwright.transport.reference import parse_transport_reference
