@@ -23,12 +23,14 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from userhelpers import User, throwaway_user
 
 BUILDAH = shutil.which("buildah")
 SKOPEO = shutil.which("skopeo")
@@ -112,6 +114,16 @@ def _make_context(ctx: Path) -> None:
     suid.chmod(0o4755)
     (ctx / "tmp").mkdir()
     (ctx / "tmp").chmod(0o1777)
+
+
+@pytest.fixture(scope="session")
+def unprivileged_user() -> Iterator[User]:
+    """A throw-away unprivileged system account for the whole run (``userhelpers.User``).
+
+    Run code as it with :func:`userhelpers.as_user`; skips when not root or without useradd.
+    """
+    with throwaway_user("bxu") as user:
+        yield user
 
 
 @pytest.fixture(scope="session")

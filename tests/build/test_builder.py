@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from build_helpers import User, as_user
 
 from boxwright.build import Builder
 from boxwright.copy import copy_image
 from boxwright.errors import ContainerNotFoundError
 from boxwright.store.store import Store
+from userhelpers import User, as_user, chown_tree
 
 SKOPEO = shutil.which("skopeo")
 UMOCI = shutil.which("umoci")
@@ -137,18 +137,16 @@ def test_step_by_step_build_opened_by_skopeo_and_umoci(
 
 
 def test_rootless_build_gives_the_same_layers(
-    peer_images: Any, build_user: User, user_dir: Path, tmp_path: Path, source: Path
+    peer_images: Any, unprivileged_user: User, user_dir: Path, tmp_path: Path, source: Path
 ) -> None:
     layout = user_dir / "base"
     shutil.copytree(peer_images.oci, layout)
     user_source = user_dir / "app.conf"
     shutil.copy2(source, user_source)
-    for dirpath, dirnames, filenames in os.walk(user_dir):
-        for name in [*dirnames, *filenames, "."]:
-            os.lchown(os.path.join(dirpath, name), build_user.uid, build_user.gid)
+    chown_tree(user_dir, unprivileged_user)
     base = f"oci:{layout}:{peer_images.tag}"
     as_root = _build(str(tmp_path / "store"), base, str(source))
-    rootless = as_user(build_user, _build, str(user_dir / "store"), base, str(user_source))
+    rootless = as_user(unprivileged_user, _build, str(user_dir / "store"), base, str(user_source))
     assert rootless["layers"] == as_root["layers"]
     assert rootless["id"] == as_root["id"]
 

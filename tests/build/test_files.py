@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from build_helpers import User, as_user
 
 from boxwright.build.files import (
     copy_into,
@@ -34,6 +33,7 @@ from boxwright.build.files import (
 )
 from boxwright.errors import DigestMismatchError, TransportError, UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from userhelpers import User, as_user
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="checks real owners: needs root")
 MTIME = 1_600_000_000
@@ -214,15 +214,16 @@ def _rootless_copy(root: str, source: str) -> tuple[dict[str, tuple[int, int]], 
     )
 
 
-def test_rootless_owners_go_to_the_side_record(build_user: User, user_dir: Path) -> None:
+def test_rootless_owners_go_to_the_side_record(unprivileged_user: User, user_dir: Path) -> None:
+    user = unprivileged_user
     (user_dir / "rootfs").mkdir()
     source = user_dir / "one.txt"
     source.write_text("one\n")
     for path in (user_dir / "rootfs", source):
-        os.chown(path, build_user.uid, build_user.gid)
-    entries, on_disk = as_user(build_user, _rootless_copy, str(user_dir), str(source))
+        os.chown(path, user.uid, user.gid)
+    entries, on_disk = as_user(user, _rootless_copy, str(user_dir), str(source))
     assert entries == {"data": (1000, 1000), "data/one.txt": (1000, 1000)}
-    assert on_disk == (0o640, build_user.uid, build_user.gid)
+    assert on_disk == (0o640, user.uid, user.gid)
     saved = OwnershipRecord.load(user_dir / "ownership.json")
     assert saved.get("data/one.txt") == OwnershipEntry(1000, 1000)
 

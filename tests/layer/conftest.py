@@ -1,5 +1,6 @@
 """Fixtures for the layer read/apply tests: an in-memory tar builder, an outside sentinel,
-and an unprivileged user for the rootless tests (created with useradd, removed at the end)."""
+and the session's unprivileged user (``userhelpers``) with a Python it can run, for the
+rootless tests."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import userhelpers
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SENTINEL_TEXT = b"host file: must never change\n"
@@ -178,42 +180,27 @@ class User:
 
 
 @pytest.fixture(scope="session")
-def unprivileged() -> Iterator[User]:
-    """A throwaway system user (requires root, useradd and setpriv, which the CI image has)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a test user needs root")
-    for tool in ("useradd", "userdel", "setpriv"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    name = f"bwl{uuid.uuid4().hex[:10]}"
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        check=True,
-    )
-    try:
-        import pwd
-
-        entry = pwd.getpwnam(name)
-        python = ""
-        for candidate in (sys.executable, shutil.which("python3") or "", "/usr/bin/python3"):
-            if not candidate:
-                continue
-            probe = subprocess.run(
-                [
-                    "setpriv",
-                    f"--reuid={entry.pw_uid}",
-                    f"--regid={entry.pw_gid}",
-                    "--clear-groups",
-                    candidate,
-                    "-c",
-                    "import tarfile",
-                ],
-                capture_output=True,
-            )
-            if probe.returncode == 0:
-                python = candidate
-                break
-        assert python, "no Python interpreter is usable by an unprivileged user"
-        yield User(name, entry.pw_uid, entry.pw_gid, python)
-    finally:
-        subprocess.run(["userdel", name], check=False)
+def unprivileged(unprivileged_user: userhelpers.User) -> User:
+    """The session's throw-away user (``tests/conftest.py``) with a Python it can run through
+    setpriv (requires root, useradd and setpriv, which the CI image has)."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not installed")
+    uid, gid = unprivileged_user.uid, unprivileged_user.gid
+    for candidate in (sys.executable, shutil.which("python3") or "", "/usr/bin/python3"):
+        if not candidate:
+            continue
+        probe = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={gid}",
+                "--clear-groups",
+                candidate,
+                "-c",
+                "import tarfile",
+            ],
+            capture_output=True,
+        )
+        if probe.returncode == 0:
+            return User(unprivileged_user.name, uid, gid, candidate)
+    raise AssertionError("no Python interpreter is usable by an unprivileged user")

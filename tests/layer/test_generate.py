@@ -7,7 +7,6 @@ import io
 import json
 import logging
 import os
-import pwd
 import shutil
 import socket
 import stat
@@ -15,8 +14,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from boxwright.layer.generate import GenerateOptions, GenerateResult, generate_l
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.snapshot import Snapshot
 from boxwright.layer.tarwriter import REGULAR, SYMLINK, TarHeader, TarWriter
+from userhelpers import User, as_user
 
 T0 = 1_600_000_000
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="creating devices and chown need root")
@@ -588,56 +587,6 @@ def test_speed_of_snapshot_and_generate(fast_tmp: Path) -> None:
 # -- rootless -------------------------------------------------------------------------------------
 
 
-def as_user(uid: int, gid: int, func: Callable[[], bytes]) -> bytes:
-    """Run ``func`` in a forked child that dropped to ``uid``/``gid`` with no groups.
-
-    This is what ``setpriv --reuid --regid --clear-groups`` does; a fork is used rather than
-    ``setpriv python -c`` because the test interpreter may live where that user cannot read it
-    (e.g. under ``/root``), and every module the child needs is already loaded.
-    """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_fd)
-        status = 0
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            payload = b"ok:" + func()
-        except BaseException:
-            payload = b"error:" + traceback.format_exc().encode()
-            status = 1
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
-        os._exit(status)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    kind, _, value = data.partition(b":")
-    assert kind == b"ok", value.decode()
-    return value
-
-
-@pytest.fixture
-def unprivileged_user() -> Iterator[tuple[int, int]]:
-    """A throw-away account (uid, gid); creating it needs root."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a user needs root")
-    name = f"bwgen{os.getpid() % 100000}"
-    subprocess.run(
-        ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        entry = pwd.getpwnam(name)
-        yield entry.pw_uid, entry.pw_gid
-    finally:
-        subprocess.run(["userdel", name], capture_output=True, check=False)
-
-
 @pytest.fixture
 def public_tmp() -> Iterator[Path]:
     """A directory every user can traverse (pytest's tmp_path is private to root)."""
@@ -649,10 +598,8 @@ def public_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def test_rootless_generate_maps_own_ids_to_root(
-    public_tmp: Path, unprivileged_user: tuple[int, int]
-) -> None:
-    uid, gid = unprivileged_user
+def test_rootless_generate_maps_own_ids_to_root(public_tmp: Path, unprivileged_user: User) -> None:
+    uid, gid = unprivileged_user.uid, unprivileged_user.gid
     root = public_tmp / "rootfs"
     write(root / "etc" / "passwd", b"root:x:0:0::/root:/bin/sh\n")
     write(root / "home" / "user" / "notes", b"mine", 0o640)
@@ -678,7 +625,7 @@ def test_rootless_generate_maps_own_ids_to_root(
             raise AssertionError(f"second layer not empty: {again}")
         return out.getvalue()
 
-    got = {m.name: m for m in members(as_user(uid, gid, generate))}
+    got = {m.name: m for m in members(as_user(unprivileged_user, generate))}
     owners = {name: (m.uid, m.gid) for name, m in got.items()}
     assert owners == {
         "dev": (0, 0),

@@ -7,6 +7,8 @@
   :class:`store_helpers.MadeImage` (``.ref``, ``.id``, ``.manifest_digest``, ...).
 * ``make_image`` — the factory behind it: ``make_image(seed="x", tag="t", layers=2,
   big_layer_mib=0)`` writes into ``tmp_path / "layouts"`` (one layout, many tags).
+* ``base`` — the buildah-made test image (``peer_images``) imported into ``store`` under
+  :data:`container_helpers.PEER_NAME`, as its :class:`~boxwright.store.images.ImageRecord`.
 * ``cli`` — run ``boxwright ARGS...`` in-process (click's runner, stderr kept apart) with
   ``--root`` set to ``store_root``; returns the click ``Result``.
 """
@@ -18,14 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from container_helpers import PEER_NAME, import_oci
 from store_helpers import MadeImage, make_oci_image
 
 from boxwright.store import Store
+from boxwright.store.images import ImageRecord
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def base(store: Store, peer_images: Any) -> ImageRecord:
+    return import_oci(store, peer_images.oci, peer_images.tag, [PEER_NAME])
 
 
 @pytest.fixture

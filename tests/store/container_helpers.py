@@ -1,10 +1,10 @@
 """Helpers for the snapshot, container and commit tests (a uniquely named module, so importing
 it never collides with another test directory's helpers).
 
+* :data:`PEER_NAME` is the name the store tests give the buildah-made test image
+  (``peer_images``; the ``base`` fixture of ``conftest.py`` imports it);
 * :func:`import_oci` puts an image of an OCI layout into a store by hand (blobs, then
   ``ImageStore.add``), so these tests depend on nothing but the store's own blob and image API;
-* :func:`as_user` runs a function in a forked child that dropped to an unprivileged user (the
-  interpreter of the test run may be unreadable to that user, so no new process is exec'd);
 * :func:`layer_members` lists what a layer blob holds, for exact assertions.
 """
 
@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import pickle
 import tarfile
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +20,8 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
+
+PEER_NAME = "localhost/boxwright-test:latest"
 
 
 def import_oci(store: Store, layout: Path, tag: str, names: list[str]) -> ImageRecord:
@@ -43,35 +41,6 @@ def import_oci(store: Store, layout: Path, tag: str, names: list[str]) -> ImageR
                 stream, Descriptor(desc["mediaType"], Digest.parse(desc["digest"]), desc["size"])
             )
     return store.images.add(manifest_raw, entry["mediaType"], names)
-
-
-def as_user(uid: int, gid: int, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``func(*args, **kwargs)`` in a child process as ``uid:gid``; return or re-raise."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_fd)
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            outcome: tuple[str, Any] = ("ok", func(*args, **kwargs))
-        except BaseException as error:
-            outcome = ("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
-        with os.fdopen(write_fd, "wb") as out:
-            try:
-                out.write(pickle.dumps(outcome))
-            except Exception as error:
-                out.write(pickle.dumps(("error", f"unpicklable result: {error}")))
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data)
-    if kind == "error":
-        raise AssertionError(f"as uid {uid}: {value}")
-    return value
 
 
 def layer_members(store: Store, digest: Digest) -> dict[str, tuple[str, int, int, int, bytes]]:

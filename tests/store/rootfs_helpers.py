@@ -1,5 +1,6 @@
 """Helpers of the rootfs driver tests: snapshot stacks built from hand-made layers, the script
-of container operations both drivers run, and running code as an unprivileged user.
+of container operations both drivers run. The rootless tests run code as an unprivileged user
+through ``userhelpers.as_user``; the modules its child needs are imported here.
 
 Snapshots are made the way the store makes them (each layer applied alone in overlay format,
 with the snapshots below as ``overlay_lowers``), in a plain directory: the drivers only read
@@ -11,10 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import tarfile
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,29 +159,3 @@ def tar_names(data: bytes) -> list[str]:
     """The entry names of an uncompressed tar, in order."""
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         return [m.name for m in tar]
-
-
-def as_user(uid: int, gid: int, func: Callable[..., Any], *args: Any) -> Any:
-    """Run ``func(*args)`` in a forked child as ``uid:gid``; return or re-raise its outcome."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            outcome: tuple[str, Any] = ("ok", func(*args))
-        except BaseException as error:
-            outcome = ("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(pickle.dumps(outcome))
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data)
-    if kind == "error":
-        raise AssertionError(f"as uid {uid}: {value}")
-    return value

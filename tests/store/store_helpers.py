@@ -2,7 +2,7 @@
 
 :func:`make_oci_image` writes an OCI layout holding one image of ``layers`` gzip layers with
 distinct content (``seed`` makes images differ), and returns what it wrote, so a test can
-compare digests exactly.
+compare digests exactly. :func:`run_in_processes` races forked workers on one store.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import gzip
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import tarfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,3 +197,17 @@ def make_oci_image(
         tuple(diff_ids),
         len(config_raw) + sum(int(str(d["size"])) for d in descs),
     )
+
+
+def run_in_processes(
+    target: Callable[..., object], argsets: Iterable[tuple[object, ...]], timeout: float = 60
+) -> None:
+    """Run ``target(*args)`` for every ``args`` of ``argsets``, each in its own forked process,
+    all at once; every process must exit with status 0 within ``timeout`` seconds."""
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=target, args=args) for args in argsets]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout)
+        assert proc.exitcode == 0, f"worker {proc.pid} failed ({proc.exitcode})"

@@ -8,42 +8,30 @@ import functools
 import json
 import multiprocessing
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from container_helpers import as_user, config_of, import_oci, layer_members, manifest_of
+from container_helpers import PEER_NAME, config_of, import_oci, layer_members, manifest_of
+from store_helpers import run_in_processes
 
 from boxwright.errors import UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.oci import mediatype as mt
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
+from userhelpers import User, as_user, chown_tree, owned_dir
 
 pytestmark = pytest.mark.peers
 
-NAME = "localhost/boxwright-test:latest"
 STAMP = 1_700_000_000
 CREATED = "2023-11-14T22:13:20Z"
 SKOPEO = shutil.which("skopeo")
 UMOCI = shutil.which("umoci")
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
-
-
-@pytest.fixture
-def base(store: Store, peer_images: Any) -> ImageRecord:
-    return import_oci(store, peer_images.oci, peer_images.tag, [NAME])
 
 
 def _step(root: Path, ownership: OwnershipRecord, *, rootless: bool = False) -> None:
@@ -65,7 +53,7 @@ def _step(root: Path, ownership: OwnershipRecord, *, rootless: bool = False) -> 
 
 
 def _build(store: Store, name: str, driver: str | None = None, **commit: Any) -> ImageRecord:
-    record = store.containers.create(NAME, driver=driver)
+    record = store.containers.create(PEER_NAME, driver=driver)
     rootless = os.geteuid() != 0
     store.containers.with_rootfs(record.name, functools.partial(_step, rootless=rootless))
     config = json.loads(json.dumps(record.config))
@@ -95,7 +83,7 @@ def test_step_by_step_build_is_read_by_skopeo_and_umoci(
             "created_by": "/bin/sh -c #(nop) COPY file:x in /app",
             "empty_layer": True,
         },
-        {"created": CREATED, "created_by": "COPY app /app", "comment": f"FROM {NAME}"},
+        {"created": CREATED, "created_by": "COPY app /app", "comment": f"FROM {PEER_NAME}"},
     ]
     members = layer_members(store, image.layers[3])
     assert members["app/hello.txt"] == ("0", 0o644, 0, 0, b"hello\n")
@@ -135,19 +123,19 @@ def test_step_by_step_build_is_read_by_skopeo_and_umoci(
 
 
 def test_nothing_changed_gives_an_empty_layer_entry(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     image = store.containers.commit(record.name, "localhost/same:1", timestamp=STAMP)
     assert image.layers == base.layers and image.diff_ids == base.diff_ids
     assert config_of(store, image)["history"][-1] == {
         "created": CREATED,
         "created_by": "/bin/sh",
-        "comment": f"FROM {NAME}",
+        "comment": f"FROM {PEER_NAME}",
         "empty_layer": True,
     }
 
 
 def test_a_second_commit_holds_every_change_again(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     store.containers.with_rootfs(record.name, lambda r, _o: (r / "one").write_text("1\n"))
     first = store.containers.commit(record.name, "localhost/c:1", timestamp=STAMP)
     store.containers.with_rootfs(record.name, lambda r, _o: (r / "two").write_text("2\n"))
@@ -158,7 +146,7 @@ def test_a_second_commit_holds_every_change_again(store: Store, base: ImageRecor
 
 
 def test_docker_format_converts_media_types(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     store.containers.with_rootfs(record.name, lambda r, _o: (r / "x").write_text("x\n"))
     image = store.containers.commit(record.name, "localhost/d:1", format="docker")
     manifest = manifest_of(store, image)
@@ -181,7 +169,7 @@ def test_squash_writes_one_layer_of_the_whole_tree(store: Store, base: ImageReco
     assert len(image.layers) == 1
     config = config_of(store, image)
     assert config["history"] == [
-        {"created": CREATED, "created_by": "/bin/sh", "comment": f"FROM {NAME}"}
+        {"created": CREATED, "created_by": "/bin/sh", "comment": f"FROM {PEER_NAME}"}
     ]
     members = layer_members(store, image.layers[0])
     assert members["bin/busybox"][0] == "0"
@@ -208,32 +196,8 @@ def test_both_drivers_give_the_same_layer(store: Store, base: ImageRecord) -> No
     assert overlay.id == copy.id
 
 
-@pytest.fixture(scope="module")
-def unprivileged() -> Iterator[tuple[int, int]]:
-    """A throw-away unprivileged account: (uid, gid)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a user needs root")
-    name = f"bwc{uuid.uuid4().hex[:10]}"
-    subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        check=True,
-    )
-    try:
-        entry = pwd.getpwnam(name)
-        yield entry.pw_uid, entry.pw_gid
-    finally:
-        subprocess.run(["userdel", name], check=False)
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [*dirnames, *filenames]:
-            os.lchown(os.path.join(dirpath, name), uid, gid)
-    os.lchown(path, uid, gid)
-
-
 def test_root_and_rootless_builds_give_the_same_layers(
-    store: Store, base: ImageRecord, peer_images: Any, unprivileged: tuple[int, int]
+    store: Store, base: ImageRecord, peer_images: Any, unprivileged_user: User
 ) -> None:
     import boxwright.store.rootfs
     import boxwright.store.userns  # noqa: F401
@@ -242,16 +206,10 @@ def test_root_and_rootless_builds_give_the_same_layers(
     root_squash = store.containers.commit(
         store.containers.list()[0].name, "localhost/root-sq:1", squash=True, timestamp=STAMP
     )
-    uid, gid = unprivileged
-    home = Path(f"/tmp/bw-commit-{os.getpid()}")
-    shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(mode=0o700)
-    shutil.copytree(peer_images.oci, home / "layout")
-    _chown_tree(home, uid, gid)
 
-    def rootless_builds() -> dict[str, tuple[str, ...]]:
+    def rootless_builds(home: Path) -> dict[str, tuple[str, ...]]:
         user_store = Store(home / "store")
-        import_oci(user_store, home / "layout", peer_images.tag, [NAME])
+        import_oci(user_store, home / "layout", peer_images.tag, [PEER_NAME])
         auto = _build(user_store, "localhost/rootless:1")
         first = user_store.containers.list()[0]
         squashed = user_store.containers.commit(
@@ -264,10 +222,10 @@ def test_root_and_rootless_builds_give_the_same_layers(
             "squash": tuple(str(d) for d in squashed.layers),
         }
 
-    try:
-        layers = as_user(uid, gid, rootless_builds)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    with owned_dir(unprivileged_user, "bw-commit-") as home:
+        shutil.copytree(peer_images.oci, home / "layout")
+        chown_tree(home, unprivileged_user)
+        layers = as_user(unprivileged_user, rootless_builds, home)
     expected = tuple(str(d) for d in as_root.layers)
     assert layers.pop("squash") == tuple(str(d) for d in root_squash.layers)
     assert set(layers) <= {"overlay", "copy"}
@@ -277,7 +235,7 @@ def test_root_and_rootless_builds_give_the_same_layers(
 def _commit_some(root: str, index: int) -> None:
     store = Store(root)
     for i in range(2):
-        record = store.containers.create(NAME)
+        record = store.containers.create(PEER_NAME)
         text = f"{index}-{i}\n"
         store.containers.with_rootfs(record.name, lambda r, _o, t=text: (r / "who").write_text(t))
         store.containers.commit(record.name, f"localhost/par{index}:{i}", timestamp=STAMP)
@@ -285,13 +243,7 @@ def _commit_some(root: str, index: int) -> None:
 
 
 def test_parallel_commits_and_tags_lose_nothing(store: Store, base: ImageRecord) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_commit_some, args=(str(store.root), n)) for n in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(120)
-        assert proc.exitcode == 0
+    run_in_processes(_commit_some, [(str(store.root), n) for n in range(4)], timeout=120)
     names = {n for image in store.images.list() for n in image.names}
     for n in range(4):
         for i in range(2):
@@ -313,7 +265,7 @@ def test_a_killed_commit_loses_no_earlier_image_and_prune_cleans_up(
     from boxwright.store.gc import prune
 
     earlier = _build(store, "localhost/earlier:1")
-    record = store.containers.create(NAME, name="big")
+    record = store.containers.create(PEER_NAME, name="big")
 
     def fill(root: Path, _o: OwnershipRecord) -> None:
         chunk = os.urandom(1 << 20)

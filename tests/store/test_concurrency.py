@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_helpers import MadeImage
+from store_helpers import MadeImage, run_in_processes
 
 from boxwright.store import Store, pull
 
@@ -86,18 +86,12 @@ def test_parallel_pulls_of_one_image_store_it_once(
     tmp_path: Path, oci_image: MadeImage, workers: int
 ) -> None:
     root = tmp_path / "store"
-    ctx = multiprocessing.get_context("fork")
 
     def one(i: int) -> None:
         pull(oci_image.ref, store=Store(root), name=f"same:{i}")
         os._exit(0)
 
-    procs = [ctx.Process(target=one, args=(i,)) for i in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+    run_in_processes(one, [(i,) for i in range(workers)])
     (record,) = Store(root).images.list()
     assert sorted(record.names) == sorted(f"localhost/same:{i}" for i in range(workers))
     assert os.listdir(root / "tmp") == []

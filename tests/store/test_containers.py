@@ -7,13 +7,13 @@ fresh store, or from scratch; the files are reached through ``with_rootfs`` and 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from container_helpers import import_oci
+from container_helpers import PEER_NAME
+from store_helpers import run_in_processes
 
 from boxwright.errors import ContainerNotFoundError, ImageNotFoundError, StoreError, UsageError
 from boxwright.layer.ownership import OwnershipRecord
@@ -22,18 +22,6 @@ from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
 
 pytestmark = pytest.mark.peers
-
-NAME = "localhost/boxwright-test:latest"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
-
-
-@pytest.fixture
-def base(store: Store, peer_images: Any) -> ImageRecord:
-    return import_oci(store, peer_images.oci, peer_images.tag, [NAME])
 
 
 def test_short_image_name_follows_buildah() -> None:
@@ -44,7 +32,7 @@ def test_short_image_name_follows_buildah() -> None:
 
 
 def test_names_are_buildahs_and_unique(store: Store, base: ImageRecord) -> None:
-    first = store.containers.create(NAME)
+    first = store.containers.create(PEER_NAME)
     second = store.containers.create("boxwright-test")
     third = store.containers.create(base.id[:12])
     scratch = store.containers.create(None)
@@ -55,8 +43,8 @@ def test_names_are_buildahs_and_unique(store: Store, base: ImageRecord) -> None:
         "boxwright-test-working-container-2",
     ]
     assert (scratch.name, scratch2.name) == ("working-container", "working-container-1")
-    assert first.image_id == base.id and first.image_name == NAME
-    assert third.image_name == NAME  # asked by ID, remembered by name
+    assert first.image_id == base.id and first.image_name == PEER_NAME
+    assert third.image_name == PEER_NAME  # asked by ID, remembered by name
     assert scratch.image_id is None and scratch.layer_chain == ()
     assert len(first.id) == 64 and all(c in "0123456789abcdef" for c in first.id)
     assert first.layer_chain == tuple(str(s.chain_id) for s in store.snapshots.ensure(base))
@@ -77,17 +65,17 @@ def base_env(store: Store, base: ImageRecord) -> tuple[str, ...]:
 
 
 def test_explicit_name_clash_and_bad_names(store: Store, base: ImageRecord) -> None:
-    store.containers.create(NAME, name="builder")
+    store.containers.create(PEER_NAME, name="builder")
     with pytest.raises(StoreError, match='"builder" is already in use'):
-        store.containers.create(NAME, name="builder")
+        store.containers.create(PEER_NAME, name="builder")
     with pytest.raises(UsageError, match="invalid container name"):
-        store.containers.create(NAME, name="a/b")
+        store.containers.create(PEER_NAME, name="a/b")
     assert [c.name for c in store.containers.list()] == ["builder"]
     assert sorted(os.listdir(store.layout.containers_dir)) == [store.containers.get("builder").id]
 
 
 def test_lookup_by_name_id_and_prefix(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     assert store.containers.get(record.name) == record
     assert store.containers.get(record.id) == record
     assert store.containers.get(record.id[:6]) == record
@@ -102,7 +90,7 @@ def test_missing_image_is_a_clear_error(store: Store) -> None:
 
 
 def test_update_and_unknown_fields(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     config = dict(record.config, author="me")
     notes = ({"created_by": "COPY a /a", "empty_layer": True},)
     new = store.containers.update(record.name, config=config, history=notes, name="renamed")
@@ -126,26 +114,14 @@ def _label_many(root: str, name: str, count: int) -> None:
 def test_parallel_updates_of_different_containers_lose_nothing(
     store: Store, base: ImageRecord
 ) -> None:
-    names = [store.containers.create(NAME).name for _ in range(4)]
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_label_many, args=(str(store.root), n, 15)) for n in names]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-        assert proc.exitcode == 0
+    names = [store.containers.create(PEER_NAME).name for _ in range(4)]
+    run_in_processes(_label_many, [(str(store.root), n, 15) for n in names])
     for name in names:
         assert store.containers.get(name).config["config"]["Labels"]["step"] == "14"
 
 
 def test_parallel_creates_lose_no_record(store: Store, base: ImageRecord) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_create_some, args=(str(store.root), 3)) for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-        assert proc.exitcode == 0
+    run_in_processes(_create_some, [(str(store.root), 3)] * 4)
     records = store.containers.list()
     names = sorted(r.name for r in records)
     expected = ["boxwright-test-working-container"] + [
@@ -158,11 +134,11 @@ def test_parallel_creates_lose_no_record(store: Store, base: ImageRecord) -> Non
 def _create_some(root: str, count: int) -> None:
     store = Store(root)
     for _ in range(count):
-        store.containers.create(NAME)
+        store.containers.create(PEER_NAME)
 
 
 def test_with_rootfs_reads_and_writes_the_files(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
 
     def edit(root: Path, ownership: OwnershipRecord) -> list[str]:
         (root / "data" / "new.txt").write_text("new\n")
@@ -179,15 +155,15 @@ def test_with_rootfs_reads_and_writes_the_files(store: Store, base: ImageRecord)
         record.name, lambda root, _o: (root / "data" / "new.txt").read_text()
     )
     assert seen == "new\n"
-    other = store.containers.create(NAME)
+    other = store.containers.create(PEER_NAME)
     assert not store.containers.with_rootfs(
         other.name, lambda root, _o: (root / "data" / "new.txt").exists()
     )
 
 
 def test_remove_deletes_files_and_record(store: Store, base: ImageRecord) -> None:
-    keep = store.containers.create(NAME)
-    gone = store.containers.create(NAME)
+    keep = store.containers.create(PEER_NAME)
+    gone = store.containers.create(PEER_NAME)
     store.containers.remove(gone.name)
     assert [c.id for c in store.containers.list()] == [keep.id]
     assert not store.layout.container_dir(gone.id).exists()
@@ -200,7 +176,7 @@ def test_remove_deletes_files_and_record(store: Store, base: ImageRecord) -> Non
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a mount the caller sees needs root")
 def test_mount_and_umount(store: Store, base: ImageRecord) -> None:
-    record = store.containers.create(NAME)
+    record = store.containers.create(PEER_NAME)
     path = store.containers.mount(record.name)
     assert (path / "etc" / "motd").read_text() == "welcome\n"
     (path / "etc" / "mounted").write_text("yes\n")

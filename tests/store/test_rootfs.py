@@ -8,17 +8,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import stat
-import subprocess
 import tarfile
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rootfs_helpers import CLAMP, MTIME, as_user, build_snapshots, operations, tar_names
+from rootfs_helpers import CLAMP, MTIME, build_snapshots, operations, tar_names
 
 from boxwright.errors import UsageError
 from boxwright.layer.generate import GenerateOptions
@@ -31,6 +27,7 @@ from boxwright.store.rootfs import (
     driver_by_name,
 )
 from boxwright.store.snapshots import Snapshot
+from userhelpers import User, as_user, owned_dir
 
 EXPECTED = [
     "bin/tool",
@@ -99,37 +96,19 @@ def test_both_drivers_write_the_same_layer_bytes_as_root(tmp_path: Path) -> None
     assert headers["srv"][0] == "0"
 
 
-@pytest.fixture(scope="module")
-def user() -> Iterator[tuple[int, int]]:
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("creating an unprivileged user needs root and useradd")
-    name = f"bwr{uuid.uuid4().hex[:10]}"
-    subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
-    import pwd
-
-    entry = pwd.getpwnam(name)
-    try:
-        yield entry.pw_uid, entry.pw_gid
-    finally:
-        subprocess.run(["userdel", name], check=False)
-
-
 @pytest.fixture
-def user_dir(user: tuple[int, int]) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="bw-rootfs-", dir="/tmp"))
-    os.chmod(path, 0o755)
-    os.chown(path, *user)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def user_dir(unprivileged_user: User) -> Iterator[Path]:
+    with owned_dir(unprivileged_user, "bw-rootfs-") as path:
+        yield path
 
 
 @needs_root
 def test_rootless_drivers_write_the_same_bytes_as_root(
-    tmp_path: Path, user: tuple[int, int], user_dir: Path
+    tmp_path: Path, unprivileged_user: User, user_dir: Path
 ) -> None:
     rootful = _build(tmp_path, "copy")
-    copy = as_user(*user, _build, user_dir, "copy")
-    overlay = as_user(*user, _build, user_dir, "overlay")
+    copy = as_user(unprivileged_user, _build, user_dir, "copy")
+    overlay = as_user(unprivileged_user, _build, user_dir, "overlay")
     assert tar_names(copy) == EXPECTED
     assert overlay == copy
     assert copy == rootful
@@ -194,9 +173,9 @@ def _mount_rootless(work: Path) -> tuple[str, str, bytes, bytes, bool]:
 
 @needs_root
 def test_rootless_mount_turns_the_container_into_a_copy_with_the_same_changes(
-    user: tuple[int, int], user_dir: Path
+    unprivileged_user: User, user_dir: Path
 ) -> None:
-    path, driver, before, after, upper = as_user(*user, _mount_rootless, user_dir)
+    path, driver, before, after, upper = as_user(unprivileged_user, _mount_rootless, user_dir)
     assert (path, driver, upper) == ("rootfs", "copy", False)
     assert tar_names(before) == EXPECTED
     assert after == before

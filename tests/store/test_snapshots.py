@@ -5,14 +5,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
-from container_helpers import import_oci
+from store_helpers import run_in_processes
 
 from boxwright.errors import DigestMismatchError, StoreError
 from boxwright.oci.config import chain_ids
@@ -21,18 +19,6 @@ from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
 
 pytestmark = pytest.mark.peers
-
-NAME = "localhost/boxwright-test:latest"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(tmp_path / "store")
-
-
-@pytest.fixture
-def base(store: Store, peer_images: Any) -> ImageRecord:
-    return import_oci(store, peer_images.oci, peer_images.tag, [NAME])
 
 
 def test_chain_ids_are_the_oci_definition() -> None:
@@ -101,13 +87,7 @@ def _ensure(root: str, record: ImageRecord) -> None:
 
 
 def test_parallel_processes_build_the_same_snapshots(store: Store, base: ImageRecord) -> None:
-    ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_ensure, args=(str(store.root), base)) for _ in range(4)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-        assert proc.exitcode == 0
+    run_in_processes(_ensure, [(str(store.root), base)] * 4)
     snaps = store.snapshots.list()
     assert sorted(s.chain_id for s in snaps) == sorted(chain_ids(base.diff_ids))
     assert sorted(os.listdir(store.layout.snapshots_dir)) == sorted(s.chain_id.hex for s in snaps)

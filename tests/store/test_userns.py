@@ -4,18 +4,13 @@ single-ID user namespace whose mounts the caller never sees."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rootfs_helpers import as_user
 
 from boxwright.errors import LayerError, StoreError
 from boxwright.store.userns import inside_single_id_namespace, mount, run_in_namespace
+from userhelpers import User, as_user, owned_dir
 
 
 def test_the_result_comes_back() -> None:
@@ -47,21 +42,6 @@ def test_an_unpicklable_result_is_a_store_error() -> None:
         run_in_namespace(lambda: lambda: 1, user=False, mount=False)
 
 
-@pytest.fixture(scope="module")
-def user() -> Iterator[tuple[int, int]]:
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        pytest.skip("creating an unprivileged user needs root and useradd")
-    name = f"bwn{uuid.uuid4().hex[:10]}"
-    subprocess.run(["useradd", "--system", "--no-create-home", name], check=True)
-    import pwd
-
-    entry = pwd.getpwnam(name)
-    try:
-        yield entry.pw_uid, entry.pw_gid
-    finally:
-        subprocess.run(["userdel", name], check=False)
-
-
 def _inside(where: str) -> tuple[int, int, bool, list[str]]:
     os.mkdir(os.path.join(where, "m"))
     mount("tmpfs", os.path.join(where, "m"), "tmpfs", 0, "size=1m")
@@ -80,15 +60,10 @@ def _as_user(where: str) -> tuple[tuple[int, int, bool, list[str]], list[str], b
 
 
 def test_an_unprivileged_user_is_root_inside_and_its_mounts_stay_inside(
-    user: tuple[int, int],
+    unprivileged_user: User,
 ) -> None:
-    where = tempfile.mkdtemp(prefix="bw-userns-", dir="/tmp")
-    try:
-        os.chmod(where, 0o755)
-        os.chown(where, *user)
-        inside, outside, outside_flag = as_user(*user, _as_user, where)
-        assert inside == (0, 0, True, ["x"])
-        assert outside == []  # the tmpfs went away with the namespace
-        assert outside_flag is False
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
+    with owned_dir(unprivileged_user, "bw-userns-") as where:
+        inside, outside, outside_flag = as_user(unprivileged_user, _as_user, str(where))
+    assert inside == (0, 0, True, ["x"])
+    assert outside == []  # the tmpfs went away with the namespace
+    assert outside_flag is False

@@ -1,4 +1,5 @@
-"""Fixtures for the unpack/repack tests: images built by umoci, and an unprivileged user.
+"""Fixtures for the unpack/repack tests: images built by umoci (the unprivileged user is the
+session fixture ``unprivileged_user`` of ``tests/conftest.py``).
 
 The helpers themselves live in ``unpack_helpers.py`` (a uniquely named module, so importing it
 from a test never collides with another directory's conftest). The images are made by the real
@@ -8,14 +9,10 @@ same layout; they are session-scoped and read-only (tests copy a layout before w
 
 from __future__ import annotations
 
-import os
-import pwd
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from unpack_helpers import UMOCI, UmociImage, User, build_umoci_image, run, umoci
+from unpack_helpers import UMOCI, UmociImage, build_umoci_image, umoci
 
 
 @pytest.fixture(scope="session")
@@ -32,17 +29,3 @@ def umoci_unpacked(umoci_image: UmociImage, tmp_path_factory: pytest.TempPathFac
     bundle = tmp_path_factory.mktemp("umoci-unpacked") / "bundle"
     umoci("unpack", "--image", f"{umoci_image.layout}:{umoci_image.tag}", bundle)
     return bundle
-
-
-@pytest.fixture(scope="session")
-def unprivileged_user() -> Iterator[User]:
-    """A throw-away unprivileged account (skips when not root: creating it needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a user needs root")
-    name = f"bxunpack{os.getpid() % 100000}"
-    run("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name)
-    try:
-        entry = pwd.getpwnam(name)
-        yield User(name, entry.pw_uid, entry.pw_gid)
-    finally:
-        subprocess.run(["userdel", name], capture_output=True, check=False)

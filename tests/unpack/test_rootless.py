@@ -1,76 +1,39 @@
 """Rootless unpack and repack, really unprivileged: ownership kept in the side record.
 
-The unprivileged part runs in a forked child that dropped to a throw-away user with
-``setgroups``/``setresgid``/``setresuid`` (what ``setpriv --reuid --regid --clear-groups``
-does). A fork is used rather than ``setpriv python``: the interpreter of the test run may live
-where that user cannot read it, and every module the child needs is loaded before it drops.
+The unprivileged part runs in a forked child that dropped to a throw-away user
+(``userhelpers.as_user``): the interpreter of the test run may live where that user cannot
+read it, so every module the child needs is loaded before it drops.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import shutil
 import stat
-import tempfile
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from unpack_helpers import UmociImage, User, layer_entries
+from unpack_helpers import UmociImage, layer_entries
 
 from boxwright.unpack import repack_image, unpack_image
+from userhelpers import User, as_user, chown_tree, owned_dir
 
 pytestmark = pytest.mark.peers
-
-
-def as_user(user: User, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``func(*args, **kwargs)`` in a child process as ``user``; return or re-raise."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_fd)
-        try:
-            os.setgroups([])
-            os.setresgid(user.gid, user.gid, user.gid)
-            os.setresuid(user.uid, user.uid, user.uid)
-            outcome: tuple[str, Any] = ("ok", func(*args, **kwargs))
-        except BaseException as error:
-            outcome = ("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
-        with os.fdopen(write_fd, "wb") as out:
-            try:
-                out.write(pickle.dumps(outcome))
-            except Exception as error:
-                out.write(pickle.dumps(("error", f"unpicklable result: {error}")))
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as reader:
-        data = reader.read()
-    os.waitpid(pid, 0)
-    kind, value = pickle.loads(data)
-    if kind == "error":
-        raise AssertionError(f"as {user.name}: {value}")
-    return value
 
 
 @pytest.fixture
 def workdir(unprivileged_user: User) -> Iterator[Path]:
     """A directory the unprivileged user owns (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="bx-rootless-", dir="/tmp"))
-    os.chown(path, unprivileged_user.uid, unprivileged_user.gid)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with owned_dir(unprivileged_user, "bx-rootless-") as path:
+        yield path
 
 
 @pytest.fixture
 def user_image(umoci_image: UmociImage, workdir: Path, unprivileged_user: User) -> UmociImage:
     """A copy of the umoci image owned by the user (repack writes new tags into it)."""
     image = umoci_image.copy_to(workdir / "layout")
-    for dirpath, dirnames, filenames in os.walk(image.layout):
-        for name in [*dirnames, *filenames, "."]:
-            os.lchown(os.path.join(dirpath, name), unprivileged_user.uid, unprivileged_user.gid)
+    chown_tree(image.layout, unprivileged_user)
     # Warm up as root: every lazily imported module is loaded before the child drops.
     unpack_image(image.ref, workdir / "warm", rootless=True)
     repack_image(workdir / "warm", f"oci:{workdir / 'warm-out'}:w")

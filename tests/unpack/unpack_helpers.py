@@ -291,25 +291,3 @@ def layer_entries(layout: Path, digest: str) -> dict[str, tarfile.TarInfo]:
             stream, mode = raw, "r|*"
         with tarfile.open(fileobj=stream, mode=mode) as tar:
             return {m.name.removeprefix("./").rstrip("/"): m for m in tar}
-
-
-# ---------------------------------------------------------------------------------------------
-# An unprivileged user for rootless tests.
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-
-    def argv(self, *args: str) -> list[str]:
-        """``args`` run as this user, with no supplementary groups."""
-        return [
-            "setpriv",
-            f"--reuid={self.uid}",
-            f"--regid={self.gid}",
-            "--clear-groups",
-            "--reset-env",
-            *args,
-        ]

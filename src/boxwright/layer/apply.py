@@ -44,7 +44,6 @@ works for an unprivileged caller too).
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
@@ -56,8 +55,9 @@ from boxwright.errors import BoxwrightError, LayerError, UnsafePathError
 from boxwright.layer.overlayfs import (
     OPAQUE_VALUE,
     OPAQUE_XATTR,
-    OVERLAY_XATTR_PREFIX,
+    XATTR_REFUSED,
     LowerView,
+    copy_xattrs,
     is_whiteout,
 )
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
@@ -73,7 +73,6 @@ from boxwright.layer.tarread import TarEntry, TarReader
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
 def _default_rootless() -> bool:
@@ -289,7 +288,7 @@ class _Applier:
                 else:
                     os.setxattr(target, attr, data, follow_symlinks=False)
             except OSError as exc:
-                if exc.errno not in _XATTR_REFUSED:
+                if exc.errno not in XATTR_REFUSED:
                     raise
                 refused[attr] = data
                 self._warn(
@@ -613,26 +612,10 @@ class _Applier:
                 self.tree.defer_mode(path, mode)
             else:
                 os.fchmod(fd, mode)
-            self._copy_xattrs(str(real), fd)
+            copy_xattrs(str(real), fd)
             self.dir_times[path] = (st.st_atime_ns, st.st_mtime_ns)
             self._copy_lower_record(path, record)
             self.tree.trim()
-
-    def _copy_xattrs(self, source: str, fd: int) -> None:
-        """Copy the xattrs of ``source`` (not followed) to ``fd``; overlay's own and refused
-        ones are left out."""
-        try:
-            names = os.listxattr(source, follow_symlinks=False)
-        except OSError:
-            return
-        for attr in names:
-            if attr.startswith(OVERLAY_XATTR_PREFIX):
-                continue
-            try:
-                os.setxattr(fd, attr, os.getxattr(source, attr, follow_symlinks=False))
-            except OSError as exc:
-                if exc.errno not in _XATTR_REFUSED:
-                    raise
 
     def _copy_up(self, path: str) -> bool:
         """Make lower file ``path`` part of this layer (for a hardlink to it); False when it
@@ -683,7 +666,7 @@ class _Applier:
                         view = memoryview(chunk)
                         while view:
                             view = view[os.write(fd, view) :]
-            self._copy_xattrs(str(real), fd)
+            copy_xattrs(str(real), fd)
         finally:
             os.close(fd)
 

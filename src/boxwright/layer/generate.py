@@ -47,6 +47,7 @@ from boxwright.layer.tarwriter import (
     WHITEOUT_PREFIX,
     TarHeader,
     TarWriter,
+    whiteout_name,
 )
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,47 @@ def _key(path: str) -> bytes:
     return os.fsencode(path)
 
 
+#: One entry of a layer to write: (tar name as bytes, for the order; path; is a whiteout).
+PlanItem = tuple[bytes, str, bool]
+
+
+def plan_entry(path: str) -> PlanItem:
+    """The plan item writing ``path``; a name the whiteout convention reserves is refused."""
+    if path.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
+        raise LayerError(
+            f"cannot put {path!r} into a layer: names starting with {WHITEOUT_PREFIX!r} "
+            "are reserved for whiteouts; rename or remove it"
+        )
+    return (_key(path), path, False)
+
+
+def plan_whiteout(path: str) -> PlanItem:
+    """The plan item writing the whiteout that deletes ``path``."""
+    return (_key(whiteout_name(path)), path, True)
+
+
+def write_plan(emitter: _Emitter, plan: list[PlanItem], result: GenerateResult) -> GenerateResult:
+    """Write ``plan`` through ``emitter`` (entered here) in tar name order, sort the result's
+    path lists the same way, and record the entry count and size in ``result``.
+
+    The one writing step of :func:`generate_layer` and of the overlay layer generator, so both
+    give byte-identical layers for the same changes.
+    """
+    plan.sort()
+    for names in (result.added, result.modified, result.deleted, result.skipped):
+        names.sort(key=_key)
+    with emitter:
+        for _, path, whiteout in plan:
+            if whiteout:
+                emitter.writer.add_whiteout(path)
+            else:
+                emitter.add(path)
+        emitter.writer.close()
+        result.entries = emitter.writer.entries
+        result.size = emitter.writer.bytes_written
+    return result
+
+
 def generate_layer(
     root: str | os.PathLike[str],
     before: Snapshot | None,
@@ -164,8 +206,7 @@ def generate_layer(
     skip = exclude_predicate(opts.exclude)
     current = dict(Snapshot.take(root, skip).entries)
     result = GenerateResult(snapshot=Snapshot(current))
-    # (tar name key, path, is_whiteout)
-    plan: list[tuple[bytes, str, bool]] = []
+    plan: list[PlanItem] = []
     for path, entry in current.items():
         if stat.S_ISSOCK(entry.mode):
             result.skipped.append(path)
@@ -181,13 +222,7 @@ def generate_layer(
                 continue
         else:
             result.added.append(path)
-        base = path.rpartition("/")[2]
-        if base.startswith(WHITEOUT_PREFIX):
-            raise LayerError(
-                f"cannot put {path!r} into a layer: names starting with {WHITEOUT_PREFIX!r} "
-                "are reserved for whiteouts; rename or remove it"
-            )
-        plan.append((_key(path), path, False))
+        plan.append(plan_entry(path))
     if before is not None:
         for path, old in before.entries.items():
             if path in current or stat.S_ISSOCK(old.mode) or (skip is not None and skip(path)):
@@ -198,22 +233,8 @@ def generate_layer(
                 if now_parent is None or not now_parent.is_dir():
                     continue  # covered by the parent's whiteout or its replacement entry
             result.deleted.append(path)
-            head, _, base = path.rpartition("/")
-            name = f"{head}/{WHITEOUT_PREFIX}{base}" if head else WHITEOUT_PREFIX + base
-            plan.append((_key(name), path, True))
-    plan.sort()
-    for names in (result.added, result.modified, result.deleted, result.skipped):
-        names.sort(key=_key)
-    with _Emitter(root, current, out, opts) as emitter:
-        for _, path, whiteout in plan:
-            if whiteout:
-                emitter.writer.add_whiteout(path)
-            else:
-                emitter.add(path)
-        emitter.writer.close()
-        result.entries = emitter.writer.entries
-        result.size = emitter.writer.bytes_written
-    return result
+            plan.append(plan_whiteout(path))
+    return write_plan(_Emitter(root, current, out, opts), plan, result)
 
 
 def tree_layer(

@@ -28,7 +28,6 @@ a copy one.
 from __future__ import annotations
 
 import dataclasses
-import errno
 import filecmp
 import os
 import stat
@@ -41,11 +40,16 @@ from boxwright.layer.generate import (
     GenerateOptions,
     GenerateResult,
     OwnershipLookup,
+    PlanItem,
     _Emitter,
+    plan_entry,
+    plan_whiteout,
+    write_plan,
 )
 from boxwright.layer.overlayfs import (
     OVERLAY_XATTR_PREFIX,
     LowerView,
+    copy_xattrs,
     is_opaque,
     is_whiteout,
 )
@@ -58,9 +62,6 @@ from boxwright.layer.snapshot import (
     exclude_predicate,
     walk,
 )
-from boxwright.layer.tarwriter import WHITEOUT_PREFIX
-
-_XATTR_REFUSED = {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
 class _OverlayEmitter(_Emitter):
@@ -117,7 +118,7 @@ def overlay_changes(
     cut: list[str] = []  # upper directories that do not merge with the lowers
     cut_set: set[str] = set()
     result = GenerateResult()
-    plan: list[tuple[bytes, str, bool]] = []
+    plan: list[PlanItem] = []
     for rel, st, target in walk(root, skip):
         parent = rel.rpartition("/")[0]
         merged = parent not in cut_set
@@ -145,35 +146,15 @@ def overlay_changes(
             ):
                 continue
             result.modified.append(rel)
-        if rel.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
-            raise LayerError(
-                f"cannot put {rel!r} into a layer: names starting with {WHITEOUT_PREFIX!r} "
-                "are reserved for whiteouts; rename or remove it"
-            )
-        plan.append((os.fsencode(rel), rel, False))
+        plan.append(plan_entry(rel))
     for directory in cut:
         for name in view.children(directory):
             child = f"{directory}/{name}" if directory else name
             if child not in current and (skip is None or not skip(child)):
                 result.deleted.append(child)
-    for path in result.deleted:
-        head, _, base = path.rpartition("/")
-        name = f"{head}/{WHITEOUT_PREFIX}{base}" if head else WHITEOUT_PREFIX + base
-        plan.append((os.fsencode(name), path, True))
-    plan.sort()
-    for names in (result.added, result.modified, result.deleted, result.skipped):
-        names.sort(key=os.fsencode)
+    plan.extend(plan_whiteout(path) for path in result.deleted)
     result.snapshot = Snapshot(current)
-    with _OverlayEmitter(root, current, out, opts) as emitter:
-        for _, path, whiteout in plan:
-            if whiteout:
-                emitter.writer.add_whiteout(path)
-            else:
-                emitter.add(path)
-        emitter.writer.close()
-        result.entries = emitter.writer.entries
-        result.size = emitter.writer.bytes_written
-    return result
+    return write_plan(_OverlayEmitter(root, current, out, opts), plan, result)
 
 
 def merged_ownership(
@@ -248,7 +229,7 @@ class _Merger:
             if self.root:
                 os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
             os.chmod(dst, stat.S_IMODE(st.st_mode) | (0 if self.root else 0o700))
-            self._xattrs(src, dst)
+            copy_xattrs(src, dst)
             self.dir_meta[rel] = (
                 stat.S_IMODE(st.st_mode),
                 st.st_atime_ns,
@@ -277,7 +258,7 @@ class _Merger:
             os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
         if kind != stat.S_IFLNK:
             os.chmod(dst, stat.S_IMODE(st.st_mode))
-        self._xattrs(src, dst)
+        copy_xattrs(src, dst)
         os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         if st.st_nlink > 1:
             links[st.st_ino] = dst
@@ -310,21 +291,6 @@ class _Merger:
                 os.close(fd)
         finally:
             os.close(source)
-
-    def _xattrs(self, src: str, dst: str) -> None:
-        try:
-            names = os.listxattr(src, follow_symlinks=False)
-        except OSError:
-            return
-        for attr in names:
-            if attr.startswith(OVERLAY_XATTR_PREFIX):
-                continue
-            try:
-                value = os.getxattr(src, attr, follow_symlinks=False)
-                os.setxattr(dst, attr, value, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno not in _XATTR_REFUSED:
-                    raise
 
     def finish(self) -> None:
         """Directory times (deepest first, after every child is written), then modes."""

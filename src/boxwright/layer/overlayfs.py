@@ -26,6 +26,10 @@ OPAQUE_XATTR = "user.overlay.opaque"
 OPAQUE_VALUE = b"y"
 #: Prefix of the attributes overlayfs keeps for itself (never carried into a layer).
 OVERLAY_XATTR_PREFIX = "user.overlay."
+#: The errors with which a filesystem (or an unprivileged caller) refuses an xattr: skipped.
+XATTR_REFUSED = frozenset(
+    {errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
+)
 
 
 def is_whiteout(st: os.stat_result) -> bool:
@@ -45,6 +49,28 @@ def is_opaque(path: str | os.PathLike[str] | int) -> bool:
             return False
         raise
     return value == OPAQUE_VALUE
+
+
+def copy_xattrs(source: str, target: int | str) -> None:
+    """Copy the xattrs of ``source`` (not followed) to ``target`` (an fd, or a path whose last
+    part is not followed), leaving out overlay's own and those the target refuses
+    (:data:`XATTR_REFUSED`): what a copy-up or a merge into a plain tree carries along."""
+    try:
+        names = os.listxattr(source, follow_symlinks=False)
+    except OSError:
+        return
+    for attr in names:
+        if attr.startswith(OVERLAY_XATTR_PREFIX):
+            continue
+        try:
+            value = os.getxattr(source, attr, follow_symlinks=False)
+            if isinstance(target, int):
+                os.setxattr(target, attr, value)
+            else:
+                os.setxattr(target, attr, value, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno not in XATTR_REFUSED:
+                raise
 
 
 def _split(rel: str) -> tuple[str, str]:
@@ -127,7 +153,9 @@ __all__ = [
     "OPAQUE_VALUE",
     "OPAQUE_XATTR",
     "OVERLAY_XATTR_PREFIX",
+    "XATTR_REFUSED",
     "LowerView",
+    "copy_xattrs",
     "is_opaque",
     "is_whiteout",
 ]

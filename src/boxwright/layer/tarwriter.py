@@ -222,9 +222,7 @@ class TarWriter:
 
     def add_whiteout(self, path: str) -> None:
         """Write the whiteout ``DIR/.wh.NAME`` that deletes ``path`` from lower layers."""
-        parent, _, base = path.rpartition("/")
-        name = f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base
-        self.add(TarHeader(name, REGULAR, mode=0))
+        self.add(TarHeader(whiteout_name(path), REGULAR, mode=0))
 
     def add_opaque(self, directory: str) -> None:
         """Write the opaque marker that hides everything lower layers had in ``directory``."""
@@ -276,6 +274,12 @@ class TarWriter:
             self._buffer = bytearray()
 
 
+def whiteout_name(path: str) -> str:
+    """The name of the whiteout entry that deletes ``path``: ``DIR/.wh.NAME``."""
+    parent, _, base = path.rpartition("/")
+    return f"{parent}/{WHITEOUT_PREFIX}{base}" if parent else WHITEOUT_PREFIX + base
+
+
 __all__ = [
     "BLOCKDEV",
     "CHARDEV",
@@ -289,4 +293,5 @@ __all__ = [
     "TarHeader",
     "TarWriter",
     "encode_header",
+    "whiteout_name",
 ]

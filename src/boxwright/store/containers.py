@@ -26,7 +26,6 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +36,8 @@ from boxwright.errors import (
     StoreError,
     UsageError,
 )
+from boxwright.store.images import now_rfc3339
+from boxwright.store.metadata import read_records, write_records
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
@@ -116,10 +117,6 @@ def short_image_name(image: str) -> str:
     return last.split(":", 1)[0] or "image"
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class ContainerStore:
     """The working containers of one store (``store.containers``)."""
 
@@ -133,16 +130,8 @@ class ContainerStore:
         """Every container of the store, oldest first (read without a lock: renames are atomic)."""
         path = self._layout.containers_file
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return []
-        try:
-            doc = json.loads(raw)
-            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-                raise ValueError(f"not a {FORMAT} file")
-            if doc.get("version") != VERSION:
-                raise ValueError(f"unsupported version {doc.get('version')!r}")
-            return [ContainerRecord.from_json(c) for c in doc.get("containers", [])]
+            found = read_records(path, FORMAT, VERSION, "containers")
+            return [ContainerRecord.from_json(c) for c in found]
         except ValueError as exc:
             raise StoreError(
                 f"{path} is corrupt ({exc}); restore it or remove it (the containers it "
@@ -150,15 +139,8 @@ class ContainerStore:
             ) from exc
 
     def _save(self, records: _Records) -> None:
-        from boxwright.transport.atomic import atomic_write
-
-        doc = {
-            "format": FORMAT,
-            "version": VERSION,
-            "containers": [r.to_json() for r in records],
-        }
-        data = json.dumps(doc, separators=(",", ":")).encode()
-        atomic_write(self._layout.containers_file, data, 0o600)
+        found = [r.to_json() for r in records]
+        write_records(self._layout.containers_file, FORMAT, VERSION, "containers", found)
 
     def get(self, name_or_id: str) -> ContainerRecord:
         """The container named ``name_or_id``, or with that ID or unique ID prefix."""
@@ -255,7 +237,7 @@ class ContainerStore:
                         driver=_driver_of(cdir, chosen.name),
                         config=config,
                         manifest_format=manifest_format,
-                        created=_now(),
+                        created=now_rfc3339(),
                     )
                     records.append(record)
             except BaseException:

@@ -19,9 +19,8 @@ image on any host (``busybox`` finds ``docker.io/library/busybox:latest``).
 from __future__ import annotations
 
 import builtins
-import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -36,6 +35,7 @@ from boxwright.errors import (
     StoreError,
 )
 from boxwright.oci.digest import Digest
+from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import ImageName, normalize_name, parse_name, short_name_matches
 
 if TYPE_CHECKING:
@@ -126,22 +126,11 @@ class ImageStore:
         """Every image, in the order they were first added."""
         path = self.layout.images_file
         try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return []
-        try:
-            data = json.loads(raw)
+            images = read_records(path, FILE_FORMAT, FILE_VERSION, "images")
         except ValueError as e:
             raise StoreError(
                 f"{path} is damaged ({e}); restore it or remove it to start an empty image list"
             ) from None
-        if not isinstance(data, dict) or data.get("format") != FILE_FORMAT:
-            raise StoreError(f"{path} is not a boxwright image list")
-        if data.get("version") != FILE_VERSION:
-            raise StoreError(f"{path} has version {data.get('version')!r}, not {FILE_VERSION}")
-        images = data.get("images")
-        if not isinstance(images, list):
-            raise StoreError(f"{path}: 'images' must be a list")
         return [ImageRecord.from_json(obj) for obj in images]
 
     def get(self, name_or_id: str) -> ImageRecord:
@@ -302,14 +291,8 @@ class ImageStore:
 
     def _write(self, records: Sequence[ImageRecord]) -> None:
         """Replace ``images.json`` atomically (callers hold the metadata lock)."""
-        from boxwright.transport.atomic import atomic_write
-
-        doc = {
-            "format": FILE_FORMAT,
-            "version": FILE_VERSION,
-            "images": [r.to_json() for r in records],
-        }
-        atomic_write(self.layout.images_file, json.dumps(doc, indent=1).encode() + b"\n", 0o600)
+        records_json = [r.to_json() for r in records]
+        write_records(self.layout.images_file, FILE_FORMAT, FILE_VERSION, "images", records_json)
 
 
 def _normalized(names: Iterable[str]) -> list[str]:
@@ -360,12 +343,7 @@ def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRe
             if exact in r.names:
                 return r, exact
         if wanted.digest is not None:
-            found = [
-                r
-                for r in records
-                if r.manifest == wanted.digest and any(_same_repository(wanted, n) for n in r.names)
-            ]
-            hit = _unique(found, text)
+            hit = _by_digest(records, wanted, _same_repository, text)
             if hit is not None:
                 return hit, None
     ident = text.removeprefix("sha256:")
@@ -377,12 +355,7 @@ def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRe
     if wanted is not None and not wanted.qualified:
         tried.append(f"short-name matches of {text}")
         if wanted.digest is not None:
-            found = [
-                r
-                for r in records
-                if r.manifest == wanted.digest and any(_same_path(wanted, n) for n in r.names)
-            ]
-            hit = _unique(found, text)
+            hit = _by_digest(records, wanted, _same_path, text)
             if hit is not None:
                 return hit, None
         else:
@@ -394,6 +367,19 @@ def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRe
         f"no image {text!r} in the local store at {where} (tried {'; '.join(tried)}); "
         "see `boxwright images`"
     )
+
+
+def _by_digest(
+    records: list[ImageRecord],
+    wanted: ImageName,
+    same: Callable[[ImageName, str], bool],
+    text: str,
+) -> ImageRecord | None:
+    """The one image whose manifest is ``wanted``'s digest, under a name ``same`` accepts."""
+    found = [
+        r for r in records if r.manifest == wanted.digest and any(same(wanted, n) for n in r.names)
+    ]
+    return _unique(found, text)
 
 
 def _same_repository(wanted: ImageName, stored: str) -> bool:

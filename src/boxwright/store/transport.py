@@ -132,8 +132,8 @@ class StoreDestination:
         self._stack.close()
 
 
-def _store_of(options: TransportOptions | None) -> Store:
-    return Store(options.store_root if options is not None else None)
+def _store_of(options: TransportOptions | None, *, create: bool = True) -> Store:
+    return Store(options.store_root if options is not None else None, create=create)
 
 
 def _hint(ref: TransportReference, error: Exception) -> Exception:
@@ -153,7 +153,7 @@ def open_source(ref: TransportReference, options: TransportOptions | None = None
     """Open a ``store:`` reference for reading (a missing store is not created)."""
     name = f"store:{ref.path}" if not ref.implicit else ref.path
     try:
-        store = Store(options.store_root if options is not None else None, create=False)
+        store = _store_of(options, create=False)
         return StoreSource(store, ref.path, name)
     except ImageNotFoundError as e:
         raise _hint(ref, e) from None

@@ -1,0 +1,45 @@
+"""The store's record files (``images.json``, ``containers.json``): one versioned JSON list each.
+
+A record file is one object ``{"format": NAME, "version": N, KEY: [...]}``. It is replaced
+whole (temporary file in the same directory, fsync, rename) by a writer holding the metadata
+lock, so a reader needs no lock: it sees the old file or the new one, never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def read_records(path: Path, fmt: str, version: int, key: str) -> list[Any]:
+    """The list under ``key`` in the record file ``path`` (empty when there is no file yet).
+
+    Raises :class:`ValueError` saying what is wrong when the file is not valid JSON, not a
+    ``fmt`` file, of another version, or has no list under ``key``; the caller names the file
+    and the way out in its own :class:`~boxwright.errors.StoreError`.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    doc = json.loads(raw)
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise ValueError(f"not a {fmt} file")
+    if doc.get("version") != version:
+        raise ValueError(f"version {doc.get('version')!r}, this boxwright reads {version}")
+    records = doc.get(key)
+    if not isinstance(records, list):
+        raise ValueError(f"{key!r} is not a list")
+    return records
+
+
+def write_records(path: Path, fmt: str, version: int, key: str, records: list[Any]) -> None:
+    """Replace the record file ``path`` atomically (the caller holds the metadata lock)."""
+    from boxwright.transport.atomic import atomic_write
+
+    doc = {"format": fmt, "version": version, key: records}
+    atomic_write(path, json.dumps(doc, indent=1).encode() + b"\n", 0o600)
+
+
+__all__ = ["read_records", "write_records"]

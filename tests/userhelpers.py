@@ -1,0 +1,126 @@
+"""Running test code as a real unprivileged user: one throw-away account and a forked child.
+
+The rootless tests of every package need the same three things, kept here once:
+
+* :func:`throwaway_user` makes an account with ``useradd`` and removes it with ``userdel``
+  (the session fixture ``unprivileged_user`` of ``tests/conftest.py`` is one of them);
+* :func:`as_user` runs a function in a forked child that dropped to that user with
+  ``setgroups``/``setresgid``/``setresuid`` (what ``setpriv --reuid --regid --clear-groups``
+  does) and hands its result, or its error, back through a pipe. A fork is used rather than
+  exec'ing a new interpreter: the test run's interpreter may live where the user cannot read
+  it (under ``/root``), so every module the child needs must be imported before the call;
+* :func:`owned_dir` and :func:`chown_tree` give the user somewhere to work, since pytest's
+  ``tmp_path`` is private to root.
+
+A uniquely named module (``tests/`` is on ``sys.path`` through ``tests/conftest.py``), so
+``from userhelpers import ...`` works from every test folder and never collides with a folder's
+own helpers.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import pwd
+import shutil
+import subprocess
+import tempfile
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@dataclass(frozen=True)
+class User:
+    """A throw-away unprivileged account."""
+
+    name: str
+    uid: int
+    gid: int
+
+
+@contextmanager
+def throwaway_user(prefix: str = "bxu", *, system: bool = True) -> Iterator[User]:
+    """An account made with ``useradd`` for the block, removed with ``userdel`` after it.
+
+    A system account (the default) gets no ``/etc/subuid`` range, so its user namespaces map a
+    single ID. Skips when not root (making a user needs root) or when ``useradd`` is missing.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("creating a test user needs root")
+    if shutil.which("useradd") is None:
+        pytest.skip("useradd is not installed")
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    argv = ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
+    if system:
+        argv.insert(1, "--system")
+    subprocess.run(argv, check=True, capture_output=True)
+    try:
+        entry = pwd.getpwnam(name)
+        yield User(name, entry.pw_uid, entry.pw_gid)
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def drop_privileges(user: User) -> None:
+    """Become ``user`` for good, with no supplementary groups (in a forked child only)."""
+    os.setgroups([])
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+
+
+def as_user(user: User, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``func(*args, **kwargs)`` in a forked child as ``user``; return or re-raise.
+
+    The result comes back pickled; an exception (or an unpicklable result) comes back as an
+    AssertionError carrying the child's error and traceback.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_fd)
+        try:
+            drop_privileges(user)
+            outcome: tuple[str, Any] = ("ok", func(*args, **kwargs))
+        except BaseException as error:
+            outcome = ("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+        with os.fdopen(write_fd, "wb") as out:
+            try:
+                out.write(pickle.dumps(outcome))
+            except Exception as error:
+                out.write(pickle.dumps(("error", f"unpicklable result: {error}")))
+        os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        data = reader.read()
+    os.waitpid(pid, 0)
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise AssertionError(f"as {user.name} (uid {user.uid}): {value}")
+    return value
+
+
+def chown_tree(path: Path, user: User) -> None:
+    """Give ``path`` and everything below it to ``user`` (links themselves, not targets)."""
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in [*dirnames, *filenames]:
+            os.lchown(os.path.join(dirpath, name), user.uid, user.gid)
+    os.lchown(path, user.uid, user.gid)
+
+
+@contextmanager
+def owned_dir(user: User, prefix: str = "bx-user-") -> Iterator[Path]:
+    """A fresh directory ``user`` owns under ``/tmp`` (world-searchable), removed after."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        os.chmod(path, 0o755)
+        os.chown(path, user.uid, user.gid)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
