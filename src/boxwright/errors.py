@@ -26,8 +26,10 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
-    └── StoreError                 the local store refused an operation (busy, in use, damaged)
-        └── ContainerNotFoundError  no working container has that name or ID
+    ├── StoreError                 the local store refused an operation (busy, in use, damaged)
+    │   └── ContainerNotFoundError  no working container has that name or ID
+    └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
+        └── ContainerfileError     a Containerfile that does not parse ("file:line: what")
 """
 
 from __future__ import annotations
@@ -151,14 +153,25 @@ class ContainerNotFoundError(StoreError):
     """No working container of the local store has the name or ID asked for."""
 
 
+class BuildError(BoxwrightError):
+    """A build that failed: a step's command exited non-zero, a source is missing; the message
+    names the Containerfile line."""
+
+
+class ContainerfileError(BuildError):
+    """A Containerfile that does not parse; the message is ``"{file}:{line}: {what}"``."""
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
+    "BuildError",
     "CompressionError",
     "ConfigError",
     "ContainerNotFoundError",
+    "ContainerfileError",
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",

@@ -100,3 +100,54 @@ class ChildError(AssertionError):
         self.kind = kind
         self.message = message
         self.exit_code = exit_code
+
+
+GLIBC_PROGRAMS = ("sh", "chown", "touch", "mkdir", "mknod", "id", "ls", "stat", "cat", "chmod")
+
+
+def glibc_rootfs(dest: Path, programs: tuple[str, ...] = GLIBC_PROGRAMS) -> Path:
+    """A small merged-/usr rootfs of the host's own dynamically linked programs and the
+    libraries ``ldd`` names (glibc and its loader): fakeroot's preload works in it, unlike in
+    the static busybox rootfs. Files are copied (owned by the caller), not linked."""
+    import shutil
+    import subprocess
+
+    for name in ("usr/bin", "usr/lib", "usr/lib64", "etc", "tmp", "home/alice"):
+        (dest / name).mkdir(parents=True, exist_ok=True)
+    for name in ("bin", "lib", "lib64", "sbin"):
+        (dest / name).symlink_to(f"usr/{'bin' if name == 'sbin' else name}")
+    (dest / "tmp").chmod(0o1777)
+    needed: set[str] = set()
+    for program in programs:
+        path = shutil.which(program, path="/usr/bin:/bin")
+        assert path is not None, f"{program} is not installed"
+        shutil.copy2(path, dest / "usr/bin" / program)
+        listed = subprocess.run(["ldd", path], capture_output=True, text=True, check=True)
+        for line in listed.stdout.splitlines():
+            words = line.split()
+            needed.update(w for w in words if w.startswith("/"))
+    for library in needed:
+        real = os.path.realpath(library)
+        target = dest / library.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copy2(real, target)
+    (dest / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\n"
+    )
+    (dest / "etc" / "group").write_text("root:x:0:\nalice:x:1000:\nstaff:x:50:alice\n")
+    return dest
+
+
+def preload_boxwright() -> None:
+    """Import every boxwright module now: a child that dropped to an unprivileged user cannot
+    read the interpreter's files (under /root) to import one later."""
+    import importlib
+    import pkgutil
+
+    import boxwright
+
+    for module in pkgutil.walk_packages(boxwright.__path__, "boxwright."):
+        importlib.import_module(module.name)
+    for name in ("isal.isal_zlib", "zstandard", "tarfile", "encodings.ascii", "encodings.idna"):
+        importlib.import_module(name)

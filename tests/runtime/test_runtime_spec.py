@@ -196,3 +196,14 @@ def test_subordinate_ranges_and_mappings(tmp_path: Path) -> None:
     empty.write_text("")
     single = rootless_mapping(4321, 77, name="me", subuid_file=empty, subgid_file=empty)
     assert single.single and single.uids == (IDRange(0, 4321, 1),)
+
+
+def test_shared_ipc_drops_the_ipc_namespace_and_its_mqueue(rootfs_template: Path) -> None:
+    cfg = image_config(Cmd=["true"])
+    private = generate_spec(rootfs_template, cfg, RunOptions(), rootless=False)
+    shared = generate_spec(rootfs_template, cfg, RunOptions(ipc="host"), rootless=False)
+    kinds = [ns["type"] for ns in private["linux"]["namespaces"]]
+    assert "ipc" in kinds
+    assert [ns["type"] for ns in shared["linux"]["namespaces"]] == [k for k in kinds if k != "ipc"]
+    assert "/dev/mqueue" in [m["destination"] for m in private["mounts"]]
+    assert [m for m in private["mounts"] if m["destination"] != "/dev/mqueue"] == shared["mounts"]

@@ -9,6 +9,8 @@
         b.config(entrypoint=["python3", "/srv/app.py"], env=["MODE=prod"], port=["8080"])
         image = b.commit("app:1", timestamp=0)
 
+``b.run(["sh", "-c", "make install"])`` runs a command in it, as ``buildah run``.
+
 A builder is a working container of the local store (:mod:`boxwright.store.containers`): the
 files live behind the container's rootfs driver, the pending config and history in its record,
 so a builder made in one process can be continued in another with :meth:`Builder.attach`
@@ -30,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import CopyResult
@@ -55,7 +57,7 @@ def _rootless() -> bool:
 
 
 class Builder:
-    """A working container with buildah's verbs: copy, add, config, commit, mount, remove."""
+    """A working container with buildah's verbs: copy, add, run, config, commit, mount, remove."""
 
     def __init__(self, store: Store, container_id: str, *, keep: bool, attached: bool) -> None:
         """Use :meth:`from_image` or :meth:`attach`; this wraps an existing container."""
@@ -288,6 +290,45 @@ class Builder:
             return resolve_in_root(root, rel, follow_last=True).is_dir()
 
         return bool(self.store.containers.with_rootfs(self._id, work))
+
+    # -- run ------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        volumes: Sequence[str] = (),
+        workdir: str | None = None,
+        user: str | None = None,
+        network: Literal["host", "none"] = "host",
+        terminal: bool = False,
+        isolation: str = "native",
+    ) -> int:
+        """Run ``args`` in the container, as ``buildah run``; return its exit code.
+
+        The command runs as given (the image's entrypoint is not prepended), with the
+        pending config's environment, user and working directory unless ``env`` (``K=V``),
+        ``user`` or ``workdir`` say otherwise; ``volumes`` are ``SRC:DST[:ro]`` binds. What
+        it changes stays in the container, so the next :meth:`commit` holds it. Raises
+        :class:`~boxwright.errors.RunError` when the command cannot be started.
+        """
+        from boxwright.runtime.container import run_in_container
+        from boxwright.runtime.spec import Mount, RunOptions
+
+        if not args:
+            raise UsageError("give the command to run in the container")
+        options = RunOptions(
+            args=tuple(args),
+            entrypoint=(),
+            env=tuple(env),
+            workdir=workdir,
+            user=user,
+            volumes=tuple(Mount.parse(v) for v in volumes),
+            network=network,
+            terminal=terminal,
+        )
+        return run_in_container(self.store, self._id, options, isolation)
 
     # -- config ---------------------------------------------------------------------------------
 

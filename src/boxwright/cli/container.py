@@ -2,7 +2,8 @@
 
 Each command is a thin shell over :class:`boxwright.build.Builder` (``from`` makes one, the
 others attach to it by name or ID). The store is ``--root`` (a global option), else
-``$BOXWRIGHT_ROOT``, else the default for the user. ``container run`` is a separate issue.
+``$BOXWRIGHT_ROOT``, else the default for the user. ``container run`` shares its options with
+``boxwright run`` (:mod:`boxwright.cli.run`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from boxwright.cli.run import build_options, exit_with, run_options
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
@@ -151,6 +154,39 @@ def add_command(
         add_history=add_history,
     )
     click.echo(f"added {len(written)} paths")
+
+
+@container_group.command(
+    "run",
+    context_settings={"allow_interspersed_args": False},
+    epilog="\b\nExamples:\n  boxwright container run c1 -- sh -c 'apk add curl'\n"
+    "  boxwright container run -e CC=gcc -v $PWD:/src:ro --workingdir /src c1 -- make",
+)
+@run_options
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def run_command(container: str, command: tuple[str, ...], **flags: Any) -> None:
+    """Run COMMAND in CONTAINER, as buildah run: what it changes stays for the next commit.
+
+    The image's entrypoint is not prepended; its environment, user and working directory
+    apply unless the options say otherwise. The exit code is the command's.
+    """
+    options, isolation = build_options(command, (), flags)
+    if not options.args:
+        raise click.UsageError("give the COMMAND to run after the container: C -- CMD...")
+    builder = _attach(container)
+    exit_with(
+        lambda: builder.run(
+            options.args,
+            env=options.env,
+            volumes=flags["volume"],
+            workdir=options.workdir,
+            user=options.user,
+            network=options.network,
+            terminal=options.terminal,
+            isolation=isolation,
+        )
+    )
 
 
 def _split_paths(paths: tuple[str, ...]) -> tuple[list[str], str]:

@@ -82,6 +82,7 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "container": LazyCommand(
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
+    "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
 }
 
 
@@ -170,13 +171,14 @@ class LazyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows: list[tuple[str, str]] = []
         for name in self.list_commands(ctx):
-            if name in self.commands:
-                command = self.commands[name]
-                if command.hidden:
-                    continue
-                rows.append((name, command.get_short_help_str(limit=formatter.width)))
-            else:
+            if name in self.lazy_commands:
+                # The table's line, whether or not the module is loaded yet: the same help
+                # text in every process.
                 rows.append((name, self.lazy_commands[name].short_help))
+                continue
+            command = self.commands[name]
+            if not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=formatter.width)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)

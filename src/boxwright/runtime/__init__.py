@@ -14,6 +14,7 @@ from boxwright._lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "DEFAULT_CAPABILITIES": "boxwright.runtime.spec",
     "IDMapping": "boxwright.runtime.idmap",
+    "ImageRun": "boxwright.runtime.container",
     "IDRange": "boxwright.runtime.idmap",
     "Mount": "boxwright.runtime.spec",
     "NativeRunner": "boxwright.runtime.native",
@@ -25,14 +26,17 @@ _EXPORTS: dict[str, str] = {
     "generate_spec": "boxwright.runtime.spec",
     "get_runner": "boxwright.runtime.runner",
     "rootless_mapping": "boxwright.runtime.idmap",
+    "run_image": "boxwright.runtime.container",
     "run_in_container": "boxwright.runtime.container",
     "run_in_rootfs": "boxwright.runtime.runner",
+    "single_id_run": "boxwright.runtime.idmap",
 }
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
     "IDMapping",
     "IDRange",
+    "ImageRun",
     "Mount",
     "NativeRunner",
     "OCIRunner",
@@ -43,13 +47,21 @@ __all__ = [
     "generate_spec",
     "get_runner",
     "rootless_mapping",
+    "run_image",
     "run_in_container",
     "run_in_rootfs",
+    "single_id_run",
 ]
 
 if TYPE_CHECKING:
-    from boxwright.runtime.container import run_in_container
-    from boxwright.runtime.idmap import IDMapping, IDRange, default_mapping, rootless_mapping
+    from boxwright.runtime.container import ImageRun, run_image, run_in_container
+    from boxwright.runtime.idmap import (
+        IDMapping,
+        IDRange,
+        default_mapping,
+        rootless_mapping,
+        single_id_run,
+    )
     from boxwright.runtime.native import NativeRunner
     from boxwright.runtime.ocirunner import OCIRunner, find_oci_runtime
     from boxwright.runtime.runner import Runner, get_runner, run_in_rootfs

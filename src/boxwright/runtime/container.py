@@ -1,19 +1,25 @@
-"""Running a command in a working container of the store (``container run``, buildah run).
+"""Running commands in containers of the store: ``container run`` and ``boxwright run``.
 
-The process sees the container's files through its rootfs driver
-(:meth:`boxwright.store.containers.ContainerStore.with_rootfs`), so what it changes stays in
-the container and the next commit captures it. The container's pending config supplies the
-image defaults (entrypoint, command, environment, user, working directory); its hostname is
-the first 12 hex digits of the container ID, as buildah's is.
+:func:`run_in_container` is buildah run: the process sees a working container's files through
+its rootfs driver (:meth:`boxwright.store.containers.ContainerStore.with_rootfs`), so what it
+changes stays in the container and the next commit captures it. The container's pending
+config supplies the image defaults (entrypoint, command, environment, user, working
+directory); its hostname is the first 12 hex digits of the container ID, as buildah's is.
+
+:func:`run_image` is podman run: a fresh working container from an image (a stored one, or
+any transport reference, pulled first), the command run in it with Docker's entrypoint and
+cmd rules, the exit code returned; the container stays (``container ls`` lists it) unless
+``remove`` is set.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.oci.config import ImageConfig
+from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
 
@@ -25,15 +31,65 @@ if TYPE_CHECKING:
 def run_in_container(
     store: Store, container: str, options: RunOptions, isolation: str = "native"
 ) -> int:
-    """Run ``options``' command in working container ``container``; return its exit code."""
+    """Run ``options``' command in working container ``container``; return its exit code.
+
+    Raises :class:`~boxwright.errors.RunError` (with podman's ``exit_code``) when the
+    process cannot be started.
+    """
     record = store.containers.get(container)
     config = ImageConfig.from_data(record.config)
     options = replace(options, hostname=options.hostname or record.id[:12])
 
-    def work(root: Path, _ownership: OwnershipRecord) -> int:
-        return run_in_rootfs(root, config, options, isolation)
+    def work(root: Path, ownership: OwnershipRecord) -> int:
+        if not single_id_run():
+            return run_in_rootfs(root, config, options, isolation)
+        from boxwright.runtime.ownership import keeping_ownership
+
+        with keeping_ownership(root, ownership, config, options.user) as kept:
+            return run_in_rootfs(root, config, kept.options(options), isolation)
 
     return store.containers.with_rootfs(record.id, work)
 
 
-__all__ = ["run_in_container"]
+@dataclass(frozen=True)
+class ImageRun:
+    """How :func:`run_image` ended: the process's exit code, and the container it ran in
+    (its ID; ``None`` when it was removed afterwards)."""
+
+    exit_code: int
+    container: str | None
+
+
+def run_image(
+    image: str,
+    options: RunOptions | None = None,
+    *,
+    store: Store | None = None,
+    root: Path | str | None = None,
+    isolation: str = "native",
+    remove: bool = False,
+    name: str | None = None,
+) -> ImageRun:
+    """Run a command in a fresh container of ``image``, as ``podman run`` does.
+
+    ``image`` is a stored image (name or ID) or a transport reference (``oci:DIR:TAG``,
+    ``docker://...``), pulled into the store first; ``root`` opens the store there when no
+    ``store`` is given. The container is made with ``name`` (default: buildah's naming) and
+    removed afterwards when ``remove`` is set, also when the run fails. Raises
+    :class:`~boxwright.errors.RunError` when the process cannot be started and
+    :class:`~boxwright.errors.ImageNotFoundError` when the image is nowhere.
+    """
+    if store is None:
+        from boxwright.store.store import Store
+
+        store = Store(root)
+    record = store.containers.create(image, name)
+    try:
+        code = run_in_container(store, record.id, options or RunOptions(), isolation)
+    finally:
+        if remove:
+            store.containers.remove(record.id)
+    return ImageRun(code, None if remove else record.id)
+
+
+__all__ = ["ImageRun", "run_image", "run_in_container"]

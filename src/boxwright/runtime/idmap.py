@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,14 +143,44 @@ def in_user_namespace() -> bool:
     return lines != ["0", "0", "4294967295"]
 
 
+CAP_SYS_ADMIN = 21
+
+
+def single_id_run() -> bool:
+    """Whether a container started here gets a user namespace that maps only ID 0 (no
+    subordinate IDs: ``chown`` to another ID fails inside; see :mod:`.ownership`)."""
+    if os.geteuid() == 0:
+        from boxwright.store.userns import inside_single_id_namespace
+
+        return inside_single_id_namespace()
+    mapping = default_mapping()
+    return mapping is not None and mapping.single
+
+
+def has_sys_admin() -> bool:
+    """Whether this process holds ``CAP_SYS_ADMIN`` (its effective set, /proc/self/status)."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def default_mapping() -> IDMapping | None:
     """The mapping a container of this process gets; ``None`` when no user namespace is needed.
 
-    A process with euid 0 (root, or root of a user namespace it is already in) has the
-    privileges every other namespace needs.
+    A process with euid 0 and ``CAP_SYS_ADMIN`` (root, or root of a user namespace it is
+    already in) has the privileges every other namespace needs. Root *without* it (inside a
+    container that dropped the capability, as podman's and Kubernetes' defaults do) gets a
+    new user namespace mapping 0 onto itself, where it holds every capability again.
     """
     if os.geteuid() == 0:
-        return None
+        if has_sys_admin():
+            return None
+        return IDMapping((IDRange(0, 0, 1),), (IDRange(0, os.getegid(), 1),))
     return rootless_mapping()
 
 
@@ -177,6 +206,8 @@ def write_self_mapping(mapping: IDMapping) -> None:
 
 def write_mapping_with_helpers(pid: int, mapping: IDMapping) -> None:
     """Map the user namespace of ``pid`` with ``newuidmap``/``newgidmap`` (from the parent)."""
+    import subprocess
+
     for tool, ranges in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
         path = shutil.which(tool)
         if path is None:
@@ -198,6 +229,7 @@ __all__ = [
     "default_mapping",
     "in_user_namespace",
     "rootless_mapping",
+    "single_id_run",
     "subordinate_ranges",
     "write_mapping_with_helpers",
     "write_self_mapping",

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import logging
 import os
 import resource
 import select
@@ -50,7 +49,13 @@ from boxwright.runtime.idmap import (
 )
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
 
-log = logging.getLogger("boxwright.runtime")
+
+def _warn(text: str) -> None:
+    """Log a set-up warning on ``boxwright.runtime`` (logging is loaded only when needed)."""
+    import logging
+
+    logging.getLogger("boxwright.runtime").warning("%s", text)
+
 
 #: Signals the caller passes on to the container (SIGWINCH resizes the terminal instead).
 FORWARDED_SIGNALS = (
@@ -343,7 +348,7 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
         linux.sethostname(plan.hostname)
     os.chdir(plan.rootfs)
     linux.pivot_root(".", ".")
-    linux.umount2(".", linux.MNT_DETACH)
+    linux.umount(".", linux.MNT_DETACH)
     os.chdir("/")
     return groups_allowed
 
@@ -427,8 +432,10 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         os.setsid()
         linux.set_parent_death_signal(signal.SIGKILL)
         if plan.mapping is not None:
+            euid = os.geteuid()  # read first: inside the new namespace it is unmapped (65534)
+            linux.set_dumpable()
             linux.unshare(linux.CLONE_NEWUSER)
-            if plan.mapping.single and plan.mapping.uids[0].host_id == os.geteuid():
+            if plan.mapping.single and plan.mapping.uids[0].host_id == euid:
                 write_self_mapping(plan.mapping)
             else:
                 os.write(sync[1], b"u")
@@ -550,6 +557,8 @@ class NativeRunner:
     def run(self, spec: dict[str, Any]) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N)."""
         plan = _plan(spec)
+        if plan.new_network:
+            import socket  # noqa: F401 - loopback_up needs it in the keeper, after the fork
         master = slave = None
         if plan.terminal:
             master, slave = os.openpty()
@@ -594,7 +603,7 @@ class NativeRunner:
         error = None
         for line in text.splitlines():
             if line.startswith("W "):
-                log.warning("%s", line[2:])
+                _warn(line[2:])
             elif line.startswith("E "):
                 code, _, message = line[2:].partition(" ")
                 error = RunError(message, int(code))

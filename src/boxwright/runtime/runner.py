@@ -133,8 +133,8 @@ def run_in_rootfs(
     options = options or RunOptions()
     runner = get_runner(isolation)
     hostname = options.hostname or "boxwright"
-    rootless = os.geteuid() != 0
-    base = os.environ.get("XDG_RUNTIME_DIR") if rootless else None
+    id_map = default_mapping()
+    base = os.environ.get("XDG_RUNTIME_DIR") if os.geteuid() != 0 else None
     if base and not os.access(base, os.W_OK):
         base = None
     run_dir = Path(tempfile.mkdtemp(prefix="boxwright-run-", dir=base))
@@ -156,8 +156,8 @@ def run_in_rootfs(
             rootfs,
             image_config,
             options,
-            rootless=rootless,
-            id_map=default_mapping(),
+            rootless=id_map is not None,
+            id_map=id_map,
         )
         with mount_points(rootfs, spec):
             return runner.run(spec)

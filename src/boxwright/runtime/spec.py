@@ -138,6 +138,8 @@ class RunOptions:
     user: str | None = None
     volumes: tuple[Mount, ...] = ()
     network: Literal["host", "none"] = "host"
+    ipc: Literal["private", "host"] = "private"
+    """``host`` shares the caller's IPC namespace (fakeroot's daemon talks through it)."""
     hostname: str | None = None
     terminal: bool = False
     rlimits: tuple[tuple[str, int, int], ...] = ()
@@ -287,6 +289,9 @@ def generate_spec(
         kinds = [k for k in kinds if k != "network"]
     elif "network" not in kinds:
         kinds.insert(1, "network")
+    if options.ipc == "host":  # no IPC namespace of its own: no mqueue of its own either
+        kinds = [k for k in kinds if k != "ipc"]
+        spec["mounts"] = [m for m in spec["mounts"] if m.get("type") != "mqueue"]
     linux["namespaces"] = [{"type": k} for k in kinds]
     if rootless and id_map is not None:
         # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).

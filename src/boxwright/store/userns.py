@@ -1,7 +1,10 @@
 """Linux namespaces and mounts through libc, and running a function inside fresh namespaces.
 
 Python 3.11 has no ``os.unshare`` or ``os.mount``, so :func:`unshare`, :func:`mount` and
-:func:`umount` call libc through :mod:`ctypes` and turn a failure into :class:`OSError`.
+:func:`umount` call libc through :mod:`ctypes` and turn a failure into :class:`OSError` with
+the call's errno (so callers can tell ``EPERM``, not allowed here, from real faults). These
+are boxwright's only wrappers of those calls: the runtime (:mod:`boxwright.runtime.linux`)
+builds its further ones (``pivot_root``, ``capset``...) on :func:`libc` and :func:`check`.
 
 :func:`run_in_namespace` is how an unprivileged user mounts an overlay: it forks, the child
 enters a new user namespace where it is root (a single-ID map, ``0`` → the caller's euid and
@@ -30,12 +33,15 @@ from typing import Any, NoReturn, TypeVar
 from boxwright.errors import BoxwrightError, StoreError
 
 T = TypeVar("T")
+PathArg = str | bytes | os.PathLike[str]
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
@@ -44,47 +50,49 @@ PR_SET_DUMPABLE = 4
 
 
 @functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+def libc() -> ctypes.CDLL:
+    """The C library with errno kept (loaded once; call it before a fork that pivots away)."""
+    lib = ctypes.CDLL(None, use_errno=True)
+    lib.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+    lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    lib.unshare.argtypes = [ctypes.c_int]
+    return lib
 
 
-def _check(result: int, what: str, path: str | None = None) -> None:
+def check(result: int, what: str, path: PathArg | None = None) -> None:
+    """Raise :class:`OSError` with the current errno when a libc call returned non-zero."""
     if result != 0:
         code = ctypes.get_errno()
-        raise OSError(code, f"{what}: {os.strerror(code)}", path)
+        shown = None if path is None else os.fsdecode(path)
+        raise OSError(code, f"{what}: {os.strerror(code)}", shown)
+
+
+def _b(value: PathArg | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
 
 
 def unshare(flags: int) -> None:
     """``unshare(2)``: move this process into new namespaces (``CLONE_*`` flags)."""
-    _check(_libc().unshare(ctypes.c_int(flags)), "unshare")
+    check(libc().unshare(flags), "unshare")
 
 
 def mount(
-    source: str | None,
-    target: str | os.PathLike[str],
+    source: PathArg | None,
+    target: PathArg,
     fstype: str | None = None,
     flags: int = 0,
     data: str | None = None,
 ) -> None:
     """``mount(2)``; ``data`` is the option string (``"lowerdir=...,upperdir=..."``)."""
-    where = os.fspath(target)
-    _check(
-        _libc().mount(
-            None if source is None else os.fsencode(source),
-            os.fsencode(where),
-            None if fstype is None else fstype.encode(),
-            ctypes.c_ulong(flags),
-            None if data is None else os.fsencode(data),
-        ),
-        f"mount {fstype or ''} on {where}".replace("  ", " "),
-        where,
-    )
+    where = os.fsdecode(target)
+    what = f"mount {fstype or ''} on {where}".replace("  ", " ")
+    check(libc().mount(_b(source), _b(where), _b(fstype), flags, _b(data)), what, where)
 
 
-def umount(target: str | os.PathLike[str], flags: int = 0) -> None:
+def umount(target: PathArg, flags: int = 0) -> None:
     """``umount2(2)``; ``flags=MNT_DETACH`` detaches a busy mount lazily."""
-    where = os.fspath(target)
-    _check(_libc().umount2(os.fsencode(where), ctypes.c_int(flags)), f"umount {where}", where)
+    where = os.fsdecode(target)
+    check(libc().umount2(_b(where), flags), f"umount {where}", where)
 
 
 def _write_proc(name: str, text: str) -> None:
@@ -107,18 +115,14 @@ def enter_namespaces(*, user: bool, mount: bool) -> None:
     if user:
         # A process that changed its IDs (setuid from root) is not dumpable, which leaves its
         # /proc/self files owned by root: the ID maps could not be written.
-        _libc().prctl(ctypes.c_int(PR_SET_DUMPABLE), ctypes.c_ulong(1), 0, 0, 0)
+        libc().prctl(ctypes.c_int(PR_SET_DUMPABLE), ctypes.c_ulong(1), 0, 0, 0)
     flags = (CLONE_NEWUSER if user else 0) | (CLONE_NEWNS if mount or user else 0)
     unshare(flags)
     if user:
         _write_proc("setgroups", "deny")
         _write_proc("uid_map", f"0 {euid} 1")
         _write_proc("gid_map", f"0 {egid} 1")
-    _check(
-        _libc().mount(None, b"/", None, ctypes.c_ulong(MS_REC | MS_PRIVATE), None),
-        "making the mounts private",
-        "/",
-    )
+    check(libc().mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "making mounts private", "/")
 
 
 def inside_single_id_namespace() -> bool:
@@ -139,7 +143,8 @@ def _outcome(fn: Callable[[], Any], user: bool, mount: bool) -> bytes:
         result: tuple[Any, ...] = ("ok", fn())
     except BoxwrightError as exc:
         kind = type(exc)
-        result = ("boxwright", kind.__module__, kind.__qualname__, str(exc))
+        code = getattr(exc, "exit_code", None)
+        result = ("boxwright", kind.__module__, kind.__qualname__, str(exc), code)
     except OSError as exc:
         result = ("oserror", str(exc))
     except BaseException as exc:  # a bug: keep the traceback for the message
@@ -153,7 +158,7 @@ def _outcome(fn: Callable[[], Any], user: bool, mount: bool) -> bytes:
 def _raise(payload: tuple[Any, ...]) -> NoReturn:
     kind = payload[0]
     if kind == "boxwright":
-        _, module, qualname, message = payload
+        _, module, qualname, message, code = payload
         try:
             cls: Any = importlib.import_module(module)
             for part in qualname.split("."):
@@ -162,7 +167,7 @@ def _raise(payload: tuple[Any, ...]) -> NoReturn:
             cls = StoreError
         if isinstance(cls, type) and issubclass(cls, BoxwrightError):
             try:
-                error = cls(message)
+                error = cls(message) if code is None else cls(message, code)
             except TypeError:
                 error = StoreError(message)
             raise error
@@ -177,7 +182,8 @@ def run_in_namespace(fn: Callable[[], T], *, user: bool, mount: bool) -> T:
 
     ``user``: a new user namespace where the caller is root (single-ID map, for rootless);
     ``mount``: a private mount namespace (implied by ``user``). A :class:`BoxwrightError` in
-    the child is raised again here as the same class with the same message; an
+    the child is raised again here as the same class with the same message (and the same
+    ``exit_code``, for a :class:`~boxwright.errors.RunError`); an
     :class:`OSError` (a mount refused, a namespace not allowed) becomes a :class:`StoreError`
     with its message. The result must pickle.
     """
@@ -222,11 +228,17 @@ __all__ = [
     "CLONE_NEWUSER",
     "MNT_DETACH",
     "MS_BIND",
+    "MS_NODEV",
+    "MS_NOEXEC",
+    "MS_NOSUID",
     "MS_PRIVATE",
     "MS_RDONLY",
     "MS_REC",
+    "MS_REMOUNT",
+    "check",
     "enter_namespaces",
     "inside_single_id_namespace",
+    "libc",
     "mount",
     "run_in_namespace",
     "umount",

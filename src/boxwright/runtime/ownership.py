@@ -1,0 +1,288 @@
+"""Keeping the ownership a run asks for when its user namespace maps a single ID.
+
+With no ``CAP_SETUID``, no ``newuidmap`` and no ``/etc/subuid`` (an unprivileged CI pod),
+a run's user namespace maps only container ID 0 onto the caller: ``chown 1000 f`` fails with
+``EINVAL`` and no process can become uid 1000. buildah gives up there. boxwright runs such a
+step under Debian's **fakeroot** instead, with its state kept across the step and the commit:
+
+1. before the step, ``faked-sysv`` (fakeroot's daemon, run by boxwright outside the container)
+   is loaded with the owners, modes and device numbers the container's side record
+   (:class:`~boxwright.layer.ownership.OwnershipRecord`) already holds, keyed by the device
+   and inode each recorded path has now;
+2. the step runs with ``libfakeroot-sysv.so`` bound into the container and preloaded
+   (``FAKEROOTDONTTRYCHOWN=1``, so ``chown`` only records); it shares the caller's IPC
+   namespace, where the daemon's message queue lives. ``USER`` is faked the same way
+   (``FAKEROOTUID`` and friends: ``id -u`` says 1000) while the process really runs as 0;
+3. after the step the daemon saves its state, the rootfs is walked once to turn its
+   ``(device, inode)`` keys back into paths, and every owner, mode and device it holds goes
+   into the side record, together with the step user's owner for the files the step made.
+   The commit writes the side record's owners into the layer.
+
+fakeroot works where the programs are dynamically linked against glibc. When it cannot
+(fakeroot not installed, a rootfs without glibc's loader, statically linked programs), the
+run is not changed and a warning says that ownership changes cannot be kept; state entries
+that match no path of the rootfs (a volume's files, a file the step removed) are named in a
+warning as having lost their owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright.oci.config import ImageConfig
+from boxwright.runtime.idmap import single_id_run
+from boxwright.runtime.spec import RunOptions, bind_mount
+from boxwright.unpack.users import resolve_user
+
+log = logging.getLogger("boxwright.runtime")
+
+FAKED = "faked-sysv"
+LIBRARY = "libfakeroot-sysv.so"
+#: Where the preload library appears in the container (removed after the run).
+LIBRARY_IN_CONTAINER = "/.boxwright-fakeroot/" + LIBRARY
+_LIBRARY_DIRS = ("/usr/lib/*/libfakeroot", "/usr/lib/libfakeroot", "/usr/lib64/libfakeroot")
+_LOADERS = ("lib*/ld-linux*.so*", "usr/lib*/ld-linux*.so*", "lib/*/ld-linux*.so*")
+_Key = tuple[int, int]
+
+
+def fakeroot_tools() -> tuple[str, str] | None:
+    """The host's ``faked-sysv`` and ``libfakeroot-sysv.so``, when Debian's fakeroot is here."""
+    faked = shutil.which(FAKED)
+    if faked is None:
+        return None
+    for pattern in _LIBRARY_DIRS:
+        for directory in sorted(glob.glob(pattern)):
+            library = os.path.join(directory, LIBRARY)
+            if os.path.isfile(library):
+                return faked, library
+    return None
+
+
+def _has_glibc_loader(rootfs: Path) -> bool:
+    return any(glob.glob(os.path.join(rootfs, pattern)) for pattern in _LOADERS)
+
+
+def _walk(rootfs: Path) -> Iterator[tuple[str, os.stat_result]]:
+    """Every path under ``rootfs`` (relative, no leading slash) with its lstat."""
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(os.path.join(rootfs, rel) if rel else rootfs) as entries:
+                for entry in entries:
+                    path = f"{rel}/{entry.name}" if rel else entry.name
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    yield path, st
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(path)
+        except OSError:
+            continue
+
+
+@dataclass
+class _StateEntry:
+    mode: int
+    uid: int
+    gid: int
+    rdev: int
+
+
+def _parse_state(text: str) -> dict[_Key, _StateEntry]:
+    """fakeroot's save file: ``dev=HEX,ino=N,mode=OCT,uid=N,gid=N,nlink=N,rdev=N`` lines."""
+    found: dict[_Key, _StateEntry] = {}
+    for line in text.splitlines():
+        fields = dict(part.partition("=")[::2] for part in line.strip().split(","))
+        try:
+            key = (int(fields["dev"], 16), int(fields["ino"]))
+            found[key] = _StateEntry(
+                int(fields["mode"], 8), int(fields["uid"]), int(fields["gid"]), int(fields["rdev"])
+            )
+        except (KeyError, ValueError):
+            continue
+    return found
+
+
+def _state_line(st: os.stat_result, entry: OwnershipEntry) -> str:
+    mode = entry.mode if entry.mode is not None else st.st_mode
+    rdev = os.makedev(*entry.rdev) if entry.rdev is not None else st.st_rdev
+    return (
+        f"dev={st.st_dev:x},ino={st.st_ino},mode={mode:o},uid={entry.uid},gid={entry.gid},"
+        f"nlink={st.st_nlink},rdev={rdev}\n"
+    )
+
+
+@dataclass
+class KeptOwnership:
+    """What :func:`keeping_ownership` changes in a run (nothing when it is not needed)."""
+
+    env: tuple[str, ...] = ()
+    mounts: tuple[dict[str, object], ...] = ()
+    user: str | None = None
+    share_ipc: bool = False
+    lost: list[str] = field(default_factory=list)
+
+    def options(self, options: RunOptions) -> RunOptions:
+        """``options`` with the preload library, its environment and the faked user."""
+        if not self.env:
+            return options
+        return replace(
+            options,
+            env=(*options.env, *self.env),
+            extra_mounts=(*options.extra_mounts, *self.mounts),
+            user=self.user if self.user is not None else options.user,
+            ipc="host" if self.share_ipc else options.ipc,
+        )
+
+
+class _Faked:
+    """A running ``faked-sysv`` loaded with a state file; :meth:`stop` saves it."""
+
+    def __init__(self, faked: str, state: Path) -> None:
+        with state.open("rb") as seed:
+            answer = subprocess.run(
+                [faked, "--load", "--save-file", str(state)],
+                stdin=seed,
+                capture_output=True,
+                check=False,
+                timeout=30,
+            )
+        key, _, pid = answer.stdout.decode(errors="replace").strip().partition(":")
+        if answer.returncode != 0 or not key.isdigit() or not pid.isdigit():
+            detail = answer.stderr.decode(errors="replace").strip()
+            raise OSError(f"{faked} did not start: {detail or answer.stdout!r}")
+        self.key, self.pid = key, int(pid)
+
+    def stop(self) -> None:
+        """Ask the daemon to save its state and wait (up to 10 s) until it is gone."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def keeping_ownership(
+    rootfs: Path, record: OwnershipRecord, config: ImageConfig, user: str | None
+) -> Iterator[KeptOwnership]:
+    """Run the block's run under fakeroot when its namespace maps a single ID (module doc).
+
+    ``config`` and ``user`` (the run's ``--user``, else the image's) give the step's user.
+    Afterwards the side ``record`` holds the owners the step asked for.
+    """
+    if not single_id_run():
+        yield KeptOwnership()
+        return
+    tools = fakeroot_tools()
+    if tools is None or not _has_glibc_loader(rootfs):
+        why = "fakeroot is not installed" if tools is None else "the rootfs has no glibc loader"
+        log.warning(
+            "this run's user namespace maps only ID 0 and %s: ownership changes (chown, "
+            "USER) cannot be kept and fail inside",
+            why,
+        )
+        yield KeptOwnership()
+        return
+    faked_path, library = tools
+    wanted = resolve_user(rootfs, config.config.user if user is None else user)
+    work = Path(tempfile.mkdtemp(prefix="boxwright-fakeroot-"))
+    state = work / "state"
+    seeded: dict[_Key, str] = {}
+    lines = []
+    for path, entry in record.items():
+        with contextlib.suppress(OSError):
+            st = os.lstat(os.path.join(rootfs, path))
+            seeded[(st.st_dev, st.st_ino)] = path
+            lines.append(_state_line(st, entry))
+    state.write_bytes("".join(lines).encode())  # utf-8: built in, no codec to import here
+    before: set[_Key] | None = None
+    if wanted.uid or wanted.gid:
+        before = {(st.st_dev, st.st_ino) for _, st in _walk(rootfs)}
+    faked = _Faked(faked_path, state)
+    ids = [
+        f"FAKEROOT{role}{kind}ID={number}"
+        for kind, number in (("U", wanted.uid), ("G", wanted.gid))
+        for role in ("", "E", "S", "F")
+    ]
+    kept = KeptOwnership(
+        env=(
+            f"HOME={wanted.home}",
+            f"LD_PRELOAD={LIBRARY_IN_CONTAINER}",
+            f"FAKEROOTKEY={faked.key}",
+            "FAKEROOTDONTTRYCHOWN=1",
+            "FAKED_MODE=unknown-is-root",
+            *ids,
+        ),
+        mounts=(bind_mount(library, LIBRARY_IN_CONTAINER, read_only=True),),
+        user="0:0",
+        share_ipc=True,
+    )
+    try:
+        yield kept
+    finally:
+        faked.stop()
+        try:
+            found = _record_state(rootfs, record, state, before, (wanted.uid, wanted.gid))
+            kept.lost = [seeded.get(key, f"inode {key[1]}") for key in found]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    if kept.lost:
+        log.warning(
+            "ownership asked for %d path(s) outside the container's files could not be kept "
+            "(a volume, or removed by the step): %s",
+            len(kept.lost),
+            ", ".join(kept.lost[:10]),
+        )
+
+
+def _record_state(
+    rootfs: Path,
+    record: OwnershipRecord,
+    state: Path,
+    before: set[_Key] | None,
+    owner: tuple[int, int],
+) -> list[_Key]:
+    """Move faked's saved state into ``record``; return the keys no path matched.
+
+    ``before`` (the keys present before a step run as a faked non-root ``owner``) tells the
+    files the step made: they get ``owner`` unless the step chowned them.
+    """
+    entries = _parse_state(state.read_bytes().decode(errors="replace"))
+    matched: set[_Key] = set()
+    for path, st in _walk(rootfs):
+        key = (st.st_dev, st.st_ino)
+        fake = entries.get(key)
+        if fake is not None:
+            matched.add(key)
+            mode = fake.mode if fake.mode != st.st_mode else None
+            is_device = stat.S_ISCHR(fake.mode) or stat.S_ISBLK(fake.mode)
+            rdev = (os.major(fake.rdev), os.minor(fake.rdev)) if is_device else None
+            old = record.get(path)
+            xattrs = old.xattrs if old is not None else {}
+            record.set(path, OwnershipEntry(fake.uid, fake.gid, mode, rdev, xattrs))
+        elif before is not None and key not in before:
+            record.set(path, OwnershipEntry(*owner))
+    return [key for key in entries if key not in matched]
+
+
+__all__ = ["KeptOwnership", "fakeroot_tools", "keeping_ownership"]

@@ -1,0 +1,76 @@
+"""Ownership kept in a single-ID user namespace: fakeroot's state carried into the commit.
+
+An unprivileged user with no /etc/subuid range gets a user namespace that maps only ID 0,
+where ``chown 1000`` fails; boxwright runs the step under Debian's fakeroot and moves what
+it recorded into the container's side record, so the committed layer carries the owners a
+``chown``, a ``mknod`` or a ``USER`` asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+from runtime_helpers import glibc_rootfs, preload_boxwright
+
+from boxwright.build.builder import Builder
+from boxwright.oci.digest import Digest
+from boxwright.runtime.ownership import fakeroot_tools
+from boxwright.store.store import Store
+from userhelpers import User, as_user, chown_tree, owned_dir
+
+STEP = (
+    "touch /owned && chown 1000:50 /owned && mkdir -p /srv/app && touch /srv/app/x "
+    "&& chown -R 7:8 /srv && mknod /null c 1 3 && chmod 4711 /owned && echo $(id -u) > /who"
+)
+
+
+def _build(work: Path, rootfs: Path) -> tuple[int, int, str]:
+    store = Store(work / "store")
+    with Builder.from_image(None, store=store) as builder:
+        builder.copy([str(rootfs)], "/")
+        code = builder.run(["sh", "-c", STEP])
+        as_alice = builder.run(["sh", "-c", "id -u > /home/alice/id; touch /home/alice/made"],
+                               user="alice")  # fmt: skip
+        image = builder.commit("owned:1")
+    return code, as_alice, image.id
+
+
+def _members(root: Path, name: str) -> dict[str, tarfile.TarInfo]:
+    store = Store(root)
+    manifest = json.loads(store.images.manifest(store.images.get(name)))
+    top = Digest.parse(manifest["layers"][-1]["digest"])
+    with tarfile.open(store.blobs.path(top)) as tar:
+        return {m.name.rstrip("/"): m for m in tar.getmembers()}
+
+
+def check_layer(members: dict[str, tarfile.TarInfo]) -> None:
+    """The owners, modes and device the steps asked for are in the layer."""
+    owned = members["owned"]
+    assert (owned.uid, owned.gid, stat.S_IMODE(owned.mode)) == (1000, 50, 0o4711)
+    for name in ("srv", "srv/app", "srv/app/x"):
+        assert (members[name].uid, members[name].gid) == (7, 8), name
+    null = members["null"]
+    assert null.ischr() and (null.devmajor, null.devminor) == (1, 3)
+    assert (members["home/alice/made"].uid, members["home/alice/made"].gid) == (1000, 1000)
+    assert (members["usr/bin/sh"].uid, members["usr/bin/sh"].gid) == (0, 0)
+
+
+def test_single_id_user_keeps_ownership_through_fakeroot(
+    unprivileged_user: User, tmp_path: Path
+) -> None:
+    if fakeroot_tools() is None:
+        pytest.skip("Debian's fakeroot is not installed")
+    with owned_dir(unprivileged_user) as work:
+        rootfs = glibc_rootfs(work / "rootfs")
+        chown_tree(rootfs, unprivileged_user)
+        preload_boxwright()
+        code, as_alice, _ = as_user(unprivileged_user, _build, work, rootfs)
+        assert (code, as_alice) == (0, 0)
+        members = _members(work / "store", "owned:1")
+        check_layer(members)
+        shutil.rmtree(rootfs)
