@@ -30,7 +30,14 @@ from boxwright.store import userns
 from userhelpers import User, chown_tree, drop_privileges, owned_dir
 
 SRC = Path(boxwright.__file__).resolve().parents[1]
-PREFIX = Path(sys.prefix).resolve()
+# A virtualenv's prefix holds its site-packages; its base prefix the interpreter and stdlib.
+PREFIXES = tuple(
+    dict.fromkeys(
+        p
+        for p in (Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve())
+        if not str(p).startswith("/usr")
+    )
+)
 SCRIPT = """set -e
 export BOXWRIGHT_ROOT=/store PYTHONPATH=/src HOME=/tmp
 bw() {{ {python} -m boxwright "$@"; }}
@@ -48,13 +55,14 @@ def _outer_rootfs(work: Path) -> Path:
     outer = work / "outer"
     for name in ("usr", "etc", "tmp", "store", "out", "src", "mini", "root"):
         (outer / name).mkdir(parents=True)
-    (outer / PREFIX.relative_to("/")).mkdir(parents=True, exist_ok=True)
+    for prefix in PREFIXES:
+        (outer / prefix.relative_to("/")).mkdir(parents=True, exist_ok=True)
     for name in ("bin", "lib", "lib64", "sbin"):
         (outer / name).symlink_to(f"usr/{name}")
     (outer / "tmp").chmod(0o1777)
     (outer / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (outer / "etc" / "group").write_text("root:x:0:\n")
-    script = SCRIPT.format(python=Path(sys.executable).resolve(), step=STEP)
+    script = SCRIPT.format(python=Path(sys.executable).absolute(), step=STEP)
     (outer / "build.sh").write_text(script)
     return outer
 
@@ -73,7 +81,7 @@ def _run_outer(outer: Path, mini: Path, log: Path, user: User) -> int:
             userns.mount(None, "/", None, userns.MS_REC | userns.MS_PRIVATE)
             for source, inside in (
                 (Path("/usr"), "usr"),
-                (PREFIX, str(PREFIX.relative_to("/"))),
+                *((prefix, str(prefix.relative_to("/"))) for prefix in PREFIXES),
                 (SRC, "src"),
                 (mini, "mini"),
             ):
@@ -104,7 +112,7 @@ def test_boxwright_builds_inside_an_unprivileged_boxwright_container(
 ) -> None:
     if fakeroot_tools() is None:
         pytest.skip("Debian's fakeroot is not installed")
-    if str(PREFIX).startswith("/usr"):
+    if not PREFIXES:
         pytest.skip("the interpreter lives in /usr, which the outer container binds anyway")
     with owned_dir(unprivileged_user) as work:
         outer = _outer_rootfs(work)
