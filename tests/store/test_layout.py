@@ -134,3 +134,23 @@ def test_a_lock_dies_with_its_process(tmp_path: Path) -> None:
     os.waitpid(pid, 0)
     with file_lock(path, blocking=False):
         pass
+
+
+def test_a_lock_is_released_even_when_a_forked_child_still_holds_its_descriptor(
+    tmp_path: Path,
+) -> None:
+    """A process forked inside a lock block (a runtime's keeper) must not keep the lock."""
+    import signal
+
+    lock = tmp_path / "lock"
+    with file_lock(lock):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only sleeps until it is killed
+            time.sleep(30)
+            os._exit(0)
+    try:
+        with file_lock(lock, blocking=False):
+            pass
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -2,7 +2,8 @@
 
 ``flock`` locks belong to an open file description, so two opens in one process conflict
 like two processes do (threads are covered too), and the kernel drops a lock when its holder
-dies, even by ``kill -9``: a crashed process never leaves the store locked.
+dies, even by ``kill -9``: a crashed process never leaves the store locked. A lock is released
+with ``LOCK_UN`` when its block ends, so a process forked meanwhile does not keep it.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def file_lock(path: Path, *, shared: bool = False, blocking: bool = True) -> Ite
             ) from None
         yield
     finally:
+        # Unlock before closing: a child forked inside the block (a runtime's keeper process)
+        # shares this open file description, and a mere close would leave it holding the lock.
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
 

@@ -389,10 +389,10 @@ def overlay_works(store: Store) -> bool:
         works = False
     finally:
         _remove_tree(work)
+    from boxwright.transport.atomic import atomic_write
+
     doc = {"euid": euid, "kernel": kernel, "overlay": works}
-    tmp = cache.with_name(f".{PROBE_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps(doc))
-    os.replace(tmp, cache)
+    atomic_write(cache, json.dumps(doc).encode(), 0o644)  # a unique temporary name per call
     _probed[key] = works
     return works
 
