@@ -1,6 +1,7 @@
 """Step-by-step builds: the :class:`Builder` (buildah's verbs as a Python object), the config
 changes of ``container config`` (:class:`ConfigChanges`, :func:`apply_changes`) and the
-copy/add file rules (:mod:`boxwright.build.files`).
+copy/add file rules (:mod:`boxwright.build.files`), and Containerfile builds
+(:func:`build` with :class:`BuildOptions`, see :mod:`boxwright.build.executor`).
 
 Names are re-exported lazily (PEP 562), so importing this package loads nothing heavy.
 """
@@ -13,19 +14,27 @@ from boxwright._lazy import lazy_exports
 
 #: Public name → module that defines it.
 _EXPORTS: dict[str, str] = {
+    "BuildEvent": "boxwright.build.context",
+    "BuildOptions": "boxwright.build.context",
+    "BuildResult": "boxwright.build.context",
     "Builder": "boxwright.build.builder",
     "ConfigChanges": "boxwright.build.configedit",
     "CopyResult": "boxwright.build.files",
     "apply_annotations": "boxwright.build.configedit",
     "apply_changes": "boxwright.build.configedit",
+    "build": "boxwright.build.executor",
 }
 
 __all__ = [
+    "BuildEvent",
+    "BuildOptions",
+    "BuildResult",
     "Builder",
     "ConfigChanges",
     "CopyResult",
     "apply_annotations",
     "apply_changes",
+    "build",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
@@ -33,4 +42,6 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
     from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
+    from boxwright.build.context import BuildEvent, BuildOptions, BuildResult
+    from boxwright.build.executor import build
     from boxwright.build.files import CopyResult

@@ -49,6 +49,9 @@ class LazyCommand(NamedTuple):
 #: Every subcommand, by name. Adding a command is one line here; its module is imported only
 #: when the command runs.
 COMMANDS: Mapping[str, LazyCommand] = {
+    "build": LazyCommand(
+        "boxwright.cli.build:build_command", "Build an image from a Containerfile."
+    ),
     "copy": LazyCommand("boxwright.cli.copy:copy_command", "Copy an image between two references."),
     "login": LazyCommand("boxwright.cli.login:login_command", "Log in to a registry."),
     "logout": LazyCommand("boxwright.cli.login:logout_command", "Log out of a registry."),

@@ -1,0 +1,107 @@
+"""The build's layer cache: which image a step made, keyed by everything the step depends on.
+
+A step's key (:func:`step_key`) is a sha256 over its parent image ID, the history notes of the
+config steps since that image (their text after expansion), the step's instruction after
+expansion, the build args it uses, and the content hash of the files it copies
+(:func:`boxwright.build.context.content_hash`: names, modes and bytes, never mtimes). The index
+``R/build-cache.json`` maps keys to image IDs; the images are ordinary unnamed records of the
+store, so ``prune`` keeps them (it removes only what no image record references) and
+``rmi`` of an intermediate image makes its entry stale, which a lookup skips.
+
+The index is a record file of :mod:`boxwright.store.metadata` (replaced whole, atomically,
+under the store's metadata lock); a corrupt index is reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.errors import StoreError
+
+if TYPE_CHECKING:
+    from boxwright.store.store import Store
+
+CACHE_FILE = "build-cache.json"
+_FORMAT = "boxwright-build-cache"
+_VERSION = 1
+
+
+def step_key(
+    parent: str | None,
+    notes: Sequence[str],
+    instruction: str,
+    args: Mapping[str, str],
+    content: str = "",
+    extra: Sequence[str] = (),
+) -> str:
+    """The cache key of one step (module docstring): ``sha256:<hex>``."""
+    doc = {
+        "parent": parent or "scratch",
+        "notes": list(notes),
+        "instruction": instruction,
+        "args": dict(sorted(args.items())),
+        "content": content,
+        "extra": list(extra),
+    }
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def cache_tag(key: str) -> str:
+    """The registry tag of a step's image in a ``--cache-to`` repository (the key's hex)."""
+    return "bwcache-" + key.partition(":")[2]
+
+
+class BuildCache:
+    """The cache index of one store (``R/build-cache.json``)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.path: Path = store.layout.root / CACHE_FILE
+
+    def _read(self) -> dict[str, str]:
+        from boxwright.store.metadata import read_records
+
+        try:
+            records = read_records(self.path, _FORMAT, _VERSION, "entries")
+        except ValueError as error:
+            raise StoreError(
+                f"{self.path} is corrupt ({error}): remove it (the cache starts empty again)"
+            ) from None
+        out: dict[str, str] = {}
+        for item in records:
+            if (
+                isinstance(item, dict)
+                and isinstance(item.get("key"), str)
+                and isinstance(item.get("image"), str)
+            ):
+                out[item["key"]] = item["image"]
+        return out
+
+    def get(self, key: str) -> str | None:
+        """The ID of the image ``key`` made, when it is still in the store."""
+        image = self._read().get(key)
+        if image is None or not self._store.images.exists(image):
+            return None
+        return image
+
+    def put(self, key: str, image_id: str) -> None:
+        """Remember that the step ``key`` made ``image_id`` (stale entries are dropped)."""
+        from boxwright.store.metadata import write_records
+
+        with self._store.metadata_lock():
+            entries = self._read()
+            entries[key] = image_id
+            live = {k: v for k, v in entries.items() if self._store.images.exists(v)}
+            records = [{"key": k, "image": v} for k, v in sorted(live.items())]
+            write_records(self.path, _FORMAT, _VERSION, "entries", records)
+
+    def __len__(self) -> int:
+        return len(self._read())
+
+
+__all__ = ["CACHE_FILE", "BuildCache", "cache_tag", "step_key"]

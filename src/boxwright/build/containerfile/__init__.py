@@ -1,0 +1,59 @@
+"""Containerfile (Dockerfile) front end: the parse tree (:mod:`.model`), the parser
+(:func:`parse`, :func:`find_containerfile`), BuildKit's word expansion (:class:`Expander`,
+:func:`parse_key_values`) and ``.containerignore``/``.dockerignore`` matching
+(:func:`load_ignore`, :class:`IgnoreMatcher`).
+
+Names are re-exported lazily (PEP 562), so importing this package loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_exports
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "Containerfile": "boxwright.build.containerfile.model",
+    "Expander": "boxwright.build.containerfile.shell",
+    "Flag": "boxwright.build.containerfile.model",
+    "Heredoc": "boxwright.build.containerfile.model",
+    "IgnoreMatcher": "boxwright.build.containerfile.ignore",
+    "Instruction": "boxwright.build.containerfile.model",
+    "Location": "boxwright.build.containerfile.model",
+    "Stage": "boxwright.build.containerfile.model",
+    "find_containerfile": "boxwright.build.containerfile.parser",
+    "load_ignore": "boxwright.build.containerfile.ignore",
+    "parse": "boxwright.build.containerfile.parser",
+    "parse_key_values": "boxwright.build.containerfile.shell",
+}
+
+__all__ = [
+    "Containerfile",
+    "Expander",
+    "Flag",
+    "Heredoc",
+    "IgnoreMatcher",
+    "Instruction",
+    "Location",
+    "Stage",
+    "find_containerfile",
+    "load_ignore",
+    "parse",
+    "parse_key_values",
+]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.ignore import IgnoreMatcher, load_ignore
+    from boxwright.build.containerfile.model import (
+        Containerfile,
+        Flag,
+        Heredoc,
+        Instruction,
+        Location,
+        Stage,
+    )
+    from boxwright.build.containerfile.parser import find_containerfile, parse
+    from boxwright.build.containerfile.shell import Expander, parse_key_values

@@ -1,0 +1,200 @@
+"""What a build is asked to do and what it reports: :class:`BuildOptions`, :class:`BuildEvent`,
+:class:`BuildResult`, and the content hash of the context files a COPY or ADD reads.
+
+The content hash is what the layer cache keys a COPY on (:mod:`boxwright.build.cache`): the
+relative path, type, mode and content of every file a source names, never its mtime or inode,
+so a fresh checkout of the same tree hits the cache and a changed byte misses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
+
+_CHUNK = 1 << 20
+
+EventKind = Literal["step", "cache", "output", "commit", "warning"]
+
+
+@dataclass(frozen=True)
+class BuildEvent:
+    """One thing a build reports while it runs.
+
+    ``kind`` is ``"step"`` (``text`` is podman's ``STEP n/m: INSTRUCTION`` line), ``"cache"``
+    (the step was reused: ``text`` is ``--> Using cache <id>``), ``"commit"`` (a step's or the
+    final image: ``text`` is ``--> <short id>``), ``"output"`` or ``"warning"``.
+    """
+
+    kind: EventKind
+    text: str
+    stage: int = 0
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Everything ``boxwright build`` takes (the flags of ``podman build``)."""
+
+    context: Path
+    containerfile: str | None = None
+    tags: tuple[str, ...] = ()
+    build_args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    target: str | None = None
+    platform: str | None = None
+    layers: bool = True
+    no_cache: bool = False
+    cache_from: tuple[str, ...] = ()
+    cache_to: str | None = None
+    timestamp: int | None = None
+    """Seconds since the epoch for every ``created`` and the mtime clamp; when None,
+    ``$SOURCE_DATE_EPOCH`` is used if set."""
+    squash: bool = False
+    format: str = "oci"
+    isolation: str = "native"
+    output: str | None = None
+    quiet: bool = False
+    on_event: Callable[[BuildEvent], None] | None = None
+    root: Path | None = None
+    containerfile_text: str | None = None
+    """The Containerfile's text when it does not come from a file (``-f -``)."""
+    registry_options: TransportOptions | None = None
+    """How to reach registries (``--cache-from``/``--cache-to``, ``--output``, FROM pulls)."""
+    secrets: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
+    """``RUN --mount=type=secret,id=ID`` sources: ID → host file (``--secret id=ID,src=F``)."""
+
+    def effective_timestamp(self) -> int | None:
+        """``timestamp``, else ``$SOURCE_DATE_EPOCH`` (an integer), else None."""
+        if self.timestamp is not None:
+            return self.timestamp
+        text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+        if text:
+            from boxwright.errors import UsageError
+
+            if not text.isdigit():
+                raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")
+            return int(text)
+        return None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What a build made: the final image's ID, names and manifest digest, and its steps."""
+
+    image_id: str
+    names: tuple[str, ...]
+    digest: str
+    steps: int
+    cache_hits: int
+    stage_images: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class FileHashes:
+    """sha256s of regular files, remembered by their stat identity.
+
+    A file whose (device, inode, size, mtime, ctime) are unchanged has the same content: the
+    ctime moves on every write and cannot be set back, so a remembered hash is never stale
+    (BuildKit's content-hash cache relies on the same). Kept per store in
+    ``R/build-file-hashes.json``; a missing or unreadable file just starts empty.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._known: dict[str, list[Any]] = {}
+        self._dirty = False
+        if path is not None:
+            try:
+                data = json.loads(path.read_bytes())
+                if isinstance(data, dict) and isinstance(data.get("files"), dict):
+                    self._known = data["files"]
+            except (OSError, ValueError):
+                self._known = {}
+
+    def sha256(self, path: str, st: os.stat_result) -> str:
+        """The hex sha256 of the regular file ``path`` whose lstat is ``st``."""
+        ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        known = self._known.get(path)
+        if known is not None and known[:5] == ident:
+            return str(known[5])
+        digest = hashlib.sha256()
+        with open(path, "rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+        hexdigest = digest.hexdigest()
+        self._known[path] = [*ident, hexdigest]
+        self._dirty = True
+        return hexdigest
+
+    def save(self) -> None:
+        """Write what was learned (atomically; a failure to write only loses the speed-up)."""
+        if self.path is None or not self._dirty:
+            return
+        from boxwright.transport.atomic import atomic_write
+
+        try:
+            atomic_write(self.path, json.dumps({"files": self._known}).encode(), 0o600)
+        except OSError:
+            return
+        self._dirty = False
+
+
+def content_hash(
+    paths: Iterable[Path],
+    ignored: Callable[[Path], bool] | None = None,
+    hashes: FileHashes | None = None,
+) -> str:
+    """A sha256 over the names, types, modes, link targets and contents under ``paths``.
+
+    Directories are walked in sorted order; ``ignored(path)`` drops paths (ignore files).
+    Top-level symlinks are followed, as COPY follows them. ``hashes`` remembers file hashes.
+    """
+    digest = hashlib.sha256()
+    files = hashes if hashes is not None else FileHashes()
+    for top in paths:
+        real = os.path.realpath(top)
+        digest.update(b"T" + os.fsencode(top.name) + b"\0")
+        _hash_one(digest, real, "", os.stat(real), ignored, files)
+    return digest.hexdigest()
+
+
+def _hash_one(
+    digest: hashlib._Hash,
+    path: str,
+    rel: str,
+    st: os.stat_result,
+    ignored: Callable[[Path], bool] | None,
+    files: FileHashes,
+) -> None:
+    mode = st.st_mode
+    digest.update(f"{rel}\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0".encode())
+    if stat.S_ISLNK(mode):
+        digest.update(os.fsencode(os.readlink(path)) + b"\0")
+    elif stat.S_ISREG(mode):
+        digest.update(files.sha256(path, st).encode() + b"\0")
+    elif stat.S_ISDIR(mode):
+        with os.scandir(path) as entries:
+            children = sorted(entries, key=lambda e: e.name)
+        for entry in children:
+            if ignored is not None and ignored(Path(entry.path)):
+                continue
+            child = entry.stat(follow_symlinks=False)
+            _hash_one(digest, entry.path, f"{rel}/{entry.name}", child, ignored, files)
+
+
+__all__ = [
+    "BuildEvent",
+    "BuildOptions",
+    "BuildResult",
+    "EventKind",
+    "FileHashes",
+    "content_hash",
+]

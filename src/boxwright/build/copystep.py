@@ -1,0 +1,302 @@
+"""COPY and ADD in a build: sources from the context (ignore files applied), another stage or
+an image (``--from``), heredocs; ``--chown``, ``--chmod``, ``--link``, ``--parents``,
+``--exclude``; ADD's local archives (extracted) and URLs (downloaded, ``--checksum``).
+
+Sources in the context are cleaned relative paths (``../x`` cannot leave it) and globs; a path
+an ignore file excludes does not exist for the build, and a directory is copied without the
+excluded paths inside it (a filtered copy of it is staged first, hard links where the
+filesystem allows). The file rules themselves are :mod:`boxwright.build.files`'.
+
+``--link`` changes nothing here: each COPY is already its own layer applied over the parent
+(BuildKit's rebasing of linked layers is a cache optimization, not a content change).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.build.context import content_hash
+from boxwright.errors import UsageError
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.model import Instruction
+    from boxwright.build.stagerun import StageRun
+
+_COPY_FLAGS = frozenset({"from", "chown", "chmod", "link", "parents", "exclude"})
+_ADD_FLAGS = frozenset({"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"})
+
+
+class CopyStep:
+    """One COPY or ADD: its sources resolved to host paths, then applied to the container."""
+
+    def __init__(self, stage: StageRun, instruction: Instruction) -> None:
+        from boxwright.build.files import is_url
+
+        self.stage = stage
+        self.instruction = instruction
+        self.keyword = instruction.keyword
+        allowed = _COPY_FLAGS if self.keyword == "COPY" else _ADD_FLAGS
+        self.flags: dict[str, list[str | None]] = {}
+        for flag in instruction.flags:
+            if flag.name not in allowed:
+                raise UsageError(f"{self.keyword} has no flag --{flag.name}")
+            self.flags.setdefault(flag.name, []).append(flag.value)
+        ex = stage.expander()
+        words = self._words(ex)
+        heredoc_names = {h.name for h in instruction.heredocs}
+        if len(words) < 2 and not (heredoc_names and words):
+            raise UsageError(f"{self.keyword} needs at least one source and a destination")
+        self.dest = words[-1]
+        self.raw_dest = self._raw_dest()
+        self.chown = self._one("chown", ex)
+        self.chmod = self._one("chmod", ex)
+        self.checksum = self._one("checksum", ex)
+        self.parents = "parents" in self.flags and self.flags["parents"][-1] in (None, "true")
+        self.excludes = [ex.word(v or "") for v in self.flags.get("exclude", [])]
+        origin = self._one("from", ex)
+        self.origin = origin
+        self.root = stage.mounted_image(origin) if origin else stage.shared.context
+        self.urls: list[str] = []
+        self.sources: list[tuple[Path, str]] = []  # (host path, path relative to its root)
+        heredocs = {h.name: h for h in instruction.heredocs}
+        for word in words[:-1]:
+            name = word[2:].lstrip("-").strip("'\"") if word.startswith("<<") else None
+            if name is not None and name in heredocs:
+                self.sources.append((self._heredoc_file(heredocs[name]), name))
+            elif self.keyword == "ADD" and is_url(word):
+                self.urls.append(word)
+            else:
+                self.sources.extend(self._expand(word))
+
+    def _words(self, ex: object) -> list[str]:
+        from boxwright.build.containerfile.shell import Expander
+
+        assert isinstance(ex, Expander)
+        if self.instruction.json_form:
+            return [ex.word(a) for a in self.instruction.args]
+        return ex.words(" ".join(self.instruction.args))
+
+    def _raw_dest(self) -> str:
+        args = self.instruction.args
+        if self.instruction.json_form:
+            return args[-1] if args else self.dest
+        parts = " ".join(args).split()
+        return parts[-1] if parts else self.dest
+
+    def _one(self, name: str, ex: object) -> str | None:
+        from boxwright.build.containerfile.shell import Expander
+
+        assert isinstance(ex, Expander)
+        values = self.flags.get(name)
+        if not values:
+            return None
+        value = values[-1]
+        if value is None or value == "":
+            raise UsageError(f"{self.keyword} --{name} needs a value")
+        return ex.word(value)
+
+    def _heredoc_file(self, doc: object) -> Path:
+        from boxwright.build.containerfile.model import Heredoc
+
+        assert isinstance(doc, Heredoc)
+        content = doc.content
+        if doc.expand and "$" in content:
+            # variables expand, quotes and backslashes stay as written (BuildKit's heredocs)
+            kept = content.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+            content = self.stage.expander().word(kept)
+        directory = (
+            self.stage.staging() / f"heredoc-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
+        )
+        directory.mkdir(exist_ok=True)
+        path = directory / doc.name
+        path.write_text(content, encoding="utf-8")
+        path.chmod(0o644)
+        return path
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def _ignored(self, rel: str) -> bool:
+        ignore = self.stage.shared.ignore
+        if self.origin is None and ignore is not None and ignore.matches(rel):
+            return True
+        return any(
+            fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(os.path.basename(rel), p)
+            for p in self.excludes
+        )
+
+    def _expand(self, word: str) -> list[tuple[Path, str]]:
+        from boxwright.layer.pathsafe import clean_entry_name
+
+        rel = clean_entry_name(word, allow_root=True)
+        root = Path(os.path.realpath(self.root))
+        pattern = str(root / rel) if rel else str(root)
+        if glob.has_magic(rel):
+            matches = sorted(glob.glob(pattern))
+        else:
+            matches = [pattern] if os.path.lexists(pattern) else []
+        found: list[tuple[Path, str]] = []
+        for match in matches:
+            relative = os.path.relpath(match, root)
+            relative = "" if relative == "." else relative
+            real = os.path.realpath(match)
+            if real != str(root) and not real.startswith(str(root) + os.sep):
+                raise UsageError(f"{self.keyword} source {word!r} leaves the build context")
+            if relative and self._ignored(relative):
+                continue
+            found.append((Path(match), relative))
+        if not found:
+            where = f"stage or image {self.origin!r}" if self.origin else "the build context"
+            raise UsageError(f"{self.keyword} source {word!r}: no such file in {where}")
+        return found
+
+    def _filter(self, path: Path, rel: str) -> Path:
+        """``path`` itself, or a staged copy of it without the ignored paths inside it."""
+        if not path.is_dir() or (self.origin is not None and not self.excludes):
+            return path
+        if self.origin is None and self.stage.shared.ignore is None and not self.excludes:
+            return path
+        dropped = False
+        for dirpath, dirnames, filenames in os.walk(path):
+            for name in (*dirnames, *filenames):
+                inner = os.path.relpath(os.path.join(dirpath, name), self.root)
+                if self._ignored(inner):
+                    dropped = True
+                    break
+            if dropped:
+                break
+        if not dropped:
+            return path
+        target = (
+            self.stage.staging()
+            / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
+            / (path.name or "root")
+        )
+        _staged_copy(path, target, lambda p: self._ignored(os.path.relpath(p, self.root)))
+        return target
+
+    def key_text(self) -> str:
+        """The instruction after expansion, for the cache key."""
+        parts = [self.keyword, self.dest, str(self.chown), str(self.chmod), str(self.parents)]
+        parts += [rel for _, rel in self.sources] + self.urls + self.excludes
+        if self.origin is not None:
+            parts.append(f"from={self.stage.origin_id(self.origin)}")
+        return "\0".join(parts)
+
+    def content_key(self) -> str:
+        """The content hash of every source (URLs by their text and checksum)."""
+        filtering = self.excludes or (self.origin is None and self.stage.shared.ignore is not None)
+        ignored = self._ignored_path if filtering else None
+        hashes = self.stage.shared.file_hashes
+        with self.stage.shared.lock:  # one stage at a time updates the remembered hashes
+            digest = content_hash([p for p, _ in self.sources], ignored, hashes)
+        return digest + "".join(f"\0{u}" for u in self.urls) + f"\0{self.checksum}"
+
+    def _ignored_path(self, path: Path) -> bool:
+        return self._ignored(os.path.relpath(path, self.root))
+
+    # -- applying -------------------------------------------------------------------------------
+
+    def apply(self) -> str:
+        """Copy into the stage's container; return the history's ``created_by``."""
+        from boxwright.build.builder import Builder
+        from boxwright.build.files import is_archive
+
+        stage = self.stage
+        builder = Builder(stage.store, stage.container(), keep=True, attached=True)
+        paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
+        summary = ""
+        if self.keyword == "ADD" and (
+            self.urls or any(is_archive(p) for p, _ in paths if p.is_file())
+        ):
+            items = [str(p) for p, _ in paths] + self.urls
+            builder.add(
+                items, self.dest, chown=self.chown, chmod=self.chmod, checksum=self.checksum
+            )
+            summary = _add_summary([p for p, _ in paths], self.urls)
+        elif self.parents:
+            digests = []
+            for path, rel in paths:
+                parent = os.path.dirname(rel)
+                dest = self.dest.rstrip("/") + "/" + parent + "/" if parent else self.dest
+                result = builder.copy([path], dest, chown=self.chown, chmod=self.chmod)
+                digests.append(result.digest)
+            summary = (
+                digests[0]
+                if len(digests) == 1
+                else "multi:" + hashlib.sha256("".join(digests).encode()).hexdigest()
+            )
+        else:
+            result = builder.copy(
+                [p for p, _ in paths], self.dest, chown=self.chown, chmod=self.chmod
+            )
+            summary = result.digest
+        return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
+
+    def close(self) -> None:
+        """Nothing to release (mounted images belong to the stage)."""
+
+
+def _add_summary(paths: list[Path], urls: list[str]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+    for url in urls:
+        digest.update(url.encode())
+    kind = "file" if len(paths) + len(urls) == 1 else "multi"
+    return f"{kind}:{digest.hexdigest()}"
+
+
+def _staged_copy(source: Path, target: Path, ignored: Callable[[Path], bool]) -> None:
+    """A copy of the tree ``source`` at ``target`` without ``ignored`` paths (hard links where
+    possible, symlinks as links, modes and mtimes kept).
+
+    An ignored directory is still walked: a path inside it that an exception (``!pattern``)
+    re-includes is copied with its parents, as Docker's context walk does.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[Path, Path]] = [(source, target)]
+
+    def ensure_dir(host: Path) -> None:
+        out = target / host.relative_to(source)
+        if not out.exists():
+            ensure_dir(host.parent)
+            out.mkdir()
+            made.append((host, out))
+
+    for dirpath, dirnames, filenames in os.walk(source):
+        here = Path(dirpath)
+        dirnames.sort()
+        for name in list(dirnames):
+            path = here / name
+            if path.is_symlink():
+                dirnames.remove(name)
+                filenames.append(name)
+            elif not ignored(path):
+                ensure_dir(path)
+        for name in sorted(filenames):
+            src = here / name
+            if ignored(src):
+                continue
+            ensure_dir(here)
+            out = target / src.relative_to(source)
+            if src.is_symlink():
+                os.symlink(os.readlink(src), out)
+                continue
+            try:
+                os.link(src, out)
+            except OSError:
+                shutil.copy2(src, out)
+    for host, out in reversed(made):
+        shutil.copystat(host, out)
+
+
+__all__ = ["CopyStep"]

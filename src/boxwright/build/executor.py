@@ -1,0 +1,268 @@
+"""``boxwright build``: running a Containerfile's stages in the local store, as podman build.
+
+Each stage runs in a working container of the store (:mod:`boxwright.store.containers`):
+
+* with ``layers`` (the default), every RUN, COPY and ADD ends with a commit to an unnamed
+  intermediate image and the next step starts from a fresh container of it, so each of them
+  is one layer; the config instructions before it (ENV, LABEL, ...) are history notes with
+  ``empty_layer`` in the same commit. Each commit's cache key (:mod:`boxwright.build.cache`)
+  is looked up first: a hit skips the work and continues from the cached image;
+* without ``layers``, the stage is one container and one commit at its end;
+* the history's ``created_by`` is what buildah writes: ``/bin/sh -c #(nop) <instruction>``
+  for config steps, ``/bin/sh -c <command>`` for RUN (prefixed ``|N K=V ...`` with the build
+  args it sees), ``/bin/sh -c #(nop) COPY file:<sha256> in <dest> `` for COPY and ADD.
+
+The stages the target needs run dependencies first; stages that do not depend on each other
+run at once on threads (:func:`boxwright.build.stages.plan_stages`). The final image is
+tagged with every ``tags`` name and, with ``output``, copied to that reference.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
+from boxwright.errors import UsageError
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.ignore import IgnoreMatcher
+    from boxwright.build.containerfile.model import Containerfile
+    from boxwright.build.forkguard import ForkGuard
+    from boxwright.build.stages import StagePlan
+    from boxwright.oci.platform import Platform
+    from boxwright.store.store import Store
+
+
+FILE_HASHES = "build-file-hashes.json"
+
+
+@dataclass
+class BuildShared:
+    """What every stage of one build shares."""
+
+    options: BuildOptions
+    store: Store
+    containerfile: Containerfile
+    context: Path
+    ignore: IgnoreMatcher | None
+    scope: dict[str, str]
+    """The global ARG scope."""
+    timestamp: int | None
+    total_steps: int
+    lock: threading.Lock
+    stage_images: dict[int, str]
+    final_index: int = -1
+    file_hashes: FileHashes = field(default_factory=FileHashes)
+    failures: list[BaseException] = field(default_factory=list)
+    guard: ForkGuard | None = None
+
+    @contextmanager
+    def unguarded(self) -> Iterator[None]:
+        """Around a RUN: this thread's hold on the fork guard is dropped (when there is one)."""
+        with self.guard.released() if self.guard is not None else nullcontext():
+            yield
+
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Around a stage: store operations, which a fork in another thread must not split."""
+        with self.guard.held() if self.guard is not None else nullcontext():
+            yield
+
+    cache_hits: int = 0
+    step_counter: int = 0
+
+    def emit(self, event: BuildEvent) -> None:
+        """Report ``event`` to the caller (serialized: stages may run on threads)."""
+        if self.options.on_event is not None:
+            with self.lock:
+                self.options.on_event(event)
+
+    def next_step(self) -> int:
+        """The next global step number (podman numbers steps across stages)."""
+        with self.lock:
+            self.step_counter += 1
+            return self.step_counter
+
+
+def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
+    """The Containerfile's text, its display name, and its path (None for stdin)."""
+    from boxwright.build.containerfile.parser import find_containerfile
+
+    if options.containerfile_text is not None:
+        return options.containerfile_text, options.containerfile or "-", None
+    if not options.context.is_dir():
+        raise UsageError(f"build context {options.context} is not a directory")
+    found = find_containerfile(options.context, options.containerfile)
+    if found == "-":
+        import sys
+
+        return sys.stdin.read(), "-", None
+    path = Path(found)
+    try:
+        return path.read_text(encoding="utf-8"), str(path), path
+    except FileNotFoundError:
+        raise UsageError(f"no Containerfile at {path}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 text ({error})") from None
+
+
+def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
+    """Build ``options.context`` (module docstring); return the final image."""
+    from boxwright.build.containerfile.ignore import load_ignore
+    from boxwright.build.containerfile.parser import parse
+    from boxwright.build.stages import global_args, plan_stages, platform_args
+    from boxwright.oci.platform import Platform
+
+    if options.format not in ("oci", "docker"):
+        raise UsageError(f"unknown format {options.format!r}: expected oci or docker")
+    if store is None:
+        from boxwright.store.store import Store
+
+        store = Store(options.root)
+    text, filename, path = read_containerfile(options)
+    cf = parse(text, filename)
+    context = options.context.resolve()
+    ignore = load_ignore(context, path)
+    host = Platform.host()
+    target = Platform.parse(options.platform) if options.platform else host
+    scope = global_args(cf, options.build_args, platform_args(target, host))
+    plans = plan_stages(cf, scope, options.target)
+    total = sum(1 + len(p.stage.instructions) for p in plans)
+    shared = BuildShared(
+        options=options,
+        store=store,
+        containerfile=cf,
+        context=context,
+        ignore=ignore,
+        scope=scope,
+        timestamp=options.effective_timestamp(),
+        total_steps=total,
+        lock=threading.Lock(),
+        stage_images={},
+        final_index=plans[-1].stage.index,
+        file_hashes=FileHashes(store.layout.root / FILE_HASHES),
+    )
+    try:
+        _run_plans(shared, plans, target)
+    finally:
+        shared.file_hashes.save()
+    final = shared.stage_images[plans[-1].stage.index]
+    record = store.images.get(final)
+    if options.tags:
+        record = store.images.tag(record.id, *options.tags)
+    if options.output:
+        from boxwright.store.pullpush import push
+
+        push_format = "v2s2" if options.format == "docker" else "oci"
+        push(
+            record.id,
+            options.output,
+            store=store,
+            format=push_format,
+            dest_options=options.registry_options,
+        )
+    shared.emit(BuildEvent("commit", f"COMMIT {' '.join(options.tags)}".rstrip()))
+    shared.emit(BuildEvent("commit", f"--> {record.id[:12]}"))
+    for name in record.names:
+        shared.emit(BuildEvent("commit", f"Successfully tagged {name}"))
+    return BuildResult(
+        image_id=record.id,
+        names=record.names,
+        digest=str(record.manifest),
+        steps=total,
+        cache_hits=shared.cache_hits,
+        stage_images=dict(shared.stage_images),
+    )
+
+
+def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) -> None:
+    """Run every stage of ``plans`` once its dependencies are built; independent ones at once
+    (threads, root only: see :mod:`boxwright.build.forkguard`)."""
+    from boxwright.build.forkguard import guarding
+    from boxwright.build.stagerun import StageRun
+
+    if len(plans) == 1 or os.geteuid() != 0:
+        for plan in plans:
+            StageRun(shared, plan, target).run()
+        return
+    _import_before_threads()
+    from boxwright.store.rootfs import choose_driver
+
+    choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
+    futures: dict[int, Future[None]] = {}
+    with (
+        guarding() as guard,
+        ThreadPoolExecutor(max_workers=min(4, len(plans)), thread_name_prefix="stage") as pool,
+    ):
+        shared.guard = guard
+        # Submitted dependencies first (plans are in file order and a stage depends only on
+        # earlier ones), so a worker waiting for a dependency never starves it of a worker.
+        for plan in plans:
+            futures[plan.stage.index] = pool.submit(_waiting, futures, plan, shared, target)
+        for index in sorted(futures):
+            futures[index].exception()  # wait for every stage
+    shared.guard = None
+    if shared.failures:
+        raise shared.failures[0]  # the first stage that failed, not one that waited for it
+
+
+#: Modules a RUN step imports, some of them in the forked child of the runtime. They are
+#: imported before stages start on threads: a child forked while another thread is in the
+#: middle of importing a module would wait forever for that module's import lock.
+_FORK_SAFE_IMPORTS = (
+    "socket",
+    "boxwright.build.files",
+    "boxwright.build.builder",
+    "boxwright.layer.apply",
+    "boxwright.layer.generate",
+    "boxwright.layer.overlay",
+    "boxwright.layer.pathsafe",
+    "boxwright.layer.snapshot",
+    "boxwright.runtime.container",
+    "boxwright.runtime.idmap",
+    "boxwright.runtime.linux",
+    "boxwright.runtime.native",
+    "boxwright.runtime.ownership",
+    "boxwright.runtime.runner",
+    "boxwright.runtime.spec",
+    "boxwright.store.commit",
+    "boxwright.store.rootfs",
+    "boxwright.store.userns",
+    "boxwright.unpack.users",
+)
+
+
+def _import_before_threads() -> None:
+    import importlib
+
+    for name in _FORK_SAFE_IMPORTS:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # a module another part of the runtime no longer has
+            continue
+
+
+def _waiting(
+    futures: Mapping[int, Future[None]], plan: StagePlan, shared: BuildShared, target: Platform
+) -> None:
+    from boxwright.build.stagerun import StageRun
+
+    for dep in sorted(plan.depends):
+        if futures[dep].exception() is not None:
+            return  # the dependency's failure is reported
+    try:
+        StageRun(shared, plan, target).run()
+    except BaseException as error:
+        with shared.lock:
+            shared.failures.append(error)
+        raise
+
+
+__all__ = ["BuildShared", "build", "read_containerfile"]

@@ -1,0 +1,600 @@
+"""One stage of a build: FROM, then each instruction, in a working container of the store.
+
+See :mod:`boxwright.build.executor` for how steps become layers, history and cache entries.
+The state of a stage: its parent image (the last committed step, or the base), the working
+container made from it, the pending config (mirrored into the container's record, so RUN sees
+it), the history notes of the config steps since the last commit, and its declared ARGs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from boxwright.build import instructions as ins
+from boxwright.build.context import BuildEvent
+from boxwright.errors import BoxwrightError, BuildError, UsageError
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.model import Instruction
+    from boxwright.build.containerfile.shell import Expander
+    from boxwright.build.executor import BuildShared
+    from boxwright.build.stages import StagePlan
+    from boxwright.oci.platform import Platform
+
+#: Instructions that only change the config (a history note, no layer of their own).
+CONFIG_STEPS = frozenset(
+    {
+        "ENV",
+        "LABEL",
+        "CMD",
+        "ENTRYPOINT",
+        "WORKDIR",
+        "USER",
+        "EXPOSE",
+        "VOLUME",
+        "STOPSIGNAL",
+        "HEALTHCHECK",
+        "SHELL",
+        "MAINTAINER",
+        "ONBUILD",
+        "ARG",
+    }
+)
+NOP = "/bin/sh -c #(nop) "
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass
+class Note:
+    """A pending history entry and the expanded text the cache key uses for it."""
+
+    created_by: str
+    key: str
+    created: str
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def where(instruction: Instruction) -> str:
+    """``file:line`` of an instruction, for error messages."""
+    return f"{instruction.location.file}:{instruction.location.line}"
+
+
+def _rest(instruction: Instruction) -> str:
+    """The instruction as written, without its keyword (what buildah's history keeps)."""
+    parts = instruction.original.strip().split(None, 1)
+    return parts[1] if len(parts) > 1 else ""
+
+
+class StageRun:
+    """Runs one :class:`~boxwright.build.stages.StagePlan` (module docstring)."""
+
+    def __init__(self, shared: BuildShared, plan: StagePlan, target: Platform) -> None:
+        self.shared = shared
+        self.plan = plan
+        self.stage = plan.stage
+        self.store = shared.store
+        self.target = target
+        self.args: dict[str, str] = {}
+        self.config: dict[str, Any] = {}
+        self.notes: list[Note] = []
+        self.parent: str | None = None
+        self.cid: str | None = None
+        self.cmd_set = False
+        self.layers = shared.options.layers
+        self.committed_any = False
+        self._staging: Path | None = None
+        self._mounted: dict[str, tuple[str, Path]] = {}
+        self._pending_dirs: list[str] = []
+        self.base_annotations: dict[str, str] = {}
+        """buildah's manifest annotations naming the FROM image (OCI format, image bases)."""
+        self._arg_keys: list[str] = []
+
+    # -- the stage ------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """FROM, every instruction, the final commit; the stage's image into ``stage_images``."""
+        with self.shared.guarded():
+            self._run()
+
+    def _run(self) -> None:
+        try:
+            self._from()
+            for instruction in self.stage.instructions:
+                self._step(instruction)
+            self._finish()
+        finally:
+            self._drop_container()
+            for cid, _path in self._mounted.values():
+                self.store.containers.remove(cid)
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+
+    def _emit(self, kind: str, text: str, step: int = 0) -> None:
+        self.shared.emit(BuildEvent(kind, text, self.stage.index, step))  # type: ignore[arg-type]
+
+    def _from(self) -> None:
+        step = self.shared.next_step()
+        original = self.stage.from_instruction.original.strip()
+        self._emit("step", f"STEP {step}/{self.shared.total_steps}: {original}", step)
+        plan = self.plan
+        if plan.base_stage is not None:
+            self.parent = self._stage_image(plan.base_stage)
+        elif plan.base.lower() == "scratch":
+            self.parent = None
+        else:
+            self.parent = self._resolve_image(plan.base)
+            record, matched = self.store.images.resolve(self.parent)
+            names = record.names
+            self.base_annotations = {
+                "org.opencontainers.image.base.digest": str(record.manifest),
+                "org.opencontainers.image.base.name": matched or (names[0] if names else ""),
+            }
+        self._new_container()
+        triggers = ins.take_onbuild(self.config)
+        if triggers:
+            self._save_config()
+            for trigger in triggers:
+                self._run_trigger(trigger)
+
+    def _run_trigger(self, trigger: str) -> None:
+        from boxwright.build.containerfile.parser import parse
+
+        text = f"FROM scratch\n{trigger}\n"
+        parsed = parse(text, f"ONBUILD of {self.plan.base}")
+        for instruction in parsed.stages[0].instructions:
+            if instruction.keyword in ("ONBUILD", "FROM", "MAINTAINER"):
+                raise UsageError(f"ONBUILD {instruction.keyword} is not allowed as a trigger")
+            self._emit("output", f"--> ONBUILD {instruction.original.strip()}")
+            self._step(instruction, count=False)
+
+    def _stage_image(self, index: int) -> str:
+        with self.shared.lock:
+            image = self.shared.stage_images.get(index)
+        if image is None:
+            raise BuildError(f"stage {index} has not been built (internal ordering error)")
+        return image
+
+    def _resolve_image(self, name: str) -> str:
+        """A FROM image: in the store, or pulled (a transport reference, else a registry)."""
+        from boxwright.store.pullpush import pull
+        from boxwright.transport.reference import TRANSPORTS
+
+        prefix, sep, _ = name.partition(":")
+        if sep and prefix in TRANSPORTS and prefix != "store":
+            return pull(
+                name,
+                store=self.store,
+                platform=self._platform_or_none(),
+                src_options=self.shared.options.registry_options,
+            ).id
+        bare = name[len("store:") :] if name.startswith("store:") else name
+        if self.store.images.exists(bare):
+            return self.store.images.get(bare).id
+        return pull(
+            f"docker://{bare}",
+            store=self.store,
+            platform=self._platform_or_none(),
+            src_options=self.shared.options.registry_options,
+        ).id
+
+    def origin_id(self, name: str) -> str:
+        """The image ID a ``--from`` names: an earlier stage (name or number), else an image."""
+        from boxwright.build.stages import stage_of
+
+        index = stage_of(self.shared.containerfile, name, self.stage.index)
+        if index is not None:
+            return self._stage_image(index)
+        return self._resolve_image(name)
+
+    def mounted_image(self, name: str) -> Path:
+        """A host path holding the files of what ``--from`` names (kept until the stage ends)."""
+        image = self.origin_id(name)
+        if image not in self._mounted:
+            record = self.store.containers.create(image)
+            try:
+                path = self.store.containers.mount(record.id)
+            except BaseException:
+                self.store.containers.remove(record.id)
+                raise
+            self._mounted[image] = (record.id, path)
+        return self._mounted[image][1]
+
+    def _platform_or_none(self) -> Platform | None:
+        return self.target if self.shared.options.platform else None
+
+    # -- containers -----------------------------------------------------------------------------
+
+    def _new_container(self) -> None:
+        """Continue from ``parent``: its config now, its working container when first needed
+        (a fully cached build makes no container at all)."""
+        self._drop_container()
+        self._pending_dirs = []
+        self.config = self._parent_config()
+        if self.parent is None:
+            # FROM scratch: Docker's default PATH, as BuildKit and buildah set it
+            ins.set_env(self.config, [("PATH", DEFAULT_PATH)])
+        if self.parent is None and self.shared.options.platform:
+            self.config["os"] = self.target.os
+            self.config["architecture"] = self.target.architecture
+            if self.target.variant:
+                self.config["variant"] = self.target.variant
+
+    def _parent_config(self) -> dict[str, Any]:
+        if self.parent is None:
+            from boxwright.oci.config import ImageConfig
+            from boxwright.oci.platform import Platform
+
+            data: dict[str, Any] = json.loads(ImageConfig.new(Platform.host()).raw)
+            return data
+        record = self.store.images.get(self.parent)
+        parent: dict[str, Any] = json.loads(self.store.images.config(record).raw)
+        return parent
+
+    def container(self) -> str:
+        """The working container of the current step (made from ``parent`` on first use)."""
+        if self.cid is None:
+            # By the 12-hex short ID, which the commit's history comment names, as buildah's.
+            base = self.parent[:12] if self.parent and self._is_intermediate() else self.parent
+            record = self.store.containers.create(base)
+            self.cid = record.id
+            self.store.containers.update(self.cid, config=self.config)
+            pending, self._pending_dirs = self._pending_dirs, []
+            for path in pending:
+                self._make_workdir(path)
+        return self.cid
+
+    def _is_intermediate(self) -> bool:
+        """Whether the parent is an image this stage committed or took from the cache."""
+        return self.committed_any
+
+    def _drop_container(self) -> None:
+        if self.cid is not None:
+            cid, self.cid = self.cid, None
+            self.store.containers.remove(cid)
+
+    def _save_config(self) -> None:
+        if self.cid is not None:
+            self.store.containers.update(self.cid, config=self.config)
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _step(self, instruction: Instruction, count: bool = True) -> None:
+        if count:
+            step = self.shared.next_step()
+            text = instruction.original.strip()
+            self._emit("step", f"STEP {step}/{self.shared.total_steps}: {text}", step)
+        keyword = instruction.keyword
+        try:
+            if keyword in CONFIG_STEPS:
+                self._config_step(instruction)
+            elif keyword == "RUN":
+                self._run_step(instruction)
+            elif keyword in ("COPY", "ADD"):
+                self._copy_step(instruction)
+            else:
+                raise UsageError(f"unknown instruction {keyword}")
+        except BuildError:
+            raise
+        except BoxwrightError as error:
+            raise BuildError(f"{where(instruction)}: {keyword}: {error}") from error
+
+    def expander(self) -> Expander:
+        """The expansion scope of the stage: its ARGs, then its ENV over them."""
+        from boxwright.build.containerfile.shell import Expander
+
+        scope = {**self.args, **ins.env_map(self.config)}
+        return Expander(scope, self.shared.containerfile.escape)
+
+    def _note(self, created_by: str, key: str) -> None:
+        self.notes.append(Note(created_by, key, _now()))
+
+    def _config_step(self, instruction: Instruction) -> None:
+        from boxwright.build.containerfile.shell import parse_key_values
+
+        keyword, cfg = instruction.keyword, self.config
+        ex = self.expander()
+        key = ""
+        if keyword == "ARG":
+            names: list[str] = []
+            for name, default in parse_key_values(instruction):
+                value = self._arg_value(name, default, ex)
+                if value is not None:
+                    self.args[name] = value
+                names.append(name)
+                key += f"{name}={value} "
+            # buildah's note names the ARGs only; their values are in the RUN entries' prefix
+            self._arg_keys.append(key)
+            self._note(NOP + "ARG " + " ".join(names), "ARG " + key)
+            return
+        if keyword in ("ENV", "LABEL"):
+            pairs = [(ex.word(k), ex.word(v or "")) for k, v in parse_key_values(instruction)]
+            if keyword == "ENV":
+                ins.set_env(cfg, pairs)
+            else:
+                ins.set_labels(cfg, pairs)
+            key = json.dumps(pairs)
+        elif keyword in ("CMD", "ENTRYPOINT"):
+            argv = ins.command(cfg, instruction.args, instruction.json_form)
+            if keyword == "CMD":
+                ins.set_cmd(cfg, argv)
+                self.cmd_set = True
+            else:
+                ins.set_entrypoint(cfg, argv, self.cmd_set)
+            key = json.dumps(argv)
+        elif keyword == "WORKDIR":
+            path = ins.workdir_path(cfg, ex.word(" ".join(instruction.args)))
+            ins.set_workdir(cfg, path)
+            self._make_workdir(path)
+            key = path
+        elif keyword == "USER":
+            user = ex.word(" ".join(instruction.args))
+            ins.set_user(cfg, user)
+            key = user
+        elif keyword == "EXPOSE":
+            ports = self._words(instruction, ex)
+            ins.add_ports(cfg, ports)
+            key = json.dumps(ports)
+        elif keyword == "VOLUME":
+            paths = self._words(instruction, ex)
+            ins.add_volumes(cfg, paths)
+            key = json.dumps(paths)
+        elif keyword == "STOPSIGNAL":
+            signal = ex.word(" ".join(instruction.args))
+            ins.set_stop_signal(cfg, signal)
+            key = signal
+        elif keyword == "HEALTHCHECK":
+            flags = [(f.name, f.value) for f in instruction.flags]
+            ins.set_healthcheck(cfg, instruction.args, instruction.json_form, flags)
+            key = json.dumps(ins.inner(cfg).get("Healthcheck"))
+        elif keyword == "SHELL":
+            ins.set_shell(cfg, instruction.args, instruction.json_form)
+            key = json.dumps(list(instruction.args))
+        elif keyword == "MAINTAINER":
+            ins.set_maintainer(cfg, " ".join(instruction.args))
+            key = " ".join(instruction.args)
+        elif keyword == "ONBUILD":
+            trigger = _rest(instruction)
+            ins.add_onbuild(cfg, trigger)
+            key = trigger
+        self._save_config()
+        self._note(NOP + instruction.original.strip(), f"{keyword} {key}")
+
+    def _arg_value(self, name: str, default: str | None, ex: Expander) -> str | None:
+        """An ARG's value in this stage: --build-arg, else its default, else the global one."""
+        given = self.shared.options.build_args
+        if name in given:
+            return given[name]
+        if default is not None:
+            return ex.word(default)
+        return self.shared.scope.get(name)
+
+    def _words(self, instruction: Instruction, ex: Expander) -> list[str]:
+        if instruction.json_form:
+            return [ex.word(a) for a in instruction.args]
+        return ex.words(" ".join(instruction.args))
+
+    def _make_workdir(self, path: str) -> None:
+        """Create the WORKDIR (as buildah does) when it is missing."""
+        from boxwright.layer.ownership import OwnershipRecord
+        from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
+
+        rel = clean_entry_name(path, allow_root=True)
+        if not rel:
+            return
+        if self.cid is None:
+            self._pending_dirs.append(path)
+            return
+
+        def work(root: Path, _record: OwnershipRecord) -> None:
+            mkdir_parents_in_root(root, rel, 0o755)
+
+        self.store.containers.with_rootfs(self.cid, work)
+
+    # -- commits and the cache ------------------------------------------------------------------
+
+    def _key(self, text: str, content: str = "") -> str:
+        from boxwright.build.cache import step_key
+
+        notes = [n.key for n in self.notes]
+        return step_key(
+            self.parent,
+            notes,
+            text,
+            self.args,
+            content,
+            extra=[self.shared.options.format, *self._arg_keys],
+        )
+
+    def _cached(self, key: str) -> bool:
+        """Continue from the image ``key`` made before, when the cache has it."""
+        if not self.layers or self.shared.options.no_cache:
+            return False
+        from boxwright.build.cache import BuildCache
+
+        image = BuildCache(self.store).get(key)
+        if image is None:
+            image = self._from_registry_cache(key)
+        if image is None:
+            return False
+        self.parent = image
+        self.notes = []
+        self.committed_any = True
+        self._new_container()
+        with self.shared.lock:
+            self.shared.cache_hits += 1
+        self._emit("cache", f"--> Using cache {image}")
+        return True
+
+    def _from_registry_cache(self, key: str) -> str | None:
+        """The image ``key`` made, pulled from a ``--cache-from`` repository that has it."""
+        from boxwright.build.cache import BuildCache, cache_tag
+        from boxwright.errors import ImageNotFoundError, RegistryError
+        from boxwright.store.pullpush import pull
+
+        options = self.shared.options
+        for repository in options.cache_from:
+            ref = f"docker://{_repository(repository)}:{cache_tag(key)}"
+            try:
+                record = pull(ref, store=self.store, src_options=options.registry_options)
+            except (ImageNotFoundError, RegistryError) as error:
+                if isinstance(error, RegistryError) and error.status not in (0, 404):
+                    raise
+                continue
+            BuildCache(self.store).put(key, record.id)
+            return record.id
+        return None
+
+    def _to_registry_cache(self, key: str, image: str) -> None:
+        """Push the step's image to the ``--cache-to`` repository, tagged by its cache key."""
+        from boxwright.build.cache import cache_tag
+        from boxwright.store.pullpush import push
+
+        options = self.shared.options
+        if options.cache_to:
+            ref = f"docker://{_repository(options.cache_to)}:{cache_tag(key)}"
+            push(image, ref, store=self.store, dest_options=options.registry_options)
+
+    def _commit(self, created_by: str, key: str, *, squash: bool = False) -> None:
+        """Commit the container with the pending notes and ``created_by`` for its layer."""
+        self.container()
+        assert self.cid is not None
+        history: list[dict[str, Any]] = [
+            {"created": n.created, "created_by": n.created_by, "empty_layer": True}
+            for n in self.notes
+        ]
+        history.append({"created": _now(), "created_by": created_by})
+        self.store.containers.update(self.cid, config=self.config, history=history)
+        options = self.shared.options
+        image = self.store.containers.commit(
+            self.cid,
+            None,
+            squash=squash,
+            format=options.format,
+            timestamp=self.shared.timestamp,
+            annotations=self._annotations(),
+        )
+        if self.layers and not squash:
+            from boxwright.build.cache import BuildCache
+
+            BuildCache(self.store).put(key, image.id)
+            self._to_registry_cache(key, image.id)
+        self.parent = image.id
+        self.notes = []
+        self.committed_any = True
+        self._emit("commit", f"--> {image.id[:12]}")
+
+    def _annotations(self) -> dict[str, str] | None:
+        if self.shared.options.format != "oci" or not self.base_annotations:
+            return None
+        return {k: v for k, v in self.base_annotations.items() if v}
+
+    def _layer_step(self, created_by: str, key: str) -> None:
+        """After a RUN/COPY/ADD: commit it (with layers) and continue from a fresh container."""
+        if self.layers:
+            self._commit(created_by, key)
+            self._new_container()
+        else:
+            self._note(created_by, key)
+
+    def _finish(self) -> None:
+        options = self.shared.options
+        final = self.plan.stage.index == self.shared.final_index
+        squash = final and options.squash
+        if self.notes or squash or not self.committed_any or not self.layers:
+            last = self.notes.pop() if self.notes else None
+            created_by = last.created_by if last else self._default_created_by()
+            key = self._key(f"END {last.key if last else ''}")
+            if not self._cached_final(key, squash):
+                self._commit(created_by, key, squash=squash)
+        if self.parent is None:
+            raise BuildError(f"stage {self.stage.index} made no image")
+        with self.shared.lock:
+            self.shared.stage_images[self.stage.index] = self.parent
+
+    def _cached_final(self, key: str, squash: bool) -> bool:
+        if squash:
+            return False
+        return self._cached(key)
+
+    def _default_created_by(self) -> str:
+        return NOP + self.stage.from_instruction.original.strip()
+
+    # -- RUN ------------------------------------------------------------------------------------
+
+    def _run_step(self, instruction: Instruction) -> None:
+        from boxwright.build.runstep import run_instruction
+
+        created_by, key_text, extra = run_instruction(self, instruction, dry=True)
+        key = self._key(key_text, extra)
+        if self._cached(key):
+            return
+        run_instruction(self, instruction, dry=False)
+        self._layer_step(created_by, key)
+
+    # -- COPY and ADD ---------------------------------------------------------------------------
+
+    def _copy_step(self, instruction: Instruction) -> None:
+        from boxwright.build.copystep import CopyStep
+
+        step = CopyStep(self, instruction)
+        key = self._key(step.key_text(), step.content_key())
+        if self._cached(key):
+            step.close()
+            return
+        try:
+            created_by = step.apply()
+        finally:
+            step.close()
+        self._layer_step(created_by, key)
+
+    def staging(self) -> Path:
+        """A private scratch directory of this stage under the store's ``tmp``."""
+        if self._staging is None:
+            tmp = self.store.layout.tmp_dir
+            tmp.mkdir(parents=True, exist_ok=True)
+            self._staging = Path(tempfile.mkdtemp(prefix="build-", dir=tmp))
+        return self._staging
+
+    def run_env(self) -> list[str]:
+        """The environment of a RUN: the config's Env, then the stage's ARGs Env lacks, then
+        the proxy ARGs given with --build-arg."""
+        from boxwright.build.stages import PROXY_ARGS
+
+        env = ins.env_list(self.config)
+        names = {e.partition("=")[0] for e in env}
+        for name, value in self.args.items():
+            if name not in names:
+                env.append(f"{name}={value}")
+                names.add(name)
+        for name, value in self.shared.options.build_args.items():
+            if name in PROXY_ARGS and name not in names:
+                env.append(f"{name}={value}")
+        return env
+
+    def build_args_prefix(self) -> str:
+        """buildah's ``|N K=V ...`` prefix of a RUN's created_by: the build args in use."""
+        used = sorted(f"{k}={v}" for k, v in self.args.items())
+        return f"|{len(used)} {' '.join(used)} " if used else ""
+
+
+def _repository(text: str) -> str:
+    """A ``--cache-from``/``--cache-to`` repository without its ``docker://`` prefix or tag."""
+    from boxwright.errors import UsageError as _UsageError
+
+    repository = text[len("docker://") :] if text.startswith("docker://") else text
+    last = repository.rsplit("/", 1)[-1]
+    if "@" in repository or ":" in last:
+        raise _UsageError(f"cache repository {text!r}: give HOST/REPO without a tag or digest")
+    return repository
+
+
+__all__ = ["CONFIG_STEPS", "NOP", "Note", "StageRun", "where"]

@@ -1,0 +1,157 @@
+"""``boxwright build``: build an image from a Containerfile or Dockerfile, as podman build.
+
+A thin shell over :func:`boxwright.build.executor.build`: the flags become a
+:class:`~boxwright.build.context.BuildOptions`, each step is printed as podman prints it
+(``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), RUN output streams as the command
+writes it, and the last line is the image ID (the only line with ``--quiet``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from boxwright.build.context import BuildEvent
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
+        if not sep:
+            if key not in os.environ:
+                continue  # podman: a bare KEY takes the caller's value, and is dropped if unset
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for item in values:
+        fields = dict(part.partition("=")[::2] for part in item.split(","))
+        ident, src = fields.get("id"), fields.get("src") or fields.get("source")
+        if not ident or not src:
+            raise click.BadParameter(f"{item!r} is not id=ID,src=FILE", param_hint="--secret")
+        out[ident] = Path(src)
+    return out
+
+
+@contextmanager
+def _silenced_fd1(quiet: bool) -> Iterator[None]:
+    """With ``--quiet``, RUN steps' output (written by their processes to file descriptor 1)
+    goes nowhere, as podman's; the image ID is printed afterwards."""
+    if not quiet:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+
+
+@click.command(
+    "build",
+    epilog="\b\nExamples:\n  boxwright build -t app:1 .\n"
+    "  boxwright build -f Dockerfile.prod --build-arg VERSION=2 --target runtime -t app .\n"
+    "  boxwright build --timestamp 0 --output oci:out:latest .",
+)
+@click.option("-t", "--tag", "tags", multiple=True, metavar="NAME", help="Name the image.")
+@click.option("-f", "--file", "containerfile", default=None, help="Containerfile ('-': stdin).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Set an ARG.")
+@click.option("--target", default=None, help="Build up to this stage.")
+@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]", help="Target platform.")
+@click.option("--layers/--no-layers", default=True, help="One layer per step (default) or one.")
+@click.option("--no-cache", is_flag=True, help="Do not reuse cached steps.")
+@click.option("--cache-from", multiple=True, metavar="REF", help="Registry repository to read.")
+@click.option("--cache-to", default=None, metavar="REF", help="Registry repository to write.")
+@click.option("--timestamp", type=int, default=None, help="Created time (seconds since epoch).")
+@click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
+@click.option("--format", "fmt", type=click.Choice(["oci", "docker"]), default="oci")
+@click.option("--isolation", type=click.Choice(["native", "oci"]), default="native")
+@click.option("--output", "--push-to", "output", default=None, metavar="REF", help="Copy to REF.")
+@click.option(
+    "--tls-verify",
+    type=bool,
+    default=None,
+    help="false: allow plain HTTP and untrusted certificates (registries).",
+)
+@click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="A secret.")
+@click.argument("context", default=".", type=click.Path(file_okay=False, path_type=Path))
+def build_command(
+    tags: tuple[str, ...],
+    containerfile: str | None,
+    quiet: bool,
+    build_args: tuple[str, ...],
+    target: str | None,
+    platform: str | None,
+    layers: bool,
+    no_cache: bool,
+    cache_from: tuple[str, ...],
+    cache_to: str | None,
+    timestamp: int | None,
+    squash: bool,
+    fmt: str,
+    isolation: str,
+    output: str | None,
+    tls_verify: bool | None,
+    secrets: tuple[str, ...],
+    context: Path,
+) -> None:
+    """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
+    from boxwright.build.context import BuildOptions
+    from boxwright.build.executor import build
+    from boxwright.transport.options import TransportOptions
+
+    def show(event: BuildEvent) -> None:
+        if quiet:
+            return
+        click.echo(event.text)
+        sys.stdout.flush()
+
+    text = sys.stdin.read() if containerfile == "-" else None
+    options = BuildOptions(
+        context=context,
+        containerfile=containerfile,
+        containerfile_text=text,
+        tags=tags,
+        build_args=_pairs(build_args, "--build-arg"),
+        target=target,
+        platform=platform,
+        layers=layers,
+        no_cache=no_cache,
+        cache_from=cache_from,
+        cache_to=cache_to,
+        timestamp=timestamp,
+        squash=squash,
+        format=fmt,
+        isolation=isolation,
+        output=output,
+        quiet=quiet,
+        secrets=_secrets(secrets),
+        registry_options=None if tls_verify is None else TransportOptions(tls_verify=tls_verify),
+        on_event=show,
+    )
+    with _silenced_fd1(quiet):
+        result = build(options)
+    click.echo(result.image_id)
+
+
+__all__ = ["build_command"]

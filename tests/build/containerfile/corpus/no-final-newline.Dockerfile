@@ -1,0 +1,3 @@
+FROM busybox
+RUN echo no final newline \
+  && echo end

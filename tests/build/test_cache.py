@@ -1,0 +1,172 @@
+"""The layer cache: a rebuild reuses every step, a changed input rebuilds from its step on."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from executor_helpers import BASE, base_layout, bstore, run_build, write_context
+
+from boxwright.build.cache import CACHE_FILE, BuildCache, step_key
+from boxwright.build.context import BuildEvent
+from boxwright.errors import StoreError
+from boxwright.store.store import Store
+
+__all__ = ["base_layout", "bstore"]  # fixtures used by name
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
+
+CONTAINERFILE = f"""FROM {BASE}
+ARG MODE=dev
+COPY one.txt /one.txt
+RUN echo "$MODE" > /mode
+COPY two.txt /two.txt
+RUN cat /one.txt /two.txt > /both
+ENV DONE=1
+"""
+
+
+def _context(tmp_path: Path) -> Path:
+    return write_context(tmp_path / "ctx", CONTAINERFILE, {"one.txt": "1\n", "two.txt": "2\n"})
+
+
+def _cache_lines(events: list[BuildEvent]) -> list[int]:
+    """The step numbers whose work was reused."""
+    hits: list[int] = []
+    last_step = 0
+    for event in events:
+        if event.kind == "step":
+            last_step = int(event.text.split()[1].split("/")[0])
+        elif event.kind == "cache":
+            hits.append(last_step)
+    return hits
+
+
+def test_a_rebuild_reuses_every_step(bstore: Store, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    first = run_build(bstore, ctx)
+    assert first.cache_hits == 0
+    events: list[BuildEvent] = []
+    again = run_build(bstore, ctx, events)
+    assert again.image_id == first.image_id
+    assert _cache_lines(events) == [3, 4, 5, 6, 7]
+    assert again.cache_hits == 5
+
+
+def test_the_content_not_the_mtime_is_the_key(bstore: Store, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    first = run_build(bstore, ctx)
+    os.utime(ctx / "one.txt", (1, 1))
+    assert run_build(bstore, ctx).image_id == first.image_id
+
+
+def test_a_changed_file_rebuilds_from_its_step_on(bstore: Store, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    first = run_build(bstore, ctx)
+    (ctx / "two.txt").write_text("changed\n")
+    events: list[BuildEvent] = []
+    second = run_build(bstore, ctx, events)
+    assert _cache_lines(events) == [3, 4]
+    assert second.image_id != first.image_id
+
+
+def test_a_changed_build_arg_rebuilds_the_steps_that_see_it(bstore: Store, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    run_build(bstore, ctx)
+    events: list[BuildEvent] = []
+    run_build(bstore, ctx, events, build_args={"MODE": "prod"})
+    assert _cache_lines(events) == []  # every step after the ARG sees it, as in buildah
+
+
+def test_no_cache_rebuilds_everything(bstore: Store, tmp_path: Path) -> None:
+    ctx = _context(tmp_path)
+    first = run_build(bstore, ctx, timestamp=0)
+    events: list[BuildEvent] = []
+    again = run_build(bstore, ctx, events, no_cache=True, timestamp=0)
+    assert _cache_lines(events) == [] and again.cache_hits == 0
+    assert again.image_id == first.image_id  # same inputs, same timestamp: same image
+
+
+def test_a_removed_intermediate_image_is_a_miss_not_an_error(bstore: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN echo 1 > /one\n")
+    first = run_build(bstore, ctx)
+    bstore.images.remove(first.image_id)
+    events: list[BuildEvent] = []
+    again = run_build(bstore, ctx, events)
+    assert _cache_lines(events) == []
+    assert bstore.images.exists(again.image_id)
+
+
+def test_the_index_is_a_versioned_record_file_and_corruption_is_reported(
+    bstore: Store, tmp_path: Path
+) -> None:
+    cache = BuildCache(bstore)
+    image = bstore.images.get(BASE).id
+    key = step_key(None, [], "RUN x", {})
+    cache.put(key, image)
+    assert cache.get(key) == image and len(cache) == 1
+    assert cache.get(step_key(None, [], "RUN y", {})) is None
+    (bstore.layout.root / CACHE_FILE).write_text("{not json")
+    with pytest.raises(StoreError, match=r"build-cache\.json is corrupt"):
+        cache.get(key)
+
+
+def test_step_keys_change_with_each_input() -> None:
+    base = step_key("p", ["ENV A=1"], "RUN x", {"A": "1"}, "c")
+    assert base.startswith("sha256:") and len(base) == 71
+    assert step_key("p", ["ENV A=1"], "RUN x", {"A": "1"}, "c") == base
+    others = [
+        step_key("q", ["ENV A=1"], "RUN x", {"A": "1"}, "c"),
+        step_key("p", ["ENV A=2"], "RUN x", {"A": "1"}, "c"),
+        step_key("p", ["ENV A=1"], "RUN y", {"A": "1"}, "c"),
+        step_key("p", ["ENV A=1"], "RUN x", {"A": "2"}, "c"),
+        step_key("p", ["ENV A=1"], "RUN x", {"A": "1"}, "d"),
+    ]
+    assert len({base, *others}) == 6
+
+
+@pytest.fixture(scope="module")
+def cache_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's docker-registry over plain HTTP (tests/registry's helpers)."""
+    import sys
+
+    helpers = str(Path(__file__).resolve().parents[1] / "registry")
+    if helpers not in sys.path:
+        sys.path.insert(0, helpers)
+    from registry_servers import REGISTRY_BINARY, start_registry
+
+    if REGISTRY_BINARY is None:
+        pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
+    server = start_registry(tmp_path_factory.mktemp("build-cache-registry"), "plain")
+    yield server
+    server.stop()
+
+
+def test_a_registry_shares_the_cache_between_two_machines(
+    tmp_path: Path, base_layout: Path, cache_registry: Any
+) -> None:
+    from boxwright.store.pullpush import pull
+    from boxwright.transport.options import TransportOptions
+
+    repo = f"{cache_registry.host}/{cache_registry.repo('cache')}"
+    plain = TransportOptions(tls_verify=False, use_blob_info_cache=False)
+    ctx = _context(tmp_path)
+    stores = []
+    for name in ("ci-one", "ci-two"):
+        store = Store(tmp_path / name)
+        pull(f"oci:{base_layout}:1", store=store, name=BASE)
+        stores.append(store)
+    first = run_build(stores[0], ctx, cache_to=repo, registry_options=plain, timestamp=0)
+    events: list[BuildEvent] = []
+    second = run_build(
+        stores[1], ctx, events, cache_from=(repo,), registry_options=plain, timestamp=0
+    )
+    assert _cache_lines(events) == [3, 4, 5, 6, 7]
+    assert second.image_id == first.image_id
+
+    (ctx / "two.txt").write_text("changed\n")
+    events = []
+    run_build(Store(tmp_path / "ci-one"), ctx, events, cache_from=(repo,), registry_options=plain)
+    assert _cache_lines(events) == [3, 4]

@@ -1,0 +1,134 @@
+"""The corpus of tests/build/corpus_build built by boxwright and by ``buildah bud --layers
+--isolation chroot`` (Debian's buildah 1.28) on the same base image: the file trees and the
+config fields must be equal, with the differences docs/compatibility.md lists normalized:
+
+* buildah's label ``io.buildah.version``;
+* the ``file:``/``dir:``/``multi:`` digests in COPY/ADD history (buildah hashes a tar stream
+  of the content, boxwright the content itself: both change exactly when the content does);
+* the history ``comment`` (``FROM <short id>`` of the intermediate images).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from executor_helpers import BASE, base_layout, bstore, config_of, run_build, tree_of
+
+from boxwright.store.pullpush import pull
+from boxwright.store.store import Store
+
+__all__ = ["base_layout", "bstore"]  # fixtures used by name
+BUILDAH = shutil.which("buildah")
+CORPUS = Path(__file__).parent / "corpus_build"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "Containerfile").exists())
+DOCKER_FORMAT = {"docker_format"}
+FIELDS = (
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "User",
+    "ExposedPorts",
+    "Volumes",
+    "Labels",
+    "StopSignal",
+    "Healthcheck",
+    "OnBuild",
+)
+pytestmark = [
+    pytest.mark.peers,
+    pytest.mark.skipif(BUILDAH is None, reason="buildah is not installed"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="buildah runs as root here"),
+]
+
+
+@pytest.fixture(scope="module")
+def buildah(tmp_path_factory: pytest.TempPathFactory, base_layout: Path) -> list[str]:
+    """A buildah command line with a private vfs storage holding the base as localhost/bb:1."""
+    assert BUILDAH is not None
+    work = tmp_path_factory.mktemp("buildah")
+    cmd = [BUILDAH, "--root", str(work / "root"), "--runroot", str(work / "run")]
+    cmd += ["--storage-driver", "vfs"]
+    _run(*cmd, "pull", "-q", f"oci:{base_layout}:1")
+    image = _run(*cmd, "images", "-q").split()[0]
+    _run(*cmd, "tag", image, BASE)
+    return cmd
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"{args}: {done.stderr}"
+    return done.stdout
+
+
+def _normalized(config: dict[str, Any]) -> dict[str, Any]:
+    inner = config.get("config") or {}
+    out = {field: inner.get(field) or None for field in FIELDS}
+    # buildah moves a redefined variable to the end; Docker (and boxwright) keep its place
+    out["Env"] = sorted(out["Env"] or [])
+    labels = dict(out["Labels"] or {})
+    labels.pop("io.buildah.version", None)
+    out["Labels"] = labels or None
+    out["author"] = config.get("author") or None
+    history = []
+    for entry in config.get("history", []):
+        created_by = re.sub(
+            r"\b(file|dir|multi):[0-9a-f]{64}", r"\1:*", entry.get("created_by", "")
+        )
+        history.append((created_by, bool(entry.get("empty_layer", False))))
+    out["history"] = history
+    return out
+
+
+#: What buildah 1.28's chroot isolation leaves in a RUN's layer (empty mount points).
+RUN_STUBS = ("dev", "proc", "sys", "run", "etc/hostname", "etc/hosts", "etc/resolv.conf")
+
+
+def _without_stubs(tree: dict[str, Any]) -> dict[str, Any]:
+    return {p: v for p, v in tree.items() if not (p in RUN_STUBS and v[4] == "")}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_boxwright_builds_what_buildah_builds(
+    case: str, bstore: Store, buildah: list[str], tmp_path: Path
+) -> None:
+    context = tmp_path / "ctx"
+    shutil.copytree(CORPUS / case, context, symlinks=True)
+    fmt = "docker" if case in DOCKER_FORMAT else "oci"
+    ours = run_build(bstore, context, timestamp=0, format=fmt)
+
+    tag = f"localhost/corpus-{case}:1"
+    _run(
+        *buildah,
+        "bud",
+        "-q",
+        "--layers",
+        "--isolation",
+        "chroot",
+        "--format",
+        fmt,
+        "--timestamp",
+        "0",
+        "-t",
+        tag,
+        str(context),
+    )
+    layout = tmp_path / "buildah-out"
+    _run(*buildah, "push", "-q", tag, f"dir:{layout}")
+    theirs = pull(f"dir:{layout}", store=bstore, name=tag)
+
+    ours_config = _normalized(config_of(bstore, ours.image_id))
+    theirs_config = _normalized(config_of(bstore, theirs.id))
+    assert ours_config.pop("history") == theirs_config.pop("history")
+    assert ours_config == theirs_config
+    ours_tree, theirs_tree = tree_of(bstore, ours.image_id), tree_of(bstore, theirs.id)
+    assert ours_tree == _without_stubs(theirs_tree)
+    assert len(config_of(bstore, ours.image_id)["rootfs"]["diff_ids"]) == len(
+        config_of(bstore, theirs.id)["rootfs"]["diff_ids"]
+    )

@@ -1,0 +1,95 @@
+"""``boxwright build`` on the command line: podman's STEP lines, the image ID, exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))
+from executor_helpers import BASE, base_layout, bstore, write_context
+
+from boxwright.cli.main import main
+from boxwright.store.store import Store
+
+__all__ = ["base_layout", "bstore"]  # fixtures used by name
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
+
+
+def _invoke(store: Store, *args: str, input: str | None = None) -> tuple[int, str, str]:
+    runner = CliRunner()
+    env = {"BOXWRIGHT_ROOT": str(store.layout.root)}
+    result = runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_build_prints_steps_and_the_image_id(
+    bstore: Store, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nENV A=1\nRUN echo hi > /hi\n")
+    code, out, _ = _invoke(bstore, "build", "-t", "localhost/cli:1", "--timestamp", "0", str(ctx))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:3] == [
+        f"STEP 1/3: FROM {BASE}",
+        "STEP 2/3: ENV A=1",
+        "STEP 3/3: RUN echo hi > /hi",
+    ]
+    image = bstore.images.get("localhost/cli:1")
+    assert lines[-1] == image.id
+    assert lines[-2] == "Successfully tagged localhost/cli:1"
+    assert f"--> {image.id[:12]}" in lines
+
+    code, out, _ = _invoke(
+        bstore, "build", "-q", "-t", "localhost/cli:1", "--timestamp", "0", str(ctx)
+    )
+    assert code == 0 and out.splitlines() == [image.id]
+
+    loud = write_context(tmp_path / "loud", f"FROM {BASE}\nRUN echo from-the-run\n")
+    capfd.readouterr()
+    code, out, _ = _invoke(bstore, "build", "-q", "--no-cache", str(loud))
+    assert code == 0 and len(out.split()) == 1
+    assert "from-the-run" not in capfd.readouterr().out
+    code, out, _ = _invoke(bstore, "build", "--no-cache", str(loud))
+    assert "from-the-run" in capfd.readouterr().out
+
+
+def test_build_from_stdin_with_build_args_and_target(bstore: Store, tmp_path: Path) -> None:
+    text = f"FROM {BASE} AS a\nARG X\nRUN echo $X > /x\nFROM scratch\nCOPY --from=a /x /x\n"
+    ctx = tmp_path / "empty"
+    ctx.mkdir()
+    code, out, _ = _invoke(
+        bstore,
+        "build",
+        "-q",
+        "-f",
+        "-",
+        "--build-arg",
+        "X=42",
+        "--target",
+        "a",
+        str(ctx),
+        input=text,
+    )
+    assert code == 0
+    image = out.strip()
+    assert len(image) == 64 and bstore.images.exists(image)
+
+
+def test_a_failing_step_is_one_error_line_and_exit_1(bstore: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN false\n")
+    code, _, err = _invoke(bstore, "build", str(ctx))
+    assert code == 1
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith('Containerfile:2: building at STEP "RUN false": exit status 1')
+    )
+
+
+def test_bad_usage_exits_2(bstore: Store, tmp_path: Path) -> None:
+    code, _, _ = _invoke(bstore, "build", "--format", "v3", str(tmp_path))
+    assert code == 2
