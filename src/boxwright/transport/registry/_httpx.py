@@ -13,7 +13,9 @@ also uses them); once the import is done the stand-ins leave ``sys.modules``, so
 ``import trio`` gets the real module. Nothing is deferred when httpx was already imported,
 or for a module that is not installed (httpcore's "is it installed?" checks stay right).
 
-Every registry module imports httpx from here: ``from ... _httpx import httpx``.
+httpcore itself is imported (the same way) only by :func:`load_httpcore`, which the session
+calls before it makes its httpx client, so that a pull that never needs httpx's transport does
+not load it. Every registry module imports httpx from here: ``from ... _httpx import httpx``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import threading
 import types
 from typing import Any
 
@@ -62,29 +65,45 @@ def _installed(name: str) -> bool:
         return False
 
 
-def _stand_ins() -> dict[str, types.ModuleType]:
-    """The stand-ins to install before httpx is first imported (none when it already is)."""
-    if "httpx" in sys.modules:
+def _async_stand_ins() -> dict[str, types.ModuleType]:
+    """Stand-ins for the async libraries httpcore would import (none once it is loaded)."""
+    if "httpcore" in sys.modules:
         return {}
-    stand_ins: dict[str, types.ModuleType] = {}
-    if "httpx._main" not in sys.modules:
-        stand_ins["httpx._main"] = _cli_stub()
-    if "httpcore" not in sys.modules:
-        for name in _OPTIONAL:
-            if name not in sys.modules and _installed(name):
-                stand_ins[name] = _Deferred(name)
-    return stand_ins
+    return {
+        name: _Deferred(name) for name in _OPTIONAL if name not in sys.modules and _installed(name)
+    }
 
 
-_STAND_INS = _stand_ins()
-sys.modules.update(_STAND_INS)
-try:
-    import httpcore  # noqa: F401  (httpx imports it lazily; the stand-ins must cover it)
+def _import_with(stand_ins: dict[str, types.ModuleType], name: str) -> types.ModuleType:
+    """Import ``name`` while ``stand_ins`` stand in for their modules; then drop them."""
+    sys.modules.update(stand_ins)
+    try:
+        return importlib.import_module(name)
+    finally:
+        for stand_in_name, stand_in in stand_ins.items():
+            if sys.modules.get(stand_in_name) is stand_in:
+                del sys.modules[stand_in_name]
+
+
+_HTTPCORE_LOCK = threading.Lock()
+
+
+def load_httpcore() -> None:
+    """Import httpcore (without the async libraries) before the first httpx client is made.
+
+    httpx imports httpcore only when a client builds its transport; a pull whose requests
+    all go the direct path (:mod:`.direct`) never pays for it (~10 ms).
+    """
+    if "httpcore" in sys.modules:
+        return
+    with _HTTPCORE_LOCK:
+        _import_with(_async_stand_ins(), "httpcore")
+
+
+if "httpx" in sys.modules:
     import httpx as httpx
-finally:
-    for _name, _stand_in in _STAND_INS.items():
-        if sys.modules.get(_name) is _stand_in:
-            del sys.modules[_name]
-    del _STAND_INS
+else:
+    _import_with({"httpx._main": _cli_stub()} if "httpx._main" not in sys.modules else {}, "httpx")
+    import httpx as httpx
 
-__all__ = ["httpx"]
+__all__ = ["httpx", "load_httpcore"]

@@ -172,6 +172,18 @@ class RegistryAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token.value}"
         return token.value
 
+    def known_authorization(self, scopes: tuple[str, ...]) -> str | None:
+        """The ``Authorization`` value a request needing ``scopes`` would carry now, or None.
+
+        Only what is already known to work (Basic once the registry asked for it, a cached
+        token covering the scopes), for requests sent outside httpx (blob bodies).
+        """
+        with self._lock:
+            if self._basic and self.credentials is not None and self.credentials.username:
+                return _basic_header(self.credentials)
+        token = self._cached(frozenset(scopes))
+        return None if token is None else f"Bearer {token.value}"
+
     def _cached(self, needed: frozenset[str], refused: str = "") -> Token | None:
         """A valid cached token covering ``needed``, other than the ``refused`` one."""
         with self._lock:

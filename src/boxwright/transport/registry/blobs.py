@@ -5,12 +5,17 @@ before ``size`` bytes arrived, asks again with ``Range: bytes=N-`` from the firs
 received (a bounded number of times, with the session's backoff). The caller wraps it in one
 :class:`~boxwright.oci.digest.VerifyingReader`, so the digest covers the whole blob across
 every resumed piece: a registry that answers a Range with different bytes fails the digest.
+
+Every request for a body (the first and each resume) goes through :func:`open_body`: the
+low-overhead :mod:`http.client` path of :mod:`~boxwright.transport.registry.direct` when it
+applies, the session's httpx client otherwise.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from boxwright.errors import RegistryError
 from boxwright.oci.readers import WrappedReader
@@ -20,6 +25,52 @@ from boxwright.transport.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SKIP_CHUNK = 1 << 20
+
+
+class HttpxBody:
+    """An httpx streaming answer seen as a body to read piece by piece (its own sizes)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self._chunks: Iterator[bytes] = response.iter_raw()
+        self.status_code = response.status_code
+        self.headers: Mapping[str, str] = response.headers
+
+    def read(self, n: int) -> bytes:
+        """The next network piece (whatever its size); b"" at the end of the body."""
+        return next(self._chunks, b"")
+
+    def close(self) -> None:
+        self.response.close()
+
+
+class _Body(Protocol):
+    """What :class:`ResumingReader` reads: a :class:`DirectBody` or an httpx answer."""
+
+    status_code: int
+    headers: Mapping[str, str]
+
+    def read(self, n: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def open_body(
+    session: Session,
+    url: httpx.URL,
+    *,
+    what: str,
+    scopes: tuple[str, ...],
+    headers: Mapping[str, str] | None = None,
+) -> _Body:
+    """``GET url`` for a blob body: the low-overhead path when it applies, else httpx.
+
+    The answer's status is the caller's to check (200, 206, or an error to report).
+    """
+    body = session.get_body(url, what=what, scopes=scopes, headers=headers)
+    if body is not None:
+        return body
+    return HttpxBody(session.send("GET", url, what=what, scopes=scopes, headers=headers))
 
 
 class ResumingReader(WrappedReader):
@@ -33,15 +84,14 @@ class ResumingReader(WrappedReader):
         size: int,
         what: str,
         scopes: tuple[str, ...],
-        response: httpx.Response,
+        response: _Body,
     ) -> None:
         self._session = session
         self._url = url
         self._size = size
         self._what = what
         self._scopes = scopes
-        self._response: httpx.Response | None = response
-        self._chunks: Iterator[bytes] = response.iter_raw()
+        self._body: _Body | None = response
         self._chunk = b""
         self._offset = 0
         self._received = 0
@@ -65,7 +115,7 @@ class ResumingReader(WrappedReader):
             return b""
         chunk, offset = self._chunk, self._offset
         if offset >= len(chunk):
-            if not self._fill():
+            if not self._fill(n):
                 return b""
             chunk, offset = self._chunk, 0
         end = offset + n
@@ -75,37 +125,38 @@ class ResumingReader(WrappedReader):
         self._offset = min(end, len(chunk))
         return chunk[offset:end]
 
-    def _fill(self) -> bool:
-        """Get the next piece of the body into ``_chunk``; False at the end of the blob."""
+    def _fill(self, n: int) -> bool:
+        """Get the next piece of the body (``n`` bytes at most, when the body obliges)."""
         while not self._eof:
+            body = self._body
             try:
-                chunk = next(self._chunks)
-            except StopIteration:
+                chunk = body.read(min(n, self._size - self._received) or 1) if body else b""
+            except httpx.TransportError as e:
+                self._resume(e)
+                continue
+            if not chunk:
                 if self._received >= self._size:
                     self._finish()
                     return False
                 self._resume(None)
                 continue
-            except httpx.TransportError as e:
-                self._resume(e)
-                continue
-            if chunk:
-                self._received += len(chunk)
-                self._chunk, self._offset = chunk, 0
-                return True
+            self._received += len(chunk)
+            self._chunk, self._offset = chunk, 0
+            return True
         return False
 
     def _finish(self) -> None:
         self._eof = True
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+        self._close_body()
+
+    def _close_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
 
     def _resume(self, error: Exception | None) -> None:
         """Ask again from byte ``_received``; raise when the attempts are used up."""
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+        self._close_body()
         if not self._session.retries.wait(self.resumes):
             self._eof = True
             if error is not None:
@@ -116,38 +167,36 @@ class ResumingReader(WrappedReader):
             )
         self.resumes += 1
         start = self._received
-        response = self._session.send(
-            "GET",
+        body = open_body(
+            self._session,
             self._url,
             what=self._what,
             scopes=self._scopes,
             headers={"Range": f"bytes={start}-"},
         )
-        if response.status_code == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+        if body.status_code == 206:
+            match = _CONTENT_RANGE.match(body.headers.get("content-range", ""))
             if match is None or int(match.group(1)) != start:
-                response.close()
+                body.close()
                 raise RegistryError(
                     f"{self._session.host}: a resumed download of {self._what} did not start "
                     f"at byte {start}"
                 )
-            self._attach(response)
-        elif response.status_code == 200:
+            self._body = body
+        elif body.status_code == 200:
             # The server ignored the Range: read again from the start, dropping what we have.
-            self._attach(response)
+            self._body = body
             self._skip(start)
         else:
-            raise status_error(response, self._session.host, self._what)
-
-    def _attach(self, response: httpx.Response) -> None:
-        self._response = response
-        self._chunks = response.iter_raw()
+            assert isinstance(body, HttpxBody)  # the direct path answers 200/206 only
+            raise status_error(body.response, self._session.host, self._what)
 
     def _skip(self, count: int) -> None:
+        assert self._body is not None
         left = count
         while left > 0:
             try:
-                chunk = next(self._chunks, b"")
+                chunk = self._body.read(min(left, _SKIP_CHUNK))
             except httpx.TransportError as e:
                 host, timeout = self._session.host, self._session.timeout
                 raise network_error(e, host, self._what, timeout) from None
@@ -163,6 +212,4 @@ class ResumingReader(WrappedReader):
 
     def close(self) -> None:
         self._eof = True
-        if self._response is not None:
-            self._response.close()
-            self._response = None
+        self._close_body()

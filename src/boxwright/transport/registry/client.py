@@ -37,8 +37,9 @@ from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
 from boxwright.transport.registry._httpx import httpx
 from boxwright.transport.registry.auth import CredentialsLike
-from boxwright.transport.registry.blobs import ResumingReader
+from boxwright.transport.registry.blobs import HttpxBody, ResumingReader, open_body
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
+from boxwright.transport.registry.direct import DirectBody
 from boxwright.transport.registry.failures import status_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike
@@ -143,17 +144,25 @@ class RegistryClient:
         """
         wanted = _digest_ref(ref)
         what = f"manifest {repo}{_sep(ref)}{ref}"
-        response = self._get(
-            f"/v2/{repo}/manifests/{ref}",
-            what,
-            (repository_scope(repo, "pull"),),
-            headers={"Accept": ", ".join(sorted(accept))},
+        path = f"/v2/{repo}/manifests/{ref}"
+        scopes = (repository_scope(repo, "pull"),)
+        headers = {"Accept": ", ".join(sorted(accept))}
+        direct = self._session.get_body(
+            self._session.url(path), what=what, scopes=scopes, headers=headers
         )
-        if response.status_code != 200:
-            raise self._fail(response, what, ImageNotFoundError)
-        said = response.headers.get("docker-content-digest")
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
-        raw = _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
+        if direct is not None and direct.status_code == 200:
+            said = direct.headers.get("docker-content-digest")
+            media_type = direct.headers.get("content-type", "").split(";")[0].strip()
+            raw = _read_direct_bounded(direct, MAX_MANIFEST_SIZE, self.host, what)
+        else:
+            if direct is not None:
+                direct.close()  # a 206 to a request without Range: ask through httpx
+            response = self._get(path, what, scopes, headers=headers)
+            if response.status_code != 200:
+                raise self._fail(response, what, ImageNotFoundError)
+            said = response.headers.get("docker-content-digest")
+            media_type = response.headers.get("content-type", "").split(";")[0].strip()
+            raw = _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
         if wanted is not None:
             verify_bytes(raw, wanted)
         digest = wanted or Digest.from_bytes(raw)
@@ -265,9 +274,14 @@ class RegistryClient:
         what = f"blob {digest} in {repo}"
         scopes = (repository_scope(repo, "pull"),)
         url = self._session.url(f"/v2/{repo}/blobs/{digest}")
-        response = self._session.send("GET", url, what=what, scopes=scopes)
+        response = open_body(self._session, url, what=what, scopes=scopes)
         if response.status_code != 200:
-            raise self._fail(response, what, BlobNotFoundError)
+            if isinstance(response, HttpxBody):
+                raise self._fail(response.response, what, BlobNotFoundError)
+            response.close()  # a 206 to a request without Range
+            raise RegistryError(
+                f"{self.host}: answered {response.status_code} to a whole-blob GET of {what}"
+            )
         reader = ResumingReader(
             self._session, url, size=descriptor.size, what=what, scopes=scopes, response=response
         )
@@ -418,4 +432,26 @@ def _read_bounded(response: httpx.Response, limit: int, host: str, what: str) ->
         raise network_error(e, host, what, 0) from None
     finally:
         response.close()
+    return bytes(data)
+
+
+def _read_direct_bounded(body: DirectBody, limit: int, host: str, what: str) -> bytes:
+    """A small body from the direct path, whole (a body cut short is an error, not data)."""
+    from boxwright.transport.registry.failures import network_error
+
+    data = bytearray()
+    try:
+        while chunk := body.read(1 << 16):
+            data += chunk
+            if len(data) > limit:
+                raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
+    except httpx.TransportError as e:
+        raise network_error(e, host, what, 0) from None
+    finally:
+        body.close()
+    length = body.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) != len(data):
+        raise RegistryError(
+            f"{host}: the connection broke during {what}: got {len(data)} of {length} bytes"
+        )
     return bytes(data)

@@ -5,6 +5,8 @@ moves blobs), the :class:`~boxwright.transport.registry.auth.RegistryAuth` state
 :class:`~boxwright.transport.registry.retry.RetryPolicy`. :meth:`Session.send` is the one
 place a request leaves: it retries 429/5xx answers and lost connections when the request
 can safely be sent again, and turns every network failure into a typed error.
+:meth:`Session.get_body` is the low-overhead path for blob and manifest bodies
+(:mod:`.direct`); the httpx client is made on first use, as a pull may not need it.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 from typing import Protocol
 
 from boxwright.errors import RegistryError, TLSError
-from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry._httpx import httpx, load_httpcore
 from boxwright.transport.registry.auth import SCOPE_EXTENSION, CredentialsLike, RegistryAuth
+from boxwright.transport.registry.direct import DirectBody, DirectPool, proxy_configured
 from boxwright.transport.registry.failures import network_error
 from boxwright.transport.registry.retry import (
     IDEMPOTENT_METHODS,
@@ -107,13 +110,38 @@ class Session:
         )
         self._scheme = scheme if scheme is not None else (None if insecure else "https")
         self._scheme_lock = threading.Lock()
-        self._client = httpx.Client(
-            verify=ssl_context(host, tls, insecure),
-            timeout=httpx.Timeout(timeout),
-            headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
-            follow_redirects=True,
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        context = ssl_context(host, tls, insecure)
+        self._context = context
+        self._httpx: httpx.Client | None = None
+        self._httpx_lock = threading.Lock()
+        self._direct = (
+            None
+            if proxy_configured()
+            else DirectPool(
+                context,
+                timeout=timeout,
+                retries=self.retries,
+                base_headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+            )
         )
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The httpx client, made on first use (a pull may never need it: see :mod:`.direct`)."""
+        client = self._httpx
+        if client is None:
+            with self._httpx_lock:
+                client = self._httpx
+                if client is None:
+                    load_httpcore()
+                    client = self._httpx = httpx.Client(
+                        verify=self._context,
+                        timeout=httpx.Timeout(self.timeout),
+                        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+                        follow_redirects=True,
+                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                    )
+        return client
 
     # -- scheme ------------------------------------------------------------------------------
 
@@ -131,8 +159,14 @@ class Session:
         return self._scheme
 
     def _probe_scheme(self) -> str:
+        url = f"https://{self.host}/v2/"
         try:
-            response = self._client.get(f"https://{self.host}/v2/")
+            if self._direct is not None:
+                body = self._direct.get(httpx.URL(url), authorization=lambda: None, retry=False)
+                if body is not None:
+                    body.close()
+                return "https"
+            response = self._client.get(url)
         except httpx.TransportError:
             return "http"
         response.close()
@@ -206,5 +240,31 @@ class Session:
                     continue
             return response
 
+    def get_body(
+        self,
+        url: httpx.URL,
+        *,
+        what: str,
+        scopes: tuple[str, ...],
+        headers: Mapping[str, str] | None = None,
+    ) -> DirectBody | None:
+        """``GET url`` on the low-overhead path (see :mod:`.direct`), for a blob body.
+
+        Returns the body of a 200 or 206 answer, or None when the request must go through
+        :meth:`send` instead (an answer that needs the auth flow or an error report, or a
+        proxy in the environment). Raises RegistryError when the registry cannot be reached.
+        """
+        if self._direct is None:
+            return None
+        try:
+            return self._direct.get(
+                url, authorization=lambda: self.auth.known_authorization(scopes), headers=headers
+            )
+        except httpx.TransportError as e:
+            raise network_error(e, self.host, what, self.timeout) from None
+
     def close(self) -> None:
-        self._client.close()
+        if self._httpx is not None:
+            self._httpx.close()
+        if self._direct is not None:
+            self._direct.close()
