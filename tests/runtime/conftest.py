@@ -9,7 +9,6 @@ write what they see into files of the rootfs; the tests read those files afterwa
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -17,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime_helpers import User
+
+from userhelpers import User, throwaway_user
 
 BUSYBOX = "/bin/busybox"
 APPLETS = [
@@ -82,15 +82,6 @@ def rootfs(rootfs_template: Path, tmp_path: Path) -> Path:
     return dest
 
 
-def _make_user(name: str, *, system: bool) -> User:
-    args = ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
-    if system:
-        args.insert(1, "--system")
-    subprocess.run(args, check=True, capture_output=True)
-    entry = pwd.getpwnam(name)
-    return User(name, entry.pw_uid, entry.pw_gid)
-
-
 def _has_range(path: str, user: User) -> bool:
     try:
         lines = Path(path).read_text().splitlines()
@@ -111,8 +102,7 @@ def _need_root_tools() -> None:
 def mapped_user() -> Iterator[User]:
     """An unprivileged user with /etc/subuid and /etc/subgid ranges (podman's usual setup)."""
     _need_root_tools()
-    user = _make_user(f"bxrtm{os.getpid() % 100000}", system=False)
-    try:
+    with throwaway_user("bxrtm", system=False) as user:
         if not (_has_range("/etc/subuid", user) and _has_range("/etc/subgid", user)):
             start = 3_000_000 + (os.getpid() % 1000) * 65536
             subprocess.run(
@@ -128,20 +118,15 @@ def mapped_user() -> Iterator[User]:
                 capture_output=True,
             )
         yield user
-    finally:
-        subprocess.run(["userdel", user.name], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
 def single_user() -> Iterator[User]:
     """An unprivileged system user with no subordinate IDs (a single-ID user namespace)."""
     _need_root_tools()
-    user = _make_user(f"bxrts{os.getpid() % 100000}", system=True)
-    try:
+    with throwaway_user("bxrts", system=True) as user:
         assert not _has_range("/etc/subuid", user)
         yield user
-    finally:
-        subprocess.run(["userdel", user.name], capture_output=True, check=False)
 
 
 @pytest.fixture

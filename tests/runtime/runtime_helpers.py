@@ -11,7 +11,6 @@ import os
 import pickle
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import boxwright.runtime.ocirunner
 import boxwright.runtime.runner
 import boxwright.runtime.spec  # noqa: F401 - loaded before any child drops privileges
 from boxwright.oci.config import ImageConfig
+from userhelpers import User, drop_privileges
 
 
 def image_config(**config: Any) -> ImageConfig:
@@ -34,23 +34,6 @@ def image_config(**config: Any) -> ImageConfig:
             "rootfs": {"type": "layers", "diff_ids": []},
         }
     )
-
-
-def tree_owned_by(path: Path, uid: int, gid: int) -> None:
-    """chown a whole tree (links themselves, not their targets)."""
-    for dirpath, dirnames, filenames in os.walk(path):
-        for name in [*dirnames, *filenames]:
-            os.lchown(os.path.join(dirpath, name), uid, gid)
-    os.lchown(path, uid, gid)
-
-
-@dataclass(frozen=True)
-class User:
-    """A throw-away unprivileged account."""
-
-    name: str
-    uid: int
-    gid: int
 
 
 def in_child(
@@ -71,9 +54,7 @@ def in_child(
             os.dup2(null, 1)
             os.dup2(null, 2)
             if user is not None:
-                os.setgroups([])
-                os.setresgid(user.gid, user.gid, user.gid)
-                os.setresuid(user.uid, user.uid, user.uid)
+                drop_privileges(user)
                 os.environ.pop("XDG_RUNTIME_DIR", None)
             outcome: tuple[str, Any] = ("ok", func(*args))
         except BaseException as error:

@@ -12,16 +12,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from runtime_helpers import ChildError, User, image_config, in_child, tree_owned_by
+from runtime_helpers import ChildError, image_config, in_child
 
 from boxwright.runtime import RunOptions, run_in_rootfs
 from boxwright.runtime.idmap import subordinate_ranges
+from userhelpers import User, chown_tree
 
 
 def _user_rootfs(template: Path, where: Path, user: User) -> Path:
     dest = where / "rootfs"
     shutil.copytree(template, dest, symlinks=True)
-    tree_owned_by(dest, user.uid, user.gid)
+    chown_tree(dest, user)
     return dest
 
 
