@@ -13,7 +13,6 @@ filesystem allows). The file rules themselves are :mod:`boxwright.build.files`'.
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import hashlib
 import os
@@ -26,6 +25,7 @@ from boxwright.build.context import content_hash
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
+    from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.stagerun import StageRun
 
@@ -60,6 +60,7 @@ class CopyStep:
         self.checksum = self._one("checksum", ex)
         self.parents = "parents" in self.flags and self.flags["parents"][-1] in (None, "true")
         self.excludes = [ex.word(v or "") for v in self.flags.get("exclude", [])]
+        self.exclude = self._exclude_matcher()
         origin = self._one("from", ex)
         self.origin = origin
         self.root = stage.mounted_image(origin) if origin else stage.shared.context
@@ -122,14 +123,27 @@ class CopyStep:
 
     # -- sources --------------------------------------------------------------------------------
 
-    def _ignored(self, rel: str) -> bool:
+    def _exclude_matcher(self) -> IgnoreMatcher | None:
+        """``--exclude`` patterns as BuildKit matches them: ignore-file rules (Go
+        ``filepath.Match``, ``**``, ``!`` exceptions, a directory excludes its contents)."""
+        from boxwright.build.containerfile.ignore import IgnoreMatcher
+
+        if not self.excludes:
+            return None
+        where = f"{self.instruction.location}: {self.keyword} --exclude"
+        return IgnoreMatcher(self.excludes, where)
+
+    def _ignored(self, path: str, base: str) -> bool:
+        """Whether the host ``path`` is left out: the ignore file drops it (context sources,
+        matched relative to the context) or an ``--exclude`` pattern matches it relative to
+        ``base``, the source it is copied from (BuildKit matches each source's own paths)."""
         ignore = self.stage.shared.ignore
-        if self.origin is None and ignore is not None and ignore.matches(rel):
+        if self.origin is None and ignore and ignore.matches(os.path.relpath(path, self.root)):
             return True
-        return any(
-            fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(os.path.basename(rel), p)
-            for p in self.excludes
-        )
+        if self.exclude is None:
+            return False
+        rel = os.path.relpath(path, base)
+        return rel != "." and self.exclude.matches(rel)
 
     def _expand(self, word: str) -> list[tuple[Path, str]]:
         from boxwright.layer.pathsafe import clean_entry_name
@@ -139,8 +153,12 @@ class CopyStep:
         pattern = str(root / rel) if rel else str(root)
         if glob.has_magic(rel):
             matches = sorted(glob.glob(pattern))
+            # a wildcard's matches are excluded by their paths under its fixed part, as
+            # BuildKit's reference documents (`COPY --exclude=*.txt hom* /mydir/`)
+            base = str(root / _fixed_part(rel))
         else:
             matches = [pattern] if os.path.lexists(pattern) else []
+            base = pattern
         found: list[tuple[Path, str]] = []
         for match in matches:
             relative = os.path.relpath(match, root)
@@ -148,7 +166,7 @@ class CopyStep:
             real = os.path.realpath(match)
             if real != str(root) and not real.startswith(str(root) + os.sep):
                 raise UsageError(f"{self.keyword} source {word!r} leaves the build context")
-            if relative and self._ignored(relative):
+            if relative and self._ignored(match, base):
                 continue
             found.append((Path(match), relative))
         if not found:
@@ -158,18 +176,15 @@ class CopyStep:
 
     def _filter(self, path: Path, rel: str) -> Path:
         """``path`` itself, or a staged copy of it without the ignored paths inside it."""
-        if not path.is_dir() or (self.origin is not None and not self.excludes):
+        if not path.is_dir() or (self.origin is not None and self.exclude is None):
             return path
-        if self.origin is None and self.stage.shared.ignore is None and not self.excludes:
+        if self.origin is None and not self.stage.shared.ignore and self.exclude is None:
             return path
+        base = str(path)
         dropped = False
         for dirpath, dirnames, filenames in os.walk(path):
-            for name in (*dirnames, *filenames):
-                inner = os.path.relpath(os.path.join(dirpath, name), self.root)
-                if self._ignored(inner):
-                    dropped = True
-                    break
-            if dropped:
+            if any(self._ignored(os.path.join(dirpath, n), base) for n in (*dirnames, *filenames)):
+                dropped = True
                 break
         if not dropped:
             return path
@@ -178,7 +193,7 @@ class CopyStep:
             / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
             / (path.name or "root")
         )
-        _staged_copy(path, target, lambda p: self._ignored(os.path.relpath(p, self.root)))
+        _staged_copy(path, target, lambda p: self._ignored(str(p), base))
         return target
 
     def key_text(self) -> str:
@@ -191,15 +206,33 @@ class CopyStep:
 
     def content_key(self) -> str:
         """The content hash of every source (URLs by their text and checksum)."""
-        filtering = self.excludes or (self.origin is None and self.stage.shared.ignore is not None)
-        ignored = self._ignored_path if filtering else None
+        filtering = self.exclude is not None or (
+            self.origin is None and bool(self.stage.shared.ignore)
+        )
         hashes = self.stage.shared.file_hashes
+        digests = []
         with self.stage.shared.lock:  # one stage at a time updates the remembered hashes
-            digest = content_hash([p for p, _ in self.sources], ignored, hashes)
+            for path, _ in self.sources:
+                digests.append(
+                    content_hash([path], self._skipper(path) if filtering else None, hashes)
+                )
+        digest = (
+            digests[0]
+            if len(digests) == 1
+            else hashlib.sha256("".join(digests).encode()).hexdigest()
+        )
         return digest + "".join(f"\0{u}" for u in self.urls) + f"\0{self.checksum}"
 
-    def _ignored_path(self, path: Path) -> bool:
-        return self._ignored(os.path.relpath(path, self.root))
+    def _skipper(self, source: Path) -> Callable[[Path], bool]:
+        """The paths inside ``source`` (as :func:`content_hash` walks them, under its real
+        path) that the copy leaves out."""
+        real = os.path.realpath(source)
+        base = str(source)
+
+        def skip(path: Path) -> bool:
+            return self._ignored(os.path.join(base, os.path.relpath(path, real)), base)
+
+        return skip
 
     # -- applying -------------------------------------------------------------------------------
 
@@ -241,6 +274,17 @@ class CopyStep:
 
     def close(self) -> None:
         """Nothing to release (mounted images belong to the stage)."""
+
+
+def _fixed_part(pattern: str) -> str:
+    """The leading directories of ``pattern`` before its first component with a wildcard
+    (fsutil's ``splitWildcards``)."""
+    fixed: list[str] = []
+    for part in pattern.split("/"):
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return "/".join(fixed)
 
 
 def _add_summary(paths: list[Path], urls: list[str]) -> str:

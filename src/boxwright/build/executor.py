@@ -19,11 +19,9 @@ tagged with every ``tags`` name and, with ``output``, copied to that reference.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +32,6 @@ from boxwright.errors import UsageError
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Containerfile
-    from boxwright.build.forkguard import ForkGuard
     from boxwright.build.stages import StagePlan
     from boxwright.oci.platform import Platform
     from boxwright.store.store import Store
@@ -61,19 +58,6 @@ class BuildShared:
     final_index: int = -1
     file_hashes: FileHashes = field(default_factory=FileHashes)
     failures: list[BaseException] = field(default_factory=list)
-    guard: ForkGuard | None = None
-
-    @contextmanager
-    def unguarded(self) -> Iterator[None]:
-        """Around a RUN: this thread's hold on the fork guard is dropped (when there is one)."""
-        with self.guard.released() if self.guard is not None else nullcontext():
-            yield
-
-    @contextmanager
-    def guarded(self) -> Iterator[None]:
-        """Around a stage: store operations, which a fork in another thread must not split."""
-        with self.guard.held() if self.guard is not None else nullcontext():
-            yield
 
     cache_hits: int = 0
     step_counter: int = 0
@@ -183,12 +167,15 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
 
 
 def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) -> None:
-    """Run every stage of ``plans`` once its dependencies are built; independent ones at once
-    (threads, root only: see :mod:`boxwright.build.forkguard`)."""
-    from boxwright.build.forkguard import guarding
+    """Run every stage of ``plans`` once its dependencies are built; independent ones at once,
+    on threads, as root and rootless alike.
+
+    A RUN forks while other threads may hold store locks; the fork's copies of their file
+    descriptors no longer keep those locks, because the store releases a lock with ``LOCK_UN``
+    (which ends it for every copy) before closing it (:mod:`boxwright.store.locking`)."""
     from boxwright.build.stagerun import StageRun
 
-    if len(plans) == 1 or os.geteuid() != 0:
+    if len(plans) == 1:
         for plan in plans:
             StageRun(shared, plan, target).run()
         return
@@ -197,18 +184,13 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
 
     choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
-    with (
-        guarding() as guard,
-        ThreadPoolExecutor(max_workers=min(4, len(plans)), thread_name_prefix="stage") as pool,
-    ):
-        shared.guard = guard
+    with ThreadPoolExecutor(max_workers=min(4, len(plans)), thread_name_prefix="stage") as pool:
         # Submitted dependencies first (plans are in file order and a stage depends only on
         # earlier ones), so a worker waiting for a dependency never starves it of a worker.
         for plan in plans:
             futures[plan.stage.index] = pool.submit(_waiting, futures, plan, shared, target)
         for index in sorted(futures):
             futures[index].exception()  # wait for every stage
-    shared.guard = None
     if shared.failures:
         raise shared.failures[0]  # the first stage that failed, not one that waited for it
 

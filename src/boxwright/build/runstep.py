@@ -206,8 +206,7 @@ def run_instruction(
         extra_mounts=tuple(extra),
     )
     container = stage.container()
-    with stage.shared.unguarded():
-        code = run_in_container(stage.store, container, options, stage.shared.options.isolation)
+    code = run_in_container(stage.store, container, options, stage.shared.options.isolation)
     if code != 0:
         raise BuildError(
             f"{instruction.location.file}:{instruction.location.line}: "

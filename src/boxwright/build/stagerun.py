@@ -68,12 +68,6 @@ def where(instruction: Instruction) -> str:
     return f"{instruction.location.file}:{instruction.location.line}"
 
 
-def _rest(instruction: Instruction) -> str:
-    """The instruction as written, without its keyword (what buildah's history keeps)."""
-    parts = instruction.original.strip().split(None, 1)
-    return parts[1] if len(parts) > 1 else ""
-
-
 class StageRun:
     """Runs one :class:`~boxwright.build.stages.StagePlan` (module docstring)."""
 
@@ -97,15 +91,13 @@ class StageRun:
         self.base_annotations: dict[str, str] = {}
         """buildah's manifest annotations naming the FROM image (OCI format, image bases)."""
         self._arg_keys: list[str] = []
+        self.location = ""
+        """``file:line`` of the instruction running, for expansion errors."""
 
     # -- the stage ------------------------------------------------------------------------------
 
     def run(self) -> None:
         """FROM, every instruction, the final commit; the stage's image into ``stage_images``."""
-        with self.shared.guarded():
-            self._run()
-
-    def _run(self) -> None:
         try:
             self._from()
             for instruction in self.stage.instructions:
@@ -273,6 +265,7 @@ class StageRun:
             text = instruction.original.strip()
             self._emit("step", f"STEP {step}/{self.shared.total_steps}: {text}", step)
         keyword = instruction.keyword
+        self.location = str(instruction.location)
         try:
             if keyword in CONFIG_STEPS:
                 self._config_step(instruction)
@@ -288,11 +281,12 @@ class StageRun:
             raise BuildError(f"{where(instruction)}: {keyword}: {error}") from error
 
     def expander(self) -> Expander:
-        """The expansion scope of the stage: its ARGs, then its ENV over them."""
+        """The expansion scope of the stage: its ARGs, then its ENV over them; errors name the
+        instruction running."""
         from boxwright.build.containerfile.shell import Expander
 
         scope = {**self.args, **ins.env_map(self.config)}
-        return Expander(scope, self.shared.containerfile.escape)
+        return Expander(scope, self.shared.containerfile.escape, location=self.location)
 
     def _note(self, created_by: str, key: str) -> None:
         self.notes.append(Note(created_by, key, _now()))
@@ -362,7 +356,8 @@ class StageRun:
             ins.set_maintainer(cfg, " ".join(instruction.args))
             key = " ".join(instruction.args)
         elif keyword == "ONBUILD":
-            trigger = _rest(instruction)
+            assert instruction.onbuild is not None  # the parser requires the trigger
+            trigger = instruction.onbuild.original.strip()
             ins.add_onbuild(cfg, trigger)
             key = trigger
         self._save_config()

@@ -70,7 +70,7 @@ def global_args(
             if name in build_args:
                 scope[name] = build_args[name]
             elif default is not None:
-                scope[name] = Expander(scope, cf.escape).word(default)
+                scope[name] = Expander(scope, cf.escape, str(instruction.location)).word(default)
     return scope
 
 
@@ -119,12 +119,10 @@ def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None)
         raise UsageError(f"{cf.filename}: no FROM instruction: a Containerfile needs one")
     plans: list[StagePlan] = []
     for stage in cf.stages:
-        base = Expander(dict(scope), cf.escape).word(stage.base)
+        where = str(stage.from_instruction.location)
+        base = Expander(dict(scope), cf.escape, where).word(stage.base)
         if not base:
-            raise UsageError(
-                f"{stage.from_instruction.location.file}:{stage.from_instruction.location.line}: "
-                "FROM names no image (an ARG it uses is empty?)"
-            )
+            raise UsageError(f"{where}: FROM names no image (an ARG it uses is empty?)")
         base_stage = _stage_index(cf, base, stage.index)
         depends: set[int] = {base_stage} if base_stage is not None else set()
         for instruction in stage.instructions:
@@ -132,7 +130,7 @@ def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None)
             if instruction.keyword == "RUN":
                 names = _mount_froms(instruction)
             for name in names:
-                expanded = Expander(dict(scope), cf.escape).word(name)
+                expanded = Expander(dict(scope), cf.escape, str(instruction.location)).word(name)
                 found = _stage_index(cf, expanded, stage.index)
                 if found is not None:
                     depends.add(found)

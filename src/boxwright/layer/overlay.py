@@ -97,17 +97,28 @@ def _same(upper: SnapshotEntry, lower: os.stat_result, upper_path: str, lower_pa
     return True
 
 
+def _same_record(rel: str, ownership: OwnershipLookup | None, base: OwnershipLookup | None) -> bool:
+    """Whether the side record holds the same entry for ``rel`` as the lowers' record."""
+    if ownership is None or base is None:
+        return True
+    return ownership.get(rel) == base.get(rel)
+
+
 def overlay_changes(
     upper: Path,
     lowers: Sequence[Path],
     out: IO[bytes],
     options: GenerateOptions,
     ownership: OwnershipLookup | None,
+    base_ownership: OwnershipLookup | None = None,
 ) -> GenerateResult:
     """Write to ``out`` the uncompressed tar of what overlay ``upper`` changes over ``lowers``
     (top first), deterministic, with the entry rules of the module docstring.
 
-    ``ownership`` (the container's side record) replaces ``options.ownership``. Raises
+    ``ownership`` (the container's side record) replaces ``options.ownership``;
+    ``base_ownership`` is the lowers' merged record: a copied-up path equal on disk to its
+    lower original is still written when its recorded owner changed (a rootless ``chown``
+    that only the side record keeps). Raises
     :class:`LayerError` when a directory cannot be read or holds a name starting ``.wh.``.
     """
     opts = dataclasses.replace(options, ownership=ownership)
@@ -143,6 +154,7 @@ def overlay_changes(
                 merged
                 and rel not in cut_set
                 and _same(entry, lower[1], os.path.join(root, rel), lower_path)
+                and _same_record(rel, ownership, base_ownership)
             ):
                 continue
             result.modified.append(rel)

@@ -255,6 +255,15 @@ def keeping_ownership(
         )
 
 
+def _mark_changed(rootfs: Path, path: str, st: os.stat_result) -> None:
+    """Make a path the step only chowned (faked: nothing changed on disk) count as changed
+    for the layer diff, which compares stats: setting its times to what they are updates its
+    ctime (and copies it up in an overlay)."""
+    with contextlib.suppress(OSError):
+        times = (st.st_atime_ns, st.st_mtime_ns)
+        os.utime(rootfs / path, ns=times, follow_symlinks=False)
+
+
 def _record_state(
     rootfs: Path,
     record: OwnershipRecord,
@@ -279,7 +288,10 @@ def _record_state(
             rdev = (os.major(fake.rdev), os.minor(fake.rdev)) if is_device else None
             old = record.get(path)
             xattrs = old.xattrs if old is not None else {}
-            record.set(path, OwnershipEntry(fake.uid, fake.gid, mode, rdev, xattrs))
+            entry = OwnershipEntry(fake.uid, fake.gid, mode, rdev, xattrs)
+            if entry != (old if old is not None else OwnershipEntry(0, 0)):
+                _mark_changed(rootfs, path, st)
+            record.set(path, entry)
         elif before is not None and key not in before:
             record.set(path, OwnershipEntry(*owner))
     return [key for key in entries if key not in matched]

@@ -325,12 +325,14 @@ class OverlayDriver:
         options: GenerateOptions,
     ) -> GenerateResult:
         """Every change since create: the upper directory over the snapshot diffs."""
-        from boxwright.layer.overlay import overlay_changes
+        from boxwright.layer.overlay import merged_ownership, overlay_changes
 
         record = _record(cdir)
         lowers = [s.diff for s in reversed(snapshots)]
+        layers = [(s.diff, s.ownership) for s in reversed(snapshots)]
+        base = merged_ownership(layers, OwnershipRecord())  # the record at create
         return overlay_changes(
-            cdir / "upper", lowers, out, _changes_options(options, record), record
+            cdir / "upper", lowers, out, _changes_options(options, record), record, base
         )
 
     def remove(self, cdir: Path) -> None:
