@@ -170,3 +170,40 @@ def test_a_registry_shares_the_cache_between_two_machines(
     events = []
     run_build(Store(tmp_path / "ci-one"), ctx, events, cache_from=(repo,), registry_options=plain)
     assert _cache_lines(events) == [3, 4]
+
+
+def test_build_push_sends_every_tag_to_its_registry(
+    bstore: Store, tmp_path: Path, cache_registry: Any
+) -> None:
+    """`boxwright build -t REGISTRY/REPO:TAG --push`: the registry then serves the same image
+    (its manifest digest, as skopeo reads it) as the store holds."""
+    import json
+    import shutil
+    import subprocess
+
+    from click.testing import CliRunner
+
+    from boxwright.cli.main import main
+
+    name = f"{cache_registry.host}/{cache_registry.repo('pushed')}:1"
+    ctx = _context(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["build", "-t", name, "--push", "--tls-verify=false", "--timestamp", "0", str(ctx)],
+        env={"BOXWRIGHT_ROOT": str(bstore.layout.root)},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.stderr
+    stored = bstore.images.get(name)
+    assert result.stdout.splitlines()[-1] == stored.id
+    assert f"Pushed {name}@sha256:" in result.stderr
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo is not installed")
+    seen = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{name}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    pushed = result.stderr.split(f"Pushed {name}@", 1)[1].split()[0]
+    assert json.loads(seen.stdout)["Digest"] == pushed == str(stored.manifest)

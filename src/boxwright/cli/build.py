@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from boxwright.cli.transport_options import OptionalBool
+
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent
 
@@ -88,8 +90,14 @@ def _silenced_fd1(quiet: bool) -> Iterator[None]:
 @click.option("--isolation", type=click.Choice(["native", "oci"]), default="native")
 @click.option("--output", "--push-to", "output", default=None, metavar="REF", help="Copy to REF.")
 @click.option(
+    "--push",
+    is_flag=True,
+    help="Push every -t name to its registry (docker://NAME) after the build.",
+)
+@click.option(
     "--tls-verify",
-    type=bool,
+    cls=OptionalBool,
+    type=click.BOOL,
     default=None,
     help="false: allow plain HTTP and untrusted certificates (registries).",
 )
@@ -111,6 +119,7 @@ def build_command(
     fmt: str,
     isolation: str,
     output: str | None,
+    push: bool,
     tls_verify: bool | None,
     secrets: tuple[str, ...],
     context: Path,
@@ -126,6 +135,9 @@ def build_command(
         click.echo(event.text)
         sys.stdout.flush()
 
+    if push and not tags:
+        raise click.UsageError("--push needs at least one -t NAME to push")
+    registry_options = None if tls_verify is None else TransportOptions(tls_verify=tls_verify)
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
         context=context,
@@ -146,11 +158,18 @@ def build_command(
         output=output,
         quiet=quiet,
         secrets=_secrets(secrets),
-        registry_options=None if tls_verify is None else TransportOptions(tls_verify=tls_verify),
+        registry_options=registry_options,
         on_event=show,
     )
     with _silenced_fd1(quiet):
         result = build(options)
+    if push:
+        from boxwright.store.pullpush import push as push_image
+
+        for name in result.names:
+            pushed = push_image(name, dest_options=registry_options)
+            if not quiet:
+                click.echo(f"Pushed {name}@{pushed.digest}", err=True)
     click.echo(result.image_id)
 
 
