@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 
 from boxwright._lazy import lazy_exports
 
-__version__ = "0.1.0"
-
 #: Public name → module that defines it.
 _EXPORTS: dict[str, str] = {
+    "__version__": "boxwright._version",
     # oci: the pure model
     "Descriptor": "boxwright.oci.descriptor",
     "Digest": "boxwright.oci.digest",
@@ -166,6 +165,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), submodules=_S
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
     from boxwright import errors
+    from boxwright._version import __version__
     from boxwright.copy import CopyOptions, CopyResult, copy_image
     from boxwright.errors import (
         AmbiguousImageError,

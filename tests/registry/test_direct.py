@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.client import RemoteDisconnected
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO
 
@@ -24,7 +25,14 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_LAYER_GZIP, OCI_MANIFEST
 from boxwright.transport.registry.client import RegistryClient
-from boxwright.transport.registry.direct import DirectPool
+from boxwright.transport.registry.direct import DirectPool, transport_error
+from boxwright.transport.registry.failures import (
+    ConnectFailure,
+    NetworkFailure,
+    NetworkTimeout,
+    ProtocolFailure,
+    network_error,
+)
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
 
@@ -226,9 +234,9 @@ def test_credentials_earned_through_httpx_are_sent_on_the_direct_path(
     assert server.seen[2].client_port != server.seen[3].client_port
 
 
-def test_an_anonymous_pull_never_loads_httpxs_transport(registry_plain: RegistryServer) -> None:
-    """Manifest and blobs of an anonymous registry all come the direct path: httpcore and h11
-    (~10 ms of start-up) stay unloaded, and the bytes are right."""
+def test_an_anonymous_pull_never_loads_httpx(registry_plain: RegistryServer) -> None:
+    """Manifest and blobs of an anonymous registry all come the direct path: httpx, httpcore
+    and h11 (~25 ms of start-up) stay unloaded, and the bytes are right."""
     data, layer = blob(2_000_000)
     with RegistryClient(registry_plain.host, scheme="http") as client:
         client.upload_blob("direct/pull", io.BytesIO(data), layer)
@@ -247,10 +255,121 @@ with RegistryClient({registry_plain.host!r}, scheme="http") as client:
         body = b"".join(iter(lambda: stream.read(1 << 20), b""))
 import hashlib
 print(media_type, digest, "sha256:" + hashlib.sha256(body).hexdigest(), stream.verified)
-print(sorted(m for m in ("httpcore", "h11") if m in sys.modules) or "-")
+print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-")
 """
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     digest = Digest.from_bytes(raw)
     assert done.stdout.splitlines() == [f"{OCI_MANIFEST} {digest} {layer.digest} True", "-"]
+
+
+def test_redirects_are_percent_encoded_and_a_non_http_one_goes_back_to_httpx(
+    serve: Callable[[Server], str],
+) -> None:
+    def answer(seen: Seen, n: int) -> tuple[int, dict[str, str], bytes]:
+        if seen.path == "/v2/r/blobs/x":
+            return 302, {"Location": "/store/a b\u00e9?sig=1 2"}, b""
+        if seen.path.startswith("/store/"):
+            return 200, {}, DATA
+        return 302, {"Location": "ftp://elsewhere/blob"}, b""
+
+    server = Server(answer)
+    session = Session(serve(server), scheme="http", retries=_no_sleep())
+    try:
+        body = session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=())
+        assert body is not None and body.read(len(DATA) + 1) == DATA
+        assert session.get_body(session.url("/v2/r/blobs/y"), what="y", scopes=()) is None
+    finally:
+        session.close()
+    assert [s.path for s in server.seen] == [
+        "/v2/r/blobs/x",
+        "/store/a%20b%C3%A9?sig=1%202",
+        "/v2/r/blobs/y",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "connected", "kind", "message"),
+    [
+        (TimeoutError("timed out"), True, NetworkTimeout, "h:1: no answer within 2.5 s for x"),
+        (TimeoutError("timed out"), False, NetworkTimeout, "h:1: no answer within 2.5 s for x"),
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            False,
+            ConnectFailure,
+            "h:1: cannot connect for x: [Errno 111] Connection refused",
+        ),
+        (
+            RemoteDisconnected("Remote end closed connection without response"),
+            True,
+            ProtocolFailure,
+            "h:1: the connection broke during x: Remote end closed connection without response",
+        ),
+        (
+            ConnectionResetError(104, "Connection reset by peer"),
+            True,
+            NetworkFailure,
+            "h:1: network error during x: [Errno 104] Connection reset by peer",
+        ),
+    ],
+)
+def test_direct_failures_are_typed_like_httpx_ones(
+    error: Exception, connected: bool, kind: type[NetworkFailure], message: str
+) -> None:
+    failure = transport_error(error, connected=connected)
+    assert type(failure) is kind
+    assert str(network_error(failure, "h:1", "x", 2.5)) == message
+
+
+def test_a_tls_failure_on_the_direct_path_is_a_tls_error() -> None:
+    cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    cause.verify_message = "self-signed certificate"
+    try:
+        raise transport_error(cause, connected=False) from cause
+    except NetworkFailure as failure:
+        error = network_error(failure, "h:1", "manifest x", 5)
+    assert str(error) == (
+        "h:1: TLS failed for manifest x: self-signed certificate (trust its CA in "
+        "/etc/containers/certs.d/h:1/ or use --tls-verify=false)"
+    )
+
+
+def test_a_registry_that_cannot_be_reached_fails_without_importing_httpx() -> None:
+    """The failure of a direct request is caught and reported with httpx never imported."""
+    probe = """
+import socket, sys
+from boxwright.errors import RegistryError
+from boxwright.transport.registry.failures import network_failures
+from boxwright.transport.registry.retry import RetryPolicy
+from boxwright.transport.registry.session import Session
+spare = socket.socket()
+spare.bind(("127.0.0.1", 0))
+port = spare.getsockname()[1]
+spare.close()  # nothing listens there now
+session = Session(f"127.0.0.1:{port}", scheme="http", retries=RetryPolicy.none())
+try:
+    session.get_body(session.url("/v2/r/blobs/x"), what="blob x", scopes=())
+except RegistryError as e:
+    print(str(e).replace(str(port), "PORT"))
+print([c.__name__ for c in network_failures()], "httpx" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.splitlines() == [
+        "127.0.0.1:PORT: cannot connect for blob x: [Errno 111] Connection refused",
+        "['NetworkFailure'] False",
+    ]
+
+
+def test_the_user_agent_names_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    from boxwright._version import __version__
+    from boxwright.transport.registry.session import USER_AGENT
+
+    installed = version("boxwright")
+    assert __version__ == installed
+    user_agent = USER_AGENT
+    assert user_agent == f"boxwright/{installed}"

@@ -6,7 +6,8 @@ Authentication lives in ``auth.py`` (an httpx ``Auth`` generator: anonymous, Bas
 tokens), ``WWW-Authenticate`` parsing in ``challenge.py``, the session (TLS, scheme, retries)
 in ``session.py``, resumable downloads in ``blobs.py`` and uploads in ``uploads.py``.
 
-Importing this package is cheap: httpx loads with the first name used from it.
+Importing this package is cheap, and httpx loads only when a request needs it (see
+``_httpx.py``): an anonymous pull never imports it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,10 @@ or for a module that is not installed (httpcore's "is it installed?" checks stay
 
 httpcore itself is imported (the same way) only by :func:`load_httpcore`, which the session
 calls before it makes its httpx client, so that a pull that never needs httpx's transport does
-not load it. Every registry module imports httpx from here: ``from ... _httpx import httpx``.
+not load it. httpx itself is imported on first use too: every registry module imports the name
+from here (``from ... _httpx import httpx``), and gets a stand-in module that imports the real
+one the first time one of its attributes is read. An anonymous pull, whose requests all go the
+:mod:`http.client` path of :mod:`.direct`, never imports httpx (~15 ms of start-up).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import importlib.util
 import sys
 import threading
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _OPTIONAL = ("trio", "anyio")
 """Async libraries httpcore imports at import time when installed."""
@@ -100,10 +103,38 @@ def load_httpcore() -> None:
         _import_with(_async_stand_ins(), "httpcore")
 
 
-if "httpx" in sys.modules:
+_HTTPX_LOCK = threading.Lock()
+
+
+def load_httpx() -> types.ModuleType:
+    """The real httpx module, imported (without its command line) on the first call."""
+    module = sys.modules.get("httpx")
+    if module is not None and not isinstance(module, _LazyHttpx) and hasattr(module, "Client"):
+        return module
+    with _HTTPX_LOCK:
+        stand_ins = {} if "httpx._main" in sys.modules else {"httpx._main": _cli_stub()}
+        return _import_with(stand_ins, "httpx")
+
+
+class _LazyHttpx(types.ModuleType):
+    """What ``httpx`` names in the registry modules: the real module on first attribute use.
+
+    A pull whose every request goes the direct path (:mod:`.direct`) never touches it, so it
+    never pays httpx's import (~15 ms beyond :mod:`http.client`, which it needs anyway).
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        real = load_httpx()
+        # Later lookups find the names here without coming back to __getattr__.
+        self.__dict__.update({k: v for k, v in vars(real).items() if not k.startswith("__")})
+        return getattr(real, attr)
+
+
+if TYPE_CHECKING:
     import httpx as httpx
 else:
-    _import_with({"httpx._main": _cli_stub()} if "httpx._main" not in sys.modules else {}, "httpx")
-    import httpx as httpx
+    httpx = _LazyHttpx("httpx")
 
-__all__ = ["httpx", "load_httpcore"]
+__all__ = ["httpx", "load_httpcore", "load_httpx"]

@@ -20,7 +20,7 @@ from typing import Protocol
 from boxwright.errors import RegistryError
 from boxwright.oci.readers import WrappedReader
 from boxwright.transport.registry._httpx import httpx
-from boxwright.transport.registry.failures import network_error, status_error
+from boxwright.transport.registry.failures import network_error, network_failures, status_error
 from boxwright.transport.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -57,7 +57,7 @@ class _Body(Protocol):
 
 def open_body(
     session: Session,
-    url: httpx.URL,
+    url: str,
     *,
     what: str,
     scopes: tuple[str, ...],
@@ -79,7 +79,7 @@ class ResumingReader(WrappedReader):
     def __init__(
         self,
         session: Session,
-        url: httpx.URL,
+        url: str,
         *,
         size: int,
         what: str,
@@ -131,7 +131,7 @@ class ResumingReader(WrappedReader):
             body = self._body
             try:
                 chunk = body.read(min(n, self._size - self._received) or 1) if body else b""
-            except httpx.TransportError as e:
+            except network_failures() as e:
                 self._resume(e)
                 continue
             if not chunk:
@@ -197,7 +197,7 @@ class ResumingReader(WrappedReader):
         while left > 0:
             try:
                 chunk = self._body.read(min(left, _SKIP_CHUNK))
-            except httpx.TransportError as e:
+            except network_failures() as e:
                 host, timeout = self._session.host, self._session.timeout
                 raise network_error(e, host, self._what, timeout) from None
             if not chunk:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Iterator
-from typing import IO, Any, Self, cast
+from typing import IO, TYPE_CHECKING, Any, Self, cast
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -36,14 +36,16 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
 from boxwright.transport.registry._httpx import httpx
-from boxwright.transport.registry.auth import CredentialsLike
 from boxwright.transport.registry.blobs import HttpxBody, ResumingReader, open_body
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
 from boxwright.transport.registry.direct import DirectBody
-from boxwright.transport.registry.failures import status_error
+from boxwright.transport.registry.failures import NetworkFailure, network_error, status_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike
 from boxwright.transport.registry.uploads import Uploader
+
+if TYPE_CHECKING:
+    from boxwright.transport.registry.auth import CredentialsLike
 
 MAX_MANIFEST_SIZE = 4 << 20
 """containers/image's limit for a manifest body; a bigger answer is refused, not buffered."""
@@ -353,7 +355,8 @@ class RegistryClient:
         yield from self._paged("/v2/_catalog", "repositories", "the catalog", (CATALOG_SCOPE,))
 
     def _paged(self, path: str, key: str, what: str, scopes: tuple[str, ...]) -> Iterator[str]:
-        url: httpx.URL | None = self._session.url(path).copy_merge_params({"n": str(PAGE_SIZE)})
+        first = httpx.URL(self._session.url(path)).copy_merge_params({"n": str(PAGE_SIZE)})
+        url: httpx.URL | None = first
         seen: set[str] = set()
         while url is not None:
             if str(url) in seen:
@@ -427,8 +430,6 @@ def _read_bounded(response: httpx.Response, limit: int, host: str, what: str) ->
             if len(data) > limit:
                 raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
     except httpx.TransportError as e:
-        from boxwright.transport.registry.failures import network_error
-
         raise network_error(e, host, what, 0) from None
     finally:
         response.close()
@@ -437,15 +438,13 @@ def _read_bounded(response: httpx.Response, limit: int, host: str, what: str) ->
 
 def _read_direct_bounded(body: DirectBody, limit: int, host: str, what: str) -> bytes:
     """A small body from the direct path, whole (a body cut short is an error, not data)."""
-    from boxwright.transport.registry.failures import network_error
-
     data = bytearray()
     try:
         while chunk := body.read(1 << 16):
             data += chunk
             if len(data) > limit:
                 raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
-    except httpx.TransportError as e:
+    except NetworkFailure as e:
         raise network_error(e, host, what, 0) from None
     finally:
         body.close()

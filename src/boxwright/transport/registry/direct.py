@@ -13,8 +13,10 @@ follows redirects (without ``Authorization`` to another host), retries 429/5xx a
 lost connections with the session's policy, and answers ``None`` for anything else (401,
 404, ...), so the caller sends the request through httpx, whose auth flow and error reports
 handle it. It is not used behind an HTTP proxy (``*_proxy`` in the environment), which only
-httpx honours. Network failures are raised as httpx's exception classes, so callers and
-:func:`~boxwright.transport.registry.failures.network_error` treat both paths alike.
+httpx honours. It imports no httpx at all (URLs are strings, network failures are
+:class:`~boxwright.transport.registry.failures.NetworkFailure` subclasses, which
+:func:`~boxwright.transport.registry.failures.network_error` maps like httpx's): an anonymous
+pull never loads httpx.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ import os
 import ssl
 import threading
 from collections.abc import Callable, Mapping
+from urllib.parse import quote, urljoin, urlsplit
 
-from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.failures import (
+    ConnectFailure,
+    NetworkFailure,
+    NetworkTimeout,
+    ProtocolFailure,
+)
 from boxwright.transport.registry.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -40,25 +48,41 @@ def proxy_configured() -> bool:
     return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
-def _key(url: httpx.URL) -> _Key:
-    port = url.port or (443 if url.scheme == "https" else 80)
-    return (url.scheme, url.host, port)
+_SAFE = "/%:@!$&'()*+,;=-._~?#[]"
+"""Characters a URL keeps as they are (httpx percent-encodes the rest the same way)."""
 
 
-def _target(url: httpx.URL) -> str:
-    return url.raw_path.decode("ascii")
+def _key(url: str) -> _Key:
+    """(scheme, host, port) of an absolute ``http``/``https`` URL: its connection pool."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an absolute HTTP URL: {url!r}")
+    port = parts.port or (443 if scheme == "https" else 80)
+    return (scheme, parts.hostname, port)
 
 
-def transport_error(error: BaseException, *, connected: bool) -> httpx.TransportError:
-    """httpx's exception class for an :mod:`http.client` or socket failure (cause kept)."""
+def _target(url: str) -> str:
+    """The request target (path and query) of ``url``, percent-encoded where it must be."""
+    parts = urlsplit(quote(url, safe=_SAFE))
+    path = parts.path or "/"
+    return f"{path}?{parts.query}" if parts.query else path
+
+
+def transport_error(error: BaseException, *, connected: bool) -> NetworkFailure:
+    """The :class:`NetworkFailure` for an :mod:`http.client` or socket failure.
+
+    ``connected`` says whether the request had been sent (a timeout before that is a connect
+    timeout). The caller raises it ``from error``, which TLS reports read.
+    """
     message = str(error) or type(error).__name__
     if isinstance(error, TimeoutError):
-        return httpx.ReadTimeout(message) if connected else httpx.ConnectTimeout(message)
+        return NetworkTimeout(f"{'read' if connected else 'connect'} timed out: {message}")
     if isinstance(error, ssl.SSLError | ssl.CertificateError) or not connected:
-        return httpx.ConnectError(message)
+        return ConnectFailure(message)
     if isinstance(error, http.client.HTTPException):
-        return httpx.RemoteProtocolError(message)
-    return httpx.ReadError(message)
+        return ProtocolFailure(message)
+    return NetworkFailure(message)
 
 
 class DirectBody:
@@ -84,7 +108,7 @@ class DirectBody:
         self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.getheaders()}
 
     def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes of the body; ``b""`` at its end. Raises httpx.TransportError."""
+        """Up to ``n`` bytes of the body; ``b""`` at its end. Raises NetworkFailure."""
         if self._connection is None:
             return b""
         try:
@@ -158,7 +182,7 @@ class DirectPool:
 
     def get(
         self,
-        url: httpx.URL,
+        url: str,
         *,
         authorization: Callable[[], str | None],
         headers: Mapping[str, str] | None = None,
@@ -168,7 +192,7 @@ class DirectPool:
 
         ``authorization`` gives the ``Authorization`` value the session already earned for
         this request (or None); it is sent to the registry only, never after a redirect to
-        another host. Raises httpx.TransportError when the registry cannot be reached (at
+        another host. Raises NetworkFailure when the registry cannot be reached (at
         once with ``retry=False``, else after the retry policy's attempts).
         """
         retries = self._retries if retry else RetryPolicy.none()
@@ -176,7 +200,10 @@ class DirectPool:
         attempt = 0
         redirects = 0
         while True:
-            key = _key(url)
+            try:
+                key = _key(url)
+            except ValueError:
+                return None  # redirected to a URL that is not HTTP: httpx reports it
             request_headers = dict(self._base_headers)
             if headers:
                 request_headers.update(headers)
@@ -186,7 +213,7 @@ class DirectPool:
                     request_headers["Authorization"] = value
             try:
                 connection, response = self._send(key, _target(url), request_headers)
-            except httpx.TransportError:
+            except NetworkFailure:
                 if retries.wait(attempt):
                     attempt += 1
                     continue
@@ -199,7 +226,7 @@ class DirectPool:
             self._discard(key, connection, response)
             if status in _REDIRECTS and location and redirects < _MAX_REDIRECTS:
                 redirects += 1
-                url = url.join(location)
+                url = urljoin(url, location)
                 continue
             if status in RETRY_STATUSES and retries.delay(attempt, retry_after) is not None:
                 retries.wait(attempt, retry_after)

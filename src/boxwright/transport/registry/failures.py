@@ -3,12 +3,18 @@
 Every message is one line that names the registry and what failed, never a URL query, a
 header or a credential: the distribution API's error body contributes its ``code`` and a
 trimmed ``message``, and network exceptions contribute their class of failure.
+
+A lost request is one of two exception families: httpx's ``TransportError`` (requests sent
+through httpx) and :class:`NetworkFailure` (the :mod:`http.client` path of :mod:`.direct`, which
+must not import httpx to say what went wrong). :func:`network_failures` is the ``except``
+clause that catches both, :func:`network_error` turns either into a typed error.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
+import sys
 
 from boxwright.errors import (
     AuthenticationError,
@@ -21,6 +27,38 @@ from boxwright.transport.registry._httpx import httpx
 
 MAX_ERROR_BODY = 64 * 1024
 _MESSAGE_LIMIT = 200
+
+
+class NetworkFailure(Exception):
+    """A request on the direct path lost after it was sent (a read failed, the answer broke).
+
+    Raised ``from`` the socket, TLS or :mod:`http.client` exception, which stays the cause.
+    """
+
+
+class ConnectFailure(NetworkFailure):
+    """The direct path could not connect (refused, unreachable, TLS handshake failed)."""
+
+
+class NetworkTimeout(NetworkFailure):
+    """The direct path waited longer than the session's timeout (connecting or reading)."""
+
+
+class ProtocolFailure(NetworkFailure):
+    """The registry's answer on the direct path was not valid HTTP/1.1."""
+
+
+def network_failures() -> tuple[type[Exception], ...]:
+    """The exception classes of a lost request, for an ``except`` clause.
+
+    :class:`NetworkFailure`, and httpx's ``TransportError`` once httpx is imported (a request
+    sent through httpx has imported it; before that no httpx exception can exist), so that
+    catching a failure of the direct path never imports httpx.
+    """
+    transport_error = getattr(sys.modules.get("httpx"), "TransportError", None)
+    if isinstance(transport_error, type) and issubclass(transport_error, Exception):
+        return (NetworkFailure, transport_error)
+    return (NetworkFailure,)
 
 
 def error_codes(body: bytes) -> list[tuple[str, str]]:
@@ -114,15 +152,35 @@ def network_error(error: Exception, host: str, what: str, timeout: float) -> Reg
             f"{host}: TLS failed for {what}: {_tls_reason(error)} (trust its CA in "
             f"/etc/containers/certs.d/{host}/ or use --tls-verify=false)"
         )
-    if isinstance(error, httpx.TimeoutException):
+    kind = _failure_kind(error)
+    if kind == "timeout":
         return RegistryError(f"{host}: no answer within {timeout:g} s for {what}")
-    if isinstance(error, httpx.ConnectError):
+    if kind == "connect":
         return RegistryError(f"{host}: cannot connect for {what}: {_short(error)}")
-    if isinstance(error, httpx.RemoteProtocolError):
+    if kind == "protocol":
         return RegistryError(f"{host}: the connection broke during {what}: {_short(error)}")
-    if isinstance(error, httpx.HTTPError):
+    if kind == "network":
         return RegistryError(f"{host}: network error during {what}: {_short(error)}")
     return RegistryError(f"{host}: {type(error).__name__} during {what}: {_short(error)}")
+
+
+def _failure_kind(error: Exception) -> str:
+    """``timeout``, ``connect``, ``protocol``, ``network`` (another lost request) or ""."""
+    if isinstance(error, NetworkFailure):
+        if isinstance(error, NetworkTimeout):
+            return "timeout"
+        if isinstance(error, ConnectFailure):
+            return "connect"
+        return "protocol" if isinstance(error, ProtocolFailure) else "network"
+    if "httpx" not in sys.modules:  # no httpx exception can exist before httpx is imported
+        return ""
+    if isinstance(error, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(error, httpx.ConnectError):
+        return "connect"
+    if isinstance(error, httpx.RemoteProtocolError):
+        return "protocol"
+    return "network" if isinstance(error, httpx.HTTPError) else ""
 
 
 def _is_tls(error: BaseException) -> bool:

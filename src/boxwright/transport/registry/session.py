@@ -6,7 +6,8 @@ moves blobs), the :class:`~boxwright.transport.registry.auth.RegistryAuth` state
 place a request leaves: it retries 429/5xx answers and lost connections when the request
 can safely be sent again, and turns every network failure into a typed error.
 :meth:`Session.get_body` is the low-overhead path for blob and manifest bodies
-(:mod:`.direct`); the httpx client is made on first use, as a pull may not need it.
+(:mod:`.direct`). The httpx client and the auth state (whose flow is an ``httpx.Auth``) are
+made on first use: an anonymous pull never needs them, and never imports httpx.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ import ssl
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from boxwright._version import __version__
 from boxwright.errors import RegistryError, TLSError
 from boxwright.transport.registry._httpx import httpx, load_httpcore
-from boxwright.transport.registry.auth import SCOPE_EXTENSION, CredentialsLike, RegistryAuth
 from boxwright.transport.registry.direct import DirectBody, DirectPool, proxy_configured
-from boxwright.transport.registry.failures import network_error
+from boxwright.transport.registry.failures import NetworkFailure, network_error, network_failures
 from boxwright.transport.registry.retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
@@ -29,18 +30,10 @@ from boxwright.transport.registry.retry import (
     parse_retry_after,
 )
 
+if TYPE_CHECKING:
+    from boxwright.transport.registry.auth import CredentialsLike, RegistryAuth
 
-def _user_agent() -> str:
-    """``boxwright/VERSION`` (from the installed metadata: the package root is a higher layer)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"boxwright/{version('boxwright')}"
-    except PackageNotFoundError:
-        return "boxwright"
-
-
-USER_AGENT = _user_agent()
+USER_AGENT = f"boxwright/{__version__}"
 Content = bytes | Iterator[bytes] | Iterable[bytes] | None
 
 
@@ -104,7 +97,9 @@ class Session:
         self.insecure = insecure
         self.timeout = timeout
         self.retries = retries if retries is not None else RetryPolicy()
-        self.auth = RegistryAuth(host, credentials)
+        self._credentials = credentials
+        self._auth: RegistryAuth | None = None
+        self._auth_lock = threading.Lock()
         self.authenticated = credentials is not None and bool(
             credentials.username or credentials.identity_token
         )
@@ -124,6 +119,28 @@ class Session:
                 base_headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             )
         )
+
+    @property
+    def auth(self) -> RegistryAuth:
+        """The authentication state (tokens, Basic), made on first use.
+
+        Until a request goes through httpx nothing can have been earned (a token, the
+        registry asking for Basic), so the direct path sends no ``Authorization`` before then.
+        """
+        auth = self._auth
+        if auth is None:
+            with self._auth_lock:
+                auth = self._auth
+                if auth is None:
+                    from boxwright.transport.registry.auth import RegistryAuth
+
+                    auth = self._auth = RegistryAuth(self.host, self._credentials)
+        return auth
+
+    def _known_authorization(self, scopes: tuple[str, ...]) -> str | None:
+        """What the direct path sends: the ``Authorization`` already earned, if any."""
+        auth = self._auth
+        return None if auth is None else auth.known_authorization(scopes)
 
     @property
     def _client(self) -> httpx.Client:
@@ -162,23 +179,26 @@ class Session:
         url = f"https://{self.host}/v2/"
         try:
             if self._direct is not None:
-                body = self._direct.get(httpx.URL(url), authorization=lambda: None, retry=False)
+                body = self._direct.get(url, authorization=lambda: None, retry=False)
                 if body is not None:
                     body.close()
                 return "https"
             response = self._client.get(url)
-        except httpx.TransportError:
+        except network_failures():
             return "http"
         response.close()
         return "https"
 
-    def url(self, path: str) -> httpx.URL:
-        """The absolute URL of ``path`` (starting with ``/v2/``) on this registry."""
-        return httpx.URL(f"{self.scheme}://{self.host}{path}")
+    def url(self, path: str) -> str:
+        """The absolute URL of ``path`` (starting with ``/v2/``) on this registry.
+
+        A string (httpx accepts it; the direct path needs no httpx to parse it).
+        """
+        return f"{self.scheme}://{self.host}{path}"
 
     def resolve(self, location: str) -> httpx.URL:
         """An absolute URL from a ``Location`` header (which may be relative)."""
-        return self.url("/v2/").join(location)
+        return httpx.URL(self.url("/v2/")).join(location)
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -204,6 +224,9 @@ class Session:
         streamed body is never sent twice. The caller checks the status and closes the
         response.
         """
+        from boxwright.transport.registry.auth import SCOPE_EXTENSION
+
+        auth = self.auth
         replayable = (content is None or isinstance(content, bytes)) and retry is not False
         network_retry = replayable and (method in IDEMPOTENT_METHODS if retry is None else retry)
         attempt = 0
@@ -217,7 +240,7 @@ class Session:
                 extensions={SCOPE_EXTENSION: scopes},
             )
             try:
-                response = self._client.send(request, auth=self.auth, stream=True)
+                response = self._client.send(request, auth=auth, stream=True)
             except RegistryError as e:
                 # Raised by the token flow: a token service that answered 5xx or 429.
                 if e.status in RETRY_STATUSES and replayable and self.retries.wait(attempt):
@@ -242,7 +265,7 @@ class Session:
 
     def get_body(
         self,
-        url: httpx.URL,
+        url: str,
         *,
         what: str,
         scopes: tuple[str, ...],
@@ -258,9 +281,9 @@ class Session:
             return None
         try:
             return self._direct.get(
-                url, authorization=lambda: self.auth.known_authorization(scopes), headers=headers
+                url, authorization=lambda: self._known_authorization(scopes), headers=headers
             )
-        except httpx.TransportError as e:
+        except NetworkFailure as e:
             raise network_error(e, self.host, what, self.timeout) from None
 
     def close(self) -> None:
