@@ -41,9 +41,10 @@ from bench_foundation import (
     boxwright_cmd,
     machine,
     ratio_row,
-    replace_section,
+    report,
+    require_tools,
     run,
-    table,
+    section_text,
 )
 from bench_store import base_layout, source_files
 
@@ -161,22 +162,14 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
 
 
 def section(rows: list[Row], info: dict[str, str], runs: int, files: int) -> str:
-    lines = [
-        START,
-        "## Building a Containerfile",
-        "",
+    intro = [
         "Measured by `benchmarks/bench_build.py`: the Containerfile in its docstring (COPY of "
         f"{files} small files, two RUN steps that write and delete files, config steps), "
         "`boxwright build` beside `buildah bud --layers --isolation chroot` (overlay driver) "
         f"on the same Debian base, alternating, best of {runs} warm runs:",
         "`python3 benchmarks/bench_build.py --workdir /dev/shm/bench-build --write-docs`.",
-        "",
-        *(f"- {key}: {value}" for key, value in info.items()),
-        "",
-        table(rows),
-        END,
     ]
-    return "\n".join(lines) + "\n"
+    return section_text((START, END), "Building a Containerfile", intro, info, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,15 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
-    for tool in ("buildah", "umoci", "mmdebstrap", "skopeo"):
-        if shutil.which(tool) is None:
-            sys.exit(f"bench: {tool} is not installed (scripts/install-test-deps)")
+    require_tools("buildah", "umoci", "mmdebstrap", "skopeo")
     rows, info = bench(args)
-    text = section(rows, info, args.runs, args.files)
-    print(text)
-    if args.write_docs:
-        print(f"bench: wrote {replace_section(text, START, END)}", file=sys.stderr)
-    return 0 if all(row.ok is not False for row in rows) else 1
+    return report(section(rows, info, args.runs, args.files), rows, (START, END), args.write_docs)
 
 
 if __name__ == "__main__":

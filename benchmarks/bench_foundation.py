@@ -446,6 +446,46 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def require_tools(*tools: str) -> None:
+    """Exit with one clear line when a peer tool the benchmark needs is not installed."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            sys.exit(f"bench: {tool} is not installed (scripts/install-test-deps)")
+
+
+def section_text(
+    markers: tuple[str, str],
+    title: str,
+    intro: Sequence[str],
+    info: dict[str, str],
+    rows: list[Row],
+) -> str:
+    """A docs/performance.md section between ``markers``: heading, how it was measured, the
+    machine facts and the table."""
+    start, end = markers
+    lines = [
+        start,
+        f"## {title}",
+        "",
+        *intro,
+        "",
+        *(f"- {key}: {value}" for key, value in info.items()),
+        "",
+        table(rows),
+        end,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def report(text: str, rows: list[Row], markers: tuple[str, str], write_docs: bool) -> int:
+    """Print a section, write it into docs/performance.md when asked; 0 when every target
+    with one was met, else 1."""
+    print(text)
+    if write_docs:
+        print(f"bench: wrote {replace_section(text, *markers)}", file=sys.stderr)
+    return 0 if all(row.ok is not False for row in rows) else 1
+
+
 def replace_section(text: str, start: str, end: str) -> Path:
     """Put ``text`` (which begins with ``start`` and ends with ``end``) into
     docs/performance.md, replacing the section between those markers or appending it."""

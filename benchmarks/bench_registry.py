@@ -59,9 +59,11 @@ from bench_foundation import (  # noqa: E402
     main_image,
     peak_rss,
     ratio_row,
+    report,
+    require_tools,
     run,
+    section_text,
     side_by_side,
-    table,
 )
 from registry_servers import RegistryServer, start_registry  # noqa: E402
 
@@ -248,34 +250,13 @@ def _registry_version() -> str:
 
 
 def section(rows: list[Row], info: dict[str, str], runs: int) -> str:
-    lines = [
-        START,
-        "## Registry",
-        "",
+    intro = [
         "Measured by `benchmarks/bench_registry.py` against Debian's `docker-registry` on",
         "127.0.0.1 (plain HTTP, filesystem storage on the same disk as the work directory),",
         f"boxwright and skopeo alternating, best of {runs} warm runs after one warm-up:",
         "`python3 benchmarks/bench_registry.py --workdir /dev/shm/bench-registry --write-docs`.",
-        "",
-        *(f"- {key}: {value}" for key, value in info.items()),
-        "",
-        table(rows),
-        END,
     ]
-    return "\n".join(lines) + "\n"
-
-
-def write_docs(text: str) -> Path:
-    path = REPO / "docs" / "performance.md"
-    page = path.read_text() if path.exists() else "# Performance\n"
-    if START in page and END in page:
-        head, _, rest = page.partition(START)
-        _, _, tail = rest.partition(END)
-        page = head + text.rstrip("\n") + tail
-    else:
-        page = page.rstrip("\n") + "\n\n" + text
-    path.write_text(page)
-    return path
+    return section_text((START, END), "Registry", intro, info, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,15 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
-    for tool in ("skopeo", "umoci", "docker-registry"):
-        if shutil.which(tool) is None:
-            sys.exit(f"bench: {tool} is not installed (scripts/install-test-deps)")
+    require_tools("skopeo", "umoci", "docker-registry")
     rows, info = bench(args)
-    text = section(rows, info, args.runs)
-    print(text)
-    if args.write_docs:
-        print(f"bench: wrote {write_docs(text)}", file=sys.stderr)
-    return 0 if all(row.ok is not False for row in rows) else 1
+    return report(section(rows, info, args.runs), rows, (START, END), args.write_docs)
 
 
 if __name__ == "__main__":

@@ -39,9 +39,10 @@ from bench_foundation import (
     boxwright_cmd,
     machine,
     ratio_row,
-    replace_section,
+    report,
+    require_tools,
     run,
-    table,
+    section_text,
 )
 from bench_store import base_layout
 
@@ -123,10 +124,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
 
 
 def section(rows: list[Row], info: dict[str, str], runs: int) -> str:
-    lines = [
-        START,
-        "## Running a container: start to exit",
-        "",
+    intro = [
         "Measured by `benchmarks/bench_run.py`: `boxwright run --rm IMAGE true` beside "
         "`podman run --rm --network host IMAGE true` (overlay storage, runc, cgroupfs, no "
         f"events) on the same image, alternating, best of {runs} warm runs, each a whole "
@@ -135,13 +133,8 @@ def section(rows: list[Row], info: dict[str, str], runs: int) -> str:
         "boxwright's bytecode is compiled (the warm-up writes it, as installing a package "
         "does); a profile of one run: ~45 ms interpreter and imports, ~2 ms container record "
         "made and removed, ~17 ms the run (overlay mount, two forks, namespaces, mounts).",
-        "",
-        *(f"- {key}: {value}" for key, value in info.items()),
-        "",
-        table(rows),
-        END,
     ]
-    return "\n".join(lines) + "\n"
+    return section_text((START, END), "Running a container: start to exit", intro, info, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,15 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=CACHE / "run-bench", help="the two stores")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
-    for tool in ("podman", "runc", "skopeo", "umoci", "mmdebstrap"):
-        if shutil.which(tool) is None:
-            sys.exit(f"bench: {tool} is not installed (scripts/install-test-deps)")
+    require_tools("podman", "runc", "skopeo", "umoci", "mmdebstrap")
     rows, info = bench(args)
-    text = section(rows, info, args.runs)
-    print(text)
-    if args.write_docs:
-        print(f"bench: wrote {replace_section(text, START, END)}", file=sys.stderr)
-    return 0 if all(row.ok is not False for row in rows) else 1
+    return report(section(rows, info, args.runs), rows, (START, END), args.write_docs)
 
 
 if __name__ == "__main__":

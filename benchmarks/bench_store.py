@@ -39,10 +39,11 @@ from bench_foundation import (
     boxwright_cmd,
     debian_rootfs_tar,
     machine,
-    replace_section,
+    report,
+    require_tools,
     run,
+    section_text,
     small_files_tar,
-    table,
     umoci_image,
 )
 
@@ -191,21 +192,13 @@ def _driver(root: Path) -> str:
 
 
 def section(rows: list[Row], info: dict[str, str], runs: int, files: int) -> str:
-    lines = [
-        START,
-        "## Local store: step-by-step build",
-        "",
+    intro = [
         "Measured by `benchmarks/bench_store.py`: `container from` + `container copy` of "
         f"{files} small files + `container commit`, beside `buildah from`/`copy`/`commit` "
         f"(overlay driver) on the same base, alternating, best of {runs} warm runs:",
         "`python3 benchmarks/bench_store.py --workdir /dev/shm/bench-store --write-docs`.",
-        "",
-        *(f"- {key}: {value}" for key, value in info.items()),
-        "",
-        table(rows),
-        END,
     ]
-    return "\n".join(lines) + "\n"
+    return section_text((START, END), "Local store: step-by-step build", intro, info, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,15 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
-    for tool in ("buildah", "umoci", "mmdebstrap"):
-        if shutil.which(tool) is None:
-            sys.exit(f"bench: {tool} is not installed (scripts/install-test-deps)")
+    require_tools("buildah", "umoci", "mmdebstrap")
     rows, info = bench(args)
-    text = section(rows, info, args.runs, args.files)
-    print(text)
-    if args.write_docs:
-        print(f"bench: wrote {replace_section(text, START, END)}", file=sys.stderr)
-    return 0 if all(row.ok is not False for row in rows) else 1
+    return report(section(rows, info, args.runs, args.files), rows, (START, END), args.write_docs)
 
 
 if __name__ == "__main__":
