@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
 
 from boxwright.errors import (
@@ -154,7 +154,7 @@ class RegistryClient:
         )
         if direct is not None and direct.status_code == 200:
             said = direct.headers.get("docker-content-digest")
-            media_type = direct.headers.get("content-type", "").split(";")[0].strip()
+            media_type = _media_type(direct.headers)
             raw = _read_direct_bounded(direct, MAX_MANIFEST_SIZE, self.host, what)
         else:
             if direct is not None:
@@ -163,22 +163,24 @@ class RegistryClient:
             if response.status_code != 200:
                 raise self._fail(response, what, ImageNotFoundError)
             said = response.headers.get("docker-content-digest")
-            media_type = response.headers.get("content-type", "").split(";")[0].strip()
+            media_type = _media_type(response.headers)
             raw = _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
         if wanted is not None:
             verify_bytes(raw, wanted)
         digest = wanted or Digest.from_bytes(raw)
         if said:
-            try:
-                header = Digest.parse(said)
-            except DigestError as e:
-                raise RegistryError(
-                    f"{self.host}: bad Docker-Content-Digest for {what}: {e}"
-                ) from None
+            header = self._said_digest(said, what)
             verify_bytes(raw, header)
             if wanted is None:
                 digest = header
         return raw, media_type, digest
+
+    def _said_digest(self, said: str, what: str) -> Digest:
+        """The ``Docker-Content-Digest`` a registry sent for ``what``, parsed."""
+        try:
+            return Digest.parse(said)
+        except DigestError as e:
+            raise RegistryError(f"{self.host}: bad Docker-Content-Digest for {what}: {e}") from None
 
     def head_manifest(
         self, repo: str, ref: str, accept: Iterable[str] = MANIFEST_TYPES
@@ -199,17 +201,12 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._fail(response, what, ImageNotFoundError)
         response.close()
-        media_type = response.headers.get("content-type", "").split(";")[0].strip()
+        media_type = _media_type(response.headers)
         said = response.headers.get("docker-content-digest")
         length = response.headers.get("content-length")
         wanted = _digest_ref(ref)
         if said and length and length.isdigit():
-            try:
-                digest = Digest.parse(said)
-            except DigestError as e:
-                raise RegistryError(
-                    f"{self.host}: bad Docker-Content-Digest for {what}: {e}"
-                ) from None
+            digest = self._said_digest(said, what)
             if wanted is not None and digest != wanted:
                 raise DigestMismatchError(
                     f"{self.host}: asked for manifest {wanted}, the registry answered {digest}"
@@ -409,6 +406,11 @@ class RegistryClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _media_type(headers: Mapping[str, str]) -> str:
+    """An answer's ``Content-Type`` without parameters (``; charset=...``)."""
+    return headers.get("content-type", "").split(";")[0].strip()
 
 
 def _digest_ref(ref: str) -> Digest | None:
