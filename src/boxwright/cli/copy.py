@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 from boxwright.cli.transport_options import authfile_option, side_options, transport_options
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
@@ -63,12 +63,7 @@ class SkopeoLines:
     short_help="Copy an image between two references.",
 )
 @click.option("--all", "all_platforms", is_flag=True, help="Copy every image of an index.")
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to pick out of an index (default: this machine's platform).",
-)
+@platform_option("pick out of an index")
 @click.option(
     "--format",
     "fmt",

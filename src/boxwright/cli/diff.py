@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.output import human_size, render_table, short_name
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 
 if TYPE_CHECKING:
     from boxwright.explain.diff import FileChange, ImageDiff
@@ -42,12 +42,7 @@ Examples:
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to compare out of an index, for both (default: this machine's platform).",
-)
+@platform_option("compare out of an index, for both")
 @click.option(
     "--exit-code",
     is_flag=True,

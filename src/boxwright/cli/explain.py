@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from boxwright.cli.output import human_size, render_mapping, render_table, short_name
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 
 if TYPE_CHECKING:
     from boxwright.explain.model import ExplainReport
@@ -45,12 +45,7 @@ MAX_LISTED = 50
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to explain out of an index (default: this machine's platform).",
-)
+@platform_option("explain out of an index")
 @click.option("--ci", is_flag=True, help="Fail (exit 1) when the image wastes too much, as dive.")
 @click.option(
     "--lowest-efficiency",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 from boxwright.cli.transport_options import side_options, transport_options
 
 if TYPE_CHECKING:
@@ -50,12 +50,7 @@ Os Layers LayersData Env.
     metavar="json|TEMPLATE",
     help="Output format: json (the default) or a Go-template-like TEMPLATE.",
 )
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to describe out of an index (default: this machine's platform).",
-)
+@platform_option("describe out of an index")
 @click.option("--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")
 @side_options("", "image's")
 @click.argument("reference")

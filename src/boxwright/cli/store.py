@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 from boxwright.cli.transport_options import side_options, transport_options
 
 if TYPE_CHECKING:
@@ -227,12 +227,7 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     "  boxwright pull --tls-verify=false localhost:5000/app:1\n"
     "  boxwright pull oci:./layout:latest\n  boxwright pull --platform linux/arm64 alpine",
 )
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to pick out of an index (default: this machine's platform).",
-)
+@platform_option("pick out of an index")
 @side_options("", "source")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the image ID.")
 @click.argument("reference")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from boxwright.cli.output import make_progress
-from boxwright.cli.params import parse_platform
+from boxwright.cli.params import platform_option
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -33,12 +33,7 @@ if TYPE_CHECKING:
     help="Keep owners, modes and devices in a side record instead of applying them "
     "(default: on when not running as root).",
 )
-@click.option(
-    "--platform",
-    metavar="OS/ARCH[/VARIANT]",
-    callback=parse_platform,
-    help="The image to unpack out of an index (default: this machine's platform).",
-)
+@platform_option("unpack out of an index")
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def unpack_command(
