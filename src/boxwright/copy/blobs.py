@@ -41,7 +41,7 @@ from boxwright.copy.progress import (
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import layer_compression
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import PassThroughReader
 from boxwright.transport.base import ImageDestination, ImageSource
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ def _detect_layer_compression(stream: IO[bytes], media_type: str) -> tuple[IO[by
     return replay, (None if actual == declared else actual)  # type: ignore[return-value]
 
 
-class _Replay(WrappedReader):
+class _Replay(PassThroughReader):
     """Reads the first bytes of ``stream`` at once (:attr:`head`), then yields every byte.
 
     Unlike a generic peeking reader it passes the stream's self-verification through
@@ -282,16 +282,6 @@ class _Replay(WrappedReader):
             head += more
         self.head = head
         self._pending = head
-
-    @property
-    def verifies(self) -> Digest | None:
-        """The digest the wrapped reader checks its bytes against, if it does."""
-        return getattr(self._stream, "verifies", None)
-
-    @property
-    def verified(self) -> bool:
-        """Whether the wrapped reader reached EOF and found its content right."""
-        return getattr(self._stream, "verified", False) is True
 
     def read(self, n: int = -1) -> bytes:
         pending = self._pending

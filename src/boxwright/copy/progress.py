@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import IO, Final
 
 from boxwright.oci.digest import Digest
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import PassThroughReader
 
 #: Event kinds, in the order one blob goes through them.
 STARTED: Final = "started"
@@ -54,7 +54,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 """What :class:`~boxwright.copy.CopyOptions` ``on_progress`` receives."""
 
 
-class ProgressReader(WrappedReader):
+class ProgressReader(PassThroughReader):
     """A reader passing bytes through and reporting ``progress`` events about every MiB.
 
     The bytes pass unchanged, so the self-verification of the wrapped reader (``verifies``
@@ -72,16 +72,6 @@ class ProgressReader(WrappedReader):
         self._every = every
         self._next = every
         self.count = 0
-
-    @property
-    def verifies(self) -> Digest | None:
-        """The digest the wrapped reader checks its bytes against, if it does."""
-        return getattr(self._stream, "verifies", None)
-
-    @property
-    def verified(self) -> bool:
-        """Whether the wrapped reader reached EOF and found its content right."""
-        return getattr(self._stream, "verified", False) is True
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n)

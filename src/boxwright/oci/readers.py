@@ -6,7 +6,10 @@ of them can be handed to ``shutil.copyfileobj``, ``tarfile`` or a decompressor.
 
 from __future__ import annotations
 
-from typing import IO, Any, Self
+from typing import IO, TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from boxwright.oci.digest import Digest
 
 
 class WrappedReader:
@@ -33,3 +36,19 @@ class WrappedReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PassThroughReader(WrappedReader):
+    """A wrapper that hands on the wrapped stream's bytes unchanged (counting, peeking,
+    recording), so whether they are verified is the wrapped stream's answer: a writer that
+    trusts self-verifying streams (``verifies``/``verified``) can trust this one too."""
+
+    @property
+    def verifies(self) -> Digest | None:
+        """The digest the wrapped stream checks its bytes against, if it does."""
+        return getattr(self._stream, "verifies", None)
+
+    @property
+    def verified(self) -> bool:
+        """Whether the wrapped stream reached EOF and found its content right."""
+        return getattr(self._stream, "verified", False) is True

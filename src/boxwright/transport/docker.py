@@ -38,7 +38,7 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, verify_bytes
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import PassThroughReader
 from boxwright.oci.reference import Reference
 from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
 from boxwright.transport.options import TransportOptions
@@ -170,23 +170,13 @@ def _image_manifest_blobs(raw: bytes, media_type: str) -> list[Digest]:
     return [manifest.config.digest, *(layer.digest for layer in manifest.layers)]
 
 
-class _Recording(WrappedReader):
+class _Recording(PassThroughReader):
     """Passes a verifying blob stream through; at its verified EOF, records the location."""
 
     def __init__(self, stream: IO[bytes], on_verified: Any) -> None:
         self._stream = stream
         self._on_verified = on_verified
         self._done = False
-
-    @property
-    def verifies(self) -> Digest | None:
-        """The digest the wrapped stream checks its bytes against."""
-        return getattr(self._stream, "verifies", None)
-
-    @property
-    def verified(self) -> bool:
-        """Whether the wrapped stream reached EOF with the right content."""
-        return getattr(self._stream, "verified", False) is True
 
     def read(self, n: int = -1) -> bytes:
         data = self._stream.read(n)
