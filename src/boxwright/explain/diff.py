@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Final
@@ -61,7 +61,6 @@ from boxwright.explain.layerfiles import (
 from boxwright.layer.pathsafe import clean_entry_name
 
 if TYPE_CHECKING:
-    from boxwright.layer.streams import LayerReader
     from boxwright.oci.config import HistoryEntry
     from boxwright.oci.digest import Digest
     from boxwright.oci.platform import Platform
@@ -387,40 +386,10 @@ def layers_diff(a: Image, b: Image) -> LayersDiff:
 # -- reading layers -----------------------------------------------------------------------------
 
 
-def _threaded(image: Image, index: int, after: LayerReader | None) -> tuple[IO[bytes], Any]:
-    """The blob of layer ``index`` and a verifying reader inflating it on a worker thread."""
-    from boxwright.layer.streams import LayerReader
-
-    blob = image.open_layer(index)
-    try:
-        reader = LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
-    except BaseException:
-        blob.close()
-        raise
-    return blob, reader
-
-
-def _streams(jobs: Sequence[tuple[Image, int]]) -> Iterator[IO[bytes]]:
-    """Each job's layer tar, verified, the next one inflating while this one is read."""
-    with ExitStack() as stack:
-        nxt = _threaded(*jobs[0], None) if jobs else None
-        if nxt is not None:
-            stack.callback(nxt[0].close)
-            stack.callback(nxt[1].close)
-        for position in range(len(jobs)):
-            assert nxt is not None
-            blob, reader = nxt
-            if position + 1 < len(jobs):
-                nxt = _threaded(*jobs[position + 1], reader)
-                stack.callback(nxt[0].close)
-                stack.callback(nxt[1].close)
-            yield reader
-            reader.close()
-            blob.close()
-
-
 def _layer_files(a: Image, b: Image) -> tuple[list[LayerFiles], list[LayerFiles]]:
     """The :class:`LayerFiles` of both images' layers; a diff_id is read only once."""
+    from boxwright.transport.image import layer_tars
+
     jobs: list[tuple[Image, int]] = []
     seen: set[Digest] = set()
     for image in (a, b):
@@ -429,7 +398,7 @@ def _layer_files(a: Image, b: Image) -> tuple[list[LayerFiles], list[LayerFiles]
                 seen.add(diff_id)
                 jobs.append((image, index))
     read: dict[Digest, LayerFiles] = {}
-    for (image, index), stream in zip(jobs, _streams(jobs), strict=True):
+    for (image, index), stream in zip(jobs, layer_tars(jobs), strict=True):
         read[image.diff_ids[index]] = read_layer_files(stream, index)
     return (
         [dataclasses.replace(read[d], index=i) for i, d in enumerate(a.diff_ids)],
@@ -559,6 +528,8 @@ def _content_digests(
     pending: Iterable[tuple[str, FileEntry, int, FileEntry, int, list[str]]],
 ) -> dict[str, tuple[str, str]]:
     """Hash the candidates' contents: each layer holding one is streamed once more."""
+    from boxwright.transport.image import layer_tars
+
     # diff_id -> (image, layer index, {position in entries: [(path, side)]})
     wanted: dict[Digest, tuple[Image, int, dict[int, list[tuple[str, int]]]]] = {}
     for path, entry_a, layer_a, entry_b, layer_b, _ in pending:
@@ -575,7 +546,7 @@ def _content_digests(
     slots = list(wanted.values())
     jobs = [(image, index) for image, index, _ in slots]
     found: dict[str, list[str]] = {}
-    for (_, _, positions), stream in zip(slots, _streams(jobs), strict=True):
+    for (_, _, positions), stream in zip(slots, layer_tars(jobs), strict=True):
         hashes = _hash_layer(stream, set(positions))
         for position, users in positions.items():
             for path, side in users:

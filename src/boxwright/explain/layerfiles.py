@@ -62,7 +62,7 @@ The public names (the diff and the explain report build on exactly these):
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Final
 
@@ -71,7 +71,6 @@ from boxwright.layer.pathsafe import MAX_SYMLINKS, clean_entry_name
 from boxwright.layer.tarread import TarReader
 
 if TYPE_CHECKING:
-    from boxwright.layer.streams import LayerReader
     from boxwright.transport.image import Image
 
 WHITEOUT_PREFIX: Final = ".wh."
@@ -232,36 +231,19 @@ def read_layer_files(stream: IO[bytes], index: int = 0) -> LayerFiles:
     )
 
 
-def _open_layer(image: Image, index: int, after: LayerReader | None) -> LayerReader:
-    from boxwright.layer.streams import LayerReader
-
-    blob = image.open_layer(index)
-    try:
-        return LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
-    except BaseException:
-        blob.close()
-        raise
-
-
 def image_layer_files(image: Image) -> Iterator[LayerFiles]:
     """Every layer of ``image`` as :class:`LayerFiles`, base first, each read once and
     verified against its blob digest and diff_id (a mismatch raises
     :class:`~boxwright.errors.DigestMismatchError`)."""
+    from boxwright.transport.image import layer_tars
+
     count = len(image.layers)
     if count:
         image.diff_ids  # noqa: B018 - checks diff_ids against the layers before any read
-    with ExitStack() as stack:
-        nxt = _open_layer(image, 0, None) if count else None
-        if nxt is not None:
-            stack.callback(nxt.close)
-        for index in range(count):
-            assert nxt is not None
-            current = nxt
-            if index + 1 < count:
-                nxt = _open_layer(image, index + 1, current)
-                stack.callback(nxt.close)
-            yield read_layer_files(current, index)  # type: ignore[arg-type]
-            current.close()
+    tars = layer_tars([(image, index) for index in range(count)])
+    with closing(tars):
+        for index, tar in enumerate(tars):
+            yield read_layer_files(tar, index)
 
 
 @dataclass

@@ -14,6 +14,8 @@ record sizes); sources then verify the digest only.
 
 from __future__ import annotations
 
+from collections.abc import Generator, Sequence
+from contextlib import ExitStack
 from functools import cached_property
 from typing import IO, TYPE_CHECKING, Final
 
@@ -29,6 +31,7 @@ from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageSource
 
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
+    from boxwright.layer.streams import LayerReader
     from boxwright.oci.schema1 import Schema1Manifest
 
 MAX_INDEX_DEPTH: Final = 8
@@ -204,4 +207,47 @@ def open_image(
     )
 
 
-__all__ = ["Image", "open_image"]
+def _open_threaded(
+    image: Image, index: int, after: LayerReader | None
+) -> tuple[IO[bytes], LayerReader]:
+    """The blob of layer ``index`` and a verifying reader of its tar that reads, hashes and
+    inflates on worker threads, starting once ``after`` (the previous layer's reader) has
+    read its blob."""
+    from boxwright.layer.streams import LayerReader
+
+    blob = image.open_layer(index)
+    try:
+        reader = LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
+    except BaseException:
+        blob.close()
+        raise
+    return blob, reader
+
+
+def layer_tars(jobs: Sequence[tuple[Image, int]]) -> Generator[IO[bytes], None, None]:
+    """The tar of each ``(image, layer index)`` job in order, decompressed and verified.
+
+    While the caller reads one tar, the next job's blob is already read and inflated on
+    worker threads, so decompression overlaps with what the caller does with the files. A
+    tar raises :class:`~boxwright.errors.DigestMismatchError` from the read that reaches its
+    end when the blob or the tar does not match. Each stream is closed when the next one is
+    asked for, and every open one when the generator is closed (also on errors).
+    """
+    with ExitStack() as stack:
+        nxt = _open_threaded(*jobs[0], None) if jobs else None
+        if nxt is not None:
+            stack.callback(nxt[0].close)
+            stack.callback(nxt[1].close)
+        for position in range(len(jobs)):
+            assert nxt is not None
+            blob, reader = nxt
+            if position + 1 < len(jobs):
+                nxt = _open_threaded(*jobs[position + 1], reader)
+                stack.callback(nxt[0].close)
+                stack.callback(nxt[1].close)
+            yield reader  # type: ignore[misc]  # a binary reader, not a full IO
+            reader.close()
+            blob.close()
+
+
+__all__ = ["Image", "layer_tars", "open_image"]

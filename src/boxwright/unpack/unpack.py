@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UsageError
 from boxwright.oci.digest import CHUNK, Digest
@@ -30,7 +30,6 @@ from boxwright.unpack.users import resolve_user
 
 if TYPE_CHECKING:
     from boxwright.layer.apply import ApplyOptions
-    from boxwright.layer.streams import LayerReader
     from boxwright.oci.platform import Platform
     from boxwright.transport.image import Image
 
@@ -128,28 +127,6 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def _open_layer(
-    image: Image, index: int, after: LayerReader | None
-) -> tuple[IO[bytes], LayerReader]:
-    """The blob of layer ``index`` and a threaded, verifying reader of its tar.
-
-    The reader reads, hashes and decompresses in worker threads (see
-    :class:`~boxwright.layer.streams.LayerReader`), starting once the reader ``after`` (the
-    previous layer's) has read its blob, so the next layer inflates while this thread still
-    writes the files of the current one. The reader raises :class:`DigestMismatchError`
-    from the read that reaches the end if the blob or the tar does not match.
-    """
-    from boxwright.layer.streams import LayerReader
-
-    blob = image.open_layer(index)
-    try:
-        reader = LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
-    except BaseException:
-        blob.close()
-        raise
-    return blob, reader
-
-
 def _apply_layers(
     image: Image,
     rootfs: Path,
@@ -158,31 +135,22 @@ def _apply_layers(
 ) -> int:
     """Apply every layer of ``image`` onto ``rootfs`` in order, each verified against its
     digest and diff_id before the next one's files are written; return how many."""
-    from contextlib import ExitStack
+    from contextlib import closing
 
     from boxwright.layer.apply import apply_layer
+    from boxwright.transport.image import layer_tars
 
     layers = image.layers
-    with ExitStack() as open_streams:  # closes (and stops) every reader, also on errors
-        nxt: tuple[IO[bytes], LayerReader] | None = None
-        if layers:
-            nxt = _open_layer(image, 0, None)
-            open_streams.callback(nxt[0].close)
-            open_streams.callback(nxt[1].close)
-        for index, layer in enumerate(layers):
-            assert nxt is not None
-            blob, stream = nxt
-            if index + 1 < len(layers):
-                nxt = _open_layer(image, index + 1, stream)
-                open_streams.callback(nxt[0].close)
-                open_streams.callback(nxt[1].close)
+    # Each layer inflates on worker threads while the previous one's files are written;
+    # closing the generator closes (and stops) every reader, also on errors.
+    tars = layer_tars([(image, index) for index in range(len(layers))])
+    with closing(tars):
+        for layer, stream in zip(layers, tars, strict=True):
             name = str(layer.digest)
             if on_progress is not None:
                 on_progress("start", name, 0, layer.size)
-            apply_layer(rootfs, stream, options)  # type: ignore[arg-type]
+            apply_layer(rootfs, stream, options)
             _drain(stream)
-            stream.close()
-            blob.close()
             if on_progress is not None:
                 on_progress("done", name, layer.size, layer.size)
     return len(layers)
