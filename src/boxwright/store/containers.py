@@ -234,7 +234,7 @@ class ContainerStore:
                         image_id=base.id if base is not None else None,
                         image_name=image_name,
                         layer_chain=tuple(str(s.chain_id) for s in snapshots),
-                        driver=_driver_of(cdir, chosen.name),
+                        driver=driver_of(cdir, chosen.name),
                         config=config,
                         manifest_format=manifest_format,
                         created=now_rfc3339(),
@@ -332,7 +332,7 @@ class ContainerStore:
         record = self.get(name_or_id)
         cdir = self._layout.container_dir(record.id)
         path = self._driver(record).mount(cdir, self.snapshots(record))
-        driver = _driver_of(cdir, record.driver)
+        driver = driver_of(cdir, record.driver)
         with self._editing() as records:
             current = _find(records, record.id)
             records[records.index(current)] = dataclasses.replace(
@@ -453,7 +453,7 @@ def _display_name(asked: str, base: ImageRecord) -> str:
     return base.names[0] if base.names else asked
 
 
-def _driver_of(cdir: Path, default: str) -> str:
+def driver_of(cdir: Path, default: str) -> str:
     """The driver a container's files are managed by: the driver's own ``driver`` file wins."""
     try:
         name = (cdir / "driver").read_text().strip()

@@ -180,6 +180,7 @@ def prune(store: Store) -> PruneResult:
 
 def _remove_orphan_containers(store: Store) -> tuple[int, int]:
     """Remove container directories without a record; their count and bytes."""
+    from boxwright.store.containers import driver_of
     from boxwright.store.rootfs import driver_by_name
 
     try:
@@ -194,10 +195,7 @@ def _remove_orphan_containers(store: Store) -> tuple[int, int]:
         if entry in known:
             continue
         cdir = store.layout.containers_dir / entry
-        try:
-            name = (cdir / "driver").read_text().strip()
-        except OSError:
-            name = "copy"
+        name = driver_of(cdir, "copy")
         driver = driver_by_name(name if name in ("overlay", "copy") else "copy")
         with contextlib.suppress(OSError, StoreError):
             driver.umount(cdir)
