@@ -29,7 +29,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import CopyResult
 from boxwright.errors import StoreError, UsageError
+from boxwright.store.images import now_rfc3339
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
@@ -45,10 +45,6 @@ if TYPE_CHECKING:
     from boxwright.store.store import Store
 
 ANNOTATIONS_FILE = "annotations.json"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _rootless() -> bool:
@@ -143,8 +139,8 @@ class Builder:
         return workdir if isinstance(workdir, str) and workdir else "/"
 
     def _add_note(self, created_by: str) -> None:
-        note = {"created": _now(), "created_by": created_by, "empty_layer": True}
-        self.store.containers.update(self._id, history=[*self.record.history, note])
+        note = {"created": now_rfc3339(), "created_by": created_by, "empty_layer": True}
+        self.store.containers.edit(self._id, lambda record: {"history": [*record.history, note]})
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -462,7 +458,7 @@ def _history_with(
     if add_history and wanted.changes_config():
         history.append(
             {
-                "created": _now(),
+                "created": now_rfc3339(),
                 "created_by": "/bin/sh -c #(nop) " + _describe(wanted),
                 "empty_layer": True,
             }

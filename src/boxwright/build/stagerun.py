@@ -12,13 +12,13 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
 from boxwright.build.context import BuildEvent
 from boxwright.errors import BoxwrightError, BuildError, UsageError
+from boxwright.store.images import now_rfc3339
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
@@ -57,10 +57,6 @@ class Note:
     created_by: str
     key: str
     created: str
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def where(instruction: Instruction) -> str:
@@ -289,7 +285,7 @@ class StageRun:
         return Expander(scope, self.shared.containerfile.escape, location=self.location)
 
     def _note(self, created_by: str, key: str) -> None:
-        self.notes.append(Note(created_by, key, _now()))
+        self.notes.append(Note(created_by, key, now_rfc3339()))
 
     def _config_step(self, instruction: Instruction) -> None:
         from boxwright.build.containerfile.shell import parse_key_values
@@ -466,7 +462,7 @@ class StageRun:
             {"created": n.created, "created_by": n.created_by, "empty_layer": True}
             for n in self.notes
         ]
-        history.append({"created": _now(), "created_by": created_by})
+        history.append({"created": now_rfc3339(), "created_by": created_by})
         self.store.containers.update(self.cid, config=self.config, history=history)
         options = self.shared.options
         image = self.store.containers.commit(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from boxwright.errors import DigestError, ManifestError, UsageError
@@ -448,6 +449,15 @@ def _assign(obj: dict[str, Any], key: str, value: Any) -> None:
         obj[key] = value
 
 
+def created_time(moment: datetime) -> str:
+    """``moment`` as image configs write ``created``: RFC 3339 in UTC with a ``Z``, the
+    fraction dropped when it is zero (as buildah and umoci write it); a naive ``moment`` is
+    taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
 def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
     """The chain ID of every layer of a stack (bottom first), as the image spec defines it:
     the first is its diff_id, each next one ``sha256(parent_chain_id + " " + diff_id)``."""
@@ -461,4 +471,4 @@ def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
     return out
 
 
-__all__ = ["ContainerConfig", "HistoryEntry", "ImageConfig", "chain_ids"]
+__all__ = ["ContainerConfig", "HistoryEntry", "ImageConfig", "chain_ids", "created_time"]

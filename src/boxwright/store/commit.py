@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from boxwright.errors import ImageNotFoundError, StoreError, UsageError
 from boxwright.oci import mediatype as mt
+from boxwright.oci.config import created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 
@@ -49,12 +50,6 @@ if TYPE_CHECKING:
 DEFAULT_CREATED_BY = "/bin/sh"
 FORMATS = {"oci": mt.OCI_MANIFEST, "docker": mt.DOCKER_MANIFEST}
 COMPRESSIONS = ("gzip", "zstd", "none")
-
-
-def rfc3339(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` and no zero fraction, as buildah writes ``created``."""
-    text = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return text.replace(".000000Z", "Z")
 
 
 def commit_container(
@@ -85,9 +80,9 @@ def commit_container(
     if docker and annotations:
         raise UsageError("a Docker schema 2 image has no annotations: use --format oci")
     if timestamp is not None:
-        created = rfc3339(datetime.fromtimestamp(timestamp, UTC))
+        created = created_time(datetime.fromtimestamp(timestamp, UTC))
     else:
-        created = rfc3339(datetime.now(UTC))
+        created = created_time(datetime.now(UTC))
 
     with store.writing():
         store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -347,4 +342,4 @@ def _new_config(
     return data
 
 
-__all__ = ["DEFAULT_CREATED_BY", "commit_container", "rfc3339"]
+__all__ = ["DEFAULT_CREATED_BY", "commit_container"]

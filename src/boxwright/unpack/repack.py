@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
 from boxwright.oci import mediatype as mt
+from boxwright.oci.config import created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader
 from boxwright.unpack.state import UnpackState, locate_rootfs
@@ -69,13 +70,6 @@ class RepackResult:
     added: tuple[str, ...] = ()  #: paths new since unpack (or the last repack)
     modified: tuple[str, ...] = ()  #: paths changed
     deleted: tuple[str, ...] = ()  #: paths whited out
-
-
-def _timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z``, as the image spec and umoci write ``created``."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
 
 
 class _OverlaySource:
@@ -181,11 +175,11 @@ def repack_image(
 
     history = history or HistoryOptions()
     if history.created is not None:
-        created = _timestamp(history.created)
+        created = created_time(history.created)
     elif clamp_mtime is not None:
-        created = _timestamp(datetime.fromtimestamp(clamp_mtime, UTC))
+        created = created_time(datetime.fromtimestamp(clamp_mtime, UTC))
     else:
-        created = _timestamp(datetime.now(UTC))
+        created = created_time(datetime.now(UTC))
     entry = HistoryEntry(
         created=created,
         created_by=history.created_by,
