@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from boxwright.errors import AuthenticationError, RegistryError, TLSError
+from boxwright.transport.registry.answers import HttpxAnswer
 from boxwright.transport.registry.auth import SCOPE_EXTENSION, RegistryAuth, token_expiry
 from boxwright.transport.registry.challenge import (
     CATALOG_SCOPE,
@@ -122,10 +123,8 @@ def test_token_expiry_from_expires_in_and_issued_at() -> None:
 # -- Errors ------------------------------------------------------------------------------------
 
 
-def _response(
-    status: int, body: bytes = b"", headers: dict[str, str] | None = None
-) -> httpx.Response:
-    return httpx.Response(status, content=body, headers=headers)
+def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> HttpxAnswer:
+    return HttpxAnswer(httpx.Response(status, content=body, headers=headers))
 
 
 def test_error_body_codes_and_typed_status_errors() -> None:

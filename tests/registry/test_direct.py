@@ -1,6 +1,6 @@
-"""The low-overhead blob-body path (transport/registry/direct.py) against small local servers:
-kept-alive connections, redirects without credentials, retries, and handing every other
-answer (401, 404) back to the httpx path, which a blob download then uses."""
+"""The low-overhead request path (transport/registry/direct.py) against small local servers:
+kept-alive connections, redirects without credentials, retries, streamed bodies sent once, and
+handing auth challenges and redirects it does not follow to the httpx path."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ import pytest
 from registry_servers import RegistryServer
 
 from boxwright.config.auth import Credentials
+from boxwright.errors import RegistryError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_LAYER_GZIP, OCI_MANIFEST
+from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.direct import DirectPool, transport_error
 from boxwright.transport.registry.failures import (
@@ -44,7 +46,7 @@ def blob(size: int) -> tuple[bytes, Descriptor]:
     return data, Descriptor(OCI_LAYER_GZIP, Digest.from_bytes(data), size)
 
 
-def read_all(stream: IO[bytes]) -> bytes:
+def read_all(stream: IO[bytes] | Answer) -> bytes:
     return b"".join(iter(lambda: stream.read(1 << 20), b""))
 
 
@@ -59,6 +61,9 @@ class Seen:
     authorization: str | None
     client_port: int
     range: str | None
+    method: str = "GET"
+    body: bytes = b""
+    via_httpx: bool = False  # httpx sends "Connection: keep-alive", http.client sends none
 
 
 @dataclass
@@ -80,11 +85,15 @@ class Server:
                 pass
 
             def do_GET(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
                 seen = Seen(
                     self.path,
                     self.headers.get("Authorization"),
                     self.client_address[1],
                     self.headers.get("Range"),
+                    self.command,
+                    self.rfile.read(length) if length else b"",
+                    self.headers.get("Connection") is not None,
                 )
                 server.seen.append(seen)
                 status, headers, body = server.answer(seen, len(server.seen))
@@ -93,9 +102,12 @@ class Server:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
                 if server.close_after_answer:
                     self.close_connection = True
+
+            do_HEAD = do_PUT = do_POST = do_GET
 
         return Handler
 
@@ -129,8 +141,8 @@ def test_bodies_are_read_in_the_callers_sizes_and_connections_are_kept(
     session = Session(serve(server), scheme="http", retries=_no_sleep())
     try:
         for _ in range(2):
-            body = session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=())
-            assert body is not None and body.status_code == 200
+            body = session.send("GET", session.url("/v2/r/blobs/x"), what="x")
+            assert body.status_code == 200
             assert body.headers["content-length"] == str(len(DATA))
             pieces = []
             while piece := body.read(300_000):
@@ -145,13 +157,11 @@ def test_bodies_are_read_in_the_callers_sizes_and_connections_are_kept(
 
 def test_a_connection_the_server_closed_is_replaced(serve: Callable[[Server], str]) -> None:
     server = Server(lambda seen, n: (200, {}, DATA[:1000]), close_after_answer=True)
-    pool = DirectPool(
-        _unverified(), timeout=5, retries=RetryPolicy.none(), base_headers={"User-Agent": "t"}
-    )
+    pool = DirectPool(_unverified(), timeout=5, base_headers={"User-Agent": "t"})
     session = Session(serve(server), scheme="http")
     try:
         for _ in range(3):
-            body = pool.get(session.url("/b"), authorization=lambda: None)
+            body = pool.request("GET", session.url("/b"), authorization=lambda: None)
             assert body is not None and body.read(5000) == DATA[:1000]
             assert body.read(5000) == b""
     finally:
@@ -167,10 +177,10 @@ def test_redirects_are_followed_and_credentials_stay_with_the_registry(
     storage = Server(lambda seen, n: (200, {}, DATA))
     storage_host = serve(storage)
     front = Server(lambda seen, n: (307, {"Location": f"http://{storage_host}/s?sig=1"}, b""))
-    pool = DirectPool(_unverified(), timeout=5, retries=RetryPolicy.none(), base_headers={})
+    pool = DirectPool(_unverified(), timeout=5, base_headers={})
     session = Session(serve(front), scheme="http")
     try:
-        body = pool.get(session.url("/v2/r/blobs/x"), authorization=lambda: "Bearer t0k")
+        body = pool.request("GET", session.url("/v2/r/blobs/x"), authorization=lambda: "Bearer t0k")
         assert body is not None and body.status_code == 200
         assert body.read(len(DATA) + 1) == DATA
     finally:
@@ -180,31 +190,112 @@ def test_redirects_are_followed_and_credentials_stay_with_the_registry(
     assert [(s.path, s.authorization) for s in storage.seen] == [("/s?sig=1", None)]
 
 
-def test_503_is_retried_and_401_or_404_go_back_to_httpx(serve: Callable[[Server], str]) -> None:
-    answers = {1: 503, 2: 200, 3: 401, 4: 404}
+def test_503_is_retried_404_is_answered_and_401_goes_to_httpx(
+    serve: Callable[[Server], str],
+) -> None:
+    """Error answers come back on the direct path; an auth challenge is asked again through
+    httpx (whose auth flow owns it), and once the registry asked for credentials a request
+    with none earned for it goes to httpx at once, not to a sure 401 first."""
+    answers = {1: 503, 2: 200, 3: 404, 4: 401, 5: 401, 6: 200}
     server = Server(lambda seen, n: (answers[n], {}, DATA if answers[n] == 200 else b"{}"))
     session = Session(serve(server), scheme="http", retries=_no_sleep())
+    url = session.url("/v2/r/blobs/x")
     try:
-        body = session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=())
-        assert body is not None and body.read(len(DATA)) == DATA
-        assert session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=()) is None
-        assert session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=()) is None
+        body = session.send("GET", url, what="x")
+        assert body.status_code == 200 and body.read(len(DATA)) == DATA
+        missing = session.send("GET", url, what="x")
+        assert missing.status_code == 404
+        missing.close()
+        refused = session.send("GET", url, what="x")
+        assert refused.status_code == 401
+        refused.close()
+        again = session.send("GET", url, what="x")
+        assert again.status_code == 200 and read_all(again) == DATA
     finally:
         session.close()
-    assert len(server.seen) == 4
+    assert [s.via_httpx for s in server.seen] == [False, False, False, False, True, True]
 
 
 def test_no_direct_path_behind_a_proxy(
     serve: Callable[[Server], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     server = Server(lambda seen, n: (200, {}, DATA))
-    session = Session(serve(server), scheme="http")
+    session = Session(serve(server), scheme="http", retries=RetryPolicy.none())
     try:
-        assert session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=()) is None
+        with pytest.raises(RegistryError, match="cannot connect for x"):
+            session.send("GET", session.url("/v2/r/blobs/x"), what="x")
     finally:
         session.close()
     assert server.seen == []
+
+
+def test_a_streamed_body_is_sent_once_and_its_401_handed_back(
+    serve: Callable[[Server], str],
+) -> None:
+    """A blob upload's body is streamed on the direct path in the caller's pieces; a 401 to it
+    is the caller's (the pieces are gone), not sent again through httpx."""
+    pieces = [b"a" * 1000, b"b" * 2000]
+    answers = {1: 201, 2: 401}
+    server = Server(lambda seen, n: (answers[n], {}, b""))
+    session = Session(serve(server), scheme="http", retries=_no_sleep())
+    url = session.url("/v2/r/blobs/uploads/u?_state=a%3D")
+    try:
+        for _ in range(2):
+            answer = session.send(
+                "PUT",
+                url,
+                what="x",
+                params={"digest": "sha256:00"},
+                headers={"Content-Length": "3000"},
+                content=iter(pieces),
+            )
+            answer.close()
+        assert answer.status_code == 401
+    finally:
+        session.close()
+    assert [(s.method, s.path, s.body, s.via_httpx) for s in server.seen] == [
+        ("PUT", "/v2/r/blobs/uploads/u?_state=a%3D&digest=sha256%3A00", b"".join(pieces), False)
+    ] * 2
+
+
+def test_a_streamed_body_gets_a_fresh_connection_when_the_kept_one_was_closed(
+    serve: Callable[[Server], str],
+) -> None:
+    """An idle connection the registry closed is not used for a body that cannot be sent
+    twice: each upload below reaches the server whole, on a new connection."""
+    server = Server(lambda seen, n: (201, {}, b""), close_after_answer=True)
+    session = Session(serve(server), scheme="http", retries=RetryPolicy.none())
+    try:
+        for _ in range(3):
+            answer = session.send(
+                "PUT",
+                session.url("/u"),
+                what="x",
+                headers={"Content-Length": "9000"},
+                content=iter([DATA[:5000], DATA[5000:9000]]),
+            )
+            assert answer.status_code == 201
+            answer.close()
+    finally:
+        session.close()
+    assert [s.body == DATA[:9000] for s in server.seen] == [True, True, True]
+    assert len({s.client_port for s in server.seen}) == 3
+
+
+def test_answers_without_a_body_keep_their_connection(serve: Callable[[Server], str]) -> None:
+    server = Server(lambda seen, n: (202, {}, b"") if seen.method == "POST" else (200, {}, b"{}"))
+    session = Session(serve(server), scheme="http")
+    try:
+        session.send("HEAD", session.url("/v2/r/manifests/a"), what="x").close()
+        session.send("POST", session.url("/v2/r/blobs/uploads/"), what="x", content=b"").close()
+        got = session.send("GET", session.url("/v2/"), what="x")
+        assert got.read(10) == b"{}"
+    finally:
+        session.close()
+    assert [s.method for s in server.seen] == ["HEAD", "POST", "GET"]
+    assert len({s.client_port for s in server.seen}) == 1
 
 
 def test_credentials_earned_through_httpx_are_sent_on_the_direct_path(
@@ -246,6 +337,7 @@ def test_an_anonymous_pull_never_loads_httpx(registry_plain: RegistryServer) -> 
         client.put_manifest("direct/pull", "v1", raw, OCI_MANIFEST)
     probe = f"""
 import sys
+from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.oci.descriptor import Descriptor
 with RegistryClient({registry_plain.host!r}, scheme="http") as client:
@@ -275,17 +367,19 @@ def test_redirects_are_percent_encoded_and_a_non_http_one_goes_back_to_httpx(
         return 302, {"Location": "ftp://elsewhere/blob"}, b""
 
     server = Server(answer)
-    session = Session(serve(server), scheme="http", retries=_no_sleep())
+    session = Session(serve(server), scheme="http", retries=RetryPolicy.none())
     try:
-        body = session.get_body(session.url("/v2/r/blobs/x"), what="x", scopes=())
-        assert body is not None and body.read(len(DATA) + 1) == DATA
-        assert session.get_body(session.url("/v2/r/blobs/y"), what="y", scopes=()) is None
+        body = session.send("GET", session.url("/v2/r/blobs/x"), what="x")
+        assert body.read(len(DATA) + 1) == DATA
+        with pytest.raises(RegistryError, match=r"during y: .*unsupported protocol"):
+            session.send("GET", session.url("/v2/r/blobs/y"), what="y")
     finally:
         session.close()
-    assert [s.path for s in server.seen] == [
-        "/v2/r/blobs/x",
-        "/store/a%20b%C3%A9?sig=1%202",
-        "/v2/r/blobs/y",
+    assert [(s.path, s.via_httpx) for s in server.seen] == [
+        ("/v2/r/blobs/x", False),
+        ("/store/a%20b%C3%A9?sig=1%202", False),
+        ("/v2/r/blobs/y", False),
+        ("/v2/r/blobs/y", True),
     ]
 
 
@@ -349,7 +443,7 @@ port = spare.getsockname()[1]
 spare.close()  # nothing listens there now
 session = Session(f"127.0.0.1:{port}", scheme="http", retries=RetryPolicy.none())
 try:
-    session.get_body(session.url("/v2/r/blobs/x"), what="blob x", scopes=())
+    session.send("GET", session.url("/v2/r/blobs/x"), what="blob x")
 except RegistryError as e:
     print(str(e).replace(str(port), "PORT"))
 print([c.__name__ for c in network_failures()], "httpx" in sys.modules)

@@ -6,53 +6,23 @@ received (a bounded number of times, with the session's backoff). The caller wra
 :class:`~boxwright.oci.digest.VerifyingReader`, so the digest covers the whole blob across
 every resumed piece: a registry that answers a Range with different bytes fails the digest.
 
-Every request for a body (the first and each resume) goes through :func:`open_body`: the
-low-overhead :mod:`http.client` path of :mod:`~boxwright.transport.registry.direct` when it
-applies, the session's httpx client otherwise.
+Every request for a body (the first and each resume) goes through :func:`open_body`, so
+through the session's low-overhead :mod:`http.client` path when it applies.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from typing import Protocol
+from collections.abc import Mapping
 
 from boxwright.errors import RegistryError
 from boxwright.oci.readers import WrappedReader
-from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.failures import network_error, network_failures, status_error
 from boxwright.transport.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SKIP_CHUNK = 1 << 20
-
-
-class HttpxBody:
-    """An httpx streaming answer seen as a body to read piece by piece (its own sizes)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
-        self._chunks: Iterator[bytes] = response.iter_raw()
-        self.status_code = response.status_code
-        self.headers: Mapping[str, str] = response.headers
-
-    def read(self, n: int) -> bytes:
-        """The next network piece (whatever its size); b"" at the end of the body."""
-        return next(self._chunks, b"")
-
-    def close(self) -> None:
-        self.response.close()
-
-
-class _Body(Protocol):
-    """What :class:`ResumingReader` reads: a :class:`DirectBody` or an httpx answer."""
-
-    status_code: int
-    headers: Mapping[str, str]
-
-    def read(self, n: int) -> bytes: ...
-
-    def close(self) -> None: ...
 
 
 def open_body(
@@ -62,15 +32,10 @@ def open_body(
     what: str,
     scopes: tuple[str, ...],
     headers: Mapping[str, str] | None = None,
-) -> _Body:
-    """``GET url`` for a blob body: the low-overhead path when it applies, else httpx.
-
-    The answer's status is the caller's to check (200, 206, or an error to report).
-    """
-    body = session.get_body(url, what=what, scopes=scopes, headers=headers)
-    if body is not None:
-        return body
-    return HttpxBody(session.send("GET", url, what=what, scopes=scopes, headers=headers))
+) -> Answer:
+    """``GET url`` for a blob body; the answer's status is the caller's to check (200, 206,
+    or an error to report)."""
+    return session.send("GET", url, what=what, scopes=scopes, headers=headers)
 
 
 class ResumingReader(WrappedReader):
@@ -84,14 +49,14 @@ class ResumingReader(WrappedReader):
         size: int,
         what: str,
         scopes: tuple[str, ...],
-        response: _Body,
+        response: Answer,
     ) -> None:
         self._session = session
         self._url = url
         self._size = size
         self._what = what
         self._scopes = scopes
-        self._body: _Body | None = response
+        self._body: Answer | None = response
         self._chunk = b""
         self._offset = 0
         self._received = 0
@@ -188,8 +153,7 @@ class ResumingReader(WrappedReader):
             self._body = body
             self._skip(start)
         else:
-            assert isinstance(body, HttpxBody)  # the direct path answers 200/206 only
-            raise status_error(body.response, self._session.host, self._what)
+            raise status_error(body, self._session.host, self._what)
 
     def _skip(self, count: int) -> None:
         assert self._body is not None

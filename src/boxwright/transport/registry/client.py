@@ -24,6 +24,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
+from urllib.parse import urljoin
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -35,13 +36,12 @@ from boxwright.errors import (
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
-from boxwright.transport.registry._httpx import httpx
-from boxwright.transport.registry.blobs import HttpxBody, ResumingReader, open_body
+from boxwright.transport.registry.answers import Answer, next_link
+from boxwright.transport.registry.blobs import ResumingReader, open_body
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
-from boxwright.transport.registry.direct import DirectBody
-from boxwright.transport.registry.failures import NetworkFailure, network_error, status_error
+from boxwright.transport.registry.failures import network_error, network_failures, status_error
 from boxwright.transport.registry.retry import RetryPolicy
-from boxwright.transport.registry.session import Session, TLSSettingsLike
+from boxwright.transport.registry.session import Session, TLSSettingsLike, with_query
 from boxwright.transport.registry.uploads import Uploader
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class RegistryClient:
             timeout=timeout,
         )
         self._uploader = Uploader(self._session, chunk_size)
-        self._pending: dict[tuple[str, Digest], httpx.URL] = {}
+        self._pending: dict[tuple[str, Digest], str] = {}
         self._pending_lock = threading.Lock()
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -101,9 +101,7 @@ class RegistryClient:
         """The HTTP session (auth state, retry policy), for tests and diagnostics."""
         return self._session
 
-    def _fail(
-        self, response: httpx.Response, what: str, not_found: type[Exception] | None
-    ) -> Exception:
+    def _fail(self, response: Answer, what: str, not_found: type[Exception] | None) -> Exception:
         return status_error(
             response,
             self.host,
@@ -112,7 +110,7 @@ class RegistryClient:
             not_found=not_found,
         )
 
-    def _get(self, path: str, what: str, scopes: tuple[str, ...], **kw: Any) -> httpx.Response:
+    def _get(self, path: str, what: str, scopes: tuple[str, ...], **kw: Any) -> Answer:
         return self._session.send("GET", self._session.url(path), what=what, scopes=scopes, **kw)
 
     # -- registry ----------------------------------------------------------------------------
@@ -148,23 +146,12 @@ class RegistryClient:
         what = f"manifest {repo}{_sep(ref)}{ref}"
         path = f"/v2/{repo}/manifests/{ref}"
         scopes = (repository_scope(repo, "pull"),)
-        headers = {"Accept": ", ".join(sorted(accept))}
-        direct = self._session.get_body(
-            self._session.url(path), what=what, scopes=scopes, headers=headers
-        )
-        if direct is not None and direct.status_code == 200:
-            said = direct.headers.get("docker-content-digest")
-            media_type = _media_type(direct.headers)
-            raw = _read_direct_bounded(direct, MAX_MANIFEST_SIZE, self.host, what)
-        else:
-            if direct is not None:
-                direct.close()  # a 206 to a request without Range: ask through httpx
-            response = self._get(path, what, scopes, headers=headers)
-            if response.status_code != 200:
-                raise self._fail(response, what, ImageNotFoundError)
-            said = response.headers.get("docker-content-digest")
-            media_type = _media_type(response.headers)
-            raw = _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
+        response = self._get(path, what, scopes, headers={"Accept": ", ".join(sorted(accept))})
+        if response.status_code != 200:
+            raise self._fail(response, what, ImageNotFoundError)
+        said = response.headers.get("docker-content-digest")
+        media_type = _media_type(response.headers)
+        raw = _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
         if wanted is not None:
             verify_bytes(raw, wanted)
         digest = wanted or Digest.from_bytes(raw)
@@ -274,13 +261,11 @@ class RegistryClient:
         scopes = (repository_scope(repo, "pull"),)
         url = self._session.url(f"/v2/{repo}/blobs/{digest}")
         response = open_body(self._session, url, what=what, scopes=scopes)
+        if response.status_code == 206:
+            response.close()
+            raise RegistryError(f"{self.host}: answered 206 to a whole-blob GET of {what}")
         if response.status_code != 200:
-            if isinstance(response, HttpxBody):
-                raise self._fail(response.response, what, BlobNotFoundError)
-            response.close()  # a 206 to a request without Range
-            raise RegistryError(
-                f"{self.host}: answered {response.status_code} to a whole-blob GET of {what}"
-            )
+            raise self._fail(response, what, BlobNotFoundError)
         reader = ResumingReader(
             self._session, url, size=descriptor.size, what=what, scopes=scopes, response=response
         )
@@ -352,17 +337,16 @@ class RegistryClient:
         yield from self._paged("/v2/_catalog", "repositories", "the catalog", (CATALOG_SCOPE,))
 
     def _paged(self, path: str, key: str, what: str, scopes: tuple[str, ...]) -> Iterator[str]:
-        first = httpx.URL(self._session.url(path)).copy_merge_params({"n": str(PAGE_SIZE)})
-        url: httpx.URL | None = first
+        url: str | None = with_query(self._session.url(path), {"n": str(PAGE_SIZE)})
         seen: set[str] = set()
         while url is not None:
-            if str(url) in seen:
+            if url in seen:
                 raise RegistryError(f"{self.host}: the pages of {what} link back in a loop")
-            seen.add(str(url))
+            seen.add(url)
             response = self._session.send("GET", url, what=what, scopes=scopes)
             if response.status_code != 200:
                 raise self._fail(response, what, ImageNotFoundError)
-            link = response.links.get("next", {}).get("url")
+            link = next_link(response.headers)
             body = _read_bounded(response, MAX_LIST_SIZE, self.host, what)
             try:
                 doc = json.loads(body)
@@ -374,7 +358,7 @@ class RegistryClient:
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise RegistryError(f"{self.host}: {what}: {key!r} is not a list of strings")
             yield from items
-            url = url.join(link) if link else None
+            url = urljoin(url, link) if link else None
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str = "") -> bytes | None:
         """The referrers index of ``digest`` (OCI 1.1), or ``None`` when the registry does
@@ -424,33 +408,19 @@ def _sep(ref: str) -> str:
     return "@" if ":" in ref else ":"
 
 
-def _read_bounded(response: httpx.Response, limit: int, host: str, what: str) -> bytes:
+def _read_bounded(response: Answer, limit: int, host: str, what: str) -> bytes:
+    """A small body, whole (one cut short is an error, not data); closes the answer."""
     data = bytearray()
     try:
-        for chunk in response.iter_raw():
+        while chunk := response.read(1 << 16):
             data += chunk
             if len(data) > limit:
                 raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
-    except httpx.TransportError as e:
+    except network_failures() as e:
         raise network_error(e, host, what, 0) from None
     finally:
         response.close()
-    return bytes(data)
-
-
-def _read_direct_bounded(body: DirectBody, limit: int, host: str, what: str) -> bytes:
-    """A small body from the direct path, whole (a body cut short is an error, not data)."""
-    data = bytearray()
-    try:
-        while chunk := body.read(1 << 16):
-            data += chunk
-            if len(data) > limit:
-                raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
-    except NetworkFailure as e:
-        raise network_error(e, host, what, 0) from None
-    finally:
-        body.close()
-    length = body.headers.get("content-length")
+    length = response.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) != len(data):
         raise RegistryError(
             f"{host}: the connection broke during {what}: got {len(data)} of {length} bytes"

@@ -1,31 +1,32 @@
-"""Blob bodies over :mod:`http.client`: a GET's bytes without httpx's per-piece Python work.
+"""Registry requests over :mod:`http.client`, without httpx's per-request and per-piece work.
 
-httpx (through httpcore and h11) hands a body out in 64 KiB pieces, each costing Python work
-under the GIL, which four parallel downloads and the registry then compete for. For the one
-request that carries nearly every byte of a pull, a blob ``GET``, :class:`DirectPool` sends
-the request with :mod:`http.client` on a kept-alive connection of its own and reads the body
-in reads of the caller's size (1 MiB) straight from the socket: a loopback pull of a 100 MB
-image spends ~40% less time in-process.
+httpx (through httpcore and h11) costs ~25 ms to import and hands a body out in 64 KiB pieces,
+each costing Python work under the GIL, which parallel transfers and the registry then compete
+for. :class:`DirectPool` sends a request with :mod:`http.client` on a kept-alive connection of
+its own and reads the body in reads of the caller's size (1 MiB) straight from the socket, and
+sends a streamed body (a blob upload) in the caller's pieces: a loopback pull of a 100 MB image
+spends ~40% less time in-process, and an anonymous push or pull never imports httpx.
 
 It is a fast path beside the httpx client, not a second client: it sends only what a registry
 already accepted (the ``Authorization`` the session earned, nothing when it earned none),
-follows redirects (without ``Authorization`` to another host), retries 429/5xx answers and
-lost connections with the session's policy, and answers ``None`` for anything else (401,
-404, ...), so the caller sends the request through httpx, whose auth flow and error reports
-handle it. It is not used behind an HTTP proxy (``*_proxy`` in the environment), which only
-httpx honours. It imports no httpx at all (URLs are strings, network failures are
+follows redirects of ``GET`` and ``HEAD`` (without ``Authorization`` to another host), and
+hands back (``None``) what only httpx handles: an auth challenge (401) when the request can be
+sent again, and a redirect it does not follow; the session then sends the request through
+httpx, whose auth flow and redirect handling take it from there. Retries are the session's.
+It is not used behind an HTTP proxy (``*_proxy`` in the environment), which only httpx
+honours. It imports no httpx at all (URLs are strings, network failures are
 :class:`~boxwright.transport.registry.failures.NetworkFailure` subclasses, which
-:func:`~boxwright.transport.registry.failures.network_error` maps like httpx's): an anonymous
-pull never loads httpx.
+:func:`~boxwright.transport.registry.failures.network_error` maps like httpx's).
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import select
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import quote, urljoin, urlsplit
 
 from boxwright.transport.registry.failures import (
@@ -34,11 +35,12 @@ from boxwright.transport.registry.failures import (
     NetworkTimeout,
     ProtocolFailure,
 )
-from boxwright.transport.registry.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
 _POOLED_PER_HOST = 8
+_DISCARD_LIMIT = 64 * 1024
+_REPLAY_LIMIT = 4 << 20
 _Key = tuple[str, str, int]
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
@@ -85,12 +87,13 @@ def transport_error(error: BaseException, *, connected: bool) -> NetworkFailure:
     return NetworkFailure(message)
 
 
-class DirectBody:
-    """One answer (200 or 206) whose body is read from its connection as asked.
+class DirectAnswer:
+    """One answer, its body read from its connection as asked (an :class:`~.answers.Answer`).
 
     :meth:`read` returns up to ``n`` bytes and ``b""`` at the end of the body (or when the
     connection ended early: the caller compares sizes). A body read to its end gives its
-    connection back to the pool; :meth:`close` before that drops the connection.
+    connection back to the pool, as does :meth:`close` of an answer without a body; closing
+    before the end of a body drops the connection.
     """
 
     def __init__(
@@ -105,7 +108,12 @@ class DirectBody:
         self._connection: http.client.HTTPConnection | None = connection
         self._response = response
         self.status_code = response.status
-        self.headers: Mapping[str, str] = {k.lower(): v for k, v in response.getheaders()}
+        self.reason_phrase = response.reason
+        headers: dict[str, str] = {}
+        for name, value in response.getheaders():
+            name = name.lower()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers: Mapping[str, str] = headers
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes of the body; ``b""`` at its end. Raises NetworkFailure."""
@@ -114,53 +122,105 @@ class DirectBody:
         try:
             data = self._response.read(n)
         except (OSError, http.client.HTTPException) as e:
-            self.close()
+            self._drop()
             raise transport_error(e, connected=True) from e
         if not data or self._response.isclosed():
-            self._release()
+            self.close()
         return data
 
-    def _release(self) -> None:
+    def close(self) -> None:
+        """Give the connection back when the body was read to its end (or had none), else
+        drop it."""
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if self._response.isclosed() and self._response.length in (0, None):
+        response = self._response
+        done = response.length == 0 or (response.isclosed() and response.length is None)
+        response.close()
+        if done and not response.will_close:
             self._pool.put(self._key, connection)
         else:
             connection.close()
 
-    def close(self) -> None:
-        """Drop the connection unless the body was read to its end."""
+    def discard(self) -> None:
+        """Close an answer whose body nobody wants, reading a small one first so that its
+        connection can serve again."""
+        length = self._response.length
+        if self._connection is not None and length is not None and length <= _DISCARD_LIMIT:
+            try:
+                while self.read(_DISCARD_LIMIT):
+                    pass
+            except NetworkFailure:
+                return
+        self.close()
+
+    def _drop(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             self._response.close()
             connection.close()
 
 
+Body = bytes | Iterable[bytes] | None
+"""A request body: none, bytes (which can be sent again), or pieces streamed once."""
+
+
+class _Pieces:
+    """A streamed body whose first pieces are kept while it is sent (``keep`` bytes at most),
+    so that a request whose kept-alive connection turns out closed can go again on a new
+    one: the server's reset shows only at the first writes."""
+
+    def __init__(self, pieces: Iterable[bytes], keep: int) -> None:
+        self._source = iter(pieces)
+        self._kept: list[bytes] | None = []
+        self._kept_size = 0
+        self._keep = keep
+
+    @property
+    def replayable(self) -> bool:
+        """Whether every piece taken so far is still kept."""
+        return self._kept is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._kept:
+            yield from list(self._kept)
+        for piece in self._source:
+            if self._kept is not None:
+                self._kept_size += len(piece)
+                if self._kept_size <= self._keep:
+                    self._kept.append(piece)
+                else:
+                    self._kept = None
+            yield piece
+
+
 class DirectPool:
-    """Kept-alive :mod:`http.client` connections per (scheme, host, port), for blob bodies."""
+    """Kept-alive :mod:`http.client` connections per (scheme, host, port)."""
 
     def __init__(
         self,
         context: ssl.SSLContext,
         *,
         timeout: float,
-        retries: RetryPolicy,
         base_headers: Mapping[str, str],
     ) -> None:
         self._context = context
         self._timeout = timeout
-        self._retries = retries
         self._base_headers = dict(base_headers)
         self._lock = threading.Lock()
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
 
     def _take(self, key: _Key) -> tuple[http.client.HTTPConnection, bool]:
-        """An idle connection to ``key`` (reused: True) or a new one (False)."""
-        with self._lock:
-            idle = self._idle.get(key)
-            if idle:
-                return idle.pop(), True
+        """An idle connection to ``key`` still open (reused: True), or a new one (False)."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(key)
+                connection = idle.pop() if idle else None
+            if connection is None:
+                break
+            if not _closed_by_peer(connection):
+                return connection, True
+            connection.close()
         scheme, host, port = key
         if scheme == "https":
             return (
@@ -180,24 +240,27 @@ class DirectPool:
                 return
         connection.close()
 
-    def get(
+    def request(
         self,
+        method: str,
         url: str,
         *,
         authorization: Callable[[], str | None],
         headers: Mapping[str, str] | None = None,
-        retry: bool = True,
-    ) -> DirectBody | None:
-        """``GET url``: the body of a 200 or 206 answer, or None for the httpx path.
+        body: Body = None,
+    ) -> DirectAnswer | None:
+        """Send one request; its answer, or None for a redirect only httpx follows (of a
+        method other than ``GET`` or ``HEAD``, or to a URL that is not HTTP).
 
         ``authorization`` gives the ``Authorization`` value the session already earned for
         this request (or None); it is sent to the registry only, never after a redirect to
-        another host. Raises NetworkFailure when the registry cannot be reached (at
-        once with ``retry=False``, else after the retry policy's attempts).
+        another host. A streamed ``body`` (not bytes) is sent once, and every answer to it is
+        handed out. Raises NetworkFailure when the registry cannot be reached or the
+        connection breaks before an answer.
         """
-        retries = self._retries if retry else RetryPolicy.none()
+        replayable = body is None or isinstance(body, bytes)
+        follows = method in ("GET", "HEAD")
         first = _key(url)
-        attempt = 0
         redirects = 0
         while True:
             try:
@@ -211,45 +274,42 @@ class DirectPool:
                 value = authorization()
                 if value:
                     request_headers["Authorization"] = value
-            try:
-                connection, response = self._send(key, _target(url), request_headers)
-            except NetworkFailure:
-                if retries.wait(attempt):
-                    attempt += 1
-                    continue
-                raise
-            status = response.status
-            if status in (200, 206):
-                return DirectBody(self, key, connection, response)
-            location = response.getheader("location")
-            retry_after = parse_retry_after(response.getheader("retry-after"))
-            self._discard(key, connection, response)
-            if status in _REDIRECTS and location and redirects < _MAX_REDIRECTS:
+            connection, response = self._send(key, method, _target(url), request_headers, body)
+            if response.status in _REDIRECTS and replayable:
+                location = response.getheader("location")
+                self._discard(key, connection, response)
+                if not follows or not location or redirects >= _MAX_REDIRECTS:
+                    return None
                 redirects += 1
                 url = urljoin(url, location)
                 continue
-            if status in RETRY_STATUSES and retries.delay(attempt, retry_after) is not None:
-                retries.wait(attempt, retry_after)
-                attempt += 1
-                continue
-            return None
+            return DirectAnswer(self, key, connection, response)
 
     def _send(
-        self, key: _Key, target: str, headers: dict[str, str]
+        self, key: _Key, method: str, target: str, headers: dict[str, str], body: Body
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send one GET; a kept-alive connection the server closed meanwhile is replaced."""
+        """Send one request; a kept-alive connection that broke is replaced (a streamed body
+        is sent again from its kept first pieces while they are all kept)."""
+        pieces = None if body is None or isinstance(body, bytes) else _Pieces(body, _REPLAY_LIMIT)
         while True:
             connection, reused = self._take(key)
-            sent = False
+            connected = reused
             try:
-                connection.request("GET", target, headers=headers)
-                sent = True
+                if not reused:
+                    connection.connect()
+                    connected = True
+                connection.request(
+                    method, target, body=pieces if pieces is not None else body, headers=headers
+                )
                 return connection, connection.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
-                if reused:
+                if reused and (pieces is None or pieces.replayable):
                     continue  # an idle connection the server had closed: try a new one
-                raise transport_error(e, connected=sent) from e
+                raise transport_error(e, connected=connected) from e
+            except BaseException:
+                connection.close()  # the body's own failure (a digest check): half sent
+                raise
 
     def _discard(
         self,
@@ -259,7 +319,7 @@ class DirectPool:
     ) -> None:
         """Read a small unwanted answer's body so its connection can serve again."""
         try:
-            if response.length is not None and response.length <= 64 * 1024:
+            if response.length is not None and response.length <= _DISCARD_LIMIT:
                 response.read()
                 if response.isclosed() and not response.will_close:
                     self.put(key, connection)
@@ -278,4 +338,17 @@ class DirectPool:
                 connection.close()
 
 
-__all__ = ["DirectBody", "DirectPool", "proxy_configured", "transport_error"]
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept-alive connection was closed by the server meanwhile (its socket
+    reads as ready: end of stream, or bytes nobody asked for), as httpcore checks too."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
+
+
+__all__ = ["Body", "DirectAnswer", "DirectPool", "proxy_configured", "transport_error"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import ssl
 import sys
+from typing import TYPE_CHECKING
 
 from boxwright.errors import (
     AuthenticationError,
@@ -24,6 +25,9 @@ from boxwright.errors import (
     TLSError,
 )
 from boxwright.transport.registry._httpx import httpx
+
+if TYPE_CHECKING:
+    from boxwright.transport.registry.answers import Answer
 
 MAX_ERROR_BODY = 64 * 1024
 _MESSAGE_LIMIT = 200
@@ -84,23 +88,21 @@ def error_codes(body: bytes) -> list[tuple[str, str]]:
     return out
 
 
-def read_error_body(response: httpx.Response) -> bytes:
-    """The first bytes of an error answer (bounded), closing the response."""
+def read_error_body(answer: Answer) -> bytes:
+    """The first bytes of an error answer (bounded), closing the answer."""
     data = bytearray()
     try:
-        for chunk in response.iter_bytes():
+        while len(data) < MAX_ERROR_BODY and (chunk := answer.read(MAX_ERROR_BODY)):
             data += chunk
-            if len(data) >= MAX_ERROR_BODY:
-                break
-    except httpx.HTTPError:
+    except network_failures():
         pass
     finally:
-        response.close()
+        answer.close()
     return bytes(data[:MAX_ERROR_BODY])
 
 
 def status_error(
-    response: httpx.Response,
+    response: Answer,
     host: str,
     what: str,
     *,

@@ -1,28 +1,32 @@
 """One registry's HTTP session: TLS, scheme, authentication and bounded retries.
 
-:class:`Session` owns the ``httpx.Client`` (a connection pool shared by every thread that
-moves blobs), the :class:`~boxwright.transport.registry.auth.RegistryAuth` state and the
+:class:`Session` owns the connection pools shared by every thread that moves blobs (the
+:mod:`http.client` one of :mod:`.direct`, and an ``httpx.Client``), the
+:class:`~boxwright.transport.registry.auth.RegistryAuth` state and the
 :class:`~boxwright.transport.registry.retry.RetryPolicy`. :meth:`Session.send` is the one
-place a request leaves: it retries 429/5xx answers and lost connections when the request
-can safely be sent again, and turns every network failure into a typed error.
-:meth:`Session.get_body` is the low-overhead path for blob and manifest bodies
-(:mod:`.direct`). The httpx client and the auth state (whose flow is an ``httpx.Auth``) are
-made on first use: an anonymous pull never needs them, and never imports httpx.
+place a request leaves: through :mod:`.direct` when it can (no proxy, and either the registry
+never asked for credentials or the session already earned what this request needs), through
+httpx otherwise; it retries 429/5xx answers and lost connections when the request can safely
+be sent again, and turns every network failure into a typed error. The httpx client and the
+auth state (whose flow is an ``httpx.Auth``) are made on first use: an anonymous pull or push
+never needs them, and never imports httpx.
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from boxwright._version import __version__
 from boxwright.errors import RegistryError, TLSError
 from boxwright.transport.registry._httpx import httpx, load_httpcore
-from boxwright.transport.registry.direct import DirectBody, DirectPool, proxy_configured
-from boxwright.transport.registry.failures import NetworkFailure, network_error, network_failures
+from boxwright.transport.registry.answers import Answer, HttpxAnswer
+from boxwright.transport.registry.direct import Body, DirectPool, proxy_configured
+from boxwright.transport.registry.failures import network_error, network_failures
 from boxwright.transport.registry.retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
@@ -34,7 +38,6 @@ if TYPE_CHECKING:
     from boxwright.transport.registry.auth import CredentialsLike, RegistryAuth
 
 USER_AGENT = f"boxwright/{__version__}"
-Content = bytes | Iterator[bytes] | Iterable[bytes] | None
 
 
 class TLSSettingsLike(Protocol):
@@ -115,10 +118,12 @@ class Session:
             else DirectPool(
                 context,
                 timeout=timeout,
-                retries=self.retries,
                 base_headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
             )
         )
+        self._challenged = False
+        """Whether the registry ever asked for credentials (then a request whose scopes have
+        no earned ``Authorization`` goes to httpx at once, not to a sure 401 first)."""
 
     @property
     def auth(self) -> RegistryAuth:
@@ -178,15 +183,9 @@ class Session:
     def _probe_scheme(self) -> str:
         url = f"https://{self.host}/v2/"
         try:
-            if self._direct is not None:
-                body = self._direct.get(url, authorization=lambda: None, retry=False)
-                if body is not None:
-                    body.close()
-                return "https"
-            response = self._client.get(url)
+            self._attempt("GET", url, "the API endpoint /v2/", (), None, None).close()
         except network_failures():
             return "http"
-        response.close()
         return "https"
 
     def url(self, path: str) -> str:
@@ -196,25 +195,25 @@ class Session:
         """
         return f"{self.scheme}://{self.host}{path}"
 
-    def resolve(self, location: str) -> httpx.URL:
+    def resolve(self, location: str) -> str:
         """An absolute URL from a ``Location`` header (which may be relative)."""
-        return httpx.URL(self.url("/v2/")).join(location)
+        return urljoin(self.url("/v2/"), location)
 
     # -- requests ----------------------------------------------------------------------------
 
     def send(
         self,
         method: str,
-        url: httpx.URL | str,
+        url: str,
         *,
         what: str,
         scopes: tuple[str, ...] = (),
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
-        content: Content = None,
+        content: Body = None,
         retry: bool | None = None,
-    ) -> httpx.Response:
-        """Send one request (with auth), retrying when safe; the response is streaming.
+    ) -> Answer:
+        """Send one request (with auth), retrying when safe; the answer's body is unread.
 
         ``what`` names the object for messages. By default (``retry=None``) a request with a
         replayable body is retried on retryable statuses (429, 5xx; honouring
@@ -222,68 +221,93 @@ class Session:
         ``retry=True`` allows both for a non-idempotent method (opening an upload session,
         which a lost answer leaves unused and harmless); ``retry=False`` sends once. A
         streamed body is never sent twice. The caller checks the status and closes the
-        response.
+        answer.
         """
-        from boxwright.transport.registry.auth import SCOPE_EXTENSION
-
-        auth = self.auth
+        if params:
+            url = with_query(url, params)
         replayable = (content is None or isinstance(content, bytes)) and retry is not False
         network_retry = replayable and (method in IDEMPOTENT_METHODS if retry is None else retry)
         attempt = 0
         while True:
-            request = self._client.build_request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                content=content,
-                extensions={SCOPE_EXTENSION: scopes},
-            )
             try:
-                response = self._client.send(request, auth=auth, stream=True)
+                answer = self._attempt(method, url, what, scopes, headers, content)
             except RegistryError as e:
                 # Raised by the token flow: a token service that answered 5xx or 429.
                 if e.status in RETRY_STATUSES and replayable and self.retries.wait(attempt):
                     attempt += 1
                     continue
                 raise
-            except httpx.TransportError as e:
+            except network_failures() as e:
                 if network_retry and self.retries.wait(attempt):
                     attempt += 1
                     continue
                 raise network_error(e, self.host, what, self.timeout) from None
-            except httpx.HTTPError as e:
-                raise network_error(e, self.host, what, self.timeout) from None
-            if response.status_code in RETRY_STATUSES and replayable:
-                after = parse_retry_after(response.headers.get("retry-after"))
+            if answer.status_code in RETRY_STATUSES and replayable:
+                after = parse_retry_after(answer.headers.get("retry-after"))
                 if self.retries.delay(attempt, after) is not None:
-                    response.close()
+                    answer.close()
                     self.retries.wait(attempt, after)
                     attempt += 1
                     continue
-            return response
+            return answer
 
-    def get_body(
+    def _attempt(
         self,
+        method: str,
         url: str,
-        *,
         what: str,
         scopes: tuple[str, ...],
-        headers: Mapping[str, str] | None = None,
-    ) -> DirectBody | None:
-        """``GET url`` on the low-overhead path (see :mod:`.direct`), for a blob body.
+        headers: Mapping[str, str] | None,
+        content: Body,
+    ) -> Answer:
+        """One try: the direct path when it applies and takes the request, else httpx.
 
-        Returns the body of a 200 or 206 answer, or None when the request must go through
-        :meth:`send` instead (an answer that needs the auth flow or an error report, or a
-        proxy in the environment). Raises RegistryError when the registry cannot be reached.
+        Raises a network failure (:func:`network_failures`) or, from the token flow, a
+        RegistryError.
         """
-        if self._direct is None:
-            return None
+        direct = self._direct
+        if direct is not None:
+            authorization = self._known_authorization(scopes)
+            if authorization is not None or not self._challenged:
+                answer = direct.request(
+                    method,
+                    url,
+                    authorization=lambda: authorization,
+                    headers=headers,
+                    body=content,
+                )
+                if answer is None:
+                    pass  # a redirect only httpx follows
+                elif answer.status_code != 401:
+                    return answer
+                else:
+                    self._challenged = True
+                    if content is not None and not isinstance(content, bytes):
+                        return answer  # a streamed body cannot go again: the caller decides
+                    answer.discard()
+        return self._send_httpx(method, url, what, scopes, headers, content)
+
+    def _send_httpx(
+        self,
+        method: str,
+        url: str,
+        what: str,
+        scopes: tuple[str, ...],
+        headers: Mapping[str, str] | None,
+        content: Body,
+    ) -> Answer:
+        """One try through httpx (auth flow, redirects, proxies)."""
+        from boxwright.transport.registry.auth import SCOPE_EXTENSION
+
+        auth = self.auth
+        request = self._client.build_request(
+            method, url, headers=headers, content=content, extensions={SCOPE_EXTENSION: scopes}
+        )
         try:
-            return self._direct.get(
-                url, authorization=lambda: self._known_authorization(scopes), headers=headers
-            )
-        except NetworkFailure as e:
+            return HttpxAnswer(self._client.send(request, auth=auth, stream=True))
+        except httpx.TransportError:
+            raise
+        except httpx.HTTPError as e:
             raise network_error(e, self.host, what, self.timeout) from None
 
     def close(self) -> None:
@@ -291,3 +315,12 @@ class Session:
             self._httpx.close()
         if self._direct is not None:
             self._direct.close()
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` in its query (replacing parameters of the same names); the
+    rest of the query is kept byte for byte (an upload's opaque ``_state``)."""
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and p.split("=", 1)[0] not in params]
+    query = "&".join([*kept, urlencode(params)])
+    return urlunsplit(parts._replace(query=query))

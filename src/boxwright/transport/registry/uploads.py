@@ -30,11 +30,11 @@ from typing import IO, Any
 from boxwright.errors import DigestMismatchError, RegistryError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, new_hasher
-from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.challenge import repository_scope
 from boxwright.transport.registry.failures import status_error
 from boxwright.transport.registry.retry import RETRY_STATUSES
-from boxwright.transport.registry.session import Session
+from boxwright.transport.registry.session import Session, with_query
 
 CHUNK = 1 << 20
 OCTET_STREAM = "application/octet-stream"
@@ -126,7 +126,7 @@ class Uploader:
         self.session = session
         self.chunk_size = chunk_size
 
-    def start(self, repo: str) -> httpx.URL:
+    def start(self, repo: str) -> str:
         """Open an upload session; its URL."""
         response = self.session.send(
             "POST",
@@ -138,7 +138,7 @@ class Uploader:
         )
         return self._location(response, repo, 202)
 
-    def mount(self, repo: str, digest: Digest, from_repo: str) -> tuple[bool, httpx.URL | None]:
+    def mount(self, repo: str, digest: Digest, from_repo: str) -> tuple[bool, str | None]:
         """Try a cross-repository mount: ``(True, None)`` when mounted, else ``(False, URL
         of the upload session the registry opened instead)``."""
         response = self.session.send(
@@ -160,7 +160,7 @@ class Uploader:
         repo: str,
         stream: IO[bytes],
         expected: Descriptor | None,
-        session_url: httpx.URL | None = None,
+        session_url: str | None = None,
     ) -> Descriptor:
         """Upload ``stream`` to ``repo``, restarting the whole upload on transient failures."""
         algorithm = expected.digest.algorithm if expected is not None else "sha256"
@@ -193,7 +193,7 @@ class Uploader:
     def _send(
         self,
         repo: str,
-        url: httpx.URL,
+        url: str,
         stream: IO[bytes],
         expected: Descriptor | None,
         counter: _Counter,
@@ -204,7 +204,7 @@ class Uploader:
             headers = {"Content-Type": OCTET_STREAM, "Content-Length": str(expected.size)}
             response = self.session.send(
                 "PUT",
-                url.copy_merge_params({"digest": str(expected.digest)}),
+                with_query(url, {"digest": str(expected.digest)}),
                 what=f"blob {expected.digest} ({what})",
                 scopes=scopes,
                 headers=headers,
@@ -246,7 +246,7 @@ class Uploader:
         digest = counter.digest()
         response = self.session.send(
             "PUT",
-            url.copy_merge_params({"digest": str(digest)}),
+            with_query(url, {"digest": str(digest)}),
             what=f"blob {digest} ({what})",
             scopes=scopes,
             headers={"Content-Length": "0"},
@@ -255,7 +255,7 @@ class Uploader:
         )
         return self._finished(response, repo, digest)
 
-    def _finished(self, response: httpx.Response, repo: str, digest: Digest) -> Digest:
+    def _finished(self, response: Answer, repo: str, digest: Digest) -> Digest:
         if response.status_code not in (201, 204):
             raise status_error(
                 response,
@@ -271,7 +271,7 @@ class Uploader:
             )
         return digest
 
-    def _location(self, response: httpx.Response, repo: str, want: int) -> httpx.URL:
+    def _location(self, response: Answer, repo: str, want: int) -> str:
         if response.status_code != want:
             raise status_error(
                 response,
@@ -324,7 +324,7 @@ def _rewind(stream: IO[bytes], start: int | None) -> bool:
     return True
 
 
-def _cancel(session: Session, url: httpx.URL, repo: str) -> None:
+def _cancel(session: Session, url: str, repo: str) -> None:
     """Abandon an upload session (best effort: the registry purges forgotten ones anyway)."""
     scopes = (repository_scope(repo, "pull,push"),)
     with contextlib.suppress(Exception):
