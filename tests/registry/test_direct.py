@@ -356,6 +356,44 @@ print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-"
     assert done.stdout.splitlines() == [f"{OCI_MANIFEST} {digest} {layer.digest} True", "-"]
 
 
+def test_an_anonymous_push_never_loads_httpx(registry_plain: RegistryServer) -> None:
+    """Blob checks, upload sessions, the streamed upload and the manifest of an anonymous push
+    all go the direct path; the registry then serves exactly what was pushed."""
+    data, layer = blob(3_000_000)
+    probe = f"""
+import io, json, sys
+from boxwright.oci.descriptor import Descriptor
+from boxwright.transport.registry.client import RegistryClient
+layer = Descriptor.from_dict(json.loads({json.dumps(json.dumps(layer.to_dict()))}))
+with RegistryClient({registry_plain.host!r}, scheme="http") as client:
+    print(client.head_blob("direct/push", layer.digest))
+    print(client.upload_blob("direct/push", sys.stdin.buffer, layer) == layer)
+    raw = json.dumps(
+        {{"schemaVersion": 2, "mediaType": {OCI_MANIFEST!r}, "config": layer.to_dict(),
+          "layers": []}}
+    ).encode()
+    print(client.put_manifest("direct/push", "v1", raw, {OCI_MANIFEST!r}))
+    pushed = client.head_manifest("direct/push", "v1")
+    print(pushed.digest, client.head_blob("direct/push", layer.digest))
+print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=data,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    lines = done.stdout.decode().splitlines()
+    manifest = lines[2]
+    assert lines == ["None", "True", manifest, f"{manifest} {len(data)}", "-"]
+    with (
+        RegistryClient(registry_plain.host, scheme="http") as client,
+        client.get_blob("direct/push", layer) as stream,
+    ):
+        assert read_all(stream) == data
+
+
 def test_redirects_are_percent_encoded_and_a_non_http_one_goes_back_to_httpx(
     serve: Callable[[Server], str],
 ) -> None:
