@@ -285,18 +285,7 @@ class Session:
                     if content is not None and not isinstance(content, bytes):
                         return answer  # a streamed body cannot go again: the caller decides
                     answer.discard()
-        return self._send_httpx(method, url, what, scopes, headers, content)
-
-    def _send_httpx(
-        self,
-        method: str,
-        url: str,
-        what: str,
-        scopes: tuple[str, ...],
-        headers: Mapping[str, str] | None,
-        content: Body,
-    ) -> Answer:
-        """One try through httpx (auth flow, redirects, proxies)."""
+        # Through httpx: the auth flow, redirects it alone follows, proxies.
         from boxwright.transport.registry.auth import SCOPE_EXTENSION
 
         auth = self.auth
