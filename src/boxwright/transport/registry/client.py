@@ -110,8 +110,11 @@ class RegistryClient:
             not_found=not_found,
         )
 
-    def _get(self, path: str, what: str, scopes: tuple[str, ...], **kw: Any) -> Answer:
-        return self._session.send("GET", self._session.url(path), what=what, scopes=scopes, **kw)
+    def _request(
+        self, method: str, path: str, what: str, scopes: tuple[str, ...], **kw: Any
+    ) -> Answer:
+        """``method`` on ``path`` (``/v2/...``) of this registry; see :meth:`Session.send`."""
+        return self._session.send(method, self._session.url(path), what=what, scopes=scopes, **kw)
 
     # -- registry ----------------------------------------------------------------------------
 
@@ -122,7 +125,7 @@ class RegistryClient:
         registries that do not send it). Raises :class:`AuthenticationError` when the
         registry requires credentials that are missing or refused.
         """
-        response = self._get("/v2/", "the API endpoint /v2/", ())
+        response = self._request("GET", "/v2/", "the API endpoint /v2/", ())
         if response.status_code != 200:
             raise self._fail(response, "the API endpoint /v2/", None)
         version: str = response.headers.get(API_VERSION_HEADER, "")
@@ -146,7 +149,9 @@ class RegistryClient:
         what = f"manifest {repo}{_sep(ref)}{ref}"
         path = f"/v2/{repo}/manifests/{ref}"
         scopes = (repository_scope(repo, "pull"),)
-        response = self._get(path, what, scopes, headers={"Accept": ", ".join(sorted(accept))})
+        response = self._request(
+            "GET", path, what, scopes, headers={"Accept": ", ".join(sorted(accept))}
+        )
         if response.status_code != 200:
             raise self._fail(response, what, ImageNotFoundError)
         said = response.headers.get("docker-content-digest")
@@ -175,11 +180,11 @@ class RegistryClient:
         """What manifest ``ref`` is (media type, digest, size), or ``None`` when it does not
         exist; one request, no body. A registry that sends no digest costs one GET."""
         what = f"manifest {repo}{_sep(ref)}{ref}"
-        response = self._session.send(
+        response = self._request(
             "HEAD",
-            self._session.url(f"/v2/{repo}/manifests/{ref}"),
-            what=what,
-            scopes=(repository_scope(repo, "pull"),),
+            f"/v2/{repo}/manifests/{ref}",
+            what,
+            (repository_scope(repo, "pull"),),
             headers={"Accept": ", ".join(sorted(accept))},
         )
         if response.status_code == 404:
@@ -210,11 +215,11 @@ class RegistryClient:
             verify_bytes(raw, wanted)
             digest = wanted
         what = f"manifest {repo}{_sep(ref)}{ref}"
-        response = self._session.send(
+        response = self._request(
             "PUT",
-            self._session.url(f"/v2/{repo}/manifests/{ref}"),
-            what=what,
-            scopes=(repository_scope(repo, "pull,push"),),
+            f"/v2/{repo}/manifests/{ref}",
+            what,
+            (repository_scope(repo, "pull,push"),),
             headers={"Content-Type": media_type},
             content=raw,
         )
@@ -231,11 +236,11 @@ class RegistryClient:
     def delete_manifest(self, repo: str, digest: Digest) -> None:
         """Delete manifest ``digest`` (and with it every tag pointing at it)."""
         what = f"manifest {repo}@{digest}"
-        response = self._session.send(
+        response = self._request(
             "DELETE",
-            self._session.url(f"/v2/{repo}/manifests/{digest}"),
-            what=what,
-            scopes=(repository_scope(repo, "delete"),),
+            f"/v2/{repo}/manifests/{digest}",
+            what,
+            (repository_scope(repo, "delete"),),
         )
         if response.status_code in (200, 202, 204):
             response.close()
@@ -275,11 +280,11 @@ class RegistryClient:
     def head_blob(self, repo: str, digest: Digest) -> int | None:
         """The size of blob ``digest`` in ``repo``, or ``None`` when it is not there."""
         what = f"blob {digest} in {repo}"
-        response = self._session.send(
+        response = self._request(
             "HEAD",
-            self._session.url(f"/v2/{repo}/blobs/{digest}"),
-            what=what,
-            scopes=(repository_scope(repo, "pull"),),
+            f"/v2/{repo}/blobs/{digest}",
+            what,
+            (repository_scope(repo, "pull"),),
         )
         if response.status_code == 404:
             response.close()
@@ -365,7 +370,8 @@ class RegistryClient:
         not offer the referrers API (404)."""
         what = f"the referrers of {repo}@{digest}"
         params = {"artifactType": artifact_type} if artifact_type else None
-        response = self._get(
+        response = self._request(
+            "GET",
             f"/v2/{repo}/referrers/{digest}",
             what,
             (repository_scope(repo, "pull"),),
