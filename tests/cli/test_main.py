@@ -268,6 +268,158 @@ def test_help_imports_nothing_heavy() -> None:
     assert heavy & loaded == set()
 
 
+_NOT_FOR_HELP = frozenset(
+    {
+        "boxwright.copy.pipeline",
+        "boxwright.transport",
+        "boxwright.config.registries",
+        "concurrent.futures",
+        "hashlib",
+        "ssl",
+        "subprocess",
+        "tomllib",
+    }
+)
+"""What no command needs to print its help: the library's working modules, and the stdlib
+modules they bring (``boxwright copy --help`` once loaded the whole copy pipeline)."""
+
+
+def _modules_after(argv: list[str], *, cwd: Path | None = None) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``boxwright ARGV``."""
+    probe = (
+        "import sys\n"
+        "from boxwright.cli.main import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd
+    )
+    return set(done.stdout.split("\n")[-2].split())
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_command_help_imports_no_library_work(name: str) -> None:
+    loaded = _modules_after([name, "--help"])
+    assert f"{COMMANDS[name].target.partition(':')[0]}" in loaded
+    assert _NOT_FOR_HELP & loaded == set()
+
+
+def test_a_local_copy_imports_no_registry_client(tmp_path: Path) -> None:
+    """An oci: → oci: copy reads no registries.conf, auth file or certificate, so it loads
+    neither the registry client nor what it needs (TLS, sockets, TOML, subprocesses)."""
+    layout = tmp_path / "src"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+
+    def blob(data: bytes, media_type: str) -> str:
+        import hashlib
+
+        digest = hashlib.sha256(data).hexdigest()
+        (layout / "blobs" / "sha256" / digest).write_bytes(data)
+        return f'{{"mediaType":"{media_type}","digest":"sha256:{digest}","size":{len(data)}}}'
+
+    config = blob(
+        b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}',
+        "application/vnd.oci.image.config.v1+json",
+    )
+    manifest_type = "application/vnd.oci.image.manifest.v1+json"
+    manifest = blob(
+        f'{{"schemaVersion":2,"mediaType":"{manifest_type}","config":{config},"layers":[]}}'.encode(),
+        manifest_type,
+    )
+    (layout / "index.json").write_text(
+        f'{{"schemaVersion":2,"manifests":[{manifest[:-1]},'
+        '"annotations":{"org.opencontainers.image.ref.name":"a"}}]}'
+    )
+    loaded = _modules_after(["copy", "--quiet", f"oci:{layout}:a", f"oci:{tmp_path}/out:b"])
+    assert "boxwright.copy.pipeline" in loaded
+    assert (tmp_path / "out" / "index.json").is_file()
+    registry = {m for m in loaded if m.startswith("boxwright.transport.registry")}
+    assert registry == set()
+    assert {
+        "boxwright.config.registries",
+        "ssl",
+        "socket",
+        "tomllib",
+        "subprocess",
+    } & loaded == set()
+
+
+_EXIT_PROBE = """\
+import atexit, os, sys, threading, time
+class Teardown:
+    def __del__(self):
+        os.write(2, b"teardown\\n")
+keep = Teardown()  # collected only by the interpreter's teardown
+atexit.register(lambda: os.write(2, b"atexit\\n"))
+if os.environ.get("PROBE_THREAD"):
+    def late():
+        time.sleep(0.3)
+        open(os.environ["PROBE_THREAD"], "w").write("done")
+    threading.Thread(target=late).start()
+sys.argv = ["boxwright", *sys.argv[1:]]
+from boxwright.cli.main import main
+main()
+"""
+
+
+def _exit_probe(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+def test_a_successful_run_ends_without_the_interpreter_teardown() -> None:
+    """The process's own command line exits with os._exit once stdout and stderr are flushed
+    and the atexit handlers ran; the module teardown (10-25 ms) is skipped."""
+    done = _exit_probe("--version")
+    assert (done.returncode, done.stdout) == (0, f"boxwright {boxwright.__version__}\n")
+    assert done.stderr == "atexit\n"
+
+
+def test_a_failed_run_takes_the_ordinary_exit() -> None:
+    done = _exit_probe("inspect", "nosuchtransport:x")
+    assert done.returncode == 1
+    assert done.stderr.startswith("Error: ")
+    assert done.stderr.endswith("atexit\nteardown\n")
+
+
+def test_a_run_with_another_thread_alive_waits_for_it(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    done = _exit_probe("--version", PROBE_THREAD=str(marker))
+    assert done.returncode == 0
+    assert marker.read_text() == "done"
+    assert done.stderr == "atexit\nteardown\n"
+
+
+def test_a_profiled_run_takes_the_ordinary_exit() -> None:
+    """``python -m cProfile`` (or pyinstrument) reports after the program returns: a run
+    under a profiler must not end the process under it."""
+    probe = (
+        "import cProfile, sys\n"
+        "sys.argv = ['boxwright', '--version']\n"
+        "from boxwright.cli.main import main\n"
+        "profile = cProfile.Profile()\n"
+        "profile.enable()\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as e:\n"
+        "    profile.disable()\n"
+        "    print('profiled, exit', e.code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout == f"boxwright {boxwright.__version__}\nprofiled, exit 0\n"
+
+
 def test_main_module_is_the_same_group() -> None:
     import boxwright.__main__ as entry
 

@@ -146,7 +146,8 @@ def test_the_copy_path_imports_only_what_it_uses() -> None:
     config and schema 1 models, nor references and runtime specs."""
     probe = (
         "import sys\n"
-        "import boxwright.copy, boxwright.transport.oci_layout, boxwright.transport.reference\n"
+        "import boxwright.copy.pipeline, boxwright.transport.oci_layout\n"
+        "import boxwright.transport.reference\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

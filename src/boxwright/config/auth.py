@@ -31,15 +31,16 @@ import contextlib
 import json
 import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from boxwright.config import paths
 from boxwright.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import subprocess
 
 MAX_AUTH_FILE: Final = 4 << 20
 """Auth files are small; anything larger is refused rather than read into memory."""
@@ -130,6 +131,8 @@ HelperRunner = Callable[[Sequence[str], str], "subprocess.CompletedProcess[str]"
 
 
 def _run_helper_process(argv: Sequence[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    import subprocess  # only when a helper runs: it costs ~3 ms of every registry copy's start
+
     return subprocess.run(
         list(argv),
         input=stdin,
@@ -154,6 +157,8 @@ class CredentialHelper:
         self._runner = runner or _run_helper_process
 
     def _call(self, action: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        import subprocess
+
         try:
             return self._runner([self.program, action], stdin)
         except FileNotFoundError:
@@ -351,6 +356,8 @@ def write_auth_file(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as ``path`` atomically, mode 0600, parents created mode 0700."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     encoded = (json.dumps(data, indent="\t") + "\n").encode("utf-8")
+    import tempfile
+
     fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

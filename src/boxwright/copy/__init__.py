@@ -3,18 +3,27 @@
 :func:`copy_image` is the entry point; :class:`CopyOptions` says how, :class:`CopyResult`
 says what happened, and :class:`ProgressEvent` values report progress along the way. The
 steps are documented in :mod:`boxwright.copy.pipeline`.
+
+Names are re-exported lazily (PEP 562): ``boxwright copy --help``, or a caller that needs only
+the progress events, does not load the pipeline (its thread pool, blob mover and models).
 """
 
 from __future__ import annotations
 
-from boxwright.copy.pipeline import (
-    DEFAULT_PARALLEL,
-    CopiedImage,
-    CopyOptions,
-    CopyResult,
-    copy_image,
-)
-from boxwright.copy.progress import ProgressCallback, ProgressEvent
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_exports
+
+#: Public name → module that defines it.
+_EXPORTS: dict[str, str] = {
+    "DEFAULT_PARALLEL": "boxwright.copy.pipeline",
+    "CopiedImage": "boxwright.copy.pipeline",
+    "CopyOptions": "boxwright.copy.pipeline",
+    "CopyResult": "boxwright.copy.pipeline",
+    "ProgressCallback": "boxwright.copy.progress",
+    "ProgressEvent": "boxwright.copy.progress",
+    "copy_image": "boxwright.copy.pipeline",
+}
 
 __all__ = [
     "DEFAULT_PARALLEL",
@@ -25,3 +34,16 @@ __all__ = [
     "ProgressEvent",
     "copy_image",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+
+if TYPE_CHECKING:
+    from boxwright.copy.pipeline import (
+        DEFAULT_PARALLEL,
+        CopiedImage,
+        CopyOptions,
+        CopyResult,
+        copy_image,
+    )
+    from boxwright.copy.progress import ProgressCallback, ProgressEvent

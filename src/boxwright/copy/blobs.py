@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
@@ -107,7 +108,33 @@ class BlobCopier:
         to ``compress_plain`` when the destination asked for that (as containers/image's OCI
         destinations do). A blob already handled in this copy is not moved again.
         """
-        key = (descriptor.digest, target)
+        if target is None:
+            return self._once(descriptor.digest, None, lambda: self._copy_unchanged(descriptor))
+        return self._once(
+            descriptor.digest,
+            target,
+            lambda: (
+                self._reuse(descriptor, target, diff_id)
+                or self._recompress(descriptor, target, diff_id)
+            ),
+        )
+
+    def put_small(self, descriptor: Descriptor, data: bytes) -> bool:
+        """Store a small blob already read and verified (a config); False if it was present.
+
+        It may run on a worker thread beside the layers; a layer with the same digest (an odd
+        image, but a valid one) is then stored once, by whichever comes first.
+        """
+        return self._once(
+            descriptor.digest, None, lambda: self._put_small(descriptor, data)
+        ).transferred
+
+    def _once(
+        self, digest: Digest, target: str | None, work: Callable[[], BlobOutcome]
+    ) -> BlobOutcome:
+        """Run ``work`` for the blob ``digest`` (to ``target``) once; other callers wait for it
+        and share its outcome (or its error)."""
+        key = (digest, target)
         with self._lock:
             future = self._seen.get(key)
             owner = future is None
@@ -117,28 +144,22 @@ class BlobCopier:
         if not owner:
             return future.result()
         try:
-            if target is None:
-                outcome = self._copy_unchanged(descriptor)
-            else:
-                outcome = self._reuse(descriptor, target, diff_id) or self._recompress(
-                    descriptor, target, diff_id
-                )
+            outcome = work()
         except BaseException as error:
             future.set_exception(error)
             raise
         future.set_result(outcome)
         return outcome
 
-    def put_small(self, descriptor: Descriptor, data: bytes) -> bool:
-        """Store a small blob already read and verified (a config); False if it was present."""
+    # -- steps ------------------------------------------------------------------------------
+
+    def _put_small(self, descriptor: Descriptor, data: bytes) -> BlobOutcome:
         if self._dest.has_blob(descriptor):
             self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
-            return False
+            return BlobOutcome(descriptor, descriptor, None, transferred=False)
         self._dest.put_blob(io.BytesIO(data), descriptor)
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
-        return True
-
-    # -- steps ------------------------------------------------------------------------------
+        return BlobOutcome(descriptor, descriptor, None, transferred=True)
 
     def _copy_unchanged(self, descriptor: Descriptor) -> BlobOutcome:
         if self._dest.has_blob(descriptor):

@@ -10,7 +10,9 @@ The steps, in order, each a method of :class:`_Pipeline`:
    (``dest_compress``, the destination's required compression, zstd never in Docker schema 2);
 4. **blobs**, in parallel: skip what the destination has, else stream the verified source
    blob, recompressing when planned (the diff_id is checked as the uncompressed bytes pass);
-5. **config**, converted as containers/image does when Docker schema 2 becomes OCI;
+5. **config**, converted as containers/image does when Docker schema 2 becomes OCI: read
+   beside the layers, stored after them (or beside them for a registry,
+   ``config_with_layers``);
 6. **manifest**: the ORIGINAL raw bytes when nothing changed, so the digest is unchanged,
    else a converted manifest; then the index, rebuilt only when one of its images changed;
 7. **commit** the top manifest under the destination reference.
@@ -59,6 +61,9 @@ MAX_CONFIG_SIZE: Final = 4 << 20
 """Largest image config read into memory (containers/image's limit too)."""
 
 _MAX_INDEX_DEPTH: Final = 8
+
+_Stored = tuple[Descriptor, bool]
+"""A blob as stored, and whether it was transferred (False: the destination had it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,18 +463,14 @@ class _Pipeline:
             )
             for layer in manifest.layers
         ]
-        if config_bytes is None:
-            config_bytes = self._read_config(manifest.config)
-        diff_ids = self._diff_ids(manifest, config_bytes, plans)
-        outcomes = self._copy_layers(manifest.layers, plans, diff_ids)
-
-        config = manifest.config
-        if target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST:
-            from boxwright.oci.config import ImageConfig
-
-            converted = ImageConfig.parse(config_bytes).to_oci()
-            config_bytes, config = converted.raw, converted.descriptor(mt.OCI_CONFIG)
-        self._note(config.digest, self.blobs.put_small(config, config_bytes))
+        if any(plan is not None for plan in plans):
+            if config_bytes is None:
+                config_bytes = self._read_config(manifest.config)
+            diff_ids = self._diff_ids(manifest, config_bytes)
+        else:
+            diff_ids = [None] * len(plans)
+        convert = target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST
+        outcomes, config = self._copy_blobs(manifest, plans, diff_ids, config_bytes, convert)
 
         actual = [outcome.compression for outcome in outcomes]
         if target != manifest.media_type or any(c is not None for c in actual):
@@ -505,12 +506,8 @@ class _Pipeline:
             stream.close()
 
     @staticmethod
-    def _diff_ids(
-        manifest: ImageManifest, config_bytes: bytes, plans: Sequence[str | None]
-    ) -> list[Digest | None]:
-        """The diff_id of each layer to recompress, from the config (to check the new blob)."""
-        if all(plan is None for plan in plans):
-            return [None] * len(plans)
+    def _diff_ids(manifest: ImageManifest, config_bytes: bytes) -> list[Digest | None]:
+        """The diff_id of each layer, from the config (to check a recompressed blob)."""
         from boxwright.oci.config import ImageConfig
 
         diff_ids = ImageConfig.parse(config_bytes).diff_ids
@@ -521,32 +518,76 @@ class _Pipeline:
             )
         return list(diff_ids)
 
-    def _copy_layers(
+    def _store_config(self, manifest: ImageManifest, data: bytes, convert: bool) -> _Stored:
+        """Put the config blob (converted to OCI first when ``convert``); its descriptor and
+        whether it was transferred."""
+        descriptor = manifest.config
+        if convert:
+            from boxwright.oci.config import ImageConfig
+
+            converted = ImageConfig.parse(data).to_oci()
+            data, descriptor = converted.raw, converted.descriptor(mt.OCI_CONFIG)
+        return descriptor, self.blobs.put_small(descriptor, data)
+
+    def _copy_blobs(
         self,
-        layers: Sequence[Descriptor],
+        manifest: ImageManifest,
         plans: Sequence[str | None],
         diff_ids: Sequence[Digest | None],
-    ) -> list[BlobOutcome]:
-        """Move the layer blobs on the thread pool; results in layer order.
+        config_bytes: bytes | None,
+        convert: bool,
+    ) -> tuple[list[BlobOutcome], Descriptor]:
+        """Move the layer blobs on the thread pool, and the config; the layer outcomes in
+        layer order and the config as stored.
 
-        The largest blobs are started first: the copy takes at least as long as its largest
-        blob, so that one must never wait in the queue behind small ones.
+        The largest layer is started first: the copy takes at least as long as its largest
+        blob, so that one must never wait in the queue behind small ones. The config job goes
+        right after it, so its requests overlap with the layers instead of coming before or
+        after them: for a destination whose ``config_with_layers`` is true (a registry, where
+        each blob costs requests) the whole job, read and put; for the others only the read
+        from the source (when not in hand already), and the put once every layer is stored,
+        so a failed layer leaves no config behind. Every blob is stored when this returns
+        (the manifest, written next, names them all); the written and skipped blobs are
+        noted layers first, then the config.
         """
-        jobs = list(zip(layers, plans, diff_ids, strict=True))
+        jobs = list(zip(manifest.layers, plans, diff_ids, strict=True))
         biggest_first = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].size)
-        by_layer: dict[int, Future[BlobOutcome]] = {
-            i: self.pool.submit(self.blobs.copy, *jobs[i]) for i in biggest_first
-        }
+        overlap = bool(getattr(self.dest, "config_with_layers", False))
+
+        def read() -> bytes:
+            return self._read_config(manifest.config) if config_bytes is None else config_bytes
+
+        def read_and_store() -> _Stored:
+            return self._store_config(manifest, read(), convert)
+
+        submit = self.pool.submit
+        by_layer: dict[int, Future[BlobOutcome]] = {}
+        stored: Future[_Stored] | None = None
+        fetched: Future[bytes] | None = None
+        for i in [*biggest_first[:1], -1, *biggest_first[1:]]:  # -1: the config job
+            if i >= 0:
+                by_layer[i] = submit(self.blobs.copy, *jobs[i])
+            elif overlap:
+                stored = submit(read_and_store)
+            elif config_bytes is None:
+                fetched = submit(read)
         futures = [by_layer[i] for i in range(len(jobs))]
         try:
             outcomes = [future.result() for future in futures]
+            if stored is None:
+                data = fetched.result() if fetched is not None else read()
+                config, written = self._store_config(manifest, data, convert)
+            else:
+                config, written = stored.result()
         except BaseException:
-            for future in futures:
-                future.cancel()
+            for future in (*futures, stored, fetched):
+                if future is not None:
+                    future.cancel()
             raise
         for outcome in outcomes:
             self._note(outcome.stored.digest, outcome.transferred)
-        return outcomes
+        self._note(config.digest, written)
+        return outcomes, config
 
     def _note(self, digest: Digest, transferred: bool) -> None:
         if digest in self.written or digest in self.skipped:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
-from boxwright.oci.digest import Digest
 from boxwright.oci.readers import PassThroughReader
+
+if TYPE_CHECKING:
+    from boxwright.oci.digest import Digest
 
 #: Event kinds, in the order one blob goes through them.
 STARTED: Final = "started"

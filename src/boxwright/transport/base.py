@@ -53,6 +53,11 @@ class ImageDestination(Protocol):
     every manifest (children before the index that names them), then commits. Nothing is
     visible under the reference before :meth:`commit`; a destination that is closed without
     a commit leaves no trace of the image (blobs may stay, as unreferenced content).
+
+    Optional, looked up with ``getattr`` by the copy pipeline: ``current_manifest()`` (what
+    the reference names now, so an unchanged copy does nothing), ``blob_info_cache``, and
+    ``config_with_layers`` (true: put the config blob while the layers still move, from
+    another thread, instead of after them; for destinations where every blob costs requests).
     """
 
     @property

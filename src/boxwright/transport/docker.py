@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from boxwright.errors import (
     ImageNotFoundError,
@@ -343,6 +343,11 @@ class DockerDestination:
     def blob_info_cache(self) -> BlobInfoCache:
         """The cache of blob locations and digest pairs this destination uses."""
         return self._cache
+
+    config_with_layers: Final = True
+    """The copy pipeline puts the config blob while the layers are still moving: each blob
+    costs a few requests here, which then overlap with the layers instead of following them
+    (a copy that fails leaves an unreferenced config, as it may leave layers)."""
 
     def current_manifest(self) -> Descriptor | None:
         """What the reference names in the registry now (one HEAD), or None if nothing."""
