@@ -130,3 +130,19 @@ def history_of(store: Store, image: str) -> list[tuple[str, bool]]:
         (h.get("created_by", ""), bool(h.get("empty_layer", False)))
         for h in config_of(store, image)["history"]
     ]
+
+
+def runtime_helpers() -> Any:
+    """tests/runtime/runtime_helpers.py (its glibc rootfs for fakeroot), which is not on this
+    directory's import path."""
+    import importlib.util
+    import sys
+
+    if "runtime_helpers" not in sys.modules:
+        path = Path(__file__).parents[1] / "runtime" / "runtime_helpers.py"
+        spec = importlib.util.spec_from_file_location("runtime_helpers", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["runtime_helpers"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["runtime_helpers"]

@@ -12,10 +12,10 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-from executor_helpers import BASE, base_layout
+from executor_helpers import BASE, base_layout, runtime_helpers
 
 from boxwright.build.context import BuildOptions
 from boxwright.build.executor import build
@@ -64,22 +64,6 @@ def test_a_rootless_build_gives_the_root_build_digest(
     as_root, as_user_result = _as_root_and_user(_build, unprivileged_user, user_dir, base_layout)
     assert as_user_result == as_root
     assert as_root[2] == 0  # no working container left behind
-
-
-def _runtime_helpers() -> Any:
-    """tests/runtime/runtime_helpers.py (its glibc rootfs), which is not on this directory's
-    import path."""
-    import importlib.util
-    import sys
-
-    if "runtime_helpers" not in sys.modules:
-        path = Path(__file__).parents[1] / "runtime" / "runtime_helpers.py"
-        spec = importlib.util.spec_from_file_location("runtime_helpers", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["runtime_helpers"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["runtime_helpers"]
 
 
 # Stages a and b wait for each other's marker in a shared cache mount: the build succeeds
@@ -133,7 +117,7 @@ def test_rootless_stages_run_in_parallel_and_run_chown_reaches_the_layer(
     if fakeroot_tools() is None:
         pytest.skip("fakeroot is not installed")
     ctx = user_dir / "ctx"
-    _runtime_helpers().glibc_rootfs(ctx / "rootfs")
+    runtime_helpers().glibc_rootfs(ctx / "rootfs")
     (ctx / "Containerfile").write_text(
         PARALLEL.format(
             mount="--mount=type=cache,target=/sync,id=sync",

@@ -26,9 +26,7 @@ def _invoke(store: Store, *args: str, input: str | None = None) -> tuple[int, st
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_build_prints_steps_and_the_image_id(
-    bstore: Store, tmp_path: Path, capfd: pytest.CaptureFixture[str]
-) -> None:
+def test_build_prints_steps_and_the_image_id(bstore: Store, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nENV A=1\nRUN echo hi > /hi\n")
     code, out, _ = _invoke(bstore, "build", "-t", "localhost/cli:1", "--timestamp", "0", str(ctx))
     assert code == 0
@@ -48,13 +46,28 @@ def test_build_prints_steps_and_the_image_id(
     )
     assert code == 0 and out.splitlines() == [image.id]
 
-    loud = write_context(tmp_path / "loud", f"FROM {BASE}\nRUN echo from-the-run\n")
+
+def test_run_output_is_printed_as_podman_prints_it(
+    bstore: Store, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """RUN lines on stdout between the STEP lines (its stderr on stderr); -q keeps the stderr
+    lines only. Nothing reaches the process's own descriptors around click."""
+    script = "echo from-the-run; echo to-stderr >&2; printf 'no newline'"
+    loud = write_context(tmp_path / "loud", f"FROM {BASE}\nRUN {script}\nENV A=1\n")
     capfd.readouterr()
-    code, out, _ = _invoke(bstore, "build", "-q", "--no-cache", str(loud))
-    assert code == 0 and len(out.split()) == 1
-    assert "from-the-run" not in capfd.readouterr().out
-    code, out, _ = _invoke(bstore, "build", "--no-cache", str(loud))
-    assert "from-the-run" in capfd.readouterr().out
+    code, out, err = _invoke(bstore, "build", "--no-cache", str(loud))
+    assert code == 0
+    lines = out.splitlines()
+    run = lines.index(f"STEP 2/3: RUN {script}")
+    assert lines[run + 1 : run + 3] == ["from-the-run", "no newline"]
+    assert lines[run + 3].startswith("--> ") and lines[run + 4] == "STEP 3/3: ENV A=1"
+    assert err.splitlines() == ["to-stderr"]
+
+    code, out, err = _invoke(bstore, "build", "-q", "--no-cache", str(loud))
+    assert code == 0 and len(out.split()) == 1 and len(out.strip()) == 64
+    assert err.splitlines() == ["to-stderr"]
+    leaked = capfd.readouterr()
+    assert "from-the-run" not in leaked.out and "to-stderr" not in leaked.err
 
 
 def test_build_from_stdin_with_build_args_and_target(bstore: Store, tmp_path: Path) -> None:

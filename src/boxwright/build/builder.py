@@ -300,13 +300,16 @@ class Builder:
         network: Literal["host", "none"] = "host",
         terminal: bool = False,
         isolation: str = "native",
+        output: int | tuple[int, int] | None = None,
     ) -> int:
         """Run ``args`` in the container, as ``buildah run``; return its exit code.
 
         The command runs as given (the image's entrypoint is not prepended), with the
         pending config's environment, user and working directory unless ``env`` (``K=V``),
         ``user`` or ``workdir`` say otherwise; ``volumes`` are ``SRC:DST[:ro]`` binds. What
-        it changes stays in the container, so the next :meth:`commit` holds it. Raises
+        it changes stays in the container, so the next :meth:`commit` holds it. Its output
+        goes to the caller's stdout and stderr, or to ``output``: one file descriptor for
+        both, or a ``(stdout, stderr)`` pair (:attr:`RunOptions.output`). Raises
         :class:`~boxwright.errors.RunError` when the command cannot be started.
         """
         from boxwright.runtime.container import run_in_container
@@ -323,6 +326,7 @@ class Builder:
             volumes=tuple(Mount.parse(v) for v in volumes),
             network=network,
             terminal=terminal,
+            output=output,
         )
         return run_in_container(self.store, self._id, options, isolation)
 

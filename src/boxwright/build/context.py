@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _CHUNK = 1 << 20
 
 EventKind = Literal["step", "cache", "output", "commit", "warning"]
+OutputStream = Literal["stdout", "stderr"]
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,16 @@ class BuildEvent:
     ``kind`` is ``"step"`` (``text`` is podman's ``STEP n/m: INSTRUCTION`` line), ``"cache"``
     (the step was reused: ``text`` is ``--> Using cache <id>``), ``"commit"`` (a step's or the
     final image: ``text`` is ``--> <short id>``), ``"output"`` or ``"warning"``.
+
+    An ``"output"`` event is also one line a RUN step's process wrote (without its newline;
+    ``stream`` says on which of its streams), tagged with the stage and step running it.
     """
 
     kind: EventKind
     text: str
     stage: int = 0
     step: int = 0
+    stream: OutputStream = "stdout"
 
 
 @dataclass(frozen=True)
@@ -196,5 +201,6 @@ __all__ = [
     "BuildResult",
     "EventKind",
     "FileHashes",
+    "OutputStream",
     "content_hash",
 ]

@@ -202,6 +202,7 @@ _FORK_SAFE_IMPORTS = (
     "socket",
     "boxwright.build.files",
     "boxwright.build.builder",
+    "boxwright.build.runoutput",
     "boxwright.layer.apply",
     "boxwright.layer.generate",
     "boxwright.layer.overlay",

@@ -10,6 +10,11 @@
   secrets, at ``/run/secrets/<id>``, read-only); none of them ends up in the layer;
 * ``--network=host|none`` (``default`` is ``host``, as buildah's chroot isolation).
 
+With a build's ``on_event``, the command's stdout and stderr go through pipes
+(:mod:`boxwright.build.runoutput`): every line is an ``"output"`` event of the step, all of
+them delivered before a failure is raised; without one, the command writes to the caller's
+own stdout and stderr.
+
 A command that cannot run for a foreign ``--platform`` (no binfmt handler registered for the
 target architecture) fails with a :class:`BuildError` saying so, before anything runs.
 """
@@ -206,7 +211,16 @@ def run_instruction(
         extra_mounts=tuple(extra),
     )
     container = stage.container()
-    code = run_in_container(stage.store, container, options, stage.shared.options.isolation)
+    isolation = stage.shared.options.isolation
+    if stage.shared.options.on_event is None:  # straight to the caller's terminal
+        code = run_in_container(stage.store, container, options, isolation)
+    else:
+        from dataclasses import replace
+
+        from boxwright.build.runoutput import output_lines
+
+        with output_lines(stage.output) as fds:
+            code = run_in_container(stage.store, container, replace(options, output=fds), isolation)
     if code != 0:
         raise BuildError(
             f"{instruction.location.file}:{instruction.location.line}: "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
-from boxwright.build.context import BuildEvent
+from boxwright.build.context import BuildEvent, OutputStream
 from boxwright.errors import BoxwrightError, BuildError, UsageError
 from boxwright.store.images import now_rfc3339
 
@@ -89,6 +89,8 @@ class StageRun:
         self._arg_keys: list[str] = []
         self.location = ""
         """``file:line`` of the instruction running, for expansion errors."""
+        self.step = 0
+        """The global number of the step running (its RUN output events carry it)."""
 
     # -- the stage ------------------------------------------------------------------------------
 
@@ -109,8 +111,12 @@ class StageRun:
     def _emit(self, kind: str, text: str, step: int = 0) -> None:
         self.shared.emit(BuildEvent(kind, text, self.stage.index, step))  # type: ignore[arg-type]
 
+    def output(self, line: str, stream: OutputStream) -> None:
+        """Report one line a RUN of the current step wrote on ``stream``."""
+        self.shared.emit(BuildEvent("output", line, self.stage.index, self.step, stream))
+
     def _from(self) -> None:
-        step = self.shared.next_step()
+        step = self.step = self.shared.next_step()
         original = self.stage.from_instruction.original.strip()
         self._emit("step", f"STEP {step}/{self.shared.total_steps}: {original}", step)
         plan = self.plan
@@ -257,7 +263,7 @@ class StageRun:
 
     def _step(self, instruction: Instruction, count: bool = True) -> None:
         if count:
-            step = self.shared.next_step()
+            step = self.step = self.shared.next_step()
             text = instruction.original.strip()
             self._emit("step", f"STEP {step}/{self.shared.total_steps}: {text}", step)
         keyword = instruction.keyword

@@ -2,16 +2,16 @@
 
 A thin shell over :func:`boxwright.build.executor.build`: the flags become a
 :class:`~boxwright.build.context.BuildOptions`, each step is printed as podman prints it
-(``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), RUN output streams as the command
-writes it, and the last line is the image ID (the only line with ``--quiet``).
+(``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), each line a RUN writes is printed
+as it comes (on stdout, or stderr for the RUN's stderr; parallel stages never mix two lines),
+and the last line is the image ID (the only line on stdout with ``--quiet``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,24 +48,19 @@ def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
     return out
 
 
-@contextmanager
-def _silenced_fd1(quiet: bool) -> Iterator[None]:
-    """With ``--quiet``, RUN steps' output (written by their processes to file descriptor 1)
-    goes nowhere, as podman's; the image ID is printed afterwards."""
-    if not quiet:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
+def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
+    """How events are printed, as podman build prints them: every line on stdout, except what
+    a RUN wrote on its stderr, which goes to stderr. ``--quiet`` keeps only those stderr lines
+    (podman -q drops the step lines and the RUN's stdout, not its errors)."""
+
+    def show(event: BuildEvent) -> None:
+        if event.kind == "output" and event.stream == "stderr":
+            click.echo(event.text, err=True)
+        elif not quiet:
+            click.echo(event.text)
+            sys.stdout.flush()
+
+    return show
 
 
 @click.command(
@@ -129,12 +124,6 @@ def build_command(
     from boxwright.build.executor import build
     from boxwright.transport.options import TransportOptions
 
-    def show(event: BuildEvent) -> None:
-        if quiet:
-            return
-        click.echo(event.text)
-        sys.stdout.flush()
-
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
     registry_options = None if tls_verify is None else TransportOptions(tls_verify=tls_verify)
@@ -159,10 +148,9 @@ def build_command(
         quiet=quiet,
         secrets=_secrets(secrets),
         registry_options=registry_options,
-        on_event=show,
+        on_event=_shower(quiet),
     )
-    with _silenced_fd1(quiet):
-        result = build(options)
+    result = build(options)
     if push:
         from boxwright.store.pullpush import push as push_image
 

@@ -540,6 +540,28 @@ def _relay(master: int) -> None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
 
 
+def _adopt_output(output: tuple[int, int] | None, keep: set[int]) -> None:
+    """In the keeper: make ``output`` its (and so the container's) stdout and stderr, then
+    close every other descriptor but ``keep``.
+
+    The keeper never execs, so without this it would hold what the caller's other threads had
+    open when it forked (another RUN's output pipe, whose reader would then wait for this
+    run's end); runc closes them the same way, and the container inherits only its stdio.
+    """
+    if output is not None:
+        copies = [os.dup(fd) for fd in output]  # above 2: dup2 below cannot clobber a source
+        os.dup2(copies[0], 1)
+        os.dup2(copies[1], 2)
+        for fd in copies:
+            os.close(fd)
+    keep = keep | {0, 1, 2}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
     while True:
@@ -554,9 +576,15 @@ class NativeRunner:
 
     name = "native"
 
-    def run(self, spec: dict[str, Any]) -> int:
-        """Run the spec's process to its end and return its exit code (128+N for signal N)."""
+    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+        """Run the spec's process to its end and return its exit code (128+N for signal N).
+
+        ``output`` (``(stdout, stderr)`` descriptors) receives the process's output instead of
+        the caller's streams; a terminal spec ignores it.
+        """
         plan = _plan(spec)
+        if plan.terminal:
+            output = None
         if plan.new_network:
             import socket  # noqa: F401 - loopback_up needs it in the keeper, after the fork
         master = slave = None
@@ -580,6 +608,12 @@ class NativeRunner:
                 os.close(master)
             os.close(to_parent[0])
             os.close(to_child[1])
+            keep = {report_w, to_child[0], to_parent[1], *([slave] if slave is not None else [])}
+            try:
+                _adopt_output(output, keep)
+            except OSError as failure:
+                _Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
+                os._exit(125)
             _keeper(plan, _Report(report_w), (to_child[0], to_parent[1]), slave)
             os._exit(125)
         os.close(report_w)

@@ -4,7 +4,8 @@ The runtime is ``$BOXWRIGHT_OCI_RUNTIME`` (a name or a path) when set, else the 
 ``runc`` and ``crun`` found on ``PATH`` (runc first: Debian 12's crun refuses hosts with the
 hybrid cgroup layout). The bundle (``config.json`` whose ``root.path`` is the rootfs itself)
 and the runtime's state directory live in a private temporary directory removed afterwards.
-``runc run`` runs in the foreground: the container inherits the caller's standard streams,
+``runc run`` runs in the foreground: the container inherits the standard streams runc is
+started with (the caller's, or the ``output`` descriptors a build's RUN reads lines from),
 the caller's signals are passed to the runtime (which forwards them), and its exit status is
 the container's. runc refuses supplementary groups in a rootless container, so an unprivileged
 caller's spec loses ``additionalGids`` here (the native runner keeps them).
@@ -73,8 +74,15 @@ class OCIRunner:
     def __init__(self, runtime: str | None = None) -> None:
         self.runtime = find_oci_runtime(runtime)
 
-    def run(self, spec: dict[str, Any]) -> int:
-        """Run the spec's process to its end and return its exit code (128+N for signal N)."""
+    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+        """Run the spec's process to its end and return its exit code (128+N for signal N).
+
+        ``output`` (``(stdout, stderr)`` descriptors) receives the process's output, and the
+        runtime's own messages, instead of the caller's streams; a terminal spec ignores it.
+        """
+        if spec["process"].get("terminal"):
+            output = None
+        stdout, stderr = output if output is not None else (None, None)
         root = spec["root"]["path"]
         if not os.path.isabs(root) or not os.path.isdir(root):
             raise RunError(f"rootfs {root} is not an absolute path to a directory")
@@ -94,7 +102,7 @@ class OCIRunner:
             if os.geteuid() != 0 and os.path.basename(self.runtime) == "runc":
                 args[1:1] = ["--rootless", "true"]
             try:
-                process = subprocess.Popen(args, close_fds=True)
+                process = subprocess.Popen(args, close_fds=True, stdout=stdout, stderr=stderr)
             except OSError as error:
                 raise RunError(f"cannot start {self.runtime}: {error.strerror}", 125) from error
             with _forwarding(process.pid):

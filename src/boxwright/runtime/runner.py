@@ -35,8 +35,9 @@ class Runner(Protocol):
 
     name: str
 
-    def run(self, spec: dict[str, Any]) -> int:
-        """Run it and return its exit code (128+N when killed by signal N)."""
+    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+        """Run it and return its exit code (128+N when killed by signal N); ``output`` is the
+        ``(stdout, stderr)`` descriptors the process writes to instead of the caller's."""
         ...
 
 
@@ -125,7 +126,8 @@ def run_in_rootfs(
 ) -> int:
     """Run ``options``' command (else the image's) in ``rootfs``; return its exit code.
 
-    Changes the process makes to the rootfs stay there. Raises
+    Changes the process makes to the rootfs stay there. Its output goes to
+    ``options.output`` when set, else to the caller's stdout and stderr. Raises
     :class:`~boxwright.errors.RunError` when the container cannot be started (with podman's
     exit code in ``exit_code``) and :class:`UsageError` for bad options.
     """
@@ -159,8 +161,9 @@ def run_in_rootfs(
             rootless=id_map is not None,
             id_map=id_map,
         )
+        output = options.output_fds()
         with mount_points(rootfs, spec):
-            return runner.run(spec)
+            return runner.run(spec, output=output)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -151,6 +151,22 @@ class RunOptions:
     """Mount the rootfs read-only."""
     extra_mounts: tuple[dict[str, Any], ...] = field(default=())
     """Runtime-spec mount objects appended after the volumes (``/etc/hosts`` and the like)."""
+    output: int | tuple[int, int] | None = None
+    """Where the process writes instead of the caller's standard streams: one file descriptor
+    for both stdout and stderr, or a ``(stdout, stderr)`` pair. The descriptors stay the
+    caller's (it closes them). ``None`` inherits the caller's; ignored with ``terminal``."""
+
+    def output_fds(self) -> tuple[int, int] | None:
+        """``output`` as a ``(stdout, stderr)`` pair; ``None`` when inherited (or a terminal)."""
+        if self.output is None or self.terminal:
+            return None
+        pair = (self.output, self.output) if isinstance(self.output, int) else self.output
+        for fd in pair:
+            try:
+                os.fstat(fd)
+            except (OSError, TypeError, ValueError, OverflowError):
+                raise UsageError(f"run output: {fd!r} is not an open file descriptor") from None
+        return pair
 
 
 def _set_env(env: list[str], entry: str) -> None:
