@@ -146,3 +146,14 @@ def runtime_helpers() -> Any:
         sys.modules["runtime_helpers"] = module
         spec.loader.exec_module(module)
     return sys.modules["runtime_helpers"]
+
+
+def glibc_context(ctx: Path) -> Path:
+    """A build context ``ctx`` holding ``rootfs/``, a glibc root file system whose programs
+    fakeroot can serve (skips when fakeroot is not installed); returns ``ctx``."""
+    from boxwright.runtime.ownership import fakeroot_tools
+
+    if fakeroot_tools() is None:
+        pytest.skip("fakeroot is not installed")
+    runtime_helpers().glibc_rootfs(ctx / "rootfs")
+    return ctx

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from executor_helpers import BASE, base_layout, runtime_helpers
+from executor_helpers import BASE, base_layout, glibc_context
 
 from boxwright.build.context import BuildOptions
 from boxwright.build.executor import build
@@ -112,12 +112,7 @@ def _build_tree(root: str, context: str, layout: str) -> dict[str, tuple[int, in
 def test_rootless_stages_run_in_parallel_and_run_chown_reaches_the_layer(
     unprivileged_user: User, user_dir: Path, base_layout: Path
 ) -> None:
-    from boxwright.runtime.ownership import fakeroot_tools
-
-    if fakeroot_tools() is None:
-        pytest.skip("fakeroot is not installed")
-    ctx = user_dir / "ctx"
-    runtime_helpers().glibc_rootfs(ctx / "rootfs")
+    ctx = glibc_context(user_dir / "ctx")
     (ctx / "Containerfile").write_text(
         PARALLEL.format(
             mount="--mount=type=cache,target=/sync,id=sync",

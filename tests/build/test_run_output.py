@@ -16,7 +16,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, run_build, runtime_helpers, write_context
+from executor_helpers import (
+    BASE,
+    base_layout,
+    bstore,
+    glibc_context,
+    run_build,
+    write_context,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,12 +162,7 @@ def test_an_unprivileged_build_reports_the_same_output(
 def test_output_of_a_step_run_under_fakeroot(
     unprivileged_user: User, user_dir: Path, base_layout: Path
 ) -> None:
-    from boxwright.runtime.ownership import fakeroot_tools
-
-    if fakeroot_tools() is None:
-        pytest.skip("fakeroot is not installed")
-    ctx = user_dir / "ctx"
-    runtime_helpers().glibc_rootfs(ctx / "rootfs")
+    ctx = glibc_context(user_dir / "ctx")
     (ctx / "Containerfile").write_text(
         "FROM scratch\nCOPY rootfs/ /\n"
         "RUN touch /f && chown 1000:1000 /f && stat -c '%u:%g' /f && id -u >&2 && printf end\n"

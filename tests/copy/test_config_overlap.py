@@ -13,7 +13,7 @@ from typing import IO, Any
 import pytest
 from copy_helpers import LayoutWriter
 
-from boxwright.copy import copy_image
+from boxwright.copy import CopyResult, copy_image
 from boxwright.errors import DigestMismatchError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.transport.base import ImageDestination, ImageSource
@@ -73,15 +73,22 @@ class OverlappingDestination(RecordingDestination):
         return super().put_blob(stream, descriptor)
 
 
-def test_the_config_is_put_beside_the_layers_when_the_destination_asks(tmp_path: Path) -> None:
+def _copy_into(
+    kind: type[RecordingDestination], tmp_path: Path
+) -> tuple[RecordingDestination, CopyResult, str, str]:
+    """Copy the test image into an ``oci:`` layout wrapped in ``kind``; the destination,
+    the result, and the layer's and config's digests."""
     layer, config = _layout(tmp_path / "src")
-    dest = OverlappingDestination(
-        parse_transport_reference(f"oci:{tmp_path / 'out'}:x").open_destination(), config
-    )
+    dest = kind(parse_transport_reference(f"oci:{tmp_path / 'out'}:x").open_destination(), config)
     try:
         result = copy_image(f"oci:{tmp_path / 'src'}:img", dest)
     finally:
         dest.close()
+    return dest, result, layer, config
+
+
+def test_the_config_is_put_beside_the_layers_when_the_destination_asks(tmp_path: Path) -> None:
+    dest, result, layer, config = _copy_into(OverlappingDestination, tmp_path)
     assert dest.layer_saw_config is True
     assert [str(d) for d in result.blobs_written] == [layer, config]
     assert sorted(dest.events) == sorted(
@@ -92,14 +99,7 @@ def test_the_config_is_put_beside_the_layers_when_the_destination_asks(tmp_path:
 
 
 def test_the_config_follows_every_layer_otherwise(tmp_path: Path) -> None:
-    layer, config = _layout(tmp_path / "src")
-    dest = RecordingDestination(
-        parse_transport_reference(f"oci:{tmp_path / 'out'}:x").open_destination(), config
-    )
-    try:
-        result = copy_image(f"oci:{tmp_path / 'src'}:img", dest)
-    finally:
-        dest.close()
+    dest, result, layer, config = _copy_into(RecordingDestination, tmp_path)
     assert dest.events == [("start", layer), ("end", layer), ("start", config), ("end", config)]
     assert [str(d) for d in result.blobs_written] == [layer, config]
 
