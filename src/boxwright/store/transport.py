@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -83,21 +83,10 @@ class StoreDestination:
     def name(self) -> str:
         return self._name
 
-    @property
-    def supported_manifest_types(self) -> Sequence[str]:
-        return (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
-
-    @property
-    def supports_index(self) -> bool:
-        return False
-
-    @property
-    def required_compression(self) -> str | None:
-        return None
-
-    @property
-    def desired_compression(self) -> str | None:
-        return None
+    supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
+    supports_index: Final[bool] = False
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = None
 
     def current_manifest(self) -> Descriptor | None:
         """What the destination name names now (so a repeated pull does nothing), or None."""

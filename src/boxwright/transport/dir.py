@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -143,21 +143,15 @@ class DirDestination:
     def name(self) -> str:
         return self._name
 
-    @property
-    def supported_manifest_types(self) -> Sequence[str]:
-        return (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.OCI_INDEX, mt.DOCKER_LIST)
-
-    @property
-    def supports_index(self) -> bool:
-        return True
-
-    @property
-    def required_compression(self) -> str | None:
-        return None
-
-    @property
-    def desired_compression(self) -> str | None:
-        return None
+    supported_manifest_types: Final[Sequence[str]] = (
+        mt.OCI_MANIFEST,
+        mt.DOCKER_MANIFEST,
+        mt.OCI_INDEX,
+        mt.DOCKER_LIST,
+    )
+    supports_index: Final[bool] = True
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = None
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         path = self._blobs.path_for(descriptor.digest)

@@ -323,21 +323,10 @@ class DockerDestination:
                 self._client = make_client(self.endpoint, self.options)
             return self._client
 
-    @property
-    def supported_manifest_types(self) -> Sequence[str]:
-        return SUPPORTED_MANIFEST_TYPES
-
-    @property
-    def supports_index(self) -> bool:
-        return True
-
-    @property
-    def required_compression(self) -> str | None:
-        return None
-
-    @property
-    def desired_compression(self) -> str | None:
-        return "gzip"
+    supported_manifest_types: Final[Sequence[str]] = SUPPORTED_MANIFEST_TYPES
+    supports_index: Final[bool] = True
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = "gzip"
 
     @property
     def blob_info_cache(self) -> BlobInfoCache:

@@ -34,7 +34,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Final
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -339,21 +339,10 @@ class DockerArchiveDestination:
     def name(self) -> str:
         return self._name
 
-    @property
-    def supported_manifest_types(self) -> Sequence[str]:
-        return (mt.DOCKER_MANIFEST,)
-
-    @property
-    def supports_index(self) -> bool:
-        return False
-
-    @property
-    def required_compression(self) -> str | None:
-        return "none"
-
-    @property
-    def desired_compression(self) -> str | None:
-        return None
+    supported_manifest_types: Final[Sequence[str]] = (mt.DOCKER_MANIFEST,)
+    supports_index: Final[bool] = False
+    required_compression: Final[str | None] = "none"
+    desired_compression: Final[str | None] = None
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         try:

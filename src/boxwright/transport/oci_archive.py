@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import TransportError
 from boxwright.oci.descriptor import Descriptor
@@ -118,17 +118,9 @@ class OCIArchiveDestination:
     def supported_manifest_types(self) -> Sequence[str]:
         return self._layout.supported_manifest_types
 
-    @property
-    def supports_index(self) -> bool:
-        return True
-
-    @property
-    def required_compression(self) -> str | None:
-        return None
-
-    @property
-    def desired_compression(self) -> str | None:
-        return "gzip"
+    supports_index: Final[bool] = True
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = "gzip"
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self._layout.has_blob(descriptor)

@@ -28,7 +28,7 @@ import fcntl
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Final, Protocol
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -339,21 +339,10 @@ class OCILayoutDestination:
     def name(self) -> str:
         return self._name
 
-    @property
-    def supported_manifest_types(self) -> Sequence[str]:
-        return (mt.OCI_MANIFEST, mt.OCI_INDEX)
-
-    @property
-    def supports_index(self) -> bool:
-        return True
-
-    @property
-    def required_compression(self) -> str | None:
-        return None
-
-    @property
-    def desired_compression(self) -> str | None:
-        return "gzip"
+    supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.OCI_INDEX)
+    supports_index: Final[bool] = True
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = "gzip"
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         path = self._blobs.path_for(descriptor.digest)
