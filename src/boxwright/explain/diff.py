@@ -558,19 +558,12 @@ def _content_digests(
 
 
 def _open(ref: str | Image, platform: Platform | str | None, stack: ExitStack) -> tuple[Image, str]:
-    from boxwright.transport.image import Image, open_image
+    from boxwright.transport.image import open_named_image
 
-    if isinstance(ref, Image):
-        return ref, ref.source.name
-    from boxwright.transport.reference import parse_transport_reference
-
-    if isinstance(platform, str):
-        from boxwright.oci.platform import Platform
-
-        platform = Platform.parse(platform)
-    source = parse_transport_reference(ref).open_source()
-    stack.callback(source.close)
-    return open_image(source, platform), ref
+    image, source = open_named_image(ref, platform)
+    if source is not None:
+        stack.callback(source.close)
+    return image, ref if isinstance(ref, str) else image.source.name
 
 
 def diff_images(

@@ -207,6 +207,29 @@ def open_image(
     )
 
 
+def open_named_image(
+    ref: str | Image, platform: Platform | str | None = None
+) -> tuple[Image, ImageSource | None]:
+    """The image a reference string names (for ``platform``, a :class:`Platform` or its
+    ``os/arch[/variant]`` text), or ``ref`` itself when it is an open :class:`Image`.
+
+    Returns the image and the source the caller must close (None for an image given open);
+    nothing is left open when this raises.
+    """
+    if isinstance(ref, Image):
+        return ref, None
+    from boxwright.transport.reference import parse_transport_reference
+
+    if isinstance(platform, str):
+        platform = Platform.parse(platform)
+    source = parse_transport_reference(ref).open_source()
+    try:
+        return open_image(source, platform), source
+    except BaseException:
+        source.close()
+        raise
+
+
 def _open_threaded(
     image: Image, index: int, after: LayerReader | None
 ) -> tuple[IO[bytes], LayerReader]:
@@ -250,4 +273,4 @@ def layer_tars(jobs: Sequence[tuple[Image, int]]) -> Generator[IO[bytes], None, 
             blob.close()
 
 
-__all__ = ["Image", "layer_tars", "open_image"]
+__all__ = ["Image", "layer_tars", "open_image", "open_named_image"]

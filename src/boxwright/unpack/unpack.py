@@ -89,23 +89,10 @@ def _prepare_state_dir(state_dir: Path) -> None:
 
 def _open(ref: str | Image, platform: Platform | str | None) -> tuple[Image, str, Any]:
     """The image, the reference string to record, and the source to close (or None)."""
-    from boxwright.transport.image import open_image
+    from boxwright.transport.image import open_named_image
 
-    if not isinstance(ref, str):
-        return ref, _absolute_reference(ref.source.name), None
-    from boxwright.transport.reference import parse_transport_reference
-
-    if isinstance(platform, str):
-        from boxwright.oci.platform import Platform
-
-        platform = Platform.parse(platform)
-    source = parse_transport_reference(ref).open_source()
-    try:
-        image = open_image(source, platform)
-    except BaseException:
-        source.close()
-        raise
-    return image, _absolute_reference(ref), source
+    image, source = open_named_image(ref, platform)
+    return image, _absolute_reference(ref if isinstance(ref, str) else ref.source.name), source
 
 
 def _absolute_reference(ref: str) -> str:
