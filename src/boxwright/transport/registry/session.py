@@ -183,7 +183,10 @@ class Session:
     def _probe_scheme(self) -> str:
         url = f"https://{self.host}/v2/"
         try:
-            self._attempt("GET", url, "the API endpoint /v2/", (), None, None).close()
+            if self._direct is None:
+                self._client.get(url).close()
+            elif answer := self._direct.request("GET", url, authorization=lambda: None):
+                answer.discard()  # any answer (a 401 too) says the registry speaks TLS
         except network_failures():
             return "http"
         return "https"
