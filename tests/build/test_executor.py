@@ -284,8 +284,20 @@ COPY --from=a /a /a
 COPY --from=b /b /b
 """
     ctx = write_context(tmp_path / "ctx", text)
-    result = run_build(bstore, ctx)
+    events: list[BuildEvent] = []
+    result = run_build(bstore, ctx, events)
     assert sorted(tree_of(bstore, result.image_id)) == ["a", "b"]
+    # Steps are numbered in file order, as podman numbers them, however the stages interleave.
+    steps = sorted((e.step, e.stage, e.text.split(":")[0]) for e in events if e.kind == "step")
+    assert steps == [
+        (1, 0, "STEP 1/7"),
+        (2, 0, "STEP 2/7"),
+        (3, 1, "STEP 3/7"),
+        (4, 1, "STEP 4/7"),
+        (5, 2, "STEP 5/7"),
+        (6, 2, "STEP 6/7"),
+        (7, 2, "STEP 7/7"),
+    ]
 
 
 def test_run_mounts_bind_cache_tmpfs_leave_no_trace(bstore: Store, tmp_path: Path) -> None:

@@ -60,19 +60,15 @@ class BuildShared:
     failures: list[BaseException] = field(default_factory=list)
 
     cache_hits: int = 0
-    step_counter: int = 0
+    steps_before: dict[int, int] = field(default_factory=dict)
+    """Stage index -> how many steps the stages before it (in file order) have: podman
+    numbers steps in file order, so a stage's numbers do not depend on when it runs."""
 
     def emit(self, event: BuildEvent) -> None:
         """Report ``event`` to the caller (serialized: stages may run on threads)."""
         if self.options.on_event is not None:
             with self.lock:
                 self.options.on_event(event)
-
-    def next_step(self) -> int:
-        """The next global step number (podman numbers steps across stages)."""
-        with self.lock:
-            self.step_counter += 1
-            return self.step_counter
 
 
 def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
@@ -118,7 +114,11 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     target = Platform.parse(options.platform) if options.platform else host
     scope = global_args(cf, options.build_args, platform_args(target, host))
     plans = plan_stages(cf, scope, options.target)
-    total = sum(1 + len(p.stage.instructions) for p in plans)
+    steps_before: dict[int, int] = {}
+    total = 0
+    for p in plans:
+        steps_before[p.stage.index] = total
+        total += 1 + len(p.stage.instructions)
     shared = BuildShared(
         options=options,
         store=store,
@@ -128,6 +128,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         scope=scope,
         timestamp=options.effective_timestamp(),
         total_steps=total,
+        steps_before=steps_before,
         lock=threading.Lock(),
         stage_images={},
         final_index=plans[-1].stage.index,

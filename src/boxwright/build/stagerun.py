@@ -89,7 +89,7 @@ class StageRun:
         self._arg_keys: list[str] = []
         self.location = ""
         """``file:line`` of the instruction running, for expansion errors."""
-        self.step = 0
+        self.step = shared.steps_before.get(plan.stage.index, 0)
         """The global number of the step running (its RUN output events carry it)."""
 
     # -- the stage ------------------------------------------------------------------------------
@@ -116,7 +116,8 @@ class StageRun:
         self.shared.emit(BuildEvent("output", line, self.stage.index, self.step, stream))
 
     def _from(self) -> None:
-        step = self.step = self.shared.next_step()
+        self.step += 1
+        step = self.step
         original = self.stage.from_instruction.original.strip()
         self._emit("step", f"STEP {step}/{self.shared.total_steps}: {original}", step)
         plan = self.plan
@@ -263,7 +264,8 @@ class StageRun:
 
     def _step(self, instruction: Instruction, count: bool = True) -> None:
         if count:
-            step = self.step = self.shared.next_step()
+            self.step += 1
+            step = self.step
             text = instruction.original.strip()
             self._emit("step", f"STEP {step}/{self.shared.total_steps}: {text}", step)
         keyword = instruction.keyword
