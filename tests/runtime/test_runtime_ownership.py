@@ -74,3 +74,55 @@ def test_single_id_user_keeps_ownership_through_fakeroot(
         members = _members(work / "store", "owned:1")
         check_layer(members)
         shutil.rmtree(rootfs)
+
+
+def _static_chown(work: Path, rootfs: Path) -> tuple[int, str, str]:
+    """As the user: a chown step in a rootfs of static programs; its exit code, its stderr,
+    and what ``boxwright.runtime`` logged (also from the namespaced child the run happens in,
+    which inherits the file handler)."""
+    import logging
+    import os
+
+    step_errors, logged = work / "step-stderr", work / "logged"
+    handler = logging.FileHandler(logged)
+    logger = logging.getLogger("boxwright.runtime")
+    logger.addHandler(handler)
+    try:
+        store = Store(work / "store")
+        with Builder.from_image(None, store=store) as builder:
+            builder.copy([str(rootfs)], "/")
+            fd = os.open(step_errors, os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                code = builder.run(["/bin/sh", "-c", "touch /f && chown 1000:1000 /f"], output=fd)
+            finally:
+                os.close(fd)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    return code, step_errors.read_text(), logged.read_text()
+
+
+def test_static_programs_in_a_single_id_namespace_get_a_clear_warning(
+    unprivileged_user: User,
+) -> None:
+    """fakeroot's preload cannot reach static programs (busybox-static here): the chown fails
+    inside, as it would without fakeroot, and one warning says why, instead of the owner
+    being dropped silently."""
+    if not Path("/bin/busybox").exists():
+        pytest.skip("busybox-static is not installed")
+    with owned_dir(unprivileged_user) as work:
+        rootfs = work / "rootfs"
+        (rootfs / "bin").mkdir(parents=True)
+        shutil.copy2("/bin/busybox", rootfs / "bin" / "busybox")
+        for name in ("sh", "touch", "chown"):
+            (rootfs / "bin" / name).symlink_to("busybox")
+        chown_tree(work, unprivileged_user)
+        preload_boxwright()
+        code, stderr, logged = as_user(unprivileged_user, _static_chown, work, rootfs)
+    assert code == 1
+    assert "chown" in stderr and "/f" in stderr
+    why = "the rootfs has no glibc loader" if fakeroot_tools() else "fakeroot is not installed"
+    assert [line for line in logged.splitlines() if "ownership" in line] == [
+        f"this run's user namespace maps only ID 0 and {why}: ownership changes (chown, USER) "
+        "cannot be kept and fail inside"
+    ]
