@@ -127,6 +127,20 @@ def test_step_keys_change_with_each_input() -> None:
     assert len({base, *others}) == 6
 
 
+def test_link_keys_change_with_their_inputs_only() -> None:
+    from boxwright.build.cache import link_key
+
+    base = link_key("COPY\0link\0/d/", "c", ["timestamp=0"])
+    assert base == link_key("COPY\0link\0/d/", "c", ["timestamp=0"])
+    others = {
+        link_key("COPY\0link\0/e/", "c", ["timestamp=0"]),
+        link_key("COPY\0link\0/d/", "d", ["timestamp=0"]),
+        link_key("COPY\0link\0/d/", "c", ["timestamp=None"]),
+        step_key(None, [], "COPY\0link\0/d/", {}, "c", ["timestamp=0"]),
+    }
+    assert base.startswith("sha256:") and base not in others and len(others) == 4
+
+
 @pytest.fixture(scope="module")
 def cache_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """Debian's docker-registry over plain HTTP (tests/registry's helpers)."""
@@ -207,3 +221,35 @@ def test_build_push_sends_every_tag_to_its_registry(
     )
     pushed = result.stderr.split(f"Pushed {name}@", 1)[1].split()[0]
     assert json.loads(seen.stdout)["Digest"] == pushed == str(stored.manifest)
+
+
+def test_a_registry_serves_a_linked_layer_under_a_changed_base_step(
+    tmp_path: Path, base_layout: Path, cache_registry: Any
+) -> None:
+    """``--cache-to`` pushes a linked step's one-layer carrier under its parent-independent
+    key; a second machine whose RUN before it differs pulls that layer (and nothing of the
+    first machine's RUN) and stacks the same blob on its own parent."""
+    from boxwright.store.pullpush import pull
+    from boxwright.transport.options import TransportOptions
+
+    repo = f"{cache_registry.host}/{cache_registry.repo('linked')}"
+    plain = TransportOptions(tls_verify=False, use_blob_info_cache=False)
+    steps = f"FROM {BASE}\nRUN echo {{n}} > /n\nCOPY --link one.txt /srv/one.txt\n"
+    stores = []
+    for name in ("ci-one", "ci-two"):
+        store = Store(tmp_path / name)
+        pull(f"oci:{base_layout}:1", store=store, name=BASE)
+        stores.append(store)
+    ctx = write_context(tmp_path / "ctx", steps.format(n=1), {"one.txt": "1\n"})
+    first = run_build(stores[0], ctx, cache_to=repo, registry_options=plain, timestamp=0)
+    (ctx / "Containerfile").write_text(steps.format(n=2))
+    events: list[BuildEvent] = []
+    second = run_build(
+        stores[1], ctx, events, cache_from=(repo,), registry_options=plain, timestamp=0
+    )
+    assert _cache_lines(events) == [3]
+    assert any(e.text.endswith("(linked layer)") for e in events if e.kind == "cache")
+    one, two = stores[0].images.get(first.image_id), stores[1].images.get(second.image_id)
+    assert two.layers[2] == one.layers[2] and two.diff_ids[2] == one.diff_ids[2]
+    assert two.layers[1] != one.layers[1]
+    assert not stores[1].blobs.has(one.layers[1])  # the first machine's RUN layer stayed away

@@ -8,6 +8,16 @@ expansion, the build args it uses, and the content hash of the files it copies
 store, so ``prune`` keeps them (it removes only what no image record references) and
 ``rmi`` of an intermediate image makes its entry stale, which a lookup skips.
 
+A linked step (``COPY --link``/``ADD --link``) has a second key, :func:`link_key`, over the
+step's instruction after expansion (its destination made absolute), the content hash of its
+sources and what else changes the layer's bytes (``--timestamp``), and nothing of the parent:
+no parent ID, no config steps, no build args but those the expanded text already shows. It
+maps to the *carrier* image of the linked layer: an unnamed one-layer image (the layer alone,
+made in an empty container). A rebuild whose earlier steps changed misses the step key but hits
+the link key, and stacks the carrier's layer blob, unchanged, on the new parent (see
+:mod:`boxwright.build.stagerun`). ``--cache-to`` pushes the carrier under the link key's tag,
+so ``--cache-from`` brings that one layer, not the image it was first stacked on.
+
 The index is a record file of :mod:`boxwright.store.metadata` (replaced whole, atomically,
 under the store's metadata lock); a corrupt index is reported, never silently dropped.
 """
@@ -47,6 +57,14 @@ def step_key(
         "content": content,
         "extra": list(extra),
     }
+    raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def link_key(instruction: str, content: str, extra: Sequence[str] = ()) -> str:
+    """The parent-independent key of a linked step's layer (module docstring):
+    ``sha256:<hex>``, never equal to a :func:`step_key`."""
+    doc = {"link": instruction, "content": content, "extra": list(extra)}
     raw = json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
@@ -104,4 +122,4 @@ class BuildCache:
         return len(self._read())
 
 
-__all__ = ["CACHE_FILE", "BuildCache", "cache_tag", "step_key"]
+__all__ = ["CACHE_FILE", "BuildCache", "cache_tag", "link_key", "step_key"]

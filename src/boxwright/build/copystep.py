@@ -7,8 +7,15 @@ an ignore file excludes does not exist for the build, and a directory is copied 
 excluded paths inside it (a filtered copy of it is staged first, hard links where the
 filesystem allows). The file rules themselves are :mod:`boxwright.build.files`'.
 
-``--link`` changes nothing here: each COPY is already its own layer applied over the parent
-(BuildKit's rebasing of linked layers is a cache optimization, not a content change).
+``--link`` (BuildKit's linked copy, ``docs/building.md``): the layer is made as if the files
+were copied into an empty directory, which is then put on top of the image; nothing of the
+image below is looked at (no symlink there is followed, an existing directory is not merged
+into: missing parents are made, mode 0755, owned by the copy's owner). :meth:`CopyStep.apply`
+writes it into an empty working container (:meth:`CopyStep.link_dest` gives the destination
+made absolute, as the empty container has no WORKDIR), and :meth:`CopyStep.link_key_text` is
+what its parent-independent cache key (:func:`boxwright.build.cache.link_key`) reads.
+``--chown`` takes numbers (or ``root``) only, as BuildKit's: a name would need the image's
+``/etc/passwd``, which a linked layer does not see.
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ class CopyStep:
         self.chmod = self._one("chmod", ex)
         self.checksum = self._one("checksum", ex)
         self.parents = "parents" in self.flags and self.flags["parents"][-1] in (None, "true")
+        self.link = "link" in self.flags and self.flags["link"][-1] in (None, "true")
+        if self.link and self.chown is not None:
+            self.chown = _numeric_owner(self.keyword, self.chown)
         self.excludes = [ex.word(v or "") for v in self.flags.get("exclude", [])]
         self.exclude = self._exclude_matcher()
         origin = self._one("from", ex)
@@ -204,6 +214,26 @@ class CopyStep:
             parts.append(f"from={self.stage.origin_id(self.origin)}")
         return "\0".join(parts)
 
+    def link_dest(self) -> str:
+        """The destination made absolute against the stage's WORKDIR, keeping a trailing
+        ``/`` (a linked layer is made in an empty container, which has no WORKDIR)."""
+        from boxwright.build import instructions as ins
+
+        if self.dest.startswith("/"):
+            return self.dest
+        workdir = ins.inner(self.stage.config).get("WorkingDir")
+        base = workdir if isinstance(workdir, str) and workdir else "/"
+        dest = self.dest if self.dest not in ("", ".") else "./"
+        return f"{base.rstrip('/')}/{dest}"
+
+    def link_key_text(self) -> str:
+        """The instruction after expansion as a linked layer depends on it: the absolute
+        destination, numeric owner, mode and sources, never the image or stage it reads from
+        (the sources' content is :meth:`content_key`)."""
+        parts = [self.keyword, "link", self.link_dest(), str(self.chown), str(self.chmod)]
+        parts += [str(self.parents), *(rel for _, rel in self.sources), *self.urls]
+        return "\0".join(parts + self.excludes)
+
     def content_key(self) -> str:
         """The content hash of every source (URLs by their text and checksum)."""
         filtering = self.exclude is not None or (
@@ -236,29 +266,30 @@ class CopyStep:
 
     # -- applying -------------------------------------------------------------------------------
 
-    def apply(self) -> str:
-        """Copy into the stage's container; return the history's ``created_by``."""
+    def apply(self, container: str | None = None) -> str:
+        """Copy into the stage's container (or ``container``: the empty one a linked layer is
+        made in, with :meth:`link_dest`); return the history's ``created_by``."""
         from boxwright.build.builder import Builder
         from boxwright.build.files import is_archive
 
         stage = self.stage
-        builder = Builder(stage.store, stage.container(), keep=True, attached=True)
+        cid = container if container is not None else stage.container()
+        builder = Builder(stage.store, cid, keep=True, attached=True)
+        dest = self.link_dest() if container is not None else self.dest
         paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
         summary = ""
         if self.keyword == "ADD" and (
             self.urls or any(is_archive(p) for p, _ in paths if p.is_file())
         ):
             items = [str(p) for p, _ in paths] + self.urls
-            builder.add(
-                items, self.dest, chown=self.chown, chmod=self.chmod, checksum=self.checksum
-            )
+            builder.add(items, dest, chown=self.chown, chmod=self.chmod, checksum=self.checksum)
             summary = _add_summary([p for p, _ in paths], self.urls)
         elif self.parents:
             digests = []
             for path, rel in paths:
                 parent = os.path.dirname(rel)
-                dest = self.dest.rstrip("/") + "/" + parent + "/" if parent else self.dest
-                result = builder.copy([path], dest, chown=self.chown, chmod=self.chmod)
+                target = dest.rstrip("/") + "/" + parent + "/" if parent else dest
+                result = builder.copy([path], target, chown=self.chown, chmod=self.chmod)
                 digests.append(result.digest)
             summary = (
                 digests[0]
@@ -266,14 +297,25 @@ class CopyStep:
                 else "multi:" + hashlib.sha256("".join(digests).encode()).hexdigest()
             )
         else:
-            result = builder.copy(
-                [p for p, _ in paths], self.dest, chown=self.chown, chmod=self.chmod
-            )
+            result = builder.copy([p for p, _ in paths], dest, chown=self.chown, chmod=self.chmod)
             summary = result.digest
         return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
 
     def close(self) -> None:
         """Nothing to release (mounted images belong to the stage)."""
+
+
+def _numeric_owner(keyword: str, spec: str) -> str:
+    """``--chown`` of a linked step as ``UID:GID`` numbers (``root`` is 0), as BuildKit takes
+    it; a name is refused with what to write instead."""
+    user, sep, group = spec.partition(":")
+    ids = [("0" if part == "root" else part) for part in (user, group if sep else user)]
+    if not all(part.isdigit() for part in ids):
+        raise UsageError(
+            f"{keyword} --link --chown={spec}: a linked layer cannot look up names in the "
+            "image's /etc/passwd; give numeric IDs (--chown=UID:GID) or drop --link"
+        )
+    return f"{ids[0]}:{ids[1]}"
 
 
 def _fixed_part(pattern: str) -> str:

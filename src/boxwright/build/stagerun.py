@@ -23,9 +23,11 @@ from boxwright.store.images import now_rfc3339
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.containerfile.shell import Expander
+    from boxwright.build.copystep import CopyStep
     from boxwright.build.executor import BuildShared
     from boxwright.build.stages import StagePlan
     from boxwright.oci.platform import Platform
+    from boxwright.store.images import ImageRecord
 
 #: Instructions that only change the config (a history note, no layer of their own).
 CONFIG_STEPS = frozenset(
@@ -84,6 +86,8 @@ class StageRun:
         self._staging: Path | None = None
         self._mounted: dict[str, tuple[str, Path]] = {}
         self._pending_dirs: list[str] = []
+        self._workdirs: list[str] = []
+        """The WORKDIRs made (or to be made) in the working container since the last commit."""
         self.base_annotations: dict[str, str] = {}
         """buildah's manifest annotations naming the FROM image (OCI format, image bases)."""
         self._arg_keys: list[str] = []
@@ -213,6 +217,7 @@ class StageRun:
         (a fully cached build makes no container at all)."""
         self._drop_container()
         self._pending_dirs = []
+        self._workdirs = []
         self.config = self._parent_config()
         if self.parent is None:
             # FROM scratch: Docker's default PATH, as BuildKit and buildah set it
@@ -389,6 +394,7 @@ class StageRun:
         rel = clean_entry_name(path, allow_root=True)
         if not rel:
             return
+        self._workdirs.append(path)
         if self.cid is None:
             self._pending_dirs.append(path)
             return
@@ -462,8 +468,12 @@ class StageRun:
             ref = f"docker://{_repository(options.cache_to)}:{cache_tag(key)}"
             push(image, ref, store=self.store, dest_options=options.registry_options)
 
-    def _commit(self, created_by: str, key: str, *, squash: bool = False) -> None:
-        """Commit the container with the pending notes and ``created_by`` for its layer."""
+    def _commit(
+        self, created_by: str, key: str, *, squash: bool = False, linked: str | None = None
+    ) -> None:
+        """Commit the container with the pending notes and ``created_by`` for its layer; with
+        ``linked`` (a carrier image, see :meth:`_link_step`) the layer is the carrier's layer
+        blob, unchanged, and the container's files are not read."""
         self.container()
         assert self.cid is not None
         history: list[dict[str, Any]] = [
@@ -473,14 +483,17 @@ class StageRun:
         history.append({"created": now_rfc3339(), "created_by": created_by})
         self.store.containers.update(self.cid, config=self.config, history=history)
         options = self.shared.options
-        image = self.store.containers.commit(
-            self.cid,
-            None,
-            squash=squash,
-            format=options.format,
-            timestamp=self.shared.timestamp,
-            annotations=self._annotations(),
-        )
+        if linked is not None:
+            image = self._commit_linked(linked, created_by)
+        else:
+            image = self.store.containers.commit(
+                self.cid,
+                None,
+                squash=squash,
+                format=options.format,
+                timestamp=self.shared.timestamp,
+                annotations=self._annotations(),
+            )
         if self.layers and not squash:
             from boxwright.build.cache import BuildCache
 
@@ -490,6 +503,27 @@ class StageRun:
         self.notes = []
         self.committed_any = True
         self._emit("commit", f"--> {image.id[:12]}")
+
+    def _commit_linked(self, carrier: str, created_by: str) -> ImageRecord:
+        """The working container's pending config and notes over the parent, plus the top
+        layer of the ``carrier`` image as the new layer (the same blob, the same diff_id)."""
+        from boxwright.oci.manifest import ImageManifest
+        from boxwright.store.commit import commit_with_layer
+
+        assert self.cid is not None
+        record = self.store.images.get(carrier)
+        layer = ImageManifest.parse(self.store.images.manifest(record)).layers[-1]
+        return commit_with_layer(
+            self.store,
+            self.store.containers.get(self.cid),
+            None,
+            layer,
+            record.diff_ids[-1],
+            format=self.shared.options.format,
+            timestamp=self.shared.timestamp,
+            created_by=created_by,
+            annotations=self._annotations(),
+        )
 
     def _annotations(self) -> dict[str, str] | None:
         if self.shared.options.format != "oci" or not self.base_annotations:
@@ -508,9 +542,12 @@ class StageRun:
         options = self.shared.options
         final = self.plan.stage.index == self.shared.final_index
         squash = final and options.squash
-        if self.notes or squash or not self.committed_any or not self.layers:
+        pending = bool(self._pending_dirs)  # a WORKDIR after a linked step's commit
+        if self.notes or squash or not self.committed_any or not self.layers or pending:
             last = self.notes.pop() if self.notes else None
             created_by = last.created_by if last else self._default_created_by()
+            if last is None and pending:
+                created_by = NOP + f"WORKDIR {self._workdirs[-1]}"
             key = self._key(f"END {last.key if last else ''}")
             if not self._cached_final(key, squash):
                 self._commit(created_by, key, squash=squash)
@@ -545,15 +582,84 @@ class StageRun:
         from boxwright.build.copystep import CopyStep
 
         step = CopyStep(self, instruction)
-        key = self._key(step.key_text(), step.content_key())
-        if self._cached(key):
-            step.close()
-            return
         try:
+            content = step.content_key()
+            key = self._key(step.key_text(), content)
+            if self._cached(key):
+                return
+            if step.link and self.layers:
+                self._link_step(step, key, content)
+                return
             created_by = step.apply()
         finally:
             step.close()
         self._layer_step(created_by, key)
+
+    def _link_step(self, step: CopyStep, key: str, content: str) -> None:
+        """``COPY --link``/``ADD --link`` (with layers): the layer is the top layer of a
+        *carrier* image, found by the parent-independent :func:`~boxwright.build.cache.link_key`
+        (locally, then in ``--cache-from``) or made by copying into an empty working container
+        and committing it; the step's image is the parent plus that blob, unchanged."""
+        from boxwright.build.cache import BuildCache, link_key
+
+        extra = [f"timestamp={self.shared.timestamp}"]
+        lkey = link_key(step.link_key_text(), content, extra)
+        carrier = self._cached_carrier(lkey)
+        if carrier is None:
+            carrier, created_by = self._make_carrier(step)
+            BuildCache(self.store).put(lkey, carrier)
+            self._to_registry_cache(lkey, carrier)
+        else:
+            created_by = self._carrier_created_by(carrier)
+        if not self.store.images.get(carrier).layers:  # the copy wrote nothing at all
+            self._layer_step(created_by, key)
+            return
+        # a WORKDIR made since the last commit is in the container, which a linked commit
+        # does not read: it is made again in the next container, for the next commit
+        workdirs = [p for p in self._workdirs if not _covered(p, step.link_dest())]
+        self._commit(created_by, key, linked=carrier)
+        self._new_container()
+        for path in workdirs:
+            self._make_workdir(path)
+
+    def _cached_carrier(self, lkey: str) -> str | None:
+        """The carrier image of ``lkey`` from the local cache or ``--cache-from``."""
+        if self.shared.options.no_cache:
+            return None
+        from boxwright.build.cache import BuildCache
+
+        image = BuildCache(self.store).get(lkey) or self._from_registry_cache(lkey)
+        if image is None:
+            return None
+        with self.shared.lock:
+            self.shared.cache_hits += 1
+        self._emit("cache", f"--> Using cache {image} (linked layer)")
+        return image
+
+    def _make_carrier(self, step: CopyStep) -> tuple[str, str]:
+        """Copy into an empty working container and commit it: the carrier image's ID and the
+        step's ``created_by`` (also the carrier's history, where a cache hit reads it)."""
+        record = self.store.containers.create(None)
+        try:
+            created_by = step.apply(record.id)
+            image = self.store.containers.commit(
+                record.id,
+                None,
+                format=self.shared.options.format,
+                timestamp=self.shared.timestamp,
+                created_by=created_by,
+            )
+        finally:
+            self.store.containers.remove(record.id)
+        return image.id, created_by
+
+    def _carrier_created_by(self, carrier: str) -> str:
+        history = json.loads(self.store.images.config(self.store.images.get(carrier)).raw).get(
+            "history"
+        )
+        last = history[-1] if isinstance(history, list) and history else {}
+        text = last.get("created_by") if isinstance(last, dict) else None
+        return text if isinstance(text, str) else NOP + "COPY"
 
     def staging(self) -> Path:
         """A private scratch directory of this stage under the store's ``tmp``."""
@@ -583,6 +689,18 @@ class StageRun:
         """buildah's ``|N K=V ...`` prefix of a RUN's created_by: the build args in use."""
         used = sorted(f"{k}={v}" for k, v in self.args.items())
         return f"|{len(used)} {' '.join(used)} " if used else ""
+
+
+def _covered(workdir: str, dest: str) -> bool:
+    """Whether a linked layer copied to the absolute ``dest`` holds the directory
+    ``workdir`` (it holds every parent of the destination, and the destination itself when it
+    ends with ``/``)."""
+    import posixpath
+
+    directory = dest if dest.endswith(("/", "/.")) else posixpath.dirname(dest)
+    inside = posixpath.normpath("/" + directory)
+    wanted = posixpath.normpath("/" + workdir)
+    return inside == wanted or inside.startswith(wanted.rstrip("/") + "/")
 
 
 def _repository(text: str) -> str:

@@ -41,7 +41,6 @@ from boxwright.oci.digest import Digest
 
 if TYPE_CHECKING:
     from boxwright.layer.streams import LayerDigests
-    from boxwright.oci.manifest import ImageManifest
     from boxwright.store.containers import ContainerRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.snapshots import Snapshot
@@ -69,20 +68,12 @@ def commit_container(
     Raises :class:`UsageError` for an unknown format or compression, zstd or annotations in
     a Docker image; :class:`StoreError` when the base image's blobs are gone.
     """
-    fmt = format or record.manifest_format
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown image format {fmt!r}: expected oci or docker")
     if compression not in COMPRESSIONS:
         raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
-    docker = fmt == "docker"
+    docker = _is_docker(record, format, annotations)
     if docker and compression == "zstd":
         raise UsageError("a Docker schema 2 image has no zstd layers: use --format oci or gzip")
-    if docker and annotations:
-        raise UsageError("a Docker schema 2 image has no annotations: use --format oci")
-    if timestamp is not None:
-        created = created_time(datetime.fromtimestamp(timestamp, UTC))
-    else:
-        created = created_time(datetime.now(UTC))
+    created = _created(timestamp)
 
     with store.writing():
         store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -121,7 +112,6 @@ def _commit(
     compression: str,
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
-    from boxwright.oci.config import ImageConfig
     from boxwright.oci.manifest import ImageManifest
     from boxwright.store.rootfs import driver_by_name
 
@@ -157,17 +147,93 @@ def _commit(
         timestamp=timestamp,
         created_by=created_by,
     )
+    return _add_image(store, name, config_data, layers, docker, annotations)
+
+
+def _add_image(
+    store: Store,
+    name: str | None,
+    config_data: dict[str, Any],
+    layers: list[Descriptor],
+    docker: bool,
+    annotations: dict[str, str] | None,
+) -> ImageRecord:
+    """Store the config and a manifest naming it and ``layers``; the new image's record."""
+    from boxwright.oci.config import ImageConfig
+    from boxwright.oci.manifest import ImageManifest
+
     config = ImageConfig.from_data(config_data)
     config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
     config_desc = Descriptor(config_type, config.digest, len(config.raw))
     store.blobs.put_bytes(config.raw, config_desc)
-    manifest: ImageManifest = ImageManifest.build(
+    manifest = ImageManifest.build(
         mt.DOCKER_MANIFEST if docker else mt.OCI_MANIFEST,
         config_desc,
         layers,
         annotations or None,
     )
     return store.images.add(manifest.raw, manifest.media_type, [name] if name else [])
+
+
+def commit_with_layer(
+    store: Store,
+    record: ContainerRecord,
+    name: str | None,
+    layer: Descriptor,
+    diff_id: Digest,
+    *,
+    format: str | None = None,
+    timestamp: int | None = None,
+    created_by: str | None = None,
+    annotations: dict[str, str] | None = None,
+) -> ImageRecord:
+    """Like :func:`commit_container`, but the new layer is ``layer``, a blob the store already
+    holds (made elsewhere: a build's linked ``COPY --link`` layer, reused on a new parent),
+    not the container's changes: the container's files are never read.
+
+    The config, history and manifest are made as :func:`commit_container` makes them (the
+    base layers converted to ``format``; ``layer`` gets the format's media type for its
+    compression). Raises :class:`StoreError` when the blob is not in the store.
+    """
+    from boxwright.oci.manifest import ImageManifest
+
+    docker = _is_docker(record, format, annotations)
+    created = _created(timestamp)
+    with store.writing():
+        if not store.blobs.has(layer.digest, layer.size):
+            raise StoreError(f"layer {layer.digest} is not in the store: it cannot be reused")
+        base = _base_image(store, record)
+        base_layers = list(ImageManifest.parse(store.images.manifest(base)).layers) if base else []
+        layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
+        layers.append(_convert_layer(layer, docker, len(layers)))
+        data = _new_config(
+            record,
+            diff_id,
+            squash=False,
+            created=created,
+            timestamp=timestamp,
+            created_by=created_by,
+        )
+        return _add_image(store, name, data, layers, docker, annotations)
+
+
+def _is_docker(
+    record: ContainerRecord, format: str | None, annotations: dict[str, str] | None
+) -> bool:
+    """Whether the image is written as Docker schema 2 (``format``, else the container's),
+    refusing an unknown format and annotations a Docker image cannot hold."""
+    fmt = format or record.manifest_format
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown image format {fmt!r}: expected oci or docker")
+    if fmt == "docker" and annotations:
+        raise UsageError("a Docker schema 2 image has no annotations: use --format oci")
+    return fmt == "docker"
+
+
+def _created(timestamp: int | None) -> str:
+    """The config's ``created``: ``timestamp`` when given, else now."""
+    moment = datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None
+    return created_time(moment or datetime.now(UTC))
 
 
 def _base_image(store: Store, record: ContainerRecord) -> ImageRecord | None:
@@ -342,4 +408,4 @@ def _new_config(
     return data
 
 
-__all__ = ["DEFAULT_CREATED_BY", "commit_container"]
+__all__ = ["DEFAULT_CREATED_BY", "commit_container", "commit_with_layer"]
