@@ -77,3 +77,23 @@ def test_ci_runs_exactly_the_readme_test_command() -> None:
     assert "set -euo pipefail" in lines
     assert lines[-1] == commands[1]
     assert (REPO / "scripts" / "install-test-deps").stat().st_mode & 0o111
+
+
+def test_the_default_run_collects_every_test_directory() -> None:
+    """pytest skips directories matching ``norecursedirs``, whose default list holds
+    ``build``: without the project's own list, tests/build would never run in CI."""
+    import fnmatch
+    import tomllib
+
+    options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
+    patterns = options["ini_options"]["norecursedirs"]
+    skipped = [
+        str(path.parent.relative_to(REPO))
+        for path in (REPO / "tests").rglob("test_*.py")
+        if any(
+            fnmatch.fnmatch(part, pattern)
+            for part in path.parent.relative_to(REPO).parts
+            for pattern in patterns
+        )
+    ]
+    assert skipped == []
