@@ -15,7 +15,14 @@ from boxwright.cli.main import main
 from boxwright.cli.store import human_duration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
+from executor_helpers import BASE, base_layout, bstore, write_context
 from store_helpers import MadeImage, make_oci_image
+
+from boxwright.store.images import LINK_CARRIER_LABEL
+from boxwright.store.store import Store
+
+__all__ = ["base_layout", "bstore"]  # fixtures used by name
 
 
 @pytest.fixture
@@ -159,4 +166,87 @@ def test_every_command_has_an_example() -> None:
         shown = CliRunner().invoke(main, [command, "--help"])
         assert shown.exit_code == 0
         assert "Example" in shown.stdout, command
+    assert "-a, --all" in CliRunner().invoke(main, ["images", "--help"]).stdout
     assert "--root DIR" in CliRunner().invoke(main, ["--help"]).stdout
+
+
+#: A build whose layer cache holds two RUN images, a COPY --link carrier and its step's image.
+LAYERED = f"""FROM {BASE}
+ENV A=1
+RUN echo hi > /hi
+COPY --link a.txt /x/
+LABEL x=y
+RUN echo 2 > /two
+CMD ["sh"]
+"""
+
+
+def _table(result: Any) -> list[list[str]]:
+    """REPOSITORY, TAG, IMAGE ID of each row of an ``images`` table (the header checked)."""
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    return [line.split()[:3] for line in lines[1:]]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the build tests run as root")
+def test_images_hides_a_builds_intermediate_images(bstore: Store, tmp_path: Path) -> None:
+    root = bstore.layout.root
+    ctx = write_context(tmp_path / "ctx", LAYERED, {"a.txt": "A\n"})
+    built = bw(root, "build", "--layers", "-q", "-t", "localhost/app:1", str(ctx))
+    assert built.exit_code == 0, built.stderr
+    base, final = bstore.images.get(BASE), bstore.images.get("localhost/app:1")
+    every = bstore.images.list()
+    unnamed = [r for r in every if not r.names]
+    carriers = [
+        r.id
+        for r in unnamed
+        if bstore.images.config(r).config.labels.get(LINK_CARRIER_LABEL) == "true"
+    ]
+    # the RUN, the carrier, the linked COPY, the LABEL+RUN: four cache images, one carrier
+    assert len(every) == 6 and len(unnamed) == 4 and len(carriers) == 1
+    assert [len(r.layers) for r in unnamed] == [2, 1, 3, 4]
+
+    assert _table(bw(root, "images")) == [
+        ["localhost/app", "1", final.short_id],
+        ["localhost/bb", "1", base.short_id],
+    ]
+    shown = _table(bw(root, "images", "--all"))
+    assert sorted(shown) == sorted(
+        [
+            ["localhost/app", "1", final.short_id],
+            ["localhost/bb", "1", base.short_id],
+            *(["<none>", "<none>", r.short_id] for r in unnamed),
+        ]
+    )
+    assert _table(bw(root, "images", "-a")) == shown
+    assert bw(root, "images", "-q").stdout.splitlines() == [final.short_id, base.short_id]
+    quiet_all = bw(root, "images", "-q", "-a", "--no-trunc").stdout.splitlines()
+    assert sorted(quiet_all) == sorted(r.id for r in every)
+    data = json.loads(bw(root, "images", "--format", "json").stdout)
+    assert [d["Id"] for d in data] == [base.id, final.id]
+    data = json.loads(bw(root, "images", "--format", "json", "--all").stdout)
+    assert [d["Id"] for d in data] == [r.id for r in every]
+
+    # a rebuild with another last step: app:1 moves, the old image is dangling and listed
+    ctx = write_context(tmp_path / "ctx2", LAYERED.replace('"sh"', '"ls"'), {"a.txt": "A\n"})
+    assert bw(root, "build", "-q", "-t", "localhost/app:1", str(ctx)).exit_code == 0
+    again = bstore.images.get("localhost/app:1")
+    assert again.id != final.id
+    assert _table(bw(root, "images")) == [
+        ["localhost/app", "1", again.short_id],
+        ["<none>", "<none>", final.short_id],
+        ["localhost/bb", "1", base.short_id],
+    ]
+    # a cache image once tagged is listed; the carrier too
+    mid = unnamed[0]
+    assert bw(root, "tag", mid.id, "mid:1").exit_code == 0
+    assert bw(root, "tag", carriers[0], "carrier:1").exit_code == 0
+    carrier = bstore.images.get("carrier:1")
+    assert _table(bw(root, "images")) == [
+        ["localhost/app", "1", again.short_id],
+        ["<none>", "<none>", final.short_id],
+        ["localhost/carrier", "1", carrier.short_id],
+        ["localhost/mid", "1", mid.short_id],
+        ["localhost/bb", "1", base.short_id],
+    ]

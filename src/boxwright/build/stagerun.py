@@ -638,10 +638,24 @@ class StageRun:
 
     def _make_carrier(self, step: CopyStep) -> tuple[str, str]:
         """Copy into an empty working container and commit it: the carrier image's ID and the
-        step's ``created_by`` (also the carrier's history, where a cache hit reads it)."""
+        step's ``created_by`` (also the carrier's history, where a cache hit reads it).
+
+        The carrier's config has the label ``io.boxwright.build.link-carrier=true``
+        (:data:`~boxwright.store.images.LINK_CARRIER_LABEL`): it is build cache, which
+        ``boxwright images`` hides unless ``--all``. The label is in the config, not the
+        layer, so the linked layer's blob is the same; it travels with the carrier through
+        ``--cache-to``/``--cache-from``."""
+        from boxwright.store.images import LINK_CARRIER_LABEL
+
+        def labelled(config: dict[str, Any]) -> dict[str, Any]:
+            inner = dict(config.get("config") or {})
+            inner["Labels"] = {**(inner.get("Labels") or {}), LINK_CARRIER_LABEL: "true"}
+            return {**config, "config": inner}
+
         record = self.store.containers.create(None)
         try:
             created_by = step.apply(record.id)
+            self.store.containers.edit(record.id, lambda now: {"config": labelled(now.config)})
             image = self.store.containers.commit(
                 record.id,
                 None,

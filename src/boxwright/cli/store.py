@@ -135,18 +135,29 @@ def _store_or_none() -> Store | None:
 @click.command(
     "images",
     short_help="List the images of the local store.",
-    epilog="\b\nExamples:\n  boxwright images\n  boxwright images -q\n"
+    epilog="\b\nExamples:\n  boxwright images\n  boxwright images -a\n  boxwright images -q\n"
     "  boxwright images --format json",
+)
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Show intermediate images too (a build's layer cache), as podman images -a.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print image IDs only (one per image).")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output."
 )
 @click.option("--no-trunc", is_flag=True, help="Full image IDs.")
-def images_command(quiet: bool, fmt: str, no_trunc: bool) -> None:
-    """List the images of the local store, newest first, one line per name."""
+def images_command(show_all: bool, quiet: bool, fmt: str, no_trunc: bool) -> None:
+    """List the images of the local store, newest first, one line per name.
+
+    Intermediate images (unnamed images another image is built on, and the carriers of
+    COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
+    built on it is listed as <none> <none>, as podman lists it."""
     store = _store_or_none()
-    records = store.images.list() if store is not None else []
+    records = store.images.list(all=show_all) if store is not None else []
     if fmt == "json":
         from boxwright.cli.output import emit_json
 

@@ -14,6 +14,12 @@ Lookup (:meth:`ImageStore.get`), in podman's order: the exact normalized name (o
 ``NAME@DIGEST`` against the manifest digests of that repository); a full image ID, bare or
 ``sha256:``-prefixed; a unique ID prefix of at least 3 hex digits; a short name matching one
 image on any host (``busybox`` finds ``docker.io/library/busybox:latest``).
+
+Intermediate images (:func:`intermediate_ids`), which ``boxwright images`` hides unless
+``--all`` is given, as ``podman images`` does: an image with no name that another image is
+built on (a build's layer cache), and the carrier images a build's ``COPY --link`` makes
+(marked with the label :data:`LINK_CARRIER_LABEL`). An image with no name and nothing built
+on it is *dangling* and stays listed as ``<none>``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ if TYPE_CHECKING:
 FILE_FORMAT: Final = "boxwright-images"
 FILE_VERSION: Final = 1
 MIN_ID_PREFIX: Final = 3
+#: The config label (value ``"true"``) of the one-layer images a build's ``COPY --link`` makes
+#: to carry a linked layer: build cache, hidden by ``boxwright images`` unless ``--all``.
+LINK_CARRIER_LABEL: Final = "io.boxwright.build.link-carrier"
 _HEX = re.compile(r"[0-9a-f]+")
 
 
@@ -122,8 +131,10 @@ class ImageStore:
 
     # -- reading -------------------------------------------------------------------------
 
-    def list(self) -> list[ImageRecord]:
-        """Every image, in the order they were first added."""
+    def list(self, *, all: bool = True) -> list[ImageRecord]:
+        """The images, in the order they were first added: every one, or with ``all=False``
+        all but the intermediate ones (:func:`intermediate_ids`), as ``podman images`` lists
+        them without ``-a``."""
         path = self.layout.images_file
         try:
             images = read_records(path, FILE_FORMAT, FILE_VERSION, "images")
@@ -131,7 +142,27 @@ class ImageStore:
             raise StoreError(
                 f"{path} is damaged ({e}); restore it or remove it to start an empty image list"
             ) from None
-        return [ImageRecord.from_json(obj) for obj in images]
+        records = [ImageRecord.from_json(obj) for obj in images]
+        if all:
+            return records
+        hidden = self.intermediate_ids(records)
+        return [r for r in records if r.id not in hidden]
+
+    def intermediate_ids(self, records: Sequence[ImageRecord] | None = None) -> set[str]:
+        """The IDs of the intermediate images among ``records`` (default: every image);
+        the rule is :func:`intermediate_ids`'. Only the configs of unnamed images and of
+        the images that may be built on them are read."""
+        records = self.list() if records is None else records
+        return intermediate_ids(records, self._config_if_readable)
+
+    def _config_if_readable(self, record: ImageRecord) -> ImageConfig | None:
+        """The config of ``record``, or None when its blob is missing, changed or not a
+        config: such an image is related to no other and so stays listed, where using it
+        reports the damage (a listing does not fail for one damaged image, as podman's)."""
+        try:
+            return self.config(record)
+        except BoxwrightError:
+            return None
 
     def get(self, name_or_id: str) -> ImageRecord:
         """The image ``name_or_id`` names (lookup order in the module docstring)."""
@@ -295,6 +326,80 @@ class ImageStore:
         write_records(self.layout.images_file, FILE_FORMAT, FILE_VERSION, "images", records_json)
 
 
+def intermediate_ids(
+    records: Sequence[ImageRecord], config_of: Callable[[ImageRecord], ImageConfig | None]
+) -> set[str]:
+    """The IDs of the intermediate images among ``records``: images with no name that are
+
+    * the parent of another image of ``records`` (podman's ``IsIntermediate``: an untagged
+      image with children), where a child is built on the parent: its diff_ids start with
+      the parent's, its history starts with the parent's entries (the same ``created``,
+      ``created_by``, ``author``, ``comment`` and ``empty_layer``), and it has more layers
+      or, on the same layers, a longer history. podman asks for exactly one more history
+      entry; a boxwright build commits ``ENV``, ``LABEL`` and the like with the next layer,
+      so one step of its layer cache may add several entries, and any longer history counts;
+    * or the carrier image of a linked layer, marked with :data:`LINK_CARRIER_LABEL`.
+
+    An image with no layer is the parent of images with no layer only (podman's rule). An
+    image with a name is never intermediate; one with no name and no child is dangling
+    (listed). ``config_of`` reads an image's config (None when unreadable: the image is then
+    nobody's parent or child); it is called only for unnamed images, for the images whose
+    layers start with an unnamed image's layers, and at most once per image.
+    """
+    from boxwright.oci.config import chain_ids
+
+    unnamed = [r for r in records if not r.names]
+    if not unnamed:
+        return set()
+    # every image under the chain ID of each prefix of its layer stack; images with no layer
+    # apart: as in podman, they are parents and children of each other only
+    by_prefix: dict[str, builtins.list[ImageRecord]] = {}
+    empty = [r for r in records if not r.diff_ids]
+    for record in records:
+        for chain in chain_ids(record.diff_ids):
+            by_prefix.setdefault(str(chain), []).append(record)
+    cache: dict[str, ImageConfig | None] = {}
+
+    def config(record: ImageRecord) -> ImageConfig | None:
+        if record.id not in cache:
+            cache[record.id] = config_of(record)
+        return cache[record.id]
+
+    hidden: set[str] = set()
+    for parent in unnamed:
+        below = config(parent)
+        if below is None:
+            continue
+        if len(parent.diff_ids) <= 1 and below.config.labels.get(LINK_CARRIER_LABEL) == "true":
+            hidden.add(parent.id)
+            continue
+        chains = chain_ids(parent.diff_ids)
+        candidates = by_prefix.get(str(chains[-1]), []) if chains else empty
+        if any(
+            _built_on(below, parent, config(child), child)
+            for child in candidates
+            if child.id != parent.id
+        ):
+            hidden.add(parent.id)
+    return hidden
+
+
+def _built_on(
+    parent_config: ImageConfig,
+    parent: ImageRecord,
+    child_config: ImageConfig | None,
+    child: ImageRecord,
+) -> bool:
+    """Whether ``child`` (whose diff_ids start with ``parent``'s) is built on ``parent``:
+    the history check of :func:`intermediate_ids`."""
+    if child_config is None:
+        return False
+    above, below = child_config.history, parent_config.history
+    if above[: len(below)] != below:
+        return False
+    return len(child.diff_ids) > len(parent.diff_ids) or len(above) > len(below)
+
+
 def _normalized(names: Iterable[str]) -> list[str]:
     out: list[str] = []
     for name in names:
@@ -397,4 +502,11 @@ def _same_path(wanted: ImageName, stored: str) -> bool:
     return path in (wanted.path, "library/" + wanted.path)
 
 
-__all__ = ["ImageRecord", "ImageStore", "normalize_name", "now_rfc3339"]
+__all__ = [
+    "LINK_CARRIER_LABEL",
+    "ImageRecord",
+    "ImageStore",
+    "intermediate_ids",
+    "normalize_name",
+    "now_rfc3339",
+]
