@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import IO
 
 import pytest
@@ -505,3 +506,34 @@ def test_the_user_agent_names_the_installed_version() -> None:
     assert __version__ == installed
     user_agent = USER_AGENT
     assert user_agent == f"boxwright/{installed}"
+
+
+def test_behind_a_proxy_every_request_goes_through_httpx(
+    registry_plain: RegistryServer,
+    tmp_path: Path,
+    isolated_auth: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a proxy in the environment (NO_PROXY letting httpx reach the loopback registry
+    itself), the direct path is never used: a push and a pull go through httpx alone,
+    streamed upload bodies included, and give the same digests."""
+    from registry_images import make_image
+
+    from boxwright.copy import CopyOptions, copy_image
+    from boxwright.transport.options import TransportOptions
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the direct path was used behind a proxy")
+
+    monkeypatch.setattr(DirectPool, "request", refuse)
+    image = make_image(tmp_path / "image", layers=2, layer_size=300_000, seed="proxy")
+    options = TransportOptions(tls_verify=False)
+    ref = registry_plain.ref(registry_plain.repo("proxy"), "v1")
+    pushed = copy_image(image.ref, ref, CopyOptions(dest_options=options))
+    pulled = copy_image(ref, f"oci:{tmp_path / 'out'}:v1", CopyOptions(src_options=options))
+    assert str(pushed.digest) == str(pulled.digest) == image.manifest_digest
+    assert sorted(str(d) for d in pulled.blobs_written) == sorted(image.blob_digests)
