@@ -6,14 +6,13 @@ received (a bounded number of times, with the session's backoff). The caller wra
 :class:`~boxwright.oci.digest.VerifyingReader`, so the digest covers the whole blob across
 every resumed piece: a registry that answers a Range with different bytes fails the digest.
 
-Every request for a body (the first and each resume) goes through :func:`open_body`, so
-through the session's low-overhead :mod:`http.client` path when it applies.
+Every request for a body (the first and each resume) is a ``GET`` through
+:meth:`Session.send`, so through its low-overhead :mod:`http.client` path when it applies.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from boxwright.errors import RegistryError
 from boxwright.oci.readers import WrappedReader
@@ -23,19 +22,6 @@ from boxwright.transport.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SKIP_CHUNK = 1 << 20
-
-
-def open_body(
-    session: Session,
-    url: str,
-    *,
-    what: str,
-    scopes: tuple[str, ...],
-    headers: Mapping[str, str] | None = None,
-) -> Answer:
-    """``GET url`` for a blob body; the answer's status is the caller's to check (200, 206,
-    or an error to report)."""
-    return session.send("GET", url, what=what, scopes=scopes, headers=headers)
 
 
 class ResumingReader(WrappedReader):
@@ -132,8 +118,8 @@ class ResumingReader(WrappedReader):
             )
         self.resumes += 1
         start = self._received
-        body = open_body(
-            self._session,
+        body = self._session.send(
+            "GET",
             self._url,
             what=self._what,
             scopes=self._scopes,

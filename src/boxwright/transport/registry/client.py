@@ -37,7 +37,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
 from boxwright.transport.registry.answers import Answer, next_link
-from boxwright.transport.registry.blobs import ResumingReader, open_body
+from boxwright.transport.registry.blobs import ResumingReader
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
 from boxwright.transport.registry.failures import network_error, network_failures, status_error
 from boxwright.transport.registry.retry import RetryPolicy
@@ -265,7 +265,7 @@ class RegistryClient:
         what = f"blob {digest} in {repo}"
         scopes = (repository_scope(repo, "pull"),)
         url = self._session.url(f"/v2/{repo}/blobs/{digest}")
-        response = open_body(self._session, url, what=what, scopes=scopes)
+        response = self._session.send("GET", url, what=what, scopes=scopes)
         if response.status_code == 206:
             response.close()
             raise RegistryError(f"{self.host}: answered 206 to a whole-blob GET of {what}")

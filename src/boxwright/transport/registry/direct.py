@@ -277,7 +277,7 @@ class DirectPool:
             connection, response = self._send(key, method, _target(url), request_headers, body)
             if response.status in _REDIRECTS and replayable:
                 location = response.getheader("location")
-                self._discard(key, connection, response)
+                DirectAnswer(self, key, connection, response).discard()
                 if not follows or not location or redirects >= _MAX_REDIRECTS:
                     return None
                 redirects += 1
@@ -310,24 +310,6 @@ class DirectPool:
             except BaseException:
                 connection.close()  # the body's own failure (a digest check): half sent
                 raise
-
-    def _discard(
-        self,
-        key: _Key,
-        connection: http.client.HTTPConnection,
-        response: http.client.HTTPResponse,
-    ) -> None:
-        """Read a small unwanted answer's body so its connection can serve again."""
-        try:
-            if response.length is not None and response.length <= _DISCARD_LIMIT:
-                response.read()
-                if response.isclosed() and not response.will_close:
-                    self.put(key, connection)
-                    return
-        except (OSError, http.client.HTTPException):
-            pass
-        response.close()
-        connection.close()
 
     def close(self) -> None:
         """Close every idle connection."""
