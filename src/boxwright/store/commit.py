@@ -112,16 +112,13 @@ def _commit(
     compression: str,
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
-    from boxwright.oci.manifest import ImageManifest
     from boxwright.store.rootfs import driver_by_name
 
     driver = driver_by_name(record.driver)
     cdir = store.layout.container_dir(record.id)
     snapshots = [store.snapshots.get(c) for c in record.layer_chain]
     base = _base_image(store, record)
-    base_layers: list[Descriptor] = []
-    if base is not None and not squash:
-        base_layers = list(ImageManifest.parse(store.images.manifest(base)).layers)
+    base_layers = [] if squash else _layers_of(store, base)
 
     layer_path = work / "layer"
     if squash:
@@ -195,15 +192,13 @@ def commit_with_layer(
     base layers converted to ``format``; ``layer`` gets the format's media type for its
     compression). Raises :class:`StoreError` when the blob is not in the store.
     """
-    from boxwright.oci.manifest import ImageManifest
 
     docker = _is_docker(record, format, annotations)
     created = _created(timestamp)
     with store.writing():
         if not store.blobs.has(layer.digest, layer.size):
             raise StoreError(f"layer {layer.digest} is not in the store: it cannot be reused")
-        base = _base_image(store, record)
-        base_layers = list(ImageManifest.parse(store.images.manifest(base)).layers) if base else []
+        base_layers = _layers_of(store, _base_image(store, record))
         layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
         layers.append(_convert_layer(layer, docker, len(layers)))
         data = _new_config(
@@ -215,6 +210,15 @@ def commit_with_layer(
             created_by=created_by,
         )
         return _add_image(store, name, data, layers, docker, annotations)
+
+
+def _layers_of(store: Store, image: ImageRecord | None) -> list[Descriptor]:
+    """The layer descriptors of ``image`` (none for no image: a container from scratch)."""
+    from boxwright.oci.manifest import ImageManifest
+
+    if image is None:
+        return []
+    return list(ImageManifest.parse(store.images.manifest(image)).layers)
 
 
 def _is_docker(
