@@ -29,6 +29,7 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from boxwright.transport.registry import client as client_module
 from boxwright.transport.registry.client import RegistryClient
+from boxwright.transport.registry.direct import _REPLAY_LIMIT
 from boxwright.transport.registry.retry import RetryPolicy
 
 
@@ -332,11 +333,15 @@ def test_corrupt_blob_is_rejected(registry_plain: RegistryServer, fault_proxy: F
 def test_dropped_upload_restarts_from_a_seekable_stream(
     registry_plain: RegistryServer, fault_proxy: FaultProxy
 ) -> None:
+    """The connection drops after more body than the direct pool keeps to replay a request
+    on a kept-alive connection the server had closed (``_REPLAY_LIMIT``): only a restart of
+    the whole upload can get past it, whatever the timing of the drop."""
     repo = registry_plain.repo("restart")
-    data, layer = blob(2_000_000)
+    past_replay = _REPLAY_LIMIT + 500_000
+    data, layer = blob(past_replay + 1_000_000)
     slept: list[float] = []
     with proxied(fault_proxy, slept) as client:
-        fault_proxy.drop_request(500_000, method="PUT")
+        fault_proxy.drop_request(past_replay, method="PUT")
         assert client.upload_blob(repo, io.BytesIO(data), layer).digest == layer.digest
         assert client.head_blob(repo, layer.digest) == layer.size
         assert fault_proxy.count("POST", "/blobs/uploads/") == 2
@@ -352,7 +357,7 @@ def test_dropped_upload_restarts_from_a_seekable_stream(
                 return self._inner.readinto(buffer)
 
         reversed_layer = Descriptor(OCI_LAYER_GZIP, Digest.from_bytes(data[::-1]), len(data))
-        fault_proxy.drop_request(500_000, method="PUT")
+        fault_proxy.drop_request(past_replay, method="PUT")
         with pytest.raises(RegistryError, match="cannot seek back"):
             client.upload_blob(repo, OneShot(), reversed_layer)  # type: ignore[arg-type]
         assert client.head_blob(repo, reversed_layer.digest) is None
