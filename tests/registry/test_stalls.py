@@ -89,7 +89,7 @@ def test_a_download_that_stalls_after_a_few_bytes_fails_after_1_plus_retry_times
     assert re.fullmatch(pattern, str(stalled.value)), str(stalled.value)
     assert [s.status for s in fault_proxy.seen("GET", "/blobs/sha256:")] == [200, 206, 206]
     assert slept == [DELAY, DELAY]
-    assert 3 * WINDOW + 2 * DELAY <= elapsed < 3 * WINDOW + 2 * DELAY + 2.0
+    assert 3 * WINDOW + 2 * DELAY <= elapsed < 3 * WINDOW + 2 * DELAY + 5.0
 
 
 def test_an_answer_that_never_starts_fails_after_1_plus_retry_times_tries(
@@ -109,15 +109,15 @@ def test_an_answer_that_never_starts_fails_after_1_plus_retry_times_tries(
     )
     assert 1000 - rule.remaining == 2  # tries (the proxy logs a request once it answers)
     assert slept == [DELAY]
-    assert 2 * WINDOW + DELAY <= elapsed < 2 * WINDOW + DELAY + 2.0
+    assert 2 * WINDOW + DELAY <= elapsed < 2 * WINDOW + DELAY + 5.0
 
 
 def test_a_slow_but_steady_download_is_never_cut(
     registry_plain: RegistryServer, fault_proxy: FaultProxy
 ) -> None:
-    repo, data, layer = seeded_blob(registry_plain, 3_000)
+    repo, data, layer = seeded_blob(registry_plain, 5_500)
     fault_proxy.trickle(1, 0.001)  # one byte a millisecond: ~1000 bytes a second at best
-    window = StallPolicy(seconds=2.5)  # needs 1024 bytes in 2.5 s: ~410 bytes a second
+    window = StallPolicy(seconds=5.0)  # needs 1024 bytes in 5 s: ~205 bytes a second
     started = time.monotonic()
     with (
         RegistryClient(
@@ -126,7 +126,7 @@ def test_a_slow_but_steady_download_is_never_cut(
         client.get_blob(repo, layer) as stream,
     ):
         assert read_all(stream) == data
-    assert time.monotonic() - started >= 3.0  # longer than one window, and never cut
+    assert time.monotonic() - started >= 5.5  # longer than one window, and never cut
     assert [s.status for s in fault_proxy.seen("GET", "/blobs/sha256:")] == [200]
 
 
