@@ -23,6 +23,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   ├── BlobNotFoundError      a blob the manifest names is missing
     │   └── RegistryError          a registry answered with an error (``status``, ``code``)
     │       ├── AuthenticationError  credentials missing, refused, or a token not granted
+    │       ├── StalledTransferError a transfer that stopped moving (too few bytes for too long)
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
@@ -123,6 +124,12 @@ class AuthenticationError(RegistryError):
     """Credentials that are missing or refused, or a token the token service did not grant."""
 
 
+class StalledTransferError(RegistryError):
+    """A download or upload that stopped moving: fewer bytes than the stall policy's floor
+    arrived (or left) in its window, on every try. The message names the registry, the blob
+    and how long it stalled."""
+
+
 class TLSError(RegistryError):
     """A TLS handshake that failed: an untrusted or invalid certificate, or a bad client key."""
 
@@ -181,6 +188,7 @@ __all__ = [
     "PlatformNotFoundError",
     "RegistryError",
     "RunError",
+    "StalledTransferError",
     "StoreError",
     "TLSError",
     "TransportError",

@@ -12,6 +12,7 @@ matching requests:
 * :meth:`FaultProxy.drop_response` — close the connection after N bytes of the response body;
 * :meth:`FaultProxy.drop_request` — close both sides after N bytes of the request body;
 * :meth:`FaultProxy.stall` — stop sending the response for S seconds (after N body bytes);
+* :meth:`FaultProxy.trickle` — send the response body a few bytes at a time, slowly;
 * :meth:`FaultProxy.corrupt` — flip one byte of the response body (same length).
 
 Every request is recorded as a :class:`Seen` (method, path, status, fault) so tests can assert
@@ -41,7 +42,7 @@ class _Dropped(Exception):
 class Rule:
     """One armed fault."""
 
-    kind: str  # "status" | "drop_response" | "drop_request" | "stall" | "corrupt"
+    kind: str  # "status" | "drop_response" | "drop_request" | "stall" | "trickle" | "corrupt"
     method: str | None
     path: re.Pattern[str] | None
     remaining: int
@@ -237,6 +238,20 @@ class FaultProxy:
             )
         )
 
+    def trickle(
+        self,
+        step: int,
+        interval: float,
+        *,
+        times: int = 1,
+        method: str | None = "GET",
+        path: str | None = r"/blobs/sha256:",
+    ) -> Rule:
+        """Send the response body ``step`` bytes at a time, ``interval`` seconds apart."""
+        return self._arm(
+            Rule("trickle", method, self._re(path), times, after_bytes=step, seconds=interval)
+        )
+
     def corrupt(
         self,
         *,
@@ -422,6 +437,13 @@ class FaultProxy:
             if rule.kind in ("drop_response", "drop_request") and end >= rule.after_bytes:
                 send(data[: rule.after_bytes - sent])
                 raise _Dropped(rule.kind)
+            if rule.kind == "trickle":
+                for at in range(0, len(data), rule.after_bytes):
+                    if self._stopping.wait(rule.seconds):
+                        raise _Dropped("proxy stopping")
+                    send(data[at : at + rule.after_bytes])
+                sent = end
+                continue
             if rule.kind == "corrupt" and sent <= rule.after_bytes < end:
                 at = rule.after_bytes - sent
                 data = data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]

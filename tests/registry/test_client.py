@@ -31,6 +31,7 @@ from boxwright.transport.registry import client as client_module
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.direct import _REPLAY_LIMIT
 from boxwright.transport.registry.retry import RetryPolicy
+from boxwright.transport.registry.stall import StallPolicy
 
 
 def make_client(server: RegistryServer, **kw: object) -> RegistryClient:
@@ -306,11 +307,13 @@ def test_stalled_download_times_out_and_resumes(
     repo = registry_plain.repo("stall")
     data, layer = blob(500_000)
     slept: list[float] = []
-    with proxied(fault_proxy, slept, timeout=0.5) as client:
+    with proxied(fault_proxy, slept, stall=StallPolicy(seconds=0.5)) as client:
         client.upload_blob(repo, io.BytesIO(data), layer)
         fault_proxy.stall(3, after_bytes=100_000, method="GET", path="/blobs/sha256:")
         with client.get_blob(repo, layer) as stream:
             assert read_all(stream) == data
+    assert [s.status for s in fault_proxy.seen("GET", "/blobs/sha256:")] == [200, 206]
+    assert slept == [0.125]
 
 
 def test_corrupt_blob_is_rejected(registry_plain: RegistryServer, fault_proxy: FaultProxy) -> None:

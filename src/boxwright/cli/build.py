@@ -13,11 +13,11 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.transport_options import OptionalBool
+from boxwright.cli.transport_options import OptionalBool, retry_options, transport_options
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent
@@ -96,6 +96,7 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     default=None,
     help="false: allow plain HTTP and untrusted certificates (registries).",
 )
+@retry_options(podman=True)
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="A secret.")
 @click.argument("context", default=".", type=click.Path(file_okay=False, path_type=Path))
 def build_command(
@@ -116,17 +117,26 @@ def build_command(
     output: str | None,
     push: bool,
     tls_verify: bool | None,
+    retry_times: int | None,
+    retry_delay: float | None,
+    stall_timeout: float | None,
     secrets: tuple[str, ...],
     context: Path,
 ) -> None:
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
-    from boxwright.transport.options import TransportOptions
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
-    registry_options = None if tls_verify is None else TransportOptions(tls_verify=tls_verify)
+    registry: dict[str, Any] = {
+        "tls_verify": tls_verify,
+        "retry_times": retry_times,
+        "retry_delay": retry_delay,
+        "stall_timeout": stall_timeout,
+    }
+    given = any(value is not None for value in registry.values())
+    registry_options = transport_options(registry) if given else None
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
         context=context,

@@ -15,7 +15,12 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option
-from boxwright.cli.transport_options import authfile_option, side_options, transport_options
+from boxwright.cli.transport_options import (
+    authfile_option,
+    retry_options,
+    side_options,
+    transport_options,
+)
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -99,6 +104,7 @@ class SkopeoLines:
 )
 @side_options("src-", "source")
 @side_options("dest-", "destination")
+@retry_options()
 @authfile_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("source")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option
-from boxwright.cli.transport_options import side_options, transport_options
+from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -53,6 +53,7 @@ Os Layers LayersData Env.
 @platform_option("describe out of an index")
 @click.option("--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")
 @side_options("", "image's")
+@retry_options()
 @click.argument("reference")
 def inspect_command(
     raw: bool,

@@ -15,6 +15,7 @@ import click
 
 from boxwright.cli.transport_options import (
     authfile_option,
+    retry_options,
     side_options,
     transport_options,
 )
@@ -51,6 +52,7 @@ def _docker_argument(reference: str) -> str:
 
 @click.command("list-tags", epilog=LIST_TAGS_EXAMPLES, short_help="List repository tags.")
 @side_options("", "repository's")
+@retry_options()
 @click.argument("repository")
 def list_tags_command(repository: str, **registry: Any) -> None:
     """List the tags of the registry REPOSITORY (docker://HOST/REPO), as skopeo does."""
@@ -73,6 +75,7 @@ def list_tags_command(repository: str, **registry: Any) -> None:
 
 @click.command("delete", epilog=DELETE_EXAMPLES, short_help="Delete a registry image.")
 @side_options("", "image's")
+@retry_options()
 @click.argument("reference")
 def delete_command(reference: str, **registry: Any) -> None:
     """Delete the image REFERENCE names (docker://HOST/REPO:TAG or @DIGEST) from its registry.
@@ -118,6 +121,7 @@ def delete_command(reference: str, **registry: Any) -> None:
 )
 @side_options("src-", "source")
 @side_options("dest-", "destination")
+@retry_options()
 @authfile_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
 @click.argument("source")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option
-from boxwright.cli.transport_options import side_options, transport_options
+from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
@@ -240,6 +240,7 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
 )
 @platform_option("pick out of an index")
 @side_options("", "source")
+@retry_options(podman=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the image ID.")
 @click.argument("reference")
 def pull_command(
@@ -286,6 +287,7 @@ def pull_command(
     help="Recompress every layer (default: keep each layer as stored).",
 )
 @side_options("", "destination")
+@retry_options(podman=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("image")
 @click.argument("destination", required=False)

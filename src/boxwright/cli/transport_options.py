@@ -1,4 +1,4 @@
-"""Registry options shared by copy, inspect, list-tags, delete and sync, as skopeo spells them.
+"""Registry options shared by every command that talks to a registry, as skopeo spells them.
 
 Each side of a copy has its own (``--src-creds``, ``--dest-tls-verify=false``, ...); commands
 with one reference take the plain forms (``--creds``, ``--tls-verify``). The values become a
@@ -116,6 +116,52 @@ def authfile_option(function: F) -> F:
     return decorated
 
 
+def retry_options(*, podman: bool = False) -> Callable[[F], F]:
+    """``--retry-times N`` and ``--retry-delay DURATION`` as skopeo has them (``--retry`` too
+    when ``podman``: podman's spelling for pull, push and build), and ``--stall-timeout``.
+
+    They apply to every registry a command talks to; :func:`transport_options` puts them into
+    each side's :class:`~boxwright.transport.options.TransportOptions`.
+    """
+    from boxwright.cli.params import Duration
+
+    retry_names = ("--retry-times", "--retry") if podman else ("--retry-times",)
+
+    def decorate(function: F) -> F:
+        options = [
+            click.option(
+                *retry_names,
+                "retry_times",
+                type=click.IntRange(min=0),
+                default=None,
+                metavar="N",
+                help="Retries of a failed registry request or stalled transfer after the first "
+                "try (default 3).",
+            ),
+            click.option(
+                "--retry-delay",
+                type=Duration(),
+                default=None,
+                metavar="DURATION",
+                help="Fixed delay between retries, e.g. 2s or 500ms (default: exponential "
+                "backoff from 0.25 s; a registry's Retry-After wins).",
+            ),
+            click.option(
+                "--stall-timeout",
+                type=Duration(),
+                default=None,
+                metavar="DURATION",
+                help="A transfer that moves less than 1 KiB in this time has stalled and is "
+                "retried (default 10s; beyond skopeo).",
+            ),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
 def transport_options(
     params: dict[str, Any],
     prefix: str = "",
@@ -123,18 +169,31 @@ def transport_options(
     authfile: Path | None = None,
     chunk_size: int | None = None,
 ) -> TransportOptions:
-    """Take the side's option values out of ``params`` (a command's keyword arguments)."""
+    """Take the side's option values out of ``params`` (a command's keyword arguments); the
+    :func:`retry_options`, shared by both sides, are read and left in place."""
     from boxwright.transport.options import TransportOptions
 
     key = prefix.replace("-", "_")
     side_authfile = params.pop(f"{key}authfile", None)
+    stall_timeout = params.get("stall_timeout")
+    if stall_timeout is not None and stall_timeout <= 0:
+        raise click.BadParameter("must be more than 0s", param_hint="'--stall-timeout'")
     return TransportOptions(
         credentials=params.pop(f"{key}creds", None),
         authfile=side_authfile or authfile,
         tls_verify=params.pop(f"{key}tls_verify", None),
         cert_dir=params.pop(f"{key}cert_dir", None),
         chunk_size=chunk_size,
+        retries=params.get("retry_times"),
+        retry_delay=params.get("retry_delay"),
+        stall_timeout=stall_timeout,
     )
 
 
-__all__ = ["OptionalBool", "authfile_option", "side_options", "transport_options"]
+__all__ = [
+    "OptionalBool",
+    "authfile_option",
+    "retry_options",
+    "side_options",
+    "transport_options",
+]

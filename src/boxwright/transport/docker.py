@@ -111,7 +111,8 @@ def _tls_settings(host: str, options: TransportOptions, insecure: bool) -> TLSSe
 
 
 def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> RegistryClient:
-    """A :class:`RegistryClient` for ``endpoint`` with the options' credentials and TLS."""
+    """A :class:`RegistryClient` for ``endpoint`` with the options' credentials, TLS, retries
+    and stall window."""
     from boxwright.transport.registry.client import RegistryClient
 
     opts = options or TransportOptions()
@@ -122,10 +123,14 @@ def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> 
         credentials = AuthStore(opts.authfile).lookup(endpoint.name)
     insecure = endpoint.insecure or opts.tls_verify is False
     kwargs: dict[str, Any] = {}
-    if opts.retries is not None:
+    if opts.retries is not None or opts.retry_delay is not None:
         from boxwright.transport.registry.retry import RetryPolicy
 
-        kwargs["retries"] = RetryPolicy(attempts=opts.retries + 1)
+        kwargs["retries"] = RetryPolicy.from_options(opts.retries, opts.retry_delay)
+    if opts.stall_timeout is not None:
+        from boxwright.transport.registry.stall import StallPolicy
+
+        kwargs["stall"] = StallPolicy(seconds=opts.stall_timeout)
     return RegistryClient(
         endpoint.host,
         insecure=insecure,

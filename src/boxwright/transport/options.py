@@ -30,7 +30,12 @@ class TransportOptions:
     instead of the certs.d directories (``--cert-dir``).
     ``registries_conf``: a registries.conf to use instead of the system ones.
     ``chunk_size``: upload blobs in PATCH chunks of this many bytes (None: one PUT).
-    ``retries``: how often a failed request is retried (None: the client's default).
+    ``retries``: how often a failed request is retried after its first try, skopeo's
+    ``--retry-times`` (None: the default, 3).
+    ``retry_delay``: seconds between two tries, skopeo's ``--retry-delay`` (None or 0:
+    exponential backoff from 0.25 s; a registry's ``Retry-After`` still wins).
+    ``stall_timeout``: seconds in which a transfer must move at least 1 KiB, else it has
+    stalled and is tried again (None: the default, 10 s; see ``docs/transports.md``).
     ``blob_info_cache``: the cache file; None uses the default, ``use_blob_info_cache`` False
     keeps the cache in memory only.
     ``store_root``: the local store a ``store:`` reference opens (None: ``$BOXWRIGHT_ROOT``,
@@ -44,6 +49,8 @@ class TransportOptions:
     registries_conf: Path | None = None
     chunk_size: int | None = None
     retries: int | None = None
+    retry_delay: float | None = None
+    stall_timeout: float | None = None
     blob_info_cache: Path | None = None
     use_blob_info_cache: bool = True
     store_root: Path | None = None
@@ -55,6 +62,10 @@ class TransportOptions:
             )
         if self.retries is not None and self.retries < 0:
             raise UsageError(f"retries must be 0 or more, not {self.retries}")
+        if self.retry_delay is not None and not self.retry_delay >= 0:
+            raise UsageError(f"retry delay must be 0 s or more, not {self.retry_delay}")
+        if self.stall_timeout is not None and not self.stall_timeout > 0:
+            raise UsageError(f"stall timeout must be more than 0 s, not {self.stall_timeout}")
 
 
 __all__ = ["TransportOptions"]

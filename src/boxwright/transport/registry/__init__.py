@@ -1,7 +1,8 @@
 """The distribution API (Docker registry HTTP API v2) client the ``docker://`` transport uses.
 
 :class:`RegistryClient` is the public face (``client.py``); :class:`RetryPolicy` tunes its
-retries (``retry.py``). The client knows HTTP and the distribution API, not images.
+retries (``retry.py``) and :class:`StallPolicy` how little a transfer may move before it
+counts as stalled (``stall.py``). The client knows HTTP and the distribution API, not images.
 Authentication lives in ``auth.py`` (an httpx ``Auth`` generator: anonymous, Basic, Bearer
 tokens), ``WWW-Authenticate`` parsing in ``challenge.py``, the session (TLS, scheme, retries)
 in ``session.py``, resumable downloads in ``blobs.py`` and uploads in ``uploads.py``.
@@ -21,6 +22,7 @@ _EXPORTS: dict[str, str] = {
     "RegistryAuth": "boxwright.transport.registry.auth",
     "RegistryClient": "boxwright.transport.registry.client",
     "RetryPolicy": "boxwright.transport.registry.retry",
+    "StallPolicy": "boxwright.transport.registry.stall",
     "parse_retry_after": "boxwright.transport.registry.retry",
     "parse_www_authenticate": "boxwright.transport.registry.challenge",
 }
@@ -30,6 +32,7 @@ __all__ = [
     "RegistryAuth",
     "RegistryClient",
     "RetryPolicy",
+    "StallPolicy",
     "parse_retry_after",
     "parse_www_authenticate",
 ]
@@ -43,3 +46,4 @@ if TYPE_CHECKING:
     from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
     from boxwright.transport.registry.client import RegistryClient
     from boxwright.transport.registry.retry import RetryPolicy, parse_retry_after
+    from boxwright.transport.registry.stall import StallPolicy

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.stall import ProgressWatch
 
 
 class Answer(Protocol):
@@ -39,10 +40,15 @@ class Answer(Protocol):
 
 
 class HttpxAnswer:
-    """An httpx streaming response seen as an :class:`Answer` (pieces of httpx's own size)."""
+    """An httpx streaming response seen as an :class:`Answer` (pieces of httpx's own size).
 
-    def __init__(self, response: httpx.Response) -> None:
+    ``watch`` checks the body's progress piece by piece (httpx bounds each socket wait, the
+    watch the bytes per window: see :mod:`.stall`).
+    """
+
+    def __init__(self, response: httpx.Response, watch: ProgressWatch | None = None) -> None:
         self.response = response
+        self._watch = watch
         self._chunks: Iterator[bytes]
         try:
             content = response.content  # read already (an auth flow's, or made whole)
@@ -65,7 +71,15 @@ class HttpxAnswer:
 
     def read(self, n: int) -> bytes:
         """The next network piece (whatever its size); b"" at the end of the body."""
-        return next(self._chunks, b"")
+        try:
+            piece = next(self._chunks, b"")
+        except httpx.ReadTimeout:
+            if self._watch is None:
+                raise
+            raise self._watch.failure() from None
+        if piece and self._watch is not None:
+            self._watch.add(len(piece))
+        return piece
 
     def close(self) -> None:
         self.response.close()

@@ -2,7 +2,13 @@
 
 :class:`ResumingReader` reads a blob's HTTP body and, when the connection drops or stalls
 before ``size`` bytes arrived, asks again with ``Range: bytes=N-`` from the first byte not yet
-received (a bounded number of times, with the session's backoff). The caller wraps it in one
+received. The session's :class:`~boxwright.transport.registry.retry.RetryPolicy` bounds the
+tries that made no progress (``attempts`` GETs in all, each resume after its delay), and
+progress counts across tries: once :data:`RESUME_PROGRESS` bytes arrived since the last
+failure, the next failure starts a fresh count, so a long download over a link that keeps
+dropping but keeps moving is not given up, while one that stalls (see :mod:`.stall`) fails
+after ``attempts`` windows with a :class:`~boxwright.errors.StalledTransferError`. The caller
+wraps it in one
 :class:`~boxwright.oci.digest.VerifyingReader`, so the digest covers the whole blob across
 every resumed piece: a registry that answers a Range with different bytes fails the digest.
 
@@ -14,14 +20,23 @@ from __future__ import annotations
 
 import re
 
-from boxwright.errors import RegistryError
+from boxwright.errors import RegistryError, StalledTransferError
 from boxwright.oci.readers import WrappedReader
 from boxwright.transport.registry.answers import Answer
-from boxwright.transport.registry.failures import network_error, network_failures, status_error
+from boxwright.transport.registry.failures import (
+    StallFailure,
+    network_error,
+    network_failures,
+    status_error,
+)
+from boxwright.transport.registry.retry import RETRY_STATUSES
 from boxwright.transport.registry.session import Session
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SKIP_CHUNK = 1 << 20
+RESUME_PROGRESS = 1 << 20
+"""Bytes that must arrive between two failures for the second to start a fresh count of
+tries (containers/image resumes a blob only after 1 MiB of progress, too)."""
 
 
 class ResumingReader(WrappedReader):
@@ -47,6 +62,8 @@ class ResumingReader(WrappedReader):
         self._offset = 0
         self._received = 0
         self._eof = False
+        self._failures = 0
+        self._mark = 0
         self.resumes = 0
         """How many times the download was resumed (for tests and progress)."""
 
@@ -106,31 +123,41 @@ class ResumingReader(WrappedReader):
             body.close()
 
     def _resume(self, error: Exception | None) -> None:
-        """Ask again from byte ``_received``; raise when the attempts are used up."""
+        """Ask again from byte ``_received``; raise when the tries are used up."""
         self._close_body()
-        if not self._session.retries.wait(self.resumes):
-            self._eof = True
-            if error is not None:
-                raise network_error(error, self._session.host, self._what, self._session.timeout)
-            raise RegistryError(
-                f"{self._session.host}: the connection ended after {self._received} of "
-                f"{self._size} bytes of {self._what}, and resuming did not succeed"
-            )
-        self.resumes += 1
-        start = self._received
-        body = self._session.send(
-            "GET",
-            self._url,
-            what=self._what,
-            scopes=self._scopes,
-            headers={"Range": f"bytes={start}-"},
-        )
+        if self._received - self._mark >= RESUME_PROGRESS:
+            self._failures = 0
+        self._mark = self._received
+        session = self._session
+        while True:
+            if not session.retries.wait(self._failures):
+                self._eof = True
+                raise self._given_up(error) from None
+            self._failures += 1
+            self.resumes += 1
+            start = self._received
+            try:
+                body = session.send(
+                    "GET",
+                    self._url,
+                    what=self._what,
+                    scopes=self._scopes,
+                    headers={"Range": f"bytes={start}-"},
+                    retry=False,
+                )
+            except network_failures() as e:
+                error = e
+                continue
+            if body.status_code in RETRY_STATUSES:
+                error = status_error(body, session.host, self._what)
+                continue
+            break
         if body.status_code == 206:
             match = _CONTENT_RANGE.match(body.headers.get("content-range", ""))
             if match is None or int(match.group(1)) != start:
                 body.close()
                 raise RegistryError(
-                    f"{self._session.host}: a resumed download of {self._what} did not start "
+                    f"{session.host}: a resumed download of {self._what} did not start "
                     f"at byte {start}"
                 )
             self._body = body
@@ -139,7 +166,22 @@ class ResumingReader(WrappedReader):
             self._body = body
             self._skip(start)
         else:
-            raise status_error(body, self._session.host, self._what)
+            raise status_error(body, session.host, self._what)
+
+    def _given_up(self, error: Exception | None) -> Exception:
+        """The error that ends the download after the last failed try."""
+        host, tries = self._session.host, self.resumes + 1
+        got = f"{self._received} of {self._size} bytes arrived in {tries} tries"
+        if isinstance(error, StallFailure):
+            return StalledTransferError(f"{host}: {self._what} stalled: {error} ({got})")
+        if isinstance(error, RegistryError):
+            return error
+        if error is not None:
+            return network_error(error, host, self._what, self._session.timeout)
+        return RegistryError(
+            f"{host}: the connection ended after {self._received} of {self._size} bytes of "
+            f"{self._what}, and resuming did not succeed"
+        )
 
     def _skip(self, count: int) -> None:
         assert self._body is not None

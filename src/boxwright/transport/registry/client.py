@@ -42,6 +42,7 @@ from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_sco
 from boxwright.transport.registry.failures import network_error, network_failures, status_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike, with_query
+from boxwright.transport.registry.stall import StallPolicy
 from boxwright.transport.registry.uploads import Uploader
 
 if TYPE_CHECKING:
@@ -61,6 +62,9 @@ class RegistryClient:
     when ``insecure`` (which also turns certificate checks off); ``tls`` holds the certs.d
     settings (CAs, client certificate, verify). ``credentials`` None is anonymous access.
     ``chunk_size`` makes uploads go in ``PATCH`` pieces of that many bytes instead of one PUT.
+    ``retries`` bounds the tries of every request (and of a blob download across its resumes),
+    ``stall`` how little a transfer may move before it counts as stalled, ``timeout`` how long
+    to wait to connect and for the answer to a request that sent something (an upload).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class RegistryClient:
         retries: RetryPolicy | None = None,
         timeout: float = 60,
         chunk_size: int | None = None,
+        stall: StallPolicy | None = None,
     ) -> None:
         self.host = host
         self._session = Session(
@@ -84,6 +89,7 @@ class RegistryClient:
             credentials=credentials,
             retries=retries,
             timeout=timeout,
+            stall=stall,
         )
         self._uploader = Uploader(self._session, chunk_size)
         self._pending: dict[tuple[str, Digest], str] = {}

@@ -35,6 +35,13 @@ from boxwright.transport.registry.failures import (
     NetworkTimeout,
     ProtocolFailure,
 )
+from boxwright.transport.registry.stall import StallPolicy
+from boxwright.transport.registry.watched import (
+    Watched,
+    WatchedConnection,
+    WatchedTLSConnection,
+    begin_request,
+)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 10
@@ -100,12 +107,13 @@ class DirectAnswer:
         self,
         pool: DirectPool,
         key: _Key,
-        connection: http.client.HTTPConnection,
+        connection: Watched,
         response: http.client.HTTPResponse,
     ) -> None:
         self._pool = pool
         self._key = key
-        self._connection: http.client.HTTPConnection | None = connection
+        self._progress = connection.progress
+        self._connection: Watched | None = connection
         self._response = response
         self.status_code = response.status
         self.reason_phrase = response.reason
@@ -121,9 +129,17 @@ class DirectAnswer:
             return b""
         try:
             data = self._response.read(n)
+        except NetworkFailure:  # a stall the connection's watch saw
+            self._drop()
+            raise
         except (OSError, http.client.HTTPException) as e:
             self._drop()
+            if self._progress.failure is not None:
+                raise self._progress.failure from None
             raise transport_error(e, connected=True) from e
+        if not data and self._progress.failure is not None:
+            self._drop()
+            raise self._progress.failure
         if not data or self._response.isclosed():
             self.close()
         return data
@@ -203,14 +219,16 @@ class DirectPool:
         *,
         timeout: float,
         base_headers: Mapping[str, str],
+        stall: StallPolicy | None = None,
     ) -> None:
         self._context = context
         self._timeout = timeout
+        self._stall = stall
         self._base_headers = dict(base_headers)
         self._lock = threading.Lock()
-        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Key, list[Watched]] = {}
 
-    def _take(self, key: _Key) -> tuple[http.client.HTTPConnection, bool]:
+    def _take(self, key: _Key) -> tuple[Watched, bool]:
         """An idle connection to ``key`` still open (reused: True), or a new one (False)."""
         while True:
             with self._lock:
@@ -224,14 +242,14 @@ class DirectPool:
         scheme, host, port = key
         if scheme == "https":
             return (
-                http.client.HTTPSConnection(
-                    host, port, timeout=self._timeout, context=self._context
+                WatchedTLSConnection(
+                    host, port, timeout=self._timeout, context=self._context, policy=self._stall
                 ),
                 False,
             )
-        return http.client.HTTPConnection(host, port, timeout=self._timeout), False
+        return WatchedConnection(host, port, timeout=self._timeout, policy=self._stall), False
 
-    def put(self, key: _Key, connection: http.client.HTTPConnection) -> None:
+    def put(self, key: _Key, connection: Watched) -> None:
         """Keep ``connection`` for the next request to ``key`` (a few per host at most)."""
         with self._lock:
             idle = self._idle.setdefault(key, [])
@@ -287,7 +305,7 @@ class DirectPool:
 
     def _send(
         self, key: _Key, method: str, target: str, headers: dict[str, str], body: Body
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[Watched, http.client.HTTPResponse]:
         """Send one request; a kept-alive connection that broke is replaced (a streamed body
         is sent again from its kept first pieces while they are all kept)."""
         pieces = None if body is None or isinstance(body, bytes) else _Pieces(body, _REPLAY_LIMIT)
@@ -298,12 +316,16 @@ class DirectPool:
                 if not reused:
                     connection.connect()
                     connected = True
+                begin_request(connection, method, has_body=bool(body))
                 connection.request(
                     method, target, body=pieces if pieces is not None else body, headers=headers
                 )
+                connection.progress.sent()
                 return connection, connection.getresponse()
             except (OSError, http.client.HTTPException) as e:
                 connection.close()
+                if connection.progress.failure is not None:
+                    raise connection.progress.failure from None  # the answer's head stalled
                 if reused and (pieces is None or pieces.replayable):
                     continue  # an idle connection the server had closed: try a new one
                 raise transport_error(e, connected=connected) from e

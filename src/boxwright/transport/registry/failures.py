@@ -22,6 +22,7 @@ from boxwright.errors import (
     BlobNotFoundError,
     ImageNotFoundError,
     RegistryError,
+    StalledTransferError,
     TLSError,
 )
 from boxwright.transport.registry._httpx import httpx
@@ -46,6 +47,28 @@ class ConnectFailure(NetworkFailure):
 
 class NetworkTimeout(NetworkFailure):
     """The direct path waited longer than the session's timeout (connecting or reading)."""
+
+
+class StallFailure(NetworkTimeout):
+    """A transfer that moved fewer bytes than its stall policy's floor in one window
+    (:class:`~boxwright.transport.registry.stall.StallPolicy`).
+
+    ``seconds`` is the window, ``moved`` what moved in it, ``direction`` ``received`` or
+    ``sent``. The message says it in words ("nothing was received for 10 s").
+    """
+
+    def __init__(self, seconds: float, moved: int, min_bytes: int, direction: str) -> None:
+        if moved:
+            text = (
+                f"only {moved} bytes were {direction} in {seconds:g} s "
+                f"(at least {min_bytes} expected)"
+            )
+        else:
+            text = f"nothing was {direction} for {seconds:g} s"
+        super().__init__(text)
+        self.seconds = seconds
+        self.moved = moved
+        self.direction = direction
 
 
 class ProtocolFailure(NetworkFailure):
@@ -154,6 +177,8 @@ def network_error(error: Exception, host: str, what: str, timeout: float) -> Reg
             f"{host}: TLS failed for {what}: {_tls_reason(error)} (trust its CA in "
             f"/etc/containers/certs.d/{host}/ or use --tls-verify=false)"
         )
+    if isinstance(error, StallFailure):
+        return StalledTransferError(f"{host}: {what} stalled: {error}")
     kind = _failure_kind(error)
     if kind == "timeout":
         return RegistryError(f"{host}: no answer within {timeout:g} s for {what}")

@@ -2,8 +2,10 @@
 
 Pure policy, no I/O: :class:`RetryPolicy` says how many attempts a request gets, which answers
 are worth another try (429 and the transient 5xx statuses) and how long to wait: exponential
-backoff with jitter, or what the registry asked for in ``Retry-After`` (seconds or an HTTP
-date), capped so that a registry cannot park a copy for an hour.
+backoff with jitter, a fixed delay (skopeo's ``--retry-delay``), or what the registry asked
+for in ``Retry-After`` (seconds or an HTTP date), capped so that a registry cannot park a
+copy for an hour. :meth:`RetryPolicy.from_options` maps skopeo's ``--retry-times N`` (N
+retries: N + 1 attempts) and ``--retry-delay`` onto it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
+
+DEFAULT_RETRY_TIMES: Final = 3
+"""Retries after the first try when none are configured: with the default stall window
+(:mod:`.stall`) a pull that stalls gives up after about 42 s in all."""
 
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 """Statuses that say "not now" rather than "no": worth another attempt."""
@@ -53,31 +59,46 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 class RetryPolicy:
     """Bounded retries with exponential backoff and jitter.
 
-    ``attempts`` is the total number of tries (1 = no retry). The n-th wait (n from 0) is
+    ``attempts`` is the total number of tries (1 = no retry; the default 4 is 3 retries, see
+    ``docs/transports.md``). The n-th wait (n from 0) is ``fixed_delay`` when set, else
     ``base_delay * 2**n`` scaled by a random factor in [0.5, 1.0), capped at ``max_delay``;
     a ``Retry-After`` from the registry replaces it when present, up to ``max_retry_after``
     (a longer demand ends the retries: waiting that long is not what a user expects).
     ``sleep`` and ``random`` are injectable for tests.
     """
 
-    attempts: int = 5
+    attempts: int = DEFAULT_RETRY_TIMES + 1
     base_delay: float = 0.25
     max_delay: float = 8.0
     max_retry_after: float = 60.0
+    fixed_delay: float | None = None
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     random: Callable[[], float] = field(default=_random.random, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("RetryPolicy.attempts must be at least 1")
+        if self.fixed_delay is not None and self.fixed_delay < 0:
+            raise ValueError("RetryPolicy.fixed_delay must not be negative")
 
     @classmethod
     def none(cls) -> RetryPolicy:
         """One attempt, no retries."""
         return cls(attempts=1)
 
+    @classmethod
+    def from_options(
+        cls, retry_times: int | None = None, retry_delay: float | None = None
+    ) -> RetryPolicy:
+        """skopeo's ``--retry-times`` (retries after the first try; None: the default) and
+        ``--retry-delay`` (seconds between tries; None or 0: exponential backoff)."""
+        attempts = (DEFAULT_RETRY_TIMES if retry_times is None else retry_times) + 1
+        return cls(attempts=attempts, fixed_delay=retry_delay or None)
+
     def backoff(self, retry: int) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
+        if self.fixed_delay is not None:
+            return self.fixed_delay
         delay = min(self.max_delay, self.base_delay * (2.0**retry))
         factor: float = 0.5 + self.random() / 2
         return delay * factor

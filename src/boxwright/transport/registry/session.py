@@ -33,6 +33,7 @@ from boxwright.transport.registry.retry import (
     RetryPolicy,
     parse_retry_after,
 )
+from boxwright.transport.registry.stall import StallPolicy
 
 if TYPE_CHECKING:
     from boxwright.transport.registry.auth import CredentialsLike, RegistryAuth
@@ -93,6 +94,7 @@ class Session:
         credentials: CredentialsLike | None = None,
         retries: RetryPolicy | None = None,
         timeout: float = 60,
+        stall: StallPolicy | None = None,
     ) -> None:
         if scheme not in (None, "http", "https"):
             raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
@@ -100,6 +102,7 @@ class Session:
         self.insecure = insecure
         self.timeout = timeout
         self.retries = retries if retries is not None else RetryPolicy()
+        self.stall = stall if stall is not None else StallPolicy()
         self._credentials = credentials
         self._auth: RegistryAuth | None = None
         self._auth_lock = threading.Lock()
@@ -119,6 +122,7 @@ class Session:
                 context,
                 timeout=timeout,
                 base_headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+                stall=self.stall,
             )
         )
         self._challenged = False
@@ -158,7 +162,7 @@ class Session:
                     load_httpcore()
                     client = self._httpx = httpx.Client(
                         verify=self._context,
-                        timeout=httpx.Timeout(self.timeout),
+                        timeout=httpx.Timeout(self.timeout, write=self.stall.seconds),
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                         follow_redirects=True,
                         limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
@@ -293,14 +297,27 @@ class Session:
 
         auth = self.auth
         request = self._client.build_request(
-            method, url, headers=headers, content=content, extensions={SCOPE_EXTENSION: scopes}
+            method,
+            url,
+            headers=headers,
+            content=content,
+            extensions={SCOPE_EXTENSION: scopes},
+            timeout=self._httpx_timeout(method),
         )
         try:
-            return HttpxAnswer(self._client.send(request, auth=auth, stream=True))
+            response = self._client.send(request, auth=auth, stream=True)
+            return HttpxAnswer(response, self.stall.watch())
         except httpx.TransportError:
             raise
         except httpx.HTTPError as e:
             raise network_error(e, self.host, what, self.timeout) from None
+
+    def _httpx_timeout(self, method: str) -> httpx.Timeout:
+        """Each socket wait of a request through httpx: a ``GET`` or ``HEAD`` answer within
+        the stall window (as on the direct path: see :mod:`.watched`), other answers within
+        the session's timeout; sending never waits longer than the stall window."""
+        read = self.stall.seconds if method in ("GET", "HEAD") else self.timeout
+        return httpx.Timeout(self.timeout, read=read, write=self.stall.seconds)
 
     def close(self) -> None:
         if self._httpx is not None:

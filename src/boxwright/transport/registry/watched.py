@@ -1,0 +1,217 @@
+""":mod:`http.client` connections whose every socket wait follows a :class:`ProgressWatch`.
+
+:mod:`http.client` reads an answer through a buffered reader that loops over socket reads
+until it has the bytes asked for, each bounded only by the socket's timeout: one byte every
+few seconds keeps it reading forever. Here the raw stream under that reader waits at most
+what is left of the request's progress window and counts what arrived, and the connection's
+``send`` writes a body in socket-sized steps the same way, so a stall is a
+:class:`~boxwright.transport.registry.failures.StallFailure` after at most one window, while
+a transfer that keeps moving is never cut.
+
+Per request (:meth:`Progress.start`): a ``GET`` or ``HEAD`` watches its answer from the
+moment it was sent (the head must start within a window: the registry computes nothing for
+it); other methods watch a body as it is sent and their answer from its first byte on (the
+registry may take a while to answer an upload it is completing, or a delete: the
+connection's own timeout bounds that wait).
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import socket
+import ssl
+from typing import TYPE_CHECKING, Any
+
+from boxwright.transport.registry.failures import StallFailure
+from boxwright.transport.registry.stall import ProgressWatch, StallPolicy
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+_SEND_STEP = 256 * 1024
+
+
+class Progress:
+    """The watches of a connection's current request (none when ``policy`` is None)."""
+
+    __slots__ = ("answer", "arm_on_data", "failure", "policy", "sending")
+
+    def __init__(self, policy: StallPolicy | None) -> None:
+        self.policy = policy
+        self.sending: ProgressWatch | None = None
+        self.answer: ProgressWatch | None = None
+        self.arm_on_data = False
+        self.failure: StallFailure | None = None
+        """The answer's stall, once seen: the reader under :mod:`http.client` ends the
+        stream there (so the bytes it already holds are handed out), and every later read
+        raises it."""
+
+    def start(self, *, sends_body: bool, answer_now: bool) -> None:
+        """A new request begins (before its head is sent): ``sends_body`` watches its body
+        as it goes; ``answer_now`` watches its answer from the moment it was sent, else from
+        the answer's first byte."""
+        policy = self.policy
+        self.answer = None
+        self.failure = None
+        self.arm_on_data = policy is not None and not answer_now
+        self.sending = policy.watch("sent") if policy is not None and sends_body else None
+
+    def sent(self) -> None:
+        """The request went out: start watching its answer when ``answer_now`` said so."""
+        self.sending = None
+        if self.policy is not None and not self.arm_on_data:
+            self.answer = self.policy.watch("received")
+
+
+class _WatchedReader(io.RawIOBase):
+    """The raw stream under an answer's buffered reader (see the module docstring)."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, progress: Progress) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
+        progress = self._progress
+        if progress.failure is not None:
+            raise progress.failure
+        watch = progress.answer
+        if watch is None:
+            count = self._raw.readinto(buffer)
+            if count and progress.arm_on_data and progress.policy is not None:
+                progress.answer = progress.policy.watch("received")
+                progress.answer.record(count)
+            return count
+        left = watch.remaining()
+        if left > 0:
+            self._sock.settimeout(left)
+            try:
+                count = self._raw.readinto(buffer)
+            except TimeoutError:
+                if watch.remaining() > 0:
+                    raise
+                count = None
+        else:
+            count = None
+        if count is None:
+            progress.failure = watch.failure()
+            return 0  # the end, for now: what the buffered reader holds goes out first
+        if count:
+            watch.record(count)
+        return count
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class WatchedResponse(http.client.HTTPResponse):
+    """An answer read through :class:`_WatchedReader`."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        debuglevel: int = 0,
+        method: str | None = None,
+        url: str | None = None,
+        *,
+        progress: Progress,
+    ) -> None:
+        super().__init__(sock, debuglevel, method, url)
+        raw = self.fp.detach()  # nothing was read yet: begin() reads the head later
+        self.fp = io.BufferedReader(_WatchedReader(raw, sock, progress))
+
+
+def _send(connection: http.client.HTTPConnection, progress: Progress, data: Any) -> bool:
+    """Send ``data`` (bytes) under the request's send watch; False when there is none (then
+    :mod:`http.client` sends it as usual)."""
+    watch = progress.sending
+    sock = connection.sock
+    if watch is None or sock is None or not isinstance(data, bytes | bytearray | memoryview):
+        return False
+    view = memoryview(data).cast("B")
+    try:
+        while view:
+            left = watch.remaining()
+            if left <= 0:
+                raise watch.failure()
+            sock.settimeout(left)
+            try:
+                count = sock.send(view[:_SEND_STEP])
+            except TimeoutError:
+                if watch.remaining() <= 0:
+                    raise watch.failure() from None
+                raise
+            watch.record(count)
+            view = view[count:]
+    finally:
+        sock.settimeout(connection.timeout)
+    return True
+
+
+class WatchedConnection(http.client.HTTPConnection):
+    """A plain HTTP connection whose request's transfers follow ``progress``."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, policy: StallPolicy | None):
+        super().__init__(host, port, timeout=timeout)
+        self.progress = Progress(policy)
+        self.response_class = _response_factory(self.progress)
+
+    def send(self, data: Any) -> None:
+        if not _send(self, self.progress, data):
+            super().send(data)
+
+
+class WatchedTLSConnection(http.client.HTTPSConnection):
+    """A TLS connection whose request's transfers follow ``progress``."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        context: ssl.SSLContext,
+        policy: StallPolicy | None,
+    ):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.progress = Progress(policy)
+        self.response_class = _response_factory(self.progress)
+
+    def send(self, data: Any) -> None:
+        if not _send(self, self.progress, data):
+            super().send(data)
+
+
+Watched = WatchedConnection | WatchedTLSConnection
+
+
+def begin_request(connection: Watched, method: str, has_body: bool) -> None:
+    """Before a request on ``connection``: the socket's own timeout back (a watch may have
+    shortened it), and fresh watches (see the module docstring)."""
+    if connection.sock is not None:
+        connection.sock.settimeout(connection.timeout)
+    connection.progress.start(sends_body=has_body, answer_now=method in ("GET", "HEAD"))
+
+
+def _response_factory(progress: Progress) -> Any:
+    def make(sock: socket.socket, *args: Any, **kwargs: Any) -> WatchedResponse:
+        return WatchedResponse(sock, *args, progress=progress, **kwargs)
+
+    return make
+
+
+__all__ = [
+    "Progress",
+    "Watched",
+    "WatchedConnection",
+    "WatchedResponse",
+    "WatchedTLSConnection",
+    "begin_request",
+]
