@@ -5,6 +5,7 @@ behind in a local layout)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -24,9 +25,14 @@ WAIT = 5.0
 
 
 def _layout(root: Path) -> tuple[str, str]:
-    """A one-layer image ``img``; returns the layer and config digests."""
+    """A one-layer image ``img``; returns the layer and config digests.
+
+    The layer holds incompressible bytes, so its blob is larger than the first bytes the
+    copy peeks at to learn its compression: its end is read inside ``put_blob``.
+    """
     writer = LayoutWriter(root)
-    manifest = writer.image("amd64", {"a.txt": b"a" * 5000, "b.txt": b"b"})
+    noise = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(200))
+    manifest = writer.image("amd64", {"a.txt": noise, "b.txt": b"b"})
     writer.index_json([{**manifest, "annotations": {"org.opencontainers.image.ref.name": "img"}}])
     doc = json.loads((root / "blobs" / "sha256" / manifest["digest"][7:]).read_bytes())
     return doc["layers"][0]["digest"], doc["config"]["digest"]

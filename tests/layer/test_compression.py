@@ -9,17 +9,21 @@ import io
 import lzma
 import os
 import random
+import tarfile
 
 import pytest
 import zstandard
 
 from boxwright.errors import CompressionError
 from boxwright.layer.compression import (
+    PEEK_SIZE,
     CompressingReader,
     auto_decompress,
     compress_writer,
     decompress,
     detect_compression,
+    is_tar_start,
+    resolve_compression,
 )
 
 # Compressible but not trivial: random words, 3 MiB (spans several 1 MiB codec chunks).
@@ -173,3 +177,131 @@ def test_unknown_compression_name() -> None:
 def test_auto_decompress_keeps_peeked_bytes_of_plain_streams() -> None:
     reader, found = auto_decompress(io.BytesIO(b"ab"))
     assert (found, reader.read(1), reader.read()) == ("none", b"a", b"b")
+
+
+# -- detection by frames ----------------------------------------------------------------------
+
+
+def _skippable(payload: bytes, nibble: int = 0) -> bytes:
+    """A zstd skippable frame (magic 0x184D2A50 + ``nibble``) carrying ``payload``."""
+    return (
+        (0x184D2A50 + nibble).to_bytes(4, "little") + len(payload).to_bytes(4, "little") + payload
+    )
+
+
+def _tar_of(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+FRAME = zstandard.ZstdCompressor().compress(DATA[:4000])
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        _skippable(b"") + FRAME,
+        _skippable(b"metadata", 0xF) + FRAME,
+        _skippable(b"a") + _skippable(b"bc", 7) + _skippable(bytes(100), 0xA) + FRAME,
+        _skippable(bytes(4096)) + FRAME,  # the frame lies beyond the bytes looked at
+        _skippable(b"x")[:6],  # a cut skippable header: still only zstd starts this way
+    ],
+    ids=["empty", "last-magic", "several", "longer-than-peek", "cut-header"],
+)
+def test_skippable_frames_are_zstd(blob: bytes) -> None:
+    assert detect_compression(blob[:PEEK_SIZE]) == "zstd"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        _skippable(b"abc") + b"etc/passwd\x00",  # a skippable frame, then no frame at all
+        (0x184D2A60).to_bytes(4, "little") + bytes(8),  # one past the skippable range
+        (0x184D2A4F).to_bytes(4, "little") + bytes(8),  # one before it
+        b"\x1f\x8b\x07" + bytes(10),  # gzip's magic with a method that is not deflate
+        b"\x28\xb5\x2f",  # three bytes of the frame magic
+    ],
+    ids=["garbage-after-skippable", "above-range", "below-range", "not-deflate", "short"],
+)
+def test_what_only_looks_like_a_frame_is_not_compressed(prefix: bytes) -> None:
+    assert detect_compression(prefix) == "none"
+
+
+def test_gzip_needs_its_deflate_method_byte() -> None:
+    assert detect_compression(b"\x1f\x8b\x08\x00") == "gzip"
+
+
+def test_leading_skippable_frames_decode_to_the_frames_content() -> None:
+    zc = zstandard.ZstdCompressor()
+    blob = (
+        _skippable(b"one")
+        + _skippable(bytes(70_000), 3)
+        + zc.compress(DATA[:5000])
+        + _skippable(b"between", 9)
+        + zc.compress(DATA[5000:])
+    )
+    reader, found = auto_decompress(io.BytesIO(blob))
+    assert found == "zstd"
+    assert reader.read() == DATA
+
+
+def test_skippable_frames_alone_are_an_empty_zstd_stream() -> None:
+    blob = _skippable(b"abc") + _skippable(b"", 1)
+    reader, found = auto_decompress(io.BytesIO(blob))
+    assert found == "zstd"
+    with pytest.raises(CompressionError) as caught:
+        reader.read()
+    assert str(caught.value) == "zstd stream is empty: it holds no frame"
+
+
+def test_is_tar_start() -> None:
+    tar = _tar_of({"etc/motd": b"hi\n"})
+    assert is_tar_start(tar[:PEEK_SIZE]) is True
+    assert is_tar_start(bytes(1024)) is True  # the end blocks of an empty archive
+    broken = bytearray(tar[:512])
+    broken[0] ^= 1  # the name changes, the stored checksum does not
+    assert is_tar_start(bytes(broken)) is False
+    assert is_tar_start(tar[:511]) is False
+    assert is_tar_start(b"not a tar" * 100) is False
+
+
+def test_old_signed_tar_checksums_are_accepted() -> None:
+    header = bytearray(_tar_of({"ab": b""})[:512])
+    header[0:2] = b"\xe9\xff"  # high bytes: the signed sum differs from the unsigned one
+    header[148:156] = b" " * 8
+    signed = sum(c - 256 if c > 127 else c for c in header)
+    assert signed != sum(header)
+    header[148:156] = b"%06o\x00 " % signed
+    assert is_tar_start(bytes(header)) is True
+    header[148:156] = b"%06o\x00 " % (signed + 1)
+    assert is_tar_start(bytes(header)) is False
+
+
+@pytest.mark.parametrize(
+    ("blob", "declared", "found"),
+    [
+        (gzip.compress(b"x"), "zstd", "gzip"),  # the bytes win over the media type
+        (_skippable(b"meta") + FRAME, "gzip", "zstd"),
+        (_skippable(b"meta") + FRAME, "none", "zstd"),
+        (_tar_of({"a": b"a"}), "gzip", "none"),  # a docker archive's plain tar, "gzip"
+        (b"anything at all", "none", "none"),  # declared plain: the bytes are taken as they are
+    ],
+)
+def test_resolve_compression_lets_the_bytes_decide(blob: bytes, declared: str, found: str) -> None:
+    assert resolve_compression(blob[:PEEK_SIZE], declared) == found
+
+
+@pytest.mark.parametrize("declared", ["gzip", "zstd"])
+def test_resolve_compression_refuses_a_compressed_layer_that_is_nothing(declared: str) -> None:
+    blob = b"PK\x03\x04" + bytes(600)  # a zip archive's start: neither gzip, zstd nor tar
+    with pytest.raises(CompressionError) as caught:
+        resolve_compression(blob[:PEEK_SIZE], declared, "layer sha256:abc")
+    assert str(caught.value) == (
+        f"layer sha256:abc is declared {declared}-compressed, but its content is neither "
+        "gzip, zstd nor a tar archive"
+    )

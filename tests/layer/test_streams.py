@@ -94,6 +94,22 @@ def test_reader_rejects_wrong_blob_digest() -> None:
         reader.result()
 
 
+@pytest.mark.parametrize("threaded", [False, True])
+def test_reader_detects_zstd_behind_skippable_frames(threaded: bool) -> None:
+    """pzstd and zstd's seekable format put skippable frames before or between frames."""
+    skippable = b"".join(
+        (0x184D2A50 + n).to_bytes(4, "little") + len(p).to_bytes(4, "little") + p
+        for n, p in ((0, b"index"), (5, bytes(3000)))
+    )
+    blob = skippable + zstandard.ZstdCompressor().compress(TAR)
+    digest = Digest("sha256", hashlib.sha256(blob).hexdigest())
+    reader = LayerReader(io.BytesIO(blob), None, DIFF_ID, expected_digest=digest, threaded=threaded)
+    assert reader.compression == "zstd"
+    assert reader.read() == TAR
+    assert reader.result() == LayerDigests(digest, len(blob), DIFF_ID, len(TAR), "zstd")
+    reader.close()
+
+
 def test_reader_counts_trailing_bytes_after_tar_end() -> None:
     """A consumer that stops at the tar end marker still gets the whole blob verified."""
     blob = gzip.compress(TAR)

@@ -15,6 +15,7 @@ import pytest
 import zstandard
 
 from boxwright.errors import CompressionError, DigestMismatchError
+from boxwright.layer.compression import PEEK_SIZE
 from boxwright.layer.streams import PUMP_CHUNK, LayerReader
 from boxwright.oci.digest import Digest, VerifyingReader
 
@@ -123,7 +124,7 @@ def test_start_after_reads_the_next_layer_only_once_the_first_is_read() -> None:
     second = LayerReader(second_source, None, DIFF_ID, threaded=True, start_after=first)
     time.sleep(0.2)
     assert first_source.taken < len(big)  # the first worker waits for its consumer
-    assert second_source.taken <= 8  # only the magic bytes, peeked by the constructor
+    assert second_source.taken <= PEEK_SIZE  # only the first bytes the constructor peeks at
     assert first.result().diff_id == big_id
     assert first_source.taken == len(big)
     assert second.result().diff_id == DIFF_ID

@@ -1,9 +1,19 @@
 """Moving blobs from a source to a destination: skip, stream verified, or recompress.
 
 One blob goes through a chain of readers, one named step each (as in containers/image):
-the source's verifying reader → progress → [detect compression → decompress, checking the
-diff_id → compress] → the destination's ``put_blob``, which hashes what it writes. Nothing is
-ever held whole in memory, and a failure anywhere makes ``put_blob`` fail and leave nothing.
+the source's verifying reader → progress → detect compression → [decompress, hash the
+uncompressed bytes and check them against the config's diff_id → compress] → the
+destination's ``put_blob``, which hashes what it writes. Nothing is ever held whole in memory,
+and a failure anywhere makes ``put_blob`` fail and leave nothing. Every layer the copier
+decompresses (to recompress it, or to compress a plain one for a destination that wants
+that) is checked against ``rootfs.diff_ids[i]`` of its image config in that same pass: the
+check runs when the uncompressed stream ends, inside ``put_blob``, so a layer whose content is
+not what the config says is never stored, and the copy fails before any manifest is written.
+
+A layer's compression is what its first bytes say (:func:`~boxwright.layer.compression.
+resolve_compression`): gzip and zstd by their frames whatever the media type claims; plain
+only when the media type says so or the bytes open a tar. A layer declared compressed whose
+bytes are none of these fails the copy with :class:`~boxwright.errors.CompressionError`.
 A blob copied unchanged is hashed once: the readers on its way pass the source's
 self-verification through (:class:`~boxwright.transport.atomic.VerifiedStream`), so the
 destination trusts it instead of hashing the same bytes again.
@@ -39,10 +49,11 @@ from boxwright.copy.progress import (
     ProgressEvent,
     ProgressReader,
 )
+from boxwright.errors import DigestMismatchError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import layer_compression
-from boxwright.oci.readers import PassThroughReader
+from boxwright.oci.readers import PassThroughReader, WrappedReader
 from boxwright.transport.base import ImageDestination, ImageSource
 
 if TYPE_CHECKING:
@@ -63,12 +74,38 @@ class BlobOutcome:
     the new one after a recompression, or the one detected in a blob whose media type was
     wrong.
     ``transferred`` is false when the destination already had the blob.
+    ``diff_id`` is the diff_id of the stored blob's content as this copy knows it: measured
+    when the blob was decompressed, or known from the blob-info cache when a blob already in
+    the destination was used instead; None when the bytes were copied unchanged.
     """
 
     source: Descriptor
     stored: Descriptor
     compression: str | None
     transferred: bool
+    diff_id: Digest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedDiffId:
+    """The diff_id a layer's content must have: ``rootfs.diff_ids[index]`` of its image config.
+
+    ``resolve`` returns it; it is called only when the copier decompresses the layer (the
+    config may then be read from the source by whichever job needs it first), so a copy that
+    moves bytes unchanged does not wait for the config.
+    """
+
+    index: int
+    resolve: Callable[[], Digest]
+
+    def check(self, descriptor: Descriptor, measured: Digest) -> None:
+        """Raise :class:`DigestMismatchError` unless ``measured`` is the config's diff_id."""
+        want = self.resolve()
+        if measured != want:
+            raise DigestMismatchError(
+                f"layer {descriptor.digest} does not match rootfs.diff_ids[{self.index}] of "
+                f"its image config: expected {want}, its content is {measured}"
+            )
 
 
 class BlobCopier:
@@ -99,25 +136,35 @@ class BlobCopier:
         return self._cache
 
     def copy(
-        self, descriptor: Descriptor, target: str | None = None, diff_id: Digest | None = None
+        self,
+        descriptor: Descriptor,
+        target: str | None = None,
+        expected: ExpectedDiffId | None = None,
     ) -> BlobOutcome:
         """Copy ``descriptor``'s blob unchanged (``target`` None) or recompressed to ``target``.
 
-        With a ``target``, the uncompressed content is checked against ``diff_id`` (when
-        known) while it streams. Without one, a layer found to be uncompressed is compressed
+        With a ``target``, the uncompressed content is checked against ``expected`` (when
+        given) while it streams. Without one, a layer found to be uncompressed is compressed
         to ``compress_plain`` when the destination asked for that (as containers/image's OCI
-        destinations do). A blob already handled in this copy is not moved again.
+        destinations do), checked the same way. A blob already handled in this copy is not
+        moved again; the diff_id its first copy measured is checked against ``expected``.
         """
         if target is None:
-            return self._once(descriptor.digest, None, lambda: self._copy_unchanged(descriptor))
-        return self._once(
-            descriptor.digest,
-            target,
-            lambda: (
-                self._reuse(descriptor, target, diff_id)
-                or self._recompress(descriptor, target, diff_id)
-            ),
-        )
+            outcome = self._once(
+                descriptor.digest, None, lambda: self._copy_unchanged(descriptor, expected)
+            )
+        else:
+            outcome = self._once(
+                descriptor.digest,
+                target,
+                lambda: (
+                    self._reuse(descriptor, target, self._cached_diff_id(expected))
+                    or self._recompress(descriptor, target, expected)
+                ),
+            )
+        if expected is not None and outcome.diff_id is not None:
+            expected.check(descriptor, outcome.diff_id)
+        return outcome
 
     def put_small(self, descriptor: Descriptor, data: bytes) -> bool:
         """Store a small blob already read and verified (a config); False if it was present.
@@ -161,12 +208,15 @@ class BlobCopier:
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
         return BlobOutcome(descriptor, descriptor, None, transferred=True)
 
-    def _copy_unchanged(self, descriptor: Descriptor) -> BlobOutcome:
+    def _copy_unchanged(
+        self, descriptor: Descriptor, expected: ExpectedDiffId | None
+    ) -> BlobOutcome:
         if self._dest.has_blob(descriptor):
             self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
             return BlobOutcome(descriptor, descriptor, None, transferred=False)
         plain = self._compress_plain
-        if plain not in (None, "none") and layer_compression(descriptor.media_type) == "none":
+        declared = layer_compression(descriptor.media_type)
+        if plain not in (None, "none") and declared == "none":
             assert plain is not None
             # An uncompressed layer's digest is its diff_id.
             reused = self._reuse(descriptor, plain, descriptor.digest)
@@ -175,45 +225,64 @@ class BlobCopier:
         self._emit(STARTED, descriptor, 0, descriptor.size)
         stream = self._source.get_blob(descriptor)
         try:
-            reader, actual = _detect_layer_compression(stream, descriptor.media_type)
-            effective = actual or layer_compression(descriptor.media_type)
-            if effective == "none" and self._compress_plain not in (None, "none"):
-                # An uncompressed layer's digest is its diff_id: the source's verifying
-                # reader already checks the content, so no second check is needed.
-                return self._compress_stream(reader, descriptor, self._compress_plain, None)
+            reader, actual = _sniff_layer(stream, descriptor)
+            if actual == "none" and plain not in (None, "none"):
+                assert plain is not None
+                return self._compress_stream(reader, descriptor, actual, plain, expected)
             self._dest.put_blob(self._with_progress(reader, descriptor), descriptor)
         finally:
             stream.close()
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
-        return BlobOutcome(descriptor, descriptor, actual, transferred=True)
+        relabel = None if actual == declared else actual
+        return BlobOutcome(descriptor, descriptor, relabel, transferred=True)
 
     def _recompress(
-        self, descriptor: Descriptor, target: str, diff_id: Digest | None
+        self, descriptor: Descriptor, target: str, expected: ExpectedDiffId | None
     ) -> BlobOutcome:
         self._emit(STARTED, descriptor, 0, descriptor.size)
         stream = self._source.get_blob(descriptor)
         try:
-            return self._compress_stream(stream, descriptor, target, diff_id)
+            reader, actual = _sniff_layer(stream, descriptor)
+            assert actual is not None  # only layers are planned for recompression
+            return self._compress_stream(reader, descriptor, actual, target, expected)
         finally:
             stream.close()
 
     def _compress_stream(
-        self, stream: IO[bytes], descriptor: Descriptor, target: str, diff_id: Digest | None
+        self,
+        stream: IO[bytes],
+        descriptor: Descriptor,
+        compression: str,
+        target: str,
+        expected: ExpectedDiffId | None,
     ) -> BlobOutcome:
-        """Decompress ``stream`` (checking ``diff_id``), compress to ``target``, put it."""
+        """Decompress ``stream`` (compressed with ``compression``), check its diff_id against
+        ``expected`` when it ends, compress it to ``target`` and put it.
+
+        The check runs inside ``put_blob``, on the read that reaches the end of the
+        uncompressed stream, so a mismatch makes ``put_blob`` fail and store nothing.
+        """
         from boxwright.layer.compression import CompressingReader
         from boxwright.layer.streams import LayerReader
 
-        plain = LayerReader(self._with_progress(stream, descriptor), None, diff_id)
+        plain = LayerReader(self._with_progress(stream, descriptor), compression)
         try:
-            packed = CompressingReader(plain, target, self._level)  # type: ignore[arg-type]
+            checked = _DiffIdCheck(plain, descriptor, expected)
+            packed = CompressingReader(checked, target, self._level)  # type: ignore[arg-type]
             put = self._dest.put_blob(packed)  # type: ignore[arg-type]
         finally:
             plain.close()
         stored = descriptor.with_(digest=put.digest, size=put.size, urls=())
         self._record(descriptor, plain, stored, target)
         self._emit(DONE, descriptor, descriptor.size, descriptor.size)
-        return BlobOutcome(descriptor, stored, target, transferred=True)
+        return BlobOutcome(descriptor, stored, target, transferred=True, diff_id=plain.diff_id)
+
+    def _cached_diff_id(self, expected: ExpectedDiffId | None) -> Digest | None:
+        """The config's diff_id of a layer about to be recompressed, when there is a cache to
+        look it up in (resolving it may read the config)."""
+        if expected is None or self._cache is None:
+            return None
+        return expected.resolve()
 
     def _reuse(
         self, descriptor: Descriptor, target: str, diff_id: Digest | None
@@ -236,7 +305,9 @@ class BlobCopier:
             candidate = descriptor.with_(digest=digest, size=size, urls=())
             if self._dest.has_blob(candidate):
                 self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
-                return BlobOutcome(descriptor, candidate, target, transferred=False)
+                return BlobOutcome(
+                    descriptor, candidate, target, transferred=False, diff_id=uncompressed
+                )
         return None
 
     def _record(
@@ -274,18 +345,41 @@ class BlobCopier:
             )
 
 
-def _detect_layer_compression(stream: IO[bytes], media_type: str) -> tuple[IO[bytes], str | None]:
-    """Peek at a layer's first bytes: the compression it really has, when its media type
-    says otherwise (docker archives label uncompressed layers as gzip, as containers/image
-    does), else None. The returned reader still yields every byte."""
-    declared = layer_compression(media_type)
+def _sniff_layer(stream: IO[bytes], descriptor: Descriptor) -> tuple[IO[bytes], str | None]:
+    """Peek at a layer's first bytes: the compression it really has (None for a blob that is
+    not a layer). The bytes win over the media type (a docker archive's plain tars are
+    labelled gzip, as containers/image labels them); see
+    :func:`~boxwright.layer.compression.resolve_compression`. The returned reader still yields
+    every byte."""
+    declared = layer_compression(descriptor.media_type)
     if declared is None:
         return stream, None
-    from boxwright.layer.compression import PEEK_SIZE, detect_compression
+    from boxwright.layer.compression import PEEK_SIZE, resolve_compression
 
     replay = _Replay(stream, PEEK_SIZE)
-    actual = detect_compression(replay.head)
-    return replay, (None if actual == declared else actual)  # type: ignore[return-value]
+    actual = resolve_compression(replay.head, declared, f"layer {descriptor.digest}")
+    return replay, actual  # type: ignore[return-value]
+
+
+class _DiffIdCheck(WrappedReader):
+    """The uncompressed side of a recompression: when it ends, the diff_id ``plain`` measured
+    is checked against the config's (``expected``), before the end is handed on."""
+
+    def __init__(
+        self, plain: LayerReader, descriptor: Descriptor, expected: ExpectedDiffId | None
+    ) -> None:
+        self._stream = plain  # type: ignore[assignment]
+        self._plain = plain
+        self._descriptor = descriptor
+        self._expected = expected
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._plain.read(n)
+        if not data and self._expected is not None:
+            assert self._plain.diff_id is not None
+            expected, self._expected = self._expected, None
+            expected.check(self._descriptor, self._plain.diff_id)
+        return data
 
 
 class _Replay(PassThroughReader):
@@ -317,4 +411,4 @@ class _Replay(PassThroughReader):
         return pending + self._stream.read(n - len(pending))
 
 
-__all__ = ["BlobCopier", "BlobOutcome"]
+__all__ = ["BlobCopier", "BlobOutcome", "ExpectedDiffId"]

@@ -9,7 +9,9 @@ The steps, in order, each a method of :class:`_Pipeline`:
    stores it, else ``format`` or the destination's preferred) and each layer's compression
    (``dest_compress``, the destination's required compression, zstd never in Docker schema 2);
 4. **blobs**, in parallel: skip what the destination has, else stream the verified source
-   blob, recompressing when planned (the diff_id is checked as the uncompressed bytes pass);
+   blob, recompressing when planned; every layer that is decompressed on the way is checked
+   against its ``rootfs.diff_ids`` entry of the config as the uncompressed bytes pass, and a
+   mismatch fails the copy before anything refers to the blob;
 5. **config**, converted as containers/image does when Docker schema 2 becomes OCI: read
    beside the layers, stored after them (or beside them for a registry,
    ``config_with_layers``);
@@ -24,12 +26,13 @@ typed error and nothing is committed: the destination shows no image under its r
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from boxwright.copy.blobs import BlobCopier, BlobOutcome
+from boxwright.copy.blobs import BlobCopier, BlobOutcome, ExpectedDiffId
 from boxwright.copy.convert import (
     COMPRESSIONS,
     FORMATS,
@@ -463,14 +466,12 @@ class _Pipeline:
             )
             for layer in manifest.layers
         ]
+        config = _ConfigOnce(self.source, manifest, config_bytes)
         if any(plan is not None for plan in plans):
-            if config_bytes is None:
-                config_bytes = self._read_config(manifest.config)
-            diff_ids = self._diff_ids(manifest, config_bytes)
-        else:
-            diff_ids = [None] * len(plans)
+            config.diff_ids()  # a recompression needs them: a bad config fails before any blob
+        expected = [ExpectedDiffId(i, config.diff_id(i)) for i in range(len(plans))]
         convert = target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST
-        outcomes, config = self._copy_blobs(manifest, plans, diff_ids, config_bytes, convert)
+        outcomes, config_desc = self._copy_blobs(manifest, plans, expected, config, convert)
 
         actual = [outcome.compression for outcome in outcomes]
         if target != manifest.media_type or any(c is not None for c in actual):
@@ -482,41 +483,15 @@ class _Pipeline:
             ]
             stored = tuple(outcome.stored for outcome in outcomes)
             new = dataclasses.replace(manifest, layers=stored).convert(
-                target, layer_types, config=config
+                target, layer_types, config=config_desc
             )
             written = self.put_manifest(new.raw, new.media_type)
             layers = new.layers
         else:
             written = self.put_manifest(manifest.raw, manifest.media_type)
             layers = manifest.layers
-        self.images.append(CopiedImage(manifest.digest, written, config, layers, platform))
+        self.images.append(CopiedImage(manifest.digest, written, config_desc, layers, platform))
         return written
-
-    def _read_config(self, descriptor: Descriptor) -> bytes:
-        """The config blob, verified; configs are small, so they may live in memory."""
-        if descriptor.size > MAX_CONFIG_SIZE:
-            raise ManifestError(
-                f"config {descriptor.digest} is {descriptor.size} bytes, more than the limit "
-                f"of {MAX_CONFIG_SIZE}"
-            )
-        stream = self.source.get_blob(descriptor)
-        try:
-            return stream.read()
-        finally:
-            stream.close()
-
-    @staticmethod
-    def _diff_ids(manifest: ImageManifest, config_bytes: bytes) -> list[Digest | None]:
-        """The diff_id of each layer, from the config (to check a recompressed blob)."""
-        from boxwright.oci.config import ImageConfig
-
-        diff_ids = ImageConfig.parse(config_bytes).diff_ids
-        if len(diff_ids) != len(manifest.layers):
-            raise ManifestError(
-                f"image {manifest.digest} has {len(manifest.layers)} layers but its config "
-                f"lists {len(diff_ids)} diff_ids"
-            )
-        return list(diff_ids)
 
     def _store_config(self, manifest: ImageManifest, data: bytes, convert: bool) -> _Stored:
         """Put the config blob (converted to OCI first when ``convert``); its descriptor and
@@ -533,8 +508,8 @@ class _Pipeline:
         self,
         manifest: ImageManifest,
         plans: Sequence[str | None],
-        diff_ids: Sequence[Digest | None],
-        config_bytes: bytes | None,
+        expected: Sequence[ExpectedDiffId],
+        config: _ConfigOnce,
         convert: bool,
     ) -> tuple[list[BlobOutcome], Descriptor]:
         """Move the layer blobs on the thread pool, and the config; the layer outcomes in
@@ -546,16 +521,15 @@ class _Pipeline:
         after them: for a destination whose ``config_with_layers`` is true (a registry, where
         each blob costs requests) the whole job, read and put; for the others only the read
         from the source (when not in hand already), and the put once every layer is stored,
-        so a failed layer leaves no config behind. Every blob is stored when this returns
-        (the manifest, written next, names them all); the written and skipped blobs are
-        noted layers first, then the config.
+        so a failed layer leaves no config behind. A layer job that needs the config's
+        diff_ids before the config job has read it reads it itself (:class:`_ConfigOnce`).
+        Every blob is stored when this returns (the manifest, written next, names them all);
+        the written and skipped blobs are noted layers first, then the config.
         """
-        jobs = list(zip(manifest.layers, plans, diff_ids, strict=True))
+        jobs = list(zip(manifest.layers, plans, expected, strict=True))
         biggest_first = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].size)
         overlap = bool(getattr(self.dest, "config_with_layers", False))
-
-        def read() -> bytes:
-            return self._read_config(manifest.config) if config_bytes is None else config_bytes
+        read = config.data
 
         def read_and_store() -> _Stored:
             return self._store_config(manifest, read(), convert)
@@ -569,16 +543,16 @@ class _Pipeline:
                 by_layer[i] = submit(self.blobs.copy, *jobs[i])
             elif overlap:
                 stored = submit(read_and_store)
-            elif config_bytes is None:
+            elif not config.in_hand:
                 fetched = submit(read)
         futures = [by_layer[i] for i in range(len(jobs))]
         try:
             outcomes = [future.result() for future in futures]
             if stored is None:
                 data = fetched.result() if fetched is not None else read()
-                config, written = self._store_config(manifest, data, convert)
+                config_desc, written = self._store_config(manifest, data, convert)
             else:
-                config, written = stored.result()
+                config_desc, written = stored.result()
         except BaseException:
             for future in (*futures, stored, fetched):
                 if future is not None:
@@ -586,8 +560,8 @@ class _Pipeline:
             raise
         for outcome in outcomes:
             self._note(outcome.stored.digest, outcome.transferred)
-        self._note(config.digest, written)
-        return outcomes, config
+        self._note(config_desc.digest, written)
+        return outcomes, config_desc
 
     def _note(self, digest: Digest, transferred: bool) -> None:
         if digest in self.written or digest in self.skipped:
@@ -602,6 +576,68 @@ class _Pipeline:
                 ProgressEvent(MANIFEST, descriptor.digest, media_type, len(raw), len(raw))
             )
         return descriptor
+
+
+class _ConfigOnce:
+    """An image's config bytes, read from the source at most once, by whichever thread needs
+    them first (the config job, or a layer job that checks a diff_id), and its diff_ids.
+
+    Configs are small (at most :data:`MAX_CONFIG_SIZE`), so they may live in memory; the
+    source's reader verifies them against their digest.
+    """
+
+    def __init__(
+        self, source: ImageSource, manifest: ImageManifest, data: bytes | None = None
+    ) -> None:
+        self._source = source
+        self._manifest = manifest
+        self._data = data
+        self._diff_ids: tuple[Digest, ...] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def in_hand(self) -> bool:
+        """Whether the bytes are already read (or were given)."""
+        return self._data is not None
+
+    def data(self) -> bytes:
+        """The config bytes, verified."""
+        with self._lock:
+            if self._data is None:
+                self._data = self._read()
+            return self._data
+
+    def _read(self) -> bytes:
+        descriptor = self._manifest.config
+        if descriptor.size > MAX_CONFIG_SIZE:
+            raise ManifestError(
+                f"config {descriptor.digest} is {descriptor.size} bytes, more than the limit "
+                f"of {MAX_CONFIG_SIZE}"
+            )
+        stream = self._source.get_blob(descriptor)
+        try:
+            return stream.read()
+        finally:
+            stream.close()
+
+    def diff_ids(self) -> tuple[Digest, ...]:
+        """``rootfs.diff_ids``, one per layer of the manifest (else :class:`ManifestError`)."""
+        if self._diff_ids is None:
+            from boxwright.oci.config import ImageConfig
+
+            diff_ids = ImageConfig.parse(self.data()).diff_ids
+            layers = self._manifest.layers
+            if len(diff_ids) != len(layers):
+                raise ManifestError(
+                    f"image {self._manifest.digest} has {len(layers)} layers but its config "
+                    f"lists {len(diff_ids)} diff_ids"
+                )
+            self._diff_ids = diff_ids
+        return self._diff_ids
+
+    def diff_id(self, index: int) -> Callable[[], Digest]:
+        """A function returning ``rootfs.diff_ids[index]`` (read when first called)."""
+        return lambda: self.diff_ids()[index]
 
 
 __all__ = [

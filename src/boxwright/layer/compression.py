@@ -34,26 +34,57 @@ COMPRESSIONS: Final = (GZIP, ZSTD, NONE)
 DEFAULT_GZIP_LEVEL: Final = 1
 DEFAULT_ZSTD_LEVEL: Final = 3
 CHUNK: Final = 1 << 20
-PEEK_SIZE: Final = 8
+PEEK_SIZE: Final = 512
+"""Bytes of a stream's start that :func:`detect_compression` and :func:`resolve_compression`
+look at: one tar header block, which also holds the first skippable zstd frames of the
+usual producers (pzstd writes 12-byte ones)."""
 
-_GZIP_MAGIC: Final = b"\x1f\x8b"
-_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_GZIP_MAGIC: Final = b"\x1f\x8b\x08"
+_ZSTD_FRAME: Final = 0xFD2FB528
+_ZSTD_SKIPPABLE: Final = 0x184D2A50
+_ZSTD_SKIPPABLE_MASK: Final = 0xFFFFFFF0
 _UNSUPPORTED_MAGIC: Final = (
     (b"BZh", "bzip2"),
     (b"\xfd7zXZ\x00", "xz"),
 )
+_TAR_BLOCK: Final = 512
+
+
+def _starts_zstd(prefix: bytes) -> bool:
+    """Whether ``prefix`` begins a zstd stream: a frame's magic, or skippable frames (magic
+    0x184D2A50-0x184D2A5F, a 4-byte little-endian length, that many bytes) that lead, as far
+    as ``prefix`` reaches, to another frame's magic.
+
+    A prefix that ends inside the skippable frames counts as zstd: nothing else starts with
+    such a magic, and the decoder checks the rest (a stream that is not zstd after all fails
+    loudly as a corrupt one).
+    """
+    pos = 0
+    while pos + 4 <= len(prefix):
+        magic = int.from_bytes(prefix[pos : pos + 4], "little")
+        if magic == _ZSTD_FRAME:
+            return True
+        if magic & _ZSTD_SKIPPABLE_MASK != _ZSTD_SKIPPABLE:
+            return False
+        if pos + 8 > len(prefix):
+            return True
+        pos += 8 + int.from_bytes(prefix[pos + 4 : pos + 8], "little")
+    return pos > 0
 
 
 def detect_compression(prefix: bytes) -> str:
-    """Name the compression of a stream from its first bytes (at least 6 for a sure answer).
+    """Name the compression of a stream from its first bytes (:data:`PEEK_SIZE` of them).
 
-    Returns ``"gzip"``, ``"zstd"`` or ``"none"``; raises :class:`CompressionError` for formats
-    that layers may not use (bzip2, xz), so they are refused clearly instead of failing later
-    as a corrupt tar.
+    gzip is recognised by its magic and deflate method (``1f 8b 08``), zstd by its frames:
+    a frame's magic, or skippable frames leading to one (see :func:`_starts_zstd`). Returns
+    ``"gzip"``, ``"zstd"`` or ``"none"`` (anything else, which need not be a tar: see
+    :func:`resolve_compression` for a layer whose media type says it is compressed); raises
+    :class:`CompressionError` for formats that layers may not use (bzip2, xz), so they are
+    refused clearly instead of failing later as a corrupt tar.
     """
     if prefix.startswith(_GZIP_MAGIC):
         return GZIP
-    if prefix.startswith(_ZSTD_MAGIC):
+    if _starts_zstd(prefix):
         return ZSTD
     for magic, name in _UNSUPPORTED_MAGIC:
         if prefix.startswith(magic):
@@ -62,6 +93,45 @@ def detect_compression(prefix: bytes) -> str:
                 "(supported: gzip, zstd, uncompressed)"
             )
     return NONE
+
+
+def is_tar_start(prefix: bytes) -> bool:
+    """Whether ``prefix`` (at least its first 512 bytes) opens a tar archive: a header block
+    whose checksum is right (the unsigned sum, or the signed one old tars wrote), or the
+    zero block that ends an empty archive."""
+    block = prefix[:_TAR_BLOCK]
+    if len(block) < _TAR_BLOCK:
+        return False
+    if block == bytes(_TAR_BLOCK):
+        return True
+    field = block[148:156]
+    digits = field.split(b"\0", 1)[0].strip(b" ")
+    if not digits or any(c not in b"01234567" for c in digits):
+        return False
+    stored = int(digits, 8)
+    rest = block[:148] + b" " * 8 + block[156:]
+    signed = sum(c - 256 if c > 127 else c for c in rest)
+    return stored in (sum(rest), signed)
+
+
+def resolve_compression(prefix: bytes, declared: str, name: str = "layer") -> str:
+    """The compression a layer blob has, from its first bytes and its media type's.
+
+    The bytes win, as in containers/image (``DetectCompression`` on the stream, the media
+    type only for the descriptor): gzip and zstd are what their frames say, whatever the
+    media type claims. Uncompressed is concluded from the bytes only when the media type
+    says so too, or when they open a tar archive (a docker archive's plain tar labelled
+    gzip); a layer declared ``declared`` ("gzip" or "zstd") whose bytes are neither gzip, zstd
+    nor a tar raises :class:`CompressionError` (its message calls the layer ``name``) instead
+    of being passed on as a plain tar.
+    """
+    actual = detect_compression(prefix)
+    if actual != NONE or declared == NONE or is_tar_start(prefix):
+        return actual
+    raise CompressionError(
+        f"{name} is declared {declared}-compressed, but its content is neither gzip, zstd "
+        "nor a tar archive"
+    )
 
 
 def check_compression(compression: str) -> str:
@@ -503,4 +573,6 @@ __all__ = [
     "compress_writer",
     "decompress",
     "detect_compression",
+    "is_tar_start",
+    "resolve_compression",
 ]
