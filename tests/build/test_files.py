@@ -256,6 +256,10 @@ COMPRESSORS = {
     "tar.xz": lzma.compress,
     "tar.bz2": bz2.compress,
     "tar.zst": lambda b: zstandard.ZstdCompressor().compress(b),
+    # A skippable frame (magic 0x184D2A50, 4-byte length, payload) before the data frame.
+    "skippable.tar.zst": lambda b: (
+        b"\x50\x2a\x4d\x18\x04\x00\x00\x00meta" + zstandard.ZstdCompressor().compress(b)
+    ),
 }
 
 

@@ -429,25 +429,23 @@ def copy_into(
 
 # -- archives -------------------------------------------------------------------------------
 
-_ARCHIVE_MAGIC = (
-    (b"\x1f\x8b", "gzip"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
+_OTHER_ARCHIVE_MAGIC = (
     (b"\xfd7zXZ\x00", "xz"),
     (b"BZh", "bzip2"),
 )
+"""Compressions ``ADD`` extracts beyond the layer codecs (gzip and zstd, recognised by
+:func:`~boxwright.layer.compression.detect_compression`, skippable zstd frames included)."""
 
 
 def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
     """The uncompressed bytes of ``path`` and the compression name (``none`` when plain)."""
-    raw = path.open("rb")
-    head = raw.read(6)
-    raw.seek(0)
-    for magic, name in _ARCHIVE_MAGIC:
-        if head.startswith(magic):
-            if name in ("gzip", "zstd"):
-                from boxwright.layer.compression import decompress
+    from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
 
-                return decompress(raw, name, threaded=False), name
+    raw = path.open("rb")
+    head = raw.read(PEEK_SIZE)
+    raw.seek(0)
+    for magic, name in _OTHER_ARCHIVE_MAGIC:
+        if head.startswith(magic):
             if name == "xz":
                 import lzma
 
@@ -455,33 +453,25 @@ def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
             import bz2
 
             return bz2.open(raw, "rb"), name
-    return raw, "none"
-
-
-def _is_tar_header(block: bytes) -> bool:
-    """Whether a 512-byte block is a tar header: ustar magic, or a valid v7 checksum."""
-    if len(block) < 512 or block == bytes(512):
-        return False
-    if block[257:262] == b"ustar":
-        return True
-    try:
-        stored = int(block[148:156].strip(b"\0 ") or b"-1", 8)
-    except ValueError:
-        return False
-    computed = sum(block[:148]) + 8 * 32 + sum(block[156:512])
-    return stored == computed
+    name = detect_compression(head)
+    if name == "none":
+        return raw, name
+    return decompress(raw, name, threaded=False), name
 
 
 def is_archive(path: Path) -> bool:
     """Whether ``path`` is a (possibly compressed) tar archive that ``add`` extracts."""
     import lzma
 
+    from boxwright.layer.compression import is_tar_start
+
     if not path.is_file():
         return False
     try:
         stream, _ = _open_decompressed(path)
         with stream:
-            return _is_tar_header(stream.read(512))
+            block = stream.read(512)
+        return block != bytes(512) and is_tar_start(block)
     except (OSError, EOFError, BoxwrightError, ValueError, lzma.LZMAError):
         return False
 
