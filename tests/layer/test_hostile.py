@@ -7,6 +7,7 @@ root (umoci's rule: ``..`` and ``/`` are clamped at the root) or refused with th
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import stat
@@ -33,6 +34,22 @@ def _inside(root: Path, host_path: Path) -> Path:
 
 
 # -- tar path traversal (CVE-2007-4559, CVE-2014-9356, CVE-2021-21272) --------------------------
+
+
+def test_no_source_module_extracts_with_tarfile() -> None:
+    """Layers and archives are read by ``TarReader``/``TarIndex`` and applied entry by entry;
+    ``tarfile`` only writes. No module calls ``extract``, ``extractall`` or ``extractfile``."""
+    src = Path(__file__).resolve().parents[2] / "src" / "boxwright"
+    modules = sorted(src.rglob("*.py"))
+    calls = [
+        f"{path.relative_to(src)}:{node.lineno}"
+        for path in modules
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("extract", "extractall", "extractfile")
+    ]
+    assert len(modules) > 100 and calls == []
 
 
 def test_dotdot_names_are_contained(tar: Tar, root: Path, sentinel: Sentinel) -> None:
