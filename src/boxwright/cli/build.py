@@ -58,10 +58,10 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     a RUN wrote on its stderr, which goes to stderr. ``--quiet`` keeps only those stderr lines
     (podman -q drops the step lines and the RUN's stdout, not its errors)."""
 
-    from boxwright.cli.sanitize import escape
+    from boxwright.cli.sanitize import escape_message
 
     def show(event: BuildEvent) -> None:
-        text = escape(event.text, keep="\t" if event.kind == "output" else "")
+        text = escape_message(event.text, keep="\t" if event.kind == "output" else "")
         if event.kind == "output" and event.stream == "stderr":
             click.echo(text, err=True)
         elif not quiet:

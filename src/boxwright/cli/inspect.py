@@ -91,9 +91,9 @@ def inspect_command(
     if template is None:
         click.echo(info.to_json())
     else:
-        from boxwright.cli.sanitize import escape, escape_json
+        from boxwright.cli.sanitize import escape_json, escape_message
 
-        text = lib.render_template(info, template, escape=escape, escape_json=escape_json)
+        text = lib.render_template(info, template, escape=escape_message, escape_json=escape_json)
         click.echo(text, nl=False)
 
 

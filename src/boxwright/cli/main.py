@@ -121,12 +121,12 @@ def _one_line(text: str) -> str:
     """A message as exactly one line on stderr: stripped, every control character escaped.
 
     A newline inside the message (quoted from a file name, a tag, a registry's or a helper's
-    answer) is shown as ``\\n``, as everywhere else in human output, so the line says exactly
-    what the image or the server sent, and never starts a line of its own.
+    answer) is shown as ``\\n``, as everywhere else in human output, so the line says what
+    the image or the server sent, and never starts a line of its own.
     """
-    from boxwright.cli.sanitize import escape
+    from boxwright.cli.sanitize import escape_message
 
-    return escape(text.strip())
+    return escape_message(text.strip())
 
 
 def _describe_os_error(error: OSError) -> str:
@@ -141,11 +141,11 @@ def _describe_os_error(error: OSError) -> str:
 
 def _print_traceback() -> None:
     """The traceback of the exception being handled, on stderr, escaped line by line."""
-    import traceback
+    from boxwright.cli.sanitize import format_traceback
 
-    from boxwright.cli.sanitize import escape_lines
-
-    sys.stderr.write(escape_lines(traceback.format_exc()))
+    error = sys.exc_info()[1]
+    if error is not None:
+        sys.stderr.write(format_traceback(error))
 
 
 def report_error(message: str, *, debug: bool) -> None:

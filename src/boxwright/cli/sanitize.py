@@ -21,13 +21,19 @@ What is escaped, and how (the form of Go's ``strconv.Quote``, without the quotes
   characters, and the line and paragraph separators U+2028 and U+2029;
 * a byte that was not UTF-8 (a name decoded with ``surrogateescape``) as ``\\xNN``, that
   byte; any other lone surrogate as ``\\uNNNN``;
-* a backslash as ``\\\\`` where it could otherwise be read as the start of an escape: when
-  it is followed by a backslash, by one of the letters ``n r t x u U``, or by a character
-  that is itself escaped. Elsewhere (``C:\\dir``, ``s/\\./x/``) it is shown as it is.
-
-So every escape shown stands for exactly one character, and the escaped text reads back to
-the original (``tests/cli/test_sanitize.py`` checks this for any text): a file literally
-named ``a\\nb`` shows as ``a\\\\nb``, one with a newline as ``a\\nb``.
+* in a value of a table, a tree or a ``key: value`` summary (:func:`escape`), a backslash
+  as ``\\\\`` where it could otherwise be read as the start of an escape: when it is
+  followed by a backslash, by one of the letters ``n r t x u U``, or by a character that is
+  itself escaped. Elsewhere (``C:\\dir``, ``s/\\./x/``) it is shown as it is. So every
+  escape in a cell stands for exactly one character and the cell reads back to the value
+  (``tests/cli/test_sanitize.py`` checks this for any text): a file literally named
+  ``a\\nb`` shows as ``a\\\\nb``, one with a newline as ``a\\nb``.
+* in a line of prose (an error or log line, a build step, a RUN's output, a message) and in
+  a value a ``--format`` template prints (:func:`escape_message`), backslashes as written:
+  messages quote values in Python's ``repr`` form (already escaped, not to be doubled), and
+  a value without control characters is printed exactly as it is, as skopeo prints it, for
+  the scripts that read it. There ``\\n`` can stand for a newline or for the two
+  characters; the tables of ``explain`` and ``diff`` tell them apart.
 
 This module imports nothing heavy: the error handler uses it on every failing run.
 """
@@ -81,14 +87,8 @@ def _form(char: str) -> str:
     return f"\\U{code:08x}"
 
 
-def escape(text: str, *, keep: str = "") -> str:
-    """``text`` with every character a terminal could obey shown escaped, for one line.
-
-    ``keep`` names characters to leave as they are: ``"\\n"`` for text of several lines (a
-    traceback), ``"\\t"`` for a process's output lines. See the module docstring for the
-    forms; text without controls and backslashes is returned unchanged.
-    """
-    if text.isascii() and _ASCII_SPECIAL.search(text) is None:
+def _escape(text: str, keep: str, backslashes: bool) -> str:
+    if text.isascii() and (_ASCII_SPECIAL if backslashes else _ASCII_CONTROL).search(text) is None:
         return text
     forms = [None if char in keep or not is_unsafe(char) else _form(char) for char in text]
     out: list[str] = []
@@ -97,16 +97,57 @@ def escape(text: str, *, keep: str = "") -> str:
         form = forms[i]
         if form is not None:
             out.append(form)
-        elif char == "\\" and i < last and (text[i + 1] in _ESCAPE_LETTERS or forms[i + 1]):
+        elif (
+            backslashes
+            and char == "\\"
+            and i < last
+            and (text[i + 1] in _ESCAPE_LETTERS or forms[i + 1] is not None)
+        ):
             out.append("\\\\")
         else:
             out.append(char)
     return "".join(out)
 
 
+def escape(text: str) -> str:
+    """A value for a table cell, a tree node or a summary: every character a terminal could
+    obey shown escaped, and a backslash doubled where it would read as an escape, so the cell
+    reads back to exactly the value (see the module docstring)."""
+    return _escape(text, "", True)
+
+
+def escape_message(text: str, *, keep: str = "") -> str:
+    """A line of prose (an error, a log record, a build step) or a value printed for a script
+    (a ``--format`` template's): every character a terminal could obey shown escaped;
+    backslashes as written.
+
+    Messages quote values in Python's ``repr`` form, whose escapes must not be doubled, and a
+    value without control characters is printed exactly as it is. ``keep`` names characters
+    to leave as they are: ``"\\t"`` for a process's output lines.
+    """
+    return _escape(text, keep, False)
+
+
 def escape_lines(text: str) -> str:
-    """``text`` of several lines escaped line by line: its newlines stay, nothing else does."""
-    return escape(text, keep="\n")
+    """Text of several lines as :func:`escape_message`, its newlines kept."""
+    return _escape(text, "\n", False)
+
+
+def format_traceback(error: BaseException) -> str:
+    """The traceback of ``error`` (and of the exceptions it was raised from), escaped.
+
+    Frames keep their lines; each exception's own line (``Type: message``) is escaped as one
+    line, so a message quoting a name with a newline cannot start a line of its own.
+    """
+    import traceback
+
+    out: list[str] = []
+    for chunk in traceback.TracebackException.from_exception(error).format():
+        if chunk.startswith(("Traceback ", "  File ", "\n", "  [Previous")):
+            out.append(escape_lines(chunk))
+        else:
+            out.append(escape_message(chunk.rstrip("\n")) + "\n")
+    return "".join(out)
 
 
 def escape_json(text: str) -> str:
@@ -133,12 +174,13 @@ def escape_json(text: str) -> str:
 
 
 def echo(text: str = "", *, err: bool = False, file: IO[str] | None = None) -> None:
-    """Print one line of human text, escaped: the way every message line of the CLI is printed.
+    """Print one line of human text (:func:`escape_message`): how every message line of the
+    CLI is printed.
 
     ``text`` is one line; a newline inside it is shown as ``\\n`` (print a blank line with
     ``echo()``).
     """
-    click.echo(escape(text), err=err, file=file)
+    click.echo(escape_message(text), err=err, file=file)
 
 
 class TerminalSafeFormatter(logging.Formatter):
@@ -146,11 +188,13 @@ class TerminalSafeFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         safe = logging.makeLogRecord(record.__dict__)
-        safe.msg, safe.args = escape(record.getMessage()), None
+        safe.msg, safe.args = escape_message(record.getMessage()), None
         return super().format(safe)
 
     def formatException(self, ei: logging._SysExcInfoType) -> str:
-        return escape_lines(super().formatException(ei))
+        if ei[1] is None:
+            return escape_lines(super().formatException(ei))
+        return format_traceback(ei[1]).rstrip("\n")
 
     def formatStack(self, stack_info: str) -> str:
         return escape_lines(super().formatStack(stack_info))
@@ -166,5 +210,7 @@ __all__ = [
     "escape",
     "escape_json",
     "escape_lines",
+    "escape_message",
+    "format_traceback",
     "is_unsafe",
 ]
