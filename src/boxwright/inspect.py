@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +129,13 @@ _MAPS = frozenset({"Labels", "Annotations"})
 _OMITTED_WHEN_EMPTY = frozenset({"Name", "Variant"})
 
 
-def render_template(info: InspectInfo, template: str) -> str:
+def render_template(
+    info: InspectInfo,
+    template: str,
+    *,
+    escape: Callable[[str], str] | None = None,
+    escape_json: Callable[[str], str] | None = None,
+) -> str:
     """Fill a Go-template-like ``template`` with ``info``'s fields, as ``--format`` does.
 
     Supported actions (anything else is refused with :class:`UsageError`, nothing is
@@ -139,11 +146,20 @@ def render_template(info: InspectInfo, template: str) -> str:
     Values print as Go's ``%v`` does (``[a b]`` for lists, ``map[k:v]`` for maps, Go's
     ``time.Time`` form for Created). Literal ``\\t`` and ``\\n`` become a tab and a newline,
     and the result ends with a newline, as in podman and skopeo.
+
+    ``escape`` is applied to what each action prints and ``escape_json`` to what each
+    ``{{json ...}}`` action prints; the template's own text is kept as written. The command
+    line passes its terminal sanitiser, so a label cannot drive the terminal the template is
+    printed to; by default values are printed as they are, as skopeo prints them.
     """
     data = info.to_dict()
 
     def action(match: re.Match[str]) -> str:
-        return _evaluate(match.group(1), data)
+        expr = match.group(1)
+        text = _evaluate(expr, data)
+        is_json = expr.startswith("json ") or expr == "json"
+        chosen = escape_json if is_json else escape
+        return text if chosen is None else chosen(text)
 
     text = template.replace("\\t", "\t").replace("\\n", "\n")
     out = _ACTION.sub(action, text)

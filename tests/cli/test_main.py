@@ -85,7 +85,9 @@ def test_boxwright_error_is_one_line_exit_1(add_command: Callable[[click.Command
     result = _run("t-fail")
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr == ("Error: blob sha256:abc has digest sha256:def, expected sha256:abc\n")
+    assert result.stderr == (
+        "Error: blob sha256:abc has digest\\n sha256:def, expected sha256:abc\n"
+    )
 
 
 def test_debug_flag_and_env_show_the_traceback(

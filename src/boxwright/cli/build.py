@@ -5,6 +5,11 @@ A thin shell over :func:`boxwright.build.executor.build`: the flags become a
 (``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), each line a RUN writes is printed
 as it comes (on stdout, or stderr for the RUN's stderr; parallel stages never mix two lines),
 and the last line is the image ID (the only line on stdout with ``--quiet``).
+
+Every line is escaped (:mod:`boxwright.cli.sanitize`): step lines quote the Containerfile and
+image names, and a RUN's output lines are what a process of the (possibly hostile) base image
+wrote, relayed line by line, so neither can drive the terminal. A tab in a RUN's output is
+kept (column output), every other control character is shown escaped.
 """
 
 from __future__ import annotations
@@ -53,11 +58,14 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     a RUN wrote on its stderr, which goes to stderr. ``--quiet`` keeps only those stderr lines
     (podman -q drops the step lines and the RUN's stdout, not its errors)."""
 
+    from boxwright.cli.sanitize import escape_message
+
     def show(event: BuildEvent) -> None:
+        text = escape_message(event.text, keep="\t" if event.kind == "output" else "")
         if event.kind == "output" and event.stream == "stderr":
-            click.echo(event.text, err=True)
+            click.echo(text, err=True)
         elif not quiet:
-            click.echo(event.text)
+            click.echo(text)
             sys.stdout.flush()
 
     return show
@@ -126,6 +134,7 @@ def build_command(
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
+    from boxwright.cli.sanitize import echo
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
@@ -167,7 +176,7 @@ def build_command(
         for name in result.names:
             pushed = push_image(name, dest_options=registry_options)
             if not quiet:
-                click.echo(f"Pushed {name}@{pushed.digest}", err=True)
+                echo(f"Pushed {name}@{pushed.digest}", err=True)
     click.echo(result.image_id)
 
 

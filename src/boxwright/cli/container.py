@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.run import build_options, exit_with, run_options
+from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
@@ -66,8 +67,8 @@ def from_command(name: str | None, driver: str | None, quiet: bool, image: str) 
     builder = Builder.from_image(image, name=name, driver=driver, keep=True)
     if not quiet:
         record = builder.record
-        click.echo(f"{record.id[:12]} {record.image_name or 'scratch'} ({record.driver})")
-    click.echo(builder.name)
+        echo(f"{record.id[:12]} {record.image_name or 'scratch'} ({record.driver})")
+    echo(builder.name)
 
 
 def _file_options(func: Any) -> Any:
@@ -153,7 +154,7 @@ def add_command(
         extract=extract,
         add_history=add_history,
     )
-    click.echo(f"added {len(written)} paths")
+    echo(f"added {len(written)} paths")
 
 
 @container_group.command(
@@ -306,7 +307,7 @@ def commit_command(
         name, squash=squash, format=fmt, timestamp=timestamp, compression=compression
     )
     if not quiet and image.names:
-        click.echo(f"committed {', '.join(image.names)}")
+        echo(f"committed {', '.join(image.names)}")
     click.echo(image.id)
 
 
@@ -314,7 +315,7 @@ def commit_command(
 @click.argument("container")
 def mount_command(container: str) -> None:
     """Print a path where CONTAINER's files can be edited; the next commit holds the edits."""
-    click.echo(str(_attach(container).mount()))
+    echo(str(_attach(container).mount()))
 
 
 @container_group.command("umount", epilog="\b\nExample:\n  boxwright container umount c1")

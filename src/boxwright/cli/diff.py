@@ -2,7 +2,8 @@
 
 Text output has four sections (config, history, layers, files), each a table: rich tables on
 a terminal, plain padded columns when piped (see :func:`boxwright.cli.output.render_table`).
-``--format json`` prints :meth:`ImageDiff.to_json`.
+``--format json`` prints :meth:`ImageDiff.to_json`. Text is escaped as all human output is
+(:mod:`boxwright.cli.sanitize`): paths, history and config values come from the images.
 
 The exit code is 0 whether or not the images differ, as for ``git diff``, ``skopeo inspect``
 and container-diff: a difference is data, not a failure. ``--exit-code`` makes it 1 when the
@@ -20,6 +21,7 @@ import click
 
 from boxwright.cli.output import human_size, render_table, short_name
 from boxwright.cli.params import platform_option
+from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
     from boxwright.explain.diff import FileChange, ImageDiff
@@ -115,17 +117,19 @@ def _details(change: FileChange) -> str:
 def render_diff(result: ImageDiff) -> None:
     """Print ``result`` as four titled tables (or one line where a section is equal)."""
     out = sys.stdout
-    click.echo(f"A: {result.a.reference} ({short_name(str(result.a.manifest_digest))})")
-    click.echo(f"B: {result.b.reference} ({short_name(str(result.b.manifest_digest))})")
+    echo(f"A: {result.a.reference} ({short_name(str(result.a.manifest_digest))})")
+    echo(f"B: {result.b.reference} ({short_name(str(result.b.manifest_digest))})")
 
-    click.echo(f"\nConfig: {len(result.config) or 'no'} field(s) differ")
+    echo()
+    echo(f"Config: {len(result.config) or 'no'} field(s) differ")
     if result.config:
         config_rows = [(c.field, _value(c.a), _value(c.b)) for c in result.config]
         render_table(("field", "a", "b"), config_rows, stream=out)
 
     history = result.history
-    click.echo(
-        f"\nHistory: {history.common} entr{'y' if history.common == 1 else 'ies'} in common"
+    echo()
+    echo(
+        f"History: {history.common} entr{'y' if history.common == 1 else 'ies'} in common"
         + (", then:" if history.differs else ", nothing else")
     )
     if history.differs:
@@ -145,7 +149,8 @@ def render_diff(result: ImageDiff) -> None:
         )
 
     layers = result.layers
-    click.echo(f"\nLayers: {layers.common} in common from the base")
+    echo()
+    echo(f"Layers: {layers.common} in common from the base")
     rows = [
         (side, row.index, short_name(str(row.digest)), human_size(row.size), note)
         for side, other, table in (("A", "B", layers.a), ("B", "A", layers.b))
@@ -157,8 +162,9 @@ def render_diff(result: ImageDiff) -> None:
 
     files = result.files
     summary = files.summary()
-    click.echo(
-        f"\nFiles: {summary['added']} added, {summary['removed']} removed, "
+    echo()
+    echo(
+        f"Files: {summary['added']} added, {summary['removed']} removed, "
         f"{summary['modified']} modified"
     )
     file_rows = [
@@ -169,7 +175,8 @@ def render_diff(result: ImageDiff) -> None:
     if file_rows:
         render_table(("", "path", "kind", "details"), file_rows, stream=out)
     if not result.differs:
-        click.echo("\nThe images do not differ.")
+        echo()
+        echo("The images do not differ.")
 
 
 __all__ = ["diff_command", "render_diff"]

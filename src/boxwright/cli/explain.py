@@ -3,7 +3,8 @@
 On a terminal: the path from the reference to the bytes as a rich tree, then tables (history
 joined to layers, waste, with ``--files`` each layer's changes) and the final config. Piped:
 the same sections as plain text. ``--format json``: the report as JSON. ``--ci``: dive's gate
-(exit 1 with a one-line reason on stderr when a threshold is passed).
+(exit 1 with a one-line reason on stderr when a threshold is passed). Every line of text is
+escaped (:mod:`boxwright.cli.sanitize`): file names, history and labels come from the image.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 
 from boxwright.cli.output import human_size, render_mapping, render_table, short_name
 from boxwright.cli.params import platform_option
+from boxwright.cli.sanitize import echo, escape
 
 if TYPE_CHECKING:
     from boxwright.explain.model import ExplainReport
@@ -97,9 +99,9 @@ def explain_command(
         )
         result = evaluate(report, rules)
         for name, outcome, detail in result.results:
-            click.echo(f"{outcome}: {name}: {detail}", err=True)
+            echo(f"{outcome}: {name}: {detail}", err=True)
         if result.failure is not None:
-            click.echo(f"Error: CI gate failed: {result.failure}", err=True)
+            echo(f"Error: CI gate failed: {result.failure}", err=True)
             raise click.exceptions.Exit(1)
 
 
@@ -111,29 +113,34 @@ def _is_tty(stream: IO[str]) -> bool:
 
 
 def _section(title: str, out: IO[str]) -> None:
-    out.write(f"\n{title}\n")
+    echo(file=out)
+    echo(title, file=out)
 
 
 def _render_path(report: ExplainReport, out: IO[str]) -> None:
     lines = [
-        f"{step.kind} {step.digest} {step.media_type} {human_size(step.size)}"
-        + (f" [{step.platform}]" if step.platform else "")
+        escape(
+            f"{step.kind} {step.digest} {step.media_type} {human_size(step.size)}"
+            + (f" [{step.platform}]" if step.platform else "")
+        )
         for step in report.path
     ]
+    root = escape(report.reference or "image")
     if _is_tty(out):
         from rich.console import Console
+        from rich.text import Text
         from rich.tree import Tree
 
-        tree = Tree(report.reference or "image")
+        tree = Tree(Text(root))
         node = tree
         for step, line in zip(report.path, lines, strict=True):
             if step.kind == "layer":
-                node.add(line)
+                node.add(Text(line))
             else:
-                node = node.add(line)
+                node = node.add(Text(line))
         Console(file=out, force_terminal=True).print(tree)
         return
-    out.write(f"{report.reference or 'image'}\n")
+    out.write(root + "\n")
     depth = 1
     for step, line in zip(report.path, lines, strict=True):
         out.write("  " * depth + line + "\n")
@@ -170,7 +177,7 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
         ["step", "layer", "created", "size", "unpacked", "files", "created by"], rows, stream=out
     )
     if report.history_note:
-        out.write(f"Note: {report.history_note}\n")
+        echo(f"Note: {report.history_note}", file=out)
     waste = report.waste
     _section("Waste:", out)
     render_mapping(
@@ -210,7 +217,7 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
             shown = changes[:MAX_LISTED]
             render_table(["op", "path", "size"], [list(c) for c in shown], stream=out)
             if len(changes) > MAX_LISTED:
-                out.write(f"... {len(changes) - MAX_LISTED} more (see --format json)\n")
+                echo(f"... {len(changes) - MAX_LISTED} more (see --format json)", file=out)
     _section("Config:", out)
     cfg = report.config
     render_mapping(
@@ -226,10 +233,12 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
         },
         stream=out,
     )
-    out.write(
-        f"\nTotal: {len(report.layers)} layers, {human_size(report.size)} compressed, "
+    echo(file=out)
+    echo(
+        f"Total: {len(report.layers)} layers, {human_size(report.size)} compressed, "
         f"{human_size(report.uncompressed_size)} uncompressed; manifest "
-        f"{short_name(next((s.digest for s in report.path if s.kind == 'manifest'), ''))}\n"
+        f"{short_name(next((s.digest for s in report.path if s.kind == 'manifest'), ''))}",
+        file=out,
     )
 
 

@@ -3,7 +3,9 @@
 ``--raw`` writes the top manifest's bytes exactly (no newline added); ``--config`` the config
 as skopeo shows it (``--config --raw``: the config blob exactly); otherwise the summary as
 indented JSON, or filled into ``--format TEMPLATE`` (the supported template forms are listed
-in :func:`boxwright.inspect.render_template`).
+in :func:`boxwright.inspect.render_template`). What a template prints is text for a person:
+each value it fills in is escaped (:mod:`boxwright.cli.sanitize`), ``{{json ...}}`` values
+as JSON escapes; JSON output, ``--raw`` and ``--config`` are data and printed exactly.
 """
 
 from __future__ import annotations
@@ -90,7 +92,10 @@ def inspect_command(
     if template is None:
         click.echo(info.to_json())
     else:
-        click.echo(lib.render_template(info, template), nl=False)
+        from boxwright.cli.sanitize import escape_json, escape_message
+
+        text = lib.render_template(info, template, escape=escape_message, escape_json=escape_json)
+        click.echo(text, nl=False)
 
 
 def _write_bytes(data: bytes) -> None:

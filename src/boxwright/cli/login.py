@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from boxwright.cli.sanitize import echo
+
 if TYPE_CHECKING:
     from boxwright.config.auth import Credentials
 
@@ -139,7 +141,7 @@ def login_command(
         found = store.lookup(key)
         if found is None or not found.username:
             raise UsageError(f"not logged into {key}")
-        click.echo(found.username)
+        echo(found.username)
         return
     if password is not None and password_stdin:
         raise click.UsageError("--password and --password-stdin cannot be used together")
@@ -196,7 +198,7 @@ def logout_command(host: str | None, all_hosts: bool, authfile: Path | None) -> 
     assert host is not None
     key = login_key(host)
     if store.remove(key):
-        click.echo(f"Removed login credentials for {key}")
+        echo(f"Removed login credentials for {key}")
         return
     elsewhere = store.source_of(key)
     if elsewhere is not None:

@@ -14,7 +14,9 @@ Errors are mapped to exit codes in exactly one place, :meth:`BoxwrightGroup.invo
 * ``OSError`` (a file, permission or disk problem) → ``Error: <what>: <path>``, exit 1;
 * anything else → ``Error: internal error: ...`` plus a hint to rerun with ``--debug``, exit 1.
 
-A traceback is printed only with ``--debug`` or ``BOXWRIGHT_DEBUG=1``.
+A traceback is printed only with ``--debug`` or ``BOXWRIGHT_DEBUG=1``. Error lines, log
+records and tracebacks quote what images and registries said, so they are escaped
+(:mod:`boxwright.cli.sanitize`): a message is one line whatever it quotes.
 """
 
 from __future__ import annotations
@@ -116,8 +118,15 @@ def current_state() -> CliState:
 
 
 def _one_line(text: str) -> str:
-    """Collapse a message onto one line, so every error is exactly one line on stderr."""
-    return " ".join(text.split())
+    """A message as exactly one line on stderr: stripped, every control character escaped.
+
+    A newline inside the message (quoted from a file name, a tag, a registry's or a helper's
+    answer) is shown as ``\\n``, as everywhere else in human output, so the line says what
+    the image or the server sent, and never starts a line of its own.
+    """
+    from boxwright.cli.sanitize import escape_message
+
+    return escape_message(text.strip())
 
 
 def _describe_os_error(error: OSError) -> str:
@@ -130,12 +139,19 @@ def _describe_os_error(error: OSError) -> str:
     return what
 
 
+def _print_traceback() -> None:
+    """The traceback of the exception being handled, on stderr, escaped line by line."""
+    from boxwright.cli.sanitize import format_traceback
+
+    error = sys.exc_info()[1]
+    if error is not None:
+        sys.stderr.write(format_traceback(error))
+
+
 def report_error(message: str, *, debug: bool) -> None:
     """Print the traceback of the exception being handled (only when ``debug``) and one line."""
     if debug:
-        import traceback
-
-        traceback.print_exc(file=sys.stderr)
+        _print_traceback()
     click.echo(f"Error: {_one_line(message)}", err=True)
 
 
@@ -225,9 +241,7 @@ class BoxwrightGroup(LazyGroup):
             raise click.exceptions.Exit(EXIT_ERROR) from error
         except KeyboardInterrupt as error:
             if debug_enabled(ctx):
-                import traceback
-
-                traceback.print_exc(file=sys.stderr)
+                _print_traceback()
             click.echo("Interrupted.", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from error
         except BrokenPipeError:
@@ -277,6 +291,8 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """
     import logging
 
+    from boxwright.cli.sanitize import TerminalSafeFormatter
+
     logger = logging.getLogger("boxwright")
     level, propagate = logger.level, logger.propagate
 
@@ -292,10 +308,12 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler._boxwright_cli = True  # type: ignore[attr-defined]
     if debug:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.setFormatter(
+            TerminalSafeFormatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+        )
         logger.setLevel(logging.DEBUG)
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(TerminalSafeFormatter("%(levelname)s: %(message)s"))
         logger.setLevel(logging.ERROR if quiet else logging.WARNING)
     logger.addHandler(handler)
     logger.propagate = False

@@ -1,5 +1,10 @@
 """Output helpers every command shares: JSON, progress, tables, sizes.
 
+Every text shown to a person passes :func:`boxwright.cli.sanitize.escape` here, cell by
+cell, so what an image says (file names, labels, history) cannot drive the terminal; rich is
+given :class:`rich.text.Text` objects, never markup strings, so ``[bold]`` in a file name is
+shown as it is. JSON (:func:`emit_json`) is printed exactly as serialized.
+
 The library never prints; it reports progress through a plain callback
 ``(event_kind, descriptor_or_name, done, total)`` (see :data:`ProgressCallback`). This module
 turns those calls into rich progress bars when stderr is a terminal, into one plain line per
@@ -22,6 +27,8 @@ from types import TracebackType
 from typing import IO, Any, Protocol, Self
 
 import click
+
+from boxwright.cli.sanitize import escape
 
 #: ``(event_kind, descriptor_or_name, done, total)``: what the library's progress callbacks
 #: receive. ``event_kind`` is a short word; the reporters here treat :data:`FINISHED_KINDS` as
@@ -229,7 +236,8 @@ class PlainProgress(SilentProgress):
             self._reported.add(name)
             word = _FINISHED_WORDS[event_kind]
             size = total if total is not None else done
-            self._stream.write(f"{short_name(name, 64)}: {word} ({human_size(size)})\n")
+            line = f"{escape(short_name(name, 64))}: {word} ({human_size(size)})"
+            self._stream.write(line + "\n")
             self._stream.flush()
 
 
@@ -249,7 +257,7 @@ class RichProgress:
 
         console = Console(file=stream, force_terminal=force_terminal)
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             DownloadColumn(binary_units=False),
             TransferSpeedColumn(),
@@ -269,14 +277,14 @@ class RichProgress:
     ) -> None:
         event_kind, name, done, total = _fields(event, name, done, total)
         with self._lock:
+            description = escape(short_name(name))
             task = self._tasks.get(name)
             if task is None:
-                task = self._progress.add_task(short_name(name), total=total)
+                task = self._progress.add_task(description, total=total)
                 self._tasks[name] = task
             finished = event_kind in FINISHED_KINDS
             if finished and total is None:
                 total = done
-            description = short_name(name)
             if finished and event_kind != "done":
                 description = f"{description} ({_FINISHED_WORDS[event_kind]})"
             self._progress.update(task, completed=done, total=total, description=description)
@@ -322,9 +330,10 @@ def make_progress(
 
 
 def _cell(value: object) -> str:
+    """A table cell or summary value as one line of text, escaped."""
     if value is None:
         return ""
-    return str(value)
+    return escape(str(value))
 
 
 def render_table(
@@ -337,10 +346,11 @@ def render_table(
     """Print rows under upper-case headers: a rich table on a terminal, plain columns otherwise.
 
     Plain output is what podman and skopeo print when piped: columns padded with spaces, at
-    least two between them, no trailing spaces, so ``awk``/``cut`` work on it.
+    least two between them, no trailing spaces, so ``awk``/``cut`` work on it. Every cell is
+    escaped (:func:`boxwright.cli.sanitize.escape`), so each row is exactly one line.
     """
     out = stream if stream is not None else sys.stdout
-    headers = [column.upper() for column in columns]
+    headers = [escape(column.upper()) for column in columns]
     body = [[_cell(value) for value in row] for row in rows]
     for row in body:
         if len(row) != len(headers):
@@ -350,12 +360,13 @@ def render_table(
         from rich import box
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for header in headers:
-            table.add_column(header, overflow="fold")
+            table.add_column(Text(header), overflow="fold")
         for row in body:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         Console(file=out, force_terminal=True).print(table)
         return
     widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
@@ -366,11 +377,12 @@ def render_table(
 
 
 def render_mapping(data: Mapping[str, object], *, stream: IO[str] | None = None) -> None:
-    """Print ``key: value`` lines with aligned values (for one-object summaries)."""
+    """Print ``key: value`` lines with aligned values (for one-object summaries), escaped."""
     out = stream if stream is not None else sys.stdout
-    width = max((len(key) for key in data), default=0)
+    keys = {key: escape(key) for key in data}
+    width = max((len(key) for key in keys.values()), default=0)
     for key, value in data.items():
-        out.write(f"{(key + ':').ljust(width + 1)} {_cell(value)}".rstrip() + "\n")
+        out.write(f"{(keys[key] + ':').ljust(width + 1)} {_cell(value)}".rstrip() + "\n")
     out.flush()
 
 

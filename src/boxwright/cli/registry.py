@@ -1,6 +1,7 @@
 """Registry commands: ``list-tags``, ``delete`` and ``sync``, thin shells over the library.
 
-``list-tags`` prints skopeo's JSON (``{"Repository": ..., "Tags": [...]}``); ``delete``
+``list-tags`` prints skopeo's JSON (``{"Repository": ..., "Tags": [...]}``, ASCII only: every
+other character as a ``\\u`` escape); ``delete``
 removes the manifest a reference names; ``sync`` copies many tags or a whole repository
 (see :mod:`boxwright.copy.sync`).
 """
@@ -146,6 +147,7 @@ def sync_command(
     image copied and a summary; exits 1 if any image failed (the others are still copied).
     """
     from boxwright.cli.main import current_state
+    from boxwright.cli.sanitize import echo
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
@@ -153,7 +155,7 @@ def sync_command(
 
     def report(line: str) -> None:
         if not quiet:
-            click.echo(line, err=True)
+            echo(line, err=True)
 
     options = SyncOptions(
         source_kind=src_kind,
@@ -168,7 +170,7 @@ def sync_command(
         on_image=report,
     )
     result = sync(source, destination, options)
-    click.echo(
+    echo(
         f"{len(result.copied)} copied, {len(result.unchanged)} already there, "
         f"{len(result.failed)} failed"
     )

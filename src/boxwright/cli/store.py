@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option
+from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
@@ -201,7 +202,7 @@ def rmi_command(force: bool, images: tuple[str, ...]) -> None:
     store = _store()
     for image in images:
         for line in store.images.remove(image, force=force):
-            click.echo(line)
+            echo(line)
 
 
 @contextmanager
@@ -355,12 +356,12 @@ def prune_command(fmt: str) -> None:
             }
         )
         return
-    click.echo(
+    echo(
         f"Removed {result.blobs} blobs, {result.snapshots} snapshots, "
         f"{result.tmp} temporary entries"
         + (f", {result.containers} orphaned container directories" if result.containers else "")
     )
-    click.echo(f"Total reclaimed space: {human_size(result.bytes)}")
+    echo(f"Total reclaimed space: {human_size(result.bytes)}")
 
 
 @click.command(

@@ -10,6 +10,7 @@ import click
 
 from boxwright.cli.output import make_progress
 from boxwright.cli.params import platform_option
+from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -56,7 +57,7 @@ def unpack_command(
         )
     mode = " (rootless)" if result.rootless else ""
     what = f"bundle {result.bundle}" if result.bundle is not None else f"rootfs {result.rootfs}"
-    click.echo(
+    echo(
         f"unpacked {result.source} ({result.layers} layers, {result.manifest_digest}) "
         f"into {what}{mode}"
     )
@@ -136,7 +137,7 @@ def repack_command(
             rootless=rootless,
             on_progress=progress,
         )
-    click.echo(
+    echo(
         f"repacked {directory} into {result.reference} ({result.manifest_digest}): "
         f"new layer {result.layer.digest} ({result.layer.size} bytes, {result.layers} layers)"
     )
