@@ -23,6 +23,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   ├── BlobNotFoundError      a blob the manifest names is missing
     │   └── RegistryError          a registry answered with an error (``status``, ``code``)
     │       ├── AuthenticationError  credentials missing, refused, or a token not granted
+    │       │   └── CredentialsRefusedError  credentials boxwright will not send where asked
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
@@ -123,6 +124,11 @@ class AuthenticationError(RegistryError):
     """Credentials that are missing or refused, or a token the token service did not grant."""
 
 
+class CredentialsRefusedError(AuthenticationError):
+    """Credentials a registry asked to be sent where boxwright does not send them: to a token
+    service over plain HTTP, or to an origin other than the one they are bound to."""
+
+
 class TLSError(RegistryError):
     """A TLS handshake that failed: an untrusted or invalid certificate, or a bad client key."""
 
@@ -172,6 +178,7 @@ __all__ = [
     "ConfigError",
     "ContainerNotFoundError",
     "ContainerfileError",
+    "CredentialsRefusedError",
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
-from urllib.parse import urljoin
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
 MAX_MANIFEST_SIZE = 4 << 20
 """containers/image's limit for a manifest body; a bigger answer is refused, not buffered."""
 MAX_LIST_SIZE = 16 << 20
+"""The most bytes of one page of a tag list or the catalog read into memory."""
 API_VERSION_HEADER = "docker-distribution-api-version"
 PAGE_SIZE = 1000
 
@@ -61,6 +61,9 @@ class RegistryClient:
     when ``insecure`` (which also turns certificate checks off); ``tls`` holds the certs.d
     settings (CAs, client certificate, verify). ``credentials`` None is anonymous access.
     ``chunk_size`` makes uploads go in ``PATCH`` pieces of that many bytes instead of one PUT.
+    ``marked_insecure(host_port)`` says whether the user marked another ``host:port``
+    insecure (registries.conf), which lets a token realm there get credentials over plain
+    HTTP (see :mod:`.origin`).
     """
 
     def __init__(
@@ -74,6 +77,7 @@ class RegistryClient:
         retries: RetryPolicy | None = None,
         timeout: float = 60,
         chunk_size: int | None = None,
+        marked_insecure: Callable[[str], bool] | None = None,
     ) -> None:
         self.host = host
         self._session = Session(
@@ -84,6 +88,7 @@ class RegistryClient:
             credentials=credentials,
             retries=retries,
             timeout=timeout,
+            marked_insecure=marked_insecure,
         )
         self._uploader = Uploader(self._session, chunk_size)
         self._pending: dict[tuple[str, Digest], str] = {}
@@ -329,7 +334,10 @@ class RegistryClient:
     # -- listing -----------------------------------------------------------------------------
 
     def list_tags(self, repo: str) -> Iterator[str]:
-        """Every tag of ``repo``, following ``Link`` pagination."""
+        """Every tag of ``repo``, following ``Link`` pagination on this registry's origin.
+
+        Each page is read into memory up to :data:`MAX_LIST_SIZE` bytes; a bigger one is
+        refused with a :class:`RegistryError`."""
         yield from self._paged(
             f"/v2/{repo}/tags/list",
             "tags",
@@ -363,7 +371,10 @@ class RegistryClient:
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise RegistryError(f"{self.host}: {what}: {key!r} is not a list of strings")
             yield from items
-            url = urljoin(url, link) if link else None
+            # The next page's path and query, on this registry's own origin (as
+            # containers/image does): a Link cannot send the request, and its credentials,
+            # to another host or scheme.
+            url = self._session.origins.page(link, url) if link else None
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str = "") -> bytes | None:
         """The referrers index of ``digest`` (OCI 1.1), or ``None`` when the registry does
