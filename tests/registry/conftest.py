@@ -212,6 +212,24 @@ def hostile(hostile_pki: dict[str, KeyPair]) -> Iterator[Callable[..., HostileRe
         registry.stop()
 
 
+@pytest.fixture(params=["direct", "httpx"])
+def http_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each HTTP path of a registry session in turn: ``direct`` (http.client), and ``httpx``,
+    which a proxy in the environment forces (NO_PROXY lets it reach the loopback servers)."""
+    if request.param == "httpx":
+        from boxwright.transport.registry.direct import DirectPool
+
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, "http://127.0.0.1:9")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the direct path was used behind a proxy")
+
+        monkeypatch.setattr(DirectPool, "request", refuse)
+    return str(request.param)
+
+
 @pytest.fixture
 def isolated_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every auth-file lookup (and the caches) at empty temp locations, so no host

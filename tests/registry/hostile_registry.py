@@ -389,9 +389,12 @@ class HostileRegistry:
         self._basic_path = re.compile(path)
         self._realm = realm
 
-    def serve_image(self, repo: str, tag: str) -> str:
+    def serve_image(
+        self, repo: str, tag: str, *, config_answer: Behaviour | None = None
+    ) -> dict[str, str]:
         """Arm a one-layer OCI image at ``repo:tag`` (manifest by tag and digest, config and
-        layer blobs); its manifest digest."""
+        layer blobs; ``config_answer`` answers for the config blob instead); the digests of
+        its ``manifest``, ``config`` and ``layer`` and the config's ``config_size``."""
         layer = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00"
         diff_id = "sha256:" + hashlib.sha256(b"").hexdigest()
         config = json.dumps(
@@ -419,8 +422,16 @@ class HostileRegistry:
             self.arm(None, path, answer(200, manifest, headers))
         for blob in (config, layer):
             path = rf"^/v2/{re.escape(repo)}/blobs/{re.escape(_digest(blob))}$"
-            self.arm(None, path, answer(200, blob, {"Docker-Content-Digest": _digest(blob)}))
-        return digest
+            behaviour = answer(200, blob, {"Docker-Content-Digest": _digest(blob)})
+            if blob is config and config_answer is not None:
+                behaviour = config_answer
+            self.arm(None, path, behaviour)
+        return {
+            "manifest": digest,
+            "config": _digest(config),
+            "layer": _digest(layer),
+            "config_size": str(len(config)),
+        }
 
     def behaviour_for(self, seen: Seen) -> Behaviour:
         if (

@@ -23,29 +23,12 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_LAYER_GZIP
 from boxwright.transport.registry.client import RegistryClient
-from boxwright.transport.registry.direct import DirectPool
 from boxwright.transport.registry.origin import Origin, OriginPolicy
 from boxwright.transport.registry.retry import RetryPolicy
 
 Hostile = Callable[..., HostileRegistry]
 USER, PASSWORD = "alice", "s3cret-password"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-
-@pytest.fixture(params=["direct", "httpx"])
-def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each HTTP path in turn: ``httpx`` sets a proxy (which loopback bypasses), so that the
-    session sends every request through httpx."""
-    if request.param == "httpx":
-        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
-            monkeypatch.setenv(name, "http://127.0.0.1:9")
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-        def refuse(*args: object, **kwargs: object) -> None:
-            raise AssertionError("the direct path was used behind a proxy")
-
-        monkeypatch.setattr(DirectPool, "request", refuse)
-    return str(request.param)
 
 
 def client_for(
@@ -93,7 +76,7 @@ def arm_two_pages(registry: HostileRegistry, next_url: str) -> None:
 
 @pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
 def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
-    hostile: Hostile, path: str, name: str
+    hostile: Hostile, http_path: str, name: str
 ) -> None:
     """The Link names another server (127.0.0.1, another port) or the same server under
     another name (localhost): only its path and query are kept; nothing goes elsewhere."""
@@ -104,7 +87,7 @@ def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
     with client_for(registry) as client:
         assert list(client.list_tags("app")) == ["1", "2"]
     page = "/v2/app/tags/list?n=1000"
-    first = [(registry.host, "GET", page, None)] if path == "direct" else []
+    first = [(registry.host, "GET", page, None)] if http_path == "direct" else []
     assert seen_by(registry, "/v2/app/") == [
         *first,  # the direct path asks anonymously first; httpx's auth flow too:
         (registry.host, "GET", page, None),
@@ -115,7 +98,7 @@ def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
 
 
 def test_a_link_from_https_to_http_stays_on_https(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
 ) -> None:
     registry, plain = hostile(tls=True), hostile()
     registry.require_basic(USER, PASSWORD)
@@ -131,7 +114,7 @@ def test_a_link_from_https_to_http_stays_on_https(
 
 @pytest.mark.parametrize("elsewhere", ["other-server", "other-name"])
 def test_an_upload_location_on_another_origin_gets_no_credentials(
-    hostile: Hostile, path: str, elsewhere: str
+    hostile: Hostile, http_path: str, elsewhere: str
 ) -> None:
     """The Location names another server, or this one under another name (localhost): the
     PUT with the blob goes there without the Basic password."""
@@ -160,7 +143,7 @@ def test_an_upload_location_on_another_origin_gets_no_credentials(
     assert [s.body_received for s in store.seen("PUT")] == [3000]
 
 
-def test_a_redirect_to_another_origin_gets_no_credentials(hostile: Hostile, path: str) -> None:
+def test_a_redirect_to_another_origin_gets_no_credentials(hostile: Hostile, http_path: str) -> None:
     registry, storage = hostile(), hostile()
     registry.require_basic(USER, PASSWORD)
     data = os.urandom(1000)
@@ -201,7 +184,7 @@ def bearer(realm: str) -> dict[str, str]:
 def test_basic_credentials_never_go_to_a_plain_http_realm_elsewhere(
     hostile: Hostile,
     hostile_pki: dict[str, KeyPair],
-    path: str,
+    http_path: str,
     tls: bool,
     realm_name: str,
     message: str,
@@ -218,7 +201,7 @@ def test_basic_credentials_never_go_to_a_plain_http_realm_elsewhere(
 
 
 def test_a_realm_over_https_or_marked_insecure_gets_the_credentials(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
 ) -> None:
     """A realm over HTTPS on another host, or over plain HTTP on a host:port the user marked
     insecure, is asked for a token with the Basic credentials; the token goes to the
@@ -244,7 +227,7 @@ def test_a_realm_over_https_or_marked_insecure_gets_the_credentials(
 
 
 def test_the_client_certificate_goes_to_the_registry_only(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
 ) -> None:
     registry, storage = hostile(tls=True), hostile(tls=True)
     data = os.urandom(1000)
