@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from hostile_registry import HostileRegistry, Seen, answer, endless, json_answer, redirect
+from hostile_registry import (
+    HostileRegistry,
+    Seen,
+    answer,
+    endless,
+    json_answer,
+    redirect,
+    stall,
+)
 
 from boxwright.cli.main import main
 from boxwright.errors import AuthenticationError, ImageNotFoundError, RegistryError
@@ -169,3 +177,19 @@ def test_the_behaviours_answer_what_they_say(hostile: Hostile) -> None:
     with anonymous(registry) as client:
         client.session.send("GET", registry.url("/r"), what="r", retry=False).close()
     assert [(s.target, s.status) for s in registry.settle()] == [("/r", 302), ("/s", 404)]
+
+
+def test_a_stall_then_close_cuts_a_blob_where_it_says(hostile: Hostile) -> None:
+    """The stall behaviour sends ``after_bytes`` of the body, waits, then closes."""
+    registry = hostile()
+    data = bytes(range(250)) * 4
+    digest = Digest.from_bytes(data)
+    registry.arm("GET", r"/blobs/", stall(0.1, body=data, after_bytes=100, then_close=True))
+    descriptor = Descriptor(OCI_LAYER_GZIP, digest, len(data))
+    with anonymous(registry) as client, pytest.raises(RegistryError) as caught:
+        client.get_blob("app", descriptor).read()
+    assert str(caught.value) == (
+        f"{registry.host}: the connection ended after 100 of 1000 bytes of blob {digest} in "
+        "app, and resuming did not succeed"
+    )
+    assert [(s.status, s.body_sent) for s in registry.settle()] == [(200, 100)]
