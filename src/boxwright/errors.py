@@ -23,6 +23,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   ├── BlobNotFoundError      a blob the manifest names is missing
     │   └── RegistryError          a registry answered with an error (``status``, ``code``)
     │       ├── AuthenticationError  credentials missing, refused, or a token not granted
+    │       │   └── CredentialsRefusedError  credentials boxwright will not send where asked
     │       ├── StalledTransferError a transfer that stopped moving (too few bytes for too long)
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
@@ -130,6 +131,11 @@ class StalledTransferError(RegistryError):
     and how long it stalled."""
 
 
+class CredentialsRefusedError(AuthenticationError):
+    """Credentials a registry asked to be sent where boxwright does not send them: to a token
+    service over plain HTTP, or to an origin other than the one they are bound to."""
+
+
 class TLSError(RegistryError):
     """A TLS handshake that failed: an untrusted or invalid certificate, or a bad client key."""
 
@@ -179,6 +185,7 @@ __all__ = [
     "ConfigError",
     "ContainerNotFoundError",
     "ContainerfileError",
+    "CredentialsRefusedError",
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",

@@ -13,6 +13,9 @@
 * ``registry_any`` — each of the three in turn (parametrized), for tests every flavour must pass.
 * ``fault_proxy`` — a :class:`fault_proxy.FaultProxy` in front of ``registry_plain``, fresh
   for each test (faults disarmed, request log empty).
+* ``hostile`` — a factory of :class:`hostile_registry.HostileRegistry` servers (``hostile()``
+  plain HTTP, ``hostile(tls=True)`` HTTPS with a certificate from ``hostile_pki``'s CA for
+  127.0.0.1 and localhost, asking for an optional client certificate), stopped after the test.
 
 The servers are shared: a test gets its own repository name from ``server.repo("hint")`` and
 must not assume an empty registry (``server.wipe()`` exists for tests that list the catalog,
@@ -23,12 +26,13 @@ but they should prefer filtering by their own repository names). Every fixture s
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fault_proxy import FaultProxy
-from pki import htpasswd_line, issue, make_ca, self_signed_signing_key
+from hostile_registry import HostileRegistry
+from pki import KeyPair, htpasswd_line, issue, make_ca, self_signed_signing_key
 from registry_servers import REGISTRY_BINARY, RegistryServer, start_registry
 from token_server import ALL_ACTIONS, TokenServer
 
@@ -177,6 +181,53 @@ def proxied_registry(registry_plain: RegistryServer, fault_proxy: FaultProxy) ->
         config_path=registry_plain.config_path,
         log_path=registry_plain.log_path,
     )
+
+
+@pytest.fixture(scope="session")
+def hostile_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, KeyPair]:
+    """A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate."""
+    work = tmp_path_factory.mktemp("hostile-pki")
+    ca = make_ca(work)
+    server = issue(ca, work, "server", common_name="127.0.0.1", hosts=("127.0.0.1", "localhost"))
+    client = issue(ca, work, "client", common_name="boxwright-client", client=True)
+    return {"ca": ca, "server": server, "client": client}
+
+
+@pytest.fixture
+def hostile(hostile_pki: dict[str, KeyPair]) -> Iterator[Callable[..., HostileRegistry]]:
+    """A factory of hostile registries (see the module docstring), all stopped afterwards."""
+    started: list[HostileRegistry] = []
+
+    def start(*, tls: bool = False) -> HostileRegistry:
+        server = hostile_pki["server"]
+        registry = HostileRegistry(
+            tls=(server.cert_path, server.key_path) if tls else None,
+            client_ca=hostile_pki["ca"].cert_path if tls else None,
+        ).start()
+        started.append(registry)
+        return registry
+
+    yield start
+    for registry in started:
+        registry.stop()
+
+
+@pytest.fixture(params=["direct", "httpx"])
+def http_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each HTTP path of a registry session in turn: ``direct`` (http.client), and ``httpx``,
+    which a proxy in the environment forces (NO_PROXY lets it reach the loopback servers)."""
+    if request.param == "httpx":
+        from boxwright.transport.registry.direct import DirectPool
+
+        for name in ("HTTP_PROXY", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, "http://127.0.0.1:9")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+        def refuse(*args: object, **kwargs: object) -> None:
+            raise AssertionError("the direct path was used behind a proxy")
+
+        monkeypatch.setattr(DirectPool, "request", refuse)
+    return str(request.param)
 
 
 @pytest.fixture

@@ -162,7 +162,7 @@ def test_a_connection_the_server_closed_is_replaced(serve: Callable[[Server], st
     session = Session(serve(server), scheme="http")
     try:
         for _ in range(3):
-            body = pool.request("GET", session.url("/b"), authorization=lambda: None)
+            body = pool.request("GET", session.url("/b"), authorization=lambda _: None)
             assert body is not None and body.read(5000) == DATA[:1000]
             assert body.read(5000) == b""
     finally:
@@ -181,7 +181,11 @@ def test_redirects_are_followed_and_credentials_stay_with_the_registry(
     pool = DirectPool(_unverified(), timeout=5, base_headers={})
     session = Session(serve(front), scheme="http")
     try:
-        body = pool.request("GET", session.url("/v2/r/blobs/x"), authorization=lambda: "Bearer t0k")
+        body = pool.request(
+            "GET",
+            session.url("/v2/r/blobs/x"),
+            authorization=lambda url: session.origins.authorization(url, "Bearer t0k"),
+        )
         assert body is not None and body.status_code == 200
         assert body.read(len(DATA) + 1) == DATA
     finally:

@@ -131,12 +131,19 @@ def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> 
         from boxwright.transport.registry.stall import StallPolicy
 
         kwargs["stall"] = StallPolicy(seconds=opts.stall_timeout)
+
+    def marked_insecure(host_port: str) -> bool:
+        from boxwright.config.registries import RegistriesConfig
+
+        return RegistriesConfig.load(opts.registries_conf).is_insecure(host_port)
+
     return RegistryClient(
         endpoint.host,
         insecure=insecure,
         tls=_tls_settings(endpoint.host, opts, endpoint.insecure),
         credentials=credentials,
         chunk_size=opts.chunk_size,
+        marked_insecure=marked_insecure,
         **kwargs,
     )
 

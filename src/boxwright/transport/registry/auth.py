@@ -18,7 +18,12 @@ service refuses the GET form (404/405) but credentials exist, ``POST`` with
 ``grant_type=password``. A request whose body is a one-shot stream is not sent twice: its
 401 is returned as it is, and the uploader restarts the upload, which then finds the token.
 
-Credentials never appear in an error message or a log line.
+Credentials never appear in an error message or a log line, and go only where the session's
+:class:`~boxwright.transport.registry.origin.OriginPolicy` lets them: nothing is attached to,
+and no challenge answered for, a request on another origin than the registry's; a token
+request carrying credentials goes to its realm only as
+:meth:`~boxwright.transport.registry.origin.OriginPolicy.check_token_realm` allows. A token
+answer is read into memory up to :data:`MAX_TOKEN_RESPONSE` bytes (see :mod:`.capped`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ from typing import Protocol
 
 from boxwright.errors import AuthenticationError, RegistryError
 from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.capped import BODY_LIMIT
 from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
+from boxwright.transport.registry.origin import (
+    CREDENTIALS_IN_BODY,
+    CREDENTIALS_ORIGIN,
+    OriginPolicy,
+)
 
 SCOPE_EXTENSION = "boxwright.scopes"
 """Request extension naming the token scopes the request needs (a tuple of strings)."""
@@ -103,11 +114,18 @@ class RegistryAuth(httpx.Auth):
     """Per-registry authentication state, shared by every thread of one client.
 
     ``host`` names the registry in messages. ``credentials`` may be ``None`` (anonymous).
+    ``origins`` is the session's credential rule (default: the registry over HTTPS).
     """
 
-    def __init__(self, host: str, credentials: CredentialsLike | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        credentials: CredentialsLike | None = None,
+        origins: OriginPolicy | None = None,
+    ) -> None:
         self.host = host
         self.credentials = credentials
+        self.origins = origins if origins is not None else OriginPolicy(host, lambda: "https")
         self._lock = threading.Lock()
         # Held while one thread fetches a token: parallel blob requests refused at the same
         # moment wait for that token instead of each asking the token service again.
@@ -121,6 +139,9 @@ class RegistryAuth(httpx.Auth):
     # -- the httpx flow ----------------------------------------------------------------------
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self.origins.allows(request.url):
+            yield request  # another origin (an upload Location elsewhere): nothing of ours
+            return
         needed = _scopes_of(request)
         sent = self._authorize(request, needed)
         response = yield request
@@ -230,11 +251,12 @@ class RegistryAuth(httpx.Auth):
         if self.credentials is not None and self.credentials.username:
             params.append(("account", self.credentials.username))
         headers = {"Accept": "application/json"}
+        url = _realm_url(challenge, self.host)
+        extensions: dict[str, object] = {BODY_LIMIT: MAX_TOKEN_RESPONSE + 1}
         if self.credentials is not None and self.credentials.username:
+            extensions[CREDENTIALS_ORIGIN] = self.origins.check_token_realm(str(url))
             headers["Authorization"] = _basic_header(self.credentials)
-        return httpx.Request(
-            "GET", _realm_url(challenge, self.host), params=params, headers=headers
-        )
+        return httpx.Request("GET", url, params=params, headers=headers, extensions=extensions)
 
     def _oauth_request(
         self, challenge: Challenge, scopes: frozenset[str], grant: str, refresh: str
@@ -249,11 +271,17 @@ class RegistryAuth(httpx.Auth):
         elif self.credentials is not None:
             form["username"] = self.credentials.username
             form["password"] = self.credentials.password
+        url = _realm_url(challenge, self.host)
         return httpx.Request(
             "POST",
-            _realm_url(challenge, self.host),
+            url,
             data=form,
             headers={"Accept": "application/json"},
+            extensions={
+                BODY_LIMIT: MAX_TOKEN_RESPONSE + 1,
+                CREDENTIALS_ORIGIN: self.origins.check_token_realm(str(url)),
+                CREDENTIALS_IN_BODY: True,
+            },
         )
 
 
@@ -306,12 +334,16 @@ def _drain(response: httpx.Response) -> None:
 
 def _token_body(response: httpx.Response, host: str, has_creds: bool) -> dict[str, object]:
     """Read a token-service answer (bounded) and turn failures into typed errors."""
-    # Read with ``read()`` (httpx reads the responses of an auth flow again, from the cache).
+    # Read with ``read()`` (httpx reads the responses of an auth flow again, from the cache);
+    # the response hook of :mod:`.capped` ends the body after MAX_TOKEN_RESPONSE + 1 bytes.
+    too_large = f"{host}: the token service answer is larger than {MAX_TOKEN_RESPONSE} bytes"
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_TOKEN_RESPONSE:
         response.close()
-        raise AuthenticationError(f"{host}: the token service answer is too large")
+        raise AuthenticationError(too_large)
     data = response.read()
+    if len(data) > MAX_TOKEN_RESPONSE:
+        raise AuthenticationError(too_large)
     status = response.status_code
     if status in (401, 403):
         if has_creds:

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
-from urllib.parse import urljoin
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
 MAX_MANIFEST_SIZE = 4 << 20
 """containers/image's limit for a manifest body; a bigger answer is refused, not buffered."""
 MAX_LIST_SIZE = 16 << 20
+"""The most bytes of one page of a tag list or the catalog read into memory."""
 API_VERSION_HEADER = "docker-distribution-api-version"
 PAGE_SIZE = 1000
 
@@ -65,6 +65,9 @@ class RegistryClient:
     ``retries`` bounds the tries of every request (and of a blob download across its resumes),
     ``stall`` how little a transfer may move before it counts as stalled, ``timeout`` how long
     to wait to connect and for the answer to a request that sent something (an upload).
+    ``marked_insecure(host_port)`` says whether the user marked another ``host:port``
+    insecure (registries.conf), which lets a token realm there get credentials over plain
+    HTTP (see :mod:`.origin`).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class RegistryClient:
         timeout: float = 60,
         chunk_size: int | None = None,
         stall: StallPolicy | None = None,
+        marked_insecure: Callable[[str], bool] | None = None,
     ) -> None:
         self.host = host
         self._session = Session(
@@ -90,6 +94,7 @@ class RegistryClient:
             retries=retries,
             timeout=timeout,
             stall=stall,
+            marked_insecure=marked_insecure,
         )
         self._uploader = Uploader(self._session, chunk_size)
         self._pending: dict[tuple[str, Digest], str] = {}
@@ -335,7 +340,10 @@ class RegistryClient:
     # -- listing -----------------------------------------------------------------------------
 
     def list_tags(self, repo: str) -> Iterator[str]:
-        """Every tag of ``repo``, following ``Link`` pagination."""
+        """Every tag of ``repo``, following ``Link`` pagination on this registry's origin.
+
+        Each page is read into memory up to :data:`MAX_LIST_SIZE` bytes; a bigger one is
+        refused with a :class:`RegistryError`."""
         yield from self._paged(
             f"/v2/{repo}/tags/list",
             "tags",
@@ -369,7 +377,10 @@ class RegistryClient:
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
                 raise RegistryError(f"{self.host}: {what}: {key!r} is not a list of strings")
             yield from items
-            url = urljoin(url, link) if link else None
+            # The next page's path and query, on this registry's own origin (as
+            # containers/image does): a Link cannot send the request, and its credentials,
+            # to another host or scheme.
+            url = self._session.origins.page(link, url) if link else None
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str = "") -> bytes | None:
         """The referrers index of ``digest`` (OCI 1.1), or ``None`` when the registry does

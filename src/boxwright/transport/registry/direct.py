@@ -8,8 +8,10 @@ sends a streamed body (a blob upload) in the caller's pieces: a loopback pull of
 spends ~40% less time in-process, and an anonymous push or pull never imports httpx.
 
 It is a fast path beside the httpx client, not a second client: it sends only what a registry
-already accepted (the ``Authorization`` the session earned, nothing when it earned none),
-follows redirects of ``GET`` and ``HEAD`` (without ``Authorization`` to another host), and
+already accepted (the ``Authorization`` the session earned, nothing when it earned none, and
+at every hop only what the session's
+:class:`~boxwright.transport.registry.origin.OriginPolicy` allows for that URL), follows
+redirects of ``GET`` and ``HEAD``, and
 hands back (``None``) what only httpx handles: an auth challenge (401) when the request can be
 sent again, and a redirect it does not follow; the session then sends the request through
 httpx, whose auth flow and redirect handling take it from there. Retries are the session's.
@@ -35,6 +37,7 @@ from boxwright.transport.registry.failures import (
     NetworkTimeout,
     ProtocolFailure,
 )
+from boxwright.transport.registry.origin import Origin
 from boxwright.transport.registry.stall import StallPolicy
 from boxwright.transport.registry.watched import (
     Watched,
@@ -211,11 +214,15 @@ class _Pieces:
 
 
 class DirectPool:
-    """Kept-alive :mod:`http.client` connections per (scheme, host, port)."""
+    """Kept-alive :mod:`http.client` connections per (scheme, host, port).
+
+    ``context`` is the TLS context of every connection, or a function giving the context
+    for a connection to an origin (the client certificate goes to the registry's only).
+    """
 
     def __init__(
         self,
-        context: ssl.SSLContext,
+        context: ssl.SSLContext | Callable[[Origin], ssl.SSLContext],
         *,
         timeout: float,
         base_headers: Mapping[str, str],
@@ -241,9 +248,12 @@ class DirectPool:
             connection.close()
         scheme, host, port = key
         if scheme == "https":
+            context = self._context
+            if not isinstance(context, ssl.SSLContext):
+                context = context(Origin(scheme, host, port))
             return (
                 WatchedTLSConnection(
-                    host, port, timeout=self._timeout, context=self._context, policy=self._stall
+                    host, port, timeout=self._timeout, context=context, policy=self._stall
                 ),
                 False,
             )
@@ -263,22 +273,21 @@ class DirectPool:
         method: str,
         url: str,
         *,
-        authorization: Callable[[], str | None],
+        authorization: Callable[[str], str | None],
         headers: Mapping[str, str] | None = None,
         body: Body = None,
     ) -> DirectAnswer | None:
         """Send one request; its answer, or None for a redirect only httpx follows (of a
         method other than ``GET`` or ``HEAD``, or to a URL that is not HTTP).
 
-        ``authorization`` gives the ``Authorization`` value the session already earned for
-        this request (or None); it is sent to the registry only, never after a redirect to
-        another host. A streamed ``body`` (not bytes) is sent once, and every answer to it is
-        handed out. Raises NetworkFailure when the registry cannot be reached or the
-        connection breaks before an answer.
+        ``authorization(url)`` gives the ``Authorization`` value to send to ``url`` (or
+        None); it is asked at every hop, the request's URL and each redirect's, so the
+        session's rule decides where its credentials go. A streamed ``body`` (not bytes) is
+        sent once, and every answer to it is handed out. Raises NetworkFailure when the
+        registry cannot be reached or the connection breaks before an answer.
         """
         replayable = body is None or isinstance(body, bytes)
         follows = method in ("GET", "HEAD")
-        first = _key(url)
         redirects = 0
         while True:
             try:
@@ -288,10 +297,9 @@ class DirectPool:
             request_headers = dict(self._base_headers)
             if headers:
                 request_headers.update(headers)
-            if key == first:
-                value = authorization()
-                if value:
-                    request_headers["Authorization"] = value
+            value = authorization(url)
+            if value:
+                request_headers["Authorization"] = value
             connection, response = self._send(key, method, _target(url), request_headers, body)
             if response.status in _REDIRECTS and replayable:
                 location = response.getheader("location")

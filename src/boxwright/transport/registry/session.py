@@ -10,13 +10,18 @@ httpx otherwise; it retries 429/5xx answers and lost connections when the reques
 be sent again, and turns every network failure into a typed error. The httpx client and the
 auth state (whose flow is an ``httpx.Auth``) are made on first use: an anonymous pull or push
 never needs them, and never imports httpx.
+
+Both paths obey one :class:`~boxwright.transport.registry.origin.OriginPolicy`
+(:attr:`Session.origins`): credentials and the client certificate go to the registry's own
+origin only. Bodies httpx reads by itself are capped by the response hook of :mod:`.capped`.
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
@@ -27,6 +32,7 @@ from boxwright.transport.registry._httpx import httpx, load_httpcore
 from boxwright.transport.registry.answers import Answer, HttpxAnswer
 from boxwright.transport.registry.direct import Body, DirectPool, proxy_configured
 from boxwright.transport.registry.failures import network_error, network_failures
+from boxwright.transport.registry.origin import Origin, OriginPolicy
 from boxwright.transport.registry.retry import (
     IDEMPOTENT_METHODS,
     RETRY_STATUSES,
@@ -54,11 +60,14 @@ class TLSSettingsLike(Protocol):
     def client_cert(self) -> tuple[Path, Path] | None: ...
 
 
-def ssl_context(host: str, tls: TLSSettingsLike | None, insecure: bool) -> ssl.SSLContext:
+def ssl_context(
+    host: str, tls: TLSSettingsLike | None, insecure: bool, *, client_cert: bool = True
+) -> ssl.SSLContext:
     """The TLS context for ``host``: system trust plus certs.d CAs, an optional client pair.
 
     ``insecure`` or ``tls.verify == False`` turn verification off (the client certificate is
-    still presented).
+    still presented). ``client_cert=False`` leaves the client pair out: the context for other
+    origins than the registry's (see :mod:`.origin`).
     """
     verify = not insecure and (tls is None or tls.verify)
     if verify:
@@ -73,7 +82,7 @@ def ssl_context(host: str, tls: TLSSettingsLike | None, insecure: bool) -> ssl.S
             if verify:
                 for ca in tls.ca_files:
                     context.load_verify_locations(cafile=str(ca))
-            if tls.client_cert is not None:
+            if tls.client_cert is not None and client_cert:
                 cert, key = tls.client_cert
                 context.load_cert_chain(certfile=str(cert), keyfile=str(key))
     except (OSError, ssl.SSLError) as e:
@@ -95,6 +104,7 @@ class Session:
         retries: RetryPolicy | None = None,
         timeout: float = 60,
         stall: StallPolicy | None = None,
+        marked_insecure: Callable[[str], bool] | None = None,
     ) -> None:
         if scheme not in (None, "http", "https"):
             raise ValueError(f"scheme must be 'http' or 'https', not {scheme!r}")
@@ -112,14 +122,26 @@ class Session:
         self._scheme = scheme if scheme is not None else (None if insecure else "https")
         self._scheme_lock = threading.Lock()
         context = ssl_context(host, tls, insecure)
-        self._context = context
+        self._client_cert = tls is not None and tls.client_cert is not None
+        foreign = (
+            ssl_context(host, tls, insecure, client_cert=False) if self._client_cert else context
+        )
+        self._context, self._foreign_context = context, foreign
+        self.origins = OriginPolicy(
+            host,
+            lambda: self.scheme,
+            home_context=context,
+            foreign_context=foreign,
+            marked_insecure=marked_insecure,
+        )
+        """Where credentials may go (see :mod:`.origin`); every request asks it."""
         self._httpx: httpx.Client | None = None
         self._httpx_lock = threading.Lock()
         self._direct = (
             None
             if proxy_configured()
             else DirectPool(
-                context,
+                self.origins.tls_context,
                 timeout=timeout,
                 base_headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                 stall=self.stall,
@@ -143,7 +165,7 @@ class Session:
                 if auth is None:
                     from boxwright.transport.registry.auth import RegistryAuth
 
-                    auth = self._auth = RegistryAuth(self.host, self._credentials)
+                    auth = self._auth = RegistryAuth(self.host, self._credentials, self.origins)
         return auth
 
     def _known_authorization(self, scopes: tuple[str, ...]) -> str | None:
@@ -160,14 +182,33 @@ class Session:
                 client = self._httpx
                 if client is None:
                     load_httpcore()
+                    from boxwright.transport.registry.capped import cap_answer
+
+                    limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
                     client = self._httpx = httpx.Client(
-                        verify=self._context,
+                        verify=self._foreign_context,
                         timeout=httpx.Timeout(self.timeout, write=self.stall.seconds),
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                         follow_redirects=True,
-                        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                        limits=limits,
+                        mounts=self._home_mounts(limits),
+                        event_hooks={"request": [self.origins.enforce], "response": [cap_answer]},
                     )
         return client
+
+    def _home_mounts(self, limits: httpx.Limits) -> dict[str, httpx.BaseTransport] | None:
+        """With a client certificate: a transport presenting it, mounted for the registry's
+        HTTPS origin only (through the proxy the environment names for it, if any); every
+        other origin gets the client's own transport, whose context has no client pair."""
+        if not self._client_cert:
+            return None
+        home = Origin.of(f"https://{self.host}/")
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get("https") or proxies.get("all")
+        if proxy and urllib.request.proxy_bypass(home.host):
+            proxy = None
+        transport = httpx.HTTPTransport(verify=self._context, limits=limits, proxy=proxy)
+        return {str(home): transport}
 
     # -- scheme ------------------------------------------------------------------------------
 
@@ -188,8 +229,9 @@ class Session:
         url = f"https://{self.host}/v2/"
         try:
             if self._direct is None:
-                self._client.get(url).close()
-            elif answer := self._direct.request("GET", url, authorization=lambda: None):
+                # Streamed: the answer's body is never read (a /v2/ that sends forever).
+                self._client.send(self._client.build_request("GET", url), stream=True).close()
+            elif answer := self._direct.request("GET", url, authorization=lambda _: None):
                 answer.discard()  # any answer (a 401 too) says the registry speaks TLS
         except network_failures():
             return "http"
@@ -279,7 +321,7 @@ class Session:
                 answer = direct.request(
                     method,
                     url,
-                    authorization=lambda: authorization,
+                    authorization=lambda hop: self.origins.authorization(hop, authorization),
                     headers=headers,
                     body=content,
                 )
