@@ -209,21 +209,20 @@ def test_run_output_relayed_by_build_keeps_tabs_and_escapes_the_rest(
     assert captured.err == "warn\\x1b[2J\n"
 
 
-def test_container_ls_shows_a_hostile_name_escaped(tmp_path: Path) -> None:
+def test_a_hostile_container_name_is_refused_in_one_escaped_line(tmp_path: Path) -> None:
     env = {"BOXWRIGHT_ROOT": str(tmp_path / "root")}
     made = boxwright(
         "container", "from", "--driver", "copy", "--name", f"c{TITLE}", "scratch", env=env
     )
-    assert made.returncode == 0, made.stderr
-    assert assert_terminal_safe(made)[-1] == "c\\x1b]0;pwned\\x07"
+    assert made.returncode == 1
+    assert_terminal_safe(made)
+    assert made.stderr.decode().splitlines() == [
+        "Error: invalid container name 'c\\x1b]0;pwned\\x07': use letters, digits and '_.-', "
+        "starting with a letter or digit"
+    ]
     listed = boxwright("container", "ls", env=env)
     assert listed.returncode == 0, listed.stderr
-    lines = assert_terminal_safe(listed)
-    assert re.split(r"  +", lines[1])[1:] == [
-        "scratch",
-        "c\\x1b]0;pwned\\x07",
-        "copy",
-    ]
+    assert assert_terminal_safe(listed)[1:] == []
 
 
 class _HostileTags(http.server.BaseHTTPRequestHandler):

@@ -68,8 +68,9 @@ def test_explicit_name_clash_and_bad_names(store: Store, base: ImageRecord) -> N
     store.containers.create(PEER_NAME, name="builder")
     with pytest.raises(StoreError, match='"builder" is already in use'):
         store.containers.create(PEER_NAME, name="builder")
-    with pytest.raises(UsageError, match="invalid container name"):
-        store.containers.create(PEER_NAME, name="a/b")
+    for bad in ("a/b", "", ".", "..", "-x", "_x", "a b", "a\x1b[2J", "a\nb", "caf\u00e9", "a:b"):
+        with pytest.raises(UsageError, match="invalid container name"):
+            store.containers.create(PEER_NAME, name=bad)
     assert [c.name for c in store.containers.list()] == ["builder"]
     assert sorted(os.listdir(store.layout.containers_dir)) == [store.containers.get("builder").id]
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -414,10 +415,16 @@ def _find(records: list[ContainerRecord], name_or_id: str) -> ContainerRecord:
     )
 
 
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+"""podman's rule for container names: an ASCII letter or digit, then letters, digits and
+``_.-`` (so no control character, slash or space ever reaches a table or a path)."""
+
+
 def _check_name(name: str) -> None:
-    if not name or "/" in name or name in (".", "..") or any(c.isspace() for c in name):
+    if _NAME.fullmatch(name) is None:
         raise UsageError(
-            f"invalid container name {name!r}: use letters, digits and '_.-', no slash or space"
+            f"invalid container name {name!r}: use letters, digits and '_.-', "
+            "starting with a letter or digit"
         )
 
 
