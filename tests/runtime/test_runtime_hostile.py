@@ -16,6 +16,7 @@ import pytest
 from runtime_helpers import image_config, in_child
 
 from boxwright.runtime import Mount, RunOptions, run_in_rootfs
+from boxwright.runtime.stubs import MountStubs
 from userhelpers import User, chown_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
@@ -119,3 +120,24 @@ def test_stub_cleanup_never_follows_a_link_the_container_planted_rootless(
     assert {name: _identity(bait / name) for name in before} == before
     assert os.listdir(rootfs / "mnt2") == []
     assert sorted(os.listdir(rootfs / "etc2")) == ["group", "passwd"]
+
+
+def test_only_stubs_still_as_made_are_removed(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "link").symlink_to("/elsewhere")  # absolute: resolved inside the root
+    with MountStubs(root) as stubs:
+        assert stubs.ensure("/a/b") == root / "a" / "b"
+        assert stubs.ensure("/link/x", is_file=True) == root / "elsewhere" / "x"
+        stubs.ensure("/c", is_file=True)
+        stubs.ensure("/d/e")
+        stubs.ensure("/f", is_file=True)
+        # /a/b replaced by a new directory (made while the old one exists: a new inode)
+        (root / "a" / "b").rename(root / "a" / "old")
+        (root / "a" / "b").mkdir()
+        (root / "a" / "old").rmdir()
+        (root / "c").write_text("data")  # a file stub written to
+        (root / "d" / "e" / "kept").touch()  # a directory stub filled
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert left == ["a", "a/b", "c", "d", "d/e", "d/e/kept", "link"]
+    assert (root / "c").read_text() == "data"
