@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, run_build, tree_of, write_context
+from executor_helpers import (
+    BASE,
+    base_layout,
+    bstore,
+    config_of,
+    run_build,
+    tree_of,
+    write_context,
+)
 
+from boxwright.build.context import BuildOptions
+from boxwright.build.executor import build
 from boxwright.errors import BuildError
+from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
+from userhelpers import User, as_user, chown_tree
 
 __all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
@@ -114,4 +127,140 @@ def test_a_secret_reaches_no_layer_config_or_history(bstore: Store, tmp_path: Pa
     # No blob of the store (config with its history, manifest, layers) holds the value.
     blobs = [p for p in (bstore.layout.root / "blobs").rglob("*") if p.is_file()]
     assert len(blobs) >= 4
+    assert [p for p in blobs if value.encode() in p.read_bytes()] == []
+
+
+RW_WRITES = (
+    "echo pwned > /ctx/data.txt && echo more > /ctx/sub/new && rm /ctx/gone.txt"
+    " && echo pwned > /one && cat /ctx/data.txt /ctx/sub/new /one > /seen"
+    " && test ! -e /ctx/gone.txt && touch /removed"
+)
+RW_CONTAINERFILE = (
+    f"FROM {BASE}\n"
+    "RUN --mount=type=bind,source=.,target=/ctx,rw=true"
+    f" --mount=type=bind,source=file.txt,target=/one,rw {RW_WRITES}\n"
+)
+RW_FILES = {"data.txt": "original\n", "gone.txt": "keep\n", "file.txt": "single\n", "sub/k": ""}
+
+
+def _without_overlay(store: Store) -> None:
+    """Make ``store`` find that overlays cannot be mounted (its cached probe says so)."""
+    import json
+    import platform
+
+    doc = {"euid": os.geteuid(), "kernel": platform.release(), "overlay": False}
+    (store.root / "overlay-probe.json").write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize("isolation", ["native", "oci"])
+@pytest.mark.parametrize("overlay", [True, False], ids=["overlay", "copy"])
+def test_a_rw_bind_mount_writes_nothing_into_the_context(
+    bstore: Store, tmp_path: Path, isolation: str, overlay: bool
+) -> None:
+    if isolation == "oci" and shutil.which("runc") is None and shutil.which("crun") is None:
+        pytest.skip("no OCI runtime installed")
+    if not overlay:
+        _without_overlay(bstore)
+    ctx = write_context(tmp_path / "ctx", RW_CONTAINERFILE, RW_FILES)
+    before = _context_state(ctx)
+    tree = tree_of(bstore, run_build(bstore, ctx, isolation=isolation).image_id)
+    # The RUN saw its writes (and its removal) on both mounts...
+    assert tree["seen"] == ("f", 0o644, 0, 0, "pwned\nmore\npwned\n")
+    assert tree["removed"] == ("f", 0o644, 0, 0, "")
+    # ...and the context on the host is byte for byte, inode for inode, what it was; the
+    # throwaway layers are gone and nothing of the mounts is in the image.
+    assert _context_state(ctx) == before
+    assert list(bstore.layout.tmp_dir.glob("run-mounts-*")) == []
+    assert not any(path == "ctx" or path.startswith(("ctx/", "one")) for path in tree)
+
+
+def _rootless_rw_build(root: str, context: str, layout: str) -> str:
+    store = Store(root)
+    pull(f"oci:{layout}:1", store=store, name=BASE)
+    return build(BuildOptions(context=Path(context)), store).image_id
+
+
+def test_a_rw_bind_mount_writes_nothing_into_the_context_rootless(
+    unprivileged_user: User, user_dir: Path, base_layout: Path
+) -> None:
+    check = 'test "$(cat /seen)" = "$(printf \'pwned\\nmore\\npwned\')" && test -e /removed'
+    ctx = write_context(user_dir / "ctx", f"{RW_CONTAINERFILE}RUN {check}\n", RW_FILES)
+    layout = user_dir / "layout"
+    shutil.copytree(base_layout, layout)
+    chown_tree(user_dir, unprivileged_user)
+    before = _context_state(ctx)
+    store = user_dir / "store"
+    as_user(unprivileged_user, _rootless_rw_build, str(store), str(ctx), str(layout))
+    assert _context_state(ctx) == before
+    assert list((store / "tmp").glob("run-mounts-*")) == []
+
+
+def _context_state(ctx: Path) -> dict[str, tuple[int, bytes]]:
+    """Every path under ``ctx``: its inode and its bytes (``b""`` for a directory)."""
+    state = {}
+    for path in sorted(ctx.rglob("*")):
+        data = b"" if path.is_dir() else path.read_bytes()
+        state[str(path.relative_to(ctx))] = (path.lstat().st_ino, data)
+    return state
+
+
+@pytest.mark.parametrize("isolation", ["native", "oci"])
+def test_a_read_only_bind_mount_refuses_writes(
+    bstore: Store, tmp_path: Path, isolation: str
+) -> None:
+    if isolation == "oci" and shutil.which("runc") is None and shutil.which("crun") is None:
+        pytest.skip("no OCI runtime installed")
+    script = "echo pwned > /ctx/data.txt 2>/dev/null || touch /refused"
+    text = f"FROM {BASE}\nRUN --mount=type=bind,source=.,target=/ctx {script}\n"
+    ctx = write_context(tmp_path / "ctx", text, {"data.txt": "original\n"})
+    before = _context_state(ctx)
+    tree = tree_of(bstore, run_build(bstore, ctx, isolation=isolation).image_id)
+    assert tree["refused"] == ("f", 0o644, 0, 0, "")
+    assert _context_state(ctx) == before
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (
+            "type=bind,source=.,target=/m,bind-propagation=rshared",
+            "RUN --mount=type=bind,source=.,target=/m,bind-propagation=rshared: unknown option "
+            "'bind-propagation' for type=bind (expected one of destination, dst, from, readonly, "
+            "readwrite, ro, rw, source, src, target, type)",
+        ),
+        (
+            "type=tmpfs,target=/t,mode=1777",
+            "RUN --mount=type=tmpfs,target=/t,mode=1777: unknown option 'mode' for type=tmpfs "
+            "(expected one of destination, dst, size, target, type)",
+        ),
+        (
+            "type=cache,target=/c,sharing=everyone",
+            "RUN --mount=type=cache,target=/c,sharing=everyone: sharing must be one of shared, "
+            "private, locked, not 'everyone'",
+        ),
+        (
+            "type=bind,target=/m,rw=maybe",
+            "RUN --mount=type=bind,target=/m,rw=maybe: rw must be true or false, not 'maybe'",
+        ),
+    ],
+)
+def test_unknown_or_malformed_mount_options_are_refused(
+    bstore: Store, tmp_path: Path, flag: str, message: str
+) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN --mount={flag} touch /x\n")
+    with pytest.raises(BuildError) as caught:
+        run_build(bstore, ctx)
+    assert str(caught.value) == f"{ctx / 'Containerfile'}:2: RUN: {message}"
+
+
+def test_a_secret_given_as_env_reaches_the_command_only(bstore: Store, tmp_path: Path) -> None:
+    value = "s3cret-" + "8" * 20
+    secret = tmp_path / "token.txt"
+    secret.write_text(value)
+    check = 'case "$TOKEN" in s3cret-8*8) touch /ok;; esac; test ! -e /run/secrets/token'
+    text = f"FROM {BASE}\nRUN --mount=type=secret,id=token,env=TOKEN {check}\n"
+    result = run_build(bstore, write_context(tmp_path / "ctx", text), secrets={"token": secret})
+    assert tree_of(bstore, result.image_id)["ok"] == ("f", 0o644, 0, 0, "")
+    assert "TOKEN" not in str(config_of(bstore, result.image_id)["config"].get("Env"))
+    blobs = [p for p in (bstore.layout.root / "blobs").rglob("*") if p.is_file()]
     assert [p for p in blobs if value.encode() in p.read_bytes()] == []

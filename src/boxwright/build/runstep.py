@@ -5,9 +5,14 @@
   as a heredoc of the command line, as BuildKit runs them;
 * the environment is the config's Env, then the stage's ARGs, then the proxy ARGs;
 * ``--mount=type=bind`` (``source`` in the context, or in ``from=`` a stage or image;
-  read-only unless ``rw``), ``type=cache`` (a directory of the store kept between builds, by
-  ``id`` or ``target``), ``type=tmpfs``, ``type=secret`` (``id``, file from the build's
-  secrets, at ``/run/secrets/<id>``, read-only); none of them ends up in the layer;
+  read-only unless ``rw``, and then what the command writes there is thrown away after it,
+  as BuildKit does: an overlay whose upper directory is a throwaway one, or a throwaway copy
+  where no overlay can be mounted, so the context on the host never changes),
+  ``type=cache`` (a directory of the store kept between builds, by ``id`` or ``target``),
+  ``type=tmpfs`` (``size``), ``type=secret`` (``id``, file from the build's secrets, at
+  ``/run/secrets/<id>``, read-only, or in the variable ``env=`` names); none of them ends up
+  in the layer. Each type's options are BuildKit's (:data:`MOUNT_OPTIONS`); any other, or a
+  malformed value, is refused, so nothing unchecked (a propagation mode) reaches a mount;
 * ``--network=host|none`` (``default`` is ``host``, as buildah's chroot isolation).
 
 With a build's ``on_event``, the command's stdout and stderr go through pipes
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,13 +74,76 @@ def _flag_values(instruction: Instruction, name: str) -> list[str]:
     return [f.value or "" for f in instruction.flags if f.name == name]
 
 
+_TARGET = ("target", "dst", "destination")
+#: The options each ``--mount`` type takes (BuildKit's lists); anything else is refused.
+MOUNT_OPTIONS: dict[str, frozenset[str]] = {
+    kind: frozenset(("type", *_TARGET, *names))
+    for kind, names in (
+        ("bind", ("source", "src", "from", "rw", "readwrite", "ro", "readonly")),
+        ("cache", ("id", "ro", "readonly", "rw", "readwrite", "sharing", "from", "source", "src",
+                   "mode", "uid", "gid")),
+        ("tmpfs", ("size",)),
+        ("secret", ("id", "required", "mode", "uid", "gid", "env")),
+        ("ssh", ("id", "required", "mode", "uid", "gid")),
+    )
+}  # fmt: skip
+_BOOLEANS = frozenset(("rw", "readwrite", "ro", "readonly", "required"))
+_TRUE = frozenset(("true", "1"))
+_FALSE = frozenset(("false", "0"))
+_SHARING = ("shared", "private", "locked")
+_SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)", re.IGNORECASE)
+
+
 def _options(spec: str) -> dict[str, str]:
+    """The ``key=value`` options of a ``--mount`` flag, checked against :data:`MOUNT_OPTIONS`.
+
+    A boolean given alone (``rw``) is ``true``; booleans, ``sharing``, ``mode``, ``uid``,
+    ``gid`` and ``size`` must be well formed. Raises :class:`UsageError` naming the flag.
+    """
     out: dict[str, str] = {}
     for part in spec.split(","):
         key, sep, value = part.strip().partition("=")
         if key:
             out[key.lower()] = value if sep else "true"
+    kind = out.get("type", "bind")
+    allowed = MOUNT_OPTIONS.get(kind)
+    if allowed is None:
+        raise UsageError(f"RUN --mount type={kind}: expected bind, cache, tmpfs or secret")
+    for key, value in out.items():
+        problem = _option_problem(key, value, allowed)
+        if problem is not None:
+            if problem.startswith("unknown option"):
+                problem += f" for type={kind} (expected one of {', '.join(sorted(allowed))})"
+            raise UsageError(f"RUN --mount={spec}: {problem}")
+        if key in _BOOLEANS:
+            out[key] = "true" if value.lower() in _TRUE else "false"
     return out
+
+
+def _option_problem(key: str, value: str, allowed: frozenset[str]) -> str | None:
+    if key not in allowed:
+        return f"unknown option {key!r}"
+    if key in _BOOLEANS and value.lower() not in _TRUE | _FALSE:
+        return f"{key} must be true or false, not {value!r}"
+    if key == "sharing" and value not in _SHARING:
+        return f"sharing must be one of {', '.join(_SHARING)}, not {value!r}"
+    if key == "mode" and not re.fullmatch(r"[0-7]{1,4}", value):
+        return f"mode must be an octal number, not {value!r}"
+    if key in ("uid", "gid") and not value.isdigit():
+        return f"{key} must be a number, not {value!r}"
+    if key == "size" and not _SIZE.fullmatch(value):
+        return f"size must be a number of bytes with an optional unit (k, m, g), not {value!r}"
+    return None
+
+
+_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def _tmpfs_size(value: str) -> int:
+    """``64m`` → 67108864 (units are powers of 1024, as BuildKit reads them)."""
+    match = _SIZE.fullmatch(value)
+    assert match is not None  # checked by _options
+    return int(match.group(1)) * _UNITS[match.group(2).lower()[:1]]
 
 
 def _network(instruction: Instruction) -> str:
@@ -105,41 +174,124 @@ def check_platform(stage: StageRun) -> None:
     )
 
 
+class _Scratch:
+    """Throwaway directories of one RUN (the upper layers of its writable binds), made on first
+    use under the store's ``tmp/`` and removed after the RUN."""
+
+    def __init__(self, stage: StageRun) -> None:
+        self._stage = stage
+        self.path: Path | None = None
+
+    def new(self) -> Path:
+        """A fresh, empty directory for one mount."""
+        import tempfile
+
+        if self.path is None:
+            tmp = self._stage.store.layout.tmp_dir
+            tmp.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix="run-mounts-", dir=tmp))
+        return Path(tempfile.mkdtemp(dir=self.path))
+
+    def remove(self) -> None:
+        from boxwright.layer.pathsafe import remove_tree
+
+        if self.path is not None:
+            remove_tree(self.path)
+            self.path = None
+
+
+def _writable_bind(
+    stage: StageRun, source: Path, target: str, scratch: _Scratch
+) -> Mount | dict[str, Any]:
+    """A mount of ``source`` at ``target`` whose writes are thrown away after the RUN, as
+    BuildKit's ``rw`` binds are: an overlay with ``source`` as its lower directory and an
+    upper one in ``scratch``; a copy in ``scratch`` where no overlay can be mounted (a file
+    source, or a kernel or user that cannot mount overlays)."""
+    from boxwright.runtime.spec import Mount
+    from boxwright.store.rootfs import overlay_works
+
+    work = scratch.new()
+    if source.is_dir() and overlay_works(stage.store):
+        for part in ("upper", "work"):
+            (work / part).mkdir()
+        # A link keeps the context's own path (its ``,`` or ``:``) out of the option string.
+        (work / "lower").symlink_to(source)
+        options = [f"lowerdir={work}/lower", f"upperdir={work}/upper", f"workdir={work}/work"]
+        if not any(c in str(work) for c in ",:\\"):
+            return {"destination": target, "type": "overlay", "source": "overlay",
+                    "options": [*options, "userxattr"]}  # fmt: skip
+    copy = work / "copy"
+    _copy_source(source, copy)
+    return Mount(str(copy), target, False)
+
+
+def _copy_source(source: Path, dest: Path) -> None:
+    """Copy ``source`` (a file, or a tree with its links as links) to the new path ``dest``."""
+    import shutil
+
+    if source.is_dir():
+        shutil.copytree(source, dest, symlinks=True, copy_function=_copy_regular)
+    else:
+        _copy_regular(str(source), str(dest))
+
+
+def _copy_regular(source: str, dest: str) -> None:
+    """Copy a regular file; any other kind (a FIFO, a device, a socket) is left out."""
+    import shutil
+    import stat
+
+    if stat.S_ISREG(os.lstat(source).st_mode):
+        shutil.copy2(source, dest)
+
+
 def _mounts(
-    stage: StageRun, instruction: Instruction, dry: bool
-) -> tuple[list[Mount], list[dict[str, Any]], str]:
-    """The volumes and extra runtime mounts of ``--mount`` flags, and their cache-key text."""
+    stage: StageRun, instruction: Instruction, dry: bool, scratch: _Scratch | None = None
+) -> tuple[list[Mount], list[dict[str, Any]], str, list[str]]:
+    """The volumes and extra runtime mounts of ``--mount`` flags, their cache-key text, and the
+    environment entries of secrets given with ``env=``."""
     from boxwright.build.context import content_hash
     from boxwright.runtime.spec import Mount
 
     volumes: list[Mount] = []
     extra: list[dict[str, Any]] = []
+    env: list[str] = []
     key = ""
     for spec in _flag_values(instruction, "mount"):
         opts = _options(spec)
         kind = opts.get("type", "bind")
-        target = opts.get("target") or opts.get("dst") or opts.get("destination") or ""
+        target = next((opts[k] for k in _TARGET if opts.get(k)), "")
         if kind != "secret" and not target.startswith("/"):
             raise UsageError(f"RUN --mount={spec}: target must be an absolute path")
         if kind == "bind":
             source = _bind_source(stage, opts)
-            read_only = opts.get("rw", opts.get("readwrite", "false")) != "true"
+            writable = opts.get("rw", opts.get("readwrite", "false")) == "true"
+            writable = writable and opts.get("ro", opts.get("readonly", "false")) != "true"
             key += f"bind:{target}:{content_hash([source])};"
-            if not dry:
-                volumes.append(Mount(str(source), target, read_only))
+            if dry:
+                continue
+            if not writable:
+                volumes.append(Mount(str(source), target, True))
+                continue
+            assert scratch is not None
+            mount = _writable_bind(stage, source, target, scratch)
+            if isinstance(mount, Mount):
+                volumes.append(mount)
+            else:
+                extra.append(mount)
         elif kind == "cache":
             name = opts.get("id") or target
             digest = hashlib.sha256(name.encode()).hexdigest()[:32]
             directory = stage.store.layout.root / "build-cache-mounts" / digest
             key += f"cache:{target};"
+            read_only = opts.get("ro", opts.get("readonly", "false")) == "true"
             if not dry:
                 directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-                volumes.append(Mount(str(directory), target, opts.get("ro") == "true"))
+                volumes.append(Mount(str(directory), target, read_only))
         elif kind == "tmpfs":
             key += f"tmpfs:{target};"
             options = ["nosuid", "nodev"]
             if "size" in opts:
-                options.append(f"size={opts['size']}")
+                options.append(f"size={_tmpfs_size(opts['size'])}")
             extra.append(
                 {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
             )
@@ -154,12 +306,28 @@ def _mounts(
                         f"give --secret id={ident},src=FILE"
                     )
                 continue
-            destination = target or f"/run/secrets/{ident}"
-            if not dry:
-                volumes.append(Mount(str(path), destination, True))
+            if dry:
+                continue
+            if opts.get("env"):
+                env.append(f"{opts['env']}={_secret_text(path, ident)}")
+                if not target:
+                    continue
+            volumes.append(Mount(str(path), target or f"/run/secrets/{ident}", True))
         else:
             raise UsageError(f"RUN --mount type={kind}: expected bind, cache, tmpfs or secret")
-    return volumes, extra, key
+    return volumes, extra, key, env
+
+
+def _secret_text(path: Path, ident: str) -> str:
+    """A secret's value for ``env=`` (one line of text; the message never holds the value)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"secret {ident!r}: cannot read {path}: {error.strerror}") from None
+    text = data.decode("utf-8", errors="replace")
+    if "\0" in text:
+        raise UsageError(f"secret {ident!r}: a NUL byte cannot be in an environment variable")
+    return text
 
 
 def _bind_source(stage: StageRun, opts: dict[str, str]) -> Path:
@@ -185,18 +353,36 @@ def run_instruction(
 ) -> tuple[str, str, str]:
     """``created_by``, the cache key text and the mounts' content key of a RUN; run it unless
     ``dry``. Raises :class:`BuildError` when the command exits non-zero."""
-    from boxwright.runtime.container import run_in_container
-    from boxwright.runtime.spec import RunOptions
-
     argv = command_line(stage, instruction)
     network = _network(instruction)
-    volumes, extra, mount_key = _mounts(stage, instruction, dry)
     created_by = stage.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
     env = stage.run_env()
     key_text = "RUN " + "\0".join(argv) + "\0" + network + "\0" + "\0".join(env)
     if dry:
-        return created_by, key_text, mount_key
+        return created_by, key_text, _mounts(stage, instruction, dry)[2]
     check_platform(stage)
+    scratch = _Scratch(stage)
+    try:
+        volumes, extra, mount_key, secret_env = _mounts(stage, instruction, dry, scratch)
+        _run(stage, instruction, argv, network, [*env, *secret_env], volumes, extra)
+    finally:
+        scratch.remove()
+    return created_by, key_text, mount_key
+
+
+def _run(
+    stage: StageRun,
+    instruction: Instruction,
+    argv: list[str],
+    network: str,
+    env: list[str],
+    volumes: list[Mount],
+    extra: list[dict[str, Any]],
+) -> None:
+    """Run the command in the stage's container; :class:`BuildError` when it exits non-zero."""
+    from boxwright.runtime.container import run_in_container
+    from boxwright.runtime.spec import RunOptions
+
     cfg = ins.inner(stage.config)
     workdir = cfg.get("WorkingDir") if isinstance(cfg.get("WorkingDir"), str) else None
     user = cfg.get("User") if isinstance(cfg.get("User"), str) and cfg.get("User") else None
@@ -226,7 +412,6 @@ def run_instruction(
             f"{instruction.location.file}:{instruction.location.line}: "
             f'building at STEP "{instruction.original.strip()}": exit status {code}'
         )
-    return created_by, key_text, mount_key
 
 
 def _rest_of(instruction: Instruction) -> str:
@@ -234,4 +419,4 @@ def _rest_of(instruction: Instruction) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-__all__ = ["check_platform", "command_line", "run_instruction"]
+__all__ = ["MOUNT_OPTIONS", "check_platform", "command_line", "run_instruction"]

@@ -48,6 +48,7 @@ from boxwright.runtime.idmap import (
     write_self_mapping,
 )
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
+from boxwright.runtime.stubs import mount_point
 
 
 def _warn(text: str) -> None:
@@ -232,16 +233,6 @@ def _locked_flags(path: str) -> int:
     return sum(ms for st, ms in _LOCKED if current & st)
 
 
-def _ensure_mountpoint(path: str, is_file: bool) -> None:
-    if os.path.lexists(path):
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if is_file:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
-    else:
-        os.mkdir(path, 0o755)
-
-
 def _bind(source: str, target: str, flags: int, recursive: bool = True) -> None:
     linux.mount(source, target, None, linux.MS_BIND | (linux.MS_REC if recursive else 0))
     extra = flags & ~(linux.MS_BIND | linux.MS_REC)
@@ -258,9 +249,12 @@ def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
     is_bind = kind == "bind" or "bind" in options or "rbind" in options
     if kind == "cgroup":
         return  # cgroup file systems are left to OCI runtimes (docs/runtime.md)
-    target = str(resolve_in_root(plan.rootfs, destination, follow_last=True))
     source = mount.get("source") or kind
-    _ensure_mountpoint(target, is_bind and not os.path.isdir(source))
+    is_file = is_bind and not os.path.isdir(source)
+    try:
+        target = str(mount_point(plan.rootfs, destination, is_file=is_file))
+    except RunError as error:
+        raise _SetupError(125, str(error)) from error
     try:
         if is_bind:
             _bind(source, target, flags, recursive="bind" not in options)
@@ -287,10 +281,9 @@ def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
 
 
 def _populate_dev(plan: _Plan, slave_name: str | None) -> None:
-    dev = str(resolve_in_root(plan.rootfs, "/dev", follow_last=True))
+    dev = str(mount_point(plan.rootfs, "/dev"))
     for name in DEVICES:
-        target = os.path.join(dev, name)
-        _ensure_mountpoint(target, True)
+        target = str(mount_point(plan.rootfs, f"/dev/{name}", is_file=True))
         _bind(f"/dev/{name}", target, 0, recursive=False)
     for name, link in DEV_LINKS:
         path = os.path.join(dev, name)
@@ -299,8 +292,7 @@ def _populate_dev(plan: _Plan, slave_name: str | None) -> None:
         if not os.path.lexists(path):
             os.symlink(link, path)
     if slave_name:
-        target = os.path.join(dev, "console")
-        _ensure_mountpoint(target, True)
+        target = str(mount_point(plan.rootfs, "/dev/console", is_file=True))
         _bind(slave_name, target, 0, recursive=False)
 
 

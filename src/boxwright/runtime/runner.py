@@ -3,9 +3,10 @@
 :func:`run_in_rootfs` is what ``container run``, ``boxwright run`` and a build's ``RUN`` use:
 it generates the spec (:mod:`boxwright.runtime.spec`), writes the container's ``/etc/hosts``
 and ``/etc/resolv.conf`` into a private run directory and binds them in, creates the mount
-points the rootfs lacks (and removes those it created, while still empty, afterwards: a
-committed layer never gains an empty ``/proc`` or ``/etc/hosts`` it did not have), then hands
-the spec to the chosen runner.
+points the rootfs lacks (and removes those it created, while still the empty entries made,
+afterwards: a committed layer never gains an empty ``/proc`` or ``/etc/hosts`` it did not
+have; :mod:`boxwright.runtime.stubs` makes and removes them through directory handles, so a
+container cannot redirect either onto the host), then hands the spec to the chosen runner.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from boxwright.errors import UsageError
-from boxwright.layer.pathsafe import resolve_in_root
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.spec import RunOptions, bind_mount, generate_spec
+from boxwright.runtime.stubs import MountStubs
 
 ISOLATIONS = ("native", "oci")
 _RESOLV_STUB = "nameserver 127.0.0.53"
@@ -79,43 +80,23 @@ def resolv_conf() -> str:
 
 
 @contextmanager
-def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[list[Path]]:
-    """Create the missing top-level mount destinations; remove them afterwards if still empty.
+def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[MountStubs]:
+    """Create the missing top-level mount destinations; afterwards remove those that are still
+    the empty entries made (:class:`~boxwright.runtime.stubs.MountStubs`: through handles on
+    the directories they were made in, never by a path the container could redirect).
 
     A destination under another mount of the spec (``/dev/pts`` under the ``/dev`` tmpfs) is
     left to the runner: it lands on that mount, not in the rootfs.
     """
     destinations = [m["destination"].rstrip("/") or "/" for m in spec.get("mounts") or ()]
-    created: list[Path] = []
-    try:
+    with MountStubs(rootfs) as stubs:
         for mount in spec.get("mounts") or ():
             dest = mount["destination"].rstrip("/")
             if any(dest.startswith(other + "/") for other in destinations if other != "/"):
                 continue
             source = mount.get("source") or ""
-            is_file = mount.get("type") == "bind" and os.path.isfile(source)
-            path = resolve_in_root(rootfs, dest, follow_last=True)
-            missing: list[Path] = []
-            probe = path
-            while not os.path.lexists(probe) and probe != rootfs:
-                missing.append(probe)
-                probe = probe.parent
-            for item in reversed(missing):
-                if item == path and is_file:
-                    item.touch(mode=0o644)
-                else:
-                    item.mkdir(mode=0o755)
-                created.append(item)
-        yield created
-    finally:
-        for item in reversed(created):
-            try:
-                if item.is_dir() and not item.is_symlink():
-                    item.rmdir()
-                elif item.stat().st_size == 0:
-                    item.unlink()
-            except OSError:
-                pass
+            stubs.ensure(dest, is_file=mount.get("type") == "bind" and os.path.isfile(source))
+        yield stubs
 
 
 def run_in_rootfs(
