@@ -255,7 +255,7 @@ def _write_runtime_spec(image: Image, bundle: Path, rootfs: Path, rootless: bool
     from boxwright.oci.runtime_spec import runtime_spec
 
     config = image.config
-    user = resolve_user(rootfs, config.config.user)
+    user = resolve_user(rootfs, config.config.user, "image User")
     spec = runtime_spec(
         config,
         uid=user.uid,
