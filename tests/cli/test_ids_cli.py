@@ -8,14 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import copy_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
@@ -43,7 +42,7 @@ def _put(layout: Path, data: bytes) -> tuple[str, int]:
 
 def with_user(peer_layout: Path, dest: Path, user: str) -> str:
     """A copy of the peer layout whose image config says ``User: user``; its reference."""
-    layout = copy_tree(peer_layout, dest)
+    layout = shutil.copytree(peer_layout, dest, symlinks=True)
     index = json.loads((layout / "index.json").read_bytes())
     entry = index["manifests"][0]
     blobs = layout / "blobs" / "sha256"

@@ -61,6 +61,13 @@ def test_invalid_specs(spec: str, what: str) -> None:
     assert str(raised.value) == f"invalid --user {spec!r}: {what}"
 
 
+def test_huge_specs_are_cut_short_in_the_message() -> None:
+    with pytest.raises(InvalidIDError) as raised:
+        parse_user_spec("9" * 100_000)
+    shown = "9" * 64 + "..."
+    assert str(raised.value) == f"invalid user '{shown}': uid '{shown}' {RANGE}"
+
+
 def test_parse_id_and_check_id() -> None:
     assert parse_id("0") == 0
     assert parse_id(str(MAX_ID), "gid") == MAX_ID

@@ -31,6 +31,15 @@ def check_id(value: int, kind: str = "uid") -> int:
     return value
 
 
+#: How much of a refused spec an error message repeats (an image config may hold megabytes).
+_SHOWN = 64
+
+
+def _shown(text: str) -> str:
+    """``text`` for an error message: quoted with control characters escaped, and cut short."""
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
 def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
@@ -38,9 +47,10 @@ def _is_number(text: str) -> bool:
 def parse_id(text: str, kind: str = "uid") -> int:
     """A ``kind`` written as decimal digits (``"1000"``), checked; else :class:`InvalidIDError`."""
     if not _is_number(text):
-        raise InvalidIDError(f"{kind} {text!r} is not a number from 0 to {MAX_ID}")
+        raise InvalidIDError(f"{kind} {_shown(text)} is not a number from 0 to {MAX_ID}")
     if len(text.lstrip("0")) > len(str(MAX_ID)):
-        raise InvalidIDError(f"{kind} {text} is out of range: IDs are 0 to {MAX_ID}")
+        shown = text if len(text) <= _SHOWN else _shown(text)
+        raise InvalidIDError(f"{kind} {shown} is out of range: IDs are 0 to {MAX_ID}")
     return check_id(int(text), kind)
 
 
@@ -55,7 +65,9 @@ def _part(text: str, kind: str, name: str) -> int | str:
         or any(c.isspace() or not c.isprintable() or c == ":" for c in text)
     )
     if bad:
-        raise InvalidIDError(f"{text!r} is neither a {kind} (0 to {MAX_ID}) nor a {name} name")
+        raise InvalidIDError(
+            f"{_shown(text)} is neither a {kind} (0 to {MAX_ID}) nor a {name} name"
+        )
     return text
 
 
@@ -93,7 +105,7 @@ def parse_user_spec(spec: str, what: str = "user") -> UserSpec:
             raise InvalidIDError("the group is empty (expected USER[:GROUP])")
         return UserSpec(_part(user, "uid", "user"), _part(group, "gid", "group") if sep else None)
     except InvalidIDError as error:
-        raise InvalidIDError(f"invalid {what} {spec!r}: {error}") from None
+        raise InvalidIDError(f"invalid {what} {_shown(spec)}: {error}") from None
 
 
 __all__ = ["MAX_ID", "UserSpec", "check_id", "parse_id", "parse_user_spec"]
