@@ -10,6 +10,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   └── AmbiguousImageError    a short name or ID prefix that matches several stored images
     ├── ConfigError                a malformed registries.conf, auth.json or certs.d folder
     ├── InvalidReferenceError      an image reference or transport string that does not parse
+    ├── InvalidIDError             a uid, gid or USER[:GROUP] that is not a valid ID or name
     ├── DigestError                a digest that is malformed, unsupported, or does not match
     │   └── DigestMismatchError    content whose digest or size differs from what was expected
     ├── ManifestError              a manifest, index or config that is malformed or unsupported
@@ -21,6 +22,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     ├── TransportError             a place images live that cannot be read or written
     │   ├── ImageNotFoundError     the reference names no image there
     │   ├── BlobNotFoundError      a blob the manifest names is missing
+    │   ├── NotRegularFileError    a blob or index that is a FIFO, device, socket, dir or symlink
     │   └── RegistryError          a registry answered with an error (``status``, ``code``)
     │       ├── AuthenticationError  credentials missing, refused, or a token not granted
     │       │   └── CredentialsRefusedError  credentials boxwright will not send where asked
@@ -61,6 +63,13 @@ class ConfigError(BoxwrightError):
 
 class InvalidReferenceError(BoxwrightError):
     """An image reference or transport string that does not parse."""
+
+
+class InvalidIDError(BoxwrightError):
+    """A uid or gid outside 0..4294967294 (4294967295 is ``(uid_t)-1``, "no change" to
+    setresuid and chown), or a ``USER[:GROUP]`` part that is neither an ID nor a name: in an
+    image's ``User``, a ``--user`` or ``--chown``, or the image's ``/etc/passwd``/``/etc/group``.
+    """
 
 
 class DigestError(BoxwrightError):
@@ -105,6 +114,12 @@ class ImageNotFoundError(TransportError):
 
 class BlobNotFoundError(TransportError):
     """A blob named by a manifest is missing from the source."""
+
+
+class NotRegularFileError(TransportError):
+    """A file of a layout, ``dir:`` image, archive or the store (a blob, ``index.json``,
+    ``manifest.json``) that is not a regular file: a FIFO (which would block a read forever),
+    a device, a socket, a directory, or a symbolic link where none may be."""
 
 
 class RegistryError(TransportError):
@@ -189,9 +204,11 @@ __all__ = [
     "DigestError",
     "DigestMismatchError",
     "ImageNotFoundError",
+    "InvalidIDError",
     "InvalidReferenceError",
     "LayerError",
     "ManifestError",
+    "NotRegularFileError",
     "PlatformNotFoundError",
     "RegistryError",
     "RunError",

@@ -31,7 +31,7 @@ from boxwright.build.files import (
     parse_chmod,
     resolve_owner,
 )
-from boxwright.errors import DigestMismatchError, TransportError, UsageError
+from boxwright.errors import DigestMismatchError, InvalidIDError, TransportError, UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from userhelpers import User, as_user
 
@@ -186,8 +186,38 @@ def test_owner_and_mode_parsing(rootfs: Path) -> None:
     assert resolve_owner(rootfs, "0:staff") == (0, 50)
     with pytest.raises(UsageError, match="--chown 'bob'"):
         resolve_owner(rootfs, "bob")
-    with pytest.raises(UsageError, match="not USER"):
+    with pytest.raises(InvalidIDError) as raised:
         resolve_owner(rootfs, "1000:")
+    assert str(raised.value) == (
+        "invalid --chown '1000:': the group is empty (expected USER[:GROUP])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "4294967295:4294967295",
+            "invalid --chown '4294967295:4294967295': uid 4294967295 is out of range: "
+            "IDs are 0 to 4294967294",
+        ),
+        (
+            "alice:4294967295",
+            "invalid --chown 'alice:4294967295': gid 4294967295 is out of range: "
+            "IDs are 0 to 4294967294",
+        ),
+        ("-1:0", "invalid --chown '-1:0': '-1' is neither a uid (0 to 4294967294) nor a user name"),
+        ((4294967295, 0), "uid 4294967295 is out of range: IDs are 0 to 4294967294"),
+        ((0, -1), "gid -1 is out of range: IDs are 0 to 4294967294"),
+    ],
+)
+def test_invalid_owner_is_refused(rootfs: Path, spec: str | tuple[int, int], message: str) -> None:
+    with pytest.raises(InvalidIDError) as raised:
+        resolve_owner(rootfs, spec)
+    assert str(raised.value) == message
+
+
+def test_chmod_parsing() -> None:
     assert parse_chmod("0640") == 0o640 and parse_chmod("755") == 0o755
     assert parse_chmod(None) is None
     for bad in ("rwx", "999", "17777"):

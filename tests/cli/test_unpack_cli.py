@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -122,6 +124,26 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: {tmp_path / 'full'} was not unpacked by boxwright")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.peers
+@pytest.mark.skipif(os.geteuid() != 0, reason="a root unpack needs root")
+def test_unpack_is_0700_unless_mode_says_otherwise(layout: Path, tmp_path: Path) -> None:
+    assert (
+        _run("unpack", "--no-rootless", f"oci:{layout}:t", str(tmp_path / "out-a")).exit_code == 0
+    )
+    assert stat.S_IMODE((tmp_path / "out-a").stat().st_mode) == 0o700
+    wide = _run("unpack", "--mode", "0755", f"oci:{layout}:t", str(tmp_path / "out-b"))
+    assert wide.exit_code == 0, wide.output
+    assert stat.S_IMODE((tmp_path / "out-b").stat().st_mode) == 0o755
+    narrow = _run("unpack", "--mode", "0600", f"oci:{layout}:t", str(tmp_path / "out-c"))
+    assert (narrow.exit_code, narrow.stderr) == (
+        1,
+        "Error: invalid mode 0600 for the unpacked directory: its owner needs rwx (0700)\n",
+    )
+    bad = _run("unpack", "--mode", "u+rwx", f"oci:{layout}:t", str(tmp_path / "out-d"))
+    assert bad.exit_code == 2 and "'u+rwx' is not an octal mode such as 0700" in bad.stderr
+    assert not (tmp_path / "out-c").exists() and not (tmp_path / "out-d").exists()
 
 
 def test_bad_compress_choice_is_usage_error(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from boxwright.errors import ManifestError
+from boxwright.errors import InvalidIDError, ManifestError
 from boxwright.oci.config import ImageConfig
-from boxwright.oci.runtime_spec import parse_user, runtime_spec
+from boxwright.oci.runtime_spec import runtime_spec
 
 
 def _config(**config: object) -> ImageConfig:
@@ -123,27 +123,16 @@ def test_refusals() -> None:
         runtime_spec(ImageConfig.parse(b'{"os":"windows","architecture":"amd64"}'))
     with pytest.raises(ManifestError, match="invalid environment variable 'NOEQUALS'"):
         runtime_spec(_config(Env=["NOEQUALS"]))
-    with pytest.raises(ManifestError, match="invalid uid -1"):
+    too_big = "out of range: IDs are 0 to 4294967294"
+    with pytest.raises(InvalidIDError, match=f"^uid -1 is {too_big}$"):
         runtime_spec(_config(), uid=-1)
-
-
-@pytest.mark.parametrize(
-    ("user", "expected"),
-    [
-        ("", ("0", None)),
-        ("app", ("app", None)),
-        ("app:staff", ("app", "staff")),
-        ("1000:1000", ("1000", "1000")),
-    ],
-)
-def test_parse_user(user: str, expected: tuple[str, str | None]) -> None:
-    assert parse_user(user) == expected
-
-
-@pytest.mark.parametrize("user", [":group", "user:"])
-def test_parse_user_invalid(user: str) -> None:
-    with pytest.raises(ManifestError, match="expected USER"):
-        parse_user(user)
+    with pytest.raises(InvalidIDError, match=f"^uid 4294967295 is {too_big}$"):
+        runtime_spec(_config(), uid=4294967295)
+    with pytest.raises(InvalidIDError, match=f"^gid 4294967295 is {too_big}$"):
+        runtime_spec(_config(), gid=4294967295)
+    with pytest.raises(InvalidIDError, match=f"^gid 4294967295 is {too_big}$"):
+        runtime_spec(_config(), additional_gids=[10, 4294967295])
+    assert runtime_spec(_config(), uid=4294967294)["process"]["user"]["uid"] == 4294967294
 
 
 def test_runtime_validator_is_not_vacuous(runtime_spec_validator: object) -> None:

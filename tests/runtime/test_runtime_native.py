@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from runtime_helpers import ChildError, image_config, in_child
 
+from boxwright.errors import InvalidIDError
 from boxwright.runtime import Mount, RunOptions, run_in_rootfs
+from boxwright.runtime.native import NativeRunner
+from boxwright.runtime.spec import generate_spec
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
@@ -90,6 +93,48 @@ def test_user_switching(rootfs: Path, user: str, expected: str) -> None:
     made = (rootfs / "tmp" / "made").stat()
     uid, gid = (int(part.split("=")[1].split("(")[0]) for part in expected.split()[:2])
     assert (made.st_uid, made.st_gid) == (uid, gid)
+
+
+def test_the_largest_valid_id_is_used_exactly(rootfs: Path) -> None:
+    assert sh(rootfs, "id -u > /tmp/out; id -g >> /tmp/out", user="4294967294:4294967294") == 0
+    assert out(rootfs) == "4294967294\n4294967294\n"
+
+
+@pytest.mark.parametrize(
+    ("user", "config_user", "message"),
+    [
+        ("4294967295", "", "invalid user '4294967295': uid 4294967295 is out of range"),
+        ("0:4294967295", "", "invalid user '0:4294967295': gid 4294967295 is out of range"),
+        (
+            None,
+            "4294967295:4294967295",
+            "invalid image User '4294967295:4294967295': uid 4294967295 is out of range",
+        ),
+    ],
+)
+def test_uid_minus_one_never_runs_as_root(
+    rootfs: Path, user: str | None, config_user: str, message: str
+) -> None:
+    """(uid_t)-1 is "no change" to setresuid: the run is refused before anything starts."""
+    options = RunOptions(args=("sh", "-c", "id -u > /tmp/out"), user=user)
+    with pytest.raises(ChildError) as refused:
+        in_child(run_in_rootfs, rootfs, image_config(User=config_user), options)
+    assert refused.value.kind == "InvalidIDError"
+    assert refused.value.message == f"{message}: IDs are 0 to 4294967294"
+    assert not (rootfs / "tmp" / "out").exists()
+
+
+@pytest.mark.parametrize("field", ["uid", "gid", "additionalGids"])
+def test_native_runner_refuses_an_invalid_id_in_a_spec(rootfs: Path, field: str) -> None:
+    """The last check before setresuid: a spec written by hand gets no (uid_t)-1 either."""
+    options = RunOptions(args=("sh", "-c", "id -u > /tmp/out"))
+    spec = generate_spec(rootfs, image_config(), options, rootless=False)
+    spec["process"]["user"][field] = [4294967295] if field == "additionalGids" else 4294967295
+    with pytest.raises(InvalidIDError) as refused:
+        NativeRunner().run(spec)
+    kind = "uid" if field == "uid" else "gid"
+    assert str(refused.value) == f"{kind} 4294967295 is out of range: IDs are 0 to 4294967294"
+    assert not (rootfs / "tmp" / "out").exists()
 
 
 def test_proc_shows_only_the_containers_processes(rootfs: Path) -> None:

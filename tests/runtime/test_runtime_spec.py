@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from runtime_helpers import image_config
 
-from boxwright.errors import RunError, UnpackError, UsageError
+from boxwright.errors import InvalidIDError, RunError, UnpackError, UsageError
 from boxwright.runtime.idmap import IDMapping, IDRange, rootless_mapping, subordinate_ranges
 from boxwright.runtime.spec import DEFAULT_CAPABILITIES, Mount, RunOptions, generate_spec
 
@@ -78,6 +78,22 @@ def test_users_resolve_from_the_image_not_the_host(rootfs_template: Path) -> Non
     assert user_of("") == {"uid": 0, "gid": 0}
     with pytest.raises(UnpackError, match="'nobody'"):
         user_of("nobody")
+    with pytest.raises(InvalidIDError) as refused:
+        user_of("4294967295")
+    assert str(refused.value) == (
+        "invalid user '4294967295': uid 4294967295 is out of range: IDs are 0 to 4294967294"
+    )
+
+
+@pytest.mark.parametrize("rootless", [False, True])
+def test_an_image_user_of_uid_minus_one_is_refused(rootfs_template: Path, rootless: bool) -> None:
+    config = image_config(User="4294967295:4294967295")
+    with pytest.raises(InvalidIDError) as refused:
+        generate_spec(rootfs_template, config, RunOptions(args=("id",)), rootless=rootless)
+    assert str(refused.value) == (
+        "invalid image User '4294967295:4294967295': uid 4294967295 is out of range: "
+        "IDs are 0 to 4294967294"
+    )
 
 
 def test_capabilities_default_for_root_and_bounding_only_for_users(rootfs_template: Path) -> None:

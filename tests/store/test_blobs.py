@@ -5,11 +5,15 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from boxwright.errors import BlobNotFoundError, DigestMismatchError
+from boxwright.errors import BlobNotFoundError, DigestMismatchError, NotRegularFileError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.store import Store
@@ -96,6 +100,50 @@ def test_reads_are_verified(store: Store) -> None:
         f.read()
     with pytest.raises(DigestMismatchError):
         store.blobs.read(DIGEST)
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (os.mkfifo, "a FIFO"),
+        (lambda path: os.symlink("/dev/zero", path), "a symbolic link"),
+        (os.mkdir, "a directory"),
+    ],
+)
+def test_a_blob_that_is_not_a_regular_file_is_refused(
+    store: Store, make: Callable[[Path], None], what: str
+) -> None:
+    """A FIFO would block the read forever, /dev/zero never ends: both refused at once."""
+    store.blobs.put(io.BytesIO(DATA), DESC)
+    path = store.blobs.path(DIGEST)
+    path.unlink()
+    make(path)
+    message = f"{path} is {what}, not a regular file; refusing to read it"
+    for read in (lambda: store.blobs.open(DESC), lambda: store.blobs.read(DIGEST)):
+        with pytest.raises(NotRegularFileError) as refused:
+            read()
+        assert str(refused.value) == message
+
+
+@pytest.mark.timeout(60)
+def test_inspect_of_a_stored_image_with_a_fifo_config_is_one_line(
+    peer_images: Any, tmp_path: Path
+) -> None:
+    from boxwright.store.pullpush import pull
+
+    store = Store(tmp_path / "store")
+    pull(peer_images.refs["oci"], store=store, name="img:1")
+    config = store.blobs.path(store.images.get("img:1").config)
+    config.unlink()
+    os.mkfifo(config)
+    env = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"}
+    done = subprocess.run(
+        [sys.executable, "-m", "boxwright", "--root", str(store.root), "inspect", "img:1"],
+        capture_output=True, text=True, timeout=30, env=env, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"Error: {config} is a FIFO, not a regular file; refusing to read it\n"
 
 
 def test_missing_blob_and_delete(store: Store) -> None:

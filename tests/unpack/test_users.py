@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from boxwright.errors import UnpackError
+from boxwright.errors import InvalidIDError, UnpackError
 from boxwright.unpack.users import ExecUser, resolve_user
 
 PASSWD = (
@@ -52,6 +52,80 @@ def test_unknown_names_are_clear_errors(rootfs: Path) -> None:
         resolve_user(rootfs, "mallory")
     with pytest.raises(UnpackError, match="cannot resolve group 'nogroup'"):
         resolve_user(rootfs, "alice:nogroup")
+
+
+RANGE = "is out of range: IDs are 0 to 4294967294"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("4294967295", f"invalid image User '4294967295': uid 4294967295 {RANGE}"),
+        (
+            "4294967295:4294967295",
+            f"invalid image User '4294967295:4294967295': uid 4294967295 {RANGE}",
+        ),
+        ("alice:4294967295", f"invalid image User 'alice:4294967295': gid 4294967295 {RANGE}"),
+        ("-1", "invalid image User '-1': '-1' is neither a uid (0 to 4294967294) nor a user name"),
+    ],
+)
+def test_invalid_ids_in_the_spec_are_refused(rootfs: Path, spec: str, message: str) -> None:
+    with pytest.raises(InvalidIDError) as raised:
+        resolve_user(rootfs, spec, "image User")
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("passwd", "group", "spec", "message"),
+    [
+        (
+            "evil:x:4294967295:0::/:/bin/sh\n",
+            "",
+            "evil",
+            f"the image's /etc/passwd entry 'evil': uid 4294967295 {RANGE}",
+        ),
+        (
+            "evil:x:1000:4294967295::/:/bin/sh\n",
+            "",
+            "evil",
+            f"the image's /etc/passwd entry 'evil': gid 4294967295 {RANGE}",
+        ),
+        (
+            "evil:x:abc:0::/:/bin/sh\n",
+            "",
+            "evil",
+            "the image's /etc/passwd entry 'evil': uid 'abc' is not a number from 0 to 4294967294",
+        ),
+        (
+            "",
+            "evil:x:4294967295:\n",
+            "0:evil",
+            f"the image's /etc/group entry 'evil': gid 4294967295 {RANGE}",
+        ),
+        (
+            "alice:x:1000:1000::/:/bin/sh\n",
+            "evil:x:-1:alice\n",
+            "alice",
+            "the image's /etc/group entry 'evil': gid '-1' is not a number from 0 to 4294967294",
+        ),
+    ],
+)
+def test_invalid_ids_in_the_image_files_never_mean_root(
+    tmp_path: Path, passwd: str, group: str, spec: str, message: str
+) -> None:
+    """runc reads an unparsable field as 0, and 4294967295 is (uid_t)-1: both are refused."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text(passwd)
+    (tmp_path / "etc/group").write_text(group)
+    with pytest.raises(InvalidIDError) as raised:
+        resolve_user(tmp_path, spec)
+    assert str(raised.value) == message
+
+
+def test_entries_with_invalid_ids_do_not_match_numbers(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("evil:x:4294967295:0::/evil:/bin/sh\n")
+    assert resolve_user(tmp_path, "4294967294") == ExecUser(4294967294, 0, (), "/")
 
 
 def test_numeric_users_need_no_passwd(tmp_path: Path) -> None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from boxwright.errors import UsageError
+from boxwright.oci.ids import parse_user_spec
 
 #: Fields holding several ``K=V`` / ``X`` / ``X-`` items.
 _LIST_FIELDS = ("env", "port", "volume", "label", "annotation", "os_feature", "onbuild")
@@ -192,6 +193,8 @@ def apply_changes(
         _set_or_drop(cfg, "Entrypoint", _entrypoint(changes.entrypoint))
     if changes.shell is not None:
         _set_or_drop(cfg, "Shell", _command(changes.shell, "shell"))
+    if changes.user:
+        parse_user_spec(changes.user, "--user")
     for key, value in (
         ("WorkingDir", changes.workingdir),
         ("User", changes.user),

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from boxwright.build.context import content_hash
 from boxwright.errors import UsageError
+from boxwright.oci.ids import parse_user_spec
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
@@ -307,15 +308,16 @@ class CopyStep:
 
 def _numeric_owner(keyword: str, spec: str) -> str:
     """``--chown`` of a linked step as ``UID:GID`` numbers (``root`` is 0), as BuildKit takes
-    it; a name is refused with what to write instead."""
-    user, sep, group = spec.partition(":")
-    ids = [("0" if part == "root" else part) for part in (user, group if sep else user)]
-    if not all(part.isdigit() for part in ids):
+    it; a name is refused with what to write instead, an invalid ID as every ``--chown``."""
+    parsed = parse_user_spec(spec, f"{keyword} --chown")
+    user = 0 if parsed.user == "root" else parsed.user
+    group = user if parsed.group is None else 0 if parsed.group == "root" else parsed.group
+    if not isinstance(user, int) or not isinstance(group, int):
         raise UsageError(
             f"{keyword} --link --chown={spec}: a linked layer cannot look up names in the "
             "image's /etc/passwd; give numeric IDs (--chown=UID:GID) or drop --link"
         )
-    return f"{ids[0]}:{ids[1]}"
+    return f"{user}:{group}"
 
 
 def _fixed_part(pattern: str) -> str:

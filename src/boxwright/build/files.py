@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from boxwright.errors import BoxwrightError, UsageError
+from boxwright.errors import BoxwrightError, InvalidIDError, UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
+from boxwright.oci.ids import check_id, parse_user_spec
 
 _CHUNK = 1 << 20
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -110,23 +111,26 @@ def parse_chmod(value: str | int | None) -> int | None:
 def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, int]:
     """``--chown USER[:GROUP]`` as numbers, names looked up in the rootfs' own files.
 
-    Numbers need no lookup; names are resolved in the container's ``/etc/passwd`` and
-    ``/etc/group`` (read inside the rootfs, never the host's), and a user given alone takes
-    its primary group, as the runtime rules of :mod:`boxwright.unpack.users` say.
+    The spec is parsed by :func:`boxwright.oci.ids.parse_user_spec` and a ``(uid, gid)`` pair
+    checked by :func:`~boxwright.oci.ids.check_id`: an invalid ID (4294967295 would chown to
+    ``(uid_t)-1``, leaving the owner root) raises :class:`InvalidIDError`. Numbers need no
+    lookup; names are resolved in the container's ``/etc/passwd`` and ``/etc/group`` (read
+    inside the rootfs, never the host's), and a user given alone takes its primary group, as
+    the runtime rules of :mod:`boxwright.unpack.users` say.
     """
     if spec is None:
         return (0, 0)
     if isinstance(spec, tuple):
-        return spec
-    user, sep, group = spec.partition(":")
-    if not user or (sep and not group):
-        raise UsageError(f"--chown {spec!r} is not USER[:GROUP]")
-    if user.isdigit() and group.isdigit():
-        return int(user), int(group)
+        return check_id(spec[0], "uid"), check_id(spec[1], "gid")
+    parsed = parse_user_spec(spec, "--chown")
+    if parsed.uid is not None and parsed.gid is not None:
+        return parsed.uid, parsed.gid
     from boxwright.unpack.users import resolve_user
 
     try:
-        found = resolve_user(root, spec)
+        found = resolve_user(root, spec, "--chown")
+    except InvalidIDError:
+        raise
     except BoxwrightError as error:
         raise UsageError(f"--chown {spec!r}: {error}") from None
     return found.uid, found.gid

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from boxwright.errors import UsageError
+from boxwright.oci.ids import parse_user_spec
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 
@@ -109,7 +110,9 @@ def set_workdir(config: dict[str, Any], path: str) -> None:
 
 
 def set_user(config: dict[str, Any], user: str) -> None:
-    """USER."""
+    """USER: ``USER[:GROUP]``, refused (:class:`~boxwright.errors.InvalidIDError`) when a side
+    is neither a valid ID nor a name (:func:`boxwright.oci.ids.parse_user_spec`)."""
+    parse_user_spec(user, "USER")
     inner(config)["User"] = user
 
 

@@ -34,17 +34,34 @@ if TYPE_CHECKING:
     help="Keep owners, modes and devices in a side record instead of applying them "
     "(default: on when not running as root).",
 )
+@click.option(
+    "--mode",
+    default="0700",
+    show_default=True,
+    metavar="OCTAL",
+    help="Mode of DIRECTORY once unpacked (boxwright's own flag). It stays 0700 while the "
+    "layers are written; a wider mode lets other users run the image's setuid programs.",
+)
 @platform_option("unpack out of an index")
 @click.argument("ref")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def unpack_command(
-    bundle: bool, rootless: bool | None, platform: Platform | None, ref: str, directory: Path
+    bundle: bool,
+    rootless: bool | None,
+    mode: str,
+    platform: Platform | None,
+    ref: str,
+    directory: Path,
 ) -> None:
     """Unpack the image REF into DIRECTORY (new or empty), as umoci unpack does.
 
-    The state needed by `boxwright repack` is kept beside the rootfs, in .NAME.boxwright.
+    DIRECTORY (the rootfs, or the bundle) is made 0700 unless --mode says otherwise. The state
+    needed by `boxwright repack` is kept beside the rootfs, in .NAME.boxwright.
     """
     from boxwright.unpack import unpack_image
+
+    if not mode or any(c not in "01234567" for c in mode) or len(mode) > 4:
+        raise click.BadParameter(f"{mode!r} is not an octal mode such as 0700", param_hint="--mode")
 
     with make_progress() as progress:
         result = unpack_image(
@@ -54,12 +71,13 @@ def unpack_command(
             rootless=rootless,
             platform=platform,
             on_progress=progress,
+            mode=int(mode, 8),
         )
-    mode = " (rootless)" if result.rootless else ""
+    rootless_note = " (rootless)" if result.rootless else ""
     what = f"bundle {result.bundle}" if result.bundle is not None else f"rootfs {result.rootfs}"
     echo(
         f"unpacked {result.source} ({result.layers} layers, {result.manifest_digest}) "
-        f"into {what}{mode}"
+        f"into {what}{rootless_note}"
     )
 
 

@@ -90,7 +90,10 @@ class ApplyOptions:
     ``on_warning``: called with each warning as it happens (they are also in the result).
     ``overlay``: write the overlay format of a store snapshot (see the module docstring);
     ``overlay_lowers``: in overlay mode, the snapshot directories below as
-    ``(diff directory, its side record or None)``, top first.
+    ``(diff directory, its side record or None)``, top first. ``root_mode``: the permission
+    bits the root directory keeps: a layer's entry for the root (``./``) sets its owner,
+    xattrs and times but not its mode (unpack keeps its target ``0700`` this way, so the
+    image's setuid files are never reachable by other users while it is written).
     """
 
     rootless: bool = field(default_factory=_default_rootless)
@@ -99,6 +102,7 @@ class ApplyOptions:
     on_warning: Callable[[str], None] | None = None
     overlay: bool = False
     overlay_lowers: Sequence[tuple[Path, OwnershipRecord | None]] = ()
+    root_mode: int | None = None
 
 
 @dataclass
@@ -362,6 +366,8 @@ class _Applier:
         if self.chown:
             os.fchown(fd, member.uid, member.gid)
         mode = member.mode & 0o7777
+        if not path and self.options.root_mode is not None:
+            mode = self.options.root_mode
         if self.rootless:
             os.fchmod(fd, mode | 0o700)
             self.tree.defer_mode(path, mode)

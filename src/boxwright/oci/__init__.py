@@ -30,12 +30,14 @@ _EXPORTS: dict[str, str] = {
     "Platform": "boxwright.oci.platform",
     "Reference": "boxwright.oci.reference",
     "Schema1Manifest": "boxwright.oci.schema1",
+    "UserSpec": "boxwright.oci.ids",
     "VerifyingReader": "boxwright.oci.digest",
+    "check_id": "boxwright.oci.ids",
     "digest_of_stream": "boxwright.oci.digest",
     "guess_media_type": "boxwright.oci.parse",
     "parse_manifest": "boxwright.oci.parse",
     "parse_normalized": "boxwright.oci.reference",
-    "parse_user": "boxwright.oci.runtime_spec",
+    "parse_user_spec": "boxwright.oci.ids",
     "runtime_spec": "boxwright.oci.runtime_spec",
     "verify_bytes": "boxwright.oci.digest",
 }
@@ -56,13 +58,15 @@ __all__ = [
     "Platform",
     "Reference",
     "Schema1Manifest",
+    "UserSpec",
     "VerifyingReader",
+    "check_id",
     "digest_of_stream",
     "guess_media_type",
     "mediatype",
     "parse_manifest",
     "parse_normalized",
-    "parse_user",
+    "parse_user_spec",
     "runtime_spec",
     "verify_bytes",
 ]
@@ -82,10 +86,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
         digest_of_stream,
         verify_bytes,
     )
+    from boxwright.oci.ids import UserSpec, check_id, parse_user_spec
     from boxwright.oci.index import ImageIndex
     from boxwright.oci.manifest import ImageManifest
     from boxwright.oci.parse import AnyManifest, guess_media_type, parse_manifest
     from boxwright.oci.platform import Platform
     from boxwright.oci.reference import Reference, parse_normalized
-    from boxwright.oci.runtime_spec import parse_user, runtime_spec
+    from boxwright.oci.runtime_spec import runtime_spec
     from boxwright.oci.schema1 import Schema1Manifest

@@ -8,7 +8,9 @@ annotations. ``rootless=True`` applies the changes of ``runc spec --rootless`` /
 resources, ``/sys`` bind-mounted instead of mounted, and no ``uid=``/``gid=`` mount options.
 
 User names are not resolved here (that reads the rootfs' ``/etc/passwd`` safely, a job for
-the caller): pass numeric ``uid``/``gid``; :func:`parse_user` splits the config's ``User``.
+the caller): pass numeric ``uid``/``gid``. They are checked with
+:func:`boxwright.oci.ids.check_id` (4294967295 is ``(uid_t)-1`` and would leave the process
+root); :func:`boxwright.oci.ids.parse_user_spec` parses the config's ``User``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from boxwright.errors import ManifestError
 from boxwright.oci._json import go_time
 from boxwright.oci.config import ImageConfig
+from boxwright.oci.ids import check_id
 
 OCI_VERSION = "1.0.2"
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -34,20 +37,6 @@ ANNOTATION_EXPOSED_PORTS = "org.opencontainers.image.exposedPorts"
 
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def parse_user(user: str) -> tuple[str, str | None]:
-    """Split an image's ``User`` ("user", "user:group", "uid:gid") into its two parts.
-
-    An empty user is root. The parts are returned as written; names are resolved by the
-    caller against the image's ``/etc/passwd`` and ``/etc/group``.
-    """
-    if not user:
-        return "0", None
-    name, sep, group = user.partition(":")
-    if not name or (sep and not group):
-        raise ManifestError(f"invalid user {user!r}: expected USER[:GROUP]")
-    return name, group if sep else None
 
 
 def _default_mounts() -> list[dict[str, Any]]:
@@ -125,8 +114,7 @@ def runtime_spec(
     if config.os and config.os != "linux":
         raise ManifestError(f"unsupported OS {config.os!r}: only linux images can be run")
     for what, number in (("uid", uid), ("gid", gid), *(("gid", g) for g in additional_gids)):
-        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 1 << 32:
-            raise ManifestError(f"invalid {what} {number!r}: must be 0..4294967295")
+        check_id(number, what)
     cc = config.config
 
     env = [DEFAULT_PATH, "TERM=xterm"]
@@ -251,4 +239,4 @@ def _to_rootless(spec: dict[str, Any], uid: int, gid: int, host_uid: int, host_g
     spec["mounts"] = mounts
 
 
-__all__ = ["OCI_VERSION", "parse_user", "runtime_spec"]
+__all__ = ["OCI_VERSION", "runtime_spec"]

@@ -41,6 +41,7 @@ from typing import Any
 
 from boxwright.errors import RunError
 from boxwright.layer.pathsafe import resolve_in_root
+from boxwright.oci.ids import check_id
 from boxwright.runtime import linux
 from boxwright.runtime.idmap import (
     IDMapping,
@@ -171,9 +172,9 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         args=list(process["args"]),
         env=env,
         cwd=process.get("cwd") or "/",
-        uid=int(user.get("uid", 0)),
-        gid=int(user.get("gid", 0)),
-        groups=[int(g) for g in user.get("additionalGids") or ()],
+        uid=check_id(user.get("uid", 0), "uid"),
+        gid=check_id(user.get("gid", 0), "gid"),
+        groups=[check_id(g, "gid") for g in user.get("additionalGids") or ()],
         hostname=spec.get("hostname") if "uts" in kinds else None,
         clone_flags=flags,
         new_network="network" in kinds,

@@ -204,7 +204,11 @@ def keeping_ownership(
         yield KeptOwnership()
         return
     faked_path, library = tools
-    wanted = resolve_user(rootfs, config.config.user if user is None else user)
+    wanted = resolve_user(
+        rootfs,
+        config.config.user if user is None else user,
+        "image User" if user is None else "user",
+    )
     work = Path(tempfile.mkdtemp(prefix="boxwright-fakeroot-"))
     state = work / "state"
     seeded: dict[_Key, str] = {}

@@ -237,7 +237,7 @@ def generate_spec(
     rootfs = Path(rootfs).absolute()
     cc = image_config.config
     user_spec = cc.user if options.user is None else options.user
-    exec_user = resolve_user(rootfs, user_spec)
+    exec_user = resolve_user(rootfs, user_spec, "image User" if options.user is None else "user")
     if rootless and id_map is None:
         id_map = IDMapping((IDRange(0, os.geteuid(), 1),), (IDRange(0, os.getegid(), 1),))
     if rootless and id_map is not None:

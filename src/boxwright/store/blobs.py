@@ -20,6 +20,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader
 from boxwright.store.layout import StoreLayout
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter
+from boxwright.transport.regular import open_regular
 
 
 class BlobStore:
@@ -61,7 +62,7 @@ class BlobStore:
         else:
             digest = blob
         try:
-            f = open(self.path(digest), "rb")  # noqa: SIM115 - the reader owns it
+            f = open_regular(self.path(digest))
         except FileNotFoundError:
             raise BlobNotFoundError(
                 f"blob {digest} is missing from the store at {self.layout.root}"

@@ -31,6 +31,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.parse import guess_media_type
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
+from boxwright.transport.regular import open_regular
 
 if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
@@ -53,11 +54,20 @@ def _media_type(raw: bytes, where: str) -> str:
 
 
 def _read_small(path: Path, what: str) -> bytes:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         data = f.read(MAX_DOCUMENT_SIZE + 1)
     if len(data) > MAX_DOCUMENT_SIZE:
         raise ManifestError(f"{what} is larger than the limit of {MAX_DOCUMENT_SIZE} bytes")
     return data
+
+
+def _version(root: Path) -> bytes | None:
+    """The start of the ``version`` file (None when there is none)."""
+    try:
+        with open_regular(root / VERSION_FILE) as f:
+            return f.read(200)
+    except FileNotFoundError:
+        return None
 
 
 class DirSource:
@@ -68,9 +78,9 @@ class DirSource:
         self._name = f"dir:{self.root}"
         if not self.root.is_dir():
             raise ImageNotFoundError(f"directory {self.root} does not exist")
-        version = self.root / VERSION_FILE
-        if version.exists():
-            text = version.read_bytes()[:200].decode("utf-8", "replace")
+        version = _version(self.root)
+        if version is not None:
+            text = version.decode("utf-8", "replace")
             if text not in _READABLE_VERSIONS:
                 raise TransportError(
                     f"{self.root}: unsupported dir: format version {text.strip()!r}"
@@ -100,7 +110,7 @@ class DirSource:
 
     def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
         try:
-            f = open(self.root / descriptor.digest.hex, "rb")  # noqa: SIM115
+            f = open_regular(self.root / descriptor.digest.hex)
         except FileNotFoundError:
             raise BlobNotFoundError(
                 f"blob {descriptor.digest} is missing from {self._name}"
@@ -122,8 +132,7 @@ class DirDestination:
             if not self.root.is_dir():
                 raise TransportError(f"{self.root} exists and is not a directory")
             if any(self.root.iterdir()):
-                version = self.root / VERSION_FILE
-                text = version.read_bytes()[:200] if version.is_file() else b""
+                text = _version(self.root) or b""
                 if text.decode("utf-8", "replace") not in _READABLE_VERSIONS:
                     raise TransportError(
                         f"{self.root} is not empty and is not a dir: image; refusing to "

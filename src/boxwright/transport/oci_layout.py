@@ -43,6 +43,7 @@ from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.index import ImageIndex
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.reference import validate_ref_name
+from boxwright.transport.regular import open_regular, read_regular
 
 if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
@@ -88,11 +89,8 @@ class DirectoryFiles:
         self.root = Path(root)
 
     def open(self, name: str) -> IO[bytes]:
-        path = self.root / name
-        try:
-            return open(path, "rb")
-        except IsADirectoryError:
-            raise FileNotFoundError(name) from None
+        """A regular file of the layout (:func:`~boxwright.transport.regular.open_regular`)."""
+        return open_regular(self.root / name)
 
     def read(self, name: str, limit: int) -> bytes:
         with self.open(name) as f:
@@ -369,7 +367,7 @@ class OCILayoutDestination:
         with locked(self.root / LOCK_FILE):
             index_path = self.root / INDEX_FILE
             try:
-                raw = index_path.read_bytes()
+                raw = read_regular(index_path, MAX_DOCUMENT_SIZE)
             except FileNotFoundError:
                 current = ImageIndex.build(mt.OCI_INDEX, [])
             else:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from boxwright.errors import ImageNotFoundError, TransportError, UnsafePathError
 from boxwright.oci.readers import WrappedReader
+from boxwright.transport.regular import open_regular
 
 _MAX_LINK_HOPS = 1
 
@@ -60,7 +61,7 @@ class Window(WrappedReader):
     """A reader of ``size`` bytes of ``file`` starting at ``offset`` (its own file handle)."""
 
     def __init__(self, path: Path, offset: int, size: int) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._file = open_regular(path, follow_symlinks=True)
         self._file.seek(offset)
         self._left = size
         self._size = size
@@ -91,8 +92,11 @@ class TarIndex:
         self.path = Path(path)
         self.members: dict[str, Member] = {}
         try:
-            file_size = self.path.stat().st_size
-            with tarfile.open(self.path, mode="r:") as tar:
+            with (
+                open_regular(self.path, follow_symlinks=True) as archive,
+                tarfile.open(fileobj=archive, mode="r:") as tar,
+            ):
+                file_size = os.fstat(archive.fileno()).st_size
                 for info in tar:
                     name = clean_member_name(info.name)
                     if name is None:
@@ -115,8 +119,6 @@ class TarIndex:
                     )
         except FileNotFoundError:
             raise ImageNotFoundError(f"archive {self.path} does not exist") from None
-        except IsADirectoryError:
-            raise TransportError(f"{self.path} is a directory, not an archive file") from None
         except tarfile.TarError as e:
             raise TransportError(
                 f"{self.path} is not a readable tar archive (truncated or corrupt): {e}"

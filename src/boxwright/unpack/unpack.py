@@ -7,6 +7,13 @@ next layer inflates while the current one's last files are still being written.
 The destination must be new or empty (as umoci asks), and on any error everything unpack
 created is removed again: no half-unpacked tree is ever left behind.
 
+The destination (the rootfs, or the bundle directory) is ``0700`` from the moment it exists
+until the last layer is written, and stays so unless the caller asks for another ``mode``: an
+image's setuid-root programs must not be reachable by other local users. A new destination is
+made ``0700`` by ``mkdir`` itself; an existing empty one must belong to the caller (its owner
+could open it again) and is made ``0700`` before anything is written into it; a layer's entry
+for the root directory does not change its mode (:attr:`ApplyOptions.root_mode`).
+
 After the layers, unpack records what :func:`~boxwright.unpack.repack.repack_image` needs in
 the state directory beside the rootfs (see :mod:`boxwright.unpack.state`). With ``bundle``,
 ``DEST/config.json`` is the OCI runtime spec of the image config, with the image's ``User``
@@ -57,8 +64,13 @@ class UnpackResult:
     rootless: bool  #: whether ownership went to the side record instead of the files
 
 
+#: The mode of the destination while unpacking, and by default after.
+PRIVATE_MODE = 0o700
+
+
 def _check_destination(dest: Path) -> bool:
-    """Refuse a destination that exists and is not an empty directory; True if it exists."""
+    """Refuse a destination that exists and is not an empty directory the caller owns; True
+    if it exists."""
     if not os.path.lexists(dest):
         return False
     if dest.is_symlink() or not dest.is_dir():
@@ -69,7 +81,40 @@ def _check_destination(dest: Path) -> bool:
                 f"cannot unpack into {dest}: the directory is not empty "
                 "(unpack needs a new or empty directory)"
             )
+    owner = dest.stat().st_uid
+    if owner != os.geteuid():
+        raise UsageError(
+            f"cannot unpack into {dest}: it belongs to uid {owner}, who could open it to "
+            "others (unpack into a new directory, or one you own)"
+        )
     return True
+
+
+def _make_private(dest: Path, existed: bool) -> None:
+    """``dest`` as a ``0700`` directory before anything is written into it: made with that
+    mode (no moment at a wider one), or an existing one (checked empty) narrowed."""
+    if not existed:
+        dest.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.mkdir(dest, PRIVATE_MODE)
+        os.chmod(dest, PRIVATE_MODE)  # the umask may have narrowed it further
+        return
+    fd = os.open(dest, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    finally:
+        os.close(fd)
+
+
+def _check_mode(mode: int) -> int:
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise UsageError(f"invalid mode {mode!r} for the unpacked directory: expected 0 to 0777")
+    if not 0 <= mode <= 0o777:
+        raise UsageError(f"invalid mode {mode:04o} for the unpacked directory: expected 0 to 0777")
+    if not mode & 0o700 == 0o700:
+        raise UsageError(
+            f"invalid mode {mode:04o} for the unpacked directory: its owner needs rwx (0700)"
+        )
+    return mode
 
 
 def _prepare_state_dir(state_dir: Path) -> None:
@@ -151,6 +196,7 @@ def unpack_image(
     rootless: bool | None = None,
     platform: Platform | str | None = None,
     on_progress: UnpackProgress | None = None,
+    mode: int = PRIVATE_MODE,
 ) -> UnpackResult:
     """Unpack the image ``ref`` into ``dest``: a rootfs, or with ``bundle`` an OCI bundle.
 
@@ -158,13 +204,16 @@ def unpack_image(
     :class:`~boxwright.transport.image.Image`. ``rootless`` (default: not running as root)
     applies layers without chown and device nodes, keeping the owners, modes and devices the
     layers meant in a side record that repack writes back. ``platform`` picks an image from an
-    index (default: the host's). ``dest`` must not exist or be an empty directory; on failure
-    everything created is removed and the error is raised.
+    index (default: the host's). ``dest`` must not exist or be an empty directory the caller
+    owns; on failure everything created is removed and the error is raised. ``dest`` is
+    ``0700`` while the layers are written and gets ``mode`` (default ``0700``; the owner
+    keeps ``rwx``) at the end: a wider mode lets other users reach the image's setuid files.
     """
     from boxwright.layer.apply import ApplyOptions
     from boxwright.layer.ownership import OwnershipRecord
 
     dest = Path(os.path.abspath(dest))
+    mode = _check_mode(mode)
     if rootless is None:
         rootless = os.geteuid() != 0
     dest_existed = _check_destination(dest)
@@ -176,13 +225,16 @@ def unpack_image(
     created_state = False
     try:
         manifest = image.manifest
-        dest.mkdir(mode=0o755, parents=True, exist_ok=True)
+        _make_private(dest, dest_existed)
         if bundle:
-            os.chmod(dest, 0o700)  # as umoci: the bundle holds a rootfs with setuid files
-            rootfs.mkdir(mode=0o755)
+            rootfs.mkdir(mode=0o755)  # as umoci: the bundle directory is the private one
         record = OwnershipRecord()
-        options = ApplyOptions(rootless=rootless, ownership=record)
+        options = ApplyOptions(
+            rootless=rootless, ownership=record, root_mode=None if bundle else PRIVATE_MODE
+        )
         applied = _apply_layers(image, rootfs, options, on_progress)
+        if mode != PRIVATE_MODE:
+            os.chmod(dest, mode)
         created_state = True
         state_dir.mkdir(mode=0o700)
         _save_state(image, rootfs, source_ref, bundle, rootless, record)
@@ -255,7 +307,7 @@ def _write_runtime_spec(image: Image, bundle: Path, rootfs: Path, rootless: bool
     from boxwright.oci.runtime_spec import runtime_spec
 
     config = image.config
-    user = resolve_user(rootfs, config.config.user)
+    user = resolve_user(rootfs, config.config.user, "image User")
     spec = runtime_spec(
         config,
         uid=user.uid,

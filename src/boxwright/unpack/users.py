@@ -10,7 +10,9 @@ The rules are those of runc's ``libcontainer/user.GetExecUser``, which umoci use
 runtime spec of a bundle: ``USER[:GROUP]`` by name or number; a numeric user needs no passwd
 entry; the primary group is the passwd entry's unless a group is given; supplementary groups
 are those of ``/etc/group`` that list the user by name, unless a group was given explicitly;
-``HOME`` is the passwd entry's home, else ``/``.
+``HOME`` is the passwd entry's home, else ``/``. Every ID, in the spec or in an entry that is
+used, must be valid (:mod:`boxwright.oci.ids`): runc reads an unparsable passwd field as 0,
+and 4294967295 is ``(uid_t)-1``; both would run the process as root, so both are refused.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from boxwright.errors import UnpackError
+from boxwright.errors import InvalidIDError, UnpackError
 from boxwright.layer.pathsafe import resolve_in_root
+from boxwright.oci.ids import parse_id, parse_user_spec
 
 #: The largest passwd or group file read (a hostile image may make it huge or endless).
 MAX_DB_SIZE = 16 << 20
@@ -59,53 +62,65 @@ def _read_db(root: Path, path: str) -> list[list[str]] | None:
     return [line.split(":") for line in lines if line.strip() and not line.startswith("#")]
 
 
-def _number(text: str) -> int | None:
-    if text.isdigit() and text.isascii():
-        value = int(text)
-        return value if value < 2**32 else None
-    return None
+def _entry_id(text: str) -> int | None:
+    """An ID field of a passwd or group line while searching: None when it is not valid."""
+    try:
+        return parse_id(text)
+    except InvalidIDError:
+        return None
 
 
-def resolve_user(root: Path, spec: str) -> ExecUser:
+def _entry_field(fields: list[str], index: int, kind: str, db: str) -> int:
+    """Field ``index`` (a ``kind``) of the entry ``fields`` that was chosen: a valid ID, or an
+    error (an unparsable or ``(uid_t)-1`` field must never become root)."""
+    try:
+        return parse_id(fields[index], kind)
+    except InvalidIDError as error:
+        raise InvalidIDError(f"the image's {db} entry {fields[0]!r}: {error}") from None
+
+
+def resolve_user(root: Path, spec: str, what: str = "user") -> ExecUser:
     """The :class:`ExecUser` for an image config's ``User`` (``""`` means root).
 
-    Raises :class:`UnpackError` for a user or group name the image does not define.
+    ``spec`` is parsed by :func:`boxwright.oci.ids.parse_user_spec` (``what`` names it in the
+    error). Raises :class:`InvalidIDError` for an invalid ID in the spec or in the entries
+    used, and :class:`UnpackError` for a user or group name the image does not define.
     """
-    user, _, group = spec.partition(":")
-    uid_arg = _number(user)
-    gid_arg = _number(group) if group else None
+    parsed = parse_user_spec(spec, what)
+    user = parsed.user if isinstance(parsed.user, str) else ""
+    uid_arg = parsed.uid
+    group = parsed.group
+    gid_arg = parsed.gid
     passwd = _read_db(root, "/etc/passwd")
     uid, gid, home, name = (uid_arg if uid_arg is not None else 0), 0, "/", ""
     matched = None
     for fields in passwd or []:
         if len(fields) < 6:
             continue
-        entry_uid = _number(fields[2])
-        by_name = user and fields[0] == user
-        by_uid = (not user and entry_uid == 0) or (uid_arg is not None and entry_uid == uid_arg)
-        if by_name or by_uid:
+        by_uid = uid_arg is not None and _entry_id(fields[2]) == uid_arg
+        if (user and fields[0] == user) or by_uid:
             matched = fields
             break
     if matched is not None:
         name = matched[0]
-        uid = _number(matched[2]) or 0
-        gid = _number(matched[3]) or 0
+        uid = _entry_field(matched, 2, "uid", "/etc/passwd")
+        gid = _entry_field(matched, 3, "gid", "/etc/passwd")
         home = matched[5] or "/"
-    elif user and uid_arg is None:
+    elif user:
         where = "has no /etc/passwd" if passwd is None else "has no such user in /etc/passwd"
         raise UnpackError(f"cannot resolve user {user!r}: the image {where}")
     additional: list[int] = []
-    if group or matched is not None:
+    if group is not None or matched is not None:
         groups = _read_db(root, "/etc/group") or []
-        if group:
+        if group is not None:
             found = [
                 f
                 for f in groups
                 if len(f) >= 3
-                and (f[0] == group or (gid_arg is not None and _number(f[2]) == gid_arg))
+                and (f[0] == group or (gid_arg is not None and _entry_id(f[2]) == gid_arg))
             ]
             if found:
-                gid = _number(found[0][2]) or 0
+                gid = _entry_field(found[0], 2, "gid", "/etc/group")
             elif gid_arg is not None:
                 gid = gid_arg
             else:
@@ -113,8 +128,8 @@ def resolve_user(root: Path, spec: str) -> ExecUser:
         else:
             for f in groups:
                 if len(f) >= 4 and name in f[3].split(","):
-                    member_gid = _number(f[2])
-                    if member_gid is not None and member_gid not in additional:
+                    member_gid = _entry_field(f, 2, "gid", "/etc/group")
+                    if member_gid not in additional:
                         additional.append(member_gid)
     return ExecUser(uid, gid, tuple(additional), home)
 
