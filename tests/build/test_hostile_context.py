@@ -242,6 +242,16 @@ def test_a_read_only_bind_mount_refuses_writes(
             "type=bind,target=/m,rw=maybe",
             "RUN --mount=type=bind,target=/m,rw=maybe: rw must be true or false, not 'maybe'",
         ),
+        (
+            "type=cache,target=/c,uid=4294967295",
+            "RUN --mount=type=cache,target=/c,uid=4294967295: uid 4294967295 is out of range: "
+            "IDs are 0 to 4294967294",
+        ),
+        (
+            "type=cache,target=/c,gid=-1",
+            "RUN --mount=type=cache,target=/c,gid=-1: gid '-1' is not a number from 0 to "
+            "4294967294",
+        ),
     ],
 )
 def test_unknown_or_malformed_mount_options_are_refused(

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
-from boxwright.errors import BuildError, UsageError
+from boxwright.errors import BuildError, InvalidIDError, UsageError
+from boxwright.oci.ids import parse_id
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
@@ -129,8 +130,11 @@ def _option_problem(key: str, value: str, allowed: frozenset[str]) -> str | None
         return f"sharing must be one of {', '.join(_SHARING)}, not {value!r}"
     if key == "mode" and not re.fullmatch(r"[0-7]{1,4}", value):
         return f"mode must be an octal number, not {value!r}"
-    if key in ("uid", "gid") and not value.isdigit():
-        return f"{key} must be a number, not {value!r}"
+    if key in ("uid", "gid"):
+        try:
+            parse_id(value, key)
+        except InvalidIDError as e:
+            return str(e)
     if key == "size" and not _SIZE.fullmatch(value):
         return f"size must be a number of bytes with an optional unit (k, m, g), not {value!r}"
     return None
