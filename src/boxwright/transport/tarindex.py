@@ -105,6 +105,11 @@ class TarIndex:
                         kind = "hardlink"
                     else:
                         kind = "other"
+                    if info.size < 0:
+                        raise TransportError(
+                            f"archive {self.path} is corrupt: member {info.name!r} has a "
+                            f"negative size ({info.size})"
+                        )
                     if kind == "file" and info.offset_data + info.size > file_size:
                         raise TransportError(
                             f"archive {self.path} is truncated: member {info.name!r} needs "
@@ -117,7 +122,9 @@ class TarIndex:
             raise ImageNotFoundError(f"archive {self.path} does not exist") from None
         except IsADirectoryError:
             raise TransportError(f"{self.path} is a directory, not an archive file") from None
-        except tarfile.TarError as e:
+        except (tarfile.TarError, ValueError, OverflowError, EOFError) as e:
+            # tarfile reports some corrupt headers as plain ValueError or OverflowError (a
+            # negative base-256 size makes it seek before the start of the file).
             raise TransportError(
                 f"{self.path} is not a readable tar archive (truncated or corrupt): {e}"
             ) from None
