@@ -21,6 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import UnpackError
 from boxwright.layer.pathsafe import resolve_in_root
 
@@ -60,10 +61,8 @@ def _read_db(root: Path, path: str) -> list[list[str]] | None:
 
 
 def _number(text: str) -> int | None:
-    if text.isdigit() and text.isascii():
-        value = int(text)
-        return value if value < 2**32 else None
-    return None
+    value = ascii_int(text, 10)
+    return value if value is not None and value < 2**32 else None
 
 
 def resolve_user(root: Path, spec: str) -> ExecUser:
