@@ -198,7 +198,13 @@ def _token_body(body: bytes) -> object:
     return token_body(httpx.Response(200, content=body), "registry.example", False)
 
 
-@given(st.one_of(json_bytes(mutated(_token_answer)), st.binary(max_size=100)))
+def _shallow(body: bytes) -> bool:
+    """auth.py is outside this change: its one known crash (JSON nested too deep) is the
+    strict xfail at the end of this file, so the fuzzer looks for others."""
+    return body.count(b"[") + body.count(b"{") < 500
+
+
+@given(st.one_of(json_bytes(mutated(_token_answer)), st.binary(max_size=100)).filter(_shallow))
 def test_any_token_answer_is_an_object_or_a_registry_error(body: bytes) -> None:
     outcome(_token_body, body, errors=RegistryError)
 
