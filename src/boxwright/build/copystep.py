@@ -28,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright._numbers import ascii_int
 from boxwright.build.context import content_hash
 from boxwright.errors import UsageError
 
@@ -311,7 +310,7 @@ def _numeric_owner(keyword: str, spec: str) -> str:
     it; a name is refused with what to write instead."""
     user, sep, group = spec.partition(":")
     ids = [("0" if part == "root" else part) for part in (user, group if sep else user)]
-    if not all(ascii_int(part) is not None for part in ids):
+    if not all(part.isdigit() for part in ids):
         raise UsageError(
             f"{keyword} --link --chown={spec}: a linked layer cannot look up names in the "
             "image's /etc/passwd; give numeric IDs (--chown=UID:GID) or drop --link"

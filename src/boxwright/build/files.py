@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from boxwright._numbers import ascii_int
 from boxwright.errors import BoxwrightError, UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
@@ -122,9 +121,8 @@ def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, 
     user, sep, group = spec.partition(":")
     if not user or (sep and not group):
         raise UsageError(f"--chown {spec!r} is not USER[:GROUP]")
-    uid, gid = ascii_int(user), ascii_int(group)
-    if uid is not None and gid is not None:
-        return uid, gid
+    if user.isdigit() and group.isdigit():
+        return int(user), int(group)
     from boxwright.unpack.users import resolve_user
 
     try:

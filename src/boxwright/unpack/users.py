@@ -21,7 +21,6 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from boxwright._numbers import ascii_int
 from boxwright.errors import UnpackError
 from boxwright.layer.pathsafe import resolve_in_root
 
@@ -61,8 +60,10 @@ def _read_db(root: Path, path: str) -> list[list[str]] | None:
 
 
 def _number(text: str) -> int | None:
-    value = ascii_int(text, 10)
-    return value if value is not None and value < 2**32 else None
+    if text.isdigit() and text.isascii():
+        value = int(text)
+        return value if value < 2**32 else None
+    return None
 
 
 def resolve_user(root: Path, spec: str) -> ExecUser:
