@@ -272,14 +272,14 @@ def test_regressions_are_layer_errors(data: bytes) -> None:
         _read_all(data, 512)
 
 
-def _header(size_field: bytes) -> bytes:
-    """A ustar header of a regular file ``a`` with ``size_field`` and a valid checksum."""
+def _header(size_field: bytes, kind: bytes = b"0") -> bytes:
+    """A ustar header of type ``kind`` named ``a`` with ``size_field`` and a valid checksum."""
     block = bytearray(512)
     block[0:1] = b"a"
     block[100:124] = b"0000644\x000000000\x000000000\x00"
     block[124:136] = size_field
     block[136:148] = b"00000000000\x00"
-    block[156:157] = b"0"
+    block[156:157] = kind
     block[257:265] = b"ustar\x0000"
     block[148:156] = b" " * 8
     block[148:156] = b"%06o\x00 " % sum(block)
@@ -302,6 +302,22 @@ def test_archive_member_with_a_negative_base256_size_is_a_transport_error(
     path = tmp_path / "archive.tar"
     path.write_bytes(_header(size_field) + bytes(1024))
     with pytest.raises(TransportError, match="negative size"):
+        TarIndex(path)
+    with pytest.raises(LayerError, match="negative size"):
+        _read_all(path.read_bytes(), 512)
+
+
+@pytest.mark.parametrize("kind", [b"L", b"K", b"x", b"g"])
+def test_extended_header_with_a_huge_base256_size_is_a_typed_error(
+    tmp_path: Path, kind: bytes
+) -> None:
+    # tarfile raised OverflowError ("cannot fit 'int' into an index-sized integer").
+    from boxwright.errors import TransportError
+    from boxwright.transport.tarindex import TarIndex
+
+    path = tmp_path / "archive.tar"
+    path.write_bytes(_header(b"\xff" + bytes(11), kind) + _header(b"%011o\x00" % 0) + bytes(1024))
+    with pytest.raises(TransportError, match="corrupt header"):
         TarIndex(path)
     with pytest.raises(LayerError, match="negative size"):
         _read_all(path.read_bytes(), 512)

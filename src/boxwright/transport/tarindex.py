@@ -122,14 +122,18 @@ class TarIndex:
             raise ImageNotFoundError(f"archive {self.path} does not exist") from None
         except IsADirectoryError:
             raise TransportError(f"{self.path} is a directory, not an archive file") from None
-        except (tarfile.TarError, ValueError, OverflowError, EOFError) as e:
-            # tarfile reports some corrupt headers as plain ValueError or OverflowError (a
-            # negative base-256 size makes it seek before the start of the file).
+        except tarfile.TarError as e:
             raise TransportError(
                 f"{self.path} is not a readable tar archive (truncated or corrupt): {e}"
             ) from None
         except OSError as e:
             raise TransportError(f"cannot read archive {self.path}: {e.strerror}") from None
+        except (ValueError, OverflowError, EOFError) as e:
+            # tarfile reports some corrupt headers so (a base-256 size below -2**63 makes it
+            # seek to an offset no integer holds).
+            raise TransportError(
+                f"{self.path} is not a readable tar archive (corrupt header): {e}"
+            ) from None
 
     def _resolve(self, name: str) -> Member | None:
         member = self.members.get(name)

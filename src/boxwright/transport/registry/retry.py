@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Final
 
-from boxwright._numbers import ascii_int
-
 RETRY_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 """Statuses that say "not now" rather than "no": worth another attempt."""
 
@@ -40,6 +38,8 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not text:
         return None
     if text.isdigit():
+        from boxwright._numbers import ascii_int  # str.isdigit() is also true for "²"
+
         seconds = ascii_int(text)
         return None if seconds is None else float(seconds)
     try:
