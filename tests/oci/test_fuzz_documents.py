@@ -13,7 +13,9 @@ Parsers covered (the bytes come from a registry, a layout, an archive or a ``dir
 * ``oci/descriptor.py``: ``Descriptor.from_dict``;
 * ``oci/config.py``: ``ImageConfig.parse`` (every field), then ``platform``,
   ``history_for_layers``, ``to_oci``;
-* ``oci/runtime_spec.py``: ``parse_user`` and ``runtime_spec`` (the spec a config becomes).
+* ``oci/runtime_spec.py``: ``runtime_spec`` (the spec a config becomes), and the parser of a
+  config's ``User`` (``oci/ids.py``'s ``parse_user_spec`` where it exists, else
+  ``runtime_spec.parse_user``).
 
 The property (see ``tests/fuzzhelpers.py``): any bytes give a parsed document or a
 :class:`ManifestError` (or its subclasses); a parsed document keeps its exact bytes, so its
@@ -41,11 +43,23 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import guess_media_type, parse_manifest
 from boxwright.oci.platform import Platform
-from boxwright.oci.runtime_spec import parse_user, runtime_spec
+from boxwright.oci.runtime_spec import runtime_spec
 from boxwright.oci.schema1 import Schema1Manifest
 from fuzzhelpers import fuzz, hostile_text, json_bytes, json_values, mutated, outcome
 
 pytestmark = fuzz
+
+
+def _parse_user(text: str) -> object:
+    """The config ``User`` parser: the one ID parser where it exists, else the older split."""
+    try:
+        from boxwright.oci.ids import parse_user_spec  # type: ignore[import-not-found]
+    except ImportError:
+        from boxwright.oci.runtime_spec import parse_user  # type: ignore[attr-defined]
+
+        return parse_user(text)
+    return parse_user_spec(text, "User")
+
 
 D1 = "sha256:" + "a" * 64
 D2 = "sha256:" + "b" * 64
@@ -237,7 +251,7 @@ def test_any_bytes_are_a_config_or_a_manifest_error(raw: bytes) -> None:
         assert ImageConfig.parse(oci.raw).raw == oci.raw
     outcome(runtime_spec, config)
     user = config.config.user if config.config is not None else ""
-    outcome(parse_user, user, errors=ManifestError)
+    outcome(_parse_user, user, errors=BoxwrightError)
 
 
 @given(_oci_manifest, _index, _config)
@@ -293,8 +307,8 @@ def test_any_time_is_an_rfc3339_time_or_a_manifest_error(text: str) -> None:
 
 
 @given(hostile_text(30))
-def test_any_user_splits_or_is_a_manifest_error(text: str) -> None:
-    outcome(parse_user, text, errors=ManifestError)
+def test_any_user_splits_or_is_a_typed_error(text: str) -> None:
+    outcome(_parse_user, text, errors=BoxwrightError)
 
 
 # -- crashes the fuzzers found, kept as exact regressions ---------------------------------------
