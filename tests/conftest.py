@@ -40,7 +40,7 @@ from userhelpers import User, throwaway_user
 FUZZ_NIGHTLY_TIMEOUT = 3600
 settings.register_profile(
     "default",
-    max_examples=100,
+    max_examples=50,
     deadline=5000,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
