@@ -29,8 +29,54 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from userhelpers import User, throwaway_user
+
+# Hypothesis profiles. "default" bounds every fuzz test (tests marked ``fuzz``) so that all of
+# them together stay well under a minute on a loaded two-core machine; "nightly" runs each many
+# times longer, without a per-example deadline (a hang still fails at the pytest timeout).
+# Select it with HYPOTHESIS_PROFILE=nightly or ``pytest --fuzz-nightly`` (docs/testing.md).
+FUZZ_NIGHTLY_TIMEOUT = 3600
+settings.register_profile(
+    "default",
+    max_examples=50,
+    deadline=5000,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "nightly",
+    max_examples=int(os.environ.get("BOXWRIGHT_FUZZ_EXAMPLES", "20000")),
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-nightly",
+        action="store_true",
+        default=False,
+        help="run the fuzz tests with the long 'nightly' hypothesis profile",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fuzz-nightly"):
+        settings.load_profile("nightly")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the nightly profile a fuzz test may run for an hour instead of the usual timeout."""
+    if settings.default.max_examples <= 1000:
+        return
+    for item in items:
+        if item.get_closest_marker("fuzz") is not None:
+            item.add_marker(pytest.mark.timeout(FUZZ_NIGHTLY_TIMEOUT))
+
 
 BUILDAH = shutil.which("buildah")
 SKOPEO = shutil.which("skopeo")

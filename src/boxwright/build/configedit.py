@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
 from boxwright.oci.ids import parse_user_spec
 
@@ -50,6 +51,8 @@ _LIST_FIELDS = ("env", "port", "volume", "label", "annotation", "os_feature", "o
 _VAR_RE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _PORT_RE = re.compile(r"^[0-9]+(?:-[0-9]+)?(?:/(?:tcp|udp|sctp))?$", re.IGNORECASE)
 _DURATION_RE = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+MAX_DURATION = 2**63
+"""Nanoseconds a Go ``time.Duration`` (an int64) can hold."""
 _DURATION_UNITS = {
     "ns": 1,
     "us": 1_000,
@@ -326,7 +329,7 @@ def _json_array(text: str) -> list[str] | None:
         return None
     try:
         value = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
@@ -368,7 +371,8 @@ def check_signal(value: str) -> str:
     if not value:
         return value
     if value.isdigit():
-        if 1 <= int(value) <= 64:
+        number = ascii_int(value, 3)
+        if number is not None and 1 <= number <= 64:
             return value
     else:
         name = value.upper()
@@ -395,6 +399,8 @@ def parse_duration(text: str, what: str = "duration") -> int:
         pos = match.end()
     if pos == 0 or pos != len(text):
         raise UsageError(f"{what} {text!r} is not a duration such as 30s, 1m30s or 500ms")
+    if not total < MAX_DURATION:  # also inf, from a number of hundreds of digits
+        raise UsageError(f"{what} {text!r} is too long (Go durations end at about 292 years)")
     return int(total)
 
 

@@ -83,11 +83,13 @@ class BuildOptions:
             return self.timestamp
         text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
         if text:
+            from boxwright._numbers import ascii_int
             from boxwright.errors import UsageError
 
-            if not text.isdigit():
+            seconds = ascii_int(text)
+            if seconds is None:
                 raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")
-            return int(text)
+            return seconds
         return None
 
 

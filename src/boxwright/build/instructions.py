@@ -14,8 +14,11 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
 from boxwright.oci.ids import parse_user_spec
+
+MAX_PORT = 65535
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 
@@ -126,10 +129,14 @@ def add_ports(config: dict[str, Any], ports: Sequence[str]) -> None:
         proto = (proto or "tcp").lower()
         if proto not in ("tcp", "udp", "sctp"):
             raise UsageError(f"EXPOSE {port}: the protocol must be tcp, udp or sctp")
-        low, _, high = number.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        low_text, dash, high_text = number.partition("-")
+        low, high = ascii_int(low_text, 5), ascii_int(high_text, 5) if dash else None
+        if low is None or (dash and high is None):
             raise UsageError(f"EXPOSE {port}: not a port number or range")
-        for value in range(int(low), int(high or low) + 1):
+        high = low if high is None else high
+        if not low <= high <= MAX_PORT:
+            raise UsageError(f"EXPOSE {port}: ports are 0 to {MAX_PORT}, the lower one first")
+        for value in range(low, high + 1):
             exposed[f"{value}/{proto}"] = {}
     cfg["ExposedPorts"] = exposed
 
@@ -200,10 +207,11 @@ def set_healthcheck(
             if duration:
                 check[_HEALTH_FLAGS[name]] = duration
         elif name == "retries":
-            if not (value or "").isdigit():
+            retries = ascii_int(value or "", 9)
+            if retries is None:
                 raise UsageError(f"HEALTHCHECK --retries={value!r} is not a number")
-            if int(value or "0"):
-                check["Retries"] = int(value or "0")
+            if retries:
+                check["Retries"] = retries
         else:
             raise UsageError(f"HEALTHCHECK: unknown flag --{name}")
     cfg["Healthcheck"] = check
@@ -240,7 +248,7 @@ def json_words(text: str) -> list[str] | None:
     """``text`` as a JSON array of strings, or None when it is not one."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value

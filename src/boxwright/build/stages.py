@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
@@ -92,8 +93,9 @@ def _stage_index(cf: Containerfile, name: str, before: int) -> int | None:
     for stage in cf.stages[:before]:
         if stage.name == lowered:
             return stage.index
-    if name.isdigit() and int(name) < before:
-        return int(name)
+    index = ascii_int(name)
+    if index is not None and index < before:
+        return index
     return None
 
 

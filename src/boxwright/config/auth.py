@@ -190,7 +190,7 @@ class CredentialHelper:
             raise self._failure("get", done)
         try:
             answer = json.loads(done.stdout)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ConfigError(
                 f"credential helper {self.program} answered with invalid JSON"
             ) from None
@@ -292,7 +292,7 @@ def read_auth_file(path: Path) -> AuthFile | None:
         return AuthFile(path, {}, legacy=False)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as error:
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise ConfigError(f"auth file {path} is not valid JSON: {_json_reason(error)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"auth file {path} must hold a JSON object")
@@ -311,6 +311,8 @@ def read_auth_file(path: Path) -> AuthFile | None:
 def _json_reason(error: Exception) -> str:
     if isinstance(error, json.JSONDecodeError):
         return f"{error.msg} at line {error.lineno} column {error.colno}"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
     return "not UTF-8"
 
 

@@ -330,6 +330,8 @@ def _parse_text(text: str, source: Path) -> RegistriesConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"registries.conf {source} is not valid TOML: {error}") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(f"registries.conf {source} is nested too deeply") from None
     if isinstance(data.get("registries"), dict):
         raise ConfigError(
             f"registries.conf {source} uses the version 1 format ([registries.search]); "

@@ -141,6 +141,8 @@ def raw_members(text: str, what: str) -> dict[str, str]:
         pos = ws(text, pos + 1)
         members: dict[str, str] = {}
         if text[pos : pos + 1] == "}":
+            if text[ws(text, pos + 1) :]:
+                raise ValueError("trailing data after the object")
             return members
         while True:
             key, pos = decoder.raw_decode(text, pos)

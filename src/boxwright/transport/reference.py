@@ -144,12 +144,14 @@ class TransportReference:
 
 
 def _parse_index(text: str, whole: str) -> int:
-    digits = text[1:]
-    if not digits.isdigit():
+    from boxwright._numbers import ascii_int
+
+    index = ascii_int(text[1:])
+    if index is None:
         raise InvalidReferenceError(
             f"invalid source index {text!r} in {whole!r}: expected @ and a number"
         )
-    return int(digits)
+    return index
 
 
 def _split(rest: str, transport: str, whole: str) -> tuple[str, str]:

@@ -109,6 +109,11 @@ class TarIndex:
                         kind = "hardlink"
                     else:
                         kind = "other"
+                    if info.size < 0:
+                        raise TransportError(
+                            f"archive {self.path} is corrupt: member {info.name!r} has a "
+                            f"negative size ({info.size})"
+                        )
                     if kind == "file" and info.offset_data + info.size > file_size:
                         raise TransportError(
                             f"archive {self.path} is truncated: member {info.name!r} needs "
@@ -125,6 +130,12 @@ class TarIndex:
             ) from None
         except OSError as e:
             raise TransportError(f"cannot read archive {self.path}: {e.strerror}") from None
+        except (ValueError, OverflowError, EOFError) as e:
+            # tarfile reports some corrupt headers so (a base-256 size below -2**63 makes it
+            # seek to an offset no integer holds).
+            raise TransportError(
+                f"{self.path} is not a readable tar archive (corrupt header): {e}"
+            ) from None
 
     def _resolve(self, name: str) -> Member | None:
         member = self.members.get(name)

@@ -16,9 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from boxwright.build.containerfile.globmatch import Glob, GlobBuilder, any_char, literal, not_slash
 from boxwright.errors import ContainerfileError
-
-_REGEX_SPECIAL = frozenset(".+()|{}$")
 
 
 def clean(path: str) -> str:
@@ -31,19 +30,26 @@ def clean(path: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One compiled pattern; ``kind`` is patternmatcher's fast path for it."""
+    """One compiled pattern; ``kind`` is patternmatcher's fast path for it.
+
+    Wildcards are matched by a :class:`~.globmatch.Glob` (linear time), not a regular
+    expression: a pattern from the context must not make matching backtrack for hours.
+    """
 
     text: str
     exclusion: bool
-    kind: str  # "exact", "prefix", "suffix" or "regexp"
-    regex: re.Pattern[str] | None
+    kind: str  # "exact", "prefix", "suffix" or "glob"
+    glob: Glob | None
 
     @classmethod
     def compile(cls, text: str, exclusion: bool, source: str) -> Pattern:
         """``text`` (already cleaned, without its ``!``) as a matcher."""
-        out = ["^"]
+        try:
+            _check_brackets(text)
+        except ValueError:
+            raise ContainerfileError(f"{source}: syntax error in pattern {text!r}") from None
+        glob = GlobBuilder()
         kind = "exact"
-        in_class = False
         i, n = 0, len(text)
         while i < n:
             start = i
@@ -58,41 +64,29 @@ class Pattern:
                         if kind == "exact":
                             kind = "prefix"
                         else:
-                            out.append(".*")
-                            kind = "regexp"
+                            glob.star(any_char)
+                            kind = "glob"
                     else:
-                        out.append("(.*/)?")
-                        kind = "regexp"
+                        glob.dirs()
+                        kind = "glob"
                     if start == 0:
                         kind = "suffix"
                 else:
-                    out.append("[^/]*")
-                    kind = "regexp"
+                    glob.star(not_slash)
+                    kind = "glob"
             elif ch == "?":
-                out.append("[^/]")
-                kind = "regexp"
-            elif ch in _REGEX_SPECIAL:
-                out.append("\\" + ch)
+                glob.char(not_slash)
+                kind = "glob"
             elif ch == "\\":
-                if i < n:
-                    out.append(re.escape(text[i]))
-                    i += 1
-                    kind = "regexp"
-                else:
-                    out.append("\\\\")
-            elif ch in "[]":
-                in_class = ch == "["
-                out.append(ch)
-                kind = "regexp"
+                glob.char(literal(text[i]))
+                i += 1
+                kind = "glob"
+            elif ch == "[":
+                i = _char_class(text, i, glob)
+                kind = "glob"
             else:
-                out.append(ch if in_class else re.escape(ch))
-        regex: re.Pattern[str] | None = None
-        try:
-            regex = re.compile("".join(out) + "$") if kind == "regexp" else None
-            _check_brackets(text)
-        except (re.error, ValueError):
-            raise ContainerfileError(f"{source}: syntax error in pattern {text!r}") from None
-        return cls(text, exclusion, kind, regex)
+                glob.char(literal(ch))
+        return cls(text, exclusion, kind, glob.build() if kind == "glob" else None)
 
     def match(self, path: str) -> bool:
         """Whether ``path`` (slash-separated, cleaned) matches this pattern alone."""
@@ -105,8 +99,29 @@ class Pattern:
             if path.endswith(suffix):
                 return True
             return suffix.startswith("/") and path == suffix[1:]
-        assert self.regex is not None
-        return self.regex.match(path) is not None
+        assert self.glob is not None
+        return self.glob.fullmatch(path)
+
+
+def _char_class(text: str, i: int, glob: GlobBuilder) -> int:
+    """Add the class ``[...]`` whose body starts at ``text[i]`` (validated by
+    :func:`_check_brackets`); return the index after its ``]``."""
+    parts = ["["]
+    if text[i] == "^":
+        parts.append("^")
+        i += 1
+    first = True
+    while first or text[i] != "]":
+        first = False
+        ch = text[i]
+        if ch == "\\":
+            i += 1
+            ch = text[i]
+        parts.append("-" if ch == "-" and text[i - 1] != "\\" else re.escape(ch))
+        i += 1
+    parts.append("]")
+    glob.char(re.compile("".join(parts)).fullmatch)  # type: ignore[arg-type]
+    return i + 1
 
 
 def _check_brackets(text: str) -> None:

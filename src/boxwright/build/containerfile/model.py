@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from boxwright._numbers import ascii_int
+
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
 
 
@@ -127,8 +129,9 @@ class Containerfile:
         for stage in self.stages:
             if stage.name == wanted:
                 return stage
-        if wanted.isdigit() and int(wanted) < len(self.stages):
-            return self.stages[int(wanted)]
+        index = ascii_int(wanted)
+        if index is not None and index < len(self.stages):
+            return self.stages[index]
         return None
 
 

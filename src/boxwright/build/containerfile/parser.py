@@ -218,7 +218,7 @@ def _parse_json(rest: str) -> list[str] | None:
         return None
     try:
         value, _ = _JSON.raw_decode(rest)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(value, list):
         return None

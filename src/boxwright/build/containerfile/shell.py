@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from boxwright.build.containerfile.globmatch import Glob, GlobBuilder, any_char, literal
 from boxwright.errors import ContainerfileError
 
 if TYPE_CHECKING:
@@ -105,6 +106,10 @@ class Lexer:
             return self._until(_EOF, self.raw_escapes)
         except ExpansionError as err:
             raise ExpansionError(f"failed to process {text!r}: {err}") from None
+        except RecursionError:  # the grammar recurses once per nested ${...}
+            raise ExpansionError(
+                f"failed to process {text[:60]!r}...: substitutions nested too deeply"
+            ) from None
 
     # -- scanner -------------------------------------------------------------------------
     def _peek(self) -> str:
@@ -313,14 +318,13 @@ class Lexer:
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        regex = _pattern_regex(pattern, greedy=True, anchored=False)
+        glob = _pattern_glob(pattern)
         if replace_all:
-            expanded = _go_expand(replacement)
-            return regex.sub(lambda _m: expanded, value)
-        match = regex.search(value)
+            return glob.replace_all(value, _go_expand(replacement))
+        match = glob.search(value)
         if match is None:
             return value
-        return value[: match.start()] + replacement + value[match.end() :]
+        return value[: match[0]] + replacement + value[match[1] :]
 
 
 def _go_expand(template: str) -> str:
@@ -333,18 +337,18 @@ def _go_expand(template: str) -> str:
     )
 
 
-def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell wildcard pattern (``*``, ``?``, escapes; no brackets) as a regular expression."""
-    out = ["^"] if anchored else []
-    star = ".*" if greedy else ".*?"
+def _pattern_glob(pattern: str) -> Glob:
+    """A shell wildcard pattern (``*``, ``?``, escapes; no brackets), matched in linear time
+    (:mod:`.globmatch`: a backtracking regex would hang on ``*a*a*a*a*b``)."""
+    glob = GlobBuilder()
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         i += 1
         if ch == "*":
-            out.append(star)
+            glob.star(any_char)
         elif ch == "?":
-            out.append(".")
+            glob.char(any_char)
         elif ch == "\\":
             following = pattern[i] if i < len(pattern) else ""
             if following in ("}", "/"):
@@ -354,15 +358,18 @@ def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[
                 raise ExpansionError(
                     f"invalid pattern ({pattern}) in substitution: invalid escape '\\{following}'"
                 )
-            out.append(re.escape(following))
+            glob.char(literal(following))
         else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out))
+            glob.char(literal(ch))
+    return glob.build()
 
 
 def _trim_prefix(pattern: str, value: str, greedy: bool) -> str:
-    match = _pattern_regex(pattern, greedy=greedy, anchored=True).search(value)
-    return value[match.end() :] if match else value
+    """``value`` without the shortest (or with ``greedy`` the longest) prefix matching."""
+    ends = _pattern_glob(pattern).prefix_ends(value)
+    if not ends:
+        return value
+    return value[ends[-1] if greedy else ends[0] :]
 
 
 def _reverse_pattern(pattern: str) -> str:

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import (
     BlobNotFoundError,
     DigestError,
@@ -206,9 +207,9 @@ class RegistryClient:
         response.close()
         media_type = _media_type(response.headers)
         said = response.headers.get("docker-content-digest")
-        length = response.headers.get("content-length")
+        length = content_length(response.headers)
         wanted = _digest_ref(ref)
-        if said and length and length.isdigit():
+        if said and length is not None:
             digest = self._said_digest(said, what)
             if wanted is not None and digest != wanted:
                 raise DigestMismatchError(
@@ -303,10 +304,10 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._fail(response, what, None)
         response.close()
-        length = response.headers.get("content-length", "")
-        if not length.isdigit():
+        length = content_length(response.headers)
+        if length is None:
             raise RegistryError(f"{self.host}: no Content-Length for {what}")
-        return int(length)
+        return length
 
     def upload_blob(
         self, repo: str, stream: IO[bytes], expected: Descriptor | None = None
@@ -369,7 +370,7 @@ class RegistryClient:
             body = _read_bounded(response, MAX_LIST_SIZE, self.host, what)
             try:
                 doc = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise RegistryError(f"{self.host}: {what} is not valid JSON") from None
             items = doc.get(key) if isinstance(doc, dict) else None
             if items is None:
@@ -415,6 +416,11 @@ class RegistryClient:
         self.close()
 
 
+def content_length(headers: Mapping[str, str]) -> int | None:
+    """An answer's ``Content-Length`` as a number; None when it is missing or not ASCII digits."""
+    return ascii_int(headers.get("content-length", "").strip())
+
+
 def _media_type(headers: Mapping[str, str]) -> str:
     """An answer's ``Content-Type`` without parameters (``; charset=...``)."""
     return headers.get("content-type", "").split(";")[0].strip()
@@ -443,8 +449,8 @@ def _read_bounded(response: Answer, limit: int, host: str, what: str) -> bytes:
         raise network_error(e, host, what, 0) from None
     finally:
         response.close()
-    length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) != len(data):
+    length = content_length(response.headers)
+    if length is not None and length != len(data):
         raise RegistryError(
             f"{host}: the connection broke during {what}: got {len(data)} of {length} bytes"
         )

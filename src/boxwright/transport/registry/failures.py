@@ -92,7 +92,7 @@ def error_codes(body: bytes) -> list[tuple[str, str]]:
     """``(code, message)`` pairs of a distribution API error body (``{"errors": [...]}``)."""
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if not isinstance(errors, list):

@@ -44,7 +44,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not text:
         return None
     if text.isdigit():
-        return float(int(text))
+        from boxwright._numbers import ascii_int  # str.isdigit() is also true for "²"
+
+        seconds = ascii_int(text)
+        return None if seconds is None else float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
