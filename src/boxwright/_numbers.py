@@ -13,11 +13,17 @@ MAX_DIGITS = 18
 """Digits accepted by default: every value up to 10**18 - 1 fits a signed 64-bit integer."""
 
 
+def is_ascii_number(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits (no sign, space, underscore or other
+    script's digit), of any length."""
+    return text.isascii() and text.isdigit()
+
+
 def ascii_int(text: str, max_digits: int = MAX_DIGITS) -> int | None:
     """``text`` as a non-negative integer if it is 1 to ``max_digits`` ASCII digits, else None."""
-    if not 0 < len(text) <= max_digits or not text.isascii() or not text.isdigit():
+    if not len(text) <= max_digits or not is_ascii_number(text):
         return None
     return int(text)
 
 
-__all__ = ["MAX_DIGITS", "ascii_int"]
+__all__ = ["MAX_DIGITS", "ascii_int", "is_ascii_number"]

@@ -168,16 +168,6 @@ _sync_list = st.fixed_dictionaries(
 )
 
 
-def _valid_utf8_and_shallow(raw: bytes) -> bool:
-    """Inputs ``_read_list`` does not yet refuse cleanly (copy/ is outside this change):
-    invalid UTF-8 and deep nesting are the two xfail regressions at the end of this file."""
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return raw.count(b"[") + raw.count(b"{") + raw.count(b"- ") < 200
-
-
 @given(
     st.one_of(
         json_bytes(mutated(_sync_list)),
@@ -198,7 +188,7 @@ def _valid_utf8_and_shallow(raw: bytes) -> bool:
             ],
             max_size=12,
         ).map(lambda s: s.encode("utf-8", "surrogatepass")),
-    ).filter(_valid_utf8_and_shallow)
+    )
 )
 def test_any_sync_list_is_a_mapping_or_a_config_error(raw: bytes) -> None:
     from boxwright.copy.sync import _read_list
@@ -258,31 +248,19 @@ def test_passwd_ids_of_thousands_of_digits_are_invalid_ids(tmp_path: Path) -> No
         resolve_user(tmp_path, "huge")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="copy/sync.py (another helper's area): _read_list catches OSError only; a list "
-    "file that is not UTF-8 escapes as UnicodeDecodeError instead of ConfigError",
-)
 def test_sync_list_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     from boxwright.copy.sync import _read_list
 
     path = tmp_path / "sync.yaml"
     path.write_bytes(b"'\xed\xbf\xbf")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="the sync list is not UTF-8 text"):
         _read_list(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="copy/sync.py (another helper's area): yaml.safe_load raises RecursionError on a "
-    "list nested thousands deep; _read_list catches yaml.YAMLError only",
-)
 def test_sync_list_nested_too_deep_is_a_config_error(tmp_path: Path) -> None:
     from boxwright.copy.sync import _read_list
 
     path = tmp_path / "sync.yaml"
     path.write_text("[" * 5000)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="invalid YAML: nested too deeply"):
         _read_list(path)

@@ -197,6 +197,8 @@ def _read_list(path: Path) -> dict[str, dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read the sync list {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: the sync list is not UTF-8 text") from None
     import yaml  # YAML 1.1 is a superset of JSON: one parser reads both list formats
 
     data: Any
@@ -204,6 +206,8 @@ def _read_list(path: Path) -> dict[str, dict[str, Any]]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise ConfigError(f"{path}: expected a mapping of registry → images, as skopeo sync")
     return data

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from boxwright._numbers import is_ascii_number
 from boxwright.errors import InvalidIDError
 
 #: The largest valid uid or gid: one less than ``(uid_t)-1``.
@@ -40,13 +41,9 @@ def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
-def _is_number(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
 def parse_id(text: str, kind: str = "uid") -> int:
     """A ``kind`` written as decimal digits (``"1000"``), checked; else :class:`InvalidIDError`."""
-    if not _is_number(text):
+    if not is_ascii_number(text):
         raise InvalidIDError(f"{kind} {_shown(text)} is not a number from 0 to {MAX_ID}")
     if len(text.lstrip("0")) > len(str(MAX_ID)):
         shown = text if len(text) <= _SHOWN else _shown(text)
@@ -56,7 +53,7 @@ def parse_id(text: str, kind: str = "uid") -> int:
 
 def _part(text: str, kind: str, name: str) -> int | str:
     """One side of a spec: an ID when numeric, else a name that could exist."""
-    if _is_number(text):
+    if is_ascii_number(text):
         return parse_id(text, kind)
     bad = (
         not text

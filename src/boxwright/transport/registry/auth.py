@@ -359,7 +359,7 @@ def _token_body(response: httpx.Response, host: str, has_creds: bool) -> dict[st
         raise RegistryError(f"{host}: the token service answered HTTP {status}", status)
     try:
         body = json.loads(bytes(data))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise AuthenticationError(f"{host}: the token service answer is not JSON") from None
     if not isinstance(body, dict):
         raise AuthenticationError(f"{host}: the token service answer is not a JSON object")
