@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import Reader, WrappedReader
+
+_R = TypeVar("_R", bound=Reader)
 
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
@@ -203,7 +205,7 @@ def _gzip_errors() -> tuple[type[BaseException], ...]:
     return (zlib.error, isal_error, EOFError, gzip.BadGzipFile)
 
 
-def _open_gzip_reader(stream: IO[bytes], threaded: bool) -> IO[bytes]:
+def _open_gzip_reader(stream: Reader, threaded: bool) -> IO[bytes]:
     if threaded:
         from isal import igzip_threaded
 
@@ -305,7 +307,7 @@ class _ZstdFrameChecker:
 class _TeeToChecker:
     """The compressed source of a zstd decoder, feeding each chunk to a frame checker."""
 
-    def __init__(self, stream: IO[bytes], checker: _ZstdFrameChecker) -> None:
+    def __init__(self, stream: Reader, checker: _ZstdFrameChecker) -> None:
         self._stream = stream
         self._checker = checker
         self._done = False
@@ -320,7 +322,7 @@ class _TeeToChecker:
         return data
 
 
-def _open_zstd_reader(stream: IO[bytes]) -> IO[bytes]:
+def _open_zstd_reader(stream: Reader) -> IO[bytes]:
     import zstandard
 
     source = _TeeToChecker(stream, _ZstdFrameChecker())
@@ -339,14 +341,15 @@ def _zstd_errors() -> tuple[type[BaseException], ...]:
     return (zstandard.ZstdError, EOFError)
 
 
-def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) -> IO[bytes]:
+def decompress(stream: _R, compression: str, *, threaded: bool = True) -> _R | IO[bytes]:
     """A reader of the uncompressed bytes of ``stream``, compressed with ``compression``.
 
     gzip may hold several members (they decode as one stream, as gzip(1) does); zstd may
     hold several frames. With ``threaded`` (the default) gzip inflates in a worker thread
     that also reads ``stream``, so the caller's work overlaps with decompression; closing
     the returned reader stops the worker. Closing never closes ``stream`` itself.
-    Truncated or corrupt input raises :class:`CompressionError` while reading.
+    Truncated or corrupt input raises :class:`CompressionError` while reading. An
+    uncompressed ``stream`` is returned itself.
     """
     compression = check_compression(compression)
     if compression == NONE:
@@ -363,7 +366,7 @@ def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) ->
 class PeekableReader(WrappedReader):
     """A reader that lets its first bytes be inspected without consuming them."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self._head = b""
 
@@ -386,7 +389,7 @@ class PeekableReader(WrappedReader):
         return self._stream.read(size)
 
 
-def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[bytes], str]:
+def auto_decompress(stream: Reader, *, threaded: bool = True) -> tuple[Reader, str]:
     """Detect the compression of ``stream`` by its magic bytes and return a decoder for it.
 
     The peeked bytes are not lost: the returned reader yields the whole uncompressed content.
@@ -395,8 +398,8 @@ def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[byt
     peekable = PeekableReader(stream)
     compression = detect_compression(peekable.peek(PEEK_SIZE))
     if compression == NONE:
-        return peekable, NONE  # type: ignore[return-value]
-    return decompress(peekable, compression, threaded=threaded), compression  # type: ignore[arg-type]
+        return peekable, NONE
+    return decompress(peekable, compression, threaded=threaded), compression
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,7 +521,7 @@ class CompressingReader(io.RawIOBase):
     one input chunk and its compressed output. ``stream`` is not closed by ``close()``.
     """
 
-    def __init__(self, stream: IO[bytes], compression: str, level: int | None = None) -> None:
+    def __init__(self, stream: Reader, compression: str, level: int | None = None) -> None:
         super().__init__()
         self._stream = stream
         self._compressor = _ChunkedCompressor(compression, level)
