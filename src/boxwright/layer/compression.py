@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import IO, Any, Final, TypeVar
+from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
 from boxwright.oci.readers import Reader, WrappedReader
@@ -155,10 +155,20 @@ def _wrap_codec_error(codec: str, exc: BaseException) -> CompressionError:
     return CompressionError(f"{codec} stream is corrupt: {exc}")
 
 
+class _Decoder(Protocol):
+    """What :class:`_CheckedReader` needs of the gzip and zstd decoders it wraps."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: Any, /) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class _CheckedReader(io.RawIOBase):
     """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
 
-    def __init__(self, inner: IO[bytes], codec: str, errors: tuple[type[BaseException], ...]):
+    def __init__(self, inner: _Decoder, codec: str, errors: tuple[type[BaseException], ...]):
         super().__init__()
         self._inner = inner
         self._codec = codec
@@ -169,7 +179,7 @@ class _CheckedReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         try:
-            return self._inner.readinto(buffer)  # type: ignore[attr-defined, no-any-return]
+            return self._inner.readinto(buffer)
         except BoxwrightError:
             raise
         except self._errors as exc:
@@ -201,15 +211,17 @@ def _gzip_errors() -> tuple[type[BaseException], ...]:
 
     from isal import isal_zlib
 
+    # isal's stub declares ``error`` an Exception instance; it is the exception class.
     isal_error: type[BaseException] = isal_zlib.error  # type: ignore[assignment]
     return (zlib.error, isal_error, EOFError, gzip.BadGzipFile)
 
 
-def _open_gzip_reader(stream: Reader, threaded: bool) -> IO[bytes]:
+def _open_gzip_reader(stream: Reader, threaded: bool) -> _Decoder:
+    # isal's igzip modules carry no annotations (python-isal types only its C modules).
     if threaded:
         from isal import igzip_threaded
 
-        inner: IO[bytes] = igzip_threaded.open(  # type: ignore[no-untyped-call]
+        inner: _Decoder = igzip_threaded.open(  # type: ignore[no-untyped-call]
             stream, "rb", threads=1, block_size=CHUNK
         )
     else:
@@ -322,11 +334,12 @@ class _TeeToChecker:
         return data
 
 
-def _open_zstd_reader(stream: Reader) -> IO[bytes]:
+def _open_zstd_reader(stream: Reader) -> _Decoder:
     import zstandard
 
     source = _TeeToChecker(stream, _ZstdFrameChecker())
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+    # zstandard's stub asks for an IO[bytes]; the decoder only ever calls ``read``.
+    reader: _Decoder = zstandard.ZstdDecompressor().stream_reader(
         source,  # type: ignore[arg-type]
         read_size=CHUNK,
         read_across_frames=True,
@@ -467,6 +480,15 @@ class _ChunkedCompressor:
         return head + tail
 
 
+class Sink(Protocol):
+    """Where a :class:`CompressWriter` writes: a binary file, or anything that writes and
+    flushes like one."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 class CompressWriter(io.RawIOBase):
     """A writable that compresses what it receives into ``out``; ``close()`` ends the stream.
 
@@ -475,7 +497,7 @@ class CompressWriter(io.RawIOBase):
     (the gzip header carries no name and a zero mtime).
     """
 
-    def __init__(self, out: IO[bytes], compression: str, level: int | None = None) -> None:
+    def __init__(self, out: Sink, compression: str, level: int | None = None) -> None:
         super().__init__()
         self._out = out
         self._compressor = _ChunkedCompressor(compression, level)
@@ -505,7 +527,7 @@ class CompressWriter(io.RawIOBase):
             super().close()
 
 
-def compress_writer(out: IO[bytes], compression: str, level: int | None = None) -> CompressWriter:
+def compress_writer(out: Sink, compression: str, level: int | None = None) -> CompressWriter:
     """A writable compressing into ``out`` with ``compression`` ("gzip", "zstd", "none").
 
     ``level``: gzip 0-3 use ISA-L (default 1, fast with slightly larger output), 4-9 zlib;
@@ -571,6 +593,7 @@ __all__ = [
     "CompressWriter",
     "CompressingReader",
     "PeekableReader",
+    "Sink",
     "auto_decompress",
     "check_compression",
     "compress_writer",

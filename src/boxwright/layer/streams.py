@@ -71,7 +71,7 @@ class LayerWriter(io.RawIOBase):
         super().__init__()
         self.compression = check_compression(compression)
         self._sink = _HashingSink(out)
-        self._writer = CompressWriter(self._sink, compression, level)  # type: ignore[arg-type]
+        self._writer = CompressWriter(self._sink, compression, level)
         self._diff = hashlib.sha256()
         self._usize = 0
         self._result: LayerDigests | None = None
@@ -87,6 +87,7 @@ class LayerWriter(io.RawIOBase):
         self._usize += size
         return size
 
+    # Unlike io's close, this one returns the digests (commit and repack use them).
     def close(self) -> LayerDigests:  # type: ignore[override]
         """Finish the compressed stream and return the digests."""
         if self._result is None:
