@@ -9,7 +9,7 @@ import pytest
 from boxwright.errors import DigestMismatchError
 from boxwright.layer.compression import PeekableReader
 from boxwright.oci.digest import Digest, HashingReader, VerifyingReader
-from boxwright.oci.readers import PassThroughReader, VerifyingStream
+from boxwright.oci.readers import PassThroughReader, VerifyingStream, as_verifying
 
 DATA = b"layer bytes " * 100
 DIGEST = Digest.from_bytes(DATA)
@@ -65,3 +65,30 @@ def test_other_wrappers_promise_nothing_even_over_a_verifying_reader(wrap: type)
     assert isinstance(wrapped, VerifyingStream)
     assert wrapped.read() == DATA
     assert (wrapped.verifies, wrapped.verified) == (None, False)
+
+
+class _Claims:
+    """Not a wrapper, yet a VerifyingStream by its shape."""
+
+    verifies = DIGEST
+    verified = False
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _Claims:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_as_verifying_takes_wrappers_and_shapes_but_not_plain_files() -> None:
+    reader = VerifyingReader(io.BytesIO(DATA), DIGEST, len(DATA))
+    claims = _Claims()
+    assert as_verifying(reader) is reader
+    assert as_verifying(claims) is claims
+    assert as_verifying(io.BytesIO(DATA)) is None

@@ -26,7 +26,7 @@ from boxwright.layer.compression import (
     decompress,
 )
 from boxwright.oci.digest import Digest
-from boxwright.oci.readers import Reader, VerifyingStream, WrappedReader
+from boxwright.oci.readers import Reader, WrappedReader, as_verifying
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +122,10 @@ class _CountingReader(WrappedReader):
     def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self.trusted: Digest | None = None
-        if isinstance(stream, VerifyingStream):
-            verifies = stream.verifies
-            if verifies is not None and verifies.algorithm == "sha256":
-                self.trusted = verifies
+        verifying = as_verifying(stream)
+        verifies = None if verifying is None else verifying.verifies
+        if verifies is not None and verifies.algorithm == "sha256":
+            self.trusted = verifies
         self.hasher = hashlib.sha256()
         self.size = 0
 

@@ -119,7 +119,7 @@ class PassThroughReader(WrappedReader):
 
     def __init__(self, stream: Reader) -> None:
         self._stream = stream
-        self._vouching = stream if isinstance(stream, VerifyingStream) else None
+        self._vouching = as_verifying(stream)
 
     @property
     def verifies(self) -> Digest | None:
@@ -130,3 +130,11 @@ class PassThroughReader(WrappedReader):
     def verified(self) -> bool:
         """Whether the wrapped stream reached EOF and found its content right."""
         return self._vouching is not None and self._vouching.verified
+
+
+def as_verifying(stream: Reader) -> VerifyingStream | None:
+    """``stream`` as a :class:`VerifyingStream` when it is one (it may still name no digest),
+    else None. Every :class:`WrappedReader` is one; other streams are asked structurally."""
+    if isinstance(stream, WrappedReader):
+        return stream
+    return stream if isinstance(stream, VerifyingStream) else None

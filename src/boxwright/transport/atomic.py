@@ -37,7 +37,7 @@ from typing import IO, Any, Final
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
-from boxwright.oci.readers import Reader, VerifyingStream
+from boxwright.oci.readers import Reader, VerifyingStream, as_verifying
 
 TEMP_PREFIX = ".tmp-"
 """Prefix of every temporary file boxwright writes; such files are never content."""
@@ -55,9 +55,8 @@ _TEMP_ATTEMPTS: Final = 100
 
 def vouching_for(stream: Reader, digest: Digest) -> VerifyingStream | None:
     """``stream`` when it checks its own content against ``digest``, else None."""
-    if isinstance(stream, VerifyingStream) and stream.verifies == digest:
-        return stream
-    return None
+    verifying = as_verifying(stream)
+    return verifying if verifying is not None and verifying.verifies == digest else None
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
