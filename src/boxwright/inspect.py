@@ -30,7 +30,7 @@ from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
-from boxwright.transport.base import ImageSource
+from boxwright.transport.base import ImageSource, ListsRepositoryTags
 from boxwright.transport.reference import open_reference
 
 if TYPE_CHECKING:
@@ -290,8 +290,9 @@ def inspect_image(
         env = container.get("Env")
         created = config.created
         docker_version = config.data.get("docker_version")
-        list_tags = getattr(source, "registry_tags", None)
-        repo_tags = tuple(list_tags()) if tags and list_tags is not None else ()
+        repo_tags: tuple[str, ...] = ()
+        if tags and isinstance(source, ListsRepositoryTags):
+            repo_tags = tuple(source.registry_tags())
         return InspectInfo(
             name=_docker_name(reference),
             digest=top_digest,

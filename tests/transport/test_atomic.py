@@ -170,6 +170,15 @@ class _Claims:
     def read(self, n: int = -1) -> bytes:
         return self._stream.read(n)
 
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> _Claims:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def test_a_reader_that_never_verified_is_refused(tmp_path: Path) -> None:
     desc = Descriptor("application/x", Digest.from_bytes(DATA), len(DATA))

@@ -115,3 +115,15 @@ def test_parsing_imports_no_transport_module() -> None:
     assert loaded == ["boxwright.transport.reference"]
     assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir", "docker", "store"}
     assert TRANSPORTS["store"] == "boxwright.store.transport"  # the one upward plug-in, by name
+
+
+@pytest.mark.parametrize("transport", sorted(TRANSPORTS))
+def test_every_transport_opens_with_one_signature(transport: str) -> None:
+    import inspect
+    from importlib import import_module
+
+    module = import_module(TRANSPORTS[transport])
+    for opener in (module.open_source, module.open_destination):
+        parameters = inspect.signature(opener).parameters
+        assert list(parameters) == ["ref", "options"]
+        assert parameters["options"].default is None

@@ -282,6 +282,10 @@ def _exit_now() -> None:
     os._exit(EXIT_OK)
 
 
+_CLI_HANDLER = "boxwright-cli"
+"""The name of the log handler the command line installs (and removes when it ends)."""
+
+
 def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """Send the library's log records to stderr: warnings always, everything with --debug.
 
@@ -297,16 +301,16 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     level, propagate = logger.level, logger.propagate
 
     def restore() -> None:
-        for added in [h for h in logger.handlers if getattr(h, "_boxwright_cli", False)]:
+        for added in [h for h in logger.handlers if h.get_name() == _CLI_HANDLER]:
             logger.removeHandler(added)
         logger.setLevel(level)
         logger.propagate = propagate
 
     ctx.call_on_close(restore)
-    for old in [h for h in logger.handlers if getattr(h, "_boxwright_cli", False)]:
+    for old in [h for h in logger.handlers if h.get_name() == _CLI_HANDLER]:
         logger.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
-    handler._boxwright_cli = True  # type: ignore[attr-defined]
+    handler.set_name(_CLI_HANDLER)
     if debug:
         handler.setFormatter(
             TerminalSafeFormatter("%(asctime)s %(name)s %(levelname)s %(message)s")

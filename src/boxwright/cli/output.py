@@ -24,7 +24,7 @@ from datetime import date, datetime
 from enum import Enum
 from pathlib import PurePath
 from types import TracebackType
-from typing import IO, Any, Protocol, Self
+from typing import IO, Any, Protocol, Self, runtime_checkable
 
 import click
 
@@ -62,14 +62,39 @@ class ProgressEventLike(Protocol):
     def total(self) -> int | None: ...
 
 
+@runtime_checkable
+class _HasDigest(Protocol):
+    """An event naming its item by digest (the copy pipeline's)."""
+
+    @property
+    def digest(self) -> object: ...
+
+
+@runtime_checkable
+class _HasName(Protocol):
+    """An event naming its item by name."""
+
+    @property
+    def name(self) -> object: ...
+
+
+@runtime_checkable
+class _HasToDict(Protocol):
+    """A library value that says how it looks as JSON."""
+
+    def to_dict(self) -> Any: ...
+
+
 def _fields(
     event: str | ProgressEventLike, name: str | None, done: int, total: int | None
 ) -> tuple[str, str, int, int | None]:
     """``(kind, name, done, total)`` from either calling convention."""
     if isinstance(event, str):
         return event, name if name is not None else "", done, total
-    label = getattr(event, "digest", None) or getattr(event, "name", None) or ""
-    return event.kind, str(label), event.done, event.total
+    label = event.digest if isinstance(event, _HasDigest) else None
+    if not label and isinstance(event, _HasName):
+        label = event.name
+    return event.kind, str(label or ""), event.done, event.total
 
 
 #: The words shown for finished kinds in plain (piped) output.
@@ -122,9 +147,8 @@ def _json_default(obj: Any) -> Any:
         return sorted(obj, key=str)
     if isinstance(obj, PurePath):
         return str(obj)
-    to_dict = getattr(obj, "to_dict", None)
-    if callable(to_dict):
-        return to_dict()
+    if isinstance(obj, _HasToDict):
+        return obj.to_dict()
     if getattr(type(obj), "__str__", None) is not object.__str__:
         return str(obj)  # Digest, Platform, Reference: their text form is canonical
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

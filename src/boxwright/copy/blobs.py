@@ -15,7 +15,7 @@ resolve_compression`): gzip and zstd by their frames whatever the media type cla
 only when the media type says so or the bytes open a tar. A layer declared compressed whose
 bytes are none of these fails the copy with :class:`~boxwright.errors.CompressionError`.
 A blob copied unchanged is hashed once: the readers on its way pass the source's
-self-verification through (:class:`~boxwright.transport.atomic.VerifiedStream`), so the
+self-verification through (:class:`~boxwright.oci.readers.VerifyingStream`), so the
 destination trusts it instead of hashing the same bytes again.
 
 A :class:`BlobCopier` is shared by the worker threads of one copy: it remembers the blobs it
@@ -38,7 +38,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from boxwright.copy.progress import (
     DONE,
@@ -53,7 +53,7 @@ from boxwright.errors import DigestMismatchError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import layer_compression
-from boxwright.oci.readers import PassThroughReader, WrappedReader
+from boxwright.oci.readers import PassThroughReader, Reader, VerifyingStream, WrappedReader
 from boxwright.transport.base import ImageDestination, ImageSource
 
 if TYPE_CHECKING:
@@ -250,7 +250,7 @@ class BlobCopier:
 
     def _compress_stream(
         self,
-        stream: IO[bytes],
+        stream: Reader,
         descriptor: Descriptor,
         compression: str,
         target: str,
@@ -268,8 +268,8 @@ class BlobCopier:
         plain = LayerReader(self._with_progress(stream, descriptor), compression)
         try:
             checked = _DiffIdCheck(plain, descriptor, expected)
-            packed = CompressingReader(checked, target, self._level)  # type: ignore[arg-type]
-            put = self._dest.put_blob(packed)  # type: ignore[arg-type]
+            packed = CompressingReader(checked, target, self._level)
+            put = self._dest.put_blob(packed)
         finally:
             plain.close()
         stored = descriptor.with_(digest=put.digest, size=put.size, urls=())
@@ -329,14 +329,14 @@ class BlobCopier:
         except Exception as error:  # the cache never fails a copy
             _LOG.debug("blob-info cache: %s", error)
 
-    def _with_progress(self, stream: IO[bytes], descriptor: Descriptor) -> IO[bytes]:
+    def _with_progress(self, stream: Reader, descriptor: Descriptor) -> Reader:
         if self._on_progress is None:
             return stream
 
         def report(count: int) -> None:
             self._emit(PROGRESS, descriptor, count, descriptor.size)
 
-        return ProgressReader(stream, report)  # type: ignore[return-value]
+        return ProgressReader(stream, report)
 
     def _emit(self, kind: str, descriptor: Descriptor, done: int, total: int | None) -> None:
         if self._on_progress is not None:
@@ -345,7 +345,9 @@ class BlobCopier:
             )
 
 
-def _sniff_layer(stream: IO[bytes], descriptor: Descriptor) -> tuple[IO[bytes], str | None]:
+def _sniff_layer(
+    stream: VerifyingStream, descriptor: Descriptor
+) -> tuple[VerifyingStream, str | None]:
     """Peek at a layer's first bytes: the compression it really has (None for a blob that is
     not a layer). The bytes win over the media type (a docker archive's plain tars are
     labelled gzip, as containers/image labels them); see
@@ -358,7 +360,7 @@ def _sniff_layer(stream: IO[bytes], descriptor: Descriptor) -> tuple[IO[bytes], 
 
     replay = _Replay(stream, PEEK_SIZE)
     actual = resolve_compression(replay.head, declared, f"layer {descriptor.digest}")
-    return replay, actual  # type: ignore[return-value]
+    return replay, actual
 
 
 class _DiffIdCheck(WrappedReader):
@@ -368,7 +370,7 @@ class _DiffIdCheck(WrappedReader):
     def __init__(
         self, plain: LayerReader, descriptor: Descriptor, expected: ExpectedDiffId | None
     ) -> None:
-        self._stream = plain  # type: ignore[assignment]
+        self._stream = plain
         self._plain = plain
         self._descriptor = descriptor
         self._expected = expected
@@ -390,8 +392,8 @@ class _Replay(PassThroughReader):
     source reader still vouches for all of them.
     """
 
-    def __init__(self, stream: IO[bytes], size: int) -> None:
-        self._stream = stream
+    def __init__(self, stream: VerifyingStream, size: int) -> None:
+        super().__init__(stream)
         head = b""
         while len(head) < size and (more := stream.read(size - len(head))):
             head += more

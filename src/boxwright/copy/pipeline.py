@@ -49,12 +49,22 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.platform import Platform
-from boxwright.transport.base import ImageDestination, ImageSource
+from boxwright.transport.base import (
+    ImageDestination,
+    ImageSource,
+    blob_info_cache_of,
+    current_manifest_of,
+    puts_config_with_layers,
+)
+from boxwright.transport.reference import (
+    TransportReference,
+    open_reference,
+    parse_transport_reference,
+)
 
 if TYPE_CHECKING:
     from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
-    from boxwright.transport.reference import TransportReference
 
 DEFAULT_PARALLEL: Final = 4
 """Blobs moved at once by default (containers/image uses 6 for registries; local disks
@@ -179,7 +189,7 @@ def copy_image(
     """
     options = options or CopyOptions()
     options.check()
-    source, own_source = _open_source(src, options.src_options)
+    _, source, own_source = open_reference(src, options.src_options)
     try:
         dest, own_dest = _open_destination(dst, options.dest_options)
         try:
@@ -198,28 +208,15 @@ def copy_image(
             source.close()
 
 
-def _open_source(
-    src: str | TransportReference | ImageSource, options: TransportOptions | None = None
-) -> tuple[ImageSource, bool]:
-    if isinstance(src, str):
-        from boxwright.transport.reference import parse_transport_reference
-
-        return parse_transport_reference(src).open_source(options), True
-    if not hasattr(src, "get_manifest") and hasattr(src, "open_source"):
-        return src.open_source(options), True
-    return src, False  # type: ignore[return-value]
-
-
 def _open_destination(
     dst: str | TransportReference | ImageDestination, options: TransportOptions | None = None
 ) -> tuple[ImageDestination, bool]:
+    """The destination ``dst`` names and whether this copy opened it (and so closes it)."""
     if isinstance(dst, str):
-        from boxwright.transport.reference import parse_transport_reference
-
-        return parse_transport_reference(dst).open_destination(options), True
-    if not hasattr(dst, "put_blob") and hasattr(dst, "open_destination"):
+        dst = parse_transport_reference(dst)
+    if isinstance(dst, TransportReference):
         return dst.open_destination(options), True
-    return dst, False  # type: ignore[return-value]
+    return dst, False
 
 
 def _blob_info_cache(
@@ -229,9 +226,9 @@ def _blob_info_cache(
     (the default file unless ``use_blob_info_cache`` is off), as containers/image uses its
     default cache for every transport."""
     for side in (dest, source):
-        cache = getattr(side, "blob_info_cache", None)
+        cache = blob_info_cache_of(side)
         if cache is not None:
-            return cache  # type: ignore[no-any-return]
+            return cache
     from boxwright.transport.blobinfocache import shared_cache
 
     opts = options.dest_options or options.src_options
@@ -254,6 +251,9 @@ class _Pipeline:
         self.dest = dest
         self.options = options
         self.pool = pool
+        # The optional capabilities of the destination, asked once.
+        self.current = current_manifest_of(dest)
+        self.config_with_layers = puts_config_with_layers(dest)
         self.blobs = BlobCopier(
             source,
             dest,
@@ -309,8 +309,7 @@ class _Pipeline:
         when no conversion or recompression is planned; then equal digests mean equal images,
         and nothing else is read or written (issue 3, part 6).
         """
-        current_manifest = getattr(self.dest, "current_manifest", None)
-        if current_manifest is None:
+        if self.current is None:
             return None
         from boxwright.oci.parse import parse_manifest
 
@@ -344,7 +343,7 @@ class _Pipeline:
         wanted = unchanged(top, None, 0)
         if wanted is None:
             return None
-        current: Descriptor | None = current_manifest()
+        current = self.current.current_manifest()
         if current is None or current.digest != wanted.digest:
             return None
         for manifest, platform in images:
@@ -528,7 +527,7 @@ class _Pipeline:
         """
         jobs = list(zip(manifest.layers, plans, expected, strict=True))
         biggest_first = sorted(range(len(jobs)), key=lambda i: -jobs[i][0].size)
-        overlap = bool(getattr(self.dest, "config_with_layers", False))
+        overlap = self.config_with_layers
         read = config.data
 
         def read_and_store() -> _Stored:

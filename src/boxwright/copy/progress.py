@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
-from boxwright.oci.readers import PassThroughReader
+from boxwright.oci.readers import PassThroughReader, Reader
 
 if TYPE_CHECKING:
     from boxwright.oci.digest import Digest
@@ -60,16 +60,16 @@ class ProgressReader(PassThroughReader):
     """A reader passing bytes through and reporting ``progress`` events about every MiB.
 
     The bytes pass unchanged, so the self-verification of the wrapped reader (``verifies``
-    and ``verified``, see :class:`~boxwright.transport.atomic.VerifiedStream`) shows through.
+    and ``verified``, see :class:`~boxwright.oci.readers.VerifyingStream`) shows through.
     """
 
     def __init__(
         self,
-        stream: IO[bytes],
+        stream: Reader,
         report: Callable[[int], None],
         every: int = REPORT_EVERY,
     ) -> None:
-        self._stream = stream
+        super().__init__(stream)
         self._report = report
         self._every = every
         self._next = every

@@ -49,7 +49,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from boxwright.explain.layerfiles import (
     WHITEOUT_PREFIX,
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from boxwright.oci.config import HistoryEntry
     from boxwright.oci.digest import Digest
     from boxwright.oci.platform import Platform
+    from boxwright.oci.readers import Reader
     from boxwright.transport.image import Image
 
 #: Config sections compared field by field.
@@ -422,7 +423,7 @@ def _ordinal(layer: LayerFiles, entry: FileEntry) -> int:
     raise AssertionError(f"entry {entry.path!r} is not in layer {layer.index}")
 
 
-def _hash_layer(stream: IO[bytes], wanted: set[int]) -> dict[int, str]:
+def _hash_layer(stream: Reader, wanted: set[int]) -> dict[int, str]:
     """The sha256 of the content of the file entries at positions ``wanted`` (positions as
     in :attr:`LayerFiles.entries`), streaming the tar once to its end."""
     import hashlib

@@ -64,11 +64,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import LayerError, UnsafePathError
 from boxwright.layer.pathsafe import MAX_SYMLINKS, clean_entry_name
 from boxwright.layer.tarread import TarReader
+from boxwright.oci.readers import Reader, WrappedReader
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
@@ -144,10 +145,10 @@ class LayerFiles:
         return out
 
 
-class _CountingReader:
+class _CountingReader(WrappedReader):
     """Counts the bytes read through it (the uncompressed size of a layer)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self.count = 0
 
@@ -157,7 +158,7 @@ class _CountingReader:
         return data
 
 
-def read_layer_files(stream: IO[bytes], index: int = 0) -> LayerFiles:
+def read_layer_files(stream: Reader, index: int = 0) -> LayerFiles:
     """The entries of the uncompressed layer tar ``stream``, read once to its end.
 
     Raises :class:`LayerError` for a malformed tar, an unknown entry type, or a whiteout
@@ -165,7 +166,7 @@ def read_layer_files(stream: IO[bytes], index: int = 0) -> LayerFiles:
     layer may hold.
     """
     counter = _CountingReader(stream)
-    reader = TarReader(counter)  # type: ignore[arg-type]
+    reader = TarReader(counter)
     entries: list[FileEntry] = []
     whiteouts: list[str] = []
     opaque: list[str] = []

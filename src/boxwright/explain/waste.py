@@ -16,7 +16,7 @@ file written and then deleted 0.5).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from boxwright.explain.layerfiles import FileEntry, FileSystemView, LayerChanges, LayerFiles
 from boxwright.explain.model import LayerFileReport, Offender, Shadowed, Waste
@@ -46,7 +46,8 @@ class WasteTracker:
         self.wasted_bytes = 0
         self._sizes: dict[str, _PathSizes] = {}
         self._offences: dict[str, _Offence] = {}
-        self._reports: list[dict[str, object]] = []
+        self._reports: list[LayerFileReport] = []
+        """Each layer's report as recorded: ``shadowed`` is known only after the last layer."""
         self._shadowed: dict[int, list[Shadowed]] = {}
 
     def _size(self, path: str, size: int) -> None:
@@ -92,14 +93,16 @@ class WasteTracker:
                     )
         if self.files:
             self._reports.append(
-                {
-                    "layer": index,
-                    "added": tuple(new_entries),
-                    "changed": tuple(changed_entries),
-                    "deleted": tuple(path for path, _, _ in changes.deleted),
-                    "whiteouts": layer.whiteouts,
-                    "opaque_dirs": layer.opaque_dirs,
-                }
+                LayerFileReport(
+                    layer=index,
+                    added=tuple(new_entries),
+                    changed=tuple(changed_entries),
+                    deleted=tuple(path for path, _, _ in changes.deleted),
+                    whiteouts=layer.whiteouts,
+                    opaque_dirs=layer.opaque_dirs,
+                    shadowed=(),
+                    wasted_bytes=0,
+                )
             )
 
     def waste(self, uncompressed_sizes: Sequence[int]) -> Waste:
@@ -121,21 +124,9 @@ class WasteTracker:
         """One report per layer (only when the tracker was made with ``files=True``)."""
         out: list[LayerFileReport] = []
         for report in self._reports:
-            index = report["layer"]
-            assert isinstance(index, int)
-            shadowed = tuple(self._shadowed.get(index, ()))
-            out.append(
-                LayerFileReport(
-                    layer=index,
-                    added=report["added"],  # type: ignore[arg-type]
-                    changed=report["changed"],  # type: ignore[arg-type]
-                    deleted=report["deleted"],  # type: ignore[arg-type]
-                    whiteouts=report["whiteouts"],  # type: ignore[arg-type]
-                    opaque_dirs=report["opaque_dirs"],  # type: ignore[arg-type]
-                    shadowed=shadowed,
-                    wasted_bytes=sum(s.size for s in shadowed if s.kind == "file"),
-                )
-            )
+            shadowed = tuple(self._shadowed.get(report.layer, ()))
+            wasted = sum(s.size for s in shadowed if s.kind == "file")
+            out.append(replace(report, shadowed=shadowed, wasted_bytes=wasted))
         return tuple(out)
 
 

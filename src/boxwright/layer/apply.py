@@ -49,7 +49,6 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from boxwright.errors import BoxwrightError, LayerError, UnsafePathError
 from boxwright.layer.overlayfs import (
@@ -69,6 +68,7 @@ from boxwright.layer.pathsafe import (
     split_parent,
 )
 from boxwright.layer.tarread import TarEntry, TarReader
+from boxwright.oci.readers import Reader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -160,7 +160,7 @@ class _Applier:
 
     # -- driver ---------------------------------------------------------------------------------
 
-    def run(self, stream: IO[bytes]) -> ApplyResult:
+    def run(self, stream: Reader) -> ApplyResult:
         reader = TarReader(stream)
         try:
             while (entry := reader.next()) is not None:
@@ -695,7 +695,7 @@ class _Applier:
 
 
 def apply_layer(
-    root: Path | str, stream: IO[bytes], options: ApplyOptions | None = None
+    root: Path | str, stream: Reader, options: ApplyOptions | None = None
 ) -> ApplyResult:
     """Apply the uncompressed layer tar read from ``stream`` onto directory ``root``.
 
@@ -711,7 +711,7 @@ def apply_layer(
 
 
 def apply_layers(
-    root: Path | str, streams: Iterable[IO[bytes]], options: ApplyOptions | None = None
+    root: Path | str, streams: Iterable[Reader], options: ApplyOptions | None = None
 ) -> list[ApplyResult]:
     """Apply several uncompressed layer tars in order (lowest first); one result per layer."""
     options = options or ApplyOptions()

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import io
 import zlib
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import Reader, WrappedReader
+
+_R = TypeVar("_R", bound=Reader)
 
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
@@ -153,10 +155,20 @@ def _wrap_codec_error(codec: str, exc: BaseException) -> CompressionError:
     return CompressionError(f"{codec} stream is corrupt: {exc}")
 
 
+class _Decoder(Protocol):
+    """What :class:`_CheckedReader` needs of the gzip and zstd decoders it wraps."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: Any, /) -> int: ...
+
+    def close(self) -> None: ...
+
+
 class _CheckedReader(io.RawIOBase):
     """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
 
-    def __init__(self, inner: IO[bytes], codec: str, errors: tuple[type[BaseException], ...]):
+    def __init__(self, inner: _Decoder, codec: str, errors: tuple[type[BaseException], ...]):
         super().__init__()
         self._inner = inner
         self._codec = codec
@@ -167,7 +179,7 @@ class _CheckedReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         try:
-            return self._inner.readinto(buffer)  # type: ignore[attr-defined, no-any-return]
+            return self._inner.readinto(buffer)
         except BoxwrightError:
             raise
         except self._errors as exc:
@@ -199,15 +211,17 @@ def _gzip_errors() -> tuple[type[BaseException], ...]:
 
     from isal import isal_zlib
 
+    # isal's stub declares ``error`` an Exception instance; it is the exception class.
     isal_error: type[BaseException] = isal_zlib.error  # type: ignore[assignment]
     return (zlib.error, isal_error, EOFError, gzip.BadGzipFile)
 
 
-def _open_gzip_reader(stream: IO[bytes], threaded: bool) -> IO[bytes]:
+def _open_gzip_reader(stream: Reader, threaded: bool) -> _Decoder:
+    # isal's igzip modules carry no annotations (python-isal types only its C modules).
     if threaded:
         from isal import igzip_threaded
 
-        inner: IO[bytes] = igzip_threaded.open(  # type: ignore[no-untyped-call]
+        inner: _Decoder = igzip_threaded.open(  # type: ignore[no-untyped-call]
             stream, "rb", threads=1, block_size=CHUNK
         )
     else:
@@ -305,7 +319,7 @@ class _ZstdFrameChecker:
 class _TeeToChecker:
     """The compressed source of a zstd decoder, feeding each chunk to a frame checker."""
 
-    def __init__(self, stream: IO[bytes], checker: _ZstdFrameChecker) -> None:
+    def __init__(self, stream: Reader, checker: _ZstdFrameChecker) -> None:
         self._stream = stream
         self._checker = checker
         self._done = False
@@ -320,11 +334,12 @@ class _TeeToChecker:
         return data
 
 
-def _open_zstd_reader(stream: IO[bytes]) -> IO[bytes]:
+def _open_zstd_reader(stream: Reader) -> _Decoder:
     import zstandard
 
     source = _TeeToChecker(stream, _ZstdFrameChecker())
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(
+    # zstandard's stub asks for an IO[bytes]; the decoder only ever calls ``read``.
+    reader: _Decoder = zstandard.ZstdDecompressor().stream_reader(
         source,  # type: ignore[arg-type]
         read_size=CHUNK,
         read_across_frames=True,
@@ -339,14 +354,15 @@ def _zstd_errors() -> tuple[type[BaseException], ...]:
     return (zstandard.ZstdError, EOFError)
 
 
-def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) -> IO[bytes]:
+def decompress(stream: _R, compression: str, *, threaded: bool = True) -> _R | IO[bytes]:
     """A reader of the uncompressed bytes of ``stream``, compressed with ``compression``.
 
     gzip may hold several members (they decode as one stream, as gzip(1) does); zstd may
     hold several frames. With ``threaded`` (the default) gzip inflates in a worker thread
     that also reads ``stream``, so the caller's work overlaps with decompression; closing
     the returned reader stops the worker. Closing never closes ``stream`` itself.
-    Truncated or corrupt input raises :class:`CompressionError` while reading.
+    Truncated or corrupt input raises :class:`CompressionError` while reading. An
+    uncompressed ``stream`` is returned itself.
     """
     compression = check_compression(compression)
     if compression == NONE:
@@ -363,7 +379,7 @@ def decompress(stream: IO[bytes], compression: str, *, threaded: bool = True) ->
 class PeekableReader(WrappedReader):
     """A reader that lets its first bytes be inspected without consuming them."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self._head = b""
 
@@ -386,7 +402,7 @@ class PeekableReader(WrappedReader):
         return self._stream.read(size)
 
 
-def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[bytes], str]:
+def auto_decompress(stream: Reader, *, threaded: bool = True) -> tuple[Reader, str]:
     """Detect the compression of ``stream`` by its magic bytes and return a decoder for it.
 
     The peeked bytes are not lost: the returned reader yields the whole uncompressed content.
@@ -395,8 +411,8 @@ def auto_decompress(stream: IO[bytes], *, threaded: bool = True) -> tuple[IO[byt
     peekable = PeekableReader(stream)
     compression = detect_compression(peekable.peek(PEEK_SIZE))
     if compression == NONE:
-        return peekable, NONE  # type: ignore[return-value]
-    return decompress(peekable, compression, threaded=threaded), compression  # type: ignore[arg-type]
+        return peekable, NONE
+    return decompress(peekable, compression, threaded=threaded), compression
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,6 +480,15 @@ class _ChunkedCompressor:
         return head + tail
 
 
+class Sink(Protocol):
+    """Where a :class:`CompressWriter` writes: a binary file, or anything that writes and
+    flushes like one."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> None: ...
+
+
 class CompressWriter(io.RawIOBase):
     """A writable that compresses what it receives into ``out``; ``close()`` ends the stream.
 
@@ -472,7 +497,7 @@ class CompressWriter(io.RawIOBase):
     (the gzip header carries no name and a zero mtime).
     """
 
-    def __init__(self, out: IO[bytes], compression: str, level: int | None = None) -> None:
+    def __init__(self, out: Sink, compression: str, level: int | None = None) -> None:
         super().__init__()
         self._out = out
         self._compressor = _ChunkedCompressor(compression, level)
@@ -502,7 +527,7 @@ class CompressWriter(io.RawIOBase):
             super().close()
 
 
-def compress_writer(out: IO[bytes], compression: str, level: int | None = None) -> CompressWriter:
+def compress_writer(out: Sink, compression: str, level: int | None = None) -> CompressWriter:
     """A writable compressing into ``out`` with ``compression`` ("gzip", "zstd", "none").
 
     ``level``: gzip 0-3 use ISA-L (default 1, fast with slightly larger output), 4-9 zlib;
@@ -518,7 +543,7 @@ class CompressingReader(io.RawIOBase):
     one input chunk and its compressed output. ``stream`` is not closed by ``close()``.
     """
 
-    def __init__(self, stream: IO[bytes], compression: str, level: int | None = None) -> None:
+    def __init__(self, stream: Reader, compression: str, level: int | None = None) -> None:
         super().__init__()
         self._stream = stream
         self._compressor = _ChunkedCompressor(compression, level)
@@ -568,6 +593,7 @@ __all__ = [
     "CompressWriter",
     "CompressingReader",
     "PeekableReader",
+    "Sink",
     "auto_decompress",
     "check_compression",
     "compress_writer",

@@ -14,7 +14,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Self
 
 from boxwright.errors import DigestMismatchError, LayerError
 from boxwright.layer.compression import (
@@ -26,7 +26,7 @@ from boxwright.layer.compression import (
     decompress,
 )
 from boxwright.oci.digest import Digest
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import Reader, WrappedReader, as_verifying
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ class LayerWriter(io.RawIOBase):
         super().__init__()
         self.compression = check_compression(compression)
         self._sink = _HashingSink(out)
-        self._writer = CompressWriter(self._sink, compression, level)  # type: ignore[arg-type]
+        self._writer = CompressWriter(self._sink, compression, level)
         self._diff = hashlib.sha256()
         self._usize = 0
         self._result: LayerDigests | None = None
@@ -87,6 +87,7 @@ class LayerWriter(io.RawIOBase):
         self._usize += size
         return size
 
+    # Unlike io's close, this one returns the digests (commit and repack use them).
     def close(self) -> LayerDigests:  # type: ignore[override]
         """Finish the compressed stream and return the digests."""
         if self._result is None:
@@ -106,23 +107,24 @@ class LayerWriter(io.RawIOBase):
         """The digests of the finished layer (closes the writer if still open)."""
         return self.close()
 
-    def __enter__(self) -> LayerWriter:
+    def __enter__(self) -> Self:
         return self
 
 
 class _CountingReader(WrappedReader):
     """The compressed side of a :class:`LayerReader`: hashes and counts what is read.
 
-    When ``stream`` is itself a verifying reader of a sha256 digest (it has a ``verifies``
-    digest and raises at EOF on a mismatch, as :class:`~boxwright.oci.digest.VerifyingReader`
+    When ``stream`` is a :class:`~boxwright.oci.readers.VerifyingStream` of a sha256 digest
+    (it raises at EOF on a mismatch, as :class:`~boxwright.oci.digest.VerifyingReader`
     does), its digest is trusted instead of hashing the same bytes a second time.
     """
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self.trusted: Digest | None = None
-        verifies = getattr(stream, "verifies", None)
-        if isinstance(verifies, Digest) and verifies.algorithm == "sha256":
+        verifying = as_verifying(stream)
+        verifies = None if verifying is None else verifying.verifies
+        if verifies is not None and verifies.algorithm == "sha256":
             self.trusted = verifies
         self.hasher = hashlib.sha256()
         self.size = 0
@@ -179,7 +181,7 @@ class _Pump:
     """
 
     def __init__(
-        self, plain: IO[bytes], raw: _CountingReader, hasher: Any, after: _Pump | None = None
+        self, plain: Reader, raw: _CountingReader, hasher: Any, after: _Pump | None = None
     ) -> None:
         import collections
         import queue
@@ -314,7 +316,7 @@ class LayerReader(io.RawIOBase):
 
     def __init__(
         self,
-        stream: IO[bytes],
+        stream: Reader,
         compression: str | None = None,
         expected_diff_id: Digest | None = None,
         *,
@@ -331,13 +333,13 @@ class LayerReader(io.RawIOBase):
         inner_threads = not threaded
         if compression is None:
             self._plain, self.compression = auto_decompress(
-                self._raw,  # type: ignore[arg-type]
+                self._raw,
                 threaded=inner_threads,
             )
         else:
             self.compression = check_compression(compression)
             self._plain = decompress(
-                self._raw,  # type: ignore[arg-type]
+                self._raw,
                 compression,
                 threaded=inner_threads,
             )
@@ -446,7 +448,7 @@ class LayerReader(io.RawIOBase):
             finally:
                 super().close()
 
-    def __enter__(self) -> LayerReader:
+    def __enter__(self) -> Self:
         return self
 
 

@@ -29,9 +29,10 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
-from typing import IO, Final
+from typing import Final
 
 from boxwright.errors import LayerError
+from boxwright.oci.readers import Reader
 
 BLOCK: Final = 512
 #: How much is read at a time (a threaded LayerReader hands out chunks of this size).
@@ -207,7 +208,7 @@ class TarReader:
     its end (past the end-of-archive blocks), so a verifying stream sees EOF.
     """
 
-    def __init__(self, stream: IO[bytes], read_size: int = READ_SIZE) -> None:
+    def __init__(self, stream: Reader, read_size: int = READ_SIZE) -> None:
         self._stream = stream
         self._read_size = read_size
         self._buf = b""

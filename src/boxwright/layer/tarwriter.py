@@ -234,8 +234,7 @@ class TarWriter:
             return
         self._buffer += _ZEROS + _ZEROS
         self._flush()
-        if hasattr(self._out, "flush"):
-            self._out.flush()
+        self._out.flush()
         self._closed = True
 
     def _header_bytes(self, header: TarHeader) -> bytes:

@@ -41,7 +41,7 @@ class Descriptor:
         if size > MAX_SIZE:
             raise ManifestError(f"{where}: size {size} is larger than any blob can be")
         try:
-            digest = Digest.parse(obj.get("digest"))  # type: ignore[arg-type]
+            digest = Digest.parse(obj.get("digest"))
         except DigestError as e:
             raise ManifestError(f"{where}: {e}") from None
         urls = obj.get("urls")

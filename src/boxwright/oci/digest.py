@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from boxwright.errors import DigestError, DigestMismatchError
-from boxwright.oci.readers import WrappedReader
+from boxwright.oci.readers import Reader, WrappedReader
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[a-f0-9]+")
@@ -27,8 +27,9 @@ class Digest:
     hex: str
 
     @classmethod
-    def parse(cls, text: str) -> Digest:
-        """Parse and validate ``text``; raise :class:`DigestError` if it is not a digest."""
+    def parse(cls, text: object) -> Digest:
+        """Parse and validate ``text`` (anything a document held); raise
+        :class:`DigestError` if it is not a digest."""
         if not isinstance(text, str):
             raise DigestError(f"digest must be a string, not {type(text).__name__}")
         algorithm, sep, hexpart = text.partition(":")
@@ -77,18 +78,23 @@ class VerifyingReader(WrappedReader):
     instead: it yields the bytes of that digest or raises at EOF.
     """
 
-    def __init__(self, stream: IO[bytes], digest: Digest, size: int | None = None) -> None:
+    def __init__(self, stream: Reader, digest: Digest, size: int | None = None) -> None:
         self._stream = stream
         self._digest = digest
         self._size = size
         self._hasher = digest.hasher()
         self._count = 0
-        self.verified = False
+        self._verified = False
 
     @property
     def verifies(self) -> Digest:
         """The digest this reader checks what it yields against."""
         return self._digest
+
+    @property
+    def verified(self) -> bool:
+        """True once EOF was reached and the content matched."""
+        return self._verified
 
     def read(self, n: int = -1) -> bytes:
         """Up to ``n`` bytes (all that is left when ``n`` is negative).
@@ -118,7 +124,7 @@ class VerifyingReader(WrappedReader):
         return data
 
     def _end_of_sized(self) -> None:
-        if self.verified:
+        if self._verified:
             return
         # Probe one byte: a stream longer than promised is as bad as a short one.
         if self._stream.read(1):
@@ -128,7 +134,7 @@ class VerifyingReader(WrappedReader):
         self._finish()
 
     def _finish(self) -> None:
-        if self.verified:
+        if self._verified:
             return
         if self._size is not None and self._count != self._size:
             raise DigestMismatchError(
@@ -140,13 +146,13 @@ class VerifyingReader(WrappedReader):
                 f"blob content does not match its digest: expected {self._digest}, "
                 f"got {self._digest.algorithm}:{got}"
             )
-        self.verified = True
+        self._verified = True
 
 
 class HashingReader(WrappedReader):
     """A binary reader that counts and hashes what passes, for content of unknown digest."""
 
-    def __init__(self, stream: IO[bytes], algorithm: str = "sha256") -> None:
+    def __init__(self, stream: Reader, algorithm: str = "sha256") -> None:
         self._stream = stream
         self._hasher = new_hasher(algorithm)
         self._algorithm = algorithm
@@ -164,7 +170,7 @@ class HashingReader(WrappedReader):
         return Digest(self._algorithm, self._hasher.hexdigest())
 
 
-def digest_of_stream(stream: IO[bytes], algorithm: str = "sha256") -> tuple[Digest, int]:
+def digest_of_stream(stream: Reader, algorithm: str = "sha256") -> tuple[Digest, int]:
     """Hash ``stream`` to its end; return its digest and size."""
     hasher = new_hasher(algorithm)
     size = 0

@@ -202,7 +202,7 @@ class Schema1Manifest:
             if not isinstance(entry, dict):
                 raise ManifestError(f"{KIND}: fsLayers[{i}] must be an object")
             try:
-                layers.append(Digest.parse(entry.get("blobSum")))  # type: ignore[arg-type]
+                layers.append(Digest.parse(entry.get("blobSum")))
             except DigestError as e:
                 raise ManifestError(f"{KIND}: fsLayers[{i}].blobSum: {e}") from None
         history = []

@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from boxwright.errors import BlobNotFoundError, DigestError, ManifestError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader
+from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.store.layout import StoreLayout
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter
 from boxwright.transport.regular import open_regular
@@ -51,7 +51,7 @@ class BlobStore:
         except FileNotFoundError:
             raise BlobNotFoundError(f"blob {digest} is not in the store") from None
 
-    def open(self, blob: Descriptor | Digest, size: int | None = None) -> IO[bytes]:
+    def open(self, blob: Descriptor | Digest, size: int | None = None) -> VerifyingStream:
         """A reader of the blob that raises DigestMismatchError at EOF if the content is wrong.
 
         ``blob`` is a descriptor (its size is checked too) or a digest (then ``size`` if given).
@@ -67,21 +67,21 @@ class BlobStore:
             raise BlobNotFoundError(
                 f"blob {digest} is missing from the store at {self.layout.root}"
             ) from None
-        return VerifyingReader(f, digest, size)  # type: ignore[return-value]
+        return VerifyingReader(f, digest, size)
 
     def read(self, blob: Descriptor | Digest, limit: int = 4 << 20) -> bytes:
         """A small blob (a manifest or config) read whole and verified."""
         with self.open(blob) as f:
             data = f.read(limit + 1)
             if len(data) > limit:
+                digest = blob.digest if isinstance(blob, Descriptor) else blob
                 raise ManifestError(
-                    f"blob {getattr(blob, 'digest', blob)} is larger than {limit} bytes; "
-                    "it is not a manifest or config"
+                    f"blob {digest} is larger than {limit} bytes; it is not a manifest or config"
                 )
             f.read()  # reach EOF so the reader checks the digest
         return data
 
-    def put(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         """Store a blob from ``stream``; return its descriptor.
 
         With a descriptor the content is verified against it; a blob already present with that

@@ -28,7 +28,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import BoxwrightError, LayerError, StoreError
 from boxwright.layer.ownership import OwnershipRecord
@@ -172,7 +172,7 @@ class SnapshotStore:
             with self._store.blobs.open(blob) as stream:
                 reader = LayerReader(stream, None, diff_id)
                 try:
-                    result = apply_layer(work / DIFF, cast("IO[bytes]", reader), options)
+                    result = apply_layer(work / DIFF, reader, options)
                 finally:
                     reader.close()
             if len(ownership):

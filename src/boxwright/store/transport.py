@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -23,8 +23,10 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.store.images import ImageRecord, normalize_name
 from boxwright.store.store import Store
+from boxwright.transport.base import KnowsCurrentManifest
 
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
@@ -55,14 +57,14 @@ class StoreSource:
             raise ImageNotFoundError(f"manifest {digest} is not in {self._name}") from None
         return raw, parse_manifest(raw).media_type
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         return self.store.blobs.open(descriptor)
 
     def close(self) -> None:
         """Nothing to release: every blob reader owns its file."""
 
 
-class StoreDestination:
+class StoreDestination(KnowsCurrentManifest):
     """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
 
     ``names`` are recorded for the image at commit (none: an untagged image). The store's
@@ -101,7 +103,7 @@ class StoreDestination:
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self.store.blobs.has(descriptor.digest, descriptor.size)
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         return self.store.blobs.put(stream, descriptor)
 
     def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:

@@ -30,7 +30,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from boxwright.errors import BoxwrightError, StoreError
+from boxwright.errors import BoxwrightError, RunError, StoreError
 
 T = TypeVar("T")
 PathArg = str | bytes | os.PathLike[str]
@@ -143,7 +143,7 @@ def _outcome(fn: Callable[[], Any], user: bool, mount: bool) -> bytes:
         result: tuple[Any, ...] = ("ok", fn())
     except BoxwrightError as exc:
         kind = type(exc)
-        code = getattr(exc, "exit_code", None)
+        code = exc.exit_code if isinstance(exc, RunError) else None
         result = ("boxwright", kind.__module__, kind.__qualname__, str(exc), code)
     except OSError as exc:
         result = ("oserror", str(exc))

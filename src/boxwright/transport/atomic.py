@@ -11,10 +11,11 @@ under a real name.
 one is given, and only then renamed to the name derived from its (validated) digest. Two
 shortcuts keep a copy as fast as the disk allows without weakening that rule:
 
-* a stream that verifies itself (a :class:`~boxwright.oci.digest.VerifyingReader` for the
-  expected digest, or a byte-preserving wrapper that forwards its ``verifies`` and
-  ``verified``: see :class:`VerifiedStream`) is not hashed a second time; the blob is still
-  renamed into place only after that reader reached EOF with everything matching;
+* a stream that verifies itself (a :class:`~boxwright.oci.readers.VerifyingStream` of the
+  expected digest: a :class:`~boxwright.oci.digest.VerifyingReader`, or a
+  :class:`~boxwright.oci.readers.PassThroughReader` over one) is not hashed a second time;
+  the blob is still renamed into place only after that reader reached EOF with everything
+  matching;
 * a large blob is written by a helper thread while the caller's thread reads and hashes the
   next chunk (hashlib and ``write`` release the GIL), so hashing and writing use two cores.
 
@@ -31,11 +32,12 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Final, Protocol
+from typing import IO, Any, Final
 
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
+from boxwright.oci.readers import Reader, VerifyingStream, as_verifying
 
 TEMP_PREFIX = ".tmp-"
 """Prefix of every temporary file boxwright writes; such files are never content."""
@@ -51,33 +53,10 @@ _WRITE_BEHIND_DEPTH: Final = 4
 _TEMP_ATTEMPTS: Final = 100
 
 
-class VerifiedStream(Protocol):
-    """A reader that checks its own content: what :class:`BlobWriter` need not hash again.
-
-    ``verifies`` is the digest the bytes it yields must have; it raises
-    :class:`~boxwright.errors.DigestMismatchError` when they do not, at the latest when EOF is
-    read, and ``verified`` is true once EOF was reached and everything matched. Only readers
-    that yield exactly the bytes they verified may offer this (a decompressor may not).
-    """
-
-    @property
-    def verifies(self) -> Digest:
-        """The digest the yielded bytes are checked against."""
-        ...
-
-    @property
-    def verified(self) -> bool:
-        """True once EOF was read and the content matched."""
-        ...
-
-    def read(self, n: int = -1, /) -> bytes:
-        """The next at most ``n`` bytes (b"" at EOF)."""
-        ...
-
-
-def self_verifies(stream: object, digest: Digest) -> bool:
-    """Whether ``stream`` checks its own content against ``digest`` (a :class:`VerifiedStream`)."""
-    return getattr(stream, "verifies", None) == digest and hasattr(stream, "verified")
+def vouching_for(stream: Reader, digest: Digest) -> VerifyingStream | None:
+    """``stream`` when it checks its own content against ``digest``, else None."""
+    verifying = as_verifying(stream)
+    return verifying if verifying is not None and verifying.verifies == digest else None
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -275,7 +254,7 @@ class BlobWriter:
 
     def write(
         self,
-        stream: IO[bytes],
+        stream: Reader,
         expected: Descriptor | None = None,
         *,
         algorithm: str = "sha256",
@@ -286,13 +265,13 @@ class BlobWriter:
         refused without reading it all); the returned descriptor is ``expected`` itself. Without
         one, the digest (``algorithm``) and size are measured and the media type is
         ``application/octet-stream``. A stream that verifies itself against the expected
-        digest (:class:`VerifiedStream`) is trusted instead of hashed again. On any failure
+        digest (:func:`vouching_for`) is trusted instead of hashed again. On any failure
         nothing is left under a blob name.
         """
-        trusted = expected is not None and self_verifies(stream, expected.digest)
+        vouching = None if expected is None else vouching_for(stream, expected.digest)
         if expected is not None:
             algorithm = expected.digest.algorithm
-        hasher = None if trusted else new_hasher(algorithm)
+        hasher = None if vouching is not None else new_hasher(algorithm)
         limit = expected.size if expected is not None else None
         self._makedirs(self._temp_dir)
         atomic = AtomicFile(self._temp_dir / "blob")
@@ -327,7 +306,7 @@ class BlobWriter:
                     pending.close()
                 except OSError as e:
                     raise self._write_failed(e) from None
-            digest = self._check(stream, expected, hasher, algorithm, size)
+            digest = self._check(vouching, expected, hasher, algorithm, size)
             final = self._path_for(digest)
             self._makedirs(final.parent)
             atomic.path = final
@@ -344,13 +323,14 @@ class BlobWriter:
 
     @staticmethod
     def _check(
-        stream: IO[bytes],
+        vouching: VerifyingStream | None,
         expected: Descriptor | None,
         hasher: Any | None,
         algorithm: str,
         size: int,
     ) -> Digest:
-        """The digest of what was written, checked against ``expected`` (when given)."""
+        """The digest of what was written, checked against ``expected`` (when given): by
+        ``hasher``, or by the stream ``vouching`` for it (when it was trusted)."""
         if expected is None:
             assert hasher is not None
             return Digest(algorithm, hasher.hexdigest())
@@ -360,7 +340,7 @@ class BlobWriter:
             )
         if hasher is None:
             # The stream checked the bytes itself; it must have seen EOF and found them right.
-            if getattr(stream, "verified", False) is not True:
+            if vouching is None or not vouching.verified:
                 raise DigestMismatchError(
                     f"blob {expected.digest} was not verified by its reader before EOF"
                 )
@@ -420,9 +400,8 @@ __all__ = [
     "TEMP_PREFIX",
     "AtomicFile",
     "BlobWriter",
-    "VerifiedStream",
     "atomic_write",
     "copy_stream",
     "fsync_dir",
-    "self_verifies",
+    "vouching_for",
 ]

@@ -1,17 +1,28 @@
-"""The two small protocols every place images live implements: a source and a destination.
+"""The two small protocols every place images live implements: a source and a destination,
+and the optional capabilities some of them add.
 
 Shaped after containers/image: a reference opens a source (read the top manifest, a child
 manifest by digest, a blob by descriptor) or a destination (say what it accepts, then take
 blobs and manifests, then commit). A copy between any two transports needs nothing else.
+
+What only some transports offer is a small protocol of its own (containers/image's optional
+interfaces, whose stubs say "not supported"): :class:`KnowsCurrentManifest`,
+:class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers` and :class:`ListsRepositoryTags`.
+They are runtime-checkable; a caller asks once, when it takes the source or destination in
+hand, and keeps the typed answer (None: the capability is absent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.readers import Reader, VerifyingStream
+
+if TYPE_CHECKING:
+    from boxwright.transport.blobinfocache import BlobInfoCache
 
 
 @runtime_checkable
@@ -31,12 +42,13 @@ class ImageSource(Protocol):
         """
         ...
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         """A stream of the blob's bytes, verified against ``descriptor`` as it is read.
 
-        The stream raises :class:`~boxwright.errors.DigestMismatchError` at EOF when content
-        or size differ, and :class:`~boxwright.errors.BlobNotFoundError` is raised at once
-        when the blob is missing.
+        Its ``verifies`` is ``descriptor.digest``. The stream raises
+        :class:`~boxwright.errors.DigestMismatchError` at EOF when content or size differ, and
+        :class:`~boxwright.errors.BlobNotFoundError` is raised at once when the blob is
+        missing.
         """
         ...
 
@@ -54,10 +66,9 @@ class ImageDestination(Protocol):
     visible under the reference before :meth:`commit`; a destination that is closed without
     a commit leaves no trace of the image (blobs may stay, as unreferenced content).
 
-    Optional, looked up with ``getattr`` by the copy pipeline: ``current_manifest()`` (what
-    the reference names now, so an unchanged copy does nothing), ``blob_info_cache``, and
-    ``config_with_layers`` (true: put the config blob while the layers still move, from
-    another thread, instead of after them; for destinations where every blob costs requests).
+    What only some destinations offer is a protocol of its own, asked once by the copy
+    pipeline: :class:`KnowsCurrentManifest`, :class:`HasBlobInfoCache`,
+    :class:`PutsConfigWithLayers`.
     """
 
     @property
@@ -94,13 +105,15 @@ class ImageDestination(Protocol):
         """Whether the blob is already present (and so need not be put again)."""
         ...
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         """Store a blob from ``stream`` and return its descriptor.
 
         With a descriptor, the content is verified against its digest and size while it is
         written. Without one, the digest and size are computed while writing (the media type
         of the returned descriptor is then ``application/octet-stream``; callers replace it).
         If the stream fails or does not verify, put_blob MUST fail and leave nothing behind.
+        A stream that is a :class:`~boxwright.oci.readers.VerifyingStream` of the expected
+        digest may be trusted instead of hashed again.
         """
         ...
 
@@ -115,3 +128,74 @@ class ImageDestination(Protocol):
     def close(self) -> None:
         """Release resources; without a prior commit, discard what was staged."""
         ...
+
+
+@runtime_checkable
+class KnowsCurrentManifest(Protocol):
+    """A destination that can say what its reference names now, cheaply (a registry: one
+    HEAD; the store: its records), so that a copy of what is already there does nothing."""
+
+    def current_manifest(self) -> Descriptor | None:
+        """The descriptor the reference names now, or None when it names nothing."""
+        ...
+
+
+@runtime_checkable
+class HasBlobInfoCache(Protocol):
+    """A source or destination that keeps a blob-info cache of its own (a registry: where
+    blobs live, for cross-repository mounts); the copy records in it and reuses from it."""
+
+    @property
+    def blob_info_cache(self) -> BlobInfoCache:
+        """The cache of blob locations and digest pairs this side records in."""
+        ...
+
+
+@runtime_checkable
+class PutsConfigWithLayers(Protocol):
+    """A destination that wants the config blob put while the layers still move (from
+    another thread) instead of after them: where every blob costs requests, they overlap.
+    A copy that fails then leaves an unreferenced config, as it may leave layers."""
+
+    @property
+    def config_with_layers(self) -> bool:
+        """True: put the config beside the layers."""
+        ...
+
+
+@runtime_checkable
+class ListsRepositoryTags(Protocol):
+    """A source whose repository can list its tags (a registry), for ``inspect``'s
+    RepoTags."""
+
+    def registry_tags(self) -> list[str]:
+        """Every tag of the repository the source reads from."""
+        ...
+
+
+def current_manifest_of(dest: ImageDestination) -> KnowsCurrentManifest | None:
+    """``dest`` as a :class:`KnowsCurrentManifest`, or None when it cannot say."""
+    return dest if isinstance(dest, KnowsCurrentManifest) else None
+
+
+def blob_info_cache_of(side: ImageSource | ImageDestination) -> BlobInfoCache | None:
+    """The blob-info cache ``side`` keeps, or None when it keeps none."""
+    return side.blob_info_cache if isinstance(side, HasBlobInfoCache) else None
+
+
+def puts_config_with_layers(dest: ImageDestination) -> bool:
+    """Whether ``dest`` wants the config put beside the layers."""
+    return isinstance(dest, PutsConfigWithLayers) and dest.config_with_layers
+
+
+__all__ = [
+    "HasBlobInfoCache",
+    "ImageDestination",
+    "ImageSource",
+    "KnowsCurrentManifest",
+    "ListsRepositoryTags",
+    "PutsConfigWithLayers",
+    "blob_info_cache_of",
+    "current_manifest_of",
+    "puts_config_with_layers",
+]

@@ -17,7 +17,7 @@ import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import (
     BlobNotFoundError,
@@ -30,10 +30,12 @@ from boxwright.oci._json import MAX_DOCUMENT_SIZE
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.parse import guess_media_type
+from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.regular import open_regular
 
 if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 VERSION_FILE = "version"
@@ -108,7 +110,7 @@ class DirSource:
         verify_bytes(raw, digest)
         return raw, _media_type(raw, str(path))
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         try:
             f = open_regular(self.root / descriptor.digest.hex)
         except FileNotFoundError:
@@ -116,7 +118,7 @@ class DirSource:
                 f"blob {descriptor.digest} is missing from {self._name}"
             ) from None
         size = descriptor.size if descriptor.size >= 0 else None
-        return VerifyingReader(f, descriptor.digest, size)  # type: ignore[return-value]
+        return VerifyingReader(f, descriptor.digest, size)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -172,7 +174,7 @@ class DirDestination:
             self._used.add(path.name)
         return present
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         stored = self._blobs.write(stream, descriptor)
         self._used.add(stored.digest.hex)
         return stored
@@ -213,13 +215,15 @@ class DirDestination:
         """Nothing staged outside the directory; uncommitted blobs are removed at next commit."""
 
 
-def open_source(ref: TransportReference) -> DirSource:
-    """Open a ``dir:`` reference for reading."""
+def open_source(ref: TransportReference, options: TransportOptions | None = None) -> DirSource:
+    """Open a ``dir:`` reference for reading (``options``: nothing applies here)."""
     return DirSource(ref.path)
 
 
-def open_destination(ref: TransportReference) -> DirDestination:
-    """Open a ``dir:`` reference for writing."""
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> DirDestination:
+    """Open a ``dir:`` reference for writing (``options``: nothing applies here)."""
     return DirDestination(ref.path)
 
 

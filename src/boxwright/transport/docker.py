@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from boxwright.errors import (
     ImageNotFoundError,
@@ -38,8 +38,14 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, verify_bytes
-from boxwright.oci.readers import PassThroughReader
+from boxwright.oci.readers import PassThroughReader, Reader, VerifyingStream
 from boxwright.oci.reference import Reference
+from boxwright.transport.base import (
+    HasBlobInfoCache,
+    KnowsCurrentManifest,
+    ListsRepositoryTags,
+    PutsConfigWithLayers,
+)
 from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
 from boxwright.transport.options import TransportOptions
 
@@ -183,10 +189,11 @@ def _image_manifest_blobs(raw: bytes, media_type: str) -> list[Digest]:
 
 
 class _Recording(PassThroughReader):
-    """Passes a verifying blob stream through; at its verified EOF, records the location."""
+    """Passes a verifying blob stream through; at its verified EOF, calls ``on_verified``
+    (which records the location)."""
 
-    def __init__(self, stream: IO[bytes], on_verified: Any) -> None:
-        self._stream = stream
+    def __init__(self, stream: Reader, on_verified: Callable[[], None]) -> None:
+        super().__init__(stream)
         self._on_verified = on_verified
         self._done = False
 
@@ -194,14 +201,15 @@ class _Recording(PassThroughReader):
         data = self._stream.read(n)
         if not data and not self._done and (n is None or n != 0):
             self._done = True
-            try:
-                self._on_verified()
-            except Exception as error:  # the cache never fails a copy
-                _LOG.debug("blob-info cache: %s", error)
+            if self.verified:
+                try:
+                    self._on_verified()
+                except Exception as error:  # the cache never fails a copy
+                    _LOG.debug("blob-info cache: %s", error)
         return data
 
 
-class DockerSource:
+class DockerSource(HasBlobInfoCache, ListsRepositoryTags):
     """Reads one image (or index) from a registry; mirrors are tried in order."""
 
     def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
@@ -277,15 +285,14 @@ class DockerSource:
         self._hint(raw, media_type)
         return raw, media_type
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         endpoint, client = self.endpoint, self.client
         stream = client.get_blob(endpoint.repo, descriptor)
 
         def record() -> None:
-            if getattr(stream, "verified", True):
-                self._cache.record_location(endpoint.host, endpoint.repo, descriptor.digest)
+            self._cache.record_location(endpoint.host, endpoint.repo, descriptor.digest)
 
-        return _Recording(stream, record)  # type: ignore[return-value]
+        return _Recording(stream, record)
 
     @property
     def blob_info_cache(self) -> BlobInfoCache:
@@ -302,7 +309,7 @@ class DockerSource:
             self._client.close()
 
 
-class DockerDestination:
+class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLayers):
     """Writes one image (or index) to a registry; nothing is tagged before :meth:`commit`."""
 
     def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
@@ -391,8 +398,10 @@ class DockerDestination:
             self._present.add(digest)
         self._cache.record_location(self.endpoint.host, self.endpoint.repo, digest)
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
-        stored = self.client.upload_blob(self.endpoint.repo, stream, descriptor)
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
+        # The client reads the upload and nothing more; its parameter is typed IO[bytes].
+        upload = cast(IO[bytes], stream)
+        stored = self.client.upload_blob(self.endpoint.repo, upload, descriptor)
         if descriptor is not None:
             stored = descriptor.with_(digest=stored.digest, size=stored.size)
         with self._lock:

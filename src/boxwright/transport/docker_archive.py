@@ -51,11 +51,13 @@ from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
 from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.readers import Reader, VerifyingStream, WrappedReader
 from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, BlobWriter
 from boxwright.transport.tarindex import TarIndex, safe_member_name
 
 if TYPE_CHECKING:
     from boxwright.oci.reference import Reference
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 MANIFEST_FILE = "manifest.json"
@@ -110,22 +112,19 @@ def parse_manifest_json(raw: bytes, where: str) -> list[ManifestItem]:
     return items
 
 
-class _Stacked:
+class _Stacked(WrappedReader):
     """A reader over ``top`` that closes ``below`` too (a decoder over an archive window)."""
 
-    def __init__(self, top: IO[bytes], below: IO[bytes]) -> None:
-        self._top = top
+    def __init__(self, top: Reader, below: Reader) -> None:
+        self._stream = top
         self._below = below
 
     def read(self, n: int = -1) -> bytes:
-        return self._top.read(n)
-
-    def readable(self) -> bool:
-        return True
+        return self._stream.read(n)
 
     def close(self) -> None:
         try:
-            self._top.close()
+            self._stream.close()
         finally:
             self._below.close()
 
@@ -227,7 +226,7 @@ class DockerArchiveSource:
             return _Layer(layer_path, compression, member.size)
         size = 0
         with self.tar.open(layer_path) as window:
-            plain = decompress(window, compression)  # type: ignore[arg-type]
+            plain = decompress(window, compression)
             while chunk := plain.read(CHUNK):
                 size += len(chunk)
             plain.close()
@@ -250,21 +249,21 @@ class DockerArchiveSource:
             )
         return self._manifest.raw, mt.DOCKER_MANIFEST
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         size = descriptor.size if descriptor.size >= 0 else None
         if descriptor.digest == self._config_digest:
             data = io.BytesIO(self._config)
-            return VerifyingReader(data, descriptor.digest, size)  # type: ignore[return-value]
+            return VerifyingReader(data, descriptor.digest, size)
         layer = self._layers.get(descriptor.digest)
         if layer is None:
             raise BlobNotFoundError(f"blob {descriptor.digest} is not part of {self._name}")
         window = self.tar.open(layer.path)
-        stream: IO[bytes] = window  # type: ignore[assignment]
+        stream: Reader = window
         if layer.compression != "none":
             from boxwright.layer.compression import decompress
 
-            stream = _Stacked(decompress(stream, layer.compression), stream)  # type: ignore[assignment]
-        return VerifyingReader(stream, descriptor.digest, size)  # type: ignore[return-value]
+            stream = _Stacked(decompress(window, layer.compression), window)
+        return VerifyingReader(stream, descriptor.digest, size)
 
     def close(self) -> None:
         """Nothing to release: every blob reader owns its file handle."""
@@ -350,7 +349,7 @@ class DockerArchiveDestination:
         except FileNotFoundError:
             return False
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         return self._blobs.write(stream, descriptor)
 
     def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
@@ -436,13 +435,17 @@ class DockerArchiveDestination:
         shutil.rmtree(self._stage, ignore_errors=True)
 
 
-def open_source(ref: TransportReference) -> DockerArchiveSource:
-    """Open a ``docker-archive:`` reference for reading."""
+def open_source(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> DockerArchiveSource:
+    """Open a ``docker-archive:`` reference for reading (``options``: nothing applies here)."""
     return DockerArchiveSource(ref.path, ref.image, ref.source_index)
 
 
-def open_destination(ref: TransportReference) -> DockerArchiveDestination:
-    """Open a ``docker-archive:`` reference for writing."""
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> DockerArchiveDestination:
+    """Open a ``docker-archive:`` reference for writing (``options``: nothing applies here)."""
     return DockerArchiveDestination(ref.path, ref.image)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from contextlib import ExitStack
 from functools import cached_property
-from typing import IO, TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
@@ -28,6 +28,7 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
+from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.base import ImageSource
 
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
@@ -112,11 +113,11 @@ class Image:
                 f"image {self.manifest_digest} has {len(self.layers)} layers, no layer {layer}"
             ) from None
 
-    def open_layer(self, layer: int | Descriptor) -> IO[bytes]:
+    def open_layer(self, layer: int | Descriptor) -> VerifyingStream:
         """The layer blob as stored (compressed), verified against its descriptor."""
         return self.source.get_blob(self._descriptor(layer))
 
-    def open_layer_uncompressed(self, layer: int) -> IO[bytes]:
+    def open_layer_uncompressed(self, layer: int) -> Reader:
         """The layer's tar, decompressed, verified against the blob digest and the diff_id.
 
         The compression is detected from the content (media types of some sources, such
@@ -126,8 +127,7 @@ class Image:
 
         desc = self._descriptor(layer)
         diff_id = self.diff_ids[layer]
-        reader = OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
-        return reader  # type: ignore[return-value]
+        return OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
 
 
 def _choose(index: ImageIndex, platform: Platform | None) -> Descriptor:
@@ -232,7 +232,7 @@ def open_named_image(
 
 def _open_threaded(
     image: Image, index: int, after: LayerReader | None
-) -> tuple[IO[bytes], LayerReader]:
+) -> tuple[VerifyingStream, LayerReader]:
     """The blob of layer ``index`` and a verifying reader of its tar that reads, hashes and
     inflates on worker threads, starting once ``after`` (the previous layer's reader) has
     read its blob."""
@@ -247,7 +247,7 @@ def _open_threaded(
     return blob, reader
 
 
-def layer_tars(jobs: Sequence[tuple[Image, int]]) -> Generator[IO[bytes], None, None]:
+def layer_tars(jobs: Sequence[tuple[Image, int]]) -> Generator[Reader, None, None]:
     """The tar of each ``(image, layer index)`` job in order, decompressed and verified.
 
     While the caller reads one tar, the next job's blob is already read and inflated on
@@ -268,7 +268,7 @@ def layer_tars(jobs: Sequence[tuple[Image, int]]) -> Generator[IO[bytes], None, 
                 nxt = _open_threaded(*jobs[position + 1], reader)
                 stack.callback(nxt[0].close)
                 stack.callback(nxt[1].close)
-            yield reader  # type: ignore[misc]  # a binary reader, not a full IO
+            yield reader
             reader.close()
             blob.close()
 

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import TransportError
 from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.readers import Reader
 from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile
 from boxwright.transport.oci_layout import (
     BLOBS_DIR,
@@ -34,6 +35,7 @@ from boxwright.transport.oci_layout import (
 from boxwright.transport.tarindex import TarIndex
 
 if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 
@@ -43,8 +45,8 @@ class ArchiveFiles:
     def __init__(self, index: TarIndex) -> None:
         self._index = index
 
-    def open(self, name: str) -> IO[bytes]:
-        return self._index.open(name)  # type: ignore[return-value]
+    def open(self, name: str) -> Reader:
+        return self._index.open(name)
 
     def read(self, name: str, limit: int) -> bytes:
         return self._index.read(name, limit)
@@ -125,7 +127,7 @@ class OCIArchiveDestination:
     def has_blob(self, descriptor: Descriptor) -> bool:
         return self._layout.has_blob(descriptor)
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         return self._layout.put_blob(stream, descriptor)
 
     def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
@@ -141,13 +143,17 @@ class OCIArchiveDestination:
         shutil.rmtree(self._stage, ignore_errors=True)
 
 
-def open_source(ref: TransportReference) -> OCILayoutSource:
-    """Open an ``oci-archive:`` reference for reading."""
+def open_source(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> OCILayoutSource:
+    """Open an ``oci-archive:`` reference for reading (``options``: nothing applies here)."""
     return open_archive_source(ref.path, ref.image, ref.source_index)
 
 
-def open_destination(ref: TransportReference) -> OCIArchiveDestination:
-    """Open an ``oci-archive:`` reference for writing."""
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> OCIArchiveDestination:
+    """Open an ``oci-archive:`` reference for writing (``options``: nothing applies here)."""
     return OCIArchiveDestination(ref.path, ref.image)
 
 

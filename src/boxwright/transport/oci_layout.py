@@ -41,11 +41,13 @@ from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.index import ImageIndex
+from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.reference import validate_ref_name
 from boxwright.transport.regular import open_regular, read_regular
 
 if TYPE_CHECKING:
+    from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
@@ -73,7 +75,7 @@ def guess_manifest_type(raw: bytes) -> str:
 class LayoutFiles(Protocol):
     """Read access to the files of a layout, wherever they are (a directory or a tar)."""
 
-    def open(self, name: str) -> IO[bytes]:
+    def open(self, name: str) -> Reader:
         """A reader of the file; raises FileNotFoundError when it is missing."""
         ...
 
@@ -182,7 +184,7 @@ class LayoutReader:
         listed = ", ".join(self.names()) or "none"
         raise ImageNotFoundError(f"no image named {name!r} in {self.where} (names: {listed})")
 
-    def open_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def open_blob(self, descriptor: Descriptor) -> VerifyingStream:
         """A verifying reader of a blob; :class:`BlobNotFoundError` if it is missing."""
         try:
             f = self.files.open(blob_relpath(descriptor.digest))
@@ -191,7 +193,7 @@ class LayoutReader:
                 f"blob {descriptor.digest} is missing from {self.where}"
             ) from None
         size = descriptor.size if descriptor.size >= 0 else None
-        return VerifyingReader(f, descriptor.digest, size)  # type: ignore[return-value]
+        return VerifyingReader(f, descriptor.digest, size)
 
     def read_blob(self, digest: Digest, size: int | None = None) -> bytes:
         """A small blob (a manifest or config), verified against its digest."""
@@ -260,7 +262,7 @@ class OCILayoutSource:
             return self._reader.manifest(self.top)
         return self._reader.manifest_by_digest(digest)
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         return self._reader.open_blob(descriptor)
 
     def close(self) -> None:
@@ -349,7 +351,7 @@ class OCILayoutDestination:
         except FileNotFoundError:
             return False
 
-    def put_blob(self, stream: IO[bytes], descriptor: Descriptor | None = None) -> Descriptor:
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
         return self._blobs.write(stream, descriptor)
 
     def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
@@ -386,13 +388,17 @@ class OCILayoutDestination:
         """Nothing staged outside the blob store; uncommitted blobs stay as free content."""
 
 
-def open_source(ref: TransportReference) -> OCILayoutSource:
-    """Open an ``oci:`` reference for reading."""
+def open_source(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> OCILayoutSource:
+    """Open an ``oci:`` reference for reading (``options``: nothing applies here)."""
     return OCILayoutSource.open(ref.path, ref.image, ref.source_index)
 
 
-def open_destination(ref: TransportReference) -> OCILayoutDestination:
-    """Open an ``oci:`` reference for writing."""
+def open_destination(
+    ref: TransportReference, options: TransportOptions | None = None
+) -> OCILayoutDestination:
+    """Open an ``oci:`` reference for writing (``options``: nothing applies here)."""
     return OCILayoutDestination(ref.path, ref.image)
 
 

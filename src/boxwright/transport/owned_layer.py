@@ -7,16 +7,15 @@ never decompress a layer, ``unpack`` loads this on its first layer.
 
 from __future__ import annotations
 
-from typing import IO
-
 from boxwright.layer.streams import LayerReader
 from boxwright.oci.digest import Digest
+from boxwright.oci.readers import Reader
 
 
 class OwnedLayerReader(LayerReader):
     """A :class:`LayerReader` that also closes the blob stream it decompresses."""
 
-    def __init__(self, stream: IO[bytes], compression: str | None, diff_id: Digest) -> None:
+    def __init__(self, stream: Reader, compression: str | None, diff_id: Digest) -> None:
         super().__init__(stream, compression, diff_id)
         self._owned = stream
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from boxwright.errors import InvalidReferenceError
 
@@ -43,12 +43,33 @@ TRANSPORTS: Final[dict[str, str]] = {
     "docker": "boxwright.transport.docker",
     "store": "boxwright.store.transport",
 }
-"""Transport name → module offering ``open_source(ref)`` and ``open_destination(ref)``."""
+"""Transport name → module offering ``open_source(ref, options)`` and
+``open_destination(ref, options)`` (the :class:`TransportModule` signature: every transport
+takes the :class:`~boxwright.transport.options.TransportOptions`; those with nothing to
+configure ignore them, as skopeo's do)."""
 
-TAKES_OPTIONS: Final = frozenset({"docker", "store"})
-"""Transports whose ``open_source``/``open_destination`` take a
-:class:`~boxwright.transport.options.TransportOptions` as second argument (the others have
-nothing to configure and ignore options, as skopeo's do)."""
+
+class TransportModule(Protocol):
+    """What each module of :data:`TRANSPORTS` offers: one way to open a reference."""
+
+    def open_source(
+        self, ref: TransportReference, options: TransportOptions | None = None
+    ) -> ImageSource:
+        """Open ``ref`` for reading."""
+        ...
+
+    def open_destination(
+        self, ref: TransportReference, options: TransportOptions | None = None
+    ) -> ImageDestination:
+        """Open ``ref`` for writing (nothing visible before ``commit``)."""
+        ...
+
+
+def _module(transport: str) -> TransportModule:
+    """The module of ``transport``, imported on first use."""
+    # A module imported by name has no static type; the table promises this shape.
+    return cast(TransportModule, import_module(TRANSPORTS[transport]))
+
 
 _LATER: Final = {
     "containers-storage": "a local image store",
@@ -122,12 +143,7 @@ class TransportReference:
 
     def open_source(self, options: TransportOptions | None = None) -> ImageSource:
         """Open the image this reference names for reading (``options``: credentials, TLS)."""
-        module = import_module(TRANSPORTS[self.transport])
-        if self.transport in TAKES_OPTIONS:
-            with_options: ImageSource = module.open_source(self, options)
-            return with_options
-        source: ImageSource = module.open_source(self)
-        return source
+        return _module(self.transport).open_source(self, options)
 
     def open_destination(self, options: TransportOptions | None = None) -> ImageDestination:
         """Open this reference for writing an image (visible only after ``commit``)."""
@@ -135,12 +151,7 @@ class TransportReference:
             raise InvalidReferenceError(
                 f"{self}: a source index (@{self.source_index}) cannot name a destination"
             )
-        module = import_module(TRANSPORTS[self.transport])
-        if self.transport in TAKES_OPTIONS:
-            with_options: ImageDestination = module.open_destination(self, options)
-            return with_options
-        dest: ImageDestination = module.open_destination(self)
-        return dest
+        return _module(self.transport).open_destination(self, options)
 
 
 def _parse_index(text: str, whole: str) -> int:
@@ -262,13 +273,14 @@ def open_reference(
     if isinstance(ref, str):
         reference = parse_transport_reference(ref)
         return reference, reference.open_source(options), True
-    if not hasattr(ref, "get_manifest") and hasattr(ref, "open_source"):
+    if isinstance(ref, TransportReference):
         return ref, ref.open_source(options), True
-    return None, ref, False  # type: ignore[return-value]
+    return None, ref, False
 
 
 __all__ = [
     "TRANSPORTS",
+    "TransportModule",
     "TransportReference",
     "known_transports",
     "open_reference",

@@ -38,6 +38,7 @@ from boxwright.unpack.unpack import UnpackProgress, _absolute_reference
 
 if TYPE_CHECKING:
     from boxwright.oci.manifest import ImageManifest
+    from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.base import ImageSource
 
 log = logging.getLogger(__name__)
@@ -106,10 +107,10 @@ class _OverlaySource:
             raise BlobNotFoundError(f"{self._name} has no manifest {digest}")
         return self._manifest, self._media_type
 
-    def get_blob(self, descriptor: Descriptor) -> IO[bytes]:
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         path = self._local.get(descriptor.digest)
         if path is not None:
-            return VerifyingReader(path.open("rb"), descriptor.digest, descriptor.size)  # type: ignore[return-value]
+            return VerifyingReader(path.open("rb"), descriptor.digest, descriptor.size)
         return self._base_source().get_blob(descriptor)
 
     def _base_source(self) -> ImageSource:
