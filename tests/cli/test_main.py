@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -22,6 +22,8 @@ from boxwright.cli.output import SilentProgress, make_progress
 from boxwright.errors import DigestMismatchError
 
 START_UP_LIMIT = 0.150
+"""CPU seconds (user + system) a ``--help`` may cost: the child's own CPU time, not the wall
+clock, so other work on a loaded machine does not count against it."""
 
 
 @pytest.fixture
@@ -212,13 +214,16 @@ def test_every_lazy_command_resolves(name: str) -> None:
     assert help_result.output.startswith(f"Usage: boxwright {name} ")
 
 
-def _wall_time(argv: list[str], runs: int = 5) -> tuple[float, str]:
+def _start_up_time(argv: list[str], runs: int = 5) -> tuple[float, str]:
+    """The least CPU time (user + system) of ``runs`` runs of ``argv``, and its output."""
     best = float("inf")
     output = ""
     for _ in range(runs):
-        start = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(argv, capture_output=True, text=True, check=True)
-        best = min(best, time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spent = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best = min(best, spent)
         output = done.stdout
     return best, output
 
@@ -231,13 +236,13 @@ def _console_script() -> str:
 
 
 def test_console_script_help_starts_fast() -> None:
-    best, output = _wall_time([_console_script(), "--help"])
+    best, output = _start_up_time([_console_script(), "--help"])
     assert "Commands:" in output
     assert best < START_UP_LIMIT, f"boxwright --help took {best * 1000:.0f} ms"
 
 
 def test_python_m_help_starts_fast() -> None:
-    best, output = _wall_time([sys.executable, "-m", "boxwright", "--help"])
+    best, output = _start_up_time([sys.executable, "-m", "boxwright", "--help"])
     assert output.startswith("Usage: boxwright [OPTIONS] COMMAND")
     assert best < START_UP_LIMIT, f"python -m boxwright --help took {best * 1000:.0f} ms"
 
