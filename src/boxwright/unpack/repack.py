@@ -24,9 +24,9 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, Any
 
 from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
 from boxwright.oci import mediatype as mt
@@ -158,7 +158,7 @@ def repack_image(
     from boxwright.layer.generate import GenerateOptions, generate_layer
     from boxwright.layer.ownership import OwnershipRecord
     from boxwright.layer.snapshot import Snapshot
-    from boxwright.layer.streams import LayerWriter
+    from boxwright.layer.streams import write_layer_file
     from boxwright.oci.config import HistoryEntry, ImageConfig
 
     if compression not in COMPRESSIONS:
@@ -174,12 +174,7 @@ def repack_image(
     base_manifest = _parse_manifest(manifest_raw, state.manifest_media_type)
 
     history = history or HistoryOptions()
-    if history.created is not None:
-        created = created_time(history.created)
-    elif clamp_mtime is not None:
-        created = created_time(datetime.fromtimestamp(clamp_mtime, UTC))
-    else:
-        created = created_time(datetime.now(UTC))
+    created = created_time(history.created if history.created is not None else clamp_mtime)
     entry = HistoryEntry(
         created=created,
         created_by=history.created_by,
@@ -199,17 +194,10 @@ def repack_image(
         layer_path = work / "layer"
         if on_progress is not None:
             on_progress("start", "layer", 0, None)
-        with layer_path.open("wb") as out:
-            writer = LayerWriter(out, compression)
-            generated = generate_layer(
-                rootfs,
-                before,
-                cast("IO[bytes]", writer),
-                GenerateOptions(clamp_mtime=clamp_mtime, ownership=record, rootless=rootless),
-            )
-            digests = writer.close()
-            out.flush()
-            os.fsync(out.fileno())
+        options = GenerateOptions(clamp_mtime=clamp_mtime, ownership=record, rootless=rootless)
+        digests, generated = write_layer_file(
+            layer_path, compression, lambda out: generate_layer(rootfs, before, out, options)
+        )
         if on_progress is not None:
             on_progress("done", str(digests.digest), digests.size, digests.size)
         layer = Descriptor(layer_type, digests.digest, digests.size)
