@@ -242,3 +242,15 @@ def test_list_fields_accept_one_string_and_merge() -> None:
 def test_missing_config_object_is_created() -> None:
     out = edit({"os": "linux"}, ConfigChanges(user="1"))
     assert out == {"os": "linux", "config": {"User": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("data", "raw"),
+    [
+        ({"os": "linux"}, b'{"os":"linux","config":{},"author":"me"}'),
+        ({"config": None, "os": "linux"}, b'{"config":{},"os":"linux","author":"me"}'),
+    ],
+)
+def test_a_top_level_change_also_makes_the_config_object(data: dict[str, Any], raw: bytes) -> None:
+    changed = apply_changes(ImageConfig.from_data(data), ConfigChanges(author="me"))
+    assert changed.raw == raw
