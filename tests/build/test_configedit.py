@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from boxwright.build.configedit import (
     parse_healthcheck,
 )
 from boxwright.errors import UsageError
+from boxwright.oci.config import ImageConfig
 
 BASE: dict[str, Any] = {
     "created": "2024-01-01T00:00:00Z",
@@ -33,9 +35,19 @@ BASE: dict[str, Any] = {
 }
 
 
+def edit(
+    data: dict[str, Any], changes: ConfigChanges, environ: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON object of ``data`` after ``changes``, checked to be exactly what the new
+    config's bytes hold."""
+    config = apply_changes(ImageConfig.from_data(data), changes, environ=environ)
+    assert config.raw == json.dumps(config.data, separators=(",", ":")).encode()
+    return config.data
+
+
 def apply(**fields: Any) -> dict[str, Any]:
     before = copy.deepcopy(BASE)
-    out = apply_changes(BASE, ConfigChanges(**fields), environ={"FROM_HOST": "host value"})
+    out = edit(BASE, ConfigChanges(**fields), environ={"FROM_HOST": "host value"})
     assert before == BASE, "apply_changes must not modify its input"
     return out
 
@@ -65,7 +77,7 @@ def test_env_remove_clear_and_host_value() -> None:
     assert cfg(env=["FROM_HOST"])["Env"][-1] == "FROM_HOST=host value"
     assert cfg(env=["NOT_ON_HOST"])["Env"][-1] == "NOT_ON_HOST="
     with pytest.raises(UsageError, match="has no value"):
-        apply_changes(BASE, ConfigChanges(env=("BARE",)))
+        edit(BASE, ConfigChanges(env=("BARE",)))
     with pytest.raises(UsageError, match="has no name"):
         cfg(env=["=x"])
 
@@ -95,7 +107,7 @@ def test_scalar_config_fields() -> None:
         "example.org",
         "h1",
     )
-    assert "User" not in apply_changes({"config": {"User": "x"}}, ConfigChanges(user=""))["config"]
+    assert "User" not in edit({"config": {"User": "x"}}, ConfigChanges(user=""))["config"]
 
 
 def test_stop_signal_is_validated_and_kept_as_given() -> None:
@@ -153,13 +165,13 @@ def test_top_level_fields() -> None:
         "a comment",
         ["win32k", "f2"],
     )
-    again = apply_changes(out, ConfigChanges(os_feature=("win32k-",), variant=""))
+    again = edit(out, ConfigChanges(os_feature=("win32k-",), variant=""))
     assert again["os.features"] == ["f2"] and "variant" not in again
 
 
 def test_created_by_and_history_comment_do_not_touch_the_config() -> None:
     changes = ConfigChanges(created_by="COPY x", history_comment="note")
-    assert apply_changes(BASE, changes) == BASE
+    assert edit(BASE, changes) == BASE
     assert not changes.changes_config()
 
 
@@ -167,7 +179,7 @@ def test_shell_and_onbuild() -> None:
     assert cfg(shell="/bin/bash -c")["Shell"] == ["/bin/bash", "-c"]
     assert cfg(shell='["pwsh", "-c"]')["Shell"] == ["pwsh", "-c"]
     once = apply(onbuild=["RUN a"])
-    twice = apply_changes(once, ConfigChanges(onbuild=("RUN b",)))
+    twice = edit(once, ConfigChanges(onbuild=("RUN b",)))
     assert twice["config"]["OnBuild"] == ["RUN a", "RUN b"]
 
 
@@ -196,8 +208,8 @@ def test_healthcheck_forms_defaults_and_timings() -> None:
     assert cfg(healthcheck="NONE")["Healthcheck"] == {"Test": ["NONE"]}
     with_hc = apply(healthcheck="CMD /c")
     assert with_hc["config"]["Healthcheck"]["Test"] == ["CMD", "/c"]
-    assert "Healthcheck" not in apply_changes(with_hc, ConfigChanges(healthcheck=""))["config"]
-    retimed = apply_changes(with_hc, ConfigChanges(healthcheck_interval="10s"))
+    assert "Healthcheck" not in edit(with_hc, ConfigChanges(healthcheck=""))["config"]
+    retimed = edit(with_hc, ConfigChanges(healthcheck_interval="10s"))
     assert retimed["config"]["Healthcheck"]["Interval"] == 10_000_000_000
     with pytest.raises(UsageError, match="need a healthcheck"):
         cfg(healthcheck_interval="10s")
@@ -228,5 +240,17 @@ def test_list_fields_accept_one_string_and_merge() -> None:
 
 
 def test_missing_config_object_is_created() -> None:
-    out = apply_changes({"os": "linux"}, ConfigChanges(user="1"))
+    out = edit({"os": "linux"}, ConfigChanges(user="1"))
     assert out == {"os": "linux", "config": {"User": "1"}}
+
+
+@pytest.mark.parametrize(
+    ("data", "raw"),
+    [
+        ({"os": "linux"}, b'{"os":"linux","config":{},"author":"me"}'),
+        ({"config": None, "os": "linux"}, b'{"config":{},"os":"linux","author":"me"}'),
+    ],
+)
+def test_a_top_level_change_also_makes_the_config_object(data: dict[str, Any], raw: bytes) -> None:
+    changed = apply_changes(ImageConfig.from_data(data), ConfigChanges(author="me"))
+    assert changed.raw == raw

@@ -11,12 +11,13 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
+from typing import IO
 
 import pytest
 import zstandard
 
 from boxwright.errors import DigestMismatchError
-from boxwright.layer.streams import LayerDigests, LayerReader, LayerWriter
+from boxwright.layer.streams import LayerDigests, LayerReader, LayerWriter, write_layer_file
 from boxwright.oci.digest import Digest
 
 
@@ -57,6 +58,29 @@ def test_writer_digests_match_hashlib(compression: str) -> None:
         assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(blob)).read() == TAR
     else:
         assert blob == TAR
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_write_layer_file_holds_the_blob_its_digests_name(tmp_path: Path, compression: str) -> None:
+    def produce(tar: IO[bytes]) -> str:
+        for start in range(0, len(TAR), 7000):
+            tar.write(TAR[start : start + 7000])
+        return "produced"
+
+    path = tmp_path / "layer"
+    digests, produced = write_layer_file(path, compression, produce)
+    blob = path.read_bytes()
+    assert produced == "produced"
+    assert digests == LayerDigests(
+        Digest("sha256", hashlib.sha256(blob).hexdigest()),
+        len(blob),
+        DIFF_ID,
+        len(TAR),
+        compression,
+    )
+    with path.open("rb") as stream:
+        reader = LayerReader(stream, None, DIFF_ID, expected_digest=digests.digest)
+        assert reader.read() == TAR
 
 
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from boxwright.errors import ManifestError, UsageError
 from boxwright.oci import mediatype as mt
-from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig
+from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig, created_time
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 
@@ -111,6 +112,83 @@ def test_with_changes() -> None:
         base.with_changes(colour="red")
     with pytest.raises(UsageError, match="sequence of strings"):
         base.with_changes(cmd="echo hi")
+
+
+def test_with_changes_sets_docker_fields_in_place_and_new_ones_last() -> None:
+    base = ImageConfig.from_data(
+        {"os": "linux", "x-unknown": [1, {"k": "v"}], "config": {"Hostname": "old", "Env": []}}
+    )
+    changed = base.with_changes(comment="made here", hostname="h1", domainname="example.org")
+    assert changed.raw == (
+        b'{"os":"linux","x-unknown":[1,{"k":"v"}],"config":{"Hostname":"h1","Env":[],'
+        b'"Domainname":"example.org"},"comment":"made here"}'
+    )
+    assert (changed.comment, changed.config.hostname, changed.config.domainname) == (
+        "made here",
+        "h1",
+        "example.org",
+    )
+    assert (
+        base.raw == b'{"os":"linux","x-unknown":[1,{"k":"v"}],"config":{"Hostname":"old","Env":[]}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "made"),
+    [
+        ({"os": "linux"}, b'{"os":"linux","config":{}}'),
+        ({"config": None, "os": "linux"}, b'{"config":{},"os":"linux"}'),
+    ],
+)
+def test_removing_a_field_of_a_missing_config_object_makes_the_object(
+    data: dict[str, object], made: bytes
+) -> None:
+    assert ImageConfig.from_data(data).with_changes(onbuild=None).raw == made
+
+
+def test_with_history_added_appends_entries_and_makes_rootfs_whole() -> None:
+    base = ImageConfig.from_data({"os": "linux", "rootfs": {"diff_ids": [str(D1)]}, "x": 1})
+    note = HistoryEntry(created="2024-01-01T00:00:00Z", created_by="ENV A=1", empty_layer=True)
+    step = HistoryEntry(created="2024-01-01T00:00:01Z", created_by="COPY f /f")
+    added = base.with_history_added([note, step], D2)
+    assert added.raw == (
+        b'{"os":"linux","rootfs":{"diff_ids":["'
+        + str(D1).encode()
+        + b'","'
+        + str(D2).encode()
+        + b'"],"type":"layers"},"x":1,"history":['
+        b'{"created":"2024-01-01T00:00:00Z","created_by":"ENV A=1","empty_layer":true},'
+        b'{"created":"2024-01-01T00:00:01Z","created_by":"COPY f /f"}]}'
+    )
+    assert (added.diff_ids, added.history) == ((D1, D2), (note, step))
+    assert base.diff_ids == (D1,) and base.history == ()
+    # No layer: history only, the rootfs still made whole (a missing one becomes empty).
+    bare = ImageConfig.from_data({"os": "linux"}).with_history_added([note])
+    assert bare.raw == (
+        b'{"os":"linux","rootfs":{"type":"layers","diff_ids":[]},"history":['
+        b'{"created":"2024-01-01T00:00:00Z","created_by":"ENV A=1","empty_layer":true}]}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC), "2024-05-01T12:00:00Z"),
+        (datetime(2024, 5, 1, 12, 0, 0, 120000), "2024-05-01T12:00:00.120000Z"),
+        (datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), "2024-05-01T12:00:00Z"),
+        (0, "1970-01-01T00:00:00Z"),
+        (1714564800, "2024-05-01T12:00:00Z"),
+        (1.5, "1970-01-01T00:00:01.500000Z"),
+    ],
+)
+def test_created_time_of_a_datetime_or_epoch_seconds(moment: datetime | float, text: str) -> None:
+    assert created_time(moment) == text
+
+
+def test_created_time_of_none_is_now() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    now = datetime.fromisoformat(created_time().replace("Z", "+00:00"))
+    assert before <= now <= datetime.now(UTC)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import CopyResult
 from boxwright.errors import StoreError, UsageError
-from boxwright.store.images import now_rfc3339
+from boxwright.oci.config import ImageConfig, created_time
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
@@ -139,7 +139,7 @@ class Builder:
         return workdir if isinstance(workdir, str) and workdir else "/"
 
     def _add_note(self, created_by: str) -> None:
-        note = {"created": now_rfc3339(), "created_by": created_by, "empty_layer": True}
+        note = {"created": created_time(), "created_by": created_by, "empty_layer": True}
         self.store.containers.edit(self._id, lambda record: {"history": [*record.history, note]})
 
     # -- files ----------------------------------------------------------------------------------
@@ -362,7 +362,8 @@ class Builder:
                 atomic_write(self.directory / ANNOTATIONS_FILE, data, 0o600)
             update: dict[str, Any] = {}
             if wanted.changes_config():
-                update["config"] = apply_changes(record.config, wanted, environ=environ)
+                config = ImageConfig.from_data(record.config)
+                update["config"] = apply_changes(config, wanted, environ=environ).data
             history = _history_with(record, wanted, add_history)
             if history != [dict(h) for h in record.history]:
                 update["history"] = history
@@ -462,7 +463,7 @@ def _history_with(
     if add_history and wanted.changes_config():
         history.append(
             {
-                "created": now_rfc3339(),
+                "created": created_time(),
                 "created_by": "/bin/sh -c #(nop) " + _describe(wanted),
                 "empty_layer": True,
             }

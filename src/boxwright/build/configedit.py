@@ -1,8 +1,9 @@
 """Changes to a working container's image config: every option of ``buildah config``.
 
 :class:`ConfigChanges` holds what the user asked for, in buildah's own notation, and
-:func:`apply_changes` turns it into a new config object (a pure function: the input is never
-modified, unknown fields survive, key order is kept). The rules are buildah's:
+:func:`apply_changes` turns it into a new :class:`~boxwright.oci.config.ImageConfig` (a pure
+function, the edit made by ``ImageConfig.with_changes``: unknown fields survive, key order is
+kept). The rules are buildah's:
 
 * ``env``: ``K=V`` sets ``K`` (the old value is removed and the new one appended; ``$VAR`` and
   ``${VAR}`` in ``V`` are expanded from the config's current environment, unknown names giving
@@ -32,7 +33,6 @@ commit's history entry: neither belongs to the config object.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import shlex
@@ -43,6 +43,7 @@ from typing import Any
 
 from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
+from boxwright.oci.config import ConfigFields, ContainerConfig, ImageConfig
 from boxwright.oci.ids import parse_user_spec
 
 #: Fields holding several ``K=V`` / ``X`` / ``X-`` items.
@@ -159,68 +160,85 @@ class ConfigChanges:
 
 
 def apply_changes(
-    config: Mapping[str, Any],
+    config: ImageConfig,
     changes: ConfigChanges,
     *,
     environ: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """A new image config object: ``config`` with ``changes`` applied (``config`` untouched).
+) -> ImageConfig:
+    """A new image config: ``config`` with ``changes`` applied (made by
+    :meth:`ImageConfig.with_changes`; unknown fields and key order kept).
 
     ``environ`` supplies the value of an ``env`` item given as a bare name (buildah reads the
-    process environment); without it such an item is a :class:`UsageError`.
+    process environment); without it such an item is a :class:`UsageError`. A field whose
+    new value is empty (``""``, no items) is removed; the result always has a ``config``
+    object, as buildah writes it.
     """
-    out: dict[str, Any] = copy.deepcopy(dict(config))
-    inner = out.get("config")
-    cfg: dict[str, Any] = inner if isinstance(inner, dict) else {}
-    out["config"] = cfg
+    fields = _container_fields(config.config, changes, environ)
+    fields.update(_top_fields(config, changes))
+    if not isinstance(config.data.get("config"), dict):
+        # buildah's config always has its config object: naming a field of the missing
+        # object (here removing one it cannot hold yet) makes it, before any new top key
+        config = config.with_changes(onbuild=None)
+    return config.with_changes(**fields)
 
-    for key, value in (
-        ("architecture", changes.arch),
-        ("os", changes.os),
-        ("variant", changes.variant),
-        ("os.version", changes.os_version),
-        ("author", changes.author),
-        ("comment", changes.comment),
-    ):
-        if value is not None:
-            _set_or_drop(out, key, value)
+
+def _top_fields(config: ImageConfig, changes: ConfigChanges) -> ConfigFields:
+    """The new values of the top-level fields ``changes`` names (None: remove)."""
+    fields: ConfigFields = {}
+    if changes.arch is not None:
+        fields["architecture"] = changes.arch or None
+    if changes.os is not None:
+        fields["os"] = changes.os or None
+    if changes.variant is not None:
+        fields["variant"] = changes.variant or None
+    if changes.os_version is not None:
+        fields["os_version"] = changes.os_version or None
+    if changes.author is not None:
+        fields["author"] = changes.author or None
+    if changes.comment is not None:
+        fields["comment"] = changes.comment or None
     if changes.os_feature:
-        features = _edit_set(list(out.get("os.features") or []), changes.os_feature)
-        _set_or_drop(out, "os.features", features)
+        fields["os_features"] = _edit_set(list(config.os_features), changes.os_feature) or None
+    return fields
 
+
+def _container_fields(
+    current: ContainerConfig, changes: ConfigChanges, environ: Mapping[str, str] | None
+) -> ConfigFields:
+    """The new values of the ``config`` object's fields ``changes`` names (None: remove)."""
+    fields: ConfigFields = {}
     if changes.env:
-        _set_or_drop(cfg, "Env", _edit_env(list(cfg.get("Env") or []), changes.env, environ))
+        fields["env"] = _edit_env(list(current.env), changes.env, environ) or None
     if changes.cmd is not None:
-        _set_or_drop(cfg, "Cmd", _command(changes.cmd, "cmd"))
+        fields["cmd"] = _command(changes.cmd, "cmd") or None
     if changes.entrypoint is not None:
-        _set_or_drop(cfg, "Entrypoint", _entrypoint(changes.entrypoint))
+        fields["entrypoint"] = _entrypoint(changes.entrypoint) or None
     if changes.shell is not None:
-        _set_or_drop(cfg, "Shell", _command(changes.shell, "shell"))
+        fields["shell"] = _command(changes.shell, "shell") or None
     if changes.user:
         parse_user_spec(changes.user, "--user")
-    for key, value in (
-        ("WorkingDir", changes.workingdir),
-        ("User", changes.user),
-        ("Domainname", changes.domainname),
-        ("Hostname", changes.hostname),
-    ):
-        if value is not None:
-            _set_or_drop(cfg, key, value)
+    if changes.workingdir is not None:
+        fields["working_dir"] = changes.workingdir or None
+    if changes.user is not None:
+        fields["user"] = changes.user or None
+    if changes.domainname is not None:
+        fields["domainname"] = changes.domainname or None
+    if changes.hostname is not None:
+        fields["hostname"] = changes.hostname or None
     if changes.stop_signal is not None:
-        _set_or_drop(cfg, "StopSignal", check_signal(changes.stop_signal))
+        fields["stop_signal"] = check_signal(changes.stop_signal) or None
     if changes.port:
-        ports = _edit_set(list(cfg.get("ExposedPorts") or {}), [_port(p) for p in changes.port])
-        _set_or_drop(cfg, "ExposedPorts", {p: {} for p in ports})
+        ports = [_port(p) for p in changes.port]
+        fields["exposed_ports"] = _edit_set(list(current.exposed_ports), ports) or None
     if changes.volume:
-        volumes = _edit_set(list(cfg.get("Volumes") or {}), changes.volume)
-        _set_or_drop(cfg, "Volumes", {v: {} for v in volumes})
+        fields["volumes"] = _edit_set(list(current.volumes), changes.volume) or None
     if changes.label:
-        labels = _edit_mapping(dict(cfg.get("Labels") or {}), changes.label, "label")
-        _set_or_drop(cfg, "Labels", labels)
+        fields["labels"] = _edit_mapping(dict(current.labels), changes.label, "label") or None
     if changes.onbuild:
-        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), *changes.onbuild]
-    _apply_healthcheck(cfg, changes)
-    return out
+        fields["onbuild"] = [*current.onbuild, *changes.onbuild]
+    if _touches_healthcheck(changes):
+        fields["healthcheck"] = _healthcheck(current.healthcheck, changes)
+    return fields
 
 
 def apply_annotations(annotations: Mapping[str, str], changes: ConfigChanges) -> dict[str, str]:
@@ -229,14 +247,6 @@ def apply_annotations(annotations: Mapping[str, str], changes: ConfigChanges) ->
 
 
 # -- field rules ------------------------------------------------------------------------------
-
-
-def _set_or_drop(obj: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``key``; an empty value (``""``, ``[]``, ``{}``, ``None``) removes it instead."""
-    if value in (None, "", [], {}):
-        obj.pop(key, None)
-    else:
-        obj[key] = value
 
 
 def _expand(value: str, env: Sequence[str]) -> str:
@@ -428,33 +438,43 @@ def parse_healthcheck(text: str) -> list[str] | None:
     )
 
 
-def _apply_healthcheck(cfg: dict[str, Any], changes: ConfigChanges) -> None:
-    timing = {
+def _timings(changes: ConfigChanges) -> dict[str, str | None]:
+    return {
         "Interval": changes.healthcheck_interval,
         "Timeout": changes.healthcheck_timeout,
         "StartPeriod": changes.healthcheck_start_period,
     }
+
+
+def _touches_healthcheck(changes: ConfigChanges) -> bool:
+    """Whether ``changes`` set, remove or retime the healthcheck."""
+    return (
+        changes.healthcheck is not None
+        or changes.healthcheck_retries is not None
+        or any(v is not None for v in _timings(changes).values())
+    )
+
+
+def _healthcheck(current: dict[str, Any] | None, changes: ConfigChanges) -> dict[str, Any] | None:
+    """The new ``Healthcheck`` (None: removed) after the healthcheck options of ``changes``."""
+    timing = _timings(changes)
     has_timing = any(v is not None for v in timing.values()) or (
         changes.healthcheck_retries is not None
     )
-    if changes.healthcheck is None and not has_timing:
-        return
-    health: dict[str, Any] | None
+    health: dict[str, Any]
     if changes.healthcheck is not None:
         test = parse_healthcheck(changes.healthcheck)
         if test is None:
-            cfg.pop("Healthcheck", None)
             if has_timing:
                 raise UsageError("healthcheck timings need a healthcheck; it was just removed")
-            return
+            return None
         health = {"Test": test}
         if test != ["NONE"]:
             health["Interval"] = parse_duration(DEFAULT_HEALTHCHECK_INTERVAL)
             health["Timeout"] = parse_duration(DEFAULT_HEALTHCHECK_TIMEOUT)
             health["Retries"] = DEFAULT_HEALTHCHECK_RETRIES
     else:
-        current = cfg.get("Healthcheck")
-        if not isinstance(current, dict) or not current.get("Test"):
+        if current is None or not current.get("Test"):
             raise UsageError("healthcheck timings need a healthcheck: give --healthcheck too")
         health = dict(current)
     for key, value in timing.items():
@@ -469,7 +489,7 @@ def _apply_healthcheck(cfg: dict[str, Any], changes: ConfigChanges) -> None:
             health["Retries"] = changes.healthcheck_retries
         else:
             health.pop("Retries", None)
-    cfg["Healthcheck"] = health
+    return health
 
 
 __all__ = [

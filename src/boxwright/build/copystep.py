@@ -218,12 +218,9 @@ class CopyStep:
     def link_dest(self) -> str:
         """The destination made absolute against the stage's WORKDIR, keeping a trailing
         ``/`` (a linked layer is made in an empty container, which has no WORKDIR)."""
-        from boxwright.build import instructions as ins
-
         if self.dest.startswith("/"):
             return self.dest
-        workdir = ins.inner(self.stage.config).get("WorkingDir")
-        base = workdir if isinstance(workdir, str) and workdir else "/"
+        base = self.stage.config.config.working_dir or "/"
         dest = self.dest if self.dest not in ("", ".") else "./"
         return f"{base.rstrip('/')}/{dest}"
 

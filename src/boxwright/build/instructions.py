@@ -1,10 +1,10 @@
 """The config instructions of a Containerfile as edits of an image config, Docker's rules.
 
-Each function takes the config JSON (the whole image config, ``config`` inside it edited) and
-the already expanded values, and changes it in place: ENV, LABEL, CMD, ENTRYPOINT, WORKDIR,
-USER, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, MAINTAINER and ONBUILD. The shell form
-of CMD, ENTRYPOINT and HEALTHCHECK runs through the stage's SHELL (default ``/bin/sh -c``),
-as Docker and buildah write it.
+Each function takes the image config and the already expanded values and returns the new
+config (a pure function: :meth:`ImageConfig.with_changes` makes it): ENV, LABEL, CMD,
+ENTRYPOINT, WORKDIR, USER, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, SHELL, MAINTAINER and
+ONBUILD. The shell form of CMD, ENTRYPOINT and HEALTHCHECK runs through the stage's SHELL
+(default ``/bin/sh -c``), as Docker and buildah write it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
+from boxwright.oci.config import ImageConfig
 from boxwright.oci.ids import parse_user_spec
 
 MAX_PORT = 65535
@@ -23,39 +24,26 @@ MAX_PORT = 65535
 DEFAULT_SHELL = ("/bin/sh", "-c")
 
 
-def inner(config: dict[str, Any]) -> dict[str, Any]:
-    """The ``config`` object of an image config (created when missing)."""
-    found = config.get("config")
-    if not isinstance(found, dict):
-        found = {}
-        config["config"] = found
-    return found
-
-
-def shell_of(config: dict[str, Any]) -> list[str]:
+def shell_of(config: ImageConfig) -> list[str]:
     """The SHELL a shell-form instruction runs through."""
-    shell = inner(config).get("Shell")
-    if isinstance(shell, list) and shell and all(isinstance(s, str) for s in shell):
-        return list(shell)
-    return list(DEFAULT_SHELL)
+    return list(config.config.shell or DEFAULT_SHELL)
 
 
-def env_list(config: dict[str, Any]) -> list[str]:
+def env_list(config: ImageConfig) -> list[str]:
     """The config's ``Env`` entries."""
-    env = inner(config).get("Env")
-    return [e for e in env if isinstance(e, str)] if isinstance(env, list) else []
+    return list(config.config.env)
 
 
-def env_map(config: dict[str, Any]) -> dict[str, str]:
+def env_map(config: ImageConfig) -> dict[str, str]:
     """The config's ``Env`` as a mapping (later entries win)."""
     out: dict[str, str] = {}
-    for entry in env_list(config):
+    for entry in config.config.env:
         key, _, value = entry.partition("=")
         out[key] = value
     return out
 
 
-def set_env(config: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> None:
+def set_env(config: ImageConfig, pairs: Sequence[tuple[str, str]]) -> ImageConfig:
     """ENV: set or replace each ``KEY=VALUE``, keeping the order of first appearance."""
     env = env_list(config)
     for key, value in pairs:
@@ -66,98 +54,86 @@ def set_env(config: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> None:
                 break
         else:
             env.append(entry)
-    inner(config)["Env"] = env
+    return config.with_changes(env=env)
 
 
-def set_labels(config: dict[str, Any], pairs: Sequence[tuple[str, str]]) -> None:
+def set_labels(config: ImageConfig, pairs: Sequence[tuple[str, str]]) -> ImageConfig:
     """LABEL: set each label."""
-    cfg = inner(config)
-    labels = cfg.get("Labels") if isinstance(cfg.get("Labels"), dict) else {}
-    assert isinstance(labels, dict)
-    for key, value in pairs:
-        labels[key] = value
-    cfg["Labels"] = labels
+    return config.with_changes(labels={**config.config.labels, **dict(pairs)})
 
 
-def command(config: dict[str, Any], args: Sequence[str], json_form: bool) -> list[str]:
+def command(config: ImageConfig, args: Sequence[str], json_form: bool) -> list[str]:
     """The argv of CMD/ENTRYPOINT/RUN: the exec form as is, the shell form through SHELL."""
     if json_form:
         return list(args)
     return [*shell_of(config), " ".join(args)]
 
 
-def set_cmd(config: dict[str, Any], argv: list[str]) -> None:
+def set_cmd(config: ImageConfig, argv: list[str]) -> ImageConfig:
     """CMD."""
-    inner(config)["Cmd"] = argv
+    return config.with_changes(cmd=argv)
 
 
-def set_entrypoint(config: dict[str, Any], argv: list[str], cmd_set_in_stage: bool) -> None:
+def set_entrypoint(config: ImageConfig, argv: list[str], cmd_set_in_stage: bool) -> ImageConfig:
     """ENTRYPOINT; it drops an inherited CMD unless CMD was set earlier in this stage."""
-    cfg = inner(config)
-    cfg["Entrypoint"] = argv
-    if not cmd_set_in_stage:
-        cfg.pop("Cmd", None)
+    if cmd_set_in_stage:
+        return config.with_changes(entrypoint=argv)
+    return config.with_changes(entrypoint=argv, cmd=None)
 
 
-def workdir_path(config: dict[str, Any], path: str) -> str:
+def workdir_path(config: ImageConfig, path: str) -> str:
     """WORKDIR's new directory: absolute, or relative to the current one; cleaned."""
-    current = inner(config).get("WorkingDir")
-    base = current if isinstance(current, str) and current else "/"
+    base = config.config.working_dir or "/"
     joined = path if path.startswith("/") else posixpath.join(base, path)
     return posixpath.normpath(joined).replace("//", "/")
 
 
-def set_workdir(config: dict[str, Any], path: str) -> None:
+def set_workdir(config: ImageConfig, path: str) -> ImageConfig:
     """WORKDIR (the path from :func:`workdir_path`)."""
-    inner(config)["WorkingDir"] = path
+    return config.with_changes(working_dir=path)
 
 
-def set_user(config: dict[str, Any], user: str) -> None:
+def set_user(config: ImageConfig, user: str) -> ImageConfig:
     """USER: ``USER[:GROUP]``, refused (:class:`~boxwright.errors.InvalidIDError`) when a side
     is neither a valid ID nor a name (:func:`boxwright.oci.ids.parse_user_spec`)."""
     parse_user_spec(user, "USER")
-    inner(config)["User"] = user
+    return config.with_changes(user=user)
 
 
-def add_ports(config: dict[str, Any], ports: Sequence[str]) -> None:
+def add_ports(config: ImageConfig, ports: Sequence[str]) -> ImageConfig:
     """EXPOSE: ``80``, ``80/udp``, ``8000-8002`` become ExposedPorts keys."""
-    cfg = inner(config)
-    exposed = cfg.get("ExposedPorts") if isinstance(cfg.get("ExposedPorts"), dict) else {}
-    assert isinstance(exposed, dict)
-    for port in ports:
-        number, _, proto = port.partition("/")
-        proto = (proto or "tcp").lower()
-        if proto not in ("tcp", "udp", "sctp"):
-            raise UsageError(f"EXPOSE {port}: the protocol must be tcp, udp or sctp")
-        low_text, dash, high_text = number.partition("-")
-        low, high = ascii_int(low_text, 5), ascii_int(high_text, 5) if dash else None
-        if low is None or (dash and high is None):
-            raise UsageError(f"EXPOSE {port}: not a port number or range")
-        high = low if high is None else high
-        if not low <= high <= MAX_PORT:
-            raise UsageError(f"EXPOSE {port}: ports are 0 to {MAX_PORT}, the lower one first")
-        for value in range(low, high + 1):
-            exposed[f"{value}/{proto}"] = {}
-    cfg["ExposedPorts"] = exposed
+    keys = [key for port in ports for key in _port_keys(port)]
+    return config.with_changes(exposed_ports=dict.fromkeys([*config.config.exposed_ports, *keys]))
 
 
-def add_volumes(config: dict[str, Any], paths: Sequence[str]) -> None:
+def _port_keys(port: str) -> list[str]:
+    """The ExposedPorts keys of one EXPOSE word (a range gives one key per port)."""
+    number, _, proto = port.partition("/")
+    proto = (proto or "tcp").lower()
+    if proto not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"EXPOSE {port}: the protocol must be tcp, udp or sctp")
+    low_text, dash, high_text = number.partition("-")
+    low, high = ascii_int(low_text, 5), ascii_int(high_text, 5) if dash else None
+    if low is None or (dash and high is None):
+        raise UsageError(f"EXPOSE {port}: not a port number or range")
+    high = low if high is None else high
+    if not low <= high <= MAX_PORT:
+        raise UsageError(f"EXPOSE {port}: ports are 0 to {MAX_PORT}, the lower one first")
+    return [f"{value}/{proto}" for value in range(low, high + 1)]
+
+
+def add_volumes(config: ImageConfig, paths: Sequence[str]) -> ImageConfig:
     """VOLUME."""
-    cfg = inner(config)
-    volumes = cfg.get("Volumes") if isinstance(cfg.get("Volumes"), dict) else {}
-    assert isinstance(volumes, dict)
-    for path in paths:
-        if not path:
-            raise UsageError("VOLUME needs a non-empty path")
-        volumes[path] = {}
-    cfg["Volumes"] = volumes
+    if not all(paths):
+        raise UsageError("VOLUME needs a non-empty path")
+    return config.with_changes(volumes=dict.fromkeys([*config.config.volumes, *paths]))
 
 
-def set_stop_signal(config: dict[str, Any], signal: str) -> None:
+def set_stop_signal(config: ImageConfig, signal: str) -> ImageConfig:
     """STOPSIGNAL (checked as ``container config --stop-signal`` checks it)."""
     from boxwright.build.configedit import check_signal
 
-    inner(config)["StopSignal"] = check_signal(signal)
+    return config.with_changes(stop_signal=check_signal(signal))
 
 
 _HEALTH_FLAGS = {
@@ -169,15 +145,21 @@ _HEALTH_FLAGS = {
 
 
 def set_healthcheck(
-    config: dict[str, Any],
+    config: ImageConfig,
     args: Sequence[str],
     json_form: bool,
     flags: Sequence[tuple[str, str | None]],
-) -> None:
+) -> ImageConfig:
     """HEALTHCHECK NONE, or HEALTHCHECK [--interval ...] CMD command (exec or shell form)."""
+    return config.with_changes(healthcheck=healthcheck(args, json_form, flags))
+
+
+def healthcheck(
+    args: Sequence[str], json_form: bool, flags: Sequence[tuple[str, str | None]]
+) -> dict[str, Any]:
+    """The ``Healthcheck`` object HEALTHCHECK sets."""
     from boxwright.build.configedit import parse_duration
 
-    cfg = inner(config)
     words = list(args)
     if not json_form and words:
         first, _, rest = words[0].strip().partition(" ")
@@ -188,8 +170,7 @@ def set_healthcheck(
     if kind == "NONE":
         if len(words) > 1 or flags:
             raise UsageError("HEALTHCHECK NONE takes no arguments or flags")
-        cfg["Healthcheck"] = {"Test": ["NONE"]}
-        return
+        return {"Test": ["NONE"]}
     if kind != "CMD":
         raise UsageError(f"HEALTHCHECK: unknown type {words[0]!r}: expected CMD or NONE")
     check: dict[str, Any] = {}
@@ -214,34 +195,30 @@ def set_healthcheck(
                 check["Retries"] = retries
         else:
             raise UsageError(f"HEALTHCHECK: unknown flag --{name}")
-    cfg["Healthcheck"] = check
+    return check
 
 
-def set_shell(config: dict[str, Any], argv: Sequence[str], json_form: bool) -> None:
+def set_shell(config: ImageConfig, argv: Sequence[str], json_form: bool) -> ImageConfig:
     """SHELL (JSON form only, as Docker requires)."""
     if not json_form or not argv:
         raise UsageError('SHELL needs a JSON array, such as SHELL ["/bin/bash", "-c"]')
-    inner(config)["Shell"] = list(argv)
+    return config.with_changes(shell=list(argv))
 
 
-def set_maintainer(config: dict[str, Any], author: str) -> None:
+def set_maintainer(config: ImageConfig, author: str) -> ImageConfig:
     """MAINTAINER (deprecated; sets the author)."""
-    config["author"] = author
+    return config.with_changes(author=author)
 
 
-def add_onbuild(config: dict[str, Any], trigger: str) -> None:
+def add_onbuild(config: ImageConfig, trigger: str) -> ImageConfig:
     """ONBUILD: store the trigger, run in a child build."""
-    cfg = inner(config)
-    triggers = cfg.get("OnBuild") if isinstance(cfg.get("OnBuild"), list) else []
-    assert isinstance(triggers, list)
-    cfg["OnBuild"] = [*triggers, trigger]
+    return config.with_changes(onbuild=[*config.config.onbuild, trigger])
 
 
-def take_onbuild(config: dict[str, Any]) -> list[str]:
-    """The base image's ONBUILD triggers, removed from the config (they run once)."""
-    cfg = inner(config)
-    triggers = cfg.pop("OnBuild", None)
-    return [t for t in triggers if isinstance(t, str)] if isinstance(triggers, list) else []
+def take_onbuild(config: ImageConfig) -> tuple[ImageConfig, list[str]]:
+    """The base image's ONBUILD triggers (they run once) and the config without them; the
+    config always has its ``config`` object afterwards, where the steps write."""
+    return config.with_changes(onbuild=None), list(config.config.onbuild)
 
 
 def json_words(text: str) -> list[str] | None:
@@ -263,7 +240,7 @@ __all__ = [
     "command",
     "env_list",
     "env_map",
-    "inner",
+    "healthcheck",
     "json_words",
     "set_cmd",
     "set_entrypoint",

@@ -165,8 +165,8 @@ def check_platform(stage: StageRun) -> None:
     from boxwright.oci.platform import Platform
 
     host = Platform.host()
-    arch = stage.config.get("architecture") or stage.target.architecture
-    if not isinstance(arch, str) or arch == host.architecture:
+    arch = stage.config.architecture or stage.target.architecture
+    if arch == host.architecture:
         return
     handler = _QEMU.get(arch, arch)
     if (_BINFMT / f"qemu-{handler}").exists():
@@ -387,15 +387,13 @@ def _run(
     from boxwright.runtime.container import run_in_container
     from boxwright.runtime.spec import RunOptions
 
-    cfg = ins.inner(stage.config)
-    workdir = cfg.get("WorkingDir") if isinstance(cfg.get("WorkingDir"), str) else None
-    user = cfg.get("User") if isinstance(cfg.get("User"), str) and cfg.get("User") else None
+    cfg = stage.config.config
     options = RunOptions(
         args=tuple(argv),
         entrypoint=(),
         env=tuple(env),
-        workdir=workdir or "/",
-        user=user,
+        workdir=cfg.working_dir or "/",
+        user=cfg.user or None,
         volumes=tuple(volumes),
         network="none" if network == "none" else "host",
         extra_mounts=tuple(extra),

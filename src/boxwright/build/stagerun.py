@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from boxwright.build import instructions as ins
 from boxwright.build.context import BuildEvent, OutputStream
 from boxwright.errors import BoxwrightError, BuildError, UsageError
-from boxwright.store.images import now_rfc3339
+from boxwright.oci.config import ImageConfig, created_time
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
@@ -76,7 +76,7 @@ class StageRun:
         self.store = shared.store
         self.target = target
         self.args: dict[str, str] = {}
-        self.config: dict[str, Any] = {}
+        self.config = ImageConfig.from_data({})
         self.notes: list[Note] = []
         self.parent: str | None = None
         self.cid: str | None = None
@@ -138,7 +138,7 @@ class StageRun:
                 "org.opencontainers.image.base.name": matched or (names[0] if names else ""),
             }
         self._new_container()
-        triggers = ins.take_onbuild(self.config)
+        self.config, triggers = ins.take_onbuild(self.config)
         if triggers:
             self._save_config()
             for trigger in triggers:
@@ -221,23 +221,19 @@ class StageRun:
         self.config = self._parent_config()
         if self.parent is None:
             # FROM scratch: Docker's default PATH, as BuildKit and buildah set it
-            ins.set_env(self.config, [("PATH", DEFAULT_PATH)])
+            self.config = ins.set_env(self.config, [("PATH", DEFAULT_PATH)])
         if self.parent is None and self.shared.options.platform:
-            self.config["os"] = self.target.os
-            self.config["architecture"] = self.target.architecture
-            if self.target.variant:
-                self.config["variant"] = self.target.variant
+            target = self.target
+            self.config = self.config.with_changes(os=target.os, architecture=target.architecture)
+            if target.variant:
+                self.config = self.config.with_changes(variant=target.variant)
 
-    def _parent_config(self) -> dict[str, Any]:
+    def _parent_config(self) -> ImageConfig:
         if self.parent is None:
-            from boxwright.oci.config import ImageConfig
             from boxwright.oci.platform import Platform
 
-            data: dict[str, Any] = json.loads(ImageConfig.new(Platform.host()).raw)
-            return data
-        record = self.store.images.get(self.parent)
-        parent: dict[str, Any] = json.loads(self.store.images.config(record).raw)
-        return parent
+            return ImageConfig.new(Platform.host())
+        return self.store.images.config(self.store.images.get(self.parent))
 
     def container(self) -> str:
         """The working container of the current step (made from ``parent`` on first use)."""
@@ -246,7 +242,7 @@ class StageRun:
             base = self.parent[:12] if self.parent and self._is_intermediate() else self.parent
             record = self.store.containers.create(base)
             self.cid = record.id
-            self.store.containers.update(self.cid, config=self.config)
+            self.store.containers.update(self.cid, config=self.config.data)
             pending, self._pending_dirs = self._pending_dirs, []
             for path in pending:
                 self._make_workdir(path)
@@ -263,7 +259,7 @@ class StageRun:
 
     def _save_config(self) -> None:
         if self.cid is not None:
-            self.store.containers.update(self.cid, config=self.config)
+            self.store.containers.update(self.cid, config=self.config.data)
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -298,7 +294,7 @@ class StageRun:
         return Expander(scope, self.shared.containerfile.escape, location=self.location)
 
     def _note(self, created_by: str, key: str) -> None:
-        self.notes.append(Note(created_by, key, now_rfc3339()))
+        self.notes.append(Note(created_by, key, created_time()))
 
     def _config_step(self, instruction: Instruction) -> None:
         from boxwright.build.containerfile.shell import parse_key_values
@@ -320,55 +316,53 @@ class StageRun:
             return
         if keyword in ("ENV", "LABEL"):
             pairs = [(ex.word(k), ex.word(v or "")) for k, v in parse_key_values(instruction)]
-            if keyword == "ENV":
-                ins.set_env(cfg, pairs)
-            else:
-                ins.set_labels(cfg, pairs)
+            cfg = ins.set_env(cfg, pairs) if keyword == "ENV" else ins.set_labels(cfg, pairs)
             key = json.dumps(pairs)
         elif keyword in ("CMD", "ENTRYPOINT"):
             argv = ins.command(cfg, instruction.args, instruction.json_form)
             if keyword == "CMD":
-                ins.set_cmd(cfg, argv)
+                cfg = ins.set_cmd(cfg, argv)
                 self.cmd_set = True
             else:
-                ins.set_entrypoint(cfg, argv, self.cmd_set)
+                cfg = ins.set_entrypoint(cfg, argv, self.cmd_set)
             key = json.dumps(argv)
         elif keyword == "WORKDIR":
             path = ins.workdir_path(cfg, ex.word(" ".join(instruction.args)))
-            ins.set_workdir(cfg, path)
+            cfg = ins.set_workdir(cfg, path)
             self._make_workdir(path)
             key = path
         elif keyword == "USER":
             user = ex.word(" ".join(instruction.args))
-            ins.set_user(cfg, user)
+            cfg = ins.set_user(cfg, user)
             key = user
         elif keyword == "EXPOSE":
             ports = self._words(instruction, ex)
-            ins.add_ports(cfg, ports)
+            cfg = ins.add_ports(cfg, ports)
             key = json.dumps(ports)
         elif keyword == "VOLUME":
             paths = self._words(instruction, ex)
-            ins.add_volumes(cfg, paths)
+            cfg = ins.add_volumes(cfg, paths)
             key = json.dumps(paths)
         elif keyword == "STOPSIGNAL":
             signal = ex.word(" ".join(instruction.args))
-            ins.set_stop_signal(cfg, signal)
+            cfg = ins.set_stop_signal(cfg, signal)
             key = signal
         elif keyword == "HEALTHCHECK":
             flags = [(f.name, f.value) for f in instruction.flags]
-            ins.set_healthcheck(cfg, instruction.args, instruction.json_form, flags)
-            key = json.dumps(ins.inner(cfg).get("Healthcheck"))
+            cfg = ins.set_healthcheck(cfg, instruction.args, instruction.json_form, flags)
+            key = json.dumps(cfg.config.healthcheck)
         elif keyword == "SHELL":
-            ins.set_shell(cfg, instruction.args, instruction.json_form)
+            cfg = ins.set_shell(cfg, instruction.args, instruction.json_form)
             key = json.dumps(list(instruction.args))
         elif keyword == "MAINTAINER":
-            ins.set_maintainer(cfg, " ".join(instruction.args))
+            cfg = ins.set_maintainer(cfg, " ".join(instruction.args))
             key = " ".join(instruction.args)
         elif keyword == "ONBUILD":
             assert instruction.onbuild is not None  # the parser requires the trigger
             trigger = instruction.onbuild.original.strip()
-            ins.add_onbuild(cfg, trigger)
+            cfg = ins.add_onbuild(cfg, trigger)
             key = trigger
+        self.config = cfg
         self._save_config()
         self._note(NOP + instruction.original.strip(), f"{keyword} {key}")
 
@@ -480,8 +474,8 @@ class StageRun:
             {"created": n.created, "created_by": n.created_by, "empty_layer": True}
             for n in self.notes
         ]
-        history.append({"created": now_rfc3339(), "created_by": created_by})
-        self.store.containers.update(self.cid, config=self.config, history=history)
+        history.append({"created": created_time(), "created_by": created_by})
+        self.store.containers.update(self.cid, config=self.config.data, history=history)
         options = self.shared.options
         if linked is not None:
             image = self._commit_linked(linked, created_by)
@@ -647,10 +641,11 @@ class StageRun:
         ``--cache-to``/``--cache-from``."""
         from boxwright.store.images import LINK_CARRIER_LABEL
 
-        def labelled(config: dict[str, Any]) -> dict[str, Any]:
-            inner = dict(config.get("config") or {})
-            inner["Labels"] = {**(inner.get("Labels") or {}), LINK_CARRIER_LABEL: "true"}
-            return {**config, "config": inner}
+        def labelled(data: dict[str, Any]) -> dict[str, Any]:
+            config = ImageConfig.from_data(data)
+            return config.with_changes(
+                labels={**config.config.labels, LINK_CARRIER_LABEL: "true"}
+            ).data
 
         record = self.store.containers.create(None)
         try:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, Final, Self
+from pathlib import Path
+from typing import IO, Any, Final, Self, TypeVar, cast
 
 from boxwright.errors import DigestMismatchError, LayerError
 from boxwright.layer.compression import (
@@ -27,6 +29,8 @@ from boxwright.layer.compression import (
 )
 from boxwright.oci.digest import Digest
 from boxwright.oci.readers import Reader, WrappedReader, as_verifying
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,25 @@ class LayerWriter(io.RawIOBase):
 
     def __enter__(self) -> Self:
         return self
+
+
+def write_layer_file(
+    path: Path, compression: str, produce: Callable[[IO[bytes]], T]
+) -> tuple[LayerDigests, T]:
+    """A new layer blob at ``path`` from ``produce(tar)``, which writes the uncompressed tar.
+
+    The tar is compressed, hashed both sides (digest and diff_id) in the one pass, and the
+    file fsynced before it is named anywhere. Returns the digests and what ``produce``
+    returned. This is how a new layer is made from a container (commit) or an unpacked tree
+    (repack).
+    """
+    with path.open("wb") as out:
+        writer = LayerWriter(out, compression)
+        produced = produce(cast("IO[bytes]", writer))
+        digests = writer.close()
+        out.flush()
+        os.fsync(out.fileno())
+    return digests, produced
 
 
 class _CountingReader(WrappedReader):
@@ -452,4 +475,4 @@ class LayerReader(io.RawIOBase):
         return self
 
 
-__all__ = ["PUMP_CHUNK", "LayerDigests", "LayerReader", "LayerWriter"]
+__all__ = ["PUMP_CHUNK", "LayerDigests", "LayerReader", "LayerWriter", "write_layer_file"]

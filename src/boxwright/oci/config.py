@@ -2,17 +2,22 @@
 
 An :class:`ImageConfig` keeps the exact bytes it was read from (its digest names the config
 blob) and the whole JSON object, so fields boxwright has no accessor for survive every
-change: the ``with_*`` builders edit a copy of that object in place (key order preserved)
-and serialize it once, compactly.
+change. It is also the one way to edit a config, as go-containerregistry's ``mutate`` is:
+value in, new value out. :meth:`ImageConfig.with_changes` sets or removes named fields
+(typed by :class:`ConfigFields`), :meth:`ImageConfig.with_history_added` and
+:meth:`ImageConfig.with_layer_added` append history and diff_ids. Each builder edits a copy
+of the JSON object (key order preserved, a new key going last) and serializes it once,
+compactly. The rules of the tools that edit configs (a Containerfile's instructions, the
+options of ``container config``, commit, repack) are pure functions over these values.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 
 from boxwright.errors import DigestError, ManifestError, UsageError
 from boxwright.oci import mediatype
@@ -124,6 +129,8 @@ class ContainerConfig:
     healthcheck: dict[str, Any] | None = field(default=None, hash=False)
     onbuild: tuple[str, ...] = ()
     shell: tuple[str, ...] = ()
+    domainname: str = ""
+    hostname: str = ""
 
     @classmethod
     def from_dict(cls, obj: Any, where: str = f"{WHERE} config") -> ContainerConfig:
@@ -153,10 +160,46 @@ class ContainerConfig:
             healthcheck=healthcheck,
             onbuild=_strings(obj, "OnBuild", where) or (),
             shell=_strings(obj, "Shell", where) or (),
+            domainname=_str(obj, "Domainname", where),
+            hostname=_str(obj, "Hostname", where),
         )
 
 
-# with_changes(): Python name -> (JSON key, inside "config"?)
+class ConfigFields(TypedDict, total=False):
+    """What :meth:`ImageConfig.with_changes` sets; ``None`` removes the field.
+
+    The top level, then the ``config`` object (Docker's ``comment``, ``Domainname`` and
+    ``Hostname`` included), then ``history`` and ``rootfs.diff_ids`` replaced whole.
+    """
+
+    architecture: str | None
+    os: str | None
+    variant: str | None
+    os_version: str | None
+    os_features: Sequence[str] | None
+    created: str | None
+    author: str | None
+    comment: str | None
+    user: str | None
+    exposed_ports: Iterable[str] | None
+    env: Sequence[str] | None
+    entrypoint: Sequence[str] | None
+    cmd: Sequence[str] | None
+    volumes: Iterable[str] | None
+    working_dir: str | None
+    labels: Mapping[str, str] | None
+    stop_signal: str | None
+    args_escaped: bool | None
+    healthcheck: Mapping[str, Any] | None
+    onbuild: Sequence[str] | None
+    shell: Sequence[str] | None
+    domainname: str | None
+    hostname: str | None
+    history: Sequence[HistoryEntry] | None
+    diff_ids: Sequence[Digest] | None
+
+
+# with_changes(): Python name -> JSON key, at the top level or inside "config"
 _TOP_FIELDS = {
     "architecture": "architecture",
     "os": "os",
@@ -165,6 +208,7 @@ _TOP_FIELDS = {
     "os_features": "os.features",
     "created": "created",
     "author": "author",
+    "comment": "comment",
 }
 _CONFIG_FIELDS = {
     "user": "User",
@@ -180,6 +224,8 @@ _CONFIG_FIELDS = {
     "healthcheck": "Healthcheck",
     "onbuild": "OnBuild",
     "shell": "Shell",
+    "domainname": "Domainname",
+    "hostname": "Hostname",
 }
 _SET_FIELDS = {"exposed_ports", "volumes"}
 _LIST_FIELDS = {"env", "entrypoint", "cmd", "onbuild", "shell", "os_features"}
@@ -201,6 +247,7 @@ class ImageConfig:
     os_features: tuple[str, ...] = ()
     created: str | None = None
     author: str = ""
+    comment: str = ""
     config: ContainerConfig = field(default_factory=ContainerConfig)
     diff_ids: tuple[Digest, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
@@ -246,6 +293,7 @@ class ImageConfig:
             os_features=_strings(data, "os.features", WHERE) or (),
             created=created,
             author=_str(data, "author", WHERE),
+            comment=_str(data, "comment", WHERE),
             config=ContainerConfig.from_dict(data.get("config")),
             diff_ids=diff_ids,
             history=tuple(
@@ -317,33 +365,37 @@ class ImageConfig:
         # A deep copy through JSON keeps key order and shares nothing with this object.
         return load_object(self.raw, WHERE, limit=len(self.raw))
 
+    def with_history_added(
+        self, entries: Iterable[HistoryEntry], diff_id: Digest | None = None
+    ) -> ImageConfig:
+        """A new config with ``entries`` appended to history and ``diff_id`` (when given) to
+        ``rootfs.diff_ids``; ``rootfs`` is made whole (``type`` "layers", a diff_ids array)."""
+        data = self._copy_data()
+        rootfs = _rootfs(data)
+        if diff_id is not None:
+            rootfs["diff_ids"].append(str(diff_id))
+        history = data.get("history")
+        if not isinstance(history, list):
+            history = data["history"] = []
+        history.extend(entry.to_dict() for entry in entries)
+        return ImageConfig.from_data(data)
+
     def with_layer_added(self, diff_id: Digest, history_entry: HistoryEntry) -> ImageConfig:
         """A new config with ``diff_id`` appended to rootfs and ``history_entry`` to history.
 
         An ``empty_layer`` entry adds history only; ``diff_id`` is then ignored.
         """
-        data = self._copy_data()
-        if not history_entry.empty_layer:
-            rootfs = data.get("rootfs")
-            if not isinstance(rootfs, dict):
-                rootfs = data["rootfs"] = {"type": "layers", "diff_ids": []}
-            if not isinstance(rootfs.get("diff_ids"), list):
-                rootfs["diff_ids"] = []
-            rootfs["diff_ids"].append(str(diff_id))
-        history = data.get("history")
-        if not isinstance(history, list):
-            history = data["history"] = []
-        history.append(history_entry.to_dict())
-        return ImageConfig.from_data(data)
+        return self.with_history_added(
+            [history_entry], None if history_entry.empty_layer else diff_id
+        )
 
-    def with_changes(self, **fields: Any) -> ImageConfig:
+    def with_changes(self, **fields: Unpack[ConfigFields]) -> ImageConfig:
         """A new config with the named fields set (``None`` removes a field).
 
-        Names: architecture, os, variant, os_version, os_features, created, author (top
-        level); user, exposed_ports, env, entrypoint, cmd, volumes, working_dir, labels,
-        stop_signal, args_escaped, healthcheck, onbuild, shell (the ``config`` object);
-        history (a sequence of :class:`HistoryEntry`) and diff_ids (a sequence of digests).
-        Unknown fields of the original are kept, in their order.
+        The names are those of :class:`ConfigFields`; an unknown one is a
+        :class:`UsageError`. Unknown fields of the original are kept, in their order; a field
+        set anew goes last in its object, and naming any field of the ``config`` object makes
+        that object when it is missing.
         """
         data = self._copy_data()
         for name, value in fields.items():
@@ -355,12 +407,12 @@ class ImageConfig:
                     cfg = data["config"] = {}
                 _assign(cfg, _CONFIG_FIELDS[name], _json_value(name, value))
             elif name == "history":
-                _assign(data, "history", None if value is None else [h.to_dict() for h in value])
+                entries = cast("Sequence[HistoryEntry] | None", value)
+                history = None if entries is None else [h.to_dict() for h in entries]
+                _assign(data, "history", history)
             elif name == "diff_ids":
-                rootfs = data.get("rootfs")
-                if not isinstance(rootfs, dict):
-                    rootfs = data["rootfs"] = {"type": "layers"}
-                rootfs["diff_ids"] = [str(d) for d in value or ()]
+                ids = cast("Sequence[Digest] | None", value)
+                _rootfs(data)["diff_ids"] = [str(d) for d in ids or ()]
             else:
                 raise UsageError(f"unknown image config field {name!r}")
         return ImageConfig.from_data(data)
@@ -449,11 +501,30 @@ def _assign(obj: dict[str, Any], key: str, value: Any) -> None:
         obj[key] = value
 
 
-def created_time(moment: datetime) -> str:
-    """``moment`` as image configs write ``created``: RFC 3339 in UTC with a ``Z``, the
-    fraction dropped when it is zero (as buildah and umoci write it); a naive ``moment`` is
-    taken as UTC."""
-    if moment.tzinfo is None:
+def _rootfs(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``rootfs`` object of ``data``, made whole in place: an object, ``type`` "layers",
+    ``diff_ids`` an array (a missing or malformed part is replaced, the rest kept)."""
+    rootfs = data.get("rootfs")
+    if not isinstance(rootfs, dict):
+        rootfs = data["rootfs"] = {"type": "layers"}
+    rootfs["type"] = "layers"
+    if not isinstance(rootfs.get("diff_ids"), list):
+        rootfs["diff_ids"] = []
+    return rootfs
+
+
+def created_time(moment: datetime | float | None = None) -> str:
+    """``moment`` as image configs write ``created``, and every time boxwright records.
+
+    RFC 3339 in UTC with a ``Z``, the fraction dropped when it is zero (as buildah and umoci
+    write it). ``moment`` is a datetime (a naive one is taken as UTC), seconds since the
+    epoch (a ``--timestamp``), or ``None`` for now.
+    """
+    if moment is None:
+        moment = datetime.now(UTC)
+    elif not isinstance(moment, datetime):
+        moment = datetime.fromtimestamp(moment, UTC)
+    elif moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
 
@@ -471,4 +542,11 @@ def chain_ids(diff_ids: Iterable[Digest]) -> list[Digest]:
     return out
 
 
-__all__ = ["ContainerConfig", "HistoryEntry", "ImageConfig", "chain_ids", "created_time"]
+__all__ = [
+    "ConfigFields",
+    "ContainerConfig",
+    "HistoryEntry",
+    "ImageConfig",
+    "chain_ids",
+    "created_time",
+]

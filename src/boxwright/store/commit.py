@@ -26,16 +26,13 @@ which ``prune`` removes.
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from boxwright.errors import ImageNotFoundError, StoreError, UsageError
 from boxwright.oci import mediatype as mt
-from boxwright.oci.config import created_time
+from boxwright.oci.config import HistoryEntry, ImageConfig, created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 
@@ -73,7 +70,7 @@ def commit_container(
     docker = _is_docker(record, format, annotations)
     if docker and compression == "zstd":
         raise UsageError("a Docker schema 2 image has no zstd layers: use --format oci or gzip")
-    created = _created(timestamp)
+    created = created_time(timestamp)
 
     with store.writing():
         store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +133,7 @@ def _commit(
             store.blobs.put(stream, layer)
         layers.append(layer)
 
-    config_data = _new_config(
+    config = _new_config(
         record,
         digests.diff_id if digests is not None else None,
         squash=squash,
@@ -144,22 +141,20 @@ def _commit(
         timestamp=timestamp,
         created_by=created_by,
     )
-    return _add_image(store, name, config_data, layers, docker, annotations)
+    return _add_image(store, name, config, layers, docker, annotations)
 
 
 def _add_image(
     store: Store,
     name: str | None,
-    config_data: dict[str, Any],
+    config: ImageConfig,
     layers: list[Descriptor],
     docker: bool,
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
     """Store the config and a manifest naming it and ``layers``; the new image's record."""
-    from boxwright.oci.config import ImageConfig
     from boxwright.oci.manifest import ImageManifest
 
-    config = ImageConfig.from_data(config_data)
     config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
     config_desc = Descriptor(config_type, config.digest, len(config.raw))
     store.blobs.put_bytes(config.raw, config_desc)
@@ -194,14 +189,14 @@ def commit_with_layer(
     """
 
     docker = _is_docker(record, format, annotations)
-    created = _created(timestamp)
+    created = created_time(timestamp)
     with store.writing():
         if not store.blobs.has(layer.digest, layer.size):
             raise StoreError(f"layer {layer.digest} is not in the store: it cannot be reused")
         base_layers = _layers_of(store, _base_image(store, record))
         layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
         layers.append(_convert_layer(layer, docker, len(layers)))
-        data = _new_config(
+        config = _new_config(
             record,
             diff_id,
             squash=False,
@@ -209,7 +204,7 @@ def commit_with_layer(
             timestamp=timestamp,
             created_by=created_by,
         )
-        return _add_image(store, name, data, layers, docker, annotations)
+        return _add_image(store, name, config, layers, docker, annotations)
 
 
 def _layers_of(store: Store, image: ImageRecord | None) -> list[Descriptor]:
@@ -234,12 +229,6 @@ def _is_docker(
     return fmt == "docker"
 
 
-def _created(timestamp: int | None) -> str:
-    """The config's ``created``: ``timestamp`` when given, else now."""
-    moment = datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else None
-    return created_time(moment or datetime.now(UTC))
-
-
 def _base_image(store: Store, record: ContainerRecord) -> ImageRecord | None:
     if record.image_id is None:
         return None
@@ -252,19 +241,6 @@ def _base_image(store: Store, record: ContainerRecord) -> ImageRecord | None:
         ) from None
 
 
-def _write_layer(path: Path, compression: str, produce: Any) -> tuple[LayerDigests, Any]:
-    """Run ``produce(writer)`` into a compressed, hashed, fsynced temporary layer file."""
-    from boxwright.layer.streams import LayerWriter
-
-    with path.open("wb") as out:
-        writer = LayerWriter(out, compression)
-        produced = produce(cast("IO[bytes]", writer))
-        digests = writer.close()
-        out.flush()
-        os.fsync(out.fileno())
-    return digests, produced
-
-
 def _changes_layer(
     driver: Any,
     cdir: Path,
@@ -275,9 +251,10 @@ def _changes_layer(
 ) -> LayerDigests | None:
     """The layer of every change since the container was made; None when nothing changed."""
     from boxwright.layer.generate import GenerateOptions
+    from boxwright.layer.streams import write_layer_file
 
     options = GenerateOptions(clamp_mtime=timestamp)
-    digests, result = _write_layer(
+    digests, result = write_layer_file(
         path,
         compression,
         lambda out: driver.write_changes(cdir, snapshots, out, options),
@@ -304,7 +281,7 @@ def _squashed_layer(
     from boxwright.layer.apply import ApplyOptions, apply_layer
     from boxwright.layer.generate import GenerateOptions, tree_layer
     from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.streams import LayerReader
+    from boxwright.layer.streams import LayerReader, write_layer_file
 
     changes = work / "changes.tar"
     options = GenerateOptions(clamp_mtime=None)
@@ -326,7 +303,9 @@ def _squashed_layer(
     tree_options = GenerateOptions(
         clamp_mtime=timestamp, ownership=ownership, rootless=apply_options.rootless
     )
-    digests, _ = _write_layer(path, compression, lambda out: tree_layer(tree, out, tree_options))
+    digests, _ = write_layer_file(
+        path, compression, lambda out: tree_layer(tree, out, tree_options)
+    )
     return digests
 
 
@@ -366,50 +345,33 @@ def _new_config(
     created: str,
     timestamp: int | None,
     created_by: str | None,
-) -> dict[str, Any]:
-    """The config JSON of the new image (module docstring), key order of the base kept."""
-    data: dict[str, Any] = json.loads(json.dumps(record.config))
-    author = data.get("author") if isinstance(data.get("author"), str) else ""
+) -> ImageConfig:
+    """The config of the new image (module docstring), key order of the base kept."""
+    config = ImageConfig.from_data(record.config).with_changes(created=created)
     empty_notes, layer_note = _notes(record)
     comment = str(layer_note.get("comment", ""))
     if record.image_name:
         comment += f"FROM {record.image_name}"
-    entry: dict[str, Any] = {
-        "created": created,
-        "created_by": created_by or layer_note.get("created_by") or DEFAULT_CREATED_BY,
-    }
-    if author:
-        entry["author"] = author
-    if comment:
-        entry["comment"] = comment
-    if diff_id is None:
-        entry["empty_layer"] = True
-    rootfs = data.get("rootfs")
-    if not isinstance(rootfs, dict):
-        rootfs = {"type": "layers"}
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs.get("diff_ids"), list) else []
-    history = data.get("history") if isinstance(data.get("history"), list) else []
-    assert isinstance(diff_ids, list) and isinstance(history, list)
+    entry = HistoryEntry(
+        created=created,
+        created_by=created_by or layer_note.get("created_by") or DEFAULT_CREATED_BY,
+        author=config.author,
+        comment=comment,
+        empty_layer=diff_id is None,
+    )
     if squash:
-        history, diff_ids = [entry], [str(diff_id)]
-    else:
-        for note in empty_notes:
-            item = {k: v for k, v in note.items() if k != "created"}
-            if timestamp is None and isinstance(note.get("created"), str):
-                item = {"created": note["created"], **item}
-            else:
-                item = {"created": created, **item}
-            item["empty_layer"] = True
-            history.append(item)
-        history.append(entry)
-        if diff_id is not None:
-            diff_ids.append(str(diff_id))
-    data["created"] = created
-    rootfs["type"] = "layers"
-    rootfs["diff_ids"] = diff_ids
-    data["rootfs"] = rootfs
-    data["history"] = history
-    return data
+        assert diff_id is not None  # a squashed commit always writes its one layer
+        return config.with_changes(diff_ids=[diff_id], history=[entry])
+    notes = [_empty_entry(note, created, timestamp) for note in empty_notes]
+    return config.with_history_added([*notes, entry], diff_id)
+
+
+def _empty_entry(note: dict[str, Any], created: str, timestamp: int | None) -> HistoryEntry:
+    """The history entry of an empty-layer note: its own ``created`` unless ``timestamp``
+    makes every new entry's time the commit's."""
+    noted = note.get("created")
+    when = noted if timestamp is None and isinstance(noted, str) else created
+    return HistoryEntry.from_dict({**note, "created": when, "empty_layer": True})
 
 
 __all__ = ["DEFAULT_CREATED_BY", "commit_container", "commit_with_layer"]

@@ -37,7 +37,7 @@ from boxwright.errors import (
     StoreError,
     UsageError,
 )
-from boxwright.store.images import now_rfc3339
+from boxwright.oci.config import created_time
 from boxwright.store.metadata import read_records, write_records
 
 if TYPE_CHECKING:
@@ -238,7 +238,7 @@ class ContainerStore:
                         driver=driver_of(cdir, chosen.name),
                         config=config,
                         manifest_format=manifest_format,
-                        created=now_rfc3339(),
+                        created=created_time(),
                     )
                     records.append(record)
             except BaseException:

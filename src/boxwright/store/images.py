@@ -28,7 +28,6 @@ import builtins
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from boxwright.errors import (
@@ -40,6 +39,7 @@ from boxwright.errors import (
     ManifestError,
     StoreError,
 )
+from boxwright.oci.config import created_time
 from boxwright.oci.digest import Digest
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import ImageName, normalize_name, parse_name, short_name_matches
@@ -115,11 +115,6 @@ class ImageRecord:
     def digests(self) -> tuple[Digest, ...]:
         """Every blob the record references: manifest, config, layers."""
         return (self.manifest, self.config, *self.layers)
-
-
-def now_rfc3339() -> str:
-    """The current UTC time in RFC 3339 with microseconds (``2024-05-01T12:00:00.123456Z``)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ImageStore:
@@ -232,7 +227,7 @@ class ImageStore:
             size=manifest.config.size + sum(layer.size for layer in manifest.layers),
             layers=tuple(layer.digest for layer in manifest.layers),
             diff_ids=tuple(config.diff_ids),
-            added=now_rfc3339(),
+            added=created_time(),
         )
         with self.store.metadata_lock():
             records = _without_names(self.list(), wanted)
@@ -508,5 +503,4 @@ __all__ = [
     "ImageStore",
     "intermediate_ids",
     "normalize_name",
-    "now_rfc3339",
 ]

@@ -24,9 +24,9 @@ import os
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
 from boxwright.oci import mediatype as mt
@@ -37,6 +37,11 @@ from boxwright.unpack.state import UnpackState, locate_rootfs
 from boxwright.unpack.unpack import UnpackProgress, _absolute_reference
 
 if TYPE_CHECKING:
+    from boxwright.layer.generate import GenerateOptions, GenerateResult
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.layer.snapshot import Snapshot
+    from boxwright.layer.streams import LayerDigests
+    from boxwright.oci.config import HistoryEntry, ImageConfig
     from boxwright.oci.manifest import ImageManifest
     from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.base import ImageSource
@@ -156,70 +161,27 @@ def repack_image(
     the owners, modes and devices recorded at unpack instead of what the unprivileged files
     show. Raises :class:`UnpackError` when ``unpacked`` has no usable state.
     """
-    from boxwright.layer.generate import GenerateOptions, generate_layer
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.snapshot import Snapshot
-    from boxwright.layer.streams import LayerWriter
-    from boxwright.oci.config import HistoryEntry, ImageConfig
+    from boxwright.layer.generate import GenerateOptions
 
     if compression not in COMPRESSIONS:
         raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
     rootfs = locate_rootfs(Path(unpacked))
     state = UnpackState.load(rootfs)
-    if rootless is None:
-        rootless = state.rootless
-    manifest_raw = state.read_manifest()
-    base_config = ImageConfig.parse(state.read_config())
-    before = Snapshot.load(state.snapshot_path)
-    record = OwnershipRecord.load(state.ownership_path)
-    base_manifest = _parse_manifest(manifest_raw, state.manifest_media_type)
-
-    history = history or HistoryOptions()
-    if history.created is not None:
-        created = created_time(history.created)
-    elif clamp_mtime is not None:
-        created = created_time(datetime.fromtimestamp(clamp_mtime, UTC))
-    else:
-        created = created_time(datetime.now(UTC))
-    entry = HistoryEntry(
-        created=created,
-        created_by=history.created_by,
-        author=history.author,
-        comment=history.comment,
-    )
-    docker = state.manifest_media_type == mt.DOCKER_MANIFEST
-    if docker and compression == "zstd":
-        raise UsageError(
-            "the unpacked image is Docker schema 2, which has no zstd layers: "
-            "use --compress gzip or none"
-        )
-    layer_type = mt.docker_layer_type(compression) if docker else mt.oci_layer_type(compression)
+    base_manifest, base_config, before, record = _load(state)
+    entry = _history_entry(history or HistoryOptions(), clamp_mtime)
+    layer_type = _layer_type(state.manifest_media_type, compression)
+    rootless = state.rootless if rootless is None else rootless
+    options = GenerateOptions(clamp_mtime=clamp_mtime, ownership=record, rootless=rootless)
 
     with tempfile.TemporaryDirectory(prefix="repack-", dir=state.directory) as tmp:
         work = Path(tmp)
         layer_path = work / "layer"
-        if on_progress is not None:
-            on_progress("start", "layer", 0, None)
-        with layer_path.open("wb") as out:
-            writer = LayerWriter(out, compression)
-            generated = generate_layer(
-                rootfs,
-                before,
-                cast("IO[bytes]", writer),
-                GenerateOptions(clamp_mtime=clamp_mtime, ownership=record, rootless=rootless),
-            )
-            digests = writer.close()
-            out.flush()
-            os.fsync(out.fileno())
-        if on_progress is not None:
-            on_progress("done", str(digests.digest), digests.size, digests.size)
+        digests, generated = _write_layer(
+            rootfs, before, layer_path, compression, options, on_progress
+        )
         layer = Descriptor(layer_type, digests.digest, digests.size)
-
-        config = base_config.with_layer_added(digests.diff_id, entry).with_changes(created=created)
-        config_path = work / "config"
-        config_path.write_bytes(config.raw)
-        config_desc = Descriptor(base_manifest.config.media_type, config.digest, len(config.raw))
-        manifest = base_manifest.with_layers([*base_manifest.layers, layer], config_desc)
+        manifest, config = _new_image(base_manifest, base_config, layer, digests.diff_id, entry)
+        (config_path := work / "config").write_bytes(config.raw)
         source = _OverlaySource(
             f"repack of {rootfs}",
             manifest.raw,
@@ -229,15 +191,7 @@ def repack_image(
         )
         written = _copy(source, dst_ref, layer, layer_path, compression, on_progress)
 
-    new_source = _absolute_reference(dst_ref)
-    after = generated.snapshot
-    for path in [p for p in record if p not in after]:
-        record.remove(path)
-    record.save(state.ownership_path)
-    after.save(state.snapshot_path)
-    state.with_image(new_source, manifest.digest, manifest.media_type, config.digest).save(
-        manifest=manifest.raw, config=config.raw
-    )
+    _refresh(state, dst_ref, generated.snapshot, record, manifest, config)
     return RepackResult(
         reference=dst_ref,
         manifest_digest=written,
@@ -248,6 +202,99 @@ def repack_image(
         modified=tuple(generated.modified),
         deleted=tuple(generated.deleted),
     )
+
+
+def _new_image(
+    manifest: ImageManifest,
+    config: ImageConfig,
+    layer: Descriptor,
+    diff_id: Digest,
+    entry: HistoryEntry,
+) -> tuple[ImageManifest, ImageConfig]:
+    """The unpacked image with ``layer`` appended: its new manifest and config (``created``
+    and the layer's history entry dated alike)."""
+    new_config = config.with_layer_added(diff_id, entry).with_changes(created=entry.created)
+    config_desc = Descriptor(manifest.config.media_type, new_config.digest, len(new_config.raw))
+    return manifest.with_layers([*manifest.layers, layer], config_desc), new_config
+
+
+def _load(state: UnpackState) -> tuple[ImageManifest, ImageConfig, Snapshot, OwnershipRecord]:
+    """What unpack (or the last repack) saved: the image's manifest and config, the snapshot
+    of the tree and the ownership record."""
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.layer.snapshot import Snapshot
+    from boxwright.oci.config import ImageConfig
+
+    manifest_raw = state.read_manifest()
+    config = ImageConfig.parse(state.read_config())
+    before = Snapshot.load(state.snapshot_path)
+    record = OwnershipRecord.load(state.ownership_path)
+    return _parse_manifest(manifest_raw, state.manifest_media_type), config, before, record
+
+
+def _history_entry(history: HistoryOptions, clamp_mtime: int | None) -> HistoryEntry:
+    """The new layer's history entry, dated ``history.created``, else ``clamp_mtime``, else
+    now."""
+    from boxwright.oci.config import HistoryEntry
+
+    return HistoryEntry(
+        created=created_time(history.created if history.created is not None else clamp_mtime),
+        created_by=history.created_by,
+        author=history.author,
+        comment=history.comment,
+    )
+
+
+def _layer_type(manifest_media_type: str, compression: str) -> str:
+    """The media type of the new layer in the unpacked image's format."""
+    if manifest_media_type != mt.DOCKER_MANIFEST:
+        return mt.oci_layer_type(compression)
+    if compression == "zstd":
+        raise UsageError(
+            "the unpacked image is Docker schema 2, which has no zstd layers: "
+            "use --compress gzip or none"
+        )
+    return mt.docker_layer_type(compression)
+
+
+def _write_layer(
+    rootfs: Path,
+    before: Snapshot,
+    path: Path,
+    compression: str,
+    options: GenerateOptions,
+    on_progress: UnpackProgress | None,
+) -> tuple[LayerDigests, GenerateResult]:
+    """The layer file of what changed in ``rootfs`` since ``before``, reported as progress."""
+    from boxwright.layer.generate import generate_layer
+    from boxwright.layer.streams import write_layer_file
+
+    if on_progress is not None:
+        on_progress("start", "layer", 0, None)
+    digests, generated = write_layer_file(
+        path, compression, lambda out: generate_layer(rootfs, before, out, options)
+    )
+    if on_progress is not None:
+        on_progress("done", str(digests.digest), digests.size, digests.size)
+    return digests, generated
+
+
+def _refresh(
+    state: UnpackState,
+    dst_ref: str,
+    after: Snapshot,
+    record: OwnershipRecord,
+    manifest: ImageManifest,
+    config: ImageConfig,
+) -> None:
+    """Base the unpacked tree on the new image: its snapshot, ownership record and state."""
+    for path in [p for p in record if p not in after]:
+        record.remove(path)
+    record.save(state.ownership_path)
+    after.save(state.snapshot_path)
+    state.with_image(
+        _absolute_reference(dst_ref), manifest.digest, manifest.media_type, config.digest
+    ).save(manifest=manifest.raw, config=config.raw)
 
 
 def _parse_manifest(raw: bytes, media_type: str) -> ImageManifest:

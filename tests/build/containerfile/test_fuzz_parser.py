@@ -23,7 +23,6 @@ The property (see ``tests/fuzzhelpers.py``): any text gives a value or a
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 from hypothesis import example, given
@@ -37,6 +36,7 @@ from boxwright.build.containerfile.parser import parse
 from boxwright.build.containerfile.shell import Expander, parse_key_values, split_words
 from boxwright.build.stages import plan_stages
 from boxwright.errors import BoxwrightError, ContainerfileError, UsageError
+from boxwright.oci.config import ImageConfig
 from fuzzhelpers import fragments, fuzz, hostile_text, outcome
 
 pytestmark = fuzz
@@ -123,7 +123,7 @@ def _exercise(cf: Containerfile, scope: dict[str, str]) -> None:
             words = outcome(expander.words, " ".join(instruction.args), errors=_TYPED)
             if isinstance(words, BoxwrightError):
                 continue
-            config: dict[str, Any] = {"config": {}}
+            config = ImageConfig.from_data({"config": {}})
             if instruction.keyword == "EXPOSE":
                 outcome(ins.add_ports, config, words, errors=_TYPED)
             elif instruction.keyword == "STOPSIGNAL":
@@ -311,9 +311,10 @@ def test_any_healthcheck_is_a_test_or_a_usage_error(text: str) -> None:
 @example(["1-99999999999"])
 @example(["\u00b2"])
 def test_any_exposed_ports_are_added_or_a_usage_error(ports: list[str]) -> None:
-    config: dict[str, Any] = {"config": {}}
-    if not isinstance(outcome(ins.add_ports, config, ports, errors=UsageError), BoxwrightError):
-        assert all(0 <= int(key.split("/")[0]) <= 65535 for key in config["config"]["ExposedPorts"])
+    config = ImageConfig.from_data({"config": {}})
+    added = outcome(ins.add_ports, config, ports, errors=UsageError)
+    if not isinstance(added, BoxwrightError):
+        assert all(0 <= int(key.split("/")[0]) <= 65535 for key in added.config.exposed_ports)
 
 
 # -- crashes the fuzzers found, kept as exact regressions ---------------------------------------
@@ -351,7 +352,7 @@ def _exercise_strict(cf: Containerfile) -> None:
     """Apply each instruction of the last stage as the build does, letting errors out."""
     for instruction in cf.stages[-1].instructions:
         words = Expander({}, cf.escape).words(" ".join(instruction.args))
-        config: dict[str, Any] = {"config": {}}
+        config = ImageConfig.from_data({"config": {}})
         if instruction.keyword == "EXPOSE":
             ins.add_ports(config, words)
         elif instruction.keyword == "STOPSIGNAL":
