@@ -224,10 +224,6 @@ class TarWriter:
         """Write the whiteout ``DIR/.wh.NAME`` that deletes ``path`` from lower layers."""
         self.add(TarHeader(whiteout_name(path), REGULAR, mode=0))
 
-    def add_opaque(self, directory: str) -> None:
-        """Write the opaque marker that hides everything lower layers had in ``directory``."""
-        self.add(TarHeader(f"{directory}/{OPAQUE_WHITEOUT}", REGULAR, mode=0))
-
     def close(self) -> None:
         """End the archive (two zero blocks) and flush; ``out`` stays open."""
         if self._closed:

@@ -147,11 +147,6 @@ class ImageManifest:
         """The sha256 digest of the raw bytes (never of a re-serialization)."""
         return Digest.from_bytes(self.raw)
 
-    @property
-    def is_docker(self) -> bool:
-        """True for a Docker schema 2 manifest."""
-        return self.media_type == mt.DOCKER_MANIFEST
-
     def descriptor(self) -> Descriptor:
         """A descriptor pointing at these exact bytes."""
         return Descriptor(self.media_type, self.digest, len(self.raw))

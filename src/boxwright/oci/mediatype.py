@@ -56,11 +56,6 @@ def is_index(media_type: str) -> bool:
     return media_type in INDEX_TYPES
 
 
-def is_layer(media_type: str) -> bool:
-    """True for any OCI or Docker layer media type this module knows."""
-    return media_type in _LAYER_COMPRESSION
-
-
 def layer_compression(media_type: str) -> str | None:
     """The compression ("gzip", "zstd", "none") a layer media type declares, if it is known."""
     return _LAYER_COMPRESSION.get(media_type)

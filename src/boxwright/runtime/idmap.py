@@ -133,16 +133,6 @@ def rootless_mapping(
     return IDMapping((IDRange(0, uid, 1),), (IDRange(0, gid, 1),))
 
 
-def in_user_namespace() -> bool:
-    """Whether this process runs inside a user namespace other than the initial one."""
-    try:
-        with open("/proc/self/uid_map", encoding="ascii") as f:
-            lines = f.read().split()
-    except OSError:
-        return False
-    return lines != ["0", "0", "4294967295"]
-
-
 CAP_SYS_ADMIN = 21
 
 
@@ -227,7 +217,6 @@ __all__ = [
     "IDMapping",
     "IDRange",
     "default_mapping",
-    "in_user_namespace",
     "rootless_mapping",
     "single_id_run",
     "subordinate_ranges",

@@ -189,17 +189,6 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         f.write(data)
 
 
-def copy_stream(source: IO[bytes], out: IO[bytes], hasher: Any | None = None) -> int:
-    """Copy ``source`` to ``out`` in 1 MiB chunks, feeding ``hasher``; return the byte count."""
-    total = 0
-    while chunk := source.read(CHUNK):
-        if hasher is not None:
-            hasher.update(chunk)
-        out.write(chunk)
-        total += len(chunk)
-    return total
-
-
 class _WriteBehind:
     """Writes chunks to a file on a helper thread, so the caller can read and hash meanwhile.
 
@@ -422,7 +411,6 @@ __all__ = [
     "BlobWriter",
     "VerifiedStream",
     "atomic_write",
-    "copy_stream",
     "fsync_dir",
     "self_verifies",
 ]
