@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UnsupportedMediaTypeError, UsageError
 from boxwright.oci import mediatype as mt
+from boxwright.oci._json import dumps_go, escape_like_go
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
@@ -103,19 +104,13 @@ class InspectInfo:
         return go_json_indent(self.to_dict())
 
 
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
-_GO_ESCAPES["\u2029"] = "\\u2029"
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
-
-
 def go_json_indent(obj: Any) -> str:
     """``obj`` as Go's ``json.MarshalIndent(obj, "", "    ")`` writes it.
 
     Go escapes ``<``, ``>``, ``&``, U+2028 and U+2029 and keeps other characters as UTF-8;
     these characters only ever occur inside strings, so a textual pass is exact.
     """
-    text = json.dumps(obj, indent=4, ensure_ascii=False)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+    return escape_like_go(json.dumps(obj, indent=4, ensure_ascii=False))
 
 
 # -- Go-template-like output (``--format``) ----------------------------------------------------
@@ -248,8 +243,7 @@ def _go_time_string(value: str) -> str:
 def _go_json_compact(value: Any, name: str) -> str:
     """``value`` (the field ``name``) as Go's ``json.Marshal`` writes it: map keys sorted,
     HTML characters escaped."""
-    text = json.dumps(_sort_maps(value, name), separators=(",", ":"), ensure_ascii=False)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+    return dumps_go(_sort_maps(value, name)).decode("utf-8")
 
 
 def _sort_maps(value: Any, key: str = "") -> Any:

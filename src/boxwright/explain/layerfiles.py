@@ -68,13 +68,10 @@ from typing import IO, TYPE_CHECKING, Final
 
 from boxwright.errors import LayerError, UnsafePathError
 from boxwright.layer.pathsafe import MAX_SYMLINKS, clean_entry_name
-from boxwright.layer.tarread import TarReader
+from boxwright.layer.tarread import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, TarReader
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
-
-WHITEOUT_PREFIX: Final = ".wh."
-OPAQUE_WHITEOUT: Final = ".wh..wh..opq"
 
 #: Tar type byte → :attr:`FileEntry.kind`.
 KINDS: Final = {

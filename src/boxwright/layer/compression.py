@@ -24,6 +24,7 @@ import zlib
 from typing import IO, Any, Final
 
 from boxwright.errors import BoxwrightError, CompressionError
+from boxwright.oci.digest import CHUNK
 from boxwright.oci.readers import WrappedReader
 
 GZIP: Final = "gzip"
@@ -33,7 +34,6 @@ COMPRESSIONS: Final = (GZIP, ZSTD, NONE)
 
 DEFAULT_GZIP_LEVEL: Final = 1
 DEFAULT_ZSTD_LEVEL: Final = 3
-CHUNK: Final = 1 << 20
 PEEK_SIZE: Final = 512
 """Bytes of a stream's start that :func:`detect_compression` and :func:`resolve_compression`
 look at: one tar header block, which also holds the first skippable zstd frames of the

@@ -18,14 +18,13 @@ from typing import IO, Any, Final
 
 from boxwright.errors import DigestMismatchError, LayerError
 from boxwright.layer.compression import (
-    CHUNK,
     NONE,
     CompressWriter,
     auto_decompress,
     check_compression,
     decompress,
 )
-from boxwright.oci.digest import Digest
+from boxwright.oci.digest import CHUNK, Digest
 from boxwright.oci.readers import WrappedReader
 
 

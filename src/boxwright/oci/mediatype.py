@@ -26,12 +26,18 @@ DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
 DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 DOCKER_FOREIGN_LAYER_TAR: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 
-INDEX_TYPES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
-IMAGE_MANIFEST_TYPES: Final = frozenset(
-    {OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
-)
-MANIFEST_TYPES: Final = INDEX_TYPES | IMAGE_MANIFEST_TYPES
+INDEX_TYPES: Final = (OCI_INDEX, DOCKER_LIST)
+"""The index types: an OCI index and a Docker manifest list."""
+SCHEMA2_MANIFEST_TYPES: Final = (OCI_MANIFEST, DOCKER_MANIFEST)
+"""The image manifests boxwright writes, the ones :class:`~.manifest.ImageManifest` models."""
+IMAGE_MANIFEST_TYPES: Final = (*SCHEMA2_MANIFEST_TYPES, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED)
+"""Every image manifest read, Docker schema 1 included."""
+MANIFEST_TYPES: Final = (*INDEX_TYPES, *IMAGE_MANIFEST_TYPES)
 """Everything a registry may return for a manifest request (the Accept list)."""
+
+MANIFEST_FORMATS: Final = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST, "v2s2": DOCKER_MANIFEST}
+"""Format names (``--format``) and the image manifest type each asks for: ``docker`` is
+buildah's and podman's name for Docker schema 2, ``v2s2`` skopeo's."""
 
 # Compression names used across boxwright: "gzip", "zstd" or "none".
 _LAYER_COMPRESSION: Final = {

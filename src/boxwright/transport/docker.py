@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 _LOG = logging.getLogger(__name__)
 
-SUPPORTED_MANIFEST_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.OCI_INDEX, mt.DOCKER_LIST)
+SUPPORTED_MANIFEST_TYPES = (*mt.SCHEMA2_MANIFEST_TYPES, *mt.INDEX_TYPES)
 """What a registry stores, the preferred first (containers/image's docker destination order)."""
 
 
