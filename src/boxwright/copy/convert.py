@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from boxwright.errors import UsageError
-from boxwright.layer.compression import COMPRESSIONS
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.mediatype import COMPRESSIONS
 from boxwright.oci.mediatype import MANIFEST_FORMATS as FORMATS
 
 _CONFIG_TYPE: Final = {mt.OCI_MANIFEST: mt.OCI_CONFIG, mt.DOCKER_MANIFEST: mt.DOCKER_CONFIG}

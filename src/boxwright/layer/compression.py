@@ -25,12 +25,12 @@ from typing import IO, Any, Final
 
 from boxwright.errors import BoxwrightError, CompressionError
 from boxwright.oci.digest import CHUNK
+from boxwright.oci.mediatype import COMPRESSIONS
 from boxwright.oci.readers import WrappedReader
 
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
 NONE: Final = "none"
-COMPRESSIONS: Final = (GZIP, ZSTD, NONE)
 
 DEFAULT_GZIP_LEVEL: Final = 1
 DEFAULT_ZSTD_LEVEL: Final = 3

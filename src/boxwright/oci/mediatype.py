@@ -39,7 +39,9 @@ MANIFEST_FORMATS: Final = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST, "v2s2
 """Format names (``--format``) and the image manifest type each asks for: ``docker`` is
 buildah's and podman's name for Docker schema 2, ``v2s2`` skopeo's."""
 
-# Compression names used across boxwright: "gzip", "zstd" or "none".
+COMPRESSIONS: Final = ("gzip", "zstd", "none")
+"""The compression names used across boxwright (``--dest-compress``, a layer's compression)."""
+
 _LAYER_COMPRESSION: Final = {
     OCI_LAYER: "none",
     OCI_LAYER_GZIP: "gzip",
