@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UnsupportedMediaTypeError, UsageError
 from boxwright.oci import mediatype as mt
-from boxwright.oci._json import dumps_go, escape_like_go
+from boxwright.oci._json import dumps_go, escape_like_go, go_time
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageSource
+from boxwright.transport.image import open_image
 from boxwright.transport.reference import open_reference
 
 if TYPE_CHECKING:
@@ -269,8 +270,6 @@ def inspect_image(
     lists every tag of the repository, as skopeo does (``tags=False``: skopeo's
     ``--no-tags``, one request fewer).
     """
-    from boxwright.oci._json import go_time
-
     reference, source, own = open_reference(ref, options)
     try:
         top_raw, top_type = source.get_manifest()
@@ -360,8 +359,6 @@ def config(
 
 
 def _open_image(source: ImageSource, platform: Platform | None) -> Image:
-    from boxwright.transport.image import open_image
-
     return open_image(source, platform)
 
 

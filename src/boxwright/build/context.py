@@ -18,6 +18,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from boxwright.errors import UsageError
+from boxwright.transport.atomic import atomic_write
+
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
@@ -83,8 +86,6 @@ class BuildOptions:
             return self.timestamp
         text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
         if text:
-            from boxwright.errors import UsageError
-
             if not text.isdigit():
                 raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")
             return int(text)
@@ -143,7 +144,6 @@ class FileHashes:
         """Write what was learned (atomically; a failure to write only loses the speed-up)."""
         if self.path is None or not self._dirty:
             return
-        from boxwright.transport.atomic import atomic_write
 
         try:
             atomic_write(self.path, json.dumps({"files": self._known}).encode(), 0o600)

@@ -10,8 +10,11 @@ worker thread ahead of its consumer, which is how ``unpack`` uses both cores.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, Final
@@ -180,10 +183,6 @@ class _Pump:
     def __init__(
         self, plain: IO[bytes], raw: _CountingReader, hasher: Any, after: _Pump | None = None
     ) -> None:
-        import collections
-        import queue
-        import threading
-
         self._lock = threading.Lock()
         self._produced = False
         self._then: list[Callable[[], None]] = []
@@ -241,8 +240,6 @@ class _Pump:
                 callback()
 
     def _pump(self) -> None:
-        import queue
-
         ready = self._ready.put
         slot = self._slots.get
         backlog = self._backlog

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from boxwright.errors import RunError
+from boxwright.store.userns import inside_single_id_namespace
 
 SUBUID_FILE = Path("/etc/subuid")
 SUBGID_FILE = Path("/etc/subgid")
@@ -140,8 +141,6 @@ def single_id_run() -> bool:
     """Whether a container started here gets a user namespace that maps only ID 0 (no
     subordinate IDs: ``chown`` to another ID fails inside; see :mod:`.ownership`)."""
     if os.geteuid() == 0:
-        from boxwright.store.userns import inside_single_id_namespace
-
         return inside_single_id_namespace()
     mapping = default_mapping()
     return mapping is not None and mapping.single

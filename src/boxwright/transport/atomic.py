@@ -26,7 +26,9 @@ once, in :meth:`BlobWriter.sync`, before anything that refers to the blobs (an O
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -198,8 +200,6 @@ class _WriteBehind:
     """
 
     def __init__(self, out: IO[bytes]) -> None:
-        import queue
-
         self._out = out
         self._queue: queue.Queue[bytes | None] = queue.Queue(_WRITE_BEHIND_DEPTH)
         self._error: BaseException | None = None
@@ -400,8 +400,6 @@ class BlobWriter:
 
     def write_bytes(self, data: bytes, expected: Descriptor | None = None) -> Descriptor:
         """Store a small in-memory document (a manifest or config) as a blob."""
-        import io
-
         return self.write(io.BytesIO(data), expected)
 
 

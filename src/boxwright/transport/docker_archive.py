@@ -45,17 +45,18 @@ from boxwright.errors import (
     TransportError,
     UnsupportedMediaTypeError,
 )
+from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_go
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
 from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.reference import Reference
 from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, BlobWriter
 from boxwright.transport.tarindex import TarIndex, safe_member_name
 
 if TYPE_CHECKING:
-    from boxwright.oci.reference import Reference
     from boxwright.transport.reference import TransportReference
 
 MANIFEST_FILE = "manifest.json"
@@ -73,8 +74,6 @@ class ManifestItem:
 
 
 def _normalized(tag: str) -> Reference:
-    from boxwright.oci.reference import Reference
-
     return Reference.parse_normalized(tag, default_tag=True)
 
 
@@ -216,8 +215,6 @@ class DockerArchiveSource:
             ) from None
 
     def _measure(self, layer_path: str) -> _Layer:
-        from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
-
         member = self.tar.find(layer_path)
         if member is None:
             raise BlobNotFoundError(f"{self._name}: layer file {layer_path} is missing")
@@ -261,8 +258,6 @@ class DockerArchiveSource:
         window = self.tar.open(layer.path)
         stream: IO[bytes] = window  # type: ignore[assignment]
         if layer.compression != "none":
-            from boxwright.layer.compression import decompress
-
             stream = _Stacked(decompress(stream, layer.compression), stream)  # type: ignore[assignment]
         return VerifyingReader(stream, descriptor.digest, size)  # type: ignore[return-value]
 
