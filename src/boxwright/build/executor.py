@@ -217,11 +217,9 @@ _FORK_SAFE_IMPORTS = (
 
 
 def _import_before_threads() -> None:
+    """Import every module of :data:`_FORK_SAFE_IMPORTS` (each must exist: a test checks)."""
     for name in _FORK_SAFE_IMPORTS:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # a module another part of the runtime no longer has
-            continue
+        importlib.import_module(name)
 
 
 def _waiting(
