@@ -17,86 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "__version__": "boxwright._version",
-    # oci: the pure model
-    "Descriptor": "boxwright.oci.descriptor",
-    "Digest": "boxwright.oci.digest",
-    "ImageConfig": "boxwright.oci.config",
-    "ImageIndex": "boxwright.oci.index",
-    "ImageManifest": "boxwright.oci.manifest",
-    "Platform": "boxwright.oci.platform",
-    "Reference": "boxwright.oci.reference",
-    "Schema1Manifest": "boxwright.oci.schema1",
-    "parse_manifest": "boxwright.oci.parse",
-    # layer: tar streams
-    "apply_layer": "boxwright.layer.apply",
-    "generate_layer": "boxwright.layer.generate",
-    # transport: where images live
-    "Image": "boxwright.transport.image",
-    "ImageDestination": "boxwright.transport.base",
-    "ImageSource": "boxwright.transport.base",
-    "TransportReference": "boxwright.transport.reference",
-    "open_image": "boxwright.transport.image",
-    "parse_transport_reference": "boxwright.transport.reference",
-    # operations
-    "CopyOptions": "boxwright.copy",
-    "CopyResult": "boxwright.copy",
-    "HistoryOptions": "boxwright.unpack",
-    "InspectInfo": "boxwright.inspect",
-    "RepackResult": "boxwright.unpack",
-    "UnpackResult": "boxwright.unpack",
-    "copy_image": "boxwright.copy",
-    "ExplainReport": "boxwright.explain",
-    "ImageDiff": "boxwright.explain",
-    "diff_images": "boxwright.explain",
-    "explain_image": "boxwright.explain",
-    "inspect_image": "boxwright.inspect",
-    "repack_image": "boxwright.unpack",
-    "unpack_image": "boxwright.unpack",
-    # store: the local image store
-    "Store": "boxwright.store.store",
-    "open_store": "boxwright.store.store",
-    # runtime: a process in a rootfs
-    "RunOptions": "boxwright.runtime",
-    "run_in_rootfs": "boxwright.runtime",
-    # errors
-    "BlobNotFoundError": "boxwright.errors",
-    "AmbiguousImageError": "boxwright.errors",
-    "StoreError": "boxwright.errors",
-    "StalledTransferError": "boxwright.errors",
-    "TLSError": "boxwright.errors",
-    "RegistryError": "boxwright.errors",
-    "RunError": "boxwright.errors",
-    "ConfigError": "boxwright.errors",
-    "ContainerNotFoundError": "boxwright.errors",
-    "CredentialsRefusedError": "boxwright.errors",
-    "AuthenticationError": "boxwright.errors",
-    "BoxwrightError": "boxwright.errors",
-    "BuildError": "boxwright.errors",
-    "ContainerfileError": "boxwright.errors",
-    "CompressionError": "boxwright.errors",
-    "DigestError": "boxwright.errors",
-    "DigestMismatchError": "boxwright.errors",
-    "ImageNotFoundError": "boxwright.errors",
-    "InvalidIDError": "boxwright.errors",
-    "InvalidReferenceError": "boxwright.errors",
-    "LayerError": "boxwright.errors",
-    "ManifestError": "boxwright.errors",
-    "NotRegularFileError": "boxwright.errors",
-    "PlatformNotFoundError": "boxwright.errors",
-    "TransportError": "boxwright.errors",
-    "UnpackError": "boxwright.errors",
-    "UnsafePathError": "boxwright.errors",
-    "UnsupportedMediaTypeError": "boxwright.errors",
-    "UsageError": "boxwright.errors",
-}
-
-#: Submodules offered as attributes (``boxwright.errors.DigestError``).
-_SUBMODULES = frozenset({"errors"})
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "AmbiguousImageError",
@@ -168,7 +89,7 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), submodules=_SUBMODULES)
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time

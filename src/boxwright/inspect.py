@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UnsupportedMediaTypeError, UsageError
 from boxwright.oci import mediatype as mt
+from boxwright.oci._json import dumps_go, escape_like_go, go_time
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageSource, ListsRepositoryTags
+from boxwright.transport.image import open_image
 from boxwright.transport.reference import open_reference
 
 if TYPE_CHECKING:
@@ -103,19 +105,13 @@ class InspectInfo:
         return go_json_indent(self.to_dict())
 
 
-_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
-_GO_ESCAPES["\u2029"] = "\\u2029"
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
-
-
 def go_json_indent(obj: Any) -> str:
     """``obj`` as Go's ``json.MarshalIndent(obj, "", "    ")`` writes it.
 
     Go escapes ``<``, ``>``, ``&``, U+2028 and U+2029 and keeps other characters as UTF-8;
     these characters only ever occur inside strings, so a textual pass is exact.
     """
-    text = json.dumps(obj, indent=4, ensure_ascii=False)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+    return escape_like_go(json.dumps(obj, indent=4, ensure_ascii=False))
 
 
 # -- Go-template-like output (``--format``) ----------------------------------------------------
@@ -248,8 +244,7 @@ def _go_time_string(value: str) -> str:
 def _go_json_compact(value: Any, name: str) -> str:
     """``value`` (the field ``name``) as Go's ``json.Marshal`` writes it: map keys sorted,
     HTML characters escaped."""
-    text = json.dumps(_sort_maps(value, name), separators=(",", ":"), ensure_ascii=False)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+    return dumps_go(_sort_maps(value, name)).decode("utf-8")
 
 
 def _sort_maps(value: Any, key: str = "") -> Any:
@@ -275,8 +270,6 @@ def inspect_image(
     lists every tag of the repository, as skopeo does (``tags=False``: skopeo's
     ``--no-tags``, one request fewer).
     """
-    from boxwright.oci._json import go_time
-
     reference, source, own = open_reference(ref, options)
     try:
         top_raw, top_type = source.get_manifest()
@@ -367,8 +360,6 @@ def config(
 
 
 def _open_image(source: ImageSource, platform: Platform | None) -> Image:
-    from boxwright.transport.image import open_image
-
     return open_image(source, platform)
 
 

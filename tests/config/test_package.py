@@ -2,25 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-
-import pytest
-
-import boxwright.config
-
-
-@pytest.mark.parametrize("name", boxwright.config.__all__)
-def test_public_names_are_the_defining_modules_objects(name: str) -> None:
-    module = importlib.import_module(boxwright.config._EXPORTS[name])
-    assert getattr(boxwright.config, name) is getattr(module, name)
-
-
-def test_all_sorted_and_unknown_names_raise() -> None:
-    assert boxwright.config.__all__ == sorted(set(boxwright.config.__all__))
-    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        _ = boxwright.config.nope
 
 
 def test_auth_does_not_load_registries_or_tomllib() -> None:

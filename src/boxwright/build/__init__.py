@@ -10,20 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "BuildEvent": "boxwright.build.context",
-    "BuildOptions": "boxwright.build.context",
-    "BuildResult": "boxwright.build.context",
-    "Builder": "boxwright.build.builder",
-    "ConfigChanges": "boxwright.build.configedit",
-    "CopyResult": "boxwright.build.files",
-    "apply_annotations": "boxwright.build.configedit",
-    "apply_changes": "boxwright.build.configedit",
-    "build": "boxwright.build.executor",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "BuildEvent",
@@ -37,7 +24,7 @@ __all__ = [
     "build",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder

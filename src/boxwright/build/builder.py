@@ -34,15 +34,29 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
-from boxwright.build.files import CopyResult
+from boxwright.build.files import (
+    CopyResult,
+    copy_into,
+    download,
+    expand_sources,
+    extract_archive,
+    is_archive,
+    is_url,
+    parse_chmod,
+    resolve_owner,
+)
 from boxwright.errors import StoreError, UsageError
+from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
 from boxwright.oci.config import ImageConfig, created_time
+from boxwright.runtime.container import run_in_container
+from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.store.store import Store
+from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
     from boxwright.store.containers import ContainerRecord
     from boxwright.store.images import ImageRecord
-    from boxwright.store.store import Store
 
 ANNOTATIONS_FILE = "annotations.json"
 
@@ -162,8 +176,6 @@ class Builder:
         octal mode. ``add_history`` records an empty-layer history note, as buildah's
         ``--add-history``. Returns what was written and the content digest.
         """
-        from boxwright.build.files import copy_into, expand_sources, parse_chmod, resolve_owner
-
         paths = expand_sources(_as_list(sources))
         mode = parse_chmod(chmod)
         workdir, rootless = self._workdir(), _rootless()
@@ -206,17 +218,6 @@ class Builder:
         ``chmod`` says otherwise, verified against ``checksum`` (``sha256:<hex>``) when given;
         anything else is copied as :meth:`copy` copies it.
         """
-        from boxwright.build.files import (
-            copy_into,
-            download,
-            expand_sources,
-            extract_archive,
-            is_archive,
-            is_url,
-            parse_chmod,
-            resolve_owner,
-        )
-
         items = [os.fspath(s) for s in _as_list(sources)]
         if checksum is not None and not all(is_url(s) for s in items):
             raise UsageError("--checksum applies to URL sources only")
@@ -276,8 +277,6 @@ class Builder:
         return written
 
     def _is_dir(self, dest: str) -> bool:
-        from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
-
         workdir = self._workdir()
 
         def work(root: Path, _record: OwnershipRecord) -> bool:
@@ -312,9 +311,6 @@ class Builder:
         both, or a ``(stdout, stderr)`` pair (:attr:`RunOptions.output`). Raises
         :class:`~boxwright.errors.RunError` when the command cannot be started.
         """
-        from boxwright.runtime.container import run_in_container
-        from boxwright.runtime.spec import Mount, RunOptions
-
         if not args:
             raise UsageError("give the command to run in the container")
         options = RunOptions(
@@ -355,8 +351,6 @@ class Builder:
         def change(record: ContainerRecord) -> dict[str, Any]:
             # Called under the store's metadata lock: the annotations file is edited there too.
             if wanted.annotation:
-                from boxwright.transport.atomic import atomic_write
-
                 annotations = apply_annotations(self.annotations, wanted)
                 data = json.dumps(annotations).encode()
                 atomic_write(self.directory / ANNOTATIONS_FILE, data, 0o600)
@@ -434,8 +428,6 @@ class Builder:
 
 
 def _open_store(root: Path | str | None) -> Store:
-    from boxwright.store.store import Store
-
     return Store(root)
 
 

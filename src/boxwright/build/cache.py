@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.errors import StoreError
+from boxwright.store.metadata import read_records, write_records
 
 if TYPE_CHECKING:
     from boxwright.store.store import Store
@@ -82,8 +83,6 @@ class BuildCache:
         self.path: Path = store.layout.root / CACHE_FILE
 
     def _read(self) -> dict[str, str]:
-        from boxwright.store.metadata import read_records
-
         try:
             records = read_records(self.path, _FORMAT, _VERSION, "entries")
         except ValueError as error:
@@ -109,8 +108,6 @@ class BuildCache:
 
     def put(self, key: str, image_id: str) -> None:
         """Remember that the step ``key`` made ``image_id`` (stale entries are dropped)."""
-        from boxwright.store.metadata import write_records
-
         with self._store.metadata_lock():
             entries = self._read()
             entries[key] = image_id

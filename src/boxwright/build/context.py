@@ -18,6 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from boxwright.transport.atomic import atomic_write
+
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
@@ -145,7 +147,6 @@ class FileHashes:
         """Write what was learned (atomically; a failure to write only loses the speed-up)."""
         if self.path is None or not self._dirty:
             return
-        from boxwright.transport.atomic import atomic_write
 
         try:
             atomic_write(self.path, json.dumps({"files": self._known}).encode(), 0o600)

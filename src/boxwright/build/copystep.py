@@ -28,12 +28,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boxwright.build.containerfile.ignore import IgnoreMatcher
+from boxwright.build.containerfile.model import Heredoc
+from boxwright.build.containerfile.shell import Expander
 from boxwright.build.context import content_hash
+from boxwright.build.files import is_archive, is_url
 from boxwright.errors import UsageError
+from boxwright.layer.pathsafe import clean_entry_name
 from boxwright.oci.ids import parse_user_spec
 
 if TYPE_CHECKING:
-    from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.stagerun import StageRun
 
@@ -45,8 +49,6 @@ class CopyStep:
     """One COPY or ADD: its sources resolved to host paths, then applied to the container."""
 
     def __init__(self, stage: StageRun, instruction: Instruction) -> None:
-        from boxwright.build.files import is_url
-
         self.stage = stage
         self.instruction = instruction
         self.keyword = instruction.keyword
@@ -88,8 +90,6 @@ class CopyStep:
                 self.sources.extend(self._expand(word))
 
     def _words(self, ex: object) -> list[str]:
-        from boxwright.build.containerfile.shell import Expander
-
         assert isinstance(ex, Expander)
         if self.instruction.json_form:
             return [ex.word(a) for a in self.instruction.args]
@@ -103,8 +103,6 @@ class CopyStep:
         return parts[-1] if parts else self.dest
 
     def _one(self, name: str, ex: object) -> str | None:
-        from boxwright.build.containerfile.shell import Expander
-
         assert isinstance(ex, Expander)
         values = self.flags.get(name)
         if not values:
@@ -115,8 +113,6 @@ class CopyStep:
         return ex.word(value)
 
     def _heredoc_file(self, doc: object) -> Path:
-        from boxwright.build.containerfile.model import Heredoc
-
         assert isinstance(doc, Heredoc)
         content = doc.content
         if doc.expand and "$" in content:
@@ -137,8 +133,6 @@ class CopyStep:
     def _exclude_matcher(self) -> IgnoreMatcher | None:
         """``--exclude`` patterns as BuildKit matches them: ignore-file rules (Go
         ``filepath.Match``, ``**``, ``!`` exceptions, a directory excludes its contents)."""
-        from boxwright.build.containerfile.ignore import IgnoreMatcher
-
         if not self.excludes:
             return None
         where = f"{self.instruction.location}: {self.keyword} --exclude"
@@ -157,8 +151,6 @@ class CopyStep:
         return rel != "." and self.exclude.matches(rel)
 
     def _expand(self, word: str) -> list[tuple[Path, str]]:
-        from boxwright.layer.pathsafe import clean_entry_name
-
         rel = clean_entry_name(word, allow_root=True)
         root = Path(os.path.realpath(self.root))
         pattern = str(root / rel) if rel else str(root)
@@ -268,7 +260,6 @@ class CopyStep:
         """Copy into the stage's container (or ``container``: the empty one a linked layer is
         made in, with :meth:`link_dest`); return the history's ``created_by``."""
         from boxwright.build.builder import Builder
-        from boxwright.build.files import is_archive
 
         stage = self.stage
         cid = container if container is not None else stage.container()

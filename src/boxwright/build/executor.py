@@ -19,6 +19,8 @@ tagged with every ``tags`` name and, with ``output``, copied to that reference.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,15 +28,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boxwright.build.containerfile.ignore import load_ignore
+from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
+from boxwright.build.stages import global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
+from boxwright.oci.platform import Platform
+from boxwright.store.pullpush import push
+from boxwright.store.rootfs import choose_driver
+from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Containerfile
     from boxwright.build.stages import StagePlan
-    from boxwright.oci.platform import Platform
-    from boxwright.store.store import Store
 
 
 FILE_HASHES = "build-file-hashes.json"
@@ -73,16 +80,12 @@ class BuildShared:
 
 def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
     """The Containerfile's text, its display name, and its path (None for stdin)."""
-    from boxwright.build.containerfile.parser import find_containerfile
-
     if options.containerfile_text is not None:
         return options.containerfile_text, options.containerfile or "-", None
     if not options.context.is_dir():
         raise UsageError(f"build context {options.context} is not a directory")
     found = find_containerfile(options.context, options.containerfile)
     if found == "-":
-        import sys
-
         return sys.stdin.read(), "-", None
     path = Path(found)
     try:
@@ -95,16 +98,9 @@ def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
 
 def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     """Build ``options.context`` (module docstring); return the final image."""
-    from boxwright.build.containerfile.ignore import load_ignore
-    from boxwright.build.containerfile.parser import parse
-    from boxwright.build.stages import global_args, plan_stages, platform_args
-    from boxwright.oci.platform import Platform
-
     if options.format not in ("oci", "docker"):
         raise UsageError(f"unknown format {options.format!r}: expected oci or docker")
     if store is None:
-        from boxwright.store.store import Store
-
         store = Store(options.root)
     text, filename, path = read_containerfile(options)
     cf = parse(text, filename)
@@ -143,8 +139,6 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     if options.tags:
         record = store.images.tag(record.id, *options.tags)
     if options.output:
-        from boxwright.store.pullpush import push
-
         push_format = "v2s2" if options.format == "docker" else "oci"
         push(
             record.id,
@@ -181,7 +175,6 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
             StageRun(shared, plan, target).run()
         return
     _import_before_threads()
-    from boxwright.store.rootfs import choose_driver
 
     choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
@@ -224,13 +217,9 @@ _FORK_SAFE_IMPORTS = (
 
 
 def _import_before_threads() -> None:
-    import importlib
-
+    """Import every module of :data:`_FORK_SAFE_IMPORTS` (each must exist: a test checks)."""
     for name in _FORK_SAFE_IMPORTS:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # a module another part of the runtime no longer has
-            continue
+        importlib.import_module(name)
 
 
 def _waiting(

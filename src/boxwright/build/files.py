@@ -34,15 +34,28 @@ import glob
 import hashlib
 import os
 import stat
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import unquote, urlparse
 
-from boxwright.errors import BoxwrightError, InvalidIDError, UsageError
+from boxwright.errors import (
+    BoxwrightError,
+    DigestMismatchError,
+    InvalidIDError,
+    LayerError,
+    TransportError,
+    UsageError,
+)
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
+from boxwright.oci.digest import Digest
 from boxwright.oci.ids import check_id, parse_user_spec
+from boxwright.unpack.users import resolve_user
 
 _CHUNK = 1 << 20
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -125,7 +138,6 @@ def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, 
     parsed = parse_user_spec(spec, "--chown")
     if parsed.uid is not None and parsed.gid is not None:
         return parsed.uid, parsed.gid
-    from boxwright.unpack.users import resolve_user
 
     try:
         found = resolve_user(root, spec, "--chown")
@@ -359,8 +371,6 @@ def _target(dest: str, workdir: str) -> tuple[str, bool]:
 def _existing_dir(tree: RootDir, rel: str) -> str | None:
     """The canonical path of ``rel`` when it is a directory in the rootfs (links followed
     inside the root), else None."""
-    from boxwright.errors import LayerError
-
     try:
         _, canon = tree.open_dir(rel)
     except (FileNotFoundError, NotADirectoryError, LayerError):
@@ -443,8 +453,6 @@ _OTHER_ARCHIVE_MAGIC = (
 
 def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
     """The uncompressed bytes of ``path`` and the compression name (``none`` when plain)."""
-    from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
-
     raw = path.open("rb")
     head = raw.read(PEEK_SIZE)
     raw.seek(0)
@@ -466,8 +474,6 @@ def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
 def is_archive(path: Path) -> bool:
     """Whether ``path`` is a (possibly compressed) tar archive that ``add`` extracts."""
     import lzma
-
-    from boxwright.layer.compression import is_tar_start
 
     if not path.is_file():
         return False
@@ -495,8 +501,6 @@ def extract_archive(
     with :func:`~boxwright.layer.apply.apply_layer` (contained names, links, whiteouts,
     owners kept). Rootless, the side record gets an explicit entry for every written path.
     """
-    from boxwright.layer.apply import ApplyOptions, apply_layer
-
     rootless = os.geteuid() != 0 if rootless is None else rootless
     rel, _ = _target(dest if dest.endswith("/") else dest + "/", workdir)
     copier = _Copier(root, record, _Meta((0, 0), None, rootless))
@@ -541,13 +545,8 @@ def download(
     mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file.
     """
     import email.utils
-    import tempfile
-    from urllib.parse import unquote, urlparse
 
     import httpx
-
-    from boxwright.errors import DigestMismatchError, TransportError
-    from boxwright.oci.digest import Digest
 
     expected = Digest.parse(checksum) if checksum else None
     name = unquote(urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]) or "index.html"

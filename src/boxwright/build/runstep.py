@@ -29,17 +29,27 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
+import stat
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
+from boxwright.build.context import content_hash
+from boxwright.build.runoutput import output_lines
 from boxwright.errors import BuildError, InvalidIDError, UsageError
+from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.ids import parse_id
+from boxwright.oci.platform import Platform
+from boxwright.runtime.container import run_in_container
+from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.store.rootfs import overlay_works
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.stagerun import StageRun
-    from boxwright.runtime.spec import Mount
 
 _BINFMT = Path("/proc/sys/fs/binfmt_misc")
 #: OCI architecture → the qemu-user binfmt handler name Debian registers.
@@ -162,8 +172,6 @@ def _network(instruction: Instruction) -> str:
 
 def check_platform(stage: StageRun) -> None:
     """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring)."""
-    from boxwright.oci.platform import Platform
-
     host = Platform.host()
     arch = stage.config.architecture or stage.target.architecture
     if arch == host.architecture:
@@ -188,8 +196,6 @@ class _Scratch:
 
     def new(self) -> Path:
         """A fresh, empty directory for one mount."""
-        import tempfile
-
         if self.path is None:
             tmp = self._stage.store.layout.tmp_dir
             tmp.mkdir(parents=True, exist_ok=True)
@@ -197,8 +203,6 @@ class _Scratch:
         return Path(tempfile.mkdtemp(dir=self.path))
 
     def remove(self) -> None:
-        from boxwright.layer.pathsafe import remove_tree
-
         if self.path is not None:
             remove_tree(self.path)
             self.path = None
@@ -211,9 +215,6 @@ def _writable_bind(
     BuildKit's ``rw`` binds are: an overlay with ``source`` as its lower directory and an
     upper one in ``scratch``; a copy in ``scratch`` where no overlay can be mounted (a file
     source, or a kernel or user that cannot mount overlays)."""
-    from boxwright.runtime.spec import Mount
-    from boxwright.store.rootfs import overlay_works
-
     work = scratch.new()
     if source.is_dir() and overlay_works(stage.store):
         for part in ("upper", "work"):
@@ -231,8 +232,6 @@ def _writable_bind(
 
 def _copy_source(source: Path, dest: Path) -> None:
     """Copy ``source`` (a file, or a tree with its links as links) to the new path ``dest``."""
-    import shutil
-
     if source.is_dir():
         shutil.copytree(source, dest, symlinks=True, copy_function=_copy_regular)
     else:
@@ -241,9 +240,6 @@ def _copy_source(source: Path, dest: Path) -> None:
 
 def _copy_regular(source: str, dest: str) -> None:
     """Copy a regular file; any other kind (a FIFO, a device, a socket) is left out."""
-    import shutil
-    import stat
-
     if stat.S_ISREG(os.lstat(source).st_mode):
         shutil.copy2(source, dest)
 
@@ -253,9 +249,6 @@ def _mounts(
 ) -> tuple[list[Mount], list[dict[str, Any]], str, list[str]]:
     """The volumes and extra runtime mounts of ``--mount`` flags, their cache-key text, and the
     environment entries of secrets given with ``env=``."""
-    from boxwright.build.context import content_hash
-    from boxwright.runtime.spec import Mount
-
     volumes: list[Mount] = []
     extra: list[dict[str, Any]] = []
     env: list[str] = []
@@ -335,8 +328,6 @@ def _secret_text(path: Path, ident: str) -> str:
 
 
 def _bind_source(stage: StageRun, opts: dict[str, str]) -> Path:
-    from boxwright.layer.pathsafe import clean_entry_name
-
     rel = clean_entry_name(opts.get("source") or opts.get("src") or "/", allow_root=True)
     origin = opts.get("from")
     root = stage.mounted_image(origin) if origin else stage.shared.context
@@ -384,8 +375,6 @@ def _run(
     extra: list[dict[str, Any]],
 ) -> None:
     """Run the command in the stage's container; :class:`BuildError` when it exits non-zero."""
-    from boxwright.runtime.container import run_in_container
-    from boxwright.runtime.spec import RunOptions
 
     cfg = stage.config.config
     options = RunOptions(
@@ -403,10 +392,6 @@ def _run(
     if stage.shared.options.on_event is None:  # straight to the caller's terminal
         code = run_in_container(stage.store, container, options, isolation)
     else:
-        from dataclasses import replace
-
-        from boxwright.build.runoutput import output_lines
-
         with output_lines(stage.output) as fds:
             code = run_in_container(stage.store, container, replace(options, output=fds), isolation)
     if code != 0:

@@ -9,6 +9,7 @@ it), the history notes of the config steps since the last commit, and its declar
 from __future__ import annotations
 
 import json
+import posixpath
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -16,17 +17,32 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
+from boxwright.build.cache import BuildCache, cache_tag, link_key, step_key
+from boxwright.build.containerfile.parser import parse
+from boxwright.build.containerfile.shell import Expander, parse_key_values
 from boxwright.build.context import BuildEvent, OutputStream
-from boxwright.errors import BoxwrightError, BuildError, UsageError
+from boxwright.build.stages import PROXY_ARGS, stage_of
+from boxwright.errors import (
+    BoxwrightError,
+    BuildError,
+    ImageNotFoundError,
+    RegistryError,
+    UsageError,
+)
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.oci.config import ImageConfig, created_time
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.platform import Platform
+from boxwright.store.images import LINK_CARRIER_LABEL
+from boxwright.store.pullpush import pull, push
+from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
-    from boxwright.build.containerfile.shell import Expander
     from boxwright.build.copystep import CopyStep
     from boxwright.build.executor import BuildShared
     from boxwright.build.stages import StagePlan
-    from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord
 
 #: Instructions that only change the config (a history note, no layer of their own).
@@ -145,8 +161,6 @@ class StageRun:
                 self._run_trigger(trigger)
 
     def _run_trigger(self, trigger: str) -> None:
-        from boxwright.build.containerfile.parser import parse
-
         text = f"FROM scratch\n{trigger}\n"
         parsed = parse(text, f"ONBUILD of {self.plan.base}")
         for instruction in parsed.stages[0].instructions:
@@ -164,9 +178,6 @@ class StageRun:
 
     def _resolve_image(self, name: str) -> str:
         """A FROM image: in the store, or pulled (a transport reference, else a registry)."""
-        from boxwright.store.pullpush import pull
-        from boxwright.transport.reference import TRANSPORTS
-
         prefix, sep, _ = name.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
             return pull(
@@ -187,8 +198,6 @@ class StageRun:
 
     def origin_id(self, name: str) -> str:
         """The image ID a ``--from`` names: an earlier stage (name or number), else an image."""
-        from boxwright.build.stages import stage_of
-
         index = stage_of(self.shared.containerfile, name, self.stage.index)
         if index is not None:
             return self._stage_image(index)
@@ -288,8 +297,6 @@ class StageRun:
     def expander(self) -> Expander:
         """The expansion scope of the stage: its ARGs, then its ENV over them; errors name the
         instruction running."""
-        from boxwright.build.containerfile.shell import Expander
-
         scope = {**self.args, **ins.env_map(self.config)}
         return Expander(scope, self.shared.containerfile.escape, location=self.location)
 
@@ -297,8 +304,6 @@ class StageRun:
         self.notes.append(Note(created_by, key, created_time()))
 
     def _config_step(self, instruction: Instruction) -> None:
-        from boxwright.build.containerfile.shell import parse_key_values
-
         keyword, cfg = instruction.keyword, self.config
         ex = self.expander()
         key = ""
@@ -382,9 +387,6 @@ class StageRun:
 
     def _make_workdir(self, path: str) -> None:
         """Create the WORKDIR (as buildah does) when it is missing."""
-        from boxwright.layer.ownership import OwnershipRecord
-        from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
-
         rel = clean_entry_name(path, allow_root=True)
         if not rel:
             return
@@ -401,8 +403,6 @@ class StageRun:
     # -- commits and the cache ------------------------------------------------------------------
 
     def _key(self, text: str, content: str = "") -> str:
-        from boxwright.build.cache import step_key
-
         notes = [n.key for n in self.notes]
         return step_key(
             self.parent,
@@ -417,7 +417,6 @@ class StageRun:
         """Continue from the image ``key`` made before, when the cache has it."""
         if not self.layers or self.shared.options.no_cache:
             return False
-        from boxwright.build.cache import BuildCache
 
         image = BuildCache(self.store).get(key)
         if image is None:
@@ -435,10 +434,6 @@ class StageRun:
 
     def _from_registry_cache(self, key: str) -> str | None:
         """The image ``key`` made, pulled from a ``--cache-from`` repository that has it."""
-        from boxwright.build.cache import BuildCache, cache_tag
-        from boxwright.errors import ImageNotFoundError, RegistryError
-        from boxwright.store.pullpush import pull
-
         options = self.shared.options
         for repository in options.cache_from:
             ref = f"docker://{_repository(repository)}:{cache_tag(key)}"
@@ -454,9 +449,6 @@ class StageRun:
 
     def _to_registry_cache(self, key: str, image: str) -> None:
         """Push the step's image to the ``--cache-to`` repository, tagged by its cache key."""
-        from boxwright.build.cache import cache_tag
-        from boxwright.store.pullpush import push
-
         options = self.shared.options
         if options.cache_to:
             ref = f"docker://{_repository(options.cache_to)}:{cache_tag(key)}"
@@ -489,8 +481,6 @@ class StageRun:
                 annotations=self._annotations(),
             )
         if self.layers and not squash:
-            from boxwright.build.cache import BuildCache
-
             BuildCache(self.store).put(key, image.id)
             self._to_registry_cache(key, image.id)
         self.parent = image.id
@@ -501,7 +491,6 @@ class StageRun:
     def _commit_linked(self, carrier: str, created_by: str) -> ImageRecord:
         """The working container's pending config and notes over the parent, plus the top
         layer of the ``carrier`` image as the new layer (the same blob, the same diff_id)."""
-        from boxwright.oci.manifest import ImageManifest
         from boxwright.store.commit import commit_with_layer
 
         assert self.cid is not None
@@ -594,8 +583,6 @@ class StageRun:
         *carrier* image, found by the parent-independent :func:`~boxwright.build.cache.link_key`
         (locally, then in ``--cache-from``) or made by copying into an empty working container
         and committing it; the step's image is the parent plus that blob, unchanged."""
-        from boxwright.build.cache import BuildCache, link_key
-
         extra = [f"timestamp={self.shared.timestamp}"]
         lkey = link_key(step.link_key_text(), content, extra)
         carrier = self._cached_carrier(lkey)
@@ -620,7 +607,6 @@ class StageRun:
         """The carrier image of ``lkey`` from the local cache or ``--cache-from``."""
         if self.shared.options.no_cache:
             return None
-        from boxwright.build.cache import BuildCache
 
         image = BuildCache(self.store).get(lkey) or self._from_registry_cache(lkey)
         if image is None:
@@ -639,7 +625,6 @@ class StageRun:
         ``boxwright images`` hides unless ``--all``. The label is in the config, not the
         layer, so the linked layer's blob is the same; it travels with the carrier through
         ``--cache-to``/``--cache-from``."""
-        from boxwright.store.images import LINK_CARRIER_LABEL
 
         def labelled(data: dict[str, Any]) -> dict[str, Any]:
             config = ImageConfig.from_data(data)
@@ -681,8 +666,6 @@ class StageRun:
     def run_env(self) -> list[str]:
         """The environment of a RUN: the config's Env, then the stage's ARGs Env lacks, then
         the proxy ARGs given with --build-arg."""
-        from boxwright.build.stages import PROXY_ARGS
-
         env = ins.env_list(self.config)
         names = {e.partition("=")[0] for e in env}
         for name, value in self.args.items():
@@ -704,8 +687,6 @@ def _covered(workdir: str, dest: str) -> bool:
     """Whether a linked layer copied to the absolute ``dest`` holds the directory
     ``workdir`` (it holds every parent of the destination, and the destination itself when it
     ends with ``/``)."""
-    import posixpath
-
     directory = dest if dest.endswith(("/", "/.")) else posixpath.dirname(dest)
     inside = posixpath.normpath("/" + directory)
     wanted = posixpath.normpath("/" + workdir)

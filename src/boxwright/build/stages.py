@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from boxwright._numbers import ascii_int
+from boxwright.build.containerfile.shell import Expander, parse_key_values
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,8 +64,6 @@ def global_args(
     cf: Containerfile, build_args: Mapping[str, str], predefined: Mapping[str, str]
 ) -> dict[str, str]:
     """The global ARG scope (module docstring): what FROM lines and re-declarations see."""
-    from boxwright.build.containerfile.shell import Expander, parse_key_values
-
     scope = dict(predefined)
     for instruction in cf.meta_args:
         for name, default in parse_key_values(instruction):
@@ -115,8 +114,6 @@ def _mount_froms(instruction: Instruction) -> list[str]:
 
 def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None) -> list[StagePlan]:
     """The stages the target needs, dependencies first (module docstring)."""
-    from boxwright.build.containerfile.shell import Expander
-
     if not cf.stages:
         raise UsageError(f"{cf.filename}: no FROM instruction: a Containerfile needs one")
     plans: list[StagePlan] = []

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from boxwright.cli.sanitize import echo
+from boxwright.errors import AuthenticationError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.config.auth import Credentials
@@ -43,7 +44,6 @@ def login_key(value: str) -> str:
     Raises :class:`~boxwright.errors.UsageError` for a tag, a digest or an empty host.
     """
     from boxwright.config.auth import normalize_key
-    from boxwright.errors import UsageError
 
     text = value.strip()
     for prefix in ("docker://", "https://", "http://"):
@@ -133,7 +133,6 @@ def login_command(
 ) -> None:
     """Log in to the registry HOST and store the credentials in the auth file."""
     from boxwright.config.auth import AuthStore, Credentials
-    from boxwright.errors import AuthenticationError, UsageError
 
     key = login_key(host)
     store = AuthStore(authfile)
@@ -186,7 +185,6 @@ def login_command(
 def logout_command(host: str | None, all_hosts: bool, authfile: Path | None) -> None:
     """Remove the stored credentials for HOST (or all of them with --all)."""
     from boxwright.config.auth import AuthStore
-    from boxwright.errors import UsageError
 
     if all_hosts == (host is not None):
         raise click.UsageError("give either HOST or --all")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright.errors import UsageError
+
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
 
@@ -20,7 +22,6 @@ def parse_platform(
     """A click callback turning ``--platform OS/ARCH[/VARIANT]`` into a :class:`Platform`."""
     if value is None:
         return None
-    from boxwright.errors import UsageError
     from boxwright.oci.platform import Platform
 
     try:

@@ -20,6 +20,7 @@ from boxwright.cli.transport_options import (
     side_options,
     transport_options,
 )
+from boxwright.errors import TransportError, UsageError
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -57,7 +58,6 @@ def _docker_argument(reference: str) -> str:
 @click.argument("repository")
 def list_tags_command(repository: str, **registry: Any) -> None:
     """List the tags of the registry REPOSITORY (docker://HOST/REPO), as skopeo does."""
-    from boxwright.errors import UsageError
     from boxwright.oci.reference import Reference
     from boxwright.transport.docker import list_tags
 
@@ -151,7 +151,6 @@ def sync_command(
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
-    from boxwright.errors import TransportError
 
     def report(line: str) -> None:
         if not quiet:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from boxwright.errors import RunError
+
 if TYPE_CHECKING:
     from boxwright.runtime.spec import RunOptions
 
@@ -90,7 +92,6 @@ def build_options(
 def exit_with(run: Callable[[], int]) -> NoReturn:
     """Exit with ``run()``'s exit code, or with a RunError's code and its one-line message."""
     from boxwright.cli.main import debug_enabled, report_error
-    from boxwright.errors import RunError
 
     try:
         code = run()

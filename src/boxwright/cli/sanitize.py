@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import re
+import traceback
 import unicodedata
 from collections.abc import Callable
 from typing import IO
@@ -139,8 +140,6 @@ def format_traceback(error: BaseException) -> str:
     Frames keep their lines; each exception's own line (``Type: message``) is escaped as one
     line, so a message quoting a name with a newline cannot start a line of its own.
     """
-    import traceback
-
     out: list[str] = []
     for chunk in traceback.TracebackException.from_exception(error).format():
         if chunk.startswith(("Traceback ", "  File ", "\n", "  [Previous")):

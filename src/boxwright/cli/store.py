@@ -7,10 +7,12 @@ IMAGE ID CREATED SIZE``); ``--format json`` prints data for scripts.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -57,7 +59,6 @@ def _epoch(created: str | None) -> float | None:
     """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed), None if unreadable."""
     if not created:
         return None
-    from datetime import datetime
 
     text = created.strip().replace("Z", "+00:00")
     main, dot, rest = text.partition(".")
@@ -374,8 +375,6 @@ def prune_command(fmt: str) -> None:
 )
 def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
-    import dataclasses
-
     from boxwright.cli.output import human_size
     from boxwright.config.paths import store_root
     from boxwright.store.gc import DiskUsage, disk_usage

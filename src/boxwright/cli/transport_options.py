@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright.cli.params import Duration
+from boxwright.errors import BoxwrightError
+
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
@@ -25,7 +28,6 @@ def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> ob
     if value is None:
         return None
     from boxwright.config.auth import parse_creds
-    from boxwright.errors import BoxwrightError
 
     try:
         return parse_creds(value)
@@ -123,8 +125,6 @@ def retry_options(*, podman: bool = False) -> Callable[[F], F]:
     They apply to every registry a command talks to; :func:`transport_options` puts them into
     each side's :class:`~boxwright.transport.options.TransportOptions`.
     """
-    from boxwright.cli.params import Duration
-
     retry_names = ("--retry-times", "--retry") if podman else ("--retry-times",)
 
     def decorate(function: F) -> F:

@@ -16,20 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "AuthStore": "boxwright.config.auth",
-    "Credentials": "boxwright.config.auth",
-    "Mirror": "boxwright.config.registries",
-    "PullSource": "boxwright.config.registries",
-    "RegistriesConfig": "boxwright.config.registries",
-    "Registry": "boxwright.config.registries",
-    "TLSSettings": "boxwright.config.certs",
-    "parse_creds": "boxwright.config.auth",
-    "tls_settings_for": "boxwright.config.certs",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "AuthStore",
@@ -44,7 +31,7 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time

@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,7 +359,6 @@ def write_auth_file(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as ``path`` atomically, mode 0600, parents created mode 0700."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     encoded = (json.dumps(data, indent="\t") + "\n").encode("utf-8")
-    import tempfile
 
     fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:

@@ -2,8 +2,7 @@
 
 Every function reads the environment when it is called (never at import time), so a program or
 a test that changes ``$XDG_*`` or ``$HOME`` sees the change. The rules are those of
-``../shared/DESIGN.md`` and of podman/containers-image, so boxwright finds the files users
-already have:
+podman and containers/image, so boxwright finds the files users already have:
 
 * store root: ``$BOXWRIGHT_ROOT``, else ``/var/lib/boxwright`` for root, else
   ``$XDG_DATA_HOME/boxwright`` (``~/.local/share/boxwright``);

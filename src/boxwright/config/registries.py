@@ -79,11 +79,6 @@ class Registry:
     mirrors: tuple[Mirror, ...] = ()
     source: Path | None = None
 
-    @property
-    def is_wildcard(self) -> bool:
-        """Whether the prefix is a ``*.domain`` wildcard."""
-        return self.prefix.startswith("*.")
-
     def match_length(self, name: str) -> int:
         """How many leading characters of ``name`` the prefix matches, or -1."""
         return _match_prefix(name, self.prefix)

@@ -12,18 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "DEFAULT_PARALLEL": "boxwright.copy.pipeline",
-    "CopiedImage": "boxwright.copy.pipeline",
-    "CopyOptions": "boxwright.copy.pipeline",
-    "CopyResult": "boxwright.copy.pipeline",
-    "ProgressCallback": "boxwright.copy.progress",
-    "ProgressEvent": "boxwright.copy.progress",
-    "copy_image": "boxwright.copy.pipeline",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "DEFAULT_PARALLEL",
@@ -35,7 +24,7 @@ __all__ = [
     "copy_image",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:

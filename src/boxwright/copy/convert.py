@@ -15,11 +15,8 @@ from typing import Final
 from boxwright.errors import UsageError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
-
-FORMATS: Final = {"oci": mt.OCI_MANIFEST, "v2s2": mt.DOCKER_MANIFEST}
-"""``--format`` names and the manifest media type each asks for."""
-
-COMPRESSIONS: Final = ("gzip", "zstd", "none")
+from boxwright.oci.mediatype import COMPRESSIONS
+from boxwright.oci.mediatype import MANIFEST_FORMATS as FORMATS
 
 _CONFIG_TYPE: Final = {mt.OCI_MANIFEST: mt.OCI_CONFIG, mt.DOCKER_MANIFEST: mt.DOCKER_CONFIG}
 _INDEX_TYPE: Final = {mt.OCI_MANIFEST: mt.OCI_INDEX, mt.DOCKER_MANIFEST: mt.DOCKER_LIST}
@@ -28,15 +25,16 @@ _INDEX_TYPE: Final = {mt.OCI_MANIFEST: mt.OCI_INDEX, mt.DOCKER_MANIFEST: mt.DOCK
 def choose_manifest_type(source_type: str, supported: Sequence[str], fmt: str | None) -> str:
     """The media type the destination gets for an image whose manifest is ``source_type``.
 
-    ``fmt`` ("oci", "v2s2" or None) is ``--format``, which wins over what the destination
-    says it prefers (as in containers/image, where a forced type replaces the destination's
-    list). Without it the source's type is kept when the destination stores it, else the
-    destination's first (preferred) type is used.
+    ``fmt`` (a name of :data:`FORMATS` or None) is ``--format``, which wins over what the
+    destination says it prefers (as in containers/image, where a forced type replaces the
+    destination's list). Without it the source's type is kept when the destination stores
+    it, else the destination's first (preferred) type is used.
     """
     if fmt is not None:
         wanted = FORMATS.get(fmt)
         if wanted is None:
-            raise UsageError(f"unknown manifest format {fmt!r}: expected one of oci, v2s2")
+            expected = ", ".join(FORMATS)
+            raise UsageError(f"unknown manifest format {fmt!r}: expected one of {expected}")
         return wanted
     image_types = [t for t in supported if t in _CONFIG_TYPE] or [mt.OCI_MANIFEST]
     if source_type in image_types:

@@ -31,10 +31,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
+from boxwright.config.auth import Credentials
 from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.copy.semver import SemverRange, parse_version
 from boxwright.errors import BoxwrightError, ConfigError, UsageError
 from boxwright.oci.reference import Reference
+from boxwright.transport.docker import list_tags
 from boxwright.transport.options import TransportOptions
 
 DEFAULT_SYNC_PARALLEL: Final = 2
@@ -137,8 +139,6 @@ def _repo_items(
     semver: str | None,
 ) -> list[SyncItem]:
     """Items for one source repository: ``tags`` given, or every tag listed, then filtered."""
-    from boxwright.transport.docker import list_tags
-
     if tags is None:
         tags = list_tags(ref.with_default_tag(), src_options)
     chosen = filter_tags(tags, tag_regex, semver)
@@ -222,7 +222,6 @@ def _registry_options(
     if creds is not None:
         if not isinstance(creds, dict) or not isinstance(creds.get("username"), str):
             raise ConfigError(f"{where}: {registry}: credentials need a username and a password")
-        from boxwright.config.auth import Credentials
 
         options = replace(
             options,

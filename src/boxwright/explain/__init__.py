@@ -7,29 +7,9 @@ final filesystem; :func:`explain_image` builds the report ``boxwright explain`` 
 
 from __future__ import annotations
 
-from boxwright.explain.ci import CiResult, CiRules, evaluate
-from boxwright.explain.diff import FileChange, FilesDiff, ImageDiff, diff_images
-from boxwright.explain.layerfiles import (
-    FileEntry,
-    FileSystemView,
-    LayerChanges,
-    LayerFiles,
-    image_layer_files,
-    read_layer_files,
-)
-from boxwright.explain.model import (
-    ConfigSummary,
-    ExplainReport,
-    HistoryRow,
-    LayerFileReport,
-    LayerInfo,
-    Offender,
-    PathStep,
-    Shadowed,
-    Waste,
-)
-from boxwright.explain.report import explain, explain_image
-from boxwright.explain.walk import clean_instruction
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "CiResult",
@@ -58,3 +38,31 @@ __all__ = [
     "image_layer_files",
     "read_layer_files",
 ]
+
+__getattr__, __dir__ = lazy_package(globals())
+
+
+if TYPE_CHECKING:
+    from boxwright.explain.ci import CiResult, CiRules, evaluate
+    from boxwright.explain.diff import FileChange, FilesDiff, ImageDiff, diff_images
+    from boxwright.explain.layerfiles import (
+        FileEntry,
+        FileSystemView,
+        LayerChanges,
+        LayerFiles,
+        image_layer_files,
+        read_layer_files,
+    )
+    from boxwright.explain.model import (
+        ConfigSummary,
+        ExplainReport,
+        HistoryRow,
+        LayerFileReport,
+        LayerInfo,
+        Offender,
+        PathStep,
+        Shadowed,
+        Waste,
+    )
+    from boxwright.explain.report import explain, explain_image
+    from boxwright.explain.walk import clean_instruction

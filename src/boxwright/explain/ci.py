@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from boxwright.errors import UsageError
 from boxwright.explain.model import ExplainReport
 
 DEFAULT_LOWEST_EFFICIENCY = 0.9
@@ -78,8 +79,6 @@ def evaluate(report: ExplainReport, rules: CiRules | None = None) -> CiResult:
 
 def parse_size(text: str) -> int:
     """A byte count as dive accepts it: ``20MB``, ``1.5 GB``, ``512KiB``, ``1000``."""
-    from boxwright.errors import UsageError
-
     units = {
         "": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
         "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,

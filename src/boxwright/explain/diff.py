@@ -45,6 +45,7 @@ compression differ (config, history, the list of diff_ids, or files).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import ExitStack
@@ -59,6 +60,8 @@ from boxwright.explain.layerfiles import (
     read_layer_files,
 )
 from boxwright.layer.pathsafe import clean_entry_name
+from boxwright.layer.tarread import TarReader
+from boxwright.transport.image import layer_tars, open_named_image
 
 if TYPE_CHECKING:
     from boxwright.oci.config import HistoryEntry
@@ -389,8 +392,6 @@ def layers_diff(a: Image, b: Image) -> LayersDiff:
 
 def _layer_files(a: Image, b: Image) -> tuple[list[LayerFiles], list[LayerFiles]]:
     """The :class:`LayerFiles` of both images' layers; a diff_id is read only once."""
-    from boxwright.transport.image import layer_tars
-
     jobs: list[tuple[Image, int]] = []
     seen: set[Digest] = set()
     for image in (a, b):
@@ -426,9 +427,6 @@ def _ordinal(layer: LayerFiles, entry: FileEntry) -> int:
 def _hash_layer(stream: Reader, wanted: set[int]) -> dict[int, str]:
     """The sha256 of the content of the file entries at positions ``wanted`` (positions as
     in :attr:`LayerFiles.entries`), streaming the tar once to its end."""
-    import hashlib
-
-    from boxwright.layer.tarread import TarReader
 
     reader = TarReader(stream)
     out: dict[int, str] = {}
@@ -529,8 +527,6 @@ def _content_digests(
     pending: Iterable[tuple[str, FileEntry, int, FileEntry, int, list[str]]],
 ) -> dict[str, tuple[str, str]]:
     """Hash the candidates' contents: each layer holding one is streamed once more."""
-    from boxwright.transport.image import layer_tars
-
     # diff_id -> (image, layer index, {position in entries: [(path, side)]})
     wanted: dict[Digest, tuple[Image, int, dict[int, list[tuple[str, int]]]]] = {}
     for path, entry_a, layer_a, entry_b, layer_b, _ in pending:
@@ -559,8 +555,6 @@ def _content_digests(
 
 
 def _open(ref: str | Image, platform: Platform | str | None, stack: ExitStack) -> tuple[Image, str]:
-    from boxwright.transport.image import open_named_image
-
     image, source = open_named_image(ref, platform)
     if source is not None:
         stack.callback(source.close)

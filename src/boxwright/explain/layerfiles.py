@@ -68,14 +68,12 @@ from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import LayerError, UnsafePathError
 from boxwright.layer.pathsafe import MAX_SYMLINKS, clean_entry_name
-from boxwright.layer.tarread import TarReader
+from boxwright.layer.tarread import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, TarReader
 from boxwright.oci.readers import Reader, WrappedReader
+from boxwright.transport.image import layer_tars
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
-
-WHITEOUT_PREFIX: Final = ".wh."
-OPAQUE_WHITEOUT: Final = ".wh..wh..opq"
 
 #: Tar type byte → :attr:`FileEntry.kind`.
 KINDS: Final = {
@@ -236,8 +234,6 @@ def image_layer_files(image: Image) -> Iterator[LayerFiles]:
     """Every layer of ``image`` as :class:`LayerFiles`, base first, each read once and
     verified against its blob digest and diff_id (a mismatch raises
     :class:`~boxwright.errors.DigestMismatchError`)."""
-    from boxwright.transport.image import layer_tars
-
     count = len(image.layers)
     if count:
         image.diff_ids  # noqa: B018 - checks diff_ids against the layers before any read

@@ -14,7 +14,9 @@ from boxwright.explain.layerfiles import FileSystemView, image_layer_files
 from boxwright.explain.model import ConfigSummary, ExplainReport, LayerInfo
 from boxwright.explain.walk import image_path, join_history
 from boxwright.explain.waste import WasteTracker
-from boxwright.transport.image import Image
+from boxwright.inspect import require_image_config
+from boxwright.transport.image import Image, open_image
+from boxwright.transport.reference import open_reference
 
 if TYPE_CHECKING:
     from boxwright.oci.config import ImageConfig
@@ -40,8 +42,6 @@ def _config_summary(config: ImageConfig) -> ConfigSummary:
 
 def explain(image: Image, *, files: bool = False, reference: str = "") -> ExplainReport:
     """The report on an open ``image`` (see :func:`explain_image`)."""
-    from boxwright.inspect import require_image_config
-
     require_image_config(image)
     config = image.config
     view = FileSystemView()
@@ -93,8 +93,6 @@ def explain_image(
     """
     if isinstance(ref, Image):
         return explain(ref, files=files)
-    from boxwright.transport.image import open_image
-    from boxwright.transport.reference import open_reference
 
     reference, source, own = open_reference(ref)
     try:

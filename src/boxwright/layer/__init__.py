@@ -16,40 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "ApplyOptions": "boxwright.layer.apply",
-    "ApplyResult": "boxwright.layer.apply",
-    "CompressWriter": "boxwright.layer.compression",
-    "CompressingReader": "boxwright.layer.compression",
-    "GenerateOptions": "boxwright.layer.generate",
-    "GenerateResult": "boxwright.layer.generate",
-    "Intended": "boxwright.layer.ownership",
-    "LayerDigests": "boxwright.layer.streams",
-    "LayerReader": "boxwright.layer.streams",
-    "LayerWriter": "boxwright.layer.streams",
-    "OwnershipEntry": "boxwright.layer.ownership",
-    "OwnershipRecord": "boxwright.layer.ownership",
-    "RootDir": "boxwright.layer.pathsafe",
-    "Snapshot": "boxwright.layer.snapshot",
-    "SnapshotEntry": "boxwright.layer.snapshot",
-    "TarHeader": "boxwright.layer.tarwriter",
-    "TarWriter": "boxwright.layer.tarwriter",
-    "apply_layer": "boxwright.layer.apply",
-    "apply_layers": "boxwright.layer.apply",
-    "auto_decompress": "boxwright.layer.compression",
-    "clean_entry_name": "boxwright.layer.pathsafe",
-    "compress_writer": "boxwright.layer.compression",
-    "decompress": "boxwright.layer.compression",
-    "detect_compression": "boxwright.layer.compression",
-    "generate_layer": "boxwright.layer.generate",
-    "mkdir_parents_in_root": "boxwright.layer.pathsafe",
-    "remove_tree": "boxwright.layer.pathsafe",
-    "resolve_in_root": "boxwright.layer.pathsafe",
-    "tree_layer": "boxwright.layer.generate",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "ApplyOptions",
@@ -84,7 +51,7 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time

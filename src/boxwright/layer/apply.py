@@ -61,18 +61,15 @@ from boxwright.layer.overlayfs import (
 )
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import (
+    NEW_FILE_FLAGS,
     RootDir,
     chmod_at,
     clean_entry_name,
     remove_at,
     split_parent,
 )
-from boxwright.layer.tarread import TarEntry, TarReader
+from boxwright.layer.tarread import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, TarEntry, TarReader
 from boxwright.oci.readers import Reader
-
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_WHITEOUT = ".wh..wh..opq"
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _default_rootless() -> bool:
@@ -318,10 +315,10 @@ class _Applier:
 
     def _create_file(self, pfd: int, base: str, path: str, mode: int) -> int:
         try:
-            return os.open(base, _FILE_FLAGS, mode, dir_fd=pfd)
+            return os.open(base, NEW_FILE_FLAGS, mode, dir_fd=pfd)
         except FileExistsError:
             self._clear(pfd, base, path)
-            return os.open(base, _FILE_FLAGS, mode, dir_fd=pfd)
+            return os.open(base, NEW_FILE_FLAGS, mode, dir_fd=pfd)
 
     def _file(
         self,
@@ -657,7 +654,7 @@ class _Applier:
         return True
 
     def _copy_up_file(self, real: Path, st: os.stat_result, pfd: int, base: str) -> None:
-        fd = os.open(base, _FILE_FLAGS, 0o600, dir_fd=pfd)
+        fd = os.open(base, NEW_FILE_FLAGS, 0o600, dir_fd=pfd)
         try:
             with open(real, "rb") as source:
                 try:

@@ -24,6 +24,8 @@ import zlib
 from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
+from boxwright.oci.digest import CHUNK
+from boxwright.oci.mediatype import COMPRESSIONS
 from boxwright.oci.readers import Reader, WrappedReader
 
 _R = TypeVar("_R", bound=Reader)
@@ -31,11 +33,9 @@ _R = TypeVar("_R", bound=Reader)
 GZIP: Final = "gzip"
 ZSTD: Final = "zstd"
 NONE: Final = "none"
-COMPRESSIONS: Final = (GZIP, ZSTD, NONE)
 
 DEFAULT_GZIP_LEVEL: Final = 1
 DEFAULT_ZSTD_LEVEL: Final = 3
-CHUNK: Final = 1 << 20
 PEEK_SIZE: Final = 512
 """Bytes of a stream's start that :func:`detect_compression` and :func:`resolve_compression`
 look at: one tar header block, which also holds the first skippable zstd frames of the

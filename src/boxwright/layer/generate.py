@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from boxwright.errors import LayerError
+from boxwright.layer.pathsafe import DIR_FLAGS
 from boxwright.layer.snapshot import Exclude, Snapshot, SnapshotEntry, exclude_predicate
 from boxwright.layer.tarwriter import (
     BLOCKDEV,
@@ -52,7 +53,6 @@ from boxwright.layer.tarwriter import (
 
 log = logging.getLogger(__name__)
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 #: Host-specific attributes never put into a layer (the list umoci keeps).
@@ -265,7 +265,7 @@ class _Emitter:
         self.euid = os.geteuid()
         self.egid = os.getegid()
         self.links: dict[tuple[int, int], str] = {}
-        self.root_fd = os.open(self.root, _DIR_FLAGS)
+        self.root_fd = os.open(self.root, DIR_FLAGS)
         #: Open directories along the current path: (relative path, fd), root first.
         self.chain: list[tuple[str, int]] = [("", self.root_fd)]
         self.proc = os.path.isdir("/proc/self/fd")
@@ -300,7 +300,7 @@ class _Emitter:
             parent_rel, parent_fd = chain[-1]
             child = f"{parent_rel}/{part}" if parent_rel else part
             try:
-                fd = os.open(part, _DIR_FLAGS, dir_fd=parent_fd)
+                fd = os.open(part, DIR_FLAGS, dir_fd=parent_fd)
             except OSError as exc:
                 raise self._changed(child, exc) from exc
             chain.append((child, fd))

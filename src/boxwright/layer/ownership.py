@@ -8,7 +8,7 @@ writes back exactly what was read, the intended metadata is kept in an
 ``user.rootlesscontainers`` xattr per file; a single file survives copies and tools that
 drop xattrs, and costs nothing for the many paths that need no record).
 
-**The rule** (used by apply now and by generate/repack later), per path relative to the root:
+**The rule** (used by apply, generate and repack), per path relative to the root:
 
 * a path **with a record** is written with the recorded uid, gid and, when recorded, mode
   (the full ``st_mode`` including the file type, so a recorded character device is written

@@ -32,7 +32,10 @@ from boxwright.errors import LayerError, UnsafePathError
 MAX_SYMLINKS = 255
 NAME_MAX = 255
 PATH_MAX = 4096
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: How a directory is opened inside a root: never through a symlink, never inherited.
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: How a new file is created inside a root: only if nothing is there, never through a symlink.
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CACHE_SIZE = 128
 
 
@@ -187,7 +190,7 @@ def _remove_dir(parent_fd: int, name: str, force_writable: bool) -> None:
         st = os.lstat(name, dir_fd=parent_fd)
         if st.st_mode & 0o700 != 0o700:
             chmod_at(parent_fd, name, stat.S_IMODE(st.st_mode) | 0o700)
-    fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
     try:
         with os.scandir(fd) as entries:
             children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
@@ -278,7 +281,7 @@ class RootDir:
             key = "/".join(canon[: i + 1])
             cached = self._cache.get(key)
             if cached is None:
-                cached = os.open(canon[i], _DIR_FLAGS, dir_fd=fd)
+                cached = os.open(canon[i], DIR_FLAGS, dir_fd=fd)
                 self._cache[key] = cached
             fd = cached
         return fd
@@ -338,7 +341,7 @@ class RootDir:
         """Open directory ``part`` under ``fd``; return its fd, or a symlink's target text."""
         for _attempt in range(3):
             try:
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                child = os.open(part, DIR_FLAGS, dir_fd=fd)
             except FileNotFoundError:
                 if not create:
                     raise
@@ -477,7 +480,9 @@ def mkdir_parents_in_root(root: Path | str, rel: str, mode: int = 0o755) -> Path
 
 
 __all__ = [
+    "DIR_FLAGS",
     "MAX_SYMLINKS",
+    "NEW_FILE_FLAGS",
     "RootDir",
     "chmod_at",
     "clean_entry_name",

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from boxwright.errors import LayerError, UnpackError
+from boxwright.layer.pathsafe import DIR_FLAGS
 
 #: Written into every saved snapshot; ``load`` refuses anything else.
 FORMAT = "boxwright-snapshot"
@@ -42,7 +43,6 @@ VERSION = 1
 #: The clock the kernel stamps inodes with (``CLOCK_REALTIME_COARSE`` is 5 on Linux).
 _COARSE_CLOCK: int = getattr(time, "CLOCK_REALTIME_COARSE", 5)
 _MAX_WAIT_NS = 50_000_000
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 #: What ``exclude`` may be: relative paths to leave out (with their subtrees), or a predicate
 #: called with each relative path (``"a/b"``) that returns true to leave the path out.
@@ -229,7 +229,7 @@ def walk(
     """
     rootname = os.fspath(root)
     try:
-        root_fd = os.open(rootname, _DIR_FLAGS)
+        root_fd = os.open(rootname, DIR_FLAGS)
     except OSError as exc:
         raise LayerError(f"cannot read directory {rootname}: {exc.strerror or exc}") from exc
     # Each frame: (directory fd, its relative prefix, subdirectory names still to enter).
@@ -246,7 +246,7 @@ def walk(
             name = pending.pop()
             rel = prefix + name
             try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+                child = os.open(name, DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
                 raise LayerError(
                     f"cannot read directory {os.path.join(rootname, rel)}: {exc.strerror or exc}"

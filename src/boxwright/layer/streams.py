@@ -10,9 +10,12 @@ worker thread ahead of its consumer, which is how ``unpack`` uses both cores.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import io
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +23,13 @@ from typing import IO, Any, Final, Self, TypeVar, cast
 
 from boxwright.errors import DigestMismatchError, LayerError
 from boxwright.layer.compression import (
-    CHUNK,
     NONE,
     CompressWriter,
     auto_decompress,
     check_compression,
     decompress,
 )
-from boxwright.oci.digest import Digest
+from boxwright.oci.digest import CHUNK, Digest
 from boxwright.oci.readers import Reader, WrappedReader, as_verifying
 
 T = TypeVar("T")
@@ -206,10 +208,6 @@ class _Pump:
     def __init__(
         self, plain: Reader, raw: _CountingReader, hasher: Any, after: _Pump | None = None
     ) -> None:
-        import collections
-        import queue
-        import threading
-
         self._lock = threading.Lock()
         self._produced = False
         self._then: list[Callable[[], None]] = []
@@ -267,8 +265,6 @@ class _Pump:
                 callback()
 
     def _pump(self) -> None:
-        import queue
-
         ready = self._ready.put
         slot = self._slots.get
         backlog = self._backlog

@@ -47,6 +47,10 @@ CHARDEV: Final = b"3"
 BLOCKDEV: Final = b"4"
 DIRECTORY: Final = b"5"
 FIFO: Final = b"6"
+#: An OCI whiteout: ``DIR/.wh.NAME`` deletes ``NAME`` from the layers below.
+WHITEOUT_PREFIX: Final = ".wh."
+#: The opaque marker: ``DIR/.wh..wh..opq`` hides everything the layers below had in ``DIR``.
+OPAQUE_WHITEOUT: Final = ".wh..wh..opq"
 #: Types whose header carries no content, whatever its size field says.
 _HEADER_ONLY: Final = frozenset((HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO))
 _REGULAR_ALIASES: Final = frozenset((REGULAR, b"\x00", b"7"))  # 7: contiguous file

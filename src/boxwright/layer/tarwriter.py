@@ -27,22 +27,19 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from boxwright.errors import LayerError
-
-BLOCK = 512
-#: Content chunk and output buffer size.
-CHUNK = 1 << 20
-
-# Type flags (the bytes tar writes; the same values as tarfile's constants).
-REGULAR = b"0"
-HARDLINK = b"1"
-SYMLINK = b"2"
-CHARDEV = b"3"
-BLOCKDEV = b"4"
-DIRECTORY = b"5"
-FIFO = b"6"
-
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_WHITEOUT = ".wh..wh..opq"
+from boxwright.layer.tarread import (
+    BLOCK,
+    BLOCKDEV,
+    CHARDEV,
+    DIRECTORY,
+    FIFO,
+    HARDLINK,
+    OPAQUE_WHITEOUT,
+    REGULAR,
+    SYMLINK,
+    WHITEOUT_PREFIX,
+)
+from boxwright.oci.digest import CHUNK
 
 _ZEROS = bytes(BLOCK)
 _NAME_MAX = 100
@@ -223,10 +220,6 @@ class TarWriter:
     def add_whiteout(self, path: str) -> None:
         """Write the whiteout ``DIR/.wh.NAME`` that deletes ``path`` from lower layers."""
         self.add(TarHeader(whiteout_name(path), REGULAR, mode=0))
-
-    def add_opaque(self, directory: str) -> None:
-        """Write the opaque marker that hides everything lower layers had in ``directory``."""
-        self.add(TarHeader(f"{directory}/{OPAQUE_WHITEOUT}", REGULAR, mode=0))
 
     def close(self) -> None:
         """End the archive (two zero blocks) and flush; ``out`` stays open."""

@@ -14,36 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "AnyManifest": "boxwright.oci.parse",
-    "ContainerConfig": "boxwright.oci.config",
-    "Descriptor": "boxwright.oci.descriptor",
-    "Digest": "boxwright.oci.digest",
-    "HashingReader": "boxwright.oci.digest",
-    "HistoryEntry": "boxwright.oci.config",
-    "ImageConfig": "boxwright.oci.config",
-    "ImageIndex": "boxwright.oci.index",
-    "ImageManifest": "boxwright.oci.manifest",
-    "Platform": "boxwright.oci.platform",
-    "Reference": "boxwright.oci.reference",
-    "Schema1Manifest": "boxwright.oci.schema1",
-    "UserSpec": "boxwright.oci.ids",
-    "VerifyingReader": "boxwright.oci.digest",
-    "check_id": "boxwright.oci.ids",
-    "digest_of_stream": "boxwright.oci.digest",
-    "guess_media_type": "boxwright.oci.parse",
-    "parse_manifest": "boxwright.oci.parse",
-    "parse_normalized": "boxwright.oci.reference",
-    "parse_user_spec": "boxwright.oci.ids",
-    "runtime_spec": "boxwright.oci.runtime_spec",
-    "verify_bytes": "boxwright.oci.digest",
-}
-
-#: Submodules offered as attributes (``boxwright.oci.mediatype.OCI_INDEX``).
-_SUBMODULES = frozenset({"mediatype"})
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "AnyManifest",
@@ -72,11 +43,11 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals(), submodules=_SUBMODULES)
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
-    from boxwright.oci import mediatype
+    from boxwright.oci import mediatype, runtime_spec
     from boxwright.oci.config import ContainerConfig, HistoryEntry, ImageConfig
     from boxwright.oci.descriptor import Descriptor
     from boxwright.oci.digest import (
@@ -92,5 +63,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
     from boxwright.oci.parse import AnyManifest, guess_media_type, parse_manifest
     from boxwright.oci.platform import Platform
     from boxwright.oci.reference import Reference, parse_normalized
-    from boxwright.oci.runtime_spec import runtime_spec
     from boxwright.oci.schema1 import Schema1Manifest

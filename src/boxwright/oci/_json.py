@@ -65,8 +65,13 @@ def dumps_go(obj: Any) -> bytes:
     strings are the only place these occur in compact JSON, so a textual pass is exact.
     """
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-    text = _SURROGATE_RE.sub("\ufffd", text)
-    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text).encode("utf-8")
+    return escape_like_go(_SURROGATE_RE.sub("\ufffd", text)).encode("utf-8")
+
+
+def escape_like_go(text: str) -> str:
+    """JSON text with ``<``, ``>``, ``&``, U+2028 and U+2029 escaped, as Go's encoder writes
+    them (exact on JSON text: these characters only ever occur inside its strings)."""
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
 
 
 _RFC3339 = re.compile(

@@ -27,8 +27,6 @@ from boxwright.oci.manifest import (
 )
 from boxwright.oci.platform import Platform, normalize_arch
 
-INDEX_TYPES = (mt.OCI_INDEX, mt.DOCKER_LIST)
-
 # Variants a CPU of an architecture can run, best first (containers/image's table).
 _COMPATIBLE_VARIANTS = {"arm": ("v8", "v7", "v6", "v5"), "arm64": ("v8",)}
 
@@ -74,7 +72,7 @@ class ImageIndex:
         kind = "image index"
         obj = load_object(raw, kind)
         check_schema_version(obj, 2, kind)
-        media_type = resolve_media_type(obj, media_type, INDEX_TYPES, mt.OCI_INDEX, kind)
+        media_type = resolve_media_type(obj, media_type, mt.INDEX_TYPES, mt.OCI_INDEX, kind)
         reject_ambiguous(obj, kind, {"manifests"})
         entries = obj.get("manifests")
         if entries is None:
@@ -110,7 +108,7 @@ class ImageIndex:
         artifact_type: str = "",
     ) -> ImageIndex:
         """A new index, serialized once, compactly, in containers/image's field order."""
-        if media_type not in INDEX_TYPES:
+        if media_type not in mt.INDEX_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build an index of type {media_type!r}")
         obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
         if media_type == mt.DOCKER_LIST:
@@ -187,7 +185,7 @@ class ImageIndex:
         Entries keep media type, digest, size, URLs and platform (without the ``features``
         field OCI dropped); annotations, subject and artifactType exist only in OCI.
         """
-        if target_media_type not in INDEX_TYPES:
+        if target_media_type not in mt.INDEX_TYPES:
             raise UnsupportedMediaTypeError(f"cannot convert an index to {target_media_type!r}")
         if target_media_type == self.media_type:
             return self

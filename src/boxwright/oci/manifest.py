@@ -18,8 +18,6 @@ from boxwright.oci._json import dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 
-MANIFEST_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
-
 # The media types a Docker schema 2 manifest may name for a layer (containers/image's
 # SupportedSchema2MediaType; note there is no Docker zstd type).
 _DOCKER_LAYER_TYPES = frozenset(
@@ -147,11 +145,6 @@ class ImageManifest:
         """The sha256 digest of the raw bytes (never of a re-serialization)."""
         return Digest.from_bytes(self.raw)
 
-    @property
-    def is_docker(self) -> bool:
-        """True for a Docker schema 2 manifest."""
-        return self.media_type == mt.DOCKER_MANIFEST
-
     def descriptor(self) -> Descriptor:
         """A descriptor pointing at these exact bytes."""
         return Descriptor(self.media_type, self.digest, len(self.raw))
@@ -171,7 +164,7 @@ class ImageManifest:
         default = mt.OCI_MANIFEST
         if isinstance(config_obj, dict) and config_obj.get("mediaType") == mt.DOCKER_CONFIG:
             default = mt.DOCKER_MANIFEST
-        media_type = resolve_media_type(obj, media_type, MANIFEST_TYPES, default, kind)
+        media_type = resolve_media_type(obj, media_type, mt.SCHEMA2_MANIFEST_TYPES, default, kind)
         reject_ambiguous(obj, kind, {"config", "layers"})
         if config_obj is None:
             raise ManifestError(f"{kind}: config is missing")
@@ -213,7 +206,7 @@ class ImageManifest:
         artifact_type: str = "",
     ) -> ImageManifest:
         """A new manifest, serialized once, compactly, in containers/image's field order."""
-        if media_type not in MANIFEST_TYPES:
+        if media_type not in mt.SCHEMA2_MANIFEST_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build a manifest of type {media_type!r}")
         obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
         if media_type == mt.DOCKER_MANIFEST:
@@ -278,7 +271,7 @@ class ImageManifest:
         foreign layers, URLs are kept, annotations, subject and artifactType are dropped; zstd
         layers and artifacts (a config that is not an OCI image config) cannot be converted.
         """
-        if target_media_type not in MANIFEST_TYPES:
+        if target_media_type not in mt.SCHEMA2_MANIFEST_TYPES:
             raise UnsupportedMediaTypeError(
                 f"cannot convert an image manifest to {target_media_type!r}"
             )

@@ -26,14 +26,22 @@ DOCKER_LAYER_ZSTD: Final = "application/vnd.docker.image.rootfs.diff.tar.zstd"
 DOCKER_FOREIGN_LAYER: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 DOCKER_FOREIGN_LAYER_TAR: Final = "application/vnd.docker.image.rootfs.foreign.diff.tar"
 
-INDEX_TYPES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
-IMAGE_MANIFEST_TYPES: Final = frozenset(
-    {OCI_MANIFEST, DOCKER_MANIFEST, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED}
-)
-MANIFEST_TYPES: Final = INDEX_TYPES | IMAGE_MANIFEST_TYPES
+INDEX_TYPES: Final = (OCI_INDEX, DOCKER_LIST)
+"""The index types: an OCI index and a Docker manifest list."""
+SCHEMA2_MANIFEST_TYPES: Final = (OCI_MANIFEST, DOCKER_MANIFEST)
+"""The image manifests boxwright writes, the ones :class:`~.manifest.ImageManifest` models."""
+IMAGE_MANIFEST_TYPES: Final = (*SCHEMA2_MANIFEST_TYPES, DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED)
+"""Every image manifest read, Docker schema 1 included."""
+MANIFEST_TYPES: Final = (*INDEX_TYPES, *IMAGE_MANIFEST_TYPES)
 """Everything a registry may return for a manifest request (the Accept list)."""
 
-# Compression names used across boxwright: "gzip", "zstd" or "none".
+MANIFEST_FORMATS: Final = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST, "v2s2": DOCKER_MANIFEST}
+"""Format names (``--format``) and the image manifest type each asks for: ``docker`` is
+buildah's and podman's name for Docker schema 2, ``v2s2`` skopeo's."""
+
+COMPRESSIONS: Final = ("gzip", "zstd", "none")
+"""The compression names used across boxwright (``--dest-compress``, a layer's compression)."""
+
 _LAYER_COMPRESSION: Final = {
     OCI_LAYER: "none",
     OCI_LAYER_GZIP: "gzip",
@@ -54,11 +62,6 @@ LAYER_TYPES: Final = frozenset(_LAYER_COMPRESSION)
 def is_index(media_type: str) -> bool:
     """True for an OCI index or a Docker manifest list."""
     return media_type in INDEX_TYPES
-
-
-def is_layer(media_type: str) -> bool:
-    """True for any OCI or Docker layer media type this module knows."""
-    return media_type in _LAYER_COMPRESSION
 
 
 def layer_compression(media_type: str) -> str | None:

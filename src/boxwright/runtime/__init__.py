@@ -9,28 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "DEFAULT_CAPABILITIES": "boxwright.runtime.spec",
-    "IDMapping": "boxwright.runtime.idmap",
-    "ImageRun": "boxwright.runtime.container",
-    "IDRange": "boxwright.runtime.idmap",
-    "Mount": "boxwright.runtime.spec",
-    "NativeRunner": "boxwright.runtime.native",
-    "OCIRunner": "boxwright.runtime.ocirunner",
-    "RunOptions": "boxwright.runtime.spec",
-    "Runner": "boxwright.runtime.runner",
-    "default_mapping": "boxwright.runtime.idmap",
-    "find_oci_runtime": "boxwright.runtime.ocirunner",
-    "generate_spec": "boxwright.runtime.spec",
-    "get_runner": "boxwright.runtime.runner",
-    "rootless_mapping": "boxwright.runtime.idmap",
-    "run_image": "boxwright.runtime.container",
-    "run_in_container": "boxwright.runtime.container",
-    "run_in_rootfs": "boxwright.runtime.runner",
-    "single_id_run": "boxwright.runtime.idmap",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "DEFAULT_CAPABILITIES",
@@ -67,4 +46,4 @@ if TYPE_CHECKING:
     from boxwright.runtime.runner import Runner, get_runner, run_in_rootfs
     from boxwright.runtime.spec import DEFAULT_CAPABILITIES, Mount, RunOptions, generate_spec
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())

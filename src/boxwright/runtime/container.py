@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING
 
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.idmap import single_id_run
+from boxwright.runtime.ownership import keeping_ownership
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
+from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.store.store import Store
 
 
 def run_in_container(
@@ -43,7 +44,6 @@ def run_in_container(
     def work(root: Path, ownership: OwnershipRecord) -> int:
         if not single_id_run():
             return run_in_rootfs(root, config, options, isolation)
-        from boxwright.runtime.ownership import keeping_ownership
 
         with keeping_ownership(root, ownership, config, options.user) as kept:
             return run_in_rootfs(root, config, kept.options(options), isolation)
@@ -80,8 +80,6 @@ def run_image(
     :class:`~boxwright.errors.ImageNotFoundError` when the image is nowhere.
     """
     if store is None:
-        from boxwright.store.store import Store
-
         store = Store(root)
     record = store.containers.create(image, name)
     try:

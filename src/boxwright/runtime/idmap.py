@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from boxwright.errors import RunError
+from boxwright.store.userns import inside_single_id_namespace
 
 SUBUID_FILE = Path("/etc/subuid")
 SUBGID_FILE = Path("/etc/subgid")
@@ -133,16 +134,6 @@ def rootless_mapping(
     return IDMapping((IDRange(0, uid, 1),), (IDRange(0, gid, 1),))
 
 
-def in_user_namespace() -> bool:
-    """Whether this process runs inside a user namespace other than the initial one."""
-    try:
-        with open("/proc/self/uid_map", encoding="ascii") as f:
-            lines = f.read().split()
-    except OSError:
-        return False
-    return lines != ["0", "0", "4294967295"]
-
-
 CAP_SYS_ADMIN = 21
 
 
@@ -150,8 +141,6 @@ def single_id_run() -> bool:
     """Whether a container started here gets a user namespace that maps only ID 0 (no
     subordinate IDs: ``chown`` to another ID fails inside; see :mod:`.ownership`)."""
     if os.geteuid() == 0:
-        from boxwright.store.userns import inside_single_id_namespace
-
         return inside_single_id_namespace()
     mapping = default_mapping()
     return mapping is not None and mapping.single
@@ -227,7 +216,6 @@ __all__ = [
     "IDMapping",
     "IDRange",
     "default_mapping",
-    "in_user_namespace",
     "rootless_mapping",
     "single_id_run",
     "subordinate_ranges",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import os
 import resource
 import select
@@ -54,8 +55,6 @@ from boxwright.runtime.stubs import mount_point
 
 def _warn(text: str) -> None:
     """Log a set-up warning on ``boxwright.runtime`` (logging is loaded only when needed)."""
-    import logging
-
     logging.getLogger("boxwright.runtime").warning("%s", text)
 
 

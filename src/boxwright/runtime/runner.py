@@ -23,6 +23,8 @@ from typing import Any, Protocol
 from boxwright.errors import UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.idmap import default_mapping
+from boxwright.runtime.native import NativeRunner
+from boxwright.runtime.ocirunner import OCIRunner
 from boxwright.runtime.spec import RunOptions, bind_mount, generate_spec
 from boxwright.runtime.stubs import MountStubs
 
@@ -45,12 +47,8 @@ class Runner(Protocol):
 def get_runner(isolation: str = "native") -> Runner:
     """The runner for ``isolation`` (``native`` or ``oci``)."""
     if isolation == "native":
-        from boxwright.runtime.native import NativeRunner
-
         return NativeRunner()
     if isolation == "oci":
-        from boxwright.runtime.ocirunner import OCIRunner
-
         return OCIRunner()
     raise UsageError(f"unknown isolation {isolation!r}: expected one of {', '.join(ISOLATIONS)}")
 

@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from boxwright.errors import BoxwrightError, RunError, UnsafePathError
-from boxwright.layer.pathsafe import MAX_SYMLINKS, RootDir, split_parent
-
-_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+from boxwright.layer.pathsafe import MAX_SYMLINKS, NEW_FILE_FLAGS, RootDir, split_parent
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ class MountStubs:
 
     def _make(self, parent: int, name: str, is_file: bool) -> None:
         if is_file:
-            os.close(os.open(name, _FILE_FLAGS, 0o644, dir_fd=parent))
+            os.close(os.open(name, NEW_FILE_FLAGS, 0o644, dir_fd=parent))
         else:
             os.mkdir(name, 0o755, dir_fd=parent)
         self._record(parent, name, not is_file)

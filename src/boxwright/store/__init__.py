@@ -8,31 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "BlobStore": "boxwright.store.blobs",
-    "ContainerRecord": "boxwright.store.containers",
-    "ContainerStore": "boxwright.store.containers",
-    "DiskUsage": "boxwright.store.gc",
-    "ImageRecord": "boxwright.store.images",
-    "ImageStore": "boxwright.store.images",
-    "PruneResult": "boxwright.store.gc",
-    "RootfsDriver": "boxwright.store.rootfs",
-    "Snapshot": "boxwright.store.snapshots",
-    "SnapshotStore": "boxwright.store.snapshots",
-    "Store": "boxwright.store.store",
-    "StoreDestination": "boxwright.store.transport",
-    "StoreLayout": "boxwright.store.layout",
-    "StoreSource": "boxwright.store.transport",
-    "disk_usage": "boxwright.store.gc",
-    "file_lock": "boxwright.store.locking",
-    "normalize_name": "boxwright.store.names",
-    "open_store": "boxwright.store.store",
-    "prune": "boxwright.store.gc",
-    "pull": "boxwright.store.pullpush",
-    "push": "boxwright.store.pullpush",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "BlobStore",
@@ -58,7 +34,7 @@ __all__ = [
     "push",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:
@@ -70,6 +46,7 @@ if TYPE_CHECKING:
     from boxwright.store.locking import file_lock
     from boxwright.store.names import normalize_name
     from boxwright.store.pullpush import pull, push
+    from boxwright.store.rootfs import RootfsDriver
     from boxwright.store.snapshots import Snapshot, SnapshotStore
     from boxwright.store.store import Store, open_store
     from boxwright.store.transport import StoreDestination, StoreSource

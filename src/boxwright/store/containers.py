@@ -37,11 +37,18 @@ from boxwright.errors import (
     StoreError,
     UsageError,
 )
-from boxwright.oci.config import created_time
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.oci import mediatype
+from boxwright.oci.config import ImageConfig, created_time
+from boxwright.oci.platform import Platform
 from boxwright.store.metadata import read_records, write_records
+from boxwright.store.names import normalize_name
+from boxwright.store.pullpush import pull
+from boxwright.store.rootfs import choose_driver, driver_by_name
+from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
-    from boxwright.layer.ownership import OwnershipRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.rootfs import RootfsDriver
     from boxwright.store.snapshots import Snapshot
@@ -201,8 +208,6 @@ class ContainerStore:
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
         :class:`StoreError` when ``name`` is taken.
         """
-        from boxwright.store.rootfs import choose_driver
-
         if name is not None:
             _check_name(name)
             if any(r.name == name for r in self.list()):
@@ -248,12 +253,8 @@ class ContainerStore:
 
     def _resolve_image(self, image: str) -> ImageRecord:
         """The stored image ``image`` names; a transport reference is pulled in first."""
-        from boxwright.transport.reference import TRANSPORTS
-
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
-            from boxwright.store.pullpush import pull
-
             return pull(image, store=self._store)
         name = image[len("store:") :] if image.startswith("store:") else image
         try:
@@ -266,10 +267,6 @@ class ContainerStore:
 
     def _base_config(self, base: ImageRecord | None) -> tuple[dict[str, Any], str]:
         """The base image's config JSON and manifest format (a fresh config for scratch)."""
-        from boxwright.oci import mediatype
-        from boxwright.oci.config import ImageConfig
-        from boxwright.oci.platform import Platform
-
         if base is None:
             config = ImageConfig.new(Platform.host())
             return json.loads(config.raw), "oci"
@@ -279,8 +276,6 @@ class ContainerStore:
 
     def remove(self, name_or_id: str) -> None:
         """Unmount and delete the container: its files, then its record."""
-        from boxwright.layer.pathsafe import remove_tree
-
         record = self.get(name_or_id)
         cdir = self._layout.container_dir(record.id)
         if cdir.exists():
@@ -295,8 +290,6 @@ class ContainerStore:
     # -- the files ----------------------------------------------------------------------------
 
     def _driver(self, record: ContainerRecord) -> RootfsDriver:
-        from boxwright.store.rootfs import driver_by_name
-
         return driver_by_name(record.driver)
 
     def snapshots(self, record: ContainerRecord) -> _Snapshots:
@@ -320,8 +313,6 @@ class ContainerStore:
 
     def ownership(self, name_or_id: str) -> OwnershipRecord:
         """The container's rootless side record (owners, modes, devices it could not write)."""
-        from boxwright.layer.ownership import OwnershipRecord
-
         return OwnershipRecord.load(self.directory(name_or_id) / "ownership.json")
 
     def mount(self, name_or_id: str) -> Path:
@@ -441,9 +432,6 @@ def _free_name(prefix: str, taken: set[str]) -> str:
 def _display_name(asked: str, base: ImageRecord) -> str:
     """The image name a container remembers (buildah's ``FromImage``): the stored name that
     ``asked`` resolved to, the pulled image's name, or what was asked when nothing fits."""
-    from boxwright.store.names import normalize_name
-    from boxwright.transport.reference import TRANSPORTS
-
     prefix, sep, _ = asked.partition(":")
     if sep and prefix in TRANSPORTS and prefix != "store":
         return base.names[0] if base.names else asked
@@ -471,8 +459,6 @@ def driver_of(cdir: Path, default: str) -> str:
 
 def _discard(driver: RootfsDriver, cdir: Path) -> None:
     """Undo a half-made container directory; an error here must not hide the first one."""
-    from boxwright.layer.pathsafe import remove_tree
-
     try:
         if driver.is_mounted(cdir):
             driver.umount(cdir)

@@ -39,13 +39,14 @@ from boxwright.errors import (
     ManifestError,
     StoreError,
 )
-from boxwright.oci.config import created_time
+from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig, chain_ids, created_time
 from boxwright.oci.digest import Digest
+from boxwright.oci.manifest import ImageManifest
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import ImageName, normalize_name, parse_name, short_name_matches
 
 if TYPE_CHECKING:
-    from boxwright.oci.config import ImageConfig
     from boxwright.store.store import Store
 
 FILE_FORMAT: Final = "boxwright-images"
@@ -183,8 +184,6 @@ class ImageStore:
 
     def config(self, record: ImageRecord) -> ImageConfig:
         """The parsed image config, verified against the record's digest."""
-        from boxwright.oci.config import ImageConfig
-
         return ImageConfig.parse(self.store.blobs.read(record.config))
 
     # -- writing -------------------------------------------------------------------------
@@ -196,10 +195,6 @@ class ImageStore:
         here). The names move off any other image. Adding an image whose ID is stored already
         updates that record: the new manifest replaces the old one and the names are merged.
         """
-        from boxwright.oci import mediatype as mt
-        from boxwright.oci.config import ImageConfig
-        from boxwright.oci.manifest import ImageManifest
-
         if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
             raise ManifestError(
                 f"the local store holds single-platform images (OCI or Docker schema 2 "
@@ -341,8 +336,6 @@ def intermediate_ids(
     nobody's parent or child); it is called only for unnamed images, for the images whose
     layers start with an unnamed image's layers, and at most once per image.
     """
-    from boxwright.oci.config import chain_ids
-
     unnamed = [r for r in records if not r.names]
     if not unnamed:
         return set()

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from boxwright.transport.atomic import atomic_write
+
 
 def read_records(path: Path, fmt: str, version: int, key: str) -> list[Any]:
     """The list under ``key`` in the record file ``path`` (empty when there is no file yet).
@@ -36,8 +38,6 @@ def read_records(path: Path, fmt: str, version: int, key: str) -> list[Any]:
 
 def write_records(path: Path, fmt: str, version: int, key: str, records: list[Any]) -> None:
     """Replace the record file ``path`` atomically (the caller holds the metadata lock)."""
-    from boxwright.transport.atomic import atomic_write
-
     doc = {"format": fmt, "version": version, key: records}
     atomic_write(path, json.dumps(doc, indent=1).encode() + b"\n", 0o600)
 

@@ -35,10 +35,17 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 from boxwright.errors import StoreError, UsageError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.generate import GenerateOptions, generate_layer
+from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
 from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.snapshot import Snapshot as TreeSnapshot
+from boxwright.store.userns import MNT_DETACH, mount, run_in_namespace, umount
+from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
-    from boxwright.layer.generate import GenerateOptions, GenerateResult
+    from boxwright.layer.generate import GenerateResult
     from boxwright.store.snapshots import Snapshot
     from boxwright.store.store import Store
 
@@ -93,8 +100,6 @@ def _save_record(record: OwnershipRecord) -> None:
 
 def _seed(cdir: Path, snapshots: Sequence[Snapshot]) -> None:
     """The container's side record at create: the merged view of the snapshots' records."""
-    from boxwright.layer.overlay import merged_ownership
-
     if not any(s.ownership is not None for s in snapshots):
         return
     layers = [(s.diff, s.ownership) for s in reversed(snapshots)]
@@ -120,8 +125,6 @@ def _changes_options(options: GenerateOptions, record: OwnershipRecord) -> Gener
 
 
 def _remove_tree(path: Path) -> None:
-    from boxwright.layer.pathsafe import remove_tree
-
     if path.exists() or path.is_symlink():
         remove_tree(path)
 
@@ -136,9 +139,6 @@ class CopyDriver:
 
     def create(self, cdir: Path, snapshots: Sequence[Snapshot], store: Store) -> None:
         """Copy the merged snapshot diffs into ``cdir/rootfs`` and remember its state."""
-        from boxwright.layer.overlay import merge_overlay_dirs
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         rootfs = cdir / "rootfs"
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])
         _seed(cdir, snapshots)
@@ -173,9 +173,6 @@ class CopyDriver:
         options: GenerateOptions,
     ) -> GenerateResult:
         """Every change since create, as generate_layer writes it against the saved snapshot."""
-        from boxwright.layer.generate import generate_layer
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         before = TreeSnapshot.load(cdir / SNAPSHOT_FILE)
         opts = _changes_options(options, _record(cdir))
         return generate_layer(cdir / "rootfs", before, out, opts)
@@ -189,8 +186,6 @@ class CopyDriver:
 
 def _mount_overlay(cdir: Path) -> None:
     """Mount the container's overlay on ``cdir/merged`` (cwd must be ``cdir``: short paths)."""
-    from boxwright.store.userns import mount
-
     links = sorted(os.listdir("l"), key=int, reverse=True)
     lower = ":".join(f"l/{n}" for n in links)
     data = f"lowerdir={lower},upperdir=upper,workdir=work,userxattr"
@@ -221,8 +216,6 @@ class OverlayDriver:
         _write_driver(cdir, self.name)
 
     def _mount_root(self, cdir: Path) -> None:
-        from boxwright.store.userns import run_in_namespace
-
         # A forked child may chdir for the short relative paths; the mount it makes is in
         # the shared mount namespace.
         run_in_namespace(lambda: _mount_here(cdir), user=False, mount=False)
@@ -248,7 +241,6 @@ class OverlayDriver:
                 return _call_with_record(fn, merged, cdir)
             finally:
                 self.umount(cdir)
-        from boxwright.store.userns import run_in_namespace
 
         def inside() -> T:
             _mount_here(cdir)
@@ -268,11 +260,6 @@ class OverlayDriver:
 
     def to_copy(self, cdir: Path, snapshots: Sequence[Snapshot]) -> None:
         """Turn this container into a copy-driver one holding the same changes since create."""
-        from boxwright.layer.apply import ApplyOptions, apply_layer
-        from boxwright.layer.generate import GenerateOptions
-        from boxwright.layer.overlay import merge_overlay_dirs
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         rootfs = cdir / "rootfs"
         _remove_tree(rootfs)
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])
@@ -301,8 +288,6 @@ class OverlayDriver:
 
     def umount(self, cdir: Path) -> None:
         """Unmount the persistent view (lazily when busy); nothing to do when not mounted."""
-        from boxwright.store.userns import MNT_DETACH, umount
-
         merged = cdir / "merged"
         if not self.is_mounted(cdir):
             return
@@ -325,8 +310,6 @@ class OverlayDriver:
         options: GenerateOptions,
     ) -> GenerateResult:
         """Every change since create: the upper directory over the snapshot diffs."""
-        from boxwright.layer.overlay import merged_ownership, overlay_changes
-
         record = _record(cdir)
         lowers = [s.diff for s in reversed(snapshots)]
         layers = [(s.diff, s.ownership) for s in reversed(snapshots)]
@@ -359,7 +342,6 @@ def _probe_mount(work: Path) -> None:
     for part in ("lower", "upper", "work", "merged"):
         (work / part).mkdir()
     os.chdir(work)
-    from boxwright.store.userns import mount, umount
 
     mount("overlay", "merged", "overlay", 0, "lowerdir=lower,upperdir=upper,workdir=work,userxattr")
     umount("merged")
@@ -368,8 +350,6 @@ def _probe_mount(work: Path) -> None:
 def overlay_works(store: Store) -> bool:
     """Whether this user can mount the store's overlays here (probed once, then cached in
     ``R/overlay-probe.json`` for this euid and kernel)."""
-    from boxwright.store.userns import run_in_namespace
-
     euid, kernel = os.geteuid(), platform.release()
     key = (str(store.root), euid, kernel)
     if key in _probed:
@@ -391,7 +371,6 @@ def overlay_works(store: Store) -> bool:
         works = False
     finally:
         _remove_tree(work)
-    from boxwright.transport.atomic import atomic_write
 
     doc = {"euid": euid, "kernel": kernel, "overlay": works}
     atomic_write(cache, json.dumps(doc).encode(), 0o644)  # a unique temporary name per call

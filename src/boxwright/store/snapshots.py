@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import BoxwrightError, LayerError, StoreError
+from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.streams import LayerReader
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 
@@ -158,10 +161,6 @@ class SnapshotStore:
         takes their metadata and a hardlink to one of their files copies the file up, as an
         overlay mount would.
         """
-        from boxwright.layer.apply import ApplyOptions, apply_layer
-        from boxwright.layer.pathsafe import remove_tree
-        from boxwright.layer.streams import LayerReader
-
         tmp_root = self._layout.tmp_dir
         tmp_root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
@@ -203,8 +202,6 @@ class SnapshotStore:
         The directory is first renamed into R/tmp, so a reader never sees half a snapshot.
         The caller makes sure nothing uses it (``prune`` does, under the exclusive gc lock).
         """
-        from boxwright.layer.pathsafe import remove_tree
-
         digest = chain_id if isinstance(chain_id, Digest) else Digest.parse(chain_id)
         path = self._layout.snapshot_dir(digest)
         self._layout.tmp_dir.mkdir(parents=True, exist_ok=True)

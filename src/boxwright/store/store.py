@@ -21,14 +21,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from boxwright.config.paths import store_root
+from boxwright.errors import ImageNotFoundError
 from boxwright.store.blobs import BlobStore
 from boxwright.store.images import ImageStore
 from boxwright.store.layout import StoreLayout
 from boxwright.store.locking import file_lock
+from boxwright.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
-    from boxwright.store.snapshots import SnapshotStore
 
 
 class Store:
@@ -42,16 +44,12 @@ class Store:
         looking for an image never creates a store as a side effect).
         """
         if root is None:
-            from boxwright.config.paths import store_root
-
             root = store_root()
         self.root = Path(root).absolute()
         self.layout = StoreLayout(self.root)
         if create:
             self.layout.ensure()
         elif not self.layout.exists():
-            from boxwright.errors import ImageNotFoundError
-
             raise ImageNotFoundError(
                 f"there is no local store at {self.root} yet (it is created by the first "
                 "pull, copy to store:, or commit)"
@@ -70,8 +68,6 @@ class Store:
     def snapshots(self) -> SnapshotStore:
         """The unpacked layer snapshots (:class:`~boxwright.store.snapshots.SnapshotStore`)."""
         if self._snapshots is None:
-            from boxwright.store.snapshots import SnapshotStore
-
             self._snapshots = SnapshotStore(self)
         return self._snapshots
 

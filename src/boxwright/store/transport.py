@@ -23,10 +23,12 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.store.images import ImageRecord, normalize_name
 from boxwright.store.store import Store
 from boxwright.transport.base import KnowsCurrentManifest
+from boxwright.transport.reference import TRANSPORTS, known_transports
 
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
@@ -49,7 +51,6 @@ class StoreSource:
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         if digest is None or digest == self.record.manifest:
             return self._raw, self.record.manifest_media_type
-        from boxwright.oci.parse import parse_manifest
 
         try:
             raw = self.store.blobs.read(digest)
@@ -129,8 +130,6 @@ def _store_of(options: TransportOptions | None, *, create: bool = True) -> Store
 
 def _hint(ref: TransportReference, error: Exception) -> Exception:
     """For a bare ``word:rest`` that is no stored image, say the prefix is no transport."""
-    from boxwright.transport.reference import TRANSPORTS, known_transports
-
     word, sep, _ = ref.path.partition(":")
     if not (ref.implicit and sep and "/" not in word and word not in TRANSPORTS):
         return error

@@ -9,26 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "AtomicFile": "boxwright.transport.atomic",
-    "BlobWriter": "boxwright.transport.atomic",
-    "DirDestination": "boxwright.transport.dir",
-    "DirSource": "boxwright.transport.dir",
-    "DockerArchiveDestination": "boxwright.transport.docker_archive",
-    "DockerArchiveSource": "boxwright.transport.docker_archive",
-    "Image": "boxwright.transport.image",
-    "ImageDestination": "boxwright.transport.base",
-    "ImageSource": "boxwright.transport.base",
-    "OCIArchiveDestination": "boxwright.transport.oci_archive",
-    "OCILayoutDestination": "boxwright.transport.oci_layout",
-    "OCILayoutSource": "boxwright.transport.oci_layout",
-    "TransportReference": "boxwright.transport.reference",
-    "atomic_write": "boxwright.transport.atomic",
-    "open_image": "boxwright.transport.image",
-    "parse_transport_reference": "boxwright.transport.reference",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "AtomicFile",
@@ -50,7 +31,7 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:

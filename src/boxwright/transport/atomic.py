@@ -27,7 +27,9 @@ once, in :meth:`BlobWriter.sync`, before anything that refers to the blobs (an O
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -168,17 +170,6 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
         f.write(data)
 
 
-def copy_stream(source: IO[bytes], out: IO[bytes], hasher: Any | None = None) -> int:
-    """Copy ``source`` to ``out`` in 1 MiB chunks, feeding ``hasher``; return the byte count."""
-    total = 0
-    while chunk := source.read(CHUNK):
-        if hasher is not None:
-            hasher.update(chunk)
-        out.write(chunk)
-        total += len(chunk)
-    return total
-
-
 class _WriteBehind:
     """Writes chunks to a file on a helper thread, so the caller can read and hash meanwhile.
 
@@ -188,8 +179,6 @@ class _WriteBehind:
     """
 
     def __init__(self, out: IO[bytes]) -> None:
-        import queue
-
         self._out = out
         self._queue: queue.Queue[bytes | None] = queue.Queue(_WRITE_BEHIND_DEPTH)
         self._error: BaseException | None = None
@@ -391,8 +380,6 @@ class BlobWriter:
 
     def write_bytes(self, data: bytes, expected: Descriptor | None = None) -> Descriptor:
         """Store a small in-memory document (a manifest or config) as a blob."""
-        import io
-
         return self.write(io.BytesIO(data), expected)
 
 
@@ -401,7 +388,6 @@ __all__ = [
     "AtomicFile",
     "BlobWriter",
     "atomic_write",
-    "copy_stream",
     "fsync_dir",
     "vouching_for",
 ]

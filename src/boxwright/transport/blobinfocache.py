@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from boxwright.errors import DigestError
 from boxwright.oci.digest import Digest
+from boxwright.transport.atomic import atomic_write
 
 _LOG = logging.getLogger(__name__)
 
@@ -252,8 +253,6 @@ class BlobInfoCache:
             }
 
     def _write(self, path: Path) -> None:
-        from boxwright.transport.atomic import atomic_write
-
         # Merge with what another process wrote meanwhile, so parallel copies keep both.
         fresh = BlobInfoCache(path)
         with fresh._lock:

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, cast
 
+from boxwright.config.auth import AuthStore
+from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
+from boxwright.config.registries import RegistriesConfig
 from boxwright.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
@@ -38,6 +41,7 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, verify_bytes
+from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import PassThroughReader, Reader, VerifyingStream
 from boxwright.oci.reference import Reference
 from boxwright.transport.base import (
@@ -48,15 +52,15 @@ from boxwright.transport.base import (
 )
 from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
 from boxwright.transport.options import TransportOptions
+from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:
-    from boxwright.config.certs import TLSSettings
     from boxwright.transport.reference import TransportReference
     from boxwright.transport.registry.client import RegistryClient
 
 _LOG = logging.getLogger(__name__)
 
-SUPPORTED_MANIFEST_TYPES = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST, mt.OCI_INDEX, mt.DOCKER_LIST)
+SUPPORTED_MANIFEST_TYPES = (*mt.SCHEMA2_MANIFEST_TYPES, *mt.INDEX_TYPES)
 """What a registry stores, the preferred first (containers/image's docker destination order)."""
 
 
@@ -81,8 +85,6 @@ def resolve_endpoints(
     """Where ``ref`` lives, per registries.conf: for a pull the mirrors in order then the
     primary, for a push the primary only. A blocked registry raises
     :class:`~boxwright.errors.ConfigError`."""
-    from boxwright.config.registries import RegistriesConfig
-
     opts = options or TransportOptions()
     config = RegistriesConfig.load(opts.registries_conf)
     name = str(ref)
@@ -102,8 +104,6 @@ def resolve_endpoints(
 def _tls_settings(host: str, options: TransportOptions, insecure: bool) -> TLSSettings:
     """TLS for ``host``: the options' cert dir when given, else certs.d; verification off
     when ``--tls-verify=false`` or registries.conf says ``insecure``."""
-    from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
-
     verify = options.tls_verify
     if verify is None and insecure:
         verify = False
@@ -124,8 +124,6 @@ def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> 
     opts = options or TransportOptions()
     credentials = opts.credentials
     if credentials is None:
-        from boxwright.config.auth import AuthStore
-
         credentials = AuthStore(opts.authfile).lookup(endpoint.name)
     insecure = endpoint.insecure or opts.tls_verify is False
     kwargs: dict[str, Any] = {}
@@ -139,8 +137,6 @@ def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> 
         kwargs["stall"] = StallPolicy(seconds=opts.stall_timeout)
 
     def marked_insecure(host_port: str) -> bool:
-        from boxwright.config.registries import RegistriesConfig
-
         return RegistriesConfig.load(opts.registries_conf).is_insecure(host_port)
 
     return RegistryClient(
@@ -164,8 +160,6 @@ def _docker_ref(ref: TransportReference | Reference | str) -> Reference:
     if isinstance(ref, Reference):
         return ref
     if isinstance(ref, str):
-        from boxwright.transport.reference import parse_transport_reference
-
         if not ref.startswith("docker://"):
             ref = "docker://" + ref
         ref = parse_transport_reference(ref)
@@ -179,7 +173,6 @@ def _image_manifest_blobs(raw: bytes, media_type: str) -> list[Digest]:
     """The config and layer digests an image manifest names ([] for anything else)."""
     if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
         return []
-    from boxwright.oci.manifest import ImageManifest
 
     try:
         manifest = ImageManifest.parse(raw, media_type)

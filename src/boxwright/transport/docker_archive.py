@@ -45,6 +45,7 @@ from boxwright.errors import (
     TransportError,
     UnsupportedMediaTypeError,
 )
+from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_go
 from boxwright.oci.config import ImageConfig
@@ -52,6 +53,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader, VerifyingStream, WrappedReader
+from boxwright.oci.reference import Reference
 from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, BlobWriter
 from boxwright.transport.tarindex import TarIndex, safe_member_name
 
@@ -75,8 +77,6 @@ class ManifestItem:
 
 
 def _normalized(tag: str) -> Reference:
-    from boxwright.oci.reference import Reference
-
     return Reference.parse_normalized(tag, default_tag=True)
 
 
@@ -215,8 +215,6 @@ class DockerArchiveSource:
             ) from None
 
     def _measure(self, layer_path: str) -> _Layer:
-        from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression
-
         member = self.tar.find(layer_path)
         if member is None:
             raise BlobNotFoundError(f"{self._name}: layer file {layer_path} is missing")

@@ -41,6 +41,7 @@ from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.index import ImageIndex
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.reference import validate_ref_name
@@ -67,8 +68,6 @@ def blob_relpath(digest: Digest) -> str:
 
 def guess_manifest_type(raw: bytes) -> str:
     """The media type of a manifest whose type was not stored with it (sniffed)."""
-    from boxwright.oci.parse import parse_manifest
-
     return parse_manifest(raw).media_type
 
 

@@ -7,10 +7,9 @@ layer. See ``docs/unpack.md`` for where the state lives and how rootless ownersh
 
 from __future__ import annotations
 
-from boxwright.unpack.repack import DEFAULT_CREATED_BY, HistoryOptions, RepackResult, repack_image
-from boxwright.unpack.state import UnpackState, locate_rootfs, state_dir_for
-from boxwright.unpack.unpack import UnpackProgress, UnpackResult, unpack_image
-from boxwright.unpack.users import ExecUser, resolve_user
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "DEFAULT_CREATED_BY",
@@ -26,3 +25,17 @@ __all__ = [
     "state_dir_for",
     "unpack_image",
 ]
+
+__getattr__, __dir__ = lazy_package(globals())
+
+
+if TYPE_CHECKING:
+    from boxwright.unpack.repack import (
+        DEFAULT_CREATED_BY,
+        HistoryOptions,
+        RepackResult,
+        repack_image,
+    )
+    from boxwright.unpack.state import UnpackState, locate_rootfs, state_dir_for
+    from boxwright.unpack.unpack import UnpackProgress, UnpackResult, unpack_image
+    from boxwright.unpack.users import ExecUser, resolve_user

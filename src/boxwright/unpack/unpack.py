@@ -26,17 +26,24 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import closing
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UsageError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.snapshot import Snapshot
 from boxwright.oci.digest import CHUNK, Digest
+from boxwright.oci.runtime_spec import runtime_spec
+from boxwright.transport.image import layer_tars, open_named_image
+from boxwright.transport.reference import parse_transport_reference
 from boxwright.unpack.state import UnpackState, is_state_dir, state_dir_for, write_atomic
 from boxwright.unpack.users import resolve_user
 
 if TYPE_CHECKING:
-    from boxwright.layer.apply import ApplyOptions
     from boxwright.oci.platform import Platform
     from boxwright.transport.image import Image
 
@@ -126,7 +133,6 @@ def _prepare_state_dir(state_dir: Path) -> None:
             f"cannot unpack: {state_dir} exists and is not a boxwright state directory "
             "(it is where unpack keeps the state for repack; move it away)"
         )
-    from boxwright.layer.pathsafe import remove_tree
 
     log.info("replacing the stale unpack state %s", state_dir)
     remove_tree(state_dir)
@@ -134,17 +140,12 @@ def _prepare_state_dir(state_dir: Path) -> None:
 
 def _open(ref: str | Image, platform: Platform | str | None) -> tuple[Image, str, Any]:
     """The image, the reference string to record, and the source to close (or None)."""
-    from boxwright.transport.image import open_named_image
-
     image, source = open_named_image(ref, platform)
     return image, _absolute_reference(ref if isinstance(ref, str) else ref.source.name), source
 
 
 def _absolute_reference(ref: str) -> str:
     """``ref`` with a relative local path made absolute, so repack works from any directory."""
-    from dataclasses import replace
-
-    from boxwright.transport.reference import parse_transport_reference
 
     parsed = parse_transport_reference(ref)
     if parsed.transport in _LOCAL_TRANSPORTS and parsed.path:
@@ -167,10 +168,6 @@ def _apply_layers(
 ) -> int:
     """Apply every layer of ``image`` onto ``rootfs`` in order, each verified against its
     digest and diff_id before the next one's files are written; return how many."""
-    from contextlib import closing
-
-    from boxwright.layer.apply import apply_layer
-    from boxwright.transport.image import layer_tars
 
     layers = image.layers
     # Each layer inflates on worker threads while the previous one's files are written;
@@ -209,9 +206,6 @@ def unpack_image(
     ``0700`` while the layers are written and gets ``mode`` (default ``0700``; the owner
     keeps ``rwx``) at the end: a wider mode lets other users reach the image's setuid files.
     """
-    from boxwright.layer.apply import ApplyOptions
-    from boxwright.layer.ownership import OwnershipRecord
-
     dest = Path(os.path.abspath(dest))
     mode = _check_mode(mode)
     if rootless is None:
@@ -263,8 +257,6 @@ def _cleanup(
     dest: Path, dest_existed: bool, bundle_rootfs: Path | None, state: Path | None
 ) -> None:
     """Remove what a failed unpack created: the tree (or the contents of a given empty dir)."""
-    from boxwright.layer.pathsafe import remove_tree
-
     try:
         if state is not None:
             remove_tree(state)
@@ -283,8 +275,6 @@ def _save_state(
     image: Image, rootfs: Path, source: str, bundle: bool, rootless: bool, record: Any
 ) -> None:
     """Write the state repack needs (module :mod:`boxwright.unpack.state`)."""
-    from boxwright.layer.snapshot import Snapshot
-
     manifest = image.manifest
     config_raw = image.config.raw
     state = UnpackState(
@@ -304,8 +294,6 @@ def _save_state(
 
 def _write_runtime_spec(image: Image, bundle: Path, rootfs: Path, rootless: bool) -> None:
     """``BUNDLE/config.json``: the runtime spec of the image config, user resolved in rootfs."""
-    from boxwright.oci.runtime_spec import runtime_spec
-
     config = image.config
     user = resolve_user(rootfs, config.config.user, "image User")
     spec = runtime_spec(

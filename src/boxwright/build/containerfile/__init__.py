@@ -10,23 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-#: Public name → module that defines it.
-_EXPORTS: dict[str, str] = {
-    "Containerfile": "boxwright.build.containerfile.model",
-    "Expander": "boxwright.build.containerfile.shell",
-    "Flag": "boxwright.build.containerfile.model",
-    "Heredoc": "boxwright.build.containerfile.model",
-    "IgnoreMatcher": "boxwright.build.containerfile.ignore",
-    "Instruction": "boxwright.build.containerfile.model",
-    "Location": "boxwright.build.containerfile.model",
-    "Stage": "boxwright.build.containerfile.model",
-    "find_containerfile": "boxwright.build.containerfile.parser",
-    "load_ignore": "boxwright.build.containerfile.ignore",
-    "parse": "boxwright.build.containerfile.parser",
-    "parse_key_values": "boxwright.build.containerfile.shell",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "Containerfile",
@@ -43,7 +27,7 @@ __all__ = [
     "parse_key_values",
 ]
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher, load_ignore

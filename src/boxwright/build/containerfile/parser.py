@@ -37,7 +37,12 @@ from boxwright.build.containerfile.model import (
     Location,
     Stage,
 )
-from boxwright.build.containerfile.shell import ExpansionError, Lexer, parse_key_values
+from boxwright.build.containerfile.shell import (
+    WHITESPACE,
+    ExpansionError,
+    Lexer,
+    parse_key_values,
+)
 from boxwright.errors import ContainerfileError, UsageError
 
 #: Every instruction BuildKit knows.
@@ -73,7 +78,6 @@ def _no_constants(name: str) -> None:
 _JSON = json.JSONDecoder(parse_constant=_no_constants)
 _DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*\Z")
-_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 _HEREDOC = re.compile(r"(\d*)<<(-?)([^<]*)\Z")
 _HEALTH_SPLIT = re.compile(r"(\S+)\s*(.*)\Z", re.DOTALL)
 _STAGE_NAME = re.compile(r"[a-z][a-z0-9\-_.]*\Z")
@@ -353,7 +357,7 @@ class _Parser:
 
     def _node(self, line: str, start: int) -> Instruction:
         """One instruction from its joined line (BuildKit's ``newNodeFromLine``)."""
-        parts = _WHITESPACE.split(line.strip(), maxsplit=1)
+        parts = WHITESPACE.split(line.strip(), maxsplit=1)
         word = parts[0]
         keyword = word.upper()
         if keyword not in KEYWORDS:
@@ -401,7 +405,7 @@ class _Parser:
         """The argument-count and syntax checks BuildKit makes while parsing."""
         keyword = instruction.keyword
         line = instruction.location.line
-        words = _WHITESPACE.split(rest) if rest else []
+        words = WHITESPACE.split(rest) if rest else []
         count = len(instruction.args) if instruction.json_form else len(words)
         if keyword in _AT_LEAST_ONE and count == 0:
             raise self.error(line, f"{keyword} requires at least one argument")
@@ -467,7 +471,7 @@ def _with_end(instruction: Instruction, end: int) -> Instruction:
 
 def _stage(parser: _Parser, instruction: Instruction) -> tuple[str, str | None]:
     """The base image and ``AS`` name of a ``FROM``."""
-    words = _WHITESPACE.split(instruction.args[0]) if instruction.args else []
+    words = WHITESPACE.split(instruction.args[0]) if instruction.args else []
     line = instruction.location.line
     if len(words) == 3 and words[1].lower() == "as":
         name = words[2].lower()

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 _EOF = ""
 _SPECIAL_PARAMS = frozenset("@*#?-$!0")
-_WHITESPACE = re.compile(r"[\t\v\f\r ]+")
+#: Blanks that separate words on a Containerfile line (a newline ends the line instead).
+WHITESPACE = re.compile(r"[\t\v\f\r ]+")
 
 
 class ExpansionError(ValueError):
@@ -500,7 +501,7 @@ def parse_key_values(instruction: Instruction) -> list[tuple[str, str | None]]:
     if not words:
         return []
     if "=" not in words[0]:
-        parts = _WHITESPACE.split(rest.strip(), maxsplit=1)
+        parts = WHITESPACE.split(rest.strip(), maxsplit=1)
         if len(parts) < 2:
             raise ContainerfileError(f"{where}: {keyword} must have two arguments")
         return [(parts[0], parts[1])]
@@ -515,4 +516,4 @@ def parse_key_values(instruction: Instruction) -> list[tuple[str, str | None]]:
     return out
 
 
-__all__ = ["Expander", "Lexer", "parse_key_values", "split_words"]
+__all__ = ["WHITESPACE", "Expander", "Lexer", "parse_key_values", "split_words"]
