@@ -3,12 +3,12 @@
 :class:`RegistryClient` is the public face (``client.py``); :class:`RetryPolicy` tunes its
 retries (``retry.py``) and :class:`StallPolicy` how little a transfer may move before it
 counts as stalled (``stall.py``). The client knows HTTP and the distribution API, not images.
-Authentication lives in ``auth.py`` (an httpx ``Auth`` generator: anonymous, Basic, Bearer
-tokens), ``WWW-Authenticate`` parsing in ``challenge.py``, the session (TLS, scheme, retries)
-in ``session.py``, resumable downloads in ``blobs.py`` and uploads in ``uploads.py``.
-
-Importing this package is cheap, and httpx loads only when a request needs it (see
-``_httpx.py``): an anonymous pull never imports it.
+Every request passes one chain of small layers (``session.py`` composes them, ``wire.py``
+describes them): retries (``retry.py``), authentication (``auth.py``: a generator flow for
+anonymous, Basic and Bearer tokens; ``WWW-Authenticate`` parsing in ``challenge.py``),
+redirects (``redirects.py``), the credential-origin rule (``origin.py``) and pooled urllib3
+connections watched for stalls (``wire.py``, ``watched.py``). Resumable downloads are in
+``blobs.py``, uploads in ``uploads.py``, bodies read whole are capped in ``capped.py``.
 """
 
 from __future__ import annotations
