@@ -25,6 +25,7 @@ from boxwright.oci.mediatype import OCI_LAYER_GZIP
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.origin import Origin, OriginPolicy
 from boxwright.transport.registry.retry import RetryPolicy
+from boxwright.transport.registry.wire import Request
 
 Hostile = Callable[..., HostileRegistry]
 USER, PASSWORD = "alice", "s3cret-password"
@@ -286,7 +287,9 @@ def test_origins_compare_scheme_host_and_port() -> None:
     assert not policy.allows("https://reg.example:5000/v2/")
     assert not policy.allows("https://other.example/v2/")
     assert not policy.allows("ftp://reg.example/v2/")
-    assert policy.authorization("https://other.example/", "Basic x") is None
+    basic = {"Authorization": "Basic x"}
+    assert policy.guard(Request("GET", "https://other.example/", basic)).headers == {}
+    assert policy.guard(Request("GET", "https://reg.example/v2/", basic)).headers == basic
     assert policy.page("http://evil:1/v2/a/tags/list?last=b", "https://reg.example/v2/a") == (
         "https://reg.example:443/v2/a/tags/list?last=b"
     )

@@ -122,11 +122,6 @@ class OriginPolicy:
         with a request to ``url``: only when ``url`` is on that very origin."""
         return _origin(url) == (bound if bound is not None else self.home)
 
-    def authorization(self, url: str, value: str | None) -> str | None:
-        """``value`` (an ``Authorization`` header earned from the registry) when a request to
-        ``url`` may carry it, else None."""
-        return value if value and self.allows(url) else None
-
     def is_home(self, origin: Origin) -> bool:
         """Whether ``origin`` is the registry's, in either scheme (no scheme probe needed:
         the probe itself connects through :meth:`tls_context`)."""
