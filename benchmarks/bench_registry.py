@@ -15,6 +15,10 @@ Best of N warm runs each, alternating boxwright and skopeo so drift hits both eq
 * pull: ``copy docker://HOST/REPO:bench oci:DEST`` into a fresh layout;
 * no-op: the push again when the registry already holds the image (target < 0.2 s, process
   start included: one manifest check and nothing else);
+* mount: the push to a repository of its own when another repository of the registry holds
+  every blob and each tool's blob-info cache knows it (the tool pushed there first): every
+  blob is mounted, nothing uploaded (the repository is deleted from the storage before
+  every run);
 * peak RSS (``wait4`` rusage of the one child) of pulling and pushing a 1 GB layer.
 
 boxwright's bytecode is compiled first, as ``pip install`` does: with
@@ -209,6 +213,8 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
             )
         )
 
+        rows.append(_mount_row(bw, layout, server, clear_cache, args.runs))
+
         if args.big_mb:
             big = big_image(args.big_mb)
             server.wipe()
@@ -240,6 +246,25 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     info["registry"] = _registry_version()
     info["image"] = description
     return rows, info
+
+
+def _mount_row(
+    bw: list[str],
+    layout: Path,
+    server: RegistryServer,
+    clear_cache: Callable[[], None],
+    runs: int,
+) -> Row:
+    """Push into ``mount`` while ``mount-src`` holds every blob and both tools know it."""
+    server.wipe()
+    clear_cache()
+    for cmd in _push_cmds(bw, layout, server, "mount-src"):
+        run(cmd)  # each tool's blob-info cache learns where the blobs are
+    repository = server.storage / "docker" / "registry" / "v2" / "repositories" / "mount"
+    ours, peer = _push_cmds(bw, layout, server, "mount")
+    a, b = side_by_side(ours, peer, runs, fresh(repository))
+    assert b is not None
+    return ratio_row("push, every blob mounted from another repository / skopeo", a, b, 1.0)
 
 
 def _registry_version() -> str:

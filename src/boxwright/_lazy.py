@@ -17,7 +17,7 @@ complete and sorted).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from importlib import import_module
 from typing import Any
 
@@ -67,28 +67,3 @@ def type_checking_imports(source: str) -> dict[str, str]:
             if name.strip():
                 names[name.strip()] = module
     return names
-
-
-def lazy_exports(
-    package: str,
-    exports: Mapping[str, str],
-    namespace: MutableMapping[str, Any],
-    submodules: Collection[str] = (),
-) -> tuple[Getattr, Dir]:
-    """The same as :func:`lazy_package`, with the name → module table given as ``exports``
-    (``submodules`` offered as attributes too)."""
-
-    def __getattr__(name: str) -> Any:
-        if name in submodules:
-            return import_module(f"{package}.{name}")
-        module_name = exports.get(name)
-        if module_name is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(import_module(module_name), name)
-        namespace[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*namespace, *namespace.get("__all__", ())})
-
-    return __getattr__, __dir__

@@ -212,36 +212,6 @@ def hostile(hostile_pki: dict[str, KeyPair]) -> Iterator[Callable[..., HostileRe
         registry.stop()
 
 
-def _force_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy in the environment (NO_PROXY lets httpx reach the loopback servers), which
-    sends every request through httpx; the direct path fails the test if it is used."""
-    from boxwright.transport.registry.direct import DirectPool
-
-    for name in ("HTTP_PROXY", "HTTPS_PROXY"):
-        monkeypatch.setenv(name, "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the direct path was used behind a proxy")
-
-    monkeypatch.setattr(DirectPool, "request", refuse)
-
-
-@pytest.fixture
-def httpx_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every registry request of the test goes through httpx (see :func:`_force_httpx`)."""
-    _force_httpx(monkeypatch)
-
-
-@pytest.fixture(params=["direct", "httpx"])
-def http_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each HTTP path of a registry session in turn: ``direct`` (http.client), and ``httpx``
-    (:func:`_force_httpx`)."""
-    if request.param == "httpx":
-        _force_httpx(monkeypatch)
-    return str(request.param)
-
-
 @pytest.fixture
 def isolated_auth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every auth-file lookup (and the caches) at empty temp locations, so no host

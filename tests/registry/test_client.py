@@ -29,7 +29,6 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST
 from boxwright.transport.registry import client as client_module
 from boxwright.transport.registry.client import RegistryClient
-from boxwright.transport.registry.direct import _REPLAY_LIMIT
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.stall import StallPolicy
 
@@ -336,11 +335,11 @@ def test_corrupt_blob_is_rejected(registry_plain: RegistryServer, fault_proxy: F
 def test_dropped_upload_restarts_from_a_seekable_stream(
     registry_plain: RegistryServer, fault_proxy: FaultProxy
 ) -> None:
-    """The connection drops after more body than the direct pool keeps to replay a request
-    on a kept-alive connection the server had closed (``_REPLAY_LIMIT``): only a restart of
-    the whole upload can get past it, whatever the timing of the drop."""
+    """The connection drops 4.5 MB into a streamed PUT: only a restart of the whole upload
+    (a new session, the stream sought back) can get past it; a stream that cannot seek back
+    fails with one clear line."""
     repo = registry_plain.repo("restart")
-    past_replay = _REPLAY_LIMIT + 500_000
+    past_replay = (4 << 20) + 500_000
     data, layer = blob(past_replay + 1_000_000)
     slept: list[float] = []
     with proxied(fault_proxy, slept) as client:

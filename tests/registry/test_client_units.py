@@ -1,27 +1,38 @@
 """Unit tests of the registry client's pure parts: challenge parsing, scopes, retry timing,
-token expiry, error messages; and the token flows driven through httpx's MockTransport where a
-real token service cannot produce the case (a service without the GET form)."""
+token expiry, error messages; and the token flows driven through a transport that answers
+from a function where a real token service cannot produce the case (a service without the
+GET form)."""
 
 from __future__ import annotations
 
+import http
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
+from urllib3.response import HTTPResponse
 
 from boxwright.errors import AuthenticationError, RegistryError, TLSError
-from boxwright.transport.registry.answers import HttpxAnswer
-from boxwright.transport.registry.auth import SCOPE_EXTENSION, RegistryAuth, token_expiry
+from boxwright.transport.registry.auth import Authenticating, RegistryAuth, token_expiry
 from boxwright.transport.registry.challenge import (
     CATALOG_SCOPE,
     Challenge,
     parse_www_authenticate,
     repository_scope,
 )
-from boxwright.transport.registry.failures import error_codes, network_error, status_error
+from boxwright.transport.registry.failures import (
+    ConnectFailure,
+    NetworkTimeout,
+    error_codes,
+    network_error,
+    status_error,
+)
 from boxwright.transport.registry.retry import RetryPolicy, parse_retry_after
+from boxwright.transport.registry.wire import Answer, Request
 
 
 @dataclass(frozen=True)
@@ -123,8 +134,17 @@ def test_token_expiry_from_expires_in_and_issued_at() -> None:
 # -- Errors ------------------------------------------------------------------------------------
 
 
-def _response(status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> HttpxAnswer:
-    return HttpxAnswer(httpx.Response(status, content=body, headers=headers))
+def _response(
+    status: int, body: bytes = b"", headers: dict[str, str] | None = None, url: str = ""
+) -> Answer:
+    response = HTTPResponse(
+        body=io.BytesIO(body),
+        headers={"Content-Length": str(len(body)), **(headers or {})},
+        status=status,
+        reason=http.HTTPStatus(status).phrase,
+        preload_content=False,
+    )
+    return Answer(response, url, None)
 
 
 def test_error_body_codes_and_typed_status_errors() -> None:
@@ -150,72 +170,82 @@ def test_error_body_codes_and_typed_status_errors() -> None:
 def test_network_errors_are_typed_one_line() -> None:
     import ssl
 
-    tls = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    tls = ConnectFailure("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     tls.__cause__ = ssl.SSLCertVerificationError(1, "certificate verify failed")
     assert isinstance(network_error(tls, "h:1", "manifest x", 5), TLSError)
-    timeout = network_error(httpx.ReadTimeout("timed out"), "h:1", "blob y", 2.5)
+    timeout = network_error(NetworkTimeout("read timed out"), "h:1", "blob y", 2.5)
     assert str(timeout) == "h:1: no answer within 2.5 s for blob y"
-    refused = network_error(httpx.ConnectError("[Errno 111] Connection refused"), "h:1", "z", 1)
+    refused = network_error(ConnectFailure("[Errno 111] Connection refused"), "h:1", "z", 1)
     assert str(refused) == "h:1: cannot connect for z: [Errno 111] Connection refused"
     assert "\n" not in str(refused)
 
 
-# -- Token flows through MockTransport (cases the test token service cannot produce) ------------
+# -- Token flows against a function (cases the test token service cannot produce) -------------
 
 
-def _registry_handler(log: list[httpx.Request], *, get_token: bool) -> httpx.MockTransport:
-    def handle(request: httpx.Request) -> httpx.Response:
+class Answering:
+    """A transport whose answers come from ``handle`` (the base of a chain under test)."""
+
+    def __init__(self, handle: Callable[[Request], Answer]) -> None:
+        self.handle = handle
+
+    def send(self, request: Request) -> Answer:
+        return self.handle(request)
+
+
+def _json(status: int, doc: object, url: str) -> Answer:
+    return _response(status, json.dumps(doc).encode(), {"Content-Type": "application/json"}, url)
+
+
+def _registry_handler(log: list[Request], *, get_token: bool) -> Answering:
+    def handle(request: Request) -> Answer:
         log.append(request)
-        if request.url.host == "auth.test":
+        if urlsplit(request.url).hostname == "auth.test":
             if request.method == "GET" and not get_token:
-                return httpx.Response(404)
-            return httpx.Response(200, json={"access_token": "T0KEN", "expires_in": 600})
-        if request.headers.get("authorization") == "Bearer T0KEN":
-            return httpx.Response(200, json={"ok": True})
-        return httpx.Response(
-            401,
-            headers={
-                "WWW-Authenticate": 'Bearer realm="https://auth.test/token",service="reg",'
-                'scope="repository:a:pull"'
-            },
-        )
+                return _response(404, url=request.url)
+            return _json(200, {"access_token": "T0KEN", "expires_in": 600}, request.url)
+        if request.headers.get("Authorization") == "Bearer T0KEN":
+            return _json(200, {"ok": True}, request.url)
+        challenge = 'Bearer realm="https://auth.test/token",service="reg",scope="repository:a:pull"'
+        return _response(401, headers={"WWW-Authenticate": challenge}, url=request.url)
 
-    return httpx.MockTransport(handle)
+    return Answering(handle)
 
 
-def _get(client: httpx.Client, auth: RegistryAuth) -> httpx.Response:
-    request = client.build_request(
-        "GET",
-        "https://reg.test/v2/a/tags/list",
-        extensions={SCOPE_EXTENSION: ("repository:a:pull",)},
-    )
-    return client.send(request, auth=auth)
+def _get(chain: Authenticating) -> Answer:
+    url = "https://reg.test/v2/a/tags/list"
+    return chain.send(Request("GET", url, what="tags", scopes=("repository:a:pull",)))
+
+
+def _hosts(log: list[Request]) -> list[str | None]:
+    return [urlsplit(r.url).hostname for r in log]
 
 
 def test_token_service_without_get_form_falls_back_to_oauth2_password_post() -> None:
-    log: list[httpx.Request] = []
+    log: list[Request] = []
     auth = RegistryAuth("reg.test", Creds("user", "s3cret"))
-    with httpx.Client(transport=_registry_handler(log, get_token=False)) as client:
-        assert _get(client, auth).status_code == 200
-        assert _get(client, auth).status_code == 200  # cached: no token request
-    token_requests = [r for r in log if r.url.host == "auth.test"]
+    chain = Authenticating(_registry_handler(log, get_token=False), auth)
+    assert _get(chain).status_code == 200
+    assert _get(chain).status_code == 200  # cached: no token request
+    token_requests = [r for r in log if urlsplit(r.url).hostname == "auth.test"]
     assert [r.method for r in token_requests] == ["GET", "POST"]
-    form = dict(httpx.QueryParams(token_requests[1].content.decode()))
+    assert isinstance(token_requests[1].body, bytes)
+    form = dict(parse_qsl(token_requests[1].body.decode()))
     assert form["grant_type"] == "password"
     assert form["username"] == "user"
     assert form["scope"] == "repository:a:pull"
     assert auth.token_requests == 1
-    assert [r.url.host for r in log].count("reg.test") == 3
+    assert _hosts(log).count("reg.test") == 3
 
 
 def test_identity_token_uses_oauth2_refresh_grant() -> None:
-    log: list[httpx.Request] = []
+    log: list[Request] = []
     auth = RegistryAuth("reg.test", Creds("<token>", "", identity_token="REFRESH-ME"))
-    with httpx.Client(transport=_registry_handler(log, get_token=True)) as client:
-        assert _get(client, auth).status_code == 200
-    [token_request] = [r for r in log if r.url.host == "auth.test"]
+    assert _get(Authenticating(_registry_handler(log, get_token=True), auth)).status_code == 200
+    [token_request] = [r for r in log if urlsplit(r.url).hostname == "auth.test"]
     assert token_request.method == "POST"
-    form = dict(httpx.QueryParams(token_request.content.decode()))
+    assert isinstance(token_request.body, bytes)
+    form = dict(parse_qsl(token_request.body.decode()))
     assert (form["grant_type"], form["refresh_token"], form["service"]) == (
         "refresh_token",
         "REFRESH-ME",
@@ -223,18 +253,38 @@ def test_identity_token_uses_oauth2_refresh_grant() -> None:
     )
 
 
+def test_a_known_challenge_gets_the_token_before_the_request() -> None:
+    """Once the registry sent its Bearer challenge, a request for other scopes asks the
+    token service first instead of meeting a sure 401 (a streamed upload body included)."""
+    log: list[Request] = []
+    auth = RegistryAuth("reg.test", Creds("user", "s3cret"))
+    chain = Authenticating(_registry_handler(log, get_token=True), auth)
+    assert _get(chain).status_code == 200
+    log.clear()
+    body = iter([b"blob"])
+    upload = Request(
+        "PUT",
+        "https://reg.test/v2/b/blobs/uploads/1",
+        body=body,
+        scopes=("repository:b:pull,push",),
+    )
+    assert chain.send(upload).status_code == 200
+    assert [(r.method, _hosts([r])[0], r.headers.get("Authorization")) for r in log] == [
+        ("GET", "auth.test", "Basic dXNlcjpzM2NyZXQ="),
+        ("PUT", "reg.test", "Bearer T0KEN"),
+    ]
+
+
 def test_token_refusal_message_names_no_secret() -> None:
-    def handle(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.test":
-            return httpx.Response(401, json={"errors": [{"code": "UNAUTHORIZED"}]})
-        return httpx.Response(
-            401, headers={"WWW-Authenticate": 'Bearer realm="https://auth.test/t"'}
-        )
+    def handle(request: Request) -> Answer:
+        if urlsplit(request.url).hostname == "auth.test":
+            return _json(401, {"errors": [{"code": "UNAUTHORIZED"}]}, request.url)
+        challenge = {"WWW-Authenticate": 'Bearer realm="https://auth.test/t"'}
+        return _response(401, headers=challenge, url=request.url)
 
     auth = RegistryAuth("reg.test", Creds("user", "hunter2-secret"))
-    client = httpx.Client(transport=httpx.MockTransport(handle))
-    with client, pytest.raises(AuthenticationError) as caught:
-        _get(client, auth)
+    with pytest.raises(AuthenticationError) as caught:
+        _get(Authenticating(Answering(handle), auth))
     assert str(caught.value) == "reg.test: the token service refused the credentials (HTTP 401)"
     assert "hunter2" not in repr(caught.value.args)
 

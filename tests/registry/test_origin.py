@@ -1,6 +1,6 @@
 """Credentials bound to the registry's origin (transport/registry/origin.py), against hostile
 registries: which server, under which name, saw which ``Authorization`` and client
-certificate, on both HTTP paths (http.client, and httpx behind a proxy setting)."""
+certificate."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from boxwright.oci.mediatype import OCI_LAYER_GZIP
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.origin import Origin, OriginPolicy
 from boxwright.transport.registry.retry import RetryPolicy
+from boxwright.transport.registry.wire import Request
 
 Hostile = Callable[..., HostileRegistry]
 USER, PASSWORD = "alice", "s3cret-password"
@@ -76,7 +77,7 @@ def arm_two_pages(registry: HostileRegistry, next_url: str) -> None:
 
 @pytest.mark.parametrize("name", ["127.0.0.1", "localhost"])
 def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
-    hostile: Hostile, http_path: str, name: str
+    hostile: Hostile, name: str
 ) -> None:
     """The Link names another server (127.0.0.1, another port) or the same server under
     another name (localhost): only its path and query are kept; nothing goes elsewhere."""
@@ -87,10 +88,8 @@ def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
     with client_for(registry) as client:
         assert list(client.list_tags("app")) == ["1", "2"]
     page = "/v2/app/tags/list?n=1000"
-    first = [(registry.host, "GET", page, None)] if http_path == "direct" else []
     assert seen_by(registry, "/v2/app/") == [
-        *first,  # the direct path asks anonymously first; httpx's auth flow too:
-        (registry.host, "GET", page, None),
+        (registry.host, "GET", page, None),  # asked anonymously first, then with Basic
         (registry.host, "GET", page, BASIC),
         (registry.host, "GET", "/v2/app/tags/list?last=1&n=1000", BASIC),
     ]
@@ -98,7 +97,7 @@ def test_a_tags_link_to_another_origin_is_requested_on_the_registry_origin(
 
 
 def test_a_link_from_https_to_http_stays_on_https(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair]
 ) -> None:
     registry, plain = hostile(tls=True), hostile()
     registry.require_basic(USER, PASSWORD)
@@ -114,7 +113,7 @@ def test_a_link_from_https_to_http_stays_on_https(
 
 @pytest.mark.parametrize("elsewhere", ["other-server", "other-name"])
 def test_an_upload_location_on_another_origin_gets_no_credentials(
-    hostile: Hostile, http_path: str, elsewhere: str
+    hostile: Hostile, elsewhere: str
 ) -> None:
     """The Location names another server, or this one under another name (localhost): the
     PUT with the blob goes there without the Basic password."""
@@ -143,7 +142,7 @@ def test_an_upload_location_on_another_origin_gets_no_credentials(
     assert [s.body_received for s in store.seen("PUT")] == [3000]
 
 
-def test_a_redirect_to_another_origin_gets_no_credentials(hostile: Hostile, http_path: str) -> None:
+def test_a_redirect_to_another_origin_gets_no_credentials(hostile: Hostile) -> None:
     registry, storage = hostile(), hostile()
     registry.require_basic(USER, PASSWORD)
     data = os.urandom(1000)
@@ -151,7 +150,7 @@ def test_a_redirect_to_another_origin_gets_no_credentials(hostile: Hostile, http
     registry.arm("GET", r"/blobs/", redirect(storage.url("/s/1?sig=x")))
     storage.arm("GET", r"^/s/1", answer(200, data))
     with client_for(registry) as client:
-        for _ in range(2):  # the second time on the direct path, with the Basic earned
+        for _ in range(2):  # the second time with the Basic earned the first time
             stream = client.get_blob("app", Descriptor(OCI_LAYER_GZIP, digest, len(data)))
             assert stream.read() == data
     assert [s[3] for s in seen_by(registry, "/v2/app/blobs/")][-2:] == [BASIC, BASIC]
@@ -184,7 +183,6 @@ def bearer(realm: str) -> dict[str, str]:
 def test_basic_credentials_never_go_to_a_plain_http_realm_elsewhere(
     hostile: Hostile,
     hostile_pki: dict[str, KeyPair],
-    http_path: str,
     tls: bool,
     realm_name: str,
     message: str,
@@ -201,7 +199,7 @@ def test_basic_credentials_never_go_to_a_plain_http_realm_elsewhere(
 
 
 def test_a_realm_over_https_or_marked_insecure_gets_the_credentials(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair]
 ) -> None:
     """A realm over HTTPS on another host, or over plain HTTP on a host:port the user marked
     insecure, is asked for a token with the Basic credentials; the token goes to the
@@ -227,7 +225,7 @@ def test_a_realm_over_https_or_marked_insecure_gets_the_credentials(
 
 
 def test_the_client_certificate_goes_to_the_registry_only(
-    hostile: Hostile, hostile_pki: dict[str, KeyPair], http_path: str
+    hostile: Hostile, hostile_pki: dict[str, KeyPair]
 ) -> None:
     registry, storage = hostile(tls=True), hostile(tls=True)
     data = os.urandom(1000)
@@ -289,7 +287,9 @@ def test_origins_compare_scheme_host_and_port() -> None:
     assert not policy.allows("https://reg.example:5000/v2/")
     assert not policy.allows("https://other.example/v2/")
     assert not policy.allows("ftp://reg.example/v2/")
-    assert policy.authorization("https://other.example/", "Basic x") is None
+    basic = {"Authorization": "Basic x"}
+    assert policy.guard(Request("GET", "https://other.example/", basic)).headers == {}
+    assert policy.guard(Request("GET", "https://reg.example/v2/", basic)).headers == basic
     assert policy.page("http://evil:1/v2/a/tags/list?last=b", "https://reg.example/v2/a") == (
         "https://reg.example:443/v2/a/tags/list?last=b"
     )

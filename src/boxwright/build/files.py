@@ -546,7 +546,10 @@ def download(
     """
     import email.utils
 
-    import httpx
+    import urllib3
+
+    from boxwright.transport.registry.origin import Origin
+    from boxwright.transport.registry.wire import proxy_for
 
     expected = Digest.parse(checksum) if checksum else None
     name = unquote(urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]) or "index.html"
@@ -556,18 +559,25 @@ def download(
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-                    if response.status_code != 200:
-                        raise TransportError(
-                            f"downloading {url} failed: HTTP {response.status_code}"
-                        )
+                proxy = proxy_for(Origin.of(url))
+                manager = urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager()
+                retries = urllib3.Retry(total=10, connect=0, read=0, status=0, other=0)
+                response = manager.request(
+                    "GET", url, preload_content=False, retries=retries, timeout=60
+                )
+                try:
+                    if response.status != 200:
+                        raise TransportError(f"downloading {url} failed: HTTP {response.status}")
                     modified = response.headers.get("last-modified")
-                    for chunk in response.iter_bytes(_CHUNK):
+                    for chunk in response.stream(_CHUNK):
                         hasher.update(chunk)
                         out.write(chunk)
                         if progress is not None:
                             progress(len(chunk))
-            except httpx.HTTPError as error:
+                finally:
+                    response.release_conn()
+                    manager.clear()
+            except (urllib3.exceptions.HTTPError, ValueError) as error:
                 raise TransportError(f"downloading {url} failed: {error}") from None
             out.flush()
             os.fsync(out.fileno())

@@ -361,17 +361,18 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
 
     def has_blob(self, descriptor: Descriptor) -> bool:
         """Whether the repository has the blob (with the descriptor's size), after mounting it
-        from another repository of the same registry when one is known to hold it."""
+        from another repository of the same registry when one is known to hold it.
+
+        A known holder is asked first: a mount that succeeds answers in one request what a
+        ``HEAD`` and then the mount would answer in two (a blob the repository already holds
+        mounts too). Only when no mount succeeds does a ``HEAD`` ask the repository itself.
+        """
         digest = descriptor.digest
         with self._lock:
             if digest in self._present:
                 return True
         host, repo = self.endpoint.host, self.endpoint.repo
         client = self.client
-        size = client.head_blob(repo, digest)
-        if size is not None and size == descriptor.size:
-            self._note_present(digest)
-            return True
         for source_repo in self._cache.candidate_repos(host, digest, exclude=repo):
             try:
                 mounted = client.mount_blob(repo, digest, source_repo)
@@ -384,6 +385,10 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
                     self.mounted.append(digest)
                 return True
             self._cache.forget_location(host, source_repo, digest)
+        size = client.head_blob(repo, digest)
+        if size is not None and size == descriptor.size:
+            self._note_present(digest)
+            return True
         return False
 
     def _note_present(self, digest: Digest) -> None:

@@ -3,29 +3,19 @@
 :class:`RegistryClient` is the public face (``client.py``); :class:`RetryPolicy` tunes its
 retries (``retry.py``) and :class:`StallPolicy` how little a transfer may move before it
 counts as stalled (``stall.py``). The client knows HTTP and the distribution API, not images.
-Authentication lives in ``auth.py`` (an httpx ``Auth`` generator: anonymous, Basic, Bearer
-tokens), ``WWW-Authenticate`` parsing in ``challenge.py``, the session (TLS, scheme, retries)
-in ``session.py``, resumable downloads in ``blobs.py`` and uploads in ``uploads.py``.
-
-Importing this package is cheap, and httpx loads only when a request needs it (see
-``_httpx.py``): an anonymous pull never imports it.
+Every request passes one chain of small layers (``session.py`` composes them, ``wire.py``
+describes them): retries (``retry.py``), authentication (``auth.py``: a generator flow for
+anonymous, Basic and Bearer tokens; ``WWW-Authenticate`` parsing in ``challenge.py``),
+redirects (``redirects.py``), the credential-origin rule (``origin.py``) and pooled urllib3
+connections watched for stalls (``wire.py``, ``watched.py``). Resumable downloads are in
+``blobs.py``, uploads in ``uploads.py``, bodies read whole are capped in ``capped.py``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright._lazy import lazy_exports
-
-_EXPORTS: dict[str, str] = {
-    "Challenge": "boxwright.transport.registry.challenge",
-    "RegistryAuth": "boxwright.transport.registry.auth",
-    "RegistryClient": "boxwright.transport.registry.client",
-    "RetryPolicy": "boxwright.transport.registry.retry",
-    "StallPolicy": "boxwright.transport.registry.stall",
-    "parse_retry_after": "boxwright.transport.registry.retry",
-    "parse_www_authenticate": "boxwright.transport.registry.challenge",
-}
+from boxwright._lazy import lazy_package
 
 __all__ = [
     "Challenge",
@@ -38,10 +28,10 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__getattr__, __dir__ = lazy_package(globals())
 
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
     from boxwright.transport.registry.auth import RegistryAuth
     from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
     from boxwright.transport.registry.client import RegistryClient

@@ -1,13 +1,21 @@
-"""Registry authentication as an httpx ``Auth`` generator: anonymous, Basic and Bearer tokens.
+"""Registry authentication: anonymous, Basic and Bearer tokens, as a generator flow.
 
-The flow follows the distribution token spec and what containers/image does:
+:meth:`RegistryAuth.flow` has the shape of httpx's auth flows: it yields a request, receives
+its answer, and may yield more (a token request, the request again); :class:`Authenticating`
+is the chain's layer that drives it (see :mod:`.wire`). The flow follows the distribution
+token spec and what containers/image does:
 
 1. A request goes out with whatever is already known to work for it: a cached Bearer token
    whose scopes cover the request, or Basic credentials once the registry asked for Basic.
+   Once the registry has sent a Bearer challenge, a request whose scopes no cached token
+   covers gets its token first, from the realm of that challenge, instead of meeting a
+   sure ``401``.
 2. On ``401`` the ``WWW-Authenticate`` challenges are read. Basic: send the credentials.
    Bearer: ask the token service named by ``realm`` for a token with the ``service`` and the
    ``scope`` of the challenge (plus the scope the request itself needs), then send the request
-   again with it, once.
+   again with it, once. A request whose body is a stream cannot go again: its ``401`` is
+   the caller's answer (the uploader opens a new upload session, whose requests then carry
+   the token from the start).
 3. Tokens are cached per scope set until they expire (``expires_in``, default 60 s, from
    ``issued_at`` when given) and fetched again after that.
 
@@ -15,15 +23,16 @@ Token endpoints: a plain ``GET realm?service=..&scope=..`` with Basic credential
 anonymous pulls), as containers/image does; when an identity token (a refresh token from
 ``login``) is set, the OAuth2 ``POST`` with ``grant_type=refresh_token``; and when a token
 service refuses the GET form (404/405) but credentials exist, ``POST`` with
-``grant_type=password``. A request whose body is a one-shot stream is not sent twice: its
-401 is returned as it is, and the uploader restarts the upload, which then finds the token.
+``grant_type=password``.
 
 Credentials never appear in an error message or a log line, and go only where the session's
 :class:`~boxwright.transport.registry.origin.OriginPolicy` lets them: nothing is attached to,
 and no challenge answered for, a request on another origin than the registry's; a token
 request carrying credentials goes to its realm only as
-:meth:`~boxwright.transport.registry.origin.OriginPolicy.check_token_realm` allows. A token
-answer is read into memory up to :data:`MAX_TOKEN_RESPONSE` bytes (see :mod:`.capped`).
+:meth:`~boxwright.transport.registry.origin.OriginPolicy.check_token_realm` allows, and the
+layer below this one (:class:`~boxwright.transport.registry.origin.CredentialGuard`) keeps
+every hop of it on that origin. A token answer is read into memory up to
+:data:`MAX_TOKEN_RESPONSE` bytes (:mod:`.capped`).
 """
 
 from __future__ import annotations
@@ -36,19 +45,15 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlencode, urlsplit
 
 from boxwright.errors import AuthenticationError, RegistryError
-from boxwright.transport.registry._httpx import httpx
-from boxwright.transport.registry.capped import BODY_LIMIT
+from boxwright.transport.registry.capped import read_capped
 from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
-from boxwright.transport.registry.origin import (
-    CREDENTIALS_IN_BODY,
-    CREDENTIALS_ORIGIN,
-    OriginPolicy,
-)
+from boxwright.transport.registry.origin import Origin, OriginPolicy
+from boxwright.transport.registry.wire import Answer, Request, Transport
 
-SCOPE_EXTENSION = "boxwright.scopes"
-"""Request extension naming the token scopes the request needs (a tuple of strings)."""
+Flow = Generator[Request, Answer, None]
 
 CLIENT_ID = "boxwright"
 DEFAULT_EXPIRY = 60.0
@@ -110,7 +115,7 @@ def token_expiry(body: dict[str, object], now_wall: datetime, now_mono: float) -
     return now_mono + min(lifetime, remaining)
 
 
-class RegistryAuth(httpx.Auth):
+class RegistryAuth:
     """Per-registry authentication state, shared by every thread of one client.
 
     ``host`` names the registry in messages. ``credentials`` may be ``None`` (anonymous).
@@ -132,78 +137,82 @@ class RegistryAuth(httpx.Auth):
         self._fetching = threading.Lock()
         self._tokens: dict[frozenset[str], Token] = {}
         self._basic = False
+        self._challenge: Challenge | None = None
+        """The registry's Bearer challenge, once it sent one (tokens are then fetched before
+        a request that needs one, from its realm)."""
         self._refresh_token = credentials.identity_token if credentials else ""
         self.token_requests = 0
         """How many tokens were fetched (tests check the cache with it)."""
 
-    # -- the httpx flow ----------------------------------------------------------------------
+    # -- the flow ----------------------------------------------------------------------------
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def flow(self, request: Request) -> Flow:
+        """Send ``request`` authenticated (see the module docstring)."""
         if not self.origins.allows(request.url):
             yield request  # another origin (an upload Location elsewhere): nothing of ours
             return
-        needed = _scopes_of(request)
-        sent = self._authorize(request, needed)
-        response = yield request
-        if response.status_code != 401:
+        needed = frozenset(request.scopes)
+        known, sent = self._known(needed)
+        if known is None and self._challenge is not None and self._bearer_allowed():
+            token = yield from self._token(self._challenge, needed, refused="")
+            known, sent = f"Bearer {token.value}", token.value
+        if known is not None:
+            request = request.with_headers(Authorization=known)
+        answer = yield request
+        if answer.status_code != 401 or not self.origins.allows(answer.url):
             return
-        challenges = parse_www_authenticate(response.headers.get_list("www-authenticate"))
-        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        challenges = parse_www_authenticate(answer.headers.getlist("www-authenticate"))
+        bearer = next((c for c in challenges if c.scheme == "bearer" and c.realm), None)
         basic = next((c for c in challenges if c.scheme == "basic"), None)
-        if bearer is None and basic is None:
-            return
-        if not isinstance(request.stream, httpx.ByteStream):
-            # A one-shot body cannot be sent again: hand the 401 back (the uploader opens a
-            # new session, whose bodiless POST goes through this flow and gets the token).
-            if basic is not None and bearer is None:
-                with self._lock:
-                    self._basic = True
-            return
-        if bearer is not None and bearer.realm:
-            scopes = frozenset(bearer.scopes) | needed
-            with self._fetching:
-                token = self._cached(needed, refused=sent)
-                if token is None:
-                    token = yield from self._fetch_token(bearer, scopes)
-                    with self._lock:
-                        self._tokens[scopes] = token
-                        self._tokens[needed] = token
-            request.headers["Authorization"] = f"Bearer {token.value}"
-        else:
-            if self.credentials is None or not self.credentials.username:
-                return
+        if bearer is not None:
+            with self._lock:
+                self._challenge = bearer
+        elif basic is not None and self.credentials is not None and self.credentials.username:
             with self._lock:
                 self._basic = True
-            request.headers["Authorization"] = _basic_header(self.credentials)
+        else:
+            return
+        if not request.replayable:
+            return  # a stream cannot go again: the caller's next request is authenticated
+        if bearer is not None:
+            token = yield from self._token(bearer, needed, refused=sent)
+            request = request.with_headers(Authorization=f"Bearer {token.value}")
+        else:
+            assert self.credentials is not None
+            request = request.with_headers(Authorization=_basic_header(self.credentials))
         yield request
 
-    def _authorize(self, request: httpx.Request, needed: frozenset[str]) -> str:
-        """Attach what is already known to work: a cached token covering ``needed``, or Basic.
+    def _bearer_allowed(self) -> bool:
+        """Whether a token may be fetched before the request (not once Basic is in use)."""
+        with self._lock:
+            return not self._basic
 
-        Returns the Bearer token attached ("" for none), so that a 401 can tell a token
-        refused from one another thread fetched meanwhile.
-        """
+    def _known(self, needed: frozenset[str]) -> tuple[str | None, str]:
+        """What is already known to work for a request needing ``needed``: the
+        ``Authorization`` value (or None) and the Bearer token in it ("" for none), so that
+        a 401 can tell a token refused from one another thread fetched meanwhile."""
         with self._lock:
             if self._basic and self.credentials is not None and self.credentials.username:
-                request.headers["Authorization"] = _basic_header(self.credentials)
-                return ""
+                return _basic_header(self.credentials), ""
         token = self._cached(needed)
         if token is None:
-            return ""
-        request.headers["Authorization"] = f"Bearer {token.value}"
-        return token.value
+            return None, ""
+        return f"Bearer {token.value}", token.value
 
-    def known_authorization(self, scopes: tuple[str, ...]) -> str | None:
-        """The ``Authorization`` value a request needing ``scopes`` would carry now, or None.
-
-        Only what is already known to work (Basic once the registry asked for it, a cached
-        token covering the scopes), for requests sent outside httpx (blob bodies).
-        """
-        with self._lock:
-            if self._basic and self.credentials is not None and self.credentials.username:
-                return _basic_header(self.credentials)
-        token = self._cached(frozenset(scopes))
-        return None if token is None else f"Bearer {token.value}"
+    def _token(
+        self, challenge: Challenge, needed: frozenset[str], refused: str
+    ) -> Generator[Request, Answer, Token]:
+        """A token covering ``needed`` (and the challenge's scopes): one another thread just
+        fetched, or a new one from the token service."""
+        scopes = frozenset(challenge.scopes) | needed
+        with self._fetching:
+            token = self._cached(needed, refused=refused)
+            if token is None:
+                token = yield from self._fetch_token(challenge, scopes)
+                with self._lock:
+                    self._tokens[scopes] = token
+                    self._tokens[needed] = token
+        return token
 
     def _cached(self, needed: frozenset[str], refused: str = "") -> Token | None:
         """A valid cached token covering ``needed``, other than the ``refused`` one."""
@@ -218,21 +227,19 @@ class RegistryAuth(httpx.Auth):
 
     def _fetch_token(
         self, challenge: Challenge, scopes: frozenset[str]
-    ) -> Generator[httpx.Request, httpx.Response, Token]:
-        # Called after a 401: a token cached for these scopes was refused (revoked, or the
-        # service restarted), so a fresh one is always fetched here.
+    ) -> Generator[Request, Answer, Token]:
         with self._lock:
             refresh = self._refresh_token
         creds = self.credentials
         has_password = creds is not None and bool(creds.username) and bool(creds.password)
         if refresh:
-            response = yield self._oauth_request(challenge, scopes, "refresh_token", refresh)
+            answer = yield self._oauth_request(challenge, scopes, "refresh_token", refresh)
         else:
-            response = yield self._get_token_request(challenge, scopes)
-            if response.status_code in (404, 405) and has_password:
-                _drain(response)
-                response = yield self._oauth_request(challenge, scopes, "password", "")
-        body = _token_body(response, self.host, creds is not None)
+            answer = yield self._get_token_request(challenge, scopes)
+            if answer.status_code in (404, 405) and has_password:
+                answer.discard()
+                answer = yield self._oauth_request(challenge, scopes, "password", "")
+        body = _token_body(answer, self.host, creds is not None)
         value = body.get("token") or body.get("access_token")
         if not isinstance(value, str) or not value:
             raise AuthenticationError(f"{self.host}: the token service answered without a token")
@@ -243,24 +250,26 @@ class RegistryAuth(httpx.Auth):
             self.token_requests += 1
         return Token(value, token_expiry(body, datetime.now(UTC), time.monotonic()))
 
-    def _get_token_request(self, challenge: Challenge, scopes: frozenset[str]) -> httpx.Request:
-        params: list[tuple[str, str | int | float | bool | None]] = []
+    def _get_token_request(self, challenge: Challenge, scopes: frozenset[str]) -> Request:
+        params: list[tuple[str, str]] = []
         if challenge.service:
             params.append(("service", challenge.service))
         params.extend(("scope", scope) for scope in sorted(scopes))
         if self.credentials is not None and self.credentials.username:
             params.append(("account", self.credentials.username))
-        headers = {"Accept": "application/json"}
-        url = _realm_url(challenge, self.host)
-        extensions: dict[str, object] = {BODY_LIMIT: MAX_TOKEN_RESPONSE + 1}
+        realm = _realm_url(challenge, self.host)
+        url = realm
+        if params:
+            url = f"{realm}{'&' if urlsplit(realm).query else '?'}{urlencode(params)}"
+        request = Request("GET", url, {"Accept": "application/json"}, what="a token")
         if self.credentials is not None and self.credentials.username:
-            extensions[CREDENTIALS_ORIGIN] = self.origins.check_token_realm(str(url))
-            headers["Authorization"] = _basic_header(self.credentials)
-        return httpx.Request("GET", url, params=params, headers=headers, extensions=extensions)
+            request.bound = self.origins.check_token_realm(realm)
+            request.headers["Authorization"] = _basic_header(self.credentials)
+        return request
 
     def _oauth_request(
         self, challenge: Challenge, scopes: frozenset[str], grant: str, refresh: str
-    ) -> httpx.Request:
+    ) -> Request:
         form = {"grant_type": grant, "client_id": CLIENT_ID, "access_type": "offline"}
         if challenge.service:
             form["service"] = challenge.service
@@ -271,18 +280,39 @@ class RegistryAuth(httpx.Auth):
         elif self.credentials is not None:
             form["username"] = self.credentials.username
             form["password"] = self.credentials.password
-        url = _realm_url(challenge, self.host)
-        return httpx.Request(
+        realm = _realm_url(challenge, self.host)
+        bound: Origin = self.origins.check_token_realm(realm)
+        return Request(
             "POST",
-            url,
-            data=form,
-            headers={"Accept": "application/json"},
-            extensions={
-                BODY_LIMIT: MAX_TOKEN_RESPONSE + 1,
-                CREDENTIALS_ORIGIN: self.origins.check_token_realm(str(url)),
-                CREDENTIALS_IN_BODY: True,
-            },
+            realm,
+            {"Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded"},
+            body=urlencode(form).encode(),
+            what="a token",
+            bound=bound,
+            credentials_in_body=True,
         )
+
+
+class Authenticating:
+    """The chain's layer that sends each request through :meth:`RegistryAuth.flow`."""
+
+    def __init__(self, inner: Transport, auth: RegistryAuth) -> None:
+        self._inner = inner
+        self.auth = auth
+
+    def send(self, request: Request) -> Answer:
+        flow = self.auth.flow(request)
+        try:
+            outgoing = next(flow)
+            while True:
+                answer = self._inner.send(outgoing)
+                try:
+                    outgoing = flow.send(answer)
+                except StopIteration:
+                    return answer
+                answer.discard()  # what the flow needed of it was read
+        finally:
+            flow.close()  # a failed request ends the flow (and frees its token lock) now
 
 
 def _actions(scopes: frozenset[str]) -> dict[tuple[str, str], set[str]]:
@@ -306,46 +336,33 @@ def covers(granted: frozenset[str], needed: frozenset[str]) -> bool:
     return True
 
 
-def _scopes_of(request: httpx.Request) -> frozenset[str]:
-    scopes = request.extensions.get(SCOPE_EXTENSION, ())
-    return frozenset(scopes)
-
-
 def _basic_header(creds: CredentialsLike) -> str:
     raw = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-def _realm_url(challenge: Challenge, host: str) -> httpx.URL:
+def _realm_url(challenge: Challenge, host: str) -> str:
+    realm = challenge.realm
     try:
-        url = httpx.URL(challenge.realm)
-    except (httpx.InvalidURL, ValueError):
-        raise AuthenticationError(
-            f"{host}: the token realm in its challenge is not a URL"
-        ) from None
-    if url.scheme not in ("http", "https") or not url.host:
+        parts = urlsplit(realm)
+        valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
         raise AuthenticationError(f"{host}: the token realm in its challenge is not an HTTP URL")
-    return url
+    return realm
 
 
-def _drain(response: httpx.Response) -> None:
-    response.read()
-
-
-def _token_body(response: httpx.Response, host: str, has_creds: bool) -> dict[str, object]:
+def _token_body(answer: Answer, host: str, has_creds: bool) -> dict[str, object]:
     """Read a token-service answer (bounded) and turn failures into typed errors."""
-    # Read with ``read()`` (httpx reads the responses of an auth flow again, from the cache);
-    # the response hook of :mod:`.capped` ends the body after MAX_TOKEN_RESPONSE + 1 bytes.
     too_large = f"{host}: the token service answer is larger than {MAX_TOKEN_RESPONSE} bytes"
-    length = response.headers.get("content-length", "")
+    length = answer.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_TOKEN_RESPONSE:
-        response.close()
+        answer.close()
         raise AuthenticationError(too_large)
-    data = response.read()
-    if len(data) > MAX_TOKEN_RESPONSE:
-        raise AuthenticationError(too_large)
-    status = response.status_code
+    status = answer.status_code
     if status in (401, 403):
+        answer.discard()
         if has_creds:
             raise AuthenticationError(
                 f"{host}: the token service refused the credentials (HTTP {status})", status
@@ -356,9 +373,13 @@ def _token_body(response: httpx.Response, host: str, has_creds: bool) -> dict[st
             status,
         )
     if status >= 400:
+        answer.discard()
         raise RegistryError(f"{host}: the token service answered HTTP {status}", status)
+    data = read_capped(answer, MAX_TOKEN_RESPONSE)
+    if len(data) > MAX_TOKEN_RESPONSE:
+        raise AuthenticationError(too_large)
     try:
-        body = json.loads(bytes(data))
+        body = json.loads(data)
     except (ValueError, RecursionError):
         raise AuthenticationError(f"{host}: the token service answer is not JSON") from None
     if not isinstance(body, dict):

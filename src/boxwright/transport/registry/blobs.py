@@ -13,7 +13,7 @@ wraps it in one
 every resumed piece: a registry that answers a Range with different bytes fails the digest.
 
 Every request for a body (the first and each resume) is a ``GET`` through
-:meth:`Session.send`, so through its low-overhead :mod:`http.client` path when it applies.
+:meth:`Session.send`.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ import re
 
 from boxwright.errors import RegistryError, StalledTransferError
 from boxwright.oci.readers import WrappedReader
-from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.failures import (
+    NetworkFailure,
     StallFailure,
     network_error,
-    network_failures,
     status_error,
 )
 from boxwright.transport.registry.retry import RETRY_STATUSES
 from boxwright.transport.registry.session import Session
+from boxwright.transport.registry.wire import Answer
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _SKIP_CHUNK = 1 << 20
@@ -99,7 +99,7 @@ class ResumingReader(WrappedReader):
             body = self._body
             try:
                 chunk = body.read(min(n, self._size - self._received) or 1) if body else b""
-            except network_failures() as e:
+            except NetworkFailure as e:
                 self._resume(e)
                 continue
             if not chunk:
@@ -145,7 +145,7 @@ class ResumingReader(WrappedReader):
                     headers={"Range": f"bytes={start}-"},
                     retry=False,
                 )
-            except network_failures() as e:
+            except NetworkFailure as e:
                 error = e
                 continue
             if body.status_code in RETRY_STATUSES:
@@ -189,7 +189,7 @@ class ResumingReader(WrappedReader):
         while left > 0:
             try:
                 chunk = self._body.read(min(left, _SKIP_CHUNK))
-            except network_failures() as e:
+            except NetworkFailure as e:
                 host, timeout = self._session.host, self._session.timeout
                 raise network_error(e, host, self._what, timeout) from None
             if not chunk:

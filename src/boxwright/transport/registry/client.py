@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Self, cast
@@ -36,14 +37,15 @@ from boxwright.errors import (
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
 from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
-from boxwright.transport.registry.answers import Answer, next_link
 from boxwright.transport.registry.blobs import ResumingReader
+from boxwright.transport.registry.capped import read_capped
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
-from boxwright.transport.registry.failures import network_error, network_failures, status_error
+from boxwright.transport.registry.failures import NetworkFailure, network_error, status_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike, with_query
 from boxwright.transport.registry.stall import StallPolicy
 from boxwright.transport.registry.uploads import Uploader
+from boxwright.transport.registry.wire import Answer
 
 if TYPE_CHECKING:
     from boxwright.transport.registry.auth import CredentialsLike
@@ -439,19 +441,28 @@ def _sep(ref: str) -> str:
 
 def _read_bounded(response: Answer, limit: int, host: str, what: str) -> bytes:
     """A small body, whole (one cut short is an error, not data); closes the answer."""
-    data = bytearray()
     try:
-        while chunk := response.read(1 << 16):
-            data += chunk
-            if len(data) > limit:
-                raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
-    except network_failures() as e:
+        data = read_capped(response, limit)
+    except NetworkFailure as e:
         raise network_error(e, host, what, 0) from None
-    finally:
-        response.close()
+    if len(data) > limit:
+        raise RegistryError(f"{host}: {what} is larger than {limit} bytes; refused")
     length = content_length(response.headers)
     if length is not None and length != len(data):
         raise RegistryError(
             f"{host}: the connection broke during {what}: got {len(data)} of {length} bytes"
         )
-    return bytes(data)
+    return data
+
+
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+_NEXT = re.compile(r';\s*rel\s*=\s*"?([^";]*)"?')
+
+
+def next_link(headers: Mapping[str, str]) -> str | None:
+    """The ``rel="next"`` target of an answer's ``Link`` header (pagination), or None."""
+    for match in _LINK.finditer(headers.get("link", "")):
+        for rel in _NEXT.finditer(match.group(2)):
+            if "next" in rel.group(1).split():
+                return match.group(1)
+    return None

@@ -4,17 +4,14 @@ Every message is one line that names the registry and what failed, never a URL q
 header or a credential: the distribution API's error body contributes its ``code`` and a
 trimmed ``message``, and network exceptions contribute their class of failure.
 
-A lost request is one of two exception families: httpx's ``TransportError`` (requests sent
-through httpx) and :class:`NetworkFailure` (the :mod:`http.client` path of :mod:`.direct`, which
-must not import httpx to say what went wrong). :func:`network_failures` is the ``except``
-clause that catches both, :func:`network_error` turns either into a typed error.
+A lost request is a :class:`NetworkFailure` (the wire, :mod:`.wire`, raises it from urllib3's
+exception); :func:`network_error` turns it into a typed error.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
-import sys
 from typing import TYPE_CHECKING
 
 from boxwright.errors import (
@@ -25,28 +22,29 @@ from boxwright.errors import (
     StalledTransferError,
     TLSError,
 )
-from boxwright.transport.registry._httpx import httpx
+from boxwright.transport.registry.capped import read_capped
 
 if TYPE_CHECKING:
-    from boxwright.transport.registry.answers import Answer
+    from boxwright.transport.registry.wire import Answer
 
 MAX_ERROR_BODY = 64 * 1024
 _MESSAGE_LIMIT = 200
 
 
 class NetworkFailure(Exception):
-    """A request on the direct path lost after it was sent (a read failed, the answer broke).
+    """A request lost on its way (a connection that failed, a read that broke, an answer
+    that was not HTTP).
 
     Raised ``from`` the socket, TLS or :mod:`http.client` exception, which stays the cause.
     """
 
 
 class ConnectFailure(NetworkFailure):
-    """The direct path could not connect (refused, unreachable, TLS handshake failed)."""
+    """The wire could not connect (refused, unreachable, TLS handshake failed)."""
 
 
 class NetworkTimeout(NetworkFailure):
-    """The direct path waited longer than the session's timeout (connecting or reading)."""
+    """The wire waited longer than the session's timeout (connecting or reading)."""
 
 
 class StallFailure(NetworkTimeout):
@@ -72,20 +70,7 @@ class StallFailure(NetworkTimeout):
 
 
 class ProtocolFailure(NetworkFailure):
-    """The registry's answer on the direct path was not valid HTTP/1.1."""
-
-
-def network_failures() -> tuple[type[Exception], ...]:
-    """The exception classes of a lost request, for an ``except`` clause.
-
-    :class:`NetworkFailure`, and httpx's ``TransportError`` once httpx is imported (a request
-    sent through httpx has imported it; before that no httpx exception can exist), so that
-    catching a failure of the direct path never imports httpx.
-    """
-    transport_error = getattr(sys.modules.get("httpx"), "TransportError", None)
-    if isinstance(transport_error, type) and issubclass(transport_error, Exception):
-        return (NetworkFailure, transport_error)
-    return (NetworkFailure,)
+    """The registry's answer was not valid HTTP/1.1 (or redirected outside HTTP)."""
 
 
 def error_codes(body: bytes) -> list[tuple[str, str]]:
@@ -112,16 +97,11 @@ def error_codes(body: bytes) -> list[tuple[str, str]]:
 
 
 def read_error_body(answer: Answer) -> bytes:
-    """The first bytes of an error answer (bounded), closing the answer."""
-    data = bytearray()
+    """The first bytes of an error answer (at most :data:`MAX_ERROR_BODY`), closing it."""
     try:
-        while len(data) < MAX_ERROR_BODY and (chunk := answer.read(MAX_ERROR_BODY)):
-            data += chunk
-    except network_failures():
-        pass
-    finally:
-        answer.close()
-    return bytes(data[:MAX_ERROR_BODY])
+        return read_capped(answer, MAX_ERROR_BODY)[:MAX_ERROR_BODY]
+    except NetworkFailure:
+        return b""
 
 
 def status_error(
@@ -193,21 +173,13 @@ def network_error(error: Exception, host: str, what: str, timeout: float) -> Reg
 
 def _failure_kind(error: Exception) -> str:
     """``timeout``, ``connect``, ``protocol``, ``network`` (another lost request) or ""."""
-    if isinstance(error, NetworkFailure):
-        if isinstance(error, NetworkTimeout):
-            return "timeout"
-        if isinstance(error, ConnectFailure):
-            return "connect"
-        return "protocol" if isinstance(error, ProtocolFailure) else "network"
-    if "httpx" not in sys.modules:  # no httpx exception can exist before httpx is imported
-        return ""
-    if isinstance(error, httpx.TimeoutException):
+    if isinstance(error, NetworkTimeout):
         return "timeout"
-    if isinstance(error, httpx.ConnectError):
+    if isinstance(error, ConnectFailure):
         return "connect"
-    if isinstance(error, httpx.RemoteProtocolError):
+    if isinstance(error, ProtocolFailure):
         return "protocol"
-    return "network" if isinstance(error, httpx.HTTPError) else ""
+    return "network" if isinstance(error, NetworkFailure) else ""
 
 
 def _is_tls(error: BaseException) -> bool:

@@ -3,15 +3,11 @@
 Credentials are bound to an origin (scheme, host and port): the ``Authorization`` header
 (Basic, or a Bearer token the registry's token service issued), and the TLS client
 certificate of the registry's certs.d directory, go only to the registry's own origin, the one
-they were configured or obtained for. :class:`OriginPolicy` is that rule; both HTTP paths of a
-:class:`~boxwright.transport.registry.session.Session` ask it before a request leaves:
-
-- the :mod:`http.client` path (:mod:`.direct`) asks :meth:`OriginPolicy.authorization` at
-  every hop (the request and each redirect it follows) and :meth:`OriginPolicy.tls_context`
-  for every connection it opens;
-- the httpx path runs :meth:`OriginPolicy.enforce` as a request hook on every request httpx
-  sends (redirects and the auth flow's requests included), and presents the client
-  certificate through a transport mounted for the registry's origin only.
+they were configured or obtained for. :class:`OriginPolicy` is that rule, and
+:class:`CredentialGuard`, the layer of the session's chain just above the wire (see
+:mod:`.wire`), applies it to every request that leaves: each redirect hop and each token
+request included. The wire asks :meth:`OriginPolicy.tls_context` for every connection it
+opens, so the client certificate too is presented to the registry's origin only.
 
 What follows from the rule, as containers/image does it:
 
@@ -41,14 +37,7 @@ from urllib.parse import urljoin, urlsplit
 from boxwright.errors import CredentialsRefusedError
 
 if TYPE_CHECKING:
-    from boxwright.transport.registry._httpx import httpx
-
-CREDENTIALS_ORIGIN = "boxwright.credentials_origin"
-"""httpx request extension: the :class:`Origin` a request's credentials are bound to, when it
-is not the registry's (a token request to its realm)."""
-CREDENTIALS_IN_BODY = "boxwright.credentials_in_body"
-"""httpx request extension: True when the request's body holds credentials (an OAuth2 form),
-so that it is refused, not stripped, on another origin."""
+    from boxwright.transport.registry.wire import Answer, Request, Transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +122,6 @@ class OriginPolicy:
         with a request to ``url``: only when ``url`` is on that very origin."""
         return _origin(url) == (bound if bound is not None else self.home)
 
-    def authorization(self, url: str, value: str | None) -> str | None:
-        """``value`` (an ``Authorization`` header earned from the registry) when a request to
-        ``url`` may carry it, else None."""
-        return value if value and self.allows(url) else None
-
     def is_home(self, origin: Origin) -> bool:
         """Whether ``origin`` is the registry's, in either scheme (no scheme probe needed:
         the probe itself connects through :meth:`tls_context`)."""
@@ -188,21 +172,32 @@ class OriginPolicy:
             "allow it)"
         )
 
-    def enforce(self, request: httpx.Request) -> None:
-        """The httpx request hook: a request to an origin its credentials are not bound to
-        loses its ``Authorization``; one with credentials in its body is refused."""
-        in_body = request.extensions.get(CREDENTIALS_IN_BODY) and request.method != "GET"
+    def guard(self, request: Request) -> Request:
+        """``request`` as it may leave: without its ``Authorization`` on an origin its
+        credentials are not bound to (``request.bound``, default the registry's). Raises
+        :class:`CredentialsRefusedError` for a body holding credentials there."""
+        in_body = request.credentials_in_body and request.method != "GET"
         if "Authorization" not in request.headers and not in_body:
-            return  # nothing to keep from anyone (the scheme probe is such a request)
-        bound = request.extensions.get(CREDENTIALS_ORIGIN)
-        if self.allows(request.url, bound if isinstance(bound, Origin) else None):
-            return
+            return request  # nothing to keep from anyone (the scheme probe is such a request)
+        if self.allows(request.url, request.bound):
+            return request
         if in_body:
             raise CredentialsRefusedError(
                 f"{self.host}: refusing to send credentials to {_origin(request.url) or 'a URL'}"
                 f" where the token service redirected them"
             )
-        request.headers.pop("Authorization", None)
+        return request.with_headers(Authorization=None)
 
 
-__all__ = ["CREDENTIALS_IN_BODY", "CREDENTIALS_ORIGIN", "Origin", "OriginPolicy"]
+class CredentialGuard:
+    """The chain's layer that applies :meth:`OriginPolicy.guard` to every request."""
+
+    def __init__(self, inner: Transport, policy: OriginPolicy) -> None:
+        self._inner = inner
+        self._policy = policy
+
+    def send(self, request: Request) -> Answer:
+        return self._inner.send(self._policy.guard(request))
+
+
+__all__ = ["CredentialGuard", "Origin", "OriginPolicy"]

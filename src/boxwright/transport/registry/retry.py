@@ -1,11 +1,12 @@
 """When and how long to wait before a registry request is tried again.
 
-Pure policy, no I/O: :class:`RetryPolicy` says how many attempts a request gets, which answers
+:class:`RetryPolicy` is pure policy, no I/O: it says how many attempts a request gets, which answers
 are worth another try (429 and the transient 5xx statuses) and how long to wait: exponential
 backoff with jitter, a fixed delay (skopeo's ``--retry-delay``), or what the registry asked
 for in ``Retry-After`` (seconds or an HTTP date), capped so that a registry cannot park a
 copy for an hour. :meth:`RetryPolicy.from_options` maps skopeo's ``--retry-times N`` (N
-retries: N + 1 attempts) and ``--retry-delay`` onto it.
+retries: N + 1 attempts) and ``--retry-delay`` onto it. :class:`Retrying` is the layer of the
+session's chain (see :mod:`.wire`) that applies it to every request.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from boxwright.errors import RegistryError
+from boxwright.transport.registry.failures import NetworkFailure, network_error
+
+if TYPE_CHECKING:
+    from boxwright.transport.registry.wire import Answer, Request, Transport
 
 DEFAULT_RETRY_TIMES: Final = 3
 """Retries after the first try when none are configured: with the default stall window
@@ -128,3 +135,52 @@ class RetryPolicy:
         if seconds > 0:
             self.sleep(seconds)
         return True
+
+
+class Retrying:
+    """The chain's outermost layer: each request under a :class:`RetryPolicy`.
+
+    A request with a replayable body is sent again after a retryable status (429, 5xx;
+    honouring ``Retry-After``) and after a retryable failure of the token service, and
+    after a lost connection too when ``request.method`` is idempotent or ``network_retry``
+    says so (opening an upload session: a lost answer leaves it unused and harmless). A
+    streamed body is never sent twice. Every network failure leaves as a typed error naming
+    ``host`` and the request's ``what``.
+    """
+
+    def __init__(self, inner: Transport, policy: RetryPolicy, host: str, timeout: float) -> None:
+        self._inner = inner
+        self.policy = policy
+        self._host = host
+        self._timeout = timeout
+
+    def send(self, request: Request, *, retry: bool | None = None) -> Answer:
+        """``retry``: None for the default above, True to retry lost connections of a
+        method that is not idempotent, False to send once."""
+        replayable = request.replayable and retry is not False
+        network_retry = replayable and (
+            request.method in IDEMPOTENT_METHODS if retry is None else retry
+        )
+        attempt = 0
+        while True:
+            try:
+                answer = self._inner.send(request)
+            except RegistryError as e:
+                # Raised by the token flow: a token service that answered 5xx or 429.
+                if e.status in RETRY_STATUSES and replayable and self.policy.wait(attempt):
+                    attempt += 1
+                    continue
+                raise
+            except NetworkFailure as e:
+                if network_retry and self.policy.wait(attempt):
+                    attempt += 1
+                    continue
+                raise network_error(e, self._host, request.what, self._timeout) from None
+            if answer.status_code in RETRY_STATUSES and replayable:
+                after = parse_retry_after(answer.headers.get("retry-after"))
+                if self.policy.delay(attempt, after) is not None:
+                    answer.discard()
+                    self.policy.wait(attempt, after)
+                    attempt += 1
+                    continue
+            return answer

@@ -8,8 +8,8 @@ and a :class:`ProgressWatch` applies it to one request: the bytes received (an a
 head and body) or sent (an upload's body) are counted, and the window starts again each time
 ``min_bytes`` have moved. A window that ends with fewer raises :class:`StallFailure`.
 
-The direct path (:mod:`.direct`) checks it on every socket read and write, with each wait
-bounded by what is left of the window; the httpx path checks it on every piece of a body.
+The wire's connections (:mod:`.watched`) check it on every socket read and write, with each
+wait bounded by what is left of the window.
 Pure bookkeeping, no I/O; ``clock`` is injectable for tests.
 """
 

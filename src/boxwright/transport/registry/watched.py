@@ -1,12 +1,17 @@
-""":mod:`http.client` connections whose every socket wait follows a :class:`ProgressWatch`.
+"""urllib3 connections whose every socket wait follows a :class:`ProgressWatch`.
 
-:mod:`http.client` reads an answer through a buffered reader that loops over socket reads
+urllib3's connections are :mod:`http.client` connections, and :mod:`http.client` reads an
+answer through a buffered reader that loops over socket reads
 until it has the bytes asked for, each bounded only by the socket's timeout: one byte every
 few seconds keeps it reading forever. Here the raw stream under that reader waits at most
 what is left of the request's progress window and counts what arrived, and the connection's
 ``send`` writes a body in socket-sized steps the same way, so a stall is a
 :class:`~boxwright.transport.registry.failures.StallFailure` after at most one window, while
 a transfer that keeps moving is never cut.
+
+The pools of :mod:`.wire` make these connections; each request starts fresh watches
+(:meth:`WatchedConnection.request`), and a stall seen while the answer's head is awaited
+leaves :meth:`WatchedConnection.getresponse` as the :class:`StallFailure` itself.
 
 Per request (:meth:`Progress.start`): a ``GET`` or ``HEAD`` watches its answer from the
 moment it was sent (the head must start within a window: the registry computes nothing for
@@ -20,8 +25,13 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-import ssl
+import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from urllib3._base_connection import _TYPE_BODY
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.response import HTTPResponse
 
 from boxwright.transport.registry.failures import StallFailure
 from boxwright.transport.registry.stall import ProgressWatch, StallPolicy
@@ -128,7 +138,7 @@ class WatchedResponse(http.client.HTTPResponse):
         self.fp = io.BufferedReader(_WatchedReader(raw, sock, progress))
 
 
-def _send(connection: http.client.HTTPConnection, progress: Progress, data: Any) -> bool:
+def _send(connection: HTTPConnection, progress: Progress, data: Any) -> bool:
     """Send ``data`` (bytes) under the request's send watch; False when there is none (then
     :mod:`http.client` sends it as usual)."""
     watch = progress.sending
@@ -155,49 +165,88 @@ def _send(connection: http.client.HTTPConnection, progress: Progress, data: Any)
     return True
 
 
-class WatchedConnection(http.client.HTTPConnection):
-    """A plain HTTP connection whose request's transfers follow ``progress``."""
+class WatchedConnection(HTTPConnection):
+    """A plain HTTP connection whose request's transfers follow its ``progress`` (under the
+    class's ``stall`` policy: see :func:`connection_classes`): fresh watches per request,
+    the body sent under the send watch, the answer's head read under the answer watch."""
 
-    def __init__(self, host: str, port: int, *, timeout: float, policy: StallPolicy | None):
-        super().__init__(host, port, timeout=timeout)
-        self.progress = Progress(policy)
+    stall: StallPolicy | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = Progress(self.stall)
         self.response_class = _response_factory(self.progress)
+        self.requests = 0
 
-    def send(self, data: Any) -> None:
-        if not _send(self, self.progress, data):
-            super().send(data)
-
-
-class WatchedTLSConnection(http.client.HTTPSConnection):
-    """A TLS connection whose request's transfers follow ``progress``."""
-
-    def __init__(
+    def request(  # type: ignore[override]  # urllib3's own signature (it ignores it too)
         self,
-        host: str,
-        port: int,
+        method: str,
+        url: str,
+        body: _TYPE_BODY | None = None,
+        headers: Mapping[str, str] | None = None,
         *,
-        timeout: float,
-        context: ssl.SSLContext,
-        policy: StallPolicy | None,
-    ):
-        super().__init__(host, port, timeout=timeout, context=context)
-        self.progress = Progress(policy)
-        self.response_class = _response_factory(self.progress)
+        chunked: bool = False,
+        preload_content: bool = True,
+        decode_content: bool = True,
+        enforce_content_length: bool = True,
+    ) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self.timeout)  # a watch may have shortened it
+        LAST.reused, LAST.answered = self.requests > 0, False
+        self.requests += 1
+        self.progress.start(sends_body=bool(body), answer_now=method in ("GET", "HEAD"))
+        super().request(
+            method,
+            url,
+            body,
+            headers,
+            chunked=chunked,
+            preload_content=preload_content,
+            decode_content=decode_content,
+            enforce_content_length=enforce_content_length,
+        )
+        self.progress.sent()
 
     def send(self, data: Any) -> None:
         if not _send(self, self.progress, data):
             super().send(data)
 
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's
+        try:
+            response = super().getresponse()
+        except (OSError, http.client.HTTPException):
+            if self.progress.failure is not None:
+                raise self.progress.failure from None  # the answer's head stalled
+            raise
+        LAST.answered = True
+        return response
 
-Watched = WatchedConnection | WatchedTLSConnection
+
+class _Last(threading.local):
+    """The current thread's last request: whether it went out on a connection that had
+    served before (``reused``) and whether its answer's head arrived (``answered``). A
+    kept-alive connection the server closed meanwhile fails at the first write or read,
+    before any answer: :mod:`.wire` then sends the request again on a new connection."""
+
+    reused = False
+    answered = False
 
 
-def begin_request(connection: Watched, method: str, has_body: bool) -> None:
-    """Before a request on ``connection``: the socket's own timeout back (a watch may have
-    shortened it), and fresh watches (see the module docstring)."""
-    if connection.sock is not None:
-        connection.sock.settimeout(connection.timeout)
-    connection.progress.start(sends_body=has_body, answer_now=method in ("GET", "HEAD"))
+LAST = _Last()
+
+
+class WatchedTLSConnection(WatchedConnection, HTTPSConnection):
+    """A TLS connection whose request's transfers follow its ``progress``."""
+
+
+def connection_classes(
+    stall: StallPolicy | None,
+) -> tuple[type[WatchedConnection], type[WatchedTLSConnection]]:
+    """The connection classes of one session's pools, watching under ``stall`` (urllib3
+    makes connections from a class and keyword arguments that name its pool)."""
+    plain = type("WatchedConnection", (WatchedConnection,), {"stall": stall})
+    tls = type("WatchedTLSConnection", (WatchedTLSConnection,), {"stall": stall})
+    return plain, tls
 
 
 def _response_factory(progress: Progress) -> Any:
@@ -208,10 +257,10 @@ def _response_factory(progress: Progress) -> Any:
 
 
 __all__ = [
+    "LAST",
     "Progress",
-    "Watched",
     "WatchedConnection",
     "WatchedResponse",
     "WatchedTLSConnection",
-    "begin_request",
+    "connection_classes",
 ]

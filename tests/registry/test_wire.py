@@ -1,6 +1,7 @@
-"""The low-overhead request path (transport/registry/direct.py) against small local servers:
-kept-alive connections, redirects without credentials, retries, streamed bodies sent once, and
-handing auth challenges and redirects it does not follow to the httpx path."""
+"""The registry's HTTP chain (transport/registry/wire.py and the layers above it) against small
+local servers and the real registry: kept-alive connections, redirects without credentials,
+retries, streamed bodies sent once, an HTTP proxy, typed failures, and what an anonymous push
+or pull imports."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from fault_proxy import FaultProxy
 from registry_servers import RegistryServer
 
 from boxwright.config.auth import Credentials
@@ -26,9 +28,7 @@ from boxwright.errors import RegistryError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.mediatype import OCI_LAYER_GZIP, OCI_MANIFEST
-from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.client import RegistryClient
-from boxwright.transport.registry.direct import DirectPool, transport_error
 from boxwright.transport.registry.failures import (
     ConnectFailure,
     NetworkFailure,
@@ -38,6 +38,7 @@ from boxwright.transport.registry.failures import (
 )
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
+from boxwright.transport.registry.wire import Answer, transport_error
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 
@@ -51,11 +52,6 @@ def read_all(stream: IO[bytes] | Answer) -> bytes:
     return b"".join(iter(lambda: stream.read(1 << 20), b""))
 
 
-def _unverified() -> ssl.SSLContext:
-    """A TLS context for pools that only ever speak plain HTTP here."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-
-
 @dataclass
 class Seen:
     path: str
@@ -64,7 +60,6 @@ class Seen:
     range: str | None
     method: str = "GET"
     body: bytes = b""
-    via_httpx: bool = False  # httpx sends "Connection: keep-alive", http.client sends none
 
 
 @dataclass
@@ -94,7 +89,6 @@ class Server:
                     self.headers.get("Range"),
                     self.command,
                     self.rfile.read(length) if length else b"",
-                    self.headers.get("Connection") is not None,
                 )
                 server.seen.append(seen)
                 status, headers, body = server.answer(seen, len(server.seen))
@@ -158,15 +152,13 @@ def test_bodies_are_read_in_the_callers_sizes_and_connections_are_kept(
 
 def test_a_connection_the_server_closed_is_replaced(serve: Callable[[Server], str]) -> None:
     server = Server(lambda seen, n: (200, {}, DATA[:1000]), close_after_answer=True)
-    pool = DirectPool(_unverified(), timeout=5, base_headers={"User-Agent": "t"})
-    session = Session(serve(server), scheme="http")
+    session = Session(serve(server), scheme="http", retries=RetryPolicy.none())
     try:
         for _ in range(3):
-            body = pool.request("GET", session.url("/b"), authorization=lambda _: None)
-            assert body is not None and body.read(5000) == DATA[:1000]
+            body = session.send("GET", session.url("/b"), what="b")
+            assert body.read(5000) == DATA[:1000]
             assert body.read(5000) == b""
     finally:
-        pool.close()
         session.close()
     assert len(server.seen) == 3  # no retry was spent on the closed connections
     assert len({s.client_port for s in server.seen}) == 3
@@ -178,30 +170,23 @@ def test_redirects_are_followed_and_credentials_stay_with_the_registry(
     storage = Server(lambda seen, n: (200, {}, DATA))
     storage_host = serve(storage)
     front = Server(lambda seen, n: (307, {"Location": f"http://{storage_host}/s?sig=1"}, b""))
-    pool = DirectPool(_unverified(), timeout=5, base_headers={})
     session = Session(serve(front), scheme="http")
     try:
-        body = pool.request(
-            "GET",
-            session.url("/v2/r/blobs/x"),
-            authorization=lambda url: session.origins.authorization(url, "Bearer t0k"),
+        body = session.send(
+            "GET", session.url("/v2/r/blobs/x"), what="x", headers={"Authorization": "Bearer t0k"}
         )
-        assert body is not None and body.status_code == 200
+        assert body.status_code == 200
         assert body.read(len(DATA) + 1) == DATA
     finally:
-        pool.close()
         session.close()
     assert [(s.path, s.authorization) for s in front.seen] == [("/v2/r/blobs/x", "Bearer t0k")]
     assert [(s.path, s.authorization) for s in storage.seen] == [("/s?sig=1", None)]
 
 
-def test_503_is_retried_404_is_answered_and_401_goes_to_httpx(
-    serve: Callable[[Server], str],
-) -> None:
-    """Error answers come back on the direct path; an auth challenge is asked again through
-    httpx (whose auth flow owns it), and once the registry asked for credentials a request
-    with none earned for it goes to httpx at once, not to a sure 401 first."""
-    answers = {1: 503, 2: 200, 3: 404, 4: 401, 5: 401, 6: 200}
+def test_503_is_retried_and_404_and_401_are_answered(serve: Callable[[Server], str]) -> None:
+    """A 503 is tried again; a 404, and a 401 without a challenge the session can answer
+    (no credentials, no Bearer realm), are the caller's answers, each from one request."""
+    answers = {1: 503, 2: 200, 3: 404, 4: 401, 5: 200}
     server = Server(lambda seen, n: (answers[n], {}, DATA if answers[n] == 200 else b"{}"))
     session = Session(serve(server), scheme="http", retries=_no_sleep())
     url = session.url("/v2/r/blobs/x")
@@ -218,29 +203,14 @@ def test_503_is_retried_404_is_answered_and_401_goes_to_httpx(
         assert again.status_code == 200 and read_all(again) == DATA
     finally:
         session.close()
-    assert [s.via_httpx for s in server.seen] == [False, False, False, False, True, True]
-
-
-def test_no_direct_path_behind_a_proxy(
-    serve: Callable[[Server], str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    server = Server(lambda seen, n: (200, {}, DATA))
-    session = Session(serve(server), scheme="http", retries=RetryPolicy.none())
-    try:
-        with pytest.raises(RegistryError, match="cannot connect for x"):
-            session.send("GET", session.url("/v2/r/blobs/x"), what="x")
-    finally:
-        session.close()
-    assert server.seen == []
+    assert [s.path for s in server.seen] == ["/v2/r/blobs/x"] * 5
 
 
 def test_a_streamed_body_is_sent_once_and_its_401_handed_back(
     serve: Callable[[Server], str],
 ) -> None:
-    """A blob upload's body is streamed on the direct path in the caller's pieces; a 401 to it
-    is the caller's (the pieces are gone), not sent again through httpx."""
+    """A blob upload's body is streamed in the caller's pieces; a 401 to it is the caller's
+    (the pieces are gone), not sent again."""
     pieces = [b"a" * 1000, b"b" * 2000]
     answers = {1: 201, 2: 401}
     server = Server(lambda seen, n: (answers[n], {}, b""))
@@ -260,8 +230,8 @@ def test_a_streamed_body_is_sent_once_and_its_401_handed_back(
         assert answer.status_code == 401
     finally:
         session.close()
-    assert [(s.method, s.path, s.body, s.via_httpx) for s in server.seen] == [
-        ("PUT", "/v2/r/blobs/uploads/u?_state=a%3D&digest=sha256%3A00", b"".join(pieces), False)
+    assert [(s.method, s.path, s.body) for s in server.seen] == [
+        ("PUT", "/v2/r/blobs/uploads/u?_state=a%3D&digest=sha256%3A00", b"".join(pieces))
     ] * 2
 
 
@@ -303,11 +273,9 @@ def test_answers_without_a_body_keep_their_connection(serve: Callable[[Server], 
     assert len({s.client_port for s in server.seen}) == 1
 
 
-def test_credentials_earned_through_httpx_are_sent_on_the_direct_path(
-    serve: Callable[[Server], str],
-) -> None:
-    """Basic auth is first earned through httpx (the direct path hands the 401 back); from
-    then on blob bodies go out on the direct path with that header, in one request each."""
+def test_credentials_earned_once_are_sent_at_once(serve: Callable[[Server], str]) -> None:
+    """Basic auth is earned by the first request's 401; from then on blob requests carry
+    it at once, one request each."""
     import base64
 
     data, layer = blob(3_000_000)
@@ -325,14 +293,18 @@ def test_credentials_earned_through_httpx_are_sent_on_the_direct_path(
             assert read_all(stream) == data
         with client.get_blob("r", layer) as stream:
             assert read_all(stream) == data
-    # direct (refused), httpx (refused, then with Basic), then direct with Basic at once.
-    assert [s.authorization == good for s in server.seen] == [False, False, True, True]
-    assert server.seen[2].client_port != server.seen[3].client_port
+    # refused, then with Basic, then with Basic at once; one kept-alive connection
+    assert [s.authorization == good for s in server.seen] == [False, True, True]
+    assert len({s.client_port for s in server.seen}) == 1
 
 
-def test_an_anonymous_pull_never_loads_httpx(registry_plain: RegistryServer) -> None:
-    """Manifest and blobs of an anonymous registry all come the direct path: httpx, httpcore
-    and h11 (~25 ms of start-up) stay unloaded, and the bytes are right."""
+HEAVY = ("httpx", "httpcore", "h11", "trio", "anyio", "rich", "click", "requests")
+"""Modules a registry request never needs (another HTTP stack, async libraries, the CLI's)."""
+
+
+def test_an_anonymous_pull_imports_nothing_heavy(registry_plain: RegistryServer) -> None:
+    """Manifest and blob of an anonymous registry: the bytes are right, and no other HTTP
+    stack, async library or CLI module is loaded on the way."""
     data, layer = blob(2_000_000)
     with RegistryClient(registry_plain.host, scheme="http") as client:
         client.upload_blob("direct/pull", io.BytesIO(data), layer)
@@ -342,7 +314,6 @@ def test_an_anonymous_pull_never_loads_httpx(registry_plain: RegistryServer) -> 
         client.put_manifest("direct/pull", "v1", raw, OCI_MANIFEST)
     probe = f"""
 import sys
-from boxwright.transport.registry.answers import Answer
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.oci.descriptor import Descriptor
 with RegistryClient({registry_plain.host!r}, scheme="http") as client:
@@ -352,7 +323,7 @@ with RegistryClient({registry_plain.host!r}, scheme="http") as client:
         body = b"".join(iter(lambda: stream.read(1 << 20), b""))
 import hashlib
 print(media_type, digest, "sha256:" + hashlib.sha256(body).hexdigest(), stream.verified)
-print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-")
+print(sorted(m for m in {HEAVY!r} if m in sys.modules) or "-")
 """
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
@@ -361,9 +332,9 @@ print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-"
     assert done.stdout.splitlines() == [f"{OCI_MANIFEST} {digest} {layer.digest} True", "-"]
 
 
-def test_an_anonymous_push_never_loads_httpx(registry_plain: RegistryServer) -> None:
-    """Blob checks, upload sessions, the streamed upload and the manifest of an anonymous push
-    all go the direct path; the registry then serves exactly what was pushed."""
+def test_an_anonymous_push_imports_nothing_heavy(registry_plain: RegistryServer) -> None:
+    """Blob checks, upload sessions, the streamed upload and the manifest of an anonymous
+    push: nothing heavy is loaded, and the registry then serves exactly what was pushed."""
     data, layer = blob(3_000_000)
     probe = f"""
 import io, json, sys
@@ -380,7 +351,7 @@ with RegistryClient({registry_plain.host!r}, scheme="http") as client:
     print(client.put_manifest("direct/push", "v1", raw, {OCI_MANIFEST!r}))
     pushed = client.head_manifest("direct/push", "v1")
     print(pushed.digest, client.head_blob("direct/push", layer.digest))
-print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-")
+print(sorted(m for m in {HEAVY!r} if m in sys.modules) or "-")
 """
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -399,7 +370,7 @@ print(sorted(m for m in ("httpx", "httpcore", "h11") if m in sys.modules) or "-"
         assert read_all(stream) == data
 
 
-def test_redirects_are_percent_encoded_and_a_non_http_one_goes_back_to_httpx(
+def test_redirects_are_percent_encoded_and_a_non_http_one_is_refused(
     serve: Callable[[Server], str],
 ) -> None:
     def answer(seen: Seen, n: int) -> tuple[int, dict[str, str], bytes]:
@@ -414,56 +385,53 @@ def test_redirects_are_percent_encoded_and_a_non_http_one_goes_back_to_httpx(
     try:
         body = session.send("GET", session.url("/v2/r/blobs/x"), what="x")
         assert body.read(len(DATA) + 1) == DATA
-        with pytest.raises(RegistryError, match=r"during y: .*unsupported protocol"):
+        with pytest.raises(RegistryError) as caught:
             session.send("GET", session.url("/v2/r/blobs/y"), what="y")
     finally:
         session.close()
-    assert [(s.path, s.via_httpx) for s in server.seen] == [
-        ("/v2/r/blobs/x", False),
-        ("/store/a%20b%C3%A9?sig=1%202", False),
-        ("/v2/r/blobs/y", False),
-        ("/v2/r/blobs/y", True),
+    assert str(caught.value) == (
+        f"{session.host}: the connection broke during y: redirected to a URL that is not HTTP "
+        "(ftp://elsewhere/blob)"
+    )
+    assert [s.path for s in server.seen] == [
+        "/v2/r/blobs/x",
+        "/store/a%20b%C3%A9?sig=1%202",
+        "/v2/r/blobs/y",
     ]
 
 
 @pytest.mark.parametrize(
-    ("error", "connected", "kind", "message"),
+    ("error", "kind", "message"),
     [
-        (TimeoutError("timed out"), True, NetworkTimeout, "h:1: no answer within 2.5 s for x"),
-        (TimeoutError("timed out"), False, NetworkTimeout, "h:1: no answer within 2.5 s for x"),
+        (TimeoutError("timed out"), NetworkTimeout, "h:1: no answer within 2.5 s for x"),
         (
             ConnectionRefusedError(111, "Connection refused"),
-            False,
             ConnectFailure,
             "h:1: cannot connect for x: [Errno 111] Connection refused",
         ),
         (
             RemoteDisconnected("Remote end closed connection without response"),
-            True,
             ProtocolFailure,
             "h:1: the connection broke during x: Remote end closed connection without response",
         ),
         (
             ConnectionResetError(104, "Connection reset by peer"),
-            True,
             NetworkFailure,
             "h:1: network error during x: [Errno 104] Connection reset by peer",
         ),
     ],
 )
-def test_direct_failures_are_typed_like_httpx_ones(
-    error: Exception, connected: bool, kind: type[NetworkFailure], message: str
-) -> None:
-    failure = transport_error(error, connected=connected)
+def test_failures_are_typed(error: Exception, kind: type[NetworkFailure], message: str) -> None:
+    failure = transport_error(error)
     assert type(failure) is kind
     assert str(network_error(failure, "h:1", "x", 2.5)) == message
 
 
-def test_a_tls_failure_on_the_direct_path_is_a_tls_error() -> None:
+def test_a_tls_failure_is_a_tls_error() -> None:
     cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
     cause.verify_message = "self-signed certificate"
     try:
-        raise transport_error(cause, connected=False) from cause
+        raise transport_error(cause) from cause
     except NetworkFailure as failure:
         error = network_error(failure, "h:1", "manifest x", 5)
     assert str(error) == (
@@ -472,12 +440,13 @@ def test_a_tls_failure_on_the_direct_path_is_a_tls_error() -> None:
     )
 
 
-def test_a_registry_that_cannot_be_reached_fails_without_importing_httpx() -> None:
-    """The failure of a direct request is caught and reported with httpx never imported."""
-    probe = """
+def test_a_registry_that_cannot_be_reached_is_one_line() -> None:
+    """A refused connection is reported in one line, nothing heavy imported on the way."""
+    probe = (
+        f"HEAVY = {HEAVY!r}\n"
+        + """
 import socket, sys
 from boxwright.errors import RegistryError
-from boxwright.transport.registry.failures import network_failures
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
 spare = socket.socket()
@@ -489,14 +458,15 @@ try:
     session.send("GET", session.url("/v2/r/blobs/x"), what="blob x")
 except RegistryError as e:
     print(str(e).replace(str(port), "PORT"))
-print([c.__name__ for c in network_failures()], "httpx" in sys.modules)
+print(sorted(m for m in HEAVY if m in sys.modules) or "-")
 """
+    )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.splitlines() == [
         "127.0.0.1:PORT: cannot connect for blob x: [Errno 111] Connection refused",
-        "['NetworkFailure'] False",
+        "-",
     ]
 
 
@@ -512,20 +482,24 @@ def test_the_user_agent_names_the_installed_version() -> None:
     assert user_agent == f"boxwright/{installed}"
 
 
-def test_behind_a_proxy_every_request_goes_through_httpx(
+def test_behind_a_proxy_every_request_goes_through_it(
     registry_plain: RegistryServer,
+    fault_proxy: FaultProxy,
     tmp_path: Path,
     isolated_auth: Path,
-    httpx_only: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With a proxy in the environment (NO_PROXY letting httpx reach the loopback registry
-    itself), the direct path is never used: a push and a pull go through httpx alone,
-    streamed upload bodies included, and give the same digests."""
+    """``HTTP_PROXY`` names a forward proxy (the fault proxy, which forwards the absolute-form
+    requests to the registry): a push and a pull both go through it, streamed upload bodies
+    included, and give the same digests; ``NO_PROXY`` naming the registry skips it."""
     from registry_images import make_image
 
     from boxwright.copy import CopyOptions, copy_image
     from boxwright.transport.options import TransportOptions
 
+    monkeypatch.setenv("HTTP_PROXY", f"http://{fault_proxy.host}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     image = make_image(tmp_path / "image", layers=2, layer_size=300_000, seed="proxy")
     options = TransportOptions(tls_verify=False)
     ref = registry_plain.ref(registry_plain.repo("proxy"), "v1")
@@ -533,3 +507,9 @@ def test_behind_a_proxy_every_request_goes_through_httpx(
     pulled = copy_image(ref, f"oci:{tmp_path / 'out'}:v1", CopyOptions(src_options=options))
     assert str(pushed.digest) == str(pulled.digest) == image.manifest_digest
     assert sorted(str(d) for d in pulled.blobs_written) == sorted(image.blob_digests)
+    through = fault_proxy.count("PUT", "/blobs/uploads/"), fault_proxy.count("GET", "/blobs/")
+    assert through == (3, 3)  # two layers and the config, each way
+    monkeypatch.setenv("NO_PROXY", registry_plain.host.split(":")[0])
+    before = len(fault_proxy.seen())
+    copy_image(ref, f"oci:{tmp_path / 'again'}:v1", CopyOptions(src_options=options))
+    assert len(fault_proxy.seen()) == before
