@@ -3,10 +3,10 @@
 Parsers covered (the text comes from a registry's headers and small bodies):
 
 * ``transport/registry/challenge.py``: ``parse_www_authenticate`` (``WWW-Authenticate``);
-* ``transport/registry/answers.py``: ``next_link`` (the pagination ``Link`` header);
+* ``transport/registry/client.py``: ``next_link`` (the pagination ``Link`` header);
 * ``transport/registry/failures.py``: ``error_codes`` (the distribution API's error body);
-* ``transport/registry/client.py``: ``content_length`` (``Content-Length`` on the direct
-  path, which :mod:`http.client` passes through as written);
+* ``transport/registry/client.py``: ``content_length`` (``Content-Length``, which the HTTP
+  library passes through as written);
 * ``transport/registry/retry.py``: ``parse_retry_after`` (``Retry-After``);
 * ``transport/registry/auth.py``: ``_token_body`` (a token service's answer).
 
@@ -20,20 +20,21 @@ parsed form parses to the same challenges.
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from urllib3 import HTTPResponse
 
 from boxwright.errors import RegistryError
-from boxwright.transport.registry.answers import next_link
 from boxwright.transport.registry.challenge import Challenge, parse_www_authenticate
-from boxwright.transport.registry.client import content_length
+from boxwright.transport.registry.client import content_length, next_link
 from boxwright.transport.registry.failures import error_codes
 from boxwright.transport.registry.retry import parse_retry_after
+from boxwright.transport.registry.wire import Answer
 from fuzzhelpers import fragments, fuzz, hostile_text, json_bytes, json_values, mutated, outcome
 
 pytestmark = fuzz
@@ -195,7 +196,15 @@ _token_answer = st.fixed_dictionaries(
 def _token_body(body: bytes) -> object:
     from boxwright.transport.registry.auth import _token_body as token_body
 
-    return token_body(httpx.Response(200, content=body), "registry.example", False)
+    response = HTTPResponse(
+        body=io.BytesIO(body),
+        headers={"Content-Length": str(len(body))},
+        status=200,
+        preload_content=False,
+    )
+    return token_body(
+        Answer(response, "https://auth.example/token", None), "registry.example", False
+    )
 
 
 @given(st.one_of(json_bytes(mutated(_token_answer)), st.binary(max_size=100)))
