@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.build.context import content_hash
+from boxwright.build.step import StepKey
 from boxwright.errors import UsageError
 from boxwright.oci.ids import parse_user_spec
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Instruction
-    from boxwright.build.stagerun import StageRun
+    from boxwright.build.step import StepContext
 
 _COPY_FLAGS = frozenset({"from", "chown", "chmod", "link", "parents", "exclude"})
 _ADD_FLAGS = frozenset({"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"})
@@ -44,10 +45,10 @@ _ADD_FLAGS = frozenset({"chown", "chmod", "link", "checksum", "keep-git-dir", "e
 class CopyStep:
     """One COPY or ADD: its sources resolved to host paths, then applied to the container."""
 
-    def __init__(self, stage: StageRun, instruction: Instruction) -> None:
+    def __init__(self, ctx: StepContext, instruction: Instruction) -> None:
         from boxwright.build.files import is_url
 
-        self.stage = stage
+        self.ctx = ctx
         self.instruction = instruction
         self.keyword = instruction.keyword
         allowed = _COPY_FLAGS if self.keyword == "COPY" else _ADD_FLAGS
@@ -56,7 +57,7 @@ class CopyStep:
             if flag.name not in allowed:
                 raise UsageError(f"{self.keyword} has no flag --{flag.name}")
             self.flags.setdefault(flag.name, []).append(flag.value)
-        ex = stage.expander()
+        ex = ctx.expander()
         words = self._words(ex)
         heredoc_names = {h.name for h in instruction.heredocs}
         if len(words) < 2 and not (heredoc_names and words):
@@ -74,7 +75,7 @@ class CopyStep:
         self.exclude = self._exclude_matcher()
         origin = self._one("from", ex)
         self.origin = origin
-        self.root = stage.mounted_image(origin) if origin else stage.shared.context
+        self.root = ctx.workspace.mounted_image(origin) if origin else ctx.context
         self.urls: list[str] = []
         self.sources: list[tuple[Path, str]] = []  # (host path, path relative to its root)
         heredocs = {h.name: h for h in instruction.heredocs}
@@ -122,10 +123,9 @@ class CopyStep:
         if doc.expand and "$" in content:
             # variables expand, quotes and backslashes stay as written (BuildKit's heredocs)
             kept = content.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
-            content = self.stage.expander().word(kept)
-        directory = (
-            self.stage.staging() / f"heredoc-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
-        )
+            content = self.ctx.expander().word(kept)
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+        directory = self.ctx.workspace.staging() / f"heredoc-{digest}"
         directory.mkdir(exist_ok=True)
         path = directory / doc.name
         path.write_text(content, encoding="utf-8")
@@ -148,7 +148,7 @@ class CopyStep:
         """Whether the host ``path`` is left out: the ignore file drops it (context sources,
         matched relative to the context) or an ``--exclude`` pattern matches it relative to
         ``base``, the source it is copied from (BuildKit matches each source's own paths)."""
-        ignore = self.stage.shared.ignore
+        ignore = self.ctx.ignore
         if self.origin is None and ignore and ignore.matches(os.path.relpath(path, self.root)):
             return True
         if self.exclude is None:
@@ -189,7 +189,7 @@ class CopyStep:
         """``path`` itself, or a staged copy of it without the ignored paths inside it."""
         if not path.is_dir() or (self.origin is not None and self.exclude is None):
             return path
-        if self.origin is None and not self.stage.shared.ignore and self.exclude is None:
+        if self.origin is None and not self.ctx.ignore and self.exclude is None:
             return path
         base = str(path)
         dropped = False
@@ -200,7 +200,7 @@ class CopyStep:
         if not dropped:
             return path
         target = (
-            self.stage.staging()
+            self.ctx.workspace.staging()
             / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
             / (path.name or "root")
         )
@@ -212,7 +212,7 @@ class CopyStep:
         parts = [self.keyword, self.dest, str(self.chown), str(self.chmod), str(self.parents)]
         parts += [rel for _, rel in self.sources] + self.urls + self.excludes
         if self.origin is not None:
-            parts.append(f"from={self.stage.origin_id(self.origin)}")
+            parts.append(f"from={self.ctx.workspace.origin_id(self.origin)}")
         return "\0".join(parts)
 
     def link_dest(self) -> str:
@@ -220,7 +220,7 @@ class CopyStep:
         ``/`` (a linked layer is made in an empty container, which has no WORKDIR)."""
         if self.dest.startswith("/"):
             return self.dest
-        base = self.stage.config.config.working_dir or "/"
+        base = self.ctx.config.config.working_dir or "/"
         dest = self.dest if self.dest not in ("", ".") else "./"
         return f"{base.rstrip('/')}/{dest}"
 
@@ -234,12 +234,10 @@ class CopyStep:
 
     def content_key(self) -> str:
         """The content hash of every source (URLs by their text and checksum)."""
-        filtering = self.exclude is not None or (
-            self.origin is None and bool(self.stage.shared.ignore)
-        )
-        hashes = self.stage.shared.file_hashes
+        filtering = self.exclude is not None or (self.origin is None and bool(self.ctx.ignore))
+        hashes = self.ctx.file_hashes
         digests = []
-        with self.stage.shared.lock:  # one stage at a time updates the remembered hashes
+        with self.ctx.hashes_lock:  # one stage at a time updates the remembered hashes
             for path, _ in self.sources:
                 digests.append(
                     content_hash([path], self._skipper(path) if filtering else None, hashes)
@@ -270,9 +268,9 @@ class CopyStep:
         from boxwright.build.builder import Builder
         from boxwright.build.files import is_archive
 
-        stage = self.stage
-        cid = container if container is not None else stage.container()
-        builder = Builder(stage.store, cid, keep=True, attached=True)
+        ctx = self.ctx
+        cid = container if container is not None else ctx.workspace.container()
+        builder = Builder(ctx.store, cid, keep=True, attached=True)
         dest = self.link_dest() if container is not None else self.dest
         paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
         summary = ""
@@ -299,8 +297,12 @@ class CopyStep:
             summary = result.digest
         return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
 
-    def close(self) -> None:
-        """Nothing to release (mounted images belong to the stage)."""
+
+def copy_key(step: CopyStep) -> StepKey:
+    """What the cache key of a COPY or ADD reads: the instruction after expansion (its
+    ``--from`` as the image ID it names) and the content hash of its sources."""
+    content = step.content_key()
+    return StepKey(step.key_text(), content)
 
 
 def _numeric_owner(keyword: str, spec: str) -> str:
@@ -384,4 +386,4 @@ def _staged_copy(source: Path, target: Path, ignored: Callable[[Path], bool]) ->
         shutil.copystat(host, out)
 
 
-__all__ = ["CopyStep"]
+__all__ = ["CopyStep", "copy_key"]

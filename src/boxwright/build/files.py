@@ -400,25 +400,7 @@ def copy_into(
             copier.directory(rel, None)
             existing = _existing_dir(copier.tree, rel)
         for source in sources:
-            real = Path(os.path.realpath(source))  # a top-level link is followed
-            st = os.stat(real)
-            if stat.S_ISDIR(st.st_mode):
-                if contents_only and existing is not None:
-                    target = existing
-                elif contents_only:
-                    copier.directory(rel, None)
-                    target = _existing_dir(copier.tree, rel) or rel
-                else:
-                    target = (
-                        f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
-                    )
-                    copier.directory(target, st)
-                copier.tree_copy(real, target)
-            else:
-                target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
-                if not target:
-                    raise UsageError(f"cannot replace the root directory with {source}")
-                copier.entry(real, st, target)
+            _copy_one(copier, source, rel, existing, contents_only)
         kind = "multi"
         if len(sources) == 1:
             kind = "dir" if os.path.isdir(sources[0]) else "file"
@@ -429,6 +411,29 @@ def copy_into(
     finally:
         copier.close()
     return copier.result
+
+
+def _copy_one(
+    copier: _Copier, source: Path, rel: str, existing: str | None, contents_only: bool
+) -> None:
+    """Copy one host ``source`` to ``rel`` (``existing``: the directory it names, if any)."""
+    real = Path(os.path.realpath(source))  # a top-level link is followed
+    st = os.stat(real)
+    if stat.S_ISDIR(st.st_mode):
+        if contents_only and existing is not None:
+            target = existing
+        elif contents_only:
+            copier.directory(rel, None)
+            target = _existing_dir(copier.tree, rel) or rel
+        else:
+            target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+            copier.directory(target, st)
+        copier.tree_copy(real, target)
+    else:
+        target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+        if not target:
+            raise UsageError(f"cannot replace the root directory with {source}")
+        copier.entry(real, st, target)
 
 
 # -- archives -------------------------------------------------------------------------------
@@ -540,13 +545,10 @@ def download(
     ``checksum`` (``sha256:<hex>``) the content is verified while it is written and a
     mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file.
     """
-    import email.utils
     import tempfile
     from urllib.parse import unquote, urlparse
 
-    import httpx
-
-    from boxwright.errors import DigestMismatchError, TransportError
+    from boxwright.errors import DigestMismatchError
     from boxwright.oci.digest import Digest
 
     expected = Digest.parse(checksum) if checksum else None
@@ -556,20 +558,7 @@ def download(
     hasher = hashlib.new(expected.algorithm if expected else "sha256")
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
-                    if response.status_code != 200:
-                        raise TransportError(
-                            f"downloading {url} failed: HTTP {response.status_code}"
-                        )
-                    modified = response.headers.get("last-modified")
-                    for chunk in response.iter_bytes(_CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
-            except httpx.HTTPError as error:
-                raise TransportError(f"downloading {url} failed: {error}") from None
+            modified = _fetch(url, out, hasher, progress)
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and hasher.hexdigest() != expected.encoded:
@@ -580,13 +569,43 @@ def download(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    mtime: int | None = None
-    if modified:
-        try:
-            mtime = int(email.utils.parsedate_to_datetime(modified).timestamp())
-        except (TypeError, ValueError):
-            mtime = None
-    return path, name, mtime
+    return path, name, _http_time(modified)
+
+
+def _fetch(
+    url: str, out: IO[bytes], hasher: hashlib._Hash, progress: Callable[[int], None] | None
+) -> str | None:
+    """Write the body of ``url`` to ``out`` (hashed by ``hasher`` as it passes); return its
+    ``Last-Modified`` header."""
+    import httpx
+
+    from boxwright.errors import TransportError
+
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as response:
+            if response.status_code != 200:
+                raise TransportError(f"downloading {url} failed: HTTP {response.status_code}")
+            modified: str | None = response.headers.get("last-modified")
+            for chunk in response.iter_bytes(_CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+    except httpx.HTTPError as error:
+        raise TransportError(f"downloading {url} failed: {error}") from None
+    return modified
+
+
+def _http_time(value: str | None) -> int | None:
+    """An HTTP date (``Last-Modified``) as seconds since the epoch; None when absent or bad."""
+    import email.utils
+
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None
 
 
 def is_url(source: str) -> bool:
