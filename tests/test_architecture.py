@@ -97,3 +97,108 @@ def test_the_default_run_collects_every_test_directory() -> None:
         )
     ]
     assert skipped == []
+
+
+def _import_graph(package: Path) -> dict[str, set[str]]:
+    """Module → the modules of ``package`` it imports: every ``import`` statement, at module
+    level or inside a function (an import hidden in a function still ties the two modules),
+    except those under ``if TYPE_CHECKING:``. A name imported from a package resolves to the
+    longest module it names; a module's own ancestor packages are left out."""
+    import ast
+
+    def name_of(path: Path) -> str:
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    found: dict[str, set[str]] = {}
+    for path in sorted(package.rglob("*.py")):
+        module, tree = name_of(path), ast.parse(path.read_text(encoding="utf-8"))
+        skipped = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for inner in ast.walk(node)
+        }
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    keep = module.split(".")
+                    drop = node.level - (1 if path.name == "__init__.py" else 0)
+                    keep = keep[: len(keep) - drop] if drop else keep
+                    base = ".".join([*keep, base] if base else keep)
+                targets.add(base)
+                targets.update(f"{base}.{alias.name}" for alias in node.names)
+        found[module] = targets
+    graph: dict[str, set[str]] = {}
+    for module, targets in found.items():
+        edges = set()
+        for target in targets:
+            while target and target not in found:
+                target = target.rpartition(".")[0]
+            if target and target != module and not module.startswith(target + "."):
+                edges.add(target)
+        graph[module] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(out)
+
+
+def test_no_import_cycles() -> None:
+    """No two modules of boxwright import each other, directly or round a loop: when two
+    modules need each other, a small value passes down or the shared piece moves lower."""
+    graph = _import_graph(Path(boxwright.__file__).parent)
+    assert {"boxwright.build.stagerun", "boxwright.store.containers"} <= set(graph)
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_check_sees_imports_hidden_in_functions(tmp_path: Path) -> None:
+    """The check counts an import inside a function and ignores a ``TYPE_CHECKING`` one."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def f():\n    from pkg.a import x\n")
+    (package / "c.py").write_text("from typing import TYPE_CHECKING\nfrom . import a\n")
+    (package / "d.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+    )
+    graph = _import_graph(package)
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"},
+                     "pkg.d": set()}  # fmt: skip
+    assert _cycles(graph) == [["pkg.a", "pkg.b"]]

@@ -9,7 +9,7 @@ import pytest
 
 from boxwright.errors import InvalidIDError, ManifestError
 from boxwright.oci.config import ImageConfig
-from boxwright.oci.runtime_spec import runtime_spec
+from boxwright.oci.runtime_spec import DEFAULT_PATH, runtime_spec
 
 
 def _config(**config: object) -> ImageConfig:
@@ -43,6 +43,8 @@ def test_spec_from_image(runtime_spec_validator: object) -> None:
     process = spec["process"]
     assert process["args"] == ["/bin/app", "--port", "80"]
     assert process["env"] == ["PATH=/app/bin", "TERM=xterm", "A=1", "HOME=/home/app"]
+    own = runtime_spec(_config(Env=["HOME=/srv", "A=1"]), home="/home/app")
+    assert own["process"]["env"] == [DEFAULT_PATH, "TERM=xterm", "HOME=/srv", "A=1"]
     assert process["cwd"] == "/srv"
     assert process["user"] == {"uid": 1000, "gid": 100, "additionalGids": [10]}
     assert process["terminal"] is False

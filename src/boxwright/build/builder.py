@@ -218,30 +218,20 @@ class Builder:
         ``chmod`` says otherwise, verified against ``checksum`` (``sha256:<hex>``) when given;
         anything else is copied as :meth:`copy` copies it.
         """
+        from boxwright.build.files import (
+            parse_chmod,
+            resolve_owner,
+        )
+
         items = [os.fspath(s) for s in _as_list(sources)]
         if checksum is not None and not all(is_url(s) for s in items):
             raise UsageError("--checksum applies to URL sources only")
         mode = parse_chmod(chmod)
         workdir, rootless = self._workdir(), _rootless()
-        written: list[str] = []
         with self.store.writing():
             staging = Path(tempfile.mkdtemp(prefix="add-", dir=_tmp_dir(self.store)))
             try:
-                plan: list[tuple[str, Path]] = []
-                for item in items:
-                    if is_url(item):
-                        path, filename, mtime = download(item, staging, checksum=checksum)
-                        named = staging / f"url-{len(plan)}"
-                        named.mkdir()
-                        final = named / filename
-                        path.rename(final)
-                        if mtime is not None:
-                            os.utime(final, (mtime, mtime))
-                        plan.append(("copy", final))
-                    else:
-                        for path in expand_sources([item]):
-                            kind = "extract" if extract and is_archive(path) else "copy"
-                            plan.append((kind, path))
+                plan = _add_plan(items, staging, checksum=checksum, extract=extract)
                 if len(plan) > 1 and not (dest.endswith("/") or self._is_dir(dest)):
                     raise UsageError(
                         f"adding {len(plan)} sources needs a directory destination: "
@@ -250,24 +240,7 @@ class Builder:
 
                 def work(root: Path, record: OwnershipRecord) -> list[str]:
                     owner = resolve_owner(root, chown)
-                    out: list[str] = []
-                    for kind, path in plan:
-                        if kind == "extract":
-                            out += extract_archive(
-                                root, record, path, dest, workdir=workdir, rootless=rootless
-                            )
-                        else:
-                            out += copy_into(
-                                root,
-                                record,
-                                [path],
-                                dest,
-                                workdir=workdir,
-                                owner=owner,
-                                chmod=mode,
-                                rootless=rootless,
-                            ).written
-                    return out
+                    return _write_plan(root, record, plan, dest, owner, mode, workdir, rootless)
 
                 written = self.store.containers.with_rootfs(self._id, work)
             finally:
@@ -493,6 +466,55 @@ def _describe(changes: ConfigChanges) -> str:
             text = value if isinstance(value, str) else json.dumps(list(value))
             parts.append(f"{label} {text}")
     return "; ".join(parts) or "CONFIG"
+
+
+def _add_plan(
+    items: Sequence[str], staging: Path, *, checksum: str | None, extract: bool
+) -> list[tuple[str, Path]]:
+    """What ``add`` writes, in order: ``("extract", archive)`` or ``("copy", path)``; each URL
+    downloaded first into ``staging`` (under its own name, with its Last-Modified time)."""
+    from boxwright.build.files import expand_sources
+
+    plan: list[tuple[str, Path]] = []
+    for item in items:
+        if is_url(item):
+            path, filename, mtime = download(item, staging, checksum=checksum)
+            named = staging / f"url-{len(plan)}"
+            named.mkdir()
+            final = named / filename
+            path.rename(final)
+            if mtime is not None:
+                os.utime(final, (mtime, mtime))
+            plan.append(("copy", final))
+        else:
+            for path in expand_sources([item]):
+                plan.append(("extract" if extract and is_archive(path) else "copy", path))
+    return plan
+
+
+def _write_plan(
+    root: Path,
+    record: OwnershipRecord,
+    plan: Sequence[tuple[str, Path]],
+    dest: str,
+    owner: tuple[int, int],
+    mode: int | None,
+    workdir: str,
+    rootless: bool,
+) -> list[str]:
+    """Write :func:`_add_plan`'s items into the rootfs ``root``; return what was written."""
+    from boxwright.build.files import copy_into
+
+    out: list[str] = []
+    for kind, path in plan:
+        if kind == "extract":
+            out += extract_archive(root, record, path, dest, workdir=workdir, rootless=rootless)
+        else:
+            out += copy_into(
+                root, record, [path], dest, workdir=workdir, owner=owner, chmod=mode,
+                rootless=rootless,
+            ).written  # fmt: skip
+    return out
 
 
 __all__ = ["ANNOTATIONS_FILE", "Builder"]

@@ -30,10 +30,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.errors import StoreError
+from boxwright.errors import StoreError, UsageError
 from boxwright.store.metadata import read_records, write_records
 
 if TYPE_CHECKING:
+    from boxwright.build.context import BuildOptions
     from boxwright.store.store import Store
 
 CACHE_FILE = "build-cache.json"
@@ -119,4 +120,63 @@ class BuildCache:
         return len(self._read())
 
 
-__all__ = ["CACHE_FILE", "BuildCache", "cache_tag", "link_key", "step_key"]
+class LayerCache:
+    """The images a build's steps made, found by key: the store's index first, then each
+    ``--cache-from`` repository (pulled, and then remembered in the index); a new image is
+    remembered in the index and pushed to ``--cache-to``, tagged by :func:`cache_tag`."""
+
+    def __init__(self, store: Store, options: BuildOptions) -> None:
+        self._store = store
+        self._options = options
+        self._index = BuildCache(store)
+
+    def lookup(self, key: str) -> str | None:
+        """The ID of the image ``key`` made, locally or in a ``--cache-from`` repository."""
+        return self._index.get(key) or self._from_registry(key)
+
+    def _from_registry(self, key: str) -> str | None:
+        from boxwright.errors import ImageNotFoundError, RegistryError
+        from boxwright.store.pullpush import pull
+
+        options = self._options
+        for repository in options.cache_from:
+            ref = f"docker://{cache_repository(repository)}:{cache_tag(key)}"
+            try:
+                record = pull(ref, store=self._store, src_options=options.registry_options)
+            except (ImageNotFoundError, RegistryError) as error:
+                if isinstance(error, RegistryError) and error.status not in (0, 404):
+                    raise
+                continue
+            self._index.put(key, record.id)
+            return record.id
+        return None
+
+    def remember(self, key: str, image: str) -> None:
+        """Record that ``key`` made ``image``; push it to ``--cache-to`` when given."""
+        from boxwright.store.pullpush import push
+
+        self._index.put(key, image)
+        options = self._options
+        if options.cache_to:
+            ref = f"docker://{cache_repository(options.cache_to)}:{cache_tag(key)}"
+            push(image, ref, store=self._store, dest_options=options.registry_options)
+
+
+def cache_repository(text: str) -> str:
+    """A ``--cache-from``/``--cache-to`` repository without its ``docker://`` prefix or tag."""
+    repository = text[len("docker://") :] if text.startswith("docker://") else text
+    last = repository.rsplit("/", 1)[-1]
+    if "@" in repository or ":" in last:
+        raise UsageError(f"cache repository {text!r}: give HOST/REPO without a tag or digest")
+    return repository
+
+
+__all__ = [
+    "CACHE_FILE",
+    "BuildCache",
+    "LayerCache",
+    "cache_repository",
+    "cache_tag",
+    "link_key",
+    "step_key",
+]

@@ -33,13 +33,14 @@ from boxwright.build.containerfile.model import Heredoc
 from boxwright.build.containerfile.shell import Expander
 from boxwright.build.context import content_hash
 from boxwright.build.files import is_archive, is_url
+from boxwright.build.step import StepKey
 from boxwright.errors import UsageError
 from boxwright.layer.pathsafe import clean_entry_name
 from boxwright.oci.ids import parse_user_spec
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
-    from boxwright.build.stagerun import StageRun
+    from boxwright.build.step import StepContext
 
 _COPY_FLAGS = frozenset({"from", "chown", "chmod", "link", "parents", "exclude"})
 _ADD_FLAGS = frozenset({"chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"})
@@ -48,8 +49,9 @@ _ADD_FLAGS = frozenset({"chown", "chmod", "link", "checksum", "keep-git-dir", "e
 class CopyStep:
     """One COPY or ADD: its sources resolved to host paths, then applied to the container."""
 
-    def __init__(self, stage: StageRun, instruction: Instruction) -> None:
-        self.stage = stage
+    def __init__(self, ctx: StepContext, instruction: Instruction) -> None:
+
+        self.ctx = ctx
         self.instruction = instruction
         self.keyword = instruction.keyword
         allowed = _COPY_FLAGS if self.keyword == "COPY" else _ADD_FLAGS
@@ -58,7 +60,7 @@ class CopyStep:
             if flag.name not in allowed:
                 raise UsageError(f"{self.keyword} has no flag --{flag.name}")
             self.flags.setdefault(flag.name, []).append(flag.value)
-        ex = stage.expander()
+        ex = ctx.expander()
         words = self._words(ex)
         heredoc_names = {h.name for h in instruction.heredocs}
         if len(words) < 2 and not (heredoc_names and words):
@@ -76,7 +78,7 @@ class CopyStep:
         self.exclude = self._exclude_matcher()
         origin = self._one("from", ex)
         self.origin = origin
-        self.root = stage.mounted_image(origin) if origin else stage.shared.context
+        self.root = ctx.workspace.mounted_image(origin) if origin else ctx.context
         self.urls: list[str] = []
         self.sources: list[tuple[Path, str]] = []  # (host path, path relative to its root)
         heredocs = {h.name: h for h in instruction.heredocs}
@@ -118,10 +120,9 @@ class CopyStep:
         if doc.expand and "$" in content:
             # variables expand, quotes and backslashes stay as written (BuildKit's heredocs)
             kept = content.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
-            content = self.stage.expander().word(kept)
-        directory = (
-            self.stage.staging() / f"heredoc-{hashlib.sha256(content.encode()).hexdigest()[:16]}"
-        )
+            content = self.ctx.expander().word(kept)
+        digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+        directory = self.ctx.workspace.staging() / f"heredoc-{digest}"
         directory.mkdir(exist_ok=True)
         path = directory / doc.name
         path.write_text(content, encoding="utf-8")
@@ -142,7 +143,7 @@ class CopyStep:
         """Whether the host ``path`` is left out: the ignore file drops it (context sources,
         matched relative to the context) or an ``--exclude`` pattern matches it relative to
         ``base``, the source it is copied from (BuildKit matches each source's own paths)."""
-        ignore = self.stage.shared.ignore
+        ignore = self.ctx.ignore
         if self.origin is None and ignore and ignore.matches(os.path.relpath(path, self.root)):
             return True
         if self.exclude is None:
@@ -181,7 +182,7 @@ class CopyStep:
         """``path`` itself, or a staged copy of it without the ignored paths inside it."""
         if not path.is_dir() or (self.origin is not None and self.exclude is None):
             return path
-        if self.origin is None and not self.stage.shared.ignore and self.exclude is None:
+        if self.origin is None and not self.ctx.ignore and self.exclude is None:
             return path
         base = str(path)
         dropped = False
@@ -192,7 +193,7 @@ class CopyStep:
         if not dropped:
             return path
         target = (
-            self.stage.staging()
+            self.ctx.workspace.staging()
             / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
             / (path.name or "root")
         )
@@ -204,7 +205,7 @@ class CopyStep:
         parts = [self.keyword, self.dest, str(self.chown), str(self.chmod), str(self.parents)]
         parts += [rel for _, rel in self.sources] + self.urls + self.excludes
         if self.origin is not None:
-            parts.append(f"from={self.stage.origin_id(self.origin)}")
+            parts.append(f"from={self.ctx.workspace.origin_id(self.origin)}")
         return "\0".join(parts)
 
     def link_dest(self) -> str:
@@ -212,7 +213,7 @@ class CopyStep:
         ``/`` (a linked layer is made in an empty container, which has no WORKDIR)."""
         if self.dest.startswith("/"):
             return self.dest
-        base = self.stage.config.config.working_dir or "/"
+        base = self.ctx.config.config.working_dir or "/"
         dest = self.dest if self.dest not in ("", ".") else "./"
         return f"{base.rstrip('/')}/{dest}"
 
@@ -226,12 +227,10 @@ class CopyStep:
 
     def content_key(self) -> str:
         """The content hash of every source (URLs by their text and checksum)."""
-        filtering = self.exclude is not None or (
-            self.origin is None and bool(self.stage.shared.ignore)
-        )
-        hashes = self.stage.shared.file_hashes
+        filtering = self.exclude is not None or (self.origin is None and bool(self.ctx.ignore))
+        hashes = self.ctx.file_hashes
         digests = []
-        with self.stage.shared.lock:  # one stage at a time updates the remembered hashes
+        with self.ctx.hashes_lock:  # one stage at a time updates the remembered hashes
             for path, _ in self.sources:
                 digests.append(
                     content_hash([path], self._skipper(path) if filtering else None, hashes)
@@ -261,9 +260,9 @@ class CopyStep:
         made in, with :meth:`link_dest`); return the history's ``created_by``."""
         from boxwright.build.builder import Builder
 
-        stage = self.stage
-        cid = container if container is not None else stage.container()
-        builder = Builder(stage.store, cid, keep=True, attached=True)
+        ctx = self.ctx
+        cid = container if container is not None else ctx.workspace.container()
+        builder = Builder(ctx.store, cid, keep=True, attached=True)
         dest = self.link_dest() if container is not None else self.dest
         paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
         summary = ""
@@ -290,8 +289,12 @@ class CopyStep:
             summary = result.digest
         return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
 
-    def close(self) -> None:
-        """Nothing to release (mounted images belong to the stage)."""
+
+def copy_key(step: CopyStep) -> StepKey:
+    """What the cache key of a COPY or ADD reads: the instruction after expansion (its
+    ``--from`` as the image ID it names) and the content hash of its sources."""
+    content = step.content_key()
+    return StepKey(step.key_text(), content)
 
 
 def _numeric_owner(keyword: str, spec: str) -> str:
@@ -375,4 +378,4 @@ def _staged_copy(source: Path, target: Path, ignored: Callable[[Path], bool]) ->
         shutil.copystat(host, out)
 
 
-__all__ = ["CopyStep"]
+__all__ = ["CopyStep", "copy_key"]

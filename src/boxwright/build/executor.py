@@ -24,13 +24,14 @@ import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.build.containerfile.ignore import load_ignore
 from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
+from boxwright.build.shared import BuildShared
+from boxwright.build.stagerun import StageRun
 from boxwright.build.stages import global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
 from boxwright.oci.platform import Platform
@@ -39,43 +40,14 @@ from boxwright.store.rootfs import choose_driver
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
-    from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Containerfile
     from boxwright.build.stages import StagePlan
+    from boxwright.oci.platform import Platform
+    from boxwright.store.images import ImageRecord
+    from boxwright.store.store import Store
 
 
 FILE_HASHES = "build-file-hashes.json"
-
-
-@dataclass
-class BuildShared:
-    """What every stage of one build shares."""
-
-    options: BuildOptions
-    store: Store
-    containerfile: Containerfile
-    context: Path
-    ignore: IgnoreMatcher | None
-    scope: dict[str, str]
-    """The global ARG scope."""
-    timestamp: int | None
-    total_steps: int
-    lock: threading.Lock
-    stage_images: dict[int, str]
-    final_index: int = -1
-    file_hashes: FileHashes = field(default_factory=FileHashes)
-    failures: list[BaseException] = field(default_factory=list)
-
-    cache_hits: int = 0
-    steps_before: dict[int, int] = field(default_factory=dict)
-    """Stage index -> how many steps the stages before it (in file order) have: podman
-    numbers steps in file order, so a stage's numbers do not depend on when it runs."""
-
-    def emit(self, event: BuildEvent) -> None:
-        """Report ``event`` to the caller (serialized: stages may run on threads)."""
-        if self.options.on_event is not None:
-            with self.lock:
-                self.options.on_event(event)
 
 
 def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
@@ -98,12 +70,34 @@ def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
 
 def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     """Build ``options.context`` (module docstring); return the final image."""
+
     if options.format not in ("oci", "docker"):
         raise UsageError(f"unknown format {options.format!r}: expected oci or docker")
     if store is None:
         store = Store(options.root)
     text, filename, path = read_containerfile(options)
-    cf = parse(text, filename)
+    shared, plans, target = _prepare(options, store, parse(text, filename), path)
+    try:
+        _run_plans(shared, plans, target)
+    finally:
+        shared.file_hashes.save()
+    record = _publish(shared, shared.stage_images[plans[-1].stage.index])
+    return BuildResult(
+        image_id=record.id,
+        names=record.names,
+        digest=str(record.manifest),
+        steps=shared.total_steps,
+        cache_hits=shared.cache_hits,
+        stage_images=dict(shared.stage_images),
+    )
+
+
+def _prepare(
+    options: BuildOptions, store: Store, cf: Containerfile, path: Path | None
+) -> tuple[BuildShared, list[StagePlan], Platform]:
+    """The stages the target needs, in file order, what they share, and the target platform."""
+    from boxwright.oci.platform import Platform
+
     context = options.context.resolve()
     ignore = load_ignore(context, path)
     host = Platform.host()
@@ -130,11 +124,12 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         final_index=plans[-1].stage.index,
         file_hashes=FileHashes(store.layout.root / FILE_HASHES),
     )
-    try:
-        _run_plans(shared, plans, target)
-    finally:
-        shared.file_hashes.save()
-    final = shared.stage_images[plans[-1].stage.index]
+    return shared, plans, target
+
+
+def _publish(shared: BuildShared, final: str) -> ImageRecord:
+    """Tag the final image, copy it to ``--output``, and report it."""
+    options, store = shared.options, shared.store
     record = store.images.get(final)
     if options.tags:
         record = store.images.tag(record.id, *options.tags)
@@ -151,14 +146,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     shared.emit(BuildEvent("commit", f"--> {record.id[:12]}"))
     for name in record.names:
         shared.emit(BuildEvent("commit", f"Successfully tagged {name}"))
-    return BuildResult(
-        image_id=record.id,
-        names=record.names,
-        digest=str(record.manifest),
-        steps=total,
-        cache_hits=shared.cache_hits,
-        stage_images=dict(shared.stage_images),
-    )
+    return record
 
 
 def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) -> None:
@@ -168,8 +156,6 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
     A RUN forks while other threads may hold store locks; the fork's copies of their file
     descriptors no longer keep those locks, because the store releases a lock with ``LOCK_UN``
     (which ends it for every copy) before closing it (:mod:`boxwright.store.locking`)."""
-    from boxwright.build.stagerun import StageRun
-
     if len(plans) == 1:
         for plan in plans:
             StageRun(shared, plan, target).run()
@@ -225,8 +211,6 @@ def _import_before_threads() -> None:
 def _waiting(
     futures: Mapping[int, Future[None]], plan: StagePlan, shared: BuildShared, target: Platform
 ) -> None:
-    from boxwright.build.stagerun import StageRun
-
     for dep in sorted(plan.depends):
         if futures[dep].exception() is not None:
             return  # the dependency's failure is reported

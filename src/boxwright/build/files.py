@@ -410,25 +410,7 @@ def copy_into(
             copier.directory(rel, None)
             existing = _existing_dir(copier.tree, rel)
         for source in sources:
-            real = Path(os.path.realpath(source))  # a top-level link is followed
-            st = os.stat(real)
-            if stat.S_ISDIR(st.st_mode):
-                if contents_only and existing is not None:
-                    target = existing
-                elif contents_only:
-                    copier.directory(rel, None)
-                    target = _existing_dir(copier.tree, rel) or rel
-                else:
-                    target = (
-                        f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
-                    )
-                    copier.directory(target, st)
-                copier.tree_copy(real, target)
-            else:
-                target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
-                if not target:
-                    raise UsageError(f"cannot replace the root directory with {source}")
-                copier.entry(real, st, target)
+            _copy_one(copier, source, rel, existing, contents_only)
         kind = "multi"
         if len(sources) == 1:
             kind = "dir" if os.path.isdir(sources[0]) else "file"
@@ -439,6 +421,29 @@ def copy_into(
     finally:
         copier.close()
     return copier.result
+
+
+def _copy_one(
+    copier: _Copier, source: Path, rel: str, existing: str | None, contents_only: bool
+) -> None:
+    """Copy one host ``source`` to ``rel`` (``existing``: the directory it names, if any)."""
+    real = Path(os.path.realpath(source))  # a top-level link is followed
+    st = os.stat(real)
+    if stat.S_ISDIR(st.st_mode):
+        if contents_only and existing is not None:
+            target = existing
+        elif contents_only:
+            copier.directory(rel, None)
+            target = _existing_dir(copier.tree, rel) or rel
+        else:
+            target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+            copier.directory(target, st)
+        copier.tree_copy(real, target)
+    else:
+        target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
+        if not target:
+            raise UsageError(f"cannot replace the root directory with {source}")
+        copier.entry(real, st, target)
 
 
 # -- archives -------------------------------------------------------------------------------
@@ -544,12 +549,6 @@ def download(
     ``checksum`` (``sha256:<hex>``) the content is verified while it is written and a
     mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file.
     """
-    import email.utils
-
-    import urllib3
-
-    from boxwright.transport.registry.origin import Origin
-    from boxwright.transport.registry.wire import proxy_for
 
     expected = Digest.parse(checksum) if checksum else None
     name = unquote(urlparse(url).path.rstrip("/").rsplit("/", 1)[-1]) or "index.html"
@@ -558,27 +557,7 @@ def download(
     hasher = hashlib.new(expected.algorithm if expected else "sha256")
     try:
         with os.fdopen(fd, "wb") as out:
-            try:
-                proxy = proxy_for(Origin.of(url))
-                manager = urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager()
-                retries = urllib3.Retry(total=10, connect=0, read=0, status=0, other=0)
-                response = manager.request(
-                    "GET", url, preload_content=False, retries=retries, timeout=60
-                )
-                try:
-                    if response.status != 200:
-                        raise TransportError(f"downloading {url} failed: HTTP {response.status}")
-                    modified = response.headers.get("last-modified")
-                    for chunk in response.stream(_CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
-                finally:
-                    response.release_conn()
-                    manager.clear()
-            except (urllib3.exceptions.HTTPError, ValueError) as error:
-                raise TransportError(f"downloading {url} failed: {error}") from None
+            modified = _fetch(url, out, hasher, progress)
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and hasher.hexdigest() != expected.encoded:
@@ -589,13 +568,51 @@ def download(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    mtime: int | None = None
-    if modified:
+    return path, name, _http_time(modified)
+
+
+def _fetch(
+    url: str, out: IO[bytes], hasher: hashlib._Hash, progress: Callable[[int], None] | None
+) -> str | None:
+    """Write the body of ``url`` to ``out`` (hashed by ``hasher`` as it passes), through the
+    proxy the environment names for it; return its ``Last-Modified`` header."""
+    import urllib3
+
+    from boxwright.transport.registry.origin import Origin
+    from boxwright.transport.registry.wire import proxy_for
+
+    try:
+        proxy = proxy_for(Origin.of(url))
+        manager = urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager()
+        retries = urllib3.Retry(total=10, connect=0, read=0, status=0, other=0)
+        response = manager.request("GET", url, preload_content=False, retries=retries, timeout=60)
         try:
-            mtime = int(email.utils.parsedate_to_datetime(modified).timestamp())
-        except (TypeError, ValueError):
-            mtime = None
-    return path, name, mtime
+            if response.status != 200:
+                raise TransportError(f"downloading {url} failed: HTTP {response.status}")
+            modified: str | None = response.headers.get("last-modified")
+            for chunk in response.stream(_CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        finally:
+            response.release_conn()
+            manager.clear()
+    except (urllib3.exceptions.HTTPError, ValueError) as error:
+        raise TransportError(f"downloading {url} failed: {error}") from None
+    return modified
+
+
+def _http_time(value: str | None) -> int | None:
+    """An HTTP date (``Last-Modified``) as seconds since the epoch; None when absent or bad."""
+    import email.utils
+
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError):
+        return None
 
 
 def is_url(source: str) -> bool:

@@ -32,13 +32,14 @@ import re
 import shutil
 import stat
 import tempfile
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
 from boxwright.build.context import content_hash
-from boxwright.build.runoutput import output_lines
+from boxwright.build.step import StepKey
 from boxwright.errors import BuildError, InvalidIDError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.ids import parse_id
@@ -49,7 +50,10 @@ from boxwright.store.rootfs import overlay_works
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
-    from boxwright.build.stagerun import StageRun
+    from boxwright.build.step import StepContext
+    from boxwright.oci.config import ImageConfig
+    from boxwright.runtime.spec import Mount
+    from boxwright.store.store import Store
 
 _BINFMT = Path("/proc/sys/fs/binfmt_misc")
 #: OCI architecture → the qemu-user binfmt handler name Debian registers.
@@ -65,20 +69,20 @@ _QEMU = {
 }
 
 
-def command_line(stage: StageRun, instruction: Instruction) -> list[str]:
-    """The argv of ``instruction`` (module docstring)."""
+def command_line(config: ImageConfig, instruction: Instruction) -> list[str]:
+    """The argv of ``instruction`` in a stage whose config is ``config`` (module docstring)."""
     if instruction.heredocs:
         text = " ".join(instruction.args).strip()
         first = instruction.heredocs[0]
         if len(instruction.heredocs) == 1 and text.lstrip("<-").strip("'\"") == first.name:
-            return [*ins.shell_of(stage.config), first.content]
+            return [*ins.shell_of(config), first.content]
         script = text
         for doc in instruction.heredocs:
             script += "\n" + doc.content.rstrip("\n") + "\n" + doc.name
-        return [*ins.shell_of(stage.config), script]
+        return [*ins.shell_of(config), script]
     if instruction.json_form:
         return list(instruction.args)
-    return ins.command(stage.config, instruction.args, False)
+    return ins.command(config, instruction.args, False)
 
 
 def _flag_values(instruction: Instruction, name: str) -> list[str]:
@@ -170,10 +174,10 @@ def _network(instruction: Instruction) -> str:
     raise UsageError(f"RUN --network={network}: expected default, host or none")
 
 
-def check_platform(stage: StageRun) -> None:
+def check_platform(ctx: StepContext) -> None:
     """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring)."""
     host = Platform.host()
-    arch = stage.config.architecture or stage.target.architecture
+    arch = ctx.config.architecture or ctx.target.architecture
     if arch == host.architecture:
         return
     handler = _QEMU.get(arch, arch)
@@ -190,14 +194,14 @@ class _Scratch:
     """Throwaway directories of one RUN (the upper layers of its writable binds), made on first
     use under the store's ``tmp/`` and removed after the RUN."""
 
-    def __init__(self, stage: StageRun) -> None:
-        self._stage = stage
+    def __init__(self, store: Store) -> None:
+        self._store = store
         self.path: Path | None = None
 
     def new(self) -> Path:
         """A fresh, empty directory for one mount."""
         if self.path is None:
-            tmp = self._stage.store.layout.tmp_dir
+            tmp = self._store.layout.tmp_dir
             tmp.mkdir(parents=True, exist_ok=True)
             self.path = Path(tempfile.mkdtemp(prefix="run-mounts-", dir=tmp))
         return Path(tempfile.mkdtemp(dir=self.path))
@@ -209,14 +213,14 @@ class _Scratch:
 
 
 def _writable_bind(
-    stage: StageRun, source: Path, target: str, scratch: _Scratch
+    store: Store, source: Path, target: str, scratch: _Scratch
 ) -> Mount | dict[str, Any]:
     """A mount of ``source`` at ``target`` whose writes are thrown away after the RUN, as
     BuildKit's ``rw`` binds are: an overlay with ``source`` as its lower directory and an
     upper one in ``scratch``; a copy in ``scratch`` where no overlay can be mounted (a file
     source, or a kernel or user that cannot mount overlays)."""
     work = scratch.new()
-    if source.is_dir() and overlay_works(stage.store):
+    if source.is_dir() and overlay_works(store):
         for part in ("upper", "work"):
             (work / part).mkdir()
         # A link keeps the context's own path (its ``,`` or ``:``) out of the option string.
@@ -244,75 +248,125 @@ def _copy_regular(source: str, dest: str) -> None:
         shutil.copy2(source, dest)
 
 
-def _mounts(
-    stage: StageRun, instruction: Instruction, dry: bool, scratch: _Scratch | None = None
-) -> tuple[list[Mount], list[dict[str, Any]], str, list[str]]:
-    """The volumes and extra runtime mounts of ``--mount`` flags, their cache-key text, and the
-    environment entries of secrets given with ``env=``."""
-    volumes: list[Mount] = []
-    extra: list[dict[str, Any]] = []
-    env: list[str] = []
-    key = ""
+@dataclass(frozen=True)
+class _MountSpec:
+    """One ``--mount`` flag, its options checked."""
+
+    spec: str
+    opts: dict[str, str]
+    kind: str
+    target: str
+
+
+def _mount_specs(instruction: Instruction) -> Iterator[_MountSpec]:
+    """The ``--mount`` flags of ``instruction`` in order, each checked as it comes (so the
+    first bad flag is the one reported, also when an earlier flag fails a later check)."""
     for spec in _flag_values(instruction, "mount"):
         opts = _options(spec)
         kind = opts.get("type", "bind")
         target = next((opts[k] for k in _TARGET if opts.get(k)), "")
         if kind != "secret" and not target.startswith("/"):
             raise UsageError(f"RUN --mount={spec}: target must be an absolute path")
-        if kind == "bind":
-            source = _bind_source(stage, opts)
-            writable = opts.get("rw", opts.get("readwrite", "false")) == "true"
-            writable = writable and opts.get("ro", opts.get("readonly", "false")) != "true"
-            key += f"bind:{target}:{content_hash([source])};"
-            if dry:
-                continue
-            if not writable:
-                volumes.append(Mount(str(source), target, True))
-                continue
-            assert scratch is not None
-            mount = _writable_bind(stage, source, target, scratch)
-            if isinstance(mount, Mount):
-                volumes.append(mount)
-            else:
-                extra.append(mount)
-        elif kind == "cache":
-            name = opts.get("id") or target
-            digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-            directory = stage.store.layout.root / "build-cache-mounts" / digest
-            key += f"cache:{target};"
-            read_only = opts.get("ro", opts.get("readonly", "false")) == "true"
-            if not dry:
-                directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-                volumes.append(Mount(str(directory), target, read_only))
-        elif kind == "tmpfs":
-            key += f"tmpfs:{target};"
-            options = ["nosuid", "nodev"]
-            if "size" in opts:
-                options.append(f"size={_tmpfs_size(opts['size'])}")
-            extra.append(
-                {"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}
-            )
-        elif kind == "secret":
-            ident = opts.get("id") or os.path.basename(target)
-            secrets = stage.shared.options.secrets
-            path = secrets.get(ident)
-            if path is None:
-                if opts.get("required") == "true":
-                    raise UsageError(
-                        f"RUN --mount=type=secret: no secret {ident!r}: "
-                        f"give --secret id={ident},src=FILE"
-                    )
-                continue
-            if dry:
-                continue
-            if opts.get("env"):
-                env.append(f"{opts['env']}={_secret_text(path, ident)}")
-                if not target:
-                    continue
-            volumes.append(Mount(str(path), target or f"/run/secrets/{ident}", True))
-        else:
+        if kind not in ("bind", "cache", "tmpfs", "secret"):
             raise UsageError(f"RUN --mount type={kind}: expected bind, cache, tmpfs or secret")
-    return volumes, extra, key, env
+        yield _MountSpec(spec, opts, kind, target)
+
+
+def mount_key(ctx: StepContext, instruction: Instruction) -> str:
+    """The cache-key text of the ``--mount`` flags: a bind's target and the content hash of its
+    source, a cache's or tmpfs's target; a secret adds nothing (its content never reaches the
+    layer), but a required one that was not given fails here, before the cache is asked."""
+
+    key = ""
+    for mount in _mount_specs(instruction):
+        if mount.kind == "bind":
+            key += f"bind:{mount.target}:{content_hash([_bind_source(ctx, mount.opts)])};"
+        elif mount.kind in ("cache", "tmpfs"):
+            key += f"{mount.kind}:{mount.target};"
+        else:
+            _secret_path(ctx, mount)
+    return key
+
+
+def _mounts(
+    ctx: StepContext, instruction: Instruction, scratch: _Scratch
+) -> tuple[list[Mount], list[dict[str, Any]], list[str]]:
+    """The volumes and extra runtime mounts of the ``--mount`` flags, and the environment
+    entries of secrets given with ``env=``."""
+    volumes: list[Mount] = []
+    extra: list[dict[str, Any]] = []
+    env: list[str] = []
+    for mount in _mount_specs(instruction):
+        if mount.kind == "bind":
+            made = _bind_mount(ctx, mount, scratch)
+            if isinstance(made, dict):
+                extra.append(made)
+            else:
+                volumes.append(made)
+        elif mount.kind == "cache":
+            volumes.append(_cache_mount(ctx, mount))
+        elif mount.kind == "tmpfs":
+            extra.append(_tmpfs_mount(mount))
+        else:
+            volumes.extend(_secret_mount(ctx, mount, env))
+    return volumes, extra, env
+
+
+def _bind_mount(ctx: StepContext, mount: _MountSpec, scratch: _Scratch) -> Mount | dict[str, Any]:
+    from boxwright.runtime.spec import Mount
+
+    opts = mount.opts
+    source = _bind_source(ctx, opts)
+    writable = opts.get("rw", opts.get("readwrite", "false")) == "true"
+    writable = writable and opts.get("ro", opts.get("readonly", "false")) != "true"
+    if not writable:
+        return Mount(str(source), mount.target, True)
+    return _writable_bind(ctx.store, source, mount.target, scratch)
+
+
+def _cache_mount(ctx: StepContext, mount: _MountSpec) -> Mount:
+    """A directory of the store kept between builds, by ``id`` (else the target)."""
+    from boxwright.runtime.spec import Mount
+
+    name = mount.opts.get("id") or mount.target
+    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
+    directory = ctx.store.layout.root / "build-cache-mounts" / digest
+    read_only = mount.opts.get("ro", mount.opts.get("readonly", "false")) == "true"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+    return Mount(str(directory), mount.target, read_only)
+
+
+def _tmpfs_mount(mount: _MountSpec) -> dict[str, Any]:
+    options = ["nosuid", "nodev"]
+    if "size" in mount.opts:
+        options.append(f"size={_tmpfs_size(mount.opts['size'])}")
+    return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
+
+
+def _secret_path(ctx: StepContext, mount: _MountSpec) -> Path | None:
+    """The host file of a secret mount; None when not given and not required."""
+    ident = mount.opts.get("id") or os.path.basename(mount.target)
+    path = ctx.options.secrets.get(ident)
+    if path is None and mount.opts.get("required") == "true":
+        raise UsageError(
+            f"RUN --mount=type=secret: no secret {ident!r}: give --secret id={ident},src=FILE"
+        )
+    return path
+
+
+def _secret_mount(ctx: StepContext, mount: _MountSpec, env: list[str]) -> list[Mount]:
+    """A secret's read-only bind (none for ``env=`` alone), its ``env=`` entry into ``env``."""
+    from boxwright.runtime.spec import Mount
+
+    path = _secret_path(ctx, mount)
+    if path is None:
+        return []
+    ident = mount.opts.get("id") or os.path.basename(mount.target)
+    if mount.opts.get("env"):
+        env.append(f"{mount.opts['env']}={_secret_text(path, ident)}")
+        if not mount.target:
+            return []
+    return [Mount(str(path), mount.target or f"/run/secrets/{ident}", True)]
 
 
 def _secret_text(path: Path, ident: str) -> str:
@@ -327,10 +381,11 @@ def _secret_text(path: Path, ident: str) -> str:
     return text
 
 
-def _bind_source(stage: StageRun, opts: dict[str, str]) -> Path:
+def _bind_source(ctx: StepContext, opts: dict[str, str]) -> Path:
+
     rel = clean_entry_name(opts.get("source") or opts.get("src") or "/", allow_root=True)
     origin = opts.get("from")
-    root = stage.mounted_image(origin) if origin else stage.shared.context
+    root = ctx.workspace.mounted_image(origin) if origin else ctx.context
     path = root / rel if rel else root
     real = Path(os.path.realpath(path))
     if not (
@@ -343,30 +398,39 @@ def _bind_source(stage: StageRun, opts: dict[str, str]) -> Path:
     return real
 
 
-def run_instruction(
-    stage: StageRun, instruction: Instruction, *, dry: bool
-) -> tuple[str, str, str]:
-    """``created_by``, the cache key text and the mounts' content key of a RUN; run it unless
-    ``dry``. Raises :class:`BuildError` when the command exits non-zero."""
-    argv = command_line(stage, instruction)
-    network = _network(instruction)
-    created_by = stage.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
-    env = stage.run_env()
-    key_text = "RUN " + "\0".join(argv) + "\0" + network + "\0" + "\0".join(env)
-    if dry:
-        return created_by, key_text, _mounts(stage, instruction, dry)[2]
-    check_platform(stage)
-    scratch = _Scratch(stage)
+def _command(ctx: StepContext, instruction: Instruction) -> tuple[list[str], str, list[str]]:
+    """The argv, network and whole environment of a RUN."""
+    return command_line(ctx.config, instruction), _network(instruction), ctx.run_env()
+
+
+def run_key(ctx: StepContext, instruction: Instruction) -> StepKey:
+    """What the cache key of a RUN reads: its argv, network and environment, and the
+    ``--mount`` flags (:func:`mount_key`)."""
+    argv, network, env = _command(ctx, instruction)
+    text = "RUN " + "\0".join(argv) + "\0" + network + "\0" + "\0".join(env)
+    return StepKey(text, mount_key(ctx, instruction))
+
+
+def run_step(ctx: StepContext, instruction: Instruction) -> str:
+    """Run ``instruction`` in the stage's working container; return the ``created_by`` of its
+    layer. Raises :class:`BuildError` when the command exits non-zero.
+
+    The command runs with the container's config (the stage's, in its record): RunOptions
+    add only what the RUN adds, the command, the ARGs Env lacks, secrets and mounts."""
+    argv, network, _env = _command(ctx, instruction)
+    check_platform(ctx)
+    scratch = _Scratch(ctx.store)
     try:
-        volumes, extra, mount_key, secret_env = _mounts(stage, instruction, dry, scratch)
-        _run(stage, instruction, argv, network, [*env, *secret_env], volumes, extra)
+        volumes, extra, secret_env = _mounts(ctx, instruction, scratch)
+        env = [*ctx.run_only_env(), *secret_env]
+        _run(ctx, instruction, argv, network, env, volumes, extra)
     finally:
         scratch.remove()
-    return created_by, key_text, mount_key
+    return ctx.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
 
 
 def _run(
-    stage: StageRun,
+    ctx: StepContext,
     instruction: Instruction,
     argv: list[str],
     network: str,
@@ -376,24 +440,25 @@ def _run(
 ) -> None:
     """Run the command in the stage's container; :class:`BuildError` when it exits non-zero."""
 
-    cfg = stage.config.config
     options = RunOptions(
         args=tuple(argv),
         entrypoint=(),
         env=tuple(env),
-        workdir=cfg.working_dir or "/",
-        user=cfg.user or None,
         volumes=tuple(volumes),
         network="none" if network == "none" else "host",
         extra_mounts=tuple(extra),
     )
-    container = stage.container()
-    isolation = stage.shared.options.isolation
-    if stage.shared.options.on_event is None:  # straight to the caller's terminal
-        code = run_in_container(stage.store, container, options, isolation)
+    container = ctx.workspace.container()
+    isolation = ctx.options.isolation
+    if ctx.options.on_event is None:  # straight to the caller's terminal
+        code = run_in_container(ctx.store, container, options, isolation)
     else:
-        with output_lines(stage.output) as fds:
-            code = run_in_container(stage.store, container, replace(options, output=fds), isolation)
+        from dataclasses import replace
+
+        from boxwright.build.runoutput import output_lines
+
+        with output_lines(ctx.output) as fds:
+            code = run_in_container(ctx.store, container, replace(options, output=fds), isolation)
     if code != 0:
         raise BuildError(
             f"{instruction.location.file}:{instruction.location.line}: "
@@ -406,4 +471,4 @@ def _rest_of(instruction: Instruction) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-__all__ = ["MOUNT_OPTIONS", "check_platform", "command_line", "run_instruction"]
+__all__ = ["MOUNT_OPTIONS", "check_platform", "command_line", "mount_key", "run_key", "run_step"]

@@ -107,9 +107,10 @@ def runtime_spec(
 ) -> dict[str, Any]:
     """The runtime spec for a container of ``config`` (a JSON-able dict).
 
-    ``home`` (when the caller resolved the user's home directory) sets ``HOME`` as umoci
-    does. For ``rootless``, ``host_uid``/``host_gid`` default to this process's effective
-    IDs; the container's ``uid``/``gid`` is mapped onto them.
+    ``home`` (when the caller resolved the user's home directory) sets ``HOME`` unless the
+    image's own ``Env`` sets it, as podman and Docker do. For ``rootless``,
+    ``host_uid``/``host_gid`` default to this process's effective IDs; the container's
+    ``uid``/``gid`` is mapped onto them.
     """
     if config.os and config.os != "linux":
         raise ManifestError(f"unsupported OS {config.os!r}: only linux images can be run")
@@ -123,7 +124,7 @@ def runtime_spec(
         if not sep or not name:
             raise ManifestError(f"invalid environment variable {item!r} in the image config")
         _set_env(env, name, value)
-    if home:
+    if home and not any(item.partition("=")[0] == "HOME" for item in cc.env):
         _set_env(env, "HOME", home)
     args = [*(cc.entrypoint or ()), *(cc.cmd or ())] or ["sh"]
 

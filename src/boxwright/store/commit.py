@@ -38,7 +38,7 @@ from boxwright.oci.digest import Digest
 
 if TYPE_CHECKING:
     from boxwright.layer.streams import LayerDigests
-    from boxwright.store.containers import ContainerRecord
+    from boxwright.store.containerrecord import ContainerRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.snapshots import Snapshot
     from boxwright.store.store import Store

@@ -26,7 +26,6 @@ import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,9 +41,9 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
+from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
-from boxwright.store.pullpush import pull
 from boxwright.store.rootfs import choose_driver, driver_by_name
 from boxwright.transport.reference import TRANSPORTS
 
@@ -65,53 +64,6 @@ SUFFIX = "working-container"
 MANIFEST_FORMATS = ("oci", "docker")
 #: Fields ``update`` may change; id, driver (the driver's own truth) and created stay.
 UPDATABLE = frozenset({"name", "config", "manifest_format", "history", "mounted"})
-
-
-@dataclass(frozen=True)
-class ContainerRecord:
-    """What the store knows of one working container (one element of containers.json)."""
-
-    id: str  #: 64 hex
-    name: str  #: unique in the store
-    image_id: str | None  #: the base image's ID, None for scratch
-    image_name: str | None  #: the name the base image was asked for by
-    layer_chain: tuple[str, ...]  #: chain IDs ("sha256:...") of the base layers, bottom first
-    driver: str  #: "overlay" or "copy"
-    config: dict[str, Any]  #: the full pending image config JSON
-    manifest_format: str  #: "oci" or "docker"
-    created: str  #: RFC 3339, UTC
-    history: tuple[dict[str, Any], ...] = ()  #: pending history notes (module docstring)
-    mounted: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object stored in containers.json."""
-        out = dataclasses.asdict(self)
-        out["layer_chain"] = list(self.layer_chain)
-        out["history"] = [dict(h) for h in self.history]
-        return out
-
-    @classmethod
-    def from_json(cls, data: Any) -> ContainerRecord:
-        """Read one stored record; ValueError when it is malformed."""
-        if not isinstance(data, dict):
-            raise ValueError("a container record must be an object")
-        try:
-            record = cls(
-                id=str(data["id"]),
-                name=str(data["name"]),
-                image_id=data.get("image_id"),
-                image_name=data.get("image_name"),
-                layer_chain=tuple(str(c) for c in data.get("layer_chain", ())),
-                driver=str(data["driver"]),
-                config=dict(data["config"]),
-                manifest_format=str(data.get("manifest_format", "oci")),
-                created=str(data["created"]),
-                history=tuple(dict(h) for h in data.get("history", ())),
-                mounted=bool(data.get("mounted", False)),
-            )
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"missing or malformed field {exc}") from exc
-        return record
 
 
 def short_image_name(image: str) -> str:
@@ -255,7 +207,9 @@ class ContainerStore:
         """The stored image ``image`` names; a transport reference is pulled in first."""
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
-            return pull(image, store=self._store)
+            from boxwright.store.pulling import pull_into
+
+            return pull_into(self._store, image)
         name = image[len("store:") :] if image.startswith("store:") else image
         try:
             return self._store.images.get(name)

@@ -17,39 +17,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright.copy.pipeline import CopyOptions, copy_image
-from boxwright.errors import InvalidReferenceError, UsageError
-from boxwright.store.images import ImageRecord, normalize_name
+from boxwright.store.images import ImageRecord
+from boxwright.store.pulling import pull_into, pulled_name, push_from
 from boxwright.store.store import Store
-from boxwright.store.transport import StoreDestination, StoreSource
-from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
     from boxwright.copy.progress import ProgressCallback
     from boxwright.oci.platform import Platform
     from boxwright.transport.options import TransportOptions
-    from boxwright.transport.reference import TransportReference
-
-
-def _registry_or(text: str) -> TransportReference:
-    """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
-    ref = parse_transport_reference(text)
-    if ref.transport == "store" and ref.implicit:
-        return parse_transport_reference(f"docker://{text}")
-    return ref
-
-
-def pulled_name(ref: TransportReference) -> str | None:
-    """The name a pulled image gets in the store (see the module docstring); None: untagged."""
-    if ref.transport == "docker":
-        return ref.path
-    if ref.transport in ("docker-archive", "oci", "oci-archive") and ref.image:
-        try:
-            return normalize_name(ref.image)
-        except InvalidReferenceError:
-            return None
-    return None
 
 
 def pull(
@@ -66,19 +42,14 @@ def pull(
     Returns the stored image's record. Blobs the store has are not copied again; pulling an
     image the name already names does nothing but confirm it.
     """
-    ref = _registry_or(src_ref)
-    if ref.transport == "store":
-        raise UsageError(f"{src_ref} is in the local store already; use tag to add a name")
-    target = name if name is not None else pulled_name(ref)
-    store = store if store is not None else Store()
-    dest = StoreDestination(store, [target] if target else [], f"store:{target or '<none>'}")
-    try:
-        options = CopyOptions(platform=platform, src_options=src_options, on_progress=on_progress)
-        copy_image(ref, dest, options)
-    finally:
-        dest.close()
-    assert dest.record is not None  # copy_image committed, or raised
-    return dest.record
+    return pull_into(
+        store if store is not None else Store(),
+        src_ref,
+        platform=platform,
+        src_options=src_options,
+        name=name,
+        on_progress=on_progress,
+    )
 
 
 def push(
@@ -94,27 +65,15 @@ def push(
     """Copy the stored image ``name`` (a name or ID) to ``dest_ref`` (default: its own name's
     registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was pushed).
     """
-    store = store if store is not None else Store(create=False)
-    record, matched = store.images.resolve(name)
-    if dest_ref is None:
-        if matched is None:
-            raise UsageError(
-                f"{name} is an image ID: give a destination (push ID docker://HOST/REPO:TAG)"
-            )
-        dest = _registry_or(matched)
-    else:
-        dest = _registry_or(dest_ref)
-    source = StoreSource(store, record.id, f"store:{matched or record.id}")
-    options = CopyOptions(
+    return push_from(
+        store if store is not None else Store(create=False),
+        name,
+        dest_ref,
+        dest_options=dest_options,
         format=format,
         dest_compress=dest_compress,
-        dest_options=dest_options,
         on_progress=on_progress,
     )
-    try:
-        return copy_image(source, dest, options)
-    finally:
-        source.close()
 
 
 __all__ = ["pull", "pulled_name", "push"]

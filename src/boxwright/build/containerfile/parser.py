@@ -151,6 +151,8 @@ def extract_flags(rest: str) -> tuple[list[str], str]:
     As BuildKit's ``extractBuilderFlags``: quotes group (and are removed), ``\\`` escapes,
     a lone ``--`` ends the flags and is dropped.
     """
+    # One character-level state machine, kept whole (over 60 lines) so that it reads side by
+    # side with BuildKit's: the states are in_word, quote and blank_ok.
     words: list[str] = []
     word: list[str] = []
     quote = ""

@@ -264,9 +264,7 @@ class Lexer:
             return value
         if ch == "/":
             return self._replace(name)
-        null_is_unset = False
         if ch == ":":
-            null_is_unset = True
             ch = self._next()
             modifier += ch
         elif ch not in ("+", "-", "?", "#", "%"):
@@ -280,25 +278,7 @@ class Lexer:
         value, found = self._lookup(name)
         if self.skip_unset and not found:
             return "${" + name + modifier + word + "}"
-        unset = not found or (null_is_unset and value == "")
-        if ch == "-":
-            return word if unset else value
-        if ch == "+":
-            return "" if unset else word
-        if ch == "?":
-            if not found:
-                raise ExpansionError(f"{name}: {word or 'is not allowed to be unset'}")
-            if null_is_unset and value == "":
-                raise ExpansionError(f"{name}: {word or 'is not allowed to be empty'}")
-            return value
-        if ch in ("#", "%"):
-            greedy = word.startswith(ch)
-            if greedy:
-                word = word[1:]
-            if ch == "%":
-                return _trim_suffix(word, value, greedy)
-            return _trim_prefix(word, value, greedy)
-        raise ExpansionError(f"unsupported modifier ({modifier}) in substitution")
+        return _modified(name, modifier, word, value, found)
 
     def _replace(self, name: str) -> str:
         replace_all = self._peek() == "/"
@@ -385,6 +365,32 @@ def _reverse_pattern(pattern: str) -> str:
             pieces.append(pattern[i])
             i += 1
     return "".join(reversed(pieces))
+
+
+def _modified(name: str, modifier: str, word: str, value: str, found: bool) -> str:
+    """``${NAME<modifier>word}`` given NAME's ``value`` (``found``: whether it is set); a
+    modifier with ``:`` treats an empty value as unset."""
+    ch = modifier[-1]
+    null_is_unset = modifier.startswith(":")
+    unset = not found or (null_is_unset and value == "")
+    if ch == "-":
+        return word if unset else value
+    if ch == "+":
+        return "" if unset else word
+    if ch == "?":
+        if not found:
+            raise ExpansionError(f"{name}: {word or 'is not allowed to be unset'}")
+        if null_is_unset and value == "":
+            raise ExpansionError(f"{name}: {word or 'is not allowed to be empty'}")
+        return value
+    if ch in ("#", "%"):
+        greedy = word.startswith(ch)
+        if greedy:
+            word = word[1:]
+        if ch == "%":
+            return _trim_suffix(word, value, greedy)
+        return _trim_prefix(word, value, greedy)
+    raise ExpansionError(f"unsupported modifier ({modifier}) in substitution")
 
 
 def _trim_suffix(pattern: str, value: str, greedy: bool) -> str:

@@ -1,0 +1,63 @@
+"""What every stage of one build shares (:class:`BuildShared`): the options, the store, the
+parsed Containerfile and context, the images stages have made, and the event sink.
+
+It sits below the stage runner and the executor, so both use it without importing each other.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.build.context import BuildEvent, BuildOptions, FileHashes
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.ignore import IgnoreMatcher
+    from boxwright.build.containerfile.model import Containerfile
+    from boxwright.store.store import Store
+
+
+@dataclass
+class BuildShared:
+    """What every stage of one build shares."""
+
+    options: BuildOptions
+    store: Store
+    containerfile: Containerfile
+    context: Path
+    ignore: IgnoreMatcher | None
+    scope: dict[str, str]
+    """The global ARG scope."""
+    timestamp: int | None
+    total_steps: int
+    lock: threading.Lock
+    stage_images: dict[int, str]
+    final_index: int = -1
+    file_hashes: FileHashes = field(default_factory=FileHashes)
+    failures: list[BaseException] = field(default_factory=list)
+
+    cache_hits: int = 0
+    steps_before: dict[int, int] = field(default_factory=dict)
+    """Stage index -> how many steps the stages before it (in file order) have: podman
+    numbers steps in file order, so a stage's numbers do not depend on when it runs."""
+
+    def emit(self, event: BuildEvent) -> None:
+        """Report ``event`` to the caller (serialized: stages may run on threads)."""
+        if self.options.on_event is not None:
+            with self.lock:
+                self.options.on_event(event)
+
+    def count_cache_hit(self) -> None:
+        """One more step taken from the cache."""
+        with self.lock:
+            self.cache_hits += 1
+
+    def stage_image(self, index: int) -> str | None:
+        """The image stage ``index`` made, once it has finished."""
+        with self.lock:
+            return self.stage_images.get(index)
+
+
+__all__ = ["BuildShared"]

@@ -1,0 +1,131 @@
+"""What one step of a stage needs (:class:`StepContext`) and what its cache key reads
+(:class:`StepKey`).
+
+A step function takes the context, a value that does not change while the step runs: the
+stage's config as the step starts, its ARGs, the build's options, store, context directory and
+ignore rules, and the stage's :class:`Workspace` (its working container, the images ``--from``
+names, a scratch directory). Config-only steps are pure (:mod:`boxwright.build.configsteps`:
+config in, config out); RUN and COPY/ADD first compute their key (:func:`~boxwright.build.
+runstep.run_key`, :func:`~boxwright.build.copystep.copy_key`), and the stage runs them only
+when the cache has no image for it. What a step returns (a new config, a history note, the
+``created_by`` of a new layer) the stage records; no step changes the stage itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from boxwright.build import instructions as ins
+from boxwright.build.containerfile.shell import Expander
+from boxwright.build.context import BuildOptions, FileHashes, OutputStream
+from boxwright.build.stages import PROXY_ARGS
+from boxwright.oci.config import ImageConfig
+
+if TYPE_CHECKING:
+    from boxwright.build.containerfile.ignore import IgnoreMatcher
+    from boxwright.build.containerfile.model import Instruction
+    from boxwright.oci.platform import Platform
+    from boxwright.store.store import Store
+
+#: The ``created_by`` prefix of a history entry with no command of its own (buildah's).
+NOP = "/bin/sh -c #(nop) "
+
+
+class Workspace(Protocol):
+    """The files a stage's steps reach: made on first use, released when the stage ends."""
+
+    def container(self) -> str:
+        """The working container of the current step; its record holds the stage's config."""
+        ...
+
+    def mounted_image(self, name: str) -> Path:
+        """A host path holding the files of the stage or image a ``--from`` names."""
+        ...
+
+    def origin_id(self, name: str) -> str:
+        """The image ID a ``--from`` names (an earlier stage, by name or number, else an image)."""
+        ...
+
+    def staging(self) -> Path:
+        """A private scratch directory of the stage."""
+        ...
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step needs (module docstring); a new one for every step."""
+
+    config: ImageConfig
+    """The stage's image config as the step starts."""
+    args: Mapping[str, str]
+    """The stage's ARGs with their values."""
+    options: BuildOptions
+    store: Store
+    context: Path
+    """The build context directory (resolved)."""
+    ignore: IgnoreMatcher | None
+    escape: str
+    """The Containerfile's escape character."""
+    scope: Mapping[str, str]
+    """The global ARG scope (an ARG without a default in the stage takes its value here)."""
+    target: Platform
+    workspace: Workspace
+    output: Callable[[str, OutputStream], None]
+    """Where a RUN's output lines go (an ``"output"`` event of the step)."""
+    file_hashes: FileHashes
+    hashes_lock: threading.Lock
+    """Held while ``file_hashes`` learns (stages run on threads)."""
+    location: str = ""
+    """``file:line`` of the instruction, for expansion errors."""
+    cmd_set: bool = False
+    """Whether the stage has set CMD (an ENTRYPOINT then keeps it)."""
+
+    def expander(self) -> Expander:
+        """The expansion scope of the step: the stage's ARGs, then its ENV over them; errors
+        name the instruction."""
+        scope = {**self.args, **ins.env_map(self.config)}
+        return Expander(scope, self.escape, location=self.location)
+
+    def run_env(self) -> list[str]:
+        """The environment of a RUN: the config's Env, then :meth:`run_only_env`."""
+        return [*ins.env_list(self.config), *self.run_only_env()]
+
+    def run_only_env(self) -> list[str]:
+        """What a RUN's environment adds to the config's Env: the stage's ARGs Env lacks, then
+        the proxy ARGs given with ``--build-arg``."""
+        names = {e.partition("=")[0] for e in self.config.config.env}
+        env: list[str] = []
+        for name, value in self.args.items():
+            if name not in names:
+                env.append(f"{name}={value}")
+                names.add(name)
+        for name, value in self.options.build_args.items():
+            if name in PROXY_ARGS and name not in names:
+                env.append(f"{name}={value}")
+        return env
+
+    def build_args_prefix(self) -> str:
+        """buildah's ``|N K=V ...`` prefix of a RUN's created_by: the build args in use."""
+        used = sorted(f"{k}={v}" for k, v in self.args.items())
+        return f"|{len(used)} {' '.join(used)} " if used else ""
+
+
+@dataclass(frozen=True)
+class StepKey:
+    """What a step adds to its stage's cache key (:func:`boxwright.build.cache.step_key`): its
+    instruction after expansion and the content hash of the files it reads."""
+
+    text: str
+    content: str = ""
+
+
+def where(instruction: Instruction) -> str:
+    """``file:line`` of an instruction, for error messages."""
+    return f"{instruction.location.file}:{instruction.location.line}"
+
+
+__all__ = ["NOP", "StepContext", "StepKey", "Workspace", "where"]

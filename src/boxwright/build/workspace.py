@@ -1,0 +1,166 @@
+"""The files of one stage (:class:`StageWorkspace`): its working container, the images its
+``--from`` flags name, its scratch directory; and the images FROM names (:func:`resolve_image`).
+
+The working container is made on first use from the stage's parent image (a fully cached
+build makes none); its record holds the stage's config, which :meth:`StageWorkspace.set_config`
+keeps current, so a RUN, a COPY and a commit read the config there and nowhere else. A
+WORKDIR made before the container exists is made in it when it is.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from boxwright.build.stages import stage_of
+from boxwright.errors import BuildError
+
+if TYPE_CHECKING:
+    from boxwright.build.shared import BuildShared
+    from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.oci.config import ImageConfig
+    from boxwright.oci.platform import Platform
+    from boxwright.store.store import Store
+
+
+def resolve_image(shared: BuildShared, name: str, platform: Platform | None) -> str:
+    """A FROM image's ID: in the store, or pulled (a transport reference, else a registry)."""
+    from boxwright.store.pullpush import pull
+    from boxwright.transport.reference import TRANSPORTS
+
+    store, options = shared.store, shared.options
+    prefix, sep, _ = name.partition(":")
+    if sep and prefix in TRANSPORTS and prefix != "store":
+        ref = name
+    else:
+        bare = name[len("store:") :] if name.startswith("store:") else name
+        if store.images.exists(bare):
+            return store.images.get(bare).id
+        ref = f"docker://{bare}"
+    return pull(ref, store=store, platform=platform, src_options=options.registry_options).id
+
+
+class StageWorkspace:
+    """The files of one stage (module docstring); :meth:`close` removes them."""
+
+    def __init__(self, shared: BuildShared, stage: int, platform: Platform | None) -> None:
+        self._shared = shared
+        self._store: Store = shared.store
+        self._stage = stage
+        self._platform = platform
+        self._base: str | None = None
+        self._config: ImageConfig | None = None
+        self.cid: str | None = None
+        self._staging: Path | None = None
+        self._mounted: dict[str, tuple[str, Path]] = {}
+        self._pending_dirs: list[str] = []
+        self.workdirs: list[str] = []
+        """The WORKDIRs made (or to be made) in the working container since :meth:`reset`."""
+
+    # -- the working container ------------------------------------------------------------------
+
+    def reset(self, base: str | None, config: ImageConfig) -> None:
+        """Continue from the image ``base`` (an ID, its 12-hex short form, or None for
+        scratch) with ``config``: the container so far is dropped, the next is made on use."""
+        self.drop()
+        self._base = base
+        self._config = config
+        self._pending_dirs = []
+        self.workdirs = []
+
+    def set_config(self, config: ImageConfig) -> None:
+        """The stage's config from now on, in the container's record when it exists."""
+        self._config = config
+        if self.cid is not None:
+            self._store.containers.update(self.cid, config=config.data)
+
+    def container(self) -> str:
+        """The working container of the current step (made on first use)."""
+        if self.cid is None:
+            assert self._config is not None, "reset() first"
+            record = self._store.containers.create(self._base)
+            self.cid = record.id
+            self._store.containers.update(self.cid, config=self._config.data)
+            pending, self._pending_dirs = self._pending_dirs, []
+            for path in pending:
+                self.make_workdir(path)
+        return self.cid
+
+    @property
+    def has_pending_dirs(self) -> bool:
+        """Whether a WORKDIR waits for a container to be made in."""
+        return bool(self._pending_dirs)
+
+    def make_workdir(self, path: str) -> None:
+        """Create the WORKDIR (as buildah does) when it is missing."""
+        from boxwright.layer.pathsafe import clean_entry_name
+
+        rel = clean_entry_name(path, allow_root=True)
+        if not rel:
+            return
+        self.workdirs.append(path)
+        if self.cid is None:
+            self._pending_dirs.append(path)
+            return
+        from boxwright.layer.pathsafe import mkdir_parents_in_root
+
+        def work(root: Path, _record: OwnershipRecord) -> None:
+            mkdir_parents_in_root(root, rel, 0o755)
+
+        self._store.containers.with_rootfs(self.cid, work)
+
+    def drop(self) -> None:
+        """Remove the working container (the next :meth:`container` makes a new one)."""
+        if self.cid is not None:
+            cid, self.cid = self.cid, None
+            self._store.containers.remove(cid)
+
+    # -- what --from names ----------------------------------------------------------------------
+
+    def origin_id(self, name: str) -> str:
+        """The image ID a ``--from`` names: an earlier stage (name or number), else an image."""
+        index = stage_of(self._shared.containerfile, name, self._stage)
+        if index is not None:
+            return self.stage_image(index)
+        return resolve_image(self._shared, name, self._platform)
+
+    def stage_image(self, index: int) -> str:
+        """The image stage ``index`` made (it has finished: stages run dependencies first)."""
+        image = self._shared.stage_image(index)
+        if image is None:
+            raise BuildError(f"stage {index} has not been built (internal ordering error)")
+        return image
+
+    def mounted_image(self, name: str) -> Path:
+        """A host path holding the files of what ``--from`` names (kept until :meth:`close`)."""
+        image = self.origin_id(name)
+        if image not in self._mounted:
+            record = self._store.containers.create(image)
+            try:
+                path = self._store.containers.mount(record.id)
+            except BaseException:
+                self._store.containers.remove(record.id)
+                raise
+            self._mounted[image] = (record.id, path)
+        return self._mounted[image][1]
+
+    def staging(self) -> Path:
+        """A private scratch directory of this stage under the store's ``tmp``."""
+        if self._staging is None:
+            tmp = self._store.layout.tmp_dir
+            tmp.mkdir(parents=True, exist_ok=True)
+            self._staging = Path(tempfile.mkdtemp(prefix="build-", dir=tmp))
+        return self._staging
+
+    def close(self) -> None:
+        """Remove the working container, the mounted images' containers and the scratch."""
+        self.drop()
+        for cid, _path in self._mounted.values():
+            self._store.containers.remove(cid)
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+
+
+__all__ = ["StageWorkspace", "resolve_image"]

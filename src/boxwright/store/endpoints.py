@@ -1,0 +1,116 @@
+"""The store's image source and destination: :class:`StoreSource` reads one image of the
+store, :class:`StoreDestination` adds one (the rules are the ``store:`` transport's, see
+:mod:`boxwright.store.transport`). Both take an open :class:`~boxwright.store.store.Store`, so
+anything that holds a store (pulling into a working container's store, the ``store:``
+transport) uses them without opening one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from boxwright.errors import BlobNotFoundError, ImageNotFoundError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.oci.readers import Reader, VerifyingStream
+from boxwright.store.images import ImageRecord, normalize_name
+from boxwright.transport.base import KnowsCurrentManifest
+
+if TYPE_CHECKING:
+    from boxwright.store.store import Store
+
+
+class StoreSource:
+    """An :class:`~boxwright.transport.base.ImageSource` reading one image of the store."""
+
+    def __init__(self, store: Store, name_or_id: str, name: str = "") -> None:
+        self.store = store
+        self.record: ImageRecord = store.images.get(name_or_id)
+        self._name = name or f"store:{name_or_id}"
+        self._raw = store.images.manifest(self.record)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None or digest == self.record.manifest:
+            return self._raw, self.record.manifest_media_type
+        from boxwright.oci.parse import parse_manifest
+
+        try:
+            raw = self.store.blobs.read(digest)
+        except BlobNotFoundError:
+            raise ImageNotFoundError(f"manifest {digest} is not in {self._name}") from None
+        return raw, parse_manifest(raw).media_type
+
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
+        return self.store.blobs.open(descriptor)
+
+    def close(self) -> None:
+        """Nothing to release: every blob reader owns its file."""
+
+
+class StoreDestination(KnowsCurrentManifest):
+    """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
+
+    ``names`` are recorded for the image at commit (none: an untagged image). The store's
+    writer lock is held from construction to :meth:`close`. After commit, :attr:`record`
+    is the image's record.
+    """
+
+    def __init__(self, store: Store, names: Sequence[str] = (), name: str = "") -> None:
+        self.store = store
+        self.names = tuple(normalize_name(n) for n in names)
+        self._name = name or "store:" + (self.names[0] if self.names else "<none>")
+        self._manifests: dict[Digest, tuple[bytes, str]] = {}
+        self.record: ImageRecord | None = None
+        self._stack = contextlib.ExitStack()
+        self._stack.enter_context(store.writing())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
+    supports_index: Final[bool] = False
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = None
+
+    def current_manifest(self) -> Descriptor | None:
+        """What the destination name names now (so a repeated pull does nothing), or None."""
+        if not self.names:
+            return None
+        for record in self.store.images.list():
+            if self.names[0] in record.names:
+                size = self.store.blobs.size(record.manifest)
+                return Descriptor(record.manifest_media_type, record.manifest, size)
+        return None
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        return self.store.blobs.has(descriptor.digest, descriptor.size)
+
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
+        return self.store.blobs.put(stream, descriptor)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        stored = self.store.blobs.put_bytes(raw)
+        self._manifests[stored.digest] = (raw, media_type)
+        return stored.with_(media_type=media_type)
+
+    def commit(self, top: Descriptor) -> None:
+        staged = self._manifests.get(top.digest)
+        if staged is None:
+            raw = self.store.blobs.read(Descriptor(top.media_type, top.digest, top.size))
+            staged = (raw, top.media_type)
+        self.record = self.store.images.add(staged[0], staged[1], self.names)
+
+    def close(self) -> None:
+        """Release the writer lock; blobs stored without a commit stay until prune."""
+        self._stack.close()
+
+
+__all__ = ["StoreDestination", "StoreSource"]
