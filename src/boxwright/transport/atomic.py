@@ -30,6 +30,7 @@ import contextlib
 import io
 import os
 import queue
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -162,6 +163,17 @@ def _create_temp(directory: Path) -> tuple[int, Path]:
         except OSError as e:
             raise TransportError(f"cannot create a file in {directory}: {e.strerror}") from None
     raise TransportError(f"cannot create a file in {directory}: no free temporary name")
+
+
+def staging_directory(path: Path, name: str) -> Path:
+    """A new temporary directory beside the archive file ``path`` that ``name`` writes:
+    its parts are staged there (on the file's filesystem) until the archive is written."""
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+    except OSError as e:
+        raise TransportError(f"cannot stage {name} in {parent}: {e.strerror}") from None
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
@@ -389,5 +401,6 @@ __all__ = [
     "BlobWriter",
     "atomic_write",
     "fsync_dir",
+    "staging_directory",
     "vouching_for",
 ]
