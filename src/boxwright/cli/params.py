@@ -30,6 +30,20 @@ def parse_platform(
         raise click.BadParameter(str(error)) from None
 
 
+def format_option(*short: str) -> Callable[[F], F]:
+    """``--format text|json`` (also spelled ``short``, e.g. ``-f``) into the ``fmt`` argument:
+    text for people, JSON for scripts."""
+    return click.option(
+        *short,
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )
+
+
 def platform_option(choose: str) -> Callable[[F], F]:
     """``--platform OS/ARCH[/VARIANT]``, parsed, for a command that picks one image out of an
     index; ``choose`` says what for (``"unpack"``: "The image to unpack out of an index")."""
