@@ -285,8 +285,8 @@ def read_auth_file(path: Path) -> AuthFile | None:
         return None
     except IsADirectoryError:
         raise ConfigError(f"auth file {path} is a directory, not a JSON file") from None
-    except PermissionError:
-        raise ConfigError(f"auth file {path} cannot be read: permission denied") from None
+    except OSError as error:
+        raise paths.unreadable("auth file", path, error) from None
     if len(raw) > MAX_AUTH_FILE:
         raise ConfigError(f"auth file {path} is larger than {MAX_AUTH_FILE >> 20} MiB")
     if not raw.strip():
