@@ -30,7 +30,6 @@ import contextlib
 import io
 import os
 import queue
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -166,14 +165,20 @@ def _create_temp(directory: Path) -> tuple[int, Path]:
 
 
 def staging_directory(path: Path, name: str) -> Path:
-    """A new temporary directory beside the archive file ``path`` that ``name`` writes:
-    its parts are staged there (on the file's filesystem) until the archive is written."""
+    """A new ``.tmp-*`` directory (mode 0700) beside the archive file ``path`` that ``name``
+    writes: its parts are staged there, on the file's filesystem, until the archive is written.
+    """
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
+        for _ in range(_TEMP_ATTEMPTS):
+            directory = parent / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir(mode=0o700)
+                return directory
     except OSError as e:
         raise TransportError(f"cannot stage {name} in {parent}: {e.strerror}") from None
+    raise TransportError(f"cannot stage {name} in {parent}: no free temporary name")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
