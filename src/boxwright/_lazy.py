@@ -28,29 +28,15 @@ Dir = Callable[[], list[str]]
 def lazy_package(namespace: MutableMapping[str, Any]) -> tuple[Getattr, Dir]:
     """The ``__getattr__`` and ``__dir__`` of the package whose globals are ``namespace``,
     re-exporting what its ``if TYPE_CHECKING:`` block imports."""
-    package = namespace["__name__"]
     table: dict[str, str] = {}
 
-    def exports() -> dict[str, str]:
+    def module_of(name: str) -> str | None:
         if not table:
             with open(namespace["__file__"], encoding="utf-8") as f:
                 table.update(type_checking_imports(f.read()))
-        return table
+        return table.get(name)
 
-    def __getattr__(name: str) -> Any:
-        module_name = exports().get(name)
-        if module_name is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        if module_name == package:  # ``from PACKAGE import SUBMODULE``
-            return import_module(f"{package}.{name}")
-        value = getattr(import_module(module_name), name)
-        namespace[name] = value
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*namespace, *namespace.get("__all__", ())})
-
-    return __getattr__, __dir__
+    return _accessors(namespace["__name__"], namespace, module_of)
 
 
 def type_checking_imports(source: str) -> dict[str, str]:
@@ -67,3 +53,23 @@ def type_checking_imports(source: str) -> dict[str, str]:
             if name.strip():
                 names[name.strip()] = module
     return names
+
+
+def _accessors(
+    package: str, namespace: MutableMapping[str, Any], module_of: Callable[[str], str | None]
+) -> tuple[Getattr, Dir]:
+    """``__getattr__`` importing a name from the module ``module_of`` gives for it and keeping
+    it in ``namespace``; ``__dir__`` listing them all."""
+
+    def __getattr__(name: str) -> Any:
+        module_name = module_of(name)
+        if module_name is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(import_module(module_name), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *namespace.get("__all__", ())})
+
+    return __getattr__, __dir__

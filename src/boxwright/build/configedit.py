@@ -41,6 +41,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from boxwright._durations import DurationError, parse_go_duration
 from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
 from boxwright.oci.config import ConfigFields, ContainerConfig, ImageConfig
@@ -51,18 +52,6 @@ _LIST_FIELDS = ("env", "port", "volume", "label", "annotation", "os_feature", "o
 
 _VAR_RE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _PORT_RE = re.compile(r"^[0-9]+(?:-[0-9]+)?(?:/(?:tcp|udp|sctp))?$", re.IGNORECASE)
-_DURATION_RE = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
-MAX_DURATION = 2**63
-"""Nanoseconds a Go ``time.Duration`` (an int64) can hold."""
-_DURATION_UNITS = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
 DEFAULT_HEALTHCHECK_INTERVAL = "30s"
 DEFAULT_HEALTHCHECK_TIMEOUT = "30s"
 DEFAULT_HEALTHCHECK_RETRIES = 3
@@ -398,20 +387,14 @@ def check_signal(value: str) -> str:
 def parse_duration(text: str, what: str = "duration") -> int:
     """A Go duration (``30s``, ``1m30s``, ``500ms``, ``0``) in nanoseconds."""
     text = text.strip()
-    if text == "0":
-        return 0
-    pos, total = 0, 0.0
-    while pos < len(text):
-        match = _DURATION_RE.match(text, pos)
-        if match is None:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos == 0 or pos != len(text):
-        raise UsageError(f"{what} {text!r} is not a duration such as 30s, 1m30s or 500ms")
-    if not total < MAX_DURATION:  # also inf, from a number of hundreds of digits
-        raise UsageError(f"{what} {text!r} is too long (Go durations end at about 292 years)")
-    return int(total)
+    try:
+        return parse_go_duration(text)
+    except DurationError as error:
+        if error.reason == "too long":
+            raise UsageError(
+                f"{what} {text!r} is too long (Go durations end at about 292 years)"
+            ) from None
+        raise UsageError(f"{what} {text!r} is not a duration such as 30s, 1m30s or 500ms") from None
 
 
 def parse_healthcheck(text: str) -> list[str] | None:

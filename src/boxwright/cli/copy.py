@@ -15,12 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option
-from boxwright.cli.transport_options import (
-    authfile_option,
-    retry_options,
-    side_options,
-    transport_options,
-)
+from boxwright.cli.transport_options import both_sides, two_sided_options
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -102,10 +97,7 @@ class SkopeoLines:
     metavar="BYTES",
     help="Upload blobs to a registry in chunks of this size (default: one request per blob).",
 )
-@side_options("src-", "source")
-@side_options("dest-", "destination")
-@retry_options()
-@authfile_option
+@two_sided_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("source")
 @click.argument("destination")
@@ -145,6 +137,7 @@ def copy_command(
         on_progress = _to_reporter(reporter)
     else:
         on_progress = SkopeoLines(sys.stderr)
+    src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
     options = CopyOptions(
         all_platforms=all_platforms,
         platform=platform,
@@ -153,10 +146,8 @@ def copy_command(
         compression_level=dest_compress_level,
         parallel=parallel or DEFAULT_PARALLEL,
         on_progress=on_progress,
-        src_options=transport_options(registry, "src-", authfile=authfile),
-        dest_options=transport_options(
-            registry, "dest-", authfile=authfile, chunk_size=dest_chunk_size
-        ),
+        src_options=src_options,
+        dest_options=dest_options,
     )
     if reporter is not None:
         with reporter:

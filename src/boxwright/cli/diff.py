@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.output import human_size, render_table, short_name
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
@@ -36,14 +36,7 @@ Examples:
 
 
 @click.command("diff", epilog=EXAMPLES, short_help="Show what differs between two images.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option()
 @platform_option("compare out of an index, for both")
 @click.option(
     "--exit-code",

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from boxwright.cli.output import human_size, render_mapping, render_table, short_name
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo, escape
 
 if TYPE_CHECKING:
@@ -38,15 +38,7 @@ MAX_LISTED = 50
     "explain", epilog=EXAMPLES, short_help="Show how history, layers and files fit together."
 )
 @click.option("--files", is_flag=True, help="List what each layer added, changed and deleted.")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("-f")
 @platform_option("explain out of an index")
 @click.option("--ci", is_flag=True, help="Fail (exit 1) when the image wastes too much, as dive.")
 @click.option(

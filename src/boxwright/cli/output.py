@@ -209,6 +209,7 @@ class ProgressReporter(Protocol):
     ) -> None: ...
 
 
+# The reporters below repeat ProgressReporter's signatures: each one implements that protocol.
 class SilentProgress:
     """Reports nothing (``--quiet``); the base of the reporters that need no live display."""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright._durations import DurationError, parse_go_duration
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,6 +30,20 @@ def parse_platform(
         raise click.BadParameter(str(error)) from None
 
 
+def format_option(*short: str) -> Callable[[F], F]:
+    """``--format text|json`` (also spelled ``short``, e.g. ``-f``) into the ``fmt`` argument:
+    text for people, JSON for scripts."""
+    return click.option(
+        *short,
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format.",
+    )
+
+
 def platform_option(choose: str) -> Callable[[F], F]:
     """``--platform OS/ARCH[/VARIANT]``, parsed, for a command that picks one image out of an
     index; ``choose`` says what for (``"unpack"``: "The image to unpack out of an index")."""
@@ -41,39 +55,21 @@ def platform_option(choose: str) -> Callable[[F], F]:
     )
 
 
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration (``2s``, ``500ms``, ``1m30s``, ``1.5h``, ``0``), as skopeo's
     ``--retry-delay`` takes it. A negative, unitless or malformed value is a ValueError."""
-    value = text.strip()
-    if value == "0":
-        return 0.0
-    if not value:
-        raise ValueError("an empty duration")
-    if value.startswith("-"):
-        raise ValueError(f"{text!r} is negative")
-    value = value.removeprefix("+")
-    seconds = 0.0
-    position = 0
-    while position < len(value):
-        match = _DURATION_PART.match(value, position)
-        if match is None:
-            raise ValueError(f"{text!r} is not a duration (examples: 2s, 500ms, 1m30s)")
-        seconds += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    return seconds
+    try:
+        return parse_go_duration(text) / 1e9
+    except DurationError as error:
+        if error.reason == "empty":
+            raise ValueError("an empty duration") from None
+        if error.reason == "negative":
+            raise ValueError(f"{text!r} is negative") from None
+        if error.reason == "too long":
+            raise ValueError(
+                f"{text!r} is too long (Go durations end at about 292 years)"
+            ) from None
+        raise ValueError(f"{text!r} is not a duration (examples: 2s, 500ms, 1m30s)") from None
 
 
 class Duration(click.ParamType[float]):

@@ -15,10 +15,11 @@ from typing import Any
 import click
 
 from boxwright.cli.transport_options import (
-    authfile_option,
+    both_sides,
     retry_options,
     side_options,
     transport_options,
+    two_sided_options,
 )
 from boxwright.errors import TransportError, UsageError
 
@@ -120,10 +121,7 @@ def delete_command(reference: str, **registry: Any) -> None:
     default=None,
     help="Images copied at once (default 2).",
 )
-@side_options("src-", "source")
-@side_options("dest-", "destination")
-@retry_options()
-@authfile_option
+@two_sided_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
 @click.argument("source")
 @click.argument("destination")
@@ -156,6 +154,7 @@ def sync_command(
         if not quiet:
             echo(line, err=True)
 
+    src_options, dest_options = both_sides(registry, authfile)
     options = SyncOptions(
         source_kind=src_kind,
         dest_kind=dest_kind,
@@ -164,8 +163,8 @@ def sync_command(
         all_platforms=all_platforms,
         scoped=scoped,
         parallel=parallel or DEFAULT_SYNC_PARALLEL,
-        src_options=transport_options(registry, "src-", authfile=authfile),
-        dest_options=transport_options(registry, "dest-", authfile=authfile),
+        src_options=src_options,
+        dest_options=dest_options,
         on_image=report,
     )
     result = sync(source, destination, options)

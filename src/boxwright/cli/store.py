@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
@@ -328,9 +328,7 @@ def push_command(
     short_help="Remove what no image or container uses from the local store.",
     epilog="\b\nExample:\n  boxwright prune",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output."
-)
+@format_option()
 def prune_command(fmt: str) -> None:
     """Remove blobs no image references, snapshots nothing uses, and leftover staging files
     (from interrupted pulls, commits and container creations), then say how much space came back."""

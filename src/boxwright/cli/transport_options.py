@@ -162,6 +162,32 @@ def retry_options(*, podman: bool = False) -> Callable[[F], F]:
     return decorate
 
 
+def two_sided_options(function: F) -> F:
+    """The registry options of a command that reads from one place and writes to another:
+    :func:`side_options` for ``src-`` and ``dest-``, :func:`retry_options` and
+    :func:`authfile_option` (read back with :func:`both_sides`)."""
+    for decorate in reversed(
+        (
+            side_options("src-", "source"),
+            side_options("dest-", "destination"),
+            retry_options(),
+            authfile_option,
+        )
+    ):
+        function = decorate(function)
+    return function
+
+
+def both_sides(
+    params: dict[str, Any], authfile: Path | None, *, dest_chunk_size: int | None = None
+) -> tuple[TransportOptions, TransportOptions]:
+    """The source's and the destination's options from :func:`two_sided_options`' values."""
+    return (
+        transport_options(params, "src-", authfile=authfile),
+        transport_options(params, "dest-", authfile=authfile, chunk_size=dest_chunk_size),
+    )
+
+
 def transport_options(
     params: dict[str, Any],
     prefix: str = "",
@@ -193,7 +219,9 @@ def transport_options(
 __all__ = [
     "OptionalBool",
     "authfile_option",
+    "both_sides",
     "retry_options",
     "side_options",
     "transport_options",
+    "two_sided_options",
 ]

@@ -31,12 +31,12 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from boxwright._atomic import replace_file
 from boxwright.config import paths
 from boxwright.errors import ConfigError, UsageError
 
@@ -285,8 +285,8 @@ def read_auth_file(path: Path) -> AuthFile | None:
         return None
     except IsADirectoryError:
         raise ConfigError(f"auth file {path} is a directory, not a JSON file") from None
-    except PermissionError:
-        raise ConfigError(f"auth file {path} cannot be read: permission denied") from None
+    except OSError as error:
+        raise paths.unreadable("auth file", path, error) from None
     if len(raw) > MAX_AUTH_FILE:
         raise ConfigError(f"auth file {path} is larger than {MAX_AUTH_FILE >> 20} MiB")
     if not raw.strip():
@@ -360,23 +360,7 @@ def write_auth_file(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     encoded = (json.dumps(data, indent="\t") + "\n").encode("utf-8")
 
-    fd, temp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(encoded)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    replace_file(path, encoded, 0o600)
 
 
 class AuthStore:

@@ -76,12 +76,8 @@ def read_cert_dir(directory: Path) -> tuple[tuple[Path, ...], tuple[Path, Path] 
     """The CA files and the client pair of one certificate folder (sorted, as Go reads them)."""
     try:
         names = sorted(os.listdir(directory))
-    except FileNotFoundError:
-        raise ConfigError(f"certificate directory {directory} does not exist") from None
-    except NotADirectoryError:
-        raise ConfigError(f"certificate directory {directory} is not a directory") from None
-    except PermissionError:
-        raise ConfigError(f"certificate directory {directory} cannot be read") from None
+    except OSError as error:
+        raise paths.unreadable("certificate directory", directory, error) from None
     ca_files: list[Path] = []
     client: tuple[Path, Path] | None = None
     present = set(names)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from boxwright.errors import ConfigError
+
 ROOT_ENV = "BOXWRIGHT_ROOT"
 AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
 REGISTRIES_CONF_ENV = "CONTAINERS_REGISTRIES_CONF"
@@ -155,6 +157,22 @@ def user_registries_conf() -> Path:
     return xdg_config_home() / "containers" / "registries.conf"
 
 
+def unreadable(what: str, path: Path, error: OSError) -> ConfigError:
+    """The one-line error for a configuration file or folder (``what``, e.g. ``"auth file"``)
+    that could not be opened, saying why in words rather than an errno."""
+    if isinstance(error, FileNotFoundError):
+        reason = "does not exist"
+    elif isinstance(error, NotADirectoryError):
+        reason = "is not a directory"
+    elif isinstance(error, IsADirectoryError):
+        reason = "is a directory"
+    elif isinstance(error, PermissionError):
+        reason = "cannot be read: permission denied"
+    else:
+        reason = f"cannot be read: {error.strerror or error}"
+    return ConfigError(f"{what} {path} {reason}")
+
+
 __all__ = [
     "AUTH_FILE_ENV",
     "REGISTRIES_CONF_ENV",
@@ -171,6 +189,7 @@ __all__ = [
     "is_rootless",
     "runtime_dir",
     "store_root",
+    "unreadable",
     "user_registries_conf",
     "xdg_cache_home",
     "xdg_config_home",

@@ -307,14 +307,10 @@ class RegistriesConfig:
 def _parse_file(path: Path) -> RegistriesConfig:
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"registries.conf {path} does not exist") from None
-    except PermissionError:
-        raise ConfigError(f"registries.conf {path} cannot be read: permission denied") from None
+    except OSError as error:
+        raise paths.unreadable("registries.conf", path, error) from None
     except UnicodeDecodeError:
         raise ConfigError(f"registries.conf {path} is not UTF-8 text") from None
-    except IsADirectoryError:
-        raise ConfigError(f"registries.conf {path} is a directory") from None
     return _parse_text(text, path)
 
 

@@ -50,6 +50,8 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import (
+    MAX_CONFIG_SIZE,
+    MAX_INDEX_DEPTH,
     ImageDestination,
     ImageSource,
     blob_info_cache_of,
@@ -70,10 +72,6 @@ DEFAULT_PARALLEL: Final = 4
 """Blobs moved at once by default (containers/image uses 6 for registries; local disks
 gain little beyond 4 on two cores)."""
 
-MAX_CONFIG_SIZE: Final = 4 << 20
-"""Largest image config read into memory (containers/image's limit too)."""
-
-_MAX_INDEX_DEPTH: Final = 8
 
 _Stored = tuple[Descriptor, bool]
 """A blob as stored, and whether it was transferred (False: the destination had it)."""
@@ -307,7 +305,7 @@ class _Pipeline:
         Only destinations that can say what their reference names now take part (a registry:
         ``current_manifest()``, one HEAD). The copy would write the source's bytes unchanged
         when no conversion or recompression is planned; then equal digests mean equal images,
-        and nothing else is read or written (issue 3, part 6).
+        and nothing else is read or written.
         """
         if self.current is None:
             return None
@@ -323,7 +321,7 @@ class _Pipeline:
                 return Descriptor(node.media_type, node.digest, len(node.raw))
             if not isinstance(node, ImageIndex):
                 return None
-            if depth + 1 >= _MAX_INDEX_DEPTH:
+            if depth + 1 >= MAX_INDEX_DEPTH:
                 return None
             if not self.options.all_platforms:
                 entry = node.select(self.options.platform or Platform.host())
@@ -438,8 +436,8 @@ class _Pipeline:
 
     @staticmethod
     def _check_depth(depth: int) -> None:
-        if depth + 1 >= _MAX_INDEX_DEPTH:
-            raise ManifestError(f"indexes are nested more than {_MAX_INDEX_DEPTH} deep")
+        if depth + 1 >= MAX_INDEX_DEPTH:
+            raise ManifestError(f"indexes are nested more than {MAX_INDEX_DEPTH} deep")
 
     # -- 3. plan, 4. blobs, 5. config, 6. manifest -------------------------------------------
 

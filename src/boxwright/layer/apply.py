@@ -54,10 +54,10 @@ from boxwright.errors import BoxwrightError, LayerError, UnsafePathError
 from boxwright.layer.overlayfs import (
     OPAQUE_VALUE,
     OPAQUE_XATTR,
-    XATTR_REFUSED,
     LowerView,
     copy_xattrs,
     is_whiteout,
+    set_xattr,
 )
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import (
@@ -283,17 +283,11 @@ class _Applier:
         followed); return those the kernel refused."""
         refused: dict[str, bytes] = {}
         for attr, data in (member.xattrs or {}).items():
-            try:
-                if isinstance(target, int):
-                    os.setxattr(target, attr, data)
-                else:
-                    os.setxattr(target, attr, data, follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno not in XATTR_REFUSED:
-                    raise
+            error = set_xattr(target, attr, data)
+            if error is not None:
                 refused[attr] = data
                 self._warn(
-                    f"{member.name}: xattr {attr} not set ({exc.strerror}); "
+                    f"{member.name}: xattr {attr} not set ({error.strerror}); "
                     + ("kept in the ownership record" if self.record is not None else "dropped")
                 )
         return refused

@@ -51,6 +51,21 @@ def is_opaque(path: str | os.PathLike[str] | int) -> bool:
     return value == OPAQUE_VALUE
 
 
+def set_xattr(target: int | str, attr: str, value: bytes) -> OSError | None:
+    """Set ``attr`` on ``target`` (an fd, or a path whose last part is not followed); the
+    error when the kernel or the filesystem refuses it (:data:`XATTR_REFUSED`), else None."""
+    try:
+        if isinstance(target, int):
+            os.setxattr(target, attr, value)
+        else:
+            os.setxattr(target, attr, value, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in XATTR_REFUSED:
+            raise
+        return exc
+    return None
+
+
 def copy_xattrs(source: str, target: int | str) -> None:
     """Copy the xattrs of ``source`` (not followed) to ``target`` (an fd, or a path whose last
     part is not followed), leaving out overlay's own and those the target refuses
@@ -64,13 +79,11 @@ def copy_xattrs(source: str, target: int | str) -> None:
             continue
         try:
             value = os.getxattr(source, attr, follow_symlinks=False)
-            if isinstance(target, int):
-                os.setxattr(target, attr, value)
-            else:
-                os.setxattr(target, attr, value, follow_symlinks=False)
         except OSError as exc:
             if exc.errno not in XATTR_REFUSED:
                 raise
+            continue
+        set_xattr(target, attr, value)
 
 
 def _split(rel: str) -> tuple[str, str]:
@@ -158,4 +171,5 @@ __all__ = [
     "copy_xattrs",
     "is_opaque",
     "is_whiteout",
+    "set_xattr",
 ]

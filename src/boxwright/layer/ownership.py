@@ -35,12 +35,12 @@ import base64
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from boxwright._atomic import replace_file
 from boxwright.errors import UnpackError
 
 RECORD_VERSION = 1
@@ -158,16 +158,7 @@ class OwnershipRecord:
             "entries": {k: self._entries[k].to_json() for k in sorted(self._entries)},
         }
         data = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(target, data, 0o600)
         self.path = target
         return target
 

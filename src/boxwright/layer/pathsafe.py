@@ -92,6 +92,11 @@ def split_parent(rel: str) -> tuple[str, str]:
     return head, tail
 
 
+def _components_reversed(path: str) -> list[str]:
+    """The names of ``path`` last first (a stack to pop), without empty ones and ``.``."""
+    return [p for p in reversed(path.split("/")) if p not in ("", ".")]
+
+
 def resolve_in_root(root: Path | str, path: str, *, follow_last: bool = False) -> Path:
     """The host path of ``path`` interpreted inside ``root`` as if ``root`` were ``/``.
 
@@ -102,13 +107,11 @@ def resolve_in_root(root: Path | str, path: str, *, follow_last: bool = False) -
     readlink); code that writes must use :class:`RootDir`, which holds directory handles.
     """
     root = Path(root)
-    pending = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+    pending = _components_reversed(path)
     resolved: list[str] = []
     links = 0
     while pending:
         part = pending.pop()
-        if part in ("", "."):
-            continue
         if part == "..":
             if resolved:
                 resolved.pop()
@@ -132,7 +135,7 @@ def resolve_in_root(root: Path | str, path: str, *, follow_last: bool = False) -
             target = os.readlink(here)
             if target.startswith("/"):
                 resolved = []
-            pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+            pending.extend(_components_reversed(target))
             continue
         resolved.append(part)
     return root.joinpath(*resolved)
@@ -300,14 +303,13 @@ class RootDir:
         if cached is not None:
             self._cache.move_to_end(rel)
             return cached, rel
-        pending = [p for p in reversed(rel.split("/")) if p not in ("", ".")]
+        # resolve_in_root's walk, held as directory handles so no rename can redirect a write.
+        pending = _components_reversed(rel)
         canon: list[str] = []
         fd = self.fd
         links = 0
         while pending:
             part = pending.pop()
-            if part in ("", "."):
-                continue
             if part == "..":
                 if canon:
                     canon.pop()
@@ -330,7 +332,7 @@ class RootDir:
                 if target.startswith("/"):
                     canon = []
                     fd = self.fd
-                pending.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+                pending.extend(_components_reversed(target))
                 continue
             self._cache[key] = target
             fd = target

@@ -24,7 +24,6 @@ symlink swapped into the tree while it is walked is never followed out of the ro
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -33,6 +32,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from boxwright._atomic import replace_file
 from boxwright.errors import LayerError, UnpackError
 from boxwright.layer.pathsafe import DIR_FLAGS
 
@@ -159,23 +159,10 @@ class Snapshot:
         rows = [[name, *entry] for name, entry in sorted(self.entries.items())]
         doc = {"format": FORMAT, "version": VERSION, "entries": rows}
         data = json.dumps(doc, separators=(",", ":")).encode("ascii")
-        target = os.fspath(path)
-        directory = os.path.dirname(target) or "."
-        tmp = os.path.join(directory, f".{os.path.basename(target)}.tmp-{os.getpid()}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
+            replace_file(path, data, 0o600)
         except OSError as exc:
-            _unlink_quietly(tmp)
-            raise UnpackError(f"cannot write snapshot {target}: {exc.strerror or exc}") from exc
-        _fsync_dir(directory)
+            raise UnpackError(f"cannot write snapshot {path}: {exc.strerror or exc}") from exc
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Snapshot:
@@ -295,25 +282,6 @@ def _wait_past(ctime_ns: int) -> None:
         if now > ctime_ns or ctime_ns - now > _MAX_WAIT_NS:
             return  # passed already, or a timestamp from the future: waiting cannot help
         time.sleep(0.001)
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-def _fsync_dir(directory: str) -> None:
-    """Make a rename durable by syncing its directory (best effort where not supported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 __all__ = ["Exclude", "Snapshot", "SnapshotEntry", "entry_from_stat", "exclude_predicate", "walk"]

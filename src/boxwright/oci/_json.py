@@ -74,6 +74,9 @@ def escape_like_go(text: str) -> str:
     return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
 
 
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+"""Go's zero ``time.Time`` as it marshals: what Go tools write for a time that is not set."""
+
 _RFC3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE
 )

@@ -231,6 +231,25 @@ _SET_FIELDS = {"exposed_ports", "volumes"}
 _LIST_FIELDS = {"env", "entrypoint", "cmd", "onbuild", "shell", "os_features"}
 
 
+def _config_head(created: str, author: str, platform: Platform) -> dict[str, Any]:
+    """The fields an OCI image config starts with, in the spec's (and Go's) order, those
+    that are empty left out: created, author, and the platform."""
+    head: dict[str, Any] = {}
+    if created:
+        head["created"] = created
+    if author:
+        head["author"] = author
+    head["architecture"] = platform.architecture
+    if platform.variant:
+        head["variant"] = platform.variant
+    head["os"] = platform.os
+    if platform.os_version:
+        head["os.version"] = platform.os_version
+    if platform.os_features:
+        head["os.features"] = list(platform.os_features)
+    return head
+
+
 @dataclass(frozen=True)
 class ImageConfig:
     """A parsed image config (OCI or Docker): raw bytes, the whole object, typed views.
@@ -312,17 +331,7 @@ class ImageConfig:
         cls, platform: Platform, *, created: str | None = None, author: str = ""
     ) -> ImageConfig:
         """An empty image (no layers) for ``platform``, fields in the OCI spec's order."""
-        obj: dict[str, Any] = {}
-        if created:
-            obj["created"] = created
-        if author:
-            obj["author"] = author
-        obj["architecture"] = platform.architecture
-        if platform.variant:
-            obj["variant"] = platform.variant
-        obj["os"] = platform.os
-        if platform.os_version:
-            obj["os.version"] = platform.os_version
+        obj = _config_head(created or "", author, platform)
         obj["config"] = {}
         obj["rootfs"] = {"type": "layers", "diff_ids": []}
         obj["history"] = []
@@ -424,19 +433,8 @@ class ImageConfig:
         again, dropping Docker-only fields; the bytes here are exactly what Go writes, so the
         digest matches the one skopeo produces when converting to OCI.
         """
-        out: dict[str, Any] = {}
-        if self.created:
-            out["created"] = go_time(self.created, f"{WHERE}: created")
-        if self.author:
-            out["author"] = self.author
-        out["architecture"] = self.architecture
-        if self.variant:
-            out["variant"] = self.variant
-        out["os"] = self.os
-        if self.os_version:
-            out["os.version"] = self.os_version
-        if self.os_features:
-            out["os.features"] = list(self.os_features)
+        created = go_time(self.created, f"{WHERE}: created") if self.created else ""
+        out = _config_head(created, self.author, self.platform())
         c = self.config
         oc: dict[str, Any] = {}
         if c.user:

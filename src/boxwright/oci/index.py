@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from boxwright.errors import ManifestError, PlatformNotFoundError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import (
+    Extras,
+    RawDocument,
     check_schema_version,
     docker_descriptor,
-    read_annotations,
-    read_artifact_type,
     read_descriptor,
+    read_extras,
+    refuse_extras,
     reject_ambiguous,
     resolve_media_type,
+    schema2_object,
 )
 from boxwright.oci.platform import Platform, normalize_arch
 
@@ -47,7 +48,7 @@ def wanted_variants(architecture: str, variant: str) -> list[str]:
 
 
 @dataclass(frozen=True)
-class ImageIndex:
+class ImageIndex(RawDocument):
     """An OCI image index or a Docker manifest list, with its exact raw bytes."""
 
     raw: bytes
@@ -56,15 +57,6 @@ class ImageIndex:
     annotations: dict[str, str] = field(default_factory=dict, hash=False)
     subject: Descriptor | None = None
     artifact_type: str = ""
-
-    @property
-    def digest(self) -> Digest:
-        """The sha256 digest of the raw bytes."""
-        return Digest.from_bytes(self.raw)
-
-    def descriptor(self) -> Descriptor:
-        """A descriptor pointing at these exact bytes."""
-        return Descriptor(self.media_type, self.digest, len(self.raw))
 
     @classmethod
     def parse(cls, raw: bytes, media_type: str | None = None) -> ImageIndex:
@@ -86,16 +78,11 @@ class ImageIndex:
             if media_type == mt.DOCKER_LIST and desc.platform is None:
                 raise ManifestError(f"{where}: a Docker manifest list entry needs a platform")
             manifests.append(desc)
-        subject = None
-        if obj.get("subject") is not None:
-            subject = read_descriptor(obj["subject"], f"{kind} subject")
         return cls(
             raw=bytes(raw),
             media_type=media_type,
             manifests=tuple(manifests),
-            annotations=read_annotations(obj, kind),
-            subject=subject,
-            artifact_type=read_artifact_type(obj, kind),
+            **read_extras(obj, kind),
         )
 
     @classmethod
@@ -110,12 +97,11 @@ class ImageIndex:
         """A new index, serialized once, compactly, in containers/image's field order."""
         if media_type not in mt.INDEX_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build an index of type {media_type!r}")
-        obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+        extras = Extras(
+            annotations=dict(annotations or {}), subject=subject, artifact_type=artifact_type
+        )
         if media_type == mt.DOCKER_LIST:
-            if annotations or subject is not None or artifact_type:
-                raise UnsupportedMediaTypeError(
-                    "a Docker manifest list has no annotations, subject or artifactType"
-                )
+            refuse_extras("Docker manifest list", extras)
             entries = []
             for i, d in enumerate(manifests):
                 if d.platform is None:
@@ -126,22 +112,13 @@ class ImageIndex:
                 entry = docker_descriptor(d)
                 entry["platform"] = d.platform.to_dict()
                 entries.append(entry)
-            obj["manifests"] = entries
         else:
-            if artifact_type:
-                obj["artifactType"] = artifact_type
-            obj["manifests"] = [d.to_dict() for d in manifests]
-            if subject is not None:
-                obj["subject"] = subject.to_dict()
-            if annotations:
-                obj["annotations"] = dict(annotations)
+            entries = [d.to_dict() for d in manifests]
         return cls(
-            raw=dumps_compact(obj),
+            raw=dumps_compact(schema2_object(media_type, {"manifests": entries}, extras)),
             media_type=media_type,
             manifests=tuple(manifests),
-            annotations=dict(annotations or {}),
-            subject=subject,
-            artifact_type=artifact_type,
+            **extras,
         )
 
     def with_manifests(self, manifests: Sequence[Descriptor]) -> ImageIndex:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
@@ -116,6 +116,50 @@ def read_artifact_type(obj: Mapping[str, Any], kind: str) -> str:
     return value
 
 
+class Extras(TypedDict):
+    """What an OCI manifest or index may carry beyond its content, and a Docker one never."""
+
+    annotations: dict[str, str]
+    subject: Descriptor | None
+    artifact_type: str
+
+
+def read_extras(obj: Mapping[str, Any], kind: str) -> Extras:
+    """The top-level ``subject``, ``annotations`` and ``artifactType``, validated."""
+    subject = None
+    if obj.get("subject") is not None:
+        subject = read_descriptor(obj["subject"], f"{kind} subject")
+    return Extras(
+        subject=subject,
+        annotations=read_annotations(obj, kind),
+        artifact_type=read_artifact_type(obj, kind),
+    )
+
+
+def refuse_extras(docker_kind: str, extras: Extras) -> None:
+    """A Docker manifest or list (``docker_kind`` names it) has no annotations, subject or
+    artifactType: refuse any."""
+    if extras["annotations"] or extras["subject"] is not None or extras["artifact_type"]:
+        raise UnsupportedMediaTypeError(
+            f"a {docker_kind} has no annotations, subject or artifactType"
+        )
+
+
+def schema2_object(media_type: str, members: Mapping[str, Any], extras: Extras) -> dict[str, Any]:
+    """The JSON object of a schema 2 manifest or index, in containers/image's field order;
+    ``members`` is the content (``config`` and ``layers``, or ``manifests``) in the format's
+    own descriptor shape."""
+    obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+    if extras["artifact_type"]:
+        obj["artifactType"] = extras["artifact_type"]
+    obj.update(members)
+    if extras["subject"] is not None:
+        obj["subject"] = extras["subject"].to_dict()
+    if extras["annotations"]:
+        obj["annotations"] = extras["annotations"]
+    return obj
+
+
 def docker_descriptor(desc: Descriptor) -> dict[str, Any]:
     """A descriptor in the field order (and with only the fields) Docker schema 2 writes."""
     out: dict[str, Any] = {
@@ -128,17 +172,11 @@ def docker_descriptor(desc: Descriptor) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class ImageManifest:
-    """An OCI image manifest or a Docker schema 2 manifest, with its exact raw bytes."""
+class RawDocument:
+    """A manifest or index kept as its exact bytes: it is named by their digest."""
 
     raw: bytes
     media_type: str
-    config: Descriptor
-    layers: tuple[Descriptor, ...]
-    annotations: dict[str, str] = field(default_factory=dict, hash=False)
-    subject: Descriptor | None = None
-    artifact_type: str = ""
 
     @property
     def digest(self) -> Digest:
@@ -148,6 +186,19 @@ class ImageManifest:
     def descriptor(self) -> Descriptor:
         """A descriptor pointing at these exact bytes."""
         return Descriptor(self.media_type, self.digest, len(self.raw))
+
+
+@dataclass(frozen=True)
+class ImageManifest(RawDocument):
+    """An OCI image manifest or a Docker schema 2 manifest, with its exact raw bytes."""
+
+    raw: bytes
+    media_type: str
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    annotations: dict[str, str] = field(default_factory=dict, hash=False)
+    subject: Descriptor | None = None
+    artifact_type: str = ""
 
     @classmethod
     def parse(cls, raw: bytes, media_type: str | None = None) -> ImageManifest:
@@ -182,17 +233,12 @@ class ImageManifest:
                         f"{kind} layers[{i}]: {layer.media_type!r} is not a Docker schema 2 "
                         "layer media type"
                     )
-        subject = None
-        if obj.get("subject") is not None:
-            subject = read_descriptor(obj["subject"], f"{kind} subject")
         return cls(
             raw=bytes(raw),
             media_type=media_type,
             config=config,
             layers=layers,
-            annotations=read_annotations(obj, kind),
-            subject=subject,
-            artifact_type=read_artifact_type(obj, kind),
+            **read_extras(obj, kind),
         )
 
     @classmethod
@@ -208,36 +254,28 @@ class ImageManifest:
         """A new manifest, serialized once, compactly, in containers/image's field order."""
         if media_type not in mt.SCHEMA2_MANIFEST_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build a manifest of type {media_type!r}")
-        obj: dict[str, Any] = {"schemaVersion": 2, "mediaType": media_type}
+        extras = Extras(
+            annotations=dict(annotations or {}), subject=subject, artifact_type=artifact_type
+        )
         if media_type == mt.DOCKER_MANIFEST:
-            if annotations or subject is not None or artifact_type:
-                raise UnsupportedMediaTypeError(
-                    "a Docker schema 2 manifest has no annotations, subject or artifactType"
-                )
+            refuse_extras("Docker schema 2 manifest", extras)
             bad = [d.media_type for d in layers if d.media_type not in _DOCKER_LAYER_TYPES]
             if bad:
                 raise UnsupportedMediaTypeError(
                     f"not Docker schema 2 layer media types: {', '.join(bad)}"
                 )
-            obj["config"] = docker_descriptor(config)
-            obj["layers"] = [docker_descriptor(d) for d in layers]
+            members = {
+                "config": docker_descriptor(config),
+                "layers": [docker_descriptor(d) for d in layers],
+            }
         else:
-            if artifact_type:
-                obj["artifactType"] = artifact_type
-            obj["config"] = config.to_dict()
-            obj["layers"] = [d.to_dict() for d in layers]
-            if subject is not None:
-                obj["subject"] = subject.to_dict()
-            if annotations:
-                obj["annotations"] = dict(annotations)
+            members = {"config": config.to_dict(), "layers": [d.to_dict() for d in layers]}
         return cls(
-            raw=dumps_compact(obj),
+            raw=dumps_compact(schema2_object(media_type, members, extras)),
             media_type=media_type,
             config=config,
             layers=tuple(layers),
-            annotations=dict(annotations or {}),
-            subject=subject,
-            artifact_type=artifact_type,
+            **extras,
         )
 
     def with_layers(
@@ -287,50 +325,38 @@ class ImageManifest:
             if layer_types is None and config is None:
                 return self
             return self.with_layers(layers, cfg)
-        if target_media_type == mt.DOCKER_MANIFEST:
-            return self._to_docker(cfg, layers)
-        return self._to_oci(cfg, layers)
-
-    def _to_docker(self, cfg: Descriptor, layers: list[Descriptor]) -> ImageManifest:
-        if self.config.media_type != mt.OCI_CONFIG:
+        docker = target_media_type == mt.DOCKER_MANIFEST
+        if docker and self.config.media_type != mt.OCI_CONFIG:
             raise UnsupportedMediaTypeError(
                 f"cannot convert to Docker schema 2: config media type "
                 f"{self.config.media_type!r} is not an image config (an OCI artifact?)"
             )
-        out = []
-        for i, layer in enumerate(layers):
-            t = layer.media_type
-            if t in _DOCKER_TO_OCI_LAYER:  # already a Docker name (from layer_types)
-                new = t
-            elif t in _ZSTD_OCI:
-                raise UnsupportedMediaTypeError(
-                    f"layer {i} ({t}): zstd compression is not supported for Docker images"
-                )
-            elif t in _OCI_TO_DOCKER_LAYER:
-                new = _OCI_TO_DOCKER_LAYER[t]
-            else:
-                raise UnsupportedMediaTypeError(
-                    f"layer {i}: unknown media type {t!r} during manifest conversion"
-                )
-            out.append(Descriptor(new, layer.digest, layer.size, layer.urls))
-        docker_cfg = Descriptor(mt.DOCKER_CONFIG, cfg.digest, cfg.size, cfg.urls)
-        return ImageManifest.build(mt.DOCKER_MANIFEST, docker_cfg, out)
+        config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
+        return ImageManifest.build(
+            target_media_type,
+            Descriptor(config_type, cfg.digest, cfg.size, cfg.urls),
+            [_layer_as(docker, i, layer) for i, layer in enumerate(layers)],
+        )
 
-    def _to_oci(self, cfg: Descriptor, layers: list[Descriptor]) -> ImageManifest:
-        out = []
-        for i, layer in enumerate(layers):
-            t = layer.media_type
-            if t in _OCI_TO_DOCKER_LAYER or t in _ZSTD_OCI:  # already an OCI name
-                new = t
-            elif t in _DOCKER_TO_OCI_LAYER:
-                new = _DOCKER_TO_OCI_LAYER[t]
-            else:
-                raise UnsupportedMediaTypeError(
-                    f"layer {i}: unknown media type {t!r} during manifest conversion"
-                )
-            out.append(Descriptor(new, layer.digest, layer.size, layer.urls))
-        oci_cfg = Descriptor(mt.OCI_CONFIG, cfg.digest, cfg.size, cfg.urls)
-        return ImageManifest.build(mt.OCI_MANIFEST, oci_cfg, out)
+
+def _layer_as(docker: bool, index: int, layer: Descriptor) -> Descriptor:
+    """Layer ``index`` under its Docker (``docker``) or OCI media type name; a layer already
+    named in the target format keeps its type, and zstd has no Docker name."""
+    t = layer.media_type
+    if docker:
+        named, mapping = t in _DOCKER_TO_OCI_LAYER, _OCI_TO_DOCKER_LAYER
+        if t in _ZSTD_OCI:
+            raise UnsupportedMediaTypeError(
+                f"layer {index} ({t}): zstd compression is not supported for Docker images"
+            )
+    else:
+        named, mapping = t in _OCI_TO_DOCKER_LAYER or t in _ZSTD_OCI, _DOCKER_TO_OCI_LAYER
+    if not named and t not in mapping:
+        raise UnsupportedMediaTypeError(
+            f"layer {index}: unknown media type {t!r} during manifest conversion"
+        )
+    new = t if named else mapping[t]
+    return Descriptor(new, layer.digest, layer.size, layer.urls)
 
 
 __all__ = ["ImageManifest"]

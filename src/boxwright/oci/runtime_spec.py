@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from boxwright.errors import ManifestError
-from boxwright.oci._json import go_time
+from boxwright.oci._json import GO_ZERO_TIME, go_time
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.ids import check_id
 
@@ -36,7 +36,6 @@ ANNOTATION_STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 ANNOTATION_EXPOSED_PORTS = "org.opencontainers.image.exposedPorts"
 
 _CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def _default_mounts() -> list[dict[str, Any]]:
@@ -181,7 +180,7 @@ def runtime_spec(
     }
 
     annotations = dict(cc.labels)
-    created = go_time(config.created, "image config created") if config.created else _ZERO_TIME
+    created = go_time(config.created, "image config created") if config.created else GO_ZERO_TIME
     annotations.update(
         {
             ANNOTATION_OS: config.os,

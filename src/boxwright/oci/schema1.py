@@ -23,7 +23,14 @@ from typing import Any
 
 from boxwright.errors import DigestError, ManifestError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
-from boxwright.oci._json import compact_go, dumps_go, go_time, load_object, raw_members
+from boxwright.oci._json import (
+    GO_ZERO_TIME,
+    compact_go,
+    dumps_go,
+    go_time,
+    load_object,
+    raw_members,
+)
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
@@ -32,7 +39,6 @@ from boxwright.oci.manifest import ImageManifest, reject_ambiguous
 KIND = "schema 1 manifest"
 SCHEMA1_TYPES = (mt.DOCKER_SCHEMA1, mt.DOCKER_SCHEMA1_SIGNED)
 _V1_ID = re.compile(r"[a-f0-9]{64}")
-_ZERO_TIME = "0001-01-01T00:00:00Z"
 # Fields of a v1Compatibility object that describe the v1 layer chain, not the image.
 _V1_ONLY_FIELDS = ("id", "parent", "parent_id", "layer_id", "throwaway", "Size")
 
@@ -111,7 +117,7 @@ class V1Compatibility:
             return value
 
         created = obj.get("created")
-        created = _ZERO_TIME if created is None else go_time(created, f"{where}: created")
+        created = GO_ZERO_TIME if created is None else go_time(created, f"{where}: created")
         throwaway = obj.get("throwaway")
         if throwaway is not None and not isinstance(throwaway, bool):
             raise ManifestError(f"{where}: throwaway must be a boolean")

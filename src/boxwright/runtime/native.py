@@ -38,7 +38,7 @@ import threading
 import tty
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from boxwright.errors import RunError
 from boxwright.layer.pathsafe import resolve_in_root
@@ -402,16 +402,21 @@ def _container(plan: _Plan, report: _Report, slave: int | None) -> None:
         except OSError as error:
             raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
         _exec(plan)
-    except _SetupError as error:
-        report.fail(error.code, str(error))
-        os._exit(error.code)
     except BaseException as error:
-        report.fail(125, f"setting up the container failed: {error}")
-        os._exit(125)
+        _fail(report, error)
 
 
 # ---------------------------------------------------------------------------------------------
 # The keeper: namespaces, then wait for the container process
+
+
+def _fail(report: _Report, error: BaseException) -> NoReturn:
+    """End a forked setup process that failed, telling the caller why through ``report``."""
+    if isinstance(error, _SetupError):
+        report.fail(error.code, str(error))
+        os._exit(error.code)
+    report.fail(125, f"setting up the container failed: {error}")
+    os._exit(125)
 
 
 def _exit_code(status: int) -> int:
@@ -457,12 +462,8 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         _, status = os.waitpid(child, 0)
         os._exit(_exit_code(status))
-    except _SetupError as error:
-        report.fail(error.code, str(error))
-        os._exit(error.code)
     except BaseException as error:
-        report.fail(125, f"setting up the container failed: {error}")
-        os._exit(125)
+        _fail(report, error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,8 +471,9 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
 
 
 @contextlib.contextmanager
-def _forwarding(pid: int, master: int | None) -> Iterator[None]:
-    """Pass the caller's signals to ``pid`` while the container runs (main thread only)."""
+def forwarding_signals(pid: int, master: int | None = None) -> Iterator[None]:
+    """Pass the caller's signals to ``pid`` while the container runs (main thread only), and
+    with a terminal ``master``, the caller's window size changes to it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -480,12 +482,12 @@ def _forwarding(pid: int, master: int | None) -> Iterator[None]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    def resize(_signum: int, _frame: object) -> None:
-        if master is not None:
-            _copy_window_size(master)
-
     previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
-    previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resize)
+    if master is not None:
+        terminal = master
+        previous[signal.SIGWINCH] = signal.signal(
+            signal.SIGWINCH, lambda _s, _f: _copy_window_size(terminal)
+        )
     try:
         yield
     finally:
@@ -614,7 +616,7 @@ class NativeRunner:
         if slave is not None:
             os.close(slave)
         try:
-            with _forwarding(pid, master):
+            with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 self._map(pid, plan, to_parent[0], to_child[1])
                 if master is not None:
@@ -654,4 +656,4 @@ class NativeRunner:
         os.write(to_child, b"m")
 
 
-__all__ = ["FORWARDED_SIGNALS", "NativeRunner"]
+__all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals"]

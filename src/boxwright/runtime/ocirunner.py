@@ -18,16 +18,13 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from boxwright.errors import RunError
-from boxwright.runtime.native import FORWARDED_SIGNALS
+from boxwright.runtime.native import forwarding_signals
 
 RUNTIME_ENV = "BOXWRIGHT_OCI_RUNTIME"
 CANDIDATES = ("runc", "crun")
@@ -46,24 +43,6 @@ def find_oci_runtime(requested: str | None = None) -> str:
         "or use --isolation native",
         125,
     )
-
-
-@contextlib.contextmanager
-def _forwarding(pid: int) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def forward(signum: int, _frame: object) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 class OCIRunner:
@@ -105,7 +84,7 @@ class OCIRunner:
                 process = subprocess.Popen(args, close_fds=True, stdout=stdout, stderr=stderr)
             except OSError as error:
                 raise RunError(f"cannot start {self.runtime}: {error.strerror}", 125) from error
-            with _forwarding(process.pid):
+            with forwarding_signals(process.pid):
                 status = process.wait()
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(

@@ -36,13 +36,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
+from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
 from boxwright.oci.readers import Reader, VerifyingStream, as_verifying
-
-TEMP_PREFIX = ".tmp-"
-"""Prefix of every temporary file boxwright writes; such files are never content."""
 
 OCTET_STREAM = "application/octet-stream"
 
@@ -59,15 +57,6 @@ def vouching_for(stream: Reader, digest: Digest) -> VerifyingStream | None:
     """``stream`` when it checks its own content against ``digest``, else None."""
     verifying = as_verifying(stream)
     return verifying if verifying is not None and verifying.verifies == digest else None
-
-
-def fsync_dir(path: str | os.PathLike[str]) -> None:
-    """fsync a directory so that renames and new entries in it are durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AtomicFile:
@@ -148,20 +137,28 @@ class AtomicFile:
 
 
 def _create_temp(directory: Path) -> tuple[int, Path]:
-    """Create a new ``.tmp-*`` file (mode 0600, ``O_EXCL``) in ``directory``; its fd and path.
+    """A new ``.tmp-*`` file (mode 0600) in ``directory``: its fd and path."""
+    try:
+        return new_temp_file(directory)
+    except OSError as e:
+        raise TransportError(f"cannot create a file in {directory}: {e.strerror or e}") from None
 
-    (``tempfile.mkstemp`` does the same, but importing :mod:`tempfile` costs start-up time.)
+
+def staging_directory(path: Path, name: str) -> Path:
+    """A new ``.tmp-*`` directory (mode 0700) beside the archive file ``path`` that ``name``
+    writes: its parts are staged there, on the file's filesystem, until the archive is written.
     """
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    for _ in range(_TEMP_ATTEMPTS):
-        path = directory / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
-        try:
-            return os.open(path, flags, 0o600), path
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise TransportError(f"cannot create a file in {directory}: {e.strerror}") from None
-    raise TransportError(f"cannot create a file in {directory}: no free temporary name")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(_TEMP_ATTEMPTS):
+            directory = parent / f"{TEMP_PREFIX}{os.urandom(8).hex()}"
+            with contextlib.suppress(FileExistsError):
+                directory.mkdir(mode=0o700)
+                return directory
+    except OSError as e:
+        raise TransportError(f"cannot stage {name} in {parent}: {e.strerror}") from None
+    raise TransportError(f"cannot stage {name} in {parent}: no free temporary name")
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
@@ -389,5 +386,6 @@ __all__ = [
     "BlobWriter",
     "atomic_write",
     "fsync_dir",
+    "staging_directory",
     "vouching_for",
 ]

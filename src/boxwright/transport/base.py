@@ -15,7 +15,7 @@ hand, and keeps the typed answer (None: the capability is absent).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
@@ -23,6 +23,11 @@ from boxwright.oci.readers import Reader, VerifyingStream
 
 if TYPE_CHECKING:
     from boxwright.transport.blobinfocache import BlobInfoCache
+
+MAX_CONFIG_SIZE: Final = 4 << 20
+"""Largest image config read from a source into memory (containers/image's limit too)."""
+MAX_INDEX_DEPTH: Final = 8
+"""Indexes nested deeper than this in a source are refused rather than followed."""
 
 
 @runtime_checkable
@@ -189,6 +194,8 @@ def puts_config_with_layers(dest: ImageDestination) -> bool:
 
 
 __all__ = [
+    "MAX_CONFIG_SIZE",
+    "MAX_INDEX_DEPTH",
     "HasBlobInfoCache",
     "ImageDestination",
     "ImageSource",

@@ -28,11 +28,11 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import MAX_DOCUMENT_SIZE
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
+from boxwright.oci.digest import Digest, verify_bytes
 from boxwright.oci.parse import guess_media_type
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
-from boxwright.transport.regular import open_regular
+from boxwright.transport.regular import open_blob, open_regular
 
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
@@ -111,14 +111,8 @@ class DirSource:
         return raw, _media_type(raw, str(path))
 
     def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
-        try:
-            f = open_regular(self.root / descriptor.digest.hex)
-        except FileNotFoundError:
-            raise BlobNotFoundError(
-                f"blob {descriptor.digest} is missing from {self._name}"
-            ) from None
-        size = descriptor.size if descriptor.size >= 0 else None
-        return VerifyingReader(f, descriptor.digest, size)
+        path = self.root / descriptor.digest.hex
+        return open_blob(lambda: open_regular(path), descriptor, self._name)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -30,7 +30,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader, VerifyingStream, WrappedReader
 from boxwright.oci.reference import Reference
-from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, BlobWriter
+from boxwright.transport.atomic import AtomicFile, BlobWriter, staging_directory
 from boxwright.transport.tarindex import TarIndex, safe_member_name
 
 if TYPE_CHECKING:
@@ -323,12 +322,7 @@ class DockerArchiveDestination:
                 f"{self.path} already exists; docker-archive: does not modify existing archives "
                 "(as skopeo): remove it or choose another file"
             )
-        parent = self.path.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._stage = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-        except OSError as e:
-            raise TransportError(f"cannot stage {self._name} in {parent}: {e.strerror}") from None
+        self._stage = staging_directory(self.path, self._name)
         self._blobs = BlobWriter(self._stage, lambda d: self._stage / d.hex)
         self._manifests: dict[Digest, bytes] = {}
 

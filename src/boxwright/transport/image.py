@@ -29,14 +29,12 @@ from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.readers import Reader, VerifyingStream
-from boxwright.transport.base import ImageSource
+from boxwright.transport.base import MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, ImageSource
 
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
     from boxwright.layer.streams import LayerReader
     from boxwright.oci.schema1 import Schema1Manifest
 
-MAX_INDEX_DEPTH: Final = 8
-MAX_CONFIG_SIZE: Final = 4 << 20
 UNKNOWN_SIZE: Final = -1
 
 

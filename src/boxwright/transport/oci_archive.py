@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
@@ -22,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Final
 from boxwright.errors import TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.readers import Reader
-from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile
+from boxwright.transport.atomic import TEMP_PREFIX, AtomicFile, staging_directory
 from boxwright.transport.oci_layout import (
     BLOBS_DIR,
     INDEX_FILE,
@@ -104,12 +103,7 @@ class OCIArchiveDestination:
         self._name = f"oci-archive:{self.path}" + (f":{image}" if image else "")
         if self.path.is_dir():
             raise TransportError(f"{self.path} is a directory; oci-archive: needs a file path")
-        parent = self.path.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._stage = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=parent))
-        except OSError as e:
-            raise TransportError(f"cannot stage {self._name} in {parent}: {e.strerror}") from None
+        self._stage = staging_directory(self.path, self._name)
         self._layout = OCILayoutDestination(self._stage, image, name=self._name)
 
     @property

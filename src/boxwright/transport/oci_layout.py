@@ -39,13 +39,13 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import MAX_DOCUMENT_SIZE, dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest, VerifyingReader, verify_bytes
+from boxwright.oci.digest import Digest, verify_bytes
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.reference import validate_ref_name
-from boxwright.transport.regular import open_regular, read_regular
+from boxwright.transport.regular import open_blob, open_regular, read_regular
 
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
@@ -185,14 +185,8 @@ class LayoutReader:
 
     def open_blob(self, descriptor: Descriptor) -> VerifyingStream:
         """A verifying reader of a blob; :class:`BlobNotFoundError` if it is missing."""
-        try:
-            f = self.files.open(blob_relpath(descriptor.digest))
-        except FileNotFoundError:
-            raise BlobNotFoundError(
-                f"blob {descriptor.digest} is missing from {self.where}"
-            ) from None
-        size = descriptor.size if descriptor.size >= 0 else None
-        return VerifyingReader(f, descriptor.digest, size)
+        relpath = blob_relpath(descriptor.digest)
+        return open_blob(lambda: self.files.open(relpath), descriptor, self.where)
 
     def read_blob(self, digest: Digest, size: int | None = None) -> bytes:
         """A small blob (a manifest or config), verified against its digest."""

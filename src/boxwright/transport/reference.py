@@ -71,10 +71,16 @@ def _module(transport: str) -> TransportModule:
     return cast(TransportModule, import_module(TRANSPORTS[transport]))
 
 
-_LATER: Final = {
-    "containers-storage": "a local image store",
-    "docker-daemon": "a Docker daemon",
+_FOREIGN: Final = {
+    "containers-storage": (
+        "podman's and buildah's store is not a transport boxwright has; copy through "
+        "`podman save --format oci-archive` and oci-archive:, or use boxwright's own store:"
+    ),
+    "docker-daemon": (
+        "boxwright does not talk to a Docker daemon; copy through `docker save` and docker-archive:"
+    ),
 }
+"""skopeo's transports that boxwright does not have, with the way to reach those images."""
 _TRANSPORT_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
@@ -202,8 +208,8 @@ def parse_transport_reference(text: str) -> TransportReference:
             "(e.g. oci:./layout:latest, or app:1 for store:app:1)"
         )
     if transport not in TRANSPORTS:
-        later = _LATER.get(transport)
-        note = f" ({later} is not supported yet)" if later else ""
+        foreign = _FOREIGN.get(transport)
+        note = f" ({foreign})" if foreign else ""
         raise InvalidReferenceError(
             f"unknown transport {transport!r} in {text!r}{note}; boxwright knows {_known()}"
         )

@@ -16,9 +16,13 @@ import errno
 import fcntl
 import os
 import stat
+from collections.abc import Callable
 from typing import BinaryIO
 
-from boxwright.errors import NotRegularFileError, TransportError
+from boxwright.errors import BlobNotFoundError, NotRegularFileError, TransportError
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import VerifyingReader
+from boxwright.oci.readers import Reader, VerifyingStream
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -88,4 +92,17 @@ def read_regular(path: str | os.PathLike[str], limit: int, what: str | None = No
     return data
 
 
-__all__ = ["open_regular", "read_regular"]
+def open_blob(
+    open_file: Callable[[], Reader], descriptor: Descriptor, where: str
+) -> VerifyingStream:
+    """A verifying reader of the blob ``descriptor`` names, from the file ``open_file`` opens
+    (with :func:`open_regular`); :class:`BlobNotFoundError` naming ``where`` if it is missing."""
+    try:
+        f = open_file()
+    except FileNotFoundError:
+        raise BlobNotFoundError(f"blob {descriptor.digest} is missing from {where}") from None
+    size = descriptor.size if descriptor.size >= 0 else None
+    return VerifyingReader(f, descriptor.digest, size)
+
+
+__all__ = ["open_blob", "open_regular", "read_regular"]

@@ -31,6 +31,7 @@ from typing import Any
 
 from boxwright.errors import DigestError, UnpackError
 from boxwright.oci.digest import Digest, verify_bytes
+from boxwright.transport.atomic import atomic_write
 
 FORMAT = "boxwright-unpack"
 VERSION = 1
@@ -67,24 +68,6 @@ def locate_rootfs(unpacked: Path) -> Path:
         f"{unpacked} was not unpacked by boxwright: neither {state_dir_for(bundle_rootfs)} "
         f"nor {state_dir_for(unpacked)} exists (run `boxwright unpack REF {unpacked}` first)"
     )
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` through a temporary name, fsync, then rename over it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)
@@ -135,10 +118,10 @@ class UnpackState:
         """
         self.directory.mkdir(mode=0o700, exist_ok=True)
         if manifest is not None:
-            write_atomic(self.directory / MANIFEST_FILE, manifest)
+            atomic_write(self.directory / MANIFEST_FILE, manifest, 0o600)
         if config is not None:
-            write_atomic(self.directory / CONFIG_FILE, config)
-        write_atomic(self.directory / STATE_FILE, self.to_json())
+            atomic_write(self.directory / CONFIG_FILE, config, 0o600)
+        atomic_write(self.directory / STATE_FILE, self.to_json(), 0o600)
 
     def with_image(
         self, source: str, manifest_digest: Digest, media_type: str, config_digest: Digest
@@ -218,5 +201,4 @@ __all__ = [
     "is_state_dir",
     "locate_rootfs",
     "state_dir_for",
-    "write_atomic",
 ]

@@ -38,9 +38,10 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.snapshot import Snapshot
 from boxwright.oci.digest import CHUNK, Digest
 from boxwright.oci.runtime_spec import runtime_spec
+from boxwright.transport.atomic import atomic_write
 from boxwright.transport.image import layer_tars, open_named_image
 from boxwright.transport.reference import parse_transport_reference
-from boxwright.unpack.state import UnpackState, is_state_dir, state_dir_for, write_atomic
+from boxwright.unpack.state import UnpackState, is_state_dir, state_dir_for
 from boxwright.unpack.users import resolve_user
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ def _write_runtime_spec(image: Image, bundle: Path, rootfs: Path, rootless: bool
         rootless=rootless,
     )
     data = json.dumps(spec, indent="\t").encode() + b"\n"
-    write_atomic(bundle / "config.json", data, mode=0o644)
+    atomic_write(bundle / "config.json", data, 0o644)
 
 
 __all__ = ["UnpackProgress", "UnpackResult", "unpack_image"]
