@@ -58,13 +58,15 @@ def type_checking_imports(source: str) -> dict[str, str]:
 def _accessors(
     package: str, namespace: MutableMapping[str, Any], module_of: Callable[[str], str | None]
 ) -> tuple[Getattr, Dir]:
-    """``__getattr__`` importing a name from the module ``module_of`` gives for it and keeping
-    it in ``namespace``; ``__dir__`` listing them all."""
+    """``__getattr__`` importing a name from the module ``module_of`` gives for it (the package
+    itself for a submodule) and keeping it in ``namespace``; ``__dir__`` listing them all."""
 
     def __getattr__(name: str) -> Any:
         module_name = module_of(name)
         if module_name is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        if module_name == package:  # ``from PACKAGE import SUBMODULE`` in the block
+            return import_module(f"{package}.{name}")
         value = getattr(import_module(module_name), name)
         namespace[name] = value
         return value
