@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from registry_servers import RegistryServer
 
 from boxwright.config.auth import Credentials
 from boxwright.errors import RegistryError
@@ -38,6 +37,7 @@ from boxwright.transport.registry.failures import (
 )
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
+from boxwright_testing.registry_servers import RegistryServer
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 

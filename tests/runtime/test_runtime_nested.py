@@ -19,7 +19,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from runtime_helpers import glibc_rootfs, image_config, preload_boxwright
 from test_runtime_ownership import STEP, check_layer
 
 import boxwright
@@ -27,7 +26,8 @@ from boxwright.runtime.ownership import fakeroot_tools
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
 from boxwright.store import userns
-from userhelpers import User, chown_tree, drop_privileges, owned_dir
+from boxwright_testing.runtime import glibc_rootfs, image_config, preload_boxwright
+from boxwright_testing.users import User, chown_tree, drop_privileges, owned_dir
 
 SRC = Path(boxwright.__file__).resolve().parents[1]
 # A virtualenv's prefix holds its site-packages; its base prefix the interpreter and stdlib.

@@ -15,13 +15,13 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from runtime_helpers import glibc_rootfs, preload_boxwright
 
 from boxwright.build.builder import Builder
 from boxwright.oci.digest import Digest
 from boxwright.runtime.ownership import fakeroot_tools
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree, owned_dir
+from boxwright_testing.runtime import glibc_rootfs, preload_boxwright
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 STEP = (
     "touch /owned && chown 1000:50 /owned && mkdir -p /srv/app && touch /srv/app/x "

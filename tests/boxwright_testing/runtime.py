@@ -1,7 +1,6 @@
 """Helpers for the runtime tests: image configs, forked (unprivileged) runs, users.
 
-A uniquely named module, so importing it from a test never collides with another directory's
-conftest. Every module a forked child needs is imported here, before any child drops to an
+Every module a forked child needs is imported here, before any child drops to an
 unprivileged user who cannot read the interpreter's files.
 """
 
@@ -20,7 +19,7 @@ import boxwright.runtime.ocirunner
 import boxwright.runtime.runner
 import boxwright.runtime.spec  # noqa: F401 - loaded before any child drops privileges
 from boxwright.oci.config import ImageConfig
-from userhelpers import User, drop_privileges
+from boxwright_testing.users import User, drop_privileges
 
 
 def image_config(**config: Any) -> ImageConfig:
