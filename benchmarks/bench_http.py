@@ -31,9 +31,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "tests" / "registry")]
+sys.path[:0] = [str(HERE.parent / "tests")]
 
-from registry_servers import start_registry  # noqa: E402
+from boxwright_testing.registry_servers import start_registry  # noqa: E402
 
 BLOB_MB = 100
 PIECE = 1 << 20

@@ -3,8 +3,8 @@
 
 The registry is Debian's ``docker-registry`` (CNCF distribution 2.8), started on 127.0.0.1 with
 filesystem storage in the work directory by the same helper the tests use
-(``tests/registry/registry_servers.py``). The image is the foundation benchmark's three-layer
-image (Debian minbase rootfs, 3000 small files, a layer of whiteouts and rewrites; see
+(``tests/boxwright_testing/registry_servers.py``). The image is the foundation benchmark's
+three-layer image (Debian minbase rootfs, 3000 small files, a layer of whiteouts and rewrites; see
 ``bench_foundation.py``) plus a fourth layer of 32 MB of random bytes, so it is about 100 MB
 compressed in four gzip layers, all made by umoci.
 
@@ -47,7 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path[:0] = [str(HERE), str(REPO / "tests" / "registry")]
+sys.path[:0] = [str(HERE), str(REPO / "tests")]
 
 from bench_foundation import (  # noqa: E402
     CACHE,
@@ -69,7 +69,8 @@ from bench_foundation import (  # noqa: E402
     section_text,
     side_by_side,
 )
-from registry_servers import RegistryServer, start_registry  # noqa: E402
+
+from boxwright_testing.registry_servers import RegistryServer, start_registry  # noqa: E402
 
 START = "<!-- bench_registry: start -->"
 END = "<!-- bench_registry: end -->"

@@ -31,7 +31,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-from userhelpers import User, throwaway_user
+from boxwright_testing.users import User, throwaway_user
+
+# The shared helpers package (tests/boxwright_testing, on the import path through pyproject's
+# ``pythonpath``): its modules that define fixtures are plugins, so every test folder can ask
+# for those fixtures by name.
+pytest_plugins = ["boxwright_testing.builds"]
 
 # Hypothesis profiles. "default" bounds every fuzz test (tests marked ``fuzz``) so that all of
 # them together stay well under a minute on a loaded two-core machine; "nightly" runs each many
@@ -164,9 +169,10 @@ def _make_context(ctx: Path) -> None:
 
 @pytest.fixture(scope="session")
 def unprivileged_user() -> Iterator[User]:
-    """A throw-away unprivileged system account for the whole run (``userhelpers.User``).
+    """A throw-away unprivileged system account for the whole run (``users.User``).
 
-    Run code as it with :func:`userhelpers.as_user`; skips when not root or without useradd.
+    Run code as it with :func:`boxwright_testing.users.as_user`; skips when not root or
+    without useradd.
     """
     with throwaway_user("bxu") as user:
         yield user

@@ -1,5 +1,6 @@
 """Fixtures for the build tests: a directory the unprivileged user owns (the user itself is the
-session fixture ``unprivileged_user`` of ``tests/conftest.py``; see ``userhelpers.py``)."""
+session fixture ``unprivileged_user`` of ``tests/conftest.py``; see
+``boxwright_testing/users.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from userhelpers import User, owned_dir
+from boxwright_testing.users import User, owned_dir
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from boxwright.build import Builder
 from boxwright.copy import copy_image
 from boxwright.errors import ContainerNotFoundError
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree
+from boxwright_testing.users import User, as_user, chown_tree
 
 SKOPEO = shutil.which("skopeo")
 UMOCI = shutil.which("umoci")

@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, run_build, write_context
 
 from boxwright.build.cache import CACHE_FILE, BuildCache, step_key
 from boxwright.build.context import BuildEvent
 from boxwright.errors import StoreError
 from boxwright.store.store import Store
+from boxwright_testing.builds import BASE, run_build, write_context
+from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 CONTAINERFILE = f"""FROM {BASE}
@@ -143,14 +143,7 @@ def test_link_keys_change_with_their_inputs_only() -> None:
 
 @pytest.fixture(scope="module")
 def cache_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Debian's docker-registry over plain HTTP (tests/registry's helpers)."""
-    import sys
-
-    helpers = str(Path(__file__).resolve().parents[1] / "registry")
-    if helpers not in sys.path:
-        sys.path.insert(0, helpers)
-    from registry_servers import REGISTRY_BINARY, start_registry
-
+    """Debian's docker-registry over plain HTTP (:mod:`boxwright_testing.registry_servers`)."""
     if REGISTRY_BINARY is None:
         pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
     server = start_registry(tmp_path_factory.mktemp("build-cache-registry"), "plain")

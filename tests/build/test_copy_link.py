@@ -16,24 +16,21 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from executor_helpers import (
-    BASE,
-    base_layout,
-    bstore,
-    history_of,
-    run_build,
-    tree_of,
-    write_context,
-)
 
 from boxwright.build.context import BuildEvent, BuildOptions
 from boxwright.build.executor import build
 from boxwright.errors import BuildError
 from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree
+from boxwright_testing.builds import (
+    BASE,
+    history_of,
+    run_build,
+    tree_of,
+    write_context,
+)
+from boxwright_testing.users import User, as_user, chown_tree
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 #: The image below: /app a symlink to /tmp, /data a 0700 directory of 1000:1000 holding a

@@ -7,10 +7,12 @@ import os
 from pathlib import Path
 
 import pytest
-from executor_helpers import (
+
+from boxwright.build.context import BuildEvent
+from boxwright.errors import BuildError, UsageError
+from boxwright.store.store import Store
+from boxwright_testing.builds import (
     BASE,
-    base_layout,
-    bstore,
     config_of,
     history_of,
     run_build,
@@ -18,11 +20,6 @@ from executor_helpers import (
     write_context,
 )
 
-from boxwright.build.context import BuildEvent
-from boxwright.errors import BuildError, UsageError
-from boxwright.store.store import Store
-
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 NOP = "/bin/sh -c #(nop) "
 

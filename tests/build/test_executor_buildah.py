@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, config_of, run_build, tree_of
 
 from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
+from boxwright_testing.builds import BASE, config_of, run_build, tree_of
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 BUILDAH = shutil.which("buildah")
 CORPUS = Path(__file__).parent / "corpus_build"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "Containerfile").exists())

@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from executor_helpers import BASE, base_layout, glibc_context
 
 from boxwright.build.context import BuildOptions
 from boxwright.build.executor import build
 from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree
+from boxwright_testing.builds import BASE, glibc_context
+from boxwright_testing.users import User, as_user, chown_tree
 
-__all__ = ["base_layout"]  # fixtures used by name
 T = TypeVar("T")
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a test user")
 

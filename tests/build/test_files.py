@@ -33,7 +33,7 @@ from boxwright.build.files import (
 )
 from boxwright.errors import DigestMismatchError, InvalidIDError, TransportError, UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
-from userhelpers import User, as_user
+from boxwright_testing.users import User, as_user
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="checks real owners: needs root")
 MTIME = 1_600_000_000

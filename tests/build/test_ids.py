@@ -11,13 +11,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, run_build, write_context
 
 from boxwright.build import Builder
 from boxwright.errors import BuildError, InvalidIDError
 from boxwright.store.store import Store
+from boxwright_testing.builds import BASE, run_build, write_context
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 RANGE = "is out of range: IDs are 0 to 4294967294"

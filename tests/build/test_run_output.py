@@ -16,14 +16,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from executor_helpers import (
-    BASE,
-    base_layout,
-    bstore,
-    glibc_context,
-    run_build,
-    write_context,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,9 +25,14 @@ from boxwright.build.runoutput import output_lines
 from boxwright.errors import BuildError
 from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree
+from boxwright_testing.builds import (
+    BASE,
+    glibc_context,
+    run_build,
+    write_context,
+)
+from boxwright_testing.users import User, as_user, chown_tree
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (and to make a test user)")
 
 LONG = 1 << 17  # a 128 KiB line: two pipe buffers' worth, one event

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "build"))
-from executor_helpers import BASE, base_layout, bstore, write_context
-
 from boxwright.cli.main import main
 from boxwright.store.store import Store
+from boxwright_testing.builds import BASE, write_context
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 

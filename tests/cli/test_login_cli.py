@@ -1,6 +1,6 @@
 """``login``/``logout`` argument handling: everything decided before a registry is asked.
 
-The round trips against real registries are in tests/registry/test_login.py.
+The round trips against real registries are in tests/transport/registry/test_login.py.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,10 @@ from click.testing import CliRunner
 
 from boxwright.cli.main import main
 from boxwright.cli.store import human_duration
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build"))
-from executor_helpers import BASE, base_layout, bstore, write_context
-from store_helpers import MadeImage, make_oci_image
-
 from boxwright.store.images import LINK_CARRIER_LABEL
 from boxwright.store.store import Store
-
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
+from boxwright_testing.builds import BASE, write_context
+from boxwright_testing.store_images import MadeImage, make_oci_image
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
+from config_homes import FakeHelper, Home
 
 from boxwright.config.auth import (
     AuthStore,
@@ -20,9 +20,6 @@ from boxwright.config.auth import (
     scopes_of,
 )
 from boxwright.errors import ConfigError, UsageError
-
-if TYPE_CHECKING:
-    from conftest import FakeHelper, Home
 
 
 def b64(text: str) -> str:

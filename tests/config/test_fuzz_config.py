@@ -14,7 +14,7 @@ Parsers covered (the text comes from files a user, an administrator or another t
 boxwright has no signature-policy (``policy.json``) parser; the policy-like JSON it reads is
 the auth file and the helper answers above.
 
-The property (see ``tests/fuzzhelpers.py``): any file gives a configuration or a
+The property (see ``tests/boxwright_testing/fuzz.py``): any file gives a configuration or a
 :class:`ConfigError` naming the file — never another exception.
 """
 
@@ -41,7 +41,15 @@ from boxwright.config.auth import (
 from boxwright.config.certs import host_cert_dir
 from boxwright.config.registries import RegistriesConfig
 from boxwright.errors import BoxwrightError, ConfigError, InvalidReferenceError, UsageError
-from fuzzhelpers import fragments, fuzz, hostile_text, json_bytes, json_values, mutated, outcome
+from boxwright_testing.fuzz import (
+    fragments,
+    fuzz,
+    hostile_text,
+    json_bytes,
+    json_values,
+    mutated,
+    outcome,
+)
 
 pytestmark = fuzz
 

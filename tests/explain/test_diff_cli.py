@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from test_diff import Pair, pair  # noqa: F401 - the module-scoped layout fixture
+from diff_pair import Pair
 
 from boxwright.cli.main import main
 from boxwright.explain.diff import diff_images
@@ -17,7 +17,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_text_output_exact(pair: Pair) -> None:  # noqa: F811
+def test_text_output_exact(pair: Pair) -> None:
     code, out, err = run(pair.ref("a"), pair.ref("b"))
     assert (code, err) == (0, "")
     a_digest, b_digest = pair.a["manifest"][7:19], pair.b["manifest"][7:19]
@@ -72,14 +72,14 @@ M  /usr/bin/tool      dir      type file -> dir
     assert out == expected
 
 
-def test_json_is_the_library_dict(pair: Pair) -> None:  # noqa: F811
+def test_json_is_the_library_dict(pair: Pair) -> None:
     code, out, _ = run("--format", "json", pair.ref("a"), pair.ref("b"))
     assert code == 0
     assert json.loads(out) == diff_images(pair.ref("a"), pair.ref("b")).to_dict()
     assert json.loads(out)["differs"] is True
 
 
-def test_exit_code(pair: Pair) -> None:  # noqa: F811
+def test_exit_code(pair: Pair) -> None:
     assert run("--exit-code", pair.ref("a"), pair.ref("b"))[:1] == (1,)
     code, out, err = run("--exit-code", pair.ref("a"), pair.ref("c"))
     assert (code, err) == (0, "")
@@ -87,7 +87,7 @@ def test_exit_code(pair: Pair) -> None:  # noqa: F811
     assert run(pair.ref("a"), pair.ref("b"))[0] == 0  # without --exit-code: 0 either way
 
 
-def test_errors(pair: Pair) -> None:  # noqa: F811
+def test_errors(pair: Pair) -> None:
     code, out, err = run(pair.ref("a"), pair.ref("nope"))
     assert (code, out) == (1, "")
     assert err == f"Error: no image named 'nope' in {pair.layout} (names: a, b, c)\n"

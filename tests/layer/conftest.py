@@ -1,5 +1,5 @@
 """Fixtures for the layer read/apply tests: an in-memory tar builder, an outside sentinel,
-and the session's unprivileged user (``userhelpers``) with a Python it can run, for the
+and the session's unprivileged user (``boxwright_testing.users``) with a Python it can run, for the
 rootless tests."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import userhelpers
+from boxwright_testing import users
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 SENTINEL_TEXT = b"host file: must never change\n"
@@ -180,7 +180,7 @@ class User:
 
 
 @pytest.fixture(scope="session")
-def unprivileged(unprivileged_user: userhelpers.User) -> User:
+def unprivileged(unprivileged_user: users.User) -> User:
     """The session's throw-away user (``tests/conftest.py``) with a Python it can run through
     setpriv (requires root, useradd and setpriv, which the CI image has)."""
     if shutil.which("setpriv") is None:

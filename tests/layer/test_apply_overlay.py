@@ -6,17 +6,14 @@ from __future__ import annotations
 import io
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from rootfs_helpers import BASE, MTIME, tar_layer
-
 from boxwright.errors import LayerError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.ownership import OwnershipRecord
+from boxwright_testing.rootfs import BASE, MTIME, tar_layer
 
 
 def _apply(root: Path, layer: bytes, lowers: list[tuple[Path, OwnershipRecord | None]]) -> None:

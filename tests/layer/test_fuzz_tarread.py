@@ -7,7 +7,7 @@ Parsers covered (the bytes are a layer from an image, an archive or a build):
 * ``transport/tarindex.py``: ``TarIndex`` (the index of an ``oci-archive:`` or
   ``docker-archive:`` file read in place) and ``clean_member_name``.
 
-The property (see ``tests/fuzzhelpers.py``): for any stream, reading every entry and its
+The property (see ``tests/boxwright_testing/fuzz.py``): for any stream, reading every entry and its
 content ends with the entries or a :class:`LayerError` — never another exception and never
 a hang. Headers are generated with random fields over a valid checksum, so the reader goes
 past the checksum check into every field.
@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from boxwright.errors import BoxwrightError, LayerError
 from boxwright.layer.tarread import TarReader, parse_pax_records, parse_pax_time
-from fuzzhelpers import fuzz, outcome
+from boxwright_testing.fuzz import fuzz, outcome
 
 pytestmark = fuzz
 

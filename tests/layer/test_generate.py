@@ -24,7 +24,7 @@ from boxwright.layer.generate import GenerateOptions, GenerateResult, generate_l
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.snapshot import Snapshot
 from boxwright.layer.tarwriter import REGULAR, SYMLINK, TarHeader, TarWriter
-from userhelpers import User, as_user
+from boxwright_testing.users import User, as_user
 
 T0 = 1_600_000_000
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="creating devices and chown need root")

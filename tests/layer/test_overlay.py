@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import tarfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from rootfs_helpers import BASE, CLAMP, MTIME, tar_layer
 
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions
@@ -19,6 +15,7 @@ from boxwright.layer.overlay import (
     overlay_changes,
 )
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright_testing.rootfs import BASE, CLAMP, MTIME, tar_layer
 
 
 def _lower(tmp_path: Path) -> Path:

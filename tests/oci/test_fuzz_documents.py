@@ -17,7 +17,7 @@ Parsers covered (the bytes come from a registry, a layout, an archive or a ``dir
   config's ``User`` (``oci/ids.py``'s ``parse_user_spec`` where it exists, else
   ``runtime_spec.parse_user``).
 
-The property (see ``tests/fuzzhelpers.py``): any bytes give a parsed document or a
+The property (see ``tests/boxwright_testing/fuzz.py``): any bytes give a parsed document or a
 :class:`ManifestError` (or its subclasses); a parsed document keeps its exact bytes, so its
 digest is the sha256 of what was read; what is derived from a parsed document (conversions,
 platform choice, the runtime spec) is a value or a typed error too.
@@ -45,7 +45,7 @@ from boxwright.oci.parse import guess_media_type, parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.runtime_spec import runtime_spec
 from boxwright.oci.schema1 import Schema1Manifest
-from fuzzhelpers import fuzz, hostile_text, json_bytes, json_values, mutated, outcome
+from boxwright_testing.fuzz import fuzz, hostile_text, json_bytes, json_values, mutated, outcome
 
 pytestmark = fuzz
 

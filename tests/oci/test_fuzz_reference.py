@@ -12,8 +12,8 @@ Parsers covered (every one takes text from outside):
   (``TRANSPORT:WHERE`` strings);
 * ``store/names.py``: the short names and IDs of the local store.
 
-The property (see ``tests/fuzzhelpers.py``): any input gives a value or the typed error of
-its parser; and what is written back out parses to the same value (reference, digest,
+The property (see ``tests/boxwright_testing/fuzz.py``): any input gives a value or the typed
+error of its parser; and what is written back out parses to the same value (reference, digest,
 platform).
 """
 
@@ -36,7 +36,7 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 from boxwright.oci.reference import Reference
 from boxwright.transport.reference import parse_transport_reference, validate_ref_name
-from fuzzhelpers import fragments, fuzz, hostile_text, json_values, mutated, outcome
+from boxwright_testing.fuzz import fragments, fuzz, hostile_text, json_values, mutated, outcome
 
 pytestmark = fuzz
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from userhelpers import User, throwaway_user
+from boxwright_testing.users import User, throwaway_user
 
 BUSYBOX = "/bin/busybox"
 APPLETS = [

@@ -8,12 +8,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from runtime_helpers import in_child
 
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.runtime import RunOptions
 from boxwright.runtime.container import run_in_container
 from boxwright.store.store import open_store
+from boxwright_testing.runtime import in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 

@@ -13,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from runtime_helpers import image_config, in_child
 
 from boxwright.runtime import Mount, RunOptions, run_in_rootfs
 from boxwright.runtime.stubs import MountStubs
-from userhelpers import User, chown_tree
+from boxwright_testing.runtime import image_config, in_child
+from boxwright_testing.users import User, chown_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 

@@ -1,8 +1,8 @@
 """The native runner as root: exit codes, env, cwd, users, isolation, volumes, signals.
 
-Each run happens in a forked child (:func:`runtime_helpers.in_child`) so that the container's
-output never reaches pytest's streams and a signal test can target that child. Commands write
-what they observe into files of the rootfs, read back afterwards.
+Each run happens in a forked child (:func:`boxwright_testing.runtime.in_child`) so that the
+container's output never reaches pytest's streams and a signal test can target that child.
+Commands write what they observe into files of the rootfs, read back afterwards.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from runtime_helpers import ChildError, image_config, in_child
 
 from boxwright.errors import InvalidIDError
 from boxwright.runtime import Mount, RunOptions, run_in_rootfs
 from boxwright.runtime.native import NativeRunner
 from boxwright.runtime.spec import generate_spec
+from boxwright_testing.runtime import ChildError, image_config, in_child
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 

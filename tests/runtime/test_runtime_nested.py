@@ -19,15 +19,20 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from runtime_helpers import glibc_rootfs, image_config, preload_boxwright
-from test_runtime_ownership import STEP, check_layer
 
 import boxwright
 from boxwright.runtime.ownership import fakeroot_tools
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
 from boxwright.store import userns
-from userhelpers import User, chown_tree, drop_privileges, owned_dir
+from boxwright_testing.runtime import (
+    OWNERSHIP_STEP,
+    check_owned_layer,
+    glibc_rootfs,
+    image_config,
+    preload_boxwright,
+)
+from boxwright_testing.users import User, chown_tree, drop_privileges, owned_dir
 
 SRC = Path(boxwright.__file__).resolve().parents[1]
 # A virtualenv's prefix holds its site-packages; its base prefix the interpreter and stdlib.
@@ -62,7 +67,7 @@ def _outer_rootfs(work: Path) -> Path:
     (outer / "tmp").chmod(0o1777)
     (outer / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (outer / "etc" / "group").write_text("root:x:0:\n")
-    script = SCRIPT.format(python=Path(sys.executable).absolute(), step=STEP)
+    script = SCRIPT.format(python=Path(sys.executable).absolute(), step=OWNERSHIP_STEP)
     (outer / "build.sh").write_text(script)
     return outer
 
@@ -125,5 +130,5 @@ def test_boxwright_builds_inside_an_unprivileged_boxwright_container(
         output = log.read_text()
         assert code == 0, output
         assert output.splitlines()[-1] == "built", output
-        check_layer(_top_layer(outer / "out"))
+        check_owned_layer(_top_layer(outer / "out"))
         shutil.rmtree(outer / "store", ignore_errors=True)

@@ -8,11 +8,11 @@ import stat
 from pathlib import Path
 
 import pytest
-from runtime_helpers import image_config, in_child
 
 from boxwright.errors import RunError, UsageError
 from boxwright.runtime import RunOptions, get_runner, run_in_rootfs
 from boxwright.runtime.ocirunner import find_oci_runtime
+from boxwright_testing.runtime import image_config, in_child
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root"),

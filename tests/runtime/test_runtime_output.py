@@ -14,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from runtime_helpers import image_config, in_child
 
 from boxwright.errors import UsageError
 from boxwright.runtime import RunOptions, run_in_rootfs
-from userhelpers import User, chown_tree
+from boxwright_testing.runtime import image_config, in_child
+from boxwright_testing.users import User, chown_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 

@@ -10,30 +10,29 @@ from __future__ import annotations
 
 import json
 import shutil
-import stat
 import tarfile
 from pathlib import Path
 
 import pytest
-from runtime_helpers import glibc_rootfs, preload_boxwright
 
 from boxwright.build.builder import Builder
 from boxwright.oci.digest import Digest
 from boxwright.runtime.ownership import fakeroot_tools
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree, owned_dir
-
-STEP = (
-    "touch /owned && chown 1000:50 /owned && mkdir -p /srv/app && touch /srv/app/x "
-    "&& chown -R 7:8 /srv && mknod /null c 1 3 && chmod 4711 /owned && echo $(id -u) > /who"
+from boxwright_testing.runtime import (
+    OWNERSHIP_STEP,
+    check_owned_layer,
+    glibc_rootfs,
+    preload_boxwright,
 )
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 
 def _build(work: Path, rootfs: Path) -> tuple[int, int, str]:
     store = Store(work / "store")
     with Builder.from_image(None, store=store) as builder:
         builder.copy([str(rootfs)], "/")
-        code = builder.run(["sh", "-c", STEP])
+        code = builder.run(["sh", "-c", OWNERSHIP_STEP])
         as_alice = builder.run(["sh", "-c", "id -u > /home/alice/id; touch /home/alice/made"],
                                user="alice")  # fmt: skip
         image = builder.commit("owned:1")
@@ -48,18 +47,6 @@ def _members(root: Path, name: str) -> dict[str, tarfile.TarInfo]:
         return {m.name.rstrip("/"): m for m in tar.getmembers()}
 
 
-def check_layer(members: dict[str, tarfile.TarInfo]) -> None:
-    """The owners, modes and device the steps asked for are in the layer."""
-    owned = members["owned"]
-    assert (owned.uid, owned.gid, stat.S_IMODE(owned.mode)) == (1000, 50, 0o4711)
-    for name in ("srv", "srv/app", "srv/app/x"):
-        assert (members[name].uid, members[name].gid) == (7, 8), name
-    null = members["null"]
-    assert null.ischr() and (null.devmajor, null.devminor) == (1, 3)
-    assert (members["home/alice/made"].uid, members["home/alice/made"].gid) == (1000, 1000)
-    assert (members["usr/bin/sh"].uid, members["usr/bin/sh"].gid) == (0, 0)
-
-
 def test_single_id_user_keeps_ownership_through_fakeroot(
     unprivileged_user: User, tmp_path: Path
 ) -> None:
@@ -72,7 +59,7 @@ def test_single_id_user_keeps_ownership_through_fakeroot(
         code, as_alice, _ = as_user(unprivileged_user, _build, work, rootfs)
         assert (code, as_alice) == (0, 0)
         members = _members(work / "store", "owned:1")
-        check_layer(members)
+        check_owned_layer(members)
         shutil.rmtree(rootfs)
 
 

@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from runtime_helpers import ChildError, image_config, in_child
 
 from boxwright.runtime import RunOptions, run_in_rootfs
 from boxwright.runtime.idmap import subordinate_ranges
-from userhelpers import User, chown_tree
+from boxwright_testing.runtime import ChildError, image_config, in_child
+from boxwright_testing.users import User, chown_tree
 
 
 def _user_rootfs(template: Path, where: Path, user: User) -> Path:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runtime_helpers import image_config
 
 from boxwright.errors import InvalidIDError, RunError, UnpackError, UsageError
 from boxwright.runtime.idmap import IDMapping, IDRange, rootless_mapping, subordinate_ranges
 from boxwright.runtime.spec import DEFAULT_CAPABILITIES, Mount, RunOptions, generate_spec
+from boxwright_testing.runtime import image_config
 
 WITH_BOTH = {"Entrypoint": ["/bin/ep", "-x"], "Cmd": ["default", "arg"]}
 

@@ -4,7 +4,7 @@
 * ``store_root`` — ``$BOXWRIGHT_ROOT`` pointed at a fresh ``tmp_path / "root"`` (not created),
   for CLI tests and library calls that use the default store; returns the path.
 * ``oci_image`` — a small OCI layout made here (2 gzip layers), as a
-  :class:`store_helpers.MadeImage` (``.ref``, ``.id``, ``.manifest_digest``, ...).
+  :class:`boxwright_testing.store_images.MadeImage` (``.ref``, ``.id``, ``.manifest_digest``, ...).
 * ``make_image`` — the factory behind it: ``make_image(seed="x", tag="t", layers=2,
   big_layer_mib=0)`` writes into ``tmp_path / "layouts"`` (one layout, many tags).
 * ``base`` — the buildah-made test image (``peer_images``) imported into ``store`` under
@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 from container_helpers import PEER_NAME, import_oci
-from store_helpers import MadeImage, make_oci_image
 
 from boxwright.store import Store
 from boxwright.store.images import ImageRecord
+from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
+from boxwright_testing.store_images import MadeImage, make_oci_image
 
 
 @pytest.fixture
@@ -72,15 +73,8 @@ def cli(store_root: Path) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def plain_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Debian's docker-registry over plain HTTP (tests/registry's ``registry_plain`` setup),
+    """Debian's docker-registry over plain HTTP (``registry_plain``'s setup),
     started for the store tests; skips only when ``docker-registry`` is not installed."""
-    import sys
-
-    helpers = str(Path(__file__).resolve().parents[1] / "registry")
-    if helpers not in sys.path:
-        sys.path.insert(0, helpers)
-    from registry_servers import REGISTRY_BINARY, start_registry
-
     if REGISTRY_BINARY is None:
         pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
     server = start_registry(tmp_path_factory.mktemp("store-registry"), "plain")

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 from container_helpers import PEER_NAME, config_of, import_oci, layer_members, manifest_of
-from store_helpers import run_in_processes
 
 from boxwright.errors import UsageError
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.oci import mediatype as mt
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
-from userhelpers import User, as_user, chown_tree, owned_dir
+from boxwright_testing.store_images import run_in_processes
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 pytestmark = pytest.mark.peers
 

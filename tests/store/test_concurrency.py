@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from store_helpers import MadeImage, run_in_processes
 
 from boxwright.store import Store, pull
+from boxwright_testing.store_images import MadeImage, run_in_processes
 
 WORKERS = 10
 TAGS = 5

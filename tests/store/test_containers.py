@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from container_helpers import PEER_NAME
-from store_helpers import run_in_processes
 
 from boxwright.errors import ContainerNotFoundError, ImageNotFoundError, StoreError, UsageError
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.store.containers import ContainerRecord, short_image_name
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
+from boxwright_testing.store_images import run_in_processes
 
 pytestmark = pytest.mark.peers
 

@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from store_helpers import MadeImage
 
 from boxwright.store import Store, prune, pull
+from boxwright_testing.store_images import MadeImage
 
 BIG_MIB = 200
 
@@ -21,7 +21,7 @@ BIG_MIB = 200
 @pytest.fixture
 def big_image(tmp_path: Path) -> Iterator[MadeImage]:
     """An image with a 200 MiB random layer, on /dev/shm when there is room (fast to write)."""
-    from store_helpers import make_oci_image
+    from boxwright_testing.store_images import make_oci_image
 
     shm = Path("/dev/shm")
     base = tmp_path

@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from store_helpers import MadeImage
 
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store import Store, disk_usage, prune, pull
+from boxwright_testing.store_images import MadeImage
 
 
 def _snapshot(store: Store, chain: Digest, content: bytes = b"x" * 100) -> None:

@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 
 import pytest
-from store_helpers import MadeImage
 
 from boxwright.errors import (
     AmbiguousImageError,
@@ -19,6 +18,7 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.digest import Digest
 from boxwright.store import ImageRecord, Store, normalize_name, pull
+from boxwright_testing.store_images import MadeImage
 
 
 @pytest.mark.parametrize(

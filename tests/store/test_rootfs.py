@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rootfs_helpers import CLAMP, MTIME, build_snapshots, operations, tar_names
 
 from boxwright.errors import UsageError
 from boxwright.layer.generate import GenerateOptions
@@ -27,7 +26,8 @@ from boxwright.store.rootfs import (
     driver_by_name,
 )
 from boxwright.store.snapshots import Snapshot
-from userhelpers import User, as_user, owned_dir
+from boxwright_testing.rootfs import CLAMP, MTIME, build_snapshots, operations, tar_names
+from boxwright_testing.users import User, as_user, owned_dir
 
 EXPECTED = [
     "bin/tool",

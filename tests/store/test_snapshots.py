@@ -10,13 +10,13 @@ import stat
 from pathlib import Path
 
 import pytest
-from store_helpers import run_in_processes
 
 from boxwright.errors import DigestMismatchError, StoreError
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
+from boxwright_testing.store_images import run_in_processes
 
 pytestmark = pytest.mark.peers
 

@@ -1,8 +1,8 @@
 """Rootless: an unprivileged user gets a store under its XDG data dir and can pull, tag, rmi.
 
 The unprivileged part runs in a forked child that drops to a throw-away user
-(``userhelpers.as_user``: the interpreter under /root is not readable by other users, so the
-child is forked with every module already loaded, then calls setresuid).
+(``boxwright_testing.users.as_user``: the interpreter under /root is not readable by other
+users, so the child is forked with every module already loaded, then calls setresuid).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import make_oci_image
 
 from boxwright.store import Store, prune, pull
-from userhelpers import User, as_user, chown_tree, owned_dir
+from boxwright_testing.store_images import make_oci_image
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 
 def test_unprivileged_user_has_its_own_store(

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import MadeImage
 
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import ImageNotFoundError, InvalidReferenceError, UsageError
@@ -20,6 +19,7 @@ from boxwright.store import Store, pull, push
 from boxwright.store.pullpush import pulled_name
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.store_images import MadeImage
 
 SKOPEO = shutil.which("skopeo")
 

@@ -10,7 +10,7 @@ import pytest
 
 from boxwright.errors import LayerError, StoreError
 from boxwright.store.userns import inside_single_id_namespace, mount, run_in_namespace
-from userhelpers import User, as_user, owned_dir
+from boxwright_testing.users import User, as_user, owned_dir
 
 
 def test_the_result_comes_back() -> None:

@@ -13,7 +13,7 @@ Parsers covered (the bytes come from an archive, a layout, an image's rootfs or 
 * ``copy/sync.py``: ``_read_list`` (the YAML or JSON list of ``sync``);
 * ``copy/semver.py``: ``parse_version`` (registry tags) and ``SemverRange.parse``.
 
-The property (see ``tests/fuzzhelpers.py``): any file gives a value or a typed
+The property (see ``tests/boxwright_testing/fuzz.py``): any file gives a value or a typed
 :class:`BoxwrightError` — never another exception.
 """
 
@@ -36,7 +36,15 @@ from boxwright.errors import (
 )
 from boxwright.transport.docker_archive import _normalized, parse_manifest_json
 from boxwright.unpack.users import ExecUser, resolve_user
-from fuzzhelpers import fragments, fuzz, hostile_text, json_bytes, json_values, mutated, outcome
+from boxwright_testing.fuzz import (
+    fragments,
+    fuzz,
+    hostile_text,
+    json_bytes,
+    json_values,
+    mutated,
+    outcome,
+)
 
 pytestmark = fuzz
 

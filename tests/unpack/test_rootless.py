@@ -1,8 +1,8 @@
 """Rootless unpack and repack, really unprivileged: ownership kept in the side record.
 
 The unprivileged part runs in a forked child that dropped to a throw-away user
-(``userhelpers.as_user``): the interpreter of the test run may live where that user cannot
-read it, so every module the child needs is loaded before it drops.
+(``boxwright_testing.users.as_user``): the interpreter of the test run may live where that
+user cannot read it, so every module the child needs is loaded before it drops.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from unpack_helpers import UmociImage, layer_entries
 
 from boxwright.unpack import repack_image, unpack_image
-from userhelpers import User, as_user, chown_tree, owned_dir
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 pytestmark = pytest.mark.peers
 

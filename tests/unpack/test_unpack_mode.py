@@ -20,7 +20,7 @@ from unpack_helpers import layer_entries
 
 from boxwright.errors import UsageError
 from boxwright.unpack import repack_image, unpack_image
-from userhelpers import User, as_user
+from boxwright_testing.users import User, as_user
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a root unpack needs root")
 

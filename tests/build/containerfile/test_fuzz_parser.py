@@ -15,7 +15,7 @@ Parsers covered (the text comes from a Containerfile, a build context or ``--cha
 * ``build/configedit.py``: ``parse_duration``, ``parse_healthcheck``, ``check_signal`` (the
   values of ``--change`` and of instructions).
 
-The property (see ``tests/fuzzhelpers.py``): any text gives a value or a
+The property (see ``tests/boxwright_testing/fuzz.py``): any text gives a value or a
 :class:`ContainerfileError`/:class:`UsageError` — never another exception, never a hang
 (a wildcard pattern against a long value must not backtrack exponentially).
 """
@@ -37,7 +37,7 @@ from boxwright.build.containerfile.shell import Expander, parse_key_values, spli
 from boxwright.build.stages import plan_stages
 from boxwright.errors import BoxwrightError, ContainerfileError, UsageError
 from boxwright.oci.config import ImageConfig
-from fuzzhelpers import fragments, fuzz, hostile_text, outcome
+from boxwright_testing.fuzz import fragments, fuzz, hostile_text, outcome
 
 pytestmark = fuzz
 

@@ -1,6 +1,6 @@
 """Helpers of the rootfs driver tests: snapshot stacks built from hand-made layers, the script
 of container operations both drivers run. The rootless tests run code as an unprivileged user
-through ``userhelpers.as_user``; the modules its child needs are imported here.
+through ``boxwright_testing.users.as_user``; the modules its child needs are imported here.
 
 Snapshots are made the way the store makes them (each layer applied alone in overlay format,
 with the snapshots below as ``overlay_lowers``), in a plain directory: the drivers only read

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 from registry_images import make_image
 from registry_peers import SKOPEO, skopeo_digest
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
 from boxwright.cli.transport_options import side_options, transport_options
+from boxwright_testing.registry_servers import RegistryServer
 
 
 @click.command()

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from registry_images import TestImage, make_image, make_index
 from registry_peers import SKOPEO, skopeo_copy, skopeo_digest
-from registry_servers import RegistryServer
 
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import AuthenticationError, ImageNotFoundError
 from boxwright.transport.docker import DockerDestination
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.registry_servers import RegistryServer
 
 needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 

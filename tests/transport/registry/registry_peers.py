@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from registry_servers import RegistryServer
+from boxwright_testing.registry_servers import RegistryServer
 
 SKOPEO = shutil.which("skopeo")
 

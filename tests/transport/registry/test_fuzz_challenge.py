@@ -13,7 +13,7 @@ Parsers covered (the text comes from a registry's headers and small bodies):
 Manifests and configs a registry serves go through the parsers of
 ``tests/oci/test_fuzz_documents.py``.
 
-The property (see ``tests/fuzzhelpers.py``): any header value or body gives a value or a
+The property (see ``tests/boxwright_testing/fuzz.py``): any header value or body gives a value or a
 :class:`RegistryError` — never another exception; and a challenge written out from its
 parsed form parses to the same challenges.
 """
@@ -35,7 +35,15 @@ from boxwright.transport.registry.client import content_length, next_link
 from boxwright.transport.registry.failures import error_codes
 from boxwright.transport.registry.retry import parse_retry_after
 from boxwright.transport.registry.wire import Answer
-from fuzzhelpers import fragments, fuzz, hostile_text, json_bytes, json_values, mutated, outcome
+from boxwright_testing.fuzz import (
+    fragments,
+    fuzz,
+    hostile_text,
+    json_bytes,
+    json_values,
+    mutated,
+    outcome,
+)
 
 pytestmark = fuzz
 

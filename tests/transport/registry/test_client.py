@@ -11,7 +11,6 @@ from typing import IO
 
 import pytest
 from fault_proxy import FaultProxy
-from registry_servers import RegistryServer
 from token_server import token_server_of
 
 from boxwright.config.auth import Credentials
@@ -31,6 +30,7 @@ from boxwright.transport.registry import client as client_module
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.stall import StallPolicy
+from boxwright_testing.registry_servers import RegistryServer
 
 
 def make_client(server: RegistryServer, **kw: object) -> RegistryClient:
@@ -366,7 +366,7 @@ def test_dropped_upload_restarts_from_a_seekable_stream(
 
 
 def test_connection_refused_is_one_clear_line(tmp_path: Path) -> None:
-    from registry_servers import free_port
+    from boxwright_testing.registry_servers import free_port
 
     host = f"127.0.0.1:{free_port()}"
     slept: list[float] = []

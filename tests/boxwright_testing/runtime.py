@@ -1,7 +1,6 @@
 """Helpers for the runtime tests: image configs, forked (unprivileged) runs, users.
 
-A uniquely named module, so importing it from a test never collides with another directory's
-conftest. Every module a forked child needs is imported here, before any child drops to an
+Every module a forked child needs is imported here, before any child drops to an
 unprivileged user who cannot read the interpreter's files.
 """
 
@@ -9,6 +8,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import stat
+import tarfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +21,7 @@ import boxwright.runtime.ocirunner
 import boxwright.runtime.runner
 import boxwright.runtime.spec  # noqa: F401 - loaded before any child drops privileges
 from boxwright.oci.config import ImageConfig
-from userhelpers import User, drop_privileges
+from boxwright_testing.users import User, drop_privileges
 
 
 def image_config(**config: Any) -> ImageConfig:
@@ -132,3 +133,24 @@ def preload_boxwright() -> None:
         importlib.import_module(module.name)
     for name in ("isal.isal_zlib", "zstandard", "tarfile", "encodings.ascii", "encodings.idna"):
         importlib.import_module(name)
+
+
+# A build step that asks for owners, a setuid mode and a device: what fakeroot must keep
+# (tests/runtime/test_runtime_ownership.py, test_runtime_nested.py).
+OWNERSHIP_STEP = (
+    "touch /owned && chown 1000:50 /owned && mkdir -p /srv/app && touch /srv/app/x "
+    "&& chown -R 7:8 /srv && mknod /null c 1 3 && chmod 4711 /owned && echo $(id -u) > /who"
+)
+
+
+def check_owned_layer(members: dict[str, tarfile.TarInfo]) -> None:
+    """The owners, modes and device :data:`OWNERSHIP_STEP` (and a step run as ``alice``)
+    asked for are in the layer."""
+    owned = members["owned"]
+    assert (owned.uid, owned.gid, stat.S_IMODE(owned.mode)) == (1000, 50, 0o4711)
+    for name in ("srv", "srv/app", "srv/app/x"):
+        assert (members[name].uid, members[name].gid) == (7, 8), name
+    null = members["null"]
+    assert null.ischr() and (null.devmajor, null.devminor) == (1, 3)
+    assert (members["home/alice/made"].uid, members["home/alice/made"].gid) == (1000, 1000)
+    assert (members["usr/bin/sh"].uid, members["usr/bin/sh"].gid) == (0, 0)

@@ -16,8 +16,9 @@ import pytest
 from fault_proxy import FaultProxy
 from registry_images import make_image, make_index, sha256
 from registry_peers import SKOPEO, PeerError, skopeo, skopeo_copy, skopeo_digest, skopeo_tags
-from registry_servers import RegistryServer
 from token_server import token_server_of
+
+from boxwright_testing.registry_servers import RegistryServer
 
 needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
 

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from registry_images import make_image
 from registry_peers import SKOPEO
-from registry_servers import RegistryServer
 from token_server import parse_scope, token_server_of
 
 from boxwright.cli.main import main
+from boxwright_testing.registry_servers import RegistryServer
 
 pytestmark = [
     pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed"),

@@ -22,7 +22,6 @@ from click.testing import CliRunner
 from fault_proxy import FaultProxy
 from registry_images import make_image
 from registry_peers import SKOPEO, skopeo_copy
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
 from boxwright.errors import StalledTransferError
@@ -33,6 +32,7 @@ from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
 from boxwright.transport.registry.stall import StallPolicy
+from boxwright_testing.registry_servers import RegistryServer
 
 WINDOW = 0.5
 DELAY = 0.2

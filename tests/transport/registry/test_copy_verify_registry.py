@@ -13,11 +13,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from registry_servers import RegistryServer
 
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import DigestMismatchError, ImageNotFoundError
 from boxwright.transport.options import TransportOptions
+from boxwright_testing.registry_servers import RegistryServer
 
 pytestmark = pytest.mark.usefixtures("isolated_auth")
 

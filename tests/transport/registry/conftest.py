@@ -33,8 +33,9 @@ import pytest
 from fault_proxy import FaultProxy
 from hostile_registry import HostileRegistry
 from pki import KeyPair, htpasswd_line, issue, make_ca, self_signed_signing_key
-from registry_servers import REGISTRY_BINARY, RegistryServer, start_registry
 from token_server import ALL_ACTIONS, TokenServer
+
+from boxwright_testing.registry_servers import REGISTRY_BINARY, RegistryServer, start_registry
 
 TLS_USER = "boxwright"
 TOKEN_USER = "tokenuser"

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
 from boxwright.config.auth import AuthStore, Credentials
+from boxwright_testing.registry_servers import RegistryServer
 
 
 def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:

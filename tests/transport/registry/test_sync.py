@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from registry_images import TestImage, make_image
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
 from boxwright.copy import CopyOptions, copy_image
@@ -17,6 +16,7 @@ from boxwright.copy.semver import SemverRange, parse_version
 from boxwright.copy.sync import SyncOptions, filter_tags, sync
 from boxwright.errors import UsageError
 from boxwright.transport.options import TransportOptions
+from boxwright_testing.registry_servers import RegistryServer
 
 PLAIN = TransportOptions(tls_verify=False)
 TAGS = ["1.0.0", "1.2.0", "1.10.3", "2.0.0", "2.1.0-rc.1", "v2.1.0", "latest", "3"]

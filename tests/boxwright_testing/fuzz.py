@@ -17,8 +17,6 @@ The strategies make inputs a parser meets from a hostile source:
 * :func:`json_bytes` — one value as bytes, as a hostile writer might encode it: compact or
   indented, escaped or raw UTF-8, duplicate keys, NaN/Infinity, truncated, with invalid
   UTF-8 spliced in, wrapped in thousands of brackets, with a BOM.
-
-A uniquely named module (``tests/`` is on ``sys.path`` through ``tests/conftest.py``).
 """
 
 from __future__ import annotations

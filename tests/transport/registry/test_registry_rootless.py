@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from registry_images import make_image
 from registry_peers import SKOPEO, skopeo_digest
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
-from userhelpers import User, as_user, chown_tree, owned_dir
+from boxwright_testing.registry_servers import RegistryServer
+from boxwright_testing.users import User, as_user, chown_tree, owned_dir
 
 
 @pytest.fixture

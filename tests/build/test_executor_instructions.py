@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_helpers import BASE, base_layout, bstore, config_of, run_build, tree_of, write_context
 
 from boxwright.errors import BuildError, ContainerfileError
 from boxwright.store.store import Store
+from boxwright_testing.builds import (
+    BASE,
+    config_of,
+    run_build,
+    tree_of,
+    write_context,
+)
 
-__all__ = ["base_layout", "bstore"]  # fixtures used by name
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 from registry_images import make_image
-from registry_servers import RegistryServer
 
 import boxwright.layer.compression
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.transport.docker import DockerDestination
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.registry_servers import RegistryServer
 
 pytestmark = pytest.mark.usefixtures("isolated_auth")
 

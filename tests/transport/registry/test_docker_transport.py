@@ -10,7 +10,6 @@ import pytest
 from click.testing import CliRunner
 from registry_images import TestImage, make_image
 from registry_peers import SKOPEO, skopeo_copy, skopeo_tags
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
 from boxwright.copy import CopyOptions, copy_image
@@ -20,6 +19,7 @@ from boxwright.transport.blobinfocache import BlobInfoCache
 from boxwright.transport.docker import DockerSource, resolve_endpoints
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.registry_servers import RegistryServer
 
 PLAIN = TransportOptions(tls_verify=False)
 

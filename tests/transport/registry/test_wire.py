@@ -21,7 +21,6 @@ from typing import IO
 
 import pytest
 from fault_proxy import FaultProxy
-from registry_servers import RegistryServer
 
 from boxwright.config.auth import Credentials
 from boxwright.errors import RegistryError
@@ -39,6 +38,7 @@ from boxwright.transport.registry.failures import (
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session
 from boxwright.transport.registry.wire import Answer, transport_error
+from boxwright_testing.registry_servers import RegistryServer
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 

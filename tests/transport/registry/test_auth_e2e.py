@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner, Result
 from registry_images import TestImage, make_image, make_index
 from registry_peers import SKOPEO, skopeo_copy, skopeo_digest, skopeo_raw_manifest, skopeo_tags
-from registry_servers import RegistryServer
 from token_server import token_server_of
 
 from boxwright.cli.main import main
+from boxwright_testing.registry_servers import RegistryServer
 
 pytestmark = [
     pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed"),

@@ -3,7 +3,7 @@
 The rootless tests of every package need the same three things, kept here once:
 
 * :func:`throwaway_user` makes an account with ``useradd`` and removes it with ``userdel``
-  (the session fixture ``unprivileged_user`` of ``tests/conftest.py`` is one of them);
+  (the session fixture ``unprivileged_user`` of :mod:`boxwright_testing.fixtures` is one of them);
 * :func:`as_user` runs a function in a forked child that dropped to that user with
   ``setgroups``/``setresgid``/``setresuid`` (what ``setpriv --reuid --regid --clear-groups``
   does) and hands its result, or its error, back through a pipe. A fork is used rather than
@@ -12,9 +12,8 @@ The rootless tests of every package need the same three things, kept here once:
 * :func:`owned_dir` and :func:`chown_tree` give the user somewhere to work, since pytest's
   ``tmp_path`` is private to root.
 
-A uniquely named module (``tests/`` is on ``sys.path`` through ``tests/conftest.py``), so
-``from userhelpers import ...`` works from every test folder and never collides with a folder's
-own helpers.
+Part of the ``boxwright_testing`` plugin package (``tests/conftest.py``), so
+``from boxwright_testing.users import ...`` works from every test folder.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The base image (``localhost/bb:1``) is made once per session from files (busybox-static with
 its applets as links, /etc/passwd and /etc/group) with the Builder, saved to an OCI layout,
-and pulled into each test's fresh store (a second or two of work, no network).
+and pulled into each test's fresh store (a second or two of work, no network). The fixtures
+``base_layout`` and ``bstore`` reach every test through the plugin list of ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult
 from boxwright.build.executor import build
 from boxwright.store.store import Store
+from boxwright_testing.runtime import glibc_rootfs
 
 BUSYBOX = "/bin/busybox"
 BASE = "localhost/bb:1"
@@ -132,22 +134,6 @@ def history_of(store: Store, image: str) -> list[tuple[str, bool]]:
     ]
 
 
-def runtime_helpers() -> Any:
-    """tests/runtime/runtime_helpers.py (its glibc rootfs for fakeroot), which is not on this
-    directory's import path."""
-    import importlib.util
-    import sys
-
-    if "runtime_helpers" not in sys.modules:
-        path = Path(__file__).parents[1] / "runtime" / "runtime_helpers.py"
-        spec = importlib.util.spec_from_file_location("runtime_helpers", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["runtime_helpers"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["runtime_helpers"]
-
-
 def glibc_context(ctx: Path) -> Path:
     """A build context ``ctx`` holding ``rootfs/``, a glibc root file system whose programs
     fakeroot can serve (skips when fakeroot is not installed); returns ``ctx``."""
@@ -155,5 +141,5 @@ def glibc_context(ctx: Path) -> Path:
 
     if fakeroot_tools() is None:
         pytest.skip("fakeroot is not installed")
-    runtime_helpers().glibc_rootfs(ctx / "rootfs")
+    glibc_rootfs(ctx / "rootfs")
     return ctx

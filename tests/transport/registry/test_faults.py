@@ -14,9 +14,9 @@ from click.testing import CliRunner, Result
 from fault_proxy import FaultProxy
 from registry_images import TestImage, make_image
 from registry_peers import SKOPEO, skopeo_copy, skopeo_digest
-from registry_servers import RegistryServer
 
 from boxwright.cli.main import main
+from boxwright_testing.registry_servers import RegistryServer
 
 pytestmark = [
     pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed"),
