@@ -23,7 +23,7 @@ from boxwright.build.commits import (
 )
 from boxwright.build.configsteps import CONFIG_STEPS, config_step
 from boxwright.build.containerfile.parser import parse
-from boxwright.build.context import BuildEvent, OutputStream
+from boxwright.build.context import BuildEvent, EventKind, OutputStream
 from boxwright.build.copystep import CopyStep, copy_key
 from boxwright.build.runstep import run_key, run_step
 from boxwright.build.step import NOP, StepContext, StepKey, where
@@ -78,8 +78,8 @@ class StageRun:
         finally:
             self.workspace.close()
 
-    def _emit(self, kind: str, text: str, step: int = 0) -> None:
-        self.shared.emit(BuildEvent(kind, text, self.stage.index, step))  # type: ignore[arg-type]
+    def _emit(self, kind: EventKind, text: str, step: int = 0) -> None:
+        self.shared.emit(BuildEvent(kind, text, self.stage.index, step))
 
     def output(self, line: str, stream: OutputStream) -> None:
         """Report one line a RUN of the current step wrote on ``stream``."""

@@ -120,7 +120,8 @@ def _char_class(text: str, i: int, glob: GlobBuilder) -> int:
         parts.append("-" if ch == "-" and text[i - 1] != "\\" else re.escape(ch))
         i += 1
     parts.append("]")
-    glob.char(re.compile("".join(parts)).fullmatch)  # type: ignore[arg-type]
+    matcher = re.compile("".join(parts))
+    glob.char(lambda c: matcher.fullmatch(c) is not None)
     return i + 1
 
 

@@ -377,7 +377,8 @@ class _Parser:
                 if parsed is not None:
                     args, json_form = tuple(parsed), True
             elif keyword == "HEALTHCHECK" and rest:
-                kind, command = _HEALTH_SPLIT.match(rest).groups()  # type: ignore[union-attr]
+                split = _HEALTH_SPLIT.match(rest)
+                kind, command = split.groups() if split else (rest, "")
                 parsed = _parse_json(command) if command else None
                 if parsed is not None:
                     args, json_form = (kind, *parsed), True

@@ -306,7 +306,7 @@ class Wire:
         pool, absolute = self._pool(origin)
         headers = self._headers | request.headers
         body = request.body
-        pieces = None if request.replayable else _Pieces(body, _REPLAY_LIMIT)  # type: ignore[arg-type]
+        pieces = None if body is None or isinstance(body, bytes) else _Pieces(body, _REPLAY_LIMIT)
         while True:
             try:
                 return self._send(pool, request, absolute, headers, pieces or body)
