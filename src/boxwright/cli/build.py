@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from boxwright.cli.transport_options import OptionalBool, retry_options, transpo
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent
+    from boxwright.transport.options import TransportOptions
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -134,18 +135,10 @@ def build_command(
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
-    from boxwright.cli.sanitize import echo
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
-    registry: dict[str, Any] = {
-        "tls_verify": tls_verify,
-        "retry_times": retry_times,
-        "retry_delay": retry_delay,
-        "stall_timeout": stall_timeout,
-    }
-    given = any(value is not None for value in registry.values())
-    registry_options = transport_options(registry) if given else None
+    registry_options = _registry_options(tls_verify, retry_times, retry_delay, stall_timeout)
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
         context=context,
@@ -171,13 +164,37 @@ def build_command(
     )
     result = build(options)
     if push:
-        from boxwright.store.pullpush import push as push_image
-
-        for name in result.names:
-            pushed = push_image(name, dest_options=registry_options)
-            if not quiet:
-                echo(f"Pushed {name}@{pushed.digest}", err=True)
+        _push(result.names, registry_options, quiet)
     click.echo(result.image_id)
+
+
+def _registry_options(
+    tls_verify: bool | None,
+    retry_times: int | None,
+    retry_delay: float | None,
+    stall_timeout: float | None,
+) -> TransportOptions | None:
+    """The registry options the build's pulls and pushes use; None when none was given, so
+    each registry's own configuration applies."""
+    registry: dict[str, Any] = {
+        "tls_verify": tls_verify,
+        "retry_times": retry_times,
+        "retry_delay": retry_delay,
+        "stall_timeout": stall_timeout,
+    }
+    given = any(value is not None for value in registry.values())
+    return transport_options(registry) if given else None
+
+
+def _push(names: Sequence[str], registry_options: TransportOptions | None, quiet: bool) -> None:
+    """Push each built name to its registry, saying where each went unless ``quiet``."""
+    from boxwright.cli.sanitize import echo
+    from boxwright.store.pullpush import push as push_image
+
+    for name in names:
+        pushed = push_image(name, dest_options=registry_options)
+        if not quiet:
+            echo(f"Pushed {name}@{pushed.digest}", err=True)
 
 
 __all__ = ["build_command"]

@@ -24,7 +24,14 @@ from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
-    from boxwright.explain.diff import FileChange, ImageDiff
+    from boxwright.explain.diff import (
+        FieldChange,
+        FileChange,
+        FilesDiff,
+        HistoryDiff,
+        ImageDiff,
+        LayersDiff,
+    )
     from boxwright.oci.platform import Platform
 
 EXAMPLES = """\b
@@ -109,17 +116,30 @@ def _details(change: FileChange) -> str:
 
 def render_diff(result: ImageDiff) -> None:
     """Print ``result`` as four titled tables (or one line where a section is equal)."""
-    out = sys.stdout
     echo(f"A: {result.a.reference} ({short_name(str(result.a.manifest_digest))})")
     echo(f"B: {result.b.reference} ({short_name(str(result.b.manifest_digest))})")
+    _render_config(result.config)
+    _render_history(result.history)
+    _render_layers(result.layers)
+    _render_files(result.files)
+    if not result.differs:
+        echo()
+        echo("The images do not differ.")
 
+
+def _render_config(config: tuple[FieldChange, ...]) -> None:
+    """The config fields that differ, with both values."""
+    out = sys.stdout
     echo()
-    echo(f"Config: {len(result.config) or 'no'} field(s) differ")
-    if result.config:
-        config_rows = [(c.field, _value(c.a), _value(c.b)) for c in result.config]
+    echo(f"Config: {len(config) or 'no'} field(s) differ")
+    if config:
+        config_rows = [(c.field, _value(c.a), _value(c.b)) for c in config]
         render_table(("field", "a", "b"), config_rows, stream=out)
 
-    history = result.history
+
+def _render_history(history: HistoryDiff) -> None:
+    """The count of history entries in common, then each side's entries after them."""
+    out = sys.stdout
     echo()
     echo(
         f"History: {history.common} entr{'y' if history.common == 1 else 'ies'} in common"
@@ -141,7 +161,11 @@ def render_diff(result: ImageDiff) -> None:
             ("image", "#", "created", "created by", "empty layer"), history_rows, stream=out
         )
 
-    layers = result.layers
+
+def _render_layers(layers: LayersDiff) -> None:
+    """The count of layers in common from the base, then each side's layers and whether the
+    other image holds them."""
+    out = sys.stdout
     echo()
     echo(f"Layers: {layers.common} in common from the base")
     rows = [
@@ -153,7 +177,10 @@ def render_diff(result: ImageDiff) -> None:
     if rows:
         render_table(("image", "#", "digest", "size", "in the other image"), rows, stream=out)
 
-    files = result.files
+
+def _render_files(files: FilesDiff) -> None:
+    """The count of files added, removed and modified, then each change."""
+    out = sys.stdout
     summary = files.summary()
     echo()
     echo(
@@ -167,9 +194,6 @@ def render_diff(result: ImageDiff) -> None:
     ]
     if file_rows:
         render_table(("", "path", "kind", "details"), file_rows, stream=out)
-    if not result.differs:
-        echo()
-        echo("The images do not differ.")
 
 
 __all__ = ["diff_command", "render_diff"]

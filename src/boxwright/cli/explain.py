@@ -19,7 +19,7 @@ from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo, escape
 
 if TYPE_CHECKING:
-    from boxwright.explain.model import ExplainReport
+    from boxwright.explain.model import ExplainReport, LayerFileReport, Waste
     from boxwright.oci.platform import Platform
 
 EXAMPLES = """\b
@@ -147,7 +147,19 @@ def _json_list(value: tuple[str, ...] | None) -> str:
 
 
 def _render(report: ExplainReport, out: IO[str]) -> None:
+    """The text report: the path to the image, its history, waste, each layer's files (with
+    ``--files``), its config and the totals."""
     _render_path(report, out)
+    _render_history(report, out)
+    _render_waste(report.waste, out)
+    for layer in report.files or ():
+        _render_layer_files(layer, out)
+    _render_config(report, out)
+    _render_total(report, out)
+
+
+def _render_history(report: ExplainReport, out: IO[str]) -> None:
+    """One row per history entry, with the layer it joined and that layer's sizes."""
     _section("History:", out)
     rows = []
     for row in report.history:
@@ -170,7 +182,10 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
     )
     if report.history_note:
         echo(f"Note: {report.history_note}", file=out)
-    waste = report.waste
+
+
+def _render_waste(waste: Waste, out: IO[str]) -> None:
+    """The wasted bytes and efficiency, then the paths written more than once."""
     _section("Waste:", out)
     render_mapping(
         {
@@ -189,27 +204,30 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
             ],
             stream=out,
         )
-    if report.files is not None:
-        for layer in report.files:
-            _section(
-                f"Layer {layer.layer}: {len(layer.added)} added, {len(layer.changed)} changed, "
-                f"{len(layer.deleted)} deleted, {len(layer.shadowed)} shadowed later",
-                out,
-            )
-            changes: list[tuple[str, str, int | str]] = [
-                ("A", "/" + e.path, e.size) for e in layer.added
-            ]
-            changes += [("M", "/" + e.path, e.size) for e in layer.changed]
-            changes += [("D", "/" + p, "") for p in layer.deleted]
-            changes += [("W", "/" + p, "") for p in layer.whiteouts]
-            changes += [("O", "/" + (p + "/" if p else ""), "") for p in layer.opaque_dirs]
-            changes += [
-                ("S", f"/{s.path} ({s.how} by layer {s.by})", s.size) for s in layer.shadowed
-            ]
-            shown = changes[:MAX_LISTED]
-            render_table(["op", "path", "size"], [list(c) for c in shown], stream=out)
-            if len(changes) > MAX_LISTED:
-                echo(f"... {len(changes) - MAX_LISTED} more (see --format json)", file=out)
+
+
+def _render_layer_files(layer: LayerFileReport, out: IO[str]) -> None:
+    """What one layer adds, changes, deletes and has shadowed later, the first
+    ``MAX_LISTED`` of them."""
+    _section(
+        f"Layer {layer.layer}: {len(layer.added)} added, {len(layer.changed)} changed, "
+        f"{len(layer.deleted)} deleted, {len(layer.shadowed)} shadowed later",
+        out,
+    )
+    changes: list[tuple[str, str, int | str]] = [("A", "/" + e.path, e.size) for e in layer.added]
+    changes += [("M", "/" + e.path, e.size) for e in layer.changed]
+    changes += [("D", "/" + p, "") for p in layer.deleted]
+    changes += [("W", "/" + p, "") for p in layer.whiteouts]
+    changes += [("O", "/" + (p + "/" if p else ""), "") for p in layer.opaque_dirs]
+    changes += [("S", f"/{s.path} ({s.how} by layer {s.by})", s.size) for s in layer.shadowed]
+    shown = changes[:MAX_LISTED]
+    render_table(["op", "path", "size"], [list(c) for c in shown], stream=out)
+    if len(changes) > MAX_LISTED:
+        echo(f"... {len(changes) - MAX_LISTED} more (see --format json)", file=out)
+
+
+def _render_config(report: ExplainReport, out: IO[str]) -> None:
+    """The platform and the config fields that decide how a container of the image runs."""
     _section("Config:", out)
     cfg = report.config
     render_mapping(
@@ -225,6 +243,10 @@ def _render(report: ExplainReport, out: IO[str]) -> None:
         },
         stream=out,
     )
+
+
+def _render_total(report: ExplainReport, out: IO[str]) -> None:
+    """The closing line: layer count, sizes and the manifest's short digest."""
     echo(file=out)
     echo(
         f"Total: {len(report.layers)} layers, {human_size(report.size)} compressed, "

@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import LayerError, UnsafePathError
 from boxwright.layer.pathsafe import MAX_SYMLINKS, clean_entry_name
-from boxwright.layer.tarread import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, TarReader
+from boxwright.layer.tarread import OPAQUE_WHITEOUT, WHITEOUT_PREFIX, TarEntry, TarReader
 from boxwright.oci.readers import Reader, WrappedReader
 from boxwright.transport.image import layer_tars
 
@@ -156,6 +156,36 @@ class _CountingReader(WrappedReader):
         return data
 
 
+def _check_root_entry(member: TarEntry) -> None:
+    """Refuse an entry naming the root directory unless it is a directory."""
+    if member.type != b"5":
+        raise UnsafePathError(
+            f"tar entry {member.name!r} would replace the root directory with a "
+            "non-directory; refusing it"
+        )
+
+
+def _whiteout_victim(name: str, parent: str, base: str) -> str | None:
+    """The path whiteout ``base`` in ``parent`` deletes; None for aufs metadata
+    (``.wh..wh.plnk`` and the like), which apply ignores too."""
+    victim = base[len(WHITEOUT_PREFIX) :]
+    if victim in ("", ".", ".."):
+        raise UnsafePathError(
+            f"whiteout {name!r} names no file (it would remove a directory above it); refusing it"
+        )
+    if victim.startswith(WHITEOUT_PREFIX):
+        return None
+    return f"{parent}/{victim}" if parent else victim
+
+
+def _unsupported_type(member: TarEntry) -> LayerError:
+    """The error for an entry type no layer holds."""
+    return LayerError(
+        f"tar entry {member.name!r} has unsupported type {member.type!r}; "
+        "layers hold files, directories, links, fifos and devices"
+    )
+
+
 def read_layer_files(stream: Reader, index: int = 0) -> LayerFiles:
     """The entries of the uncompressed layer tar ``stream``, read once to its end.
 
@@ -175,35 +205,20 @@ def read_layer_files(stream: Reader, index: int = 0) -> LayerFiles:
     while (member := reader.next()) is not None:
         name = clean_entry_name(member.name, allow_root=True)
         if not name:
-            if member.type != b"5":
-                raise UnsafePathError(
-                    f"tar entry {member.name!r} would replace the root directory with a "
-                    "non-directory; refusing it"
-                )
+            _check_root_entry(member)
             continue
         parent, _, base = name.rpartition("/")
         if base.startswith(WHITEOUT_PREFIX):
             if base == OPAQUE_WHITEOUT:
                 opaque.append(parent)
                 opaque_at.append(len(entries))
-                continue
-            victim = base[len(WHITEOUT_PREFIX) :]
-            if victim in ("", ".", ".."):
-                raise UnsafePathError(
-                    f"whiteout {member.name!r} names no file (it would remove a directory "
-                    "above it); refusing it"
-                )
-            if victim.startswith(WHITEOUT_PREFIX):
-                continue  # aufs metadata (.wh..wh.plnk and the like): ignored, as apply does
-            whiteouts.append(f"{parent}/{victim}" if parent else victim)
-            whiteout_at.append(len(entries))
+            elif (victim := _whiteout_victim(member.name, parent, base)) is not None:
+                whiteouts.append(victim)
+                whiteout_at.append(len(entries))
             continue
         kind = kinds.get(member.type)
         if kind is None:
-            raise LayerError(
-                f"tar entry {member.name!r} has unsupported type {member.type!r}; "
-                "layers hold files, directories, links, fifos and devices"
-            )
+            raise _unsupported_type(member)
         link = member.linkname
         if kind == "hardlink":
             link = clean_entry_name(link, allow_root=True)

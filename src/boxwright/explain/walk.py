@@ -106,22 +106,30 @@ def join_history(
                 note=note,
             )
         )
-    for layer in layers[next_layer:]:
-        rows.append(
-            HistoryRow(
-                history=None,
-                layer=layer.index,
-                instruction="",
-                created_by="",
-                created=None,
-                comment="",
-                empty_layer=False,
-                size=layer.size,
-                uncompressed_size=layer.uncompressed_size,
-                files=layer.files,
-                note="no history entry describes this layer",
-            )
-        )
+    rows.extend(_undescribed_row(layer) for layer in layers[next_layer:])
+    return tuple(rows), _mismatch_note(history, layers)
+
+
+def _undescribed_row(layer: LayerInfo) -> HistoryRow:
+    """The row of a layer no history entry describes."""
+    return HistoryRow(
+        history=None,
+        layer=layer.index,
+        instruction="",
+        created_by="",
+        created=None,
+        comment="",
+        empty_layer=False,
+        size=layer.size,
+        uncompressed_size=layer.uncompressed_size,
+        files=layer.files,
+        note="no history entry describes this layer",
+    )
+
+
+def _mismatch_note(history: Sequence[HistoryEntry], layers: Sequence[LayerInfo]) -> str:
+    """The image's note when its non-empty history entries and its layers do not pair up;
+    empty when they do."""
     non_empty = sum(1 for entry in history if not entry.empty_layer)
     if not history and layers:
         summary = f"the image has no history: {len(layers)} layers are listed without steps"
@@ -137,7 +145,7 @@ def join_history(
         )
     else:
         summary = ""
-    return tuple(rows), summary
+    return summary
 
 
 __all__ = ["clean_instruction", "image_path", "join_history"]

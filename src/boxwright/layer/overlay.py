@@ -31,7 +31,7 @@ import dataclasses
 import filecmp
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -159,14 +159,25 @@ def overlay_changes(
                 continue
             result.modified.append(rel)
         plan.append(plan_entry(rel))
+    result.deleted.extend(_hidden_lower_children(view, cut, current, skip))
+    plan.extend(plan_whiteout(path) for path in result.deleted)
+    result.snapshot = Snapshot(current)
+    return write_plan(_OverlayEmitter(root, current, out, opts), plan, result)
+
+
+def _hidden_lower_children(
+    view: LowerView,
+    cut: list[str],
+    current: dict[str, SnapshotEntry],
+    skip: Callable[[str], bool] | None,
+) -> Iterator[str]:
+    """The lower paths under each cut directory (opaque, or replacing a non-directory) that
+    the upper does not hold: the layer deletes them."""
     for directory in cut:
         for name in view.children(directory):
             child = f"{directory}/{name}" if directory else name
             if child not in current and (skip is None or not skip(child)):
-                result.deleted.append(child)
-    plan.extend(plan_whiteout(path) for path in result.deleted)
-    result.snapshot = Snapshot(current)
-    return write_plan(_OverlayEmitter(root, current, out, opts), plan, result)
+                yield child
 
 
 def merged_ownership(

@@ -55,6 +55,7 @@ OPAQUE_WHITEOUT: Final = ".wh..wh..opq"
 _HEADER_ONLY: Final = frozenset((HARDLINK, SYMLINK, CHARDEV, BLOCKDEV, DIRECTORY, FIFO))
 _REGULAR_ALIASES: Final = frozenset((REGULAR, b"\x00", b"7"))  # 7: contiguous file
 _PAX_TYPES: Final = frozenset((b"x", b"g", b"X"))  # X: Solaris' name for x
+_EXTENDED_TYPES: Final = _PAX_TYPES | {b"L", b"K"}  # headers that describe the next entry
 _ZERO_BLOCK: Final = bytes(BLOCK)
 _POSIX_MAGIC: Final = b"ustar\x00"
 _XATTR_PREFIX: Final = "SCHILY.xattr."
@@ -430,20 +431,24 @@ class TarReader:
                     f"layer is not a valid tar stream: {_place(at)} has a negative size"
                 )
             kind = fields[7]
-            if kind in _PAX_TYPES:
-                records = parse_pax_records(self._special(size, "PAX header"), _place(at))
-                if kind == b"g":
-                    self._globals.update(records)
-                elif ext.pax is None:
-                    ext.pax = records
-                else:
-                    ext.pax.update(records)
-            elif kind == b"L":
-                ext.long_name = self._special(size, "GNU long name").split(b"\x00", 1)[0]
-            elif kind == b"K":
-                ext.long_link = self._special(size, "GNU long link name").split(b"\x00", 1)[0]
-            else:
+            if kind not in _EXTENDED_TYPES:
                 return fields, size, ext
+            self._extended(kind, size, at, ext)
+
+    def _extended(self, kind: bytes, size: int, at: int, ext: _Extended) -> None:
+        """Read one extended header (PAX, global PAX, GNU long name or link) into ``ext``."""
+        if kind in _PAX_TYPES:
+            records = parse_pax_records(self._special(size, "PAX header"), _place(at))
+            if kind == b"g":
+                self._globals.update(records)
+            elif ext.pax is None:
+                ext.pax = records
+            else:
+                ext.pax.update(records)
+        elif kind == b"L":
+            ext.long_name = self._special(size, "GNU long name").split(b"\x00", 1)[0]
+        else:
+            ext.long_link = self._special(size, "GNU long link name").split(b"\x00", 1)[0]
 
     def next(self) -> TarEntry | None:
         """The next entry, or None at the end of the archive."""
@@ -455,21 +460,11 @@ class TarReader:
             self._done = True
             return None
         fields, size, ext = found
-        (name, mode, uid, gid, _, mtime, _, kind, linkname, magic) = fields[:10]
+        (_, mode, uid, gid, _, mtime, _, kind) = fields[:8]
         pax = ext.pax
         if self._globals:
             pax = {**self._globals, **pax} if pax else dict(self._globals)
-        # The entry's name, from the most specific source.
-        if pax is not None and "path" in pax:
-            text = _decode(pax["path"])
-        elif ext.long_name is not None:
-            text = _decode(ext.long_name)
-        else:
-            raw = name.split(b"\x00", 1)[0]
-            prefix = fields[15]
-            if magic == _POSIX_MAGIC and prefix[0]:
-                raw = prefix.split(b"\x00", 1)[0] + b"/" + raw
-            text = _decode(raw)
+        text, link = _entry_names(fields, pax, ext)
         self._current = text
         if kind in _REGULAR_ALIASES:
             kind = DIRECTORY if kind == b"\x00" and text.endswith("/") else REGULAR
@@ -478,14 +473,6 @@ class TarReader:
                 f"tar entry {_short(text)} is a GNU sparse file, which layers do not "
                 "support; rebuild the layer without --sparse"
             )
-        if pax is not None and "linkpath" in pax:
-            link = _decode(pax["linkpath"])
-        elif ext.long_link is not None:
-            link = _decode(ext.long_link)
-        elif kind in (HARDLINK, SYMLINK):
-            link = _decode(linkname.split(b"\x00", 1)[0])
-        else:
-            link = ""
         try:  # the common shape: every field octal text ending in NUL or space
             if (
                 mode[-1] not in _TERMINATORS
@@ -506,32 +493,71 @@ class TarReader:
                 link,
             )
         except ValueError:
-            where = f"tar entry {_short(text)}"
-            entry = TarEntry(
-                text,
-                kind,
-                _number(mode, "mode", where),
-                _number(uid, "uid", where),
-                _number(gid, "gid", where),
-                size,
-                _number(mtime, "mtime", where) * 1_000_000_000,
-                0,
-                link,
-            )
+            entry = _entry_from_any_numbers(text, kind, fields, size, link)
         entry.atime_ns = entry.mtime_ns
         if pax is not None:
             _apply_pax(entry, pax)
         if entry.size < 0 or entry.uid < 0 or entry.gid < 0:
             raise LayerError(f"tar entry {_short(text)} has a negative size, uid or gid")
         if kind in (CHARDEV, BLOCKDEV):
-            where = f"tar entry {_short(text)}"
-            entry.devmajor = _number(fields[13], "devmajor", where)
-            entry.devminor = _number(fields[14], "devminor", where)
+            _read_device(entry, fields)
         if kind in _HEADER_ONLY:
             entry.size = 0
         self._left = entry.size
         self._pad = -entry.size % BLOCK
         return entry
+
+
+def _entry_names(
+    fields: tuple[bytes, ...], pax: dict[str, bytes] | None, ext: _Extended
+) -> tuple[str, str]:
+    """The entry's name and link target, each from its most specific source: a PAX record,
+    a GNU long name, or the ustar fields (the name joined to its POSIX prefix)."""
+    if pax is not None and "path" in pax:
+        text = _decode(pax["path"])
+    elif ext.long_name is not None:
+        text = _decode(ext.long_name)
+    else:
+        raw = fields[0].split(b"\x00", 1)[0]
+        prefix = fields[15]
+        if fields[9] == _POSIX_MAGIC and prefix[0]:
+            raw = prefix.split(b"\x00", 1)[0] + b"/" + raw
+        text = _decode(raw)
+    if pax is not None and "linkpath" in pax:
+        link = _decode(pax["linkpath"])
+    elif ext.long_link is not None:
+        link = _decode(ext.long_link)
+    elif fields[7] in (HARDLINK, SYMLINK):
+        link = _decode(fields[8].split(b"\x00", 1)[0])
+    else:
+        link = ""
+    return text, link
+
+
+def _entry_from_any_numbers(
+    text: str, kind: bytes, fields: tuple[bytes, ...], size: int, link: str
+) -> TarEntry:
+    """The entry built by :func:`_number`, which reads every form a numeric field may take
+    (base-256, space-padded, unterminated); the reader's fast path reads only octal text."""
+    where = f"tar entry {_short(text)}"
+    return TarEntry(
+        text,
+        kind,
+        _number(fields[1], "mode", where),
+        _number(fields[2], "uid", where),
+        _number(fields[3], "gid", where),
+        size,
+        _number(fields[5], "mtime", where) * 1_000_000_000,
+        0,
+        link,
+    )
+
+
+def _read_device(entry: TarEntry, fields: tuple[bytes, ...]) -> None:
+    """Set a device entry's major and minor numbers from its ustar fields."""
+    where = f"tar entry {_short(entry.name)}"
+    entry.devmajor = _number(fields[13], "devmajor", where)
+    entry.devminor = _number(fields[14], "devminor", where)
 
 
 class _Extended:

@@ -143,11 +143,14 @@ def encode_header(header: TarHeader, mtime: int) -> bytes:
         devmajor,
         devminor,
     )
-    if not records:
-        return block
+    return _pax_header(records) + block if records else block
+
+
+def _pax_header(records: dict[bytes, bytes]) -> bytes:
+    """A PAX extended header carrying ``records`` in sorted keyword order, padded to a block."""
     payload = b"".join(_pax_record(key, records[key]) for key in sorted(records))
     pax = _ustar(_PAX_NAME, _PAX_TYPE, 0, 0, 0, len(payload), 0, b"", 0, 0)
-    return pax + payload + _ZEROS[: -len(payload) % BLOCK] + block
+    return pax + payload + _ZEROS[: -len(payload) % BLOCK]
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from boxwright.errors import ManifestError
 from boxwright.oci._json import GO_ZERO_TIME, go_time
-from boxwright.oci.config import ImageConfig
+from boxwright.oci.config import ContainerConfig, ImageConfig
 from boxwright.oci.ids import check_id
 
 OCI_VERSION = "1.0.2"
@@ -115,8 +115,37 @@ def runtime_spec(
         raise ManifestError(f"unsupported OS {config.os!r}: only linux images can be run")
     for what, number in (("uid", uid), ("gid", gid), *(("gid", g) for g in additional_gids)):
         check_id(number, what)
-    cc = config.config
+    spec: dict[str, Any] = {
+        "ociVersion": OCI_VERSION,
+        "process": _process(config.config, uid, gid, additional_gids, terminal, rootless, home),
+        "root": {"path": os.path.basename(rootfs.rstrip("/")) or rootfs, "readonly": False},
+        "hostname": hostname,
+        "mounts": _mounts(config.config),
+        "annotations": _annotations(config),
+        "linux": _linux(),
+    }
+    if rootless:
+        _to_rootless(
+            spec,
+            uid,
+            gid,
+            os.geteuid() if host_uid is None else host_uid,
+            os.getegid() if host_gid is None else host_gid,
+        )
+    return spec
 
+
+def _process(
+    cc: ContainerConfig,
+    uid: int,
+    gid: int,
+    additional_gids: Sequence[int],
+    terminal: bool,
+    rootless: bool,
+    home: str | None,
+) -> dict[str, Any]:
+    """The spec's ``process``: the image's command, environment and working directory, run
+    as ``uid``/``gid`` with the default capabilities and no new privileges."""
     env = [DEFAULT_PATH, "TERM=xterm"]
     for item in cc.env:
         name, sep, value = item.partition("=")
@@ -130,7 +159,7 @@ def runtime_spec(
     user: dict[str, Any] = {"uid": uid, "gid": gid}
     if additional_gids and not rootless:
         user["additionalGids"] = list(additional_gids)
-    process: dict[str, Any] = {
+    return {
         "terminal": terminal,
         "user": user,
         "args": args,
@@ -144,6 +173,9 @@ def runtime_spec(
         "noNewPrivileges": True,
     }
 
+
+def _mounts(cc: ContainerConfig) -> list[dict[str, Any]]:
+    """The default mounts, then a fresh tmpfs for each of the image's volumes."""
     mounts = _default_mounts()
     for volume in sorted(cc.volumes):
         mounts.append(
@@ -154,8 +186,14 @@ def runtime_spec(
                 "options": ["rw", "nosuid", "nodev", "noexec", "relatime"],
             }
         )
+    return mounts
+
+
+def _linux() -> dict[str, Any]:
+    """The spec's ``linux``: new namespaces, no device access, the kernel paths masked or
+    read-only as runc's default spec has them."""
     namespaces = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")]
-    linux: dict[str, Any] = {
+    return {
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},
         "namespaces": namespaces,
         "maskedPaths": [
@@ -179,7 +217,11 @@ def runtime_spec(
         ],
     }
 
-    annotations = dict(cc.labels)
+
+def _annotations(config: ImageConfig) -> dict[str, str]:
+    """The image's labels, then the ``org.opencontainers.image.*`` annotations the runtime
+    spec's image-config conversion defines."""
+    annotations = dict(config.config.labels)
     created = go_time(config.created, "image config created") if config.created else GO_ZERO_TIME
     annotations.update(
         {
@@ -187,29 +229,11 @@ def runtime_spec(
             ANNOTATION_ARCH: config.architecture,
             ANNOTATION_AUTHOR: config.author,
             ANNOTATION_CREATED: created,
-            ANNOTATION_STOP_SIGNAL: cc.stop_signal,
-            ANNOTATION_EXPOSED_PORTS: ",".join(sorted(cc.exposed_ports)),
+            ANNOTATION_STOP_SIGNAL: config.config.stop_signal,
+            ANNOTATION_EXPOSED_PORTS: ",".join(sorted(config.config.exposed_ports)),
         }
     )
-
-    spec: dict[str, Any] = {
-        "ociVersion": OCI_VERSION,
-        "process": process,
-        "root": {"path": os.path.basename(rootfs.rstrip("/")) or rootfs, "readonly": False},
-        "hostname": hostname,
-        "mounts": mounts,
-        "annotations": annotations,
-        "linux": linux,
-    }
-    if rootless:
-        _to_rootless(
-            spec,
-            uid,
-            gid,
-            os.geteuid() if host_uid is None else host_uid,
-            os.getegid() if host_gid is None else host_gid,
-        )
-    return spec
+    return annotations
 
 
 def _to_rootless(spec: dict[str, Any], uid: int, gid: int, host_uid: int, host_gid: int) -> None:

@@ -179,44 +179,14 @@ class Schema1Manifest:
         signed = obj.get("signatures") is not None
         payload = strip_signatures(raw) if signed else bytes(raw)
         if signed:
-            # What was signed is what counts: read every field from the payload.
-            try:
-                obj = load_object(payload, f"{KIND} payload")
-            except ManifestError as e:
-                raise ManifestError(
-                    f"{KIND}: the signatures' formatLength/formatTail do not cut a valid "
-                    f"payload out of the document ({e})"
-                ) from None
+            obj = _signed_object(payload)
         strings = {}
         for key in ("name", "tag", "architecture"):
             value = obj.get(key) or ""
             if not isinstance(value, str):
                 raise ManifestError(f"{KIND}: {key} must be a string")
             strings[key] = value
-        fs_obj = obj.get("fsLayers")
-        hist_obj = obj.get("history")
-        if not isinstance(fs_obj, list) or not isinstance(hist_obj, list):
-            raise ManifestError(f"{KIND}: fsLayers and history must be arrays")
-        if len(fs_obj) != len(hist_obj):
-            raise ManifestError(
-                f"{KIND}: {len(hist_obj)} history entries but {len(fs_obj)} fsLayers"
-            )
-        if not fs_obj:
-            raise ManifestError(f"{KIND}: no fsLayers")
-        layers = []
-        for i, entry in enumerate(fs_obj):
-            if not isinstance(entry, dict):
-                raise ManifestError(f"{KIND}: fsLayers[{i}] must be an object")
-            try:
-                layers.append(Digest.parse(entry.get("blobSum")))
-            except DigestError as e:
-                raise ManifestError(f"{KIND}: fsLayers[{i}].blobSum: {e}") from None
-        history = []
-        for i, entry in enumerate(hist_obj):
-            text = entry.get("v1Compatibility") if isinstance(entry, dict) else None
-            if not isinstance(text, str):
-                raise ManifestError(f"{KIND}: history[{i}].v1Compatibility must be a string")
-            history.append(text)
+        layers, history = _layers_and_history(obj)
         v1 = [V1Compatibility.parse(h, f"{KIND} history[{i}]") for i, h in enumerate(history)]
         layers, history, v1 = _fix_layers(layers, history, v1)
         return cls(
@@ -326,6 +296,46 @@ def _layer_type(media_type: str, target: str) -> str:
             f"{media_type}: zstd compression is not supported for Docker images"
         )
     return mt.docker_layer_type(compression, nondistributable)
+
+
+def _signed_object(payload: bytes) -> dict[str, Any]:
+    """The manifest object read from its signed payload: what was signed is what counts, so
+    every field is read from there."""
+    try:
+        return load_object(payload, f"{KIND} payload")
+    except ManifestError as e:
+        raise ManifestError(
+            f"{KIND}: the signatures' formatLength/formatTail do not cut a valid "
+            f"payload out of the document ({e})"
+        ) from None
+
+
+def _layers_and_history(obj: dict[str, Any]) -> tuple[list[Digest], list[str]]:
+    """The ``fsLayers`` blob digests and ``history`` v1Compatibility strings, newest first,
+    checked to be as many as each other and not none."""
+    fs_obj = obj.get("fsLayers")
+    hist_obj = obj.get("history")
+    if not isinstance(fs_obj, list) or not isinstance(hist_obj, list):
+        raise ManifestError(f"{KIND}: fsLayers and history must be arrays")
+    if len(fs_obj) != len(hist_obj):
+        raise ManifestError(f"{KIND}: {len(hist_obj)} history entries but {len(fs_obj)} fsLayers")
+    if not fs_obj:
+        raise ManifestError(f"{KIND}: no fsLayers")
+    layers = []
+    for i, entry in enumerate(fs_obj):
+        if not isinstance(entry, dict):
+            raise ManifestError(f"{KIND}: fsLayers[{i}] must be an object")
+        try:
+            layers.append(Digest.parse(entry.get("blobSum")))
+        except DigestError as e:
+            raise ManifestError(f"{KIND}: fsLayers[{i}].blobSum: {e}") from None
+    history = []
+    for i, entry in enumerate(hist_obj):
+        text = entry.get("v1Compatibility") if isinstance(entry, dict) else None
+        if not isinstance(text, str):
+            raise ManifestError(f"{KIND}: history[{i}].v1Compatibility must be a string")
+        history.append(text)
+    return layers, history
 
 
 def _fix_layers(

@@ -534,6 +534,39 @@ def _relay(master: int) -> None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
 
 
+def _start_keeper(
+    plan: _Plan,
+    report_w: int,
+    sync: tuple[int, int],
+    slave: int | None,
+    output: tuple[int, int] | None,
+) -> NoReturn:
+    """In the forked child: take over ``output`` as stdout and stderr, then become the
+    keeper; the child never returns to the caller's code."""
+    keep = {report_w, *sync, *([slave] if slave is not None else [])}
+    try:
+        _adopt_output(output, keep)
+    except OSError as failure:
+        _Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
+        os._exit(125)
+    _keeper(plan, _Report(report_w), sync, slave)
+    os._exit(125)
+
+
+def _raise_reported(text: str) -> None:
+    """Log the keeper's warnings (``W`` lines) and raise the last error it reported (an
+    ``E CODE MESSAGE`` line) as a :class:`RunError`."""
+    error = None
+    for line in text.splitlines():
+        if line.startswith("W "):
+            _warn(line[2:])
+        elif line.startswith("E "):
+            code, _, message = line[2:].partition(" ")
+            error = RunError(message, int(code))
+    if error is not None:
+        raise error
+
+
 def _adopt_output(output: tuple[int, int] | None, keep: set[int]) -> None:
     """In the keeper: make ``output`` its (and so the container's) stdout and stderr, then
     close every other descriptor but ``keep``.
@@ -596,20 +629,13 @@ class NativeRunner:
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             raise
-        if pid == 0:  # the keeper
+        if pid == 0:
             os.close(report_r)
             if master is not None:
                 os.close(master)
             os.close(to_parent[0])
             os.close(to_child[1])
-            keep = {report_w, to_child[0], to_parent[1], *([slave] if slave is not None else [])}
-            try:
-                _adopt_output(output, keep)
-            except OSError as failure:
-                _Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
-                os._exit(125)
-            _keeper(plan, _Report(report_w), (to_child[0], to_parent[1]), slave)
-            os._exit(125)
+            _start_keeper(plan, report_w, (to_child[0], to_parent[1]), slave, output)
         os.close(report_w)
         os.close(to_parent[1])
         os.close(to_child[0])
@@ -628,15 +654,7 @@ class NativeRunner:
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-        error = None
-        for line in text.splitlines():
-            if line.startswith("W "):
-                _warn(line[2:])
-            elif line.startswith("E "):
-                code, _, message = line[2:].partition(" ")
-                error = RunError(message, int(code))
-        if error is not None:
-            raise error
+        _raise_reported(text)
         return _exit_code(status)
 
     @staticmethod

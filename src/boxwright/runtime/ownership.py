@@ -45,7 +45,7 @@ from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.spec import RunOptions, bind_mount
-from boxwright.unpack.users import resolve_user
+from boxwright.unpack.users import ExecUser, resolve_user
 
 log = logging.getLogger("boxwright.runtime")
 
@@ -211,36 +211,12 @@ def keeping_ownership(
     )
     work = Path(tempfile.mkdtemp(prefix="boxwright-fakeroot-"))
     state = work / "state"
-    seeded: dict[_Key, str] = {}
-    lines = []
-    for path, entry in record.items():
-        with contextlib.suppress(OSError):
-            st = os.lstat(os.path.join(rootfs, path))
-            seeded[(st.st_dev, st.st_ino)] = path
-            lines.append(_state_line(st, entry))
-    state.write_bytes("".join(lines).encode())  # utf-8: built in, no codec to import here
+    seeded = _seed_state(rootfs, record, state)
     before: set[_Key] | None = None
     if wanted.uid or wanted.gid:
         before = {(st.st_dev, st.st_ino) for _, st in _walk(rootfs)}
     faked = _Faked(faked_path, state)
-    ids = [
-        f"FAKEROOT{role}{kind}ID={number}"
-        for kind, number in (("U", wanted.uid), ("G", wanted.gid))
-        for role in ("", "E", "S", "F")
-    ]
-    kept = KeptOwnership(
-        env=(
-            f"HOME={wanted.home}",
-            f"LD_PRELOAD={LIBRARY_IN_CONTAINER}",
-            f"FAKEROOTKEY={faked.key}",
-            "FAKEROOTDONTTRYCHOWN=1",
-            "FAKED_MODE=unknown-is-root",
-            *ids,
-        ),
-        mounts=(bind_mount(library, LIBRARY_IN_CONTAINER, read_only=True),),
-        user="0:0",
-        share_ipc=True,
-    )
+    kept = _under_fakeroot(wanted, faked.key, library)
     try:
         yield kept
     finally:
@@ -257,6 +233,43 @@ def keeping_ownership(
             len(kept.lost),
             ", ".join(kept.lost[:10]),
         )
+
+
+def _seed_state(rootfs: Path, record: OwnershipRecord, state: Path) -> dict[_Key, str]:
+    """Write faked's state file from the side ``record`` (so the step sees the owners earlier
+    steps kept) and return the path of each seeded inode, to name what the step loses."""
+    seeded: dict[_Key, str] = {}
+    lines = []
+    for path, entry in record.items():
+        with contextlib.suppress(OSError):
+            st = os.lstat(os.path.join(rootfs, path))
+            seeded[(st.st_dev, st.st_ino)] = path
+            lines.append(_state_line(st, entry))
+    state.write_bytes("".join(lines).encode())  # utf-8: built in, no codec to import here
+    return seeded
+
+
+def _under_fakeroot(wanted: ExecUser, key: str, library: str) -> KeptOwnership:
+    """What the run needs to go through faked ``key``: libfakeroot preloaded from a read-only
+    bind mount, the step's user as fakeroot's IDs, and the run as real root."""
+    ids = [
+        f"FAKEROOT{role}{kind}ID={number}"
+        for kind, number in (("U", wanted.uid), ("G", wanted.gid))
+        for role in ("", "E", "S", "F")
+    ]
+    return KeptOwnership(
+        env=(
+            f"HOME={wanted.home}",
+            f"LD_PRELOAD={LIBRARY_IN_CONTAINER}",
+            f"FAKEROOTKEY={key}",
+            "FAKEROOTDONTTRYCHOWN=1",
+            "FAKED_MODE=unknown-is-root",
+            *ids,
+        ),
+        mounts=(bind_mount(library, LIBRARY_IN_CONTAINER, read_only=True),),
+        user="0:0",
+        share_ipc=True,
+    )
 
 
 def _mark_changed(rootfs: Path, path: str, st: os.stat_result) -> None:

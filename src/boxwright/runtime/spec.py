@@ -24,7 +24,7 @@ writes into the container's own files, as a build step must.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,7 +33,7 @@ from boxwright.errors import RunError, UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.runtime_spec import DEFAULT_HOSTNAME, runtime_spec
 from boxwright.runtime.idmap import IDMapping, IDRange
-from boxwright.unpack.users import resolve_user
+from boxwright.unpack.users import ExecUser, resolve_user
 
 #: containers.conf's ``default_capabilities`` (podman 4, buildah): what a container's root keeps.
 DEFAULT_CAPABILITIES: tuple[str, ...] = (
@@ -241,15 +241,7 @@ def generate_spec(
     if rootless and id_map is None:
         id_map = IDMapping((IDRange(0, os.geteuid(), 1),), (IDRange(0, os.getegid(), 1),))
     if rootless and id_map is not None:
-        for what, number, ok in (
-            ("uid", exec_user.uid, id_map.maps_uid(exec_user.uid)),
-            ("gid", exec_user.gid, id_map.maps_gid(exec_user.gid)),
-        ):
-            if not ok:
-                raise RunError(
-                    f"{what} {number} (user {user_spec!r}) is not mapped in the user namespace: "
-                    "configure subordinate IDs in /etc/subuid and /etc/subgid for this user"
-                )
+        _check_mapped(id_map, exec_user, user_spec)
     spec = runtime_spec(
         image_config,
         rootfs=str(rootfs),
@@ -262,7 +254,35 @@ def generate_spec(
         home=exec_user.home,
     )
     spec["root"] = {"path": str(rootfs), "readonly": options.read_only}
-    process = spec["process"]
+    _apply_process_options(spec["process"], image_config, options, exec_user.uid)
+    spec["mounts"] = _mounts(spec["mounts"], cc.volumes, options)
+    _set_namespaces(spec, options)
+    if rootless and id_map is not None:
+        # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
+        spec["linux"].update(id_map.to_spec())
+        if not id_map.single and exec_user.additional_gids:
+            spec["process"]["user"]["additionalGids"] = list(exec_user.additional_gids)
+    return spec
+
+
+def _check_mapped(id_map: IDMapping, exec_user: ExecUser, user_spec: str) -> None:
+    """Refuse a user or group the user namespace of ``id_map`` cannot hold."""
+    for what, number, ok in (
+        ("uid", exec_user.uid, id_map.maps_uid(exec_user.uid)),
+        ("gid", exec_user.gid, id_map.maps_gid(exec_user.gid)),
+    ):
+        if not ok:
+            raise RunError(
+                f"{what} {number} (user {user_spec!r}) is not mapped in the user namespace: "
+                "configure subordinate IDs in /etc/subuid and /etc/subgid for this user"
+            )
+
+
+def _apply_process_options(
+    process: dict[str, Any], image_config: ImageConfig, options: RunOptions, uid: int
+) -> None:
+    """Set in the spec's ``process`` what the run's options change: command, environment,
+    working directory, capabilities, no-new-privileges and resource limits."""
     process["args"] = _command(image_config, options)
     env: list[str] = process["env"]
     for entry in options.env:
@@ -277,7 +297,7 @@ def generate_spec(
         if not options.workdir.startswith("/"):
             raise UsageError(f"working directory {options.workdir!r} must be an absolute path")
         process["cwd"] = options.workdir
-    process["capabilities"] = _capabilities(options, exec_user.uid)
+    process["capabilities"] = _capabilities(options, uid)
     process["noNewPrivileges"] = options.no_new_privileges
     rlimits = []
     for name, soft, hard in options.rlimits:
@@ -289,16 +309,26 @@ def generate_spec(
     else:
         process.pop("rlimits", None)
 
-    volumes = set(cc.volumes)
-    mounts = [
+
+def _mounts(
+    mounts: list[dict[str, Any]], image_volumes: Iterable[str], options: RunOptions
+) -> list[dict[str, Any]]:
+    """The spec's mounts without the image volumes' anonymous tmpfs, then the run's volumes
+    and extra mounts."""
+    volumes = set(image_volumes)
+    kept = [
         m
-        for m in spec["mounts"]
+        for m in mounts
         if not (m["type"] == "tmpfs" and m["source"] == "none" and m["destination"] in volumes)
     ]
-    mounts += [_volume(v) for v in options.volumes]
-    mounts += [dict(m) for m in options.extra_mounts]
-    spec["mounts"] = mounts
+    kept += [_volume(v) for v in options.volumes]
+    kept += [dict(m) for m in options.extra_mounts]
+    return kept
 
+
+def _set_namespaces(spec: dict[str, Any], options: RunOptions) -> None:
+    """Leave out the network or IPC namespace the run shares with the host (and with the IPC
+    namespace, the mqueue mount); otherwise give the container its own network."""
     linux = spec["linux"]
     kinds = [ns["type"] for ns in linux["namespaces"]]
     if options.network == "host":
@@ -309,12 +339,6 @@ def generate_spec(
         kinds = [k for k in kinds if k != "ipc"]
         spec["mounts"] = [m for m in spec["mounts"] if m.get("type") != "mqueue"]
     linux["namespaces"] = [{"type": k} for k in kinds]
-    if rootless and id_map is not None:
-        # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
-        linux.update(id_map.to_spec())
-        if not id_map.single and exec_user.additional_gids:
-            process["user"]["additionalGids"] = list(exec_user.additional_gids)
-    return spec
 
 
 def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:

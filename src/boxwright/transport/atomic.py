@@ -267,24 +267,7 @@ class BlobWriter:
             if limit is not None and limit >= WRITE_BEHIND_MIN:
                 behind = _WriteBehind(out)
             put = out.write if behind is None else behind.write
-            size = 0
-            while True:
-                want = CHUNK if limit is None else min(CHUNK, limit - size + 1)
-                chunk = stream.read(want)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    assert expected is not None
-                    raise DigestMismatchError(
-                        f"blob {expected.digest} is longer than its expected size {limit}"
-                    )
-                if hasher is not None:
-                    hasher.update(chunk)
-                try:
-                    put(chunk)
-                except OSError as e:
-                    raise self._write_failed(e) from None
+            size = self._copy_in(stream, put, hasher, expected)
             if behind is not None:
                 pending = behind
                 behind = None  # closed here: nothing left for _abandon to stop
@@ -306,6 +289,35 @@ class BlobWriter:
         if expected is not None:
             return expected
         return Descriptor(OCTET_STREAM, digest, size)
+
+    def _copy_in(
+        self,
+        stream: Reader,
+        put: Callable[[bytes], object],
+        hasher: Any | None,
+        expected: Descriptor | None,
+    ) -> int:
+        """Copy ``stream`` to ``put``, through ``hasher`` when there is one, and return the
+        size; a stream longer than ``expected`` is refused as soon as it runs past that size."""
+        limit = expected.size if expected is not None else None
+        size = 0
+        while True:
+            want = CHUNK if limit is None else min(CHUNK, limit - size + 1)
+            chunk = stream.read(want)
+            if not chunk:
+                return size
+            size += len(chunk)
+            if limit is not None and size > limit:
+                assert expected is not None
+                raise DigestMismatchError(
+                    f"blob {expected.digest} is longer than its expected size {limit}"
+                )
+            if hasher is not None:
+                hasher.update(chunk)
+            try:
+                put(chunk)
+            except OSError as e:
+                raise self._write_failed(e) from None
 
     @staticmethod
     def _check(

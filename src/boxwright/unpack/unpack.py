@@ -161,6 +161,24 @@ def _drain(stream: Any) -> None:
         pass
 
 
+def _unpack_rootfs(
+    image: Image,
+    rootfs: Path,
+    bundle: bool,
+    rootless: bool,
+    record: OwnershipRecord,
+    on_progress: UnpackProgress | None,
+) -> int:
+    """Apply the image's layers to ``rootfs`` (made here in a bundle), keeping in ``record``
+    the owners a rootless unpack cannot set; return how many."""
+    if bundle:
+        rootfs.mkdir(mode=0o755)  # as umoci: the bundle directory is the private one
+    options = ApplyOptions(
+        rootless=rootless, ownership=record, root_mode=None if bundle else PRIVATE_MODE
+    )
+    return _apply_layers(image, rootfs, options, on_progress)
+
+
 def _apply_layers(
     image: Image,
     rootfs: Path,
@@ -209,8 +227,7 @@ def unpack_image(
     """
     dest = Path(os.path.abspath(dest))
     mode = _check_mode(mode)
-    if rootless is None:
-        rootless = os.geteuid() != 0
+    rootless = os.geteuid() != 0 if rootless is None else rootless
     dest_existed = _check_destination(dest)
     rootfs = dest / "rootfs" if bundle else dest
     state_dir = state_dir_for(rootfs)
@@ -221,13 +238,8 @@ def unpack_image(
     try:
         manifest = image.manifest
         _make_private(dest, dest_existed)
-        if bundle:
-            rootfs.mkdir(mode=0o755)  # as umoci: the bundle directory is the private one
         record = OwnershipRecord()
-        options = ApplyOptions(
-            rootless=rootless, ownership=record, root_mode=None if bundle else PRIVATE_MODE
-        )
-        applied = _apply_layers(image, rootfs, options, on_progress)
+        applied = _unpack_rootfs(image, rootfs, bundle, rootless, record, on_progress)
         if mode != PRIVATE_MODE:
             os.chmod(dest, mode)
         created_state = True

@@ -198,6 +198,9 @@ class Uploader:
         expected: Descriptor | None,
         counter: _Counter,
     ) -> Digest:
+        """Upload ``stream`` to the session at ``url``: in one PUT when its descriptor is
+        known and uploads are not chunked, else in a PATCH (or chunked PATCHes) closed by a
+        PUT naming the digest measured on the way; return the digest the registry stored."""
         what = f"blob upload to {repo}"
         scopes = (repository_scope(repo, "pull,push"),)
         if expected is not None and self.chunk_size is None:
@@ -222,26 +225,7 @@ class Uploader:
             )
             url = self._location(response, repo, 202)
         else:
-            while True:
-                chunk = _read_exactly(stream, self.chunk_size)
-                if not chunk:
-                    break
-                first = counter.size
-                counter.add(chunk)
-                response = self.session.send(
-                    "PATCH",
-                    url,
-                    what=what,
-                    scopes=scopes,
-                    headers={
-                        "Content-Type": OCTET_STREAM,
-                        "Content-Range": f"{first}-{first + len(chunk) - 1}",
-                        "Content-Length": str(len(chunk)),
-                    },
-                    content=chunk,
-                    retry=False,
-                )
-                url = self._location(response, repo, 202)
+            url = self._send_chunks(repo, url, stream, counter, self.chunk_size, scopes)
             counter.check()
         digest = counter.digest()
         response = self.session.send(
@@ -254,6 +238,39 @@ class Uploader:
             retry=False,
         )
         return self._finished(response, repo, digest)
+
+    def _send_chunks(
+        self,
+        repo: str,
+        url: str,
+        stream: IO[bytes],
+        counter: _Counter,
+        chunk_size: int,
+        scopes: tuple[str, ...],
+    ) -> str:
+        """PATCH ``stream`` to the upload at ``url`` in ``chunk_size`` pieces, each with its
+        Content-Range and none retried; return the location that takes the closing PUT."""
+        what = f"blob upload to {repo}"
+        while True:
+            chunk = _read_exactly(stream, chunk_size)
+            if not chunk:
+                return url
+            first = counter.size
+            counter.add(chunk)
+            response = self.session.send(
+                "PATCH",
+                url,
+                what=what,
+                scopes=scopes,
+                headers={
+                    "Content-Type": OCTET_STREAM,
+                    "Content-Range": f"{first}-{first + len(chunk) - 1}",
+                    "Content-Length": str(len(chunk)),
+                },
+                content=chunk,
+                retry=False,
+            )
+            url = self._location(response, repo, 202)
 
     def _finished(self, response: Answer, repo: str, digest: Digest) -> Digest:
         if response.status_code not in (201, 204):
