@@ -29,15 +29,14 @@ from typing import IO, Any
 
 from boxwright.errors import DigestMismatchError, RegistryError
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest, new_hasher
+from boxwright.oci.digest import CHUNK, Digest, new_hasher
+from boxwright.oci.mediatype import OCTET_STREAM
 from boxwright.transport.registry.challenge import repository_scope
 from boxwright.transport.registry.failures import status_error
 from boxwright.transport.registry.retry import RETRY_STATUSES
 from boxwright.transport.registry.session import Session, with_query
 from boxwright.transport.registry.wire import Answer
 
-CHUNK = 1 << 20
-OCTET_STREAM = "application/octet-stream"
 _RESTART_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 
 
