@@ -40,7 +40,7 @@ from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
 from boxwright.transport.registry.blobs import ResumingReader
 from boxwright.transport.registry.capped import read_capped
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
-from boxwright.transport.registry.failures import NetworkFailure, network_error, status_error
+from boxwright.transport.registry.failures import NetworkFailure, network_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike, with_query
 from boxwright.transport.registry.stall import StallPolicy
@@ -116,13 +116,7 @@ class RegistryClient:
         return self._session
 
     def _fail(self, response: Answer, what: str, not_found: type[Exception] | None) -> Exception:
-        return status_error(
-            response,
-            self.host,
-            what,
-            authenticated=self._session.authenticated,
-            not_found=not_found,
-        )
+        return self._session.failure(response, what, not_found)
 
     def _request(
         self, method: str, path: str, what: str, scopes: tuple[str, ...], **kw: Any
