@@ -295,6 +295,7 @@ class ContainerStore:
         if record.mounted:
             self.update(record.id, mounted=False)
 
+    # The keywords of commit_container again: this is its entry point by container name.
     def commit(
         self,
         name_or_id: str,

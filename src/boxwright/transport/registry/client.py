@@ -73,6 +73,7 @@ class RegistryClient:
     HTTP (see :mod:`.origin`).
     """
 
+    # Session's keywords again (and chunk_size): callers build a client from one set of options.
     def __init__(
         self,
         host: str,
