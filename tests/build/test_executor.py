@@ -336,6 +336,19 @@ def test_output_copies_the_image_to_a_reference(bstore: Store, tmp_path: Path) -
     assert result.image_id
 
 
+def test_v2s2_builds_a_docker_image_and_an_unknown_format_is_refused(
+    bstore: Store, tmp_path: Path
+) -> None:
+    from boxwright.oci import mediatype as mt
+
+    ctx = write_context(tmp_path / "ctx", "FROM scratch\nCOPY f /f\n", {"f": "x"})
+    result = run_build(bstore, ctx, format="v2s2")
+    assert bstore.images.get(result.image_id).manifest_media_type == mt.DOCKER_MANIFEST
+    with pytest.raises(UsageError) as raised:
+        run_build(bstore, ctx, format="v2s1")
+    assert str(raised.value) == "unknown image format 'v2s1': expected one of oci, docker, v2s2"
+
+
 def test_arg_scopes_and_predefined_platform_args(bstore: Store, tmp_path: Path) -> None:
     from boxwright.oci.platform import Platform
 

@@ -164,6 +164,24 @@ def test_docker_format_converts_media_types(store: Store, base: ImageRecord) -> 
     assert {layer["mediaType"] for layer in oci_manifest["layers"][:-1]} == {mt.OCI_LAYER_GZIP}
 
 
+@pytest.mark.parametrize("fmt", ["docker", "v2s2"])
+def test_both_docker_format_names_write_docker_schema_2(
+    store: Store, base: ImageRecord, fmt: str
+) -> None:
+    record = store.containers.create(PEER_NAME)
+    image = store.containers.commit(record.name, f"localhost/n:{fmt}", format=fmt)
+    assert image.manifest_media_type == mt.DOCKER_MANIFEST
+    assert manifest_of(store, image)["config"]["mediaType"] == mt.DOCKER_CONFIG
+
+
+def test_an_unknown_format_names_every_known_one(store: Store, base: ImageRecord) -> None:
+    record = store.containers.create(PEER_NAME)
+    expected = "unknown image format 'v2s1': expected one of oci, docker, v2s2"
+    with pytest.raises(UsageError) as raised:
+        store.containers.commit(record.name, "localhost/n:x", format="v2s1")
+    assert str(raised.value) == expected
+
+
 def test_squash_writes_one_layer_of_the_whole_tree(store: Store, base: ImageRecord) -> None:
     image = _build(store, "localhost/squashed:1", squash=True)
     assert len(image.layers) == 1

@@ -99,8 +99,9 @@ def test_update_and_unknown_fields(store: Store, base: ImageRecord) -> None:
     assert (new.name, new.config["author"], new.history) == ("renamed", "me", notes)
     with pytest.raises(UsageError, match="cannot update container field"):
         store.containers.update("renamed", driver="copy")
-    with pytest.raises(UsageError, match="unknown image format"):
+    with pytest.raises(UsageError, match="unknown image format 'v2s1': expected one of oci, "):
         store.containers.update("renamed", manifest_format="v2s1")
+    assert store.containers.update("renamed", manifest_format="v2s2").manifest_format == "docker"
 
 
 def _label_many(root: str, name: str, count: int) -> None:

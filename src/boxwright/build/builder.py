@@ -30,7 +30,6 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
@@ -382,18 +381,13 @@ class Builder:
     def __enter__(self) -> Builder:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if self.keep or self.attached or self._removed:
             return
         try:
             self.remove()
         except Exception:
-            if exc is None:
+            if exc_type is None:
                 raise  # nothing else to report: the cleanup failure is the error
 
     def __repr__(self) -> str:

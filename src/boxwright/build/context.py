@@ -18,12 +18,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
-_CHUNK = 1 << 20
 
 EventKind = Literal["step", "cache", "output", "commit", "warning"]
 OutputStream = Literal["stdout", "stderr"]

@@ -19,6 +19,7 @@ tagged with every ``tags`` name and, with ``output``, copied to that reference.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 import threading
@@ -34,6 +35,7 @@ from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
 from boxwright.build.stages import global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
+from boxwright.oci.mediatype import format_name
 from boxwright.oci.platform import Platform
 from boxwright.store.pullpush import push
 from boxwright.store.rootfs import choose_driver
@@ -71,8 +73,7 @@ def read_containerfile(options: BuildOptions) -> tuple[str, str, Path | None]:
 def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     """Build ``options.context`` (module docstring); return the final image."""
 
-    if options.format not in ("oci", "docker"):
-        raise UsageError(f"unknown format {options.format!r}: expected oci or docker")
+    options = dataclasses.replace(options, format=format_name(options.format))
     if store is None:
         store = Store(options.root)
     text, filename, path = read_containerfile(options)
@@ -134,12 +135,11 @@ def _publish(shared: BuildShared, final: str) -> ImageRecord:
     if options.tags:
         record = store.images.tag(record.id, *options.tags)
     if options.output:
-        push_format = "v2s2" if options.format == "docker" else "oci"
         push(
             record.id,
             options.output,
             store=store,
-            format=push_format,
+            format=options.format,
             dest_options=options.registry_options,
         )
     shared.emit(BuildEvent("commit", f"COMMIT {' '.join(options.tags)}".rstrip()))

@@ -53,11 +53,11 @@ from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
+from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.oci.digest import Digest
 from boxwright.oci.ids import check_id, parse_user_spec
 from boxwright.unpack.users import resolve_user
 
-_CHUNK = 1 << 20
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 PARENT_MODE = 0o755

@@ -30,6 +30,7 @@ from boxwright.build.step import NOP, StepContext, StepKey, where
 from boxwright.build.workspace import StageWorkspace, resolve_image
 from boxwright.errors import BoxwrightError, BuildError, UsageError
 from boxwright.oci.config import ImageConfig, created_time
+from boxwright.oci.runtime_spec import SEARCH_PATH
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
     from boxwright.build.stages import StagePlan
     from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord
-
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class StageRun:
@@ -123,7 +122,7 @@ class StageRun:
         self.config = self._parent_config()
         if self.parent is None:
             # FROM scratch: Docker's default PATH, as BuildKit and buildah set it
-            self.config = ins.set_env(self.config, [("PATH", DEFAULT_PATH)])
+            self.config = ins.set_env(self.config, [("PATH", SEARCH_PATH)])
         if self.parent is None and self.shared.options.platform:
             target = self.target
             self.config = self.config.with_changes(os=target.os, architecture=target.architecture)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from boxwright.errors import UsageError
+
 OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
@@ -38,6 +40,20 @@ MANIFEST_TYPES: Final = (*INDEX_TYPES, *IMAGE_MANIFEST_TYPES)
 MANIFEST_FORMATS: Final = {"oci": OCI_MANIFEST, "docker": DOCKER_MANIFEST, "v2s2": DOCKER_MANIFEST}
 """Format names (``--format``) and the image manifest type each asks for: ``docker`` is
 buildah's and podman's name for Docker schema 2, ``v2s2`` skopeo's."""
+
+
+def format_name(name: str) -> str:
+    """The name an image record keeps for format ``name`` (one of :data:`MANIFEST_FORMATS`):
+    ``oci`` or ``docker`` (``v2s2`` too is ``docker``); :class:`UsageError` for another name."""
+    manifest_type = MANIFEST_FORMATS.get(name)
+    if manifest_type is None:
+        expected = ", ".join(MANIFEST_FORMATS)
+        raise UsageError(f"unknown image format {name!r}: expected one of {expected}")
+    return "docker" if manifest_type == DOCKER_MANIFEST else "oci"
+
+
+OCTET_STREAM: Final = "application/octet-stream"
+"""The type of bytes with no more specific type (a blob whose kind is not known)."""
 
 COMPRESSIONS: Final = ("gzip", "zstd", "none")
 """The compression names used across boxwright (``--dest-compress``, a layer's compression)."""

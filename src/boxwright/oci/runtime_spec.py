@@ -25,7 +25,9 @@ from boxwright.oci.config import ContainerConfig, ImageConfig
 from boxwright.oci.ids import check_id
 
 OCI_VERSION = "1.0.2"
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The ``PATH`` a process gets when its image sets none (podman's and buildah's)."""
+DEFAULT_PATH = f"PATH={SEARCH_PATH}"
 DEFAULT_HOSTNAME = "boxwright"
 
 ANNOTATION_OS = "org.opencontainers.image.os"

@@ -137,6 +137,8 @@ def loopback_up() -> None:
         fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
+# The runtime reaches every system call through this module: it re-exports the mount and
+# namespace names of store.userns (listed there too) beside its own.
 __all__ = [
     "CLONE_NEWCGROUP",
     "CLONE_NEWIPC",

@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from boxwright.store.store import Store
 
 DEFAULT_CREATED_BY = "/bin/sh"
-FORMATS = {"oci": mt.OCI_MANIFEST, "docker": mt.DOCKER_MANIFEST}
-COMPRESSIONS = ("gzip", "zstd", "none")
 
 
 def commit_container(
@@ -65,8 +63,10 @@ def commit_container(
     Raises :class:`UsageError` for an unknown format or compression, zstd or annotations in
     a Docker image; :class:`StoreError` when the base image's blobs are gone.
     """
-    if compression not in COMPRESSIONS:
-        raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
+    if compression not in mt.COMPRESSIONS:
+        raise UsageError(
+            f"unknown compression {compression!r}: expected one of {', '.join(mt.COMPRESSIONS)}"
+        )
     docker = _is_docker(record, format, annotations)
     if docker and compression == "zstd":
         raise UsageError("a Docker schema 2 image has no zstd layers: use --format oci or gzip")
@@ -221,9 +221,7 @@ def _is_docker(
 ) -> bool:
     """Whether the image is written as Docker schema 2 (``format``, else the container's),
     refusing an unknown format and annotations a Docker image cannot hold."""
-    fmt = format or record.manifest_format
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown image format {fmt!r}: expected oci or docker")
+    fmt = mt.format_name(format or record.manifest_format)
     if fmt == "docker" and annotations:
         raise UsageError("a Docker schema 2 image has no annotations: use --format oci")
     return fmt == "docker"

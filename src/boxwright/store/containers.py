@@ -61,7 +61,6 @@ FORMAT = "boxwright-containers"
 VERSION = 1
 SCRATCH = "scratch"
 SUFFIX = "working-container"
-MANIFEST_FORMATS = ("oci", "docker")
 #: Fields ``update`` may change; id, driver (the driver's own truth) and created stay.
 UPDATABLE = frozenset({"name", "config", "manifest_format", "history", "mounted"})
 
@@ -296,6 +295,7 @@ class ContainerStore:
         if record.mounted:
             self.update(record.id, mounted=False)
 
+    # The keywords of commit_container again: this is its entry point by container name.
     def commit(
         self,
         name_or_id: str,
@@ -332,10 +332,8 @@ def _check_changes(changes: dict[str, Any]) -> None:
             f"cannot update container field(s) {', '.join(unknown)}: "
             f"updatable are {', '.join(sorted(UPDATABLE))}"
         )
-    if "manifest_format" in changes and changes["manifest_format"] not in MANIFEST_FORMATS:
-        raise UsageError(
-            f"unknown image format {changes['manifest_format']!r}: expected oci or docker"
-        )
+    if "manifest_format" in changes:
+        changes["manifest_format"] = mediatype.format_name(changes["manifest_format"])
     if "history" in changes:
         changes["history"] = tuple(dict(h) for h in changes["history"])
 

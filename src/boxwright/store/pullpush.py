@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
 
+# pull and push are the library's entry points: the keywords of pull_into and push_from again,
+# with the configured store as the default.
 def pull(
     src_ref: str,
     *,

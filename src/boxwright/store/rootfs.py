@@ -107,9 +107,7 @@ def _seed(cdir: Path, snapshots: Sequence[Snapshot]) -> None:
 
 
 def _write_driver(cdir: Path, name: str) -> None:
-    tmp = cdir / f".{DRIVER_FILE}.tmp"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, cdir / DRIVER_FILE)
+    atomic_write(cdir / DRIVER_FILE, f"{name}\n".encode())
 
 
 def _call_with_record(fn: Callable[[Path, OwnershipRecord], T], view: Path, cdir: Path) -> T:

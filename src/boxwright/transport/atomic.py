@@ -40,9 +40,8 @@ from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
+from boxwright.oci.mediatype import OCTET_STREAM
 from boxwright.oci.readers import Reader, VerifyingStream, as_verifying
-
-OCTET_STREAM = "application/octet-stream"
 
 WRITE_BEHIND_MIN: Final = 4 * CHUNK
 """Blobs at least this large are written by a helper thread (smaller ones are not worth one)."""

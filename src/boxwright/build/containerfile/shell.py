@@ -168,6 +168,8 @@ class Lexer:
             raise ExpansionError(f"unexpected end of statement while looking for matching {stop}")
         return "".join(out), words.result()
 
+    # The two quote readers follow moby's processSingleQuote and processDoubleQuote: alike in
+    # shape, but only inside double quotes do ``$`` expand and the escape character work.
     def _single_quote(self) -> str:
         first = self._next()
         out = [first] if self.raw_quotes else []
@@ -434,6 +436,9 @@ class Expander:
 
 def split_words(rest: str, escape: str = "\\") -> list[str]:
     """BuildKit's ``parseWords``: whitespace-separated words, quotes and escapes kept."""
+    # The state machine of parser.extract_flags in shape, but BuildKit's parseWords keeps the
+    # quotes and escapes that extractBuilderFlags removes, and knows no ``--``; each is kept
+    # whole to read side by side with its original.
     words: list[str] = []
     word: list[str] = []
     blank_ok = False

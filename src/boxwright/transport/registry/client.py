@@ -40,7 +40,7 @@ from boxwright.oci.mediatype import MANIFEST_TYPES, OCI_INDEX
 from boxwright.transport.registry.blobs import ResumingReader
 from boxwright.transport.registry.capped import read_capped
 from boxwright.transport.registry.challenge import CATALOG_SCOPE, repository_scope
-from boxwright.transport.registry.failures import NetworkFailure, network_error, status_error
+from boxwright.transport.registry.failures import NetworkFailure, network_error
 from boxwright.transport.registry.retry import RetryPolicy
 from boxwright.transport.registry.session import Session, TLSSettingsLike, with_query
 from boxwright.transport.registry.stall import StallPolicy
@@ -73,6 +73,7 @@ class RegistryClient:
     HTTP (see :mod:`.origin`).
     """
 
+    # Session's keywords again (and chunk_size): callers build a client from one set of options.
     def __init__(
         self,
         host: str,
@@ -116,19 +117,32 @@ class RegistryClient:
         return self._session
 
     def _fail(self, response: Answer, what: str, not_found: type[Exception] | None) -> Exception:
-        return status_error(
-            response,
-            self.host,
-            what,
-            authenticated=self._session.authenticated,
-            not_found=not_found,
-        )
+        return self._session.failure(response, what, not_found)
 
     def _request(
         self, method: str, path: str, what: str, scopes: tuple[str, ...], **kw: Any
     ) -> Answer:
         """``method`` on ``path`` (``/v2/...``) of this registry; see :meth:`Session.send`."""
         return self._session.send(method, self._session.url(path), what=what, scopes=scopes, **kw)
+
+    def _pull_or_none(
+        self,
+        method: str,
+        repo: str,
+        path: str,
+        what: str,
+        not_found: type[Exception] | None = None,
+        **kw: Any,
+    ) -> Answer | None:
+        """``method`` on ``path`` with pull access to ``repo``: the ``200`` answer, or None
+        (the answer closed) for a ``404``; any other status raises its typed error."""
+        response = self._request(method, path, what, (repository_scope(repo, "pull"),), **kw)
+        if response.status_code == 404:
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise self._fail(response, what, not_found)
+        return response
 
     # -- registry ----------------------------------------------------------------------------
 
@@ -194,18 +208,16 @@ class RegistryClient:
         """What manifest ``ref`` is (media type, digest, size), or ``None`` when it does not
         exist; one request, no body. A registry that sends no digest costs one GET."""
         what = f"manifest {repo}{_sep(ref)}{ref}"
-        response = self._request(
+        response = self._pull_or_none(
             "HEAD",
+            repo,
             f"/v2/{repo}/manifests/{ref}",
             what,
-            (repository_scope(repo, "pull"),),
+            ImageNotFoundError,
             headers={"Accept": ", ".join(sorted(accept))},
         )
-        if response.status_code == 404:
-            response.close()
+        if response is None:
             return None
-        if response.status_code != 200:
-            raise self._fail(response, what, ImageNotFoundError)
         response.close()
         media_type = _media_type(response.headers)
         said = response.headers.get("docker-content-digest")
@@ -294,17 +306,9 @@ class RegistryClient:
     def head_blob(self, repo: str, digest: Digest) -> int | None:
         """The size of blob ``digest`` in ``repo``, or ``None`` when it is not there."""
         what = f"blob {digest} in {repo}"
-        response = self._request(
-            "HEAD",
-            f"/v2/{repo}/blobs/{digest}",
-            what,
-            (repository_scope(repo, "pull"),),
-        )
-        if response.status_code == 404:
-            response.close()
+        response = self._pull_or_none("HEAD", repo, f"/v2/{repo}/blobs/{digest}", what)
+        if response is None:
             return None
-        if response.status_code != 200:
-            raise self._fail(response, what, None)
         response.close()
         length = content_length(response.headers)
         if length is None:
@@ -390,19 +394,16 @@ class RegistryClient:
         not offer the referrers API (404)."""
         what = f"the referrers of {repo}@{digest}"
         params = {"artifactType": artifact_type} if artifact_type else None
-        response = self._request(
+        response = self._pull_or_none(
             "GET",
+            repo,
             f"/v2/{repo}/referrers/{digest}",
             what,
-            (repository_scope(repo, "pull"),),
             headers={"Accept": OCI_INDEX},
             params=params,
         )
-        if response.status_code == 404:
-            response.close()
+        if response is None:
             return None
-        if response.status_code != 200:
-            raise self._fail(response, what, None)
         return _read_bounded(response, MAX_MANIFEST_SIZE, self.host, what)
 
     # -- lifetime ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 from boxwright._version import __version__
 from boxwright.errors import TLSError
 from boxwright.transport.registry.auth import Authenticating, CredentialsLike, RegistryAuth
-from boxwright.transport.registry.failures import NetworkFailure
+from boxwright.transport.registry.failures import NetworkFailure, status_error
 from boxwright.transport.registry.origin import CredentialGuard, OriginPolicy
 from boxwright.transport.registry.redirects import Redirects
 from boxwright.transport.registry.retry import Retrying, RetryPolicy
@@ -188,6 +188,15 @@ class Session:
             url = with_query(url, params)
         request = Request(method, url, dict(headers or {}), content, what, scopes)
         return self._chain.send(request, retry=retry)
+
+    def failure(
+        self, response: Answer, what: str, not_found: type[Exception] | None = None
+    ) -> Exception:
+        """The typed error for ``response``, an unexpected status answering a request about
+        ``what`` on this host (see :func:`.failures.status_error`)."""
+        return status_error(
+            response, self.host, what, authenticated=self.authenticated, not_found=not_found
+        )
 
     def close(self) -> None:
         self._wire.close()

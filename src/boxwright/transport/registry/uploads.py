@@ -29,15 +29,13 @@ from typing import IO, Any
 
 from boxwright.errors import DigestMismatchError, RegistryError
 from boxwright.oci.descriptor import Descriptor
-from boxwright.oci.digest import Digest, new_hasher
+from boxwright.oci.digest import CHUNK, Digest, new_hasher
+from boxwright.oci.mediatype import OCTET_STREAM
 from boxwright.transport.registry.challenge import repository_scope
-from boxwright.transport.registry.failures import status_error
 from boxwright.transport.registry.retry import RETRY_STATUSES
 from boxwright.transport.registry.session import Session, with_query
 from boxwright.transport.registry.wire import Answer
 
-CHUNK = 1 << 20
-OCTET_STREAM = "application/octet-stream"
 _RESTART_CODES = frozenset({"BLOB_UPLOAD_UNKNOWN", "BLOB_UPLOAD_INVALID"})
 
 
@@ -274,12 +272,7 @@ class Uploader:
 
     def _finished(self, response: Answer, repo: str, digest: Digest) -> Digest:
         if response.status_code not in (201, 204):
-            raise status_error(
-                response,
-                self.session.host,
-                f"blob {digest} (upload to {repo})",
-                authenticated=self.session.authenticated,
-            )
+            raise self.session.failure(response, f"blob {digest} (upload to {repo})")
         said = response.headers.get("docker-content-digest")
         response.close()
         if said and said != str(digest):
@@ -290,12 +283,7 @@ class Uploader:
 
     def _location(self, response: Answer, repo: str, want: int) -> str:
         if response.status_code != want:
-            raise status_error(
-                response,
-                self.session.host,
-                f"a blob upload to {repo}",
-                authenticated=self.session.authenticated,
-            )
+            raise self.session.failure(response, f"a blob upload to {repo}")
         location = response.headers.get("location")
         response.close()
         if not location:
