@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CREATED_BY = "boxwright repack"
 #: Copy progress kinds as the unpack progress callback names them (a written manifest ends).
 _EVENT_KINDS = {"started": "start", "manifest": "done"}
-COMPRESSIONS = ("gzip", "zstd", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +162,7 @@ def repack_image(
     """
     from boxwright.layer.generate import GenerateOptions
 
-    if compression not in COMPRESSIONS:
+    if compression not in mt.COMPRESSIONS:
         raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
     rootfs = locate_rootfs(Path(unpacked))
     state = UnpackState.load(rootfs)
