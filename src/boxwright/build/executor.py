@@ -96,8 +96,6 @@ def _prepare(
     options: BuildOptions, store: Store, cf: Containerfile, path: Path | None
 ) -> tuple[BuildShared, list[StagePlan], Platform]:
     """The stages the target needs, in file order, what they share, and the target platform."""
-    from boxwright.oci.platform import Platform
-
     context = options.context.resolve()
     ignore = load_ignore(context, path)
     host = Platform.host()
