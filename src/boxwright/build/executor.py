@@ -42,9 +42,7 @@ from boxwright.store.store import Store
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile
     from boxwright.build.stages import StagePlan
-    from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord
-    from boxwright.store.store import Store
 
 
 FILE_HASHES = "build-file-hashes.json"

@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.step import StepContext
     from boxwright.oci.config import ImageConfig
-    from boxwright.runtime.spec import Mount
     from boxwright.store.store import Store
 
 _BINFMT = Path("/proc/sys/fs/binfmt_misc")

@@ -44,12 +44,8 @@ from boxwright.unpack.state import UnpackState, locate_rootfs
 from boxwright.unpack.unpack import UnpackProgress, _absolute_reference
 
 if TYPE_CHECKING:
-    from boxwright.layer.generate import GenerateOptions, GenerateResult
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.snapshot import Snapshot
+    from boxwright.layer.generate import GenerateResult
     from boxwright.layer.streams import LayerDigests
-    from boxwright.oci.config import HistoryEntry, ImageConfig
-    from boxwright.oci.manifest import ImageManifest
     from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.base import ImageSource
 
