@@ -217,11 +217,6 @@ class Builder:
         ``chmod`` says otherwise, verified against ``checksum`` (``sha256:<hex>``) when given;
         anything else is copied as :meth:`copy` copies it.
         """
-        from boxwright.build.files import (
-            parse_chmod,
-            resolve_owner,
-        )
-
         items = [os.fspath(s) for s in _as_list(sources)]
         if checksum is not None and not all(is_url(s) for s in items):
             raise UsageError("--checksum applies to URL sources only")
@@ -467,8 +462,6 @@ def _add_plan(
 ) -> list[tuple[str, Path]]:
     """What ``add`` writes, in order: ``("extract", archive)`` or ``("copy", path)``; each URL
     downloaded first into ``staging`` (under its own name, with its Last-Modified time)."""
-    from boxwright.build.files import expand_sources
-
     plan: list[tuple[str, Path]] = []
     for item in items:
         if is_url(item):
@@ -497,8 +490,6 @@ def _write_plan(
     rootless: bool,
 ) -> list[str]:
     """Write :func:`_add_plan`'s items into the rootfs ``root``; return what was written."""
-    from boxwright.build.files import copy_into
-
     out: list[str] = []
     for kind, path in plan:
         if kind == "extract":

@@ -30,8 +30,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.errors import StoreError, UsageError
+from boxwright.errors import ImageNotFoundError, RegistryError, StoreError, UsageError
 from boxwright.store.metadata import read_records, write_records
+from boxwright.store.pullpush import pull, push
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildOptions
@@ -135,9 +136,6 @@ class LayerCache:
         return self._index.get(key) or self._from_registry(key)
 
     def _from_registry(self, key: str) -> str | None:
-        from boxwright.errors import ImageNotFoundError, RegistryError
-        from boxwright.store.pullpush import pull
-
         options = self._options
         for repository in options.cache_from:
             ref = f"docker://{cache_repository(repository)}:{cache_tag(key)}"
@@ -153,8 +151,6 @@ class LayerCache:
 
     def remember(self, key: str, image: str) -> None:
         """Record that ``key`` made ``image``; push it to ``--cache-to`` when given."""
-        from boxwright.store.pullpush import push
-
         self._index.put(key, image)
         options = self._options
         if options.cache_to:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from boxwright.build.step import NOP
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.manifest import ImageManifest
+from boxwright.store.commit import commit_with_layer
+from boxwright.store.images import LINK_CARRIER_LABEL
 
 if TYPE_CHECKING:
     from boxwright.store.images import ImageRecord
@@ -48,8 +50,6 @@ def commit_linked(
 ) -> ImageRecord:
     """The working container's pending config and notes over its base image, plus the top
     layer of the ``carrier`` image as the new layer (the same blob, the same diff_id)."""
-    from boxwright.store.commit import commit_with_layer
-
     record = store.images.get(carrier)
     layer = ImageManifest.parse(store.images.manifest(record)).layers[-1]
     return commit_with_layer(
@@ -77,7 +77,6 @@ def make_carrier(
     ``boxwright images`` hides unless ``--all``. The label is in the config, not the layer, so
     the linked layer's blob is the same; it travels with the carrier through
     ``--cache-to``/``--cache-from``."""
-    from boxwright.store.images import LINK_CARRIER_LABEL
 
     def labelled(data: dict[str, Any]) -> dict[str, Any]:
         config = ImageConfig.from_data(data)

@@ -18,6 +18,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from boxwright._numbers import ascii_int
+from boxwright.errors import UsageError
 from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.transport.atomic import atomic_write
 
@@ -85,9 +87,6 @@ class BuildOptions:
             return self.timestamp
         text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
         if text:
-            from boxwright._numbers import ascii_int
-            from boxwright.errors import UsageError
-
             seconds = ascii_int(text)
             if seconds is None:
                 raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")

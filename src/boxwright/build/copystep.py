@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boxwright.build.builder import Builder
 from boxwright.build.containerfile.ignore import IgnoreMatcher
 from boxwright.build.containerfile.model import Heredoc
 from boxwright.build.containerfile.shell import Expander
@@ -258,8 +259,6 @@ class CopyStep:
     def apply(self, container: str | None = None) -> str:
         """Copy into the stage's container (or ``container``: the empty one a linked layer is
         made in, with :meth:`link_dest`); return the history's ``created_by``."""
-        from boxwright.build.builder import Builder
-
         ctx = self.ctx
         cid = container if container is not None else ctx.workspace.container()
         builder = Builder(ctx.store, cid, keep=True, attached=True)

@@ -44,9 +44,7 @@ from boxwright.store.store import Store
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile
     from boxwright.build.stages import StagePlan
-    from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord
-    from boxwright.store.store import Store
 
 
 FILE_HASHES = "build-file-hashes.json"
@@ -97,8 +95,6 @@ def _prepare(
     options: BuildOptions, store: Store, cf: Containerfile, path: Path | None
 ) -> tuple[BuildShared, list[StagePlan], Platform]:
     """The stages the target needs, in file order, what they share, and the target platform."""
-    from boxwright.oci.platform import Platform
-
     context = options.context.resolve()
     ignore = load_ignore(context, path)
     host = Platform.host()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from boxwright._numbers import ascii_int
+from boxwright.build.configedit import check_signal, parse_duration
 from boxwright.errors import UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.ids import parse_user_spec
@@ -131,8 +132,6 @@ def add_volumes(config: ImageConfig, paths: Sequence[str]) -> ImageConfig:
 
 def set_stop_signal(config: ImageConfig, signal: str) -> ImageConfig:
     """STOPSIGNAL (checked as ``container config --stop-signal`` checks it)."""
-    from boxwright.build.configedit import check_signal
-
     return config.with_changes(stop_signal=check_signal(signal))
 
 
@@ -158,8 +157,6 @@ def healthcheck(
     args: Sequence[str], json_form: bool, flags: Sequence[tuple[str, str | None]]
 ) -> dict[str, Any]:
     """The ``Healthcheck`` object HEALTHCHECK sets."""
-    from boxwright.build.configedit import parse_duration
-
     words = list(args)
     if not json_form and words:
         first, _, rest = words[0].strip().partition(" ")

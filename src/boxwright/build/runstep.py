@@ -33,12 +33,13 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
 from boxwright.build.context import content_hash
+from boxwright.build.runoutput import output_lines
 from boxwright.build.step import StepKey
 from boxwright.errors import BuildError, InvalidIDError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.step import StepContext
     from boxwright.oci.config import ImageConfig
-    from boxwright.runtime.spec import Mount
     from boxwright.store.store import Store
 
 _BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -313,8 +313,6 @@ def _mounts(
 
 
 def _bind_mount(ctx: StepContext, mount: _MountSpec, scratch: _Scratch) -> Mount | dict[str, Any]:
-    from boxwright.runtime.spec import Mount
-
     opts = mount.opts
     source = _bind_source(ctx, opts)
     writable = opts.get("rw", opts.get("readwrite", "false")) == "true"
@@ -326,8 +324,6 @@ def _bind_mount(ctx: StepContext, mount: _MountSpec, scratch: _Scratch) -> Mount
 
 def _cache_mount(ctx: StepContext, mount: _MountSpec) -> Mount:
     """A directory of the store kept between builds, by ``id`` (else the target)."""
-    from boxwright.runtime.spec import Mount
-
     name = mount.opts.get("id") or mount.target
     digest = hashlib.sha256(name.encode()).hexdigest()[:32]
     directory = ctx.store.layout.root / "build-cache-mounts" / digest
@@ -356,8 +352,6 @@ def _secret_path(ctx: StepContext, mount: _MountSpec) -> Path | None:
 
 def _secret_mount(ctx: StepContext, mount: _MountSpec, env: list[str]) -> list[Mount]:
     """A secret's read-only bind (none for ``env=`` alone), its ``env=`` entry into ``env``."""
-    from boxwright.runtime.spec import Mount
-
     path = _secret_path(ctx, mount)
     if path is None:
         return []
@@ -453,10 +447,6 @@ def _run(
     if ctx.options.on_event is None:  # straight to the caller's terminal
         code = run_in_container(ctx.store, container, options, isolation)
     else:
-        from dataclasses import replace
-
-        from boxwright.build.runoutput import output_lines
-
         with output_lines(ctx.output) as fds:
             code = run_in_container(ctx.store, container, replace(options, output=fds), isolation)
     if code != 0:

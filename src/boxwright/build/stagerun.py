@@ -10,6 +10,7 @@ the steps touch are the stage's :class:`~boxwright.build.workspace.StageWorkspac
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING
 
 from boxwright.build import instructions as ins
@@ -30,13 +31,13 @@ from boxwright.build.step import NOP, StepContext, StepKey, where
 from boxwright.build.workspace import StageWorkspace, resolve_image
 from boxwright.errors import BoxwrightError, BuildError, UsageError
 from boxwright.oci.config import ImageConfig, created_time
+from boxwright.oci.platform import Platform
 from boxwright.oci.runtime_spec import SEARCH_PATH
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.shared import BuildShared
     from boxwright.build.stages import StagePlan
-    from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord
 
 
@@ -134,8 +135,6 @@ class StageRun:
 
     def _parent_config(self) -> ImageConfig:
         if self.parent is None:
-            from boxwright.oci.platform import Platform
-
             return ImageConfig.new(Platform.host())
         return self.store.images.config(self.store.images.get(self.parent))
 
@@ -359,8 +358,6 @@ def _covered(workdir: str, dest: str) -> bool:
     """Whether a linked layer copied to the absolute ``dest`` holds the directory
     ``workdir`` (it holds every parent of the destination, and the destination itself when it
     ends with ``/``)."""
-    import posixpath
-
     directory = dest if dest.endswith(("/", "/.")) else posixpath.dirname(dest)
     inside = posixpath.normpath("/" + directory)
     wanted = posixpath.normpath("/" + workdir)

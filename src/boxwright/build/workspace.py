@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 
 from boxwright.build.stages import stage_of
 from boxwright.errors import BuildError
+from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
+from boxwright.store.pullpush import pull
+from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
     from boxwright.build.shared import BuildShared
@@ -27,9 +30,6 @@ if TYPE_CHECKING:
 
 def resolve_image(shared: BuildShared, name: str, platform: Platform | None) -> str:
     """A FROM image's ID: in the store, or pulled (a transport reference, else a registry)."""
-    from boxwright.store.pullpush import pull
-    from boxwright.transport.reference import TRANSPORTS
-
     store, options = shared.store, shared.options
     prefix, sep, _ = name.partition(":")
     if sep and prefix in TRANSPORTS and prefix != "store":
@@ -95,8 +95,6 @@ class StageWorkspace:
 
     def make_workdir(self, path: str) -> None:
         """Create the WORKDIR (as buildah does) when it is missing."""
-        from boxwright.layer.pathsafe import clean_entry_name
-
         rel = clean_entry_name(path, allow_root=True)
         if not rel:
             return
@@ -104,7 +102,6 @@ class StageWorkspace:
         if self.cid is None:
             self._pending_dirs.append(path)
             return
-        from boxwright.layer.pathsafe import mkdir_parents_in_root
 
         def work(root: Path, _record: OwnershipRecord) -> None:
             mkdir_parents_in_root(root, rel, 0o755)

@@ -31,10 +31,17 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from boxwright.errors import ImageNotFoundError, StoreError, UsageError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.generate import GenerateOptions, tree_layer
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.streams import LayerReader, write_layer_file
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import HistoryEntry, ImageConfig, created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.manifest import ImageManifest
+from boxwright.store.rootfs import driver_by_name
 
 if TYPE_CHECKING:
     from boxwright.layer.streams import LayerDigests
@@ -90,8 +97,6 @@ def commit_container(
                 annotations=annotations,
             )
         finally:
-            from boxwright.layer.pathsafe import remove_tree
-
             remove_tree(work)
 
 
@@ -109,8 +114,6 @@ def _commit(
     compression: str,
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
-    from boxwright.store.rootfs import driver_by_name
-
     driver = driver_by_name(record.driver)
     cdir = store.layout.container_dir(record.id)
     snapshots = [store.snapshots.get(c) for c in record.layer_chain]
@@ -153,8 +156,6 @@ def _add_image(
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
     """Store the config and a manifest naming it and ``layers``; the new image's record."""
-    from boxwright.oci.manifest import ImageManifest
-
     config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
     config_desc = Descriptor(config_type, config.digest, len(config.raw))
     store.blobs.put_bytes(config.raw, config_desc)
@@ -209,8 +210,6 @@ def commit_with_layer(
 
 def _layers_of(store: Store, image: ImageRecord | None) -> list[Descriptor]:
     """The layer descriptors of ``image`` (none for no image: a container from scratch)."""
-    from boxwright.oci.manifest import ImageManifest
-
     if image is None:
         return []
     return list(ImageManifest.parse(store.images.manifest(image)).layers)
@@ -248,9 +247,6 @@ def _changes_layer(
     timestamp: int | None,
 ) -> LayerDigests | None:
     """The layer of every change since the container was made; None when nothing changed."""
-    from boxwright.layer.generate import GenerateOptions
-    from boxwright.layer.streams import write_layer_file
-
     options = GenerateOptions(clamp_mtime=timestamp)
     digests, result = write_layer_file(
         path,
@@ -276,11 +272,6 @@ def _squashed_layer(
     The tree is rebuilt from the verified base blobs and the uncompressed changes, whatever
     the driver, so both drivers (and root and rootless) give the same squashed layer.
     """
-    from boxwright.layer.apply import ApplyOptions, apply_layer
-    from boxwright.layer.generate import GenerateOptions, tree_layer
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.streams import LayerReader, write_layer_file
-
     changes = work / "changes.tar"
     options = GenerateOptions(clamp_mtime=None)
     with changes.open("wb") as out:

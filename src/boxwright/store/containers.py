@@ -41,6 +41,7 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
+from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
@@ -309,8 +310,6 @@ class ContainerStore:
         annotations: dict[str, str] | None = None,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
-        from boxwright.store.commit import commit_container
-
         return commit_container(
             self._store,
             self.get(name_or_id),

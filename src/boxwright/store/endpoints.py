@@ -15,6 +15,7 @@ from boxwright.errors import BlobNotFoundError, ImageNotFoundError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.store.images import ImageRecord, normalize_name
 from boxwright.transport.base import KnowsCurrentManifest
@@ -39,8 +40,6 @@ class StoreSource:
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         if digest is None or digest == self.record.manifest:
             return self._raw, self.record.manifest_media_type
-        from boxwright.oci.parse import parse_manifest
-
         try:
             raw = self.store.blobs.read(digest)
         except BlobNotFoundError:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from boxwright.errors import DigestError, StoreError
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
+from boxwright.store.containers import driver_of
 from boxwright.store.locking import file_lock
 from boxwright.store.rootfs import driver_by_name
 
@@ -181,8 +182,6 @@ def prune(store: Store) -> PruneResult:
 
 def _remove_orphan_containers(store: Store) -> tuple[int, int]:
     """Remove container directories without a record; their count and bytes."""
-    from boxwright.store.containers import driver_of
-
     try:
         entries = sorted(os.listdir(store.layout.containers_dir))
     except FileNotFoundError:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import InvalidReferenceError, UsageError
 from boxwright.store.endpoints import StoreDestination, StoreSource
 from boxwright.store.images import ImageRecord, normalize_name
+from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
 
 def registry_or(text: str) -> TransportReference:
     """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
-    from boxwright.transport.reference import parse_transport_reference
-
     ref = parse_transport_reference(text)
     if ref.transport == "store" and ref.implicit:
         return parse_transport_reference(f"docker://{text}")
@@ -58,8 +58,6 @@ def pull_into(
     Returns the stored image's record. Blobs the store has are not copied again; pulling an
     image the name already names does nothing but confirm it.
     """
-    from boxwright.copy.pipeline import CopyOptions, copy_image
-
     ref = registry_or(src_ref)
     if ref.transport == "store":
         raise UsageError(f"{src_ref} is in the local store already; use tag to add a name")
@@ -88,8 +86,6 @@ def push_from(
     name's registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was
     pushed).
     """
-    from boxwright.copy.pipeline import CopyOptions, copy_image
-
     record, matched = store.images.resolve(name)
     if dest_ref is None:
         if matched is None:

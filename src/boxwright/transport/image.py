@@ -30,6 +30,7 @@ from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.base import MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, ImageSource
+from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
     from boxwright.layer.streams import LayerReader
@@ -216,8 +217,6 @@ def open_named_image(
     """
     if isinstance(ref, Image):
         return ref, None
-    from boxwright.transport.reference import parse_transport_reference
-
     if isinstance(platform, str):
         platform = Platform.parse(platform)
     source = parse_transport_reference(ref).open_source()

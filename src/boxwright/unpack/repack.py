@@ -28,21 +28,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
+from boxwright.layer.generate import GenerateOptions, generate_layer
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.snapshot import Snapshot
+from boxwright.layer.streams import write_layer_file
 from boxwright.oci import mediatype as mt
-from boxwright.oci.config import created_time
+from boxwright.oci.config import HistoryEntry, ImageConfig, created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader
+from boxwright.oci.manifest import ImageManifest
+from boxwright.transport.reference import parse_transport_reference
 from boxwright.unpack.state import UnpackState, locate_rootfs
 from boxwright.unpack.unpack import UnpackProgress, _absolute_reference
 
 if TYPE_CHECKING:
-    from boxwright.layer.generate import GenerateOptions, GenerateResult
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.snapshot import Snapshot
+    from boxwright.layer.generate import GenerateResult
     from boxwright.layer.streams import LayerDigests
-    from boxwright.oci.config import HistoryEntry, ImageConfig
-    from boxwright.oci.manifest import ImageManifest
     from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.base import ImageSource
 
@@ -123,8 +126,6 @@ class _OverlaySource:
 
     def _open_base(self) -> ImageSource:
         if self._base is None:
-            from boxwright.transport.reference import parse_transport_reference
-
             try:
                 self._base = parse_transport_reference(self._base_ref).open_source()
             except Exception as error:
@@ -160,8 +161,6 @@ def repack_image(
     the owners, modes and devices recorded at unpack instead of what the unprivileged files
     show. Raises :class:`UnpackError` when ``unpacked`` has no usable state.
     """
-    from boxwright.layer.generate import GenerateOptions
-
     if compression not in mt.COMPRESSIONS:
         raise UsageError(f"unknown compression {compression!r}: expected gzip, zstd or none")
     rootfs = locate_rootfs(Path(unpacked))
@@ -220,10 +219,6 @@ def _new_image(
 def _load(state: UnpackState) -> tuple[ImageManifest, ImageConfig, Snapshot, OwnershipRecord]:
     """What unpack (or the last repack) saved: the image's manifest and config, the snapshot
     of the tree and the ownership record."""
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.snapshot import Snapshot
-    from boxwright.oci.config import ImageConfig
-
     manifest_raw = state.read_manifest()
     config = ImageConfig.parse(state.read_config())
     before = Snapshot.load(state.snapshot_path)
@@ -234,8 +229,6 @@ def _load(state: UnpackState) -> tuple[ImageManifest, ImageConfig, Snapshot, Own
 def _history_entry(history: HistoryOptions, clamp_mtime: int | None) -> HistoryEntry:
     """The new layer's history entry, dated ``history.created``, else ``clamp_mtime``, else
     now."""
-    from boxwright.oci.config import HistoryEntry
-
     return HistoryEntry(
         created=created_time(history.created if history.created is not None else clamp_mtime),
         created_by=history.created_by,
@@ -265,9 +258,6 @@ def _write_layer(
     on_progress: UnpackProgress | None,
 ) -> tuple[LayerDigests, GenerateResult]:
     """The layer file of what changed in ``rootfs`` since ``before``, reported as progress."""
-    from boxwright.layer.generate import generate_layer
-    from boxwright.layer.streams import write_layer_file
-
     if on_progress is not None:
         on_progress("start", "layer", 0, None)
     digests, generated = write_layer_file(
@@ -297,8 +287,6 @@ def _refresh(
 
 
 def _parse_manifest(raw: bytes, media_type: str) -> ImageManifest:
-    from boxwright.oci.manifest import ImageManifest
-
     return ImageManifest.parse(raw, media_type)
 
 
@@ -317,8 +305,6 @@ def _copy(
     compression asked for (``none`` included) is what the image gets, while base layers
     are copied by the pipeline's own rules.
     """
-    from boxwright.copy import CopyOptions, copy_image
-    from boxwright.transport.reference import parse_transport_reference
 
     def relay(event: Any) -> None:
         if on_progress is not None:

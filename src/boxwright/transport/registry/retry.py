@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import RegistryError
 from boxwright.transport.registry.failures import NetworkFailure, network_error
 
@@ -51,9 +52,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not text:
         return None
     if text.isdigit():
-        from boxwright._numbers import ascii_int  # str.isdigit() is also true for "²"
-
-        seconds = ascii_int(text)
+        seconds = ascii_int(text)  # str.isdigit() is also true for "²"
         return None if seconds is None else float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(text)
