@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from boxwright.config.registries import (
-    Mirror,
-    PullSource,
-    RegistriesConfig,
-    Registry,
-    _plain_toml,
-)
+from boxwright.config.registries import Mirror, PullSource, RegistriesConfig, Registry
 from boxwright.errors import ConfigError
 
 CONF = """
@@ -282,87 +271,3 @@ def test_debian_system_file_parses() -> None:
         pytest.skip("podman (and its /etc/containers files) is not installed")
     config = RegistriesConfig.load(Path("/etc/containers/registries.conf"))
     assert Path("/etc/containers/registries.conf") in config.files
-
-
-_PIECES = st.sampled_from(
-    [
-        "",
-        "  ",
-        "# a comment",
-        "\t# tab then comment \u00e9",
-        "[aliases]",
-        "[registry]",
-        "[ aliases ]",
-        "[a.b]",
-        "[[registry]]",
-        'short-name-mode = "enforcing"',
-        '"centos" = "quay.io/centos/centos"',
-        '"centos"="quay.io/centos/centos" # trailing',
-        'centos = "docker.io/library/centos"',
-        '"" = "empty key"',
-        '"a\tb" = "tab in a key"',
-        'key = "tab\tin a value"',
-        'key = "escaped \\" quote"',
-        "key = 'literal'",
-        'key = "unterminated',
-        "key = 1",
-        'key = ["x"]',
-        'aliases = "x"',
-        'x = "control \x01"',
-        "# control \x7f in a comment",
-        "\r",
-        "\ufeff# bom",
-    ]
-)
-
-
-@given(st.lists(_PIECES, max_size=8))
-def test_a_plain_document_reads_as_tomllib_reads_it(lines: list[str]) -> None:
-    """The plain reader answers exactly as tomllib does, or leaves the document to it."""
-    text = "\n".join(lines)
-    plain = _plain_toml(text)
-    try:
-        expected = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        assert plain is None
-        return
-    assert plain is None or plain == expected
-
-
-def test_the_plain_reader_takes_distribution_files() -> None:
-    text = (
-        "# comments only, as Debian ships registries.conf\n"
-        "\n[aliases]\n"
-        '  # almalinux\n  "almalinux" = "docker.io/library/almalinux"\n'
-        '  "centos" = "quay.io/centos/centos"\n'
-    )
-    assert _plain_toml(text) == {
-        "aliases": {
-            "almalinux": "docker.io/library/almalinux",
-            "centos": "quay.io/centos/centos",
-        }
-    }
-    assert _plain_toml('[aliases]\n"a" = "x"\na = "y"\n') is None  # tomllib's error
-    assert _plain_toml('[[registry]]\nprefix = "x"\n') is None
-
-
-def test_plain_files_load_without_tomllib(tmp_path: Path) -> None:
-    """Start-up: comments, aliases and global strings are read without importing tomllib;
-    a [[registry]] table brings it in."""
-    main = tmp_path / "registries.conf"
-    main.write_text('# nothing\nshort-name-mode = "permissive"\n')
-    (tmp_path / "registries.conf.d").mkdir()
-    (tmp_path / "registries.conf.d" / "shortnames.conf").write_text(
-        '[aliases]\n"centos" = "quay.io/centos/centos"\n'
-    )
-    probe = (
-        "import sys\n"
-        "from boxwright.config.registries import RegistriesConfig\n"
-        f"config = RegistriesConfig.load({str(main)!r})\n"
-        "print(config.short_name_mode, dict(config.aliases), 'tomllib' in sys.modules)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout == "permissive {'centos': 'quay.io/centos/centos'} False\n"
-    main.write_text('[[registry]]\nprefix = "example.com"\n')
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.endswith(" True\n")

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,60 +314,15 @@ def _parse_file(path: Path) -> RegistriesConfig:
     return _parse_text(text, path)
 
 
-_PLAIN_LINE: Final = re.compile(
-    r"""[ \t]*(?:"""
-    r"""\[(?P<table>[A-Za-z0-9_-]+)\]"""
-    r"""|(?:(?P<bare>[A-Za-z0-9_-]+)|"(?P<quoted>[^"\\\x00-\x1f\x7f]*)")"""
-    r"""[ \t]*=[ \t]*"(?P<value>[^"\\\x00-\x1f\x7f]*)")?"""
-    r"""[ \t]*(?:#[^\x00-\x08\x0a-\x1f\x7f]*)?"""
-)
-"""One line of a plain TOML document: blank, a comment, a ``[table]`` header or a
-``key = "string"`` pair, each with an optional comment (no escapes, no control characters)."""
-
-
-def _plain_toml(text: str) -> dict[str, Any] | None:
-    """``text`` read as TOML when it is plain (every line matches :data:`_PLAIN_LINE`, no
-    table or key twice), else None: what registries.conf files usually hold (comments, the
-    ``[aliases]`` of short names, a few global strings). It gives what ``tomllib.loads``
-    gives for such a document, without importing tomllib (~3-4 ms of a command's start-up);
-    anything else, valid or not, is left to tomllib and its errors."""
-    if "\r" in text:  # CRLF and a lone CR: tomllib's rules
-        return None
-    root: dict[str, Any] = {}
-    table = root
-    for line in text.split("\n"):
-        match = _PLAIN_LINE.fullmatch(line)
-        if match is None:
-            return None
-        name, value = match["table"], match["value"]
-        if name is not None:
-            if name in root:
-                return None
-            table = root[name] = {}
-        elif value is not None:
-            key = match["bare"] if match["bare"] is not None else match["quoted"]
-            if key in table:
-                return None
-            table[key] = value
-    return root
-
-
-def _toml(text: str, source: Path) -> dict[str, Any]:
-    """``text`` parsed by tomllib, its errors as :class:`ConfigError` naming ``source``."""
+def _parse_text(text: str, source: Path) -> RegistriesConfig:
     import tomllib
 
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"registries.conf {source} is not valid TOML: {error}") from None
     except RecursionError:  # tomllib recurses once per nested array or inline table
         raise ConfigError(f"registries.conf {source} is nested too deeply") from None
-
-
-def _parse_text(text: str, source: Path) -> RegistriesConfig:
-    data = _plain_toml(text)
-    if data is None:
-        data = _toml(text, source)
     if isinstance(data.get("registries"), dict):
         raise ConfigError(
             f"registries.conf {source} uses the version 1 format ([registries.search]); "
