@@ -13,7 +13,7 @@ from boxwright.build.cache import CACHE_FILE, BuildCache, step_key
 from boxwright.build.context import BuildEvent
 from boxwright.errors import StoreError
 from boxwright.store.store import Store
-from boxwright_testing.builds import BASE, run_build, write_context
+from boxwright_testing.builds import BASE, config_of, run_build, write_context
 from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
@@ -125,6 +125,15 @@ def test_step_keys_change_with_each_input() -> None:
         step_key("p", ["ENV A=1"], "RUN x", {"A": "1"}, "d"),
     ]
     assert len({base, *others}) == 6
+
+
+def test_the_platform_is_in_a_scratch_key_only() -> None:
+    arm = step_key(None, [], "COPY x", {}, "c", platform="linux/arm/v7")
+    amd = step_key(None, [], "COPY x", {}, "c", platform="linux/amd64")
+    assert len({arm, amd, step_key(None, [], "COPY x", {}, "c")}) == 3
+    with_parent = step_key("p", [], "COPY x", {}, "c")
+    assert step_key("p", [], "COPY x", {}, "c", platform="linux/arm/v7") == with_parent
+    assert step_key("p", [], "COPY x", {}, "c", platform="linux/amd64") == with_parent
 
 
 def test_link_keys_change_with_their_inputs_only() -> None:
@@ -246,3 +255,45 @@ def test_a_registry_serves_a_linked_layer_under_a_changed_base_step(
     assert two.layers[2] == one.layers[2] and two.diff_ids[2] == one.diff_ids[2]
     assert two.layers[1] != one.layers[1]
     assert not stores[1].blobs.has(one.layers[1])  # the first machine's RUN layer stayed away
+
+
+@pytest.mark.parametrize("link", ["", "--link "])
+def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, link: str) -> None:
+    """FROM scratch has no parent image to tell the platforms apart: the key names the
+    platform, so each platform gets its own image (the one ``--no-cache`` makes), and a
+    repeat of one platform reuses it. A linked layer is the same for every platform: its
+    carrier is reused, stacked under each platform's own config."""
+    ctx = write_context(tmp_path / "ctx", f"FROM scratch\nCOPY {link}file /\n", {"file": "x\n"})
+    platforms = {
+        "linux/amd64": ("amd64", None),
+        "linux/arm64": ("arm64", None),
+        "linux/arm/v7": ("arm", "v7"),
+    }
+    made: dict[str, str] = {}
+    for platform, (architecture, variant) in platforms.items():
+        events: list[BuildEvent] = []
+        result = run_build(bstore, ctx, events, platform=platform, timestamp=0)
+        hits = [e.text for e in events if e.kind == "cache"]
+        if link and made:  # the linked layer's bytes are the same for every platform
+            first = bstore.images.get(made["linux/amd64"])
+            assert len(hits) == 1 and hits[0].endswith(" (linked layer)")
+            assert result.cache_hits == 1
+            assert bstore.images.get(result.image_id).layers == first.layers
+        else:
+            assert hits == [] and result.cache_hits == 0
+        config = config_of(bstore, result.image_id)
+        assert (config["os"], config["architecture"], config.get("variant")) == (
+            "linux",
+            architecture,
+            variant,
+        )
+        fresh = run_build(bstore, ctx, platform=platform, timestamp=0, no_cache=True)
+        assert fresh.cache_hits == 0 and fresh.image_id == result.image_id
+        made[platform] = result.image_id
+    assert len(set(made.values())) == 3
+    for platform, image in made.items():
+        events = []
+        again = run_build(bstore, ctx, events, platform=platform, timestamp=0)
+        assert again.image_id == image
+        assert _cache_lines(events) == [2] and again.cache_hits == 1
+        assert [e.text for e in events if e.kind == "cache"] == [f"--> Using cache {image}"]

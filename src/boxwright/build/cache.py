@@ -3,7 +3,9 @@
 A step's key (:func:`step_key`) is a sha256 over its parent image ID, the history notes of the
 config steps since that image (their text after expansion), the step's instruction after
 expansion, the build args it uses, and the content hash of the files it copies
-(:func:`boxwright.build.context.content_hash`: names, modes and bytes, never mtimes). The index
+(:func:`boxwright.build.context.content_hash`: names, modes and bytes, never mtimes). A parent's
+ID names its platform (its config holds it); a step of a stage FROM scratch, before its first
+commit, has no parent, so its key reads ``scratch`` and the target platform instead. The index
 ``R/build-cache.json`` maps keys to image IDs; the images are ordinary unnamed records of the
 store, so ``prune`` keeps them (it removes only what no image record references) and
 ``rmi`` of an intermediate image makes its entry stale, which a lookup skips.
@@ -16,7 +18,10 @@ maps to the *carrier* image of the linked layer: an unnamed one-layer image (the
 made in an empty container). A rebuild whose earlier steps changed misses the step key but hits
 the link key, and stacks the carrier's layer blob, unchanged, on the new parent (see
 :mod:`boxwright.build.stagerun`). ``--cache-to`` pushes the carrier under the link key's tag,
-so ``--cache-from`` brings that one layer, not the image it was first stacked on.
+so ``--cache-from`` brings that one layer, not the image it was first stacked on. The link key
+has no platform either: the layer holds only the copied files, whose bytes are the same for every
+platform (a source from an image or stage is the one resolved for the platform, which its content
+hash shows), and the linked image's config is the stage's own, never the carrier's.
 
 The index is a record file of :mod:`boxwright.store.metadata` (replaced whole, atomically,
 under the store's metadata lock); a corrupt index is reported, never silently dropped.
@@ -50,10 +55,17 @@ def step_key(
     args: Mapping[str, str],
     content: str = "",
     extra: Sequence[str] = (),
+    platform: str = "",
 ) -> str:
-    """The cache key of one step (module docstring): ``sha256:<hex>``."""
+    """The cache key of one step (module docstring): ``sha256:<hex>``.
+
+    ``platform`` is the platform the stage builds for; it is read only without a parent (FROM
+    scratch), whose config names the platform that no parent ID does. A parent's ID already
+    differs per platform (its config names it), so keys with a parent are the same with or
+    without it."""
+    scratch = f"scratch {platform}" if platform else "scratch"
     doc = {
-        "parent": parent or "scratch",
+        "parent": parent or scratch,
         "notes": list(notes),
         "instruction": instruction,
         "args": dict(sorted(args.items())),

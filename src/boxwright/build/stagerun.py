@@ -252,6 +252,7 @@ class StageRun:
             self.args,
             step.content,
             extra=[self.shared.options.format, *self.arg_keys],
+            platform=str(self.target),
         )
 
     def _cached(self, key: str) -> bool:
