@@ -33,7 +33,7 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import ImageSource, ListsRepositoryTags
 from boxwright.transport.image import open_image
-from boxwright.transport.reference import open_reference
+from boxwright.transport.reference import opened_source
 
 if TYPE_CHECKING:
     from boxwright.transport.image import Image
@@ -270,8 +270,7 @@ def inspect_image(
     lists every tag of the repository, as skopeo does (``tags=False``: skopeo's
     ``--no-tags``, one request fewer).
     """
-    reference, source, own = open_reference(ref, options)
-    try:
+    with opened_source(ref, options) as (reference, source):
         top_raw, top_type = source.get_manifest()
         top_digest = _manifest_digest(top_raw, top_type)
         image = _open_image(source, platform)
@@ -303,9 +302,6 @@ def inspect_image(
             ),
             env=tuple(env) if isinstance(env, list) else None,
         )
-    finally:
-        if own:
-            source.close()
 
 
 def raw_manifest(
@@ -315,12 +311,8 @@ def raw_manifest(
 
     For a multi-platform image this is the index, as skopeo prints it.
     """
-    _, source, own = open_reference(ref, options)
-    try:
+    with opened_source(ref, options) as (_, source):
         return source.get_manifest()[0]
-    finally:
-        if own:
-            source.close()
 
 
 def raw_config(
@@ -329,13 +321,9 @@ def raw_config(
     options: TransportOptions | None = None,
 ) -> bytes:
     """The config blob's bytes exactly (``skopeo inspect --config --raw``)."""
-    _, source, own = open_reference(ref, options)
-    try:
+    with opened_source(ref, options) as (_, source):
         image = _open_image(source, platform)
         return image.config_bytes
-    finally:
-        if own:
-            source.close()
 
 
 def config(
@@ -349,14 +337,10 @@ def config(
     and encodes it again: Docker-only fields go, keys come in the OCI order. Print
     ``go_json_indent(config(ref).data)`` for skopeo's exact text.
     """
-    _, source, own = open_reference(ref, options)
-    try:
+    with opened_source(ref, options) as (_, source):
         image = _open_image(source, platform)
         require_image_config(image)
         return image.config.to_oci()
-    finally:
-        if own:
-            source.close()
 
 
 def _open_image(source: ImageSource, platform: Platform | None) -> Image:

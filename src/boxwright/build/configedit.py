@@ -321,13 +321,12 @@ def _port(spec: str) -> str:
     return body + "-" if removing else body
 
 
-def _json_array(text: str) -> list[str] | None:
-    """``text`` as a JSON array of strings, or None when it is not one."""
-    stripped = text.strip()
-    if not stripped.startswith("["):
-        return None
+def json_words(text: str) -> list[str] | None:
+    """``text`` as a JSON array of strings, or None when it is not one (the exec form of
+    ``CMD``, ``ENTRYPOINT``, ``SHELL`` and ``HEALTHCHECK``, in a Containerfile and in
+    ``container config``)."""
     try:
-        value = json.loads(stripped)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -348,7 +347,7 @@ def _command(value: str | Sequence[str], what: str) -> list[str] | None:
         return list(value)
     if not value.strip():
         return None
-    array = _json_array(value)
+    array = json_words(value.strip())
     return array if array is not None else _words(value, what)
 
 
@@ -358,7 +357,7 @@ def _entrypoint(value: str | Sequence[str]) -> list[str] | None:
         return list(value)
     if not value.strip():
         return None
-    array = _json_array(value)
+    array = json_words(value.strip())
     return array if array is not None else ["/bin/sh", "-c", value]
 
 
@@ -402,7 +401,7 @@ def parse_healthcheck(text: str) -> list[str] | None:
     stripped = text.strip()
     if not stripped:
         return None
-    array = _json_array(stripped)
+    array = json_words(stripped)
     if array is not None:
         if not array or array[0].upper() not in {"NONE", "CMD", "CMD-SHELL"}:
             raise UsageError(f"healthcheck {text!r} must start with NONE, CMD or CMD-SHELL")
@@ -414,7 +413,7 @@ def parse_healthcheck(text: str) -> list[str] | None:
     if kind == "CMD-SHELL" and rest:
         return ["CMD-SHELL", rest]
     if kind == "CMD" and rest:
-        args = _json_array(rest)
+        args = json_words(rest.strip())
         return ["CMD", *(args if args is not None else _words(rest, "healthcheck"))]
     raise UsageError(
         f"healthcheck {text!r} must be NONE, 'CMD ARGS...', 'CMD-SHELL COMMAND' or empty"
@@ -480,6 +479,7 @@ __all__ = [
     "apply_annotations",
     "apply_changes",
     "check_signal",
+    "json_words",
     "parse_duration",
     "parse_healthcheck",
 ]

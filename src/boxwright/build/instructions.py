@@ -9,13 +9,12 @@ ONBUILD. The shell form of CMD, ENTRYPOINT and HEALTHCHECK runs through the stag
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Sequence
 from typing import Any
 
 from boxwright._numbers import ascii_int
-from boxwright.build.configedit import check_signal, parse_duration
+from boxwright.build.configedit import check_signal, json_words, parse_duration
 from boxwright.errors import UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.ids import parse_user_spec
@@ -216,17 +215,6 @@ def take_onbuild(config: ImageConfig) -> tuple[ImageConfig, list[str]]:
     """The base image's ONBUILD triggers (they run once) and the config without them; the
     config always has its ``config`` object afterwards, where the steps write."""
     return config.with_changes(onbuild=None), list(config.config.onbuild)
-
-
-def json_words(text: str) -> list[str] | None:
-    """``text`` as a JSON array of strings, or None when it is not one."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    return None
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from boxwright.explain.walk import image_path, join_history
 from boxwright.explain.waste import WasteTracker
 from boxwright.inspect import require_image_config
 from boxwright.transport.image import Image, open_image
-from boxwright.transport.reference import open_reference
+from boxwright.transport.reference import opened_source
 
 if TYPE_CHECKING:
     from boxwright.oci.config import ImageConfig
@@ -94,13 +94,9 @@ def explain_image(
     if isinstance(ref, Image):
         return explain(ref, files=files)
 
-    reference, source, own = open_reference(ref)
-    try:
+    with opened_source(ref) as (reference, source):
         image = open_image(source, platform)
         return explain(image, files=files, reference=str(reference) if reference else "")
-    finally:
-        if own:
-            source.close()
 
 
 __all__ = ["explain", "explain_image"]

@@ -128,6 +128,7 @@ def _remove_tree(path: Path) -> None:
 
 
 # -- copy ---------------------------------------------------------------------------------------
+# CopyDriver and OverlayDriver each implement RootfsDriver: their method signatures repeat it.
 
 
 class CopyDriver:

@@ -43,6 +43,8 @@ def _hint(ref: TransportReference, error: Exception) -> Exception:
     )
 
 
+# open_source and open_destination: the TransportModule signature every transport module
+# offers (transport.reference dispatches to them by transport name).
 def open_source(ref: TransportReference, options: TransportOptions | None = None) -> StoreSource:
     """Open a ``store:`` reference for reading (a missing store is not created)."""
     name = f"store:{ref.path}" if not ref.implicit else ref.path

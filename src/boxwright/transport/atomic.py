@@ -36,7 +36,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final
 
-from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file
+from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file, replace_file
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
@@ -161,9 +161,15 @@ def staging_directory(path: Path, name: str) -> Path:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: the file is either the old one or the new one."""
-    with AtomicFile(path, mode) as f:
-        f.write(data)
+    """Write ``data`` to ``path`` atomically: the file is either the old one or the new one.
+
+    :func:`boxwright._atomic.replace_file` writes it (the one small-file writer of every
+    layer); its :class:`OSError` becomes a :class:`TransportError` here.
+    """
+    try:
+        replace_file(path, data, mode)
+    except OSError as e:
+        raise TransportError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 class _WriteBehind:

@@ -209,6 +209,8 @@ class DirDestination:
         """Nothing staged outside the directory; uncommitted blobs are removed at next commit."""
 
 
+# open_source and open_destination: the TransportModule signature every transport module
+# offers (transport.reference dispatches to them by transport name).
 def open_source(ref: TransportReference, options: TransportOptions | None = None) -> DirSource:
     """Open a ``dir:`` reference for reading (``options``: nothing applies here)."""
     return DirSource(ref.path)

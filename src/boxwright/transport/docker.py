@@ -455,6 +455,8 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
             self._client.close()
 
 
+# open_source and open_destination: the TransportModule signature every transport module
+# offers (transport.reference dispatches to them by transport name).
 def open_source(ref: TransportReference, options: TransportOptions | None = None) -> DockerSource:
     """Open ``docker://…`` for reading (``open_source`` of the transport table)."""
     return DockerSource(_docker_ref(ref), options)

@@ -427,6 +427,8 @@ class DockerArchiveDestination:
         shutil.rmtree(self._stage, ignore_errors=True)
 
 
+# open_source and open_destination: the TransportModule signature every transport module
+# offers (transport.reference dispatches to them by transport name).
 def open_source(
     ref: TransportReference, options: TransportOptions | None = None
 ) -> DockerArchiveSource:

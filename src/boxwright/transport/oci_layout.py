@@ -381,6 +381,8 @@ class OCILayoutDestination:
         """Nothing staged outside the blob store; uncommitted blobs stay as free content."""
 
 
+# open_source and open_destination: the TransportModule signature every transport module
+# offers (transport.reference dispatches to them by transport name).
 def open_source(
     ref: TransportReference, options: TransportOptions | None = None
 ) -> OCILayoutSource:

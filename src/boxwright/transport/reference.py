@@ -23,7 +23,9 @@ by string, as a plug-in: nothing here imports it.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Final, Protocol, cast
@@ -284,12 +286,27 @@ def open_reference(
     return None, ref, False
 
 
+@contextlib.contextmanager
+def opened_source(
+    ref: str | TransportReference | ImageSource, options: TransportOptions | None = None
+) -> Iterator[tuple[TransportReference | None, ImageSource]]:
+    """:func:`open_reference` as a ``with`` block: the reference and the source, which is
+    closed at the block's end when it was opened here (a source passed in stays open)."""
+    reference, source, own = open_reference(ref, options)
+    try:
+        yield reference, source
+    finally:
+        if own:
+            source.close()
+
+
 __all__ = [
     "TRANSPORTS",
     "TransportModule",
     "TransportReference",
     "known_transports",
     "open_reference",
+    "opened_source",
     "parse_transport_reference",
     "validate_ref_name",
 ]

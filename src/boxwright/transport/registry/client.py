@@ -174,11 +174,8 @@ class RegistryClient:
         ``Content-Type`` without parameters.
         """
         wanted = _digest_ref(ref)
-        what = f"manifest {repo}{_sep(ref)}{ref}"
-        path = f"/v2/{repo}/manifests/{ref}"
-        scopes = (repository_scope(repo, "pull"),)
-        response = self._request(
-            "GET", path, what, scopes, headers={"Accept": ", ".join(sorted(accept))}
+        response, what = self._manifest_request(
+            "GET", repo, ref, "pull", headers={"Accept": ", ".join(sorted(accept))}
         )
         if response.status_code != 200:
             raise self._fail(response, what, ImageNotFoundError)
@@ -194,6 +191,15 @@ class RegistryClient:
             if wanted is None:
                 digest = header
         return raw, media_type, digest
+
+    def _manifest_request(
+        self, method: str, repo: str, ref: str, action: str, **kw: Any
+    ) -> tuple[Answer, str]:
+        """``method`` on manifest ``ref`` (a tag or a digest) of ``repo``, with the token scope
+        ``action``: the answer, and the words that name the manifest in errors."""
+        what = f"manifest {repo}{_sep(ref)}{ref}"
+        scopes = (repository_scope(repo, action),)
+        return self._request(method, f"/v2/{repo}/manifests/{ref}", what, scopes, **kw), what
 
     def _said_digest(self, said: str, what: str) -> Digest:
         """The ``Docker-Content-Digest`` a registry sent for ``what``, parsed."""
@@ -240,14 +246,8 @@ class RegistryClient:
         if wanted is not None:
             verify_bytes(raw, wanted)
             digest = wanted
-        what = f"manifest {repo}{_sep(ref)}{ref}"
-        response = self._request(
-            "PUT",
-            f"/v2/{repo}/manifests/{ref}",
-            what,
-            (repository_scope(repo, "pull,push"),),
-            headers={"Content-Type": media_type},
-            content=raw,
+        response, what = self._manifest_request(
+            "PUT", repo, ref, "pull,push", headers={"Content-Type": media_type}, content=raw
         )
         if response.status_code not in (200, 201, 202, 204):
             raise self._fail(response, what, None)
@@ -261,13 +261,9 @@ class RegistryClient:
 
     def delete_manifest(self, repo: str, digest: Digest) -> None:
         """Delete manifest ``digest`` (and with it every tag pointing at it)."""
-        what = f"manifest {repo}@{digest}"
-        response = self._request(
-            "DELETE",
-            f"/v2/{repo}/manifests/{digest}",
-            what,
-            (repository_scope(repo, "delete"),),
-        )
+        response, what = self._manifest_request("DELETE", repo, str(digest), "delete")
+        # Unlike a PUT, a DELETE has no 201 (nothing is created), and 405 is its own answer:
+        # the registry serves the manifest but has deletes switched off.
         if response.status_code in (200, 202, 204):
             response.close()
             return
