@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from copy_helpers import OCI_CONFIG, OCI_MANIFEST, LayoutWriter, file_digest, make_tar, sha256
 
+from boxwright import _atomic
 from boxwright.copy import CopyOptions, ProgressEvent, copy_image
 from boxwright.errors import DigestMismatchError, ImageNotFoundError
 from boxwright.transport import atomic
@@ -123,7 +124,10 @@ def test_blob_renames_are_made_durable_once_before_index_json(
             events.append(("fsync", os.path.relpath(path, out)))
 
     monkeypatch.setattr(os, "replace", replace)
+    # Blob directories are made durable by transport.atomic, small files (oci-layout,
+    # index.json) by the one small-file writer of boxwright._atomic: watch both.
     monkeypatch.setattr(atomic, "fsync_dir", fsync_dir)
+    monkeypatch.setattr(_atomic, "fsync_dir", fsync_dir)
     copy_image(f"oci:{src}:big", f"oci:{out}:x")
     blob_dir = os.path.join("blobs", "sha256")
     kinds = [(kind, path if kind == "fsync" else os.path.dirname(path)) for kind, path in events]
