@@ -397,21 +397,9 @@ class HostileRegistry:
         its ``manifest``, ``config`` and ``layer`` and the config's ``config_size``."""
         layer = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00"
         diff_id = "sha256:" + hashlib.sha256(b"").hexdigest()
-        config = json.dumps(
-            {
-                "architecture": "amd64",
-                "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            }
-        ).encode()
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": _descriptor("application/vnd.oci.image.config.v1+json", config),
-                "layers": [_descriptor("application/vnd.oci.image.layer.v1.tar+gzip", layer)],
-            }
-        ).encode()
+        config, manifest = one_layer_image(
+            layer, "application/vnd.oci.image.layer.v1.tar+gzip", diff_id, _descriptor
+        )
         digest = _digest(manifest)
         headers = {
             "Content-Type": "application/vnd.oci.image.manifest.v1+json",
@@ -497,6 +485,32 @@ class HostileRegistry:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def one_layer_image(
+    layer: bytes,
+    layer_type: str,
+    diff_id: str,
+    describe: Callable[[str, bytes], dict[str, object]],
+) -> tuple[bytes, bytes]:
+    """The config and manifest of a one-layer OCI image whose config lists ``diff_id``;
+    ``describe(media_type, data)`` gives each blob's descriptor (and may store the blob)."""
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": describe("application/vnd.oci.image.config.v1+json", config),
+            "layers": [describe(layer_type, layer)],
+        }
+    ).encode()
+    return config, manifest
 
 
 def _digest(data: bytes) -> str:

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hostile_registry import one_layer_image
 
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import DigestMismatchError, ImageNotFoundError
@@ -43,26 +44,12 @@ def _layout(root: Path, layer: bytes, media_type: str, diff_id: str) -> None:
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True)
 
-    def put(data: bytes, kind: str) -> dict[str, object]:
+    def put(kind: str, data: bytes) -> dict[str, object]:
         (blobs / _sha256(data)[7:]).write_bytes(data)
         return {"mediaType": kind, "digest": _sha256(data), "size": len(data)}
 
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": put(config, "application/vnd.oci.image.config.v1+json"),
-            "layers": [put(layer, media_type)],
-        }
-    ).encode()
-    entry = put(manifest, "application/vnd.oci.image.manifest.v1+json")
+    _, manifest = one_layer_image(layer, media_type, diff_id, put)
+    entry = put("application/vnd.oci.image.manifest.v1+json", manifest)
     entry["annotations"] = {"org.opencontainers.image.ref.name": "img"}
     (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
