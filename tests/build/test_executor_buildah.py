@@ -8,6 +8,11 @@ config fields must be equal, with the differences docs/compatibility.md lists no
 * the history ``comment`` (``FROM <short id>`` of the intermediate images);
 * the empty mount points buildah's RUN leaves in a layer (``/dev``, ``/proc``, ..., and the
   missing parents of ``RUN --mount`` targets).
+
+A case directory may hold a ``case.toml`` (see ``CaseSpec``): the build's format and
+arguments, exact expectations checked on boxwright's image (history, files, absent paths,
+config fields), and ``buildah = "differs"`` with a ``reason`` where buildah 1.28 is wrong
+(BuildKit is the reference): then only the expectations are checked.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import os
 import re
 import shutil
 import subprocess
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,16 +105,76 @@ def _without_stubs(tree: dict[str, Any], case: str) -> dict[str, Any]:
     return {p: v for p, v in tree.items() if not (p in stubs and v[4] == "")}
 
 
+@dataclass(frozen=True)
+class CaseSpec:
+    """A corpus case's ``case.toml``; every key is optional.
+
+    ``format``: ``"oci"`` or ``"docker"``. ``build_args``: a table of build arguments given
+    to both builders. ``buildah``: ``"same"`` (compare with buildah) or ``"differs"`` (buildah
+    1.28 is wrong here; ``reason`` says how, and only the expectations are checked).
+    ``[expect]``: ``history``, the exact ``created_by`` list (digests as ``file:*``);
+    ``files``, a table of path -> ``{type, mode, uid, gid, content}`` (type ``f``/``d``/``l``,
+    mode as an octal string, content the text or link target), each key optional;
+    ``absent``, paths that must not exist; ``config``, config fields (``Env``, ``Cmd``...)
+    with their exact values.
+    """
+
+    format: str = "oci"
+    build_args: dict[str, str] = field(default_factory=dict)
+    buildah: str = "same"
+    reason: str = ""
+    expect: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, case: str) -> CaseSpec:
+        path = CORPUS / case / "case.toml"
+        if not path.exists():
+            return cls(format="docker" if case in DOCKER_FORMAT else "oci")
+        spec = cls(**tomllib.loads(path.read_text()))
+        assert spec.buildah in ("same", "differs"), spec.buildah
+        assert spec.buildah == "same" or spec.reason, f"{case}: a differing case needs a reason"
+        return spec
+
+
+def _check_expectations(spec: CaseSpec, store: Store, image: str, case: str) -> None:
+    expect = spec.expect
+    if "history" in expect:
+        history = [created_by for created_by, _ in _normalized(config_of(store, image))["history"]]
+        assert history == expect["history"]
+    config = config_of(store, image).get("config") or {}
+    for name, value in expect.get("config", {}).items():
+        assert config.get(name) == value, name
+    tree = tree_of(store, image)
+    for path in expect.get("absent", []):
+        assert path.lstrip("/") not in tree, path
+    keys = {"type": 0, "mode": 1, "uid": 2, "gid": 3, "content": 4}
+    for path, want in expect.get("files", {}).items():
+        got = tree.get(path.lstrip("/"))
+        assert got is not None, f"{case}: {path} is missing"
+        for key, value in want.items():
+            have = got[keys[key]]
+            assert (oct(have) if key == "mode" else have) == (
+                oct(int(value, 8)) if key == "mode" else value
+            ), f"{case}: {path} {key}"
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_boxwright_builds_what_buildah_builds(
     case: str, bstore: Store, buildah: list[str], tmp_path: Path
 ) -> None:
     context = tmp_path / "ctx"
-    shutil.copytree(CORPUS / case, context, symlinks=True)
-    fmt = "docker" if case in DOCKER_FORMAT else "oci"
-    ours = run_build(bstore, context, timestamp=0, format=fmt)
+    shutil.copytree(
+        CORPUS / case, context, symlinks=True, ignore=shutil.ignore_patterns("case.toml")
+    )
+    spec = CaseSpec.of(case)
+    fmt = spec.format
+    ours = run_build(bstore, context, timestamp=0, format=fmt, build_args=spec.build_args)
+    _check_expectations(spec, bstore, ours.image_id, case)
+    if spec.buildah == "differs":
+        return
 
     tag = f"localhost/corpus-{case}:1"
+    args = [arg for k, v in spec.build_args.items() for arg in ("--build-arg", f"{k}={v}")]
     _run(
         *buildah,
         "bud",
@@ -119,6 +186,7 @@ def test_boxwright_builds_what_buildah_builds(
         fmt,
         "--timestamp",
         "0",
+        *args,
         "-t",
         tag,
         str(context),
