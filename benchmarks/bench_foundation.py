@@ -284,10 +284,50 @@ def peak_rss(cmd: Sequence[str | Path], prepare: Callable[[], None] | None = Non
     return usage.ru_maxrss * 1024
 
 
+#: ``installed`` runs the ``boxwright`` script of the running interpreter's environment as it
+#: is, site hooks included; the default runs boxwright as a venv (``pipx install``) would.
+INTERPRETER = os.environ.get("BOXWRIGHT_BENCH_INTERPRETER", "venv")
+
+
 def boxwright_cmd() -> list[str]:
+    """The command that starts boxwright: by default from a venv made here (see ``bench_venv``)."""
+    if INTERPRETER == "venv":
+        return [str(bench_venv() / "bin" / "boxwright")]
     beside = Path(sys.executable).parent / "boxwright"
     found = str(beside) if beside.exists() else shutil.which("boxwright")
     return [found] if found else [sys.executable, "-m", "boxwright"]
+
+
+def bench_venv() -> Path:
+    """A venv of this interpreter with boxwright's sources and installed dependencies on its path.
+
+    A user's ``pipx install boxwright`` gets a venv whose ``site`` processes only its own
+    ``.pth`` files; the interpreter running the benchmark may carry ``.pth`` files of its
+    environment that import modules at every start (here, a sandbox hook importing certifi,
+    ~30 ms). The venv reaches the same packages through plain path lines, so no hook runs,
+    and ``PYTHONPATH`` still puts a worktree's ``src`` first.
+    """
+    import sysconfig
+    import venv
+
+    home = CACHE / f"venv-{platform.python_version()}"
+    script = home / "bin" / "boxwright"
+    if not script.exists():
+        venv.create(home, with_pip=False, symlinks=True, clear=True)
+        purelib = Path(
+            sysconfig.get_path("purelib", vars={"base": str(home), "platbase": str(home)})
+        )
+        paths = [str(REPO / "src"), sysconfig.get_path("purelib"), sysconfig.get_path("platlib")]
+        (purelib / "boxwright-bench.pth").write_text("\n".join(dict.fromkeys(paths)) + "\n")
+        script.write_text(
+            f"#!{home / 'bin' / 'python3'}\n"
+            "import sys\n"
+            "from boxwright.cli.main import main\n"
+            "if __name__ == '__main__':\n"
+            "    sys.exit(main())\n"
+        )
+        script.chmod(0o755)
+    return home
 
 
 def fresh(path: Path) -> Callable[[], None]:
@@ -341,6 +381,11 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "boxwright": boxwright.__version__,
+        "interpreter": (
+            "a venv of this python without the environment's site hooks (bench_venv)"
+            if INTERPRETER == "venv"
+            else "the environment's own, site hooks included"
+        ),
         **versions,
     }
 
