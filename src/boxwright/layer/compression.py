@@ -24,7 +24,7 @@ import zlib
 from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
-from boxwright.oci.digest import CHUNK
+from boxwright.oci.digest import CHUNK, read_to_end
 from boxwright.oci.mediatype import COMPRESSIONS
 from boxwright.oci.readers import Reader, WrappedReader
 
@@ -565,10 +565,7 @@ class CompressingReader(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            parts = []
-            while chunk := self.read(CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self.read)
         self._fill(size)
         data = bytes(self._buffer[:size])
         del self._buffer[:size]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from boxwright.errors import RegistryError, StalledTransferError
+from boxwright.oci.digest import read_to_end
 from boxwright.oci.readers import WrappedReader
 from boxwright.transport.registry.failures import (
     NetworkFailure,
@@ -75,10 +76,7 @@ class ResumingReader(WrappedReader):
         blob arrived.
         """
         if n is None or n < 0:
-            parts = []
-            while chunk := self.read(1 << 20):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self.read)
         if n == 0:
             return b""
         chunk, offset = self._chunk, self._offset
