@@ -44,6 +44,7 @@ FINISHED_KINDS = frozenset(
 )
 
 
+# What the reporters read of an event (OwnershipEntryLike is alike in shape, for files).
 class ProgressEventLike(Protocol):
     """An event object a reporter accepts instead of the four positional values.
 

@@ -80,6 +80,8 @@ _SET_FIELDS: Final = frozenset(("ExposedPorts", "Volumes"))
 
 
 # -- the result ---------------------------------------------------------------------------------
+# Each result object is its fields, written as JSON by JsonRecord, so the small ones look
+# alike: each is one part of the diff (a field, a side, the history, the layers).
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class PathStep:
     size: int
     platform: str = ""
 
+    # Written out, not JsonRecord's: platform only when set.
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": self.kind,
@@ -146,6 +147,7 @@ class Offender(JsonRecord):
     layers: tuple[int, ...]
 
 
+# Each report object is its fields (JsonRecord writes them); their lists look alike.
 @dataclass(frozen=True, slots=True)
 class Waste(JsonRecord):
     """The waste summary: ``wasted_bytes`` (exact: bytes of regular files written in one layer

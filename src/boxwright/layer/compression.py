@@ -165,6 +165,8 @@ class _Decoder(Protocol):
     def close(self) -> None: ...
 
 
+# A raw stream's constructor and readable(), as registry.watched's has: io.RawIOBase asks
+# each subclass for them; what they wrap and check differs.
 class _CheckedReader(io.RawIOBase):
     """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
 

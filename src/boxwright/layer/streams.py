@@ -35,6 +35,8 @@ from boxwright.oci.readers import Reader, WrappedReader, as_verifying
 T = TypeVar("T")
 
 
+# A layer's four facts, as the blob-info cache and copy record them; other value types'
+# headers look alike by convention only.
 @dataclass(frozen=True, slots=True)
 class LayerDigests:
     """What a layer blob is known by: compressed digest and size, diff_id and tar size."""

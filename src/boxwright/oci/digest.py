@@ -96,6 +96,7 @@ class VerifyingReader(WrappedReader):
         self._count = 0
         self._verified = False
 
+    # verifies and verified: the VerifyingStream protocol's members (oci.readers).
     @property
     def verifies(self) -> Digest:
         """The digest this reader checks what it yields against."""

@@ -85,6 +85,8 @@ class ImageIndex(RawDocument):
         )
 
     @classmethod
+    # The parameters and checks of ImageManifest.build: an index and a manifest carry the same
+    # extras (new_extras) around different content.
     def build(
         cls,
         media_type: str,

@@ -53,6 +53,8 @@ class ResumingReader(WrappedReader):
         scopes: tuple[str, ...],
         response: Answer,
     ) -> None:
+        # A stream (a WrappedReader) that resumes a download, not a value: it keeps what a
+        # ranged GET needs to continue.
         self._session = session
         self._url = url
         self._size = size
