@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
 
 
+# skopeo inspect's LayersData entry; the TYPE_CHECKING block and frozen-dataclass header
+# above look like other modules' by the conventions every module follows.
 @dataclass(frozen=True, slots=True)
 class LayerData:
     """One element of ``LayersData``: a layer as its manifest describes it."""

@@ -177,6 +177,27 @@ def test_builders_refuse_what_docker_cannot_hold() -> None:
         ImageIndex.build(mt.DOCKER_LIST, [config])
 
 
+@pytest.mark.parametrize(
+    ("extra", "value"), [("annotations", {"a": "b"}), ("subject", "config"), ("artifact_type", "x")]
+)
+def test_docker_manifest_and_list_refuse_each_extra(extra: str, value: object) -> None:
+    config = ImageManifest.parse(_manifest()).config
+    given = {extra: config if value == "config" else value}
+    with pytest.raises(UnsupportedMediaTypeError) as manifest_error:
+        ImageManifest.build(mt.DOCKER_MANIFEST, config, [], **given)
+    assert str(manifest_error.value) == (
+        "a Docker schema 2 manifest has no annotations, subject or artifactType"
+    )
+    with pytest.raises(UnsupportedMediaTypeError) as list_error:
+        ImageIndex.build(mt.DOCKER_LIST, [], **given)
+    assert (
+        str(list_error.value)
+        == "a Docker manifest list has no annotations, subject or artifactType"
+    )
+    oci_index = ImageIndex.build(mt.OCI_INDEX, [], **given)
+    assert getattr(oci_index, extra) == given[extra]
+
+
 # Random JSON-ish documents: parsing either succeeds or raises a BoxwrightError.
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

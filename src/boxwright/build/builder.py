@@ -70,6 +70,7 @@ class Builder:
 
     def __init__(self, store: Store, container_id: str, *, keep: bool, attached: bool) -> None:
         """Use :meth:`from_image` or :meth:`attach`; this wraps an existing container."""
+        # A handle on a stored container, not a value: its arguments are kept as given.
         self.store = store
         self._id = container_id
         self.keep = keep
@@ -198,6 +199,8 @@ class Builder:
             self._add_note(f"/bin/sh -c #(nop) COPY {result.digest} in {dest} ")
         return result
 
+    # copy's parameters and ADD's own (checksum, extract): ADD also fetches URLs and unpacks
+    # archives, so buildah's two verbs stay two methods.
     def add(
         self,
         sources: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],

@@ -57,6 +57,8 @@ DEFAULT_HEALTHCHECK_TIMEOUT = "30s"
 DEFAULT_HEALTHCHECK_RETRIES = 3
 
 
+# One field per `container config` option (buildah config's), so the optional fields
+# repeat one shape; TransportOptions has the same shape for the transport flags.
 @dataclass(frozen=True)
 class ConfigChanges:
     """What ``container config`` changes; ``None`` or an empty tuple leaves a field alone.

@@ -106,6 +106,8 @@ def _prepare(
     for p in plans:
         steps_before[p.stage.index] = total
         total += 1 + len(p.stage.instructions)
+    # What every stage shares, named field by field: the build's own type, alike only in
+    # shape to the option objects the CLI fills.
     shared = BuildShared(
         options=options,
         store=store,

@@ -248,6 +248,7 @@ def _copy_regular(source: str, dest: str) -> None:
         shutil.copy2(source, dest)
 
 
+# A parsed RUN --mount flag, runstep's alone; StepContext's header is alike by convention.
 @dataclass(frozen=True)
 class _MountSpec:
     """One ``--mount`` flag, its options checked."""

@@ -145,6 +145,7 @@ def add_command(
 ) -> None:
     """Add files, tar archives (extracted) and URLs SRC... to CONTAINER at DEST."""
     sources, dest = _split_paths(paths)
+    # add takes copy's arguments and more (checksum, extract, URLs): two verbs, as in buildah.
     written = _attach(container).add(
         sources,
         dest,
@@ -269,6 +270,8 @@ def config_command(container: str, add_history: bool, **options: Any) -> None:
     epilog="\b\nExamples:\n  boxwright container commit c1 app:1\n"
     "  boxwright container commit --timestamp 0 --format docker c1 registry.example/app:1",
 )
+# buildah commit's options: --format says docker where copy and push say v2s2 (skopeo's
+# word), and --timestamp dates the image, so they are this command's own.
 @click.option("--squash", is_flag=True, help="One layer holding the whole file system.")
 @click.option(
     "--format",

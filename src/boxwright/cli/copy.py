@@ -64,6 +64,9 @@ class SkopeoLines:
 )
 @click.option("--all", "all_platforms", is_flag=True, help="Copy every image of an index.")
 @platform_option("pick out of an index")
+# --format and --dest-compress under skopeo copy's names; push (cli/store.py) has the same
+# two under podman's names and commit buildah's --format docker: kept per command so each
+# reads like the tool it stands in for.
 @click.option(
     "--format",
     "fmt",
@@ -138,6 +141,8 @@ def copy_command(
     else:
         on_progress = SkopeoLines(sys.stderr)
     src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
+    # The flags into the library's CopyOptions, field by field; sync fills its SyncOptions
+    # and build its BuildShared the same way: other commands, other types.
     options = CopyOptions(
         all_platforms=all_platforms,
         platform=platform,

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import PurePath
-from types import TracebackType
 from typing import IO, Any, Protocol, Self, runtime_checkable
 
 import click
@@ -45,6 +44,7 @@ FINISHED_KINDS = frozenset(
 )
 
 
+# What the reporters read of an event (OwnershipEntryLike is alike in shape, for files).
 class ProgressEventLike(Protocol):
     """An event object a reporter accepts instead of the four positional values.
 
@@ -201,12 +201,7 @@ class ProgressReporter(Protocol):
 
     def __enter__(self) -> ProgressReporter: ...
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+    def __exit__(self, *exc: object) -> None: ...
 
 
 # The reporters below repeat ProgressReporter's signatures: each one implements that protocol.
@@ -225,12 +220,7 @@ class SilentProgress:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         return None
 
 
@@ -320,12 +310,7 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
 

@@ -93,6 +93,8 @@ def delete_command(reference: str, **registry: Any) -> None:
 
 
 @click.command("sync", epilog=SYNC_EXAMPLES, short_help="Copy many images between places.")
+# skopeo sync's --src and --dest: each names its own kinds of place (a YAML list is a
+# source only, a directory a destination only), so they are two options.
 @click.option(
     "--src",
     "src_kind",
@@ -155,6 +157,7 @@ def sync_command(
             echo(line, err=True)
 
     src_options, dest_options = both_sides(registry, authfile)
+    # The flags into SyncOptions, field by field (copy fills CopyOptions alike: another type).
     options = SyncOptions(
         source_kind=src_kind,
         dest_kind=dest_kind,

@@ -274,6 +274,8 @@ def pull_command(
     "  boxwright push app:1 docker://registry.example/team/app:1\n"
     "  boxwright push app:1 oci-archive:/tmp/app.tar",
 )
+# --format as copy's (skopeo's v2s2) and --compression-format as podman push names it: per
+# command, so each reads like the tool it stands in for (cli/copy.py has copy's).
 @click.option(
     "--format",
     "fmt",

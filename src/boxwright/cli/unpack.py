@@ -99,6 +99,8 @@ def unpack_command(
 )
 @click.option("--history.author", "--author", "author", default="", help="History author.")
 @click.option("--history.comment", "--comment", "comment", default="", help="History comment.")
+# repack's options for the one layer it writes (its compression, its mtimes clamped);
+# copy's and the transport options' blocks look alike and set other things.
 @click.option(
     "--compress",
     type=click.Choice(["gzip", "zstd", "none"]),

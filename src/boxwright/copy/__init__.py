@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from boxwright._lazy import lazy_package
 
 # The public names, each imported once in the TYPE_CHECKING block below, where lazy_package
-# (boxwright._lazy) finds its module; the two lists are the nature of a lazy re-export.
+# (boxwright._lazy) finds its module; the two lists, and this file's shape, are the one way
+# every package here re-exports lazily.
 __all__ = [
     "DEFAULT_PARALLEL",
     "CopiedImage",

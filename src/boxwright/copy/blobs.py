@@ -121,6 +121,7 @@ class BlobCopier:
         compress_plain: str | None = None,
         cache: BlobInfoCache | None = None,
     ) -> None:
+        # One copy's worker, shared by threads (a lock, the blobs in flight), not a value.
         self._source = source
         self._dest = dest
         self._cache = cache

@@ -77,6 +77,8 @@ _Stored = tuple[Descriptor, bool]
 """A blob as stored, and whether it was transferred (False: the destination had it)."""
 
 
+# One field per `copy` flag, each with its default; TransportOptions looks alike, for the
+# transport flags of each side.
 @dataclass(frozen=True, slots=True)
 class CopyOptions:
     """How :func:`copy_image` copies.
@@ -245,6 +247,7 @@ class _Pipeline:
         options: CopyOptions,
         pool: ThreadPoolExecutor,
     ) -> None:
+        # One run of the pipeline: its inputs kept as given, its state built below.
         self.source = source
         self.dest = dest
         self.options = options

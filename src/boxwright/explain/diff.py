@@ -59,6 +59,7 @@ from boxwright.explain.layerfiles import (
     LayerFiles,
     read_layer_files,
 )
+from boxwright.explain.model import JsonRecord
 from boxwright.layer.pathsafe import clean_entry_name
 from boxwright.layer.tarread import TarReader
 from boxwright.transport.image import layer_tars, open_named_image
@@ -79,22 +80,21 @@ _SET_FIELDS: Final = frozenset(("ExposedPorts", "Volumes"))
 
 
 # -- the result ---------------------------------------------------------------------------------
+# Each result object is its fields, written as JSON by JsonRecord, so the small ones look
+# alike: each is one part of the diff (a field, a side, the history, the layers).
 
 
 @dataclass(frozen=True)
-class FieldChange:
+class FieldChange(JsonRecord):
     """One config field that differs: its name and its value in A and in B (None: absent)."""
 
     field: str
     a: Any
     b: Any
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "a": self.a, "b": self.b}
-
 
 @dataclass(frozen=True)
-class HistoryDiff:
+class HistoryDiff(JsonRecord):
     """``common`` entries equal from the start, then what follows in A and in B."""
 
     common: int
@@ -105,16 +105,9 @@ class HistoryDiff:
     def differs(self) -> bool:
         return bool(self.a or self.b)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "common": self.common,
-            "a": [entry.to_dict() for entry in self.a],
-            "b": [entry.to_dict() for entry in self.b],
-        }
-
 
 @dataclass(frozen=True)
-class LayerRow:
+class LayerRow(JsonRecord):
     """One layer of one image, and where the other image has it.
 
     ``shared`` is ``"digest"`` (the same blob), ``"diff_id"`` (the same tar, stored
@@ -129,20 +122,9 @@ class LayerRow:
     shared: str | None = None
     other_index: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "digest": str(self.digest),
-            "diff_id": str(self.diff_id),
-            "size": self.size,
-            "media_type": self.media_type,
-            "shared": self.shared,
-            "other_index": self.other_index,
-        }
-
 
 @dataclass(frozen=True)
-class LayersDiff:
+class LayersDiff(JsonRecord):
     """Both images' layers; ``common``: how many they share from the base up (by diff_id)."""
 
     common: int
@@ -152,13 +134,6 @@ class LayersDiff:
     @property
     def differs(self) -> bool:
         return [r.diff_id for r in self.a] != [r.diff_id for r in self.b]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "common": self.common,
-            "a": [row.to_dict() for row in self.a],
-            "b": [row.to_dict() for row in self.b],
-        }
 
 
 def _entry_dict(entry: FileEntry | None, layer: int | None) -> dict[str, Any] | None:
@@ -238,19 +213,12 @@ class FilesDiff:
 
 
 @dataclass(frozen=True)
-class ImageSide:
+class ImageSide(JsonRecord):
     """Which image one side is: the reference given, its manifest and config digests."""
 
     reference: str
     manifest_digest: Digest
     config_digest: Digest
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reference": self.reference,
-            "manifest_digest": str(self.manifest_digest),
-            "config_digest": str(self.config_digest),
-        }
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class FileEntry:
     mtime: int
     linkname: str = ""
 
+    # Written out, not JsonRecord's: mode in octal, linkname only when set.
     def to_dict(self) -> dict[str, object]:
         """A JSON object: mode as an octal string (``"0755"``), mtime in nanoseconds."""
         out: dict[str, object] = {
@@ -317,6 +318,8 @@ class FileSystemView:
         cached = self._resolved.get(rel)
         if cached is not None:
             return cached, True
+        # resolve_in_root's walk (layer.pathsafe) over this in-memory view instead of the disk: the
+        # same rules, where a link's target is looked up in the view, not opened.
         pending = [p for p in reversed(rel.split("/")) if p not in ("", ".")]
         canon: list[str] = []
         links = 0

@@ -7,11 +7,41 @@ is unknown). :meth:`ExplainReport.to_json` is that JSON as text.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from boxwright.explain.layerfiles import FileEntry
+from boxwright.oci.digest import Digest
+
+
+@runtime_checkable
+class _HasToDict(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class JsonRecord:
+    """A report dataclass whose JSON object is its fields by name, in their order: tuples as
+    lists, digests as strings, nested reports (anything with ``to_dict``) as their objects."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        record: Any = self
+        return {f.name: _json_value(getattr(self, f.name)) for f in dataclasses.fields(record)}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, Digest):
+        return str(value)
+    if isinstance(value, _HasToDict):
+        return value.to_dict()
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +55,7 @@ class PathStep:
     size: int
     platform: str = ""
 
+    # Written out, not JsonRecord's: platform only when set.
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "kind": self.kind,
@@ -38,7 +69,7 @@ class PathStep:
 
 
 @dataclass(frozen=True, slots=True)
-class LayerInfo:
+class LayerInfo(JsonRecord):
     """One layer: its blob (``digest``, ``media_type``, compressed ``size``), its ``diff_id``,
     the uncompressed tar size and its entry count (whiteouts not counted)."""
 
@@ -50,20 +81,9 @@ class LayerInfo:
     uncompressed_size: int
     files: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "digest": self.digest,
-            "diff_id": self.diff_id,
-            "media_type": self.media_type,
-            "size": self.size,
-            "uncompressed_size": self.uncompressed_size,
-            "files": self.files,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class HistoryRow:
+class HistoryRow(JsonRecord):
     """One step: a history entry joined to the layer it made (``layer``), or metadata only.
 
     ``history`` is the entry's index in the config's history (None for a layer no history
@@ -84,24 +104,9 @@ class HistoryRow:
     files: int | None
     note: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "history": self.history,
-            "layer": self.layer,
-            "instruction": self.instruction,
-            "created_by": self.created_by,
-            "created": self.created,
-            "comment": self.comment,
-            "empty_layer": self.empty_layer,
-            "size": self.size,
-            "uncompressed_size": self.uncompressed_size,
-            "files": self.files,
-            "note": self.note,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Shadowed:
+class Shadowed(JsonRecord):
     """A file of one layer that a later layer replaced (``how`` = ``"changed"``) or removed
     (``"deleted"``): ``layer`` wrote it, ``by`` shadowed it."""
 
@@ -112,19 +117,9 @@ class Shadowed:
     by: int
     how: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "kind": self.kind,
-            "size": self.size,
-            "layer": self.layer,
-            "by": self.by,
-            "how": self.how,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class LayerFileReport:
+class LayerFileReport(JsonRecord):
     """What one layer did to the filesystem (``--files``): entries ``added`` (new paths),
     ``changed`` (paths a lower layer had), ``deleted`` (lower paths removed: whiteouts,
     opaque directories, a directory replaced by a file), the raw ``whiteouts`` and
@@ -140,21 +135,9 @@ class LayerFileReport:
     shadowed: tuple[Shadowed, ...]
     wasted_bytes: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "added": [e.to_dict() for e in self.added],
-            "changed": [e.to_dict() for e in self.changed],
-            "deleted": list(self.deleted),
-            "whiteouts": list(self.whiteouts),
-            "opaque_dirs": list(self.opaque_dirs),
-            "shadowed": [s.to_dict() for s in self.shadowed],
-            "wasted_bytes": self.wasted_bytes,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Offender:
+class Offender(JsonRecord):
     """A path whose bytes were wasted: the total, how many copies were shadowed, the layers
     that wrote those copies."""
 
@@ -163,17 +146,10 @@ class Offender:
     copies: int
     layers: tuple[int, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "wasted_bytes": self.wasted_bytes,
-            "copies": self.copies,
-            "layers": list(self.layers),
-        }
 
-
+# Each report object is its fields (JsonRecord writes them); their lists look alike.
 @dataclass(frozen=True, slots=True)
-class Waste:
+class Waste(JsonRecord):
     """The waste summary: ``wasted_bytes`` (exact: bytes of regular files written in one layer
     and replaced or deleted by a later one), ``efficiency`` (as dive computes it: over every
     file path, the smallest size it had divided by the sum of every size written or deleted
@@ -186,17 +162,9 @@ class Waste:
     user_wasted_percent: float
     offenders: tuple[Offender, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "wasted_bytes": self.wasted_bytes,
-            "efficiency": self.efficiency,
-            "user_wasted_percent": self.user_wasted_percent,
-            "offenders": [o.to_dict() for o in self.offenders],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class ConfigSummary:
+class ConfigSummary(JsonRecord):
     """The final run-time config: what a container of the image starts with."""
 
     entrypoint: tuple[str, ...] | None
@@ -208,19 +176,6 @@ class ConfigSummary:
     volumes: tuple[str, ...]
     labels: dict[str, str]
     stop_signal: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "entrypoint": None if self.entrypoint is None else list(self.entrypoint),
-            "cmd": None if self.cmd is None else list(self.cmd),
-            "env": list(self.env),
-            "user": self.user,
-            "working_dir": self.working_dir,
-            "exposed_ports": list(self.exposed_ports),
-            "volumes": list(self.volumes),
-            "labels": dict(self.labels),
-            "stop_signal": self.stop_signal,
-        }
 
 
 @dataclass(frozen=True, slots=True)

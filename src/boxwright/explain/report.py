@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
 
 
+# The report's own copy of the run-time fields, named one by one, so the JSON does not
+# change when the config model does; other keyword constructions look alike in shape only.
 def _config_summary(config: ImageConfig) -> ConfigSummary:
     run = config.config
     return ConfigSummary(

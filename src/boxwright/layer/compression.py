@@ -24,7 +24,7 @@ import zlib
 from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
-from boxwright.oci.digest import CHUNK
+from boxwright.oci.digest import CHUNK, read_to_end
 from boxwright.oci.mediatype import COMPRESSIONS
 from boxwright.oci.readers import Reader, WrappedReader
 
@@ -165,6 +165,8 @@ class _Decoder(Protocol):
     def close(self) -> None: ...
 
 
+# A raw stream's constructor and readable(), as registry.watched's has: io.RawIOBase asks
+# each subclass for them; what they wrap and check differs.
 class _CheckedReader(io.RawIOBase):
     """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
 
@@ -565,10 +567,7 @@ class CompressingReader(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            parts = []
-            while chunk := self.read(CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self.read)
         self._fill(size)
         data = bytes(self._buffer[:size])
         del self._buffer[:size]

@@ -81,6 +81,8 @@ _TYPES: dict[int, bytes] = {
 }
 
 
+# A Protocol of read-only properties, as CredentialsLike and ProgressEventLike are: each
+# names what its module reads of a type from a layer above.
 class OwnershipEntryLike(Protocol):
     """What generate reads from an ownership record entry (``OwnershipEntry`` fits)."""
 

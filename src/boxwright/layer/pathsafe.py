@@ -27,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from boxwright._closing import Closing
 from boxwright.errors import LayerError, UnsafePathError
 
 MAX_SYMLINKS = 255
@@ -222,7 +223,7 @@ def remove_tree(path: Path | str) -> None:
         os.close(parent)
 
 
-class RootDir:
+class RootDir(Closing):
     """Directory handles inside a root, for writing a tree without ever crossing a symlink.
 
     ``open_dir(rel, create=...)`` walks ``rel`` one component at a time from the root's file
@@ -269,12 +270,6 @@ class RootDir:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-    def __enter__(self) -> RootDir:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- walking ------------------------------------------------------------------------------
 

@@ -29,12 +29,14 @@ from boxwright.layer.compression import (
     check_compression,
     decompress,
 )
-from boxwright.oci.digest import CHUNK, Digest
+from boxwright.oci.digest import CHUNK, Digest, read_to_end
 from boxwright.oci.readers import Reader, WrappedReader, as_verifying
 
 T = TypeVar("T")
 
 
+# A layer's four facts, as the blob-info cache and copy record them; other value types'
+# headers look alike by convention only.
 @dataclass(frozen=True, slots=True)
 class LayerDigests:
     """What a layer blob is known by: compressed digest and size, diff_id and tar size."""
@@ -389,10 +391,7 @@ class LayerReader(io.RawIOBase):
         if self.diff_id is not None:
             return b""
         if size is None or size < 0:
-            parts = []
-            while chunk := self.read(CHUNK):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self.read)
         if self._pump is not None:
             return self._read_pumped(size)
         data = self._plain.read(size)

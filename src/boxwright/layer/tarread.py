@@ -29,6 +29,7 @@ import os
 import struct
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Final
 
 from boxwright.errors import LayerError
@@ -147,6 +148,7 @@ def parse_pax_records(data: bytes, where: str) -> dict[str, bytes]:
     return records
 
 
+@dataclass(slots=True, repr=False)
 class TarEntry:
     """One tar entry as a layer needs it.
 
@@ -157,48 +159,18 @@ class TarEntry:
     ``xattrs`` holds the ``SCHILY.xattr.*`` records by attribute name.
     """
 
-    __slots__ = (
-        "atime_ns",
-        "devmajor",
-        "devminor",
-        "gid",
-        "linkname",
-        "mode",
-        "mtime_ns",
-        "name",
-        "size",
-        "type",
-        "uid",
-        "xattrs",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        type: bytes,
-        mode: int,
-        uid: int,
-        gid: int,
-        size: int,
-        mtime_ns: int,
-        atime_ns: int,
-        linkname: str = "",
-        devmajor: int = 0,
-        devminor: int = 0,
-        xattrs: dict[str, bytes] | None = None,
-    ) -> None:
-        self.name = name
-        self.type = type
-        self.mode = mode
-        self.uid = uid
-        self.gid = gid
-        self.size = size
-        self.mtime_ns = mtime_ns
-        self.atime_ns = atime_ns
-        self.linkname = linkname
-        self.devmajor = devmajor
-        self.devminor = devminor
-        self.xattrs = xattrs
+    name: str
+    type: bytes
+    mode: int
+    uid: int
+    gid: int
+    size: int
+    mtime_ns: int
+    atime_ns: int
+    linkname: str = ""
+    devmajor: int = 0
+    devminor: int = 0
+    xattrs: dict[str, bytes] | None = None
 
     def __repr__(self) -> str:
         return f"TarEntry({self.name!r}, type={self.type!r}, size={self.size})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,15 @@ from boxwright.oci.readers import Reader, WrappedReader
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[a-f0-9]+")
 CHUNK = 1 << 20
+
+
+def read_to_end(read: Callable[[int], bytes]) -> bytes:
+    """Every byte ``read`` gives before its first b"", asked for :data:`CHUNK` at a time: the
+    ``read(-1)`` of the streams here, whose own reads each return a bounded piece."""
+    parts = []
+    while chunk := read(CHUNK):
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 @dataclass(frozen=True, order=True, slots=True)
@@ -86,6 +96,7 @@ class VerifyingReader(WrappedReader):
         self._count = 0
         self._verified = False
 
+    # verifies and verified: the VerifyingStream protocol's members (oci.readers).
     @property
     def verifies(self) -> Digest:
         """The digest this reader checks what it yields against."""
@@ -104,10 +115,7 @@ class VerifyingReader(WrappedReader):
         asking for EOF, never gets unchecked content.
         """
         if n is None or n < 0:
-            chunks = []
-            while chunk := self.read(CHUNK):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return read_to_end(self.read)
         if self._size is not None:
             n = min(n, self._size - self._count)
             if n == 0:

@@ -15,13 +15,12 @@ from boxwright.oci import mediatype as mt
 from boxwright.oci._json import dumps_compact, load_object
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.manifest import (
-    Extras,
     RawDocument,
     check_schema_version,
     docker_descriptor,
+    new_extras,
     read_descriptor,
     read_extras,
-    refuse_extras,
     reject_ambiguous,
     resolve_media_type,
     schema2_object,
@@ -86,6 +85,8 @@ class ImageIndex(RawDocument):
         )
 
     @classmethod
+    # The parameters and checks of ImageManifest.build: an index and a manifest carry the same
+    # extras (new_extras) around different content.
     def build(
         cls,
         media_type: str,
@@ -97,11 +98,8 @@ class ImageIndex(RawDocument):
         """A new index, serialized once, compactly, in containers/image's field order."""
         if media_type not in mt.INDEX_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build an index of type {media_type!r}")
-        extras = Extras(
-            annotations=dict(annotations or {}), subject=subject, artifact_type=artifact_type
-        )
+        extras = new_extras(media_type, annotations, subject, artifact_type)
         if media_type == mt.DOCKER_LIST:
-            refuse_extras("Docker manifest list", extras)
             entries = []
             for i, d in enumerate(manifests):
                 if d.platform is None:

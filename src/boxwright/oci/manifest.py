@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Final, TypedDict
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
@@ -136,13 +136,29 @@ def read_extras(obj: Mapping[str, Any], kind: str) -> Extras:
     )
 
 
-def refuse_extras(docker_kind: str, extras: Extras) -> None:
-    """A Docker manifest or list (``docker_kind`` names it) has no annotations, subject or
-    artifactType: refuse any."""
-    if extras["annotations"] or extras["subject"] is not None or extras["artifact_type"]:
+_DOCKER_KINDS: Final = {
+    mt.DOCKER_MANIFEST: "Docker schema 2 manifest",
+    mt.DOCKER_LIST: "Docker manifest list",
+}
+
+
+def new_extras(
+    media_type: str,
+    annotations: Mapping[str, str] | None,
+    subject: Descriptor | None,
+    artifact_type: str,
+) -> Extras:
+    """The extras of a new manifest or index of ``media_type``; a Docker manifest or list has
+    no annotations, subject or artifactType, so any given for one is refused."""
+    extras = Extras(
+        annotations=dict(annotations or {}), subject=subject, artifact_type=artifact_type
+    )
+    docker_kind = _DOCKER_KINDS.get(media_type)
+    if docker_kind is not None and (extras["annotations"] or subject is not None or artifact_type):
         raise UnsupportedMediaTypeError(
             f"a {docker_kind} has no annotations, subject or artifactType"
         )
+    return extras
 
 
 def schema2_object(media_type: str, members: Mapping[str, Any], extras: Extras) -> dict[str, Any]:
@@ -254,11 +270,8 @@ class ImageManifest(RawDocument):
         """A new manifest, serialized once, compactly, in containers/image's field order."""
         if media_type not in mt.SCHEMA2_MANIFEST_TYPES:
             raise UnsupportedMediaTypeError(f"cannot build a manifest of type {media_type!r}")
-        extras = Extras(
-            annotations=dict(annotations or {}), subject=subject, artifact_type=artifact_type
-        )
+        extras = new_extras(media_type, annotations, subject, artifact_type)
         if media_type == mt.DOCKER_MANIFEST:
-            refuse_extras("Docker schema 2 manifest", extras)
             bad = [d.media_type for d in layers if d.media_type not in _DOCKER_LAYER_TYPES]
             if bad:
                 raise UnsupportedMediaTypeError(

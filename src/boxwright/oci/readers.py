@@ -17,6 +17,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from boxwright._closing import Closing
+
 if TYPE_CHECKING:
     from boxwright.oci.digest import Digest
 
@@ -66,7 +68,7 @@ class VerifyingStream(Reader, Protocol):
         ...
 
 
-class WrappedReader:
+class WrappedReader(Closing):
     """A read-only binary stream over ``self._stream``; subclasses implement :meth:`read`.
 
     It is a :class:`VerifyingStream` that checks nothing; :class:`~boxwright.oci.digest.
@@ -98,17 +100,6 @@ class WrappedReader:
 
     def close(self) -> None:
         self._stream.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class PassThroughReader(WrappedReader):

@@ -118,6 +118,8 @@ class V1Compatibility:
 
         created = obj.get("created")
         created = GO_ZERO_TIME if created is None else go_time(created, f"{where}: created")
+        # Checked as ImageConfig checks its fields, in the same shape: a v1Compatibility object
+        # is an older config, read here for a few fields with schema 1's defaults.
         throwaway = obj.get("throwaway")
         if throwaway is not None and not isinstance(throwaway, bool):
             raise ManifestError(f"{where}: throwaway must be a boolean")

@@ -26,6 +26,8 @@ SUBUID_FILE = Path("/etc/subuid")
 SUBGID_FILE = Path("/etc/subgid")
 
 
+# One line of /etc/subuid or a runtime spec's mapping; alike in shape only to other
+# small value types (explain's FieldChange).
 @dataclass(frozen=True, slots=True)
 class IDRange:
     """``size`` consecutive container IDs from ``container_id`` mapped onto ``host_id``.."""

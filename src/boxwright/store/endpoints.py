@@ -53,6 +53,8 @@ class StoreSource:
         """Nothing to release: every blob reader owns its file."""
 
 
+# name and the capability attributes are ImageDestination's members (transport.base),
+# with the store's values.
 class StoreDestination(KnowsCurrentManifest):
     """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
 

@@ -72,6 +72,8 @@ def pull_into(
     return dest.record
 
 
+# pull_into's counterpart: both take a store, a reference and copy's progress callback;
+# the direction, and so the options, differ.
 def push_from(
     store: Store,
     name: str,

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boxwright._closing import Closing
 from boxwright.config.paths import store_root
 from boxwright.errors import ImageNotFoundError
 from boxwright.store.blobs import BlobStore
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
 
 
-class Store:
+class Store(Closing):
     """An open local store (see the module docstring)."""
 
     def __init__(self, root: Path | str | None = None, *, create: bool = True) -> None:
@@ -94,12 +95,6 @@ class Store:
     def close(self) -> None:
         """Make the blobs written through this store durable; the store holds nothing open."""
         self.blobs.sync()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_store(root: Path | str | None = None) -> Store:

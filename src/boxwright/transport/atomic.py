@@ -33,7 +33,6 @@ import queue
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final
 
 from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file, replace_file
@@ -123,12 +122,7 @@ class AtomicFile:
                 os.unlink(self.temp_path)
             self.temp_path = None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.commit()
         else:

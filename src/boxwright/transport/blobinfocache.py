@@ -162,6 +162,7 @@ class BlobInfoCache:
                     repos.remove(repo)
                     self._dirty = self._dirty or table is self._locations
 
+    # Keyword lists alike in shape to BlobCopier's are a coincidence: this records a pair.
     def record_digest_pair(
         self,
         compressed: Digest,

@@ -135,6 +135,8 @@ class _Layer:
     size: int
 
 
+# Its name and config_bytes properties are ImageSource's members (transport.base), alike
+# in every source.
 class DockerArchiveSource:
     """An :class:`~boxwright.transport.base.ImageSource` reading one image of an archive."""
 

@@ -57,6 +57,7 @@ class Image:
         schema1: Schema1Manifest | None = None,
         config_bytes: bytes | None = None,
     ) -> None:
+        # An open image over its source, not a value: the config bytes are fetched on first use.
         self.source = source
         self.manifest = manifest
         self.manifest_digest = manifest_digest

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+# The OCI image layout's file names (image-spec); unpack/state.py names its own files the
+# same way, for another directory.
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LOCK_FILE = "index.json.lock"
@@ -217,6 +219,8 @@ class LayoutReader:
         return raw, media_type
 
 
+# Its name property and the methods below are ImageSource's (transport.base), alike in
+# every source.
 class OCILayoutSource:
     """An :class:`~boxwright.transport.base.ImageSource` reading one image of a layout."""
 
@@ -295,6 +299,8 @@ def add_index_entry(entries: Sequence[Descriptor], new: Descriptor) -> list[Desc
     return out
 
 
+# name and the capability attributes are ImageDestination's members (transport.base):
+# every destination states them, each with its own values.
 class OCILayoutDestination:
     """An :class:`~boxwright.transport.base.ImageDestination` writing into a layout."""
 

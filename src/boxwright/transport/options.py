@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from boxwright.config.auth import Credentials
 
 
+# One field per transport flag (skopeo's --authfile, --tls-verify, ...), each optional; the
+# same shape as CopyOptions and ConfigChanges, for other flags.
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """How to reach one side of a copy.

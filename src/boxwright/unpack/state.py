@@ -36,6 +36,7 @@ from boxwright.transport.atomic import atomic_write
 FORMAT = "boxwright-unpack"
 VERSION = 1
 
+# The state directory's files, unpack's own; transport/oci_layout.py lists the layout's.
 STATE_FILE = "state.json"
 MANIFEST_FILE = "image-manifest.json"
 CONFIG_FILE = "image-config.json"

@@ -29,6 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
+# The model's types the parser builds: the ones the package's __init__ re-exports.
 from boxwright.build.containerfile.model import (
     Containerfile,
     Flag,
@@ -152,7 +153,8 @@ def extract_flags(rest: str) -> tuple[list[str], str]:
     a lone ``--`` ends the flags and is dropped.
     """
     # One character-level state machine, kept whole (over 60 lines) so that it reads side by
-    # side with BuildKit's: the states are in_word, quote and blank_ok.
+    # side with BuildKit's: the states are in_word, quote and blank_ok. As there, a backslash
+    # is handled twice, inside quotes and out, and shell.parse_words has the same shape.
     words: list[str] = []
     word: list[str] = []
     quote = ""

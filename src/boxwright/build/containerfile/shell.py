@@ -89,6 +89,7 @@ class Lexer:
         raw_escapes: bool = False,
         skip_unset: bool = False,
     ) -> None:
+        # A lexer's settings, as BuildKit's shell.Lex has them; its state is set below.
         self.env = env
         self.escape = escape
         self.raw_quotes = raw_quotes

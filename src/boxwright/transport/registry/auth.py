@@ -63,6 +63,7 @@ EXPIRY_MARGIN = 5.0
 MAX_TOKEN_RESPONSE = 1 << 20
 
 
+# What this layer reads of config.auth's Credentials (OwnershipEntryLike is alike in shape).
 class CredentialsLike(Protocol):
     """What the client reads from :class:`boxwright.config.auth.Credentials`."""
 
@@ -122,6 +123,7 @@ class RegistryAuth:
     ``origins`` is the session's credential rule (default: the registry over HTTPS).
     """
 
+    # The auth state of one registry host, kept apart from the session that uses it.
     def __init__(
         self,
         host: str,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 
 from boxwright.errors import RegistryError, StalledTransferError
+from boxwright.oci.digest import read_to_end
 from boxwright.oci.readers import WrappedReader
 from boxwright.transport.registry.failures import (
     NetworkFailure,
@@ -52,6 +53,8 @@ class ResumingReader(WrappedReader):
         scopes: tuple[str, ...],
         response: Answer,
     ) -> None:
+        # A stream (a WrappedReader) that resumes a download, not a value: it keeps what a
+        # ranged GET needs to continue.
         self._session = session
         self._url = url
         self._size = size
@@ -75,10 +78,7 @@ class ResumingReader(WrappedReader):
         blob arrived.
         """
         if n is None or n < 0:
-            parts = []
-            while chunk := self.read(1 << 20):
-                parts.append(chunk)
-            return b"".join(parts)
+            return read_to_end(self.read)
         if n == 0:
             return b""
         chunk, offset = self._chunk, self._offset

@@ -24,8 +24,9 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import IO, TYPE_CHECKING, Any, Self, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
+from boxwright._closing import Closing
 from boxwright._numbers import ascii_int
 from boxwright.errors import (
     BlobNotFoundError,
@@ -58,7 +59,7 @@ API_VERSION_HEADER = "docker-distribution-api-version"
 PAGE_SIZE = 1000
 
 
-class RegistryClient:
+class RegistryClient(Closing):
     """A client of one registry (see the module docstring).
 
     ``host`` is ``HOST[:PORT]``. ``scheme`` None means HTTPS, falling back to plain HTTP only
@@ -407,12 +408,6 @@ class RegistryClient:
     def close(self) -> None:
         """Close the connections."""
         self._session.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def content_length(headers: Mapping[str, str]) -> int | None:

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from boxwright.transport.registry.wire import Answer, Request, Transport
 
 
+# A URL's origin, as browsers compare them; its header looks like other value types'.
 @dataclass(frozen=True, slots=True)
 class Origin:
     """The scheme, host (lower case) and port of an ``http``/``https`` URL."""

@@ -74,6 +74,8 @@ class Progress:
             self.answer = self.policy.watch("received")
 
 
+# io.RawIOBase's constructor and readable() as layer.compression's checked reader has them;
+# this one watches a socket.
 class _WatchedReader(io.RawIOBase):
     """The raw stream under an answer's buffered reader (see the module docstring)."""
 
