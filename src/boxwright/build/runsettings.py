@@ -36,7 +36,7 @@ from boxwright.runtime.spec import CAPABILITY_NUMBERS, DEFAULT_CAPABILITIES, cap
 #: The ``--network`` modes a RUN can have (``default`` is the build's, else ``host``).
 NETWORKS = ("host", "none")
 #: The ``-v`` options accepted (see the module docstring).
-VOLUME_OPTIONS = frozenset(("rw", "ro", "z", "Z", "O", "private", "rprivate"))
+VOLUME_OPTIONS = ("rw", "ro", "O", "z", "Z", "private", "rprivate")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def parse_volume(text: str) -> BuildVolume:
         raise UsageError(f"-v {text!r}: the container path must be absolute, without '..'")
     unknown = [o for o in options if o not in VOLUME_OPTIONS]
     if unknown:
-        accepted = ", ".join(sorted(VOLUME_OPTIONS, key=str.lower))
+        accepted = ", ".join(VOLUME_OPTIONS)
         raise UsageError(f"-v {text!r}: unsupported option {unknown[0]!r} (accepted: {accepted})")
     if "ro" in options and "rw" in options:
         raise UsageError(f"-v {text!r}: ro and rw contradict each other")

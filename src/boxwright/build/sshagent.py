@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from boxwright.build.runsettings import SshSource
-from boxwright.errors import BuildError
+from boxwright.errors import RunError, UsageError
 
 _CHUNK = 65536
 
@@ -150,7 +150,7 @@ def _forwarded(upstream: Path, path: Path) -> Iterator[None]:
 def _key_agent(ident: str, keys: tuple[Path, ...], path: Path) -> Iterator[None]:
     agent, add = shutil.which("ssh-agent"), shutil.which("ssh-add")
     if agent is None or add is None:
-        raise BuildError(
+        raise UsageError(
             f"--ssh {ident}: key files need ssh-agent and ssh-add (install openssh-client)"
         )
     process = subprocess.Popen(
@@ -173,11 +173,10 @@ def _key_agent(ident: str, keys: tuple[Path, ...], path: Path) -> Iterator[None]
             check=False,
         )
         if done.returncode != 0:
-            why = done.stderr.decode(errors="replace").strip().splitlines()
-            raise BuildError(
-                f"--ssh {ident}: ssh-add could not load the keys "
-                f"({why[-1] if why else f'exit status {done.returncode}'}; "
-                "a key with a passphrase cannot be used)"
+            said = done.stderr.decode(errors="replace").strip().splitlines()
+            raise UsageError(
+                f"--ssh {ident}: ssh-add could not load the keys, and a key with a passphrase "
+                f"cannot be used (ssh-add: {said[-1] if said else done.returncode})"
             )
         yield
     finally:
@@ -194,7 +193,7 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes], ident: str) -> None:
     deadline = time.monotonic() + 10
     while not path.exists():
         if process.poll() is not None or time.monotonic() > deadline:
-            raise BuildError(f"--ssh {ident}: ssh-agent did not start")
+            raise RunError(f"--ssh {ident}: ssh-agent did not start", 125)
         time.sleep(0.01)
 
 

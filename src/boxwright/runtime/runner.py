@@ -127,7 +127,9 @@ def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[MountStubs]:
             if any(dest.startswith(other + "/") for other in destinations if other != "/"):
                 continue
             source = mount.get("source") or ""
-            stubs.ensure(dest, is_file=mount.get("type") == "bind" and os.path.isfile(source))
+            # anything but a directory (a file, a socket) is bound onto a file
+            is_file = mount.get("type") == "bind" and os.path.exists(source)
+            stubs.ensure(dest, is_file=is_file and not os.path.isdir(source))
         yield stubs
 
 
