@@ -189,9 +189,16 @@ def _key_agent(ident: str, keys: tuple[Path, ...], path: Path) -> Iterator[None]
 
 
 def _wait_for(path: Path, process: subprocess.Popen[bytes], ident: str) -> None:
-    """Wait until ``ssh-agent`` listens at ``path`` (it binds before it forks in ``-D``)."""
+    """Wait until ``ssh-agent`` accepts connections at ``path`` (its socket exists from its
+    ``bind``, a moment before it listens)."""
     deadline = time.monotonic() + 10
-    while not path.exists():
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(str(path))
+                return
+            except OSError:
+                pass
         if process.poll() is not None or time.monotonic() > deadline:
             raise RunError(f"--ssh {ident}: ssh-agent did not start", 125)
         time.sleep(0.01)
