@@ -10,14 +10,16 @@ from click.testing import CliRunner
 
 from boxwright.cli.main import main
 from boxwright.store.store import Store
-from boxwright_testing.builds import BASE, write_context
+from boxwright_testing.builds import BASE, tree_of, write_context
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
 
-def _invoke(store: Store, *args: str, input: str | None = None) -> tuple[int, str, str]:
+def _invoke(
+    store: Store, *args: str, input: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     runner = CliRunner()
-    env = {"BOXWRIGHT_ROOT": str(store.layout.root)}
+    env = {"BOXWRIGHT_ROOT": str(store.layout.root), **(env or {})}
     result = runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
@@ -102,3 +104,68 @@ def test_a_failing_step_is_one_error_line_and_exit_1(bstore: Store, tmp_path: Pa
 def test_bad_usage_exits_2(bstore: Store, tmp_path: Path) -> None:
     code, _, _ = _invoke(bstore, "build", "--format", "v3", str(tmp_path))
     assert code == 2
+
+
+def test_run_step_flags_on_the_command_line(bstore: Store, tmp_path: Path) -> None:
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("vol\n")
+    run = (
+        "RUN --mount=type=secret,id=tok,env=T cat /v/in > /seen"
+        ' && busybox head -n1 /etc/hosts >> /seen && test "$T" = cli-value && touch /secret-ok'
+        " && busybox grep CapEff /proc/self/status >> /seen"
+    )
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\n{run}\n")
+    code, out, err = _invoke(
+        bstore,
+        "build",
+        "-q",
+        "-t",
+        "localhost/flags:1",
+        "-v",
+        f"{host}:/v:ro",
+        "--network",
+        "none",
+        "--add-host",
+        "db:10.9.8.7",
+        "--cap-drop",
+        "ALL",
+        "--secret",
+        "id=tok,env=BW_CLI_SECRET",
+        str(ctx),
+        env={"BW_CLI_SECRET": "cli-value"},
+    )
+    assert (code, err) == (0, "")
+    image = bstore.images.get("localhost/flags:1")
+    assert out.splitlines() == [image.id]
+    tree = tree_of(bstore, image.id)
+    assert tree["seen"][4] == f"vol\n10.9.8.7\tdb\nCapEff:\t{0:016x}\n"
+    assert tree["secret-ok"][0] == "f"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--network", "private"),
+            "Error: --network private: RUN steps run with the host's network (host) or none "
+            "(none); a network of their own needs slirp4netns, pasta or CNI, which boxwright "
+            "does not drive",
+        ),
+        (
+            ("--no-hosts", "--add-host", "a:1.2.3.4"),
+            "Error: --no-hosts and --add-host cannot be used together",
+        ),
+        (("--cap-add", "NOPE"), "Error: --cap-add/--cap-drop: unknown capability 'NOPE'"),
+        (("-v", "/:/x:U"), "Error: -v '/:/x:U': unsupported option 'U' (accepted: rw, ro, O, "
+                           "z, Z, private, rprivate)"),
+        (("--secret", "id=s,type=x"), "Error: --secret 'id=s,type=x': type must be file or env"),
+    ],
+)  # fmt: skip
+def test_bad_run_step_flags_are_usage_errors(
+    bstore: Store, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN true\n")
+    code, _, err = _invoke(bstore, "build", *args, str(ctx))
+    assert code == 2
+    assert err.splitlines()[-1] == message

@@ -24,6 +24,7 @@ from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
+    from boxwright.build.runsettings import BuildVolume, SecretSource, SshSource
     from boxwright.transport.options import TransportOptions
 
 
@@ -78,8 +79,22 @@ class BuildOptions:
     """The Containerfile's text when it does not come from a file (``-f -``)."""
     registry_options: TransportOptions | None = None
     """How to reach registries (``--cache-from``/``--cache-to``, ``--output``, FROM pulls)."""
-    secrets: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
-    """``RUN --mount=type=secret,id=ID`` sources: ID → host file (``--secret id=ID,src=F``)."""
+    secrets: Mapping[str, Path | SecretSource] = field(default_factory=lambda: MappingProxyType({}))
+    """``RUN --mount=type=secret,id=ID`` sources: ID → a host file, or where to read it
+    (``--secret id=ID,src=F`` or ``env=VAR``: :func:`~boxwright.build.runsettings.parse_secret`)."""
+    # What every RUN step gets (podman build's flags; boxwright.build.runsettings parses them).
+    volumes: tuple[BuildVolume, ...] = ()
+    """``-v HOST:CONTAINER[:OPTIONS]``: bound into every RUN, never into a layer."""
+    network: str = "host"
+    """``--network host|none``: a RUN's network unless its own ``--network`` says otherwise."""
+    add_hosts: tuple[tuple[str, str], ...] = ()
+    """``--add-host NAME:IP``: ``(name, address)`` lines first in a RUN's ``/etc/hosts``."""
+    no_hosts: bool = False
+    """``--no-hosts``: a RUN sees the image's own ``/etc/hosts``, none is mounted."""
+    capabilities: tuple[str, ...] | None = None
+    """The capabilities a RUN's root keeps (``--cap-add``/``--cap-drop``); None: the default."""
+    ssh: Mapping[str, SshSource] = field(default_factory=lambda: MappingProxyType({}))
+    """``RUN --mount=type=ssh,id=ID`` agents: ID → socket or keys (``--ssh``)."""
 
     def effective_timestamp(self) -> int | None:
         """``timestamp``, else ``$SOURCE_DATE_EPOCH`` (an integer), else None."""

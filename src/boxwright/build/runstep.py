@@ -9,11 +9,20 @@
   as BuildKit does: an overlay whose upper directory is a throwaway one, or a throwaway copy
   where no overlay can be mounted, so the context on the host never changes),
   ``type=cache`` (a directory of the store kept between builds, by ``id`` or ``target``),
-  ``type=tmpfs`` (``size``), ``type=secret`` (``id``, file from the build's secrets, at
-  ``/run/secrets/<id>``, read-only, or in the variable ``env=`` names); none of them ends up
-  in the layer. Each type's options are BuildKit's (:data:`MOUNT_OPTIONS`); any other, or a
-  malformed value, is refused, so nothing unchecked (a propagation mode) reaches a mount;
-* ``--network=host|none`` (``default`` is ``host``, as buildah's chroot isolation).
+  ``type=tmpfs`` (``size``), ``type=secret`` (``id``, from the build's secrets, a file or a
+  variable of the build's environment, at ``/run/secrets/<id>``, read-only, or in the variable
+  ``env=`` names), ``type=ssh`` (``id``, default ``default``: a socket of the build's ``--ssh``
+  agent made for this RUN alone, at ``target`` or ``/run/buildkit/ssh_agent.<N>``, the first
+  one also in ``SSH_AUTH_SOCK`` unless the environment has it, as BuildKit does;
+  :mod:`boxwright.build.sshagent`); none of them ends up in the layer, and no secret's or
+  agent's content in the cache key. Each type's options are BuildKit's
+  (:data:`MOUNT_OPTIONS`); any other, or a malformed value, is refused, so nothing unchecked
+  (a propagation mode) reaches a mount;
+* ``--network=host|none`` (``default`` is the build's ``--network``, else ``host``, as
+  buildah's chroot isolation);
+* what the build gives every RUN: its ``-v`` volumes, ``--add-host`` lines, ``--no-hosts``
+  and capabilities (:mod:`boxwright.build.runsettings`); they are in the cache key, a
+  volume by its paths and options, not its content.
 
 With a build's ``on_event``, the command's stdout and stderr go through pipes
 (:mod:`boxwright.build.runoutput`): every line is an ``"output"`` event of the step, all of
@@ -33,6 +42,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,17 +50,21 @@ from typing import TYPE_CHECKING, Any
 from boxwright.build import instructions as ins
 from boxwright.build.context import content_hash
 from boxwright.build.runoutput import output_lines
+from boxwright.build.runsettings import SecretSource, check_network
+from boxwright.build.sshagent import agent_socket
 from boxwright.build.step import StepKey
 from boxwright.errors import BuildError, InvalidIDError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
 from boxwright.runtime.container import run_in_container
+from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.spec import Mount, RunOptions
 from boxwright.store.rootfs import overlay_works
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
+    from boxwright.build.runsettings import SshSource
     from boxwright.build.step import StepContext
     from boxwright.oci.config import ImageConfig
     from boxwright.store.store import Store
@@ -106,6 +120,7 @@ _BOOLEANS = frozenset(("rw", "readwrite", "ro", "readonly", "required"))
 _TRUE = frozenset(("true", "1"))
 _FALSE = frozenset(("false", "0"))
 _SHARING = ("shared", "private", "locked")
+_KINDS = "bind, cache, tmpfs, secret or ssh"
 _SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)", re.IGNORECASE)
 
 
@@ -123,7 +138,7 @@ def _options(spec: str) -> dict[str, str]:
     kind = out.get("type", "bind")
     allowed = MOUNT_OPTIONS.get(kind)
     if allowed is None:
-        raise UsageError(f"RUN --mount type={kind}: expected bind, cache, tmpfs or secret")
+        raise UsageError(f"RUN --mount type={kind}: expected {_KINDS}")
     for key, value in out.items():
         problem = _option_problem(key, value, allowed)
         if problem is not None:
@@ -164,13 +179,14 @@ def _tmpfs_size(value: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).lower()[:1]]
 
 
-def _network(instruction: Instruction) -> str:
+def _network(ctx: StepContext, instruction: Instruction) -> str:
+    """The RUN's own ``--network``, else the build's (``default`` names the build's)."""
     values = _flag_values(instruction, "network")
     network = values[-1] if values else "default"
-    if network in ("default", "host"):
-        return "host"
-    if network == "none":
-        return "none"
+    if network == "default":
+        return check_network(ctx.options.network)
+    if network in ("host", "none"):
+        return network
     raise UsageError(f"RUN --network={network}: expected default, host or none")
 
 
@@ -266,17 +282,16 @@ def _mount_specs(instruction: Instruction) -> Iterator[_MountSpec]:
         opts = _options(spec)
         kind = opts.get("type", "bind")
         target = next((opts[k] for k in _TARGET if opts.get(k)), "")
-        if kind != "secret" and not target.startswith("/"):
+        if not target.startswith("/") and (kind not in ("secret", "ssh") or target):
             raise UsageError(f"RUN --mount={spec}: target must be an absolute path")
-        if kind not in ("bind", "cache", "tmpfs", "secret"):
-            raise UsageError(f"RUN --mount type={kind}: expected bind, cache, tmpfs or secret")
         yield _MountSpec(spec, opts, kind, target)
 
 
 def mount_key(ctx: StepContext, instruction: Instruction) -> str:
     """The cache-key text of the ``--mount`` flags: a bind's target and the content hash of its
-    source, a cache's or tmpfs's target; a secret adds nothing (its content never reaches the
-    layer), but a required one that was not given fails here, before the cache is asked."""
+    source, a cache's or tmpfs's target, an ssh mount's id and target; a secret adds nothing
+    (its content never reaches the layer) and neither an agent's keys nor its socket do, but a
+    required secret or agent that was not given fails here, before the cache is asked."""
 
     key = ""
     for mount in _mount_specs(instruction):
@@ -284,32 +299,63 @@ def mount_key(ctx: StepContext, instruction: Instruction) -> str:
             key += f"bind:{mount.target}:{content_hash([_bind_source(ctx, mount.opts)])};"
         elif mount.kind in ("cache", "tmpfs"):
             key += f"{mount.kind}:{mount.target};"
+        elif mount.kind == "ssh":
+            _ssh_source(ctx, mount)
+            key += f"ssh:{_ssh_id(mount)}:{mount.target};"
         else:
-            _secret_path(ctx, mount)
+            _secret_source(ctx, mount)
+    return key
+
+
+def _settings_key(ctx: StepContext) -> str:
+    """The cache-key text of what the build gives every RUN (empty when it gives nothing)."""
+    options = ctx.options
+    key = "".join(volume.key() for volume in options.volumes)
+    key += "".join(f"host:{name}:{address};" for name, address in options.add_hosts)
+    if options.no_hosts:
+        key += "no-hosts;"
+    if options.capabilities is not None:
+        key += "caps:" + ",".join(options.capabilities) + ";"
     return key
 
 
 def _mounts(
-    ctx: StepContext, instruction: Instruction, scratch: _Scratch
+    ctx: StepContext, instruction: Instruction, scratch: _Scratch, stack: ExitStack
 ) -> tuple[list[Mount], list[dict[str, Any]], list[str]]:
-    """The volumes and extra runtime mounts of the ``--mount`` flags, and the environment
-    entries of secrets given with ``env=``."""
+    """The volumes and extra runtime mounts of the build's ``-v`` and of the ``--mount``
+    flags, and the environment entries of secrets given with ``env=`` and of the first ssh
+    mount; what they need while the RUN runs (agents, secret files) ends with ``stack``."""
     volumes: list[Mount] = []
     extra: list[dict[str, Any]] = []
     env: list[str] = []
+
+    def add(made: Mount | dict[str, Any]) -> None:
+        if isinstance(made, dict):
+            extra.append(made)
+        else:
+            volumes.append(made)
+
+    for volume in ctx.options.volumes:
+        if volume.overlay:
+            add(_writable_bind(ctx.store, volume.source, volume.destination, scratch))
+        else:
+            volumes.append(Mount(str(volume.source), volume.destination, volume.read_only))
+    ssh_count = 0
     for mount in _mount_specs(instruction):
         if mount.kind == "bind":
-            made = _bind_mount(ctx, mount, scratch)
-            if isinstance(made, dict):
-                extra.append(made)
-            else:
-                volumes.append(made)
+            add(_bind_mount(ctx, mount, scratch))
         elif mount.kind == "cache":
             volumes.append(_cache_mount(ctx, mount))
         elif mount.kind == "tmpfs":
             extra.append(_tmpfs_mount(mount))
+        elif mount.kind == "ssh":
+            target = mount.target or f"/run/buildkit/ssh_agent.{ssh_count}"
+            if ssh_count == 0 and not any(e.startswith("SSH_AUTH_SOCK=") for e in ctx.run_env()):
+                env.append(f"SSH_AUTH_SOCK={target}")
+            ssh_count += 1
+            volumes.extend(_ssh_mount(ctx, mount, target, stack))
         else:
-            volumes.extend(_secret_mount(ctx, mount, env))
+            volumes.extend(_secret_mount(ctx, mount, env, stack))
     return volumes, extra, env
 
 
@@ -340,40 +386,78 @@ def _tmpfs_mount(mount: _MountSpec) -> dict[str, Any]:
     return {"destination": mount.target, "type": "tmpfs", "source": "tmpfs", "options": options}
 
 
-def _secret_path(ctx: StepContext, mount: _MountSpec) -> Path | None:
-    """The host file of a secret mount; None when not given and not required."""
+def _secret_source(ctx: StepContext, mount: _MountSpec) -> SecretSource | None:
+    """Where a secret mount's secret is read; None when not given and not required."""
     ident = mount.opts.get("id") or os.path.basename(mount.target)
-    path = ctx.options.secrets.get(ident)
-    if path is None and mount.opts.get("required") == "true":
+    given = ctx.options.secrets.get(ident)
+    if given is None and mount.opts.get("required") == "true":
         raise UsageError(
             f"RUN --mount=type=secret: no secret {ident!r}: give --secret id={ident},src=FILE"
         )
-    return path
+    if given is None or isinstance(given, SecretSource):
+        return given
+    return SecretSource("file", str(given))
 
 
-def _secret_mount(ctx: StepContext, mount: _MountSpec, env: list[str]) -> list[Mount]:
-    """A secret's read-only bind (none for ``env=`` alone), its ``env=`` entry into ``env``."""
-    path = _secret_path(ctx, mount)
-    if path is None:
+def _secret_mount(
+    ctx: StepContext, mount: _MountSpec, env: list[str], stack: ExitStack
+) -> list[Mount]:
+    """A secret's read-only bind (none for ``env=`` alone), its ``env=`` entry into ``env``.
+    A secret read from a variable is bound from a file of its own, made for the RUN in a
+    private directory and removed after it."""
+    source = _secret_source(ctx, mount)
+    if source is None:
         return []
     ident = mount.opts.get("id") or os.path.basename(mount.target)
     if mount.opts.get("env"):
-        env.append(f"{mount.opts['env']}={_secret_text(path, ident)}")
+        env.append(f"{mount.opts['env']}={_secret_text(source.read(ident), ident)}")
         if not mount.target:
             return []
-    return [Mount(str(path), mount.target or f"/run/secrets/{ident}", True)]
+    path = source.source
+    if source.kind == "env":
+        directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="bw-secret-"))
+        path = os.path.join(directory, "secret")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o400)
+        with os.fdopen(fd, "wb") as out:
+            out.write(source.read(ident))
+    return [Mount(path, mount.target or f"/run/secrets/{ident}", True)]
 
 
-def _secret_text(path: Path, ident: str) -> str:
-    """A secret's value for ``env=`` (one line of text; the message never holds the value)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise UsageError(f"secret {ident!r}: cannot read {path}: {error.strerror}") from None
+def _secret_text(data: bytes, ident: str) -> str:
+    """A secret's value for ``env=`` (text; the message never holds the value)."""
     text = data.decode("utf-8", errors="replace")
     if "\0" in text:
         raise UsageError(f"secret {ident!r}: a NUL byte cannot be in an environment variable")
     return text
+
+
+def _ssh_id(mount: _MountSpec) -> str:
+    return mount.opts.get("id") or "default"
+
+
+def _ssh_source(ctx: StepContext, mount: _MountSpec) -> SshSource | None:
+    """The build's agent for an ssh mount; None when not given and not required."""
+    ident = _ssh_id(mount)
+    source = ctx.options.ssh.get(ident)
+    if source is None and mount.opts.get("required") == "true":
+        raise UsageError(
+            f"RUN --mount=type=ssh: no SSH agent {ident!r}: give --ssh {ident}[=SOCKET|KEY[,KEY]]"
+        )
+    return source
+
+
+def _ssh_mount(ctx: StepContext, mount: _MountSpec, target: str, stack: ExitStack) -> list[Mount]:
+    """The agent socket of an ssh mount, made for this RUN (none when no agent was given)."""
+    source = _ssh_source(ctx, mount)
+    if source is None:
+        return []
+    mode = int(mount.opts.get("mode", "600"), 8)
+    uid, gid = (parse_id(mount.opts.get(k, "0"), k) for k in ("uid", "gid"))
+    # Root outside a user namespace sees host IDs; otherwise the socket stays the caller's,
+    # which is the container's root (an unprivileged user cannot give away a file).
+    owner = (uid, gid) if os.geteuid() == 0 and default_mapping() is None else None
+    path = stack.enter_context(agent_socket(_ssh_id(mount), source, mode=mode, owner=owner))
+    return [Mount(str(path), target, False)]
 
 
 def _bind_source(ctx: StepContext, opts: dict[str, str]) -> Path:
@@ -395,14 +479,17 @@ def _bind_source(ctx: StepContext, opts: dict[str, str]) -> Path:
 
 def _command(ctx: StepContext, instruction: Instruction) -> tuple[list[str], str, list[str]]:
     """The argv, network and whole environment of a RUN."""
-    return command_line(ctx.config, instruction), _network(instruction), ctx.run_env()
+    return command_line(ctx.config, instruction), _network(ctx, instruction), ctx.run_env()
 
 
 def run_key(ctx: StepContext, instruction: Instruction) -> StepKey:
-    """What the cache key of a RUN reads: its argv, network and environment, and the
-    ``--mount`` flags (:func:`mount_key`)."""
+    """What the cache key of a RUN reads: its argv, network and environment, the
+    ``--mount`` flags (:func:`mount_key`) and what the build gives every RUN."""
     argv, network, env = _command(ctx, instruction)
     text = "RUN " + "\0".join(argv) + "\0" + network + "\0" + "\0".join(env)
+    settings = _settings_key(ctx)
+    if settings:
+        text += "\0" + settings
     return StepKey(text, mount_key(ctx, instruction))
 
 
@@ -416,9 +503,10 @@ def run_step(ctx: StepContext, instruction: Instruction) -> str:
     check_platform(ctx)
     scratch = _Scratch(ctx.store)
     try:
-        volumes, extra, secret_env = _mounts(ctx, instruction, scratch)
-        env = [*ctx.run_only_env(), *secret_env]
-        _run(ctx, instruction, argv, network, env, volumes, extra)
+        with ExitStack() as stack:
+            volumes, extra, secret_env = _mounts(ctx, instruction, scratch, stack)
+            env = [*ctx.run_only_env(), *secret_env]
+            _run(ctx, instruction, argv, network, env, volumes, extra)
     finally:
         scratch.remove()
     return ctx.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
@@ -442,6 +530,9 @@ def _run(
         volumes=tuple(volumes),
         network="none" if network == "none" else "host",
         extra_mounts=tuple(extra),
+        add_hosts=ctx.options.add_hosts,
+        no_hosts=ctx.options.no_hosts,
+        capabilities=ctx.options.capabilities,
     )
     container = ctx.workspace.container()
     isolation = ctx.options.isolation

@@ -14,6 +14,7 @@ kept (column output), every other control character is shown escaped.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from boxwright.cli.transport_options import OptionalBool, retry_options, transpo
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent
+    from boxwright.build.runsettings import SecretSource
     from boxwright.transport.options import TransportOptions
 
 
@@ -43,15 +45,85 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
     return out
 
 
-def _secrets(values: tuple[str, ...]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    for item in values:
-        fields = dict(part.partition("=")[::2] for part in item.split(","))
-        ident, src = fields.get("id"), fields.get("src") or fields.get("source")
-        if not ident or not src:
-            raise click.BadParameter(f"{item!r} is not id=ID,src=FILE", param_hint="--secret")
-        out[ident] = Path(src)
-    return out
+def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
+    from boxwright.build.runsettings import parse_secret
+    from boxwright.errors import UsageError
+
+    try:
+        return dict(parse_secret(item) for item in values)
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
+
+
+_RUN_STEP_OPTIONS = (
+    click.option(
+        "-v",
+        "--volume",
+        "volumes",
+        multiple=True,
+        metavar="HOST:CONTAINER[:OPTS]",
+        help="Bind a host path into every RUN (OPTS: ro, rw, O, z, Z).",
+    ),
+    click.option(
+        "--network",
+        "--net",
+        "network",
+        default="host",
+        show_default=True,
+        metavar="host|none",
+        help="The network of RUN steps.",
+    ),
+    click.option("--add-host", "add_hosts", multiple=True, metavar="HOST:IP",
+                 help="Add a line to every RUN's /etc/hosts."),
+    click.option("--no-hosts", is_flag=True, help="RUN steps see the image's own /etc/hosts."),
+    click.option("--cap-add", multiple=True, metavar="CAP", help="Add a capability to RUNs."),
+    click.option("--cap-drop", multiple=True, metavar="CAP", help="Drop a capability from RUNs."),
+    click.option("--ssh", multiple=True, metavar="default|ID[=SOCKET|KEY[,KEY]]",
+                 help="An SSH agent for RUN --mount=type=ssh."),
+)  # fmt: skip
+
+
+def _run_step_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Add podman build's options that shape RUN steps (-v, --network, --add-host, --no-hosts,
+    --cap-add, --cap-drop, --ssh); the command receives them parsed, as ``run_settings``
+    (:class:`~boxwright.build.context.BuildOptions` fields)."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        names = ("volumes", "network", "add_hosts", "no_hosts", "cap_add", "cap_drop", "ssh")
+        kwargs["run_settings"] = _run_settings(*(kwargs.pop(name) for name in names))
+        command(**kwargs)
+
+    for option in reversed(_RUN_STEP_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _run_settings(
+    volumes: tuple[str, ...],
+    network: str,
+    add_hosts: tuple[str, ...],
+    no_hosts: bool,
+    cap_add: tuple[str, ...],
+    cap_drop: tuple[str, ...],
+    ssh: tuple[str, ...],
+) -> dict[str, Any]:
+    from boxwright.build import runsettings as rs
+    from boxwright.errors import UsageError
+
+    if no_hosts and add_hosts:
+        raise click.UsageError("--no-hosts and --add-host cannot be used together")
+    try:
+        return {
+            "volumes": tuple(rs.parse_volume(v) for v in volumes),
+            "network": rs.check_network(network),
+            "add_hosts": tuple(rs.parse_add_host(h) for h in add_hosts),
+            "no_hosts": no_hosts,
+            "capabilities": rs.capabilities(cap_add, cap_drop),
+            "ssh": dict(rs.parse_ssh(s) for s in ssh),
+        }
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
@@ -106,7 +178,14 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     help="false: allow plain HTTP and untrusted certificates (registries).",
 )
 @retry_options(podman=True)
-@click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="A secret.")
+@click.option(
+    "--secret",
+    "secrets",
+    multiple=True,
+    metavar="id=ID[,src=FILE][,env=VAR]",
+    help="A secret for RUN --mount=type=secret.",
+)
+@_run_step_options
 @click.argument("context", default=".", type=click.Path(file_okay=False, path_type=Path))
 def build_command(
     tags: tuple[str, ...],
@@ -130,6 +209,7 @@ def build_command(
     retry_delay: float | None,
     stall_timeout: float | None,
     secrets: tuple[str, ...],
+    run_settings: dict[str, Any],
     context: Path,
 ) -> None:
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
@@ -161,6 +241,7 @@ def build_command(
         secrets=_secrets(secrets),
         registry_options=registry_options,
         on_event=_shower(quiet),
+        **run_settings,
     )
     result = build(options)
     if push:

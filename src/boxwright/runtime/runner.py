@@ -20,12 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from boxwright.errors import UsageError
+from boxwright.errors import RunError, UsageError
 from boxwright.oci.config import ImageConfig
+from boxwright.runtime import linux
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.native import NativeRunner
 from boxwright.runtime.ocirunner import OCIRunner
-from boxwright.runtime.spec import RunOptions, bind_mount, generate_spec
+from boxwright.runtime.spec import CAPABILITY_NUMBERS, RunOptions, bind_mount, generate_spec
 from boxwright.runtime.stubs import MountStubs
 
 ISOLATIONS = ("native", "oci")
@@ -53,15 +54,48 @@ def get_runner(isolation: str = "native") -> Runner:
     raise UsageError(f"unknown isolation {isolation!r}: expected one of {', '.join(ISOLATIONS)}")
 
 
-def hosts_file(hostname: str, network: str) -> str:
-    """The container's ``/etc/hosts``: the host's with ``network=host``, else loopback only."""
+def hosts_file(hostname: str, network: str, add_hosts: tuple[tuple[str, str], ...] = ()) -> str:
+    """The container's ``/etc/hosts``: the ``add_hosts`` lines first (the first match wins, so
+    they override, as podman writes them), then the host's with ``network=host``, else
+    loopback only."""
     lines = ["127.0.0.1\tlocalhost localhost.localdomain", "::1\tlocalhost ip6-localhost"]
     if network == "host":
         with suppress(OSError):
             lines = Path("/etc/hosts").read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = [f"{address}\t{name}" for name, address in add_hosts] + lines
     if not any(hostname in line.split()[1:] for line in lines if line.strip()):
         lines.append(f"127.0.1.1\t{hostname}")
     return "\n".join(lines) + "\n"
+
+
+def _permitted_capabilities() -> int:
+    """This process's permitted capability set (``CapPrm`` of ``/proc/self/status``)."""
+    with (
+        suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii", errors="replace") as status,
+    ):
+        for line in status:
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    return (1 << (linux.last_capability() + 1)) - 1
+
+
+def check_capabilities(spec: dict[str, Any], user_namespace: bool) -> None:
+    """Refuse, before anything starts, a capability the container's root cannot be given: one
+    the running kernel does not know, or, without a user namespace of its own (where root
+    holds every capability anew), one this process does not hold itself."""
+    last = linux.last_capability()
+    held = -1 if user_namespace else _permitted_capabilities()
+    for name in (spec["process"].get("capabilities") or {}).get("effective") or ():
+        number = CAPABILITY_NUMBERS[name]
+        if number > last:
+            raise RunError(f"{name} is not known to this kernel (its last is number {last})", 125)
+        if not held & (1 << number):
+            raise RunError(
+                f"cannot give the container {name}: boxwright runs without it, and a "
+                "container outside a user namespace gets only capabilities its runner holds",
+                125,
+            )
 
 
 def resolv_conf() -> str:
@@ -93,7 +127,9 @@ def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[MountStubs]:
             if any(dest.startswith(other + "/") for other in destinations if other != "/"):
                 continue
             source = mount.get("source") or ""
-            stubs.ensure(dest, is_file=mount.get("type") == "bind" and os.path.isfile(source))
+            # anything but a directory (a file, a socket) is bound onto a file
+            is_file = mount.get("type") == "bind" and os.path.exists(source)
+            stubs.ensure(dest, is_file=is_file and not os.path.isdir(source))
         yield stubs
 
 
@@ -121,18 +157,17 @@ def run_in_rootfs(
     run_dir = Path(tempfile.mkdtemp(prefix="boxwright-run-", dir=base))
     try:
         run_dir.chmod(0o755)
-        hosts = run_dir / "hosts"
-        hosts.write_text(hosts_file(hostname, options.network), encoding="utf-8")
         resolv = run_dir / "resolv.conf"
         resolv.write_text(resolv_conf(), encoding="utf-8")
-        for path in (hosts, resolv):
-            path.chmod(0o644)
-        extra = (
-            *options.extra_mounts,
-            bind_mount(hosts, "/etc/hosts"),
-            bind_mount(resolv, "/etc/resolv.conf"),
-        )
-        options = replace(options, hostname=hostname, extra_mounts=extra)
+        resolv.chmod(0o644)
+        extra = [*options.extra_mounts, bind_mount(resolv, "/etc/resolv.conf")]
+        if not options.no_hosts:
+            hosts = run_dir / "hosts"
+            text = hosts_file(hostname, options.network, options.add_hosts)
+            hosts.write_text(text, encoding="utf-8")
+            hosts.chmod(0o644)
+            extra.insert(len(options.extra_mounts), bind_mount(hosts, "/etc/hosts"))
+        options = replace(options, hostname=hostname, extra_mounts=tuple(extra))
         spec = generate_spec(
             rootfs,
             image_config,
@@ -140,6 +175,7 @@ def run_in_rootfs(
             rootless=id_map is not None,
             id_map=id_map,
         )
+        check_capabilities(spec, user_namespace=id_map is not None)
         output = options.output_fds()
         with mount_points(rootfs, spec):
             return runner.run(spec, output=output)
@@ -147,4 +183,12 @@ def run_in_rootfs(
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-__all__ = ["ISOLATIONS", "Runner", "get_runner", "hosts_file", "resolv_conf", "run_in_rootfs"]
+__all__ = [
+    "ISOLATIONS",
+    "Runner",
+    "check_capabilities",
+    "get_runner",
+    "hosts_file",
+    "resolv_conf",
+    "run_in_rootfs",
+]

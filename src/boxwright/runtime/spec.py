@@ -140,6 +140,10 @@ class RunOptions:
     network: Literal["host", "none"] = "host"
     ipc: Literal["private", "host"] = "private"
     """``host`` shares the caller's IPC namespace (fakeroot's daemon talks through it)."""
+    add_hosts: tuple[tuple[str, str], ...] = ()
+    """``(name, address)`` lines put first in the container's ``/etc/hosts`` (``--add-host``)."""
+    no_hosts: bool = False
+    """Leave the rootfs's own ``/etc/hosts`` as it is instead of mounting one (``--no-hosts``)."""
     hostname: str | None = None
     terminal: bool = False
     rlimits: tuple[tuple[str, int, int], ...] = ()
@@ -192,13 +196,20 @@ def _command(config: ImageConfig, options: RunOptions) -> list[str]:
     return args
 
 
+def capability_name(name: str) -> str:
+    """``sys_admin``, ``CAP_SYS_ADMIN`` → ``CAP_SYS_ADMIN``; :class:`UsageError` when the name
+    is no Linux capability."""
+    full = name.upper() if name.upper().startswith("CAP_") else f"CAP_{name.upper()}"
+    if full not in CAPABILITY_NUMBERS:
+        raise UsageError(f"unknown capability {name!r}")
+    return full
+
+
 def _capabilities(options: RunOptions, uid: int) -> dict[str, list[str]]:
     names = DEFAULT_CAPABILITIES if options.capabilities is None else options.capabilities
     caps: list[str] = []
     for name in names:
-        full = name.upper() if name.upper().startswith("CAP_") else f"CAP_{name.upper()}"
-        if full not in CAPABILITY_NUMBERS:
-            raise UsageError(f"unknown capability {name!r}")
+        full = capability_name(name)
         if full not in caps:
             caps.append(full)
     granted = caps if uid == 0 else []
@@ -355,6 +366,7 @@ __all__ = [
     "Mount",
     "RunOptions",
     "bind_mount",
+    "capability_name",
     "generate_spec",
     "spec_mapping",
 ]
