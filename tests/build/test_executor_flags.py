@@ -5,11 +5,9 @@ credentials (a real ``docker-registry`` with htpasswd auth)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import pytest
 
 from boxwright.build.context import BuildEvent
@@ -19,6 +17,8 @@ from boxwright.store.pullpush import push
 from boxwright.store.store import Store
 from boxwright.transport.options import TransportOptions
 from boxwright_testing.builds import (
+    AUTH_PASSWORD,
+    AUTH_USER,
     BASE,
     config_of,
     history_of,
@@ -26,7 +26,6 @@ from boxwright_testing.builds import (
     tree_of,
     write_context,
 )
-from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
 
 NOP = "/bin/sh -c #(nop) "
 
@@ -38,7 +37,7 @@ def test_env_starts_every_stage_and_a_later_env_wins(bstore: Store, tmp_path: Pa
     )
     ctx = write_context(tmp_path / "ctx", text)
     events: list[BuildEvent] = []
-    result = run_build(bstore, ctx, events, env={"A": "a $x\"\\", "B": "cli"})
+    result = run_build(bstore, ctx, events, env={"A": 'a $x"\\', "B": "cli"})
     tree = tree_of(bstore, result.image_id)
     assert tree["seen"][4] == 'a $x"\\-cli\n'
     assert tree["second"][4] == 'a $x"\\-file\n'
@@ -76,9 +75,7 @@ def test_one_job_runs_the_stages_one_after_the_other(bstore: Store, tmp_path: Pa
     assert run_build(bstore, ctx, jobs=0).steps == 10
 
 
-def test_source_date_epoch_dates_the_image_but_not_the_files(
-    bstore: Store, tmp_path: Path
-) -> None:
+def test_source_date_epoch_dates_the_image_but_not_the_files(bstore: Store, tmp_path: Path) -> None:
     text = f"FROM {BASE}\nARG SOURCE_DATE_EPOCH\nRUN echo $SOURCE_DATE_EPOCH > /sde\nENV A=1\n"
     ctx = write_context(tmp_path / "ctx", text)
     plain = run_build(bstore, ctx, source_date_epoch=86400)
@@ -95,7 +92,7 @@ def test_source_date_epoch_dates_the_image_but_not_the_files(
     # the build arg gives the epoch too
     by_arg = run_build(bstore, ctx, build_args={"SOURCE_DATE_EPOCH": "86400"})
     assert config_of(bstore, by_arg.image_id)["created"] == "1970-01-02T00:00:00Z"
-    with pytest.raises(UsageError, match="^--timestamp and --source-date-epoch"):
+    with pytest.raises(UsageError, match=r"^--timestamp and --source-date-epoch"):
         run_build(bstore, ctx, timestamp=0, source_date_epoch=86400)
 
 
@@ -116,21 +113,6 @@ def _layer_mtime(store: Store, image: str, path: str) -> int:
 
 # -- the pull policy, against a registry with htpasswd auth ---------------------------------------
 
-USER, PASSWORD = "builder", "s3cret-pw"
-
-
-@pytest.fixture(scope="module")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Debian's docker-registry over plain HTTP with htpasswd Basic auth."""
-    if REGISTRY_BINARY is None:
-        pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
-    work = tmp_path_factory.mktemp("build-auth-registry")
-    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
-    (work / "htpasswd").write_text(f"{USER}:{hashed}\n")
-    server = start_registry(work, "auth", htpasswd=work / "htpasswd")
-    yield server
-    server.stop()
-
 
 def _origin_image(store: Store, tmp_path: Path, origin: str, name: str) -> None:
     ctx = write_context(tmp_path / origin, f"FROM {BASE}\nLABEL origin={origin}\n")
@@ -140,7 +122,9 @@ def _origin_image(store: Store, tmp_path: Path, origin: str, name: str) -> None:
 def test_pull_policies(bstore: Store, tmp_path: Path, auth_registry: Any) -> None:
     name = f"{auth_registry.host}/{auth_registry.repo('base')}:1"
     creds = TransportOptions(
-        tls_verify=False, credentials=Credentials(USER, PASSWORD), use_blob_info_cache=False
+        tls_verify=False,
+        credentials=Credentials(AUTH_USER, AUTH_PASSWORD),
+        use_blob_info_cache=False,
     )
     _origin_image(bstore, tmp_path, "registry", name)
     push(name, f"docker://{name}", store=bstore, dest_options=creds)

@@ -145,7 +145,10 @@ def test_output_dash_is_a_tar_on_the_stream() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("type=image,dest=x", "--output 'type=image,dest=x': type must be local or tar, not 'image'"),
+        (
+            "type=image,dest=x",
+            "--output 'type=image,dest=x': type must be local or tar, not 'image'",
+        ),
         ("type=local", "--output 'type=local': needs dest=PATH"),
         ("type=local,dest=-", "--output 'type=local,dest=-': only type=tar can go to stdout (-)"),
         (

@@ -177,9 +177,7 @@ def with_env(cf: Containerfile, env: Mapping[str, str]) -> Containerfile:
             location=Location(where.file, where.line, where.line),
             escape=escape,
         )
-        stages.append(
-            dataclasses.replace(stage, instructions=(instruction, *stage.instructions))
-        )
+        stages.append(dataclasses.replace(stage, instructions=(instruction, *stage.instructions)))
     return dataclasses.replace(cf, stages=tuple(stages))
 
 

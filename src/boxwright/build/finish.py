@@ -165,8 +165,8 @@ def _tar_destination(output: BuildOutput) -> Iterator[IO[bytes]]:
     assert output.dest is not None
     dest = output.dest
     try:
-        handle = tempfile.NamedTemporaryFile(
-            dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.", delete=False
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed into place when complete
+            dir=dest.parent, prefix=f".{dest.name}.", delete=False
         )
     except OSError as error:
         raise UsageError(f"--output {dest}: {error.strerror}") from None
