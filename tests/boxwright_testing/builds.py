@@ -3,7 +3,9 @@
 The base image (``localhost/bb:1``) is made once per session from files (busybox-static with
 its applets as links, /etc/passwd and /etc/group) with the Builder, saved to an OCI layout,
 and pulled into each test's fresh store (a second or two of work, no network). The fixtures
-``base_layout`` and ``bstore`` reach every test through the plugin list of ``tests/conftest.py``.
+``base_layout`` and ``bstore`` reach every test through the plugin list of ``tests/conftest.py``,
+as does ``auth_registry`` (a registry with htpasswd auth for :data:`AUTH_USER`, for the
+build's pulls and pushes with credentials).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from boxwright.build.executor import build
 from boxwright.store.store import Store
 from boxwright_testing.runtime import glibc_rootfs
 
+AUTH_USER, AUTH_PASSWORD = "builder", "s3cret-pw"
 BUSYBOX = "/bin/busybox"
 BASE = "localhost/bb:1"
 APPLETS = ("sh", "ls", "cat", "echo", "mkdir", "rm", "touch", "chmod", "test", "true", "false")
@@ -68,6 +71,23 @@ def bstore(tmp_path: Path, base_layout: Path) -> Iterator[Store]:
     store = Store(tmp_path / "store")
     pull(f"oci:{base_layout}:1", store=store, name=BASE)
     yield store
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Debian's docker-registry over plain HTTP with htpasswd Basic auth (AUTH_USER)."""
+    import bcrypt
+
+    from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
+
+    if REGISTRY_BINARY is None:
+        pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
+    work = tmp_path_factory.mktemp("build-auth-registry")
+    hashed = bcrypt.hashpw(AUTH_PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
+    (work / "htpasswd").write_text(f"{AUTH_USER}:{hashed}\n")
+    server = start_registry(work, "auth", htpasswd=work / "htpasswd")
+    yield server
+    server.stop()
 
 
 def write_context(ctx: Path, containerfile: str, files: dict[str, str] | None = None) -> Path:

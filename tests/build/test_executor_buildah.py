@@ -116,11 +116,14 @@ class CaseSpec:
     ``files``, a table of path -> ``{type, mode, uid, gid, content}`` (type ``f``/``d``/``l``,
     mode as an octal string, content the text or link target), each key optional;
     ``absent``, paths that must not exist; ``config``, config fields (``Env``, ``Cmd``...)
-    with their exact values.
+    with their exact values. ``[flags]``: podman build flags given to both builders, as
+    :class:`~boxwright.build.context.BuildOptions` fields: ``labels`` (a table), ``unsetenv``
+    (a list), ``omit_history`` (true), ``ignorefile`` (a file of the case).
     """
 
     format: str = "oci"
     build_args: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
     buildah: str = "same"
     reason: str = ""
     expect: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +161,28 @@ def _check_expectations(spec: CaseSpec, store: Store, image: str, case: str) -> 
             ), f"{case}: {path} {key}"
 
 
+def _flags(given: dict[str, Any], context: Path) -> tuple[dict[str, Any], list[str]]:
+    """A case's ``[flags]`` as BuildOptions keywords and as buildah's command-line flags."""
+    options: dict[str, Any] = {}
+    flags: list[str] = []
+    for name, value in given.items():
+        if name == "labels":
+            options["labels"] = dict(value)
+            flags += [arg for k, v in value.items() for arg in ("--label", f"{k}={v}")]
+        elif name == "unsetenv":
+            options["unsetenv"] = tuple(value)
+            flags += [arg for v in value for arg in ("--unsetenv", v)]
+        elif name == "omit_history":
+            options["omit_history"] = bool(value)
+            flags.append(f"--omit-history={'true' if value else 'false'}")
+        elif name == "ignorefile":
+            options["ignorefile"] = context / value
+            flags += ["--ignorefile", str(context / value)]
+        else:
+            raise AssertionError(f"unknown flag {name!r} in a case.toml")
+    return options, flags
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_boxwright_builds_what_buildah_builds(
     case: str, bstore: Store, buildah: list[str], tmp_path: Path
@@ -168,7 +193,10 @@ def test_boxwright_builds_what_buildah_builds(
     )
     spec = CaseSpec.of(case)
     fmt = spec.format
-    ours = run_build(bstore, context, timestamp=0, format=fmt, build_args=spec.build_args)
+    options, flags = _flags(spec.flags, context)
+    ours = run_build(
+        bstore, context, timestamp=0, format=fmt, build_args=spec.build_args, **options
+    )
     _check_expectations(spec, bstore, ours.image_id, case)
     if spec.buildah == "differs":
         return
@@ -187,6 +215,7 @@ def test_boxwright_builds_what_buildah_builds(
         "--timestamp",
         "0",
         *args,
+        *flags,
         "-t",
         tag,
         str(context),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -169,3 +170,182 @@ def test_bad_run_step_flags_are_usage_errors(
     code, _, err = _invoke(bstore, "build", *args, str(ctx))
     assert code == 2
     assert err.splitlines()[-1] == message
+
+
+# -- podman build's flags ------------------------------------------------------------------------
+
+
+def test_pull_takes_an_optional_value_after_equals_only(bstore: Store, tmp_path: Path) -> None:
+    """The bare ``--pull`` is ``always`` and never swallows the context argument."""
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nENV A=1\n")
+    code, _, err = _invoke(bstore, "build", "--pull", str(ctx))
+    # always: the registry (docker.io) is asked for localhost/bb:1, which nothing serves
+    assert code == 1 and err.startswith("Error: ")
+    for flags in (["--pull=missing"], ["--pull=never"], ["--pull-never"], ["--pull=false"]):
+        code, _, err = _invoke(bstore, "build", "-q", *flags, str(ctx))
+        assert (code, err) == (0, ""), flags
+    code, _, err = _invoke(bstore, "build", "--pull=sometimes", str(ctx))
+    assert code == 2
+    assert "'sometimes': expected always, missing, never or newer" in err
+
+
+def test_labels_annotations_env_unsetenv_iidfile(
+    bstore: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from boxwright.oci.manifest import ImageManifest
+
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN echo $FROM_ENV $GIVEN > /seen\n")
+    iid = tmp_path / "iid"
+    monkeypatch.setenv("FROM_ENV", "outer")
+    monkeypatch.delenv("UNSET_HERE", raising=False)
+    code, out, _ = _invoke(
+        bstore,
+        "build",
+        "-q",
+        "--label",
+        "a=1",
+        "--label",
+        "empty",
+        "--annotation",
+        "org.example.k=v",
+        "--env",
+        "FROM_ENV",
+        "--env",
+        "GIVEN=x=y",
+        "--env",
+        "UNSET_HERE",
+        "--unsetenv",
+        "PATH",
+        "--iidfile",
+        str(iid),
+        str(ctx),
+    )
+    assert code == 0
+    image = out.strip()
+    assert iid.read_text() == f"sha256:{image}"
+    record = bstore.images.get(image)
+    config = json.loads(bstore.images.config(record).raw)["config"]
+    assert config["Labels"] == {"a": "1", "empty": ""}
+    assert config["Env"] == ["FROM_ENV=outer", "GIVEN=x=y"]
+    annotations = ImageManifest.parse(bstore.images.manifest(record)).annotations
+    assert annotations["org.example.k"] == "v"
+
+
+def test_output_directory_tar_and_stdout(bstore: Store, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    ctx = write_context(tmp_path / "ctx", "FROM scratch\nCOPY a.txt /\n", {"a.txt": "a\n"})
+    out_dir, out_tar = tmp_path / "dir", tmp_path / "files.tar"
+    code, out, _ = _invoke(
+        bstore, "build", "-q", "-o", str(out_dir), "--output", f"type=tar,dest={out_tar}", str(ctx)
+    )
+    assert code == 0 and len(out.split()) == 1
+    assert (out_dir / "a.txt").read_text() == "a\n"
+    with tarfile.open(out_tar) as archive:
+        assert archive.getnames() == ["a.txt"]
+
+    runner = CliRunner()
+    env = {"BOXWRIGHT_ROOT": str(bstore.layout.root)}
+    result = runner.invoke(main, ["build", "-o", "-", str(ctx)], env=env, catch_exceptions=False)
+    assert result.exit_code == 0
+    with tarfile.open(fileobj=io.BytesIO(result.stdout_bytes)) as archive:
+        assert archive.getnames() == ["a.txt"]
+    assert result.stderr.splitlines()[0] == "STEP 1/2: FROM scratch"
+
+    layout = tmp_path / "layout"
+    code, _, _ = _invoke(bstore, "build", "-q", "--output", f"oci:{layout}:x", str(ctx))
+    assert code == 0 and (layout / "index.json").is_file()
+
+
+def test_global_quiet_silences_the_step_lines(bstore: Store, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN echo loud\n")
+    code, out, err = _invoke(bstore, "-q", "build", "--no-cache", str(ctx))
+    assert code == 0
+    assert len(out.splitlines()) == 1 and len(out.strip()) == 64 and err == ""
+
+
+def test_jobs_ignorefile_source_date_epoch_flags(bstore: Store, tmp_path: Path) -> None:
+    import json
+
+    ctx = write_context(
+        tmp_path / "ctx",
+        f"FROM {BASE}\nARG SOURCE_DATE_EPOCH\nCOPY . /c/\nRUN echo $SOURCE_DATE_EPOCH > /sde\n",
+        {"keep.txt": "k\n", "drop.txt": "d\n"},
+    )
+    ignore = tmp_path / "ignore"
+    ignore.write_text("drop.txt\nContainerfile\n")
+    code, out, err = _invoke(
+        bstore,
+        "build",
+        "-q",
+        "--jobs",
+        "1",
+        "--ignorefile",
+        str(ignore),
+        "--source-date-epoch",
+        "86400",
+        "--rewrite-timestamp",
+        "--omit-history",
+        "--identity-label=false",
+        str(ctx),
+    )
+    assert (code, err) == (0, "")
+    config = json.loads(bstore.images.config(bstore.images.get(out.strip())).raw)
+    assert config["created"] == "1970-01-02T00:00:00Z" and "history" not in config
+    from boxwright_testing.builds import tree_of
+
+    tree = tree_of(bstore, out.strip())
+    assert tree["sde"][4] == "86400\n"
+    assert sorted(p for p in tree if p.startswith("c/")) == ["c/keep.txt"]
+    code, _, err = _invoke(
+        bstore, "build", "--timestamp", "0", "--source-date-epoch", "1", str(ctx)
+    )
+    assert code == 1
+    assert err.startswith("Error: --timestamp and --source-date-epoch")
+
+
+def test_creds_and_authfile_reach_the_registry(
+    bstore: Store, tmp_path: Path, auth_registry: Any
+) -> None:
+    import base64
+    import json
+
+    from boxwright_testing.builds import AUTH_PASSWORD, AUTH_USER
+
+    name = f"{auth_registry.host}/{auth_registry.repo('cli')}:1"
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nLABEL pushed=yes\n")
+    creds = f"{AUTH_USER}:{AUTH_PASSWORD}"
+    code, _, err = _invoke(
+        bstore,
+        "build",
+        "-q",
+        "-t",
+        name,
+        "--push",
+        "--tls-verify=false",
+        "--creds",
+        creds,
+        str(ctx),
+    )
+    assert (code, err) == (0, "")
+    auth = tmp_path / "auth.json"
+    token = base64.b64encode(creds.encode()).decode()
+    auth.write_text(json.dumps({"auths": {auth_registry.host: {"auth": token}}}))
+    child = write_context(tmp_path / "child", f"FROM {name}\nENV B=1\n")
+    bstore.images.remove(name)
+    code, out, err = _invoke(
+        bstore, "build", "-q", "--tls-verify=false", "--authfile", str(auth), str(child)
+    )
+    assert (code, err) == (0, "")
+    config = json.loads(bstore.images.config(bstore.images.get(out.strip())).raw)["config"]
+    assert config["Labels"] == {"pushed": "yes"}
+    code, _, err = _invoke(bstore, "build", "--pull=always", "--tls-verify=false", str(child))
+    host, repo = auth_registry.host, name.split("/", 1)[1]
+    assert (code, err) == (
+        1,
+        f"Error: {host}: authentication required for manifest {repo}; log in with "
+        f"'boxwright login {host}' or give --creds (UNAUTHORIZED: authentication required)\n",
+    )

@@ -66,7 +66,12 @@ def commit_linked(
 
 
 def make_carrier(
-    store: Store, apply: Callable[[str], str], *, format: str, timestamp: int | None
+    store: Store,
+    apply: Callable[[str], str],
+    *,
+    format: str,
+    timestamp: int | None,
+    clamp_mtime: bool = True,
 ) -> tuple[str, str]:
     """Run ``apply`` (the copy, into the container it is given) in an empty working container
     and commit it: the carrier image's ID and the step's ``created_by`` (also the carrier's
@@ -87,7 +92,12 @@ def make_carrier(
         created_by = apply(record.id)
         store.containers.edit(record.id, lambda now: {"config": labelled(now.config)})
         image = store.containers.commit(
-            record.id, None, format=format, timestamp=timestamp, created_by=created_by
+            record.id,
+            None,
+            format=format,
+            timestamp=timestamp,
+            created_by=created_by,
+            clamp_mtime=clamp_mtime,
         )
     finally:
         store.containers.remove(record.id)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from boxwright._numbers import ascii_int
 from boxwright.errors import UsageError
@@ -30,6 +30,62 @@ if TYPE_CHECKING:
 
 EventKind = Literal["step", "cache", "output", "commit", "warning"]
 OutputStream = Literal["stdout", "stderr"]
+PullPolicy = Literal["always", "missing", "never", "newer"]
+#: podman build's ``--pull`` values (``true`` is ``always`` and ``false`` is ``missing``, as in
+#: podman 4.3, where ``--pull=false`` still pulls an image the store lacks).
+PULL_POLICIES: dict[str, PullPolicy] = {
+    "always": "always",
+    "missing": "missing",
+    "never": "never",
+    "newer": "newer",
+    "true": "always",
+    "false": "missing",
+}
+#: The label ``--identity-label`` adds, as buildah names it.
+IDENTITY_LABEL = "io.buildah.version"
+
+
+@dataclass(frozen=True)
+class BuildOutput:
+    """Where ``--output`` writes the final stage's file system, besides the image.
+
+    ``type`` is ``"local"`` (the files into the directory ``dest``, made when missing) or
+    ``"tar"`` (one uncompressed tar of them into the file ``dest``, or into ``stream`` when
+    ``dest`` is None: podman's ``-o -``, the caller's standard output).
+    """
+
+    type: Literal["local", "tar"]
+    dest: Path | None = None
+    stream: BinaryIO | None = None
+
+    @classmethod
+    def parse(cls, text: str, stdout: BinaryIO | None = None) -> BuildOutput:
+        """podman's ``--output`` value: ``type=local,dest=DIR``, ``type=tar,dest=FILE``, a bare
+        ``DIR`` (``type=local``) or ``-`` (a tar on ``stdout``); ``dest=-`` is ``stdout`` too."""
+        if "=" not in text.split(",", 1)[0]:
+            fields = {"type": "tar" if text == "-" else "local", "dest": text}
+        else:
+            fields = {}
+            for part in text.split(","):
+                key, sep, value = part.partition("=")
+                if not sep or key not in ("type", "dest") or key in fields:
+                    raise UsageError(
+                        f"--output {text!r}: expected type=local|tar,dest=PATH, a directory or -"
+                    )
+                fields[key] = value
+        kind = fields.get("type", "local")
+        dest = fields.get("dest", "")
+        if kind not in ("local", "tar"):
+            raise UsageError(f"--output {text!r}: type must be local or tar, not {kind!r}")
+        if not dest:
+            raise UsageError(f"--output {text!r}: needs dest=PATH")
+        if dest == "-":
+            if kind != "tar":
+                raise UsageError(f"--output {text!r}: only type=tar can go to stdout (-)")
+            if stdout is None:
+                raise UsageError(f"--output {text!r}: no stream to write the tar to")
+            return cls("tar", None, stdout)
+        return cls("local" if kind == "local" else "tar", Path(dest))
 
 
 @dataclass(frozen=True)
@@ -66,8 +122,8 @@ class BuildOptions:
     cache_from: tuple[str, ...] = ()
     cache_to: str | None = None
     timestamp: int | None = None
-    """Seconds since the epoch for every ``created`` and the mtime clamp; when None,
-    ``$SOURCE_DATE_EPOCH`` is used if set."""
+    """buildah's ``--timestamp``: seconds since the epoch for every ``created`` and the mtime
+    clamp of the new layers (see ``source_date_epoch`` for the created times alone)."""
     squash: bool = False
     format: str = "oci"
     isolation: str = "native"
@@ -95,17 +151,71 @@ class BuildOptions:
     """The capabilities a RUN's root keeps (``--cap-add``/``--cap-drop``); None: the default."""
     ssh: Mapping[str, SshSource] = field(default_factory=lambda: MappingProxyType({}))
     """``RUN --mount=type=ssh,id=ID`` agents: ID → socket or keys (``--ssh``)."""
+    pull: PullPolicy = "missing"
+    """When a FROM (or ``--from``) image of a registry is pulled: ``missing`` (only when the
+    store lacks it), ``always`` (every build; a failed pull fails the build), ``never`` (the
+    store's copy or an error), ``newer`` (pulled when the registry's differs; a failed pull
+    falls back to the store's copy)."""
+    labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Labels set in the final image's config (over the Containerfile's and the base's)."""
+    annotations: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Annotations set on the final image's manifest (OCI format; Docker's has none)."""
+    iidfile: Path | None = None
+    """A file the final image's ID is written to, as ``sha256:<hex>`` (podman's form)."""
+    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Variables every stage starts with, as if each stage began with ``ENV "K"="V"...``:
+    RUN steps see them, the history records them, a later ``ENV`` overrides them."""
+    unsetenv: tuple[str, ...] = ()
+    """Variables removed from the final image's config (RUN steps still see them)."""
+    ignorefile: Path | None = None
+    """The ignore file to use instead of ``.containerignore``/``.dockerignore``."""
+    jobs: int | None = None
+    """How many stages run at the same time; 0 means no limit, None the default (4)."""
+    source_date_epoch: int | None = None
+    """buildah's ``--source-date-epoch``: the ``created`` time of the image and of every new
+    history entry, and the value of the ``SOURCE_DATE_EPOCH`` ARG a stage declares; layer
+    contents keep their times unless ``rewrite_timestamp``. When None, the build arg
+    ``SOURCE_DATE_EPOCH``, then the environment variable, give it."""
+    rewrite_timestamp: bool = False
+    """With a source date epoch: no file in a new layer is later than it (mtimes clamped)."""
+    omit_history: bool = False
+    """The final image's config has no history at all."""
+    identity_label: bool = False
+    """Add buildah's identity label ``io.buildah.version`` (boxwright's version) to the final
+    image; off by default (docs/compatibility.md)."""
+    outputs: tuple[BuildOutput, ...] = ()
+    """Where the final stage's files are also written (``--output type=local|tar``)."""
 
     def effective_timestamp(self) -> int | None:
-        """``timestamp``, else ``$SOURCE_DATE_EPOCH`` (an integer), else None."""
+        """``timestamp`` (buildah's ``--timestamp``: created times and layer mtimes), else None.
+
+        Refuses ``timestamp`` together with ``source_date_epoch`` or the ``SOURCE_DATE_EPOCH``
+        build arg, as buildah does (the environment variable then does not apply)."""
+        if self.timestamp is not None and (
+            self.source_date_epoch is not None or "SOURCE_DATE_EPOCH" in self.build_args
+        ):
+            raise UsageError(
+                "--timestamp and --source-date-epoch (or SOURCE_DATE_EPOCH) cannot be used "
+                "together: give one of them"
+            )
+        return self.timestamp
+
+    def effective_source_date_epoch(self) -> int | None:
+        """``source_date_epoch``, else the ``SOURCE_DATE_EPOCH`` build arg, else the
+        environment variable (an integer), else None; None as well with ``timestamp``."""
+        if self.source_date_epoch is not None:
+            return self.source_date_epoch
         if self.timestamp is not None:
-            return self.timestamp
-        text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-        if text:
-            seconds = ascii_int(text)
-            if seconds is None:
-                raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")
-            return seconds
+            return None
+        for where, text in (
+            ("the build arg SOURCE_DATE_EPOCH", self.build_args.get("SOURCE_DATE_EPOCH")),
+            ("SOURCE_DATE_EPOCH", os.environ.get("SOURCE_DATE_EPOCH")),
+        ):
+            if text is not None and text.strip():
+                seconds = ascii_int(text.strip())
+                if seconds is None:
+                    raise UsageError(f"{where}={text!r} is not a number of seconds")
+                return seconds
         return None
 
 
@@ -213,11 +323,15 @@ def _hash_one(
 
 
 __all__ = [
+    "IDENTITY_LABEL",
+    "PULL_POLICIES",
     "BuildEvent",
     "BuildOptions",
+    "BuildOutput",
     "BuildResult",
     "EventKind",
     "FileHashes",
     "OutputStream",
+    "PullPolicy",
     "content_hash",
 ]

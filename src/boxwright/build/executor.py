@@ -28,9 +28,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.build.containerfile.ignore import load_ignore
+from boxwright.build.containerfile.ignore import IgnoreMatcher, load_ignore, read_patterns
+from boxwright.build.containerfile.model import Instruction, Location
 from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
+from boxwright.build.finish import export_outputs, finish_image, write_iidfile
 from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
 from boxwright.build.stages import global_args, plan_stages, platform_args
@@ -81,6 +83,10 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     finally:
         shared.file_hashes.save()
     record = _publish(shared, shared.stage_images[plans[-1].stage.index])
+    if options.outputs:
+        export_outputs(store, record, options.outputs, shared.timestamp)
+    if options.iidfile is not None:
+        write_iidfile(options.iidfile, record.id)
     return BuildResult(
         image_id=record.id,
         names=record.names,
@@ -96,10 +102,17 @@ def _prepare(
 ) -> tuple[BuildShared, list[StagePlan], Platform]:
     """The stages the target needs, in file order, what they share, and the target platform."""
     context = options.context.resolve()
-    ignore = load_ignore(context, path)
+    ignore = _ignore(options, context, path)
     host = Platform.host()
     target = Platform.parse(options.platform) if options.platform else host
-    scope = global_args(cf, options.build_args, platform_args(target, host))
+    timestamp = options.effective_timestamp()
+    source_date_epoch = options.effective_source_date_epoch()
+    predefined = platform_args(target, host)
+    if source_date_epoch is not None:
+        predefined["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+    if options.env:
+        cf = with_env(cf, options.env)
+    scope = global_args(cf, options.build_args, predefined)
     plans = plan_stages(cf, scope, options.target)
     steps_before: dict[int, int] = {}
     total = 0
@@ -115,7 +128,9 @@ def _prepare(
         context=context,
         ignore=ignore,
         scope=scope,
-        timestamp=options.effective_timestamp(),
+        timestamp=timestamp if timestamp is not None else source_date_epoch,
+        clamp_mtime=timestamp is not None
+        or (source_date_epoch is not None and options.rewrite_timestamp),
         total_steps=total,
         steps_before=steps_before,
         lock=threading.Lock(),
@@ -126,10 +141,56 @@ def _prepare(
     return shared, plans, target
 
 
+def _ignore(options: BuildOptions, context: Path, path: Path | None) -> IgnoreMatcher:
+    """The ignore rules: ``--ignorefile`` when given, else the file buildah would find."""
+    if options.ignorefile is None:
+        return load_ignore(context, path)
+    try:
+        text = options.ignorefile.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as error:
+        raise UsageError(f"--ignorefile {options.ignorefile}: {error.strerror}") from None
+    return IgnoreMatcher(read_patterns(text), str(options.ignorefile))
+
+
+def with_env(cf: Containerfile, env: Mapping[str, str]) -> Containerfile:
+    """``cf`` with ``ENV "K"="V" ...`` (``--env``) as the first instruction of every stage, as
+    podman adds it: RUN steps see the variables, the history records them, a later ENV wins.
+
+    Each word is quoted with the file's escape character before ``"``, ``$`` and itself, so
+    the values are taken literally, never expanded."""
+    escape = cf.escape
+
+    def quoted(text: str) -> str:
+        for char in dict.fromkeys((escape, '"', "$")):
+            text = text.replace(char, escape + char)
+        return f'"{text}"'
+
+    line = " ".join(f"{quoted(k)}={quoted(v)}" for k, v in env.items())
+    stages = []
+    for stage in cf.stages:
+        where = stage.from_instruction.location
+        instruction = Instruction(
+            keyword="ENV",
+            flags=(),
+            args=(line,),
+            json_form=False,
+            heredocs=(),
+            original=f"ENV {line}",
+            location=Location(where.file, where.line, where.line),
+            escape=escape,
+        )
+        stages.append(dataclasses.replace(stage, instructions=(instruction, *stage.instructions)))
+    return dataclasses.replace(cf, stages=tuple(stages))
+
+
 def _publish(shared: BuildShared, final: str) -> ImageRecord:
-    """Tag the final image, copy it to ``--output``, and report it."""
+    """Apply the final image's edits, tag it, copy it to ``--output REF``, and report it."""
     options, store = shared.options, shared.store
-    record = store.images.get(final)
+
+    def warn(text: str) -> None:
+        shared.emit(BuildEvent("warning", text))
+
+    record = store.images.get(finish_image(store, final, options, warn))
     if options.tags:
         record = store.images.tag(record.id, *options.tags)
     if options.output:
@@ -154,7 +215,8 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
     A RUN forks while other threads may hold store locks; the fork's copies of their file
     descriptors no longer keep those locks, because the store releases a lock with ``LOCK_UN``
     (which ends it for every copy) before closing it (:mod:`boxwright.store.locking`)."""
-    if len(plans) == 1:
+    workers = _workers(shared.options.jobs, len(plans))
+    if workers == 1:
         for plan in plans:
             StageRun(shared, plan, target).run()
         return
@@ -162,7 +224,7 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
 
     choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
-    with ThreadPoolExecutor(max_workers=min(4, len(plans)), thread_name_prefix="stage") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:
         # Submitted dependencies first (plans are in file order and a stage depends only on
         # earlier ones), so a worker waiting for a dependency never starves it of a worker.
         for plan in plans:
@@ -171,6 +233,20 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
             futures[index].exception()  # wait for every stage
     if shared.failures:
         raise shared.failures[0]  # the first stage that failed, not one that waited for it
+
+
+#: How many stages run at the same time unless ``--jobs`` says otherwise.
+DEFAULT_JOBS = 4
+
+
+def _workers(jobs: int | None, stages: int) -> int:
+    """The threads that run ``stages`` stages: ``jobs`` (0: one per stage), else
+    :data:`DEFAULT_JOBS`, never more than there are stages. Stages run in file order, each
+    after those it depends on, so one worker runs them one after the other."""
+    if jobs is not None and jobs < 0:
+        raise UsageError(f"--jobs {jobs}: give 0 (no limit) or a positive number")
+    wanted = DEFAULT_JOBS if jobs is None else jobs
+    return max(1, stages if wanted == 0 else min(wanted, stages))
 
 
 #: Modules a RUN step imports, some of them in the forked child of the runtime. They are

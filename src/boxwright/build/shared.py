@@ -31,17 +31,34 @@ class BuildShared:
     scope: dict[str, str]
     """The global ARG scope."""
     timestamp: int | None
+    """The ``created`` time of every image and new history entry (``--timestamp``, else the
+    source date epoch), or None for the current time."""
     total_steps: int
     lock: threading.Lock
     stage_images: dict[int, str]
     final_index: int = -1
     file_hashes: FileHashes = field(default_factory=FileHashes)
     failures: list[BaseException] = field(default_factory=list)
+    clamp_mtime: bool = True
+    """Whether ``timestamp`` also clamps the mtimes in new layers (``--timestamp``, or a
+    source date epoch with ``--rewrite-timestamp``)."""
 
     cache_hits: int = 0
     steps_before: dict[int, int] = field(default_factory=dict)
     """Stage index -> how many steps the stages before it (in file order) have: podman
     numbers steps in file order, so a stage's numbers do not depend on when it runs."""
+
+    def mtime_clamp(self) -> int | None:
+        """The mtime no file of a new layer may pass, or None."""
+        return self.timestamp if self.clamp_mtime else None
+
+    def timestamp_keys(self) -> list[str]:
+        """What the times add to a step's cache key: a source date epoch that leaves layer
+        mtimes alone, whose layers differ from both a plain build's and a ``--timestamp``
+        build's; nothing otherwise, so the keys of other builds stay as they are."""
+        if self.timestamp is None or self.clamp_mtime:
+            return []
+        return [f"source-date-epoch={self.timestamp}"]
 
     def emit(self, event: BuildEvent) -> None:
         """Report ``event`` to the caller (serialized: stages may run on threads)."""

@@ -220,12 +220,19 @@ class StageRun:
         *carrier* image, found by the parent-independent :func:`~boxwright.build.cache.link_key`
         (locally, then in ``--cache-from``) or made by copying into an empty working container
         and committing it; the step's image is the parent plus that blob, unchanged."""
-        lkey = link_key(step.link_key_text(), content, [f"timestamp={self.shared.timestamp}"])
+        shared = self.shared
+        extra = [f"timestamp={shared.timestamp}"]
+        if shared.timestamp is not None and not shared.clamp_mtime:
+            extra.append("no-clamp")
+        lkey = link_key(step.link_key_text(), content, extra)
         carrier = self._cached_carrier(lkey)
         if carrier is None:
-            options = self.shared.options
             carrier, created_by = make_carrier(
-                self.store, step.apply, format=options.format, timestamp=self.shared.timestamp
+                self.store,
+                step.apply,
+                format=shared.options.format,
+                timestamp=shared.timestamp,
+                clamp_mtime=shared.clamp_mtime,
             )
             self.cache.remember(lkey, carrier)
         else:
@@ -251,7 +258,7 @@ class StageRun:
             step.text,
             self.args,
             step.content,
-            extra=[self.shared.options.format, *self.arg_keys],
+            extra=[self.shared.options.format, *self.arg_keys, *self.shared.timestamp_keys()],
             platform=str(self.target),
         )
 
@@ -320,6 +327,7 @@ class StageRun:
             format=options.format,
             timestamp=timestamp,
             annotations=annotations,
+            clamp_mtime=self.shared.clamp_mtime,
         )
 
     def _annotations(self) -> dict[str, str] | None:

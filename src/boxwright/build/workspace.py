@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.build.stages import stage_of
-from boxwright.errors import BuildError
+from boxwright.errors import BoxwrightError, BuildError, ImageNotFoundError
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
@@ -29,17 +29,34 @@ if TYPE_CHECKING:
 
 
 def resolve_image(shared: BuildShared, name: str, platform: Platform | None) -> str:
-    """A FROM image's ID: in the store, or pulled (a transport reference, else a registry)."""
+    """A FROM image's ID: a transport reference pulled, else a name of the store or a registry,
+    as the pull policy says (:attr:`~boxwright.build.context.BuildOptions.pull`): ``missing``
+    pulls only what the store lacks, ``always`` pulls every time (a failure fails the build),
+    ``never`` takes the store's image or fails, ``newer`` pulls and falls back to the store's
+    image when the pull fails (a pull of an unchanged image moves no blob)."""
     store, options = shared.store, shared.options
+
+    def pulled(ref: str) -> str:
+        return pull(ref, store=store, platform=platform, src_options=options.registry_options).id
+
     prefix, sep, _ = name.partition(":")
     if sep and prefix in TRANSPORTS and prefix != "store":
-        ref = name
-    else:
-        bare = name[len("store:") :] if name.startswith("store:") else name
-        if store.images.exists(bare):
-            return store.images.get(bare).id
-        ref = f"docker://{bare}"
-    return pull(ref, store=store, platform=platform, src_options=options.registry_options).id
+        return pulled(name)
+    bare = name[len("store:") :] if name.startswith("store:") else name
+    policy = options.pull
+    local = store.images.get(bare).id if store.images.exists(bare) else None
+    if local is not None and policy in ("missing", "never"):
+        return local
+    if policy == "never":
+        raise ImageNotFoundError(
+            f"image {bare!r} is not in the store, and --pull=never forbids pulling it"
+        )
+    try:
+        return pulled(f"docker://{bare}")
+    except BoxwrightError:
+        if policy == "newer" and local is not None:
+            return local
+        raise
 
 
 class StageWorkspace:

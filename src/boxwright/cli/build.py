@@ -4,7 +4,8 @@ A thin shell over :func:`boxwright.build.executor.build`: the flags become a
 :class:`~boxwright.build.context.BuildOptions`, each step is printed as podman prints it
 (``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), each line a RUN writes is printed
 as it comes (on stdout, or stderr for the RUN's stderr; parallel stages never mix two lines),
-and the last line is the image ID (the only line on stdout with ``--quiet``).
+and the last line is the image ID (the only line on stdout with ``--quiet``, the command's or
+the global one). With ``--output -`` the tar goes to stdout and every line to stderr.
 
 Every line is escaped (:mod:`boxwright.cli.sanitize`): step lines quote the Containerfile and
 image names, and a RUN's output lines are what a process of the (possibly hostile) base image
@@ -23,12 +24,45 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.transport_options import OptionalBool, retry_options, transport_options
+from boxwright.cli.transport_options import (
+    OptionalBool,
+    registry_auth_options,
+    retry_options,
+    transport_options,
+)
 
 if TYPE_CHECKING:
-    from boxwright.build.context import BuildEvent
+    from boxwright.build.context import BuildEvent, BuildOutput, PullPolicy
     from boxwright.build.runsettings import SecretSource
     from boxwright.transport.options import TransportOptions
+
+
+class BareValue(click.Option):
+    """An option whose value is optional, as podman's (Go pflag ``NoOptDefVal``): the bare
+    ``--pull`` means ``--pull=always``, a value follows ``=`` only, so ``--pull .`` leaves
+    the context argument alone. The parser's arguments are rewritten before parsing (only
+    before ``--``, where options end): a bare occurrence becomes ``FLAG=<bare_value>``."""
+
+    def __init__(self, *args: Any, bare_value: str = "true", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bare_value = bare_value
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        bare = frozenset(self.opts)
+        parse_args: Callable[[list[str]], Any] = parser.parse_args
+        value = self.bare_value
+
+        def with_bare_values(args: list[str]) -> Any:
+            rewritten: list[str] = []
+            for position, arg in enumerate(args):
+                if arg == "--":
+                    rewritten.extend(args[position:])
+                    break
+                rewritten.append(f"{arg}={value}" if arg in bare else arg)
+            return parse_args(rewritten)
+
+        parser.parse_args = with_bare_values
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -126,19 +160,77 @@ def _run_settings(
         raise click.UsageError(str(error)) from None
 
 
-def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
-    """How events are printed, as podman build prints them: every line on stdout, except what
-    a RUN wrote on its stderr, which goes to stderr. ``--quiet`` keeps only those stderr lines
-    (podman -q drops the step lines and the RUN's stdout, not its errors)."""
+def _labels(values: tuple[str, ...], what: str) -> dict[str, str]:
+    """``K=V`` or a bare ``K`` (an empty value), as podman's ``--label``/``--annotation``."""
+    out: dict[str, str] = {}
+    for item in values:
+        key, _, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r} is not KEY[=VALUE]", param_hint=what)
+        out[key] = value
+    return out
+
+
+def _pull(value: str, pull_always: bool, pull_never: bool) -> PullPolicy:
+    """The pull policy of ``--pull[=POLICY]``, ``--pull-always`` and ``--pull-never``."""
+    from boxwright.build.context import PULL_POLICIES
+
+    if pull_always and pull_never:
+        raise click.UsageError("--pull-always and --pull-never contradict each other")
+    if pull_always:
+        return "always"
+    if pull_never:
+        return "never"
+    policy = PULL_POLICIES.get(value.lower())
+    if policy is None:
+        raise click.BadParameter(
+            f"{value!r}: expected always, missing, never or newer", param_hint="'--pull'"
+        )
+    return policy
+
+
+def _outputs(values: tuple[str, ...]) -> tuple[str | None, tuple[BuildOutput, ...]]:
+    """``--output`` values: an image reference with a transport prefix (``oci:DIR``,
+    ``docker://REF``, ...) is where the image is copied (at most one); anything else is
+    podman's file output (``type=local|tar,dest=PATH``, a directory, or ``-``)."""
+    from boxwright.build.context import BuildOutput
+    from boxwright.errors import UsageError
+    from boxwright.transport.reference import TRANSPORTS
+
+    ref: str | None = None
+    outputs: list[BuildOutput] = []
+    for value in values:
+        prefix, sep, _ = value.partition(":")
+        if sep and prefix in TRANSPORTS:
+            if ref is not None:
+                raise click.UsageError("give at most one --output image reference")
+            ref = value
+            continue
+        try:
+            outputs.append(BuildOutput.parse(value, sys.stdout.buffer))
+        except UsageError as error:
+            raise click.BadParameter(str(error), param_hint="'--output'") from None
+    if sum(o.stream is not None for o in outputs) > 1:
+        raise click.UsageError("only one --output can go to stdout")
+    return ref, tuple(outputs)
+
+
+def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None]:
+    """How events are printed, as podman build prints them: every line on stdout (on stderr
+    with ``to_stderr``: stdout carries a tar), except what a RUN wrote on its stderr, which
+    goes to stderr. ``--quiet`` keeps only those stderr lines and warnings (podman -q drops
+    the step lines and the RUN's stdout, not its errors)."""
 
     from boxwright.cli.sanitize import escape_message
 
     def show(event: BuildEvent) -> None:
         text = escape_message(event.text, keep="\t" if event.kind == "output" else "")
-        if event.kind == "output" and event.stream == "stderr":
+        if event.kind == "warning":
+            click.echo(f"WARN: {text}", err=True)
+        elif event.kind == "output" and event.stream == "stderr":
             click.echo(text, err=True)
         elif not quiet:
-            click.echo(text)
+            click.echo(text, err=to_stderr)
             sys.stdout.flush()
 
     return show
@@ -152,7 +244,7 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
 )
 @click.option("-t", "--tag", "tags", multiple=True, metavar="NAME", help="Name the image.")
 @click.option("-f", "--file", "containerfile", default=None, help="Containerfile ('-': stdin).")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the image ID (as the global -q).")
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Set an ARG.")
 @click.option("--target", default=None, help="Build up to this stage.")
 @click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]", help="Target platform.")
@@ -160,11 +252,99 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached steps.")
 @click.option("--cache-from", multiple=True, metavar="REF", help="Registry repository to read.")
 @click.option("--cache-to", default=None, metavar="REF", help="Registry repository to write.")
-@click.option("--timestamp", type=int, default=None, help="Created time (seconds since epoch).")
+@click.option(
+    "--timestamp",
+    type=int,
+    default=None,
+    help="Created time (seconds since epoch); also clamps file times in new layers.",
+)
+@click.option(
+    "--source-date-epoch",
+    type=int,
+    default=None,
+    metavar="SECS",
+    help="Created time of the image and its new history (default: $SOURCE_DATE_EPOCH); "
+    "also the SOURCE_DATE_EPOCH ARG.",
+)
+@click.option(
+    "--rewrite-timestamp",
+    is_flag=True,
+    help="With --source-date-epoch: no file in a new layer is newer than it.",
+)
+@click.option(
+    "--pull",
+    cls=BareValue,
+    bare_value="always",
+    default="missing",
+    metavar="[=POLICY]",
+    help="Pull FROM images: always (the bare flag), missing (default), never, newer.",
+)
+@click.option("--pull-always", is_flag=True, help="Same as --pull=always.")
+@click.option("--pull-never", is_flag=True, help="Same as --pull=never.")
+@click.option("--label", "labels", multiple=True, metavar="K[=V]", help="Label the image.")
+@click.option(
+    "--annotation",
+    "annotations",
+    multiple=True,
+    metavar="K[=V]",
+    help="Annotate the image's manifest (OCI format).",
+)
+@click.option(
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="K[=V]",
+    help="Set a variable from the first step of every stage (K alone: from the environment).",
+)
+@click.option("--unsetenv", multiple=True, metavar="K", help="Remove a variable from the image.")
+@click.option(
+    "--iidfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the image ID (sha256:...) to this file.",
+)
+@click.option(
+    "--ignorefile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Ignore file to use instead of .containerignore/.dockerignore.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Stages that run at the same time (0: no limit; default 4).",
+)
+@click.option(
+    "--omit-history",
+    cls=BareValue,
+    type=click.BOOL,
+    default=False,
+    metavar="[=BOOL]",
+    help="Leave the history out of the image's config.",
+)
+@click.option(
+    "--identity-label",
+    cls=BareValue,
+    type=click.BOOL,
+    default=False,
+    metavar="[=BOOL]",
+    help="Add the io.buildah.version label (boxwright's version; default false).",
+)
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
 @click.option("--format", "fmt", type=click.Choice(["oci", "docker"]), default="oci")
 @click.option("--isolation", type=click.Choice(["native", "oci"]), default="native")
-@click.option("--output", "--push-to", "output", default=None, metavar="REF", help="Copy to REF.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="OUTPUT",
+    help="type=local,dest=DIR | type=tar,dest=FILE | DIR | - (a tar on stdout), or an "
+    "image reference with a transport (oci:DIR, docker://REF) to copy the image to.",
+)
+@click.option("--push-to", "push_to", default=None, metavar="REF", help="Copy the image to REF.")
 @click.option(
     "--push",
     is_flag=True,
@@ -177,6 +357,7 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     default=None,
     help="false: allow plain HTTP and untrusted certificates (registries).",
 )
+@registry_auth_options
 @retry_options(podman=True)
 @click.option(
     "--secret",
@@ -199,12 +380,30 @@ def build_command(
     cache_from: tuple[str, ...],
     cache_to: str | None,
     timestamp: int | None,
+    source_date_epoch: int | None,
+    rewrite_timestamp: bool,
+    pull: str,
+    pull_always: bool,
+    pull_never: bool,
+    labels: tuple[str, ...],
+    annotations: tuple[str, ...],
+    envs: tuple[str, ...],
+    unsetenv: tuple[str, ...],
+    iidfile: Path | None,
+    ignorefile: Path | None,
+    jobs: int | None,
+    omit_history: bool,
+    identity_label: bool,
     squash: bool,
     fmt: str,
     isolation: str,
-    output: str | None,
+    outputs: tuple[str, ...],
+    push_to: str | None,
     push: bool,
     tls_verify: bool | None,
+    creds: Any,
+    cert_dir: Path | None,
+    authfile: Path | None,
     retry_times: int | None,
     retry_delay: float | None,
     stall_timeout: float | None,
@@ -215,10 +414,28 @@ def build_command(
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
+    from boxwright.cli.main import current_state
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
-    registry_options = _registry_options(tls_verify, retry_times, retry_delay, stall_timeout)
+    quiet = quiet or current_state().quiet
+    output, files = _outputs(outputs)
+    if push_to is not None:
+        if output is not None:
+            raise click.UsageError("give the image reference to --output or --push-to, not both")
+        output = push_to
+    to_stderr = any(f.stream is not None for f in files)
+    registry_options = _registry_options(
+        {
+            "tls_verify": tls_verify,
+            "creds": creds,
+            "cert_dir": cert_dir,
+            "authfile": authfile,
+            "retry_times": retry_times,
+            "retry_delay": retry_delay,
+            "stall_timeout": stall_timeout,
+        }
+    )
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
         context=context,
@@ -233,6 +450,19 @@ def build_command(
         cache_from=cache_from,
         cache_to=cache_to,
         timestamp=timestamp,
+        source_date_epoch=source_date_epoch,
+        rewrite_timestamp=rewrite_timestamp,
+        pull=_pull(pull, pull_always, pull_never),
+        labels=_labels(labels, "--label"),
+        annotations=_labels(annotations, "--annotation"),
+        env=_pairs(envs, "--env"),
+        unsetenv=unsetenv,
+        iidfile=iidfile,
+        ignorefile=ignorefile,
+        jobs=jobs,
+        omit_history=omit_history,
+        identity_label=identity_label,
+        outputs=files,
         squash=squash,
         format=fmt,
         isolation=isolation,
@@ -240,29 +470,18 @@ def build_command(
         quiet=quiet,
         secrets=_secrets(secrets),
         registry_options=registry_options,
-        on_event=_shower(quiet),
+        on_event=_shower(quiet, to_stderr),
         **run_settings,
     )
     result = build(options)
     if push:
         _push(result.names, registry_options, quiet)
-    click.echo(result.image_id)
+    click.echo(result.image_id, err=to_stderr)
 
 
-def _registry_options(
-    tls_verify: bool | None,
-    retry_times: int | None,
-    retry_delay: float | None,
-    stall_timeout: float | None,
-) -> TransportOptions | None:
+def _registry_options(registry: dict[str, Any]) -> TransportOptions | None:
     """The registry options the build's pulls and pushes use; None when none was given, so
     each registry's own configuration applies."""
-    registry: dict[str, Any] = {
-        "tls_verify": tls_verify,
-        "retry_times": retry_times,
-        "retry_delay": retry_delay,
-        "stall_timeout": stall_timeout,
-    }
     given = any(value is not None for value in registry.values())
     return transport_options(registry) if given else None
 

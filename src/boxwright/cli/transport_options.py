@@ -105,6 +105,28 @@ def side_options(prefix: str, what: str) -> Callable[[F], F]:
     return decorate
 
 
+def registry_auth_options(function: F) -> F:
+    """``--creds``, ``--cert-dir`` and ``--authfile`` of a command with one set of registries
+    (``build``: its FROM pulls and pushes), read back with :func:`transport_options`."""
+    options = [
+        click.option(
+            "--creds",
+            metavar="USER[:PASS]",
+            callback=_creds,
+            help="Credentials for the registries (default: the auth file).",
+        ),
+        click.option(
+            "--cert-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="CA (*.crt) and client (*.cert, *.key) files for the registries.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return authfile_option(function)
+
+
 def authfile_option(function: F) -> F:
     """``--authfile FILE`` for both sides of a copy (the auth store itself falls back to
     ``$REGISTRY_AUTH_FILE`` and the containers defaults)."""
@@ -220,6 +242,7 @@ __all__ = [
     "OptionalBool",
     "authfile_option",
     "both_sides",
+    "registry_auth_options",
     "retry_options",
     "side_options",
     "transport_options",

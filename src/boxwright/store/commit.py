@@ -14,7 +14,9 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
   from the argument, else the container's last layer note, else buildah's ``/bin/sh``, its
   ``comment`` ending with ``FROM <base image>`` when there is a base, and the config's author.
   ``squash`` keeps that one entry only. ``timestamp`` (seconds since the epoch) is the
-  ``created`` of the config and every new entry, and clamps the mtimes in the new layer.
+  ``created`` of the config and every new entry, and clamps the mtimes in the new layer
+  unless ``clamp_mtime`` is false (buildah's ``--source-date-epoch`` without
+  ``--rewrite-timestamp``).
 * **the manifest**: OCI or Docker schema 2 (``format``, else the container's), the base layers'
   media types converted to that format.
 
@@ -64,6 +66,7 @@ def commit_container(
     created_by: str | None = None,
     compression: str = "gzip",
     annotations: dict[str, str] | None = None,
+    clamp_mtime: bool = True,
 ) -> ImageRecord:
     """Write the container ``record`` as a new image named ``name`` (none: an unnamed image).
 
@@ -95,6 +98,7 @@ def commit_container(
                 created_by=created_by,
                 compression=compression,
                 annotations=annotations,
+                clamp=timestamp if clamp_mtime else None,
             )
         finally:
             remove_tree(work)
@@ -113,6 +117,7 @@ def _commit(
     created_by: str | None,
     compression: str,
     annotations: dict[str, str] | None,
+    clamp: int | None,
 ) -> ImageRecord:
     driver = driver_by_name(record.driver)
     cdir = store.layout.container_dir(record.id)
@@ -123,10 +128,10 @@ def _commit(
     layer_path = work / "layer"
     if squash:
         digests: LayerDigests | None = _squashed_layer(
-            store, driver, cdir, snapshots, base, work, layer_path, compression, timestamp
+            store, driver, cdir, snapshots, base, work, layer_path, compression, clamp
         )
     else:
-        digests = _changes_layer(driver, cdir, snapshots, layer_path, compression, timestamp)
+        digests = _changes_layer(driver, cdir, snapshots, layer_path, compression, clamp)
 
     layer_type = (mt.docker_layer_type if docker else mt.oci_layer_type)(compression)
     layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]

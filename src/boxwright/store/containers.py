@@ -308,6 +308,7 @@ class ContainerStore:
         created_by: str | None = None,
         compression: str = "gzip",
         annotations: dict[str, str] | None = None,
+        clamp_mtime: bool = True,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
         return commit_container(
@@ -320,6 +321,7 @@ class ContainerStore:
             created_by=created_by,
             compression=compression,
             annotations=annotations,
+            clamp_mtime=clamp_mtime,
         )
 
 
