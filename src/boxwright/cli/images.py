@@ -108,7 +108,7 @@ def _image_rows(
         created_at = go_time_string(record.created) if record.created else ""
         for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
             fields: dict[str, Any] = {
-                "ID": record.id if no_trunc else record.short_id,
+                "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
                 "Id": record.id,
                 "ParentId": "",
                 "Repository": repo,
@@ -231,7 +231,7 @@ def images_command(
     if quiet:
         seen: list[str] = []
         for _, record, _ in rows:
-            ident = record.id if no_trunc else record.short_id
+            ident = f"sha256:{record.id}" if no_trunc else record.short_id
             if ident not in seen:
                 seen.append(ident)
         click.echo("".join(f"{i}\n" for i in seen), nl=False)

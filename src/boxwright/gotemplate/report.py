@@ -6,17 +6,20 @@ rows of a listing: a ``table`` format prints a header row (the template run on `
 so a field with no header prints ``<no value>``, as podman's does) and aligns columns as Go's
 ``tabwriter`` does with podman's settings (cells at least 12 wide, 2 spaces of padding); any
 other format runs once per row (``{{range .}}`` … ``{{end}}`` around it unless the template
-ranges itself), unaligned.
+ranges over ``.`` itself), unaligned.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from boxwright.gotemplate.execute import Escape, Template
 
 TABLE_PREFIX = "table"
+#: A template that ranges over the rows itself (containers/common's ``EnforceRange`` test).
+_RANGE_OVER_DOT = re.compile(r"(?s)\{\{-?\s*range\s*\.\s*-?\}\}.*\{\{-?\s*end\s*-?\s*\}\}")
 MIN_WIDTH = 12
 PADDING = 2
 
@@ -49,7 +52,7 @@ def render(
         lines += [template.execute(row, escape=escape, escape_json=escape_json) for row in rows]
         return tabwrite("".join(lines))
     body = normalize(text)
-    if "{{range" not in body.replace(" ", "").replace("{{-", "{{"):
+    if not _RANGE_OVER_DOT.search(body):
         template = Template(body)
         return "".join(
             template.execute(row, escape=escape, escape_json=escape_json) for row in rows

@@ -7,9 +7,10 @@ build's layer cache), ``label=KEY`` or ``label=KEY=VALUE`` (the config's labels)
 ``reference=PATTERN``. A reference pattern is matched as Go's ``path.Match`` (``*`` and ``?``
 stop at ``/``) against each name of an image in six forms, as podman's libimage matches
 them: ``localhost/app:1``, ``app``, ``app:1``, ``localhost/app``, ``app:1`` and ``app``
-(the full name, the path, the last component, each with and without the tag). Several
-``reference`` filters select an image that matches any of them; every other filter must
-hold. A listing without ``all`` hides intermediate images whatever the filters say.
+(the full name, the path, the last component, each with and without the tag). Filters of
+one key select an image that matches any of them (``reference=a --filter reference=b``:
+either name; two ``label`` filters: either label), filters of different keys must all
+hold, as in podman 4. A listing without ``all`` hides intermediate images whatever the filters say.
 """
 
 from __future__ import annotations
@@ -135,15 +136,15 @@ def select_images(
             configs[record.id] = images._config_if_readable(record)
         return configs[record.id]
 
-    tests: list[Callable[[ImageRecord], bool]] = []
-    references = [f.value for f in filters if f.key == "reference"]
-    if references:
-        tests.append(lambda r: any(matches_reference(p, r.names) for p in references))
+    groups: dict[str, list[Callable[[ImageRecord], bool]]] = {}
     for f in filters:
-        if f.key != "reference":
-            tests.append(_test(images, f, intermediate, config))
+        groups.setdefault(f.key, []).append(_test(images, f, intermediate, config))
     shown = [r for r in records if all or r.id not in intermediate]
-    return [r for r in shown if builtins.all(test(r) for test in tests)]
+    return [
+        r
+        for r in shown
+        if builtins.all(any(test(r) for test in tests) for tests in groups.values())
+    ]
 
 
 def _test(
@@ -153,6 +154,8 @@ def _test(
     config: Callable[[ImageRecord], ImageConfig | None],
 ) -> Callable[[ImageRecord], bool]:
     """The test of one filter other than ``reference``."""
+    if f.key == "reference":
+        return lambda r: matches_reference(f.value, r.names)
     if f.key in ("dangling", "intermediate"):
         want = f.value == "true"
         if f.key == "dangling":
