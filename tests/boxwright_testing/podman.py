@@ -1,8 +1,9 @@
 """The real podman, on a private store, for the tests that compare boxwright with it.
 
-:class:`Podman` runs ``podman`` with its own ``--root``/``--runroot`` (vfs driver, cgroupfs,
-no events; the runroot a short directory under ``/tmp``, as podman wants), and a ``CONTAINERS_CONF`` of its own with ``default_ulimits = []`` (a sandbox
-may refuse the limits podman's default sets), so it never touches the machine's images.
+:class:`Podman` runs ``podman`` with its own ``--root`` and ``--runroot`` (vfs driver,
+cgroupfs, no events; the runroot a short directory under ``/tmp``, as podman wants), and a
+``CONTAINERS_CONF`` of its own with ``default_ulimits = []`` (a sandbox may refuse the
+limits podman's default sets), so it never touches the machine's images.
 """
 
 from __future__ import annotations

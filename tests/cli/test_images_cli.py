@@ -8,7 +8,6 @@ byte with podman's own.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path

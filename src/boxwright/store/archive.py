@@ -74,7 +74,7 @@ def save_images(
             "more names than one are more tags for the image, which only docker-archive holds;"
             " save several images with --multi-image-archive"
         )
-    resolved = [store.images.resolve(name) for name in images]
+    resolved = [store.images.resolve(name) for name in (images if multi else images[:1])]
     options = CopyOptions(
         format="oci" if format in (OCI_ARCHIVE, OCI_DIR) else "v2s2",
         on_progress=on_progress,
