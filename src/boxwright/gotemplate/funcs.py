@@ -175,6 +175,8 @@ def _format_one(value: Any, flags: str, width: str | None, precision: str | None
         return _pad(str(to_json(value, escape_html=False)), spec_width, align, False)
     if kind == "t" and isinstance(value, bool):
         return _pad("true" if value else "false", spec_width, align, False)
+    if kind == "s" and isinstance(value, bool | int | float):
+        return f"%!s({type_name(value)}={go_print(value)})"
     if kind in "sv":
         body = go_print(value)
         if precision is not None and kind == "s":
