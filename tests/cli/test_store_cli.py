@@ -66,7 +66,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     assert all(" ago " in line and line.endswith(" kB") for line in lines[1:])
 
     quiet = bw(root, "images", "-q", "--no-trunc")
-    assert sorted(quiet.stdout.split()) == sorted([images[0].id, images[1].id])
+    assert sorted(quiet.stdout.split()) == sorted(f"sha256:{i.id}" for i in images)
     data = json.loads(bw(root, "images", "--format", "json").stdout)
     by_id = {d["Id"]: d for d in data}
     assert by_id[images[0].id]["Names"] == [
@@ -226,7 +226,7 @@ def test_images_hides_a_builds_intermediate_images(bstore: Store, tmp_path: Path
     assert _table(bw(root, "images", "-a")) == shown
     assert bw(root, "images", "-q").stdout.splitlines() == [final.short_id, base.short_id]
     quiet_all = bw(root, "images", "-q", "-a", "--no-trunc").stdout.splitlines()
-    assert sorted(quiet_all) == sorted(r.id for r in every)
+    assert sorted(quiet_all) == sorted(f"sha256:{r.id}" for r in every)
     data = json.loads(bw(root, "images", "--format", "json").stdout)
     assert [d["Id"] for d in data] == [base.id, final.id]
     data = json.loads(bw(root, "images", "--format", "json", "--all").stdout)
