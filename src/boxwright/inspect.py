@@ -20,14 +20,13 @@ and :func:`raw_config` is ``--config --raw`` (the config blob bytes, exactly).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from boxwright.errors import UnsupportedMediaTypeError, UsageError
+from boxwright.errors import UnsupportedMediaTypeError
 from boxwright.oci import mediatype as mt
-from boxwright.oci._json import dumps_go, escape_like_go, go_time
+from boxwright.oci._json import escape_like_go, go_time
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
@@ -36,6 +35,7 @@ from boxwright.transport.image import open_image
 from boxwright.transport.reference import opened_source
 
 if TYPE_CHECKING:
+    from boxwright.gotemplate import GoStruct
     from boxwright.transport.image import Image
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
@@ -116,14 +116,10 @@ def go_json_indent(obj: Any) -> str:
     return escape_like_go(json.dumps(obj, indent=4, ensure_ascii=False))
 
 
-# -- Go-template-like output (``--format``) ----------------------------------------------------
+# -- Go templates (``--format``) ---------------------------------------------------------------
 
-_ACTION = re.compile(r"\{\{-?\s*(.*?)\s*-?\}\}", re.DOTALL)
-_PATH = re.compile(r"\.(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)?")
-_INDEX = re.compile(r'index\s+(\.[A-Za-z_][A-Za-z0-9_.]*)\s+"((?:[^"\\]|\\.)*)"')
-_GO_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2}(?:\.\d+)?)(Z|[+-]\d{2}:\d{2})")
-_NO_VALUE = "<no value>"
 _MAPS = frozenset({"Labels", "Annotations"})
+_SLICES = frozenset({"Layers", "Env", "RepoTags", "LayersData"})
 _OMITTED_WHEN_EMPTY = frozenset({"Name", "Variant"})
 
 
@@ -134,119 +130,63 @@ def render_template(
     escape: Callable[[str], str] | None = None,
     escape_json: Callable[[str], str] | None = None,
 ) -> str:
-    """Fill a Go-template-like ``template`` with ``info``'s fields, as ``--format`` does.
+    """Fill the Go template ``template`` with ``info``'s fields, as ``--format`` does.
 
-    Supported actions (anything else is refused with :class:`UsageError`, nothing is
-    evaluated): ``{{.Field}}`` for a top-level field (Name, Digest, RepoTags, Created,
-    DockerVersion, Labels, Architecture, Variant, Os, Layers, LayersData, Env);
-    ``{{.Labels.KEY}}`` for a map entry; ``{{index .Labels "KEY"}}`` for any key;
-    ``{{json .Field}}`` and ``{{json .}}`` for compact JSON; ``{{.}}`` for the whole value.
-    Values print as Go's ``%v`` does (``[a b]`` for lists, ``map[k:v]`` for maps, Go's
-    ``time.Time`` form for Created). Literal ``\\t`` and ``\\n`` become a tab and a newline,
-    and the result ends with a newline, as in podman and skopeo.
+    The template is Go's ``text/template`` (the one engine, :mod:`boxwright.gotemplate`):
+    fields Name, Digest, RepoTags, Created, DockerVersion, Labels, Architecture, Variant, Os,
+    Layers, LayersData, Env; ``{{.Labels.KEY}}``, ``{{index .Labels "KEY"}}``, ``{{json
+    .Field}}``, ``{{range}}``, ``{{if}}``, ``printf`` and the rest. Values print as Go's
+    ``%v`` does (``[a b]`` for lists, ``map[k:v]`` for maps, Go's ``time.Time`` form for
+    Created); ``json`` escapes ``<``, ``>`` and ``&`` as Go's ``json.Marshal`` does. Literal
+    ``\\t`` and ``\\n`` become a tab and a newline, and the result ends with a newline, as in
+    podman and skopeo.
 
     ``escape`` is applied to what each action prints and ``escape_json`` to what each
     ``{{json ...}}`` action prints; the template's own text is kept as written. The command
     line passes its terminal sanitiser, so a label cannot drive the terminal the template is
     printed to; by default values are printed as they are, as skopeo prints them.
     """
+    from boxwright.gotemplate import Template
+    from boxwright.gotemplate.report import normalize
+
     data = info.to_dict()
-
-    def action(match: re.Match[str]) -> str:
-        expr = match.group(1)
-        text = _evaluate(expr, data)
-        is_json = expr.startswith("json ") or expr == "json"
-        chosen = escape_json if is_json else escape
-        return text if chosen is None else chosen(text)
-
-    text = template.replace("\\t", "\t").replace("\\n", "\n")
-    out = _ACTION.sub(action, text)
+    text = normalize(template)
+    out = Template(text, escape_html_json=True).execute(
+        _template_data(data), escape=escape, escape_json=escape_json
+    )
     return out if out.endswith("\n") else out + "\n"
 
 
-def _evaluate(expr: str, data: dict[str, Any]) -> str:
-    if expr.startswith("json ") or expr == "json":
-        arg = expr[4:].strip()
-        if not _PATH.fullmatch(arg):
-            raise UsageError(f"unsupported template argument to json: {arg!r}")
-        return _go_json_compact(_lookup(arg, data, expr), arg.rsplit(".", 1)[-1])
-    index = _INDEX.fullmatch(expr)
-    if index is not None:
-        value = _lookup(index.group(1), data, expr)
-        key = json.loads(f'"{index.group(2)}"')
-        if not isinstance(value, dict):
-            raise UsageError(f"template {{{{{expr}}}}}: {index.group(1)} is not a map")
-        return _go_string(value.get(key, _NO_VALUE), "")
-    if _PATH.fullmatch(expr):
-        return _go_string(_lookup(expr, data, expr), expr.rsplit(".", 1)[-1])
-    raise UsageError(
-        f"unsupported template action {{{{{expr}}}}}: use {{{{.Field}}}}, "
-        '{{.Labels.KEY}}, {{index .Labels "KEY"}} or {{json .Field}}'
-    )
+def _template_data(data: dict[str, Any]) -> GoStruct:
+    """The summary as the Go struct skopeo's template sees (typed nils, times, layer data)."""
+    from boxwright.gotemplate import GoNil, GoStruct, GoTime
 
-
-def _lookup(path: str, data: dict[str, Any], expr: str) -> Any:
-    value: Any = data
-    if path == ".":
-        return value
-    parts = path[1:].split(".")
-    for depth, part in enumerate(parts):
-        if depth == 0:
-            if part in _OMITTED_WHEN_EMPTY:
-                value = data.get(part, "")
-                continue
-            if part not in data:
-                raise UsageError(
-                    f"template {{{{{expr}}}}}: no field {part!r} "
-                    f"(fields: {', '.join(sorted({*data, *_OMITTED_WHEN_EMPTY}))})"
-                )
-            value = data[part]
-        elif isinstance(value, dict) and parts[depth - 1] in _MAPS:
-            value = value.get(part, _NO_VALUE)
-        elif value is None:
-            return _NO_VALUE
+    fields: dict[str, Any] = dict.fromkeys(sorted(_OMITTED_WHEN_EMPTY), "")
+    for key, value in data.items():
+        if value is None:
+            kind = "map" if key in _MAPS else "slice" if key in _SLICES else "pointer"
+            fields[key] = GoNil(kind)
+        elif key == "Created":
+            fields[key] = GoTime(value)
+        elif key == "LayersData":
+            fields[key] = [_layer_struct(layer) for layer in value]
         else:
-            raise UsageError(f"template {{{{{expr}}}}}: {parts[depth - 1]} has no field {part!r}")
-    return value
+            fields[key] = value
+
+    def json_view() -> dict[str, Any]:
+        view: dict[str, Any] = _sort_maps(data)
+        if data.get("LayersData") is not None:
+            view["LayersData"] = fields["LayersData"]  # structs: their fields in order
+        return view
+
+    return GoStruct(fields, json=json_view, type_name="inspect.Output")
 
 
-def _go_string(value: Any, field_name: str) -> str:
-    """A value as Go's ``fmt`` ``%v`` prints it."""
-    if value is None:
-        return (
-            "[]"
-            if field_name in ("Layers", "Env", "RepoTags", "LayersData")
-            else ("<nil>" if field_name == "Created" else "map[]")
-        )
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _go_time_string(value) if field_name == "Created" else value
-    if isinstance(value, list):
-        return "[" + " ".join(_go_string(v, "") for v in value) + "]"
-    if isinstance(value, dict):
-        if set(value) == {"MIMEType", "Digest", "Size", "Annotations"}:
-            return "{" + " ".join(_go_string(value[k], k) for k in value) + "}"
-        return "map[" + " ".join(f"{k}:{_go_string(value[k], '')}" for k in sorted(value)) + "]"
-    return str(value)
+def _layer_struct(layer: dict[str, Any]) -> GoStruct:
+    from boxwright.gotemplate import GoNil, GoStruct
 
-
-def _go_time_string(value: str) -> str:
-    """An RFC 3339 time as Go's ``time.Time.String`` writes it."""
-    m = _GO_TIME.fullmatch(value)
-    if m is None:
-        return value
-    date, clock, zone = m.groups()
-    if zone == "Z":
-        return f"{date} {clock} +0000 UTC"
-    offset = zone.replace(":", "")
-    return f"{date} {clock} {offset} {offset}"
-
-
-def _go_json_compact(value: Any, name: str) -> str:
-    """``value`` (the field ``name``) as Go's ``json.Marshal`` writes it: map keys sorted,
-    HTML characters escaped."""
-    return dumps_go(_sort_maps(value, name)).decode("utf-8")
+    fields = {k: (GoNil("map") if v is None and k in _MAPS else v) for k, v in layer.items()}
+    return GoStruct(fields, json=lambda: _sort_maps(layer), type_name="types.ImageInspectLayer")
 
 
 def _sort_maps(value: Any, key: str = "") -> Any:

@@ -115,6 +115,7 @@ def make_oci_image(
     layers: int = 2,
     big_layer_mib: int = 0,
     created: str = "2024-01-02T03:04:05Z",
+    labels: dict[str, str] | None = None,
 ) -> MadeImage:
     """Write (or add to) an OCI layout an image with ``layers`` small layers, plus one random
     layer of ``big_layer_mib`` MiB on top when asked; return what was written."""
@@ -146,7 +147,11 @@ def make_oci_image(
         "created": created,
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": [f"SEED={seed}"], "Cmd": ["/bin/sh"]},
+        "config": {
+            "Env": [f"SEED={seed}"],
+            "Cmd": ["/bin/sh"],
+            **({"Labels": labels} if labels else {}),
+        },
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": created, "created_by": f"layer {i}"} for i in range(len(descs))],
     }

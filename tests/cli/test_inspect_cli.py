@@ -74,7 +74,7 @@ def test_format_template(peer_images: Any) -> None:
     ("args", "code", "message"),
     [
         (["--raw", "--format", "{{.Os}}", "oci:/x:y"], 2, "--raw output does not support"),
-        (["--format", "{{range .Layers}}{{end}}"], 1, "unsupported template action"),
+        (["--format", "{{range .Layers}}{{end"], 1, "template: unclosed action"),
         (["nope:x"], 1, "unknown transport 'nope'"),
     ],
 )

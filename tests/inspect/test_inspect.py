@@ -182,6 +182,9 @@ INFO = InspectInfo(
         ("{{.Created}}", "2024-01-02 03:04:05.5 +0100 +0100\n"),
         ("{{ .Layers }}\\t{{json .Layers}}", f'[sha256:{"b" * 64}]\t["sha256:{"b" * 64}"]\n'),
         ("{{json .Env}}\n", "null\n"),
+        ("{{range .Layers}}x{{end}}", "x\n"),
+        ('{{printf "%s-%d" .Os 3}}', "linux-3\n"),
+        ("{{if .Labels.a}}{{upper .Os}}{{else}}none{{end}}", "LINUX\n"),
     ],
 )
 def test_template_forms(template: str, expected: str) -> None:
@@ -196,10 +199,10 @@ def test_template_json_of_everything() -> None:
 @pytest.mark.parametrize(
     ("template", "message"),
     [
-        ("{{.Nope}}", "no field 'Nope'"),
-        ("{{range .Layers}}x{{end}}", "unsupported template action"),
-        ('{{printf "%s" .Os}}', "unsupported template action"),
-        ("{{.Os.Deeper}}", "Os has no field"),
+        ("{{.Nope}}", "can't evaluate field Nope in type inspect.Output"),
+        ("{{.Os.Deeper}}", "can't evaluate field Deeper in type string"),
+        ('{{template "x"}}', "not supported"),
+        ("{{nosuch .Os}}", 'function "nosuch" not defined'),
     ],
 )
 def test_template_refuses_what_it_does_not_support(template: str, message: str) -> None:

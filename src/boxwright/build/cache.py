@@ -132,6 +132,19 @@ class BuildCache:
     def __len__(self) -> int:
         return len(self._read())
 
+    def prune(self) -> int:
+        """Drop the entries whose image is no longer in the store; how many went."""
+        if not self.path.exists():
+            return 0
+        with self._store.metadata_lock():
+            entries = self._read()
+            live = {k: v for k, v in entries.items() if self._store.images.exists(v)}
+            if len(live) == len(entries):
+                return 0
+            records = [{"key": k, "image": v} for k, v in sorted(live.items())]
+            write_records(self.path, _FORMAT, _VERSION, "entries", records)
+        return len(entries) - len(live)
+
 
 class LayerCache:
     """The images a build's steps made, found by key: the store's index first, then each

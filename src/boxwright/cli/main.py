@@ -75,13 +75,19 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "list-tags": LazyCommand("boxwright.cli.registry:list_tags_command", "List repository tags."),
     "delete": LazyCommand("boxwright.cli.registry:delete_command", "Delete a registry image."),
     "sync": LazyCommand("boxwright.cli.registry:sync_command", "Copy many images between places."),
-    "images": LazyCommand("boxwright.cli.store:images_command", "List the local store's images."),
+    "images": LazyCommand("boxwright.cli.images:images_command", "List the local store's images."),
+    "history": LazyCommand(
+        "boxwright.cli.images:history_command", "Show a stored image's history."
+    ),
+    "save": LazyCommand("boxwright.cli.archive:save_command", "Save stored images to an archive."),
+    "load": LazyCommand("boxwright.cli.archive:load_command", "Load images from an archive."),
     "tag": LazyCommand("boxwright.cli.store:tag_command", "Add names to a stored image."),
     "rmi": LazyCommand("boxwright.cli.store:rmi_command", "Remove images from the local store."),
     "pull": LazyCommand("boxwright.cli.store:pull_command", "Copy an image into the local store."),
     "push": LazyCommand("boxwright.cli.store:push_command", "Copy a stored image elsewhere."),
     "prune": LazyCommand(
-        "boxwright.cli.store:prune_command", "Remove what nothing uses from the local store."
+        "boxwright.cli.store:prune_command",
+        "Remove unused images and what nothing uses from the local store.",
     ),
     "df": LazyCommand("boxwright.cli.store:df_command", "Show the local store's disk usage."),
     "container": LazyCommand(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,7 +23,7 @@ from boxwright.cli.transport_options import retry_options, side_options, transpo
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
     from boxwright.oci.platform import Platform
-    from boxwright.store.images import ImageRecord
+    from boxwright.store.images import ImageRecord, ImageStore
     from boxwright.store.store import Store
 
 
@@ -71,31 +70,7 @@ def _epoch(created: str | None) -> float | None:
         return None
 
 
-def _split_name(name: str) -> tuple[str, str]:
-    """``REPOSITORY``, ``TAG`` of a stored name (``<none>`` for a digest-only name)."""
-    repo, at, _ = name.partition("@")
-    head, colon, tag = repo.rpartition(":")
-    if colon and "/" not in tag:
-        return head, tag
-    return repo, "<none>" if at else "latest"
-
-
-def _rows(records: list[ImageRecord], now: float) -> list[list[str]]:
-    from boxwright.cli.output import human_size
-
-    rows: list[tuple[float, list[str]]] = []
-    for r in records:
-        epoch = _epoch(r.created)
-        created = "N/A" if epoch is None else human_duration(max(0.0, now - epoch)) + " ago"
-        size = human_size(r.size)
-        names = [_split_name(n) for n in r.names] or [("<none>", "<none>")]
-        for repo, tag in names:
-            rows.append((epoch or 0.0, [repo, tag, r.short_id, created, size]))
-    rows.sort(key=lambda item: -item[0])
-    return [row for _, row in rows]
-
-
-def _image_json(record: ImageRecord) -> dict[str, Any]:
+def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
     """One image as podman's ``images --format json`` shows it (its main keys)."""
     epoch = _epoch(record.created)
     return {
@@ -111,7 +86,7 @@ def _image_json(record: ImageRecord) -> dict[str, Any]:
         "Names": list(record.names),
         "Created": int(epoch) if epoch is not None else None,
         "CreatedAt": record.created,
-        "Size": record.size,
+        "Size": images.podman_size(record),
         "Layers": [str(d) for d in record.layers],
         "MediaType": record.manifest_media_type,
         "Added": record.added,
@@ -135,50 +110,6 @@ def _store_or_none() -> Store | None:
 
 
 @click.command(
-    "images",
-    short_help="List the images of the local store.",
-    epilog="\b\nExamples:\n  boxwright images\n  boxwright images -a\n  boxwright images -q\n"
-    "  boxwright images --format json",
-)
-@click.option(
-    "-a",
-    "--all",
-    "show_all",
-    is_flag=True,
-    help="Show intermediate images too (a build's layer cache), as podman images -a.",
-)
-@click.option("-q", "--quiet", is_flag=True, help="Print image IDs only (one per image).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output."
-)
-@click.option("--no-trunc", is_flag=True, help="Full image IDs.")
-def images_command(show_all: bool, quiet: bool, fmt: str, no_trunc: bool) -> None:
-    """List the images of the local store, newest first, one line per name.
-
-    Intermediate images (unnamed images another image is built on, and the carriers of
-    COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
-    built on it is listed as <none> <none>, as podman lists it."""
-    store = _store_or_none()
-    records = store.images.list(all=show_all) if store is not None else []
-    if fmt == "json":
-        from boxwright.cli.output import emit_json
-
-        emit_json([_image_json(r) for r in records])
-        return
-    if quiet:
-        for record in sorted(records, key=lambda r: -(_epoch(r.created) or 0.0)):
-            click.echo(record.id if no_trunc else record.short_id)
-        return
-    from boxwright.cli.output import render_table
-
-    rows = _rows(records, time.time())
-    if no_trunc:
-        full = {r.short_id: r.id for r in records}
-        rows = [[*row[:2], full[row[2]], *row[3:]] for row in rows]
-    render_table(["repository", "tag", "image id", "created", "size"], rows)
-
-
-@click.command(
     "tag",
     short_help="Add names to an image of the local store.",
     epilog="\b\nExample:\n  boxwright tag app:1 app:latest registry.example/team/app:1",
@@ -193,16 +124,34 @@ def tag_command(image: str, names: tuple[str, ...]) -> None:
 @click.command(
     "rmi",
     short_help="Remove images from the local store.",
-    epilog="\b\nExamples:\n  boxwright rmi app:1\n  boxwright rmi -f 3f2a",
+    epilog="\b\nExamples:\n  boxwright rmi app:1\n  boxwright rmi -f 3f2a\n  boxwright rmi -a",
 )
-@click.option("-f", "--force", is_flag=True, help="Remove even if named several times or in use.")
-@click.argument("images", nargs=-1, required=True)
-def rmi_command(force: bool, images: tuple[str, ...]) -> None:
+@click.option(
+    "-f",
+    "--force",
+    is_flag=True,
+    help="Remove an image with several names by its ID, and the containers made from it.",
+)
+@click.option("-a", "--all", "remove_all", is_flag=True, help="Remove every image.")
+@click.argument("images", nargs=-1)
+def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
     """Remove IMAGES (names or IDs), as podman rmi does: a name of an image with several names
-    is only untagged. Disk space is reclaimed by prune."""
+    is only untagged; --force removes the working containers made from an image first.
+    Disk space is reclaimed by prune."""
+    from boxwright.store.removal import remove_all_images, remove_image
+
+    if remove_all and images:
+        raise click.UsageError("--all removes every image: give no IMAGE with it")
+    if not remove_all and not images:
+        raise click.UsageError("give at least one IMAGE, or --all")
+    if remove_all:
+        store = _store_or_none()
+        for line in remove_all_images(store, force=force) if store is not None else []:
+            echo(line)
+        return
     store = _store()
     for image in images:
-        for line in store.images.remove(image, force=force):
+        for line in remove_image(store, image, force=force):
             echo(line)
 
 
@@ -325,30 +274,59 @@ def push_command(
     click.echo(str(result.digest))
 
 
+PRUNE_WARNING = "WARNING! This command removes all dangling images."
+PRUNE_ALL_WARNING = (
+    "WARNING! This command removes all images without at least one container associated with them."
+)
+
+
 @click.command(
     "prune",
-    short_help="Remove what no image or container uses from the local store.",
-    epilog="\b\nExample:\n  boxwright prune",
+    short_help="Remove unused images and what nothing uses from the local store.",
+    epilog="\b\nExamples:\n  boxwright prune\n  boxwright prune -a -f\n"
+    "  boxwright prune --format json",
 )
+@click.option(
+    "-a",
+    "--all",
+    "prune_all",
+    is_flag=True,
+    help="Remove every image no working container was made from, not only dangling ones.",
+)
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @format_option()
-def prune_command(fmt: str) -> None:
-    """Remove blobs no image references, snapshots nothing uses, and leftover staging files
-    (from interrupted pulls, commits and container creations), then say how much space came back."""
+def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
+    """Remove dangling images (with --all every image no container uses), as podman image
+    prune does, and the build cache entries that named them; then blobs no image references,
+    snapshots nothing uses, and leftover staging files (from interrupted pulls, commits and
+    container creations). Prints each removed image ID, then how much space came back.
+    Asks first when stdin is a terminal, unless --force."""
     from boxwright.cli.output import human_size
-    from boxwright.store.gc import prune
+    from boxwright.store.gc import PruneResult, prune
 
+    if not force and sys.stdin.isatty():
+        click.echo(PRUNE_ALL_WARNING if prune_all else PRUNE_WARNING)
+        if not click.confirm("Are you sure you want to continue?", default=False):
+            return
     store = _store_or_none()
+    removed: list[str] = []
+    cache_entries = 0
     if store is None:
-        from boxwright.store.gc import PruneResult
-
         result = PruneResult(blobs=0, snapshots=0, bytes=0, tmp=0)
     else:
+        from boxwright.build.cache import BuildCache
+        from boxwright.store.removal import prune_images
+
+        removed = prune_images(store, all=prune_all)
+        cache_entries = BuildCache(store).prune()
         result = prune(store)
     if fmt == "json":
         from boxwright.cli.output import emit_json
 
         emit_json(
             {
+                "images": removed,
+                "cache_entries": cache_entries,
                 "blobs": result.blobs,
                 "snapshots": result.snapshots,
                 "tmp": result.tmp,
@@ -357,6 +335,8 @@ def prune_command(fmt: str) -> None:
             }
         )
         return
+    for image_id in removed:
+        echo(image_id)
     echo(
         f"Removed {result.blobs} blobs, {result.snapshots} snapshots, "
         f"{result.tmp} temporary entries"
@@ -426,7 +406,6 @@ def df_command(fmt: str) -> None:
 __all__ = [
     "df_command",
     "human_duration",
-    "images_command",
     "prune_command",
     "pull_command",
     "push_command",

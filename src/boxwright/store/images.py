@@ -72,9 +72,13 @@ class ImageRecord:
     layers: tuple[Digest, ...]
     diff_ids: tuple[Digest, ...]
     added: str
+    #: The uncompressed size of each layer (what podman counts), None in records written
+    #: before the store kept it (then :meth:`ImageStore.layer_sizes` measures the layers).
+    layer_sizes: tuple[int, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored in ``images.json``."""
+        extra = {} if self.layer_sizes is None else {"layer_sizes": list(self.layer_sizes)}
         return {
             "id": self.id,
             "manifest": str(self.manifest),
@@ -86,6 +90,7 @@ class ImageRecord:
             "layers": [str(d) for d in self.layers],
             "diff_ids": [str(d) for d in self.diff_ids],
             "added": self.added,
+            **extra,
         }
 
     @classmethod
@@ -103,6 +108,9 @@ class ImageRecord:
                 layers=tuple(Digest.parse(d) for d in obj["layers"]),
                 diff_ids=tuple(Digest.parse(d) for d in obj["diff_ids"]),
                 added=str(obj["added"]),
+                layer_sizes=(
+                    tuple(int(s) for s in obj["layer_sizes"]) if "layer_sizes" in obj else None
+                ),
             )
         except (KeyError, TypeError, ValueError, BoxwrightError) as e:
             raise StoreError(f"damaged image record {obj!r:.100}: {e}") from None
@@ -186,6 +194,43 @@ class ImageStore:
         """The parsed image config, verified against the record's digest."""
         return ImageConfig.parse(self.store.blobs.read(record.config))
 
+    def layer_sizes(self, record: ImageRecord) -> tuple[int, ...]:
+        """The uncompressed size of each of the image's layers: as recorded, else measured
+        by reading each layer through its decompressor (verified)."""
+        if record.layer_sizes is not None:
+            return record.layer_sizes
+        return tuple(self._unpacked_size(digest) for digest in record.layers)
+
+    def podman_size(self, record: ImageRecord) -> int:
+        """The SIZE ``podman images`` shows for this image: its layers unpacked, plus its
+        config and manifest as containers/storage counts an image's data (the manifest is
+        kept twice there, under its digest and as the image's current manifest)."""
+        blobs = self.store.blobs
+        data = blobs.size(record.config) + 2 * blobs.size(record.manifest)
+        return sum(self.layer_sizes(record)) + data
+
+    def _unpacked_size(self, digest: Digest) -> int:
+        from boxwright.layer.compression import auto_decompress
+
+        size = 0
+        with self.store.blobs.open(digest) as raw:
+            plain, _ = auto_decompress(raw, threaded=False)
+            try:
+                while chunk := plain.read(1 << 20):
+                    size += len(chunk)
+            finally:
+                plain.close()
+        return size
+
+    def _known_layer_sizes(self, layers: Sequence[Digest]) -> tuple[int, ...]:
+        """The unpacked sizes of ``layers``: taken from another record that has the same
+        layer, measured otherwise."""
+        known: dict[Digest, int] = {}
+        for other in self.list():
+            if other.layer_sizes is not None:
+                known.update(zip(other.layers, other.layer_sizes, strict=False))
+        return tuple(known[d] if d in known else self._unpacked_size(d) for d in layers)
+
     # -- writing -------------------------------------------------------------------------
 
     def add(self, manifest_raw: bytes, media_type: str, names: Iterable[str] = ()) -> ImageRecord:
@@ -223,6 +268,7 @@ class ImageStore:
             layers=tuple(layer.digest for layer in manifest.layers),
             diff_ids=tuple(config.diff_ids),
             added=created_time(),
+            layer_sizes=self._known_layer_sizes([layer.digest for layer in manifest.layers]),
         )
         with self.store.metadata_lock():
             records = _without_names(self.list(), wanted)

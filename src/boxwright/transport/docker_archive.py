@@ -305,18 +305,27 @@ def _legacy_layer_ids(layers: Sequence[Digest], config: bytes) -> list[tuple[str
     return out
 
 
-class DockerArchiveDestination:
-    """An :class:`~boxwright.transport.base.ImageDestination` writing a docker archive."""
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """One image an archive writer holds: config and layers (staged) and its tags."""
 
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        image: str = "",
-        additional_tags: Sequence[str] = (),
-    ) -> None:
+    config_digest: Digest
+    config: bytes
+    layers: tuple[Digest, ...]
+    tags: tuple[Reference, ...]
+
+
+class DockerArchiveWriter:
+    """One docker archive being written, holding one image or several (``podman save -m``).
+
+    Each :meth:`destination` is an :class:`DockerArchiveDestination` whose commit adds its
+    image here; :meth:`write` then writes the archive (each layer once, whatever the images
+    share) to a temporary name and renames it into place. :meth:`close` removes the staging
+    directory. An existing non-empty file is refused, as skopeo refuses it.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._name = f"docker-archive:{self.path}" + (f":{image}" if image else "")
-        self._tags = [_normalized(t) for t in ([image] if image else []) + list(additional_tags)]
         if self.path.is_dir():
             raise TransportError(f"{self.path} is a directory; docker-archive: needs a file path")
         if self.path.exists() and self.path.stat().st_size > 0:
@@ -324,8 +333,111 @@ class DockerArchiveDestination:
                 f"{self.path} already exists; docker-archive: does not modify existing archives "
                 "(as skopeo): remove it or choose another file"
             )
-        self._stage = staging_directory(self.path, self._name)
-        self._blobs = BlobWriter(self._stage, lambda d: self._stage / d.hex)
+        self._stage = staging_directory(self.path, f"docker-archive:{self.path}")
+        self.blobs = BlobWriter(self._stage, lambda d: self._stage / d.hex)
+        self._images: list[_Written] = []
+
+    def destination(
+        self, image: str = "", additional_tags: Sequence[str] = ()
+    ) -> DockerArchiveDestination:
+        """A destination adding one image, tagged ``image`` and ``additional_tags``."""
+        return DockerArchiveDestination(self.path, image, additional_tags, writer=self)
+
+    def staged(self, digest: Digest, what: str) -> Path:
+        """The staged file of a blob; :class:`BlobNotFoundError` when it was not put."""
+        path = self.blobs.path_for(digest)
+        if not path.is_file():
+            raise BlobNotFoundError(f"cannot commit {what}: blob {digest} was not stored")
+        return path
+
+    def add(
+        self,
+        config_digest: Digest,
+        config: bytes,
+        layers: Sequence[Digest],
+        tags: Sequence[Reference],
+    ) -> None:
+        """Hold one more image (its blobs staged already) for :meth:`write`."""
+        self._images.append(_Written(config_digest, config, tuple(layers), tuple(tags)))
+
+    def write(self) -> None:
+        """Write the archive of every image added, atomically."""
+        with AtomicFile(self.path) as out:
+            self._write_tar(out)
+
+    def _write_tar(self, out: IO[bytes]) -> None:
+        import tarfile
+
+        def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o444
+            tar.addfile(info, io.BytesIO(data))
+
+        items: list[dict[str, Any]] = []
+        repositories: dict[str, dict[str, str]] = {}
+        with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+            written: set[str] = set()
+            for image in self._images:
+                for digest in image.layers:
+                    if digest.hex + ".tar" in written:
+                        continue
+                    written.add(digest.hex + ".tar")
+                    path = self.staged(digest, str(self.path))
+                    info = tarfile.TarInfo(f"{digest.hex}.tar")
+                    info.size, info.mode = path.stat().st_size, 0o444
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                if image.config_digest.hex + ".json" not in written:
+                    written.add(image.config_digest.hex + ".json")
+                    add_bytes(tar, f"{image.config_digest.hex}.json", image.config)
+                legacy = _legacy_layer_ids(image.layers, image.config)
+                for (layer_id, layer_json), digest in zip(legacy, image.layers, strict=True):
+                    if layer_id in written:
+                        continue
+                    written.add(layer_id)
+                    link = tarfile.TarInfo(f"{layer_id}/layer.tar")
+                    link.type, link.linkname = tarfile.SYMTYPE, f"../{digest.hex}.tar"
+                    tar.addfile(link)
+                    add_bytes(tar, f"{layer_id}/VERSION", b"1.0")
+                    add_bytes(tar, f"{layer_id}/json", layer_json)
+                items.append(
+                    {
+                        "Config": f"{image.config_digest.hex}.json",
+                        "RepoTags": [f"{t.name}:{t.tag}" for t in image.tags],
+                        "Layers": [f"{d.hex}.tar" for d in image.layers],
+                    }
+                )
+                if legacy:
+                    for t in image.tags:
+                        repositories.setdefault(t.name, {})[t.tag] = legacy[-1][0]
+            add_bytes(tar, MANIFEST_FILE, dumps_go(items))
+            add_bytes(tar, REPOSITORIES_FILE, dumps_go(repositories))
+
+    def close(self) -> None:
+        shutil.rmtree(self._stage, ignore_errors=True)
+
+
+class DockerArchiveDestination:
+    """An :class:`~boxwright.transport.base.ImageDestination` writing a docker archive.
+
+    On its own it writes a one-image archive at commit; given a ``writer``
+    (:meth:`DockerArchiveWriter.destination`) it adds its image to that writer's archive.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        image: str = "",
+        additional_tags: Sequence[str] = (),
+        *,
+        writer: DockerArchiveWriter | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._name = f"docker-archive:{self.path}" + (f":{image}" if image else "")
+        self._tags = [_normalized(t) for t in ([image] if image else []) + list(additional_tags)]
+        self._owns_writer = writer is None
+        self._writer = writer if writer is not None else DockerArchiveWriter(self.path)
+        self._blobs = self._writer.blobs
         self._manifests: dict[Digest, bytes] = {}
 
     @property
@@ -355,12 +467,6 @@ class DockerArchiveDestination:
         self._manifests[digest] = bytes(raw)
         return Descriptor(media_type, digest, len(raw))
 
-    def _staged(self, digest: Digest) -> Path:
-        path = self._blobs.path_for(digest)
-        if not path.is_file():
-            raise BlobNotFoundError(f"cannot commit {self._name}: blob {digest} was not stored")
-        return path
-
     def commit(self, top: Descriptor) -> None:
         raw = self._manifests.get(top.digest)
         if raw is None:
@@ -369,7 +475,7 @@ class DockerArchiveDestination:
             )
         verify_bytes(raw, top.digest, top.size)
         manifest = ImageManifest.parse(raw, mt.DOCKER_MANIFEST)
-        config = self._staged(manifest.config.digest).read_bytes()
+        config = self._writer.staged(manifest.config.digest, self._name).read_bytes()
         verify_bytes(config, manifest.config.digest)
         diff_ids = ImageConfig.parse(config).diff_ids
         layers = [d.digest for d in manifest.layers]
@@ -379,54 +485,14 @@ class DockerArchiveDestination:
                 "diff_id (copy with the destination's required compression 'none')"
             )
         for digest in layers:
-            self._staged(digest)
-        with AtomicFile(self.path) as out:
-            self._write_tar(out, manifest.config.digest, config, layers)
-
-    def _write_tar(
-        self, out: IO[bytes], config_digest: Digest, config: bytes, layers: list[Digest]
-    ) -> None:
-        import tarfile
-
-        def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o444
-            tar.addfile(info, io.BytesIO(data))
-
-        with tarfile.open(fileobj=out, mode="w:", format=tarfile.PAX_FORMAT) as tar:
-            written: set[Digest] = set()
-            for digest in layers:
-                if digest in written:
-                    continue
-                written.add(digest)
-                path = self._staged(digest)
-                info = tarfile.TarInfo(f"{digest.hex}.tar")
-                info.size, info.mode = path.stat().st_size, 0o444
-                with open(path, "rb") as f:
-                    tar.addfile(info, f)
-            add_bytes(tar, f"{config_digest.hex}.json", config)
-            legacy = _legacy_layer_ids(layers, config)
-            for (layer_id, layer_json), digest in zip(legacy, layers, strict=True):
-                link = tarfile.TarInfo(f"{layer_id}/layer.tar")
-                link.type, link.linkname = tarfile.SYMTYPE, f"../{digest.hex}.tar"
-                tar.addfile(link)
-                add_bytes(tar, f"{layer_id}/VERSION", b"1.0")
-                add_bytes(tar, f"{layer_id}/json", layer_json)
-            tags = [f"{t.name}:{t.tag}" for t in self._tags]
-            item = {
-                "Config": f"{config_digest.hex}.json",
-                "RepoTags": tags,
-                "Layers": [f"{d.hex}.tar" for d in layers],
-            }
-            add_bytes(tar, MANIFEST_FILE, dumps_go([item]))
-            repositories: dict[str, dict[str, str]] = {}
-            if legacy:
-                for t in self._tags:
-                    repositories.setdefault(t.name, {})[t.tag] = legacy[-1][0]
-            add_bytes(tar, REPOSITORIES_FILE, dumps_go(repositories))
+            self._writer.staged(digest, self._name)
+        self._writer.add(manifest.config.digest, config, layers, self._tags)
+        if self._owns_writer:
+            self._writer.write()
 
     def close(self) -> None:
-        shutil.rmtree(self._stage, ignore_errors=True)
+        if self._owns_writer:
+            self._writer.close()
 
 
 # open_source and open_destination: the TransportModule signature every transport module
@@ -448,6 +514,7 @@ def open_destination(
 __all__ = [
     "DockerArchiveDestination",
     "DockerArchiveSource",
+    "DockerArchiveWriter",
     "ManifestItem",
     "open_destination",
     "open_source",

@@ -1,0 +1,349 @@
+"""``images`` and ``history``, as podman prints them.
+
+Rows are podman's report types (the fields ``--format`` templates name: see
+``docs/cli.md``), rendered by the one template engine (:mod:`boxwright.gotemplate`): the
+default output is podman's own ``table`` template, so a custom ``table …`` format lines up
+exactly as podman's does. Every value a template prints is escaped for the terminal
+(:mod:`boxwright.cli.sanitize`); ``--format json`` prints data.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from boxwright.gotemplate import GoStruct
+    from boxwright.store.history import HistoryStep
+    from boxwright.store.images import ImageRecord, ImageStore
+
+IMAGE_HEADERS = {
+    "ID": "IMAGE ID",
+    "ParentId": "PARENT ID",
+    "Repository": "REPOSITORY",
+    "Tag": "TAG",
+    "Digest": "DIGEST",
+    "Created": "CREATED",
+    "Size": "SIZE",
+    "VirtualSize": "VIRTUAL SIZE",
+    "SharedSize": "SHARED SIZE",
+    "Labels": "LABELS",
+    "Containers": "CONTAINERS",
+    "ReadOnly": "R/O",
+    "Dangling": "DANGLING",
+    "Names": "NAMES",
+    "History": "HISTORY",
+    "RepoTags": "REPO TAGS",
+    "RepoDigests": "REPO DIGESTS",
+}
+HISTORY_HEADERS = {
+    "ID": "ID",
+    "Created": "CREATED",
+    "CreatedBy": "CREATED BY",
+    "Size": "SIZE",
+    "Comment": "COMMENT",
+}
+SORT_KEYS = ("created", "id", "repository", "size", "tag")
+CREATED_BY_WIDTH = 45
+
+
+def images_format(digests: bool) -> str:
+    """podman's default ``images`` template."""
+    row = [
+        "{{if .Repository}}{{.Repository}}{{else}}<none>{{end}}",
+        "{{if .Tag}}{{.Tag}}{{else}}<none>{{end}}",
+    ]
+    if digests:
+        row.append("{{.Digest}}")
+    row += ["{{.ID}}", "{{.Created}}", "{{.Size}}"]
+    return "table " + "\t".join(row) + "\n"
+
+
+HISTORY_FORMAT = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}\n"
+
+
+def _since(created: str | None, now: float) -> str:
+    from boxwright.cli.store import human_duration
+    from boxwright.store.filters import epoch
+
+    seconds = epoch(created)
+    if seconds is None:
+        return "N/A"
+    return human_duration(max(0.0, now - seconds)) + " ago"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``REPOSITORY``, ``TAG`` of a stored name (``<none>`` tag for a digest-only name)."""
+    repo, at, _ = name.partition("@")
+    head, colon, tag = repo.rpartition(":")
+    if colon and "/" not in tag:
+        return head, tag
+    return repo, "<none>" if at else "latest"
+
+
+def _image_rows(
+    images: ImageStore, records: list[ImageRecord], *, no_trunc: bool, now: float
+) -> list[tuple[GoStruct, ImageRecord, int]]:
+    from boxwright.cli.output import human_size
+    from boxwright.gotemplate import GoNil, GoStruct, GoTime
+    from boxwright.gotemplate.values import go_time_string
+    from boxwright.store.filters import epoch
+
+    users: dict[str, int] = {}
+    if images.layout.containers_file.exists():
+        for container in images.store.containers.list():
+            if container.image_id:
+                users[container.image_id] = users.get(container.image_id, 0) + 1
+    hidden = images.intermediate_ids()
+    ordered = sorted(records, key=lambda r: -(epoch(r.created) or 0.0))
+    rows: list[tuple[GoStruct, ImageRecord, int]] = []
+    for record in ordered:
+        size = images.podman_size(record)
+        config = images._config_if_readable(record)
+        labels = dict(config.config.labels) if config is not None else {}
+        tags = [n for n in record.names if "@" not in n]
+        repo_digests = sorted({f"{split_name(n)[0]}@{record.manifest}" for n in record.names})
+        created_at = go_time_string(record.created) if record.created else ""
+        for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
+            fields: dict[str, Any] = {
+                "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
+                "Id": record.id,
+                "ParentId": "",
+                "Repository": repo,
+                "Tag": tag,
+                "RepoTags": tags or GoNil("slice"),
+                "RepoDigests": repo_digests or GoNil("slice"),
+                "Size": human_size(size),
+                "VirtualSize": size,
+                "SharedSize": 0,
+                "Labels": labels or GoNil("map"),
+                "Containers": users.get(record.id, 0),
+                "ReadOnly": False,
+                "IsReadOnly": False,
+                "Dangling": not record.names and record.id not in hidden,
+                "Names": list(record.names) or GoNil("slice"),
+                "Digest": str(record.manifest),
+                "History": ", ".join(reversed(record.names)),
+                "Created": _since(record.created, now),
+                "CreatedAt": created_at,
+                "CreatedSince": _since(record.created, now),
+                "CreatedTime": GoTime(record.created) if record.created else "",
+            }
+            rows.append((GoStruct(fields, type_name="images.imageReporter"), record, size))
+    return rows
+
+
+def _sort_rows(
+    rows: list[tuple[GoStruct, ImageRecord, int]], key: str
+) -> list[tuple[GoStruct, ImageRecord, int]]:
+    if key == "id":
+        return sorted(rows, key=lambda r: r[1].id)
+    if key == "repository":
+        return sorted(rows, key=lambda r: str(r[0].get("Repository")))
+    if key == "tag":
+        return sorted(rows, key=lambda r: str(r[0].get("Tag")))
+    if key == "size":
+        return sorted(rows, key=lambda r: r[2])
+    return rows
+
+
+@click.command(
+    "images",
+    short_help="List the images of the local store.",
+    epilog="\b\nExamples:\n  boxwright images\n  boxwright images -a\n  boxwright images -q\n"
+    "  boxwright images --filter dangling=true\n  boxwright images --sort size app\n"
+    "  boxwright images --format 'table {{.Repository}}\\t{{.Tag}}\\t{{.Size}}'\n"
+    "  boxwright images --format json",
+)
+@click.option(
+    "-a",
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Show intermediate images too (a build's layer cache), as podman images -a.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print image IDs only (one per image).")
+@click.option(
+    "-f",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Show only images that match: dangling=BOOL, intermediate=BOOL, label=KEY[=VALUE], "
+    "before=IMAGE, since=IMAGE, reference=PATTERN (repeatable).",
+)
+@click.option("--digests", is_flag=True, help="Show the manifest digests.")
+@click.option("-n", "--noheading", is_flag=True, help="Do not print the header row.")
+@click.option(
+    "--sort",
+    type=click.Choice(SORT_KEYS),
+    default="created",
+    show_default=True,
+    help="Order of the rows.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="json|TEMPLATE",
+    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns).",
+)
+@click.option("--no-trunc", is_flag=True, help="Full image IDs.")
+@click.argument("name", required=False)
+def images_command(
+    show_all: bool,
+    quiet: bool,
+    filters: tuple[str, ...],
+    digests: bool,
+    noheading: bool,
+    sort: str,
+    fmt: str | None,
+    no_trunc: bool,
+    name: str | None,
+) -> None:
+    """List the images of the local store (those NAME matches, as a reference filter), newest
+    first, one row per name.
+
+    Intermediate images (unnamed images another image is built on, and the carriers of
+    COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
+    built on it is dangling, listed as <none> <none>. SIZE is podman's: the layers unpacked,
+    plus config and manifest."""
+    from boxwright.cli.store import _image_json, _store_or_none
+    from boxwright.store.filters import ImageFilter, select_images
+
+    parsed = [ImageFilter.parse(text) for text in filters]
+    if name:
+        parsed.append(ImageFilter("reference", name))
+    store = _store_or_none()
+    records = select_images(store.images, parsed, all=show_all) if store is not None else []
+    if fmt is not None and fmt.strip() == "json":
+        from boxwright.cli.output import emit_json
+
+        emit_json([_image_json(r, store.images) for r in records] if store is not None else [])
+        return
+    rows = (
+        _sort_rows(_image_rows(store.images, records, no_trunc=no_trunc, now=time.time()), sort)
+        if store is not None
+        else []
+    )
+    if quiet:
+        seen: list[str] = []
+        for _, record, _ in rows:
+            ident = f"sha256:{record.id}" if no_trunc else record.short_id
+            if ident not in seen:
+                seen.append(ident)
+        click.echo("".join(f"{i}\n" for i in seen), nl=False)
+        return
+    text = images_format(digests) if fmt is None or fmt.strip() == "table" else fmt
+    _render(text, [row for row, _, _ in rows], IMAGE_HEADERS, noheading)
+
+
+def _render(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
+    from boxwright.cli.sanitize import escape_json, escape_message
+    from boxwright.gotemplate.report import render
+
+    out = render(
+        text,
+        rows,
+        headers=headers,
+        noheading=noheading,
+        escape=escape_message,
+        escape_json=escape_json,
+    )
+    click.echo(out, nl=False)
+
+
+def _history_rows(
+    steps: list[HistoryStep], *, human: bool, no_trunc: bool, now: float
+) -> list[GoStruct]:
+    from boxwright.cli.output import human_size
+    from boxwright.gotemplate import GoNil, GoStruct
+    from boxwright.gotemplate.values import go_time_string
+    from boxwright.store.history import MISSING_ID
+
+    rows = []
+    for step in steps:
+        ident = step.id if no_trunc or step.id == MISSING_ID else step.id[:12]
+        created_by = step.created_by
+        if not no_trunc and len(created_by) > CREATED_BY_WIDTH:
+            created_by = created_by[: CREATED_BY_WIDTH - 3] + "..."
+        since = _since(step.created, now)
+        fields: dict[str, Any] = {
+            "ID": ident,
+            "Created": since if human else (step.created or ""),
+            "CreatedBy": created_by,
+            "Size": human_size(step.size),
+            "Comment": step.comment,
+            "CreatedAt": go_time_string(step.created) if step.created else "",
+            "CreatedSince": since,
+            "Tags": list(step.tags) or GoNil("slice"),
+        }
+        rows.append(GoStruct(fields, type_name="images.historyReporter"))
+    return rows
+
+
+def _history_json(step: HistoryStep) -> dict[str, Any]:
+    """One step as ``podman history --format json`` writes it."""
+    out: dict[str, Any] = {"id": step.id, "created": step.created}
+    if step.created_by:
+        out["CreatedBy"] = step.created_by
+    out["size"] = step.size
+    if step.comment:
+        out["comment"] = step.comment
+    if step.tags:
+        out["tags"] = list(step.tags)
+    out["Created"] = step.created or ""
+    return out
+
+
+@click.command(
+    "history",
+    short_help="Show the history of a stored image.",
+    epilog="\b\nExamples:\n  boxwright history app:1\n  boxwright history --no-trunc app:1\n"
+    "  boxwright history --format '{{.ID}} {{.CreatedBy}}' app:1",
+)
+@click.option(
+    "-H",
+    "--human",
+    type=click.BOOL,
+    default=True,
+    is_flag=False,
+    flag_value=True,
+    metavar="[=BOOL]",
+    help="Times as 'N ago' (default); --human=false prints them in RFC 3339.",
+)
+@click.option("--no-trunc", is_flag=True, help="Full IDs and commands.")
+@click.option("-q", "--quiet", is_flag=True, help="Print the IDs only.")
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="json|TEMPLATE",
+    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns).",
+)
+@click.argument("image")
+def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, image: str) -> None:
+    """Show the history of IMAGE, newest step first, as podman history does: the image ID
+    where a stored image ends at that step, <missing> elsewhere; the size each step's layer
+    adds, unpacked."""
+    from boxwright.cli.store import _store
+    from boxwright.store.history import image_history
+
+    store = _store()
+    steps = image_history(store.images, store.images.get(image))
+    if fmt is not None and fmt.strip() == "json":
+        from boxwright.oci._json import dumps_go
+
+        click.echo(dumps_go([_history_json(s) for s in steps]).decode("utf-8"))
+        return
+    rows = _history_rows(steps, human=human, no_trunc=no_trunc, now=time.time())
+    if quiet:
+        click.echo("".join(f"{r.get('ID')}\n" for r in rows), nl=False)
+        return
+    text = HISTORY_FORMAT if fmt is None or fmt.strip() == "table" else fmt
+    _render(text, rows, HISTORY_HEADERS, False)
+
+
+__all__ = ["history_command", "images_command", "split_name"]
