@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class PeerStore:
         target = str(self.root / "overlay")
         if target in mounted:
             subprocess.run(["umount", target], check=False, capture_output=True)
+        shutil.rmtree(self.runroot, ignore_errors=True)
 
     def skopeo(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert SKOPEO is not None
@@ -104,7 +106,9 @@ def peer_store(base: Path, driver: str) -> PeerStore:
     conf.write_text("[containers]\ndefault_ulimits = []\n")
     env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     env.pop("CONTAINERS_STORAGE_CONF", None)
-    return PeerStore(base / "root", base / "run", driver, env)
+    # podman refuses a run root longer than 50 characters: a short one under /tmp.
+    runroot = Path(tempfile.mkdtemp(prefix="bxcs-", dir="/tmp"))
+    return PeerStore(base / "root", runroot, driver, env)
 
 
 BUSYBOX_FILE = """\

@@ -2,21 +2,21 @@
 
 ``containers-storage:[[DRIVER@]ROOT[+RUNROOT][:OPTIONS]]NAME`` names an image of a
 containers/storage store (see :mod:`.location` for the store a reference without a
-specifier means, :mod:`.naming` for the image part). :mod:`.source` reads an image;
-:mod:`.records` knows the store's files, :mod:`.lockfile` its locks, :mod:`.tarsplit` the
-tar-split records that keep each layer's digest. The overlay and vfs drivers are read.
+specifier means, :mod:`.naming` for the image part). :mod:`.source` reads an image,
+:mod:`.destination` writes one; :mod:`.records` knows the store's files, :mod:`.lockfile`
+its locks, :mod:`.tarsplit` the tar-split records that keep each layer's digest. The overlay
+and vfs drivers are read; the overlay driver is written.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from boxwright.errors import TransportError
 from boxwright.transport.cstorage.location import resolve
 from boxwright.transport.cstorage.naming import StorageReference, parse
 
 if TYPE_CHECKING:
-    from boxwright.transport.base import ImageDestination
+    from boxwright.transport.cstorage.destination import ContainersStorageDestination
     from boxwright.transport.cstorage.source import ContainersStorageSource
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
@@ -41,13 +41,12 @@ def open_source(
 
 def open_destination(
     ref: TransportReference, options: TransportOptions | None = None
-) -> ImageDestination:
-    """Refuse: boxwright reads containers-storage and does not write into it."""
-    storage_reference(ref)
-    raise TransportError(
-        f"{ref}: boxwright reads podman's store but does not write into it; copy to "
-        "oci-archive:FILE and run `podman load -i FILE`"
-    )
+) -> ContainersStorageDestination:
+    """Open a ``containers-storage:`` reference for writing (``options``: nothing applies)."""
+    from boxwright.transport.cstorage.destination import ContainersStorageDestination
+
+    parsed = storage_reference(ref)
+    return ContainersStorageDestination(parsed, resolve(parsed.spec))
 
 
 __all__ = ["StorageReference", "open_destination", "open_source", "parse", "storage_reference"]
