@@ -113,7 +113,15 @@ def test_parsing_imports_no_transport_module() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = eval(done.stdout)
     assert loaded == ["boxwright.transport.reference"]
-    assert set(TRANSPORTS) == {"oci", "oci-archive", "docker-archive", "dir", "docker", "store"}
+    assert set(TRANSPORTS) == {
+        "oci",
+        "oci-archive",
+        "docker-archive",
+        "dir",
+        "docker",
+        "store",
+        "containers-storage",
+    }
     assert TRANSPORTS["store"] == "boxwright.store.transport"  # the one upward plug-in, by name
 
 

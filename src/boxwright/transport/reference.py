@@ -7,6 +7,7 @@ Known transports::
     oci-archive:FILE[:NAME | :@INDEX]        a tar of an OCI image layout
     docker-archive:FILE[:NAME:TAG | :@INDEX] the format of ``docker save`` / ``podman save``
     dir:DIR                                  skopeo's directory format
+    containers-storage:[SPEC]NAME | ...ID    podman's store (boxwright.transport.cstorage)
     store:NAME[:TAG | @DIGEST] | store:ID    the local store (boxwright.store)
 
 A reference without a known transport prefix that is a valid image name or ID (``app:1``,
@@ -44,6 +45,7 @@ TRANSPORTS: Final[dict[str, str]] = {
     "dir": "boxwright.transport.dir",
     "docker": "boxwright.transport.docker",
     "store": "boxwright.store.transport",
+    "containers-storage": "boxwright.transport.cstorage",
 }
 """Transport name → module offering ``open_source(ref, options)`` and
 ``open_destination(ref, options)`` (the :class:`TransportModule` signature: every transport
@@ -74,10 +76,6 @@ def _module(transport: str) -> TransportModule:
 
 
 _FOREIGN: Final = {
-    "containers-storage": (
-        "podman's and buildah's store is not a transport boxwright has; copy through "
-        "`podman save --format oci-archive` and oci-archive:, or use boxwright's own store:"
-    ),
     "docker-daemon": (
         "boxwright does not talk to a Docker daemon; copy through `docker save` and docker-archive:"
     ),
@@ -226,6 +224,11 @@ def parse_transport_reference(text: str) -> TransportReference:
                 "none of them (names are lowercase, like app:1 or localhost:5000/team/app)"
             )
         return TransportReference("store", rest)
+    if transport == "containers-storage":
+        from boxwright.transport.cstorage.naming import parse
+
+        parse(rest, text)  # refuses a bad reference now; opening parses it again
+        return TransportReference(transport, rest)
     if transport == "dir":
         if not rest:
             raise InvalidReferenceError(f"{text!r}: dir: needs a directory path")

@@ -1,0 +1,349 @@
+"""Writing an image into a containers/storage store (overlay driver), as podman pulls one.
+
+Blobs are staged under ``ROOT/tmp`` while the copy puts them. :meth:`commit` then works under
+containers/storage's locks, in its order: ``layers.lock`` exclusive, each missing layer
+unpacked into ``overlay/ID/diff`` (whiteouts as 0:0 nodes, opaque directories marked with
+``trusted.overlay.opaque``, or ``user.overlay.opaque`` for an unprivileged writer), with its
+``link``, ``lower``, ``work/``, ``merged/`` (``empty/`` for a base layer) and its short name in
+``overlay/l/``, its tar-split record written from the same pass, its diff_id checked, then
+``layers.json`` replaced and a new last-write recorded; then ``images.lock`` exclusive, the
+image's big data (config, ``manifest-DIGEST``, ``manifest``) written and ``images.json``
+replaced, the name taken from any image that had it, and a new last-write recorded. A
+layer's ID is containers/image's: the diff_id's hex for a base layer, else the sha256 of
+``PARENT-ID+DIFF-ID-HEX``; the image ID is the config digest's hex. Layers already in the
+store are reused.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from boxwright.errors import BlobNotFoundError, DigestMismatchError, TransportError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.compression import auto_decompress
+from boxwright.layer.overlayfs import OPAQUE_VALUE, OPAQUE_XATTR
+from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.readers import Reader
+from boxwright.transport.atomic import BlobWriter, atomic_write
+from boxwright.transport.cstorage.location import StoreLocation
+from boxwright.transport.cstorage.lockfile import locked
+from boxwright.transport.cstorage.naming import StorageReference
+from boxwright.transport.cstorage.records import (
+    Record,
+    StorePaths,
+    image_digests,
+    is_incomplete,
+    load_images,
+    load_layers,
+    save,
+)
+from boxwright.transport.cstorage.tarsplit import TarSplitRecorder
+
+_COMPRESSION_CODES: Final = {"none": 0, "gzip": 2, "zstd": 4}
+_CHUNK: Final = 1 << 20
+_TRUSTED_OPAQUE: Final = "trusted.overlay.opaque"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _short_id() -> str:
+    """A 26-character link name, as the overlay driver's ``generateID``."""
+    return base64.b32encode(secrets.token_bytes(20)).decode()[:26]
+
+
+def layer_id(parent: str, diff_id: Digest) -> str:
+    """containers/image's ID for a layer with ``diff_id`` over ``parent`` ("" for a base)."""
+    if not parent:
+        return diff_id.hex
+    return hashlib.sha256(f"{parent}+{diff_id.hex}".encode()).hexdigest()
+
+
+class _Tee:
+    """Reads ``stream``, hashing what passes and feeding a tar-split recorder."""
+
+    def __init__(self, stream: Reader, recorder: TarSplitRecorder) -> None:
+        self._stream = stream
+        self._recorder = recorder
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1, /) -> bytes:
+        data = self._stream.read(n)
+        if data:
+            self.hasher.update(data)
+            self._recorder.feed(data)
+            self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> _Tee:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _mark_opaque_trusted(root: Path) -> None:
+    """Turn the ``user.overlay.opaque`` markers of ``root`` into the ``trusted.`` ones a
+    privileged kernel overlay mount reads."""
+    for path, _dirs, _files in os.walk(root):
+        try:
+            value = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False)
+        except OSError:
+            continue
+        if value == OPAQUE_VALUE:
+            os.setxattr(path, _TRUSTED_OPAQUE, OPAQUE_VALUE, follow_symlinks=False)
+            os.removexattr(path, OPAQUE_XATTR, follow_symlinks=False)
+
+
+class ContainersStorageDestination:
+    """An :class:`~boxwright.transport.base.ImageDestination` into a containers/storage store."""
+
+    def __init__(self, ref: StorageReference, location: StoreLocation) -> None:
+        self._name = str(ref)
+        if ref.name is None or ref.name.digest is not None or ref.image_id:
+            raise TransportError(
+                f"{self._name}: give a name with a tag to write an image into the store"
+            )
+        if location.driver != "overlay":
+            raise TransportError(
+                f"{self._name}: boxwright writes the overlay driver's layout only, not "
+                f"{location.driver}"
+            )
+        self._ref = ref
+        self.paths = StorePaths(location)
+        self._staging = location.graphroot / "tmp"
+        try:
+            self._staging.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._temp = Path(os.path.realpath(self._staging)) / f"boxwright-{secrets.token_hex(8)}"
+            self._temp.mkdir(mode=0o700)
+        except OSError as exc:
+            raise TransportError(
+                f"cannot write into {location.graphroot}: {exc.strerror}"
+            ) from None
+        self._blobs = BlobWriter(self._temp, lambda d: self._temp / d.hex)
+        self._manifests: dict[Digest, bytes] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
+    supports_index: Final[bool] = False
+    required_compression: Final[str | None] = None
+    desired_compression: Final[str | None] = None
+
+    def has_blob(self, descriptor: Descriptor) -> bool:
+        path = self._temp / descriptor.digest.hex
+        return path.is_file() and path.stat().st_size == descriptor.size
+
+    def put_blob(self, stream: Reader, descriptor: Descriptor | None = None) -> Descriptor:
+        return self._blobs.write(stream, descriptor)
+
+    def put_manifest(self, raw: bytes, media_type: str) -> Descriptor:
+        digest = Digest.from_bytes(raw)
+        self._manifests[digest] = raw
+        return Descriptor(media_type, digest, len(raw))
+
+    def commit(self, top: Descriptor) -> None:
+        raw = self._manifests.get(top.digest)
+        if raw is None:
+            raise BlobNotFoundError(f"cannot commit {self._name}: manifest {top.digest} not put")
+        manifest = ImageManifest.parse(raw, top.media_type)
+        config_path = self._temp / manifest.config.digest.hex
+        try:
+            config_raw = config_path.read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFoundError(f"{self._name}: the config was not put") from None
+        diff_ids = ImageConfig.parse(config_raw).diff_ids
+        if len(diff_ids) != len(manifest.layers):
+            raise TransportError(
+                f"{self._name}: the config names {len(diff_ids)} layers, the manifest "
+                f"{len(manifest.layers)}"
+            )
+        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.storage_lock.touch(exist_ok=True)
+        for directory in (self.paths.layers_dir, self.paths.images_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.paths.root / "overlay" / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+        with locked(self.paths.layers_lock, exclusive=True) as layers_lock:
+            stable, volatile = load_layers(self.paths)
+            by_id = {layer["id"]: layer for layer in stable + volatile}
+            parent = ""
+            added = False
+            for desc, diff_id in zip(manifest.layers, diff_ids, strict=True):
+                lid = layer_id(parent, diff_id)
+                existing = by_id.get(lid)
+                if existing is None or is_incomplete(existing):
+                    if existing is not None:
+                        stable = [layer for layer in stable if layer["id"] != lid]
+                    record = self._make_layer(lid, parent, desc, diff_id)
+                    stable.append(record)
+                    by_id[lid] = record
+                    added = True
+                parent = lid
+            if added:
+                save(self.paths.layers_json, stable)
+                layers_lock.record_write()
+            with locked(self.paths.images_lock, exclusive=True) as images_lock:
+                self._write_image(manifest, raw, config_raw, parent)
+                images_lock.record_write()
+
+    def _make_layer(self, lid: str, parent: str, desc: Descriptor, diff_id: Digest) -> Record:
+        home = self.paths.root / "overlay" / lid
+        if home.exists():
+            shutil.rmtree(home)
+        home.mkdir(mode=0o700)
+        diff = home / "diff"
+        short = _short_id()
+        try:
+            mode = 0o555
+            if parent:
+                mode = os.stat(self.paths.layer_dir(parent)).st_mode & 0o7777
+            diff.mkdir()
+            os.chmod(diff, mode)
+            split_path = self.paths.tar_split(lid)
+            blob = self._temp / desc.digest.hex
+            with open(split_path, "wb") as split_out:
+                recorder = TarSplitRecorder(split_out)
+                with open(blob, "rb") as compressed:
+                    plain, compression = auto_decompress(compressed)
+                    with _Tee(plain, recorder) as tee:
+                        apply_layer(
+                            diff,
+                            tee,
+                            ApplyOptions(overlay=True, rootless=os.geteuid() != 0, root_mode=mode),
+                        )
+                        tee.drain()
+                recorder.close()
+                split_out.flush()
+                os.fsync(split_out.fileno())
+            if tee.hasher.hexdigest() != diff_id.hex:
+                raise DigestMismatchError(
+                    f"{self._name}: layer {desc.digest} is not the tar of diff_id {diff_id}"
+                )
+            if os.geteuid() == 0:
+                _mark_opaque_trusted(diff)
+            (home / "work").mkdir(mode=0o700)
+            (home / "merged").mkdir(mode=0o700)
+            if parent:
+                parent_home = self.paths.root / "overlay" / parent
+                lower = "l/" + (parent_home / "link").read_text().strip()
+                with contextlib.suppress(FileNotFoundError):
+                    lower += ":" + (parent_home / "lower").read_text().strip()
+                (home / "lower").write_text(lower)
+            else:
+                (home / "empty").mkdir(mode=0o700)
+            os.symlink(f"../{lid}/diff", self.paths.root / "overlay" / "l" / short)
+            atomic_write(home / "link", short.encode())
+        except BaseException:
+            shutil.rmtree(home, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                (self.paths.root / "overlay" / "l" / short).unlink()
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.tar_split(lid).unlink()
+            raise
+        record: Record = {"id": lid}
+        if parent:
+            record["parent"] = parent
+        record.update(
+            {
+                "created": _now(),
+                "compressed-diff-digest": str(desc.digest),
+                "compressed-size": desc.size,
+                "diff-digest": str(diff_id),
+                "diff-size": tee.size,
+                "compression": _COMPRESSION_CODES.get(compression, 0),
+                "uidset": sorted(recorder.uids),
+                "gidset": sorted(recorder.gids),
+            }
+        )
+        return record
+
+    def _write_image(
+        self, manifest: ImageManifest, raw: bytes, config_raw: bytes, top_layer: str
+    ) -> None:
+        images = load_images(self.paths)
+        image_id = manifest.config.digest.hex
+        name = str(self._ref.name)
+        manifest_digest = str(manifest.digest)
+        image = next((i for i in images if i["id"] == image_id), None)
+        for other in images:
+            if other is not image and name in (other.get("names") or []):
+                other["names"] = [n for n in other["names"] if n != name]
+        if image is None:
+            image = {"id": image_id}
+            images.append(image)
+        digests = image_digests(image)
+        if manifest_digest not in digests:
+            digests.append(manifest_digest)
+        names = [n for n in image.get("names") or [] if n != name]
+        history = [n for n in image.get("names-history") or [] if n != name]
+        config_key = str(manifest.config.digest)
+        big = {
+            config_key: config_raw,
+            f"manifest-{manifest_digest}": raw,
+            "manifest": raw,
+        }
+        directory = self.paths.images_dir / image_id
+        directory.mkdir(mode=0o700, exist_ok=True)
+        from boxwright.transport.cstorage.records import big_data_file
+
+        for key, data in big.items():
+            atomic_write(directory / big_data_file(key), data, mode=0o600)
+        big_names = [k for k in image.get("big-data-names") or [] if k not in big]
+        sizes = dict(image.get("big-data-sizes") or {})
+        hashes = dict(image.get("big-data-digests") or {})
+        for key, data in big.items():
+            big_names.append(key)
+            sizes[key] = len(data)
+            hashes[key] = str(Digest.from_bytes(data))
+        metadata = image.get("metadata") or json.dumps(
+            {"signatures-sizes": {manifest_digest: []}}, separators=(",", ":")
+        )
+        created = ImageConfig.parse(config_raw).created or _now()
+        image.update(
+            {
+                "digest": manifest_digest,
+                "digests": digests,
+                "names": [*names, name],
+                "names-history": [name, *history],
+                "layer": top_layer,
+                "metadata": metadata,
+                "big-data-names": big_names,
+                "big-data-sizes": sizes,
+                "big-data-digests": hashes,
+                "created": image.get("created") or created,
+            }
+        )
+        if not top_layer:
+            del image["layer"]
+        save(self.paths.images_json, images)
+
+    def close(self) -> None:
+        shutil.rmtree(self._temp, ignore_errors=True)
+
+
+__all__ = ["ContainersStorageDestination", "layer_id"]

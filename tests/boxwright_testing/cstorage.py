@@ -1,0 +1,132 @@
+"""Running podman, buildah and skopeo on private containers-storage stores, for the
+containers-storage transport's tests.
+
+Each store lives under the test's own directory (``--root``/``--runroot``, and the same
+paths in the references' ``[DRIVER@ROOT+RUNROOT]``), so no test touches the machine's store.
+podman on this machine needs a ``CONTAINERS_CONF`` with ``default_ulimits = []``, the
+``cgroupfs`` manager and runc.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PODMAN = shutil.which("podman")
+BUILDAH = shutil.which("buildah")
+SKOPEO = shutil.which("skopeo")
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+
+needs_peers = [
+    pytest.mark.peers,
+    pytest.mark.skipif(
+        PODMAN is None or BUILDAH is None or SKOPEO is None,
+        reason="podman, buildah and skopeo are needed",
+    ),
+    pytest.mark.skipif(not os.path.exists(BUSYBOX), reason="busybox is needed"),
+]
+
+
+@dataclass(frozen=True)
+class PeerStore:
+    """A private containers-storage store and the peer command lines that use it."""
+
+    root: Path
+    runroot: Path
+    driver: str
+    env: dict[str, str]
+
+    def ref(self, name: str) -> str:
+        return f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]{name}"
+
+    def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert PODMAN is not None
+        argv = [
+            PODMAN,
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            self.driver,
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "none",
+            "--runtime",
+            "runc",
+            *args,
+        ]
+        return run(argv, self.env, check)
+
+    def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert BUILDAH is not None
+        argv = [
+            BUILDAH,
+            "--root",
+            str(self.root),
+            "--runroot",
+            str(self.runroot),
+            "--storage-driver",
+            self.driver,
+            *args,
+        ]
+        return run(argv, self.env, check)
+
+    def release(self) -> None:
+        """Undo the private bind mount podman's overlay driver leaves on ``ROOT/overlay``."""
+        mounted = Path("/proc/mounts").read_text().split()
+        target = str(self.root / "overlay")
+        if target in mounted:
+            subprocess.run(["umount", target], check=False, capture_output=True)
+        shutil.rmtree(self.runroot, ignore_errors=True)
+
+    def skopeo(self, *args: str) -> subprocess.CompletedProcess[str]:
+        assert SKOPEO is not None
+        return run([SKOPEO, *args], self.env, True)
+
+
+def run(argv: list[str], env: dict[str, str], check: bool) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if check:
+        assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr}"
+    return done
+
+
+def peer_store(base: Path, driver: str) -> PeerStore:
+    """A new private store under ``base``."""
+    base.mkdir(parents=True, exist_ok=True)
+    conf = base / "containers.conf"
+    conf.write_text("[containers]\ndefault_ulimits = []\n")
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    env.pop("CONTAINERS_STORAGE_CONF", None)
+    # podman refuses a run root longer than 50 characters: a short one under /tmp.
+    runroot = Path(tempfile.mkdtemp(prefix="bxcs-", dir="/tmp"))
+    return PeerStore(base / "root", runroot, driver, env)
+
+
+BUSYBOX_FILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /etc /data/sub && echo hi > /data/sub/f \
+&& echo m > /etc/motd && /bin/busybox ln -s /data/sub/f /data/link"]
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox rm -rf /data /etc/motd && /bin/busybox mkdir /data \
+&& echo new > /data/g"]
+"""
+"""Three layers: busybox; files, a symlink; a removed file (a whiteout) and a directory
+removed and made again (opaque)."""
+
+
+def busybox_context(base: Path) -> Path:
+    """A build context of :data:`BUSYBOX_FILE`."""
+    ctx = base / "ctx"
+    ctx.mkdir(parents=True, exist_ok=True)
+    shutil.copy(BUSYBOX, ctx / "busybox")
+    (ctx / "Containerfile").write_text(BUSYBOX_FILE)
+    return ctx

@@ -1,0 +1,71 @@
+"""Images boxwright writes into a containers-storage store (overlay), used by the peers:
+``podman images`` lists it, ``podman run`` runs it (the whiteout and the opaque directory
+hold), ``buildah from`` starts from it, and skopeo copies it back out with the same diff_ids
+(the tar-split records boxwright wrote rebuild each layer's exact tar)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from boxwright.copy import copy_image
+from boxwright.transport.image import open_image
+from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.cstorage import PeerStore, busybox_context, needs_peers, peer_store
+
+pytestmark = needs_peers
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PeerStore, PeerStore]]:
+    """A podman store holding the busybox image, and an empty store to write into."""
+    base = tmp_path_factory.mktemp("cs-write")
+    built = peer_store(base / "built", "overlay")
+    built.podman("build", "-q", "-t", "localhost/built:1", str(busybox_context(base)))
+    target = peer_store(base / "target", "overlay")
+    yield built, target
+    built.release()
+    target.release()
+
+
+def _diff_ids(ref: str) -> list[str]:
+    source = parse_transport_reference(ref).open_source()
+    try:
+        return [str(d) for d in open_image(source).diff_ids]
+    finally:
+        source.close()
+
+
+def test_podman_runs_what_boxwright_wrote(
+    stores: tuple[PeerStore, PeerStore], tmp_path: Path
+) -> None:
+    built, target = stores
+    copy_image(built.ref("localhost/built:1"), f"oci:{tmp_path / 'lay'}:x")
+    copy_image(f"oci:{tmp_path / 'lay'}:x", target.ref("localhost/app:1"))
+    image_id = built.podman("images", "-q", "--no-trunc", "localhost/built:1").stdout.strip()
+    listed = target.podman("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout
+    assert listed.split() == ["localhost/app:1", image_id.removeprefix("sha256:")[:12]]
+    script = "/bin/busybox ls /data; /bin/busybox cat /data/g; /bin/busybox ls /etc/motd"
+    done = target.podman(
+        "run", "--rm", "localhost/app:1", "/bin/busybox", "sh", "-c", script, check=False
+    )
+    assert done.stdout == "g\nnew\n"
+    assert "/etc/motd: No such file or directory" in done.stderr
+    assert target.buildah("from", "localhost/app:1").stdout.strip() == "app-working-container"
+    target.buildah("rm", "app-working-container")
+
+    target.skopeo("copy", "--quiet", target.ref("localhost/app:1"), f"oci:{tmp_path / 'back'}:x")
+    assert _diff_ids(f"oci:{tmp_path / 'back'}:x") == _diff_ids(built.ref("localhost/built:1"))
+    assert _diff_ids(target.ref("localhost/app:1")) == _diff_ids(built.ref("localhost/built:1"))
+    # Writing it again reuses every layer and moves nothing.
+    layers = (target.root / "overlay-layers" / "layers.json").read_bytes()
+    copy_image(f"oci:{tmp_path / 'lay'}:x", target.ref("localhost/app:2"))
+    assert (target.root / "overlay-layers" / "layers.json").read_bytes() == layers
+    names = target.podman("images", "--format", "{{.Tag}}").stdout.split()
+    assert sorted(names) == ["1", "2"]
+    assert [layer["id"] for layer in json.loads(layers)][:1] == [
+        _diff_ids(built.ref("localhost/built:1"))[0].removeprefix("sha256:")
+    ]
