@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
 
+DEFAULT_CONTEXT_LIMIT = 8 << 30
+"""How many bytes a fetched build context (git, tarball, standard input) may hold: 8 GiB."""
+
 EventKind = Literal["step", "cache", "output", "commit", "warning"]
 OutputStream = Literal["stdout", "stderr"]
 
@@ -80,6 +83,15 @@ class BuildOptions:
     """How to reach registries (``--cache-from``/``--cache-to``, ``--output``, FROM pulls)."""
     secrets: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
     """``RUN --mount=type=secret,id=ID`` sources: ID → host file (``--secret id=ID,src=F``)."""
+    # -- contexts beyond a directory (boxwright.build.contexts) --
+    context_source: str | None = None
+    """A context to fetch instead of ``context``: a git URL (``#REF:SUBDIR``), an http(s) URL
+    of a tarball or a Containerfile, or ``-`` (standard input: a tar or a Containerfile)."""
+    build_contexts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """``--build-context NAME=VALUE``: NAME → a directory, URL, ``docker-image://REF``,
+    ``container-image://REF`` or ``oci-layout://DIR[:TAG|@DIGEST]``."""
+    context_limit: int = DEFAULT_CONTEXT_LIMIT
+    """The most bytes a fetched context may hold (downloaded, unpacked or checked out)."""
 
     def effective_timestamp(self) -> int | None:
         """``timestamp``, else ``$SOURCE_DATE_EPOCH`` (an integer), else None."""
@@ -92,6 +104,26 @@ class BuildOptions:
                 raise UsageError(f"SOURCE_DATE_EPOCH={text!r} is not a number of seconds")
             return seconds
         return None
+
+
+@dataclass(frozen=True)
+class NamedContext:
+    """One ``--build-context NAME=VALUE``: an image (``image``, a reference FROM can take)
+    or a directory (``directory``)."""
+
+    name: str
+    value: str
+    image: str | None = None
+    directory: Path | None = None
+
+
+def find_named(named: Mapping[str, NamedContext], name: str) -> NamedContext | None:
+    """The named context ``name`` refers to (its name as given, else in lower case, as
+    stage names are matched), or None."""
+    found = named.get(name)
+    if found is None:
+        found = named.get(name.lower())
+    return found
 
 
 @dataclass(frozen=True)
@@ -198,11 +230,14 @@ def _hash_one(
 
 
 __all__ = [
+    "DEFAULT_CONTEXT_LIMIT",
     "BuildEvent",
     "BuildOptions",
     "BuildResult",
     "EventKind",
     "FileHashes",
+    "NamedContext",
     "OutputStream",
     "content_hash",
+    "find_named",
 ]

@@ -7,11 +7,12 @@ It sits below the stage runner and the executor, so both use it without importin
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.build.context import BuildEvent, BuildOptions, FileHashes
+from boxwright.build.context import BuildEvent, BuildOptions, FileHashes, NamedContext
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
@@ -39,6 +40,8 @@ class BuildShared:
     failures: list[BaseException] = field(default_factory=list)
 
     cache_hits: int = 0
+    named_contexts: Mapping[str, NamedContext] = field(default_factory=dict)
+    """``--build-context`` NAME → what it names (FROM, ``--from`` and ``from=`` see it first)."""
     steps_before: dict[int, int] = field(default_factory=dict)
     """Stage index -> how many steps the stages before it (in file order) have: podman
     numbers steps in file order, so a stage's numbers do not depend on when it runs."""

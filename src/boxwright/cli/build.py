@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.transport_options import OptionalBool, retry_options, transport_options
+from boxwright.errors import BoxwrightError
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent
@@ -107,7 +108,16 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
 )
 @retry_options(podman=True)
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="A secret.")
-@click.argument("context", default=".", type=click.Path(file_okay=False, path_type=Path))
+# -- contexts beyond a directory --
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named context for FROM, COPY --from, RUN --mount=from: a directory, a git or "
+    "tarball URL, docker-image://REF, container-image://REF or oci-layout://DIR[:TAG|@DIGEST].",
+)
+@click.argument("context", default=".", metavar="CONTEXT|URL|-")
 def build_command(
     tags: tuple[str, ...],
     containerfile: str | None,
@@ -130,18 +140,28 @@ def build_command(
     retry_delay: float | None,
     stall_timeout: float | None,
     secrets: tuple[str, ...],
-    context: Path,
+    build_contexts: tuple[str, ...],
+    context: str,
 ) -> None:
-    """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
+    """Build an image from the Containerfile (or Dockerfile) in CONTEXT.
+
+    CONTEXT is a directory, a git URL (https://HOST/REPO.git#REF:SUBDIR, git://, ssh://,
+    git@HOST:REPO), an http(s) URL of a tarball or a Containerfile, or - (a tar archive or a
+    Containerfile on standard input)."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
     registry_options = _registry_options(tls_verify, retry_times, retry_delay, stall_timeout)
+    local, source = _context(context)
+    if containerfile == "-" and source == "-":
+        raise click.UsageError("the context and the Containerfile cannot both be standard input")
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
-        context=context,
+        context=local,
+        context_source=source,
+        build_contexts=_named_contexts(build_contexts),
         containerfile=containerfile,
         containerfile_text=text,
         tags=tags,
@@ -166,6 +186,32 @@ def build_command(
     if push:
         _push(result.names, registry_options, quiet)
     click.echo(result.image_id)
+
+
+def _context(text: str) -> tuple[Path, str | None]:
+    """The CONTEXT argument: a local directory, or what the build fetches (URL or ``-``)."""
+    from boxwright.build.remote import is_remote
+
+    if is_remote(text):
+        return Path("."), text
+    path = Path(text)
+    if path.is_file():
+        raise click.BadParameter(f"{text!r} is a file, not a directory", param_hint="CONTEXT")
+    return path, None
+
+
+def _named_contexts(values: tuple[str, ...]) -> dict[str, str]:
+    """``--build-context NAME=VALUE`` flags as NAME → VALUE."""
+    from boxwright.build.contexts import parse_build_context
+
+    named: dict[str, str] = {}
+    for item in values:
+        try:
+            name, value = parse_build_context(item)
+        except BoxwrightError as error:
+            raise click.BadParameter(str(error), param_hint="--build-context") from None
+        named[name] = value
+    return named
 
 
 def _registry_options(
