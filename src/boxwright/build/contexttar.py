@@ -19,8 +19,10 @@ directory. A build context is files, so the archive is held to what a context ca
   count is bounded too); a stream cut short, in the archive or in its compression, is an
   error (:class:`~boxwright.errors.LayerError`), never a partial context.
 
-:func:`is_tar` says whether a file holds such an archive (else a download or standard input
-is a lone Containerfile, as docker and podman take it).
+:func:`is_archive` says whether a file holds such an archive: a compressed file is one (a
+damaged one fails as it is unpacked), an uncompressed one when it starts with a tar header;
+anything else that a download or standard input holds is a lone Containerfile, as docker and
+podman take it.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from pathlib import Path
 from typing import IO
 
 from boxwright.build.files import open_decompressed
-from boxwright.errors import BoxwrightError, BuildContextError, LayerError, UnsafePathError
-from boxwright.layer.compression import is_tar_start
+from boxwright.errors import BuildContextError, LayerError, UnsafePathError
+from boxwright.layer.compression import PEEK_SIZE, detect_compression, is_tar_start
 from boxwright.layer.pathsafe import NEW_FILE_FLAGS, RootDir, clean_entry_name, remove_at
 from boxwright.layer.tarread import (
     BLOCK,
@@ -47,6 +49,7 @@ from boxwright.layer.tarread import (
 )
 from boxwright.oci.readers import WrappedReader
 
+_OTHER_COMPRESSIONS = (b"\xfd7zXZ\x00", b"BZh")  # xz, bzip2
 _KINDS = {b"3": "a character device", b"4": "a block device", b"6": "a FIFO"}
 
 
@@ -73,28 +76,32 @@ class _Bounded(WrappedReader):
         return data
 
 
-def is_tar(path: Path) -> bool:
-    """Whether ``path`` holds a tar archive, plain or compressed (gzip, zstd, xz, bzip2)."""
-    try:
-        stream, _ = open_decompressed(path)
-        with stream:
-            block = stream.read(BLOCK)
-    except (OSError, EOFError, BoxwrightError, ValueError, lzma.LZMAError):
-        return False
-    return len(block) == BLOCK and block != bytes(BLOCK) and is_tar_start(block)
+def is_archive(path: Path) -> bool:
+    """Whether ``path`` holds an archive to unpack: compressed (gzip, zstd, xz, bzip2: what
+    it holds is checked as it is unpacked) or a plain tar."""
+    with open(path, "rb") as stream:
+        head = stream.read(PEEK_SIZE)
+    if head.startswith(_OTHER_COMPRESSIONS) or detect_compression(head) != "none":
+        return True
+    return len(head) >= BLOCK and head[:BLOCK] != bytes(BLOCK) and is_tar_start(head[:BLOCK])
 
 
 def unpack_context(archive: Path, root: Path, limit: int, what: str) -> None:
     """Write the files of the tar ``archive`` under the empty directory ``root`` (module
     docstring); ``what`` names the archive in messages."""
-    stream, _ = open_decompressed(archive)
-    with stream:
-        reader = TarReader(_Bounded(stream, limit, what))
-        with RootDir(root) as tree:
-            while (entry := reader.next()) is not None:
-                _write(tree, reader, entry, what)
-            reader.drain()  # to the end of the stream: a codec checks its end there
-            tree.restore_modes()
+    try:
+        stream, _ = open_decompressed(archive)
+        with stream:
+            reader = TarReader(_Bounded(stream, limit, what))
+            with RootDir(root) as tree:
+                while (entry := reader.next()) is not None:
+                    _write(tree, reader, entry, what)
+                reader.drain()  # to the end of the stream: a codec checks its end there
+                tree.restore_modes()
+    except LayerError as error:
+        if str(error).startswith(f"{what}: "):
+            raise
+        raise type(error)(f"{what}: {error}") from None
 
 
 def _name(name: str, what: str) -> str:
@@ -157,4 +164,4 @@ def _hardlink(tree: RootDir, dir_fd: int, name: str, entry: TarEntry, what: str)
     os.link(base, name, src_dir_fd=source_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
 
 
-__all__ = ["is_tar", "unpack_context"]
+__all__ = ["is_archive", "unpack_context"]

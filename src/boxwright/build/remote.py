@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
-from boxwright.build.contexttar import is_tar, unpack_context
+from boxwright.build.contexttar import is_archive, unpack_context
 from boxwright.build.files import download
 from boxwright.errors import BuildContextError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name
@@ -123,7 +123,7 @@ def _from_file(path: Path, directory: Path, limit: int, what: str) -> Fetched:
     anything else is a lone Containerfile with ``directory`` left empty."""
     directory.mkdir(mode=0o700)
     try:
-        if is_tar(path):
+        if is_archive(path):
             unpack_context(path, directory, limit, what)
             return Fetched(directory)
         if path.stat().st_size > MAX_CONTAINERFILE:
