@@ -11,6 +11,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import os
 import subprocess
@@ -345,3 +346,32 @@ def test_a_tarball_cut_short_is_an_error_not_a_partial_context(
 def test_git_is_installed_for_the_tests() -> None:
     """scripts/install-test-deps installs git: the git-context tests above must not skip."""
     assert subprocess.run(["git", "--version"], capture_output=True, check=False).returncode == 0
+
+
+def test_a_password_in_a_context_url_is_never_shown(
+    bstore: Store, git_server: GitServer, http_dir: tuple[Path, str]
+) -> None:
+    port = git_server.url.rsplit(":", 1)[1]
+    url = f"git://user:s3cret@127.0.0.1:{port}/not-there.git"
+    with pytest.raises(BuildContextError) as caught:
+        _build(bstore, url)
+    shown = f"git://user:***@127.0.0.1:{port}/not-there.git"
+    assert str(caught.value).startswith(f"git fetch of {shown} failed: ")
+    assert "s3cret" not in str(caught.value)
+    _, base = http_dir
+    web = base.replace("http://", "http://user:s3cret@") + "/missing.tar"
+    with pytest.raises(TransportError) as failed:
+        _build(bstore, web)
+    assert str(failed.value) == (f"downloading {web.replace(':s3cret@', ':***@')} failed: HTTP 404")
+
+
+def test_a_fetched_context_leaves_no_remembered_file_hashes(
+    bstore: Store, http_dir: tuple[Path, str]
+) -> None:
+    """The store remembers hashes of files by path; a fetched context's paths never return."""
+    root, base = http_dir
+    (root / "c.tar").write_bytes(_tar({"Containerfile": COPY_ALL, "f": "f\n"}))
+    _build(bstore, f"{base}/c.tar")
+    remembered = bstore.layout.root / "build-file-hashes.json"
+    known = json.loads(remembered.read_text())["files"] if remembered.exists() else {}
+    assert [path for path in known if "/tmp/context-" in path] == []

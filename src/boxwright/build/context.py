@@ -147,8 +147,11 @@ class FileHashes:
     ``R/build-file-hashes.json``; a missing or unreadable file just starts empty.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, transient: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.transient = transient
+        """Path prefixes whose files are hashed but not remembered (directories a build
+        removes, such as a fetched context: their paths never come back)."""
         self._known: dict[str, list[Any]] = {}
         self._dirty = False
         if path is not None:
@@ -170,8 +173,9 @@ class FileHashes:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
         hexdigest = digest.hexdigest()
-        self._known[path] = [*ident, hexdigest]
-        self._dirty = True
+        if not path.startswith(self.transient):
+            self._known[path] = [*ident, hexdigest]
+            self._dirty = True
         return hexdigest
 
     def save(self) -> None:

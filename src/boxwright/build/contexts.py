@@ -69,7 +69,7 @@ def prepared_contexts(
         return path
 
     if stdin is None:
-        stdin = sys.stdin.buffer if sys.stdin is not None else None
+        stdin = getattr(sys.stdin, "buffer", None)
     try:
         if options.context_source is not None:
             options = _fetched_main(options, work, stdin)

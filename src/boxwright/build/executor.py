@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -129,7 +130,10 @@ def _prepare(
         lock=threading.Lock(),
         stage_images={},
         final_index=plans[-1].stage.index,
-        file_hashes=FileHashes(store.layout.root / FILE_HASHES),
+        file_hashes=FileHashes(
+            store.layout.root / FILE_HASHES,
+            transient=(os.path.realpath(store.layout.tmp_dir) + os.sep,),
+        ),
         named_contexts=named,
     )
     return shared, plans, target

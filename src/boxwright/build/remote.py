@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 from boxwright.build.contexttar import is_archive, unpack_context
 from boxwright.build.files import download
-from boxwright.errors import BuildContextError, UsageError
+from boxwright.errors import BuildContextError, TransportError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name
 
 MAX_CONTAINERFILE = 4 << 20
@@ -99,8 +99,14 @@ def fetch_context(text: str, work: Path, limit: int, stdin: IO[bytes] | None = N
         if stdin is None:
             raise UsageError("the build context '-' reads standard input, and there is none")
         return _from_file(_spool(stdin, work, limit), work / "context", limit, "standard input")
-    path, _, _ = download(text, work, limit=limit)
-    return _from_file(path, work / "context", limit, text)
+    shown = _shown(text)
+    try:
+        path, _, _ = download(text, work, limit=limit)
+    except TransportError as error:
+        if shown == text:
+            raise
+        raise TransportError(_redacted(str(error), text)) from None
+    return _from_file(path, work / "context", limit, shown)
 
 
 def _spool(stdin: IO[bytes], work: Path, limit: int) -> Path:
@@ -147,10 +153,16 @@ def _from_file(path: Path, directory: Path, limit: int, what: str) -> Fetched:
 
 def _shown(url: str) -> str:
     """``url`` for a message: a password in it is never shown."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    return _redacted(url, url)
+
+
+def _redacted(text: str, url: str) -> str:
+    """``text`` (a message about ``url``) without the password ``url`` holds."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
 
 
 def clone(source: GitSource, directory: Path, limit: int) -> Path:
@@ -219,8 +231,7 @@ class _Git:
             raise BuildContextError(f"{what}: more than the limit of {self.limit} bytes")
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
         cause = lines[-1].strip() if lines else f"exit status {done.returncode}"
-        if self.url != _shown(self.url):
-            cause = cause.replace(self.url, _shown(self.url))
+        cause = _redacted(cause, self.url)
         raise BuildContextError(f"{what} failed: {cause}")
 
     def check_tree(self, commit: str) -> None:
