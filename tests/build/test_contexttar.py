@@ -137,3 +137,9 @@ def test_what_is_an_archive(tmp_path: Path) -> None:
     gz = tmp_path / "damaged.gz"
     gz.write_bytes(b"\x1f\x8b\x08" + b"\0" * 5)
     assert (is_archive(text), is_archive(tar), is_archive(gz)) == (False, True, True)
+
+
+def test_an_entry_the_filesystem_refuses_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BuildContextError) as caught:
+        _unpack(tmp_path, ("l", tarfile.SYMTYPE, ""))
+    assert str(caught.value) == f"{WHAT}: cannot write the entry 'l': No such file or directory"

@@ -95,7 +95,12 @@ def unpack_context(archive: Path, root: Path, limit: int, what: str) -> None:
             reader = TarReader(_Bounded(stream, limit, what))
             with RootDir(root) as tree:
                 while (entry := reader.next()) is not None:
-                    _write(tree, reader, entry, what)
+                    try:
+                        _write(tree, reader, entry, what)
+                    except OSError as error:
+                        raise BuildContextError(
+                            f"{what}: cannot write the entry {entry.name!r}: {error.strerror}"
+                        ) from None
                 reader.drain()  # to the end of the stream: a codec checks its end there
                 tree.restore_modes()
     except LayerError as error:
