@@ -33,7 +33,9 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
     │   └── ContainerNotFoundError  no working container has that name or ID
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
-        └── ContainerfileError     a Containerfile that does not parse ("file:line: what")
+        ├── ContainerfileError     a Containerfile that does not parse ("file:line: what")
+        └── BuildContextError      a git, tarball or stdin context that cannot be fetched or
+                                   holds what a context cannot (too large, devices)
 """
 
 from __future__ import annotations
@@ -190,11 +192,18 @@ class ContainerfileError(BuildError):
     """A Containerfile that does not parse; the message is ``"{file}:{line}: {what}"``."""
 
 
+class BuildContextError(BuildError):
+    """A build context that is not a local directory and cannot be used: a git repository that
+    cannot be fetched, a download or archive over the size limit, an archive holding a device
+    or a link that leaves it, a subdirectory that is not there."""
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
     "BlobNotFoundError",
     "BoxwrightError",
+    "BuildContextError",
     "BuildError",
     "CompressionError",
     "ConfigError",

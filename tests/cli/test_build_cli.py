@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from boxwright.cli.main import main
 from boxwright.store.store import Store
 from boxwright_testing.builds import BASE, tree_of, write_context
+from boxwright_testing.context_servers import GitServer
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="these tests run as root")
 
@@ -349,3 +350,61 @@ def test_creds_and_authfile_reach_the_registry(
         f"Error: {host}: authentication required for manifest {repo}; log in with "
         f"'boxwright login {host}' or give --creds (UNAUTHORIZED: authentication required)\n",
     )
+
+
+def _tar_of(files: dict[str, str]) -> bytes:
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _invoke_bytes(store: Store, *args: str, input: bytes) -> tuple[int, str, str]:
+    runner = CliRunner()
+    env = {"BOXWRIGHT_ROOT": str(store.layout.root)}
+    result = runner.invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_context_dash_is_a_tar_or_a_containerfile_on_stdin(bstore: Store) -> None:
+    tarball = _tar_of({"Containerfile": "FROM scratch\nCOPY in.txt /\n", "in.txt": "in\n"})
+    code, out, _ = _invoke_bytes(bstore, "build", "-q", "-t", "localhost/tar:1", "-", input=tarball)
+    assert code == 0
+    image = bstore.images.get("localhost/tar:1")
+    assert out.splitlines() == [image.id]
+    assert tree_of(bstore, image.id) == {"in.txt": ("f", 0o644, 0, 0, "in\n")}
+
+    text = b"FROM scratch\nLABEL via=stdin\n"
+    code, out, _ = _invoke_bytes(bstore, "build", "-q", "-t", "localhost/cf:1", "-", input=text)
+    assert code == 0
+    config = bstore.images.config(bstore.images.get("localhost/cf:1"))
+    assert config.config.labels == {"via": "stdin"}
+
+
+def test_context_dash_with_f_dash_and_bad_build_contexts_are_usage_errors(bstore: Store) -> None:
+    code, _, err = _invoke(bstore, "build", "-f", "-", "-", input="FROM scratch\n")
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "Error: the context and the Containerfile cannot both be standard input"
+    )
+    code, _, err = _invoke(bstore, "build", "--build-context", "nothing", "-", input="")
+    assert code == 2
+    assert "--build-context 'nothing': expected NAME=VALUE" in err
+
+
+def test_a_git_context_that_fails_is_one_line(bstore: Store, git_server: GitServer) -> None:
+    url = git_server.repo({"Containerfile": "FROM scratch\n"})
+    code, out, err = _invoke(bstore, "build", f"{url}#no-such-branch")
+    assert code == 1 and out == ""
+    assert err.splitlines() == [
+        f"Error: git fetch of {url} failed: fatal: couldn't find remote ref no-such-branch"
+    ]
+    code, out, _ = _invoke(bstore, "build", "-q", "--build-context", "g=" + url, url)
+    assert code == 0 and len(out.strip()) == 64

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
 
 
+DEFAULT_CONTEXT_LIMIT = 8 << 30
+"""How many bytes a fetched build context (git, tarball, standard input) may hold: 8 GiB."""
+
 EventKind = Literal["step", "cache", "output", "commit", "warning"]
 OutputStream = Literal["stdout", "stderr"]
 PullPolicy = Literal["always", "missing", "never", "newer"]
@@ -185,6 +188,15 @@ class BuildOptions:
     image; off by default (docs/compatibility.md)."""
     outputs: tuple[BuildOutput, ...] = ()
     """Where the final stage's files are also written (``--output type=local|tar``)."""
+    # -- contexts beyond a directory (boxwright.build.contexts) --
+    context_source: str | None = None
+    """A context to fetch instead of ``context``: a git URL (``#REF:SUBDIR``), an http(s) URL
+    of a tarball or a Containerfile, or ``-`` (standard input: a tar or a Containerfile)."""
+    build_contexts: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """``--build-context NAME=VALUE``: NAME → a directory, URL, ``docker-image://REF``,
+    ``container-image://REF`` or ``oci-layout://DIR[:TAG|@DIGEST]``."""
+    context_limit: int = DEFAULT_CONTEXT_LIMIT
+    """The most bytes a fetched context may hold (downloaded, unpacked or checked out)."""
 
     def effective_timestamp(self) -> int | None:
         """``timestamp`` (buildah's ``--timestamp``: created times and layer mtimes), else None.
@@ -220,6 +232,26 @@ class BuildOptions:
 
 
 @dataclass(frozen=True)
+class NamedContext:
+    """One ``--build-context NAME=VALUE``: an image (``image``, a reference FROM can take)
+    or a directory (``directory``)."""
+
+    name: str
+    value: str
+    image: str | None = None
+    directory: Path | None = None
+
+
+def find_named(named: Mapping[str, NamedContext], name: str) -> NamedContext | None:
+    """The named context ``name`` refers to (its name as given, else in lower case, as
+    stage names are matched), or None."""
+    found = named.get(name)
+    if found is None:
+        found = named.get(name.lower())
+    return found
+
+
+@dataclass(frozen=True)
 class BuildResult:
     """What a build made: the final image's ID, names and manifest digest, and its steps."""
 
@@ -240,8 +272,11 @@ class FileHashes:
     ``R/build-file-hashes.json``; a missing or unreadable file just starts empty.
     """
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, transient: tuple[str, ...] = ()) -> None:
         self.path = path
+        self.transient = transient
+        """Path prefixes whose files are hashed but not remembered (directories a build
+        removes, such as a fetched context: their paths never come back)."""
         self._known: dict[str, list[Any]] = {}
         self._dirty = False
         if path is not None:
@@ -263,8 +298,9 @@ class FileHashes:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
         hexdigest = digest.hexdigest()
-        self._known[path] = [*ident, hexdigest]
-        self._dirty = True
+        if not path.startswith(self.transient):
+            self._known[path] = [*ident, hexdigest]
+            self._dirty = True
         return hexdigest
 
     def save(self) -> None:
@@ -323,6 +359,7 @@ def _hash_one(
 
 
 __all__ = [
+    "DEFAULT_CONTEXT_LIMIT",
     "IDENTITY_LABEL",
     "PULL_POLICIES",
     "BuildEvent",
@@ -331,7 +368,9 @@ __all__ = [
     "BuildResult",
     "EventKind",
     "FileHashes",
+    "NamedContext",
     "OutputStream",
     "PullPolicy",
     "content_hash",
+    "find_named",
 ]

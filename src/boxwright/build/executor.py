@@ -12,15 +12,19 @@ Each stage runs in a working container of the store (:mod:`boxwright.store.conta
   for config steps, ``/bin/sh -c <command>`` for RUN (prefixed ``|N K=V ...`` with the build
   args it sees), ``/bin/sh -c #(nop) COPY file:<sha256> in <dest> `` for COPY and ADD.
 
-The stages the target needs run dependencies first; stages that do not depend on each other
-run at once on threads (:func:`boxwright.build.stages.plan_stages`). The final image is
-tagged with every ``tags`` name and, with ``output``, copied to that reference.
+The context is a directory, or is fetched first (git, a tarball URL, standard input), with
+the named contexts (``--build-context``), into directories removed when the build ends
+(:mod:`boxwright.build.contexts`). The stages the target needs run dependencies first;
+stages that do not depend on each other run at once on threads
+(:func:`boxwright.build.stages.plan_stages`). The final image is tagged with every ``tags``
+name and, with ``output``, copied to that reference.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -32,6 +36,7 @@ from boxwright.build.containerfile.ignore import IgnoreMatcher, load_ignore, rea
 from boxwright.build.containerfile.model import Instruction, Location
 from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
+from boxwright.build.contexts import prepared_contexts
 from boxwright.build.finish import export_outputs, finish_image, write_iidfile
 from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
@@ -45,6 +50,7 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile
+    from boxwright.build.context import NamedContext
     from boxwright.build.stages import StagePlan
     from boxwright.store.images import ImageRecord
 
@@ -76,13 +82,14 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     options = dataclasses.replace(options, format=format_name(options.format))
     if store is None:
         store = Store(options.root)
-    text, filename, path = read_containerfile(options)
-    shared, plans, target = _prepare(options, store, parse(text, filename), path)
-    try:
-        _run_plans(shared, plans, target)
-    finally:
-        shared.file_hashes.save()
-    record = _publish(shared, shared.stage_images[plans[-1].stage.index])
+    with prepared_contexts(options, store.layout.tmp_dir) as (options, named):
+        text, filename, path = read_containerfile(options)
+        shared, plans, target = _prepare(options, store, parse(text, filename), path, named)
+        try:
+            _run_plans(shared, plans, target)
+        finally:
+            shared.file_hashes.save()
+        record = _publish(shared, shared.stage_images[plans[-1].stage.index])
     if options.outputs:
         export_outputs(store, record, options.outputs, shared.timestamp)
     if options.iidfile is not None:
@@ -98,7 +105,11 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
 
 
 def _prepare(
-    options: BuildOptions, store: Store, cf: Containerfile, path: Path | None
+    options: BuildOptions,
+    store: Store,
+    cf: Containerfile,
+    path: Path | None,
+    named: Mapping[str, NamedContext],
 ) -> tuple[BuildShared, list[StagePlan], Platform]:
     """The stages the target needs, in file order, what they share, and the target platform."""
     context = options.context.resolve()
@@ -113,7 +124,7 @@ def _prepare(
     if options.env:
         cf = with_env(cf, options.env)
     scope = global_args(cf, options.build_args, predefined)
-    plans = plan_stages(cf, scope, options.target)
+    plans = plan_stages(cf, scope, options.target, named)
     steps_before: dict[int, int] = {}
     total = 0
     for p in plans:
@@ -136,7 +147,11 @@ def _prepare(
         lock=threading.Lock(),
         stage_images={},
         final_index=plans[-1].stage.index,
-        file_hashes=FileHashes(store.layout.root / FILE_HASHES),
+        file_hashes=FileHashes(
+            store.layout.root / FILE_HASHES,
+            transient=(os.path.realpath(store.layout.tmp_dir) + os.sep,),
+        ),
+        named_contexts=named,
     )
     return shared, plans, target
 

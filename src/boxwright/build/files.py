@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import (
     BoxwrightError,
     DigestMismatchError,
@@ -456,8 +457,10 @@ _OTHER_ARCHIVE_MAGIC = (
 :func:`~boxwright.layer.compression.detect_compression`, skippable zstd frames included)."""
 
 
-def _open_decompressed(path: Path) -> tuple[IO[bytes], str]:
-    """The uncompressed bytes of ``path`` and the compression name (``none`` when plain)."""
+def open_decompressed(path: Path) -> tuple[IO[bytes], str]:
+    """The uncompressed bytes of ``path`` and the compression name (``none`` when plain):
+    gzip, zstd, xz and bzip2 are recognised by their content, as ``ADD`` and a tarball build
+    context take them."""
     raw = path.open("rb")
     head = raw.read(PEEK_SIZE)
     raw.seek(0)
@@ -483,7 +486,7 @@ def is_archive(path: Path) -> bool:
     if not path.is_file():
         return False
     try:
-        stream, _ = _open_decompressed(path)
+        stream, _ = open_decompressed(path)
         with stream:
             block = stream.read(512)
         return block != bytes(512) and is_tar_start(block)
@@ -517,7 +520,7 @@ def extract_archive(
     finally:
         copier.close()
     local = OwnershipRecord()
-    stream, _ = _open_decompressed(archive)
+    stream, _ = open_decompressed(archive)
     with stream:
         result = apply_layer(
             root.joinpath(*canon.split("/")) if canon else root,
@@ -541,13 +544,16 @@ def download(
     *,
     checksum: str | None = None,
     progress: Callable[[int], None] | None = None,
+    limit: int | None = None,
 ) -> tuple[Path, str, int | None]:
     """Fetch ``url`` into a new file under ``directory``; return (path, file name, mtime).
 
     The file name is the last path component of the URL (``index.html`` when there is
     none); the mtime comes from ``Last-Modified`` when the server sends it. With
     ``checksum`` (``sha256:<hex>``) the content is verified while it is written and a
-    mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file.
+    mismatch raises :class:`~boxwright.errors.DigestMismatchError`, leaving no file. With
+    ``limit``, a body longer than ``limit`` bytes (by its ``Content-Length`` or as it
+    arrives) raises :class:`~boxwright.errors.TransportError`, leaving no file.
     """
 
     expected = Digest.parse(checksum) if checksum else None
@@ -557,7 +563,7 @@ def download(
     hasher = hashlib.new(expected.algorithm if expected else "sha256")
     try:
         with os.fdopen(fd, "wb") as out:
-            modified = _fetch(url, out, hasher, progress)
+            modified = _fetch(url, out, hasher, progress, limit)
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and hasher.hexdigest() != expected.encoded:
@@ -572,10 +578,15 @@ def download(
 
 
 def _fetch(
-    url: str, out: IO[bytes], hasher: hashlib._Hash, progress: Callable[[int], None] | None
+    url: str,
+    out: IO[bytes],
+    hasher: hashlib._Hash,
+    progress: Callable[[int], None] | None,
+    limit: int | None = None,
 ) -> str | None:
     """Write the body of ``url`` to ``out`` (hashed by ``hasher`` as it passes), through the
-    proxy the environment names for it; return its ``Last-Modified`` header."""
+    proxy the environment names for it, at most ``limit`` bytes; return its ``Last-Modified``
+    header. A body shorter than its ``Content-Length`` is an error (urllib3 checks it)."""
     import urllib3
 
     from boxwright.transport.registry.origin import Origin
@@ -590,7 +601,12 @@ def _fetch(
             if response.status != 200:
                 raise TransportError(f"downloading {url} failed: HTTP {response.status}")
             modified: str | None = response.headers.get("last-modified")
+            _check_length(url, response.headers.get("content-length"), limit)
+            written = 0
             for chunk in response.stream(_CHUNK):
+                written += len(chunk)
+                if limit is not None and written > limit:
+                    raise TransportError(f"downloading {url}: more than {limit} bytes")
                 hasher.update(chunk)
                 out.write(chunk)
                 if progress is not None:
@@ -601,6 +617,15 @@ def _fetch(
     except (urllib3.exceptions.HTTPError, ValueError) as error:
         raise TransportError(f"downloading {url} failed: {error}") from None
     return modified
+
+
+def _check_length(url: str, length: str | None, limit: int | None) -> None:
+    """Refuse a body whose ``Content-Length`` is over ``limit`` before reading it."""
+    if limit is None or length is None:
+        return
+    size = ascii_int(length.strip())
+    if size is not None and size > limit:
+        raise TransportError(f"downloading {url}: {size} bytes is more than {limit} bytes")
 
 
 def _http_time(value: str | None) -> int | None:
@@ -628,6 +653,7 @@ __all__ = [
     "extract_archive",
     "is_archive",
     "is_url",
+    "open_decompressed",
     "parse_chmod",
     "resolve_owner",
 ]

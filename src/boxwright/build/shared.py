@@ -7,11 +7,12 @@ It sits below the stage runner and the executor, so both use it without importin
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.build.context import BuildEvent, BuildOptions, FileHashes
+from boxwright.build.context import BuildEvent, BuildOptions, FileHashes, NamedContext
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
@@ -44,6 +45,8 @@ class BuildShared:
     source date epoch with ``--rewrite-timestamp``)."""
 
     cache_hits: int = 0
+    named_contexts: Mapping[str, NamedContext] = field(default_factory=dict)
+    """``--build-context`` NAME → what it names (FROM, ``--from`` and ``from=`` see it first)."""
     steps_before: dict[int, int] = field(default_factory=dict)
     """Stage index -> how many steps the stages before it (in file order) have: podman
     numbers steps in file order, so a stage's numbers do not depend on when it runs."""

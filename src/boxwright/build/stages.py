@@ -8,6 +8,8 @@
 * A stage depends on the stages its FROM names and those its ``COPY --from`` and
   ``RUN --mount=from=`` name; only the target (``--target``, else the last stage) and what it
   depends on are built, each dependency before its dependents, independent stages at once.
+* A named context (``--build-context NAME=...``) comes before a stage of the same name:
+  ``FROM NAME`` starts from its image, and ``--from=NAME`` makes no stage a dependency.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from boxwright._numbers import ascii_int
 from boxwright.build.containerfile.shell import Expander, parse_key_values
+from boxwright.build.context import NamedContext, find_named
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
@@ -112,17 +115,27 @@ def _mount_froms(instruction: Instruction) -> list[str]:
     return out
 
 
-def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None) -> list[StagePlan]:
-    """The stages the target needs, dependencies first (module docstring)."""
+def plan_stages(
+    cf: Containerfile,
+    scope: Mapping[str, str],
+    target: str | None,
+    named: Mapping[str, NamedContext] | None = None,
+) -> list[StagePlan]:
+    """The stages the target needs, dependencies first (module docstring). A name of
+    ``named`` (``--build-context``) is that context, never a stage: FROM takes its image."""
     if not cf.stages:
         raise UsageError(f"{cf.filename}: no FROM instruction: a Containerfile needs one")
+    named = named or {}
     plans: list[StagePlan] = []
     for stage in cf.stages:
         where = str(stage.from_instruction.location)
         base = Expander(dict(scope), cf.escape, where).word(stage.base)
         if not base:
             raise UsageError(f"{where}: FROM names no image (an ARG it uses is empty?)")
-        base_stage = _stage_index(cf, base, stage.index)
+        context = find_named(named, base)
+        if context is not None:
+            base = _context_image(context, where)
+        base_stage = None if context is not None else _stage_index(cf, base, stage.index)
         depends: set[int] = {base_stage} if base_stage is not None else set()
         for instruction in stage.instructions:
             names = _flag(instruction, "from") if instruction.keyword in ("COPY", "ADD") else []
@@ -131,7 +144,7 @@ def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None)
             for name in names:
                 expanded = Expander(dict(scope), cf.escape, str(instruction.location)).word(name)
                 found = _stage_index(cf, expanded, stage.index)
-                if found is not None:
+                if found is not None and find_named(named, expanded) is None:
                     depends.add(found)
         plans.append(StagePlan(stage, base, base_stage, frozenset(depends)))
     if target is None:
@@ -150,6 +163,17 @@ def plan_stages(cf: Containerfile, scope: Mapping[str, str], target: str | None)
             needed.add(index)
             todo.extend(plans[index].depends)
     return [p for p in plans if p.stage.index in needed]
+
+
+def _context_image(context: NamedContext, where: str) -> str:
+    """The image a ``FROM NAME`` of a named context starts from (only an image context has
+    one)."""
+    if context.image is None:
+        raise UsageError(
+            f"{where}: FROM {context.name}: the build context {context.name}={context.value} is "
+            "a directory; FROM takes an image (docker-image://, container-image://, oci-layout://)"
+        )
+    return context.image
 
 
 def stage_of(cf: Containerfile, name: str, before: int) -> int | None:

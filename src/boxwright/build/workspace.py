@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from boxwright.build.context import find_named
 from boxwright.build.stages import stage_of
 from boxwright.errors import BoxwrightError, BuildError, ImageNotFoundError
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
@@ -134,7 +135,14 @@ class StageWorkspace:
     # -- what --from names ----------------------------------------------------------------------
 
     def origin_id(self, name: str) -> str:
-        """The image ID a ``--from`` names: an earlier stage (name or number), else an image."""
+        """The image ID a ``--from`` names: a named context's image, an earlier stage (name or
+        number), else an image; for a named context that is a directory, ``context:NAME``
+        (the cache key takes the content of what is copied from it)."""
+        context = find_named(self._shared.named_contexts, name)
+        if context is not None:
+            if context.image is None:
+                return f"context:{context.name}"
+            return resolve_image(self._shared, context.image, self._platform)
         index = stage_of(self._shared.containerfile, name, self._stage)
         if index is not None:
             return self.stage_image(index)
@@ -148,7 +156,11 @@ class StageWorkspace:
         return image
 
     def mounted_image(self, name: str) -> Path:
-        """A host path holding the files of what ``--from`` names (kept until :meth:`close`)."""
+        """A host path holding the files of what ``--from`` names (kept until :meth:`close`):
+        a named context's directory is itself."""
+        context = find_named(self._shared.named_contexts, name)
+        if context is not None and context.directory is not None:
+            return context.directory
         image = self.origin_id(name)
         if image not in self._mounted:
             record = self._store.containers.create(image)

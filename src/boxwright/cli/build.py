@@ -30,6 +30,7 @@ from boxwright.cli.transport_options import (
     retry_options,
     transport_options,
 )
+from boxwright.errors import BoxwrightError
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent, BuildOutput, PullPolicy
@@ -367,7 +368,16 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
     help="A secret for RUN --mount=type=secret.",
 )
 @_run_step_options
-@click.argument("context", default=".", type=click.Path(file_okay=False, path_type=Path))
+# -- contexts beyond a directory --
+@click.option(
+    "--build-context",
+    "build_contexts",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A named context for FROM, COPY --from, RUN --mount=from: a directory, a git or "
+    "tarball URL, docker-image://REF, container-image://REF or oci-layout://DIR[:TAG|@DIGEST].",
+)
+@click.argument("context", default=".", metavar="CONTEXT|URL|-")
 def build_command(
     tags: tuple[str, ...],
     containerfile: str | None,
@@ -409,9 +419,14 @@ def build_command(
     stall_timeout: float | None,
     secrets: tuple[str, ...],
     run_settings: dict[str, Any],
-    context: Path,
+    build_contexts: tuple[str, ...],
+    context: str,
 ) -> None:
-    """Build an image from the Containerfile (or Dockerfile) in CONTEXT."""
+    """Build an image from the Containerfile (or Dockerfile) in CONTEXT.
+
+    CONTEXT is a directory, a git URL (https://HOST/REPO.git#REF:SUBDIR, git://, ssh://,
+    git@HOST:REPO), an http(s) URL of a tarball or a Containerfile, or - (a tar archive or a
+    Containerfile on standard input)."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
     from boxwright.cli.main import current_state
@@ -436,9 +451,14 @@ def build_command(
             "stall_timeout": stall_timeout,
         }
     )
+    local, source = _context(context)
+    if containerfile == "-" and source == "-":
+        raise click.UsageError("the context and the Containerfile cannot both be standard input")
     text = sys.stdin.read() if containerfile == "-" else None
     options = BuildOptions(
-        context=context,
+        context=local,
+        context_source=source,
+        build_contexts=_named_contexts(build_contexts),
         containerfile=containerfile,
         containerfile_text=text,
         tags=tags,
@@ -477,6 +497,32 @@ def build_command(
     if push:
         _push(result.names, registry_options, quiet)
     click.echo(result.image_id, err=to_stderr)
+
+
+def _context(text: str) -> tuple[Path, str | None]:
+    """The CONTEXT argument: a local directory, or what the build fetches (URL or ``-``)."""
+    from boxwright.build.remote import is_remote
+
+    if is_remote(text):
+        return Path("."), text
+    path = Path(text)
+    if path.is_file():
+        raise click.BadParameter(f"{text!r} is a file, not a directory", param_hint="CONTEXT")
+    return path, None
+
+
+def _named_contexts(values: tuple[str, ...]) -> dict[str, str]:
+    """``--build-context NAME=VALUE`` flags as NAME → VALUE."""
+    from boxwright.build.contexts import parse_build_context
+
+    named: dict[str, str] = {}
+    for item in values:
+        try:
+            name, value = parse_build_context(item)
+        except BoxwrightError as error:
+            raise click.BadParameter(str(error), param_hint="--build-context") from None
+        named[name] = value
+    return named
 
 
 def _registry_options(registry: dict[str, Any]) -> TransportOptions | None:
