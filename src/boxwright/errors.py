@@ -33,7 +33,8 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
     │   └── ContainerNotFoundError  no working container has that name or ID
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
-        └── ContainerfileError     a Containerfile that does not parse ("file:line: what")
+        ├── ContainerfileError     a Containerfile that does not parse ("file:line: what")
+        └── RunStepError           a RUN whose command exited non-zero (``exit_code``)
 """
 
 from __future__ import annotations
@@ -190,6 +191,15 @@ class ContainerfileError(BuildError):
     """A Containerfile that does not parse; the message is ``"{file}:{line}: {what}"``."""
 
 
+class RunStepError(BuildError):
+    """A build's RUN step whose command exited non-zero. ``exit_code`` is the command's exit
+    status, which ``boxwright build`` exits with, as podman build and buildah bud do."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
@@ -212,6 +222,7 @@ __all__ = [
     "PlatformNotFoundError",
     "RegistryError",
     "RunError",
+    "RunStepError",
     "StalledTransferError",
     "StoreError",
     "TLSError",

@@ -33,7 +33,7 @@ from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
 from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
-from boxwright.build.stages import global_args, plan_stages, platform_args
+from boxwright.build.stages import duplicate_names, global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
 from boxwright.oci.mediatype import format_name
 from boxwright.oci.platform import Platform
@@ -100,7 +100,7 @@ def _prepare(
     host = Platform.host()
     target = Platform.parse(options.platform) if options.platform else host
     scope = global_args(cf, options.build_args, platform_args(target, host))
-    plans = plan_stages(cf, scope, options.target)
+    plans = plan_stages(cf, scope, options.target, options.build_args)
     steps_before: dict[int, int] = {}
     total = 0
     for p in plans:
@@ -121,6 +121,16 @@ def _prepare(
         final_index=plans[-1].stage.index,
         file_hashes=FileHashes(store.layout.root / FILE_HASHES),
     )
+    for stage in duplicate_names(cf):
+        where = stage.from_instruction.location
+        shared.emit(
+            BuildEvent(
+                "warning",
+                f'{where}: Duplicate stage name "{stage.name}", stage names should be unique '
+                "(the last stage of a name is the one --from and --target use)",
+                stage.index,
+            )
+        )
     return shared, plans, target
 
 
@@ -161,8 +171,8 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
     choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
     with ThreadPoolExecutor(max_workers=min(4, len(plans)), thread_name_prefix="stage") as pool:
-        # Submitted dependencies first (plans are in file order and a stage depends only on
-        # earlier ones), so a worker waiting for a dependency never starves it of a worker.
+        # Submitted dependencies first (plans are ordered so), so a worker waiting for a
+        # dependency never starves it of a worker.
         for plan in plans:
             futures[plan.stage.index] = pool.submit(_waiting, futures, plan, shared, target)
         for index in sorted(futures):

@@ -308,6 +308,8 @@ class ContainerStore:
         created_by: str | None = None,
         compression: str = "gzip",
         annotations: dict[str, str] | None = None,
+        base_comment: bool = True,
+        history_entry: bool = True,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
         return commit_container(
@@ -320,6 +322,8 @@ class ContainerStore:
             created_by=created_by,
             compression=compression,
             annotations=annotations,
+            base_comment=base_comment,
+            history_entry=history_entry,
         )
 
 
