@@ -199,3 +199,12 @@ def test_a_failed_run_carries_its_exit_status(bstore: Store, tmp_path: Path) -> 
     assert str(error.value).endswith(
         'Containerfile:2: building at STEP "RUN exit 42": exit status 42'
     )
+
+
+def test_an_unneeded_stage_is_only_planned(bstore: Store, tmp_path: Path) -> None:
+    # ${V:?msg} fails only where a stage is built; planning reads every stage's ARGs
+    text = f"FROM {BASE} AS unneeded\nARG X=${{Y:?required}}\nFROM {BASE}\nENV A=1\n"
+    ctx = write_context(tmp_path / "ctx", text)
+    assert history_of(bstore, run_build(bstore, ctx).image_id)[1:] == [(NOP + "ENV A=1", True)]
+    with pytest.raises(BuildError, match="Y: required"):
+        run_build(bstore, ctx, target="unneeded")

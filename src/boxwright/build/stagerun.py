@@ -216,7 +216,7 @@ class StageRun:
     def _copy_step(self, ctx: StepContext, instruction: Instruction) -> None:
         step = CopyStep(ctx, instruction)
         what = copy_key(step)
-        key = self._key(what)
+        key = self._key(what, [step.raw_dest])
         if self._cached(key):
             return
         if step.link and self.layers:

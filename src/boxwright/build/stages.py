@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from boxwright._numbers import ascii_int
 from boxwright.build.containerfile.shell import Expander, parse_key_values
-from boxwright.errors import UsageError
+from boxwright.errors import ContainerfileError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile, Instruction, Stage
@@ -176,7 +176,10 @@ class _StageArgs:
         elif default is not None:
             live = {k: v for k, v in self.values.items() if k not in self.shadowed}
             ex = Expander(live, self.cf.escape, str(instruction.location))
-            value = ex.word(default)
+            try:
+                value = ex.word(default)
+            except ContainerfileError:  # ${V:?msg}: an error only if the stage is built
+                ex.used.add("")
             if ex.used - live.keys():  # read an ENV, the base image's environment, or nothing
                 self.values.pop(name, None)
                 self.unknown.add(name)
