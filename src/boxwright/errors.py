@@ -34,8 +34,9 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │   └── ContainerNotFoundError  no working container has that name or ID
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
         ├── ContainerfileError     a Containerfile that does not parse ("file:line: what")
-        └── BuildContextError      a git, tarball or stdin context that cannot be fetched or
-                                   holds what a context cannot (too large, devices)
+        ├── BuildContextError      a git, tarball or stdin context that cannot be fetched or
+        │                          holds what a context cannot (too large, devices)
+        └── RunStepError           a RUN whose command exited non-zero (``exit_code``)
 """
 
 from __future__ import annotations
@@ -198,6 +199,15 @@ class BuildContextError(BuildError):
     or a link that leaves it, a subdirectory that is not there."""
 
 
+class RunStepError(BuildError):
+    """A build's RUN step whose command exited non-zero. ``exit_code`` is the command's exit
+    status, which ``boxwright build`` exits with, as podman build and buildah bud do."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
@@ -221,6 +231,7 @@ __all__ = [
     "PlatformNotFoundError",
     "RegistryError",
     "RunError",
+    "RunStepError",
     "StalledTransferError",
     "StoreError",
     "TLSError",

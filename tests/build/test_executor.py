@@ -70,7 +70,7 @@ CMD ["cat /app/out.txt"]
     copy_entry = history[5][0]
     assert copy_entry.startswith(NOP + "COPY file:") and copy_entry.endswith(" in ./ ")
     assert history[1:] == [
-        (NOP + "ARG GREETING", True),
+        (NOP + "ARG GREETING=hello", True),
         (NOP + "ENV A=b WHO=${GREETING}", True),
         (NOP + 'LABEL org.example.x="y z"', True),
         (NOP + "WORKDIR /app", True),

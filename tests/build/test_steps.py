@@ -73,7 +73,8 @@ def test_arg_takes_build_arg_then_default_then_global() -> None:
     outcome = config_step(context(), instruction("ARG V=default W=d G"))
     assert outcome.args == {"V": "given", "W": "d", "G": "global"}
     assert outcome.config is BASE
-    assert outcome.created_by == NOP + "ARG V W G"
+    assert outcome.created_by == NOP + "ARG V=given W=d G=global"  # BuildKit's dispatchArg
+    assert outcome.arg_names == ("V", "W", "G")
     assert outcome.key == "ARG V=given W=d G=global "
     assert outcome.arg_key == "V=given W=d G=global "
 
@@ -95,13 +96,28 @@ def test_workdir_says_which_directory_to_make() -> None:
 
 
 def test_a_run_key_is_computed_without_running() -> None:
-    ctx = context(args={"A": "1"}, options=BuildOptions(context=Path("."), build_args={
-        "HTTP_PROXY": "http://proxy"}))  # fmt: skip
+    ctx = context(args={"A": "1"}, arg_names=("A", "B"), options=BuildOptions(
+        context=Path("."), build_args={"HTTP_PROXY": "http://proxy"}))  # fmt: skip
     key = run_key(ctx, instruction("RUN --network=none --mount=type=tmpfs,target=/t echo hi"))
     env = "PATH=/bin\0A=1\0HTTP_PROXY=http://proxy"
     assert key == StepKey(f"RUN /bin/sh\0-c\0echo hi\0none\0{env}", "tmpfs:/t;")
     assert ctx.run_only_env() == ["A=1", "HTTP_PROXY=http://proxy"]
-    assert ctx.build_args_prefix() == "|1 A=1 "
+    assert ctx.build_args_prefix() == "|2 A=1 B= "  # every declared ARG, K= without a value
+
+
+def test_the_later_of_arg_and_env_is_the_environment() -> None:
+    env = config_step(context(args={"A": "arg"}, arg_names=("A",)), instruction("ENV A=env"))
+    assert env.shadowed == frozenset({"A"})
+    shadowed = context(
+        config=env.config, args={"A": "arg"}, arg_names=("A",), shadowed=env.shadowed
+    )
+    assert (shadowed.environment()["A"], shadowed.run_only_env()) == ("env", [])
+    assert shadowed.build_args_prefix() == "|1 A=env "
+    arg = config_step(shadowed, instruction("ARG A=again"))
+    assert (arg.shadowed, arg.args, arg.arg_names) == (frozenset(), {"A": "again"}, ("A",))
+    later = context(config=env.config, args=arg.args, arg_names=arg.arg_names)
+    assert later.run_only_env() == ["A=again"] and later.expander().word("$A") == "again"
+    assert later.from_expander().word("$A-$G") == "again-global"
 
 
 def test_a_required_secret_that_is_missing_fails_before_the_cache_is_asked() -> None:

@@ -92,15 +92,23 @@ def test_build_from_stdin_with_build_args_and_target(bstore: Store, tmp_path: Pa
     assert len(image) == 64 and bstore.images.exists(image)
 
 
-def test_a_failing_step_is_one_error_line_and_exit_1(bstore: Store, tmp_path: Path) -> None:
-    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN false\n")
+def test_a_failing_run_is_one_error_line_and_exits_with_its_status(
+    bstore: Store, tmp_path: Path
+) -> None:
+    """podman build and buildah bud exit with the failed RUN's status; other failures exit 1."""
+    ctx = write_context(tmp_path / "ctx", f"FROM {BASE}\nRUN exit 42\n")
+    code, _, err = _invoke(bstore, "build", str(ctx))
+    assert code == 42
+    assert err.strip().splitlines() == [
+        f'Error: {ctx}/Containerfile:2: building at STEP "RUN exit 42": exit status 42'
+    ]
+    ctx = write_context(tmp_path / "false", f"FROM {BASE}\nRUN false\n")
     code, _, err = _invoke(bstore, "build", str(ctx))
     assert code == 1
-    assert (
-        err.strip()
-        .splitlines()[-1]
-        .endswith('Containerfile:2: building at STEP "RUN false": exit status 1')
-    )
+    assert err.strip().splitlines()[-1].endswith('STEP "RUN false": exit status 1')
+    ctx = write_context(tmp_path / "copy", f"FROM {BASE}\nCOPY missing /m\n")
+    code, _, err = _invoke(bstore, "build", str(ctx))
+    assert code == 1 and "missing" in err
 
 
 def test_bad_usage_exits_2(bstore: Store, tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def commit_linked(
         timestamp=timestamp,
         created_by=created_by,
         annotations=annotations,
+        base_comment=False,
     )
 
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from boxwright.build import instructions as ins
-from boxwright.build.containerfile.shell import parse_key_values
+from boxwright.build.containerfile.shell import Expander, parse_key_values
 from boxwright.build.step import NOP
 from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
-    from boxwright.build.containerfile.shell import Expander
     from boxwright.build.step import StepContext
     from boxwright.oci.config import ImageConfig
 
@@ -40,6 +39,10 @@ class ConfigOutcome:
     """Whether the stage has set CMD after the step."""
     arg_key: str | None = None
     """An ARG's ``NAME=value`` text, which every later step's key reads."""
+    arg_names: tuple[str, ...] = ()
+    """The ARGs the stage declared after the step (:attr:`StepContext.arg_names`)."""
+    shadowed: frozenset[str] = frozenset()
+    """The ARGs an ENV set after them, after the step (:attr:`StepContext.shadowed`)."""
     workdir: str | None = None
     """A WORKDIR's absolute path (the stage makes the directory when it is missing)."""
 
@@ -58,6 +61,9 @@ def config_step(ctx: StepContext, instruction: Instruction) -> ConfigOutcome:
     if edit is None:
         raise UsageError(f"unknown instruction {keyword}")
     config, key = edit(ctx, instruction, ex)
+    shadowed = ctx.shadowed
+    if keyword == "ENV":  # the names it sets, after expansion (its key text)
+        shadowed = shadowed | {k for k, _ in json.loads(key)}
     return ConfigOutcome(
         config,
         NOP + instruction.original.strip(),
@@ -65,23 +71,39 @@ def config_step(ctx: StepContext, instruction: Instruction) -> ConfigOutcome:
         ctx.args,
         ctx.cmd_set or keyword == "CMD",
         workdir=key if keyword == "WORKDIR" else None,
+        arg_names=ctx.arg_names,
+        shadowed=shadowed,
     )
 
 
 def _arg(ctx: StepContext, instruction: Instruction, ex: Expander) -> ConfigOutcome:
-    """ARG: each name's value (``--build-arg``, else its default, else the global one)."""
+    """ARG: each name's value (``--build-arg``, else its default, else the global one). The
+    note is BuildKit's (``dispatchArg``): each name with ``=value`` when it has one, bare
+    when it has none. An ARG with a value takes its name back from an earlier ENV's shadow."""
     args = dict(ctx.args)
-    names: list[str] = []
+    names = dict.fromkeys(ctx.arg_names)
+    shadowed = set(ctx.shadowed)
+    words: list[str] = []
     key = ""
     for name, default in parse_key_values(instruction):
         value = arg_value(ctx, name, default, ex)
         if value is not None:
             args[name] = value
-        names.append(name)
+            shadowed.discard(name)
+            ex = Expander({**ex.env, name: value}, ex.escape, ex.location)
+        names[name] = None
+        words.append(name if value is None else f"{name}={value}")
         key += f"{name}={value} "
-    # buildah's note names the ARGs only; their values are in the RUN entries' prefix
-    created_by = NOP + "ARG " + " ".join(names)
-    return ConfigOutcome(ctx.config, created_by, "ARG " + key, args, ctx.cmd_set, arg_key=key)
+    return ConfigOutcome(
+        ctx.config,
+        NOP + "ARG " + " ".join(words),
+        "ARG " + key,
+        args,
+        ctx.cmd_set,
+        arg_key=key,
+        arg_names=tuple(names),
+        shadowed=frozenset(shadowed),
+    )
 
 
 def arg_value(ctx: StepContext, name: str, default: str | None, ex: Expander) -> str | None:

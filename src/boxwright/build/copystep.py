@@ -77,7 +77,7 @@ class CopyStep:
             self.chown = _numeric_owner(self.keyword, self.chown)
         self.excludes = [ex.word(v or "") for v in self.flags.get("exclude", [])]
         self.exclude = self._exclude_matcher()
-        origin = self._one("from", ex)
+        origin = self._one("from", ctx.from_expander())
         self.origin = origin
         self.root = ctx.workspace.mounted_image(origin) if origin else ctx.context
         self.urls: list[str] = []

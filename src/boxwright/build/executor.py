@@ -40,7 +40,7 @@ from boxwright.build.contexts import prepared_contexts
 from boxwright.build.finish import export_outputs, finish_image, write_iidfile
 from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
-from boxwright.build.stages import global_args, plan_stages, platform_args
+from boxwright.build.stages import duplicate_names, global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
 from boxwright.oci.mediatype import format_name
 from boxwright.oci.platform import Platform
@@ -124,7 +124,7 @@ def _prepare(
     if options.env:
         cf = with_env(cf, options.env)
     scope = global_args(cf, options.build_args, predefined)
-    plans = plan_stages(cf, scope, options.target, named)
+    plans = plan_stages(cf, scope, options.target, options.build_args, named)
     steps_before: dict[int, int] = {}
     total = 0
     for p in plans:
@@ -153,6 +153,16 @@ def _prepare(
         ),
         named_contexts=named,
     )
+    for stage in duplicate_names(cf):
+        where = stage.from_instruction.location
+        shared.emit(
+            BuildEvent(
+                "warning",
+                f'{where}: Duplicate stage name "{stage.name}", stage names should be unique '
+                "(the last stage of a name is the one --from and --target use)",
+                stage.index,
+            )
+        )
     return shared, plans, target
 
 
@@ -240,8 +250,8 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
     choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:
-        # Submitted dependencies first (plans are in file order and a stage depends only on
-        # earlier ones), so a worker waiting for a dependency never starves it of a worker.
+        # Submitted dependencies first (plans are ordered so), so a worker waiting for a
+        # dependency never starves it of a worker.
         for plan in plans:
             futures[plan.stage.index] = pool.submit(_waiting, futures, plan, shared, target)
         for index in sorted(futures):

@@ -53,7 +53,7 @@ from boxwright.build.runoutput import output_lines
 from boxwright.build.runsettings import SecretSource, check_network
 from boxwright.build.sshagent import agent_socket
 from boxwright.build.step import StepKey
-from boxwright.errors import BuildError, InvalidIDError, UsageError
+from boxwright.errors import BuildError, InvalidIDError, RunStepError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
@@ -493,9 +493,16 @@ def run_key(ctx: StepContext, instruction: Instruction) -> StepKey:
     return StepKey(text, mount_key(ctx, instruction))
 
 
+def run_created_by(ctx: StepContext, instruction: Instruction) -> str:
+    """The ``created_by`` of a RUN's layer: the build args prefix
+    (:meth:`~boxwright.build.step.StepContext.build_args_prefix`) and the command as written."""
+    return ctx.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
+
+
 def run_step(ctx: StepContext, instruction: Instruction) -> str:
     """Run ``instruction`` in the stage's working container; return the ``created_by`` of its
-    layer. Raises :class:`BuildError` when the command exits non-zero.
+    layer (:func:`run_created_by`). Raises :class:`RunStepError` when the command exits
+    non-zero.
 
     The command runs with the container's config (the stage's, in its record): RunOptions
     add only what the RUN adds, the command, the ARGs Env lacks, secrets and mounts."""
@@ -509,7 +516,7 @@ def run_step(ctx: StepContext, instruction: Instruction) -> str:
             _run(ctx, instruction, argv, network, env, volumes, extra)
     finally:
         scratch.remove()
-    return ctx.build_args_prefix() + "/bin/sh -c " + _rest_of(instruction)
+    return run_created_by(ctx, instruction)
 
 
 def _run(
@@ -542,9 +549,10 @@ def _run(
         with output_lines(ctx.output) as fds:
             code = run_in_container(ctx.store, container, replace(options, output=fds), isolation)
     if code != 0:
-        raise BuildError(
+        raise RunStepError(
             f"{instruction.location.file}:{instruction.location.line}: "
-            f'building at STEP "{instruction.original.strip()}": exit status {code}'
+            f'building at STEP "{instruction.original.strip()}": exit status {code}',
+            code,
         )
 
 
@@ -553,4 +561,12 @@ def _rest_of(instruction: Instruction) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-__all__ = ["MOUNT_OPTIONS", "check_platform", "command_line", "mount_key", "run_key", "run_step"]
+__all__ = [
+    "MOUNT_OPTIONS",
+    "check_platform",
+    "command_line",
+    "mount_key",
+    "run_created_by",
+    "run_key",
+    "run_step",
+]

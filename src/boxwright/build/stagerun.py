@@ -10,6 +10,7 @@ the steps touch are the stage's :class:`~boxwright.build.workspace.StageWorkspac
 
 from __future__ import annotations
 
+import json
 import posixpath
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from boxwright.build.configsteps import CONFIG_STEPS, config_step
 from boxwright.build.containerfile.parser import parse
 from boxwright.build.context import BuildEvent, EventKind, OutputStream
 from boxwright.build.copystep import CopyStep, copy_key
-from boxwright.build.runstep import run_key, run_step
+from boxwright.build.runstep import run_created_by, run_key, run_step
 from boxwright.build.step import NOP, StepContext, StepKey, where
 from boxwright.build.workspace import StageWorkspace, resolve_image
 from boxwright.errors import BoxwrightError, BuildError, UsageError
@@ -55,6 +56,8 @@ class StageRun:
         self.cache = LayerCache(shared.store, shared.options)
         self.config = ImageConfig.from_data({})
         self.args: dict[str, str] = {}
+        self.arg_names: tuple[str, ...] = ()
+        self.shadowed: frozenset[str] = frozenset()
         self.arg_keys: list[str] = []
         self.cmd_set = False
         self.notes: list[Note] = []
@@ -163,6 +166,8 @@ class StageRun:
             hashes_lock=shared.lock,
             location=str(instruction.location),
             cmd_set=self.cmd_set,
+            arg_names=self.arg_names,
+            shadowed=self.shadowed,
         )
 
     def _step(self, instruction: Instruction, count: bool = True) -> None:
@@ -189,6 +194,8 @@ class StageRun:
     def _config_step(self, ctx: StepContext, instruction: Instruction) -> None:
         outcome = config_step(ctx, instruction)
         self.args = dict(outcome.args)
+        self.arg_names = outcome.arg_names
+        self.shadowed = outcome.shadowed
         self.cmd_set = outcome.cmd_set
         if outcome.arg_key is not None:
             self.arg_keys.append(outcome.arg_key)
@@ -199,15 +206,17 @@ class StageRun:
         self.notes.append(Note(outcome.created_by, outcome.key, created_time()))
 
     def _run_step(self, ctx: StepContext, instruction: Instruction) -> None:
-        key = self._key(run_key(ctx, instruction))
+        created_by = run_created_by(ctx, instruction)
+        key = self._key(run_key(ctx, instruction), [created_by])
         if self._cached(key):
             return
-        self._layer_step(run_step(ctx, instruction), key)
+        run_step(ctx, instruction)
+        self._layer_step(created_by, key)
 
     def _copy_step(self, ctx: StepContext, instruction: Instruction) -> None:
         step = CopyStep(ctx, instruction)
         what = copy_key(step)
-        key = self._key(what)
+        key = self._key(what, [step.raw_dest])
         if self._cached(key):
             return
         if step.link and self.layers:
@@ -250,15 +259,24 @@ class StageRun:
 
     # -- commits and the cache ------------------------------------------------------------------
 
-    def _key(self, step: StepKey) -> str:
-        """The cache key of a step at this point of the stage (:func:`step_key`)."""
+    def _key(self, step: StepKey, history: list[str] | None = None) -> str:
+        """The cache key of a step at this point of the stage (:func:`step_key`). It reads the
+        history text the commit writes (the notes' and ``history``, the step's own where its
+        key does not already fix it), so a cached image's history is the one this build would
+        write."""
+        written = [n.created_by for n in self.notes] + (history or [])
         return step_key(
             self.parent,
             [n.key for n in self.notes],
             step.text,
             self.args,
             step.content,
-            extra=[self.shared.options.format, *self.arg_keys, *self.shared.timestamp_keys()],
+            extra=[
+                self.shared.options.format,
+                *self.arg_keys,
+                *self.shared.timestamp_keys(),
+                json.dumps(written),
+            ],
             platform=str(self.target),
         )
 
@@ -289,13 +307,19 @@ class StageRun:
         return image
 
     def _commit(
-        self, created_by: str, key: str, *, squash: bool = False, linked: str | None = None
+        self,
+        created_by: str | None,
+        key: str,
+        *,
+        squash: bool = False,
+        linked: str | None = None,
     ) -> None:
-        """Commit the container with the pending notes and ``created_by`` for its layer; with
-        ``linked`` (a carrier image, see :meth:`_link_step`) the layer is the carrier's layer
-        blob, unchanged, and the container's files are not read."""
+        """Commit the container with the pending notes and ``created_by`` for its layer (None:
+        no history entry, for a stage that is only a FROM); with ``linked`` (a carrier image,
+        see :meth:`_link_step`) the layer is the carrier's layer blob, unchanged, and the
+        container's files are not read."""
         cid = self.workspace.container()
-        history = history_of(self.notes, created_by)
+        history = history_of(self.notes, created_by) if created_by is not None else []
         self.store.containers.update(cid, config=self.config.data, history=history)
         image = self._commit_image(cid, created_by, squash, linked)
         if self.layers and not squash:
@@ -306,11 +330,12 @@ class StageRun:
         self._emit("commit", f"--> {image.id[:12]}")
 
     def _commit_image(
-        self, cid: str, created_by: str, squash: bool, linked: str | None
+        self, cid: str, created_by: str | None, squash: bool, linked: str | None
     ) -> ImageRecord:
         options, timestamp = self.shared.options, self.shared.timestamp
         annotations = self._annotations()
         if linked is not None:
+            assert created_by is not None  # a linked step always has its entry
             return commit_linked(
                 self.store,
                 cid,
@@ -328,6 +353,8 @@ class StageRun:
             timestamp=timestamp,
             annotations=annotations,
             clamp_mtime=self.shared.clamp_mtime,
+            base_comment=False,
+            history_entry=created_by is not None,
         )
 
     def _annotations(self) -> dict[str, str] | None:
@@ -344,19 +371,27 @@ class StageRun:
             self.notes.append(Note(created_by, key, created_time()))
 
     def _finish(self) -> None:
+        """The stage's image: a last commit of what is pending (config notes, a WORKDIR to
+        make, ``--squash``). A stage that is only a FROM records no history, as in BuildKit:
+        an intermediate one is its base image itself; the final one (or one FROM scratch) is
+        committed without an entry, so the image has the build's format and timestamp."""
         final = self.plan.stage.index == self.shared.final_index
         squash = final and self.shared.options.squash
         pending = self.workspace.has_pending_dirs  # a WORKDIR after a linked step's commit
-        if self.notes or squash or not self.committed_any or not self.layers or pending:
+        if self.notes or squash or pending:
             last = self.notes.pop() if self.notes else None
             created_by = (
                 last.created_by if last else NOP + self.stage.from_instruction.original.strip()
             )
             if last is None and pending:
                 created_by = NOP + f"WORKDIR {self.workspace.workdirs[-1]}"
-            key = self._key(StepKey(f"END {last.key if last else ''}"))
+            key = self._key(StepKey(f"END {last.key if last else ''}"), [created_by])
             if squash or not self._cached(key):
                 self._commit(created_by, key, squash=squash)
+        elif not self.committed_any and (final or self.parent is None):
+            key = self._key(StepKey("END"), [])
+            if not self._cached(key):
+                self._commit(None, key)
         if self.parent is None:
             raise BuildError(f"stage {self.stage.index} made no image")
         with self.shared.lock:

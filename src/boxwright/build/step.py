@@ -83,34 +83,62 @@ class StepContext:
     """``file:line`` of the instruction, for expansion errors."""
     cmd_set: bool = False
     """Whether the stage has set CMD (an ENTRYPOINT then keeps it)."""
+    arg_names: tuple[str, ...] = ()
+    """Every ARG the stage declared, with or without a value, once each, in the order of
+    their first declaration (what a RUN's history prefix lists)."""
+    shadowed: frozenset[str] = frozenset()
+    """The ARGs an ENV of the same name set after their last declaration: in the environment
+    they have the ENV's value."""
+
+    def environment(self) -> dict[str, str]:
+        """The stage's environment, as BuildKit keeps it: the config's Env, and over it each
+        ARG with a value, unless an ENV of the same name came after the ARG (the later of the
+        two wins; the base image's Env is always earlier)."""
+        env = ins.env_map(self.config)
+        env.update({k: v for k, v in self.args.items() if k not in self.shadowed})
+        return env
 
     def expander(self) -> Expander:
-        """The expansion scope of the step: the stage's ARGs, then its ENV over them; errors
-        name the instruction."""
-        scope = {**self.args, **ins.env_map(self.config)}
-        return Expander(scope, self.escape, location=self.location)
+        """The expansion scope of the step, :meth:`environment`; errors name the instruction."""
+        return Expander(self.environment(), self.escape, location=self.location)
+
+    def from_expander(self) -> Expander:
+        """The expansion scope of a ``--from`` value: the global ARGs, and over them the
+        stage's ARGs, as :mod:`boxwright.build.stages` planned which stages to build first."""
+        return Expander({**self.scope, **self.args}, self.escape, location=self.location)
 
     def run_env(self) -> list[str]:
-        """The environment of a RUN: the config's Env, then :meth:`run_only_env`."""
-        return [*ins.env_list(self.config), *self.run_only_env()]
+        """The environment of a RUN: the config's Env, then :meth:`run_only_env` over it."""
+        env = ins.env_list(self.config)
+        for entry in self.run_only_env():
+            name = entry.partition("=")[0]
+            env = [e for e in env if e.partition("=")[0] != name]
+            env.append(entry)
+        return env
 
     def run_only_env(self) -> list[str]:
-        """What a RUN's environment adds to the config's Env: the stage's ARGs Env lacks, then
-        the proxy ARGs given with ``--build-arg``."""
-        names = {e.partition("=")[0] for e in self.config.config.env}
+        """What a RUN's environment sets over the config's Env: the stage's ARGs that
+        :meth:`environment` takes (those an ENV did not set since), then the proxy ARGs given
+        with ``--build-arg`` that the Env lacks."""
+        config = ins.env_map(self.config)
         env: list[str] = []
+        names = set(config)
         for name, value in self.args.items():
-            if name not in names:
+            if name not in self.shadowed and config.get(name) != value:
                 env.append(f"{name}={value}")
-                names.add(name)
+            names.add(name)
         for name, value in self.options.build_args.items():
             if name in PROXY_ARGS and name not in names:
                 env.append(f"{name}={value}")
         return env
 
     def build_args_prefix(self) -> str:
-        """buildah's ``|N K=V ...`` prefix of a RUN's created_by: the build args in use."""
-        used = sorted(f"{k}={v}" for k, v in self.args.items())
+        """The ``|N K=V ...`` prefix of a RUN's ``created_by`` (BuildKit's
+        ``runCommandString``): every ARG the stage declared, in the order of their first
+        declaration, each with its value in :meth:`environment` (an ENV set after the ARG
+        gives its own), ``K=`` for one with no value."""
+        env = self.environment()
+        used = [f"{name}={env.get(name, '')}" for name in self.arg_names]
         return f"|{len(used)} {' '.join(used)} " if used else ""
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from boxwright.build.context import find_named
 from boxwright.build.stages import stage_of
-from boxwright.errors import BoxwrightError, BuildError, ImageNotFoundError
+from boxwright.errors import BoxwrightError, ImageNotFoundError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
@@ -149,10 +149,17 @@ class StageWorkspace:
         return resolve_image(self._shared, name, self._platform)
 
     def stage_image(self, index: int) -> str:
-        """The image stage ``index`` made (it has finished: stages run dependencies first)."""
+        """The image stage ``index`` made. It has finished when the plan made this stage wait
+        for it (:func:`~boxwright.build.stages.plan_stages`); a ``--from`` whose value changed
+        after the plan (an ARG set by a base image's ONBUILD trigger) is refused."""
         image = self._shared.stage_image(index)
         if image is None:
-            raise BuildError(f"stage {index} has not been built (internal ordering error)")
+            stage = self._shared.containerfile.stages[index]
+            raise UsageError(
+                f"stage {stage.name or index} is named here by a value the build could not "
+                "know when it chose which stages to build first (an ONBUILD trigger's ARG?): "
+                "give the stage by its name or with --build-arg"
+            )
         return image
 
     def mounted_image(self, name: str) -> Path:

@@ -9,6 +9,8 @@ own ``--help`` is asked for).
 Errors are mapped to exit codes in exactly one place, :meth:`BoxwrightGroup.invoke`:
 
 * :class:`~boxwright.errors.BoxwrightError` → ``Error: <message>`` (one line on stderr), exit 1;
+  a :class:`~boxwright.errors.RunStepError` (a build's RUN that failed) exits with the RUN's
+  status instead, as podman build does;
 * a click usage error → click's usage message, exit 2;
 * ``KeyboardInterrupt`` → exit 130;
 * ``OSError`` (a file, permission or disk problem) → ``Error: <what>: <path>``, exit 1;
@@ -31,7 +33,7 @@ from typing import Any, NamedTuple
 import click
 
 from boxwright import __version__
-from boxwright.errors import BoxwrightError
+from boxwright.errors import BoxwrightError, RunStepError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -244,7 +246,7 @@ class BoxwrightGroup(LazyGroup):
             raise
         except BoxwrightError as error:
             report_error(str(error) or type(error).__name__, debug=debug_enabled(ctx))
-            raise click.exceptions.Exit(EXIT_ERROR) from error
+            raise click.exceptions.Exit(_exit_code(error)) from error
         except KeyboardInterrupt as error:
             if debug_enabled(ctx):
                 _print_traceback()
@@ -261,6 +263,13 @@ class BoxwrightGroup(LazyGroup):
             detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
             report_error(f"internal error: {detail}{hint}", debug=debug)
             raise click.exceptions.Exit(EXIT_ERROR) from error
+
+
+def _exit_code(error: BoxwrightError) -> int:
+    """The exit status of a failed command: a build's failed RUN's own (as podman build's),
+    else :data:`EXIT_ERROR`."""
+    code = getattr(error, "exit_code", None) if isinstance(error, RunStepError) else None
+    return code if isinstance(code, int) and 0 < code < 256 else EXIT_ERROR
 
 
 def _exit_now() -> None:

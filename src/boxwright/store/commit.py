@@ -12,11 +12,13 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
   set, and history entries: first the container's pending notes marked ``empty_layer`` (as
   ``buildah copy --add-history`` keeps them), then the new layer's entry with ``created_by``
   from the argument, else the container's last layer note, else buildah's ``/bin/sh``, its
-  ``comment`` ending with ``FROM <base image>`` when there is a base, and the config's author.
-  ``squash`` keeps that one entry only. ``timestamp`` (seconds since the epoch) is the
-  ``created`` of the config and every new entry, and clamps the mtimes in the new layer
-  unless ``clamp_mtime`` is false (buildah's ``--source-date-epoch`` without
-  ``--rewrite-timestamp``).
+  ``comment`` ending with ``FROM <base image>`` when there is a base (buildah's; a build
+  passes ``base_comment=False``: BuildKit records nothing of FROM), and the config's author.
+  ``squash`` keeps that one entry only. ``history_entry=False`` adds no entry at all, for a
+  commit that adds no layer (a build's stage that is only a FROM, as BuildKit records it).
+  ``timestamp`` (seconds since the epoch) is the ``created`` of the config and every new
+  entry, and clamps the mtimes in the new layer unless ``clamp_mtime`` is false (buildah's
+  ``--source-date-epoch`` without ``--rewrite-timestamp``).
 * **the manifest**: OCI or Docker schema 2 (``format``, else the container's), the base layers'
   media types converted to that format.
 
@@ -29,6 +31,7 @@ which ``prune`` removes.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
@@ -67,6 +70,8 @@ def commit_container(
     compression: str = "gzip",
     annotations: dict[str, str] | None = None,
     clamp_mtime: bool = True,
+    base_comment: bool = True,
+    history_entry: bool = True,
 ) -> ImageRecord:
     """Write the container ``record`` as a new image named ``name`` (none: an unnamed image).
 
@@ -99,6 +104,7 @@ def commit_container(
                 compression=compression,
                 annotations=annotations,
                 clamp=timestamp if clamp_mtime else None,
+                entry=_EntryStyle(base_comment, history_entry),
             )
         finally:
             remove_tree(work)
@@ -118,6 +124,7 @@ def _commit(
     compression: str,
     annotations: dict[str, str] | None,
     clamp: int | None,
+    entry: _EntryStyle,
 ) -> ImageRecord:
     driver = driver_by_name(record.driver)
     cdir = store.layout.container_dir(record.id)
@@ -148,6 +155,7 @@ def _commit(
         created=created,
         timestamp=timestamp,
         created_by=created_by,
+        entry=entry,
     )
     return _add_image(store, name, config, layers, docker, annotations)
 
@@ -184,6 +192,7 @@ def commit_with_layer(
     timestamp: int | None = None,
     created_by: str | None = None,
     annotations: dict[str, str] | None = None,
+    base_comment: bool = True,
 ) -> ImageRecord:
     """Like :func:`commit_container`, but the new layer is ``layer``, a blob the store already
     holds (made elsewhere: a build's linked ``COPY --link`` layer, reused on a new parent),
@@ -209,6 +218,7 @@ def commit_with_layer(
             created=created,
             timestamp=timestamp,
             created_by=created_by,
+            entry=_EntryStyle(base_comment, True),
         )
         return _add_image(store, name, config, layers, docker, annotations)
 
@@ -331,6 +341,14 @@ def _notes(record: ContainerRecord) -> tuple[list[dict[str, Any]], dict[str, Any
     return empty, dict(layer_notes[-1]) if layer_notes else {}
 
 
+@dataclass(frozen=True)
+class _EntryStyle:
+    """The new layer's history entry: with buildah's ``FROM <base>`` comment, or at all."""
+
+    base_comment: bool = True
+    added: bool = True
+
+
 def _new_config(
     record: ContainerRecord,
     diff_id: Digest | None,
@@ -339,14 +357,19 @@ def _new_config(
     created: str,
     timestamp: int | None,
     created_by: str | None,
+    entry: _EntryStyle,
 ) -> ImageConfig:
     """The config of the new image (module docstring), key order of the base kept."""
     config = ImageConfig.from_data(record.config).with_changes(created=created)
     empty_notes, layer_note = _notes(record)
+    if not entry.added:
+        if diff_id is not None or squash or empty_notes or layer_note:
+            raise UsageError("a commit without a history entry cannot add a layer or notes")
+        return config
     comment = str(layer_note.get("comment", ""))
-    if record.image_name:
+    if record.image_name and entry.base_comment:
         comment += f"FROM {record.image_name}"
-    entry = HistoryEntry(
+    new = HistoryEntry(
         created=created,
         created_by=created_by or layer_note.get("created_by") or DEFAULT_CREATED_BY,
         author=config.author,
@@ -355,9 +378,9 @@ def _new_config(
     )
     if squash:
         assert diff_id is not None  # a squashed commit always writes its one layer
-        return config.with_changes(diff_ids=[diff_id], history=[entry])
+        return config.with_changes(diff_ids=[diff_id], history=[new])
     notes = [_empty_entry(note, created, timestamp) for note in empty_notes]
-    return config.with_history_added([*notes, entry], diff_id)
+    return config.with_history_added([*notes, new], diff_id)
 
 
 def _empty_entry(note: dict[str, Any], created: str, timestamp: int | None) -> HistoryEntry:

@@ -309,6 +309,8 @@ class ContainerStore:
         compression: str = "gzip",
         annotations: dict[str, str] | None = None,
         clamp_mtime: bool = True,
+        base_comment: bool = True,
+        history_entry: bool = True,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
         return commit_container(
@@ -322,6 +324,8 @@ class ContainerStore:
             compression=compression,
             annotations=annotations,
             clamp_mtime=clamp_mtime,
+            base_comment=base_comment,
+            history_entry=history_entry,
         )
 
 

@@ -46,6 +46,17 @@ def test_stages_and_meta_args() -> None:
     assert cf.stage("BUILDER") is first and cf.stage("1") is second and cf.stage("x") is None
 
 
+def test_duplicate_stage_names_are_accepted_and_the_last_is_the_named_one() -> None:
+    # BuildKit and buildah accept them (BuildKit's lint warns: DuplicateStageName).
+    cf = parse("FROM a AS x\nFROM b AS X\nFROM c\n")
+    assert [(s.index, s.name, s.base) for s in cf.stages] == [
+        (0, "x", "a"),
+        (1, "x", "b"),
+        (2, None, "c"),
+    ]
+    assert cf.stage("x") is cf.stages[1] and cf.stage("0") is cf.stages[0]
+
+
 def test_shell_and_exec_forms() -> None:
     cf = parse(
         'FROM a\nRUN  echo  "x"  \nCMD ["a", "b c"]\nENTRYPOINT ["a" "b"]\nCOPY --link a b\n'
@@ -121,7 +132,6 @@ ERRORS = [
     ("FROM a b\n", "Dockerfile:1: FROM requires either one or three arguments"),
     ("FROM a AS b c\n", "Dockerfile:1: FROM requires either one or three arguments"),
     ("FROM a AS 1st\n", "Dockerfile:1: invalid name for build stage: '1st'"),
-    ("FROM a AS x\nFROM b AS X\n", "Dockerfile:2: duplicate stage name 'x'"),
     ("FROM --pull a\n", "Dockerfile:1: FROM has no flag --pull"),
     ("ARG A\nRUN x\nFROM a\n", "Dockerfile:2: no build stage in current context"),
     ("ARG A\n", "Dockerfile:1: no FROM instruction"),

@@ -66,7 +66,6 @@ STRICTER = (
     "unknown instruction",
     "no build stage",
     "no FROM",
-    "duplicate stage name",
     "isn't allowed",
     "HEALTHCHECK",
     "VOLUME specified",

@@ -124,9 +124,10 @@ class Containerfile:
     stages: tuple[Stage, ...] = ()
 
     def stage(self, name_or_index: str) -> Stage | None:
-        """The stage named ``name_or_index`` (case-insensitive) or with that index."""
+        """The stage named ``name_or_index`` (case-insensitive; the last of that name, as
+        BuildKit resolves a name several stages have) or with that index."""
         wanted = name_or_index.lower()
-        for stage in self.stages:
+        for stage in reversed(self.stages):
             if stage.name == wanted:
                 return stage
         index = ascii_int(wanted)

@@ -500,7 +500,6 @@ def parse(text: str, filename: str = "Containerfile") -> Containerfile:
         raise parser.error(max(len(parser.lines), 1), "file with no instructions")
     meta: list[Instruction] = []
     stages: list[Stage] = []
-    names: set[str] = set()
     current: tuple[Instruction, list[Instruction]] | None = None
 
     def close() -> None:
@@ -508,10 +507,6 @@ def parse(text: str, filename: str = "Containerfile") -> Containerfile:
             return
         from_instruction, body = current
         base, name = _stage(parser, from_instruction)
-        if name is not None:
-            if name in names:
-                raise parser.error(from_instruction.location.line, f"duplicate stage name {name!r}")
-            names.add(name)
         stages.append(
             Stage(
                 index=len(stages),
