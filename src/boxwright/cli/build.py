@@ -90,8 +90,21 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
 @click.option("--cache-to", default=None, metavar="REF", help="Registry repository to write.")
 @click.option("--timestamp", type=int, default=None, help="Created time (seconds since epoch).")
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
-@click.option("--format", "fmt", type=click.Choice(["oci", "docker"]), default="oci")
-@click.option("--isolation", type=click.Choice(["native", "oci"]), default="native")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    default="oci",
+    show_default=True,
+    help="Manifest and config format of the built image (docker: Docker schema 2).",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["native", "oci"]),
+    default="native",
+    show_default=True,
+    help="How RUN runs: native (boxwright's own namespaces) or oci (runc or crun).",
+)
 @click.option("--output", "--push-to", "output", default=None, metavar="REF", help="Copy to REF.")
 @click.option(
     "--push",
@@ -103,7 +116,9 @@ def _shower(quiet: bool) -> Callable[[BuildEvent], None]:
     cls=OptionalBool,
     type=click.BOOL,
     default=None,
-    help="false: allow plain HTTP and untrusted certificates (registries).",
+    metavar="[=BOOL]",
+    help="Verify TLS for registries (the bare flag means =true); =false also allows plain "
+    "HTTP and untrusted certificates.",
 )
 @retry_options(podman=True)
 @click.option("--secret", "secrets", multiple=True, metavar="id=ID,src=FILE", help="A secret.")
