@@ -56,6 +56,7 @@ def test_format_and_dest_compress(peer_images: Any, tmp_path: Path) -> None:
             "--format",
             "oci",
             "--dest-compress",
+            "--dest-compress-format",
             "zstd",
             "--dest-compress-level",
             "5",
@@ -107,7 +108,7 @@ def test_platform_out_of_an_index(peer_images: Any, tmp_path: Path, oci_index_wr
     [
         (["nope:x", "oci:/tmp/unused:x"], 1, "Error: unknown transport 'nope'"),
         (["--platform", "linux", "oci:/a:x", "oci:/b:x"], 2, "expected OS/ARCH[/VARIANT]"),
-        (["--format", "v1", "oci:/a:x", "oci:/b:x"], 2, "Invalid value for '--format'"),
+        (["--format", "v1", "oci:/a:x", "oci:/b:x"], 2, "Invalid value for '-f' / '--format'"),
         (["--dest-compress-level", "3", "oci:/a:x", "oci:/b:x"], 1, "needs --dest-compress"),
     ],
 )

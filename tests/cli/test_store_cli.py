@@ -31,7 +31,12 @@ def bw(root: Path, *args: str) -> Any:
 
 @pytest.fixture
 def images(tmp_path: Path) -> list[MadeImage]:
-    return [make_oci_image(tmp_path / "layout", f"t{i}", seed=str(i)) for i in range(2)]
+    return [make_oci_image(tmp_path / f"t{i}", f"t{i}", seed=str(i)) for i in range(2)]
+
+
+def _layout_name(image: MadeImage) -> str:
+    """What a pull of the layout names the image, as podman: localhost/PATH."""
+    return "localhost/" + str(image.layout).lstrip("/")
 
 
 def podman_size(image: MadeImage) -> int:
@@ -57,10 +62,10 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     rows = sorted(line.split()[:3] for line in lines[1:])
     assert rows == sorted(
         [
-            ["localhost/t0", "latest", images[0].id[:12]],
+            [_layout_name(images[0]), "latest", images[0].id[:12]],
             ["localhost/app", "1", images[0].id[:12]],
             ["quay.io/x/app", "2", images[0].id[:12]],
-            ["localhost/t1", "latest", images[1].id[:12]],
+            [_layout_name(images[1]), "latest", images[1].id[:12]],
         ]
     )
     assert all(" ago " in line and line.endswith(" kB") for line in lines[1:])
@@ -70,7 +75,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     data = json.loads(bw(root, "images", "--format", "json").stdout)
     by_id = {d["Id"]: d for d in data}
     assert by_id[images[0].id]["Names"] == [
-        "localhost/t0:latest",
+        f"{_layout_name(images[0])}:latest",
         "localhost/app:1",
         "quay.io/x/app:2",
     ]
@@ -85,7 +90,7 @@ def test_pull_images_tag_rmi_round(root: Path, images: list[MadeImage]) -> None:
     assert refused.stderr.startswith("Error: image ") and "use --force" in refused.stderr
     forced = bw(root, "rmi", "-f", images[0].id)
     assert forced.stdout.splitlines() == [
-        "Untagged: localhost/t0:latest",
+        f"Untagged: {_layout_name(images[0])}:latest",
         "Untagged: quay.io/x/app:2",
         f"Deleted: {images[0].id}",
     ]

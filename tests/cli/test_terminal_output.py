@@ -267,8 +267,8 @@ def test_sync_lines_and_list_tags_show_hostile_tags_escaped(
 ) -> None:
     repo = f"docker://{hostile_registry}/repo"
     done = boxwright(
-        "sync", "--src", "docker", "--dest", "dir", "--src-tls-verify=false", repo,
-        str(tmp_path / "out"),
+        "sync", "--src", "docker", "--dest", "dir", "--src-tls-verify=false", "--keep-going",
+        repo, str(tmp_path / "out"),
     )  # fmt: skip
     assert done.returncode == 1
     assert_terminal_safe(done)

@@ -33,9 +33,14 @@ def test_rootless_defaults(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert paths.config_dir() == env / ".config/boxwright"
     assert paths.cache_dir() == env / ".cache/boxwright"
     assert paths.runtime_dir() == Path(f"/tmp/boxwright-run-{uid}")
-    assert paths.default_auth_file() == Path(f"/run/containers/{uid}/auth.json")
+    # no $XDG_RUNTIME_DIR and no /run/user/UID: podman's $TMPDIR/podman-run-UID
+    monkeypatch.setenv("TMPDIR", str(env / "tmp"))
+    runtime_auth = env / f"tmp/podman-run-{uid}/containers/auth.json"
+    if Path(f"/run/user/{uid}").is_dir():
+        runtime_auth = Path(f"/run/user/{uid}/containers/auth.json")
+    assert paths.default_auth_file() == runtime_auth
     assert paths.auth_file_chain() == [
-        Path(f"/run/containers/{uid}/auth.json"),
+        runtime_auth,
         env / ".config/containers/auth.json",
         env / ".docker/config.json",
         env / ".dockercfg",
@@ -47,6 +52,26 @@ def test_root_defaults(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(paths, "is_rootless", lambda: False)
     assert paths.store_root() == Path("/var/lib/boxwright")
     assert paths.runtime_dir() == Path("/run/boxwright")
+    assert paths.default_auth_file() == Path(f"/run/containers/{os.geteuid()}/auth.json")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a directory away")
+def test_a_runtime_directory_someone_else_owns_is_never_used(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """podman's rule: $TMPDIR/podman-run-UID is used only when it is the user's own private
+    directory; one planted by another user (or open to others) falls back to ~/rundir."""
+    monkeypatch.setattr(paths, "is_rootless", lambda: True)
+    monkeypatch.setenv("TMPDIR", str(env / "tmp"))
+    uid = os.geteuid()
+    if Path(f"/run/user/{uid}").is_dir():
+        pytest.skip(f"/run/user/{uid} exists here and comes first")
+    planted = env / "tmp" / f"podman-run-{uid}"
+    planted.mkdir(parents=True, mode=0o700)
+    assert paths.containers_runtime_dir() == planted
+    os.chown(planted, 65534, 65534)
+    assert paths.containers_runtime_dir() == env / "rundir"
+    assert paths.default_auth_file() == env / "rundir/containers/auth.json"
 
 
 def test_environment_overrides(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -202,7 +202,7 @@ def test_the_cli_prints_the_mismatch_as_one_line(tmp_path: Path, quiet: bool) ->
         [sha256(BASE), sha256(CLAIMED)],
     )
     out = tmp_path / "out"
-    args = ["--dest-compress", "zstd", f"oci:{tmp_path / 'src'}:img", f"oci:{out}:x"]
+    args = ["--dest-compress-format", "zstd", f"oci:{tmp_path / 'src'}:img", f"oci:{out}:x"]
     result = CliRunner().invoke(main, ["copy", *(["-q"] if quiet else []), *args])
     assert result.exit_code == 1
     assert result.stdout == ""

@@ -29,6 +29,9 @@ def test_short_image_name_follows_buildah() -> None:
     assert short_image_name("localhost:5000/team/app@sha256:" + "a" * 64) == "app"
     assert short_image_name("localhost/boxwright-test:latest") == "boxwright-test"
     assert short_image_name("app") == "app"
+    assert short_image_name("dir:/tmp/img") == "dir"  # an unnamed image of a reference
+    assert short_image_name("docker-archive:/x.tar") == "docker-archive"
+    assert short_image_name("sha256:" + "ab" * 32) == "ab" * 6
 
 
 def test_names_are_buildahs_and_unique(store: Store, base: ImageRecord) -> None:

@@ -52,7 +52,8 @@ def test_unprivileged_user_has_its_own_store(
 
         seen = as_user(unprivileged_user, work)
         assert seen["root"] == str(home / "data" / "boxwright")
-        assert seen["names"] == ("localhost/v1:latest", "localhost/mine:1")
+        layout = str(image.layout).lstrip("/")
+        assert seen["names"] == (f"localhost/{layout}:latest", "localhost/mine:1")
         assert seen["untagged"] == ["Untagged: localhost/mine:2"]
         assert seen["id"] == image.id
         assert (seen["mode"], seen["owner"]) == (0o700, uid)

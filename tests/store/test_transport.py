@@ -16,7 +16,7 @@ from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import ImageNotFoundError, InvalidReferenceError, UsageError
 from boxwright.oci import mediatype as mt
 from boxwright.store import Store, pull, push
-from boxwright.store.pullpush import pulled_name
+from boxwright.store.pullpush import pulled_names
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
 from boxwright_testing.store_images import MadeImage
@@ -60,13 +60,27 @@ def test_destination_keeps_one_platform_and_the_compression(store: Store, peer_i
     assert {layer["mediaType"] for layer in manifest["layers"]} == {
         "application/vnd.oci.image.layer.v1.tar+zstd"
     }
+    other = Store(store.root.parent / "other")
     docker = copy_image(
+        f"docker-archive:{peer_images.docker_archive}",
+        parse_transport_reference("store:docker:1"),
+        CopyOptions(dest_options=TransportOptions(store_root=other.root)),
+    )
+    assert other.images.get("docker:1").manifest_media_type == docker.media_type
+    assert docker.media_type == mt.DOCKER_MANIFEST  # v2s2 is stored as it comes
+    # The same image copied into the first store: the stored copy wins, the name is added.
+    copy_image(
         f"docker-archive:{peer_images.docker_archive}",
         parse_transport_reference("store:docker:1"),
         options,
     )
-    assert store.images.get("docker:1").manifest_media_type == docker.media_type
-    assert docker.media_type == mt.DOCKER_MANIFEST  # v2s2 is stored as it comes
+    again = store.images.get("docker:1")
+    assert (again.id, again.manifest, again.manifest_media_type) == (
+        record.id,
+        record.manifest,
+        mt.OCI_MANIFEST,
+    )
+    assert again.names == ("localhost/zstd:1", "localhost/docker:1")
 
 
 def test_an_index_source_stores_the_host_platform(
@@ -105,27 +119,31 @@ def test_missing_names_and_unknown_transports(store_root: Path, oci_image: MadeI
         copy_image(oci_image.ref, f"store:app@{oci_image.manifest_digest}")
 
 
-def test_pulled_names_follow_podman() -> None:
-    def name(text: str) -> str | None:
-        return pulled_name(parse_transport_reference(text))
+def test_pulled_names_from_the_reference_follow_podman() -> None:
+    """What the reference alone says (archives' own names: tests/store/test_names_podman.py)."""
 
-    assert name("docker://busybox") == "docker.io/library/busybox:latest"
-    assert name("docker://localhost:5000/a/b:2") == "localhost:5000/a/b:2"
-    assert name("oci:/tmp/lay:v1") == "localhost/v1:latest"
-    assert name("oci:/tmp/lay:app:1") == "localhost/app:1"
-    assert name("oci-archive:/tmp/lay.tar:quay.io/x/app:2") == "quay.io/x/app:2"
-    assert name("oci:/tmp/lay") is None  # a path is not a name: stored untagged
-    assert name("oci:/tmp/lay:Upper") is None  # not a valid name
-    assert name("dir:/tmp/lay") is None
-    assert name("docker-archive:/x.tar:app:3") == "docker.io/library/app:3"
-    assert name("docker-archive:/x.tar") is None
+    def names(text: str) -> list[str]:
+        return pulled_names(parse_transport_reference(text))
+
+    assert names("docker://busybox") == ["docker.io/library/busybox:latest"]
+    assert names("docker://localhost:5000/a/b:2") == ["localhost:5000/a/b:2"]
+    assert names("oci:/tmp/lay:v1") == ["localhost/tmp/lay:latest"]
+    assert names("oci:lay:app:1") == ["localhost/lay:latest"]
+    assert names("oci:/tmp/lay") == ["localhost/tmp/lay:latest"]
+    assert names("oci:/tmp/Upper:x") == []  # not a valid name: stored untagged
+    assert names("oci:./lay") == []
+    assert names("dir:/tmp/lay") == []
+    assert names("docker-archive:/x.tar:app:3") == ["docker.io/library/app:3"]
+    assert names("docker-archive:/x.tar") == []  # the archive's RepoTags need the source
+    assert names("oci-archive:/x.tar:quay.io/x/app:2") == []  # so does the annotation
 
 
 def test_pull_twice_is_a_no_op_and_store_pull_is_refused(
     store: Store, oci_image: MadeImage
 ) -> None:
     first = pull(oci_image.ref, store=store)
-    assert first.names == (f"localhost/{oci_image.ref.rpartition(':')[2]}:latest",)
+    layout = str(oci_image.layout).lstrip("/")
+    assert first.names == (f"localhost/{layout}:latest",)
     again = pull(oci_image.ref, store=store)
     assert (again.id, again.manifest) == (first.id, first.manifest)
     with pytest.raises(UsageError, match="is in the local store already"):

@@ -334,8 +334,21 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
     help="Add the io.buildah.version label (boxwright's version; default false).",
 )
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
-@click.option("--format", "fmt", type=click.Choice(["oci", "docker"]), default="oci")
-@click.option("--isolation", type=click.Choice(["native", "oci"]), default="native")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "docker"]),
+    default="oci",
+    show_default=True,
+    help="Manifest and config format of the built image (docker: Docker schema 2).",
+)
+@click.option(
+    "--isolation",
+    type=click.Choice(["native", "oci"]),
+    default="native",
+    show_default=True,
+    help="How RUN runs: native (boxwright's own namespaces) or oci (runc or crun).",
+)
 @click.option(
     "-o",
     "--output",
@@ -356,7 +369,9 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
     cls=OptionalBool,
     type=click.BOOL,
     default=None,
-    help="false: allow plain HTTP and untrusted certificates (registries).",
+    metavar="[=BOOL]",
+    help="Verify TLS for registries (the bare flag means =true); =false also allows plain "
+    "HTTP and untrusted certificates.",
 )
 @registry_auth_options
 @retry_options(podman=True)

@@ -7,21 +7,24 @@ manifest is printed on stdout as the last line, so scripts can capture it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from boxwright.cli.params import platform_option
-from boxwright.cli.transport_options import both_sides, two_sided_options
+from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
 if TYPE_CHECKING:
     from boxwright.cli.output import ProgressReporter
     from boxwright.oci.platform import Platform
+    from boxwright.transport.base import ImageDestination
 
 _CONFIG_TYPES = frozenset({mediatype.OCI_CONFIG, mediatype.DOCKER_CONFIG})
 
@@ -30,7 +33,8 @@ Examples:
   boxwright copy oci:./layout:latest docker-archive:/tmp/app.tar:app:latest
   boxwright copy --all oci-archive:multi.tar oci:./mirror:multi
   boxwright copy --platform linux/arm64 oci:./multi:1.0 dir:/tmp/app-arm64
-  boxwright copy --format oci --dest-compress zstd docker-archive:app.tar oci:./app:zstd
+  boxwright copy --format oci --dest-compress-format zstd docker-archive:app.tar oci:./app:zstd
+  boxwright copy --preserve-digests --digestfile /tmp/digest oci:./app:1 docker://registry/app:1
   boxwright copy --dest-creds user:pass oci:./layout:latest docker://registry.example/app:1
   boxwright copy --src-tls-verify=false docker://localhost:5000/app:1 oci:./app:1
 """
@@ -57,17 +61,107 @@ class SkopeoLines:
             self._stream.flush()
 
 
+class CompressFlag(click.ParamType[bool | str]):
+    """``--dest-compress[=BOOL]`` as skopeo's boolean; ``=gzip``, ``=zstd`` and ``=none`` (an
+    older boxwright spelling, which no skopeo value means) still name the algorithm."""
+
+    name = "bool"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> bool | str:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("gzip", "zstd", "none"):
+            return text
+        return bool(click.BOOL.convert(value, param, ctx))
+
+
+def dest_compression(
+    compress: bool | str | None, compress_format: str | None, decompress: bool
+) -> tuple[str | None, bool]:
+    """:attr:`CopyOptions.dest_compress` and :attr:`CopyOptions.compress_uncompressed` from
+    skopeo's three flags, with skopeo's meanings: ``--dest-compress-format F`` rewrites every
+    layer to F; ``--dest-compress`` alone compresses the layers that come uncompressed
+    (gzip) and keeps the others; ``--dest-decompress`` writes every layer uncompressed."""
+    from boxwright.errors import UsageError
+
+    if isinstance(compress, str):
+        if compress_format is not None and compress_format != compress:
+            raise UsageError(
+                f"--dest-compress={compress} and --dest-compress-format {compress_format} "
+                "disagree: give one"
+            )
+        if compress == "none":
+            decompress, compress = True, False
+        else:
+            compress_format, compress = compress, True
+    if decompress:
+        if compress or compress_format is not None:
+            raise UsageError(
+                "--dest-decompress contradicts --dest-compress and --dest-compress-format"
+            )
+        return "none", False
+    if compress_format is not None:
+        return compress_format, False
+    return None, bool(compress)
+
+
+def multi_arch_choice(multi_arch: str | None, all_flag: bool) -> bool:
+    """Whether every image of an index is copied: skopeo's ``--multi-arch`` or ``--all``."""
+    from boxwright.errors import UsageError
+
+    if multi_arch is None:
+        return all_flag
+    if all_flag:
+        raise UsageError("--all and --multi-arch cannot be used together (as in skopeo)")
+    if multi_arch == "index-only":
+        raise UsageError(
+            "--multi-arch index-only is not supported: boxwright copies an index with the "
+            "images it lists (--multi-arch all), or one of them (system)"
+        )
+    return multi_arch == "all"
+
+
+def write_digestfile(path: Path, digest: str) -> None:
+    """``--digestfile``: the digest alone, no newline, as skopeo writes it; atomically."""
+    from boxwright._atomic import replace_file
+
+    replace_file(path, digest.encode(), mode=0o644)
+
+
+REMOVE_SIGNATURES_HELP = (
+    "Copy no signatures (skopeo's flag; boxwright never copies signatures, so this changes "
+    "nothing)."
+)
+
+
 @click.command(
     "copy",
     epilog=EXAMPLES,
     short_help="Copy an image between two references.",
 )
-@click.option("--all", "all_platforms", is_flag=True, help="Copy every image of an index.")
+@click.option(
+    "-a",
+    "--all",
+    "all_platforms",
+    is_flag=True,
+    help="Copy every image of an index, and the index.",
+)
+@click.option(
+    "--multi-arch",
+    type=click.Choice(["system", "all", "index-only"]),
+    default=None,
+    help="What to copy of an index: the image for --platform or this machine (system, the "
+    "default) or all of it; index-only is refused.",
+)
 @platform_option("pick out of an index")
 # --format and --dest-compress under skopeo copy's names; push (cli/store.py) has the same
 # two under podman's names and commit buildah's --format docker: kept per command so each
 # reads like the tool it stands in for.
 @click.option(
+    "-f",
     "--format",
     "fmt",
     type=click.Choice(["oci", "v2s2"]),
@@ -76,9 +170,23 @@ class SkopeoLines:
 )
 @click.option(
     "--dest-compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
+    cls=OptionalBool,
+    type=CompressFlag(),
     default=None,
-    help="Recompress every layer (diff_ids stay; digests, sizes and media types change).",
+    metavar="[=BOOL]",
+    help="Compress the layers that come uncompressed (gzip); the others stay as they are.",
+)
+@click.option(
+    "--dest-compress-format",
+    type=click.Choice(["gzip", "zstd"]),
+    default=None,
+    help="Rewrite every layer with this compression (diff_ids stay; digests, sizes and "
+    "media types change).",
+)
+@click.option(
+    "--dest-decompress",
+    is_flag=True,
+    help="Write every layer uncompressed.",
 )
 @click.option(
     "--dest-compress-level",
@@ -88,10 +196,30 @@ class SkopeoLines:
     help="Compression level: gzip 0-9 (default 1), zstd 1-22 (default 3).",
 )
 @click.option(
+    "--preserve-digests",
+    is_flag=True,
+    help="Write every manifest byte for byte, or fail when the copy would change a digest.",
+)
+@click.option(
+    "--digestfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="PATH",
+    help="Write the digest of the copied image to PATH.",
+)
+@click.option(
+    "--additional-tag",
+    "additional_tags",
+    multiple=True,
+    metavar="NAME:TAG",
+    help="Another name for the image in a docker-archive: destination (repeatable).",
+)
+@click.option("--remove-signatures", is_flag=True, help=REMOVE_SIGNATURES_HELP)
+@click.option(
     "--parallel",
     type=click.IntRange(min=1, max=64),
     default=None,
-    help="Blobs moved at once (default 4).",
+    help="Blobs moved at once (default 4; beyond skopeo).",
 )
 @click.option(
     "--dest-chunk-size",
@@ -106,10 +234,17 @@ class SkopeoLines:
 @click.argument("destination")
 def copy_command(
     all_platforms: bool,
+    multi_arch: str | None,
     platform: Platform | None,
     fmt: str | None,
-    dest_compress: str | None,
+    dest_compress: bool | str | None,
+    dest_compress_format: str | None,
+    dest_decompress: bool,
     dest_compress_level: int | None,
+    preserve_digests: bool,
+    digestfile: Path | None,
+    additional_tags: tuple[str, ...],
+    remove_signatures: bool,
     parallel: int | None,
     dest_chunk_size: int | None,
     authfile: Path | None,
@@ -128,6 +263,10 @@ def copy_command(
     from boxwright.copy import DEFAULT_PARALLEL, CopyOptions, copy_image
 
     quiet = quiet or current_state().quiet
+    compression, compress_uncompressed = dest_compression(
+        dest_compress, dest_compress_format, dest_decompress
+    )
+    every_platform = multi_arch_choice(multi_arch, all_platforms)
     reporter: ProgressReporter | None = None
     if not quiet and sys.stderr.isatty():
         from boxwright.cli.output import make_progress
@@ -144,22 +283,52 @@ def copy_command(
     # The flags into the library's CopyOptions, field by field; sync fills its SyncOptions
     # and build its BuildShared the same way: other commands, other types.
     options = CopyOptions(
-        all_platforms=all_platforms,
+        all_platforms=every_platform,
         platform=platform,
         format=fmt,
-        dest_compress=dest_compress,
+        dest_compress=compression,
         compression_level=dest_compress_level,
         parallel=parallel or DEFAULT_PARALLEL,
         on_progress=on_progress,
         src_options=src_options,
         dest_options=dest_options,
+        compress_uncompressed=compress_uncompressed,
+        preserve_digests=preserve_digests,
     )
-    if reporter is not None:
-        with reporter:
-            result = copy_image(source, destination, options)
-    else:
-        result = copy_image(source, destination, options)
+    with _destination(destination, additional_tags) as dest:
+        if reporter is not None:
+            with reporter:
+                result = copy_image(source, dest, options)
+        else:
+            result = copy_image(source, dest, options)
+    if digestfile is not None:
+        write_digestfile(digestfile, str(result.digest))
     click.echo(str(result.digest))
+
+
+@contextlib.contextmanager
+def _destination(
+    destination: str, additional_tags: tuple[str, ...]
+) -> Iterator[str | ImageDestination]:
+    """The destination to copy to: the reference, or with ``--additional-tag`` the opened
+    docker archive that takes the extra names (the one transport that holds them)."""
+    if not additional_tags:
+        yield destination
+        return
+    from boxwright.errors import UsageError
+    from boxwright.transport.docker_archive import DockerArchiveDestination
+    from boxwright.transport.reference import parse_transport_reference
+
+    ref = parse_transport_reference(destination)
+    if ref.transport != "docker-archive":
+        raise UsageError(
+            f"--additional-tag names images in a docker-archive: destination, not in {destination}"
+        )
+    dest = DockerArchiveDestination(ref.path, ref.image, additional_tags)
+    try:
+        yield dest
+    finally:
+        dest.close()
 
 
 def _to_reporter(reporter: ProgressReporter) -> ProgressCallback:
@@ -175,4 +344,12 @@ def _to_reporter(reporter: ProgressReporter) -> ProgressCallback:
     return on_progress
 
 
-__all__ = ["SkopeoLines", "copy_command"]
+__all__ = [
+    "REMOVE_SIGNATURES_HELP",
+    "CompressFlag",
+    "SkopeoLines",
+    "copy_command",
+    "dest_compression",
+    "multi_arch_choice",
+    "write_digestfile",
+]

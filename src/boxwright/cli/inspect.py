@@ -53,7 +53,7 @@ Os Layers LayersData Env.
     help="Output format: json (the default) or a Go-template-like TEMPLATE.",
 )
 @platform_option("describe out of an index")
-@click.option("--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")
+@click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")
 @side_options("", "image's")
 @retry_options()
 @click.argument("reference")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from boxwright.cli.sanitize import echo
+from boxwright.cli.transport_options import OptionalBool
 from boxwright.errors import AuthenticationError, UsageError
 
 if TYPE_CHECKING:
@@ -108,10 +109,12 @@ def _read_password_stdin() -> str:
 )
 @click.option(
     "--tls-verify",
+    cls=OptionalBool,
     type=click.BOOL,
     default=None,
-    metavar="BOOL",
-    help="Verify the registry's TLS certificate; =false also allows plain HTTP.",
+    metavar="[=BOOL]",
+    help="Verify the registry's TLS certificate (the bare flag means =true); =false also "
+    "allows plain HTTP.",
 )
 @click.option(
     "--cert-dir",

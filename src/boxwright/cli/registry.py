@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from boxwright.cli.copy import REMOVE_SIGNATURES_HELP
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -41,6 +42,7 @@ Examples:
   boxwright sync --src docker --dest dir --tag-regex '^1\\.' docker://localhost:5000/app /srv/app
   boxwright sync --src yaml --dest docker images.yaml localhost:5000/mirror
   boxwright sync --src docker --dest docker --semver '>=1.2,<2' docker://r/app r2/mirror
+  boxwright sync --dry-run --src dir --dest docker /media/usb/images localhost:5000/mirror
 """
 
 
@@ -96,13 +98,16 @@ def delete_command(reference: str, **registry: Any) -> None:
 # skopeo sync's --src and --dest: each names its own kinds of place (a YAML list is a
 # source only, a directory a destination only), so they are two options.
 @click.option(
+    "-s",
     "--src",
     "src_kind",
-    type=click.Choice(["docker", "yaml"]),
+    type=click.Choice(["docker", "dir", "yaml"]),
     required=True,
-    help="SOURCE is a registry repository (docker) or a YAML/JSON list of images (yaml).",
+    help="SOURCE is a registry repository (docker), a directory of images (dir: dir: images "
+    "named by their path, and OCI layouts) or a YAML/JSON list of images (yaml).",
 )
 @click.option(
+    "-d",
     "--dest",
     "dest_kind",
     type=click.Choice(["docker", "dir"]),
@@ -111,17 +116,43 @@ def delete_command(reference: str, **registry: Any) -> None:
 )
 @click.option("--tag-regex", default=None, help="Only tags matching this regular expression.")
 @click.option("--semver", default=None, metavar="RANGE", help="Only tags in a version range.")
-@click.option("--all", "all_platforms", is_flag=True, help="Copy every image of each index.")
+@click.option("-a", "--all", "all_platforms", is_flag=True, help="Copy every image of each index.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(["oci", "v2s2"]),
+    default=None,
+    help="Manifest format to write (default: keep the source's when the destination can).",
+)
 @click.option(
     "--scoped",
     is_flag=True,
     help="Keep the source's registry host in the destination names (as skopeo --scoped).",
 )
 @click.option(
+    "--append-suffix",
+    default="",
+    metavar="SUFFIX",
+    help="Add SUFFIX to every destination tag.",
+)
+@click.option(
+    "--preserve-digests",
+    is_flag=True,
+    help="Write every manifest byte for byte, or fail when a copy would change a digest.",
+)
+@click.option("--remove-signatures", is_flag=True, help=REMOVE_SIGNATURES_HELP)
+@click.option("--dry-run", is_flag=True, help="Say what would be copied; copy nothing.")
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="After a failed image, go on with the others (and still exit 1 at the end).",
+)
+@click.option(
     "--parallel",
     type=click.IntRange(min=1, max=32),
     default=None,
-    help="Images copied at once (default 2).",
+    help="Images copied at once (default 2; beyond skopeo).",
 )
 @two_sided_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
@@ -133,7 +164,13 @@ def sync_command(
     tag_regex: str | None,
     semver: str | None,
     all_platforms: bool,
+    fmt: str | None,
     scoped: bool,
+    append_suffix: str,
+    preserve_digests: bool,
+    remove_signatures: bool,
+    dry_run: bool,
+    keep_going: bool,
     parallel: int | None,
     authfile: Path | None,
     quiet: bool,
@@ -144,16 +181,20 @@ def sync_command(
     """Copy every (filtered) tag of SOURCE to DESTINATION, as skopeo sync does.
 
     Images the destination already holds cost one manifest check each. Prints one line per
-    image copied and a summary; exits 1 if any image failed (the others are still copied).
+    image copied and a summary. As skopeo, the first failed image stops the sync (exit 1)
+    unless --keep-going.
     """
     from boxwright.cli.main import current_state
     from boxwright.cli.sanitize import echo
+    from boxwright.copy import CopyOptions
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
 
     def report(line: str) -> None:
-        if not quiet:
+        if dry_run:
+            echo(line)
+        elif not quiet:
             echo(line, err=True)
 
     src_options, dest_options = both_sides(registry, authfile)
@@ -168,13 +209,24 @@ def sync_command(
         parallel=parallel or DEFAULT_SYNC_PARALLEL,
         src_options=src_options,
         dest_options=dest_options,
+        copy_options=CopyOptions(format=fmt, preserve_digests=preserve_digests),
         on_image=report,
+        append_suffix=append_suffix,
+        keep_going=keep_going,
+        dry_run=dry_run,
     )
     result = sync(source, destination, options)
-    echo(
+    if dry_run:
+        sources = {item.rsplit(":", 1)[0] for item in result.not_tried}
+        echo(f"Would have synced {len(result.not_tried)} images from {len(sources)} sources")
+        return
+    summary = (
         f"{len(result.copied)} copied, {len(result.unchanged)} already there, "
         f"{len(result.failed)} failed"
     )
+    if result.not_tried:
+        summary += f", {len(result.not_tried)} not tried (see --keep-going)"
+    echo(summary)
     if result.failed:
         first_name, first_error = result.failed[0]
         raise TransportError(

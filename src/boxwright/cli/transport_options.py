@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+AUTHFILE_HELP = (
+    "auth.json to read credentials from (default: $REGISTRY_AUTH_FILE, else podman's: "
+    "$XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json, "
+    "~/.docker/config.json)."
+)
+
 
 def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> object:
     """``USER[:PASSWORD]`` → Credentials (a usage error names the option, never the value)."""
@@ -95,7 +101,11 @@ def side_options(prefix: str, what: str) -> Callable[[F], F]:
                 f"--{prefix}authfile",
                 type=click.Path(dir_okay=False, path_type=Path),
                 default=None,
-                help=f"auth.json for the {what} registry (default: --authfile).",
+                help=(
+                    f"auth.json for the {what} registry only (default: the --authfile file)."
+                    if prefix
+                    else AUTHFILE_HELP
+                ),
             ),
         ]
         for option in reversed(options):
@@ -134,8 +144,7 @@ def authfile_option(function: F) -> F:
         "--authfile",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        help="auth.json to read credentials from (default: $REGISTRY_AUTH_FILE, then "
-        "$XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json).",
+        help=AUTHFILE_HELP,
     )(function)
     return decorated
 
@@ -239,6 +248,7 @@ def transport_options(
 
 
 __all__ = [
+    "AUTHFILE_HELP",
     "OptionalBool",
     "authfile_option",
     "both_sides",

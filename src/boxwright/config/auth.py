@@ -276,6 +276,12 @@ class AuthFile:
         return None
 
 
+def _auth_error(message: str) -> ConfigError:
+    """An error about an auth file: ``message`` (which names the file) and the way to use
+    another one."""
+    return ConfigError(f"{message} {paths.AUTHFILE_HINT}")
+
+
 def read_auth_file(path: Path) -> AuthFile | None:
     """Parse one auth file; None when it does not exist. Malformed files are a ConfigError."""
     try:
@@ -284,28 +290,28 @@ def read_auth_file(path: Path) -> AuthFile | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        raise ConfigError(f"auth file {path} is a directory, not a JSON file") from None
+        raise _auth_error(f"auth file {path} is a directory, not a JSON file") from None
     except OSError as error:
         raise paths.unreadable("auth file", path, error) from None
     if len(raw) > MAX_AUTH_FILE:
-        raise ConfigError(f"auth file {path} is larger than {MAX_AUTH_FILE >> 20} MiB")
+        raise _auth_error(f"auth file {path} is larger than {MAX_AUTH_FILE >> 20} MiB")
     if not raw.strip():
         return AuthFile(path, {}, legacy=False)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise ConfigError(f"auth file {path} is not valid JSON: {_json_reason(error)}") from None
+        raise _auth_error(f"auth file {path} is not valid JSON: {_json_reason(error)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"auth file {path} must hold a JSON object")
+        raise _auth_error(f"auth file {path} must hold a JSON object")
     legacy = path.name == ".dockercfg" and "auths" not in data
     for field in ("auths", "credHelpers"):
         if field in data and not isinstance(data[field], dict):
-            raise ConfigError(f"auth file {path}: {field!r} must be a JSON object")
+            raise _auth_error(f"auth file {path}: {field!r} must be a JSON object")
     helpers = data.get("credHelpers", {})
     if not all(isinstance(v, str) for v in helpers.values()):
-        raise ConfigError(f"auth file {path}: every 'credHelpers' value must be a helper name")
+        raise _auth_error(f"auth file {path}: every 'credHelpers' value must be a helper name")
     if "credsStore" in data and not isinstance(data["credsStore"], str):
-        raise ConfigError(f"auth file {path}: 'credsStore' must be a helper name")
+        raise _auth_error(f"auth file {path}: 'credsStore' must be a helper name")
     return AuthFile(path, data, legacy)
 
 
@@ -322,23 +328,23 @@ def decode_entry(path: Path, key: str, entry: dict[str, Any]) -> Credentials | N
     token = entry.get("identitytoken", "")
     auth = entry.get("auth", "")
     if not isinstance(token, str) or not isinstance(auth, str):
-        raise ConfigError(f"auth file {path}: entry {key!r} has non-string fields")
+        raise _auth_error(f"auth file {path}: entry {key!r} has non-string fields")
     if auth:
         try:
             decoded = base64.b64decode(auth.strip(), validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
-            raise ConfigError(
+            raise _auth_error(
                 f"auth file {path}: entry {key!r} has an 'auth' value that is not base64"
             ) from None
         username, colon, password = decoded.partition(":")
         if not colon:
-            raise ConfigError(
+            raise _auth_error(
                 f"auth file {path}: entry {key!r} has an 'auth' value without 'user:password'"
             )
         return Credentials(username, password, identity_token=token)
     username, password = entry.get("username", ""), entry.get("password", "")
     if not isinstance(username, str) or not isinstance(password, str):
-        raise ConfigError(f"auth file {path}: entry {key!r} has non-string fields")
+        raise _auth_error(f"auth file {path}: entry {key!r} has non-string fields")
     if username or password or token:
         return Credentials(username, password, identity_token=token)
     return None
@@ -356,11 +362,19 @@ def encode_entry(credentials: Credentials) -> dict[str, str]:
 
 
 def write_auth_file(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as ``path`` atomically, mode 0600, parents created mode 0700."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Write ``data`` as ``path`` atomically, mode 0600, missing parents created mode 0700
+    (each of them: podman uses its runtime directory only when it is private)."""
     encoded = (json.dumps(data, indent="\t") + "\n").encode("utf-8")
-
-    replace_file(path, encoded, 0o600)
+    try:
+        missing = [p for p in reversed(path.parents) if not p.exists()]
+        for parent in missing:
+            parent.mkdir(mode=0o700, exist_ok=True)
+        replace_file(path, encoded, 0o600)
+    except OSError as error:
+        where = error.filename if error.filename not in (None, str(path)) else None
+        reason = error.strerror or str(error)
+        detail = f"{reason}: {where}" if where else reason
+        raise _auth_error(f"cannot write the auth file {path}: {detail}") from None
 
 
 class AuthStore:

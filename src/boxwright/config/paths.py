@@ -11,12 +11,16 @@ podman and containers/image, so boxwright finds the files users already have:
 * runtime: ``$XDG_RUNTIME_DIR/boxwright``, else ``/run/boxwright`` for root, else
   ``/tmp/boxwright-run-UID`` (podman's fallback shape);
 * the containers auth file written by ``login``: ``$REGISTRY_AUTH_FILE``, else
-  ``$XDG_RUNTIME_DIR/containers/auth.json``, else ``/run/containers/UID/auth.json``.
+  ``RUNTIME/containers/auth.json`` with podman's runtime directory (:func:`containers_runtime_dir`:
+  ``$XDG_RUNTIME_DIR``, else for a user other than root ``/run/user/UID``, else
+  ``$TMPDIR/podman-run-UID``, else ``~/rundir``), and for root without ``$XDG_RUNTIME_DIR``
+  ``/run/containers/0/auth.json`` (containers/image's default).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from boxwright.errors import ConfigError
@@ -24,6 +28,9 @@ from boxwright.errors import ConfigError
 ROOT_ENV = "BOXWRIGHT_ROOT"
 AUTH_FILE_ENV = "REGISTRY_AUTH_FILE"
 REGISTRIES_CONF_ENV = "CONTAINERS_REGISTRIES_CONF"
+
+AUTHFILE_HINT = "(use another auth file with --authfile FILE or $REGISTRY_AUTH_FILE)"
+"""What every error about an auth file ends with: the way to name another one."""
 
 SYSTEM_CONTAINERS_DIR = Path("/etc/containers")
 """Where the system-wide containers configuration lives (registries.conf, certs.d)."""
@@ -103,15 +110,53 @@ def runtime_dir() -> Path:
     return Path(f"/tmp/boxwright-run-{os.geteuid()}")
 
 
+def _private_dir(path: Path, uid: int) -> bool:
+    """Whether ``path`` is a directory of ``uid`` with rwx for its owner (podman's test)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and st.st_mode & 0o700 == 0o700
+
+
+def containers_runtime_dir() -> Path | None:
+    """The runtime directory podman uses, for the auth file in it; None for root without
+    ``$XDG_RUNTIME_DIR`` (containers/image then uses ``/run/containers/0``).
+
+    ``$XDG_RUNTIME_DIR``; else, for a user other than root (``su``, ``runuser``, CI jobs,
+    where nothing set it), podman's own fallback: ``/run/user/UID`` when it is the user's
+    private directory, else ``$TMPDIR/podman-run-UID`` (``/tmp`` by default) when it is missing
+    or is the user's private directory, else ``$HOME/rundir``. A directory someone else owns
+    is never used.
+    """
+    runtime = xdg_runtime_dir()
+    if runtime is not None:
+        return runtime
+    if not is_rootless():
+        return None
+    uid = os.geteuid()
+    run_user = Path(f"/run/user/{uid}")
+    if _private_dir(run_user, uid):
+        return run_user
+    tmp = Path(os.environ.get("TMPDIR") or "/tmp") / f"podman-run-{uid}"
+    if not os.path.lexists(tmp) or _private_dir(tmp, uid):
+        return tmp
+    return home_dir() / "rundir"
+
+
+def _runtime_auth_file() -> Path:
+    runtime = containers_runtime_dir()
+    if runtime is not None:
+        return runtime / "containers" / "auth.json"
+    return Path(f"/run/containers/{os.geteuid()}/auth.json")
+
+
 def default_auth_file() -> Path:
     """The auth file ``login`` writes and every lookup reads first (as podman chooses it)."""
     explicit = os.environ.get(AUTH_FILE_ENV, "")
     if explicit:
         return Path(explicit)
-    runtime = xdg_runtime_dir()
-    if runtime is not None:
-        return runtime / "containers" / "auth.json"
-    return Path(f"/run/containers/{os.geteuid()}/auth.json")
+    return _runtime_auth_file()
 
 
 def docker_config_file() -> Path:
@@ -125,19 +170,13 @@ def docker_config_file() -> Path:
 def auth_file_chain() -> list[Path]:
     """The default auth files, read in this order (the first that knows a host wins).
 
-    ``$XDG_RUNTIME_DIR/containers/auth.json`` (or ``/run/containers/UID/auth.json``),
-    ``$XDG_CONFIG_HOME/containers/auth.json``, Docker's ``config.json`` and the legacy
-    ``~/.dockercfg``. An explicit ``--authfile`` or ``$REGISTRY_AUTH_FILE`` replaces the whole
-    chain, as in podman and skopeo.
+    ``RUNTIME/containers/auth.json`` (:func:`containers_runtime_dir`, or
+    ``/run/containers/0/auth.json`` for root), ``$XDG_CONFIG_HOME/containers/auth.json``,
+    Docker's ``config.json`` and the legacy ``~/.dockercfg``. An explicit ``--authfile`` or
+    ``$REGISTRY_AUTH_FILE`` replaces the whole chain, as in podman and skopeo.
     """
-    runtime = xdg_runtime_dir()
-    first = (
-        runtime / "containers" / "auth.json"
-        if runtime is not None
-        else Path(f"/run/containers/{os.geteuid()}/auth.json")
-    )
     return [
-        first,
+        _runtime_auth_file(),
         xdg_config_home() / "containers" / "auth.json",
         docker_config_file(),
         home_dir() / ".dockercfg",
@@ -170,7 +209,8 @@ def unreadable(what: str, path: Path, error: OSError) -> ConfigError:
         reason = "cannot be read: permission denied"
     else:
         reason = f"cannot be read: {error.strerror or error}"
-    return ConfigError(f"{what} {path} {reason}")
+    hint = f" {AUTHFILE_HINT}" if what == "auth file" else ""
+    return ConfigError(f"{what} {path} {reason}{hint}")
 
 
 __all__ = [

@@ -26,6 +26,7 @@ typed error and nothing is committed: the destination shows no image under its r
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -73,6 +74,8 @@ DEFAULT_PARALLEL: Final = 4
 gain little beyond 4 on two cores)."""
 
 
+_log = logging.getLogger(__name__)
+
 _Stored = tuple[Descriptor, bool]
 """A blob as stored, and whether it was transferred (False: the destination had it)."""
 
@@ -94,7 +97,10 @@ class CopyOptions:
     :class:`~boxwright.copy.progress.ProgressEvent` per step, possibly from several threads.
     ``src_options``/``dest_options``: credentials, TLS and tuning for a registry source or
     destination (:class:`~boxwright.transport.options.TransportOptions`; other transports
-    ignore them).
+    ignore them). ``preserve_digests`` (skopeo's ``--preserve-digests``): write every manifest
+    byte for byte, so every digest stays, or fail before any blob moves when the format,
+    ``dest_compress`` or the destination needs a change (uncompressed layers then stay
+    uncompressed, where a destination would otherwise compress them).
     """
 
     all_platforms: bool = False
@@ -106,6 +112,8 @@ class CopyOptions:
     on_progress: ProgressCallback | None = None
     src_options: TransportOptions | None = None
     dest_options: TransportOptions | None = None
+    compress_uncompressed: bool = False
+    preserve_digests: bool = False
 
     def check(self) -> None:
         """Raise :class:`UsageError` for options that contradict each other or are unknown."""
@@ -121,12 +129,15 @@ class CopyOptions:
             raise UsageError(f"parallel must be at least 1, not {self.parallel}")
         level = self.compression_level
         if level is not None:
-            if self.dest_compress is None or self.dest_compress == "none":
-                raise UsageError("a compression level needs --dest-compress gzip or zstd")
-            low, high = (0, 9) if self.dest_compress == "gzip" else (1, 22)
+            algorithm = self.dest_compress or ("gzip" if self.compress_uncompressed else None)
+            if algorithm is None or algorithm == "none":
+                raise UsageError(
+                    "a compression level needs --dest-compress or --dest-compress-format"
+                )
+            low, high = (0, 9) if algorithm == "gzip" else (1, 22)
             if not low <= level <= high:
                 raise UsageError(
-                    f"{self.dest_compress} compression level {level} is out of range {low}-{high}"
+                    f"{algorithm} compression level {level} is out of range {low}-{high}"
                 )
 
 
@@ -189,6 +200,8 @@ def copy_image(
     """
     options = options or CopyOptions()
     options.check()
+    if options.preserve_digests:
+        options = _preserving(options)
     _, source, own_source = open_reference(src, options.src_options)
     try:
         dest, own_dest = _open_destination(dst, options.dest_options)
@@ -206,6 +219,40 @@ def copy_image(
     finally:
         if own_source:
             source.close()
+
+
+def _preserving(options: CopyOptions) -> CopyOptions:
+    """``options`` without what would change a digest: preserved digests win, as in skopeo."""
+    ignored = [
+        flag
+        for flag, value in (
+            ("format", options.format),
+            ("dest_compress", options.dest_compress),
+            ("compress_uncompressed", options.compress_uncompressed),
+        )
+        if value
+    ]
+    if not ignored:
+        return options
+    _log.warning("preserving digests: %s ignored (as skopeo ignores them)", ", ".join(ignored))
+    return dataclasses.replace(
+        options,
+        format=None,
+        dest_compress=None,
+        compress_uncompressed=False,
+        compression_level=None,
+    )
+
+
+def _compress_plain(options: CopyOptions, dest: ImageDestination) -> str | None:
+    """The compression uncompressed layers get on the way (gzip when asked, else the
+    destination's wish), or None to keep them as they are (``dest_compress`` decides for
+    every layer; preserved digests change no layer)."""
+    if options.dest_compress or options.preserve_digests:
+        return None
+    if options.compress_uncompressed:
+        return "gzip"
+    return dest.desired_compression
 
 
 def _open_destination(
@@ -260,7 +307,7 @@ class _Pipeline:
             dest,
             level=options.compression_level,
             on_progress=options.on_progress,
-            compress_plain=None if options.dest_compress else dest.desired_compression,
+            compress_plain=_compress_plain(options, dest),
             cache=_blob_info_cache(source, dest, options),
         )
         self.blobs_cache = self.blobs.cache
@@ -369,7 +416,7 @@ class _Pipeline:
         )
         if target != manifest.media_type:
             return False
-        compress_plain = None if opts.dest_compress else self.dest.desired_compression
+        compress_plain = _compress_plain(opts, self.dest)
         for layer in manifest.layers:
             plan = layer_target_compression(
                 layer, target, opts.dest_compress, self.dest.required_compression
@@ -425,6 +472,12 @@ class _Pipeline:
         )
         if tuple(children) == index.manifests and index_type == index.media_type:
             return self.put_manifest(index.raw, index.media_type)
+        if self.options.preserve_digests:
+            raise UsageError(
+                f"cannot preserve the digest of the index of {self.source.name} copying to "
+                f"{self.dest.name}: the destination needs another format (drop "
+                "--preserve-digests)"
+            )
         rebuilt = index.with_manifests(children).convert(index_type)
         return self.put_manifest(rebuilt.raw, rebuilt.media_type)
 
@@ -432,6 +485,11 @@ class _Pipeline:
         """Copy a Docker schema 1 image as the schema 2/OCI image it converts to."""
         from boxwright.transport.image import open_image
 
+        if self.options.preserve_digests:
+            raise UsageError(
+                f"cannot preserve the digest of {self.source.name}: a Docker schema 1 image "
+                "is converted to schema 2 or OCI on the way (drop --preserve-digests)"
+            )
         image = open_image(self.source, self.options.platform)
         return self.copy_manifest(
             image.manifest, image.config.platform(), config_bytes=image.config_bytes
@@ -457,6 +515,12 @@ class _Pipeline:
         image, whose manifest and config ``open_image`` synthesized).
         """
         opts = self.options
+        if opts.preserve_digests and not self._keeps_bytes(manifest):
+            raise UsageError(
+                f"cannot preserve the digest of {manifest.digest} copying to {self.dest.name}: "
+                "the destination needs another manifest format or layer compression (drop "
+                "--preserve-digests)"
+            )
         target = choose_manifest_type(
             manifest.media_type, self.dest.supported_manifest_types, opts.format
         )

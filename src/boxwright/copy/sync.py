@@ -1,7 +1,10 @@
 """``sync``: copy many tags, a whole repository or a list of images, as ``skopeo sync`` does.
 
 Sources: a registry repository (``docker://HOST/REPO``: every tag, or the one given, filtered
-by ``tag_regex`` and/or a ``semver`` range), or a YAML/JSON file in skopeo's format::
+by ``tag_regex`` and/or a ``semver`` range), a directory (``dir``: every image under it, found
+as skopeo finds them, a ``dir:`` image where a ``manifest.json`` is, named by its path below the
+directory, ``busybox:1.36`` or ``team/app``; and every named image of an OCI layout, which is
+what a sync to a directory writes), or a YAML/JSON file in skopeo's format::
 
     registry.example.com:
       images:
@@ -17,14 +20,17 @@ by ``tag_regex`` and/or a ``semver`` range), or a YAML/JSON file in skopeo's for
 Destinations: a registry prefix (``HOST/PREFIX``: each image goes to ``PREFIX/NAME:TAG``) or a
 directory (each image repository becomes one OCI layout ``DIR/NAME``, its tags the layout's
 ref names). ``NAME`` is the repository's last component, or with ``scoped`` the whole
-``HOST/PATH``, as skopeo names them. Images are copied ``parallel`` at a time through the one
-copy pipeline, so an image the destination already holds costs one manifest check; a failed
-image is reported and the others are still copied.
+``HOST/PATH``, as skopeo names them; ``append_suffix`` is added to every destination tag.
+Images are copied ``parallel`` at a time through the one copy pipeline, so an image the
+destination already holds costs one manifest check. A failed image is reported; as in skopeo,
+no further image is started unless ``keep_going``. ``dry_run`` plans and reports, and copies
+nothing.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -58,11 +64,14 @@ class SyncOptions:
     dest_options: TransportOptions | None = None
     copy_options: CopyOptions | None = None
     on_image: Callable[[str], None] | None = None
+    append_suffix: str = ""
+    keep_going: bool = False
+    dry_run: bool = False
 
     def check(self) -> None:
         """Raise :class:`UsageError` for kinds or filters that cannot work."""
-        if self.source_kind not in ("docker", "yaml"):
-            raise UsageError(f"sync source kind {self.source_kind!r}: expected docker or yaml")
+        if self.source_kind not in ("docker", "dir", "yaml"):
+            raise UsageError(f"sync source kind {self.source_kind!r}: expected docker, dir or yaml")
         if self.dest_kind not in ("docker", "dir"):
             raise UsageError(f"sync destination kind {self.dest_kind!r}: expected docker or dir")
         if self.parallel < 1:
@@ -84,11 +93,13 @@ class SyncItem:
 
 @dataclass(frozen=True, slots=True)
 class SyncResult:
-    """What :func:`sync` did: images copied, images already there, images that failed."""
+    """What :func:`sync` did: images copied, images already there, images that failed, and
+    images not tried (after a failure, without ``keep_going``; every image of a dry run)."""
 
     copied: tuple[str, ...]
     unchanged: tuple[str, ...]
     failed: tuple[tuple[str, str], ...]
+    not_tried: tuple[str, ...] = ()
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
@@ -122,7 +133,12 @@ def _dest_name(ref: Reference, scoped: bool) -> str:
 
 
 def _destination(ref: Reference, tag: str, destination: str, options: SyncOptions) -> str:
-    name = _dest_name(ref, options.scoped)
+    return _destination_of(_dest_name(ref, options.scoped), tag, destination, options)
+
+
+def _destination_of(name: str, tag: str, destination: str, options: SyncOptions) -> str:
+    """Where the image ``name:tag`` goes (``append_suffix`` added to the tag)."""
+    tag += options.append_suffix
     if options.dest_kind == "dir":
         return f"oci:{Path(destination) / name}:{tag}"
     prefix = destination.removeprefix("docker://").rstrip("/")
@@ -169,6 +185,8 @@ def plan_sync(source: str, destination: str, options: SyncOptions) -> list[SyncI
             options.tag_regex,
             options.semver,
         )
+    if options.source_kind == "dir":
+        return _dir_items(Path(source), destination, options)
     items: list[SyncItem] = []
     for registry, entry in _read_list(Path(source)).items():
         src_options = _registry_options(registry, entry, options.src_options, source)
@@ -188,6 +206,37 @@ def plan_sync(source: str, destination: str, options: SyncOptions) -> list[SyncI
                 else:
                     tags, regex, rng = None, options.tag_regex, str(value)
                 items += _repo_items(ref, tags, destination, options, src_options, regex, rng)
+    return items
+
+
+def _dir_items(root: Path, destination: str, options: SyncOptions) -> list[SyncItem]:
+    """Every image below ``root``: ``dir:`` images (named by their path, ``NAME[:TAG]``) and
+    the named images of OCI layouts (``PATH:REFNAME``), in path order."""
+    if not root.is_dir():
+        raise UsageError(f"{root} is not a directory (sync --src dir takes one)")
+    items: list[SyncItem] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()):
+        rel = path.relative_to(root).as_posix()
+        if (path / "manifest.json").is_file():
+            name, _, tag = rel.partition(":")
+            items.append(
+                SyncItem(
+                    f"dir:{path}",
+                    _destination_of(name, tag or "latest", destination, options),
+                    options.src_options,
+                )
+            )
+        elif (path / "index.json").is_file() and (path / "oci-layout").is_file():
+            from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
+
+            for tag in LayoutReader(DirectoryFiles(path), str(path)).names():
+                items.append(
+                    SyncItem(
+                        f"oci:{path}:{tag}",
+                        _destination_of(rel, tag, destination, options),
+                        options.src_options,
+                    )
+                )
     return items
 
 
@@ -238,14 +287,21 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
     """Copy every image :func:`plan_sync` lists; a failure is recorded, not raised."""
     options = options or SyncOptions()
     items = plan_sync(source, destination, options)
-    if options.dest_kind == "dir":
+    if options.dest_kind == "dir" and not options.dry_run:
         Path(destination).mkdir(parents=True, exist_ok=True)
     base = options.copy_options or CopyOptions()
     copied: list[str] = []
     unchanged: list[str] = []
     failed: list[tuple[str, str]] = []
+    not_tried: list[str] = []
+    stop = threading.Event()
 
     def one(item: SyncItem) -> None:
+        if options.dry_run or stop.is_set():
+            not_tried.append(item.source)
+            if options.dry_run:
+                _say(options, f"Would have copied image from={item.source} to={item.destination}")
+            return
         copy_options = replace(
             base,
             all_platforms=options.all_platforms or base.all_platforms,
@@ -257,6 +313,8 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
         except BoxwrightError as error:
             failed.append((item.source, str(error)))
             _say(options, f"Failed {item.source}: {error}")
+            if not options.keep_going:
+                stop.set()
             return
         if result.unchanged:
             unchanged.append(item.source)
@@ -265,7 +323,10 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
             copied.append(item.source)
             _say(options, f"Copied {item.source} to {item.destination} ({result.digest})")
 
-    if options.dest_kind == "dir":
+    if options.dry_run:
+        for item in items:
+            one(item)
+    elif options.dest_kind == "dir":
         # One OCI layout per repository: its tags go in one after another (index.json is
         # locked per write, but sequential writes keep the layout's order predictable).
         by_layout: dict[str, list[SyncItem]] = {}
@@ -286,6 +347,7 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
         tuple(sorted(copied, key=order.__getitem__)),
         tuple(sorted(unchanged, key=order.__getitem__)),
         tuple(sorted(failed, key=lambda f: order[f[0]])),
+        tuple(sorted(not_tried, key=order.__getitem__)),
     )
 
 

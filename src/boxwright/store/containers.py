@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _Records = list["ContainerRecord"]
 _Snapshots = list["Snapshot"]
+_Names = list[str]
 
 FORMAT = "boxwright-containers"
 VERSION = 1
@@ -69,9 +70,17 @@ UPDATABLE = frozenset({"name", "config", "manifest_format", "history", "mounted"
 def short_image_name(image: str) -> str:
     """The prefix of a container name for ``image``, as buildah derives it.
 
+    ``image`` is the base image's first name, or what was asked for when the image has none.
     ``docker.io/library/busybox:1`` gives ``busybox``, ``localhost:5000/app@sha256:...``
-    gives ``app``; a transport prefix (``oci:DIR:TAG``) is dropped with its path.
+    gives ``app`` (buildah 1.28 gives ``localhost``: it cuts at the first colon before the
+    last slash); an image ID ``sha256:HEX`` gives the first 12 digits; a transport
+    reference of an unnamed image (``dir:/tmp/img``) gives the transport's name (``dir``).
     """
+    transport, sep, rest = image.partition(":")
+    if sep and transport in TRANSPORTS and transport != "store":
+        return transport
+    if transport == "sha256" and re.fullmatch(r"[0-9a-f]{64}", rest):
+        return rest[:12]
     text = image.split("@", 1)[0]
     last = text.rstrip("/").rsplit("/", 1)[-1]
     return last.split(":", 1)[0] or "image"
@@ -166,8 +175,9 @@ class ContainerStore:
                 raise StoreError(f'the container name "{name}" is already in use')
         with self._store.writing():
             base: ImageRecord | None = None
+            pulled: _Names = []
             if image is not None and image != SCRATCH:
-                base = self._resolve_image(image)
+                base, pulled = self._resolve_image(image)
             chosen = choose_driver(self._store, driver)
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
             config, manifest_format = self._base_config(base)
@@ -180,7 +190,7 @@ class ContainerStore:
                 prefix = SUFFIX
                 image_name = None
                 if base is not None:
-                    image_name = _display_name(image or "", base)
+                    image_name = _display_name(image or "", base, pulled)
                     prefix = f"{short_image_name(image_name)}-{SUFFIX}"
                 with self._editing() as records:
                     taken = {r.name for r in records}
@@ -203,16 +213,17 @@ class ContainerStore:
                 raise
         return record
 
-    def _resolve_image(self, image: str) -> ImageRecord:
-        """The stored image ``image`` names; a transport reference is pulled in first."""
+    def _resolve_image(self, image: str) -> tuple[ImageRecord, _Names]:
+        """The stored image ``image`` names, and the names a pull gave it: a transport
+        reference is pulled in first."""
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
-            from boxwright.store.pulling import pull_into
+            from boxwright.store.pulling import pull_named
 
-            return pull_into(self._store, image)
+            return pull_named(self._store, image)
         name = image[len("store:") :] if image.startswith("store:") else image
         try:
-            return self._store.images.get(name)
+            return self._store.images.get(name), []
         except ImageNotFoundError as exc:
             raise ImageNotFoundError(
                 f"{exc}; pull it first (boxwright pull REF) or name a transport reference "
@@ -386,12 +397,17 @@ def _free_name(prefix: str, taken: set[str]) -> str:
     return f"{prefix}-{n}"
 
 
-def _display_name(asked: str, base: ImageRecord) -> str:
-    """The image name a container remembers (buildah's ``FromImage``): the stored name that
-    ``asked`` resolved to, the pulled image's name, or what was asked when nothing fits."""
+def _display_name(asked: str, base: ImageRecord, pulled: list[str]) -> str:
+    """The image name a container remembers (buildah's ``FromImage``).
+
+    The stored name that ``asked`` resolved to; for a transport reference, the last name its
+    pull gave (``pulled``); else the image's newest name (buildah takes the first name of the
+    image, and containers/storage puts the names added last first); else what was asked.
+    """
+    newest = base.names[-1] if base.names else asked
     prefix, sep, _ = asked.partition(":")
     if sep and prefix in TRANSPORTS and prefix != "store":
-        return base.names[0] if base.names else asked
+        return next((n for n in reversed(pulled) if n in base.names), newest)
     asked = asked.removeprefix("store:")
     try:
         normalized = normalize_name(asked)
@@ -402,7 +418,7 @@ def _display_name(asked: str, base: ImageRecord) -> str:
     for name in base.names:  # a short name: "busybox" for docker.io/library/busybox:latest
         if short_image_name(name) == short_image_name(asked):
             return name
-    return base.names[0] if base.names else asked
+    return newest
 
 
 def driver_of(cdir: Path, default: str) -> str:

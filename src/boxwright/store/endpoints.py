@@ -58,7 +58,8 @@ class StoreSource:
 class StoreDestination(KnowsCurrentManifest):
     """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
 
-    ``names`` are recorded for the image at commit (none: an untagged image). The store's
+    ``names`` are recorded for the image at commit (none: an untagged image); an image the
+    store holds already keeps its stored manifest and gains the names. The store's
     writer lock is held from construction to :meth:`close`. After commit, :attr:`record`
     is the image's record.
     """
@@ -107,7 +108,7 @@ class StoreDestination(KnowsCurrentManifest):
         if staged is None:
             raw = self.store.blobs.read(Descriptor(top.media_type, top.digest, top.size))
             staged = (raw, top.media_type)
-        self.record = self.store.images.add(staged[0], staged[1], self.names)
+        self.record = self.store.images.add(staged[0], staged[1], self.names, keep_stored=True)
 
     def close(self) -> None:
         """Release the writer lock; blobs stored without a commit stay until prune."""

@@ -233,12 +233,21 @@ class ImageStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def add(self, manifest_raw: bytes, media_type: str, names: Iterable[str] = ()) -> ImageRecord:
+    def add(
+        self,
+        manifest_raw: bytes,
+        media_type: str,
+        names: Iterable[str] = (),
+        *,
+        keep_stored: bool = False,
+    ) -> ImageRecord:
         """Record the image of ``manifest_raw`` under ``names`` and return its record.
 
         The config and layer blobs must be in the blob store already (the manifest is stored
         here). The names move off any other image. Adding an image whose ID is stored already
-        updates that record: the new manifest replaces the old one and the names are merged.
+        merges the names into that record; the new manifest replaces the stored one (a commit
+        asked for that format), unless ``keep_stored``: then the stored manifest and digest
+        stay, as podman's store keeps them when the same image is pulled or copied in again.
         """
         if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
             raise ManifestError(
@@ -275,7 +284,7 @@ class ImageStore:
             for i, old in enumerate(records):
                 if old.id == record.id:
                     merged = (*old.names, *(n for n in wanted if n not in old.names))
-                    record = replace(record, names=merged)
+                    record = replace(old if keep_stored else record, names=merged)
                     records[i] = record
                     break
             else:

@@ -12,13 +12,16 @@ from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import InvalidReferenceError, UsageError
 from boxwright.store.endpoints import StoreDestination, StoreSource
 from boxwright.store.images import ImageRecord, normalize_name
-from boxwright.transport.reference import parse_transport_reference
+from boxwright.store.names import LOCAL_HOST
+from boxwright.transport.base import image_names_of
+from boxwright.transport.reference import opened_source, parse_transport_reference
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
     from boxwright.copy.progress import ProgressCallback
     from boxwright.oci.platform import Platform
     from boxwright.store.store import Store
+    from boxwright.transport.base import ImageSource
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
@@ -31,17 +34,70 @@ def registry_or(text: str) -> TransportReference:
     return ref
 
 
-def pulled_name(ref: TransportReference) -> str | None:
-    """The name a pulled image gets in the store (:mod:`boxwright.store.pullpush`'s rule);
-    None: untagged."""
-    if ref.transport == "docker":
-        return ref.path
-    if ref.transport in ("docker-archive", "oci", "oci-archive") and ref.image:
+def _valid_names(names: list[str]) -> list[str]:
+    """``names`` normalized, in order, without repeats; a name that is not valid is left out
+    (the image is then stored with the names that are, or untagged)."""
+    out: list[str] = []
+    for name in names:
         try:
-            return normalize_name(ref.image)
+            normal = normalize_name(name)
         except InvalidReferenceError:
-            return None
-    return None
+            continue
+        if normal not in out:
+            out.append(normal)
+    return out
+
+
+def pulled_names(ref: TransportReference, source: ImageSource | None = None) -> list[str]:
+    """The names a pulled image gets in the store, as ``podman pull`` gives them
+    (containers/common's libimage); none: the image is stored untagged.
+
+    * ``docker://REF``: the reference;
+    * ``oci:PATH[:TAG]``: ``localhost/PATH`` (leading slashes dropped) with ``:latest``,
+      whatever the tag (the tag chooses the image in the layout, it does not name it);
+    * ``oci-archive:FILE[:TAG]``: the name the chosen entry's annotations give
+      (``io.containerd.image.name``, else ``org.opencontainers.image.ref.name``);
+    * ``docker-archive:FILE:NAME:TAG``: that name; ``docker-archive:FILE[:@N]``: every
+      ``RepoTags`` entry of the chosen image;
+    * ``dir:DIR``: none (a path is not a name).
+
+    Names from the archive need the open ``source``; without it only what the reference
+    itself says is returned. A name that is not valid (``oci:./Upper``) is left out, where
+    podman refuses the pull.
+    """
+    if ref.transport == "docker":
+        return [ref.path]
+    if ref.transport == "oci":
+        return _valid_names([f"{LOCAL_HOST}/{ref.path.lstrip('/')}"])
+    if ref.transport == "docker-archive" and ref.image:
+        return _valid_names([ref.image])
+    if ref.transport in ("docker-archive", "oci-archive") and source is not None:
+        return _valid_names(image_names_of(source))
+    return []
+
+
+def stored_image_of(store: Store, source: ImageSource, platform: Platform | None) -> str | None:
+    """The ID of the stored image that ``source`` holds (for ``platform``), or None.
+
+    The image ID is the config digest, so the manifest and config are all that is read.
+    A Docker schema 1 source (whose config is made while copying) never matches.
+    """
+    from boxwright.oci.index import ImageIndex
+    from boxwright.oci.manifest import ImageManifest
+    from boxwright.oci.parse import parse_manifest
+    from boxwright.oci.platform import Platform as _Platform
+    from boxwright.transport.base import MAX_INDEX_DEPTH
+
+    node = parse_manifest(*source.get_manifest())
+    for _ in range(MAX_INDEX_DEPTH):
+        if not isinstance(node, ImageIndex):
+            break
+        entry = node.select(platform or _Platform.host())
+        node = parse_manifest(*source.get_manifest(entry.digest))
+    if not isinstance(node, ImageManifest):
+        return None
+    wanted = node.config.digest.hex
+    return next((r.id for r in store.images.list() if r.id == wanted), None)
 
 
 def pull_into(
@@ -55,21 +111,52 @@ def pull_into(
 ) -> ImageRecord:
     """Copy the image ``src_ref`` names into ``store``.
 
-    Returns the stored image's record. Blobs the store has are not copied again; pulling an
-    image the name already names does nothing but confirm it.
+    Returns the stored image's record. The names are :func:`pulled_names`' (``name``: that
+    one instead). An image the store holds already (the same image ID) is not copied again:
+    it gets the names, and keeps its stored manifest and digest, as podman's store does.
     """
+    return pull_named(
+        store,
+        src_ref,
+        platform=platform,
+        src_options=src_options,
+        name=name,
+        on_progress=on_progress,
+    )[0]
+
+
+def pull_named(
+    store: Store,
+    src_ref: str,
+    *,
+    platform: Platform | None = None,
+    src_options: TransportOptions | None = None,
+    name: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[ImageRecord, list[str]]:
+    """:func:`pull_into`, and the names this pull gave (normalized; a working container is
+    named after the first, as buildah names it)."""
     ref = registry_or(src_ref)
     if ref.transport == "store":
         raise UsageError(f"{src_ref} is in the local store already; use tag to add a name")
-    target = name if name is not None else pulled_name(ref)
-    dest = StoreDestination(store, [target] if target else [], f"store:{target or '<none>'}")
-    try:
-        options = CopyOptions(platform=platform, src_options=src_options, on_progress=on_progress)
-        copy_image(ref, dest, options)
-    finally:
-        dest.close()
+    with opened_source(ref, src_options) as (_, source):
+        targets = [name] if name is not None else pulled_names(ref, source)
+        with store.writing():
+            stored = stored_image_of(store, source, platform)
+            targets = [normalize_name(t) for t in targets]
+            if stored is not None:
+                if targets:
+                    return store.images.tag(stored, *targets), targets
+                return store.images.get(stored), targets
+            label = f"store:{targets[0] if targets else '<none>'}"
+            dest = StoreDestination(store, targets, label)
+            try:
+                options = CopyOptions(platform=platform, on_progress=on_progress)
+                copy_image(source, dest, options)
+            finally:
+                dest.close()
     assert dest.record is not None  # copy_image committed, or raised
-    return dest.record
+    return dest.record, targets
 
 
 # pull_into's counterpart: both take a store, a reference and copy's progress callback;
@@ -110,4 +197,11 @@ def push_from(
         source.close()
 
 
-__all__ = ["pull_into", "pulled_name", "push_from", "registry_or"]
+__all__ = [
+    "pull_into",
+    "pull_named",
+    "pulled_names",
+    "push_from",
+    "registry_or",
+    "stored_image_of",
+]

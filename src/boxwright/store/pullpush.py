@@ -3,11 +3,10 @@
 * :func:`pull` copies one image (one platform of an index) from any reference into the store.
   A reference without a transport prefix is a registry image (``busybox`` is
   ``docker://docker.io/library/busybox:latest``), as ``podman pull`` reads it. The stored name
-  is the registry reference for ``docker://``; the archive's ``NAME:TAG`` for
-  ``docker-archive:``; for ``oci:`` and ``oci-archive:`` the layout's image name normalized
-  (``oci:dir:app:1`` is ``localhost/app:1``, ``oci:dir:v1`` is ``localhost/v1:latest``) and no
-  name when the reference gives none; no name for ``dir:`` (a path is not a name) — podman's
-  rule (containers/common libimage); ``name=`` overrides it.
+  are podman's (:func:`~boxwright.store.pulling.pulled_names`): the registry reference for
+  ``docker://``, ``localhost/PATH:latest`` for ``oci:PATH[:TAG]``, the archive's own names
+  for ``oci-archive:`` and ``docker-archive:`` (its ``RepoTags``), none for ``dir:``;
+  ``name=`` overrides them. An image the store holds already keeps its stored manifest.
 * :func:`push` copies a stored image to any reference; without a destination, to the registry
   its own name names (``push localhost:5000/app`` is ``docker://localhost:5000/app:latest``),
   as ``podman push NAME`` does. A destination without a transport prefix is a registry.
@@ -18,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from boxwright.store.images import ImageRecord
-from boxwright.store.pulling import pull_into, pulled_name, push_from
+from boxwright.store.pulling import pull_into, pulled_names, push_from
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
@@ -41,8 +40,8 @@ def pull(
 ) -> ImageRecord:
     """Copy the image ``src_ref`` names into the store (default: the configured one).
 
-    Returns the stored image's record. Blobs the store has are not copied again; pulling an
-    image the name already names does nothing but confirm it.
+    Returns the stored image's record. An image the store holds already is not copied again:
+    it gets the names and keeps its stored manifest and digest.
     """
     return pull_into(
         store if store is not None else Store(),
@@ -78,4 +77,4 @@ def push(
     )
 
 
-__all__ = ["pull", "pulled_name", "push"]
+__all__ = ["pull", "pulled_names", "push"]

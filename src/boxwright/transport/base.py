@@ -7,7 +7,8 @@ blobs and manifests, then commit). A copy between any two transports needs nothi
 
 What only some transports offer is a small protocol of its own (containers/image's optional
 interfaces, whose stubs say "not supported"): :class:`KnowsCurrentManifest`,
-:class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers` and :class:`ListsRepositoryTags`.
+:class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers`, :class:`ListsRepositoryTags` and
+:class:`NamesItsImage`.
 They are runtime-checkable; a caller asks once, when it takes the source or destination in
 hand, and keeps the typed answer (None: the capability is absent).
 """
@@ -178,6 +179,22 @@ class ListsRepositoryTags(Protocol):
         ...
 
 
+@runtime_checkable
+class NamesItsImage(Protocol):
+    """A source whose own metadata names the image it reads: a docker archive's ``RepoTags``,
+    the ref name annotation of an OCI layout's index entry. A pull into the local store names
+    the image after them where podman does (:mod:`boxwright.store.pulling`)."""
+
+    def image_names(self) -> list[str]:
+        """The names the source gives its image, as written there (not normalized)."""
+        ...
+
+
+def image_names_of(source: ImageSource) -> list[str]:
+    """The names ``source`` gives its image (none when it cannot say)."""
+    return source.image_names() if isinstance(source, NamesItsImage) else []
+
+
 def current_manifest_of(dest: ImageDestination) -> KnowsCurrentManifest | None:
     """``dest`` as a :class:`KnowsCurrentManifest`, or None when it cannot say."""
     return dest if isinstance(dest, KnowsCurrentManifest) else None
@@ -201,8 +218,10 @@ __all__ = [
     "ImageSource",
     "KnowsCurrentManifest",
     "ListsRepositoryTags",
+    "NamesItsImage",
     "PutsConfigWithLayers",
     "blob_info_cache_of",
     "current_manifest_of",
+    "image_names_of",
     "puts_config_with_layers",
 ]

@@ -240,6 +240,10 @@ class DockerArchiveSource:
         """The chosen image's config, exactly as stored."""
         return self._config
 
+    def image_names(self) -> list[str]:
+        """The chosen image's ``RepoTags``, in the archive's order (:class:`NamesItsImage`)."""
+        return list(self.repo_tags)
+
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
         if digest is not None and digest != self._manifest.digest:
             raise ImageNotFoundError(

@@ -52,6 +52,11 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME_ANNOTATION = "io.containerd.image.name"
+"""The full image name containerd and BuildKit write beside the ref name (which they keep
+for the tag); containers/common reads it first when it names a pulled image."""
+
+
 # The OCI image layout's file names (image-spec); unpack/state.py names its own files the
 # same way, for another directory.
 LAYOUT_FILE = "oci-layout"
@@ -262,6 +267,15 @@ class OCILayoutSource:
     def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         return self._reader.open_blob(descriptor)
 
+    def image_names(self) -> list[str]:
+        """The name the chosen ``index.json`` entry gives its image: containerd's
+        ``io.containerd.image.name``, else the ref name (:class:`NamesItsImage`)."""
+        for key in (CONTAINERD_NAME_ANNOTATION, REF_NAME_ANNOTATION):
+            name = self.top.annotations.get(key)
+            if name:
+                return [name]
+        return []
+
     def close(self) -> None:
         """Nothing to release: every blob reader owns its file."""
 
@@ -404,6 +418,7 @@ def open_destination(
 
 
 __all__ = [
+    "CONTAINERD_NAME_ANNOTATION",
     "REF_NAME_ANNOTATION",
     "DirectoryFiles",
     "LayoutFiles",

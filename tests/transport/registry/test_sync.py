@@ -4,6 +4,8 @@ YAML/JSON list of sources, and the no-op second run."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -136,3 +138,115 @@ def test_sync_reports_failures_and_exits_1(
     assert done.exit_code == 1
     assert done.stdout.strip() == "0 copied, 0 already there, 1 failed"
     assert "nothing-here" in done.stderr
+
+
+SKOPEO = shutil.which("skopeo")
+needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
+
+
+def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+    assert SKOPEO is not None
+    return subprocess.run([SKOPEO, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+@needs_skopeo
+def test_dry_run_says_what_skopeo_says_and_copies_nothing(
+    registry_plain: RegistryServer, source_repo: tuple[str, dict[str, TestImage]], tmp_path: Path
+) -> None:
+    repo, _ = source_repo
+    src = f"{registry_plain.host}/{repo}"
+    args = ["sync", "--dry-run", "--src-tls-verify=false", "--src", "docker", "--dest", "dir"]
+    theirs = _skopeo(*args, src, str(tmp_path / "skopeo"))
+    assert theirs.returncode == 0, theirs.stderr
+    assert "Would have synced 3 images from 1 sources" in theirs.stderr
+    ours = CliRunner().invoke(main, [*args, f"docker://{src}", str(tmp_path / "ours")])
+    assert ours.exit_code == 0, ours.stderr
+    lines = ours.stdout.splitlines()
+    assert sorted(lines[:-1]) == [  # in the registry's tag order
+        f"Would have copied image from=docker://{src}:{tag} to=oci:{tmp_path}/ours/{repo}:{tag}"
+        for tag in ("1.0.0", "1.5.0", "2.0.0")
+    ]
+    assert lines[-1] == "Would have synced 3 images from 1 sources"
+    assert not (tmp_path / "ours").exists()
+    # skopeo 1.9 makes the empty image directories, and writes nothing into them
+    assert [list(p.iterdir()) for p in (tmp_path / "skopeo").iterdir()] == [[], [], []]
+
+
+@needs_skopeo
+def test_the_first_failure_stops_unless_keep_going(
+    registry_plain: RegistryServer, source_repo: tuple[str, dict[str, TestImage]], tmp_path: Path
+) -> None:
+    repo, _ = source_repo
+    listing = tmp_path / "images.yaml"
+    listing.write_text(
+        f"{registry_plain.host}:\n  images:\n    aaa-missing: ['1']\n    {repo}: ['1.0.0']\n"
+        "  tls-verify: false\n"
+    )
+    args = ["sync", "--src", "yaml", "--dest", "dir"]
+    for keep, counts in ((False, (0, 1, 1)), (True, (1, 1, 0))):
+        flags = ["--keep-going"] if keep else []
+        theirs = _skopeo(*args, *flags, str(listing), str(tmp_path / f"skopeo-{keep}"))
+        ours = CliRunner().invoke(
+            main,
+            [*args, "-q", "--parallel", "1", *flags, str(listing), str(tmp_path / f"o-{keep}")],
+        )
+        assert theirs.returncode == ours.exit_code == 1, (theirs.stderr, ours.stderr)
+        copied_by_skopeo = (tmp_path / f"skopeo-{keep}" / f"{repo}:1.0.0").is_dir()
+        copied, failed, not_tried = counts
+        assert copied_by_skopeo == bool(copied)
+        summary = f"{copied} copied, 0 already there, {failed} failed"
+        if not_tried:
+            summary += f", {not_tried} not tried (see --keep-going)"
+        assert ours.stdout.splitlines()[-1] == summary
+        assert (tmp_path / f"o-{keep}" / repo / "index.json").exists() == bool(copied)
+
+
+@needs_skopeo
+def test_src_dir_reads_what_skopeo_wrote_and_names_it_as_skopeo(
+    registry_plain: RegistryServer, source_repo: tuple[str, dict[str, TestImage]], tmp_path: Path
+) -> None:
+    repo, images = source_repo
+    tree = tmp_path / "usb"
+    done = _skopeo(
+        "sync",
+        "--src-tls-verify=false",
+        "--src",
+        "docker",
+        "--dest",
+        "dir",
+        f"{registry_plain.host}/{repo}:1.5.0",
+        str(tree),
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tree / f"{repo}:1.5.0" / "manifest.json").is_file()
+    theirs_prefix = f"{registry_plain.host}/{registry_plain.repo('skopeo')}"
+    ours_prefix = f"{registry_plain.host}/{registry_plain.repo('ours')}"
+    args = ["sync", "--dest-tls-verify=false", "--src", "dir", "--dest", "docker"]
+    done = _skopeo(*args, str(tree), theirs_prefix)
+    assert done.returncode == 0, done.stderr
+    ours = CliRunner().invoke(main, [*args, "-q", str(tree), ours_prefix])
+    assert ours.exit_code == 0, ours.stderr
+    assert ours.stdout == "1 copied, 0 already there, 0 failed\n"
+    from boxwright.inspect import inspect_image
+    from boxwright.transport.docker import list_tags
+
+    assert list_tags(f"docker://{ours_prefix}/{repo}", PLAIN) == ["1.5.0"]
+    assert list_tags(f"docker://{theirs_prefix}/{repo}", PLAIN) == ["1.5.0"]
+    digests = {
+        str(inspect_image(f"docker://{p}/{repo}:1.5.0", options=PLAIN).digest)
+        for p in (ours_prefix, theirs_prefix)
+    }
+    assert digests == {images["1.5.0"].manifest_digest}
+    # what a sync to a directory writes (OCI layouts) is a --src dir too; --append-suffix
+    layouts = tmp_path / "layouts"
+    assert (
+        CliRunner()
+        .invoke(main, ["sync", "-q", "--src", "dir", "--dest", "dir", str(tree), str(layouts)])
+        .exit_code
+        == 0
+    )
+    again = CliRunner().invoke(
+        main, [*args, "-q", "--append-suffix", "-mirror", str(layouts), ours_prefix]
+    )
+    assert again.exit_code == 0, again.stderr
+    assert sorted(list_tags(f"docker://{ours_prefix}/{repo}", PLAIN)) == ["1.5.0", "1.5.0-mirror"]
