@@ -39,6 +39,7 @@ import hashlib
 import os
 import shutil
 import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -230,11 +231,8 @@ class CopyStep:
                 break
         if not dropped:
             return path
-        target = (
-            self.ctx.workspace.staging()
-            / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
-            / (path.name or "root")
-        )
+        staged = tempfile.mkdtemp(prefix="filtered-", dir=self.ctx.workspace.staging())
+        target = Path(staged) / (path.name or "root")
         _staged_copy(content, target, lambda p: self._ignored(str(p), base))
         self._staged.append((target, content))
         return target
