@@ -521,7 +521,8 @@ def copy_into(
             _copy_one(copier, source, rel, existing, contents_only)
         kind = "multi"
         if len(sources) == 1:
-            kind = "dir" if os.path.isdir(sources[0]) else "file"
+            top = source_root.follow(sources[0]) if source_root else sources[0]
+            kind = "dir" if os.path.isdir(top) else "file"
         if kind == "file" and copier.last_file_digest:
             copier.result.digest = f"file:{copier.last_file_digest}"
         else:
