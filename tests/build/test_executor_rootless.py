@@ -125,3 +125,31 @@ def test_rootless_stages_run_in_parallel_and_run_chown_reaches_the_layer(
     assert tree["a"] == (0, 0, "a\n") and tree["b"] == (0, 0, "b\n")
     assert tree["usr/bin/chown"][:2] == (0, 0)
     assert tree == as_root
+
+
+# The stage's owners reach its layer through the side record (the user cannot chown); COPY
+# --from must read them there, and a cache mount from the stage starts with its files.
+FROM_STAGE = f"""FROM {BASE} AS s
+COPY --chown=7:42 f.txt /out/f.txt
+COPY --chown=5:6 f.txt /out/d/g.txt
+FROM {BASE}
+COPY --from=s /out/ /kept/
+COPY --from=s --chown=1:2 /out/f.txt /chowned.txt
+RUN --mount=type=cache,from=s,source=/out,target=/c cat /c/d/g.txt > /seeded
+"""
+
+
+def test_rootless_copy_from_a_stage_keeps_its_recorded_owners(
+    unprivileged_user: User, user_dir: Path, base_layout: Path
+) -> None:
+    ctx = user_dir / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(FROM_STAGE)
+    (ctx / "f.txt").write_text("f\n")
+    as_root, tree = _as_root_and_user(_build_tree, unprivileged_user, user_dir, base_layout)
+    assert tree["kept/f.txt"] == (7, 42, "f\n")
+    assert tree["kept/d"][:2] == (5, 6)  # the parent the stage's COPY --chown made
+    assert tree["kept/d/g.txt"] == (5, 6, "f\n")
+    assert tree["chowned.txt"] == (1, 2, "f\n")
+    assert tree["seeded"] == (0, 0, "f\n")
+    assert tree == as_root

@@ -141,12 +141,18 @@ def test_symlinks_in_the_rootfs_resolve_inside_it(rootfs: Path, src: Path, tmp_p
     copy_into(rootfs, record, [src / "one.txt"], "/escape/out.txt")
     assert (rootfs / "tmp" / "out.txt").is_file()  # the link's target is inside the root
     assert not Path("/tmp/out.txt").exists() or Path("/tmp/out.txt").read_text() != "one\n"
-    # a link at the last component is replaced, never written through
+    # a link at the last component is followed inside the root, as BuildKit's fs.RootPath
+    # resolves a COPY destination: the file it names is replaced and the link stays
     (rootfs / "victim").write_text("keep\n")
     (rootfs / "trap").symlink_to("/victim")
     copy_into(rootfs, record, [src / "one.txt"], "/trap")
-    assert (rootfs / "victim").read_text() == "keep\n"
-    assert (rootfs / "trap").is_file() and not (rootfs / "trap").is_symlink()
+    assert (rootfs / "victim").read_text() == "one\n"
+    assert os.readlink(rootfs / "trap") == "/victim"
+    # a relative target climbing above the root stops at it
+    (rootfs / "climb").symlink_to("../../../../../victim2")
+    copy_into(rootfs, record, [src / "one.txt"], "/climb")
+    assert (rootfs / "victim2").read_text() == "one\n"
+    assert os.readlink(rootfs / "climb") == "../../../../../victim2"
 
 
 def test_replacing_a_directory_with_a_file_and_merging_dirs(rootfs: Path, src: Path) -> None:

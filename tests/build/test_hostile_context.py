@@ -48,8 +48,9 @@ def test_copy_sources_cannot_leave_the_context(
     with pytest.raises(BuildError) as caught:
         run_build(bstore, ctx)
     where = ctx / "Containerfile"
-    assert (
-        str(caught.value) == f"{where}:2: COPY: COPY source 'esc/secret' leaves the build context"
+    # the link's absolute target is looked up inside the context, where it is not
+    assert str(caught.value) == (
+        f"{where}:2: COPY: COPY source 'esc/secret': no such file in the build context"
     )
     climb = "../" * 8 + str(outside / "secret").lstrip("/")
     (ctx / "Containerfile").write_text(f"FROM scratch\nCOPY {climb} /x\n")
@@ -70,7 +71,8 @@ def test_links_inside_a_copied_directory_are_copied_not_followed(
     with pytest.raises(BuildError) as caught:
         run_build(bstore, ctx)
     assert str(caught.value) == (
-        f"{ctx / 'Containerfile'}:4: COPY: COPY source '/esc/secret' leaves the build context"
+        f"{ctx / 'Containerfile'}:4: COPY: COPY source '/esc/secret': no such file in "
+        "stage or image 'a'"
     )
     first = write_context(tmp_path / "ctx2", "FROM scratch\nCOPY d /\n", {"d/keep": "k"})
     (first / "d" / "esc").symlink_to(outside)
@@ -88,7 +90,8 @@ def test_run_bind_mount_sources_cannot_leave_the_context(
     with pytest.raises(BuildError) as caught:
         run_build(bstore, ctx)
     where = ctx / "Containerfile"
-    assert str(caught.value) == f"{where}:2: RUN: RUN --mount source 'esc' leaves its root"
+    # the link's absolute target is looked up inside the context, where it is not
+    assert str(caught.value) == f"{where}:2: RUN: RUN --mount source 'esc' does not exist"
     climb = "../" * 8 + str(outside).lstrip("/")
     (ctx / "Containerfile").write_text(
         f"FROM scratch\nRUN --mount=type=bind,source={climb},target=/m true\n"

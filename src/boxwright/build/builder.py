@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import (
     CopyResult,
+    SourceRoot,
     copy_into,
     download,
     expand_sources,
@@ -167,6 +168,7 @@ class Builder:
         chmod: str | int | None = None,
         contents_only: bool = True,
         add_history: bool = False,
+        source_root: SourceRoot | None = None,
     ) -> CopyResult:
         """Copy host files into the container, as ``buildah copy`` (see :mod:`.files`).
 
@@ -174,7 +176,9 @@ class Builder:
         its working directory when not absolute. ``chown`` is ``USER[:GROUP]`` by name or
         number (names from the container's own /etc/passwd and /etc/group); ``chmod`` an
         octal mode. ``add_history`` records an empty-layer history note, as buildah's
-        ``--add-history``. Returns what was written and the content digest.
+        ``--add-history``. ``source_root``: the root file system the sources are in (a build
+        context, a stage or an image; :class:`~.files.SourceRoot`). Returns what was written
+        and the content digest.
         """
         paths = expand_sources(_as_list(sources))
         mode = parse_chmod(chmod)
@@ -192,6 +196,7 @@ class Builder:
                 chmod=mode,
                 contents_only=contents_only,
                 rootless=rootless,
+                source_root=source_root,
             )
 
         result = self.store.containers.with_rootfs(self._id, work)

@@ -2,10 +2,23 @@
 an image (``--from``), heredocs; ``--chown``, ``--chmod``, ``--link``, ``--parents``,
 ``--exclude``; ADD's local archives (extracted) and URLs (downloaded, ``--checksum``).
 
-Sources in the context are cleaned relative paths (``../x`` cannot leave it) and globs; a path
-an ignore file excludes does not exist for the build, and a directory is copied without the
-excluded paths inside it (a filtered copy of it is staged first, hard links where the
-filesystem allows). The file rules themselves are :mod:`boxwright.build.files`'.
+Sources are cleaned paths inside their root (the context, or the stage or image ``--from``
+names: ``../x`` cannot leave it) and wildcards, resolved as BuildKit's ``ResolveWildcards``
+does: the part before the first wildcard is resolved inside the root (its links followed
+there, an absolute target relative to the root, ``..`` stopping at it), the rest is matched
+with Go's ``filepath.Match`` against the paths below it (no link followed). A source that is a
+link is followed inside the root too (:class:`~boxwright.build.files.SourceRoot`), keeping its
+own name. A wildcard that matches nothing adds nothing (BuildKit's ``AllowEmptyWildcard``;
+when nothing is left, the step copies nothing and makes no destination), while a missing
+literal source, or a wildcard under a missing directory, is an error. A source that expands
+to nothing (``COPY ${unset} .``) is the root itself, as in BuildKit, buildah and the classic
+builder.
+
+A path an ignore file excludes does not exist for the build, and a directory is copied
+without the excluded paths inside it (a filtered copy of it is staged first, hard links where
+the filesystem allows). Files from the context become ``0:0``; files from a stage or an image
+keep the owners they have there unless ``--chown`` says otherwise (BuildKit's rule). The file
+rules themselves are :mod:`boxwright.build.files`'.
 
 ``--link`` (BuildKit's linked copy, ``docs/building.md``): the layer is made as if the files
 were copied into an empty directory, which is then put on top of the image; nothing of the
@@ -20,23 +33,26 @@ what its parent-independent cache key (:func:`boxwright.build.cache.link_key`) r
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import hashlib
 import os
 import shutil
+import stat
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.build.builder import Builder
-from boxwright.build.containerfile.ignore import IgnoreMatcher
+from boxwright.build.containerfile.ignore import IgnoreMatcher, Pattern
 from boxwright.build.containerfile.model import Heredoc
-from boxwright.build.containerfile.shell import Expander
+from boxwright.build.containerfile.shell import Expander, split_words
 from boxwright.build.context import content_hash
-from boxwright.build.files import is_archive, is_url
+from boxwright.build.files import SourceRoot, is_archive, is_url
 from boxwright.build.step import StepKey
 from boxwright.errors import UsageError
-from boxwright.layer.pathsafe import clean_entry_name
+from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
 from boxwright.oci.ids import parse_user_spec
 
 if TYPE_CHECKING:
@@ -79,8 +95,15 @@ class CopyStep:
         self.exclude = self._exclude_matcher()
         origin = self._one("from", ctx.from_expander())
         self.origin = origin
-        self.root = ctx.workspace.mounted_image(origin) if origin else ctx.context
+        root = ctx.workspace.mounted_image(origin) if origin else ctx.context
+        self.root = Path(os.path.realpath(root))
+        self.source_root = SourceRoot(
+            self.root,
+            ctx.workspace.mounted_ownership(origin) if origin else None,
+            keep_owners=origin is not None and self.chown is None,
+        )
         self.urls: list[str] = []
+        self._staged: list[tuple[Path, Path]] = []  # filtered copies: (staged, original)
         self.sources: list[tuple[Path, str]] = []  # (host path, path relative to its root)
         heredocs = {h.name: h for h in instruction.heredocs}
         for word in words[:-1]:
@@ -93,10 +116,17 @@ class CopyStep:
                 self.sources.extend(self._expand(word))
 
     def _words(self, ex: object) -> list[str]:
+        """The sources and the destination after expansion. Each word is expanded alone: one
+        that expands to nothing (``${unset}``, ``""``) is the empty source, the root itself,
+        as BuildKit expands each source of ``SourcesAndDest`` on its own."""
         assert isinstance(ex, Expander)
         if self.instruction.json_form:
-            return [ex.word(a) for a in self.instruction.args]
-        return ex.words(" ".join(self.instruction.args))
+            words = [ex.word(a) for a in self.instruction.args]
+        else:
+            words = []
+            for raw in split_words(" ".join(self.instruction.args), ex.escape):
+                words += ex.words(raw) or [""]
+        return words
 
     def _raw_dest(self) -> str:
         args = self.instruction.args
@@ -153,52 +183,58 @@ class CopyStep:
         return rel != "." and self.exclude.matches(rel)
 
     def _expand(self, word: str) -> list[tuple[Path, str]]:
+        """The sources ``word`` names: (host path, path relative to the root). The host path
+        has its parents resolved inside the root; its last component may be a link, which
+        :class:`SourceRoot` follows inside the root."""
         rel = clean_entry_name(word, allow_root=True)
-        root = Path(os.path.realpath(self.root))
-        pattern = str(root / rel) if rel else str(root)
+        root = self.root
+        where = f"stage or image {self.origin!r}" if self.origin else "the build context"
         if glob.has_magic(rel):
-            matches = sorted(glob.glob(pattern))
+            fixed = _fixed_part(rel)
+            start = resolve_in_root(root, fixed, follow_last=True) if fixed else root
+            if not start.is_dir():
+                raise UsageError(f"{self.keyword} source {word!r}: no such file in {where}")
+            matches = _wildcard_matches(start, rel[len(fixed) :].lstrip("/"), self.keyword)
             # a wildcard's matches are excluded by their paths under its fixed part, as
             # BuildKit's reference documents (`COPY --exclude=*.txt hom* /mydir/`)
-            base = str(root / _fixed_part(rel))
+            base = str(start)
         else:
-            matches = [pattern] if os.path.lexists(pattern) else []
-            base = pattern
+            match = resolve_in_root(root, rel) if rel else root
+            if not os.path.lexists(self.source_root.follow(match)):
+                raise UsageError(f"{self.keyword} source {word!r}: no such file in {where}")
+            matches = [match]
+            base = str(match)
         found: list[tuple[Path, str]] = []
-        for match in matches:
-            relative = os.path.relpath(match, root)
+        for path in matches:
+            relative = os.path.relpath(path, root)
             relative = "" if relative == "." else relative
-            real = os.path.realpath(match)
-            if real != str(root) and not real.startswith(str(root) + os.sep):
-                raise UsageError(f"{self.keyword} source {word!r} leaves the build context")
-            if relative and self._ignored(match, base):
+            if relative and self._ignored(str(path), base):
                 continue
-            found.append((Path(match), relative))
-        if not found:
-            where = f"stage or image {self.origin!r}" if self.origin else "the build context"
+            found.append((path, relative))
+        if not found and not glob.has_magic(rel):
             raise UsageError(f"{self.keyword} source {word!r}: no such file in {where}")
         return found
 
     def _filter(self, path: Path, rel: str) -> Path:
-        """``path`` itself, or a staged copy of it without the ignored paths inside it."""
-        if not path.is_dir() or (self.origin is not None and self.exclude is None):
+        """``path`` itself, or a staged copy of it without the ignored paths inside it (its
+        :class:`SourceRoot` alias is :meth:`_staged`'s)."""
+        content = self.source_root.follow(path)
+        if not content.is_dir() or (self.origin is not None and self.exclude is None):
             return path
         if self.origin is None and not self.ctx.ignore and self.exclude is None:
             return path
-        base = str(path)
+        base = str(content)
         dropped = False
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, dirnames, filenames in os.walk(content):
             if any(self._ignored(os.path.join(dirpath, n), base) for n in (*dirnames, *filenames)):
                 dropped = True
                 break
         if not dropped:
             return path
-        target = (
-            self.ctx.workspace.staging()
-            / f"filtered-{hashlib.sha256(rel.encode()).hexdigest()[:16]}"
-            / (path.name or "root")
-        )
-        _staged_copy(path, target, lambda p: self._ignored(str(p), base))
+        staged = tempfile.mkdtemp(prefix="filtered-", dir=self.ctx.workspace.staging())
+        target = Path(staged) / (path.name or "root")
+        _staged_copy(content, target, lambda p: self._ignored(str(p), base))
+        self._staged.append((target, content))
         return target
 
     def key_text(self) -> str:
@@ -233,8 +269,9 @@ class CopyStep:
         digests = []
         with self.ctx.hashes_lock:  # one stage at a time updates the remembered hashes
             for path, _ in self.sources:
+                content = self.source_root.follow(path)
                 digests.append(
-                    content_hash([path], self._skipper(path) if filtering else None, hashes)
+                    content_hash([content], self._skipper(content) if filtering else None, hashes)
                 )
         digest = (
             digests[0]
@@ -263,12 +300,17 @@ class CopyStep:
         cid = container if container is not None else ctx.workspace.container()
         builder = Builder(ctx.store, cid, keep=True, attached=True)
         dest = self.link_dest() if container is not None else self.dest
+        self._staged = []
         paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
+        source_root = dataclasses.replace(self.source_root, aliases=tuple(self._staged))
         summary = ""
-        if self.keyword == "ADD" and (
-            self.urls or any(is_archive(p) for p, _ in paths if p.is_file())
+        if not paths and not self.urls:
+            # every source was a wildcard that matched nothing: BuildKit copies nothing
+            summary = "multi:" + hashlib.sha256(b"").hexdigest()
+        elif self.keyword == "ADD" and (
+            self.urls or any(is_archive(source_root.follow(p)) for p, _ in paths)
         ):
-            items = [str(p) for p, _ in paths] + self.urls
+            items = [str(source_root.follow(p)) for p, _ in paths] + self.urls
             builder.add(items, dest, chown=self.chown, chmod=self.chmod, checksum=self.checksum)
             summary = _add_summary([p for p, _ in paths], self.urls)
         elif self.parents:
@@ -276,7 +318,9 @@ class CopyStep:
             for path, rel in paths:
                 parent = os.path.dirname(rel)
                 target = dest.rstrip("/") + "/" + parent + "/" if parent else dest
-                result = builder.copy([path], target, chown=self.chown, chmod=self.chmod)
+                result = builder.copy(
+                    [path], target, chown=self.chown, chmod=self.chmod, source_root=source_root
+                )
                 digests.append(result.digest)
             summary = (
                 digests[0]
@@ -284,7 +328,13 @@ class CopyStep:
                 else "multi:" + hashlib.sha256("".join(digests).encode()).hexdigest()
             )
         else:
-            result = builder.copy([p for p, _ in paths], dest, chown=self.chown, chmod=self.chmod)
+            result = builder.copy(
+                [p for p, _ in paths],
+                dest,
+                chown=self.chown,
+                chmod=self.chmod,
+                source_root=source_root,
+            )
             summary = result.digest
         return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
 
@@ -319,6 +369,34 @@ def _fixed_part(pattern: str) -> str:
             break
         fixed.append(part)
     return "/".join(fixed)
+
+
+def _wildcard_matches(start: Path, pattern: str, keyword: str) -> list[Path]:
+    """The paths below the directory ``start`` that ``pattern`` (relative, with wildcards)
+    matches, sorted, as Go's ``filepath.Match`` matches each component; links are not
+    followed on the way (BuildKit walks with ``lstat``)."""
+    parts = [p for p in pattern.split("/") if p]
+    where = f"{keyword} source pattern"
+    matchers = [Pattern.compile(part, False, where) for part in parts]
+    found: list[Path] = []
+
+    def walk(directory: Path, depth: int) -> None:
+        try:
+            names = sorted(os.listdir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        last = depth == len(matchers) - 1
+        for name in names:
+            if not matchers[depth].match(name):
+                continue
+            path = directory / name
+            if last:
+                found.append(path)
+            elif stat.S_ISDIR(os.lstat(path).st_mode):
+                walk(path, depth + 1)
+
+    walk(start, 0)
+    return found
 
 
 def _add_summary(paths: list[Path], urls: list[str]) -> str:

@@ -1,19 +1,26 @@
 """Copying host files into a container's rootfs: the rules of ``buildah copy`` and ``COPY``.
 
 Sources are host paths (globs expand, sorted; a pattern that matches nothing is an error). A
-top-level source that is a symlink is followed; inside a copied directory links are copied as
+top-level source that is a symlink is followed (on the host, or inside the :class:`SourceRoot`
+the sources come from: a build context, a stage or an image, where an absolute target is
+relative to that root and ``..`` stops at it); inside a copied directory links are copied as
 links, and files hard-linked together stay hard-linked. The destination is a path *inside the
 rootfs*, relative to the working directory when not absolute:
 
+* symlinks on the way to it are followed inside the rootfs, the last component too (BuildKit's
+  ``fs.RootPath``): with ``/src -> /symlink``, ``/src/`` names ``/symlink/``, created when it is
+  missing, and a link to a file names that file;
 * it names a directory (the content goes inside it) when it ends with ``/`` or is an existing
-  directory (symlinks in the rootfs are resolved inside the rootfs, never on the host);
-  otherwise it is the new name of the (single) source; several sources need a directory;
+  directory; otherwise it is the new name of the (single) source; several sources need a
+  directory;
 * a directory source copies its *contents* (``contents_only``, as ``COPY``); with
   ``contents_only=False`` the directory itself is copied under the destination, as ``cp -r``;
 * missing parents are created (mode 0755, owned like the copied files), an existing entry in
   the way is replaced (a directory merges with a directory), the last component is never
   followed, and everything is written through directory handles (``layer.pathsafe.RootDir``);
-* mtimes are kept, owners are ``0:0`` unless ``owner`` is given, the source mode is kept unless
+* mtimes are kept, owners are ``0:0`` unless ``owner`` is given, or kept from a
+  :class:`SourceRoot` with ``keep_owners`` (a stage or an image: BuildKit keeps the owners the
+  files have there, and makes missing parents ``0:0``); the source mode is kept unless
   ``chmod`` is given (then files and directories both get it).
 
 Rootless (``rootless=True``: the process cannot chown), every written path gets an explicit
@@ -53,7 +60,13 @@ from boxwright.errors import (
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
-from boxwright.layer.pathsafe import RootDir, clean_entry_name, remove_at, split_parent
+from boxwright.layer.pathsafe import (
+    RootDir,
+    clean_entry_name,
+    remove_at,
+    resolve_in_root,
+    split_parent,
+)
 from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.oci.digest import Digest
 from boxwright.oci.ids import check_id, parse_user_spec
@@ -149,6 +162,56 @@ def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, 
     return found.uid, found.gid
 
 
+# -- where the sources come from -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRoot:
+    """The root file system a copy's sources live in: a build context, a stage or an image.
+
+    A top-level source that is a symlink is followed inside ``path`` (:meth:`follow`), never
+    on the host. With ``keep_owners`` (a stage or an image), every copied path keeps the owner
+    it has there (:meth:`owner`): the file's own, or what ``ownership`` (the root's rootless
+    side record) says it means. ``aliases`` maps a staged copy of a source (a filtered
+    directory outside the root) to the path under the root it was made from.
+    """
+
+    path: Path
+    ownership: OwnershipRecord | None = None
+    keep_owners: bool = False
+    aliases: tuple[tuple[Path, Path], ...] = ()
+
+    def _original(self, path: Path) -> Path | None:
+        """``path`` as a path under the root (through :attr:`aliases`), or None."""
+        for staged, original in self.aliases:
+            if path == staged or staged in path.parents:
+                return original / path.relative_to(staged)
+        if path == self.path or self.path in path.parents:
+            return path
+        return None
+
+    def follow(self, source: Path) -> Path:
+        """``source`` with its links followed inside the root (on the host when it is not
+        under the root: a heredoc or a staged copy)."""
+        original = self._original(source)
+        if original is None or original != source:
+            return Path(os.path.realpath(source))
+        return resolve_in_root(self.path, str(source.relative_to(self.path)), follow_last=True)
+
+    def owner(self, source: Path) -> tuple[int, int] | None:
+        """The owner ``source`` has in the root, or None (owners are not kept, or the path
+        is not from the root)."""
+        if not self.keep_owners:
+            return None
+        original = self._original(source)
+        if original is None:
+            return None
+        intended = (self.ownership or OwnershipRecord()).intended(
+            str(original.relative_to(self.path)), os.lstat(original)
+        )
+        return intended.uid, intended.gid
+
+
 # -- the copier ------------------------------------------------------------------------------
 
 
@@ -157,6 +220,7 @@ class _Meta:
     owner: tuple[int, int]
     chmod: int | None
     rootless: bool
+    sources: SourceRoot | None = None
 
 
 class _Copier:
@@ -188,9 +252,27 @@ class _Copier:
 
     # -- ownership ------------------------------------------------------------------------------
 
-    def _own(self, pfd: int, name: str, rel: str, st_mode: int, rdev: int | None = None) -> None:
-        """Give ``name`` its owner: chown as root, a side-record entry rootless."""
-        uid, gid = self.meta.owner
+    def owner_of(self, source: Path | None) -> tuple[int, int]:
+        """The owner a path copied from host ``source`` gets (None: a directory the copy
+        makes, which gets the copy's owner)."""
+        if source is not None and self.meta.sources is not None:
+            kept = self.meta.sources.owner(source)
+            if kept is not None:
+                return kept
+        return self.meta.owner
+
+    def _own(
+        self,
+        pfd: int,
+        name: str,
+        rel: str,
+        st_mode: int,
+        rdev: int | None = None,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
+        """Give ``name`` its owner (``owner``, else the copy's): chown as root, a side-record
+        entry rootless."""
+        uid, gid = self.meta.owner if owner is None else owner
         if self.meta.rootless:
             device = stat.S_ISCHR(st_mode) or stat.S_ISBLK(st_mode)
             self.record.set(
@@ -206,10 +288,16 @@ class _Copier:
             os.chown(name, uid, gid, dir_fd=pfd, follow_symlinks=False)
         self.result.written.append(rel)
 
-    def _own_dir(self, rel: str, mode: int, times: tuple[int, int] | None) -> None:
+    def _own_dir(
+        self,
+        rel: str,
+        mode: int,
+        times: tuple[int, int] | None,
+        owner: tuple[int, int] | None = None,
+    ) -> None:
         parent, name = split_parent(rel)
         pfd, _ = self.tree.open_dir(parent)
-        self._own(pfd, name, rel, stat.S_IFDIR | mode)
+        self._own(pfd, name, rel, stat.S_IFDIR | mode, owner=owner)
         self._dir_mode(pfd, name, rel, mode)
         if times is not None:
             self.dir_times[rel] = times
@@ -241,8 +329,9 @@ class _Copier:
         self.record.drop_subtree(rel)
         return False
 
-    def directory(self, rel: str, st: os.stat_result | None) -> None:
-        """Make directory ``rel`` (canonical); ``st`` of its source, None for a plain target."""
+    def directory(self, rel: str, st: os.stat_result | None, source: Path | None = None) -> None:
+        """Make directory ``rel`` (canonical); ``st`` of its host ``source``, None for a plain
+        target."""
         parent, name = split_parent(rel)
         pfd, _ = self.tree.open_dir(parent, create=True)
         if not self._clear(pfd, name, rel, keep_dir=True):
@@ -251,7 +340,7 @@ class _Copier:
         if st is not None:  # a copied directory: its mode (or --chmod) and times
             mode = stat.S_IMODE(st.st_mode) if self.meta.chmod is None else self.meta.chmod
             times = (st.st_atime_ns, st.st_mtime_ns)
-        self._own_dir(rel, mode, times)
+        self._own_dir(rel, mode, times, self.owner_of(source))
         self.result.dirs += 1
         self._note(rel, b"d")
 
@@ -265,6 +354,7 @@ class _Copier:
         if self.meta.chmod is not None and not stat.S_ISLNK(st.st_mode):
             mode = self.meta.chmod
         times = (st.st_atime_ns, st.st_mtime_ns)
+        owner = self.owner_of(source)
         if stat.S_ISREG(st.st_mode):
             if st.st_nlink > 1 and (st.st_dev, st.st_ino) in self.links:
                 first = self.links[(st.st_dev, st.st_ino)]
@@ -276,21 +366,21 @@ class _Copier:
                 if self.meta.rootless:
                     self.record.set(rel, self.record.get(first) or OwnershipEntry(0, 0))
                 return
-            self._file(source, pfd, name, rel, mode, times)
+            self._file(source, pfd, name, rel, mode, times, owner)
             if st.st_nlink > 1:
                 self.links[(st.st_dev, st.st_ino)] = rel
             return
         if stat.S_ISLNK(st.st_mode):
             target = os.readlink(source)
             os.symlink(target, name, dir_fd=pfd)
-            self._own(pfd, name, rel, st.st_mode)
+            self._own(pfd, name, rel, st.st_mode, owner=owner)
             os.utime(name, ns=times, dir_fd=pfd, follow_symlinks=False)
             self.result.links += 1
             self._note(rel, b"l", os.fsencode(target))
             return
         if stat.S_ISFIFO(st.st_mode):
             os.mkfifo(name, 0o600, dir_fd=pfd)
-            self._finish_special(pfd, name, rel, stat.S_IFIFO | mode, times)
+            self._finish_special(pfd, name, rel, stat.S_IFIFO | mode, times, None, owner)
             self._note(rel, b"p")
             return
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
@@ -299,7 +389,7 @@ class _Copier:
                 os.close(os.open(name, _NEW_FILE, 0o600, dir_fd=pfd))
             else:
                 os.mknod(name, kind | 0o600, st.st_rdev, dir_fd=pfd)
-            self._finish_special(pfd, name, rel, kind | mode, times, st.st_rdev)
+            self._finish_special(pfd, name, rel, kind | mode, times, st.st_rdev, owner)
             self._note(rel, b"c", f"{st.st_rdev}".encode())
             return
         # sockets and other kinds are skipped, as buildah skips them
@@ -312,14 +402,22 @@ class _Copier:
         full_mode: int,
         times: tuple[int, int],
         rdev: int | None = None,
+        owner: tuple[int, int] | None = None,
     ) -> None:
-        self._own(pfd, name, rel, full_mode, rdev)
+        self._own(pfd, name, rel, full_mode, rdev, owner)
         os.chmod(name, stat.S_IMODE(full_mode), dir_fd=pfd, follow_symlinks=False)
         os.utime(name, ns=times, dir_fd=pfd, follow_symlinks=False)
         self.result.files += 1
 
     def _file(
-        self, source: Path, pfd: int, name: str, rel: str, mode: int, times: tuple[int, int]
+        self,
+        source: Path,
+        pfd: int,
+        name: str,
+        rel: str,
+        mode: int,
+        times: tuple[int, int],
+        owner: tuple[int, int],
     ) -> None:
         digest = hashlib.sha256()
         src = os.open(source, _READ)
@@ -333,7 +431,7 @@ class _Copier:
                         view = view[os.write(dst, view) :]
                     self.result.bytes += len(chunk)
                 if not self.meta.rootless:
-                    os.fchown(dst, *self.meta.owner)
+                    os.fchown(dst, *owner)
                 os.fchmod(dst, mode)
                 os.utime(dst, ns=times)
             finally:
@@ -341,7 +439,7 @@ class _Copier:
         finally:
             os.close(src)
         if self.meta.rootless:
-            self._own(pfd, name, rel, stat.S_IFREG | mode)
+            self._own(pfd, name, rel, stat.S_IFREG | mode, owner=owner)
         else:
             self.result.written.append(rel)
         self.result.files += 1
@@ -356,17 +454,25 @@ class _Copier:
             child_rel = f"{rel}/{child.name}" if rel else child.name
             st = child.stat(follow_symlinks=False)
             if stat.S_ISDIR(st.st_mode):
-                self.directory(child_rel, st)
+                self.directory(child_rel, st, Path(child.path))
                 self.tree_copy(Path(child.path), child_rel)
             else:
                 self.entry(Path(child.path), st, child_rel)
 
 
-def _target(dest: str, workdir: str) -> tuple[str, bool]:
-    """The cleaned destination inside the rootfs and whether it was written as a directory."""
+def _target(root: Path, dest: str, workdir: str) -> tuple[str, bool]:
+    """The destination inside the rootfs ``root``, its links followed inside it (the last
+    component too, as BuildKit's ``fs.RootPath``), and whether it was written as a directory.
+
+    The result is a path computation; the writes that follow go through :class:`RootDir`,
+    which resolves every component inside the root again."""
     text = dest if dest.startswith("/") else f"{workdir.rstrip('/')}/{dest}"
     as_dir = dest.endswith(("/", "/.")) or dest in ("", ".")
-    return clean_entry_name(text, allow_root=True), as_dir
+    rel = clean_entry_name(text, allow_root=True)
+    if rel:
+        resolved = resolve_in_root(root, rel, follow_last=True)
+        rel = resolved.relative_to(root).as_posix() if resolved != root else ""
+    return rel, as_dir
 
 
 def _existing_dir(tree: RootDir, rel: str) -> str | None:
@@ -390,14 +496,16 @@ def copy_into(
     chmod: int | None = None,
     contents_only: bool = True,
     rootless: bool | None = None,
+    source_root: SourceRoot | None = None,
 ) -> CopyResult:
     """Copy host ``sources`` to ``dest`` inside the rootfs ``root`` (module docstring rules).
 
     ``record`` is the container's side record (updated in place; the caller saves it).
-    ``rootless`` defaults to "not running as root".
+    ``rootless`` defaults to "not running as root". ``source_root``: the root the sources
+    are in (links at the top followed inside it, owners kept from it when it says so).
     """
-    meta = _Meta(owner, chmod, os.geteuid() != 0 if rootless is None else rootless)
-    rel, as_dir = _target(dest, workdir)
+    meta = _Meta(owner, chmod, os.geteuid() != 0 if rootless is None else rootless, source_root)
+    rel, as_dir = _target(root, dest, workdir)
     copier = _Copier(root, record, meta)
     try:
         existing = _existing_dir(copier.tree, rel)
@@ -414,7 +522,8 @@ def copy_into(
             _copy_one(copier, source, rel, existing, contents_only)
         kind = "multi"
         if len(sources) == 1:
-            kind = "dir" if os.path.isdir(sources[0]) else "file"
+            top = source_root.follow(sources[0]) if source_root else sources[0]
+            kind = "dir" if os.path.isdir(top) else "file"
         if kind == "file" and copier.last_file_digest:
             copier.result.digest = f"file:{copier.last_file_digest}"
         else:
@@ -428,8 +537,12 @@ def _copy_one(
     copier: _Copier, source: Path, rel: str, existing: str | None, contents_only: bool
 ) -> None:
     """Copy one host ``source`` to ``rel`` (``existing``: the directory it names, if any)."""
-    real = Path(os.path.realpath(source))  # a top-level link is followed
-    st = os.stat(real)
+    sources = copier.meta.sources  # a top-level link is followed (inside the source root)
+    real = sources.follow(source) if sources is not None else Path(os.path.realpath(source))
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        raise UsageError(f"source {source.name!r} is a symlink to nothing") from None
     if stat.S_ISDIR(st.st_mode):
         if contents_only and existing is not None:
             target = existing
@@ -438,7 +551,7 @@ def _copy_one(
             target = _existing_dir(copier.tree, rel) or rel
         else:
             target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
-            copier.directory(target, st)
+            copier.directory(target, st, real)
         copier.tree_copy(real, target)
     else:
         target = f"{existing}/{source.name}".lstrip("/") if existing is not None else rel
@@ -510,7 +623,7 @@ def extract_archive(
     owners kept). Rootless, the side record gets an explicit entry for every written path.
     """
     rootless = os.geteuid() != 0 if rootless is None else rootless
-    rel, _ = _target(dest if dest.endswith("/") else dest + "/", workdir)
+    rel, _ = _target(root, dest if dest.endswith("/") else dest + "/", workdir)
     copier = _Copier(root, record, _Meta((0, 0), None, rootless))
     try:
         canon = _existing_dir(copier.tree, rel)
@@ -647,6 +760,7 @@ def is_url(source: str) -> bool:
 
 __all__ = [
     "CopyResult",
+    "SourceRoot",
     "copy_into",
     "download",
     "expand_sources",

@@ -4,11 +4,16 @@
   (``RUN <<EOF``) is the script itself when it is the whole command, else the shell reads it
   as a heredoc of the command line, as BuildKit runs them;
 * the environment is the config's Env, then the stage's ARGs, then the proxy ARGs;
-* ``--mount=type=bind`` (``source`` in the context, or in ``from=`` a stage or image;
+* ``--mount=type=bind`` (``source`` in the context, or in ``from=`` a stage or image, its
+  links followed inside that root;
   read-only unless ``rw``, and then what the command writes there is thrown away after it,
   as BuildKit does: an overlay whose upper directory is a throwaway one, or a throwaway copy
   where no overlay can be mounted, so the context on the host never changes),
-  ``type=cache`` (a directory of the store kept between builds, by ``id`` or ``target``),
+  ``type=cache`` (a directory of the store kept between builds, by ``id`` or ``target``;
+  with ``from=``, one per ``id``, stage or image and ``source``, seeded on first use with a
+  copy of that stage's or image's ``source`` directory, owners kept, as BuildKit makes the
+  cache a mutable layer on top of the ``from`` state; without it, ``source`` is a directory
+  that must exist in the cache),
   ``type=tmpfs`` (``size``), ``type=secret`` (``id``, from the build's secrets, a file or a
   variable of the build's environment, at ``/run/secrets/<id>``, read-only, or in the variable
   ``env=`` names), ``type=ssh`` (``id``, default ``default``: a socket of the build's ``--ssh``
@@ -49,12 +54,14 @@ from typing import TYPE_CHECKING, Any
 
 from boxwright.build import instructions as ins
 from boxwright.build.context import content_hash
+from boxwright.build.files import SourceRoot, copy_into
 from boxwright.build.runoutput import output_lines
 from boxwright.build.runsettings import SecretSource, check_network
 from boxwright.build.sshagent import agent_socket
 from boxwright.build.step import StepKey
 from boxwright.errors import BuildError, InvalidIDError, RunStepError, UsageError
-from boxwright.layer.pathsafe import clean_entry_name, remove_tree
+from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.pathsafe import clean_entry_name, remove_tree, resolve_in_root
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
 from boxwright.runtime.container import run_in_container
@@ -297,6 +304,9 @@ def mount_key(ctx: StepContext, instruction: Instruction) -> str:
     for mount in _mount_specs(instruction):
         if mount.kind == "bind":
             key += f"bind:{mount.target}:{content_hash([_bind_source(ctx, mount.opts)])};"
+        elif mount.kind == "cache" and mount.opts.get("from"):
+            origin = ctx.workspace.origin_id(mount.opts["from"])
+            key += f"cache:{mount.target}:from={origin}:{_cache_source(mount.opts)};"
         elif mount.kind in ("cache", "tmpfs"):
             key += f"{mount.kind}:{mount.target};"
         elif mount.kind == "ssh":
@@ -369,14 +379,59 @@ def _bind_mount(ctx: StepContext, mount: _MountSpec, scratch: _Scratch) -> Mount
     return _writable_bind(ctx.store, source, mount.target, scratch)
 
 
+def _cache_source(opts: dict[str, str]) -> str:
+    """A cache mount's ``source``, cleaned (``""`` for the root)."""
+    return clean_entry_name(opts.get("source") or opts.get("src") or "/", allow_root=True)
+
+
 def _cache_mount(ctx: StepContext, mount: _MountSpec) -> Mount:
-    """A directory of the store kept between builds, by ``id`` (else the target)."""
-    name = mount.opts.get("id") or mount.target
-    digest = hashlib.sha256(name.encode()).hexdigest()[:32]
-    directory = ctx.store.layout.root / "build-cache-mounts" / digest
-    read_only = mount.opts.get("ro", mount.opts.get("readonly", "false")) == "true"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o755)
-    return Mount(str(directory), mount.target, read_only)
+    """A directory of the store kept between builds (module docstring): by ``id`` (else the
+    target), and with ``from=`` by the image it names and ``source`` too."""
+    opts = mount.opts
+    name = opts.get("id") or mount.target
+    origin = opts.get("from")
+    source = _cache_source(opts)
+    key = name if origin is None else f"{name}\0{ctx.workspace.origin_id(origin)}\0{source}"
+    caches = ctx.store.layout.root / "build-cache-mounts"
+    directory = caches / hashlib.sha256(key.encode()).hexdigest()[:32]
+    path = directory
+    if origin is not None:
+        if not directory.is_dir():
+            _seed_cache(ctx, origin, source, directory)
+    else:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if source:
+            path = resolve_in_root(directory, source, follow_last=True)
+            if not path.is_dir():
+                raise UsageError(
+                    f"RUN --mount={mount.spec}: source {source!r} is no directory of the cache"
+                )
+    read_only = opts.get("ro", opts.get("readonly", "false")) == "true"
+    return Mount(str(path), mount.target, read_only)
+
+
+def _seed_cache(ctx: StepContext, origin: str, source: str, directory: Path) -> None:
+    """Make the cache ``directory``: a copy of ``source`` in the stage or image ``origin``
+    (links followed inside it, owners kept), made beside it and renamed into place (a stage
+    that seeded it first wins)."""
+    root = Path(os.path.realpath(ctx.workspace.mounted_image(origin)))
+    top = resolve_in_root(root, source, follow_last=True) if source else root
+    if not top.is_dir():
+        raise UsageError(f"RUN --mount source {source!r} is no directory in {origin!r}")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".seed-", dir=directory.parent))
+    try:
+        tree = SourceRoot(root, ctx.workspace.mounted_ownership(origin), keep_owners=True)
+        copy_into(work, OwnershipRecord(), [top], "/", source_root=tree)
+        work.chmod(0o755)
+        try:
+            work.rename(directory)
+        except OSError:
+            if not directory.is_dir():
+                raise
+    finally:
+        if work.exists():
+            remove_tree(work)
 
 
 def _tmpfs_mount(mount: _MountSpec) -> dict[str, Any]:
@@ -461,17 +516,12 @@ def _ssh_mount(ctx: StepContext, mount: _MountSpec, target: str, stack: ExitStac
 
 
 def _bind_source(ctx: StepContext, opts: dict[str, str]) -> Path:
-
+    """The host path a bind mount's ``source`` names in its root (the context, or the stage
+    or image ``from=`` names), its links followed inside that root (``..`` stops at it)."""
     rel = clean_entry_name(opts.get("source") or opts.get("src") or "/", allow_root=True)
     origin = opts.get("from")
-    root = ctx.workspace.mounted_image(origin) if origin else ctx.context
-    path = root / rel if rel else root
-    real = Path(os.path.realpath(path))
-    if not (
-        real == Path(os.path.realpath(root))
-        or str(real).startswith(os.path.realpath(root) + os.sep)
-    ):
-        raise UsageError(f"RUN --mount source {rel!r} leaves its root")
+    root = Path(os.path.realpath(ctx.workspace.mounted_image(origin) if origin else ctx.context))
+    real = resolve_in_root(root, rel, follow_last=True) if rel else root
     if not real.exists():
         raise UsageError(f"RUN --mount source {rel!r} does not exist")
     return real

@@ -28,6 +28,7 @@ from boxwright.oci.config import ImageConfig
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Instruction
+    from boxwright.layer.ownership import OwnershipRecord
     from boxwright.oci.platform import Platform
     from boxwright.store.store import Store
 
@@ -44,6 +45,11 @@ class Workspace(Protocol):
 
     def mounted_image(self, name: str) -> Path:
         """A host path holding the files of the stage or image a ``--from`` names."""
+        ...
+
+    def mounted_ownership(self, name: str) -> OwnershipRecord:
+        """The side record of :meth:`mounted_image`'s files (owners a rootless store keeps
+        beside them)."""
         ...
 
     def origin_id(self, name: str) -> str:

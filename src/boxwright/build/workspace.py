@@ -179,6 +179,13 @@ class StageWorkspace:
             self._mounted[image] = (record.id, path)
         return self._mounted[image][1]
 
+    def mounted_ownership(self, name: str) -> OwnershipRecord:
+        """The side record of :meth:`mounted_image`'s files: the owners they mean where the
+        files themselves cannot hold them (a rootless store)."""
+        self.mounted_image(name)
+        cid, _path = self._mounted[self.origin_id(name)]
+        return self._store.containers.ownership(cid)
+
     def staging(self) -> Path:
         """A private scratch directory of this stage under the store's ``tmp``."""
         if self._staging is None:

@@ -152,6 +152,43 @@ def test_several_patterns(patterns: list[str], path: str, expected: bool) -> Non
     assert IgnoreMatcher(patterns).matches(path) is expected
 
 
+#: An ignore file's rule (the classic builder's and Docker 20.10 BuildKit's walk, buildah's):
+#: an excluded directory is not walked into unless an exception's text starts with ``DIR/``.
+SKIPPING = [
+    (["subdir", "!*/sub1*"], "subdir/sub1.txt", True),
+    (["subdir", "!*/sub1*"], "sub1.txt", False),
+    (["subdir", "!subdir/sub1*"], "subdir/sub1.txt", False),
+    (["subdir", "!subdir/sub1*"], "subdir/sub2.txt", True),
+    (["a", "!a/b/c"], "a/b/c", False),
+    (["a", "!a/b/c"], "a/b/d", True),
+    (["a/b", "!**/c"], "a/b/c", True),
+    (["*", "!app/*.py"], "app/x.py", False),
+    (["*", "!app/*.py"], "lib/x.py", True),
+    (["*", "!app"], "app/deep/x", False),
+    (["**/tmp", "!*/tmp/keep"], "x/tmp/keep", True),
+    (["docs", "!docs"], "docs/README.md", False),
+]
+
+
+@pytest.mark.parametrize(("patterns", "path", "expected"), SKIPPING)
+def test_an_excluded_directory_hides_what_a_wildcard_exception_names(
+    patterns: list[str], path: str, expected: bool
+) -> None:
+    assert IgnoreMatcher(patterns, skip_excluded_dirs=True).matches(path) is expected
+
+
+def test_exclude_patterns_match_path_by_path() -> None:
+    # ``COPY --exclude`` (BuildKit's copy) re-includes what an exception matches anywhere
+    assert IgnoreMatcher(["subdir", "!*/sub1*"]).matches("subdir/sub1.txt") is False
+
+
+def test_load_ignore_skips_excluded_directories(tmp_path: Path) -> None:
+    (tmp_path / ".dockerignore").write_text("subdir\n!*/sub1*\n")
+    matcher = load_ignore(tmp_path, None)
+    assert matcher.matches("subdir/sub1.txt") is True
+    assert matcher.matches("other/sub1.txt") is False
+
+
 @pytest.mark.parametrize(
     "pattern",
     ["[", "[]a]", "[-]", "[x-]", "[-x]", "\\", "[a-b-c]", "[^", "[^bc", "a[", "!"],

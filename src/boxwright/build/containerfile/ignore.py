@@ -7,6 +7,12 @@ dropped, a pattern is cleaned like Go's ``filepath.Clean`` and a leading ``/`` r
 ``MatchesOrParentMatches``: Go ``filepath.Match`` wildcards (``*`` ``?`` ``[...]`` ``\\``
 escapes) plus ``**`` for any number of directories; a path is excluded when it or one of its
 parent directories matches, and the last matching pattern decides.
+
+An ignore file (``skip_excluded_dirs``) adds the rule of the context walk that the classic
+builder (``pkg/archive``), BuildKit up to 0.9 (Docker 20.10) and buildah share: a directory
+the patterns exclude is not walked at all unless an exception's text names a path inside it
+(``!dir/...``), so ``subdir`` then ``!*/sub1*`` keeps ``subdir/sub1.txt`` out. ``--exclude``
+patterns are matched path by path, as BuildKit's copy does.
 """
 
 from __future__ import annotations
@@ -166,10 +172,22 @@ def _check_brackets(text: str) -> None:
 
 
 class IgnoreMatcher:
-    """The patterns of one ignore file; :meth:`matches` tells whether a path is excluded."""
+    """The patterns of one ignore file; :meth:`matches` tells whether a path is excluded.
 
-    def __init__(self, patterns: list[str] | tuple[str, ...] = (), source: str = "") -> None:
+    ``skip_excluded_dirs``: an excluded directory hides everything under it unless an
+    exception pattern's text starts with the directory's path and a ``/`` (module docstring).
+    """
+
+    def __init__(
+        self,
+        patterns: list[str] | tuple[str, ...] = (),
+        source: str = "",
+        *,
+        skip_excluded_dirs: bool = False,
+    ) -> None:
         self.source = source
+        self.skip_excluded_dirs = skip_excluded_dirs
+        self._hidden: dict[str, bool] = {}
         self.patterns: list[Pattern] = []
         for raw in patterns:
             text = raw.strip()
@@ -198,6 +216,29 @@ class IgnoreMatcher:
         path = clean(relpath)
         if path == ".":
             return False
+        if self.skip_excluded_dirs and self._under_hidden_dir(path):
+            return True
+        return self._matches(path)
+
+    def _under_hidden_dir(self, path: str) -> bool:
+        """Whether a parent directory of ``path`` is excluded and not walked into: no
+        exception pattern's text starts with ``DIR/`` (the classic builder's walk)."""
+        parts = path.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            directory = "/".join(parts[:i])
+            hidden = self._hidden.get(directory)
+            if hidden is None:
+                prefix = directory + "/"
+                hidden = self._matches(directory) and not any(
+                    p.exclusion and (p.text + "/").startswith(prefix) for p in self.patterns
+                )
+                self._hidden[directory] = hidden
+            if hidden:
+                return True
+        return False
+
+    def _matches(self, path: str) -> bool:
+        """patternmatcher's ``MatchesOrParentMatches`` on the cleaned ``path``."""
         parent = posixpath.dirname(path)
         parents = parent.split("/") if parent else []
         matched = False
@@ -265,7 +306,7 @@ def load_ignore(context: Path, containerfile: Path | None) -> IgnoreMatcher:
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
     except OSError as err:
         raise ContainerfileError(f"{path}:1: cannot read ignore file: {err.strerror}") from None
-    return IgnoreMatcher(read_patterns(text), str(path))
+    return IgnoreMatcher(read_patterns(text), str(path), skip_excluded_dirs=True)
 
 
 __all__ = ["IgnoreMatcher", "Pattern", "clean", "ignore_file", "load_ignore", "read_patterns"]
