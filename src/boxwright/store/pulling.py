@@ -112,8 +112,9 @@ def pull_into(
     """Copy the image ``src_ref`` names into ``store``.
 
     Returns the stored image's record. The names are :func:`pulled_names`' (``name``: that
-    one instead; ``""``: none). An image the store holds already (the same image ID) is not copied again:
-    it gets the names, and keeps its stored manifest and digest, as podman's store does.
+    one instead; ``""``: none). An image the store holds already (the same image ID) is not
+    copied again: it gets the names, and keeps its stored manifest and digest, as podman's
+    store does.
     """
     return pull_named(
         store,
@@ -140,10 +141,8 @@ def pull_named(
     if ref.transport == "store":
         raise UsageError(f"{src_ref} is in the local store already; use tag to add a name")
     with opened_source(ref, src_options) as (_, source):
-        if name is None:
-            targets = pulled_names(ref, source)
-        else:
-            targets = [name] if name else []
+        given = [name] if name else []
+        targets = pulled_names(ref, source) if name is None else given
         with store.writing():
             stored = stored_image_of(store, source, platform)
             targets = [normalize_name(t) for t in targets]
