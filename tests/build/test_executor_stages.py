@@ -143,6 +143,35 @@ def test_copy_from_expands_args_in_every_scope(
     assert len(result.stage_images) == 2  # the stage it names, and the last
 
 
+@pytest.mark.parametrize(
+    ("meta", "lines", "build_args", "seen"),
+    [
+        ("ARG SRC=one\n", "ARG SRC\n", {}, "1\n"),
+        ("ARG SRC=one\n", "ARG SRC\n", {"SRC": "two"}, "2\n"),
+        ("", "ARG SRC=two\n", {}, "2\n"),
+    ],
+)
+def test_run_mount_from_expands_args_as_copy_from_does(
+    bstore: Store,
+    tmp_path: Path,
+    meta: str,
+    lines: str,
+    build_args: dict[str, str],
+    seen: str,
+) -> None:
+    text = f"""{meta}FROM {BASE} AS one
+RUN echo 1 > /x
+FROM {BASE} AS two
+RUN echo 2 > /x
+FROM {BASE}
+{lines}RUN --mount=type=bind,from=${{SRC}},target=/m cat /m/x > /seen
+"""
+    ctx = write_context(tmp_path / "ctx", text)
+    result = run_build(bstore, ctx, build_args=build_args)
+    assert tree_of(bstore, result.image_id)["seen"][4] == seen
+    assert len(result.stage_images) == 2  # the stage it names, and the last
+
+
 def test_copy_from_an_arg_known_only_while_building_is_refused(
     bstore: Store, tmp_path: Path
 ) -> None:

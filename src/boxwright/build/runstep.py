@@ -282,11 +282,15 @@ class _MountSpec:
     target: str
 
 
-def _mount_specs(instruction: Instruction) -> Iterator[_MountSpec]:
+def _mount_specs(ctx: StepContext, instruction: Instruction) -> Iterator[_MountSpec]:
     """The ``--mount`` flags of ``instruction`` in order, each checked as it comes (so the
-    first bad flag is the one reported, also when an earlier flag fails a later check)."""
+    first bad flag is the one reported, also when an earlier flag fails a later check).
+    A ``from=`` value is expanded as a COPY's ``--from`` is (``StepContext.from_expander``),
+    so it names the stage the build planned to run first."""
     for spec in _flag_values(instruction, "mount"):
         opts = _options(spec)
+        if opts.get("from"):
+            opts["from"] = ctx.from_expander().word(opts["from"])
         kind = opts.get("type", "bind")
         target = next((opts[k] for k in _TARGET if opts.get(k)), "")
         if not target.startswith("/") and (kind not in ("secret", "ssh") or target):
@@ -301,7 +305,7 @@ def mount_key(ctx: StepContext, instruction: Instruction) -> str:
     required secret or agent that was not given fails here, before the cache is asked."""
 
     key = ""
-    for mount in _mount_specs(instruction):
+    for mount in _mount_specs(ctx, instruction):
         if mount.kind == "bind":
             key += f"bind:{mount.target}:{content_hash([_bind_source(ctx, mount.opts)])};"
         elif mount.kind == "cache" and mount.opts.get("from"):
@@ -351,7 +355,7 @@ def _mounts(
         else:
             volumes.append(Mount(str(volume.source), volume.destination, volume.read_only))
     ssh_count = 0
-    for mount in _mount_specs(instruction):
+    for mount in _mount_specs(ctx, instruction):
         if mount.kind == "bind":
             add(_bind_mount(ctx, mount, scratch))
         elif mount.kind == "cache":
