@@ -16,6 +16,7 @@ import click
 
 from boxwright.cli.params import platform_option
 from boxwright.cli.transport_options import both_sides, two_sided_options
+from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -33,6 +34,7 @@ Examples:
   boxwright copy --format oci --dest-compress zstd docker-archive:app.tar oci:./app:zstd
   boxwright copy --dest-creds user:pass oci:./layout:latest docker://registry.example/app:1
   boxwright copy --src-tls-verify=false docker://localhost:5000/app:1 oci:./app:1
+  boxwright copy --sign-by-sigstore-private-key key.private dir:/tmp/app docker://reg/app:1
 """
 
 
@@ -101,6 +103,8 @@ class SkopeoLines:
     help="Upload blobs to a registry in chunks of this size (default: one request per blob).",
 )
 @two_sided_options
+@signing_options
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("source")
 @click.argument("destination")
@@ -153,6 +157,7 @@ def copy_command(
         on_progress=on_progress,
         src_options=src_options,
         dest_options=dest_options,
+        **signing_settings(),
     )
     if reporter is not None:
         with reporter:

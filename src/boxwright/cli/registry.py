@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,7 +21,11 @@ from boxwright.cli.transport_options import (
     transport_options,
     two_sided_options,
 )
+from boxwright.cli.trust_options import policy_options, signing_options
 from boxwright.errors import TransportError, UsageError
+
+if TYPE_CHECKING:
+    from boxwright.copy import CopyOptions
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -124,6 +128,8 @@ def delete_command(reference: str, **registry: Any) -> None:
     help="Images copied at once (default 2).",
 )
 @two_sided_options
+@signing_options
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
 @click.argument("source")
 @click.argument("destination")
@@ -168,6 +174,7 @@ def sync_command(
         parallel=parallel or DEFAULT_SYNC_PARALLEL,
         src_options=src_options,
         dest_options=dest_options,
+        copy_options=_sync_copy_options(),
         on_image=report,
     )
     result = sync(source, destination, options)
@@ -180,6 +187,15 @@ def sync_command(
         raise TransportError(
             f"{len(result.failed)} image(s) failed to sync; first: {first_name}: {first_error}"
         )
+
+
+def _sync_copy_options() -> CopyOptions | None:
+    """The copy options the signing flags ask for, None when none was given."""
+    from boxwright.cli.trust_options import signing_settings
+    from boxwright.copy import CopyOptions
+
+    settings = signing_settings()
+    return CopyOptions(**settings) if settings else None
 
 
 __all__ = ["delete_command", "list_tags_command", "sync_command"]

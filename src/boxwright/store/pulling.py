@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from boxwright.store.store import Store
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
+    from boxwright.trust.policy import Policy
+    from boxwright.trust.signing import Signer
 
 
 def registry_or(text: str) -> TransportReference:
@@ -52,11 +54,13 @@ def pull_into(
     src_options: TransportOptions | None = None,
     name: str | None = None,
     on_progress: ProgressCallback | None = None,
+    policy: Policy | None = None,
 ) -> ImageRecord:
     """Copy the image ``src_ref`` names into ``store``.
 
     Returns the stored image's record. Blobs the store has are not copied again; pulling an
-    image the name already names does nothing but confirm it.
+    image the name already names does nothing but confirm it. The image must satisfy the
+    signature ``policy`` (default: the policy.json in force); its signatures are kept with it.
     """
     ref = registry_or(src_ref)
     if ref.transport == "store":
@@ -64,7 +68,9 @@ def pull_into(
     target = name if name is not None else pulled_name(ref)
     dest = StoreDestination(store, [target] if target else [], f"store:{target or '<none>'}")
     try:
-        options = CopyOptions(platform=platform, src_options=src_options, on_progress=on_progress)
+        options = CopyOptions(
+            platform=platform, src_options=src_options, on_progress=on_progress, policy=policy
+        )
         copy_image(ref, dest, options)
     finally:
         dest.close()
@@ -83,10 +89,13 @@ def push_from(
     format: str | None = None,
     dest_compress: str | None = None,
     on_progress: ProgressCallback | None = None,
+    remove_signatures: bool = False,
+    signers: tuple[Signer, ...] = (),
+    sign_identity: str | None = None,
 ) -> CopyResult:
     """Copy the image ``name`` (a name or ID) of ``store`` to ``dest_ref`` (default: its own
     name's registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was
-    pushed).
+    pushed). The signing keywords are :class:`~boxwright.copy.CopyOptions`'.
     """
     record, matched = store.images.resolve(name)
     if dest_ref is None:
@@ -103,6 +112,9 @@ def push_from(
         dest_compress=dest_compress,
         dest_options=dest_options,
         on_progress=on_progress,
+        remove_signatures=remove_signatures,
+        signers=signers,
+        sign_identity=sign_identity,
     )
     try:
         return copy_image(source, dest, options)
