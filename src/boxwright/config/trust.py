@@ -80,7 +80,6 @@ def settings() -> TrustSettings:
 
 def reset() -> None:
     """Forget every process-wide choice (for a program that runs several commands)."""
-    configure()
     _SETTINGS.policy = None
     _SETTINGS.insecure_policy = False
     _SETTINGS.registries_d = None
