@@ -30,6 +30,8 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
+    ├── SignatureError             a signature that cannot be made (key, passphrase, gpg) or read
+    │   └── PolicyRejectedError    the signature policy (policy.json) does not accept an image
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
     │   └── ContainerNotFoundError  no working container has that name or ID
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
@@ -175,6 +177,16 @@ class RunError(BoxwrightError):
         self.exit_code = exit_code
 
 
+class SignatureError(BoxwrightError):
+    """A signature that cannot be made or read: a key file that does not parse, a wrong
+    passphrase, gpg failing, a destination that cannot store signatures."""
+
+
+class PolicyRejectedError(SignatureError):
+    """The signature policy does not accept an image; the message names the requirement
+    that failed and why."""
+
+
 class StoreError(BoxwrightError):
     """An operation the local store refuses or cannot do: a lock that is busy, an image a
     container still uses, a damaged metadata file."""
@@ -229,9 +241,11 @@ __all__ = [
     "ManifestError",
     "NotRegularFileError",
     "PlatformNotFoundError",
+    "PolicyRejectedError",
     "RegistryError",
     "RunError",
     "RunStepError",
+    "SignatureError",
     "StalledTransferError",
     "StoreError",
     "TLSError",

@@ -49,9 +49,18 @@ def _run(*args: str, env: dict[str, str] | None = None) -> click.testing.Result:
 def test_help_lists_every_command_with_its_short_help() -> None:
     result = _run("--help")
     assert result.exit_code == 0
+    lines = result.output.splitlines()
     for name, lazy in COMMANDS.items():
-        line = next(line for line in result.output.splitlines() if line.strip().startswith(name))
-        assert line.split(None, 1) == [name, lazy.short_help]
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith(name + " "))
+        # A help text wider than the terminal goes on in lines indented under it.
+        row = lines[at].split()
+        for more in lines[at + 1 :]:
+            if not more.startswith(" " * 4) or not more.strip() or more.strip()[0] == "-":
+                break
+            if len(more) - len(more.lstrip()) <= len(lines[at]) - len(lines[at].lstrip()):
+                break
+            row += more.split()
+        assert row == [name, *lazy.short_help.split()]
     assert {"copy", "inspect", "unpack", "repack"} <= set(COMMANDS)
     assert "--debug" in result.output and "--quiet" in result.output
 

@@ -18,6 +18,7 @@ import click
 
 from boxwright.cli.params import platform_option
 from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
+from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
 from boxwright.oci import mediatype
 
@@ -37,6 +38,7 @@ Examples:
   boxwright copy --preserve-digests --digestfile /tmp/digest oci:./app:1 docker://registry/app:1
   boxwright copy --dest-creds user:pass oci:./layout:latest docker://registry.example/app:1
   boxwright copy --src-tls-verify=false docker://localhost:5000/app:1 oci:./app:1
+  boxwright copy --sign-by-sigstore-private-key key.private dir:/tmp/app docker://reg/app:1
 """
 
 
@@ -131,12 +133,6 @@ def write_digestfile(path: Path, digest: str) -> None:
     replace_file(path, digest.encode(), mode=0o644)
 
 
-REMOVE_SIGNATURES_HELP = (
-    "Copy no signatures (skopeo's flag; boxwright never copies signatures, so this changes "
-    "nothing)."
-)
-
-
 @click.command(
     "copy",
     epilog=EXAMPLES,
@@ -214,7 +210,6 @@ REMOVE_SIGNATURES_HELP = (
     metavar="NAME:TAG",
     help="Another name for the image in a docker-archive: destination (repeatable).",
 )
-@click.option("--remove-signatures", is_flag=True, help=REMOVE_SIGNATURES_HELP)
 @click.option(
     "--parallel",
     type=click.IntRange(min=1, max=64),
@@ -229,6 +224,8 @@ REMOVE_SIGNATURES_HELP = (
     help="Upload blobs to a registry in chunks of this size (default: one request per blob).",
 )
 @two_sided_options
+@signing_options
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("source")
 @click.argument("destination")
@@ -244,7 +241,6 @@ def copy_command(
     preserve_digests: bool,
     digestfile: Path | None,
     additional_tags: tuple[str, ...],
-    remove_signatures: bool,
     parallel: int | None,
     dest_chunk_size: int | None,
     authfile: Path | None,
@@ -294,6 +290,7 @@ def copy_command(
         dest_options=dest_options,
         compress_uncompressed=compress_uncompressed,
         preserve_digests=preserve_digests,
+        **signing_settings(),
     )
     with _destination(destination, additional_tags) as dest:
         if reporter is not None:
@@ -345,7 +342,6 @@ def _to_reporter(reporter: ProgressReporter) -> ProgressCallback:
 
 
 __all__ = [
-    "REMOVE_SIGNATURES_HELP",
     "CompressFlag",
     "SkopeoLines",
     "copy_command",

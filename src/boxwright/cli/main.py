@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import click
 
 from boxwright import __version__
+from boxwright.cli.trust_options import policy_options
 from boxwright.errors import BoxwrightError, RunStepError
 
 EXIT_OK = 0
@@ -98,6 +99,12 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
     "completion": LazyCommand(
         "boxwright.cli.completion:completion_command", "Print a shell completion script."
+    ),
+    "generate-sigstore-key": LazyCommand(
+        "boxwright.cli.trust:generate_sigstore_key_command", "Generate a sigstore key pair."
+    ),
+    "trust": LazyCommand(
+        "boxwright.cli.trust:trust_command", "Show an image's signatures and the policy's verdict."
     ),
 }
 
@@ -365,6 +372,7 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     help="The local store's directory (default: $BOXWRIGHT_ROOT, /var/lib/boxwright for "
     "root, ~/.local/share/boxwright for others).",
 )
+@policy_options
 @click.pass_context
 def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None:
     """boxwright: daemonless, rootless toolkit for OCI container images.

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.copy import REMOVE_SIGNATURES_HELP
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -22,7 +21,11 @@ from boxwright.cli.transport_options import (
     transport_options,
     two_sided_options,
 )
+from boxwright.cli.trust_options import policy_options, signing_options
 from boxwright.errors import TransportError, UsageError
+
+if TYPE_CHECKING:
+    from boxwright.copy import CopyOptions
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -141,7 +144,6 @@ def delete_command(reference: str, **registry: Any) -> None:
     is_flag=True,
     help="Write every manifest byte for byte, or fail when a copy would change a digest.",
 )
-@click.option("--remove-signatures", is_flag=True, help=REMOVE_SIGNATURES_HELP)
 @click.option("--dry-run", is_flag=True, help="Say what would be copied; copy nothing.")
 @click.option(
     "--keep-going",
@@ -155,6 +157,8 @@ def delete_command(reference: str, **registry: Any) -> None:
     help="Images copied at once (default 2; beyond skopeo).",
 )
 @two_sided_options
+@signing_options
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines; only the summary.")
 @click.argument("source")
 @click.argument("destination")
@@ -168,7 +172,6 @@ def sync_command(
     scoped: bool,
     append_suffix: str,
     preserve_digests: bool,
-    remove_signatures: bool,
     dry_run: bool,
     keep_going: bool,
     parallel: int | None,
@@ -186,7 +189,6 @@ def sync_command(
     """
     from boxwright.cli.main import current_state
     from boxwright.cli.sanitize import echo
-    from boxwright.copy import CopyOptions
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
@@ -209,7 +211,7 @@ def sync_command(
         parallel=parallel or DEFAULT_SYNC_PARALLEL,
         src_options=src_options,
         dest_options=dest_options,
-        copy_options=CopyOptions(format=fmt, preserve_digests=preserve_digests),
+        copy_options=_sync_copy_options(fmt, preserve_digests),
         on_image=report,
         append_suffix=append_suffix,
         keep_going=keep_going,
@@ -232,6 +234,14 @@ def sync_command(
         raise TransportError(
             f"{len(result.failed)} image(s) failed to sync; first: {first_name}: {first_error}"
         )
+
+
+def _sync_copy_options(fmt: str | None, preserve_digests: bool) -> CopyOptions:
+    """The copy options of sync's format, ``--preserve-digests`` and signing flags."""
+    from boxwright.cli.trust_options import signing_settings
+    from boxwright.copy import CopyOptions
+
+    return CopyOptions(format=fmt, preserve_digests=preserve_digests, **signing_settings())
 
 
 __all__ = ["delete_command", "list_tags_command", "sync_command"]

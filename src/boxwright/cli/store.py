@@ -19,6 +19,7 @@ import click
 from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
+from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
@@ -192,6 +193,7 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
 @platform_option("pick out of an index")
 @side_options("", "source")
 @retry_options(podman=True)
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the image ID.")
 @click.argument("reference")
 def pull_command(
@@ -241,6 +243,8 @@ def pull_command(
 )
 @side_options("", "destination")
 @retry_options(podman=True)
+@signing_options
+@policy_options
 @click.option("-q", "--quiet", is_flag=True, help="No progress output; only the digest.")
 @click.argument("image")
 @click.argument("destination", required=False)
@@ -270,6 +274,7 @@ def push_command(
             format=fmt,
             dest_compress=dest_compress,
             on_progress=on_progress,
+            **signing_settings(),
         )
     click.echo(str(result.digest))
 

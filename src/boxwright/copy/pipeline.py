@@ -43,7 +43,13 @@ from boxwright.copy.convert import (
     recompressed_layer_type,
 )
 from boxwright.copy.progress import MANIFEST, ProgressCallback, ProgressEvent
-from boxwright.errors import ManifestError, UnsupportedMediaTypeError, UsageError
+from boxwright.errors import (
+    InvalidReferenceError,
+    ManifestError,
+    SignatureError,
+    UnsupportedMediaTypeError,
+    UsageError,
+)
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
@@ -58,6 +64,7 @@ from boxwright.transport.base import (
     blob_info_cache_of,
     current_manifest_of,
     puts_config_with_layers,
+    signature_store_of,
 )
 from boxwright.transport.reference import (
     TransportReference,
@@ -66,8 +73,11 @@ from boxwright.transport.reference import (
 )
 
 if TYPE_CHECKING:
+    from boxwright.copy.admission import Admission
     from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
+    from boxwright.trust.policy import Policy
+    from boxwright.trust.signing import Signer
 
 DEFAULT_PARALLEL: Final = 4
 """Blobs moved at once by default (containers/image uses 6 for registries; local disks
@@ -75,6 +85,7 @@ gain little beyond 4 on two cores)."""
 
 
 _log = logging.getLogger(__name__)
+_NO_SIGNATURES: Final = "it does not store signatures (dir:, docker:// and the store do)"
 
 _Stored = tuple[Descriptor, bool]
 """A blob as stored, and whether it was transferred (False: the destination had it)."""
@@ -101,6 +112,13 @@ class CopyOptions:
     byte for byte, so every digest stays, or fail before any blob moves when the format,
     ``dest_compress`` or the destination needs a change (uncompressed layers then stay
     uncompressed, where a destination would otherwise compress them).
+    ignore them).
+    ``policy``: the signature policy every image read from the source must satisfy (None:
+    the policy.json in force, see :func:`~boxwright.trust.policy.default_policy`).
+    ``remove_signatures``: do not copy the source's signatures (``--remove-signatures``).
+    ``signers``: add a signature of the written top manifest by each
+    (:mod:`boxwright.trust.signing`), for ``sign_identity`` (a Docker reference; None: the
+    destination's own).
     """
 
     all_platforms: bool = False
@@ -114,6 +132,10 @@ class CopyOptions:
     dest_options: TransportOptions | None = None
     compress_uncompressed: bool = False
     preserve_digests: bool = False
+    policy: Policy | None = None
+    remove_signatures: bool = False
+    signers: tuple[Signer, ...] = ()
+    sign_identity: str | None = None
 
     def check(self) -> None:
         """Raise :class:`UsageError` for options that contradict each other or are unknown."""
@@ -202,13 +224,15 @@ def copy_image(
     options.check()
     if options.preserve_digests:
         options = _preserving(options)
-    _, source, own_source = open_reference(src, options.src_options)
+    src_ref, source, own_source = open_reference(src, options.src_options)
     try:
-        dest, own_dest = _open_destination(dst, options.dest_options)
+        admission = _admission(src_ref, source, options)
+        dest, own_dest, dst_ref = _open_destination(dst, options.dest_options)
         try:
             with ThreadPoolExecutor(options.parallel, thread_name_prefix="boxwright-copy") as pool:
-                pipeline = _Pipeline(source, dest, options, pool)
+                pipeline = _Pipeline(source, dest, options, pool, admission)
                 top = pipeline.run()
+            pipeline.put_signatures(top, _new_signatures(top, dest, dst_ref, options))
             dest.commit(top)
             if pipeline.blobs_cache is not None:
                 pipeline.blobs_cache.flush()
@@ -257,13 +281,68 @@ def _compress_plain(options: CopyOptions, dest: ImageDestination) -> str | None:
 
 def _open_destination(
     dst: str | TransportReference | ImageDestination, options: TransportOptions | None = None
-) -> tuple[ImageDestination, bool]:
-    """The destination ``dst`` names and whether this copy opened it (and so closes it)."""
+) -> tuple[ImageDestination, bool, TransportReference | None]:
+    """The destination ``dst`` names, whether this copy opened it (and so closes it), and
+    its reference (that of its name when it was given open, None when that does not parse)."""
     if isinstance(dst, str):
         dst = parse_transport_reference(dst)
     if isinstance(dst, TransportReference):
-        return dst.open_destination(options), True
-    return dst, False
+        return dst.open_destination(options), True, dst
+    try:
+        return dst, False, parse_transport_reference(dst.name)
+    except InvalidReferenceError:
+        return dst, False, None
+
+
+def _admission(
+    ref: TransportReference | None, source: ImageSource, options: CopyOptions
+) -> Admission:
+    """The policy this copy applies to what it reads from ``source``."""
+    from boxwright.copy.admission import Admission, source_identity
+
+    if options.policy is not None:
+        policy = options.policy
+    else:
+        from boxwright.trust.policy import default_policy
+
+        policy = default_policy()
+    return Admission(policy, source_identity(ref, source), source)
+
+
+def _new_signatures(
+    top: Descriptor,
+    dest: ImageDestination,
+    dst_ref: TransportReference | None,
+    options: CopyOptions,
+) -> list[bytes]:
+    """The signatures ``options.signers`` make of the written top manifest, for the
+    ``sign_identity`` or else the destination's own Docker reference."""
+    if not options.signers:
+        return []
+    identity = _sign_identity(dest, dst_ref, options.sign_identity)
+    return [signer.sign(top.digest, identity) for signer in options.signers]
+
+
+def _sign_identity(
+    dest: ImageDestination, dst_ref: TransportReference | None, explicit: str | None
+) -> str:
+    """The Docker reference new signatures vouch for, as containers/image chooses it."""
+    from boxwright.oci.reference import Reference
+
+    if explicit is not None:
+        ref = Reference.parse_normalized(explicit)
+        if not ref.tag and ref.digest is None:
+            raise UsageError(f"Sign identity must be a fully specified reference {explicit}")
+        return str(ref)
+    from boxwright.copy.admission import docker_reference_of
+
+    docker = docker_reference_of(dst_ref) if dst_ref is not None else None
+    if docker is None:
+        raise UsageError(
+            f"Cannot determine canonical Docker reference for destination {dest.name}: "
+            "give one with --sign-identity"
+        )
+    return str(docker)
 
 
 def _blob_info_cache(
@@ -293,14 +372,19 @@ class _Pipeline:
         dest: ImageDestination,
         options: CopyOptions,
         pool: ThreadPoolExecutor,
+        admission: Admission,
     ) -> None:
         # One run of the pipeline: its inputs kept as given, its state built below.
         self.source = source
         self.dest = dest
         self.options = options
         self.pool = pool
+        self.admission = admission
         # The optional capabilities of the destination, asked once.
         self.current = current_manifest_of(dest)
+        self.signature_store = signature_store_of(dest)
+        if options.signers and self.signature_store is None:
+            raise SignatureError(f"Cannot sign {dest.name}: {_NO_SIGNATURES}")
         self.config_with_layers = puts_config_with_layers(dest)
         self.blobs = BlobCopier(
             source,
@@ -315,6 +399,41 @@ class _Pipeline:
         self.written: dict[Digest, None] = {}
         self.skipped: dict[Digest, None] = {}
         self.unchanged = False
+        self.carried: dict[Digest, list[bytes]] = {}
+        """The source's signatures of each manifest written unchanged, by digest."""
+
+    # -- signatures ----------------------------------------------------------------------------
+
+    def carry(self, digest: Digest, unchanged: Callable[[], bool]) -> None:
+        """Note the source's signatures of manifest ``digest`` for the destination, unless
+        ``remove_signatures``. A manifest with signatures must reach the destination byte for
+        byte (``unchanged()``), and the destination must keep signatures: else the copy
+        stops here, before anything of the image is written, as containers/image's does."""
+        if self.options.remove_signatures:
+            return
+        signatures = self.admission.signatures(digest)
+        if not signatures:
+            return
+        if self.signature_store is None:
+            raise SignatureError(
+                f"Can not copy signatures to {self.dest.name}: {_NO_SIGNATURES}; copy with "
+                "--remove-signatures"
+            )
+        if not unchanged():
+            raise SignatureError(
+                f"Can not copy {digest} to {self.dest.name} with its signatures: the manifest "
+                "must be converted, which would invalidate them; copy with --remove-signatures"
+            )
+        self.carried[digest] = list(signatures)
+
+    def put_signatures(self, top: Descriptor, new: Sequence[bytes]) -> None:
+        """Hand the carried signatures, and ``new`` ones of ``top``, to the destination."""
+        if new:
+            self.carried[top.digest] = [*self.carried.get(top.digest, []), *new]
+        if self.signature_store is None:
+            return
+        for digest, signatures in self.carried.items():
+            self.signature_store.put_signatures(digest, signatures)
 
     def result(self, top: Descriptor) -> CopyResult:
         return CopyResult(
@@ -365,6 +484,7 @@ class _Pipeline:
 
         def unchanged(node: object, platform: Platform | None, depth: int) -> Descriptor | None:
             if isinstance(node, ImageManifest):
+                self.admission.admit(node.digest)
                 if not self._keeps_bytes(node):
                     return None
                 images.append((node, platform))
@@ -394,7 +514,10 @@ class _Pipeline:
         current = self.current.current_manifest()
         if current is None or current.digest != wanted.digest:
             return None
+        if wanted.digest not in {manifest.digest for manifest, _ in images}:
+            self.carry(wanted.digest, lambda: True)
         for manifest, platform in images:
+            self.carry(manifest.digest, lambda: True)
             self.images.append(
                 CopiedImage(
                     manifest.digest,
@@ -452,6 +575,10 @@ class _Pipeline:
         from boxwright.oci.parse import parse_manifest
 
         children: list[Descriptor] = []
+        index_type = index_type_for(
+            index.media_type, self.options.format, self.dest.supported_manifest_types
+        )
+        self.carry(index.digest, lambda: index_type == index.media_type)
         for entry in index.manifests:
             child = parse_manifest(*self.source.get_manifest(entry.digest))
             if isinstance(child, ImageIndex):
@@ -467,9 +594,6 @@ class _Pipeline:
             children.append(
                 entry.with_(media_type=written.media_type, digest=written.digest, size=written.size)
             )
-        index_type = index_type_for(
-            index.media_type, self.options.format, self.dest.supported_manifest_types
-        )
         if tuple(children) == index.manifests and index_type == index.media_type:
             return self.put_manifest(index.raw, index.media_type)
         if self.options.preserve_digests:
@@ -477,6 +601,12 @@ class _Pipeline:
                 f"cannot preserve the digest of the index of {self.source.name} copying to "
                 f"{self.dest.name}: the destination needs another format (drop "
                 "--preserve-digests)"
+            )
+        if index.digest in self.carried:
+            raise SignatureError(
+                f"Can not copy {index.digest} to {self.dest.name} with its signatures: an "
+                "image of the index must be converted, which would invalidate them; copy "
+                "with --remove-signatures"
             )
         rebuilt = index.with_manifests(children).convert(index_type)
         return self.put_manifest(rebuilt.raw, rebuilt.media_type)
@@ -490,6 +620,10 @@ class _Pipeline:
                 f"cannot preserve the digest of {self.source.name}: a Docker schema 1 image "
                 "is converted to schema 2 or OCI on the way (drop --preserve-digests)"
             )
+        raw, _ = self.source.get_manifest()
+        digest = Digest.from_bytes(raw)
+        self.admission.admit(digest)
+        self.carry(digest, lambda: False)
         image = open_image(self.source, self.options.platform)
         return self.copy_manifest(
             image.manifest, image.config.platform(), config_bytes=image.config_bytes
@@ -521,6 +655,9 @@ class _Pipeline:
                 "the destination needs another manifest format or layer compression (drop "
                 "--preserve-digests)"
             )
+        if config_bytes is None:
+            self.admission.admit(manifest.digest)
+            self.carry(manifest.digest, lambda: self._keeps_bytes(manifest))
         target = choose_manifest_type(
             manifest.media_type, self.dest.supported_manifest_types, opts.format
         )

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from boxwright.errors import BlobNotFoundError, ImageNotFoundError
+from boxwright.errors import BlobNotFoundError, ImageNotFoundError, StoreError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
@@ -49,8 +49,47 @@ class StoreSource:
     def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         return self.store.blobs.open(descriptor)
 
+    def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
+        """The signatures kept with the image's manifest (``signatures/ALG/HEX/signature-N``)."""
+        return read_signatures(self.store, digest or self.record.manifest)
+
     def close(self) -> None:
         """Nothing to release: every blob reader owns its file."""
+
+
+_MAX_SIGNATURE_SIZE: Final = 4 << 20
+
+
+def read_signatures(store: Store, digest: Digest) -> list[bytes]:
+    """The ``signature-N`` files of manifest ``digest`` in ``store``, up to the first missing."""
+    directory = store.layout.signatures_dir(digest)
+    found: list[bytes] = []
+    while True:
+        try:
+            with open(directory / f"signature-{len(found) + 1}", "rb") as f:
+                data = f.read(_MAX_SIGNATURE_SIZE + 1)
+        except (FileNotFoundError, NotADirectoryError):
+            return found
+        if len(data) > _MAX_SIGNATURE_SIZE:
+            raise StoreError(f"a signature of {digest} in the store is too large")
+        found.append(data)
+
+
+def write_signatures(store: Store, digest: Digest, signatures: Sequence[bytes]) -> None:
+    """Replace the signatures kept with manifest ``digest`` (atomically, file by file)."""
+    from boxwright._atomic import replace_file
+
+    directory = store.layout.signatures_dir(digest)
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, blob in enumerate(signatures):
+        replace_file(directory / f"signature-{index + 1}", blob, 0o644)
+    index = len(signatures)
+    while True:
+        try:
+            (directory / f"signature-{index + 1}").unlink()
+        except FileNotFoundError:
+            break
+        index += 1
 
 
 # name and the capability attributes are ImageDestination's members (transport.base),
@@ -69,6 +108,7 @@ class StoreDestination(KnowsCurrentManifest):
         self.names = tuple(normalize_name(n) for n in names)
         self._name = name or "store:" + (self.names[0] if self.names else "<none>")
         self._manifests: dict[Digest, tuple[bytes, str]] = {}
+        self._signatures: dict[Digest, list[bytes]] = {}
         self.record: ImageRecord | None = None
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(store.writing())
@@ -103,7 +143,13 @@ class StoreDestination(KnowsCurrentManifest):
         self._manifests[stored.digest] = (raw, media_type)
         return stored.with_(media_type=media_type)
 
+    def put_signatures(self, digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Keep the signatures of ``digest``; written at :meth:`commit`."""
+        self._signatures[digest] = list(signatures)
+
     def commit(self, top: Descriptor) -> None:
+        for digest, signatures in self._signatures.items():
+            write_signatures(self.store, digest, signatures)
         staged = self._manifests.get(top.digest)
         if staged is None:
             raw = self.store.blobs.read(Descriptor(top.media_type, top.digest, top.size))
@@ -115,4 +161,4 @@ class StoreDestination(KnowsCurrentManifest):
         self._stack.close()
 
 
-__all__ = ["StoreDestination", "StoreSource"]
+__all__ = ["StoreDestination", "StoreSource", "read_signatures", "write_signatures"]

@@ -70,6 +70,12 @@ class StoreLayout:
             raise TypeError("blob paths are built only from validated Digest objects")
         return self.blobs_dir / digest.algorithm / digest.hex
 
+    def signatures_dir(self, digest: Digest) -> Path:
+        """``R/signatures/ALG/HEX``: the ``signature-N`` files of the manifest ``digest``."""
+        if not isinstance(digest, Digest):
+            raise TypeError("signature paths are built only from validated Digest objects")
+        return self.root / "signatures" / digest.algorithm / digest.hex
+
     @property
     def images_file(self) -> Path:
         """``R/images.json``: every image record."""

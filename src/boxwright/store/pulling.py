@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from boxwright.transport.base import ImageSource
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
+    from boxwright.trust.policy import Policy
+    from boxwright.trust.signing import Signer
 
 
 def registry_or(text: str) -> TransportReference:
@@ -108,13 +110,16 @@ def pull_into(
     src_options: TransportOptions | None = None,
     name: str | None = None,
     on_progress: ProgressCallback | None = None,
+    policy: Policy | None = None,
 ) -> ImageRecord:
     """Copy the image ``src_ref`` names into ``store``.
 
     Returns the stored image's record. The names are :func:`pulled_names`' (``name``: that
     one instead; ``""``: none). An image the store holds already (the same image ID) is not
     copied again: it gets the names, and keeps its stored manifest and digest, as podman's
-    store does.
+    store does. The image must
+    satisfy the signature ``policy`` (default: the policy.json in force); its signatures are
+    kept with it.
     """
     return pull_named(
         store,
@@ -123,6 +128,7 @@ def pull_into(
         src_options=src_options,
         name=name,
         on_progress=on_progress,
+        policy=policy,
     )[0]
 
 
@@ -134,6 +140,7 @@ def pull_named(
     src_options: TransportOptions | None = None,
     name: str | None = None,
     on_progress: ProgressCallback | None = None,
+    policy: Policy | None = None,
 ) -> tuple[ImageRecord, list[str]]:
     """:func:`pull_into`, and the names this pull gave (normalized; a working container is
     named after the first, as buildah names it)."""
@@ -153,7 +160,7 @@ def pull_named(
             label = f"store:{targets[0] if targets else '<none>'}"
             dest = StoreDestination(store, targets, label)
             try:
-                options = CopyOptions(platform=platform, on_progress=on_progress)
+                options = CopyOptions(platform=platform, on_progress=on_progress, policy=policy)
                 copy_image(source, dest, options)
             finally:
                 dest.close()
@@ -172,10 +179,13 @@ def push_from(
     format: str | None = None,
     dest_compress: str | None = None,
     on_progress: ProgressCallback | None = None,
+    remove_signatures: bool = False,
+    signers: tuple[Signer, ...] = (),
+    sign_identity: str | None = None,
 ) -> CopyResult:
     """Copy the image ``name`` (a name or ID) of ``store`` to ``dest_ref`` (default: its own
     name's registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was
-    pushed).
+    pushed). The signing keywords are :class:`~boxwright.copy.CopyOptions`'.
     """
     record, matched = store.images.resolve(name)
     if dest_ref is None:
@@ -192,6 +202,9 @@ def push_from(
         dest_compress=dest_compress,
         dest_options=dest_options,
         on_progress=on_progress,
+        remove_signatures=remove_signatures,
+        signers=signers,
+        sign_identity=sign_identity,
     )
     try:
         return copy_image(source, dest, options)

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback
     from boxwright.oci.platform import Platform
     from boxwright.transport.options import TransportOptions
+    from boxwright.trust.policy import Policy
+    from boxwright.trust.signing import Signer
 
 
 # pull and push are the library's entry points: the keywords of pull_into and push_from again,
@@ -37,6 +39,7 @@ def pull(
     src_options: TransportOptions | None = None,
     name: str | None = None,
     on_progress: ProgressCallback | None = None,
+    policy: Policy | None = None,
 ) -> ImageRecord:
     """Copy the image ``src_ref`` names into the store (default: the configured one).
 
@@ -50,6 +53,7 @@ def pull(
         src_options=src_options,
         name=name,
         on_progress=on_progress,
+        policy=policy,
     )
 
 
@@ -62,6 +66,9 @@ def push(
     format: str | None = None,
     dest_compress: str | None = None,
     on_progress: ProgressCallback | None = None,
+    remove_signatures: bool = False,
+    signers: tuple[Signer, ...] = (),
+    sign_identity: str | None = None,
 ) -> CopyResult:
     """Copy the stored image ``name`` (a name or ID) to ``dest_ref`` (default: its own name's
     registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was pushed).
@@ -74,6 +81,9 @@ def push(
         format=format,
         dest_compress=dest_compress,
         on_progress=on_progress,
+        remove_signatures=remove_signatures,
+        signers=signers,
+        sign_identity=sign_identity,
     )
 
 

@@ -7,8 +7,8 @@ blobs and manifests, then commit). A copy between any two transports needs nothi
 
 What only some transports offer is a small protocol of its own (containers/image's optional
 interfaces, whose stubs say "not supported"): :class:`KnowsCurrentManifest`,
-:class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers`, :class:`ListsRepositoryTags` and
-:class:`NamesItsImage`.
+:class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers`, :class:`ListsRepositoryTags`,
+:class:`NamesItsImage`, :class:`HoldsSignatures` and :class:`StoresSignatures`.
 They are runtime-checkable; a caller asks once, when it takes the source or destination in
 hand, and keeps the typed answer (None: the capability is absent).
 """
@@ -195,6 +195,40 @@ def image_names_of(source: ImageSource) -> list[str]:
     return source.image_names() if isinstance(source, NamesItsImage) else []
 
 
+@runtime_checkable
+class HoldsSignatures(Protocol):
+    """A source that keeps signatures beside its images (``dir:``, a registry's lookaside
+    and sigstore attachments, the store). Signatures are the blobs containers/image stores
+    (:func:`boxwright.trust.signature.from_blob` reads them); they are untrusted until a
+    policy verifies them."""
+
+    def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
+        """The signatures of the top manifest, or of the manifest ``digest`` ([] if none)."""
+        ...
+
+
+@runtime_checkable
+class StoresSignatures(Protocol):
+    """A destination that keeps signatures beside its images. The copy pipeline puts the
+    signatures of each manifest it wrote after the manifest and before :meth:`commit`; a
+    destination that is closed without a commit keeps none of them."""
+
+    def put_signatures(self, digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Keep ``signatures`` (blobs, in order) as those of the manifest ``digest``,
+        replacing any it had."""
+        ...
+
+
+def signatures_of(source: ImageSource) -> HoldsSignatures | None:
+    """``source`` as a :class:`HoldsSignatures`, or None when it keeps no signatures."""
+    return source if isinstance(source, HoldsSignatures) else None
+
+
+def signature_store_of(dest: ImageDestination) -> StoresSignatures | None:
+    """``dest`` as a :class:`StoresSignatures`, or None when it cannot keep signatures."""
+    return dest if isinstance(dest, StoresSignatures) else None
+
+
 def current_manifest_of(dest: ImageDestination) -> KnowsCurrentManifest | None:
     """``dest`` as a :class:`KnowsCurrentManifest`, or None when it cannot say."""
     return dest if isinstance(dest, KnowsCurrentManifest) else None
@@ -214,14 +248,18 @@ __all__ = [
     "MAX_CONFIG_SIZE",
     "MAX_INDEX_DEPTH",
     "HasBlobInfoCache",
+    "HoldsSignatures",
     "ImageDestination",
     "ImageSource",
     "KnowsCurrentManifest",
     "ListsRepositoryTags",
     "NamesItsImage",
     "PutsConfigWithLayers",
+    "StoresSignatures",
     "blob_info_cache_of",
     "current_manifest_of",
     "image_names_of",
     "puts_config_with_layers",
+    "signature_store_of",
+    "signatures_of",
 ]

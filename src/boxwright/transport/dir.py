@@ -9,6 +9,10 @@ Writing replaces the image a directory held, as skopeo does, but more carefully:
 image stays readable until :meth:`DirDestination.commit` swaps ``manifest.json`` atomically,
 and only then are the files of the old image that the new one does not use removed.
 A directory that is neither empty nor a ``dir:`` image is refused.
+
+Signatures live beside the image as containers/image keeps them: ``signature-1``,
+``signature-2``, ... for the top manifest and ``HEX.signature-N`` for a child manifest of an
+index, each holding one signature blob.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
 from boxwright.transport.regular import open_blob, open_regular
 
+MAX_SIGNATURE_SIZE: Final = 4 << 20
+"""Largest signature file read (containers/image's limit too)."""
+
 if TYPE_CHECKING:
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
@@ -46,6 +53,12 @@ _READABLE_VERSIONS = (VERSION, "Directory Transport Version: 1.0\n")
 
 def _manifest_name(digest: Digest) -> str:
     return f"{digest.hex}.manifest.json"
+
+
+def _signature_name(digest: Digest | None, index: int) -> str:
+    """``signature-N`` (1-based) for the top manifest, ``HEX.signature-N`` for a child."""
+    prefix = "" if digest is None else f"{digest.hex}."
+    return f"{prefix}signature-{index + 1}"
 
 
 def _media_type(raw: bytes, where: str) -> str:
@@ -114,6 +127,22 @@ class DirSource:
         path = self.root / descriptor.digest.hex
         return open_blob(lambda: open_regular(path), descriptor, self._name)
 
+    def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
+        """The ``signature-N`` files of the top manifest (or ``HEX.signature-N`` of a
+        child), in order, up to the first that is missing."""
+        child = None if digest is None or digest == self._top_digest else digest
+        found: list[bytes] = []
+        while True:
+            path = self.root / _signature_name(child, len(found))
+            try:
+                with open_regular(path) as f:
+                    data = f.read(MAX_SIGNATURE_SIZE + 1)
+            except FileNotFoundError:
+                return found
+            if len(data) > MAX_SIGNATURE_SIZE:
+                raise ManifestError(f"{path} is larger than {MAX_SIGNATURE_SIZE} bytes")
+            found.append(data)
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -143,6 +172,7 @@ class DirDestination:
         self._blobs = BlobWriter(self.root, lambda d: self.root / d.hex, defer_dir_sync=True)
         self._used: set[str] = {VERSION_FILE, MANIFEST_FILE}
         self._manifests: dict[Digest, str] = {}
+        self._signatures: dict[Digest, list[bytes]] = {}
 
     @property
     def name(self) -> str:
@@ -180,6 +210,19 @@ class DirDestination:
         self._manifests[digest] = media_type
         return Descriptor(media_type, digest, len(raw))
 
+    def put_signatures(self, digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Keep the signatures of ``digest``; written at :meth:`commit`, where the top
+        manifest's become ``signature-N``."""
+        self._signatures[digest] = list(signatures)
+
+    def _write_signatures(self, top: Digest) -> None:
+        for digest, signatures in self._signatures.items():
+            child = None if digest == top else digest
+            for index, blob in enumerate(signatures):
+                name = _signature_name(child, index)
+                atomic_write(self.root / name, blob)
+                self._used.add(name)
+
     def commit(self, top: Descriptor) -> None:
         staged = self.root / _manifest_name(top.digest)
         try:
@@ -190,6 +233,7 @@ class DirDestination:
             ) from None
         verify_bytes(raw, top.digest, top.size)
         self._blobs.sync()  # every blob is durable before manifest.json names the image
+        self._write_signatures(top.digest)
         atomic_write(self.root / MANIFEST_FILE, raw)
         # The top manifest lives in manifest.json only (children keep HEX.manifest.json).
         self._used.discard(staged.name)

@@ -35,6 +35,7 @@ from boxwright.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
     RegistryError,
+    SignatureError,
     TransportError,
     UsageError,
 )
@@ -292,6 +293,21 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags):
         """The cache of blob locations and digest pairs this source records in."""
         return self._cache
 
+    def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
+        """The signatures of the top manifest (or of ``digest``): the lookaside's that
+        registries.d names, then the sigstore attachments when it turns them on."""
+        from boxwright.config.trust import RegistriesD
+        from boxwright.transport.registry.signatures import read_attachments, read_lookaside
+
+        if digest is None:
+            raw, _ = self.get_manifest()
+            digest = self.reference.digest or Digest.from_bytes(raw)
+        config = RegistriesD.load(self.options.registries_d)
+        found = read_lookaside(config.lookaside(self.reference, write=False), digest)
+        if config.use_sigstore_attachments(self.reference):
+            found += read_attachments(self.client, self.endpoint.repo, digest)
+        return found
+
     def registry_tags(self) -> list[str]:
         """Every tag of the repository (for ``inspect``'s RepoTags, as skopeo lists them)."""
         return list(self.client.list_tags(self.endpoint.repo))
@@ -318,6 +334,7 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
         self._pending: Digest | None = None
         self._pushed: set[Digest] = set()
         self._current: Descriptor | None = None
+        self._signatures: dict[Digest, list[bytes]] = {}
         self.mounted: list[Digest] = []
         """Blobs this destination mounted from another repository instead of uploading."""
         self.uploaded: list[Digest] = []
@@ -430,13 +447,44 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
         with self._lock:
             self._pushed.add(digest)
 
+    def put_signatures(self, digest: Digest, signatures: Sequence[bytes]) -> None:
+        """Keep the signatures of ``digest``; :meth:`commit` writes them before it tags the
+        image, so the tag never names an image whose signatures are not there yet."""
+        self._signatures[digest] = list(signatures)
+
+    def _write_signatures(self) -> None:
+        from boxwright.config.trust import RegistriesD
+        from boxwright.transport.registry.signatures import (
+            split_kinds,
+            write_attachments,
+            write_lookaside,
+        )
+
+        if not self._signatures:
+            return
+        config = RegistriesD.load(self.options.registries_d)
+        for digest, blobs in self._signatures.items():
+            sigstore, other = split_kinds(blobs)
+            if sigstore:
+                if not config.use_sigstore_attachments(self.reference):
+                    raise SignatureError(
+                        f"{self.name}: writing sigstore attachments is disabled by "
+                        "configuration: set use-sigstore-attachments: true for "
+                        f"{self.reference.name} in registries.d"
+                    )
+                write_attachments(self.client, self.endpoint.repo, digest, sigstore)
+            if other:
+                write_lookaside(config.lookaside(self.reference, write=True), digest, other)
+
     def commit(self, top: Descriptor) -> None:
-        """Push ``top`` under the tag (or by the reference's digest)."""
+        """Write the signatures, then push ``top`` under the tag (or by the reference's
+        digest)."""
         ref = self.reference
         if ref.digest is not None and ref.digest != top.digest:
             raise UsageError(
                 f"{self.name} names digest {ref.digest}, but the image written is {top.digest}"
             )
+        self._write_signatures()
         current = self._current
         if (
             current is not None

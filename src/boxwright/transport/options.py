@@ -42,6 +42,8 @@ class TransportOptions:
     keeps the cache in memory only.
     ``store_root``: the local store a ``store:`` reference opens (None: ``$BOXWRIGHT_ROOT``,
     else the default store root).
+    ``registries_d``: the registries.d directory saying where a registry's signatures live
+    (None: ``--registries.d``, else the default directories; see ``docs/trust.md``).
     """
 
     credentials: Credentials | None = field(default=None, repr=False)
@@ -56,6 +58,7 @@ class TransportOptions:
     blob_info_cache: Path | None = None
     use_blob_info_cache: bool = True
     store_root: Path | None = None
+    registries_d: Path | None = None
 
     def __post_init__(self) -> None:
         if self.chunk_size is not None and self.chunk_size < 1:

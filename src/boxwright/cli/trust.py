@@ -1,0 +1,152 @@
+"""``boxwright generate-sigstore-key`` and ``boxwright trust``: keys and verdicts.
+
+``generate-sigstore-key --output-prefix PREFIX`` writes ``PREFIX.private`` (encrypted) and
+``PREFIX.pub`` as skopeo does. ``trust IMAGE`` lists the signatures an image carries and says
+whether the signature policy accepts it; it exits 1 when the policy rejects the image, so a
+script can gate on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from boxwright.cli.params import platform_option
+from boxwright.cli.trust_options import policy_options
+
+if TYPE_CHECKING:
+    from boxwright.copy.admission import TrustReport
+    from boxwright.oci.platform import Platform
+
+KEY_EXAMPLES = """\b
+Example:
+  boxwright generate-sigstore-key --output-prefix mykey --passphrase-file pass.txt
+  boxwright copy --sign-by-sigstore-private-key mykey.private \\
+      --sign-passphrase-file pass.txt oci:./app:1 docker://registry.example/app:1
+"""
+
+TRUST_EXAMPLES = """\b
+Examples:
+  boxwright trust docker://registry.example/app:1
+  boxwright trust --signature-policy ./policy.json --format json dir:/tmp/app
+"""
+
+
+@click.command(
+    "generate-sigstore-key",
+    epilog=KEY_EXAMPLES,
+    short_help="Generate a sigstore key pair.",
+)
+@click.option(
+    "--output-prefix",
+    required=True,
+    metavar="PREFIX",
+    help="Write the key pair to PREFIX.pub and PREFIX.private.",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    metavar="PATH",
+    help="Read the private key's passphrase from PATH (default: ask twice).",
+)
+def generate_sigstore_key_command(output_prefix: str, passphrase_file: str | None) -> None:
+    """Generate an ECDSA P-256 key pair for sigstore signatures, as skopeo does.
+
+    The private key is encrypted with the passphrase (scrypt and NaCl secretbox, the format
+    cosign and skopeo read); an existing file is never overwritten.
+    """
+    from boxwright.cli.sanitize import echo, escape
+    from boxwright.trust.signing import read_passphrase
+    from boxwright.trust.sigstore import write_key_pair
+
+    if passphrase_file is not None:
+        passphrase = read_passphrase(Path(passphrase_file))
+    else:
+        import getpass
+        import sys
+
+        if not sys.stdin.isatty():
+            raise click.UsageError("no terminal to ask for a passphrase: give --passphrase-file")
+        passphrase = getpass.getpass("Passphrase for the new key: ").encode()
+        if getpass.getpass("Repeat the passphrase: ").encode() != passphrase:
+            raise click.UsageError("the two passphrases differ")
+    private, public = write_key_pair(output_prefix, passphrase)
+    echo(f"Key written to {escape(str(private))} and {escape(str(public))}")
+
+
+@click.command("trust", epilog=TRUST_EXAMPLES, short_help="Show an image's signatures and verdict.")
+@policy_options
+@platform_option("check out of an index")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Output format.",
+)
+@click.argument("image")
+def trust_command(image: str, platform: Platform | None, fmt: str) -> None:
+    """List the signatures IMAGE carries and whether the signature policy accepts it.
+
+    The policy is applied exactly as a copy or pull of IMAGE applies it; the exit status is 1
+    when it rejects the image.
+    """
+    from boxwright.copy.admission import verify_image
+    from boxwright.errors import PolicyRejectedError
+
+    report = verify_image(image, platform=platform)
+    if fmt == "json":
+        from boxwright.cli.output import emit_json
+
+        emit_json(_as_dict(report))
+    else:
+        _print(report)
+    if not report.accepted:
+        raise PolicyRejectedError(report.reason)
+
+
+def _as_dict(report: TrustReport) -> dict[str, Any]:
+    return {
+        "Image": report.image,
+        "Digest": str(report.digest),
+        "Signatures": [
+            {
+                "Kind": info.kind,
+                "ClaimedReference": info.claimed_reference,
+                "ClaimedDigest": info.claimed_digest,
+                "Error": info.error,
+            }
+            for info in report.signatures
+        ],
+        "Policy": report.policy,
+        "Scope": report.scope,
+        "Requirements": list(report.requirements),
+        "Accepted": report.accepted,
+        "Reason": report.reason,
+    }
+
+
+def _print(report: TrustReport) -> None:
+    from boxwright.cli.sanitize import echo, escape
+
+    echo(f"Image:        {escape(report.image)}")
+    echo(f"Digest:       {report.digest}")
+    echo(f"Signatures:   {len(report.signatures)}")
+    for info in report.signatures:
+        line = f"  - {info.kind}"
+        if info.claimed_reference is not None:
+            line += f" for {escape(info.claimed_reference)} ({escape(info.claimed_digest or '')})"
+        if info.error is not None:
+            line += f": {escape(info.error)}"
+        echo(line)
+    echo(f"Policy:       {escape(report.policy)}")
+    echo(f"Scope:        {escape(report.scope)}")
+    for requirement in report.requirements:
+        echo(f"  requires    {escape(requirement)}")
+    echo(f"Accepted:     {'yes' if report.accepted else 'no'}")
+
+
+__all__ = ["generate_sigstore_key_command", "trust_command"]
