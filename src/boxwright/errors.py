@@ -190,6 +190,11 @@ class ContainerfileError(BuildError):
     """A Containerfile that does not parse; the message is ``"{file}:{line}: {what}"``."""
 
 
+class SbomError(BoxwrightError):
+    """A package database in an image that cannot be read, or an SBOM or attestation
+    document that cannot be written or read."""
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
@@ -212,6 +217,7 @@ __all__ = [
     "PlatformNotFoundError",
     "RegistryError",
     "RunError",
+    "SbomError",
     "StalledTransferError",
     "StoreError",
     "TLSError",

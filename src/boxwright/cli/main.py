@@ -94,6 +94,7 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
+    "sbom": LazyCommand("boxwright.cli.sbom:sbom_command", "List the packages an image holds."),
 }
 
 
