@@ -95,6 +95,12 @@ COMMANDS: Mapping[str, LazyCommand] = {
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
     "sbom": LazyCommand("boxwright.cli.sbom:sbom_command", "List the packages an image holds."),
+    "referrers": LazyCommand(
+        "boxwright.cli.attest:referrers_command", "List the artifacts attached to an image."
+    ),
+    "artifact": LazyCommand(
+        "boxwright.cli.attest:artifact_group", "Attach files to an image and fetch them."
+    ),
 }
 
 
