@@ -1,10 +1,8 @@
-"""Attestations and referrers: artifacts attached to images as OCI 1.1 referrers (what oras
-does), and the in-toto statements a build attaches (SLSA provenance, SBOMs).
+"""Artifacts attached to images as OCI 1.1 referrers (what oras does).
 
 :func:`attach_artifact`, :func:`list_referrers` and :func:`fetch_artifact` work on registry
 images (:mod:`boxwright.attest.artifacts`); :mod:`boxwright.attest.referrers` is how a
-registry keeps them (the referrers API, or the referrers tag schema);
-:mod:`boxwright.attest.intoto` writes the statements.
+registry keeps them (the referrers API, or the referrers tag schema).
 """
 
 from __future__ import annotations
