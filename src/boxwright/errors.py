@@ -30,6 +30,7 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     │       └── TLSError             a certificate or TLS handshake that failed
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
+    ├── SbomError                  a package database or SBOM/attestation document unreadable
     ├── SignatureError             a signature that cannot be made (key, passphrase, gpg) or read
     │   └── PolicyRejectedError    the signature policy (policy.json) does not accept an image
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
@@ -220,6 +221,11 @@ class RunStepError(BuildError):
         self.exit_code = exit_code
 
 
+class SbomError(BoxwrightError):
+    """A package database in an image that cannot be read, or an SBOM or attestation
+    document that cannot be written or read."""
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",
@@ -245,6 +251,7 @@ __all__ = [
     "RegistryError",
     "RunError",
     "RunStepError",
+    "SbomError",
     "SignatureError",
     "StalledTransferError",
     "StoreError",

@@ -276,6 +276,9 @@ def test_help_imports_nothing_heavy() -> None:
         "zstandard",
         "tarfile",
         "jsonschema",
+        "cyclonedx",
+        "spdx_tools",
+        "boxwright.sbom",
         "boxwright.oci",
         "boxwright.copy",
     }

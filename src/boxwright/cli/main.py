@@ -106,6 +106,13 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "trust": LazyCommand(
         "boxwright.cli.trust:trust_command", "Show an image's signatures and the policy's verdict."
     ),
+    "sbom": LazyCommand("boxwright.cli.sbom:sbom_command", "List the packages an image holds."),
+    "referrers": LazyCommand(
+        "boxwright.cli.attest:referrers_command", "List the artifacts attached to an image."
+    ),
+    "artifact": LazyCommand(
+        "boxwright.cli.attest:artifact_group", "Attach files to an image and fetch them."
+    ),
 }
 
 

@@ -61,7 +61,7 @@ The public names (the diff and the explain report build on exactly these):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -115,6 +115,10 @@ class FileEntry:
         if self.linkname:
             out["linkname"] = self.linkname
         return out
+
+
+#: ``on_file`` of :func:`read_layer_files`: sees each regular file with the reader at its content.
+FileContentHook = Callable[[FileEntry, TarReader], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +191,16 @@ def _unsupported_type(member: TarEntry) -> LayerError:
     )
 
 
-def read_layer_files(stream: Reader, index: int = 0) -> LayerFiles:
+def read_layer_files(
+    stream: Reader, index: int = 0, on_file: FileContentHook | None = None
+) -> LayerFiles:
     """The entries of the uncompressed layer tar ``stream``, read once to its end.
+
+    ``on_file(entry, reader)``, when given, is called for each regular file once its
+    :class:`FileEntry` is made, with the :class:`TarReader` positioned at its content: it may
+    read that content (``reader.iter_content()``, ``reader.read_content(limit)``) or leave it
+    to be skipped. Readers of what a layer's files say (the SBOM's catalogers) use it to see
+    the contents in the same single pass.
 
     Raises :class:`LayerError` for a malformed tar, an unknown entry type, or a whiteout
     naming no file (as applying the layer would); :class:`UnsafePathError` for names no
@@ -227,12 +239,12 @@ def read_layer_files(stream: Reader, index: int = 0) -> LayerFiles:
                 raise UnsafePathError(f"hardlink {member.name!r} points to the root directory")
         size = member.size
         content += size
-        entries.append(
-            FileEntry(
-                name, kind, size, member.mode & 0o7777, member.uid, member.gid,
-                member.mtime_ns, link,
-            )
-        )  # fmt: skip
+        entry = FileEntry(
+            name, kind, size, member.mode & 0o7777, member.uid, member.gid, member.mtime_ns, link
+        )
+        entries.append(entry)
+        if on_file is not None and kind == "file":
+            on_file(entry, reader)
     reader.drain()
     return LayerFiles(
         index,
@@ -545,6 +557,7 @@ __all__ = [
     "KINDS",
     "OPAQUE_WHITEOUT",
     "WHITEOUT_PREFIX",
+    "FileContentHook",
     "FileEntry",
     "FileSystemView",
     "LayerChanges",

@@ -1,0 +1,32 @@
+"""Artifacts attached to images as OCI 1.1 referrers (what oras does).
+
+:func:`attach_artifact`, :func:`list_referrers` and :func:`fetch_artifact` work on registry
+images (:mod:`boxwright.attest.artifacts`); :mod:`boxwright.attest.referrers` is how a
+registry keeps them (the referrers API, or the referrers tag schema).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from boxwright._lazy import lazy_package
+
+__all__ = [
+    "ArtifactFile",
+    "Referrer",
+    "attach_artifact",
+    "fetch_artifact",
+    "list_referrers",
+]
+
+__getattr__, __dir__ = lazy_package(globals())
+
+
+if TYPE_CHECKING:
+    from boxwright.attest.artifacts import (
+        ArtifactFile,
+        attach_artifact,
+        fetch_artifact,
+        list_referrers,
+    )
+    from boxwright.attest.referrers import Referrer

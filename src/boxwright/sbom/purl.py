@@ -1,0 +1,42 @@
+"""Package URLs (https://github.com/package-url/purl-spec) as syft writes them.
+
+``pkg:deb/debian/libc6@2.36-9?arch=amd64&upstream=glibc&distro=debian-12``,
+``pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64&upstream=musl&distro=alpine-3.19.0``,
+``pkg:rpm/fedora/bash@5.2.15-5.fc39?arch=x86_64&upstream=bash-5.2.15-5.fc39.src.rpm&distro=fedora-39``,
+``pkg:pypi/requests@2.31.0``, ``pkg:npm/%40babel/core@7.23.0``,
+``pkg:golang/github.com/spf13/cobra@v1.8.0``. Qualifiers keep syft's order (not sorted);
+components are percent-encoded as the purl spec and packageurl-python do (``:`` stays, so
+a Debian epoch reads ``1:2.3``; ``+`` becomes ``%2B``).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+
+def _enc(text: str) -> str:
+    return quote(text, safe="").replace("%3A", ":")
+
+
+def purl(
+    kind: str,
+    name: str,
+    version: str,
+    namespace: str = "",
+    qualifiers: list[tuple[str, str]] | None = None,
+) -> str:
+    """The package URL of ``kind`` (``deb``, ``pypi``, ...); empty qualifier values are left
+    out, a namespace is split on ``/`` and each segment encoded."""
+    out = f"pkg:{kind}/"
+    if namespace:
+        out += "/".join(_enc(part) for part in namespace.split("/") if part) + "/"
+    out += _enc(name)
+    if version:
+        out += "@" + _enc(version)
+    pairs = [(k, v) for k, v in qualifiers or () if v]
+    if pairs:
+        out += "?" + "&".join(f"{k}={_enc(v)}" for k, v in pairs)
+    return out
+
+
+__all__ = ["purl"]
