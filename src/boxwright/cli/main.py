@@ -353,8 +353,17 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     help="The local store's directory (default: $BOXWRIGHT_ROOT, /var/lib/boxwright for "
     "root, ~/.local/share/boxwright for others).",
 )
+@click.option(
+    "--userns",
+    type=click.Choice(["auto", "ranges", "single"]),
+    default=None,
+    help="The rootless mode of a new store: ranges (subordinate IDs), single (one ID), or "
+    "auto, the default: ranges when the user has them (also $BOXWRIGHT_USERNS).",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None:
+def main(
+    ctx: click.Context, debug: bool, quiet: bool, root: str | None, userns: str | None
+) -> None:
     """boxwright: daemonless, rootless toolkit for OCI container images.
 
     Image references carry a transport prefix, as in skopeo:
@@ -369,6 +378,66 @@ def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None
     _configure_logging(ctx, state.debug, quiet)
     if root is not None:
         _use_store_root(ctx, root)
+    if userns is not None:
+        _set_env_for_command(ctx, "BOXWRIGHT_USERNS", userns)
+    if ctx.invoked_subcommand not in OUTSIDE_STORE_NAMESPACE:
+        _enter_store_namespace()
+
+
+OUTSIDE_STORE_NAMESPACE = frozenset(
+    {
+        "copy",
+        "delete",
+        "diff",
+        "explain",
+        "history",
+        "images",
+        "info",
+        "inspect",
+        "list-tags",
+        "load",
+        "login",
+        "logout",
+        "pull",
+        "push",
+        "repack",
+        "save",
+        "sync",
+        "tag",
+        "unpack",
+        None,
+    }
+)
+"""Commands that never touch the files of the store's snapshots or containers (blobs and
+records are the user's own in every mode), so they stay outside the store's user namespace:
+``unpack`` and ``repack`` then work on the user's directories as the user. Every other
+command joins it first thing, while the process has one thread (``docs/rootless.md``)."""
+
+
+def _enter_store_namespace() -> None:
+    """Join the store's user namespace when it is in ranges mode (nothing otherwise)."""
+    if os.geteuid() == 0:
+        from boxwright.config.paths import is_rootless
+
+        if not is_rootless():
+            return
+    from boxwright.rootless.namespace import enter_store_namespace
+
+    enter_store_namespace()
+
+
+def _set_env_for_command(ctx: click.Context, name: str, value: str) -> None:
+    """Set ``$name`` for the library calls of this command, put back when it ends."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+    ctx.call_on_close(restore)
 
 
 def _use_store_root(ctx: click.Context, root: str) -> None:
