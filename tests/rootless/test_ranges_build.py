@@ -219,3 +219,28 @@ def test_ranges_build_keeps_container_ids_and_root_digest(
 def _mk(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def test_every_mode_gives_root_digest_for_what_single_can_build(
+    bbx_layout: Path, ranges_user: User, plain_user: User, work: Path
+) -> None:
+    builds = {}
+    for name, user, mode in (
+        ("root", None, None),
+        ("ranges", ranges_user, "auto"),
+        ("forced-single", ranges_user, "single"),
+        ("single", plain_user, None),
+    ):
+        where = _mk(work / name)
+        builds[name] = _as(user, where, bbx_layout, _context(where, PORTABLE), mode)
+    assert {name: b["mode"] for name, b in builds.items()} == {
+        "root": "root",
+        "ranges": "ranges",
+        "forced-single": "single",
+        "single": "single",
+    }
+    assert len({b["image"] for b in builds.values()}) == 1
+    copied, tools, made = builds["single"]["layers"]
+    assert copied["srv/f"][:2] == (1234, 1234)
+    assert stat.S_IMODE(tools["opt/tools/su-bb"][2]) == 0o4755
+    assert made["opt/made"][:2] == (0, 0)

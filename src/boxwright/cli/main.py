@@ -94,6 +94,13 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
+    "system": LazyCommand(
+        "boxwright.cli.info:system_group", "Manage the store's rootless mode (migrate)."
+    ),
+    "info": LazyCommand(
+        "boxwright.cli.info:info_command",
+        "Show the store, its rootless mode, ID maps and runtimes.",
+    ),
 }
 
 
@@ -403,6 +410,7 @@ OUTSIDE_STORE_NAMESPACE = frozenset(
         "repack",
         "save",
         "sync",
+        "system",
         "tag",
         "unpack",
         None,
