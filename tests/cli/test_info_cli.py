@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-import boxwright.cli.info  # noqa: F401 - loaded before the child drops privileges
-import boxwright.store.migrate  # noqa: F401 - likewise
+import boxwright.cli.info
+import boxwright.store.migrate  # noqa: F401 - loaded before the child drops privileges
 from boxwright.rootless.namespace import stop_pause_process
 from boxwright.rootless.ranges import subordinate_ranges
 from boxwright_testing.runtime import preload_boxwright
