@@ -113,6 +113,13 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "artifact": LazyCommand(
         "boxwright.cli.attest:artifact_group", "Attach files to an image and fetch them."
     ),
+    "system": LazyCommand(
+        "boxwright.cli.info:system_group", "Manage the store's rootless mode (migrate)."
+    ),
+    "info": LazyCommand(
+        "boxwright.cli.info:info_command",
+        "Show the store, its rootless mode, ID maps and runtimes.",
+    ),
 }
 
 
@@ -380,8 +387,17 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     "root, ~/.local/share/boxwright for others).",
 )
 @policy_options
+@click.option(
+    "--userns",
+    type=click.Choice(["auto", "ranges", "single"]),
+    default=None,
+    help="The rootless mode of a new store: ranges (subordinate IDs), single (one ID), or "
+    "auto, the default: ranges when the user has them (also $BOXWRIGHT_USERNS).",
+)
 @click.pass_context
-def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None:
+def main(
+    ctx: click.Context, debug: bool, quiet: bool, root: str | None, userns: str | None
+) -> None:
     """boxwright: daemonless, rootless toolkit for OCI container images.
 
     Image references carry a transport prefix, as in skopeo:
@@ -396,6 +412,67 @@ def main(ctx: click.Context, debug: bool, quiet: bool, root: str | None) -> None
     _configure_logging(ctx, state.debug, quiet)
     if root is not None:
         _use_store_root(ctx, root)
+    if userns is not None:
+        _set_env_for_command(ctx, "BOXWRIGHT_USERNS", userns)
+    if ctx.invoked_subcommand not in OUTSIDE_STORE_NAMESPACE:
+        _enter_store_namespace()
+
+
+OUTSIDE_STORE_NAMESPACE = frozenset(
+    {
+        "copy",
+        "delete",
+        "diff",
+        "explain",
+        "history",
+        "images",
+        "info",
+        "inspect",
+        "list-tags",
+        "load",
+        "login",
+        "logout",
+        "pull",
+        "push",
+        "repack",
+        "save",
+        "sync",
+        "system",
+        "tag",
+        "unpack",
+        None,
+    }
+)
+"""Commands that never touch the files of the store's snapshots or containers (blobs and
+records are the user's own in every mode), so they stay outside the store's user namespace:
+``unpack`` and ``repack`` then work on the user's directories as the user. Every other
+command joins it first thing, while the process has one thread (``docs/rootless.md``)."""
+
+
+def _enter_store_namespace() -> None:
+    """Join the store's user namespace when it is in ranges mode (nothing otherwise)."""
+    if os.geteuid() == 0:
+        from boxwright.config.paths import is_rootless
+
+        if not is_rootless():
+            return
+    from boxwright.rootless.namespace import enter_store_namespace
+
+    enter_store_namespace()
+
+
+def _set_env_for_command(ctx: click.Context, name: str, value: str) -> None:
+    """Set ``$name`` for the library calls of this command, put back when it ends."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+    ctx.call_on_close(restore)
 
 
 def _use_store_root(ctx: click.Context, root: str) -> None:

@@ -38,9 +38,40 @@ SYSTEM_CONTAINERS_DIR = Path("/etc/containers")
 SYSTEM_DOCKER_CERTS_DIR = Path("/etc/docker/certs.d")
 
 
+ROOTLESS_UID_ENV = "BOXWRIGHT_ROOTLESS_UID"
+"""Set by :mod:`boxwright.rootless.namespace` when this process joins the store's user
+namespace: the caller's uid outside it, where it is uid 0."""
+
+
+def _joined_uid() -> int | None:
+    """The host uid of a process that joined the store's user namespace, else None.
+
+    The variable counts only inside a user namespace (``/proc/self/uid_map`` is not the
+    identity map), so a stray setting cannot make real root look rootless.
+    """
+    value = os.environ.get(ROOTLESS_UID_ENV, "")
+    if not value.isascii() or not value.isdigit() or os.geteuid() != 0:
+        return None
+    try:
+        with open("/proc/self/uid_map", "rb") as handle:
+            first = handle.readline().split()
+    except OSError:
+        return None
+    if first[:2] == [b"0", b"0"]:
+        return None
+    return int(value)
+
+
+def host_uid() -> int:
+    """The caller's uid as the host sees it (outside the store's user namespace)."""
+    joined = _joined_uid()
+    return os.geteuid() if joined is None else joined
+
+
 def is_rootless() -> bool:
-    """Whether this process runs without root (its effective uid is not 0)."""
-    return os.geteuid() != 0
+    """Whether this process runs without root on the host: its effective uid is not 0, or it
+    is uid 0 only of the store's user namespace (see ``docs/rootless.md``)."""
+    return os.geteuid() != 0 or _joined_uid() is not None
 
 
 def home_dir() -> Path:
@@ -107,7 +138,7 @@ def runtime_dir() -> Path:
         return runtime / "boxwright"
     if not is_rootless():
         return Path("/run/boxwright")
-    return Path(f"/tmp/boxwright-run-{os.geteuid()}")
+    return Path(f"/tmp/boxwright-run-{host_uid()}")
 
 
 def _private_dir(path: Path, uid: int) -> bool:
@@ -134,12 +165,14 @@ def containers_runtime_dir() -> Path | None:
         return runtime
     if not is_rootless():
         return None
-    uid = os.geteuid()
+    # The names carry the host's uid; the owner test sees files as this process sees them
+    # (uid 0 inside the store's user namespace owns what the user owns outside it).
+    uid, owner = host_uid(), os.geteuid()
     run_user = Path(f"/run/user/{uid}")
-    if _private_dir(run_user, uid):
+    if _private_dir(run_user, owner):
         return run_user
     tmp = Path(os.environ.get("TMPDIR") or "/tmp") / f"podman-run-{uid}"
-    if not os.path.lexists(tmp) or _private_dir(tmp, uid):
+    if not os.path.lexists(tmp) or _private_dir(tmp, owner):
         return tmp
     return home_dir() / "rundir"
 
@@ -148,7 +181,7 @@ def _runtime_auth_file() -> Path:
     runtime = containers_runtime_dir()
     if runtime is not None:
         return runtime / "containers" / "auth.json"
-    return Path(f"/run/containers/{os.geteuid()}/auth.json")
+    return Path(f"/run/containers/{host_uid()}/auth.json")
 
 
 def default_auth_file() -> Path:
@@ -216,6 +249,7 @@ def unreadable(what: str, path: Path, error: OSError) -> ConfigError:
 __all__ = [
     "AUTH_FILE_ENV",
     "REGISTRIES_CONF_ENV",
+    "ROOTLESS_UID_ENV",
     "ROOT_ENV",
     "SYSTEM_CONTAINERS_DIR",
     "SYSTEM_DOCKER_CERTS_DIR",
@@ -226,6 +260,7 @@ __all__ = [
     "default_auth_file",
     "docker_config_file",
     "home_dir",
+    "host_uid",
     "is_rootless",
     "runtime_dir",
     "store_root",

@@ -46,7 +46,9 @@ def run_in_container(
             return run_in_rootfs(root, config, options, isolation)
 
         with keeping_ownership(root, ownership, config, options.user) as kept:
-            return run_in_rootfs(root, config, kept.options(options), isolation)
+            code = run_in_rootfs(root, config, kept.options(options), isolation)
+        kept.warn_if_failed(code)
+        return code
 
     return store.containers.with_rootfs(record.id, work)
 

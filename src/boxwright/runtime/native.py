@@ -269,10 +269,11 @@ def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
             host = {"proc": "/proc", "sysfs": "/sys", "devpts": "/dev/pts", "mqueue": "/dev/mqueue"}
             if error.errno not in (errno.EPERM, errno.EACCES) or kind not in host:
                 raise
-            report.warn(
-                f"cannot mount a new {kind} at {destination} here ({error.strerror}): "
-                f"the host's {host[kind]} is bound instead"
-            )
+            if kind != "sysfs":  # podman binds the host's sysfs read-only without a word
+                report.warn(
+                    f"cannot mount a new {kind} at {destination} here ({error.strerror}): "
+                    f"the host's {host[kind]} is bound instead"
+                )
             _bind(host[kind], target, flags | (linux.MS_RDONLY if kind != "devpts" else 0))
     except OSError as error:
         raise _SetupError(

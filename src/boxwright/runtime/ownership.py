@@ -136,6 +136,20 @@ class KeptOwnership:
     user: str | None = None
     share_ipc: bool = False
     lost: list[str] = field(default_factory=list)
+    unavailable: str | None = None
+    """Why ownership changes could not be kept in this run (None: they were, or needed no
+    help); the caller warns with it only when the run failed (:func:`warn_if_failed`)."""
+
+    def warn_if_failed(self, exit_code: int) -> None:
+        """A run that failed where ownership changes could not be kept: say why, since a
+        failing ``chown`` is the likely cause. A run that succeeded needs no word."""
+        if exit_code != 0 and self.unavailable is not None:
+            log.warning(
+                "this run's user namespace maps only ID 0 and %s: ownership changes (chown, "
+                "USER) cannot be kept and fail inside; subordinate ID ranges for the user "
+                "(ranges mode, docs/rootless.md) make them work",
+                self.unavailable,
+            )
 
     def options(self, options: RunOptions) -> RunOptions:
         """``options`` with the preload library, its environment and the faked user."""
@@ -196,12 +210,7 @@ def keeping_ownership(
     tools = fakeroot_tools()
     if tools is None or not _has_glibc_loader(rootfs):
         why = "fakeroot is not installed" if tools is None else "the rootfs has no glibc loader"
-        log.warning(
-            "this run's user namespace maps only ID 0 and %s: ownership changes (chown, "
-            "USER) cannot be kept and fail inside",
-            why,
-        )
-        yield KeptOwnership()
+        yield KeptOwnership(unavailable=why)
         return
     faked_path, library = tools
     wanted = resolve_user(

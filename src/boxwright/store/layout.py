@@ -3,6 +3,7 @@
 The layout is the one described in ``docs/store.md``::
 
     R/boxwright-store      marker {"format": "boxwright-store", "version": 1}
+    R/userns.json          the rootless mode the store was created in (root, ranges, single)
     R/lock                 flock target for metadata read-modify-write
     R/gc.lock              flock: writers shared, prune exclusive
     R/blobs/sha256/<hex>   content-addressed blobs
@@ -137,6 +138,7 @@ class StoreLayout:
             if not self.marker.exists():
                 from boxwright.transport.atomic import atomic_write
 
+                self._record_mode()
                 marker = {"format": MARKER_FORMAT, "version": MARKER_VERSION}
                 atomic_write(self.marker, json.dumps(marker).encode() + b"\n", 0o600)
             for lock in (self.lock_file, self.gc_lock_file):
@@ -148,6 +150,18 @@ class StoreLayout:
                 "(choose another root with --root or $BOXWRIGHT_ROOT)"
             ) from None
         self.check_marker()
+
+    def _record_mode(self) -> None:
+        """A new store remembers its rootless mode (``R/userns.json``; see
+        :mod:`boxwright.rootless.namespace`), written before the marker makes it a store."""
+        from boxwright.rootless.namespace import (
+            RECORD_FILE,
+            current_mode,
+            write_store_mode,
+        )
+
+        if not (self.root / RECORD_FILE).exists():
+            write_store_mode(self.root, current_mode(self.root))
 
     def _refuse_foreign_directory(self) -> None:
         """A store is never created over a directory that holds something else."""
@@ -161,6 +175,7 @@ class StoreLayout:
             self.containers_file.name,
             self.containers_dir.name,
             self.tmp_dir.name,
+            "userns.json",
         }
         try:
             entries = os.listdir(self.root)

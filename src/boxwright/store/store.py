@@ -7,6 +7,11 @@ repair: every file is written atomically, so a store left by ``kill -9`` holds o
 blobs and records plus garbage under ``R/tmp`` and unreferenced blobs, which
 :func:`~boxwright.store.gc.prune` removes.
 
+The snapshots and working containers of a rootless store in ranges mode are owned by the
+user's subordinate IDs: they are used from inside the store's user namespace, which the first
+use of :attr:`Store.snapshots` or :attr:`Store.containers` joins when the process has not
+(:func:`boxwright.rootless.namespace.ensure_store_namespace`).
+
 Two locks coordinate processes (see ``docs/store.md``): :meth:`Store.metadata_lock` around
 every read-modify-write of ``images.json``/``containers.json``, and :meth:`Store.writing`
 (shared) around every operation that stores blobs or snapshots before it records them, so
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 from boxwright._closing import Closing
 from boxwright.config.paths import store_root
 from boxwright.errors import ImageNotFoundError
+from boxwright.rootless.namespace import ensure_store_namespace
 from boxwright.store.blobs import BlobStore
 from boxwright.store.images import ImageStore
 from boxwright.store.layout import StoreLayout
@@ -68,6 +74,7 @@ class Store(Closing):
     def snapshots(self) -> SnapshotStore:
         """The unpacked layer snapshots (:class:`~boxwright.store.snapshots.SnapshotStore`)."""
         if self._snapshots is None:
+            ensure_store_namespace(self.root)
             self._snapshots = SnapshotStore(self)
         return self._snapshots
 
@@ -77,6 +84,7 @@ class Store(Closing):
         if self._containers is None:
             from boxwright.store.containers import ContainerStore
 
+            ensure_store_namespace(self.root)
             self._containers = ContainerStore(self)
         return self._containers
 

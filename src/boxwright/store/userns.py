@@ -1,10 +1,9 @@
 """Linux namespaces and mounts through libc, and running a function inside fresh namespaces.
 
-Python 3.11 has no ``os.unshare`` or ``os.mount``, so :func:`unshare`, :func:`mount` and
-:func:`umount` call libc through :mod:`ctypes` and turn a failure into :class:`OSError` with
-the call's errno (so callers can tell ``EPERM``, not allowed here, from real faults). These
-are boxwright's only wrappers of those calls: the runtime (:mod:`boxwright.runtime.linux`)
-builds its further ones (``pivot_root``, ``capset``...) on :func:`libc` and :func:`check`.
+:func:`unshare`, :func:`mount`, :func:`umount`, :func:`libc` and :func:`check` are
+:mod:`boxwright.rootless.libc`'s (boxwright's one set of libc wrappers), re-exported here for
+the store and the runtime (:mod:`boxwright.runtime.linux` builds ``pivot_root``,
+``capset``... on them).
 
 :func:`run_in_namespace` is how an unprivileged user mounts an overlay: it forks, the child
 enters a new user namespace where it is root (a single-ID map, ``0`` → the caller's euid and
@@ -20,8 +19,6 @@ Unsharing a user namespace needs a single-threaded process, which the forked chi
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import importlib
 import os
 import pickle
@@ -31,68 +28,29 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from boxwright.errors import BoxwrightError, RunError, StoreError
+from boxwright.rootless.libc import (
+    CLONE_NEWNS,
+    CLONE_NEWUSER,
+    MNT_DETACH,
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
+    PR_SET_DUMPABLE,
+    PathArg,
+    check,
+    libc,
+    mount,
+    set_dumpable,
+    umount,
+    unshare,
+)
 
 T = TypeVar("T")
-PathArg = str | bytes | os.PathLike[str]
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-MS_RDONLY = 0x1
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_NOEXEC = 0x8
-MS_REMOUNT = 0x20
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 0x40000
-MNT_DETACH = 0x2
-PR_SET_DUMPABLE = 4
-
-
-@functools.cache
-def libc() -> ctypes.CDLL:
-    """The C library with errno kept (loaded once; call it before a fork that pivots away)."""
-    lib = ctypes.CDLL(None, use_errno=True)
-    lib.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
-    lib.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    lib.unshare.argtypes = [ctypes.c_int]
-    return lib
-
-
-def check(result: int, what: str, path: PathArg | None = None) -> None:
-    """Raise :class:`OSError` with the current errno when a libc call returned non-zero."""
-    if result != 0:
-        code = ctypes.get_errno()
-        shown = None if path is None else os.fsdecode(path)
-        raise OSError(code, f"{what}: {os.strerror(code)}", shown)
-
-
-def _b(value: PathArg | None) -> bytes | None:
-    return None if value is None else os.fsencode(value)
-
-
-def unshare(flags: int) -> None:
-    """``unshare(2)``: move this process into new namespaces (``CLONE_*`` flags)."""
-    check(libc().unshare(flags), "unshare")
-
-
-def mount(
-    source: PathArg | None,
-    target: PathArg,
-    fstype: str | None = None,
-    flags: int = 0,
-    data: str | None = None,
-) -> None:
-    """``mount(2)``; ``data`` is the option string (``"lowerdir=...,upperdir=..."``)."""
-    where = os.fsdecode(target)
-    what = f"mount {fstype or ''} on {where}".replace("  ", " ")
-    check(libc().mount(_b(source), _b(where), _b(fstype), flags, _b(data)), what, where)
-
-
-def umount(target: PathArg, flags: int = 0) -> None:
-    """``umount2(2)``; ``flags=MNT_DETACH`` detaches a busy mount lazily."""
-    where = os.fsdecode(target)
-    check(libc().umount2(_b(where), flags), f"umount {where}", where)
 
 
 def _write_proc(name: str, text: str) -> None:
@@ -113,9 +71,7 @@ def enter_namespaces(*, user: bool, mount: bool) -> None:
         return
     euid, egid = os.geteuid(), os.getegid()
     if user:
-        # A process that changed its IDs (setuid from root) is not dumpable, which leaves its
-        # /proc/self files owned by root: the ID maps could not be written.
-        libc().prctl(ctypes.c_int(PR_SET_DUMPABLE), ctypes.c_ulong(1), 0, 0, 0)
+        set_dumpable()
     flags = (CLONE_NEWUSER if user else 0) | (CLONE_NEWNS if mount or user else 0)
     unshare(flags)
     if user:
@@ -235,6 +191,8 @@ __all__ = [
     "MS_RDONLY",
     "MS_REC",
     "MS_REMOUNT",
+    "PR_SET_DUMPABLE",
+    "PathArg",
     "check",
     "enter_namespaces",
     "inside_single_id_namespace",

@@ -1,0 +1,246 @@
+"""Building as an unprivileged user in the two rootless modes, against root's build.
+
+A user with ``/etc/subuid`` and ``/etc/subgid`` ranges gets a ranges store: the store lives in
+a user namespace with podman's mapping, so a static busybox ``chown``, busybox ``adduser``,
+``USER 1234`` in RUN and a setuid binary all work for real, and the store's files are owned on
+disk by the subordinate IDs. The committed layers carry the container IDs: the same build
+gives the same image ID as root's, and as the single-ID mode's where that mode can build it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import boxwright.build.executor  # noqa: F401 - loaded before the child drops privileges
+from boxwright.build import Builder
+from boxwright.build.context import BuildOptions
+from boxwright.build.executor import build
+from boxwright.rootless.namespace import read_store_mode, stop_pause_process
+from boxwright.rootless.ranges import subordinate_ranges
+from boxwright.store.pullpush import pull, push
+from boxwright.store.store import Store
+from boxwright_testing.runtime import preload_boxwright
+from boxwright_testing.users import User, as_user, chown_tree, throwaway_user
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users")
+
+BUSYBOX = "/bin/busybox"
+BASE = "localhost/bbx:1"
+APPLETS = (
+    "sh", "ls", "cat", "cp", "echo", "mkdir", "rm", "touch", "chmod", "chown", "id", "stat",
+    "true",
+)  # fmt: skip
+# Debian's busybox-static has no adduser applet: this one does what Alpine's busybox adduser -D
+# does, with the same static programs (a group and a user of the first free ID from 1000, the
+# home made and given to them).
+ADDUSER = """#!/bin/sh
+[ "$1" = -D ] && shift
+echo "$1:x:1000:" >> /etc/group
+echo "$1:x:1000:1000:Linux User,,,:/home/$1:/bin/sh" >> /etc/passwd
+mkdir -p "/home/$1" && chown 1000:1000 "/home/$1"
+"""
+APP_ID = 1000
+PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
+GROUP = "root:x:0:\n"
+
+# What every mode can build: COPY --chown, RUN as root writing files, a setuid mode.
+PORTABLE = """\
+FROM localhost/bbx:1
+COPY --chown=1234:1234 f /srv/f
+RUN mkdir -p /opt/tools && cp /bin/busybox /opt/tools/su-bb && chmod 4755 /opt/tools/su-bb
+RUN echo made > /opt/made
+"""
+
+# What needs real IDs with static binaries: chown, adduser, USER 1234 writing files.
+OWNERS = """\
+FROM localhost/bbx:1
+RUN mkdir -p /srv/data && chown 1234:1234 /srv/data
+RUN adduser -D app && mkdir /data && chown app /data
+COPY --chown=1234:1234 f /srv/f
+RUN mkdir -p /opt/tools && cp /bin/busybox /opt/tools/su-bb && chmod 4755 /opt/tools/su-bb
+USER 1234
+RUN touch /srv/data/by-1234 && id > /srv/data/id
+"""
+
+
+@pytest.fixture(scope="module")
+def bbx_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An OCI layout (world-readable) with a busybox-static base that has adduser and chown."""
+    if not os.path.exists(BUSYBOX):
+        pytest.skip(f"{BUSYBOX} is not installed (busybox-static)")
+    work = tmp_path_factory.mktemp("bbx")
+    rootfs = work / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
+    for name in APPLETS:
+        (rootfs / "bin" / name).symlink_to("busybox")
+    (rootfs / "bin" / "adduser").write_text(ADDUSER)
+    (rootfs / "bin" / "adduser").chmod(0o755)
+    (rootfs / "etc").mkdir()
+    (rootfs / "etc" / "passwd").write_text(PASSWD)
+    (rootfs / "etc" / "group").write_text(GROUP)
+    (rootfs / "tmp").mkdir()
+    (rootfs / "tmp").chmod(0o1777)
+    store = Store(work / "store")
+    with Builder.from_image(None, store=store) as builder:
+        builder.copy([rootfs], "/")
+        builder.config(env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], created_by="base")
+        builder.commit(BASE, timestamp=0)
+    layout = Path("/tmp") / f"bx-bbx-{os.getpid()}"
+    shutil.rmtree(layout, ignore_errors=True)
+    push(BASE, f"oci:{layout}:1", store=store)
+    for dirpath, dirnames, filenames in os.walk(layout):
+        for name in [*dirnames, *filenames]:
+            os.chmod(os.path.join(dirpath, name), 0o755)
+    os.chmod(layout, 0o755)
+    yield_layout = layout
+    return yield_layout
+
+
+def _has_range(path: str, user: User) -> bool:
+    return bool(subordinate_ranges(Path(path), user.name, user.uid))
+
+
+@pytest.fixture(scope="module")
+def ranges_user() -> Iterator[User]:
+    """An unprivileged user with subordinate ranges (podman's usual setup)."""
+    for tool in ("newuidmap", "newgidmap", "usermod"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    with throwaway_user("bxrg", system=False) as user:
+        if not (_has_range("/etc/subuid", user) and _has_range("/etc/subgid", user)):
+            start = 200_000 + (os.getpid() % 400) * 65536
+            subprocess.run(
+                ["usermod", "--add-subuids", f"{start}-{start + 65535}",
+                 "--add-subgids", f"{start}-{start + 65535}", user.name],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        try:
+            yield user
+        finally:
+            as_user(user, stop_pause_process)
+
+
+@pytest.fixture(scope="module")
+def plain_user() -> Iterator[User]:
+    """An unprivileged user with no subordinate IDs (single mode)."""
+    with throwaway_user("bxpl", system=True) as user:
+        assert not _has_range("/etc/subuid", user)
+        yield user
+
+
+@pytest.fixture
+def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = Path(f"/tmp/bx-ranges-{os.getpid()}-{os.urandom(4).hex()}")
+    path.mkdir(mode=0o755)
+    yield path
+    subprocess.run(["rm", "-rf", str(path)], check=False)
+
+
+def _context(where: Path, containerfile: str) -> Path:
+    ctx = where / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(containerfile)
+    (ctx / "f").write_text("file\n")
+    return ctx
+
+
+def _build(root: str, layout: str, ctx: str, mode: str | None) -> dict[str, Any]:
+    """Build ``ctx`` (timestamp 0) into the store at ``root``; the image ID, the store's mode,
+    the owners of the store's files on disk and the last layers' tar members."""
+    if mode is not None:
+        os.environ["BOXWRIGHT_USERNS"] = mode
+    store = Store(root)
+    pull(f"oci:{layout}:1", store=store, name=BASE)
+    result = build(BuildOptions(context=Path(ctx), timestamp=0, tags=["localhost/out:1"]), store)
+    record = store.images.get(result.image_id)
+    layers: list[dict[str, tuple[int, int, int]]] = []
+    for digest in record.layers[1:]:
+        with tarfile.open(store.layout.blob_path(digest)) as tar:
+            layers.append({m.name: (m.uid, m.gid, m.mode) for m in tar.getmembers()})
+    found = read_store_mode(Path(root))
+    return {
+        "image": result.image_id,
+        "mode": None if found is None else found.mode,
+        "layers": layers,
+        "euid": os.geteuid(),
+    }
+
+
+def _as(user: User | None, where: Path, layout: Path, ctx: Path, mode: str | None) -> Any:
+    root = where / f"store-{mode}"
+    if user is None:
+        return _build(str(root), str(layout), str(ctx), mode)
+    chown_tree(where, user)
+    preload_boxwright()
+    return as_user(user, _build, str(root), str(layout), str(ctx), mode)
+
+
+def _disk_owners(root: Path) -> set[tuple[int, int]]:
+    """The owners of the store's snapshot files as the host sees them."""
+    return {
+        (st.st_uid, st.st_gid)
+        for dirpath, dirnames, filenames in os.walk(root / "snapshots")
+        for st in [os.lstat(os.path.join(dirpath, n)) for n in [*dirnames, *filenames]]
+    }
+
+
+def test_ranges_build_keeps_container_ids_and_root_digest(
+    bbx_layout: Path, ranges_user: User, work: Path
+) -> None:
+    as_root = _as(None, work / "root", bbx_layout, _context(_mk(work / "root"), OWNERS), None)
+    ranged = _as(ranges_user, work / "user", bbx_layout, _context(_mk(work / "user"), OWNERS), None)
+    assert ranged["mode"] == "ranges"
+    assert as_root["mode"] == "root"
+    assert ranged["image"] == as_root["image"]
+    assert ranged["layers"] == as_root["layers"]
+    first, second, copied, tools, by_user = ranged["layers"]
+    assert first["srv/data"][:2] == (1234, 1234)
+    assert second["data"][:2] == (APP_ID, 0)
+    assert second["home/app"][:2] == (APP_ID, APP_ID)
+    assert copied["srv/f"][:2] == (1234, 1234)
+    assert stat.S_IMODE(tools["opt/tools/su-bb"][2]) == 0o4755
+    assert by_user["srv/data/by-1234"][:2] == (1234, 0)  # a uid with no passwd entry: gid 0
+    start = subordinate_ranges(Path("/etc/subuid"), ranges_user.name, ranges_user.uid)[0][0]
+    owners = _disk_owners(work / "user" / "store-None")
+    assert (start + 1233, start + 1233) in owners
+    assert (ranges_user.uid, ranges_user.gid) in owners
+
+
+def _mk(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def test_every_mode_gives_root_digest_for_what_single_can_build(
+    bbx_layout: Path, ranges_user: User, plain_user: User, work: Path
+) -> None:
+    builds = {}
+    for name, user, mode in (
+        ("root", None, None),
+        ("ranges", ranges_user, "auto"),
+        ("forced-single", ranges_user, "single"),
+        ("single", plain_user, None),
+    ):
+        where = _mk(work / name)
+        builds[name] = _as(user, where, bbx_layout, _context(where, PORTABLE), mode)
+    assert {name: b["mode"] for name, b in builds.items()} == {
+        "root": "root",
+        "ranges": "ranges",
+        "forced-single": "single",
+        "single": "single",
+    }
+    assert len({b["image"] for b in builds.values()}) == 1
+    copied, tools, made = builds["single"]["layers"]
+    assert copied["srv/f"][:2] == (1234, 1234)
+    assert stat.S_IMODE(tools["opt/tools/su-bb"][2]) == 0o4755
+    assert made["opt/made"][:2] == (0, 0)
