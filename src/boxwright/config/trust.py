@@ -19,7 +19,8 @@ passes paths explicitly instead.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -98,9 +99,19 @@ def policy_path(explicit: Path | None = None) -> Path | None:
             raise ConfigError(f"signature policy {chosen} does not exist or is not a file")
         return Path(chosen)
     for candidate in (home_dir() / USER_POLICY, SYSTEM_POLICY):
-        if candidate.is_file():
+        if _usable(candidate, stat.S_ISREG):
             return candidate
     return None
+
+
+def _usable(path: Path, kind: Callable[[int], bool]) -> bool:
+    """Whether ``path`` is there as ``kind`` for this process; one it may not even look at
+    (``$HOME`` of another user) is skipped, as containers/image skips a default path whose
+    ``stat`` fails."""
+    try:
+        return kind(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 def registries_d_dir(explicit: Path | None = None) -> Path:
@@ -111,7 +122,7 @@ def registries_d_dir(explicit: Path | None = None) -> Path:
     if _SETTINGS.registries_d is not None:
         return _SETTINGS.registries_d
     user = home_dir() / USER_REGISTRIES_D
-    if user.is_dir():
+    if _usable(user, stat.S_ISDIR):
         return user
     return SYSTEM_REGISTRIES_D
 
