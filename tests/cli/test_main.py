@@ -265,6 +265,7 @@ def test_help_imports_nothing_heavy() -> None:
         "rich",
         "isal",
         "zstandard",
+        "fastcrc",
         "tarfile",
         "jsonschema",
         "boxwright.oci",
