@@ -10,11 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from boxwright.cli.main import main
 from boxwright.copy import copy_image
+from boxwright.oci.platform import Platform
 from boxwright.transport.image import open_image
 from boxwright.transport.reference import parse_transport_reference
-from boxwright_testing.cstorage import PeerStore, busybox_context, needs_peers, peer_store
+from boxwright_testing.cstorage import (
+    PeerStore,
+    busybox_context,
+    busybox_index,
+    needs_peers,
+    peer_store,
+)
 
 pytestmark = needs_peers
 
@@ -69,3 +78,35 @@ def test_podman_runs_what_boxwright_wrote(
     assert [layer["id"] for layer in json.loads(layers)][:1] == [
         _diff_ids(built.ref("localhost/built:1"))[0].removeprefix("sha256:")
     ]
+
+
+def test_push_from_the_store_and_copy_all(
+    stores: tuple[PeerStore, PeerStore], tmp_path: Path
+) -> None:
+    _, target = stores
+    ids = busybox_index(tmp_path / "multi")
+    host = Platform.host().architecture
+    root = str(tmp_path / "bw")
+    pulled = CliRunner().invoke(main, ["--root", root, "pull", f"oci:{tmp_path / 'multi'}:x"])
+    assert pulled.exit_code == 0, pulled.output
+    pushed = CliRunner().invoke(
+        main, ["--root", root, "push", ids[host], target.ref("localhost/pushed:1")]
+    )
+    assert pushed.exit_code == 0, pushed.output
+    assert target.podman("run", "--rm", "localhost/pushed:1").stdout == f"{host}\n"
+
+    # --all into podman's store copies the platform a plain copy would choose, as the host's
+    # image, instead of refusing.
+    copied = CliRunner().invoke(
+        main, ["copy", "-q", "--all", f"oci:{tmp_path / 'multi'}:x", target.ref("localhost/all:1")]
+    )
+    assert copied.exit_code == 0, copied.output
+    listed = target.podman(
+        "images", "--no-trunc", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}", "localhost/all"
+    ).stdout.splitlines()
+    # The same image as the pushed one (one config): podman lists it under both names.
+    assert sorted(listed) == [
+        f"localhost/all:1 sha256:{ids[host]}",
+        f"localhost/pushed:1 sha256:{ids[host]}",
+    ]
+    assert target.podman("run", "--rm", "localhost/all:1").stdout == f"{host}\n"

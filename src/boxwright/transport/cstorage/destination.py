@@ -152,6 +152,7 @@ class ContainersStorageDestination:
 
     supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
     supports_index: Final[bool] = False
+    one_platform_of_all: Final[bool] = True
     required_compression: Final[str | None] = None
     desired_compression: Final[str | None] = None
 
