@@ -46,8 +46,12 @@ class PeerStore:
         return f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]{name}"
 
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(self.podman_argv(*args), self.env, check)
+
+    def podman_argv(self, *args: str) -> list[str]:
+        """The command line of ``podman ARGS`` on this store."""
         assert PODMAN is not None
-        argv = [
+        return [
             PODMAN,
             "--root",
             str(self.root),
@@ -63,7 +67,6 @@ class PeerStore:
             "runc",
             *args,
         ]
-        return run(argv, self.env, check)
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert BUILDAH is not None

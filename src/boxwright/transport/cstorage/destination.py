@@ -40,7 +40,7 @@ from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader
 from boxwright.transport.atomic import BlobWriter, atomic_write
 from boxwright.transport.cstorage.location import StoreLocation
-from boxwright.transport.cstorage.lockfile import locked
+from boxwright.transport.cstorage.lockfile import Held, locked, touch_graph_lock
 from boxwright.transport.cstorage.naming import StorageReference
 from boxwright.transport.cstorage.records import (
     Record,
@@ -184,33 +184,76 @@ class ContainersStorageDestination:
                 f"{self._name}: the config names {len(diff_ids)} layers, the manifest "
                 f"{len(manifest.layers)}"
             )
-        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.paths.storage_lock.touch(exist_ok=True)
-        for directory in (self.paths.layers_dir, self.paths.images_dir):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.paths.root / "overlay" / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._prepare_store()
+        touch_graph_lock(self.paths.storage_lock)
         with locked(self.paths.layers_lock, exclusive=True) as layers_lock:
             stable, volatile = load_layers(self.paths)
             by_id = {layer["id"]: layer for layer in stable + volatile}
             parent = ""
-            added = False
             for desc, diff_id in zip(manifest.layers, diff_ids, strict=True):
                 lid = layer_id(parent, diff_id)
                 existing = by_id.get(lid)
                 if existing is None or is_incomplete(existing):
-                    if existing is not None:
-                        stable = [layer for layer in stable if layer["id"] != lid]
-                    record = self._make_layer(lid, parent, desc, diff_id)
-                    stable.append(record)
-                    by_id[lid] = record
-                    added = True
+                    stable = [layer for layer in stable if layer["id"] != lid]
+                    by_id[lid] = self._put_layer(layers_lock, stable, lid, parent, desc, diff_id)
                 parent = lid
-            if added:
-                save(self.paths.layers_json, stable)
-                layers_lock.record_write()
             with locked(self.paths.images_lock, exclusive=True) as images_lock:
                 self._write_image(manifest, raw, config_raw, parent)
                 images_lock.record_write()
+
+    def _prepare_store(self) -> None:
+        """The store's directories and lock files, made as containers/storage makes them."""
+        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.storage_lock.touch(exist_ok=True)
+        for directory in (
+            self.paths.layers_dir,
+            self.paths.images_dir,
+            self.paths.containers_lock.parent,
+        ):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (self.paths.root / "overlay" / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def _put_layer(
+        self,
+        layers_lock: Held,
+        stable: list[Record],
+        lid: str,
+        parent: str,
+        desc: Descriptor,
+        diff_id: Digest,
+    ) -> Record:
+        """Add one layer as containers/storage's ``layerStore.create`` does, ``layers.lock``
+        held: its record goes into ``layers.json`` first, flagged ``incomplete`` (so that a
+        writer that dies leaves a record podman deletes on its next write), then the layer
+        is unpacked under ``containers.lock`` (``putLayer`` holds it), then the flag is
+        dropped. Each save records a new last write."""
+        record: Record = {"id": lid}
+        if parent:
+            record["parent"] = parent
+        record.update(
+            {
+                "created": _now(),
+                "compressed-diff-digest": str(desc.digest),
+                "compressed-size": desc.size,
+                "diff-digest": str(diff_id),
+                "flags": {"incomplete": True},
+            }
+        )
+        stable.append(record)
+        save(self.paths.layers_json, stable)
+        layers_lock.record_write()
+        try:
+            with locked(self.paths.containers_lock, exclusive=True):
+                record.update(self._make_layer(lid, parent, desc, diff_id))
+        except BaseException:
+            stable.remove(record)
+            save(self.paths.layers_json, stable)
+            layers_lock.record_write()
+            raise
+        del record["flags"]
+        save(self.paths.layers_json, stable)
+        layers_lock.record_write()
+        return record
 
     def _make_layer(self, lid: str, parent: str, desc: Descriptor, diff_id: Digest) -> Record:
         home = self.paths.root / "overlay" / lid
@@ -266,22 +309,12 @@ class ContainersStorageDestination:
             with contextlib.suppress(FileNotFoundError):
                 self.paths.tar_split(lid).unlink()
             raise
-        record: Record = {"id": lid}
-        if parent:
-            record["parent"] = parent
-        record.update(
-            {
-                "created": _now(),
-                "compressed-diff-digest": str(desc.digest),
-                "compressed-size": desc.size,
-                "diff-digest": str(diff_id),
-                "diff-size": tee.size,
-                "compression": _COMPRESSION_CODES.get(compression, 0),
-                "uidset": sorted(recorder.uids),
-                "gidset": sorted(recorder.gids),
-            }
-        )
-        return record
+        return {
+            "diff-size": tee.size,
+            "compression": _COMPRESSION_CODES.get(compression, 0),
+            "uidset": sorted(recorder.uids),
+            "gidset": sorted(recorder.gids),
+        }
 
     def _write_image(
         self, manifest: ImageManifest, raw: bytes, config_raw: bytes, top_layer: str
