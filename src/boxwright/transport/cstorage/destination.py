@@ -36,7 +36,7 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader
 from boxwright.transport.atomic import BlobWriter, atomic_write
-from boxwright.transport.cstorage import drivers
+from boxwright.transport.cstorage import drivers, rootless
 from boxwright.transport.cstorage.location import StoreLocation
 from boxwright.transport.cstorage.lockfile import Held, locked, touch_graph_lock
 from boxwright.transport.cstorage.naming import StorageReference
@@ -245,11 +245,29 @@ class ContainersStorageDestination:
         """Unpack one layer into the driver's directory, with its tar-split record; return
         the record's fields learned on the way. ``below``: the image's layers under it (the
         vfs driver's directory holds them all, each applied again and checked)."""
+        if os.geteuid() == 0:
+            return self._unpack_layer(lid, parent, below, desc, diff_id)
+        mapping = rootless.user_mapping(str(self.paths.root))
+        return rootless.run_mapped(
+            mapping, lambda: self._unpack_layer(lid, parent, below, desc, diff_id)
+        )
+
+    def _unpack_layer(
+        self,
+        lid: str,
+        parent: str,
+        below: list[tuple[Descriptor, Digest]],
+        desc: Descriptor,
+        diff_id: Digest,
+    ) -> Record:
+        """:meth:`_make_layer`'s work, as root (of the host, or of the rootless user's
+        namespace): owners are the ones the tar names; on failure nothing is left."""
         overlay = self.paths.driver == "overlay"
+        privileged = not rootless.in_user_namespace()
         try:
             target = drivers.create(self.paths, lid, parent)
             mode = os.stat(target).st_mode & 0o7777
-            options = ApplyOptions(overlay=overlay, rootless=os.geteuid() != 0, root_mode=mode)
+            options = ApplyOptions(overlay=overlay, rootless=False, root_mode=mode)
             if not overlay:
                 for lower_desc, lower_diff_id in below:
                     self._apply(target, lower_desc, lower_diff_id, options, None)
@@ -259,7 +277,7 @@ class ContainersStorageDestination:
                 recorder.close()
                 split_out.flush()
                 os.fsync(split_out.fileno())
-            drivers.finish(self.paths, lid, parent, privileged=os.geteuid() == 0)
+            drivers.finish(self.paths, lid, parent, privileged=privileged)
         except BaseException:
             drivers.remove(self.paths, lid)
             with contextlib.suppress(FileNotFoundError):
