@@ -115,6 +115,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
             read_rss,
         ),
     ]
+    written()
     _fresh(workdir)()
     info = machine()
     info["image"] = f"one {args.mb} MB layer (half random, half text), gzip, from umoci"
