@@ -46,8 +46,12 @@ class PeerStore:
         return f"containers-storage:[{self.driver}@{self.root}+{self.runroot}]{name}"
 
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run(self.podman_argv(*args), self.env, check)
+
+    def podman_argv(self, *args: str) -> list[str]:
+        """The command line of ``podman ARGS`` on this store."""
         assert PODMAN is not None
-        argv = [
+        return [
             PODMAN,
             "--root",
             str(self.root),
@@ -63,7 +67,6 @@ class PeerStore:
             "runc",
             *args,
         ]
-        return run(argv, self.env, check)
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert BUILDAH is not None
@@ -130,3 +133,85 @@ def busybox_context(base: Path) -> Path:
     shutil.copy(BUSYBOX, ctx / "busybox")
     (ctx / "Containerfile").write_text(BUSYBOX_FILE)
     return ctx
+
+
+def busybox_index(layout: Path) -> dict[str, str]:
+    """An OCI layout at ``layout``, tag ``x``: an index of two images (linux/amd64 and
+    linux/arm64) of one busybox layer, each config's Cmd echoing its architecture. Returns
+    each architecture's config digest hex (the image ID a store gives it)."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return f"sha256:{digest}"
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        content = Path(BUSYBOX).read_bytes()
+        info = tarfile.TarInfo("bin/busybox")
+        info.size, info.mode = len(content), 0o755
+        tar.addfile(info, io.BytesIO(content))
+    layer = buf.getvalue()
+    layer_digest = put(layer)
+    ids: dict[str, str] = {}
+    entries = []
+    for arch in ("amd64", "arm64"):
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Cmd": ["/bin/busybox", "echo", arch]},
+                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+            }
+        ).encode()
+        config_digest = put(config)
+        ids[arch] = config_digest.removeprefix("sha256:")
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": config_digest,
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                        "digest": layer_digest,
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": put(manifest),
+                "size": len(manifest),
+                "platform": {"architecture": arch, "os": "linux"},
+            }
+        )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }
+    ).encode()
+    top = {
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": put(index),
+        "size": len(index),
+        "annotations": {"org.opencontainers.image.ref.name": "x"},
+    }
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    return ids

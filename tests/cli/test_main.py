@@ -274,6 +274,7 @@ def test_help_imports_nothing_heavy() -> None:
         "rich",
         "isal",
         "zstandard",
+        "fastcrc",
         "tarfile",
         "jsonschema",
         "cyclonedx",

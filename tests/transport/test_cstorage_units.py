@@ -151,6 +151,30 @@ def test_recorded_tar_rebuilds_byte_for_byte(tmp_path: Path) -> None:
         TarSplitAssembler(io.BytesIO(out.getvalue()), opener, "test").read()
 
 
+def test_trailing_bytes_are_recorded_in_pieces(tmp_path: Path) -> None:
+    # Bytes after the end-of-archive blocks (a writer's padding, or junk) are kept exactly,
+    # as segments of about a MiB: the recorder never piles them up in memory.
+    data = _tar_with_everything() + bytes(3 << 20) + b"tail"
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(tmp_path / "files", filter="tar")
+    out = io.BytesIO()
+    recorder = TarSplitRecorder(out)
+    for i in range(0, len(data), 1 << 16):
+        recorder.feed(data[i : i + (1 << 16)])
+    recorder.close()
+    entries = [json.loads(line) for line in gzip.decompress(out.getvalue()).splitlines()]
+    sizes = [len(base64.b64decode(e["payload"])) for e in entries if e["type"] == 2]
+    assert max(sizes) < (1 << 20) + (1 << 17)
+    assert sum(sizes) == len(data) - 700 - 4
+
+    def opener(name: bytes) -> io.BufferedReader:
+        return open(tmp_path / "files" / os.fsdecode(name), "rb")
+
+    assembler = TarSplitAssembler(io.BytesIO(out.getvalue()), opener, "test")
+    rebuilt = b"".join(iter(lambda: assembler.read(1 << 16), b""))
+    assert rebuilt == data
+
+
 def test_lock_records_a_new_last_write(tmp_path: Path) -> None:
     path = tmp_path / "layers.lock"
     with locked(path, exclusive=True) as held:

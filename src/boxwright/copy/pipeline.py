@@ -65,6 +65,7 @@ from boxwright.transport.base import (
     current_manifest_of,
     puts_config_with_layers,
     signature_store_of,
+    stores_one_platform,
 )
 from boxwright.transport.reference import (
     TransportReference,
@@ -453,7 +454,7 @@ class _Pipeline:
             self.unchanged = True
             return already
         if isinstance(top, ImageIndex):
-            if self.options.all_platforms:
+            if self.options.all_platforms and not stores_one_platform(self.dest):
                 if not self.dest.supports_index:
                     raise UsageError(
                         f"{self.dest.name} cannot store a multi-platform image: "

@@ -74,7 +74,7 @@ class ImageDestination(Protocol):
 
     What only some destinations offer is a protocol of its own, asked once by the copy
     pipeline: :class:`KnowsCurrentManifest`, :class:`HasBlobInfoCache`,
-    :class:`PutsConfigWithLayers`.
+    :class:`PutsConfigWithLayers`, :class:`StoresOnePlatform`.
     """
 
     @property
@@ -170,6 +170,18 @@ class PutsConfigWithLayers(Protocol):
 
 
 @runtime_checkable
+class StoresOnePlatform(Protocol):
+    """A destination that keeps one image per name and no index (podman's store), where a
+    copy of every platform (``--all``) stores the image of the platform asked for (the
+    host's by default) instead of being refused."""
+
+    @property
+    def one_platform_of_all(self) -> bool:
+        """True: ``--all`` copies the one platform a plain copy would choose."""
+        ...
+
+
+@runtime_checkable
 class ListsRepositoryTags(Protocol):
     """A source whose repository can list its tags (a registry), for ``inspect``'s
     RepoTags."""
@@ -239,6 +251,11 @@ def blob_info_cache_of(side: ImageSource | ImageDestination) -> BlobInfoCache | 
     return side.blob_info_cache if isinstance(side, HasBlobInfoCache) else None
 
 
+def stores_one_platform(dest: ImageDestination) -> bool:
+    """Whether ``dest`` takes ``--all`` as a copy of the one platform chosen."""
+    return isinstance(dest, StoresOnePlatform) and dest.one_platform_of_all
+
+
 def puts_config_with_layers(dest: ImageDestination) -> bool:
     """Whether ``dest`` wants the config put beside the layers."""
     return isinstance(dest, PutsConfigWithLayers) and dest.config_with_layers
@@ -255,6 +272,7 @@ __all__ = [
     "ListsRepositoryTags",
     "NamesItsImage",
     "PutsConfigWithLayers",
+    "StoresOnePlatform",
     "StoresSignatures",
     "blob_info_cache_of",
     "current_manifest_of",
@@ -262,4 +280,5 @@ __all__ = [
     "puts_config_with_layers",
     "signature_store_of",
     "signatures_of",
+    "stores_one_platform",
 ]

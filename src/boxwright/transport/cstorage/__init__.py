@@ -5,7 +5,7 @@ containers/storage store (see :mod:`.location` for the store a reference without
 specifier means, :mod:`.naming` for the image part). :mod:`.source` reads an image,
 :mod:`.destination` writes one; :mod:`.records` knows the store's files, :mod:`.lockfile`
 its locks, :mod:`.tarsplit` the tar-split records that keep each layer's digest. The overlay
-and vfs drivers are read; the overlay driver is written.
+and vfs drivers are read and written (:mod:`.drivers` lays a layer out for each).
 """
 
 from __future__ import annotations

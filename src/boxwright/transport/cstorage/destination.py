@@ -1,22 +1,20 @@
-"""Writing an image into a containers/storage store (overlay driver), as podman pulls one.
+"""Writing an image into a containers/storage store (overlay or vfs), as podman pulls one.
 
-Blobs are staged under ``ROOT/tmp`` while the copy puts them. :meth:`commit` then works under
-containers/storage's locks, in its order: ``layers.lock`` exclusive, each missing layer
-unpacked into ``overlay/ID/diff`` (whiteouts as 0:0 nodes, opaque directories marked with
-``trusted.overlay.opaque``, or ``user.overlay.opaque`` for an unprivileged writer), with its
-``link``, ``lower``, ``work/``, ``merged/`` (``empty/`` for a base layer) and its short name in
-``overlay/l/``, its tar-split record written from the same pass, its diff_id checked, then
-``layers.json`` replaced and a new last-write recorded; then ``images.lock`` exclusive, the
-image's big data (config, ``manifest-DIGEST``, ``manifest``) written and ``images.json``
-replaced, the name taken from any image that had it, and a new last-write recorded. A
-layer's ID is containers/image's: the diff_id's hex for a base layer, else the sha256 of
+Blobs are staged under ``ROOT/tmp`` while the copy puts them. :meth:`commit` then follows
+containers/storage's protocol (see docs/transports.md): ``storage.lock`` taken and released,
+``layers.lock`` exclusive; each missing layer recorded ``incomplete`` in ``layers.json``, then
+unpacked under ``containers.lock`` into the driver's directory (:mod:`.drivers`) with its
+tar-split record written from the same pass and its diff_id checked, then completed; each
+save of ``layers.json`` records a new last write. Then ``images.lock`` exclusive: the image's
+big data (config, ``manifest-DIGEST``, ``manifest``) written, ``images.json`` replaced, the
+name taken from any image that had it, and a new last write recorded. A layer's ID is
+containers/image's: the diff_id's hex for a base layer, else the sha256 of
 ``PARENT-ID+DIFF-ID-HEX``; the image ID is the config digest's hex. Layers already in the
 store are reused.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
@@ -31,7 +29,6 @@ from typing import Final
 from boxwright.errors import BlobNotFoundError, DigestMismatchError, TransportError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.compression import auto_decompress
-from boxwright.layer.overlayfs import OPAQUE_VALUE, OPAQUE_XATTR
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
@@ -39,8 +36,9 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader
 from boxwright.transport.atomic import BlobWriter, atomic_write
+from boxwright.transport.cstorage import drivers, rootless
 from boxwright.transport.cstorage.location import StoreLocation
-from boxwright.transport.cstorage.lockfile import locked
+from boxwright.transport.cstorage.lockfile import Held, locked, touch_graph_lock
 from boxwright.transport.cstorage.naming import StorageReference
 from boxwright.transport.cstorage.records import (
     Record,
@@ -55,16 +53,10 @@ from boxwright.transport.cstorage.tarsplit import TarSplitRecorder
 
 _COMPRESSION_CODES: Final = {"none": 0, "gzip": 2, "zstd": 4}
 _CHUNK: Final = 1 << 20
-_TRUSTED_OPAQUE: Final = "trusted.overlay.opaque"
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _short_id() -> str:
-    """A 26-character link name, as the overlay driver's ``generateID``."""
-    return base64.b32encode(secrets.token_bytes(20)).decode()[:26]
 
 
 def layer_id(parent: str, diff_id: Digest) -> str:
@@ -77,7 +69,7 @@ def layer_id(parent: str, diff_id: Digest) -> str:
 class _Tee:
     """Reads ``stream``, hashing what passes and feeding a tar-split recorder."""
 
-    def __init__(self, stream: Reader, recorder: TarSplitRecorder) -> None:
+    def __init__(self, stream: Reader, recorder: TarSplitRecorder | None) -> None:
         self._stream = stream
         self._recorder = recorder
         self.hasher = hashlib.sha256()
@@ -87,7 +79,8 @@ class _Tee:
         data = self._stream.read(n)
         if data:
             self.hasher.update(data)
-            self._recorder.feed(data)
+            if self._recorder is not None:
+                self._recorder.feed(data)
             self.size += len(data)
         return data
 
@@ -105,19 +98,6 @@ class _Tee:
         self.close()
 
 
-def _mark_opaque_trusted(root: Path) -> None:
-    """Turn the ``user.overlay.opaque`` markers of ``root`` into the ``trusted.`` ones a
-    privileged kernel overlay mount reads."""
-    for path, _dirs, _files in os.walk(root):
-        try:
-            value = os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False)
-        except OSError:
-            continue
-        if value == OPAQUE_VALUE:
-            os.setxattr(path, _TRUSTED_OPAQUE, OPAQUE_VALUE, follow_symlinks=False)
-            os.removexattr(path, OPAQUE_XATTR, follow_symlinks=False)
-
-
 class ContainersStorageDestination:
     """An :class:`~boxwright.transport.base.ImageDestination` into a containers/storage store."""
 
@@ -126,11 +106,6 @@ class ContainersStorageDestination:
         if ref.name is None or ref.name.digest is not None or ref.image_id:
             raise TransportError(
                 f"{self._name}: give a name with a tag to write an image into the store"
-            )
-        if location.driver != "overlay":
-            raise TransportError(
-                f"{self._name}: boxwright writes the overlay driver's layout only, not "
-                f"{location.driver}"
             )
         self._ref = ref
         self.paths = StorePaths(location)
@@ -152,6 +127,7 @@ class ContainersStorageDestination:
 
     supported_manifest_types: Final[Sequence[str]] = (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST)
     supports_index: Final[bool] = False
+    one_platform_of_all: Final[bool] = True
     required_compression: Final[str | None] = None
     desired_compression: Final[str | None] = None
 
@@ -183,88 +159,53 @@ class ContainersStorageDestination:
                 f"{self._name}: the config names {len(diff_ids)} layers, the manifest "
                 f"{len(manifest.layers)}"
             )
-        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.paths.storage_lock.touch(exist_ok=True)
-        for directory in (self.paths.layers_dir, self.paths.images_dir):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        (self.paths.root / "overlay" / "l").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._prepare_store()
+        touch_graph_lock(self.paths.storage_lock)
         with locked(self.paths.layers_lock, exclusive=True) as layers_lock:
             stable, volatile = load_layers(self.paths)
             by_id = {layer["id"]: layer for layer in stable + volatile}
             parent = ""
-            added = False
-            for desc, diff_id in zip(manifest.layers, diff_ids, strict=True):
+            pairs = list(zip(manifest.layers, diff_ids, strict=True))
+            for n, (desc, diff_id) in enumerate(pairs):
                 lid = layer_id(parent, diff_id)
                 existing = by_id.get(lid)
                 if existing is None or is_incomplete(existing):
-                    if existing is not None:
-                        stable = [layer for layer in stable if layer["id"] != lid]
-                    record = self._make_layer(lid, parent, desc, diff_id)
-                    stable.append(record)
-                    by_id[lid] = record
-                    added = True
+                    stable = [layer for layer in stable if layer["id"] != lid]
+                    by_id[lid] = self._put_layer(
+                        layers_lock, stable, lid, parent, pairs[:n], desc, diff_id
+                    )
                 parent = lid
-            if added:
-                save(self.paths.layers_json, stable)
-                layers_lock.record_write()
             with locked(self.paths.images_lock, exclusive=True) as images_lock:
                 self._write_image(manifest, raw, config_raw, parent)
                 images_lock.record_write()
 
-    def _make_layer(self, lid: str, parent: str, desc: Descriptor, diff_id: Digest) -> Record:
-        home = self.paths.root / "overlay" / lid
-        if home.exists():
-            shutil.rmtree(home)
-        home.mkdir(mode=0o700)
-        diff = home / "diff"
-        short = _short_id()
-        try:
-            mode = 0o555
-            if parent:
-                mode = os.stat(self.paths.layer_dir(parent)).st_mode & 0o7777
-            diff.mkdir()
-            os.chmod(diff, mode)
-            split_path = self.paths.tar_split(lid)
-            blob = self._temp / desc.digest.hex
-            with open(split_path, "wb") as split_out:
-                recorder = TarSplitRecorder(split_out)
-                with open(blob, "rb") as compressed:
-                    plain, compression = auto_decompress(compressed)
-                    with _Tee(plain, recorder) as tee:
-                        apply_layer(
-                            diff,
-                            tee,
-                            ApplyOptions(overlay=True, rootless=os.geteuid() != 0, root_mode=mode),
-                        )
-                        tee.drain()
-                recorder.close()
-                split_out.flush()
-                os.fsync(split_out.fileno())
-            if tee.hasher.hexdigest() != diff_id.hex:
-                raise DigestMismatchError(
-                    f"{self._name}: layer {desc.digest} is not the tar of diff_id {diff_id}"
-                )
-            if os.geteuid() == 0:
-                _mark_opaque_trusted(diff)
-            (home / "work").mkdir(mode=0o700)
-            (home / "merged").mkdir(mode=0o700)
-            if parent:
-                parent_home = self.paths.root / "overlay" / parent
-                lower = "l/" + (parent_home / "link").read_text().strip()
-                with contextlib.suppress(FileNotFoundError):
-                    lower += ":" + (parent_home / "lower").read_text().strip()
-                (home / "lower").write_text(lower)
-            else:
-                (home / "empty").mkdir(mode=0o700)
-            os.symlink(f"../{lid}/diff", self.paths.root / "overlay" / "l" / short)
-            atomic_write(home / "link", short.encode())
-        except BaseException:
-            shutil.rmtree(home, ignore_errors=True)
-            with contextlib.suppress(FileNotFoundError):
-                (self.paths.root / "overlay" / "l" / short).unlink()
-            with contextlib.suppress(FileNotFoundError):
-                self.paths.tar_split(lid).unlink()
-            raise
+    def _prepare_store(self) -> None:
+        """The store's directories and lock files, made as containers/storage makes them."""
+        self.paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.paths.storage_lock.touch(exist_ok=True)
+        for directory in (
+            self.paths.layers_dir,
+            self.paths.images_dir,
+            self.paths.containers_lock.parent,
+        ):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        drivers.prepare(self.paths)
+
+    def _put_layer(
+        self,
+        layers_lock: Held,
+        stable: list[Record],
+        lid: str,
+        parent: str,
+        below: list[tuple[Descriptor, Digest]],
+        desc: Descriptor,
+        diff_id: Digest,
+    ) -> Record:
+        """Add one layer as containers/storage's ``layerStore.create`` does, ``layers.lock``
+        held: its record goes into ``layers.json`` first, flagged ``incomplete`` (so that a
+        writer that dies leaves a record podman deletes on its next write), then the layer
+        is unpacked under ``containers.lock`` (``putLayer`` holds it), then the flag is
+        dropped. Each save records a new last write."""
         record: Record = {"id": lid}
         if parent:
             record["parent"] = parent
@@ -274,13 +215,102 @@ class ContainersStorageDestination:
                 "compressed-diff-digest": str(desc.digest),
                 "compressed-size": desc.size,
                 "diff-digest": str(diff_id),
-                "diff-size": tee.size,
-                "compression": _COMPRESSION_CODES.get(compression, 0),
-                "uidset": sorted(recorder.uids),
-                "gidset": sorted(recorder.gids),
+                "flags": {"incomplete": True},
             }
         )
+        stable.append(record)
+        save(self.paths.layers_json, stable)
+        layers_lock.record_write()
+        try:
+            with locked(self.paths.containers_lock, exclusive=True):
+                record.update(self._make_layer(lid, parent, below, desc, diff_id))
+        except BaseException:
+            stable.remove(record)
+            save(self.paths.layers_json, stable)
+            layers_lock.record_write()
+            raise
+        del record["flags"]
+        save(self.paths.layers_json, stable)
+        layers_lock.record_write()
         return record
+
+    def _make_layer(
+        self,
+        lid: str,
+        parent: str,
+        below: list[tuple[Descriptor, Digest]],
+        desc: Descriptor,
+        diff_id: Digest,
+    ) -> Record:
+        """Unpack one layer into the driver's directory, with its tar-split record; return
+        the record's fields learned on the way. ``below``: the image's layers under it (the
+        vfs driver's directory holds them all, each applied again and checked)."""
+        if os.geteuid() == 0:
+            return self._unpack_layer(lid, parent, below, desc, diff_id)
+        mapping = rootless.user_mapping(str(self.paths.root))
+        return rootless.run_mapped(
+            mapping, lambda: self._unpack_layer(lid, parent, below, desc, diff_id)
+        )
+
+    def _unpack_layer(
+        self,
+        lid: str,
+        parent: str,
+        below: list[tuple[Descriptor, Digest]],
+        desc: Descriptor,
+        diff_id: Digest,
+    ) -> Record:
+        """:meth:`_make_layer`'s work, as root (of the host, or of the rootless user's
+        namespace): owners are the ones the tar names; on failure nothing is left."""
+        overlay = self.paths.driver == "overlay"
+        privileged = not rootless.in_user_namespace()
+        try:
+            target = drivers.create(self.paths, lid, parent)
+            mode = os.stat(target).st_mode & 0o7777
+            options = ApplyOptions(overlay=overlay, rootless=False, root_mode=mode)
+            if not overlay:
+                for lower_desc, lower_diff_id in below:
+                    self._apply(target, lower_desc, lower_diff_id, options, None)
+            with open(self.paths.tar_split(lid), "wb") as split_out:
+                recorder = TarSplitRecorder(split_out)
+                size, compression = self._apply(target, desc, diff_id, options, recorder)
+                recorder.close()
+                split_out.flush()
+                os.fsync(split_out.fileno())
+            drivers.finish(self.paths, lid, parent, privileged=privileged)
+        except BaseException:
+            drivers.remove(self.paths, lid)
+            with contextlib.suppress(FileNotFoundError):
+                self.paths.tar_split(lid).unlink()
+            raise
+        return {
+            "diff-size": size,
+            "compression": _COMPRESSION_CODES.get(compression, 0),
+            "uidset": sorted(recorder.uids),
+            "gidset": sorted(recorder.gids),
+        }
+
+    def _apply(
+        self,
+        target: Path,
+        desc: Descriptor,
+        diff_id: Digest,
+        options: ApplyOptions,
+        recorder: TarSplitRecorder | None,
+    ) -> tuple[int, str]:
+        """Apply the staged blob ``desc`` to ``target``, checking its tar against
+        ``diff_id``; feed ``recorder`` the tar. Returns the tar's size and the blob's
+        compression."""
+        with open(self._temp / desc.digest.hex, "rb") as compressed:
+            plain, compression = auto_decompress(compressed)
+            with _Tee(plain, recorder) as tee:
+                apply_layer(target, tee, options)
+                tee.drain()
+        if tee.hasher.hexdigest() != diff_id.hex:
+            raise DigestMismatchError(
+                f"{self._name}: layer {desc.digest} is not the tar of diff_id {diff_id}"
+            )
+        return tee.size, compression
 
     def _write_image(
         self, manifest: ImageManifest, raw: bytes, config_raw: bytes, top_layer: str

@@ -1,7 +1,8 @@
 """containers/storage's lock files, taken as its ``pkg/lockfile`` takes them.
 
 Each part of a store has a lock file: ``storage.lock`` (the graph root),
-``DRIVER-layers/layers.lock``, ``DRIVER-images/images.lock``. A holder takes a POSIX record
+``DRIVER-layers/layers.lock``, ``DRIVER-images/images.lock``,
+``DRIVER-containers/containers.lock``. A holder takes a POSIX record
 lock on the whole file (``fcntl(F_SETLKW)``: shared to read, exclusive to write), the lock
 podman and buildah take; ``flock`` would not exclude them. The file's content is the
 *last write*: 64 bytes (nanosecond time, a counter and the pid, little-endian, then random
@@ -147,6 +148,16 @@ class Held:
             raise TransportError(f"cannot write {self.path}: short write")
 
 
+def touch_graph_lock(path: Path) -> None:
+    """Take and release ``storage.lock`` exclusively, as containers/storage does before it
+    uses the graph driver's layer store (``startUsingGraphDriver``): a podman reloading or
+    shutting down its driver holds it, and no layer store is opened meanwhile. A reader who
+    may not write the file (another user's store) takes it shared, as a read-only lock."""
+    writable = os.access(path, os.W_OK) or not path.exists()
+    with locked(path, exclusive=writable):
+        pass
+
+
 @contextlib.contextmanager
 def locked(path: Path, *, exclusive: bool) -> Iterator[Held]:
     """Hold the lock file ``path`` (created when missing) for the ``with`` block."""
@@ -158,4 +169,4 @@ def locked(path: Path, *, exclusive: bool) -> Iterator[Held]:
         gate.release(exclusive)
 
 
-__all__ = ["LAST_WRITE_SIZE", "Held", "locked", "new_last_write"]
+__all__ = ["LAST_WRITE_SIZE", "Held", "locked", "new_last_write", "touch_graph_lock"]

@@ -73,6 +73,10 @@ class StorePaths:
         return self.images_dir / "images.lock"
 
     @property
+    def containers_lock(self) -> Path:
+        return self.root / f"{self.driver}-containers" / "containers.lock"
+
+    @property
     def layers_json(self) -> Path:
         return self.layers_dir / "layers.json"
 

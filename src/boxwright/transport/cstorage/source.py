@@ -39,11 +39,12 @@ from boxwright.oci.parse import guess_media_type
 from boxwright.oci.readers import VerifyingStream, WrappedReader
 from boxwright.transport.base import MAX_CONFIG_SIZE
 from boxwright.transport.cstorage.location import StoreLocation
-from boxwright.transport.cstorage.lockfile import locked
+from boxwright.transport.cstorage.lockfile import locked, touch_graph_lock
 from boxwright.transport.cstorage.naming import StorageReference, find_image
 from boxwright.transport.cstorage.records import (
     Record,
     StorePaths,
+    is_incomplete,
     layer_chain,
     load_images,
     load_layers,
@@ -92,7 +93,9 @@ class ContainersStorageSource:
                 f"{self._name}: {location.graphroot} holds no containers-storage store with "
                 f"the {location.driver} driver"
             )
-        with locked(self.paths.layers_lock, exclusive=False):
+        touch_graph_lock(self.paths.storage_lock)
+        with locked(self.paths.layers_lock, exclusive=False) as layers_lock:
+            self._layers_seen = layers_lock.last_write()
             with locked(self.paths.images_lock, exclusive=False):
                 images = load_images(self.paths)
                 image = find_image(images, ref, self._name)
@@ -174,7 +177,9 @@ class ContainersStorageSource:
         layer_id: str = layer["id"]
         stack = ExitStack()
         try:
-            stack.enter_context(locked(self.paths.layers_lock, exclusive=False))
+            held = stack.enter_context(locked(self.paths.layers_lock, exclusive=False))
+            if held.last_write() != self._layers_seen:
+                self._check_still_there(layer)
             try:
                 record = open(self.paths.tar_split(layer_id), "rb")  # noqa: SIM115
             except FileNotFoundError:
@@ -195,6 +200,18 @@ class ContainersStorageSource:
         except BaseException:
             stack.close()
             raise
+
+    def _check_still_there(self, layer: Record) -> None:
+        """``layers.json`` changed since the image was opened (another process wrote it):
+        read it again, as containers/storage reloads on a new last write, and refuse a layer
+        that is gone or being rewritten."""
+        stable, volatile = load_layers(self.paths)
+        now = next((r for r in stable + volatile if r["id"] == layer["id"]), None)
+        if now is None or is_incomplete(now) or now.get("diff-digest") != layer["diff-digest"]:
+            raise ImageNotFoundError(
+                f"{self._name}: layer {layer['id']} was removed from {self.paths.root} "
+                "while the image was read"
+            )
 
     def close(self) -> None:
         """Nothing held between calls."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import struct
 from collections.abc import Callable, Generator, Iterator
 from typing import IO, Final
 
@@ -39,63 +38,33 @@ _CHUNK: Final = 1 << 20
 _MAX_LINE: Final = 64 << 20
 _MAX_EXTENDED: Final = 1 << 20
 
-# CRC-64 with the ISO polynomial, reflected, all-ones initial value and final xor: Go's
-# hash/crc64 with crc64.ISO, which tar-split uses. Eight tables: eight bytes per step.
-_POLY: Final = 0xD800000000000000
-_MASK: Final = 0xFFFFFFFFFFFFFFFF
-
-
-def _tables() -> list[list[int]]:
-    first = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ _POLY if crc & 1 else crc >> 1
-        first.append(crc)
-    tables = [first]
-    for _ in range(7):
-        prev = tables[-1]
-        tables.append([(prev[i] >> 8) ^ first[prev[i] & 0xFF] for i in range(256)])
-    return tables
-
-
-_T: Final = _tables()
-_QUAD: Final = struct.Struct("<Q")
-
 
 class Crc64:
-    """The running CRC-64/ISO of the bytes given to :meth:`update`."""
+    """The running CRC-64/ISO of the bytes given to :meth:`update`: Go's ``hash/crc64`` with
+    ``crc64.ISO`` (reflected, all-ones initial value and final xor), which tar-split uses.
 
-    __slots__ = ("_crc",)
+    Computed by ``fastcrc`` (a compiled table-driven CRC, several GB/s; imported here, on the
+    first checksum, so nothing else pays for it).
+    """
+
+    __slots__ = ("_crc", "_go_iso")
 
     def __init__(self) -> None:
-        self._crc = 0
+        from fastcrc.crc64 import go_iso
+
+        self._go_iso = go_iso
+        self._crc: int | None = None
 
     def update(self, data: bytes | memoryview) -> None:
         """Add ``data`` to the checksum."""
-        t0, t1, t2, t3, t4, t5, t6, t7 = _T
-        crc = self._crc ^ _MASK
-        view = memoryview(data).cast("B")
-        whole = len(view) // 8 * 8
-        for (v,) in _QUAD.iter_unpack(view[:whole]):
-            v ^= crc
-            crc = (
-                t7[v & 0xFF]
-                ^ t6[(v >> 8) & 0xFF]
-                ^ t5[(v >> 16) & 0xFF]
-                ^ t4[(v >> 24) & 0xFF]
-                ^ t3[(v >> 32) & 0xFF]
-                ^ t2[(v >> 40) & 0xFF]
-                ^ t1[(v >> 48) & 0xFF]
-                ^ t0[v >> 56]
-            )
-        for b in view[whole:]:
-            crc = t0[(crc ^ b) & 0xFF] ^ (crc >> 8)
-        self._crc = crc ^ _MASK
+        if self._crc is None:
+            self._crc = self._go_iso(data)
+        else:
+            self._crc = self._go_iso(data, self._crc)
 
     def digest(self) -> bytes:
         """The checksum as Go's ``Sum`` gives it: eight bytes, big-endian."""
-        return self._crc.to_bytes(8, "big")
+        return (self._crc or 0).to_bytes(8, "big")
 
 
 def _entries(stream: Reader, where: str) -> Iterator[dict[str, object]]:
@@ -236,9 +205,10 @@ class TarSplitRecorder:
     (ustar, GNU long names, PAX headers) to tell headers from content: header blocks, their
     extension data and every padding become segments; each entry becomes a file entry named
     as the tar names it (the PAX ``path`` or GNU long name when there is one), with the size
-    and CRC-64 of its content. Everything after the end-of-archive marker is one last
-    segment. It also collects the owners the headers name (``uids``, ``gids``), which
-    containers/storage records as ``uidset``/``gidset``.
+    and CRC-64 of its content. What follows the end-of-archive marker becomes segments of
+    about a MiB each, so no part of the tar is held whole. It also collects the owners the
+    headers name (``uids``, ``gids``), which containers/storage records as
+    ``uidset``/``gidset``.
     """
 
     def __init__(self, out: IO[bytes]) -> None:
@@ -279,6 +249,8 @@ class TarSplitRecorder:
         while view:
             if self._ended:
                 self._segment += view
+                if len(self._segment) >= _CHUNK:  # trailing bytes: flushed, never piled up
+                    self._flush_segment()
                 return
             if self._content_left:
                 take = min(self._content_left, len(view))

@@ -1,0 +1,180 @@
+"""Writing layers into an unprivileged user's containers-storage store, as rootless podman
+keeps it.
+
+Rootless podman opens its store inside a user namespace where container ID 0 is the user
+and IDs 1..N are the user's ``/etc/subuid``/``/etc/subgid`` ranges (set with the setuid
+helpers ``newuidmap``/``newgidmap``); the store's own mapping is then the identity, so its
+layers carry no ``uidmap``/``gidmap``, and a file a layer gives to uid 1000 belongs on disk
+to the 1000th subordinate ID. :func:`run_mapped` runs a function in a forked child inside
+such a namespace, as its root, so that the layer is unpacked with the owners the tar names
+and lands on disk exactly as podman's would. A user without ranges (or without the helpers)
+gets a :class:`~boxwright.errors.TransportError` naming what is missing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import pwd
+import shutil
+import subprocess
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+from boxwright.errors import BoxwrightError, TransportError
+
+T = TypeVar("T")
+CLONE_NEWUSER: Final = 0x10000000
+SUBUID: Final = Path("/etc/subuid")
+SUBGID: Final = Path("/etc/subgid")
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """The ``newuidmap``/``newgidmap`` arguments (triples after the pid) of the namespace."""
+
+    uids: tuple[int, ...]
+    gids: tuple[int, ...]
+
+
+def _ranges(path: Path, name: str, uid: int) -> list[tuple[int, int]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    found = []
+    for line in text.splitlines():
+        fields = line.strip().split(":")
+        if (
+            len(fields) == 3
+            and fields[0] in (name, str(uid))
+            and fields[1].isdigit()
+            and fields[2].isdigit()
+            and int(fields[2]) > 0
+        ):
+            found.append((int(fields[1]), int(fields[2])))
+    return found
+
+
+def _triples(own: int, ranges: list[tuple[int, int]]) -> tuple[int, ...]:
+    out = [0, own, 1]
+    next_id = 1
+    for start, count in ranges:
+        out += [next_id, start, count]
+        next_id += count
+    return tuple(out)
+
+
+def user_mapping(where: str) -> Mapping:
+    """The mapping rootless podman gives this user; :class:`TransportError` naming what is
+    missing when there is none."""
+    uid, gid = os.geteuid(), os.getegid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = str(uid)
+    uids, gids = _ranges(SUBUID, name, uid), _ranges(SUBGID, name, uid)
+    missing = [str(p) for p, r in ((SUBUID, uids), (SUBGID, gids)) if not r]
+    if missing:
+        raise TransportError(
+            f"cannot write into {where} as {name}: {' and '.join(missing)} give {name} no "
+            "subordinate IDs, which a rootless store's layers are owned by (add a range, "
+            f"e.g. usermod --add-subuids 200000-265535 --add-subgids 200000-265535 {name})"
+        )
+    for tool in ("newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            raise TransportError(
+                f"cannot write into {where} as {name}: {tool} is not installed (the uidmap "
+                "package), and a rootless store's layers need it"
+            )
+    return Mapping(_triples(uid, uids), _triples(gid, gids))
+
+
+def in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace that maps less than the whole ID space
+    (where ``trusted.`` xattrs cannot be set)."""
+    try:
+        text = Path("/proc/self/uid_map").read_text()
+    except OSError:
+        return False
+    return text.split() != ["0", "0", "4294967295"]
+
+
+def run_mapped(mapping: Mapping, fn: Callable[[], T]) -> T:
+    """``fn()`` in a forked child that is root of a user namespace with ``mapping``; its
+    result (pickled) or its error comes back. The caller's locks stay held by the caller."""
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 0
+        try:
+            os.close(ready_r)
+            os.close(go_w)
+            os.close(out_r)
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.unshare(CLONE_NEWUSER) != 0:
+                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+                os.write(ready_w, b"1")
+                if os.read(go_r, 1) != b"1":
+                    raise TransportError("the user namespace was not mapped")
+                os.setresgid(0, 0, 0)
+                os.setresuid(0, 0, 0)
+                outcome: tuple[str, object] = ("ok", fn())
+            except BoxwrightError as error:
+                outcome = ("raise", error)
+            except BaseException as error:
+                outcome = ("error", f"{type(error).__name__}: {error}\n{traceback.format_exc()}")
+            try:
+                data = pickle.dumps(outcome)
+            except Exception:
+                data = pickle.dumps(("error", str(outcome[1])))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(out_w, view) :]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(ready_w)
+    os.close(go_r)
+    os.close(out_w)
+    try:
+        if os.read(ready_r, 1) == b"1":
+            for tool, triples in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
+                done = subprocess.run(
+                    [tool, str(pid), *map(str, triples)],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode != 0:
+                    raise TransportError(
+                        f"{tool} failed: {done.stderr.strip() or done.returncode}; check the "
+                        "ranges of /etc/subuid and /etc/subgid"
+                    )
+            os.write(go_w, b"1")
+        chunks = []
+        while chunk := os.read(out_r, 1 << 16):
+            chunks.append(chunk)
+    finally:
+        for fd in (ready_r, go_w, out_r):
+            os.close(fd)
+        os.waitpid(pid, 0)
+    if not chunks:
+        raise TransportError("the user namespace helper died without a result")
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind == "ok":
+        return value  # type: ignore[no-any-return]
+    if kind == "raise" and isinstance(value, BoxwrightError):
+        raise value
+    raise TransportError(f"writing in the user namespace failed: {value}")
+
+
+__all__ = ["Mapping", "in_user_namespace", "run_mapped", "user_mapping"]
