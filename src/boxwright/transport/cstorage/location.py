@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from boxwright.config.paths import host_uid, is_rootless
 from boxwright.errors import ConfigError, InvalidReferenceError
+from boxwright.transport.cstorage.rootless import in_user_namespace
 
 DRIVERS: Final = ("overlay", "vfs")
 """The drivers boxwright reads and writes."""
@@ -67,7 +69,7 @@ class StoreLocation:
     @property
     def rootless_xattrs(self) -> bool:
         """Whether overlay's markers use the ``user.`` namespace (an unprivileged writer)."""
-        return os.geteuid() != 0
+        return os.geteuid() != 0 or in_user_namespace()
 
 
 def parse_spec(text: str, whole: str) -> tuple[StoreSpec, str]:
@@ -99,7 +101,7 @@ def _conf_file(env: dict[str, str]) -> tuple[Path | None, bool]:
     named = env.get("CONTAINERS_STORAGE_CONF")
     if named:
         return Path(named), True
-    if os.geteuid() != 0:
+    if is_rootless():
         config_home = env.get("XDG_CONFIG_HOME") or os.path.join(_home(env), ".config")
         own = Path(config_home) / "containers" / "storage.conf"
         if own.is_file():
@@ -113,7 +115,7 @@ def _home(env: dict[str, str]) -> str:
 
 def _expand(value: str, env: dict[str, str]) -> str:
     for name in ("HOME", "UID", "USER"):
-        default = {"HOME": _home(env), "UID": str(os.geteuid())}.get(name, "")
+        default = {"HOME": _home(env), "UID": str(host_uid())}.get(name, "")
         value = value.replace(f"${name}", env.get(name, default))
     return value
 
@@ -140,7 +142,7 @@ def resolve(spec: StoreSpec, env: dict[str, str] | None = None) -> StoreLocation
     """The store ``spec`` names, completed from ``storage.conf`` and podman's defaults."""
     env = dict(os.environ) if env is None else env
     conf, own = read_storage_conf(env)
-    root = os.geteuid() == 0
+    root = not is_rootless()
 
     def text(key: str) -> str:
         value = conf.get(key, "")
@@ -166,7 +168,7 @@ def resolve(spec: StoreSpec, env: dict[str, str] | None = None) -> StoreLocation
         runroot = (
             os.path.join(runtime, "containers")
             if runtime
-            else f"/tmp/containers-user-{os.geteuid()}/containers"
+            else f"/tmp/containers-user-{host_uid()}/containers"
         )
     driver = spec.driver or text("driver") or _present_driver(Path(graphroot)) or "overlay"
     if driver == "overlay2":

@@ -13,85 +13,52 @@ gets a :class:`~boxwright.errors.TransportError` naming what is missing.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import pickle
-import pwd
-import shutil
-import subprocess
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import TypeVar
 
-from boxwright.errors import BoxwrightError, TransportError
+from boxwright.errors import BoxwrightError, RunError, TransportError
+from boxwright.rootless import libc
+from boxwright.rootless.ranges import (
+    SUBGID_FILE,
+    SUBUID_FILE,
+    IDMapping,
+    helpers,
+    ranges_mapping,
+    subordinate_ranges,
+    user_name,
+    write_mapping_with_helpers,
+)
 
 T = TypeVar("T")
-CLONE_NEWUSER: Final = 0x10000000
-SUBUID: Final = Path("/etc/subuid")
-SUBGID: Final = Path("/etc/subgid")
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    """The ``newuidmap``/``newgidmap`` arguments (triples after the pid) of the namespace."""
-
-    uids: tuple[int, ...]
-    gids: tuple[int, ...]
-
-
-def _ranges(path: Path, name: str, uid: int) -> list[tuple[int, int]]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    found = []
-    for line in text.splitlines():
-        fields = line.strip().split(":")
-        if (
-            len(fields) == 3
-            and fields[0] in (name, str(uid))
-            and fields[1].isdigit()
-            and fields[2].isdigit()
-            and int(fields[2]) > 0
-        ):
-            found.append((int(fields[1]), int(fields[2])))
-    return found
-
-
-def _triples(own: int, ranges: list[tuple[int, int]]) -> tuple[int, ...]:
-    out = [0, own, 1]
-    next_id = 1
-    for start, count in ranges:
-        out += [next_id, start, count]
-        next_id += count
-    return tuple(out)
-
-
-def user_mapping(where: str) -> Mapping:
-    """The mapping rootless podman gives this user; :class:`TransportError` naming what is
-    missing when there is none."""
-    uid, gid = os.geteuid(), os.getegid()
-    try:
-        name = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        name = str(uid)
-    uids, gids = _ranges(SUBUID, name, uid), _ranges(SUBGID, name, uid)
-    missing = [str(p) for p, r in ((SUBUID, uids), (SUBGID, gids)) if not r]
-    if missing:
+def user_mapping(where: str) -> IDMapping:
+    """The mapping rootless podman gives this user (:func:`~boxwright.rootless.ranges.
+    ranges_mapping`); :class:`TransportError` naming what is missing when there is none."""
+    uid = os.geteuid()
+    name = user_name(uid)
+    mapping = ranges_mapping(uid, need_helpers=False)
+    if mapping is None:
+        missing = [
+            str(path)
+            for path in (SUBUID_FILE, SUBGID_FILE)
+            if not subordinate_ranges(path, name, uid)
+        ]
         raise TransportError(
             f"cannot write into {where} as {name}: {' and '.join(missing)} give {name} no "
             "subordinate IDs, which a rootless store's layers are owned by (add a range, "
             f"e.g. usermod --add-subuids 200000-265535 --add-subgids 200000-265535 {name})"
         )
-    for tool in ("newuidmap", "newgidmap"):
-        if shutil.which(tool) is None:
-            raise TransportError(
-                f"cannot write into {where} as {name}: {tool} is not installed (the uidmap "
-                "package), and a rootless store's layers need it"
-            )
-    return Mapping(_triples(uid, uids), _triples(gid, gids))
+    if helpers() is None:
+        raise TransportError(
+            f"cannot write into {where} as {name}: newuidmap and newgidmap are not installed "
+            "setuid (the uidmap package), and a rootless store's layers need them"
+        )
+    return mapping
 
 
 def in_user_namespace() -> bool:
@@ -104,7 +71,7 @@ def in_user_namespace() -> bool:
     return text.split() != ["0", "0", "4294967295"]
 
 
-def run_mapped(mapping: Mapping, fn: Callable[[], T]) -> T:
+def run_mapped(mapping: IDMapping, fn: Callable[[], T]) -> T:
     """``fn()`` in a forked child that is root of a user namespace with ``mapping``; its
     result (pickled) or its error comes back. The caller's locks stay held by the caller."""
     ready_r, ready_w = os.pipe()
@@ -118,9 +85,7 @@ def run_mapped(mapping: Mapping, fn: Callable[[], T]) -> T:
             os.close(go_w)
             os.close(out_r)
             try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                if libc.unshare(CLONE_NEWUSER) != 0:
-                    raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER)")
+                libc.unshare(libc.CLONE_NEWUSER)
                 os.write(ready_w, b"1")
                 if os.read(go_r, 1) != b"1":
                     raise TransportError("the user namespace was not mapped")
@@ -147,18 +112,10 @@ def run_mapped(mapping: Mapping, fn: Callable[[], T]) -> T:
     os.close(out_w)
     try:
         if os.read(ready_r, 1) == b"1":
-            for tool, triples in (("newuidmap", mapping.uids), ("newgidmap", mapping.gids)):
-                done = subprocess.run(
-                    [tool, str(pid), *map(str, triples)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if done.returncode != 0:
-                    raise TransportError(
-                        f"{tool} failed: {done.stderr.strip() or done.returncode}; check the "
-                        "ranges of /etc/subuid and /etc/subgid"
-                    )
+            try:
+                write_mapping_with_helpers(pid, mapping)
+            except RunError as error:
+                raise TransportError(str(error)) from None
             os.write(go_w, b"1")
         chunks = []
         while chunk := os.read(out_r, 1 << 16):
@@ -177,4 +134,4 @@ def run_mapped(mapping: Mapping, fn: Callable[[], T]) -> T:
     raise TransportError(f"writing in the user namespace failed: {value}")
 
 
-__all__ = ["Mapping", "in_user_namespace", "run_mapped", "user_mapping"]
+__all__ = ["in_user_namespace", "run_mapped", "user_mapping"]
