@@ -202,12 +202,12 @@ def _safe_name(name: str, digest: Digest) -> str:
     return name
 
 
-def _layout_artifact(ref: TransportReference, text: str) -> tuple[ImageSource, Digest]:
+def _layout_artifact(text: str) -> tuple[ImageSource, Digest]:
     """``oci:DIR@sha256:HEX``: the layout as a source of any of its blobs, and the digest."""
     from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
 
-    path, sep, digest = ref.path.rpartition("@")
-    if not sep:
+    path, sep, digest = text.removeprefix("oci:").rpartition("@")
+    if not sep or not path:
         raise UsageError(f"{text}: name the artifact as oci:DIR@sha256:<digest>")
     reader = LayoutReader(DirectoryFiles(path), path)
     wanted = Digest.parse(digest)
@@ -235,13 +235,15 @@ def fetch_artifact(
     into place only when complete; their paths."""
     from boxwright.transport.atomic import AtomicFile
 
-    parsed = _parsed(ref)
-    if parsed.transport == "store":
-        raise UsageError(f"{ref}: fetch artifacts from docker:// or oci:DIR@DIGEST")
-    if parsed.transport == "oci":
-        source, digest = _layout_artifact(parsed, ref)
+    source: ImageSource
+    digest: Digest | None = None
+    if ref.startswith("oci:"):
+        source, digest = _layout_artifact(ref)
     else:
-        source, digest = parsed.open_source(options), None
+        parsed = _parsed(ref)
+        if parsed.transport == "store":
+            raise UsageError(f"{ref}: fetch artifacts from docker:// or oci:DIR@DIGEST")
+        source = parsed.open_source(options)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     with closing(source):
