@@ -143,6 +143,9 @@ def test_cli_attach_referrers_fetch(pushed: tuple[str, Digest], tmp_path: Path) 
     assert (tmp_path / "got" / "report.json").read_text() == '{"ok": true}\n'
 
 
-def test_only_registries_hold_artifacts(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="artifacts and referrers live in registries"):
-        list_referrers(f"oci:{tmp_path}")
+def test_only_registries_layouts_and_the_store_hold_artifacts(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as raised:
+        list_referrers(f"dir:{tmp_path}")
+    assert str(raised.value) == (
+        f"dir:{tmp_path}: artifacts and referrers live in docker://, oci: or the store, not dir:"
+    )

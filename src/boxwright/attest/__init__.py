@@ -1,8 +1,9 @@
 """Artifacts attached to images as OCI 1.1 referrers (what oras does).
 
-:func:`attach_artifact`, :func:`list_referrers` and :func:`fetch_artifact` work on registry
-images (:mod:`boxwright.attest.artifacts`); :mod:`boxwright.attest.referrers` is how a
-registry keeps them (the referrers API, or the referrers tag schema).
+:func:`attach_artifact`, :func:`list_referrers` and :func:`fetch_artifact` work on images of
+registries, OCI layouts and the store (:mod:`boxwright.attest.artifacts`);
+:mod:`boxwright.attest.referrers` names how a registry keeps them (the referrers API, or the
+referrers tag schema).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ __all__ = [
     "ArtifactFile",
     "Referrer",
     "attach_artifact",
+    "attach_to",
     "fetch_artifact",
     "list_referrers",
+    "referrers_in",
 ]
 
 __getattr__, __dir__ = lazy_package(globals())
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
     from boxwright.attest.artifacts import (
         ArtifactFile,
         attach_artifact,
+        attach_to,
         fetch_artifact,
         list_referrers,
+        referrers_in,
     )
     from boxwright.attest.referrers import Referrer

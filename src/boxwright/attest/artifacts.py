@@ -5,8 +5,9 @@ An artifact is an OCI 1.1 image manifest with an ``artifactType``, the empty con
 (``application/vnd.oci.empty.v1+json``, ``{}``), one layer per file (its name in the
 ``org.opencontainers.image.title`` annotation, as oras writes it), and a ``subject``: the
 descriptor of the manifest the image reference names (an index when the tag names one).
-References are ``docker://`` (see :mod:`boxwright.attest.referrers` for how a registry keeps
-them).
+Subjects are images of registries (``docker://``), OCI layouts (``oci:``) and the store:
+each keeps referrers its own way (:class:`~boxwright.transport.base.StoresReferrers`; see
+``docs/sbom.md``).
 """
 
 from __future__ import annotations
@@ -21,20 +22,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from boxwright.attest.referrers import (
-    Referrer,
-    add_to_tag_index,
-    registry_referrers,
-    subject_descriptor,
-)
 from boxwright.errors import ManifestError, UsageError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.transport.base import (
+    ImageDestination,
+    ImageSource,
+    referrer_store_of,
+    referrers_of,
+)
+from boxwright.transport.registry.referrers import Referrer, subject_descriptor
 
 if TYPE_CHECKING:
-    from boxwright.transport.docker import DockerDestination
+    from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.options import TransportOptions
+    from boxwright.transport.reference import TransportReference
 
 TITLE = "org.opencontainers.image.title"
 EMPTY_CONFIG = b"{}"
@@ -64,21 +67,19 @@ def _measure(content: Path | bytes) -> tuple[Digest, int]:
     return Digest("sha256", digest.hexdigest()), size
 
 
-def _registry_destination(ref: str, options: TransportOptions | None) -> DockerDestination:
-    from boxwright.transport.docker import DockerDestination
+_PLACES = "docker://, oci: or the store"
+
+
+def _parsed(ref: str) -> TransportReference:
+    """``ref`` parsed; only places that keep referrers (registries, OCI layouts, the store)."""
     from boxwright.transport.reference import parse_transport_reference
 
     parsed = parse_transport_reference(ref)
-    if parsed.transport != "docker":
-        raise UsageError(f"{ref}: artifacts and referrers live in registries: use docker://")
-    docker = parsed.docker_reference
-    assert docker is not None
-    return DockerDestination(docker, options)
-
-
-def _manifest_ref(dest: DockerDestination) -> str:
-    ref = dest.reference
-    return str(ref.digest) if ref.digest is not None else ref.tag or "latest"
+    if parsed.transport not in ("docker", "oci", "store"):
+        raise UsageError(
+            f"{ref}: artifacts and referrers live in {_PLACES}, not {parsed.transport}:"
+        )
+    return parsed
 
 
 def artifact_manifest(
@@ -114,6 +115,45 @@ def artifact_manifest(
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
 
+def attach_to(
+    source: ImageSource,
+    dest: ImageDestination,
+    artifact_type: str,
+    files: Sequence[ArtifactFile],
+    annotations: Mapping[str, str] | None = None,
+) -> Referrer:
+    """Store ``files`` as an artifact of ``artifact_type`` in ``dest`` whose subject is the
+    manifest ``source`` names (the same image, opened for reading and for writing), and
+    list it as a referrer of that manifest there."""
+    if not artifact_type:
+        raise UsageError("an artifact needs an artifact type")
+    keeper = referrer_store_of(dest)
+    if keeper is None:
+        raise UsageError(f"{dest.name}: artifacts and referrers live in {_PLACES}")
+    subject = subject_descriptor(*source.get_manifest())
+    layers = []
+    for item in files:
+        digest, size = _measure(item.content)
+        desc = Descriptor(item.media_type, digest, size, annotations={TITLE: item.name})
+        if not dest.has_blob(desc):
+            with _open(item.content) as stream:
+                dest.put_blob(stream, desc)
+        layers.append(desc)
+    empty = Descriptor(mt.OCI_EMPTY, Digest.from_bytes(EMPTY_CONFIG), len(EMPTY_CONFIG))
+    if not dest.has_blob(empty):
+        dest.put_blob(io.BytesIO(EMPTY_CONFIG), empty)
+    manifest = artifact_manifest(artifact_type, layers, subject, annotations)
+    descriptor = Descriptor(
+        mt.OCI_MANIFEST,
+        Digest.from_bytes(manifest),
+        len(manifest),
+        annotations=dict(annotations or {}),
+        artifact_type=artifact_type,
+    )
+    keeper.put_referrer(subject.digest, manifest, descriptor)
+    return Referrer.of(descriptor)
+
+
 def attach_artifact(
     subject_ref: str,
     artifact_type: str,
@@ -121,53 +161,37 @@ def attach_artifact(
     annotations: Mapping[str, str] | None = None,
     options: TransportOptions | None = None,
 ) -> Referrer:
-    """Push ``files`` as an artifact of ``artifact_type`` whose subject is the manifest
-    ``subject_ref`` names; keep the referrers index when the registry has no API for it."""
-    if not artifact_type:
-        raise UsageError("an artifact needs an artifact type")
-    dest = _registry_destination(subject_ref, options)
-    try:
-        client, repo = dest.client, dest.endpoint.repo
-        raw, media_type, _ = client.get_manifest(repo, _manifest_ref(dest))
-        subject = subject_descriptor(raw, media_type)
-        layers = []
-        for item in files:
-            digest, size = _measure(item.content)
-            desc = Descriptor(item.media_type, digest, size, annotations={TITLE: item.name})
-            if client.head_blob(repo, digest) is None:
-                with _open(item.content) as stream:
-                    client.upload_blob(repo, stream, desc)
-            layers.append(desc)
-        empty = Descriptor(mt.OCI_EMPTY, Digest.from_bytes(EMPTY_CONFIG), len(EMPTY_CONFIG))
-        if client.head_blob(repo, empty.digest) is None:
-            client.upload_blob(repo, io.BytesIO(EMPTY_CONFIG), empty)
-        manifest = artifact_manifest(artifact_type, layers, subject, annotations)
-        digest = client.put_manifest(
-            repo, str(Digest.from_bytes(manifest)), manifest, mt.OCI_MANIFEST
-        )
-        referrer = Referrer(
-            digest, len(manifest), mt.OCI_MANIFEST, artifact_type, dict(annotations or {})
-        )
-        add_to_tag_index(client, repo, subject.digest, referrer)
-        return referrer
-    finally:
-        dest.close()
+    """Store ``files`` as an artifact of ``artifact_type`` whose subject is the manifest
+    ``subject_ref`` names (a registry image, an image of an OCI layout, a stored image); in a
+    registry without the referrers API, keep the tag schema's index too."""
+    parsed = _parsed(subject_ref)
+    with (
+        closing(parsed.open_source(options)) as source,
+        closing(parsed.open_destination(options)) as dest,
+    ):
+        return attach_to(source, dest, artifact_type, files, annotations)
+
+
+def referrers_in(source: ImageSource, artifact_type: str = "") -> tuple[Descriptor, list[Referrer]]:
+    """The manifest ``source`` names (as a descriptor) and its referrers there."""
+    holder = referrers_of(source)
+    if holder is None:
+        raise UsageError(f"{source.name}: artifacts and referrers live in {_PLACES}")
+    subject = subject_descriptor(*source.get_manifest())
+    found = [Referrer.of(d) for d in holder.get_referrers(subject.digest)]
+    if artifact_type:
+        found = [r for r in found if r.artifact_type == artifact_type]
+    return subject, found
 
 
 def list_referrers(
     ref: str, artifact_type: str = "", options: TransportOptions | None = None
 ) -> tuple[Descriptor, list[Referrer]]:
-    """The manifest ``ref`` names (as a descriptor) and its referrers, through the referrers
-    API or, where the registry has none, the tag schema."""
-    dest = _registry_destination(ref, options)
-    try:
-        client, repo = dest.client, dest.endpoint.repo
-        raw, media_type, _ = client.get_manifest(repo, _manifest_ref(dest))
-        subject = subject_descriptor(raw, media_type)
-        found, _ = registry_referrers(client, repo, subject.digest, artifact_type)
-        return subject, found
-    finally:
-        dest.close()
+    """The manifest ``ref`` names (as a descriptor) and its referrers: a registry's referrers
+    API or, where it has none, the tag schema; an OCI layout's ``index.json``; the store's
+    referrers list."""
+    with closing(_parsed(ref).open_source(options)) as source:
+        return referrers_in(source, artifact_type)
 
 
 def _safe_name(name: str, digest: Digest) -> str:
@@ -178,21 +202,52 @@ def _safe_name(name: str, digest: Digest) -> str:
     return name
 
 
+def _layout_artifact(text: str) -> tuple[ImageSource, Digest]:
+    """``oci:DIR@sha256:HEX``: the layout as a source of any of its blobs, and the digest."""
+    from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
+
+    path, sep, digest = text.removeprefix("oci:").rpartition("@")
+    if not sep or not path:
+        raise UsageError(f"{text}: name the artifact as oci:DIR@sha256:<digest>")
+    reader = LayoutReader(DirectoryFiles(path), path)
+    wanted = Digest.parse(digest)
+
+    class _Blobs:
+        name = f"oci:{path}"
+
+        def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+            return reader.manifest_by_digest(digest or wanted)
+
+        def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
+            return reader.open_blob(descriptor)
+
+        def close(self) -> None:
+            """Nothing to release."""
+
+    return _Blobs(), wanted
+
+
 def fetch_artifact(
     ref: str, directory: str | os.PathLike[str], options: TransportOptions | None = None
 ) -> list[Path]:
-    """Write the files of the artifact manifest ``ref`` names into ``directory``, each
-    verified against its digest and renamed into place only when complete; their paths."""
+    """Write the files of the artifact manifest ``ref`` names (``docker://REPO@DIGEST``, or
+    ``oci:DIR@DIGEST``) into ``directory``, each verified against its digest and renamed
+    into place only when complete; their paths."""
     from boxwright.transport.atomic import AtomicFile
-    from boxwright.transport.reference import parse_transport_reference
 
-    parsed = parse_transport_reference(ref)
-    if parsed.transport != "docker":
-        raise UsageError(f"{ref}: artifacts live in registries: use docker://")
+    source: ImageSource
+    digest: Digest | None = None
+    if ref.startswith("oci:"):
+        source, digest = _layout_artifact(ref)
+    else:
+        parsed = _parsed(ref)
+        if parsed.transport == "store":
+            raise UsageError(f"{ref}: fetch artifacts from docker:// or oci:DIR@DIGEST")
+        source = parsed.open_source(options)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
-    with closing(parsed.open_source(options)) as source:
-        raw, _ = source.get_manifest()
+    with closing(source):
+        raw, _ = source.get_manifest(digest)
         try:
             layers = json.loads(raw)["layers"]
             descs = [
@@ -221,6 +276,8 @@ __all__ = [
     "ArtifactFile",
     "artifact_manifest",
     "attach_artifact",
+    "attach_to",
     "fetch_artifact",
     "list_referrers",
+    "referrers_in",
 ]

@@ -26,6 +26,7 @@ from boxwright.transport.atomic import atomic_write
 if TYPE_CHECKING:
     from boxwright.build.runsettings import BuildVolume, SecretSource, SshSource
     from boxwright.transport.options import TransportOptions
+    from boxwright.trust.signing import Signer
 
 
 DEFAULT_CONTEXT_LIMIT = 8 << 30
@@ -197,6 +198,14 @@ class BuildOptions:
     ``container-image://REF`` or ``oci-layout://DIR[:TAG|@DIGEST]``."""
     context_limit: int = DEFAULT_CONTEXT_LIMIT
     """The most bytes a fetched context may hold (downloaded, unpacked or checked out)."""
+    # -- attestations and signatures of the final image (boxwright.build.attestations) --
+    sbom: bool = False
+    """``--sbom``: keep an SPDX SBOM of the final image as its referrer."""
+    provenance: str | None = None
+    """``--provenance``: keep an SLSA v1 provenance statement (``"min"`` or ``"max"``)."""
+    signers: tuple[Signer, ...] = ()
+    """Sign the image written to ``output`` with each (``--sign-by...``)."""
+    sign_identity: str | None = None
 
     def effective_timestamp(self) -> int | None:
         """``timestamp`` (buildah's ``--timestamp``: created times and layer mtimes), else None.
@@ -261,6 +270,11 @@ class BuildResult:
     steps: int
     cache_hits: int
     stage_images: Mapping[int, str] = field(default_factory=lambda: MappingProxyType({}))
+    base_images: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Every image the build read, as named → the digest of the manifest used."""
+    attestations: tuple[str, ...] = ()
+    """The digests of the attestations kept as referrers of the image (``--sbom``,
+    ``--provenance``)."""
 
 
 class FileHashes:

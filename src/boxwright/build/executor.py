@@ -85,6 +85,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     with prepared_contexts(options, store.layout.tmp_dir) as (options, named):
         text, filename, path = read_containerfile(options)
         shared, plans, target = _prepare(options, store, parse(text, filename), path, named)
+        shared.containerfile_name, shared.containerfile_text = filename, text
         try:
             _run_plans(shared, plans, target)
         finally:
@@ -101,6 +102,8 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         steps=shared.total_steps,
         cache_hits=shared.cache_hits,
         stage_images=dict(shared.stage_images),
+        base_images={name: str(digest) for name, digest in shared.base_images.items()},
+        attestations=tuple(str(d) for d in shared.attestations),
     )
 
 
@@ -152,6 +155,7 @@ def _prepare(
             transient=(os.path.realpath(store.layout.tmp_dir) + os.sep,),
         ),
         named_contexts=named,
+        platform=str(target),
     )
     for stage in duplicate_names(cf):
         where = stage.from_instruction.location
@@ -218,6 +222,10 @@ def _publish(shared: BuildShared, final: str) -> ImageRecord:
     record = store.images.get(finish_image(store, final, options, warn))
     if options.tags:
         record = store.images.tag(record.id, *options.tags)
+    if options.sbom or options.provenance:
+        from boxwright.build.attestations import attach_attestations
+
+        shared.attestations = attach_attestations(shared, record)
     if options.output:
         push(
             record.id,
@@ -225,6 +233,9 @@ def _publish(shared: BuildShared, final: str) -> ImageRecord:
             store=store,
             format=options.format,
             dest_options=options.registry_options,
+            signers=options.signers,
+            sign_identity=options.sign_identity,
+            referrers=bool(shared.attestations),
         )
     shared.emit(BuildEvent("commit", f"COMMIT {' '.join(options.tags)}".rstrip()))
     shared.emit(BuildEvent("commit", f"--> {record.id[:12]}"))

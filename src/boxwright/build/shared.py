@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from boxwright.build.context import BuildEvent, BuildOptions, FileHashes, NamedC
 if TYPE_CHECKING:
     from boxwright.build.containerfile.ignore import IgnoreMatcher
     from boxwright.build.containerfile.model import Containerfile
+    from boxwright.oci.digest import Digest
     from boxwright.store.store import Store
 
 
@@ -50,6 +52,21 @@ class BuildShared:
     steps_before: dict[int, int] = field(default_factory=dict)
     """Stage index -> how many steps the stages before it (in file order) have: podman
     numbers steps in file order, so a stage's numbers do not depend on when it runs."""
+    base_images: dict[str, Digest] = field(default_factory=dict)
+    """Every image the build read (FROM, ``--from``, ``from=``), as named → the manifest
+    digest of the stored image used (what a provenance lists as resolved dependencies)."""
+    platform: str = ""
+    """The target platform (``os/arch[/variant]``)."""
+    containerfile_name: str = ""
+    containerfile_text: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    attestations: list[Digest] = field(default_factory=list)
+    """The attestations kept as referrers of the final image."""
+
+    def note_base(self, name: str, digest: Digest) -> None:
+        """Remember that the build read the image ``name`` as the manifest ``digest``."""
+        with self.lock:
+            self.base_images[name] = digest
 
     def mtime_clamp(self) -> int | None:
         """The mtime no file of a new layer may pass, or None."""

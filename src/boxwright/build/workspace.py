@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 
 
 def resolve_image(shared: BuildShared, name: str, platform: Platform | None) -> str:
+    """:func:`_resolve_image`, noting the image read for the build's provenance."""
+    image_id = _resolve_image(shared, name, platform)
+    shared.note_base(name, shared.store.images.get(image_id).manifest)
+    return image_id
+
+
+def _resolve_image(shared: BuildShared, name: str, platform: Platform | None) -> str:
     """A FROM image's ID: a transport reference pulled, else a name of the store or a registry,
     as the pull policy says (:attr:`~boxwright.build.context.BuildOptions.pull`): ``missing``
     pulls only what the store lacks, ``always`` pulls every time (a failure fails the build),

@@ -16,6 +16,8 @@ REFERRERS_EXAMPLES = """\b
 Examples:
   boxwright referrers docker://localhost:5000/app:1
   boxwright referrers --artifact-type application/spdx+json --format json docker://reg/app:1
+  boxwright referrers oci:./layout:latest
+  boxwright referrers localhost/app:1
 """
 
 ATTACH_EXAMPLES = """\b
@@ -23,7 +25,9 @@ Examples:
   boxwright artifact attach --artifact-type application/spdx+json docker://reg/app:1 app.spdx.json
   boxwright artifact attach --artifact-type application/vnd.example \\
       --annotation org.example.k=v docker://reg/app:1 notes.txt:text/plain
+  boxwright artifact attach --artifact-type application/vnd.example oci:./layout:1 notes.txt
   boxwright artifact fetch docker://reg/app@sha256:... ./out
+  boxwright artifact fetch oci:./layout@sha256:... ./out
 """
 
 
@@ -35,7 +39,8 @@ Examples:
 @click.argument("reference")
 def referrers_command(artifact_type: str, fmt: str, reference: str, **registry: Any) -> None:
     """List the artifacts that name the image REFERENCE as their subject (OCI 1.1
-    referrers): through the registry's referrers API, else the referrers tag schema."""
+    referrers): through the registry's referrers API, else the referrers tag schema; in an
+    OCI layout, its index.json; in the store, its referrers list."""
     from boxwright.attest import list_referrers
 
     subject, found = list_referrers(reference, artifact_type, transport_options(registry))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,10 +30,11 @@ from boxwright.cli.transport_options import (
     retry_options,
     transport_options,
 )
+from boxwright.cli.trust_options import signing_options, signing_settings
 from boxwright.errors import BoxwrightError
 
 if TYPE_CHECKING:
-    from boxwright.build.context import BuildEvent, BuildOutput, PullPolicy
+    from boxwright.build.context import BuildEvent, BuildOutput, BuildResult, PullPolicy
     from boxwright.build.runsettings import SecretSource
     from boxwright.transport.options import TransportOptions
 
@@ -360,6 +361,29 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
 )
 @click.option("--push-to", "push_to", default=None, metavar="REF", help="Copy the image to REF.")
 @click.option(
+    "--sbom",
+    cls=BareValue,
+    type=click.BOOL,
+    default=False,
+    metavar="[=BOOL]",
+    help="Attach an SPDX SBOM of the image as an OCI referrer (BuildKit's flag).",
+)
+@click.option(
+    "--provenance",
+    cls=BareValue,
+    default="false",
+    metavar="[=BOOL|mode=min|max]",
+    help="Attach SLSA v1 provenance (in-toto) as an OCI referrer (BuildKit's flag).",
+)
+@click.option(
+    "--attest",
+    "attests",
+    multiple=True,
+    metavar="type=sbom|provenance[,mode=min|max]",
+    help="Same as --sbom or --provenance (BuildKit's --attest).",
+)
+@signing_options
+@click.option(
     "--push",
     is_flag=True,
     help="Push every -t name to its registry (docker://NAME) after the build.",
@@ -424,6 +448,9 @@ def build_command(
     isolation: str,
     outputs: tuple[str, ...],
     push_to: str | None,
+    sbom: bool,
+    provenance: str,
+    attests: tuple[str, ...],
     push: bool,
     tls_verify: bool | None,
     creds: Any,
@@ -448,6 +475,8 @@ def build_command(
 
     if push and not tags:
         raise click.UsageError("--push needs at least one -t NAME to push")
+    sbom, provenance_mode = _attestations(sbom, provenance, attests)
+    signing = signing_settings()
     quiet = quiet or current_state().quiet
     output, files = _outputs(outputs)
     if push_to is not None:
@@ -506,11 +535,15 @@ def build_command(
         secrets=_secrets(secrets),
         registry_options=registry_options,
         on_event=_shower(quiet, to_stderr),
+        sbom=sbom,
+        provenance=provenance_mode,
+        signers=signing.get("signers", ()),
+        sign_identity=signing.get("sign_identity"),
         **run_settings,
     )
     result = build(options)
     if push:
-        _push(result.names, registry_options, quiet)
+        _push(result, registry_options, quiet, signing)
     click.echo(result.image_id, err=to_stderr)
 
 
@@ -547,13 +580,58 @@ def _registry_options(registry: dict[str, Any]) -> TransportOptions | None:
     return transport_options(registry) if given else None
 
 
-def _push(names: Sequence[str], registry_options: TransportOptions | None, quiet: bool) -> None:
-    """Push each built name to its registry, saying where each went unless ``quiet``."""
+def _attestations(sbom: bool, provenance: str, attests: tuple[str, ...]) -> tuple[bool, str | None]:
+    """``--sbom``, ``--provenance`` and ``--attest`` as BuildKit reads them: whether to make
+    an SBOM, and the provenance mode (None: none)."""
+    mode = _provenance_mode(provenance)
+    for value in attests:
+        fields = dict(part.partition("=")[::2] for part in value.split(","))
+        kind = fields.pop("type", "")
+        if kind == "sbom" and not fields:
+            sbom = True
+        elif kind == "provenance" and set(fields) <= {"mode"}:
+            mode = _provenance_mode(f"mode={fields['mode']}" if "mode" in fields else "true")
+        else:
+            raise click.BadParameter(
+                f"{value!r}: expected type=sbom or type=provenance[,mode=min|max]",
+                param_hint="'--attest'",
+            )
+    return sbom, mode
+
+
+def _provenance_mode(value: str) -> str | None:
+    """BuildKit's ``--provenance`` values: a boolean, ``mode=min|max`` (or ``min``/``max``)."""
+    text = value.strip().lower().removeprefix("mode=")
+    if text in ("1", "true", "yes", "on", "min"):
+        return "min"
+    if text == "max":
+        return "max"
+    if text in ("0", "false", "no", "off"):
+        return None
+    raise click.BadParameter(
+        f"{value!r}: expected true, false, mode=min or mode=max", param_hint="'--provenance'"
+    )
+
+
+def _push(
+    result: BuildResult,
+    registry_options: TransportOptions | None,
+    quiet: bool,
+    signing: dict[str, Any],
+) -> None:
+    """Push each built name to its registry, with the image's attestations and the
+    signatures asked for, saying where each went unless ``quiet``."""
     from boxwright.cli.sanitize import echo
     from boxwright.store.pullpush import push as push_image
 
-    for name in names:
-        pushed = push_image(name, dest_options=registry_options)
+    for name in result.names:
+        pushed = push_image(
+            name,
+            dest_options=registry_options,
+            signers=signing.get("signers", ()),
+            sign_identity=signing.get("sign_identity"),
+            referrers=bool(result.attestations),
+        )
         if not quiet:
             echo(f"Pushed {name}@{pushed.digest}", err=True)
 

@@ -146,6 +146,12 @@ def write_digestfile(path: Path, digest: str) -> None:
     help="Copy every image of an index, and the index.",
 )
 @click.option(
+    "--referrers",
+    is_flag=True,
+    help="Also copy the OCI 1.1 referrers (SBOMs, provenance, artifacts) of what is copied "
+    "(boxwright's; oras cp -r).",
+)
+@click.option(
     "--multi-arch",
     type=click.Choice(["system", "all", "index-only"]),
     default=None,
@@ -231,6 +237,7 @@ def write_digestfile(path: Path, digest: str) -> None:
 @click.argument("destination")
 def copy_command(
     all_platforms: bool,
+    referrers: bool,
     multi_arch: str | None,
     platform: Platform | None,
     fmt: str | None,
@@ -290,6 +297,7 @@ def copy_command(
         dest_options=dest_options,
         compress_uncompressed=compress_uncompressed,
         preserve_digests=preserve_digests,
+        referrers=referrers,
         **signing_settings(),
     )
     with _destination(destination, additional_tags) as dest:

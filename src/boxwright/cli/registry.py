@@ -121,6 +121,11 @@ def delete_command(reference: str, **registry: Any) -> None:
 @click.option("--semver", default=None, metavar="RANGE", help="Only tags in a version range.")
 @click.option("-a", "--all", "all_platforms", is_flag=True, help="Copy every image of each index.")
 @click.option(
+    "--referrers",
+    is_flag=True,
+    help="Also copy the OCI 1.1 referrers of each image (boxwright's; oras cp -r).",
+)
+@click.option(
     "-f",
     "--format",
     "fmt",
@@ -168,6 +173,7 @@ def sync_command(
     tag_regex: str | None,
     semver: str | None,
     all_platforms: bool,
+    referrers: bool,
     fmt: str | None,
     scoped: bool,
     append_suffix: str,
@@ -211,7 +217,7 @@ def sync_command(
         parallel=parallel or DEFAULT_SYNC_PARALLEL,
         src_options=src_options,
         dest_options=dest_options,
-        copy_options=_sync_copy_options(fmt, preserve_digests),
+        copy_options=_sync_copy_options(fmt, preserve_digests, referrers),
         on_image=report,
         append_suffix=append_suffix,
         keep_going=keep_going,
@@ -236,12 +242,15 @@ def sync_command(
         )
 
 
-def _sync_copy_options(fmt: str | None, preserve_digests: bool) -> CopyOptions:
-    """The copy options of sync's format, ``--preserve-digests`` and signing flags."""
+def _sync_copy_options(fmt: str | None, preserve_digests: bool, referrers: bool) -> CopyOptions:
+    """The copy options of sync's format, ``--preserve-digests``, ``--referrers`` and
+    signing flags."""
     from boxwright.cli.trust_options import signing_settings
     from boxwright.copy import CopyOptions
 
-    return CopyOptions(format=fmt, preserve_digests=preserve_digests, **signing_settings())
+    return CopyOptions(
+        format=fmt, preserve_digests=preserve_digests, referrers=referrers, **signing_settings()
+    )
 
 
 __all__ = ["delete_command", "list_tags_command", "sync_command"]

@@ -64,6 +64,7 @@ from boxwright.transport.base import (
     blob_info_cache_of,
     current_manifest_of,
     puts_config_with_layers,
+    referrer_store_of,
     signature_store_of,
     stores_one_platform,
 )
@@ -120,6 +121,8 @@ class CopyOptions:
     ``signers``: add a signature of the written top manifest by each
     (:mod:`boxwright.trust.signing`), for ``sign_identity`` (a Docker reference; None: the
     destination's own).
+    ``referrers``: also copy the OCI 1.1 referrers (SBOMs, provenance, artifacts) of every
+    manifest written byte for byte, and theirs (:mod:`boxwright.copy.referrers`).
     """
 
     all_platforms: bool = False
@@ -137,6 +140,7 @@ class CopyOptions:
     remove_signatures: bool = False
     signers: tuple[Signer, ...] = ()
     sign_identity: str | None = None
+    referrers: bool = False
 
     def check(self) -> None:
         """Raise :class:`UsageError` for options that contradict each other or are unknown."""
@@ -196,6 +200,8 @@ class CopyResult:
     blobs_written: tuple[Digest, ...]
     blobs_skipped: tuple[Digest, ...]
     unchanged: bool = False
+    referrers: tuple[Digest, ...] = ()
+    """The referrer manifests carried along (``CopyOptions.referrers``)."""
 
     @property
     def digest(self) -> Digest:
@@ -235,9 +241,10 @@ def copy_image(
                 top = pipeline.run()
             pipeline.put_signatures(top, _new_signatures(top, dest, dst_ref, options))
             dest.commit(top)
+            carried = pipeline.carry_referrers(top) if options.referrers else ()
             if pipeline.blobs_cache is not None:
                 pipeline.blobs_cache.flush()
-            return pipeline.result(top)
+            return dataclasses.replace(pipeline.result(top), referrers=carried)
         finally:
             if own_dest:
                 dest.close()
@@ -386,6 +393,11 @@ class _Pipeline:
         self.signature_store = signature_store_of(dest)
         if options.signers and self.signature_store is None:
             raise SignatureError(f"Cannot sign {dest.name}: {_NO_SIGNATURES}")
+        if options.referrers and referrer_store_of(dest) is None:
+            raise UsageError(
+                f"{dest.name} cannot keep referrers (docker://, oci: and the store do): "
+                "drop --referrers"
+            )
         self.config_with_layers = puts_config_with_layers(dest)
         self.blobs = BlobCopier(
             source,
@@ -402,6 +414,7 @@ class _Pipeline:
         self.unchanged = False
         self.carried: dict[Digest, list[bytes]] = {}
         """The source's signatures of each manifest written unchanged, by digest."""
+        self.source_top: Digest | None = None
 
     # -- signatures ----------------------------------------------------------------------------
 
@@ -436,6 +449,23 @@ class _Pipeline:
         for digest, signatures in self.carried.items():
             self.signature_store.put_signatures(digest, signatures)
 
+    def carry_referrers(self, top: Descriptor) -> tuple[Digest, ...]:
+        """Copy the referrers of every manifest written byte for byte (the top and each
+        image); those of a converted manifest stay behind, with a warning."""
+        from boxwright.copy.referrers import carry_referrers
+
+        pairs = [(self.source_top, top.digest)]
+        pairs += [(image.source_digest, image.descriptor.digest) for image in self.images]
+        subjects: dict[Digest, None] = {}
+        for source, written in pairs:
+            if source is None:
+                continue
+            if source != written:
+                _log.warning("the referrers of %s stay behind: it was converted", source)
+                continue
+            subjects[source] = None
+        return tuple(carry_referrers(self.source, self.dest, subjects))
+
     def result(self, top: Descriptor) -> CopyResult:
         return CopyResult(
             top, tuple(self.images), tuple(self.written), tuple(self.skipped), self.unchanged
@@ -448,6 +478,7 @@ class _Pipeline:
         from boxwright.oci.parse import parse_manifest
 
         raw, media_type = self.source.get_manifest()
+        self.source_top = Digest.from_bytes(raw)
         top = parse_manifest(raw, media_type)
         already = self.already_there(top)
         if already is not None:

@@ -18,13 +18,14 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.store.images import ImageRecord, normalize_name
-from boxwright.transport.base import KnowsCurrentManifest
+from boxwright.store.referrers import add_referrer, read_referrers
+from boxwright.transport.base import HoldsReferrers, KnowsCurrentManifest, StoresReferrers
 
 if TYPE_CHECKING:
     from boxwright.store.store import Store
 
 
-class StoreSource:
+class StoreSource(HoldsReferrers):
     """An :class:`~boxwright.transport.base.ImageSource` reading one image of the store."""
 
     def __init__(self, store: Store, name_or_id: str, name: str = "") -> None:
@@ -52,6 +53,10 @@ class StoreSource:
     def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
         """The signatures kept with the image's manifest (``signatures/ALG/HEX/signature-N``)."""
         return read_signatures(self.store, digest or self.record.manifest)
+
+    def get_referrers(self, digest: Digest) -> list[Descriptor]:
+        """The referrers the store lists for ``digest`` (:mod:`boxwright.store.referrers`)."""
+        return read_referrers(self.store, digest)
 
     def close(self) -> None:
         """Nothing to release: every blob reader owns its file."""
@@ -94,7 +99,7 @@ def write_signatures(store: Store, digest: Digest, signatures: Sequence[bytes]) 
 
 # name and the capability attributes are ImageDestination's members (transport.base),
 # with the store's values.
-class StoreDestination(KnowsCurrentManifest):
+class StoreDestination(KnowsCurrentManifest, StoresReferrers):
     """An :class:`~boxwright.transport.base.ImageDestination` adding an image to the store.
 
     ``names`` are recorded for the image at commit (none: an untagged image); an image the
@@ -146,6 +151,11 @@ class StoreDestination(KnowsCurrentManifest):
     def put_signatures(self, digest: Digest, signatures: Sequence[bytes]) -> None:
         """Keep the signatures of ``digest``; written at :meth:`commit`."""
         self._signatures[digest] = list(signatures)
+
+    def put_referrer(self, subject: Digest, raw: bytes, descriptor: Descriptor) -> None:
+        """Store the referrer manifest as a blob and list it under ``subject``."""
+        stored = self.store.blobs.put_bytes(raw, descriptor)
+        add_referrer(self.store, subject, descriptor.with_(size=stored.size))
 
     def commit(self, top: Descriptor) -> None:
         for digest, signatures in self._signatures.items():

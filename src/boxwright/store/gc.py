@@ -4,7 +4,10 @@
 a commit, a container create) is between storing content and recording it; every such writer
 holds the lock shared for its whole operation. Under that lock it removes:
 
-* blobs no image record references (manifest, config, layers);
+* the signatures (``R/signatures``) and referrers lists (``R/referrers``) of manifests no
+  image record has any more (an image ``rmi`` removed);
+* blobs no image record references (manifest, config, layers) and no referrer of a stored
+  image needs (:mod:`boxwright.store.referrers`);
 * snapshots whose chain ID no image's layers and no working container's base layers use
   (each is first renamed into ``R/tmp``, so a half-deleted snapshot never looks complete);
 * everything in ``R/tmp`` (staging left by killed processes);
@@ -30,6 +33,7 @@ from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store.containers import driver_of
 from boxwright.store.locking import file_lock
+from boxwright.store.referrers import referred_subjects, referrer_blobs
 from boxwright.store.rootfs import driver_by_name
 
 if TYPE_CHECKING:
@@ -134,9 +138,40 @@ def _snapshot_names(store: Store) -> list[str]:
         return []
 
 
+def _referenced_blobs(store: Store) -> set[Digest]:
+    """The blobs of every image record and of the referrers of every stored manifest."""
+    records = store.images.list()
+    referenced = {d for r in records for d in r.digests}
+    for record in records:
+        referenced |= referrer_blobs(store, record.manifest)
+    return referenced
+
+
 def _unreferenced_blobs(store: Store) -> list[Digest]:
-    referenced = {d for r in store.images.list() for d in r.digests}
+    referenced = _referenced_blobs(store)
     return [d for d in store.blobs.iter_digests() if d not in referenced]
+
+
+def _remove_orphan_attachments(store: Store) -> None:
+    """Remove the signatures and referrers lists of manifests no image record has (nor a
+    referrer of a stored image: an artifact may have referrers and signatures too)."""
+    manifests = {r.manifest for r in store.images.list()}
+    for manifest in list(manifests):
+        manifests |= referrer_blobs(store, manifest)
+    layout = store.layout
+    for subject in list(referred_subjects(store)):
+        if subject not in manifests:
+            with contextlib.suppress(FileNotFoundError):
+                layout.referrers_file(subject).unlink()
+    top = layout.root / "signatures"
+    for algorithm in sorted(top.iterdir()) if top.is_dir() else []:
+        for entry in sorted(algorithm.iterdir()):
+            try:
+                digest = Digest.parse(f"{algorithm.name}:{entry.name}")
+            except DigestError:
+                continue
+            if digest not in manifests:
+                _remove_tree(layout.signatures_dir(digest))
 
 
 def prune(store: Store) -> PruneResult:
@@ -145,6 +180,7 @@ def prune(store: Store) -> PruneResult:
     with file_lock(layout.gc_lock_file):
         freed = 0
         blobs = 0
+        _remove_orphan_attachments(store)
         for digest in _unreferenced_blobs(store):
             freed += store.blobs.delete(digest)
             blobs += 1
@@ -210,7 +246,7 @@ def disk_usage(store: Store) -> DiskUsage:
     records = store.images.list()
     containers = store.containers.list() if layout.containers_file.exists() else []
     active = {c.image_id for c in containers if c.image_id}
-    referenced: set[Digest] = {d for r in records for d in r.digests}
+    referenced = _referenced_blobs(store)
     blob_sizes: dict[Digest, int] = {}
     for digest in store.blobs.iter_digests():
         with contextlib.suppress(StoreError, DigestError, OSError):

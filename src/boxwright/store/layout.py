@@ -8,6 +8,8 @@ The layout is the one described in ``docs/store.md``::
     R/gc.lock              flock: writers shared, prune exclusive
     R/blobs/sha256/<hex>   content-addressed blobs
     R/images.json          image records
+    R/signatures/ALG/HEX/  signature-N files of the manifest HEX
+    R/referrers/ALG/HEX    the referrers index (an OCI index) of the manifest HEX
     R/snapshots/<hex>/     unpacked layers by chain ID
     R/containers.json      working container records
     R/containers/<id>/     a working container's files
@@ -76,6 +78,12 @@ class StoreLayout:
         if not isinstance(digest, Digest):
             raise TypeError("signature paths are built only from validated Digest objects")
         return self.root / "signatures" / digest.algorithm / digest.hex
+
+    def referrers_file(self, digest: Digest) -> Path:
+        """``R/referrers/ALG/HEX``: the referrers index of the manifest ``digest``."""
+        if not isinstance(digest, Digest):
+            raise TypeError("referrer paths are built only from validated Digest objects")
+        return self.root / "referrers" / digest.algorithm / digest.hex
 
     @property
     def images_file(self) -> Path:

@@ -182,10 +182,11 @@ def push_from(
     remove_signatures: bool = False,
     signers: tuple[Signer, ...] = (),
     sign_identity: str | None = None,
+    referrers: bool = False,
 ) -> CopyResult:
     """Copy the image ``name`` (a name or ID) of ``store`` to ``dest_ref`` (default: its own
     name's registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was
-    pushed). The signing keywords are :class:`~boxwright.copy.CopyOptions`'.
+    pushed). The signing keywords and ``referrers`` are :class:`~boxwright.copy.CopyOptions`'.
     """
     record, matched = store.images.resolve(name)
     if dest_ref is None:
@@ -205,6 +206,7 @@ def push_from(
         remove_signatures=remove_signatures,
         signers=signers,
         sign_identity=sign_identity,
+        referrers=referrers,
     )
     try:
         return copy_image(source, dest, options)

@@ -69,9 +69,12 @@ def push(
     remove_signatures: bool = False,
     signers: tuple[Signer, ...] = (),
     sign_identity: str | None = None,
+    referrers: bool = False,
 ) -> CopyResult:
     """Copy the stored image ``name`` (a name or ID) to ``dest_ref`` (default: its own name's
     registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was pushed).
+    With ``referrers``, the image's referrers in the store (its SBOM, provenance, artifacts)
+    go along.
     """
     return push_from(
         store if store is not None else Store(create=False),
@@ -84,6 +87,7 @@ def push(
         remove_signatures=remove_signatures,
         signers=signers,
         sign_identity=sign_identity,
+        referrers=referrers,
     )
 
 

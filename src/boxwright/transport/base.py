@@ -8,7 +8,8 @@ blobs and manifests, then commit). A copy between any two transports needs nothi
 What only some transports offer is a small protocol of its own (containers/image's optional
 interfaces, whose stubs say "not supported"): :class:`KnowsCurrentManifest`,
 :class:`HasBlobInfoCache`, :class:`PutsConfigWithLayers`, :class:`ListsRepositoryTags`,
-:class:`NamesItsImage`, :class:`HoldsSignatures` and :class:`StoresSignatures`.
+:class:`NamesItsImage`, :class:`HoldsSignatures`, :class:`StoresSignatures`,
+:class:`HoldsReferrers` and :class:`StoresReferrers`.
 They are runtime-checkable; a caller asks once, when it takes the source or destination in
 hand, and keeps the typed answer (None: the capability is absent).
 """
@@ -231,6 +232,40 @@ class StoresSignatures(Protocol):
         ...
 
 
+@runtime_checkable
+class HoldsReferrers(Protocol):
+    """A source that can list the OCI 1.1 referrers of a manifest: the manifests whose
+    ``subject`` names it (a registry's referrers API or tag schema, an OCI layout's
+    ``index.json``, the store's referrers index)."""
+
+    def get_referrers(self, digest: Digest) -> list[Descriptor]:
+        """The descriptors (with ``artifactType`` and annotations) of the manifests whose
+        subject is the manifest ``digest`` ([] if none)."""
+        ...
+
+
+@runtime_checkable
+class StoresReferrers(Protocol):
+    """A destination that keeps referrers: artifact manifests whose blobs were put first
+    (:meth:`ImageDestination.put_blob`), stored and indexed under their subject at once,
+    independently of :meth:`ImageDestination.commit`."""
+
+    def put_referrer(self, subject: Digest, raw: bytes, descriptor: Descriptor) -> None:
+        """Store the manifest ``raw`` (``descriptor`` describes it, with its
+        ``artifactType`` and annotations) and list it as a referrer of ``subject``."""
+        ...
+
+
+def referrers_of(source: ImageSource) -> HoldsReferrers | None:
+    """``source`` as a :class:`HoldsReferrers`, or None when it keeps no referrers."""
+    return source if isinstance(source, HoldsReferrers) else None
+
+
+def referrer_store_of(dest: ImageDestination) -> StoresReferrers | None:
+    """``dest`` as a :class:`StoresReferrers`, or None when it cannot keep referrers."""
+    return dest if isinstance(dest, StoresReferrers) else None
+
+
 def signatures_of(source: ImageSource) -> HoldsSignatures | None:
     """``source`` as a :class:`HoldsSignatures`, or None when it keeps no signatures."""
     return source if isinstance(source, HoldsSignatures) else None
@@ -265,6 +300,7 @@ __all__ = [
     "MAX_CONFIG_SIZE",
     "MAX_INDEX_DEPTH",
     "HasBlobInfoCache",
+    "HoldsReferrers",
     "HoldsSignatures",
     "ImageDestination",
     "ImageSource",
@@ -273,11 +309,14 @@ __all__ = [
     "NamesItsImage",
     "PutsConfigWithLayers",
     "StoresOnePlatform",
+    "StoresReferrers",
     "StoresSignatures",
     "blob_info_cache_of",
     "current_manifest_of",
     "image_names_of",
     "puts_config_with_layers",
+    "referrer_store_of",
+    "referrers_of",
     "signature_store_of",
     "signatures_of",
     "stores_one_platform",

@@ -47,9 +47,11 @@ from boxwright.oci.readers import PassThroughReader, Reader, VerifyingStream
 from boxwright.oci.reference import Reference
 from boxwright.transport.base import (
     HasBlobInfoCache,
+    HoldsReferrers,
     KnowsCurrentManifest,
     ListsRepositoryTags,
     PutsConfigWithLayers,
+    StoresReferrers,
 )
 from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
 from boxwright.transport.options import TransportOptions
@@ -203,7 +205,7 @@ class _Recording(PassThroughReader):
         return data
 
 
-class DockerSource(HasBlobInfoCache, ListsRepositoryTags):
+class DockerSource(HasBlobInfoCache, ListsRepositoryTags, HoldsReferrers):
     """Reads one image (or index) from a registry; mirrors are tried in order."""
 
     def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
@@ -308,6 +310,13 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags):
             found += read_attachments(self.client, self.endpoint.repo, digest)
         return found
 
+    def get_referrers(self, digest: Digest) -> list[Descriptor]:
+        """The referrers of ``digest``: the referrers API, else the tag schema's index."""
+        from boxwright.transport.registry.referrers import registry_referrers
+
+        found, _ = registry_referrers(self.client, self.endpoint.repo, digest)
+        return [referrer.descriptor() for referrer in found]
+
     def registry_tags(self) -> list[str]:
         """Every tag of the repository (for ``inspect``'s RepoTags, as skopeo lists them)."""
         return list(self.client.list_tags(self.endpoint.repo))
@@ -318,7 +327,9 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags):
             self._client.close()
 
 
-class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLayers):
+class DockerDestination(
+    KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLayers, StoresReferrers
+):
     """Writes one image (or index) to a registry; nothing is tagged before :meth:`commit`."""
 
     def __init__(self, ref: Reference, options: TransportOptions | None = None) -> None:
@@ -475,6 +486,19 @@ class DockerDestination(KnowsCurrentManifest, HasBlobInfoCache, PutsConfigWithLa
                 write_attachments(self.client, self.endpoint.repo, digest, sigstore)
             if other:
                 write_lookaside(config.lookaside(self.reference, write=True), digest, other)
+
+    def put_referrer(self, subject: Digest, raw: bytes, descriptor: Descriptor) -> None:
+        """Push the referrer manifest by digest; where the registry has no referrers API,
+        add it to the tag schema's index of ``subject``."""
+        from boxwright.transport.registry.referrers import Referrer, add_to_tag_index
+
+        repo = self.endpoint.repo
+        written = self.client.put_manifest(repo, str(descriptor.digest), raw, descriptor.media_type)
+        if written != descriptor.digest:
+            raise RegistryError(
+                f"{self.name}: the registry stored manifest {descriptor.digest} as {written}", 0
+            )
+        add_to_tag_index(self.client, repo, subject, Referrer.of(descriptor))
 
     def commit(self, top: Descriptor) -> None:
         """Write the signatures, then push ``top`` under the tag (or by the reference's

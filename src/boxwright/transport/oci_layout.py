@@ -9,7 +9,13 @@ Choosing the image, as containers/image's ``oci:`` transport does:
 
 * ``oci:DIR:NAME`` — the entry whose ref name is ``NAME``;
 * ``oci:DIR:@N`` — the N-th entry of ``index.json`` (0-based; sources only);
-* ``oci:DIR`` — the only entry; an error lists the names when there are several.
+* ``oci:DIR`` — the only entry; an error lists the names when there are several (an
+  artifact's entry, one with an ``artifactType``, is not counted).
+
+Referrers (OCI 1.1 artifacts whose manifest has a ``subject``) are kept as oras keeps them in
+a layout: the artifact manifest is a blob and an untagged entry of ``index.json``, with its
+``artifactType`` and annotations; the referrers of a manifest are the entries whose manifest
+names it as its subject (:meth:`LayoutReader.referrers`).
 
 Writing follows containers/image too: blobs and manifests are stored as blobs (atomically, by
 :class:`~boxwright.transport.atomic.BlobWriter`), and :meth:`commit` adds the top manifest to
@@ -44,6 +50,7 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.atomic import TEMP_PREFIX, BlobWriter, atomic_write
+from boxwright.transport.base import HoldsReferrers, StoresReferrers
 from boxwright.transport.reference import validate_ref_name
 from boxwright.transport.regular import open_blob, open_regular, read_regular
 
@@ -173,6 +180,9 @@ class LayoutReader:
                 )
             return entries[source_index]
         if not name:
+            images = [d for d in entries if not d.artifact_type]
+            if len(images) == 1:
+                return images[0]
             if len(entries) == 1:
                 return entries[0]
             if not entries:
@@ -189,6 +199,39 @@ class LayoutReader:
                 return d
         listed = ", ".join(self.names()) or "none"
         raise ImageNotFoundError(f"no image named {name!r} in {self.where} (names: {listed})")
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        """The entries of ``index.json`` whose manifest names ``subject`` as its subject, as
+        the referrers API lists them: ``artifactType`` (else the config's media type) and the
+        manifest's annotations."""
+        found: list[Descriptor] = []
+        for entry in self.index.manifests:
+            if entry.digest == subject or entry.media_type not in (mt.OCI_MANIFEST, mt.OCI_INDEX):
+                continue
+            try:
+                doc = load_object(self.read_blob(entry.digest, entry.size), str(entry.digest))
+            except BlobNotFoundError:
+                continue
+            named = doc.get("subject")
+            if not isinstance(named, dict) or named.get("digest") != str(subject):
+                continue
+            artifact_type = doc.get("artifactType")
+            config = doc.get("config")
+            if not artifact_type and isinstance(config, dict):
+                artifact_type = config.get("mediaType")
+            annotations = doc.get("annotations")
+            found.append(
+                Descriptor(
+                    entry.media_type,
+                    entry.digest,
+                    entry.size,
+                    annotations={str(k): str(v) for k, v in annotations.items()}
+                    if isinstance(annotations, dict)
+                    else {},
+                    artifact_type=artifact_type if isinstance(artifact_type, str) else "",
+                )
+            )
+        return found
 
     def open_blob(self, descriptor: Descriptor) -> VerifyingStream:
         """A verifying reader of a blob; :class:`BlobNotFoundError` if it is missing."""
@@ -226,7 +269,7 @@ class LayoutReader:
 
 # Its name property and the methods below are ImageSource's (transport.base), alike in
 # every source.
-class OCILayoutSource:
+class OCILayoutSource(HoldsReferrers):
     """An :class:`~boxwright.transport.base.ImageSource` reading one image of a layout."""
 
     def __init__(
@@ -266,6 +309,10 @@ class OCILayoutSource:
 
     def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
         return self._reader.open_blob(descriptor)
+
+    def get_referrers(self, digest: Digest) -> list[Descriptor]:
+        """The referrers of ``digest`` listed in ``index.json`` (:class:`HoldsReferrers`)."""
+        return self._reader.referrers(digest)
 
     def image_names(self) -> list[str]:
         """The name the chosen ``index.json`` entry gives its image: containerd's
@@ -315,7 +362,7 @@ def add_index_entry(entries: Sequence[Descriptor], new: Descriptor) -> list[Desc
 
 # name and the capability attributes are ImageDestination's members (transport.base):
 # every destination states them, each with its own values.
-class OCILayoutDestination:
+class OCILayoutDestination(StoresReferrers):
     """An :class:`~boxwright.transport.base.ImageDestination` writing into a layout."""
 
     def __init__(self, path: str | os.PathLike[str], image: str = "", name: str = "") -> None:
@@ -377,7 +424,30 @@ class OCILayoutDestination:
                 f"cannot commit {self.name}: manifest {top.digest} was not stored first"
             )
         annotations = {REF_NAME_ANNOTATION: self.image} if self.image else {}
-        entry = Descriptor(top.media_type, top.digest, top.size, annotations=annotations)
+        self._add_entry(Descriptor(top.media_type, top.digest, top.size, annotations=annotations))
+
+    def put_referrer(self, subject: Digest, raw: bytes, descriptor: Descriptor) -> None:
+        """Store the referrer manifest and add it to ``index.json`` as an untagged entry with
+        its ``artifactType`` and annotations (:class:`StoresReferrers`); ``subject`` is named
+        inside the manifest itself."""
+        stored = self._blobs.write_bytes(raw)
+        if stored.digest != descriptor.digest:
+            raise ManifestError(
+                f"referrer {descriptor.digest} of {subject}: its bytes are {stored.digest}"
+            )
+        annotations = {k: v for k, v in descriptor.annotations.items() if k != REF_NAME_ANNOTATION}
+        self._add_entry(
+            Descriptor(
+                descriptor.media_type,
+                stored.digest,
+                stored.size,
+                annotations=annotations,
+                artifact_type=descriptor.artifact_type,
+            )
+        )
+
+    def _add_entry(self, entry: Descriptor) -> None:
+        """Add ``entry`` to ``index.json`` (:func:`add_index_entry`), under the layout lock."""
         self._blobs.sync()  # every blob the new entry refers to is durable before index.json
         with locked(self.root / LOCK_FILE):
             index_path = self.root / INDEX_FILE
