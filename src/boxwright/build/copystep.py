@@ -97,10 +97,9 @@ class CopyStep:
         self.origin = origin
         root = ctx.workspace.mounted_image(origin) if origin else ctx.context
         self.root = Path(os.path.realpath(root))
+        ownership = ctx.workspace.mounted_ownership(origin) if origin else None
         self.source_root = SourceRoot(
-            self.root,
-            ctx.workspace.mounted_ownership(origin) if origin else None,
-            keep_owners=origin is not None and self.chown is None,
+            self.root, ownership, keep_owners=ownership is not None and self.chown is None
         )
         self.urls: list[str] = []
         self._staged: list[tuple[Path, Path]] = []  # filtered copies: (staged, original)

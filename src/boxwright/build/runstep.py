@@ -425,7 +425,8 @@ def _seed_cache(ctx: StepContext, origin: str, source: str, directory: Path) -> 
     directory.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".seed-", dir=directory.parent))
     try:
-        tree = SourceRoot(root, ctx.workspace.mounted_ownership(origin), keep_owners=True)
+        ownership = ctx.workspace.mounted_ownership(origin)
+        tree = SourceRoot(root, ownership, keep_owners=ownership is not None)
         copy_into(work, OwnershipRecord(), [top], "/", source_root=tree)
         work.chmod(0o755)
         try:

@@ -47,9 +47,10 @@ class Workspace(Protocol):
         """A host path holding the files of the stage or image a ``--from`` names."""
         ...
 
-    def mounted_ownership(self, name: str) -> OwnershipRecord:
+    def mounted_ownership(self, name: str) -> OwnershipRecord | None:
         """The side record of :meth:`mounted_image`'s files (owners a rootless store keeps
-        beside them)."""
+        beside them); None for a named directory context, whose files are copied as the
+        build context's are (owned by 0:0)."""
         ...
 
     def origin_id(self, name: str) -> str:

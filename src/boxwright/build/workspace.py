@@ -186,9 +186,13 @@ class StageWorkspace:
             self._mounted[image] = (record.id, path)
         return self._mounted[image][1]
 
-    def mounted_ownership(self, name: str) -> OwnershipRecord:
+    def mounted_ownership(self, name: str) -> OwnershipRecord | None:
         """The side record of :meth:`mounted_image`'s files: the owners they mean where the
-        files themselves cannot hold them (a rootless store)."""
+        files themselves cannot hold them (a rootless store). None for a named directory
+        context: its files are copied as the build context's are, owned by 0:0 (BuildKit)."""
+        context = find_named(self._shared.named_contexts, name)
+        if context is not None and context.directory is not None:
+            return None
         self.mounted_image(name)
         cid, _path = self._mounted[self.origin_id(name)]
         return self._store.containers.ownership(cid)
