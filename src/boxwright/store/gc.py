@@ -134,8 +134,14 @@ def _snapshot_names(store: Store) -> list[str]:
         return []
 
 
-def _unreferenced_blobs(store: Store) -> list[Digest]:
+def _referenced_blobs(store: Store) -> set[Digest]:
+    """The blobs an image record or a manifest list names."""
     referenced = {d for r in store.images.list() for d in r.digests}
+    return referenced | {d for r in store.manifest_lists.list() for d in r.digests}
+
+
+def _unreferenced_blobs(store: Store) -> list[Digest]:
+    referenced = _referenced_blobs(store)
     return [d for d in store.blobs.iter_digests() if d not in referenced]
 
 
@@ -210,7 +216,7 @@ def disk_usage(store: Store) -> DiskUsage:
     records = store.images.list()
     containers = store.containers.list() if layout.containers_file.exists() else []
     active = {c.image_id for c in containers if c.image_id}
-    referenced: set[Digest] = {d for r in records for d in r.digests}
+    referenced = _referenced_blobs(store)
     blob_sizes: dict[Digest, int] = {}
     for digest in store.blobs.iter_digests():
         with contextlib.suppress(StoreError, DigestError, OSError):
