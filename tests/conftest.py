@@ -36,7 +36,11 @@ from boxwright_testing.users import User, throwaway_user
 # The shared helpers package (tests/boxwright_testing, on the import path through pyproject's
 # ``pythonpath``): its modules that define fixtures are plugins, so every test folder can ask
 # for those fixtures by name.
-pytest_plugins = ["boxwright_testing.builds", "boxwright_testing.context_servers"]
+pytest_plugins = [
+    "boxwright_testing.builds",
+    "boxwright_testing.context_servers",
+    "boxwright_testing.multiarch",
+]
 
 # Hypothesis profiles. "default" bounds every fuzz test (tests marked ``fuzz``) so that all of
 # them together stay well under a minute on a loaded two-core machine; "nightly" runs each many
