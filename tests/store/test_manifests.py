@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from boxwright.store.gc import prune
 from boxwright.store.manifestops import PlatformEdit, add_to_list, push_list, remove_instance
 from boxwright.store.pullpush import pull
 from boxwright.transport.options import TransportOptions
+from boxwright_testing.multiarch import BusyboxPlatforms
 from boxwright_testing.podman import podman_or_skip
 from boxwright_testing.store_images import MadeImage
 
@@ -202,3 +204,38 @@ def test_push_as_oci_converts_the_index_and_keeps_annotations(
     # without --all the index goes alone: a registry refuses one whose images it lacks
     with pytest.raises(RegistryError, match=r"HTTP 400 .*MANIFEST_BLOB_UNKNOWN"):
         push_list(store, "app", only_index, all=False, dest_options=PLAIN)
+
+
+def test_run_from_and_pull_take_the_platform_asked(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms, arm64_emulation: None
+) -> None:
+    root = tmp_path / "root"
+
+    def boxwright(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "boxwright", "--root", str(root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    for arch in ("amd64", "arm64"):
+        image_id = boxwright("pull", "-q", busybox_platforms.ref(arch)).stdout.strip()
+        assert boxwright("tag", image_id, f"bb-{arch}").returncode == 0
+    assert boxwright("manifest", "create", "bb", "bb-amd64", "bb-arm64").returncode == 0
+    uname = ["/bin/busybox", "uname", "-m"]
+    ran = boxwright("run", "--rm", "--arch", "arm64", "bb", *uname)
+    assert (ran.returncode, ran.stdout) == (0, "aarch64\n"), ran.stderr
+    ran = boxwright("run", "--rm", "bb", *uname)  # this machine's platform
+    assert (ran.returncode, ran.stdout) == (0, "x86_64\n"), ran.stderr
+    made = boxwright("container", "from", "-q", "--platform", "linux/arm64", "bb")
+    assert made.returncode == 0, made.stderr
+    shown = boxwright("container", "inspect", made.stdout.strip())
+    assert '"architecture": "arm64"' in shown.stdout
+    wrong = boxwright("run", "--rm", "--platform", "linux/arm64", "bb-amd64", *uname)
+    assert wrong.returncode == 1
+    assert wrong.stderr == (
+        "Error: image 'bb-amd64' is for linux/amd64, not linux/arm64; pull that platform "
+        "(boxwright pull --platform linux/arm64 REF)\n"
+    )
+    pulled = boxwright("pull", "-q", "--arch", "arm64", busybox_platforms.ref("multi"))
+    assert pulled.returncode == 0, pulled.stderr
+    store = Store(root)
+    config = store.images.config(store.images.get(pulled.stdout.strip()))
+    assert (config.architecture, config.variant) == ("arm64", "v8")
