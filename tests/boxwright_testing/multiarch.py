@@ -132,16 +132,8 @@ def _image(layout: Path, busybox: Path, arch: str, variant: str) -> dict[str, ob
     return {"mediaType": "application/vnd.oci.image.manifest.v1+json", **desc, "platform": platform}
 
 
-@pytest.fixture(scope="session")
-def busybox_platforms(tmp_path_factory: pytest.TempPathFactory) -> BusyboxPlatforms:
-    """An OCI layout with busybox-static images for amd64 and arm64 (module docstring)."""
-    arm64 = arm64_busybox()
-    if arm64 is None or not HOST_BUSYBOX.exists():
-        pytest.skip(
-            "busybox-static (amd64) or busybox-static:arm64 is not available "
-            "(scripts/install-test-deps adds the arm64 architecture and fetches it)"
-        )
-    layout = tmp_path_factory.mktemp("busybox-platforms")
+def write_busybox_layout(layout: Path, arm64: Path) -> BusyboxPlatforms:
+    """Write the layout of the module docstring at ``layout`` (the arm64 busybox given)."""
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     amd = _image(layout, HOST_BUSYBOX, "amd64", "")
@@ -155,16 +147,26 @@ def busybox_platforms(tmp_path_factory: pytest.TempPathFactory) -> BusyboxPlatfo
         "mediaType": "application/vnd.oci.image.index.v1+json",
         **_blob(layout, json.dumps(index, separators=(",", ":")).encode()),
     }
+    tagged = (("amd64", amd), ("arm64", arm), ("multi", multi))
     entries = []
-    for tag, desc in (("amd64", amd), ("arm64", arm), ("multi", multi)):
+    for tag, desc in tagged:
         plain = {k: v for k, v in desc.items() if k != "platform"}
         entries.append({**plain, "annotations": {"org.opencontainers.image.ref.name": tag}})
     top = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
     (layout / "index.json").write_text(json.dumps({**top, "manifests": entries}))
-    digests = {
-        tag: str(d["digest"]) for tag, d in (("amd64", amd), ("arm64", arm), ("multi", multi))
-    }
-    return BusyboxPlatforms(layout, digests)
+    return BusyboxPlatforms(layout, {tag: str(d["digest"]) for tag, d in tagged})
+
+
+@pytest.fixture(scope="session")
+def busybox_platforms(tmp_path_factory: pytest.TempPathFactory) -> BusyboxPlatforms:
+    """An OCI layout with busybox-static images for amd64 and arm64 (module docstring)."""
+    arm64 = arm64_busybox()
+    if arm64 is None or not HOST_BUSYBOX.exists():
+        pytest.skip(
+            "busybox-static (amd64) or busybox-static:arm64 is not available "
+            "(scripts/install-test-deps adds the arm64 architecture and fetches it)"
+        )
+    return write_busybox_layout(tmp_path_factory.mktemp("busybox-platforms") / "layout", arm64)
 
 
 @pytest.fixture(scope="session")
