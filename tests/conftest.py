@@ -40,6 +40,7 @@ pytest_plugins = [
     "boxwright_testing.builds",
     "boxwright_testing.context_servers",
     "boxwright_testing.signing",
+    "boxwright_testing.multiarch",
 ]
 
 # Hypothesis profiles. "default" bounds every fuzz test (tests marked ``fuzz``) so that all of

@@ -319,8 +319,14 @@ def test_foreign_platform_run_fails_clearly(bstore: Store, tmp_path: Path) -> No
     ctx = write_context(tmp_path / "ctx", "FROM scratch\nCOPY f /f\nRUN /f\n", {"f": "x"})
     if Path("/proc/sys/fs/binfmt_misc/qemu-s390x").exists():
         pytest.skip("this host can run s390x programs")
-    with pytest.raises(BuildError, match="RUN cannot execute s390x programs"):
+    expected = (
+        "RUN: cannot run linux/s390x programs on this amd64 machine: no binfmt_misc entry "
+        "/proc/sys/fs/binfmt_misc/qemu-s390x is registered (install qemu-user-static and "
+        "binfmt-support)"
+    )
+    with pytest.raises(BuildError) as failed:
         run_build(bstore, ctx, platform="linux/s390x")
+    assert str(failed.value) == expected
     only_copy = write_context(tmp_path / "ok", "FROM scratch\nCOPY f /f\n", {"f": "x"})
     cfg = config_of(bstore, run_build(bstore, only_copy, platform="linux/s390x").image_id)
     assert cfg["architecture"] == "s390x"

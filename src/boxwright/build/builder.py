@@ -55,6 +55,7 @@ from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.oci.platform import Platform
     from boxwright.store.containers import ContainerRecord
     from boxwright.store.images import ImageRecord
 
@@ -90,15 +91,17 @@ class Builder:
         root: Path | str | None = None,
         driver: str | None = None,
         keep: bool = False,
+        platform: Platform | None = None,
     ) -> Builder:
         """A new working container from ``image`` (``None`` or ``"scratch"``: empty).
 
         ``image`` is a stored image (name or ID) or any transport reference (``oci:DIR:TAG``,
         ``docker://...``), pulled into the store first. ``root`` opens the store there when
-        no ``store`` is given; ``driver`` forces ``"overlay"`` or ``"copy"``.
+        no ``store`` is given; ``driver`` forces ``"overlay"`` or ``"copy"``; ``platform``
+        picks the image out of an index or a manifest list (default: this machine's).
         """
         store = store if store is not None else _open_store(root)
-        record = store.containers.create(image, name, driver)
+        record = store.containers.create(image, name, driver, platform=platform)
         return cls(store, record.id, keep=keep, attached=False)
 
     @classmethod

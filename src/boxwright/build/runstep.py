@@ -34,8 +34,9 @@ With a build's ``on_event``, the command's stdout and stderr go through pipes
 them delivered before a failure is raised; without one, the command writes to the caller's
 own stdout and stderr.
 
-A command that cannot run for a foreign ``--platform`` (no binfmt handler registered for the
-target architecture) fails with a :class:`BuildError` saying so, before anything runs.
+A command for a foreign ``--platform`` runs through qemu user emulation when the kernel has a
+binfmt_misc entry for its architecture (:mod:`boxwright.runtime.emulation`); without one it
+fails with a :class:`BuildError` naming the packages to install, before anything runs.
 """
 
 from __future__ import annotations
@@ -59,12 +60,13 @@ from boxwright.build.runoutput import output_lines
 from boxwright.build.runsettings import SecretSource, check_network
 from boxwright.build.sshagent import agent_socket
 from boxwright.build.step import StepKey
-from boxwright.errors import BuildError, InvalidIDError, RunStepError, UsageError
+from boxwright.errors import BuildError, InvalidIDError, RunError, RunStepError, UsageError
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree, resolve_in_root
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
 from boxwright.runtime.container import run_in_container
+from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.spec import Mount, RunOptions
 from boxwright.store.rootfs import overlay_works
@@ -75,19 +77,6 @@ if TYPE_CHECKING:
     from boxwright.build.step import StepContext
     from boxwright.oci.config import ImageConfig
     from boxwright.store.store import Store
-
-_BINFMT = Path("/proc/sys/fs/binfmt_misc")
-#: OCI architecture → the qemu-user binfmt handler name Debian registers.
-_QEMU = {
-    "arm64": "aarch64",
-    "arm": "arm",
-    "386": "i386",
-    "amd64": "x86_64",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-    "mips64le": "mips64el",
-}
 
 
 def command_line(config: ImageConfig, instruction: Instruction) -> list[str]:
@@ -198,19 +187,14 @@ def _network(ctx: StepContext, instruction: Instruction) -> str:
 
 
 def check_platform(ctx: StepContext) -> None:
-    """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring)."""
-    host = Platform.host()
+    """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring):
+    :func:`boxwright.runtime.emulation.check_can_run` on the stage's platform."""
     arch = ctx.config.architecture or ctx.target.architecture
-    if arch == host.architecture:
-        return
-    handler = _QEMU.get(arch, arch)
-    if (_BINFMT / f"qemu-{handler}").exists():
-        return
-    raise BuildError(
-        f"RUN cannot execute {arch} programs on this {host.architecture} host: no binfmt_misc "
-        f"handler qemu-{handler} is registered (install qemu-user-static and binfmt-support), "
-        "or build without RUN steps for this platform"
-    )
+    variant = ctx.config.variant if ctx.config.architecture else ctx.target.variant
+    try:
+        check_can_run(Platform(ctx.config.os or ctx.target.os, arch, variant or ""))
+    except RunError as error:
+        raise BuildError(f"RUN: {error}") from None
 
 
 class _Scratch:

@@ -50,7 +50,7 @@ class StageRun:
         self.plan = plan
         self.stage = plan.stage
         self.store = shared.store
-        self.target = target
+        self.target = Platform.parse(plan.platform) if plan.platform else target
         self.layers = shared.options.layers
         self.workspace = StageWorkspace(shared, plan.stage.index, self._platform_or_none())
         self.cache = LayerCache(shared.store, shared.options)
@@ -118,7 +118,8 @@ class StageRun:
             self._step(instruction, count=False)
 
     def _platform_or_none(self) -> Platform | None:
-        return self.target if self.shared.options.platform else None
+        """The platform asked of this stage (``FROM --platform`` or the build's), or None."""
+        return self.target if self.shared.options.platform or self.plan.platform else None
 
     def _continue(self) -> None:
         """Continue from ``parent``: its config now, its working container when first needed
@@ -127,7 +128,7 @@ class StageRun:
         if self.parent is None:
             # FROM scratch: Docker's default PATH, as BuildKit and buildah set it
             self.config = ins.set_env(self.config, [("PATH", SEARCH_PATH)])
-        if self.parent is None and self.shared.options.platform:
+        if self.parent is None and self._platform_or_none() is not None:
             target = self.target
             self.config = self.config.with_changes(os=target.os, architecture=target.architecture)
             if target.variant:

@@ -99,6 +99,9 @@ class StagePlan:
     base_stage: int | None
     """The index of the earlier stage FROM names, when it names one."""
     depends: frozenset[int]
+    platform: str = ""
+    """``FROM --platform=...`` after expansion (``$BUILDPLATFORM`` for a stage that runs on the
+    build machine): the platform this stage's base and RUN steps are for; empty: the build's."""
 
 
 def _named(cf: Containerfile, name: str, stages: range) -> int | None:
@@ -238,7 +241,10 @@ def _stage_plan(
             found = stage_of(cf, expanded, stage.index)
             if found is not None and find_named(named, expanded) is None:
                 depends.add(found)
-    return StagePlan(stage, base, base_stage, frozenset(depends))
+    platform = ""
+    if stage.platform:
+        platform = Expander(dict(scope), cf.escape, where).word(stage.platform)
+    return StagePlan(stage, base, base_stage, frozenset(depends), platform)
 
 
 def plan_stages(

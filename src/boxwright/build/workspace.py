@@ -18,6 +18,7 @@ from boxwright.build.context import find_named
 from boxwright.build.stages import stage_of
 from boxwright.errors import BoxwrightError, ImageNotFoundError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
+from boxwright.store.manifestops import image_for_platform
 from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
 
@@ -52,7 +53,7 @@ def _resolve_image(shared: BuildShared, name: str, platform: Platform | None) ->
         return pulled(name)
     bare = name[len("store:") :] if name.startswith("store:") else name
     policy = options.pull
-    local = store.images.get(bare).id if store.images.exists(bare) else None
+    local = image_for_platform(store, bare, platform)
     if local is not None and policy in ("missing", "never"):
         return local
     if policy == "never":

@@ -15,12 +15,14 @@ kept (column output), every other control character is shown escaped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -31,12 +33,16 @@ from boxwright.cli.transport_options import (
     transport_options,
 )
 from boxwright.cli.trust_options import signing_options, signing_settings
-from boxwright.errors import BoxwrightError
+from boxwright.errors import BoxwrightError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent, BuildOutput, BuildResult, PullPolicy
     from boxwright.build.runsettings import SecretSource
+    from boxwright.oci.platform import Platform
     from boxwright.transport.options import TransportOptions
+
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class BareValue(click.Option):
@@ -238,6 +244,72 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
     return show
 
 
+@dataclass(frozen=True)
+class PlatformChoice:
+    """What the platform flags of ``build`` ask for: the platforms (none: this machine's),
+    every platform of the base images (``all``), the manifest list to add the images to."""
+
+    platforms: list[Platform]
+    all: bool
+    manifest: str | None
+
+
+def platform_block(function: F) -> F:
+    """``--platform`` (repeatable, comma-separated), ``--all-platforms``, ``--arch``, ``--os``,
+    ``--variant`` and ``--manifest``, as podman build takes them, into one ``platform``
+    argument (:class:`PlatformChoice`)."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from boxwright.build.multiplatform import parse_platforms
+        from boxwright.oci.platform import wanted_platform
+
+        values: tuple[str, ...] = kwargs.pop("platform")
+        arch, os_, variant = kwargs.pop("arch"), kwargs.pop("os_"), kwargs.pop("variant")
+        all_platforms: bool = kwargs.pop("all_platforms")
+        try:
+            platforms = parse_platforms(values)
+            if arch is not None or os_ is not None or variant is not None:
+                if platforms or all_platforms:
+                    raise UsageError("--arch, --os and --variant go without --platform")
+                one = wanted_platform(None, arch, os_, variant)
+                platforms = [one] if one is not None else []
+            if all_platforms and platforms:
+                raise UsageError("--all-platforms goes without --platform")
+        except UsageError as error:
+            raise click.UsageError(str(error)) from None
+        kwargs["platform"] = PlatformChoice(platforms, all_platforms, kwargs.pop("manifest"))
+        return function(*args, **kwargs)
+
+    options = [
+        click.option(
+            "--platform",
+            multiple=True,
+            metavar="OS/ARCH[/VARIANT][,...]",
+            help="Build for these platforms (repeatable or comma-separated; several need "
+            "--manifest).",
+        ),
+        click.option(
+            "--all-platforms",
+            is_flag=True,
+            help="Build for every platform the base images offer (needs --manifest).",
+        ),
+        click.option("--arch", default=None, help="Build for this architecture."),
+        click.option("--os", "os_", default=None, help="Build for this operating system."),
+        click.option("--variant", default=None, help="Build for this architecture variant."),
+        click.option(
+            "--manifest",
+            default=None,
+            metavar="LIST",
+            help="Add the image(s) to this manifest list of the store (made when missing).",
+        ),
+    ]
+    decorated: Any = wrapper
+    for option in reversed(options):
+        decorated = option(decorated)
+    return cast(F, decorated)
+
+
 @click.command(
     "build",
     epilog="\b\nExamples:\n  boxwright build -t app:1 .\n"
@@ -249,7 +321,7 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID (as the global -q).")
 @click.option("--build-arg", "build_args", multiple=True, metavar="K=V", help="Set an ARG.")
 @click.option("--target", default=None, help="Build up to this stage.")
-@click.option("--platform", default=None, metavar="OS/ARCH[/VARIANT]", help="Target platform.")
+@platform_block
 @click.option("--layers/--no-layers", default=True, help="One layer per step (default) or one.")
 @click.option("--no-cache", is_flag=True, help="Do not reuse cached steps.")
 @click.option("--cache-from", multiple=True, metavar="REF", help="Registry repository to read.")
@@ -423,7 +495,7 @@ def build_command(
     quiet: bool,
     build_args: tuple[str, ...],
     target: str | None,
-    platform: str | None,
+    platform: PlatformChoice,
     layers: bool,
     no_cache: bool,
     cache_from: tuple[str, ...],
@@ -508,7 +580,7 @@ def build_command(
         tags=tags,
         build_args=_pairs(build_args, "--build-arg"),
         target=target,
-        platform=platform,
+        platform=None,
         layers=layers,
         no_cache=no_cache,
         cache_from=cache_from,
@@ -541,10 +613,32 @@ def build_command(
         sign_identity=signing.get("sign_identity"),
         **run_settings,
     )
-    result = build(options)
+    if platform.manifest is None and len(platform.platforms) <= 1 and not platform.all:
+        options = dataclasses.replace(
+            options, platform=str(platform.platforms[0]) if platform.platforms else None
+        )
+        result = build(options)
+        if push:
+            _push(result, registry_options, quiet, signing)
+        click.echo(result.image_id, err=to_stderr)
+        return
+    from boxwright.build.multiplatform import base_platforms, build_platforms
+    from boxwright.store.store import Store
+
+    store = Store(options.root)
+    wanted = base_platforms(options, store) if platform.all else platform.platforms
+    if not wanted:
+        from boxwright.oci.platform import Platform
+
+        wanted = [Platform.host()]
+    made = build_platforms(options, wanted, platform.manifest, store)
     if push:
-        _push(result, registry_options, quiet, signing)
-    click.echo(result.image_id, err=to_stderr)
+        for _, made_result in made.results:
+            _push(made_result, registry_options, quiet, signing)
+    if made.manifest is not None:
+        click.echo(made.manifest.id, err=to_stderr)
+    else:
+        click.echo(made.results[-1][1].image_id, err=to_stderr)
 
 
 def _context(text: str) -> tuple[Path, str | None]:

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.params import platform_choice_options
 from boxwright.cli.run import build_options, exit_with, run_options
 from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
+    from boxwright.oci.platform import Platform
     from boxwright.store.containers import ContainerRecord
 
 
@@ -44,7 +46,8 @@ def container_group() -> None:
 @container_group.command(
     "from",
     epilog="\b\nExamples:\n  boxwright container from scratch\n"
-    "  boxwright container from --name web oci:layout:latest",
+    "  boxwright container from --name web oci:layout:latest\n"
+    "  boxwright container from --arch arm64 app-list",
 )
 @click.option(
     "--name", default=None, help="Name of the container (default: IMAGE-working-container)."
@@ -56,15 +59,18 @@ def container_group() -> None:
     help="Rootfs driver (default: $BOXWRIGHT_DRIVER, else overlay when the kernel allows it).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the container name.")
+@platform_choice_options("take out of an index or a manifest list")
 @click.argument("image")
-def from_command(name: str | None, driver: str | None, quiet: bool, image: str) -> None:
+def from_command(
+    name: str | None, driver: str | None, quiet: bool, platform: Platform | None, image: str
+) -> None:
     """Make a working container from IMAGE (a stored image, any reference, or scratch).
 
     The container's name is printed as the last line.
     """
     from boxwright.build.builder import Builder
 
-    builder = Builder.from_image(image, name=name, driver=driver, keep=True)
+    builder = Builder.from_image(image, name=name, driver=driver, keep=True, platform=platform)
     if not quiet:
         record = builder.record
         echo(f"{record.id[:12]} {record.image_name or 'scratch'} ({record.driver})")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
     from boxwright.store.history import HistoryStep
     from boxwright.store.images import ImageRecord, ImageStore
+    from boxwright.store.store import Store
 
 IMAGE_HEADERS = {
     "ID": "IMAGE ID",
@@ -135,11 +136,56 @@ def _image_rows(
     return rows
 
 
-def _sort_rows(
-    rows: list[tuple[GoStruct, ImageRecord, int]], key: str
-) -> list[tuple[GoStruct, ImageRecord, int]]:
+def _list_rows(
+    store: Store, patterns: list[str], *, no_trunc: bool, now: float
+) -> list[tuple[GoStruct, str, int, float]]:
+    """The manifest lists as ``podman images`` lists them: one row per name, the list's own
+    ID, its index's digest and size (those any of the reference ``patterns`` match)."""
+    from boxwright.cli.output import human_size
+    from boxwright.gotemplate import GoNil, GoStruct, GoTime
+    from boxwright.gotemplate.values import go_time_string
+    from boxwright.store.filters import epoch, matches_reference
+
+    rows: list[tuple[GoStruct, str, int, float]] = []
+    for record in store.manifest_lists.list():
+        if patterns and not any(matches_reference(p, record.names) for p in patterns):
+            continue
+        index = record.index()
+        size = len(index.raw)
+        repo_digests = sorted({f"{split_name(n)[0]}@{index.digest}" for n in record.names})
+        for repo, tag in [split_name(n) for n in record.names]:
+            fields: dict[str, Any] = {
+                "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
+                "Id": record.id,
+                "ParentId": "",
+                "Repository": repo,
+                "Tag": tag,
+                "RepoTags": GoNil("slice"),
+                "RepoDigests": repo_digests or GoNil("slice"),
+                "Size": human_size(size),
+                "VirtualSize": size,
+                "SharedSize": 0,
+                "Labels": GoNil("map"),
+                "Containers": 0,
+                "ReadOnly": False,
+                "IsReadOnly": False,
+                "Dangling": False,
+                "Names": list(record.names),
+                "Digest": str(index.digest),
+                "History": ", ".join(reversed(record.names)),
+                "Created": _since(record.created, now),
+                "CreatedAt": go_time_string(record.created),
+                "CreatedSince": _since(record.created, now),
+                "CreatedTime": GoTime(record.created),
+            }
+            row = GoStruct(fields, type_name="images.imageReporter")
+            rows.append((row, record.id, size, epoch(record.created) or 0.0))
+    return rows
+
+
+def _sort_rows(rows: list[tuple[GoStruct, str, int]], key: str) -> list[tuple[GoStruct, str, int]]:
     if key == "id":
-        return sorted(rows, key=lambda r: r[1].id)
+        return sorted(rows, key=lambda r: r[1])
     if key == "repository":
         return sorted(rows, key=lambda r: str(r[0].get("Repository")))
     if key == "tag":
@@ -211,7 +257,7 @@ def images_command(
     built on it is dangling, listed as <none> <none>. SIZE is podman's: the layers unpacked,
     plus config and manifest."""
     from boxwright.cli.store import _image_json, _store_or_none
-    from boxwright.store.filters import ImageFilter, select_images
+    from boxwright.store.filters import ImageFilter, epoch, select_images
 
     parsed = [ImageFilter.parse(text) for text in filters]
     if name:
@@ -223,15 +269,22 @@ def images_command(
 
         emit_json([_image_json(r, store.images) for r in records] if store is not None else [])
         return
-    rows = (
-        _sort_rows(_image_rows(store.images, records, no_trunc=no_trunc, now=time.time()), sort)
-        if store is not None
-        else []
-    )
+    rows: list[tuple[GoStruct, str, int]] = []
+    if store is not None:
+        now = time.time()
+        dated = [
+            (row, record.id, size, epoch(record.created) or 0.0)
+            for row, record, size in _image_rows(store.images, records, no_trunc=no_trunc, now=now)
+        ]
+        if all(f.key == "reference" for f in parsed):
+            patterns = [f.value for f in parsed]
+            dated += _list_rows(store, patterns, no_trunc=no_trunc, now=now)
+        dated.sort(key=lambda r: -r[3])
+        rows = _sort_rows([(row, ident, size) for row, ident, size, _ in dated], sort)
     if quiet:
         seen: list[str] = []
-        for _, record, _ in rows:
-            ident = f"sha256:{record.id}" if no_trunc else record.short_id
+        for _, image_id, _ in rows:
+            ident = f"sha256:{image_id}" if no_trunc else image_id[:12]
             if ident not in seen:
                 seen.append(ident)
         click.echo("".join(f"{i}\n" for i in seen), nl=False)

@@ -97,6 +97,9 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
+    "manifest": LazyCommand(
+        "boxwright.cli.manifest:manifest_group", "Manage manifest lists in the local store."
+    ),
     "completion": LazyCommand(
         "boxwright.cli.completion:completion_command", "Print a shell completion script."
     ),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -53,6 +54,46 @@ def platform_option(choose: str) -> Callable[[F], F]:
         callback=parse_platform,
         help=f"The image to {choose} (default: this machine's platform).",
     )
+
+
+def platform_choice_options(choose: str) -> Callable[[F], F]:
+    """``--platform OS/ARCH[/VARIANT]`` or ``--arch``/``--os``/``--variant``, as podman takes
+    them, into one ``platform`` argument (:func:`boxwright.oci.platform.wanted_platform`;
+    None: this machine's); ``choose`` says what for."""
+
+    def decorate(function: F) -> F:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from boxwright.oci.platform import wanted_platform
+
+            try:
+                kwargs["platform"] = wanted_platform(
+                    kwargs.pop("platform"),
+                    kwargs.pop("arch"),
+                    kwargs.pop("os_"),
+                    kwargs.pop("variant"),
+                )
+            except UsageError as error:
+                raise click.UsageError(str(error)) from None
+            return function(*args, **kwargs)
+
+        options = [
+            click.option(
+                "--platform",
+                metavar="OS/ARCH[/VARIANT]",
+                default=None,
+                help=f"The image to {choose} (default: this machine's platform).",
+            ),
+            click.option("--arch", default=None, help="Architecture to choose."),
+            click.option("--os", "os_", default=None, help="Operating system to choose."),
+            click.option("--variant", default=None, help="Architecture variant to choose."),
+        ]
+        decorated: Any = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(F, decorated)
+
+    return decorate
 
 
 def parse_duration(text: str) -> float:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from boxwright.cli.params import platform_choice_options
 from boxwright.errors import RunError
 
 if TYPE_CHECKING:
+    from boxwright.oci.platform import Platform
     from boxwright.runtime.spec import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,7 +127,8 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     context_settings={"allow_interspersed_args": False},
     epilog="\b\nExamples:\n  boxwright run --rm oci:layout:latest echo hello\n"
     "  boxwright run --rm -e MODE=test -v $PWD:/src:ro -w /src app:1 make check\n"
-    "  boxwright run --rm --entrypoint /bin/sh docker://docker.io/library/alpine -c 'id'",
+    "  boxwright run --rm --entrypoint /bin/sh docker://docker.io/library/alpine -c 'id'\n"
+    "  boxwright run --rm --platform linux/arm64 app-list uname -m",
 )
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when the command ends.")
 @click.option("--name", default=None, help="Name of the container (default: buildah's naming).")
@@ -136,12 +139,14 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     help="Replace the image's entrypoint (and drop its cmd); '' clears it.",
 )
 @run_options
+@platform_choice_options("run out of an index or a manifest list")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run_command(
     remove: bool,
     name: str | None,
     entrypoint: str | None,
+    platform: Platform | None,
     image: str,
     command: tuple[str, ...],
     **flags: Any,
@@ -156,7 +161,11 @@ def run_command(
 
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
     exit_with(
-        lambda: run_image(image, options, isolation=isolation, remove=remove, name=name).exit_code
+        lambda: (
+            run_image(
+                image, options, isolation=isolation, remove=remove, name=name, platform=platform
+            ).exit_code
+        )
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import format_option, platform_option
+from boxwright.cli.params import format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
@@ -188,9 +188,10 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     short_help="Copy an image into the local store.",
     epilog="\b\nExamples:\n  boxwright pull busybox\n"
     "  boxwright pull --tls-verify=false localhost:5000/app:1\n"
-    "  boxwright pull oci:./layout:latest\n  boxwright pull --platform linux/arm64 alpine",
+    "  boxwright pull oci:./layout:latest\n  boxwright pull --platform linux/arm64 alpine\n"
+    "  boxwright pull --arch arm --variant v7 alpine",
 )
-@platform_option("pick out of an index")
+@platform_choice_options("pick out of an index")
 @side_options("", "source")
 @retry_options(podman=True)
 @policy_options

@@ -53,7 +53,7 @@ from boxwright.errors import (
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
-from boxwright.oci.index import ImageIndex
+from boxwright.oci.index import ImageIndex, choose_instance
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import (
@@ -526,7 +526,7 @@ class _Pipeline:
             if depth + 1 >= MAX_INDEX_DEPTH:
                 return None
             if not self.options.all_platforms:
-                entry = node.select(self.options.platform or Platform.host())
+                entry = choose_instance(node, self.options.platform)
                 child = parse_manifest(*self.source.get_manifest(entry.digest))
                 return unchanged(child, entry.platform, depth + 1)
             index_type = index_type_for(
@@ -589,8 +589,7 @@ class _Pipeline:
         """Copy the one image of ``index`` for the wanted platform."""
         from boxwright.oci.parse import parse_manifest
 
-        platform = self.options.platform or Platform.host()
-        entry = index.select(platform)
+        entry = choose_instance(index, self.options.platform)
         child = parse_manifest(*self.source.get_manifest(entry.digest))
         if isinstance(child, ImageIndex):
             self._check_depth(depth)

@@ -27,23 +27,52 @@ from boxwright.oci.manifest import (
 )
 from boxwright.oci.platform import Platform, normalize_arch
 
-# Variants a CPU of an architecture can run, best first (containers/image's table).
-_COMPATIBLE_VARIANTS = {"arm": ("v8", "v7", "v6", "v5"), "arm64": ("v8",)}
+# Variants a CPU of an architecture can run, most capable first (containers/image's
+# ``compatibility`` table: x86-64 microarchitecture levels, ARM architecture versions).
+_COMPATIBLE_VARIANTS = {
+    "amd64": ("v4", "v3", "v2"),
+    "arm": ("v8", "v7", "v6", "v5"),
+    "arm64": ("v8",),
+}
+
+
+def _plain_variant(architecture: str, variant: str) -> str:
+    """``variant``, with amd64's baseline ``v1`` read as no variant (containers/image)."""
+    return "" if architecture == "amd64" and variant == "v1" else variant
 
 
 def wanted_variants(architecture: str, variant: str) -> list[str]:
     """The variants acceptable for a wanted platform, in order of preference.
 
-    A wanted variant accepts itself, then the older variants of its family, then an entry
-    without a variant; no wanted variant prefers an entry without one, then any known
-    variant from the newest down.
+    As containers/image's ``WantedPlatforms``: a wanted variant accepts itself, then the
+    less capable variants of its family (arm v7 runs v6 and v5 images; amd64 v3 runs v2),
+    then an entry without a variant; no wanted variant prefers an entry without one, then
+    (for arm and arm64, not amd64) any known variant from the most capable down.
     """
+    variant = _plain_variant(architecture, variant)
     family = _COMPATIBLE_VARIANTS.get(architecture)
     if variant:
         if family and variant in family:
             return [*family[family.index(variant) :], ""]
         return [variant, ""]
+    if architecture == "amd64":
+        return [""]
     return ["", *(family or ())]
+
+
+def choose_instance(index: ImageIndex, platform: Platform | None = None) -> Descriptor:
+    """The entry of ``index`` an image for ``platform`` (default: this machine's) is read
+    from: the one function every command that picks one image out of an index calls.
+
+    A lone entry without a platform is taken whatever the platform (an index wrapping another
+    index, or a single image whose index does not say its platform); otherwise
+    :meth:`ImageIndex.select` decides.
+    """
+    if len(index.manifests) == 1 and index.manifests[0].platform is None:
+        return index.manifests[0]
+    if not index.manifests:
+        raise ManifestError(f"index {index.digest} lists no images")
+    return index.select(platform or Platform.host())
 
 
 @dataclass(frozen=True)
@@ -144,7 +173,7 @@ class ImageIndex(RawDocument):
                 continue
             have_arch, have_var = normalize_arch(d.platform.architecture, d.platform.variant)
             if d.platform.os.lower() == os_ and have_arch == arch:
-                candidates.append((have_var, d))
+                candidates.append((_plain_variant(have_arch, have_var), d))
         for want in wanted_variants(arch, variant):
             for have_var, d in candidates:
                 if have_var == want:
@@ -175,4 +204,4 @@ class ImageIndex(RawDocument):
         return ImageIndex.build(target_media_type, entries)
 
 
-__all__ = ["ImageIndex", "wanted_variants"]
+__all__ = ["ImageIndex", "choose_instance", "wanted_variants"]

@@ -118,3 +118,30 @@ class Platform:
         if not want_var:
             return True
         return want_var == (have_var or _DEFAULT_VARIANT.get(have_arch, ""))
+
+
+def wanted_platform(
+    platform: str | None = None,
+    arch: str | None = None,
+    os: str | None = None,
+    variant: str | None = None,
+) -> Platform | None:
+    """The platform ``--platform``, or ``--arch``/``--os``/``--variant``, ask for (None: this
+    machine's, left to the caller's default), as podman reads them: ``--platform OS/ARCH[/VAR]``
+    alone, or the other three, each replacing one field of this machine's platform (a wanted
+    architecture drops the machine's variant, as containers/image does)."""
+    if platform is not None:
+        if arch is not None or os is not None or variant is not None:
+            raise UsageError("--platform cannot be combined with --arch, --os or --variant")
+        return Platform.parse(platform)
+    if arch is None and os is None and variant is None:
+        return None
+    host = Platform.host()
+    if arch is not None:
+        arch_, detected = normalize_arch(arch, variant or "")
+        host = Platform(host.os, arch_, detected)
+    elif variant is not None:
+        host = Platform(host.os, host.architecture, normalize_arch(host.architecture, variant)[1])
+    if os is not None:
+        host = Platform(os.lower(), host.architecture, host.variant)
+    return host

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.oci.config import ImageConfig
+from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.ownership import keeping_ownership
 from boxwright.runtime.runner import run_in_rootfs
@@ -27,6 +28,7 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
+    from boxwright.oci.platform import Platform
 
 
 def run_in_container(
@@ -39,6 +41,8 @@ def run_in_container(
     """
     record = store.containers.get(container)
     config = ImageConfig.from_data(record.config)
+    if config.architecture:
+        check_can_run(config.platform())
     options = replace(options, hostname=options.hostname or record.id[:12])
 
     def work(root: Path, ownership: OwnershipRecord) -> int:
@@ -71,19 +75,21 @@ def run_image(
     isolation: str = "native",
     remove: bool = False,
     name: str | None = None,
+    platform: Platform | None = None,
 ) -> ImageRun:
     """Run a command in a fresh container of ``image``, as ``podman run`` does.
 
     ``image`` is a stored image (name or ID) or a transport reference (``oci:DIR:TAG``,
     ``docker://...``), pulled into the store first; ``root`` opens the store there when no
     ``store`` is given. The container is made with ``name`` (default: buildah's naming) and
-    removed afterwards when ``remove`` is set, also when the run fails. Raises
+    removed afterwards when ``remove`` is set, also when the run fails. ``platform`` picks the
+    image out of an index or a manifest list (default: this machine's). Raises
     :class:`~boxwright.errors.RunError` when the process cannot be started and
     :class:`~boxwright.errors.ImageNotFoundError` when the image is nowhere.
     """
     if store is None:
         store = Store(root)
-    record = store.containers.create(image, name)
+    record = store.containers.create(image, name, platform=platform)
     try:
         code = run_in_container(store, record.id, options or RunOptions(), isolation)
     finally:

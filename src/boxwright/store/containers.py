@@ -160,10 +160,17 @@ class ContainerStore:
     # -- creating and removing --------------------------------------------------------------------
 
     def create(
-        self, image: str | None, name: str | None = None, driver: str | None = None
+        self,
+        image: str | None,
+        name: str | None = None,
+        driver: str | None = None,
+        *,
+        platform: Platform | None = None,
     ) -> ContainerRecord:
         """A new working container from ``image`` (a stored image, a transport reference that
         is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
+        ``platform`` picks the image out of an index or a manifest list of the store (default:
+        this machine's; a stored image must serve it).
 
         ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
@@ -177,7 +184,7 @@ class ContainerStore:
             base: ImageRecord | None = None
             pulled: _Names = []
             if image is not None and image != SCRATCH:
-                base, pulled = self._resolve_image(image)
+                base, pulled = self._resolve_image(image, platform)
             chosen = choose_driver(self._store, driver)
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
             config, manifest_format = self._base_config(base)
@@ -213,15 +220,28 @@ class ContainerStore:
                 raise
         return record
 
-    def _resolve_image(self, image: str) -> tuple[ImageRecord, _Names]:
-        """The stored image ``image`` names, and the names a pull gave it: a transport
-        reference is pulled in first."""
+    def _resolve_image(
+        self, image: str, platform: Platform | None = None
+    ) -> tuple[ImageRecord, _Names]:
+        """The stored image ``image`` names (for ``platform``), and the names a pull gave it:
+        a transport reference is pulled in first."""
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
             from boxwright.store.pulling import pull_named
 
-            return pull_named(self._store, image)
+            return pull_named(self._store, image, platform=platform)
+        from boxwright.store.manifestops import image_for_platform
+
         name = image[len("store:") :] if image.startswith("store:") else image
+        found = image_for_platform(self._store, name, platform)
+        if found is not None:
+            return self._store.images.get(found), []
+        if self._store.images.exists(name):
+            have = self._store.images.config(self._store.images.get(name)).platform()
+            raise ImageNotFoundError(
+                f"image {name!r} is for {have}, not {platform}; pull that platform "
+                f"(boxwright pull --platform {platform} REF)"
+            )
         try:
             return self._store.images.get(name), []
         except ImageNotFoundError as exc:

@@ -139,12 +139,13 @@ def _snapshot_names(store: Store) -> list[str]:
 
 
 def _referenced_blobs(store: Store) -> set[Digest]:
-    """The blobs of every image record and of the referrers of every stored manifest."""
+    """The blobs of every image record and manifest list, and of the referrers of every
+    stored image's manifest."""
     records = store.images.list()
     referenced = {d for r in records for d in r.digests}
     for record in records:
         referenced |= referrer_blobs(store, record.manifest)
-    return referenced
+    return referenced | {d for r in store.manifest_lists.list() for d in r.digests}
 
 
 def _unreferenced_blobs(store: Store) -> list[Digest]:
@@ -153,9 +154,11 @@ def _unreferenced_blobs(store: Store) -> list[Digest]:
 
 
 def _remove_orphan_attachments(store: Store) -> None:
-    """Remove the signatures and referrers lists of manifests no image record has (nor a
-    referrer of a stored image: an artifact may have referrers and signatures too)."""
+    """Remove the signatures and referrers lists of manifests no image record or manifest
+    list has (nor a referrer of a stored image: an artifact may have referrers and
+    signatures too)."""
     manifests = {r.manifest for r in store.images.list()}
+    manifests |= {d for r in store.manifest_lists.list() for d in r.digests}  # instances
     for manifest in list(manifests):
         manifests |= referrer_blobs(store, manifest)
     layout = store.layout

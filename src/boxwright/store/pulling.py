@@ -84,17 +84,16 @@ def stored_image_of(store: Store, source: ImageSource, platform: Platform | None
     The image ID is the config digest, so the manifest and config are all that is read.
     A Docker schema 1 source (whose config is made while copying) never matches.
     """
-    from boxwright.oci.index import ImageIndex
+    from boxwright.oci.index import ImageIndex, choose_instance
     from boxwright.oci.manifest import ImageManifest
     from boxwright.oci.parse import parse_manifest
-    from boxwright.oci.platform import Platform as _Platform
     from boxwright.transport.base import MAX_INDEX_DEPTH
 
     node = parse_manifest(*source.get_manifest())
     for _ in range(MAX_INDEX_DEPTH):
         if not isinstance(node, ImageIndex):
             break
-        entry = node.select(platform or _Platform.host())
+        entry = choose_instance(node, platform)
         node = parse_manifest(*source.get_manifest(entry.digest))
     if not isinstance(node, ImageManifest):
         return None

@@ -37,6 +37,7 @@ from boxwright.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
+    from boxwright.store.manifests import ManifestListStore
 
 
 class Store(Closing):
@@ -66,6 +67,7 @@ class Store(Closing):
         self.images = ImageStore(self)
         self._snapshots: SnapshotStore | None = None
         self._containers: ContainerStore | None = None
+        self._manifest_lists: ManifestListStore | None = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -87,6 +89,15 @@ class Store(Closing):
             ensure_store_namespace(self.root)
             self._containers = ContainerStore(self)
         return self._containers
+
+    @property
+    def manifest_lists(self) -> ManifestListStore:
+        """The manifest lists (:class:`~boxwright.store.manifests.ManifestListStore`)."""
+        if self._manifest_lists is None:
+            from boxwright.store.manifests import ManifestListStore
+
+            self._manifest_lists = ManifestListStore(self)
+        return self._manifest_lists
 
     @contextlib.contextmanager
     def metadata_lock(self) -> Iterator[None]:

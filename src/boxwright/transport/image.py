@@ -24,7 +24,7 @@ from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest
-from boxwright.oci.index import ImageIndex
+from boxwright.oci.index import ImageIndex, choose_instance
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
@@ -130,19 +130,6 @@ class Image:
         return OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
 
 
-def _choose(index: ImageIndex, platform: Platform | None) -> Descriptor:
-    """The entry of ``index`` for ``platform``.
-
-    A lone entry without a platform is taken whatever the platform (an index wrapping another
-    index, or a single image whose index does not say its platform).
-    """
-    if len(index.manifests) == 1 and index.manifests[0].platform is None:
-        return index.manifests[0]
-    if not index.manifests:
-        raise ManifestError(f"index {index.digest} lists no images")
-    return index.select(platform or Platform.host())
-
-
 def _from_schema1(source: ImageSource, schema1: Schema1Manifest) -> Image:
     """Present a schema 1 image as Docker schema 2: measure each layer once for its diff_id."""
     from boxwright.layer.streams import LayerReader
@@ -187,7 +174,7 @@ def open_image(
         parsed = parse_manifest(raw, media_type or None)
         if isinstance(parsed, ImageIndex):
             index = parsed
-            entry = _choose(parsed, platform)
+            entry = choose_instance(parsed, platform)
             raw, media_type = source.get_manifest(entry.digest)
             chosen_digest = entry.digest
             if not media_type:

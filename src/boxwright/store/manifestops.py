@@ -1,0 +1,381 @@
+"""What ``boxwright manifest`` does to the store's manifest lists: add, remove, annotate, push.
+
+An instance is added from an image of the store (a bare name or ``store:`` reference that
+names one) or from any transport reference (``docker://``, ``oci:``, archives, ``dir:``); a
+bare name the store does not hold is a registry reference, as for ``pull``. The instance's
+manifest is stored; its platform is the one the image's config says (or the index entry's,
+when several instances come from an index with ``all``), then changed by the caller's
+:class:`PlatformEdit`.
+
+:func:`push_list` writes the list through the one copy pipeline: :class:`ManifestListSource`
+presents the list as an index whose manifests and blobs come from the store, or, for an
+instance added from elsewhere, from the reference it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from boxwright.errors import BlobNotFoundError, ImageNotFoundError, ManifestError, UsageError
+from boxwright.oci import mediatype as mt
+from boxwright.oci.descriptor import Descriptor
+from boxwright.oci.digest import Digest
+from boxwright.oci.index import ImageIndex, choose_instance
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import parse_manifest
+from boxwright.oci.platform import Platform
+from boxwright.oci.readers import VerifyingStream
+from boxwright.store.manifests import ListInstance, ManifestListRecord, with_instances
+from boxwright.transport.base import ImageSource
+
+if TYPE_CHECKING:
+    from boxwright.copy.pipeline import CopyResult
+    from boxwright.copy.progress import ProgressCallback
+    from boxwright.store.store import Store
+    from boxwright.transport.options import TransportOptions
+
+
+@dataclass(frozen=True)
+class PlatformEdit:
+    """The platform fields ``manifest add``/``annotate`` set (None: keep what is there)."""
+
+    os: str | None = None
+    architecture: str | None = None
+    variant: str | None = None
+    os_version: str | None = None
+    os_features: tuple[str, ...] | None = None
+    features: tuple[str, ...] | None = None
+
+    def apply(self, platform: Platform | None) -> Platform | None:
+        """``platform`` with the given fields replaced; None stays None if nothing is given."""
+        if platform is None:
+            if self.os is None and self.architecture is None and not self._any_detail():
+                return None
+            platform = Platform(os="", architecture="")
+        return Platform(
+            os=platform.os if self.os is None else self.os,
+            architecture=platform.architecture if self.architecture is None else self.architecture,
+            variant=platform.variant if self.variant is None else self.variant,
+            os_version=platform.os_version if self.os_version is None else self.os_version,
+            os_features=platform.os_features if self.os_features is None else self.os_features,
+            features=platform.features if self.features is None else self.features,
+        )
+
+    def _any_detail(self) -> bool:
+        return any(
+            v is not None for v in (self.variant, self.os_version, self.os_features, self.features)
+        )
+
+
+def _store_image_instance(store: Store, name_or_id: str) -> ListInstance:
+    record = store.images.get(name_or_id)
+    config = store.images.config(record)
+    size = store.blobs.size(record.manifest)
+    desc = Descriptor(record.manifest_media_type, record.manifest, size, platform=config.platform())
+    return ListInstance(desc, "", record.digests)
+
+
+def _config_platform(source: ImageSource, manifest: ImageManifest) -> Platform:
+    from boxwright.oci.config import ImageConfig
+    from boxwright.transport.base import MAX_CONFIG_SIZE
+
+    if manifest.config.size > MAX_CONFIG_SIZE:
+        raise ManifestError(f"the config of {source.name} is larger than {MAX_CONFIG_SIZE} bytes")
+    with source.get_blob(manifest.config) as stream:
+        raw = stream.read(manifest.config.size + 1)
+    return ImageConfig.parse(raw).platform()
+
+
+def _stored_manifest(store: Store, raw: bytes, media_type: str) -> Descriptor:
+    return store.blobs.put_bytes(raw).with_(media_type=media_type)
+
+
+def _instances_from_source(
+    store: Store, source: ImageSource, ref: str, *, all: bool, platform: Platform | None
+) -> list[ListInstance]:
+    raw, media_type = source.get_manifest()
+    top = parse_manifest(raw, media_type)
+    if isinstance(top, ImageIndex):
+        entries = list(top.manifests) if all else [choose_instance(top, platform)]
+        out = []
+        for entry in entries:
+            child_raw, child_type = source.get_manifest(entry.digest)
+            child = parse_manifest(child_raw, child_type)
+            if not isinstance(child, ImageManifest):
+                raise UsageError(
+                    f"{ref}: instance {entry.digest} is not an image manifest; "
+                    "a manifest list holds images only"
+                )
+            desc = _stored_manifest(store, child_raw, child.media_type)
+            plat = entry.platform or _config_platform(source, child)
+            out.append(ListInstance(desc.with_(platform=plat, annotations={}), ref, (desc.digest,)))
+        return out
+    if not isinstance(top, ImageManifest):
+        raise UsageError(f"{ref} is a Docker schema 1 image, which a manifest list cannot hold")
+    desc = _stored_manifest(store, raw, top.media_type)
+    plat = _config_platform(source, top)
+    return [ListInstance(desc.with_(platform=plat), ref, (desc.digest,))]
+
+
+def resolve_instances(
+    store: Store,
+    reference: str,
+    *,
+    all: bool = False,
+    platform: Platform | None = None,
+    src_options: TransportOptions | None = None,
+) -> list[ListInstance]:
+    """The instances ``reference`` gives a list (see the module docstring).
+
+    ``all``: every image of an index; else the one for ``platform`` (default: this machine's).
+    """
+    from boxwright.transport.reference import parse_transport_reference
+
+    ref = parse_transport_reference(reference)
+    if ref.transport == "store":
+        if not ref.implicit or store.images.exists(ref.path):
+            return [_store_image_instance(store, ref.path)]
+        ref = parse_transport_reference(f"docker://{reference}")
+    source = ref.open_source(src_options)
+    try:
+        return _instances_from_source(store, source, str(ref), all=all, platform=platform)
+    finally:
+        source.close()
+
+
+def add_to_list(
+    store: Store,
+    list_name: str,
+    reference: str,
+    *,
+    all: bool = False,
+    edit: PlatformEdit | None = None,
+    annotations: Mapping[str, str] | None = None,
+    src_options: TransportOptions | None = None,
+) -> tuple[ManifestListRecord, list[Digest]]:
+    """Add what ``reference`` names to the list; return the list and the digests added."""
+    store.manifest_lists.get(list_name)  # fails before anything is fetched
+    with store.writing():
+        found = resolve_instances(store, reference, all=all, src_options=src_options)
+        added = [_edited(i, edit, annotations) for i in found]
+        record = store.manifest_lists.update(list_name, lambda r: with_instances(r, added))
+    return record, [i.digest for i in added]
+
+
+def _edited(
+    inst: ListInstance, edit: PlatformEdit | None, annotations: Mapping[str, str] | None
+) -> ListInstance:
+    desc = inst.descriptor
+    if edit is not None:
+        desc = desc.with_(platform=edit.apply(desc.platform))
+    if annotations:
+        desc = desc.with_(annotations={**desc.annotations, **annotations})
+    return replace(inst, descriptor=desc)
+
+
+def annotate_instance(
+    store: Store,
+    list_name: str,
+    digest: str,
+    *,
+    edit: PlatformEdit | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> ManifestListRecord:
+    """Change the platform fields and annotations of one instance of the list."""
+
+    def change(record: ManifestListRecord) -> ManifestListRecord:
+        target = record.instance(digest)
+        new = _edited(target, edit, annotations)
+        return replace(
+            record,
+            instances=tuple(new if i.digest == target.digest else i for i in record.instances),
+        )
+
+    return store.manifest_lists.update(list_name, change)
+
+
+def remove_instance(store: Store, list_name: str, digest: str) -> ManifestListRecord:
+    """Take the instance ``digest`` out of the list (the image itself stays)."""
+
+    def change(record: ManifestListRecord) -> ManifestListRecord:
+        target = record.instance(digest)
+        return replace(
+            record, instances=tuple(i for i in record.instances if i.digest != target.digest)
+        )
+
+    return store.manifest_lists.update(list_name, change)
+
+
+class ManifestListSource:
+    """An :class:`~boxwright.transport.base.ImageSource` presenting a list as an index.
+
+    Manifests come from the store; a blob comes from the store when it is there, else from the
+    reference of the instance that names it (opened on first use, closed with this source).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        record: ManifestListRecord,
+        media_type: str | None = None,
+        src_options: TransportOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.record = record
+        self.index = record.index(media_type)
+        self.src_options = src_options
+        self._opened: dict[str, ImageSource] = {}
+        self._blob_sources: dict[Digest, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"manifest list {self.record.names[0] if self.record.names else self.record.id}"
+
+    def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        if digest is None:
+            return self.index.raw, self.index.media_type
+        inst = self.record.instance(digest)
+        try:
+            raw = self.store.blobs.read(inst.digest)
+        except BlobNotFoundError:
+            raise ImageNotFoundError(f"manifest {digest} of {self.name} is not stored") from None
+        return raw, inst.descriptor.media_type
+
+    def _source_of(self, digest: Digest) -> ImageSource | None:
+        if self._blob_sources is None:
+            where: dict[Digest, str] = {}
+            for inst in self.record.instances:
+                if not inst.source:
+                    continue
+                manifest = parse_manifest(*self.get_manifest(inst.digest))
+                if isinstance(manifest, ImageManifest):
+                    for blob in (manifest.config, *manifest.layers):
+                        where.setdefault(blob.digest, inst.source)
+            self._blob_sources = where
+        ref = self._blob_sources.get(digest)
+        if ref is None:
+            return None
+        if ref not in self._opened:
+            from boxwright.transport.reference import parse_transport_reference
+
+            self._opened[ref] = parse_transport_reference(ref).open_source(self.src_options)
+        return self._opened[ref]
+
+    def get_blob(self, descriptor: Descriptor) -> VerifyingStream:
+        if self.store.blobs.has(descriptor.digest, descriptor.size):
+            return self.store.blobs.open(descriptor)
+        source = self._source_of(descriptor.digest)
+        if source is None:
+            raise BlobNotFoundError(f"blob {descriptor.digest} of {self.name} is not stored")
+        return source.get_blob(descriptor)
+
+    def close(self) -> None:
+        """Close the references opened for instances added from elsewhere."""
+        for source in self._opened.values():
+            source.close()
+        self._opened.clear()
+
+
+def push_list(
+    store: Store,
+    list_name: str,
+    destination: str,
+    *,
+    all: bool = True,
+    format: str | None = None,
+    src_options: TransportOptions | None = None,
+    dest_options: TransportOptions | None = None,
+    dest_compress: str | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> CopyResult | Descriptor:
+    """Write the list to ``destination``: with ``all`` its images and then the index (through
+    the copy pipeline), without it the index alone. ``format`` (``oci``, ``v2s2``) converts
+    the index and every image; None writes the list in its own type and each image as stored.
+    """
+    from boxwright.copy.pipeline import CopyOptions, copy_image
+    from boxwright.store.manifests import list_media_type
+    from boxwright.transport.reference import parse_transport_reference
+
+    record = store.manifest_lists.get(list_name)
+    if not record.instances:
+        raise UsageError(f"manifest list {list_name} lists no images: nothing to push")
+    media_type = list_media_type(format, record.media_type)
+    copy_format = None if format is None else ("oci" if media_type == mt.OCI_INDEX else "v2s2")
+    source = ManifestListSource(store, record, media_type, src_options)
+    try:
+        if not all:
+            dest = parse_transport_reference(destination).open_destination(dest_options)
+            try:
+                top = dest.put_manifest(source.index.raw, source.index.media_type)
+                dest.commit(top)
+            finally:
+                dest.close()
+            return top
+        options = CopyOptions(
+            all_platforms=True,
+            format=copy_format,
+            dest_compress=dest_compress,
+            src_options=src_options,
+            dest_options=dest_options,
+            on_progress=on_progress,
+        )
+        return copy_image(source, destination, options)
+    finally:
+        source.close()
+
+
+def image_for_platform(store: Store, name: str, platform: Platform | None) -> str | None:
+    """The ID of the stored image ``name`` gives for ``platform``, or None when the store has
+    none for it: the one lookup of a store name that a platform is asked of (``run``,
+    ``container from``, a build's ``FROM``).
+
+    A manifest list of that name gives its instance for ``platform`` (default: this
+    machine's), chosen as out of any index; an instance added from another reference is
+    pulled from there. An image gives itself when its config's platform serves ``platform``
+    (any platform when none is asked), else None.
+    """
+    from boxwright.errors import PlatformNotFoundError
+    from boxwright.store.pulling import pull_into
+
+    listed = store.manifest_lists.find(name) if not store.images.exists(name) else None
+    if listed is not None:
+        entry = choose_instance(listed.index(mt.OCI_INDEX), platform)
+        inst = listed.instance(entry.digest)
+        if not inst.source:
+            for record in store.images.list():
+                if record.manifest == inst.digest:
+                    return record.id
+            raise ImageNotFoundError(
+                f"the image {inst.digest} of manifest list {name} is no longer in the store"
+            )
+        wanted = platform or entry.platform
+        return pull_into(store, inst.source, platform=wanted, name="").id
+    if not store.images.exists(name):
+        return None
+    record = store.images.get(name)
+    if platform is None:
+        return record.id
+    config = store.images.config(record)
+    one = ImageIndex.build(
+        mt.OCI_INDEX,
+        [Descriptor(record.manifest_media_type, record.manifest, 1, platform=config.platform())],
+    )
+    try:
+        one.select(platform)
+    except PlatformNotFoundError:
+        return None
+    return record.id
+
+
+__all__ = [
+    "ManifestListSource",
+    "PlatformEdit",
+    "add_to_list",
+    "annotate_instance",
+    "image_for_platform",
+    "push_list",
+    "remove_instance",
+    "resolve_instances",
+]

@@ -1,0 +1,162 @@
+"""Builds for other and for several platforms: emulated RUN, FROM --platform, --manifest.
+
+The bases are Debian's busybox-static of amd64 and of arm64 (``busybox_platforms``); a RUN of
+the arm64 image runs through qemu-user-static (``arm64_emulation``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boxwright.build.context import BuildEvent, BuildOptions
+from boxwright.build.multiplatform import build_platforms, parse_platforms
+from boxwright.oci.platform import Platform
+from boxwright.store import Store
+from boxwright.store.manifestops import add_to_list, push_list
+from boxwright.store.pullpush import pull
+from boxwright.transport.options import TransportOptions
+from boxwright_testing.builds import config_of, run_build, tree_of, write_context
+from boxwright_testing.multiarch import BusyboxPlatforms
+from boxwright_testing.registry_servers import REGISTRY_BINARY, start_registry
+
+SKOPEO = shutil.which("skopeo")
+
+
+def test_a_foreign_run_goes_through_qemu(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms, arm64_emulation: None
+) -> None:
+    store = Store(tmp_path / "store")
+    text = f"FROM {busybox_platforms.ref('multi')}\nRUN /bin/busybox uname -m > /arch\n"
+    ctx = write_context(tmp_path / "ctx", text)
+    built = run_build(store, ctx, platform="linux/arm64")
+    assert tree_of(store, built.image_id)["arch"][4] == "aarch64\n"
+    assert (
+        config_of(store, built.image_id)["architecture"],
+        config_of(store, built.image_id)["variant"],
+    ) == ("arm64", "v8")
+
+
+CROSS = """\
+FROM --platform=$BUILDPLATFORM {base} AS tools
+RUN echo tools-ran && /bin/busybox uname -m > /built-on
+FROM {base}
+ARG TARGETARCH
+COPY --from=tools /built-on /built-on
+RUN /bin/busybox uname -m > /runs-on && echo $TARGETARCH > /target
+"""
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if REGISTRY_BINARY is None:
+        pytest.skip("docker-registry is not installed (scripts/install-test-deps installs it)")
+    server = start_registry(tmp_path_factory.mktemp("multiplatform-registry"), "plain")
+    yield server
+    server.stop()
+
+
+@pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
+def test_two_platforms_into_a_manifest_list_pushed_and_read_back(
+    tmp_path: Path,
+    busybox_platforms: BusyboxPlatforms,
+    arm64_emulation: None,
+    registry: Any,
+) -> None:
+    store = Store(tmp_path / "store")
+    # the base is a manifest list of the store: each platform's build takes its own image
+    for arch in ("amd64", "arm64"):
+        pull(busybox_platforms.ref(arch), store=store, name=f"bb-{arch}")
+    store.manifest_lists.create(["bb"])
+    add_to_list(store, "bb", "bb-amd64")
+    add_to_list(store, "bb", "bb-arm64")
+    ctx = write_context(tmp_path / "ctx", CROSS.format(base="bb"))
+    events: list[BuildEvent] = []
+    platforms = parse_platforms(["linux/amd64,linux/arm64"])
+    made = build_platforms(
+        BuildOptions(context=ctx, on_event=events.append), platforms, "app", store
+    )
+    # the cross-compiling stage ran once, natively; the final stage once per platform
+    assert [e.text for e in events if e.text.endswith("tools-ran")] == ["[linux/amd64] tools-ran"]
+    trees = {str(p): tree_of(store, r.image_id) for p, r in made.results}
+    assert {p: (t["built-on"][4], t["runs-on"][4], t["target"][4]) for p, t in trees.items()} == {
+        "linux/amd64": ("x86_64\n", "x86_64\n", "amd64\n"),
+        "linux/arm64": ("x86_64\n", "aarch64\n", "arm64\n"),
+    }
+    assert made.manifest is not None
+    listed = [str(i.descriptor.platform) for i in made.manifest.instances]
+    assert listed == ["linux/amd64", "linux/arm64/v8"]
+    # pushed with its images, then read back by skopeo
+    dest = registry.ref(registry.repo("app"), "1")
+    push_list(store, "app", dest, dest_options=TransportOptions(tls_verify=False))
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", dest], capture_output=True, check=True
+    ).stdout
+    assert raw == store.manifest_lists.get("app").index().raw
+    for arch in ("amd64", "arm64"):
+        seen = subprocess.run(
+            [SKOPEO, "inspect", "--tls-verify=false", "--override-arch", arch, dest],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        assert json.loads(seen)["Architecture"] == arch
+    out = tmp_path / "copied"
+    subprocess.run(
+        [SKOPEO, "copy", "--quiet", "--all", "--src-tls-verify=false", dest, f"oci:{out}:x"],
+        check=True,
+    )
+    # the arm64 image runs, through qemu, after a pull of that platform
+    other = Store(tmp_path / "other")
+    pulled = pull(f"oci:{out}:x", store=other, platform=Platform.parse("linux/arm64"))
+    assert config_of(other, pulled.id)["architecture"] == "arm64"
+    ran = subprocess.run(
+        [sys.executable, "-m", "boxwright", "--root", str(tmp_path / "other"), "run", "--rm",
+         pulled.id, "/bin/busybox", "uname", "-m"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (ran.returncode, ran.stdout) == (0, "aarch64\n"), ran.stderr
+
+
+def test_build_cli_platform_flags(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from boxwright.cli.main import main
+
+    ctx = write_context(tmp_path / "ctx", "FROM scratch\nARG TARGETARCH\nCOPY f /f\n", {"f": "x"})
+    root = str(tmp_path / "root")
+
+    def build(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--root", root, "build", "-q", *args, str(ctx)])
+
+    several = build("--platform", "linux/amd64,linux/arm/v7")
+    assert several.exit_code == 1
+    assert several.stderr == (
+        "Error: a build for several platforms needs --manifest LIST to hold them\n"
+    )
+    mixed = build("--platform", "linux/amd64", "--arch", "arm64")
+    assert mixed.exit_code == 2
+    assert "--arch, --os and --variant go without --platform" in mixed.stderr
+    made = build("--platform", "linux/amd64", "--platform", "linux/arm/v7", "--manifest", "app")
+    assert made.exit_code == 0, made.stderr
+    store = Store(tmp_path / "root")
+    record = store.manifest_lists.get("app")
+    assert made.stdout == f"{record.id}\n"
+    assert [str(i.descriptor.platform) for i in record.instances] == [
+        "linux/amd64",
+        "linux/arm/v7",
+    ]
+    again = build("--arch", "arm", "--variant", "v7", "--manifest", "app")
+    assert again.exit_code == 0, again.stderr
+    # one image per platform: the rebuild replaced the arm/v7 entry (the same image, cached)
+    assert [str(i.descriptor.platform) for i in store.manifest_lists.get("app").instances] == [
+        "linux/amd64",
+        "linux/arm/v7",
+    ]

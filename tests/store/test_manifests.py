@@ -1,0 +1,241 @@
+"""Manifest lists in the store: create, add, annotate, remove, inspect, push, rm, images.
+
+The pushed lists are read back by the real peers: ``skopeo inspect --raw`` (the exact index
+bytes), ``skopeo copy --all`` (every image of the list), ``podman manifest inspect``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boxwright.errors import ImageNotFoundError, RegistryError, StoreError
+from boxwright.oci import mediatype as mt
+from boxwright.store import Store
+from boxwright.store.gc import prune
+from boxwright.store.manifestops import PlatformEdit, add_to_list, push_list, remove_instance
+from boxwright.store.pullpush import pull
+from boxwright.transport.options import TransportOptions
+from boxwright_testing.multiarch import BusyboxPlatforms
+from boxwright_testing.podman import podman_or_skip
+from boxwright_testing.store_images import MadeImage
+
+SKOPEO = shutil.which("skopeo")
+needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
+PLAIN = TransportOptions(tls_verify=False)
+
+
+def _two_images(store: Store, make_image: Callable[..., MadeImage]) -> tuple[MadeImage, MadeImage]:
+    amd, arm = make_image("amd"), make_image("arm")
+    pull(amd.ref, store=store, name="app-amd64")
+    pull(arm.ref, store=store, name="app-arm64")
+    return amd, arm
+
+
+def test_cli_create_add_annotate_inspect_remove_rm(
+    cli: Callable[..., Any], make_image: Callable[..., MadeImage]
+) -> None:
+    amd, arm = make_image("amd"), make_image("arm")
+    assert cli("pull", "-q", amd.ref).exit_code == 0
+    created = cli("manifest", "create", "app:1")
+    assert created.exit_code == 0, created.stderr
+    list_id = created.stdout.strip()
+    assert len(list_id) == 64
+    added = cli("manifest", "add", "app:1", "localhost/" + str(amd.layout).lstrip("/"))
+    assert (added.exit_code, added.stdout) == (0, f"{list_id}\n"), added.stderr
+    added = cli("manifest", "add", "--arch", "aarch64", "--annotation", "k=v", "app:1", arm.ref)
+    assert (added.exit_code, added.stdout) == (0, f"{list_id}\n"), added.stderr
+    annotated = cli(
+        "manifest", "annotate", "--os-version", "1.0", "--features", "sse4,avx",
+        "app:1", arm.manifest_digest,
+    )  # fmt: skip
+    assert annotated.exit_code == 0, annotated.stderr
+    shown = cli("manifest", "inspect", "app:1")
+    assert shown.exit_code == 0, shown.stderr
+    arm_size = len((arm.layout / "blobs" / "sha256" / arm.manifest_digest[7:]).read_bytes())
+    amd_size = len((amd.layout / "blobs" / "sha256" / amd.manifest_digest[7:]).read_bytes())
+    assert shown.stdout == (
+        "{\n"
+        '    "schemaVersion": 2,\n'
+        '    "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",\n'
+        '    "manifests": [\n'
+        "        {\n"
+        '            "mediaType": "application/vnd.oci.image.manifest.v1+json",\n'
+        f'            "size": {amd_size},\n'
+        f'            "digest": "{amd.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "amd64",\n'
+        '                "os": "linux"\n'
+        "            }\n"
+        "        },\n"
+        "        {\n"
+        '            "mediaType": "application/vnd.oci.image.manifest.v1+json",\n'
+        f'            "size": {arm_size},\n'
+        f'            "digest": "{arm.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "arm64",\n'
+        '                "os": "linux",\n'
+        '                "os.version": "1.0",\n'
+        '                "variant": "v8",\n'
+        '                "features": [\n'
+        '                    "sse4",\n'
+        '                    "avx"\n'
+        "                ]\n"
+        "            },\n"
+        '            "annotations": {\n'
+        '                "k": "v"\n'
+        "            }\n"
+        "        }\n"
+        "    ]\n"
+        "}\n"
+    )
+    listed = cli("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+    assert f"localhost/app:1 {list_id[:12]}\n" in listed.stdout
+    removed = cli("manifest", "remove", "app:1", arm.manifest_digest)
+    assert (removed.exit_code, removed.stdout) == (0, f"{list_id}\n")
+    assert arm.manifest_digest not in cli("manifest", "inspect", "app:1").stdout
+    gone = cli("manifest", "rm", "app:1")
+    assert gone.stdout == f"Untagged: localhost/app:1\nDeleted: {list_id}\n"
+    missing = cli("manifest", "remove", "app:1", arm.manifest_digest)
+    assert missing.exit_code == 1
+    assert "no manifest list 'app:1'" in missing.stderr
+
+
+def test_a_name_is_one_image_or_one_list(
+    store: Store, make_image: Callable[..., MadeImage]
+) -> None:
+    _two_images(store, make_image)
+    with pytest.raises(StoreError, match="localhost/app-amd64:latest is already associated"):
+        store.manifest_lists.create(["app-amd64"])
+    store.manifest_lists.create(["app"])
+    with pytest.raises(StoreError, match="a manifest list named localhost/app:latest exists"):
+        store.manifest_lists.create(["app"])
+    with pytest.raises(ImageNotFoundError, match="has no instance sha256:"):
+        remove_instance(store, "app", "sha256:" + "0" * 64)
+
+
+def test_add_all_from_an_index_keeps_its_platforms(
+    store: Store,
+    make_image: Callable[..., MadeImage],
+    oci_index_writer: Callable[..., dict[str, Any]],
+) -> None:
+    layout = make_image("multi", tag="base").layout
+    platforms = [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm", "variant": "v7"},
+    ]
+    oci_index_writer(layout, platforms, "m", "base")
+    store.manifest_lists.create(["multi"], mt.OCI_INDEX)
+    _, one = add_to_list(store, "multi", f"oci:{layout}:m")
+    record, every = add_to_list(store, "multi", f"oci:{layout}:m", all=True)
+    platforms = [str(i.descriptor.platform) for i in record.instances]
+    assert platforms == ["linux/amd64", "linux/arm/v7"]
+    assert one == every[:1]
+    assert [i.source for i in record.instances] == [f"oci:{layout}:m"] * 2
+
+
+@needs_skopeo
+def test_push_is_read_back_by_skopeo_and_podman(
+    store: Store, make_image: Callable[..., MadeImage], plain_registry: Any, tmp_path: Path
+) -> None:
+    amd, arm = _two_images(store, make_image)
+    store.manifest_lists.create(["app"])
+    add_to_list(store, "app", "app-amd64")
+    add_to_list(store, "app", "app-arm64", edit=PlatformEdit(architecture="arm64", variant="v8"))
+    # the images may go: the list keeps what it needs
+    store.images.remove("app-amd64")
+    store.images.remove("app-arm64")
+    prune(store)
+    dest = plain_registry.ref(plain_registry.repo("list"), "1")
+    result = push_list(store, "app", dest, dest_options=PLAIN)
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", dest],
+        capture_output=True,
+        check=True,
+    ).stdout
+    index = store.manifest_lists.get("app").index()
+    assert raw == index.raw
+    assert str(result.digest) == str(index.digest)
+    listed = json.loads(raw)
+    assert listed["mediaType"] == mt.DOCKER_LIST
+    assert [(m["digest"], m["platform"]) for m in listed["manifests"]] == [
+        (amd.manifest_digest, {"architecture": "amd64", "os": "linux"}),
+        (arm.manifest_digest, {"architecture": "arm64", "os": "linux", "variant": "v8"}),
+    ]
+    out = tmp_path / "copied"
+    subprocess.run(
+        [SKOPEO, "copy", "--quiet", "--all", "--src-tls-verify=false", dest, f"oci:{out}:x"],
+        check=True,
+    )
+    top = json.loads((out / "index.json").read_text())["manifests"][0]
+    copied = json.loads((out / "blobs" / "sha256" / top["digest"][7:]).read_bytes())
+    assert [m["digest"] for m in copied["manifests"]] == [amd.manifest_digest, arm.manifest_digest]
+    podman = podman_or_skip(tmp_path / "podman")
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{plain_registry.host}"\ninsecure = true\n')
+    podman.env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+    seen = json.loads(podman.out("manifest", "inspect", dest[9:]))
+    assert [m["digest"] for m in seen["manifests"]] == [amd.manifest_digest, arm.manifest_digest]
+
+
+@needs_skopeo
+def test_push_as_oci_converts_the_index_and_keeps_annotations(
+    store: Store, make_image: Callable[..., MadeImage], plain_registry: Any
+) -> None:
+    _two_images(store, make_image)
+    store.manifest_lists.create(["app"])
+    add_to_list(store, "app", "app-amd64", annotations={"org.example": "1"})
+    dest = plain_registry.ref(plain_registry.repo("oci"), "1")
+    push_list(store, "app", dest, format="oci", dest_options=PLAIN)
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", dest], capture_output=True, check=True
+    ).stdout
+    seen = json.loads(raw)
+    assert seen["mediaType"] == mt.OCI_INDEX
+    assert seen["manifests"][0]["annotations"] == {"org.example": "1"}
+    only_index = plain_registry.ref(plain_registry.repo("oci"), "2")
+    # without --all the index goes alone: a registry refuses one whose images it lacks
+    with pytest.raises(RegistryError, match=r"HTTP 400 .*MANIFEST_BLOB_UNKNOWN"):
+        push_list(store, "app", only_index, all=False, dest_options=PLAIN)
+
+
+def test_run_from_and_pull_take_the_platform_asked(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms, arm64_emulation: None
+) -> None:
+    root = tmp_path / "root"
+
+    def boxwright(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "boxwright", "--root", str(root), *args]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+    for arch in ("amd64", "arm64"):
+        image_id = boxwright("pull", "-q", busybox_platforms.ref(arch)).stdout.strip()
+        assert boxwright("tag", image_id, f"bb-{arch}").returncode == 0
+    assert boxwright("manifest", "create", "bb", "bb-amd64", "bb-arm64").returncode == 0
+    uname = ["/bin/busybox", "uname", "-m"]
+    ran = boxwright("run", "--rm", "--arch", "arm64", "bb", *uname)
+    assert (ran.returncode, ran.stdout) == (0, "aarch64\n"), ran.stderr
+    ran = boxwright("run", "--rm", "bb", *uname)  # this machine's platform
+    assert (ran.returncode, ran.stdout) == (0, "x86_64\n"), ran.stderr
+    made = boxwright("container", "from", "-q", "--platform", "linux/arm64", "bb")
+    assert made.returncode == 0, made.stderr
+    shown = boxwright("container", "inspect", made.stdout.strip())
+    assert '"architecture": "arm64"' in shown.stdout
+    wrong = boxwright("run", "--rm", "--platform", "linux/arm64", "bb-amd64", *uname)
+    assert wrong.returncode == 1
+    assert wrong.stderr == (
+        "Error: image 'bb-amd64' is for linux/amd64, not linux/arm64; pull that platform "
+        "(boxwright pull --platform linux/arm64 REF)\n"
+    )
+    pulled = boxwright("pull", "-q", "--arch", "arm64", busybox_platforms.ref("multi"))
+    assert pulled.returncode == 0, pulled.stderr
+    store = Store(root)
+    config = store.images.config(store.images.get(pulled.stdout.strip()))
+    assert (config.architecture, config.variant) == ("arm64", "v8")
