@@ -151,3 +151,8 @@ def test_info_as_root(home: Path) -> None:
         None, home, "info", "--format", "{{.Store.UsernsMode}} {{.Host.IdMappings}}"
     )
     assert (code, out, err) == (0, "root <nil>\n", "")
+    from boxwright.runtime.emulation import emulation_report
+
+    code, out, err = _run(None, home, "info", "--format", "json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["host"]["emulation"] == emulation_report()

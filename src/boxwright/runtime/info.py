@@ -20,6 +20,7 @@ from boxwright._version import __version__
 from boxwright.config.paths import is_rootless, runtime_dir, store_root
 from boxwright.rootless.namespace import choose_mode, requested_mode
 from boxwright.rootless.ranges import IDMapping, single_mapping
+from boxwright.runtime.emulation import emulation_report
 from boxwright.runtime.ocirunner import CANDIDATES
 
 RUNTIMES = ("native", *CANDIDATES)
@@ -88,6 +89,7 @@ def system_info(root: Path | str | None = None) -> dict[str, Any]:
             "idMappings": _id_maps(mapping),
             "ociRuntimes": runtimes,
             "security": {"rootless": is_rootless(), "usernsMode": mode.mode},
+            "emulation": emulation_report(),
         },
         "store": {
             "graphRoot": str(where),
