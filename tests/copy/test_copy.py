@@ -515,3 +515,27 @@ def test_uncompressed_layers_are_gzipped_into_an_oci_layout(
         assert sha256(blob) == layer["digest"] and len(blob) == layer["size"]
         assert sha256(gzip.decompress(blob)) == diff_id
     assert len(result.images[0].layers) == len(copied["layers"])
+
+
+def test_a_docker_archive_layer_is_labelled_uncompressed_when_the_destination_has_it(
+    tmp_path: Path,
+) -> None:
+    """A docker archive's layers are labelled gzip (as containers/image labels them) but are
+    plain tars: the stored manifest says so, whether the blob was copied or was there."""
+    from boxwright.store.pullpush import pull
+    from boxwright.store.store import Store
+    from boxwright_testing.store_images import make_oci_image
+
+    for layers in (1, 2):  # the same first layer in both
+        make_oci_image(tmp_path / f"src{layers}", "img", layers=layers)
+        copy_image(
+            f"oci:{tmp_path / f'src{layers}'}:img",
+            f"docker-archive:{tmp_path / f'{layers}.tar'}:app:{layers}",
+        )
+    store = Store(tmp_path / "root")
+    for layers in (1, 2):
+        record = pull(f"docker-archive:{tmp_path / f'{layers}.tar'}", store=store)
+        manifest = json.loads(store.images.manifest(record))
+        assert [layer["mediaType"] for layer in manifest["layers"]] == [
+            "application/vnd.docker.image.rootfs.diff.tar"
+        ] * layers

@@ -212,11 +212,21 @@ class BlobCopier:
     def _copy_unchanged(
         self, descriptor: Descriptor, expected: ExpectedDiffId | None
     ) -> BlobOutcome:
+        declared = layer_compression(descriptor.media_type)
         if self._dest.has_blob(descriptor):
             self._emit(SKIPPED, descriptor, descriptor.size, descriptor.size)
-            return BlobOutcome(descriptor, descriptor, None, transferred=False)
+            # A blob whose digest is its own diff_id is an uncompressed tar, whatever its media
+            # type says (docker-archive sources label every layer gzip, as containers/image
+            # does); a transferred blob is sniffed instead.
+            plain_tar = (
+                declared not in (None, "none")
+                and expected is not None
+                and expected.resolve() == descriptor.digest
+            )
+            return BlobOutcome(
+                descriptor, descriptor, "none" if plain_tar else None, transferred=False
+            )
         plain = self._compress_plain
-        declared = layer_compression(descriptor.media_type)
         if plain not in (None, "none") and declared == "none":
             assert plain is not None
             # An uncompressed layer's digest is its diff_id.
