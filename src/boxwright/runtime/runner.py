@@ -39,9 +39,16 @@ class Runner(Protocol):
 
     name: str
 
-    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+    def run(
+        self,
+        spec: dict[str, Any],
+        *,
+        output: tuple[int, int] | None = None,
+        stdin: int | None = None,
+    ) -> int:
         """Run it and return its exit code (128+N when killed by signal N); ``output`` is the
-        ``(stdout, stderr)`` descriptors the process writes to instead of the caller's."""
+        ``(stdout, stderr)`` descriptors the process writes to instead of the caller's, and
+        ``stdin`` the descriptor it reads instead of the caller's."""
         ...
 
 
@@ -178,7 +185,7 @@ def run_in_rootfs(
         check_capabilities(spec, user_namespace=id_map is not None)
         output = options.output_fds()
         with mount_points(rootfs, spec):
-            return runner.run(spec, output=output)
+            return runner.run(spec, output=output, stdin=options.stdin_fd())
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
