@@ -88,6 +88,17 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
+    "ps": LazyCommand("boxwright.cli.lifecycle:ps_command", "List containers."),
+    "logs": LazyCommand("boxwright.cli.lifecycle:logs_command", "Print a container's output."),
+    "stop": LazyCommand("boxwright.cli.lifecycle:stop_command", "Stop running containers."),
+    "kill": LazyCommand("boxwright.cli.lifecycle:kill_command", "Send a signal to containers."),
+    "start": LazyCommand("boxwright.cli.lifecycle:start_command", "Start containers again."),
+    "restart": LazyCommand("boxwright.cli.lifecycle:restart_command", "Restart containers."),
+    "wait": LazyCommand("boxwright.cli.lifecycle:wait_command", "Wait for containers to exit."),
+    "rm": LazyCommand("boxwright.cli.lifecycle:rm_command", "Remove containers."),
+    "exec": LazyCommand(
+        "boxwright.cli.lifecycle:exec_command", "Run a command in a running container."
+    ),
 }
 
 

@@ -146,6 +146,15 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     type=click.Choice(["stdin", "stdout", "stderr"], case_sensitive=False),
     help="Attach only these streams (repeatable; default stdout and stderr, and stdin with -i).",
 )
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.option(
+    "--restart",
+    default="no",
+    metavar="POLICY",
+    help="no, on-failure[:N] or always: what the monitor of a detached container does at exit.",
+)
+@click.option("--stop-signal", default=None, help="Signal of `stop` (default: the image's).")
+@click.option("--stop-timeout", type=int, default=10, help="Seconds `stop` waits before SIGKILL.")
 @click.option("--init", is_flag=True, help="Run an init (catatonit) as PID 1: signals, zombies.")
 @click.option("--init-path", default=None, metavar="PATH", help="The init program to bind in.")
 @run_options
@@ -158,6 +167,10 @@ def run_command(
     interactive: bool,
     tty: bool,
     attach: tuple[str, ...],
+    detach: bool,
+    restart: str,
+    stop_signal: str | None,
+    stop_timeout: int,
     init: bool,
     init_path: str | None,
     image: str,
@@ -175,15 +188,72 @@ def run_command(
 
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
     options = replace(
-        options,
-        terminal=tty,
-        init=init or init_path is not None,
-        init_path=init_path,
-        **streams(interactive, attach),
+        options, terminal=tty, init=init or init_path is not None, init_path=init_path
     )
-    exit_with(
-        lambda: run_image(image, options, isolation=isolation, remove=remove, name=name).exit_code
-    )
+    if detach:
+        if tty or interactive or attach:
+            raise click.UsageError("-d runs without a terminal or stdin: drop -t, -i and -a")
+        _run_detached(image, options, isolation, remove, name, restart, stop_signal, stop_timeout)
+        return
+    if restart != "no":
+        raise click.UsageError("--restart needs -d (the monitor applies it)")
+    options = replace(options, **streams(interactive, attach))
+    if remove:
+        exit_with(
+            lambda: run_image(image, options, isolation=isolation, remove=True, name=name).exit_code
+        )
+    from boxwright.runtime.lifecycle import Container
+
+    def foreground() -> int:
+        container = Container.create(
+            image,
+            replace(options, stdin=None, output=None),
+            name=name,
+            isolation=isolation,
+            stop_signal=stop_signal,
+            stop_timeout=stop_timeout,
+        )
+        return container.run_attached(
+            stdin=options.stdin, output=options.output, terminal=options.terminal
+        )
+
+    exit_with(foreground)
+
+
+def _run_detached(
+    image: str,
+    options: RunOptions,
+    isolation: str,
+    remove: bool,
+    name: str | None,
+    restart: str,
+    stop_signal: str | None,
+    stop_timeout: int,
+) -> None:
+    """``run -d``: the container under its monitor; print its ID once its command runs."""
+    from boxwright.runtime.lifecycle import Container
+
+    def detached() -> int:
+        container = Container.create(
+            image,
+            options,
+            name=name,
+            isolation=isolation,
+            restart=restart,
+            remove=remove,
+            stop_signal=stop_signal,
+            stop_timeout=stop_timeout,
+        )
+        try:
+            container.start()
+        except BaseException:
+            if remove:
+                container.remove(force=True)
+            raise
+        click.echo(container.id)
+        return 0
+
+    exit_with(detached)
 
 
 def streams(interactive: bool, attach: tuple[str, ...]) -> dict[str, Any]:

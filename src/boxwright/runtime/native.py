@@ -36,7 +36,7 @@ import sys
 import termios
 import threading
 import tty
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -454,6 +454,7 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         if child == 0:
             linux.set_parent_death_signal(signal.SIGKILL)
             _container(plan, report, slave)
+        os.write(report.fd, f"P {child}\n".encode())
         os.close(report.fd)
         if slave is not None:
             os.close(slave)
@@ -611,6 +612,18 @@ def _raise_reported(text: str) -> None:
         raise error
 
 
+def _reported_pid(text: str) -> int | None:
+    """The container process's pid from the keeper's ``P PID`` line; ``None`` when the
+    report has an error (``E`` line) or no pid."""
+    pid = None
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return None
+        if line.startswith("P "):
+            pid = int(line[2:])
+    return pid
+
+
 def _adopt_output(output: tuple[int, int] | None, keep: set[int], stdin: int | None = None) -> None:
     """In the keeper: make ``stdin`` and ``output`` its (and so the container's) stdin,
     stdout and stderr, then close every other descriptor but ``keep``.
@@ -654,8 +667,12 @@ class NativeRunner:
         *,
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
+        started: Callable[[int], None] | None = None,
     ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
+
+        ``started`` is called with the container process's pid (in the caller's PID
+        namespace) once it has executed its command.
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output instead of
         the caller's streams, and the process reads ``stdin`` instead of the caller's; with a
@@ -703,9 +720,12 @@ class NativeRunner:
             with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 self._map(pid, plan, to_parent[0], to_child[1])
+                text = _read_all(report_r).decode(errors="replace")  # to the exec
+                container = _reported_pid(text)
+                if started is not None and container is not None:
+                    started(container)
                 if master is not None:
                     _relay(master, stdin)
-                text = _read_all(report_r).decode(errors="replace")
                 _, status = os.waitpid(pid, 0)
         finally:
             for fd in (report_r, to_parent[0], to_child[1], master):

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +60,14 @@ class OCIRunner:
         *,
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
+        started: Callable[[int], None] | None = None,
     ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output, and the
         runtime's own messages, instead of the caller's streams, and the process reads
-        ``stdin`` instead of the caller's; a terminal spec ignores both.
+        ``stdin`` instead of the caller's; a terminal spec ignores both. ``started`` is called
+        with the runtime's pid (runc stays the container's parent in the foreground).
         """
         if spec["process"].get("terminal"):
             output = stdin = None
@@ -93,6 +96,8 @@ class OCIRunner:
                 )
             except OSError as error:
                 raise RunError(f"cannot start {self.runtime}: {error.strerror}", 125) from error
+            if started is not None:
+                started(process.pid)
             with forwarding_signals(process.pid):
                 status = process.wait()
             with contextlib.suppress(OSError, subprocess.SubprocessError):

@@ -24,7 +24,7 @@ writes into the container's own files, as a build step must.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -163,6 +163,8 @@ class RunOptions:
     stdin: int | None = None
     """The descriptor the process reads as stdin (with ``terminal``, what is relayed to the
     terminal); ``None`` inherits the caller's."""
+    on_start: Callable[[int], None] | None = field(default=None, compare=False)
+    """Called with the container process's pid once it runs (a monitor records it)."""
     output: int | tuple[int, int] | None = None
     """Where the process writes instead of the caller's standard streams: one file descriptor
     for both stdout and stderr, or a ``(stdout, stderr)`` pair. The descriptors stay the
