@@ -17,9 +17,15 @@ import pty
 import sys
 from collections.abc import Mapping, Sequence
 
+import boxwright.cli.container
+import boxwright.cli.lifecycle
 import boxwright.cli.main
+import boxwright.cli.output
 import boxwright.cli.run
 import boxwright.runtime.container
+import boxwright.runtime.lifecycle
+import boxwright.runtime.monitor
+import boxwright.runtime.nsexec
 import boxwright.store.pulling
 import boxwright.transport.oci_layout
 from boxwright_testing.users import User, drop_privileges

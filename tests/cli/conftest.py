@@ -49,4 +49,24 @@ def caller(request: pytest.FixtureRequest, peer_images: Any) -> Iterator[Caller]
         env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(base / "home")}
         yield Caller(user, base / "store", f"oci:{layout}:{peer_images.tag}", env)
     finally:
+        _kill_containers(base / "store")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _kill_containers(root: Path) -> None:
+    """Kill what a failed test left running in the store at ``root``, and let the monitors
+    end (they unmount the containers' files)."""
+    import os
+    import signal
+    import time
+
+    from boxwright.runtime.state import StateFiles, process_start
+
+    dirs = list((root / "containers").glob("*")) if (root / "containers").is_dir() else []
+    for cdir in dirs:
+        state = StateFiles(cdir).read()
+        if state.pid and process_start(state.pid) == state.pid_start:
+            os.kill(state.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(StateFiles(d).monitor_alive() for d in dirs) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -105,9 +105,20 @@ def holding_monitor_lock(files: StateFiles) -> Iterator[None]:
         os.close(lock)
 
 
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor the monitor inherited but ``keep``: it outlives its caller, and
+    must not hold the caller's pipes (a reader of the caller's output would wait for it)."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd != keep and fd > 2:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
 def _monitor(root: Path, container_id: str, ready: int) -> None:
     """The monitor's life (in the grandchild; never returns)."""
     try:
+        _close_inherited(ready)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)

@@ -42,12 +42,20 @@ def now() -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """An RFC 3339 timestamp (nanoseconds allowed) as an aware datetime."""
-    head, _, rest = text.partition(".")
-    fraction = rest.rstrip("Z")[:6] if rest else "0"
-    return datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
-        microsecond=int(fraction.ljust(6, "0")), tzinfo=UTC
-    )
+    """An RFC 3339 UTC timestamp (``...Z``, nanoseconds allowed) as an aware datetime
+    (parsed by hand: ``strptime`` loads a module lazily, which a forked monitor or a process
+    that dropped its privileges may no longer be able to read)."""
+    head, _, rest = text.rstrip("Z").partition(".")
+    day, sep, clock = head.partition("T")
+    try:
+        year, month, mday = (int(part) for part in day.split("-"))
+        hour, minute, second = (int(part) for part in clock.split(":"))
+        micro = int(rest[:6].ljust(6, "0")) if rest else 0
+        if not sep or (rest and not rest.isdigit()):
+            raise ValueError
+        return datetime(year, month, mday, hour, minute, second, micro, tzinfo=UTC)
+    except ValueError:
+        raise ValueError(f"not an RFC 3339 UTC time: {text!r}") from None
 
 
 def options_to_json(options: RunOptions) -> dict[str, Any]:
