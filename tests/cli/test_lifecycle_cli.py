@@ -67,19 +67,20 @@ def test_detached_container_outlives_the_cli(caller: Caller) -> None:
     assert cli(caller, "logs", "web") == (0, "started\n", "warn\n")
 
     # exec: the same PID namespace (PID 1 is the container's command) and the same files.
-    code, out, _ = cli(caller, "exec", "-e", "X=1", "-w", "/tmp", "web", "sh", "-c",
-                       'cat /tmp/marker; pwd; echo "$X"; busybox cat /proc/1/cmdline | busybox tr "\\0" " "; exit 4')  # fmt: skip
+    script = 'cat /tmp/marker; pwd; echo "$X"; busybox tr "\\0" " " < /proc/1/cmdline; exit 4'
+    code, out, _ = cli(caller, "exec", "-e", "X=1", "-w", "/tmp", "web", "sh", "-c", script)
     assert code == 4
     assert out.splitlines()[:3] == ["kept", "/tmp", "1"]
     assert out.splitlines()[3].startswith("/bin/sh -c echo started;")
 
-    follower_out = tempfile.TemporaryFile()
-    follower = spawn_cli(["--root", str(caller.root), "logs", "-f", "web"], user=caller.user,
-                         env=caller.env, stdout=follower_out.fileno())  # fmt: skip
-    assert ok(caller, "stop", "web") == "web\n"
-    assert exit_code(follower) == 0  # -f ends when the container does
-    follower_out.seek(0)
-    assert follower_out.read() == b"started\nbye\n"
+    with tempfile.TemporaryFile() as follower_out:
+        argv = ["--root", str(caller.root), "logs", "-f", "web"]
+        out_fd = follower_out.fileno()
+        follower = spawn_cli(argv, user=caller.user, env=caller.env, stdout=out_fd)
+        assert ok(caller, "stop", "web") == "web\n"
+        assert exit_code(follower) == 0  # -f ends when the container does
+        follower_out.seek(0)
+        assert follower_out.read() == b"started\nbye\n"
     state = json.loads(ok(caller, "container", "inspect", "web"))["State"]
     assert (state["Status"], state["Pid"], state["ExitCode"]) == ("exited", 0, 3)
     assert state["StartedAt"] < state["FinishedAt"]
