@@ -1,4 +1,4 @@
-"""The terminal path: ``boxwright run`` with a real pty as its stdin gives the container a
+"""The terminal path: ``boxwright run -it`` with a real pty as its stdin gives the container a
 terminal of its own, relays input and output, copies the window size, and passes the exit
 code through."""
 
@@ -37,9 +37,9 @@ def _read_until_eof(master: int, deadline: float, sent: list[bytes]) -> bytes:
     return out
 
 
-def test_run_gives_a_terminal_when_stdin_is_one(peer_images: Any, tmp_path: Path) -> None:
+def test_run_it_gives_a_terminal(peer_images: Any, tmp_path: Path) -> None:
     root = tmp_path / "store"
-    argv = [sys.executable, "-m", "boxwright", "--root", str(root), "run", "--rm",
+    argv = [sys.executable, "-m", "boxwright", "--root", str(root), "run", "--rm", "-it",
             peer_images.refs["oci"], SCRIPT]  # fmt: skip
     pid, master = pty.fork()
     if pid == 0:  # the child: stdin, stdout and stderr are the pty

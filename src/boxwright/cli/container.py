@@ -418,21 +418,26 @@ def rm_command(remove_all: bool, containers: tuple[str, ...]) -> None:
 @click.argument("container")
 def inspect_command(container: str) -> None:
     """Print CONTAINER's record as JSON: base image, driver, pending config, history,
-    annotations and where its files are."""
+    annotations and where its files are; for a container `boxwright run` made, its State
+    (status, pid, exit code, started and finished times)."""
     from boxwright.cli.output import emit_json
+    from boxwright.runtime.state import StateFiles
 
     builder = _attach(container)
     record = builder.record
-    emit_json(
-        {
-            **_record_json(record),
-            "layer_chain": list(record.layer_chain),
-            "directory": str(builder.directory),
-            "annotations": builder.annotations,
-            "history": list(record.history),
-            "config": record.config,
-        }
-    )
+    shown = {
+        **_record_json(record),
+        "layer_chain": list(record.layer_chain),
+        "directory": str(builder.directory),
+        "annotations": builder.annotations,
+        "history": list(record.history),
+        "config": record.config,
+    }
+    if StateFiles(builder.directory).exists():  # made by `boxwright run`: its run state too
+        from boxwright.runtime.lifecycle import Container
+
+        shown["State"] = Container(record.id).inspect()["State"]
+    emit_json(shown)
 
 
 __all__ = ["container_group"]

@@ -123,6 +123,17 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.info:info_command",
         "Show the store, its rootless mode, ID maps and runtimes.",
     ),
+    "ps": LazyCommand("boxwright.cli.lifecycle:ps_command", "List containers."),
+    "logs": LazyCommand("boxwright.cli.lifecycle:logs_command", "Print a container's output."),
+    "stop": LazyCommand("boxwright.cli.lifecycle:stop_command", "Stop running containers."),
+    "kill": LazyCommand("boxwright.cli.lifecycle:kill_command", "Send a signal to containers."),
+    "start": LazyCommand("boxwright.cli.lifecycle:start_command", "Start containers again."),
+    "restart": LazyCommand("boxwright.cli.lifecycle:restart_command", "Restart containers."),
+    "wait": LazyCommand("boxwright.cli.lifecycle:wait_command", "Wait for containers to exit."),
+    "rm": LazyCommand("boxwright.cli.lifecycle:rm_command", "Remove containers."),
+    "exec": LazyCommand(
+        "boxwright.cli.lifecycle:exec_command", "Run a command in a running container."
+    ),
 }
 
 

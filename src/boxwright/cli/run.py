@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -128,7 +129,8 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     epilog="\b\nExamples:\n  boxwright run --rm oci:layout:latest echo hello\n"
     "  boxwright run --rm -e MODE=test -v $PWD:/src:ro -w /src app:1 make check\n"
     "  boxwright run --rm --entrypoint /bin/sh docker://docker.io/library/alpine -c 'id'\n"
-    "  boxwright run --rm --platform linux/arm64 app-list uname -m",
+    "  boxwright run --rm --platform linux/arm64 app-list uname -m\n"
+    "  boxwright run --rm -it --init app:1 sh",
 )
 @click.option("--rm", "remove", is_flag=True, help="Remove the container when the command ends.")
 @click.option("--name", default=None, help="Name of the container (default: buildah's naming).")
@@ -138,6 +140,26 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     metavar="CMD|JSON",
     help="Replace the image's entrypoint (and drop its cmd); '' clears it.",
 )
+@click.option("-i", "--interactive", is_flag=True, help="Pass stdin to the container.")
+@click.option("-t", "--tty", is_flag=True, help="Give the container a terminal of its own.")
+@click.option(
+    "-a",
+    "--attach",
+    multiple=True,
+    type=click.Choice(["stdin", "stdout", "stderr"], case_sensitive=False),
+    help="Attach only these streams (repeatable; default stdout and stderr, and stdin with -i).",
+)
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
+@click.option(
+    "--restart",
+    default="no",
+    metavar="POLICY",
+    help="no, on-failure[:N] or always: what the monitor of a detached container does at exit.",
+)
+@click.option("--stop-signal", default=None, help="Signal of `stop` (default: the image's).")
+@click.option("--stop-timeout", type=int, default=10, help="Seconds `stop` waits before SIGKILL.")
+@click.option("--init", is_flag=True, help="Run an init (catatonit) as PID 1: signals, zombies.")
+@click.option("--init-path", default=None, metavar="PATH", help="The init program to bind in.")
 @run_options
 @platform_choice_options("run out of an index or a manifest list")
 @click.argument("image")
@@ -147,6 +169,15 @@ def run_command(
     name: str | None,
     entrypoint: str | None,
     platform: Platform | None,
+    interactive: bool,
+    tty: bool,
+    attach: tuple[str, ...],
+    detach: bool,
+    restart: str,
+    stop_signal: str | None,
+    stop_timeout: int,
+    init: bool,
+    init_path: str | None,
     image: str,
     command: tuple[str, ...],
     **flags: Any,
@@ -154,19 +185,108 @@ def run_command(
     """Run COMMAND (else the image's entrypoint and cmd) in a new container of IMAGE.
 
     IMAGE is a stored image or any reference (oci:DIR:TAG, docker://...), pulled first.
-    Without --rm the container stays: see `boxwright container ls`. The exit code is the
-    command's.
+    Without --rm the container stays (`boxwright ps -a`). The exit code is the command's.
+    Stdin reaches the container only with -i (or -a stdin); -t gives it a terminal.
+    The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to it.
     """
     from boxwright.runtime.container import run_image
 
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
-    exit_with(
-        lambda: (
-            run_image(
-                image, options, isolation=isolation, remove=remove, name=name, platform=platform
-            ).exit_code
-        )
+    options = replace(
+        options, terminal=tty, init=init or init_path is not None, init_path=init_path
     )
+    if detach:
+        if tty or interactive or attach:
+            raise click.UsageError("-d runs without a terminal or stdin: drop -t, -i and -a")
+        _run_detached(
+            image, options, isolation, remove, name, restart, stop_signal, stop_timeout, platform
+        )
+        return
+    if restart != "no":
+        raise click.UsageError("--restart needs -d (the monitor applies it)")
+    options = replace(options, **streams(interactive, attach))
+    if remove:
+        exit_with(
+            lambda: (
+                run_image(
+                    image, options, isolation=isolation, remove=True, name=name, platform=platform
+                ).exit_code
+            )
+        )
+    from boxwright.runtime.lifecycle import Container
+
+    def foreground() -> int:
+        container = Container.create(
+            image,
+            replace(options, stdin=None, output=None),
+            name=name,
+            isolation=isolation,
+            stop_signal=stop_signal,
+            stop_timeout=stop_timeout,
+            platform=platform,
+        )
+        return container.run_attached(
+            stdin=options.stdin, output=options.output, terminal=options.terminal
+        )
+
+    exit_with(foreground)
 
 
-__all__ = ["build_options", "exit_with", "run_command", "run_options"]
+def _run_detached(
+    image: str,
+    options: RunOptions,
+    isolation: str,
+    remove: bool,
+    name: str | None,
+    restart: str,
+    stop_signal: str | None,
+    stop_timeout: int,
+    platform: Platform | None,
+) -> None:
+    """``run -d``: the container under its monitor; print its ID once its command runs."""
+    from boxwright.runtime.lifecycle import Container
+
+    def detached() -> int:
+        container = Container.create(
+            image,
+            options,
+            name=name,
+            isolation=isolation,
+            restart=restart,
+            remove=remove,
+            stop_signal=stop_signal,
+            stop_timeout=stop_timeout,
+            platform=platform,
+        )
+        try:
+            container.start()
+        except BaseException:
+            if remove:
+                container.remove(force=True)
+            raise
+        click.echo(container.id)
+        return 0
+
+    exit_with(detached)
+
+
+def streams(interactive: bool, attach: tuple[str, ...]) -> dict[str, Any]:
+    """The ``stdin`` and ``output`` of :class:`RunOptions` for ``-i`` and ``-a``: stdin only
+    when asked for (else ``/dev/null``, as podman), the streams not attached to ``/dev/null``."""
+    import os
+
+    wanted = {a.lower() for a in attach} or {"stdout", "stderr"}
+    null = None
+    if (not interactive and "stdin" not in wanted) or not ({"stdout", "stderr"} <= wanted):
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # open until the CLI exits
+    changes: dict[str, Any] = {}
+    if not (interactive or "stdin" in wanted):
+        changes["stdin"] = null
+    if not {"stdout", "stderr"} <= wanted:
+        out = 1 if "stdout" in wanted else null
+        err = 2 if "stderr" in wanted else null
+        changes["output"] = (out, err)
+    return changes
+
+
+__all__ = ["build_options", "exit_with", "run_command", "run_options", "streams"]

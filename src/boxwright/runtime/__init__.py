@@ -16,6 +16,7 @@ from boxwright._lazy import lazy_package
 # every package here re-exports lazily.
 __all__ = [
     "DEFAULT_CAPABILITIES",
+    "Container",
     "IDMapping",
     "IDRange",
     "ImageRun",
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
         rootless_mapping,
         single_id_run,
     )
+    from boxwright.runtime.lifecycle import Container
     from boxwright.runtime.native import NativeRunner
     from boxwright.runtime.ocirunner import OCIRunner, find_oci_runtime
     from boxwright.runtime.runner import Runner, get_runner, run_in_rootfs

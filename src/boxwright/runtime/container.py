@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import single_id_run
+from boxwright.runtime.native import forwarding_to_children
 from boxwright.runtime.ownership import keeping_ownership
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
@@ -36,6 +37,7 @@ def run_in_container(
 ) -> int:
     """Run ``options``' command in working container ``container``; return its exit code.
 
+    The caller's signals reach the container also when the runner works in a forked child.
     Raises :class:`~boxwright.errors.RunError` (with podman's ``exit_code``) when the
     process cannot be started.
     """
@@ -54,7 +56,8 @@ def run_in_container(
         kept.warn_if_failed(code)
         return code
 
-    return store.containers.with_rootfs(record.id, work)
+    with forwarding_to_children():
+        return store.containers.with_rootfs(record.id, work)
 
 
 @dataclass(frozen=True)

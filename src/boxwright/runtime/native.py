@@ -36,7 +36,7 @@ import sys
 import termios
 import threading
 import tty
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -455,6 +455,7 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         if child == 0:
             linux.set_parent_death_signal(signal.SIGKILL)
             _container(plan, report, slave)
+        os.write(report.fd, f"P {child}\n".encode())
         os.close(report.fd)
         if slave is not None:
             os.close(slave)
@@ -496,19 +497,63 @@ def forwarding_signals(pid: int, master: int | None = None) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def _children() -> list[int]:
+    """This process's direct children (the main thread's, from ``/proc``)."""
+    pid = os.getpid()
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(word) for word in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+@contextlib.contextmanager
+def forwarding_to_children() -> Iterator[None]:
+    """Pass the caller's :data:`FORWARDED_SIGNALS` to its direct children while the block
+    runs (main thread only).
+
+    For a run whose runner works in a forked child (a rootless overlay container's files are
+    mounted in a child's namespaces): without it, SIGTERM would end the caller and leave the
+    container running. A runner working in this process installs its own handlers inside.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in _children():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _copy_window_size(master: int) -> None:
     with contextlib.suppress(OSError):
         termios.tcsetwinsize(master, termios.tcgetwinsize(sys.stdin.fileno()))
 
 
-def _relay(master: int) -> None:
-    """Copy the caller's stdin to the terminal and the terminal to stdout until it closes."""
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
+def _relay(master: int, source: int | None = None) -> None:
+    """Copy ``source`` (default: the caller's stdin) to the terminal and the terminal to
+    stdout until it closes.
+
+    A terminal ``source`` is put in raw mode at once (``TCSANOW``), never flushed: what was
+    typed before the container started is read and sent, not lost.
+    """
+    stdin = sys.stdin.fileno() if source is None else source
+    stdout = sys.stdout.fileno()
     saved = None
     if os.isatty(stdin):
         saved = termios.tcgetattr(stdin)
-        tty.setraw(stdin)
-        _copy_window_size(master)
+        tty.setraw(stdin, termios.TCSANOW)
+    with contextlib.suppress(OSError, ValueError):
+        if os.isatty(sys.stdin.fileno()):
+            _copy_window_size(master)
     watched = [master, stdin]
     try:
         while True:
@@ -540,13 +585,13 @@ def _start_keeper(
     report_w: int,
     sync: tuple[int, int],
     slave: int | None,
-    output: tuple[int, int] | None,
+    streams: tuple[int | None, tuple[int, int] | None],
 ) -> NoReturn:
-    """In the forked child: take over ``output`` as stdout and stderr, then become the
-    keeper; the child never returns to the caller's code."""
+    """In the forked child: take over ``streams`` (stdin, then stdout and stderr) as its own,
+    then become the keeper; the child never returns to the caller's code."""
     keep = {report_w, *sync, *([slave] if slave is not None else [])}
     try:
-        _adopt_output(output, keep)
+        _adopt_output(streams[1], keep, streams[0])
     except OSError as failure:
         _Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
         os._exit(125)
@@ -568,20 +613,33 @@ def _raise_reported(text: str) -> None:
         raise error
 
 
-def _adopt_output(output: tuple[int, int] | None, keep: set[int]) -> None:
-    """In the keeper: make ``output`` its (and so the container's) stdout and stderr, then
-    close every other descriptor but ``keep``.
+def _reported_pid(text: str) -> int | None:
+    """The container process's pid from the keeper's ``P PID`` line; ``None`` when the
+    report has an error (``E`` line) or no pid."""
+    pid = None
+    for line in text.splitlines():
+        if line.startswith("E "):
+            return None
+        if line.startswith("P "):
+            pid = int(line[2:])
+    return pid
+
+
+def _adopt_output(output: tuple[int, int] | None, keep: set[int], stdin: int | None = None) -> None:
+    """In the keeper: make ``stdin`` and ``output`` its (and so the container's) stdin,
+    stdout and stderr, then close every other descriptor but ``keep``.
 
     The keeper never execs, so without this it would hold what the caller's other threads had
     open when it forked (another RUN's output pipe, whose reader would then wait for this
     run's end); runc closes them the same way, and the container inherits only its stdio.
     """
-    if output is not None:
-        copies = [os.dup(fd) for fd in output]  # above 2: dup2 below cannot clobber a source
-        os.dup2(copies[0], 1)
-        os.dup2(copies[1], 2)
-        for fd in copies:
-            os.close(fd)
+    sources = [stdin, *(output or (None, None))]
+    # copies above 2 first: a dup2 below cannot clobber a source
+    copies = [os.dup(fd) if fd is not None else None for fd in sources]
+    for target, copy in enumerate(copies):
+        if copy is not None:
+            os.dup2(copy, target)
+            os.close(copy)
     keep = keep | {0, 1, 2}
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -604,11 +662,22 @@ class NativeRunner:
 
     name = "native"
 
-    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+    def run(
+        self,
+        spec: dict[str, Any],
+        *,
+        output: tuple[int, int] | None = None,
+        stdin: int | None = None,
+        started: Callable[[int], None] | None = None,
+    ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
+        ``started`` is called with the container process's pid (in the caller's PID
+        namespace) once it has executed its command.
+
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output instead of
-        the caller's streams; a terminal spec ignores it.
+        the caller's streams, and the process reads ``stdin`` instead of the caller's; with a
+        terminal spec, ``output`` is ignored and ``stdin`` is what is relayed to the terminal.
         """
         plan = _plan(spec)
         if plan.terminal:
@@ -636,7 +705,13 @@ class NativeRunner:
                 os.close(master)
             os.close(to_parent[0])
             os.close(to_child[1])
-            _start_keeper(plan, report_w, (to_child[0], to_parent[1]), slave, output)
+            _start_keeper(
+                plan,
+                report_w,
+                (to_child[0], to_parent[1]),
+                slave,
+                (None if plan.terminal else stdin, output),
+            )
         os.close(report_w)
         os.close(to_parent[1])
         os.close(to_child[0])
@@ -646,9 +721,12 @@ class NativeRunner:
             with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                 self._map(pid, plan, to_parent[0], to_child[1])
+                text = _read_all(report_r).decode(errors="replace")  # to the exec
+                container = _reported_pid(text)
+                if started is not None and container is not None:
+                    started(container)
                 if master is not None:
-                    _relay(master)
-                text = _read_all(report_r).decode(errors="replace")
+                    _relay(master, stdin)
                 _, status = os.waitpid(pid, 0)
         finally:
             for fd in (report_r, to_parent[0], to_child[1], master):
@@ -675,4 +753,4 @@ class NativeRunner:
         os.write(to_child, b"m")
 
 
-__all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals"]
+__all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals", "forwarding_to_children"]

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,23 @@ class OCIRunner:
     def __init__(self, runtime: str | None = None) -> None:
         self.runtime = find_oci_runtime(runtime)
 
-    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+    def run(
+        self,
+        spec: dict[str, Any],
+        *,
+        output: tuple[int, int] | None = None,
+        stdin: int | None = None,
+        started: Callable[[int], None] | None = None,
+    ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output, and the
-        runtime's own messages, instead of the caller's streams; a terminal spec ignores it.
+        runtime's own messages, instead of the caller's streams, and the process reads
+        ``stdin`` instead of the caller's; a terminal spec ignores both. ``started`` is called
+        with the runtime's pid (runc stays the container's parent in the foreground).
         """
         if spec["process"].get("terminal"):
-            output = None
+            output = stdin = None
         stdout, stderr = output if output is not None else (None, None)
         root = spec["root"]["path"]
         if not os.path.isabs(root) or not os.path.isdir(root):
@@ -81,9 +91,13 @@ class OCIRunner:
             if os.geteuid() != 0 and os.path.basename(self.runtime) == "runc":
                 args[1:1] = ["--rootless", "true"]
             try:
-                process = subprocess.Popen(args, close_fds=True, stdout=stdout, stderr=stderr)
+                process = subprocess.Popen(
+                    args, close_fds=True, stdin=stdin, stdout=stdout, stderr=stderr
+                )
             except OSError as error:
                 raise RunError(f"cannot start {self.runtime}: {error.strerror}", 125) from error
+            if started is not None:
+                started(process.pid)
             with forwarding_signals(process.pid):
                 status = process.wait()
             with contextlib.suppress(OSError, subprocess.SubprocessError):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
@@ -39,9 +39,18 @@ class Runner(Protocol):
 
     name: str
 
-    def run(self, spec: dict[str, Any], *, output: tuple[int, int] | None = None) -> int:
+    def run(
+        self,
+        spec: dict[str, Any],
+        *,
+        output: tuple[int, int] | None = None,
+        stdin: int | None = None,
+        started: Callable[[int], None] | None = None,
+    ) -> int:
         """Run it and return its exit code (128+N when killed by signal N); ``output`` is the
-        ``(stdout, stderr)`` descriptors the process writes to instead of the caller's."""
+        ``(stdout, stderr)`` descriptors the process writes to instead of the caller's,
+        ``stdin`` the descriptor it reads instead of the caller's, and ``started`` is called
+        with the pid of the process that stands for the container once it runs."""
         ...
 
 
@@ -178,7 +187,9 @@ def run_in_rootfs(
         check_capabilities(spec, user_namespace=id_map is not None)
         output = options.output_fds()
         with mount_points(rootfs, spec):
-            return runner.run(spec, output=output)
+            return runner.run(
+                spec, output=output, stdin=options.stdin_fd(), started=options.on_start
+            )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -24,7 +24,7 @@ writes into the container's own files, as a build step must.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -155,6 +155,16 @@ class RunOptions:
     """Mount the rootfs read-only."""
     extra_mounts: tuple[dict[str, Any], ...] = field(default=())
     """Runtime-spec mount objects appended after the volumes (``/etc/hosts`` and the like)."""
+    init: bool = False
+    """Run a minimal init as PID 1 (catatonit, else tini) that forwards signals to the command
+    and reaps zombies (``--init``)."""
+    init_path: str | None = None
+    """The init program on the host (``--init-path``); default: :func:`find_init`'s."""
+    stdin: int | None = None
+    """The descriptor the process reads as stdin (with ``terminal``, what is relayed to the
+    terminal); ``None`` inherits the caller's."""
+    on_start: Callable[[int], None] | None = field(default=None, compare=False)
+    """Called with the container process's pid once it runs (a monitor records it)."""
     output: int | tuple[int, int] | None = None
     """Where the process writes instead of the caller's standard streams: one file descriptor
     for both stdout and stderr, or a ``(stdout, stderr)`` pair. The descriptors stay the
@@ -171,6 +181,39 @@ class RunOptions:
             except (OSError, TypeError, ValueError, OverflowError):
                 raise UsageError(f"run output: {fd!r} is not an open file descriptor") from None
         return pair
+
+    def stdin_fd(self) -> int | None:
+        """``stdin`` checked open; ``None`` when inherited."""
+        if self.stdin is None:
+            return None
+        try:
+            os.fstat(self.stdin)
+        except (OSError, TypeError, ValueError, OverflowError):
+            raise UsageError(f"run stdin: {self.stdin!r} is not an open file descriptor") from None
+        return self.stdin
+
+
+#: Where the init program is bound in the container (podman binds its own at /run/podman-init).
+INIT_DESTINATION = "/run/boxwright-init"
+#: Statically linked inits, in order: a container's rootfs has no libraries of the host's.
+INIT_CANDIDATES = (
+    "/usr/libexec/podman/catatonit",
+    "/usr/bin/catatonit",
+    "/usr/bin/tini-static",
+    "/usr/sbin/tini-static",
+)
+
+
+def find_init(requested: str | None = None) -> str:
+    """The host path of the init ``--init`` binds in: ``requested``, else the first of
+    :data:`INIT_CANDIDATES` installed; :class:`RunError` (125) when there is none."""
+    for path in (requested,) if requested else INIT_CANDIDATES:
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.abspath(path)
+    looked = requested or ", ".join(INIT_CANDIDATES)
+    raise RunError(
+        f"--init: no init program found (looked for {looked}): install catatonit or tini", 125
+    )
 
 
 def _set_env(env: list[str], entry: str) -> None:
@@ -295,6 +338,8 @@ def _apply_process_options(
     """Set in the spec's ``process`` what the run's options change: command, environment,
     working directory, capabilities, no-new-privileges and resource limits."""
     process["args"] = _command(image_config, options)
+    if options.init:
+        process["args"] = [INIT_DESTINATION, "--", *process["args"]]
     env: list[str] = process["env"]
     for entry in options.env:
         name, sep, _ = entry.partition("=")
@@ -333,6 +378,8 @@ def _mounts(
         if not (m["type"] == "tmpfs" and m["source"] == "none" and m["destination"] in volumes)
     ]
     kept += [_volume(v) for v in options.volumes]
+    if options.init:
+        kept.append(bind_mount(find_init(options.init_path), INIT_DESTINATION, read_only=True))
     kept += [dict(m) for m in options.extra_mounts]
     return kept
 
@@ -363,10 +410,13 @@ def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:
 __all__ = [
     "CAPABILITY_NUMBERS",
     "DEFAULT_CAPABILITIES",
+    "INIT_CANDIDATES",
+    "INIT_DESTINATION",
     "Mount",
     "RunOptions",
     "bind_mount",
     "capability_name",
+    "find_init",
     "generate_spec",
     "spec_mapping",
 ]

@@ -1,0 +1,252 @@
+"""Containers that keep running, as podman's top-level verbs: ``ps``, ``logs``, ``stop``,
+``kill``, ``start``, ``restart``, ``wait``, ``rm``, ``exec``.
+
+Each is a thin shell over :class:`boxwright.runtime.lifecycle.Container`. They act on the
+containers ``boxwright run`` made; the ``container`` group keeps buildah's verbs on working
+containers (both are records of the same store: see ``docs/cli.md``).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from boxwright.cli.run import exit_with
+
+if TYPE_CHECKING:
+    from boxwright.runtime.lifecycle import Container
+
+
+def _container(name: str) -> Container:
+    from boxwright.runtime.lifecycle import Container
+
+    return Container(name)
+
+
+def _ago(stamp: str, now: datetime) -> str:
+    """podman's human durations: ``5 seconds``, ``3 minutes``, ``2 hours``, ``4 days``."""
+    from boxwright.runtime.state import parse_time
+
+    seconds = max(0, int((now - parse_time(stamp)).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+def status_text(container: Container, now: datetime) -> str:
+    """The STATUS column: ``Up 5 seconds``, ``Exited (0) 3 seconds ago``, ``Created``."""
+    from boxwright.runtime.state import CREATED, RUNNING
+
+    state = container.state()
+    if state.status == RUNNING:
+        return f"Up {_ago(state.started_at, now)}"
+    if state.status == CREATED or not state.finished_at:
+        return "Created"
+    return f"Exited ({state.exit_code}) {_ago(state.finished_at, now)} ago"
+
+
+@click.command(
+    "ps",
+    epilog="\b\nExamples:\n  boxwright ps\n  boxwright ps -a --format json",
+)
+@click.option("-a", "--all", "show_all", is_flag=True, help="Also containers that do not run.")
+@click.option("-q", "--quiet", is_flag=True, help="Print container IDs only.")
+@click.option("--no-trunc", is_flag=True, help="Print full IDs and commands.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def ps_command(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+    """List the containers that run (with -a, all made by `boxwright run`)."""
+    from boxwright.cli.output import emit_json, render_table
+    from boxwright.runtime.lifecycle import Container
+
+    now = datetime.now(UTC)
+    shown = [c for c in Container.list() if show_all or c.is_running()]
+    if quiet:
+        for c in shown:
+            click.echo(c.id if no_trunc else c.id[:12])
+        return
+    if fmt == "json":
+        emit_json([{**c.inspect(), "Status": status_text(c, now), "Ports": []} for c in shown])
+        return
+    rows = []
+    for c in shown:
+        options = c.config.options
+        command = " ".join((*(options.entrypoint or ()), *options.args))
+        if not no_trunc and len(command) > 20:
+            command = command[:17] + "..."
+        rows.append(
+            [
+                c.id if no_trunc else c.id[:12],
+                c.record.image_name or "",
+                command,
+                _ago(c.record.created, now) + " ago",
+                status_text(c, now),
+                "",
+                c.name,
+            ]
+        )
+    render_table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+
+
+def _since(text: str | None) -> datetime | None:
+    """``--since``: an RFC 3339 time, or a duration before now (``10s``, ``5m``, ``2h``)."""
+    if text is None:
+        return None
+    from datetime import timedelta
+
+    from boxwright.runtime.state import parse_time
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        return parse_time(text if text.endswith("Z") else text + "Z")
+    except ValueError:
+        raise click.BadParameter(
+            "expected an RFC 3339 time or a duration (10s, 5m, 2h)", param_hint="--since"
+        ) from None
+
+
+@click.command(
+    "logs",
+    epilog="\b\nExamples:\n  boxwright logs web\n  boxwright logs -f --tail 10 web",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing what it writes until it exits.")
+@click.option("--since", default=None, help="Only from this time (RFC 3339, or 10s, 5m, 2h ago).")
+@click.option("--tail", type=int, default=None, help="Only the last N lines.")
+@click.option("-t", "--timestamps", is_flag=True, help="Show each line's time.")
+@click.argument("container")
+def logs_command(
+    follow: bool, since: str | None, tail: int | None, timestamps: bool, container: str
+) -> None:
+    """Print CONTAINER's output: its stdout on stdout, its stderr on stderr."""
+    c = _container(container)
+    streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    for record in c.logs(follow=follow, since=_since(since), tail=tail):
+        stream = streams[record.stream]
+        if timestamps:
+            stream.write(record.time.encode() + b" ")
+        stream.write(record.data)
+        stream.flush()
+
+
+def _each(names: tuple[str, ...], action: Any) -> None:
+    """Apply ``action`` to each container and print its name, as podman does."""
+    for name in names:
+        action(_container(name))
+        click.echo(name)
+
+
+@click.command("stop", epilog="\b\nExample:\n  boxwright stop -t 5 web")
+@click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds before SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+def stop_command(timeout: int | None, containers: tuple[str, ...]) -> None:
+    """Stop containers: the image's StopSignal (else SIGTERM), then SIGKILL after -t SECS
+    (default 10)."""
+    _each(containers, lambda c: c.stop(timeout))
+
+
+@click.command("kill", epilog="\b\nExample:\n  boxwright kill -s HUP web")
+@click.option("-s", "--signal", "signum", default="SIGKILL", help="The signal (name or number).")
+@click.argument("containers", nargs=-1, required=True)
+def kill_command(signum: str, containers: tuple[str, ...]) -> None:
+    """Send a signal (default SIGKILL) to containers' main process."""
+    _each(containers, lambda c: c.kill(signum))
+
+
+@click.command("start", epilog="\b\nExample:\n  boxwright start -a web")
+@click.option("-a", "--attach", is_flag=True, help="Follow its output and exit with its code.")
+@click.argument("containers", nargs=-1, required=True)
+def start_command(attach: bool, containers: tuple[str, ...]) -> None:
+    """Start containers that exited (or were created), under their monitor."""
+    if not attach:
+        _each(containers, lambda c: c.start())
+        return
+    if len(containers) != 1:
+        raise click.UsageError("start -a takes one container")
+    c = _container(containers[0])
+
+    def attached() -> int:
+        from boxwright.runtime.state import now, parse_time
+
+        since = parse_time(now())
+        c.start()
+        streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+        for record in c.logs(follow=True, since=since):
+            streams[record.stream].write(record.data)
+            streams[record.stream].flush()
+        return c.wait()
+
+    exit_with(attached)
+
+
+@click.command("restart", epilog="\b\nExample:\n  boxwright restart web")
+@click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds before SIGKILL.")
+@click.argument("containers", nargs=-1, required=True)
+def restart_command(timeout: int | None, containers: tuple[str, ...]) -> None:
+    """Stop containers (as `stop`) and start them again."""
+    _each(containers, lambda c: c.restart(timeout))
+
+
+@click.command("wait", epilog="\b\nExample:\n  boxwright wait web")
+@click.argument("containers", nargs=-1, required=True)
+def wait_command(containers: tuple[str, ...]) -> None:
+    """Wait for containers to exit; print each one's exit code."""
+    for name in containers:
+        click.echo(str(_container(name).wait()))
+
+
+@click.command("rm", epilog="\b\nExample:\n  boxwright rm -f web")
+@click.option("-f", "--force", is_flag=True, help="Kill a running container first.")
+@click.argument("containers", nargs=-1, required=True)
+def rm_command(force: bool, containers: tuple[str, ...]) -> None:
+    """Remove containers made by `boxwright run` (running ones only with -f)."""
+    _each(containers, lambda c: c.remove(force=force))
+
+
+@click.command(
+    "exec",
+    context_settings={"allow_interspersed_args": False},
+    epilog="\b\nExamples:\n  boxwright exec web cat /etc/hostname\n"
+    "  boxwright exec -it -u alice -w /tmp -e MODE=debug web sh",
+)
+@click.option("-i", "--interactive", is_flag=True, help="Pass stdin to the process.")
+@click.option("-t", "--tty", is_flag=True, help="Give the process a terminal of its own.")
+@click.option("-e", "--env", multiple=True, metavar="K=V", help="Set an environment variable.")
+@click.option("-u", "--user", default=None, metavar="USER[:GROUP]", help="Run as this user.")
+@click.option("-w", "--workdir", default=None, help="Working directory inside.")
+@click.argument("container")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_command(
+    interactive: bool,
+    tty: bool,
+    env: tuple[str, ...],
+    user: str | None,
+    workdir: str | None,
+    container: str,
+    command: tuple[str, ...],
+) -> None:
+    """Run COMMAND in running CONTAINER's namespaces; exit with its exit code."""
+    c = _container(container)
+    stdin = sys.stdin.fileno() if interactive else None
+    exit_with(
+        lambda: c.exec(command, env=env, user=user, workdir=workdir, terminal=tty, stdin=stdin)
+    )
+
+
+__all__ = [
+    "exec_command",
+    "kill_command",
+    "logs_command",
+    "ps_command",
+    "restart_command",
+    "rm_command",
+    "start_command",
+    "status_text",
+    "stop_command",
+    "wait_command",
+]

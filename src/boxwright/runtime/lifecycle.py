@@ -1,0 +1,391 @@
+"""Containers that run on their own: :class:`Container`, podman's verbs on one object.
+
+A container made by :meth:`Container.create` (``boxwright run``) is a working container of
+the store with a run configuration and state beside its files (:mod:`boxwright.runtime.state`).
+:meth:`Container.start` hands it to a monitor (:mod:`boxwright.runtime.monitor`) and returns
+when its command runs; the monitor keeps its log and exit status after the caller is gone, so
+any later process (``ps``, ``logs``, ``stop``, ``wait``, ``exec``) finds it through the store::
+
+    from boxwright.runtime import Container, RunOptions
+    c = Container.create("app:1", RunOptions(args=("serve",)), name="web")
+    c.start()
+    c.exec(["cat", "/etc/hostname"])        # 0; the output went to this process's stdout
+    for record in c.logs(tail=10):
+        print(record.data.decode(), end="")
+    c.stop(timeout=5)                       # the image's StopSignal, SIGKILL after 5 s
+    c.remove()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from boxwright.errors import RunError, UsageError
+from boxwright.runtime.logs import LogRecord, read_log
+from boxwright.runtime.spec import RunOptions
+from boxwright.runtime.state import (
+    EXITED,
+    RUNNING,
+    RestartPolicy,
+    RunConfig,
+    RunState,
+    StateFiles,
+    now,
+    process_start,
+)
+from boxwright.store.containerrecord import ContainerRecord
+from boxwright.store.store import Store
+
+if TYPE_CHECKING:
+    from boxwright.oci.platform import Platform
+
+_POLL = 0.02
+
+
+def parse_signal(text: str | int) -> signal.Signals:
+    """``SIGTERM``, ``TERM``, ``term`` or ``15`` as a signal; :class:`UsageError` else."""
+    if isinstance(text, int) or str(text).isdigit():
+        try:
+            return signal.Signals(int(text))
+        except ValueError:
+            raise UsageError(f"invalid signal {text!r}") from None
+    name = str(text).upper()
+    name = name if name.startswith("SIG") else f"SIG{name}"
+    try:
+        return signal.Signals[name]
+    except KeyError:
+        raise UsageError(f"invalid signal {text!r}") from None
+
+
+class Container:
+    """A container of the store that runs on its own (see the module docstring).
+
+    Every method reads the state anew from the store: two processes, or two objects, see
+    the same container.
+    """
+
+    def __init__(self, name_or_id: str, *, store: Store | None = None) -> None:
+        """The container ``name_or_id`` (name, ID or unique ID prefix) of ``store``."""
+        self.store = store if store is not None else Store()
+        self.record: ContainerRecord = self.store.containers.get(name_or_id)
+        self.id = self.record.id
+        self.name = self.record.name
+        self.files = StateFiles(self.store.containers.directory(self.id))
+        if not self.files.exists():
+            raise UsageError(
+                f"{self.name} is a working container (container from): it has no command to "
+                "run; use `container run`"
+            )
+
+    @classmethod
+    def create(
+        cls,
+        image: str,
+        options: RunOptions | None = None,
+        *,
+        store: Store | None = None,
+        name: str | None = None,
+        isolation: str = "native",
+        restart: RestartPolicy | str = "no",
+        remove: bool = False,
+        stop_signal: str | None = None,
+        stop_timeout: int = 10,
+        platform: Platform | None = None,
+    ) -> Container:
+        """Make a container of ``image`` (pulled first when it is a transport reference) that
+        runs ``options`` once started. ``stop_signal`` defaults to the image's StopSignal;
+        ``platform`` picks the image out of an index or a manifest list (default: this
+        machine's)."""
+        if isolation != "native":
+            raise UsageError(
+                "a detached container runs with --isolation native (its monitor drives the "
+                "native runner)"
+            )
+        store = store if store is not None else Store()
+        policy = RestartPolicy.parse(restart) if isinstance(restart, str) else restart
+        if remove and policy.name != "no":
+            raise UsageError("--rm and --restart cannot be used together")
+        record = store.containers.create(image, name, platform=platform)
+        config_stop = (record.config.get("config") or {}).get("StopSignal") or "SIGTERM"
+        signal_name = parse_signal(stop_signal or config_stop).name
+        config = RunConfig(
+            options=options or RunOptions(),
+            isolation=isolation,
+            restart=policy,
+            stop_signal=signal_name,
+            stop_timeout=stop_timeout,
+            remove=remove,
+        )
+        try:
+            StateFiles(store.containers.directory(record.id)).write_config(config)
+        except BaseException:
+            store.containers.remove(record.id)
+            raise
+        return cls(record.id, store=store)
+
+    @classmethod
+    def list(cls, *, store: Store | None = None) -> list[Container]:
+        """Every container of the store made to run on its own, oldest first."""
+        store = store if store is not None else Store()
+        found = []
+        for record in store.containers.list():
+            if StateFiles(store.containers.directory(record.id)).exists():
+                found.append(cls(record.id, store=store))
+        return found
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> RunConfig:
+        """How the container was asked to run."""
+        return self.files.config()
+
+    def state(self) -> RunState:
+        """The current state, as the monitor last recorded it."""
+        return self.files.read()
+
+    def is_running(self) -> bool:
+        return self.state().status == RUNNING
+
+    def inspect(self) -> dict[str, Any]:
+        """podman-inspect's view: ID, name, image, created, config and ``State``."""
+        state = self.state()
+        config = self.config
+        return {
+            "Id": self.id,
+            "Name": self.name,
+            "Image": self.record.image_id,
+            "ImageName": self.record.image_name,
+            "Created": self.record.created,
+            "Path": (config.options.entrypoint or config.options.args or ("",))[0],
+            "Args": list(config.options.args),
+            "State": {
+                "Status": state.status,
+                "Running": state.status == RUNNING,
+                "Pid": state.pid,
+                "ExitCode": state.exit_code if state.exit_code is not None else 0,
+                "Error": state.error,
+                "StartedAt": state.started_at,
+                "FinishedAt": state.finished_at,
+                "RestartCount": state.restart_count,
+            },
+            "HostConfig": {
+                "RestartPolicy": str(config.restart),
+                "AutoRemove": config.remove,
+                "StopSignal": config.stop_signal,
+                "StopTimeout": config.stop_timeout,
+            },
+            "Isolation": config.isolation,
+        }
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> int:
+        """Start the container under its monitor; return its pid once its command runs.
+
+        A running container is left alone (its pid is returned). Raises :class:`RunError`
+        with podman's exit code when it cannot start.
+        """
+        from boxwright.runtime.monitor import start_monitor
+
+        state = self.state()
+        if state.status == RUNNING:
+            return state.pid
+        self._wait_monitor_gone(10)
+        self.files.update(
+            lambda s: dataclasses.replace(s, stop_requested=False, exit_code=None, error="")
+        )
+        return start_monitor(self.store, self.id)
+
+    def run_attached(
+        self,
+        *,
+        stdin: int | None = None,
+        output: int | tuple[int, int] | None = None,
+        terminal: bool = False,
+    ) -> int:
+        """Run the container in this process, its monitor for the while (a foreground ``run``):
+        the state is recorded as a monitor records it, the output goes to this process's
+        streams (or ``output``), signals are passed on; return the exit code."""
+        from boxwright.runtime.container import run_in_container
+        from boxwright.runtime.monitor import holding_monitor_lock
+
+        config = self.config
+        files = self.files
+
+        def started(pid: int) -> None:
+            start = process_start(pid)
+            files.update(
+                lambda s: RunState(
+                    status=RUNNING,
+                    pid=pid,
+                    pid_start=start,
+                    started_at=now(),
+                    restart_count=s.restart_count,
+                )
+            )
+
+        options = dataclasses.replace(
+            config.options, stdin=stdin, output=output, terminal=terminal, on_start=started
+        )
+        with holding_monitor_lock(files):
+            code = 125
+            message = ""
+            try:
+                code = run_in_container(self.store, self.id, options, config.isolation)
+            except RunError as error:
+                code, message = error.exit_code, str(error)
+                raise
+            finally:
+                files.update(
+                    lambda s: dataclasses.replace(
+                        s,
+                        status=EXITED,
+                        pid=0,
+                        pid_start=0,
+                        exit_code=code,
+                        finished_at=now(),
+                        error=message,
+                    )
+                )
+        return code
+
+    def kill(self, signum: str | int = "SIGKILL") -> None:
+        """Send ``signum`` to the container's process; the restart policy no longer applies."""
+        sig = parse_signal(signum)
+        state = self.files.update(lambda s: dataclasses.replace(s, stop_requested=True))
+        if state.status != RUNNING or not self.files.monitor_alive():
+            raise RunError(f"container {self.name} is not running", 125)
+        self._signal(state, sig)
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        """Send the stop signal (the image's StopSignal, else SIGTERM), then SIGKILL after
+        ``timeout`` seconds (default: the container's, 10); return the exit code (``None``
+        when it was not running)."""
+        config = self.config
+        timeout = config.stop_timeout if timeout is None else timeout
+        state = self.files.update(lambda s: dataclasses.replace(s, stop_requested=True))
+        if state.status != RUNNING or not self.files.monitor_alive():
+            return None
+        self._signal(state, parse_signal(config.stop_signal))
+        if self._wait_exited(timeout):
+            return self.state().exit_code
+        self._signal(state, signal.SIGKILL)
+        self._wait_exited(None)
+        return self.state().exit_code
+
+    def restart(self, timeout: float | None = None) -> int:
+        """Stop (as :meth:`stop`) and start again; return the new pid."""
+        self.stop(timeout)
+        return self.start()
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the container to exit and return its exit code; :class:`RunError` when
+        ``timeout`` seconds pass first."""
+        if not self._wait_exited(timeout):
+            raise RunError(f"container {self.name} still runs after {timeout} s", 125)
+        code = self.state().exit_code
+        return 0 if code is None else code
+
+    def remove(self, *, force: bool = False) -> None:
+        """Remove the container and its files; a running one only with ``force`` (killed)."""
+        if self.is_running():
+            if not force:
+                raise RunError(
+                    f"container {self.name} is running: stop it first, or remove it with -f", 125
+                )
+            self.kill("SIGKILL")
+            self._wait_exited(None)
+        self._wait_monitor_gone(30)
+        from boxwright.errors import ContainerNotFoundError
+
+        with contextlib.suppress(ContainerNotFoundError):  # a --rm container's monitor was first
+            self.store.containers.remove(self.id)
+
+    # -- output and exec --------------------------------------------------------------------
+
+    def logs(
+        self, *, follow: bool = False, since: datetime | None = None, tail: int | None = None
+    ) -> Iterator[LogRecord]:
+        """The container's output records (see :mod:`boxwright.runtime.logs`): those from
+        ``since`` on, the last ``tail`` lines, and with ``follow`` what it writes until it
+        exits."""
+        alive = self.files.monitor_alive if follow else None
+        return read_log(self.files.log_file, since=since, tail=tail, follow=alive)
+
+    def exec(
+        self,
+        args: Sequence[str],
+        *,
+        env: Sequence[str] = (),
+        user: str | None = None,
+        workdir: str | None = None,
+        terminal: bool = False,
+        stdin: int | None = None,
+    ) -> int:
+        """Run ``args`` in the running container's namespaces and return its exit code.
+
+        The process gets the container's environment (then ``env``), user (or ``user``),
+        working directory (or ``workdir``) and capabilities; it writes to this process's
+        stdout and stderr and reads ``stdin`` (default ``/dev/null``), or with ``terminal``
+        a terminal of its own relayed to this process's.
+        """
+        from boxwright.runtime.nsexec import exec_in
+
+        state = self.state()
+        if state.status != RUNNING or process_start(state.pid) != state.pid_start:
+            raise RunError(f"container {self.name} is not running", 125)
+        options = self.config.options
+        image = self.record.config.get("config") or {}
+        code: int = exec_in(
+            state.pid,
+            Path(self.store.containers.directory(self.id)),
+            options,
+            args=list(args),
+            env=tuple(env),
+            user=user if user is not None else (options.user or image.get("User") or ""),
+            workdir=workdir or options.workdir or image.get("WorkingDir") or "/",
+            terminal=terminal,
+            stdin=stdin,
+        )
+        return code
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _signal(self, state: RunState, sig: signal.Signals) -> None:
+        if process_start(state.pid) != state.pid_start:
+            return  # gone already (or its pid reused): nothing of ours to signal
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(state.pid, sig)
+
+    def _wait_exited(self, timeout: float | None) -> bool:
+        """Wait until the container has exited and its monitor will not start it again (a
+        stop was asked for, or the monitor ended); ``False`` when ``timeout`` passed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if not self.files.dir.exists():
+                return True  # removed (--rm) by its monitor
+            state = self.state()
+            if state.status == EXITED and (state.stop_requested or not self.files.monitor_alive()):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL)
+
+    def _wait_monitor_gone(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.files.monitor_alive():
+            if time.monotonic() >= deadline:
+                raise RunError(f"the monitor of container {self.name} does not end", 125)
+            time.sleep(_POLL)
+
+
+__all__ = ["Container", "parse_signal"]

@@ -1,0 +1,256 @@
+"""``exec``: a new process in a running container's namespaces, as ``podman exec`` starts it.
+
+:func:`exec_in` forks a child that joins, with ``setns``, the namespaces of the container's
+process that differ from its own: its user namespace first (a rootless container's: the
+caller owns it, so it holds every capability there), then cgroup, IPC, UTS, network, PID and
+last the mount namespace, which also makes the container's root its root. The child forks
+again (a PID namespace takes effect for children), and the grandchild resolves the user in
+the container's own ``/etc/passwd``, sets groups, IDs, the container's bounding set and
+capabilities (root keeps the set the container's root has; another user none), changes to
+the working directory and executes the command with the environment of the container's
+process plus ``env``. The child waits for it, passing signals on, and exits with its status.
+
+Failures before the exec come back as :class:`~boxwright.errors.RunError` with podman's
+codes (125, 126, 127), through the same report channel the native runner uses. Everything
+the children run is imported before the fork: after joining the mount namespace nothing of
+the host's file system is reachable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import termios
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from boxwright.errors import RunError
+from boxwright.runtime import linux
+from boxwright.runtime.native import (
+    FORWARDED_SIGNALS,
+    _become_user,
+    _exec,
+    _exit_code,
+    _fail,
+    _Plan,
+    _raise_reported,
+    _read_all,
+    _relay,
+    _Report,
+    _SetupError,
+    forwarding_signals,
+)
+from boxwright.runtime.spec import RunOptions
+from boxwright.unpack.users import resolve_user
+
+#: Namespaces joined, in nsenter's order (the mount namespace last: it changes the root).
+NAMESPACES = ("user", "cgroup", "ipc", "uts", "net", "pid", "mnt")
+
+
+def _proc_status(pid: int, field: str) -> int:
+    with open(f"/proc/{pid}/status", "rb") as f:
+        for line in f:
+            if line.startswith(field.encode() + b":"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def _environment(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        raw = f.read()
+    env: dict[str, str] = {}
+    for entry in raw.split(b"\0"):
+        if entry:
+            name, _, value = entry.decode(errors="surrogateescape").partition("=")
+            env[name] = value
+    return env
+
+
+def _namespaces_to_join(pid: int) -> list[int]:
+    """Open handles on the container's namespaces that differ from this process's."""
+    handles = []
+    for kind in NAMESPACES:
+        theirs = f"/proc/{pid}/ns/{kind}"
+        try:
+            if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{kind}").st_ino:
+                continue
+            handles.append(os.open(theirs, os.O_RDONLY | os.O_CLOEXEC))
+        except FileNotFoundError:
+            continue  # a kernel without that kind of namespace
+    return handles
+
+
+def exec_in(
+    pid: int,
+    container_dir: Path,
+    options: RunOptions,
+    *,
+    args: Sequence[str],
+    env: Sequence[str] = (),
+    user: str | None = None,
+    workdir: str = "/",
+    terminal: bool = False,
+    stdin: int | None = None,
+) -> int:
+    """Run ``args`` in the namespaces of container process ``pid``; return its exit code
+    (128+N when killed by signal N). See the module docstring."""
+    del container_dir  # the state beside it is the caller's; the process is all we need
+    if not args:
+        raise RunError("exec needs a command", 125)
+    try:
+        environment = _environment(pid)
+        bounding = _proc_status(pid, "CapBnd")
+        handles = _namespaces_to_join(pid)
+    except OSError as error:
+        raise RunError(
+            f"cannot reach the container's process {pid}: {error.strerror}", 125
+        ) from error
+    for entry in env:
+        name, sep, value = entry.partition("=")
+        if not name:
+            raise RunError(f"invalid environment variable {entry!r}", 125)
+        if sep:
+            environment[name] = value
+        elif name in os.environ:
+            environment[name] = os.environ[name]
+    master = slave = None
+    if terminal:
+        master, slave = os.openpty()
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        os.close(report_r)
+        if master is not None:
+            os.close(master)
+        _join(
+            handles,
+            _Report(report_w),
+            _Request(
+                list(args),
+                environment,
+                user if user is not None else (options.user or ""),
+                workdir,
+                bounding,
+                options.no_new_privileges,
+                slave,
+                stdin if stdin is not None else null,
+            ),
+        )
+    for fd in (report_w, null, *handles, *([slave] if slave is not None else [])):
+        os.close(fd)
+    try:
+        with forwarding_signals(child, master):
+            text = _read_all(report_r).decode(errors="replace")
+            if master is not None:
+                _relay(master, stdin)
+            _, status = os.waitpid(child, 0)
+    finally:
+        os.close(report_r)
+        if master is not None:
+            os.close(master)
+    _raise_reported(text)
+    return _exit_code(status)
+
+
+class _Request:
+    """What the exec'd process is to be, computed before the fork."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        user: str,
+        workdir: str,
+        bounding: int,
+        no_new_privileges: bool,
+        slave: int | None,
+        stdin: int,
+    ) -> None:
+        self.args = args
+        self.env = env
+        self.user = user
+        self.workdir = workdir
+        self.bounding = bounding
+        self.no_new_privileges = no_new_privileges
+        self.slave = slave
+        self.stdin = stdin
+
+
+def _join(handles: list[int], report: _Report, request: _Request) -> NoReturn:
+    """In the child: join the namespaces, fork the process, wait for it (never returns)."""
+    try:
+        for fd in handles:
+            linux.setns(fd)
+            os.close(fd)
+        process = os.fork()
+        if process == 0:
+            _start(report, request)
+        os.close(report.fd)
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, lambda s, _f: os.kill(process, s))
+        _, status = os.waitpid(process, 0)
+        os._exit(_exit_code(status))
+    except BaseException as error:
+        _fail(report, error)
+
+
+def _start(report: _Report, request: _Request) -> NoReturn:
+    """In the grandchild (inside every namespace): become the user and execute."""
+    try:
+        for signum in FORWARDED_SIGNALS:
+            signal.signal(signum, signal.SIG_DFL)
+        if request.slave is not None:
+            os.setsid()
+            fcntl.ioctl(request.slave, getattr(termios, "TIOCSCTTY", 0x540E), 0)
+            for fd in (0, 1, 2):
+                os.dup2(request.slave, fd)
+        else:
+            os.dup2(request.stdin, 0)
+        exec_user = resolve_user(Path("/"), request.user, "user")
+        env = dict(request.env)
+        if request.user:
+            env["HOME"] = exec_user.home
+        plan = _Plan(
+            rootfs="/",
+            args=request.args,
+            env=env,
+            cwd=request.workdir,
+            uid=exec_user.uid,
+            gid=exec_user.gid,
+            groups=list(exec_user.additional_gids),
+            hostname=None,
+            clone_flags=0,
+            new_network=False,
+            mapping=None,
+            mounts=[],
+            masked=[],
+            readonly=[],
+            bounding=request.bounding,
+            granted=request.bounding,
+            rlimits=[],
+            no_new_privileges=request.no_new_privileges,
+            readonly_root=False,
+            terminal=request.slave is not None,
+        )
+        groups_allowed = True
+        with contextlib.suppress(OSError), open("/proc/self/setgroups", "rb") as f:
+            groups_allowed = f.read().strip() != b"deny"
+        _become_user(plan, groups_allowed)
+        try:
+            os.chdir(plan.cwd)
+        except OSError as error:
+            raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
+        _exec(plan)
+    except BaseException as error:
+        _fail(report, error)
+    os._exit(125)
+
+
+__all__ = ["NAMESPACES", "exec_in"]
