@@ -63,6 +63,10 @@ def test_detached_container_outlives_the_cli(caller: Caller) -> None:
                                 "PORTS", "NAMES"]  # fmt: skip
     assert len(table) == 2 and table[1].startswith(cid[:12]) and table[1].endswith("  web")
     assert re.search(r"  Up \d+ seconds?  ", table[1]), table[1]
+    assert (
+        ok(caller, "ps", "--format", "{{.Names}} {{.State}} {{.ID}}") == f"web running {cid[:12]}\n"
+    )
+    assert ok(caller, "ps", "--noheading", "--format", "table {{.Names}}") == "web\n"
     until(lambda: cli(caller, "logs", "web")[1] == "started\n")
     assert cli(caller, "logs", "web") == (0, "started\n", "warn\n")
 

@@ -290,10 +290,12 @@ def images_command(
         click.echo("".join(f"{i}\n" for i in seen), nl=False)
         return
     text = images_format(digests) if fmt is None or fmt.strip() == "table" else fmt
-    _render(text, [row for row, _, _ in rows], IMAGE_HEADERS, noheading)
+    render_rows(text, [row for row, _, _ in rows], IMAGE_HEADERS, noheading)
 
 
-def _render(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
+def render_rows(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
+    """Print ``rows`` in the format ``text`` through the one template engine (table headers
+    from ``headers``; the CLI's escaping of terminal text)."""
     from boxwright.cli.sanitize import escape_json, escape_message
     from boxwright.gotemplate.report import render
 
@@ -396,7 +398,7 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
         click.echo("".join(f"{r.get('ID')}\n" for r in rows), nl=False)
         return
     text = HISTORY_FORMAT if fmt is None or fmt.strip() == "table" else fmt
-    _render(text, rows, HISTORY_HEADERS, False)
+    render_rows(text, rows, HISTORY_HEADERS, False)
 
 
-__all__ = ["history_command", "images_command", "split_name"]
+__all__ = ["history_command", "images_command", "render_rows", "split_name"]

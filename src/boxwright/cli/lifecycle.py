@@ -57,10 +57,20 @@ def status_text(container: Container, now: datetime) -> str:
 @click.option("-a", "--all", "show_all", is_flag=True, help="Also containers that do not run.")
 @click.option("-q", "--quiet", is_flag=True, help="Print container IDs only.")
 @click.option("--no-trunc", is_flag=True, help="Print full IDs and commands.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def ps_command(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    default=None,
+    metavar="json|TEMPLATE",
+    help="json, or a Go template ('table ...' for columns), as podman ps takes it.",
+)
+@click.option("--noheading", is_flag=True, help="Print no header line.")
+def ps_command(
+    show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, noheading: bool
+) -> None:
     """List the containers that run (with -a, all made by `boxwright run`)."""
-    from boxwright.cli.output import emit_json, render_table
+    from boxwright.cli.images import render_rows
+    from boxwright.cli.output import emit_json
     from boxwright.runtime.lifecycle import Container
 
     now = datetime.now(UTC)
@@ -72,24 +82,50 @@ def ps_command(show_all: bool, quiet: bool, no_trunc: bool, fmt: str) -> None:
     if fmt == "json":
         emit_json([{**c.inspect(), "Status": status_text(c, now), "Ports": []} for c in shown])
         return
-    rows = []
-    for c in shown:
-        options = c.config.options
-        command = " ".join((*(options.entrypoint or ()), *options.args))
-        if not no_trunc and len(command) > 20:
-            command = command[:17] + "..."
-        rows.append(
-            [
-                c.id if no_trunc else c.id[:12],
-                c.record.image_name or "",
-                command,
-                _ago(c.record.created, now) + " ago",
-                status_text(c, now),
-                "",
-                c.name,
-            ]
-        )
-    render_table(["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"], rows)
+    rows = [_ps_row(c, now, no_trunc) for c in shown]
+    render_rows(fmt if fmt and fmt.strip() != "table" else PS_FORMAT, rows, PS_HEADERS, noheading)
+
+
+#: podman ps's default columns, and the header each field gets.
+PS_FORMAT = (
+    "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.CreatedHuman}}\t{{.Status}}\t{{.Ports}}\t"
+    "{{.Names}}"
+)
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedHuman": "CREATED",
+    "CreatedAt": "CREATED AT",
+    "Status": "STATUS",
+    "State": "STATE",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+}
+
+
+def _ps_row(container: Container, now: datetime, no_trunc: bool) -> Any:
+    """A container as podman's ps report names its fields."""
+    from boxwright.gotemplate import GoStruct
+
+    options = container.config.options
+    command = " ".join((*(options.entrypoint or ()), *options.args))
+    if not no_trunc and len(command) > 20:
+        command = command[:17] + "..."
+    return GoStruct(
+        {
+            "ID": container.id if no_trunc else container.id[:12],
+            "Image": container.record.image_name or "",
+            "Command": command,
+            "CreatedHuman": _ago(container.record.created, now) + " ago",
+            "CreatedAt": str(container.record.created),
+            "Status": status_text(container, now),
+            "State": container.state().status,
+            "Ports": "",
+            "Names": container.name,
+        },
+        type_name="entities.ListContainer",
+    )
 
 
 def _since(text: str | None) -> datetime | None:
