@@ -322,6 +322,7 @@ class ContainerStore:
         clamp_mtime: bool = True,
         base_comment: bool = True,
         history_entry: bool = True,
+        hand_over: bool = False,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
         return commit_container(
@@ -337,6 +338,7 @@ class ContainerStore:
             clamp_mtime=clamp_mtime,
             base_comment=base_comment,
             history_entry=history_entry,
+            hand_over=hand_over,
         )
 
 
