@@ -5,7 +5,7 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
 * **the layer**: the driver's ``write_changes`` (every change since the container was created,
   whiteouts included; a commit does not reset the container) streams through a
   :class:`~boxwright.layer.streams.LayerWriter` (compressed digest and diff_id in one pass)
-  into a temporary file under ``R/tmp`` and from there into the blob store. Nothing
+  into a temporary file under ``R/tmp``, fsynced and renamed into the blob store. Nothing
   changed: no layer, and the history entry says ``empty_layer``. ``squash``: one layer holding the
   whole merged tree instead of the base layers plus the new one.
 * **the config**: the container's pending config, ``rootfs.diff_ids`` extended, ``created``
@@ -157,8 +157,7 @@ def _commit(
     layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
     if digests is not None:
         layer = Descriptor(layer_type, digests.digest, digests.size)
-        with layer_path.open("rb") as stream:
-            store.blobs.put(stream, layer)
+        store.blobs.adopt(layer_path, layer)
         layers.append(layer)
 
     config = _new_config(
