@@ -407,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strace", action="store_true", help="profile boxwright's syscalls")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
+    # a SIGTERM unwinds like an error, so the private dockerd is stopped on the way out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: terminated"))
     places = {"disk": args.disk_dir, "tmpfs": args.tmpfs_dir}
     wanted = [w for w in args.where.split(",") if w]
     if args.strace:

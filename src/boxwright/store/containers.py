@@ -160,10 +160,17 @@ class ContainerStore:
     # -- creating and removing --------------------------------------------------------------------
 
     def create(
-        self, image: str | None, name: str | None = None, driver: str | None = None
+        self,
+        image: str | None,
+        name: str | None = None,
+        driver: str | None = None,
+        config: dict[str, Any] | None = None,
     ) -> ContainerRecord:
         """A new working container from ``image`` (a stored image, a transport reference that
         is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
+
+        ``config`` replaces the base image's config in the record (a build's stage config),
+        written with the record itself rather than by an update after it.
 
         ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
@@ -180,7 +187,8 @@ class ContainerStore:
                 base, pulled = self._resolve_image(image)
             chosen = choose_driver(self._store, driver)
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
-            config, manifest_format = self._base_config(base)
+            base_config, manifest_format = self._base_config(base)
+            config = base_config if config is None else config
             container_id = secrets.token_hex(32)
             cdir = self._layout.container_dir(container_id)
             cdir.parent.mkdir(parents=True, exist_ok=True)
