@@ -24,15 +24,17 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
 
 Then :meth:`ImageStore.add` records the image under ``name``. A build's commit
 (``hand_over``), after which the container is dropped, also hands an overlay container's upper
-directory over as the new layer's snapshot (:meth:`SnapshotStore.adopt`): the next step's
-container finds it there instead of applying the blob it was just written into. All of it
-runs inside ``Store.writing()``: ``prune`` cannot delete a blob between its write and the
-record naming it, and a process killed in the middle leaves only unreferenced blobs and
-``R/tmp`` files, which ``prune`` removes.
+directory over as the new layer's snapshot (:meth:`SnapshotStore.adopt`; the mtimes the layer
+clamped are clamped on its files first): the next step's container finds it there instead of
+applying the blob it was just written into. All of it runs inside ``Store.writing()``:
+``prune`` cannot delete a blob between its write and the record naming it, and a process
+killed in the middle leaves only unreferenced blobs and ``R/tmp`` files, which ``prune``
+removes.
 """
 
 from __future__ import annotations
 
+import os
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ from boxwright.errors import ImageNotFoundError, StoreError, UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, tree_layer
 from boxwright.layer.ownership import OwnershipRecord
-from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.pathsafe import RootDir, remove_tree, split_parent
 from boxwright.layer.streams import LayerReader, write_layer_file
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import HistoryEntry, ImageConfig, created_time
@@ -170,8 +172,8 @@ def _commit(
         entry=entry,
     )
     image = _add_image(store, name, config, layers, docker, annotations)
-    if hand_over and changes is not None and digests is not None and clamp is None:
-        _hand_over(store, driver, cdir, snapshots, changes, digests.diff_id)
+    if hand_over and changes is not None and digests is not None:
+        _hand_over(store, driver, cdir, snapshots, changes, digests.diff_id, clamp)
     return image
 
 
@@ -182,23 +184,45 @@ def _hand_over(
     snapshots: list[Snapshot],
     changes: GenerateResult,
     diff_id: Digest,
+    clamp: int | None,
 ) -> None:
     """Make the container's changes the new layer's snapshot, moved rather than applied again
     from the blob (what the next step's container needs first), when the driver can.
 
-    The layer was written from those very files, every entry of them: a socket it left out,
-    or mtimes it clamped, would make the two differ, and then the snapshot is made from the
-    blob when it is first needed, as for any image.
+    The layer was written from those very files, every entry of them; a socket it left out
+    would make the two differ, and then the snapshot is made from the blob when it is first
+    needed, as for any image. The mtimes the layer clamped are clamped on the files first.
     """
     if not isinstance(driver, OverlayDriver) or changes.skipped:
         return
     tree = driver.movable_changes(cdir, snapshots)
     if tree is None:
         return
+    if clamp is not None:
+        _clamp_times(tree, changes, clamp)
     size = sum(e.size for e in changes.snapshot.entries.values() if stat.S_ISREG(e.mode))
     parent = snapshots[-1].chain_id if snapshots else None
     store.snapshots.adopt(tree, diff_id, parent, size)
     driver.renew_changes(cdir)
+
+
+def _clamp_times(tree: Path, changes: GenerateResult, clamp: int) -> None:
+    """Set the times of every entry the layer holds whose mtime it clamped to ``clamp``, as
+    applying the layer sets them (atime and mtime); the rest keep theirs, which the layer
+    holds to the second. Paths are resolved inside ``tree`` one directory handle at a time."""
+    entries = changes.snapshot.entries
+    late = [p for p in (*changes.added, *changes.modified) if entries[p].mtime_ns // 10**9 > clamp]
+    if not late:
+        return
+    ns = clamp * 10**9
+    handles = RootDir(tree)
+    try:
+        for rel in late:
+            parent, name = split_parent(rel)
+            pfd, _ = handles.open_dir(parent)
+            os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+    finally:
+        handles.close()
 
 
 def _add_image(
