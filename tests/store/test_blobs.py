@@ -163,3 +163,33 @@ def test_iteration_skips_temporary_and_foreign_names(store: Store, tmp_path: Pat
     (shelf / ".tmp-123").write_bytes(b"partial")
     (shelf / "not-a-digest").write_bytes(b"?")
     assert list(store.blobs.iter_digests()) == [DIGEST]
+
+
+def test_adopt_renames_a_written_file_into_place(store: Store) -> None:
+    data = b"layer bytes\n" * 100
+    desc = Descriptor(
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        Digest("sha256", hashlib.sha256(data).hexdigest()),
+        len(data),
+    )
+    store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+    written = store.layout.tmp_dir / "layer"
+    written.write_bytes(data)
+    inode = written.stat().st_ino
+    assert store.blobs.adopt(written, desc) == desc
+    assert not written.exists()
+    assert store.blobs.path(desc.digest).stat().st_ino == inode  # renamed, not copied
+    with store.blobs.open(desc) as f:
+        assert f.read() == data
+
+    again = store.layout.tmp_dir / "again"
+    again.write_bytes(data)
+    assert store.blobs.adopt(again, desc) == desc
+    assert not again.exists() and store.blobs.path(desc.digest).stat().st_ino == inode
+
+    short = store.layout.tmp_dir / "short"
+    short.write_bytes(data[:-1])
+    other = Descriptor(desc.media_type, Digest("sha256", "0" * 64), len(data))
+    with pytest.raises(DigestMismatchError, match=f"is {len(data) - 1} bytes, not the expected"):
+        store.blobs.adopt(short, other)
+    assert not short.exists() and not store.blobs.has(other.digest)

@@ -107,6 +107,15 @@ def test_update_and_unknown_fields(store: Store, base: ImageRecord) -> None:
     assert store.containers.update("renamed", manifest_format="v2s2").manifest_format == "docker"
 
 
+def test_create_with_a_config_writes_it_with_the_record(store: Store, base: ImageRecord) -> None:
+    plain = store.containers.create(PEER_NAME)
+    config = dict(plain.config, author="stage")
+    made = store.containers.create(PEER_NAME, config=config)
+    assert made.config == config and made.config != plain.config
+    assert store.containers.get(made.id).config == config
+    assert store.containers.get(plain.id).config == plain.config
+
+
 def _label_many(root: str, name: str, count: int) -> None:
     store = Store(root)
     for i in range(count):

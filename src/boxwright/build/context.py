@@ -308,9 +308,16 @@ class FileHashes:
         if known is not None and known[:5] == ident:
             return str(known[5])
         digest = hashlib.sha256()
-        with open(path, "rb") as stream:
-            while chunk := stream.read(_CHUNK):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            done = 0
+            while chunk := os.read(fd, _CHUNK):
                 digest.update(chunk)
+                done += len(chunk)
+                if len(chunk) < _CHUNK and done >= st.st_size:
+                    break  # a short read of a regular file is its end: no read of nothing
+        finally:
+            os.close(fd)
         hexdigest = digest.hexdigest()
         if not path.startswith(self.transient):
             self._known[path] = [*ident, hexdigest]

@@ -57,7 +57,7 @@ from boxwright.errors import (
     TransportError,
     UsageError,
 )
-from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.apply import ApplyOptions, apply_layer, read_umask
 from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.layer.pathsafe import (
@@ -236,6 +236,9 @@ class _Copier:
         self.result = CopyResult()
         self.hasher = hashlib.sha256()
         self.last_file_digest = ""
+        umask = read_umask()
+        self.umask = 0o7777 if umask is None else umask
+        self.euid = os.geteuid()
 
     def close(self) -> None:
         try:
@@ -348,7 +351,7 @@ class _Copier:
         """Copy one non-directory ``source`` to ``rel`` (canonical parent)."""
         self.tree.trim()
         parent, name = split_parent(rel)
-        pfd, _ = self.tree.open_dir(parent, create=True)
+        pfd, pcanon = self.tree.open_dir(parent, create=True)
         self._clear(pfd, name, rel, keep_dir=False)
         mode = stat.S_IMODE(st.st_mode)
         if self.meta.chmod is not None and not stat.S_ISLNK(st.st_mode):
@@ -366,7 +369,7 @@ class _Copier:
                 if self.meta.rootless:
                     self.record.set(rel, self.record.get(first) or OwnershipEntry(0, 0))
                 return
-            self._file(source, pfd, name, rel, mode, times, owner)
+            self._file(source, (pfd, pcanon), name, rel, mode, times, owner)
             if st.st_nlink > 1:
                 self.links[(st.st_dev, st.st_ino)] = rel
             return
@@ -412,17 +415,26 @@ class _Copier:
     def _file(
         self,
         source: Path,
-        pfd: int,
+        parent: tuple[int, str],
         name: str,
         rel: str,
         mode: int,
         times: tuple[int, int],
         owner: tuple[int, int],
     ) -> None:
+        """Copy a regular file into directory ``parent`` (its handle and canonical path).
+
+        A file without setuid, setgid or sticky bits is created with its mode, and a chmod
+        follows only when the umask took bits away; a chown only when the owner a new file
+        gets (the caller, the directory's group) is not the one asked for. Special bits are
+        set by a chmod after the chown, which would clear them.
+        """
+        pfd, pcanon = parent
+        plain = not mode & 0o7000
         digest = hashlib.sha256()
         src = os.open(source, _READ)
         try:
-            dst = os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+            dst = os.open(name, _NEW_FILE, mode if plain else 0o600, dir_fd=pfd)
             try:
                 while chunk := os.read(src, _CHUNK):
                     digest.update(chunk)
@@ -430,9 +442,12 @@ class _Copier:
                     while view:
                         view = view[os.write(dst, view) :]
                     self.result.bytes += len(chunk)
-                if not self.meta.rootless:
+                if not self.meta.rootless and (
+                    owner[0] != self.euid or self.tree.creation_gid(pcanon, pfd) != owner[1]
+                ):
                     os.fchown(dst, *owner)
-                os.fchmod(dst, mode)
+                if not plain or mode & self.umask:
+                    os.fchmod(dst, mode)
                 os.utime(dst, ns=times)
             finally:
                 os.close(dst)

@@ -356,6 +356,7 @@ class StageRun:
             clamp_mtime=self.shared.clamp_mtime,
             base_comment=False,
             history_entry=created_by is not None,
+            hand_over=True,  # the stage continues from a new container of the image
         )
 
     def _annotations(self) -> dict[str, str] | None:

@@ -106,9 +106,8 @@ class StageWorkspace:
         """The working container of the current step (made on first use)."""
         if self.cid is None:
             assert self._config is not None, "reset() first"
-            record = self._store.containers.create(self._base)
+            record = self._store.containers.create(self._base, config=self._config.data)
             self.cid = record.id
-            self._store.containers.update(self.cid, config=self._config.data)
             pending, self._pending_dirs = self._pending_dirs, []
             for path in pending:
                 self.make_workdir(path)

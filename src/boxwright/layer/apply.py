@@ -123,7 +123,8 @@ class ApplyResult:
         return self.symlinks + self.hardlinks
 
 
-def _read_umask() -> int | None:
+def read_umask() -> int | None:
+    """The process's umask, read without changing it (None when /proc cannot say)."""
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
@@ -151,7 +152,7 @@ class _Applier:
         self.dir_times: dict[str, tuple[int, int]] = {}
         # Directories holding something this layer wrote: an opaque whiteout keeps them.
         self.holders: set[str] = {""}
-        umask = _read_umask()
+        umask = read_umask()
         self.umask = 0o7777 if umask is None else umask
         self.euid = os.geteuid()
 

@@ -93,6 +93,15 @@ class BlobStore:
             return descriptor
         return self._writer.write(stream, descriptor)
 
+    def adopt(self, path: Path, descriptor: Descriptor) -> Descriptor:
+        """Store the file at ``path`` (under ``R/tmp``), written, hashed and fsynced by the
+        caller in one pass (a commit's layer), as the blob ``descriptor`` by renaming it; the
+        file is consumed (deleted when the blob is already present)."""
+        if self.has(descriptor.digest, descriptor.size):
+            path.unlink()
+            return descriptor
+        return self._writer.adopt(path, descriptor)
+
     def put_bytes(self, data: bytes, descriptor: Descriptor | None = None) -> Descriptor:
         """Store a small in-memory document (a manifest or config) as a blob."""
         if descriptor is not None and self.has(descriptor.digest, descriptor.size):

@@ -5,8 +5,8 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
 * **the layer**: the driver's ``write_changes`` (every change since the container was created,
   whiteouts included; a commit does not reset the container) streams through a
   :class:`~boxwright.layer.streams.LayerWriter` (compressed digest and diff_id in one pass)
-  into a temporary file under ``R/tmp`` and from there into the blob store. Nothing changed:
-  no layer, and the history entry says ``empty_layer``. ``squash``: one layer holding the
+  into a temporary file under ``R/tmp``, fsynced and renamed into the blob store. Nothing
+  changed: no layer, and the history entry says ``empty_layer``. ``squash``: one layer holding the
   whole merged tree instead of the base layers plus the new one.
 * **the config**: the container's pending config, ``rootfs.diff_ids`` extended, ``created``
   set, and history entries: first the container's pending notes marked ``empty_layer`` (as
@@ -22,14 +22,20 @@ What :func:`commit_container` writes, as ``buildah commit`` does:
 * **the manifest**: OCI or Docker schema 2 (``format``, else the container's), the base layers'
   media types converted to that format.
 
-Then :meth:`ImageStore.add` records the image under ``name``. All of it runs inside
-``Store.writing()``: ``prune`` cannot delete a blob between its write and the record naming
-it, and a process killed in the middle leaves only unreferenced blobs and ``R/tmp`` files,
-which ``prune`` removes.
+Then :meth:`ImageStore.add` records the image under ``name``. A build's commit
+(``hand_over``), after which the container is dropped, also hands an overlay container's upper
+directory over as the new layer's snapshot (:meth:`SnapshotStore.adopt`; the mtimes the layer
+clamped are clamped on its files first): the next step's container finds it there instead of
+applying the blob it was just written into. All of it runs inside ``Store.writing()``:
+``prune`` cannot delete a blob between its write and the record naming it, and a process
+killed in the middle leaves only unreferenced blobs and ``R/tmp`` files, which ``prune``
+removes.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,16 +45,17 @@ from boxwright.errors import ImageNotFoundError, StoreError, UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, tree_layer
 from boxwright.layer.ownership import OwnershipRecord
-from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.pathsafe import RootDir, remove_tree, split_parent
 from boxwright.layer.streams import LayerReader, write_layer_file
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import HistoryEntry, ImageConfig, created_time
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
-from boxwright.store.rootfs import driver_by_name
+from boxwright.store.rootfs import OverlayDriver, driver_by_name
 
 if TYPE_CHECKING:
+    from boxwright.layer.generate import GenerateResult
     from boxwright.layer.streams import LayerDigests
     from boxwright.store.containerrecord import ContainerRecord
     from boxwright.store.images import ImageRecord
@@ -72,8 +79,13 @@ def commit_container(
     clamp_mtime: bool = True,
     base_comment: bool = True,
     history_entry: bool = True,
+    hand_over: bool = False,
 ) -> ImageRecord:
     """Write the container ``record`` as a new image named ``name`` (none: an unnamed image).
+
+    ``hand_over``: the caller drops the container after this commit (a build's step), so its
+    changes may become the new layer's snapshot by a rename (:func:`_hand_over`), after which
+    the container shows its base alone.
 
     Raises :class:`UsageError` for an unknown format or compression, zstd or annotations in
     a Docker image; :class:`StoreError` when the base image's blobs are gone.
@@ -105,6 +117,7 @@ def commit_container(
                 annotations=annotations,
                 clamp=timestamp if clamp_mtime else None,
                 entry=_EntryStyle(base_comment, history_entry),
+                hand_over=hand_over,
             )
         finally:
             remove_tree(work)
@@ -125,6 +138,7 @@ def _commit(
     annotations: dict[str, str] | None,
     clamp: int | None,
     entry: _EntryStyle,
+    hand_over: bool = False,
 ) -> ImageRecord:
     driver = driver_by_name(record.driver)
     cdir = store.layout.container_dir(record.id)
@@ -133,19 +147,19 @@ def _commit(
     base_layers = [] if squash else _layers_of(store, base)
 
     layer_path = work / "layer"
+    changes: GenerateResult | None = None
     if squash:
         digests: LayerDigests | None = _squashed_layer(
             store, driver, cdir, snapshots, base, work, layer_path, compression, clamp
         )
     else:
-        digests = _changes_layer(driver, cdir, snapshots, layer_path, compression, clamp)
+        digests, changes = _changes_layer(driver, cdir, snapshots, layer_path, compression, clamp)
 
     layer_type = (mt.docker_layer_type if docker else mt.oci_layer_type)(compression)
     layers = [_convert_layer(d, docker, i) for i, d in enumerate(base_layers)]
     if digests is not None:
         layer = Descriptor(layer_type, digests.digest, digests.size)
-        with layer_path.open("rb") as stream:
-            store.blobs.put(stream, layer)
+        store.blobs.adopt(layer_path, layer)
         layers.append(layer)
 
     config = _new_config(
@@ -157,7 +171,58 @@ def _commit(
         created_by=created_by,
         entry=entry,
     )
-    return _add_image(store, name, config, layers, docker, annotations)
+    image = _add_image(store, name, config, layers, docker, annotations)
+    if hand_over and changes is not None and digests is not None:
+        _hand_over(store, driver, cdir, snapshots, changes, digests.diff_id, clamp)
+    return image
+
+
+def _hand_over(
+    store: Store,
+    driver: object,
+    cdir: Path,
+    snapshots: list[Snapshot],
+    changes: GenerateResult,
+    diff_id: Digest,
+    clamp: int | None,
+) -> None:
+    """Make the container's changes the new layer's snapshot, moved rather than applied again
+    from the blob (what the next step's container needs first), when the driver can.
+
+    The layer was written from those very files, every entry of them; a socket it left out
+    would make the two differ, and then the snapshot is made from the blob when it is first
+    needed, as for any image. The mtimes the layer clamped are clamped on the files first.
+    """
+    if not isinstance(driver, OverlayDriver) or changes.skipped:
+        return
+    tree = driver.movable_changes(cdir, snapshots)
+    if tree is None:
+        return
+    if clamp is not None:
+        _clamp_times(tree, changes, clamp)
+    size = sum(e.size for e in changes.snapshot.entries.values() if stat.S_ISREG(e.mode))
+    parent = snapshots[-1].chain_id if snapshots else None
+    store.snapshots.adopt(tree, diff_id, parent, size)
+    driver.renew_changes(cdir)
+
+
+def _clamp_times(tree: Path, changes: GenerateResult, clamp: int) -> None:
+    """Set the times of every entry the layer holds whose mtime it clamped to ``clamp``, as
+    applying the layer sets them (atime and mtime); the rest keep theirs, which the layer
+    holds to the second. Paths are resolved inside ``tree`` one directory handle at a time."""
+    entries = changes.snapshot.entries
+    late = [p for p in (*changes.added, *changes.modified) if entries[p].mtime_ns // 10**9 > clamp]
+    if not late:
+        return
+    ns = clamp * 10**9
+    handles = RootDir(tree)
+    try:
+        for rel in late:
+            parent, name = split_parent(rel)
+            pfd, _ = handles.open_dir(parent)
+            os.utime(name, ns=(ns, ns), dir_fd=pfd, follow_symlinks=False)
+    finally:
+        handles.close()
 
 
 def _add_image(
@@ -260,15 +325,16 @@ def _changes_layer(
     path: Path,
     compression: str,
     timestamp: int | None,
-) -> LayerDigests | None:
-    """The layer of every change since the container was made; None when nothing changed."""
+) -> tuple[LayerDigests | None, GenerateResult]:
+    """The layer of every change since the container was made (None when nothing changed),
+    and what the layer holds."""
     options = GenerateOptions(clamp_mtime=timestamp)
     digests, result = write_layer_file(
         path,
         compression,
         lambda out: driver.write_changes(cdir, snapshots, out, options),
     )
-    return None if result.empty else digests
+    return (None if result.empty else digests), result
 
 
 def _squashed_layer(

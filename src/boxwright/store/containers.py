@@ -166,11 +166,15 @@ class ContainerStore:
         driver: str | None = None,
         *,
         platform: Platform | None = None,
+        config: dict[str, Any] | None = None,
     ) -> ContainerRecord:
         """A new working container from ``image`` (a stored image, a transport reference that
         is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
         ``platform`` picks the image out of an index or a manifest list of the store (default:
         this machine's; a stored image must serve it).
+
+        ``config`` replaces the base image's config in the record (a build's stage config),
+        written with the record itself rather than by an update after it.
 
         ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
@@ -187,7 +191,8 @@ class ContainerStore:
                 base, pulled = self._resolve_image(image, platform)
             chosen = choose_driver(self._store, driver)
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
-            config, manifest_format = self._base_config(base)
+            base_config, manifest_format = self._base_config(base)
+            config = base_config if config is None else config
             container_id = secrets.token_hex(32)
             cdir = self._layout.container_dir(container_id)
             cdir.parent.mkdir(parents=True, exist_ok=True)
@@ -342,6 +347,7 @@ class ContainerStore:
         clamp_mtime: bool = True,
         base_comment: bool = True,
         history_entry: bool = True,
+        hand_over: bool = False,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
         return commit_container(
@@ -357,6 +363,7 @@ class ContainerStore:
             clamp_mtime=clamp_mtime,
             base_comment=base_comment,
             history_entry=history_entry,
+            hand_over=hand_over,
         )
 
 

@@ -285,6 +285,28 @@ class OverlayDriver:
         for part in ("upper", "work", "merged", "l", "empty"):
             _remove_tree(cdir / part)
 
+    def movable_changes(self, cdir: Path, snapshots: Sequence[Snapshot]) -> Path | None:
+        """The upper directory, when it can become the snapshot of the layer just written
+        from it as it is (:meth:`SnapshotStore.adopt`); None when it cannot.
+
+        It can when the files hold every owner themselves (root, and no side record in the
+        container or its snapshots: a rootless snapshot's record is made by applying its
+        layer) and nothing is mounted on it. Its overlay attributes (``origin``, ``impure``)
+        stay: the kernel reads them only in an upper directory, and every reader of a
+        snapshot leaves ``user.overlay.*`` out but the opaque marker, which means the same
+        in both places (``userxattr`` mounts create neither redirects nor metacopy files).
+        """
+        if _rootless() or self.is_mounted(cdir):
+            return None
+        if any(s.ownership is not None for s in snapshots) or len(_record(cdir)):
+            return None
+        return cdir / "upper"
+
+    def renew_changes(self, cdir: Path) -> None:
+        """A new, empty upper directory after the old one became a snapshot: the container
+        shows its base again (a build drops it and continues from the new image)."""
+        (cdir / "upper").mkdir(mode=0o755)
+
     def umount(self, cdir: Path) -> None:
         """Unmount the persistent view (lazily when busy); nothing to do when not mounted."""
         merged = cdir / "merged"

@@ -16,7 +16,10 @@ A snapshot is built under ``R/tmp/`` and renamed into place: a snapshot director
 is complete and is never modified afterwards. Two processes building the same snapshot at once
 both succeed: one rename wins, the loser deletes its copy and uses the winner's. The layer is
 read from the blob store through a verifying reader and its diff_id checked at the end of the
-stream, before the rename.
+stream, before the rename. The one other way in is :meth:`SnapshotStore.adopt`: a layer a
+build has just committed from an overlay container, whose upper directory already holds exactly
+that layer's files in this format, becomes its snapshot by a rename, under the same rules
+(built under ``R/tmp``, flushed, renamed into place).
 """
 
 from __future__ import annotations
@@ -195,6 +198,47 @@ class SnapshotStore:
         except BaseException:
             remove_tree(work)
             raise
+
+    def adopt(self, tree: Path, diff_id: Digest, parent: Digest | None, size: int) -> bool:
+        """Make ``tree`` the snapshot of layer ``diff_id`` over ``parent`` by renaming it.
+
+        ``tree`` is a directory in the snapshot format (an overlay upper directory of a
+        container on ``parent``'s snapshots) from which the layer ``diff_id`` was just
+        written, so it holds that layer's files already: they are moved, never copied or
+        applied from the blob again (containerd's snapshotter commits an active snapshot the
+        same way). ``tree`` must be on the store's file system and is consumed in every case:
+        when the snapshot exists already (another process made it first) it is deleted.
+        Returns whether ``tree`` became the snapshot. The caller holds ``Store.writing()``.
+        """
+        chain = chain_ids([parent, diff_id])[-1] if parent is not None else diff_id
+        if self.has(chain):
+            remove_tree(tree)
+            return False
+        tmp_root = self._layout.tmp_dir
+        work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
+        try:
+            os.rename(tree, work / DIFF)
+            info: dict[str, Any] = {
+                "chain_id": str(chain),
+                "diff_id": str(diff_id),
+                "parent": str(parent) if parent is not None else None,
+                "size": size,
+            }
+            (work / INFO).write_text(json.dumps(info, sort_keys=True))
+            _syncfs(work)
+            final = self._layout.snapshot_dir(chain)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(work, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                remove_tree(work)
+                return False
+        except BaseException:
+            remove_tree(work)
+            raise
+        return True
 
     def remove(self, chain_id: Digest | str) -> None:
         """Delete snapshot ``chain_id`` (nothing happens if it does not exist).

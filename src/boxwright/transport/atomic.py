@@ -289,6 +289,35 @@ class BlobWriter:
             return expected
         return Descriptor(OCTET_STREAM, digest, size)
 
+    def adopt(self, path: Path, expected: Descriptor) -> Descriptor:
+        """Rename ``path``, a complete file on the temporary directory's filesystem, into
+        place as the blob ``expected`` (the file is consumed either way).
+
+        For a blob its writer hashed byte by byte as it wrote it and fsynced (a commit's layer:
+        :func:`~boxwright.layer.streams.write_layer_file`), so copying it again through
+        :meth:`write` would only read and write the same bytes twice. Its size is checked
+        against ``expected``; a blob already present is kept and ``path`` deleted.
+        """
+        final = self._path_for(expected.digest)
+        try:
+            size = os.stat(path).st_size
+            if size != expected.size:
+                raise DigestMismatchError(
+                    f"blob {expected.digest} is {size} bytes, not the expected {expected.size}"
+                )
+            self._makedirs(final.parent)
+            os.rename(path, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            raise
+        if self._defer_dir_sync:
+            with self._lock:
+                self._unsynced.add(final.parent)
+        else:
+            fsync_dir(final.parent)
+        return expected
+
     def _copy_in(
         self,
         stream: Reader,
