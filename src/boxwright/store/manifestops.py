@@ -326,6 +326,15 @@ def push_list(
         source.close()
 
 
+def tag(store: Store, name_or_id: str, *new: str) -> None:
+    """``tag``: give the image ``name_or_id`` names, or the manifest list it names when no
+    image has that name or ID (a name moves off whatever image or list held it)."""
+    if not store.images.exists(name_or_id) and store.manifest_lists.find(name_or_id):
+        store.manifest_lists.tag(name_or_id, *new)
+    else:
+        store.images.tag(name_or_id, *new)
+
+
 def image_for_platform(store: Store, name: str, platform: Platform | None) -> str | None:
     """The ID of the stored image ``name`` gives for ``platform``, or None when the store has
     none for it: the one lookup of a store name that a platform is asked of (``run``,
@@ -378,4 +387,5 @@ __all__ = [
     "push_list",
     "remove_instance",
     "resolve_instances",
+    "tag",
 ]
