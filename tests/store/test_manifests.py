@@ -355,3 +355,80 @@ def test_a_tag_moves_a_name_off_a_list_as_in_podman(
     names = f"[{layout} localhost/bb:latest localhost/app:latest] false"
     assert sorted(seen["podman"].splitlines()) == sorted(seen["ours"].splitlines())
     assert sorted(seen["ours"].splitlines()) == ["[] true", *[names] * 6]
+
+
+@needs_skopeo
+def test_inspect_of_an_oci_index_beside_podman(
+    cli: Callable[..., Any],
+    store_root: Path,
+    make_image: Callable[..., MadeImage],
+    plain_registry: Any,
+    tmp_path: Path,
+) -> None:
+    podman = podman_or_skip(tmp_path / "podman")
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{plain_registry.host}"\ninsecure = true\n')
+    podman.env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+    # an empty list: podman prints its nil slice as null
+    assert cli("manifest", "create", "empty").exit_code == 0
+    podman.run("manifest", "create", "empty")
+    empty = cli("manifest", "inspect", "empty").stdout
+    assert empty == podman.out("manifest", "inspect", "empty")
+    assert empty == (
+        "{\n"
+        '    "schemaVersion": 2,\n'
+        f'    "mediaType": "{mt.DOCKER_LIST}",\n'
+        '    "manifests": null\n'
+        "}\n"
+    )
+    amd, arm = make_image("amd"), make_image("arm")
+    assert cli("manifest", "create", "--format", "oci", "app").exit_code == 0
+    assert cli("manifest", "add", "app", amd.ref).exit_code == 0
+    added = cli("manifest", "add", "--arch", "arm64", "--annotation", "k=v", "app", arm.ref)
+    assert added.exit_code == 0, added.stderr
+    dest = plain_registry.ref(plain_registry.repo("inspected"), "1")
+    pushed = cli("manifest", "push", "-q", "--tls-verify=false", "app", dest)
+    assert pushed.exit_code == 0, pushed.stderr
+    local = cli("manifest", "inspect", "app").stdout
+    remote = cli("manifest", "inspect", "--tls-verify=false", dest).stdout
+    assert remote == local
+    sizes = {
+        m.manifest_digest: len((m.layout / "blobs/sha256" / m.manifest_digest[7:]).read_bytes())
+        for m in (amd, arm)
+    }
+    assert remote == (
+        "{\n"
+        '    "schemaVersion": 2,\n'
+        f'    "mediaType": "{mt.OCI_INDEX}",\n'
+        '    "manifests": [\n'
+        "        {\n"
+        f'            "mediaType": "{mt.OCI_MANIFEST}",\n'
+        f'            "size": {sizes[amd.manifest_digest]},\n'
+        f'            "digest": "{amd.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "amd64",\n'
+        '                "os": "linux"\n'
+        "            }\n"
+        "        },\n"
+        "        {\n"
+        f'            "mediaType": "{mt.OCI_MANIFEST}",\n'
+        f'            "size": {sizes[arm.manifest_digest]},\n'
+        f'            "digest": "{arm.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "arm64",\n'
+        '                "os": "linux"\n'
+        "            },\n"
+        '            "annotations": {\n'
+        '                "k": "v"\n'
+        "            }\n"
+        "        }\n"
+        "    ]\n"
+        "}\n"
+    )
+    # podman 4.3 prints an OCI index in its Docker list form, without annotations: the rest
+    # is the same, byte for byte
+    theirs = podman.out("manifest", "inspect", dest[len("docker://") :])
+    docker_form = remote.replace(mt.OCI_INDEX, mt.DOCKER_LIST).replace(
+        ',\n            "annotations": {\n                "k": "v"\n            }', ""
+    )
+    assert theirs == docker_form
