@@ -160,3 +160,48 @@ def test_build_cli_platform_flags(tmp_path: Path) -> None:
         "linux/amd64",
         "linux/arm/v7",
     ]
+
+
+@pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
+def test_build_manifest_push_pushes_the_list_with_every_platform(
+    tmp_path: Path, registry: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from boxwright.cli.main import main
+
+    ctx = write_context(tmp_path / "ctx", "FROM scratch\nARG TARGETARCH\nCOPY f /f\n", {"f": "x"})
+    root = str(tmp_path / "root")
+    name = f"{registry.host}/{registry.repo('built')}:1"
+
+    def build(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--root", root, "build", "-q", *args, str(ctx)])
+
+    refused = build("--push", "--platform", "linux/amd64")
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "Usage: boxwright build [OPTIONS] CONTEXT|URL|-\n"
+        "Try 'boxwright build --help' for help.\n\n"
+        "Error: --push needs at least one -t NAME or --manifest LIST to push\n",
+    )
+    made = build(
+        "--platform", "linux/amd64,linux/arm/v7", "--manifest", name, "--push",
+        "--tls-verify=false",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    record = Store(tmp_path / "root").manifest_lists.get(name)
+    assert made.stdout == f"{record.id}\n"
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert raw == record.index().raw
+    for inst in record.instances:  # each platform's image is in the registry
+        by_digest = f"docker://{name.rpartition(':')[0]}@{inst.digest}"
+        done = subprocess.run(
+            [SKOPEO, "inspect", "--raw", "--tls-verify=false", by_digest],
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
