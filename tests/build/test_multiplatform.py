@@ -205,3 +205,39 @@ def test_build_manifest_push_pushes_the_list_with_every_platform(
             check=False,
         )
         assert done.returncode == 0, done.stderr
+
+
+SHARED = """\
+FROM --platform=$BUILDPLATFORM {base} AS tools
+RUN echo tools-ran && /bin/busybox uname -m > /built-on
+FROM --platform=$BUILDPLATFORM {base} AS gen
+ARG TARGETARCH
+RUN echo gen-ran-$TARGETARCH && echo $TARGETARCH > /gen
+FROM scratch
+COPY --from=tools /built-on /built-on
+COPY --from=gen /gen /gen
+"""
+
+
+def test_no_cache_runs_a_build_platform_stage_once(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms
+) -> None:
+    store = Store(tmp_path / "store")
+    ctx = write_context(tmp_path / "ctx", SHARED.format(base=busybox_platforms.ref("amd64")))
+    platforms = parse_platforms(["linux/amd64,linux/arm64"])
+    for name in ("app", "again"):  # the second build shares nothing with the first
+        events: list[BuildEvent] = []
+        options = BuildOptions(context=ctx, no_cache=True, on_event=events.append)
+        made = build_platforms(options, platforms, name, store)
+        ran = sorted(e.text for e in events if "-ran" in e.text and "RUN" not in e.text)
+        # the stage without TARGET* args once; the one that reads TARGETARCH per platform
+        assert ran == [
+            "[linux/amd64] gen-ran-amd64",
+            "[linux/amd64] tools-ran",
+            "[linux/arm64] gen-ran-arm64",
+        ]
+        trees = {str(p): tree_of(store, r.image_id) for p, r in made.results}
+        assert {p: (t["built-on"][4], t["gen"][4]) for p, t in trees.items()} == {
+            "linux/amd64": ("x86_64\n", "amd64\n"),
+            "linux/arm64": ("x86_64\n", "arm64\n"),
+        }
