@@ -241,3 +241,53 @@ def test_no_cache_runs_a_build_platform_stage_once(
             "linux/amd64": ("x86_64\n", "amd64\n"),
             "linux/arm64": ("x86_64\n", "arm64\n"),
         }
+
+
+def test_from_a_stored_image_of_another_platform(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms, registry: Any
+) -> None:
+    from boxwright.copy.pipeline import CopyOptions, copy_image
+    from boxwright.errors import PlatformNotFoundError
+
+    plain = TransportOptions(tls_verify=False)
+    store = Store(tmp_path / "store")
+    amd = pull(busybox_platforms.ref("amd64"), store=store, name="bb")
+    arm64 = "linux/arm64"
+
+    def build_from(base: str) -> Any:
+        ctx = write_context(tmp_path / "ctx", f"FROM {base}\nENV A=1\n")
+        options = BuildOptions(context=ctx, platform=arm64, registry_options=plain)
+        return build_platforms(options, [Platform.parse(arm64)], None, store).results[0][1]
+
+    # a local image (by its localhost name or its ID): no registry to pull the platform from
+    for base in ("bb", amd.id[:12]):
+        with pytest.raises(PlatformNotFoundError) as refused:
+            build_from(base)
+        assert str(refused.value) == (
+            f"FROM {base}: the store's image is for linux/amd64, not linux/arm64, and no "
+            "registry holds it; build or pull it for linux/arm64 "
+            "(boxwright pull --platform linux/arm64 REF)"
+        )
+    # a registry's name: the platform asked is pulled from there, as podman does
+    multi = f"{registry.host}/{registry.repo('bb')}:1"
+    copy_image(
+        busybox_platforms.ref("multi"),
+        f"docker://{multi}",
+        CopyOptions(all_platforms=True, dest_options=plain),
+    )
+    pull(f"docker://{multi}", store=store, name=multi, src_options=plain)  # amd64
+    built = build_from(multi)
+    assert config_of(store, built.image_id)["architecture"] == "arm64"
+    assert config_of(store, multi)["architecture"] == "arm64"  # the name moved, as in podman
+    # a registry's name whose registry has no image for the platform
+    single = f"{registry.host}/{registry.repo('amd')}:1"
+    copy_image(
+        busybox_platforms.ref("amd64"), f"docker://{single}", CopyOptions(dest_options=plain)
+    )
+    pull(f"docker://{single}", store=store, name=single, src_options=plain)
+    with pytest.raises(PlatformNotFoundError) as refused:
+        build_from(single)
+    assert str(refused.value) == (
+        f"FROM {single}: the store's image is for linux/amd64, not linux/arm64, and "
+        f"docker://{single} is for linux/amd64 too"
+    )
