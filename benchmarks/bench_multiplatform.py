@@ -20,6 +20,7 @@ entries registered: ``sudo python3 benchmarks/bench_multiplatform.py [--runs 3]
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -58,10 +59,13 @@ def prepare(workdir: Path) -> Path:
     return ctx
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    done = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"bench: {' '.join(cmd)} failed:\n{done.stderr.decode(errors='replace')}")
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,16 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     ctx = prepare(args.workdir)
     ours_root = args.workdir / "boxwright-root"
     peer_root = args.workdir / "podman"
+    # podman on this machine needs default_ulimits = [] and runc with cgroupfs (Debian 12's
+    # crun refuses a hybrid cgroup layout), as bench_run.py sets it up
+    conf = args.workdir / "containers.conf"
+    conf.write_text('[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n')
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
     podman = [
         "podman", "--root", str(peer_root / "root"), "--runroot", str(peer_root / "run"),
         "--storage-driver", "overlay", "--events-backend", "none",
+        "--cgroup-manager", "cgroupfs", "--runtime", "runc",
     ]  # fmt: skip
     ours: list[float] = []
     peer: list[float] = []
     for n in range(args.runs):
         common = ["build", "-q", "--no-cache", "--platform", PLATFORMS, "--manifest", f"m{n}"]
         ours.append(timed([*boxwright_cmd(), "--root", str(ours_root), *common, str(ctx)]))
-        peer.append(timed([*podman, *common, str(ctx)]))
+        peer.append(timed([*podman, *common, str(ctx)], env))
     best_ours, best_peer = min(ours), min(peer)
     ratio = best_ours / best_peer
     verdict = "ok" if ratio <= TARGET else "over target"

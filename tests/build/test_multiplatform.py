@@ -160,3 +160,134 @@ def test_build_cli_platform_flags(tmp_path: Path) -> None:
         "linux/amd64",
         "linux/arm/v7",
     ]
+
+
+@pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
+def test_build_manifest_push_pushes_the_list_with_every_platform(
+    tmp_path: Path, registry: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from boxwright.cli.main import main
+
+    ctx = write_context(tmp_path / "ctx", "FROM scratch\nARG TARGETARCH\nCOPY f /f\n", {"f": "x"})
+    root = str(tmp_path / "root")
+    name = f"{registry.host}/{registry.repo('built')}:1"
+
+    def build(*args: str) -> Any:
+        return CliRunner().invoke(main, ["--root", root, "build", "-q", *args, str(ctx)])
+
+    refused = build("--push", "--platform", "linux/amd64")
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "Usage: boxwright build [OPTIONS] CONTEXT|URL|-\n"
+        "Try 'boxwright build --help' for help.\n\n"
+        "Error: --push needs at least one -t NAME or --manifest LIST to push\n",
+    )
+    made = build(
+        "--platform", "linux/amd64,linux/arm/v7", "--manifest", name, "--push",
+        "--tls-verify=false",
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    record = Store(tmp_path / "root").manifest_lists.get(name)
+    assert made.stdout == f"{record.id}\n"
+    raw = subprocess.run(
+        [SKOPEO, "inspect", "--raw", "--tls-verify=false", f"docker://{name}"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert raw == record.index().raw
+    for inst in record.instances:  # each platform's image is in the registry
+        by_digest = f"docker://{name.rpartition(':')[0]}@{inst.digest}"
+        done = subprocess.run(
+            [SKOPEO, "inspect", "--raw", "--tls-verify=false", by_digest],
+            capture_output=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+SHARED = """\
+FROM --platform=$BUILDPLATFORM {base} AS tools
+RUN echo tools-ran && /bin/busybox uname -m > /built-on
+FROM --platform=$BUILDPLATFORM {base} AS gen
+ARG TARGETARCH
+RUN echo gen-ran-$TARGETARCH && echo $TARGETARCH > /gen
+FROM scratch
+COPY --from=tools /built-on /built-on
+COPY --from=gen /gen /gen
+"""
+
+
+def test_no_cache_runs_a_build_platform_stage_once(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms
+) -> None:
+    store = Store(tmp_path / "store")
+    ctx = write_context(tmp_path / "ctx", SHARED.format(base=busybox_platforms.ref("amd64")))
+    platforms = parse_platforms(["linux/amd64,linux/arm64"])
+    for name in ("app", "again"):  # the second build shares nothing with the first
+        events: list[BuildEvent] = []
+        options = BuildOptions(context=ctx, no_cache=True, on_event=events.append)
+        made = build_platforms(options, platforms, name, store)
+        ran = sorted(e.text for e in events if "-ran" in e.text and "RUN" not in e.text)
+        # the stage without TARGET* args once; the one that reads TARGETARCH per platform
+        assert ran == [
+            "[linux/amd64] gen-ran-amd64",
+            "[linux/amd64] tools-ran",
+            "[linux/arm64] gen-ran-arm64",
+        ]
+        trees = {str(p): tree_of(store, r.image_id) for p, r in made.results}
+        assert {p: (t["built-on"][4], t["gen"][4]) for p, t in trees.items()} == {
+            "linux/amd64": ("x86_64\n", "amd64\n"),
+            "linux/arm64": ("x86_64\n", "arm64\n"),
+        }
+
+
+def test_from_a_stored_image_of_another_platform(
+    tmp_path: Path, busybox_platforms: BusyboxPlatforms, registry: Any
+) -> None:
+    from boxwright.copy.pipeline import CopyOptions, copy_image
+    from boxwright.errors import PlatformNotFoundError
+
+    plain = TransportOptions(tls_verify=False)
+    store = Store(tmp_path / "store")
+    amd = pull(busybox_platforms.ref("amd64"), store=store, name="bb")
+    arm64 = "linux/arm64"
+
+    def build_from(base: str) -> Any:
+        ctx = write_context(tmp_path / "ctx", f"FROM {base}\nENV A=1\n")
+        options = BuildOptions(context=ctx, platform=arm64, registry_options=plain)
+        return build_platforms(options, [Platform.parse(arm64)], None, store).results[0][1]
+
+    # a local image (by its localhost name or its ID): no registry to pull the platform from
+    for base in ("bb", amd.id[:12]):
+        with pytest.raises(PlatformNotFoundError) as refused:
+            build_from(base)
+        assert str(refused.value) == (
+            f"FROM {base}: the store's image is for linux/amd64, not linux/arm64, and no "
+            "registry holds it; build or pull it for linux/arm64 "
+            "(boxwright pull --platform linux/arm64 REF)"
+        )
+    # a registry's name: the platform asked is pulled from there, as podman does
+    multi = f"{registry.host}/{registry.repo('bb')}:1"
+    copy_image(
+        busybox_platforms.ref("multi"),
+        f"docker://{multi}",
+        CopyOptions(all_platforms=True, dest_options=plain),
+    )
+    pull(f"docker://{multi}", store=store, name=multi, src_options=plain)  # amd64
+    built = build_from(multi)
+    assert config_of(store, built.image_id)["architecture"] == "arm64"
+    assert config_of(store, multi)["architecture"] == "arm64"  # the name moved, as in podman
+    # a registry's name whose registry has no image for the platform
+    single = f"{registry.host}/{registry.repo('amd')}:1"
+    copy_image(
+        busybox_platforms.ref("amd64"), f"docker://{single}", CopyOptions(dest_options=plain)
+    )
+    pull(f"docker://{single}", store=store, name=single, src_options=plain)
+    with pytest.raises(PlatformNotFoundError) as refused:
+        build_from(single)
+    assert str(refused.value) == (
+        f"FROM {single}: the store's image is for linux/amd64, not linux/arm64, and "
+        f"docker://{single} is for linux/amd64 too"
+    )

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,17 @@ from boxwright.errors import ImageNotFoundError, RegistryError, StoreError
 from boxwright.oci import mediatype as mt
 from boxwright.store import Store
 from boxwright.store.gc import prune
-from boxwright.store.manifestops import PlatformEdit, add_to_list, push_list, remove_instance
+from boxwright.store.manifestops import (
+    PlatformEdit,
+    add_to_list,
+    push_list,
+    remove_instance,
+    tag,
+)
 from boxwright.store.pullpush import pull
+from boxwright.store.removal import prune_images
 from boxwright.transport.options import TransportOptions
+from boxwright_testing.builds import run_build, write_context
 from boxwright_testing.multiarch import BusyboxPlatforms
 from boxwright_testing.podman import podman_or_skip
 from boxwright_testing.store_images import MadeImage
@@ -239,3 +248,187 @@ def test_run_from_and_pull_take_the_platform_asked(
     store = Store(root)
     config = store.images.config(store.images.get(pulled.stdout.strip()))
     assert (config.architecture, config.variant) == ("arm64", "v8")
+
+
+def test_images_json_lists_the_lists(
+    cli: Callable[..., Any], store_root: Path, make_image: Callable[..., MadeImage]
+) -> None:
+    amd = make_image("amd")
+    image_id = cli("pull", "-q", amd.ref).stdout.strip()
+    created = cli("manifest", "create", "--format", "oci", "app:1", f"store:{image_id}")
+    assert created.exit_code == 0, created.stderr
+    record = Store(store_root).manifest_lists.get("app:1")
+    index = record.index()
+    data = json.loads(cli("images", "--format", "json").stdout)
+    assert [d["Id"] for d in data] == [amd.id, record.id]
+    epoch = int(datetime.fromisoformat(record.created.replace("Z", "+00:00")).timestamp())
+    assert data[1] == {
+        "Id": record.id,
+        "Digest": str(index.digest),
+        "RepoTags": ["localhost/app:1"],
+        "RepoDigests": [f"localhost/app@{index.digest}"],
+        "Names": ["localhost/app:1"],
+        "Created": epoch,
+        "CreatedAt": record.created,
+        "Size": len(index.raw),
+        "Layers": [],
+        "MediaType": mt.OCI_INDEX,
+        "Added": record.created,
+    }
+    only = json.loads(cli("images", "--format", "json", "--filter", "reference=app").stdout)
+    assert [d["Id"] for d in only] == [record.id]
+    labelled = json.loads(cli("images", "--format", "json", "--filter", "label=a").stdout)
+    assert labelled == []
+
+
+def test_rmi_removes_a_list_and_rmi_all_every_list(
+    cli: Callable[..., Any], store_root: Path, make_image: Callable[..., MadeImage]
+) -> None:
+    image_id = cli("pull", "-q", make_image("amd").ref).stdout.strip()
+    one = cli("manifest", "create", "one", f"store:{image_id}").stdout.strip()
+    assert cli("tag", "one", "one:2").exit_code == 0
+    assert Store(store_root).manifest_lists.get("one:2").id == one
+    # by one of several names only that name goes, as for an image
+    untagged = cli("rmi", "one:2")
+    assert (untagged.exit_code, untagged.stdout) == (0, "Untagged: localhost/one:2\n")
+    removed = cli("rmi", "one")
+    assert (removed.exit_code, removed.stdout) == (
+        0,
+        f"Untagged: localhost/one:latest\nDeleted: {one}\n",
+    )
+    assert Store(store_root).images.exists(image_id)  # the image stays
+    two = cli("manifest", "create", "two").stdout.strip()
+    everything = cli("rmi", "-a")
+    assert everything.stdout == (
+        f"Untagged: localhost/{str(make_image('amd').layout).lstrip('/')}:latest\n"
+        f"Deleted: {image_id}\n"
+        "Untagged: localhost/two:latest\n"
+        f"Deleted: {two}\n"
+    )
+    assert Store(store_root).manifest_lists.list() == []
+
+
+def test_a_name_moves_between_images_and_lists(
+    store: Store, make_image: Callable[..., MadeImage], tmp_path: Path
+) -> None:
+    amd, arm = _two_images(store, make_image)
+    app = store.manifest_lists.create(["app"])
+    tag(store, "app-amd64", "app")  # an image tagged with a list's name takes it
+    assert store.manifest_lists.get(app.id).names == ()
+    assert store.images.get("app").id == amd.id
+    tag(store, app.id, "app", "app:2")  # a list tagged with an image's name takes it back
+    assert store.manifest_lists.get("app").names == ("localhost/app:latest", "localhost/app:2")
+    assert store.images.get(amd.id).names == ("localhost/app-amd64:latest",)
+    pull(arm.ref, store=store, name="app:2")  # pull and build -t name through the same add
+    assert store.manifest_lists.get("app").names == ("localhost/app:latest",)
+    ctx = write_context(tmp_path / "ctx", "FROM app-amd64\nENV A=1\n")
+    run_build(store, ctx, tags=("app",))
+    assert store.manifest_lists.get(app.id).names == ()
+    # a list with no name is dangling: prune removes it, and -a removes named ones too
+    named = store.manifest_lists.create(["kept"])
+    assert prune_images(store) == [app.id]
+    assert [r.id for r in store.manifest_lists.list()] == [named.id]
+    assert prune_images(store, all=True)[0] == named.id
+    assert store.manifest_lists.list() == []
+
+
+def test_a_tag_moves_a_name_off_a_list_as_in_podman(
+    cli: Callable[..., Any], make_image: Callable[..., MadeImage], tmp_path: Path
+) -> None:
+    podman = podman_or_skip(tmp_path / "podman")
+    amd = make_image("amd")
+    fmt = "{{.Names}} {{.Dangling}}\n"
+    steps = [("pull", "-q", amd.ref), ("tag", amd.id, "bb"), ("manifest", "create", "app")]
+    steps.append(("tag", "bb", "app"))
+    for step in steps:
+        podman.run(*step)
+        assert cli(*step).exit_code == 0, step
+    seen = {
+        "podman": podman.out("images", "--format", fmt),
+        "ours": cli("images", "--format", fmt).stdout,
+    }
+    podman.run("image", "prune", "-f")
+    assert cli("prune", "-f").exit_code == 0
+    seen["podman"] += podman.out("images", "--format", fmt)
+    seen["ours"] += cli("images", "--format", fmt).stdout
+    layout = f"localhost/{str(amd.layout).lstrip('/')}:latest"
+    names = f"[{layout} localhost/bb:latest localhost/app:latest] false"
+    assert sorted(seen["podman"].splitlines()) == sorted(seen["ours"].splitlines())
+    assert sorted(seen["ours"].splitlines()) == ["[] true", *[names] * 6]
+
+
+@needs_skopeo
+def test_inspect_of_an_oci_index_beside_podman(
+    cli: Callable[..., Any],
+    store_root: Path,
+    make_image: Callable[..., MadeImage],
+    plain_registry: Any,
+    tmp_path: Path,
+) -> None:
+    podman = podman_or_skip(tmp_path / "podman")
+    conf = tmp_path / "registries.conf"
+    conf.write_text(f'[[registry]]\nlocation = "{plain_registry.host}"\ninsecure = true\n')
+    podman.env["CONTAINERS_REGISTRIES_CONF"] = str(conf)
+    # an empty list: podman prints its nil slice as null
+    assert cli("manifest", "create", "empty").exit_code == 0
+    podman.run("manifest", "create", "empty")
+    empty = cli("manifest", "inspect", "empty").stdout
+    assert empty == podman.out("manifest", "inspect", "empty")
+    assert empty == (
+        "{\n"
+        '    "schemaVersion": 2,\n'
+        f'    "mediaType": "{mt.DOCKER_LIST}",\n'
+        '    "manifests": null\n'
+        "}\n"
+    )
+    amd, arm = make_image("amd"), make_image("arm")
+    assert cli("manifest", "create", "--format", "oci", "app").exit_code == 0
+    assert cli("manifest", "add", "app", amd.ref).exit_code == 0
+    added = cli("manifest", "add", "--arch", "arm64", "--annotation", "k=v", "app", arm.ref)
+    assert added.exit_code == 0, added.stderr
+    dest = plain_registry.ref(plain_registry.repo("inspected"), "1")
+    pushed = cli("manifest", "push", "-q", "--tls-verify=false", "app", dest)
+    assert pushed.exit_code == 0, pushed.stderr
+    local = cli("manifest", "inspect", "app").stdout
+    remote = cli("manifest", "inspect", "--tls-verify=false", dest).stdout
+    assert remote == local
+    sizes = {
+        m.manifest_digest: len((m.layout / "blobs/sha256" / m.manifest_digest[7:]).read_bytes())
+        for m in (amd, arm)
+    }
+    assert remote == (
+        "{\n"
+        '    "schemaVersion": 2,\n'
+        f'    "mediaType": "{mt.OCI_INDEX}",\n'
+        '    "manifests": [\n'
+        "        {\n"
+        f'            "mediaType": "{mt.OCI_MANIFEST}",\n'
+        f'            "size": {sizes[amd.manifest_digest]},\n'
+        f'            "digest": "{amd.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "amd64",\n'
+        '                "os": "linux"\n'
+        "            }\n"
+        "        },\n"
+        "        {\n"
+        f'            "mediaType": "{mt.OCI_MANIFEST}",\n'
+        f'            "size": {sizes[arm.manifest_digest]},\n'
+        f'            "digest": "{arm.manifest_digest}",\n'
+        '            "platform": {\n'
+        '                "architecture": "arm64",\n'
+        '                "os": "linux"\n'
+        "            },\n"
+        '            "annotations": {\n'
+        '                "k": "v"\n'
+        "            }\n"
+        "        }\n"
+        "    ]\n"
+        "}\n"
+    )
+    # podman 4.3 prints an OCI index in its Docker list form, without annotations: the rest
+    # is the same, byte for byte
+    theirs = podman.out("manifest", "inspect", dest[len("docker://") :])
+    docker_form = remote.replace(mt.OCI_INDEX, mt.DOCKER_LIST).replace(
+        ',\n            "annotations": {\n                "k": "v"\n            }', ""
+    )
+    assert theirs == docker_form

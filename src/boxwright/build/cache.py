@@ -23,6 +23,12 @@ has no platform either: the layer holds only the copied files, whose bytes are t
 platform (a source from an image or stage is the one resolved for the platform, which its content
 hash shows), and the linked image's config is the stage's own, never the carrier's.
 
+The builds of one multi-platform build share a :class:`StepsMade`: every step any of them
+commits is noted there by key, and a lookup finds it even with ``--no-cache``, which otherwise
+finds nothing. So a stage whose steps are the same for every platform (``FROM
+--platform=$BUILDPLATFORM`` without the ``TARGET*`` args) runs once per build, not once per
+platform, whether or not the layer cache is read.
+
 The index is a record file of :mod:`boxwright.store.metadata` (replaced whole, atomically,
 under the store's metadata lock); a corrupt index is reported, never silently dropped.
 """
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -146,6 +153,25 @@ class BuildCache:
         return len(entries) - len(live)
 
 
+class StepsMade:
+    """The images the steps of one multi-platform build made, by step key: shared by the
+    builds of its platforms, on threads (module docstring)."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        """The image a build of this run made for ``key``, or None."""
+        with self._lock:
+            return self._made.get(key)
+
+    def put(self, key: str, image: str) -> None:
+        """Note that a build of this run made ``image`` for ``key``."""
+        with self._lock:
+            self._made[key] = image
+
+
 class LayerCache:
     """The images a build's steps made, found by key: the store's index first, then each
     ``--cache-from`` repository (pulled, and then remembered in the index); a new image is
@@ -157,7 +183,12 @@ class LayerCache:
         self._index = BuildCache(store)
 
     def lookup(self, key: str) -> str | None:
-        """The ID of the image ``key`` made, locally or in a ``--cache-from`` repository."""
+        """The ID of the image ``key`` made, locally or in a ``--cache-from`` repository; with
+        ``--no-cache`` only one another platform of this build made (:class:`StepsMade`)."""
+        made = self._options.steps_made
+        if self._options.no_cache:
+            image = made.get(key) if made is not None else None
+            return image if image is not None and self._store.images.exists(image) else None
         return self._index.get(key) or self._from_registry(key)
 
     def _from_registry(self, key: str) -> str | None:
@@ -177,6 +208,8 @@ class LayerCache:
     def remember(self, key: str, image: str) -> None:
         """Record that ``key`` made ``image``; push it to ``--cache-to`` when given."""
         self._index.put(key, image)
+        if self._options.steps_made is not None:
+            self._options.steps_made.put(key, image)
         options = self._options
         if options.cache_to:
             ref = f"docker://{cache_repository(options.cache_to)}:{cache_tag(key)}"
@@ -196,6 +229,7 @@ __all__ = [
     "CACHE_FILE",
     "BuildCache",
     "LayerCache",
+    "StepsMade",
     "cache_repository",
     "cache_tag",
     "link_key",

@@ -24,6 +24,7 @@ from boxwright.oci.digest import CHUNK as _CHUNK
 from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
+    from boxwright.build.cache import StepsMade
     from boxwright.build.runsettings import BuildVolume, SecretSource, SshSource
     from boxwright.transport.options import TransportOptions
     from boxwright.trust.signing import Signer
@@ -139,6 +140,9 @@ class BuildOptions:
     """The Containerfile's text when it does not come from a file (``-f -``)."""
     registry_options: TransportOptions | None = None
     """How to reach registries (``--cache-from``/``--cache-to``, ``--output``, FROM pulls)."""
+    steps_made: StepsMade | None = None
+    """The steps the builds of one multi-platform build share (each platform's build takes a
+    step another one made, even with ``no_cache``): :class:`~boxwright.build.cache.StepsMade`."""
     secrets: Mapping[str, Path | SecretSource] = field(default_factory=lambda: MappingProxyType({}))
     """``RUN --mount=type=secret,id=ID`` sources: ID → a host file, or where to read it
     (``--secret id=ID,src=F`` or ``env=VAR``: :func:`~boxwright.build.runsettings.parse_secret`)."""

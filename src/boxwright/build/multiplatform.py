@@ -7,8 +7,10 @@ machine's ``BUILDPLATFORM``, at once on threads up to the machine's CPUs. A stag
 in every one of them, so its steps are the same and the layer cache (whose keys name the
 parent image, and so its platform) makes them run once: when the Containerfile has such a
 stage, the first platform is built alone first, and the others, which find those steps in
-the cache, after it. Each platform's image is added to the manifest list ``manifest``
-(created when the store has none of that name), replacing an entry of the same platform.
+the cache, after it. The builds share a :class:`~boxwright.build.cache.StepsMade`, so they
+find those steps with ``--no-cache`` too. Each platform's image is added to the manifest list
+``manifest`` (created when the store has none of that name), replacing an entry of the same
+platform.
 
 :func:`base_platforms` is what ``--all-platforms`` builds for: the platforms every base image
 of the Containerfile offers (a manifest list of the store, an index anywhere).
@@ -23,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from boxwright.build.cache import StepsMade
 from boxwright.build.containerfile.parser import parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult
 from boxwright.build.executor import _import_before_threads, build, read_containerfile
@@ -148,6 +151,8 @@ def build_platforms(
         store = Store(options.root)
     if options.containerfile == "-" and options.containerfile_text is None:
         raise UsageError("a build for several platforms cannot read its Containerfile from stdin")
+    if several:
+        options = dataclasses.replace(options, steps_made=StepsMade())
     runs = [_labelled(options, p, several) for p in platforms]
     done: list[BuildResult] = []
     if several:

@@ -283,7 +283,7 @@ class StageRun:
 
     def _cached(self, key: str) -> bool:
         """Continue from the image ``key`` made before, when the cache has it."""
-        if not self.layers or self.shared.options.no_cache:
+        if not self.layers:
             return False
         image = self.cache.lookup(key)
         if image is None:
@@ -298,8 +298,6 @@ class StageRun:
 
     def _cached_carrier(self, lkey: str) -> str | None:
         """The carrier image of ``lkey`` from the local cache or ``--cache-from``."""
-        if self.shared.options.no_cache:
-            return None
         image = self.cache.lookup(lkey)
         if image is None:
             return None

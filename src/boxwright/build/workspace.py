@@ -16,9 +16,15 @@ from typing import TYPE_CHECKING
 
 from boxwright.build.context import find_named
 from boxwright.build.stages import stage_of
-from boxwright.errors import BoxwrightError, ImageNotFoundError, UsageError
+from boxwright.errors import (
+    BoxwrightError,
+    ImageNotFoundError,
+    PlatformNotFoundError,
+    UsageError,
+)
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.store.manifestops import image_for_platform
+from boxwright.store.names import LOCAL_HOST, parse_name
 from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
 
@@ -56,16 +62,49 @@ def _resolve_image(shared: BuildShared, name: str, platform: Platform | None) ->
     local = image_for_platform(store, bare, platform)
     if local is not None and policy in ("missing", "never"):
         return local
+    other = _stored_platform(store, bare) if local is None else None
+    wrong = f"FROM {bare}: the store's image is for {other}, not {platform}"
+    if other is not None and (policy == "never" or _local_only(store, bare)):
+        why = "--pull=never forbids pulling" if policy == "never" else "no registry holds it"
+        raise PlatformNotFoundError(
+            f"{wrong}, and {why}; build or pull it for {platform} "
+            f"(boxwright pull --platform {platform} REF)"
+        )
     if policy == "never":
         raise ImageNotFoundError(
             f"image {bare!r} is not in the store, and --pull=never forbids pulling it"
         )
     try:
-        return pulled(f"docker://{bare}")
-    except BoxwrightError:
+        image_id = pulled(f"docker://{bare}")
+    except BoxwrightError as error:
         if policy == "newer" and local is not None:
             return local
+        if other is not None:
+            raise PlatformNotFoundError(
+                f"{wrong}, and pulling docker://{bare} for {platform} failed: {error}"
+            ) from error
         raise
+    if other is not None and image_for_platform(store, image_id, platform) is None:
+        raise PlatformNotFoundError(
+            f"{wrong}, and docker://{bare} is for {_stored_platform(store, image_id)} too"
+        )
+    return image_id
+
+
+def _stored_platform(store: Store, name: str) -> Platform | None:
+    """The platform of the stored image ``name`` (None: the store has no image of it)."""
+    if not store.images.exists(name):
+        return None
+    return store.images.config(store.images.get(name)).platform()
+
+
+def _local_only(store: Store, name: str) -> bool:
+    """Whether ``name`` names a stored image no registry can hold: by its ID, or by a name
+    of the ``localhost`` domain (what ``build -t``, ``tag`` and ``commit`` give a bare name)."""
+    _, matched = store.images.resolve(name)
+    if matched is None:
+        return "@" not in name
+    return parse_name(matched).host == LOCAL_HOST
 
 
 class StageWorkspace:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent, BuildOutput, BuildResult, PullPolicy
     from boxwright.build.runsettings import SecretSource
     from boxwright.oci.platform import Platform
+    from boxwright.store.manifests import ManifestListRecord
+    from boxwright.store.store import Store
     from boxwright.transport.options import TransportOptions
 
 
@@ -458,7 +460,9 @@ def platform_block(function: F) -> F:
 @click.option(
     "--push",
     is_flag=True,
-    help="Push every -t name to its registry (docker://NAME) after the build.",
+    help="Push every -t name to its registry (docker://NAME) after the build, and the "
+    "--manifest list with all its images to the registry of its name (boxwright's addition; "
+    "podman pushes a list with manifest push).",
 )
 @click.option(
     "--tls-verify",
@@ -545,8 +549,8 @@ def build_command(
     from boxwright.build.executor import build
     from boxwright.cli.main import current_state
 
-    if push and not tags:
-        raise click.UsageError("--push needs at least one -t NAME to push")
+    if push and not tags and platform.manifest is None:
+        raise click.UsageError("--push needs at least one -t NAME or --manifest LIST to push")
     sbom, provenance_mode = _attestations(sbom, provenance, attests)
     signing = signing_settings()
     quiet = quiet or current_state().quiet
@@ -635,6 +639,9 @@ def build_command(
     if push:
         for _, made_result in made.results:
             _push(made_result, registry_options, quiet, signing)
+        if made.manifest is not None:
+            attested = any(r.attestations for _, r in made.results)
+            _push_list(store, made.manifest, registry_options, quiet, signing, attested)
     if made.manifest is not None:
         click.echo(made.manifest.id, err=to_stderr)
     else:
@@ -725,6 +732,33 @@ def _push(
             signers=signing.get("signers", ()),
             sign_identity=signing.get("sign_identity"),
             referrers=bool(result.attestations),
+        )
+        if not quiet:
+            echo(f"Pushed {name}@{pushed.digest}", err=True)
+
+
+def _push_list(
+    store: Store,
+    record: ManifestListRecord,
+    registry_options: TransportOptions | None,
+    quiet: bool,
+    signing: dict[str, Any],
+    referrers: bool,
+) -> None:
+    """Push the manifest list with every image in it (``manifest push --all``) to the
+    registry of each of its names."""
+    from boxwright.cli.sanitize import echo
+    from boxwright.store.manifestops import push_list
+
+    for name in record.names:
+        pushed = push_list(
+            store,
+            record.id,
+            f"docker://{name}",
+            dest_options=registry_options,
+            signers=signing.get("signers", ()),
+            sign_identity=signing.get("sign_identity"),
+            referrers=referrers,
         )
         if not quiet:
             echo(f"Pushed {name}@{pushed.digest}", err=True)

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
     from boxwright.store.history import HistoryStep
     from boxwright.store.images import ImageRecord, ImageStore
-    from boxwright.store.store import Store
+    from boxwright.store.manifests import ManifestListRecord
 
 IMAGE_HEADERS = {
     "ID": "IMAGE ID",
@@ -137,23 +137,21 @@ def _image_rows(
 
 
 def _list_rows(
-    store: Store, patterns: list[str], *, no_trunc: bool, now: float
+    lists: list[ManifestListRecord], *, no_trunc: bool, now: float
 ) -> list[tuple[GoStruct, str, int, float]]:
-    """The manifest lists as ``podman images`` lists them: one row per name, the list's own
-    ID, its index's digest and size (those any of the reference ``patterns`` match)."""
+    """The manifest lists as ``podman images`` lists them: one row per name (``<none>`` for
+    a list with no name), the list's own ID, its index's digest and size."""
     from boxwright.cli.output import human_size
     from boxwright.gotemplate import GoNil, GoStruct, GoTime
     from boxwright.gotemplate.values import go_time_string
-    from boxwright.store.filters import epoch, matches_reference
+    from boxwright.store.filters import epoch
 
     rows: list[tuple[GoStruct, str, int, float]] = []
-    for record in store.manifest_lists.list():
-        if patterns and not any(matches_reference(p, record.names) for p in patterns):
-            continue
+    for record in lists:
         index = record.index()
         size = len(index.raw)
         repo_digests = sorted({f"{split_name(n)[0]}@{index.digest}" for n in record.names})
-        for repo, tag in [split_name(n) for n in record.names]:
+        for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
             fields: dict[str, Any] = {
                 "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
                 "Id": record.id,
@@ -169,8 +167,8 @@ def _list_rows(
                 "Containers": 0,
                 "ReadOnly": False,
                 "IsReadOnly": False,
-                "Dangling": False,
-                "Names": list(record.names),
+                "Dangling": not record.names,
+                "Names": list(record.names) or GoNil("slice"),
                 "Digest": str(index.digest),
                 "History": ", ".join(reversed(record.names)),
                 "Created": _since(record.created, now),
@@ -256,18 +254,25 @@ def images_command(
     COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
     built on it is dangling, listed as <none> <none>. SIZE is podman's: the layers unpacked,
     plus config and manifest."""
-    from boxwright.cli.store import _image_json, _store_or_none
-    from boxwright.store.filters import ImageFilter, epoch, select_images
+    from boxwright.cli.store import _image_json, _list_json, _store_or_none
+    from boxwright.store.filters import ImageFilter, epoch, select_images, select_lists
 
     parsed = [ImageFilter.parse(text) for text in filters]
     if name:
         parsed.append(ImageFilter("reference", name))
     store = _store_or_none()
     records = select_images(store.images, parsed, all=show_all) if store is not None else []
+    lists = (
+        select_lists(store.images, store.manifest_lists.list(), parsed) if store is not None else []
+    )
     if fmt is not None and fmt.strip() == "json":
         from boxwright.cli.output import emit_json
 
-        emit_json([_image_json(r, store.images) for r in records] if store is not None else [])
+        entries: list[dict[str, Any]] = []
+        if store is not None:
+            entries = [_image_json(r, store.images) for r in records]
+            entries += [_list_json(r) for r in lists]
+        emit_json(entries)
         return
     rows: list[tuple[GoStruct, str, int]] = []
     if store is not None:
@@ -276,9 +281,7 @@ def images_command(
             (row, record.id, size, epoch(record.created) or 0.0)
             for row, record, size in _image_rows(store.images, records, no_trunc=no_trunc, now=now)
         ]
-        if all(f.key == "reference" for f in parsed):
-            patterns = [f.value for f in parsed]
-            dated += _list_rows(store, patterns, no_trunc=no_trunc, now=now)
+        dated += _list_rows(lists, no_trunc=no_trunc, now=now)
         dated.sort(key=lambda r: -r[3])
         rows = _sort_rows([(row, ident, size) for row, ident, size, _ in dated], sort)
     if quiet:

@@ -8,7 +8,7 @@ digest, as podman 4 does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -17,6 +17,7 @@ from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
+    from boxwright.oci.descriptor import Descriptor
     from boxwright.store.manifestops import PlatformEdit
     from boxwright.store.manifests import ManifestListRecord
     from boxwright.store.store import Store
@@ -202,12 +203,15 @@ def remove_command(name: str, digest: str) -> None:
     click.echo(remove_instance(_store(), name, digest).id)
 
 
-def podman_inspect_form(record: ManifestListRecord) -> dict[str, Any]:
-    """The list as ``podman manifest inspect`` prints it: the index's fields, each entry's
-    platform with architecture first and the entry's annotations after it."""
+def podman_index_form(
+    media_type: str, descriptors: Sequence[Descriptor], annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """An index as ``podman manifest inspect`` prints one: ``schemaVersion``, ``mediaType``,
+    ``manifests`` (``null`` when empty, as Go prints a nil slice), each entry's ``mediaType``,
+    ``size``, ``digest``, ``urls``, ``platform`` (architecture first) and ``annotations``;
+    then the index's own annotations."""
     entries: list[dict[str, Any]] = []
-    for inst in record.instances:
-        desc = inst.descriptor
+    for desc in descriptors:
         entry: dict[str, Any] = {
             "mediaType": desc.media_type,
             "size": desc.size,
@@ -222,12 +226,19 @@ def podman_inspect_form(record: ManifestListRecord) -> dict[str, Any]:
         entries.append(entry)
     out: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": record.media_type,
-        "manifests": entries,
+        "mediaType": media_type,
+        "manifests": entries or None,
     }
-    if record.annotations:
-        out["annotations"] = dict(record.annotations)
+    if annotations:
+        out["annotations"] = dict(annotations)
     return out
+
+
+def podman_inspect_form(record: ManifestListRecord) -> dict[str, Any]:
+    """A list of the store in :func:`podman_index_form`, with the annotations the store keeps
+    (a Docker list shows them too, as podman's does, though it is pushed without them)."""
+    descriptors = [inst.descriptor for inst in record.instances]
+    return podman_index_form(record.media_type, descriptors, record.annotations)
 
 
 @manifest_group.command(
@@ -239,11 +250,13 @@ def podman_inspect_form(record: ManifestListRecord) -> dict[str, Any]:
 @click.argument("name")
 def inspect_command(name: str, **registry: Any) -> None:
     """Print the manifest list NAME of the store, or the top manifest of any reference, as
-    indented JSON (podman's form)."""
+    indented JSON (podman's form; a single image's manifest, which podman refuses, as it is)."""
     import json
 
     from boxwright.errors import ImageNotFoundError
     from boxwright.inspect import go_json_indent
+    from boxwright.oci.index import ImageIndex
+    from boxwright.oci.parse import parse_manifest
 
     record = None
     try:
@@ -258,9 +271,14 @@ def inspect_command(name: str, **registry: Any) -> None:
     options = transport_options(registry)
     source = registry_or(name).open_source(options)
     try:
-        raw, _ = source.get_manifest()
+        raw, media_type = source.get_manifest()
     finally:
         source.close()
+    top = parse_manifest(raw, media_type)
+    if isinstance(top, ImageIndex):
+        form = podman_index_form(top.media_type, top.manifests, top.annotations)
+        click.echo(go_json_indent(form))
+        return
     click.echo(go_json_indent(json.loads(raw)))
 
 
@@ -353,4 +371,4 @@ def rm_command(names: tuple[str, ...]) -> None:
         echo(f"Deleted: {record.id}")
 
 
-__all__ = ["manifest_group", "podman_inspect_form"]
+__all__ = ["manifest_group", "podman_index_form", "podman_inspect_form"]

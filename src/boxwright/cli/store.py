@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
     from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord, ImageStore
+    from boxwright.store.manifests import ManifestListRecord
     from boxwright.store.store import Store
 
 
@@ -94,6 +95,28 @@ def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
     }
 
 
+def _list_json(record: ManifestListRecord) -> dict[str, Any]:
+    """One manifest list as ``images --format json`` shows it: the keys of an image, with the
+    list's ID, its index's digest, size and media type, no layers."""
+    index = record.index()
+    epoch = _epoch(record.created)
+    return {
+        "Id": record.id,
+        "Digest": str(index.digest),
+        "RepoTags": [n for n in record.names if "@" not in n],
+        "RepoDigests": sorted(
+            {f"{n.partition('@')[0].rpartition(':')[0] or n}@{index.digest}" for n in record.names}
+        ),
+        "Names": list(record.names),
+        "Created": int(epoch) if epoch is not None else None,
+        "CreatedAt": record.created,
+        "Size": len(index.raw),
+        "Layers": [],
+        "MediaType": index.media_type,
+        "Added": record.created,
+    }
+
+
 def _store(create: bool = False) -> Store:
     from boxwright.store.store import Store
 
@@ -118,8 +141,11 @@ def _store_or_none() -> Store | None:
 @click.argument("image")
 @click.argument("names", nargs=-1, required=True)
 def tag_command(image: str, names: tuple[str, ...]) -> None:
-    """Give IMAGE (a name or ID) the NAMES too; a name another image had moves to IMAGE."""
-    _store().images.tag(image, *names)
+    """Give IMAGE (a name or ID, of an image or a manifest list) the NAMES too; a name another
+    image or list had moves to IMAGE."""
+    from boxwright.store.manifestops import tag
+
+    tag(_store(), image, *names)
 
 
 @click.command(

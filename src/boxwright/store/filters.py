@@ -11,6 +11,8 @@ them: ``localhost/app:1``, ``app``, ``app:1``, ``localhost/app``, ``app:1`` and 
 one key select an image that matches any of them (``reference=a --filter reference=b``:
 either name; two ``label`` filters: either label), filters of different keys must all
 hold, as in podman 4. A listing without ``all`` hides intermediate images whatever the filters say.
+Manifest lists, which podman lists as images, are selected by the same filters
+(:func:`select_lists`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from boxwright.store.names import parse_name
 
 if TYPE_CHECKING:
     from boxwright.oci.config import ImageConfig
+    from boxwright.store.manifests import ManifestListRecord
 
 KEYS = ("before", "dangling", "intermediate", "label", "reference", "since")
 
@@ -170,6 +173,36 @@ def _test(
     return lambda r: (epoch(r.created) or 0.0) > when
 
 
+def select_lists(
+    images: ImageStore, lists: Sequence[ManifestListRecord], filters: Sequence[ImageFilter] = ()
+) -> list[ManifestListRecord]:
+    """The manifest lists a listing shows, by the same filters as images: a list has no
+    labels and is never intermediate; it is dangling when it has no name."""
+    groups: dict[str, list[Callable[[ManifestListRecord], bool]]] = {}
+    for f in filters:
+        groups.setdefault(f.key, []).append(_list_test(images, f))
+    return [
+        r
+        for r in lists
+        if builtins.all(any(test(r) for test in tests) for tests in groups.values())
+    ]
+
+
+def _list_test(images: ImageStore, f: ImageFilter) -> Callable[[ManifestListRecord], bool]:
+    if f.key == "reference":
+        return lambda r: matches_reference(f.value, r.names)
+    if f.key == "dangling":
+        return lambda r: (not r.names) == (f.value == "true")
+    if f.key == "intermediate":
+        return lambda r: f.value == "false"
+    if f.key == "label":
+        return lambda r: False
+    when = epoch(images.get(f.value).created) or 0.0
+    if f.key == "before":
+        return lambda r: (epoch(r.created) or 0.0) < when
+    return lambda r: (epoch(r.created) or 0.0) > when
+
+
 def _has_label(config: ImageConfig | None, key: str, eq: str, value: str) -> bool:
     labels = config.config.labels if config is not None else {}
     if key not in labels:
@@ -184,4 +217,5 @@ __all__ = [
     "matches_reference",
     "reference_forms",
     "select_images",
+    "select_lists",
 ]

@@ -3,8 +3,10 @@
 An image is one single-platform manifest (OCI or Docker schema 2) whose blobs are in the
 :class:`~boxwright.store.blobs.BlobStore`; its ID is the hex of its config digest, as in
 podman. Names are normalized (:func:`~boxwright.store.names.normalize_name`) and belong to one
-image at a time: adding or tagging an image with a name moves the name off any other image,
-which stays, listed as ``<none>`` when it has no name left.
+image or manifest list at a time: adding or tagging an image with a name moves the name off
+any other image or list, which stays, listed as ``<none>`` when it has no name left. The
+images are written first, then the lists, so a crash between the two leaves the name on both,
+and lookups, which try images first, find the image that was given it.
 
 ``images.json`` is only ever replaced whole (temporary file, fsync, rename) while the store's
 metadata lock is held exclusively, and every change re-reads it under that lock, so parallel
@@ -290,6 +292,7 @@ class ImageStore:
             else:
                 records.append(record)
             self._write(records)
+            self.store.manifest_lists.take_names(wanted)
         return record
 
     def tag(self, name_or_id: str, *new: str) -> ImageRecord:
@@ -306,7 +309,16 @@ class ImageStore:
             current = _current(records, record)
             updated = replace(current, names=(*current.names, *wanted))
             self._write([updated if r.id == record.id else r for r in records])
+            self.store.manifest_lists.take_names(wanted)
         return updated
+
+    def take_names(self, names: Sequence[str]) -> None:
+        """Take ``names`` off every image that has them (a manifest list given a name takes
+        it from an image). The caller holds the metadata lock."""
+        records = self.list()
+        kept = _without_names(records, names)
+        if kept != records:
+            self._write(kept)
 
     def untag(self, name_or_id: str, name: str) -> ImageRecord:
         """Take ``name`` off the image (which stays, maybe with no name); return the record."""

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback
     from boxwright.store.store import Store
     from boxwright.transport.options import TransportOptions
+    from boxwright.trust.signing import Signer
 
 
 @dataclass(frozen=True)
@@ -234,14 +235,24 @@ class ManifestListSource:
         return f"manifest list {self.record.names[0] if self.record.names else self.record.id}"
 
     def get_manifest(self, digest: Digest | None = None) -> tuple[bytes, str]:
+        """The index; an instance's manifest; or another manifest the store keeps (a
+        referrer of an instance)."""
         if digest is None:
             return self.index.raw, self.index.media_type
-        inst = self.record.instance(digest)
+        listed = {i.digest: i for i in self.record.instances}.get(digest)
         try:
-            raw = self.store.blobs.read(inst.digest)
+            raw = self.store.blobs.read(digest)
         except BlobNotFoundError:
             raise ImageNotFoundError(f"manifest {digest} of {self.name} is not stored") from None
-        return raw, inst.descriptor.media_type
+        if listed is not None:
+            return raw, listed.descriptor.media_type
+        return raw, parse_manifest(raw).media_type
+
+    def get_referrers(self, digest: Digest) -> list[Descriptor]:
+        """The referrers (SBOM, provenance) the store keeps for an instance ``digest``."""
+        from boxwright.store.referrers import read_referrers
+
+        return read_referrers(self.store, digest)
 
     def _source_of(self, digest: Digest) -> ImageSource | None:
         if self._blob_sources is None:
@@ -289,10 +300,15 @@ def push_list(
     dest_options: TransportOptions | None = None,
     dest_compress: str | None = None,
     on_progress: ProgressCallback | None = None,
+    signers: tuple[Signer, ...] = (),
+    sign_identity: str | None = None,
+    referrers: bool = False,
 ) -> CopyResult | Descriptor:
     """Write the list to ``destination``: with ``all`` its images and then the index (through
     the copy pipeline), without it the index alone. ``format`` (``oci``, ``v2s2``) converts
     the index and every image; None writes the list in its own type and each image as stored.
+    ``signers`` sign the index (for ``sign_identity``); ``referrers`` carries the images'
+    referrers the store keeps (a build's SBOM and provenance).
     """
     from boxwright.copy.pipeline import CopyOptions, copy_image
     from boxwright.store.manifests import list_media_type
@@ -320,10 +336,22 @@ def push_list(
             src_options=src_options,
             dest_options=dest_options,
             on_progress=on_progress,
+            signers=signers,
+            sign_identity=sign_identity,
+            referrers=referrers,
         )
         return copy_image(source, destination, options)
     finally:
         source.close()
+
+
+def tag(store: Store, name_or_id: str, *new: str) -> None:
+    """``tag``: give the image ``name_or_id`` names, or the manifest list it names when no
+    image has that name or ID (a name moves off whatever image or list held it)."""
+    if not store.images.exists(name_or_id) and store.manifest_lists.find(name_or_id):
+        store.manifest_lists.tag(name_or_id, *new)
+    else:
+        store.images.tag(name_or_id, *new)
 
 
 def image_for_platform(store: Store, name: str, platform: Platform | None) -> str | None:
@@ -378,4 +406,5 @@ __all__ = [
     "push_list",
     "remove_instance",
     "resolve_instances",
+    "tag",
 ]

@@ -11,8 +11,10 @@ of the store also keeps its config and layers, so removing the image and pruning
 the list. :func:`~boxwright.store.gc.prune` keeps every blob a list names.
 
 Names are normalized as image names are, and one name is held by one image or one list: a list
-is never created under a name an image or another list holds. The record file is replaced
-whole under the store's metadata lock, as ``images.json`` is.
+is never created under a name an image or another list holds; ``tag`` of an image or a list,
+``pull`` and ``build -t`` move the name off the list or image that held it (which stays,
+maybe with no name: a *dangling* list, which ``prune`` removes), as podman's store does.
+The record file is replaced whole under the store's metadata lock, as ``images.json`` is.
 """
 
 from __future__ import annotations
@@ -260,6 +262,55 @@ class ManifestListStore:
             self._write([r for r in lists if r.id != current.id])
         return current
 
+    def tag(self, name_or_id: str, *new: str) -> ManifestListRecord:
+        """Give the list more names, as ``podman tag`` gives a list: each name moves off the
+        image or other list that held it (which stays, maybe with no name)."""
+        wanted = [normalize_name(n) for n in new]
+        if not wanted:
+            raise InvalidReferenceError("tag needs at least one new name")
+        for name in wanted:
+            if "@" in name:
+                raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+        with self.store.metadata_lock():
+            lists = self.list()
+            current = _resolve(lists, name_or_id)
+            if current is None:
+                self.get(name_or_id)
+                raise AssertionError
+            self.store.images.take_names(wanted)
+            lists = _without_names(lists, wanted)
+            mine = next(r for r in lists if r.id == current.id)
+            new_record = replace(mine, names=tuple(dict.fromkeys((*mine.names, *wanted))))
+            self._write([new_record if r.id == current.id else r for r in lists])
+        return new_record
+
+    def take_names(self, names: Iterable[str]) -> None:
+        """Take ``names`` off every list that has them: an image given a name takes it from a
+        list, as podman's store moves a name. The caller holds the metadata lock."""
+        if not self.path.exists():
+            return
+        lists = self.list()
+        kept = _without_names(lists, list(names))
+        if kept != lists:
+            self._write(kept)
+
+    def untag_or_remove(self, name_or_id: str) -> builtins.list[str]:
+        """``rmi`` of a list: by a name of a list with other names too, only that name goes;
+        otherwise the list goes. The lines podman prints (``Untagged:``, ``Deleted:``)."""
+        with self.store.metadata_lock():
+            lists = self.list()
+            current = _resolve(lists, name_or_id)
+            if current is None:
+                self.get(name_or_id)
+                raise AssertionError
+            matched = _matched_name(current, name_or_id)
+            if matched is not None and len(current.names) > 1:
+                rest = tuple(n for n in current.names if n != matched)
+                self._write([replace(r, names=rest) if r.id == current.id else r for r in lists])
+                return [f"Untagged: {matched}"]
+            self._write([r for r in lists if r.id != current.id])
+        return [*(f"Untagged: {n}" for n in current.names), f"Deleted: {current.id}"]
+
     def _write(self, lists: builtins.list[ManifestListRecord]) -> None:
         write_records(self.path, FILE_FORMAT, FILE_VERSION, "lists", [r.to_json() for r in lists])
 
@@ -274,6 +325,31 @@ def with_instances(record: ManifestListRecord, added: Iterable[ListInstance]) ->
         else:
             new[at] = inst
     return replace(record, instances=tuple(new))
+
+
+def _without_names(lists: list[ManifestListRecord], names: list[str]) -> list[ManifestListRecord]:
+    taken = set(names)
+    return [
+        replace(r, names=tuple(n for n in r.names if n not in taken))
+        if taken.intersection(r.names)
+        else r
+        for r in lists
+    ]
+
+
+def _matched_name(record: ManifestListRecord, text: str) -> str | None:
+    """The name of ``record`` that ``text`` named (None: an ID named it)."""
+    try:
+        wanted = parse_name(text)
+    except InvalidReferenceError:
+        return None
+    if str(wanted) in record.names:
+        return str(wanted)
+    if not wanted.qualified and wanted.digest is None:
+        for name in record.names:
+            if short_name_matches(wanted, name):
+                return name
+    return None
 
 
 def _resolve(lists: list[ManifestListRecord], text: str) -> ManifestListRecord | None:
