@@ -21,7 +21,14 @@ from boxwright.copy import copy_image
 from boxwright.transport.image import open_image
 from boxwright.transport.reference import parse_transport_reference
 from boxwright_testing.cstorage import BUSYBOX, needs_peers
-from boxwright_testing.users import User, as_user, chown_tree, owned_dir, throwaway_user
+from boxwright_testing.users import (
+    User,
+    add_subordinate_range,
+    as_user,
+    chown_tree,
+    owned_dir,
+    throwaway_user,
+)
 
 pytestmark = needs_peers
 
@@ -37,11 +44,7 @@ def mapped() -> Iterator[User]:
         home = Path(f"/home/{user.name}")
         home.mkdir(mode=0o700)
         os.chown(home, user.uid, user.gid)
-        subprocess.run(
-            ["usermod", "--home", str(home), "--add-subuids", f"{START}-{START + 65535}",
-             "--add-subgids", f"{START}-{START + 65535}", user.name],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        add_subordinate_range(user, START, home=home)
         try:
             yield user
         finally:
