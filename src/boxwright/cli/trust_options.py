@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import click
 
+from boxwright.cli.params import apply_options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _META = "boxwright.signing"
@@ -68,15 +70,9 @@ def _hidden(
     )
 
 
-def _decorate(command: F, options: list[Callable[[F], F]]) -> F:
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 def policy_options(command: F) -> F:
     """Add ``--signature-policy``/``--policy``, ``--insecure-policy`` and ``--registries.d``."""
-    return _decorate(
+    return apply_options(
         command,
         [
             _hidden(
@@ -109,7 +105,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 
 def signing_options(command: F) -> F:
     """Add skopeo's signing flags (``--remove-signatures``, ``--sign-by``, ...)."""
-    return _decorate(
+    return apply_options(
         command,
         [
             _hidden(
