@@ -18,6 +18,34 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class BareValue(click.Option):
+    """An option whose value is optional, as podman's (Go pflag ``NoOptDefVal``): the bare
+    ``--pull`` means ``--pull=always``, a value follows ``=`` only, so ``--pull .`` leaves
+    the context argument alone. The parser's arguments are rewritten before parsing (only
+    before ``--``, where options end): a bare occurrence becomes ``FLAG=<bare_value>``."""
+
+    def __init__(self, *args: Any, bare_value: str = "true", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bare_value = bare_value
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        bare = frozenset(self.opts)
+        parse_args: Callable[[list[str]], Any] = parser.parse_args
+        value = self.bare_value
+
+        def with_bare_values(args: list[str]) -> Any:
+            rewritten: list[str] = []
+            for position, arg in enumerate(args):
+                if arg == "--":
+                    rewritten.extend(args[position:])
+                    break
+                rewritten.append(f"{arg}={value}" if arg in bare else arg)
+            return parse_args(rewritten)
+
+        parser.parse_args = with_bare_values
+
+
 def apply_options(function: F, options: Iterable[Callable[[F], F]]) -> F:
     """``function`` decorated by ``options`` as if they were stacked above it in this order
     (the first is the top one, so ``--help`` lists them in this order)."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from boxwright.cli.params import Duration, apply_options, file_option
+from boxwright.cli.params import BareValue, Duration, apply_options, file_option
 from boxwright.errors import BoxwrightError
 
 if TYPE_CHECKING:
@@ -41,33 +41,15 @@ def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> ob
         raise click.BadParameter(str(error), param=param) from None
 
 
-class OptionalBool(click.Option):
+class OptionalBool(BareValue):
     """A boolean option that may also stand alone, as skopeo's (Go pflag) boolean flags do.
 
     ``--tls-verify`` means ``--tls-verify=true``; ``--tls-verify=false`` and
     ``--tls-verify=true`` say it explicitly. A bare flag never takes the next word as its value
     (``--src-tls-verify docker://…`` leaves the reference alone), so a separate value is not
     accepted: ``--tls-verify false`` is the flag followed by the argument ``false``, as in
-    skopeo. Click cannot express "optional value, only after ``=``", so the parser's argument
-    list is rewritten before parsing: a bare occurrence of the flag becomes ``FLAG=true``
-    (only before ``--``, where options end).
+    skopeo (:class:`~boxwright.cli.params.BareValue` with the bare value ``true``).
     """
-
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        bare = frozenset(self.opts)
-        parse_args: Callable[[list[str]], Any] = parser.parse_args
-
-        def with_bare_flags(args: list[str]) -> Any:
-            rewritten: list[str] = []
-            for position, arg in enumerate(args):
-                if arg == "--":
-                    rewritten.extend(args[position:])
-                    break
-                rewritten.append(f"{arg}=true" if arg in bare else arg)
-            return parse_args(rewritten)
-
-        parser.parse_args = with_bare_flags
 
 
 def tls_verify_option(name: str, help: str) -> Callable[[F], F]:
