@@ -204,6 +204,7 @@ class ProgressReporter(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+# SilentProgress implements ProgressReporter, so its __call__ repeats the protocol's signature.
 class SilentProgress:
     """Reports nothing (``--quiet``); the base of every reporter: its ``__call__`` takes both
     calling conventions of :class:`ProgressReporter` and hands :meth:`report` the fields."""

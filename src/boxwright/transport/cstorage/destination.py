@@ -245,6 +245,8 @@ class ContainersStorageDestination:
             return work()
         return rootless.run_mapped(rootless.user_mapping(str(self.paths.root)), work)
 
+    # _put_layer's layer parameters again: this runs in the child _as_store_owner may fork,
+    # without the layers.lock and the records _put_layer holds in this process.
     def _unpack_layer(
         self,
         lid: str,
