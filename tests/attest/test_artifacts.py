@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from boxwright.attest import ArtifactFile, attach_artifact, fetch_artifact, list_referrers
-from boxwright.attest.referrers import tag_for
 from boxwright.cli.main import main
 from boxwright.errors import UsageError
 from boxwright.oci.digest import Digest
 from boxwright.transport.options import TransportOptions
+from boxwright.transport.registry.referrers import tag_for
 from boxwright_testing.registry_servers import RegistryServer
 from boxwright_testing.sbom_images import tar_of, write_layout
 

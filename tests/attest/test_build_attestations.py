@@ -13,12 +13,12 @@ from typing import Any
 from click.testing import CliRunner
 
 from boxwright.attest import list_referrers
-from boxwright.attest.referrers import tag_for
 from boxwright.cli.main import main
 from boxwright.oci.digest import Digest
 from boxwright.store.referrers import read_referrers
 from boxwright.store.store import Store
 from boxwright.transport.options import TransportOptions
+from boxwright.transport.registry.referrers import tag_for
 from boxwright_testing.builds import BASE, run_build, write_context
 from boxwright_testing.registry_servers import RegistryServer
 

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from boxwright.transport.image import open_image
+from boxwright.transport.reference import parse_transport_reference
+
 PODMAN = shutil.which("podman")
 BUILDAH = shutil.which("buildah")
 SKOPEO = shutil.which("skopeo")
@@ -100,6 +103,15 @@ def run(argv: list[str], env: dict[str, str], check: bool) -> subprocess.Complet
     if check:
         assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr}"
     return done
+
+
+def diff_ids(ref: str) -> list[str]:
+    """The diff IDs of the image ``ref`` (any transport) names, as boxwright reads them."""
+    source = parse_transport_reference(ref).open_source()
+    try:
+        return [str(d) for d in open_image(source).diff_ids]
+    finally:
+        source.close()
 
 
 def peer_store(base: Path, driver: str) -> PeerStore:

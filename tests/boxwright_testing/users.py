@@ -10,7 +10,10 @@ The rootless tests of every package need the same three things, kept here once:
   exec'ing a new interpreter: the test run's interpreter may live where the user cannot read
   it (under ``/root``), so every module the child needs must be imported before the call;
 * :func:`owned_dir` and :func:`chown_tree` give the user somewhere to work, since pytest's
-  ``tmp_path`` is private to root.
+  ``tmp_path`` is private to root;
+* :func:`ranged_user` is an account with subordinate ID ranges, as podman's users have
+  (:func:`add_subordinate_range` gives one to any account, :func:`has_subordinate_range`
+  tells).
 
 Part of the ``boxwright_testing`` plugin package (``tests/conftest.py``), so
 ``from boxwright_testing.users import ...`` works from every test folder.
@@ -65,6 +68,40 @@ def throwaway_user(prefix: str = "bxu", *, system: bool = True) -> Iterator[User
         yield User(name, entry.pw_uid, entry.pw_gid)
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def has_subordinate_range(user: User, path: str = "/etc/subuid") -> bool:
+    """Whether ``path`` (``/etc/subuid`` or ``/etc/subgid``) gives ``user`` a range."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return False
+    return any(line.split(":")[0] in (user.name, str(user.uid)) for line in lines)
+
+
+def add_subordinate_range(user: User, start: int, *, home: Path | None = None) -> None:
+    """Give ``user`` the 65536 subordinate UIDs and GIDs from ``start`` (``usermod``), and
+    ``home`` as its home directory."""
+    ids = f"{start}-{start + 65535}"
+    argv = ["usermod", "--add-subuids", ids, "--add-subgids", ids, user.name]
+    if home is not None:
+        argv[1:1] = ["--home", str(home)]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@contextmanager
+def ranged_user(prefix: str, *, base: int = 200_000) -> Iterator[User]:
+    """A throw-away non-system account with subordinate UID and GID ranges (podman's usual
+    setup): ``useradd``'s, else 65536 IDs from ``base`` plus a slot this process's pid picks
+    (so concurrent test runs do not share one). Skips when ``newuidmap``, ``newgidmap`` or
+    ``usermod`` is missing, as :func:`throwaway_user` does when it cannot make the account."""
+    for tool in ("newuidmap", "newgidmap", "usermod"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    with throwaway_user(prefix, system=False) as user:
+        if not (has_subordinate_range(user) and has_subordinate_range(user, "/etc/subgid")):
+            add_subordinate_range(user, base + (os.getpid() % 400) * 65536)
+        yield user
 
 
 def drop_privileges(user: User) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import boxwright.store.migrate  # noqa: F401 - loaded before the child drops pri
 from boxwright.rootless.namespace import stop_pause_process
 from boxwright.rootless.ranges import subordinate_ranges
 from boxwright_testing.runtime import preload_boxwright
-from boxwright_testing.users import User, as_user, throwaway_user
+from boxwright_testing.users import User, as_user, ranged_user, throwaway_user
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users")
 
@@ -48,17 +47,7 @@ def _cli(args: list[str], out: str, env: dict[str, str]) -> int:
 
 @pytest.fixture(scope="module")
 def ranges_user() -> Iterator[User]:
-    for tool in ("newuidmap", "newgidmap", "usermod"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    with throwaway_user("bxri", system=False) as user:
-        if not subordinate_ranges(Path("/etc/subuid"), user.name, user.uid):
-            start = 200_000 + (os.getpid() % 400) * 65536
-            subprocess.run(
-                ["usermod", "--add-subuids", f"{start}-{start + 65535}",
-                 "--add-subgids", f"{start}-{start + 65535}", user.name],
-                check=True, capture_output=True,
-            )  # fmt: skip
+    with ranged_user("bxri") as user:
         try:
             yield user
         finally:

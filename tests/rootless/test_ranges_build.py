@@ -29,7 +29,14 @@ from boxwright.rootless.ranges import subordinate_ranges
 from boxwright.store.pullpush import pull, push
 from boxwright.store.store import Store
 from boxwright_testing.runtime import preload_boxwright
-from boxwright_testing.users import User, as_user, chown_tree, throwaway_user
+from boxwright_testing.users import (
+    User,
+    as_user,
+    chown_tree,
+    has_subordinate_range,
+    ranged_user,
+    throwaway_user,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users")
 
@@ -106,24 +113,10 @@ def bbx_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return yield_layout
 
 
-def _has_range(path: str, user: User) -> bool:
-    return bool(subordinate_ranges(Path(path), user.name, user.uid))
-
-
 @pytest.fixture(scope="module")
 def ranges_user() -> Iterator[User]:
     """An unprivileged user with subordinate ranges (podman's usual setup)."""
-    for tool in ("newuidmap", "newgidmap", "usermod"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    with throwaway_user("bxrg", system=False) as user:
-        if not (_has_range("/etc/subuid", user) and _has_range("/etc/subgid", user)):
-            start = 200_000 + (os.getpid() % 400) * 65536
-            subprocess.run(
-                ["usermod", "--add-subuids", f"{start}-{start + 65535}",
-                 "--add-subgids", f"{start}-{start + 65535}", user.name],
-                check=True, capture_output=True,
-            )  # fmt: skip
+    with ranged_user("bxrg") as user:
         try:
             yield user
         finally:
@@ -134,7 +127,7 @@ def ranges_user() -> Iterator[User]:
 def plain_user() -> Iterator[User]:
     """An unprivileged user with no subordinate IDs (single mode)."""
     with throwaway_user("bxpl", system=True) as user:
-        assert not _has_range("/etc/subuid", user)
+        assert not has_subordinate_range(user)
         yield user
 
 

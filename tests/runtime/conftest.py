@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from boxwright_testing.users import User, throwaway_user
+from boxwright_testing.users import User, has_subordinate_range, ranged_user, throwaway_user
 
 BUSYBOX = "/bin/busybox"
 APPLETS = [
@@ -82,14 +81,6 @@ def rootfs(rootfs_template: Path, tmp_path: Path) -> Path:
     return dest
 
 
-def _has_range(path: str, user: User) -> bool:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return False
-    return any(line.split(":")[0] in (user.name, str(user.uid)) for line in lines)
-
-
 def _need_root_tools() -> None:
     if os.geteuid() != 0:
         pytest.skip("creating a user needs root")
@@ -102,21 +93,7 @@ def _need_root_tools() -> None:
 def mapped_user() -> Iterator[User]:
     """An unprivileged user with /etc/subuid and /etc/subgid ranges (podman's usual setup)."""
     _need_root_tools()
-    with throwaway_user("bxrtm", system=False) as user:
-        if not (_has_range("/etc/subuid", user) and _has_range("/etc/subgid", user)):
-            start = 3_000_000 + (os.getpid() % 1000) * 65536
-            subprocess.run(
-                [
-                    "usermod",
-                    "--add-subuids",
-                    f"{start}-{start + 65535}",
-                    "--add-subgids",
-                    f"{start}-{start + 65535}",
-                    user.name,
-                ],
-                check=True,
-                capture_output=True,
-            )
+    with ranged_user("bxrtm", base=3_000_000) as user:
         yield user
 
 
@@ -125,7 +102,7 @@ def single_user() -> Iterator[User]:
     """An unprivileged system user with no subordinate IDs (a single-ID user namespace)."""
     _need_root_tools()
     with throwaway_user("bxrts", system=True) as user:
-        assert not _has_range("/etc/subuid", user)
+        assert not has_subordinate_range(user)
         yield user
 
 

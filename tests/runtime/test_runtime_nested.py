@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 import boxwright
+from boxwright.rootless import libc
 from boxwright.runtime.ownership import fakeroot_tools
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
-from boxwright.store import userns
 from boxwright_testing.runtime import (
     OWNERSHIP_STEP,
     check_owned_layer,
@@ -82,15 +82,15 @@ def _run_outer(outer: Path, mini: Path, log: Path, user: User) -> int:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(fd, 1)
             os.dup2(fd, 2)
-            userns.unshare(userns.CLONE_NEWNS)
-            userns.mount(None, "/", None, userns.MS_REC | userns.MS_PRIVATE)
+            libc.unshare(libc.CLONE_NEWNS)
+            libc.mount(None, "/", None, libc.MS_REC | libc.MS_PRIVATE)
             for source, inside in (
                 (Path("/usr"), "usr"),
                 *((prefix, str(prefix.relative_to("/"))) for prefix in PREFIXES),
                 (SRC, "src"),
                 (mini, "mini"),
             ):
-                userns.mount(str(source), outer / inside, None, userns.MS_BIND | userns.MS_REC)
+                libc.mount(str(source), outer / inside, None, libc.MS_BIND | libc.MS_REC)
             drop_privileges(user)
             config = image_config(Env=["PATH=/usr/local/bin:/usr/bin:/bin"])
             options = RunOptions(args=("/bin/sh", "/build.sh"))

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from boxwright.errors import LayerError, StoreError
-from boxwright.store.userns import inside_single_id_namespace, mount, run_in_namespace
+from boxwright.rootless.libc import mount
+from boxwright.store.userns import inside_single_id_namespace, run_in_namespace
 from boxwright_testing.users import User, as_user, owned_dir
 
 

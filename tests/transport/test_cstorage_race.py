@@ -18,9 +18,13 @@ from pathlib import Path
 import pytest
 
 from boxwright.copy import copy_image
-from boxwright.transport.image import open_image
-from boxwright.transport.reference import parse_transport_reference
-from boxwright_testing.cstorage import PeerStore, busybox_context, needs_peers, peer_store
+from boxwright_testing.cstorage import (
+    PeerStore,
+    busybox_context,
+    diff_ids,
+    needs_peers,
+    peer_store,
+)
 
 pytestmark = needs_peers
 
@@ -50,14 +54,6 @@ def layouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
         ids[name] = ids[name].strip().removeprefix("sha256:")
     built.release()
     yield base / "a", base / "b", ids
-
-
-def _diff_ids(ref: str) -> list[str]:
-    source = parse_transport_reference(ref).open_source()
-    try:
-        return [str(d) for d in open_image(source).diff_ids]
-    finally:
-        source.close()
 
 
 def _check_consistent(store: PeerStore) -> None:
@@ -110,8 +106,8 @@ def test_push_racing_podman_pull(layouts: tuple[Path, Path, dict], tmp_path: Pat
             )
             layers = json.loads((store.root / "overlay-layers" / "layers.json").read_text())
             assert len(layers) == 4  # the shared base, two of a's, one of b's
-            assert _diff_ids(store.ref("localhost/a:1")) == _diff_ids(f"oci:{a}:x")
-            assert _diff_ids(store.ref(ids["b"])) == _diff_ids(f"oci:{b}:x")
+            assert diff_ids(store.ref("localhost/a:1")) == diff_ids(f"oci:{a}:x")
+            assert diff_ids(store.ref(ids["b"])) == diff_ids(f"oci:{b}:x")
         finally:
             store.release()
 
@@ -138,7 +134,7 @@ def test_a_writer_that_dies_leaves_a_layer_podman_removes(
         assert os.waitstatus_to_exitcode(status) == 3
         layers = json.loads((store.root / "overlay-layers" / "layers.json").read_text())
         assert [(layer["id"], layer["flags"]) for layer in layers] == [
-            (_diff_ids(f"oci:{a}:x")[0].removeprefix("sha256:"), {"incomplete": True})
+            (diff_ids(f"oci:{a}:x")[0].removeprefix("sha256:"), {"incomplete": True})
         ]
         # podman's next load takes the write lock and deletes the incomplete layer.
         assert store.podman("images", "-q").stdout == ""

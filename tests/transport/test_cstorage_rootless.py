@@ -18,10 +18,15 @@ from pathlib import Path
 import pytest
 
 from boxwright.copy import copy_image
-from boxwright.transport.image import open_image
-from boxwright.transport.reference import parse_transport_reference
-from boxwright_testing.cstorage import BUSYBOX, needs_peers
-from boxwright_testing.users import User, as_user, chown_tree, owned_dir, throwaway_user
+from boxwright_testing.cstorage import BUSYBOX, diff_ids, needs_peers
+from boxwright_testing.users import (
+    User,
+    add_subordinate_range,
+    as_user,
+    chown_tree,
+    owned_dir,
+    throwaway_user,
+)
 
 pytestmark = needs_peers
 
@@ -37,11 +42,7 @@ def mapped() -> Iterator[User]:
         home = Path(f"/home/{user.name}")
         home.mkdir(mode=0o700)
         os.chown(home, user.uid, user.gid)
-        subprocess.run(
-            ["usermod", "--home", str(home), "--add-subuids", f"{START}-{START + 65535}",
-             "--add-subgids", f"{START}-{START + 65535}", user.name],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        add_subordinate_range(user, START, home=home)
         try:
             yield user
         finally:
@@ -137,14 +138,6 @@ def _as(user: User, env: dict[str, str], fn, *args):  # type: ignore[no-untyped-
     return as_user(user, call)
 
 
-def _diff_ids(ref: str) -> list[str]:
-    source = parse_transport_reference(ref).open_source()
-    try:
-        return [str(d) for d in open_image(source).diff_ids]
-    finally:
-        source.close()
-
-
 def test_rootless_write_and_read(mapped: User) -> None:
     with owned_dir(mapped) as work:
         env = _env(mapped, work)
@@ -170,8 +163,8 @@ def test_rootless_write_and_read(mapped: User) -> None:
         assert ran == "1000:1001 640\n"
         # boxwright reads what rootless podman pulled (the first name podman gave it).
         first = listed.split()[0] if listed.split()[0] != "localhost/owned:1" else listed.split()[1]
-        ids = _as(mapped, env, _diff_ids, f"containers-storage:{first}")
-        assert ids == _diff_ids(f"oci:{work / 'own'}:x")
+        ids = _as(mapped, env, diff_ids, f"containers-storage:{first}")
+        assert ids == diff_ids(f"oci:{work / 'own'}:x")
 
 
 def test_no_subordinate_ids_is_a_clear_error() -> None:

@@ -15,12 +15,11 @@ from click.testing import CliRunner
 from boxwright.cli.main import main
 from boxwright.copy import copy_image
 from boxwright.oci.platform import Platform
-from boxwright.transport.image import open_image
-from boxwright.transport.reference import parse_transport_reference
 from boxwright_testing.cstorage import (
     PeerStore,
     busybox_context,
     busybox_index,
+    diff_ids,
     needs_peers,
     peer_store,
 )
@@ -38,14 +37,6 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PeerStore
     yield built, target
     built.release()
     target.release()
-
-
-def _diff_ids(ref: str) -> list[str]:
-    source = parse_transport_reference(ref).open_source()
-    try:
-        return [str(d) for d in open_image(source).diff_ids]
-    finally:
-        source.close()
 
 
 def test_podman_runs_what_boxwright_wrote(
@@ -67,8 +58,8 @@ def test_podman_runs_what_boxwright_wrote(
     target.buildah("rm", "app-working-container")
 
     target.skopeo("copy", "--quiet", target.ref("localhost/app:1"), f"oci:{tmp_path / 'back'}:x")
-    assert _diff_ids(f"oci:{tmp_path / 'back'}:x") == _diff_ids(built.ref("localhost/built:1"))
-    assert _diff_ids(target.ref("localhost/app:1")) == _diff_ids(built.ref("localhost/built:1"))
+    assert diff_ids(f"oci:{tmp_path / 'back'}:x") == diff_ids(built.ref("localhost/built:1"))
+    assert diff_ids(target.ref("localhost/app:1")) == diff_ids(built.ref("localhost/built:1"))
     # Writing it again reuses every layer and moves nothing.
     layers = (target.root / "overlay-layers" / "layers.json").read_bytes()
     copy_image(f"oci:{tmp_path / 'lay'}:x", target.ref("localhost/app:2"))
@@ -76,7 +67,7 @@ def test_podman_runs_what_boxwright_wrote(
     names = target.podman("images", "--format", "{{.Tag}}").stdout.split()
     assert sorted(names) == ["1", "2"]
     assert [layer["id"] for layer in json.loads(layers)][:1] == [
-        _diff_ids(built.ref("localhost/built:1"))[0].removeprefix("sha256:")
+        diff_ids(built.ref("localhost/built:1"))[0].removeprefix("sha256:")
     ]
 
 
@@ -152,7 +143,7 @@ def test_vfs_store_written_as_the_vfs_driver_lays_it_out(
         target.skopeo(
             "copy", "--quiet", target.ref("localhost/app:1"), f"oci:{tmp_path / 'back'}:x"
         )
-        assert _diff_ids(f"oci:{tmp_path / 'back'}:x") == _diff_ids(built.ref("localhost/built:1"))
-        assert _diff_ids(target.ref("localhost/app:1")) == _diff_ids(built.ref("localhost/built:1"))
+        assert diff_ids(f"oci:{tmp_path / 'back'}:x") == diff_ids(built.ref("localhost/built:1"))
+        assert diff_ids(target.ref("localhost/app:1")) == diff_ids(built.ref("localhost/built:1"))
     finally:
         target.release()

@@ -2,8 +2,8 @@
 
 :func:`attach_artifact`, :func:`list_referrers` and :func:`fetch_artifact` work on images of
 registries, OCI layouts and the store (:mod:`boxwright.attest.artifacts`);
-:mod:`boxwright.attest.referrers` names how a registry keeps them (the referrers API, or the
-referrers tag schema).
+:mod:`boxwright.transport.registry.referrers` is how a registry keeps them (the referrers API,
+or the referrers tag schema).
 """
 
 from __future__ import annotations
@@ -34,4 +34,4 @@ if TYPE_CHECKING:
         list_referrers,
         referrers_in,
     )
-    from boxwright.attest.referrers import Referrer
+    from boxwright.transport.registry.referrers import Referrer

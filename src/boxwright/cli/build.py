@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from boxwright.cli.params import BareValue, apply_options, file_option
 from boxwright.cli.transport_options import (
-    OptionalBool,
     registry_auth_options,
     retry_options,
+    tls_verify_option,
     transport_options,
 )
 from boxwright.cli.trust_options import signing_options, signing_settings
@@ -47,32 +48,11 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class BareValue(click.Option):
-    """An option whose value is optional, as podman's (Go pflag ``NoOptDefVal``): the bare
-    ``--pull`` means ``--pull=always``, a value follows ``=`` only, so ``--pull .`` leaves
-    the context argument alone. The parser's arguments are rewritten before parsing (only
-    before ``--``, where options end): a bare occurrence becomes ``FLAG=<bare_value>``."""
-
-    def __init__(self, *args: Any, bare_value: str = "true", **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.bare_value = bare_value
-
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        bare = frozenset(self.opts)
-        parse_args: Callable[[list[str]], Any] = parser.parse_args
-        value = self.bare_value
-
-        def with_bare_values(args: list[str]) -> Any:
-            rewritten: list[str] = []
-            for position, arg in enumerate(args):
-                if arg == "--":
-                    rewritten.extend(args[position:])
-                    break
-                rewritten.append(f"{arg}={value}" if arg in bare else arg)
-            return parse_args(rewritten)
-
-        parser.parse_args = with_bare_values
+def _bare_bool_option(name: str, help: str) -> Callable[[F], F]:
+    """``--NAME[=BOOL]``, false unless given; the bare flag means true (:class:`BareValue`)."""
+    return click.option(
+        name, cls=BareValue, type=click.BOOL, default=False, metavar="[=BOOL]", help=help
+    )
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
@@ -138,9 +118,7 @@ def _run_step_options(command: Callable[..., None]) -> Callable[..., None]:
         kwargs["run_settings"] = _run_settings(*(kwargs.pop(name) for name in names))
         command(**kwargs)
 
-    for option in reversed(_RUN_STEP_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
+    return apply_options(wrapper, _RUN_STEP_OPTIONS)
 
 
 def _run_settings(
@@ -306,10 +284,7 @@ def platform_block(function: F) -> F:
             help="Add the image(s) to this manifest list of the store (made when missing).",
         ),
     ]
-    decorated: Any = wrapper
-    for option in reversed(options):
-        decorated = option(decorated)
-    return cast(F, decorated)
+    return cast(F, apply_options(wrapper, options))
 
 
 @click.command(
@@ -373,18 +348,8 @@ def platform_block(function: F) -> F:
     help="Set a variable from the first step of every stage (K alone: from the environment).",
 )
 @click.option("--unsetenv", multiple=True, metavar="K", help="Remove a variable from the image.")
-@click.option(
-    "--iidfile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the image ID (sha256:...) to this file.",
-)
-@click.option(
-    "--ignorefile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Ignore file to use instead of .containerignore/.dockerignore.",
-)
+@file_option("--iidfile", help="Write the image ID (sha256:...) to this file.")
+@file_option("--ignorefile", help="Ignore file to use instead of .containerignore/.dockerignore.")
 @click.option(
     "--jobs",
     type=click.IntRange(min=0),
@@ -392,21 +357,9 @@ def platform_block(function: F) -> F:
     metavar="N",
     help="Stages that run at the same time (0: no limit; default 4).",
 )
-@click.option(
-    "--omit-history",
-    cls=BareValue,
-    type=click.BOOL,
-    default=False,
-    metavar="[=BOOL]",
-    help="Leave the history out of the image's config.",
-)
-@click.option(
-    "--identity-label",
-    cls=BareValue,
-    type=click.BOOL,
-    default=False,
-    metavar="[=BOOL]",
-    help="Add the io.buildah.version label (boxwright's version; default false).",
+@_bare_bool_option("--omit-history", "Leave the history out of the image's config.")
+@_bare_bool_option(
+    "--identity-label", "Add the io.buildah.version label (boxwright's version; default false)."
 )
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
 @click.option(
@@ -434,13 +387,8 @@ def platform_block(function: F) -> F:
     "image reference with a transport (oci:DIR, docker://REF) to copy the image to.",
 )
 @click.option("--push-to", "push_to", default=None, metavar="REF", help="Copy the image to REF.")
-@click.option(
-    "--sbom",
-    cls=BareValue,
-    type=click.BOOL,
-    default=False,
-    metavar="[=BOOL]",
-    help="Attach an SPDX SBOM of the image as an OCI referrer (BuildKit's flag).",
+@_bare_bool_option(
+    "--sbom", "Attach an SPDX SBOM of the image as an OCI referrer (BuildKit's flag)."
 )
 @click.option(
     "--provenance",
@@ -464,13 +412,9 @@ def platform_block(function: F) -> F:
     "--manifest list with all its images to the registry of its name (boxwright's addition; "
     "podman pushes a list with manifest push).",
 )
-@click.option(
+@tls_verify_option(
     "--tls-verify",
-    cls=OptionalBool,
-    type=click.BOOL,
-    default=None,
-    metavar="[=BOOL]",
-    help="Verify TLS for registries (the bare flag means =true); =false also allows plain "
+    "Verify TLS for registries (the bare flag means =true); =false also allows plain "
     "HTTP and untrusted certificates.",
 )
 @registry_auth_options

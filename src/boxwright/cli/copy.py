@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import file_option, manifest_format_option, platform_option
 from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
@@ -162,14 +162,7 @@ def write_digestfile(path: Path, digest: str) -> None:
 # --format and --dest-compress under skopeo copy's names; push (cli/store.py) has the same
 # two under podman's names and commit buildah's --format docker: kept per command so each
 # reads like the tool it stands in for.
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
-    help="Manifest format to write (default: keep the source's when the destination can).",
-)
+@manifest_format_option()
 @click.option(
     "--dest-compress",
     cls=OptionalBool,
@@ -202,13 +195,7 @@ def write_digestfile(path: Path, digest: str) -> None:
     is_flag=True,
     help="Write every manifest byte for byte, or fail when the copy would change a digest.",
 )
-@click.option(
-    "--digestfile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="PATH",
-    help="Write the digest of the copied image to PATH.",
-)
+@file_option("--digestfile", metavar="PATH", help="Write the digest of the copied image to PATH.")
 @click.option(
     "--additional-tag",
     "additional_tags",

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from boxwright.cli.params import file_option
 from boxwright.cli.sanitize import echo
-from boxwright.cli.transport_options import OptionalBool
+from boxwright.cli.transport_options import cert_dir_option, tls_verify_option
 from boxwright.errors import AuthenticationError, UsageError
 
 if TYPE_CHECKING:
@@ -101,27 +102,16 @@ def _read_password_stdin() -> str:
 @click.option("-u", "--username", help="User name (prompted for on a terminal when missing).")
 @click.option("-p", "--password", help="Password (prefer --password-stdin or the prompt).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
-@click.option(
+@file_option(
     "--authfile",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     help="auth.json to write (default: $REGISTRY_AUTH_FILE, then the containers default).",
 )
-@click.option(
+@tls_verify_option(
     "--tls-verify",
-    cls=OptionalBool,
-    type=click.BOOL,
-    default=None,
-    metavar="[=BOOL]",
-    help="Verify the registry's TLS certificate (the bare flag means =true); =false also "
+    "Verify the registry's TLS certificate (the bare flag means =true); =false also "
     "allows plain HTTP.",
 )
-@click.option(
-    "--cert-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="CA (*.crt) and client (*.cert, *.key) files for the registry.",
-)
+@cert_dir_option("--cert-dir", "the registry")
 @click.option("--get-login", is_flag=True, help="Print the user name stored for HOST and exit.")
 @click.argument("host")
 def login_command(

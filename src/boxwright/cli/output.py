@@ -204,9 +204,10 @@ class ProgressReporter(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-# The reporters below repeat ProgressReporter's signatures: each one implements that protocol.
+# SilentProgress implements ProgressReporter, so its __call__ repeats the protocol's signature.
 class SilentProgress:
-    """Reports nothing (``--quiet``); the base of the reporters that need no live display."""
+    """Reports nothing (``--quiet``); the base of every reporter: its ``__call__`` takes both
+    calling conventions of :class:`ProgressReporter` and hands :meth:`report` the fields."""
 
     def __call__(
         self,
@@ -215,6 +216,10 @@ class SilentProgress:
         done: int = 0,
         total: int | None = None,
     ) -> None:
+        self.report(*_fields(event, name, done, total))
+
+    def report(self, kind: str, name: str, done: int, total: int | None) -> None:
+        """Show one event (``kind``, the item's ``name``, bytes ``done`` of ``total``)."""
         return None
 
     def __enter__(self) -> Self:
@@ -235,14 +240,7 @@ class PlainProgress(SilentProgress):
         self._lock = threading.Lock()
         self._reported: set[str] = set()
 
-    def __call__(
-        self,
-        event: str | ProgressEventLike,
-        name: str | None = None,
-        done: int = 0,
-        total: int | None = None,
-    ) -> None:
-        event_kind, name, done, total = _fields(event, name, done, total)
+    def report(self, event_kind: str, name: str, done: int, total: int | None) -> None:
         if event_kind not in FINISHED_KINDS:
             return
         with self._lock:
@@ -256,7 +254,7 @@ class PlainProgress(SilentProgress):
             self._stream.flush()
 
 
-class RichProgress:
+class RichProgress(SilentProgress):
     """Live progress bars on a terminal, one per item, driven by the same callback."""
 
     def __init__(self, stream: IO[str], *, force_terminal: bool | None = None) -> None:
@@ -283,14 +281,7 @@ class RichProgress:
         self._tasks: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def __call__(
-        self,
-        event: str | ProgressEventLike,
-        name: str | None = None,
-        done: int = 0,
-        total: int | None = None,
-    ) -> None:
-        event_kind, name, done, total = _fields(event, name, done, total)
+    def report(self, event_kind: str, name: str, done: int, total: int | None) -> None:
         with self._lock:
             description = escape(short_name(name))
             task = self._tasks.get(name)
@@ -306,7 +297,7 @@ class RichProgress:
             if finished:
                 self._progress.update(task, completed=total)
 
-    def __enter__(self) -> RichProgress:
+    def __enter__(self) -> Self:
         self._progress.start()
         return self
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
@@ -15,6 +16,66 @@ if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BareValue(click.Option):
+    """An option whose value is optional, as podman's (Go pflag ``NoOptDefVal``): the bare
+    ``--pull`` means ``--pull=always``, a value follows ``=`` only, so ``--pull .`` leaves
+    the context argument alone. The parser's arguments are rewritten before parsing (only
+    before ``--``, where options end): a bare occurrence becomes ``FLAG=<bare_value>``."""
+
+    def __init__(self, *args: Any, bare_value: str = "true", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bare_value = bare_value
+
+    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
+        super().add_to_parser(parser, ctx)
+        bare = frozenset(self.opts)
+        parse_args: Callable[[list[str]], Any] = parser.parse_args
+        value = self.bare_value
+
+        def with_bare_values(args: list[str]) -> Any:
+            rewritten: list[str] = []
+            for position, arg in enumerate(args):
+                if arg == "--":
+                    rewritten.extend(args[position:])
+                    break
+                rewritten.append(f"{arg}={value}" if arg in bare else arg)
+            return parse_args(rewritten)
+
+        parser.parse_args = with_bare_values
+
+
+def apply_options(function: F, options: Iterable[Callable[[F], F]]) -> F:
+    """``function`` decorated by ``options`` as if they were stacked above it in this order
+    (the first is the top one, so ``--help`` lists them in this order)."""
+    for option in reversed(list(options)):
+        function = option(function)
+    return function
+
+
+def file_option(*names: str, help: str, metavar: str | None = None) -> Callable[[F], F]:
+    """An optional file path (a :class:`~pathlib.Path`; a directory is refused), e.g.
+    ``--authfile``, ``--iidfile``."""
+    return click.option(
+        *names,
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar=metavar,
+        help=help,
+    )
+
+
+def manifest_format_option() -> Callable[[F], F]:
+    """``-f/--format oci|v2s2`` into ``fmt``, as skopeo's copy and sync take it."""
+    return click.option(
+        "-f",
+        "--format",
+        "fmt",
+        type=click.Choice(["oci", "v2s2"]),
+        default=None,
+        help="Manifest format to write (default: keep the source's when the destination can).",
+    )
 
 
 def parse_platform(
@@ -88,10 +149,7 @@ def platform_choice_options(choose: str) -> Callable[[F], F]:
             click.option("--os", "os_", default=None, help="Operating system to choose."),
             click.option("--variant", default=None, help="Architecture variant to choose."),
         ]
-        decorated: Any = wrapper
-        for option in reversed(options):
-            decorated = option(decorated)
-        return cast(F, decorated)
+        return cast(F, apply_options(wrapper, options))
 
     return decorate
 

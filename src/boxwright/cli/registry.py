@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.params import manifest_format_option
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -125,14 +126,7 @@ def delete_command(reference: str, **registry: Any) -> None:
     is_flag=True,
     help="Also copy the OCI 1.1 referrers of each image (boxwright's; oras cp -r).",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
-    help="Manifest format to write (default: keep the source's when the destination can).",
-)
+@manifest_format_option()
 @click.option(
     "--scoped",
     is_flag=True,

@@ -11,7 +11,6 @@ import dataclasses
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -56,25 +55,11 @@ def human_duration(seconds: float) -> str:
     return f"{int(seconds / 3600 / 24 / 365)} years"
 
 
-def _epoch(created: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed), None if unreadable."""
-    if not created:
-        return None
-
-    text = created.strip().replace("Z", "+00:00")
-    main, dot, rest = text.partition(".")
-    if dot:  # trim the fraction to microseconds: fromisoformat takes at most 6 digits
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{main}.{digits[:6]}{rest[len(digits) :]}"
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
-
-
 def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
     """One image as podman's ``images --format json`` shows it (its main keys)."""
-    epoch = _epoch(record.created)
+    from boxwright.store.filters import epoch
+
+    seconds = epoch(record.created)
     return {
         "Id": record.id,
         "Digest": str(record.manifest),
@@ -86,7 +71,7 @@ def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
             }
         ),
         "Names": list(record.names),
-        "Created": int(epoch) if epoch is not None else None,
+        "Created": int(seconds) if seconds is not None else None,
         "CreatedAt": record.created,
         "Size": images.podman_size(record),
         "Layers": [str(d) for d in record.layers],

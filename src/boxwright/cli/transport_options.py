@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from boxwright.cli.params import Duration
+from boxwright.cli.params import BareValue, Duration, apply_options, file_option
 from boxwright.errors import BoxwrightError
 
 if TYPE_CHECKING:
@@ -41,112 +41,83 @@ def _creds(_ctx: click.Context, param: click.Parameter, value: str | None) -> ob
         raise click.BadParameter(str(error), param=param) from None
 
 
-class OptionalBool(click.Option):
+class OptionalBool(BareValue):
     """A boolean option that may also stand alone, as skopeo's (Go pflag) boolean flags do.
 
     ``--tls-verify`` means ``--tls-verify=true``; ``--tls-verify=false`` and
     ``--tls-verify=true`` say it explicitly. A bare flag never takes the next word as its value
     (``--src-tls-verify docker://…`` leaves the reference alone), so a separate value is not
     accepted: ``--tls-verify false`` is the flag followed by the argument ``false``, as in
-    skopeo. Click cannot express "optional value, only after ``=``", so the parser's argument
-    list is rewritten before parsing: a bare occurrence of the flag becomes ``FLAG=true``
-    (only before ``--``, where options end).
+    skopeo (:class:`~boxwright.cli.params.BareValue` with the bare value ``true``).
     """
 
-    def add_to_parser(self, parser: Any, ctx: click.Context) -> None:
-        super().add_to_parser(parser, ctx)
-        bare = frozenset(self.opts)
-        parse_args: Callable[[list[str]], Any] = parser.parse_args
 
-        def with_bare_flags(args: list[str]) -> Any:
-            rewritten: list[str] = []
-            for position, arg in enumerate(args):
-                if arg == "--":
-                    rewritten.extend(args[position:])
-                    break
-                rewritten.append(f"{arg}=true" if arg in bare else arg)
-            return parse_args(rewritten)
+def tls_verify_option(name: str, help: str) -> Callable[[F], F]:
+    """``--tls-verify[=BOOL]`` (under ``name``): None when not given (the registry's
+    configuration decides), else the bool; the bare flag means true (:class:`OptionalBool`)."""
+    return click.option(
+        name, cls=OptionalBool, type=click.BOOL, default=None, metavar="[=BOOL]", help=help
+    )
 
-        parser.parse_args = with_bare_flags
+
+def cert_dir_option(name: str, what: str) -> Callable[[F], F]:
+    """``--cert-dir DIR`` (under ``name``): the certificates for ``what`` (``"the registry"``)."""
+    return click.option(
+        name,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help=f"CA (*.crt) and client (*.cert, *.key) files for {what}.",
+    )
+
+
+def creds_option(name: str, what: str) -> Callable[[F], F]:
+    """``--creds USER[:PASS]`` (under ``name``), parsed into Credentials."""
+    return click.option(
+        name,
+        metavar="USER[:PASS]",
+        callback=_creds,
+        help=f"Credentials for {what} (default: the auth file).",
+    )
 
 
 def side_options(prefix: str, what: str) -> Callable[[F], F]:
     """Add ``--{prefix}creds``, ``--{prefix}tls-verify``, ``--{prefix}cert-dir`` and
     ``--{prefix}authfile`` (``prefix`` is ``"src-"``, ``"dest-"`` or ``""``)."""
-
-    def decorate(function: F) -> F:
-        options = [
-            click.option(
-                f"--{prefix}creds",
-                metavar="USER[:PASS]",
-                callback=_creds,
-                help=f"Credentials for the {what} registry (default: the auth file).",
-            ),
-            click.option(
-                f"--{prefix}tls-verify",
-                cls=OptionalBool,
-                type=click.BOOL,
-                default=None,
-                metavar="[=BOOL]",
-                help=f"Verify TLS for the {what} registry (the bare flag means =true); "
-                "=false also allows plain HTTP.",
-            ),
-            click.option(
-                f"--{prefix}cert-dir",
-                type=click.Path(file_okay=False, path_type=Path),
-                default=None,
-                help=f"CA (*.crt) and client (*.cert, *.key) files for the {what} registry.",
-            ),
-            click.option(
-                f"--{prefix}authfile",
-                type=click.Path(dir_okay=False, path_type=Path),
-                default=None,
-                help=(
-                    f"auth.json for the {what} registry only (default: the --authfile file)."
-                    if prefix
-                    else AUTHFILE_HELP
-                ),
-            ),
-        ]
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
+    authfile_help = (
+        f"auth.json for the {what} registry only (default: the --authfile file)."
+        if prefix
+        else AUTHFILE_HELP
+    )
+    options = [
+        creds_option(f"--{prefix}creds", f"the {what} registry"),
+        tls_verify_option(
+            f"--{prefix}tls-verify",
+            f"Verify TLS for the {what} registry (the bare flag means =true); "
+            "=false also allows plain HTTP.",
+        ),
+        cert_dir_option(f"--{prefix}cert-dir", f"the {what} registry"),
+        file_option(f"--{prefix}authfile", help=authfile_help),
+    ]
+    return lambda function: apply_options(function, options)
 
 
 def registry_auth_options(function: F) -> F:
     """``--creds``, ``--cert-dir`` and ``--authfile`` of a command with one set of registries
     (``build``: its FROM pulls and pushes), read back with :func:`transport_options`."""
-    options = [
-        click.option(
-            "--creds",
-            metavar="USER[:PASS]",
-            callback=_creds,
-            help="Credentials for the registries (default: the auth file).",
-        ),
-        click.option(
-            "--cert-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=None,
-            help="CA (*.crt) and client (*.cert, *.key) files for the registries.",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return authfile_option(function)
+    return apply_options(
+        function,
+        [
+            authfile_option,
+            creds_option("--creds", "the registries"),
+            cert_dir_option("--cert-dir", "the registries"),
+        ],
+    )
 
 
 def authfile_option(function: F) -> F:
     """``--authfile FILE`` for both sides of a copy (the auth store itself falls back to
     ``$REGISTRY_AUTH_FILE`` and the containers defaults)."""
-    decorated: F = click.option(
-        "--authfile",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help=AUTHFILE_HELP,
-    )(function)
-    return decorated
+    return file_option("--authfile", help=AUTHFILE_HELP)(function)
 
 
 def retry_options(*, podman: bool = False) -> Callable[[F], F]:
@@ -186,9 +157,7 @@ def retry_options(*, podman: bool = False) -> Callable[[F], F]:
                 "retried (default 10s; beyond skopeo).",
             ),
         ]
-        for option in reversed(options):
-            function = option(function)
-        return function
+        return apply_options(function, options)
 
     return decorate
 
@@ -197,16 +166,15 @@ def two_sided_options(function: F) -> F:
     """The registry options of a command that reads from one place and writes to another:
     :func:`side_options` for ``src-`` and ``dest-``, :func:`retry_options` and
     :func:`authfile_option` (read back with :func:`both_sides`)."""
-    for decorate in reversed(
-        (
+    return apply_options(
+        function,
+        [
             side_options("src-", "source"),
             side_options("dest-", "destination"),
             retry_options(),
             authfile_option,
-        )
-    ):
-        function = decorate(function)
-    return function
+        ],
+    )
 
 
 def both_sides(
@@ -252,9 +220,12 @@ __all__ = [
     "OptionalBool",
     "authfile_option",
     "both_sides",
+    "cert_dir_option",
+    "creds_option",
     "registry_auth_options",
     "retry_options",
     "side_options",
+    "tls_verify_option",
     "transport_options",
     "two_sided_options",
 ]

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 import click
 
+from boxwright.cli.params import apply_options
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _META = "boxwright.signing"
@@ -46,44 +48,55 @@ def _configure(ctx: click.Context, param: click.Parameter, value: Any) -> None:
         root.call_on_close(reset)
 
 
+def _hidden(
+    flags: tuple[str, ...],
+    callback: Callable[[click.Context, click.Parameter, Any], None],
+    help: str,
+    metavar: str | None = None,
+    path: str | None = None,
+) -> Callable[[F], F]:
+    """An option whose value goes to ``callback``, not to the command's parameters: a flag
+    when ``metavar`` is None, else a value; ``path`` ``"file"`` or ``"dir"`` makes it a path."""
+    kind = {"file": click.Path(dir_okay=False), "dir": click.Path(file_okay=False)}.get(path or "")
+    return click.option(
+        *flags,
+        type=kind,
+        is_flag=metavar is None,
+        default=False if metavar is None else None,
+        metavar=metavar,
+        expose_value=False,
+        callback=callback,
+        help=help,
+    )
+
+
 def policy_options(command: F) -> F:
     """Add ``--signature-policy``/``--policy``, ``--insecure-policy`` and ``--registries.d``."""
-    options = [
-        click.option(
-            "--signature-policy",
-            "--policy",
-            "signature_policy",
-            type=click.Path(dir_okay=False, path_type=str),
-            default=None,
-            metavar="PATH",
-            expose_value=False,
-            callback=_configure,
-            help="The signature policy (default: ~/.config/containers/policy.json, else "
-            "/etc/containers/policy.json; see docs/trust.md).",
-        ),
-        click.option(
-            "--insecure-policy",
-            "insecure_policy",
-            is_flag=True,
-            default=False,
-            expose_value=False,
-            callback=_configure,
-            help="Accept every image without reading a signature policy.",
-        ),
-        click.option(
-            "--registries.d",
-            "registries_d",
-            type=click.Path(file_okay=False, path_type=str),
-            default=None,
-            metavar="DIR",
-            expose_value=False,
-            callback=_configure,
-            help="Where registries.d files say a registry's signatures live.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return apply_options(
+        command,
+        [
+            _hidden(
+                ("--signature-policy", "--policy", "signature_policy"),
+                _configure,
+                "The signature policy (default: ~/.config/containers/policy.json, else "
+                "/etc/containers/policy.json; see docs/trust.md).",
+                "PATH",
+                "file",
+            ),
+            _hidden(
+                ("--insecure-policy", "insecure_policy"),
+                _configure,
+                "Accept every image without reading a signature policy.",
+            ),
+            _hidden(
+                ("--registries.d", "registries_d"),
+                _configure,
+                "Where registries.d files say a registry's signatures live.",
+                "DIR",
+                "dir",
+            ),
+        ],
+    )
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
@@ -92,58 +105,42 @@ def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> None:
 
 def signing_options(command: F) -> F:
     """Add skopeo's signing flags (``--remove-signatures``, ``--sign-by``, ...)."""
-    options = [
-        click.option(
-            "--remove-signatures",
-            "remove_signatures",
-            is_flag=True,
-            default=False,
-            expose_value=False,
-            callback=_remember,
-            help="Do not copy the source's signatures.",
-        ),
-        click.option(
-            "--sign-by",
-            "sign_by",
-            default=None,
-            metavar="FINGERPRINT",
-            expose_value=False,
-            callback=_remember,
-            help="Sign the image with this GPG key (simple signing, through gpg).",
-        ),
-        click.option(
-            "--sign-by-sigstore-private-key",
-            "sign_by_sigstore_private_key",
-            type=click.Path(dir_okay=False, path_type=str),
-            default=None,
-            metavar="PATH",
-            expose_value=False,
-            callback=_remember,
-            help="Sign the image with the sigstore private key at PATH.",
-        ),
-        click.option(
-            "--sign-passphrase-file",
-            "sign_passphrase_file",
-            type=click.Path(dir_okay=False, path_type=str),
-            default=None,
-            metavar="PATH",
-            expose_value=False,
-            callback=_remember,
-            help="Read the passphrase of the signing key from PATH.",
-        ),
-        click.option(
-            "--sign-identity",
-            "sign_identity",
-            default=None,
-            metavar="REF",
-            expose_value=False,
-            callback=_remember,
-            help="The Docker reference the signature vouches for (default: the destination's).",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return apply_options(
+        command,
+        [
+            _hidden(
+                ("--remove-signatures", "remove_signatures"),
+                _remember,
+                "Do not copy the source's signatures.",
+            ),
+            _hidden(
+                ("--sign-by", "sign_by"),
+                _remember,
+                "Sign the image with this GPG key (simple signing, through gpg).",
+                "FINGERPRINT",
+            ),
+            _hidden(
+                ("--sign-by-sigstore-private-key", "sign_by_sigstore_private_key"),
+                _remember,
+                "Sign the image with the sigstore private key at PATH.",
+                "PATH",
+                "file",
+            ),
+            _hidden(
+                ("--sign-passphrase-file", "sign_passphrase_file"),
+                _remember,
+                "Read the passphrase of the signing key from PATH.",
+                "PATH",
+                "file",
+            ),
+            _hidden(
+                ("--sign-identity", "sign_identity"),
+                _remember,
+                "The Docker reference the signature vouches for (default: the destination's).",
+                "REF",
+            ),
+        ],
+    )
 
 
 def _ask_passphrase(what: str) -> bytes:

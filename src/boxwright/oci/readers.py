@@ -9,11 +9,13 @@ hash the same bytes again can trust it instead. Each wrapper only says how it re
 :class:`WrappedReader` gives it the rest of a binary reader, so any of them can be handed to
 ``shutil.copyfileobj``, ``tarfile`` or a decompressor, and declares by default that it
 verifies nothing. :class:`PassThroughReader` is the wrapper whose bytes are the wrapped
-stream's, unchanged, so its promise is the wrapped stream's.
+stream's, unchanged, so its promise is the wrapped stream's; :class:`ClosingAlso` is one
+that closes something more with it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
@@ -121,6 +123,25 @@ class PassThroughReader(WrappedReader):
     def verified(self) -> bool:
         """Whether the wrapped stream reached EOF and found its content right."""
         return self._vouching is not None and self._vouching.verified
+
+
+class ClosingAlso(PassThroughReader):
+    """A pass-through reader over ``stream`` whose :meth:`close` then calls ``also`` (whether
+    or not closing ``stream`` failed): a decoder over the archive window it reads, a blob read
+    under a lock that must be released with it."""
+
+    def __init__(self, stream: Reader, also: Callable[[], object]) -> None:
+        super().__init__(stream)
+        self._also = also
+
+    def read(self, n: int = -1) -> bytes:
+        return self._stream.read(n)
+
+    def close(self) -> None:
+        try:
+            self._stream.close()
+        finally:
+            self._also()
 
 
 def as_verifying(stream: Reader) -> VerifyingStream | None:

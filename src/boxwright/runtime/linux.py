@@ -1,11 +1,12 @@
-"""The Linux system calls the native runner needs beyond those the store already wraps.
+"""The Linux system calls the native runner needs, reached through this one module.
 
-``unshare(2)``, ``mount(2)`` and ``umount2(2)`` (and their flag constants) are the store's
-(:mod:`boxwright.store.userns`, the lower layer), re-exported here; this module adds
-``pivot_root(2)``, ``sethostname(2)``, ``prctl(2)`` and ``capset(2)``, which Python 3.11's
-``os`` module lacks, on the same :func:`~boxwright.store.userns.libc` handle and errno check.
-Each raises :class:`OSError` with the call's errno, like the ``os`` functions. libc is loaded
-when this module is imported, so a forked child (after ``pivot_root``) never has to load it.
+It re-exports what the runtime uses of :mod:`boxwright.rootless.libc` (``unshare(2)``,
+``mount(2)``, ``umount2(2)``, their flags; boxwright's one set of libc wrappers, in a lower
+layer) and adds ``pivot_root(2)``, ``sethostname(2)``, ``prctl(2)`` and ``capset(2)``, which
+Python 3.11's ``os`` module lacks, on the same :func:`~boxwright.rootless.libc.libc` handle
+and errno check. Each raises :class:`OSError` with the call's errno, like the ``os``
+functions. libc is loaded when this module is imported, so a forked child (after
+``pivot_root``) never has to load it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import fcntl
 import os
 import struct
 
-from boxwright.store.userns import (
+from boxwright.rootless.libc import (
     CLONE_NEWNS,
     CLONE_NEWUSER,
     MNT_DETACH,
@@ -27,14 +28,15 @@ from boxwright.store.userns import (
     MS_RDONLY,
     MS_REC,
     MS_REMOUNT,
-    PR_SET_DUMPABLE,
     PathArg,
     check,
     libc,
     mount,
+    set_dumpable,
     umount,
     unshare,
 )
+from boxwright.rootless.libc import setns as _setns
 
 _libc = libc()
 
@@ -58,7 +60,6 @@ _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
 
 
 def pivot_root(new_root: PathArg, put_old: PathArg) -> None:
@@ -68,8 +69,8 @@ def pivot_root(new_root: PathArg, put_old: PathArg) -> None:
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    """setns(2): move this thread into the namespace ``fd`` refers to."""
-    check(_libc.setns(fd, nstype), "setns")
+    """setns(2): move this thread into the namespace ``fd`` refers to (``nstype`` 0: any)."""
+    _setns(fd, nstype)
 
 
 def sethostname(name: str) -> None:
@@ -91,12 +92,6 @@ def set_no_new_privs() -> None:
 def drop_bounding_capability(number: int) -> None:
     """Remove one capability from this process's bounding set."""
     prctl(PR_CAPBSET_DROP, number)
-
-
-def set_dumpable() -> None:
-    """Make this process dumpable again: one that changed its IDs (setuid from root) is not,
-    which leaves its /proc/self files owned by root, so it could not write its own ID map."""
-    prctl(PR_SET_DUMPABLE, 1)
 
 
 def set_parent_death_signal(signum: int) -> None:
@@ -142,8 +137,8 @@ def loopback_up() -> None:
         fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
 
 
-# The runtime reaches every system call through this module: it re-exports the mount and
-# namespace names of store.userns (listed there too) beside its own.
+# The runtime reaches every system call through this module: its own, and the rootless.libc
+# names it uses, re-exported (so this list repeats part of rootless.libc's __all__).
 __all__ = [
     "CLONE_NEWCGROUP",
     "CLONE_NEWIPC",

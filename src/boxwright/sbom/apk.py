@@ -7,14 +7,13 @@ One paragraph per package of ``X:value`` lines (``P`` name, ``V`` version, ``A``
 from __future__ import annotations
 
 from boxwright.sbom.model import Distro, Package
-from boxwright.sbom.purl import purl
+from boxwright.sbom.purl import distro_package
 
 INSTALLED = "lib/apk/db/installed"
 
 
 def parse_installed(data: bytes, location: str, distro: Distro | None) -> list[Package]:
     """The packages of an apk installed database, in file order."""
-    namespace = distro.id if distro is not None else "alpine"
     found: list[Package] = []
     fields: dict[str, str] = {}
     for line in [*data.decode("utf-8", "replace").splitlines(), ""]:
@@ -25,21 +24,20 @@ def parse_installed(data: bytes, location: str, distro: Distro | None) -> list[P
             continue
         name, version = fields.get("P", ""), fields.get("V", "")
         if name and version:
-            arch, origin = fields.get("A", ""), fields.get("o", "")
-            qualifiers = [("arch", arch), ("upstream", origin if origin != name else "")]
-            if distro is not None:
-                qualifiers.append(("distro", distro.qualifier))
+            origin = fields.get("o", "")
             found.append(
-                Package(
-                    name=name,
-                    version=version,
-                    type="apk",
-                    purl=purl("apk", name, version, namespace, qualifiers),
-                    location="/" + location,
-                    licenses=(fields["L"],) if fields.get("L") else (),
+                distro_package(
+                    "apk",
+                    name,
+                    version,
+                    [("arch", fields.get("A", "")), ("upstream", origin if origin != name else "")],
+                    distro=distro,
+                    namespace="alpine",
+                    location=location,
+                    license=fields.get("L", ""),
                     supplier=fields.get("m", ""),
                     source=origin,
-                    arch=arch,
+                    arch=fields.get("A", ""),
                 )
             )
         fields = {}

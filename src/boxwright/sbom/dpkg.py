@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from boxwright.sbom.model import Distro, Package
-from boxwright.sbom.purl import purl
+from boxwright.sbom.purl import distro_package
 
 STATUS = "var/lib/dpkg/status"
 STATUS_D = "var/lib/dpkg/status.d/"
@@ -59,7 +59,6 @@ def _source(fields: dict[str, str]) -> tuple[str, str]:
 
 def parse_status(data: bytes, location: str, distro: Distro | None) -> list[Package]:
     """The installed packages of one status file, in file order."""
-    namespace = distro.id if distro is not None else "debian"
     found: list[Package] = []
     for fields in paragraphs(data.decode("utf-8", "replace")):
         name = fields.get("Package", "")
@@ -70,16 +69,15 @@ def parse_status(data: bytes, location: str, distro: Distro | None) -> list[Pack
         arch = fields.get("Architecture", "")
         source, source_version = _source(fields)
         upstream = f"{source}@{source_version}" if source_version else source
-        qualifiers = [("arch", arch), ("upstream", upstream)]
-        if distro is not None:
-            qualifiers.append(("distro", distro.qualifier))
         found.append(
-            Package(
-                name=name,
-                version=version,
-                type="deb",
-                purl=purl("deb", name, version, namespace, qualifiers),
-                location="/" + location,
+            distro_package(
+                "deb",
+                name,
+                version,
+                [("arch", arch), ("upstream", upstream)],
+                distro=distro,
+                namespace="debian",
+                location=location,
                 supplier=fields.get("Maintainer", ""),
                 source=source,
                 arch=arch,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from boxwright.sbom.model import Distro, Package
+
 
 def _enc(text: str) -> str:
     return quote(text, safe="").replace("%3A", ":")
@@ -39,4 +41,40 @@ def purl(
     return out
 
 
-__all__ = ["purl"]
+def distro_package(
+    kind: str,
+    name: str,
+    version: str,
+    qualifiers: list[tuple[str, str]],
+    *,
+    distro: Distro | None,
+    namespace: str,
+    location: str,
+    purl_version: str | None = None,
+    license: str = "",
+    supplier: str = "",
+    source: str = "",
+    arch: str = "",
+) -> Package:
+    """A package of a distribution's package manager (``kind``: ``deb``, ``apk``, ``rpm``),
+    found in the file at ``location``: its purl is in the ``distro``'s namespace (its ID, else
+    ``namespace``), with ``qualifiers`` then the ``distro`` qualifier, as syft writes them;
+    ``purl_version`` when the purl's version is not ``version`` (rpm's, without the epoch)."""
+    if distro is not None:
+        namespace = distro.id
+        qualifiers = [*qualifiers, ("distro", distro.qualifier)]
+    url_version = version if purl_version is None else purl_version
+    return Package(
+        name=name,
+        version=version,
+        type=kind,
+        purl=purl(kind, name, url_version, namespace, qualifiers),
+        location="/" + location,
+        licenses=(license,) if license else (),
+        supplier=supplier,
+        source=source,
+        arch=arch,
+    )
+
+
+__all__ = ["distro_package", "purl"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from boxwright.errors import SbomError
 from boxwright.sbom.model import Distro, Package
-from boxwright.sbom.purl import purl
+from boxwright.sbom.purl import distro_package
 
 SQLITE_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
 OTHER_PATHS = (
@@ -108,7 +108,6 @@ def read_sqlite_headers(path: str) -> list[RpmHeader]:
 def packages(headers: list[RpmHeader], location: str, distro: Distro | None) -> list[Package]:
     """The SBOM packages of ``headers`` (rpm's ``gpg-pubkey`` entries, keys and not
     software, left out)."""
-    namespace = distro.id if distro is not None else "redhat"
     found: list[Package] = []
     for header in headers:
         if not header.name or not header.version or header.name == "gpg-pubkey":
@@ -119,16 +118,17 @@ def packages(headers: list[RpmHeader], location: str, distro: Distro | None) -> 
             ("epoch", str(header.epoch) if header.epoch is not None else ""),
             ("upstream", header.source_rpm),
         ]
-        if distro is not None:
-            qualifiers.append(("distro", distro.qualifier))
         found.append(
-            Package(
-                name=header.name,
-                version=f"{header.epoch}:{full}" if header.epoch is not None else full,
-                type="rpm",
-                purl=purl("rpm", header.name, full, namespace, qualifiers),
-                location="/" + location,
-                licenses=(header.license,) if header.license else (),
+            distro_package(
+                "rpm",
+                header.name,
+                f"{header.epoch}:{full}" if header.epoch is not None else full,
+                qualifiers,
+                distro=distro,
+                namespace="redhat",
+                location=location,
+                purl_version=full,
+                license=header.license,
                 supplier=header.vendor,
                 source=header.source_rpm,
                 arch=header.arch,

@@ -6,7 +6,7 @@ its base image here, into the store it belongs to.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import InvalidReferenceError, UsageError
@@ -26,6 +26,36 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
     from boxwright.trust.policy import Policy
     from boxwright.trust.signing import Signer
+
+
+class PullOptions(TypedDict, total=False):
+    """The keywords of a pull (:func:`pull_named`, :func:`pull_into`, ``boxwright.pull``).
+
+    ``platform``: the image to take out of an index (default: this machine's);
+    ``src_options``: how to reach the source; ``name``: the one name to give (``""``: none;
+    default: :func:`pulled_names`'); ``on_progress``: copy's progress callback; ``policy``:
+    the signature policy the image must satisfy (default: the policy.json in force).
+    """
+
+    platform: Platform | None
+    src_options: TransportOptions | None
+    name: str | None
+    on_progress: ProgressCallback | None
+    policy: Policy | None
+
+
+class PushOptions(TypedDict, total=False):
+    """The keywords of a push (:func:`push_from`, ``boxwright.push``): the
+    :class:`~boxwright.copy.CopyOptions` fields a push may set."""
+
+    dest_options: TransportOptions | None
+    format: str | None
+    dest_compress: str | None
+    on_progress: ProgressCallback | None
+    remove_signatures: bool
+    signers: tuple[Signer, ...]
+    sign_identity: str | None
+    referrers: bool
 
 
 def registry_or(text: str) -> TransportReference:
@@ -101,34 +131,16 @@ def stored_image_of(store: Store, source: ImageSource, platform: Platform | None
     return next((r.id for r in store.images.list() if r.id == wanted), None)
 
 
-def pull_into(
-    store: Store,
-    src_ref: str,
-    *,
-    platform: Platform | None = None,
-    src_options: TransportOptions | None = None,
-    name: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    policy: Policy | None = None,
-) -> ImageRecord:
-    """Copy the image ``src_ref`` names into ``store``.
+def pull_into(store: Store, src_ref: str, **options: Unpack[PullOptions]) -> ImageRecord:
+    """Copy the image ``src_ref`` names into ``store`` (:class:`PullOptions` say how).
 
     Returns the stored image's record. The names are :func:`pulled_names`' (``name``: that
     one instead; ``""``: none). An image the store holds already (the same image ID) is not
     copied again: it gets the names, and keeps its stored manifest and digest, as podman's
-    store does. The image must
-    satisfy the signature ``policy`` (default: the policy.json in force); its signatures are
-    kept with it.
+    store does. The image must satisfy the signature ``policy``; its signatures are kept
+    with it.
     """
-    return pull_named(
-        store,
-        src_ref,
-        platform=platform,
-        src_options=src_options,
-        name=name,
-        on_progress=on_progress,
-        policy=policy,
-    )[0]
+    return pull_named(store, src_ref, **options)[0]
 
 
 def pull_named(
@@ -167,25 +179,12 @@ def pull_named(
     return dest.record, targets
 
 
-# pull_into's counterpart: both take a store, a reference and copy's progress callback;
-# the direction, and so the options, differ.
 def push_from(
-    store: Store,
-    name: str,
-    dest_ref: str | None = None,
-    *,
-    dest_options: TransportOptions | None = None,
-    format: str | None = None,
-    dest_compress: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    remove_signatures: bool = False,
-    signers: tuple[Signer, ...] = (),
-    sign_identity: str | None = None,
-    referrers: bool = False,
+    store: Store, name: str, dest_ref: str | None = None, **options: Unpack[PushOptions]
 ) -> CopyResult:
     """Copy the image ``name`` (a name or ID) of ``store`` to ``dest_ref`` (default: its own
     name's registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was
-    pushed). The signing keywords and ``referrers`` are :class:`~boxwright.copy.CopyOptions`'.
+    pushed). ``options`` are :class:`~boxwright.copy.CopyOptions`' (:class:`PushOptions`).
     """
     record, matched = store.images.resolve(name)
     if dest_ref is None:
@@ -197,23 +196,16 @@ def push_from(
     else:
         dest = registry_or(dest_ref)
     source = StoreSource(store, record.id, f"store:{matched or record.id}")
-    options = CopyOptions(
-        format=format,
-        dest_compress=dest_compress,
-        dest_options=dest_options,
-        on_progress=on_progress,
-        remove_signatures=remove_signatures,
-        signers=signers,
-        sign_identity=sign_identity,
-        referrers=referrers,
-    )
+    copy_options = CopyOptions(**options)
     try:
-        return copy_image(source, dest, options)
+        return copy_image(source, dest, copy_options)
     finally:
         source.close()
 
 
 __all__ = [
+    "PullOptions",
+    "PushOptions",
     "pull_into",
     "pull_named",
     "pulled_names",

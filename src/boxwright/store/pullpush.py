@@ -14,47 +14,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 from boxwright.store.images import ImageRecord
-from boxwright.store.pulling import pull_into, pulled_names, push_from
+from boxwright.store.pulling import PullOptions, PushOptions, pull_into, pulled_names, push_from
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
-    from boxwright.copy.progress import ProgressCallback
-    from boxwright.oci.platform import Platform
-    from boxwright.transport.options import TransportOptions
-    from boxwright.trust.policy import Policy
-    from boxwright.trust.signing import Signer
 
 
-# pull and push are the library's entry points: the keywords of pull_into and push_from again,
-# with the configured store as the default.
 def pull(
-    src_ref: str,
-    *,
-    store: Store | None = None,
-    platform: Platform | None = None,
-    src_options: TransportOptions | None = None,
-    name: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    policy: Policy | None = None,
+    src_ref: str, *, store: Store | None = None, **options: Unpack[PullOptions]
 ) -> ImageRecord:
-    """Copy the image ``src_ref`` names into the store (default: the configured one).
+    """Copy the image ``src_ref`` names into the store (default: the configured one); the
+    :class:`~boxwright.store.pulling.PullOptions` say how (platform, name, policy...).
 
     Returns the stored image's record. An image the store holds already is not copied again:
     it gets the names and keeps its stored manifest and digest.
     """
-    return pull_into(
-        store if store is not None else Store(),
-        src_ref,
-        platform=platform,
-        src_options=src_options,
-        name=name,
-        on_progress=on_progress,
-        policy=policy,
-    )
+    return pull_into(store if store is not None else Store(), src_ref, **options)
 
 
 def push(
@@ -62,33 +41,14 @@ def push(
     dest_ref: str | None = None,
     *,
     store: Store | None = None,
-    dest_options: TransportOptions | None = None,
-    format: str | None = None,
-    dest_compress: str | None = None,
-    on_progress: ProgressCallback | None = None,
-    remove_signatures: bool = False,
-    signers: tuple[Signer, ...] = (),
-    sign_identity: str | None = None,
-    referrers: bool = False,
+    **options: Unpack[PushOptions],
 ) -> CopyResult:
     """Copy the stored image ``name`` (a name or ID) to ``dest_ref`` (default: its own name's
     registry, ``docker://NAME``); return the copy's result (its ``digest`` is what was pushed).
-    With ``referrers``, the image's referrers in the store (its SBOM, provenance, artifacts)
-    go along.
+    The :class:`~boxwright.store.pulling.PushOptions` say how; with ``referrers``, the image's
+    referrers in the store (its SBOM, provenance, artifacts) go along.
     """
-    return push_from(
-        store if store is not None else Store(create=False),
-        name,
-        dest_ref,
-        dest_options=dest_options,
-        format=format,
-        dest_compress=dest_compress,
-        on_progress=on_progress,
-        remove_signatures=remove_signatures,
-        signers=signers,
-        sign_identity=sign_identity,
-        referrers=referrers,
-    )
+    return push_from(store if store is not None else Store(create=False), name, dest_ref, **options)
 
 
 __all__ = ["pull", "pulled_names", "push"]

@@ -41,7 +41,8 @@ from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overla
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-from boxwright.store.userns import MNT_DETACH, mount, run_in_namespace, umount
+from boxwright.rootless.libc import MNT_DETACH, mount, umount
+from boxwright.store.userns import run_in_namespace
 from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:

@@ -1,9 +1,4 @@
-"""Linux namespaces and mounts through libc, and running a function inside fresh namespaces.
-
-:func:`unshare`, :func:`mount`, :func:`umount`, :func:`libc` and :func:`check` are
-:mod:`boxwright.rootless.libc`'s (boxwright's one set of libc wrappers), re-exported here for
-the store and the runtime (:mod:`boxwright.runtime.linux` builds ``pivot_root``,
-``capset``... on them).
+"""Running a function inside fresh namespaces, on :mod:`boxwright.rootless.libc`'s calls.
 
 :func:`run_in_namespace` is how an unprivileged user mounts an overlay: it forks, the child
 enters a new user namespace where it is root (a single-ID map, ``0`` → the caller's euid and
@@ -31,22 +26,11 @@ from boxwright.errors import BoxwrightError, RunError, StoreError
 from boxwright.rootless.libc import (
     CLONE_NEWNS,
     CLONE_NEWUSER,
-    MNT_DETACH,
-    MS_BIND,
-    MS_NODEV,
-    MS_NOEXEC,
-    MS_NOSUID,
     MS_PRIVATE,
-    MS_RDONLY,
     MS_REC,
-    MS_REMOUNT,
-    PR_SET_DUMPABLE,
-    PathArg,
     check,
     libc,
-    mount,
     set_dumpable,
-    umount,
     unshare,
 )
 
@@ -179,26 +163,4 @@ def run_in_namespace(fn: Callable[[], T], *, user: bool, mount: bool) -> T:
     _raise(payload)
 
 
-__all__ = [
-    "CLONE_NEWNS",
-    "CLONE_NEWUSER",
-    "MNT_DETACH",
-    "MS_BIND",
-    "MS_NODEV",
-    "MS_NOEXEC",
-    "MS_NOSUID",
-    "MS_PRIVATE",
-    "MS_RDONLY",
-    "MS_REC",
-    "MS_REMOUNT",
-    "PR_SET_DUMPABLE",
-    "PathArg",
-    "check",
-    "enter_namespaces",
-    "inside_single_id_namespace",
-    "libc",
-    "mount",
-    "run_in_namespace",
-    "umount",
-    "unshare",
-]
+__all__ = ["enter_namespaces", "inside_single_id_namespace", "run_in_namespace"]

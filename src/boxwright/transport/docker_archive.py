@@ -51,7 +51,7 @@ from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, VerifyingReader, verify_bytes
 from boxwright.oci.manifest import ImageManifest
-from boxwright.oci.readers import Reader, VerifyingStream, WrappedReader
+from boxwright.oci.readers import ClosingAlso, Reader, VerifyingStream
 from boxwright.oci.reference import Reference
 from boxwright.transport.atomic import AtomicFile, BlobWriter, staging_directory
 from boxwright.transport.tarindex import TarIndex, safe_member_name
@@ -109,23 +109,6 @@ def parse_manifest_json(raw: bytes, where: str) -> list[ManifestItem]:
             )
         )
     return items
-
-
-class _Stacked(WrappedReader):
-    """A reader over ``top`` that closes ``below`` too (a decoder over an archive window)."""
-
-    def __init__(self, top: Reader, below: Reader) -> None:
-        self._stream = top
-        self._below = below
-
-    def read(self, n: int = -1) -> bytes:
-        return self._stream.read(n)
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._below.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +248,7 @@ class DockerArchiveSource:
         if layer.compression != "none":
             from boxwright.layer.compression import decompress
 
-            stream = _Stacked(decompress(window, layer.compression), window)
+            stream = ClosingAlso(decompress(window, layer.compression), window.close)
         return VerifyingReader(stream, descriptor.digest, size)
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -223,7 +223,11 @@ class ContainersStorageDestination:
         layers_lock.record_write()
         try:
             with locked(self.paths.containers_lock, exclusive=True):
-                record.update(self._make_layer(lid, parent, below, desc, diff_id))
+                record.update(
+                    self._as_store_owner(
+                        lambda: self._unpack_layer(lid, parent, below, desc, diff_id)
+                    )
+                )
         except BaseException:
             stable.remove(record)
             save(self.paths.layers_json, stable)
@@ -234,7 +238,16 @@ class ContainersStorageDestination:
         layers_lock.record_write()
         return record
 
-    def _make_layer(
+    def _as_store_owner(self, work: Callable[[], Record]) -> Record:
+        """``work()`` run as root: this process when it is root, else a child in the rootless
+        user's namespace (mapped as podman maps it, so the store's owners are right)."""
+        if os.geteuid() == 0:
+            return work()
+        return rootless.run_mapped(rootless.user_mapping(str(self.paths.root)), work)
+
+    # _put_layer's layer parameters again: this runs in the child _as_store_owner may fork,
+    # without the layers.lock and the records _put_layer holds in this process.
+    def _unpack_layer(
         self,
         lid: str,
         parent: str,
@@ -244,24 +257,9 @@ class ContainersStorageDestination:
     ) -> Record:
         """Unpack one layer into the driver's directory, with its tar-split record; return
         the record's fields learned on the way. ``below``: the image's layers under it (the
-        vfs driver's directory holds them all, each applied again and checked)."""
-        if os.geteuid() == 0:
-            return self._unpack_layer(lid, parent, below, desc, diff_id)
-        mapping = rootless.user_mapping(str(self.paths.root))
-        return rootless.run_mapped(
-            mapping, lambda: self._unpack_layer(lid, parent, below, desc, diff_id)
-        )
-
-    def _unpack_layer(
-        self,
-        lid: str,
-        parent: str,
-        below: list[tuple[Descriptor, Digest]],
-        desc: Descriptor,
-        diff_id: Digest,
-    ) -> Record:
-        """:meth:`_make_layer`'s work, as root (of the host, or of the rootless user's
-        namespace): owners are the ones the tar names; on failure nothing is left."""
+        vfs driver's directory holds them all, each applied again and checked). Run as root
+        (of the host, or of the rootless user's namespace, :meth:`_as_store_owner`): owners
+        are the ones the tar names; on failure nothing is left."""
         overlay = self.paths.driver == "overlay"
         privileged = not rootless.in_user_namespace()
         try:

@@ -71,6 +71,10 @@ def in_user_namespace() -> bool:
     return text.split() != ["0", "0", "4294967295"]
 
 
+# store.userns.run_in_namespace forks and answers through a pipe the same way; they stay
+# apart because the namespaces differ (a mapping written by newuidmap from the parent here, a
+# single-ID map the child writes itself there) and so do their errors (TransportError here,
+# StoreError there, with the class re-created by name).
 def run_mapped(mapping: IDMapping, fn: Callable[[], T]) -> T:
     """``fn()`` in a forked child that is root of a user namespace with ``mapping``; its
     result (pickled) or its error comes back. The caller's locks stay held by the caller."""

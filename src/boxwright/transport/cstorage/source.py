@@ -36,7 +36,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest, VerifyingReader
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import guess_media_type
-from boxwright.oci.readers import VerifyingStream, WrappedReader
+from boxwright.oci.readers import ClosingAlso, VerifyingStream
 from boxwright.transport.base import MAX_CONFIG_SIZE
 from boxwright.transport.cstorage.location import StoreLocation
 from boxwright.transport.cstorage.lockfile import locked, touch_graph_lock
@@ -55,31 +55,6 @@ from boxwright.transport.cstorage.tarsplit import TarSplitAssembler
 
 def _layer_type(manifest_type: str) -> str:
     return mt.DOCKER_LAYER if manifest_type == mt.DOCKER_MANIFEST else mt.OCI_LAYER
-
-
-class _LockedStream(WrappedReader):
-    """A stream that releases a lock when it is closed."""
-
-    def __init__(self, stream: VerifyingStream, stack: ExitStack) -> None:
-        self._stream = self._inner = stream
-        self._stack = stack
-
-    @property
-    def verifies(self) -> Digest | None:
-        return self._inner.verifies
-
-    @property
-    def verified(self) -> bool:
-        return self._inner.verified
-
-    def read(self, n: int = -1) -> bytes:
-        return self._stream.read(n)
-
-    def close(self) -> None:
-        try:
-            self._stream.close()
-        finally:
-            self._stack.close()
 
 
 class ContainersStorageSource:
@@ -196,7 +171,7 @@ class ContainersStorageSource:
 
             where = f"{self._name} layer {layer_id}"
             tar = TarSplitAssembler(record, open_file, where)
-            return _LockedStream(VerifyingReader(tar, digest, size), stack)
+            return ClosingAlso(VerifyingReader(tar, digest, size), stack.close)
         except BaseException:
             stack.close()
             raise
