@@ -83,8 +83,10 @@ def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
 def _list_json(record: ManifestListRecord) -> dict[str, Any]:
     """One manifest list as ``images --format json`` shows it: the keys of an image, with the
     list's ID, its index's digest, size and media type, no layers."""
+    from boxwright.store.filters import epoch
+
     index = record.index()
-    epoch = _epoch(record.created)
+    seconds = epoch(record.created)
     return {
         "Id": record.id,
         "Digest": str(index.digest),
@@ -93,7 +95,7 @@ def _list_json(record: ManifestListRecord) -> dict[str, Any]:
             {f"{n.partition('@')[0].rpartition(':')[0] or n}@{index.digest}" for n in record.names}
         ),
         "Names": list(record.names),
-        "Created": int(epoch) if epoch is not None else None,
+        "Created": int(seconds) if seconds is not None else None,
         "CreatedAt": record.created,
         "Size": len(index.raw),
         "Layers": [],
