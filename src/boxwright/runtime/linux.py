@@ -67,6 +67,11 @@ def pivot_root(new_root: PathArg, put_old: PathArg) -> None:
     check(_libc.syscall(_SYS_PIVOT_ROOT, new, old), "pivot_root", new)
 
 
+def setns(fd: int, nstype: int = 0) -> None:
+    """setns(2): move this thread into the namespace ``fd`` refers to."""
+    check(_libc.setns(fd, nstype), "setns")
+
+
 def sethostname(name: str) -> None:
     """``sethostname(2)`` in this process's UTS namespace."""
     data = name.encode()
@@ -167,6 +172,7 @@ __all__ = [
     "set_no_new_privs",
     "set_parent_death_signal",
     "sethostname",
+    "setns",
     "umount",
     "unshare",
 ]

@@ -49,6 +49,7 @@ from boxwright.runtime.idmap import (
     write_mapping_with_helpers,
     write_self_mapping,
 )
+from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
 from boxwright.runtime.stubs import mount_point
 
@@ -129,6 +130,10 @@ class _Plan:
     readonly_root: bool
     terminal: bool
     warnings: list[str] = field(default_factory=list)
+    joined: dict[str, str] = field(default_factory=dict)
+    """Namespaces joined by path (``kind`` → path) instead of made."""
+    network: HelperPlan | None = None
+    """The helper the caller starts once the keeper's network namespace exists."""
 
 
 def _caps_mask(names: Sequence[str]) -> int:
@@ -146,8 +151,9 @@ def _plan(spec: dict[str, Any]) -> _Plan:
     linux_spec = spec.get("linux") or {}
     kinds = {ns["type"] for ns in linux_spec.get("namespaces") or ()}
     flags = 0
+    joined = {ns["type"]: ns["path"] for ns in linux_spec.get("namespaces") or () if ns.get("path")}
     for kind, flag in _NAMESPACE_FLAGS.items():
-        if kind in kinds:
+        if kind in kinds and kind not in joined:
             flags |= flag
     env: dict[str, str] = {}
     for entry in process.get("env") or ():
@@ -176,8 +182,8 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         groups=[check_id(g, "gid") for g in user.get("additionalGids") or ()],
         hostname=spec.get("hostname") if "uts" in kinds else None,
         clone_flags=flags,
-        new_network="network" in kinds,
-        mapping=spec_mapping(spec),
+        new_network="network" in kinds and "network" not in joined,
+        mapping=None if "user" in joined else spec_mapping(spec),
         mounts=[dict(m) for m in spec.get("mounts") or ()],
         masked=list(linux_spec.get("maskedPaths") or ()),
         readonly=list(linux_spec.get("readonlyPaths") or ()),
@@ -187,6 +193,8 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         no_new_privileges=bool(process.get("noNewPrivileges")),
         readonly_root=bool(spec["root"].get("readonly")),
         terminal=bool(process.get("terminal")),
+        joined=joined,
+        network=HelperPlan.from_spec(spec) if "network" not in joined else None,
     )
 
 
@@ -419,6 +427,18 @@ def _fail(report: _Report, error: BaseException) -> NoReturn:
     os._exit(125)
 
 
+def _join(path: str, kind: int) -> None:
+    """Enter the namespace at ``path`` (``setns``), as a setup error when refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, kind)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise _SetupError(125, f"cannot join the namespace {path}: {error.strerror}") from error
+
+
 def _exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
@@ -438,8 +458,8 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
                 os.write(sync[1], b"u")
                 if os.read(sync[0], 1) != b"m":
                     os._exit(125)
-        os.close(sync[0])
-        os.close(sync[1])
+        if "user" in plan.joined:
+            _join(plan.joined["user"], linux.CLONE_NEWUSER)
         try:
             linux.unshare(plan.clone_flags)
         except OSError as error:
@@ -448,8 +468,17 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
                 f"cannot create namespaces ({error.strerror}): the kernel or the container "
                 "boxwright runs in does not allow them",
             ) from error
+        for kind, path in plan.joined.items():
+            if kind != "user":
+                _join(path, _NAMESPACE_FLAGS.get(kind, 0))
         if plan.new_network:
             linux.loopback_up()
+        if plan.network is not None:  # the caller connects the namespace, then says go
+            os.write(sync[1], b"n")
+            if os.read(sync[0], 1) != b"c":
+                os._exit(125)
+        os.close(sync[0])
+        os.close(sync[1])
         child = os.fork()
         if child == 0:
             linux.set_parent_death_signal(signal.SIGKILL)
@@ -641,15 +670,18 @@ class NativeRunner:
         os.close(to_child[0])
         if slave is not None:
             os.close(slave)
+        helper: list[NetworkHelper] = []
         try:
             with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-                self._map(pid, plan, to_parent[0], to_child[1])
+                self._serve(pid, plan, to_parent[0], to_child[1], helper)
                 if master is not None:
                     _relay(master)
                 text = _read_all(report_r).decode(errors="replace")
                 _, status = os.waitpid(pid, 0)
         finally:
+            for running in helper:
+                running.stop()
             for fd in (report_r, to_parent[0], to_child[1], master):
                 if fd is not None:
                     with contextlib.suppress(OSError):
@@ -658,20 +690,26 @@ class NativeRunner:
         return _exit_code(status)
 
     @staticmethod
-    def _map(pid: int, plan: _Plan, from_child: int, to_child: int) -> None:
-        """Write the ID mapping of the keeper's new user namespace when helpers must."""
-        if plan.mapping is None:
-            return
-        if os.read(from_child, 1) != b"u":
-            return  # mapped by the child itself, or it failed (its report says why)
-        try:
-            write_mapping_with_helpers(pid, plan.mapping)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise
-        os.write(to_child, b"m")
+    def _serve(
+        pid: int, plan: _Plan, from_child: int, to_child: int, helper: list[NetworkHelper]
+    ) -> None:
+        """Answer the keeper until it closes the channel: ``u`` asks for the ID mapping of its
+        new user namespace (written with helpers), ``n`` for its network namespace to be
+        connected (the helper started is put in ``helper``)."""
+        while request := os.read(from_child, 1):
+            try:
+                if request == b"u" and plan.mapping is not None:
+                    write_mapping_with_helpers(pid, plan.mapping)
+                    os.write(to_child, b"m")
+                elif request == b"n" and plan.network is not None:
+                    own = plan.mapping is not None or "user" in plan.joined
+                    helper.append(start_helper(plan.network, pid, own_user_namespace=own))
+                    os.write(to_child, b"c")
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
 
 
 __all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals"]

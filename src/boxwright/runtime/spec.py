@@ -137,7 +137,10 @@ class RunOptions:
     workdir: str | None = None
     user: str | None = None
     volumes: tuple[Mount, ...] = ()
-    network: Literal["host", "none"] = "host"
+    network: str = "host"
+    """``host`` shares the caller's network; ``none`` is a loopback-only namespace; the other
+    forms of ``--network`` (:func:`boxwright.runtime.network.check_network`) connect a new one
+    through a helper or join one that exists."""
     ipc: Literal["private", "host"] = "private"
     """``host`` shares the caller's IPC namespace (fakeroot's daemon talks through it)."""
     add_hosts: tuple[tuple[str, str], ...] = ()
@@ -155,6 +158,16 @@ class RunOptions:
     """Mount the rootfs read-only."""
     extra_mounts: tuple[dict[str, Any], ...] = field(default=())
     """Runtime-spec mount objects appended after the volumes (``/etc/hosts`` and the like)."""
+    # Networking and the container's own files about it (runtime/network.py, runner.py).
+    publish: tuple[str, ...] = ()
+    """Published ports in ``-p``'s form (``[IP:]HOST:CONTAINER/PROTO``); host port 0 is a
+    free one chosen when the run starts."""
+    dns: tuple[str, ...] = ()
+    """Nameservers of the container's ``/etc/resolv.conf`` (``--dns``), instead of the host's."""
+    dns_search: tuple[str, ...] = ()
+    """Its search domains (``--dns-search``; ``.`` alone writes none)."""
+    dns_options: tuple[str, ...] = ()
+    """Its ``options`` line (``--dns-option``)."""
     output: int | tuple[int, int] | None = None
     """Where the process writes instead of the caller's standard streams: one file descriptor
     for both stdout and stderr, or a ``(stdout, stderr)`` pair. The descriptors stay the
@@ -267,12 +280,12 @@ def generate_spec(
     spec["root"] = {"path": str(rootfs), "readonly": options.read_only}
     _apply_process_options(spec["process"], image_config, options, exec_user.uid)
     spec["mounts"] = _mounts(spec["mounts"], cc.volumes, options)
-    _set_namespaces(spec, options)
     if rootless and id_map is not None:
         # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
         spec["linux"].update(id_map.to_spec())
         if not id_map.single and exec_user.additional_gids:
             spec["process"]["user"]["additionalGids"] = list(exec_user.additional_gids)
+    _set_namespaces(spec, options)
     return spec
 
 
@@ -350,6 +363,32 @@ def _set_namespaces(spec: dict[str, Any], options: RunOptions) -> None:
         kinds = [k for k in kinds if k != "ipc"]
         spec["mounts"] = [m for m in spec["mounts"] if m.get("type") != "mqueue"]
     linux["namespaces"] = [{"type": k} for k in kinds]
+    if options.network.startswith("ns:"):  # join that network namespace (and its owner's)
+        _join_network(linux, options.network[3:])
+
+
+def _join_network(linux: dict[str, Any], path: str) -> None:
+    """Give the spec's network namespace ``path``; for ``/proc/PID/ns/net`` of a process in
+    another user namespace, join that user namespace too (its owner holds the network)."""
+    import re
+
+    for ns in linux["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = path
+    found = re.fullmatch(r"/proc/(\d+)/ns/net", path)
+    if found is None or not any(ns["type"] == "user" for ns in linux["namespaces"]):
+        return
+    user = f"/proc/{found.group(1)}/ns/user"
+    try:
+        same = os.stat(user).st_ino == os.stat("/proc/self/ns/user").st_ino
+    except OSError as error:
+        raise RunError(f"cannot join the network of process {found.group(1)}: {error}") from None
+    if not same:
+        for ns in linux["namespaces"]:
+            if ns["type"] == "user":
+                ns["path"] = user
+        linux.pop("uidMappings", None)
+        linux.pop("gidMappings", None)
 
 
 def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:
