@@ -31,7 +31,8 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     ├── UnpackError                an unpacked directory boxwright cannot repack
     ├── RunError                   a container process that could not be started
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
-    │   └── ContainerNotFoundError  no working container has that name or ID
+    │   ├── ContainerNotFoundError  no working container has that name or ID
+    │   └── VolumeNotFoundError     no named volume has that name
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
         ├── ContainerfileError     a Containerfile that does not parse ("file:line: what")
         ├── BuildContextError      a git, tarball or stdin context that cannot be fetched or
@@ -184,6 +185,10 @@ class ContainerNotFoundError(StoreError):
     """No working container of the local store has the name or ID asked for."""
 
 
+class VolumeNotFoundError(StoreError):
+    """No named volume of the store has that name."""
+
+
 class BuildError(BoxwrightError):
     """A build that failed: a step's command exited non-zero, a source is missing; the message
     names the Containerfile line."""
@@ -240,4 +245,5 @@ __all__ = [
     "UnsafePathError",
     "UnsupportedMediaTypeError",
     "UsageError",
+    "VolumeNotFoundError",
 ]

@@ -96,6 +96,7 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "boxwright.cli.container:container_group", "Build images step by step (buildah's verbs)."
     ),
     "run": LazyCommand("boxwright.cli.run:run_command", "Run a command in a new container."),
+    "volume": LazyCommand("boxwright.cli.volume:volume_group", "Manage named volumes."),
     "completion": LazyCommand(
         "boxwright.cli.completion:completion_command", "Print a shell completion script."
     ),

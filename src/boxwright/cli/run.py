@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
 from boxwright.errors import RunError
 
 if TYPE_CHECKING:
@@ -51,9 +52,12 @@ def run_options(func: F) -> F:
         ),
         click.option(
             "--network",
-            type=click.Choice(["host", "none"]),
-            default="host",
-            help="Share the host's network, or only a loopback interface.",
+            "--net",
+            default=None,
+            callback=_network,
+            metavar="MODE",
+            help="host, none, private, slirp4netns[:OPTS], pasta[:OPTS], ns:PATH or "
+            "container:NAME (run: private by default; container run: host).",
         ),
         click.option(
             "--isolation",
@@ -65,6 +69,16 @@ def run_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def _network(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from boxwright.errors import UsageError
+    from boxwright.runtime.network import check_network
+
+    try:
+        return None if value is None else check_network(value)
+    except UsageError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def build_options(
@@ -83,7 +97,7 @@ def build_options(
         volumes=tuple(Mount.parse(v) for v in flags["volume"]),
         workdir=flags["workingdir"],
         user=flags["user"],
-        network="none" if flags["network"] == "none" else "host",
+        network=flags["network"] or "host",
         terminal=sys.stdin.isatty(),
     )
     return options, str(flags["isolation"])
@@ -136,6 +150,7 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     help="Replace the image's entrypoint (and drop its cmd); '' clears it.",
 )
 @run_options
+@run_flags
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run_command(
@@ -155,6 +170,7 @@ def run_command(
     from boxwright.runtime.container import run_image
 
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
+    options, image = apply_run_flags(options, flags), pull_for_run(image, flags)
     exit_with(
         lambda: run_image(image, options, isolation=isolation, remove=remove, name=name).exit_code
     )

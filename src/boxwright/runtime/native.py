@@ -44,13 +44,20 @@ from boxwright.errors import RunError
 from boxwright.layer.pathsafe import resolve_in_root
 from boxwright.oci.ids import check_id
 from boxwright.runtime import linux
+from boxwright.runtime.cgroups import (
+    check_delegation,
+    enter_cgroup,
+    has_limits,
+    make_cgroup,
+    remove_cgroup,
+)
 from boxwright.runtime.idmap import (
     IDMapping,
     write_mapping_with_helpers,
     write_self_mapping,
 )
 from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
-from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
+from boxwright.runtime.spec import CAPABILITY_NUMBERS, CHOWN_ANNOTATION, spec_mapping
 from boxwright.runtime.stubs import mount_point
 
 
@@ -134,6 +141,10 @@ class _Plan:
     """Namespaces joined by path (``kind`` → path) instead of made."""
     network: HelperPlan | None = None
     """The helper the caller starts once the keeper's network namespace exists."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """The spec's ``linux.resources``: the caller puts the keeper in a cgroup with them."""
+    chown: tuple[int, int, list[str]] | None = None
+    """``(uid, gid, destinations)``: mounts the container's user gets to own (``-v :U``)."""
 
 
 def _caps_mask(names: Sequence[str]) -> int:
@@ -195,7 +206,35 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         terminal=bool(process.get("terminal")),
         joined=joined,
         network=HelperPlan.from_spec(spec) if "network" not in joined else None,
+        chown=_chown_request(spec),
+        resources=dict(linux_spec.get("resources") or {})
+        if has_limits(linux_spec.get("resources") or {})
+        else {},
     )
+
+
+def _chown_request(spec: dict[str, Any]) -> tuple[int, int, list[str]] | None:
+    import json
+
+    text = (spec.get("annotations") or {}).get(CHOWN_ANNOTATION)
+    if not text:
+        return None
+    uid, gid, destinations = json.loads(text)
+    return check_id(uid, "uid"), check_id(gid, "gid"), [str(d) for d in destinations]
+
+
+def _chown_mounts(plan: _Plan) -> None:
+    """``-v ...:U``: give each such mount's tree to the container's user, from inside the
+    user namespace (where its IDs are mapped), never following a link."""
+    if plan.chown is None:
+        return
+    uid, gid, destinations = plan.chown
+    for destination in destinations:
+        top = str(resolve_in_root(plan.rootfs, destination, follow_last=True))
+        os.lchown(top, uid, gid)
+        for where, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.lchown(os.path.join(where, name), uid, gid)
 
 
 class _Report:
@@ -339,6 +378,7 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
             dev_is_tmpfs = True
     if dev_is_tmpfs:
         _populate_dev(plan, slave_name)
+    _chown_mounts(plan)
     _protect_paths(plan)
     if plan.readonly_root:
         flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
@@ -473,10 +513,13 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
                 _join(path, _NAMESPACE_FLAGS.get(kind, 0))
         if plan.new_network:
             linux.loopback_up()
-        if plan.network is not None:  # the caller connects the namespace, then says go
-            os.write(sync[1], b"n")
-            if os.read(sync[0], 1) != b"c":
-                os._exit(125)
+        # the caller connects the network namespace, puts this process in its cgroup, then
+        # says go: the container process starts in both
+        for needed, request in ((plan.network is not None, b"n"), (bool(plan.resources), b"g")):
+            if needed:
+                os.write(sync[1], request)
+                if os.read(sync[0], 1) != b"c":
+                    os._exit(125)
         os.close(sync[0])
         os.close(sync[1])
         child = os.fork()
@@ -670,7 +713,7 @@ class NativeRunner:
         os.close(to_child[0])
         if slave is not None:
             os.close(slave)
-        helper: list[NetworkHelper] = []
+        helper: list[Any] = []  # the network helper and the cgroup, undone at the end
         try:
             with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
@@ -681,7 +724,10 @@ class NativeRunner:
                 _, status = os.waitpid(pid, 0)
         finally:
             for running in helper:
-                running.stop()
+                if isinstance(running, NetworkHelper):
+                    running.stop()
+                else:
+                    remove_cgroup(running)
             for fd in (report_r, to_parent[0], to_child[1], master):
                 if fd is not None:
                     with contextlib.suppress(OSError):
@@ -690,12 +736,11 @@ class NativeRunner:
         return _exit_code(status)
 
     @staticmethod
-    def _serve(
-        pid: int, plan: _Plan, from_child: int, to_child: int, helper: list[NetworkHelper]
-    ) -> None:
+    def _serve(pid: int, plan: _Plan, from_child: int, to_child: int, helper: list[Any]) -> None:
         """Answer the keeper until it closes the channel: ``u`` asks for the ID mapping of its
         new user namespace (written with helpers), ``n`` for its network namespace to be
-        connected (the helper started is put in ``helper``)."""
+        connected, ``g`` to be put in a cgroup with the spec's limits (the helper started
+        and the cgroup made are put in ``helper``, to be undone when the run ends)."""
         while request := os.read(from_child, 1):
             try:
                 if request == b"u" and plan.mapping is not None:
@@ -704,6 +749,12 @@ class NativeRunner:
                 elif request == b"n" and plan.network is not None:
                     own = plan.mapping is not None or "user" in plan.joined
                     helper.append(start_helper(plan.network, pid, own_user_namespace=own))
+                    os.write(to_child, b"c")
+                elif request == b"g" and plan.resources:
+                    parent = check_delegation(plan.resources)
+                    group = make_cgroup(parent, f"boxwright-{pid}", plan.resources)
+                    helper.append(group)
+                    enter_cgroup(group, pid)
                     os.write(to_child, b"c")
             except BaseException:
                 with contextlib.suppress(ProcessLookupError):

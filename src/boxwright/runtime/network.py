@@ -29,12 +29,10 @@ Helpers as podman runs them:
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -121,6 +119,8 @@ def parse_publish(text: str) -> tuple[PortMapping, ...]:
         if len(parts) > 2 or not parts[-1]:
             raise UsageError(f"invalid port {text!r}: expected [IP:][HOST:]CONTAINER[/PROTO]")
     if host_ip:
+        import ipaddress
+
         try:
             ipaddress.ip_address(host_ip)
         except ValueError:
@@ -147,6 +147,8 @@ def exposed_ports(exposed: Iterable[str]) -> tuple[PortMapping, ...]:
 
 def assign_host_ports(ports: Iterable[PortMapping]) -> tuple[PortMapping, ...]:
     """``ports`` with every host port 0 replaced by one the kernel says is free now."""
+    import socket
+
     out = []
     for port in ports:
         if port.host_port == 0:
@@ -302,11 +304,15 @@ def resolve_network(
     return NetworkSettings(kind)
 
 
-def network_settings(options: Any) -> NetworkSettings:
-    """The :class:`NetworkSettings` of a run's options (``RunOptions``: ``network`` and
-    ``publish``); ``container:NAME`` must have been turned into ``ns:`` by the caller that
-    knows the container (:func:`boxwright.runtime.container.run_in_container`)."""
+def network_settings(options: Any, exposed: Iterable[str] = ()) -> NetworkSettings:
+    """The :class:`NetworkSettings` of a run's options (``RunOptions``: ``network``,
+    ``publish``, ``publish_all`` with the image's ``exposed`` ports); ``container:NAME`` must
+    have been turned into ``ns:`` by the caller that knows the container
+    (:func:`boxwright.runtime.volumes.joining_container`)."""
     ports = [p for text in options.publish for p in parse_publish(text)]
+    if options.publish_all:
+        taken = {(p.container_port, p.protocol) for p in ports}
+        ports += [p for p in exposed_ports(exposed) if (p.container_port, p.protocol) not in taken]
     return resolve_network(options.network, ports)
 
 
@@ -344,6 +350,8 @@ def resolv_text(host: str, settings: NetworkSettings, options: Any) -> str:
 
 
 def _is_loopback(address: str) -> bool:
+    import ipaddress
+
     try:
         return ipaddress.ip_address(address.split("%")[0]).is_loopback
     except ValueError:
@@ -352,6 +360,8 @@ def _is_loopback(address: str) -> bool:
 
 def _default_gateway() -> str | None:
     """The host's IPv4 default gateway (``/proc/net/route``), which pasta hands on."""
+    import socket
+
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/net/route").read_text().splitlines()[1:]:
             fields = line.split()
@@ -389,17 +399,51 @@ class NetworkHelper:
                 self._child.wait()
 
 
-def start_helper(plan: HelperPlan, pid: int, *, own_user_namespace: bool) -> NetworkHelper:
+def start_helper(
+    plan: HelperPlan, pid: int, *, own_user_namespace: bool, detached: bool = False
+) -> NetworkHelper:
     """Connect the network namespace of process ``pid`` with ``plan``'s helper; return once
     the namespace is configured and its ports are published.
 
     ``own_user_namespace`` says that ``pid`` is in a user namespace of its own (a rootless
-    run), which the helper joins to reach the network namespace. Raises :class:`RunError`
-    (125) with the helper's own message when it fails.
+    run), which the helper joins to reach the network namespace. ``detached`` leaves the
+    helper running after this process ends (an OCI runtime's hook starts it; its pid is in
+    ``helper.pid`` of the plan's run directory, for :func:`stop_detached`). Raises
+    :class:`RunError` (125) with the helper's own message when it fails.
     """
     if plan.helper == "slirp4netns":
-        return _start_slirp4netns(plan, pid, own_user_namespace)
-    return _start_pasta(plan, pid, own_user_namespace)
+        helper = _start_slirp4netns(plan, pid, own_user_namespace, detached)
+    else:
+        helper = _start_pasta(plan, pid, own_user_namespace)
+    if detached:
+        Path(plan.run_dir, "helper.pid").write_text(str(helper.pid))
+    return helper
+
+
+def stop_detached(plan: HelperPlan) -> None:
+    """End the helper :func:`start_helper` left running for ``plan`` (when it did)."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(Path(plan.run_dir, "helper.pid").read_text())
+        os.kill(pid, signal.SIGTERM)
+
+
+def hook_main() -> int:
+    """An OCI ``createRuntime`` hook: the container's state on stdin (its pid, the spec's
+    annotations), the helper started for good. ``python -m boxwright.runtime.network``."""
+    import sys
+
+    state = json.load(sys.stdin)
+    plan = HelperPlan.from_spec(state)
+    if plan is None:
+        return 0
+    pid = int(state["pid"])
+    try:
+        own = os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino
+        start_helper(plan, pid, own_user_namespace=own, detached=True)
+    except RunError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
 
 
 def _helper_failed(name: str, detail: bytes | str) -> RunError:
@@ -409,7 +453,9 @@ def _helper_failed(name: str, detail: bytes | str) -> RunError:
     return RunError(f"{name} could not connect the container: {'; '.join(lines) or '?'}", 125)
 
 
-def _start_slirp4netns(plan: HelperPlan, pid: int, own_user_namespace: bool) -> NetworkHelper:
+def _start_slirp4netns(
+    plan: HelperPlan, pid: int, own_user_namespace: bool, detached: bool
+) -> NetworkHelper:
     import subprocess
 
     options = dict(o.partition("=")[::2] for o in plan.options)
@@ -417,7 +463,8 @@ def _start_slirp4netns(plan: HelperPlan, pid: int, own_user_namespace: bool) -> 
     ready_r, ready_w = os.pipe()
     exit_r, exit_w = os.pipe()
     argv = [find_helper("slirp4netns"), "--configure", f"--mtu={options.get('mtu') or 65520}"]
-    argv += [f"--ready-fd={ready_w}", f"--exit-fd={exit_r}", f"--api-socket={socket_path}"]
+    argv += [f"--ready-fd={ready_w}", f"--api-socket={socket_path}"]
+    argv += [] if detached else [f"--exit-fd={exit_r}"]
     argv += ["--enable-sandbox", "--enable-seccomp"]
     if options.get("allow_host_loopback") != "true":
         argv.append("--disable-host-loopback")
@@ -443,7 +490,9 @@ def _start_slirp4netns(plan: HelperPlan, pid: int, own_user_namespace: bool) -> 
     finally:
         os.close(ready_w)
         os.close(exit_r)
-    helper = NetworkHelper(child.pid, exit_w, child)
+    if detached:
+        os.close(exit_w)
+    helper = NetworkHelper(child.pid, None if detached else exit_w, child)
     try:
         ready = _read_ready(ready_r)
         if ready != b"1":
@@ -480,6 +529,8 @@ def _read_ready(fd: int) -> bytes:
 
 def _slirp_forward(socket_path: str, port: PortMapping) -> None:
     """Publish ``port`` through slirp4netns' API socket (``add_hostfwd``)."""
+    import socket
+
     request = {
         "execute": "add_hostfwd",
         "arguments": {
@@ -563,6 +614,10 @@ def _bind_namespace(source: str, target: str) -> Any:
     return setup
 
 
+if __name__ == "__main__":
+    raise SystemExit(hook_main())
+
+
 __all__ = [
     "ANNOTATION",
     "HELPERS",
@@ -581,4 +636,5 @@ __all__ = [
     "resolv_text",
     "resolve_network",
     "start_helper",
+    "stop_detached",
 ]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from boxwright.errors import RunError, UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime import linux
+from boxwright.runtime.cgroups import check_delegation, has_limits
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.native import NativeRunner
 from boxwright.runtime.network import ANNOTATION, HelperPlan, network_settings, resolv_text
@@ -159,7 +160,7 @@ def run_in_rootfs(
     try:
         run_dir.chmod(0o755)
         # The network (runtime/network.py): its helper, and what resolv.conf and hosts say.
-        net = network_settings(options)
+        net = network_settings(options, image_config.config.exposed_ports or ())
         resolv = run_dir / "resolv.conf"
         resolv.write_text(resolv_text(resolv_conf(), net, options), encoding="utf-8")
         resolv.chmod(0o644)
@@ -185,6 +186,8 @@ def run_in_rootfs(
         if net.helper is not None:
             plan = HelperPlan(net.helper, net.options, tuple(map(str, net.ports)), str(run_dir))
             spec.setdefault("annotations", {})[ANNOTATION] = plan.to_annotation()
+        if has_limits(spec["linux"].get("resources") or {}):
+            check_delegation(spec["linux"]["resources"])
         check_capabilities(spec, user_namespace=id_map is not None)
         output = options.output_fds()
         with mount_points(rootfs, spec):

@@ -31,6 +31,7 @@ from boxwright.store.snapshots import SnapshotStore
 
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
+    from boxwright.store.volumes import VolumeStore
 
 
 class Store(Closing):
@@ -79,6 +80,13 @@ class Store(Closing):
 
             self._containers = ContainerStore(self)
         return self._containers
+
+    @property
+    def volumes(self) -> VolumeStore:
+        """The named volumes (:class:`~boxwright.store.volumes.VolumeStore`)."""
+        from boxwright.store.volumes import VolumeStore
+
+        return VolumeStore(self.layout.volumes_dir)
 
     @contextlib.contextmanager
     def metadata_lock(self) -> Iterator[None]:
