@@ -71,8 +71,10 @@ def _blob(layout: Path, data: bytes) -> str:
     return f"sha256:{digest}"
 
 
-def make_run_image(layout: Path, tag: str = "latest") -> str:
-    """Write the image into ``layout``; return its ``oci:`` reference."""
+def make_run_image(layout: Path, tag: str = "latest", *, compress: bool = True) -> str:
+    """Write the image into ``layout`` (its layer gzipped, or plain without ``compress``:
+    a child that dropped privileges cannot load the gzip codec late); return its ``oci:``
+    reference."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in ("bin", "etc", "usr", "home", "srv"):
@@ -88,7 +90,7 @@ def make_run_image(layout: Path, tag: str = "latest") -> str:
         _add(tar, "etc/passwd", tarfile.REGTYPE, data=passwd, mode=0o644)
         _add(tar, "etc/group", tarfile.REGTYPE, data=b"root:x:0:\nalice:x:1000:\n", mode=0o644)
     raw = buf.getvalue()
-    layer = gzip.compress(raw, mtime=0)
+    layer = gzip.compress(raw, mtime=0) if compress else raw
     layout.mkdir(parents=True, exist_ok=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     config = {
@@ -112,7 +114,8 @@ def make_run_image(layout: Path, tag: str = "latest") -> str:
         },
         "layers": [
             {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "mediaType": "application/vnd.oci.image.layer.v1.tar"
+                + ("+gzip" if compress else ""),
                 "digest": _blob(layout, layer),
                 "size": len(layer),
             }
