@@ -323,7 +323,7 @@ def generate_spec(
     if resources:
         spec["linux"]["resources"] = {**(spec["linux"].get("resources") or {}), **resources}
     if options.privileged:
-        _privileged(spec)
+        _privileged(spec, rootless)
     if rootless and id_map is not None:
         # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
         spec["linux"].update(id_map.to_spec())
@@ -345,14 +345,16 @@ def _chown_volumes(spec: dict[str, Any], options: RunOptions, user: ExecUser) ->
         spec.setdefault("annotations", {})[CHOWN_ANNOTATION] = value
 
 
-def _privileged(spec: dict[str, Any]) -> None:
-    """podman's ``--privileged``: every capability the kernel knows, the host's ``/dev``
-    bound in place of the tmpfs, ``/sys`` writable, nothing masked or read-only."""
+def _privileged(spec: dict[str, Any], rootless: bool) -> None:
+    """podman's ``--privileged``: every capability the kernel knows (outside a user namespace
+    of its own, every one this process holds), the host's ``/dev`` bound in place of the
+    tmpfs, ``/sys`` writable, nothing masked or read-only."""
     try:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
     except (OSError, ValueError):
         last = max(CAPABILITY_NUMBERS.values())
-    every = [name for name, number in CAPABILITY_NUMBERS.items() if number <= last]
+    held = -1 if rootless else _held_capabilities()
+    every = [n for n, number in CAPABILITY_NUMBERS.items() if number <= last and held >> number & 1]
     caps = spec["process"]["capabilities"]
     granted = every if caps["effective"] else []
     caps.update(bounding=every, effective=granted, permitted=granted)
@@ -365,6 +367,17 @@ def _privileged(spec: dict[str, Any]) -> None:
             mount.update(type="bind", source="/dev", options=["rbind", "nosuid"])
         elif mount["destination"] == "/sys":
             mount["options"] = [o for o in mount.get("options") or () if o != "ro"]
+
+
+def _held_capabilities() -> int:
+    """This process's permitted capabilities (``CapPrm``); every one when unreadable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return -1
 
 
 def _check_mapped(id_map: IDMapping, exec_user: ExecUser, user_spec: str) -> None:

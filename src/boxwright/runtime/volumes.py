@@ -42,7 +42,8 @@ def tmpfs_mount(destination: str, options: str = "") -> dict[str, Any]:
             chosen[kind.removeprefix("no")] = option
         else:
             raise UsageError(f"invalid tmpfs option {option!r} for {destination}")
-    flags = list(chosen.values())
+    # the positive ones (exec, suid, dev, rw) are the kernel's defaults: no flag to pass
+    flags = [o for o in chosen.values() if o not in ("exec", "suid", "dev")]
     return {"destination": destination, "type": "tmpfs", "source": "tmpfs", "options": flags + data}
 
 
