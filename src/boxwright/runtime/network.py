@@ -411,6 +411,12 @@ def start_helper(
     ``helper.pid`` of the plan's run directory, for :func:`stop_detached`). Raises
     :class:`RunError` (125) with the helper's own message when it fails.
     """
+    if not os.access("/dev/net/tun", os.R_OK | os.W_OK):
+        raise RunError(
+            f"{plan.helper} needs /dev/net/tun, which uid {os.getuid()} cannot open: make it "
+            "mode 0666 (as udev does), or run with --network host or none",
+            125,
+        )
     if plan.helper == "slirp4netns":
         helper = _start_slirp4netns(plan, pid, own_user_namespace, detached)
     else:
