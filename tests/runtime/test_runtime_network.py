@@ -265,3 +265,44 @@ def test_unknown_helper_option_and_missing_helper() -> None:
         os.environ["PATH"] = saved
     assert str(missing.value) == "--network pasta: pasta is not installed (Debian package passt)"
     assert missing.value.exit_code == 125
+
+
+@pytest.mark.parametrize("helper", ["slirp4netns", "pasta"])
+def test_container_of_the_store_publishes_a_port(
+    user_dir: Path, who: User | None, helper: str
+) -> None:
+    """``run_image`` (what ``boxwright run`` calls): for an unprivileged user the container's
+    files may be mounted in a user namespace of the store's, where the helper starts too."""
+    _helper(helper)
+    from boxwright.runtime.container import run_image
+    from boxwright.store.store import Store
+    from boxwright_testing.netimage import make_run_image
+
+    ref = make_run_image(user_dir / "layout", compress=False)
+    if who is not None:
+        chown_tree(user_dir, who)
+    preload_boxwright()
+    port = _free_port()
+    options = RunOptions(
+        args=("python3", "-c", HTTP_SERVER),
+        volumes=(Mount("/usr", "/usr", read_only=True),),
+        network=helper,
+        publish=(f"127.0.0.1:{port}:8000",),
+    )
+
+    def run() -> int:
+        return run_image(ref, options, store=Store(user_dir / "store"), remove=True).exit_code
+
+    outcome: list[Any] = []
+    thread = threading.Thread(target=lambda: outcome.append(in_child(run, user=who)))
+    thread.start()
+    body = b""
+    deadline = time.monotonic() + 30
+    while not body and time.monotonic() < deadline and thread.is_alive():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/store", timeout=5) as answer:
+                body = answer.read()
+        except OSError:
+            time.sleep(0.1)
+    thread.join(60)
+    assert (outcome, body) == ([0], b"from the container /store")
