@@ -8,12 +8,13 @@ boxwright store and once, with skopeo, into a podman containers-storage (overlay
 under the work directory. Then, best of N warm runs, alternating the tools, each command is
 timed from start to exit as a whole process:
 
-    boxwright --root R run --rm localhost/base:latest true
+    boxwright --root R run --rm --network host localhost/base:latest true
     podman --root R2 --runroot RR run --rm --network host localhost/base:latest true
 
-Both share the host's network (boxwright's default; podman's own default would add a bridge
-set-up that boxwright does not do). podman on this machine needs a ``CONTAINERS_CONF`` with
-``default_ulimits = []`` under ``[containers]``, written into the work directory. The issue's
+Both share the host's network (the default of each would add the start of a network
+helper, slirp4netns for boxwright, a bridge or slirp4netns for podman). podman on this
+machine needs a ``CONTAINERS_CONF`` with ``default_ulimits = []`` under ``[containers]``,
+written into the work directory. The issue's
 target: at most 1.0x podman's time. Run as root:
 ``sudo python3 benchmarks/bench_run.py [--runs 10] [--workdir /dev/shm/bench-run]``
 ``[--write-docs]``.
@@ -104,7 +105,7 @@ def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
     run([*ours, "copy", ref, f"store:{IMAGE}"])
     storage = f"containers-storage:[overlay@{workdir / 'podman-root'}+{workdir / 'podman-run'}]"
     run(["skopeo", "copy", "--quiet", ref, f"{storage}{IMAGE}"])
-    our_cmd = [*ours, "run", "--rm", IMAGE, "true"]
+    our_cmd = [*ours, "run", "--rm", "--network", "host", IMAGE, "true"]
     peer_cmd = [*podman, "run", "--rm", "--network", "host", IMAGE, "true"]
     a, b = Timing(), Timing()
     try:

@@ -80,6 +80,7 @@ __all__ = [
     "UnsafePathError",
     "UnsupportedMediaTypeError",
     "UsageError",
+    "VolumeNotFoundError",
     "__version__",
     "apply_layer",
     "copy_image",
@@ -140,6 +141,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at im
         UnsafePathError,
         UnsupportedMediaTypeError,
         UsageError,
+        VolumeNotFoundError,
     )
     from boxwright.explain import ExplainReport, ImageDiff, diff_images, explain_image
     from boxwright.inspect import InspectInfo, inspect_image

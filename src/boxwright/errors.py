@@ -34,7 +34,8 @@ The command line prints ``str(error)`` as one line and exits 1; ``--debug`` show
     ├── SignatureError             a signature that cannot be made (key, passphrase, gpg) or read
     │   └── PolicyRejectedError    the signature policy (policy.json) does not accept an image
     ├── StoreError                 the local store refused an operation (busy, in use, damaged)
-    │   └── ContainerNotFoundError  no working container has that name or ID
+    │   ├── ContainerNotFoundError  no working container has that name or ID
+    │   └── VolumeNotFoundError     no named volume has that name
     └── BuildError                 a build step that failed (a RUN's exit status, a bad COPY)
         ├── ContainerfileError     a Containerfile that does not parse ("file:line: what")
         ├── BuildContextError      a git, tarball or stdin context that cannot be fetched or
@@ -197,6 +198,10 @@ class ContainerNotFoundError(StoreError):
     """No working container of the local store has the name or ID asked for."""
 
 
+class VolumeNotFoundError(StoreError):
+    """No named volume of the store has that name."""
+
+
 class BuildError(BoxwrightError):
     """A build that failed: a step's command exited non-zero, a source is missing; the message
     names the Containerfile line."""
@@ -261,4 +266,5 @@ __all__ = [
     "UnsafePathError",
     "UnsupportedMediaTypeError",
     "UsageError",
+    "VolumeNotFoundError",
 ]

@@ -30,7 +30,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import (
@@ -274,7 +274,7 @@ class Builder:
         volumes: Sequence[str] = (),
         workdir: str | None = None,
         user: str | None = None,
-        network: Literal["host", "none"] = "host",
+        network: str = "host",
         terminal: bool = False,
         isolation: str = "native",
         output: int | tuple[int, int] | None = None,

@@ -100,6 +100,7 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "manifest": LazyCommand(
         "boxwright.cli.manifest:manifest_group", "Manage manifest lists in the local store."
     ),
+    "volume": LazyCommand("boxwright.cli.volume:volume_group", "Manage named volumes."),
     "completion": LazyCommand(
         "boxwright.cli.completion:completion_command", "Print a shell completion script."
     ),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from boxwright.cli.params import platform_choice_options
+from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
 from boxwright.errors import RunError
 
 if TYPE_CHECKING:
@@ -54,9 +55,12 @@ def run_options(func: F) -> F:
         ),
         click.option(
             "--network",
-            type=click.Choice(["host", "none"]),
-            default="host",
-            help="Share the host's network, or only a loopback interface.",
+            "--net",
+            default=None,
+            callback=_network,
+            metavar="MODE",
+            help="host, none, private, slirp4netns[:OPTS], pasta[:OPTS], ns:PATH or "
+            "container:NAME (run: private by default; container run: host).",
         ),
         click.option(
             "--isolation",
@@ -68,6 +72,16 @@ def run_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def _network(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from boxwright.errors import UsageError
+    from boxwright.runtime.network import check_network
+
+    try:
+        return None if value is None else check_network(value)
+    except UsageError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def build_options(
@@ -86,7 +100,7 @@ def build_options(
         volumes=tuple(Mount.parse(v) for v in flags["volume"]),
         workdir=flags["workingdir"],
         user=flags["user"],
-        network="none" if flags["network"] == "none" else "host",
+        network=flags["network"] or "host",
         terminal=sys.stdin.isatty(),
     )
     return options, str(flags["isolation"])
@@ -162,6 +176,7 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
 @click.option("--init-path", default=None, metavar="PATH", help="The init program to bind in.")
 @run_options
 @platform_choice_options("run out of an index or a manifest list")
+@run_flags
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run_command(
@@ -192,6 +207,8 @@ def run_command(
     from boxwright.runtime.container import run_image
 
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
+    options = apply_run_flags(options, flags)
+    image = pull_for_run(image, flags, platform)
     options = replace(
         options, terminal=tty, init=init or init_path is not None, init_path=init_path
     )

@@ -25,6 +25,7 @@ from boxwright.runtime.native import forwarding_to_children
 from boxwright.runtime.ownership import keeping_ownership
 from boxwright.runtime.runner import run_in_rootfs
 from boxwright.runtime.spec import RunOptions
+from boxwright.runtime.volumes import joining_container, use_named_volumes
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ def run_in_container(
     if config.architecture:
         check_can_run(config.platform())
     options = replace(options, hostname=options.hostname or record.id[:12])
+    options = use_named_volumes(store, record.id, joining_container(store, options))
 
     def work(root: Path, ownership: OwnershipRecord) -> int:
         if not single_id_run():

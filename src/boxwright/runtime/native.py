@@ -44,12 +44,20 @@ from boxwright.errors import RunError
 from boxwright.layer.pathsafe import resolve_in_root
 from boxwright.oci.ids import check_id
 from boxwright.runtime import linux
+from boxwright.runtime.cgroups import (
+    check_delegation,
+    enter_cgroup,
+    has_limits,
+    make_cgroup,
+    remove_cgroup,
+)
 from boxwright.runtime.idmap import (
     IDMapping,
     write_mapping_with_helpers,
     write_self_mapping,
 )
-from boxwright.runtime.spec import CAPABILITY_NUMBERS, spec_mapping
+from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
+from boxwright.runtime.spec import CAPABILITY_NUMBERS, CHOWN_ANNOTATION, spec_mapping
 from boxwright.runtime.stubs import mount_point
 
 
@@ -129,6 +137,14 @@ class _Plan:
     readonly_root: bool
     terminal: bool
     warnings: list[str] = field(default_factory=list)
+    joined: dict[str, str] = field(default_factory=dict)
+    """Namespaces joined by path (``kind`` → path) instead of made."""
+    network: HelperPlan | None = None
+    """The helper the caller starts once the keeper's network namespace exists."""
+    resources: dict[str, Any] = field(default_factory=dict)
+    """The spec's ``linux.resources``: the caller puts the keeper in a cgroup with them."""
+    chown: tuple[int, int, list[str]] | None = None
+    """``(uid, gid, destinations)``: mounts the container's user gets to own (``-v :U``)."""
 
 
 def _caps_mask(names: Sequence[str]) -> int:
@@ -146,8 +162,9 @@ def _plan(spec: dict[str, Any]) -> _Plan:
     linux_spec = spec.get("linux") or {}
     kinds = {ns["type"] for ns in linux_spec.get("namespaces") or ()}
     flags = 0
+    joined = {ns["type"]: ns["path"] for ns in linux_spec.get("namespaces") or () if ns.get("path")}
     for kind, flag in _NAMESPACE_FLAGS.items():
-        if kind in kinds:
+        if kind in kinds and kind not in joined:
             flags |= flag
     env: dict[str, str] = {}
     for entry in process.get("env") or ():
@@ -176,8 +193,8 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         groups=[check_id(g, "gid") for g in user.get("additionalGids") or ()],
         hostname=spec.get("hostname") if "uts" in kinds else None,
         clone_flags=flags,
-        new_network="network" in kinds,
-        mapping=spec_mapping(spec),
+        new_network="network" in kinds and "network" not in joined,
+        mapping=None if "user" in joined else spec_mapping(spec),
         mounts=[dict(m) for m in spec.get("mounts") or ()],
         masked=list(linux_spec.get("maskedPaths") or ()),
         readonly=list(linux_spec.get("readonlyPaths") or ()),
@@ -187,7 +204,37 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         no_new_privileges=bool(process.get("noNewPrivileges")),
         readonly_root=bool(spec["root"].get("readonly")),
         terminal=bool(process.get("terminal")),
+        joined=joined,
+        network=HelperPlan.from_spec(spec) if "network" not in joined else None,
+        chown=_chown_request(spec),
+        resources=dict(linux_spec.get("resources") or {})
+        if has_limits(linux_spec.get("resources") or {})
+        else {},
     )
+
+
+def _chown_request(spec: dict[str, Any]) -> tuple[int, int, list[str]] | None:
+    import json
+
+    text = (spec.get("annotations") or {}).get(CHOWN_ANNOTATION)
+    if not text:
+        return None
+    uid, gid, destinations = json.loads(text)
+    return check_id(uid, "uid"), check_id(gid, "gid"), [str(d) for d in destinations]
+
+
+def _chown_mounts(plan: _Plan) -> None:
+    """``-v ...:U``: give each such mount's tree to the container's user, from inside the
+    user namespace (where its IDs are mapped), never following a link."""
+    if plan.chown is None:
+        return
+    uid, gid, destinations = plan.chown
+    for destination in destinations:
+        top = str(resolve_in_root(plan.rootfs, destination, follow_last=True))
+        os.lchown(top, uid, gid)
+        for where, dirs, files in os.walk(top):
+            for name in dirs + files:
+                os.lchown(os.path.join(where, name), uid, gid)
 
 
 class _Report:
@@ -332,6 +379,7 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
             dev_is_tmpfs = True
     if dev_is_tmpfs:
         _populate_dev(plan, slave_name)
+    _chown_mounts(plan)
     _protect_paths(plan)
     if plan.readonly_root:
         flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
@@ -420,6 +468,18 @@ def _fail(report: _Report, error: BaseException) -> NoReturn:
     os._exit(125)
 
 
+def _join(path: str, kind: int) -> None:
+    """Enter the namespace at ``path`` (``setns``), as a setup error when refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            linux.setns(fd, kind)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise _SetupError(125, f"cannot join the namespace {path}: {error.strerror}") from error
+
+
 def _exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
@@ -439,8 +499,8 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
                 os.write(sync[1], b"u")
                 if os.read(sync[0], 1) != b"m":
                     os._exit(125)
-        os.close(sync[0])
-        os.close(sync[1])
+        if "user" in plan.joined:
+            _join(plan.joined["user"], linux.CLONE_NEWUSER)
         try:
             linux.unshare(plan.clone_flags)
         except OSError as error:
@@ -449,8 +509,20 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
                 f"cannot create namespaces ({error.strerror}): the kernel or the container "
                 "boxwright runs in does not allow them",
             ) from error
+        for kind, path in plan.joined.items():
+            if kind != "user":
+                _join(path, _NAMESPACE_FLAGS.get(kind, 0))
         if plan.new_network:
             linux.loopback_up()
+        # the caller connects the network namespace, puts this process in its cgroup, then
+        # says go: the container process starts in both
+        for needed, request in ((plan.network is not None, b"n"), (bool(plan.resources), b"g")):
+            if needed:
+                os.write(sync[1], request)
+                if os.read(sync[0], 1) != b"c":
+                    os._exit(125)
+        os.close(sync[0])
+        os.close(sync[1])
         child = os.fork()
         if child == 0:
             linux.set_parent_death_signal(signal.SIGKILL)
@@ -717,10 +789,11 @@ class NativeRunner:
         os.close(to_child[0])
         if slave is not None:
             os.close(slave)
+        helper: list[Any] = []  # the network helper and the cgroup, undone at the end
         try:
             with forwarding_signals(pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-                self._map(pid, plan, to_parent[0], to_child[1])
+                self._serve(pid, plan, to_parent[0], to_child[1], helper)
                 text = _read_all(report_r).decode(errors="replace")  # to the exec
                 container = _reported_pid(text)
                 if started is not None and container is not None:
@@ -729,6 +802,11 @@ class NativeRunner:
                     _relay(master, stdin)
                 _, status = os.waitpid(pid, 0)
         finally:
+            for running in helper:
+                if isinstance(running, NetworkHelper):
+                    running.stop()
+                else:
+                    remove_cgroup(running)
             for fd in (report_r, to_parent[0], to_child[1], master):
                 if fd is not None:
                     with contextlib.suppress(OSError):
@@ -737,20 +815,31 @@ class NativeRunner:
         return _exit_code(status)
 
     @staticmethod
-    def _map(pid: int, plan: _Plan, from_child: int, to_child: int) -> None:
-        """Write the ID mapping of the keeper's new user namespace when helpers must."""
-        if plan.mapping is None:
-            return
-        if os.read(from_child, 1) != b"u":
-            return  # mapped by the child itself, or it failed (its report says why)
-        try:
-            write_mapping_with_helpers(pid, plan.mapping)
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            raise
-        os.write(to_child, b"m")
+    def _serve(pid: int, plan: _Plan, from_child: int, to_child: int, helper: list[Any]) -> None:
+        """Answer the keeper until it closes the channel: ``u`` asks for the ID mapping of its
+        new user namespace (written with helpers), ``n`` for its network namespace to be
+        connected, ``g`` to be put in a cgroup with the spec's limits (the helper started
+        and the cgroup made are put in ``helper``, to be undone when the run ends)."""
+        while request := os.read(from_child, 1):
+            try:
+                if request == b"u" and plan.mapping is not None:
+                    write_mapping_with_helpers(pid, plan.mapping)
+                    os.write(to_child, b"m")
+                elif request == b"n" and plan.network is not None:
+                    own = plan.mapping is not None or "user" in plan.joined
+                    helper.append(start_helper(plan.network, pid, own_user_namespace=own))
+                    os.write(to_child, b"c")
+                elif request == b"g" and plan.resources:
+                    parent = check_delegation(plan.resources)
+                    group = make_cgroup(parent, f"boxwright-{pid}", plan.resources)
+                    helper.append(group)
+                    enter_cgroup(group, pid)
+                    os.write(to_child, b"c")
+            except BaseException:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise
 
 
 __all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals", "forwarding_to_children"]

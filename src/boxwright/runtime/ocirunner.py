@@ -26,6 +26,7 @@ from typing import Any
 
 from boxwright.errors import RunError
 from boxwright.runtime.native import forwarding_signals
+from boxwright.runtime.network import HelperPlan, stop_detached
 
 RUNTIME_ENV = "BOXWRIGHT_OCI_RUNTIME"
 CANDIDATES = ("runc", "crun")
@@ -44,6 +45,17 @@ def find_oci_runtime(requested: str | None = None) -> str:
         "or use --isolation native",
         125,
     )
+
+
+def network_hook() -> dict[str, Any]:
+    """The ``createRuntime`` hook that connects the container's network namespace
+    (:func:`boxwright.runtime.network.hook_main`, run by this interpreter)."""
+    import sys
+
+    source = str(Path(__file__).resolve().parents[2])
+    argv = [sys.executable, "-m", "boxwright.runtime.network"]
+    env = [f"PYTHONPATH={source}", f"PATH={os.environ.get('PATH', os.defpath)}"]
+    return {"path": sys.executable, "args": argv, "env": env, "timeout": 30}
 
 
 class OCIRunner:
@@ -82,6 +94,10 @@ class OCIRunner:
             # runc refuses supplementary groups in any rootless container.
             spec = json.loads(json.dumps(spec))
             del spec["process"]["user"]["additionalGids"]
+        plan = HelperPlan.from_spec(spec)
+        if plan is not None:  # the network helper starts from a hook, once the netns exists
+            spec = json.loads(json.dumps(spec))
+            spec.setdefault("hooks", {}).setdefault("createRuntime", []).append(network_hook())
         with tempfile.TemporaryDirectory(prefix="boxwright-bundle-", dir=base) as bundle:
             Path(bundle, "config.json").write_text(json.dumps(spec), encoding="utf-8")
             state = Path(bundle, "state")
@@ -107,6 +123,8 @@ class OCIRunner:
                     check=False,
                     timeout=30,
                 )
+            if plan is not None:
+                stop_detached(plan)
         return 128 - status if status < 0 else status
 
 

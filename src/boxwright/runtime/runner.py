@@ -23,8 +23,10 @@ from typing import Any, Protocol
 from boxwright.errors import RunError, UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime import linux
+from boxwright.runtime.cgroups import check_delegation, has_limits
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.native import NativeRunner
+from boxwright.runtime.network import ANNOTATION, HelperPlan, network_settings, resolv_text
 from boxwright.runtime.ocirunner import OCIRunner
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, RunOptions, bind_mount, generate_spec
 from boxwright.runtime.stubs import MountStubs
@@ -166,13 +168,19 @@ def run_in_rootfs(
     run_dir = Path(tempfile.mkdtemp(prefix="boxwright-run-", dir=base))
     try:
         run_dir.chmod(0o755)
+        # The network (runtime/network.py): its helper, and what resolv.conf and hosts say.
+        net = network_settings(options, image_config.config.exposed_ports or ())
         resolv = run_dir / "resolv.conf"
-        resolv.write_text(resolv_conf(), encoding="utf-8")
+        resolv.write_text(resolv_text(resolv_conf(), net, options), encoding="utf-8")
         resolv.chmod(0o644)
         extra = [*options.extra_mounts, bind_mount(resolv, "/etc/resolv.conf")]
+        (run_dir / "hostname").write_text(f"{hostname}\n", encoding="utf-8")
+        (run_dir / "hostname").chmod(0o644)
+        extra.append(bind_mount(run_dir / "hostname", "/etc/hostname"))
         if not options.no_hosts:
             hosts = run_dir / "hosts"
-            text = hosts_file(hostname, options.network, options.add_hosts)
+            add_hosts = (*options.add_hosts, *net.hosts_entries(hostname))
+            text = hosts_file(hostname, options.network, add_hosts)
             hosts.write_text(text, encoding="utf-8")
             hosts.chmod(0o644)
             extra.insert(len(options.extra_mounts), bind_mount(hosts, "/etc/hosts"))
@@ -184,6 +192,11 @@ def run_in_rootfs(
             rootless=id_map is not None,
             id_map=id_map,
         )
+        if net.helper is not None:
+            plan = HelperPlan(net.helper, net.options, tuple(map(str, net.ports)), str(run_dir))
+            spec.setdefault("annotations", {})[ANNOTATION] = plan.to_annotation()
+        if has_limits(spec["linux"].get("resources") or {}):
+            check_delegation(spec["linux"]["resources"])
         check_capabilities(spec, user_namespace=id_map is not None)
         output = options.output_fds()
         with mount_points(rootfs, spec):

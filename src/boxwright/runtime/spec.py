@@ -23,6 +23,7 @@ writes into the container's own files, as a build step must.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any, Literal
 from boxwright.errors import RunError, UsageError
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.runtime_spec import DEFAULT_HOSTNAME, runtime_spec
+from boxwright.runtime.cgroups import resource_limits
 from boxwright.runtime.idmap import IDMapping, IDRange
 from boxwright.unpack.users import ExecUser, resolve_user
 
@@ -104,24 +106,45 @@ _RLIMITS = "AS CORE CPU DATA FSIZE LOCKS MEMLOCK MSGQUEUE NICE NOFILE NPROC RSS 
 RLIMIT_NAMES = frozenset(f"RLIMIT_{n}" for n in [*_RLIMITS.split(), "SIGPENDING", "STACK"])
 
 
+#: ``-v``'s options: ``z``/``Z`` relabel for SELinux (nothing to do without it, as here).
+_VOLUME_OPTIONS = frozenset({"ro", "rw", "z", "Z", "U"})
+
+
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A host path bound into the container (a volume): ``-v SOURCE:DESTINATION[:ro]``."""
+    """A host path bound into the container (a volume): ``-v SOURCE:DESTINATION[:OPTIONS]``.
+
+    A ``source`` that is not a path (no ``/`` or ``.`` first) names a volume of the store
+    (``boxwright volume``), resolved by :func:`boxwright.runtime.container.run_in_container`.
+    """
 
     source: str
     destination: str
     read_only: bool = False
+    chown: bool = False
+    """``:U``: give the source to the container's user (its IDs as the host sees them)."""
 
     @classmethod
     def parse(cls, text: str) -> Mount:
-        """``SRC:DST[:ro|rw]`` as ``-v`` takes it."""
+        """``SRC:DST[:ro|rw][,z|Z][,U]`` as ``-v`` takes it (podman's options)."""
         parts = text.split(":")
-        mode = ""
+        options: list[str] = []
         if len(parts) == 3:
-            mode = parts.pop()
-        if len(parts) != 2 or not parts[0] or not parts[1] or mode not in ("", "ro", "rw"):
-            raise UsageError(f"invalid volume {text!r}: expected SOURCE:DESTINATION[:ro|rw]")
-        return cls(parts[0], parts[1], mode == "ro")
+            options = parts.pop().split(",")
+        if (
+            len(parts) != 2
+            or not parts[0]
+            or not parts[1]
+            or not set(options) <= _VOLUME_OPTIONS
+            or {"ro", "rw"} <= set(options)
+        ):
+            raise UsageError(f"invalid volume {text!r}: expected SOURCE:DESTINATION[:ro|rw,z|Z,U]")
+        return cls(parts[0], parts[1], "ro" in options, "U" in options)
+
+    @property
+    def named(self) -> bool:
+        """Whether ``source`` names a volume of the store rather than a host path."""
+        return not self.source.startswith(("/", "."))
 
 
 @dataclass(frozen=True)
@@ -137,7 +160,10 @@ class RunOptions:
     workdir: str | None = None
     user: str | None = None
     volumes: tuple[Mount, ...] = ()
-    network: Literal["host", "none"] = "host"
+    network: str = "host"
+    """``host`` shares the caller's network; ``none`` is a loopback-only namespace; the other
+    forms of ``--network`` (:func:`boxwright.runtime.network.check_network`) connect a new one
+    through a helper or join one that exists."""
     ipc: Literal["private", "host"] = "private"
     """``host`` shares the caller's IPC namespace (fakeroot's daemon talks through it)."""
     add_hosts: tuple[tuple[str, str], ...] = ()
@@ -165,6 +191,26 @@ class RunOptions:
     terminal); ``None`` inherits the caller's."""
     on_start: Callable[[int], None] | None = field(default=None, compare=False)
     """Called with the container process's pid once it runs (a monitor records it)."""
+    # Networking and the container's own files about it (runtime/network.py, runner.py).
+    publish: tuple[str, ...] = ()
+    """Published ports in ``-p``'s form (``[IP:]HOST:CONTAINER/PROTO``); host port 0 is a
+    free one chosen when the run starts."""
+    dns: tuple[str, ...] = ()
+    """Nameservers of the container's ``/etc/resolv.conf`` (``--dns``), instead of the host's."""
+    dns_search: tuple[str, ...] = ()
+    """Its search domains (``--dns-search``; ``.`` alone writes none)."""
+    dns_options: tuple[str, ...] = ()
+    """Its ``options`` line (``--dns-option``)."""
+    publish_all: bool = False
+    """``-P``: publish every port of the image's ``ExposedPorts`` on a free host port."""
+    memory: str | None = None
+    """``--memory`` (``512m``); with ``cpus`` and ``pids_limit`` the run's cgroup v2 limits
+    (:mod:`boxwright.runtime.cgroups`)."""
+    cpus: float | None = None
+    pids_limit: int | None = None
+    privileged: bool = False
+    """podman's ``--privileged``: every capability, the host's devices, no masked or
+    read-only paths, ``/sys`` writable."""
     output: int | tuple[int, int] | None = None
     """Where the process writes instead of the caller's standard streams: one file descriptor
     for both stdout and stderr, or a ``(stdout, stderr)`` pair. The descriptors stay the
@@ -266,6 +312,11 @@ def bind_mount(source: str | Path, destination: str, *, read_only: bool = False)
 
 
 def _volume(mount: Mount) -> dict[str, Any]:
+    if mount.named:
+        raise UsageError(
+            f"volume {mount.source!r} is a named volume: named volumes belong to containers "
+            "of the store (boxwright run)"
+        )
     source = os.path.abspath(mount.source)
     if not os.path.exists(source):
         raise UsageError(f"volume source {mount.source!r} does not exist")
@@ -310,13 +361,66 @@ def generate_spec(
     spec["root"] = {"path": str(rootfs), "readonly": options.read_only}
     _apply_process_options(spec["process"], image_config, options, exec_user.uid)
     spec["mounts"] = _mounts(spec["mounts"], cc.volumes, options)
-    _set_namespaces(spec, options)
+    _chown_volumes(spec, options, exec_user)
+    resources = resource_limits(memory=options.memory, cpus=options.cpus, pids=options.pids_limit)
+    if resources:
+        spec["linux"]["resources"] = {**(spec["linux"].get("resources") or {}), **resources}
+    if options.privileged:
+        _privileged(spec, rootless)
     if rootless and id_map is not None:
         # runtime_spec maps the process's own uid onto the caller; a run maps root (and more).
         spec["linux"].update(id_map.to_spec())
         if not id_map.single and exec_user.additional_gids:
             spec["process"]["user"]["additionalGids"] = list(exec_user.additional_gids)
+    _set_namespaces(spec, options)
     return spec
+
+
+#: The annotation listing the mount destinations the container gets to own (``-v ...:U``),
+#: as ``UID:GID DEST...``; the native runner chowns them before it enters the rootfs.
+CHOWN_ANNOTATION = "org.boxwright.chown"
+
+
+def _chown_volumes(spec: dict[str, Any], options: RunOptions, user: ExecUser) -> None:
+    owned = [v.destination for v in options.volumes if v.chown]
+    if owned:
+        value = json.dumps([user.uid, user.gid, owned])
+        spec.setdefault("annotations", {})[CHOWN_ANNOTATION] = value
+
+
+def _privileged(spec: dict[str, Any], rootless: bool) -> None:
+    """podman's ``--privileged``: every capability the kernel knows (outside a user namespace
+    of its own, every one this process holds), the host's ``/dev`` bound in place of the
+    tmpfs, ``/sys`` writable, nothing masked or read-only."""
+    try:
+        last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
+    except (OSError, ValueError):
+        last = max(CAPABILITY_NUMBERS.values())
+    held = -1 if rootless else _held_capabilities()
+    every = [n for n, number in CAPABILITY_NUMBERS.items() if number <= last and held >> number & 1]
+    caps = spec["process"]["capabilities"]
+    granted = every if caps["effective"] else []
+    caps.update(bounding=every, effective=granted, permitted=granted)
+    spec["process"]["noNewPrivileges"] = False
+    linux = spec["linux"]
+    linux["maskedPaths"] = []
+    linux["readonlyPaths"] = []
+    for mount in spec["mounts"]:
+        if mount["destination"] == "/dev" and mount["type"] == "tmpfs":
+            mount.update(type="bind", source="/dev", options=["rbind", "nosuid"])
+        elif mount["destination"] == "/sys":
+            mount["options"] = [o for o in mount.get("options") or () if o != "ro"]
+
+
+def _held_capabilities() -> int:
+    """This process's permitted capabilities (``CapPrm``); every one when unreadable."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapPrm:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return -1
 
 
 def _check_mapped(id_map: IDMapping, exec_user: ExecUser, user_spec: str) -> None:
@@ -397,6 +501,32 @@ def _set_namespaces(spec: dict[str, Any], options: RunOptions) -> None:
         kinds = [k for k in kinds if k != "ipc"]
         spec["mounts"] = [m for m in spec["mounts"] if m.get("type") != "mqueue"]
     linux["namespaces"] = [{"type": k} for k in kinds]
+    if options.network.startswith("ns:"):  # join that network namespace (and its owner's)
+        _join_network(linux, options.network[3:])
+
+
+def _join_network(linux: dict[str, Any], path: str) -> None:
+    """Give the spec's network namespace ``path``; for ``/proc/PID/ns/net`` of a process in
+    another user namespace, join that user namespace too (its owner holds the network)."""
+    import re
+
+    for ns in linux["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = path
+    found = re.fullmatch(r"/proc/(\d+)/ns/net", path)
+    if found is None or not any(ns["type"] == "user" for ns in linux["namespaces"]):
+        return
+    user = f"/proc/{found.group(1)}/ns/user"
+    try:
+        same = os.stat(user).st_ino == os.stat("/proc/self/ns/user").st_ino
+    except OSError as error:
+        raise RunError(f"cannot join the network of process {found.group(1)}: {error}") from None
+    if not same:
+        for ns in linux["namespaces"]:
+            if ns["type"] == "user":
+                ns["path"] = user
+        linux.pop("uidMappings", None)
+        linux.pop("gidMappings", None)
 
 
 def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:

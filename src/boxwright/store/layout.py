@@ -118,6 +118,11 @@ class StoreLayout:
         return self.containers_dir / container_id
 
     @property
+    def volumes_dir(self) -> Path:
+        """``R/volumes``: named volumes, one directory each (``store/volumes.py``)."""
+        return self.root / "volumes"
+
+    @property
     def tmp_dir(self) -> Path:
         """``R/tmp``: staging for blobs and snapshot builds."""
         return self.root / "tmp"

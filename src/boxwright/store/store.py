@@ -38,6 +38,7 @@ from boxwright.store.snapshots import SnapshotStore
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
     from boxwright.store.manifests import ManifestListStore
+    from boxwright.store.volumes import VolumeStore
 
 
 class Store(Closing):
@@ -98,6 +99,13 @@ class Store(Closing):
 
             self._manifest_lists = ManifestListStore(self)
         return self._manifest_lists
+
+    @property
+    def volumes(self) -> VolumeStore:
+        """The named volumes (:class:`~boxwright.store.volumes.VolumeStore`)."""
+        from boxwright.store.volumes import VolumeStore
+
+        return VolumeStore(self.layout.volumes_dir)
 
     @contextlib.contextmanager
     def metadata_lock(self) -> Iterator[None]:
