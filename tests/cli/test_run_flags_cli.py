@@ -182,7 +182,8 @@ def test_pull_and_platform(image: str, store: Path) -> None:
     other = bw(store, "run", "--rm", "--platform", "linux/arm64", "local/app:1", "true")
     assert other.returncode == 1
     assert other.stderr == (
-        "Error: image local/app:1 is linux/amd64, not linux/arm64: pull it with --platform\n"
+        "Error: image 'local/app:1' is for linux/amd64, not linux/arm64; pull that platform "
+        "(boxwright pull --platform linux/arm64 REF)\n"
     )
     same = ok(store, "run", "--rm", "--network", "none", "--platform", "linux/amd64", image,
               "echo", "pulled")  # fmt: skip

@@ -210,28 +210,10 @@ def test_no_helper_installed_is_one_clear_line(image: str, tmp_path: Path) -> No
     )
 
 
-def _server_pid(deadline: float = 30.0) -> int:
-    """The pid of the container's ``python3`` running :data:`HTTP_SERVER` (in a network
-    namespace other than the test's), once it runs."""
-    end = time.monotonic() + deadline
-    ours = os.readlink("/proc/self/ns/net")
-    while time.monotonic() < end:
-        for entry in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                netns = os.readlink(f"/proc/{entry}/ns/net")
-            except OSError:
-                continue
-            if HTTP_SERVER.encode() in cmdline and netns != ours:
-                return int(entry)
-        time.sleep(0.05)
-    raise AssertionError("the container's server does not run")
-
-
 def test_container_network_joins_a_running_container(image: str, tmp_path: Path) -> None:
     """``--network container:NAME``: the second container shares the first one's network
-    namespace, so it reaches the first one's server on 127.0.0.1. The running container's pid
-    is written where the container's state keeps it (``userdata/state.json``)."""
+    namespace, so it reaches the first one's server on 127.0.0.1 (the running container's pid
+    comes from the state its run keeps, ``userdata/state.json``)."""
     _helper("slirp4netns")
     root = tmp_path / "store"
     argv = [sys.executable, "-m", "boxwright", "--root", str(root), "run", "--name", "web",
@@ -247,10 +229,13 @@ def test_container_network_joins_a_running_container(image: str, tmp_path: Path)
             done = bw(root, "container", "ls", "--format", "json")
             listed = json.loads(done.stdout) if done.returncode == 0 else []
         container_id = listed[0]["id"]
-        pid = _server_pid()
+        # A foreground run is its own container's monitor: it records the running pid.
         state = root / "containers" / container_id / "userdata" / "state.json"
-        state.parent.mkdir()
-        state.write_text(json.dumps({"pid": pid}))
+        while time.monotonic() < end and not (
+            state.exists() and json.loads(state.read_text()).get("pid")
+        ):
+            time.sleep(0.05)
+        assert json.loads(state.read_text())["pid"] > 0
         url = "http://127.0.0.1:8000/joined"
         second = bw(root, "run", "--rm", "--network", "container:web", image,
                     "sh", "-c", f"until wget -q -O - {url}; do sleep 0.1; done")  # fmt: skip

@@ -515,7 +515,12 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         if plan.new_network:
             linux.loopback_up()
         # the caller connects the network namespace, puts this process in its cgroup, then
-        # says go: the container process starts in both
+        # says go: the container process starts in both. The helper opens /proc/PID/ns/net,
+        # which a process that changed its credentials (joined the store's user namespace)
+        # keeps from everyone without CAP_SYS_PTRACE in the initial namespace until it is
+        # dumpable again.
+        if plan.network is not None:
+            linux.set_dumpable()
         for needed, request in ((plan.network is not None, b"n"), (bool(plan.resources), b"g")):
             if needed:
                 os.write(sync[1], request)
