@@ -192,8 +192,15 @@ def _mount_overlay(cdir: Path) -> None:
 
 
 def _mount_here(cdir: Path) -> None:
-    os.chdir(cdir)
-    _mount_overlay(cdir)
+    """Mount the overlay from inside ``cdir``, then go back: a caller's relative paths (a
+    ``container copy`` source) keep meaning what they meant."""
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(cdir)
+        _mount_overlay(cdir)
+    finally:
+        os.fchdir(here)
+        os.close(here)
 
 
 class OverlayDriver:
