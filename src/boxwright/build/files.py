@@ -59,7 +59,7 @@ from boxwright.errors import (
 )
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
-from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import (
     RootDir,
     clean_entry_name,
@@ -501,10 +501,13 @@ def copy_into(
     """Copy host ``sources`` to ``dest`` inside the rootfs ``root`` (module docstring rules).
 
     ``record`` is the container's side record (updated in place; the caller saves it).
-    ``rootless`` defaults to "not running as root". ``source_root``: the root the sources
+    ``rootless`` defaults to :func:`~boxwright.layer.ownership.owners_in_side_record`
+    (not root, or root of a single-ID user namespace). ``source_root``: the root the sources
     are in (links at the top followed inside it, owners kept from it when it says so).
     """
-    meta = _Meta(owner, chmod, os.geteuid() != 0 if rootless is None else rootless, source_root)
+    meta = _Meta(
+        owner, chmod, owners_in_side_record() if rootless is None else rootless, source_root
+    )
     rel, as_dir = _target(root, dest, workdir)
     copier = _Copier(root, record, meta)
     try:
@@ -622,7 +625,7 @@ def extract_archive(
     with :func:`~boxwright.layer.apply.apply_layer` (contained names, links, whiteouts,
     owners kept). Rootless, the side record gets an explicit entry for every written path.
     """
-    rootless = os.geteuid() != 0 if rootless is None else rootless
+    rootless = owners_in_side_record() if rootless is None else rootless
     rel, _ = _target(root, dest if dest.endswith("/") else dest + "/", workdir)
     copier = _Copier(root, record, _Meta((0, 0), None, rootless))
     try:

@@ -38,7 +38,7 @@ from boxwright.errors import StoreError, UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, generate_layer
 from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
-from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.snapshot import Snapshot as TreeSnapshot
 from boxwright.store.userns import MNT_DETACH, mount, run_in_namespace, umount
@@ -119,7 +119,7 @@ def _call_with_record(fn: Callable[[Path, OwnershipRecord], T], view: Path, cdir
 
 
 def _changes_options(options: GenerateOptions, record: OwnershipRecord) -> GenerateOptions:
-    return dataclasses.replace(options, ownership=record, rootless=_rootless())
+    return dataclasses.replace(options, ownership=record, rootless=owners_in_side_record())
 
 
 def _remove_tree(path: Path) -> None:
