@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Rootless boxwright beside rootless buildah and podman, as the same user (a benchmark).
 
-Two throw-away users are made (and removed afterwards): one with ``/etc/subuid`` and
-``/etc/subgid`` ranges (boxwright's ranges mode, podman's usual rootless setup) and one
-without (boxwright's single mode; buildah and podman then map one ID too). As each user,
-best of N warm runs, the tools alternating, every command timed from start to exit:
+A throw-away user with ``/etc/subuid`` and ``/etc/subgid`` ranges is made (and removed
+afterwards): podman's usual rootless setup. As that user, best of N warm runs, the tools
+alternating, every command timed from start to exit, boxwright in both its modes (``--userns
+ranges`` and ``--userns single``, one store each) against buildah and podman with the
+ranges (without them, rootless buildah cannot even pull a Debian base: ``lchown
+/etc/gshadow: invalid argument`` for group 42):
 
 * **build**: the import of the Debian minbase base (``bench_store.py``'s, an OCI layout)
   into an empty store, then the app Containerfile of ``bench_build.py`` with no cache:
@@ -59,10 +61,11 @@ END = "<!-- bench_rootless: end -->"
 TARGET = 0.8
 IMAGE = "localhost/base:latest"
 SUBIDS = 65536
+SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 @contextlib.contextmanager
-def bench_user(ranges: bool) -> Iterator[pwd.struct_passwd]:
+def bench_user(*, ranges: bool) -> Iterator[pwd.struct_passwd]:
     """A throw-away user (with a subordinate range of 65536 IDs when ``ranges``)."""
     name = f"bxbench{uuid.uuid4().hex[:8]}"
     argv = ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
@@ -92,7 +95,7 @@ def _hidden_prefixes() -> dict[Path, list[Path]]:
 
 def as_user(user: pwd.struct_passwd) -> Callable[[], None]:
     """The ``preexec_fn`` that makes a command ``user``'s, the interpreter still readable."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    sys.path.insert(0, str(SRC))
     from boxwright.rootless.libc import CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC, mount, unshare
 
     hidden = _hidden_prefixes()
@@ -134,7 +137,6 @@ class Side:
         }
         if "PYTHONPATH" in os.environ:
             self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        self.ours = [*boxwright_cmd(), "--root", str(work / "boxwright")]
         storage = ["--root", str(work / "containers"), "--runroot", str(runtime / "containers")]
         self.buildah = ["buildah", *storage, "--storage-driver", "overlay"]
         self.podman = [
@@ -155,17 +157,18 @@ class Side:
 
     def reset(self) -> None:
         """Empty stores (as root: the ranges' files are owned by subordinate IDs)."""
-        for name in ("boxwright", "containers"):
+        for name in ("bw-ranges", "bw-single", "containers"):
             subprocess.run(["umount", "-R", str(self.work / name)], capture_output=True)
             shutil.rmtree(self.work / name, ignore_errors=True)
 
 
-def bench_mode(
-    ranges: bool, workdir: Path, ctx: Path, layout: Path, runs: int
+def bench(
+    workdir: Path, ctx: Path, layout: Path, runs: int, modes: Sequence[str]
 ) -> dict[str, Timing]:
-    timings = {k: Timing() for k in ("build-ours", "build-peer", "run-ours", "run-peer")}
-    with bench_user(ranges) as user:
-        work = workdir / ("ranges" if ranges else "single")
+    """Timings by ``build-MODE``, ``run-MODE``, ``build-peer``, ``run-peer``."""
+    timings = {f"{k}-{m}": Timing() for k in ("build", "run") for m in (*modes, "peer")}
+    with bench_user(ranges=True) as user:
+        work = workdir / "user"
         work.mkdir(parents=True)
         os.chown(work, user.pw_uid, user.pw_gid)
         side = Side(user, work)
@@ -175,23 +178,27 @@ def bench_mode(
         try:
             for n in range(runs + 1):  # the first round is the warm-up
                 side.reset()
-                seconds = side.run([*side.ours, "copy", base, f"store:{IMAGE}"])
-                seconds += side.run([*side.ours, "build", "-q", "-t", "app:1", str(ctx)])
+                sample: dict[str, float] = {}
+                for mode in modes:
+                    ours = [*boxwright_cmd(), "--userns", mode, "--root", str(work / f"bw-{mode}")]
+                    sample[f"build-{mode}"] = side.run([*ours, "copy", base, f"store:{IMAGE}"])
+                    sample[f"build-{mode}"] += side.run(
+                        [*ours, "build", "-q", "-t", "app:1", str(ctx)]
+                    )
+                    sample[f"run-{mode}"] = side.run([*ours, "run", "--rm", IMAGE, "true"])
                 peer = side.run([*side.buildah, "pull", "-q", base])
                 side.run([*side.buildah, "tag", layout_image_id(side), IMAGE])  # not timed
                 peer += side.run(
                     [*side.buildah, "bud", "-q", "--layers", "--isolation", "chroot",
                      "-t", "app:1", str(ctx)]
                 )  # fmt: skip
-                ours_run = side.run([*side.ours, "run", "--rm", IMAGE, "true"])
-                peer_run = side.run(
+                sample["build-peer"] = peer
+                sample["run-peer"] = side.run(
                     [*side.podman, "run", "--rm", "--network", "host", IMAGE, "true"]
                 )
                 if n:
-                    timings["build-ours"].samples.append(seconds)
-                    timings["build-peer"].samples.append(peer)
-                    timings["run-ours"].samples.append(ours_run)
-                    timings["run-peer"].samples.append(peer_run)
+                    for key, seconds in sample.items():
+                        timings[key].samples.append(seconds)
         finally:
             side.run([*side.podman, "system", "migrate"])  # ends podman's pause process
             stop_pause(work / "xdg" / "boxwright" / "pause.json", user.pw_uid)
@@ -240,22 +247,25 @@ def main(argv: list[str] | None = None) -> int:
     require_tools("buildah", "podman", "runc", "umoci", "newuidmap", "useradd")
     shutil.rmtree(args.workdir, ignore_errors=True)
     args.workdir.mkdir(parents=True)
+    # an installed package has its bytecode compiled; the users cannot write it here
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(SRC)], check=True)
     layout = args.workdir / "base"  # a path buildah can name the image after (no ".cache")
     layout.symlink_to(base_layout())
     subprocess.run(["chmod", "-R", "a+rX", str(base_layout())], check=True)
     ctx = context(args.workdir, args.files)
+    modes = args.modes.split(",")
+    t = bench(args.workdir, ctx, layout, args.runs, modes)
     rows: list[Row] = []
-    for mode in args.modes.split(","):
-        t = bench_mode(mode == "ranges", args.workdir, ctx, layout, args.runs)
+    for mode in modes:
         rows += [
             ratio_row(
                 f"{mode}: base import + build --no-cache, {args.files} files / buildah pull + "
-                "bud --layers (rootless)",
-                t["build-ours"], t["build-peer"], TARGET,
+                "bud --layers (rootless, ranges)",
+                t[f"build-{mode}"], t["build-peer"], TARGET,
             ),
             ratio_row(
-                f"{mode}: run --rm IMAGE true / podman run --rm (rootless)",
-                t["run-ours"], t["run-peer"], TARGET,
+                f"{mode}: run --rm IMAGE true / podman run --rm (rootless, ranges)",
+                t[f"run-{mode}"], t["run-peer"], TARGET,
             ),
         ]  # fmt: skip
     info = machine()
@@ -263,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False)
         info[tool] = done.stdout.strip()
     intro = [
-        "Measured by `benchmarks/bench_rootless.py` as two unprivileged users (one with "
-        "subordinate ranges: boxwright's ranges mode; one without: single mode), best of "
+        "Measured by `benchmarks/bench_rootless.py` as an unprivileged user with subordinate "
+        "ranges, boxwright in ranges and in single mode (`--userns`), best of "
         f"{args.runs} warm runs, the tools alternating, the base import included in the build:",
         "`python3 benchmarks/bench_rootless.py --write-docs`.",
     ]
