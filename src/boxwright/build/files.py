@@ -23,9 +23,11 @@ rootfs*, relative to the working directory when not absolute:
   files have there, and makes missing parents ``0:0``); the source mode is kept unless
   ``chmod`` is given (then files and directories both get it).
 
-Rootless (``rootless=True``: the process cannot chown), every written path gets an explicit
-entry in the container's side record (:class:`~boxwright.layer.ownership.OwnershipRecord`), so
-a commit writes the owner that was asked for even where a lower layer recorded another one.
+Rootless (``rootless=True``: the process cannot chown), a written path gets an explicit entry
+in the container's side record (:class:`~boxwright.layer.ownership.OwnershipRecord`) when its
+owner is not ``0:0`` or the record holds one for it (a lower layer's), so a commit writes the
+owner that was asked for; a ``0:0`` path with no entry is the record's default already (a
+file of the user's), and a COPY of thousands of files adds nothing to it.
 Devices become empty files with the device recorded, as a rootless unpack does; sockets are
 skipped, as buildah skips them.
 
@@ -275,6 +277,10 @@ class _Copier:
         uid, gid = self.meta.owner if owner is None else owner
         if self.meta.rootless:
             device = stat.S_ISCHR(st_mode) or stat.S_ISBLK(st_mode)
+            if (uid, gid) == (0, 0) and not device and self.record.get(rel) is None:
+                # the side record's default for a file of ours (no lower entry to override)
+                self.result.written.append(rel)
+                return
             self.record.set(
                 rel,
                 OwnershipEntry(
