@@ -131,7 +131,14 @@ def preload_boxwright() -> None:
 
     for module in pkgutil.walk_packages(boxwright.__path__, "boxwright."):
         importlib.import_module(module.name)
-    for name in ("isal.isal_zlib", "zstandard", "tarfile", "encodings.ascii", "encodings.idna"):
+    for name in (
+        "isal.isal_zlib",
+        "isal.igzip",
+        "zstandard",
+        "tarfile",
+        "encodings.ascii",
+        "encodings.idna",
+    ):
         importlib.import_module(name)
 
 

@@ -160,3 +160,77 @@ def owned_dir(user: User, prefix: str = "bx-user-") -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _hidden_prefixes() -> dict[Path, list[Path]]:
+    """The interpreter's prefixes that sit under a directory others cannot search (a pyenv
+    under ``/root``), by that directory."""
+    import sys
+
+    hidden: dict[Path, list[Path]] = {}
+    for prefix in dict.fromkeys(Path(p).resolve() for p in (sys.prefix, sys.base_prefix)):
+        for parent in reversed(prefix.parents):
+            if parent != Path("/") and not os.stat(parent).st_mode & 0o001:
+                hidden.setdefault(parent, []).append(prefix)
+                break
+    return hidden
+
+
+def _cli_child_setup(user: User, hidden: dict[Path, list[Path]]) -> Callable[[], None]:
+    """What the forked child does before it runs the command line as ``user``: a private
+    mount namespace where each hiding directory is a tmpfs holding only the interpreter's
+    prefixes (bound in), then ``user``'s IDs."""
+    from boxwright.rootless.libc import CLONE_NEWNS, MS_BIND, MS_PRIVATE, MS_REC, mount, unshare
+
+    def setup() -> None:
+        unshare(CLONE_NEWNS)
+        mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+        for top, prefixes in hidden.items():
+            fds = [os.open(p, os.O_PATH | os.O_CLOEXEC) for p in prefixes]
+            mount("tmpfs", str(top), "tmpfs", 0, "mode=755")
+            for prefix, fd in zip(prefixes, fds, strict=True):
+                os.makedirs(prefix, exist_ok=True)
+                mount(f"/proc/self/fd/{fd}", str(prefix), None, MS_BIND | MS_REC, None)
+                os.close(fd)
+        drop_privileges(user)
+
+    return setup
+
+
+def run_cli_as(
+    user: User, args: list[str], env: dict[str, str], *, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m boxwright ARGS`` as a new process of ``user`` (this checkout's sources on
+    ``PYTHONPATH``), with a ``boxwright`` command on its ``PATH`` for what it runs in turn;
+    its output captured. The test's interpreter stays usable where it lives under a
+    directory the user cannot search (see :func:`_cli_child_setup`)."""
+    import sys
+
+    import boxwright
+
+    src = Path(boxwright.__file__).resolve().parents[1]
+    bin_dir = Path(tempfile.mkdtemp(prefix="bx-cli-bin-", dir="/tmp"))
+    try:
+        os.chmod(bin_dir, 0o755)
+        wrapper = bin_dir / "boxwright"
+        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m boxwright "$@"\n')
+        wrapper.chmod(0o755)
+        full_env = {
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "PYTHONPATH": str(src),
+            "HOME": str(cwd or "/tmp"),
+            "LANG": "C.UTF-8",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "boxwright", *args],
+            env=full_env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            preexec_fn=_cli_child_setup(user, _hidden_prefixes()),
+        )
+    finally:
+        shutil.rmtree(bin_dir, ignore_errors=True)

@@ -271,6 +271,15 @@ def test_rootless_flag_records_even_the_default_owner(rootfs: Path, src: Path) -
     assert record.get("over.txt") == OwnershipEntry(0, 0)
 
 
+def test_rootless_default_owner_adds_nothing_to_an_empty_record(rootfs: Path, src: Path) -> None:
+    """0:0 with no entry to override is the record's default already: a COPY of a tree
+    records nothing, whatever its size."""
+    record = OwnershipRecord()
+    copy_into(rootfs, record, [src / "one.txt"], "/fresh/", rootless=True)
+    assert dict(record.items()) == {}
+    assert (rootfs / "fresh" / "one.txt").read_text() == (src / "one.txt").read_text()
+
+
 # -- archives -------------------------------------------------------------------------------
 
 

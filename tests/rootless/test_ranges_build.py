@@ -10,54 +10,27 @@ gives the same image ID as root's, and as the single-ID mode's where that mode c
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import boxwright.build.executor  # noqa: F401 - loaded before the child drops privileges
-from boxwright.build import Builder
 from boxwright.build.context import BuildOptions
 from boxwright.build.executor import build
-from boxwright.rootless.namespace import read_store_mode, stop_pause_process
+from boxwright.rootless.namespace import read_store_mode
 from boxwright.rootless.ranges import subordinate_ranges
-from boxwright.store.pullpush import pull, push
+from boxwright.store.pullpush import pull
 from boxwright.store.store import Store
 from boxwright_testing.runtime import preload_boxwright
-from boxwright_testing.users import (
-    User,
-    as_user,
-    chown_tree,
-    has_subordinate_range,
-    ranged_user,
-    throwaway_user,
-)
+from boxwright_testing.users import User, as_user, chown_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users")
 
-BUSYBOX = "/bin/busybox"
 BASE = "localhost/bbx:1"
-APPLETS = (
-    "sh", "ls", "cat", "cp", "echo", "mkdir", "rm", "touch", "chmod", "chown", "id", "stat",
-    "true",
-)  # fmt: skip
-# Debian's busybox-static has no adduser applet: this one does what Alpine's busybox adduser -D
-# does, with the same static programs (a group and a user of the first free ID from 1000, the
-# home made and given to them).
-ADDUSER = """#!/bin/sh
-[ "$1" = -D ] && shift
-echo "$1:x:1000:" >> /etc/group
-echo "$1:x:1000:1000:Linux User,,,:/home/$1:/bin/sh" >> /etc/passwd
-mkdir -p "/home/$1" && chown 1000:1000 "/home/$1"
-"""
 APP_ID = 1000
-PASSWD = "root:x:0:0:root:/root:/bin/sh\n"
-GROUP = "root:x:0:\n"
 
 # What every mode can build: COPY --chown, RUN as root writing files, a setuid mode.
 PORTABLE = """\
@@ -77,66 +50,6 @@ RUN mkdir -p /opt/tools && cp /bin/busybox /opt/tools/su-bb && chmod 4755 /opt/t
 USER 1234
 RUN touch /srv/data/by-1234 && id > /srv/data/id
 """
-
-
-@pytest.fixture(scope="module")
-def bbx_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An OCI layout (world-readable) with a busybox-static base that has adduser and chown."""
-    if not os.path.exists(BUSYBOX):
-        pytest.skip(f"{BUSYBOX} is not installed (busybox-static)")
-    work = tmp_path_factory.mktemp("bbx")
-    rootfs = work / "rootfs"
-    (rootfs / "bin").mkdir(parents=True)
-    shutil.copy2(BUSYBOX, rootfs / "bin" / "busybox")
-    for name in APPLETS:
-        (rootfs / "bin" / name).symlink_to("busybox")
-    (rootfs / "bin" / "adduser").write_text(ADDUSER)
-    (rootfs / "bin" / "adduser").chmod(0o755)
-    (rootfs / "etc").mkdir()
-    (rootfs / "etc" / "passwd").write_text(PASSWD)
-    (rootfs / "etc" / "group").write_text(GROUP)
-    (rootfs / "tmp").mkdir()
-    (rootfs / "tmp").chmod(0o1777)
-    store = Store(work / "store")
-    with Builder.from_image(None, store=store) as builder:
-        builder.copy([rootfs], "/")
-        builder.config(env=["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], created_by="base")
-        builder.commit(BASE, timestamp=0)
-    layout = Path("/tmp") / f"bx-bbx-{os.getpid()}"
-    shutil.rmtree(layout, ignore_errors=True)
-    push(BASE, f"oci:{layout}:1", store=store)
-    for dirpath, dirnames, filenames in os.walk(layout):
-        for name in [*dirnames, *filenames]:
-            os.chmod(os.path.join(dirpath, name), 0o755)
-    os.chmod(layout, 0o755)
-    yield_layout = layout
-    return yield_layout
-
-
-@pytest.fixture(scope="module")
-def ranges_user() -> Iterator[User]:
-    """An unprivileged user with subordinate ranges (podman's usual setup)."""
-    with ranged_user("bxrg") as user:
-        try:
-            yield user
-        finally:
-            as_user(user, stop_pause_process)
-
-
-@pytest.fixture(scope="module")
-def plain_user() -> Iterator[User]:
-    """An unprivileged user with no subordinate IDs (single mode)."""
-    with throwaway_user("bxpl", system=True) as user:
-        assert not has_subordinate_range(user)
-        yield user
-
-
-@pytest.fixture
-def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    path = Path(f"/tmp/bx-ranges-{os.getpid()}-{os.urandom(4).hex()}")
-    path.mkdir(mode=0o755)
-    yield path
-    subprocess.run(["rm", "-rf", str(path)], check=False)
 
 
 def _context(where: Path, containerfile: str) -> Path:

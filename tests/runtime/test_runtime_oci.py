@@ -6,12 +6,15 @@ import os
 import shutil
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from boxwright.errors import RunError, UsageError
+from boxwright.oci.runtime_spec import runtime_spec
+from boxwright.rootless.ranges import IDMapping, IDRange
 from boxwright.runtime import RunOptions, get_runner, run_in_rootfs
-from boxwright.runtime.ocirunner import find_oci_runtime
+from boxwright.runtime.ocirunner import find_oci_runtime, rootless_spec
 from boxwright_testing.runtime import image_config, in_child
 
 pytestmark = [
@@ -84,3 +87,55 @@ def test_runner_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOXWRIGHT_OCI_RUNTIME", "no-such-runtime")
     with pytest.raises(RunError, match=r"no OCI runtime found \(looked for no-such-runtime\)"):
         find_oci_runtime()
+
+
+def _spec(*, user_map: IDMapping | None, network: bool) -> dict[str, Any]:
+    config = image_config(Cmd=["sh"])
+    spec = runtime_spec(config, rootfs="/r", uid=0, gid=0, rootless=False)
+    kinds = ["pid", "ipc", "uts", "mount"] + (["network"] if network else [])
+    if user_map is not None:
+        kinds.append("user")
+        spec["linux"].update(user_map.to_spec())
+    spec["linux"]["namespaces"] = [{"type": k} for k in kinds]
+    return spec
+
+
+def _mount(spec: dict[str, Any], destination: str) -> dict[str, Any] | None:
+    return next((m for m in spec["mounts"] if m["destination"] == destination), None)
+
+
+def test_rootless_spec_keeps_a_mapped_tty_group_and_binds_sys_for_host_network() -> None:
+    ranges = IDMapping(
+        (IDRange(0, 1000, 1), IDRange(1, 100000, 65536)),
+        (IDRange(0, 1000, 1), IDRange(1, 100000, 65536)),
+    )
+    spec = rootless_spec(_spec(user_map=ranges, network=False), delegated=False)
+    assert _mount(spec, "/dev/pts") == {
+        "destination": "/dev/pts",
+        "type": "devpts",
+        "source": "devpts",
+        "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    }
+    assert _mount(spec, "/sys") == {
+        "destination": "/sys",
+        "type": "bind",
+        "source": "/sys",
+        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+    }
+    assert _mount(spec, "/sys/fs/cgroup") is None
+    assert "resources" not in spec["linux"]
+
+
+def test_rootless_spec_drops_an_unmapped_tty_group_and_keeps_sysfs_with_own_network() -> None:
+    single = IDMapping((IDRange(0, 1000, 1),), (IDRange(0, 1000, 1),))
+    original = _spec(user_map=single, network=True)
+    spec = rootless_spec(original, delegated=True)
+    pts = _mount(spec, "/dev/pts")
+    assert pts is not None
+    assert pts["options"] == ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]
+    assert _mount(spec, "/sys") == _mount(original, "/sys")
+    assert _mount(spec, "/sys")["type"] == "sysfs"  # type: ignore[index]
+    # a delegated cgroup keeps what the spec asks of it
+    assert _mount(spec, "/sys/fs/cgroup") == _mount(original, "/sys/fs/cgroup") is not None
+    assert spec["linux"]["resources"] == original["linux"]["resources"]
+    assert _mount(original, "/dev/pts")["options"][-1] == "gid=5"  # type: ignore[index]

@@ -116,3 +116,40 @@ def test_static_programs_in_a_single_id_namespace_get_a_clear_warning(
         "cannot be kept and fail inside; subordinate ID ranges for the user (ranges mode, "
         "docs/rootless.md) make them work"
     ]
+
+
+def _moves(work: Path, rootfs: Path) -> tuple[list[int], dict[str, tuple[int, int]]]:
+    """As the user: a step that chowns, then root steps that change no owner (write a file,
+    rename and hard-link the chowned one); the exit codes and the committed owners."""
+    store = Store(work / "store")
+    with Builder.from_image(None, store=store) as builder:
+        builder.copy([str(rootfs)], "/")
+        codes = [
+            builder.run(["sh", "-c", "touch /owned /kept && chown 1000:50 /owned /kept"]),
+            builder.run(["sh", "-c", "echo plain > /plain"]),
+            builder.run(["sh", "-c", "mv /owned /moved"]),
+            builder.run(["sh", "-c", "ln /kept /linked"]),
+        ]
+        builder.commit("moved:1")
+    members = _members(work / "store", "moved:1")
+    names = ("moved", "kept", "linked", "plain")
+    return codes, {n: (members[n].uid, members[n].gid) for n in names if n in members}
+
+
+def test_root_steps_that_move_recorded_files_keep_their_owners(unprivileged_user: User) -> None:
+    """A step that changes no owner leaves the side record as it is without walking the
+    rootfs, unless it renamed or linked a recorded file: those follow their inode."""
+    if fakeroot_tools() is None:
+        pytest.skip("Debian's fakeroot is not installed")
+    with owned_dir(unprivileged_user) as work:
+        rootfs = glibc_rootfs(work / "rootfs", programs=("sh", "touch", "chown", "mv", "ln"))
+        chown_tree(rootfs, unprivileged_user)
+        preload_boxwright()
+        codes, owners = as_user(unprivileged_user, _moves, work, rootfs)
+    assert codes == [0, 0, 0, 0]
+    assert owners == {
+        "moved": (1000, 50),
+        "kept": (1000, 50),
+        "linked": (1000, 50),
+        "plain": (0, 0),
+    }

@@ -46,6 +46,7 @@ from boxwright.build.files import (
     resolve_owner,
 )
 from boxwright.errors import StoreError, UsageError
+from boxwright.layer.ownership import owners_in_side_record
 from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.runtime.container import run_in_container
@@ -64,7 +65,7 @@ ANNOTATIONS_FILE = "annotations.json"
 
 def _rootless() -> bool:
     """Whether this process must keep owners in the side record (it cannot chown)."""
-    return os.geteuid() != 0
+    return owners_in_side_record()
 
 
 class Builder:

@@ -23,9 +23,11 @@ rootfs*, relative to the working directory when not absolute:
   files have there, and makes missing parents ``0:0``); the source mode is kept unless
   ``chmod`` is given (then files and directories both get it).
 
-Rootless (``rootless=True``: the process cannot chown), every written path gets an explicit
-entry in the container's side record (:class:`~boxwright.layer.ownership.OwnershipRecord`), so
-a commit writes the owner that was asked for even where a lower layer recorded another one.
+Rootless (``rootless=True``: the process cannot chown), a written path gets an explicit entry
+in the container's side record (:class:`~boxwright.layer.ownership.OwnershipRecord`) when its
+owner is not ``0:0`` or the record holds one for it (a lower layer's), so a commit writes the
+owner that was asked for; a ``0:0`` path with no entry is the record's default already (a
+file of the user's), and a COPY of thousands of files adds nothing to it.
 Devices become empty files with the device recorded, as a rootless unpack does; sockets are
 skipped, as buildah skips them.
 
@@ -59,7 +61,7 @@ from boxwright.errors import (
 )
 from boxwright.layer.apply import ApplyOptions, apply_layer, read_umask
 from boxwright.layer.compression import PEEK_SIZE, decompress, detect_compression, is_tar_start
-from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import (
     RootDir,
     clean_entry_name,
@@ -278,6 +280,10 @@ class _Copier:
         uid, gid = self.meta.owner if owner is None else owner
         if self.meta.rootless:
             device = stat.S_ISCHR(st_mode) or stat.S_ISBLK(st_mode)
+            if (uid, gid) == (0, 0) and not device and self.record.get(rel) is None:
+                # the side record's default for a file of ours (no lower entry to override)
+                self.result.written.append(rel)
+                return
             self.record.set(
                 rel,
                 OwnershipEntry(
@@ -516,10 +522,13 @@ def copy_into(
     """Copy host ``sources`` to ``dest`` inside the rootfs ``root`` (module docstring rules).
 
     ``record`` is the container's side record (updated in place; the caller saves it).
-    ``rootless`` defaults to "not running as root". ``source_root``: the root the sources
+    ``rootless`` defaults to :func:`~boxwright.layer.ownership.owners_in_side_record`
+    (not root, or root of a single-ID user namespace). ``source_root``: the root the sources
     are in (links at the top followed inside it, owners kept from it when it says so).
     """
-    meta = _Meta(owner, chmod, os.geteuid() != 0 if rootless is None else rootless, source_root)
+    meta = _Meta(
+        owner, chmod, owners_in_side_record() if rootless is None else rootless, source_root
+    )
     rel, as_dir = _target(root, dest, workdir)
     copier = _Copier(root, record, meta)
     try:
@@ -637,7 +646,7 @@ def extract_archive(
     with :func:`~boxwright.layer.apply.apply_layer` (contained names, links, whiteouts,
     owners kept). Rootless, the side record gets an explicit entry for every written path.
     """
-    rootless = os.geteuid() != 0 if rootless is None else rootless
+    rootless = owners_in_side_record() if rootless is None else rootless
     rel, _ = _target(root, dest if dest.endswith("/") else dest + "/", workdir)
     copier = _Copier(root, record, _Meta((0, 0), None, rootless))
     try:

@@ -95,6 +95,7 @@ def export_outputs(
 ) -> None:
     """Write the files of the image ``record`` to each of ``outputs`` (module docstring)."""
     from boxwright.layer.generate import GenerateOptions, tree_layer
+    from boxwright.layer.ownership import owners_in_side_record
 
     for output in outputs:
         if output.type == "local":
@@ -108,7 +109,7 @@ def export_outputs(
                 ownership = _apply_image(store, record, tree)
                 if mtime is not None:
                     _set_times(tree, mtime)
-                options = GenerateOptions(ownership=ownership, rootless=os.geteuid() != 0)
+                options = GenerateOptions(ownership=ownership, rootless=owners_in_side_record())
                 with _tar_destination(output) as out:
                     tree_layer(tree, out, options)
 

@@ -120,6 +120,10 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "system": LazyCommand(
         "boxwright.cli.info:system_group", "Manage the store's rootless mode (migrate)."
     ),
+    "unshare": LazyCommand(
+        "boxwright.cli.unshare:unshare_command",
+        "Run a command in the store's user and mount namespaces.",
+    ),
     "info": LazyCommand(
         "boxwright.cli.info:info_command",
         "Show the store, its rootless mode, ID maps and runtimes.",

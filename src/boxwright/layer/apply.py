@@ -59,7 +59,7 @@ from boxwright.layer.overlayfs import (
     is_whiteout,
     set_xattr,
 )
-from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
+from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import (
     NEW_FILE_FLAGS,
     RootDir,
@@ -73,7 +73,7 @@ from boxwright.oci.readers import Reader
 
 
 def _default_rootless() -> bool:
-    return os.geteuid() != 0
+    return owners_in_side_record()
 
 
 @dataclass

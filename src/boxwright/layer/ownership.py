@@ -243,4 +243,19 @@ class OwnershipRecord:
         return Intended(uid, gid, mode, rdev, {})
 
 
-__all__ = ["Intended", "OwnershipEntry", "OwnershipRecord"]
+def owners_in_side_record() -> bool:
+    """Whether this process keeps owners other than its own in the side record: it is not
+    root, or it is root of a user namespace that maps a single ID (root of a container
+    started by an unprivileged user without subordinate ranges), where a ``chown`` to
+    another ID fails."""
+    if os.geteuid() != 0:
+        return True
+    try:
+        with open("/proc/self/uid_map", "rb") as handle:
+            rows = [line.split() for line in handle if line.strip()]
+    except OSError:
+        return False
+    return len(rows) == 1 and rows[0][2] == b"1"
+
+
+__all__ = ["Intended", "OwnershipEntry", "OwnershipRecord", "owners_in_side_record"]

@@ -243,13 +243,23 @@ def enter_store_namespace(root: Path | str | None = None, requested: str | None 
             uid = os.geteuid()
             _join_pause(mode.mapping)
             os.environ[ROOTLESS_UID_ENV] = str(uid)
-    elif mode.mode == "single" and os.geteuid() == 0 and is_rootless():
+    elif mode.mode == "single" and os.geteuid() == 0 and is_rootless() and not _single_id():
         raise StoreError(
             f"the store at {where} is in single mode, and this process is in the user "
             "namespace of a ranges store: use one store per process"
         )
     _state[str(where)] = mode
     return mode.mode
+
+
+def _single_id() -> bool:
+    """Whether this process is in a user namespace mapping one ID (``boxwright unshare`` of a
+    single-mode store), not a ranges store's."""
+    try:
+        current = read_mapping()
+    except OSError:
+        return False
+    return len(current.uids) == 1 and current.uids[0].size == 1
 
 
 def ensure_store_namespace(root: Path) -> None:

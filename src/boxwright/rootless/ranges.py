@@ -185,14 +185,43 @@ def rootless_mapping(
     return found if found is not None else single_mapping(uid, gid)
 
 
+def _privileged_writer() -> bool:
+    """Whether this process may write a child namespace's maps itself: uid 0 with
+    ``CAP_SETUID`` (7) and ``CAP_SETGID`` (6) effective."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps >> 7 & 1) and bool(caps >> 6 & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
 def write_mapping_with_helpers(pid: int, mapping: IDMapping) -> None:
-    """Map the user namespace of ``pid`` with ``newuidmap``/``newgidmap`` (from outside it).
+    """Map the user namespace of ``pid`` with ``newuidmap``/``newgidmap`` (from outside it),
+    or, for root holding ``CAP_SETUID`` and ``CAP_SETGID``, by writing its maps directly (what
+    the helpers do; a container's root has no usable setuid helper).
 
     :class:`~boxwright.errors.RunError` when a helper is missing or refuses (its message and
     the ranges to check).
     """
     import subprocess
 
+    if _privileged_writer():
+        for kind, ranges in (("uid", mapping.uids), ("gid", mapping.gids)):
+            text = "".join(f"{r.container_id} {r.host_id} {r.size}\n" for r in ranges)
+            try:
+                with open(f"/proc/{pid}/{kind}_map", "w", encoding="ascii") as handle:
+                    handle.write(text)
+            except OSError as error:
+                raise RunError(
+                    f"cannot write the {kind} map of a user namespace: {error}"
+                ) from None
+        return
     for tool, ranges in zip(HELPERS, (mapping.uids, mapping.gids), strict=True):
         path = shutil.which(tool)
         if path is None:

@@ -16,18 +16,22 @@ user namespace (:mod:`boxwright.rootless.namespace`, ranges mode) is uid 0 with
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 
 from boxwright.rootless.ranges import (
     IDMapping,
     IDRange,
+    read_mapping,
     rootless_mapping,
     subordinate_ranges,
     write_mapping_with_helpers,
 )
 from boxwright.store.userns import inside_single_id_namespace
 
+CAP_SETGID = 6
+CAP_SETUID = 7
 CAP_SYS_ADMIN = 21
 
 
@@ -40,16 +44,37 @@ def single_id_run() -> bool:
     return mapping is not None and mapping.single
 
 
-def has_sys_admin() -> bool:
-    """Whether this process holds ``CAP_SYS_ADMIN`` (its effective set, /proc/self/status)."""
+def _effective_capabilities() -> int:
     try:
         with open("/proc/self/status", "rb") as f:
             for line in f:
                 if line.startswith(b"CapEff:"):
-                    return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
+                    return int(line.split()[1], 16)
     except (OSError, ValueError, IndexError):
         pass
-    return False
+    return 0
+
+
+def has_sys_admin() -> bool:
+    """Whether this process holds ``CAP_SYS_ADMIN`` (its effective set, /proc/self/status)."""
+    return bool(_effective_capabilities() >> CAP_SYS_ADMIN & 1)
+
+
+def can_map_any_id() -> bool:
+    """Whether this process may write any mapping of its namespace's IDs for a child user
+    namespace itself: uid 0 holding ``CAP_SETUID`` and ``CAP_SETGID`` (root of a container
+    with podman's or Kubernetes' default capabilities)."""
+    caps = _effective_capabilities()
+    return os.geteuid() == 0 and bool(caps >> CAP_SETUID & 1) and bool(caps >> CAP_SETGID & 1)
+
+
+def identity_mapping() -> IDMapping:
+    """Every ID of this process's user namespace, mapped onto itself."""
+    current = read_mapping()
+    return IDMapping(
+        tuple(IDRange(r.container_id, r.container_id, r.size) for r in current.uids),
+        tuple(IDRange(r.container_id, r.container_id, r.size) for r in current.gids),
+    )
 
 
 def default_mapping() -> IDMapping | None:
@@ -58,11 +83,16 @@ def default_mapping() -> IDMapping | None:
     A process with euid 0 and ``CAP_SYS_ADMIN`` (root, or root of a user namespace it is
     already in) has the privileges every other namespace needs. Root *without* it (inside a
     container that dropped the capability, as podman's and Kubernetes' defaults do) gets a
-    new user namespace mapping 0 onto itself, where it holds every capability again.
+    new user namespace where it holds every capability again: with ``CAP_SETUID`` and
+    ``CAP_SETGID`` every ID of its own namespace mapped onto itself (written by this process,
+    no helper), so every owner works for real; without them, 0 onto itself only.
     """
     if os.geteuid() == 0:
         if has_sys_admin():
             return None
+        if can_map_any_id():
+            with contextlib.suppress(OSError):
+                return identity_mapping()
         return IDMapping((IDRange(0, 0, 1),), (IDRange(0, os.getegid(), 1),))
     return rootless_mapping()
 
@@ -90,7 +120,9 @@ def write_self_mapping(mapping: IDMapping) -> None:
 __all__ = [
     "IDMapping",
     "IDRange",
+    "can_map_any_id",
     "default_mapping",
+    "identity_mapping",
     "rootless_mapping",
     "single_id_run",
     "subordinate_ranges",

@@ -386,7 +386,10 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
         linux.mount(None, plan.rootfs, None, flags | _locked_flags(plan.rootfs))
     groups_allowed = _setgroups_allowed()
     if plan.hostname is not None:
-        linux.sethostname(plan.hostname)
+        # refused by a seccomp filter (podman's default, without CAP_SYS_ADMIN): the name of
+        # the outer container stays (docs/runtime.md)
+        with contextlib.suppress(PermissionError):
+            linux.sethostname(plan.hostname)
     os.chdir(plan.rootfs)
     linux.pivot_root(".", ".")
     linux.umount(".", linux.MNT_DETACH)

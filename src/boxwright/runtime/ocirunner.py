@@ -9,6 +9,19 @@ started with (the caller's, or the ``output`` descriptors a build's RUN reads li
 the caller's signals are passed to the runtime (which forwards them), and its exit status is
 the container's. runc refuses supplementary groups in a rootless container, so an unprivileged
 caller's spec loses ``additionalGids`` here (the native runner keeps them).
+
+**Rootless.** A runtime started by a process that is not root of the initial user namespace
+(an unprivileged user; uid 0 of the store's namespace in ranges mode, or of the single-ID one
+a rootless overlay run makes; root of an outer container) cannot do what root does, so
+:func:`rootless_spec` changes the spec first, in this one place for every caller: ``devpts``
+loses a ``gid=``/``uid=`` option naming an ID the container's user namespace does not map
+(``gid=5`` stays with ranges), ``/sys`` is the host's bound read-only when the container
+shares the host's network namespace (a new sysfs needs a network namespace of its own), and,
+unless the caller's cgroup is delegated to it (cgroup v2 and writable), cgroups are left
+alone: no ``resources``, no ``/sys/fs/cgroup`` mount. runc is told it is rootless
+(``--rootless true``: inside a user namespace it is uid 0 and would take root's cgroup paths
+otherwise), and its state directory and the bundle live in the user's runtime directory
+(:func:`boxwright.config.paths.runtime_dir`).
 """
 
 from __future__ import annotations
@@ -24,7 +37,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from boxwright.config.paths import runtime_dir
 from boxwright.errors import RunError
+from boxwright.rootless.ranges import IDMapping, read_mapping
 from boxwright.runtime.native import forwarding_signals
 from boxwright.runtime.network import HelperPlan, stop_detached
 
@@ -58,6 +73,84 @@ def network_hook() -> dict[str, Any]:
     return {"path": sys.executable, "args": argv, "env": env, "timeout": 30}
 
 
+def runs_rootless() -> bool:
+    """Whether this process is not root of the initial user namespace (an OCI runtime it
+    starts is rootless)."""
+    if os.geteuid() != 0:
+        return True
+    try:
+        with open("/proc/self/uid_map", "rb") as handle:
+            rows = [line.split() for line in handle if line.strip()]
+    except OSError:
+        return False
+    return rows != [[b"0", b"0", b"4294967295"]]
+
+
+def cgroup_delegated() -> bool:
+    """Whether this process may manage its own cgroup: cgroup v2 (the unified hierarchy) and
+    its cgroup directory writable (what systemd's delegation gives a user session)."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return False
+    try:
+        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as handle:
+            path = next((line[3:].strip() for line in handle if line.startswith("0::")), None)
+    except OSError:
+        return False
+    return path is not None and os.access(f"/sys/fs/cgroup{path}", os.W_OK)
+
+
+def _container_mapping(spec: dict[str, Any]) -> IDMapping | None:
+    """The IDs the container will have: its own user namespace's, else this process's."""
+    linux = spec.get("linux") or {}
+    if any(ns.get("type") == "user" for ns in linux.get("namespaces") or ()):
+        return IDMapping.from_spec(linux)
+    try:
+        return read_mapping()
+    except OSError:
+        return None
+
+
+def _valid_id_option(option: str, mapping: IDMapping | None) -> bool:
+    name, sep, value = option.partition("=")
+    if not sep or name not in ("uid", "gid") or not value.isdigit():
+        return True
+    if mapping is None:
+        return False
+    return mapping.maps_uid(int(value)) if name == "uid" else mapping.maps_gid(int(value))
+
+
+def rootless_spec(spec: dict[str, Any], *, delegated: bool | None = None) -> dict[str, Any]:
+    """A copy of ``spec`` a rootless OCI runtime can run (see the module docstring):
+    ``devpts`` ID options the container cannot map dropped, ``/sys`` bound when the
+    network namespace is the host's, cgroups left alone unless ``delegated`` (default:
+    :func:`cgroup_delegated`)."""
+    spec = json.loads(json.dumps(spec))
+    linux = spec.setdefault("linux", {})
+    mapping = _container_mapping(spec)
+    own_network = any(ns.get("type") == "network" for ns in linux.get("namespaces") or ())
+    delegated = cgroup_delegated() if delegated is None else delegated
+    if not delegated:
+        linux.pop("resources", None)
+    mounts = []
+    for mount in spec.get("mounts") or ():
+        kind = mount.get("type")
+        if kind == "cgroup" and not delegated:
+            continue
+        if kind == "devpts":
+            options = mount.get("options") or []
+            mount["options"] = [o for o in options if _valid_id_option(o, mapping)]
+        if kind == "sysfs" and not own_network:
+            mount = {
+                "destination": mount["destination"],
+                "type": "bind",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            }
+        mounts.append(mount)
+    spec["mounts"] = mounts
+    return spec
+
+
 class OCIRunner:
     """Runs a runtime spec with an installed OCI runtime (``runc``/``crun``)."""
 
@@ -87,9 +180,11 @@ class OCIRunner:
         root = spec["root"]["path"]
         if not os.path.isabs(root) or not os.path.isdir(root):
             raise RunError(f"rootfs {root} is not an absolute path to a directory")
-        base = os.environ.get("XDG_RUNTIME_DIR") if os.geteuid() != 0 else None
-        if base and not os.access(base, os.W_OK):
-            base = None
+        rootless = runs_rootless()
+        base = None
+        if rootless:
+            spec = rootless_spec(spec)
+            base = _private_runtime_dir()
         if os.geteuid() != 0 and spec["process"].get("user", {}).get("additionalGids"):
             # runc refuses supplementary groups in any rootless container.
             spec = json.loads(json.dumps(spec))
@@ -103,9 +198,10 @@ class OCIRunner:
             state = Path(bundle, "state")
             state.mkdir(mode=0o700)
             name = f"boxwright-{secrets.token_hex(8)}"
-            args = [self.runtime, "--root", str(state), "run", "--bundle", bundle, name]
-            if os.geteuid() != 0 and os.path.basename(self.runtime) == "runc":
-                args[1:1] = ["--rootless", "true"]
+            runtime = [self.runtime, "--root", str(state)]
+            if rootless:
+                runtime[1:1] = _rootless_options(os.path.basename(self.runtime))
+            args = [*runtime, "run", "--bundle", bundle, name]
             try:
                 process = subprocess.Popen(
                     args, close_fds=True, stdin=stdin, stdout=stdout, stderr=stderr
@@ -118,7 +214,7 @@ class OCIRunner:
                 status = process.wait()
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(
-                    [self.runtime, "--root", str(state), "delete", "--force", name],
+                    [*runtime, "delete", "--force", name],
                     capture_output=True,
                     check=False,
                     timeout=30,
@@ -128,4 +224,35 @@ class OCIRunner:
         return 128 - status if status < 0 else status
 
 
-__all__ = ["CANDIDATES", "RUNTIME_ENV", "OCIRunner", "find_oci_runtime"]
+def _rootless_options(runtime: str) -> list[str]:
+    """The global options that tell ``runtime`` it runs rootless: runc's ``--rootless true``;
+    crun's ``--cgroup-manager disabled`` when the cgroup is not delegated (crun refuses the
+    hybrid cgroup layout otherwise)."""
+    if runtime == "runc":
+        return ["--rootless", "true"]
+    if runtime == "crun" and not cgroup_delegated():
+        return ["--cgroup-manager", "disabled"]
+    return []
+
+
+def _private_runtime_dir() -> str | None:
+    """The user's runtime directory (made private when missing), where the bundle and runc's
+    state live; None (the private temporary directory of :mod:`tempfile`) when this process
+    cannot write there (root of a single-ID namespace sees root's ``/run/boxwright``)."""
+    path = runtime_dir()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(path) if os.access(path, os.W_OK) else None
+
+
+__all__ = [
+    "CANDIDATES",
+    "RUNTIME_ENV",
+    "OCIRunner",
+    "cgroup_delegated",
+    "find_oci_runtime",
+    "rootless_spec",
+    "runs_rootless",
+]

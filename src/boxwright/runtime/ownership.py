@@ -16,7 +16,9 @@ step under Debian's **fakeroot** instead, with its state kept across the step an
 3. after the step the daemon saves its state, the rootfs is walked once to turn its
    ``(device, inode)`` keys back into paths, and every owner, mode and device it holds goes
    into the side record, together with the step user's owner for the files the step made.
-   The commit writes the side record's owners into the layer.
+   The commit writes the side record's owners into the layer. A step run as root that
+   changed no owner, mode or device (the saved state is the seeded one, and every seeded
+   path still has its inode and link count) leaves the record as it is, with no walk.
 
 fakeroot works where the programs are dynamically linked against glibc. When it cannot
 (fakeroot not installed, a rootfs without glibc's loader, statically linked programs), the
@@ -31,12 +33,12 @@ import contextlib
 import glob
 import logging
 import os
+import select
 import shutil
 import signal
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -183,16 +185,24 @@ class _Faked:
         self.key, self.pid = key, int(pid)
 
     def stop(self) -> None:
-        """Ask the daemon to save its state and wait (up to 10 s) until it is gone."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.01)
+        """Ask the daemon to save its state and wait (up to 10 s) until it has ended.
+
+        The daemon is not our child (it detached): its end is seen through a pidfd, which
+        is readable once it has exited, whenever its new parent reaps it (``kill(pid, 0)``
+        still finds a zombie until then, a second or more on a busy machine).
+        """
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            return
+        try:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            poller = select.poll()
+            poller.register(pidfd, select.POLLIN)
+            poller.poll(10_000)
+        finally:
+            os.close(pidfd)
 
 
 @contextlib.contextmanager
@@ -221,6 +231,7 @@ def keeping_ownership(
     work = Path(tempfile.mkdtemp(prefix="boxwright-fakeroot-"))
     state = work / "state"
     seeded = _seed_state(rootfs, record, state)
+    seed_entries = _parse_state(state.read_bytes().decode(errors="replace"))
     before: set[_Key] | None = None
     if wanted.uid or wanted.gid:
         before = {(st.st_dev, st.st_ino) for _, st in _walk(rootfs)}
@@ -231,8 +242,12 @@ def keeping_ownership(
     finally:
         faked.stop()
         try:
-            found = _record_state(rootfs, record, state, before, (wanted.uid, wanted.gid))
-            kept.lost = [seeded.get(key, f"inode {key[1]}") for key in found]
+            entries = _parse_state(state.read_bytes().decode(errors="replace"))
+            if before is not None or entries != seed_entries or _moved(rootfs, seeded):
+                found = _record_state(rootfs, record, entries, before, (wanted.uid, wanted.gid))
+                kept.lost = [
+                    seeded[key].path if key in seeded else f"inode {key[1]}" for key in found
+                ]
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if kept.lost:
@@ -244,15 +259,36 @@ def keeping_ownership(
         )
 
 
-def _seed_state(rootfs: Path, record: OwnershipRecord, state: Path) -> dict[_Key, str]:
+@dataclass(frozen=True)
+class _Seeded:
+    """A recorded path given to faked: where it was and how many links it had."""
+
+    path: str
+    nlink: int
+
+
+def _moved(rootfs: Path, seeded: dict[_Key, _Seeded]) -> bool:
+    """Whether the step renamed, removed or linked a seeded path (its inode is no longer
+    there, or has another link count): only a walk of the rootfs then finds its paths."""
+    for key, seed in seeded.items():
+        try:
+            st = os.lstat(os.path.join(rootfs, seed.path))
+        except OSError:
+            return True
+        if (st.st_dev, st.st_ino) != key or st.st_nlink != seed.nlink:
+            return True
+    return False
+
+
+def _seed_state(rootfs: Path, record: OwnershipRecord, state: Path) -> dict[_Key, _Seeded]:
     """Write faked's state file from the side ``record`` (so the step sees the owners earlier
     steps kept) and return the path of each seeded inode, to name what the step loses."""
-    seeded: dict[_Key, str] = {}
+    seeded: dict[_Key, _Seeded] = {}
     lines = []
     for path, entry in record.items():
         with contextlib.suppress(OSError):
             st = os.lstat(os.path.join(rootfs, path))
-            seeded[(st.st_dev, st.st_ino)] = path
+            seeded[(st.st_dev, st.st_ino)] = _Seeded(path, st.st_nlink)
             lines.append(_state_line(st, entry))
     state.write_bytes("".join(lines).encode())  # utf-8: built in, no codec to import here
     return seeded
@@ -293,16 +329,16 @@ def _mark_changed(rootfs: Path, path: str, st: os.stat_result) -> None:
 def _record_state(
     rootfs: Path,
     record: OwnershipRecord,
-    state: Path,
+    entries: dict[_Key, _StateEntry],
     before: set[_Key] | None,
     owner: tuple[int, int],
 ) -> list[_Key]:
-    """Move faked's saved state into ``record``; return the keys no path matched.
+    """Move faked's saved state (``entries``) into ``record``; return the keys no path
+    matched.
 
     ``before`` (the keys present before a step run as a faked non-root ``owner``) tells the
     files the step made: they get ``owner`` unless the step chowned them.
     """
-    entries = _parse_state(state.read_bytes().decode(errors="replace"))
     matched: set[_Key] = set()
     for path, st in _walk(rootfs):
         key = (st.st_dev, st.st_ino)

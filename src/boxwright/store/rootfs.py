@@ -38,7 +38,7 @@ from boxwright.errors import StoreError, UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, generate_layer
 from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
-from boxwright.layer.ownership import OwnershipRecord
+from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.snapshot import Snapshot as TreeSnapshot
 from boxwright.rootless.libc import MNT_DETACH, mount, umount
@@ -120,7 +120,7 @@ def _call_with_record(fn: Callable[[Path, OwnershipRecord], T], view: Path, cdir
 
 
 def _changes_options(options: GenerateOptions, record: OwnershipRecord) -> GenerateOptions:
-    return dataclasses.replace(options, ownership=record, rootless=_rootless())
+    return dataclasses.replace(options, ownership=record, rootless=owners_in_side_record())
 
 
 def _remove_tree(path: Path) -> None:
@@ -193,8 +193,15 @@ def _mount_overlay(cdir: Path) -> None:
 
 
 def _mount_here(cdir: Path) -> None:
-    os.chdir(cdir)
-    _mount_overlay(cdir)
+    """Mount the overlay from inside ``cdir``, then go back: a caller's relative paths (a
+    ``container copy`` source) keep meaning what they meant."""
+    here = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(cdir)
+        _mount_overlay(cdir)
+    finally:
+        os.fchdir(here)
+        os.close(here)
 
 
 class OverlayDriver:
