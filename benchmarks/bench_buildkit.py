@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import compileall
 import os
 import re
 import shutil
@@ -48,10 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_foundation import (
     CACHE,
-    REPO,
     TAG,
     Row,
     boxwright_cmd,
+    fresh_bytecode,
     machine,
     require_tools,
     run,
@@ -420,8 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     require_tools("dockerd", "buildah", "umoci", "mmdebstrap", "skopeo")
     if not Path(DOCKER).exists():
         sys.exit(f"bench: {DOCKER} is missing: apt-get install docker.io")
-    # boxwright's bytecode as an install leaves it (this environment writes none by itself)
-    compileall.compile_dir(REPO / "src" / "boxwright", quiet=1)
+    fresh_bytecode()
     rows: list[Row] = []
     for where in wanted:
         rows += rows_for(where, bench_place(where, places[where], args.runs))

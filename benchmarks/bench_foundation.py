@@ -289,8 +289,26 @@ def peak_rss(cmd: Sequence[str | Path], prepare: Callable[[], None] | None = Non
 INTERPRETER = os.environ.get("BOXWRIGHT_BENCH_INTERPRETER", "venv")
 
 
+def fresh_bytecode() -> None:
+    """Compile boxwright's modules as an install leaves them: an editable checkout under
+    ``PYTHONDONTWRITEBYTECODE=1`` (this environment) would otherwise compile every module from
+    source on every run, which no installed copy does."""
+    import compileall
+
+    global _COMPILED
+    if not _COMPILED:
+        if not compileall.compile_dir(REPO / "src" / "boxwright", quiet=1):
+            print("bench: some of boxwright's sources do not compile (see above)", file=sys.stderr)
+        _COMPILED = True
+
+
+_COMPILED = False
+
+
 def boxwright_cmd() -> list[str]:
-    """The command that starts boxwright: by default from a venv made here (see ``bench_venv``)."""
+    """The command that starts boxwright, its bytecode compiled (:func:`fresh_bytecode`): by
+    default from a venv made here (see ``bench_venv``)."""
+    fresh_bytecode()
     if INTERPRETER == "venv":
         return [str(bench_venv() / "bin" / "boxwright")]
     beside = Path(sys.executable).parent / "boxwright"
@@ -583,10 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             sys.exit(f"bench: {tool} is missing (./scripts/install-test-deps installs it)")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    # Measure boxwright as a normal `pip install` leaves it: with its bytecode compiled (an
-    # editable checkout under PYTHONDONTWRITEBYTECODE=1 would otherwise compile every module
-    # from source on every run, which no installed copy does).
-    run([sys.executable, "-m", "compileall", "-q", REPO / "src" / "boxwright"])
+    fresh_bytecode()
     rows, info = bench(args)
     print("\n".join(f"{k}: {v}" for k, v in info.items()))
     print(table(rows))

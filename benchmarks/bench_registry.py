@@ -33,7 +33,6 @@ markers), leaving the rest of the page as the foundation benchmark wrote it. Run
 from __future__ import annotations
 
 import argparse
-import compileall
 import io
 import os
 import random
@@ -169,14 +168,7 @@ def _best_of(cmd: Sequence[str | Path], runs: int) -> Timing:
     return timing
 
 
-def fresh_bytecode() -> None:
-    """Compile boxwright's modules whose ``.pyc`` is missing or stale (what an install does)."""
-    if not compileall.compile_dir(REPO / "src" / "boxwright", quiet=1):
-        print("bench: some of boxwright's sources do not compile (see above)", file=sys.stderr)
-
-
 def bench(args: argparse.Namespace) -> tuple[list[Row], dict[str, str]]:
-    fresh_bytecode()
     bw = boxwright_cmd()
     layout, description = registry_image(args.files)
     work: Path = args.workdir
