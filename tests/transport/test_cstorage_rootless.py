@@ -70,6 +70,15 @@ def _podman(user: User, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+def _buildah(user: User, env: dict[str, str], *args: str) -> str:
+    argv = ["runuser", "-u", user.name, "--", "env", "-i"]
+    argv += [f"{k}={v}" for k, v in env.items()]
+    argv += ["buildah", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _owned_layout(path: Path) -> None:
     """An OCI layout (tag ``x``) of busybox and /home/owned owned by 1000:1001, mode 0640."""
     import hashlib
@@ -161,6 +170,16 @@ def test_rootless_write_and_read(mapped: User) -> None:
         assert "localhost/owned:1" in listed.split()
         ran = _podman(mapped, env, "run", "--rm", "--runtime", "runc", "localhost/owned:1")
         assert ran == "1000:1001 640\n"
+        # rootless buildah takes it as a base too, owners as the image says
+        working = _buildah(mapped, env, "from", "-q", "localhost/owned:1").strip()
+        try:
+            shown = _buildah(
+                mapped, env, "unshare", "sh", "-c",
+                f'stat -c "%u:%g %a" "$(buildah mount {working})/home/owned"',
+            )  # fmt: skip
+            assert shown == "1000:1001 640\n"
+        finally:
+            _buildah(mapped, env, "rm", working)
         # boxwright reads what rootless podman pulled (the first name podman gave it).
         first = listed.split()[0] if listed.split()[0] != "localhost/owned:1" else listed.split()[1]
         ids = _as(mapped, env, diff_ids, f"containers-storage:{first}")
