@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from boxwright.cli.params import BareValue, apply_options, file_option
+from boxwright.cli.params import BareValue, apply_options, choice_option, file_option
 from boxwright.cli.transport_options import (
     registry_auth_options,
     retry_options,
@@ -362,19 +362,17 @@ def platform_block(function: F) -> F:
     "--identity-label", "Add the io.buildah.version label (boxwright's version; default false)."
 )
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "docker"]),
+    choices=["oci", "docker"],
     default="oci",
-    show_default=True,
     help="Manifest and config format of the built image (docker: Docker schema 2).",
 )
-@click.option(
+@choice_option(
     "--isolation",
-    type=click.Choice(["native", "oci"]),
+    choices=["native", "oci"],
     default="native",
-    show_default=True,
     help="How RUN runs: native (boxwright's own namespaces) or oci (runc or crun).",
 )
 @click.option(

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.params import choice_option
+
 if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
     from boxwright.store.history import HistoryStep
@@ -220,13 +222,7 @@ def _sort_rows(rows: list[tuple[GoStruct, str, int]], key: str) -> list[tuple[Go
 )
 @click.option("--digests", is_flag=True, help="Show the manifest digests.")
 @click.option("-n", "--noheading", is_flag=True, help="Do not print the header row.")
-@click.option(
-    "--sort",
-    type=click.Choice(SORT_KEYS),
-    default="created",
-    show_default=True,
-    help="Order of the rows.",
-)
+@choice_option("--sort", choices=SORT_KEYS, default="created", help="Order of the rows.")
 @click.option(
     "--format",
     "fmt",

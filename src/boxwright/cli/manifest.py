@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright.cli.params import choice_option
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
@@ -122,12 +123,11 @@ def manifest_group() -> None:
 @click.option(
     "-a", "--amend", is_flag=True, help="Use the list of that name when there is one already."
 )
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
+    choices=["oci", "v2s2"],
     default="v2s2",
-    show_default=True,
     help="The list's type: an OCI index or a Docker manifest list (boxwright's addition; "
     "podman makes a Docker list).",
 )
@@ -294,20 +294,18 @@ def inspect_command(name: str, **registry: Any) -> None:
     show_default=True,
     help="Push the list's images too (podman's default), not only the list itself.",
 )
-@click.option(
+@choice_option(
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
+    choices=["oci", "v2s2"],
     help="Write the list and its images as OCI or Docker (default: the list's own type, each "
     "image as stored).",
 )
-@click.option(
+@choice_option(
     "--compression-format",
     "dest_compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
-    default=None,
+    choices=["gzip", "zstd", "none"],
     help="Recompress every layer (default: keep each layer as stored).",
 )
 @click.option("--rm", "remove", is_flag=True, help="Remove the list once it is pushed.")

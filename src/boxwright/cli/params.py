@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -54,6 +54,20 @@ def apply_options(function: F, options: Iterable[Callable[[F], F]]) -> F:
     return function
 
 
+def choice_option(
+    *names: str, choices: Sequence[str], help: str, default: str | None = None
+) -> Callable[[F], F]:
+    """An option that takes one of ``choices``; ``--help`` shows ``default`` when there is one
+    (without one, the value is None and ``help`` says what that means)."""
+    return click.option(
+        *names,
+        type=click.Choice(choices),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def file_option(*names: str, help: str, metavar: str | None = None) -> Callable[[F], F]:
     """An optional file path (a :class:`~pathlib.Path`; a directory is refused), e.g.
     ``--authfile``, ``--iidfile``."""
@@ -68,12 +82,11 @@ def file_option(*names: str, help: str, metavar: str | None = None) -> Callable[
 
 def manifest_format_option() -> Callable[[F], F]:
     """``-f/--format oci|v2s2`` into ``fmt``, as skopeo's copy and sync take it."""
-    return click.option(
+    return choice_option(
         "-f",
         "--format",
         "fmt",
-        type=click.Choice(["oci", "v2s2"]),
-        default=None,
+        choices=["oci", "v2s2"],
         help="Manifest format to write (default: keep the source's when the destination can).",
     )
 
@@ -95,14 +108,8 @@ def parse_platform(
 def format_option(*short: str) -> Callable[[F], F]:
     """``--format text|json`` (also spelled ``short``, e.g. ``-f``) into the ``fmt`` argument:
     text for people, JSON for scripts."""
-    return click.option(
-        *short,
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
+    return choice_option(
+        *short, "--format", "fmt", choices=["text", "json"], default="text", help="Output format."
     )
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import format_option, platform_choice_options
+from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
@@ -241,18 +241,16 @@ def pull_command(
 )
 # --format as copy's (skopeo's v2s2) and --compression-format as podman push names it: per
 # command, so each reads like the tool it stands in for (cli/copy.py has copy's).
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
+    choices=["oci", "v2s2"],
     help="Manifest format to write (default: keep the stored one when the destination can).",
 )
-@click.option(
+@choice_option(
     "--compression-format",
     "dest_compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
-    default=None,
+    choices=["gzip", "zstd", "none"],
     help="Recompress every layer (default: keep each layer as stored).",
 )
 @side_options("", "destination")
@@ -369,9 +367,7 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
     short_help="Show the local store's disk usage.",
     epilog="\b\nExamples:\n  boxwright df\n  boxwright df --format json",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output."
-)
+@choice_option("--format", "fmt", choices=["table", "json"], default="table", help="Output.")
 def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
     from boxwright.cli.output import human_size
