@@ -113,6 +113,12 @@ def format_option(*short: str) -> Callable[[F], F]:
     )
 
 
+def template_format_option(*short: str, help: str) -> Callable[[F], F]:
+    """``--format json|TEMPLATE`` (also spelled ``short``) into ``fmt``: JSON, or a Go template
+    over the command's fields (None: the command's own default output)."""
+    return click.option(*short, "--format", "fmt", default=None, metavar="json|TEMPLATE", help=help)
+
+
 def platform_option(choose: str) -> Callable[[F], F]:
     """``--platform OS/ARCH[/VARIANT]``, parsed, for a command that picks one image out of an
     index; ``choose`` says what for (``"unpack"``: "The image to unpack out of an index")."""
