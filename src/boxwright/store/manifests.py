@@ -40,7 +40,13 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import read_descriptor
 from boxwright.store.metadata import read_records, write_records
-from boxwright.store.names import normalize_name, parse_name, short_name_matches
+from boxwright.store.names import (
+    new_tags,
+    normalize_name,
+    parse_name,
+    short_name_matches,
+    without_names,
+)
 
 if TYPE_CHECKING:
     from boxwright.store.store import Store
@@ -265,12 +271,7 @@ class ManifestListStore:
     def tag(self, name_or_id: str, *new: str) -> ManifestListRecord:
         """Give the list more names, as ``podman tag`` gives a list: each name moves off the
         image or other list that held it (which stays, maybe with no name)."""
-        wanted = [normalize_name(n) for n in new]
-        if not wanted:
-            raise InvalidReferenceError("tag needs at least one new name")
-        for name in wanted:
-            if "@" in name:
-                raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+        wanted = new_tags(new)
         with self.store.metadata_lock():
             lists = self.list()
             current = _resolve(lists, name_or_id)
@@ -278,7 +279,7 @@ class ManifestListStore:
                 self.get(name_or_id)
                 raise AssertionError
             self.store.images.take_names(wanted)
-            lists = _without_names(lists, wanted)
+            lists = without_names(lists, wanted)
             mine = next(r for r in lists if r.id == current.id)
             new_record = replace(mine, names=tuple(dict.fromkeys((*mine.names, *wanted))))
             self._write([new_record if r.id == current.id else r for r in lists])
@@ -290,7 +291,7 @@ class ManifestListStore:
         if not self.path.exists():
             return
         lists = self.list()
-        kept = _without_names(lists, list(names))
+        kept = without_names(lists, list(names))
         if kept != lists:
             self._write(kept)
 
@@ -325,16 +326,6 @@ def with_instances(record: ManifestListRecord, added: Iterable[ListInstance]) ->
         else:
             new[at] = inst
     return replace(record, instances=tuple(new))
-
-
-def _without_names(lists: list[ManifestListRecord], names: list[str]) -> list[ManifestListRecord]:
-    taken = set(names)
-    return [
-        replace(r, names=tuple(n for n in r.names if n not in taken))
-        if taken.intersection(r.names)
-        else r
-        for r in lists
-    ]
 
 
 def _matched_name(record: ManifestListRecord, text: str) -> str | None:
