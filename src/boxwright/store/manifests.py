@@ -200,7 +200,13 @@ class ManifestListStore:
 
     def get(self, name_or_id: str) -> ManifestListRecord:
         """:meth:`find`, or ImageNotFoundError naming what was looked for."""
-        found = self.find(name_or_id)
+        return self._resolved(self.list(), name_or_id)
+
+    def _resolved(
+        self, lists: builtins.list[ManifestListRecord], name_or_id: str
+    ) -> ManifestListRecord:
+        """The list of ``lists`` that ``name_or_id`` names, or ImageNotFoundError."""
+        found = _resolve(lists, name_or_id)
         if found is None:
             raise ImageNotFoundError(
                 f"no manifest list {name_or_id!r} in the local store at {self.store.root}; "
@@ -249,10 +255,7 @@ class ManifestListStore:
         """Apply ``change`` to the list under the metadata lock; return the new record."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)  # raises, naming it
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             new = change(current)
             self._write([new if r.id == current.id else r for r in lists])
         return new
@@ -261,10 +264,7 @@ class ManifestListStore:
         """Remove a list (the images it names stay); return what was removed."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             self._write([r for r in lists if r.id != current.id])
         return current
 
@@ -274,10 +274,7 @@ class ManifestListStore:
         wanted = new_tags(new)
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             self.store.images.take_names(wanted)
             lists = without_names(lists, wanted)
             mine = next(r for r in lists if r.id == current.id)
@@ -300,10 +297,7 @@ class ManifestListStore:
         otherwise the list goes. The lines podman prints (``Untagged:``, ``Deleted:``)."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             matched = _matched_name(current, name_or_id)
             if matched is not None and len(current.names) > 1:
                 rest = tuple(n for n in current.names if n != matched)
