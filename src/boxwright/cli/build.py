@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from boxwright.cli.params import BareValue, apply_options, choice_option, file_option
+from boxwright.cli.params import BareValue, apply_options, choice_option, file_option, key_values
 from boxwright.cli.transport_options import (
     registry_auth_options,
     retry_options,
@@ -53,20 +52,6 @@ def _bare_bool_option(name: str, help: str) -> Callable[[F], F]:
     return click.option(
         name, cls=BareValue, type=click.BOOL, default=False, metavar="[=BOOL]", help=help
     )
-
-
-def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
-        if not sep:
-            if key not in os.environ:
-                continue  # podman: a bare KEY takes the caller's value, and is dropped if unset
-            value = os.environ[key]
-        out[key] = value
-    return out
 
 
 def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
@@ -146,17 +131,6 @@ def _run_settings(
         }
     except UsageError as error:
         raise click.UsageError(str(error)) from None
-
-
-def _labels(values: tuple[str, ...], what: str) -> dict[str, str]:
-    """``K=V`` or a bare ``K`` (an empty value), as podman's ``--label``/``--annotation``."""
-    out: dict[str, str] = {}
-    for item in values:
-        key, _, value = item.partition("=")
-        if not key:
-            raise click.BadParameter(f"{item!r} is not KEY[=VALUE]", param_hint=what)
-        out[key] = value
-    return out
 
 
 def _pull(value: str, pull_always: bool, pull_never: bool) -> PullPolicy:
@@ -524,7 +498,7 @@ def build_command(
         containerfile=containerfile,
         containerfile_text=text,
         tags=tags,
-        build_args=_pairs(build_args, "--build-arg"),
+        build_args=key_values(build_args, "--build-arg", bare="environ"),
         target=target,
         platform=None,
         layers=layers,
@@ -535,9 +509,9 @@ def build_command(
         source_date_epoch=source_date_epoch,
         rewrite_timestamp=rewrite_timestamp,
         pull=_pull(pull, pull_always, pull_never),
-        labels=_labels(labels, "--label"),
-        annotations=_labels(annotations, "--annotation"),
-        env=_pairs(envs, "--env"),
+        labels=key_values(labels, "--label", bare="empty"),
+        annotations=key_values(annotations, "--annotation", bare="empty"),
+        env=key_values(envs, "--env", bare="environ"),
         unsetenv=unsetenv,
         iidfile=iidfile,
         ignorefile=ignorefile,

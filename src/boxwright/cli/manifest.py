@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from boxwright.cli.params import choice_option
+from boxwright.cli.params import choice_option, key_values
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
@@ -30,16 +30,6 @@ def _store(create: bool = False) -> Store:
     from boxwright.store.store import Store
 
     return Store(create=create)
-
-
-def _key_values(values: tuple[str, ...], flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        key, eq, val = value.partition("=")
-        if not eq or not key:
-            raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint=flag)
-        out[key] = val
-    return out
 
 
 def _features(value: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -97,7 +87,7 @@ def _edit(params: dict[str, Any]) -> tuple[PlatformEdit, dict[str, str]]:
         os_features=_features(params.pop("os_features")),
         features=_features(params.pop("features")),
     )
-    return edit, _key_values(params.pop("annotations"), "'--annotation'")
+    return edit, key_values(params.pop("annotations"), "--annotation")
 
 
 @click.group(

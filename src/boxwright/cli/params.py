@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 
@@ -52,6 +53,28 @@ def apply_options(function: F, options: Iterable[Callable[[F], F]]) -> F:
     for option in reversed(list(options)):
         function = option(function)
     return function
+
+
+def key_values(
+    values: Iterable[str], flag: str, *, bare: Literal["refuse", "empty", "environ"] = "refuse"
+) -> dict[str, str]:
+    """``KEY=VALUE`` words into a dict (a later KEY wins); a usage error naming ``flag`` for a
+    word with no key. A bare ``KEY`` is refused (``bare="refuse"``), has an empty value
+    (``"empty"``: podman's ``--label``, ``--annotation``, ``--opt``), or takes the caller's
+    environment value and is dropped when unset (``"environ"``: podman's ``--env``,
+    ``--build-arg``)."""
+    out: dict[str, str] = {}
+    shape = "KEY=VALUE" if bare == "refuse" else "KEY[=VALUE]"
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key or not (sep or bare != "refuse"):
+            raise click.BadParameter(f"{item!r} is not {shape}", param_hint=f"'{flag}'")
+        if not sep and bare == "environ":
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
 
 
 def choice_option(
