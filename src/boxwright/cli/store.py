@@ -57,50 +57,57 @@ def human_duration(seconds: float) -> str:
 
 def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
     """One image as podman's ``images --format json`` shows it (its main keys)."""
-    from boxwright.store.filters import epoch
-
-    seconds = epoch(record.created)
-    return {
-        "Id": record.id,
-        "Digest": str(record.manifest),
-        "RepoTags": [n for n in record.names if "@" not in n],
-        "RepoDigests": sorted(
-            {
-                f"{n.partition('@')[0].rpartition(':')[0] or n}@{record.manifest}"
-                for n in record.names
-            }
-        ),
-        "Names": list(record.names),
-        "Created": int(seconds) if seconds is not None else None,
-        "CreatedAt": record.created,
-        "Size": images.podman_size(record),
-        "Layers": [str(d) for d in record.layers],
-        "MediaType": record.manifest_media_type,
-        "Added": record.added,
-    }
+    return _json_row(
+        record,
+        str(record.manifest),
+        size=images.podman_size(record),
+        layers=[str(d) for d in record.layers],
+        media_type=record.manifest_media_type,
+        added=record.added,
+    )
 
 
 def _list_json(record: ManifestListRecord) -> dict[str, Any]:
     """One manifest list as ``images --format json`` shows it: the keys of an image, with the
     list's ID, its index's digest, size and media type, no layers."""
+    index = record.index()
+    return _json_row(
+        record,
+        str(index.digest),
+        size=len(index.raw),
+        layers=[],
+        media_type=index.media_type,
+        added=record.created,
+    )
+
+
+def _json_row(
+    record: ImageRecord | ManifestListRecord,
+    digest: str,
+    *,
+    size: int,
+    layers: list[str],
+    media_type: str | None,
+    added: str | None,
+) -> dict[str, Any]:
+    """The keys of an ``images --format json`` row, an image's or a list's."""
     from boxwright.store.filters import epoch
 
-    index = record.index()
     seconds = epoch(record.created)
     return {
         "Id": record.id,
-        "Digest": str(index.digest),
+        "Digest": digest,
         "RepoTags": [n for n in record.names if "@" not in n],
         "RepoDigests": sorted(
-            {f"{n.partition('@')[0].rpartition(':')[0] or n}@{index.digest}" for n in record.names}
+            {f"{n.partition('@')[0].rpartition(':')[0] or n}@{digest}" for n in record.names}
         ),
         "Names": list(record.names),
         "Created": int(seconds) if seconds is not None else None,
         "CreatedAt": record.created,
-        "Size": len(index.raw),
-        "Layers": [],
-        "MediaType": index.media_type,
-        "Added": record.created,
+        "Size": size,
+        "Layers": layers,
+        "MediaType": media_type,
+        "Added": added,
     }
 
 

@@ -48,6 +48,7 @@ from boxwright.oci.manifest import ImageManifest
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import (
     ImageName,
+    name_or_none,
     new_tags,
     normalize_name,
     normalized_names,
@@ -474,11 +475,7 @@ def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRe
     if not isinstance(text, str) or not text:
         raise InvalidReferenceError("an image name or ID must not be empty")
     tried: list[str] = []
-    wanted: ImageName | None = None
-    try:
-        wanted = parse_name(text)
-    except InvalidReferenceError:
-        wanted = None
+    wanted = name_or_none(text)
     if wanted is not None:
         exact = str(wanted)
         tried.append(f"the name {exact}")

@@ -41,6 +41,7 @@ from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import read_descriptor
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import (
+    name_or_none,
     new_tags,
     normalize_name,
     parse_name,
@@ -341,10 +342,7 @@ def _resolve(lists: list[ManifestListRecord], text: str) -> ManifestListRecord |
     """podman's lookup order, as for images: name, ID, unique ID prefix, short name."""
     if not text:
         raise InvalidReferenceError("a manifest list name or ID must not be empty")
-    try:
-        wanted = parse_name(text)
-    except InvalidReferenceError:
-        wanted = None
+    wanted = name_or_none(text)
     if wanted is not None:
         exact = str(wanted)
         for r in lists:

@@ -75,6 +75,14 @@ def parse_name(name: str) -> ImageName:
     return ImageName(host, path, tag, ref.digest, qualified)
 
 
+def name_or_none(text: str) -> ImageName | None:
+    """``text`` parsed as an image name, or None when it is not one (an ID, a prefix)."""
+    try:
+        return parse_name(text)
+    except InvalidReferenceError:
+        return None
+
+
 def normalize_name(name: str) -> str:
     """The stored form of an image name (see the module docstring)."""
     return str(parse_name(name))
