@@ -502,16 +502,7 @@ def _use_store_root(ctx: click.Context, root: str) -> None:
     """
     from boxwright.config.paths import ROOT_ENV
 
-    previous = os.environ.get(ROOT_ENV)
-    os.environ[ROOT_ENV] = os.path.abspath(root)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(ROOT_ENV, None)
-        else:
-            os.environ[ROOT_ENV] = previous
-
-    ctx.call_on_close(restore)
+    _set_env_for_command(ctx, ROOT_ENV, os.path.abspath(root))
 
 
 __all__ = [

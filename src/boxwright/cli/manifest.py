@@ -16,6 +16,7 @@ import click
 from boxwright.cli.params import choice_option, key_values
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
+from boxwright.oci.manifest import docker_descriptor
 
 if TYPE_CHECKING:
     from boxwright.oci.descriptor import Descriptor
@@ -202,13 +203,7 @@ def podman_index_form(
     then the index's own annotations."""
     entries: list[dict[str, Any]] = []
     for desc in descriptors:
-        entry: dict[str, Any] = {
-            "mediaType": desc.media_type,
-            "size": desc.size,
-            "digest": str(desc.digest),
-        }
-        if desc.urls:
-            entry["urls"] = list(desc.urls)
+        entry = docker_descriptor(desc)
         if desc.platform is not None:
             entry["platform"] = desc.platform.to_dict()
         if desc.annotations:
