@@ -324,6 +324,8 @@ def platform_block(function: F) -> F:
 @click.option("--unsetenv", multiple=True, metavar="K", help="Remove a variable from the image.")
 @file_option("--iidfile", help="Write the image ID (sha256:...) to this file.")
 @file_option("--ignorefile", help="Ignore file to use instead of .containerignore/.dockerignore.")
+# --jobs counts stages at once; copy's bounded numbers (--max-parallel-downloads,
+# --dest-chunk-size) are declared alike and limit other things.
 @click.option(
     "--jobs",
     type=click.IntRange(min=0),
@@ -491,6 +493,7 @@ def build_command(
     if containerfile == "-" and source == "-":
         raise click.UsageError("the context and the Containerfile cannot both be standard input")
     text = sys.stdin.read() if containerfile == "-" else None
+    # The flags into BuildOptions, field by field (the keyword list repeats its shape).
     options = BuildOptions(
         context=local,
         context_source=source,

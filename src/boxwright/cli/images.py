@@ -345,6 +345,8 @@ def _history_rows(
     return rows
 
 
+# podman history's JSON keys, the optional ones only when set: written the way other
+# documents' optional keys are (oci.config's platform fields), for another document.
 def _history_json(step: HistoryStep) -> dict[str, Any]:
     """One step as ``podman history --format json`` writes it."""
     out: dict[str, Any] = {"id": step.id, "created": step.created}

@@ -41,6 +41,8 @@ def _features(value: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def platform_edit_options(function: F) -> F:
     """The platform fields ``add`` and ``annotate`` set on an instance, as podman names them."""
+    # --arch/--os/--variant as build spells them, but here they say what the list records
+    # for an image, not what to build: the same flags with another meaning and help.
     options = [
         click.option("--arch", default=None, help="Architecture the list records for the image."),
         click.option("--os", "os_", default=None, help="Operating system the list records."),

@@ -304,6 +304,8 @@ PRUNE_ALL_WARNING = (
 )
 
 
+# prune's -a means podman image prune's (every image no container uses), not images' -a
+# (show the intermediate ones): declared alike, another flag.
 @click.command(
     "prune",
     short_help="Remove unused images and what nothing uses from the local store.",

@@ -104,6 +104,7 @@ class ListInstance:
         )
 
 
+# A stored record: its field list looks like other frozen dataclasses' (build's result).
 @dataclass(frozen=True)
 class ManifestListRecord:
     """One manifest list of the store (see the module docstring)."""

@@ -85,6 +85,8 @@ class _Tee:
             self.size += len(data)
         return data
 
+    # A hashing reader as layer.streams' are, that also feeds the tar-split recorder: its
+    # read/drain/digest look like theirs and do more.
     def drain(self) -> None:
         while self.read(_CHUNK):
             pass
