@@ -18,7 +18,6 @@ OCI index by hand (the peers cannot build foreign-architecture images offline).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from boxwright_testing.layouts import MANIFEST, REF_NAME, Layout, encode
 from boxwright_testing.users import User, throwaway_user
 
 # The shared helpers package (tests/boxwright_testing, on the import path through pyproject's
@@ -239,17 +239,6 @@ def peer_images(tmp_path_factory: pytest.TempPathFactory) -> PeerImages:
     return images
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _put_blob(layout: Path, data: bytes) -> dict[str, Any]:
-    digest = _sha256(data)
-    path = layout / "blobs" / "sha256" / digest.split(":", 1)[1]
-    path.write_bytes(data)
-    return {"digest": digest, "size": len(data)}
-
-
 def write_oci_index(
     layout: Path,
     platforms: list[dict[str, str]],
@@ -275,37 +264,19 @@ def write_oci_index(
             for e in entries
             if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == source_ref
         )
-    blobs = layout / "blobs" / "sha256"
-    manifest = json.loads((blobs / entry["digest"].split(":", 1)[1]).read_bytes())
-    config = json.loads((blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
+    out = Layout(layout)
+    manifest = json.loads((out.blobs / entry["digest"].split(":", 1)[1]).read_bytes())
+    config = json.loads((out.blobs / manifest["config"]["digest"].split(":", 1)[1]).read_bytes())
     children = []
     for platform in platforms:
         config.update(platform)
         if "variant" not in platform:
             config.pop("variant", None)
-        cfg = _put_blob(layout, json.dumps(config).encode())
-        new_manifest = dict(manifest, config=dict(manifest["config"], **cfg))
-        desc = _put_blob(layout, json.dumps(new_manifest).encode())
-        children.append(
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                **desc,
-                "platform": platform,
-            }
-        )
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": children,
-    }
-    index_desc = {
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        **_put_blob(layout, json.dumps(index).encode()),
-        "annotations": {"org.opencontainers.image.ref.name": ref_name},
-    }
-    top["manifests"].append(index_desc)
-    index_path.write_text(json.dumps(top))
-    return index_desc
+        new_manifest = dict(manifest, config={**manifest["config"], **out.config(config)})
+        children.append({**out.blob(encode(new_manifest), MANIFEST), "platform": platform})
+    index = out.index(children)
+    out.tag(index, ref_name)
+    return {**index, "annotations": {REF_NAME: ref_name}}
 
 
 @pytest.fixture(scope="session")

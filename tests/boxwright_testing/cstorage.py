@@ -9,9 +9,11 @@ podman on this machine needs a ``CONTAINERS_CONF`` with ``default_ulimits = []``
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ import pytest
 
 from boxwright.transport.image import open_image
 from boxwright.transport.reference import parse_transport_reference
+from boxwright_testing.layouts import LAYER_TAR, Layout
+from boxwright_testing.podman import store_argv
 
 PODMAN = shutil.which("podman")
 BUILDAH = shutil.which("buildah")
@@ -55,17 +59,7 @@ class PeerStore:
         """The command line of ``podman ARGS`` on this store."""
         assert PODMAN is not None
         return [
-            PODMAN,
-            "--root",
-            str(self.root),
-            "--runroot",
-            str(self.runroot),
-            "--storage-driver",
-            self.driver,
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "none",
+            *store_argv(PODMAN, self.root, self.runroot, self.driver),
             "--runtime",
             "runc",
             *args,
@@ -73,17 +67,9 @@ class PeerStore:
 
     def buildah(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert BUILDAH is not None
-        argv = [
-            BUILDAH,
-            "--root",
-            str(self.root),
-            "--runroot",
-            str(self.runroot),
-            "--storage-driver",
-            self.driver,
-            *args,
-        ]
-        return run(argv, self.env, check)
+        return run(
+            [*store_argv(BUILDAH, self.root, self.runroot, self.driver), *args], self.env, check
+        )
 
     def release(self) -> None:
         """Undo the private bind mount podman's overlay driver leaves on ``ROOT/overlay``."""
@@ -147,83 +133,36 @@ def busybox_context(base: Path) -> Path:
     return ctx
 
 
+def add_busybox(tar: tarfile.TarFile) -> None:
+    """Add :data:`BUSYBOX` to ``tar`` as ``bin/busybox`` (mode 0755, owned by 0:0)."""
+    content = Path(BUSYBOX).read_bytes()
+    info = tarfile.TarInfo("bin/busybox")
+    info.size, info.mode = len(content), 0o755
+    tar.addfile(info, io.BytesIO(content))
+
+
 def busybox_index(layout: Path) -> dict[str, str]:
     """An OCI layout at ``layout``, tag ``x``: an index of two images (linux/amd64 and
     linux/arm64) of one busybox layer, each config's Cmd echoing its architecture. Returns
     each architecture's config digest hex (the image ID a store gives it)."""
-    import hashlib
-    import io
-    import json
-    import tarfile
-
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
-        (blobs / digest).write_bytes(data)
-        return f"sha256:{digest}"
-
+    out = Layout(layout)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        content = Path(BUSYBOX).read_bytes()
-        info = tarfile.TarInfo("bin/busybox")
-        info.size, info.mode = len(content), 0o755
-        tar.addfile(info, io.BytesIO(content))
-    layer = buf.getvalue()
-    layer_digest = put(layer)
+        add_busybox(tar)
+    layer = out.blob(buf.getvalue(), LAYER_TAR)
     ids: dict[str, str] = {}
     entries = []
     for arch in ("amd64", "arm64"):
-        config = json.dumps(
+        config = out.config(
             {
                 "architecture": arch,
                 "os": "linux",
                 "config": {"Cmd": ["/bin/busybox", "echo", arch]},
-                "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-            }
-        ).encode()
-        config_digest = put(config)
-        ids[arch] = config_digest.removeprefix("sha256:")
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": config_digest,
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                        "digest": layer_digest,
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
-        entries.append(
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": put(manifest),
-                "size": len(manifest),
-                "platform": {"architecture": arch, "os": "linux"},
+                "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
             }
         )
-    index = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": entries,
-        }
-    ).encode()
-    top = {
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "digest": put(index),
-        "size": len(index),
-        "annotations": {"org.opencontainers.image.ref.name": "x"},
-    }
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        ids[arch] = str(config["digest"]).removeprefix("sha256:")
+        manifest = out.manifest(config, [layer])
+        entries.append({**manifest, "platform": {"architecture": arch, "os": "linux"}})
+    out.tag(out.index(entries), "x")
     return ids

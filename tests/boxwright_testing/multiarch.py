@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from boxwright_testing.layouts import LAYER_GZIP, Descriptor, Layout
 
 HOST_BUSYBOX = Path("/bin/busybox")
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -76,12 +77,6 @@ def arm64_busybox() -> Path | None:
     return binary
 
 
-def _blob(layout: Path, data: bytes) -> dict[str, object]:
-    digest = hashlib.sha256(data).hexdigest()
-    (layout / "blobs" / "sha256" / digest).write_bytes(data)
-    return {"digest": f"sha256:{digest}", "size": len(data)}
-
-
 def _layer(busybox: Path) -> tuple[bytes, str]:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -104,56 +99,32 @@ def _layer(busybox: Path) -> tuple[bytes, str]:
     return gzip.compress(plain, mtime=0), f"sha256:{hashlib.sha256(plain).hexdigest()}"
 
 
-def _image(layout: Path, busybox: Path, arch: str, variant: str) -> dict[str, object]:
+def _image(layout: Layout, busybox: Path, arch: str, variant: str) -> Descriptor:
     layer, diff_id = _layer(busybox)
-    config: dict[str, object] = {
-        "created": CREATED,
-        "architecture": arch,
-        "os": "linux",
-        **({"variant": variant} if variant else {}),
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        "history": [{"created": CREATED, "created_by": f"busybox-static {arch}"}],
-    }
-    config_raw = json.dumps(config, separators=(",", ":")).encode()
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            **_blob(layout, config_raw),
-        },
-        "layers": [
-            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **_blob(layout, layer)}
-        ],
-    }
-    desc = _blob(layout, json.dumps(manifest, separators=(",", ":")).encode())
+    config = layout.config(
+        {
+            "created": CREATED,
+            "architecture": arch,
+            "os": "linux",
+            **({"variant": variant} if variant else {}),
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            "history": [{"created": CREATED, "created_by": f"busybox-static {arch}"}],
+        }
+    )
+    manifest = layout.manifest(config, [layout.blob(layer, LAYER_GZIP)])
     platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
-    return {"mediaType": "application/vnd.oci.image.manifest.v1+json", **desc, "platform": platform}
+    return {**manifest, "platform": platform}
 
 
 def write_busybox_layout(layout: Path, arm64: Path) -> BusyboxPlatforms:
     """Write the layout of the module docstring at ``layout`` (the arm64 busybox given)."""
-    (layout / "blobs" / "sha256").mkdir(parents=True)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    amd = _image(layout, HOST_BUSYBOX, "amd64", "")
-    arm = _image(layout, arm64, "arm64", "v8")
-    index = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [amd, arm],
-    }
-    multi = {
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        **_blob(layout, json.dumps(index, separators=(",", ":")).encode()),
-    }
-    tagged = (("amd64", amd), ("arm64", arm), ("multi", multi))
-    entries = []
+    out = Layout(layout)
+    amd = _image(out, HOST_BUSYBOX, "amd64", "")
+    arm = _image(out, arm64, "arm64", "v8")
+    tagged = (("amd64", amd), ("arm64", arm), ("multi", out.index([amd, arm])))
     for tag, desc in tagged:
-        plain = {k: v for k, v in desc.items() if k != "platform"}
-        entries.append({**plain, "annotations": {"org.opencontainers.image.ref.name": tag}})
-    top = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json"}
-    (layout / "index.json").write_text(json.dumps({**top, "manifests": entries}))
+        out.tag(desc, tag)
     return BusyboxPlatforms(layout, {tag: str(d["digest"]) for tag, d in tagged})
 
 

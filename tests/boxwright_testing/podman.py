@@ -20,6 +20,16 @@ import pytest
 PODMAN = shutil.which("podman")
 
 
+def store_argv(tool: str, root: Path, runroot: Path | str, driver: str) -> list[str]:
+    """The command line of podman or buildah (``tool``, a path) on the private store at
+    ``root``/``runroot`` with ``driver``; podman's also with cgroupfs and no events (what this
+    machine's podman needs)."""
+    argv = [tool, "--root", str(root), "--runroot", str(runroot), "--storage-driver", driver]
+    if os.path.basename(tool) == "podman":
+        argv += ["--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    return argv
+
+
 class Podman:
     """``podman`` on the store under ``work``."""
 
@@ -32,19 +42,7 @@ class Podman:
         # removed with this object
         runroot = tempfile.mkdtemp(prefix="bw-pm-", dir="/tmp")
         weakref.finalize(self, shutil.rmtree, runroot, True)
-        self.base = [
-            str(PODMAN),
-            "--root",
-            str(work / "root"),
-            "--runroot",
-            runroot,
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "none",
-        ]
+        self.base = store_argv(str(PODMAN), work / "root", runroot, "vfs")
 
     def run(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         """``podman ARGS``; fails the test with podman's stderr when it fails."""

@@ -7,9 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
-import json
 import os
-import shutil
 import sqlite3
 import struct
 import subprocess
@@ -18,7 +16,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+from boxwright_testing.layouts import LAYER_TAR, Layout
+
 MTIME = 1_700_000_000
 
 #: Where the Debian rootfs is cached between sessions (one file per day, like the benchmarks').
@@ -26,71 +25,22 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))) / "b
 DEBIAN_PACKAGES = ("python3-pip",)
 
 
-def _put_blob(layout: Path, source: Path | bytes) -> tuple[str, int]:
-    blobs = layout / "blobs" / "sha256"
-    blobs.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    if isinstance(source, bytes):
-        digest.update(source)
-        size = len(source)
-        (blobs / digest.hexdigest()).write_bytes(source)
-        return "sha256:" + digest.hexdigest(), size
-    with source.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    target = blobs / digest.hexdigest()
-    if not target.exists():
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)
-    return "sha256:" + digest.hexdigest(), source.stat().st_size
-
-
 def write_layout(layout: Path, layers: list[Path], tag: str = "latest") -> str:
     """An OCI layout at ``layout`` holding one image of the uncompressed ``layers``; returns
     the manifest digest."""
-    layout.mkdir(parents=True, exist_ok=True)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    descs = []
-    for layer in layers:
-        digest, size = _put_blob(layout, layer)
-        descs.append({"mediaType": LAYER_TAR, "digest": digest, "size": size})
-    config = json.dumps(
+    out = Layout(layout)
+    descs = [out.blob(layer, LAYER_TAR) for layer in layers]
+    config = out.config(
         {
             "architecture": "amd64",
             "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [d["digest"] for d in descs]},
             "config": {},
         }
-    ).encode()
-    config_digest, config_size = _put_blob(layout, config)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": config_size,
-            },
-            "layers": descs,
-        }
-    ).encode()
-    digest, size = _put_blob(layout, manifest)
-    index = {
-        "schemaVersion": 2,
-        "manifests": [
-            {
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": digest,
-                "size": size,
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }
-        ],
-    }
-    (layout / "index.json").write_text(json.dumps(index))
-    return digest
+    )
+    manifest = out.manifest(config, descs)
+    out.tag(manifest, tag)
+    return str(manifest["digest"])
 
 
 def tar_of(path: Path, files: dict[str, bytes | None], mode: int = 0o644) -> Path:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import multiprocessing
 import os
 import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from boxwright_testing.layouts import LAYER_GZIP, Descriptor, Layout
 
 
 @dataclass(frozen=True)
@@ -40,17 +41,9 @@ class MadeImage:
         return self.config_digest.removeprefix("sha256:")
 
 
-def _blob(layout: Path, data: bytes) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    path = layout / "blobs" / "sha256" / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return f"sha256:{digest}"
-
-
-def _write_big_blob(layout: Path, chunks: int, seed: str) -> tuple[str, int, str]:
-    """A gzip-level-0 layer of ``chunks`` MiB of random bytes: digest, size, diff_id."""
-    tmp = layout / "big.tmp"
+def _write_big_blob(layout: Layout, chunks: int, seed: str) -> tuple[Descriptor, str]:
+    """A gzip-level-0 layer of ``chunks`` MiB of random bytes: its descriptor and diff_id."""
+    tmp = layout.root / "big.tmp"
     tar_hash = hashlib.sha256()
     with open(tmp, "wb") as raw:
         gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=0, mtime=0)
@@ -70,15 +63,9 @@ def _write_big_blob(layout: Path, chunks: int, seed: str) -> tuple[str, int, str
             reader = io.BufferedReader(_Random(chunks << 20))
             tar.addfile(info, reader)
         gz.close()
-    blob_hash = hashlib.sha256()
-    with open(tmp, "rb") as f:
-        while chunk := f.read(1 << 20):
-            blob_hash.update(chunk)
-    digest = blob_hash.hexdigest()
-    final = layout / "blobs" / "sha256" / digest
-    final.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, final)
-    return f"sha256:{digest}", final.stat().st_size, f"sha256:{tar_hash.hexdigest()}"
+    desc = layout.blob(tmp, LAYER_GZIP)
+    tmp.unlink()
+    return desc, f"sha256:{tar_hash.hexdigest()}"
 
 
 class _Random(io.RawIOBase):
@@ -119,88 +106,43 @@ def make_oci_image(
 ) -> MadeImage:
     """Write (or add to) an OCI layout an image with ``layers`` small layers, plus one random
     layer of ``big_layer_mib`` MiB on top when asked; return what was written."""
-    layout.mkdir(parents=True, exist_ok=True)
-    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    descs: list[dict[str, object]] = []
+    out = Layout(layout)
+    descs: list[Descriptor] = []
     diff_ids: list[str] = []
     for i in range(layers):
         blob, diff_id = _layer({f"file-{seed}-{i}.txt": f"layer {i} of image {seed}\n".encode()})
-        descs.append(
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": _blob(layout, blob),
-                "size": len(blob),
-            }
-        )
+        descs.append(out.blob(blob, LAYER_GZIP))
         diff_ids.append(diff_id)
     if big_layer_mib:
-        digest, size, diff_id = _write_big_blob(layout, big_layer_mib, seed)
-        descs.append(
-            {
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": digest,
-                "size": size,
-            }
-        )
+        desc, diff_id = _write_big_blob(out, big_layer_mib, seed)
+        descs.append(desc)
         diff_ids.append(diff_id)
-    config = {
-        "created": created,
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {
-            "Env": [f"SEED={seed}"],
-            "Cmd": ["/bin/sh"],
-            **({"Labels": labels} if labels else {}),
-        },
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": [{"created": created, "created_by": f"layer {i}"} for i in range(len(descs))],
-    }
-    config_raw = json.dumps(config, separators=(",", ":")).encode()
-    config_digest = _blob(layout, config_raw)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": len(config_raw),
-        },
-        "layers": descs,
-    }
-    manifest_raw = json.dumps(manifest, separators=(",", ":")).encode()
-    manifest_digest = _blob(layout, manifest_raw)
-    index_path = layout / "index.json"
-    index = (
-        json.loads(index_path.read_text())
-        if index_path.exists()
-        else {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [],
-        }
-    )
-    index["manifests"] = [
-        m
-        for m in index["manifests"]
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") != tag
-    ]
-    index["manifests"].append(
+    config = out.config(
         {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": len(manifest_raw),
-            "annotations": {"org.opencontainers.image.ref.name": tag},
+            "created": created,
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Env": [f"SEED={seed}"],
+                "Cmd": ["/bin/sh"],
+                **({"Labels": labels} if labels else {}),
+            },
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [
+                {"created": created, "created_by": f"layer {i}"} for i in range(len(descs))
+            ],
         }
     )
-    index_path.write_text(json.dumps(index))
+    manifest = out.manifest(config, descs)
+    out.tag(manifest, tag)
     return MadeImage(
         layout,
         tag,
-        manifest_digest,
-        config_digest,
+        str(manifest["digest"]),
+        str(config["digest"]),
         tuple(str(d["digest"]) for d in descs),
         tuple(diff_ids),
-        len(config_raw) + sum(int(str(d["size"])) for d in descs),
+        sum(int(str(d["size"])) for d in (config, *descs)),
     )
 
 

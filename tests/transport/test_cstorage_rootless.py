@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from boxwright.copy import copy_image
-from boxwright_testing.cstorage import BUSYBOX, diff_ids, needs_peers
+from boxwright_testing.cstorage import add_busybox, diff_ids, needs_peers
+from boxwright_testing.layouts import LAYER_TAR, Layout
 from boxwright_testing.users import (
     User,
     add_subordinate_range,
@@ -81,61 +82,26 @@ def _buildah(user: User, env: dict[str, str], *args: str) -> str:
 
 def _owned_layout(path: Path) -> None:
     """An OCI layout (tag ``x``) of busybox and /home/owned owned by 1000:1001, mode 0640."""
-    import hashlib
-    import json
-
-    blobs = path / "blobs" / "sha256"
-    blobs.mkdir(parents=True)
-
-    def put(data: bytes) -> str:
-        (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
-        return f"sha256:{hashlib.sha256(data).hexdigest()}"
-
+    out = Layout(path)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        data = Path(BUSYBOX).read_bytes()
-        info = tarfile.TarInfo("bin/busybox")
-        info.size, info.mode = len(data), 0o755
-        tar.addfile(info, io.BytesIO(data))
+        add_busybox(tar)
         info = tarfile.TarInfo("home")
         info.type, info.mode = tarfile.DIRTYPE, 0o755
         tar.addfile(info)
         info = tarfile.TarInfo("home/owned")
         info.size, info.uid, info.gid, info.mode = 3, 1000, 1001, 0o640
         tar.addfile(info, io.BytesIO(b"hi\n"))
-    layer = put(buf.getvalue())
-    size = len(buf.getvalue())
-    config = json.dumps(
+    layer = out.blob(buf.getvalue(), LAYER_TAR)
+    config = out.config(
         {
             "architecture": "amd64",
             "os": "linux",
             "config": {"Cmd": ["/bin/busybox", "stat", "-c", "%u:%g %a", "/home/owned"]},
-            "rootfs": {"type": "layers", "diff_ids": [layer]},
+            "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]},
         }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": put(config),
-                "size": len(config),
-            },
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer,
-                 "size": size}
-            ],
-        }
-    ).encode()  # fmt: skip
-    top = {
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "digest": put(manifest),
-        "size": len(manifest),
-        "annotations": {"org.opencontainers.image.ref.name": "x"},
-    }
-    (path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
-    (path / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    )
+    out.tag(out.manifest(config, [layer]), "x")
 
 
 def _as(user: User, env: dict[str, str], fn, *args):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 import click
 
+from boxwright.cli.params import choice_option
 from boxwright.cli.sanitize import echo
 
 SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir", "docker-dir")
@@ -41,12 +42,11 @@ def _temporary_file() -> Iterator[str]:
     "  boxwright save -m -o all.tar app:1 base:2",
 )
 @click.option("-o", "--output", default=None, metavar="FILE", help="Write here (default: stdout).")
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(SAVE_FORMATS),
+    choices=SAVE_FORMATS,
     default="docker-archive",
-    show_default=True,
     help="docker-archive and oci-archive are tar files, oci-dir and docker-dir directories.",
 )
 @click.option(

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from boxwright.cli.params import format_option
+from boxwright.cli.params import format_option, key_values
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 REFERRERS_EXAMPLES = """\b
@@ -69,13 +69,7 @@ def artifact_group() -> None:
 
 
 def _annotation(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> Any:
-    out = {}
-    for value in values:
-        key, sep, text = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
-        out[key] = text
-    return out
+    return key_values(values, "--annotation")
 
 
 @artifact_group.command("attach", epilog=ATTACH_EXAMPLES)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from boxwright.cli.params import BareValue, apply_options, file_option
+from boxwright.cli.params import BareValue, apply_options, choice_option, file_option, key_values
 from boxwright.cli.transport_options import (
     registry_auth_options,
     retry_options,
@@ -53,20 +52,6 @@ def _bare_bool_option(name: str, help: str) -> Callable[[F], F]:
     return click.option(
         name, cls=BareValue, type=click.BOOL, default=False, metavar="[=BOOL]", help=help
     )
-
-
-def _pairs(values: tuple[str, ...], what: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=what)
-        if not sep:
-            if key not in os.environ:
-                continue  # podman: a bare KEY takes the caller's value, and is dropped if unset
-            value = os.environ[key]
-        out[key] = value
-    return out
 
 
 def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
@@ -146,17 +131,6 @@ def _run_settings(
         }
     except UsageError as error:
         raise click.UsageError(str(error)) from None
-
-
-def _labels(values: tuple[str, ...], what: str) -> dict[str, str]:
-    """``K=V`` or a bare ``K`` (an empty value), as podman's ``--label``/``--annotation``."""
-    out: dict[str, str] = {}
-    for item in values:
-        key, _, value = item.partition("=")
-        if not key:
-            raise click.BadParameter(f"{item!r} is not KEY[=VALUE]", param_hint=what)
-        out[key] = value
-    return out
 
 
 def _pull(value: str, pull_always: bool, pull_never: bool) -> PullPolicy:
@@ -350,6 +324,8 @@ def platform_block(function: F) -> F:
 @click.option("--unsetenv", multiple=True, metavar="K", help="Remove a variable from the image.")
 @file_option("--iidfile", help="Write the image ID (sha256:...) to this file.")
 @file_option("--ignorefile", help="Ignore file to use instead of .containerignore/.dockerignore.")
+# --jobs counts stages at once; copy's bounded numbers (--max-parallel-downloads,
+# --dest-chunk-size) are declared alike and limit other things.
 @click.option(
     "--jobs",
     type=click.IntRange(min=0),
@@ -362,19 +338,17 @@ def platform_block(function: F) -> F:
     "--identity-label", "Add the io.buildah.version label (boxwright's version; default false)."
 )
 @click.option("--squash", is_flag=True, help="Squash the final image into one layer.")
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "docker"]),
+    choices=["oci", "docker"],
     default="oci",
-    show_default=True,
     help="Manifest and config format of the built image (docker: Docker schema 2).",
 )
-@click.option(
+@choice_option(
     "--isolation",
-    type=click.Choice(["native", "oci"]),
+    choices=["native", "oci"],
     default="native",
-    show_default=True,
     help="How RUN runs: native (boxwright's own namespaces) or oci (runc or crun).",
 )
 @click.option(
@@ -519,6 +493,7 @@ def build_command(
     if containerfile == "-" and source == "-":
         raise click.UsageError("the context and the Containerfile cannot both be standard input")
     text = sys.stdin.read() if containerfile == "-" else None
+    # The flags into BuildOptions, field by field (the keyword list repeats its shape).
     options = BuildOptions(
         context=local,
         context_source=source,
@@ -526,7 +501,7 @@ def build_command(
         containerfile=containerfile,
         containerfile_text=text,
         tags=tags,
-        build_args=_pairs(build_args, "--build-arg"),
+        build_args=key_values(build_args, "--build-arg", bare="environ"),
         target=target,
         platform=None,
         layers=layers,
@@ -537,9 +512,9 @@ def build_command(
         source_date_epoch=source_date_epoch,
         rewrite_timestamp=rewrite_timestamp,
         pull=_pull(pull, pull_always, pull_never),
-        labels=_labels(labels, "--label"),
-        annotations=_labels(annotations, "--annotation"),
-        env=_pairs(envs, "--env"),
+        labels=key_values(labels, "--label", bare="empty"),
+        annotations=key_values(annotations, "--annotation", bare="empty"),
+        env=key_values(envs, "--env", bare="environ"),
         unsetenv=unsetenv,
         iidfile=iidfile,
         ignorefile=ignorefile,

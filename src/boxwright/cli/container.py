@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_choice_options
+from boxwright.cli.params import choice_option, platform_choice_options
 from boxwright.cli.run import build_options, exit_with, run_options
 from boxwright.cli.sanitize import echo
 
@@ -52,10 +52,9 @@ def container_group() -> None:
 @click.option(
     "--name", default=None, help="Name of the container (default: IMAGE-working-container)."
 )
-@click.option(
+@choice_option(
     "--driver",
-    type=click.Choice(["overlay", "copy"]),
-    default=None,
+    choices=["overlay", "copy"],
     help="Rootfs driver (default: $BOXWRIGHT_DRIVER, else overlay when the kernel allows it).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print only the container name.")
@@ -279,11 +278,10 @@ def config_command(container: str, add_history: bool, **options: Any) -> None:
 # buildah commit's options: --format says docker where copy and push say v2s2 (skopeo's
 # word), and --timestamp dates the image, so they are this command's own.
 @click.option("--squash", is_flag=True, help="One layer holding the whole file system.")
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "docker"]),
-    default=None,
+    choices=["oci", "docker"],
     help="Manifest format (default: the base image's).",
 )
 @click.option(
@@ -293,9 +291,9 @@ def config_command(container: str, add_history: bool, **options: Any) -> None:
     metavar="SECS",
     help="Created time of the image and newest mtime of its files (reproducible builds).",
 )
-@click.option(
+@choice_option(
     "--compression",
-    type=click.Choice(["gzip", "zstd", "none"]),
+    choices=["gzip", "zstd", "none"],
     default="gzip",
     help="Compression of the new layer.",
 )
@@ -365,9 +363,7 @@ def _list() -> list[ContainerRecord]:
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print container IDs only.")
 @click.option("--no-trunc", is_flag=True, help="Full container and image IDs.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output."
-)
+@choice_option("--format", "fmt", choices=["table", "json"], default="table", help="Output.")
 def ls_command(quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List the working containers, oldest first."""
     records = _list()

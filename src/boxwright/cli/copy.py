@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import file_option, manifest_format_option, platform_option
+from boxwright.cli.params import choice_option, file_option, manifest_format_option, platform_option
 from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
@@ -151,10 +151,9 @@ def write_digestfile(path: Path, digest: str) -> None:
     help="Also copy the OCI 1.1 referrers (SBOMs, provenance, artifacts) of what is copied "
     "(boxwright's; oras cp -r).",
 )
-@click.option(
+@choice_option(
     "--multi-arch",
-    type=click.Choice(["system", "all", "index-only"]),
-    default=None,
+    choices=["system", "all", "index-only"],
     help="What to copy of an index: the image for --platform or this machine (system, the "
     "default) or all of it; index-only is refused.",
 )
@@ -171,10 +170,9 @@ def write_digestfile(path: Path, digest: str) -> None:
     metavar="[=BOOL]",
     help="Compress the layers that come uncompressed (gzip); the others stay as they are.",
 )
-@click.option(
+@choice_option(
     "--dest-compress-format",
-    type=click.Choice(["gzip", "zstd"]),
-    default=None,
+    choices=["gzip", "zstd"],
     help="Rewrite every layer with this compression (diff_ids stay; digests, sizes and "
     "media types change).",
 )

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.params import choice_option, template_format_option
+
 if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
     from boxwright.store.history import HistoryStep
@@ -84,12 +86,59 @@ def split_name(name: str) -> tuple[str, str]:
     return repo, "<none>" if at else "latest"
 
 
-def _image_rows(
-    images: ImageStore, records: list[ImageRecord], *, no_trunc: bool, now: float
-) -> list[tuple[GoStruct, ImageRecord, int]]:
+def _reporters(
+    record: ImageRecord | ManifestListRecord,
+    digest: str,
+    size: int,
+    *,
+    tags: list[str],
+    labels: dict[str, str],
+    containers: int,
+    dangling: bool,
+    no_trunc: bool,
+    now: float,
+) -> list[GoStruct]:
+    """podman's ``images.imageReporter`` of an image or a manifest list: one per name
+    (``<none>`` for a record with no name), what differs between the two passed in."""
     from boxwright.cli.output import human_size
     from boxwright.gotemplate import GoNil, GoStruct, GoTime
     from boxwright.gotemplate.values import go_time_string
+
+    repo_digests = sorted({f"{split_name(n)[0]}@{digest}" for n in record.names})
+    created = record.created
+    rows = []
+    for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
+        fields: dict[str, Any] = {
+            "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
+            "Id": record.id,
+            "ParentId": "",
+            "Repository": repo,
+            "Tag": tag,
+            "RepoTags": tags or GoNil("slice"),
+            "RepoDigests": repo_digests or GoNil("slice"),
+            "Size": human_size(size),
+            "VirtualSize": size,
+            "SharedSize": 0,
+            "Labels": labels or GoNil("map"),
+            "Containers": containers,
+            "ReadOnly": False,
+            "IsReadOnly": False,
+            "Dangling": dangling,
+            "Names": list(record.names) or GoNil("slice"),
+            "Digest": digest,
+            "History": ", ".join(reversed(record.names)),
+            "Created": _since(created, now),
+            "CreatedAt": go_time_string(created) if created else "",
+            "CreatedSince": _since(created, now),
+            "CreatedTime": GoTime(created) if created else "",
+        }
+        rows.append(GoStruct(fields, type_name="images.imageReporter"))
+    return rows
+
+
+def _image_rows(
+    images: ImageStore, records: list[ImageRecord], *, no_trunc: bool, now: float
+) -> list[tuple[GoStruct, ImageRecord, int]]:
     from boxwright.store.filters import epoch
 
     users: dict[str, int] = {}
@@ -103,36 +152,18 @@ def _image_rows(
     for record in ordered:
         size = images.podman_size(record)
         config = images._config_if_readable(record)
-        labels = dict(config.config.labels) if config is not None else {}
-        tags = [n for n in record.names if "@" not in n]
-        repo_digests = sorted({f"{split_name(n)[0]}@{record.manifest}" for n in record.names})
-        created_at = go_time_string(record.created) if record.created else ""
-        for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
-            fields: dict[str, Any] = {
-                "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
-                "Id": record.id,
-                "ParentId": "",
-                "Repository": repo,
-                "Tag": tag,
-                "RepoTags": tags or GoNil("slice"),
-                "RepoDigests": repo_digests or GoNil("slice"),
-                "Size": human_size(size),
-                "VirtualSize": size,
-                "SharedSize": 0,
-                "Labels": labels or GoNil("map"),
-                "Containers": users.get(record.id, 0),
-                "ReadOnly": False,
-                "IsReadOnly": False,
-                "Dangling": not record.names and record.id not in hidden,
-                "Names": list(record.names) or GoNil("slice"),
-                "Digest": str(record.manifest),
-                "History": ", ".join(reversed(record.names)),
-                "Created": _since(record.created, now),
-                "CreatedAt": created_at,
-                "CreatedSince": _since(record.created, now),
-                "CreatedTime": GoTime(record.created) if record.created else "",
-            }
-            rows.append((GoStruct(fields, type_name="images.imageReporter"), record, size))
+        reporters = _reporters(
+            record,
+            str(record.manifest),
+            size,
+            tags=[n for n in record.names if "@" not in n],
+            labels=dict(config.config.labels) if config is not None else {},
+            containers=users.get(record.id, 0),
+            dangling=not record.names and record.id not in hidden,
+            no_trunc=no_trunc,
+            now=now,
+        )
+        rows += [(row, record, size) for row in reporters]
     return rows
 
 
@@ -141,43 +172,25 @@ def _list_rows(
 ) -> list[tuple[GoStruct, str, int, float]]:
     """The manifest lists as ``podman images`` lists them: one row per name (``<none>`` for
     a list with no name), the list's own ID, its index's digest and size."""
-    from boxwright.cli.output import human_size
-    from boxwright.gotemplate import GoNil, GoStruct, GoTime
-    from boxwright.gotemplate.values import go_time_string
     from boxwright.store.filters import epoch
 
     rows: list[tuple[GoStruct, str, int, float]] = []
     for record in lists:
         index = record.index()
         size = len(index.raw)
-        repo_digests = sorted({f"{split_name(n)[0]}@{index.digest}" for n in record.names})
-        for repo, tag in [split_name(n) for n in record.names] or [("<none>", "<none>")]:
-            fields: dict[str, Any] = {
-                "ID": f"sha256:{record.id}" if no_trunc else record.short_id,
-                "Id": record.id,
-                "ParentId": "",
-                "Repository": repo,
-                "Tag": tag,
-                "RepoTags": GoNil("slice"),
-                "RepoDigests": repo_digests or GoNil("slice"),
-                "Size": human_size(size),
-                "VirtualSize": size,
-                "SharedSize": 0,
-                "Labels": GoNil("map"),
-                "Containers": 0,
-                "ReadOnly": False,
-                "IsReadOnly": False,
-                "Dangling": not record.names,
-                "Names": list(record.names) or GoNil("slice"),
-                "Digest": str(index.digest),
-                "History": ", ".join(reversed(record.names)),
-                "Created": _since(record.created, now),
-                "CreatedAt": go_time_string(record.created),
-                "CreatedSince": _since(record.created, now),
-                "CreatedTime": GoTime(record.created),
-            }
-            row = GoStruct(fields, type_name="images.imageReporter")
-            rows.append((row, record.id, size, epoch(record.created) or 0.0))
+        reporters = _reporters(
+            record,
+            str(index.digest),
+            size,
+            tags=[],
+            labels={},
+            containers=0,
+            dangling=not record.names,
+            no_trunc=no_trunc,
+            now=now,
+        )
+        created = epoch(record.created) or 0.0
+        rows += [(row, record.id, size, created) for row in reporters]
     return rows
 
 
@@ -220,19 +233,9 @@ def _sort_rows(rows: list[tuple[GoStruct, str, int]], key: str) -> list[tuple[Go
 )
 @click.option("--digests", is_flag=True, help="Show the manifest digests.")
 @click.option("-n", "--noheading", is_flag=True, help="Do not print the header row.")
-@click.option(
-    "--sort",
-    type=click.Choice(SORT_KEYS),
-    default="created",
-    show_default=True,
-    help="Order of the rows.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    default=None,
-    metavar="json|TEMPLATE",
-    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns).",
+@choice_option("--sort", choices=SORT_KEYS, default="created", help="Order of the rows.")
+@template_format_option(
+    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns)."
 )
 @click.option("--no-trunc", is_flag=True, help="Full image IDs.")
 @click.argument("name", required=False)
@@ -342,6 +345,8 @@ def _history_rows(
     return rows
 
 
+# podman history's JSON keys, the optional ones only when set: written the way other
+# documents' optional keys are (oci.config's platform fields), for another document.
 def _history_json(step: HistoryStep) -> dict[str, Any]:
     """One step as ``podman history --format json`` writes it."""
     out: dict[str, Any] = {"id": step.id, "created": step.created}
@@ -374,12 +379,8 @@ def _history_json(step: HistoryStep) -> dict[str, Any]:
 )
 @click.option("--no-trunc", is_flag=True, help="Full IDs and commands.")
 @click.option("-q", "--quiet", is_flag=True, help="Print the IDs only.")
-@click.option(
-    "--format",
-    "fmt",
-    default=None,
-    metavar="json|TEMPLATE",
-    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns).",
+@template_format_option(
+    help="json, or a Go template (a 'table ' prefix prints headers and aligns columns)."
 )
 @click.argument("image")
 def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, image: str) -> None:

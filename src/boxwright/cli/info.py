@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from boxwright.cli.params import template_format_option
+
 
 def _go_value(value: Any) -> Any:
     """``value`` as the template engine's Go data: a dict becomes a struct whose fields are
@@ -55,14 +57,7 @@ def _text(value: Any, indent: int = 0) -> list[str]:
     epilog="\b\nExamples:\n  boxwright info\n  boxwright info --format json\n"
     "  boxwright info --format '{{.Store.UsernsMode}}'",
 )
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default=None,
-    metavar="json|TEMPLATE",
-    help="json, or a Go template over podman's field names.",
-)
+@template_format_option("-f", help="json, or a Go template over podman's field names.")
 def info_command(fmt: str | None) -> None:
     """Show what boxwright uses here, as podman info: host and ID maps, OCI runtimes, the
     store's root, driver and rootless mode (ranges or single; root for root)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import platform_option, template_format_option
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
@@ -44,13 +44,8 @@ Os Layers LayersData Env.
     help="Print the top manifest (or with --config the config) exactly as stored.",
 )
 @click.option("--config", "show_config", is_flag=True, help="Print the image config.")
-@click.option(
-    "-f",
-    "--format",
-    "fmt",
-    default=None,
-    metavar="json|TEMPLATE",
-    help="Output format: json (the default) or a Go-template-like TEMPLATE.",
+@template_format_option(
+    "-f", help="Output format: json (the default) or a Go-template-like TEMPLATE."
 )
 @platform_option("describe out of an index")
 @click.option("-n", "--no-tags", is_flag=True, help="Do not list the repository's tags (registry).")

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 import click
 
 from boxwright import __version__
+from boxwright.cli.params import choice_option
 from boxwright.cli.trust_options import policy_options
 from boxwright.errors import BoxwrightError, RunStepError
 
@@ -406,10 +407,9 @@ def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     "root, ~/.local/share/boxwright for others).",
 )
 @policy_options
-@click.option(
+@choice_option(
     "--userns",
-    type=click.Choice(["auto", "ranges", "single"]),
-    default=None,
+    choices=["auto", "ranges", "single"],
     help="The rootless mode of a new store: ranges (subordinate IDs), single (one ID), or "
     "auto, the default: ranges when the user has them (also $BOXWRIGHT_USERNS).",
 )
@@ -502,16 +502,7 @@ def _use_store_root(ctx: click.Context, root: str) -> None:
     """
     from boxwright.config.paths import ROOT_ENV
 
-    previous = os.environ.get(ROOT_ENV)
-    os.environ[ROOT_ENV] = os.path.abspath(root)
-
-    def restore() -> None:
-        if previous is None:
-            os.environ.pop(ROOT_ENV, None)
-        else:
-            os.environ[ROOT_ENV] = previous
-
-    ctx.call_on_close(restore)
+    _set_env_for_command(ctx, ROOT_ENV, os.path.abspath(root))
 
 
 __all__ = [

@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright.cli.params import choice_option, key_values
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
+from boxwright.oci.manifest import docker_descriptor
 
 if TYPE_CHECKING:
     from boxwright.oci.descriptor import Descriptor
@@ -31,16 +33,6 @@ def _store(create: bool = False) -> Store:
     return Store(create=create)
 
 
-def _key_values(values: tuple[str, ...], flag: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        key, eq, val = value.partition("=")
-        if not eq or not key:
-            raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint=flag)
-        out[key] = val
-    return out
-
-
 def _features(value: tuple[str, ...]) -> tuple[str, ...] | None:
     if not value:
         return None
@@ -49,6 +41,8 @@ def _features(value: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def platform_edit_options(function: F) -> F:
     """The platform fields ``add`` and ``annotate`` set on an instance, as podman names them."""
+    # --arch/--os/--variant as build spells them, but here they say what the list records
+    # for an image, not what to build: the same flags with another meaning and help.
     options = [
         click.option("--arch", default=None, help="Architecture the list records for the image."),
         click.option("--os", "os_", default=None, help="Operating system the list records."),
@@ -96,7 +90,7 @@ def _edit(params: dict[str, Any]) -> tuple[PlatformEdit, dict[str, str]]:
         os_features=_features(params.pop("os_features")),
         features=_features(params.pop("features")),
     )
-    return edit, _key_values(params.pop("annotations"), "'--annotation'")
+    return edit, key_values(params.pop("annotations"), "--annotation")
 
 
 @click.group(
@@ -122,12 +116,11 @@ def manifest_group() -> None:
 @click.option(
     "-a", "--amend", is_flag=True, help="Use the list of that name when there is one already."
 )
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
+    choices=["oci", "v2s2"],
     default="v2s2",
-    show_default=True,
     help="The list's type: an OCI index or a Docker manifest list (boxwright's addition; "
     "podman makes a Docker list).",
 )
@@ -212,13 +205,7 @@ def podman_index_form(
     then the index's own annotations."""
     entries: list[dict[str, Any]] = []
     for desc in descriptors:
-        entry: dict[str, Any] = {
-            "mediaType": desc.media_type,
-            "size": desc.size,
-            "digest": str(desc.digest),
-        }
-        if desc.urls:
-            entry["urls"] = list(desc.urls)
+        entry = docker_descriptor(desc)
         if desc.platform is not None:
             entry["platform"] = desc.platform.to_dict()
         if desc.annotations:
@@ -294,20 +281,18 @@ def inspect_command(name: str, **registry: Any) -> None:
     show_default=True,
     help="Push the list's images too (podman's default), not only the list itself.",
 )
-@click.option(
+@choice_option(
     "-f",
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
+    choices=["oci", "v2s2"],
     help="Write the list and its images as OCI or Docker (default: the list's own type, each "
     "image as stored).",
 )
-@click.option(
+@choice_option(
     "--compression-format",
     "dest_compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
-    default=None,
+    choices=["gzip", "zstd", "none"],
     help="Recompress every layer (default: keep each layer as stored).",
 )
 @click.option("--rm", "remove", is_flag=True, help="Remove the list once it is pushed.")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 
@@ -54,6 +55,42 @@ def apply_options(function: F, options: Iterable[Callable[[F], F]]) -> F:
     return function
 
 
+def key_values(
+    values: Iterable[str], flag: str, *, bare: Literal["refuse", "empty", "environ"] = "refuse"
+) -> dict[str, str]:
+    """``KEY=VALUE`` words into a dict (a later KEY wins); a usage error naming ``flag`` for a
+    word with no key. A bare ``KEY`` is refused (``bare="refuse"``), has an empty value
+    (``"empty"``: podman's ``--label``, ``--annotation``, ``--opt``), or takes the caller's
+    environment value and is dropped when unset (``"environ"``: podman's ``--env``,
+    ``--build-arg``)."""
+    out: dict[str, str] = {}
+    shape = "KEY=VALUE" if bare == "refuse" else "KEY[=VALUE]"
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not key or not (sep or bare != "refuse"):
+            raise click.BadParameter(f"{item!r} is not {shape}", param_hint=f"'{flag}'")
+        if not sep and bare == "environ":
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        out[key] = value
+    return out
+
+
+def choice_option(
+    *names: str, choices: Sequence[str], help: str, default: str | None = None
+) -> Callable[[F], F]:
+    """An option that takes one of ``choices``; ``--help`` shows ``default`` when there is one
+    (without one, the value is None and ``help`` says what that means)."""
+    return click.option(
+        *names,
+        type=click.Choice(choices),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def file_option(*names: str, help: str, metavar: str | None = None) -> Callable[[F], F]:
     """An optional file path (a :class:`~pathlib.Path`; a directory is refused), e.g.
     ``--authfile``, ``--iidfile``."""
@@ -68,12 +105,11 @@ def file_option(*names: str, help: str, metavar: str | None = None) -> Callable[
 
 def manifest_format_option() -> Callable[[F], F]:
     """``-f/--format oci|v2s2`` into ``fmt``, as skopeo's copy and sync take it."""
-    return click.option(
+    return choice_option(
         "-f",
         "--format",
         "fmt",
-        type=click.Choice(["oci", "v2s2"]),
-        default=None,
+        choices=["oci", "v2s2"],
         help="Manifest format to write (default: keep the source's when the destination can).",
     )
 
@@ -95,15 +131,15 @@ def parse_platform(
 def format_option(*short: str) -> Callable[[F], F]:
     """``--format text|json`` (also spelled ``short``, e.g. ``-f``) into the ``fmt`` argument:
     text for people, JSON for scripts."""
-    return click.option(
-        *short,
-        "--format",
-        "fmt",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="Output format.",
+    return choice_option(
+        *short, "--format", "fmt", choices=["text", "json"], default="text", help="Output format."
     )
+
+
+def template_format_option(*short: str, help: str) -> Callable[[F], F]:
+    """``--format json|TEMPLATE`` (also spelled ``short``) into ``fmt``: JSON, or a Go template
+    over the command's fields (None: the command's own default output)."""
+    return click.option(*short, "--format", "fmt", default=None, metavar="json|TEMPLATE", help=help)
 
 
 def platform_option(choose: str) -> Callable[[F], F]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import choice_option, platform_option
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
@@ -27,14 +27,13 @@ Examples:
 
 
 @click.command("sbom", epilog=EXAMPLES, short_help="List the packages an image holds.")
-@click.option(
+@choice_option(
     "-f",
     "-o",
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "spdx-json", "cyclonedx-json"]),
+    choices=["table", "json", "spdx-json", "cyclonedx-json"],
     default="table",
-    show_default=True,
     help="Output: a table, boxwright's JSON, SPDX 2.3 JSON or CycloneDX 1.6 JSON.",
 )
 @platform_option("read out of an index")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import format_option, platform_choice_options
+from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
@@ -57,50 +57,57 @@ def human_duration(seconds: float) -> str:
 
 def _image_json(record: ImageRecord, images: ImageStore) -> dict[str, Any]:
     """One image as podman's ``images --format json`` shows it (its main keys)."""
-    from boxwright.store.filters import epoch
-
-    seconds = epoch(record.created)
-    return {
-        "Id": record.id,
-        "Digest": str(record.manifest),
-        "RepoTags": [n for n in record.names if "@" not in n],
-        "RepoDigests": sorted(
-            {
-                f"{n.partition('@')[0].rpartition(':')[0] or n}@{record.manifest}"
-                for n in record.names
-            }
-        ),
-        "Names": list(record.names),
-        "Created": int(seconds) if seconds is not None else None,
-        "CreatedAt": record.created,
-        "Size": images.podman_size(record),
-        "Layers": [str(d) for d in record.layers],
-        "MediaType": record.manifest_media_type,
-        "Added": record.added,
-    }
+    return _json_row(
+        record,
+        str(record.manifest),
+        size=images.podman_size(record),
+        layers=[str(d) for d in record.layers],
+        media_type=record.manifest_media_type,
+        added=record.added,
+    )
 
 
 def _list_json(record: ManifestListRecord) -> dict[str, Any]:
     """One manifest list as ``images --format json`` shows it: the keys of an image, with the
     list's ID, its index's digest, size and media type, no layers."""
+    index = record.index()
+    return _json_row(
+        record,
+        str(index.digest),
+        size=len(index.raw),
+        layers=[],
+        media_type=index.media_type,
+        added=record.created,
+    )
+
+
+def _json_row(
+    record: ImageRecord | ManifestListRecord,
+    digest: str,
+    *,
+    size: int,
+    layers: list[str],
+    media_type: str | None,
+    added: str | None,
+) -> dict[str, Any]:
+    """The keys of an ``images --format json`` row, an image's or a list's."""
     from boxwright.store.filters import epoch
 
-    index = record.index()
     seconds = epoch(record.created)
     return {
         "Id": record.id,
-        "Digest": str(index.digest),
+        "Digest": digest,
         "RepoTags": [n for n in record.names if "@" not in n],
         "RepoDigests": sorted(
-            {f"{n.partition('@')[0].rpartition(':')[0] or n}@{index.digest}" for n in record.names}
+            {f"{n.partition('@')[0].rpartition(':')[0] or n}@{digest}" for n in record.names}
         ),
         "Names": list(record.names),
         "Created": int(seconds) if seconds is not None else None,
         "CreatedAt": record.created,
-        "Size": len(index.raw),
-        "Layers": [],
-        "MediaType": index.media_type,
-        "Added": record.created,
+        "Size": size,
+        "Layers": layers,
+        "MediaType": media_type,
+        "Added": added,
     }
 
 
@@ -241,18 +248,16 @@ def pull_command(
 )
 # --format as copy's (skopeo's v2s2) and --compression-format as podman push names it: per
 # command, so each reads like the tool it stands in for (cli/copy.py has copy's).
-@click.option(
+@choice_option(
     "--format",
     "fmt",
-    type=click.Choice(["oci", "v2s2"]),
-    default=None,
+    choices=["oci", "v2s2"],
     help="Manifest format to write (default: keep the stored one when the destination can).",
 )
-@click.option(
+@choice_option(
     "--compression-format",
     "dest_compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
-    default=None,
+    choices=["gzip", "zstd", "none"],
     help="Recompress every layer (default: keep each layer as stored).",
 )
 @side_options("", "destination")
@@ -299,6 +304,8 @@ PRUNE_ALL_WARNING = (
 )
 
 
+# prune's -a means podman image prune's (every image no container uses), not images' -a
+# (show the intermediate ones): declared alike, another flag.
 @click.command(
     "prune",
     short_help="Remove unused images and what nothing uses from the local store.",
@@ -369,9 +376,7 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
     short_help="Show the local store's disk usage.",
     epilog="\b\nExamples:\n  boxwright df\n  boxwright df --format json",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output."
-)
+@choice_option("--format", "fmt", choices=["table", "json"], default="table", help="Output.")
 def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
     from boxwright.cli.output import human_size

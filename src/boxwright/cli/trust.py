@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import format_option, platform_option
 from boxwright.cli.trust_options import policy_options
 
 if TYPE_CHECKING:
@@ -80,13 +80,7 @@ def generate_sigstore_key_command(output_prefix: str, passphrase_file: str | Non
 @click.command("trust", epilog=TRUST_EXAMPLES, short_help="Show an image's signatures and verdict.")
 @policy_options
 @platform_option("check out of an index")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    help="Output format.",
-)
+@format_option()
 @click.argument("image")
 def trust_command(image: str, platform: Platform | None, fmt: str) -> None:
     """List the signatures IMAGE carries and whether the signature policy accepts it.

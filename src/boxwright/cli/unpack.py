@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from boxwright.cli.output import make_progress
-from boxwright.cli.params import platform_option
+from boxwright.cli.params import choice_option, platform_option
 from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:
@@ -101,11 +101,10 @@ def unpack_command(
 @click.option("--history.comment", "--comment", "comment", default="", help="History comment.")
 # repack's options for the one layer it writes (its compression, its mtimes clamped);
 # copy's and the transport options' blocks look alike and set other things.
-@click.option(
+@choice_option(
     "--compress",
-    type=click.Choice(["gzip", "zstd", "none"]),
+    choices=["gzip", "zstd", "none"],
     default="gzip",
-    show_default=True,
     help="Compression of the new layer.",
 )
 @click.option(

@@ -10,17 +10,7 @@ from __future__ import annotations
 import click
 
 from boxwright.cli.output import emit_json, render_table
-from boxwright.cli.params import format_option
-
-
-def _labels(values: tuple[str, ...], what: str) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, _, text = value.partition("=")
-        if not key:
-            raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint=what)
-        out[key] = text
-    return out
+from boxwright.cli.params import format_option, key_values
 
 
 @click.group(
@@ -45,7 +35,8 @@ def create_command(
 
     with Store() as store:
         volume = store.volumes.create(
-            name, labels=_labels(label, "--label"), options=_labels(opt, "--opt"),
+            name, labels=key_values(label, "--label", bare="empty"),
+            options=key_values(opt, "--opt", bare="empty"),
             ignore_existing=ignore,
         )  # fmt: skip
     click.echo(volume.name)

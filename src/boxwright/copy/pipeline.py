@@ -203,6 +203,8 @@ class CopyResult:
     referrers: tuple[Digest, ...] = ()
     """The referrer manifests carried along (``CopyOptions.referrers``)."""
 
+    # The committed top manifest's descriptor, taken apart for callers: property accessors
+    # alike in shape to other records' (containers-storage's paths).
     @property
     def digest(self) -> Digest:
         """The digest of the committed top manifest (what skopeo's ``--digestfile`` holds)."""

@@ -208,6 +208,8 @@ def to_json(value: Any, *, escape_html: bool) -> JsonText:
     return JsonText(text)
 
 
+# One isinstance test per Go type (bool before int: a bool is an int); other isinstance
+# ladders (the registry's failure kinds) look alike and sort other types.
 def type_name(value: Any) -> str:
     """A Go-like type name for error messages."""
     if isinstance(value, GoStruct):

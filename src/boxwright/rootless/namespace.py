@@ -36,17 +36,16 @@ store does it on first use of its snapshots or containers when it can).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
 import stat
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from boxwright._atomic import replace_file
+from boxwright._flock import flocked
 from boxwright.config.paths import (
     ROOTLESS_UID_ENV,
     host_uid,
@@ -360,16 +359,6 @@ def _open_namespaces(pause: _Pause, mapping: IDMapping) -> tuple[int, int] | Non
     return user_fd, mnt_fd
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _join_pause(mapping: IDMapping) -> None:
     """Join the pause process's namespaces, starting it first when there is none."""
     if _threads() != 1:
@@ -382,7 +371,7 @@ def _join_pause(mapping: IDMapping) -> None:
     pause = _read_pause(pause_file)
     fds = None if pause is None else _open_namespaces(pause, mapping)
     if fds is None:
-        with _locked(where / "pause.lock"):
+        with flocked(where / "pause.lock"):
             pause = _read_pause(pause_file)
             fds = None if pause is None else _open_namespaces(pause, mapping)
             if fds is None:

@@ -172,6 +172,8 @@ def ranges_mapping(
     return IDMapping(_with_ranges(uid, sub_uids), _with_ranges(gid, sub_gids))
 
 
+# ranges_mapping's parameters, passed on to it: rootless_mapping only adds the fallback to
+# one ID.
 def rootless_mapping(
     uid: int | None = None,
     gid: int | None = None,

@@ -635,6 +635,8 @@ def _relay(master: int, source: int | None = None) -> None:
         if os.isatty(sys.stdin.fileno()):
             _copy_window_size(master)
     watched = [master, stdin]
+    # Both ways between the terminal and the container's: monitor's log loop selects the same
+    # way over other descriptors, one way, into a log.
     try:
         while True:
             try:
@@ -742,6 +744,7 @@ class NativeRunner:
 
     name = "native"
 
+    # runner.Runner's run(): its signature repeats the protocol's.
     def run(
         self,
         spec: dict[str, Any],

@@ -41,6 +41,7 @@ class Runner(Protocol):
 
     name: str
 
+    # NativeRunner and OciRunner implement this method, so its signature stands in each.
     def run(
         self,
         spec: dict[str, Any],

@@ -16,6 +16,7 @@ from typing import Any
 
 from boxwright.errors import RunError, UsageError
 from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.runtime.state import process_start
 from boxwright.store.store import Store
 
 #: The mount options a tmpfs may take (``--tmpfs DEST:OPTS``), besides ``size=``/``mode=``.
@@ -141,17 +142,9 @@ def joining_container(store: Store, options: RunOptions) -> RunOptions:
         start = int(data.get("pid_start") or 0)
     except (OSError, ValueError, AttributeError):
         pid = start = 0
-    if pid <= 0 or (start and _process_start(pid) != start) or not _alive(pid):
+    if pid <= 0 or (start and process_start(pid) != start) or not _alive(pid):
         raise RunError(f"--network container:{name}: the container is not running", 125)
     return replace(options, network=f"ns:/proc/{pid}/ns/net")
-
-
-def _process_start(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return int(f.read().rpartition(b")")[2].split()[19])
-    except (OSError, ValueError, IndexError):
-        return 0
 
 
 def _alive(pid: int) -> bool:

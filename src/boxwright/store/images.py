@@ -46,7 +46,16 @@ from boxwright.oci.config import ImageConfig, chain_ids, created_time
 from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
 from boxwright.store.metadata import read_records, write_records
-from boxwright.store.names import ImageName, normalize_name, parse_name, short_name_matches
+from boxwright.store.names import (
+    ImageName,
+    name_or_none,
+    new_tags,
+    normalize_name,
+    normalized_names,
+    parse_name,
+    short_name_matches,
+    without_names,
+)
 
 if TYPE_CHECKING:
     from boxwright.store.store import Store
@@ -267,7 +276,7 @@ class ImageStore:
         config = ImageConfig.parse(blobs.read(manifest.config))
         blobs.put_bytes(manifest_raw, manifest.descriptor())
         blobs.sync()  # every blob the record names is durable before the record
-        wanted = _normalized(names)
+        wanted = normalized_names(names)
         record = ImageRecord(
             id=manifest.config.digest.hex,
             manifest=manifest.digest,
@@ -282,7 +291,7 @@ class ImageStore:
             layer_sizes=self._known_layer_sizes([layer.digest for layer in manifest.layers]),
         )
         with self.store.metadata_lock():
-            records = _without_names(self.list(), wanted)
+            records = without_names(self.list(), wanted)
             for i, old in enumerate(records):
                 if old.id == record.id:
                     merged = (*old.names, *(n for n in wanted if n not in old.names))
@@ -297,15 +306,10 @@ class ImageStore:
 
     def tag(self, name_or_id: str, *new: str) -> ImageRecord:
         """Give the image more names (each moved off any other image); return the new record."""
-        if not new:
-            raise InvalidReferenceError("tag needs at least one new name")
-        wanted = _normalized(new)
-        for name in wanted:
-            if "@" in name:
-                raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+        wanted = new_tags(new)
         with self.store.metadata_lock():
             record = self.get(name_or_id)
-            records = _without_names(self.list(), wanted)
+            records = without_names(self.list(), wanted)
             current = _current(records, record)
             updated = replace(current, names=(*current.names, *wanted))
             self._write([updated if r.id == record.id else r for r in records])
@@ -316,7 +320,7 @@ class ImageStore:
         """Take ``names`` off every image that has them (a manifest list given a name takes
         it from an image). The caller holds the metadata lock."""
         records = self.list()
-        kept = _without_names(records, names)
+        kept = without_names(records, names)
         if kept != records:
             self._write(kept)
 
@@ -455,28 +459,8 @@ def _built_on(
     return len(child.diff_ids) > len(parent.diff_ids) or len(above) > len(below)
 
 
-def _normalized(names: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        normal = normalize_name(name)
-        if normal not in out:
-            out.append(normal)
-    return out
-
-
 def _current(records: Sequence[ImageRecord], record: ImageRecord) -> ImageRecord:
     return next(r for r in records if r.id == record.id)
-
-
-def _without_names(records: Iterable[ImageRecord], names: Sequence[str]) -> list[ImageRecord]:
-    """``records`` with ``names`` taken off every image that has them."""
-    taken = set(names)
-    return [
-        replace(r, names=tuple(n for n in r.names if n not in taken))
-        if taken.intersection(r.names)
-        else r
-        for r in records
-    ]
 
 
 def _unique(found: list[ImageRecord], what: str) -> ImageRecord | None:
@@ -491,11 +475,7 @@ def _resolve(records: list[ImageRecord], text: str, where: str) -> tuple[ImageRe
     if not isinstance(text, str) or not text:
         raise InvalidReferenceError("an image name or ID must not be empty")
     tried: list[str] = []
-    wanted: ImageName | None = None
-    try:
-        wanted = parse_name(text)
-    except InvalidReferenceError:
-        wanted = None
+    wanted = name_or_none(text)
     if wanted is not None:
         exact = str(wanted)
         tried.append(f"the name {exact}")

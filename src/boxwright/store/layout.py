@@ -42,6 +42,8 @@ _CONTAINER_ID = re.compile(r"[0-9a-f]{64}")
 # One property per path of the store (docs/store.md draws the tree), so they repeat one
 # shape; the two builders from a digest each check it is a validated Digest.
 @dataclass(frozen=True)
+# The store's paths, one property each: alike in shape to containers-storage's and the run
+# state's path properties, each naming another file.
 class StoreLayout:
     """The paths of one store rooted at ``root`` (nothing is created until :meth:`ensure`)."""
 

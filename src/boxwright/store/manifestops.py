@@ -176,6 +176,8 @@ def _edited(
     return replace(inst, descriptor=desc)
 
 
+# The store, the list, one instance and what changes: a keyword list alike in shape to
+# layer and build helpers' signatures, nothing shared.
 def annotate_instance(
     store: Store,
     list_name: str,
@@ -209,6 +211,8 @@ def remove_instance(store: Store, list_name: str, digest: str) -> ManifestListRe
     return store.manifest_lists.update(list_name, change)
 
 
+# An ImageSource over a stored list; its constructor's keywords look like copy's BlobCopier's
+# only in shape.
 class ManifestListSource:
     """An :class:`~boxwright.transport.base.ImageSource` presenting a list as an index.
 
@@ -289,6 +293,8 @@ class ManifestListSource:
         self._opened.clear()
 
 
+# push_list starts with add_to_list's parameters (the store, the list, a reference) and takes
+# copy's options after them: the same first words, other operations.
 def push_list(
     store: Store,
     list_name: str,

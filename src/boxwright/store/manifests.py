@@ -40,7 +40,14 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.manifest import read_descriptor
 from boxwright.store.metadata import read_records, write_records
-from boxwright.store.names import normalize_name, parse_name, short_name_matches
+from boxwright.store.names import (
+    name_or_none,
+    new_tags,
+    normalize_name,
+    parse_name,
+    short_name_matches,
+    without_names,
+)
 
 if TYPE_CHECKING:
     from boxwright.store.store import Store
@@ -97,6 +104,7 @@ class ListInstance:
         )
 
 
+# A stored record: its field list looks like other frozen dataclasses' (build's result).
 @dataclass(frozen=True)
 class ManifestListRecord:
     """One manifest list of the store (see the module docstring)."""
@@ -194,7 +202,13 @@ class ManifestListStore:
 
     def get(self, name_or_id: str) -> ManifestListRecord:
         """:meth:`find`, or ImageNotFoundError naming what was looked for."""
-        found = self.find(name_or_id)
+        return self._resolved(self.list(), name_or_id)
+
+    def _resolved(
+        self, lists: builtins.list[ManifestListRecord], name_or_id: str
+    ) -> ManifestListRecord:
+        """The list of ``lists`` that ``name_or_id`` names, or ImageNotFoundError."""
+        found = _resolve(lists, name_or_id)
         if found is None:
             raise ImageNotFoundError(
                 f"no manifest list {name_or_id!r} in the local store at {self.store.root}; "
@@ -243,10 +257,7 @@ class ManifestListStore:
         """Apply ``change`` to the list under the metadata lock; return the new record."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)  # raises, naming it
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             new = change(current)
             self._write([new if r.id == current.id else r for r in lists])
         return new
@@ -255,30 +266,19 @@ class ManifestListStore:
         """Remove a list (the images it names stay); return what was removed."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             self._write([r for r in lists if r.id != current.id])
         return current
 
     def tag(self, name_or_id: str, *new: str) -> ManifestListRecord:
         """Give the list more names, as ``podman tag`` gives a list: each name moves off the
         image or other list that held it (which stays, maybe with no name)."""
-        wanted = [normalize_name(n) for n in new]
-        if not wanted:
-            raise InvalidReferenceError("tag needs at least one new name")
-        for name in wanted:
-            if "@" in name:
-                raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+        wanted = new_tags(new)
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             self.store.images.take_names(wanted)
-            lists = _without_names(lists, wanted)
+            lists = without_names(lists, wanted)
             mine = next(r for r in lists if r.id == current.id)
             new_record = replace(mine, names=tuple(dict.fromkeys((*mine.names, *wanted))))
             self._write([new_record if r.id == current.id else r for r in lists])
@@ -290,7 +290,7 @@ class ManifestListStore:
         if not self.path.exists():
             return
         lists = self.list()
-        kept = _without_names(lists, list(names))
+        kept = without_names(lists, list(names))
         if kept != lists:
             self._write(kept)
 
@@ -299,10 +299,7 @@ class ManifestListStore:
         otherwise the list goes. The lines podman prints (``Untagged:``, ``Deleted:``)."""
         with self.store.metadata_lock():
             lists = self.list()
-            current = _resolve(lists, name_or_id)
-            if current is None:
-                self.get(name_or_id)
-                raise AssertionError
+            current = self._resolved(lists, name_or_id)
             matched = _matched_name(current, name_or_id)
             if matched is not None and len(current.names) > 1:
                 rest = tuple(n for n in current.names if n != matched)
@@ -327,16 +324,6 @@ def with_instances(record: ManifestListRecord, added: Iterable[ListInstance]) ->
     return replace(record, instances=tuple(new))
 
 
-def _without_names(lists: list[ManifestListRecord], names: list[str]) -> list[ManifestListRecord]:
-    taken = set(names)
-    return [
-        replace(r, names=tuple(n for n in r.names if n not in taken))
-        if taken.intersection(r.names)
-        else r
-        for r in lists
-    ]
-
-
 def _matched_name(record: ManifestListRecord, text: str) -> str | None:
     """The name of ``record`` that ``text`` named (None: an ID named it)."""
     try:
@@ -356,10 +343,7 @@ def _resolve(lists: list[ManifestListRecord], text: str) -> ManifestListRecord |
     """podman's lookup order, as for images: name, ID, unique ID prefix, short name."""
     if not text:
         raise InvalidReferenceError("a manifest list name or ID must not be empty")
-    try:
-        wanted = parse_name(text)
-    except InvalidReferenceError:
-        wanted = None
+    wanted = name_or_none(text)
     if wanted is not None:
         exact = str(wanted)
         for r in lists:

@@ -13,7 +13,9 @@ it, on any host, when exactly one image matches (:meth:`ImageStore.get`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import Field, dataclass, replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from boxwright.errors import InvalidReferenceError
 from boxwright.oci.digest import Digest
@@ -73,9 +75,58 @@ def parse_name(name: str) -> ImageName:
     return ImageName(host, path, tag, ref.digest, qualified)
 
 
+def name_or_none(text: str) -> ImageName | None:
+    """``text`` parsed as an image name, or None when it is not one (an ID, a prefix)."""
+    try:
+        return parse_name(text)
+    except InvalidReferenceError:
+        return None
+
+
 def normalize_name(name: str) -> str:
     """The stored form of an image name (see the module docstring)."""
     return str(parse_name(name))
+
+
+def normalized_names(names: Iterable[str]) -> list[str]:
+    """``names`` in their stored form, each once, in the order given."""
+    return list(dict.fromkeys(normalize_name(name) for name in names))
+
+
+def new_tags(names: Iterable[str]) -> list[str]:
+    """The names ``tag`` gives an image or a manifest list, in their stored form; an
+    :class:`~boxwright.errors.InvalidReferenceError` for none at all or a digest reference."""
+    wanted = normalized_names(names)
+    if not wanted:
+        raise InvalidReferenceError("tag needs at least one new name")
+    for name in wanted:
+        if "@" in name:
+            raise InvalidReferenceError(f"cannot tag with a digest reference {name!r}")
+    return wanted
+
+
+class Named(Protocol):
+    """A stored record with names (an image, a manifest list): a frozen dataclass."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def names(self) -> tuple[str, ...]: ...
+
+
+NamedT = TypeVar("NamedT", bound=Named)
+
+
+def without_names(records: Iterable[NamedT], names: Iterable[str]) -> list[NamedT]:
+    """``records`` with ``names`` taken off every record that has them (a name given to one
+    image or list moves off the others, as podman's store moves it)."""
+    taken = set(names)
+    return [
+        replace(r, names=tuple(n for n in r.names if n not in taken))
+        if taken.intersection(r.names)
+        else r
+        for r in records
+    ]
 
 
 def short_name_matches(wanted: ImageName, stored: str) -> bool:

@@ -143,6 +143,8 @@ def pull_into(store: Store, src_ref: str, **options: Unpack[PullOptions]) -> Ima
     return pull_named(store, src_ref, **options)[0]
 
 
+# pull's keywords are copy's options for a copy into the store (platform, credentials,
+# name, progress, policy), passed on to CopyOptions: alike in shape to BlobCopier's.
 def pull_named(
     store: Store,
     src_ref: str,

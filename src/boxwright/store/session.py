@@ -27,6 +27,7 @@ from pathlib import Path
 
 from boxwright.config.paths import ROOT_ENV, ROOTLESS_UID_ENV, host_uid, runtime_dir, store_root
 from boxwright.errors import UsageError
+from boxwright.rootless.forked import enter_namespaces
 from boxwright.rootless.namespace import enter_store_namespace
 
 DEFAULT_SHELL = "/bin/sh"
@@ -39,8 +40,6 @@ def enter_session(root: Path | str | None = None) -> str:
     uid = host_uid()
     mode = enter_store_namespace(where)
     if mode == "single" and os.geteuid() != 0:
-        from boxwright.store.userns import enter_namespaces
-
         enter_namespaces(user=True, mount=True)
         os.environ[ROOTLESS_UID_ENV] = str(uid)
     return mode

@@ -73,6 +73,8 @@ class Store(Closing):
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
+    # Each part of the store is made on first use, in the store's user namespace where it
+    # needs one: the properties look alike and each makes its own part.
     @property
     def snapshots(self) -> SnapshotStore:
         """The unpacked layer snapshots (:class:`~boxwright.store.snapshots.SnapshotStore`)."""

@@ -111,6 +111,8 @@ def parse_manifest_json(raw: bytes, where: str) -> list[ManifestItem]:
     return items
 
 
+# Where one layer is in the archive and how it is compressed, from manifest.json; tarindex's
+# Member is where any member is (read from the tar headers): two records, alike in shape.
 @dataclass(frozen=True, slots=True)
 class _Layer:
     path: str

@@ -30,12 +30,12 @@ The reading half works over any :class:`LayoutFiles`, so ``oci-archive:`` reuses
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Protocol
 
+from boxwright._flock import flocked
 from boxwright.errors import (
     BlobNotFoundError,
     ImageNotFoundError,
@@ -327,17 +327,6 @@ class OCILayoutSource(HoldsReferrers):
         """Nothing to release: every blob reader owns its file."""
 
 
-@contextlib.contextmanager
-def locked(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (created if needed) for the block."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def add_index_entry(entries: Sequence[Descriptor], new: Descriptor) -> list[Descriptor]:
     """``entries`` with ``new`` added as containers/image's ``addManifest`` does it.
 
@@ -449,7 +438,7 @@ class OCILayoutDestination(StoresReferrers):
     def _add_entry(self, entry: Descriptor) -> None:
         """Add ``entry`` to ``index.json`` (:func:`add_index_entry`), under the layout lock."""
         self._blobs.sync()  # every blob the new entry refers to is durable before index.json
-        with locked(self.root / LOCK_FILE):
+        with flocked(self.root / LOCK_FILE, mode=0o644):
             index_path = self.root / INDEX_FILE
             try:
                 raw = read_regular(index_path, MAX_DOCUMENT_SIZE)

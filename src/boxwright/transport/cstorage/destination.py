@@ -35,6 +35,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.readers import Reader
+from boxwright.rootless.forked import call_in_namespace
 from boxwright.transport.atomic import BlobWriter, atomic_write
 from boxwright.transport.cstorage import drivers, rootless
 from boxwright.transport.cstorage.location import StoreLocation
@@ -84,6 +85,8 @@ class _Tee:
             self.size += len(data)
         return data
 
+    # A hashing reader as layer.streams' are, that also feeds the tar-split recorder: its
+    # read/drain/digest look like theirs and do more.
     def drain(self) -> None:
         while self.read(_CHUNK):
             pass
@@ -243,7 +246,8 @@ class ContainersStorageDestination:
         user's namespace (mapped as podman maps it, so the store's owners are right)."""
         if os.geteuid() == 0:
             return work()
-        return rootless.run_mapped(rootless.user_mapping(str(self.paths.root)), work)
+        mapping = rootless.user_mapping(str(self.paths.root))
+        return call_in_namespace(work, error=TransportError, mapping=mapping)
 
     # _put_layer's layer parameters again: this runs in the child _as_store_owner may fork,
     # without the layers.lock and the records _put_layer holds in this process.

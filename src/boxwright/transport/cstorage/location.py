@@ -57,6 +57,7 @@ class StoreSpec:
         return f"[{out}]"
 
 
+# A value type: its field list looks like other frozen dataclasses' (oci.Descriptor's).
 @dataclass(frozen=True, slots=True)
 class StoreLocation:
     """A store resolved: its driver, graph root and run root, and the driver options."""

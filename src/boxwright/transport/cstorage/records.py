@@ -38,6 +38,8 @@ Record = dict[str, Any]
 MAX_RECORDS_SIZE: Final = 256 << 20
 
 
+# containers/storage's paths, one property each, named as its code names them: alike in
+# shape (runtime.state's and store.layout's paths too), each another file.
 @dataclass(frozen=True, slots=True)
 class StorePaths:
     """Every path boxwright uses in one store."""

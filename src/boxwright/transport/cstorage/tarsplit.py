@@ -252,6 +252,8 @@ class TarSplitRecorder:
                 if len(self._segment) >= _CHUNK:  # trailing bytes: flushed, never piled up
                     self._flush_segment()
                 return
+            # The content, the extended header and the padding are each consumed the same way,
+            # each ending in its own step (_end_file, _end_extended, the next header).
             if self._content_left:
                 take = min(self._content_left, len(view))
                 assert self._crc is not None
