@@ -134,6 +134,7 @@ def preload_boxwright() -> None:
     for name in (
         "isal.isal_zlib",
         "isal.igzip",
+        "isal.igzip_threaded",
         "zstandard",
         "tarfile",
         "encodings.ascii",

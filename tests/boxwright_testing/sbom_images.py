@@ -100,6 +100,19 @@ def debian_rootfs_tar() -> Path:
     return today
 
 
+def debian_rootfs_or_skip() -> Path:
+    """:func:`debian_rootfs_tar`, or a skip of the calling test saying what is missing:
+    mmdebstrap, root (mmdebstrap keeps the owners only as root) or a reachable mirror."""
+    import pytest
+
+    if shutil.which("mmdebstrap") is None or os.geteuid() != 0:
+        pytest.skip("needs mmdebstrap and root")
+    try:
+        return debian_rootfs_tar()
+    except subprocess.CalledProcessError as exc:
+        pytest.skip(f"mmdebstrap failed (no Debian mirror?): {exc.stderr[-500:]!r}")
+
+
 def make_wheel(where: Path, name: str, version: str, license_text: str = "MIT") -> Path:
     """A pure-Python wheel of distribution ``name`` with one module (``name``.py)."""
     module = name.lower().replace("-", "_")

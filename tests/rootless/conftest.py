@@ -1,6 +1,6 @@
-"""Fixtures for the rootless tests: a busybox-static base any user can read, a user with
-subordinate ranges (ranges mode), one without (single mode), and a world-readable work
-directory under ``/tmp``.
+"""Fixtures for the rootless tests: a busybox-static base and a Debian bookworm base any user
+can read, a user with subordinate ranges (ranges mode), one without (single mode), and a
+world-readable work directory under ``/tmp``.
 
 The base (``bbx_layout``, an OCI layout tagged ``1``) has ``chown``, ``id``, ``stat`` and an
 ``adduser`` that does what Alpine's busybox ``adduser -D`` does, with static programs only.
@@ -20,6 +20,7 @@ from boxwright.build import Builder
 from boxwright.rootless.namespace import stop_pause_process
 from boxwright.store.pullpush import push
 from boxwright.store.store import Store
+from boxwright_testing.sbom_images import debian_rootfs_or_skip, write_layout
 from boxwright_testing.users import (
     User,
     as_user,
@@ -79,6 +80,19 @@ def bbx_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.chmod(layout, 0o755)
     yield_layout = layout
     return yield_layout
+
+
+@pytest.fixture(scope="session")
+def debian_layout() -> Iterator[Path]:
+    """An OCI layout (world-readable, tagged ``1``) whose one layer is the SBOM tests' cached
+    Debian bookworm minbase rootfs (mmdebstrap, made once a day): glibc, dash, coreutils'
+    ``seq`` and ``chown``, shadow's ``useradd`` and a setuid ``/usr/bin/passwd``."""
+    layout = Path("/tmp") / f"bx-debian-{os.getpid()}"
+    shutil.rmtree(layout, ignore_errors=True)
+    write_layout(layout, [debian_rootfs_or_skip()], tag="1")
+    subprocess.run(["chmod", "-R", "a+rX", str(layout)], check=True)
+    yield layout
+    shutil.rmtree(layout, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

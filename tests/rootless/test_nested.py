@@ -7,15 +7,20 @@ the host's ``/usr``, the test's interpreter, this checkout's sources, the base l
 the build context are bound in read-only. Inside, boxwright builds a Containerfile and prints
 the image ID: it must be the ID root's build on the host gives (``--timestamp 0``).
 
-Root of an outer container that maps many IDs (and holds ``CAP_SETUID``/``CAP_SETGID``)
-gets them all in its RUN steps, so a static ``chown`` works; one ID (a user without ranges,
-or ``--user 1000`` inside) is single mode, which builds what single mode builds.
+The Containerfile is the build benchmark's app (``benchmarks/bench_build.py``: a COPY of
+many small files, a RUN writing 500 files with ``seq``, a RUN deleting ``/usr/share/doc``
+and files, WORKDIR, CMD) on the Debian bookworm base, with 300 files in the context. A
+busybox-static Containerfile with a static ``chown -R 1234:1234`` shows that root of an outer
+container that maps many IDs (and holds ``CAP_SETUID``/``CAP_SETGID``) gets them all in its
+RUN steps; one ID (a user without ranges, or ``--user 1000`` inside) is single mode, which
+builds the app too (its RUN steps change no owner).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -28,19 +33,33 @@ import pytest
 import boxwright
 from boxwright_testing.users import User, _cli_child_setup, _hidden_prefixes, run_cli_as
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make test users"),
+    pytest.mark.slow,  # a Debian app build per outer container: 10 s to 100 s each
+]
 
 SRC = Path(boxwright.__file__).resolve().parents[1]
 PREFIX = Path(sys.base_prefix).resolve()
+# /build.sh BASE: import the base layout (bound at /base) as BASE, build /ctx.
 BUILD = f"""set -e
 export PYTHONPATH=/src HOME=/tmp BOXWRIGHT_ROOT=/store
 bw() {{ {Path(sys.executable)} -m boxwright "$@"; }}
 bw info --format '{{{{.Store.UsernsMode}}}}'
-bw copy -q oci:/base:1 store:localhost/bbx:1 >/dev/null
+bw copy -q oci:/base:1 "store:$1" >/dev/null
 bw build -q --timestamp 0 -t app:1 /ctx
 echo built
 """
-# RUN steps that need every ID for real (a static chown), and what one ID builds too.
+# The build benchmark's Containerfile (benchmarks/bench_build.py) on the Debian base.
+APP = """FROM localhost/debian:1
+ENV APP=/srv/app
+COPY app/ /srv/app/
+RUN mkdir -p /var/cache/gen && for i in $(seq 1 500); do echo $i > /var/cache/gen/f$i; done
+RUN rm -rf /usr/share/doc /var/cache/gen/f1* && echo done > /srv/app/done
+WORKDIR /srv/app
+CMD ["/bin/sh"]
+"""
+APP_FILES, APP_DIRS = 300, 30
+# RUN steps that need every ID for real: a static chown.
 OWNERS = """FROM localhost/bbx:1
 ENV APP=/srv/app
 COPY app/ /srv/app/
@@ -49,13 +68,11 @@ RUN rm -f /var/cache/gen/f1 && echo done > /srv/app/done && chown -R 1234:1234 /
 WORKDIR /srv/app
 CMD ["/bin/sh"]
 """
-PORTABLE = """FROM localhost/bbx:1
-COPY --chown=1234:1234 app/ /srv/app/
-RUN mkdir -p /var/cache/gen && for i in 1 2 3 4 5; do echo $i > /var/cache/gen/f$i; done
-RUN rm -f /var/cache/gen/f1 && echo done > /srv/app/done
-WORKDIR /srv/app
-CMD ["/bin/sh"]
-"""
+#: Each context: its Containerfile and its base (the fixture of its layout, the name).
+CONTEXTS = {
+    "app": (APP, "debian_layout", "localhost/debian:1"),
+    "owners": (OWNERS, "bbx_layout", "localhost/bbx:1"),
+}
 
 
 def _host_bw(*args: str) -> str:
@@ -68,10 +85,24 @@ def _host_bw(*args: str) -> str:
     return done.stdout
 
 
+def _app_files(app: Path) -> None:
+    """The app's files: APP_FILES text files of 1-20 KB in APP_DIRS directories, the same
+    bytes every time (the build benchmark's shape, fewer files)."""
+    rng = random.Random(1)
+    words = ("layer", "image", "store", "build", "commit", "overlay", "digest", "blob")
+    for n in range(APP_FILES):
+        target = app / f"d{n % APP_DIRS:02}" / f"f{n:05}.txt"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for _ in range(rng.randint(1024, 20 * 1024) // 64):
+            lines.append(" ".join(rng.choices(words, k=8)) + f" {rng.randrange(10**6)}")
+        target.write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
-def nest(bbx_layout: Path) -> Iterator[Path]:
-    """A world-readable directory with the outer image (``outer/``, an OCI layout), the two
-    build contexts and root's image IDs for them (``expected-*``)."""
+def nest(bbx_layout: Path, debian_layout: Path) -> Iterator[Path]:
+    """A world-readable directory with the outer image (``outer/``, an OCI layout), the
+    build contexts (``ctx-*``) and root's image IDs for them (``expected-*``)."""
     top = Path(f"/tmp/bx-nest-{os.getpid()}")
     shutil.rmtree(top, ignore_errors=True)
     rootfs = top / "rootfs"
@@ -92,10 +123,11 @@ def nest(bbx_layout: Path) -> Iterator[Path]:
     _host_bw("--root", store, "container", "commit", "-q", "o", "outer:1")
     _host_bw("--root", store, "push", "outer:1", f"oci:{top / 'outer'}:1")
     _host_bw("--root", store, "copy", f"oci:{bbx_layout}:1", "store:localhost/bbx:1")
-    for name, text in (("owners", OWNERS), ("portable", PORTABLE)):
+    _host_bw("--root", store, "copy", f"oci:{debian_layout}:1", "store:localhost/debian:1")
+    for name, (text, _, _) in CONTEXTS.items():
         ctx = top / f"ctx-{name}"
         (ctx / "app").mkdir(parents=True)
-        (ctx / "app" / "a.txt").write_text("a\n")
+        _app_files(ctx / "app")
         (ctx / "Containerfile").write_text(text)
         image = _host_bw("--root", store, "build", "-q", "--timestamp", "0", str(ctx)).strip()
         (top / f"expected-{name}").write_text(image)
@@ -106,16 +138,21 @@ def nest(bbx_layout: Path) -> Iterator[Path]:
     shutil.rmtree(top, ignore_errors=True)
 
 
-def _volumes(nest: Path, bbx_layout: Path, ctx: str, store: Path) -> list[str]:
+def _volumes(request: pytest.FixtureRequest, nest: Path, ctx: str, store: Path) -> list[str]:
+    layout: Path = request.getfixturevalue(CONTEXTS[ctx][1])
     pairs = [
         (f"{PREFIX}", f"{PREFIX}:ro"),
         ("/usr", "/usr:ro"),
         (f"{SRC}", "/src:ro"),
         (f"{nest / f'ctx-{ctx}'}", "/ctx:ro"),
-        (f"{bbx_layout}", "/base:ro"),
+        (f"{layout}", "/base:ro"),
         (f"{store}", "/store"),
     ]
     return [arg for source, target in pairs for arg in ("-v", f"{source}:{target}")]
+
+
+def _build_command(ctx: str) -> list[str]:
+    return ["/bin/sh", "/build.sh", CONTEXTS[ctx][2]]
 
 
 def _expect(nest: Path, ctx: str, mode: str) -> list[str]:
@@ -146,16 +183,16 @@ def _work(user: User | None, inner: tuple[str, ...]) -> Path:
 @pytest.mark.parametrize(
     ("who", "inner", "ctx", "mode"),
     [
-        ("root", (), "owners", "root"),
+        ("root", (), "app", "root"),
+        ("ranges", (), "app", "root"),
         ("ranges", (), "owners", "root"),
-        ("single", (), "portable", "root"),
-        ("root", ("--user", "1000:1000"), "portable", "single"),
+        ("single", (), "app", "root"),
+        ("root", ("--user", "1000:1000"), "app", "single"),
     ],
 )
 def test_build_inside_boxwright_run(
     request: pytest.FixtureRequest,
     nest: Path,
-    bbx_layout: Path,
     who: str,
     inner: tuple[str, ...],
     ctx: str,
@@ -166,8 +203,8 @@ def test_build_inside_boxwright_run(
     try:
         args = [
             "--root", str(work / "outer-store"), "run", "--rm", *inner,
-            *_volumes(nest, bbx_layout, ctx, work / "store"),
-            f"oci:{nest / 'outer'}:1", "/bin/sh", "/build.sh",
+            *_volumes(request, nest, ctx, work / "store"),
+            f"oci:{nest / 'outer'}:1", *_build_command(ctx),
         ]  # fmt: skip
         if user is None:
             env = {**os.environ, "PYTHONPATH": str(SRC)}
@@ -198,15 +235,15 @@ def _stop_podman_pause(user: User) -> None:
 @pytest.mark.parametrize(
     ("who", "inner", "ctx", "mode"),
     [
-        ("root", (), "owners", "root"),
+        ("root", (), "app", "root"),
+        ("ranges", (), "app", "root"),
         ("ranges", (), "owners", "root"),
-        ("root", ("--user", "1000:1000"), "portable", "single"),
+        ("root", ("--user", "1000:1000"), "app", "single"),
     ],
 )
 def test_build_inside_podman_run(
     request: pytest.FixtureRequest,
     nest: Path,
-    bbx_layout: Path,
     who: str,
     inner: tuple[str, ...],
     ctx: str,
@@ -242,8 +279,8 @@ def test_build_inside_podman_run(
         done = subprocess.run(
             [
                 *args, "run", "--rm", "--net", "host", *inner,
-                *_volumes(nest, bbx_layout, ctx, work / "store"),
-                loaded.stdout.strip(), "/bin/sh", "/build.sh",
+                *_volumes(request, nest, ctx, work / "store"),
+                loaded.stdout.strip(), *_build_command(ctx),
             ],
             env=env, capture_output=True, text=True, check=False, preexec_fn=setup, cwd=work,
         )  # fmt: skip

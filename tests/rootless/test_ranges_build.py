@@ -5,6 +5,10 @@ a user namespace with podman's mapping, so a static busybox ``chown``, busybox `
 ``USER 1234`` in RUN and a setuid binary all work for real, and the store's files are owned on
 disk by the subordinate IDs. The committed layers carry the container IDs: the same build
 gives the same image ID as root's, and as the single-ID mode's where that mode can build it.
+
+On a Debian base (glibc programs) the single mode builds the same Containerfile through
+fakeroot: coreutils' ``chown``, shadow's ``useradd`` and a ``USER 1234`` step are recorded in
+the side record, and all three modes give one image ID.
 """
 
 from __future__ import annotations
@@ -60,13 +64,13 @@ def _context(where: Path, containerfile: str) -> Path:
     return ctx
 
 
-def _build(root: str, layout: str, ctx: str, mode: str | None) -> dict[str, Any]:
-    """Build ``ctx`` (timestamp 0) into the store at ``root``; the image ID, the store's mode,
-    the owners of the store's files on disk and the last layers' tar members."""
+def _build(root: str, layout: str, ctx: str, mode: str | None, base: str) -> dict[str, Any]:
+    """Build ``ctx`` (timestamp 0) on ``layout``'s image (tag ``1``, named ``base``) into the
+    store at ``root``; the image ID, the store's mode and the built layers' tar members."""
     if mode is not None:
         os.environ["BOXWRIGHT_USERNS"] = mode
     store = Store(root)
-    pull(f"oci:{layout}:1", store=store, name=BASE)
+    pull(f"oci:{layout}:1", store=store, name=base)
     result = build(BuildOptions(context=Path(ctx), timestamp=0, tags=["localhost/out:1"]), store)
     record = store.images.get(result.image_id)
     layers: list[dict[str, tuple[int, int, int]]] = []
@@ -82,13 +86,16 @@ def _build(root: str, layout: str, ctx: str, mode: str | None) -> dict[str, Any]
     }
 
 
-def _as(user: User | None, where: Path, layout: Path, ctx: Path, mode: str | None) -> Any:
+def _as(
+    user: User | None, where: Path, layout: Path, ctx: Path, mode: str | None, base: str = BASE
+) -> Any:
     root = where / f"store-{mode}"
+    args = (str(root), str(layout), str(ctx), mode, base)
     if user is None:
-        return _build(str(root), str(layout), str(ctx), mode)
+        return _build(*args)
     chown_tree(where, user)
     preload_boxwright()
-    return as_user(user, _build, str(root), str(layout), str(ctx), mode)
+    return as_user(user, _build, *args)
 
 
 def _disk_owners(root: Path) -> set[tuple[int, int]]:
@@ -150,3 +157,46 @@ def test_every_mode_gives_root_digest_for_what_single_can_build(
     assert copied["srv/f"][:2] == (1234, 1234)
     assert stat.S_IMODE(tools["opt/tools/su-bb"][2]) == 0o4755
     assert made["opt/made"][:2] == (0, 0)
+
+
+# Debian's own tools on real IDs: coreutils' chown, shadow's useradd (which writes /etc/shadow
+# as root:shadow 0640 and chowns the home it fills from /etc/skel), a file written by USER
+# 1234, COPY --chown, and a setuid program of the base rewritten in place (its mode kept).
+DEBIAN = """\
+FROM localhost/debian:1
+RUN mkdir -p /srv/data && chown 1234:1234 /srv/data
+RUN useradd -m app && mkdir /data && chown app /data
+COPY --chown=1234:1234 f /srv/f
+RUN touch /usr/bin/passwd && cp -p /usr/bin/passwd /usr/local/bin/passwd-kept
+USER 1234
+RUN touch /srv/data/by-1234 && id -u > /srv/data/id
+"""
+
+
+def test_debian_build_gives_one_digest_in_every_mode(
+    debian_layout: Path, ranges_user: User, plain_user: User, work: Path
+) -> None:
+    builds = {}
+    for name, user in (("root", None), ("ranges", ranges_user), ("single", plain_user)):
+        where = _mk(work / name)
+        ctx = _context(where, DEBIAN)
+        builds[name] = _as(user, where, debian_layout, ctx, None, "localhost/debian:1")
+    assert {name: b["mode"] for name, b in builds.items()} == {
+        "root": "root",
+        "ranges": "ranges",
+        "single": "single",
+    }
+    assert builds["ranges"]["image"] == builds["root"]["image"]
+    assert builds["single"]["image"] == builds["root"]["image"]
+    chowned, added, copied, setuid, by_user = builds["ranges"]["layers"]
+    assert chowned["srv/data"][:2] == (1234, 1234)
+    assert added["home/app"][:2] == (APP_ID, APP_ID)
+    assert added["home/app/.bashrc"][:2] == (APP_ID, APP_ID)
+    assert added["data"][:2] == (APP_ID, 0)
+    assert added["etc/shadow"] == (0, 42, 0o640)
+    assert copied["srv/f"][:2] == (1234, 1234)
+    assert setuid["usr/bin/passwd"] == (0, 0, 0o4755)
+    assert setuid["usr/local/bin/passwd-kept"] == (0, 0, 0o4755)
+    assert by_user["srv/data/by-1234"][:2] == (1234, 0)
+    start = subordinate_ranges(Path("/etc/subuid"), ranges_user.name, ranges_user.uid)[0][0]
+    assert (start + APP_ID - 1, start + APP_ID - 1) in _disk_owners(work / "ranges" / "store-None")

@@ -4,7 +4,6 @@ unpacked once, for the package managers inside it to be asked what they hold."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from boxwright_testing.sbom_images import (
     WHEELS,
     ProofImage,
-    debian_rootfs_tar,
+    debian_rootfs_or_skip,
     make_wheel,
     tar_directory,
     write_layout,
@@ -33,12 +32,7 @@ def _unpacked(reference: str, dest: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def debian_tar() -> Path:
-    if shutil.which("mmdebstrap") is None or os.geteuid() != 0:
-        pytest.skip("needs mmdebstrap and root")
-    try:
-        return debian_rootfs_tar()
-    except subprocess.CalledProcessError as exc:
-        pytest.skip(f"mmdebstrap failed (no Debian mirror?): {exc.stderr[-500:]!r}")
+    return debian_rootfs_or_skip()
 
 
 @pytest.fixture(scope="session")
