@@ -186,7 +186,6 @@ def _work(user: User | None, inner: tuple[str, ...]) -> Path:
         ("root", (), "app", "root"),
         ("ranges", (), "app", "root"),
         ("ranges", (), "owners", "root"),
-        ("single", (), "app", "root"),
         ("root", ("--user", "1000:1000"), "app", "single"),
     ],
 )
