@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import io
 import os
+import shutil
 import sqlite3
 import struct
 import subprocess
