@@ -43,6 +43,7 @@ from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
+from boxwright.store.layout import spread_subtrees
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
 from boxwright.store.rootfs import choose_driver, driver_by_name
@@ -196,6 +197,7 @@ class ContainerStore:
             container_id = secrets.token_hex(32)
             cdir = self._layout.container_dir(container_id)
             cdir.parent.mkdir(parents=True, exist_ok=True)
+            spread_subtrees(cdir.parent)
             cdir.mkdir(mode=0o700)
             try:
                 chosen.create(cdir, snapshots, self._store)
