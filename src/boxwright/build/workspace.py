@@ -19,7 +19,6 @@ from boxwright.build.stages import stage_of
 from boxwright.errors import BoxwrightError, ImageNotFoundError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.store.manifestops import image_for_platform
-from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
@@ -46,6 +45,8 @@ def _resolve_image(shared: BuildShared, name: str, platform: Platform | None) ->
     store, options = shared.store, shared.options
 
     def pulled(ref: str) -> str:
+        from boxwright.store.pullpush import pull  # the copy pipeline: only to pull
+
         return pull(ref, store=store, platform=platform, src_options=options.registry_options).id
 
     prefix, sep, _ = name.partition(":")
