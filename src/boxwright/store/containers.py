@@ -46,7 +46,7 @@ from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.layout import spread_subtrees
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
-from boxwright.store.rootfs import choose_driver, driver_by_name
+from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
@@ -133,6 +133,15 @@ class ContainerStore:
         same store never lose each other's change.
         """
         return self.edit(name_or_id, lambda _current: changes)
+
+    def pending(self, name_or_id: str, **changes: Any) -> ContainerRecord:
+        """The record with ``changes`` (the fields :meth:`update` takes) applied but not
+        written: what a commit reads when the container is dropped right after it (a build's
+        step), rather than replacing ``containers.json`` (two fsyncs) only to remove the
+        record next. A process killed in between leaves the record as it was."""
+        changes = dict(changes)
+        _check_changes(changes)
+        return dataclasses.replace(self.get(name_or_id), **changes)
 
     def edit(
         self,
@@ -451,12 +460,14 @@ def _display_name(asked: str, base: ImageRecord, pulled: list[str]) -> str:
 
 
 def driver_of(cdir: Path, default: str) -> str:
-    """The driver a container's files are managed by: the driver's own ``driver`` file wins."""
+    """The driver a container's files are managed by: the driver's own ``driver`` file wins;
+    ``default`` (the record's) when the file is missing or names no driver (a new
+    container's file is written without fsync: a power failure may empty it)."""
     try:
-        name = (cdir / "driver").read_text().strip()
+        name = (cdir / "driver").read_text(errors="replace").strip()
     except FileNotFoundError:
         return default
-    return name or default
+    return name if name in DRIVERS else default
 
 
 def _discard(driver: RootfsDriver, cdir: Path) -> None:
