@@ -266,3 +266,28 @@ def test_a_driver_file_a_power_failure_emptied_gives_the_records_driver(
     assert driver_of(cdir, "copy") == "copy"
     (cdir / "driver").write_text("copy\n")  # a driver the file names wins
     assert driver_of(cdir, "overlay") == "copy"
+
+
+def test_a_container_made_in_place_of_another_replaces_its_record_in_one_write(
+    store: Store, base: ImageRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = store.containers.create(PEER_NAME)
+    kept = store.containers.create(None, name="kept")
+    old_dir = store.layout.container_dir(old.id)
+    writes: list[list[str]] = []
+    real = os.replace
+
+    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if os.fspath(dst) == os.fspath(store.layout.containers_file):
+            doc = json.loads(Path(src).read_bytes())
+            writes.append([c["id"] for c in doc["containers"]])
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    new = store.containers.create(PEER_NAME, replacing=old.name)
+    assert writes == [[kept.id, new.id]]
+    assert not old_dir.exists()
+    assert new.name == old.name  # the name was free again
+    assert [c.id for c in store.containers.list()] == [kept.id, new.id]
+    with pytest.raises(ContainerNotFoundError):
+        store.containers.create(PEER_NAME, replacing=old.id)

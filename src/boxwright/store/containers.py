@@ -177,6 +177,7 @@ class ContainerStore:
         *,
         platform: Platform | None = None,
         config: dict[str, Any] | None = None,
+        replacing: str | None = None,
     ) -> ContainerRecord:
         """A new working container from ``image`` (a stored image, a transport reference that
         is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
@@ -184,7 +185,9 @@ class ContainerStore:
         this machine's; a stored image must serve it).
 
         ``config`` replaces the base image's config in the record (a build's stage config),
-        written with the record itself rather than by an update after it.
+        written with the record itself rather than by an update after it. ``replacing``: a
+        container to remove, its record in the same write of ``containers.json`` that adds
+        this one (a build's next step; as :meth:`remove`, its files go first).
 
         ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
@@ -200,6 +203,7 @@ class ContainerStore:
             if image is not None and image != SCRATCH:
                 base, pulled = self._resolve_image(image, platform)
             chosen = choose_driver(self._store, driver)
+            old = self._remove_files(replacing) if replacing is not None else None
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
             base_config, manifest_format = self._base_config(base)
             config = base_config if config is None else config
@@ -216,6 +220,8 @@ class ContainerStore:
                     image_name = _display_name(image or "", base, pulled)
                     prefix = f"{short_image_name(image_name)}-{SUFFIX}"
                 with self._editing() as records:
+                    if old is not None:
+                        records[:] = [r for r in records if r.id != old.id]
                     taken = {r.name for r in records}
                     if name is not None and name in taken:
                         raise StoreError(f'the container name "{name}" is already in use')
@@ -277,6 +283,12 @@ class ContainerStore:
 
     def remove(self, name_or_id: str) -> None:
         """Unmount and delete the container: its files, then its record."""
+        record = self._remove_files(name_or_id)
+        with self._editing() as records:
+            records[:] = [r for r in records if r.id != record.id]
+
+    def _remove_files(self, name_or_id: str) -> ContainerRecord:
+        """Unmount and delete the container's files (its record stays); its record."""
         record = self.get(name_or_id)
         cdir = self._layout.container_dir(record.id)
         if cdir.exists():
@@ -285,8 +297,7 @@ class ContainerStore:
                 driver.umount(cdir)
             driver.remove(cdir)
             remove_tree(cdir)
-        with self._editing() as records:
-            records[:] = [r for r in records if r.id != record.id]
+        return record
 
     # -- the files ----------------------------------------------------------------------------
 
