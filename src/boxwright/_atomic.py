@@ -44,9 +44,16 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def replace_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -> None:
+def replace_file(
+    path: str | os.PathLike[str], data: bytes, mode: int = 0o600, *, durable: bool = True
+) -> None:
     """Make ``path`` hold ``data`` (file mode ``mode``), atomically and durably; the temporary
-    file is removed when anything fails."""
+    file is removed when anything fails.
+
+    ``durable=False`` skips the two fsyncs: the rename is still atomic (a killed process
+    leaves the old file or the new one), but after a power failure the file may be missing,
+    empty or old. Only for a file whose reader falls back to what a durable record says.
+    """
     target = Path(path)
     fd, temp = new_temp_file(target.parent)
     try:
@@ -55,14 +62,16 @@ def replace_file(path: str | os.PathLike[str], data: bytes, mode: int = 0o600) -
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    fsync_dir(target.parent)
+    if durable:
+        fsync_dir(target.parent)
 
 
 __all__ = ["TEMP_PREFIX", "fsync_dir", "new_temp_file", "replace_file"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -297,3 +299,42 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
         assert again.image_id == image
         assert _cache_lines(events) == [2] and again.cache_hits == 1
         assert [e.text for e in events if e.kind == "cache"] == [f"--> Using cache {image}"]
+
+
+#: What a RUN, a pull or a push needs and a rebuild whose every step is cached does not load.
+NOT_FOR_A_CACHED_REBUILD = (
+    "boxwright.build.sshagent",
+    "boxwright.copy.pipeline",
+    "boxwright.runtime.container",
+    "boxwright.runtime.emulation",
+    "boxwright.runtime.native",
+    "boxwright.store.pulling",
+    "boxwright.store.pullpush",
+)
+
+_REBUILD = """
+import sys
+from pathlib import Path
+from boxwright.build.context import BuildOptions
+from boxwright.build.executor import build
+from boxwright.store.store import Store
+options = BuildOptions(context=Path(sys.argv[2]), on_event=lambda event: None)
+result = build(options, Store(Path(sys.argv[1])))
+print(result.cache_hits, result.image_id)
+print(*sorted(m for m in {wanted} if m in sys.modules))
+"""
+
+
+def test_a_cached_rebuild_loads_neither_the_runtime_nor_the_copy_pipeline(
+    bstore: Store, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path)
+    first = run_build(bstore, ctx)
+    code = _REBUILD.format(wanted=NOT_FOR_A_CACHED_REBUILD)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(bstore.root), str(ctx)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"5 {first.image_id}", ""]

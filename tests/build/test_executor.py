@@ -3,6 +3,7 @@ mounts, ignore files, reproducibility. Each test builds in a fresh store."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -423,3 +424,35 @@ def test_heredocs_in_run_and_copy(bstore: Store, tmp_path: Path) -> None:
     assert tree["one"][4] == "one\n" and tree["two"][4] == "two\n"
     assert tree["three"][4] == "three\n"
     assert tree["greet/greeting.txt"][4] == 'hello "world" \\o/\n'
+
+
+def test_a_step_writes_its_containers_record_when_made_and_when_dropped_only(
+    bstore: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = write_context(
+        tmp_path / "ctx", f"FROM {BASE}\nENV A=1\nRUN echo a > /a\nRUN echo b > /b\n", {}
+    )
+    written: list[list[tuple[str, str]]] = []  # (id, last Env) of each containers.json
+    real = os.replace
+
+    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if os.fspath(dst) == os.fspath(bstore.layout.containers_file):
+            doc = json.loads(Path(src).read_bytes())
+            written.append([(c["id"], c["config"]["config"]["Env"][-1]) for c in doc["containers"]])
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    result = run_build(bstore, ctx)
+    # the first RUN's container, made with the stage's config; the second's, made in the
+    # write that drops the first; then none. The config and history a commit reads are
+    # never written into the record.
+    assert [[env for _, env in records] for records in written] == [["A=1"], ["A=1"], []]
+    assert written[0][0][0] != written[1][0][0]
+    assert bstore.containers.list() == []
+    history = config_of(bstore, result.image_id)["history"]
+    assert [h["created_by"] for h in history[-3:]] == [
+        "/bin/sh -c #(nop) ENV A=1",
+        "/bin/sh -c echo a > /a",
+        "/bin/sh -c echo b > /b",
+    ]
+    assert sorted(os.listdir(bstore.layout.containers_dir)) == []

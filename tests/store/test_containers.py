@@ -16,7 +16,7 @@ from container_helpers import PEER_NAME
 
 from boxwright.errors import ContainerNotFoundError, ImageNotFoundError, StoreError, UsageError
 from boxwright.layer.ownership import OwnershipRecord
-from boxwright.store.containers import ContainerRecord, short_image_name
+from boxwright.store.containers import ContainerRecord, driver_of, short_image_name
 from boxwright.store.images import ImageRecord
 from boxwright.store.store import Store
 from boxwright_testing.store_images import run_in_processes
@@ -226,3 +226,68 @@ def test_docker_base_keeps_the_docker_format(store: Store, peer_images: Any) -> 
     assert record.name == "boxwright-test-working-container"
     image = store.containers.commit(record.name, "localhost/from-docker:1")
     assert image.manifest_media_type == "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def _fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths fsynced from now on (os.fsync still runs)."""
+    paths: list[str] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        paths.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    return paths
+
+
+def test_a_new_containers_record_is_durable_and_its_driver_file_needs_no_fsync(
+    store: Store, base: ImageRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.containers.create(PEER_NAME)  # the snapshots and the driver probe made first
+    synced = _fsynced(monkeypatch)
+    record = store.containers.create(PEER_NAME)
+    cdir = store.layout.container_dir(record.id)
+    root = str(store.root)
+    assert (cdir / "driver").read_text() == f"{record.driver}\n"
+    # containers.json's temporary file, then the store's directory holding the rename
+    assert [p if p == root else os.path.dirname(p) for p in synced] == [root, root]
+    assert all(not p.startswith(str(cdir)) for p in synced)
+
+
+@pytest.mark.parametrize("content", ["", "\0\0\0\0", "overlay-but-garbled\n"])
+def test_a_driver_file_a_power_failure_emptied_gives_the_records_driver(
+    store: Store, base: ImageRecord, content: str
+) -> None:
+    record = store.containers.create(PEER_NAME)
+    cdir = store.layout.container_dir(record.id)
+    (cdir / "driver").write_text(content)
+    assert driver_of(cdir, record.driver) == record.driver
+    assert driver_of(cdir, "copy") == "copy"
+    (cdir / "driver").write_text("copy\n")  # a driver the file names wins
+    assert driver_of(cdir, "overlay") == "copy"
+
+
+def test_a_container_made_in_place_of_another_replaces_its_record_in_one_write(
+    store: Store, base: ImageRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = store.containers.create(PEER_NAME)
+    kept = store.containers.create(None, name="kept")
+    old_dir = store.layout.container_dir(old.id)
+    writes: list[list[str]] = []
+    real = os.replace
+
+    def spy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        if os.fspath(dst) == os.fspath(store.layout.containers_file):
+            doc = json.loads(Path(src).read_bytes())
+            writes.append([c["id"] for c in doc["containers"]])
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    new = store.containers.create(PEER_NAME, replacing=old.name)
+    assert writes == [[kept.id, new.id]]
+    assert not old_dir.exists()
+    assert new.name == old.name  # the name was free again
+    assert [c.id for c in store.containers.list()] == [kept.id, new.id]
+    with pytest.raises(ContainerNotFoundError):
+        store.containers.create(PEER_NAME, replacing=old.id)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import stat
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from container_helpers import PEER_NAME
 
 from boxwright.errors import ImageNotFoundError, StoreError
 from boxwright.oci.digest import Digest
 from boxwright.store import Store, StoreLayout, file_lock, open_store
+from boxwright.store.images import ImageRecord
+from boxwright.store.layout import spread_subtrees
 
 D = Digest("sha256", "ab" * 32)
 
@@ -154,3 +161,55 @@ def test_a_lock_is_released_even_when_a_forked_child_still_holds_its_descriptor(
     finally:
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def _fs_type(path: Path) -> str:
+    found = subprocess.run(
+        ["findmnt", "-n", "-f", "-o", "FSTYPE", "--target", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    return found.stdout.strip()
+
+
+def _flags(path: Path) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        buf = bytearray(4)
+        fcntl.ioctl(fd, 0x80086601, buf, True)  # FS_IOC_GETFLAGS
+        return int.from_bytes(buf, sys.byteorder)
+    finally:
+        os.close(fd)
+
+
+TOPDIR = 0x00020000
+
+
+def test_containers_and_snapshots_are_made_in_spread_directories(
+    store: Store, base: ImageRecord
+) -> None:
+    layout = store.layout
+    if _fs_type(layout.root) not in ("ext2", "ext3", "ext4"):
+        pytest.skip("FS_TOPDIR_FL is ext2/3/4's")
+    assert not _flags(layout.tmp_dir) & TOPDIR  # a new store sets nothing yet
+    store.containers.create(PEER_NAME)  # applies the snapshots, makes the container
+    assert _flags(layout.tmp_dir) & TOPDIR == TOPDIR
+    assert _flags(layout.containers_dir) & TOPDIR == TOPDIR
+    assert not _flags(layout.snapshots_dir) & TOPDIR
+    snapshot = store.snapshots.list()[0]
+    assert not _flags(snapshot.diff) & TOPDIR  # not inherited by what is made inside
+
+
+def test_spreading_elsewhere_changes_nothing(tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if _fs_type(shm) != "tmpfs":
+        pytest.skip("needs /dev/shm on tmpfs")
+    with tempfile.TemporaryDirectory(dir=shm) as name:
+        directory = Path(name)
+        before = directory.stat().st_ctime_ns
+        spread_subtrees(directory)
+        assert directory.stat().st_ctime_ns == before
+        assert _flags(directory) & TOPDIR == 0
+    missing = tmp_path / "missing"
+    spread_subtrees(missing)  # a directory that is not there: nothing to steer
+    assert not missing.exists()

@@ -49,8 +49,6 @@ from boxwright.errors import StoreError, UsageError
 from boxwright.layer.ownership import owners_in_side_record
 from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
 from boxwright.oci.config import ImageConfig, created_time
-from boxwright.runtime.container import run_in_container
-from boxwright.runtime.spec import Mount, RunOptions
 from boxwright.store.store import Store
 from boxwright.transport.atomic import atomic_write
 
@@ -292,6 +290,10 @@ class Builder:
         """
         if not args:
             raise UsageError("give the command to run in the container")
+        # the runtime is loaded by what runs something, not by every build (a cached one)
+        from boxwright.runtime.container import run_in_container
+        from boxwright.runtime.spec import Mount, RunOptions
+
         options = RunOptions(
             args=tuple(args),
             entrypoint=(),

@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING
 
 from boxwright.errors import ImageNotFoundError, RegistryError, StoreError, UsageError
 from boxwright.store.metadata import read_records, write_records
-from boxwright.store.pullpush import pull, push
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildOptions
@@ -192,6 +191,8 @@ class LayerCache:
         return self._index.get(key) or self._from_registry(key)
 
     def _from_registry(self, key: str) -> str | None:
+        from boxwright.store.pullpush import pull  # the copy pipeline, for --cache-from only
+
         options = self._options
         for repository in options.cache_from:
             ref = f"docker://{cache_repository(repository)}:{cache_tag(key)}"
@@ -212,6 +213,8 @@ class LayerCache:
             self._options.steps_made.put(key, image)
         options = self._options
         if options.cache_to:
+            from boxwright.store.pullpush import push
+
             ref = f"docker://{cache_repository(options.cache_to)}:{cache_tag(key)}"
             push(image, ref, store=self._store, dest_options=options.registry_options)
 

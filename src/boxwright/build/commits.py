@@ -16,6 +16,7 @@ from boxwright.store.commit import commit_with_layer
 from boxwright.store.images import LINK_CARRIER_LABEL
 
 if TYPE_CHECKING:
+    from boxwright.store.containerrecord import ContainerRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.store import Store
 
@@ -40,7 +41,7 @@ def history_of(notes: Sequence[Note], created_by: str) -> list[dict[str, Any]]:
 
 def commit_linked(
     store: Store,
-    cid: str,
+    container: ContainerRecord,
     carrier: str,
     created_by: str,
     *,
@@ -48,13 +49,14 @@ def commit_linked(
     timestamp: int | None,
     annotations: dict[str, str] | None,
 ) -> ImageRecord:
-    """The working container's pending config and notes over its base image, plus the top
-    layer of the ``carrier`` image as the new layer (the same blob, the same diff_id)."""
+    """The working container's pending config and notes (``container``, its record as the
+    commit is to read it) over its base image, plus the top layer of the ``carrier`` image
+    as the new layer (the same blob, the same diff_id)."""
     record = store.images.get(carrier)
     layer = ImageManifest.parse(store.images.manifest(record)).layers[-1]
     return commit_with_layer(
         store,
-        store.containers.get(cid),
+        container,
         None,
         layer,
         record.diff_ids[-1],

@@ -44,7 +44,6 @@ from boxwright.build.stages import duplicate_names, global_args, plan_stages, pl
 from boxwright.errors import UsageError
 from boxwright.oci.mediatype import format_name
 from boxwright.oci.platform import Platform
-from boxwright.store.pullpush import push
 from boxwright.store.rootfs import choose_driver
 from boxwright.store.store import Store
 
@@ -227,6 +226,8 @@ def _publish(shared: BuildShared, final: str) -> ImageRecord:
 
         shared.attestations = attach_attestations(shared, record)
     if options.output:
+        from boxwright.store.pullpush import push  # the copy pipeline: only to push
+
         push(
             record.id,
             options.output,
@@ -293,12 +294,14 @@ _FORK_SAFE_IMPORTS = (
     "boxwright.build.files",
     "boxwright.build.builder",
     "boxwright.build.runoutput",
+    "boxwright.build.sshagent",
     "boxwright.layer.apply",
     "boxwright.layer.generate",
     "boxwright.layer.overlay",
     "boxwright.layer.pathsafe",
     "boxwright.layer.snapshot",
     "boxwright.runtime.container",
+    "boxwright.runtime.emulation",
     "boxwright.runtime.idmap",
     "boxwright.runtime.linux",
     "boxwright.runtime.native",

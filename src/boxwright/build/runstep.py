@@ -58,15 +58,12 @@ from boxwright.build.context import content_hash
 from boxwright.build.files import SourceRoot, copy_into
 from boxwright.build.runoutput import output_lines
 from boxwright.build.runsettings import SecretSource, check_network
-from boxwright.build.sshagent import agent_socket
 from boxwright.build.step import StepKey
 from boxwright.errors import BuildError, InvalidIDError, RunError, RunStepError, UsageError
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree, resolve_in_root
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
-from boxwright.runtime.container import run_in_container
-from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.spec import Mount, RunOptions
 from boxwright.store.rootfs import overlay_works
@@ -189,6 +186,8 @@ def _network(ctx: StepContext, instruction: Instruction) -> str:
 def check_platform(ctx: StepContext) -> None:
     """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring):
     :func:`boxwright.runtime.emulation.check_can_run` on the stage's platform."""
+    from boxwright.runtime.emulation import check_can_run
+
     arch = ctx.config.architecture or ctx.target.architecture
     variant = ctx.config.variant if ctx.config.architecture else ctx.target.variant
     try:
@@ -499,6 +498,8 @@ def _ssh_mount(ctx: StepContext, mount: _MountSpec, target: str, stack: ExitStac
     uid, gid = (parse_id(mount.opts.get(k, "0"), k) for k in ("uid", "gid"))
     # Root outside a user namespace sees host IDs; otherwise the socket stays the caller's,
     # which is the container's root (an unprivileged user cannot give away a file).
+    from boxwright.build.sshagent import agent_socket  # sockets and a thread: only for ssh
+
     owner = (uid, gid) if os.geteuid() == 0 and default_mapping() is None else None
     path = stack.enter_context(agent_socket(_ssh_id(mount), source, mode=mode, owner=owner))
     return [Mount(str(path), target, False)]
@@ -568,6 +569,7 @@ def _run(
     extra: list[dict[str, Any]],
 ) -> None:
     """Run the command in the stage's container; :class:`BuildError` when it exits non-zero."""
+    from boxwright.runtime.container import run_in_container  # not loaded by a cached build
 
     options = RunOptions(
         args=tuple(argv),

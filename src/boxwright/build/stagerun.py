@@ -34,11 +34,13 @@ from boxwright.errors import BoxwrightError, BuildError, UsageError
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.oci.runtime_spec import SEARCH_PATH
+from boxwright.store.commit import commit_container
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.shared import BuildShared
     from boxwright.build.stages import StagePlan
+    from boxwright.store.containerrecord import ContainerRecord
     from boxwright.store.images import ImageRecord
 
 
@@ -319,8 +321,9 @@ class StageRun:
         container's files are not read."""
         cid = self.workspace.container()
         history = history_of(self.notes, created_by) if created_by is not None else []
-        self.store.containers.update(cid, config=self.config.data, history=history)
-        image = self._commit_image(cid, created_by, squash, linked)
+        # the container is dropped after its commit: its record is not rewritten for it
+        record = self.store.containers.pending(cid, config=self.config.data, history=history)
+        image = self._commit_image(record, created_by, squash, linked)
         if self.layers and not squash:
             self.cache.remember(key, image.id)
         self.parent = image.id
@@ -329,7 +332,7 @@ class StageRun:
         self._emit("commit", f"--> {image.id[:12]}")
 
     def _commit_image(
-        self, cid: str, created_by: str | None, squash: bool, linked: str | None
+        self, record: ContainerRecord, created_by: str | None, squash: bool, linked: str | None
     ) -> ImageRecord:
         options, timestamp = self.shared.options, self.shared.timestamp
         annotations = self._annotations()
@@ -337,15 +340,16 @@ class StageRun:
             assert created_by is not None  # a linked step always has its entry
             return commit_linked(
                 self.store,
-                cid,
+                record,
                 linked,
                 created_by,
                 format=options.format,
                 timestamp=timestamp,
                 annotations=annotations,
             )
-        return self.store.containers.commit(
-            cid,
+        return commit_container(
+            self.store,
+            record,
             None,
             squash=squash,
             format=options.format,

@@ -25,7 +25,6 @@ from boxwright.errors import (
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
 from boxwright.store.manifestops import image_for_platform
 from boxwright.store.names import LOCAL_HOST, parse_name
-from boxwright.store.pullpush import pull
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
@@ -52,6 +51,8 @@ def _resolve_image(shared: BuildShared, name: str, platform: Platform | None) ->
     store, options = shared.store, shared.options
 
     def pulled(ref: str) -> str:
+        from boxwright.store.pullpush import pull  # the copy pipeline: only to pull
+
         return pull(ref, store=store, platform=platform, src_options=options.registry_options).id
 
     prefix, sep, _ = name.partition(":")
@@ -118,6 +119,9 @@ class StageWorkspace:
         self._base: str | None = None
         self._config: ImageConfig | None = None
         self.cid: str | None = None
+        self._retired: str | None = None
+        """The container a :meth:`reset` let go of: removed when the next one is made, in
+        the same write of the store's container records, or by :meth:`drop`."""
         self._staging: Path | None = None
         self._mounted: dict[str, tuple[str, Path]] = {}
         self._pending_dirs: list[str] = []
@@ -129,7 +133,7 @@ class StageWorkspace:
     def reset(self, base: str | None, config: ImageConfig) -> None:
         """Continue from the image ``base`` (an ID, its 12-hex short form, or None for
         scratch) with ``config``: the container so far is dropped, the next is made on use."""
-        self.drop()
+        self._retire()
         self._base = base
         self._config = config
         self._pending_dirs = []
@@ -145,7 +149,10 @@ class StageWorkspace:
         """The working container of the current step (made on first use)."""
         if self.cid is None:
             assert self._config is not None, "reset() first"
-            record = self._store.containers.create(self._base, config=self._config.data)
+            record = self._store.containers.create(
+                self._base, config=self._config.data, replacing=self._retired
+            )
+            self._retired = None
             self.cid = record.id
             pending, self._pending_dirs = self._pending_dirs, []
             for path in pending:
@@ -172,8 +179,21 @@ class StageWorkspace:
 
         self._store.containers.with_rootfs(self.cid, work)
 
+    def _retire(self) -> None:
+        """Let go of the working container; the next :meth:`container` removes it."""
+        if self.cid is not None:
+            self.drop_retired()
+            self._retired, self.cid = self.cid, None
+
+    def drop_retired(self) -> None:
+        """Remove the container a :meth:`reset` let go of, if still there."""
+        if self._retired is not None:
+            cid, self._retired = self._retired, None
+            self._store.containers.remove(cid)
+
     def drop(self) -> None:
         """Remove the working container (the next :meth:`container` makes a new one)."""
+        self.drop_retired()
         if self.cid is not None:
             cid, self.cid = self.cid, None
             self._store.containers.remove(cid)

@@ -43,9 +43,10 @@ from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
+from boxwright.store.layout import spread_subtrees
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
-from boxwright.store.rootfs import choose_driver, driver_by_name
+from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
@@ -133,6 +134,15 @@ class ContainerStore:
         """
         return self.edit(name_or_id, lambda _current: changes)
 
+    def pending(self, name_or_id: str, **changes: Any) -> ContainerRecord:
+        """The record with ``changes`` (the fields :meth:`update` takes) applied but not
+        written: what a commit reads when the container is dropped right after it (a build's
+        step), rather than replacing ``containers.json`` (two fsyncs) only to remove the
+        record next. A process killed in between leaves the record as it was."""
+        changes = dict(changes)
+        _check_changes(changes)
+        return dataclasses.replace(self.get(name_or_id), **changes)
+
     def edit(
         self,
         name_or_id: str,
@@ -167,6 +177,7 @@ class ContainerStore:
         *,
         platform: Platform | None = None,
         config: dict[str, Any] | None = None,
+        replacing: str | None = None,
     ) -> ContainerRecord:
         """A new working container from ``image`` (a stored image, a transport reference that
         is pulled first, or ``None``/``"scratch"``), named ``name`` or as buildah names it.
@@ -174,7 +185,9 @@ class ContainerStore:
         this machine's; a stored image must serve it).
 
         ``config`` replaces the base image's config in the record (a build's stage config),
-        written with the record itself rather than by an update after it.
+        written with the record itself rather than by an update after it. ``replacing``: a
+        container to remove, its record in the same write of ``containers.json`` that adds
+        this one (a build's next step; as :meth:`remove`, its files go first).
 
         ``driver`` forces "overlay" or "copy" (default: ``$BOXWRIGHT_DRIVER``, else what the
         kernel allows). Raises :class:`ImageNotFoundError` when the image is nowhere,
@@ -190,12 +203,14 @@ class ContainerStore:
             if image is not None and image != SCRATCH:
                 base, pulled = self._resolve_image(image, platform)
             chosen = choose_driver(self._store, driver)
+            old = self._remove_files(replacing) if replacing is not None else None
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
             base_config, manifest_format = self._base_config(base)
             config = base_config if config is None else config
             container_id = secrets.token_hex(32)
             cdir = self._layout.container_dir(container_id)
             cdir.parent.mkdir(parents=True, exist_ok=True)
+            spread_subtrees(cdir.parent)
             cdir.mkdir(mode=0o700)
             try:
                 chosen.create(cdir, snapshots, self._store)
@@ -205,6 +220,8 @@ class ContainerStore:
                     image_name = _display_name(image or "", base, pulled)
                     prefix = f"{short_image_name(image_name)}-{SUFFIX}"
                 with self._editing() as records:
+                    if old is not None:
+                        records[:] = [r for r in records if r.id != old.id]
                     taken = {r.name for r in records}
                     if name is not None and name in taken:
                         raise StoreError(f'the container name "{name}" is already in use')
@@ -266,6 +283,12 @@ class ContainerStore:
 
     def remove(self, name_or_id: str) -> None:
         """Unmount and delete the container: its files, then its record."""
+        record = self._remove_files(name_or_id)
+        with self._editing() as records:
+            records[:] = [r for r in records if r.id != record.id]
+
+    def _remove_files(self, name_or_id: str) -> ContainerRecord:
+        """Unmount and delete the container's files (its record stays); its record."""
         record = self.get(name_or_id)
         cdir = self._layout.container_dir(record.id)
         if cdir.exists():
@@ -274,8 +297,7 @@ class ContainerStore:
                 driver.umount(cdir)
             driver.remove(cdir)
             remove_tree(cdir)
-        with self._editing() as records:
-            records[:] = [r for r in records if r.id != record.id]
+        return record
 
     # -- the files ----------------------------------------------------------------------------
 
@@ -449,12 +471,14 @@ def _display_name(asked: str, base: ImageRecord, pulled: list[str]) -> str:
 
 
 def driver_of(cdir: Path, default: str) -> str:
-    """The driver a container's files are managed by: the driver's own ``driver`` file wins."""
+    """The driver a container's files are managed by: the driver's own ``driver`` file wins;
+    ``default`` (the record's) when the file is missing or names no driver (a new
+    container's file is written without fsync: a power failure may empty it)."""
     try:
-        name = (cdir / "driver").read_text().strip()
+        name = (cdir / "driver").read_text(errors="replace").strip()
     except FileNotFoundError:
         return default
-    return name or default
+    return name if name in DRIVERS else default
 
 
 def _discard(driver: RootfsDriver, cdir: Path) -> None:

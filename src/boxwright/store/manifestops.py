@@ -371,7 +371,6 @@ def image_for_platform(store: Store, name: str, platform: Platform | None) -> st
     (any platform when none is asked), else None.
     """
     from boxwright.errors import PlatformNotFoundError
-    from boxwright.store.pulling import pull_into
 
     listed = store.manifest_lists.find(name) if not store.images.exists(name) else None
     if listed is not None:
@@ -384,6 +383,8 @@ def image_for_platform(store: Store, name: str, platform: Platform | None) -> st
             raise ImageNotFoundError(
                 f"the image {inst.digest} of manifest list {name} is no longer in the store"
             )
+        from boxwright.store.pulling import pull_into  # the copy pipeline: only for this
+
         wanted = platform or entry.platform
         return pull_into(store, inst.source, platform=wanted, name="").id
     if not store.images.exists(name):

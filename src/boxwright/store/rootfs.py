@@ -34,7 +34,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
-from boxwright.errors import StoreError, UsageError
+from boxwright._atomic import replace_file
+from boxwright.errors import StoreError, TransportError, UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, generate_layer
 from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
@@ -107,8 +108,17 @@ def _seed(cdir: Path, snapshots: Sequence[Snapshot]) -> None:
     _save_record(merged_ownership(layers, OwnershipRecord(cdir / OWNERSHIP_FILE)))
 
 
-def _write_driver(cdir: Path, name: str) -> None:
-    atomic_write(cdir / DRIVER_FILE, f"{name}\n".encode())
+def _write_driver(cdir: Path, name: str, *, made: bool = False) -> None:
+    """Write the container's ``driver`` file. A container just ``made`` is not in
+    ``containers.json`` yet, and that record (written durably after) names the same driver,
+    which :func:`~boxwright.store.containers.driver_of` falls back to: the file is written
+    without fsyncs then (atomic still; a power failure may lose it, not garble what it
+    says). A driver change of an existing container is durable: the file is the only
+    place it is said."""
+    try:
+        replace_file(cdir / DRIVER_FILE, f"{name}\n".encode(), 0o644, durable=not made)
+    except OSError as e:
+        raise TransportError(f"cannot write {cdir / DRIVER_FILE}: {e.strerror or e}") from None
 
 
 def _call_with_record(fn: Callable[[Path, OwnershipRecord], T], view: Path, cdir: Path) -> T:
@@ -143,7 +153,7 @@ class CopyDriver:
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])
         _seed(cdir, snapshots)
         TreeSnapshot.take(rootfs).save(cdir / SNAPSHOT_FILE)
-        _write_driver(cdir, self.name)
+        _write_driver(cdir, self.name, made=True)
 
     def run(
         self,
@@ -220,7 +230,7 @@ class OverlayDriver:
         for index, diff in enumerate(diffs):  # bottom first; mounted top first
             os.symlink(os.path.abspath(diff), cdir / "l" / str(index))
         _seed(cdir, snapshots)
-        _write_driver(cdir, self.name)
+        _write_driver(cdir, self.name, made=True)
 
     def _mount_root(self, cdir: Path) -> None:
         # A forked child may chdir for the short relative paths; the mount it makes is in

@@ -40,6 +40,7 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.streams import LayerReader
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
+from boxwright.store.layout import spread_subtrees
 
 if TYPE_CHECKING:
     from boxwright.store.images import ImageRecord
@@ -166,6 +167,7 @@ class SnapshotStore:
         """
         tmp_root = self._layout.tmp_dir
         tmp_root.mkdir(parents=True, exist_ok=True)
+        spread_subtrees(tmp_root)
         work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
         try:
             ownership = OwnershipRecord(work / OWNERSHIP)
