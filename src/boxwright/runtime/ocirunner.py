@@ -61,16 +61,20 @@ class OCIRunner:
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
         started: Callable[[int], None] | None = None,
+        console: int | None = None,
     ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output, and the
         runtime's own messages, instead of the caller's streams, and the process reads
-        ``stdin`` instead of the caller's; a terminal spec ignores both. ``started`` is called
-        with the runtime's pid (runc stays the container's parent in the foreground).
+        ``stdin`` instead of the caller's; a terminal spec ignores both, and relays the
+        runtime's terminal to ``console`` (a pty slave) when given, else to the caller's
+        streams. ``started`` is called with the runtime's pid (runc stays the container's
+        parent in the foreground).
         """
         if spec["process"].get("terminal"):
-            output = stdin = None
+            output = (console, console) if console is not None else None
+            stdin = console
         stdout, stderr = output if output is not None else (None, None)
         root = spec["root"]["path"]
         if not os.path.isabs(root) or not os.path.isdir(root):

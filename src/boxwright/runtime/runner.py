@@ -46,11 +46,14 @@ class Runner(Protocol):
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
         started: Callable[[int], None] | None = None,
+        console: int | None = None,
     ) -> int:
         """Run it and return its exit code (128+N when killed by signal N); ``output`` is the
         ``(stdout, stderr)`` descriptors the process writes to instead of the caller's,
-        ``stdin`` the descriptor it reads instead of the caller's, and ``started`` is called
-        with the pid of the process that stands for the container once it runs."""
+        ``stdin`` the descriptor it reads instead of the caller's, ``started`` is called
+        with the pid of the process that stands for the container once it runs, and
+        ``console`` (a terminal spec) is a pty slave made the container's terminal, whose
+        master the caller serves (nothing is relayed then)."""
         ...
 
 
@@ -188,7 +191,11 @@ def run_in_rootfs(
         output = options.output_fds()
         with mount_points(rootfs, spec):
             return runner.run(
-                spec, output=output, stdin=options.stdin_fd(), started=options.on_start
+                spec,
+                output=output,
+                stdin=options.stdin_fd(),
+                started=options.on_start,
+                console=options.console if options.terminal else None,
             )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

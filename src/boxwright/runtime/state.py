@@ -32,7 +32,7 @@ from boxwright.runtime.spec import Mount, RunOptions
 
 CREATED, RUNNING, STOPPING, EXITED = "created", "running", "stopping", "exited"
 #: Options that are descriptors or callbacks of one process, never stored.
-_PROCESS_ONLY = frozenset({"stdin", "output", "on_start"})
+_PROCESS_ONLY = frozenset({"stdin", "console", "output", "on_start"})
 
 
 def now() -> str:
