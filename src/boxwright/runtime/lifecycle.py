@@ -113,11 +113,8 @@ class Container:
         ``platform`` picks the image out of an index or a manifest list (default: this
         machine's); ``interactive`` keeps its stdin open for attached clients to write to
         (``-i``); ``options.terminal`` gives it a terminal its monitor holds (``-t``)."""
-        if isolation != "native":
-            raise UsageError(
-                "a detached container runs with --isolation native (its monitor drives the "
-                "native runner)"
-            )
+        if isolation not in ("native", "oci"):
+            raise UsageError(f"unknown isolation {isolation!r}: expected native or oci")
         store = store if store is not None else Store()
         policy = RestartPolicy.parse(restart) if isinstance(restart, str) else restart
         if remove and policy.name != "no":
@@ -376,6 +373,7 @@ class Container:
         stdout and stderr and reads ``stdin`` (default ``/dev/null``), or with ``terminal``
         a terminal of its own relayed to this process's.
         """
+        from boxwright.runtime.conmon import runc_exec, runc_state_exists
         from boxwright.runtime.nsexec import exec_in
 
         state = self.state()
@@ -383,6 +381,18 @@ class Container:
             raise RunError(f"container {self.name} is not running", 125)
         options = self.config.options
         image = self.record.config.get("config") or {}
+        if runc_state_exists(self.files.dir, self.id):  # under conmon: podman's runc exec
+            return runc_exec(
+                self.files.dir,
+                self.id,
+                state.pid,
+                list(args),
+                env=tuple(env),
+                user=user if user is not None else (options.user or image.get("User") or ""),
+                workdir=workdir or options.workdir or image.get("WorkingDir") or None,
+                terminal=terminal,
+                stdin=stdin,
+            )
         code: int = exec_in(
             state.pid,
             Path(self.store.containers.directory(self.id)),

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from boxwright.errors import BoxwrightError, ContainerNotFoundError, RunError
 from boxwright.runtime import attach
+from boxwright.runtime.conmon import ConmonRunner
 from boxwright.runtime.container import run_in_container
 from boxwright.runtime.logs import format_records
 from boxwright.runtime.state import (
@@ -177,7 +178,7 @@ def _monitor(root: Path, container_id: str, ready: int, attach_first: bool) -> N
             os.write(ready, f"E 125 cannot start the container's monitor: {error}".encode())
         os._exit(1)
     try:
-        _keep(store, container_id, files, config, log, ready, server)
+        _keep(store, container_id, files, config, log, ready, server, attach_first)
     finally:
         with contextlib.suppress(OSError):
             (files.dir / attach.SOCKET_NAME).unlink()
@@ -309,13 +310,16 @@ def _keep(
     log: int,
     ready: int,
     server: _Server,
+    attach_first: bool,
 ) -> None:
     """Run the container, again as the restart policy says, and record each end."""
     backoff = BACKOFF
     answer: int | None = ready
     while True:
         began = time.monotonic()
-        code, failed = _run_once(store, container_id, files, config, log, answer, server)
+        # conmon keeps a detached oci container; an attached run's output comes through us
+        conmon = config.isolation == "oci" and not (attach_first and answer is not None)
+        code, failed = _run_once(store, container_id, files, config, log, answer, server, conmon)
         answer = None
         state = files.read()
         if failed or state.stop_requested:
@@ -340,6 +344,7 @@ def _run_once(
     log: int,
     ready: int | None,
     server: _Server,
+    conmon: bool,
 ) -> tuple[int, bool]:
     """One run of the container: its exit code, and whether it failed to start."""
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
@@ -349,7 +354,7 @@ def _run_once(
         for fd in (status_r, *io.monitor_side, *([ready] if ready is not None else [])):
             os.close(fd)
         server.close()
-        _run_child(store, container_id, config, io, status_w)
+        _run_child(store, container_id, config, io, status_w, conmon)
     for fd in (status_w, *io.child_side):
         os.close(fd)
     streams = io.streams
@@ -477,10 +482,24 @@ def _status(line: str, files: StateFiles, ready: int | None) -> tuple[int, str] 
     return int(code), message
 
 
-def _run_child(store: Store, container_id: str, config: RunConfig, io: _RunIO, status: int) -> None:
-    """In the run child: a foreground run of the container; never returns."""
+def _run_child(
+    store: Store, container_id: str, config: RunConfig, io: _RunIO, status: int, conmon: bool
+) -> None:
+    """In the run child: a foreground run of the container (under conmon with ``conmon``);
+    never returns."""
     code = 125
     try:
+        runner: str | ConmonRunner = config.isolation
+        if conmon:
+            if config.interactive:
+                raise RunError(
+                    "a detached --isolation oci container takes no stdin (conmon's attach is "
+                    "not offered): drop -i, or use --isolation native",
+                    125,
+                )
+            directory = store.containers.directory(container_id)
+            name = store.containers.get(container_id).name
+            runner = ConmonRunner(StateFiles(directory).dir, container_id, name)
         stdin = io.stdin if io.stdin is not None else os.open(os.devnull, os.O_RDONLY)
 
         def started(pid: int) -> None:
@@ -493,7 +512,7 @@ def _run_child(store: Store, container_id: str, config: RunConfig, io: _RunIO, s
             console=io.console,
             on_start=started,
         )
-        code = run_in_container(store, container_id, options, config.isolation)
+        code = run_in_container(store, container_id, options, runner)
     except RunError as error:
         code = error.exit_code
         _say(status, code, str(error))

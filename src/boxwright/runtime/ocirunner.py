@@ -46,6 +46,70 @@ def find_oci_runtime(requested: str | None = None) -> str:
     )
 
 
+def runtime_command(runtime: str, state: Path | str) -> list[str]:
+    """The runtime's command line up to its subcommand: ``--root STATE`` (and ``--rootless
+    true`` for runc started by an unprivileged user)."""
+    args = [runtime, "--root", str(state)]
+    if os.geteuid() != 0 and os.path.basename(runtime) == "runc":
+        args[1:1] = ["--rootless", "true"]
+    return args
+
+
+def _gid_mapped(gid: int) -> bool:
+    """Whether ``gid`` exists in this process's user namespace (``/proc/self/gid_map``)."""
+    try:
+        with open("/proc/self/gid_map", encoding="ascii") as f:
+            for line in f:
+                inside, _, count = (int(word) for word in line.split())
+                if inside <= gid < inside + count:
+                    return True
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _in_user_namespace() -> bool:
+    """Whether this process runs in a user namespace other than the initial one."""
+    try:
+        with open("/proc/self/uid_map", encoding="ascii") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def spec_for_runtime(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` as the runtime takes it: runc refuses supplementary groups in any rootless
+    container, so an unprivileged caller's spec loses ``additionalGids``; a mount's
+    ``gid=N`` option (devpts' ``gid=5``) naming a group this user namespace lacks (a
+    single-ID one) is dropped, as podman drops it, since the kernel refuses the mount. Run
+    from inside a user namespace (a rootless store's) that does not own the network
+    namespace, sysfs cannot be mounted: ``/sys`` is bound read-only instead (runc's rootless
+    spec)."""
+    spec = json.loads(json.dumps(spec))
+    if os.geteuid() != 0 and spec["process"].get("user", {}).get("additionalGids"):
+        del spec["process"]["user"]["additionalGids"]
+    namespaces = {ns.get("type") for ns in spec.get("linux", {}).get("namespaces") or ()}
+    if _in_user_namespace() and "network" not in namespaces and "user" not in namespaces:
+        spec["mounts"] = [
+            m for m in spec.get("mounts") or () if not m["destination"].startswith("/sys")
+        ] + [
+            {
+                "destination": "/sys",
+                "type": "none",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            }
+        ]
+    for mount in spec.get("mounts") or ():
+        options = mount.get("options") or []
+        kept = [
+            o for o in options if not (o.startswith("gid=") and not _gid_mapped(int(o[4:] or 0)))
+        ]
+        if kept != options:
+            mount["options"] = kept
+    return spec
+
+
 class OCIRunner:
     """Runs a runtime spec with an installed OCI runtime (``runc``/``crun``)."""
 
@@ -82,18 +146,13 @@ class OCIRunner:
         base = os.environ.get("XDG_RUNTIME_DIR") if os.geteuid() != 0 else None
         if base and not os.access(base, os.W_OK):
             base = None
-        if os.geteuid() != 0 and spec["process"].get("user", {}).get("additionalGids"):
-            # runc refuses supplementary groups in any rootless container.
-            spec = json.loads(json.dumps(spec))
-            del spec["process"]["user"]["additionalGids"]
+        spec = spec_for_runtime(spec)
         with tempfile.TemporaryDirectory(prefix="boxwright-bundle-", dir=base) as bundle:
             Path(bundle, "config.json").write_text(json.dumps(spec), encoding="utf-8")
             state = Path(bundle, "state")
             state.mkdir(mode=0o700)
             name = f"boxwright-{secrets.token_hex(8)}"
-            args = [self.runtime, "--root", str(state), "run", "--bundle", bundle, name]
-            if os.geteuid() != 0 and os.path.basename(self.runtime) == "runc":
-                args[1:1] = ["--rootless", "true"]
+            args = [*runtime_command(self.runtime, state), "run", "--bundle", bundle, name]
             try:
                 process = subprocess.Popen(
                     args, close_fds=True, stdin=stdin, stdout=stdout, stderr=stderr
@@ -114,4 +173,11 @@ class OCIRunner:
         return 128 - status if status < 0 else status
 
 
-__all__ = ["CANDIDATES", "RUNTIME_ENV", "OCIRunner", "find_oci_runtime"]
+__all__ = [
+    "CANDIDATES",
+    "RUNTIME_ENV",
+    "OCIRunner",
+    "find_oci_runtime",
+    "runtime_command",
+    "spec_for_runtime",
+]

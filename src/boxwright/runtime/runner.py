@@ -149,9 +149,12 @@ def run_in_rootfs(
     rootfs: Path | str,
     image_config: ImageConfig,
     options: RunOptions | None = None,
-    isolation: str = "native",
+    isolation: str | Runner = "native",
 ) -> int:
     """Run ``options``' command (else the image's) in ``rootfs``; return its exit code.
+
+    ``isolation`` names the runner (``native``, ``oci``), or is a runner itself (a monitor's
+    :class:`~boxwright.runtime.conmon.ConmonRunner`).
 
     Changes the process makes to the rootfs stay there. Its output goes to
     ``options.output`` when set, else to the caller's stdout and stderr. Raises
@@ -160,7 +163,7 @@ def run_in_rootfs(
     """
     rootfs = Path(rootfs).absolute()
     options = options or RunOptions()
-    runner = get_runner(isolation)
+    runner = get_runner(isolation) if isinstance(isolation, str) else isolation
     hostname = options.hostname or "boxwright"
     id_map = default_mapping()
     base = os.environ.get("XDG_RUNTIME_DIR") if os.geteuid() != 0 else None

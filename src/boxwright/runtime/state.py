@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,18 @@ def now() -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """An RFC 3339 UTC timestamp (``...Z``, nanoseconds allowed) as an aware datetime
-    (parsed by hand: ``strptime`` loads a module lazily, which a forked monitor or a process
-    that dropped its privileges may no longer be able to read)."""
+    """An RFC 3339 timestamp (``...Z`` or ``...+HH:MM`` as conmon writes them, nanoseconds
+    allowed) as an aware UTC datetime (parsed by hand: ``strptime`` loads a module lazily,
+    which a forked monitor or a process that dropped its privileges may no longer be able
+    to read)."""
+    offset = timedelta()
+    if len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        hours, minutes = text[-5:-3], text[-2:]
+        if not (hours.isdigit() and minutes.isdigit()):
+            raise ValueError(f"not an RFC 3339 time: {text!r}")
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        offset = -offset if text[-6] == "-" else offset
+        text = text[:-6]
     head, _, rest = text.rstrip("Z").partition(".")
     day, sep, clock = head.partition("T")
     try:
@@ -53,7 +62,7 @@ def parse_time(text: str) -> datetime:
         micro = int(rest[:6].ljust(6, "0")) if rest else 0
         if not sep or (rest and not rest.isdigit()):
             raise ValueError
-        return datetime(year, month, mday, hour, minute, second, micro, tzinfo=UTC)
+        return datetime(year, month, mday, hour, minute, second, micro, tzinfo=UTC) - offset
     except ValueError:
         raise ValueError(f"not an RFC 3339 UTC time: {text!r}") from None
 
