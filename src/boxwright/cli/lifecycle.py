@@ -217,7 +217,8 @@ def start_command(
         raise click.UsageError("start -a takes one container")
     c = _container(containers[0])
     stdin = sys.stdin.fileno() if interactive else None
-    exit_with(lambda: _attached(c.run_attached, stdin, detach_keys))
+    # a running container is attached to, as podman's start -a does
+    exit_with(lambda: _attached(c.attach if c.is_running() else c.run_attached, stdin, detach_keys))
 
 
 def _attached(relay: Any, stdin: int | None, detach_keys: str | None) -> int:
