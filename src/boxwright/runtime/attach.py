@@ -33,15 +33,18 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import sys
 import termios
 import threading
 import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from boxwright.errors import RunError, UsageError
+
+if TYPE_CHECKING:
+    import socket
 
 #: podman's default detach sequence.
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
@@ -129,6 +132,8 @@ def _directory(path: Path) -> Iterator[str]:
 
 def listen(directory: Path) -> socket.socket:
     """The monitor's listening socket ``directory/attach`` (an old one replaced)."""
+    import socket  # sockets only where attaching happens: exec, stop, ps never load them
+
     with contextlib.suppress(FileNotFoundError):
         (directory / SOCKET_NAME).unlink()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
@@ -184,6 +189,8 @@ class Attachment:
     def connect(cls, directory: Path, *, size: tuple[int, int] | None = None) -> Attachment:
         """Connect to the monitor's socket in ``directory`` and say hello (with the terminal's
         ``size``); :class:`RunError` when no monitor listens."""
+        import socket
+
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         try:
             with _directory(directory) as short:

@@ -33,6 +33,7 @@ from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.native import forwarding_signals
 from boxwright.runtime.ocirunner import find_oci_runtime, runtime_command, spec_for_runtime
+from boxwright.runtime.state import StateFiles
 from boxwright.unpack.users import resolve_user
 
 
@@ -67,16 +68,13 @@ class ConmonRunner:
 
     name = "oci"
 
-    def __init__(self, userdata: Path, container_id: str, name: str) -> None:
-        self.userdata = userdata
+    def __init__(self, files: StateFiles, container_id: str, name: str) -> None:
+        self.userdata = files.dir
+        self.state_root = files.runtime_root
         self.id = container_id
         self.container_name = name
         self.conmon = find_conmon()
         self.runtime = find_oci_runtime()
-
-    @property
-    def state_root(self) -> Path:
-        return self.userdata / "runc"
 
     def run(
         self,
@@ -192,12 +190,6 @@ class ConmonRunner:
         )
 
 
-def runc_state_exists(userdata: Path, container_id: str) -> bool:
-    """Whether runc keeps a container ``container_id`` in ``userdata/runc`` (it runs under
-    conmon)."""
-    return (userdata / "runc" / container_id / "state.json").is_file()
-
-
 def _user_namespace_of(pid: int) -> int | None:
     """A handle on ``pid``'s user namespace when it is not this process's (a rootless
     store's: runc created the container inside it, and ``runc exec`` must run there too)."""
@@ -212,7 +204,7 @@ def _user_namespace_of(pid: int) -> int | None:
 
 
 def runc_exec(
-    userdata: Path,
+    files: StateFiles,
     container_id: str,
     pid: int,
     args: Sequence[str],
@@ -230,7 +222,7 @@ def runc_exec(
     if not args:
         raise RunError("exec needs a command", 125)
     who = resolve_user(Path(f"/proc/{pid}/root"), user, "user")
-    command = [*runtime_command(find_oci_runtime(), userdata / "runc"), "exec"]
+    command = [*runtime_command(find_oci_runtime(), files.runtime_root), "exec"]
     command += ["--user", f"{who.uid}:{who.gid}"]
     if os.geteuid() == 0:
         for gid in who.additional_gids:
@@ -272,6 +264,5 @@ __all__ = [
     "ConmonRunner",
     "find_conmon",
     "runc_exec",
-    "runc_state_exists",
     "start_error_code",
 ]

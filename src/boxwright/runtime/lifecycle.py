@@ -373,7 +373,6 @@ class Container:
         stdout and stderr and reads ``stdin`` (default ``/dev/null``), or with ``terminal``
         a terminal of its own relayed to this process's.
         """
-        from boxwright.runtime.conmon import runc_exec, runc_state_exists
         from boxwright.runtime.nsexec import exec_in
 
         state = self.state()
@@ -381,9 +380,12 @@ class Container:
             raise RunError(f"container {self.name} is not running", 125)
         options = self.config.options
         image = self.record.config.get("config") or {}
-        if runc_state_exists(self.files.dir, self.id):  # under conmon: podman's runc exec
+        if self.files.under_conmon(self.id):
+            # podman's runc exec (subprocess and the runtimes are loaded only here)
+            from boxwright.runtime.conmon import runc_exec
+
             return runc_exec(
-                self.files.dir,
+                self.files,
                 self.id,
                 state.pid,
                 list(args),

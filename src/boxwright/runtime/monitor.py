@@ -499,7 +499,7 @@ def _run_child(
                 )
             directory = store.containers.directory(container_id)
             name = store.containers.get(container_id).name
-            runner = ConmonRunner(StateFiles(directory).dir, container_id, name)
+            runner = ConmonRunner(StateFiles(directory), container_id, name)
         stdin = io.stdin if io.stdin is not None else os.open(os.devnull, os.O_RDONLY)
 
         def started(pid: int) -> None:

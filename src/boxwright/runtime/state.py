@@ -9,6 +9,9 @@ Beside the container's files, in ``R/containers/<id>/userdata/``:
   count; replaced whole (temporary file, fsync, rename) under ``state.lock``, so a second CLI
   process always reads one complete state;
 * ``ctr.log`` — the output, in podman's ``k8s-file`` format (:mod:`boxwright.runtime.logs`);
+* ``runc/``, ``bundle/``, ``exits/``, ``pidfile`` — runc's state, the bundle and conmon's
+  files while an ``--isolation oci`` container runs under conmon
+  (:mod:`boxwright.runtime.conmon`);
 * ``monitor.lock`` — held (``flock``) by the monitor for as long as it lives: a state that says
   ``running`` with no monitor holding it is a container whose monitor died (the machine
   rebooted), shown as ``exited``.
@@ -224,6 +227,15 @@ class StateFiles:
     @property
     def monitor_lock(self) -> Path:
         return self.dir / "monitor.lock"
+
+    @property
+    def runtime_root(self) -> Path:
+        """runc's state directory (``--root``) of a container conmon keeps."""
+        return self.dir / "runc"
+
+    def under_conmon(self, container_id: str) -> bool:
+        """Whether runc keeps the container in :attr:`runtime_root` (it runs under conmon)."""
+        return (self.runtime_root / container_id / "state.json").is_file()
 
     def exists(self) -> bool:
         """Whether the container was made to run on its own (``run``, not ``container from``)."""
