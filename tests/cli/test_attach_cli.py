@@ -9,9 +9,12 @@ import os
 import re
 import select
 import signal
+import subprocess
+import sys
 import tempfile
 import termios
 import time
+from pathlib import Path
 
 from boxwright_testing.cliproc import exit_code, spawn_cli, spawn_cli_pty
 from cli.conftest import Caller
@@ -166,3 +169,30 @@ def test_foreground_run_i_passes_stdin_and_signals(caller: Caller) -> None:
     assert exit_code(pid) == 9
     with os.fdopen(read_out, "rb") as out:
         assert buffer + out.read() == b"in:abc\nterm\n"
+
+
+def test_run_rm_it_detached_is_removed_at_its_end(caller: Caller) -> None:
+    session = spawn(caller, "run", "--rm", "-it", "--name", "gone", caller.image, "exec sh")
+    session.type(b"echo in-$((6*7))\r")
+    session.expect(rb"in-42\r\n")
+    session.type(b"\x10\x11")
+    assert session.end() == 0
+    assert ok(caller, "ps", "--format", "{{.Names}}") == "gone\n"
+    again = spawn(caller, "attach", "--detach-keys", "", "gone")
+    again.type(b"\x10\x11echo still\r")  # detaching is off: the keys reach the shell
+    again.expect(rb"still\r\n")
+    again.type(b"exit 5\r")
+    assert again.end() == 5
+    until(lambda: ok(caller, "container", "ls", "-q") == "")  # its monitor removed it
+
+
+def test_detach_keys_need_a_monitor(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "boxwright", "--root", str(tmp_path), "run", "--rm",
+         "--detach-keys", "ctrl-x", "oci:/nonexistent:1", "true"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr.splitlines()[-1:]) == (
+        2,
+        ["Error: --detach-keys needs -t or a kept container (without --rm)"],
+    )
