@@ -1,6 +1,7 @@
 """``run -d --isolation oci``: the container under Debian's conmon and runc, as podman runs
 it, reached by the same commands as a native one (``ps``, ``logs``, ``exec`` through ``runc
-exec``, ``stop``, ``wait``, ``inspect``), as root and as an unprivileged user."""
+exec``, ``stop``, ``wait``, ``inspect``, ``attach`` through conmon's socket), as root and as an
+unprivileged user."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import json
 import os
 import re
 import shutil
+import termios
 from pathlib import Path
 
 import pytest
 
 from cli.conftest import Caller
+from cli.test_attach_cli import spawn
 from cli.test_lifecycle_cli import cli, ok, until
 
 pytestmark = pytest.mark.skipif(
@@ -74,9 +77,22 @@ def test_oci_start_failure_codes(caller: Caller) -> None:
                          caller.image, "nothere")  # fmt: skip
     assert (code, out) == (127, "")
     assert err.startswith("Error: ") and "executable file not found" in err, err
-    code, _, err = cli(caller, "run", "-dt", "--isolation", "oci", caller.image, "sh")
-    assert (code, err) == (
-        125,
-        "Error: a detached --isolation oci container has no terminal (conmon's attach is not "
-        "offered): drop -t, or use --isolation native\n",
-    )
+
+
+def test_oci_terminal_and_stdin_through_conmons_attach_socket(caller: Caller) -> None:
+    ok(caller, "run", "-dit", "--isolation", "oci", "--name", "ot", caller.image, "exec sh")
+    session = spawn(caller, "attach", "ot", size=(30, 90))
+    session.type(b"stty size\r")
+    session.expect(rb"\r\n30 90\r\n")
+    termios.tcsetwinsize(session.master, (41, 123))  # SIGWINCH: the size through conmon's ctl
+    until(lambda: (session.type(b"stty size\r"), session.expect(rb"stty size\r\n(\d+ \d+)\r\n"))[1]
+          .group(1) == b"41 123")  # fmt: skip
+    session.type(b"echo one\x10\x11")  # detached; what came before the keys was passed on
+    assert session.end() == 0
+    assert ok(caller, "ps", "--format", "{{.Names}} {{.State}}") == "ot running\n"
+    again = spawn(caller, "attach", "ot")
+    again.type(b"\rexit 6\r")
+    assert again.end() == 6
+    assert ok(caller, "wait", "ot") == "6\n"
+    assert "41 123\r\n" in cli(caller, "logs", "ot")[1]  # conmon logged the terminal
+    ok(caller, "rm", "ot")

@@ -232,12 +232,12 @@ class Attachment:
                     if not data:
                         watched.remove(stdin)
                         if matcher.held:
-                            self._send(INPUT + matcher.held)
-                        self._send(END)
+                            self._input(matcher.held)
+                        self._end()
                     else:
                         passed, detached = matcher.feed(data)
                         if passed:
-                            self._send(INPUT + passed)
+                            self._input(passed)
                         if detached:
                             return None
                 if self.sock.fileno() in ready:
@@ -266,6 +266,15 @@ class Attachment:
         with contextlib.suppress(OSError):  # the monitor went away: its end is read next
             self.sock.sendall(message)
 
+    def _input(self, data: bytes) -> None:
+        self._send(INPUT + data)
+
+    def _end(self) -> None:
+        self._send(END)
+
+    def _window(self, size: tuple[int, int] | None) -> None:
+        self._send(size_message(WINDOW, size))
+
     @contextlib.contextmanager
     def _forwarding(
         self, stdin: int | None, signal_target: Callable[[], int] | None
@@ -279,7 +288,7 @@ class Attachment:
             source = terminal
 
             def resized(_signum: int, _frame: object) -> None:
-                self._send(size_message(WINDOW, terminal_size(source)))
+                self._window(terminal_size(source))
 
             previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resized)
         if signal_target is not None:
@@ -297,6 +306,71 @@ class Attachment:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+class ConmonAttachment(Attachment):
+    """A client of conmon's attach socket (``BUNDLE/attach`` with ``--full-attach``), as
+    podman attaches: input goes raw, output arrives with a first byte of ``2`` (stdout) or
+    ``3`` (stderr), a window size is written to the ``BUNDLE/ctl`` fifo as ``1 ROWS COLS``,
+    the end of input shuts the socket's writing side, and when conmon closes the socket the
+    container has ended: ``exit_code()`` says how."""
+
+    def __init__(self, sock: socket.socket, bundle: Path, exit_code: Callable[[], int]) -> None:
+        super().__init__(sock)
+        self.bundle = bundle
+        self.exit_code = exit_code
+
+    @classmethod
+    def connect_to(
+        cls, bundle: Path, exit_code: Callable[[], int], *, size: tuple[int, int] | None = None
+    ) -> ConmonAttachment:
+        """Connect to conmon's socket in ``bundle``; :class:`RunError` when it is not there."""
+        import socket
+
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            with _directory(bundle) as short:
+                sock.connect(f"{short}/{SOCKET_NAME}")
+        except OSError as error:
+            sock.close()
+            raise RunError(f"cannot attach to the container: {error.strerror}", 125) from error
+        attachment = cls(sock, bundle, exit_code)
+        attachment._window(size)
+        return attachment
+
+    def _input(self, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendall(data)
+
+    def _end(self) -> None:
+        import socket
+
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def _window(self, size: tuple[int, int] | None) -> None:
+        if size is None:
+            return
+        with contextlib.suppress(OSError):
+            fd = os.open(self.bundle / "ctl", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                os.write(fd, f"1 {size[0]} {size[1]}\n".encode())
+            finally:
+                os.close(fd)
+
+    def _receive(self, output: tuple[int | None, int | None]) -> int | None:
+        try:
+            message = self.sock.recv(CHUNK + 1)
+        except OSError:
+            message = b""
+        if not message:
+            return self.exit_code()
+        kind, data = message[:1], message[1:]
+        target = output[0] if kind == b"\x02" else output[1] if kind == b"\x03" else None
+        if target is not None:
+            with contextlib.suppress(BrokenPipeError):
+                _write_all(target, data)
+        return None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -321,6 +395,7 @@ def caller_terminal_size() -> tuple[int, int] | None:
 __all__ = [
     "DEFAULT_DETACH_KEYS",
     "Attachment",
+    "ConmonAttachment",
     "DetachMatcher",
     "caller_terminal_size",
     "listen",

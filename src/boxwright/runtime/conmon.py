@@ -14,8 +14,10 @@ conmon runs ``runc create``, writes the container's pid (``{"data": PID}``, or `
 the same ``k8s-file`` log the native monitor writes, and writes its exit code to
 ``exits/ID`` when it ends; the runner then ``runc start``\\ s it, reports the pid and waits for
 conmon (``--sync``: conmon stays its child). The runc state lives in ``userdata/runc``, so a
-later process reaches the container with ``runc exec`` (:func:`runc_exec`). Neither a terminal
-nor stdin is offered: attaching (``-i``/``-t``) is the native monitor's.
+later process reaches the container with ``runc exec`` (:func:`runc_exec`). With ``-t``
+conmon holds the terminal, with ``-i`` (and ``--leave-stdin-open``) the container's stdin; both
+are reached through conmon's attach socket and ``ctl`` fifo in the bundle
+(:class:`~boxwright.runtime.attach.ConmonAttachment`).
 """
 
 from __future__ import annotations
@@ -68,9 +70,13 @@ class ConmonRunner:
 
     name = "oci"
 
-    def __init__(self, files: StateFiles, container_id: str, name: str) -> None:
+    def __init__(
+        self, files: StateFiles, container_id: str, name: str, *, interactive: bool = False
+    ) -> None:
         self.userdata = files.dir
         self.state_root = files.runtime_root
+        self.bundle = files.bundle_dir
+        self.interactive = interactive
         self.id = container_id
         self.container_name = name
         self.conmon = find_conmon()
@@ -87,15 +93,10 @@ class ConmonRunner:
     ) -> int:
         """Run the spec under conmon to its end; return the exit code conmon recorded.
         ``output`` receives conmon's and runc's own messages (the container's output goes
-        to the log); ``stdin`` and ``console`` are not offered (see the module docstring)."""
+        to the log); conmon holds the terminal (``-t``) and stdin (``-i``) itself, so
+        ``stdin`` and ``console`` are not used."""
         del stdin, console
-        if spec["process"].get("terminal"):
-            raise RunError(
-                "a detached --isolation oci container has no terminal (conmon's attach is not "
-                "offered): drop -t, or use --isolation native",
-                125,
-            )
-        bundle = self.userdata / "bundle"
+        bundle = self.bundle
         exits = self.userdata / "exits"
         for directory in (bundle, exits, self.state_root):
             directory.mkdir(mode=0o700, exist_ok=True)
@@ -107,7 +108,7 @@ class ConmonRunner:
         stdout, stderr = output if output is not None else (None, None)
         try:
             conmon = subprocess.Popen(
-                self._command(bundle, exits),
+                self._command(bundle, exits, bool(spec["process"].get("terminal"))),
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
@@ -134,7 +135,7 @@ class ConmonRunner:
             self._delete()
             shutil.rmtree(bundle, ignore_errors=True)
 
-    def _command(self, bundle: Path, exits: Path) -> list[str]:
+    def _command(self, bundle: Path, exits: Path, terminal: bool) -> list[str]:
         runtime_args = runtime_command(self.runtime, self.state_root)[1:]
         args = [
             self.conmon, "--api-version", "1", "-c", self.id, "-u", self.id,
@@ -145,6 +146,10 @@ class ConmonRunner:
         ]  # fmt: skip
         for arg in runtime_args:
             args += ["--runtime-arg", arg]
+        if terminal:
+            args.append("-t")
+        if self.interactive:
+            args += ["-i", "--leave-stdin-open"]
         return args
 
     def _created(self, sync: int, conmon: subprocess.Popen[bytes]) -> int:

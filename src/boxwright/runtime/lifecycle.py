@@ -32,6 +32,7 @@ from boxwright.errors import RunError, UsageError
 from boxwright.runtime.attach import (
     DEFAULT_DETACH_KEYS,
     Attachment,
+    ConmonAttachment,
     caller_terminal_size,
     parse_detach_keys,
     raw_terminal,
@@ -266,9 +267,24 @@ class Container:
         if not self.is_running():
             raise RunError(f"container {self.name} is not running: only a running one can be "
                            "attached to", 125)  # fmt: skip
-        attachment = Attachment.connect(self.files.dir, size=self._size(stdin))
+        size = self._size(stdin)
+        if self.files.under_conmon(self.id):
+            pid = self.state().pid
+            attachment: Attachment = ConmonAttachment.connect_to(
+                self.files.bundle_dir, lambda: self._run_end(pid), size=size
+            )
+        else:
+            attachment = Attachment.connect(self.files.dir, size=size)
         with raw_terminal(stdin if self.config.options.terminal else None):
             return self._relay(attachment, stdin, output, keys)
+
+    def _run_end(self, pid: int) -> int:
+        """The exit code of the run whose process was ``pid``, once it has ended."""
+        while True:
+            state = self.state()
+            if state.status != RUNNING or state.pid != pid:
+                return state.exit_code if state.exit_code is not None else 0
+            time.sleep(_POLL)
 
     def _size(self, stdin: int | None) -> tuple[int, int] | None:
         if not self.config.options.terminal:

@@ -491,15 +491,11 @@ def _run_child(
     try:
         runner: str | ConmonRunner = config.isolation
         if conmon:
-            if config.interactive:
-                raise RunError(
-                    "a detached --isolation oci container takes no stdin (conmon's attach is "
-                    "not offered): drop -i, or use --isolation native",
-                    125,
-                )
             directory = store.containers.directory(container_id)
             name = store.containers.get(container_id).name
-            runner = ConmonRunner(StateFiles(directory), container_id, name)
+            runner = ConmonRunner(
+                StateFiles(directory), container_id, name, interactive=config.interactive
+            )
         stdin = io.stdin if io.stdin is not None else os.open(os.devnull, os.O_RDONLY)
 
         def started(pid: int) -> None:

@@ -233,6 +233,12 @@ class StateFiles:
         """runc's state directory (``--root``) of a container conmon keeps."""
         return self.dir / "runc"
 
+    @property
+    def bundle_dir(self) -> Path:
+        """The OCI bundle of a container conmon keeps (conmon's ``attach`` socket and ``ctl``
+        fifo are made there)."""
+        return self.dir / "bundle"
+
     def under_conmon(self, container_id: str) -> bool:
         """Whether runc keeps the container in :attr:`runtime_root` (it runs under conmon)."""
         return (self.runtime_root / container_id / "state.json").is_file()
