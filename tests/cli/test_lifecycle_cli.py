@@ -143,9 +143,14 @@ def test_start_after_exit_and_run_failure_codes(caller: Caller) -> None:
                          "nothere")  # fmt: skip
     assert (code, out) == (127, "")
     assert err == "Error: executable file `nothere` not found in $PATH\n"
-    ok(caller, "run", "--name", "once", caller.image, "echo ran")
+    assert cli(caller, "run", "--name", "once", caller.image, "echo ran; echo oops >&2") == (
+        0,
+        "ran\n",
+        "oops\n",
+    )
     assert re.search(r"  Exited \(0\) ", ok(caller, "ps", "-a", "--no-trunc").splitlines()[-1])
+    assert cli(caller, "logs", "once") == (0, "ran\n", "oops\n")  # printed and logged
     code, out, _ = cli(caller, "start", "-a", "once")
     assert (code, out) == (0, "ran\n")
-    assert cli(caller, "logs", "once")[1] == "ran\n"  # a foreground run printed, not logged
+    assert cli(caller, "logs", "once")[1:] == ("ran\nran\n", "oops\noops\n")
     ok(caller, "rm", "once", "bad")

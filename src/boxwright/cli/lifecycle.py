@@ -1,5 +1,5 @@
 """Containers that keep running, as podman's top-level verbs: ``ps``, ``logs``, ``stop``,
-``kill``, ``start``, ``restart``, ``wait``, ``rm``, ``exec``.
+``kill``, ``start``, ``restart``, ``wait``, ``rm``, ``attach``, ``exec``.
 
 Each is a thin shell over :class:`boxwright.runtime.lifecycle.Container`. They act on the
 containers ``boxwright run`` made; the ``container`` group keeps buildah's verbs on working
@@ -194,30 +194,57 @@ def kill_command(signum: str, containers: tuple[str, ...]) -> None:
     _each(containers, lambda c: c.kill(signum))
 
 
-@click.command("start", epilog="\b\nExample:\n  boxwright start -a web")
-@click.option("-a", "--attach", is_flag=True, help="Follow its output and exit with its code.")
+@click.command(
+    "start",
+    epilog="\b\nExamples:\n  boxwright start web\n  boxwright start -ai shell",
+)
+@click.option("-a", "--attach", is_flag=True, help="Attach its output; exit with its code.")
+@click.option("-i", "--interactive", is_flag=True, help="Attach stdin too (with -a).")
+@click.option(
+    "--detach-keys", default=None, metavar="KEYS", help="Keys that detach (default ctrl-p,ctrl-q)."
+)
 @click.argument("containers", nargs=-1, required=True)
-def start_command(attach: bool, containers: tuple[str, ...]) -> None:
+def start_command(
+    attach: bool, interactive: bool, detach_keys: str | None, containers: tuple[str, ...]
+) -> None:
     """Start containers that exited (or were created), under their monitor."""
     if not attach:
+        if interactive:
+            raise click.UsageError("-i needs -a")
         _each(containers, lambda c: c.start())
         return
     if len(containers) != 1:
         raise click.UsageError("start -a takes one container")
     c = _container(containers[0])
+    stdin = sys.stdin.fileno() if interactive else None
+    # a running container is attached to, as podman's start -a does
+    exit_with(lambda: _attached(c.attach if c.is_running() else c.run_attached, stdin, detach_keys))
 
-    def attached() -> int:
-        from boxwright.runtime.state import now, parse_time
 
-        since = parse_time(now())
-        c.start()
-        streams = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-        for record in c.logs(follow=True, since=since):
-            streams[record.stream].write(record.data)
-            streams[record.stream].flush()
-        return c.wait()
+def _attached(relay: Any, stdin: int | None, detach_keys: str | None) -> int:
+    """Relay through ``relay`` (run_attached or attach); 0 when detached, as podman."""
+    from boxwright.runtime.attach import DEFAULT_DETACH_KEYS
 
-    exit_with(attached)
+    keys = DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys
+    code = relay(stdin=stdin, detach_keys=keys)
+    return 0 if code is None else int(code)
+
+
+@click.command(
+    "attach",
+    epilog="\b\nExamples:\n  boxwright attach web\n  boxwright attach --detach-keys ctrl-x web",
+)
+@click.option(
+    "--detach-keys", default=None, metavar="KEYS", help="Keys that detach (default ctrl-p,ctrl-q)."
+)
+@click.option("--no-stdin", is_flag=True, help="Do not attach stdin.")
+@click.argument("container")
+def attach_command(detach_keys: str | None, no_stdin: bool, container: str) -> None:
+    """Attach this terminal to a running container's stdin, output and terminal; the detach
+    keys leave it running. Exits with its exit code when it ends."""
+    c = _container(container)
+    stdin = None if no_stdin else sys.stdin.fileno()
+    exit_with(lambda: _attached(c.attach, stdin, detach_keys))
 
 
 @click.command("restart", epilog="\b\nExample:\n  boxwright restart web")
@@ -275,6 +302,7 @@ def exec_command(
 
 
 __all__ = [
+    "attach_command",
     "exec_command",
     "kill_command",
     "logs_command",

@@ -137,6 +137,9 @@ COMMANDS: Mapping[str, LazyCommand] = {
     "restart": LazyCommand("boxwright.cli.lifecycle:restart_command", "Restart containers."),
     "wait": LazyCommand("boxwright.cli.lifecycle:wait_command", "Wait for containers to exit."),
     "rm": LazyCommand("boxwright.cli.lifecycle:rm_command", "Remove containers."),
+    "attach": LazyCommand(
+        "boxwright.cli.lifecycle:attach_command", "Attach to a running container."
+    ),
     "exec": LazyCommand(
         "boxwright.cli.lifecycle:exec_command", "Run a command in a running container."
     ),

@@ -165,6 +165,12 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; print the ID.")
 @click.option(
+    "--detach-keys",
+    default=None,
+    metavar="KEYS",
+    help="Keys that detach from the container (default ctrl-p,ctrl-q; '' for none).",
+)
+@click.option(
     "--restart",
     default="no",
     metavar="POLICY",
@@ -188,6 +194,7 @@ def run_command(
     tty: bool,
     attach: tuple[str, ...],
     detach: bool,
+    detach_keys: str | None,
     restart: str,
     stop_signal: str | None,
     stop_timeout: int,
@@ -200,8 +207,10 @@ def run_command(
     """Run COMMAND (else the image's entrypoint and cmd) in a new container of IMAGE.
 
     IMAGE is a stored image or any reference (oci:DIR:TAG, docker://...), pulled first.
-    Without --rm the container stays (`boxwright ps -a`). The exit code is the command's.
-    Stdin reaches the container only with -i (or -a stdin); -t gives it a terminal.
+    Without --rm the container stays (`boxwright ps -a`, `logs`). The exit code is the
+    command's. Stdin reaches the container only with -i (or -a stdin); -t gives it a
+    terminal. The detach keys (ctrl-p,ctrl-q) leave it running (see `attach`), except
+    with --rm and no -t.
     The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to it.
     """
     from boxwright.runtime.container import run_image
@@ -213,38 +222,70 @@ def run_command(
         options, terminal=tty, init=init or init_path is not None, init_path=init_path
     )
     if detach:
-        if tty or interactive or attach:
-            raise click.UsageError("-d runs without a terminal or stdin: drop -t, -i and -a")
+        if attach:
+            raise click.UsageError("-d and -a cannot be used together (attach later: `attach`)")
         _run_detached(
-            image, options, isolation, remove, name, restart, stop_signal, stop_timeout, platform
-        )
+            image, options, isolation, remove, name, restart, stop_signal, stop_timeout, platform,
+            interactive,
+        )  # fmt: skip
         return
     if restart != "no":
         raise click.UsageError("--restart needs -d (the monitor applies it)")
+    if not remove or tty:
+        _run_foreground(image, options, isolation, name, stop_signal, stop_timeout, platform,
+                        interactive, attach, detach_keys, remove)  # fmt: skip
+    if detach_keys is not None:
+        raise click.UsageError("--detach-keys needs -t or a kept container (without --rm)")
     options = replace(options, **streams(interactive, attach))
-    if remove:
-        exit_with(
-            lambda: (
-                run_image(
-                    image, options, isolation=isolation, remove=True, name=name, platform=platform
-                ).exit_code
-            )
+    exit_with(
+        lambda: (
+            run_image(
+                image, options, isolation=isolation, remove=True, name=name, platform=platform
+            ).exit_code
         )
+    )
+
+
+def _run_foreground(
+    image: str,
+    options: RunOptions,
+    isolation: str,
+    name: str | None,
+    stop_signal: str | None,
+    stop_timeout: int,
+    platform: Platform | None,
+    interactive: bool,
+    attach: tuple[str, ...],
+    detach_keys: str | None,
+    remove: bool,
+) -> NoReturn:
+    """A foreground ``run`` under a monitor: the container made, started and attached to
+    (podman's create, start, attach), so its output is also in its log and the detach keys
+    leave it running (with ``--rm`` the monitor removes it at its end)."""
+    from boxwright.runtime.attach import DEFAULT_DETACH_KEYS, raw_terminal
     from boxwright.runtime.lifecycle import Container
 
+    wanted = {a.lower() for a in attach} or {"stdout", "stderr"}
+    stdin = 0 if interactive or "stdin" in wanted else None
+    output = (1 if "stdout" in wanted else None, 2 if "stderr" in wanted else None)
+
     def foreground() -> int:
-        container = Container.create(
-            image,
-            replace(options, stdin=None, output=None),
-            name=name,
-            isolation=isolation,
-            stop_signal=stop_signal,
-            stop_timeout=stop_timeout,
-            platform=platform,
-        )
-        return container.run_attached(
-            stdin=options.stdin, output=options.output, terminal=options.terminal
-        )
+        # raw at once: keys typed while the image is pulled and the container made are kept
+        with raw_terminal(stdin if options.terminal else None):
+            container = Container.create(
+                image,
+                options,
+                name=name,
+                isolation=isolation,
+                stop_signal=stop_signal,
+                stop_timeout=stop_timeout,
+                platform=platform,
+                interactive=stdin is not None,
+                remove=remove,
+            )
+            keys = DEFAULT_DETACH_KEYS if detach_keys is None else detach_keys
+            code = container.run_attached(stdin=stdin, output=output, detach_keys=keys)
+        return 0 if code is None else code
 
     exit_with(foreground)
 
@@ -259,8 +300,10 @@ def _run_detached(
     stop_signal: str | None,
     stop_timeout: int,
     platform: Platform | None,
+    interactive: bool = False,
 ) -> None:
-    """``run -d``: the container under its monitor; print its ID once its command runs."""
+    """``run -d``: the container under its monitor; print its ID once its command runs
+    (with ``-i`` its stdin stays open, with ``-t`` its terminal waits: see ``attach``)."""
     from boxwright.runtime.lifecycle import Container
 
     def detached() -> int:
@@ -274,6 +317,7 @@ def _run_detached(
             stop_signal=stop_signal,
             stop_timeout=stop_timeout,
             platform=platform,
+            interactive=interactive,
         )
         try:
             container.start()

@@ -23,7 +23,7 @@ from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.native import forwarding_to_children
 from boxwright.runtime.ownership import keeping_ownership
-from boxwright.runtime.runner import run_in_rootfs
+from boxwright.runtime.runner import Runner, run_in_rootfs
 from boxwright.runtime.spec import RunOptions
 from boxwright.runtime.volumes import joining_container, use_named_volumes
 from boxwright.store.store import Store
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 
 def run_in_container(
-    store: Store, container: str, options: RunOptions, isolation: str = "native"
+    store: Store, container: str, options: RunOptions, isolation: str | Runner = "native"
 ) -> int:
     """Run ``options``' command in working container ``container``; return its exit code.
 

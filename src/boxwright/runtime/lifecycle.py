@@ -29,6 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import RunError, UsageError
+from boxwright.runtime.attach import (
+    DEFAULT_DETACH_KEYS,
+    Attachment,
+    ConmonAttachment,
+    caller_terminal_size,
+    parse_detach_keys,
+    raw_terminal,
+    terminal_size,
+)
 from boxwright.runtime.logs import LogRecord, read_log
 from boxwright.runtime.spec import RunOptions
 from boxwright.runtime.state import (
@@ -38,7 +47,6 @@ from boxwright.runtime.state import (
     RunConfig,
     RunState,
     StateFiles,
-    now,
     process_start,
 )
 from boxwright.store.containerrecord import ContainerRecord
@@ -99,16 +107,15 @@ class Container:
         stop_signal: str | None = None,
         stop_timeout: int = 10,
         platform: Platform | None = None,
+        interactive: bool = False,
     ) -> Container:
         """Make a container of ``image`` (pulled first when it is a transport reference) that
         runs ``options`` once started. ``stop_signal`` defaults to the image's StopSignal;
         ``platform`` picks the image out of an index or a manifest list (default: this
-        machine's)."""
-        if isolation != "native":
-            raise UsageError(
-                "a detached container runs with --isolation native (its monitor drives the "
-                "native runner)"
-            )
+        machine's); ``interactive`` keeps its stdin open for attached clients to write to
+        (``-i``); ``options.terminal`` gives it a terminal its monitor holds (``-t``)."""
+        if isolation not in ("native", "oci"):
+            raise UsageError(f"unknown isolation {isolation!r}: expected native or oci")
         store = store if store is not None else Store()
         policy = RestartPolicy.parse(restart) if isinstance(restart, str) else restart
         if remove and policy.name != "no":
@@ -123,6 +130,7 @@ class Container:
             stop_signal=signal_name,
             stop_timeout=stop_timeout,
             remove=remove,
+            interactive=interactive,
         )
         try:
             StateFiles(store.containers.directory(record.id)).write_config(config)
@@ -209,54 +217,97 @@ class Container:
         self,
         *,
         stdin: int | None = None,
-        output: int | tuple[int, int] | None = None,
-        terminal: bool = False,
-    ) -> int:
-        """Run the container in this process, its monitor for the while (a foreground ``run``):
-        the state is recorded as a monitor records it, the output goes to this process's
-        streams (or ``output``), signals are passed on; return the exit code."""
-        from boxwright.runtime.container import run_in_container
-        from boxwright.runtime.monitor import holding_monitor_lock
+        output: tuple[int | None, int | None] = (1, 2),
+        detach_keys: str = DEFAULT_DETACH_KEYS,
+    ) -> int | None:
+        """Start the container under its monitor attached to this process (a foreground
+        ``run``, ``start -a``): the monitor waits for this client before the command runs, so
+        no output is missed; it is also in the log. Relays as :meth:`attach` does and
+        returns the exit code, or ``None`` when the detach keys were typed (the container
+        runs on). :class:`RunError` with podman's exit code when it cannot start."""
+        from boxwright.runtime.monitor import start_monitor
 
-        config = self.config
-        files = self.files
-
-        def started(pid: int) -> None:
-            start = process_start(pid)
-            files.update(
-                lambda s: RunState(
-                    status=RUNNING,
-                    pid=pid,
-                    pid_start=start,
-                    started_at=now(),
-                    restart_count=s.restart_count,
-                )
-            )
-
-        options = dataclasses.replace(
-            config.options, stdin=stdin, output=output, terminal=terminal, on_start=started
+        keys = parse_detach_keys(detach_keys)
+        if self.state().status == RUNNING:
+            raise RunError(f"container {self.name} is already running", 125)
+        self._wait_monitor_gone(10)
+        self.files.update(
+            lambda s: dataclasses.replace(s, stop_requested=False, exit_code=None, error="")
         )
-        with holding_monitor_lock(files):
-            code = 125
-            message = ""
+        size = self._size(stdin)
+        attached: list[Attachment] = []
+
+        def connect() -> None:
+            attached.append(Attachment.connect(self.files.dir, size=size))
+
+        with raw_terminal(stdin if self.config.options.terminal else None):
             try:
-                code = run_in_container(self.store, self.id, options, config.isolation)
-            except RunError as error:
-                code, message = error.exit_code, str(error)
+                start_monitor(self.store, self.id, on_listening=connect)
+            except BaseException:
+                for attachment in attached:
+                    attachment.close()
                 raise
-            finally:
-                files.update(
-                    lambda s: dataclasses.replace(
-                        s,
-                        status=EXITED,
-                        pid=0,
-                        pid_start=0,
-                        exit_code=code,
-                        finished_at=now(),
-                        error=message,
-                    )
-                )
-        return code
+            return self._relay(attached[0], stdin, output, keys)
+
+    def attach(
+        self,
+        *,
+        stdin: int | None = None,
+        output: tuple[int | None, int | None] = (1, 2),
+        detach_keys: str = DEFAULT_DETACH_KEYS,
+    ) -> int | None:
+        """Attach to the running container (``podman attach``): ``stdin``'s bytes go to its
+        stdin (kept open with ``-i``) or terminal (``-t``; a terminal ``stdin`` is put in raw
+        mode and its window size followed), its output from now on to ``output``'s
+        ``(stdout, stderr)`` descriptors (``None`` drops one), and this process's SIGHUP,
+        SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 to its process. Returns the exit code
+        when it exits, or ``None`` when the detach keys (podman's syntax, ``""`` for none)
+        were typed."""
+        keys = parse_detach_keys(detach_keys)
+        if not self.is_running():
+            raise RunError(f"container {self.name} is not running: only a running one can be "
+                           "attached to", 125)  # fmt: skip
+        size = self._size(stdin)
+        if self.files.under_conmon(self.id):
+            pid = self.state().pid
+            attachment: Attachment = ConmonAttachment.connect_to(
+                self.files.bundle_dir, lambda: self._run_end(pid), size=size
+            )
+        else:
+            attachment = Attachment.connect(self.files.dir, size=size)
+        with raw_terminal(stdin if self.config.options.terminal else None):
+            return self._relay(attachment, stdin, output, keys)
+
+    def _run_end(self, pid: int) -> int:
+        """The exit code of the run whose process was ``pid``, once it has ended."""
+        while True:
+            state = self.state()
+            if state.status != RUNNING or state.pid != pid:
+                return state.exit_code if state.exit_code is not None else 0
+            time.sleep(_POLL)
+
+    def _size(self, stdin: int | None) -> tuple[int, int] | None:
+        if not self.config.options.terminal:
+            return None
+        return terminal_size(stdin) if stdin is not None else caller_terminal_size()
+
+    def _relay(
+        self,
+        attachment: Attachment,
+        stdin: int | None,
+        output: tuple[int | None, int | None],
+        keys: bytes,
+    ) -> int | None:
+        try:
+            return attachment.relay(
+                stdin=stdin, output=output, detach_keys=keys, signal_target=self._pid
+            )
+        finally:
+            attachment.close()
+
+    def _pid(self) -> int:
+        state = self.state()
+        return state.pid if process_start(state.pid) == state.pid_start else 0
 
     def kill(self, signum: str | int = "SIGKILL") -> None:
         """Send ``signum`` to the container's process; the restart policy no longer applies."""
@@ -345,6 +396,21 @@ class Container:
             raise RunError(f"container {self.name} is not running", 125)
         options = self.config.options
         image = self.record.config.get("config") or {}
+        if self.files.under_conmon(self.id):
+            # podman's runc exec (subprocess and the runtimes are loaded only here)
+            from boxwright.runtime.conmon import runc_exec
+
+            return runc_exec(
+                self.files,
+                self.id,
+                state.pid,
+                list(args),
+                env=tuple(env),
+                user=user if user is not None else (options.user or image.get("User") or ""),
+                workdir=workdir or options.workdir or image.get("WorkingDir") or None,
+                terminal=terminal,
+                stdin=stdin,
+            )
         code: int = exec_in(
             state.pid,
             Path(self.store.containers.directory(self.id)),

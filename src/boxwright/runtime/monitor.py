@@ -6,14 +6,21 @@ container's command runs, with its pid, or raises the :class:`RunError` that kep
 starting. The monitor then, for as long as it lives, holds ``monitor.lock`` (the state files
 are :mod:`boxwright.runtime.state`'s) and
 
-1. forks a *run child* that does what a foreground ``run`` does
+1. listens on the attach socket ``userdata/attach`` (:mod:`boxwright.runtime.attach`);
+2. forks a *run child* that does what a foreground ``run`` does
    (:func:`boxwright.runtime.container.run_in_container`) with the container's stdout and
-   stderr on pipes, stdin on ``/dev/null``, reporting the container's pid on a status pipe;
-2. copies both pipes into ``ctr.log`` (:mod:`boxwright.runtime.logs`) until they close, and
-   records the state: ``running`` with pid and start time, then ``exited`` with exit code
-   and finish time;
-3. starts it again as the restart policy says, unless a ``stop``/``kill`` asked for the end;
+   stderr on pipes and stdin on ``/dev/null`` (a pipe of the monitor's with ``-i``), or
+   with ``-t`` a pty whose master the monitor holds, reporting the container's pid on a
+   status pipe;
+3. copies the output into ``ctr.log`` (:mod:`boxwright.runtime.logs`) and to every attached
+   client until it ends, passes the clients' input to the container's stdin and their window
+   size to its terminal, and records the state: ``running`` with pid and start time, then
+   ``exited`` with exit code and finish time (told to the clients last);
+4. starts it again as the restart policy says, unless a ``stop``/``kill`` asked for the end;
    with ``--rm``, removes the container at the end.
+
+Started for an attached run (:func:`start_monitor` with ``on_listening``), the monitor waits
+for its first client before it starts the container, so none of the output is missed.
 
 The monitor never execs: everything it runs is imported before the first fork, and it does
 not start threads, so forking from it is safe. A caller with threads of its own should start
@@ -28,12 +35,16 @@ import fcntl
 import os
 import select
 import signal
+import socket
 import sys
+import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from boxwright.errors import BoxwrightError, ContainerNotFoundError, RunError
+from boxwright.runtime import attach
+from boxwright.runtime.conmon import ConmonRunner
 from boxwright.runtime.container import run_in_container
 from boxwright.runtime.logs import format_records
 from boxwright.runtime.state import (
@@ -59,9 +70,21 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def start_monitor(store: Store, container_id: str) -> int:
+#: How long a monitor started for an attached run waits for its first client.
+ATTACH_WAIT = 30.0
+#: The window size of a terminal no client has told the size of.
+DEFAULT_SIZE = (24, 80)
+
+
+def start_monitor(
+    store: Store, container_id: str, *, on_listening: Callable[[], None] | None = None
+) -> int:
     """Start the monitor of ``container_id`` and return the container process's pid once its
-    command runs; raise :class:`RunError` (with podman's exit code) when it cannot start."""
+    command runs; raise :class:`RunError` (with podman's exit code) when it cannot start.
+
+    With ``on_listening``, the monitor calls for it once its attach socket listens and starts
+    the container only when a client has attached (``on_listening`` attaches one).
+    """
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -71,12 +94,19 @@ def start_monitor(store: Store, container_id: str) -> int:
             os.close(ready_r)
             os.setsid()
             if os.fork() == 0:
-                _monitor(store.root, container_id, ready_w)
+                _monitor(store.root, container_id, ready_w, on_listening is not None)
         finally:
             os._exit(0)
     os.close(ready_w)
     try:
-        text = _read_all(ready_r).decode(errors="replace")
+        data = b""
+        while chunk := os.read(ready_r, 65536):
+            data += chunk
+            if on_listening is not None and data.startswith(b"L\n"):
+                data = data[2:]
+                on_listening()
+                on_listening = None
+        text = data.decode(errors="replace")
     finally:
         os.close(ready_r)
         os.waitpid(middle, 0)
@@ -115,7 +145,7 @@ def _close_inherited(keep: int) -> None:
                 os.close(fd)
 
 
-def _monitor(root: Path, container_id: str, ready: int) -> None:
+def _monitor(root: Path, container_id: str, ready: int, attach_first: bool) -> None:
     """The monitor's life (in the grandchild; never returns)."""
     try:
         _close_inherited(ready)
@@ -137,23 +167,159 @@ def _monitor(root: Path, container_id: str, ready: int) -> None:
             os._exit(1)
         config = files.config()
         log = os.open(files.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        server = _Server(attach.listen(files.dir))
+        if attach_first:
+            os.write(ready, b"L\n")
+            if not server.await_first(ATTACH_WAIT):
+                os.write(ready, b"E 125 no client attached to the container's monitor")
+                os._exit(1)
     except BaseException as error:
         with contextlib.suppress(OSError):
             os.write(ready, f"E 125 cannot start the container's monitor: {error}".encode())
         os._exit(1)
-    _keep(store, container_id, files, config, log, ready)
+    try:
+        _keep(store, container_id, files, config, log, ready, server, attach_first)
+    finally:
+        with contextlib.suppress(OSError):
+            (files.dir / attach.SOCKET_NAME).unlink()
     os._exit(0)
 
 
+class _Server:
+    """The monitor's side of the attach socket: the listener, the clients, the input waiting
+    for the container to read it, and the last window size a client told."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.clients: list[socket.socket] = []
+        self.size: tuple[int, int] | None = None
+        self.target: int | None = None
+        """Where input goes: the pty's master, the stdin pipe, or nowhere."""
+        self.terminal = False
+        self.pending = b""
+        self.input_ended = False
+
+    def await_first(self, timeout: float) -> bool:
+        """Accept the first client and read its hello (the window size the run starts with)."""
+        ready, _, _ = select.select([self.listener], [], [], timeout)
+        if not ready:
+            return False
+        client = self._accept()
+        if client is None:
+            return False
+        readable, _, _ = select.select([client], [], [], 5.0)
+        if readable:
+            self._from_client(client)
+        return bool(self.clients)
+
+    def close(self) -> None:
+        """Close the listener and the clients (in a forked child, which serves none)."""
+        for sock in (self.listener, *self.clients):
+            sock.close()
+
+    def fds(self) -> list[int]:
+        return [self.listener.fileno(), *(c.fileno() for c in self.clients)]
+
+    def _accept(self) -> socket.socket | None:
+        try:
+            client, _ = self.listener.accept()
+        except OSError:
+            return None
+        client.settimeout(attach.SEND_TIMEOUT)
+        self.clients.append(client)
+        return client
+
+    def readable(self, fd: int) -> None:
+        """Act on a readable listener or client ``fd``."""
+        if fd == self.listener.fileno():
+            self._accept()
+            return
+        for client in self.clients:
+            if client.fileno() == fd:
+                self._from_client(client)
+                return
+
+    def _from_client(self, client: socket.socket) -> None:
+        try:
+            message = client.recv(attach.CHUNK + 1)
+        except OSError:
+            message = b""
+        if not message:
+            self._drop(client)
+            return
+        kind, data = message[:1], message[1:]
+        if kind == attach.INPUT and self.target is not None and not self.input_ended:
+            self.pending += data
+        elif kind == attach.END and not self.terminal and self.target is not None:
+            self.input_ended = True
+        elif kind in (attach.HELLO, attach.WINDOW):
+            size = attach.parse_size(data)
+            if size is not None:
+                self.size = size
+                if self.terminal and self.target is not None:
+                    with contextlib.suppress(OSError):
+                        termios.tcsetwinsize(self.target, size)
+
+    def write_input(self) -> None:
+        """Pass what the container can take now of the pending input (its target is
+        non-blocking); close a stdin pipe whose input ended once it is all passed."""
+        if self.target is None:
+            return
+        try:
+            if self.pending:
+                written = os.write(self.target, self.pending)
+                self.pending = self.pending[written:]
+        except BlockingIOError:
+            return
+        except OSError:
+            self.pending = b""
+        if self.input_ended and not self.pending and not self.terminal:
+            os.close(self.target)
+            self.target = None
+
+    def send(self, message: bytes) -> None:
+        """``message`` to every client; one that does not take it in time is dropped."""
+        for client in list(self.clients):
+            try:
+                client.sendall(message)
+            except OSError:
+                self._drop(client)
+
+    def _drop(self, client: socket.socket) -> None:
+        self.clients.remove(client)
+        client.close()
+
+    def run_ended(self, code: int) -> None:
+        """Tell the clients the exit code and let them go; forget the run's input target."""
+        self.send(attach.EXIT + str(code).encode())
+        for client in list(self.clients):
+            self._drop(client)
+        if self.target is not None and not self.terminal:
+            with contextlib.suppress(OSError):
+                os.close(self.target)
+        self.target = None
+        self.pending = b""
+        self.input_ended = False
+
+
 def _keep(
-    store: Store, container_id: str, files: StateFiles, config: RunConfig, log: int, ready: int
+    store: Store,
+    container_id: str,
+    files: StateFiles,
+    config: RunConfig,
+    log: int,
+    ready: int,
+    server: _Server,
+    attach_first: bool,
 ) -> None:
     """Run the container, again as the restart policy says, and record each end."""
     backoff = BACKOFF
     answer: int | None = ready
     while True:
         began = time.monotonic()
-        code, failed = _run_once(store, container_id, files, config, log, answer)
+        # conmon keeps a detached oci container; an attached run's output comes through us
+        conmon = config.isolation == "oci" and not (attach_first and answer is not None)
+        code, failed = _run_once(store, container_id, files, config, log, answer, server, conmon)
         answer = None
         state = files.read()
         if failed or state.stop_requested:
@@ -177,29 +343,44 @@ def _run_once(
     config: RunConfig,
     log: int,
     ready: int | None,
+    server: _Server,
+    conmon: bool,
 ) -> tuple[int, bool]:
     """One run of the container: its exit code, and whether it failed to start."""
-    out_r, out_w = os.pipe2(os.O_CLOEXEC)
-    err_r, err_w = os.pipe2(os.O_CLOEXEC)
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    io = _RunIO(config, server)
     child = os.fork()
     if child == 0:
-        for fd in (out_r, err_r, status_r, *([ready] if ready is not None else [])):
+        for fd in (status_r, *io.monitor_side, *([ready] if ready is not None else [])):
             os.close(fd)
-        _run_child(store, container_id, config, (out_w, err_w), status_w)
-    for fd in (out_w, err_w, status_w):
+        server.close()
+        _run_child(store, container_id, config, io, status_w, conmon)
+    for fd in (status_w, *io.child_side):
         os.close(fd)
-    streams = {out_r: "stdout", err_r: "stderr"}
+    streams = io.streams
     status_text = b""
     error: tuple[int, str] | None = None
-    open_fds = [out_r, err_r, status_r]
+    open_fds = [*streams, status_r]
     while open_fds:
+        writing = [server.target] if server.target is not None and server.pending else []
         try:
-            readable, _, _ = select.select(open_fds, [], [])
+            readable, writable, _ = select.select(open_fds + server.fds(), writing, [])
         except InterruptedError:
             continue
+        if writable:
+            server.write_input()
         for fd in readable:
-            data = os.read(fd, 65536)
+            if fd not in open_fds:
+                server.readable(fd)
+                if server.input_ended:
+                    server.write_input()
+                continue
+            try:
+                data = os.read(fd, attach.CHUNK)
+            except BlockingIOError:
+                continue
+            except OSError:  # EIO: the terminal's last user closed it
+                data = b""
             if not data:
                 open_fds.remove(fd)
                 os.close(fd)
@@ -207,6 +388,7 @@ def _run_once(
             if fd in streams:
                 with contextlib.suppress(OSError):
                     os.write(log, format_records(streams[fd], data))
+                server.send((attach.STDOUT if streams[fd] == "stdout" else attach.STDERR) + data)
                 continue
             status_text += data
             while b"\n" in status_text:
@@ -229,7 +411,48 @@ def _run_once(
             s, status=EXITED, pid=0, pid_start=0, exit_code=code, finished_at=now(), error=message
         )
     )
+    server.run_ended(code)
     return code, error is not None
+
+
+class _RunIO:
+    """The descriptors of one run: the container's terminal (a pty whose master the monitor
+    holds) or its stdout and stderr pipes, and its stdin (the monitor's pipe with ``-i``,
+    else ``/dev/null``)."""
+
+    def __init__(self, config: RunConfig, server: _Server) -> None:
+        self.terminal = config.options.terminal
+        self.console: int | None = None
+        self.stdin: int | None = None
+        self.output: tuple[int, int] | None = None
+        self.monitor_side: list[int] = []
+        self.child_side: list[int] = []
+        server.terminal = self.terminal
+        if self.terminal:
+            master, slave = os.openpty()
+            os.set_inheritable(master, False)
+            os.set_inheritable(slave, False)
+            termios.tcsetwinsize(master, server.size or DEFAULT_SIZE)
+            os.set_blocking(master, False)
+            self.console = slave
+            self.streams = {master: "stdout"}
+            server.target = master if config.interactive else None
+            self.monitor_side, self.child_side = [master], [slave]
+            return
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        self.output = (out_w, err_w)
+        self.streams = {out_r: "stdout", err_r: "stderr"}
+        self.monitor_side, self.child_side = [out_r, err_r], [out_w, err_w]
+        if config.interactive:
+            in_r, in_w = os.pipe2(os.O_CLOEXEC)
+            os.set_blocking(in_w, False)
+            self.stdin = in_r
+            server.target = in_w
+            self.monitor_side.append(in_w)
+            self.child_side.append(in_r)
+        else:
+            server.target = None
 
 
 def _status(line: str, files: StateFiles, ready: int | None) -> tuple[int, str] | None:
@@ -260,20 +483,32 @@ def _status(line: str, files: StateFiles, ready: int | None) -> tuple[int, str] 
 
 
 def _run_child(
-    store: Store, container_id: str, config: RunConfig, output: tuple[int, int], status: int
+    store: Store, container_id: str, config: RunConfig, io: _RunIO, status: int, conmon: bool
 ) -> None:
-    """In the run child: a foreground run of the container; never returns."""
+    """In the run child: a foreground run of the container (under conmon with ``conmon``);
+    never returns."""
     code = 125
     try:
-        null = os.open(os.devnull, os.O_RDONLY)
+        runner: str | ConmonRunner = config.isolation
+        if conmon:
+            directory = store.containers.directory(container_id)
+            name = store.containers.get(container_id).name
+            runner = ConmonRunner(
+                StateFiles(directory), container_id, name, interactive=config.interactive
+            )
+        stdin = io.stdin if io.stdin is not None else os.open(os.devnull, os.O_RDONLY)
 
         def started(pid: int) -> None:
             os.write(status, f"S {pid}\n".encode())
 
         options = dataclasses.replace(
-            config.options, output=output, stdin=null, terminal=False, on_start=started
+            config.options,
+            output=io.output,
+            stdin=None if io.terminal else stdin,
+            console=io.console,
+            on_start=started,
         )
-        code = run_in_container(store, container_id, options, config.isolation)
+        code = run_in_container(store, container_id, options, runner)
     except RunError as error:
         code = error.exit_code
         _say(status, code, str(error))

@@ -614,7 +614,8 @@ def forwarding_to_children() -> Iterator[None]:
 
 
 def _copy_window_size(master: int) -> None:
-    with contextlib.suppress(OSError):
+    """The caller's window size (its stdin's, when a terminal) onto terminal ``master``."""
+    with contextlib.suppress(OSError, ValueError, termios.error):
         termios.tcsetwinsize(master, termios.tcgetwinsize(sys.stdin.fileno()))
 
 
@@ -752,11 +753,14 @@ class NativeRunner:
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
         started: Callable[[int], None] | None = None,
+        console: int | None = None,
     ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
         ``started`` is called with the container process's pid (in the caller's PID
-        namespace) once it has executed its command.
+        namespace) once it has executed its command. ``console`` (a terminal spec): a pty
+        slave the caller holds the master of, made the container's terminal; nothing is
+        relayed then.
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output instead of
         the caller's streams, and the process reads ``stdin`` instead of the caller's; with a
@@ -768,9 +772,12 @@ class NativeRunner:
         if plan.new_network:
             import socket  # noqa: F401 - loopback_up needs it in the keeper, after the fork
         master = slave = None
-        if plan.terminal:
+        if plan.terminal and console is not None:
+            slave = os.dup(console)
+        elif plan.terminal:
             master, slave = os.openpty()
             os.set_inheritable(slave, False)
+            _copy_window_size(master)  # before the process runs: its first look is right
         report_r, report_w = os.pipe2(os.O_CLOEXEC)
         to_parent = os.pipe2(os.O_CLOEXEC)
         to_child = os.pipe2(os.O_CLOEXEC)

@@ -33,6 +33,7 @@ from boxwright.runtime import linux
 from boxwright.runtime.native import (
     FORWARDED_SIGNALS,
     _become_user,
+    _copy_window_size,
     _exec,
     _exit_code,
     _fail,
@@ -120,6 +121,7 @@ def exec_in(
     master = slave = None
     if terminal:
         master, slave = os.openpty()
+        _copy_window_size(master)  # before the process runs: its first look is right
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     sys.stdout.flush()

@@ -151,6 +151,27 @@ def rootless_spec(spec: dict[str, Any], *, delegated: bool | None = None) -> dic
     return spec
 
 
+def runtime_command(runtime: str, state: Path | str) -> list[str]:
+    """The runtime's command line up to its subcommand: ``--root STATE``, and the options
+    that tell it it runs rootless (:func:`_rootless_options`) when it does."""
+    args = [runtime, "--root", str(state)]
+    if runs_rootless():
+        args[1:1] = _rootless_options(os.path.basename(runtime))
+    return args
+
+
+def spec_for_runtime(spec: dict[str, Any]) -> dict[str, Any]:
+    """``spec`` as the runtime takes it: :func:`rootless_spec` when it runs rootless, and
+    without ``additionalGids`` for an unprivileged caller (runc refuses supplementary groups
+    in any rootless container)."""
+    if runs_rootless():
+        spec = rootless_spec(spec)
+    if os.geteuid() != 0 and spec["process"].get("user", {}).get("additionalGids"):
+        spec = json.loads(json.dumps(spec))
+        del spec["process"]["user"]["additionalGids"]
+    return spec
+
+
 class OCIRunner:
     """Runs a runtime spec with an installed OCI runtime (``runc``/``crun``)."""
 
@@ -166,29 +187,27 @@ class OCIRunner:
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
         started: Callable[[int], None] | None = None,
+        console: int | None = None,
     ) -> int:
         """Run the spec's process to its end and return its exit code (128+N for signal N).
 
         ``output`` (``(stdout, stderr)`` descriptors) receives the process's output, and the
         runtime's own messages, instead of the caller's streams, and the process reads
-        ``stdin`` instead of the caller's; a terminal spec ignores both. ``started`` is called
-        with the runtime's pid (runc stays the container's parent in the foreground).
+        ``stdin`` instead of the caller's; a terminal spec ignores both, and relays the
+        runtime's terminal to ``console`` (a pty slave) when given, else to the caller's
+        streams. ``started`` is called with the runtime's pid (runc stays the container's
+        parent in the foreground).
         """
         if spec["process"].get("terminal"):
-            output = stdin = None
+            output = (console, console) if console is not None else None
+            stdin = console
         stdout, stderr = output if output is not None else (None, None)
         root = spec["root"]["path"]
         if not os.path.isabs(root) or not os.path.isdir(root):
             raise RunError(f"rootfs {root} is not an absolute path to a directory")
         rootless = runs_rootless()
-        base = None
-        if rootless:
-            spec = rootless_spec(spec)
-            base = _private_runtime_dir()
-        if os.geteuid() != 0 and spec["process"].get("user", {}).get("additionalGids"):
-            # runc refuses supplementary groups in any rootless container.
-            spec = json.loads(json.dumps(spec))
-            del spec["process"]["user"]["additionalGids"]
+        base = _private_runtime_dir() if rootless else None
+        spec = spec_for_runtime(spec)
         plan = HelperPlan.from_spec(spec)
         if plan is not None:  # the network helper starts from a hook, once the netns exists
             spec = json.loads(json.dumps(spec))
@@ -198,10 +217,7 @@ class OCIRunner:
             state = Path(bundle, "state")
             state.mkdir(mode=0o700)
             name = f"boxwright-{secrets.token_hex(8)}"
-            runtime = [self.runtime, "--root", str(state)]
-            if rootless:
-                runtime[1:1] = _rootless_options(os.path.basename(self.runtime))
-            args = [*runtime, "run", "--bundle", bundle, name]
+            args = [*runtime_command(self.runtime, state), "run", "--bundle", bundle, name]
             try:
                 process = subprocess.Popen(
                     args, close_fds=True, stdin=stdin, stdout=stdout, stderr=stderr
@@ -214,7 +230,7 @@ class OCIRunner:
                 status = process.wait()
             with contextlib.suppress(OSError, subprocess.SubprocessError):
                 subprocess.run(
-                    [*runtime, "delete", "--force", name],
+                    [*runtime_command(self.runtime, state), "delete", "--force", name],
                     capture_output=True,
                     check=False,
                     timeout=30,
@@ -255,4 +271,6 @@ __all__ = [
     "find_oci_runtime",
     "rootless_spec",
     "runs_rootless",
+    "runtime_command",
+    "spec_for_runtime",
 ]

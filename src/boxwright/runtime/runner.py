@@ -49,11 +49,14 @@ class Runner(Protocol):
         output: tuple[int, int] | None = None,
         stdin: int | None = None,
         started: Callable[[int], None] | None = None,
+        console: int | None = None,
     ) -> int:
         """Run it and return its exit code (128+N when killed by signal N); ``output`` is the
         ``(stdout, stderr)`` descriptors the process writes to instead of the caller's,
-        ``stdin`` the descriptor it reads instead of the caller's, and ``started`` is called
-        with the pid of the process that stands for the container once it runs."""
+        ``stdin`` the descriptor it reads instead of the caller's, ``started`` is called
+        with the pid of the process that stands for the container once it runs, and
+        ``console`` (a terminal spec) is a pty slave made the container's terminal, whose
+        master the caller serves (nothing is relayed then)."""
         ...
 
 
@@ -149,9 +152,12 @@ def run_in_rootfs(
     rootfs: Path | str,
     image_config: ImageConfig,
     options: RunOptions | None = None,
-    isolation: str = "native",
+    isolation: str | Runner = "native",
 ) -> int:
     """Run ``options``' command (else the image's) in ``rootfs``; return its exit code.
+
+    ``isolation`` names the runner (``native``, ``oci``), or is a runner itself (a monitor's
+    :class:`~boxwright.runtime.conmon.ConmonRunner`).
 
     Changes the process makes to the rootfs stay there. Its output goes to
     ``options.output`` when set, else to the caller's stdout and stderr. Raises
@@ -160,7 +166,7 @@ def run_in_rootfs(
     """
     rootfs = Path(rootfs).absolute()
     options = options or RunOptions()
-    runner = get_runner(isolation)
+    runner = get_runner(isolation) if isinstance(isolation, str) else isolation
     hostname = options.hostname or "boxwright"
     id_map = default_mapping()
     base = os.environ.get("XDG_RUNTIME_DIR") if os.geteuid() != 0 else None
@@ -202,7 +208,11 @@ def run_in_rootfs(
         output = options.output_fds()
         with mount_points(rootfs, spec):
             return runner.run(
-                spec, output=output, stdin=options.stdin_fd(), started=options.on_start
+                spec,
+                output=output,
+                stdin=options.stdin_fd(),
+                started=options.on_start,
+                console=options.console if options.terminal else None,
             )
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -189,6 +189,9 @@ class RunOptions:
     stdin: int | None = None
     """The descriptor the process reads as stdin (with ``terminal``, what is relayed to the
     terminal); ``None`` inherits the caller's."""
+    console: int | None = None
+    """With ``terminal``: a pty's slave side whose master the caller holds (a monitor's), made
+    the container's terminal; the runner then relays nothing (runc's ``--console-socket``)."""
     on_start: Callable[[int], None] | None = field(default=None, compare=False)
     """Called with the container process's pid once it runs (a monitor records it)."""
     # Networking and the container's own files about it (runtime/network.py, runner.py).

@@ -9,6 +9,9 @@ Beside the container's files, in ``R/containers/<id>/userdata/``:
   count; replaced whole (temporary file, fsync, rename) under ``state.lock``, so a second CLI
   process always reads one complete state;
 * ``ctr.log`` — the output, in podman's ``k8s-file`` format (:mod:`boxwright.runtime.logs`);
+* ``runc/``, ``bundle/``, ``exits/``, ``pidfile`` — runc's state, the bundle and conmon's
+  files while an ``--isolation oci`` container runs under conmon
+  (:mod:`boxwright.runtime.conmon`);
 * ``monitor.lock`` — held (``flock``) by the monitor for as long as it lives: a state that says
   ``running`` with no monitor holding it is a container whose monitor died (the machine
   rebooted), shown as ``exited``.
@@ -23,7 +26,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from boxwright.runtime.spec import Mount, RunOptions
 
 CREATED, RUNNING, STOPPING, EXITED = "created", "running", "stopping", "exited"
 #: Options that are descriptors or callbacks of one process, never stored.
-_PROCESS_ONLY = frozenset({"stdin", "output", "on_start"})
+_PROCESS_ONLY = frozenset({"stdin", "console", "output", "on_start"})
 
 
 def now() -> str:
@@ -42,9 +45,18 @@ def now() -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """An RFC 3339 UTC timestamp (``...Z``, nanoseconds allowed) as an aware datetime
-    (parsed by hand: ``strptime`` loads a module lazily, which a forked monitor or a process
-    that dropped its privileges may no longer be able to read)."""
+    """An RFC 3339 timestamp (``...Z`` or ``...+HH:MM`` as conmon writes them, nanoseconds
+    allowed) as an aware UTC datetime (parsed by hand: ``strptime`` loads a module lazily,
+    which a forked monitor or a process that dropped its privileges may no longer be able
+    to read)."""
+    offset = timedelta()
+    if len(text) > 6 and text[-6] in "+-" and text[-3] == ":":
+        hours, minutes = text[-5:-3], text[-2:]
+        if not (hours.isdigit() and minutes.isdigit()):
+            raise ValueError(f"not an RFC 3339 time: {text!r}")
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        offset = -offset if text[-6] == "-" else offset
+        text = text[:-6]
     head, _, rest = text.rstrip("Z").partition(".")
     day, sep, clock = head.partition("T")
     try:
@@ -53,7 +65,7 @@ def parse_time(text: str) -> datetime:
         micro = int(rest[:6].ljust(6, "0")) if rest else 0
         if not sep or (rest and not rest.isdigit()):
             raise ValueError
-        return datetime(year, month, mday, hour, minute, second, micro, tzinfo=UTC)
+        return datetime(year, month, mday, hour, minute, second, micro, tzinfo=UTC) - offset
     except ValueError:
         raise ValueError(f"not an RFC 3339 UTC time: {text!r}") from None
 
@@ -215,6 +227,21 @@ class StateFiles:
     @property
     def monitor_lock(self) -> Path:
         return self.dir / "monitor.lock"
+
+    @property
+    def runtime_root(self) -> Path:
+        """runc's state directory (``--root``) of a container conmon keeps."""
+        return self.dir / "runc"
+
+    @property
+    def bundle_dir(self) -> Path:
+        """The OCI bundle of a container conmon keeps (conmon's ``attach`` socket and ``ctl``
+        fifo are made there)."""
+        return self.dir / "bundle"
+
+    def under_conmon(self, container_id: str) -> bool:
+        """Whether runc keeps the container in :attr:`runtime_root` (it runs under conmon)."""
+        return (self.runtime_root / container_id / "state.json").is_file()
 
     def exists(self) -> bool:
         """Whether the container was made to run on its own (``run``, not ``container from``)."""

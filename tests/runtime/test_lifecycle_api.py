@@ -1,0 +1,156 @@
+"""The Python API of containers that keep running (:class:`boxwright.runtime.Container`), as
+root and as an unprivileged user: create, start, exec, logs, stop, wait, inspect, remove,
+run_attached and attach, with their exact outcomes and errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from boxwright.errors import ContainerNotFoundError, RunError, UsageError
+from boxwright.runtime import Container, RunOptions
+from boxwright.runtime.logs import LogRecord
+from boxwright.store.store import Store
+from boxwright_testing.users import as_user
+from cli.conftest import Caller, caller  # noqa: F401 - the fixture, as root and as a user
+
+SERVICE = (
+    'echo up; echo err >&2; trap "echo bye; exit 3" TERM; while :; do busybox sleep 0.05; done'
+)
+
+
+def as_caller(who: Caller, func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` in this process for root, in a forked child as the user otherwise.
+
+    The user's runs warn on ``boxwright.runtime`` that the single-ID namespace cannot keep
+    ownership changes (the test image has no glibc loader); pytest's log capture would
+    write that into the container's stderr, so the logger is quiet for the call.
+    """
+    quiet = logging.getLogger("boxwright.runtime")
+    was = quiet.disabled
+    quiet.disabled = True
+    try:
+        return func(*args) if who.user is None else as_user(who.user, func, *args)
+    finally:
+        quiet.disabled = was
+
+
+def _until(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _data(records: Any) -> list[tuple[str, bytes]]:
+    return [(r.stream, r.data) for r in records]
+
+
+def _lifecycle(root: Path, image: str) -> dict[str, Any]:
+    store = Store(root)
+    seen: dict[str, Any] = {}
+    c = Container.create(image, RunOptions(args=(SERVICE,)), store=store, name="api")
+    seen["created"] = (c.state().status, c.state().pid, c.is_running())
+    pid = c.start()
+    seen["started"] = (c.state().status, c.state().pid == pid, c.is_running())
+    seen["start again"] = c.start() == pid  # a running container is left alone
+    _until(lambda: len(list(c.logs())) == 2)
+    # exec shares the PID namespace: PID 1 is the container's shell, its stdout the log's
+    seen["exec"] = c.exec(["sh", "-c", "echo from-exec > /proc/1/fd/1; exit 6"])
+    _until(lambda: len(list(c.logs())) == 3)
+    seen["logs"] = sorted(_data(c.logs()))
+    seen["tail"] = _data(c.logs(tail=1))
+    seen["record"] = isinstance(next(iter(c.logs())), LogRecord)
+    other = Container("api", store=store)  # a second object sees the same container
+    seen["same"] = (other.id == c.id, other.state().pid == pid)
+    seen["stop"] = c.stop(timeout=5)
+    seen["wait"] = c.wait()
+    state = c.inspect()["State"]
+    seen["state"] = (state["Status"], state["Running"], state["Pid"], state["ExitCode"])
+    seen["times"] = state["StartedAt"] < state["FinishedAt"]
+    seen["stop again"] = c.stop()  # not running: None
+    try:
+        c.exec(["true"])
+    except RunError as error:
+        seen["exec stopped"] = (str(error), error.exit_code)
+    seen["last"] = _data(c.logs(tail=1))
+    c.remove()
+    try:
+        Container("api", store=store)
+    except ContainerNotFoundError as error:
+        seen["removed"] = type(error).__name__
+    return seen
+
+
+def test_create_start_exec_logs_stop_wait_remove(caller: Caller) -> None:  # noqa: F811
+    seen = as_caller(caller, _lifecycle, caller.root, caller.image)
+    assert seen["created"] == ("created", 0, False)
+    assert seen["started"] == ("running", True, True)
+    assert seen["start again"] is True
+    assert seen["exec"] == 6
+    assert seen["logs"] == [("stderr", b"err\n"), ("stdout", b"from-exec\n"), ("stdout", b"up\n")]
+    assert seen["tail"] == [("stdout", b"from-exec\n")]
+    assert seen["record"] is True
+    assert seen["same"] == (True, True)
+    assert seen["stop"] == 3
+    assert seen["wait"] == 3
+    assert seen["state"] == ("exited", False, 0, 3)
+    assert seen["times"] is True
+    assert seen["stop again"] is None
+    assert seen["exec stopped"] == ("container api is not running", 125)
+    assert seen["last"] == [("stdout", b"bye\n")]
+    assert seen["removed"] == "ContainerNotFoundError"
+
+
+def _attached(root: Path, image: str) -> dict[str, Any]:
+    store = Store(root)
+    seen: dict[str, Any] = {}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        c = Container.create(image, RunOptions(args=("echo hi; echo oops >&2; exit 2",)),
+                             store=store, name="fg")  # fmt: skip
+        seen["code"] = c.run_attached(output=(out.fileno(), err.fileno()))
+        out.seek(0)
+        err.seek(0)
+        seen["out"] = (out.read(), err.read())
+    seen["logged"] = sorted(_data(c.logs()))
+    with tempfile.TemporaryFile() as feed, tempfile.TemporaryFile() as out:
+        feed.write(b"abc\n")
+        feed.seek(0)
+        cat = Container.create(image, RunOptions(args=("busybox tr a-z A-Z",)), store=store,
+                               name="cat", interactive=True)  # fmt: skip
+        cat.start()
+        seen["attach"] = cat.attach(stdin=feed.fileno(), output=(out.fileno(), None))
+        out.seek(0)
+        seen["attached out"] = out.read()
+    try:
+        Container.create(image, RunOptions(), store=store, remove=True, restart="always")
+    except UsageError as error:
+        seen["rm and restart"] = str(error)
+    for name in ("fg", "cat"):
+        Container(name, store=store).remove()
+    return seen
+
+
+def test_run_attached_and_attach(caller: Caller) -> None:  # noqa: F811
+    seen = as_caller(caller, _attached, caller.root, caller.image)
+    assert seen["code"] == 2
+    assert seen["out"] == (b"hi\n", b"oops\n")
+    assert seen["logged"] == [("stderr", b"oops\n"), ("stdout", b"hi\n")]
+    assert seen["attach"] == 0  # the end of the input closed tr's stdin
+    assert seen["attached out"] == b"ABC\n"
+    assert seen["rm and restart"] == "--rm and --restart cannot be used together"
+
+
+@pytest.mark.parametrize("isolation", ["bogus"])
+def test_create_refuses_an_unknown_isolation(tmp_path: Path, isolation: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        Container.create("nothing", store=Store(tmp_path), isolation=isolation)
+    assert str(caught.value) == "unknown isolation 'bogus': expected native or oci"
+    assert os.listdir(tmp_path / "containers") == [] if (tmp_path / "containers").exists() else True
