@@ -247,3 +247,89 @@ def test_container_network_joins_a_running_container(image: str, tmp_path: Path)
         if first.poll() is None:
             first.kill()
         first.communicate()
+
+
+#: :data:`HTTP_SERVER` serving until it is stopped.
+HTTP_SERVER_FOREVER = HTTP_SERVER.replace("handle_request()", "serve_forever()")
+
+
+def _refused(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("network", ["slirp4netns", "pasta"])
+def test_detached_oci_container_publishes_its_port_until_stopped(
+    image: str, tmp_path: Path, network: str
+) -> None:
+    """``run -d --isolation oci -p``: conmon's container gets the helper through the
+    createRuntime hook; ``ps``, ``port`` (a second process) show the port; ``stop`` ends the
+    helper with the container, so the host port closes."""
+    _helper(network)
+    if shutil.which("runc") is None or shutil.which("conmon") is None:
+        pytest.skip("runc and conmon are needed")
+    root = tmp_path / "store"
+    port = free_port()
+    started = bw(root, "run", "-d", "--name", "web", "--isolation", "oci",
+                 f"--network={network}", "-p", f"127.0.0.1:{port}:8000", "-v", HOST_USR,
+                 image, "python3", "-c", HTTP_SERVER_FOREVER)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    try:
+        assert fetch(f"http://127.0.0.1:{port}/detached") == b"from the container /detached"
+        listed = bw(root, "ps", "--format", "{{.Names}} {{.Ports}}")
+        assert listed.stdout == f"web 127.0.0.1:{port}->8000/tcp\n"
+        assert bw(root, "port", "web").stdout == f"8000/tcp -> 127.0.0.1:{port}\n"
+        assert bw(root, "port", "web", "8000").stdout == f"127.0.0.1:{port}\n"
+        missing = bw(root, "port", "web", "81/udp")
+        assert (missing.returncode, missing.stderr) == (
+            1,
+            'Error: failed to find published port "81/udp"\n',
+        )
+        stopped = bw(root, "stop", "-t", "5", "web")
+        assert (stopped.returncode, stopped.stdout) == (0, "web\n"), stopped.stderr
+        end = time.monotonic() + 10
+        while not _refused(port) and time.monotonic() < end:
+            time.sleep(0.05)
+        assert _refused(port)
+        assert bw(root, "port", "web").stdout == ""
+    finally:
+        bw(root, "rm", "-f", "web")
+
+
+@pytest.mark.parametrize("isolation", ["native", "oci"])
+def test_publish_all_picks_a_free_port_kept_in_the_state(
+    image: str, tmp_path: Path, isolation: str
+) -> None:
+    """``run -d -P``: the image's EXPOSE 8000 on a host port chosen when the container is
+    made, recorded in its run.json: ``ps``, ``ps --format json``, ``container inspect`` and ``port``
+    (other processes) all name it, and it reaches the server."""
+    _helper("slirp4netns")
+    if isolation == "oci" and (shutil.which("runc") is None or shutil.which("conmon") is None):
+        pytest.skip("runc and conmon are needed")
+    import json
+
+    root = tmp_path / "store"
+    started = bw(root, "run", "-d", "-P", "--name", "web", "--isolation", isolation,
+                 "--network=slirp4netns", "-v", HOST_USR, image,
+                 "python3", "-c", HTTP_SERVER_FOREVER)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    try:
+        line = bw(root, "port", "web").stdout
+        assert line.startswith("8000/tcp -> 0.0.0.0:") and line.endswith("\n"), line
+        host_port = int(line.strip().rsplit(":", 1)[1])
+        assert bw(root, "port", "web", "8000/tcp").stdout == f"0.0.0.0:{host_port}\n"
+        table = bw(root, "ps").stdout.splitlines()
+        assert "PORTS" in table[0]
+        assert f"0.0.0.0:{host_port}->8000/tcp" in table[1]
+        record = json.loads(bw(root, "ps", "--format", "json").stdout)[0]
+        assert record["Ports"] == [
+            {"host_ip": "", "container_port": 8000, "host_port": host_port, "range": 1,
+             "protocol": "tcp"}
+        ]  # fmt: skip
+        inspected = json.loads(bw(root, "container", "inspect", "web").stdout)
+        assert inspected["NetworkSettings"]["Ports"] == {
+            "8000/tcp": [{"HostIp": "", "HostPort": str(host_port)}]
+        }
+        assert fetch(f"http://127.0.0.1:{host_port}/all") == b"from the container /all"
+    finally:
+        bw(root, "rm", "-f", "web")

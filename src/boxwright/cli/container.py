@@ -432,7 +432,9 @@ def inspect_command(container: str) -> None:
     if StateFiles(builder.directory).exists():  # made by `boxwright run`: its run state too
         from boxwright.runtime.lifecycle import Container
 
-        shown["State"] = Container(record.id).inspect()["State"]
+        running = Container(record.id).inspect()
+        shown["State"] = running["State"]
+        shown["NetworkSettings"] = running["NetworkSettings"]
     emit_json(shown)
 
 

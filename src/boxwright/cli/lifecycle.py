@@ -72,6 +72,7 @@ def ps_command(
     from boxwright.cli.images import render_rows
     from boxwright.cli.output import emit_json
     from boxwright.runtime.lifecycle import Container
+    from boxwright.runtime.network import ps_ports
 
     now = datetime.now(UTC)
     shown = [c for c in Container.list() if show_all or c.is_running()]
@@ -80,7 +81,12 @@ def ps_command(
             click.echo(c.id if no_trunc else c.id[:12])
         return
     if fmt == "json":
-        emit_json([{**c.inspect(), "Status": status_text(c, now), "Ports": []} for c in shown])
+        emit_json(
+            [
+                {**c.inspect(), "Status": status_text(c, now), "Ports": ps_ports(c.ports())}
+                for c in shown
+            ]
+        )
         return
     rows = [_ps_row(c, now, no_trunc) for c in shown]
     render_rows(fmt if fmt and fmt.strip() != "table" else PS_FORMAT, rows, PS_HEADERS, noheading)
@@ -107,6 +113,7 @@ PS_HEADERS = {
 def _ps_row(container: Container, now: datetime, no_trunc: bool) -> Any:
     """A container as podman's ps report names its fields."""
     from boxwright.gotemplate import GoStruct
+    from boxwright.runtime.network import describe_ports
 
     options = container.config.options
     command = " ".join((*(options.entrypoint or ()), *options.args))
@@ -121,7 +128,7 @@ def _ps_row(container: Container, now: datetime, no_trunc: bool) -> Any:
             "CreatedAt": str(container.record.created),
             "Status": status_text(container, now),
             "State": container.state().status,
-            "Ports": "",
+            "Ports": describe_ports(container.ports()),
             "Names": container.name,
         },
         type_name="entities.ListContainer",
@@ -247,6 +254,34 @@ def attach_command(detach_keys: str | None, no_stdin: bool, container: str) -> N
     exit_with(lambda: _attached(c.attach, stdin, detach_keys))
 
 
+@click.command("port", epilog="\b\nExamples:\n  boxwright port web\n  boxwright port web 8000/tcp")
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+def port_command(container: str, private_port: str | None) -> None:
+    """List CONTAINER's published ports, or the host address of one (as podman port):
+    `8000/tcp -> 0.0.0.0:41234`, or `0.0.0.0:41234`. A container that does not run has
+    none."""
+    from boxwright.errors import UsageError
+
+    c = _container(container)
+    running = c.is_running()
+    ports = c.ports() if running else ()
+    if private_port is None:
+        for p in ports:
+            click.echo(f"{p.container_port}/{p.protocol} -> {p.host_ip or '0.0.0.0'}:{p.host_port}")
+        return
+    number, _, protocol = private_port.partition("/")
+    protocol = protocol or "tcp"
+    if not number.isdigit() or protocol not in ("tcp", "udp"):
+        raise UsageError(f"invalid port {private_port!r}: expected PORT[/tcp|udp]")
+    for p in ports:
+        if (p.container_port, p.protocol) == (int(number), protocol):
+            click.echo(f"{p.host_ip or '0.0.0.0'}:{p.host_port}")
+            return
+    if running:
+        raise UsageError(f'failed to find published port "{int(number)}/{protocol}"')
+
+
 @click.command("restart", epilog="\b\nExample:\n  boxwright restart web")
 @click.option("-t", "--time", "timeout", type=int, default=None, help="Seconds before SIGKILL.")
 @click.argument("containers", nargs=-1, required=True)
@@ -306,6 +341,7 @@ __all__ = [
     "exec_command",
     "kill_command",
     "logs_command",
+    "port_command",
     "ps_command",
     "restart_command",
     "rm_command",

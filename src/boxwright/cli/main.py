@@ -130,6 +130,9 @@ COMMANDS: Mapping[str, LazyCommand] = {
         "Show the store, its rootless mode, ID maps and runtimes.",
     ),
     "ps": LazyCommand("boxwright.cli.lifecycle:ps_command", "List containers."),
+    "port": LazyCommand(
+        "boxwright.cli.lifecycle:port_command", "List a container's published ports."
+    ),
     "logs": LazyCommand("boxwright.cli.lifecycle:logs_command", "Print a container's output."),
     "stop": LazyCommand("boxwright.cli.lifecycle:stop_command", "Stop running containers."),
     "kill": LazyCommand("boxwright.cli.lifecycle:kill_command", "Send a signal to containers."),

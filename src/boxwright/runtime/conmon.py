@@ -34,7 +34,13 @@ from typing import Any
 from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.native import forwarding_signals
-from boxwright.runtime.ocirunner import find_oci_runtime, runtime_command, spec_for_runtime
+from boxwright.runtime.network import HelperPlan, stop_detached
+from boxwright.runtime.ocirunner import (
+    find_oci_runtime,
+    network_hook,
+    runtime_command,
+    spec_for_runtime,
+)
 from boxwright.runtime.state import StateFiles
 from boxwright.unpack.users import resolve_user
 
@@ -100,7 +106,12 @@ class ConmonRunner:
         exits = self.userdata / "exits"
         for directory in (bundle, exits, self.state_root):
             directory.mkdir(mode=0o700, exist_ok=True)
-        (bundle / "config.json").write_text(json.dumps(spec_for_runtime(spec)), encoding="utf-8")
+        spec = spec_for_runtime(spec)
+        plan = HelperPlan.from_spec(spec)
+        if plan is not None:  # the network helper starts from a hook, once the netns exists
+            spec = json.loads(json.dumps(spec))
+            spec.setdefault("hooks", {}).setdefault("createRuntime", []).append(network_hook())
+        (bundle / "config.json").write_text(json.dumps(spec), encoding="utf-8")
         self._delete()
         with contextlib.suppress(FileNotFoundError):
             (exits / self.id).unlink()
@@ -133,6 +144,8 @@ class ConmonRunner:
                 conmon.kill()
                 conmon.wait()
             self._delete()
+            if plan is not None:
+                stop_detached(plan)
             shutil.rmtree(bundle, ignore_errors=True)
 
     def _command(self, bundle: Path, exits: Path, terminal: bool) -> list[str]:

@@ -39,6 +39,13 @@ from boxwright.runtime.attach import (
     terminal_size,
 )
 from boxwright.runtime.logs import LogRecord, read_log
+from boxwright.runtime.network import (
+    PortMapping,
+    assign_host_ports,
+    inspect_ports,
+    parse_publish,
+    requested_ports,
+)
 from boxwright.runtime.spec import RunOptions
 from boxwright.runtime.state import (
     EXITED,
@@ -121,10 +128,18 @@ class Container:
         if remove and policy.name != "no":
             raise UsageError("--rm and --restart cannot be used together")
         record = store.containers.create(image, name, platform=platform)
-        config_stop = (record.config.get("config") or {}).get("StopSignal") or "SIGTERM"
+        image_config = record.config.get("config") or {}
+        config_stop = image_config.get("StopSignal") or "SIGTERM"
         signal_name = parse_signal(stop_signal or config_stop).name
+        options = options or RunOptions()
+        if options.publish or options.publish_all:
+            # The host ports are chosen once, here (as podman's create does): every later
+            # process, and every restart, sees the same ones in run.json.
+            wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
+            published = tuple(str(port) for port in assign_host_ports(wanted))
+            options = dataclasses.replace(options, publish=published, publish_all=False)
         config = RunConfig(
-            options=options or RunOptions(),
+            options=options,
             isolation=isolation,
             restart=policy,
             stop_signal=signal_name,
@@ -160,6 +175,10 @@ class Container:
         """The current state, as the monitor last recorded it."""
         return self.files.read()
 
+    def ports(self) -> tuple[PortMapping, ...]:
+        """The published ports, each with the host port chosen when it was made."""
+        return tuple(p for text in self.config.options.publish for p in parse_publish(text))
+
     def is_running(self) -> bool:
         return self.state().status == RUNNING
 
@@ -192,6 +211,7 @@ class Container:
                 "StopTimeout": config.stop_timeout,
             },
             "Isolation": config.isolation,
+            "NetworkSettings": {"Ports": inspect_ports(self.ports())},
         }
 
     # -- lifecycle --------------------------------------------------------------------------

@@ -309,11 +309,42 @@ def network_settings(options: Any, exposed: Iterable[str] = ()) -> NetworkSettin
     ``publish``, ``publish_all`` with the image's ``exposed`` ports); ``container:NAME`` must
     have been turned into ``ns:`` by the caller that knows the container
     (:func:`boxwright.runtime.volumes.joining_container`)."""
+    return resolve_network(options.network, requested_ports(options, exposed))
+
+
+def requested_ports(options: Any, exposed: Iterable[str] = ()) -> tuple[PortMapping, ...]:
+    """The ports a run's options ask for: each ``-p``, and with ``-P`` every port of the
+    image's ``exposed`` ports that no ``-p`` names (host port 0 where a free one is wanted)."""
     ports = [p for text in options.publish for p in parse_publish(text)]
     if options.publish_all:
         taken = {(p.container_port, p.protocol) for p in ports}
         ports += [p for p in exposed_ports(exposed) if (p.container_port, p.protocol) not in taken]
-    return resolve_network(options.network, ports)
+    return tuple(ports)
+
+
+def inspect_ports(ports: Iterable[PortMapping]) -> dict[str, list[dict[str, str]]]:
+    """podman inspect's ``NetworkSettings.Ports``: ``{"80/tcp": [{"HostIp": "",
+    "HostPort": "8080"}]}``."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for port in ports:
+        binding = {"HostIp": port.host_ip, "HostPort": str(port.host_port)}
+        out.setdefault(f"{port.container_port}/{port.protocol}", []).append(binding)
+    return out
+
+
+def ps_ports(ports: Iterable[PortMapping]) -> list[dict[str, Any]]:
+    """podman ps's JSON ``Ports``: ``host_ip``, ``container_port``, ``host_port``, ``range``,
+    ``protocol`` for each port."""
+    return [
+        {"host_ip": p.host_ip, "container_port": p.container_port, "host_port": p.host_port,
+         "range": 1, "protocol": p.protocol}
+        for p in ports
+    ]  # fmt: skip
+
+
+def describe_ports(ports: Iterable[PortMapping]) -> str:
+    """podman ps's PORTS column: ``0.0.0.0:8080->80/tcp, 127.0.0.1:9090->90/udp``."""
+    return ", ".join(port.describe() for port in ports)
 
 
 def resolv_text(host: str, settings: NetworkSettings, options: Any) -> str:
@@ -635,10 +666,14 @@ __all__ = [
     "assign_host_ports",
     "check_network",
     "default_helper",
+    "describe_ports",
     "exposed_ports",
     "find_helper",
+    "inspect_ports",
     "network_settings",
     "parse_publish",
+    "ps_ports",
+    "requested_ports",
     "resolv_text",
     "resolve_network",
     "start_helper",
