@@ -17,7 +17,10 @@ conmon (``--sync``: conmon stays its child). The runc state lives in ``userdata/
 later process reaches the container with ``runc exec`` (:func:`runc_exec`). With ``-t``
 conmon holds the terminal, with ``-i`` (and ``--leave-stdin-open``) the container's stdin; both
 are reached through conmon's attach socket and ``ctl`` fifo in the bundle
-(:class:`~boxwright.runtime.attach.ConmonAttachment`).
+(:class:`~boxwright.runtime.attach.ConmonAttachment`). A container with a network helper
+(:class:`~boxwright.runtime.network.HelperPlan`) gets the ``createRuntime`` hook that starts
+it, as under :class:`~boxwright.runtime.ocirunner.OCIRunner`, and the helper is stopped once
+conmon ends.
 """
 
 from __future__ import annotations
