@@ -28,6 +28,12 @@ SERVICE = (
 )
 
 
+#: These tests are about conmon, not networks: the containers have none. (A network helper is
+#: started from a runc hook running this interpreter, which the tests' unprivileged user
+#: cannot execute here: it lives under root's 0700 home.)
+OCI = ("--isolation", "oci", "--network", "none")
+
+
 def _conmon_of(pid: int) -> str:
     """The program name of ``pid``'s parent."""
     stat = Path(f"/proc/{pid}/stat").read_text()
@@ -36,7 +42,7 @@ def _conmon_of(pid: int) -> str:
 
 
 def test_detached_oci_container_under_conmon(caller: Caller) -> None:
-    out = ok(caller, "run", "-d", "--isolation", "oci", "--name", "oc", caller.image, SERVICE)
+    out = ok(caller, "run", "-d", *OCI, "--name", "oc", caller.image, SERVICE)
     assert re.fullmatch(r"[0-9a-f]{64}\n", out), out
     cid = out.strip()
     state = json.loads(ok(caller, "container", "inspect", "oc"))
@@ -73,14 +79,14 @@ def test_detached_oci_container_under_conmon(caller: Caller) -> None:
 
 
 def test_oci_start_failure_codes(caller: Caller) -> None:
-    code, out, err = cli(caller, "run", "-d", "--isolation", "oci", "--entrypoint", "",
+    code, out, err = cli(caller, "run", "-d", *OCI, "--entrypoint", "",
                          caller.image, "nothere")  # fmt: skip
     assert (code, out) == (127, "")
     assert err.startswith("Error: ") and "executable file not found" in err, err
 
 
 def test_oci_terminal_and_stdin_through_conmons_attach_socket(caller: Caller) -> None:
-    ok(caller, "run", "-dit", "--isolation", "oci", "--name", "ot", caller.image, "exec sh")
+    ok(caller, "run", "-dit", *OCI, "--name", "ot", caller.image, "exec sh")
     session = spawn(caller, "attach", "ot", size=(30, 90))
     session.type(b"stty size\r")
     session.expect(rb"\r\n30 90\r\n")
