@@ -43,6 +43,7 @@ from boxwright.copy.convert import (
     recompressed_layer_type,
 )
 from boxwright.copy.progress import MANIFEST, ProgressCallback, ProgressEvent
+from boxwright.copy.referrers import carry_referrers
 from boxwright.errors import (
     InvalidReferenceError,
     ManifestError,
@@ -55,6 +56,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex, choose_instance
 from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import (
     MAX_CONFIG_SIZE,
@@ -68,6 +70,7 @@ from boxwright.transport.base import (
     signature_store_of,
     stores_one_platform,
 )
+from boxwright.transport.blobinfocache import shared_cache
 from boxwright.transport.reference import (
     TransportReference,
     open_reference,
@@ -365,8 +368,6 @@ def _blob_info_cache(
         cache = blob_info_cache_of(side)
         if cache is not None:
             return cache
-    from boxwright.transport.blobinfocache import shared_cache
-
     opts = options.dest_options or options.src_options
     if opts is not None and not opts.use_blob_info_cache:
         return shared_cache(None, use_default=False)
@@ -454,8 +455,6 @@ class _Pipeline:
     def carry_referrers(self, top: Descriptor) -> tuple[Digest, ...]:
         """Copy the referrers of every manifest written byte for byte (the top and each
         image); those of a converted manifest stay behind, with a warning."""
-        from boxwright.copy.referrers import carry_referrers
-
         pairs = [(self.source_top, top.digest)]
         pairs += [(image.source_digest, image.descriptor.digest) for image in self.images]
         subjects: dict[Digest, None] = {}
@@ -477,8 +476,6 @@ class _Pipeline:
 
     def run(self) -> Descriptor:
         """Copy what the source reference names; return the descriptor to commit."""
-        from boxwright.oci.parse import parse_manifest
-
         raw, media_type = self.source.get_manifest()
         self.source_top = Digest.from_bytes(raw)
         top = parse_manifest(raw, media_type)
@@ -512,8 +509,6 @@ class _Pipeline:
         """
         if self.current is None:
             return None
-        from boxwright.oci.parse import parse_manifest
-
         images: list[tuple[ImageManifest, Platform | None]] = []
 
         def unchanged(node: object, platform: Platform | None, depth: int) -> Descriptor | None:
@@ -589,8 +584,6 @@ class _Pipeline:
 
     def copy_selected(self, index: ImageIndex, depth: int) -> Descriptor:
         """Copy the one image of ``index`` for the wanted platform."""
-        from boxwright.oci.parse import parse_manifest
-
         entry = choose_instance(index, self.options.platform)
         child = parse_manifest(*self.source.get_manifest(entry.digest))
         if isinstance(child, ImageIndex):
@@ -605,8 +598,6 @@ class _Pipeline:
 
     def copy_index(self, index: ImageIndex, depth: int) -> Descriptor:
         """Copy every image of ``index`` (nested indexes too), then the index itself."""
-        from boxwright.oci.parse import parse_manifest
-
         children: list[Descriptor] = []
         index_type = index_type_for(
             index.media_type, self.options.format, self.dest.supported_manifest_types

@@ -19,6 +19,7 @@ from typing import Any
 
 from boxwright._version import __version__
 from boxwright.sbom.model import ImageSbom
+from boxwright.sbom.spdx import SbomFormatError
 
 
 def cyclonedx_bom(sbom: ImageSbom, created: datetime | None = None) -> Any:
@@ -81,8 +82,6 @@ def cyclonedx_json(sbom: ImageSbom, created: datetime | None = None) -> str:
     from cyclonedx.output.json import JsonV1Dot6
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
-
-    from boxwright.sbom.spdx import SbomFormatError
 
     text: str = JsonV1Dot6(cyclonedx_bom(sbom, created)).output_as_string(indent=2)
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)

@@ -43,6 +43,7 @@ from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
+from boxwright.store.manifestops import image_for_platform
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
 from boxwright.store.rootfs import choose_driver, driver_by_name
@@ -235,8 +236,6 @@ class ContainerStore:
             from boxwright.store.pulling import pull_named
 
             return pull_named(self._store, image, platform=platform)
-        from boxwright.store.manifestops import image_for_platform
-
         name = image[len("store:") :] if image.startswith("store:") else image
         found = image_for_platform(self._store, name, platform)
         if found is not None:

@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, cast
 from boxwright.config.auth import AuthStore
 from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
 from boxwright.config.registries import RegistriesConfig
+from boxwright.config.trust import RegistriesD
 from boxwright.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
@@ -298,7 +299,6 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags, HoldsReferrers):
     def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
         """The signatures of the top manifest (or of ``digest``): the lookaside's that
         registries.d names, then the sigstore attachments when it turns them on."""
-        from boxwright.config.trust import RegistriesD
         from boxwright.transport.registry.signatures import read_attachments, read_lookaside
 
         if digest is None:
@@ -464,7 +464,6 @@ class DockerDestination(
         self._signatures[digest] = list(signatures)
 
     def _write_signatures(self) -> None:
-        from boxwright.config.trust import RegistriesD
         from boxwright.transport.registry.signatures import (
             split_kinds,
             write_attachments,

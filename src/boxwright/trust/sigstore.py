@@ -18,6 +18,7 @@ A signature is the ASN.1 DER ECDSA signature of the SHA-256 of the payload, base
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -90,8 +91,6 @@ def _read_key_file(path: Path, what: str) -> bytes:
 
 
 def _box_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
-    import hashlib
-
     return hashlib.scrypt(
         passphrase, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=256 << 20, dklen=32
     )

@@ -27,6 +27,7 @@ from boxwright.errors import ImageNotFoundError, ManifestError, SignatureError, 
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.transport.atomic import atomic_write
 from boxwright.trust.signature import (
     MAX_SIGNATURE_SIZE,
     SigstoreSignature,
@@ -232,8 +233,6 @@ def write_lookaside(base: str, digest: Digest, signatures: Sequence[bytes]) -> N
             f"writing signatures to the lookaside {base} is not supported: configure a "
             "file:// lookaside-staging in registries.d"
         )
-    from boxwright.transport.atomic import atomic_write
-
     for index, blob in enumerate(signatures):
         path = _file_path(lookaside_url(base, digest, index))
         assert path is not None
