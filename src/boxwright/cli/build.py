@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from boxwright.cli.main import current_state
 from boxwright.cli.params import BareValue, apply_options, choice_option, file_option, key_values
+from boxwright.cli.sanitize import echo, escape_message
 from boxwright.cli.transport_options import (
     registry_auth_options,
     retry_options,
@@ -34,6 +36,7 @@ from boxwright.cli.transport_options import (
 )
 from boxwright.cli.trust_options import signing_options, signing_settings
 from boxwright.errors import BoxwrightError, UsageError
+from boxwright.oci.platform import wanted_platform
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildEvent, BuildOutput, BuildResult, PullPolicy
@@ -56,7 +59,6 @@ def _bare_bool_option(name: str, help: str) -> Callable[[F], F]:
 
 def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
     from boxwright.build.runsettings import parse_secret
-    from boxwright.errors import UsageError
 
     try:
         return dict(parse_secret(item) for item in values)
@@ -116,7 +118,6 @@ def _run_settings(
     ssh: tuple[str, ...],
 ) -> dict[str, Any]:
     from boxwright.build import runsettings as rs
-    from boxwright.errors import UsageError
 
     if no_hosts and add_hosts:
         raise click.UsageError("--no-hosts and --add-host cannot be used together")
@@ -156,7 +157,6 @@ def _outputs(values: tuple[str, ...]) -> tuple[str | None, tuple[BuildOutput, ..
     ``docker://REF``, ...) is where the image is copied (at most one); anything else is
     podman's file output (``type=local|tar,dest=PATH``, a directory, or ``-``)."""
     from boxwright.build.context import BuildOutput
-    from boxwright.errors import UsageError
     from boxwright.transport.reference import TRANSPORTS
 
     ref: str | None = None
@@ -182,8 +182,6 @@ def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None
     with ``to_stderr``: stdout carries a tar), except what a RUN wrote on its stderr, which
     goes to stderr. ``--quiet`` keeps only those stderr lines and warnings (podman -q drops
     the step lines and the RUN's stdout, not its errors)."""
-
-    from boxwright.cli.sanitize import escape_message
 
     def show(event: BuildEvent) -> None:
         text = escape_message(event.text, keep="\t" if event.kind == "output" else "")
@@ -216,7 +214,6 @@ def platform_block(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from boxwright.build.multiplatform import parse_platforms
-        from boxwright.oci.platform import wanted_platform
 
         values: tuple[str, ...] = kwargs.pop("platform")
         arch, os_, variant = kwargs.pop("arch"), kwargs.pop("os_"), kwargs.pop("variant")
@@ -465,7 +462,6 @@ def build_command(
     Containerfile on standard input)."""
     from boxwright.build.context import BuildOptions
     from boxwright.build.executor import build
-    from boxwright.cli.main import current_state
 
     if push and not tags and platform.manifest is None:
         raise click.UsageError("--push needs at least one -t NAME or --manifest LIST to push")
@@ -641,7 +637,6 @@ def _push(
 ) -> None:
     """Push each built name to its registry, with the image's attestations and the
     signatures asked for, saying where each went unless ``quiet``."""
-    from boxwright.cli.sanitize import echo
     from boxwright.store.pullpush import push as push_image
 
     for name in result.names:
@@ -666,7 +661,6 @@ def _push_list(
 ) -> None:
     """Push the manifest list with every image in it (``manifest push --all``) to the
     registry of each of its names."""
-    from boxwright.cli.sanitize import echo
     from boxwright.store.manifestops import push_list
 
     for name in record.names:

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.main import current_state
 from boxwright.cli.params import manifest_format_option
+from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -22,7 +24,7 @@ from boxwright.cli.transport_options import (
     transport_options,
     two_sided_options,
 )
-from boxwright.cli.trust_options import policy_options, signing_options
+from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
@@ -187,8 +189,6 @@ def sync_command(
     image copied and a summary. As skopeo, the first failed image stops the sync (exit 1)
     unless --keep-going.
     """
-    from boxwright.cli.main import current_state
-    from boxwright.cli.sanitize import echo
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
@@ -239,7 +239,6 @@ def sync_command(
 def _sync_copy_options(fmt: str | None, preserve_digests: bool, referrers: bool) -> CopyOptions:
     """The copy options of sync's format, ``--preserve-digests``, ``--referrers`` and
     signing flags."""
-    from boxwright.cli.trust_options import signing_settings
     from boxwright.copy import CopyOptions
 
     return CopyOptions(

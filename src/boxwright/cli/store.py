@@ -15,10 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.copy import SkopeoLines
+from boxwright.cli.main import current_state
+from boxwright.cli.output import human_size, make_progress, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
+from boxwright.config.paths import store_root
+from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
+from boxwright.store.removal import remove_all_images, remove_image
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
@@ -119,7 +125,6 @@ def _store(create: bool = False) -> Store:
 
 def _store_or_none() -> Store | None:
     """The configured store, or None when it was never created (nothing to list)."""
-    from boxwright.config.paths import store_root
     from boxwright.store.layout import StoreLayout
 
     if not StoreLayout(store_root()).exists():
@@ -159,8 +164,6 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
     """Remove IMAGES (names or IDs), as podman rmi does: a name of an image with several names
     is only untagged; --force removes the working containers made from an image first.
     Disk space is reclaimed by prune."""
-    from boxwright.store.removal import remove_all_images, remove_image
-
     if remove_all and images:
         raise click.UsageError("--all removes every image: give no IMAGE with it")
     if not remove_all and not images:
@@ -179,18 +182,12 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
 @contextmanager
 def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     """Progress like ``copy``'s: bars on a terminal, skopeo's lines when piped, none if quiet."""
-    from boxwright.cli.copy import SkopeoLines
-    from boxwright.cli.main import current_state
-
     if quiet or current_state().quiet:
         yield None
         return
     if not sys.stderr.isatty():
         yield SkopeoLines(sys.stderr)
         return
-    from boxwright.cli.output import make_progress
-    from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
-
     reporter = make_progress(quiet=False, force_terminal=True)
     words = {DONE: "done", SKIPPED: "skipped"}
 
@@ -327,7 +324,6 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
     snapshots nothing uses, and leftover staging files (from interrupted pulls, commits and
     container creations). Prints each removed image ID, then how much space came back.
     Asks first when stdin is a terminal, unless --force."""
-    from boxwright.cli.output import human_size
     from boxwright.store.gc import PruneResult, prune
 
     if not force and sys.stdin.isatty():
@@ -379,8 +375,6 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
 @choice_option("--format", "fmt", choices=["table", "json"], default="table", help="Output.")
 def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
-    from boxwright.cli.output import human_size
-    from boxwright.config.paths import store_root
     from boxwright.store.gc import DiskUsage, disk_usage
 
     store = _store_or_none()
@@ -394,7 +388,6 @@ def df_command(fmt: str) -> None:
 
         emit_json({"root": str(store_root().absolute()), **dataclasses.asdict(usage)})
         return
-    from boxwright.cli.output import render_table
 
     def share(part: int, whole: int) -> str:
         percent = 100 * part // whole if whole else 0
