@@ -47,7 +47,6 @@ from boxwright.trust.signature import (
     digest_matches,
     parse_payload,
 )
-from boxwright.trust.sigstore import load_public_key, verify_payload
 
 if TYPE_CHECKING:
     from boxwright.trust.gpg import Keyring
@@ -343,12 +342,17 @@ class _SigstoreVerifier:
     payload_type: str = SIGSTORE_TYPE
 
     def __init__(self, key_blobs: list[bytes]) -> None:
+        # trust.sigstore imports cryptography: only a policy that names sigstore keys loads it.
+        from boxwright.trust.sigstore import load_public_key
+
         self._keys = [load_public_key(b, "the sigstoreSigned key of the policy") for b in key_blobs]
 
     def verify(self, signature: Signature) -> bytes:
         assert isinstance(signature, SigstoreSignature)
         if signature.media_type != SIGSTORE_MEDIA_TYPE:
             raise SignatureError(f"unexpected signature MIME type {signature.media_type}")
+        from boxwright.trust.sigstore import verify_payload
+
         return verify_payload(signature, self._keys[0])
 
     def close(self) -> None:
