@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import UnsupportedMediaTypeError
-from boxwright.gotemplate import GoNil, GoStruct, GoTime, Template
-from boxwright.gotemplate.report import normalize
 from boxwright.oci import mediatype as mt
 from boxwright.oci._json import escape_like_go, go_time
 from boxwright.oci.config import ImageConfig
@@ -148,6 +146,9 @@ def render_template(
     line passes its terminal sanitiser, so a label cannot drive the terminal the template is
     printed to; by default values are printed as they are, as skopeo prints them.
     """
+    from boxwright.gotemplate import Template
+    from boxwright.gotemplate.report import normalize
+
     data = info.to_dict()
     text = normalize(template)
     out = Template(text, escape_html_json=True).execute(
@@ -158,6 +159,8 @@ def render_template(
 
 def _template_data(data: dict[str, Any]) -> GoStruct:
     """The summary as the Go struct skopeo's template sees (typed nils, times, layer data)."""
+    from boxwright.gotemplate import GoNil, GoStruct, GoTime
+
     fields: dict[str, Any] = dict.fromkeys(sorted(_OMITTED_WHEN_EMPTY), "")
     for key, value in data.items():
         if value is None:
@@ -180,6 +183,8 @@ def _template_data(data: dict[str, Any]) -> GoStruct:
 
 
 def _layer_struct(layer: dict[str, Any]) -> GoStruct:
+    from boxwright.gotemplate import GoNil, GoStruct
+
     fields = {k: (GoNil("map") if v is None and k in _MAPS else v) for k, v in layer.items()}
     return GoStruct(fields, json=lambda: _sort_maps(layer), type_name="types.ImageInspectLayer")
 

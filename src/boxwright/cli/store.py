@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.copy import SkopeoLines
 from boxwright.cli.main import current_state
 from boxwright.cli.output import human_size, make_progress, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
@@ -23,8 +22,6 @@ from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.config.paths import store_root
-from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
-from boxwright.store.removal import remove_all_images, remove_image
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
@@ -164,6 +161,8 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
     """Remove IMAGES (names or IDs), as podman rmi does: a name of an image with several names
     is only untagged; --force removes the working containers made from an image first.
     Disk space is reclaimed by prune."""
+    from boxwright.store.removal import remove_all_images, remove_image
+
     if remove_all and images:
         raise click.UsageError("--all removes every image: give no IMAGE with it")
     if not remove_all and not images:
@@ -182,12 +181,16 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
 @contextmanager
 def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     """Progress like ``copy``'s: bars on a terminal, skopeo's lines when piped, none if quiet."""
+    from boxwright.cli.copy import SkopeoLines
+
     if quiet or current_state().quiet:
         yield None
         return
     if not sys.stderr.isatty():
         yield SkopeoLines(sys.stderr)
         return
+    from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
+
     reporter = make_progress(quiet=False, force_terminal=True)
     words = {DONE: "done", SKIPPED: "skipped"}
 

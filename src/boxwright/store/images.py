@@ -41,7 +41,6 @@ from boxwright.errors import (
     ManifestError,
     StoreError,
 )
-from boxwright.layer.compression import auto_decompress
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig, chain_ids, created_time
 from boxwright.oci.digest import Digest
@@ -222,6 +221,8 @@ class ImageStore:
         return sum(self.layer_sizes(record)) + data
 
     def _unpacked_size(self, digest: Digest) -> int:
+        from boxwright.layer.compression import auto_decompress
+
         size = 0
         with self.store.blobs.open(digest) as raw:
             plain, _ = auto_decompress(raw, threaded=False)

@@ -30,7 +30,6 @@ from typing import Final
 
 from boxwright.errors import StoreError
 from boxwright.oci.digest import Digest
-from boxwright.rootless.namespace import RECORD_FILE, current_mode, write_store_mode
 
 MARKER_FORMAT: Final = "boxwright-store"
 MARKER_VERSION: Final = 1
@@ -170,6 +169,12 @@ class StoreLayout:
     def _record_mode(self) -> None:
         """A new store remembers its rootless mode (``R/userns.json``; see
         :mod:`boxwright.rootless.namespace`), written before the marker makes it a store."""
+        from boxwright.rootless.namespace import (
+            RECORD_FILE,
+            current_mode,
+            write_store_mode,
+        )
+
         if not (self.root / RECORD_FILE).exists():
             write_store_mode(self.root, current_mode(self.root))
 

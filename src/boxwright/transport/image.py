@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Final
 
 from boxwright.errors import ManifestError, UnsupportedMediaTypeError
-from boxwright.layer.streams import LayerReader
 from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
@@ -31,7 +30,6 @@ from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.readers import Reader, VerifyingStream
 from boxwright.transport.base import MAX_CONFIG_SIZE, MAX_INDEX_DEPTH, ImageSource
-from boxwright.transport.owned_layer import OwnedLayerReader
 from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
@@ -125,6 +123,8 @@ class Image:
         The compression is detected from the content (media types of some sources, such
         as docker archives, do not say whether a layer file is compressed).
         """
+        from boxwright.transport.owned_layer import OwnedLayerReader
+
         desc = self._descriptor(layer)
         diff_id = self.diff_ids[layer]
         return OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
@@ -132,6 +132,8 @@ class Image:
 
 def _from_schema1(source: ImageSource, schema1: Schema1Manifest) -> Image:
     """Present a schema 1 image as Docker schema 2: measure each layer once for its diff_id."""
+    from boxwright.layer.streams import LayerReader
+
     measured: dict[Digest, tuple[Descriptor, Digest]] = {}
     layers: list[Descriptor] = []
     diff_ids: list[Digest] = []
@@ -219,6 +221,8 @@ def _open_threaded(
     """The blob of layer ``index`` and a verifying reader of its tar that reads, hashes and
     inflates on worker threads, starting once ``after`` (the previous layer's reader) has
     read its blob."""
+    from boxwright.layer.streams import LayerReader
+
     blob = image.open_layer(index)
     try:
         reader = LayerReader(blob, None, image.diff_ids[index], threaded=True, start_after=after)
