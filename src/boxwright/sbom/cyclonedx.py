@@ -27,8 +27,8 @@ from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
 from boxwright._version import __version__
+from boxwright.errors import SbomFormatError
 from boxwright.sbom.model import ImageSbom
-from boxwright.sbom.spdx import SbomFormatError
 
 
 def cyclonedx_bom(sbom: ImageSbom, created: datetime | None = None) -> Any:
