@@ -251,18 +251,7 @@ def copy_command(
         dest_compress, dest_compress_format, dest_decompress
     )
     every_platform = multi_arch_choice(multi_arch, all_platforms)
-    reporter: ProgressReporter | None = None
-    if not quiet and sys.stderr.isatty():
-        from boxwright.cli.output import make_progress
-
-        reporter = make_progress(quiet=False, force_terminal=True)
-    on_progress: ProgressCallback | None
-    if quiet:
-        on_progress = None
-    elif reporter is not None:
-        on_progress = _to_reporter(reporter)
-    else:
-        on_progress = SkopeoLines(sys.stderr)
+    reporter, on_progress = _progress(quiet)
     src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
     # The flags into the library's CopyOptions, field by field; sync fills its SyncOptions
     # and build its BuildShared the same way: other commands, other types.
@@ -281,15 +270,25 @@ def copy_command(
         referrers=referrers,
         **signing_settings(),
     )
-    with _destination(destination, additional_tags) as dest:
-        if reporter is not None:
-            with reporter:
-                result = copy_image(source, dest, options)
-        else:
-            result = copy_image(source, dest, options)
+    bars = reporter if reporter is not None else contextlib.nullcontext()
+    with _destination(destination, additional_tags) as dest, bars:
+        result = copy_image(source, dest, options)
     if digestfile is not None:
         write_digestfile(digestfile, str(result.digest))
     click.echo(str(result.digest))
+
+
+def _progress(quiet: bool) -> tuple[ProgressReporter | None, ProgressCallback | None]:
+    """How the copy reports progress: nothing with ``--quiet``; bars on a terminal (the
+    reporter, entered around the copy, and the callback feeding it); skopeo's lines else."""
+    if quiet:
+        return None, None
+    if sys.stderr.isatty():
+        from boxwright.cli.output import make_progress
+
+        reporter = make_progress(quiet=False, force_terminal=True)
+        return reporter, _to_reporter(reporter)
+    return None, SkopeoLines(sys.stderr)
 
 
 @contextlib.contextmanager

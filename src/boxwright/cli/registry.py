@@ -29,6 +29,7 @@ from boxwright.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.copy import CopyOptions
+    from boxwright.copy.sync import SyncResult
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -217,7 +218,12 @@ def sync_command(
         keep_going=keep_going,
         dry_run=dry_run,
     )
-    result = sync(source, destination, options)
+    _summarize(sync(source, destination, options), dry_run)
+
+
+def _summarize(result: SyncResult, dry_run: bool) -> None:
+    """Print sync's summary line (what a dry run would have synced); a failed image makes
+    the command fail, naming the first."""
     if dry_run:
         sources = {item.rsplit(":", 1)[0] for item in result.not_tried}
         echo(f"Would have synced {len(result.not_tried)} images from {len(sources)} sources")
