@@ -544,6 +544,14 @@ class _Pipeline:
         current = self.current.current_manifest()
         if current is None or current.digest != wanted.digest:
             return None
+        self._record_unchanged(wanted, images)
+        return wanted
+
+    def _record_unchanged(
+        self, wanted: Descriptor, images: list[tuple[ImageManifest, Platform | None]]
+    ) -> None:
+        """Record what the destination already holds as this copy's result: each image (its
+        blobs noted as not written), and the signatures of the top and of each image to carry."""
         if wanted.digest not in {manifest.digest for manifest, _ in images}:
             self.carry(wanted.digest, lambda: True)
         for manifest, platform in images:
@@ -559,7 +567,6 @@ class _Pipeline:
             )
             for blob in (*manifest.layers, manifest.config):
                 self._note(blob.digest, False)
-        return wanted
 
     def _keeps_bytes(self, manifest: ImageManifest) -> bool:
         """Whether copying ``manifest`` would write it byte for byte (no conversion planned)."""
