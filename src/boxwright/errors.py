@@ -231,6 +231,10 @@ class SbomError(BoxwrightError):
     document that cannot be written or read."""
 
 
+class SbomFormatError(SbomError):
+    """A document library refused what boxwright gave it (a bug, reported as one line)."""
+
+
 __all__ = [
     "AmbiguousImageError",
     "AuthenticationError",

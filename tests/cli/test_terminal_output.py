@@ -199,7 +199,7 @@ def test_run_output_relayed_by_build_keeps_tabs_and_escapes_the_rest(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from boxwright.build.context import BuildEvent
-    from boxwright.cli.build import _shower
+    from boxwright.cli.buildrun import _shower
 
     show = _shower(quiet=False)
     show(BuildEvent("output", f"col\tumn {TITLE}\r{CLEAR}", stream="stdout"))

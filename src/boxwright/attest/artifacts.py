@@ -26,12 +26,15 @@ from boxwright.errors import ManifestError, UsageError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.transport.atomic import AtomicFile
 from boxwright.transport.base import (
     ImageDestination,
     ImageSource,
     referrer_store_of,
     referrers_of,
 )
+from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
+from boxwright.transport.reference import parse_transport_reference
 from boxwright.transport.registry.referrers import Referrer, subject_descriptor
 
 if TYPE_CHECKING:
@@ -72,8 +75,6 @@ _PLACES = "docker://, oci: or the store"
 
 def _parsed(ref: str) -> TransportReference:
     """``ref`` parsed; only places that keep referrers (registries, OCI layouts, the store)."""
-    from boxwright.transport.reference import parse_transport_reference
-
     parsed = parse_transport_reference(ref)
     if parsed.transport not in ("docker", "oci", "store"):
         raise UsageError(
@@ -204,8 +205,6 @@ def _safe_name(name: str, digest: Digest) -> str:
 
 def _layout_artifact(text: str) -> tuple[ImageSource, Digest]:
     """``oci:DIR@sha256:HEX``: the layout as a source of any of its blobs, and the digest."""
-    from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
-
     path, sep, digest = text.removeprefix("oci:").rpartition("@")
     if not sep or not path:
         raise UsageError(f"{text}: name the artifact as oci:DIR@sha256:<digest>")
@@ -233,8 +232,6 @@ def fetch_artifact(
     """Write the files of the artifact manifest ``ref`` names (``docker://REPO@DIGEST``, or
     ``oci:DIR@DIGEST``) into ``directory``, each verified against its digest and renamed
     into place only when complete; their paths."""
-    from boxwright.transport.atomic import AtomicFile
-
     source: ImageSource
     digest: Digest | None = None
     if ref.startswith("oci:"):

@@ -30,7 +30,10 @@ from boxwright.attest.provenance import (
 )
 from boxwright.oci.digest import Digest
 from boxwright.oci.platform import Platform
+from boxwright.sbom.formats import render_sbom
+from boxwright.sbom.scan import scan_image
 from boxwright.store.endpoints import StoreDestination, StoreSource
+from boxwright.transport.image import open_image
 
 if TYPE_CHECKING:
     from boxwright.build.shared import BuildShared
@@ -40,10 +43,6 @@ SPDX_MEDIA_TYPE: Final = "application/spdx+json"
 
 
 def _sbom(source: StoreSource, name: str) -> bytes:
-    from boxwright.sbom.formats import render_sbom
-    from boxwright.sbom.scan import scan_image
-    from boxwright.transport.image import open_image
-
     return render_sbom(scan_image(open_image(source), name), "spdx-json").encode()
 
 

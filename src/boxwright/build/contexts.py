@@ -41,6 +41,7 @@ from boxwright.build.remote import fetch_context, is_remote
 from boxwright.errors import BuildContextError, ImageNotFoundError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.digest import Digest
+from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
 
 _IMAGE_PREFIXES = ("docker-image://", "container-image://", "docker://")
 _LAYOUT_PREFIX = "oci-layout://"
@@ -141,8 +142,6 @@ def _named(
 
 def _layout_image(text: str) -> str:
     """``DIR[:TAG|@DIGEST]`` of ``oci-layout://`` as an ``oci:`` reference."""
-    from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
-
     directory, at, digest = text.rpartition("@")
     if at and "/" not in digest:
         wanted = Digest.parse(digest)

@@ -127,11 +127,7 @@ def _prepare(
         cf = with_env(cf, options.env)
     scope = global_args(cf, options.build_args, predefined)
     plans = plan_stages(cf, scope, options.target, options.build_args, named)
-    steps_before: dict[int, int] = {}
-    total = 0
-    for p in plans:
-        steps_before[p.stage.index] = total
-        total += 1 + len(p.stage.instructions)
+    steps_before, total = _step_numbers(plans)
     # What every stage shares, named field by field: the build's own type, alike only in
     # shape to the option objects the CLI fills.
     shared = BuildShared(
@@ -156,6 +152,23 @@ def _prepare(
         named_contexts=named,
         platform=str(target),
     )
+    _warn_duplicate_names(shared, cf)
+    return shared, plans, target
+
+
+def _step_numbers(plans: list[StagePlan]) -> tuple[dict[int, int], int]:
+    """How many steps come before each planned stage (by stage index), and the total: a
+    stage counts its FROM and each instruction."""
+    steps_before: dict[int, int] = {}
+    total = 0
+    for p in plans:
+        steps_before[p.stage.index] = total
+        total += 1 + len(p.stage.instructions)
+    return steps_before, total
+
+
+def _warn_duplicate_names(shared: BuildShared, cf: Containerfile) -> None:
+    """Warn of each stage whose name an earlier stage has already."""
     for stage in duplicate_names(cf):
         where = stage.from_instruction.location
         shared.emit(
@@ -166,7 +179,6 @@ def _prepare(
                 stage.index,
             )
         )
-    return shared, plans, target
 
 
 def _ignore(options: BuildOptions, context: Path, path: Path | None) -> IgnoreMatcher:

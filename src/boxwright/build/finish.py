@@ -28,6 +28,11 @@ from typing import IO, TYPE_CHECKING, cast
 
 from boxwright.build.context import IDENTITY_LABEL, BuildOptions, BuildOutput
 from boxwright.errors import UsageError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.generate import GenerateOptions, tree_layer
+from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
+from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.streams import LayerReader
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.manifest import ImageManifest
@@ -94,9 +99,6 @@ def export_outputs(
     store: Store, record: ImageRecord, outputs: tuple[BuildOutput, ...], mtime: int | None
 ) -> None:
     """Write the files of the image ``record`` to each of ``outputs`` (module docstring)."""
-    from boxwright.layer.generate import GenerateOptions, tree_layer
-    from boxwright.layer.ownership import owners_in_side_record
-
     for output in outputs:
         if output.type == "local":
             assert output.dest is not None
@@ -116,10 +118,6 @@ def export_outputs(
 
 def _apply_image(store: Store, record: ImageRecord, root: Path) -> OwnershipRecord:
     """Apply the image's layers, each verified against its diff_id, onto ``root``."""
-    from boxwright.layer.apply import ApplyOptions, apply_layer
-    from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.layer.streams import LayerReader
-
     ownership = OwnershipRecord()
     options = ApplyOptions(ownership=ownership)
     try:
@@ -146,8 +144,6 @@ def _set_times(root: Path, mtime: int) -> None:
 
 @contextlib.contextmanager
 def _scratch(store: Store) -> Iterator[Path]:
-    from boxwright.layer.pathsafe import remove_tree
-
     store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="output-", dir=store.layout.tmp_dir))
     try:

@@ -31,11 +31,15 @@ from boxwright.build.context import BuildEvent, BuildOptions, BuildResult
 from boxwright.build.executor import _import_before_threads, build, read_containerfile
 from boxwright.errors import UsageError
 from boxwright.oci import mediatype as mt
+from boxwright.oci.index import ImageIndex
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
-from boxwright.store.manifestops import add_to_list
+from boxwright.store.manifestops import add_to_list, remove_instance
 from boxwright.store.manifests import ManifestListRecord, list_media_type
+from boxwright.store.pulling import registry_or
 from boxwright.store.rootfs import choose_driver
 from boxwright.store.store import Store
+from boxwright.transport.image import open_image
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile
@@ -73,11 +77,6 @@ def _containerfile(options: BuildOptions) -> Containerfile | None:
 def base_platforms(options: BuildOptions, store: Store) -> list[Platform]:
     """The platforms every base image of the Containerfile offers, in the first one's order
     (``--all-platforms``; bases written with variables or naming stages are not asked)."""
-    from boxwright.oci.index import ImageIndex
-    from boxwright.oci.parse import parse_manifest
-    from boxwright.store.pulling import registry_or
-    from boxwright.transport.image import open_image
-
     cf = _containerfile(options)
     if cf is None:
         raise UsageError("--all-platforms needs a local context and Containerfile")
@@ -174,8 +173,6 @@ def build_platforms(
 def _add_results(
     store: Store, manifest: str, done: Sequence[BuildResult], fmt: str | None
 ) -> ManifestListRecord:
-    from boxwright.store.manifestops import remove_instance
-
     record = store.manifest_lists.find(manifest)
     if record is None:
         record = store.manifest_lists.create([manifest], list_media_type(fmt, mt.DOCKER_LIST))

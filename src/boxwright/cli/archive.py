@@ -19,6 +19,7 @@ import click
 
 from boxwright.cli.params import choice_option
 from boxwright.cli.sanitize import echo
+from boxwright.cli.store import _progress, _store
 
 SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir", "docker-dir")
 
@@ -63,7 +64,6 @@ def save_command(
     output: str | None, fmt: str, multi: bool, quiet: bool, images: tuple[str, ...]
 ) -> None:
     """Save IMAGES of the local store to an archive or directory, as podman save does."""
-    from boxwright.cli.store import _progress, _store
     from boxwright.store.archive import save_images
 
     store = _store()
@@ -102,7 +102,6 @@ def save_command(
 def load_command(source: str | None, quiet: bool) -> None:
     """Store every image of an archive, named as the archive names it (docker-archive
     RepoTags, OCI ref names), as podman load does; print each name loaded."""
-    from boxwright.cli.store import _progress, _store
     from boxwright.store.archive import load_images
 
     store = _store(create=True)

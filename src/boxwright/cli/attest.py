@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from boxwright.cli.output import render_table
 from boxwright.cli.params import format_option, key_values
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
@@ -55,8 +56,6 @@ def referrers_command(artifact_type: str, fmt: str, reference: str, **registry: 
         }
         click.echo(json.dumps(doc, indent=2))
         return
-    from boxwright.cli.output import render_table
-
     render_table(
         ["digest", "artifact type", "size"],
         [(str(r.digest), r.artifact_type, r.size) for r in found],

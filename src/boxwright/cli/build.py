@@ -1,7 +1,8 @@
 """``boxwright build``: build an image from a Containerfile or Dockerfile, as podman build.
 
-A thin shell over :func:`boxwright.build.executor.build`: the flags become a
-:class:`~boxwright.build.context.BuildOptions`, each step is printed as podman prints it
+A thin shell over :func:`boxwright.build.executor.build`: this module declares the flags;
+:mod:`boxwright.cli.buildrun`, imported when the command runs, turns them into a
+:class:`~boxwright.build.context.BuildOptions`. Each step is printed as podman prints it
 (``STEP n/m: ...``, ``--> Using cache ...``, ``--> <id>``), each line a RUN writes is printed
 as it comes (on stdout, or stderr for the RUN's stderr; parallel stages never mix two lines),
 and the last line is the image ID (the only line on stdout with ``--quiet``, the command's or
@@ -15,33 +16,25 @@ kept (column output), every other control character is shown escaped.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
-from boxwright.cli.params import BareValue, apply_options, choice_option, file_option, key_values
+from boxwright.cli.params import BareValue, apply_options, choice_option, file_option
 from boxwright.cli.transport_options import (
     registry_auth_options,
     retry_options,
     tls_verify_option,
-    transport_options,
 )
-from boxwright.cli.trust_options import signing_options, signing_settings
-from boxwright.errors import BoxwrightError, UsageError
+from boxwright.cli.trust_options import signing_options
+from boxwright.errors import UsageError
+from boxwright.oci.platform import wanted_platform
 
 if TYPE_CHECKING:
-    from boxwright.build.context import BuildEvent, BuildOutput, BuildResult, PullPolicy
-    from boxwright.build.runsettings import SecretSource
     from boxwright.oci.platform import Platform
-    from boxwright.store.manifests import ManifestListRecord
-    from boxwright.store.store import Store
-    from boxwright.transport.options import TransportOptions
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,16 +45,6 @@ def _bare_bool_option(name: str, help: str) -> Callable[[F], F]:
     return click.option(
         name, cls=BareValue, type=click.BOOL, default=False, metavar="[=BOOL]", help=help
     )
-
-
-def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
-    from boxwright.build.runsettings import parse_secret
-    from boxwright.errors import UsageError
-
-    try:
-        return dict(parse_secret(item) for item in values)
-    except UsageError as error:
-        raise click.UsageError(str(error)) from None
 
 
 _RUN_STEP_OPTIONS = (
@@ -94,108 +77,17 @@ _RUN_STEP_OPTIONS = (
 
 def _run_step_options(command: Callable[..., None]) -> Callable[..., None]:
     """Add podman build's options that shape RUN steps (-v, --network, --add-host, --no-hosts,
-    --cap-add, --cap-drop, --ssh); the command receives them parsed, as ``run_settings``
-    (:class:`~boxwright.build.context.BuildOptions` fields)."""
+    --cap-add, --cap-drop, --ssh); the command receives them together, as ``run_step_flags``
+    (:mod:`boxwright.cli.buildrun` parses them into :class:`~boxwright.build.context.BuildOptions`
+    fields)."""
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> None:
         names = ("volumes", "network", "add_hosts", "no_hosts", "cap_add", "cap_drop", "ssh")
-        kwargs["run_settings"] = _run_settings(*(kwargs.pop(name) for name in names))
+        kwargs["run_step_flags"] = {name: kwargs.pop(name) for name in names}
         command(**kwargs)
 
     return apply_options(wrapper, _RUN_STEP_OPTIONS)
-
-
-def _run_settings(
-    volumes: tuple[str, ...],
-    network: str,
-    add_hosts: tuple[str, ...],
-    no_hosts: bool,
-    cap_add: tuple[str, ...],
-    cap_drop: tuple[str, ...],
-    ssh: tuple[str, ...],
-) -> dict[str, Any]:
-    from boxwright.build import runsettings as rs
-    from boxwright.errors import UsageError
-
-    if no_hosts and add_hosts:
-        raise click.UsageError("--no-hosts and --add-host cannot be used together")
-    try:
-        return {
-            "volumes": tuple(rs.parse_volume(v) for v in volumes),
-            "network": rs.check_network(network),
-            "add_hosts": tuple(rs.parse_add_host(h) for h in add_hosts),
-            "no_hosts": no_hosts,
-            "capabilities": rs.capabilities(cap_add, cap_drop),
-            "ssh": dict(rs.parse_ssh(s) for s in ssh),
-        }
-    except UsageError as error:
-        raise click.UsageError(str(error)) from None
-
-
-def _pull(value: str, pull_always: bool, pull_never: bool) -> PullPolicy:
-    """The pull policy of ``--pull[=POLICY]``, ``--pull-always`` and ``--pull-never``."""
-    from boxwright.build.context import PULL_POLICIES
-
-    if pull_always and pull_never:
-        raise click.UsageError("--pull-always and --pull-never contradict each other")
-    if pull_always:
-        return "always"
-    if pull_never:
-        return "never"
-    policy = PULL_POLICIES.get(value.lower())
-    if policy is None:
-        raise click.BadParameter(
-            f"{value!r}: expected always, missing, never or newer", param_hint="'--pull'"
-        )
-    return policy
-
-
-def _outputs(values: tuple[str, ...]) -> tuple[str | None, tuple[BuildOutput, ...]]:
-    """``--output`` values: an image reference with a transport prefix (``oci:DIR``,
-    ``docker://REF``, ...) is where the image is copied (at most one); anything else is
-    podman's file output (``type=local|tar,dest=PATH``, a directory, or ``-``)."""
-    from boxwright.build.context import BuildOutput
-    from boxwright.errors import UsageError
-    from boxwright.transport.reference import TRANSPORTS
-
-    ref: str | None = None
-    outputs: list[BuildOutput] = []
-    for value in values:
-        prefix, sep, _ = value.partition(":")
-        if sep and prefix in TRANSPORTS:
-            if ref is not None:
-                raise click.UsageError("give at most one --output image reference")
-            ref = value
-            continue
-        try:
-            outputs.append(BuildOutput.parse(value, sys.stdout.buffer))
-        except UsageError as error:
-            raise click.BadParameter(str(error), param_hint="'--output'") from None
-    if sum(o.stream is not None for o in outputs) > 1:
-        raise click.UsageError("only one --output can go to stdout")
-    return ref, tuple(outputs)
-
-
-def _shower(quiet: bool, to_stderr: bool = False) -> Callable[[BuildEvent], None]:
-    """How events are printed, as podman build prints them: every line on stdout (on stderr
-    with ``to_stderr``: stdout carries a tar), except what a RUN wrote on its stderr, which
-    goes to stderr. ``--quiet`` keeps only those stderr lines and warnings (podman -q drops
-    the step lines and the RUN's stdout, not its errors)."""
-
-    from boxwright.cli.sanitize import escape_message
-
-    def show(event: BuildEvent) -> None:
-        text = escape_message(event.text, keep="\t" if event.kind == "output" else "")
-        if event.kind == "warning":
-            click.echo(f"WARN: {text}", err=True)
-        elif event.kind == "output" and event.stream == "stderr":
-            click.echo(text, err=True)
-        elif not quiet:
-            click.echo(text, err=to_stderr)
-            sys.stdout.flush()
-
-    return show
 
 
 @dataclass(frozen=True)
@@ -216,7 +108,6 @@ def platform_block(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from boxwright.build.multiplatform import parse_platforms
-        from boxwright.oci.platform import wanted_platform
 
         values: tuple[str, ...] = kwargs.pop("platform")
         arch, os_, variant = kwargs.pop("arch"), kwargs.pop("os_"), kwargs.pop("variant")
@@ -411,276 +302,15 @@ def platform_block(function: F) -> F:
     "tarball URL, docker-image://REF, container-image://REF or oci-layout://DIR[:TAG|@DIGEST].",
 )
 @click.argument("context", default=".", metavar="CONTEXT|URL|-")
-def build_command(
-    tags: tuple[str, ...],
-    containerfile: str | None,
-    quiet: bool,
-    build_args: tuple[str, ...],
-    target: str | None,
-    platform: PlatformChoice,
-    layers: bool,
-    no_cache: bool,
-    cache_from: tuple[str, ...],
-    cache_to: str | None,
-    timestamp: int | None,
-    source_date_epoch: int | None,
-    rewrite_timestamp: bool,
-    pull: str,
-    pull_always: bool,
-    pull_never: bool,
-    labels: tuple[str, ...],
-    annotations: tuple[str, ...],
-    envs: tuple[str, ...],
-    unsetenv: tuple[str, ...],
-    iidfile: Path | None,
-    ignorefile: Path | None,
-    jobs: int | None,
-    omit_history: bool,
-    identity_label: bool,
-    squash: bool,
-    fmt: str,
-    isolation: str,
-    outputs: tuple[str, ...],
-    push_to: str | None,
-    sbom: bool,
-    provenance: str,
-    attests: tuple[str, ...],
-    push: bool,
-    tls_verify: bool | None,
-    creds: Any,
-    cert_dir: Path | None,
-    authfile: Path | None,
-    retry_times: int | None,
-    retry_delay: float | None,
-    stall_timeout: float | None,
-    secrets: tuple[str, ...],
-    run_settings: dict[str, Any],
-    build_contexts: tuple[str, ...],
-    context: str,
-) -> None:
+def build_command(**flags: Any) -> None:
     """Build an image from the Containerfile (or Dockerfile) in CONTEXT.
 
     CONTEXT is a directory, a git URL (https://HOST/REPO.git#REF:SUBDIR, git://, ssh://,
     git@HOST:REPO), an http(s) URL of a tarball or a Containerfile, or - (a tar archive or a
     Containerfile on standard input)."""
-    from boxwright.build.context import BuildOptions
-    from boxwright.build.executor import build
-    from boxwright.cli.main import current_state
+    from boxwright.cli.buildrun import BuildFlags, run_build
 
-    if push and not tags and platform.manifest is None:
-        raise click.UsageError("--push needs at least one -t NAME or --manifest LIST to push")
-    sbom, provenance_mode = _attestations(sbom, provenance, attests)
-    signing = signing_settings()
-    quiet = quiet or current_state().quiet
-    output, files = _outputs(outputs)
-    if push_to is not None:
-        if output is not None:
-            raise click.UsageError("give the image reference to --output or --push-to, not both")
-        output = push_to
-    to_stderr = any(f.stream is not None for f in files)
-    registry_options = _registry_options(
-        {
-            "tls_verify": tls_verify,
-            "creds": creds,
-            "cert_dir": cert_dir,
-            "authfile": authfile,
-            "retry_times": retry_times,
-            "retry_delay": retry_delay,
-            "stall_timeout": stall_timeout,
-        }
-    )
-    local, source = _context(context)
-    if containerfile == "-" and source == "-":
-        raise click.UsageError("the context and the Containerfile cannot both be standard input")
-    text = sys.stdin.read() if containerfile == "-" else None
-    # The flags into BuildOptions, field by field (the keyword list repeats its shape).
-    options = BuildOptions(
-        context=local,
-        context_source=source,
-        build_contexts=_named_contexts(build_contexts),
-        containerfile=containerfile,
-        containerfile_text=text,
-        tags=tags,
-        build_args=key_values(build_args, "--build-arg", bare="environ"),
-        target=target,
-        platform=None,
-        layers=layers,
-        no_cache=no_cache,
-        cache_from=cache_from,
-        cache_to=cache_to,
-        timestamp=timestamp,
-        source_date_epoch=source_date_epoch,
-        rewrite_timestamp=rewrite_timestamp,
-        pull=_pull(pull, pull_always, pull_never),
-        labels=key_values(labels, "--label", bare="empty"),
-        annotations=key_values(annotations, "--annotation", bare="empty"),
-        env=key_values(envs, "--env", bare="environ"),
-        unsetenv=unsetenv,
-        iidfile=iidfile,
-        ignorefile=ignorefile,
-        jobs=jobs,
-        omit_history=omit_history,
-        identity_label=identity_label,
-        outputs=files,
-        squash=squash,
-        format=fmt,
-        isolation=isolation,
-        output=output,
-        quiet=quiet,
-        secrets=_secrets(secrets),
-        registry_options=registry_options,
-        on_event=_shower(quiet, to_stderr),
-        sbom=sbom,
-        provenance=provenance_mode,
-        signers=signing.get("signers", ()),
-        sign_identity=signing.get("sign_identity"),
-        **run_settings,
-    )
-    if platform.manifest is None and len(platform.platforms) <= 1 and not platform.all:
-        options = dataclasses.replace(
-            options, platform=str(platform.platforms[0]) if platform.platforms else None
-        )
-        result = build(options)
-        if push:
-            _push(result, registry_options, quiet, signing)
-        click.echo(result.image_id, err=to_stderr)
-        return
-    from boxwright.build.multiplatform import base_platforms, build_platforms
-    from boxwright.store.store import Store
-
-    store = Store(options.root)
-    wanted = base_platforms(options, store) if platform.all else platform.platforms
-    if not wanted:
-        from boxwright.oci.platform import Platform
-
-        wanted = [Platform.host()]
-    made = build_platforms(options, wanted, platform.manifest, store)
-    if push:
-        for _, made_result in made.results:
-            _push(made_result, registry_options, quiet, signing)
-        if made.manifest is not None:
-            attested = any(r.attestations for _, r in made.results)
-            _push_list(store, made.manifest, registry_options, quiet, signing, attested)
-    if made.manifest is not None:
-        click.echo(made.manifest.id, err=to_stderr)
-    else:
-        click.echo(made.results[-1][1].image_id, err=to_stderr)
-
-
-def _context(text: str) -> tuple[Path, str | None]:
-    """The CONTEXT argument: a local directory, or what the build fetches (URL or ``-``)."""
-    from boxwright.build.remote import is_remote
-
-    if is_remote(text):
-        return Path("."), text
-    path = Path(text)
-    if path.is_file():
-        raise click.BadParameter(f"{text!r} is a file, not a directory", param_hint="CONTEXT")
-    return path, None
-
-
-def _named_contexts(values: tuple[str, ...]) -> dict[str, str]:
-    """``--build-context NAME=VALUE`` flags as NAME → VALUE."""
-    from boxwright.build.contexts import parse_build_context
-
-    named: dict[str, str] = {}
-    for item in values:
-        try:
-            name, value = parse_build_context(item)
-        except BoxwrightError as error:
-            raise click.BadParameter(str(error), param_hint="--build-context") from None
-        named[name] = value
-    return named
-
-
-def _registry_options(registry: dict[str, Any]) -> TransportOptions | None:
-    """The registry options the build's pulls and pushes use; None when none was given, so
-    each registry's own configuration applies."""
-    given = any(value is not None for value in registry.values())
-    return transport_options(registry) if given else None
-
-
-def _attestations(sbom: bool, provenance: str, attests: tuple[str, ...]) -> tuple[bool, str | None]:
-    """``--sbom``, ``--provenance`` and ``--attest`` as BuildKit reads them: whether to make
-    an SBOM, and the provenance mode (None: none)."""
-    mode = _provenance_mode(provenance)
-    for value in attests:
-        fields = dict(part.partition("=")[::2] for part in value.split(","))
-        kind = fields.pop("type", "")
-        if kind == "sbom" and not fields:
-            sbom = True
-        elif kind == "provenance" and set(fields) <= {"mode"}:
-            mode = _provenance_mode(f"mode={fields['mode']}" if "mode" in fields else "true")
-        else:
-            raise click.BadParameter(
-                f"{value!r}: expected type=sbom or type=provenance[,mode=min|max]",
-                param_hint="'--attest'",
-            )
-    return sbom, mode
-
-
-def _provenance_mode(value: str) -> str | None:
-    """BuildKit's ``--provenance`` values: a boolean, ``mode=min|max`` (or ``min``/``max``)."""
-    text = value.strip().lower().removeprefix("mode=")
-    if text in ("1", "true", "yes", "on", "min"):
-        return "min"
-    if text == "max":
-        return "max"
-    if text in ("0", "false", "no", "off"):
-        return None
-    raise click.BadParameter(
-        f"{value!r}: expected true, false, mode=min or mode=max", param_hint="'--provenance'"
-    )
-
-
-def _push(
-    result: BuildResult,
-    registry_options: TransportOptions | None,
-    quiet: bool,
-    signing: dict[str, Any],
-) -> None:
-    """Push each built name to its registry, with the image's attestations and the
-    signatures asked for, saying where each went unless ``quiet``."""
-    from boxwright.cli.sanitize import echo
-    from boxwright.store.pullpush import push as push_image
-
-    for name in result.names:
-        pushed = push_image(
-            name,
-            dest_options=registry_options,
-            signers=signing.get("signers", ()),
-            sign_identity=signing.get("sign_identity"),
-            referrers=bool(result.attestations),
-        )
-        if not quiet:
-            echo(f"Pushed {name}@{pushed.digest}", err=True)
-
-
-def _push_list(
-    store: Store,
-    record: ManifestListRecord,
-    registry_options: TransportOptions | None,
-    quiet: bool,
-    signing: dict[str, Any],
-    referrers: bool,
-) -> None:
-    """Push the manifest list with every image in it (``manifest push --all``) to the
-    registry of each of its names."""
-    from boxwright.cli.sanitize import echo
-    from boxwright.store.manifestops import push_list
-
-    for name in record.names:
-        pushed = push_list(
-            store,
-            record.id,
-            f"docker://{name}",
-            dest_options=registry_options,
-            signers=signing.get("signers", ()),
-            sign_identity=signing.get("sign_identity"),
-            referrers=referrers,
-        )
-        if not quiet:
-            echo(f"Pushed {name}@{pushed.digest}", err=True)
+    run_build(BuildFlags(**flags))
 
 
 __all__ = ["build_command"]

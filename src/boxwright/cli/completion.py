@@ -12,6 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.shell_completion import get_completion_class
+
+from boxwright._atomic import replace_file
+from boxwright.cli.main import main
 
 COMPLETE_VAR = "_BOXWRIGHT_COMPLETE"
 """The environment variable click's completion scripts set when they call boxwright back."""
@@ -27,10 +31,6 @@ Examples:
 
 def completion_script(shell: str) -> str:
     """The completion script for ``shell`` (``bash``, ``zsh`` or ``fish``)."""
-    from click.shell_completion import get_completion_class
-
-    from boxwright.cli.main import main
-
     completion_class = get_completion_class(shell)
     if completion_class is None:  # the Choice below admits only shells click knows
         raise click.BadParameter(f"no completion for {shell}")
@@ -56,8 +56,6 @@ def completion_command(path: Path | None, shell: str) -> None:
     if path is None:
         click.echo(script, nl=not script.endswith("\n"))
         return
-    from boxwright._atomic import replace_file
-
     replace_file(path, script.encode(), mode=0o644)
 
 

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.output import emit_json, render_table
 from boxwright.cli.params import choice_option, platform_choice_options
 from boxwright.cli.run import build_options, exit_with, run_options
 from boxwright.cli.sanitize import echo
+from boxwright.config.paths import store_root
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
@@ -349,7 +351,6 @@ def _record_json(record: ContainerRecord) -> dict[str, Any]:
 
 
 def _list() -> list[ContainerRecord]:
-    from boxwright.config.paths import store_root
     from boxwright.store.layout import StoreLayout
     from boxwright.store.store import Store
 
@@ -377,8 +378,6 @@ def ls_command(quiet: bool, no_trunc: bool, fmt: str) -> None:
         for record in records:
             click.echo(record.id[:width])
         return
-    from boxwright.cli.output import render_table
-
     rows = [
         [
             r.id[:width],
@@ -416,7 +415,6 @@ def inspect_command(container: str) -> None:
     """Print CONTAINER's record as JSON: base image, driver, pending config, history,
     annotations and where its files are; for a container `boxwright run` made, its State
     (status, pid, exit code, started and finished times)."""
-    from boxwright.cli.output import emit_json
     from boxwright.runtime.state import StateFiles
 
     builder = _attach(container)

@@ -16,10 +16,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
+from boxwright._atomic import replace_file
+from boxwright.cli.main import current_state
 from boxwright.cli.params import choice_option, file_option, manifest_format_option, platform_option
 from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
+from boxwright.errors import UsageError
 from boxwright.oci import mediatype
 
 if TYPE_CHECKING:
@@ -87,8 +90,6 @@ def dest_compression(
     skopeo's three flags, with skopeo's meanings: ``--dest-compress-format F`` rewrites every
     layer to F; ``--dest-compress`` alone compresses the layers that come uncompressed
     (gzip) and keeps the others; ``--dest-decompress`` writes every layer uncompressed."""
-    from boxwright.errors import UsageError
-
     if isinstance(compress, str):
         if compress_format is not None and compress_format != compress:
             raise UsageError(
@@ -112,8 +113,6 @@ def dest_compression(
 
 def multi_arch_choice(multi_arch: str | None, all_flag: bool) -> bool:
     """Whether every image of an index is copied: skopeo's ``--multi-arch`` or ``--all``."""
-    from boxwright.errors import UsageError
-
     if multi_arch is None:
         return all_flag
     if all_flag:
@@ -128,8 +127,6 @@ def multi_arch_choice(multi_arch: str | None, all_flag: bool) -> bool:
 
 def write_digestfile(path: Path, digest: str) -> None:
     """``--digestfile``: the digest alone, no newline, as skopeo writes it; atomically."""
-    from boxwright._atomic import replace_file
-
     replace_file(path, digest.encode(), mode=0o644)
 
 
@@ -247,7 +244,6 @@ def copy_command(
     Docker schema 2 happens when --format or the destination asks for it; the manifest is
     otherwise written byte for byte, so its digest stays the same.
     """
-    from boxwright.cli.main import current_state
     from boxwright.copy import DEFAULT_PARALLEL, CopyOptions, copy_image
 
     quiet = quiet or current_state().quiet
@@ -255,18 +251,7 @@ def copy_command(
         dest_compress, dest_compress_format, dest_decompress
     )
     every_platform = multi_arch_choice(multi_arch, all_platforms)
-    reporter: ProgressReporter | None = None
-    if not quiet and sys.stderr.isatty():
-        from boxwright.cli.output import make_progress
-
-        reporter = make_progress(quiet=False, force_terminal=True)
-    on_progress: ProgressCallback | None
-    if quiet:
-        on_progress = None
-    elif reporter is not None:
-        on_progress = _to_reporter(reporter)
-    else:
-        on_progress = SkopeoLines(sys.stderr)
+    reporter, on_progress = _progress(quiet)
     src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
     # The flags into the library's CopyOptions, field by field; sync fills its SyncOptions
     # and build its BuildShared the same way: other commands, other types.
@@ -285,15 +270,25 @@ def copy_command(
         referrers=referrers,
         **signing_settings(),
     )
-    with _destination(destination, additional_tags) as dest:
-        if reporter is not None:
-            with reporter:
-                result = copy_image(source, dest, options)
-        else:
-            result = copy_image(source, dest, options)
+    bars = reporter if reporter is not None else contextlib.nullcontext()
+    with _destination(destination, additional_tags) as dest, bars:
+        result = copy_image(source, dest, options)
     if digestfile is not None:
         write_digestfile(digestfile, str(result.digest))
     click.echo(str(result.digest))
+
+
+def _progress(quiet: bool) -> tuple[ProgressReporter | None, ProgressCallback | None]:
+    """How the copy reports progress: nothing with ``--quiet``; bars on a terminal (the
+    reporter, entered around the copy, and the callback feeding it); skopeo's lines else."""
+    if quiet:
+        return None, None
+    if sys.stderr.isatty():
+        from boxwright.cli.output import make_progress
+
+        reporter = make_progress(quiet=False, force_terminal=True)
+        return reporter, _to_reporter(reporter)
+    return None, SkopeoLines(sys.stderr)
 
 
 @contextlib.contextmanager
@@ -305,7 +300,6 @@ def _destination(
     if not additional_tags:
         yield destination
         return
-    from boxwright.errors import UsageError
     from boxwright.transport.docker_archive import DockerArchiveDestination
     from boxwright.transport.reference import parse_transport_reference
 

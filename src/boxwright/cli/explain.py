@@ -9,6 +9,7 @@ escaped (:mod:`boxwright.cli.sanitize`): file names, history and labels come fro
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import IO, TYPE_CHECKING
 
@@ -141,8 +142,6 @@ def _render_path(report: ExplainReport, out: IO[str]) -> None:
 
 
 def _json_list(value: tuple[str, ...] | None) -> str:
-    import json
-
     return "" if value is None else json.dumps(list(value))
 
 

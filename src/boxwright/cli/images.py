@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.output import human_size
 from boxwright.cli.params import choice_option, template_format_option
+from boxwright.cli.sanitize import escape_json, escape_message
+from boxwright.cli.store import _image_json, _list_json, _store, _store_or_none, human_duration
+from boxwright.gotemplate import GoNil, GoStruct, GoTime
+from boxwright.gotemplate.report import render
+from boxwright.gotemplate.values import go_time_string
 
 if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
@@ -68,7 +74,6 @@ HISTORY_FORMAT = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Com
 
 
 def _since(created: str | None, now: float) -> str:
-    from boxwright.cli.store import human_duration
     from boxwright.store.filters import epoch
 
     seconds = epoch(created)
@@ -100,10 +105,6 @@ def _reporters(
 ) -> list[GoStruct]:
     """podman's ``images.imageReporter`` of an image or a manifest list: one per name
     (``<none>`` for a record with no name), what differs between the two passed in."""
-    from boxwright.cli.output import human_size
-    from boxwright.gotemplate import GoNil, GoStruct, GoTime
-    from boxwright.gotemplate.values import go_time_string
-
     repo_digests = sorted({f"{split_name(n)[0]}@{digest}" for n in record.names})
     created = record.created
     rows = []
@@ -257,7 +258,6 @@ def images_command(
     COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
     built on it is dangling, listed as <none> <none>. SIZE is podman's: the layers unpacked,
     plus config and manifest."""
-    from boxwright.cli.store import _image_json, _list_json, _store_or_none
     from boxwright.store.filters import ImageFilter, epoch, select_images, select_lists
 
     parsed = [ImageFilter.parse(text) for text in filters]
@@ -302,9 +302,6 @@ def images_command(
 def render_rows(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
     """Print ``rows`` in the format ``text`` through the one template engine (table headers
     from ``headers``; the CLI's escaping of terminal text)."""
-    from boxwright.cli.sanitize import escape_json, escape_message
-    from boxwright.gotemplate.report import render
-
     out = render(
         text,
         rows,
@@ -319,9 +316,6 @@ def render_rows(text: str, rows: list[Any], headers: dict[str, str], noheading: 
 def _history_rows(
     steps: list[HistoryStep], *, human: bool, no_trunc: bool, now: float
 ) -> list[GoStruct]:
-    from boxwright.cli.output import human_size
-    from boxwright.gotemplate import GoNil, GoStruct
-    from boxwright.gotemplate.values import go_time_string
     from boxwright.store.history import MISSING_ID
 
     rows = []
@@ -387,7 +381,6 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
     """Show the history of IMAGE, newest step first, as podman history does: the image ID
     where a stored image ends at that step, <missing> elsewhere; the size each step's layer
     adds, unpacked."""
-    from boxwright.cli.store import _store
     from boxwright.store.history import image_history
 
     store = _store()

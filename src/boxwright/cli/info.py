@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 from boxwright.cli.params import template_format_option
+from boxwright.cli.sanitize import echo
+from boxwright.gotemplate import GoNil, GoStruct
 
 
 def _go_value(value: Any) -> Any:
     """``value`` as the template engine's Go data: a dict becomes a struct whose fields are
     the keys with a capital first letter (podman's Go names for its JSON keys)."""
-    from boxwright.gotemplate import GoNil, GoStruct
-
     if isinstance(value, dict):
         fields = {k[:1].upper() + k[1:]: _go_value(v) for k, v in value.items()}
         return GoStruct(fields, json=lambda: value, type_name="info")
@@ -61,7 +61,6 @@ def _text(value: Any, indent: int = 0) -> list[str]:
 def info_command(fmt: str | None) -> None:
     """Show what boxwright uses here, as podman info: host and ID maps, OCI runtimes, the
     store's root, driver and rootless mode (ranges or single; root for root)."""
-    from boxwright.cli.sanitize import echo
     from boxwright.runtime.info import system_info
 
     facts = system_info()
@@ -104,7 +103,6 @@ def migrate_command(mode: str, force: bool) -> None:
     """Switch the store to another rootless mode: its images stay, what was unpacked in the
     old mode is removed (and rebuilt on use); refused while working containers exist unless
     --force removes them."""
-    from boxwright.cli.sanitize import echo
     from boxwright.store.migrate import switch_mode
 
     done = switch_mode(None, mode, force=force)

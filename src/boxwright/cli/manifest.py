@@ -8,6 +8,7 @@ digest, as podman 4 does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,8 +16,10 @@ import click
 
 from boxwright.cli.params import choice_option, key_values
 from boxwright.cli.sanitize import echo
+from boxwright.cli.store import _progress
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
-from boxwright.oci.manifest import docker_descriptor
+from boxwright.errors import ImageNotFoundError
+from boxwright.oci.platform import normalize_arch
 
 if TYPE_CHECKING:
     from boxwright.oci.descriptor import Descriptor
@@ -74,7 +77,6 @@ def platform_edit_options(function: F) -> F:
 
 
 def _edit(params: dict[str, Any]) -> tuple[PlatformEdit, dict[str, str]]:
-    from boxwright.oci.platform import normalize_arch
     from boxwright.store.manifestops import PlatformEdit
 
     arch = params.pop("arch")
@@ -203,6 +205,8 @@ def podman_index_form(
     ``manifests`` (``null`` when empty, as Go prints a nil slice), each entry's ``mediaType``,
     ``size``, ``digest``, ``urls``, ``platform`` (architecture first) and ``annotations``;
     then the index's own annotations."""
+    from boxwright.oci.manifest import docker_descriptor
+
     entries: list[dict[str, Any]] = []
     for desc in descriptors:
         entry = docker_descriptor(desc)
@@ -238,9 +242,6 @@ def podman_inspect_form(record: ManifestListRecord) -> dict[str, Any]:
 def inspect_command(name: str, **registry: Any) -> None:
     """Print the manifest list NAME of the store, or the top manifest of any reference, as
     indented JSON (podman's form; a single image's manifest, which podman refuses, as it is)."""
-    import json
-
-    from boxwright.errors import ImageNotFoundError
     from boxwright.inspect import go_json_indent
     from boxwright.oci.index import ImageIndex
     from boxwright.oci.parse import parse_manifest
@@ -317,7 +318,6 @@ def push_command(
 ) -> None:
     """Push the manifest list NAME to DESTINATION (a bare DESTINATION is a registry
     reference); print the index's digest."""
-    from boxwright.cli.store import _progress
     from boxwright.store.manifestops import push_list
     from boxwright.store.pulling import registry_or
 

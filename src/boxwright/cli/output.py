@@ -17,6 +17,7 @@ rich is imported inside the functions that need it, so importing this module sta
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -158,8 +159,6 @@ def _json_default(obj: Any) -> Any:
 
 def to_json(obj: Any, *, indent: int | None = 4) -> str:
     """``obj`` as JSON text (4-space indent like skopeo, key order kept, UTF-8 unescaped)."""
-    import json
-
     return json.dumps(obj, indent=indent, ensure_ascii=False, default=_json_default)
 
 

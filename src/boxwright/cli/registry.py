@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.main import current_state
 from boxwright.cli.params import manifest_format_option
+from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -22,11 +24,12 @@ from boxwright.cli.transport_options import (
     transport_options,
     two_sided_options,
 )
-from boxwright.cli.trust_options import policy_options, signing_options
+from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
 from boxwright.errors import TransportError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.copy import CopyOptions
+    from boxwright.copy.sync import SyncResult
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -187,8 +190,6 @@ def sync_command(
     image copied and a summary. As skopeo, the first failed image stops the sync (exit 1)
     unless --keep-going.
     """
-    from boxwright.cli.main import current_state
-    from boxwright.cli.sanitize import echo
     from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
 
     quiet = quiet or current_state().quiet
@@ -217,7 +218,12 @@ def sync_command(
         keep_going=keep_going,
         dry_run=dry_run,
     )
-    result = sync(source, destination, options)
+    _summarize(sync(source, destination, options), dry_run)
+
+
+def _summarize(result: SyncResult, dry_run: bool) -> None:
+    """Print sync's summary line (what a dry run would have synced); a failed image makes
+    the command fail, naming the first."""
     if dry_run:
         sources = {item.rsplit(":", 1)[0] for item in result.not_tried}
         echo(f"Would have synced {len(result.not_tried)} images from {len(sources)} sources")
@@ -239,7 +245,6 @@ def sync_command(
 def _sync_copy_options(fmt: str | None, preserve_digests: bool, referrers: bool) -> CopyOptions:
     """The copy options of sync's format, ``--preserve-digests``, ``--referrers`` and
     signing flags."""
-    from boxwright.cli.trust_options import signing_settings
     from boxwright.copy import CopyOptions
 
     return CopyOptions(

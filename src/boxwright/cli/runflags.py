@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from boxwright.errors import UsageError
+
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
     from boxwright.runtime.spec import RunOptions
@@ -177,7 +179,6 @@ def pull_for_run(image: str, flags: dict[str, Any], platform: Platform | None) -
     Whether a stored image serves ``platform`` is the container's creation's to check
     (:meth:`~boxwright.store.containers.ContainerStore.create`).
     """
-    from boxwright.errors import UsageError
     from boxwright.store.pullpush import pull
     from boxwright.transport.reference import TRANSPORTS
 

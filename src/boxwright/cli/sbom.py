@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.output import render_table
 from boxwright.cli.params import choice_option, platform_option
+from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
@@ -51,9 +53,6 @@ def sbom_command(fmt: str, platform: Platform | None, reference: str, **registry
     if fmt != "table":
         click.echo(render_sbom(sbom, fmt), nl=False)
         return
-    from boxwright.cli.output import render_table
-    from boxwright.cli.sanitize import echo
-
     render_table(["name", "version", "type"], [(p.name, p.version, p.type) for p in sbom.packages])
     for note in sbom.notes:
         echo(f"note: {note}", err=True)

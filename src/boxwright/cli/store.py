@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.main import current_state
+from boxwright.cli.output import human_size, make_progress, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
+from boxwright.config.paths import store_root
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback, ProgressEvent
@@ -119,7 +122,6 @@ def _store(create: bool = False) -> Store:
 
 def _store_or_none() -> Store | None:
     """The configured store, or None when it was never created (nothing to list)."""
-    from boxwright.config.paths import store_root
     from boxwright.store.layout import StoreLayout
 
     if not StoreLayout(store_root()).exists():
@@ -180,7 +182,6 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
 def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     """Progress like ``copy``'s: bars on a terminal, skopeo's lines when piped, none if quiet."""
     from boxwright.cli.copy import SkopeoLines
-    from boxwright.cli.main import current_state
 
     if quiet or current_state().quiet:
         yield None
@@ -188,7 +189,6 @@ def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
     if not sys.stderr.isatty():
         yield SkopeoLines(sys.stderr)
         return
-    from boxwright.cli.output import make_progress
     from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
 
     reporter = make_progress(quiet=False, force_terminal=True)
@@ -327,7 +327,6 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
     snapshots nothing uses, and leftover staging files (from interrupted pulls, commits and
     container creations). Prints each removed image ID, then how much space came back.
     Asks first when stdin is a terminal, unless --force."""
-    from boxwright.cli.output import human_size
     from boxwright.store.gc import PruneResult, prune
 
     if not force and sys.stdin.isatty():
@@ -379,8 +378,6 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
 @choice_option("--format", "fmt", choices=["table", "json"], default="table", help="Output.")
 def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
-    from boxwright.cli.output import human_size
-    from boxwright.config.paths import store_root
     from boxwright.store.gc import DiskUsage, disk_usage
 
     store = _store_or_none()
@@ -394,7 +391,6 @@ def df_command(fmt: str) -> None:
 
         emit_json({"root": str(store_root().absolute()), **dataclasses.asdict(usage)})
         return
-    from boxwright.cli.output import render_table
 
     def share(part: int, whole: int) -> str:
         percent = 100 * part // whole if whole else 0

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import format_option, platform_option
+from boxwright.cli.sanitize import echo, escape
 from boxwright.cli.trust_options import policy_options
+from boxwright.errors import PolicyRejectedError
 
 if TYPE_CHECKING:
     from boxwright.copy.admission import TrustReport
@@ -58,7 +60,6 @@ def generate_sigstore_key_command(output_prefix: str, passphrase_file: str | Non
     The private key is encrypted with the passphrase (scrypt and NaCl secretbox, the format
     cosign and skopeo read); an existing file is never overwritten.
     """
-    from boxwright.cli.sanitize import echo, escape
     from boxwright.trust.signing import read_passphrase
     from boxwright.trust.sigstore import write_key_pair
 
@@ -89,7 +90,6 @@ def trust_command(image: str, platform: Platform | None, fmt: str) -> None:
     when it rejects the image.
     """
     from boxwright.copy.admission import verify_image
-    from boxwright.errors import PolicyRejectedError
 
     report = verify_image(image, platform=platform)
     if fmt == "json":
@@ -124,8 +124,6 @@ def _as_dict(report: TrustReport) -> dict[str, Any]:
 
 
 def _print(report: TrustReport) -> None:
-    from boxwright.cli.sanitize import echo, escape
-
     echo(f"Image:        {escape(report.image)}")
     echo(f"Digest:       {report.digest}")
     echo(f"Signatures:   {len(report.signatures)}")

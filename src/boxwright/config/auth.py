@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import re
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,8 +159,6 @@ class CredentialHelper:
         self._runner = runner or _run_helper_process
 
     def _call(self, action: str, stdin: str) -> subprocess.CompletedProcess[str]:
-        import subprocess
-
         try:
             return self._runner([self.program, action], stdin)
         except FileNotFoundError:

@@ -32,10 +32,17 @@ from typing import TYPE_CHECKING
 from boxwright.config.trust import docker_scopes
 from boxwright.errors import InvalidReferenceError, PolicyRejectedError, SignatureError
 from boxwright.oci.digest import Digest
+from boxwright.oci.index import ImageIndex
+from boxwright.oci.parse import parse_manifest
+from boxwright.oci.platform import Platform
 from boxwright.oci.reference import Reference
 from boxwright.transport.base import ImageSource, signatures_of
-from boxwright.transport.reference import TransportReference, parse_transport_reference
-from boxwright.trust.policy import Check, ImageIdentity, Policy
+from boxwright.transport.reference import (
+    TransportReference,
+    opened_source,
+    parse_transport_reference,
+)
+from boxwright.trust.policy import Check, ImageIdentity, Policy, default_policy
 from boxwright.trust.signature import (
     SIGSTORE_TYPE,
     Signature,
@@ -196,12 +203,6 @@ def verify_image(
     An index is resolved to the image for ``platform`` (default: this machine's), as a copy
     of it would be; that image's manifest is what is checked.
     """
-    from boxwright.oci.index import ImageIndex
-    from boxwright.oci.parse import parse_manifest
-    from boxwright.oci.platform import Platform
-    from boxwright.transport.reference import opened_source
-    from boxwright.trust.policy import default_policy
-
     policy = policy if policy is not None else default_policy()
     with opened_source(ref, options) as (reference, source):
         raw, media_type = source.get_manifest()

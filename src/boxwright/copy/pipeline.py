@@ -55,6 +55,7 @@ from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex, choose_instance
 from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.transport.base import (
     MAX_CONFIG_SIZE,
@@ -68,6 +69,7 @@ from boxwright.transport.base import (
     signature_store_of,
     stores_one_platform,
 )
+from boxwright.transport.blobinfocache import shared_cache
 from boxwright.transport.reference import (
     TransportReference,
     open_reference,
@@ -365,8 +367,6 @@ def _blob_info_cache(
         cache = blob_info_cache_of(side)
         if cache is not None:
             return cache
-    from boxwright.transport.blobinfocache import shared_cache
-
     opts = options.dest_options or options.src_options
     if opts is not None and not opts.use_blob_info_cache:
         return shared_cache(None, use_default=False)
@@ -477,8 +477,6 @@ class _Pipeline:
 
     def run(self) -> Descriptor:
         """Copy what the source reference names; return the descriptor to commit."""
-        from boxwright.oci.parse import parse_manifest
-
         raw, media_type = self.source.get_manifest()
         self.source_top = Digest.from_bytes(raw)
         top = parse_manifest(raw, media_type)
@@ -512,8 +510,6 @@ class _Pipeline:
         """
         if self.current is None:
             return None
-        from boxwright.oci.parse import parse_manifest
-
         images: list[tuple[ImageManifest, Platform | None]] = []
 
         def unchanged(node: object, platform: Platform | None, depth: int) -> Descriptor | None:
@@ -548,6 +544,14 @@ class _Pipeline:
         current = self.current.current_manifest()
         if current is None or current.digest != wanted.digest:
             return None
+        self._record_unchanged(wanted, images)
+        return wanted
+
+    def _record_unchanged(
+        self, wanted: Descriptor, images: list[tuple[ImageManifest, Platform | None]]
+    ) -> None:
+        """Record what the destination already holds as this copy's result: each image (its
+        blobs noted as not written), and the signatures of the top and of each image to carry."""
         if wanted.digest not in {manifest.digest for manifest, _ in images}:
             self.carry(wanted.digest, lambda: True)
         for manifest, platform in images:
@@ -563,7 +567,6 @@ class _Pipeline:
             )
             for blob in (*manifest.layers, manifest.config):
                 self._note(blob.digest, False)
-        return wanted
 
     def _keeps_bytes(self, manifest: ImageManifest) -> bool:
         """Whether copying ``manifest`` would write it byte for byte (no conversion planned)."""
@@ -589,8 +592,6 @@ class _Pipeline:
 
     def copy_selected(self, index: ImageIndex, depth: int) -> Descriptor:
         """Copy the one image of ``index`` for the wanted platform."""
-        from boxwright.oci.parse import parse_manifest
-
         entry = choose_instance(index, self.options.platform)
         child = parse_manifest(*self.source.get_manifest(entry.digest))
         if isinstance(child, ImageIndex):
@@ -605,8 +606,6 @@ class _Pipeline:
 
     def copy_index(self, index: ImageIndex, depth: int) -> Descriptor:
         """Copy every image of ``index`` (nested indexes too), then the index itself."""
-        from boxwright.oci.parse import parse_manifest
-
         children: list[Descriptor] = []
         index_type = index_type_for(
             index.media_type, self.options.format, self.dest.supported_manifest_types

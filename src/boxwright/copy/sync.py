@@ -323,6 +323,19 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
             copied.append(item.source)
             _say(options, f"Copied {item.source} to {item.destination} ({result.digest})")
 
+    _run_all(items, options, one)
+    order = {item.source: n for n, item in enumerate(items)}
+    return SyncResult(
+        tuple(sorted(copied, key=order.__getitem__)),
+        tuple(sorted(unchanged, key=order.__getitem__)),
+        tuple(sorted(failed, key=lambda f: order[f[0]])),
+        tuple(sorted(not_tried, key=order.__getitem__)),
+    )
+
+
+def _run_all(items: list[SyncItem], options: SyncOptions, one: Callable[[SyncItem], None]) -> None:
+    """Run ``one`` on every item: in order for a dry run, else on ``options.parallel``
+    threads."""
     if options.dry_run:
         for item in items:
             one(item)
@@ -342,13 +355,6 @@ def sync(source: str, destination: str, options: SyncOptions | None = None) -> S
     else:
         with ThreadPoolExecutor(options.parallel, thread_name_prefix="boxwright-sync") as pool:
             list(pool.map(one, items))
-    order = {item.source: n for n, item in enumerate(items)}
-    return SyncResult(
-        tuple(sorted(copied, key=order.__getitem__)),
-        tuple(sorted(unchanged, key=order.__getitem__)),
-        tuple(sorted(failed, key=lambda f: order[f[0]])),
-        tuple(sorted(not_tried, key=order.__getitem__)),
-    )
 
 
 def _say(options: SyncOptions, line: str) -> None:

@@ -191,6 +191,22 @@ def _unsupported_type(member: TarEntry) -> LayerError:
     )
 
 
+def _file_entry(member: TarEntry, name: str) -> FileEntry:
+    """The :class:`FileEntry` of a tar entry (not a whiteout) cleaned to ``name``; raises for
+    an entry type no layer holds and a hardlink to the root."""
+    kind = KINDS.get(member.type)
+    if kind is None:
+        raise _unsupported_type(member)
+    link = member.linkname
+    if kind == "hardlink":
+        link = clean_entry_name(link, allow_root=True)
+        if not link:
+            raise UnsafePathError(f"hardlink {member.name!r} points to the root directory")
+    return FileEntry(
+        name, kind, member.size, member.mode & 0o7777, member.uid, member.gid, member.mtime_ns, link
+    )
+
+
 def read_layer_files(
     stream: Reader, index: int = 0, on_file: FileContentHook | None = None
 ) -> LayerFiles:
@@ -214,7 +230,6 @@ def read_layer_files(
     whiteout_at: list[int] = []
     opaque_at: list[int] = []
     content = 0
-    kinds = KINDS
     while (member := reader.next()) is not None:
         name = clean_entry_name(member.name, allow_root=True)
         if not name:
@@ -229,21 +244,10 @@ def read_layer_files(
                 whiteouts.append(victim)
                 whiteout_at.append(len(entries))
             continue
-        kind = kinds.get(member.type)
-        if kind is None:
-            raise _unsupported_type(member)
-        link = member.linkname
-        if kind == "hardlink":
-            link = clean_entry_name(link, allow_root=True)
-            if not link:
-                raise UnsafePathError(f"hardlink {member.name!r} points to the root directory")
-        size = member.size
-        content += size
-        entry = FileEntry(
-            name, kind, size, member.mode & 0o7777, member.uid, member.gid, member.mtime_ns, link
-        )
+        entry = _file_entry(member, name)
+        content += entry.size
         entries.append(entry)
-        if on_file is not None and kind == "file":
+        if on_file is not None and entry.kind == "file":
             on_file(entry, reader)
     reader.drain()
     return LayerFiles(

@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import stat
 import threading
@@ -66,10 +67,14 @@ from boxwright.rootless.libc import (
     unshare,
 )
 from boxwright.rootless.ranges import (
+    SUBGID_FILE,
+    SUBUID_FILE,
     IDMapping,
     IDRange,
+    helpers,
     ranges_mapping,
     read_mapping,
+    subordinate_ranges,
     user_name,
     write_mapping_with_helpers,
 )
@@ -144,8 +149,6 @@ def requested_mode(option: str | None = None) -> str:
 
 
 def _unavailable_reason() -> str:
-    from boxwright.rootless.ranges import SUBGID_FILE, SUBUID_FILE, helpers, subordinate_ranges
-
     uid = host_uid()
     name = user_name(uid)
     missing = [
@@ -423,8 +426,6 @@ def _new_namespace_child(ready_w: int, go_r: int) -> None:
 def start_pause_process(mapping: IDMapping) -> _Pause:
     """Start a process that holds a new user namespace with ``mapping`` and a mount namespace
     whose mounts receive the host's (slaves); it outlives this one."""
-    import shutil
-
     sleep = shutil.which("sleep")
     ready_r, ready_w = os.pipe()
     go_r, go_w = os.pipe()

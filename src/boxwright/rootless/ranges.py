@@ -17,6 +17,7 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,8 +212,6 @@ def write_mapping_with_helpers(pid: int, mapping: IDMapping) -> None:
     :class:`~boxwright.errors.RunError` when a helper is missing or refuses (its message and
     the ranges to check).
     """
-    import subprocess
-
     if _privileged_writer():
         for kind, ranges in (("uid", mapping.uids), ("gid", mapping.gids)):
             text = "".join(f"{r.container_id} {r.host_id} {r.size}\n" for r in ranges)

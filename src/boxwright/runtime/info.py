@@ -10,6 +10,7 @@ follow podman's ``info`` (``host.idMappings``, ``store.graphRoot``...), so
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -43,8 +44,6 @@ def _id_maps(mapping: IDMapping | None) -> dict[str, list[dict[str, int]]] | Non
 
 def _driver(root: Path) -> str:
     """The driver of a new container: ``$BOXWRIGHT_DRIVER``, else the store's cached probe."""
-    import json
-
     chosen = os.environ.get("BOXWRIGHT_DRIVER")
     if chosen:
         return chosen
@@ -56,8 +55,6 @@ def _driver(root: Path) -> str:
 
 
 def _count(path: Path, key: str) -> int:
-    import json
-
     try:
         doc = json.loads(path.read_text())
         return len(doc.get(key) or [])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
+import socket
 import struct
 
 from boxwright.rootless.libc import (
@@ -128,8 +129,6 @@ def last_capability() -> int:
 def loopback_up() -> None:
     """Bring up ``lo`` in this process's (fresh) network namespace (the caller imports
     :mod:`socket` before it forks the process that calls this)."""
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         request = struct.pack("16sH14x", b"lo", 0)
         answer = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request)

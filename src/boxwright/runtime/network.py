@@ -29,10 +29,15 @@ Helpers as podman runs them:
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
+import select
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -40,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from boxwright.errors import RunError, UsageError
+from boxwright.runtime import linux
 
 #: The spec annotation that carries a :class:`HelperPlan` to the runner.
 ANNOTATION = "org.boxwright.network"
@@ -147,8 +153,6 @@ def exposed_ports(exposed: Iterable[str]) -> tuple[PortMapping, ...]:
 
 def assign_host_ports(ports: Iterable[PortMapping]) -> tuple[PortMapping, ...]:
     """``ports`` with every host port 0 replaced by one the kernel says is free now."""
-    import socket
-
     out = []
     for port in ports:
         if port.host_port == 0:
@@ -381,8 +385,6 @@ def resolv_text(host: str, settings: NetworkSettings, options: Any) -> str:
 
 
 def _is_loopback(address: str) -> bool:
-    import ipaddress
-
     try:
         return ipaddress.ip_address(address.split("%")[0]).is_loopback
     except ValueError:
@@ -391,8 +393,6 @@ def _is_loopback(address: str) -> bool:
 
 def _default_gateway() -> str | None:
     """The host's IPv4 default gateway (``/proc/net/route``), which pasta hands on."""
-    import socket
-
     with contextlib.suppress(OSError, ValueError):
         for line in Path("/proc/net/route").read_text().splitlines()[1:]:
             fields = line.split()
@@ -467,8 +467,6 @@ def stop_detached(plan: HelperPlan) -> None:
 def hook_main() -> int:
     """An OCI ``createRuntime`` hook: the container's state on stdin (its pid, the spec's
     annotations), the helper started for good. ``python -m boxwright.runtime.network``."""
-    import sys
-
     state = json.load(sys.stdin)
     plan = HelperPlan.from_spec(state)
     if plan is None:
@@ -493,8 +491,6 @@ def _helper_failed(name: str, detail: bytes | str) -> RunError:
 def _start_slirp4netns(
     plan: HelperPlan, pid: int, own_user_namespace: bool, detached: bool
 ) -> NetworkHelper:
-    import subprocess
-
     options = dict(o.partition("=")[::2] for o in plan.options)
     socket_path = os.path.join(plan.run_dir, "slirp4netns.sock")
     ready_r, ready_w = os.pipe()
@@ -549,8 +545,6 @@ def _start_slirp4netns(
 
 def _read_ready(fd: int) -> bytes:
     """One byte from ``fd`` within :data:`_READY_TIMEOUT` (b"" when it closes or times out)."""
-    import select
-
     deadline = time.monotonic() + _READY_TIMEOUT
     while True:
         left = deadline - time.monotonic()
@@ -566,8 +560,6 @@ def _read_ready(fd: int) -> bytes:
 
 def _slirp_forward(socket_path: str, port: PortMapping) -> None:
     """Publish ``port`` through slirp4netns' API socket (``add_hostfwd``)."""
-    import socket
-
     request = {
         "execute": "add_hostfwd",
         "arguments": {
@@ -604,8 +596,6 @@ def _pasta_ports(ports: Iterable[PortMapping]) -> list[str]:
 
 
 def _start_pasta(plan: HelperPlan, pid: int, own_user_namespace: bool) -> NetworkHelper:
-    import subprocess
-
     ports = plan.port_mappings()
     argv = [find_helper("pasta"), "--config-net", "--quiet", *_pasta_ports(ports), "-T", "none"]
     argv += ["-U", "none"]
@@ -641,7 +631,6 @@ def _start_pasta(plan: HelperPlan, pid: int, own_user_namespace: bool) -> Networ
 def _bind_namespace(source: str, target: str) -> Any:
     """A ``preexec_fn`` that binds namespace file ``source`` onto ``target`` in a mount
     namespace of the helper's own (nothing is mounted where the caller's processes see it)."""
-    from boxwright.runtime import linux
 
     def setup() -> None:
         linux.unshare(linux.CLONE_NEWNS)

@@ -26,7 +26,13 @@ from boxwright.runtime import linux
 from boxwright.runtime.cgroups import check_delegation, has_limits
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.native import NativeRunner
-from boxwright.runtime.network import ANNOTATION, HelperPlan, network_settings, resolv_text
+from boxwright.runtime.network import (
+    ANNOTATION,
+    HelperPlan,
+    NetworkSettings,
+    network_settings,
+    resolv_text,
+)
 from boxwright.runtime.ocirunner import OCIRunner
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, RunOptions, bind_mount, generate_spec
 from boxwright.runtime.stubs import MountStubs
@@ -148,6 +154,28 @@ def mount_points(rootfs: Path, spec: dict[str, Any]) -> Iterator[MountStubs]:
         yield stubs
 
 
+def _etc_mounts(
+    run_dir: Path, options: RunOptions, net: NetworkSettings, hostname: str
+) -> list[dict[str, Any]]:
+    """The options' extra mounts with the container's ``/etc/hosts`` (unless ``no_hosts``),
+    ``/etc/resolv.conf`` and ``/etc/hostname`` bound in, written to ``run_dir`` first."""
+    resolv = run_dir / "resolv.conf"
+    resolv.write_text(resolv_text(resolv_conf(), net, options), encoding="utf-8")
+    resolv.chmod(0o644)
+    extra = [*options.extra_mounts, bind_mount(resolv, "/etc/resolv.conf")]
+    (run_dir / "hostname").write_text(f"{hostname}\n", encoding="utf-8")
+    (run_dir / "hostname").chmod(0o644)
+    extra.append(bind_mount(run_dir / "hostname", "/etc/hostname"))
+    if not options.no_hosts:
+        hosts = run_dir / "hosts"
+        add_hosts = (*options.add_hosts, *net.hosts_entries(hostname))
+        text = hosts_file(hostname, options.network, add_hosts)
+        hosts.write_text(text, encoding="utf-8")
+        hosts.chmod(0o644)
+        extra.insert(len(options.extra_mounts), bind_mount(hosts, "/etc/hosts"))
+    return extra
+
+
 def run_in_rootfs(
     rootfs: Path | str,
     image_config: ImageConfig,
@@ -177,20 +205,7 @@ def run_in_rootfs(
         run_dir.chmod(0o755)
         # The network (runtime/network.py): its helper, and what resolv.conf and hosts say.
         net = network_settings(options, image_config.config.exposed_ports or ())
-        resolv = run_dir / "resolv.conf"
-        resolv.write_text(resolv_text(resolv_conf(), net, options), encoding="utf-8")
-        resolv.chmod(0o644)
-        extra = [*options.extra_mounts, bind_mount(resolv, "/etc/resolv.conf")]
-        (run_dir / "hostname").write_text(f"{hostname}\n", encoding="utf-8")
-        (run_dir / "hostname").chmod(0o644)
-        extra.append(bind_mount(run_dir / "hostname", "/etc/hostname"))
-        if not options.no_hosts:
-            hosts = run_dir / "hosts"
-            add_hosts = (*options.add_hosts, *net.hosts_entries(hostname))
-            text = hosts_file(hostname, options.network, add_hosts)
-            hosts.write_text(text, encoding="utf-8")
-            hosts.chmod(0o644)
-            extra.insert(len(options.extra_mounts), bind_mount(hosts, "/etc/hosts"))
+        extra = _etc_mounts(run_dir, options, net, hostname)
         options = replace(options, hostname=hostname, extra_mounts=tuple(extra))
         spec = generate_spec(
             rootfs,

@@ -9,6 +9,7 @@ directories (``R/volumes/NAME/_data``, created on first use) for one container o
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import replace
@@ -132,8 +133,6 @@ def joining_container(store: Store, options: RunOptions) -> RunOptions:
     against the kernel's start time of that pid); :class:`RunError` when it does not run."""
     if not options.network.startswith("container:"):
         return options
-    import json
-
     name = options.network.partition(":")[2]
     state = store.containers.directory(name) / "userdata" / "state.json"
     try:

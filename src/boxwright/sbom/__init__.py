@@ -29,7 +29,7 @@ __getattr__, __dir__ = lazy_package(globals())
 
 
 if TYPE_CHECKING:
+    from boxwright.errors import SbomFormatError
     from boxwright.sbom.formats import FORMATS, render_sbom
     from boxwright.sbom.model import Distro, FileDigests, ImageSbom, Package
     from boxwright.sbom.scan import image_sbom, scan_image
-    from boxwright.sbom.spdx import SbomFormatError

@@ -17,7 +17,17 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+from cyclonedx.model import HashAlgorithm, HashType, Property
+from cyclonedx.model.bom import Bom, BomMetaData
+from cyclonedx.model.component import Component, ComponentType
+from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
+from cyclonedx.output.json import JsonV1Dot6
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from packageurl import PackageURL
+
 from boxwright._version import __version__
+from boxwright.errors import SbomFormatError
 from boxwright.sbom.model import ImageSbom
 
 
@@ -27,12 +37,6 @@ def cyclonedx_bom(sbom: ImageSbom, created: datetime | None = None) -> Any:
         from cyclonedx.contrib.license.factories import LicenseFactory
     except ImportError:  # cyclonedx-python-lib before 11.6 has it here only
         from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef,unused-ignore]
-    from cyclonedx.model import HashAlgorithm, HashType, Property
-    from cyclonedx.model.bom import Bom, BomMetaData
-    from cyclonedx.model.component import Component, ComponentType
-    from cyclonedx.model.component_evidence import ComponentEvidence, Occurrence
-    from packageurl import PackageURL
-
     licenses = LicenseFactory()
     image = Component(
         type=ComponentType.CONTAINER,
@@ -78,12 +82,6 @@ def cyclonedx_bom(sbom: ImageSbom, created: datetime | None = None) -> Any:
 
 def cyclonedx_json(sbom: ImageSbom, created: datetime | None = None) -> str:
     """``sbom`` as CycloneDX 1.6 JSON text, validated against the schema the library ships."""
-    from cyclonedx.output.json import JsonV1Dot6
-    from cyclonedx.schema import SchemaVersion
-    from cyclonedx.validation.json import JsonStrictValidator
-
-    from boxwright.sbom.spdx import SbomFormatError
-
     text: str = JsonV1Dot6(cyclonedx_bom(sbom, created)).output_as_string(indent=2)
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     if error is not None:

@@ -8,7 +8,8 @@ license comment), and the file it was read from is an SPDX file with SHA-1 and S
 checksums (named ``./PATH``, as SPDX names files), related to the package as syft does
 (``OTHER``, comment ``evident-by``).
 
-``spdx-tools`` is imported here only, so ``boxwright --help`` never loads it.
+``spdx-tools`` is imported at this module's top; :mod:`boxwright.sbom.formats` imports this
+module only to write SPDX, so nothing else loads it.
 """
 
 from __future__ import annotations
@@ -19,13 +20,29 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from spdx_tools.common.spdx_licensing import spdx_licensing
+from spdx_tools.spdx.model import (
+    Actor,
+    ActorType,
+    Checksum,
+    ChecksumAlgorithm,
+    CreationInfo,
+    Document,
+    ExternalPackageRef,
+    ExternalPackageRefCategory,
+    File,
+    PackagePurpose,
+    Relationship,
+    RelationshipType,
+    SpdxNoAssertion,
+)
+from spdx_tools.spdx.model import Package as SpdxPackage
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
+
 from boxwright._version import __version__
-from boxwright.errors import SbomError
-from boxwright.sbom.model import ImageSbom, Package
-
-
-class SbomFormatError(SbomError):
-    """A document library refused what boxwright gave it (a bug, reported as one line)."""
+from boxwright.errors import SbomFormatError
+from boxwright.sbom.model import FileDigests, ImageSbom, Package
 
 
 def _spdx_id(*parts: str) -> str:
@@ -36,8 +53,6 @@ def _spdx_id(*parts: str) -> str:
 
 
 def _actor(text: str) -> Any:
-    from spdx_tools.spdx.model import Actor, ActorType, SpdxNoAssertion
-
     match = re.fullmatch(r"\s*([^<]*?)\s*(?:<([^>]*)>)?\s*", text)
     if not text.strip() or match is None or not match.group(1):
         return SpdxNoAssertion()
@@ -46,9 +61,6 @@ def _actor(text: str) -> Any:
 
 def _license(package: Package) -> tuple[Any, str | None]:
     """The declared license expression and, when it is no valid SPDX expression, the text."""
-    from spdx_tools.common.spdx_licensing import spdx_licensing
-    from spdx_tools.spdx.model import SpdxNoAssertion
-
     if not package.licenses:
         return SpdxNoAssertion(), None
     text = " AND ".join(f"({item})" if " " in item else item for item in package.licenses)
@@ -60,35 +72,45 @@ def _license(package: Package) -> tuple[Any, str | None]:
 
 def spdx_document(sbom: ImageSbom, created: datetime | None = None) -> Any:
     """The ``spdx_tools`` Document of ``sbom``."""
-    from spdx_tools.spdx.model import (
-        Actor,
-        ActorType,
-        Checksum,
-        ChecksumAlgorithm,
-        CreationInfo,
-        Document,
-        ExternalPackageRef,
-        ExternalPackageRefCategory,
-        File,
-        PackagePurpose,
-        Relationship,
-        RelationshipType,
-        SpdxNoAssertion,
-    )
-    from spdx_tools.spdx.model import Package as SpdxPackage
+    image_id = _spdx_id("DocumentRoot-Image", sbom.digest)
+    packages = [_image_package(sbom, image_id)]
+    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, image_id)]
+    file_ids = {f.path: _spdx_id("File", f.path) for f in sbom.files}
+    files = [_file(f, file_ids[f.path]) for f in sbom.files]
+    for package in sbom.packages:
+        spdx_id = _spdx_id("Package", package.type, package.name, package.purl, package.location)
+        packages.append(_package(package, spdx_id))
+        relationships.append(Relationship(image_id, RelationshipType.CONTAINS, spdx_id))
+        evidence = file_ids.get(package.location)
+        if evidence is not None:
+            relationships.append(
+                Relationship(spdx_id, RelationshipType.OTHER, evidence, comment="evident-by")
+            )
+    info = _creation_info(sbom, created)
+    return Document(info, packages=packages, files=files, relationships=relationships)
 
+
+def _creation_info(sbom: ImageSbom, created: datetime | None) -> CreationInfo:
+    """The document's creation info: named for the image, made now (or at ``created``)."""
     when = (created or datetime.now(UTC)).replace(microsecond=0)
-    digest_hex = sbom.digest.partition(":")[2]
-    info = CreationInfo(
+    return CreationInfo(
         spdx_version="SPDX-2.3",
         spdx_id="SPDXRef-DOCUMENT",
         name=sbom.reference,
-        document_namespace=f"https://boxwright.invalid/spdx/image/{digest_hex}",
+        document_namespace=f"https://boxwright.invalid/spdx/image/{_digest_hex(sbom)}",
         creators=[Actor(ActorType.TOOL, f"boxwright-{__version__}")],
         created=when,
     )
-    image_id = _spdx_id("DocumentRoot-Image", sbom.digest)
-    image = SpdxPackage(
+
+
+def _digest_hex(sbom: ImageSbom) -> str:
+    return sbom.digest.partition(":")[2]
+
+
+def _image_package(sbom: ImageSbom, image_id: str) -> SpdxPackage:
+    """The image as the described package: purpose ``CONTAINER``, its digest the checksum."""
+    digest_hex = _digest_hex(sbom)
+    return SpdxPackage(
         spdx_id=image_id,
         name=sbom.reference,
         download_location=SpdxNoAssertion(),
@@ -100,59 +122,45 @@ def spdx_document(sbom: ImageSbom, created: datetime | None = None) -> Any:
         copyright_text=SpdxNoAssertion(),
         primary_package_purpose=PackagePurpose.CONTAINER,
     )
-    packages = [image]
-    relationships = [Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, image_id)]
-    file_ids = {f.path: _spdx_id("File", f.path) for f in sbom.files}
-    files = [
-        File(
-            name="." + f.path,
-            spdx_id=file_ids[f.path],
-            checksums=[
-                Checksum(ChecksumAlgorithm.SHA1, f.sha1),
-                Checksum(ChecksumAlgorithm.SHA256, f.sha256),
-            ],
-            license_concluded=SpdxNoAssertion(),
-            copyright_text=SpdxNoAssertion(),
-        )
-        for f in sbom.files
-    ]
-    for package in sbom.packages:
-        spdx_id = _spdx_id("Package", package.type, package.name, package.purl, package.location)
-        declared, comment = _license(package)
-        packages.append(
-            SpdxPackage(
-                spdx_id=spdx_id,
-                name=package.name,
-                download_location=SpdxNoAssertion(),
-                version=package.version,
-                supplier=_actor(package.supplier),
-                files_analyzed=False,
-                license_concluded=SpdxNoAssertion(),
-                license_declared=declared,
-                license_comment=comment,
-                copyright_text=SpdxNoAssertion(),
-                source_info=f"acquired package info from {package.location}",
-                external_references=[
-                    ExternalPackageRef(
-                        ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", package.purl
-                    )
-                ],
-            )
-        )
-        relationships.append(Relationship(image_id, RelationshipType.CONTAINS, spdx_id))
-        evidence = file_ids.get(package.location)
-        if evidence is not None:
-            relationships.append(
-                Relationship(spdx_id, RelationshipType.OTHER, evidence, comment="evident-by")
-            )
-    return Document(info, packages=packages, files=files, relationships=relationships)
+
+
+def _file(digests: FileDigests, spdx_id: str) -> File:
+    """A file packages were read from, named ``./PATH``, with its SHA-1 and SHA-256."""
+    return File(
+        name="." + digests.path,
+        spdx_id=spdx_id,
+        checksums=[
+            Checksum(ChecksumAlgorithm.SHA1, digests.sha1),
+            Checksum(ChecksumAlgorithm.SHA256, digests.sha256),
+        ],
+        license_concluded=SpdxNoAssertion(),
+        copyright_text=SpdxNoAssertion(),
+    )
+
+
+def _package(package: Package, spdx_id: str) -> SpdxPackage:
+    """A package found in the image, its purl a ``PACKAGE-MANAGER`` external reference."""
+    declared, comment = _license(package)
+    return SpdxPackage(
+        spdx_id=spdx_id,
+        name=package.name,
+        download_location=SpdxNoAssertion(),
+        version=package.version,
+        supplier=_actor(package.supplier),
+        files_analyzed=False,
+        license_concluded=SpdxNoAssertion(),
+        license_declared=declared,
+        license_comment=comment,
+        copyright_text=SpdxNoAssertion(),
+        source_info=f"acquired package info from {package.location}",
+        external_references=[
+            ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", package.purl)
+        ],
+    )
 
 
 def spdx_json(sbom: ImageSbom, created: datetime | None = None) -> str:
     """``sbom`` as SPDX 2.3 JSON text, validated by ``spdx-tools`` before it is returned."""
-    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
-    from spdx_tools.spdx.writer.json.json_writer import write_document_to_stream
-
     document = spdx_document(sbom, created)
     problems = validate_full_spdx_document(document)
     if problems:
@@ -165,4 +173,4 @@ def spdx_json(sbom: ImageSbom, created: datetime | None = None) -> str:
     return out.getvalue() + "\n"
 
 
-__all__ = ["SbomFormatError", "spdx_document", "spdx_json"]
+__all__ = ["spdx_document", "spdx_json"]

@@ -29,6 +29,22 @@ from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import InvalidReferenceError, TransportError, UsageError
 from boxwright.store.endpoints import StoreDestination, StoreSource
 from boxwright.store.names import normalize_name
+from boxwright.transport.dir import DirDestination, DirSource
+from boxwright.transport.docker_archive import (
+    MANIFEST_FILE,
+    DockerArchiveSource,
+    DockerArchiveWriter,
+    parse_manifest_json,
+)
+from boxwright.transport.oci_archive import OCIArchiveDestination, open_archive_source
+from boxwright.transport.oci_layout import (
+    INDEX_FILE,
+    LAYOUT_FILE,
+    REF_NAME_ANNOTATION,
+    OCILayoutDestination,
+    OCILayoutSource,
+)
+from boxwright.transport.tarindex import TarIndex
 
 if TYPE_CHECKING:
     from boxwright.copy.progress import ProgressCallback
@@ -83,10 +99,6 @@ def save_images(
         _save_docker_archive(store, resolved, Path(path), multi, options, images)
         return
     record, matched = resolved[0]
-    from boxwright.transport.dir import DirDestination
-    from boxwright.transport.oci_archive import OCIArchiveDestination
-    from boxwright.transport.oci_layout import OCILayoutDestination
-
     dest: ImageDestination
     if format == OCI_ARCHIVE:
         dest = OCIArchiveDestination(path, matched or "")
@@ -105,8 +117,6 @@ def _save_docker_archive(
     options: CopyOptions,
     asked: Sequence[str],
 ) -> None:
-    from boxwright.transport.docker_archive import DockerArchiveWriter
-
     writer = DockerArchiveWriter(path)
     try:
         if multi:
@@ -143,10 +153,6 @@ def _copy(source: ImageSource, dest: ImageDestination, options: CopyOptions) -> 
 def archive_format(path: str | Path) -> str:
     """Which of podman's load formats ``path`` is: ``docker-archive``, ``oci-archive``,
     ``oci-dir`` or ``docker-dir``; :class:`TransportError` when it is none of them."""
-    from boxwright.transport.docker_archive import MANIFEST_FILE
-    from boxwright.transport.oci_layout import INDEX_FILE, LAYOUT_FILE
-    from boxwright.transport.tarindex import TarIndex
-
     where = Path(path)
     if where.is_dir():
         if (where / LAYOUT_FILE).is_file() and (where / INDEX_FILE).is_file():
@@ -167,12 +173,6 @@ def archive_format(path: str | Path) -> str:
 
 def _sources(path: Path, kind: str) -> list[tuple[ImageSource, list[str]]]:
     """One source per image of the archive or directory, with the names it carries."""
-    from boxwright.transport.dir import DirSource
-    from boxwright.transport.docker_archive import DockerArchiveSource, parse_manifest_json
-    from boxwright.transport.oci_archive import open_archive_source
-    from boxwright.transport.oci_layout import REF_NAME_ANNOTATION, OCILayoutSource
-    from boxwright.transport.tarindex import TarIndex
-
     if kind == DOCKER_DIR:
         return [(DirSource(path), [])]
     if kind == DOCKER_ARCHIVE:

@@ -44,6 +44,7 @@ from boxwright.oci.platform import Platform
 from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.layout import spread_subtrees
+from boxwright.store.manifestops import image_for_platform
 from boxwright.store.metadata import read_records, write_records
 from boxwright.store.names import normalize_name
 from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
@@ -194,9 +195,7 @@ class ContainerStore:
         :class:`StoreError` when ``name`` is taken.
         """
         if name is not None:
-            _check_name(name)
-            if any(r.name == name for r in self.list()):
-                raise StoreError(f'the container name "{name}" is already in use')
+            self._check_new_name(name)
         with self._store.writing():
             base: ImageRecord | None = None
             pulled: _Names = []
@@ -214,11 +213,7 @@ class ContainerStore:
             cdir.mkdir(mode=0o700)
             try:
                 chosen.create(cdir, snapshots, self._store)
-                prefix = SUFFIX
-                image_name = None
-                if base is not None:
-                    image_name = _display_name(image or "", base, pulled)
-                    prefix = f"{short_image_name(image_name)}-{SUFFIX}"
+                image_name, prefix = _names_of(image, base, pulled)
                 with self._editing() as records:
                     if old is not None:
                         records[:] = [r for r in records if r.id != old.id]
@@ -242,6 +237,12 @@ class ContainerStore:
                 raise
         return record
 
+    def _check_new_name(self, name: str) -> None:
+        """Refuse a container name that is malformed or taken."""
+        _check_name(name)
+        if any(r.name == name for r in self.list()):
+            raise StoreError(f'the container name "{name}" is already in use')
+
     def _resolve_image(
         self, image: str, platform: Platform | None = None
     ) -> tuple[ImageRecord, _Names]:
@@ -252,8 +253,6 @@ class ContainerStore:
             from boxwright.store.pulling import pull_named
 
             return pull_named(self._store, image, platform=platform)
-        from boxwright.store.manifestops import image_for_platform
-
         name = image[len("store:") :] if image.startswith("store:") else image
         found = image_for_platform(self._store, name, platform)
         if found is not None:
@@ -444,6 +443,17 @@ def _free_name(prefix: str, taken: set[str]) -> str:
     while f"{prefix}-{n}" in taken:
         n += 1
     return f"{prefix}-{n}"
+
+
+def _names_of(
+    image: str | None, base: ImageRecord | None, pulled: _Names
+) -> tuple[str | None, str]:
+    """The image name a new container records (None from scratch) and the prefix of the
+    name buildah would give it (``IMAGE-working-container``, or ``working-container``)."""
+    if base is None:
+        return None, SUFFIX
+    image_name = _display_name(image or "", base, pulled)
+    return image_name, f"{short_image_name(image_name)}-{SUFFIX}"
 
 
 def _display_name(asked: str, base: ImageRecord, pulled: list[str]) -> str:

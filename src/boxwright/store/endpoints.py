@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
+from boxwright._atomic import replace_file
 from boxwright.errors import BlobNotFoundError, ImageNotFoundError, StoreError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
@@ -82,8 +83,6 @@ def read_signatures(store: Store, digest: Digest) -> list[bytes]:
 
 def write_signatures(store: Store, digest: Digest, signatures: Sequence[bytes]) -> None:
     """Replace the signatures kept with manifest ``digest`` (atomically, file by file)."""
-    from boxwright._atomic import replace_file
-
     directory = store.layout.signatures_dir(digest)
     directory.mkdir(parents=True, exist_ok=True)
     for index, blob in enumerate(signatures):

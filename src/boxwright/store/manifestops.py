@@ -18,8 +18,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from boxwright.errors import BlobNotFoundError, ImageNotFoundError, ManifestError, UsageError
+from boxwright.copy.pipeline import CopyOptions, copy_image
+from boxwright.errors import (
+    BlobNotFoundError,
+    ImageNotFoundError,
+    ManifestError,
+    PlatformNotFoundError,
+    UsageError,
+)
 from boxwright.oci import mediatype as mt
+from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex, choose_instance
@@ -27,8 +35,15 @@ from boxwright.oci.manifest import ImageManifest
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.readers import VerifyingStream
-from boxwright.store.manifests import ListInstance, ManifestListRecord, with_instances
-from boxwright.transport.base import ImageSource
+from boxwright.store.manifests import (
+    ListInstance,
+    ManifestListRecord,
+    list_media_type,
+    with_instances,
+)
+from boxwright.store.referrers import read_referrers
+from boxwright.transport.base import MAX_CONFIG_SIZE, ImageSource
+from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
@@ -79,9 +94,6 @@ def _store_image_instance(store: Store, name_or_id: str) -> ListInstance:
 
 
 def _config_platform(source: ImageSource, manifest: ImageManifest) -> Platform:
-    from boxwright.oci.config import ImageConfig
-    from boxwright.transport.base import MAX_CONFIG_SIZE
-
     if manifest.config.size > MAX_CONFIG_SIZE:
         raise ManifestError(f"the config of {source.name} is larger than {MAX_CONFIG_SIZE} bytes")
     with source.get_blob(manifest.config) as stream:
@@ -132,8 +144,6 @@ def resolve_instances(
 
     ``all``: every image of an index; else the one for ``platform`` (default: this machine's).
     """
-    from boxwright.transport.reference import parse_transport_reference
-
     ref = parse_transport_reference(reference)
     if ref.transport == "store":
         if not ref.implicit or store.images.exists(ref.path):
@@ -254,8 +264,6 @@ class ManifestListSource:
 
     def get_referrers(self, digest: Digest) -> list[Descriptor]:
         """The referrers (SBOM, provenance) the store keeps for an instance ``digest``."""
-        from boxwright.store.referrers import read_referrers
-
         return read_referrers(self.store, digest)
 
     def _source_of(self, digest: Digest) -> ImageSource | None:
@@ -316,10 +324,6 @@ def push_list(
     ``signers`` sign the index (for ``sign_identity``); ``referrers`` carries the images'
     referrers the store keeps (a build's SBOM and provenance).
     """
-    from boxwright.copy.pipeline import CopyOptions, copy_image
-    from boxwright.store.manifests import list_media_type
-    from boxwright.transport.reference import parse_transport_reference
-
     record = store.manifest_lists.get(list_name)
     if not record.instances:
         raise UsageError(f"manifest list {list_name} lists no images: nothing to push")
@@ -370,8 +374,6 @@ def image_for_platform(store: Store, name: str, platform: Platform | None) -> st
     pulled from there. An image gives itself when its config's platform serves ``platform``
     (any platform when none is asked), else None.
     """
-    from boxwright.errors import PlatformNotFoundError
-
     listed = store.manifest_lists.find(name) if not store.images.exists(name) else None
     if listed is not None:
         entry = choose_instance(listed.index(mt.OCI_INDEX), platform)

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import InvalidReferenceError, UsageError
+from boxwright.oci.index import ImageIndex, choose_instance
+from boxwright.oci.manifest import ImageManifest
+from boxwright.oci.parse import parse_manifest
 from boxwright.store.endpoints import StoreDestination, StoreSource
 from boxwright.store.images import ImageRecord, normalize_name
 from boxwright.store.names import LOCAL_HOST
-from boxwright.transport.base import image_names_of
+from boxwright.transport.base import MAX_INDEX_DEPTH, image_names_of
 from boxwright.transport.reference import opened_source, parse_transport_reference
 
 if TYPE_CHECKING:
@@ -114,11 +117,6 @@ def stored_image_of(store: Store, source: ImageSource, platform: Platform | None
     The image ID is the config digest, so the manifest and config are all that is read.
     A Docker schema 1 source (whose config is made while copying) never matches.
     """
-    from boxwright.oci.index import ImageIndex, choose_instance
-    from boxwright.oci.manifest import ImageManifest
-    from boxwright.oci.parse import parse_manifest
-    from boxwright.transport.base import MAX_INDEX_DEPTH
-
     node = parse_manifest(*source.get_manifest())
     for _ in range(MAX_INDEX_DEPTH):
         if not isinstance(node, ImageIndex):

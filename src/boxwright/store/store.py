@@ -34,6 +34,7 @@ from boxwright.store.images import ImageStore
 from boxwright.store.layout import StoreLayout
 from boxwright.store.locking import file_lock
 from boxwright.store.snapshots import SnapshotStore
+from boxwright.store.volumes import VolumeStore
 
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
@@ -105,8 +106,6 @@ class Store(Closing):
     @property
     def volumes(self) -> VolumeStore:
         """The named volumes (:class:`~boxwright.store.volumes.VolumeStore`)."""
-        from boxwright.store.volumes import VolumeStore
-
         return VolumeStore(self.layout.volumes_dir)
 
     @contextlib.contextmanager

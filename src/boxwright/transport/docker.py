@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, cast
 from boxwright.config.auth import AuthStore
 from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
 from boxwright.config.registries import RegistriesConfig
+from boxwright.config.trust import RegistriesD
 from boxwright.errors import (
     ImageNotFoundError,
     InvalidReferenceError,
@@ -56,6 +57,15 @@ from boxwright.transport.base import (
 from boxwright.transport.blobinfocache import BlobInfoCache, shared_cache
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright.transport.registry.client import RegistryClient
+from boxwright.transport.registry.referrers import Referrer, add_to_tag_index, registry_referrers
+from boxwright.transport.registry.signatures import (
+    read_attachments,
+    read_lookaside,
+    split_kinds,
+    write_attachments,
+    write_lookaside,
+)
 
 if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
@@ -122,8 +132,6 @@ def _tls_settings(host: str, options: TransportOptions, insecure: bool) -> TLSSe
 def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> RegistryClient:
     """A :class:`RegistryClient` for ``endpoint`` with the options' credentials, TLS, retries
     and stall window."""
-    from boxwright.transport.registry.client import RegistryClient
-
     opts = options or TransportOptions()
     credentials = opts.credentials
     if credentials is None:
@@ -298,9 +306,6 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags, HoldsReferrers):
     def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
         """The signatures of the top manifest (or of ``digest``): the lookaside's that
         registries.d names, then the sigstore attachments when it turns them on."""
-        from boxwright.config.trust import RegistriesD
-        from boxwright.transport.registry.signatures import read_attachments, read_lookaside
-
         if digest is None:
             raw, _ = self.get_manifest()
             digest = self.reference.digest or Digest.from_bytes(raw)
@@ -312,8 +317,6 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags, HoldsReferrers):
 
     def get_referrers(self, digest: Digest) -> list[Descriptor]:
         """The referrers of ``digest``: the referrers API, else the tag schema's index."""
-        from boxwright.transport.registry.referrers import registry_referrers
-
         found, _ = registry_referrers(self.client, self.endpoint.repo, digest)
         return [referrer.descriptor() for referrer in found]
 
@@ -464,13 +467,6 @@ class DockerDestination(
         self._signatures[digest] = list(signatures)
 
     def _write_signatures(self) -> None:
-        from boxwright.config.trust import RegistriesD
-        from boxwright.transport.registry.signatures import (
-            split_kinds,
-            write_attachments,
-            write_lookaside,
-        )
-
         if not self._signatures:
             return
         config = RegistriesD.load(self.options.registries_d)
@@ -490,8 +486,6 @@ class DockerDestination(
     def put_referrer(self, subject: Digest, raw: bytes, descriptor: Descriptor) -> None:
         """Push the referrer manifest by digest; where the registry has no referrers API,
         add it to the tag schema's index of ``subject``."""
-        from boxwright.transport.registry.referrers import Referrer, add_to_tag_index
-
         repo = self.endpoint.repo
         written = self.client.put_manifest(repo, str(descriptor.digest), raw, descriptor.media_type)
         if written != descriptor.digest:

@@ -30,6 +30,7 @@ import io
 import json
 import os
 import shutil
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,8 +356,6 @@ class DockerArchiveWriter:
             self._write_tar(out)
 
     def _write_tar(self, out: IO[bytes]) -> None:
-        import tarfile
-
         def add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o444

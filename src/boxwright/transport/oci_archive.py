@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
@@ -67,7 +68,6 @@ def write_layout_tar(layout: Path, out: IO[bytes]) -> None:
     ``oci-layout`` and ``index.json`` come first (readers that stream find them early), then
     the blobs in sorted order; file contents stream from disk.
     """
-    import tarfile
 
     def add(tar: tarfile.TarFile, path: Path, arcname: str) -> None:
         info = tarfile.TarInfo(arcname)

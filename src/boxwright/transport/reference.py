@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING, Final, Protocol, cast
 
+from boxwright._numbers import ascii_int
 from boxwright.errors import InvalidReferenceError
 
 if TYPE_CHECKING:
@@ -161,8 +162,6 @@ class TransportReference:
 
 
 def _parse_index(text: str, whole: str) -> int:
-    from boxwright._numbers import ascii_int
-
     index = ascii_int(text[1:])
     if index is None:
         raise InvalidReferenceError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +88,6 @@ class TarIndex:
     """The members of one tar archive, scanned once, read in place on demand."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        import tarfile
-
         self.path = Path(path)
         self.members: dict[str, Member] = {}
         try:

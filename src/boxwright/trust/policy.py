@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from boxwright.config.trust import policy_path, settings
 from boxwright.errors import (
     ConfigError,
     InvalidReferenceError,
@@ -341,16 +342,17 @@ class _SigstoreVerifier:
     payload_type: str = SIGSTORE_TYPE
 
     def __init__(self, key_blobs: list[bytes]) -> None:
+        # trust.sigstore imports cryptography: only a policy that names sigstore keys loads it.
         from boxwright.trust.sigstore import load_public_key
 
         self._keys = [load_public_key(b, "the sigstoreSigned key of the policy") for b in key_blobs]
 
     def verify(self, signature: Signature) -> bytes:
-        from boxwright.trust.sigstore import verify_payload
-
         assert isinstance(signature, SigstoreSignature)
         if signature.media_type != SIGSTORE_MEDIA_TYPE:
             raise SignatureError(f"unexpected signature MIME type {signature.media_type}")
+        from boxwright.trust.sigstore import verify_payload
+
         return verify_payload(signature, self._keys[0])
 
     def close(self) -> None:
@@ -526,8 +528,6 @@ def default_policy(explicit: Path | None = None) -> Policy:
     """The policy in force: with ``--insecure-policy`` one that accepts anything, else the
     file :func:`~boxwright.config.trust.policy_path` finds, else, when no policy.json exists
     anywhere, one that accepts anything (``docs/trust.md`` says why)."""
-    from boxwright.config.trust import policy_path, settings
-
     if explicit is None and settings().insecure_policy:
         return Policy.accept_anything("--insecure-policy")
     path = policy_path(explicit)

@@ -11,6 +11,9 @@ both are read) whose body is the JSON envelope of secure-systems-lab's ``encrypt
 the PKCS#8 DER of the key sealed with NaCl's secretbox (XSalsa20-Poly1305, PyNaCl) under the
 scrypt key of the passphrase. Unencrypted ``PRIVATE KEY``/``EC PRIVATE KEY`` files are read too.
 
+This module imports cryptography and PyNaCl at its top; the modules that use it import it
+inside the function that handles a sigstore key or signature, so nothing else loads them.
+
 A signature is the ASN.1 DER ECDSA signature of the SHA-256 of the payload, base64 in the
 ``dev.cosignproject.cosign/signature`` annotation, as cosign makes and verifies it.
 """
@@ -18,11 +21,18 @@ A signature is the ASN.1 DER ECDSA signature of the SHA-256 of the payload, base
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from nacl.exceptions import CryptoError
+from nacl.secret import SecretBox
 
 from boxwright.errors import SignatureError
 from boxwright.trust.signature import (
@@ -90,8 +100,6 @@ def _read_key_file(path: Path, what: str) -> bytes:
 
 
 def _box_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
-    import hashlib
-
     return hashlib.scrypt(
         passphrase, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=256 << 20, dklen=32
     )
@@ -99,8 +107,6 @@ def _box_key(passphrase: bytes, salt: bytes, n: int) -> bytes:
 
 def encrypt(plaintext: bytes, passphrase: bytes) -> bytes:
     """secure-systems-lab's ``encrypted.Encrypt``: the JSON envelope of ``plaintext``."""
-    from nacl.secret import SecretBox
-
     salt, nonce = os.urandom(32), os.urandom(24)
     box = SecretBox(_box_key(passphrase, salt, SCRYPT_N))
     ciphertext = box.encrypt(plaintext, nonce).ciphertext
@@ -118,9 +124,6 @@ def encrypt(plaintext: bytes, passphrase: bytes) -> bytes:
 
 def decrypt(envelope: bytes, passphrase: bytes, where: str) -> bytes:
     """secure-systems-lab's ``encrypted.Decrypt``; a wrong passphrase is a SignatureError."""
-    from nacl.exceptions import CryptoError
-    from nacl.secret import SecretBox
-
     try:
         data: Any = json.loads(envelope)
         kdf, cipher = data["kdf"], data["cipher"]
@@ -161,9 +164,6 @@ class KeyPair:
 
 def generate_key_pair(passphrase: bytes) -> KeyPair:
     """A new ECDSA P-256 key pair; the private key encrypted under ``passphrase``."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     key = ec.generate_private_key(ec.SECP256R1())
     der = key.private_bytes(
         serialization.Encoding.DER,
@@ -198,9 +198,6 @@ def write_key_pair(prefix: str | os.PathLike[str], passphrase: bytes) -> tuple[P
 
 def load_private_key(path: Path, passphrase: bytes) -> EllipticCurvePrivateKey:
     """The private key of a sigstore or cosign key file (encrypted or not)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     where = f"private key {path}"
     kind, body = _pem_blocks(_read_key_file(path, "private key"), where)
     try:
@@ -219,9 +216,6 @@ def load_private_key(path: Path, passphrase: bytes) -> EllipticCurvePrivateKey:
 
 def load_public_key(data: bytes, where: str) -> EllipticCurvePublicKey:
     """The public key of PEM ``data`` (a ``PUBLIC KEY`` block)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     kind, body = _pem_blocks(data, where)
     if kind != "PUBLIC KEY":
         raise SignatureError(f"{where}: expected a PUBLIC KEY PEM block, not {kind!r}")
@@ -243,9 +237,6 @@ def sign(
     manifest_digest: Digest, docker_reference: str, key: EllipticCurvePrivateKey
 ) -> SigstoreSignature:
     """A sigstore signature of the manifest ``manifest_digest`` for ``docker_reference``."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     payload = make_payload(manifest_digest, docker_reference, SIGSTORE_TYPE)
     der = key.sign(payload, ec.ECDSA(hashes.SHA256()))
     annotation = base64.b64encode(der).decode()
@@ -257,10 +248,6 @@ def sign(
 def verify_payload(signature: SigstoreSignature, key: EllipticCurvePublicKey) -> bytes:
     """The payload of ``signature`` once its ECDSA signature verifies under ``key``; else a
     :class:`SignatureError` saying why."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     encoded = signature.base64_signature
     if not encoded:
         raise SignatureError(f"missing {SIGSTORE_SIGNATURE_ANNOTATION} annotation")

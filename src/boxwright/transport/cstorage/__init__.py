@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from boxwright.transport.cstorage.destination import ContainersStorageDestination
 from boxwright.transport.cstorage.location import resolve
 from boxwright.transport.cstorage.naming import StorageReference, parse
+from boxwright.transport.cstorage.source import ContainersStorageSource
 
 if TYPE_CHECKING:
     from boxwright.transport.cstorage.destination import ContainersStorageDestination
@@ -33,8 +35,6 @@ def open_source(
     ref: TransportReference, options: TransportOptions | None = None
 ) -> ContainersStorageSource:
     """Open a ``containers-storage:`` reference for reading (``options``: nothing applies)."""
-    from boxwright.transport.cstorage.source import ContainersStorageSource
-
     parsed = storage_reference(ref)
     return ContainersStorageSource(parsed, resolve(parsed.spec))
 
@@ -43,8 +43,6 @@ def open_destination(
     ref: TransportReference, options: TransportOptions | None = None
 ) -> ContainersStorageDestination:
     """Open a ``containers-storage:`` reference for writing (``options``: nothing applies)."""
-    from boxwright.transport.cstorage.destination import ContainersStorageDestination
-
     parsed = storage_reference(ref)
     return ContainersStorageDestination(parsed, resolve(parsed.spec))
 

@@ -44,6 +44,7 @@ from boxwright.transport.cstorage.naming import StorageReference
 from boxwright.transport.cstorage.records import (
     Record,
     StorePaths,
+    big_data_file,
     image_digests,
     is_incomplete,
     load_images,
@@ -341,8 +342,6 @@ class ContainersStorageDestination:
         }
         directory = self.paths.images_dir / image_id
         directory.mkdir(mode=0o700, exist_ok=True)
-        from boxwright.transport.cstorage.records import big_data_file
-
         for key, data in big.items():
             atomic_write(directory / big_data_file(key), data, mode=0o600)
         big_names = [k for k in image.get("big-data-names") or [] if k not in big]

@@ -27,6 +27,7 @@ from boxwright.errors import ImageNotFoundError, ManifestError, SignatureError, 
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import Digest
+from boxwright.transport.atomic import atomic_write
 from boxwright.trust.signature import (
     MAX_SIGNATURE_SIZE,
     SigstoreSignature,
@@ -97,6 +98,33 @@ def write_attachments(
     client: RegistryClient, repo: str, digest: Digest, signatures: Sequence[SigstoreSignature]
 ) -> None:
     """Add ``signatures`` to the attachment manifest of ``digest`` (made when absent)."""
+    layers, config = _attachment_parts(client, repo, digest)
+    for signature in signatures:
+        _add_signature(client, repo, signature, layers, config)
+    config_raw = json.dumps(config, separators=(",", ":")).encode()
+    config_digest = Digest.from_bytes(config_raw)
+    client.upload_blob(
+        repo, io.BytesIO(config_raw), Descriptor(mt.OCI_CONFIG, config_digest, len(config_raw))
+    )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": mt.OCI_MANIFEST,
+        "config": {
+            "mediaType": mt.OCI_CONFIG,
+            "digest": str(config_digest),
+            "size": len(config_raw),
+        },
+        "layers": layers,
+    }
+    raw = json.dumps(manifest, separators=(",", ":")).encode()
+    client.put_manifest(repo, attachment_tag(digest), raw, mt.OCI_MANIFEST)
+
+
+def _attachment_parts(
+    client: RegistryClient, repo: str, digest: Digest
+) -> tuple[list[dict[str, object]], dict[str, object]]:
+    """The layers and the config of the attachment manifest of ``digest``: the registry's
+    when it has one, else none and an empty config."""
     found = _attachment_manifest(client, repo, digest)
     config: dict[str, object] = {
         "architecture": "",
@@ -118,47 +146,41 @@ def write_attachments(
             rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
             if isinstance(rootfs, dict):
                 rootfs.setdefault("diff_ids", [])
-    for signature in signatures:
-        payload_digest = Digest.from_bytes(signature.payload)
-        annotations = dict(signature.annotations)
-        if any(
-            layer.get("mediaType") == signature.media_type
-            and layer.get("digest") == str(payload_digest)
-            and layer.get("size") == len(signature.payload)
-            and (layer.get("annotations") or {}) == annotations
-            for layer in layers
-        ):
-            continue
-        descriptor = Descriptor(signature.media_type, payload_digest, len(signature.payload))
-        client.upload_blob(repo, io.BytesIO(signature.payload), descriptor)
-        layer: dict[str, object] = {
-            "mediaType": signature.media_type,
-            "digest": str(payload_digest),
-            "size": len(signature.payload),
-        }
-        if annotations:
-            layer["annotations"] = annotations
-        layers.append(layer)
-        rootfs = config["rootfs"]
-        if isinstance(rootfs, dict):
-            rootfs["diff_ids"].append(str(payload_digest))
-    config_raw = json.dumps(config, separators=(",", ":")).encode()
-    config_digest = Digest.from_bytes(config_raw)
-    client.upload_blob(
-        repo, io.BytesIO(config_raw), Descriptor(mt.OCI_CONFIG, config_digest, len(config_raw))
-    )
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": mt.OCI_MANIFEST,
-        "config": {
-            "mediaType": mt.OCI_CONFIG,
-            "digest": str(config_digest),
-            "size": len(config_raw),
-        },
-        "layers": layers,
+    return layers, config
+
+
+def _add_signature(
+    client: RegistryClient,
+    repo: str,
+    signature: SigstoreSignature,
+    layers: list[dict[str, object]],
+    config: dict[str, object],
+) -> None:
+    """Upload ``signature``'s payload and add it to ``layers`` and the config's diff IDs,
+    unless a layer of the same payload and annotations is there already."""
+    payload_digest = Digest.from_bytes(signature.payload)
+    annotations = dict(signature.annotations)
+    if any(
+        layer.get("mediaType") == signature.media_type
+        and layer.get("digest") == str(payload_digest)
+        and layer.get("size") == len(signature.payload)
+        and (layer.get("annotations") or {}) == annotations
+        for layer in layers
+    ):
+        return
+    descriptor = Descriptor(signature.media_type, payload_digest, len(signature.payload))
+    client.upload_blob(repo, io.BytesIO(signature.payload), descriptor)
+    layer: dict[str, object] = {
+        "mediaType": signature.media_type,
+        "digest": str(payload_digest),
+        "size": len(signature.payload),
     }
-    raw = json.dumps(manifest, separators=(",", ":")).encode()
-    client.put_manifest(repo, attachment_tag(digest), raw, mt.OCI_MANIFEST)
+    if annotations:
+        layer["annotations"] = annotations
+    layers.append(layer)
+    rootfs = config["rootfs"]
+    if isinstance(rootfs, dict):
+        rootfs["diff_ids"].append(str(payload_digest))
 
 
 def lookaside_url(base: str, digest: Digest, index: int) -> str:
@@ -232,8 +254,6 @@ def write_lookaside(base: str, digest: Digest, signatures: Sequence[bytes]) -> N
             f"writing signatures to the lookaside {base} is not supported: configure a "
             "file:// lookaside-staging in registries.d"
         )
-    from boxwright.transport.atomic import atomic_write
-
     for index, blob in enumerate(signatures):
         path = _file_path(lookaside_url(base, digest, index))
         assert path is not None

@@ -27,6 +27,7 @@ import http.client
 import os
 import ssl
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -222,8 +223,6 @@ def proxy_for(origin: Origin) -> str | None:
     """The proxy URL the environment names for ``origin`` (None: connect directly)."""
     if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_VARIABLES):
         return None
-    import urllib.request
-
     proxies = urllib.request.getproxies()
     proxy = proxies.get(origin.scheme) or proxies.get("all")
     if not proxy or urllib.request.proxy_bypass(origin.host):
