@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from boxwright.copy.pipeline import CopyOptions, copy_image
 from boxwright.errors import (
     BlobNotFoundError,
     ImageNotFoundError,
@@ -339,6 +338,10 @@ def push_list(
             finally:
                 dest.close()
             return top
+        # The copy pipeline only for a push: a lookup (image_for_platform, every container's
+        # creation, a cached rebuild) must not load it.
+        from boxwright.copy.pipeline import CopyOptions, copy_image
+
         options = CopyOptions(
             all_platforms=True,
             format=copy_format,
