@@ -41,6 +41,7 @@ pytest_plugins = [
     "boxwright_testing.context_servers",
     "boxwright_testing.signing",
     "boxwright_testing.multiarch",
+    "boxwright_testing.netimage",
 ]
 
 # Hypothesis profiles. "default" bounds every fuzz test (tests marked ``fuzz``) so that all of

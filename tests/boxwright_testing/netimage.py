@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.server
 import io
 import json
+import shutil
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 BUSYBOX = "/bin/busybox"
 APPLETS = [
@@ -135,3 +141,30 @@ def make_run_image(layout: Path, tag: str = "latest", *, compress: bool = True) 
     }
     (layout / "index.json").write_text(json.dumps(index))
     return f"oci:{layout}:{tag}"
+
+
+def needs_helper(name: str) -> str:
+    """``name`` (a network helper program), or skip the test when it is not installed."""
+    if shutil.which(name) is None:
+        pytest.skip(f"{name} is not installed")
+    return name
+
+
+@pytest.fixture
+def host_server() -> Iterator[int]:
+    """An HTTP server on the host's 127.0.0.1 only, answering ``host says hi PATH``; its port."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"host says hi " + self.path.encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()

@@ -9,29 +9,26 @@ Each run is a ``python -m boxwright`` subprocess with a store of its own; the im
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from boxwright_testing.netimage import HOST_USR, HTTP_SERVER, make_run_image
+from boxwright_testing.netimage import (
+    HOST_USR,
+    HTTP_SERVER,
+    make_run_image,
+    needs_helper,
+)
+from boxwright_testing.registry_servers import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="busybox-static")
-
-
-def _helper(name: str) -> str:
-    if shutil.which(name) is None:
-        pytest.skip(f"{name} is not installed")
-    return name
 
 
 def bw(
@@ -49,12 +46,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> str:
     return make_run_image(tmp_path_factory.mktemp("netimage") / "layout")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def fetch(url: str, deadline: float = 30.0) -> bytes:
     """GET ``url``, retrying while nothing listens yet."""
     end = time.monotonic() + deadline
@@ -68,33 +59,12 @@ def fetch(url: str, deadline: float = 30.0) -> bytes:
             time.sleep(0.1)
 
 
-@pytest.fixture
-def host_server() -> Iterator[int]:
-    """An HTTP server on the host's 127.0.0.1 only; answers ``host says hi PATH``."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"host says hi " + self.path.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.mark.parametrize("network", ["slirp4netns", "pasta", "private"])
 @pytest.mark.parametrize("isolation", ["native", "oci"])
 def test_published_port_reaches_a_python_server_in_the_container(
     image: str, tmp_path: Path, network: str, isolation: str
 ) -> None:
-    _helper("slirp4netns" if network == "private" else network)
+    needs_helper("slirp4netns" if network == "private" else network)
     if isolation == "oci" and shutil.which("runc") is None:
         pytest.skip("runc is not installed")
     port = free_port()
@@ -120,7 +90,7 @@ def test_published_port_reaches_a_python_server_in_the_container(
 def test_container_reaches_the_hosts_loopback_through_the_helper(
     image: str, tmp_path: Path, host_server: int, network: str, address: str
 ) -> None:
-    _helper(network.partition(":")[0])
+    needs_helper(network.partition(":")[0])
     from boxwright.runtime.network import HOST_NAME
 
     url = f"http://{HOST_NAME}:{host_server}/from-inside"
@@ -132,7 +102,7 @@ def test_container_reaches_the_hosts_loopback_through_the_helper(
 def test_default_network_keeps_the_hosts_loopback_closed(
     image: str, tmp_path: Path, host_server: int
 ) -> None:
-    _helper("slirp4netns")
+    needs_helper("slirp4netns")
     url = f"http://10.0.2.2:{host_server}/"
     done = bw(tmp_path / "store", "run", "--rm", image, "sh", "-c",
               f"wget -q -T 3 -O - {url} || echo refused")  # fmt: skip
@@ -140,7 +110,7 @@ def test_default_network_keeps_the_hosts_loopback_closed(
 
 
 def test_resolv_conf_hosts_and_hostname_as_podman_writes_them(image: str, tmp_path: Path) -> None:
-    _helper("slirp4netns")
+    needs_helper("slirp4netns")
     done = bw(tmp_path / "store", "run", "--rm", "--network", "slirp4netns",
               "--hostname", "web", "--add-host", "db:192.0.2.9", "--dns", "192.0.2.53",
               "--dns-search", "example.test", "--dns-option", "ndots:2", image,
@@ -214,7 +184,7 @@ def test_container_network_joins_a_running_container(image: str, tmp_path: Path)
     """``--network container:NAME``: the second container shares the first one's network
     namespace, so it reaches the first one's server on 127.0.0.1 (the running container's pid
     comes from the state its run keeps, ``userdata/state.json``)."""
-    _helper("slirp4netns")
+    needs_helper("slirp4netns")
     root = tmp_path / "store"
     argv = [sys.executable, "-m", "boxwright", "--root", str(root), "run", "--name", "web",
             "--network", "slirp4netns", "-v", HOST_USR, image,
@@ -265,7 +235,7 @@ def test_detached_oci_container_publishes_its_port_until_stopped(
     """``run -d --isolation oci -p``: conmon's container gets the helper through the
     createRuntime hook; ``ps``, ``port`` (a second process) show the port; ``stop`` ends the
     helper with the container, so the host port closes."""
-    _helper(network)
+    needs_helper(network)
     if shutil.which("runc") is None or shutil.which("conmon") is None:
         pytest.skip("runc and conmon are needed")
     root = tmp_path / "store"
@@ -303,7 +273,7 @@ def test_publish_all_picks_a_free_port_kept_in_the_state(
     """``run -d -P``: the image's EXPOSE 8000 on a host port chosen when the container is
     made, recorded in its run.json: ``ps``, ``ps --format json``, ``container inspect`` and ``port``
     (other processes) all name it, and it reaches the server."""
-    _helper("slirp4netns")
+    needs_helper("slirp4netns")
     if isolation == "oci" and (shutil.which("runc") is None or shutil.which("conmon") is None):
         pytest.skip("runc and conmon are needed")
     import json

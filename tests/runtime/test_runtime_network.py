@@ -10,14 +10,11 @@ through :func:`boxwright_testing.runtime.in_child` (a forked child, as the user)
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
-import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +30,8 @@ from boxwright.runtime.network import (
     parse_publish,
     resolve_network,
 )
-from boxwright_testing.netimage import HTTP_SERVER
+from boxwright_testing.netimage import HTTP_SERVER, needs_helper
+from boxwright_testing.registry_servers import free_port
 from boxwright_testing.runtime import image_config, in_child, preload_boxwright
 from boxwright_testing.users import User, chown_tree
 
@@ -61,49 +59,18 @@ def py_rootfs(rootfs_template: Path, user_dir: Path, who: User | None) -> Path:
     return dest
 
 
-def _helper(name: str) -> None:
-    if shutil.which(name) is None:
-        pytest.skip(f"{name} is not installed")
-
-
 def _options(script: str, **more: Any) -> RunOptions:
     return RunOptions(
         args=("sh", "-c", script), volumes=(Mount("/usr", "/usr", read_only=True),), **more
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def host_server() -> Iterator[int]:
-    """An HTTP server on the host's 127.0.0.1: ``host says hi PATH``."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"host says hi " + self.path.encode())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield int(server.server_address[1])
-    server.shutdown()
-    server.server_close()
-
-
 @pytest.mark.parametrize("helper", ["slirp4netns", "pasta"])
 def test_published_port_reaches_the_server_in_the_container(
     py_rootfs: Path, who: User | None, helper: str
 ) -> None:
-    _helper(helper)
-    port = _free_port()
+    needs_helper(helper)
+    port = free_port()
     (py_rootfs / "srv.py").write_text(HTTP_SERVER)
     options = _options("python3 /srv.py", network=helper, publish=(f"127.0.0.1:{port}:8000",))
     outcome: list[Any] = []
@@ -135,7 +102,7 @@ def test_published_port_reaches_the_server_in_the_container(
 def test_outbound_to_a_server_on_the_hosts_loopback(
     py_rootfs: Path, who: User | None, host_server: int, network: str
 ) -> None:
-    _helper(network.partition(":")[0])
+    needs_helper(network.partition(":")[0])
     fetch = (
         "import urllib.request as u\n"
         f"print(u.urlopen('http://{HOST_NAME}:{host_server}/out', timeout=5).read().decode())\n"
@@ -242,7 +209,7 @@ def test_port_forms() -> None:
 
 
 def test_publish_all_gives_each_exposed_port_a_free_host_port() -> None:
-    _helper("slirp4netns")
+    needs_helper("slirp4netns")
     options = RunOptions(network="slirp4netns", publish=("9999:8000",), publish_all=True)
     ports = network_settings(options, ["53/udp", "8000/tcp", "9000"]).ports
     assert [(p.container_port, p.protocol) for p in ports] == [(8000, "tcp"), (53, "udp"),
@@ -273,7 +240,7 @@ def test_container_of_the_store_publishes_a_port(
 ) -> None:
     """``run_image`` (what ``boxwright run`` calls): for an unprivileged user the container's
     files may be mounted in a user namespace of the store's, where the helper starts too."""
-    _helper(helper)
+    needs_helper(helper)
     from boxwright.runtime.container import run_image
     from boxwright.store.store import Store
     from boxwright_testing.netimage import make_run_image
@@ -282,7 +249,7 @@ def test_container_of_the_store_publishes_a_port(
     if who is not None:
         chown_tree(user_dir, who)
     preload_boxwright()
-    port = _free_port()
+    port = free_port()
     options = RunOptions(
         args=("python3", "-c", HTTP_SERVER),
         volumes=(Mount("/usr", "/usr", read_only=True),),
