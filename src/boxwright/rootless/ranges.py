@@ -250,14 +250,30 @@ def read_mapping(pid: int | str = "self") -> IDMapping:
     return IDMapping(rows("uid"), rows("gid"))
 
 
+#: The uid map of the initial user namespace: every ID maps onto itself.
+WHOLE_ID_SPACE = (IDRange(0, 0, 4294967295),)
+
+
+def in_initial_user_namespace() -> bool:
+    """Whether this process is in the initial user namespace (its uid map is the whole ID
+    space onto itself), where real root's rights and ``trusted.`` xattrs apply; a map that
+    cannot be read counts as the initial one."""
+    try:
+        return read_mapping().uids == WHOLE_ID_SPACE
+    except OSError:
+        return True
+
+
 __all__ = [
     "HELPERS",
     "SUBGID_FILE",
     "SUBUID_FILE",
+    "WHOLE_ID_SPACE",
     "IDMapping",
     "IDRange",
     "helper_usable",
     "helpers",
+    "in_initial_user_namespace",
     "ranges_mapping",
     "read_mapping",
     "rootless_mapping",

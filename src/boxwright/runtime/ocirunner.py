@@ -39,7 +39,7 @@ from typing import Any
 
 from boxwright.config.paths import runtime_dir
 from boxwright.errors import RunError
-from boxwright.rootless.ranges import IDMapping, read_mapping
+from boxwright.rootless.ranges import IDMapping, in_initial_user_namespace, read_mapping
 from boxwright.runtime.native import forwarding_signals
 from boxwright.runtime.network import HelperPlan, stop_detached
 
@@ -76,14 +76,7 @@ def network_hook() -> dict[str, Any]:
 def runs_rootless() -> bool:
     """Whether this process is not root of the initial user namespace (an OCI runtime it
     starts is rootless)."""
-    if os.geteuid() != 0:
-        return True
-    try:
-        with open("/proc/self/uid_map", "rb") as handle:
-            rows = [line.split() for line in handle if line.strip()]
-    except OSError:
-        return False
-    return rows != [[b"0", b"0", b"4294967295"]]
+    return os.geteuid() != 0 or not in_initial_user_namespace()
 
 
 def cgroup_delegated() -> bool:

@@ -15,7 +15,6 @@ gets a :class:`~boxwright.errors.TransportError` naming what is missing.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TypeVar
 
 from boxwright.errors import TransportError
@@ -24,6 +23,7 @@ from boxwright.rootless.ranges import (
     SUBUID_FILE,
     IDMapping,
     helpers,
+    in_initial_user_namespace,
     ranges_mapping,
     subordinate_ranges,
     user_name,
@@ -60,11 +60,7 @@ def user_mapping(where: str) -> IDMapping:
 def in_user_namespace() -> bool:
     """Whether this process runs in a user namespace that maps less than the whole ID space
     (where ``trusted.`` xattrs cannot be set)."""
-    try:
-        text = Path("/proc/self/uid_map").read_text()
-    except OSError:
-        return False
-    return text.split() != ["0", "0", "4294967295"]
+    return not in_initial_user_namespace()
 
 
 __all__ = ["in_user_namespace", "user_mapping"]
