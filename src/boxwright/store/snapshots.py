@@ -181,22 +181,7 @@ class SnapshotStore:
                     reader.close()
             if len(ownership):
                 ownership.save()
-            info: dict[str, Any] = {
-                "chain_id": str(chain),
-                "diff_id": str(diff_id),
-                "parent": str(parent) if parent is not None else None,
-                "size": result.bytes,
-            }
-            (work / INFO).write_text(json.dumps(info, sort_keys=True))
-            _syncfs(work)
-            final = self._layout.snapshot_dir(chain)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(work, final)
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                remove_tree(work)  # another process renamed the same snapshot first
+            self._publish(work, chain, diff_id, parent, result.bytes)
         except BaseException:
             remove_tree(work)
             raise
@@ -220,26 +205,34 @@ class SnapshotStore:
         work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
         try:
             os.rename(tree, work / DIFF)
-            info: dict[str, Any] = {
-                "chain_id": str(chain),
-                "diff_id": str(diff_id),
-                "parent": str(parent) if parent is not None else None,
-                "size": size,
-            }
-            (work / INFO).write_text(json.dumps(info, sort_keys=True))
-            _syncfs(work)
-            final = self._layout.snapshot_dir(chain)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.rename(work, final)
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise
-                remove_tree(work)
-                return False
+            return self._publish(work, chain, diff_id, parent, size)
         except BaseException:
             remove_tree(work)
             raise
+
+    def _publish(
+        self, work: Path, chain: Digest, diff_id: Digest, parent: Digest | None, size: int
+    ) -> bool:
+        """Record the snapshot built in ``work`` (its info file), make it durable and rename
+        it into place; False (and ``work`` gone) when another process renamed the same
+        snapshot first."""
+        info: dict[str, Any] = {
+            "chain_id": str(chain),
+            "diff_id": str(diff_id),
+            "parent": str(parent) if parent is not None else None,
+            "size": size,
+        }
+        (work / INFO).write_text(json.dumps(info, sort_keys=True))
+        _syncfs(work)
+        final = self._layout.snapshot_dir(chain)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(work, final)
+        except OSError as exc:
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            remove_tree(work)
+            return False
         return True
 
     def remove(self, chain_id: Digest | str) -> None:
