@@ -28,14 +28,14 @@ from typing import IO, TYPE_CHECKING, cast
 
 from boxwright.build.context import IDENTITY_LABEL, BuildOptions, BuildOutput
 from boxwright.errors import UsageError
-from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.apply import ApplyOptions
 from boxwright.layer.generate import GenerateOptions, tree_layer
 from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import remove_tree
-from boxwright.layer.streams import LayerReader
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.manifest import ImageManifest
+from boxwright.store.commit import apply_image_layers
 from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -124,13 +124,7 @@ def _apply_image(store: Store, record: ImageRecord, root: Path) -> OwnershipReco
         root.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"--output {root}: {error.strerror}") from None
-    for blob, diff_id in zip(record.layers, record.diff_ids, strict=True):
-        with store.blobs.open(blob) as stream:
-            reader = LayerReader(stream, None, diff_id)
-            try:
-                apply_layer(root, cast("IO[bytes]", reader), options)
-            finally:
-                reader.close()
+    apply_image_layers(store, record, root, options)
     return ownership
 
 

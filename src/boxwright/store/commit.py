@@ -337,6 +337,18 @@ def _changes_layer(
     return (None if result.empty else digests), result
 
 
+def apply_image_layers(store: Store, image: ImageRecord, root: Path, options: ApplyOptions) -> None:
+    """Apply the stored layers of ``image`` onto ``root``, bottom first, each verified
+    against its diff_id as it streams."""
+    for blob, diff_id in zip(image.layers, image.diff_ids, strict=True):
+        with store.blobs.open(blob) as stream:
+            reader = LayerReader(stream, None, diff_id)
+            try:
+                apply_layer(root, cast("IO[bytes]", reader), options)
+            finally:
+                reader.close()
+
+
 def _squashed_layer(
     store: Store,
     driver: Any,
@@ -361,13 +373,7 @@ def _squashed_layer(
     ownership = OwnershipRecord()
     apply_options = ApplyOptions(ownership=ownership)
     if base is not None:
-        for blob, diff_id in zip(base.layers, base.diff_ids, strict=True):
-            with store.blobs.open(blob) as stream:
-                reader = LayerReader(stream, None, diff_id)
-                try:
-                    apply_layer(tree, cast("IO[bytes]", reader), apply_options)
-                finally:
-                    reader.close()
+        apply_image_layers(store, base, tree, apply_options)
     with changes.open("rb") as stream:
         apply_layer(tree, stream, apply_options)
     tree_options = GenerateOptions(
@@ -457,4 +463,4 @@ def _empty_entry(note: dict[str, Any], created: str, timestamp: int | None) -> H
     return HistoryEntry.from_dict({**note, "created": when, "empty_layer": True})
 
 
-__all__ = ["DEFAULT_CREATED_BY", "commit_container", "commit_with_layer"]
+__all__ = ["DEFAULT_CREATED_BY", "apply_image_layers", "commit_container", "commit_with_layer"]
