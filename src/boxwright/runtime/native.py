@@ -448,14 +448,20 @@ def _container(plan: _Plan, report: _Report, slave: int | None) -> None:
             if slave > 2:
                 os.close(slave)
         os.makedirs(plan.cwd, exist_ok=True)
-        _become_user(plan, groups_allowed)
-        try:
-            os.chdir(plan.cwd)
-        except OSError as error:
-            raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
-        _exec(plan)
+        _become_and_exec(plan, groups_allowed)
     except BaseException as error:
         _fail(report, error)
+
+
+def _become_and_exec(plan: _Plan, groups_allowed: bool) -> None:
+    """The last steps of a container process (and of ``exec`` into one): its user, its
+    working directory, its command."""
+    _become_user(plan, groups_allowed)
+    try:
+        os.chdir(plan.cwd)
+    except OSError as error:
+        raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
+    _exec(plan)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ the host's file system is reachable.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import signal
@@ -32,9 +31,8 @@ from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.native import (
     FORWARDED_SIGNALS,
-    _become_user,
+    _become_and_exec,
     _copy_window_size,
-    _exec,
     _exit_code,
     _fail,
     _Plan,
@@ -42,7 +40,7 @@ from boxwright.runtime.native import (
     _read_all,
     _relay,
     _Report,
-    _SetupError,
+    _setgroups_allowed,
     forwarding_signals,
 )
 from boxwright.runtime.spec import RunOptions
@@ -241,15 +239,7 @@ def _start(report: _Report, request: _Request) -> NoReturn:
             readonly_root=False,
             terminal=request.slave is not None,
         )
-        groups_allowed = True
-        with contextlib.suppress(OSError), open("/proc/self/setgroups", "rb") as f:
-            groups_allowed = f.read().strip() != b"deny"
-        _become_user(plan, groups_allowed)
-        try:
-            os.chdir(plan.cwd)
-        except OSError as error:
-            raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
-        _exec(plan)
+        _become_and_exec(plan, _setgroups_allowed())
     except BaseException as error:
         _fail(report, error)
     os._exit(125)
