@@ -14,7 +14,9 @@ here): a private ``dockerd`` on its own socket, data root and exec root under th
 directory, started and stopped by the benchmark (``--iptables=false --bridge=none``), driven
 by ``DOCKER_BUILDKIT=1 docker build --network host``. buildah runs ``bud --layers --isolation
 chroot`` on the overlay driver. Each tool starts every run from an empty store (docker: images
-removed and ``builder prune -af``), the three alternating; the figures are medians.
+removed and ``builder prune -af``), the three alternating; the figures are medians. A round
+empties the three stores first, then syncs and waits ``--settle`` seconds (61) before the
+three runs, so no run pays for inodes another run freed just before (``SETTLE_SECONDS``).
 
 Targets: import + first build <= 0.8x BuildKit on disk and <= 0.6x on tmpfs, cached rebuild
 <= 0.5x BuildKit, first build <= 0.8x buildah. Run as root:
@@ -232,12 +234,26 @@ def timed(cmds: Sequence[Sequence[str]]) -> float:
     return time.perf_counter() - start
 
 
-def sync_disks() -> None:
-    """Write back what an earlier run left dirty, so it is not charged to the next one."""
+TOOLS = ("boxwright", "buildkit", "buildah")
+
+SETTLE_SECONDS = 61.0
+"""How long a round waits after emptying the stores: on ext4 without a journal (this VM's
+disk) the inode allocator skips, one lookup each, every inode freed in the last 60 s (six
+minutes while its inode-table block is dirty) on every create, so a store deleted just before
+a build charges that build for the deletion, more with every round (docs/performance.md)."""
+
+
+def settle(seconds: float) -> None:
+    """Write back what the stores' deletion left dirty, then let its freed inodes age, so the
+    next run is charged neither (every tool's round starts from the same settled disk)."""
+    os.sync()
+    time.sleep(seconds)
     os.sync()
 
 
-def bench_place(where: str, workdir: Path, runs: int) -> dict[str, dict[str, list[float]]]:
+def bench_place(
+    where: str, workdir: Path, runs: int, settle_seconds: float = SETTLE_SECONDS
+) -> dict[str, dict[str, list[float]]]:
     """Median-ready samples of each tool in ``workdir``: import + first build, cached."""
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -251,9 +267,10 @@ def bench_place(where: str, workdir: Path, runs: int) -> dict[str, dict[str, lis
         tools = Tools(workdir, ctx, layout, archive, docker)
         try:
             for n in range(runs + 1):  # the first round is the warm-up
-                for name in ("boxwright", "buildkit", "buildah"):
+                for name in TOOLS:
                     tools.clean(name)
-                    sync_disks()
+                settle(settle_seconds)
+                for name in TOOLS:
                     load, build = getattr(tools, name)()
                     first = timed([*load, build])
                     cached = timed([build])
@@ -405,6 +422,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--where", default="disk,tmpfs", help="disk, tmpfs or both")
     parser.add_argument("--disk-dir", type=Path, default=CACHE / "buildkit-run")
     parser.add_argument("--tmpfs-dir", type=Path, default=Path("/dev/shm/bench-buildkit"))
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="seconds each round waits after emptying the stores",
+    )
     parser.add_argument("--strace", action="store_true", help="profile boxwright's syscalls")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
@@ -422,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh_bytecode()
     rows: list[Row] = []
     for where in wanted:
-        rows += rows_for(where, bench_place(where, places[where], args.runs))
+        rows += rows_for(where, bench_place(where, places[where], args.runs, args.settle))
     info = machine()
     info["buildah"] = run(["buildah", "--version"]).stdout.decode().strip()
     info["docker"] = run(["dockerd", "--version"]).stdout.decode().strip()
