@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from boxwright.config import paths
+from boxwright.errors import StoreError
+from boxwright.rootless.forked import call_in_namespace
+from boxwright_testing.users import User, as_user
 
 
 @pytest.fixture
@@ -107,3 +110,27 @@ def test_relative_xdg_values_are_ignored(env: Path, monkeypatch: pytest.MonkeyPa
 
 def test_is_rootless_follows_euid() -> None:
     assert paths.is_rootless() is (os.geteuid() != 0)
+
+
+def _joined(uid: str) -> tuple[int, bool]:
+    os.environ[paths.ROOTLESS_UID_ENV] = uid
+    return paths.host_uid(), paths.is_rootless()
+
+
+def _joined_in_namespace(uid: str) -> tuple[int, bool]:
+    return call_in_namespace(lambda: _joined(uid), error=StoreError, user=True)
+
+
+def test_root_of_the_store_namespace_is_the_caller_outside(unprivileged_user: User) -> None:
+    # uid 0 inside maps onto the user's uid: the variable names who the caller is.
+    joined = as_user(unprivileged_user, _joined_in_namespace, str(unprivileged_user.uid))
+    assert joined == (unprivileged_user.uid, True)
+
+
+def test_a_stray_variable_does_not_make_real_root_rootless(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    monkeypatch.setenv(paths.ROOTLESS_UID_ENV, "1000")
+    assert (paths.host_uid(), paths.is_rootless()) == (0, False)

@@ -266,6 +266,8 @@ class _Copier:
                 return kept
         return self.meta.owner
 
+    # A directory handle, a name and its path, as layer.apply's _path_metadata takes them:
+    # alike in shape, for a copied file rather than an applied tar entry.
     def _own(
         self,
         pfd: int,

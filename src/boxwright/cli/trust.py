@@ -41,6 +41,7 @@ Examples:
     epilog=KEY_EXAMPLES,
     short_help="Generate a sigstore key pair.",
 )
+# skopeo generate-sigstore-key's flags: declared as every command's are, each its own flag.
 @click.option(
     "--output-prefix",
     required=True,

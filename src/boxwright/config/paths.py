@@ -23,6 +23,7 @@ import os
 import stat
 from pathlib import Path
 
+from boxwright._idmaps import own_uid_map
 from boxwright.errors import ConfigError
 
 ROOT_ENV = "BOXWRIGHT_ROOT"
@@ -52,12 +53,10 @@ def _joined_uid() -> int | None:
     value = os.environ.get(ROOTLESS_UID_ENV, "")
     if not value.isascii() or not value.isdigit() or os.geteuid() != 0:
         return None
-    try:
-        with open("/proc/self/uid_map", "rb") as handle:
-            first = handle.readline().split()
-    except OSError:
-        return None
-    if first[:2] == [b"0", b"0"]:
+    rows = own_uid_map()
+    # Its own question of the map (layer.ownership asks whether it maps a single ID): does
+    # uid 0 here stand for the host's uid 0?
+    if rows is None or (rows and rows[0][:2] == (0, 0)):
         return None
     return int(value)
 

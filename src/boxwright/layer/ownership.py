@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from boxwright._atomic import replace_file
+from boxwright._idmaps import own_uid_map
 from boxwright.errors import UnpackError
 
 RECORD_VERSION = 1
@@ -250,12 +251,10 @@ def owners_in_side_record() -> bool:
     another ID fails."""
     if os.geteuid() != 0:
         return True
-    try:
-        with open("/proc/self/uid_map", "rb") as handle:
-            rows = [line.split() for line in handle if line.strip()]
-    except OSError:
-        return False
-    return len(rows) == 1 and rows[0][2] == b"1"
+    rows = own_uid_map()
+    # Its own question of the map (config.paths asks whether uid 0 is the host's): one row of
+    # one ID, whatever ID outside it stands for.
+    return rows is not None and len(rows) == 1 and rows[0][2] == 1
 
 
 __all__ = ["Intended", "OwnershipEntry", "OwnershipRecord", "owners_in_side_record"]

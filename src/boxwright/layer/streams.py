@@ -335,6 +335,8 @@ class LayerReader(io.RawIOBase):
     the current one.
     """
 
+    # The stream, what to check it against, how to read it: a keyword list alike in shape
+    # only to others (runtime.lifecycle's Container.create).
     def __init__(
         self,
         stream: Reader,

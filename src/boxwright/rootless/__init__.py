@@ -28,6 +28,9 @@ __all__ = [
     "write_mapping_with_helpers",
 ]
 
+__getattr__, __dir__ = lazy_package(globals())
+
+
 if TYPE_CHECKING:
     from boxwright.rootless.namespace import (
         StoreMode,
@@ -47,5 +50,3 @@ if TYPE_CHECKING:
         subordinate_ranges,
         write_mapping_with_helpers,
     )
-
-__getattr__, __dir__ = lazy_package(globals())

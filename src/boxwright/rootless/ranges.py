@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boxwright._idmaps import read_id_map
 from boxwright._numbers import ascii_int
 from boxwright.errors import RunError
 
@@ -242,10 +243,7 @@ def read_mapping(pid: int | str = "self") -> IDMapping:
     """The mapping of the user namespace process ``pid`` is in (``/proc/PID/uid_map``)."""
 
     def rows(kind: str) -> tuple[IDRange, ...]:
-        with open(f"/proc/{pid}/{kind}_map", "rb") as handle:
-            return tuple(
-                IDRange(*(int(field) for field in line.split())) for line in handle if line.strip()
-            )
+        return tuple(IDRange(*row) for row in read_id_map(kind, pid))
 
     return IDMapping(rows("uid"), rows("gid"))
 

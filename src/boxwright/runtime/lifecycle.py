@@ -138,6 +138,7 @@ class Container:
             wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
             published = tuple(str(port) for port in assign_host_ports(wanted))
             options = dataclasses.replace(options, publish=published, publish_all=False)
+        # The run settings field by field: alike in shape only to other keyword constructions.
         config = RunConfig(
             options=options,
             isolation=isolation,

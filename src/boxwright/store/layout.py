@@ -86,11 +86,10 @@ def spread_subtrees(directory: Path) -> None:
         os.close(fd)
 
 
-# One property per path of the store (docs/store.md draws the tree), so they repeat one
-# shape; the two builders from a digest each check it is a validated Digest.
+# One property per path of the store (docs/store.md draws the tree): alike in shape to each
+# other and to containers-storage's and the run state's path properties, each naming another
+# file; the builders from a digest each check it is a validated Digest.
 @dataclass(frozen=True)
-# The store's paths, one property each: alike in shape to containers-storage's and the run
-# state's path properties, each naming another file.
 class StoreLayout:
     """The paths of one store rooted at ``root`` (nothing is created until :meth:`ensure`)."""
 

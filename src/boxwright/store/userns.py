@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from boxwright._idmaps import own_uid_map
 from boxwright.errors import StoreError
 from boxwright.rootless.forked import call_in_namespace
 
@@ -25,12 +26,13 @@ T = TypeVar("T")
 def inside_single_id_namespace() -> bool:
     """Whether this process runs as the root of a user namespace that maps no other ID (the
     namespace :func:`run_in_namespace` makes for an unprivileged caller)."""
-    try:
-        with open("/proc/self/uid_map", "rb") as handle:
-            rows = [line.split() for line in handle if line.strip()]
-    except OSError:
+    rows = own_uid_map()
+    # Its own question of the map: layer.ownership's owners_in_side_record also counts a
+    # single ID that is the host's root, which this namespace never maps.
+    if rows is None or len(rows) != 1:
         return False
-    return len(rows) == 1 and rows[0][0] == b"0" and rows[0][1] != b"0" and rows[0][2] == b"1"
+    inside, outside, count = rows[0]
+    return inside == 0 and outside != 0 and count == 1
 
 
 def run_in_namespace(fn: Callable[[], T], *, user: bool, mount: bool) -> T:

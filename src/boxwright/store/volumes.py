@@ -71,6 +71,8 @@ class Volume:
         )
 
 
+# podman's volume-name rule; transport.reference's validate_ref_name checks the OCI ref-name
+# grammar the same way: two grammars, two errors.
 def check_volume_name(name: str) -> str:
     """``name`` when it is a valid volume name (podman's rule); :class:`UsageError` if not."""
     if not _NAME.fullmatch(name):

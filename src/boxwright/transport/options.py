@@ -19,8 +19,7 @@ if TYPE_CHECKING:
 
 
 # One field per transport flag (skopeo's --authfile, --tls-verify, ...), each optional; the
-# same shape as CopyOptions and ConfigChanges, for other flags.
-# A frozen options record; copy.CopyOptions lists its fields the same way, for another layer.
+# same shape as copy.CopyOptions and build.configedit.ConfigChanges, for other flags.
 @dataclass(frozen=True, slots=True)
 class TransportOptions:
     """How to reach one side of a copy.

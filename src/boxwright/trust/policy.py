@@ -92,6 +92,8 @@ def _repo_digest_or_exact(intended: Reference, signed: Reference) -> bool:
     return False
 
 
+# policy.json's signedIdentity keys with their defaults, one field each: alike in shape only
+# to other lists of names.
 @dataclass(frozen=True, slots=True)
 class SignedIdentity:
     """One ``signedIdentity`` rule: which Docker reference in a signature is acceptable."""

@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 # The model's types the parser builds: the ones the package's __init__ re-exports.
 from boxwright.build.containerfile.model import (
@@ -154,7 +154,7 @@ def extract_flags(rest: str) -> tuple[list[str], str]:
     """
     # One character-level state machine, kept whole (over 60 lines) so that it reads side by
     # side with BuildKit's: the states are in_word, quote and blank_ok. As there, a backslash
-    # is handled twice, inside quotes and out, and shell.parse_words has the same shape.
+    # is handled twice, inside quotes and out, and shell.split_words has the same shape.
     words: list[str] = []
     word: list[str] = []
     quote = ""
@@ -445,26 +445,9 @@ def _flag(word: str) -> Flag:
     return Flag(name, value if sep else None)
 
 
-def _replace(
-    instruction: Instruction,
-    *,
-    end: int,
-    heredocs: tuple[Heredoc, ...] | None = None,
-    original: str | None = None,
-    onbuild: Instruction | None = None,
-) -> Instruction:
-    loc = instruction.location
-    return Instruction(
-        keyword=instruction.keyword,
-        flags=instruction.flags,
-        args=instruction.args,
-        json_form=instruction.json_form,
-        heredocs=instruction.heredocs if heredocs is None else heredocs,
-        original=instruction.original if original is None else original,
-        location=Location(loc.file, loc.line, end),
-        onbuild=instruction.onbuild if onbuild is None else onbuild,
-        escape=instruction.escape,
-    )
+def _replace(instruction: Instruction, *, end: int, **changes: Any) -> Instruction:
+    """``instruction`` with ``changes`` (heredocs, original, onbuild), ending at line ``end``."""
+    return replace(instruction, location=replace(instruction.location, end_line=end), **changes)
 
 
 def _with_end(instruction: Instruction, end: int) -> Instruction:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+# This package is the containers-storage: transport module itself (transport.reference's
+# TRANSPORTS names it, and only a containers-storage: reference imports it), so it imports
+# what open_source and open_destination use, as every transport module does; the packages
+# that only re-export names do it through boxwright._lazy.
 from boxwright.transport.cstorage.destination import ContainersStorageDestination
 from boxwright.transport.cstorage.location import resolve
 from boxwright.transport.cstorage.naming import StorageReference, parse
 from boxwright.transport.cstorage.source import ContainersStorageSource
 
 if TYPE_CHECKING:
-    from boxwright.transport.cstorage.destination import ContainersStorageDestination
-    from boxwright.transport.cstorage.source import ContainersStorageSource
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
 
