@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_foundation import (
     CACHE,
+    SETTLE_SECONDS,
     TAG,
     Row,
     boxwright_cmd,
@@ -57,6 +58,7 @@ from bench_foundation import (
     require_tools,
     run,
     section_text,
+    settle,
 )
 from bench_foundation import report as report_section
 from bench_store import base_layout, source_files
@@ -235,20 +237,6 @@ def timed(cmds: Sequence[Sequence[str]]) -> float:
 
 
 TOOLS = ("boxwright", "buildkit", "buildah")
-
-SETTLE_SECONDS = 61.0
-"""How long a round waits after emptying the stores: on ext4 without a journal (this VM's
-disk) the inode allocator skips, one lookup each, every inode freed in the last 60 s (six
-minutes while its inode-table block is dirty) on every create, so a store deleted just before
-a build charges that build for the deletion, more with every round (docs/performance.md)."""
-
-
-def settle(seconds: float) -> None:
-    """Write back what the stores' deletion left dirty, then let its freed inodes age, so the
-    next run is charged neither (every tool's round starts from the same settled disk)."""
-    os.sync()
-    time.sleep(seconds)
-    os.sync()
 
 
 def bench_place(

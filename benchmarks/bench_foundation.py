@@ -366,6 +366,21 @@ class Row:
     ok: bool | None
 
 
+SETTLE_SECONDS = 61.0
+"""How long a round waits after emptying the stores: on ext4 without a journal (this VM's
+disk) the inode allocator skips, one lookup each, every inode freed in the last 60 s (six
+minutes while its inode-table block is dirty) on every create, so a store deleted just before
+a build charges that build for the deletion, more with every round (docs/performance.md)."""
+
+
+def settle(seconds: float) -> None:
+    """Write back what the stores' deletion left dirty, then let its freed inodes age, so the
+    next run is charged neither (every tool's round starts from the same settled disk)."""
+    os.sync()
+    time.sleep(seconds)
+    os.sync()
+
+
 def ratio_row(what: str, a: Timing, b: Timing, limit: float) -> Row:
     ratio = a.best / b.best
     return Row(

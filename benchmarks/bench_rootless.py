@@ -19,6 +19,8 @@ ranges (without them, rootless buildah cannot even pull a Debian base: ``lchown
 The interpreter may live where the users cannot read it (a pyenv under ``/root``): each
 command then runs in a private mount namespace where ``/root`` is a tmpfs holding only that
 prefix, bound in; buildah and podman start through the same wrapper, so both pay it alike.
+Each round empties every store, then syncs and waits ``--settle`` seconds (61) before its
+runs, so no run pays for the inodes the deletion freed (``bench_foundation.SETTLE_SECONDS``).
 Targets: at most 0.8x the peer's wall time. Run as root:
 ``sudo python3 benchmarks/bench_rootless.py [--runs 3] [--files 3000]``
 ``[--modes ranges,single] [--workdir /tmp/bench-rootless] [--write-docs]``.
@@ -44,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_build import CONTAINERFILE
 from bench_foundation import (
+    SETTLE_SECONDS,
     TAG,
     Row,
     Timing,
@@ -53,6 +56,7 @@ from bench_foundation import (
     report,
     require_tools,
     section_text,
+    settle,
 )
 from bench_store import base_layout, source_files
 
@@ -163,7 +167,12 @@ class Side:
 
 
 def bench(
-    workdir: Path, ctx: Path, layout: Path, runs: int, modes: Sequence[str]
+    workdir: Path,
+    ctx: Path,
+    layout: Path,
+    runs: int,
+    modes: Sequence[str],
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> dict[str, Timing]:
     """Timings by ``build-MODE``, ``run-MODE``, ``build-peer``, ``run-peer``."""
     timings = {f"{k}-{m}": Timing() for k in ("build", "run") for m in (*modes, "peer")}
@@ -178,6 +187,7 @@ def bench(
         try:
             for n in range(runs + 1):  # the first round is the warm-up
                 side.reset()
+                settle(settle_seconds)
                 sample: dict[str, float] = {}
                 for mode in modes:
                     ours = [*boxwright_cmd(), "--userns", mode, "--root", str(work / f"bw-{mode}")]
@@ -240,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, default=3000, help="small files copied in")
     parser.add_argument("--modes", default="ranges,single", help="ranges, single or both")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/bench-rootless"))
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=SETTLE_SECONDS,
+        help="seconds each round waits after emptying the stores",
+    )
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
@@ -254,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["chmod", "-R", "a+rX", str(base_layout())], check=True)
     ctx = context(args.workdir, args.files)
     modes = args.modes.split(",")
-    t = bench(args.workdir, ctx, layout, args.runs, modes)
+    t = bench(args.workdir, ctx, layout, args.runs, modes, args.settle)
     rows: list[Row] = []
     for mode in modes:
         rows += [
@@ -275,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     intro = [
         "Measured by `benchmarks/bench_rootless.py` as an unprivileged user with subordinate "
         "ranges, boxwright in ranges and in single mode (`--userns`), best of "
-        f"{args.runs} warm runs, the tools alternating, the base import included in the build:",
+        f"{args.runs} warm runs, the tools alternating, the base import included in the build; "
+        "each round starts after the stores are emptied and the disk has settled "
+        f"({args.settle:.0f} s):",
         "`python3 benchmarks/bench_rootless.py --write-docs`.",
     ]
     text = section_text((START, END), "Rootless building and running", intro, info, rows)
