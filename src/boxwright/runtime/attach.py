@@ -35,13 +35,13 @@ import select
 import signal
 import sys
 import termios
-import threading
 import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.errors import RunError, UsageError
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, Handler, handling
 
 if TYPE_CHECKING:
     import socket
@@ -54,14 +54,6 @@ CHUNK = 32768
 #: How long the monitor waits for a slow client to take a message before dropping it.
 SEND_TIMEOUT = 5.0
 HELLO, INPUT, END, WINDOW, STDOUT, STDERR, EXIT = b"H", b"I", b"E", b"W", b"1", b"2", b"X"
-_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
 
 
 def parse_detach_keys(text: str) -> bytes:
@@ -279,10 +271,10 @@ class Attachment:
     def _forwarding(
         self, stdin: int | None, signal_target: Callable[[], int] | None
     ) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {}
+        """While the block runs (main thread only): a terminal ``stdin``'s window size
+        changes to the container, and with ``signal_target``, the caller's
+        :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to the pid it names."""
+        handlers: dict[int, Handler] = {}
         terminal = stdin if stdin is not None and os.isatty(stdin) else None
         if terminal is not None:
             source = terminal
@@ -290,7 +282,7 @@ class Attachment:
             def resized(_signum: int, _frame: object) -> None:
                 self._window(terminal_size(source))
 
-            previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resized)
+            handlers[signal.SIGWINCH] = resized
         if signal_target is not None:
             target = signal_target
 
@@ -300,12 +292,9 @@ class Attachment:
                     if pid > 0:
                         os.kill(pid, signum)
 
-            previous.update({s: signal.signal(s, forward) for s in _SIGNALS})
-        try:
+            handlers.update(dict.fromkeys(FORWARDED_SIGNALS, forward))
+        with handling(handlers):
             yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class ConmonAttachment(Attachment):

@@ -34,7 +34,6 @@ import select
 import signal
 import sys
 import termios
-import threading
 import tty
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from boxwright.runtime.idmap import (
     write_self_mapping,
 )
 from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, Handler, handling
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, CHOWN_ANNOTATION, spec_mapping
 from boxwright.runtime.stubs import mount_point
 
@@ -66,16 +66,6 @@ def _warn(text: str) -> None:
     logging.getLogger("boxwright.runtime").warning("%s", text)
 
 
-#: Signals the caller passes on to the container (SIGWINCH resizes the terminal instead).
-FORWARDED_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = (
     ("fd", "/proc/self/fd"),
@@ -560,27 +550,20 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
 
 @contextlib.contextmanager
 def forwarding_signals(pid: int, master: int | None = None) -> Iterator[None]:
-    """Pass the caller's signals to ``pid`` while the container runs (main thread only), and
-    with a terminal ``master``, the caller's window size changes to it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """Pass the caller's :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to ``pid``
+    while the container runs (main thread only), and with a terminal ``master``, the
+    caller's window size changes to it."""
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    handlers: dict[int, Handler] = dict.fromkeys(FORWARDED_SIGNALS, forward)
     if master is not None:
         terminal = master
-        previous[signal.SIGWINCH] = signal.signal(
-            signal.SIGWINCH, lambda _s, _f: _copy_window_size(terminal)
-        )
-    try:
+        handlers[signal.SIGWINCH] = lambda _s, _f: _copy_window_size(terminal)
+    with handling(handlers):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _children() -> list[int]:
@@ -595,28 +578,21 @@ def _children() -> list[int]:
 
 @contextlib.contextmanager
 def forwarding_to_children() -> Iterator[None]:
-    """Pass the caller's :data:`FORWARDED_SIGNALS` to its direct children while the block
-    runs (main thread only).
+    """Pass the caller's :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to its direct
+    children while the block runs (main thread only).
 
     For a run whose runner works in a forked child (a rootless overlay container's files are
     mounted in a child's namespaces): without it, SIGTERM would end the caller and leave the
     container running. A runner working in this process installs its own handlers inside.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def forward(signum: int, _frame: object) -> None:
         for child in _children():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
-    try:
+    with handling(dict.fromkeys(FORWARDED_SIGNALS, forward)):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _copy_window_size(master: int) -> None:
@@ -866,4 +842,4 @@ class NativeRunner:
                 raise
 
 
-__all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals", "forwarding_to_children"]
+__all__ = ["NativeRunner", "forwarding_signals", "forwarding_to_children"]

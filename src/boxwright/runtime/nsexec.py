@@ -30,7 +30,6 @@ from typing import NoReturn
 from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.native import (
-    FORWARDED_SIGNALS,
     _become_and_exec,
     _copy_window_size,
     _exit_code,
@@ -43,6 +42,7 @@ from boxwright.runtime.native import (
     _setgroups_allowed,
     forwarding_signals,
 )
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS
 from boxwright.runtime.spec import RunOptions
 from boxwright.unpack.users import resolve_user
 
