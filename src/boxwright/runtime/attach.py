@@ -174,6 +174,11 @@ def raw_terminal(fd: int | None) -> Iterator[None]:
 class Attachment:
     """A client of a container's attach socket (see the module docstring)."""
 
+    #: The kind bytes of the container's stdout and stderr, and of the last message (its exit
+    #: code; ``None``: the socket's end is the last word).
+    _out_kinds: tuple[bytes, bytes] = (STDOUT, STDERR)
+    _exit_kind: bytes | None = EXIT
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
@@ -238,21 +243,28 @@ class Attachment:
                         return code
 
     def _receive(self, output: tuple[int | None, int | None]) -> int | None:
-        """One message from the monitor; the exit code when it was the last."""
+        """One message from the monitor, its data written to ``output``'s stream of its kind;
+        the exit code when it was the last."""
         try:
             message = self.sock.recv(CHUNK + 1)
         except OSError:
             message = b""
         if not message:
-            raise RunError("the container's monitor closed the attach socket", 125)
+            return self._closed()
         kind, data = message[:1], message[1:]
-        if kind == EXIT:
+        if kind == self._exit_kind:
             return int(data)
-        target = output[0] if kind == STDOUT else output[1] if kind == STDERR else None
+        out, err = self._out_kinds
+        target = output[0] if kind == out else output[1] if kind == err else None
         if target is not None:
             with contextlib.suppress(BrokenPipeError):
                 _write_all(target, data)
         return None
+
+    def _closed(self) -> int:
+        """The exit code when the socket ends: the monitor's last message carries it, so an
+        end without it is an error."""
+        raise RunError("the container's monitor closed the attach socket", 125)
 
     def _send(self, message: bytes) -> None:
         with contextlib.suppress(OSError):  # the monitor went away: its end is read next
@@ -304,6 +316,9 @@ class ConmonAttachment(Attachment):
     the end of input shuts the socket's writing side, and when conmon closes the socket the
     container has ended: ``exit_code()`` says how."""
 
+    _out_kinds = (b"\x02", b"\x03")
+    _exit_kind = None
+
     def __init__(self, sock: socket.socket, bundle: Path, exit_code: Callable[[], int]) -> None:
         super().__init__(sock)
         self.bundle = bundle
@@ -347,19 +362,8 @@ class ConmonAttachment(Attachment):
             finally:
                 os.close(fd)
 
-    def _receive(self, output: tuple[int | None, int | None]) -> int | None:
-        try:
-            message = self.sock.recv(CHUNK + 1)
-        except OSError:
-            message = b""
-        if not message:
-            return self.exit_code()
-        kind, data = message[:1], message[1:]
-        target = output[0] if kind == b"\x02" else output[1] if kind == b"\x03" else None
-        if target is not None:
-            with contextlib.suppress(BrokenPipeError):
-                _write_all(target, data)
-        return None
+    def _closed(self) -> int:
+        return self.exit_code()
 
 
 def _write_all(fd: int, data: bytes) -> None:
