@@ -46,6 +46,7 @@ def attachment() -> Iterator[Attachment]:
 
 
 def test_the_set_is_podmans_ending_reloading_and_resuming_signals() -> None:
+    # written out: the set is a decision docs/runtime.md states, not whatever the module holds
     assert FORWARDED_SIGNALS == (
         signal.SIGHUP,
         signal.SIGINT,
