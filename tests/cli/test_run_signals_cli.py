@@ -1,6 +1,7 @@
-"""A foreground ``boxwright run`` passes the caller's signals to the container, and ``--init``
-puts catatonit at PID 1, which forwards them and reaps zombies; as root and as an
-unprivileged user (whose container's files are mounted in a forked child)."""
+"""A foreground ``boxwright run`` passes the caller's signals to the container (the plain run
+and the attached one without ``--rm``), and ``--init`` puts catatonit at PID 1, which forwards
+them and reaps zombies; as root and as an unprivileged user (whose container's files are
+mounted in a forked child)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import signal
 import time
 from pathlib import Path
 
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS
 from boxwright_testing.cliproc import exit_code, spawn_cli
 from cli.conftest import Caller
 
+#: The forwarded signals but SIGTERM, by the names a shell's ``trap`` takes; SIGTERM comes last.
+NAMES = [signal.Signals(s).name[3:] for s in FORWARDED_SIGNALS if s != signal.SIGTERM]
 TRAPS = (
-    'for s in HUP INT QUIT USR1 USR2; do trap "echo got-$s" $s; done; '
+    f'for s in {" ".join(NAMES)}; do trap "echo got-$s" $s; done; '
     'trap "echo got-TERM; exit 7" TERM; echo ready; while :; do busybox sleep 0.05; done'
 )
 
@@ -48,15 +52,25 @@ def _start(caller: Caller, *args: str) -> tuple[int, Lines]:
     return pid, Lines(read)
 
 
-def test_foreground_run_forwards_each_signal(caller: Caller) -> None:
-    pid, out = _start(caller, "run", "--rm", caller.image, TRAPS)
+def _forwards_each_signal(pid: int, out: Lines) -> None:
+    """Send the CLI at ``pid`` each forwarded signal; the container's shell names each one,
+    and SIGTERM (last) ends it with 7."""
     assert out.next() == "ready"
-    for name in ("HUP", "INT", "QUIT", "USR1", "USR2"):
+    for name in NAMES:
         os.kill(pid, getattr(signal, f"SIG{name}"))
         assert out.next() == f"got-{name}"
     os.kill(pid, signal.SIGTERM)
     assert out.next() == "got-TERM"
     assert exit_code(pid) == 7
+
+
+def test_foreground_run_forwards_each_signal(caller: Caller) -> None:
+    _forwards_each_signal(*_start(caller, "run", "--rm", caller.image, TRAPS))
+
+
+def test_foreground_attached_run_forwards_each_signal(caller: Caller) -> None:
+    # without --rm a foreground run is create, start and attach: the attach client forwards
+    _forwards_each_signal(*_start(caller, "run", "--name", "sig", caller.image, TRAPS))
 
 
 def _children(pid: int) -> list[tuple[int, str, str]]:

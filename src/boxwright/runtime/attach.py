@@ -35,13 +35,13 @@ import select
 import signal
 import sys
 import termios
-import threading
 import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.errors import RunError, UsageError
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, Handler, handling
 
 if TYPE_CHECKING:
     import socket
@@ -54,14 +54,6 @@ CHUNK = 32768
 #: How long the monitor waits for a slow client to take a message before dropping it.
 SEND_TIMEOUT = 5.0
 HELLO, INPUT, END, WINDOW, STDOUT, STDERR, EXIT = b"H", b"I", b"E", b"W", b"1", b"2", b"X"
-_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-)
 
 
 def parse_detach_keys(text: str) -> bytes:
@@ -182,6 +174,11 @@ def raw_terminal(fd: int | None) -> Iterator[None]:
 class Attachment:
     """A client of a container's attach socket (see the module docstring)."""
 
+    #: The kind bytes of the container's stdout and stderr, and of the last message (its exit
+    #: code; ``None``: the socket's end is the last word).
+    _out_kinds: tuple[bytes, bytes] = (STDOUT, STDERR)
+    _exit_kind: bytes | None = EXIT
+
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
@@ -246,21 +243,28 @@ class Attachment:
                         return code
 
     def _receive(self, output: tuple[int | None, int | None]) -> int | None:
-        """One message from the monitor; the exit code when it was the last."""
+        """One message from the monitor, its data written to ``output``'s stream of its kind;
+        the exit code when it was the last."""
         try:
             message = self.sock.recv(CHUNK + 1)
         except OSError:
             message = b""
         if not message:
-            raise RunError("the container's monitor closed the attach socket", 125)
+            return self._closed()
         kind, data = message[:1], message[1:]
-        if kind == EXIT:
+        if kind == self._exit_kind:
             return int(data)
-        target = output[0] if kind == STDOUT else output[1] if kind == STDERR else None
+        out, err = self._out_kinds
+        target = output[0] if kind == out else output[1] if kind == err else None
         if target is not None:
             with contextlib.suppress(BrokenPipeError):
                 _write_all(target, data)
         return None
+
+    def _closed(self) -> int:
+        """The exit code when the socket ends: the monitor's last message carries it, so an
+        end without it is an error."""
+        raise RunError("the container's monitor closed the attach socket", 125)
 
     def _send(self, message: bytes) -> None:
         with contextlib.suppress(OSError):  # the monitor went away: its end is read next
@@ -279,10 +283,10 @@ class Attachment:
     def _forwarding(
         self, stdin: int | None, signal_target: Callable[[], int] | None
     ) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {}
+        """While the block runs (main thread only): a terminal ``stdin``'s window size
+        changes to the container, and with ``signal_target``, the caller's
+        :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to the pid it names."""
+        handlers: dict[int, Handler] = {}
         terminal = stdin if stdin is not None and os.isatty(stdin) else None
         if terminal is not None:
             source = terminal
@@ -290,7 +294,7 @@ class Attachment:
             def resized(_signum: int, _frame: object) -> None:
                 self._window(terminal_size(source))
 
-            previous[signal.SIGWINCH] = signal.signal(signal.SIGWINCH, resized)
+            handlers[signal.SIGWINCH] = resized
         if signal_target is not None:
             target = signal_target
 
@@ -300,12 +304,9 @@ class Attachment:
                     if pid > 0:
                         os.kill(pid, signum)
 
-            previous.update({s: signal.signal(s, forward) for s in _SIGNALS})
-        try:
+            handlers.update(dict.fromkeys(FORWARDED_SIGNALS, forward))
+        with handling(handlers):
             yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class ConmonAttachment(Attachment):
@@ -314,6 +315,9 @@ class ConmonAttachment(Attachment):
     ``3`` (stderr), a window size is written to the ``BUNDLE/ctl`` fifo as ``1 ROWS COLS``,
     the end of input shuts the socket's writing side, and when conmon closes the socket the
     container has ended: ``exit_code()`` says how."""
+
+    _out_kinds = (b"\x02", b"\x03")
+    _exit_kind = None
 
     def __init__(self, sock: socket.socket, bundle: Path, exit_code: Callable[[], int]) -> None:
         super().__init__(sock)
@@ -358,19 +362,8 @@ class ConmonAttachment(Attachment):
             finally:
                 os.close(fd)
 
-    def _receive(self, output: tuple[int | None, int | None]) -> int | None:
-        try:
-            message = self.sock.recv(CHUNK + 1)
-        except OSError:
-            message = b""
-        if not message:
-            return self.exit_code()
-        kind, data = message[:1], message[1:]
-        target = output[0] if kind == b"\x02" else output[1] if kind == b"\x03" else None
-        if target is not None:
-            with contextlib.suppress(BrokenPipeError):
-                _write_all(target, data)
-        return None
+    def _closed(self) -> int:
+        return self.exit_code()
 
 
 def _write_all(fd: int, data: bytes) -> None:

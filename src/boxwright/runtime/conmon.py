@@ -91,6 +91,7 @@ class ConmonRunner:
         self.conmon = find_conmon()
         self.runtime = find_oci_runtime()
 
+    # runner.Runner's run(): its signature repeats the protocol's.
     def run(
         self,
         spec: dict[str, Any],

@@ -270,6 +270,8 @@ class Container:
                 raise
             return self._relay(attached[0], stdin, output, keys)
 
+    # run_attached's options, repeated: both relay through _relay, one after starting the
+    # container, the other to one already running.
     def attach(
         self,
         *,
@@ -280,10 +282,10 @@ class Container:
         """Attach to the running container (``podman attach``): ``stdin``'s bytes go to its
         stdin (kept open with ``-i``) or terminal (``-t``; a terminal ``stdin`` is put in raw
         mode and its window size followed), its output from now on to ``output``'s
-        ``(stdout, stderr)`` descriptors (``None`` drops one), and this process's SIGHUP,
-        SIGINT, SIGQUIT, SIGTERM, SIGUSR1 and SIGUSR2 to its process. Returns the exit code
-        when it exits, or ``None`` when the detach keys (podman's syntax, ``""`` for none)
-        were typed."""
+        ``(stdout, stderr)`` descriptors (``None`` drops one), and this process's
+        :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to its process. Returns the
+        exit code when it exits, or ``None`` when the detach keys (podman's syntax, ``""``
+        for none) were typed."""
         keys = parse_detach_keys(detach_keys)
         if not self.is_running():
             raise RunError(f"container {self.name} is not running: only a running one can be "

@@ -357,9 +357,61 @@ def _run_once(
         _run_child(store, container_id, config, io, status_w, conmon)
     for fd in (status_w, *io.child_side):
         os.close(fd)
-    streams = io.streams
-    status_text = b""
-    error: tuple[int, str] | None = None
+    status = _StatusChannel(files, ready)
+    _follow_run(io.streams, status_r, status, server, log)
+    _, wait_status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(wait_status)
+    code = 128 - code if code < 0 else code
+    status.ended(code)
+    message = status.error[1] if status.error else ""
+    files.update(
+        lambda s: dataclasses.replace(
+            s, status=EXITED, pid=0, pid_start=0, exit_code=code, finished_at=now(), error=message
+        )
+    )
+    server.run_ended(code)
+    return code, status.error is not None
+
+
+class _StatusChannel:
+    """The run child's status pipe as the monitor reads it: each line acted on as it arrives
+    (:func:`_status`), the last error kept, and ``ready`` (the pipe of the process that
+    started the monitor, when it waits) told of the first line and closed."""
+
+    def __init__(self, files: StateFiles, ready: int | None) -> None:
+        self.files = files
+        self.ready = ready
+        self.pending = b""
+        self.error: tuple[int, str] | None = None
+
+    def feed(self, data: bytes) -> None:
+        self.pending += data
+        while b"\n" in self.pending:
+            line, _, self.pending = self.pending.partition(b"\n")
+            self.error = (
+                _status(line.decode(errors="replace"), self.files, self.ready) or self.error
+            )
+            if self.ready is not None:
+                with contextlib.suppress(OSError):
+                    os.close(self.ready)
+                self.ready = None
+
+    def ended(self, code: int) -> None:
+        """The run ended with ``code``: a starter still waiting hears that it never started."""
+        if self.ready is not None:  # it ended without a word: say so
+            with contextlib.suppress(OSError):
+                os.write(
+                    self.ready, f"E {code or 125} the container ended before it started".encode()
+                )
+                os.close(self.ready)
+
+
+def _follow_run(
+    streams: dict[int, str], status_r: int, status: _StatusChannel, server: _Server, log: int
+) -> None:
+    """Until the run child closes its output ``streams`` and status pipe ``status_r``: copy
+    the output into ``log`` and to the attached clients, feed the status lines to ``status``,
+    serve the clients (new ones, their input and window size). Closes each pipe at its end."""
     open_fds = [*streams, status_r]
     while open_fds:
         writing = [server.target] if server.target is not None and server.pending else []
@@ -384,35 +436,12 @@ def _run_once(
             if not data:
                 open_fds.remove(fd)
                 os.close(fd)
-                continue
-            if fd in streams:
+            elif fd in streams:
                 with contextlib.suppress(OSError):
                     os.write(log, format_records(streams[fd], data))
                 server.send((attach.STDOUT if streams[fd] == "stdout" else attach.STDERR) + data)
-                continue
-            status_text += data
-            while b"\n" in status_text:
-                line, _, status_text = status_text.partition(b"\n")
-                error = _status(line.decode(errors="replace"), files, ready) or error
-                if ready is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(ready)
-                    ready = None
-    _, wait_status = os.waitpid(child, 0)
-    code = os.waitstatus_to_exitcode(wait_status)
-    code = 128 - code if code < 0 else code
-    if ready is not None:  # it ended without a word: say so
-        with contextlib.suppress(OSError):
-            os.write(ready, f"E {code or 125} the container ended before it started".encode())
-            os.close(ready)
-    message = error[1] if error else ""
-    files.update(
-        lambda s: dataclasses.replace(
-            s, status=EXITED, pid=0, pid_start=0, exit_code=code, finished_at=now(), error=message
-        )
-    )
-    server.run_ended(code)
-    return code, error is not None
+            else:
+                status.feed(data)
 
 
 class _RunIO:

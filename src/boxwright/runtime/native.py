@@ -34,7 +34,6 @@ import select
 import signal
 import sys
 import termios
-import threading
 import tty
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from boxwright.runtime.idmap import (
     write_self_mapping,
 )
 from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, Handler, handling
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, CHOWN_ANNOTATION, spec_mapping
 from boxwright.runtime.stubs import mount_point
 
@@ -66,16 +66,6 @@ def _warn(text: str) -> None:
     logging.getLogger("boxwright.runtime").warning("%s", text)
 
 
-#: Signals the caller passes on to the container (SIGWINCH resizes the terminal instead).
-FORWARDED_SIGNALS = (
-    signal.SIGHUP,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGTERM,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-)
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 DEV_LINKS = (
     ("fd", "/proc/self/fd"),
@@ -560,27 +550,20 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
 
 @contextlib.contextmanager
 def forwarding_signals(pid: int, master: int | None = None) -> Iterator[None]:
-    """Pass the caller's signals to ``pid`` while the container runs (main thread only), and
-    with a terminal ``master``, the caller's window size changes to it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """Pass the caller's :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to ``pid``
+    while the container runs (main thread only), and with a terminal ``master``, the
+    caller's window size changes to it."""
 
     def forward(signum: int, _frame: object) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
+    handlers: dict[int, Handler] = dict.fromkeys(FORWARDED_SIGNALS, forward)
     if master is not None:
         terminal = master
-        previous[signal.SIGWINCH] = signal.signal(
-            signal.SIGWINCH, lambda _s, _f: _copy_window_size(terminal)
-        )
-    try:
+        handlers[signal.SIGWINCH] = lambda _s, _f: _copy_window_size(terminal)
+    with handling(handlers):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _children() -> list[int]:
@@ -595,28 +578,21 @@ def _children() -> list[int]:
 
 @contextlib.contextmanager
 def forwarding_to_children() -> Iterator[None]:
-    """Pass the caller's :data:`FORWARDED_SIGNALS` to its direct children while the block
-    runs (main thread only).
+    """Pass the caller's :data:`~boxwright.runtime.sigproxy.FORWARDED_SIGNALS` to its direct
+    children while the block runs (main thread only).
 
     For a run whose runner works in a forked child (a rootless overlay container's files are
     mounted in a child's namespaces): without it, SIGTERM would end the caller and leave the
     container running. A runner working in this process installs its own handlers inside.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def forward(signum: int, _frame: object) -> None:
         for child in _children():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signum)
 
-    previous = {s: signal.signal(s, forward) for s in FORWARDED_SIGNALS}
-    try:
+    with handling(dict.fromkeys(FORWARDED_SIGNALS, forward)):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _copy_window_size(master: int) -> None:
@@ -746,6 +722,77 @@ def _read_all(fd: int) -> bytes:
         chunks.append(chunk)
 
 
+def _open_terminal(plan: _Plan, console: int | None) -> tuple[int | None, int | None]:
+    """The caller's master and the container's slave of a terminal spec's pty: ``console``
+    (a slave whose master the caller of :meth:`NativeRunner.run` holds: no master here), else
+    a new pty sized as the caller's terminal; ``(None, None)`` without a terminal."""
+    if not plan.terminal:
+        return None, None
+    if console is not None:
+        return None, os.dup(console)
+    master, slave = os.openpty()
+    os.set_inheritable(slave, False)
+    _copy_window_size(master)  # before the process runs: its first look is right
+    return master, slave
+
+
+@dataclass(frozen=True)
+class _Keeper:
+    """The caller's side of a forked keeper: its pid, the read end of its report pipe, the
+    two ends of the request channel :meth:`NativeRunner._serve` answers on, and the signal
+    mask to restore once the caller's forwarding handlers are in place."""
+
+    pid: int
+    report: int
+    from_child: int
+    to_child: int
+    blocked: set[int | signal.Signals]
+
+
+def _fork_keeper(
+    plan: _Plan,
+    master: int | None,
+    slave: int | None,
+    streams: tuple[int | None, tuple[int, int] | None],
+) -> _Keeper:
+    """Fork the keeper (:func:`_start_keeper`, given ``streams``) with every signal blocked,
+    so none arrives before the caller forwards it, and close in the caller what only the
+    keeper uses (its pipe ends and the terminal's ``slave``)."""
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    to_parent = os.pipe2(os.O_CLOEXEC)
+    to_child = os.pipe2(os.O_CLOEXEC)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+    try:
+        pid = os.fork()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
+    if pid == 0:
+        os.close(report_r)
+        if master is not None:
+            os.close(master)
+        os.close(to_parent[0])
+        os.close(to_child[1])
+        _start_keeper(plan, report_w, (to_child[0], to_parent[1]), slave, streams)
+    os.close(report_w)
+    os.close(to_parent[1])
+    os.close(to_child[0])
+    if slave is not None:
+        os.close(slave)
+    return _Keeper(pid, report_r, to_parent[0], to_child[1], blocked)
+
+
+def _undo(helper: list[Any]) -> None:
+    """Stop the network helper and remove the cgroup :meth:`NativeRunner._serve` made."""
+    for running in helper:
+        if isinstance(running, NetworkHelper):
+            running.stop()
+        else:
+            remove_cgroup(running)
+
+
 class NativeRunner:
     """Runs a runtime spec with namespaces made by boxwright itself (no runtime needed)."""
 
@@ -777,61 +824,23 @@ class NativeRunner:
             output = None
         if plan.new_network:
             import socket  # noqa: F401 - loopback_up needs it in the keeper, after the fork
-        master = slave = None
-        if plan.terminal and console is not None:
-            slave = os.dup(console)
-        elif plan.terminal:
-            master, slave = os.openpty()
-            os.set_inheritable(slave, False)
-            _copy_window_size(master)  # before the process runs: its first look is right
-        report_r, report_w = os.pipe2(os.O_CLOEXEC)
-        to_parent = os.pipe2(os.O_CLOEXEC)
-        to_child = os.pipe2(os.O_CLOEXEC)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        try:
-            pid = os.fork()
-        except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            raise
-        if pid == 0:
-            os.close(report_r)
-            if master is not None:
-                os.close(master)
-            os.close(to_parent[0])
-            os.close(to_child[1])
-            _start_keeper(
-                plan,
-                report_w,
-                (to_child[0], to_parent[1]),
-                slave,
-                (None if plan.terminal else stdin, output),
-            )
-        os.close(report_w)
-        os.close(to_parent[1])
-        os.close(to_child[0])
-        if slave is not None:
-            os.close(slave)
+        master, slave = _open_terminal(plan, console)
+        keeper = _fork_keeper(plan, master, slave, (None if plan.terminal else stdin, output))
         helper: list[Any] = []  # the network helper and the cgroup, undone at the end
         try:
-            with forwarding_signals(pid, master):
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-                self._serve(pid, plan, to_parent[0], to_child[1], helper)
-                text = _read_all(report_r).decode(errors="replace")  # to the exec
+            with forwarding_signals(keeper.pid, master):
+                signal.pthread_sigmask(signal.SIG_SETMASK, keeper.blocked)
+                self._serve(keeper.pid, plan, keeper.from_child, keeper.to_child, helper)
+                text = _read_all(keeper.report).decode(errors="replace")  # to the exec
                 container = _reported_pid(text)
                 if started is not None and container is not None:
                     started(container)
                 if master is not None:
                     _relay(master, stdin)
-                _, status = os.waitpid(pid, 0)
+                _, status = os.waitpid(keeper.pid, 0)
         finally:
-            for running in helper:
-                if isinstance(running, NetworkHelper):
-                    running.stop()
-                else:
-                    remove_cgroup(running)
-            for fd in (report_r, to_parent[0], to_child[1], master):
+            _undo(helper)
+            for fd in (keeper.report, keeper.from_child, keeper.to_child, master):
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(fd)
@@ -866,4 +875,4 @@ class NativeRunner:
                 raise
 
 
-__all__ = ["FORWARDED_SIGNALS", "NativeRunner", "forwarding_signals", "forwarding_to_children"]
+__all__ = ["NativeRunner", "forwarding_signals", "forwarding_to_children"]

@@ -30,7 +30,6 @@ from typing import NoReturn
 from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.native import (
-    FORWARDED_SIGNALS,
     _become_and_exec,
     _copy_window_size,
     _exit_code,
@@ -43,6 +42,7 @@ from boxwright.runtime.native import (
     _setgroups_allowed,
     forwarding_signals,
 )
+from boxwright.runtime.sigproxy import FORWARDED_SIGNALS
 from boxwright.runtime.spec import RunOptions
 from boxwright.unpack.users import resolve_user
 
@@ -100,22 +100,8 @@ def exec_in(
     del container_dir  # the state beside it is the caller's; the process is all we need
     if not args:
         raise RunError("exec needs a command", 125)
-    try:
-        environment = _environment(pid)
-        bounding = _proc_status(pid, "CapBnd")
-        handles = _namespaces_to_join(pid)
-    except OSError as error:
-        raise RunError(
-            f"cannot reach the container's process {pid}: {error.strerror}", 125
-        ) from error
-    for entry in env:
-        name, sep, value = entry.partition("=")
-        if not name:
-            raise RunError(f"invalid environment variable {entry!r}", 125)
-        if sep:
-            environment[name] = value
-        elif name in os.environ:
-            environment[name] = os.environ[name]
+    environment, bounding, handles = _reach(pid)
+    _add_environment(environment, env)
     master = slave = None
     if terminal:
         master, slave = os.openpty()
@@ -145,6 +131,40 @@ def exec_in(
         )
     for fd in (report_w, null, *handles, *([slave] if slave is not None else [])):
         os.close(fd)
+    text, status = _follow(child, report_r, master, stdin)
+    _raise_reported(text)
+    return _exit_code(status)
+
+
+def _reach(pid: int) -> tuple[dict[str, str], int, list[int]]:
+    """What an exec takes from container process ``pid``: its environment, its bounding
+    capability set, and handles on the namespaces to join; :class:`RunError` when it is
+    gone or not this caller's to reach."""
+    try:
+        return _environment(pid), _proc_status(pid, "CapBnd"), _namespaces_to_join(pid)
+    except OSError as error:
+        raise RunError(
+            f"cannot reach the container's process {pid}: {error.strerror}", 125
+        ) from error
+
+
+def _add_environment(environment: dict[str, str], env: Sequence[str]) -> None:
+    """Add exec's ``-e`` entries to ``environment``: ``NAME=VALUE``, or ``NAME`` for the
+    caller's value (left out when the caller has none), as podman's ``exec -e``."""
+    for entry in env:
+        name, sep, value = entry.partition("=")
+        if not name:
+            raise RunError(f"invalid environment variable {entry!r}", 125)
+        if sep:
+            environment[name] = value
+        elif name in os.environ:
+            environment[name] = os.environ[name]
+
+
+def _follow(child: int, report_r: int, master: int | None, stdin: int | None) -> tuple[str, int]:
+    """In the caller: pass signals to ``child`` and relay the terminal ``master`` (from
+    ``stdin``) until it ends; what it reported and its wait status. Closes ``report_r`` and
+    ``master``."""
     try:
         with forwarding_signals(child, master):
             text = _read_all(report_r).decode(errors="replace")
@@ -155,8 +175,7 @@ def exec_in(
         os.close(report_r)
         if master is not None:
             os.close(master)
-    _raise_reported(text)
-    return _exit_code(status)
+    return text, status
 
 
 class _Request:

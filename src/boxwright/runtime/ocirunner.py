@@ -173,6 +173,7 @@ class OCIRunner:
     def __init__(self, runtime: str | None = None) -> None:
         self.runtime = find_oci_runtime(runtime)
 
+    # runner.Runner's run(): its signature repeats the protocol's.
     def run(
         self,
         spec: dict[str, Any],

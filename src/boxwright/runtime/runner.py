@@ -47,7 +47,8 @@ class Runner(Protocol):
 
     name: str
 
-    # NativeRunner and OciRunner implement this method, so its signature stands in each.
+    # NativeRunner, OCIRunner and ConmonRunner implement this method, so its signature
+    # stands in each.
     def run(
         self,
         spec: dict[str, Any],

@@ -212,6 +212,8 @@ class StateFiles:
     def __init__(self, container_dir: Path) -> None:
         self.dir = container_dir / "userdata"
 
+    # One property per file of ``userdata/``, alike by design: each file's name is written
+    # here once, and every reader asks for the file by its role.
     @property
     def config_file(self) -> Path:
         return self.dir / "run.json"

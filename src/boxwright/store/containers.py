@@ -197,37 +197,26 @@ class ContainerStore:
         if name is not None:
             self._check_new_name(name)
         with self._store.writing():
-            base: ImageRecord | None = None
-            pulled: _Names = []
-            if image is not None and image != SCRATCH:
-                base, pulled = self._resolve_image(image, platform)
+            base, pulled = self._resolve_base(image, platform)
             chosen = choose_driver(self._store, driver)
             old = self._remove_files(replacing) if replacing is not None else None
             snapshots = self._store.snapshots.ensure(base) if base is not None else []
             base_config, manifest_format = self._base_config(base)
-            config = base_config if config is None else config
-            container_id = secrets.token_hex(32)
-            cdir = self._layout.container_dir(container_id)
-            cdir.parent.mkdir(parents=True, exist_ok=True)
-            spread_subtrees(cdir.parent)
-            cdir.mkdir(mode=0o700)
+            container_id, cdir = self._new_directory()
             try:
                 chosen.create(cdir, snapshots, self._store)
                 image_name, prefix = _names_of(image, base, pulled)
                 with self._editing() as records:
                     if old is not None:
                         records[:] = [r for r in records if r.id != old.id]
-                    taken = {r.name for r in records}
-                    if name is not None and name in taken:
-                        raise StoreError(f'the container name "{name}" is already in use')
                     record = ContainerRecord(
                         id=container_id,
-                        name=name if name is not None else _free_name(prefix, taken),
+                        name=_claim_name(records, name, prefix),
                         image_id=base.id if base is not None else None,
                         image_name=image_name,
                         layer_chain=tuple(str(s.chain_id) for s in snapshots),
                         driver=driver_of(cdir, chosen.name),
-                        config=config,
+                        config=base_config if config is None else config,
                         manifest_format=manifest_format,
                         created=created_time(),
                     )
@@ -237,17 +226,29 @@ class ContainerStore:
                 raise
         return record
 
+    def _new_directory(self) -> tuple[str, Path]:
+        """A new container's ID and its directory, made empty and private (``0700``)."""
+        container_id = secrets.token_hex(32)
+        cdir = self._layout.container_dir(container_id)
+        cdir.parent.mkdir(parents=True, exist_ok=True)
+        spread_subtrees(cdir.parent)
+        cdir.mkdir(mode=0o700)
+        return container_id, cdir
+
     def _check_new_name(self, name: str) -> None:
         """Refuse a container name that is malformed or taken."""
         _check_name(name)
         if any(r.name == name for r in self.list()):
             raise StoreError(f'the container name "{name}" is already in use')
 
-    def _resolve_image(
-        self, image: str, platform: Platform | None = None
-    ) -> tuple[ImageRecord, _Names]:
+    def _resolve_base(
+        self, image: str | None, platform: Platform | None
+    ) -> tuple[ImageRecord | None, _Names]:
         """The stored image ``image`` names (for ``platform``), and the names a pull gave it:
-        a transport reference is pulled in first."""
+        a transport reference is pulled in first; no image (and no names) for ``None`` and
+        ``scratch``."""
+        if image is None or image == SCRATCH:
+            return None, []
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
             from boxwright.store.pulling import pull_named
@@ -433,6 +434,15 @@ def _check_name(name: str) -> None:
             f"invalid container name {name!r}: use letters, digits and '_.-', "
             "starting with a letter or digit"
         )
+
+
+def _claim_name(records: _Records, asked: str | None, prefix: str) -> str:
+    """The name a new container takes among ``records``: ``asked`` (:class:`StoreError` when
+    one of them has it), else the first of buildah's names from ``prefix`` that is free."""
+    taken = {r.name for r in records}
+    if asked is not None and asked in taken:
+        raise StoreError(f'the container name "{asked}" is already in use')
+    return asked if asked is not None else _free_name(prefix, taken)
 
 
 def _free_name(prefix: str, taken: set[str]) -> str:
