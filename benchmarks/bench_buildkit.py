@@ -14,7 +14,7 @@ here): a private ``dockerd`` on its own socket, data root and exec root under th
 directory, started and stopped by the benchmark (``--iptables=false --bridge=none``), driven
 by ``DOCKER_BUILDKIT=1 docker build --network host``. buildah runs ``bud --layers --isolation
 chroot`` on the overlay driver. Each tool starts every run from an empty store (docker: images
-removed and ``builder prune -af``), the three alternating; the figures are medians. A round
+a fresh daemon on an empty data root), the three alternating; the figures are medians. A round
 empties the three stores first, then syncs and waits ``--settle`` seconds (61) before the
 three runs, so no run pays for inodes another run freed just before (``SETTLE_SECONDS``).
 
@@ -122,8 +122,13 @@ class Dockerd:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Dockerd:
+        self.start()
+        return self
+
+    def start(self) -> None:
+        """Start the daemon and wait until it answers."""
         self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home / "dockerd.log").open("wb")
+        log = (self.home / "dockerd.log").open("ab")
         self.proc = subprocess.Popen(
             [
                 "dockerd",
@@ -147,19 +152,24 @@ class Dockerd:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 sys.exit(f"bench: dockerd did not start; see {self.home / 'dockerd.log'}")
             time.sleep(0.2)
-        return self
 
     def cli(self) -> list[str]:
         return [DOCKER, "-H", f"unix://{self.sock}"]
 
     def clean(self) -> None:
-        """No images and no build cache: the next build starts as on a fresh daemon."""
-        ids = run([*self.cli(), "images", "-aq"]).stdout.decode().split()
-        if ids:
-            run([*self.cli(), "rmi", "-f", *sorted(set(ids))])
-        run([*self.cli(), "builder", "prune", "-af"])
+        """A fresh daemon on an empty data root: no images, no build cache, nothing an earlier
+        round left in the daemon's databases."""
+        self.stop()
+        data = self.home / "data"
+        subprocess.run(["umount", "-R", str(data)], capture_output=True)  # any left mounted
+        shutil.rmtree(data, ignore_errors=True)
+        self.start()
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """End the daemon (SIGTERM, then SIGKILL after a minute)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
