@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from boxwright.copy.accepting import AcceptEverything, Admits
 from boxwright.copy.blobs import BlobCopier, BlobOutcome, ExpectedDiffId
 from boxwright.copy.convert import (
     COMPRESSIONS,
@@ -75,9 +76,9 @@ from boxwright.transport.reference import (
     open_reference,
     parse_transport_reference,
 )
+from boxwright.trust.policyfile import accepts_every_image
 
 if TYPE_CHECKING:
-    from boxwright.copy.admission import Admission
     from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
     from boxwright.trust.policy import Policy
@@ -306,18 +307,17 @@ def _open_destination(
         return dst, False, None
 
 
-def _admission(
-    ref: TransportReference | None, source: ImageSource, options: CopyOptions
-) -> Admission:
-    """The policy this copy applies to what it reads from ``source``."""
+def _admission(ref: TransportReference | None, source: ImageSource, options: CopyOptions) -> Admits:
+    """The policy this copy applies to what it reads from ``source``: the policy in force
+    accepting every image is known from its file alone, and then nothing of the policy model
+    or the signature formats is loaded (``docs/performance.md``, "What the mount push
+    spends")."""
+    if options.policy is None and accepts_every_image():
+        return AcceptEverything(source)
     from boxwright.copy.admission import Admission, source_identity
+    from boxwright.trust.policy import default_policy
 
-    if options.policy is not None:
-        policy = options.policy
-    else:
-        from boxwright.trust.policy import default_policy
-
-        policy = default_policy()
+    policy = options.policy if options.policy is not None else default_policy()
     return Admission(policy, source_identity(ref, source), source)
 
 
@@ -382,7 +382,7 @@ class _Pipeline:
         dest: ImageDestination,
         options: CopyOptions,
         pool: ThreadPoolExecutor,
-        admission: Admission,
+        admission: Admits,
     ) -> None:
         # One run of the pipeline: its inputs kept as given, its state built below.
         self.source = source
