@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import ssl
 import threading
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -225,6 +224,11 @@ def proxy_for(origin: Origin) -> str | None:
     """The proxy URL the environment names for ``origin`` (None: connect directly)."""
     if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_VARIABLES):
         return None
+    # Only with a proxy variable set: urllib.request brings tempfile, shutil, bz2 and lzma,
+    # ~1 ms of every registry command's start (docs/performance.md, "What the mount push
+    # spends").
+    import urllib.request
+
     proxies = urllib.request.getproxies()
     proxy = proxies.get(origin.scheme) or proxies.get("all")
     if not proxy or urllib.request.proxy_bypass(origin.host):
