@@ -702,7 +702,9 @@ class _Pipeline:
         config = _ConfigOnce(self.source, manifest, config_bytes)
         if any(plan is not None for plan in plans):
             config.diff_ids()  # a recompression needs them: a bad config fails before any blob
-        expected = [ExpectedDiffId(i, config.diff_id(i)) for i in range(len(plans))]
+        expected = [
+            ExpectedDiffId(i, config.diff_id(i), config.may_list) for i in range(len(plans))
+        ]
         convert = target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST
         outcomes, config_desc = self._copy_blobs(manifest, plans, expected, config, convert)
 
@@ -867,6 +869,13 @@ class _ConfigOnce:
                 )
             self._diff_ids = diff_ids
         return self._diff_ids
+
+    def may_list(self, digest: Digest) -> bool:
+        """Whether ``digest`` could be one of the diff_ids, told from the config's UTF-8 text
+        without parsing it: a digest is written out whole in a JSON string, or spelled with
+        ``\\u`` escapes; a config holding neither cannot list it."""
+        data = self.data()
+        return str(digest).encode() in data or b"\\u" in data
 
     def diff_id(self, index: int) -> Callable[[], Digest]:
         """A function returning ``rootfs.diff_ids[index]`` (read when first called)."""

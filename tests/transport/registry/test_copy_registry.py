@@ -112,6 +112,7 @@ def test_second_push_to_another_repo_mounts_every_blob(
 
 _NOT_FOR_A_MOUNT_PUSH = (
     "boxwright.copy.admission",
+    "boxwright.oci.config",
     "boxwright.transport.registry.signatures",
     "boxwright.trust.policy",
     "boxwright.trust.signature",
@@ -133,7 +134,8 @@ def test_a_mount_push_loads_the_policy_model_only_when_the_policy_can_reject(
 ) -> None:
     """Every blob of the image is in another repository, and the blob-info cache knows it:
     under an accept-anything policy.json the push mounts them all and loads neither the policy
-    model, the signature formats nor the signers; under one that rejects ``oci:`` images
+    model, the signature formats, the signers nor the config model (the config's text rules
+    out that a mounted layer is a mislabelled plain tar); under one that rejects ``oci:`` images
     nothing is pushed and the rejection names the policy, its scope and requirement."""
     copy_image(
         image.ref,
