@@ -224,9 +224,8 @@ def proxy_for(origin: Origin) -> str | None:
     """The proxy URL the environment names for ``origin`` (None: connect directly)."""
     if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_VARIABLES):
         return None
-    # Only with a proxy variable set: urllib.request brings tempfile, shutil, bz2 and lzma,
-    # ~1 ms of every registry command's start (docs/performance.md, "What the mount push
-    # spends").
+    # Only with a proxy variable set: urllib.request is ~1 ms of every registry command's
+    # start (docs/performance.md, "What the mount push spends").
     import urllib.request
 
     proxies = urllib.request.getproxies()
