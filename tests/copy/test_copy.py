@@ -496,6 +496,40 @@ def test_a_layer_labelled_with_the_wrong_compression_is_relabelled(tmp_path: Pat
     assert result.images[0].converted
 
 
+@pytest.mark.parametrize("spelled", ["plainly", "with-escapes"])
+def test_a_mislabelled_layer_the_destination_has_is_relabelled_however_its_diff_id_is_spelled(
+    tmp_path: Path, spelled: str
+) -> None:
+    """A plain tar labelled gzip that the destination already holds is labelled a tar in the
+    stored manifest, found from its config's diff_id whether the config writes that digest
+    out or spells it with JSON ``\\u`` escapes."""
+    from copy_helpers import OCI_CONFIG, LayoutWriter, make_tar
+
+    from boxwright.store.pullpush import pull
+    from boxwright.store.store import Store
+
+    tar = make_tar({"etc/plain": b"not compressed\n"})
+    diff_id = sha256(tar)
+    written = diff_id if spelled == "plainly" else diff_id.replace("sha256", "\\u0073ha256")
+    store = Store(tmp_path / "root")
+    for n in (1, 2):  # two images with the same layer: the second finds it in the store
+        writer = LayoutWriter(tmp_path / f"src{n}")
+        layer = writer.blob(tar, LAYER_TYPES["gzip"])
+        config_raw = (
+            f'{{"architecture":"amd64","os":"linux","created":"2024-01-0{n}T00:00:00Z",'
+            f'"rootfs":{{"type":"layers","diff_ids":["{written}"]}}}}'
+        ).encode()
+        config = writer.blob(config_raw, OCI_CONFIG)
+        manifest = writer.json_blob(
+            {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]},
+            OCI_MANIFEST,
+        )
+        writer.index_json([dict(manifest, annotations={"org.opencontainers.image.ref.name": "x"})])
+        record = pull(f"oci:{tmp_path / f'src{n}'}:x", store=store)
+        stored = json.loads(store.images.manifest(record))
+        assert stored["layers"] == [dict(layer, mediaType=LAYER_TYPES["none"])], n
+
+
 def test_uncompressed_layers_are_gzipped_into_an_oci_layout(
     peer_images: Any, tmp_path: Path
 ) -> None:

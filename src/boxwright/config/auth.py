@@ -31,7 +31,6 @@ import contextlib
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +158,8 @@ class CredentialHelper:
         self._runner = runner or _run_helper_process
 
     def _call(self, action: str, stdin: str) -> subprocess.CompletedProcess[str]:
+        import subprocess  # as in _run_helper_process: only when a helper runs
+
         try:
             return self._runner([self.program, action], stdin)
         except FileNotFoundError:

@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from boxwright.config.trust import docker_scopes
+from boxwright.copy.accepting import SourceSignatures
 from boxwright.errors import InvalidReferenceError, PolicyRejectedError, SignatureError
 from boxwright.oci.digest import Digest
 from boxwright.oci.index import ImageIndex
 from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.oci.reference import Reference
-from boxwright.transport.base import ImageSource, signatures_of
+from boxwright.transport.base import ImageSource
 from boxwright.transport.reference import (
     TransportReference,
     opened_source,
@@ -114,25 +115,16 @@ def source_identity(ref: TransportReference | None, source: ImageSource) -> Imag
     return image_identity(ref)
 
 
-class Admission:
+class Admission(SourceSignatures):
     """The policy applied to one source: :meth:`admit` each image manifest before reading it
     further; :meth:`signatures` are the signatures the source keeps for a manifest (read once
     per digest; none when the source keeps none)."""
 
     def __init__(self, policy: Policy, identity: ImageIdentity, source: ImageSource) -> None:
+        super().__init__(source)
         self.policy = policy
         self.identity = identity
-        self._holder = signatures_of(source)
-        self._found: dict[Digest, list[bytes]] = {}
         self._admitted: set[Digest] = set()
-
-    def signatures(self, digest: Digest) -> list[bytes]:
-        """The signature blobs the source keeps for manifest ``digest``."""
-        if self._holder is None:
-            return []
-        if digest not in self._found:
-            self._found[digest] = self._holder.get_signatures(digest)
-        return self._found[digest]
 
     def parsed(self, digest: Digest) -> Sequence[Signature | SignatureError]:
         """:meth:`signatures` parsed; one that does not parse is the error it raised."""

@@ -92,11 +92,19 @@ class ExpectedDiffId:
 
     ``resolve`` returns it; it is called only when the copier decompresses the layer (the
     config may then be read from the source by whichever job needs it first), so a copy that
-    moves bytes unchanged does not wait for the config.
+    moves bytes unchanged does not wait for the config. ``may_be`` answers whether the
+    diff_id could be a given digest without parsing the config (True when it cannot tell):
+    a layer the destination already has is a plain tar labelled compressed only when its
+    digest is its diff_id, which the config's text rules out for nearly every layer.
     """
 
     index: int
     resolve: Callable[[], Digest]
+    may_be: Callable[[Digest], bool] = lambda _: True
+
+    def is_digest(self, digest: Digest) -> bool:
+        """Whether the diff_id is ``digest``."""
+        return self.may_be(digest) and self.resolve() == digest
 
     def check(self, descriptor: Descriptor, measured: Digest) -> None:
         """Raise :class:`DigestMismatchError` unless ``measured`` is the config's diff_id."""
@@ -221,7 +229,7 @@ class BlobCopier:
             plain_tar = (
                 declared not in (None, "none")
                 and expected is not None
-                and expected.resolve() == descriptor.digest
+                and expected.is_digest(descriptor.digest)
             )
             return BlobOutcome(
                 descriptor, descriptor, "none" if plain_tar else None, transferred=False

@@ -33,6 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from boxwright.copy.accepting import AcceptEverything, Admits
 from boxwright.copy.blobs import BlobCopier, BlobOutcome, ExpectedDiffId
 from boxwright.copy.convert import (
     COMPRESSIONS,
@@ -75,9 +76,9 @@ from boxwright.transport.reference import (
     open_reference,
     parse_transport_reference,
 )
+from boxwright.trust.policyfile import accepts_every_image
 
 if TYPE_CHECKING:
-    from boxwright.copy.admission import Admission
     from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
     from boxwright.trust.policy import Policy
@@ -306,18 +307,17 @@ def _open_destination(
         return dst, False, None
 
 
-def _admission(
-    ref: TransportReference | None, source: ImageSource, options: CopyOptions
-) -> Admission:
-    """The policy this copy applies to what it reads from ``source``."""
+def _admission(ref: TransportReference | None, source: ImageSource, options: CopyOptions) -> Admits:
+    """The policy this copy applies to what it reads from ``source``: the policy in force
+    accepting every image is known from its file alone, and then nothing of the policy model
+    or the signature formats is loaded (``docs/performance.md``, "What the mount push
+    spends")."""
+    if options.policy is None and accepts_every_image():
+        return AcceptEverything(source)
     from boxwright.copy.admission import Admission, source_identity
+    from boxwright.trust.policy import default_policy
 
-    if options.policy is not None:
-        policy = options.policy
-    else:
-        from boxwright.trust.policy import default_policy
-
-        policy = default_policy()
+    policy = options.policy if options.policy is not None else default_policy()
     return Admission(policy, source_identity(ref, source), source)
 
 
@@ -382,7 +382,7 @@ class _Pipeline:
         dest: ImageDestination,
         options: CopyOptions,
         pool: ThreadPoolExecutor,
-        admission: Admission,
+        admission: Admits,
     ) -> None:
         # One run of the pipeline: its inputs kept as given, its state built below.
         self.source = source
@@ -702,7 +702,9 @@ class _Pipeline:
         config = _ConfigOnce(self.source, manifest, config_bytes)
         if any(plan is not None for plan in plans):
             config.diff_ids()  # a recompression needs them: a bad config fails before any blob
-        expected = [ExpectedDiffId(i, config.diff_id(i)) for i in range(len(plans))]
+        expected = [
+            ExpectedDiffId(i, config.diff_id(i), config.may_list) for i in range(len(plans))
+        ]
         convert = target == mt.OCI_MANIFEST and manifest.media_type == mt.DOCKER_MANIFEST
         outcomes, config_desc = self._copy_blobs(manifest, plans, expected, config, convert)
 
@@ -867,6 +869,13 @@ class _ConfigOnce:
                 )
             self._diff_ids = diff_ids
         return self._diff_ids
+
+    def may_list(self, digest: Digest) -> bool:
+        """Whether ``digest`` could be one of the diff_ids, told from the config's UTF-8 text
+        without parsing it: a digest is written out whole in a JSON string, or spelled with
+        ``\\u`` escapes; a config holding neither cannot list it."""
+        data = self.data()
+        return str(digest).encode() in data or b"\\u" in data
 
     def diff_id(self, index: int) -> Callable[[], Digest]:
         """A function returning ``rootfs.diff_ids[index]`` (read when first called)."""

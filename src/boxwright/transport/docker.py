@@ -59,13 +59,6 @@ from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.referrers import Referrer, add_to_tag_index, registry_referrers
-from boxwright.transport.registry.signatures import (
-    read_attachments,
-    read_lookaside,
-    split_kinds,
-    write_attachments,
-    write_lookaside,
-)
 
 if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
@@ -306,6 +299,10 @@ class DockerSource(HasBlobInfoCache, ListsRepositoryTags, HoldsReferrers):
     def get_signatures(self, digest: Digest | None = None) -> list[bytes]:
         """The signatures of the top manifest (or of ``digest``): the lookaside's that
         registries.d names, then the sigstore attachments when it turns them on."""
+        # The signature formats load only where signatures are read or written: a push that
+        # carries none needs neither (docs/performance.md, "What the mount push spends").
+        from boxwright.transport.registry.signatures import read_attachments, read_lookaside
+
         if digest is None:
             raw, _ = self.get_manifest()
             digest = self.reference.digest or Digest.from_bytes(raw)
@@ -469,6 +466,12 @@ class DockerDestination(
     def _write_signatures(self) -> None:
         if not self._signatures:
             return
+        from boxwright.transport.registry.signatures import (
+            split_kinds,
+            write_attachments,
+            write_lookaside,
+        )
+
         config = RegistriesD.load(self.options.registries_d)
         for digest, blobs in self._signatures.items():
             sigstore, other = split_kinds(blobs)

@@ -22,7 +22,6 @@ policy's ``default``. Every requirement of that list must accept the image:
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from boxwright.errors import (
 )
 from boxwright.oci.digest import Digest
 from boxwright.oci.reference import Reference
+from boxwright.trust.policyfile import decode_policy, read_policy
 from boxwright.trust.signature import (
     SIGSTORE_MEDIA_TYPE,
     SIGSTORE_TYPE,
@@ -50,8 +50,6 @@ from boxwright.trust.signature import (
 
 if TYPE_CHECKING:
     from boxwright.trust.gpg import Keyring
-
-MAX_POLICY_SIZE: Final = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,13 +452,7 @@ class Policy:
     @classmethod
     def parse(cls, raw: bytes, source: str = "policy.json") -> Policy:
         """Parse a policy document; :class:`ConfigError` names what is wrong, and where."""
-        if len(raw) > MAX_POLICY_SIZE:
-            raise ConfigError(f"invalid policy in {source}: larger than {MAX_POLICY_SIZE} bytes")
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ConfigError(f"invalid policy in {source}: {error}") from None
-        obj = _object(data, f"invalid policy in {source}: the document")
+        obj = decode_policy(raw, source)
         extra = set(obj) - {"default", "transports"}
         if extra:
             raise ConfigError(f"invalid policy in {source}: unknown field {sorted(extra)[0]!r}")
@@ -480,11 +472,7 @@ class Policy:
     @classmethod
     def load(cls, path: Path) -> Policy:
         """Read and parse the policy file ``path``."""
-        try:
-            raw = path.read_bytes()
-        except OSError as error:
-            raise ConfigError(f"cannot read signature policy {path}: {error.strerror}") from None
-        return cls.parse(raw, str(path))
+        return cls.parse(read_policy(path), str(path))
 
     @classmethod
     def accept_anything(cls, source: str = ACCEPT_ANYTHING_NOTE) -> Policy:

@@ -8,6 +8,8 @@ of an image the registry already holds does one manifest request and nothing els
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from boxwright.errors import AuthenticationError, ImageNotFoundError
 from boxwright.transport.docker import DockerDestination
 from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
+from boxwright.transport.registry.client import RegistryClient
 from boxwright_testing.registry_servers import RegistryServer
 
 needs_skopeo = pytest.mark.skipif(SKOPEO is None, reason="skopeo is not installed")
@@ -105,6 +108,77 @@ def test_second_push_to_another_repo_mounts_every_blob(
     assert dest2.uploaded == []
     assert sorted(map(str, dest2.mounted)) == sorted(image.blob_digests)
     assert result.blobs_written == ()
+
+
+_NOT_FOR_A_MOUNT_PUSH = (
+    "boxwright.copy.admission",
+    "boxwright.oci.config",
+    "boxwright.transport.registry.signatures",
+    "boxwright.trust.policy",
+    "boxwright.trust.signature",
+    "boxwright.trust.signing",
+    "subprocess",
+    "urllib.request",
+)
+"""What a push of blobs the registry holds elsewhere does not load under a policy that
+accepts every image (docs/performance.md, "What the mount push spends")."""
+
+
+@pytest.mark.parametrize("accepting", [True, False], ids=["accept-anything", "rejecting"])
+def test_a_mount_push_loads_the_policy_model_only_when_the_policy_can_reject(
+    registry_plain: RegistryServer,
+    image: TestImage,
+    isolated_auth: Path,
+    tmp_path: Path,
+    accepting: bool,
+) -> None:
+    """Every blob of the image is in another repository, and the blob-info cache knows it:
+    under an accept-anything policy.json the push mounts them all and loads neither the policy
+    model, the signature formats, the signers nor the config model (the config's text rules
+    out that a mounted layer is a mislabelled plain tar); under one that rejects ``oci:`` images
+    nothing is pushed and the rejection names the policy, its scope and requirement."""
+    copy_image(
+        image.ref,
+        registry_plain.ref(registry_plain.repo("known")),
+        CopyOptions(dest_options=options_for(registry_plain)),
+    )
+    policy = tmp_path / "policy.json"
+    scopes = {} if accepting else {"oci": {"": [{"type": "reject"}]}}
+    policy.write_text(
+        json.dumps({"default": [{"type": "insecureAcceptAnything"}], "transports": scopes})
+    )
+    repo = registry_plain.repo("mounted")
+    probe = f"""
+import sys
+from pathlib import Path
+from boxwright.config import trust
+from boxwright.copy import CopyOptions, copy_image
+from boxwright.errors import PolicyRejectedError
+from boxwright.transport.options import TransportOptions
+trust.configure(policy=Path({str(policy)!r}))
+options = CopyOptions(dest_options=TransportOptions(tls_verify=False))
+try:
+    result = copy_image({image.ref!r}, {registry_plain.ref(repo, "v1")!r}, options)
+    print(len(result.blobs_written), len(result.blobs_skipped))
+except PolicyRejectedError as error:
+    print(error)
+print(sorted(m for m in {_NOT_FOR_A_MOUNT_PUSH!r} if m in sys.modules) or "-")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    with RegistryClient(registry_plain.host, scheme="http") as client:
+        pushed = client.head_manifest(repo, "v1")
+    if accepting:
+        assert done.stdout.splitlines() == ["0 4", "-"]
+        assert pushed is not None and str(pushed.digest) == image.manifest_digest
+    else:
+        assert done.stdout.splitlines() == [
+            f'Source image {image.ref} rejected by {policy} (oci ""): requirement reject: '
+            f"Running image {image.ref} is rejected by policy.",
+            "['boxwright.copy.admission', 'boxwright.trust.policy', 'boxwright.trust.signature']",
+        ]
+        assert pushed is None
 
 
 def test_registry_to_registry_mounts_from_the_source_repo(

@@ -5,9 +5,11 @@ or pull imports."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from typing import IO
 import pytest
 from fault_proxy import FaultProxy
 
+import boxwright
 from boxwright.config.auth import Credentials
 from boxwright.errors import RegistryError
 from boxwright.oci.descriptor import Descriptor
@@ -425,6 +428,52 @@ def test_failures_are_typed(error: Exception, kind: type[NetworkFailure], messag
     failure = transport_error(error)
     assert type(failure) is kind
     assert str(network_error(failure, "h:1", "x", 2.5)) == message
+
+
+def test_an_answer_that_is_not_http_is_a_protocol_failure() -> None:
+    """A peer that answers with something other than an HTTP status line (here an SSH
+    banner): the parser's failure reaches the caller as the one-line protocol error."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    session = Session(f"127.0.0.1:{port}", scheme="http", retries=RetryPolicy.none())
+    try:
+        with pytest.raises(RegistryError) as caught:
+            session.send("GET", session.url("/v2/"), what="the ping")
+    finally:
+        session.close()
+        thread.join(5)
+        listener.close()
+    assert str(caught.value) == (
+        f"127.0.0.1:{port}: the connection broke during the ping: "
+        "('Connection aborted.', BadStatusLine('SSH-2.0-OpenSSH_9.2\\r\\n'))"
+    )
+
+
+def test_the_library_speaks_http_through_urllib3_alone() -> None:
+    """Every module of the package that imports an HTTP client library imports urllib3 (the
+    answer parser and its exceptions are reached through urllib3's connection module)."""
+    libraries = {"http.client", "httpx", "requests", "aiohttp", "urllib3", "httpcore"}
+    found: set[str] = set()
+    for path in Path(boxwright.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found |= {lib for lib in libraries if name == lib or name.startswith(lib + ".")}
+    assert found == {"urllib3"}
 
 
 def test_a_tls_failure_is_a_tls_error() -> None:

@@ -35,7 +35,7 @@ class NetworkFailure(Exception):
     """A request lost on its way (a connection that failed, a read that broke, an answer
     that was not HTTP).
 
-    Raised ``from`` the socket, TLS or :mod:`http.client` exception, which stays the cause.
+    Raised ``from`` the urllib3, socket or TLS exception, which stays the cause.
     """
 
 

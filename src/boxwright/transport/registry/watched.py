@@ -1,7 +1,7 @@
 """urllib3 connections whose every socket wait follows a :class:`ProgressWatch`.
 
-urllib3's connections are :mod:`http.client` connections, and :mod:`http.client` reads an
-answer through a buffered reader that loops over socket reads
+urllib3's connection parses an answer with its ``response_class``, which reads through a
+buffered reader that loops over socket reads
 until it has the bytes asked for, each bounded only by the socket's timeout: one byte every
 few seconds keeps it reading forever. Here the raw stream under that reader waits at most
 what is left of the request's progress window and counts what arrived, and the connection's
@@ -22,15 +22,14 @@ connection's own timeout bounds that wait).
 
 from __future__ import annotations
 
-import http.client
 import io
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from urllib3._base_connection import _TYPE_BODY
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connection import HTTPConnection, HTTPException, HTTPSConnection
 from urllib3.response import HTTPResponse
 
 from boxwright.transport.registry.failures import StallFailure
@@ -53,7 +52,7 @@ class Progress:
         self.answer: ProgressWatch | None = None
         self.arm_on_data = False
         self.failure: StallFailure | None = None
-        """The answer's stall, once seen: the reader under :mod:`http.client` ends the
+        """The answer's stall, once seen: the reader under the answer's parser ends the
         stream there (so the bytes it already holds are handed out), and every later read
         raises it."""
 
@@ -123,26 +122,25 @@ class _WatchedReader(io.RawIOBase):
         super().close()
 
 
-class WatchedResponse(http.client.HTTPResponse):
-    """An answer read through :class:`_WatchedReader`."""
+class _WatchedSocket:
+    """What the answer's parser is handed in place of the socket: it only calls
+    ``makefile("rb")``, which gives the buffered reader over :class:`_WatchedReader`."""
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        debuglevel: int = 0,
-        method: str | None = None,
-        url: str | None = None,
-        *,
-        progress: Progress,
-    ) -> None:
-        super().__init__(sock, debuglevel, method, url)
-        raw = self.fp.detach()  # nothing was read yet: begin() reads the head later
-        self.fp = io.BufferedReader(_WatchedReader(raw, sock, progress))
+    __slots__ = ("_progress", "_sock")
+
+    def __init__(self, sock: socket.socket, progress: Progress) -> None:
+        self._sock = sock
+        self._progress = progress
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        assert mode == "rb"
+        raw = socket.SocketIO(self._sock, "rb")
+        return io.BufferedReader(_WatchedReader(raw, self._sock, self._progress))
 
 
 def _send(connection: HTTPConnection, progress: Progress, data: Any) -> bool:
     """Send ``data`` (bytes) under the request's send watch; False when there is none (then
-    :mod:`http.client` sends it as usual)."""
+    the connection sends it as usual)."""
     watch = progress.sending
     sock = connection.sock
     if watch is None or sock is None or not isinstance(data, bytes | bytearray | memoryview):
@@ -216,7 +214,7 @@ class WatchedConnection(HTTPConnection):
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3's
         try:
             response = super().getresponse()
-        except (OSError, http.client.HTTPException):
+        except (OSError, HTTPException):
             if self.progress.failure is not None:
                 raise self.progress.failure from None  # the answer's head stalled
             raise
@@ -252,8 +250,12 @@ def connection_classes(
 
 
 def _response_factory(progress: Progress) -> Any:
-    def make(sock: socket.socket, *args: Any, **kwargs: Any) -> WatchedResponse:
-        return WatchedResponse(sock, *args, progress=progress, **kwargs)
+    """urllib3's own ``response_class``, reading its answer through ``progress``'s watches
+    (a function the connection calls as it would the class)."""
+    parse: Callable[..., Any] = HTTPConnection.response_class
+
+    def make(sock: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        return parse(_WatchedSocket(sock, progress), *args, **kwargs)
 
     return make
 
@@ -262,7 +264,6 @@ __all__ = [
     "LAST",
     "Progress",
     "WatchedConnection",
-    "WatchedResponse",
     "WatchedTLSConnection",
     "connection_classes",
 ]

@@ -23,17 +23,16 @@ subclasses (raised ``from`` urllib3's exception, which TLS reports read).
 
 from __future__ import annotations
 
-import http.client
 import os
 import ssl
 import threading
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPException
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
@@ -66,8 +65,9 @@ DISCARD_LIMIT = 64 * 1024
 """The largest unwanted body read to its end so that its connection serves again."""
 _POOL_SIZE = 32
 _REPLAY_LIMIT = 4 << 20
-_STALE = (ProtocolError, ConnectionError, http.client.RemoteDisconnected)
-"""Failures of a request sent on a connection the server had closed."""
+_STALE = (ProtocolError, ConnectionError)
+"""Failures of a request sent on a connection the server had closed (an answer that ended
+before its status line, ``RemoteDisconnected``, is a ``ConnectionResetError``)."""
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 _SAFE = "/%:@!$&'()*+,;=-._~?#[]"
 """Characters a request target keeps as they are (the rest is percent-encoded)."""
@@ -140,7 +140,7 @@ class Answer:
         except NetworkFailure:  # a stall the connection's watch saw
             self._drop()
             raise
-        except (HTTPError, OSError, http.client.HTTPException) as e:
+        except (HTTPError, OSError, HTTPException) as e:
             self._drop()
             if progress is not None and progress.failure is not None:
                 raise progress.failure from None
@@ -191,7 +191,8 @@ class Transport(Protocol):
 
 
 def transport_error(error: BaseException) -> NetworkFailure:
-    """The :class:`NetworkFailure` for a urllib3, :mod:`http.client` or socket failure.
+    """The :class:`NetworkFailure` for a urllib3, TLS or socket failure (``HTTPException``,
+    which urllib3's connection raises for an answer that is not HTTP, is a protocol failure).
 
     The caller raises it ``from error``, which TLS reports read.
     """
@@ -205,8 +206,8 @@ def transport_error(error: BaseException) -> NetworkFailure:
         return NetworkTimeout(f"read timed out: {message}")
     if isinstance(error, SSLError | ProxyError | ConnectionRefusedError | ssl.SSLError):
         return ConnectFailure(message)
-    if isinstance(error, http.client.HTTPException) or isinstance(
-        getattr(error, "__context__", None), http.client.HTTPException
+    if isinstance(error, HTTPException) or isinstance(
+        getattr(error, "__context__", None), HTTPException
     ):
         return ProtocolFailure(message)
     return NetworkFailure(message)
@@ -223,6 +224,10 @@ def proxy_for(origin: Origin) -> str | None:
     """The proxy URL the environment names for ``origin`` (None: connect directly)."""
     if not any(os.environ.get(n) or os.environ.get(n.upper()) for n in _PROXY_VARIABLES):
         return None
+    # Only with a proxy variable set: urllib.request is ~1 ms of every registry command's
+    # start (docs/performance.md, "What the mount push spends").
+    import urllib.request
+
     proxies = urllib.request.getproxies()
     proxy = proxies.get(origin.scheme) or proxies.get("all")
     if not proxy or urllib.request.proxy_bypass(origin.host):
@@ -338,7 +343,7 @@ class Wire:
                 enforce_content_length=False,  # an early end reads as b"": callers count
                 timeout=self._timeout,
             )
-        except (HTTPError, OSError, http.client.HTTPException) as e:
+        except (HTTPError, OSError, HTTPException) as e:
             raise transport_error(e) from e
         assert isinstance(response, HTTPResponse)
         return Answer(response, request.url, getattr(response.connection, "progress", None))
