@@ -369,8 +369,6 @@ def ls_command(quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List the working containers, oldest first."""
     records = _list()
     if fmt == "json":
-        from boxwright.cli.output import emit_json
-
         emit_json([_record_json(r) for r in records])
         return
     width = 64 if no_trunc else 12

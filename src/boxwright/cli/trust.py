@@ -8,6 +8,7 @@ script can gate on it.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,6 @@ def generate_sigstore_key_command(output_prefix: str, passphrase_file: str | Non
         passphrase = read_passphrase(Path(passphrase_file))
     else:
         import getpass
-        import sys
 
         if not sys.stdin.isatty():
             raise click.UsageError("no terminal to ask for a passphrase: give --passphrase-file")
