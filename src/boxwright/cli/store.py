@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.main import current_state
-from boxwright.cli.output import human_size, make_progress, render_table
+from boxwright.cli.output import emit_json, human_size, make_progress, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
@@ -94,7 +94,7 @@ def _json_row(
     added: str | None,
 ) -> dict[str, Any]:
     """The keys of an ``images --format json`` row, an image's or a list's."""
-    from boxwright.store.filters import epoch
+    from boxwright.oci._json import epoch
 
     seconds = epoch(record.created)
     return {
@@ -346,8 +346,6 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
         cache_entries = BuildCache(store).prune()
         result = prune(store)
     if fmt == "json":
-        from boxwright.cli.output import emit_json
-
         emit_json(
             {
                 "images": removed,
@@ -387,8 +385,6 @@ def df_command(fmt: str) -> None:
     else:
         usage = disk_usage(store)
     if fmt == "json":
-        from boxwright.cli.output import emit_json
-
         emit_json({"root": str(store_root().absolute()), **dataclasses.asdict(usage)})
         return
 
