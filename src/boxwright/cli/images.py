@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.localstore import existing_store, open_store
 from boxwright.cli.output import emit_json, human_size
 from boxwright.cli.params import choice_option, template_format_option
 from boxwright.cli.sanitize import escape_json, escape_message
-from boxwright.cli.store import _image_json, _list_json, _store, _store_or_none, human_duration
+from boxwright.cli.store import _image_json, _list_json, human_duration
 from boxwright.gotemplate import GoNil, GoStruct, GoTime
 from boxwright.gotemplate.report import render
 from boxwright.gotemplate.values import go_time_string
@@ -258,7 +259,7 @@ def images_command(
     parsed = [ImageFilter.parse(text) for text in filters]
     if name:
         parsed.append(ImageFilter("reference", name))
-    store = _store_or_none()
+    store = existing_store()
     records = select_images(store.images, parsed, all=show_all) if store is not None else []
     lists = (
         select_lists(store.images, store.manifest_lists.list(), parsed) if store is not None else []
@@ -376,7 +377,7 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
     adds, unpacked."""
     from boxwright.store.history import image_history
 
-    store = _store()
+    store = open_store()
     steps = image_history(store.images, store.images.get(image))
     if fmt is not None and fmt.strip() == "json":
         click.echo(dumps_go([_history_json(s) for s in steps]).decode("utf-8"))
