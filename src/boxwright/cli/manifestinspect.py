@@ -67,7 +67,7 @@ def inspect(name: str, **registry: Any) -> None:
     if record is not None:
         click.echo(go_json_indent(podman_inspect_form(record)))
         return
-    from boxwright.store.pulling import registry_or
+    from boxwright.store.pulling import registry_or  # the copy pipeline: not for a stored list
 
     options = transport_options(registry)
     source = registry_or(name).open_source(options)

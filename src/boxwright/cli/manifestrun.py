@@ -99,7 +99,7 @@ def push(
 ) -> None:
     """Push the manifest list NAME to DESTINATION (a bare DESTINATION is a registry
     reference); print the index's digest."""
-    from boxwright.store.pulling import registry_or
+    from boxwright.store.pulling import registry_or  # the copy pipeline: a push only
 
     options = transport_options(registry)
     store = open_store()
