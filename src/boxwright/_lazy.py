@@ -17,6 +17,7 @@ complete and sorted).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, MutableMapping
 from importlib import import_module
 from typing import Any
@@ -42,8 +43,6 @@ def lazy_package(namespace: MutableMapping[str, Any]) -> tuple[Getattr, Dir]:
 def type_checking_imports(source: str) -> dict[str, str]:
     """Name → module of every ``from MODULE import NAME`` in ``source``'s top-level
     ``if TYPE_CHECKING:`` block (``__init__`` files write them plainly, without aliases)."""
-    import re  # first attribute access only: ``import boxwright`` itself loads nothing more
-
     block = re.search(r"^if TYPE_CHECKING:[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)", source, re.M)
     if block is None:
         return {}

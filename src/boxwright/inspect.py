@@ -35,7 +35,6 @@ from boxwright.transport.image import open_image
 from boxwright.transport.reference import opened_source
 
 if TYPE_CHECKING:
-    from boxwright.gotemplate import GoStruct
     from boxwright.transport.image import Image
     from boxwright.transport.options import TransportOptions
     from boxwright.transport.reference import TransportReference
@@ -118,10 +117,6 @@ def go_json_indent(obj: Any) -> str:
 
 # -- Go templates (``--format``) ---------------------------------------------------------------
 
-_MAPS = frozenset({"Labels", "Annotations"})
-_SLICES = frozenset({"Layers", "Env", "RepoTags", "LayersData"})
-_OMITTED_WHEN_EMPTY = frozenset({"Name", "Variant"})
-
 
 def render_template(
     info: InspectInfo,
@@ -146,56 +141,9 @@ def render_template(
     line passes its terminal sanitiser, so a label cannot drive the terminal the template is
     printed to; by default values are printed as they are, as skopeo prints them.
     """
-    from boxwright.gotemplate import Template
-    from boxwright.gotemplate.report import normalize
+    from boxwright.inspectformat import render  # the template engine: for --format only
 
-    data = info.to_dict()
-    text = normalize(template)
-    out = Template(text, escape_html_json=True).execute(
-        _template_data(data), escape=escape, escape_json=escape_json
-    )
-    return out if out.endswith("\n") else out + "\n"
-
-
-def _template_data(data: dict[str, Any]) -> GoStruct:
-    """The summary as the Go struct skopeo's template sees (typed nils, times, layer data)."""
-    from boxwright.gotemplate import GoNil, GoStruct, GoTime
-
-    fields: dict[str, Any] = dict.fromkeys(sorted(_OMITTED_WHEN_EMPTY), "")
-    for key, value in data.items():
-        if value is None:
-            kind = "map" if key in _MAPS else "slice" if key in _SLICES else "pointer"
-            fields[key] = GoNil(kind)
-        elif key == "Created":
-            fields[key] = GoTime(value)
-        elif key == "LayersData":
-            fields[key] = [_layer_struct(layer) for layer in value]
-        else:
-            fields[key] = value
-
-    def json_view() -> dict[str, Any]:
-        view: dict[str, Any] = _sort_maps(data)
-        if data.get("LayersData") is not None:
-            view["LayersData"] = fields["LayersData"]  # structs: their fields in order
-        return view
-
-    return GoStruct(fields, json=json_view, type_name="inspect.Output")
-
-
-def _layer_struct(layer: dict[str, Any]) -> GoStruct:
-    from boxwright.gotemplate import GoNil, GoStruct
-
-    fields = {k: (GoNil("map") if v is None and k in _MAPS else v) for k, v in layer.items()}
-    return GoStruct(fields, json=lambda: _sort_maps(layer), type_name="types.ImageInspectLayer")
-
-
-def _sort_maps(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        items = sorted(value.items()) if key in _MAPS else value.items()
-        return {k: _sort_maps(v, k) for k, v in items}
-    if isinstance(value, list):
-        return [_sort_maps(v) for v in value]
-    return value
+    return render(info.to_dict(), template, escape=escape, escape_json=escape_json)
 
 
 def inspect_image(

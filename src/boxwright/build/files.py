@@ -39,8 +39,10 @@ buildah and Docker).
 
 from __future__ import annotations
 
+import bz2
 import glob
 import hashlib
+import lzma
 import os
 import stat
 import tempfile
@@ -50,13 +52,11 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
-from boxwright._numbers import ascii_int
 from boxwright.errors import (
     BoxwrightError,
     DigestMismatchError,
     InvalidIDError,
     LayerError,
-    TransportError,
     UsageError,
 )
 from boxwright.layer.apply import ApplyOptions, apply_layer, read_umask
@@ -606,11 +606,7 @@ def open_decompressed(path: Path) -> tuple[IO[bytes], str]:
     for magic, name in _OTHER_ARCHIVE_MAGIC:
         if head.startswith(magic):
             if name == "xz":
-                import lzma
-
                 return lzma.open(raw, "rb"), name
-            import bz2
-
             return bz2.open(raw, "rb"), name
     name = detect_compression(head)
     if name == "none":
@@ -620,8 +616,6 @@ def open_decompressed(path: Path) -> tuple[IO[bytes], str]:
 
 def is_archive(path: Path) -> bool:
     """Whether ``path`` is a (possibly compressed) tar archive that ``add`` extracts."""
-    import lzma
-
     if not path.is_file():
         return False
     try:
@@ -700,9 +694,11 @@ def download(
     fd, tmp = tempfile.mkstemp(prefix=".download-", dir=directory)
     path = Path(tmp)
     hasher = hashlib.new(expected.algorithm if expected else "sha256")
+    from boxwright.build.urlfetch import fetch  # urllib3 and the proxy rules: only for a URL
+
     try:
         with os.fdopen(fd, "wb") as out:
-            modified = _fetch(url, out, hasher, progress, limit)
+            mtime = fetch(url, out, hasher, progress, limit)
             out.flush()
             os.fsync(out.fileno())
         if expected is not None and hasher.hexdigest() != expected.encoded:
@@ -713,70 +709,7 @@ def download(
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path, name, _http_time(modified)
-
-
-def _fetch(
-    url: str,
-    out: IO[bytes],
-    hasher: hashlib._Hash,
-    progress: Callable[[int], None] | None,
-    limit: int | None = None,
-) -> str | None:
-    """Write the body of ``url`` to ``out`` (hashed by ``hasher`` as it passes), through the
-    proxy the environment names for it, at most ``limit`` bytes; return its ``Last-Modified``
-    header. A body shorter than its ``Content-Length`` is an error (urllib3 checks it)."""
-    import urllib3
-
-    from boxwright.transport.registry.origin import Origin
-    from boxwright.transport.registry.wire import proxy_for
-
-    try:
-        proxy = proxy_for(Origin.of(url))
-        manager = urllib3.ProxyManager(proxy) if proxy else urllib3.PoolManager()
-        retries = urllib3.Retry(total=10, connect=0, read=0, status=0, other=0)
-        response = manager.request("GET", url, preload_content=False, retries=retries, timeout=60)
-        try:
-            if response.status != 200:
-                raise TransportError(f"downloading {url} failed: HTTP {response.status}")
-            modified: str | None = response.headers.get("last-modified")
-            _check_length(url, response.headers.get("content-length"), limit)
-            written = 0
-            for chunk in response.stream(_CHUNK):
-                written += len(chunk)
-                if limit is not None and written > limit:
-                    raise TransportError(f"downloading {url}: more than {limit} bytes")
-                hasher.update(chunk)
-                out.write(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-        finally:
-            response.release_conn()
-            manager.clear()
-    except (urllib3.exceptions.HTTPError, ValueError) as error:
-        raise TransportError(f"downloading {url} failed: {error}") from None
-    return modified
-
-
-def _check_length(url: str, length: str | None, limit: int | None) -> None:
-    """Refuse a body whose ``Content-Length`` is over ``limit`` before reading it."""
-    if limit is None or length is None:
-        return
-    size = ascii_int(length.strip())
-    if size is not None and size > limit:
-        raise TransportError(f"downloading {url}: {size} bytes is more than {limit} bytes")
-
-
-def _http_time(value: str | None) -> int | None:
-    """An HTTP date (``Last-Modified``) as seconds since the epoch; None when absent or bad."""
-    import email.utils
-
-    if not value:
-        return None
-    try:
-        return int(email.utils.parsedate_to_datetime(value).timestamp())
-    except (TypeError, ValueError):
-        return None
+    return path, name, mtime
 
 
 def is_url(source: str) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, cast
 
+from boxwright._version import __version__
 from boxwright.build.context import IDENTITY_LABEL, BuildOptions, BuildOutput
 from boxwright.errors import UsageError
 from boxwright.layer.apply import ApplyOptions
@@ -49,8 +50,6 @@ def final_labels(options: BuildOptions) -> dict[str, str]:
     """The labels the final image gets: ``--label``, and the identity label when asked."""
     labels = dict(options.labels)
     if options.identity_label:
-        from boxwright._version import __version__
-
         labels.setdefault(IDENTITY_LABEL, __version__)
     return labels
 

@@ -17,9 +17,10 @@ from contextlib import contextmanager
 
 import click
 
+from boxwright.cli.localstore import open_store
 from boxwright.cli.params import choice_option
 from boxwright.cli.sanitize import echo
-from boxwright.cli.store import _progress, _store
+from boxwright.cli.store import _progress
 
 SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir", "docker-dir")
 
@@ -66,7 +67,7 @@ def save_command(
     """Save IMAGES of the local store to an archive or directory, as podman save does."""
     from boxwright.store.archive import save_images
 
-    store = _store()
+    store = open_store()
     if output is None:
         if fmt in ("oci-dir", "docker-dir"):
             raise click.UsageError(f"--format {fmt} writes a directory: give it with -o")
@@ -104,7 +105,7 @@ def load_command(source: str | None, quiet: bool) -> None:
     RepoTags, OCI ref names), as podman load does; print each name loaded."""
     from boxwright.store.archive import load_images
 
-    store = _store(create=True)
+    store = open_store(create=True)
     if source is None:
         if sys.stdin.isatty():
             raise click.UsageError(

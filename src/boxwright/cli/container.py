@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.localstore import existing_store
 from boxwright.cli.output import emit_json, render_table
 from boxwright.cli.params import choice_option, platform_choice_options
 from boxwright.cli.run import build_options, exit_with, run_options
 from boxwright.cli.sanitize import echo
-from boxwright.config.paths import store_root
 
 if TYPE_CHECKING:
     from boxwright.build.builder import Builder
@@ -351,12 +351,8 @@ def _record_json(record: ContainerRecord) -> dict[str, Any]:
 
 
 def _list() -> list[ContainerRecord]:
-    from boxwright.store.layout import StoreLayout
-    from boxwright.store.store import Store
-
-    if not StoreLayout(store_root()).exists():
-        return []
-    return Store().containers.list()
+    store = existing_store()
+    return store.containers.list() if store is not None else []
 
 
 @container_group.command(
@@ -369,8 +365,6 @@ def ls_command(quiet: bool, no_trunc: bool, fmt: str) -> None:
     """List the working containers, oldest first."""
     records = _list()
     if fmt == "json":
-        from boxwright.cli.output import emit_json
-
         emit_json([_record_json(r) for r in records])
         return
     width = 64 if no_trunc else 12

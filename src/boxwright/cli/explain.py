@@ -120,18 +120,12 @@ def _render_path(report: ExplainReport, out: IO[str]) -> None:
     ]
     root = escape(report.reference or "image")
     if _is_tty(out):
-        from rich.console import Console
-        from rich.text import Text
-        from rich.tree import Tree
+        from boxwright.cli.tables import print_path_tree
 
-        tree = Tree(Text(root))
-        node = tree
-        for step, line in zip(report.path, lines, strict=True):
-            if step.kind == "layer":
-                node.add(Text(line))
-            else:
-                node = node.add(Text(line))
-        Console(file=out, force_terminal=True).print(tree)
+        steps = [
+            (line, step.kind == "layer") for step, line in zip(report.path, lines, strict=True)
+        ]
+        print_path_tree(root, steps, out)
         return
     out.write(root + "\n")
     depth = 1

@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.output import human_size
+from boxwright.cli.localstore import existing_store, open_store
+from boxwright.cli.output import emit_json, human_size
 from boxwright.cli.params import choice_option, template_format_option
 from boxwright.cli.sanitize import escape_json, escape_message
-from boxwright.cli.store import _image_json, _list_json, _store, _store_or_none, human_duration
+from boxwright.cli.store import _image_json, _list_json, human_duration
 from boxwright.gotemplate import GoNil, GoStruct, GoTime
 from boxwright.gotemplate.report import render
 from boxwright.gotemplate.values import go_time_string
+from boxwright.oci._json import dumps_go, epoch
 
 if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
@@ -74,8 +76,6 @@ HISTORY_FORMAT = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Com
 
 
 def _since(created: str | None, now: float) -> str:
-    from boxwright.store.filters import epoch
-
     seconds = epoch(created)
     if seconds is None:
         return "N/A"
@@ -140,8 +140,6 @@ def _reporters(
 def _image_rows(
     images: ImageStore, records: list[ImageRecord], *, no_trunc: bool, now: float
 ) -> list[tuple[GoStruct, ImageRecord, int]]:
-    from boxwright.store.filters import epoch
-
     users: dict[str, int] = {}
     if images.layout.containers_file.exists():
         for container in images.store.containers.list():
@@ -173,8 +171,6 @@ def _list_rows(
 ) -> list[tuple[GoStruct, str, int, float]]:
     """The manifest lists as ``podman images`` lists them: one row per name (``<none>`` for
     a list with no name), the list's own ID, its index's digest and size."""
-    from boxwright.store.filters import epoch
-
     rows: list[tuple[GoStruct, str, int, float]] = []
     for record in lists:
         index = record.index()
@@ -258,19 +254,17 @@ def images_command(
     COPY --link layers) are hidden unless --all is given; an unnamed image with nothing
     built on it is dangling, listed as <none> <none>. SIZE is podman's: the layers unpacked,
     plus config and manifest."""
-    from boxwright.store.filters import ImageFilter, epoch, select_images, select_lists
+    from boxwright.store.filters import ImageFilter, select_images, select_lists
 
     parsed = [ImageFilter.parse(text) for text in filters]
     if name:
         parsed.append(ImageFilter("reference", name))
-    store = _store_or_none()
+    store = existing_store()
     records = select_images(store.images, parsed, all=show_all) if store is not None else []
     lists = (
         select_lists(store.images, store.manifest_lists.list(), parsed) if store is not None else []
     )
     if fmt is not None and fmt.strip() == "json":
-        from boxwright.cli.output import emit_json
-
         entries: list[dict[str, Any]] = []
         if store is not None:
             entries = [_image_json(r, store.images) for r in records]
@@ -383,11 +377,9 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
     adds, unpacked."""
     from boxwright.store.history import image_history
 
-    store = _store()
+    store = open_store()
     steps = image_history(store.images, store.images.get(image))
     if fmt is not None and fmt.strip() == "json":
-        from boxwright.oci._json import dumps_go
-
         click.echo(dumps_go([_history_json(s) for s in steps]).decode("utf-8"))
         return
     rows = _history_rows(steps, human=human, no_trunc=no_trunc, now=time.time())

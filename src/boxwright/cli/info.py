@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from boxwright.cli.params import template_format_option
-from boxwright.cli.sanitize import echo
+from boxwright.cli.sanitize import echo, escape_json, escape_message
 from boxwright.gotemplate import GoNil, GoStruct
 
 
@@ -70,7 +70,6 @@ def info_command(fmt: str | None) -> None:
         emit_json(facts)
         return
     if fmt:
-        from boxwright.cli.sanitize import escape_json, escape_message
         from boxwright.gotemplate.report import render
 
         out = render(

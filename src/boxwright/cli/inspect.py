@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.params import platform_option, template_format_option
+from boxwright.cli.sanitize import escape_json, escape_message
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
 
 if TYPE_CHECKING:
@@ -87,8 +88,6 @@ def inspect_command(
     if template is None:
         click.echo(info.to_json())
     else:
-        from boxwright.cli.sanitize import escape_json, escape_message
-
         text = lib.render_template(info, template, escape=escape_message, escape_json=escape_json)
         click.echo(text, nl=False)
 

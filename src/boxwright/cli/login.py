@@ -6,11 +6,13 @@ to the registry's ``/v2/`` endpoint (Basic or Bearer, whatever the registry asks
 anything is written, then stored in the auth file (``--authfile``, ``$REGISTRY_AUTH_FILE``, or
 ``$XDG_RUNTIME_DIR/containers/auth.json``) or the credential helper that file names for the
 host. ``HOST`` may carry a repository path (``quay.io/team``) to scope the credentials.
+
+This module declares the flags; ``login``'s work, with the registry client it needs, is in
+:mod:`boxwright.cli.loginrun`, imported when the command runs.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,10 +21,10 @@ import click
 from boxwright.cli.params import file_option
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import cert_dir_option, tls_verify_option
-from boxwright.errors import AuthenticationError, UsageError
+from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
-    from boxwright.config.auth import Credentials
+    from boxwright.config.auth import AuthStore
 
 LOGIN_EXAMPLES = """\b
 Examples:
@@ -37,7 +39,11 @@ Examples:
   boxwright logout --all
 """
 
-_DOCKER_HUB_API = "registry-1.docker.io"
+
+def _auth_store(authfile: Path | None) -> AuthStore:
+    from boxwright.config.auth import AuthStore
+
+    return AuthStore(authfile)
 
 
 def login_key(value: str) -> str:
@@ -59,43 +65,6 @@ def login_key(value: str) -> str:
             "(no tag or digest)"
         )
     return normalize_key(text)
-
-
-def verify_login(
-    key: str,
-    credentials: Credentials,
-    *,
-    tls_verify: bool | None = None,
-    cert_dir: Path | None = None,
-) -> None:
-    """Check ``credentials`` against the registry of ``key`` (one authenticated ``/v2/`` ping).
-
-    Plain HTTP and unverified TLS are allowed with ``tls_verify=False`` or when
-    registries.conf marks the host ``insecure``, exactly as for a copy.
-    """
-    from boxwright.config.registries import RegistriesConfig
-    from boxwright.transport.docker import Endpoint, make_client
-    from boxwright.transport.options import TransportOptions
-
-    host = key.split("/", 1)[0]
-    registry = RegistriesConfig.load().lookup(key)
-    insecure = registry is not None and registry.insecure
-    api_host = _DOCKER_HUB_API if host == "docker.io" else host
-    options = TransportOptions(credentials=credentials, tls_verify=tls_verify, cert_dir=cert_dir)
-    client = make_client(Endpoint(api_host, "", insecure), options)
-    try:
-        client.ping()
-    finally:
-        client.close()
-
-
-def _read_password_stdin() -> str:
-    data = sys.stdin.read()
-    if data.endswith("\n"):
-        data = data[:-1]
-    if data.endswith("\r"):
-        data = data[:-1]
-    return data
 
 
 @click.command("login", epilog=LOGIN_EXAMPLES, short_help="Log in to a registry.")
@@ -125,45 +94,16 @@ def login_command(
     get_login: bool,
 ) -> None:
     """Log in to the registry HOST and store the credentials in the auth file."""
-    from boxwright.config.auth import AuthStore, Credentials
-
     key = login_key(host)
-    store = AuthStore(authfile)
     if get_login:
-        found = store.lookup(key)
+        found = _auth_store(authfile).lookup(key)
         if found is None or not found.username:
             raise UsageError(f"not logged into {key}")
         echo(found.username)
         return
-    if password is not None and password_stdin:
-        raise click.UsageError("--password and --password-stdin cannot be used together")
-    interactive = sys.stdin.isatty()
-    if password_stdin:
-        if not username:
-            raise click.UsageError("--password-stdin needs --username")
-        password = _read_password_stdin()
-    if not username:
-        if not interactive:
-            raise click.UsageError("no user name: give -u USER (stdin is not a terminal)")
-        previous = store.lookup(key)
-        username = click.prompt("Username", default=previous.username if previous else None)
-    if password is None:
-        if not interactive:
-            raise click.UsageError(
-                "no password: give --password-stdin or -p (stdin is not a terminal)"
-            )
-        password = click.prompt("Password", hide_input=True)
-    if not username:
-        raise click.UsageError("the user name must not be empty")
-    credentials = Credentials(str(username), password)
-    try:
-        verify_login(key, credentials, tls_verify=tls_verify, cert_dir=cert_dir)
-    except AuthenticationError as error:
-        raise AuthenticationError(
-            f"login to {key} failed: {error}", error.status, error.code
-        ) from None
-    store.store(key, credentials)
-    click.echo("Login Succeeded!")
+    from boxwright.cli.loginrun import log_in
+
+    log_in(key, username, password, password_stdin, authfile, tls_verify, cert_dir)
 
 
 @click.command("logout", epilog=LOGOUT_EXAMPLES, short_help="Log out of a registry.")
@@ -177,11 +117,9 @@ def login_command(
 @click.argument("host", required=False)
 def logout_command(host: str | None, all_hosts: bool, authfile: Path | None) -> None:
     """Remove the stored credentials for HOST (or all of them with --all)."""
-    from boxwright.config.auth import AuthStore
-
     if all_hosts == (host is not None):
         raise click.UsageError("give either HOST or --all")
-    store = AuthStore(authfile)
+    store = _auth_store(authfile)
     if all_hosts:
         store.remove_all()
         click.echo("Removed login credentials for all registries")
@@ -200,4 +138,4 @@ def logout_command(host: str | None, all_hosts: bool, authfile: Path | None) -> 
     raise UsageError(f"not logged into {key}")
 
 
-__all__ = ["login_command", "login_key", "logout_command", "verify_login"]
+__all__ = ["login_command", "login_key", "logout_command"]

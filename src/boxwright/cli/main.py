@@ -23,8 +23,10 @@ records and tracebacks quote what images and registries said, so they are escape
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
@@ -332,8 +334,6 @@ def _exit_now() -> None:
     the run (``python -m pyinstrument`` or ``cProfile`` report after the script returns), or
     when a stream cannot be flushed (a closed pipe: Python's own exit reports that).
     """
-    import threading
-
     if threading.active_count() != 1 or sys.getprofile() or sys.gettrace():
         return
     try:
@@ -341,7 +341,6 @@ def _exit_now() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         return
-    import atexit
 
     atexit._run_exitfuncs()
     os._exit(EXIT_OK)

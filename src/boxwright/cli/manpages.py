@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import click
 
+from boxwright.cli.main import main as root_command
+
 TITLE = "boxwright manual"
 PEERS = ("podman", "buildah", "skopeo", "umoci")
 """The tools whose commands and flags boxwright's follow, named on every page."""
@@ -114,8 +116,6 @@ def render(path: list[str], command: click.Command, ctx: click.Context) -> str:
 def render_all(root: click.Group | None = None) -> dict[str, str]:
     """Every page: file name (``boxwright-copy.1``) → roff text."""
     if root is None:
-        from boxwright.cli.main import main as root_command
-
         root = root_command
     ctx = click.Context(root, info_name="boxwright")
     pages = {"boxwright.1": render([], root, ctx)}

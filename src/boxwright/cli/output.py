@@ -11,7 +11,8 @@ turns those calls into rich progress bars when stderr is a terminal, into one pl
 finished item when it is piped, and into nothing with ``--quiet``. Data goes to stdout (JSON or a
 table), progress and messages to stderr, so ``boxwright inspect ... | jq`` always works.
 
-rich is imported inside the functions that need it, so importing this module stays cheap.
+rich is drawn through :mod:`boxwright.cli.bars` and :mod:`boxwright.cli.tables`, imported only
+when the output is a terminal, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -257,26 +258,9 @@ class RichProgress(SilentProgress):
     """Live progress bars on a terminal, one per item, driven by the same callback."""
 
     def __init__(self, stream: IO[str], *, force_terminal: bool | None = None) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from boxwright.cli.bars import LiveBars
 
-        console = Console(file=stream, force_terminal=force_terminal)
-        self._progress = Progress(
-            TextColumn("{task.description}", markup=False),
-            BarColumn(),
-            DownloadColumn(binary_units=False),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        )
+        self._bars = LiveBars(stream, force_terminal=force_terminal)
         self._tasks: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -285,23 +269,23 @@ class RichProgress(SilentProgress):
             description = escape(short_name(name))
             task = self._tasks.get(name)
             if task is None:
-                task = self._progress.add_task(description, total=total)
+                task = self._bars.add(description, total)
                 self._tasks[name] = task
             finished = event_kind in FINISHED_KINDS
             if finished and total is None:
                 total = done
             if finished and event_kind != "done":
                 description = f"{description} ({_FINISHED_WORDS[event_kind]})"
-            self._progress.update(task, completed=done, total=total, description=description)
+            self._bars.update(task, completed=done, total=total, description=description)
             if finished:
-                self._progress.update(task, completed=total)
+                self._bars.update(task, completed=total, total=total, description=None)
 
     def __enter__(self) -> Self:
-        self._progress.start()
+        self._bars.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
+        self._bars.stop()
 
 
 def make_progress(
@@ -357,17 +341,9 @@ def render_table(
             raise ValueError(f"row has {len(row)} cells, expected {len(headers)}: {row!r}")
     terminal = force_terminal if force_terminal is not None else _is_tty(out)
     if terminal:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-        from rich.text import Text
+        from boxwright.cli.tables import print_table
 
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for header in headers:
-            table.add_column(Text(header), overflow="fold")
-        for row in body:
-            table.add_row(*(Text(cell) for cell in row))
-        Console(file=out, force_terminal=True).print(table)
+        print_table(headers, body, out)
         return
     widths = [max([len(h), *(len(r[i]) for r in body)]) for i, h in enumerate(headers)]
     for row in [headers, *body]:

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from boxwright.cli.localstore import existing_store, open_store
 from boxwright.cli.main import current_state
-from boxwright.cli.output import human_size, make_progress, render_table
+from boxwright.cli.output import emit_json, human_size, make_progress, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord, ImageStore
     from boxwright.store.manifests import ManifestListRecord
-    from boxwright.store.store import Store
 
 
 def human_duration(seconds: float) -> str:
@@ -94,7 +94,7 @@ def _json_row(
     added: str | None,
 ) -> dict[str, Any]:
     """The keys of an ``images --format json`` row, an image's or a list's."""
-    from boxwright.store.filters import epoch
+    from boxwright.oci._json import epoch
 
     seconds = epoch(record.created)
     return {
@@ -114,21 +114,6 @@ def _json_row(
     }
 
 
-def _store(create: bool = False) -> Store:
-    from boxwright.store.store import Store
-
-    return Store(create=create)
-
-
-def _store_or_none() -> Store | None:
-    """The configured store, or None when it was never created (nothing to list)."""
-    from boxwright.store.layout import StoreLayout
-
-    if not StoreLayout(store_root()).exists():
-        return None
-    return _store()
-
-
 @click.command(
     "tag",
     short_help="Add names to an image of the local store.",
@@ -141,7 +126,7 @@ def tag_command(image: str, names: tuple[str, ...]) -> None:
     image or list had moves to IMAGE."""
     from boxwright.store.manifestops import tag
 
-    tag(_store(), image, *names)
+    tag(open_store(), image, *names)
 
 
 @click.command(
@@ -168,11 +153,11 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
     if not remove_all and not images:
         raise click.UsageError("give at least one IMAGE, or --all")
     if remove_all:
-        store = _store_or_none()
+        store = existing_store()
         for line in remove_all_images(store, force=force) if store is not None else []:
             echo(line)
         return
-    store = _store()
+    store = open_store()
     for image in images:
         for line in remove_image(store, image, force=force):
             echo(line)
@@ -231,7 +216,7 @@ def pull_command(
     from boxwright.store.pullpush import pull
 
     options = transport_options(registry)
-    store = _store(create=True)
+    store = open_store(create=True)
     with _progress(quiet) as on_progress:
         record = pull(
             reference, store=store, platform=platform, src_options=options, on_progress=on_progress
@@ -288,7 +273,7 @@ def push_command(
         result = push(
             image,
             destination,
-            store=_store(),
+            store=open_store(),
             dest_options=options,
             format=fmt,
             dest_compress=dest_compress,
@@ -296,12 +281,6 @@ def push_command(
             **signing_settings(),
         )
     click.echo(str(result.digest))
-
-
-PRUNE_WARNING = "WARNING! This command removes all dangling images."
-PRUNE_ALL_WARNING = (
-    "WARNING! This command removes all images without at least one container associated with them."
-)
 
 
 # prune's -a means podman image prune's (every image no container uses), not images' -a
@@ -327,47 +306,9 @@ def prune_command(prune_all: bool, force: bool, fmt: str) -> None:
     snapshots nothing uses, and leftover staging files (from interrupted pulls, commits and
     container creations). Prints each removed image ID, then how much space came back.
     Asks first when stdin is a terminal, unless --force."""
-    from boxwright.store.gc import PruneResult, prune
+    from boxwright.cli.prune import prune_store
 
-    if not force and sys.stdin.isatty():
-        click.echo(PRUNE_ALL_WARNING if prune_all else PRUNE_WARNING)
-        if not click.confirm("Are you sure you want to continue?", default=False):
-            return
-    store = _store_or_none()
-    removed: list[str] = []
-    cache_entries = 0
-    if store is None:
-        result = PruneResult(blobs=0, snapshots=0, bytes=0, tmp=0)
-    else:
-        from boxwright.build.cache import BuildCache
-        from boxwright.store.removal import prune_images
-
-        removed = prune_images(store, all=prune_all)
-        cache_entries = BuildCache(store).prune()
-        result = prune(store)
-    if fmt == "json":
-        from boxwright.cli.output import emit_json
-
-        emit_json(
-            {
-                "images": removed,
-                "cache_entries": cache_entries,
-                "blobs": result.blobs,
-                "snapshots": result.snapshots,
-                "tmp": result.tmp,
-                "containers": result.containers,
-                "bytes": result.bytes,
-            }
-        )
-        return
-    for image_id in removed:
-        echo(image_id)
-    echo(
-        f"Removed {result.blobs} blobs, {result.snapshots} snapshots, "
-        f"{result.tmp} temporary entries"
-        + (f", {result.containers} orphaned container directories" if result.containers else "")
-    )
-    echo(f"Total reclaimed space: {human_size(result.bytes)}")
+    prune_store(prune_all=prune_all, force=force, fmt=fmt)
 
 
 @click.command(
@@ -380,15 +321,13 @@ def df_command(fmt: str) -> None:
     """Show what the local store holds and what prune would reclaim, as podman system df."""
     from boxwright.store.gc import DiskUsage, disk_usage
 
-    store = _store_or_none()
+    store = existing_store()
     if store is None:  # no store yet: nothing used (and none created just to say so)
         fields = [f.name for f in dataclasses.fields(DiskUsage)]
         usage = DiskUsage(**dict.fromkeys(fields, 0))
     else:
         usage = disk_usage(store)
     if fmt == "json":
-        from boxwright.cli.output import emit_json
-
         emit_json({"root": str(store_root().absolute()), **dataclasses.asdict(usage)})
         return
 

@@ -8,7 +8,6 @@ script can gate on it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -61,22 +60,9 @@ def generate_sigstore_key_command(output_prefix: str, passphrase_file: str | Non
     The private key is encrypted with the passphrase (scrypt and NaCl secretbox, the format
     cosign and skopeo read); an existing file is never overwritten.
     """
-    from boxwright.trust.signing import read_passphrase
-    from boxwright.trust.sigstore import write_key_pair
+    from boxwright.cli.keygen import generate_key
 
-    if passphrase_file is not None:
-        passphrase = read_passphrase(Path(passphrase_file))
-    else:
-        import getpass
-        import sys
-
-        if not sys.stdin.isatty():
-            raise click.UsageError("no terminal to ask for a passphrase: give --passphrase-file")
-        passphrase = getpass.getpass("Passphrase for the new key: ").encode()
-        if getpass.getpass("Repeat the passphrase: ").encode() != passphrase:
-            raise click.UsageError("the two passphrases differ")
-    private, public = write_key_pair(output_prefix, passphrase)
-    echo(f"Key written to {escape(str(private))} and {escape(str(public))}")
+    generate_key(output_prefix, passphrase_file)
 
 
 @click.command("trust", epilog=TRUST_EXAMPLES, short_help="Show an image's signatures and verdict.")

@@ -16,6 +16,7 @@ the values go to the click context.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -148,7 +149,6 @@ def signing_options(command: F) -> F:
 
 def _ask_passphrase(what: str) -> bytes:
     import getpass
-    import sys
 
     if not sys.stdin.isatty():
         raise click.UsageError(f"{what} needs a passphrase: give --sign-passphrase-file")

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import click
 
+from boxwright.cli.localstore import open_store
 from boxwright.cli.output import emit_json, render_table
 from boxwright.cli.params import format_option, key_values
 
 if TYPE_CHECKING:
-    from boxwright.store.store import Store
+    pass
 
 
 @click.group(
@@ -36,7 +37,7 @@ def create_command(
     label: tuple[str, ...], opt: tuple[str, ...], ignore: bool, name: str | None
 ) -> None:
     """Create a volume NAME (default: a random name) and print its name."""
-    with _store() as store:
+    with open_store(create=True) as store:
         volume = store.volumes.create(
             name, labels=key_values(label, "--label", bare="empty"),
             options=key_values(opt, "--opt", bare="empty"),
@@ -50,7 +51,7 @@ def create_command(
 @format_option()
 def ls_command(quiet: bool, fmt: str) -> None:
     """List the volumes."""
-    with _store() as store:
+    with open_store(create=True) as store:
         volumes = store.volumes.list()
     if fmt == "json":
         emit_json([v.to_json() for v in volumes])
@@ -65,7 +66,7 @@ def ls_command(quiet: bool, fmt: str) -> None:
 @click.argument("names", nargs=-1, required=True)
 def inspect_command(names: tuple[str, ...]) -> None:
     """Print volumes as a JSON array (podman's fields)."""
-    with _store() as store:
+    with open_store(create=True) as store:
         emit_json([store.volumes.get(name).to_json() for name in names])
 
 
@@ -74,7 +75,7 @@ def inspect_command(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, required=True)
 def rm_command(force: bool, names: tuple[str, ...]) -> None:
     """Remove volumes and their files."""
-    with _store() as store:
+    with open_store(create=True) as store:
         existing = [c.id for c in store.containers.list()]
         for name in names:
             store.volumes.remove(name, existing=existing, force=force)
@@ -86,17 +87,9 @@ def rm_command(force: bool, names: tuple[str, ...]) -> None:
 def prune_command(force: bool) -> None:
     """Remove every volume no existing container has used."""
     del force
-    with _store() as store:
+    with open_store(create=True) as store:
         for name in store.volumes.prune(c.id for c in store.containers.list()):
             click.echo(name)
-
-
-def _store() -> Store:
-    """The configured store (made when missing); the store package loads when a volume
-    command runs, not for its ``--help``."""
-    from boxwright.store.store import Store
-
-    return Store()
 
 
 __all__ = ["volume_group"]

@@ -14,16 +14,13 @@ A certificate without its key, or a key without its certificate, is a :class:`Co
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from boxwright.config import paths
 from boxwright.errors import ConfigError
-
-if TYPE_CHECKING:
-    import ssl
 
 
 @dataclass(frozen=True)
@@ -39,8 +36,6 @@ class TLSSettings:
 
         Unreadable or malformed certificate files are a :class:`ConfigError` naming the file.
         """
-        import ssl  # a plain-HTTP registry never needs it
-
         context = ssl.create_default_context()
         if not self.verify:
             context.check_hostname = False

@@ -44,6 +44,7 @@ from boxwright.copy.convert import (
     recompressed_layer_type,
 )
 from boxwright.copy.progress import MANIFEST, ProgressCallback, ProgressEvent
+from boxwright.copy.referrers import carry_referrers
 from boxwright.errors import (
     InvalidReferenceError,
     ManifestError,
@@ -454,8 +455,6 @@ class _Pipeline:
     def carry_referrers(self, top: Descriptor) -> tuple[Digest, ...]:
         """Copy the referrers of every manifest written byte for byte (the top and each
         image); those of a converted manifest stay behind, with a warning."""
-        from boxwright.copy.referrers import carry_referrers
-
         pairs = [(self.source_top, top.digest)]
         pairs += [(image.source_digest, image.descriptor.digest) for image in self.images]
         subjects: dict[Digest, None] = {}

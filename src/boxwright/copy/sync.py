@@ -43,6 +43,7 @@ from boxwright.copy.semver import SemverRange, parse_version
 from boxwright.errors import BoxwrightError, ConfigError, UsageError
 from boxwright.oci.reference import Reference
 from boxwright.transport.docker import list_tags
+from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
 from boxwright.transport.options import TransportOptions
 
 DEFAULT_SYNC_PARALLEL: Final = 2
@@ -227,8 +228,6 @@ def _dir_items(root: Path, destination: str, options: SyncOptions) -> list[SyncI
                 )
             )
         elif (path / "index.json").is_file() and (path / "oci-layout").is_file():
-            from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
-
             for tag in LayoutReader(DirectoryFiles(path), str(path)).names():
                 items.append(
                     SyncItem(

@@ -13,14 +13,15 @@ levels are 0-3: level 1 compresses at roughly 350 MB/s per core against about 25
 zlib level 6, at the price of output a few percent larger. Levels 4-9 select zlib, for callers
 who prefer size over speed. zstd uses the ``zstandard`` bindings at level 3 (zstd's own default).
 
-The ``isal`` and ``zstandard`` modules are imported inside functions so that importing this
-module stays cheap on the command line start-up path.
+Each codec lives in its own module, the only importer of its library:
+:mod:`boxwright.layer.gzipcodec` (isal) and :mod:`boxwright.layer.zstdcodec` (zstandard), imported
+when a stream is first decoded or encoded, so importing this module stays cheap on the command
+line start-up path.
 """
 
 from __future__ import annotations
 
 import io
-import zlib
 from typing import IO, Any, Final, Protocol, TypeVar
 
 from boxwright.errors import BoxwrightError, CompressionError
@@ -155,7 +156,7 @@ def _wrap_codec_error(codec: str, exc: BaseException) -> CompressionError:
     return CompressionError(f"{codec} stream is corrupt: {exc}")
 
 
-class _Decoder(Protocol):
+class Decoder(Protocol):
     """What :class:`_CheckedReader` needs of the gzip and zstd decoders it wraps."""
 
     def read(self, size: int = -1, /) -> bytes: ...
@@ -170,7 +171,7 @@ class _Decoder(Protocol):
 class _CheckedReader(io.RawIOBase):
     """A raw reader over a decoder that turns codec exceptions into :class:`CompressionError`."""
 
-    def __init__(self, inner: _Decoder, codec: str, errors: tuple[type[BaseException], ...]):
+    def __init__(self, inner: Decoder, codec: str, errors: tuple[type[BaseException], ...]):
         super().__init__()
         self._inner = inner
         self._codec = codec
@@ -208,154 +209,6 @@ class _CheckedReader(io.RawIOBase):
                 super().close()
 
 
-def _gzip_errors() -> tuple[type[BaseException], ...]:
-    import gzip
-
-    from isal import isal_zlib
-
-    # isal's stub declares ``error`` an Exception instance; it is the exception class.
-    isal_error: type[BaseException] = isal_zlib.error  # type: ignore[assignment]
-    return (zlib.error, isal_error, EOFError, gzip.BadGzipFile)
-
-
-def _open_gzip_reader(stream: Reader, threaded: bool) -> _Decoder:
-    # isal's igzip modules carry no annotations (python-isal types only its C modules).
-    if threaded:
-        from isal import igzip_threaded
-
-        inner: _Decoder = igzip_threaded.open(  # type: ignore[no-untyped-call]
-            stream, "rb", threads=1, block_size=CHUNK
-        )
-    else:
-        from isal import igzip
-
-        inner = igzip.open(stream, "rb")  # type: ignore[no-untyped-call]
-    return inner
-
-
-class _ZstdFrameChecker:
-    """Follows the frame structure of a zstd stream to tell a complete stream from a cut one.
-
-    The ``zstandard`` stream reader returns a clean EOF when its input stops in the middle of a
-    frame, so a truncated layer would decode "successfully". This checker walks the frame and
-    block headers of the compressed bytes as they pass (a few operations per 128 KiB block)
-    and reports, at the end, whether the input stopped on a frame boundary.
-    """
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._need = 4  # bytes wanted for the current state
-        self._state = "magic"
-        self._skip = 0
-        self._checksum = False
-        self.frames = 0
-
-    def feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            if self._skip:
-                step = min(self._skip, len(view))
-                self._skip -= step
-                view = view[step:]
-                continue
-            take = self._need - len(self._pending)
-            self._pending += bytes(view[:take])
-            view = view[take:]
-            if len(self._pending) == self._need:
-                head, self._pending = self._pending, b""
-                self._advance(head)
-
-    def _advance(self, head: bytes) -> None:
-        state = self._state
-        if state == "magic":
-            magic = int.from_bytes(head, "little")
-            if magic == 0xFD2FB528:
-                self._state, self._need = "descriptor", 1
-            elif magic & 0xFFFFFFF0 == 0x184D2A50:
-                self._state, self._need = "skippable", 4
-            else:
-                raise CompressionError(
-                    "zstd stream is corrupt: unknown frame magic after frame "
-                    f"{self.frames} (trailing garbage?)"
-                )
-        elif state == "skippable":
-            self._skip = int.from_bytes(head, "little")
-            self._state, self._need = "magic", 4
-        elif state == "descriptor":
-            fd = head[0]
-            fcs_flag, single, self._checksum, did_flag = (
-                fd >> 6,
-                (fd >> 5) & 1,
-                bool((fd >> 2) & 1),
-                fd & 3,
-            )
-            if (fd >> 3) & 1:
-                raise CompressionError("zstd stream is corrupt: reserved frame header bit set")
-            fcs = (1 if single else 0, 2, 4, 8)[fcs_flag]
-            self._skip = (0 if single else 1) + (0, 1, 2, 4)[did_flag] + fcs
-            self._state, self._need = "block", 3
-        elif state == "block":
-            header = int.from_bytes(head, "little")
-            last, kind, size = header & 1, (header >> 1) & 3, header >> 3
-            if kind == 3:
-                raise CompressionError("zstd stream is corrupt: reserved block type")
-            self._skip = 1 if kind == 1 else size
-            if last:
-                if self._checksum:
-                    self._skip += 4
-                self.frames += 1
-                self._state, self._need = "magic", 4
-        self._pending = b""
-
-    def finish(self) -> None:
-        """Raise :class:`CompressionError` unless the input ended exactly between frames."""
-        if self._state != "magic" or self._pending or self._skip:
-            raise CompressionError(
-                "zstd stream is truncated: the input ended inside a frame "
-                f"(after {self.frames} complete frame(s))"
-            )
-        if self.frames == 0:
-            raise CompressionError("zstd stream is empty: it holds no frame")
-
-
-class _TeeToChecker:
-    """The compressed source of a zstd decoder, feeding each chunk to a frame checker."""
-
-    def __init__(self, stream: Reader, checker: _ZstdFrameChecker) -> None:
-        self._stream = stream
-        self._checker = checker
-        self._done = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        if data:
-            self._checker.feed(data)
-        elif not self._done:
-            self._done = True
-            self._checker.finish()
-        return data
-
-
-def _open_zstd_reader(stream: Reader) -> _Decoder:
-    import zstandard
-
-    source = _TeeToChecker(stream, _ZstdFrameChecker())
-    # zstandard's stub asks for an IO[bytes]; the decoder only ever calls ``read``.
-    reader: _Decoder = zstandard.ZstdDecompressor().stream_reader(
-        source,  # type: ignore[arg-type]
-        read_size=CHUNK,
-        read_across_frames=True,
-        closefd=False,
-    )
-    return reader
-
-
-def _zstd_errors() -> tuple[type[BaseException], ...]:
-    import zstandard
-
-    return (zstandard.ZstdError, EOFError)
-
-
 def decompress(stream: _R, compression: str, *, threaded: bool = True) -> _R | IO[bytes]:
     """A reader of the uncompressed bytes of ``stream``, compressed with ``compression``.
 
@@ -369,13 +222,9 @@ def decompress(stream: _R, compression: str, *, threaded: bool = True) -> _R | I
     compression = check_compression(compression)
     if compression == NONE:
         return stream
-    if compression == GZIP:
-        inner = _open_gzip_reader(stream, threaded)
-        errors = _gzip_errors()
-    else:
-        inner = _open_zstd_reader(stream)
-        errors = _zstd_errors()
-    return io.BufferedReader(_CheckedReader(inner, compression, errors), buffer_size=CHUNK)
+    codec = _codec(compression)
+    inner = codec.open_reader(stream, threaded=threaded)
+    return io.BufferedReader(_CheckedReader(inner, compression, codec.ERRORS), buffer_size=CHUNK)
 
 
 class PeekableReader(WrappedReader):
@@ -421,25 +270,42 @@ def auto_decompress(stream: Reader, *, threaded: bool = True) -> tuple[Reader, s
 # Writing
 
 
-def _gzip_compressobj(level: int | None) -> Any:
-    """A gzip-framed (wbits 31) deflate compressor: ISA-L for levels 0-3, zlib for 4-9."""
-    level = DEFAULT_GZIP_LEVEL if level is None else level
-    if not 0 <= level <= 9:
-        raise CompressionError(f"gzip level {level} is out of range 0-9")
-    if level <= 3:
-        from isal import isal_zlib
+class _Codec(Protocol):
+    """What a codec module (:mod:`boxwright.layer.gzipcodec`, :mod:`boxwright.layer.zstdcodec`)
+    offers: the exceptions its decoder raises, a decoder and a compressor."""
 
-        return isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
-    return zlib.compressobj(level, zlib.DEFLATED, 31)
+    ERRORS: tuple[type[BaseException], ...]
+
+    def open_reader(self, stream: Reader, *, threaded: bool) -> Decoder: ...
+
+    def compressobj(self, level: int) -> Any: ...
 
 
-def _zstd_compressobj(level: int | None) -> Any:
-    import zstandard
+def _codec(compression: str) -> _Codec:
+    """The codec module of ``gzip`` or ``zstd``, imported on first use: each is the only
+    importer of its library (isal, zstandard), which a command that never decodes or encodes
+    a layer does not load."""
+    if compression == GZIP:
+        from boxwright.layer import gzipcodec
 
+        return gzipcodec
+    from boxwright.layer import zstdcodec
+
+    return zstdcodec
+
+
+def _level(compression: str, level: int | None) -> int:
+    """``level``, or the codec's default; :class:`CompressionError` when out of its range
+    (gzip 0-9: ISA-L for 0-3, zlib for 4-9; zstd 1-22)."""
+    if compression == GZIP:
+        level = DEFAULT_GZIP_LEVEL if level is None else level
+        if not 0 <= level <= 9:
+            raise CompressionError(f"gzip level {level} is out of range 0-9")
+        return level
     level = DEFAULT_ZSTD_LEVEL if level is None else level
     if not 1 <= level <= 22:
         raise CompressionError(f"zstd level {level} is out of range 1-22")
-    return zstandard.ZstdCompressor(level=level).compressobj()
+    return level
 
 
 class _ChunkedCompressor:
@@ -449,12 +315,9 @@ class _ChunkedCompressor:
 
     def __init__(self, compression: str, level: int | None) -> None:
         compression = check_compression(compression)
-        if compression == GZIP:
-            self._obj: Any = _gzip_compressobj(level)
-        elif compression == ZSTD:
-            self._obj = _zstd_compressobj(level)
-        else:
-            self._obj = None
+        self._obj: Any = None
+        if compression != NONE:
+            self._obj = _codec(compression).compressobj(_level(compression, level))
         self._pending = bytearray()
 
     def feed(self, data: Any) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any, NoReturn
 
 from boxwright.errors import ManifestError
@@ -98,6 +99,21 @@ def go_time(value: str, where: str) -> str:
     if zone in ("+00:00", "-00:00"):
         zone = "Z"
     return base.upper() + frac + zone
+
+
+def epoch(created: str | None) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed), None if unreadable."""
+    if not created:
+        return None
+    text = created.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    main, dot, rest = text.partition(".")
+    if dot:  # fromisoformat takes at most 6 digits of fraction
+        digits = "".join(c for c in rest if c.isdigit())
+        text = f"{main}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
 
 
 def compact_go(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform as _host
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,8 +62,6 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         """The platform of the machine boxwright runs on."""
-        import platform as _host  # here, not at the top: it costs start-up time
-
         arch, variant = normalize_arch(_host.machine())
         return cls(os="linux", architecture=arch, variant=variant)
 

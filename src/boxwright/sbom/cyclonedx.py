@@ -26,6 +26,11 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
+try:
+    from cyclonedx.contrib.license.factories import LicenseFactory
+except ImportError:  # cyclonedx-python-lib before 11.6 has it here only
+    from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef,unused-ignore]
+
 from boxwright._version import __version__
 from boxwright.errors import SbomFormatError
 from boxwright.sbom.model import ImageSbom
@@ -33,10 +38,6 @@ from boxwright.sbom.model import ImageSbom
 
 def cyclonedx_bom(sbom: ImageSbom, created: datetime | None = None) -> Any:
     """The ``cyclonedx`` Bom of ``sbom``."""
-    try:
-        from cyclonedx.contrib.license.factories import LicenseFactory
-    except ImportError:  # cyclonedx-python-lib before 11.6 has it here only
-        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef,unused-ignore]
     licenses = LicenseFactory()
     image = Component(
         type=ComponentType.CONTAINER,

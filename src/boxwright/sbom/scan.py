@@ -22,13 +22,14 @@ from itertools import chain
 from typing import TYPE_CHECKING, Final
 
 from boxwright.explain.layerfiles import FileEntry, FileSystemView, LayerFiles, read_layer_files
+from boxwright.oci.platform import Platform
 from boxwright.sbom import apk, dpkg, golang, npm, osrelease, python, rpm
 from boxwright.sbom.model import Distro, FileDigests, ImageSbom, Package
 from boxwright.transport.image import layer_tars, open_image
+from boxwright.transport.reference import parse_transport_reference
 
 if TYPE_CHECKING:
     from boxwright.layer.tarread import TarReader
-    from boxwright.oci.platform import Platform
     from boxwright.transport.image import Image
     from boxwright.transport.options import TransportOptions
 
@@ -226,9 +227,6 @@ def image_sbom(
     ``options``, or an open :class:`~boxwright.transport.image.Image`), for ``platform`` in
     an index."""
     if isinstance(ref, str):
-        from boxwright.oci.platform import Platform
-        from boxwright.transport.reference import parse_transport_reference
-
         chosen = Platform.parse(platform) if isinstance(platform, str) else platform
         with closing(parse_transport_reference(ref).open_source(options)) as source:
             return scan_image(open_image(source, chosen), ref)

@@ -32,6 +32,7 @@ from boxwright.store.names import normalize_name
 from boxwright.transport.dir import DirDestination, DirSource
 from boxwright.transport.docker_archive import (
     MANIFEST_FILE,
+    MAX_MANIFEST_JSON,
     DockerArchiveSource,
     DockerArchiveWriter,
     parse_manifest_json,
@@ -176,8 +177,6 @@ def _sources(path: Path, kind: str) -> list[tuple[ImageSource, list[str]]]:
     if kind == DOCKER_DIR:
         return [(DirSource(path), [])]
     if kind == DOCKER_ARCHIVE:
-        from boxwright.transport.docker_archive import MANIFEST_FILE, MAX_MANIFEST_JSON
-
         items = parse_manifest_json(
             TarIndex(path).read(MANIFEST_FILE, MAX_MANIFEST_JSON), str(path)
         )

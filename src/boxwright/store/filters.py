@@ -21,11 +21,11 @@ import builtins
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from boxwright.errors import InvalidReferenceError, UsageError
+from boxwright.oci._json import epoch
 from boxwright.store.images import ImageRecord, ImageStore
 from boxwright.store.names import parse_name
 
@@ -56,21 +56,6 @@ class ImageFilter:
         if not value:
             raise UsageError(f"invalid image filter {text!r}: {key} needs a value")
         return cls(key, value)
-
-
-def epoch(created: str | None) -> float | None:
-    """Seconds since the epoch of an RFC 3339 time (nanoseconds allowed), None if unreadable."""
-    if not created:
-        return None
-    text = created.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    main, dot, rest = text.partition(".")
-    if dot:  # fromisoformat takes at most 6 digits of fraction
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{main}.{digits[:6]}{rest[len(digits) :]}"
-    try:
-        return datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        return None
 
 
 @lru_cache(maxsize=256)

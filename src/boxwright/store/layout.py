@@ -33,6 +33,7 @@ from typing import Final
 
 from boxwright.errors import StoreError
 from boxwright.oci.digest import Digest
+from boxwright.transport.atomic import atomic_write
 
 MARKER_FORMAT: Final = "boxwright-store"
 MARKER_VERSION: Final = 1
@@ -197,8 +198,6 @@ class StoreLayout:
             ):
                 path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
             if not self.marker.exists():
-                from boxwright.transport.atomic import atomic_write
-
                 self._record_mode()
                 marker = {"format": MARKER_FORMAT, "version": MARKER_VERSION}
                 atomic_write(self.marker, json.dumps(marker).encode() + b"\n", 0o600)

@@ -280,8 +280,6 @@ class ManifestListSource:
         if ref is None:
             return None
         if ref not in self._opened:
-            from boxwright.transport.reference import parse_transport_reference
-
             self._opened[ref] = parse_transport_reference(ref).open_source(self.src_options)
         return self._opened[ref]
 

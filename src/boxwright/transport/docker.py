@@ -59,6 +59,8 @@ from boxwright.transport.options import TransportOptions
 from boxwright.transport.reference import parse_transport_reference
 from boxwright.transport.registry.client import RegistryClient
 from boxwright.transport.registry.referrers import Referrer, add_to_tag_index, registry_referrers
+from boxwright.transport.registry.retry import RetryPolicy
+from boxwright.transport.registry.stall import StallPolicy
 
 if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
@@ -132,12 +134,8 @@ def make_client(endpoint: Endpoint, options: TransportOptions | None = None) -> 
     insecure = endpoint.insecure or opts.tls_verify is False
     kwargs: dict[str, Any] = {}
     if opts.retries is not None or opts.retry_delay is not None:
-        from boxwright.transport.registry.retry import RetryPolicy
-
         kwargs["retries"] = RetryPolicy.from_options(opts.retries, opts.retry_delay)
     if opts.stall_timeout is not None:
-        from boxwright.transport.registry.stall import StallPolicy
-
         kwargs["stall"] = StallPolicy(seconds=opts.stall_timeout)
 
     def marked_insecure(host_port: str) -> bool:

@@ -249,8 +249,6 @@ class DockerArchiveSource:
         window = self.tar.open(layer.path)
         stream: Reader = window
         if layer.compression != "none":
-            from boxwright.layer.compression import decompress
-
             stream = ClosingAlso(decompress(window, layer.compression), window.close)
         return VerifyingReader(stream, descriptor.digest, size)
 

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import urllib3
+
 from boxwright.errors import ImageNotFoundError, ManifestError, SignatureError, TransportError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
@@ -226,8 +228,6 @@ def _read_file(url: str) -> bytes | None:
 
 
 def _read_http(url: str) -> bytes | None:
-    import urllib3
-
     try:
         with urllib3.PoolManager(timeout=_LOOKASIDE_TIMEOUT, retries=False) as pool:
             response = pool.request("GET", url, preload_content=False, redirect=True)
