@@ -34,11 +34,14 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from boxwright._atomic import replace_file
 from boxwright.config import paths
 from boxwright.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    import subprocess
 
 MAX_AUTH_FILE: Final = 4 << 20
 """Auth files are small; anything larger is refused rather than read into memory."""
@@ -129,6 +132,8 @@ HelperRunner = Callable[[Sequence[str], str], "subprocess.CompletedProcess[str]"
 
 
 def _run_helper_process(argv: Sequence[str], stdin: str) -> subprocess.CompletedProcess[str]:
+    import subprocess  # only when a helper runs: it costs ~3 ms of every registry copy's start
+
     return subprocess.run(
         list(argv),
         input=stdin,
