@@ -134,7 +134,9 @@ class _WatchedSocket:
 
     def makefile(self, mode: str) -> io.BufferedReader:
         assert mode == "rb"
-        raw = socket.SocketIO(self._sock, "rb")
+        # the socket's own makefile counts the reader as a user of the socket, so closing
+        # the connection while the answer is still read leaves its descriptor open
+        raw = self._sock.makefile("rb", buffering=0)
         return io.BufferedReader(_WatchedReader(raw, self._sock, self._progress))
 
 
