@@ -315,11 +315,9 @@ def _admission(ref: TransportReference | None, source: ImageSource, options: Cop
     spends")."""
     if options.policy is None and accepts_every_image():
         return AcceptEverything(source)
-    from boxwright.copy.admission import Admission, source_identity
-    from boxwright.trust.policy import default_policy
+    from boxwright.copy.admission import Admission
 
-    policy = options.policy if options.policy is not None else default_policy()
-    return Admission(policy, source_identity(ref, source), source)
+    return Admission.of(options.policy, ref, source)
 
 
 def _new_signatures(
