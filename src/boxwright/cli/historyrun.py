@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.images import created_since, render_rows
 from boxwright.cli.localstore import open_store
 from boxwright.cli.output import human_size
+from boxwright.cli.rows import created_since, render_rows
 from boxwright.gotemplate import GoNil, GoStruct
 from boxwright.gotemplate.values import go_time_string
 from boxwright.oci._json import dumps_go

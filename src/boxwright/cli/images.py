@@ -18,10 +18,9 @@ import click
 from boxwright.cli.localstore import existing_store
 from boxwright.cli.output import emit_json, human_size
 from boxwright.cli.params import choice_option, template_format_option
-from boxwright.cli.sanitize import escape_json, escape_message
-from boxwright.cli.store import _image_json, _list_json, human_duration
+from boxwright.cli.rows import created_since, render_rows
+from boxwright.cli.store import _image_json, _list_json
 from boxwright.gotemplate import GoNil, GoStruct, GoTime
-from boxwright.gotemplate.report import render
 from boxwright.gotemplate.values import go_time_string
 from boxwright.oci._json import epoch
 
@@ -62,14 +61,6 @@ def images_format(digests: bool) -> str:
         row.append("{{.Digest}}")
     row += ["{{.ID}}", "{{.Created}}", "{{.Size}}"]
     return "table " + "\t".join(row) + "\n"
-
-
-def created_since(created: str | None, now: float) -> str:
-    """How long before ``now`` ``created`` was, as podman's CREATED column says it."""
-    seconds = epoch(created)
-    if seconds is None:
-        return "N/A"
-    return human_duration(max(0.0, now - seconds)) + " ago"
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -283,20 +274,6 @@ def images_command(
     render_rows(text, [row for row, _, _ in rows], IMAGE_HEADERS, noheading)
 
 
-def render_rows(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
-    """Print ``rows`` in the format ``text`` through the one template engine (table headers
-    from ``headers``; the CLI's escaping of terminal text)."""
-    out = render(
-        text,
-        rows,
-        headers=headers,
-        noheading=noheading,
-        escape=escape_message,
-        escape_json=escape_json,
-    )
-    click.echo(out, nl=False)
-
-
 @click.command(
     "history",
     short_help="Show the history of a stored image.",
@@ -329,7 +306,6 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
 
 
 __all__ = [
-    "created_since",
     "history_command",
     "images_command",
     "render_rows",
