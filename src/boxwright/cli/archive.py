@@ -19,8 +19,8 @@ import click
 
 from boxwright.cli.localstore import open_store
 from boxwright.cli.params import choice_option
+from boxwright.cli.progress import copy_progress
 from boxwright.cli.sanitize import echo
-from boxwright.cli.store import _progress
 
 SAVE_FORMATS = ("docker-archive", "oci-archive", "oci-dir", "docker-dir")
 
@@ -73,7 +73,7 @@ def save_command(
             raise click.UsageError(f"--format {fmt} writes a directory: give it with -o")
         if sys.stdout.isatty():
             raise click.UsageError("refusing to save to terminal. Use -o flag or redirect")
-        with _temporary_file() as path, _progress(quiet) as on_progress:
+        with _temporary_file() as path, copy_progress(quiet) as on_progress:
             os.unlink(path)
             save_images(store, images, path, format=fmt, multi=multi, on_progress=on_progress)
             sys.stdout.flush()
@@ -81,7 +81,7 @@ def save_command(
                 shutil.copyfileobj(archive, sys.stdout.buffer, 1 << 20)
             sys.stdout.buffer.flush()
         return
-    with _progress(quiet) as on_progress:
+    with copy_progress(quiet) as on_progress:
         save_images(store, images, output, format=fmt, multi=multi, on_progress=on_progress)
 
 
@@ -114,10 +114,10 @@ def load_command(source: str | None, quiet: bool) -> None:
         with _temporary_file() as path:
             with open(path, "wb") as copy:
                 shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
-            with _progress(quiet) as on_progress:
+            with copy_progress(quiet) as on_progress:
                 loaded = load_images(store, path, on_progress=on_progress)
     else:
-        with _progress(quiet) as on_progress:
+        with copy_progress(quiet) as on_progress:
             loaded = load_images(store, source, on_progress=on_progress)
     for image in loaded:
         for name in image.names or (f"sha256:{image.id}",):

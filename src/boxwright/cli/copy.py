@@ -3,34 +3,26 @@
 Progress goes to stderr: live bars on a terminal, skopeo-style lines when piped
 (``Copying blob sha256:... done``), nothing with ``--quiet``. The digest of the committed
 manifest is printed on stdout as the last line, so scripts can capture it.
+
+This module declares the command and reads skopeo's flags; the copy itself, with the copy
+pipeline, is in :mod:`boxwright.cli.copyrun`, imported when the command runs, and the progress
+in :mod:`boxwright.cli.progress`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright._atomic import replace_file
-from boxwright.cli.main import current_state
 from boxwright.cli.params import choice_option, file_option, manifest_format_option, platform_option
 from boxwright.cli.transport_options import OptionalBool, both_sides, two_sided_options
-from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
-from boxwright.copy.progress import DONE, MANIFEST, SKIPPED, ProgressCallback, ProgressEvent
+from boxwright.cli.trust_options import policy_options, signing_options
 from boxwright.errors import UsageError
-from boxwright.oci import mediatype
 
 if TYPE_CHECKING:
-    from boxwright.cli.output import ProgressReporter
     from boxwright.oci.platform import Platform
-    from boxwright.transport.base import ImageDestination
-
-_CONFIG_TYPES = frozenset({mediatype.OCI_CONFIG, mediatype.DOCKER_CONFIG})
 
 EXAMPLES = """\b
 Examples:
@@ -43,27 +35,6 @@ Examples:
   boxwright copy --src-tls-verify=false docker://localhost:5000/app:1 oci:./app:1
   boxwright copy --sign-by-sigstore-private-key key.private dir:/tmp/app docker://reg/app:1
 """
-
-
-class SkopeoLines:
-    """Progress as skopeo prints it when piped: one line per blob and manifest, when done."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.kind not in (DONE, SKIPPED, MANIFEST):
-            return
-        if event.kind == MANIFEST:
-            line = f"Writing manifest {event.digest} to image destination"
-        else:
-            what = "config" if event.media_type in _CONFIG_TYPES else "blob"
-            word = "done" if event.kind == DONE else "skipped: already exists"
-            line = f"Copying {what} {event.digest} {word}"
-        with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
 
 
 class CompressFlag(click.ParamType[bool | str]):
@@ -123,11 +94,6 @@ def multi_arch_choice(multi_arch: str | None, all_flag: bool) -> bool:
             "images it lists (--multi-arch all), or one of them (system)"
         )
     return multi_arch == "all"
-
-
-def write_digestfile(path: Path, digest: str) -> None:
-    """``--digestfile``: the digest alone, no newline, as skopeo writes it; atomically."""
-    replace_file(path, digest.encode(), mode=0o644)
 
 
 @click.command(
@@ -244,95 +210,32 @@ def copy_command(
     Docker schema 2 happens when --format or the destination asks for it; the manifest is
     otherwise written byte for byte, so its digest stays the same.
     """
-    from boxwright.copy import DEFAULT_PARALLEL, CopyOptions, copy_image
+    from boxwright.cli.copyrun import CopyFlags, run_copy
 
-    quiet = quiet or current_state().quiet
     compression, compress_uncompressed = dest_compression(
         dest_compress, dest_compress_format, dest_decompress
     )
-    every_platform = multi_arch_choice(multi_arch, all_platforms)
-    reporter, on_progress = _progress(quiet)
-    src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
-    # The flags into the library's CopyOptions, field by field; sync fills its SyncOptions
-    # and build its BuildShared the same way: other commands, other types.
-    options = CopyOptions(
-        all_platforms=every_platform,
-        platform=platform,
-        format=fmt,
-        dest_compress=compression,
-        compression_level=dest_compress_level,
-        parallel=parallel or DEFAULT_PARALLEL,
-        on_progress=on_progress,
-        src_options=src_options,
-        dest_options=dest_options,
-        compress_uncompressed=compress_uncompressed,
-        preserve_digests=preserve_digests,
+    flags = CopyFlags(
+        all_platforms=multi_arch_choice(multi_arch, all_platforms),
         referrers=referrers,
-        **signing_settings(),
+        platform=platform,
+        fmt=fmt,
+        dest_compress=compression,
+        compress_uncompressed=compress_uncompressed,
+        compression_level=dest_compress_level,
+        preserve_digests=preserve_digests,
+        digestfile=digestfile,
+        additional_tags=additional_tags,
+        parallel=parallel,
+        quiet=quiet,
     )
-    bars = reporter if reporter is not None else contextlib.nullcontext()
-    with _destination(destination, additional_tags) as dest, bars:
-        result = copy_image(source, dest, options)
-    if digestfile is not None:
-        write_digestfile(digestfile, str(result.digest))
-    click.echo(str(result.digest))
-
-
-def _progress(quiet: bool) -> tuple[ProgressReporter | None, ProgressCallback | None]:
-    """How the copy reports progress: nothing with ``--quiet``; bars on a terminal (the
-    reporter, entered around the copy, and the callback feeding it); skopeo's lines else."""
-    if quiet:
-        return None, None
-    if sys.stderr.isatty():
-        from boxwright.cli.output import make_progress
-
-        reporter = make_progress(quiet=False, force_terminal=True)
-        return reporter, _to_reporter(reporter)
-    return None, SkopeoLines(sys.stderr)
-
-
-@contextlib.contextmanager
-def _destination(
-    destination: str, additional_tags: tuple[str, ...]
-) -> Iterator[str | ImageDestination]:
-    """The destination to copy to: the reference, or with ``--additional-tag`` the opened
-    docker archive that takes the extra names (the one transport that holds them)."""
-    if not additional_tags:
-        yield destination
-        return
-    from boxwright.transport.docker_archive import DockerArchiveDestination
-    from boxwright.transport.reference import parse_transport_reference
-
-    ref = parse_transport_reference(destination)
-    if ref.transport != "docker-archive":
-        raise UsageError(
-            f"--additional-tag names images in a docker-archive: destination, not in {destination}"
-        )
-    dest = DockerArchiveDestination(ref.path, ref.image, additional_tags)
-    try:
-        yield dest
-    finally:
-        dest.close()
-
-
-def _to_reporter(reporter: ProgressReporter) -> ProgressCallback:
-    """Adapt :class:`ProgressEvent` values to the ``(kind, name, done, total)`` reporters."""
-    words = {DONE: "done", SKIPPED: "skipped"}
-
-    def on_progress(event: ProgressEvent) -> None:
-        if event.kind == MANIFEST:
-            return
-        kind = words.get(event.kind, event.kind)
-        reporter(kind, str(event.digest), event.done, event.total)
-
-    return on_progress
+    src_options, dest_options = both_sides(registry, authfile, dest_chunk_size=dest_chunk_size)
+    run_copy(source, destination, flags, src_options, dest_options)
 
 
 __all__ = [
     "CompressFlag",
-    "SkopeoLines",
     "copy_command",
     "dest_compression",
     "multi_arch_choice",
-    "write_digestfile",
 ]

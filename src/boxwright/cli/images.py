@@ -4,7 +4,8 @@ Rows are podman's report types (the fields ``--format`` templates name: see
 ``docs/cli.md``), rendered by the one template engine (:mod:`boxwright.gotemplate`): the
 default output is podman's own ``table`` template, so a custom ``table …`` format lines up
 exactly as podman's does. Every value a template prints is escaped for the terminal
-(:mod:`boxwright.cli.sanitize`); ``--format json`` prints data.
+(:mod:`boxwright.cli.sanitize`); ``--format json`` prints data. ``history``'s work is in
+:mod:`boxwright.cli.historyrun`, imported when the command runs.
 """
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.localstore import existing_store, open_store
+from boxwright.cli.localstore import existing_store
 from boxwright.cli.output import emit_json, human_size
 from boxwright.cli.params import choice_option, template_format_option
-from boxwright.cli.sanitize import escape_json, escape_message
-from boxwright.cli.store import _image_json, _list_json, human_duration
+from boxwright.cli.rows import created_since, render_rows
+from boxwright.cli.store import _image_json, _list_json
 from boxwright.gotemplate import GoNil, GoStruct, GoTime
-from boxwright.gotemplate.report import render
 from boxwright.gotemplate.values import go_time_string
-from boxwright.oci._json import dumps_go, epoch
+from boxwright.oci._json import epoch
 
 if TYPE_CHECKING:
     from boxwright.gotemplate import GoStruct
-    from boxwright.store.history import HistoryStep
     from boxwright.store.images import ImageRecord, ImageStore
     from boxwright.store.manifests import ManifestListRecord
 
@@ -49,15 +48,7 @@ IMAGE_HEADERS = {
     "RepoTags": "REPO TAGS",
     "RepoDigests": "REPO DIGESTS",
 }
-HISTORY_HEADERS = {
-    "ID": "ID",
-    "Created": "CREATED",
-    "CreatedBy": "CREATED BY",
-    "Size": "SIZE",
-    "Comment": "COMMENT",
-}
 SORT_KEYS = ("created", "id", "repository", "size", "tag")
-CREATED_BY_WIDTH = 45
 
 
 def images_format(digests: bool) -> str:
@@ -70,16 +61,6 @@ def images_format(digests: bool) -> str:
         row.append("{{.Digest}}")
     row += ["{{.ID}}", "{{.Created}}", "{{.Size}}"]
     return "table " + "\t".join(row) + "\n"
-
-
-HISTORY_FORMAT = "table {{.ID}}\t{{.Created}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}\n"
-
-
-def _since(created: str | None, now: float) -> str:
-    seconds = epoch(created)
-    if seconds is None:
-        return "N/A"
-    return human_duration(max(0.0, now - seconds)) + " ago"
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -128,9 +109,9 @@ def _reporters(
             "Names": list(record.names) or GoNil("slice"),
             "Digest": digest,
             "History": ", ".join(reversed(record.names)),
-            "Created": _since(created, now),
+            "Created": created_since(created, now),
             "CreatedAt": go_time_string(created) if created else "",
-            "CreatedSince": _since(created, now),
+            "CreatedSince": created_since(created, now),
             "CreatedTime": GoTime(created) if created else "",
         }
         rows.append(GoStruct(fields, type_name="images.imageReporter"))
@@ -293,62 +274,6 @@ def images_command(
     render_rows(text, [row for row, _, _ in rows], IMAGE_HEADERS, noheading)
 
 
-def render_rows(text: str, rows: list[Any], headers: dict[str, str], noheading: bool) -> None:
-    """Print ``rows`` in the format ``text`` through the one template engine (table headers
-    from ``headers``; the CLI's escaping of terminal text)."""
-    out = render(
-        text,
-        rows,
-        headers=headers,
-        noheading=noheading,
-        escape=escape_message,
-        escape_json=escape_json,
-    )
-    click.echo(out, nl=False)
-
-
-def _history_rows(
-    steps: list[HistoryStep], *, human: bool, no_trunc: bool, now: float
-) -> list[GoStruct]:
-    from boxwright.store.history import MISSING_ID
-
-    rows = []
-    for step in steps:
-        ident = step.id if no_trunc or step.id == MISSING_ID else step.id[:12]
-        created_by = step.created_by
-        if not no_trunc and len(created_by) > CREATED_BY_WIDTH:
-            created_by = created_by[: CREATED_BY_WIDTH - 3] + "..."
-        since = _since(step.created, now)
-        fields: dict[str, Any] = {
-            "ID": ident,
-            "Created": since if human else (step.created or ""),
-            "CreatedBy": created_by,
-            "Size": human_size(step.size),
-            "Comment": step.comment,
-            "CreatedAt": go_time_string(step.created) if step.created else "",
-            "CreatedSince": since,
-            "Tags": list(step.tags) or GoNil("slice"),
-        }
-        rows.append(GoStruct(fields, type_name="images.historyReporter"))
-    return rows
-
-
-# podman history's JSON keys, the optional ones only when set: written the way other
-# documents' optional keys are (oci.config's platform fields), for another document.
-def _history_json(step: HistoryStep) -> dict[str, Any]:
-    """One step as ``podman history --format json`` writes it."""
-    out: dict[str, Any] = {"id": step.id, "created": step.created}
-    if step.created_by:
-        out["CreatedBy"] = step.created_by
-    out["size"] = step.size
-    if step.comment:
-        out["comment"] = step.comment
-    if step.tags:
-        out["tags"] = list(step.tags)
-    out["Created"] = step.created or ""
-    return out
-
-
 @click.command(
     "history",
     short_help="Show the history of a stored image.",
@@ -375,19 +300,14 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
     """Show the history of IMAGE, newest step first, as podman history does: the image ID
     where a stored image ends at that step, <missing> elsewhere; the size each step's layer
     adds, unpacked."""
-    from boxwright.store.history import image_history
+    from boxwright.cli.historyrun import show_history
 
-    store = open_store()
-    steps = image_history(store.images, store.images.get(image))
-    if fmt is not None and fmt.strip() == "json":
-        click.echo(dumps_go([_history_json(s) for s in steps]).decode("utf-8"))
-        return
-    rows = _history_rows(steps, human=human, no_trunc=no_trunc, now=time.time())
-    if quiet:
-        click.echo("".join(f"{r.get('ID')}\n" for r in rows), nl=False)
-        return
-    text = HISTORY_FORMAT if fmt is None or fmt.strip() == "table" else fmt
-    render_rows(text, rows, HISTORY_HEADERS, False)
+    show_history(image, human=human, no_trunc=no_trunc, quiet=quiet, fmt=fmt)
 
 
-__all__ = ["history_command", "images_command", "render_rows", "split_name"]
+__all__ = [
+    "history_command",
+    "images_command",
+    "render_rows",
+    "split_name",
+]

@@ -11,7 +11,7 @@ import click
 
 from boxwright.cli.localstore import open_store
 from boxwright.cli.params import key_values
-from boxwright.cli.store import _progress
+from boxwright.cli.progress import copy_progress
 from boxwright.cli.transport_options import transport_options
 from boxwright.oci.platform import normalize_arch
 from boxwright.store.manifestops import (
@@ -104,7 +104,7 @@ def push(
     options = transport_options(registry)
     store = open_store()
     dest = str(registry_or(destination))
-    with _progress(quiet) as on_progress:
+    with copy_progress(quiet) as on_progress:
         result = push_list(
             store,
             name,

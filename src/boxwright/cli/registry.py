@@ -4,19 +4,21 @@
 other character as a ``\\u`` escape); ``delete``
 removes the manifest a reference names; ``sync`` copies many tags or a whole repository
 (see :mod:`boxwright.copy.sync`).
+
+This module declares the commands and their flags; their work is in
+:mod:`boxwright.cli.registryrun` (``list-tags``, ``delete``) and :mod:`boxwright.cli.syncrun`
+(``sync``), imported when a command runs, with the registry client or the copy pipeline.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from boxwright.cli.main import current_state
 from boxwright.cli.params import manifest_format_option
-from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import (
     both_sides,
     retry_options,
@@ -24,12 +26,7 @@ from boxwright.cli.transport_options import (
     transport_options,
     two_sided_options,
 )
-from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
-from boxwright.errors import TransportError, UsageError
-
-if TYPE_CHECKING:
-    from boxwright.copy import CopyOptions
-    from boxwright.copy.sync import SyncResult
+from boxwright.cli.trust_options import policy_options, signing_options
 
 LIST_TAGS_EXAMPLES = """\b
 Examples:
@@ -68,20 +65,10 @@ def _docker_argument(reference: str) -> str:
 @click.argument("repository")
 def list_tags_command(repository: str, **registry: Any) -> None:
     """List the tags of the registry REPOSITORY (docker://HOST/REPO), as skopeo does."""
-    from boxwright.oci.reference import Reference
-    from boxwright.transport.docker import list_tags
+    from boxwright.cli.registryrun import print_tags
 
     _docker_argument(repository)
-    name = repository[len("docker://") :]
-    parsed = Reference.parse_normalized(name)
-    if parsed.tag or parsed.digest is not None:
-        raise UsageError(
-            f"{repository}: list-tags takes a repository, without a tag or digest "
-            f"(docker://{parsed.name})"
-        )
-    tags = list_tags(parsed.with_default_tag(), transport_options(registry))
-    document = {"Repository": parsed.name, "Tags": tags}
-    click.echo(json.dumps(document, indent=4))
+    print_tags(repository, transport_options(registry))
 
 
 @click.command("delete", epilog=DELETE_EXAMPLES, short_help="Delete a registry image.")
@@ -94,11 +81,10 @@ def delete_command(reference: str, **registry: Any) -> None:
     As with skopeo, deleting by tag deletes the manifest the tag points to, so every tag
     naming the same manifest goes with it. Prints the deleted manifest's digest.
     """
-    from boxwright.transport.docker import delete_image
+    from boxwright.cli.registryrun import delete
 
     _docker_argument(reference)
-    digest = delete_image(reference, transport_options(registry))
-    click.echo(str(digest))
+    delete(reference, transport_options(registry))
 
 
 @click.command("sync", epilog=SYNC_EXAMPLES, short_help="Copy many images between places.")
@@ -190,66 +176,27 @@ def sync_command(
     image copied and a summary. As skopeo, the first failed image stops the sync (exit 1)
     unless --keep-going.
     """
-    from boxwright.copy.sync import DEFAULT_SYNC_PARALLEL, SyncOptions, sync
+    from boxwright.cli.syncrun import SyncFlags, run_sync
 
     quiet = quiet or current_state().quiet
-
-    def report(line: str) -> None:
-        if dry_run:
-            echo(line)
-        elif not quiet:
-            echo(line, err=True)
-
     src_options, dest_options = both_sides(registry, authfile)
-    # The flags into SyncOptions, field by field (copy fills CopyOptions alike: another type).
-    options = SyncOptions(
-        source_kind=src_kind,
+    flags = SyncFlags(
+        src_kind=src_kind,
         dest_kind=dest_kind,
         tag_regex=tag_regex,
         semver=semver,
         all_platforms=all_platforms,
+        referrers=referrers,
+        fmt=fmt,
         scoped=scoped,
-        parallel=parallel or DEFAULT_SYNC_PARALLEL,
-        src_options=src_options,
-        dest_options=dest_options,
-        copy_options=_sync_copy_options(fmt, preserve_digests, referrers),
-        on_image=report,
         append_suffix=append_suffix,
-        keep_going=keep_going,
+        preserve_digests=preserve_digests,
         dry_run=dry_run,
+        keep_going=keep_going,
+        parallel=parallel,
+        quiet=quiet,
     )
-    _summarize(sync(source, destination, options), dry_run)
-
-
-def _summarize(result: SyncResult, dry_run: bool) -> None:
-    """Print sync's summary line (what a dry run would have synced); a failed image makes
-    the command fail, naming the first."""
-    if dry_run:
-        sources = {item.rsplit(":", 1)[0] for item in result.not_tried}
-        echo(f"Would have synced {len(result.not_tried)} images from {len(sources)} sources")
-        return
-    summary = (
-        f"{len(result.copied)} copied, {len(result.unchanged)} already there, "
-        f"{len(result.failed)} failed"
-    )
-    if result.not_tried:
-        summary += f", {len(result.not_tried)} not tried (see --keep-going)"
-    echo(summary)
-    if result.failed:
-        first_name, first_error = result.failed[0]
-        raise TransportError(
-            f"{len(result.failed)} image(s) failed to sync; first: {first_name}: {first_error}"
-        )
-
-
-def _sync_copy_options(fmt: str | None, preserve_digests: bool, referrers: bool) -> CopyOptions:
-    """The copy options of sync's format, ``--preserve-digests``, ``--referrers`` and
-    signing flags."""
-    from boxwright.copy import CopyOptions
-
-    return CopyOptions(
-        format=fmt, preserve_digests=preserve_digests, referrers=referrers, **signing_settings()
-    )
+    run_sync(source, destination, flags, src_options, dest_options)
 
 
 __all__ = ["delete_command", "list_tags_command", "sync_command"]

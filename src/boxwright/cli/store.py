@@ -8,24 +8,19 @@ IMAGE ID CREATED SIZE``); ``--format json`` prints data for scripts.
 from __future__ import annotations
 
 import dataclasses
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from boxwright.cli.localstore import existing_store, open_store
-from boxwright.cli.main import current_state
-from boxwright.cli.output import emit_json, human_size, make_progress, render_table
+from boxwright.cli.output import emit_json, human_size, render_table
 from boxwright.cli.params import choice_option, format_option, platform_choice_options
 from boxwright.cli.sanitize import echo
 from boxwright.cli.transport_options import retry_options, side_options, transport_options
-from boxwright.cli.trust_options import policy_options, signing_options, signing_settings
+from boxwright.cli.trust_options import policy_options, signing_options
 from boxwright.config.paths import store_root
 
 if TYPE_CHECKING:
-    from boxwright.copy.progress import ProgressCallback, ProgressEvent
     from boxwright.oci.platform import Platform
     from boxwright.store.images import ImageRecord, ImageStore
     from boxwright.store.manifests import ManifestListRecord
@@ -163,31 +158,6 @@ def rmi_command(force: bool, remove_all: bool, images: tuple[str, ...]) -> None:
             echo(line)
 
 
-@contextmanager
-def _progress(quiet: bool) -> Iterator[ProgressCallback | None]:
-    """Progress like ``copy``'s: bars on a terminal, skopeo's lines when piped, none if quiet."""
-    from boxwright.cli.copy import SkopeoLines
-
-    if quiet or current_state().quiet:
-        yield None
-        return
-    if not sys.stderr.isatty():
-        yield SkopeoLines(sys.stderr)
-        return
-    from boxwright.copy.progress import DONE, MANIFEST, SKIPPED
-
-    reporter = make_progress(quiet=False, force_terminal=True)
-    words = {DONE: "done", SKIPPED: "skipped"}
-
-    def on_progress(event: ProgressEvent) -> None:
-        if event.kind != MANIFEST:
-            kind = words.get(event.kind, event.kind)
-            reporter(kind, str(event.digest), event.done, event.total)
-
-    with reporter:
-        yield on_progress
-
-
 @click.command(
     "pull",
     short_help="Copy an image into the local store.",
@@ -213,15 +183,10 @@ def pull_command(
     REFERENCE without a transport prefix is a registry image (busybox is
     docker://docker.io/library/busybox:latest), as for podman pull.
     """
-    from boxwright.store.pullpush import pull
+    from boxwright.cli.pullpushrun import pull_image
 
     options = transport_options(registry)
-    store = open_store(create=True)
-    with _progress(quiet) as on_progress:
-        record = pull(
-            reference, store=store, platform=platform, src_options=options, on_progress=on_progress
-        )
-    click.echo(record.id)
+    pull_image(reference, platform, options, quiet=quiet)
 
 
 @click.command(
@@ -266,21 +231,17 @@ def push_command(
     localhost:5000/app:1 is docker://localhost:5000/app:1); a DESTINATION without a transport
     prefix is a registry too, as for podman push.
     """
-    from boxwright.store.pullpush import push
+    from boxwright.cli.pullpushrun import push_image
 
     options = transport_options(registry)
-    with _progress(quiet) as on_progress:
-        result = push(
-            image,
-            destination,
-            store=open_store(),
-            dest_options=options,
-            format=fmt,
-            dest_compress=dest_compress,
-            on_progress=on_progress,
-            **signing_settings(),
-        )
-    click.echo(str(result.digest))
+    push_image(
+        image,
+        destination,
+        options,
+        fmt=fmt,
+        dest_compress=dest_compress,
+        quiet=quiet,
+    )
 
 
 # prune's -a means podman image prune's (every image no container uses), not images' -a

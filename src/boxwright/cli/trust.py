@@ -4,21 +4,21 @@
 ``PREFIX.pub`` as skopeo does. ``trust IMAGE`` lists the signatures an image carries and says
 whether the signature policy accepts it; it exits 1 when the policy rejects the image, so a
 script can gate on it.
+
+This module declares the commands; their work is in :mod:`boxwright.cli.keygen` and
+:mod:`boxwright.cli.trustrun`, imported when a command runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from boxwright.cli.params import format_option, platform_option
-from boxwright.cli.sanitize import echo, escape
 from boxwright.cli.trust_options import policy_options
-from boxwright.errors import PolicyRejectedError
 
 if TYPE_CHECKING:
-    from boxwright.copy.admission import TrustReport
     from boxwright.oci.platform import Platform
 
 KEY_EXAMPLES = """\b
@@ -76,56 +76,9 @@ def trust_command(image: str, platform: Platform | None, fmt: str) -> None:
     The policy is applied exactly as a copy or pull of IMAGE applies it; the exit status is 1
     when it rejects the image.
     """
-    from boxwright.copy.admission import verify_image
+    from boxwright.cli.trustrun import show_trust
 
-    report = verify_image(image, platform=platform)
-    if fmt == "json":
-        from boxwright.cli.output import emit_json
-
-        emit_json(_as_dict(report))
-    else:
-        _print(report)
-    if not report.accepted:
-        raise PolicyRejectedError(report.reason)
-
-
-def _as_dict(report: TrustReport) -> dict[str, Any]:
-    return {
-        "Image": report.image,
-        "Digest": str(report.digest),
-        "Signatures": [
-            {
-                "Kind": info.kind,
-                "ClaimedReference": info.claimed_reference,
-                "ClaimedDigest": info.claimed_digest,
-                "Error": info.error,
-            }
-            for info in report.signatures
-        ],
-        "Policy": report.policy,
-        "Scope": report.scope,
-        "Requirements": list(report.requirements),
-        "Accepted": report.accepted,
-        "Reason": report.reason,
-    }
-
-
-def _print(report: TrustReport) -> None:
-    echo(f"Image:        {escape(report.image)}")
-    echo(f"Digest:       {report.digest}")
-    echo(f"Signatures:   {len(report.signatures)}")
-    for info in report.signatures:
-        line = f"  - {info.kind}"
-        if info.claimed_reference is not None:
-            line += f" for {escape(info.claimed_reference)} ({escape(info.claimed_digest or '')})"
-        if info.error is not None:
-            line += f": {escape(info.error)}"
-        echo(line)
-    echo(f"Policy:       {escape(report.policy)}")
-    echo(f"Scope:        {escape(report.scope)}")
-    for requirement in report.requirements:
-        echo(f"  requires    {escape(requirement)}")
-    echo(f"Accepted:     {'yes' if report.accepted else 'no'}")
+    show_trust(image, platform, fmt)
 
 
 __all__ = ["generate_sigstore_key_command", "trust_command"]

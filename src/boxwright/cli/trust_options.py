@@ -161,7 +161,7 @@ _SIGSTORE_KEY = "sign_by_sigstore_private_key"
 def _signers(values: dict[str, Any]) -> list[Signer]:
     """The signers ``--sign-by`` and ``--sign-by-sigstore-private-key`` ask for (the signing
     modules load only then: a copy that signs nothing does not need them)."""
-    from boxwright.trust.signing import GpgSigner, SigstoreSigner, read_passphrase
+    from boxwright.trust.signing import GpgSigner, read_passphrase
 
     passphrase_file = values.get("sign_passphrase_file")
     signers: list[Signer] = []
@@ -174,6 +174,8 @@ def _signers(values: dict[str, Any]) -> list[Signer]:
             passphrase = read_passphrase(Path(passphrase_file))
         else:
             passphrase = _ask_passphrase(key)
+        from boxwright.trust.sigstore import SigstoreSigner
+
         signers.append(SigstoreSigner.from_file(Path(key), passphrase))
     return signers
 

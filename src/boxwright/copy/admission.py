@@ -126,6 +126,16 @@ class Admission(SourceSignatures):
         self.identity = identity
         self._admitted: set[Digest] = set()
 
+    @classmethod
+    def of(
+        cls, policy: Policy | None, ref: TransportReference | None, source: ImageSource
+    ) -> Admission:
+        """The admission of ``source`` (opened from ``ref``, when known) under ``policy``,
+        else under the policy in force (:func:`~boxwright.trust.policy.default_policy`);
+        the image seen as :func:`source_identity` sees it."""
+        chosen = policy if policy is not None else default_policy()
+        return cls(chosen, source_identity(ref, source), source)
+
     def parsed(self, digest: Digest) -> Sequence[Signature | SignatureError]:
         """:meth:`signatures` parsed; one that does not parse is the error it raised."""
         out: list[Signature | SignatureError] = []

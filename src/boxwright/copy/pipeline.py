@@ -80,6 +80,7 @@ from boxwright.transport.reference import (
 from boxwright.trust.policyfile import accepts_every_image
 
 if TYPE_CHECKING:
+    from boxwright.oci.config import ImageConfig
     from boxwright.transport.blobinfocache import BlobInfoCache
     from boxwright.transport.options import TransportOptions
     from boxwright.trust.policy import Policy
@@ -315,11 +316,9 @@ def _admission(ref: TransportReference | None, source: ImageSource, options: Cop
     spends")."""
     if options.policy is None and accepts_every_image():
         return AcceptEverything(source)
-    from boxwright.copy.admission import Admission, source_identity
-    from boxwright.trust.policy import default_policy
+    from boxwright.copy.admission import Admission
 
-    policy = options.policy if options.policy is not None else default_policy()
-    return Admission(policy, source_identity(ref, source), source)
+    return Admission.of(options.policy, ref, source)
 
 
 def _new_signatures(
@@ -727,14 +726,12 @@ class _Pipeline:
         self.images.append(CopiedImage(manifest.digest, written, config_desc, layers, platform))
         return written
 
-    def _store_config(self, manifest: ImageManifest, data: bytes, convert: bool) -> _Stored:
+    def _store_config(self, manifest: ImageManifest, config: _ConfigOnce, convert: bool) -> _Stored:
         """Put the config blob (converted to OCI first when ``convert``); its descriptor and
         whether it was transferred."""
-        descriptor = manifest.config
+        descriptor, data = manifest.config, config.data()
         if convert:
-            from boxwright.oci.config import ImageConfig
-
-            converted = ImageConfig.parse(data).to_oci()
+            converted = config.parsed().to_oci()
             data, descriptor = converted.raw, converted.descriptor(mt.OCI_CONFIG)
         return descriptor, self.blobs.put_small(descriptor, data)
 
@@ -766,7 +763,7 @@ class _Pipeline:
         read = config.data
 
         def read_and_store() -> _Stored:
-            return self._store_config(manifest, read(), convert)
+            return self._store_config(manifest, config, convert)
 
         submit = self.pool.submit
         by_layer: dict[int, Future[BlobOutcome]] = {}
@@ -783,8 +780,9 @@ class _Pipeline:
         try:
             outcomes = [future.result() for future in futures]
             if stored is None:
-                data = fetched.result() if fetched is not None else read()
-                config_desc, written = self._store_config(manifest, data, convert)
+                if fetched is not None:
+                    fetched.result()
+                config_desc, written = self._store_config(manifest, config, convert)
             else:
                 config_desc, written = stored.result()
         except BaseException:
@@ -826,6 +824,7 @@ class _ConfigOnce:
         self._source = source
         self._manifest = manifest
         self._data = data
+        self._parsed: ImageConfig | None = None
         self._diff_ids: tuple[Digest, ...] | None = None
         self._lock = threading.Lock()
 
@@ -854,12 +853,19 @@ class _ConfigOnce:
         finally:
             stream.close()
 
+    def parsed(self) -> ImageConfig:
+        """The config parsed, once (the config model is imported here, when a copy first
+        needs it: to check diff_ids or to convert the config; a plain copy never does)."""
+        if self._parsed is None:
+            from boxwright.oci.config import ImageConfig
+
+            self._parsed = ImageConfig.parse(self.data())
+        return self._parsed
+
     def diff_ids(self) -> tuple[Digest, ...]:
         """``rootfs.diff_ids``, one per layer of the manifest (else :class:`ManifestError`)."""
         if self._diff_ids is None:
-            from boxwright.oci.config import ImageConfig
-
-            diff_ids = ImageConfig.parse(self.data()).diff_ids
+            diff_ids = self.parsed().diff_ids
             layers = self._manifest.layers
             if len(diff_ids) != len(layers):
                 raise ManifestError(

@@ -4,7 +4,8 @@ An :class:`~boxwright.transport.base.ImageSource` only hands out manifests and b
 :func:`open_image` turns it into an :class:`Image`: it follows indexes (nested ones too) to
 the image for the wanted platform, converts a Docker schema 1 manifest on the fly (the image
 then presents itself as Docker schema 2 with a generated config whose diff_ids were measured
-by decompressing each layer once, as containers/image does), and reads the config lazily.
+by decompressing each layer once, as containers/image does: :mod:`.schema1image`), and
+reads the config lazily.
 
 Layer streams come verified: :meth:`Image.open_layer` checks the blob against its digest and
 size, :meth:`Image.open_layer_uncompressed` also checks the uncompressed tar against the
@@ -17,10 +18,9 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from contextlib import ExitStack
 from functools import cached_property
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
-from boxwright.errors import ManifestError, UnsupportedMediaTypeError
-from boxwright.oci import mediatype as mt
+from boxwright.errors import ManifestError
 from boxwright.oci.config import ImageConfig
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest
@@ -35,8 +35,6 @@ from boxwright.transport.reference import parse_transport_reference
 if TYPE_CHECKING:  # loaded when needed: layer streams and schema 1 cost start-up time
     from boxwright.layer.streams import LayerReader
     from boxwright.oci.schema1 import Schema1Manifest
-
-UNKNOWN_SIZE: Final = -1
 
 
 class Image:
@@ -130,35 +128,6 @@ class Image:
         return OwnedLayerReader(self.source.get_blob(desc), None, diff_id)
 
 
-def _from_schema1(source: ImageSource, schema1: Schema1Manifest) -> Image:
-    """Present a schema 1 image as Docker schema 2: measure each layer once for its diff_id."""
-    from boxwright.layer.streams import LayerReader
-
-    measured: dict[Digest, tuple[Descriptor, Digest]] = {}
-    layers: list[Descriptor] = []
-    diff_ids: list[Digest] = []
-    for digest in schema1.non_empty_layers():
-        if digest not in measured:
-            probe = Descriptor(mt.DOCKER_LAYER_GZIP, digest, UNKNOWN_SIZE)
-            with source.get_blob(probe) as blob:
-                reader = LayerReader(blob)
-                result = reader.result()
-                reader.close()
-            media_type = mt.docker_layer_type(result.compression)
-            if result.compression == "zstd":
-                raise UnsupportedMediaTypeError(
-                    f"schema 1 layer {digest} is zstd-compressed, which Docker images cannot carry"
-                )
-            measured[digest] = (Descriptor(media_type, digest, result.size), result.diff_id)
-        desc, diff_id = measured[digest]
-        layers.append(desc)
-        diff_ids.append(diff_id)
-    config = schema1.to_config(diff_ids)
-    config_desc = Descriptor(mt.DOCKER_CONFIG, Digest.from_bytes(config), len(config))
-    manifest = schema1.to_manifest(config_desc, layers, mt.DOCKER_MANIFEST)
-    return Image(source, manifest, schema1.digest, schema1=schema1, config_bytes=config)
-
-
 def open_image(
     source: ImageSource, platform: Platform | None = None, digest: Digest | None = None
 ) -> Image:
@@ -182,13 +151,12 @@ def open_image(
             continue
         if isinstance(parsed, ImageManifest):
             return Image(source, parsed, chosen_digest or parsed.digest, index)
-        from boxwright.oci.schema1 import Schema1Manifest
+        # Schema 1 comes only from old registries: its sibling, and the layer streams it
+        # measures with, load here alone.
+        from boxwright.transport.schema1image import as_schema2
 
-        if not isinstance(parsed, Schema1Manifest):
-            raise UnsupportedMediaTypeError(f"{source.name}: not an image manifest")
-        image = _from_schema1(source, parsed)
-        image.index = index
-        return image
+        schema1, manifest, config = as_schema2(source, parsed)
+        return Image(source, manifest, schema1.digest, index, schema1=schema1, config_bytes=config)
     raise ManifestError(
         f"{source.name}: indexes nest more than {MAX_INDEX_DEPTH} levels deep; refusing to follow"
     )

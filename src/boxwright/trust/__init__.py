@@ -3,10 +3,10 @@
 * :mod:`~boxwright.trust.signature` — the two kinds of signatures (GPG simple signing and
   sigstore), stored as containers/image stores them, and the payload both sign;
 * :mod:`~boxwright.trust.sigstore` — ECDSA P-256 keys in cosign's and skopeo's files, sigstore
-  signing and verifying;
+  signing and verifying (the sigstore signer and the policy's sigstore verifier);
 * :mod:`~boxwright.trust.gpg` — simple signing and verifying through the ``gpg`` program;
-* :mod:`~boxwright.trust.signing` — the signers a copy takes (``--sign-by``,
-  ``--sign-by-sigstore-private-key``);
+* :mod:`~boxwright.trust.signing` — what a signer a copy takes offers, and the GPG signer
+  (``--sign-by``);
 * :mod:`~boxwright.trust.policy` — policy.json (containers-policy.json(5)), parsed and applied.
 
 The copy pipeline applies the policy to every image it reads (:mod:`boxwright.copy.admission`).
@@ -35,5 +35,5 @@ __getattr__, __dir__ = lazy_package(globals())
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; nothing of this runs at import time
     from boxwright.trust.policy import Policy, default_policy
-    from boxwright.trust.signing import GpgSigner, SigstoreSigner
-    from boxwright.trust.sigstore import generate_key_pair
+    from boxwright.trust.signing import GpgSigner
+    from boxwright.trust.sigstore import SigstoreSigner, generate_key_pair

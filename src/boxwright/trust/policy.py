@@ -38,11 +38,8 @@ from boxwright.oci.digest import Digest
 from boxwright.oci.reference import Reference
 from boxwright.trust.policyfile import decode_policy, read_policy
 from boxwright.trust.signature import (
-    SIGSTORE_MEDIA_TYPE,
-    SIGSTORE_TYPE,
     SIMPLE_SIGNING_TYPE,
     Signature,
-    SigstoreSignature,
     SimpleSigning,
     digest_matches,
     parse_payload,
@@ -249,7 +246,11 @@ class Requirement:
         if self.type == "signedBy":
             verifier = _GpgVerifier(self._key_blobs)
         else:
-            verifier = _SigstoreVerifier(self._key_blobs())
+            # trust.sigstore imports cryptography: only a policy that names sigstore keys
+            # loads it.
+            from boxwright.trust.sigstore import SigstoreVerifier
+
+            verifier = SigstoreVerifier(self._key_blobs())
         try:
             self._check_signed(item, verifier)
         finally:
@@ -333,30 +334,6 @@ class _GpgVerifier:
     def close(self) -> None:
         if self._ring is not None:
             self._ring.close()
-
-
-class _SigstoreVerifier:
-    """Sigstore signatures, against the public key of a ``sigstoreSigned``."""
-
-    kind: type = SigstoreSignature
-    payload_type: str = SIGSTORE_TYPE
-
-    def __init__(self, key_blobs: list[bytes]) -> None:
-        # trust.sigstore imports cryptography: only a policy that names sigstore keys loads it.
-        from boxwright.trust.sigstore import load_public_key
-
-        self._keys = [load_public_key(b, "the sigstoreSigned key of the policy") for b in key_blobs]
-
-    def verify(self, signature: Signature) -> bytes:
-        assert isinstance(signature, SigstoreSignature)
-        if signature.media_type != SIGSTORE_MEDIA_TYPE:
-            raise SignatureError(f"unexpected signature MIME type {signature.media_type}")
-        from boxwright.trust.sigstore import verify_payload
-
-        return verify_payload(signature, self._keys[0])
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def _object(data: object, what: str) -> dict[str, Any]:

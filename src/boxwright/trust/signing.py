@@ -1,14 +1,14 @@
 """Who signs a copied image: a sigstore private key or a GPG key, as skopeo's flags say.
 
-``--sign-by-sigstore-private-key PATH`` makes a :class:`SigstoreSigner` (the key is read
-and decrypted when the signer is made, so a wrong passphrase fails before anything is
-copied); ``--sign-by FINGERPRINT`` a :class:`GpgSigner`. ``--sign-passphrase-file`` gives
+``--sign-by FINGERPRINT`` makes a :class:`GpgSigner`; ``--sign-by-sigstore-private-key PATH``
+a :class:`~boxwright.trust.sigstore.SigstoreSigner` (in the module that imports cryptography,
+so a copy that signs with GPG does not load it). ``--sign-passphrase-file`` gives
 either one its passphrase: the file's first line, without its line break, as skopeo reads it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,8 +16,6 @@ from boxwright.errors import SignatureError
 from boxwright.trust.signature import to_blob
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-
     from boxwright.oci.digest import Digest
 
 
@@ -44,29 +42,6 @@ def read_passphrase(path: Path) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class SigstoreSigner:
-    """Signs with a sigstore (cosign) private key file."""
-
-    path: Path
-    key: EllipticCurvePrivateKey = field(repr=False)
-
-    @classmethod
-    def from_file(cls, path: Path, passphrase: bytes) -> SigstoreSigner:
-        """The signer of the key file ``path``, decrypted with ``passphrase`` now."""
-        from boxwright.trust.sigstore import load_private_key
-
-        return cls(Path(path), load_private_key(Path(path), passphrase))
-
-    def sign(self, digest: Digest, docker_reference: str) -> bytes:
-        from boxwright.trust.sigstore import sign
-
-        return to_blob(sign(digest, docker_reference, self.key))
-
-    def describe(self) -> str:
-        return f"sigstore key {self.path}"
-
-
-@dataclass(frozen=True, slots=True)
 class GpgSigner:
     """Signs with a key of the user's GPG keyring, through the ``gpg`` program."""
 
@@ -82,4 +57,4 @@ class GpgSigner:
         return f"GPG key {self.fingerprint}"
 
 
-__all__ = ["GpgSigner", "Signer", "SigstoreSigner", "read_passphrase"]
+__all__ = ["GpgSigner", "Signer", "read_passphrase"]

@@ -11,8 +11,10 @@ both are read) whose body is the JSON envelope of secure-systems-lab's ``encrypt
 the PKCS#8 DER of the key sealed with NaCl's secretbox (XSalsa20-Poly1305, PyNaCl) under the
 scrypt key of the passphrase. Unencrypted ``PRIVATE KEY``/``EC PRIVATE KEY`` files are read too.
 
-This module imports cryptography and PyNaCl at its top; the modules that use it import it
-inside the function that handles a sigstore key or signature, so nothing else loads them.
+This module imports cryptography and PyNaCl at its top and holds everything that needs them:
+the keys, signing (:class:`SigstoreSigner`) and verifying (:class:`SigstoreVerifier`). The
+policy and the signing flags import it inside the function that meets a sigstore key, so
+nothing else loads them.
 
 A signature is the ASN.1 DER ECDSA signature of the SHA-256 of the payload, base64 in the
 ``dev.cosignproject.cosign/signature`` annotation, as cosign makes and verifies it.
@@ -24,7 +26,7 @@ import base64
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -39,8 +41,10 @@ from boxwright.trust.signature import (
     SIGSTORE_MEDIA_TYPE,
     SIGSTORE_SIGNATURE_ANNOTATION,
     SIGSTORE_TYPE,
+    Signature,
     SigstoreSignature,
     make_payload,
+    to_blob,
 )
 
 if TYPE_CHECKING:
@@ -264,10 +268,54 @@ def verify_payload(signature: SigstoreSignature, key: EllipticCurvePublicKey) ->
     return signature.payload
 
 
+@dataclass(frozen=True, slots=True)
+class SigstoreSigner:
+    """Signs with a sigstore (cosign) private key file (``--sign-by-sigstore-private-key``;
+    the other signers are in :mod:`boxwright.trust.signing`)."""
+
+    path: Path
+    key: EllipticCurvePrivateKey = field(repr=False)
+
+    @classmethod
+    def from_file(cls, path: Path, passphrase: bytes) -> SigstoreSigner:
+        """The signer of the key file ``path``, decrypted with ``passphrase`` now."""
+        return cls(Path(path), load_private_key(Path(path), passphrase))
+
+    def sign(self, digest: Digest, docker_reference: str) -> bytes:
+        """The signature blob of the manifest ``digest`` for ``docker_reference``."""
+        return to_blob(sign(digest, docker_reference, self.key))
+
+    def describe(self) -> str:
+        return f"sigstore key {self.path}"
+
+
+class SigstoreVerifier:
+    """Checks sigstore signatures against the public key of a policy's ``sigstoreSigned``
+    (the verifier :mod:`boxwright.trust.policy` applies for that requirement)."""
+
+    kind: type = SigstoreSignature
+    payload_type: str = SIGSTORE_TYPE
+
+    def __init__(self, key_blobs: list[bytes]) -> None:
+        self._keys = [load_public_key(b, "the sigstoreSigned key of the policy") for b in key_blobs]
+
+    def verify(self, signature: Signature) -> bytes:
+        """The payload of ``signature`` once it verifies under the policy's key."""
+        assert isinstance(signature, SigstoreSignature)
+        if signature.media_type != SIGSTORE_MEDIA_TYPE:
+            raise SignatureError(f"unexpected signature MIME type {signature.media_type}")
+        return verify_payload(signature, self._keys[0])
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 __all__ = [
     "COSIGN_PEM",
     "SIGSTORE_PEM",
     "KeyPair",
+    "SigstoreSigner",
+    "SigstoreVerifier",
     "decrypt",
     "encrypt",
     "generate_key_pair",

@@ -27,8 +27,8 @@ from boxwright.transport.docker import DockerSource
 from boxwright.transport.options import TransportOptions
 from boxwright.trust.policy import Policy
 from boxwright.trust.signature import SigstoreSignature, from_blob
-from boxwright.trust.signing import GpgSigner, SigstoreSigner
-from boxwright.trust.sigstore import write_key_pair
+from boxwright.trust.signing import GpgSigner
+from boxwright.trust.sigstore import SigstoreSigner, write_key_pair
 from boxwright_testing.registry_servers import RegistryServer
 from boxwright_testing.signing import GpgHome
 
