@@ -38,14 +38,6 @@ from boxwright.runtime.attach import (
     raw_terminal,
     terminal_size,
 )
-from boxwright.runtime.logs import LogRecord, read_log
-from boxwright.runtime.network import (
-    PortMapping,
-    assign_host_ports,
-    inspect_ports,
-    parse_publish,
-    requested_ports,
-)
 from boxwright.runtime.spec import RunOptions
 from boxwright.runtime.state import (
     EXITED,
@@ -61,6 +53,8 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
+    from boxwright.runtime.logs import LogRecord
+    from boxwright.runtime.network import PortMapping
 
 _POLL = 0.02
 
@@ -133,6 +127,8 @@ class Container:
         signal_name = parse_signal(stop_signal or config_stop).name
         options = options or RunOptions()
         if options.publish or options.publish_all:
+            from boxwright.runtime.network import assign_host_ports, requested_ports
+
             # The host ports are chosen once, here (as podman's create does): every later
             # process, and every restart, sees the same ones in run.json.
             wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
@@ -177,6 +173,8 @@ class Container:
 
     def ports(self) -> tuple[PortMapping, ...]:
         """The published ports, each with the host port chosen when it was made."""
+        from boxwright.runtime.network import parse_publish
+
         return tuple(p for text in self.config.options.publish for p in parse_publish(text))
 
     def is_running(self) -> bool:
@@ -184,6 +182,8 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         """podman-inspect's view: ID, name, image, created, config and ``State``."""
+        from boxwright.runtime.network import inspect_ports
+
         state = self.state()
         config = self.config
         return {
@@ -389,6 +389,8 @@ class Container:
         """The container's output records (see :mod:`boxwright.runtime.logs`): those from
         ``since`` on, the last ``tail`` lines, and with ``follow`` what it writes until it
         exits."""
+        from boxwright.runtime.logs import read_log
+
         alive = self.files.monitor_alive if follow else None
         return read_log(self.files.log_file, since=since, tail=tail, follow=alive)
 

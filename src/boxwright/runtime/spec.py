@@ -28,14 +28,16 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from boxwright.errors import RunError, UsageError
-from boxwright.oci.config import ImageConfig
-from boxwright.oci.runtime_spec import DEFAULT_HOSTNAME, runtime_spec
-from boxwright.runtime.cgroups import resource_limits
-from boxwright.runtime.idmap import IDMapping, IDRange
-from boxwright.unpack.users import ExecUser, resolve_user
+
+if TYPE_CHECKING:
+    # RunOptions and Mount are read by every process that looks at a container (state.json's
+    # run.json); the spec's own dependencies are loaded by generate_spec and spec_mapping.
+    from boxwright.oci.config import ImageConfig
+    from boxwright.runtime.idmap import IDMapping
+    from boxwright.unpack.users import ExecUser
 
 #: containers.conf's ``default_capabilities`` (podman 4, buildah): what a container's root keeps.
 DEFAULT_CAPABILITIES: tuple[str, ...] = (
@@ -342,6 +344,11 @@ def generate_spec(
     IDs only). Raises :class:`UsageError` for contradictory options and
     :class:`~boxwright.errors.UnpackError` for a user or group the image does not define.
     """
+    from boxwright.oci.runtime_spec import DEFAULT_HOSTNAME, runtime_spec
+    from boxwright.runtime.cgroups import resource_limits
+    from boxwright.runtime.idmap import IDMapping, IDRange
+    from boxwright.unpack.users import resolve_user
+
     rootfs = Path(rootfs).absolute()
     cc = image_config.config
     user_spec = cc.user if options.user is None else options.user
@@ -537,6 +544,8 @@ def spec_mapping(spec: Mapping[str, Any]) -> IDMapping | None:
     linux = spec.get("linux") or {}
     if not any(ns.get("type") == "user" for ns in linux.get("namespaces") or ()):
         return None
+    from boxwright.runtime.idmap import IDMapping
+
     return IDMapping.from_spec(linux)
 
 

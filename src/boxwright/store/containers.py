@@ -36,21 +36,17 @@ from boxwright.errors import (
     StoreError,
     UsageError,
 )
-from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import remove_tree
 from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
-from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.layout import spread_subtrees
-from boxwright.store.manifestops import image_for_platform
 from boxwright.store.metadata import read_records, write_records
-from boxwright.store.names import normalize_name
 from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
-from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
+    from boxwright.layer.ownership import OwnershipRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.rootfs import RootfsDriver
     from boxwright.store.snapshots import Snapshot
@@ -78,6 +74,8 @@ def short_image_name(image: str) -> str:
     last slash); an image ID ``sha256:HEX`` gives the first 12 digits; a transport
     reference of an unnamed image (``dir:/tmp/img``) gives the transport's name (``dir``).
     """
+    from boxwright.transport.reference import TRANSPORTS
+
     transport, sep, rest = image.partition(":")
     if sep and transport in TRANSPORTS and transport != "store":
         return transport
@@ -248,11 +246,15 @@ class ContainerStore:
     ) -> tuple[ImageRecord, _Names]:
         """The stored image ``image`` names (for ``platform``), and the names a pull gave it:
         a transport reference is pulled in first."""
+        from boxwright.transport.reference import TRANSPORTS
+
         prefix, sep, _ = image.partition(":")
         if sep and prefix in TRANSPORTS and prefix != "store":
             from boxwright.store.pulling import pull_named
 
             return pull_named(self._store, image, platform=platform)
+        from boxwright.store.manifestops import image_for_platform
+
         name = image[len("store:") :] if image.startswith("store:") else image
         found = image_for_platform(self._store, name, platform)
         if found is not None:
@@ -324,6 +326,8 @@ class ContainerStore:
 
     def ownership(self, name_or_id: str) -> OwnershipRecord:
         """The container's rootless side record (owners, modes, devices it could not write)."""
+        from boxwright.layer.ownership import OwnershipRecord
+
         return OwnershipRecord.load(self.directory(name_or_id) / "ownership.json")
 
     def mount(self, name_or_id: str) -> Path:
@@ -371,6 +375,8 @@ class ContainerStore:
         hand_over: bool = False,
     ) -> ImageRecord:
         """Write what changed in the container as a new image (see :func:`commit_container`)."""
+        from boxwright.store.commit import commit_container
+
         return commit_container(
             self._store,
             self.get(name_or_id),
@@ -463,6 +469,9 @@ def _display_name(asked: str, base: ImageRecord, pulled: list[str]) -> str:
     pull gave (``pulled``); else the image's newest name (buildah takes the first name of the
     image, and containers/storage puts the names added last first); else what was asked.
     """
+    from boxwright.store.names import normalize_name
+    from boxwright.transport.reference import TRANSPORTS
+
     newest = base.names[-1] if base.names else asked
     prefix, sep, _ = asked.partition(":")
     if sep and prefix in TRANSPORTS and prefix != "store":
