@@ -29,20 +29,25 @@ import dataclasses
 import json
 import os
 import platform
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 from boxwright._atomic import replace_file
 from boxwright.errors import StoreError, TransportError, UsageError
+from boxwright.layer.apply import ApplyOptions, apply_layer
+from boxwright.layer.generate import GenerateOptions, generate_layer
+from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
 from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
 from boxwright.layer.pathsafe import remove_tree
+from boxwright.layer.snapshot import Snapshot as TreeSnapshot
 from boxwright.rootless.libc import MNT_DETACH, mount, umount
+from boxwright.store.userns import run_in_namespace
+from boxwright.transport.atomic import atomic_write
 
 if TYPE_CHECKING:
-    # The layer machinery (apply, generate, overlay merge, tree snapshots) is loaded by the
-    # methods that write or copy layers: finding a container and running in it needs none.
-    from boxwright.layer.generate import GenerateOptions, GenerateResult
+    from boxwright.layer.generate import GenerateResult
     from boxwright.store.snapshots import Snapshot
     from boxwright.store.store import Store
 
@@ -99,8 +104,6 @@ def _seed(cdir: Path, snapshots: Sequence[Snapshot]) -> None:
     """The container's side record at create: the merged view of the snapshots' records."""
     if not any(s.ownership is not None for s in snapshots):
         return
-    from boxwright.layer.overlay import merged_ownership
-
     layers = [(s.diff, s.ownership) for s in reversed(snapshots)]
     _save_record(merged_ownership(layers, OwnershipRecord(cdir / OWNERSHIP_FILE)))
 
@@ -146,9 +149,6 @@ class CopyDriver:
 
     def create(self, cdir: Path, snapshots: Sequence[Snapshot], store: Store) -> None:
         """Copy the merged snapshot diffs into ``cdir/rootfs`` and remember its state."""
-        from boxwright.layer.overlay import merge_overlay_dirs
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         rootfs = cdir / "rootfs"
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])
         _seed(cdir, snapshots)
@@ -183,9 +183,6 @@ class CopyDriver:
         options: GenerateOptions,
     ) -> GenerateResult:
         """Every change since create, as generate_layer writes it against the saved snapshot."""
-        from boxwright.layer.generate import generate_layer
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         before = TreeSnapshot.load(cdir / SNAPSHOT_FILE)
         opts = _changes_options(options, _record(cdir))
         return generate_layer(cdir / "rootfs", before, out, opts)
@@ -238,8 +235,6 @@ class OverlayDriver:
     def _mount_root(self, cdir: Path) -> None:
         # A forked child may chdir for the short relative paths; the mount it makes is in
         # the shared mount namespace.
-        from boxwright.store.userns import run_in_namespace
-
         run_in_namespace(lambda: _mount_here(cdir), user=False, mount=False)
 
     def run(
@@ -264,8 +259,6 @@ class OverlayDriver:
             finally:
                 self.umount(cdir)
 
-        from boxwright.store.userns import run_in_namespace
-
         def inside() -> T:
             _mount_here(cdir)
             return _call_with_record(fn, merged, cdir)
@@ -284,13 +277,6 @@ class OverlayDriver:
 
     def to_copy(self, cdir: Path, snapshots: Sequence[Snapshot]) -> None:
         """Turn this container into a copy-driver one holding the same changes since create."""
-        import tempfile
-
-        from boxwright.layer.apply import ApplyOptions, apply_layer
-        from boxwright.layer.generate import GenerateOptions
-        from boxwright.layer.overlay import merge_overlay_dirs
-        from boxwright.layer.snapshot import Snapshot as TreeSnapshot
-
         rootfs = cdir / "rootfs"
         _remove_tree(rootfs)
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])
@@ -363,8 +349,6 @@ class OverlayDriver:
         options: GenerateOptions,
     ) -> GenerateResult:
         """Every change since create: the upper directory over the snapshot diffs."""
-        from boxwright.layer.overlay import merged_ownership, overlay_changes
-
         record = _record(cdir)
         lowers = [s.diff for s in reversed(snapshots)]
         layers = [(s.diff, s.ownership) for s in reversed(snapshots)]
@@ -417,11 +401,6 @@ def overlay_works(store: Store) -> bool:
             return _probed[key]
     except (OSError, ValueError, KeyError, AttributeError):
         pass
-    import tempfile
-
-    from boxwright.store.userns import run_in_namespace
-    from boxwright.transport.atomic import atomic_write
-
     store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="overlay-probe-", dir=store.layout.tmp_dir))
     try:
