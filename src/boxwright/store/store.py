@@ -28,6 +28,11 @@ from typing import TYPE_CHECKING
 from boxwright._closing import Closing
 from boxwright.config.paths import is_rootless, store_root
 from boxwright.errors import ImageNotFoundError
+from boxwright.store.containerrecord import (
+    ContainerRecord,
+    find_container,
+    read_container_records,
+)
 from boxwright.store.layout import StoreLayout
 from boxwright.store.locking import file_lock
 
@@ -112,6 +117,13 @@ class Store(Closing):
             _enter_namespace(self.root)
             self._containers = ContainerStore(self)
         return self._containers
+
+    def container_record(self, name_or_id: str) -> ContainerRecord:
+        """The record of the working container ``name_or_id`` (name, ID or unique ID prefix),
+        as ``containers.get`` finds it, without loading the container store: what a command
+        that only looks a container up (``exec``, ``stop``, ``ps``) needs."""
+        _enter_namespace(self.root)
+        return find_container(read_container_records(self.layout.containers_file), name_or_id)
 
     @property
     def manifest_lists(self) -> ManifestListStore:
