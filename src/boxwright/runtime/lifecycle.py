@@ -38,7 +38,8 @@ from boxwright.runtime.attach import (
     raw_terminal,
     terminal_size,
 )
-from boxwright.runtime.spec import RunOptions
+from boxwright.runtime.logs import LogRecord, read_log
+from boxwright.runtime.options import RunOptions
 from boxwright.runtime.state import (
     EXITED,
     RUNNING,
@@ -53,7 +54,6 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.logs import LogRecord
     from boxwright.runtime.network import PortMapping
 
 _POLL = 0.02
@@ -389,8 +389,6 @@ class Container:
         """The container's output records (see :mod:`boxwright.runtime.logs`): those from
         ``since`` on, the last ``tail`` lines, and with ``follow`` what it writes until it
         exits."""
-        from boxwright.runtime.logs import read_log
-
         alive = self.files.monitor_alive if follow else None
         return read_log(self.files.log_file, since=since, tail=tail, follow=alive)
 

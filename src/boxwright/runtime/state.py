@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from boxwright.errors import UsageError
-from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.runtime.options import Mount, RunOptions
 
 CREATED, RUNNING, STOPPING, EXITED = "created", "running", "stopping", "exited"
 #: Options that are descriptors or callbacks of one process, never stored.
