@@ -5,7 +5,7 @@ podman's names and meanings: ports (``-p``, ``-P``), the container's names and r
 (``--env-file``, ``--mount``, ``--tmpfs``, ``--read-only``), privileges (``--cap-add``,
 ``--cap-drop``, ``--security-opt``, ``--privileged``), the image (``--pull``, ``--platform``)
 and resources (``--memory``, ``--cpus``, ``--pids-limit``). :func:`run_flags` declares them,
-:func:`apply_run_flags` turns their values into :class:`~boxwright.runtime.spec.RunOptions`.
+:func:`apply_run_flags` turns their values into :class:`~boxwright.runtime.options.RunOptions`.
 """
 
 from __future__ import annotations
