@@ -102,3 +102,45 @@ def test_oci_terminal_and_stdin_through_conmons_attach_socket(caller: Caller) ->
     assert ok(caller, "wait", "ot") == "6\n"
     assert "41 123\r\n" in cli(caller, "logs", "ot")[1]  # conmon logged the terminal
     ok(caller, "rm", "ot")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _monitor_side(pid: int) -> list[int]:
+    """``pid`` and its descendants down to conmon (the monitor, its run child and, for a
+    rootless store, the child that entered the store's namespace: each holds monitor.lock)."""
+    if Path(f"/proc/{pid}/comm").read_text().strip() == "conmon":
+        return []
+    return [pid, *(p for child in _children(pid) for p in _monitor_side(child))]
+
+
+def test_start_clears_what_a_killed_monitor_left_to_runc(caller: Caller) -> None:
+    """A monitor killed with its run child leaves conmon, the container and runc's state
+    behind; the next ``start`` has runc delete them (the old process ends) and runs anew."""
+    cid = ok(caller, "run", "-d", *OCI, "--name", "left", caller.image, SERVICE).strip()
+    userdata = caller.root / "containers" / cid / "userdata"
+    old = json.loads(ok(caller, "container", "inspect", "left"))["State"]["Pid"]
+    monitor = int((userdata / "monitor.lock").read_text())
+    for pid in _monitor_side(monitor):
+        os.kill(pid, 9)
+    until(lambda: cli(caller, "ps", "-q")[1] == "")  # a dead monitor's container is exited
+    assert (userdata / "runc" / cid / "state.json").is_file()
+    assert os.path.exists(f"/proc/{old}")
+    code, out, err = cli(caller, "start", "left")
+    assert (code, out) == (0, "left\n"), err
+    new = json.loads(ok(caller, "container", "inspect", "left"))["State"]
+    assert (new["Status"], new["Pid"] != old) == ("running", True)
+    until(lambda: not os.path.exists(f"/proc/{old}"))
+    ok(caller, "rm", "-f", "left")

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import select
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -107,6 +110,72 @@ def test_create_start_exec_logs_stop_wait_remove(caller: Caller) -> None:  # noq
     assert seen["exec stopped"] == ("container api is not running", 125)
     assert seen["last"] == [("stdout", b"bye\n")]
     assert seen["removed"] == "ContainerNotFoundError"
+
+
+#: What looking a container up and reading its state must not load (``exec``, ``stop``,
+#: ``ps`` and ``logs`` start with it): the container store, the image and layer machinery,
+#: the runner.
+HEAVY = (
+    "boxwright.layer.apply",
+    "boxwright.oci.config",
+    "boxwright.runtime.idmap",
+    "boxwright.runtime.native",
+    "boxwright.store.containers",
+    "boxwright.store.images",
+    "boxwright.store.rootfs",
+    "boxwright.store.snapshots",
+)
+PROBE = (
+    "import sys\n"
+    "from boxwright.runtime.lifecycle import Container\n"
+    "c = Container('watched')\n"
+    "print(c.state().status, c.config.stop_signal, c.files.monitor_alive())\n"
+    "print(' '.join(m for m in {heavy!r} if m in sys.modules))\n"
+)
+
+
+def _locks_of(pid: int, path: Path) -> list[str]:
+    """The ``/proc/locks`` entries of process ``pid`` on the file at ``path``."""
+    inode = f":{os.stat(path).st_ino} "
+    with open("/proc/locks") as locks:
+        return [" ".join(line.split()[1:4]) for line in locks
+                if line.split()[4] == str(pid) and inode in line]  # fmt: skip
+
+
+def _start_watched(root: Path, image: str) -> list[str]:
+    c = Container.create(image, RunOptions(args=(SERVICE,)), store=Store(root), name="watched")
+    c.start()
+    return _locks_of(int(c.files.monitor_lock.read_text()), c.files.monitor_lock)
+
+
+def _stop_watched(root: Path) -> dict[str, Any]:
+    c = Container("watched", store=Store(root))
+    seen: dict[str, Any] = {}
+    fd = c.files.monitor_pidfd()
+    assert fd is not None
+    try:
+        seen["stop"] = c.stop(timeout=5)
+        seen["monitor ended"] = select.select([fd], [], [], 5)[0] == [fd]
+    finally:
+        os.close(fd)
+    seen["pidfd after"] = c.files.monitor_pidfd()
+    c.remove()
+    return seen
+
+
+def test_the_monitor_names_itself_and_a_lookup_loads_no_runner(caller: Caller) -> None:  # noqa: F811
+    # monitor.lock says which process holds it: stop and wait watch that process end
+    assert as_caller(caller, _start_watched, caller.root, caller.image) == ["FLOCK ADVISORY WRITE"]
+    env = {
+        **caller.env,
+        "BOXWRIGHT_ROOT": str(caller.root),
+        "PYTHONPATH": os.pathsep.join(sys.path),
+    }
+    probe = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY)], env=env,
+                           capture_output=True, check=True)  # fmt: skip
+    assert probe.stdout.decode().splitlines() == ["running SIGTERM True", ""]
+    seen = as_caller(caller, _stop_watched, caller.root)
+    assert seen == {"stop": 3, "monitor ended": True, "pidfd after": None}
 
 
 def _attached(root: Path, image: str) -> dict[str, Any]:

@@ -87,6 +87,20 @@ def test_lookup_by_name_id_and_prefix(store: Store, base: ImageRecord) -> None:
         store.containers.get("nope")
 
 
+def test_container_record_finds_what_get_finds(store: Store, base: ImageRecord) -> None:
+    record = store.containers.create(PEER_NAME)
+    other = store.containers.create(PEER_NAME, name="other")
+    fresh = Store(store.root)  # a new process's store: no container store made yet
+    found = [fresh.container_record(key) for key in (record.name, record.id, record.id[:6])]
+    assert found == [record, record, record]
+    assert fresh.container_record("other") == other
+    with pytest.raises(ContainerNotFoundError) as caught:
+        fresh.container_record("nope")
+    assert str(caught.value) == (
+        "no working container named 'nope' (nor with that ID): see `boxwright container ls`"
+    )
+
+
 def test_missing_image_is_a_clear_error(store: Store) -> None:
     with pytest.raises(ImageNotFoundError, match="pull it first"):
         store.containers.create("localhost/absent:1")

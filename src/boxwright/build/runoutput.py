@@ -1,7 +1,7 @@
 """A RUN's output as lines: its stdout and stderr through pipes, each read by a thread.
 
 :func:`output_lines` gives the runtime a ``(stdout, stderr)`` pair of pipe write ends
-(:attr:`boxwright.runtime.spec.RunOptions.output`) and hands every line the process writes to
+(:attr:`boxwright.runtime.options.RunOptions.output`) and hands every line the process writes to
 a callback, with the stream it came on. A line is delivered whole, without its newline, the
 bytes decoded as UTF-8 with ``errors="replace"``; a last line without a newline is delivered
 at the end; a line longer than ``limit`` bytes (1 MiB) comes in pieces of ``limit`` bytes and

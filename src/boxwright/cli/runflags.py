@@ -5,7 +5,7 @@ podman's names and meanings: ports (``-p``, ``-P``), the container's names and r
 (``--env-file``, ``--mount``, ``--tmpfs``, ``--read-only``), privileges (``--cap-add``,
 ``--cap-drop``, ``--security-opt``, ``--privileged``), the image (``--pull``, ``--platform``)
 and resources (``--memory``, ``--cpus``, ``--pids-limit``). :func:`run_flags` declares them,
-:func:`apply_run_flags` turns their values into :class:`~boxwright.runtime.spec.RunOptions`.
+:func:`apply_run_flags` turns their values into :class:`~boxwright.runtime.options.RunOptions`.
 """
 
 from __future__ import annotations
@@ -179,7 +179,6 @@ def pull_for_run(image: str, flags: dict[str, Any], platform: Platform | None) -
     Whether a stored image serves ``platform`` is the container's creation's to check
     (:meth:`~boxwright.store.containers.ContainerStore.create`).
     """
-    from boxwright.store.pullpush import pull
     from boxwright.transport.reference import TRANSPORTS
 
     policy = flags["pull_policy"]
@@ -187,12 +186,15 @@ def pull_for_run(image: str, flags: dict[str, Any], platform: Platform | None) -
     reference = bool(sep) and prefix in TRANSPORTS and prefix != "store"
     if policy == "never" and reference:
         raise UsageError(f"--pull never: {image} is not in the local store (pull it first)")
-    if reference and (platform is not None or policy in ("always", "newer")):
+    pulling = policy in ("always", "newer")
+    if not (pulling or (reference and platform is not None)):
+        return image  # the copy machinery is loaded only for a pull
+    from boxwright.store.pullpush import pull
+
+    if reference:
         return pull(image, platform=platform).id
-    if not reference and policy in ("always", "newer"):
-        name = image.removeprefix("store:")
-        return pull(f"docker://{name}", platform=platform, name=name).id
-    return image
+    name = image.removeprefix("store:")
+    return pull(f"docker://{name}", platform=platform, name=name).id
 
 
 __all__ = ["apply_run_flags", "pull_for_run", "run_flags"]

@@ -48,7 +48,8 @@ if TYPE_CHECKING:
     from boxwright.runtime.lifecycle import Container
     from boxwright.runtime.native import NativeRunner
     from boxwright.runtime.ocirunner import OCIRunner, find_oci_runtime
+    from boxwright.runtime.options import Mount, RunOptions
     from boxwright.runtime.runner import Runner, get_runner, run_in_rootfs
-    from boxwright.runtime.spec import DEFAULT_CAPABILITIES, Mount, RunOptions, generate_spec
+    from boxwright.runtime.spec import DEFAULT_CAPABILITIES, generate_spec
 
 __getattr__, __dir__ = lazy_package(globals())

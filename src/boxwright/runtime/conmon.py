@@ -116,7 +116,8 @@ class ConmonRunner:
             spec = json.loads(json.dumps(spec))
             spec.setdefault("hooks", {}).setdefault("createRuntime", []).append(network_hook())
         (bundle / "config.json").write_text(json.dumps(spec), encoding="utf-8")
-        self._delete()
+        if (self.state_root / self.id).exists():  # what a killed run left: runc keeps no other
+            self._delete()
         with contextlib.suppress(FileNotFoundError):
             (exits / self.id).unlink()
         sync_r, sync_w = os.pipe()

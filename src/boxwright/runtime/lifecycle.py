@@ -21,11 +21,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import select
 import signal
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import RunError, UsageError
@@ -39,14 +39,7 @@ from boxwright.runtime.attach import (
     terminal_size,
 )
 from boxwright.runtime.logs import LogRecord, read_log
-from boxwright.runtime.network import (
-    PortMapping,
-    assign_host_ports,
-    inspect_ports,
-    parse_publish,
-    requested_ports,
-)
-from boxwright.runtime.spec import RunOptions
+from boxwright.runtime.options import RunOptions
 from boxwright.runtime.state import (
     EXITED,
     RUNNING,
@@ -61,6 +54,7 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
+    from boxwright.runtime.network import PortMapping
 
 _POLL = 0.02
 
@@ -90,10 +84,10 @@ class Container:
     def __init__(self, name_or_id: str, *, store: Store | None = None) -> None:
         """The container ``name_or_id`` (name, ID or unique ID prefix) of ``store``."""
         self.store = store if store is not None else Store()
-        self.record: ContainerRecord = self.store.containers.get(name_or_id)
+        self.record: ContainerRecord = self.store.container_record(name_or_id)
         self.id = self.record.id
         self.name = self.record.name
-        self.files = StateFiles(self.store.containers.directory(self.id))
+        self.files = StateFiles(self.store.layout.container_dir(self.id))
         if not self.files.exists():
             raise UsageError(
                 f"{self.name} is a working container (container from): it has no command to "
@@ -133,6 +127,8 @@ class Container:
         signal_name = parse_signal(stop_signal or config_stop).name
         options = options or RunOptions()
         if options.publish or options.publish_all:
+            from boxwright.runtime.network import assign_host_ports, requested_ports
+
             # The host ports are chosen once, here (as podman's create does): every later
             # process, and every restart, sees the same ones in run.json.
             wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
@@ -161,7 +157,7 @@ class Container:
         store = store if store is not None else Store()
         found = []
         for record in store.containers.list():
-            if StateFiles(store.containers.directory(record.id)).exists():
+            if StateFiles(store.layout.container_dir(record.id)).exists():
                 found.append(cls(record.id, store=store))
         return found
 
@@ -178,6 +174,8 @@ class Container:
 
     def ports(self) -> tuple[PortMapping, ...]:
         """The published ports, each with the host port chosen when it was made."""
+        from boxwright.runtime.network import parse_publish
+
         return tuple(p for text in self.config.options.publish for p in parse_publish(text))
 
     def is_running(self) -> bool:
@@ -185,6 +183,8 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         """podman-inspect's view: ID, name, image, created, config and ``State``."""
+        from boxwright.runtime.network import inspect_ports
+
         state = self.state()
         config = self.config
         return {
@@ -436,7 +436,7 @@ class Container:
             )
         code: int = exec_in(
             state.pid,
-            Path(self.store.containers.directory(self.id)),
+            self.store.layout.container_dir(self.id),
             options,
             args=list(args),
             env=tuple(env),
@@ -459,22 +459,56 @@ class Container:
         """Wait until the container has exited and its monitor will not start it again (a
         stop was asked for, or the monitor ended); ``False`` when ``timeout`` passed."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if not self.files.dir.exists():
-                return True  # removed (--rm) by its monitor
-            state = self.state()
-            if state.status == EXITED and (state.stop_requested or not self.files.monitor_alive()):
-                return True
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            time.sleep(_POLL)
+        with _MonitorWatch(self.files) as watch:
+            while True:
+                if not self.files.dir.exists():
+                    return True  # removed (--rm) by its monitor
+                state = self.state()
+                if state.status == EXITED and (
+                    state.stop_requested or not self.files.monitor_alive()
+                ):
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                watch.pause(deadline)
 
     def _wait_monitor_gone(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while self.files.monitor_alive():
-            if time.monotonic() >= deadline:
-                raise RunError(f"the monitor of container {self.name} does not end", 125)
-            time.sleep(_POLL)
+        with _MonitorWatch(self.files) as watch:
+            while self.files.monitor_alive():
+                if time.monotonic() >= deadline:
+                    raise RunError(f"the monitor of container {self.name} does not end", 125)
+                watch.pause(deadline)
+
+
+class _MonitorWatch:
+    """The pause between two looks at a container's state: :data:`_POLL`, cut short when
+    its monitor ends (a pidfd of it, :meth:`StateFiles.monitor_pidfd`). The monitor records
+    the end of a run, and with it the end of a stopped container, just before it ends, so
+    ``stop`` and ``wait`` return at once rather than at their next poll."""
+
+    def __init__(self, files: StateFiles) -> None:
+        self.fd = files.monitor_pidfd()
+
+    def __enter__(self) -> _MonitorWatch:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def pause(self, deadline: float | None) -> None:
+        """Sleep up to :data:`_POLL` (never past ``deadline``), less when the monitor ends."""
+        wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
+        if self.fd is None:
+            time.sleep(wait)
+            return
+        if select.select([self.fd], [], [], wait)[0]:
+            self._close()  # ended: the next look sees it; later pauses sleep
 
 
 __all__ = ["Container", "parse_signal"]

@@ -165,6 +165,8 @@ def _monitor(root: Path, container_id: str, ready: int, attach_first: bool) -> N
         except BlockingIOError:
             os.write(ready, b"E 125 the container is already running")
             os._exit(1)
+        os.ftruncate(lock, 0)
+        os.pwrite(lock, f"{os.getpid()}\n".encode(), 0)  # for StateFiles.monitor_pidfd
         config = files.config()
         log = os.open(files.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         server = _Server(attach.listen(files.dir))

@@ -423,11 +423,26 @@ class NetworkHelper:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
         if self._child is not None:
+            _await_exit(self._child.pid, 5)
             try:
-                self._child.wait(timeout=5)
+                self._child.wait(timeout=0.5)
             except Exception:
                 self._child.kill()
                 self._child.wait()
+
+
+def _await_exit(pid: int, timeout: float) -> None:
+    """Return when process ``pid`` has ended (its pidfd turns readable), or after
+    ``timeout`` seconds: the container's end is recorded only after its helper is reaped, and
+    ``Popen.wait``'s polling would add up to its growing sleep to that."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def start_helper(

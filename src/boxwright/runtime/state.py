@@ -12,9 +12,9 @@ Beside the container's files, in ``R/containers/<id>/userdata/``:
 * ``runc/``, ``bundle/``, ``exits/``, ``pidfile`` — runc's state, the bundle and conmon's
   files while an ``--isolation oci`` container runs under conmon
   (:mod:`boxwright.runtime.conmon`);
-* ``monitor.lock`` — held (``flock``) by the monitor for as long as it lives: a state that says
-  ``running`` with no monitor holding it is a container whose monitor died (the machine
-  rebooted), shown as ``exited``.
+* ``monitor.lock`` — held (``flock``) by the monitor for as long as it lives, and holding its
+  pid: a state that says ``running`` with no monitor holding it is a container whose monitor
+  died (the machine rebooted), shown as ``exited``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from boxwright.errors import UsageError
-from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.runtime.options import Mount, RunOptions
 
 CREATED, RUNNING, STOPPING, EXITED = "created", "running", "stopping", "exited"
 #: Options that are descriptors or callbacks of one process, never stored.
@@ -287,6 +287,21 @@ class StateFiles:
             new = change(current)
             _write_json(self.state_file, new.to_json())
             return new
+
+    def monitor_pidfd(self) -> int | None:
+        """A pidfd of the monitor holding ``monitor.lock`` (its pid is what the lock file
+        says): it becomes readable the moment the monitor ends, so a waiter wakes then rather
+        than at its next poll. ``None`` when no monitor holds the lock or its pid is unknown;
+        the caller closes it."""
+        try:
+            pid = int(self.monitor_lock.read_bytes())
+            fd = os.pidfd_open(pid)
+        except (OSError, ValueError):
+            return None
+        if not self.monitor_alive():
+            os.close(fd)
+            return None
+        return fd
 
     def monitor_alive(self) -> bool:
         """Whether a monitor holds ``monitor.lock``."""

@@ -1,7 +1,7 @@
 """What ``-v``, ``--mount``, ``--tmpfs`` and ``--read-only`` put in a container (podman's).
 
 :func:`parse_mount` reads ``--mount type=bind|volume|tmpfs,...``: a bind or a volume becomes a
-:class:`~boxwright.runtime.spec.Mount` (a volume's source is a name of the store's, empty for
+:class:`~boxwright.runtime.options.Mount` (a volume's source is a name of the store's, empty for
 an anonymous volume made for the run), a tmpfs a runtime-spec mount object for
 ``RunOptions.extra_mounts``. :func:`use_named_volumes` turns the names into the volumes'
 directories (``R/volumes/NAME/_data``, created on first use) for one container of the store.

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from boxwright.errors import (
     BoxwrightError,
-    ContainerNotFoundError,
     ImageNotFoundError,
     StoreError,
     UsageError,
@@ -42,10 +41,16 @@ from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.store.commit import commit_container
-from boxwright.store.containerrecord import ContainerRecord
+from boxwright.store.containerrecord import (
+    FORMAT,
+    VERSION,
+    ContainerRecord,
+    find_container,
+    read_container_records,
+)
 from boxwright.store.layout import spread_subtrees
 from boxwright.store.manifestops import image_for_platform
-from boxwright.store.metadata import read_records, write_records
+from boxwright.store.metadata import write_records
 from boxwright.store.names import normalize_name
 from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
 from boxwright.transport.reference import TRANSPORTS
@@ -61,8 +66,6 @@ _Records = list["ContainerRecord"]
 _Snapshots = list["Snapshot"]
 _Names = list[str]
 
-FORMAT = "boxwright-containers"
-VERSION = 1
 SCRATCH = "scratch"
 SUFFIX = "working-container"
 #: Fields ``update`` may change; id, driver (the driver's own truth) and created stay.
@@ -99,15 +102,7 @@ class ContainerStore:
 
     def list(self) -> _Records:
         """Every container of the store, oldest first (read without a lock: renames are atomic)."""
-        path = self._layout.containers_file
-        try:
-            found = read_records(path, FORMAT, VERSION, "containers")
-            return [ContainerRecord.from_json(c) for c in found]
-        except ValueError as exc:
-            raise StoreError(
-                f"{path} is corrupt ({exc}); restore it or remove it (the containers it "
-                "listed are then lost, their files stay under containers/)"
-            ) from exc
+        return read_container_records(self._layout.containers_file)
 
     def _save(self, records: _Records) -> None:
         found = [r.to_json() for r in records]
@@ -115,7 +110,7 @@ class ContainerStore:
 
     def get(self, name_or_id: str) -> ContainerRecord:
         """The container named ``name_or_id``, or with that ID or unique ID prefix."""
-        return _find(self.list(), name_or_id)
+        return find_container(self.list(), name_or_id)
 
     @contextmanager
     def _editing(self) -> Iterator[_Records]:
@@ -156,7 +151,7 @@ class ContainerStore:
         ``container config --env`` never loses a change another process made in between.
         """
         with self._editing() as records:
-            current = _find(records, name_or_id)
+            current = find_container(records, name_or_id)
             changes = dict(change(current))
             _check_changes(changes)
             new_name = changes.get("name")
@@ -338,7 +333,7 @@ class ContainerStore:
         path = self._driver(record).mount(cdir, self.snapshots(record))
         driver = driver_of(cdir, record.driver)
         with self._editing() as records:
-            current = _find(records, record.id)
+            current = find_container(records, record.id)
             records[records.index(current)] = dataclasses.replace(
                 current, driver=driver, mounted=True
             )
@@ -401,26 +396,6 @@ def _check_changes(changes: dict[str, Any]) -> None:
         changes["manifest_format"] = mediatype.format_name(changes["manifest_format"])
     if "history" in changes:
         changes["history"] = tuple(dict(h) for h in changes["history"])
-
-
-def _find(records: list[ContainerRecord], name_or_id: str) -> ContainerRecord:
-    for record in records:
-        if record.name == name_or_id:
-            return record
-    for record in records:
-        if record.id == name_or_id:
-            return record
-    if len(name_or_id) >= 3 and all(c in "0123456789abcdef" for c in name_or_id):
-        found = [r for r in records if r.id.startswith(name_or_id)]
-        if len(found) == 1:
-            return found[0]
-        if len(found) > 1:
-            names = ", ".join(sorted(r.name for r in found))
-            raise UsageError(f"container ID prefix {name_or_id!r} matches several: {names}")
-    raise ContainerNotFoundError(
-        f"no working container named {name_or_id!r} (nor with that ID): "
-        "see `boxwright container ls`"
-    )
 
 
 _NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")

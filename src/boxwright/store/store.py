@@ -26,19 +26,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright._closing import Closing
-from boxwright.config.paths import store_root
+from boxwright.config.paths import is_rootless, store_root
 from boxwright.errors import ImageNotFoundError
-from boxwright.rootless.namespace import ensure_store_namespace
-from boxwright.store.blobs import BlobStore
-from boxwright.store.images import ImageStore
+from boxwright.store.containerrecord import (
+    ContainerRecord,
+    find_container,
+    read_container_records,
+)
 from boxwright.store.layout import StoreLayout
 from boxwright.store.locking import file_lock
-from boxwright.store.snapshots import SnapshotStore
-from boxwright.store.volumes import VolumeStore
 
 if TYPE_CHECKING:
+    from boxwright.store.blobs import BlobStore
     from boxwright.store.containers import ContainerStore
+    from boxwright.store.images import ImageStore
     from boxwright.store.manifests import ManifestListStore
+    from boxwright.store.snapshots import SnapshotStore
     from boxwright.store.volumes import VolumeStore
 
 
@@ -65,8 +68,8 @@ class Store(Closing):
             )
         else:
             self.layout.check_marker()
-        self.blobs = BlobStore(self.layout)
-        self.images = ImageStore(self)
+        self._blobs: BlobStore | None = None
+        self._images: ImageStore | None = None
         self._snapshots: SnapshotStore | None = None
         self._containers: ContainerStore | None = None
         self._manifest_lists: ManifestListStore | None = None
@@ -74,13 +77,34 @@ class Store(Closing):
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
 
-    # Each part of the store is made on first use, in the store's user namespace where it
-    # needs one: the properties look alike and each makes its own part.
+    # Each part of the store is made (and its module loaded) on first use, in the store's
+    # user namespace where it needs one: a command that reads one container's record loads
+    # none of the image machinery. The properties look alike and each makes its own part.
+    @property
+    def blobs(self) -> BlobStore:
+        """The content-addressed blobs (:class:`~boxwright.store.blobs.BlobStore`)."""
+        if self._blobs is None:
+            from boxwright.store.blobs import BlobStore
+
+            self._blobs = BlobStore(self.layout)
+        return self._blobs
+
+    @property
+    def images(self) -> ImageStore:
+        """The image records and names (:class:`~boxwright.store.images.ImageStore`)."""
+        if self._images is None:
+            from boxwright.store.images import ImageStore
+
+            self._images = ImageStore(self)
+        return self._images
+
     @property
     def snapshots(self) -> SnapshotStore:
         """The unpacked layer snapshots (:class:`~boxwright.store.snapshots.SnapshotStore`)."""
         if self._snapshots is None:
-            ensure_store_namespace(self.root)
+            from boxwright.store.snapshots import SnapshotStore
+
+            _enter_namespace(self.root)
             self._snapshots = SnapshotStore(self)
         return self._snapshots
 
@@ -90,9 +114,16 @@ class Store(Closing):
         if self._containers is None:
             from boxwright.store.containers import ContainerStore
 
-            ensure_store_namespace(self.root)
+            _enter_namespace(self.root)
             self._containers = ContainerStore(self)
         return self._containers
+
+    def container_record(self, name_or_id: str) -> ContainerRecord:
+        """The record of the working container ``name_or_id`` (name, ID or unique ID prefix),
+        as ``containers.get`` finds it, without loading the container store: what a command
+        that only looks a container up (``exec``, ``stop``, ``ps``) needs."""
+        _enter_namespace(self.root)
+        return find_container(read_container_records(self.layout.containers_file), name_or_id)
 
     @property
     def manifest_lists(self) -> ManifestListStore:
@@ -106,6 +137,8 @@ class Store(Closing):
     @property
     def volumes(self) -> VolumeStore:
         """The named volumes (:class:`~boxwright.store.volumes.VolumeStore`)."""
+        from boxwright.store.volumes import VolumeStore
+
         return VolumeStore(self.layout.volumes_dir)
 
     @contextlib.contextmanager
@@ -122,7 +155,18 @@ class Store(Closing):
 
     def close(self) -> None:
         """Make the blobs written through this store durable; the store holds nothing open."""
-        self.blobs.sync()
+        if self._blobs is not None:
+            self._blobs.sync()
+
+
+def _enter_namespace(root: Path) -> None:
+    """Be in the store's user namespace (``ensure_store_namespace``); root on the host has
+    none to join, and does not load the rootless machinery."""
+    if not is_rootless():
+        return
+    from boxwright.rootless.namespace import ensure_store_namespace
+
+    ensure_store_namespace(root)
 
 
 def open_store(root: Path | str | None = None) -> Store:
