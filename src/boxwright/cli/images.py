@@ -308,6 +308,5 @@ def history_command(human: bool, no_trunc: bool, quiet: bool, fmt: str | None, i
 __all__ = [
     "history_command",
     "images_command",
-    "render_rows",
     "split_name",
 ]

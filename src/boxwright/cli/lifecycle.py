@@ -9,12 +9,14 @@ containers (both are records of the same store: see ``docs/cli.md``).
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from boxwright.cli.run import exit_with
+from boxwright.errors import UsageError
+from boxwright.runtime.state import CREATED, RUNNING, parse_time
 
 if TYPE_CHECKING:
     from boxwright.runtime.lifecycle import Container
@@ -28,8 +30,6 @@ def _container(name: str) -> Container:
 
 def _ago(stamp: str, now: datetime) -> str:
     """podman's human durations: ``5 seconds``, ``3 minutes``, ``2 hours``, ``4 days``."""
-    from boxwright.runtime.state import parse_time
-
     seconds = max(0, int((now - parse_time(stamp)).total_seconds()))
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
@@ -40,8 +40,6 @@ def _ago(stamp: str, now: datetime) -> str:
 
 def status_text(container: Container, now: datetime) -> str:
     """The STATUS column: ``Up 5 seconds``, ``Exited (0) 3 seconds ago``, ``Created``."""
-    from boxwright.runtime.state import CREATED, RUNNING
-
     state = container.state()
     if state.status == RUNNING:
         return f"Up {_ago(state.started_at, now)}"
@@ -69,8 +67,8 @@ def ps_command(
     show_all: bool, quiet: bool, no_trunc: bool, fmt: str | None, noheading: bool
 ) -> None:
     """List the containers that run (with -a, all made by `boxwright run`)."""
-    from boxwright.cli.images import render_rows
     from boxwright.cli.output import emit_json
+    from boxwright.cli.rows import render_rows  # the template engine: only ps prints rows
     from boxwright.runtime.lifecycle import Container
     from boxwright.runtime.network import ps_ports
 
@@ -139,10 +137,6 @@ def _since(text: str | None) -> datetime | None:
     """``--since``: an RFC 3339 time, or a duration before now (``10s``, ``5m``, ``2h``)."""
     if text is None:
         return None
-    from datetime import timedelta
-
-    from boxwright.runtime.state import parse_time
-
     units = {"s": 1, "m": 60, "h": 3600}
     if text[-1:] in units and text[:-1].isdigit():
         return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
@@ -261,8 +255,6 @@ def port_command(container: str, private_port: str | None) -> None:
     """List CONTAINER's published ports, or the host address of one (as podman port):
     `8000/tcp -> 0.0.0.0:41234`, or `0.0.0.0:41234`. A container that does not run has
     none."""
-    from boxwright.errors import UsageError
-
     c = _container(container)
     running = c.is_running()
     ports = c.ports() if running else ()

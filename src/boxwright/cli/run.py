@@ -8,6 +8,8 @@ options ``run`` shares with ``container run``.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,9 +17,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from boxwright.cli.main import debug_enabled, report_error
 from boxwright.cli.params import platform_choice_options
 from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
-from boxwright.errors import RunError
+from boxwright.errors import RunError, UsageError
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -75,7 +78,6 @@ def run_options(func: F) -> F:
 
 
 def _network(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    from boxwright.errors import UsageError
     from boxwright.runtime.network import check_network
 
     try:
@@ -108,8 +110,6 @@ def build_options(
 
 def exit_with(run: Callable[[], int]) -> NoReturn:
     """Exit with ``run()``'s exit code, or with a RunError's code and its one-line message."""
-    from boxwright.cli.main import debug_enabled, report_error
-
     try:
         code = run()
     except RunError as error:
@@ -123,8 +123,6 @@ def _entrypoint(text: str | None) -> tuple[str, ...] | None:
     if text is None:
         return None
     if text.lstrip().startswith("["):
-        import json
-
         try:
             value = json.loads(text)
         except ValueError as error:
@@ -211,7 +209,8 @@ def run_command(
     command's. Stdin reaches the container only with -i (or -a stdin); -t gives it a
     terminal. The detach keys (ctrl-p,ctrl-q) leave it running (see `attach`), except
     with --rm and no -t.
-    The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 are passed on to it.
+    The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGCONT are passed on
+    to it.
     """
     from boxwright.runtime.container import run_image
 
@@ -334,8 +333,6 @@ def _run_detached(
 def streams(interactive: bool, attach: tuple[str, ...]) -> dict[str, Any]:
     """The ``stdin`` and ``output`` of :class:`RunOptions` for ``-i`` and ``-a``: stdin only
     when asked for (else ``/dev/null``, as podman), the streams not attached to ``/dev/null``."""
-    import os
-
     wanted = {a.lower() for a in attach} or {"stdout", "stderr"}
     null = None
     if (not interactive and "stdin" not in wanted) or not ({"stdout", "stderr"} <= wanted):
