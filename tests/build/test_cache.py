@@ -301,15 +301,30 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
         assert [e.text for e in events if e.kind == "cache"] == [f"--> Using cache {image}"]
 
 
-#: What a RUN, a pull or a push needs and a rebuild whose every step is cached does not load.
+#: What running a step (a RUN, a copy, a commit), fetching a context, writing ``--output``, a
+#: pull or a push needs and a rebuild whose every step is cached does not load.
 NOT_FOR_A_CACHED_REBUILD = (
+    "boxwright.build.builder",
+    "boxwright.build.commits",
+    "boxwright.build.contexts",
+    "boxwright.build.copyapply",
+    "boxwright.build.files",
+    "boxwright.build.outputs",
+    "boxwright.build.remote",
+    "boxwright.build.runexec",
     "boxwright.build.sshagent",
+    "boxwright.build.stageexec",
     "boxwright.copy.pipeline",
+    "boxwright.layer.apply",
+    "boxwright.layer.generate",
     "boxwright.runtime.container",
     "boxwright.runtime.emulation",
     "boxwright.runtime.native",
+    "boxwright.store.commit",
+    "boxwright.store.containers",
     "boxwright.store.pulling",
     "boxwright.store.pullpush",
+    "boxwright.transport.oci_layout",
 )
 
 _REBUILD = """

@@ -19,10 +19,9 @@ import click
 
 from boxwright.build import runsettings as rs
 from boxwright.build.context import PULL_POLICIES, BuildOptions, BuildOutput
-from boxwright.build.contexts import parse_build_context
+from boxwright.build.contextnames import is_remote, parse_build_context
 from boxwright.build.executor import build
 from boxwright.build.multiplatform import base_platforms, build_platforms
-from boxwright.build.remote import is_remote
 from boxwright.build.runsettings import parse_secret
 from boxwright.cli.main import current_state
 from boxwright.cli.params import key_values

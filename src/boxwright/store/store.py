@@ -33,12 +33,12 @@ from boxwright.store.blobs import BlobStore
 from boxwright.store.images import ImageStore
 from boxwright.store.layout import StoreLayout
 from boxwright.store.locking import file_lock
-from boxwright.store.snapshots import SnapshotStore
 from boxwright.store.volumes import VolumeStore
 
 if TYPE_CHECKING:
     from boxwright.store.containers import ContainerStore
     from boxwright.store.manifests import ManifestListStore
+    from boxwright.store.snapshots import SnapshotStore
     from boxwright.store.volumes import VolumeStore
 
 
@@ -80,6 +80,8 @@ class Store(Closing):
     def snapshots(self) -> SnapshotStore:
         """The unpacked layer snapshots (:class:`~boxwright.store.snapshots.SnapshotStore`)."""
         if self._snapshots is None:
+            from boxwright.store.snapshots import SnapshotStore  # the layer applier
+
             ensure_store_namespace(self.root)
             self._snapshots = SnapshotStore(self)
         return self._snapshots
