@@ -36,9 +36,9 @@ from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.store.manifestops import add_to_list, remove_instance
 from boxwright.store.manifests import ManifestListRecord, list_media_type
-from boxwright.store.pulling import registry_or
 from boxwright.store.store import Store
 from boxwright.transport.image import open_image
+from boxwright.transport.reference import registry_or
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile

@@ -31,7 +31,6 @@ from boxwright.cli.trust_options import signing_settings
 from boxwright.errors import BoxwrightError, UsageError
 from boxwright.oci.platform import Platform
 from boxwright.store.manifestops import push_list
-from boxwright.store.pullpush import push as push_image
 from boxwright.store.store import Store
 from boxwright.transport.reference import TRANSPORTS
 
@@ -384,6 +383,8 @@ def _push(
 ) -> None:
     """Push each built name to its registry, with the image's attestations and the
     signatures asked for, saying where each went unless ``quiet``."""
+    from boxwright.store.pullpush import push as push_image  # the copy pipeline: only to push
+
     for name in result.names:
         pushed = push_image(
             name,
