@@ -302,7 +302,8 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
 
 
 #: What running a step (a RUN, a copy, a commit), fetching a context, writing ``--output``, a
-#: pull or a push needs and a rebuild whose every step is cached does not load.
+#: pull, a push, a rootless store's namespace or ``--cap-add`` needs and a rebuild whose every
+#: step is cached does not load.
 NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.build.builder",
     "boxwright.build.commits",
@@ -317,13 +318,17 @@ NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.copy.pipeline",
     "boxwright.layer.apply",
     "boxwright.layer.generate",
+    "boxwright.rootless.namespace",
     "boxwright.runtime.container",
     "boxwright.runtime.emulation",
     "boxwright.runtime.native",
+    "boxwright.runtime.spec",
     "boxwright.store.commit",
     "boxwright.store.containers",
     "boxwright.store.pulling",
     "boxwright.store.pullpush",
+    "boxwright.store.rootfs",
+    "boxwright.store.snapshots",
     "boxwright.transport.oci_layout",
 )
 

@@ -41,6 +41,7 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
+from boxwright.rootless.namespace import ensure_store_namespace
 from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import ContainerRecord
 from boxwright.store.layout import spread_subtrees
@@ -92,6 +93,7 @@ class ContainerStore:
     """The working containers of one store (``store.containers``)."""
 
     def __init__(self, store: Store) -> None:
+        ensure_store_namespace(store.root)  # owned by a rootless store's IDs
         self._store = store
         self._layout = store.layout
 

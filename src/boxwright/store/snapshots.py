@@ -40,6 +40,7 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.streams import LayerReader
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
+from boxwright.rootless.namespace import ensure_store_namespace
 from boxwright.store.layout import spread_subtrees
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class SnapshotStore:
     """The snapshots of one store (``store.snapshots``)."""
 
     def __init__(self, store: Store) -> None:
+        ensure_store_namespace(store.root)  # owned by a rootless store's IDs
         self._store = store
         self._layout = store.layout
 

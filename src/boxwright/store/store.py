@@ -10,7 +10,8 @@ blobs and records plus garbage under ``R/tmp`` and unreferenced blobs, which
 The snapshots and working containers of a rootless store in ranges mode are owned by the
 user's subordinate IDs: they are used from inside the store's user namespace, which the first
 use of :attr:`Store.snapshots` or :attr:`Store.containers` joins when the process has not
-(:func:`boxwright.rootless.namespace.ensure_store_namespace`).
+(each of them joins it when made: :func:`boxwright.rootless.namespace.ensure_store_namespace`),
+so a process that only reads images and records never loads the namespace's machinery.
 
 Two locks coordinate processes (see ``docs/store.md``): :meth:`Store.metadata_lock` around
 every read-modify-write of ``images.json``/``containers.json``, and :meth:`Store.writing`
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING
 from boxwright._closing import Closing
 from boxwright.config.paths import store_root
 from boxwright.errors import ImageNotFoundError
-from boxwright.rootless.namespace import ensure_store_namespace
 from boxwright.store.blobs import BlobStore
 from boxwright.store.images import ImageStore
 from boxwright.store.layout import StoreLayout
@@ -82,7 +82,6 @@ class Store(Closing):
         if self._snapshots is None:
             from boxwright.store.snapshots import SnapshotStore  # the layer applier
 
-            ensure_store_namespace(self.root)
             self._snapshots = SnapshotStore(self)
         return self._snapshots
 
@@ -92,7 +91,6 @@ class Store(Closing):
         if self._containers is None:
             from boxwright.store.containers import ContainerStore
 
-            ensure_store_namespace(self.root)
             self._containers = ContainerStore(self)
         return self._containers
 
