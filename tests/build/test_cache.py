@@ -330,6 +330,7 @@ NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.store.rootfs",
     "boxwright.store.snapshots",
     "boxwright.transport.oci_layout",
+    "boxwright.trust.signing",
 )
 
 _REBUILD = """

@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from boxwright.cli.params import apply_options
+
+if TYPE_CHECKING:
+    from boxwright.trust.signing import Signer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,6 +155,9 @@ def _ask_passphrase(what: str) -> bytes:
     return getpass.getpass(f"Passphrase for {what}: ").encode()
 
 
+_SIGSTORE_KEY = "sign_by_sigstore_private_key"
+
+
 def signing_settings(ctx: click.Context | None = None) -> dict[str, Any]:
     """The CopyOptions fields the signing flags of the running command ask for (the keys
     are read, and a sigstore key decrypted, now)."""
@@ -159,20 +165,8 @@ def signing_settings(ctx: click.Context | None = None) -> dict[str, Any]:
     values: dict[str, Any] = ctx.meta.get(_META, {})
     if not values:
         return {}
-    from boxwright.trust.signing import GpgSigner, Signer, SigstoreSigner, read_passphrase
-
     passphrase_file = values.get("sign_passphrase_file")
-    signers: list[Signer] = []
-    if values.get("sign_by"):
-        path = Path(passphrase_file) if passphrase_file else None
-        signers.append(GpgSigner(values["sign_by"], path))
-    key = values.get("sign_by_sigstore_private_key")
-    if key:
-        if passphrase_file:
-            passphrase = read_passphrase(Path(passphrase_file))
-        else:
-            passphrase = _ask_passphrase(key)
-        signers.append(SigstoreSigner.from_file(Path(key), passphrase))
+    signers = _signers(values) if values.get("sign_by") or values.get(_SIGSTORE_KEY) else []
     if passphrase_file and not signers:
         raise click.UsageError(
             "--sign-passphrase-file needs --sign-by or --sign-by-sigstore-private-key"
@@ -186,6 +180,26 @@ def signing_settings(ctx: click.Context | None = None) -> dict[str, Any]:
         "signers": tuple(signers),
         "sign_identity": values.get("sign_identity") or None,
     }
+
+
+def _signers(values: dict[str, Any]) -> list[Signer]:
+    """The signers ``--sign-by`` and ``--sign-by-sigstore-private-key`` ask for (a command
+    given neither, a plain build among them, loads no signer)."""
+    from boxwright.trust.signing import GpgSigner, SigstoreSigner, read_passphrase
+
+    passphrase_file = values.get("sign_passphrase_file")
+    signers: list[Signer] = []
+    if values.get("sign_by"):
+        path = Path(passphrase_file) if passphrase_file else None
+        signers.append(GpgSigner(values["sign_by"], path))
+    key = values.get(_SIGSTORE_KEY)
+    if key:
+        if passphrase_file:
+            passphrase = read_passphrase(Path(passphrase_file))
+        else:
+            passphrase = _ask_passphrase(key)
+        signers.append(SigstoreSigner.from_file(Path(key), passphrase))
+    return signers
 
 
 __all__ = ["policy_options", "signing_options", "signing_settings"]
