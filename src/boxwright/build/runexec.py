@@ -49,6 +49,8 @@ from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import remove_tree, resolve_in_root
 from boxwright.oci.ids import parse_id
 from boxwright.oci.platform import Platform
+from boxwright.runtime.container import run_in_container
+from boxwright.runtime.emulation import check_can_run
 from boxwright.runtime.idmap import default_mapping
 from boxwright.runtime.spec import Mount, RunOptions
 from boxwright.store.rootfs import overlay_works
@@ -62,8 +64,6 @@ if TYPE_CHECKING:
 def check_platform(ctx: StepContext) -> None:
     """Refuse a RUN for a foreign architecture the kernel cannot execute (module docstring):
     :func:`boxwright.runtime.emulation.check_can_run` on the stage's platform."""
-    from boxwright.runtime.emulation import check_can_run
-
     arch = ctx.config.architecture or ctx.target.architecture
     variant = ctx.config.variant if ctx.config.architecture else ctx.target.variant
     try:
@@ -316,8 +316,6 @@ def _run(
     extra: list[dict[str, Any]],
 ) -> None:
     """Run the command in the stage's container; :class:`BuildError` when it exits non-zero."""
-    from boxwright.runtime.container import run_in_container  # not loaded by a cached build
-
     options = RunOptions(
         args=tuple(argv),
         entrypoint=(),
