@@ -301,15 +301,36 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
         assert [e.text for e in events if e.kind == "cache"] == [f"--> Using cache {image}"]
 
 
-#: What a RUN, a pull or a push needs and a rebuild whose every step is cached does not load.
+#: What running a step (a RUN, a copy, a commit), fetching a context, writing ``--output``, a
+#: pull, a push, a rootless store's namespace or ``--cap-add`` needs and a rebuild whose every
+#: step is cached does not load.
 NOT_FOR_A_CACHED_REBUILD = (
+    "boxwright.build.builder",
+    "boxwright.build.commits",
+    "boxwright.build.contexts",
+    "boxwright.build.copyapply",
+    "boxwright.build.files",
+    "boxwright.build.outputs",
+    "boxwright.build.remote",
+    "boxwright.build.runexec",
     "boxwright.build.sshagent",
+    "boxwright.build.stageexec",
     "boxwright.copy.pipeline",
+    "boxwright.layer.apply",
+    "boxwright.layer.generate",
+    "boxwright.rootless.namespace",
     "boxwright.runtime.container",
     "boxwright.runtime.emulation",
     "boxwright.runtime.native",
+    "boxwright.runtime.spec",
+    "boxwright.store.commit",
+    "boxwright.store.containers",
     "boxwright.store.pulling",
     "boxwright.store.pullpush",
+    "boxwright.store.rootfs",
+    "boxwright.store.snapshots",
+    "boxwright.transport.oci_layout",
+    "boxwright.trust.signing",
 )
 
 _REBUILD = """
@@ -325,16 +346,32 @@ print(*sorted(m for m in {wanted} if m in sys.modules))
 """
 
 
+#: ``boxwright --root R build -q CTX`` in a fresh process, then the modules of ``wanted`` it
+#: loaded.
+_REBUILD_CLI = """
+import sys
+from boxwright.cli.main import main
+try:
+    main(["--root", sys.argv[1], "build", "-q", sys.argv[2]], standalone_mode=False)
+finally:
+    print(*sorted(m for m in {wanted} if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("how", ["library", "cli"])
 def test_a_cached_rebuild_loads_neither_the_runtime_nor_the_copy_pipeline(
-    bstore: Store, tmp_path: Path
+    bstore: Store, tmp_path: Path, how: str
 ) -> None:
+    """A rebuild whose every step is cached, through ``build()`` and through the command line,
+    loads nothing that runs a step, fetches a context, writes ``--output``, pulls or pushes."""
     ctx = _context(tmp_path)
     first = run_build(bstore, ctx)
-    code = _REBUILD.format(wanted=NOT_FOR_A_CACHED_REBUILD)
+    code = (_REBUILD if how == "library" else _REBUILD_CLI).format(wanted=NOT_FOR_A_CACHED_REBUILD)
     done = subprocess.run(
         [sys.executable, "-c", code, str(bstore.root), str(ctx)],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert done.stdout.splitlines() == [f"5 {first.image_id}", ""]
+    shown = f"5 {first.image_id}" if how == "library" else first.image_id
+    assert done.stdout.splitlines() == [shown, ""]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from boxwright.build.contexts import parse_build_context
+from boxwright.build.contextnames import parse_build_context
 from boxwright.errors import BuildContextError, BuildError, UsageError
 from boxwright.store.store import Store
 from boxwright_testing.builds import BASE, run_build, tree_of, write_context

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from boxwright.build.remote import GitSource, parse_git
+from boxwright.build.contextnames import GitSource, parse_git
 from boxwright.errors import (
     BuildContextError,
     CompressionError,

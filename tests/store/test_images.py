@@ -159,6 +159,37 @@ def test_tag_moves_names_and_untag_keeps_the_image(
         store.images.tag(b.id)
 
 
+def test_a_tag_already_in_place_rewrites_nothing(
+    store: Store, make_image: Callable[..., MadeImage]
+) -> None:
+    """A rebuild tags its unchanged image with the name it has: images.json stays the very
+    same file (no write, no fsync); a name that moves is written as before."""
+    a = pull(make_image("a").ref, store=store, name="app:1")
+    b = pull(make_image("b").ref, store=store, name="app:2")
+    before = store.layout.images_file.stat()
+    assert store.images.tag(a.id, "app:1").names == ("localhost/app:1",)
+    after = store.layout.images_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    store.images.tag(b.id, "app:1")
+    assert store.layout.images_file.stat().st_ino != before.st_ino
+    assert store.images.get(a.id).names == ()
+    assert store.images.get(b.id).names == ("localhost/app:2", "localhost/app:1")
+
+
+def test_records_are_parsed_again_when_another_writer_replaced_the_file(
+    store: Store, make_image: Callable[..., MadeImage]
+) -> None:
+    """The parsed records are kept with the bytes they came from: a change made through
+    another Store of the same root (another process) is seen at the next lookup."""
+    a = pull(make_image("a").ref, store=store, name="app:1")
+    assert store.images.get("app:1").id == a.id
+    Store(store.root).images.tag(a.id, "app:other")
+    assert store.images.get(a.id).names == ("localhost/app:1", "localhost/app:other")
+    store.layout.images_file.write_text("{not json")
+    with pytest.raises(StoreError, match=r"images.json is damaged"):
+        store.images.list()
+
+
 def test_adding_the_same_image_again_merges_names(
     store: Store, make_image: Callable[..., MadeImage]
 ) -> None:

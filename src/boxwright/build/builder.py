@@ -35,16 +35,15 @@ from typing import TYPE_CHECKING, Any
 from boxwright.build.configedit import ConfigChanges, apply_annotations, apply_changes
 from boxwright.build.files import (
     CopyResult,
-    SourceRoot,
     copy_into,
     download,
     expand_sources,
     extract_archive,
     is_archive,
-    is_url,
     parse_chmod,
     resolve_owner,
 )
+from boxwright.build.sources import SourceRoot, is_url
 from boxwright.errors import StoreError, UsageError
 from boxwright.layer.ownership import owners_in_side_record
 from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
@@ -179,7 +178,7 @@ class Builder:
         number (names from the container's own /etc/passwd and /etc/group); ``chmod`` an
         octal mode. ``add_history`` records an empty-layer history note, as buildah's
         ``--add-history``. ``source_root``: the root file system the sources are in (a build
-        context, a stage or an image; :class:`~.files.SourceRoot`). Returns what was written
+        context, a stage or an image; :class:`~.sources.SourceRoot`). Returns what was written
         and the content digest.
         """
         paths = expand_sources(_as_list(sources))

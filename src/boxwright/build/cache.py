@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.errors import ImageNotFoundError, RegistryError, StoreError, UsageError
-from boxwright.store.metadata import read_records, write_records
+from boxwright.store.metadata import parse_records, read_record_bytes, write_records
 
 if TYPE_CHECKING:
     from boxwright.build.context import BuildOptions
@@ -101,10 +101,26 @@ class BuildCache:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.path: Path = store.layout.root / CACHE_FILE
+        self._parsed: tuple[bytes | None, dict[str, str]] | None = None
+        """The bytes of the index last parsed, and its entries."""
+
+    def _entries(self) -> Mapping[str, str]:
+        """The entries of the index, parsed only when its bytes changed since the last parse
+        (:mod:`boxwright.store.metadata`)."""
+        raw = read_record_bytes(self.path)
+        parsed = self._parsed
+        if parsed is None or parsed[0] != raw:
+            parsed = (raw, self._parse(raw))
+            self._parsed = parsed
+        return parsed[1]
 
     def _read(self) -> dict[str, str]:
+        """The entries of the index, as a dict the caller may change."""
+        return dict(self._entries())
+
+    def _parse(self, raw: bytes | None) -> dict[str, str]:
         try:
-            records = read_records(self.path, _FORMAT, _VERSION, "entries")
+            records = parse_records(raw, _FORMAT, _VERSION, "entries")
         except ValueError as error:
             raise StoreError(
                 f"{self.path} is corrupt ({error}): remove it (the cache starts empty again)"
@@ -121,7 +137,7 @@ class BuildCache:
 
     def get(self, key: str) -> str | None:
         """The ID of the image ``key`` made, when it is still in the store."""
-        image = self._read().get(key)
+        image = self._entries().get(key)
         if image is None or not self._store.images.exists(image):
             return None
         return image
@@ -136,7 +152,7 @@ class BuildCache:
             write_records(self.path, _FORMAT, _VERSION, "entries", records)
 
     def __len__(self) -> int:
-        return len(self._read())
+        return len(self._entries())
 
     def prune(self) -> int:
         """Drop the entries whose image is no longer in the store; how many went."""

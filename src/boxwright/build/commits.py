@@ -1,12 +1,11 @@
-"""How a stage's steps become images: the history a commit writes (:class:`Note`,
-:func:`history_of`), a linked step's commit that stacks a carrier image's layer blob unchanged
-(:func:`commit_linked`), and the carrier itself (:func:`make_carrier`)."""
+"""How a stage's steps become images: the history a commit writes (:func:`history_of`, from
+the stage's pending notes), a linked step's commit that stacks a carrier image's layer blob
+unchanged (:func:`commit_linked`), and the carrier itself (:func:`make_carrier`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from boxwright.build.step import NOP
@@ -16,18 +15,10 @@ from boxwright.store.commit import commit_with_layer
 from boxwright.store.images import LINK_CARRIER_LABEL
 
 if TYPE_CHECKING:
+    from boxwright.build.step import Note
     from boxwright.store.containerrecord import ContainerRecord
     from boxwright.store.images import ImageRecord
     from boxwright.store.store import Store
-
-
-@dataclass(frozen=True)
-class Note:
-    """A pending history entry and the expanded text the cache key uses for it."""
-
-    created_by: str
-    key: str
-    created: str
 
 
 def history_of(notes: Sequence[Note], created_by: str) -> list[dict[str, Any]]:
@@ -115,4 +106,4 @@ def carrier_created_by(store: Store, carrier: str) -> str:
     return text if isinstance(text, str) else NOP + "COPY"
 
 
-__all__ = ["Note", "carrier_created_by", "commit_linked", "history_of", "make_carrier"]
+__all__ = ["carrier_created_by", "commit_linked", "history_of", "make_carrier"]

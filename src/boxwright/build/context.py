@@ -307,10 +307,17 @@ class FileHashes:
 
     def sha256(self, path: str, st: os.stat_result) -> str:
         """The hex sha256 of the regular file ``path`` whose lstat is ``st``."""
-        ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         known = self._known.get(path)
-        if known is not None and known[:5] == ident:
+        if (
+            known is not None
+            and known[1] == st.st_ino
+            and known[3] == st.st_mtime_ns
+            and known[4] == st.st_ctime_ns
+            and known[2] == st.st_size
+            and known[0] == st.st_dev
+        ):
             return str(known[5])
+        ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
         digest = hashlib.sha256()
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -355,32 +362,51 @@ def content_hash(
     for top in paths:
         real = os.path.realpath(top)
         digest.update(b"T" + os.fsencode(top.name) + b"\0")
-        _hash_one(digest, real, "", os.stat(real), ignored, files)
+        _hash_tree(digest, real, os.stat(real), ignored, files)
     return digest.hexdigest()
 
 
-def _hash_one(
+def _hash_tree(
     digest: hashlib._Hash,
-    path: str,
-    rel: str,
+    top: str,
     st: os.stat_result,
     ignored: Callable[[Path], bool] | None,
     files: FileHashes,
 ) -> None:
-    mode = st.st_mode
-    digest.update(f"{rel}\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0".encode())
-    if stat.S_ISLNK(mode):
-        digest.update(os.fsencode(os.readlink(path)) + b"\0")
-    elif stat.S_ISREG(mode):
-        digest.update(files.sha256(path, st).encode() + b"\0")
-    elif stat.S_ISDIR(mode):
-        with os.scandir(path) as entries:
-            children = sorted(entries, key=lambda e: e.name)
-        for entry in children:
-            if ignored is not None and ignored(Path(entry.path)):
-                continue
-            child = entry.stat(follow_symlinks=False)
-            _hash_one(digest, entry.path, f"{rel}/{entry.name}", child, ignored, files)
+    """Hash ``top`` (whose stat is ``st``) and, for a directory, everything under it in
+    sorted order: each path's relative name, type and mode (octal), then a link's target or a
+    regular file's sha256, each part ending in NUL. One lstat per path (its directory entry's);
+    a rebuild reads no file whose stat :class:`FileHashes` remembers."""
+    update = digest.update
+    tags: dict[int, bytes] = {}
+
+    def tag(mode: int) -> bytes:
+        made = tags.get(mode)
+        if made is None:
+            made = tags[mode] = f"\0{stat.S_IFMT(mode):o}\0{stat.S_IMODE(mode):o}\0".encode()
+        return made
+
+    def one(path: str, rel: str, st: os.stat_result) -> None:
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            update(rel.encode() + tag(mode) + files.sha256(path, st).encode() + b"\0")
+            return
+        update(rel.encode() + tag(mode))
+        if stat.S_ISLNK(mode):
+            update(os.fsencode(os.readlink(path)) + b"\0")
+        elif stat.S_ISDIR(mode):
+            with os.scandir(path) as entries:
+                children = sorted(entries, key=_name)
+            for entry in children:
+                if ignored is not None and ignored(Path(entry.path)):
+                    continue
+                one(entry.path, f"{rel}/{entry.name}", entry.stat(follow_symlinks=False))
+
+    one(top, "", st)
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 __all__ = [

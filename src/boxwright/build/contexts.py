@@ -36,8 +36,9 @@ from typing import IO
 
 from boxwright.build.containerfile.ignore import load_ignore
 from boxwright.build.context import BuildOptions, NamedContext
-from boxwright.build.copystep import _staged_copy
-from boxwright.build.remote import fetch_context, is_remote
+from boxwright.build.contextnames import is_remote
+from boxwright.build.remote import fetch_context
+from boxwright.build.sources import staged_copy
 from boxwright.errors import BuildContextError, ImageNotFoundError, UsageError
 from boxwright.layer.pathsafe import clean_entry_name, remove_tree
 from boxwright.oci.digest import Digest
@@ -45,14 +46,6 @@ from boxwright.transport.oci_layout import DirectoryFiles, LayoutReader
 
 _IMAGE_PREFIXES = ("docker-image://", "container-image://", "docker://")
 _LAYOUT_PREFIX = "oci-layout://"
-
-
-def parse_build_context(text: str) -> tuple[str, str]:
-    """``NAME=VALUE`` of ``--build-context`` as its two parts."""
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value or "/" in name or name != name.strip():
-        raise UsageError(f"--build-context {text!r}: expected NAME=VALUE")
-    return name, value
 
 
 @contextlib.contextmanager
@@ -167,8 +160,8 @@ def _filtered(directory: Path, work: Callable[[], Path]) -> Path:
     def ignored(path: Path) -> bool:
         return ignore.matches(os.path.relpath(path, directory))
 
-    _staged_copy(directory, target, ignored)
+    staged_copy(directory, target, ignored)
     return target
 
 
-__all__ = ["parse_build_context", "prepared_contexts"]
+__all__ = ["prepared_contexts"]

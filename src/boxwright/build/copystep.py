@@ -1,13 +1,16 @@
-"""COPY and ADD in a build: sources from the context (ignore files applied), another stage or
-an image (``--from``), heredocs; ``--chown``, ``--chmod``, ``--link``, ``--parents``,
-``--exclude``; ADD's local archives (extracted) and URLs (downloaded, ``--checksum``).
+"""COPY and ADD in a build, up to their cache key: sources from the context (ignore files
+applied), another stage or an image (``--from``), heredocs; ``--chown``, ``--chmod``,
+``--link``, ``--parents``, ``--exclude``; ADD's local archives and URLs (``--checksum``).
+:class:`CopyStep` resolves the sources and computes what the key reads (:func:`copy_key`);
+:mod:`boxwright.build.copyapply` copies them into the container when the cache lacks the step,
+so a rebuild whose copies are all cached loads no copier.
 
 Sources are cleaned paths inside their root (the context, or the stage or image ``--from``
 names: ``../x`` cannot leave it) and wildcards, resolved as BuildKit's ``ResolveWildcards``
 does: the part before the first wildcard is resolved inside the root (its links followed
 there, an absolute target relative to the root, ``..`` stopping at it), the rest is matched
 with Go's ``filepath.Match`` against the paths below it (no link followed). A source that is a
-link is followed inside the root too (:class:`~boxwright.build.files.SourceRoot`), keeping its
+link is followed inside the root too (:class:`~boxwright.build.sources.SourceRoot`), keeping its
 own name. A wildcard that matches nothing adds nothing (BuildKit's ``AllowEmptyWildcard``;
 when nothing is left, the step copies nothing and makes no destination), while a missing
 literal source, or a wildcard under a missing directory, is an error. A source that expands
@@ -23,33 +26,30 @@ rules themselves are :mod:`boxwright.build.files`'.
 ``--link`` (BuildKit's linked copy, ``docs/building.md``): the layer is made as if the files
 were copied into an empty directory, which is then put on top of the image; nothing of the
 image below is looked at (no symlink there is followed, an existing directory is not merged
-into: missing parents are made, mode 0755, owned by the copy's owner). :meth:`CopyStep.apply`
-writes it into an empty working container (:meth:`CopyStep.link_dest` gives the destination
-made absolute, as the empty container has no WORKDIR), and :meth:`CopyStep.link_key_text` is
-what its parent-independent cache key (:func:`boxwright.build.cache.link_key`) reads.
+into: missing parents are made, mode 0755, owned by the copy's owner).
+:func:`~boxwright.build.copyapply.apply_copy` writes it into an empty working container
+(:meth:`CopyStep.link_dest` gives the destination made absolute, as the empty container has no
+WORKDIR), and :meth:`CopyStep.link_key_text` is what its parent-independent cache key
+(:func:`boxwright.build.cache.link_key`) reads.
 ``--chown`` takes numbers (or ``root``) only, as BuildKit's: a name would need the image's
 ``/etc/passwd``, which a linked layer does not see.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import hashlib
 import os
-import shutil
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from boxwright.build.builder import Builder
 from boxwright.build.containerfile.ignore import IgnoreMatcher, Pattern
 from boxwright.build.containerfile.model import Heredoc
 from boxwright.build.containerfile.shell import Expander, split_words
 from boxwright.build.context import content_hash
-from boxwright.build.files import SourceRoot, is_archive, is_url
+from boxwright.build.sources import SourceRoot, is_url
 from boxwright.build.step import StepKey
 from boxwright.errors import UsageError
 from boxwright.layer.pathsafe import clean_entry_name, resolve_in_root
@@ -102,7 +102,6 @@ class CopyStep:
             self.root, ownership, keep_owners=ownership is not None and self.chown is None
         )
         self.urls: list[str] = []
-        self._staged: list[tuple[Path, Path]] = []  # filtered copies: (staged, original)
         self.sources: list[tuple[Path, str]] = []  # (host path, path relative to its root)
         heredocs = {h.name: h for h in instruction.heredocs}
         for word in words[:-1]:
@@ -169,7 +168,7 @@ class CopyStep:
         where = f"{self.instruction.location}: {self.keyword} --exclude"
         return IgnoreMatcher(self.excludes, where)
 
-    def _ignored(self, path: str, base: str) -> bool:
+    def ignored(self, path: str, base: str) -> bool:
         """Whether the host ``path`` is left out: the ignore file drops it (context sources,
         matched relative to the context) or an ``--exclude`` pattern matches it relative to
         ``base``, the source it is copied from (BuildKit matches each source's own paths)."""
@@ -207,34 +206,12 @@ class CopyStep:
         for path in matches:
             relative = os.path.relpath(path, root)
             relative = "" if relative == "." else relative
-            if relative and self._ignored(str(path), base):
+            if relative and self.ignored(str(path), base):
                 continue
             found.append((path, relative))
         if not found and not glob.has_magic(rel):
             raise UsageError(f"{self.keyword} source {word!r}: no such file in {where}")
         return found
-
-    def _filter(self, path: Path, rel: str) -> Path:
-        """``path`` itself, or a staged copy of it without the ignored paths inside it (its
-        :class:`SourceRoot` alias is :meth:`_staged`'s)."""
-        content = self.source_root.follow(path)
-        if not content.is_dir() or (self.origin is not None and self.exclude is None):
-            return path
-        if self.origin is None and not self.ctx.ignore and self.exclude is None:
-            return path
-        base = str(content)
-        dropped = False
-        for dirpath, dirnames, filenames in os.walk(content):
-            if any(self._ignored(os.path.join(dirpath, n), base) for n in (*dirnames, *filenames)):
-                dropped = True
-                break
-        if not dropped:
-            return path
-        staged = tempfile.mkdtemp(prefix="filtered-", dir=self.ctx.workspace.staging())
-        target = Path(staged) / (path.name or "root")
-        _staged_copy(content, target, lambda p: self._ignored(str(p), base))
-        self._staged.append((target, content))
-        return target
 
     def key_text(self) -> str:
         """The instruction after expansion, for the cache key."""
@@ -286,56 +263,9 @@ class CopyStep:
         base = str(source)
 
         def skip(path: Path) -> bool:
-            return self._ignored(os.path.join(base, os.path.relpath(path, real)), base)
+            return self.ignored(os.path.join(base, os.path.relpath(path, real)), base)
 
         return skip
-
-    # -- applying -------------------------------------------------------------------------------
-
-    def apply(self, container: str | None = None) -> str:
-        """Copy into the stage's container (or ``container``: the empty one a linked layer is
-        made in, with :meth:`link_dest`); return the history's ``created_by``."""
-        ctx = self.ctx
-        cid = container if container is not None else ctx.workspace.container()
-        builder = Builder(ctx.store, cid, keep=True, attached=True)
-        dest = self.link_dest() if container is not None else self.dest
-        self._staged = []
-        paths = [(self._filter(p, rel), rel) for p, rel in self.sources]
-        source_root = dataclasses.replace(self.source_root, aliases=tuple(self._staged))
-        summary = ""
-        if not paths and not self.urls:
-            # every source was a wildcard that matched nothing: BuildKit copies nothing
-            summary = "multi:" + hashlib.sha256(b"").hexdigest()
-        elif self.keyword == "ADD" and (
-            self.urls or any(is_archive(source_root.follow(p)) for p, _ in paths)
-        ):
-            items = [str(source_root.follow(p)) for p, _ in paths] + self.urls
-            builder.add(items, dest, chown=self.chown, chmod=self.chmod, checksum=self.checksum)
-            summary = _add_summary([p for p, _ in paths], self.urls)
-        elif self.parents:
-            digests = []
-            for path, rel in paths:
-                parent = os.path.dirname(rel)
-                target = dest.rstrip("/") + "/" + parent + "/" if parent else dest
-                result = builder.copy(
-                    [path], target, chown=self.chown, chmod=self.chmod, source_root=source_root
-                )
-                digests.append(result.digest)
-            summary = (
-                digests[0]
-                if len(digests) == 1
-                else "multi:" + hashlib.sha256("".join(digests).encode()).hexdigest()
-            )
-        else:
-            result = builder.copy(
-                [p for p, _ in paths],
-                dest,
-                chown=self.chown,
-                chmod=self.chmod,
-                source_root=source_root,
-            )
-            summary = result.digest
-        return f"/bin/sh -c #(nop) {self.keyword} {summary} in {self.raw_dest} "
 
 
 def copy_key(step: CopyStep) -> StepKey:
@@ -396,62 +326,6 @@ def _wildcard_matches(start: Path, pattern: str, keyword: str) -> list[Path]:
 
     walk(start, 0)
     return found
-
-
-def _add_summary(paths: list[Path], urls: list[str]) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
-    for url in urls:
-        digest.update(url.encode())
-    kind = "file" if len(paths) + len(urls) == 1 else "multi"
-    return f"{kind}:{digest.hexdigest()}"
-
-
-def _staged_copy(source: Path, target: Path, ignored: Callable[[Path], bool]) -> None:
-    """A copy of the tree ``source`` at ``target`` without ``ignored`` paths (hard links where
-    possible, symlinks as links, modes and mtimes kept).
-
-    An ignored directory is still walked: a path inside it that an exception (``!pattern``)
-    re-includes is copied with its parents, as Docker's context walk does.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    made: list[tuple[Path, Path]] = [(source, target)]
-
-    def ensure_dir(host: Path) -> None:
-        out = target / host.relative_to(source)
-        if not out.exists():
-            ensure_dir(host.parent)
-            out.mkdir()
-            made.append((host, out))
-
-    for dirpath, dirnames, filenames in os.walk(source):
-        here = Path(dirpath)
-        dirnames.sort()
-        for name in list(dirnames):
-            path = here / name
-            if path.is_symlink():
-                dirnames.remove(name)
-                filenames.append(name)
-            elif not ignored(path):
-                ensure_dir(path)
-        for name in sorted(filenames):
-            src = here / name
-            if ignored(src):
-                continue
-            ensure_dir(here)
-            out = target / src.relative_to(source)
-            if src.is_symlink():
-                os.symlink(os.readlink(src), out)
-                continue
-            try:
-                os.link(src, out)
-            except OSError:
-                shutil.copy2(src, out)
-    for host, out in reversed(made):
-        shutil.copystat(host, out)
 
 
 __all__ = ["CopyStep", "copy_key"]

@@ -22,6 +22,7 @@ name and, with ``output``, copied to that reference.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import os
@@ -29,6 +30,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,15 +38,13 @@ from boxwright.build.containerfile.ignore import IgnoreMatcher, load_ignore, rea
 from boxwright.build.containerfile.model import Instruction, Location
 from boxwright.build.containerfile.parser import find_containerfile, parse
 from boxwright.build.context import BuildEvent, BuildOptions, BuildResult, FileHashes
-from boxwright.build.contexts import prepared_contexts
-from boxwright.build.finish import export_outputs, finish_image, write_iidfile
+from boxwright.build.finish import finish_image, write_iidfile
 from boxwright.build.shared import BuildShared
 from boxwright.build.stagerun import StageRun
 from boxwright.build.stages import duplicate_names, global_args, plan_stages, platform_args
 from boxwright.errors import UsageError
 from boxwright.oci.mediatype import format_name
 from boxwright.oci.platform import Platform
-from boxwright.store.rootfs import choose_driver
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     options = dataclasses.replace(options, format=format_name(options.format))
     if store is None:
         store = Store(options.root)
-    with prepared_contexts(options, store.layout.tmp_dir) as (options, named):
+    with _contexts(options, store.layout.tmp_dir) as (options, named):
         text, filename, path = read_containerfile(options)
         shared, plans, target = _prepare(options, store, parse(text, filename), path, named)
         shared.containerfile_name, shared.containerfile_text = filename, text
@@ -91,6 +91,8 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             shared.file_hashes.save()
         record = _publish(shared, shared.stage_images[plans[-1].stage.index])
     if options.outputs:
+        from boxwright.build.outputs import export_outputs  # the layer applier: --output only
+
         export_outputs(store, record, options.outputs, shared.timestamp)
     if options.iidfile is not None:
         write_iidfile(options.iidfile, record.id)
@@ -104,6 +106,19 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         base_images={name: str(digest) for name, digest in shared.base_images.items()},
         attestations=tuple(str(d) for d in shared.attestations),
     )
+
+
+def _contexts(
+    options: BuildOptions, tmp: Path
+) -> AbstractContextManager[tuple[BuildOptions, dict[str, NamedContext]]]:
+    """The build's options and named contexts: a local context directory as it is; a fetched
+    main context or named contexts through :func:`~boxwright.build.contexts.prepared_contexts`,
+    which only such a build loads (git, downloads, archives, OCI layouts)."""
+    if options.context_source is None and not options.build_contexts:
+        return contextlib.nullcontext((options, {}))
+    from boxwright.build.contexts import prepared_contexts  # where a context is fetched
+
+    return prepared_contexts(options, tmp)
 
 
 def _prepare(
@@ -270,8 +285,6 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
             StageRun(shared, plan, target).run()
         return
     _import_before_threads()
-
-    choose_driver(shared.store)  # probes overlay once (the probe file is per process, not thread)
     futures: dict[int, Future[None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:
         # Submitted dependencies first (plans are ordered so), so a worker waiting for a
@@ -298,15 +311,20 @@ def _workers(jobs: int | None, stages: int) -> int:
     return max(1, stages if wanted == 0 else min(wanted, stages))
 
 
-#: Modules a RUN step imports, some of them in the forked child of the runtime. They are
-#: imported before stages start on threads: a child forked while another thread is in the
-#: middle of importing a module would wait forever for that module's import lock.
+#: Modules a step the cache lacks imports (:mod:`boxwright.build.stageexec` and what it
+#: loads), some of them in the forked child of the runtime. They are imported before stages
+#: start on threads: a child forked while another thread is in the middle of importing a
+#: module would wait forever for that module's import lock.
 _FORK_SAFE_IMPORTS = (
     "socket",
     "boxwright.build.files",
     "boxwright.build.builder",
+    "boxwright.build.commits",
+    "boxwright.build.copyapply",
+    "boxwright.build.runexec",
     "boxwright.build.runoutput",
     "boxwright.build.sshagent",
+    "boxwright.build.stageexec",
     "boxwright.layer.apply",
     "boxwright.layer.generate",
     "boxwright.layer.overlay",

@@ -1,11 +1,12 @@
 """Copying host files into a container's rootfs: the rules of ``buildah copy`` and ``COPY``.
 
 Sources are host paths (globs expand, sorted; a pattern that matches nothing is an error). A
-top-level source that is a symlink is followed (on the host, or inside the :class:`SourceRoot`
-the sources come from: a build context, a stage or an image, where an absolute target is
-relative to that root and ``..`` stops at it); inside a copied directory links are copied as
-links, and files hard-linked together stay hard-linked. The destination is a path *inside the
-rootfs*, relative to the working directory when not absolute:
+top-level source that is a symlink is followed (on the host, or inside the
+:class:`~boxwright.build.sources.SourceRoot` the sources come from: a build context, a stage
+or an image, where an absolute target is relative to that root and ``..`` stops at it); inside
+a copied directory links are copied as links, and files hard-linked together stay
+hard-linked. The destination is a path *inside the rootfs*, relative to the working directory
+when not absolute:
 
 * symlinks on the way to it are followed inside the rootfs, the last component too (BuildKit's
   ``fs.RootPath``): with ``/src -> /symlink``, ``/src/`` names ``/symlink/``, created when it is
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlparse
 
+from boxwright.build.sources import SourceRoot
 from boxwright.errors import (
     BoxwrightError,
     DigestMismatchError,
@@ -162,56 +164,6 @@ def resolve_owner(root: Path, spec: str | tuple[int, int] | None) -> tuple[int, 
     except BoxwrightError as error:
         raise UsageError(f"--chown {spec!r}: {error}") from None
     return found.uid, found.gid
-
-
-# -- where the sources come from -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SourceRoot:
-    """The root file system a copy's sources live in: a build context, a stage or an image.
-
-    A top-level source that is a symlink is followed inside ``path`` (:meth:`follow`), never
-    on the host. With ``keep_owners`` (a stage or an image), every copied path keeps the owner
-    it has there (:meth:`owner`): the file's own, or what ``ownership`` (the root's rootless
-    side record) says it means. ``aliases`` maps a staged copy of a source (a filtered
-    directory outside the root) to the path under the root it was made from.
-    """
-
-    path: Path
-    ownership: OwnershipRecord | None = None
-    keep_owners: bool = False
-    aliases: tuple[tuple[Path, Path], ...] = ()
-
-    def _original(self, path: Path) -> Path | None:
-        """``path`` as a path under the root (through :attr:`aliases`), or None."""
-        for staged, original in self.aliases:
-            if path == staged or staged in path.parents:
-                return original / path.relative_to(staged)
-        if path == self.path or self.path in path.parents:
-            return path
-        return None
-
-    def follow(self, source: Path) -> Path:
-        """``source`` with its links followed inside the root (on the host when it is not
-        under the root: a heredoc or a staged copy)."""
-        original = self._original(source)
-        if original is None or original != source:
-            return Path(os.path.realpath(source))
-        return resolve_in_root(self.path, str(source.relative_to(self.path)), follow_last=True)
-
-    def owner(self, source: Path) -> tuple[int, int] | None:
-        """The owner ``source`` has in the root, or None (owners are not kept, or the path
-        is not from the root)."""
-        if not self.keep_owners:
-            return None
-        original = self._original(source)
-        if original is None:
-            return None
-        intended = (self.ownership or OwnershipRecord()).intended(
-            str(original.relative_to(self.path)), os.lstat(original)
-        )
-        return intended.uid, intended.gid
 
 
 # -- the copier ------------------------------------------------------------------------------
@@ -712,20 +664,13 @@ def download(
     return path, name, mtime
 
 
-def is_url(source: str) -> bool:
-    """Whether an ``add`` source is an http(s) URL."""
-    return source.startswith(("http://", "https://"))
-
-
 __all__ = [
     "CopyResult",
-    "SourceRoot",
     "copy_into",
     "download",
     "expand_sources",
     "extract_archive",
     "is_archive",
-    "is_url",
     "open_decompressed",
     "parse_chmod",
     "resolve_owner",

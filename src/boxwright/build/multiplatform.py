@@ -36,10 +36,9 @@ from boxwright.oci.parse import parse_manifest
 from boxwright.oci.platform import Platform
 from boxwright.store.manifestops import add_to_list, remove_instance
 from boxwright.store.manifests import ManifestListRecord, list_media_type
-from boxwright.store.pulling import registry_or
-from boxwright.store.rootfs import choose_driver
 from boxwright.store.store import Store
 from boxwright.transport.image import open_image
+from boxwright.transport.reference import registry_or
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Containerfile
@@ -156,7 +155,6 @@ def build_platforms(
     done: list[BuildResult] = []
     if several:
         _import_before_threads()
-        choose_driver(store)
         first = 1 if _has_build_platform_stage(options) else 0
         done = [build(run, store) for run in runs[:first]]
         workers = max(1, min(len(runs) - first, os.cpu_count() or 1))

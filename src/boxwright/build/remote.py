@@ -3,16 +3,16 @@
 Each is fetched into a private directory (:func:`fetch_context`) that the caller removes
 after the build; docker's and podman's forms, with BuildKit's rules:
 
-* **git** (:func:`parse_git`): ``git://…``, ``ssh://…``, ``git@HOST:PATH``, an http(s) URL
-  whose path ends in ``.git``, and ``github.com/USER/REPO`` (as https). The fragment is
-  ``#REF:SUBDIR``: REF a branch, tag, full ref or commit (the remote's HEAD when empty), SUBDIR
-  the directory of the repository that is the context (the root when empty). The ``git``
-  program fetches the one commit shallowly (``--depth=1``; a commit a server will not hand
-  out by itself is fetched with the history), checks it out with its submodules (shallow,
-  recursive), and the ``.git`` entries are removed, as BuildKit does by default. git runs
-  with no terminal prompt, no hook templates, and only the http, https, git and ssh
-  protocols allowed (a submodule cannot reach a local path or ``ext::`` command); the
-  user's own git configuration (credentials, ``insteadOf``, ssh keys) applies.
+* **git** (:func:`~boxwright.build.contextnames.parse_git`): ``git://…``, ``ssh://…``,
+  ``git@HOST:PATH``, an http(s) URL whose path ends in ``.git``, and ``github.com/USER/REPO``
+  (as https). The fragment is ``#REF:SUBDIR``: REF a branch, tag, full ref or commit (the
+  remote's HEAD when empty), SUBDIR the directory of the repository that is the context (the
+  root when empty). The ``git`` program fetches the one commit shallowly (``--depth=1``; a
+  commit a server will not hand out by itself is fetched with the history), checks it out with
+  its submodules (shallow, recursive), and the ``.git`` entries are removed, as BuildKit does
+  by default. git runs with no terminal prompt, no hook templates, and only the http, https,
+  git and ssh protocols allowed (a submodule cannot reach a local path or ``ext::`` command);
+  the user's own git configuration (credentials, ``insteadOf``, ssh keys) applies.
 * **http(s) URL**: downloaded (:func:`boxwright.build.files.download`); a tar archive, plain or
   compressed (gzip, zstd, xz, bzip2, told by content), is the context
   (:mod:`boxwright.build.contexttar`); any other body is a lone Containerfile (UTF-8 text)
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+from boxwright.build.contextnames import GitSource, parse_git
 from boxwright.build.contexttar import is_archive, unpack_context
 from boxwright.build.files import download
 from boxwright.errors import BuildContextError, TransportError, UsageError
@@ -48,16 +49,6 @@ MAX_CONTAINERFILE = 4 << 20
 _PIECE = 1 << 20
 _GIT_PROTOCOLS = ("http", "https", "git", "ssh")
 _COMMIT = re.compile(r"[0-9a-f]{7,64}")
-_SCP_LIKE = re.compile(r"[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^:].*")
-
-
-@dataclass(frozen=True)
-class GitSource:
-    """A git context: the repository URL, the ref to check out, the subdirectory used."""
-
-    url: str
-    ref: str = ""
-    subdir: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,27 +57,6 @@ class Fetched:
 
     directory: Path
     containerfile_text: str | None = None
-
-
-def parse_git(text: str) -> GitSource | None:
-    """The git source ``text`` names (module docstring), or None when it names none."""
-    base, _, fragment = text.partition("#")
-    if base.startswith("github.com/"):
-        base = "https://" + base
-    elif base.startswith(("http://", "https://")):
-        if not urlsplit(base).path.endswith(".git"):
-            return None
-    elif not base.startswith(("git://", "ssh://")) and not _SCP_LIKE.fullmatch(base):
-        return None
-    ref, _, subdir = fragment.partition(":")
-    if ref.startswith("-") or any(c.isspace() or ord(c) < 0x20 for c in ref):
-        raise UsageError(f"git context {text!r}: {ref!r} is not a ref")
-    return GitSource(base, ref, subdir)
-
-
-def is_remote(text: str) -> bool:
-    """Whether the context ``text`` is fetched (git, an http(s) URL, ``-``), not a directory."""
-    return text == "-" or text.startswith(("http://", "https://")) or parse_git(text) is not None
 
 
 def fetch_context(text: str, work: Path, limit: int, stdin: IO[bytes] | None = None) -> Fetched:
@@ -294,9 +264,6 @@ def _subdir(directory: Path, source: GitSource) -> Path:
 __all__ = [
     "MAX_CONTAINERFILE",
     "Fetched",
-    "GitSource",
     "clone",
     "fetch_context",
-    "is_remote",
-    "parse_git",
 ]

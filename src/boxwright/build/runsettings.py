@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Literal
 
 from boxwright.errors import UsageError
-from boxwright.runtime.spec import CAPABILITY_NUMBERS, DEFAULT_CAPABILITIES, capability_name
 
 #: The ``--network`` modes a RUN can have (``default`` is the build's, else ``host``).
 NETWORKS = ("host", "none")
@@ -110,18 +109,21 @@ def capabilities(cap_add: tuple[str, ...], cap_drop: tuple[str, ...]) -> tuple[s
     ``cap_drop`` (``ALL`` in either names every capability); None when neither is given."""
     if not cap_add and not cap_drop:
         return None
+    # The runtime's table loads the runtime's modules (ID maps, the store's namespace): a
+    # build without --cap-add/--cap-drop, a cached rebuild among them, never needs it.
+    from boxwright.runtime.spec import CAPABILITY_NUMBERS, DEFAULT_CAPABILITIES, capability_name
+
+    def names(values: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(capability_name(v) for v in values)
+        except UsageError as error:
+            raise UsageError(f"--cap-add/--cap-drop: {error}") from None
+
     every = tuple(CAPABILITY_NUMBERS)
-    added = every if "ALL" in (c.upper() for c in cap_add) else _names(cap_add)
-    dropped = every if "ALL" in (c.upper() for c in cap_drop) else _names(cap_drop)
+    added = every if "ALL" in (c.upper() for c in cap_add) else names(cap_add)
+    dropped = every if "ALL" in (c.upper() for c in cap_drop) else names(cap_drop)
     kept = [c for c in (*DEFAULT_CAPABILITIES, *added) if c not in dropped]
     return tuple(dict.fromkeys(kept))
-
-
-def _names(values: tuple[str, ...]) -> tuple[str, ...]:
-    try:
-        return tuple(capability_name(v) for v in values)
-    except UsageError as error:
-        raise UsageError(f"--cap-add/--cap-drop: {error}") from None
 
 
 @dataclass(frozen=True)

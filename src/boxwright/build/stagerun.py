@@ -6,6 +6,11 @@ the last committed step or the base; its config; the history notes of the config
 the last commit; its ARGs), hands each step a :class:`~boxwright.build.step.StepContext`, asks
 the cache with the step's key before running it, and records what the step returns. The files
 the steps touch are the stage's :class:`~boxwright.build.workspace.StageWorkspace`.
+
+This module plans and looks up: the keys (:mod:`boxwright.build.runstep`,
+:mod:`boxwright.build.copystep`, :mod:`boxwright.build.configsteps`) and the cache. The work
+of a step the cache lacks (run, copy, commit) is :class:`~boxwright.build.stageexec.StepWork`'s,
+imported at the first miss: a rebuild whose every step is cached never loads it.
 """
 
 from __future__ import annotations
@@ -16,32 +21,23 @@ from typing import TYPE_CHECKING
 
 from boxwright.build import instructions as ins
 from boxwright.build.cache import LayerCache, link_key, step_key
-from boxwright.build.commits import (
-    Note,
-    carrier_created_by,
-    commit_linked,
-    history_of,
-    make_carrier,
-)
 from boxwright.build.configsteps import CONFIG_STEPS, config_step
 from boxwright.build.containerfile.parser import parse
 from boxwright.build.context import BuildEvent, EventKind, OutputStream
 from boxwright.build.copystep import CopyStep, copy_key
-from boxwright.build.runstep import run_created_by, run_key, run_step
-from boxwright.build.step import NOP, StepContext, StepKey, where
+from boxwright.build.runstep import run_created_by, run_key
+from boxwright.build.step import NOP, Note, StepContext, StepKey, where
 from boxwright.build.workspace import StageWorkspace, resolve_image
 from boxwright.errors import BoxwrightError, BuildError, UsageError
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
 from boxwright.oci.runtime_spec import SEARCH_PATH
-from boxwright.store.commit import commit_container
 
 if TYPE_CHECKING:
     from boxwright.build.containerfile.model import Instruction
     from boxwright.build.shared import BuildShared
+    from boxwright.build.stageexec import StepWork
     from boxwright.build.stages import StagePlan
-    from boxwright.store.containerrecord import ContainerRecord
-    from boxwright.store.images import ImageRecord
 
 
 class StageRun:
@@ -70,6 +66,7 @@ class StageRun:
         """buildah's manifest annotations naming the FROM image (OCI format, image bases)."""
         self.step = shared.steps_before.get(plan.stage.index, 0)
         """The global number of the step running (its RUN output events carry it)."""
+        self._step_work: StepWork | None = None
 
     # -- the stage ------------------------------------------------------------------------------
 
@@ -213,7 +210,7 @@ class StageRun:
         key = self._key(run_key(ctx, instruction), [created_by])
         if self._cached(key):
             return
-        run_step(ctx, instruction)
+        self._work().run(ctx, instruction)
         self._layer_step(created_by, key)
 
     def _copy_step(self, ctx: StepContext, instruction: Instruction) -> None:
@@ -225,7 +222,7 @@ class StageRun:
         if step.link and self.layers:
             self._link_step(step, key, what.content)
             return
-        self._layer_step(step.apply(), key)
+        self._layer_step(self._work().copy(step), key)
 
     def _link_step(self, step: CopyStep, key: str, content: str) -> None:
         """``COPY --link``/``ADD --link`` (with layers): the layer is the top layer of a
@@ -239,16 +236,10 @@ class StageRun:
         lkey = link_key(step.link_key_text(), content, extra)
         carrier = self._cached_carrier(lkey)
         if carrier is None:
-            carrier, created_by = make_carrier(
-                self.store,
-                step.apply,
-                format=shared.options.format,
-                timestamp=shared.timestamp,
-                clamp_mtime=shared.clamp_mtime,
-            )
+            carrier, created_by = self._work().carrier(step)
             self.cache.remember(lkey, carrier)
         else:
-            created_by = carrier_created_by(self.store, carrier)
+            created_by = self._work().carrier_created_by(carrier)
         if not self.store.images.get(carrier).layers:  # the copy wrote nothing at all
             self._layer_step(created_by, key)
             return
@@ -307,6 +298,16 @@ class StageRun:
         self._emit("cache", f"--> Using cache {image} (linked layer)")
         return image
 
+    def _work(self) -> StepWork:
+        """What runs, copies and commits the steps the cache lacks (made on first use)."""
+        if self._step_work is None:
+            # Where the cached path ends: a step runs. A rebuild whose every step is cached
+            # never gets here, so it loads no runtime, copier or commit.
+            from boxwright.build.stageexec import StepWork
+
+            self._step_work = StepWork(self.shared, self.workspace)
+        return self._step_work
+
     def _commit(
         self,
         created_by: str | None,
@@ -319,47 +320,20 @@ class StageRun:
         no history entry, for a stage that is only a FROM); with ``linked`` (a carrier image,
         see :meth:`_link_step`) the layer is the carrier's layer blob, unchanged, and the
         container's files are not read."""
-        cid = self.workspace.container()
-        history = history_of(self.notes, created_by) if created_by is not None else []
-        # the container is dropped after its commit: its record is not rewritten for it
-        record = self.store.containers.pending(cid, config=self.config.data, history=history)
-        image = self._commit_image(record, created_by, squash, linked)
+        image = self._work().commit(
+            self.config,
+            self.notes,
+            created_by,
+            squash=squash,
+            linked=linked,
+            annotations=self._annotations(),
+        )
         if self.layers and not squash:
             self.cache.remember(key, image.id)
         self.parent = image.id
         self.notes = []
         self.committed_any = True
         self._emit("commit", f"--> {image.id[:12]}")
-
-    def _commit_image(
-        self, record: ContainerRecord, created_by: str | None, squash: bool, linked: str | None
-    ) -> ImageRecord:
-        options, timestamp = self.shared.options, self.shared.timestamp
-        annotations = self._annotations()
-        if linked is not None:
-            assert created_by is not None  # a linked step always has its entry
-            return commit_linked(
-                self.store,
-                record,
-                linked,
-                created_by,
-                format=options.format,
-                timestamp=timestamp,
-                annotations=annotations,
-            )
-        return commit_container(
-            self.store,
-            record,
-            None,
-            squash=squash,
-            format=options.format,
-            timestamp=timestamp,
-            annotations=annotations,
-            clamp_mtime=self.shared.clamp_mtime,
-            base_comment=False,
-            history_entry=created_by is not None,
-            hand_over=True,  # the stage continues from a new container of the image
-        )
 
     def _annotations(self) -> dict[str, str] | None:
         if self.shared.options.format != "oci" or not self.base_annotations:

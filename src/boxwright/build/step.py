@@ -150,6 +150,15 @@ class StepContext:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A pending history entry and the expanded text the cache key uses for it."""
+
+    created_by: str
+    key: str
+    created: str
+
+
+@dataclass(frozen=True)
 class StepKey:
     """What a step adds to its stage's cache key (:func:`boxwright.build.cache.step_key`): its
     instruction after expansion and the content hash of the files it reads."""
@@ -163,4 +172,4 @@ def where(instruction: Instruction) -> str:
     return f"{instruction.location.file}:{instruction.location.line}"
 
 
-__all__ = ["NOP", "StepContext", "StepKey", "Workspace", "where"]
+__all__ = ["NOP", "Note", "StepContext", "StepKey", "Workspace", "where"]

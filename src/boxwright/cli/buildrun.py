@@ -19,10 +19,9 @@ import click
 
 from boxwright.build import runsettings as rs
 from boxwright.build.context import PULL_POLICIES, BuildOptions, BuildOutput
-from boxwright.build.contexts import parse_build_context
+from boxwright.build.contextnames import is_remote, parse_build_context
 from boxwright.build.executor import build
 from boxwright.build.multiplatform import base_platforms, build_platforms
-from boxwright.build.remote import is_remote
 from boxwright.build.runsettings import parse_secret
 from boxwright.cli.main import current_state
 from boxwright.cli.params import key_values
@@ -32,7 +31,6 @@ from boxwright.cli.trust_options import signing_settings
 from boxwright.errors import BoxwrightError, UsageError
 from boxwright.oci.platform import Platform
 from boxwright.store.manifestops import push_list
-from boxwright.store.pullpush import push as push_image
 from boxwright.store.store import Store
 from boxwright.transport.reference import TRANSPORTS
 
@@ -385,6 +383,8 @@ def _push(
 ) -> None:
     """Push each built name to its registry, with the image's attestations and the
     signatures asked for, saying where each went unless ``quiet``."""
+    from boxwright.store.pullpush import push as push_image  # the copy pipeline: only to push
+
     for name in result.names:
         pushed = push_image(
             name,

@@ -45,7 +45,7 @@ from boxwright.oci import mediatype as mt
 from boxwright.oci.config import ImageConfig, chain_ids, created_time
 from boxwright.oci.digest import Digest
 from boxwright.oci.manifest import ImageManifest
-from boxwright.store.metadata import read_records, write_records
+from boxwright.store.metadata import parse_records, read_record_bytes, write_records
 from boxwright.store.names import (
     ImageName,
     name_or_none,
@@ -143,6 +143,8 @@ class ImageStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.layout = store.layout
+        self._parsed: tuple[bytes | None, tuple[ImageRecord, ...]] | None = None
+        """The bytes of ``images.json`` last parsed, and their records."""
 
     # -- reading -------------------------------------------------------------------------
 
@@ -150,18 +152,29 @@ class ImageStore:
         """The images, in the order they were first added: every one, or with ``all=False``
         all but the intermediate ones (:func:`intermediate_ids`), as ``podman images`` lists
         them without ``-a``."""
-        path = self.layout.images_file
-        try:
-            images = read_records(path, FILE_FORMAT, FILE_VERSION, "images")
-        except ValueError as e:
-            raise StoreError(
-                f"{path} is damaged ({e}); restore it or remove it to start an empty image list"
-            ) from None
-        records = [ImageRecord.from_json(obj) for obj in images]
+        records = builtins.list(self._records())
         if all:
             return records
         hidden = self.intermediate_ids(records)
         return [r for r in records if r.id not in hidden]
+
+    def _records(self) -> tuple[ImageRecord, ...]:
+        """Every record of ``images.json``, parsed only when its bytes changed since the last
+        parse (:mod:`boxwright.store.metadata`)."""
+        path = self.layout.images_file
+        raw = read_record_bytes(path)
+        parsed = self._parsed
+        if parsed is not None and parsed[0] == raw:
+            return parsed[1]
+        try:
+            images = parse_records(raw, FILE_FORMAT, FILE_VERSION, "images")
+        except ValueError as e:
+            raise StoreError(
+                f"{path} is damaged ({e}); restore it or remove it to start an empty image list"
+            ) from None
+        records = tuple(ImageRecord.from_json(obj) for obj in images)
+        self._parsed = (raw, records)
+        return records
 
     def intermediate_ids(self, records: Sequence[ImageRecord] | None = None) -> set[str]:
         """The IDs of the intermediate images among ``records`` (default: every image);
@@ -309,10 +322,13 @@ class ImageStore:
         wanted = new_tags(new)
         with self.store.metadata_lock():
             record = self.get(name_or_id)
-            records = without_names(self.list(), wanted)
+            listed = self.list()
+            records = without_names(listed, wanted)
             current = _current(records, record)
             updated = replace(current, names=(*current.names, *wanted))
-            self._write([updated if r.id == record.id else r for r in records])
+            tagged = [updated if r.id == record.id else r for r in records]
+            if tagged != listed:  # a rebuild's names are often in place already
+                self._write(tagged)
             self.store.manifest_lists.take_names(wanted)
         return updated
 

@@ -17,7 +17,7 @@ from boxwright.store.endpoints import StoreDestination, StoreSource
 from boxwright.store.images import ImageRecord, normalize_name
 from boxwright.store.names import LOCAL_HOST
 from boxwright.transport.base import MAX_INDEX_DEPTH, image_names_of
-from boxwright.transport.reference import opened_source, parse_transport_reference
+from boxwright.transport.reference import opened_source, registry_or
 
 if TYPE_CHECKING:
     from boxwright.copy.pipeline import CopyResult
@@ -59,14 +59,6 @@ class PushOptions(TypedDict, total=False):
     signers: tuple[Signer, ...]
     sign_identity: str | None
     referrers: bool
-
-
-def registry_or(text: str) -> TransportReference:
-    """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
-    ref = parse_transport_reference(text)
-    if ref.transport == "store" and ref.implicit:
-        return parse_transport_reference(f"docker://{text}")
-    return ref
 
 
 def _valid_names(names: list[str]) -> list[str]:

@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol, TypeVar
@@ -375,6 +376,7 @@ def driver_by_name(name: str) -> RootfsDriver:
 
 
 _probed: dict[tuple[str, int, str], bool] = {}
+_PROBE_LOCK = threading.Lock()
 
 
 def _probe_mount(work: Path) -> None:
@@ -388,17 +390,25 @@ def _probe_mount(work: Path) -> None:
 
 def overlay_works(store: Store) -> bool:
     """Whether this user can mount the store's overlays here (probed once, then cached in
-    ``R/overlay-probe.json`` for this euid and kernel)."""
+    ``R/overlay-probe.json`` for this euid and kernel). Threads that ask at once (a build's
+    stages) wait for the one probe."""
     euid, kernel = os.geteuid(), platform.release()
     key = (str(store.root), euid, kernel)
     if key in _probed:
         return _probed[key]
+    with _PROBE_LOCK:
+        if key not in _probed:
+            _probed[key] = _probe(store, euid, kernel)
+    return _probed[key]
+
+
+def _probe(store: Store, euid: int, kernel: str) -> bool:
+    """The probe file's answer for ``euid`` and ``kernel``, else a probe mount's (recorded)."""
     cache = store.root / PROBE_FILE
     try:
         doc = json.loads(cache.read_text())
         if doc.get("euid") == euid and doc.get("kernel") == kernel:
-            _probed[key] = bool(doc["overlay"])
-            return _probed[key]
+            return bool(doc["overlay"])
     except (OSError, ValueError, KeyError, AttributeError):
         pass
     store.layout.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -413,7 +423,6 @@ def overlay_works(store: Store) -> bool:
 
     doc = {"euid": euid, "kernel": kernel, "overlay": works}
     atomic_write(cache, json.dumps(doc).encode(), 0o644)  # a unique temporary name per call
-    _probed[key] = works
     return works
 
 

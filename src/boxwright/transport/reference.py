@@ -257,6 +257,14 @@ def parse_transport_reference(text: str) -> TransportReference:
 _STORE_ID = re.compile(r"(?:sha256:)?[0-9a-f]{3,64}")
 
 
+def registry_or(text: str) -> TransportReference:
+    """``text`` parsed; a bare name (no known transport prefix) is a registry reference."""
+    ref = parse_transport_reference(text)
+    if ref.transport == "store" and ref.implicit:
+        return parse_transport_reference(f"docker://{text}")
+    return ref
+
+
 def _is_store_name(text: str) -> bool:
     """Whether ``text`` is an image name (``NAME[:TAG][@DIGEST]``) or ID the store could hold."""
     if not text:
@@ -310,5 +318,6 @@ __all__ = [
     "open_reference",
     "opened_source",
     "parse_transport_reference",
+    "registry_or",
     "validate_ref_name",
 ]
