@@ -52,6 +52,7 @@ def _read_password_stdin() -> str:
     return data
 
 
+# login_command's parameters but --get-login, passed on whole (the command/body pair).
 def log_in(
     key: str,
     username: str | None,

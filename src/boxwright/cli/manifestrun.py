@@ -86,6 +86,8 @@ def remove(name: str, digest: str) -> None:
     click.echo(remove_instance(open_store(), name, digest).id)
 
 
+# The parameters of manifest.push_command, passed on whole: the command declares them, this
+# module does the work (the command/body pair of docs/architecture.md).
 def push(
     all_: bool,
     fmt: str | None,
@@ -97,8 +99,7 @@ def push(
     destination: str,
     **registry: Any,
 ) -> None:
-    """Push the manifest list NAME to DESTINATION (a bare DESTINATION is a registry
-    reference); print the index's digest."""
+    """The work of ``manifest push``."""
     from boxwright.store.pulling import registry_or  # the copy pipeline: a push only
 
     options = transport_options(registry)
