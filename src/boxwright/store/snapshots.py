@@ -16,10 +16,12 @@ A snapshot is built under ``R/tmp/`` and renamed into place: a snapshot director
 is complete and is never modified afterwards. Two processes building the same snapshot at once
 both succeed: one rename wins, the loser deletes its copy and uses the winner's. The layer is
 read from the blob store through a verifying reader and its diff_id checked at the end of the
-stream, before the rename. The one other way in is :meth:`SnapshotStore.adopt`: a layer a
-build has just committed from an overlay container, whose upper directory already holds exactly
-that layer's files in this format, becomes its snapshot by a rename, under the same rules
-(built under ``R/tmp``, flushed, renamed into place).
+stream, before the rename; a worker thread reads, inflates and hashes it ahead of the applier
+(:class:`~boxwright.layer.streams.LayerReader` ``threaded``), so the two run on two cores.
+The one other way in is :meth:`SnapshotStore.adopt`: a layer a build has
+just committed from an overlay container, whose upper directory already holds exactly that
+layer's files in this format, becomes its snapshot by a rename, under the same rules (built
+under ``R/tmp``, flushed, renamed into place).
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class SnapshotStore:
             lowers = [(snap.diff, snap.ownership) for snap in reversed(below)]
             options = ApplyOptions(overlay=True, overlay_lowers=lowers, ownership=ownership)
             with self._store.blobs.open(blob) as stream:
-                reader = LayerReader(stream, None, diff_id)
+                reader = LayerReader(stream, None, diff_id, threaded=True)
                 try:
                     result = apply_layer(work / DIFF, reader, options)
                 finally:
