@@ -314,11 +314,18 @@ class FileHashes:
         digest = hashlib.sha256()
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            # Read to the empty read at the end: freeing its whole 1 MiB buffer lets glibc
-            # serve the next ones from the heap; stopping at a short read instead costs an
-            # mmap, mremap and munmap of a buffer per file.
-            while chunk := os.read(fd, _CHUNK):
+            # Each read asks for one byte more than is left, so a file read whole ends with a
+            # short read (no read of nothing after it), and a small file's buffer is small: a
+            # 1 MiB buffer that a short read shrinks can cost glibc an mmap, mremap and
+            # munmap per file. A file grown since ``st`` is read on to its end.
+            left = st.st_size
+            while True:
+                ask = min(left + 1, _CHUNK) if left >= 0 else _CHUNK
+                chunk = os.read(fd, ask)
                 digest.update(chunk)
+                left -= len(chunk)
+                if len(chunk) < ask:
+                    break
         finally:
             os.close(fd)
         hexdigest = digest.hexdigest()
