@@ -165,6 +165,19 @@ def test_replacing_a_directory_with_a_file_and_merging_dirs(rootfs: Path, src: P
     assert (rootfs / "app" / "keep.txt").read_text() == "keep"
 
 
+def test_a_file_copied_over_a_link_in_the_tree_replaces_the_link(rootfs: Path, src: Path) -> None:
+    (rootfs / "app").mkdir()
+    (rootfs / "app" / "a.txt").symlink_to("/etc/passwd")  # a link below the destination
+    (rootfs / "app" / "sub").symlink_to("/real")
+    result = copy_into(rootfs, OwnershipRecord(), [src / "tree"], "/app")
+    assert not (rootfs / "app" / "a.txt").is_symlink()
+    assert (rootfs / "app" / "a.txt").read_text() == "a\n"
+    assert (rootfs / "etc" / "passwd").read_text().startswith("root:x:0:0:")
+    assert (rootfs / "app" / "sub").is_dir() and not (rootfs / "app" / "sub").is_symlink()
+    assert sorted(p.name for p in (rootfs / "real").iterdir()) == []
+    assert (result.files, result.links) == (2, 2)  # a.txt, sub/b.txt; ln, sub/hard
+
+
 def test_top_level_symlink_source_is_followed(rootfs: Path, src: Path) -> None:
     (src / "alias").symlink_to(src / "one.txt")
     copy_into(rootfs, OwnershipRecord(), [src / "alias"], "/a.txt")

@@ -10,13 +10,21 @@ import io
 import os
 import threading
 import time
+from pathlib import Path
+from typing import IO
 
 import pytest
 import zstandard
 
 from boxwright.errors import CompressionError, DigestMismatchError
 from boxwright.layer.compression import PEEK_SIZE
-from boxwright.layer.streams import PUMP_CHUNK, LayerReader
+from boxwright.layer.streams import (
+    PUMP_CHUNK,
+    LayerDigests,
+    LayerReader,
+    LayerWriter,
+    write_layer_file,
+)
 from boxwright.oci.digest import Digest, VerifyingReader
 
 # Incompressible-ish content a few chunks long, so the worker runs ahead of the reader.
@@ -150,3 +158,70 @@ def test_memory_stays_bounded_when_the_consumer_stalls() -> None:
     assert pump._ready.qsize() <= 16
     assert len(pump._backlog) <= 17
     reader.close()
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_threaded_writer_writes_the_same_blob_as_the_plain_one(compression: str) -> None:
+    outs = {True: io.BytesIO(), False: io.BytesIO()}
+    results = {}
+    for threaded, out in outs.items():
+        writer = LayerWriter(out, compression, threaded=threaded)
+        buffer = bytearray()
+        for start in range(0, len(PLAIN), 70_001):  # a reused buffer, refilled after each write
+            buffer[:] = PLAIN[start : start + 70_001]
+            assert writer.write(buffer) == len(buffer)
+        results[threaded] = writer.close()
+    assert outs[True].getvalue() == outs[False].getvalue()
+    blob = outs[True].getvalue()
+    assert (
+        results[True]
+        == results[False]
+        == LayerDigests(
+            Digest("sha256", hashlib.sha256(blob).hexdigest())
+            if compression != "none"
+            else DIFF_ID,
+            len(blob),
+            DIFF_ID,
+            len(PLAIN),
+            compression,
+        )
+    )
+    assert _workers() == []
+
+
+class _FailingSink(io.RawIOBase):
+    """A writable whose second write fails as a full disk does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: object) -> int:
+        self.writes += 1
+        if self.writes > 1:
+            raise OSError(28, "No space left on device")
+        return len(data)  # type: ignore[arg-type]
+
+
+def test_threaded_writer_raises_the_workers_error_in_the_producer() -> None:
+    sink = _FailingSink()
+    writer = LayerWriter(sink, "none", threaded=True)  # type: ignore[arg-type]
+    with pytest.raises(OSError, match="No space left on device"):
+        for start in range(0, len(PLAIN), PUMP_CHUNK):
+            writer.write(PLAIN[start : start + PUMP_CHUNK])
+        writer.close()
+    assert sink.writes == 2
+    assert _workers() == []
+
+
+def test_write_layer_file_stops_its_worker_when_the_producer_fails(tmp_path: Path) -> None:
+    def produce(tar: IO[bytes]) -> None:
+        tar.write(PLAIN)
+        raise RuntimeError("the tree changed")
+
+    with pytest.raises(RuntimeError, match="the tree changed"):
+        write_layer_file(tmp_path / "layer", "gzip", produce)
+    assert _workers() == []

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from boxwright.errors import StoreError
+from boxwright.oci.digest import Digest
 from boxwright.store import Store
 from boxwright.store.filters import ImageFilter, select_images
+from boxwright.store.images import ImageStore
 from boxwright.store.pulling import pull_into
 from boxwright.store.removal import prune_images, remove_all_images, remove_image
 from boxwright_testing.store_images import MadeImage
@@ -57,22 +59,56 @@ def test_prune_images_dangling_then_all(store: Store, make_image: Callable[..., 
     assert [r.id for r in store.images.list()] == [used.id]
 
 
-def test_records_keep_unpacked_layer_sizes(
-    store: Store, make_image: Callable[..., MadeImage]
+def _unpacked(image: MadeImage) -> tuple[int, ...]:
+    blobs = Path(image.layout, "blobs", "sha256")
+    return tuple(len(gzip.decompress((blobs / d[7:]).read_bytes())) for d in image.layer_digests)
+
+
+def _no_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make reading a layer to measure it fail: what follows must know every size."""
+
+    def refuse(self: ImageStore, digest: Digest) -> int:
+        raise AssertionError(f"layer {digest} was read to measure it")
+
+    monkeypatch.setattr(ImageStore, "_unpacked_size", refuse)
+
+
+def test_layer_sizes_are_measured_once_when_first_asked(
+    store: Store, make_image: Callable[..., MadeImage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = make_image("a", layers=3)
     record = pull_into(store, image.ref, name="a:1")
+    assert record.layer_sizes is None  # copying an image in reads no layer
+    unpacked = _unpacked(image)
     blobs = Path(image.layout, "blobs", "sha256")
-    unpacked = tuple(
-        len(gzip.decompress((blobs / d[7:]).read_bytes())) for d in image.layer_digests
-    )
-    assert record.layer_sizes == unpacked
     manifest = (blobs / image.manifest_digest[7:]).stat().st_size
     config = (blobs / image.config_digest[7:]).stat().st_size
     assert store.images.podman_size(record) == sum(unpacked) + config + 2 * manifest
-    old = record.to_json()
-    del old["layer_sizes"]  # a record written before the store kept them: measured on demand
-    assert store.images.layer_sizes(type(record).from_json(old)) == unpacked
+    assert store.images.get("a:1").layer_sizes == unpacked  # kept in the record
+    _no_measuring(monkeypatch)
+    assert store.images.layer_sizes(store.images.get("a:1")) == unpacked
+    again = make_image("a", tag="other", layers=3, labels={"v": "2"})  # same layers, new config
+    assert pull_into(store, again.ref, name="a:2").layer_sizes == unpacked
+
+
+def test_layer_sizes_come_from_snapshots_and_commits(
+    store: Store, make_image: Callable[..., MadeImage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = make_image("b", layers=2)
+    record = pull_into(store, image.ref, name="b:1")
+    unpacked = _unpacked(image)
+    container = store.containers.create("b:1")
+    assert [s.tar_size for s in store.snapshots.ensure(record)] == list(unpacked)
+    _no_measuring(monkeypatch)
+    assert store.images.layer_sizes(record) == unpacked
+    store.containers.with_rootfs(
+        container.name, lambda root, _o: (root / "new.txt").write_bytes(b"x" * 3000)
+    )
+    committed = store.containers.commit(container.name, "b:2", timestamp=1_700_000_000)
+    top = committed.layers[-1]
+    with store.blobs.open(top) as raw:
+        top_size = len(gzip.decompress(raw.read()))
+    assert committed.layer_sizes == (*unpacked, top_size)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import hashlib
 import json
 import os
@@ -60,7 +61,9 @@ def test_ensure_applies_each_layer_alone_in_overlay_format(store: Store, base: I
         "diff_id": str(base.diff_ids[2]),
         "parent": str(chains[1]),
         "size": len("welcome\n"),
+        "tar_size": len(gzip.decompress(store.blobs.read(base.layers[2]))),
     }
+    assert snaps[2].tar_size == info["tar_size"] == 2560
     assert store.snapshots.list() == sorted(snaps, key=lambda s: s.chain_id.hex)
     assert [p.name for p in store.layout.tmp_dir.iterdir()] == []
 

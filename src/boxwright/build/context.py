@@ -321,12 +321,18 @@ class FileHashes:
         digest = hashlib.sha256()
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
-            done = 0
-            while chunk := os.read(fd, _CHUNK):
+            # Each read asks for one byte more than is left, so a file read whole ends with a
+            # short read (no read of nothing after it), and a small file's buffer is small: a
+            # 1 MiB buffer that a short read shrinks can cost glibc an mmap, mremap and
+            # munmap per file. A file grown since ``st`` is read on to its end.
+            left = st.st_size
+            while True:
+                ask = min(left + 1, _CHUNK) if left >= 0 else _CHUNK
+                chunk = os.read(fd, ask)
                 digest.update(chunk)
-                done += len(chunk)
-                if len(chunk) < _CHUNK and done >= st.st_size:
-                    break  # a short read of a regular file is its end: no read of nothing
+                left -= len(chunk)
+                if len(chunk) < ask:
+                    break
         finally:
             os.close(fd)
         hexdigest = digest.hexdigest()

@@ -209,7 +209,7 @@ class _Copier:
 
     # -- ownership ------------------------------------------------------------------------------
 
-    def owner_of(self, source: Path | None) -> tuple[int, int]:
+    def owner_of(self, source: Path | str | None) -> tuple[int, int]:
         """The owner a path copied from host ``source`` gets (None: a directory the copy
         makes, which gets the copy's owner)."""
         if source is not None and self.meta.sources is not None:
@@ -307,12 +307,13 @@ class _Copier:
         self.result.dirs += 1
         self._note(rel, b"d")
 
-    def entry(self, source: Path, st: os.stat_result, rel: str) -> None:
+    def entry(self, source: Path | str, st: os.stat_result, rel: str) -> None:
         """Copy one non-directory ``source`` to ``rel`` (canonical parent)."""
         self.tree.trim()
         parent, name = split_parent(rel)
         pfd, pcanon = self.tree.open_dir(parent, create=True)
-        self._clear(pfd, name, rel, keep_dir=False)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            self._clear(pfd, name, rel, keep_dir=False)  # a new regular file clears on EEXIST
         mode = stat.S_IMODE(st.st_mode)
         if self.meta.chmod is not None and not stat.S_ISLNK(st.st_mode):
             mode = self.meta.chmod
@@ -374,7 +375,7 @@ class _Copier:
 
     def _file(
         self,
-        source: Path,
+        source: Path | str,
         parent: tuple[int, str],
         name: str,
         rel: str,
@@ -387,14 +388,19 @@ class _Copier:
         A file without setuid, setgid or sticky bits is created with its mode, and a chmod
         follows only when the umask took bits away; a chown only when the owner a new file
         gets (the caller, the directory's group) is not the one asked for. Special bits are
-        set by a chmod after the chown, which would clear them.
+        set by a chmod after the chown, which would clear them. Whatever is at ``name``
+        already (a link is never followed) is removed when the exclusive create meets it.
         """
         pfd, pcanon = parent
         plain = not mode & 0o7000
         digest = hashlib.sha256()
         src = os.open(source, _READ)
         try:
-            dst = os.open(name, _NEW_FILE, mode if plain else 0o600, dir_fd=pfd)
+            try:
+                dst = os.open(name, _NEW_FILE, mode if plain else 0o600, dir_fd=pfd)
+            except FileExistsError:
+                self._clear(pfd, name, rel, keep_dir=False)
+                dst = os.open(name, _NEW_FILE, mode if plain else 0o600, dir_fd=pfd)
             try:
                 while chunk := os.read(src, _CHUNK):
                     digest.update(chunk)
@@ -432,7 +438,7 @@ class _Copier:
                 self.directory(child_rel, st, Path(child.path))
                 self.tree_copy(Path(child.path), child_rel)
             else:
-                self.entry(Path(child.path), st, child_rel)
+                self.entry(child.path, st, child_rel)
 
 
 def _target(root: Path, dest: str, workdir: str) -> tuple[str, bool]:

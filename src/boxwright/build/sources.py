@@ -52,12 +52,12 @@ class SourceRoot:
             return Path(os.path.realpath(source))
         return resolve_in_root(self.path, str(source.relative_to(self.path)), follow_last=True)
 
-    def owner(self, source: Path) -> tuple[int, int] | None:
+    def owner(self, source: Path | str) -> tuple[int, int] | None:
         """The owner ``source`` has in the root, or None (owners are not kept, or the path
         is not from the root)."""
         if not self.keep_owners:
             return None
-        original = self._original(source)
+        original = self._original(Path(source))
         if original is None:
             return None
         intended = (self.ownership or OwnershipRecord()).intended(

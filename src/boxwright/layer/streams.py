@@ -2,7 +2,8 @@
 
 A layer has two identities: its *digest* (sha256 of the compressed blob, named by the
 manifest) and its *diff_id* (sha256 of the uncompressed tar, listed in the image config).
-:class:`LayerWriter` produces both while compressing a tar as it is written;
+:class:`LayerWriter` produces both while compressing a tar as it is written (threaded, it
+compresses and hashes in a worker thread behind its producer);
 :class:`LayerReader` decompresses a blob, hashes both sides as they pass and checks the
 diff_id (and optionally the digest) when the stream ends; threaded, it does that work in a
 worker thread ahead of its consumer, which is how ``unpack`` uses both cores.
@@ -11,6 +12,7 @@ worker thread ahead of its consumer, which is how ``unpack`` uses both cores.
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import io
 import os
@@ -73,9 +75,23 @@ class LayerWriter(io.RawIOBase):
     The diff_id is the sha256 of what is written here; the digest and size are those of the
     bytes that reach ``out``. ``close()`` ends the compressed stream (``out`` stays open) and
     returns the :class:`LayerDigests`; ``result()`` returns them too (closing first if needed).
+
+    ``threaded``: the hashing, compressing and writing to ``out`` happen in a worker thread,
+    up to :data:`_DEPTH_BEHIND` writes behind the producer (both release the GIL, so they
+    overlap with the producer reading files and encoding headers on the other core). The
+    bytes are the same: the worker takes the writes in order. An error of the worker is
+    raised by the next ``write`` or by ``close``; ``out`` is only touched by the worker
+    until ``close`` returns.
     """
 
-    def __init__(self, out: IO[bytes], compression: str, level: int | None = None) -> None:
+    def __init__(
+        self,
+        out: IO[bytes],
+        compression: str,
+        level: int | None = None,
+        *,
+        threaded: bool = False,
+    ) -> None:
         super().__init__()
         self.compression = check_compression(compression)
         self._sink = _HashingSink(out)
@@ -83,6 +99,7 @@ class LayerWriter(io.RawIOBase):
         self._diff = hashlib.sha256()
         self._usize = 0
         self._result: LayerDigests | None = None
+        self._behind: _WriteBehind | None = _WriteBehind(self._consume) if threaded else None
 
     def writable(self) -> bool:
         return True
@@ -90,6 +107,11 @@ class LayerWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         if self._result is not None:
             raise ValueError("write to a closed LayerWriter")
+        if self._behind is not None:
+            return self._behind.put(data)
+        return self._consume(data)
+
+    def _consume(self, data: Any) -> int:
         self._diff.update(data)
         size = self._writer.write(data)
         self._usize += size
@@ -99,6 +121,9 @@ class LayerWriter(io.RawIOBase):
     def close(self) -> LayerDigests:  # type: ignore[override]
         """Finish the compressed stream and return the digests."""
         if self._result is None:
+            if self._behind is not None:
+                behind, self._behind = self._behind, None
+                behind.finish()
             self._writer.close()
             diff_id = Digest("sha256", self._diff.hexdigest())
             if self.compression == NONE:
@@ -115,8 +140,60 @@ class LayerWriter(io.RawIOBase):
         """The digests of the finished layer (closes the writer if still open)."""
         return self.close()
 
+    def abandon(self) -> None:
+        """Stop a threaded writer's worker without finishing the stream (the producer
+        failed; what reached ``out`` is to be thrown away)."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            with contextlib.suppress(BaseException):
+                behind.finish()
+
     def __enter__(self) -> Self:
         return self
+
+
+#: Writes a threaded :class:`LayerWriter` may hold for its worker (each up to a
+#: :class:`~boxwright.layer.tarwriter.TarWriter` chunk: memory stays flat).
+_DEPTH_BEHIND: Final = 4
+
+
+class _WriteBehind:
+    """A worker thread calling ``consume`` on each chunk :meth:`put` hands it, in order."""
+
+    def __init__(self, consume: Callable[[bytes], object]) -> None:
+        self._consume = consume
+        self._items: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(_DEPTH_BEHIND):
+            self._slots.put(None)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="boxwright-layer-out", daemon=True)
+        self._thread.start()
+
+    def put(self, data: Any) -> int:
+        """Queue ``data`` (copied unless immutable: the caller may reuse its buffer)."""
+        if self._error is not None:
+            raise self._error
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._slots.get()
+        self._items.put(chunk)
+        return len(chunk)
+
+    def finish(self) -> None:
+        """Wait for every queued chunk to be consumed; raise the worker's error, if any."""
+        self._items.put(_EOF)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        while (item := self._items.get()) is not _EOF:
+            if self._error is None:
+                try:
+                    self._consume(cast("bytes", item))
+                except BaseException as exc:  # raised in the producer's thread
+                    self._error = exc
+            self._slots.put(None)
 
 
 def write_layer_file(
@@ -124,14 +201,18 @@ def write_layer_file(
 ) -> tuple[LayerDigests, T]:
     """A new layer blob at ``path`` from ``produce(tar)``, which writes the uncompressed tar.
 
-    The tar is compressed, hashed both sides (digest and diff_id) in the one pass, and the
-    file fsynced before it is named anywhere. Returns the digests and what ``produce``
-    returned. This is how a new layer is made from a container (commit) or an unpacked tree
-    (repack).
+    The tar is compressed, hashed both sides (digest and diff_id) in the one pass, by a
+    worker thread behind ``produce`` (a threaded :class:`LayerWriter`), and the file fsynced
+    before it is named anywhere. Returns the digests and what ``produce`` returned. This is
+    how a new layer is made from a container (commit) or an unpacked tree (repack).
     """
     with path.open("wb") as out:
-        writer = LayerWriter(out, compression)
-        produced = produce(cast("IO[bytes]", writer))
+        writer = LayerWriter(out, compression, threaded=True)
+        try:
+            produced = produce(cast("IO[bytes]", writer))
+        except BaseException:
+            writer.abandon()
+            raise
         digests = writer.close()
         out.flush()
         os.fsync(out.fileno())

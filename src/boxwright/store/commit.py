@@ -171,9 +171,10 @@ def _commit(
         created_by=created_by,
         entry=entry,
     )
-    image = _add_image(store, name, config, layers, docker, annotations)
+    sizes = {digests.digest: digests.uncompressed_size} if digests is not None else None
+    image = _add_image(store, name, config, layers, docker, annotations, sizes)
     if hand_over and changes is not None and digests is not None:
-        _hand_over(store, driver, cdir, snapshots, changes, digests.diff_id, clamp)
+        _hand_over(store, driver, cdir, snapshots, changes, digests, clamp)
     return image
 
 
@@ -183,7 +184,7 @@ def _hand_over(
     cdir: Path,
     snapshots: list[Snapshot],
     changes: GenerateResult,
-    diff_id: Digest,
+    digests: LayerDigests,
     clamp: int | None,
 ) -> None:
     """Make the container's changes the new layer's snapshot, moved rather than applied again
@@ -202,7 +203,7 @@ def _hand_over(
         _clamp_times(tree, changes, clamp)
     size = sum(e.size for e in changes.snapshot.entries.values() if stat.S_ISREG(e.mode))
     parent = snapshots[-1].chain_id if snapshots else None
-    store.snapshots.adopt(tree, diff_id, parent, size)
+    store.snapshots.adopt(tree, digests.diff_id, parent, size, digests.uncompressed_size)
     driver.renew_changes(cdir)
 
 
@@ -232,8 +233,10 @@ def _add_image(
     layers: list[Descriptor],
     docker: bool,
     annotations: dict[str, str] | None,
+    unpacked_sizes: dict[Digest, int] | None = None,
 ) -> ImageRecord:
-    """Store the config and a manifest naming it and ``layers``; the new image's record."""
+    """Store the config and a manifest naming it and ``layers``; the new image's record
+    (``unpacked_sizes``: the uncompressed size of the layer the commit wrote)."""
     config_type = mt.DOCKER_CONFIG if docker else mt.OCI_CONFIG
     config_desc = Descriptor(config_type, config.digest, len(config.raw))
     store.blobs.put_bytes(config.raw, config_desc)
@@ -243,7 +246,9 @@ def _add_image(
         layers,
         annotations or None,
     )
-    return store.images.add(manifest.raw, manifest.media_type, [name] if name else [])
+    return store.images.add(
+        manifest.raw, manifest.media_type, [name] if name else [], unpacked_sizes=unpacked_sizes
+    )
 
 
 def commit_with_layer(

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import builtins
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -83,8 +83,8 @@ class ImageRecord:
     layers: tuple[Digest, ...]
     diff_ids: tuple[Digest, ...]
     added: str
-    #: The uncompressed size of each layer (what podman counts), None in records written
-    #: before the store kept it (then :meth:`ImageStore.layer_sizes` measures the layers).
+    #: The uncompressed size of each layer (what podman counts); None until all of them are
+    #: known (then :meth:`ImageStore.layer_sizes` finds or measures them, and records them).
     layer_sizes: tuple[int, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -219,11 +219,24 @@ class ImageStore:
         return ImageConfig.parse(self.store.blobs.read(record.config))
 
     def layer_sizes(self, record: ImageRecord) -> tuple[int, ...]:
-        """The uncompressed size of each of the image's layers: as recorded, else measured
-        by reading each layer through its decompressor (verified)."""
+        """The uncompressed size of each of the image's layers: as recorded, else as another
+        record or the layer's snapshot knows it, else measured by reading the layer through
+        its decompressor (verified); sizes found so are written into the record, so a layer is
+        measured at most once (a store this process cannot write to is left as it is)."""
         if record.layer_sizes is not None:
             return record.layer_sizes
-        return tuple(self._unpacked_size(digest) for digest in record.layers)
+        known = self._known_sizes(record.layers, record.diff_ids)
+        sizes = tuple(known[d] if d in known else self._unpacked_size(d) for d in record.layers)
+        try:
+            with self.store.metadata_lock():
+                records = self.list()
+                if any(r.id == record.id and r.layer_sizes is None for r in records):
+                    self._write(
+                        [replace(r, layer_sizes=sizes) if r.id == record.id else r for r in records]
+                    )
+        except (OSError, BoxwrightError):
+            pass  # a read-only store: measured again next time
+        return sizes
 
     def podman_size(self, record: ImageRecord) -> int:
         """The SIZE ``podman images`` shows for this image: its layers unpacked, plus its
@@ -246,14 +259,45 @@ class ImageStore:
                 plain.close()
         return size
 
-    def _known_layer_sizes(self, layers: Sequence[Digest]) -> tuple[int, ...]:
-        """The unpacked sizes of ``layers``: taken from another record that has the same
-        layer, measured otherwise."""
-        known: dict[Digest, int] = {}
+    def _known_sizes(
+        self,
+        layers: Sequence[Digest],
+        diff_ids: Sequence[Digest],
+        given: Mapping[Digest, int] | None = None,
+    ) -> dict[Digest, int]:
+        """The unpacked sizes of ``layers`` (of an image with ``diff_ids``) known without
+        reading a layer: ``given`` by the caller, recorded by another image with the same
+        layer, or by the snapshot of the layer's chain (applying it measured its tar)."""
+        known: dict[Digest, int] = dict(given or {})
+        if all(d in known for d in layers):
+            return known
         for other in self.list():
             if other.layer_sizes is not None:
                 known.update(zip(other.layers, other.layer_sizes, strict=False))
-        return tuple(known[d] if d in known else self._unpacked_size(d) for d in layers)
+        if len(layers) == len(diff_ids) and not all(d in known for d in layers):
+            snapshots = self.store.snapshots
+            for layer, chain in zip(layers, chain_ids(diff_ids), strict=True):
+                if layer not in known and snapshots.has(chain):
+                    try:
+                        size = snapshots.get(chain).tar_size
+                    except StoreError:
+                        continue
+                    if size is not None:
+                        known[layer] = size
+        return known
+
+    def _known_layer_sizes(
+        self,
+        layers: Sequence[Digest],
+        diff_ids: Sequence[Digest],
+        given: Mapping[Digest, int] | None,
+    ) -> tuple[int, ...] | None:
+        """The unpacked sizes of ``layers`` when all are known without reading a layer
+        (:meth:`_known_sizes`), else None (:meth:`layer_sizes` measures them when asked)."""
+        known = self._known_sizes(layers, diff_ids, given)
+        if not all(d in known for d in layers):
+            return None
+        return tuple(known[d] for d in layers)
 
     # -- writing -------------------------------------------------------------------------
 
@@ -264,6 +308,7 @@ class ImageStore:
         names: Iterable[str] = (),
         *,
         keep_stored: bool = False,
+        unpacked_sizes: Mapping[Digest, int] | None = None,
     ) -> ImageRecord:
         """Record the image of ``manifest_raw`` under ``names`` and return its record.
 
@@ -272,6 +317,8 @@ class ImageStore:
         merges the names into that record; the new manifest replaces the stored one (a commit
         asked for that format), unless ``keep_stored``: then the stored manifest and digest
         stay, as podman's store keeps them when the same image is pulled or copied in again.
+        ``unpacked_sizes``: the uncompressed size of layers the caller has just measured (a
+        commit's new layer), by layer digest; no layer is read here to measure it.
         """
         if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
             raise ManifestError(
@@ -301,7 +348,9 @@ class ImageStore:
             layers=tuple(layer.digest for layer in manifest.layers),
             diff_ids=tuple(config.diff_ids),
             added=created_time(),
-            layer_sizes=self._known_layer_sizes([layer.digest for layer in manifest.layers]),
+            layer_sizes=self._known_layer_sizes(
+                [layer.digest for layer in manifest.layers], config.diff_ids, unpacked_sizes
+            ),
         )
         with self.store.metadata_lock():
             records = without_names(self.list(), wanted)

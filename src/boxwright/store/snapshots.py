@@ -4,8 +4,9 @@ A snapshot is one layer alone, applied in overlay format into ``R/snapshots/<cha
 (whiteouts as 0/0 character devices, opaque directories marked with the xattr
 ``user.overlay.opaque="y"``), so that a stack of snapshot diffs is directly the lower
 directories of an overlay mount, and every image and container above the same layers shares
-them. Beside the diff: ``info.json`` (chain ID, diff_id, parent chain ID, size) and, when the
-layer holds what an unprivileged user cannot write (other owners, devices, refused xattrs),
+them. Beside the diff: ``info.json`` (chain ID, diff_id, parent chain ID, bytes of file
+content, bytes of the layer's tar) and, when the layer holds what an unprivileged user cannot
+write (other owners, devices, refused xattrs),
 ``ownership.json``, the rootless side record of :mod:`boxwright.layer.ownership`.
 
 The chain ID is the OCI image spec's: ``ChainID(L0) = DiffID(L0)`` and
@@ -16,10 +17,12 @@ A snapshot is built under ``R/tmp/`` and renamed into place: a snapshot director
 is complete and is never modified afterwards. Two processes building the same snapshot at once
 both succeed: one rename wins, the loser deletes its copy and uses the winner's. The layer is
 read from the blob store through a verifying reader and its diff_id checked at the end of the
-stream, before the rename. The one other way in is :meth:`SnapshotStore.adopt`: a layer a
-build has just committed from an overlay container, whose upper directory already holds exactly
-that layer's files in this format, becomes its snapshot by a rename, under the same rules
-(built under ``R/tmp``, flushed, renamed into place).
+stream, before the rename; a worker thread reads, inflates and hashes it ahead of the applier
+(:class:`~boxwright.layer.streams.LayerReader` ``threaded``), so the two run on two cores.
+The one other way in is :meth:`SnapshotStore.adopt`: a layer a build has
+just committed from an overlay container, whose upper directory already holds exactly that
+layer's files in this format, becomes its snapshot by a rename, under the same rules (built
+under ``R/tmp``, flushed, renamed into place).
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ class Snapshot:
     ownership: OwnershipRecord | None  #: what the diff's files could not hold (rootless)
     parent: Digest | None = None  #: the chain ID of the snapshot below, None for a base layer
     size: int = 0  #: bytes of file content in the diff
+    tar_size: int | None = None  #: bytes of the layer's uncompressed tar (None: not recorded)
 
 
 _Snapshots = list[Snapshot]
@@ -116,6 +120,7 @@ class SnapshotStore:
             diff_id = Digest.parse(info["diff_id"])
             parent = Digest.parse(info["parent"]) if info.get("parent") else None
             size = int(info.get("size", 0))
+            tar_size = int(info["tar_size"]) if info.get("tar_size") is not None else None
         except (ValueError, KeyError, TypeError, BoxwrightError) as exc:
             raise StoreError(
                 f"snapshot {path} has a corrupt {INFO} ({exc}); remove the directory and "
@@ -123,7 +128,7 @@ class SnapshotStore:
             ) from exc
         record_path = path / OWNERSHIP
         ownership = OwnershipRecord.load(record_path) if record_path.is_file() else None
-        return Snapshot(chain, diff_id, path, path / DIFF, ownership, parent, size)
+        return Snapshot(chain, diff_id, path, path / DIFF, ownership, parent, size, tar_size)
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -174,26 +179,34 @@ class SnapshotStore:
             lowers = [(snap.diff, snap.ownership) for snap in reversed(below)]
             options = ApplyOptions(overlay=True, overlay_lowers=lowers, ownership=ownership)
             with self._store.blobs.open(blob) as stream:
-                reader = LayerReader(stream, None, diff_id)
+                reader = LayerReader(stream, None, diff_id, threaded=True)
                 try:
                     result = apply_layer(work / DIFF, reader, options)
                 finally:
                     reader.close()
             if len(ownership):
                 ownership.save()
-            self._publish(work, chain, diff_id, parent, result.bytes)
+            self._publish(work, chain, diff_id, parent, result.bytes, reader.uncompressed_size)
         except BaseException:
             remove_tree(work)
             raise
 
-    def adopt(self, tree: Path, diff_id: Digest, parent: Digest | None, size: int) -> bool:
+    def adopt(
+        self,
+        tree: Path,
+        diff_id: Digest,
+        parent: Digest | None,
+        size: int,
+        tar_size: int | None = None,
+    ) -> bool:
         """Make ``tree`` the snapshot of layer ``diff_id`` over ``parent`` by renaming it.
 
         ``tree`` is a directory in the snapshot format (an overlay upper directory of a
         container on ``parent``'s snapshots) from which the layer ``diff_id`` was just
         written, so it holds that layer's files already: they are moved, never copied or
         applied from the blob again (containerd's snapshotter commits an active snapshot the
-        same way). ``tree`` must be on the store's file system and is consumed in every case:
+        same way). ``size``: bytes of file content; ``tar_size``: bytes of the layer's tar.
+        ``tree`` must be on the store's file system and is consumed in every case:
         when the snapshot exists already (another process made it first) it is deleted.
         Returns whether ``tree`` became the snapshot. The caller holds ``Store.writing()``.
         """
@@ -205,13 +218,19 @@ class SnapshotStore:
         work = Path(tempfile.mkdtemp(prefix=f"snapshot-{chain.hex[:12]}-", dir=tmp_root))
         try:
             os.rename(tree, work / DIFF)
-            return self._publish(work, chain, diff_id, parent, size)
+            return self._publish(work, chain, diff_id, parent, size, tar_size)
         except BaseException:
             remove_tree(work)
             raise
 
     def _publish(
-        self, work: Path, chain: Digest, diff_id: Digest, parent: Digest | None, size: int
+        self,
+        work: Path,
+        chain: Digest,
+        diff_id: Digest,
+        parent: Digest | None,
+        size: int,
+        tar_size: int | None,
     ) -> bool:
         """Record the snapshot built in ``work`` (its info file), make it durable and rename
         it into place; False (and ``work`` gone) when another process renamed the same
@@ -221,6 +240,7 @@ class SnapshotStore:
             "diff_id": str(diff_id),
             "parent": str(parent) if parent is not None else None,
             "size": size,
+            "tar_size": tar_size,
         }
         (work / INFO).write_text(json.dumps(info, sort_keys=True))
         _syncfs(work)
