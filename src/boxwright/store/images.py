@@ -320,19 +320,8 @@ class ImageStore:
         ``unpacked_sizes``: the uncompressed size of layers the caller has just measured (a
         commit's new layer), by layer digest; no layer is read here to measure it.
         """
-        if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
-            raise ManifestError(
-                f"the local store holds single-platform images (OCI or Docker schema 2 "
-                f"manifests), not {media_type}"
-            )
-        manifest = ImageManifest.parse(manifest_raw, media_type)
+        manifest = self._storable(manifest_raw, media_type)
         blobs = self.store.blobs
-        for blob in (manifest.config, *manifest.layers):
-            if not blobs.has(blob.digest, blob.size):
-                raise BlobNotFoundError(
-                    f"cannot record the image {manifest.digest}: blob {blob.digest} is not in "
-                    "the store (store every blob before the manifest)"
-                )
         config = ImageConfig.parse(blobs.read(manifest.config))
         blobs.put_bytes(manifest_raw, manifest.descriptor())
         blobs.sync()  # every blob the record names is durable before the record
@@ -365,6 +354,22 @@ class ImageStore:
             self._write(records)
             self.store.manifest_lists.take_names(wanted)
         return record
+
+    def _storable(self, manifest_raw: bytes, media_type: str) -> ImageManifest:
+        """The manifest ``add`` records: a single-platform image's, every blob of it stored."""
+        if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
+            raise ManifestError(
+                f"the local store holds single-platform images (OCI or Docker schema 2 "
+                f"manifests), not {media_type}"
+            )
+        manifest = ImageManifest.parse(manifest_raw, media_type)
+        for blob in (manifest.config, *manifest.layers):
+            if not self.store.blobs.has(blob.digest, blob.size):
+                raise BlobNotFoundError(
+                    f"cannot record the image {manifest.digest}: blob {blob.digest} is not in "
+                    "the store (store every blob before the manifest)"
+                )
+        return manifest
 
     def tag(self, name_or_id: str, *new: str) -> ImageRecord:
         """Give the image more names (each moved off any other image); return the new record."""
