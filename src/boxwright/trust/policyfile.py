@@ -31,6 +31,9 @@ def read_policy(path: Path) -> bytes:
         raise ConfigError(f"cannot read signature policy {path}: {error.strerror}") from None
 
 
+# The size, JSON and object checks every document reader makes (oci._json.loads_object for
+# image documents, docker_archive's manifest.json): a policy's failures are ConfigErrors that
+# name the policy, as containers/image words them.
 def decode_policy(raw: bytes, source: str) -> dict[str, Any]:
     """The JSON object of a policy document (:class:`ConfigError` when it is too large, not
     JSON, or not an object); ``source`` names it in messages."""
