@@ -70,12 +70,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 @contextlib.contextmanager
 def bench_user(*, ranges: bool) -> Iterator[pwd.struct_passwd]:
-    """A throw-away user (with a subordinate range of 65536 IDs when ``ranges``)."""
+    """A throw-away user (with a subordinate range of 65536 IDs when ``ranges``: the one
+    ``useradd`` gives where login.defs says so, else one added here; a second would overlap)."""
     name = f"bxbench{uuid.uuid4().hex[:8]}"
     argv = ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name]
     subprocess.run(argv if ranges else [*argv[:1], "--system", *argv[1:]], check=True)
     try:
-        if ranges:
+        if ranges and not _has_range(name):
             start = 1_200_000 + (os.getpid() % 200) * SUBIDS
             span = f"{start}-{start + SUBIDS - 1}"
             subprocess.run(
@@ -84,6 +85,15 @@ def bench_user(*, ranges: bool) -> Iterator[pwd.struct_passwd]:
         yield pwd.getpwnam(name)
     finally:
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def _has_range(name: str) -> bool:
+    """Whether ``/etc/subuid`` and ``/etc/subgid`` both give ``name`` a range."""
+    for path in ("/etc/subuid", "/etc/subgid"):
+        with open(path, encoding="utf-8") as file:
+            if not any(line.split(":", 1)[0] == name for line in file):
+                return False
+    return True
 
 
 def _hidden_prefixes() -> dict[Path, list[Path]]:
