@@ -15,8 +15,12 @@ directory, started and stopped by the benchmark (``--iptables=false --bridge=non
 by ``DOCKER_BUILDKIT=1 docker build --network host``. buildah runs ``bud --layers --isolation
 chroot`` on the overlay driver. Each tool starts every run from an empty store (docker: images
 a fresh daemon on an empty data root), the three alternating; the figures are medians. A round
-empties the three stores first, then syncs and waits ``--settle`` seconds (61) before the
-three runs, so no run pays for inodes another run freed just before (``SETTLE_SECONDS``).
+gives each tool a new store directory (and BuildKit a new data root) that nothing was ever
+deleted from, and syncs before its runs; the stores are deleted after the last round. On
+ext4 without a journal the inode allocator skips every inode freed in the last minute, six
+while its inode-table block is dirty (and a new run's creates dirty it), one lookup each on
+every create: a store emptied before a run charged that run for the deletion, more with
+every round (docs/performance.md). ``--settle SECONDS`` waits that long after the sync.
 
 Targets: import + first build <= 0.8x BuildKit on disk and <= 0.6x on tmpfs, cached rebuild
 <= 0.5x BuildKit, first build <= 0.8x buildah. Run as root:
@@ -49,7 +53,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_foundation import (
     CACHE,
-    SETTLE_SECONDS,
     TAG,
     Row,
     boxwright_cmd,
@@ -119,6 +122,7 @@ class Dockerd:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.sock = home / "docker.sock"
+        self.data = home / "data"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Dockerd:
@@ -133,7 +137,7 @@ class Dockerd:
             [
                 "dockerd",
                 "--data-root",
-                str(self.home / "data"),
+                str(self.data),
                 "--exec-root",
                 str(self.home / "exec"),
                 "--pidfile",
@@ -156,14 +160,19 @@ class Dockerd:
     def cli(self) -> list[str]:
         return [DOCKER, "-H", f"unix://{self.sock}"]
 
-    def clean(self) -> None:
-        """A fresh daemon on an empty data root: no images, no build cache, nothing an earlier
-        round left in the daemon's databases."""
+    def fresh(self, data: Path) -> None:
+        """A fresh daemon on the new, empty data root ``data``: no images, no build cache,
+        nothing an earlier round left in the daemon's databases."""
         self.stop()
-        data = self.home / "data"
-        subprocess.run(["umount", "-R", str(data)], capture_output=True)  # any left mounted
-        shutil.rmtree(data, ignore_errors=True)
+        self.data = data
         self.start()
+
+    def remove_data(self) -> None:
+        """Stop the daemon and delete every data root it had."""
+        self.stop()
+        for data in self.home.glob("data*"):
+            subprocess.run(["umount", "-R", str(data)], capture_output=True)
+            shutil.rmtree(data, ignore_errors=True)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -180,13 +189,23 @@ class Dockerd:
 
 
 class Tools:
-    """The three builders in one work directory: how to empty a store, import, build."""
+    """The three builders in one work directory: how to start from an empty store, import,
+    build."""
 
     def __init__(self, workdir: Path, ctx: Path, layout: Path, archive: Path, docker: Dockerd):
         self.workdir, self.ctx, self.layout, self.archive = workdir, ctx, layout, archive
         self.docker = docker
-        self.bw_root = workdir / "boxwright-root"
-        self.bh_root, self.bh_run = workdir / "buildah-root", workdir / "buildah-run"
+        self.stores: list[Path] = []
+        self.round(0)
+
+    def round(self, n: int) -> None:
+        """Give every tool a new, empty store for round ``n``; earlier rounds' stay until
+        :meth:`remove` (a deletion right before a run would charge the run for it: the
+        module's docstring)."""
+        self.bw_root = self.workdir / f"boxwright-root-{n}"
+        self.bh_root = self.workdir / f"buildah-root-{n}"
+        self.bh_run = self.workdir / f"buildah-run-{n}"
+        self.stores += [self.bw_root, self.bh_root, self.bh_run]
 
     def boxwright(self) -> tuple[list[list[str]], list[str]]:
         base = [*boxwright_cmd(), "--root", str(self.bw_root)]
@@ -227,15 +246,12 @@ class Tools:
         build = [*cli, "build", "-q", "--network", "host", "-t", "app:latest"]
         return [load], [*build, "-f", str(self.ctx / "Containerfile"), str(self.ctx)]
 
-    def clean(self, name: str) -> None:
-        if name == "boxwright":
-            shutil.rmtree(self.bw_root, ignore_errors=True)
-        elif name == "buildah":
-            subprocess.run(["umount", "-R", str(self.bh_root)], capture_output=True)
-            for path in (self.bh_root, self.bh_run):
-                shutil.rmtree(path, ignore_errors=True)
-        else:
-            self.docker.clean()
+    def remove(self) -> None:
+        """Delete every round's stores (buildah's mounts first) and the daemon's data."""
+        for path in self.stores:
+            subprocess.run(["umount", "-R", str(path)], capture_output=True)
+            shutil.rmtree(path, ignore_errors=True)
+        self.docker.remove_data()
 
 
 def timed(cmds: Sequence[Sequence[str]]) -> float:
@@ -250,7 +266,7 @@ TOOLS = ("boxwright", "buildkit", "buildah")
 
 
 def bench_place(
-    where: str, workdir: Path, runs: int, settle_seconds: float = SETTLE_SECONDS
+    where: str, workdir: Path, runs: int, settle_seconds: float = 0.0
 ) -> dict[str, dict[str, list[float]]]:
     """Median-ready samples of each tool in ``workdir``: import + first build, cached."""
     shutil.rmtree(workdir, ignore_errors=True)
@@ -265,8 +281,8 @@ def bench_place(
         tools = Tools(workdir, ctx, layout, archive, docker)
         try:
             for n in range(runs + 1):  # the first round is the warm-up
-                for name in TOOLS:
-                    tools.clean(name)
+                tools.round(n)
+                docker.fresh(workdir / "docker" / f"data-{n}")
                 settle(settle_seconds)
                 for name in TOOLS:
                     load, build = getattr(tools, name)()
@@ -281,8 +297,7 @@ def bench_place(
                         samples[name]["first"].append(first)
                         samples[name]["cached"].append(cached)
         finally:
-            tools.clean("buildah")
-            tools.clean("buildkit")
+            tools.remove()
     return samples
 
 
@@ -401,7 +416,7 @@ def strace_profile(workdir: Path) -> str:
     workdir.mkdir(parents=True, exist_ok=True)
     ctx = context(workdir)
     tools = Tools(workdir, ctx, base_layout(), Path(), Dockerd(workdir / "docker"))
-    tools.clean("boxwright")
+    shutil.rmtree(tools.bw_root, ignore_errors=True)
     load, build = tools.boxwright()
     profile = Profile()
     for label, cmd in (("import (copy into the store)", load[0]), ("build", build)):
@@ -410,7 +425,7 @@ def strace_profile(workdir: Path) -> str:
         run(["strace", "-f", "-s", "64", "-o", str(log), *cmd])
         profile.read_log(log, label)
         log.unlink()
-    tools.clean("boxwright")
+    shutil.rmtree(tools.bw_root, ignore_errors=True)
     return profile.table()
 
 
@@ -423,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--settle",
         type=float,
-        default=SETTLE_SECONDS,
-        help="seconds each round waits after emptying the stores",
+        default=0.0,
+        help="seconds each round waits after its sync",
     )
     parser.add_argument("--strace", action="store_true", help="profile boxwright's syscalls")
     parser.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
