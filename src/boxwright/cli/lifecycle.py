@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.run import exit_with
+from boxwright.cli.main import exit_with
 from boxwright.errors import UsageError
 from boxwright.runtime.state import CREATED, RUNNING, parse_time
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from boxwright.cli.main import debug_enabled, report_error
+from boxwright.cli.main import exit_with
 from boxwright.cli.params import platform_choice_options
 from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
-from boxwright.errors import RunError, UsageError
+from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -106,16 +106,6 @@ def build_options(
         terminal=sys.stdin.isatty(),
     )
     return options, str(flags["isolation"])
-
-
-def exit_with(run: Callable[[], int]) -> NoReturn:
-    """Exit with ``run()``'s exit code, or with a RunError's code and its one-line message."""
-    try:
-        code = run()
-    except RunError as error:
-        report_error(str(error), debug=debug_enabled(click.get_current_context(silent=True)))
-        raise click.exceptions.Exit(error.exit_code) from error
-    raise click.exceptions.Exit(code)
 
 
 def _entrypoint(text: str | None) -> tuple[str, ...] | None:
