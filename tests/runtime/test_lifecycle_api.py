@@ -113,20 +113,27 @@ def test_create_start_exec_logs_stop_wait_remove(caller: Caller) -> None:  # noq
 
 
 #: What looking a container up and reading its state must not load (``exec``, ``stop``,
-#: ``ps`` and ``logs`` start with it): the container store, the image and layer machinery,
-#: the runner.
+#: ``ps`` and ``logs`` start with it), nor what ``exec`` runs with (its native setns and
+#: forks, ``runc exec``): the container store, the image and layer machinery, the blob
+#: writers, the runners with their spec, ID-map and network modules.
 HEAVY = (
     "boxwright.layer.apply",
     "boxwright.oci.config",
+    "boxwright.runtime.conmon",
     "boxwright.runtime.idmap",
     "boxwright.runtime.native",
+    "boxwright.runtime.network",
+    "boxwright.runtime.ocirunner",
+    "boxwright.runtime.spec",
     "boxwright.store.containers",
     "boxwright.store.images",
     "boxwright.store.rootfs",
     "boxwright.store.snapshots",
+    "boxwright.transport.atomic",
 )
 PROBE = (
     "import sys\n"
+    "import boxwright.runtime.nsexec, boxwright.runtime.ociruntime\n"
     "from boxwright.runtime.lifecycle import Container\n"
     "c = Container('watched')\n"
     "print(c.state().status, c.config.stop_signal, c.files.monitor_alive())\n"

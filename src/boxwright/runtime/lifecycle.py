@@ -412,8 +412,6 @@ class Container:
         stdout and stderr and reads ``stdin`` (default ``/dev/null``), or with ``terminal``
         a terminal of its own relayed to this process's.
         """
-        from boxwright.runtime.nsexec import exec_in
-
         state = self.state()
         if state.status != RUNNING or process_start(state.pid) != state.pid_start:
             raise RunError(f"container {self.name} is not running", 125)
@@ -421,7 +419,7 @@ class Container:
         image = self.record.config.get("config") or {}
         if self.files.under_conmon(self.id):
             # podman's runc exec (subprocess and the runtimes are loaded only here)
-            from boxwright.runtime.conmon import runc_exec
+            from boxwright.runtime.ociruntime import runc_exec
 
             return runc_exec(
                 self.files,
@@ -434,6 +432,8 @@ class Container:
                 terminal=terminal,
                 stdin=stdin,
             )
+        from boxwright.runtime.nsexec import exec_in  # the native one's namespaces and forks
+
         code: int = exec_in(
             state.pid,
             self.store.layout.container_dir(self.id),
