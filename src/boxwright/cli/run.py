@@ -307,13 +307,8 @@ def _run_detached(
             stop_timeout=stop_timeout,
             platform=platform,
             interactive=interactive,
+            start=True,
         )
-        try:
-            container.start()
-        except BaseException:
-            if remove:
-                container.remove(force=True)
-            raise
         click.echo(container.id)
         return 0
 
