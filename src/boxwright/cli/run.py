@@ -24,7 +24,7 @@ from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.spec import RunOptions
+    from boxwright.runtime.options import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +91,7 @@ def build_options(
 ) -> tuple[RunOptions, str]:
     """The library's :class:`RunOptions` and the isolation from :func:`run_options`' values
     (``flags``); a terminal when stdin is one."""
-    from boxwright.runtime.spec import Mount, RunOptions
+    from boxwright.runtime.options import Mount, RunOptions
 
     if args[:1] == ("--",):  # click keeps a "--" that follows a positional argument
         args = args[1:]
@@ -202,8 +202,6 @@ def run_command(
     The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGCONT are passed on
     to it.
     """
-    from boxwright.runtime.container import run_image
-
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
     options = apply_run_flags(options, flags)
     image = pull_for_run(image, flags, platform)
@@ -226,6 +224,8 @@ def run_command(
     if detach_keys is not None:
         raise click.UsageError("--detach-keys needs -t or a kept container (without --rm)")
     options = replace(options, **streams(interactive, attach))
+    from boxwright.runtime.container import run_image  # the runner, in this process
+
     exit_with(
         lambda: (
             run_image(

@@ -21,7 +21,7 @@ from boxwright.errors import UsageError
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.spec import RunOptions
+    from boxwright.runtime.options import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_OPTS = ("no-new-privileges", "no-new-privileges=true", "no-new-privileges=false")

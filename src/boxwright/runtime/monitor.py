@@ -42,6 +42,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+# The container store's modules (mounting, records), which every run uses: a monitor forked
+# before it is told its container (launch.py) loads them while its caller makes it.
+import boxwright.store.containers  # noqa: F401
 from boxwright.errors import BoxwrightError, ContainerNotFoundError, RunError
 from boxwright.runtime import attach
 from boxwright.runtime.conmon import ConmonRunner
