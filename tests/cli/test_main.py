@@ -329,11 +329,17 @@ def test_command_help_imports_no_library_work(name: str) -> None:
 
 
 def test_the_container_verbs_load_no_run_options() -> None:
-    # stop, exec, ps and the rest exit through cli.main's exit_with: run's options, its flag
-    # parsing and the blob writers are not theirs to load
+    # stop, exec, ps and the rest exit through cli.main's exit_with and show ports through
+    # runtime.ports: run's options and flag parsing, the network helpers and the blob
+    # writers are not theirs to load
     loaded = _modules_after(["stop", "--help"])
     assert "boxwright.cli.lifecycle" in loaded
-    heavy = {"boxwright.cli.run", "boxwright.cli.runflags", "boxwright.transport.atomic"}
+    heavy = {
+        "boxwright.cli.run",
+        "boxwright.cli.runflags",
+        "boxwright.runtime.network",
+        "boxwright.transport.atomic",
+    }
     assert heavy & loaded == set()
 
 

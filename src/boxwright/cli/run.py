@@ -21,6 +21,7 @@ from boxwright.cli.main import exit_with
 from boxwright.cli.params import platform_choice_options
 from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
 from boxwright.errors import UsageError
+from boxwright.runtime.ports import check_network
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -78,8 +79,6 @@ def run_options(func: F) -> F:
 
 
 def _network(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    from boxwright.runtime.network import check_network
-
     try:
         return None if value is None else check_network(value)
     except UsageError as error:

@@ -41,6 +41,7 @@ from boxwright.runtime.attach import (
 from boxwright.runtime.launch import MonitorLaunch
 from boxwright.runtime.logs import LogRecord, read_log
 from boxwright.runtime.options import RunOptions
+from boxwright.runtime.ports import PortMapping, inspect_ports, parse_publish, requested_ports
 from boxwright.runtime.state import (
     EXITED,
     RUNNING,
@@ -55,7 +56,6 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.network import PortMapping
 
 _POLL = 0.02
 
@@ -81,7 +81,7 @@ def _with_host_ports(options: RunOptions, image_config: dict[str, Any]) -> RunOp
     ones in run.json."""
     if not (options.publish or options.publish_all):
         return options
-    from boxwright.runtime.network import assign_host_ports, requested_ports
+    from boxwright.runtime.network import assign_host_ports
 
     wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
     published = tuple(str(port) for port in assign_host_ports(wanted))
@@ -204,8 +204,6 @@ class Container:
 
     def ports(self) -> tuple[PortMapping, ...]:
         """The published ports, each with the host port chosen when it was made."""
-        from boxwright.runtime.network import parse_publish
-
         return tuple(p for text in self.config.options.publish for p in parse_publish(text))
 
     def is_running(self) -> bool:
@@ -213,8 +211,6 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         """podman-inspect's view: ID, name, image, created, config and ``State``."""
-        from boxwright.runtime.network import inspect_ports
-
         state = self.state()
         config = self.config
         return {
