@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from boxwright.runtime.state import StateFiles
 
 RUNTIME_ENV = "BOXWRIGHT_OCI_RUNTIME"
-
-
 CANDIDATES = ("runc", "crun")
 
 
