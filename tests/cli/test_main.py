@@ -328,6 +328,21 @@ def test_command_help_imports_no_library_work(name: str) -> None:
     assert _NOT_FOR_HELP & loaded == set()
 
 
+def test_the_container_verbs_load_no_run_options() -> None:
+    # stop, exec, ps and the rest exit through cli.main's exit_with and show ports through
+    # runtime.ports: run's options and flag parsing, the network helpers and the blob
+    # writers are not theirs to load
+    loaded = _modules_after(["stop", "--help"])
+    assert "boxwright.cli.lifecycle" in loaded
+    heavy = {
+        "boxwright.cli.run",
+        "boxwright.cli.runflags",
+        "boxwright.runtime.network",
+        "boxwright.transport.atomic",
+    }
+    assert heavy & loaded == set()
+
+
 def test_a_local_copy_imports_no_registry_client(tmp_path: Path) -> None:
     """An oci: → oci: copy reads no registries.conf, auth file or certificate, so it loads
     neither the registry client nor what it needs (TLS, sockets, TOML, subprocesses)."""

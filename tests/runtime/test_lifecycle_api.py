@@ -113,20 +113,27 @@ def test_create_start_exec_logs_stop_wait_remove(caller: Caller) -> None:  # noq
 
 
 #: What looking a container up and reading its state must not load (``exec``, ``stop``,
-#: ``ps`` and ``logs`` start with it): the container store, the image and layer machinery,
-#: the runner.
+#: ``ps`` and ``logs`` start with it), nor what ``exec`` runs with (its native setns and
+#: forks, ``runc exec``): the container store, the image and layer machinery, the blob
+#: writers, the runners with their spec, ID-map and network modules.
 HEAVY = (
     "boxwright.layer.apply",
     "boxwright.oci.config",
+    "boxwright.runtime.conmon",
     "boxwright.runtime.idmap",
     "boxwright.runtime.native",
+    "boxwright.runtime.network",
+    "boxwright.runtime.ocirunner",
+    "boxwright.runtime.spec",
     "boxwright.store.containers",
     "boxwright.store.images",
     "boxwright.store.rootfs",
     "boxwright.store.snapshots",
+    "boxwright.transport.atomic",
 )
 PROBE = (
     "import sys\n"
+    "import boxwright.runtime.nsexec, boxwright.runtime.ociruntime\n"
     "from boxwright.runtime.lifecycle import Container\n"
     "c = Container('watched')\n"
     "print(c.state().status, c.config.stop_signal, c.files.monitor_alive())\n"
@@ -215,6 +222,44 @@ def test_run_attached_and_attach(caller: Caller) -> None:  # noqa: F811
     assert seen["attach"] == 0  # the end of the input closed tr's stdin
     assert seen["attached out"] == b"ABC\n"
     assert seen["rm and restart"] == "--rm and --restart cannot be used together"
+
+
+def _created_started(root: Path, image: str) -> dict[str, Any]:
+    store = Store(root)
+    seen: dict[str, Any] = {}
+    c = Container.create(image, RunOptions(args=(SERVICE,)), store=store, name="up", start=True)
+    monitor = int(c.files.monitor_lock.read_text())
+    seen["running"] = (c.state().status, c.files.monitor_alive(), monitor != os.getpid())
+    _until(lambda: ("stdout", b"up\n") in _data(c.logs()))
+    seen["stop"] = c.stop(timeout=5)
+    c.remove()
+    missing = RunOptions(entrypoint=("/nonexistent",), args=())
+    for remove in (False, True):
+        try:
+            Container.create(image, missing, store=store, name=f"bad-{remove}", remove=remove,
+                             start=True)  # fmt: skip
+        except RunError as error:
+            seen[f"failed {remove}"] = (error.exit_code, str(error))
+    kept = Container("bad-False", store=store).state()
+    seen["kept"] = (kept.status, kept.exit_code)
+    try:
+        Container.create("localhost/nothing:1", store=store, name="none", start=True)
+    except Exception as error:  # its class is what is checked
+        seen["no image"] = type(error).__name__
+    seen["left"] = [c.name for c in Container.list(store=store)]
+    return seen
+
+
+def test_create_with_start_runs_it_under_a_monitor_forked_first(caller: Caller) -> None:  # noqa: F811
+    seen = as_caller(caller, _created_started, caller.root, caller.image)
+    assert seen["running"] == ("running", True, True)
+    assert seen["stop"] == 3
+    not_found = (127, "executable file `/nonexistent` not found")
+    assert seen["failed False"] == not_found
+    assert seen["failed True"] == not_found  # and removed, with --rm
+    assert seen["kept"] == ("exited", 127)
+    assert seen["no image"] == "ImageNotFoundError"
+    assert seen["left"] == ["bad-False"]
 
 
 @pytest.mark.parametrize("isolation", ["bogus"])

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from boxwright.cli.localstore import existing_store
+from boxwright.cli.main import exit_with
 from boxwright.cli.output import emit_json, render_table
 from boxwright.cli.params import choice_option, platform_choice_options
-from boxwright.cli.run import build_options, exit_with, run_options
+from boxwright.cli.run import build_options, run_options
 from boxwright.cli.sanitize import echo
 
 if TYPE_CHECKING:

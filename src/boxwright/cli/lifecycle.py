@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from boxwright.cli.run import exit_with
+from boxwright.cli.main import exit_with
 from boxwright.errors import UsageError
+from boxwright.runtime.ports import describe_ports, ps_ports
 from boxwright.runtime.state import CREATED, RUNNING, parse_time
 
 if TYPE_CHECKING:
@@ -70,7 +71,6 @@ def ps_command(
     from boxwright.cli.output import emit_json
     from boxwright.cli.rows import render_rows  # the template engine: only ps prints rows
     from boxwright.runtime.lifecycle import Container
-    from boxwright.runtime.network import ps_ports
 
     now = datetime.now(UTC)
     shown = [c for c in Container.list() if show_all or c.is_running()]
@@ -111,7 +111,6 @@ PS_HEADERS = {
 def _ps_row(container: Container, now: datetime, no_trunc: bool) -> Any:
     """A container as podman's ps report names its fields."""
     from boxwright.gotemplate import GoStruct
-    from boxwright.runtime.network import describe_ports
 
     options = container.config.options
     command = " ".join((*(options.entrypoint or ()), *options.args))

@@ -27,17 +27,17 @@ import atexit
 import os
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import click
 
 from boxwright import __version__
 from boxwright.cli.params import choice_option
 from boxwright.cli.trust_options import policy_options
-from boxwright.errors import BoxwrightError, RunStepError
+from boxwright.errors import BoxwrightError, RunError, RunStepError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -213,6 +213,18 @@ def report_error(message: str, *, debug: bool) -> None:
     if debug:
         _print_traceback()
     click.echo(f"Error: {_one_line(message)}", err=True)
+
+
+def exit_with(run: Callable[[], int]) -> NoReturn:
+    """Exit with ``run()``'s exit code, or with a RunError's code and its one-line message
+    (``run`` and the container commands: the code is the container's, podman's 125-127 when
+    it could not start)."""
+    try:
+        code = run()
+    except RunError as error:
+        report_error(str(error), debug=debug_enabled(click.get_current_context(silent=True)))
+        raise click.exceptions.Exit(error.exit_code) from error
+    raise click.exceptions.Exit(code)
 
 
 class LazyGroup(click.Group):
@@ -522,5 +534,6 @@ __all__ = [
     "LazyGroup",
     "current_state",
     "debug_enabled",
+    "exit_with",
     "main",
 ]

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from boxwright.cli.main import debug_enabled, report_error
+from boxwright.cli.main import exit_with
 from boxwright.cli.params import platform_choice_options
 from boxwright.cli.runflags import apply_run_flags, pull_for_run, run_flags
-from boxwright.errors import RunError, UsageError
+from boxwright.errors import UsageError
+from boxwright.runtime.ports import check_network
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.spec import RunOptions
+    from boxwright.runtime.options import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -78,8 +79,6 @@ def run_options(func: F) -> F:
 
 
 def _network(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
-    from boxwright.runtime.network import check_network
-
     try:
         return None if value is None else check_network(value)
     except UsageError as error:
@@ -91,7 +90,7 @@ def build_options(
 ) -> tuple[RunOptions, str]:
     """The library's :class:`RunOptions` and the isolation from :func:`run_options`' values
     (``flags``); a terminal when stdin is one."""
-    from boxwright.runtime.spec import Mount, RunOptions
+    from boxwright.runtime.options import Mount, RunOptions
 
     if args[:1] == ("--",):  # click keeps a "--" that follows a positional argument
         args = args[1:]
@@ -106,16 +105,6 @@ def build_options(
         terminal=sys.stdin.isatty(),
     )
     return options, str(flags["isolation"])
-
-
-def exit_with(run: Callable[[], int]) -> NoReturn:
-    """Exit with ``run()``'s exit code, or with a RunError's code and its one-line message."""
-    try:
-        code = run()
-    except RunError as error:
-        report_error(str(error), debug=debug_enabled(click.get_current_context(silent=True)))
-        raise click.exceptions.Exit(error.exit_code) from error
-    raise click.exceptions.Exit(code)
 
 
 def _entrypoint(text: str | None) -> tuple[str, ...] | None:
@@ -212,8 +201,6 @@ def run_command(
     The caller's SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 and SIGCONT are passed on
     to it.
     """
-    from boxwright.runtime.container import run_image
-
     options, isolation = build_options(command, _entrypoint(entrypoint), flags)
     options = apply_run_flags(options, flags)
     image = pull_for_run(image, flags, platform)
@@ -236,6 +223,8 @@ def run_command(
     if detach_keys is not None:
         raise click.UsageError("--detach-keys needs -t or a kept container (without --rm)")
     options = replace(options, **streams(interactive, attach))
+    from boxwright.runtime.container import run_image  # the runner, in this process
+
     exit_with(
         lambda: (
             run_image(
@@ -317,13 +306,8 @@ def _run_detached(
             stop_timeout=stop_timeout,
             platform=platform,
             interactive=interactive,
+            start=True,
         )
-        try:
-            container.start()
-        except BaseException:
-            if remove:
-                container.remove(force=True)
-            raise
         click.echo(container.id)
         return 0
 

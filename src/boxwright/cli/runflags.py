@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from boxwright.errors import UsageError
+from boxwright.runtime.ports import parse_publish
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.spec import RunOptions
+    from boxwright.runtime.options import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 _SECURITY_OPTS = ("no-new-privileges", "no-new-privileges=true", "no-new-privileges=false")
@@ -121,7 +122,6 @@ def _capabilities(add: tuple[str, ...], drop: tuple[str, ...]) -> tuple[str, ...
 
 def apply_run_flags(options: RunOptions, flags: dict[str, Any]) -> RunOptions:
     """``options`` with what this module's flags (in ``flags``) ask for."""
-    from boxwright.runtime.network import parse_publish
     from boxwright.runtime.volumes import parse_mount, read_only_mounts, tmpfs_mount
 
     for option in flags["security_opt"]:

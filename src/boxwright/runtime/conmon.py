@@ -30,22 +30,16 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from boxwright.errors import RunError
-from boxwright.runtime import linux
-from boxwright.runtime.native import forwarding_signals
 from boxwright.runtime.network import HelperPlan, stop_detached
-from boxwright.runtime.ocirunner import (
-    find_oci_runtime,
-    network_hook,
-    runtime_command,
-    spec_for_runtime,
-)
+from boxwright.runtime.ocirunner import network_hook, spec_for_runtime
+from boxwright.runtime.ociruntime import find_oci_runtime, runc_exec, runtime_command
+from boxwright.runtime.process import forwarding_signals
 from boxwright.runtime.state import StateFiles
-from boxwright.unpack.users import resolve_user
 
 
 def find_conmon() -> str:
@@ -211,76 +205,6 @@ class ConmonRunner:
             capture_output=True,
             check=False,
         )
-
-
-def _user_namespace_of(pid: int) -> int | None:
-    """A handle on ``pid``'s user namespace when it is not this process's (a rootless
-    store's: runc created the container inside it, and ``runc exec`` must run there too)."""
-    theirs = f"/proc/{pid}/ns/user"
-    try:
-        if os.stat(theirs).st_ino == os.stat("/proc/self/ns/user").st_ino:
-            return None
-        return os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError as error:
-        message = f"cannot reach the container's process {pid}: {error.strerror}"
-        raise RunError(message, 125) from error
-
-
-def runc_exec(
-    files: StateFiles,
-    container_id: str,
-    pid: int,
-    args: Sequence[str],
-    *,
-    env: Sequence[str] = (),
-    user: str = "",
-    workdir: str | None = None,
-    terminal: bool = False,
-    stdin: int | None = None,
-) -> int:
-    """``runc exec`` of ``args`` in the container conmon keeps (podman's exec of such a
-    container): the container's environment plus ``env``, ``user`` resolved in the
-    container's own ``/etc/passwd`` (through ``/proc/PID/root``), ``workdir``; with
-    ``terminal`` runc gives it a terminal relayed to this process's. Returns its exit code."""
-    if not args:
-        raise RunError("exec needs a command", 125)
-    who = resolve_user(Path(f"/proc/{pid}/root"), user, "user")
-    command = [*runtime_command(find_oci_runtime(), files.runtime_root), "exec"]
-    command += ["--user", f"{who.uid}:{who.gid}"]
-    if os.geteuid() == 0:
-        for gid in who.additional_gids:
-            command += ["--additional-gids", str(gid)]
-    if user:
-        command += ["--env", f"HOME={who.home}"]
-    for entry in env:
-        name, sep, _ = entry.partition("=")
-        if not name:
-            raise RunError(f"invalid environment variable {entry!r}", 125)
-        if sep:
-            command += ["--env", entry]
-        elif name in os.environ:
-            command += ["--env", f"{name}={os.environ[name]}"]
-    if workdir:
-        command += ["--cwd", workdir]
-    if terminal:
-        command.append("--tty")
-    command += [container_id, *args]
-    null = None if stdin is not None or terminal else subprocess.DEVNULL
-    userns = _user_namespace_of(pid)
-    try:
-        process = subprocess.Popen(
-            command,
-            stdin=stdin if stdin is not None else null,
-            pass_fds=() if userns is None else (userns,),
-            # in the forked child, before runc executes: one thread, so setns(user) works
-            preexec_fn=None if userns is None else lambda: linux.setns(userns),
-        )
-    finally:
-        if userns is not None:
-            os.close(userns)
-    with forwarding_signals(process.pid):
-        status = process.wait()
-    return 128 - status if status < 0 else status
 
 
 __all__ = [

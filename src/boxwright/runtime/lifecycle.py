@@ -38,8 +38,10 @@ from boxwright.runtime.attach import (
     raw_terminal,
     terminal_size,
 )
+from boxwright.runtime.launch import MonitorLaunch
 from boxwright.runtime.logs import LogRecord, read_log
 from boxwright.runtime.options import RunOptions
+from boxwright.runtime.ports import PortMapping, inspect_ports, parse_publish, requested_ports
 from boxwright.runtime.state import (
     EXITED,
     RUNNING,
@@ -54,7 +56,6 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
-    from boxwright.runtime.network import PortMapping
 
 _POLL = 0.02
 
@@ -72,6 +73,19 @@ def parse_signal(text: str | int) -> signal.Signals:
         return signal.Signals[name]
     except KeyError:
         raise UsageError(f"invalid signal {text!r}") from None
+
+
+def _with_host_ports(options: RunOptions, image_config: dict[str, Any]) -> RunOptions:
+    """``options`` with its published ports' host ports chosen, once, when the container is
+    made (as podman's create does): every later process, and every restart, sees the same
+    ones in run.json."""
+    if not (options.publish or options.publish_all):
+        return options
+    from boxwright.runtime.network import assign_host_ports
+
+    wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
+    published = tuple(str(port) for port in assign_host_ports(wanted))
+    return dataclasses.replace(options, publish=published, publish_all=False)
 
 
 class Container:
@@ -109,47 +123,63 @@ class Container:
         stop_timeout: int = 10,
         platform: Platform | None = None,
         interactive: bool = False,
+        start: bool = False,
     ) -> Container:
         """Make a container of ``image`` (pulled first when it is a transport reference) that
         runs ``options`` once started. ``stop_signal`` defaults to the image's StopSignal;
         ``platform`` picks the image out of an index or a manifest list (default: this
         machine's); ``interactive`` keeps its stdin open for attached clients to write to
-        (``-i``); ``options.terminal`` gives it a terminal its monitor holds (``-t``)."""
+        (``-i``); ``options.terminal`` gives it a terminal its monitor holds (``-t``).
+
+        ``start`` starts it too (``run -d``): its monitor, forked first, loads the runners
+        while the container is made (:mod:`boxwright.runtime.launch`); one that cannot start
+        raises :class:`RunError` and stays unless ``remove``."""
         if isolation not in ("native", "oci"):
             raise UsageError(f"unknown isolation {isolation!r}: expected native or oci")
         store = store if store is not None else Store()
         policy = RestartPolicy.parse(restart) if isinstance(restart, str) else restart
         if remove and policy.name != "no":
             raise UsageError("--rm and --restart cannot be used together")
-        record = store.containers.create(image, name, platform=platform)
-        image_config = record.config.get("config") or {}
-        config_stop = image_config.get("StopSignal") or "SIGTERM"
-        signal_name = parse_signal(stop_signal or config_stop).name
-        options = options or RunOptions()
-        if options.publish or options.publish_all:
-            from boxwright.runtime.network import assign_host_ports, requested_ports
-
-            # The host ports are chosen once, here (as podman's create does): every later
-            # process, and every restart, sees the same ones in run.json.
-            wanted = requested_ports(options, image_config.get("ExposedPorts") or ())
-            published = tuple(str(port) for port in assign_host_ports(wanted))
-            options = dataclasses.replace(options, publish=published, publish_all=False)
-        # The run settings field by field: alike in shape only to other keyword constructions.
-        config = RunConfig(
-            options=options,
-            isolation=isolation,
-            restart=policy,
-            stop_signal=signal_name,
-            stop_timeout=stop_timeout,
-            remove=remove,
-            interactive=interactive,
-        )
+        launch = MonitorLaunch(store.root) if start else None
         try:
-            StateFiles(store.containers.directory(record.id)).write_config(config)
+            record = store.containers.create(image, name, platform=platform)
+            image_config = record.config.get("config") or {}
+            config_stop = image_config.get("StopSignal") or "SIGTERM"
+            signal_name = parse_signal(stop_signal or config_stop).name
+            options = _with_host_ports(options or RunOptions(), image_config)
+            # The run settings field by field: alike in shape only to other keyword constructions.
+            config = RunConfig(
+                options=options,
+                isolation=isolation,
+                restart=policy,
+                stop_signal=signal_name,
+                stop_timeout=stop_timeout,
+                remove=remove,
+                interactive=interactive,
+            )
+            try:
+                StateFiles(store.containers.directory(record.id)).write_config(config)
+            except BaseException:
+                store.containers.remove(record.id)
+                raise
+            container = cls(record.id, store=store)
         except BaseException:
-            store.containers.remove(record.id)
+            if launch is not None:
+                launch.cancel()
             raise
-        return cls(record.id, store=store)
+        return container._start_launched(launch) if launch is not None else container
+
+    def _start_launched(self, launch: MonitorLaunch) -> Container:
+        """Start a new container under the monitor ``launch`` forked for it; one that cannot
+        start is removed when it was made with ``--rm``."""
+        try:
+            self._reset_run()
+            launch.start(self.id)
+        except BaseException:
+            if self.config.remove:
+                self.remove(force=True)
+            raise
+        return self
 
     @classmethod
     def list(cls, *, store: Store | None = None) -> list[Container]:
@@ -174,8 +204,6 @@ class Container:
 
     def ports(self) -> tuple[PortMapping, ...]:
         """The published ports, each with the host port chosen when it was made."""
-        from boxwright.runtime.network import parse_publish
-
         return tuple(p for text in self.config.options.publish for p in parse_publish(text))
 
     def is_running(self) -> bool:
@@ -183,8 +211,6 @@ class Container:
 
     def inspect(self) -> dict[str, Any]:
         """podman-inspect's view: ID, name, image, created, config and ``State``."""
-        from boxwright.runtime.network import inspect_ports
-
         state = self.state()
         config = self.config
         return {
@@ -223,16 +249,18 @@ class Container:
         A running container is left alone (its pid is returned). Raises :class:`RunError`
         with podman's exit code when it cannot start.
         """
-        from boxwright.runtime.monitor import start_monitor
-
         state = self.state()
         if state.status == RUNNING:
             return state.pid
         self._wait_monitor_gone(10)
+        self._reset_run()
+        return MonitorLaunch(self.store.root).start(self.id)
+
+    def _reset_run(self) -> None:
+        """Forget the last run's stop request, exit code and error before a new one."""
         self.files.update(
             lambda s: dataclasses.replace(s, stop_requested=False, exit_code=None, error="")
         )
-        return start_monitor(self.store, self.id)
 
     def run_attached(
         self,
@@ -246,15 +274,11 @@ class Container:
         no output is missed; it is also in the log. Relays as :meth:`attach` does and
         returns the exit code, or ``None`` when the detach keys were typed (the container
         runs on). :class:`RunError` with podman's exit code when it cannot start."""
-        from boxwright.runtime.monitor import start_monitor
-
         keys = parse_detach_keys(detach_keys)
         if self.state().status == RUNNING:
             raise RunError(f"container {self.name} is already running", 125)
         self._wait_monitor_gone(10)
-        self.files.update(
-            lambda s: dataclasses.replace(s, stop_requested=False, exit_code=None, error="")
-        )
+        self._reset_run()
         size = self._size(stdin)
         attached: list[Attachment] = []
 
@@ -263,7 +287,7 @@ class Container:
 
         with raw_terminal(stdin if self.config.options.terminal else None):
             try:
-                start_monitor(self.store, self.id, on_listening=connect)
+                MonitorLaunch(self.store.root).start(self.id, on_listening=connect)
             except BaseException:
                 for attachment in attached:
                     attachment.close()
@@ -412,8 +436,6 @@ class Container:
         stdout and stderr and reads ``stdin`` (default ``/dev/null``), or with ``terminal``
         a terminal of its own relayed to this process's.
         """
-        from boxwright.runtime.nsexec import exec_in
-
         state = self.state()
         if state.status != RUNNING or process_start(state.pid) != state.pid_start:
             raise RunError(f"container {self.name} is not running", 125)
@@ -421,7 +443,7 @@ class Container:
         image = self.record.config.get("config") or {}
         if self.files.under_conmon(self.id):
             # podman's runc exec (subprocess and the runtimes are loaded only here)
-            from boxwright.runtime.conmon import runc_exec
+            from boxwright.runtime.ociruntime import runc_exec
 
             return runc_exec(
                 self.files,
@@ -434,6 +456,8 @@ class Container:
                 terminal=terminal,
                 stdin=stdin,
             )
+        from boxwright.runtime.nsexec import exec_in  # the native one's namespaces and forks
+
         code: int = exec_in(
             state.pid,
             self.store.layout.container_dir(self.id),

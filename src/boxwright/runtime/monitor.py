@@ -1,9 +1,9 @@
 """The native runner's monitor: the process that keeps a detached container, as conmon does.
 
-:func:`start_monitor` forks twice (the middle process ends at once, so the monitor belongs to
-no caller and leaves no zombie behind; it is a session leader of its own) and returns when the
-container's command runs, with its pid, or raises the :class:`RunError` that kept it from
-starting. The monitor then, for as long as it lives, holds ``monitor.lock`` (the state files
+:class:`~boxwright.runtime.launch.MonitorLaunch` forks it (it belongs to no caller and is a
+session leader of its own) and :func:`monitor_main` is its life: the caller hears when the
+container's command runs, with its pid, or the :class:`RunError` that kept it from starting.
+The monitor then, for as long as it lives, holds ``monitor.lock`` (the state files
 are :mod:`boxwright.runtime.state`'s) and
 
 1. listens on the attach socket ``userdata/attach`` (:mod:`boxwright.runtime.attach`);
@@ -19,8 +19,8 @@ are :mod:`boxwright.runtime.state`'s) and
 4. starts it again as the restart policy says, unless a ``stop``/``kill`` asked for the end;
    with ``--rm``, removes the container at the end.
 
-Started for an attached run (:func:`start_monitor` with ``on_listening``), the monitor waits
-for its first client before it starts the container, so none of the output is missed.
+Started for an attached run (``MonitorLaunch.start`` with ``on_listening``), the monitor
+waits for its first client before it starts the container, so none of the output is missed.
 
 The monitor never execs: everything it runs is imported before the first fork, and it does
 not start threads, so forking from it is safe. A caller with threads of its own should start
@@ -36,12 +36,15 @@ import os
 import select
 import signal
 import socket
-import sys
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
+# The container store's modules (mounting, records), which every run uses: a monitor forked
+# before it is told its container (launch.py) loads them while its caller makes it.
+import boxwright.store.containers  # noqa: F401
 from boxwright.errors import BoxwrightError, ContainerNotFoundError, RunError
 from boxwright.runtime import attach
 from boxwright.runtime.conmon import ConmonRunner
@@ -63,60 +66,10 @@ BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 #: How long a monitor started for an attached run waits for its first client.
 ATTACH_WAIT = 30.0
 #: The window size of a terminal no client has told the size of.
 DEFAULT_SIZE = (24, 80)
-
-
-def start_monitor(
-    store: Store, container_id: str, *, on_listening: Callable[[], None] | None = None
-) -> int:
-    """Start the monitor of ``container_id`` and return the container process's pid once its
-    command runs; raise :class:`RunError` (with podman's exit code) when it cannot start.
-
-    With ``on_listening``, the monitor calls for it once its attach socket listens and starts
-    the container only when a client has attached (``on_listening`` attaches one).
-    """
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    middle = os.fork()
-    if middle == 0:
-        try:
-            os.close(ready_r)
-            os.setsid()
-            if os.fork() == 0:
-                _monitor(store.root, container_id, ready_w, on_listening is not None)
-        finally:
-            os._exit(0)
-    os.close(ready_w)
-    try:
-        data = b""
-        while chunk := os.read(ready_r, 65536):
-            data += chunk
-            if on_listening is not None and data.startswith(b"L\n"):
-                data = data[2:]
-                on_listening()
-                on_listening = None
-        text = data.decode(errors="replace")
-    finally:
-        os.close(ready_r)
-        os.waitpid(middle, 0)
-    kind, _, rest = text.partition(" ")
-    if kind == "R":
-        return int(rest)
-    if kind == "E":
-        code, _, message = rest.partition(" ")
-        raise RunError(message.strip(), int(code))
-    raise RunError("the container's monitor ended before the container started", 125)
 
 
 @contextlib.contextmanager
@@ -145,8 +98,9 @@ def _close_inherited(keep: int) -> None:
                 os.close(fd)
 
 
-def _monitor(root: Path, container_id: str, ready: int, attach_first: bool) -> None:
-    """The monitor's life (in the grandchild; never returns)."""
+def monitor_main(root: Path, container_id: str, ready: int, attach_first: bool) -> NoReturn:
+    """The monitor's life (in the process :class:`~boxwright.runtime.launch.MonitorLaunch`
+    forked; never returns): it answers on ``ready``."""
     try:
         _close_inherited(ready)
         null = os.open(os.devnull, os.O_RDWR)
@@ -556,4 +510,4 @@ def _say(fd: int, code: int, message: str) -> None:
         os.write(fd, f"E {code} {' '.join(message.split())}\n".encode(errors="replace"))
 
 
-__all__ = ["holding_monitor_lock", "start_monitor"]
+__all__ = ["holding_monitor_lock", "monitor_main"]

@@ -29,7 +29,8 @@ from typing import NoReturn
 
 from boxwright.errors import RunError
 from boxwright.runtime import linux
-from boxwright.runtime.native import (
+from boxwright.runtime.options import RunOptions
+from boxwright.runtime.process import (
     _become_and_exec,
     _copy_window_size,
     _exit_code,
@@ -43,7 +44,6 @@ from boxwright.runtime.native import (
     forwarding_signals,
 )
 from boxwright.runtime.sigproxy import FORWARDED_SIGNALS
-from boxwright.runtime.spec import RunOptions
 from boxwright.unpack.users import resolve_user
 
 #: Namespaces joined, in nsenter's order (the mount namespace last: it changes the root).

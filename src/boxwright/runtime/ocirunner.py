@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -39,27 +38,17 @@ from typing import Any
 
 from boxwright.config.paths import runtime_dir
 from boxwright.errors import RunError
-from boxwright.rootless.ranges import IDMapping, in_initial_user_namespace, read_mapping
-from boxwright.runtime.native import forwarding_signals
+from boxwright.rootless.ranges import IDMapping, read_mapping
 from boxwright.runtime.network import HelperPlan, stop_detached
-
-RUNTIME_ENV = "BOXWRIGHT_OCI_RUNTIME"
-CANDIDATES = ("runc", "crun")
-
-
-def find_oci_runtime(requested: str | None = None) -> str:
-    """The path of the OCI runtime to use; :class:`RunError` when none is installed."""
-    wanted = requested or os.environ.get(RUNTIME_ENV)
-    names = (wanted,) if wanted else CANDIDATES
-    for name in names:
-        path = shutil.which(name)
-        if path:
-            return path
-    raise RunError(
-        f"no OCI runtime found (looked for {', '.join(names)}): install runc or crun, "
-        "or use --isolation native",
-        125,
-    )
+from boxwright.runtime.ociruntime import (
+    CANDIDATES,
+    RUNTIME_ENV,
+    cgroup_delegated,
+    find_oci_runtime,
+    runs_rootless,
+    runtime_command,
+)
+from boxwright.runtime.process import forwarding_signals
 
 
 def network_hook() -> dict[str, Any]:
@@ -71,25 +60,6 @@ def network_hook() -> dict[str, Any]:
     argv = [sys.executable, "-m", "boxwright.runtime.network"]
     env = [f"PYTHONPATH={source}", f"PATH={os.environ.get('PATH', os.defpath)}"]
     return {"path": sys.executable, "args": argv, "env": env, "timeout": 30}
-
-
-def runs_rootless() -> bool:
-    """Whether this process is not root of the initial user namespace (an OCI runtime it
-    starts is rootless)."""
-    return os.geteuid() != 0 or not in_initial_user_namespace()
-
-
-def cgroup_delegated() -> bool:
-    """Whether this process may manage its own cgroup: cgroup v2 (the unified hierarchy) and
-    its cgroup directory writable (what systemd's delegation gives a user session)."""
-    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        return False
-    try:
-        with open("/proc/self/cgroup", encoding="ascii", errors="replace") as handle:
-            path = next((line[3:].strip() for line in handle if line.startswith("0::")), None)
-    except OSError:
-        return False
-    return path is not None and os.access(f"/sys/fs/cgroup{path}", os.W_OK)
 
 
 def _container_mapping(spec: dict[str, Any]) -> IDMapping | None:
@@ -142,15 +112,6 @@ def rootless_spec(spec: dict[str, Any], *, delegated: bool | None = None) -> dic
         mounts.append(mount)
     spec["mounts"] = mounts
     return spec
-
-
-def runtime_command(runtime: str, state: Path | str) -> list[str]:
-    """The runtime's command line up to its subcommand: ``--root STATE``, and the options
-    that tell it it runs rootless (:func:`_rootless_options`) when it does."""
-    args = [runtime, "--root", str(state)]
-    if runs_rootless():
-        args[1:1] = _rootless_options(os.path.basename(runtime))
-    return args
 
 
 def spec_for_runtime(spec: dict[str, Any]) -> dict[str, Any]:
@@ -232,17 +193,6 @@ class OCIRunner:
             if plan is not None:
                 stop_detached(plan)
         return 128 - status if status < 0 else status
-
-
-def _rootless_options(runtime: str) -> list[str]:
-    """The global options that tell ``runtime`` it runs rootless: runc's ``--rootless true``;
-    crun's ``--cgroup-manager disabled`` when the cgroup is not delegated (crun refuses the
-    hybrid cgroup layout otherwise)."""
-    if runtime == "runc":
-        return ["--rootless", "true"]
-    if runtime == "crun" and not cgroup_delegated():
-        return ["--cgroup-manager", "disabled"]
-    return []
 
 
 def _private_runtime_dir() -> str | None:

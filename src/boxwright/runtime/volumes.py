@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from boxwright.errors import RunError, UsageError
-from boxwright.runtime.spec import Mount, RunOptions
+from boxwright.runtime.options import Mount, RunOptions
 from boxwright.runtime.state import process_start
 from boxwright.store.store import Store
 

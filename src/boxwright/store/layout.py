@@ -33,7 +33,7 @@ from typing import Final
 
 from boxwright.errors import StoreError
 from boxwright.oci.digest import Digest
-from boxwright.transport.atomic import atomic_write
+from boxwright.transport.smallfile import atomic_write
 
 MARKER_FORMAT: Final = "boxwright-store"
 MARKER_VERSION: Final = 1

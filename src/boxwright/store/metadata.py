@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from boxwright.transport.atomic import atomic_write
+from boxwright.transport.smallfile import atomic_write
 
 
 def read_records(path: Path, fmt: str, version: int, key: str) -> list[Any]:

@@ -4,7 +4,8 @@ Every file a transport makes visible appears whole or not at all: content goes t
 name in the same directory (same filesystem), is flushed and fsynced, then renamed over the
 final name with :func:`os.replace`, and the directory is fsynced so the rename survives a
 crash. A process killed half-way leaves at most a ``.tmp-*`` file behind, never a partial file
-under a real name.
+under a real name. One small file is written by :func:`atomic_write`
+(:mod:`boxwright.transport.smallfile`, named here too).
 
 :class:`BlobWriter` applies the same rule to content-addressed blobs: the stream is copied in
 1 MiB chunks while it is hashed, checked against the expected descriptor (digest and size) when
@@ -35,12 +36,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, Final
 
-from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file, replace_file
+from boxwright._atomic import TEMP_PREFIX, fsync_dir, new_temp_file
 from boxwright.errors import DigestMismatchError, TransportError
 from boxwright.oci.descriptor import Descriptor
 from boxwright.oci.digest import CHUNK, Digest, new_hasher
 from boxwright.oci.mediatype import OCTET_STREAM
 from boxwright.oci.readers import Reader, VerifyingStream, as_verifying
+from boxwright.transport.smallfile import atomic_write
 
 WRITE_BEHIND_MIN: Final = 4 * CHUNK
 """Blobs at least this large are written by a helper thread (smaller ones are not worth one)."""
@@ -152,18 +154,6 @@ def staging_directory(path: Path, name: str) -> Path:
     except OSError as e:
         raise TransportError(f"cannot stage {name} in {parent}: {e.strerror}") from None
     raise TransportError(f"cannot stage {name} in {parent}: no free temporary name")
-
-
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: the file is either the old one or the new one.
-
-    :func:`boxwright._atomic.replace_file` writes it (the one small-file writer of every
-    layer); its :class:`OSError` becomes a :class:`TransportError` here.
-    """
-    try:
-        replace_file(path, data, mode)
-    except OSError as e:
-        raise TransportError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 class _WriteBehind:
