@@ -302,19 +302,21 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
 
 
 #: What running a step (a RUN, a copy, a commit), fetching a context, writing ``--output``, a
-#: pull, a push, a rootless store's namespace or ``--cap-add`` needs and a rebuild whose every
-#: step is cached does not load.
+#: pull, a push, a rootless store's namespace, ``--cap-add``, manifest lists or a build for
+#: several platforms needs and a rebuild whose every step is cached does not load.
 NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.build.builder",
     "boxwright.build.commits",
     "boxwright.build.contexts",
     "boxwright.build.copyapply",
     "boxwright.build.files",
+    "boxwright.build.multiplatform",
     "boxwright.build.outputs",
     "boxwright.build.remote",
     "boxwright.build.runexec",
     "boxwright.build.sshagent",
     "boxwright.build.stageexec",
+    "boxwright.cli.buildpush",
     "boxwright.copy.pipeline",
     "boxwright.layer.apply",
     "boxwright.layer.generate",
@@ -325,10 +327,13 @@ NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.runtime.spec",
     "boxwright.store.commit",
     "boxwright.store.containers",
+    "boxwright.store.manifestops",
+    "boxwright.store.manifests",
     "boxwright.store.pulling",
     "boxwright.store.pullpush",
     "boxwright.store.rootfs",
     "boxwright.store.snapshots",
+    "boxwright.transport.image",
     "boxwright.transport.oci_layout",
     "boxwright.trust.signing",
 )
@@ -339,20 +344,25 @@ from pathlib import Path
 from boxwright.build.context import BuildOptions
 from boxwright.build.executor import build
 from boxwright.store.store import Store
-options = BuildOptions(context=Path(sys.argv[2]), on_event=lambda event: None)
+options = BuildOptions(
+    context=Path(sys.argv[2]), tags=("localhost/cached:1",), on_event=lambda event: None
+)
 result = build(options, Store(Path(sys.argv[1])))
 print(result.cache_hits, result.image_id)
 print(*sorted(m for m in {wanted} if m in sys.modules))
 """
 
 
-#: ``boxwright --root R build -q CTX`` in a fresh process, then the modules of ``wanted`` it
-#: loaded.
+#: ``boxwright --root R build -q -t NAME CTX`` in a fresh process, then the modules of
+#: ``wanted`` it loaded.
 _REBUILD_CLI = """
 import sys
 from boxwright.cli.main import main
 try:
-    main(["--root", sys.argv[1], "build", "-q", sys.argv[2]], standalone_mode=False)
+    main(
+        ["--root", sys.argv[1], "build", "-q", "-t", "localhost/cached:1", sys.argv[2]],
+        standalone_mode=False,
+    )
 finally:
     print(*sorted(m for m in {wanted} if m in sys.modules))
 """
@@ -362,10 +372,11 @@ finally:
 def test_a_cached_rebuild_loads_neither_the_runtime_nor_the_copy_pipeline(
     bstore: Store, tmp_path: Path, how: str
 ) -> None:
-    """A rebuild whose every step is cached, through ``build()`` and through the command line,
-    loads nothing that runs a step, fetches a context, writes ``--output``, pulls or pushes."""
+    """A rebuild whose every step is cached, naming the image as the first build did, through
+    ``build()`` and through the command line, loads nothing that runs a step, fetches a
+    context, writes ``--output``, pulls or pushes, nor the manifest lists."""
     ctx = _context(tmp_path)
-    first = run_build(bstore, ctx)
+    first = run_build(bstore, ctx, tags=("localhost/cached:1",))
     code = (_REBUILD if how == "library" else _REBUILD_CLI).format(wanted=NOT_FOR_A_CACHED_REBUILD)
     done = subprocess.run(
         [sys.executable, "-c", code, str(bstore.root), str(ctx)],

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from boxwright.build.context import BuildEvent, BuildOptions
-from boxwright.build.multiplatform import build_platforms, parse_platforms
-from boxwright.oci.platform import Platform
+from boxwright.build.multiplatform import build_platforms
+from boxwright.oci.platform import Platform, parse_platforms
 from boxwright.store import Store
 from boxwright.store.manifestops import add_to_list, push_list
 from boxwright.store.pullpush import pull

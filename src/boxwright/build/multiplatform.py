@@ -52,19 +52,6 @@ class PlatformsResult:
     manifest: ManifestListRecord | None
 
 
-def parse_platforms(values: Sequence[str]) -> list[Platform]:
-    """``--platform`` values (repeatable, each a comma-separated list), in order, once each."""
-    out: list[Platform] = []
-    for value in values:
-        for item in value.split(","):
-            if not item.strip():
-                raise UsageError(f"invalid --platform {value!r}: an empty platform")
-            platform = Platform.parse(item)
-            if platform not in out:
-                out.append(platform)
-    return out
-
-
 def _containerfile(options: BuildOptions) -> Containerfile | None:
     """The Containerfile when it can be read before the build (a local context), else None."""
     if options.context_source is not None or options.containerfile == "-":
@@ -188,4 +175,4 @@ def _add_results(
     return record
 
 
-__all__ = ["PlatformsResult", "base_platforms", "build_platforms", "parse_platforms"]
+__all__ = ["PlatformsResult", "base_platforms", "build_platforms"]

@@ -23,8 +23,8 @@ from boxwright.errors import (
     UsageError,
 )
 from boxwright.layer.pathsafe import clean_entry_name, mkdir_parents_in_root
-from boxwright.store.manifestops import image_for_platform
 from boxwright.store.names import LOCAL_HOST, parse_name
+from boxwright.store.platformimage import image_for_platform
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from boxwright.cli.transport_options import (
 )
 from boxwright.cli.trust_options import signing_options
 from boxwright.errors import UsageError
-from boxwright.oci.platform import wanted_platform
+from boxwright.oci.platform import parse_platforms, wanted_platform
 
 if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
@@ -107,8 +107,6 @@ def platform_block(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from boxwright.build.multiplatform import parse_platforms
-
         values: tuple[str, ...] = kwargs.pop("platform")
         arch, os_, variant = kwargs.pop("arch"), kwargs.pop("os_"), kwargs.pop("variant")
         all_platforms: bool = kwargs.pop("all_platforms")

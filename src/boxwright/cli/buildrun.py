@@ -1,6 +1,7 @@
 """What ``boxwright build`` does once click has read its flags: the flags become a
 :class:`~boxwright.build.context.BuildOptions`, the image is built (for one platform, or for
-several into a manifest list), pushed when asked, and its ID printed.
+several into a manifest list: :mod:`boxwright.cli.buildpush`), pushed when asked
+(:mod:`boxwright.cli.buildpush` too), and its ID printed.
 
 :mod:`boxwright.cli.build` declares the command and its flags, and imports this module only
 when the command runs, so ``boxwright build --help`` loads none of the build machinery.
@@ -21,24 +22,19 @@ from boxwright.build import runsettings as rs
 from boxwright.build.context import PULL_POLICIES, BuildOptions, BuildOutput
 from boxwright.build.contextnames import is_remote, parse_build_context
 from boxwright.build.executor import build
-from boxwright.build.multiplatform import base_platforms, build_platforms
 from boxwright.build.runsettings import parse_secret
 from boxwright.cli.main import current_state
 from boxwright.cli.params import key_values
-from boxwright.cli.sanitize import echo, escape_message
+from boxwright.cli.sanitize import escape_message
 from boxwright.cli.transport_options import transport_options
 from boxwright.cli.trust_options import signing_settings
 from boxwright.errors import BoxwrightError, UsageError
-from boxwright.oci.platform import Platform
-from boxwright.store.manifestops import push_list
-from boxwright.store.store import Store
 from boxwright.transport.reference import TRANSPORTS
 
 if TYPE_CHECKING:
-    from boxwright.build.context import BuildEvent, BuildResult, PullPolicy
+    from boxwright.build.context import BuildEvent, PullPolicy
     from boxwright.build.runsettings import SecretSource
     from boxwright.cli.build import PlatformChoice
-    from boxwright.store.manifests import ManifestListRecord
     from boxwright.transport.options import TransportOptions
 
 
@@ -131,16 +127,21 @@ def run_build(flags: BuildFlags) -> None:
         on_event=_shower(quiet, to_stderr),
     )
     platform = flags.platform
-    if platform.manifest is None and len(platform.platforms) <= 1 and not platform.all:
+    one = platform.manifest is None and len(platform.platforms) <= 1 and not platform.all
+    if one:
         options = dataclasses.replace(
             options, platform=str(platform.platforms[0]) if platform.platforms else None
         )
-        result = build(options)
-        if flags.push:
-            _push(result, registry_options, quiet, signing)
-        click.echo(result.image_id, err=to_stderr)
-        return
-    _build_for_platforms(options, platform, flags.push, registry_options, signing, to_stderr)
+        if not flags.push:
+            click.echo(build(options).image_id, err=to_stderr)
+            return
+    # The copy pipeline and the manifest lists: only to push or to build for several platforms.
+    from boxwright.cli.buildpush import build_and_push, build_for_platforms
+
+    if one:
+        build_and_push(options, registry_options, signing, to_stderr)
+    else:
+        build_for_platforms(options, platform, flags.push, registry_options, signing, to_stderr)
 
 
 def _build_options(
@@ -194,34 +195,6 @@ def _build_options(
         registry_options=registry_options,
         **run_settings,
     )
-
-
-def _build_for_platforms(
-    options: BuildOptions,
-    platform: PlatformChoice,
-    push: bool,
-    registry_options: TransportOptions | None,
-    signing: dict[str, Any],
-    to_stderr: bool,
-) -> None:
-    """Build one image per platform asked for (every base image platform with
-    ``--all-platforms``, this machine's when none), into the manifest list when one is named;
-    push them and the list when asked; print the list's ID, or the last image's."""
-    store = Store(options.root)
-    wanted = base_platforms(options, store) if platform.all else platform.platforms
-    if not wanted:
-        wanted = [Platform.host()]
-    made = build_platforms(options, wanted, platform.manifest, store)
-    if push:
-        for _, made_result in made.results:
-            _push(made_result, registry_options, options.quiet, signing)
-        if made.manifest is not None:
-            attested = any(r.attestations for _, r in made.results)
-            _push_list(store, made.manifest, registry_options, options.quiet, signing, attested)
-    if made.manifest is not None:
-        click.echo(made.manifest.id, err=to_stderr)
-    else:
-        click.echo(made.results[-1][1].image_id, err=to_stderr)
 
 
 def _secrets(values: tuple[str, ...]) -> dict[str, SecretSource]:
@@ -373,52 +346,6 @@ def _provenance_mode(value: str) -> str | None:
     raise click.BadParameter(
         f"{value!r}: expected true, false, mode=min or mode=max", param_hint="'--provenance'"
     )
-
-
-def _push(
-    result: BuildResult,
-    registry_options: TransportOptions | None,
-    quiet: bool,
-    signing: dict[str, Any],
-) -> None:
-    """Push each built name to its registry, with the image's attestations and the
-    signatures asked for, saying where each went unless ``quiet``."""
-    from boxwright.store.pullpush import push as push_image  # the copy pipeline: only to push
-
-    for name in result.names:
-        pushed = push_image(
-            name,
-            dest_options=registry_options,
-            signers=signing.get("signers", ()),
-            sign_identity=signing.get("sign_identity"),
-            referrers=bool(result.attestations),
-        )
-        if not quiet:
-            echo(f"Pushed {name}@{pushed.digest}", err=True)
-
-
-def _push_list(
-    store: Store,
-    record: ManifestListRecord,
-    registry_options: TransportOptions | None,
-    quiet: bool,
-    signing: dict[str, Any],
-    referrers: bool,
-) -> None:
-    """Push the manifest list with every image in it (``manifest push --all``) to the
-    registry of each of its names."""
-    for name in record.names:
-        pushed = push_list(
-            store,
-            record.id,
-            f"docker://{name}",
-            dest_options=registry_options,
-            signers=signing.get("signers", ()),
-            sign_identity=signing.get("sign_identity"),
-            referrers=referrers,
-        )
-        if not quiet:
-            echo(f"Pushed {name}@{pushed.digest}", err=True)
 
 
 __all__ = ["BuildFlags", "run_build"]

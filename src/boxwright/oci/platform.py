@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform as _host
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +118,19 @@ class Platform:
         if not want_var:
             return True
         return want_var == (have_var or _DEFAULT_VARIANT.get(have_arch, ""))
+
+
+def parse_platforms(values: Iterable[str]) -> list[Platform]:
+    """``--platform`` values (repeatable, each a comma-separated list), in order, once each."""
+    out: list[Platform] = []
+    for value in values:
+        for item in value.split(","):
+            if not item.strip():
+                raise UsageError(f"invalid --platform {value!r}: an empty platform")
+            platform = Platform.parse(item)
+            if platform not in out:
+                out.append(platform)
+    return out
 
 
 def wanted_platform(

@@ -49,9 +49,9 @@ from boxwright.store.containerrecord import (
     read_container_records,
 )
 from boxwright.store.layout import spread_subtrees
-from boxwright.store.manifestops import image_for_platform
 from boxwright.store.metadata import write_records
 from boxwright.store.names import normalize_name
+from boxwright.store.platformimage import image_for_platform
 from boxwright.store.rootfs import DRIVERS, choose_driver, driver_by_name
 from boxwright.transport.reference import TRANSPORTS
 

@@ -381,9 +381,12 @@ class ImageStore:
             current = _current(records, record)
             updated = replace(current, names=(*current.names, *wanted))
             tagged = [updated if r.id == record.id else r for r in records]
-            if tagged != listed:  # a rebuild's names are often in place already
+            # A rebuild's names are often in place already: then no other image and no
+            # manifest list holds them (a name moves off lists as it moves off images), and
+            # nothing is written or read.
+            if tagged != listed:
                 self._write(tagged)
-            self.store.manifest_lists.take_names(wanted)
+                self.store.manifest_lists.take_names(wanted)
         return updated
 
     def take_names(self, names: Sequence[str]) -> None:
