@@ -303,7 +303,9 @@ def test_a_scratch_stage_is_cached_per_platform(bstore: Store, tmp_path: Path, l
 
 #: What running a step (a RUN, a copy, a commit), fetching a context, writing ``--output``, a
 #: pull, a push, a rootless store's namespace, ``--cap-add``, manifest lists or a build for
-#: several platforms needs and a rebuild whose every step is cached does not load.
+#: several platforms needs and a rebuild whose every step is cached does not load; nor, as it
+#: logs nothing and runs one stage, ``logging`` (nor the stage threads' ``concurrent.futures``,
+#: which imports it).
 NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.build.builder",
     "boxwright.build.commits",
@@ -336,6 +338,8 @@ NOT_FOR_A_CACHED_REBUILD = (
     "boxwright.transport.image",
     "boxwright.transport.oci_layout",
     "boxwright.trust.signing",
+    "concurrent.futures",
+    "logging",
 )
 
 _REBUILD = """
@@ -374,7 +378,7 @@ def test_a_cached_rebuild_loads_neither_the_runtime_nor_the_copy_pipeline(
 ) -> None:
     """A rebuild whose every step is cached, naming the image as the first build did, through
     ``build()`` and through the command line, loads nothing that runs a step, fetches a
-    context, writes ``--output``, pulls or pushes, nor the manifest lists."""
+    context, writes ``--output``, pulls or pushes, nor the manifest lists, nor ``logging``."""
     ctx = _context(tmp_path)
     first = run_build(bstore, ctx, tags=("localhost/cached:1",))
     code = (_REBUILD if how == "library" else _REBUILD_CLI).format(wanted=NOT_FOR_A_CACHED_REBUILD)

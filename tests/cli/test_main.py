@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import boxwright
+from boxwright._log import Logger
 from boxwright.cli import main as main_module
 from boxwright.cli.main import COMMANDS, CliState, LazyCommand, LazyGroup, current_state, main
 from boxwright.cli.output import SilentProgress, make_progress
@@ -183,10 +185,8 @@ def test_global_options_reach_commands(
 def test_library_warnings_reach_stderr(add_command: Callable[[click.Command], None]) -> None:
     @click.command("t-warn")
     def warn() -> None:
-        import logging
-
-        logging.getLogger("boxwright.layer.apply").warning("device /dev/null became a file")
-        logging.getLogger("boxwright.layer.apply").info("not shown without --debug")
+        Logger("boxwright.layer.apply").warning("device /dev/null became a file")
+        Logger("boxwright.layer.apply").info("not shown without --debug")
 
     add_command(warn)
     result = _run("t-warn")
@@ -194,6 +194,64 @@ def test_library_warnings_reach_stderr(add_command: Callable[[click.Command], No
     assert result.stderr == "WARNING: device /dev/null became a file\n"
     quiet = _run("-q", "t-warn")
     assert quiet.stderr == ""
+
+
+#: A fresh interpreter runs ``boxwright ARGS`` with a command ``t-log`` that makes no record
+#: (``none``) or a warning and an info record (``warn``), then prints whether ``logging`` was
+#: loaded.
+_LOG_PROBE = """
+import sys
+import click
+from boxwright._log import Logger
+from boxwright.cli.main import main
+
+@main.command("t-log")
+@click.argument("what")
+def t_log(what: str) -> None:
+    if what == "warn":
+        Logger("boxwright.layer.apply").warning("device %s became a file", "/dev/null")
+        Logger("boxwright.layer.apply").info("not shown without --debug")
+
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    print("logging" in sys.modules)
+"""
+
+_DEBUG_LINE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} boxwright\.layer\.apply "
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded", "stderr"),
+    [
+        (["t-log", "none"], "False", ""),
+        (["-q", "t-log", "none"], "False", ""),
+        (["t-log", "warn"], "True", "WARNING: device /dev/null became a file\n"),
+        (["-q", "t-log", "warn"], "True", ""),
+        (["--debug", "t-log", "none"], "True", ""),
+        (
+            ["--debug", "t-log", "warn"],
+            "True",
+            f"{_DEBUG_LINE}WARNING device /dev/null became a file\n"
+            f"{_DEBUG_LINE}INFO not shown without --debug\n",
+        ),
+    ],
+)
+def test_logging_is_loaded_by_the_first_record_or_debug(
+    args: list[str], loaded: str, stderr: str
+) -> None:
+    """A run that logs nothing loads no ``logging``; the first record installs the handler
+    before it is made, so it is printed at the global flags' level and in their form."""
+    env = {k: v for k, v in os.environ.items() if k not in ("BOXWRIGHT_DEBUG", "BOXWRIGHT_ROOT")}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOG_PROBE, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
+    assert done.stdout == f"{loaded}\n"
+    assert re.fullmatch(stderr, done.stderr) if "--debug" in args else done.stderr == stderr
 
 
 def test_lazy_group_imports_only_the_command_run() -> None:

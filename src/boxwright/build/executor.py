@@ -29,7 +29,6 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +47,8 @@ from boxwright.oci.platform import Platform
 from boxwright.store.store import Store
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from boxwright.build.containerfile.model import Containerfile
     from boxwright.build.context import NamedContext
     from boxwright.build.stages import StagePlan
@@ -278,12 +279,17 @@ def _run_plans(shared: BuildShared, plans: list[StagePlan], target: Platform) ->
 
     A RUN forks while other threads may hold store locks; the fork's copies of their file
     descriptors no longer keep those locks, because the store releases a lock with ``LOCK_UN``
-    (which ends it for every copy) before closing it (:mod:`boxwright.store.locking`)."""
+    (which ends it for every copy) before closing it (:mod:`boxwright.store.locking`).
+
+    One worker runs the stages in this thread, without :mod:`concurrent.futures` (which loads
+    :mod:`logging`)."""
     workers = _workers(shared.options.jobs, len(plans))
     if workers == 1:
         for plan in plans:
             StageRun(shared, plan, target).run()
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     _import_before_threads()
     futures: dict[int, Future[None]] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stage") as pool:

@@ -35,6 +35,7 @@ from typing import Any, NamedTuple, NoReturn
 import click
 
 from boxwright import __version__
+from boxwright._log import when_used
 from boxwright.cli.params import choice_option
 from boxwright.cli.trust_options import policy_options
 from boxwright.errors import BoxwrightError, RunError, RunStepError
@@ -201,7 +202,7 @@ def _describe_os_error(error: OSError) -> str:
 
 def _print_traceback() -> None:
     """The traceback of the exception being handled, on stderr, escaped line by line."""
-    from boxwright.cli.sanitize import format_traceback
+    from boxwright.cli.logoutput import format_traceback
 
     error = sys.exc_info()[1]
     if error is not None:
@@ -358,45 +359,32 @@ def _exit_now() -> None:
     os._exit(EXIT_OK)
 
 
-_CLI_HANDLER = "boxwright-cli"
-"""The name of the log handler the command line installs (and removes when it ends)."""
-
-
 def _configure_logging(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """Send the library's log records to stderr: warnings always, everything with --debug.
 
-    The handler is replaced on every run, so it always writes to the current ``sys.stderr``,
-    and the logger is put back as it was when the command ends, so a program that calls
+    With ``--debug`` the handler is installed at once; otherwise just before the library's
+    first record (:func:`boxwright._log.when_used`), so a run that logs nothing loads no
+    ``logging``. Each run installs its own handler, writing to the current ``sys.stderr``,
+    and puts the logger back as it was when the command ends, so a program that calls
     ``main`` in-process keeps its own logging.
     """
-    import logging
+    undo: list[Callable[[], None]] = []
 
-    from boxwright.cli.sanitize import TerminalSafeFormatter
+    def install() -> None:
+        from boxwright.cli.logoutput import install_handler
 
-    logger = logging.getLogger("boxwright")
-    level, propagate = logger.level, logger.propagate
+        undo.append(install_handler(debug=debug, quiet=quiet))
 
-    def restore() -> None:
-        for added in [h for h in logger.handlers if h.get_name() == _CLI_HANDLER]:
-            logger.removeHandler(added)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-    ctx.call_on_close(restore)
-    for old in [h for h in logger.handlers if h.get_name() == _CLI_HANDLER]:
-        logger.removeHandler(old)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.set_name(_CLI_HANDLER)
     if debug:
-        handler.setFormatter(
-            TerminalSafeFormatter("%(asctime)s %(name)s %(levelname)s %(message)s")
-        )
-        logger.setLevel(logging.DEBUG)
+        install()
     else:
-        handler.setFormatter(TerminalSafeFormatter("%(levelname)s: %(message)s"))
-        logger.setLevel(logging.ERROR if quiet else logging.WARNING)
-    logger.addHandler(handler)
-    logger.propagate = False
+        undo.append(when_used(install))
+
+    def end() -> None:
+        for step in undo:
+            step()
+
+    ctx.call_on_close(end)
 
 
 @click.group(

@@ -6,9 +6,10 @@ file names, labels, history, tags, media types, error bodies. A crafted image co
 terminal control sequences there and retitle or clear the terminal, move the cursor, or
 forge rows of a table (a file named ``etc/x\\nFAKE  /etc/shadow``). Every such text passes
 :func:`escape` before it reaches a terminal, through the renderers of
-:mod:`boxwright.cli.output`, the template renderer, :func:`echo` and the error and log
-handlers of :mod:`boxwright.cli.main`. JSON output and byte-exact output (``inspect --raw``)
-are data for programs and are not changed (JSON escapes C0 controls itself).
+:mod:`boxwright.cli.output`, the template renderer, :func:`echo`, the error handler of
+:mod:`boxwright.cli.main`, and the log formatter and tracebacks of
+:mod:`boxwright.cli.logoutput`. JSON output and byte-exact output (``inspect --raw``) are data
+for programs and are not changed (JSON escapes C0 controls itself).
 
 What is escaped, and how (the form of Go's ``strconv.Quote``, without the quotes):
 
@@ -35,14 +36,13 @@ What is escaped, and how (the form of Go's ``strconv.Quote``, without the quotes
   the scripts that read it. There ``\\n`` can stand for a newline or for the two
   characters; the tables of ``explain`` and ``diff`` tell them apart.
 
-This module imports nothing heavy: the error handler uses it on every failing run.
+This module imports nothing heavy (no ``logging``, no ``traceback``): the error handler uses
+it on every failing run, and a build's steps on every build.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-import traceback
 import unicodedata
 from collections.abc import Callable
 from typing import IO
@@ -134,21 +134,6 @@ def escape_lines(text: str) -> str:
     return _escape(text, "\n", False)
 
 
-def format_traceback(error: BaseException) -> str:
-    """The traceback of ``error`` (and of the exceptions it was raised from), escaped.
-
-    Frames keep their lines; each exception's own line (``Type: message``) is escaped as one
-    line, so a message quoting a name with a newline cannot start a line of its own.
-    """
-    out: list[str] = []
-    for chunk in traceback.TracebackException.from_exception(error).format():
-        if chunk.startswith(("Traceback ", "  File ", "\n", "  [Previous")):
-            out.append(escape_lines(chunk))
-        else:
-            out.append(escape_message(chunk.rstrip("\n")) + "\n")
-    return "".join(out)
-
-
 def escape_json(text: str) -> str:
     """JSON text with the characters JSON leaves raw (C1, DEL, bidi, separators) as ``\\uNNNN``.
 
@@ -182,34 +167,15 @@ def echo(text: str = "", *, err: bool = False, file: IO[str] | None = None) -> N
     click.echo(escape_message(text), err=err, file=file)
 
 
-class TerminalSafeFormatter(logging.Formatter):
-    """A log formatter whose messages are escaped as one line (tracebacks line by line)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        safe = logging.makeLogRecord(record.__dict__)
-        safe.msg, safe.args = escape_message(record.getMessage()), None
-        return super().format(safe)
-
-    def formatException(self, ei: logging._SysExcInfoType) -> str:
-        if ei[1] is None:
-            return escape_lines(super().formatException(ei))
-        return format_traceback(ei[1]).rstrip("\n")
-
-    def formatStack(self, stack_info: str) -> str:
-        return escape_lines(super().formatStack(stack_info))
-
-
 #: The shape of :func:`escape` and :func:`escape_json`, as the template renderer takes them.
 Escaper = Callable[[str], str]
 
 __all__ = [
     "Escaper",
-    "TerminalSafeFormatter",
     "echo",
     "escape",
     "escape_json",
     "escape_lines",
     "escape_message",
-    "format_traceback",
     "is_unsafe",
 ]

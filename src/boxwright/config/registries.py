@@ -32,7 +32,6 @@ One deliberate difference: the prefix ``example.com`` does not match ``example.c
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,10 +39,11 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from boxwright._log import Logger
 from boxwright.config import paths
 from boxwright.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = Logger(__name__)
 
 PULL_FROM_MIRROR: Final = frozenset({"all", "digest-only", "tag-only"})
 SHORT_NAME_MODES: Final = frozenset({"enforcing", "permissive", "disabled"})

@@ -33,13 +33,13 @@ that fails is logged and ignored; it never fails a copy.
 from __future__ import annotations
 
 import io
-import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from boxwright._log import Logger
 from boxwright.copy.progress import (
     DONE,
     PROGRESS,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from boxwright.layer.streams import LayerReader
     from boxwright.transport.blobinfocache import BlobInfoCache
 
-_LOG = logging.getLogger(__name__)
+_LOG = Logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,13 +26,13 @@ typed error and nothing is committed: the destination shows no image under its r
 from __future__ import annotations
 
 import dataclasses
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from boxwright._log import Logger
 from boxwright.copy.accepting import AcceptEverything, Admits
 from boxwright.copy.blobs import BlobCopier, BlobOutcome, ExpectedDiffId
 from boxwright.copy.convert import (
@@ -91,7 +91,7 @@ DEFAULT_PARALLEL: Final = 4
 gain little beyond 4 on two cores)."""
 
 
-_log = logging.getLogger(__name__)
+_log = Logger(__name__)
 _NO_SIGNATURES: Final = "it does not store signatures (dir:, docker:// and the store do)"
 
 _Stored = tuple[Descriptor, bool]

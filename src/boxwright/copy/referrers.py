@@ -12,11 +12,11 @@ verifying reader, and its manifest is checked against its digest before it is st
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterable
 from contextlib import closing
 from typing import Final
 
+from boxwright._log import Logger
 from boxwright.errors import DigestMismatchError, ManifestError
 from boxwright.oci import mediatype as mt
 from boxwright.oci.descriptor import Descriptor
@@ -31,7 +31,7 @@ from boxwright.transport.base import (
 MAX_DEPTH: Final = 4
 """How deep referrers of referrers are followed (a signature of an SBOM of an image is 2)."""
 
-_log = logging.getLogger(__name__)
+_log = Logger(__name__)
 
 
 def _blobs_of(raw: bytes, where: Digest) -> list[Descriptor]:

@@ -27,13 +27,13 @@ as they are.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
+from boxwright._log import Logger
 from boxwright.errors import LayerError
 from boxwright.layer.pathsafe import DIR_FLAGS
 from boxwright.layer.snapshot import Exclude, Snapshot, SnapshotEntry, exclude_predicate
@@ -51,7 +51,7 @@ from boxwright.layer.tarwriter import (
     whiteout_name,
 )
 
-log = logging.getLogger(__name__)
+log = Logger(__name__)
 
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import logging
 import os
 import select
 import shutil
@@ -43,13 +42,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from boxwright._log import Logger
 from boxwright.layer.ownership import OwnershipEntry, OwnershipRecord
 from boxwright.oci.config import ImageConfig
 from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.spec import RunOptions, bind_mount
 from boxwright.unpack.users import ExecUser, resolve_user
 
-log = logging.getLogger("boxwright.runtime")
+log = Logger("boxwright.runtime")
 
 FAKED = "faked-sysv"
 LIBRARY = "libfakeroot-sysv.so"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import resource
 import select
@@ -25,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from boxwright._log import Logger
 from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, Handler, handling
@@ -33,10 +33,12 @@ if TYPE_CHECKING:
     from boxwright.runtime.idmap import IDMapping
     from boxwright.runtime.network import HelperPlan
 
+_log = Logger("boxwright.runtime")
+
 
 def _warn(text: str) -> None:
     """Log a set-up warning on ``boxwright.runtime``."""
-    logging.getLogger("boxwright.runtime").warning("%s", text)
+    _log.warning("%s", text)
 
 
 @dataclass

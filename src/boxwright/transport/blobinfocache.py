@@ -30,18 +30,18 @@ written to disk.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
+from boxwright._log import Logger
 from boxwright.errors import DigestError
 from boxwright.oci.digest import Digest
 from boxwright.transport.atomic import atomic_write
 
-_LOG = logging.getLogger(__name__)
+_LOG = Logger(__name__)
 
 CACHE_FILE: Final = "blob-info-cache-v1.json"
 CACHE_ENV: Final = "BOXWRIGHT_BLOB_INFO_CACHE"

@@ -21,13 +21,13 @@ what the tag names now, so that a copy of an image the registry already has does
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, cast
 
+from boxwright._log import Logger
 from boxwright.config.auth import AuthStore
 from boxwright.config.certs import TLSSettings, read_cert_dir, tls_settings_for
 from boxwright.config.registries import RegistriesConfig
@@ -66,7 +66,7 @@ if TYPE_CHECKING:
     from boxwright.transport.reference import TransportReference
     from boxwright.transport.registry.client import RegistryClient
 
-_LOG = logging.getLogger(__name__)
+_LOG = Logger(__name__)
 
 SUPPORTED_MANIFEST_TYPES = (*mt.SCHEMA2_MANIFEST_TYPES, *mt.INDEX_TYPES)
 """What a registry stores, the preferred first (containers/image's docker destination order)."""

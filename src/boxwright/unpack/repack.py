@@ -19,7 +19,6 @@ changes (umoci's ``--refresh-bundle``, always on here).
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boxwright._log import Logger
 from boxwright.copy import CopyOptions, copy_image
 from boxwright.errors import BlobNotFoundError, UnpackError, UsageError
 from boxwright.layer.generate import GenerateOptions, generate_layer
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from boxwright.oci.readers import VerifyingStream
     from boxwright.transport.base import ImageSource
 
-log = logging.getLogger(__name__)
+log = Logger(__name__)
 
 DEFAULT_CREATED_BY = "boxwright repack"
 #: Copy progress kinds as the unpack progress callback names them (a written manifest ends).

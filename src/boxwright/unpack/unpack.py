@@ -23,7 +23,6 @@ resolved through the image's own ``/etc/passwd`` and ``/etc/group``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable
 from contextlib import closing
@@ -31,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from boxwright._log import Logger
 from boxwright.errors import UsageError
 from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.ownership import OwnershipRecord
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from boxwright.oci.platform import Platform
     from boxwright.transport.image import Image
 
-log = logging.getLogger(__name__)
+log = Logger(__name__)
 
 #: Transports whose reference names a local path (made absolute in the saved state).
 _LOCAL_TRANSPORTS = frozenset({"oci", "oci-archive", "docker-archive", "dir"})
