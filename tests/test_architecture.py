@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,22 @@ def test_the_cycle_check_sees_imports_hidden_in_functions(tmp_path: Path) -> Non
     assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"},
                      "pkg.d": set()}  # fmt: skip
     assert _cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+def test_only_the_log_modules_import_logging() -> None:
+    """The library logs through ``boxwright._log`` (logging loaded by the first record) and the
+    CLI's handler lives in ``cli/logoutput.py``; a module importing logging itself would load
+    it on every run again."""
+    src = Path(boxwright.__file__).parent
+    allowed = {src / "_log.py", src / "cli" / "logoutput.py"}
+    importers = set()
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module]
+            if any(name == "logging" or name.startswith("logging.") for name in names):
+                importers.add(path)
+    assert importers == allowed
