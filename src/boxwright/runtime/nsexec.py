@@ -30,6 +30,8 @@ from typing import NoReturn
 from boxwright.errors import RunError
 from boxwright.runtime import linux
 from boxwright.runtime.options import RunOptions
+
+# The process parts exec shares with the native runner: the same list native.py imports.
 from boxwright.runtime.process import (
     _become_and_exec,
     _copy_window_size,
