@@ -104,6 +104,12 @@ class Platform:
         base = f"{self.os}/{self.architecture}"
         return f"{base}/{self.variant}" if self.variant else base
 
+    def runs_natively_on(self, host: Platform) -> bool:
+        """Whether programs of this platform run on ``host`` without an emulator: the same
+        architecture, or 386 programs on an amd64 machine."""
+        arch, _ = normalize_arch(self.architecture)
+        return arch == host.architecture or (host.architecture == "amd64" and arch == "386")
+
     def matches(self, other: Platform) -> bool:
         """Whether an image for ``other`` satisfies a request for ``self``.
 

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from boxwright.oci.config import ImageConfig
-from boxwright.runtime.emulation import check_can_run
+from boxwright.oci.platform import Platform
 from boxwright.runtime.idmap import single_id_run
 from boxwright.runtime.native import forwarding_to_children
-from boxwright.runtime.ownership import keeping_ownership
 from boxwright.runtime.runner import Runner, run_in_rootfs
 from boxwright.runtime.spec import RunOptions
 from boxwright.runtime.volumes import joining_container, use_named_volumes
@@ -30,7 +29,6 @@ from boxwright.store.store import Store
 
 if TYPE_CHECKING:
     from boxwright.layer.ownership import OwnershipRecord
-    from boxwright.oci.platform import Platform
 
 
 def run_in_container(
@@ -44,7 +42,9 @@ def run_in_container(
     """
     record = store.containers.get(container)
     config = ImageConfig.from_data(record.config)
-    if config.architecture:
+    if config.architecture and not config.platform().runs_natively_on(Platform.host()):
+        from boxwright.runtime.emulation import check_can_run  # only a foreign image's run
+
         check_can_run(config.platform())
     options = replace(options, hostname=options.hostname or record.id[:12])
     options = use_named_volumes(store, record.id, joining_container(store, options))
@@ -52,6 +52,8 @@ def run_in_container(
     def work(root: Path, ownership: OwnershipRecord) -> int:
         if not single_id_run():
             return run_in_rootfs(root, config, options, isolation)
+        # fakeroot's ownership keeping serves only a container that maps one ID
+        from boxwright.runtime.ownership import keeping_ownership
 
         with keeping_ownership(root, ownership, config, options.user) as kept:
             code = run_in_rootfs(root, config, kept.options(options), isolation)

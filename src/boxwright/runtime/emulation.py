@@ -108,9 +108,9 @@ def check_can_run(
     """Return when programs of ``platform`` run on this machine: natively, or through an
     enabled qemu entry with the ``F`` flag; else :class:`RunError` naming what to install."""
     host = host or Platform.host()
-    arch, _ = normalize_arch(platform.architecture)
-    if arch == host.architecture or (host.architecture == "amd64" and arch == "386"):
+    if platform.runs_natively_on(host):
         return
+    arch, _ = normalize_arch(platform.architecture)
     qemu = QEMU_NAMES.get(arch, arch)
     entry = emulation_status(binfmt_dir).get(arch)
     where = f"{binfmt_dir}/qemu-{qemu}"

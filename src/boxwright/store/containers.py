@@ -40,7 +40,6 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.oci import mediatype
 from boxwright.oci.config import ImageConfig, created_time
 from boxwright.oci.platform import Platform
-from boxwright.store.commit import commit_container
 from boxwright.store.containerrecord import (
     FORMAT,
     VERSION,
@@ -366,7 +365,12 @@ class ContainerStore:
         history_entry: bool = True,
         hand_over: bool = False,
     ) -> ImageRecord:
-        """Write what changed in the container as a new image (see :func:`commit_container`)."""
+        """Write what changed in the container as a new image (see :func:`commit_container`).
+
+        The commit machinery (layer generation, streams, apply) is imported here: a run, a
+        listing or a removal opens this store and never commits."""
+        from boxwright.store.commit import commit_container
+
         return commit_container(
             self._store,
             self.get(name_or_id),

@@ -37,7 +37,6 @@ from typing import IO, TYPE_CHECKING, Protocol, TypeVar
 
 from boxwright._atomic import replace_file
 from boxwright.errors import StoreError, TransportError, UsageError
-from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.generate import GenerateOptions, generate_layer
 from boxwright.layer.overlay import merge_overlay_dirs, merged_ownership, overlay_changes
 from boxwright.layer.ownership import OwnershipRecord, owners_in_side_record
@@ -45,7 +44,7 @@ from boxwright.layer.pathsafe import remove_tree
 from boxwright.layer.snapshot import Snapshot as TreeSnapshot
 from boxwright.rootless.libc import MNT_DETACH, mount, umount
 from boxwright.store.userns import run_in_namespace
-from boxwright.transport.atomic import atomic_write
+from boxwright.transport.smallfile import atomic_write
 
 if TYPE_CHECKING:
     from boxwright.layer.generate import GenerateResult
@@ -278,6 +277,8 @@ class OverlayDriver:
 
     def to_copy(self, cdir: Path, snapshots: Sequence[Snapshot]) -> None:
         """Turn this container into a copy-driver one holding the same changes since create."""
+        from boxwright.layer.apply import ApplyOptions, apply_layer  # only a mount turns one
+
         rootfs = cdir / "rootfs"
         _remove_tree(rootfs)
         merge_overlay_dirs(rootfs, [s.diff for s in snapshots])

@@ -18,7 +18,9 @@ is complete and is never modified afterwards. Two processes building the same sn
 both succeed: one rename wins, the loser deletes its copy and uses the winner's. The layer is
 read from the blob store through a verifying reader and its diff_id checked at the end of the
 stream, before the rename; a worker thread reads, inflates and hashes it ahead of the applier
-(:class:`~boxwright.layer.streams.LayerReader` ``threaded``), so the two run on two cores.
+(:class:`~boxwright.layer.streams.LayerReader` ``threaded``), so the two run on two cores;
+that applying half lives in :mod:`boxwright.store.snapshotapply`, loaded only when a snapshot
+is missing (a run of a stored image opens this store and applies nothing).
 The one other way in is :meth:`SnapshotStore.adopt`: a layer a build has
 just committed from an overlay container, whose upper directory already holds exactly that
 layer's files in this format, becomes its snapshot by a rename, under the same rules (built
@@ -37,10 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from boxwright.errors import BoxwrightError, LayerError, StoreError
-from boxwright.layer.apply import ApplyOptions, apply_layer
 from boxwright.layer.ownership import OwnershipRecord
 from boxwright.layer.pathsafe import remove_tree
-from boxwright.layer.streams import LayerReader
 from boxwright.oci.config import chain_ids
 from boxwright.oci.digest import Digest
 from boxwright.store.layout import spread_subtrees
@@ -170,6 +170,8 @@ class SnapshotStore:
         takes their metadata and a hardlink to one of their files copies the file up, as an
         overlay mount would.
         """
+        from boxwright.store.snapshotapply import apply_blob  # only a missing snapshot
+
         tmp_root = self._layout.tmp_dir
         tmp_root.mkdir(parents=True, exist_ok=True)
         spread_subtrees(tmp_root)
@@ -177,16 +179,11 @@ class SnapshotStore:
         try:
             ownership = OwnershipRecord(work / OWNERSHIP)
             lowers = [(snap.diff, snap.ownership) for snap in reversed(below)]
-            options = ApplyOptions(overlay=True, overlay_lowers=lowers, ownership=ownership)
             with self._store.blobs.open(blob) as stream:
-                reader = LayerReader(stream, None, diff_id, threaded=True)
-                try:
-                    result = apply_layer(work / DIFF, reader, options)
-                finally:
-                    reader.close()
+                size, tar_size = apply_blob(stream, diff_id, work / DIFF, lowers, ownership)
             if len(ownership):
                 ownership.save()
-            self._publish(work, chain, diff_id, parent, result.bytes, reader.uncompressed_size)
+            self._publish(work, chain, diff_id, parent, size, tar_size)
         except BaseException:
             remove_tree(work)
             raise
