@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import socket
 import struct
 
 from boxwright.rootless.libc import (
@@ -59,6 +58,9 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _SIOCGIFFLAGS = 0x8913
 _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
+_AF_INET = 2
+_SOCK_DGRAM = 2
+_SOCK_CLOEXEC = 0o2000000
 
 _libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
 
@@ -127,13 +129,21 @@ def last_capability() -> int:
 
 
 def loopback_up() -> None:
-    """Bring up ``lo`` in this process's (fresh) network namespace (the caller imports
-    :mod:`socket` before it forks the process that calls this)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+    """Bring up ``lo`` in this process's (fresh) network namespace.
+
+    The socket the interface ioctls need comes from libc's ``socket(2)``: the :mod:`socket`
+    module (with :mod:`selectors`) is no part of what this module loads, which ``exec`` and
+    ``stop`` load too, and a forked child calling this imports nothing.
+    """
+    fd = _libc.socket(_AF_INET, _SOCK_DGRAM | _SOCK_CLOEXEC, 0)
+    if fd < 0:
+        check(fd, "socket")
+    try:
         request = struct.pack("16sH14x", b"lo", 0)
-        answer = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, request)
-        flags = struct.unpack("16sH14x", answer)[1]
-        fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+        flags = struct.unpack("16sH14x", fcntl.ioctl(fd, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(fd, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+    finally:
+        os.close(fd)
 
 
 # The runtime reaches every system call through this module: its own, and the rootless.libc

@@ -614,8 +614,6 @@ class NativeRunner:
         plan = _plan(spec)
         if plan.terminal:
             output = None
-        if plan.new_network:
-            import socket  # noqa: F401 - loopback_up needs it in the keeper, after the fork
         master, slave = _open_terminal(plan, console)
         keeper = _fork_keeper(plan, master, slave, (None if plan.terminal else stdin, output))
         helper: list[Any] = []  # the network helper and the cgroup, undone at the end
