@@ -48,6 +48,40 @@ def test_run_uses_the_images_entrypoint_and_cmd_and_rm_removes(
     assert ok(root, "container", "ls", "-q").stdout == ""
 
 
+RUN_LEAVES_UNLOADED = (
+    "boxwright.layer.apply",
+    "boxwright.layer.streams",
+    "boxwright.runtime.emulation",
+    "boxwright.runtime.ownership",
+    "boxwright.store.commit",
+    "boxwright.store.snapshotapply",
+)
+"""What a run of a stored image of this machine's platform, as root, never uses: the commit
+machinery, the layer applier and readers (its snapshots exist), fakeroot's ownership keeping
+(the container maps more than one ID) and the binfmt checks (it runs natively)."""
+
+
+def test_a_run_of_a_stored_image_loads_no_commit_apply_or_emulation(
+    peer_images: Any, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    ok(root, "run", "--rm", peer_images.refs["oci"], "true")  # stores the image and snapshots
+    image = ok(root, "images", "-q", "--no-trunc").stdout.strip()
+    probe = (
+        "import sys\n"
+        "from boxwright.cli.main import main\n"
+        "try:\n"
+        f"    main(['--root', {str(root)!r}, 'run', '--rm', {image!r}, 'true'])\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        f"print(sorted(m for m in {RUN_LEAVES_UNLOADED!r} if m in sys.modules))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
+    assert ok(root, "container", "ls", "-q").stdout == ""
+
+
 def test_run_command_replaces_cmd_exit_code_passes_and_container_stays(
     peer_images: Any, tmp_path: Path
 ) -> None:

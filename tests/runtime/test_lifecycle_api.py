@@ -130,6 +130,7 @@ HEAVY = (
     "boxwright.store.rootfs",
     "boxwright.store.snapshots",
     "boxwright.transport.atomic",
+    "socket",
 )
 PROBE = (
     "import sys\n"

@@ -346,6 +346,7 @@ _FORK_SAFE_IMPORTS = (
     "boxwright.runtime.spec",
     "boxwright.store.commit",
     "boxwright.store.rootfs",
+    "boxwright.store.snapshotapply",
     "boxwright.store.userns",
     "boxwright.unpack.users",
 )
