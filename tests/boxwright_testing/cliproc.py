@@ -1,4 +1,5 @@
-"""The boxwright command line in a forked child of the test process, as root or as a user.
+"""The boxwright command line in a child of the test process: a new interpreter
+(:func:`run_cli`), or a fork, as root or as a user.
 
 An unprivileged user cannot start this interpreter anew (it lives under ``/root``), so the
 command runs in a fork of the test process: the modules the container commands need are
@@ -14,8 +15,10 @@ import encodings.latin_1
 import encodings.utf_8  # noqa: F401 - codecs a lazily opened file needs, loaded before the drop
 import os
 import pty
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import boxwright.cli.container
 import boxwright.cli.lifecycle
@@ -31,6 +34,18 @@ import boxwright.transport.oci_layout
 from boxwright_testing.users import User, drop_privileges
 
 _WARM: set[str] = set()
+
+
+def run_cli(
+    root: Path, *args: str, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``boxwright --root ROOT ARGS...`` in a new interpreter, as root, its stdin not a
+    terminal (``stdin`` or nothing) and ``$BOXWRIGHT_ROOT`` unset, ``env`` added."""
+    environ = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"} | dict(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "boxwright", "--root", str(root), *args],
+        input=stdin or "", capture_output=True, text=True, env=environ, timeout=120, check=False,
+    )  # fmt: skip
 
 
 def warm_up(image: str) -> None:

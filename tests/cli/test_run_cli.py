@@ -18,19 +18,7 @@ import pytest
 
 from boxwright.oci.digest import Digest
 from boxwright.store.store import Store
-
-
-def bw(root: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``boxwright --root ROOT ARGS...`` in a subprocess (stdin not a terminal)."""
-    env = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"}
-    return subprocess.run(
-        [sys.executable, "-m", "boxwright", "--root", str(root), *args],
-        input=stdin or "",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+from boxwright_testing.cliproc import run_cli as bw
 
 
 def ok(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, DEFAULT_CAPABILITIES
+from boxwright_testing.cliproc import run_cli as bw
 from boxwright_testing.netimage import make_run_image
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="busybox-static")
-
-
-def bw(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "boxwright", "--root", str(root), *args],
-        input="", capture_output=True, text=True, env=environ, timeout=120, check=False,
-    )  # fmt: skip
 
 
 def ok(root: Path, *args: str, env: dict[str, str] | None = None) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from boxwright_testing.cliproc import run_cli as bw
 from boxwright_testing.netimage import (
     HOST_USR,
     HTTP_SERVER,
@@ -29,16 +30,6 @@ from boxwright_testing.netimage import (
 from boxwright_testing.registry_servers import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/bin/busybox"), reason="busybox-static")
-
-
-def bw(
-    root: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if k != "BOXWRIGHT_ROOT"} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "boxwright", "--root", str(root), *args],
-        input="", capture_output=True, text=True, env=environ, timeout=120, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
