@@ -55,18 +55,18 @@ from boxwright.runtime.idmap import (
 )
 from boxwright.runtime.network import HelperPlan, NetworkHelper, start_helper
 from boxwright.runtime.process import (
-    _become_and_exec,
-    _copy_window_size,
-    _exit_code,
-    _fail,
-    _Plan,
-    _raise_reported,
-    _read_all,
-    _relay,
-    _Report,
-    _setgroups_allowed,
-    _SetupError,
+    Plan,
+    Report,
+    SetupError,
+    become_and_exec,
+    copy_window_size,
+    exit_code,
+    fail_setup,
     forwarding_signals,
+    raise_reported,
+    read_all,
+    relay_terminal,
+    setgroups_allowed,
 )
 from boxwright.runtime.sigproxy import FORWARDED_SIGNALS, handling
 from boxwright.runtime.spec import CAPABILITY_NUMBERS, CHOWN_ANNOTATION, spec_mapping
@@ -118,7 +118,7 @@ def _caps_mask(names: Sequence[str]) -> int:
     return mask
 
 
-def _plan(spec: dict[str, Any]) -> _Plan:
+def _plan(spec: dict[str, Any]) -> Plan:
     process = spec["process"]
     linux_spec = spec.get("linux") or {}
     kinds = {ns["type"] for ns in linux_spec.get("namespaces") or ()}
@@ -144,7 +144,7 @@ def _plan(spec: dict[str, Any]) -> _Plan:
         raise RunError(f"the native runner needs an absolute root path, not {root!r}")
     if not os.path.isdir(root):
         raise RunError(f"rootfs {root} is not a directory")
-    return _Plan(
+    return Plan(
         rootfs=root,
         args=list(process["args"]),
         env=env,
@@ -184,7 +184,7 @@ def _chown_request(spec: dict[str, Any]) -> tuple[int, int, list[str]] | None:
     return check_id(uid, "uid"), check_id(gid, "gid"), [str(d) for d in destinations]
 
 
-def _chown_mounts(plan: _Plan) -> None:
+def _chown_mounts(plan: Plan) -> None:
     """``-v ...:U``: give each such mount's tree to the container's user, from inside the
     user namespace (where its IDs are mapped), never following a link."""
     if plan.chown is None:
@@ -229,7 +229,7 @@ def _bind(source: str, target: str, flags: int, recursive: bool = True) -> None:
         linux.mount(None, target, None, remount)
 
 
-def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
+def _mount_one(plan: Plan, report: Report, mount: dict[str, Any]) -> None:
     kind = mount.get("type") or "bind"
     destination = mount["destination"]
     options = list(mount.get("options") or ())
@@ -242,7 +242,7 @@ def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
     try:
         target = str(mount_point(plan.rootfs, destination, is_file=is_file))
     except RunError as error:
-        raise _SetupError(125, str(error)) from error
+        raise SetupError(125, str(error)) from error
     try:
         if is_bind:
             _bind(source, target, flags, recursive="bind" not in options)
@@ -264,12 +264,12 @@ def _mount_one(plan: _Plan, report: _Report, mount: dict[str, Any]) -> None:
                 )
             _bind(host[kind], target, flags | (linux.MS_RDONLY if kind != "devpts" else 0))
     except OSError as error:
-        raise _SetupError(
+        raise SetupError(
             125, f"cannot mount {kind} {source} at {destination}: {error.strerror}"
         ) from error
 
 
-def _populate_dev(plan: _Plan, slave_name: str | None) -> None:
+def _populate_dev(plan: Plan, slave_name: str | None) -> None:
     dev = str(mount_point(plan.rootfs, "/dev"))
     for name in DEVICES:
         target = str(mount_point(plan.rootfs, f"/dev/{name}", is_file=True))
@@ -285,7 +285,7 @@ def _populate_dev(plan: _Plan, slave_name: str | None) -> None:
         _bind(slave_name, target, 0, recursive=False)
 
 
-def _protect_paths(plan: _Plan) -> None:
+def _protect_paths(plan: Plan) -> None:
     for path in plan.masked:
         target = str(resolve_in_root(plan.rootfs, path, follow_last=True))
         with contextlib.suppress(OSError):
@@ -300,7 +300,7 @@ def _protect_paths(plan: _Plan) -> None:
                 _bind(target, target, linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
 
 
-def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
+def _enter_rootfs(plan: Plan, report: Report, slave_name: str | None) -> bool:
     """Mounts and ``pivot_root``; returns whether setgroups(2) is allowed."""
     linux.unshare(linux.CLONE_NEWNS)
     linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
@@ -317,7 +317,7 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
     if plan.readonly_root:
         flags = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY
         linux.mount(None, plan.rootfs, None, flags | _locked_flags(plan.rootfs))
-    groups_allowed = _setgroups_allowed()
+    groups_allowed = setgroups_allowed()
     if plan.hostname is not None:
         # refused by a seccomp filter (podman's default, without CAP_SYS_ADMIN): the name of
         # the outer container stays (docs/runtime.md)
@@ -330,7 +330,7 @@ def _enter_rootfs(plan: _Plan, report: _Report, slave_name: str | None) -> bool:
     return groups_allowed
 
 
-def _container(plan: _Plan, report: _Report, slave: int | None) -> None:
+def _container(plan: Plan, report: Report, slave: int | None) -> None:
     try:
         for signum in signal.valid_signals():
             with contextlib.suppress(OSError, ValueError):
@@ -346,9 +346,9 @@ def _container(plan: _Plan, report: _Report, slave: int | None) -> None:
             if slave > 2:
                 os.close(slave)
         os.makedirs(plan.cwd, exist_ok=True)
-        _become_and_exec(plan, groups_allowed)
+        become_and_exec(plan, groups_allowed)
     except BaseException as error:
-        _fail(report, error)
+        fail_setup(report, error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,10 +364,10 @@ def _join(path: str, kind: int) -> None:
         finally:
             os.close(fd)
     except OSError as error:
-        raise _SetupError(125, f"cannot join the namespace {path}: {error.strerror}") from error
+        raise SetupError(125, f"cannot join the namespace {path}: {error.strerror}") from error
 
 
-def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | None) -> None:
+def _keeper(plan: Plan, report: Report, sync: tuple[int, int], slave: int | None) -> None:
     try:
         os.setsid()
         linux.set_parent_death_signal(signal.SIGKILL)
@@ -386,7 +386,7 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
         try:
             linux.unshare(plan.clone_flags)
         except OSError as error:
-            raise _SetupError(
+            raise SetupError(
                 125,
                 f"cannot create namespaces ({error.strerror}): the kernel or the container "
                 "boxwright runs in does not allow them",
@@ -422,9 +422,9 @@ def _keeper(plan: _Plan, report: _Report, sync: tuple[int, int], slave: int | No
             signal.signal(signum, lambda s, _f: os.kill(child, s))
         signal.pthread_sigmask(signal.SIG_SETMASK, set())
         _, status = os.waitpid(child, 0)
-        os._exit(_exit_code(status))
+        os._exit(exit_code(status))
     except BaseException as error:
-        _fail(report, error)
+        fail_setup(report, error)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -461,7 +461,7 @@ def forwarding_to_children() -> Iterator[None]:
 
 
 def _start_keeper(
-    plan: _Plan,
+    plan: Plan,
     report_w: int,
     sync: tuple[int, int],
     slave: int | None,
@@ -473,9 +473,9 @@ def _start_keeper(
     try:
         _adopt_output(streams[1], keep, streams[0])
     except OSError as failure:
-        _Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
+        Report(report_w).fail(125, f"cannot redirect the output: {failure.strerror}")
         os._exit(125)
-    _keeper(plan, _Report(report_w), sync, slave)
+    _keeper(plan, Report(report_w), sync, slave)
     os._exit(125)
 
 
@@ -514,7 +514,7 @@ def _adopt_output(output: tuple[int, int] | None, keep: set[int], stdin: int | N
                 os.close(fd)
 
 
-def _open_terminal(plan: _Plan, console: int | None) -> tuple[int | None, int | None]:
+def _open_terminal(plan: Plan, console: int | None) -> tuple[int | None, int | None]:
     """The caller's master and the container's slave of a terminal spec's pty: ``console``
     (a slave whose master the caller of :meth:`NativeRunner.run` holds: no master here), else
     a new pty sized as the caller's terminal; ``(None, None)`` without a terminal."""
@@ -524,7 +524,7 @@ def _open_terminal(plan: _Plan, console: int | None) -> tuple[int | None, int | 
         return None, os.dup(console)
     master, slave = os.openpty()
     os.set_inheritable(slave, False)
-    _copy_window_size(master)  # before the process runs: its first look is right
+    copy_window_size(master)  # before the process runs: its first look is right
     return master, slave
 
 
@@ -542,7 +542,7 @@ class _Keeper:
 
 
 def _fork_keeper(
-    plan: _Plan,
+    plan: Plan,
     master: int | None,
     slave: int | None,
     streams: tuple[int | None, tuple[int, int] | None],
@@ -621,12 +621,12 @@ class NativeRunner:
             with forwarding_signals(keeper.pid, master):
                 signal.pthread_sigmask(signal.SIG_SETMASK, keeper.blocked)
                 self._serve(keeper.pid, plan, keeper.from_child, keeper.to_child, helper)
-                text = _read_all(keeper.report).decode(errors="replace")  # to the exec
+                text = read_all(keeper.report).decode(errors="replace")  # to the exec
                 container = _reported_pid(text)
                 if started is not None and container is not None:
                     started(container)
                 if master is not None:
-                    _relay(master, stdin)
+                    relay_terminal(master, stdin)
                 _, status = os.waitpid(keeper.pid, 0)
         finally:
             _undo(helper)
@@ -634,11 +634,11 @@ class NativeRunner:
                 if fd is not None:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-        _raise_reported(text)
-        return _exit_code(status)
+        raise_reported(text)
+        return exit_code(status)
 
     @staticmethod
-    def _serve(pid: int, plan: _Plan, from_child: int, to_child: int, helper: list[Any]) -> None:
+    def _serve(pid: int, plan: Plan, from_child: int, to_child: int, helper: list[Any]) -> None:
         """Answer the keeper until it closes the channel: ``u`` asks for the ID mapping of its
         new user namespace (written with helpers), ``n`` for its network namespace to be
         connected, ``g`` to be put in a cgroup with the spec's limits (the helper started

@@ -33,17 +33,17 @@ from boxwright.runtime.options import RunOptions
 
 # The process parts exec shares with the native runner: the same list native.py imports.
 from boxwright.runtime.process import (
-    _become_and_exec,
-    _copy_window_size,
-    _exit_code,
-    _fail,
-    _Plan,
-    _raise_reported,
-    _read_all,
-    _relay,
-    _Report,
-    _setgroups_allowed,
+    Plan,
+    Report,
+    become_and_exec,
+    copy_window_size,
+    exit_code,
+    fail_setup,
     forwarding_signals,
+    raise_reported,
+    read_all,
+    relay_terminal,
+    setgroups_allowed,
 )
 from boxwright.runtime.sigproxy import FORWARDED_SIGNALS
 from boxwright.unpack.users import resolve_user
@@ -107,7 +107,7 @@ def exec_in(
     master = slave = None
     if terminal:
         master, slave = os.openpty()
-        _copy_window_size(master)  # before the process runs: its first look is right
+        copy_window_size(master)  # before the process runs: its first look is right
     report_r, report_w = os.pipe2(os.O_CLOEXEC)
     null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     sys.stdout.flush()
@@ -119,7 +119,7 @@ def exec_in(
             os.close(master)
         _join(
             handles,
-            _Report(report_w),
+            Report(report_w),
             _Request(
                 list(args),
                 environment,
@@ -134,8 +134,8 @@ def exec_in(
     for fd in (report_w, null, *handles, *([slave] if slave is not None else [])):
         os.close(fd)
     text, status = _follow(child, report_r, master, stdin)
-    _raise_reported(text)
-    return _exit_code(status)
+    raise_reported(text)
+    return exit_code(status)
 
 
 def _reach(pid: int) -> tuple[dict[str, str], int, list[int]]:
@@ -169,9 +169,9 @@ def _follow(child: int, report_r: int, master: int | None, stdin: int | None) ->
     ``master``."""
     try:
         with forwarding_signals(child, master):
-            text = _read_all(report_r).decode(errors="replace")
+            text = read_all(report_r).decode(errors="replace")
             if master is not None:
-                _relay(master, stdin)
+                relay_terminal(master, stdin)
             _, status = os.waitpid(child, 0)
     finally:
         os.close(report_r)
@@ -204,7 +204,7 @@ class _Request:
         self.stdin = stdin
 
 
-def _join(handles: list[int], report: _Report, request: _Request) -> NoReturn:
+def _join(handles: list[int], report: Report, request: _Request) -> NoReturn:
     """In the child: join the namespaces, fork the process, wait for it (never returns)."""
     try:
         for fd in handles:
@@ -217,12 +217,12 @@ def _join(handles: list[int], report: _Report, request: _Request) -> NoReturn:
         for signum in FORWARDED_SIGNALS:
             signal.signal(signum, lambda s, _f: os.kill(process, s))
         _, status = os.waitpid(process, 0)
-        os._exit(_exit_code(status))
+        os._exit(exit_code(status))
     except BaseException as error:
-        _fail(report, error)
+        fail_setup(report, error)
 
 
-def _start(report: _Report, request: _Request) -> NoReturn:
+def _start(report: Report, request: _Request) -> NoReturn:
     """In the grandchild (inside every namespace): become the user and execute."""
     try:
         for signum in FORWARDED_SIGNALS:
@@ -238,7 +238,7 @@ def _start(report: _Report, request: _Request) -> NoReturn:
         env = dict(request.env)
         if request.user:
             env["HOME"] = exec_user.home
-        plan = _Plan(
+        plan = Plan(
             rootfs="/",
             args=request.args,
             env=env,
@@ -260,9 +260,9 @@ def _start(report: _Report, request: _Request) -> NoReturn:
             readonly_root=False,
             terminal=request.slave is not None,
         )
-        _become_and_exec(plan, _setgroups_allowed())
+        become_and_exec(plan, setgroups_allowed())
     except BaseException as error:
-        _fail(report, error)
+        fail_setup(report, error)
     os._exit(125)
 
 

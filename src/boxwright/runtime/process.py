@@ -1,6 +1,6 @@
 """What a container process and its caller share between the native runner
 (:mod:`boxwright.runtime.native`) and ``exec`` (:mod:`boxwright.runtime.nsexec`): the plan
-the forked children follow (:class:`_Plan`), the last steps of the process (its rlimits,
+the forked children follow (:class:`Plan`), the last steps of the process (its rlimits,
 bounding set, groups, IDs, capabilities, working directory, then the exec), the report pipe
 from child to caller and its errors with podman's codes, and the caller's signal forwarding
 and terminal relay.
@@ -42,7 +42,7 @@ def _warn(text: str) -> None:
 
 
 @dataclass
-class _Plan:
+class Plan:
     """Everything the children need, computed before the fork."""
 
     rootfs: str
@@ -76,7 +76,7 @@ class _Plan:
     """``(uid, gid, destinations)``: mounts the container's user gets to own (``-v :U``)."""
 
 
-class _Report:
+class Report:
     """The child → caller channel: warnings and the one error, as lines on a pipe."""
 
     def __init__(self, fd: int) -> None:
@@ -90,13 +90,13 @@ class _Report:
             os.write(self.fd, f"E {code} {text}\n".encode(errors="replace"))
 
 
-class _SetupError(Exception):
+class SetupError(Exception):
     def __init__(self, code: int, text: str) -> None:
         super().__init__(text)
         self.code = code
 
 
-def _setgroups_allowed() -> bool:
+def setgroups_allowed() -> bool:
     try:
         with open("/proc/self/setgroups", "rb") as f:
             return f.read().strip() != b"deny"
@@ -104,7 +104,7 @@ def _setgroups_allowed() -> bool:
         return True
 
 
-def _become_user(plan: _Plan, groups_allowed: bool) -> None:
+def _become_user(plan: Plan, groups_allowed: bool) -> None:
     for number, soft, hard in plan.rlimits:
         resource.setrlimit(number, (soft, hard))
     for cap in range(linux.last_capability() + 1):
@@ -117,7 +117,7 @@ def _become_user(plan: _Plan, groups_allowed: bool) -> None:
         os.setresgid(plan.gid, plan.gid, plan.gid)
         os.setresuid(plan.uid, plan.uid, plan.uid)
     except OSError as error:
-        raise _SetupError(
+        raise SetupError(
             125,
             f"cannot switch to uid {plan.uid} gid {plan.gid}: {error.strerror} "
             "(an ID the user namespace does not map?)",
@@ -128,38 +128,38 @@ def _become_user(plan: _Plan, groups_allowed: bool) -> None:
         linux.set_no_new_privs()
 
 
-def _exec(plan: _Plan) -> None:
+def _exec(plan: Plan) -> None:
     program = plan.args[0]
     try:
         os.execvpe(program, plan.args, plan.env)
     except OSError as error:
         if error.errno == errno.ENOENT:
             where = "" if "/" in program else " in $PATH"
-            raise _SetupError(127, f"executable file `{program}` not found{where}") from error
-        raise _SetupError(126, f"cannot execute `{program}`: {error.strerror}") from error
+            raise SetupError(127, f"executable file `{program}` not found{where}") from error
+        raise SetupError(126, f"cannot execute `{program}`: {error.strerror}") from error
 
 
-def _become_and_exec(plan: _Plan, groups_allowed: bool) -> None:
+def become_and_exec(plan: Plan, groups_allowed: bool) -> None:
     """The last steps of a container process (and of ``exec`` into one): its user, its
     working directory, its command."""
     _become_user(plan, groups_allowed)
     try:
         os.chdir(plan.cwd)
     except OSError as error:
-        raise _SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
+        raise SetupError(125, f"cannot enter {plan.cwd}: {error.strerror}") from error
     _exec(plan)
 
 
-def _fail(report: _Report, error: BaseException) -> NoReturn:
+def fail_setup(report: Report, error: BaseException) -> NoReturn:
     """End a forked setup process that failed, telling the caller why through ``report``."""
-    if isinstance(error, _SetupError):
+    if isinstance(error, SetupError):
         report.fail(error.code, str(error))
         os._exit(error.code)
     report.fail(125, f"setting up the container failed: {error}")
     os._exit(125)
 
 
-def _exit_code(status: int) -> int:
+def exit_code(status: int) -> int:
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
 
@@ -177,18 +177,18 @@ def forwarding_signals(pid: int, master: int | None = None) -> Iterator[None]:
     handlers: dict[int, Handler] = dict.fromkeys(FORWARDED_SIGNALS, forward)
     if master is not None:
         terminal = master
-        handlers[signal.SIGWINCH] = lambda _s, _f: _copy_window_size(terminal)
+        handlers[signal.SIGWINCH] = lambda _s, _f: copy_window_size(terminal)
     with handling(handlers):
         yield
 
 
-def _copy_window_size(master: int) -> None:
+def copy_window_size(master: int) -> None:
     """The caller's window size (its stdin's, when a terminal) onto terminal ``master``."""
     with contextlib.suppress(OSError, ValueError, termios.error):
         termios.tcsetwinsize(master, termios.tcgetwinsize(sys.stdin.fileno()))
 
 
-def _relay(master: int, source: int | None = None) -> None:
+def relay_terminal(master: int, source: int | None = None) -> None:
     """Copy ``source`` (default: the caller's stdin) to the terminal and the terminal to
     stdout until it closes.
 
@@ -203,7 +203,7 @@ def _relay(master: int, source: int | None = None) -> None:
         tty.setraw(stdin, termios.TCSANOW)
     with contextlib.suppress(OSError, ValueError):
         if os.isatty(sys.stdin.fileno()):
-            _copy_window_size(master)
+            copy_window_size(master)
     watched = [master, stdin]
     # Both ways between the terminal and the container's: monitor's log loop selects the same
     # way over other descriptors, one way, into a log.
@@ -232,7 +232,7 @@ def _relay(master: int, source: int | None = None) -> None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
 
 
-def _raise_reported(text: str) -> None:
+def raise_reported(text: str) -> None:
     """Log the keeper's warnings (``W`` lines) and raise the last error it reported (an
     ``E CODE MESSAGE`` line) as a :class:`RunError`."""
     error = None
@@ -246,10 +246,26 @@ def _raise_reported(text: str) -> None:
         raise error
 
 
-def _read_all(fd: int) -> bytes:
+def read_all(fd: int) -> bytes:
     chunks: list[bytes] = []
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
+
+
+__all__ = [
+    "Plan",
+    "Report",
+    "SetupError",
+    "become_and_exec",
+    "copy_window_size",
+    "exit_code",
+    "fail_setup",
+    "forwarding_signals",
+    "raise_reported",
+    "read_all",
+    "relay_terminal",
+    "setgroups_allowed",
+]
